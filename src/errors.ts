@@ -1,0 +1,70 @@
+/**
+ * Named errors shared by every module. Each has a stable `code`; tests and callers match on `code`
+ * (or `name`), never on message text. Module-specific errors live in each module's own `errors.ts`
+ * and extend {@link AgoraError}.
+ */
+export class AgoraError extends Error {
+  static override readonly name: string = 'AgoraError'
+  readonly code: string
+  /** Structured details (the bad option's path, a limit's value...), safe to serialise. */
+  readonly details: Record<string, unknown>
+
+  constructor (code: string, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.details = details
+    this.name = (this.constructor as typeof AgoraError).name
+  }
+
+  toJSON (): { name: string, code: string, message: string, details: Record<string, unknown> } {
+    return { name: this.name, code: this.code, message: this.message, details: this.details }
+  }
+}
+
+/** An option or argument failed validation; `details.path` names it. */
+export class InvalidOptionError extends AgoraError {
+  static override readonly name = 'InvalidOptionError'
+  constructor (path: string, message: string, details: Record<string, unknown> = {}) {
+    super('ERR_INVALID_OPTION', `${path}: ${message}`, { path, ...details })
+  }
+}
+
+/** Input exceeded a named limit; `details.limit` names it and `details.max` gives its value. */
+export class LimitExceededError extends AgoraError {
+  static override readonly name = 'LimitExceededError'
+  constructor (limit: string, max: number, actual: number, what = limit) {
+    super('ERR_LIMIT_EXCEEDED', `${what} exceeds ${limit} (${actual} > ${max})`, { limit, max, actual })
+  }
+}
+
+/** Bytes from the network or disk could not be decoded (truncated, oversized, wrong tag). */
+export class DecodeError extends AgoraError {
+  static override readonly name = 'DecodeError'
+  constructor (what: string, message: string) {
+    super('ERR_DECODE', `${what}: ${message}`, { what })
+  }
+}
+
+/** The component is not started (or already stopped). */
+export class NotStartedError extends AgoraError {
+  static override readonly name = 'NotStartedError'
+  constructor (what: string) {
+    super('ERR_NOT_STARTED', `${what} is not started`, { what })
+  }
+}
+
+/** A feature that exists in the API but is not built yet. Never returned silently. */
+export class NotImplementedError extends AgoraError {
+  static override readonly name = 'NotImplementedError'
+  constructor (feature: string) {
+    super('ERR_NOT_IMPLEMENTED', `${feature} is not implemented yet`, { feature })
+  }
+}
+
+/** A wait helper (`whenSynced()`, `whenLeader()`...) gave up after its bound. */
+export class TimeoutError extends AgoraError {
+  static override readonly name = 'TimeoutError'
+  constructor (what: string, timeoutMs: number) {
+    super('ERR_TIMEOUT', `${what} did not happen within ${timeoutMs} ms`, { what, timeoutMs })
+  }
+}
