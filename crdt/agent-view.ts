@@ -1,0 +1,69 @@
+import type { StoredAgent } from './descriptor.js'
+import type { HostState } from './liveness.js'
+import type { AgentStatus, AgentView, Freshness, Health } from './types.js'
+
+/**
+ * The materialised form of one agent, built once per change (never per read) from the value in its
+ * host's document. `status` and `freshness` read the host's live lease record, so they are always current.
+ */
+export class AgentRecord implements AgentView {
+  readonly id: string
+  readonly host: string
+  readonly capabilities: readonly string[]
+  readonly zone: string | undefined
+  readonly resources: Readonly<Record<string, number>>
+  readonly health: Health
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly load: number | undefined
+  readonly updatedAt: number
+  /** @internal */
+  readonly hostState: HostState
+
+  constructor (id: string, stored: StoredAgent, hostState: HostState) {
+    this.id = id
+    this.host = hostState.host
+    this.capabilities = stored.capabilities
+    this.zone = stored.zone
+    this.resources = stored.resources
+    this.health = stored.health
+    this.metadata = stored.metadata
+    this.load = stored.load
+    this.updatedAt = stored.updatedAt
+    this.hostState = hostState
+  }
+
+  get status (): AgentStatus {
+    return this.hostState.reachable ? 'reachable' : 'unreachable'
+  }
+
+  get freshness (): Freshness {
+    const silent = this.hostState.silentMs()
+    return { asOf: this.hostState.now(), hostSilentMs: silent, updatedAt: this.updatedAt }
+  }
+
+  /** Same descriptor content (ignoring liveness). */
+  sameAs (other: AgentRecord): boolean {
+    return this.updatedAt === other.updatedAt && this.host === other.host &&
+      JSON.stringify(this.descriptor()) === JSON.stringify(other.descriptor())
+  }
+
+  /** The plain descriptor (for JSON and the HTTP API). */
+  descriptor (): Record<string, unknown> {
+    const d: Record<string, unknown> = {
+      id: this.id,
+      host: this.host,
+      capabilities: this.capabilities,
+      resources: this.resources,
+      health: this.health,
+      metadata: this.metadata,
+      updatedAt: this.updatedAt
+    }
+    if (this.zone !== undefined) d.zone = this.zone
+    if (this.load !== undefined) d.load = this.load
+    return d
+  }
+
+  toJSON (): Record<string, unknown> {
+    return { ...this.descriptor(), status: this.status, hostSilentMs: this.hostState.silentMs() }
+  }
+}

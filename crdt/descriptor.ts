@@ -1,0 +1,139 @@
+/**
+ * Descriptor validation and normalisation. One validator serves local writes (which throw
+ * {@link InvalidDescriptorError}) and remote values read out of a host document (which are skipped and
+ * counted when invalid), so both sides enforce the same rules and limits.
+ */
+import { InvalidDescriptorError } from './errors.js'
+import { HEALTH_VALUES } from './types.js'
+import type { RegistryLimits } from './limits.js'
+import type { AgentInput, AgentPatch, Health } from './types.js'
+
+/** The value stored under the agent's id in its host document (JSON, so Yjs stores it as one ContentAny). */
+export interface StoredAgent {
+  capabilities: string[]
+  zone?: string
+  resources: Record<string, number>
+  health: Health
+  metadata: Record<string, unknown>
+  load?: number
+  updatedAt: number
+}
+
+const ID_RE = /^[A-Za-z0-9._:@/-]{1,128}$/
+
+export function validateAgentId (id: unknown, path = 'id'): string {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    throw new InvalidDescriptorError(path, 'must be 1..128 characters of [A-Za-z0-9._:@/-]')
+  }
+  return id
+}
+
+function isPlainObject (v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+function checkName (v: unknown, path: string, limits: RegistryLimits): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > limits.nameLengthMax) {
+    throw new InvalidDescriptorError(path, `must be a non-empty string of at most ${limits.nameLengthMax} characters`)
+  }
+  return v
+}
+
+/**
+ * Validates every field and returns the normalised stored form. `updatedAt` is the host's clock.
+ * Throws {@link InvalidDescriptorError} naming the first bad field.
+ */
+export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number, limits: RegistryLimits, copyMetadata = true): StoredAgent {
+  if (!isPlainObject(input)) throw new InvalidDescriptorError('', 'descriptor must be an object')
+  const capsIn = input.capabilities ?? []
+  if (!Array.isArray(capsIn)) throw new InvalidDescriptorError('capabilities', 'must be an array of strings')
+  if (capsIn.length > limits.capabilitiesMax) {
+    throw new InvalidDescriptorError('capabilities', `at most ${limits.capabilitiesMax} capabilities`)
+  }
+  const capabilities: string[] = []
+  const seen = new Set<string>()
+  for (let i = 0; i < capsIn.length; i++) {
+    const c = checkName(capsIn[i], `capabilities.${i}`, limits)
+    if (!seen.has(c)) { seen.add(c); capabilities.push(c) }
+  }
+  const out: StoredAgent = { capabilities, resources: {}, health: 'healthy', metadata: {}, updatedAt }
+  if (input.zone !== undefined) out.zone = checkName(input.zone, 'zone', limits)
+  if (input.resources !== undefined) {
+    if (!isPlainObject(input.resources)) throw new InvalidDescriptorError('resources', 'must be an object of numbers')
+    const keys = Object.keys(input.resources)
+    if (keys.length > limits.resourcesMax) throw new InvalidDescriptorError('resources', `at most ${limits.resourcesMax} resources`)
+    for (const k of keys) {
+      checkName(k, `resources.${k}`, limits)
+      const v = input.resources[k]
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidDescriptorError(`resources.${k}`, 'must be a finite number')
+      out.resources[k] = v
+    }
+  }
+  if (input.health !== undefined) {
+    if (!HEALTH_VALUES.includes(input.health)) throw new InvalidDescriptorError('health', `must be one of ${HEALTH_VALUES.join(', ')}`)
+    out.health = input.health
+  }
+  if (input.metadata !== undefined) {
+    if (!isPlainObject(input.metadata)) throw new InvalidDescriptorError('metadata', 'must be a plain JSON object')
+    out.metadata = input.metadata
+  }
+  if (input.load !== undefined) {
+    if (typeof input.load !== 'number' || !Number.isFinite(input.load) || input.load < 0) {
+      throw new InvalidDescriptorError('load', 'must be a finite number >= 0')
+    }
+    out.load = input.load
+  }
+  if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw new InvalidDescriptorError('updatedAt', 'must be a finite number')
+  let json: string
+  try {
+    json = JSON.stringify(out)
+  } catch (err) {
+    throw new InvalidDescriptorError('metadata', `must be JSON-serialisable (${(err as Error).message})`)
+  }
+  // JSON.stringify drops undefined/functions silently; a round trip must give the same metadata.
+  if (Buffer.byteLength(json) > limits.descriptorBytesMax) {
+    throw new InvalidDescriptorError('', `descriptor exceeds descriptorBytesMax (${Buffer.byteLength(json)} > ${limits.descriptorBytesMax} bytes)`)
+  }
+  if (copyMetadata && input.metadata !== undefined) out.metadata = JSON.parse(JSON.stringify(input.metadata)) as Record<string, unknown>
+  return out
+}
+
+/** Applies a patch to a stored agent and re-validates the result. */
+export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: number, limits: RegistryLimits): StoredAgent {
+  if (!isPlainObject(patch)) throw new InvalidDescriptorError('', 'patch must be an object')
+  if ('id' in patch || 'host' in patch) throw new InvalidDescriptorError('id' in patch ? 'id' : 'host', 'cannot be changed by update()')
+  const merged: Omit<AgentInput, 'id'> = {
+    capabilities: current.capabilities,
+    resources: current.resources,
+    health: current.health,
+    metadata: current.metadata
+  }
+  if (current.zone !== undefined) merged.zone = current.zone
+  if (current.load !== undefined) merged.load = current.load
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue
+    ;(merged as Record<string, unknown>)[k] = v
+  }
+  const known = new Set(['capabilities', 'zone', 'resources', 'health', 'metadata', 'load'])
+  for (const k of Object.keys(patch)) if (!known.has(k)) throw new InvalidDescriptorError(k, 'unknown field')
+  return normaliseAgent(merged, updatedAt, limits)
+}
+
+/**
+ * Checks a value read from a remote host's document. Returns the value when valid, or undefined
+ * (the caller counts it) when not. Remote values are trusted to be JSON (Yjs decoded them).
+ */
+export function checkStoredAgent (id: string, value: unknown, limits: RegistryLimits): StoredAgent | undefined {
+  if (!ID_RE.test(id) || !isPlainObject(value)) return undefined
+  try {
+    const v = value as unknown as StoredAgent
+    const norm = normaliseAgent(v, v.updatedAt, limits, false)
+    // Keep the document's own objects (no second copy in memory) when they are already normal.
+    if (Array.isArray(v.capabilities) && norm.capabilities.length === v.capabilities.length && v.resources !== undefined && v.metadata !== undefined) return v
+    return norm
+  } catch {
+    return undefined
+  }
+}

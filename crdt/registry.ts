@@ -1,0 +1,330 @@
+/**
+ * The agent registry (R1–R6, R8): one interface, two backends. {@link ReplicatedRegistry} materialises
+ * every host document of a {@link Replica} into an {@link AgentIndex}; the mesh backend feeds that replica
+ * from the network, the local backend ({@link createLocalRegistry}) has a replica of one host and no
+ * network. Reads come from the index (no Yjs on the read path); writes go through the local host's
+ * document and return after the signed update was handed to `publish`.
+ */
+import * as Y from 'yjs'
+import { LimitExceededError } from '../src/errors.js'
+import { TypedEmitter } from '../src/events.js'
+import { AgentRecord } from './agent-view.js'
+import { AgentIndex } from './agent-index.js'
+import { checkStoredAgent, normaliseAgent, patchAgent, validateAgentId } from './descriptor.js'
+import { AgentExistsError, AgentNotFoundError, InvalidQueryError, NotOwnerError } from './errors.js'
+import { LeaseTable } from './liveness.js'
+import { Replica } from './replica.js'
+import type { SignedBlob } from './codec.js'
+import type { StoredAgent } from './descriptor.js'
+import type { HostDoc } from './hostdoc.js'
+import type { HostState, LivenessOptions } from './liveness.js'
+import type { RegistryLimits } from './limits.js'
+import type { AgentInput, AgentPatch, AgentView, LookupStrategy, QueryCriteria, QueryResult } from './types.js'
+
+export interface RegistryEventMap extends Record<string, unknown> {
+  'agent:joined': { agent: AgentView }
+  'agent:updated': { agent: AgentView, previous: AgentView }
+  'agent:left': { agent: AgentView, reason: 'unregistered' | 'pruned' }
+  'agent:unreachable': { agent: AgentView }
+  'agent:reachable': { agent: AgentView }
+}
+
+/** The registry interface shared by the local and the mesh backends (R8). */
+export interface Registry {
+  /** This peer's host id (the `host` of the agents it registers). */
+  readonly hostId: string
+  /** Number of agents visible (winners of contested ids only). */
+  readonly size: number
+  on: TypedEmitter<RegistryEventMap>['on']
+  once: TypedEmitter<RegistryEventMap>['once']
+  off: TypedEmitter<RegistryEventMap>['off']
+  /** Registers an agent hosted by this peer. Throws AgentExistsError if the id is taken. */
+  register: (agent: AgentInput) => Promise<AgentView>
+  /** Changes fields of an agent hosted by this peer (NotOwnerError for another host's agent). */
+  update: (id: string, patch: AgentPatch) => Promise<AgentView>
+  /** Removes an agent hosted by this peer; false if it was not registered. */
+  unregister: (id: string) => Promise<boolean>
+  /** The agent with this id, from the materialised index (O(1)). */
+  lookup: (id: string) => AgentView | undefined
+  /** Indexed query (R2). */
+  query: (criteria: QueryCriteria) => QueryResult
+  /** Agents having a capability (a query shorthand). */
+  find: (capability: string, limit?: number) => AgentView[]
+  /** One healthy, reachable agent with the capability, chosen by a strategy (R3). */
+  lookupWith: (capability: string, strategy: LookupStrategy) => AgentView | undefined
+  /** The agents this peer hosts. */
+  localAgents: () => AgentView[]
+}
+
+export const LOOKUP_STRATEGIES: readonly LookupStrategy[] = ['nearest-healthy', 'least-loaded', 'random-healthy']
+
+export interface ReplicatedRegistryInit {
+  replica: Replica
+  leases: LeaseTable
+  /** Hands a signed update of the local document to the network (no-op for the local backend). */
+  publish?: (blob: SignedBlob) => void
+  /** Wall clock for descriptor `updatedAt` (ms). */
+  now?: () => number
+  /** Uniform [0, 1) source for `random-healthy`. */
+  random?: () => number
+}
+
+/** Counters of the registry's view (rejections are in the replica's stats). */
+export interface RegistryStats {
+  /** Remote values that failed descriptor validation and were not indexed. */
+  invalidDescriptors: number
+  /** Remote agents beyond `agentsPerHostMax` that were not indexed. */
+  overLimit: number
+}
+
+export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implements Registry {
+  readonly replica: Replica
+  readonly leases: LeaseTable
+  readonly index: AgentIndex
+  readonly stats: RegistryStats = { invalidDescriptors: 0, overLimit: 0 }
+  private readonly limits: RegistryLimits
+  private readonly publish: (blob: SignedBlob) => void
+  private readonly now: () => number
+  private readonly random: () => number
+  private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
+
+  constructor (init: ReplicatedRegistryInit) {
+    super()
+    this.replica = init.replica
+    this.leases = init.leases
+    this.limits = init.replica.limits
+    this.index = new AgentIndex(this.limits)
+    this.publish = init.publish ?? (() => {})
+    this.now = init.now ?? Date.now
+    this.random = init.random ?? Math.random
+    const prevAttached = this.replica.hooks.onDocAttached
+    const prevDetached = this.replica.hooks.onDocDetached
+    this.replica.hooks.onDocAttached = (doc, previous) => {
+      prevAttached?.(doc, previous)
+      if (doc.kind === 'reg') this.attach(doc, previous)
+    }
+    this.replica.hooks.onDocDetached = (doc) => {
+      prevDetached?.(doc)
+      if (doc.kind === 'reg') this.detach(doc, 'pruned')
+    }
+    for (const d of this.replica.all('reg')) this.attach(d, undefined)
+    this.replica.local('reg')
+  }
+
+  get hostId (): string {
+    return this.replica.id
+  }
+
+  get size (): number {
+    return this.index.size
+  }
+
+  // ---- materialisation -------------------------------------------------------------------------
+
+  private attach (doc: HostDoc, previous: HostDoc | undefined): void {
+    const agents = doc.doc.getMap<unknown>('agents')
+    const host = this.leases.state(doc.host)
+    if (previous !== undefined) {
+      const obs = this.observers.get(previous)
+      if (obs !== undefined) previous.doc.getMap('agents').unobserve(obs)
+      this.observers.delete(previous)
+    }
+    const observer = (e: Y.YMapEvent<unknown>): void => {
+      for (const id of e.keysChanged) this.sync(id, agents.get(id), host)
+    }
+    agents.observe(observer)
+    this.observers.set(doc, observer)
+    // Bring the index in line with the document: upsert what is there, remove what the previous
+    // incarnation had and this one has not.
+    for (const [id, value] of agents) this.sync(id, value, host)
+    if (previous !== undefined) {
+      for (const id of previous.doc.getMap('agents').keys()) {
+        if (!agents.has(id)) this.sync(id, undefined, host)
+      }
+    }
+  }
+
+  private detach (doc: HostDoc, reason: 'pruned'): void {
+    const obs = this.observers.get(doc)
+    const agents = doc.doc.getMap('agents')
+    if (obs !== undefined) agents.unobserve(obs)
+    this.observers.delete(doc)
+    for (const id of agents.keys()) {
+      const ch = this.index.remove(id, doc.host)
+      if (ch?.kind === 'left') this.emit('agent:left', { agent: ch.agent, reason })
+      else if (ch?.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
+    }
+  }
+
+  /** Applies the current value of `id` in `host`'s document to the index and emits the change. */
+  private sync (id: string, value: unknown, host: HostState): void {
+    if (value === undefined) {
+      const ch = this.index.remove(id, host.host)
+      if (ch?.kind === 'left') this.emit('agent:left', { agent: ch.agent, reason: 'unregistered' })
+      else if (ch?.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
+      return
+    }
+    const stored = host.local ? value as StoredAgent : checkStoredAgent(id, value, this.limits)
+    if (stored === undefined) {
+      this.stats.invalidDescriptors++
+      this.sync(id, undefined, host)
+      return
+    }
+    if (!host.local && this.index.claimOf(id, host.host) === undefined && this.index.ofHost(host.host).size >= this.limits.agentsPerHostMax) {
+      this.stats.overLimit++
+      return
+    }
+    const rec = new AgentRecord(id, stored, host)
+    const prev = this.index.claimOf(id, host.host)
+    if (prev !== undefined && prev.sameAs(rec)) return
+    const ch = this.index.upsert(rec)
+    if (ch === undefined) return
+    if (ch.kind === 'joined') this.emit('agent:joined', { agent: ch.agent })
+    else if (ch.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
+  }
+
+  // ---- liveness --------------------------------------------------------------------------------
+
+  /**
+   * Proof of life from a host (a heartbeat). Emits `agent:reachable` for its agents if it was
+   * unreachable. Returns true when the host came back.
+   */
+  heard (host: string, info: { load?: number, rttMs?: number } = {}): boolean {
+    const wasUnreachable = this.leases.get(host)?.status === 'unreachable'
+    const back = this.leases.heard(host, info)
+    if (wasUnreachable) for (const a of this.index.ofHost(host)) this.emit('agent:reachable', { agent: a })
+    return back
+  }
+
+  /** Expires leases and prunes hosts past their grace; call from a timer. */
+  sweep (): { unreachable: string[], pruned: string[] } {
+    const r = this.leases.sweep()
+    for (const s of r.unreachable) for (const a of this.index.ofHost(s.host)) this.emit('agent:unreachable', { agent: a })
+    for (const s of r.pruned) this.replica.drop('reg', s.host)
+    return { unreachable: r.unreachable.map(s => s.host), pruned: r.pruned.map(s => s.host) }
+  }
+
+  // ---- writes ----------------------------------------------------------------------------------
+
+  private localMap (): Y.Map<unknown> {
+    return this.replica.local('reg').doc.getMap('agents')
+  }
+
+  private write (fn: (agents: Y.Map<unknown>) => void): void {
+    const blob = this.replica.transact('reg', (doc) => fn(doc.getMap('agents')))
+    if (blob !== undefined) this.publish(blob)
+  }
+
+  async register (agent: AgentInput): Promise<AgentView> {
+    const id = validateAgentId((agent as AgentInput | undefined)?.id)
+    const existing = this.index.get(id)
+    const mine = this.localMap()
+    if (mine.has(id)) throw new AgentExistsError(id, this.hostId)
+    if (existing !== undefined) throw new AgentExistsError(id, existing.host)
+    if (mine.size >= this.limits.agentsPerHostMax) {
+      throw new LimitExceededError('agentsPerHostMax', this.limits.agentsPerHostMax, mine.size + 1, 'agents on this host')
+    }
+    const { id: _id, ...rest } = agent
+    const stored = normaliseAgent(rest, this.now(), this.limits)
+    this.write(m => m.set(id, stored))
+    return this.index.claimOf(id, this.hostId)!
+  }
+
+  async update (id: string, patch: AgentPatch): Promise<AgentView> {
+    validateAgentId(id)
+    const mine = this.localMap()
+    const current = mine.get(id) as StoredAgent | undefined
+    if (current === undefined) {
+      const other = this.index.get(id)
+      if (other !== undefined) throw new NotOwnerError(id, other.host)
+      throw new AgentNotFoundError(id)
+    }
+    const next = patchAgent(current, patch, this.now(), this.limits)
+    this.write(m => m.set(id, next))
+    return this.index.claimOf(id, this.hostId)!
+  }
+
+  async unregister (id: string): Promise<boolean> {
+    validateAgentId(id)
+    const mine = this.localMap()
+    if (!mine.has(id)) {
+      const other = this.index.get(id)
+      if (other !== undefined) throw new NotOwnerError(id, other.host)
+      return false
+    }
+    this.write(m => m.delete(id))
+    return true
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  lookup (id: string): AgentView | undefined {
+    return this.index.get(id)
+  }
+
+  query (criteria: QueryCriteria): QueryResult {
+    return this.index.query(criteria, this.now())
+  }
+
+  find (capability: string, limit?: number): AgentView[] {
+    return this.index.query(limit === undefined ? { capability } : { capability, limit }, this.now()).agents
+  }
+
+  lookupWith (capability: string, strategy: LookupStrategy): AgentView | undefined {
+    if (!LOOKUP_STRATEGIES.includes(strategy)) throw new InvalidQueryError('strategy', `must be one of ${LOOKUP_STRATEGIES.join(', ')}`)
+    if (typeof capability !== 'string' || capability.length === 0) throw new InvalidQueryError('capability', 'must be a non-empty string')
+    let best: AgentRecord | undefined
+    let bestKey = Number.POSITIVE_INFINITY
+    let seen = 0
+    for (const a of this.index.withCapability(capability)) {
+      if (a.health !== 'healthy' || !a.hostState.reachable) continue
+      seen++
+      if (strategy === 'random-healthy') {
+        // Reservoir sampling: one pass, uniform over the candidates.
+        if (this.random() * seen < 1) best = a
+        continue
+      }
+      const key = strategy === 'nearest-healthy'
+        ? (a.hostState.local ? 0 : a.hostState.rttMs ?? Number.MAX_SAFE_INTEGER)
+        : (a.load ?? a.hostState.load ?? 0)
+      if (best === undefined || key < bestKey || (key === bestKey && a.id < best.id)) {
+        best = a
+        bestKey = key
+      }
+    }
+    return best
+  }
+
+  localAgents (): AgentView[] {
+    return [...this.index.ofHost(this.hostId)]
+  }
+}
+
+export interface LocalRegistryOptions {
+  /** Host id of the agents (default `local`). */
+  hostId?: string
+  limits?: Partial<RegistryLimits>
+  now?: () => number
+  random?: () => number
+}
+
+const LOCAL_LIVENESS: LivenessOptions = { leaseMs: Number.MAX_SAFE_INTEGER, pruneAfterMs: Number.MAX_SAFE_INTEGER, prunedHostsMax: 0 }
+
+/**
+ * An in-process registry with no network (R8): the same document model, index and queries as the mesh
+ * registry, with one host. Use it for single-process agent systems and tests.
+ */
+export function createLocalRegistry (options: LocalRegistryOptions = {}): ReplicatedRegistry {
+  const hostId = options.hostId ?? 'local'
+  const now = options.now ?? Date.now
+  const replica = new Replica({
+    signer: { id: hostId, sign: () => new Uint8Array(0) },
+    // A local registry accepts nothing from outside.
+    verify: () => false,
+    mesh: 'local',
+    ...(options.limits !== undefined ? { limits: options.limits } : {}),
+    now
+  })
+  const leases = new LeaseTable(hostId, LOCAL_LIVENESS, now)
+  return new ReplicatedRegistry({ replica, leases, now, ...(options.random !== undefined ? { random: options.random } : {}) })
+}
