@@ -457,7 +457,8 @@ export class Replica {
       }
       const key = docKey(b.kind, b.host)
       let d = this.docs.get(key)
-      if (b.tag === TAG_CHECKPOINT && (d === undefined || b.incarnation > d.incarnation)) {
+      // A local document nobody wrote to yet (seq 0, made at start-up) gives way to the saved one.
+      if (b.tag === TAG_CHECKPOINT && (d === undefined || b.incarnation > d.incarnation || (d.seq === 0 && b.incarnation !== d.incarnation))) {
         const fresh = new HostDoc(b.kind, b.host, b.incarnation)
         Y.applyUpdate(fresh.doc, b.payload, ORIGIN_REMOTE)
         fresh.seq = b.seq
