@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto'
 import { LeaseTable } from '../../crdt/liveness.js'
 import { ReplicatedRegistry } from '../../crdt/registry.js'
 import { Replica } from '../../crdt/replica.js'
+import { VariableStore } from '../../crdt/variables.js'
 import type { SignedBlob } from '../../crdt/codec.js'
 import type { RegistryLimits } from '../../crdt/limits.js'
 import type { Verifier } from '../../crdt/signing.js'
@@ -33,6 +34,7 @@ export interface TestNode {
   id: string
   replica: Replica
   registry: ReplicatedRegistry
+  variables: VariableStore
   leases: LeaseTable
   outbox: SignedBlob[]
   gaps: number
@@ -52,7 +54,8 @@ export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number
   })
   replica.hooks.onGap = () => { node.gaps++ }
   const registry = new ReplicatedRegistry({ replica, leases, now, publish: (b) => node.outbox.push(b) })
-  return Object.assign(node, { replica, registry, leases }) as TestNode
+  const variables = new VariableStore({ replica, now, publish: (b) => node.outbox.push(b) })
+  return Object.assign(node, { replica, registry, variables, leases }) as TestNode
 }
 
 /** One anti-entropy pull: `to` sends its digest to `from` and applies what comes back. */

@@ -1,0 +1,325 @@
+/**
+ * Eventual variables (V1). Each host writes only its own *contribution* to a variable, in its own
+ * variables document (signed like the registry, so nobody can forge another host's contribution), and
+ * every replica computes the variable's value by merging all contributions with the variable's rule:
+ *
+ * - `lww`: the contribution with the greatest hybrid logical clock time (wall ms, counter), ties broken by
+ *   host id. Writes made after seeing a value order after it, even with skewed clocks.
+ * - `max` / `min`: the greatest / least contributed number.
+ * - `counter`: each host's contribution is its own running total (a PN-counter); the value is the sum.
+ * - `weighted-average`: sum(weight × value) / sum(weight), the weight being what the writer passed (e.g.
+ *   its agent's performance score, default 1).
+ * - a custom function of the contributions (sorted by host id; it must not depend on their order).
+ *
+ * Since the merge is a function of the set of contributions, every replica that holds the same documents
+ * computes the same value. Variables documents are not pruned with their host's agents: a dead host's
+ * last contribution still counts (a counter must not shrink when a host dies).
+ */
+import { LimitExceededError } from '../src/errors.js'
+import { TypedEmitter } from '../src/events.js'
+import { InvalidVariableError } from './errors.js'
+import { Hlc, compareHlc, isHlcTime } from './hlc.js'
+import type { SignedBlob } from './codec.js'
+import type { HlcTime } from './hlc.js'
+import type { HostDoc } from './hostdoc.js'
+import type { Replica } from './replica.js'
+import type * as Y from 'yjs'
+
+export type BuiltinMerge = 'lww' | 'max' | 'min' | 'counter' | 'weighted-average'
+export const BUILTIN_MERGES: readonly BuiltinMerge[] = ['lww', 'max', 'min', 'counter', 'weighted-average']
+
+/** One host's contribution to a variable. */
+export interface Contribution<T = unknown> {
+  host: string
+  value: T
+  time: HlcTime
+  weight: number
+}
+
+export type MergeFunction<T> = (contributions: ReadonlyArray<Contribution<T>>, initial: T) => T
+
+export interface EventualOptions<T> {
+  /** Value while no host has contributed. */
+  initial: T
+  /** A built-in rule or a custom function. */
+  merge: BuiltinMerge | MergeFunction<T>
+  /** Name of a custom merge, stored with contributions so mismatched peers are detected (default `custom`). */
+  mergeName?: string
+}
+
+/** The stored form of a contribution (JSON in the host's `vars` map). */
+interface StoredContribution {
+  v: unknown
+  t: HlcTime
+  w: number
+  m: string
+}
+
+export interface VariableEventMap extends Record<string, unknown> {
+  'variable:changed': { name: string, value: unknown, previous: unknown }
+}
+
+function mergeTag<T> (o: EventualOptions<T>): string {
+  return typeof o.merge === 'string' ? o.merge : `custom:${o.mergeName ?? 'custom'}`
+}
+
+const NUMERIC: ReadonlySet<string> = new Set(['max', 'min', 'counter', 'weighted-average'])
+
+function builtinMerge (rule: BuiltinMerge, cs: ReadonlyArray<Contribution<unknown>>, initial: unknown): unknown {
+  if (cs.length === 0) return initial
+  switch (rule) {
+    case 'lww': {
+      let best = cs[0]!
+      for (const c of cs) {
+        const o = compareHlc(c.time, best.time)
+        if (o > 0 || (o === 0 && c.host > best.host)) best = c
+      }
+      return best.value
+    }
+    case 'max': return Math.max(...cs.map(c => c.value as number))
+    case 'min': return Math.min(...cs.map(c => c.value as number))
+    case 'counter': return cs.reduce((s, c) => s + (c.value as number), 0)
+    case 'weighted-average': {
+      let num = 0
+      let den = 0
+      for (const c of cs) {
+        if (c.weight > 0) { num += c.weight * (c.value as number); den += c.weight }
+      }
+      return den > 0 ? num / den : initial
+    }
+  }
+}
+
+export class EventualVariable<T = unknown> extends TypedEmitter<VariableEventMap> {
+  readonly name: string
+  readonly options: Readonly<EventualOptions<T>>
+  readonly tag: string
+  private value: T
+  private readonly store: VariableStore
+
+  /** @internal */
+  constructor (store: VariableStore, name: string, options: EventualOptions<T>) {
+    super()
+    this.store = store
+    this.name = name
+    this.options = options
+    this.tag = mergeTag(options)
+    this.value = options.initial
+    this.recompute(false)
+  }
+
+  /** The merged value on this replica. */
+  get (): T {
+    return this.value
+  }
+
+  /** All contributions this replica holds, sorted by host id. */
+  contributions (): Array<Contribution<T>> {
+    return this.store.contributionsOf(this.name, this.tag) as Array<Contribution<T>>
+  }
+
+  /**
+   * Writes this host's contribution. `weight` matters for `weighted-average` only. Not allowed on a
+   * counter (use {@link add}).
+   */
+  async set (value: T, options: { weight?: number } = {}): Promise<void> {
+    if (this.options.merge === 'counter') throw new InvalidVariableError(this.name, 'a counter changes by add(delta), not set()')
+    this.check(value)
+    const weight = options.weight ?? 1
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) throw new InvalidVariableError(this.name, 'weight must be a finite number >= 0')
+    this.store.write(this.name, value, weight, this.tag)
+  }
+
+  /** Adds `delta` to a counter (negative to decrement). */
+  async add (delta: number): Promise<void> {
+    if (this.options.merge !== 'counter') throw new InvalidVariableError(this.name, 'add() is for counters')
+    if (typeof delta !== 'number' || !Number.isFinite(delta)) throw new InvalidVariableError(this.name, 'delta must be a finite number')
+    const mine = this.store.ownContribution(this.name)
+    const current = mine !== undefined && mine.m === this.tag && typeof mine.v === 'number' ? mine.v : 0
+    this.store.write(this.name, current + delta, 1, this.tag)
+  }
+
+  private check (value: T): void {
+    if (NUMERIC.has(this.tag) && (typeof value !== 'number' || !Number.isFinite(value))) {
+      throw new InvalidVariableError(this.name, `a ${this.tag} variable holds finite numbers`)
+    }
+    this.store.checkValue(this.name, value)
+  }
+
+  /** @internal Recomputes the value; emits `variable:changed` when it changed. */
+  recompute (emit = true): void {
+    const cs = this.store.contributionsOf(this.name, this.tag) as Array<Contribution<T>>
+    const merge = this.options.merge
+    let next: T
+    if (typeof merge === 'function') {
+      try {
+        next = merge(cs, this.options.initial)
+      } catch (err) {
+        this.store.stats.mergeErrors++
+        this.store.log(`custom merge of ${this.name} threw: ${(err as Error).message}`)
+        return
+      }
+    } else {
+      next = builtinMerge(merge, cs, this.options.initial) as T
+    }
+    const previous = this.value
+    if (JSON.stringify(next) === JSON.stringify(previous)) return
+    this.value = next
+    if (emit) this.emit('variable:changed', { name: this.name, value: next, previous })
+  }
+}
+
+export interface VariableStoreInit {
+  replica: Replica
+  publish?: (blob: SignedBlob) => void
+  now?: () => number
+  log?: (msg: string) => void
+}
+
+export interface VariableStats {
+  /** Remote contributions with a malformed shape or value, ignored. */
+  invalidContributions: number
+  /** Contributions written under another merge rule than the local declaration, ignored. */
+  mergeMismatches: number
+  mergeErrors: number
+}
+
+const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
+
+/** The eventual variables of a peer (`peer.variables.eventual(...)`). */
+export class VariableStore extends TypedEmitter<VariableEventMap> {
+  readonly stats: VariableStats = { invalidContributions: 0, mergeMismatches: 0, mergeErrors: 0 }
+  readonly log: (msg: string) => void
+  private readonly replica: Replica
+  private readonly publish: (blob: SignedBlob) => void
+  private readonly hlc: Hlc
+  private readonly vars = new Map<string, EventualVariable<unknown>>()
+  private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
+
+  constructor (init: VariableStoreInit) {
+    super()
+    this.replica = init.replica
+    this.publish = init.publish ?? (() => {})
+    this.hlc = new Hlc(init.now ?? Date.now)
+    this.log = init.log ?? (() => {})
+    const prevAttached = this.replica.hooks.onDocAttached
+    const prevDetached = this.replica.hooks.onDocDetached
+    this.replica.hooks.onDocAttached = (doc, previous) => {
+      prevAttached?.(doc, previous)
+      if (doc.kind === 'var') this.attach(doc, previous)
+    }
+    this.replica.hooks.onDocDetached = (doc) => {
+      prevDetached?.(doc)
+      if (doc.kind === 'var') this.detach(doc)
+    }
+    for (const d of this.replica.all('var')) this.attach(d, undefined)
+    this.replica.local('var')
+  }
+
+  /**
+   * Declares (or returns) the eventual variable `name`. Every peer must declare a variable with the same
+   * merge rule; contributions made under another rule are ignored and counted.
+   */
+  eventual<T>(name: string, options: EventualOptions<T>): EventualVariable<T> {
+    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
+    if (options === null || typeof options !== 'object' || !('initial' in options)) throw new InvalidVariableError(name, 'options need { initial, merge }')
+    if (typeof options.merge !== 'function' && !BUILTIN_MERGES.includes(options.merge)) {
+      throw new InvalidVariableError(name, `merge must be one of ${BUILTIN_MERGES.join(', ')} or a function`)
+    }
+    const existing = this.vars.get(name)
+    if (existing !== undefined) {
+      if (existing.tag !== mergeTag(options)) throw new InvalidVariableError(name, `already declared with merge ${existing.tag}`)
+      return existing as EventualVariable<T>
+    }
+    this.checkValue(name, options.initial)
+    const v = new EventualVariable<T>(this, name, options)
+    v.on('variable:changed', (e) => this.emit('variable:changed', e))
+    this.vars.set(name, v as EventualVariable<unknown>)
+    return v
+  }
+
+  /** Declared variables. */
+  names (): string[] {
+    return [...this.vars.keys()]
+  }
+
+  /** @internal */
+  checkValue (name: string, value: unknown): void {
+    let json: string | undefined
+    try { json = JSON.stringify(value) } catch (err) { throw new InvalidVariableError(name, `value must be JSON-serialisable (${(err as Error).message})`) }
+    if (json === undefined) throw new InvalidVariableError(name, 'value must be JSON-serialisable')
+    const max = this.replica.limits.variableBytesMax
+    if (Buffer.byteLength(json) > max) throw new LimitExceededError('variableBytesMax', max, Buffer.byteLength(json), `variable ${name}`)
+  }
+
+  /** @internal */
+  ownContribution (name: string): StoredContribution | undefined {
+    return this.replica.local('var').doc.getMap<StoredContribution>('vars').get(name)
+  }
+
+  /** @internal */
+  write (name: string, value: unknown, weight: number, tag: string): void {
+    const map = this.replica.local('var').doc.getMap<StoredContribution>('vars')
+    if (!map.has(name) && map.size >= this.replica.limits.variablesPerHostMax) {
+      throw new LimitExceededError('variablesPerHostMax', this.replica.limits.variablesPerHostMax, map.size + 1, 'variables of this host')
+    }
+    const stored: StoredContribution = { v: JSON.parse(JSON.stringify(value)), t: this.hlc.tick(), w: weight, m: tag }
+    const blob = this.replica.transact('var', (doc) => { doc.getMap('vars').set(name, stored) })
+    if (blob !== undefined) this.publish(blob)
+  }
+
+  /** @internal Valid contributions to `name` under merge `tag`, sorted by host id. */
+  contributionsOf (name: string, tag: string): Array<Contribution<unknown>> {
+    const out: Array<Contribution<unknown>> = []
+    for (const d of this.replica.all('var')) {
+      const raw = d.doc.getMap<unknown>('vars').get(name)
+      if (raw === undefined) continue
+      const c = raw as Partial<StoredContribution>
+      if (c === null || typeof c !== 'object' || !isHlcTime(c.t) || typeof c.w !== 'number' || !Number.isFinite(c.w) || typeof c.m !== 'string') continue
+      if (c.m !== tag) continue
+      if (NUMERIC.has(tag) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) continue
+      out.push({ host: d.host, value: c.v, time: c.t, weight: c.w })
+    }
+    out.sort((a, b) => a.host < b.host ? -1 : a.host > b.host ? 1 : 0)
+    return out
+  }
+
+  private attach (doc: HostDoc, previous: HostDoc | undefined): void {
+    if (previous !== undefined) {
+      const obs = this.observers.get(previous)
+      if (obs !== undefined) previous.doc.getMap('vars').unobserve(obs)
+      this.observers.delete(previous)
+    }
+    const map = doc.doc.getMap<unknown>('vars')
+    const observer = (e: Y.YMapEvent<unknown>): void => { this.changed(doc, map, e.keysChanged) }
+    map.observe(observer)
+    this.observers.set(doc, observer)
+    const names = new Set<string>(map.keys())
+    if (previous !== undefined) for (const k of previous.doc.getMap('vars').keys()) names.add(k)
+    this.changed(doc, map, names)
+  }
+
+  private detach (doc: HostDoc): void {
+    const map = doc.doc.getMap<unknown>('vars')
+    const obs = this.observers.get(doc)
+    if (obs !== undefined) map.unobserve(obs)
+    this.observers.delete(doc)
+    for (const name of map.keys()) this.vars.get(name)?.recompute()
+  }
+
+  private changed (doc: HostDoc, map: Y.Map<unknown>, names: Iterable<string>): void {
+    for (const name of names) {
+      const raw = map.get(name) as Partial<StoredContribution> | undefined
+      if (raw !== undefined && doc.host !== this.replica.id) {
+        if (raw === null || typeof raw !== 'object' || !isHlcTime(raw.t) || typeof raw.m !== 'string') {
+          this.stats.invalidContributions++
+        } else {
+          this.hlc.observe(raw.t)
+          const v = this.vars.get(name)
+          if (v !== undefined && v.tag !== raw.m) this.stats.mergeMismatches++
+        }
+      }
+      this.vars.get(name)?.recompute()
+    }
+  }
+}
