@@ -39,6 +39,8 @@ export class AgentIndex {
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
+  /** Compound index capability + zone: the common "who can do X near me" query costs O(k). */
+  private readonly byCapZone: SetIndex = new Map()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
 
   constructor (limits: { queryResultsMax: number, whereClausesMax: number }) {
@@ -79,7 +81,10 @@ export class AgentIndex {
 
   private indexRecord (r: AgentRecord): void {
     this.byId.set(r.id, r)
-    for (const c of r.capabilities) addTo(this.byCapability, c, r)
+    for (const c of r.capabilities) {
+      addTo(this.byCapability, c, r)
+      if (r.zone !== undefined) addTo(this.byCapZone, c + '\u0000' + r.zone, r)
+    }
     addTo(this.byHealth, r.health, r)
     addTo(this.byHost, r.host, r)
     addTo(this.byZone, r.zone, r)
@@ -87,7 +92,10 @@ export class AgentIndex {
 
   private unindexRecord (r: AgentRecord): void {
     this.byId.delete(r.id)
-    for (const c of r.capabilities) removeFrom(this.byCapability, c, r)
+    for (const c of r.capabilities) {
+      removeFrom(this.byCapability, c, r)
+      if (r.zone !== undefined) removeFrom(this.byCapZone, c + '\u0000' + r.zone, r)
+    }
     removeFrom(this.byHealth, r.health, r)
     removeFrom(this.byHost, r.host, r)
     removeFrom(this.byZone, r.zone, r)
@@ -143,27 +151,56 @@ export class AgentIndex {
 
   query (criteria: QueryCriteria, now: number): QueryResult {
     const q = compileQuery(criteria, this.limits)
-    // Candidates: the smallest index set among the indexed criteria; a full scan only with none.
+    // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
+    // criterion the source implies is not checked again per record (touching records costs cache misses).
     let source: Iterable<AgentRecord> = this.byId.values()
     let best = Number.POSITIVE_INFINITY
-    const consider = (s: ReadonlySet<AgentRecord> | undefined): void => {
+    let impliedCap: string | undefined
+    let impliesZone = false
+    let impliesHealth = false
+    let impliesHost = false
+    const consider = (s: ReadonlySet<AgentRecord> | undefined, cap: string | undefined, zone: boolean, health: boolean, host: boolean): void => {
       const size = s?.size ?? 0
-      if (size < best) { best = size; source = s ?? [] }
+      if (size >= best) return
+      best = size
+      source = s ?? []
+      impliedCap = cap
+      impliesZone = zone
+      impliesHealth = health
+      impliesHost = host
     }
-    for (const c of q.capabilities) consider(this.byCapability.get(c))
-    if (q.health !== undefined && q.health.length === 1) consider(this.byHealth.get(q.health[0]!))
-    if (q.host !== undefined) consider(this.byHost.get(q.host))
-    if (q.zone !== undefined) consider(this.byZone.get(q.zone))
+    for (const c of q.capabilities) {
+      consider(this.byCapability.get(c), c, false, false, false)
+      if (q.zone !== undefined) consider(this.byCapZone.get(c + '\u0000' + q.zone), c, true, false, false)
+    }
+    if (q.health !== undefined && q.health.length === 1) consider(this.byHealth.get(q.health[0]!), undefined, false, true, false)
+    if (q.host !== undefined) consider(this.byHost.get(q.host), undefined, false, false, true)
+    if (q.zone !== undefined) consider(this.byZone.get(q.zone), undefined, true, false, false)
+    const caps = impliedCap === undefined ? q.capabilities : q.capabilities.filter(c => c !== impliedCap)
+    const zone = impliesZone ? undefined : q.zone
+    const health = impliesHealth ? undefined : q.health
+    const host = impliesHost ? undefined : q.host
+    const where = q.where
+    const reachableOnly = q.reachableOnly
+    const match = (r: AgentRecord): boolean => {
+      if (zone !== undefined && r.zone !== zone) return false
+      if (host !== undefined && r.host !== host) return false
+      if (health !== undefined && !health.includes(r.health)) return false
+      for (let i = 0; i < caps.length; i++) if (!r.capabilities.includes(caps[i]!)) return false
+      if (reachableOnly && !r.hostState.reachable) return false
+      for (let i = 0; i < where.length; i++) if (!where[i]!(r)) return false
+      return true
+    }
     const out: AgentRecord[] = []
     let truncated = false
     if (q.order === undefined) {
       for (const r of source) {
-        if (!q.predicate(r)) continue
+        if (!match(r)) continue
         if (out.length === q.limit) { truncated = true; break }
         out.push(r)
       }
     } else {
-      for (const r of source) if (q.predicate(r)) out.push(r)
+      for (const r of source) if (match(r)) out.push(r)
       sortRecords(out, q.order)
       if (out.length > q.limit) { truncated = true; out.length = q.limit }
     }

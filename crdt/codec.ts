@@ -78,9 +78,11 @@ function readBoundedBytes (d: decoding.Decoder, max: number, what: string): Uint
   return out
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 function readBoundedString (d: decoding.Decoder, max: number, what: string): string {
   const bytes = readBoundedBytes(d, max * 4, what)
-  const s = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  const s = utf8.decode(bytes)
   if (s.length > max) throw new DecodeError(what, `longer than ${max} characters`)
   return s
 }

@@ -106,7 +106,9 @@ export interface CompiledQuery {
   health: Health[] | undefined
   host: string | undefined
   zone: string | undefined
-  predicate: Predicate
+  reachableOnly: boolean
+  /** The `where` clauses only; indexed criteria are checked by the index (see AgentIndex.query). */
+  where: Predicate[]
   limit: number
   order: { get: Getter, desc: boolean } | undefined
 }
@@ -116,11 +118,20 @@ function checkString (v: unknown, at: string): string {
   return v
 }
 
+const NO_CAPS: string[] = []
+const NO_PREDS: Predicate[] = []
+
 export function compileQuery (criteria: QueryCriteria, limits: { queryResultsMax: number, whereClausesMax: number }): CompiledQuery {
   if (criteria === null || typeof criteria !== 'object' || Array.isArray(criteria)) throw new InvalidQueryError('', 'criteria must be an object')
-  for (const k of Object.keys(criteria)) if (!CRITERIA_KEYS.has(k)) throw new InvalidQueryError(k, `unknown criterion (criteria: ${[...CRITERIA_KEYS].join(', ')})`)
-  const caps = criteria.capability === undefined ? [] : Array.isArray(criteria.capability) ? criteria.capability : [criteria.capability]
-  const capabilities = caps.map((c, i) => checkString(c, Array.isArray(criteria.capability) ? `capability.${i}` : 'capability'))
+  for (const k in criteria) if (!CRITERIA_KEYS.has(k)) throw new InvalidQueryError(k, `unknown criterion (criteria: ${[...CRITERIA_KEYS].join(', ')})`)
+  const cap = criteria.capability
+  let capabilities = NO_CAPS
+  if (typeof cap === 'string') {
+    capabilities = [checkString(cap, 'capability')]
+  } else if (cap !== undefined) {
+    if (!Array.isArray(cap)) throw new InvalidQueryError('capability', 'must be a string or an array of strings')
+    capabilities = cap.map((c, i) => checkString(c, `capability.${i}`))
+  }
   let health: Health[] | undefined
   if (criteria.health !== undefined) {
     health = (Array.isArray(criteria.health) ? criteria.health : [criteria.health]) as Health[]
@@ -128,10 +139,12 @@ export function compileQuery (criteria: QueryCriteria, limits: { queryResultsMax
   }
   const host = criteria.host === undefined ? undefined : checkString(criteria.host, 'host')
   const zone = criteria.zone === undefined ? undefined : checkString(criteria.zone, 'zone')
-  const where = criteria.where ?? []
-  if (!Array.isArray(where)) throw new InvalidQueryError('where', 'must be an array of [path, op, value]')
-  if (where.length > limits.whereClausesMax) throw new InvalidQueryError('where', `at most ${limits.whereClausesMax} clauses`)
-  const preds: Predicate[] = where.map((c, i) => compileClause(c, i))
+  let where = NO_PREDS
+  if (criteria.where !== undefined) {
+    if (!Array.isArray(criteria.where)) throw new InvalidQueryError('where', 'must be an array of [path, op, value]')
+    if (criteria.where.length > limits.whereClausesMax) throw new InvalidQueryError('where', `at most ${limits.whereClausesMax} clauses`)
+    where = criteria.where.map((c, i) => compileClause(c, i))
+  }
   const limit = criteria.limit ?? limits.queryResultsMax
   if (!Number.isInteger(limit) || limit < 1 || limit > limits.queryResultsMax) {
     throw new InvalidQueryError('limit', `must be an integer in [1, ${limits.queryResultsMax}]`)
@@ -143,16 +156,7 @@ export function compileQuery (criteria: QueryCriteria, limits: { queryResultsMax
     if (ob === null || typeof ob !== 'object') throw new InvalidQueryError('orderBy', 'must be a path or { path, desc }')
     order = { get: compileGetter(ob.path, 'orderBy.path'), desc: ob.desc === true }
   }
-  // Every criterion becomes part of one predicate; the index picks candidates, the predicate decides.
-  if (capabilities.length > 0) preds.push((a) => capabilities.every(c => a.capabilities.includes(c)))
-  if (health !== undefined) { const hs = health; preds.push((a) => hs.includes(a.health)) }
-  if (host !== undefined) preds.push((a) => a.host === host)
-  if (zone !== undefined) preds.push((a) => a.zone === zone)
-  if (criteria.reachableOnly === true) preds.push((a) => a.hostState.reachable)
-  const predicate: Predicate = preds.length === 0
-    ? () => true
-    : preds.length === 1 ? preds[0]! : (a) => { for (const p of preds) if (!p(a)) return false; return true }
-  return { capabilities, health, host, zone, predicate, limit, order }
+  return { capabilities, health, host, zone, reachableOnly: criteria.reachableOnly === true, where, limit, order }
 }
 
 /** Sorts in place by the compiled order; missing values last; ties by id (the same on every replica). */

@@ -201,8 +201,13 @@ export class Replica {
 
   // ---- remote messages -------------------------------------------------------------------------
 
-  /** Decodes, verifies and applies one signed update or checkpoint from the network or disk. */
-  apply (bytes: Uint8Array): ApplyResult {
+  /**
+   * Decodes, verifies and applies one signed update or checkpoint from the network or disk.
+   * `authenticatedBy`: the peer id whose signature over exactly these bytes the transport already
+   * verified (a gossipsub StrictSign message's author); when it is the document's host, the inner
+   * signature check is skipped as redundant. Relayed bytes (anti-entropy) are always verified.
+   */
+  apply (bytes: Uint8Array, authenticatedBy?: string): ApplyResult {
     const tag = peekTag(bytes)
     let blob: SignedBlob
     try {
@@ -211,10 +216,10 @@ export class Replica {
     } catch (err) {
       return this.reject('decode', (err as DecodeError).message)
     }
-    return this.applyBlob(blob)
+    return this.applyBlob(blob, authenticatedBy)
   }
 
-  applyBlob (b: SignedBlob): ApplyResult {
+  applyBlob (b: SignedBlob, authenticatedBy?: string): ApplyResult {
     if (b.host === this.id) {
       // Our own document comes back from a relay: we are its only writer and already hold it.
       return this.reject('own', `own document ${b.kind}/${b.host}`)
@@ -231,7 +236,7 @@ export class Replica {
     } else if (!this.acceptHost(b.host, b.kind)) {
       return this.reject('host-refused', `documents of ${b.host} are refused`)
     }
-    if (!this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {
+    if (authenticatedBy !== b.host && !this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {
       return this.reject('signature', `bad signature on ${b.kind}/${b.host}#${b.seq}`)
     }
     let result: ApplyResult
