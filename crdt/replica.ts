@@ -61,6 +61,10 @@ export interface ReplicaHooks {
   onDocDetached?: (doc: HostDoc) => void
   /** A gap was found in a host's updates: the caller should run anti-entropy (e.g. with the sender). */
   onGap?: (kind: DocKind, host: string) => void
+  /** A document's checkpoint changed (`replaced`: a new document or incarnation): persist it. */
+  onCheckpoint?: (doc: HostDoc, cp: SignedBlob, replaced: boolean) => void
+  /** An update was applied (local or remote): persist it. */
+  onUpdate?: (doc: HostDoc, update: SignedBlob) => void
 }
 
 function docKey (kind: DocKind, host: string): string {
@@ -137,6 +141,7 @@ export class Replica {
     const previous = this.docs.get(key)
     this.docs.set(key, d)
     this.hooks.onDocAttached?.(d, previous)
+    this.hooks.onCheckpoint?.(d, d.checkpoint!, true)
     return d
   }
 
@@ -167,8 +172,10 @@ export class Replica {
     this.stats.applied++
     const cpBytes = d.checkpoint?.bytes.length ?? 0
     d.appendLog(blob, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+    this.hooks.onUpdate?.(d, blob)
     if (d.logBytes > Math.max(CHECKPOINT_LOG_BYTES_MIN, cpBytes / 2)) {
       d.adoptCheckpoint(this.makeCheckpoint(d))
+      this.hooks.onCheckpoint?.(d, d.checkpoint!, false)
     }
     return blob
   }
@@ -268,6 +275,7 @@ export class Replica {
       this.prunePendingBelow(key, b.incarnation, b.seq)
       this.stats.checkpointsApplied++
       this.hooks.onDocAttached?.(fresh, doc)
+      this.hooks.onCheckpoint?.(fresh, b, true)
       doc?.doc.destroy()
       return { status: 'applied', kind: b.kind, host: b.host }
     }
@@ -282,6 +290,7 @@ export class Replica {
     }
     doc.adoptCheckpoint(b)
     this.stats.checkpointsApplied++
+    this.hooks.onCheckpoint?.(doc, b, false)
     return { status: 'applied', kind: b.kind, host: b.host }
   }
 
@@ -298,6 +307,7 @@ export class Replica {
     if (!doc.appendLog(b, this.limits.logUpdatesPerDocMax, this.limits.logBytesPerDocMax)) {
       if (doc.log.length === 0 && !doc.logIntact) this.stats.logOverflows++
     }
+    this.hooks.onUpdate?.(doc, b)
     this.stats.applied++
     return { status: 'applied', kind: b.kind, host: b.host }
   }

@@ -1,0 +1,71 @@
+/**
+ * Heartbeats (R5): small messages each peer gossips every `heartbeatIntervalMs` on the mesh's heartbeat
+ * topic, outside Yjs. They prove the sender alive (gossipsub StrictSign authenticates the sender), carry
+ * its load, and the position of its own documents so receivers see at once when they lag behind
+ * (sync health, R7) and pull what they miss.
+ *
+ *   heartbeat = tag:u8(4) version:u8(1) sentAtMs:varuint load:f64 docCount:varuint
+ *               (kind:u8 incarnation:varuint seq:varuint){docCount}
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { DecodeError } from '../src/errors.js'
+import type { DocKind } from '../crdt/codec.js'
+
+export const TAG_HEARTBEAT = 4
+export const HEARTBEAT_VERSION = 1
+/** Max encoded size of a heartbeat. */
+export const HEARTBEAT_BYTES_MAX = 256
+
+const KINDS: DocKind[] = ['reg', 'var']
+
+export interface Heartbeat {
+  sentAtMs: number
+  /** Sender's load in [0, 1]. */
+  load: number
+  docs: Array<{ kind: DocKind, incarnation: number, seq: number }>
+}
+
+export function encodeHeartbeat (h: Heartbeat): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeUint8(e, TAG_HEARTBEAT)
+  encoding.writeUint8(e, HEARTBEAT_VERSION)
+  encoding.writeVarUint(e, Math.max(0, Math.floor(h.sentAtMs)))
+  encoding.writeFloat64(e, h.load)
+  encoding.writeVarUint(e, h.docs.length)
+  for (const d of h.docs) {
+    encoding.writeUint8(e, KINDS.indexOf(d.kind))
+    encoding.writeVarUint(e, d.incarnation)
+    encoding.writeVarUint(e, d.seq)
+  }
+  return encoding.toUint8Array(e)
+}
+
+export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
+  if (bytes.length > HEARTBEAT_BYTES_MAX) throw new DecodeError('heartbeat', `${bytes.length} bytes exceed ${HEARTBEAT_BYTES_MAX}`)
+  try {
+    const d = decoding.createDecoder(bytes)
+    if (decoding.readUint8(d) !== TAG_HEARTBEAT) throw new DecodeError('heartbeat', 'wrong tag')
+    const version = decoding.readUint8(d)
+    if (version !== HEARTBEAT_VERSION) throw new DecodeError('heartbeat', `unknown version ${version}`)
+    const sentAtMs = decoding.readVarUint(d)
+    const load = decoding.readFloat64(d)
+    if (!Number.isFinite(load) || load < 0) throw new DecodeError('heartbeat', 'load must be a finite number >= 0')
+    const n = decoding.readVarUint(d)
+    if (n > KINDS.length) throw new DecodeError('heartbeat', `${n} documents`)
+    const docs: Heartbeat['docs'] = []
+    for (let i = 0; i < n; i++) {
+      const kind = KINDS[decoding.readUint8(d)]
+      if (kind === undefined) throw new DecodeError('heartbeat', 'unknown document kind')
+      const incarnation = decoding.readVarUint(d)
+      const seq = decoding.readVarUint(d)
+      if (!Number.isSafeInteger(incarnation) || !Number.isSafeInteger(seq)) throw new DecodeError('heartbeat', 'bad numbers')
+      docs.push({ kind, incarnation, seq })
+    }
+    if (d.pos !== bytes.length) throw new DecodeError('heartbeat', 'trailing bytes')
+    return { sentAtMs, load, docs }
+  } catch (err) {
+    if (err instanceof DecodeError) throw err
+    throw new DecodeError('heartbeat', (err as Error).message ?? 'malformed')
+  }
+}

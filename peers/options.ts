@@ -1,0 +1,63 @@
+/**
+ * Options of `createPeer()`, validated with zod; a bad option fails with InvalidOptionError naming its
+ * path. Every option is documented with its default.
+ */
+import { z } from 'zod'
+import { InvalidOptionError } from '../src/errors.js'
+import { DEFAULT_LIMITS } from '../crdt/limits.js'
+import type { RegistryLimits } from '../crdt/limits.js'
+
+const positiveMs = z.number().int().positive().max(24 * 3600 * 1000)
+
+const limitsSchema = z.object(Object.fromEntries(
+  Object.keys(DEFAULT_LIMITS).map(k => [k, z.number().int().positive().optional()])
+) as Record<keyof RegistryLimits, z.ZodOptional<z.ZodNumber>>).strict()
+
+export const peerOptionsSchema = z.object({
+  /** Mesh name: peers of one mesh share topics and protocols namespaced by it. Default `agora`. */
+  mesh: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 characters of [A-Za-z0-9._-]').default('agora'),
+  /** Transports. Default ['tcp']; 'memory' is for tests and the in-process harness. */
+  transports: z.array(z.enum(['tcp', 'memory'])).min(1).default(['tcp']),
+  /** Listen multiaddrs. Default: TCP on 127.0.0.1 with a free port (or a unique memory address). */
+  listen: z.array(z.string().min(1)).optional(),
+  /** Multiaddrs (with /p2p/<peer id>) of peers to join through. Default none. */
+  bootstrap: z.array(z.string().min(1)).default([]),
+  /** Data dir for the identity key and all state (LevelDB). Default: none, everything in memory. */
+  dataDir: z.string().min(1).optional(),
+  /** This peer's zone (agents registered here get it unless they name one). Default none. */
+  zone: z.string().min(1).max(128).optional(),
+  /** Heartbeat period. Default 1000 ms. */
+  heartbeatIntervalMs: positiveMs.default(1000),
+  /** A host is unreachable after this much silence. Default 3 × heartbeatIntervalMs. */
+  leaseMs: positiveMs.optional(),
+  /** An unreachable host's agents are dropped after this much more silence. Default 10 × leaseMs. */
+  pruneAfterMs: positiveMs.optional(),
+  /** Period of anti-entropy with a random connected peer. Default 5000 ms. */
+  antiEntropyIntervalMs: positiveMs.default(5000),
+  /** Bound on one anti-entropy exchange. Default 30000 ms. */
+  syncTimeoutMs: positiveMs.default(30_000),
+  /** Concurrent anti-entropy exchanges. Default 4. */
+  syncConcurrencyMax: z.number().int().positive().max(64).default(4),
+  /** Peer ids allowed to connect (O7); default: anyone. */
+  allowlist: z.array(z.string().min(1)).optional(),
+  /** Registry limits overriding DEFAULT_LIMITS. */
+  limits: limitsSchema.optional(),
+  /** Start the peer before createPeer() resolves. Default true. */
+  start: z.boolean().default(true)
+}).strict()
+
+export type PeerOptions = z.input<typeof peerOptionsSchema>
+export type ResolvedPeerOptions = z.output<typeof peerOptionsSchema> & { leaseMs: number, pruneAfterMs: number, limits: RegistryLimits }
+
+export function resolvePeerOptions (options: unknown): ResolvedPeerOptions {
+  const r = peerOptionsSchema.safeParse(options ?? {})
+  if (!r.success) {
+    const issue = r.error.issues[0]!
+    const path = issue.path.length > 0 ? issue.path.join('.') : (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(',') : '(options)')
+    throw new InvalidOptionError(path, issue.message)
+  }
+  const o = r.data
+  const leaseMs = o.leaseMs ?? 3 * o.heartbeatIntervalMs
+  if (leaseMs <= o.heartbeatIntervalMs) throw new InvalidOptionError('leaseMs', `must exceed heartbeatIntervalMs (${o.heartbeatIntervalMs})`)
+  return { ...o, leaseMs, pruneAfterMs: o.pruneAfterMs ?? 10 * leaseMs, limits: { ...DEFAULT_LIMITS, ...o.limits } }
+}

@@ -1,0 +1,76 @@
+/**
+ * Frames of the anti-entropy stream protocol `/agora/<mesh>/sync/1.0.0` (see crdt/PROTOCOL.md).
+ *
+ *   frame = type:u8 body
+ *   DIGEST (1)      body = a digest (crdt/codec.ts)
+ *   BLOB (2)        body = one signed update or checkpoint
+ *   CHUNK (3)       body = the next part of a blob larger than a frame
+ *   CHUNK_END (4)   body = the last part of that blob
+ *   END (5)         body = empty: the sender has nothing more to send
+ *
+ * Exchange: the initiator sends DIGEST; the responder answers with the BLOBs the initiator lacks, then
+ * its own DIGEST; the initiator sends the BLOBs the responder lacks, then END. Both apply as they read.
+ */
+import { DecodeError, LimitExceededError } from '../src/errors.js'
+
+export const FRAME_DIGEST = 1
+export const FRAME_BLOB = 2
+export const FRAME_CHUNK = 3
+export const FRAME_CHUNK_END = 4
+export const FRAME_END = 5
+
+export function frame (type: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(body.length + 1)
+  out[0] = type
+  out.set(body, 1)
+  return out
+}
+
+/** Splits a blob into frames no larger than `frameBytesMax`. */
+export function * blobFrames (blob: Uint8Array, frameBytesMax: number): Generator<Uint8Array> {
+  const room = frameBytesMax - 1
+  if (blob.length <= room) {
+    yield frame(FRAME_BLOB, blob)
+    return
+  }
+  for (let off = 0; off < blob.length; off += room) {
+    const end = Math.min(blob.length, off + room)
+    yield frame(end === blob.length ? FRAME_CHUNK_END : FRAME_CHUNK, blob.subarray(off, end))
+  }
+}
+
+/** Reassembles chunked blobs; bounded by `blobBytesMax`. */
+export class BlobAssembler {
+  private parts: Uint8Array[] = []
+  private bytes = 0
+  private readonly blobBytesMax: number
+
+  constructor (blobBytesMax: number) {
+    this.blobBytesMax = blobBytesMax
+  }
+
+  /** Feeds a BLOB/CHUNK/CHUNK_END frame; returns a whole blob when one is complete. */
+  push (f: Uint8Array): Uint8Array | undefined {
+    const type = f[0]
+    const body = f.subarray(1)
+    if (type === FRAME_BLOB) {
+      if (this.parts.length > 0) throw new DecodeError('sync frame', 'BLOB inside a chunked blob')
+      return body
+    }
+    if (type !== FRAME_CHUNK && type !== FRAME_CHUNK_END) throw new DecodeError('sync frame', `unexpected frame type ${String(type)}`)
+    this.bytes += body.length
+    if (this.bytes > this.blobBytesMax) throw new LimitExceededError('checkpointBytesMax', this.blobBytesMax, this.bytes, 'chunked blob')
+    this.parts.push(body.slice())
+    if (type === FRAME_CHUNK) return undefined
+    const out = new Uint8Array(this.bytes)
+    let off = 0
+    for (const p of this.parts) { out.set(p, off); off += p.length }
+    this.parts = []
+    this.bytes = 0
+    return out
+  }
+
+  get midBlob (): boolean {
+    return this.parts.length > 0
+  }
+}
