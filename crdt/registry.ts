@@ -67,6 +67,8 @@ export interface ReplicatedRegistryInit {
   now?: () => number
   /** Uniform [0, 1) source for `random-healthy`. */
   random?: () => number
+  /** Zone given to agents registered here that name none (the peer's zone). */
+  defaultZone?: string
 }
 
 /** Counters of the registry's view (rejections are in the replica's stats). */
@@ -86,6 +88,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private readonly publish: (blob: SignedBlob) => void
   private readonly now: () => number
   private readonly random: () => number
+  private readonly defaultZone: string | undefined
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
 
   constructor (init: ReplicatedRegistryInit) {
@@ -97,6 +100,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.publish = init.publish ?? (() => {})
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
+    this.defaultZone = init.defaultZone
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     this.replica.hooks.onDocAttached = (doc, previous) => {
@@ -225,6 +229,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       throw new LimitExceededError('agentsPerHostMax', this.limits.agentsPerHostMax, mine.size + 1, 'agents on this host')
     }
     const { id: _id, ...rest } = agent
+    if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
     const stored = normaliseAgent(rest, this.now(), this.limits)
     this.write(m => m.set(id, stored))
     return this.index.claimOf(id, this.hostId)!

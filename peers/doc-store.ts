@@ -29,7 +29,7 @@ function seqKey (seq: number): string {
 }
 
 export class DocStore {
-  private readonly db: ClassicLevel<string, Uint8Array>
+  private db: ClassicLevel<string, Uint8Array>
   private queue: Op[] = []
   private timer: ReturnType<typeof setTimeout> | undefined
   private flushing: Promise<void> = Promise.resolve()
@@ -43,6 +43,12 @@ export class DocStore {
     this.db = db
     this.flushIntervalMs = options.flushIntervalMs ?? 50
     this.queueOpsMax = options.queueOpsMax ?? 4096
+  }
+
+  /** Switches to a (re)opened database and writes what was queued while it was closed. */
+  attach (db: ClassicLevel<string, Uint8Array>): void {
+    this.db = db
+    if (this.queue.length > 0 || this.rangeDeletes.length > 0) void this.flush()
   }
 
   private prefix (kind: DocKind, host: string): string {
@@ -93,6 +99,8 @@ export class DocStore {
   /** Writes everything queued so far. */
   async flush (): Promise<void> {
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
+    // While the database is closed (peer stopped), writes stay queued for the next attach().
+    if (this.db.status !== 'open') return
     const ranges = this.rangeDeletes.splice(0)
     const ops = this.queue
     this.queue = []

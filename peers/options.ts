@@ -38,6 +38,14 @@ export const peerOptionsSchema = z.object({
   syncTimeoutMs: positiveMs.default(30_000),
   /** Concurrent anti-entropy exchanges. Default 4. */
   syncConcurrencyMax: z.number().int().positive().max(64).default(4),
+  /** Run kad-dht (mesh-namespaced) for discovery beyond the bootstrap list. Default true. */
+  dht: z.boolean().default(true),
+  /** Dial peers found by discovery while connected to fewer than this many. Default 16. */
+  connectionsTarget: z.number().int().min(0).max(10_000).default(16),
+  /** Max open connections (libp2p connection manager). Default 256. */
+  connectionsMax: z.number().int().positive().max(100_000).default(256),
+  /** Log level of the peer's JSON logs on stderr. Default 'warn'. */
+  logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('warn'),
   /** Peer ids allowed to connect (O7); default: anyone. */
   allowlist: z.array(z.string().min(1)).optional(),
   /** Registry limits overriding DEFAULT_LIMITS. */

@@ -1,1 +1,27 @@
+/**
+ * agora-mesh: a peer-to-peer coordination mesh for multi-agent systems.
+ *
+ *   import { createPeer } from 'agora-mesh'
+ *   const peer = await createPeer({ bootstrap: [...] })
+ *   await peer.registry.register({ id: 'summarizer-1', capabilities: ['summarize'] })
+ */
 export * from './errors.js'
+export { createLogger } from './log.js'
+export type { Logger, LogLevel } from './log.js'
+export { TypedEmitter } from './events.js'
+
+export { createPeer, Peer } from '../peers/peer.js'
+export type { PeerEventMap, PeerStats, WhenSyncedOptions } from '../peers/peer.js'
+export { peerOptionsSchema, resolvePeerOptions } from '../peers/options.js'
+export type { PeerOptions, ResolvedPeerOptions } from '../peers/options.js'
+export type { PeerSyncHealth, SyncStats } from '../peers/sync.js'
+export { meshProtocols } from '../peers/node.js'
+
+export { createLocalRegistry, ReplicatedRegistry, LOOKUP_STRATEGIES } from '../crdt/registry.js'
+export type { Registry, RegistryEventMap, RegistryStats, LocalRegistryOptions } from '../crdt/registry.js'
+export { VariableStore, EventualVariable, BUILTIN_MERGES } from '../crdt/variables.js'
+export type { BuiltinMerge, Contribution, EventualOptions, MergeFunction, VariableEventMap, VariableStats } from '../crdt/variables.js'
+export * from '../crdt/types.js'
+export * from '../crdt/errors.js'
+export { DEFAULT_LIMITS } from '../crdt/limits.js'
+export type { RegistryLimits } from '../crdt/limits.js'

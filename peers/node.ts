@@ -1,0 +1,132 @@
+/**
+ * Assembly of the libp2p node a peer runs on: transports (TCP, memory), Noise, Yamux, identify, ping,
+ * bootstrap, kad-dht (namespaced by mesh, so meshes never share a DHT) and gossipsub with StrictSign, plus
+ * a connection gater that enforces the allowlist (O7) and the peer's block list (operator bans and the
+ * live harness's partitions).
+ */
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { memory } from '@libp2p/memory'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { bootstrap } from '@libp2p/bootstrap'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { InvalidOptionError } from '../src/errors.js'
+import type { ResolvedPeerOptions } from './options.js'
+
+export interface AgoraServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht?: KadDHT
+}
+
+export type AgoraLibp2p = Libp2p<AgoraServices>
+
+/** Protocol names of a mesh: every name carries the mesh, so peers of different meshes never mix. */
+export function meshProtocols (mesh: string): { sync: string, kad: string, crdtTopic: string, heartbeatTopic: string } {
+  return {
+    sync: `/agora/${mesh}/sync/1.0.0`,
+    kad: `/agora/${mesh}/kad/1.0.0`,
+    crdtTopic: `/agora/${mesh}/crdt/1`,
+    heartbeatTopic: `/agora/${mesh}/heartbeat/1`
+  }
+}
+
+/** Peers refused by the gater: allowlist (if set) and a mutable block list. */
+export class PeerGate {
+  readonly blocked = new Set<string>()
+  private readonly allow: Set<string> | undefined
+
+  constructor (allowlist: readonly string[] | undefined) {
+    this.allow = allowlist !== undefined ? new Set(allowlist) : undefined
+  }
+
+  denies (peer: PeerId | string): boolean {
+    const id = typeof peer === 'string' ? peer : peer.toString()
+    if (this.blocked.has(id)) return true
+    return this.allow !== undefined && !this.allow.has(id)
+  }
+}
+
+let memoryCounter = 0
+
+function defaultListen (o: ResolvedPeerOptions): string[] {
+  const out: string[] = []
+  if (o.transports.includes('tcp')) out.push('/ip4/127.0.0.1/tcp/0')
+  if (o.transports.includes('memory')) out.push(`/memory/agora-${process.pid}-${Date.now().toString(36)}-${memoryCounter++}`)
+  return out
+}
+
+export interface NodeInit {
+  options: ResolvedPeerOptions
+  privateKey: PrivateKey
+  gate: PeerGate
+  /** Max inbound gossip message size (a signed update plus framing). */
+  gossipBytesMax: number
+}
+
+export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
+  const o = init.options
+  const protocols = meshProtocols(o.mesh)
+  const listen = o.listen ?? defaultListen(o)
+  for (const a of listen) {
+    if (a.startsWith('/memory/') && !o.transports.includes('memory')) throw new InvalidOptionError('listen', `${a} needs the 'memory' transport`)
+    if (a.includes('/tcp/') && !o.transports.includes('tcp')) throw new InvalidOptionError('listen', `${a} needs the 'tcp' transport`)
+  }
+  const gate = init.gate
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    ping: ping(),
+    pubsub: gossipsub({
+      globalSignaturePolicy: 'StrictSign',
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      doPX: false,
+      fallbackToFloodsub: false,
+      maxInboundDataLength: init.gossipBytesMax,
+      // Heartbeats of our own are frequent; keep gossipsub's message cache modest.
+      seenTTL: 2 * 60_000
+    })
+  }
+  if (o.dht) {
+    services.dht = kadDHT({
+      protocol: protocols.kad,
+      clientMode: false,
+      peerInfoMapper: passthroughMapper
+    })
+  }
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen },
+    transports: [
+      ...(o.transports.includes('tcp') ? [tcp()] : []),
+      ...(o.transports.includes('memory') ? [memory()] : [])
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 0 })] : [],
+    connectionManager: {
+      maxConnections: o.connectionsMax,
+      dialTimeout: 10_000
+    },
+    connectionGater: {
+      denyDialPeer: (peer) => gate.denies(peer),
+      denyInboundEncryptedConnection: (peer) => gate.denies(peer),
+      denyOutboundEncryptedConnection: (peer) => gate.denies(peer),
+      // Loopback and private addresses are how local meshes talk; don't filter them.
+      denyDialMultiaddr: () => false
+    },
+    services: services as never
+  })
+  return node as unknown as AgoraLibp2p
+}

@@ -1,0 +1,310 @@
+/**
+ * A peer of the mesh (O4): a libp2p node, the replica of every host's documents, the agent registry and
+ * the eventual variables materialised from it, the sync engine that keeps it converged, and (with a
+ * data dir) its identity and state on disk. Create one with {@link createPeer}.
+ */
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { ClassicLevel } from 'classic-level'
+import { AgoraError, NotStartedError, TimeoutError } from '../src/errors.js'
+import { TypedEmitter } from '../src/events.js'
+import { createLogger } from '../src/log.js'
+import type { Logger } from '../src/log.js'
+import { LeaseTable } from '../crdt/liveness.js'
+import { ReplicatedRegistry } from '../crdt/registry.js'
+import { Replica } from '../crdt/replica.js'
+import { VariableStore } from '../crdt/variables.js'
+import type { ReplicaStats } from '../crdt/replica.js'
+import type { RegistryStats } from '../crdt/registry.js'
+import type { VariableStats } from '../crdt/variables.js'
+import { DocStore } from './doc-store.js'
+import { createSigner, createVerifier, loadOrCreateIdentity } from './keys.js'
+import { PeerGate, createNode } from './node.js'
+import type { AgoraLibp2p } from './node.js'
+import { resolvePeerOptions } from './options.js'
+import type { PeerOptions, ResolvedPeerOptions } from './options.js'
+import { SyncEngine } from './sync.js'
+import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync.js'
+
+export interface PeerEventMap extends SyncEventMap {
+  'peer:started': { peerId: string, addresses: string[] }
+  'peer:stopped': { peerId: string }
+  'connection:opened': { peerId: string }
+  'connection:closed': { peerId: string }
+}
+
+export interface PeerStats {
+  replica: ReplicaStats
+  registry: RegistryStats
+  variables: VariableStats
+  sync: SyncStats
+  agents: number
+  hosts: number
+  connections: number
+  storeErrors: number
+}
+
+export interface WhenSyncedOptions {
+  /** Give up after this long (TimeoutError). Default 30000 ms. */
+  timeoutMs?: number
+  /**
+   * Mesh members to be connected to first. Default: 1 if the peer has a bootstrap list, else 0.
+   */
+  peers?: number
+}
+
+/** Condition-polling period of {@link Peer.whenSynced}. */
+const WHEN_SYNCED_POLL_MS = 20
+
+export class Peer extends TypedEmitter<PeerEventMap> {
+  /** This peer's id (a libp2p peer id; also the `host` of the agents it registers). */
+  readonly id: string
+  readonly options: ResolvedPeerOptions
+  readonly registry: ReplicatedRegistry
+  readonly variables: VariableStore
+  readonly libp2p: AgoraLibp2p
+  readonly log: Logger
+  /** @internal */
+  readonly replica: Replica
+  /** @internal */
+  readonly sync: SyncEngine
+  private readonly gate: PeerGate
+  private readonly store: DocStore | undefined
+  private db: ClassicLevel<string, Uint8Array> | undefined
+  private state: 'stopped' | 'starting' | 'started' | 'stopping' = 'stopped'
+  private transition: Promise<void> = Promise.resolve()
+  private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
+
+  /** @internal use {@link createPeer} */
+  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger }) {
+    super()
+    this.options = init.options
+    this.libp2p = init.node
+    this.id = init.node.peerId.toString()
+    this.gate = init.gate
+    this.replica = init.replica
+    this.registry = init.registry
+    this.variables = init.variables
+    this.db = init.db
+    this.store = init.store
+    this.log = init.log
+    this.sync = new SyncEngine({
+      node: init.node,
+      replica: init.replica,
+      registry: init.registry,
+      options: init.options,
+      gate: init.gate,
+      log: init.log.child('sync'),
+      load: () => this.load()
+    })
+    for (const name of ['sync:completed', 'sync:failed', 'update:rejected', 'member:joined', 'member:left'] as const) {
+      this.sync.on(name, (e) => this.emit(name, e as never))
+    }
+  }
+
+  /** The load this peer reports in heartbeats: mean load of its agents that report one. */
+  private load (): number {
+    let sum = 0
+    let n = 0
+    for (const a of this.registry.index.ofHost(this.id)) {
+      if (a.load !== undefined) { sum += a.load; n++ }
+    }
+    return n === 0 ? 0 : sum / n
+  }
+
+  get started (): boolean {
+    return this.state === 'started'
+  }
+
+  /** Listen addresses with the peer id (dialable multiaddrs), once started. */
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map(m => m.toString())
+  }
+
+  /** Starts networking (idempotent; concurrent calls share one start). */
+  async start (): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      if (this.state === 'started') return
+      this.state = 'starting'
+      if (this.options.dataDir !== undefined && this.db === undefined) {
+        this.db = await openDb(this.options.dataDir)
+        this.store?.attach(this.db)
+      }
+      await this.libp2p.start()
+      this.onNode('connection:open', (e) => this.emit('connection:opened', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
+      this.onNode('connection:close', (e) => this.emit('connection:closed', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
+      await this.sync.start()
+      this.sync.adoptExistingConnections()
+      this.state = 'started'
+      this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
+      this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
+    })
+    await this.transition
+  }
+
+  /** Stops networking and flushes storage (idempotent). The peer can be started again. */
+  async stop (): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      if (this.state === 'stopped') return
+      this.state = 'stopping'
+      await this.sync.stop()
+      for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
+      this.nodeListeners.length = 0
+      await this.libp2p.stop()
+      if (this.store !== undefined) await this.store.flush()
+      if (this.db !== undefined) {
+        await this.db.close()
+        this.db = undefined
+      }
+      this.state = 'stopped'
+      this.emit('peer:stopped', { peerId: this.id })
+    })
+    await this.transition
+  }
+
+  private onNode (name: string, fn: (e: CustomEvent<any>) => void): void {
+    this.libp2p.addEventListener(name as 'peer:connect', fn as never)
+    this.nodeListeners.push([name, fn])
+  }
+
+  /**
+   * Resolves when this peer holds everything its connected mesh members hold: an anti-entropy exchange
+   * completed with each since it connected, none is pending, and no heartbeat shows a lag. Rejects with
+   * TimeoutError after `timeoutMs`.
+   */
+  async whenSynced (options: WhenSyncedOptions = {}): Promise<void> {
+    if (this.state !== 'started' && this.state !== 'starting') throw new NotStartedError('peer')
+    const timeoutMs = options.timeoutMs ?? 30_000
+    const peers = options.peers ?? (this.options.bootstrap.length > 0 ? 1 : 0)
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (this.state === 'started' && this.sync.connectedMembers().length >= peers && this.sync.isSynced()) return
+      if (Date.now() >= deadline) throw new TimeoutError('peer.whenSynced', timeoutMs)
+      await new Promise(resolve => setTimeout(resolve, WHEN_SYNCED_POLL_MS))
+    }
+  }
+
+  /** Runs one anti-entropy exchange with `peerId` and waits for it. */
+  async syncWith (peerId: string): Promise<void> {
+    if (this.state !== 'started') throw new NotStartedError('peer')
+    await this.sync.syncNow(peerId)
+  }
+
+  /** Sync health per known mesh member (R7). */
+  syncHealth (): PeerSyncHealth[] {
+    return this.sync.health()
+  }
+
+  /** Connected mesh members' peer ids. */
+  members (): string[] {
+    return this.sync.connectedMembers()
+  }
+
+  /** Dials a peer by multiaddr (with /p2p/<id>). */
+  async dial (addr: string): Promise<void> {
+    if (this.state !== 'started') throw new NotStartedError('peer')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    await this.libp2p.dial(multiaddr(addr))
+  }
+
+  /** Refuses connections with these peers and closes the open ones (operator ban; partitions in tests). */
+  async block (peerIds: Iterable<string>): Promise<void> {
+    const { peerIdFromString } = await import('@libp2p/peer-id')
+    const closing: Array<Promise<void>> = []
+    for (const id of peerIds) {
+      this.gate.blocked.add(id)
+      if (this.state === 'started') closing.push(this.libp2p.hangUp(peerIdFromString(id)).catch(() => {}))
+    }
+    await Promise.all(closing)
+  }
+
+  /** Lifts a block. */
+  unblock (peerIds: Iterable<string>): void {
+    for (const id of peerIds) this.gate.blocked.delete(id)
+  }
+
+  stats (): PeerStats {
+    return {
+      replica: structuredClone(this.replica.stats),
+      registry: { ...this.registry.stats },
+      variables: { ...this.variables.stats },
+      sync: { ...this.sync.stats },
+      agents: this.registry.size,
+      hosts: this.replica.countDocs('reg'),
+      connections: this.libp2p.getConnections().length,
+      storeErrors: this.store?.errors ?? 0
+    }
+  }
+}
+
+async function openDb (dataDir: string): Promise<ClassicLevel<string, Uint8Array>> {
+  const path = join(dataDir, 'db')
+  await mkdir(path, { recursive: true })
+  const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  try {
+    await db.open()
+  } catch (err) {
+    throw new AgoraError('ERR_STORE_OPEN', `cannot open the peer's store at ${path}: ${(err as Error).message} (is another peer using this data dir?)`, { path })
+  }
+  return db
+}
+
+/**
+ * Creates a peer. Options are validated (InvalidOptionError naming the bad option); with a `dataDir`,
+ * the identity and every document are loaded from it and saved to it. Started unless `start: false`.
+ */
+export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
+  const o = resolvePeerOptions(options)
+  const log = createLogger(o.logLevel, 'agora')
+  const { key } = await loadOrCreateIdentity(o.dataDir)
+  const gate = new PeerGate(o.allowlist)
+  const node = await createNode({ options: o, privateKey: key, gate, gossipBytesMax: o.limits.updateBytesMax + 4096 })
+  const id = node.peerId.toString()
+  const plog = log.child('peer')
+  const leases = new LeaseTable(id, { leaseMs: o.leaseMs, pruneAfterMs: o.pruneAfterMs, prunedHostsMax: o.limits.hostsMax }, Date.now)
+  const replica = new Replica({
+    signer: createSigner(id, key),
+    verify: createVerifier(o.limits.hostsMax),
+    mesh: o.mesh,
+    limits: o.limits,
+    log: (msg) => plog.debug(msg),
+    acceptHost: (host) => leases.accepts(host)
+  })
+  // The sync engine is created inside the Peer; writes go to it once it exists.
+  let peer: Peer | undefined
+  const publish = (b: Parameters<SyncEngine['publish']>[0]): void => { peer?.sync.publish(b) }
+  const registry = new ReplicatedRegistry({ replica, leases, publish, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
+  const variables = new VariableStore({ replica, publish, log: (m) => plog.debug(m) })
+
+  let db: ClassicLevel<string, Uint8Array> | undefined
+  let store: DocStore | undefined
+  if (o.dataDir !== undefined) {
+    db = await openDb(o.dataDir)
+    store = new DocStore(db)
+    store.onError = (err) => plog.error('store write failed', { error: (err as Error).message })
+    const docs = await store.load()
+    let restored = 0
+    for (const blobs of docs) {
+      try {
+        replica.restore(blobs)
+        restored++
+      } catch (err) {
+        plog.warn('a saved document failed to load; anti-entropy will fetch it again', { error: (err as Error).message })
+      }
+    }
+    plog.debug('documents restored', { documents: restored })
+    const s = store
+    const prev = { cp: replica.hooks.onCheckpoint, up: replica.hooks.onUpdate, det: replica.hooks.onDocDetached }
+    replica.hooks.onCheckpoint = (doc, cp, replaced) => { prev.cp?.(doc, cp, replaced); s.saveCheckpoint(doc, cp, replaced) }
+    replica.hooks.onUpdate = (doc, u) => { prev.up?.(doc, u); s.saveUpdate(u) }
+    replica.hooks.onDocDetached = (doc) => { prev.det?.(doc); s.removeDoc(doc.kind, doc.host) }
+    // The local documents may be fresh (first start): make sure their checkpoints are on disk.
+    for (const kind of ['reg', 'var'] as const) {
+      const d = replica.local(kind)
+      if (d.checkpoint !== undefined) s.saveCheckpoint(d, d.checkpoint, false)
+    }
+  }
+  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log })
+  if (o.start) await peer.start()
+  return peer
+}
