@@ -11,7 +11,7 @@ import { TypedEmitter } from '../src/events.js'
 import { AgentRecord } from './agent-view.js'
 import { AgentIndex } from './agent-index.js'
 import { checkStoredAgent, normaliseAgent, patchAgent, validateAgentId } from './descriptor.js'
-import { AgentExistsError, AgentNotFoundError, InvalidQueryError, NotOwnerError } from './errors.js'
+import { AgentExistsError, AgentNotFoundError, InvalidDescriptorError, InvalidQueryError, NotOwnerError } from './errors.js'
 import { LeaseTable } from './liveness.js'
 import { Replica } from './replica.js'
 import type { SignedBlob } from './codec.js'
@@ -40,6 +40,11 @@ export interface Registry {
   off: TypedEmitter<RegistryEventMap>['off']
   /** Registers an agent hosted by this peer. Throws AgentExistsError if the id is taken. */
   register: (agent: AgentInput) => Promise<AgentView>
+  /**
+   * Registers many agents of this peer at once: all are validated first (nothing is written if one is
+   * invalid), then written in transactions of at most {@link REGISTER_BATCH_AGENTS_MAX} agents.
+   */
+  registerMany: (agents: readonly AgentInput[]) => Promise<AgentView[]>
   /** Changes fields of an agent hosted by this peer (NotOwnerError for another host's agent). */
   update: (id: string, patch: AgentPatch) => Promise<AgentView>
   /** Removes an agent hosted by this peer; false if it was not registered. */
@@ -55,6 +60,9 @@ export interface Registry {
   /** The agents this peer hosts. */
   localAgents: () => AgentView[]
 }
+
+/** Agents per transaction (one signed update) in `registerMany`; keeps each update far below `updateBytesMax`. */
+export const REGISTER_BATCH_AGENTS_MAX = 1000
 
 export const LOOKUP_STRATEGIES: readonly LookupStrategy[] = ['nearest-healthy', 'least-loaded', 'random-healthy']
 
@@ -233,6 +241,31 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     const stored = normaliseAgent(rest, this.now(), this.limits)
     this.write(m => m.set(id, stored))
     return this.index.claimOf(id, this.hostId)!
+  }
+
+  async registerMany (agents: readonly AgentInput[]): Promise<AgentView[]> {
+    if (!Array.isArray(agents)) throw new InvalidDescriptorError('(agents)', 'registerMany needs an array of agents')
+    const mine = this.localMap()
+    if (mine.size + agents.length > this.limits.agentsPerHostMax) {
+      throw new LimitExceededError('agentsPerHostMax', this.limits.agentsPerHostMax, mine.size + agents.length, 'agents on this host')
+    }
+    const now = this.now()
+    const batch = new Map<string, StoredAgent>()
+    for (const agent of agents) {
+      const id = validateAgentId((agent as AgentInput | undefined)?.id)
+      if (batch.has(id) || mine.has(id)) throw new AgentExistsError(id, this.hostId)
+      const existing = this.index.get(id)
+      if (existing !== undefined) throw new AgentExistsError(id, existing.host)
+      const { id: _id, ...rest } = agent
+      if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
+      batch.set(id, normaliseAgent(rest, now, this.limits))
+    }
+    const entries = [...batch]
+    for (let i = 0; i < entries.length; i += REGISTER_BATCH_AGENTS_MAX) {
+      const chunk = entries.slice(i, i + REGISTER_BATCH_AGENTS_MAX)
+      this.write(m => { for (const [id, stored] of chunk) m.set(id, stored) })
+    }
+    return entries.map(([id]) => this.index.claimOf(id, this.hostId)!)
   }
 
   async update (id: string, patch: AgentPatch): Promise<AgentView> {

@@ -94,7 +94,11 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
       fallbackToFloodsub: false,
       maxInboundDataLength: init.gossipBytesMax,
       // Heartbeats of our own are frequent; keep gossipsub's message cache modest.
-      seenTTL: 2 * 60_000
+      seenTTL: 2 * 60_000,
+      // Deduplicate copies of a message before verifying its signature again (each copy arriving from
+      // another mesh peer would otherwise cost an Ed25519 verification). Keyed by the signature, which
+      // covers author, seqno and data: a forged copy has another key, and only valid messages are cached.
+      fastMsgIdFn: (msg) => msg.signature !== undefined ? Buffer.from(msg.signature.buffer, msg.signature.byteOffset, msg.signature.byteLength).toString('base64') : Buffer.from(msg.data ?? new Uint8Array(0)).toString('base64')
     })
   }
   if (o.dht) {
@@ -117,6 +121,8 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
     peerDiscovery: o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 0 })] : [],
     connectionManager: {
       maxConnections: o.connectionsMax,
+      inboundConnectionThreshold: o.inboundConnectionsPerSecondMax,
+      maxIncomingPendingConnections: 64,
       dialTimeout: 10_000
     },
     connectionGater: {

@@ -44,6 +44,11 @@ export const peerOptionsSchema = z.object({
   connectionsTarget: z.number().int().min(0).max(10_000).default(16),
   /** Max open connections (libp2p connection manager). Default 256. */
   connectionsMax: z.number().int().positive().max(100_000).default(256),
+  /**
+   * Inbound connections accepted per second from one IP address (libp2p's default is 5; a machine
+   * running many peers, such as the live harness, needs more). Default 5.
+   */
+  inboundConnectionsPerSecondMax: z.number().int().positive().max(100_000).default(5),
   /** Log level of the peer's JSON logs on stderr. Default 'warn'. */
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('warn'),
   /** Peer ids allowed to connect (O7); default: anyone. */

@@ -446,8 +446,11 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   }
 
   private pump (): void {
+    // Until a first exchange completed, one at a time: a fresh peer would otherwise receive (and verify)
+    // the whole registry from each of its first connections at once.
+    const limit = this.stats.syncCompleted === 0 ? 1 : this.o.syncConcurrencyMax
     for (const peerId of this.queue) {
-      if (this.outbound.size >= this.o.syncConcurrencyMax) return
+      if (this.outbound.size >= limit) return
       if (this.outbound.has(peerId)) continue
       this.queue.delete(peerId)
       const p = this.initiate(peerId).catch(() => {}).finally(() => {

@@ -59,6 +59,8 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
   try {
     for (let i = 0; i < n; i++) {
       const p = await createPeer({
+        // Every peer of the harness dials from 127.0.0.1: lift libp2p's per-IP inbound rate limit.
+        inboundConnectionsPerSecondMax: 10_000,
         ...peerOptions,
         transports: [transport],
         ...(dataDir !== undefined ? { dataDir: join(dataDir, `peer-${i}`) } : {}),

@@ -46,6 +46,20 @@ export function registrySuite (name: string, make: () => Promise<SuiteBackend>):
       expect(r.size).toBe(0)
     })
 
+    it('registerMany writes all agents or none', async () => {
+      await r.register({ id: 'pre' })
+      const many = Array.from({ length: 2500 }, (_, i) => ({ id: `m${i}`, capabilities: [i % 2 === 0 ? 'even' : 'odd'], resources: { slot: i } }))
+      await expect(r.registerMany([...many.slice(0, 10), { id: 'pre' }])).rejects.toMatchObject({ code: 'ERR_AGENT_EXISTS' })
+      await expect(r.registerMany([{ id: 'x1' }, { id: 'x1' }])).rejects.toMatchObject({ code: 'ERR_AGENT_EXISTS' })
+      await expect(r.registerMany([{ id: 'x2' }, { id: 'bad id with spaces' }])).rejects.toMatchObject({ code: 'ERR_INVALID_DESCRIPTOR' })
+      expect(r.size).toBe(1)
+      const views = await r.registerMany(many)
+      expect(views).toHaveLength(2500)
+      expect(r.size).toBe(2501)
+      expect(r.query({ capability: 'even', limit: 1000 }).agents).toHaveLength(1000)
+      expect(r.lookup('m2499')?.resources).toEqual({ slot: 2499 })
+    })
+
     it('rejects a duplicate id, unknown agents and bad descriptors with named errors', async () => {
       await r.register({ id: 'dup', capabilities: ['x'] })
       await expect(r.register({ id: 'dup' })).rejects.toMatchObject({ code: 'ERR_AGENT_EXISTS' })

@@ -1,0 +1,99 @@
+/**
+ * Mesh figures (issue targets in brackets): write-to-visible on every peer, 10 peers in one process, p99
+ * over the memory transport [<= 20 ms] and over TCP [<= 50 ms]; 100 peers in one process [p99 <= 300 ms];
+ * a late joiner receiving a 100k-agent registry over TCP [<= 2 s].
+ *
+ * With 100 peers in one process every peer verifies every other peer's heartbeats: 100 × 99 Ed25519
+ * verifications per heartbeat period on 2 cores, so that figure runs with 10 s heartbeats (in a real
+ * deployment each peer verifies only the 99 heartbeats it receives).
+ *
+ * Write-to-visible: a peer registers an agent; the sample is the time until the last other peer has
+ * emitted `agent:joined` for it. Writers take turns; samples are sequential.
+ */
+import { createLiveMesh } from '../../sim/live.js'
+import { createPeer } from '../../peers/peer.js'
+import type { Peer } from '../../peers/peer.js'
+
+export const name = 'mesh'
+
+function pct (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
+}
+
+const r2 = (x: number): number => Number(x.toFixed(2))
+
+async function writeToVisible (peers: Peer[], samples: number, tag: string): Promise<{ p50: number, p99: number, max: number, samples: number }> {
+  const times: number[] = []
+  for (let s = 0; s < samples; s++) {
+    const writer = peers[s % peers.length]!
+    const id = `${tag}-${s}`
+    const others = peers.filter(p => p !== writer)
+    const seen = Promise.all(others.map(async p => {
+      if (p.registry.lookup(id) !== undefined) return
+      await p.registry.once('agent:joined', (e) => e.agent.id === id, 30_000)
+    }))
+    const t0 = performance.now()
+    await writer.registry.register({ id, capabilities: ['bench'] })
+    await seen
+    times.push(performance.now() - t0)
+  }
+  return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples }
+}
+
+async function meshFigure (peers: number, transport: 'tcp' | 'memory', samples: number, heartbeatIntervalMs = 1000): Promise<Record<string, number>> {
+  const t0 = performance.now()
+  const mesh = await createLiveMesh({ peers, transport, logLevel: 'silent', dht: false, heartbeatIntervalMs, antiEntropyIntervalMs: 5 * heartbeatIntervalMs })
+  try {
+    progress(`${peers} peers up in ${Math.round(performance.now() - t0)} ms`)
+    await mesh.whenSynced({ timeoutMs: 600_000 })
+    // Settled: every peer holds every host's documents (no anti-entropy catch-up still running).
+    await mesh.waitFor(p => p.replica.countDocs('reg') === peers && p.replica.countDocs('var') === peers, { timeoutMs: 600_000, what: 'every peer to hold every host' })
+    progress(`synced at ${Math.round(performance.now() - t0)} ms`)
+    // Let gossipsub build its mesh (its heartbeat is 1 s) before measuring steady state.
+    await writeToVisible(mesh.peers, Math.min(20, samples), `warm-${transport}-${peers}`)
+    return await writeToVisible(mesh.peers, samples, `w-${transport}-${peers}`)
+  } finally {
+    await mesh.stop()
+  }
+}
+
+async function lateJoiner (agents: number): Promise<Record<string, number>> {
+  const owner = await createPeer({ logLevel: 'silent', dht: false, limits: { agentsPerHostMax: agents + 10 } })
+  try {
+    const batch = []
+    for (let i = 0; i < agents; i++) {
+      batch.push({ id: `agent-${i}`, capabilities: [`cap-${i % 1000}`, 'any'], zone: `z${i % 10}`, resources: { cpu: i % 16, mem: 1024 }, metadata: { n: i } })
+    }
+    const tBuild = performance.now()
+    await owner.registry.registerMany(batch)
+    const buildMs = performance.now() - tBuild
+    // The owner compacts its document to one checkpoint (what a long-lived host holds).
+    owner.replica.compact('reg')
+    const t0 = performance.now()
+    const joiner = await createPeer({ logLevel: 'silent', dht: false, bootstrap: [owner.addresses()[0]!], limits: { agentsPerHostMax: agents + 10 } })
+    try {
+      await joiner.whenSynced({ timeoutMs: 60_000 })
+      const ms = performance.now() - t0
+      if (joiner.registry.size !== agents) throw new Error(`late joiner has ${joiner.registry.size} of ${agents} agents`)
+      return { agents, ms: Math.round(ms), bytes: joiner.stats().sync.syncBytesReceived, ownerBuildMs: Math.round(buildMs) }
+    } finally {
+      await joiner.stop()
+    }
+  } finally {
+    await owner.stop()
+  }
+}
+
+const progress = (msg: string): void => { process.stderr.write(`  mesh: ${msg}\n`) }
+
+export default async function (): Promise<Record<string, unknown>> {
+  const only = process.env.BENCH_MESH?.split(',')
+  const want = (k: string): boolean => only === undefined || only.includes(k)
+  const out: Record<string, unknown> = {}
+  if (want('w10m')) { progress('10 peers, memory'); out.writeToVisible10Memory = await meshFigure(10, 'memory', 300) }
+  if (want('w10t')) { progress('10 peers, tcp'); out.writeToVisible10Tcp = await meshFigure(10, 'tcp', 300) }
+  if (want('w100m')) { progress('100 peers, memory'); out.writeToVisible100Memory = { ...await meshFigure(100, 'memory', 100, 10_000), heartbeatIntervalMs: 10_000 } }
+  if (want('late')) { progress('late joiner'); out.lateJoiner100k = await lateJoiner(Number(process.env.BENCH_AGENTS ?? 100_000)) }
+  return out
+}
