@@ -38,6 +38,8 @@ export const FRAME_BYTES_MAX = 1024 * 1024
 export const ROUND_BYTES_MAX = 64 * 1024 * 1024
 /** Frames one side may send in one exchange (beyond it the stream is aborted). */
 export const ROUND_FRAMES_MAX = 1_000_000
+/** The side that did not dial starts the first exchange itself after this long without one. */
+export const FIRST_SYNC_FALLBACK_MS = 1000
 /** Anti-entropy requests waiting for a free slot. */
 export const SYNC_QUEUE_MAX = 1024
 
@@ -151,6 +153,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   private readonly outbound = new Map<string, Promise<void>>()
   private readonly queue = new Set<string>()
   private inboundCount = 0
+  /** Peers with an inbound exchange running (we don't start one with them meanwhile). */
+  private readonly inboundPeers = new Set<string>()
   private running = false
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private antiEntropyTimer: ReturnType<typeof setInterval> | undefined
@@ -191,8 +195,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       maxOutboundStreams: 4
     })
     this.listen('peer:identify', (e) => {
-      const r = e.detail as { peerId: PeerId, protocols: string[] }
-      if (r.protocols.includes(this.protocols.sync)) this.memberConnected(r.peerId.toString())
+      const r = e.detail as { peerId: PeerId, protocols: string[], connection?: Connection }
+      if (r.protocols.includes(this.protocols.sync)) this.memberConnected(r.peerId.toString(), r.connection?.direction !== 'inbound')
     })
     this.listen('peer:disconnect', (e) => { this.memberDisconnected((e.detail as PeerId).toString()) })
     this.listen('peer:discovery', (e) => { this.onDiscovery(e.detail as { id: PeerId }) })
@@ -363,7 +367,12 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     return s
   }
 
-  private memberConnected (peerId: string): void {
+  /**
+   * A mesh member connected. The side that dialed starts the first exchange (one exchange carries both
+   * directions; two at once would send the state twice); the other side starts one only if none
+   * completed within {@link FIRST_SYNC_FALLBACK_MS}.
+   */
+  private memberConnected (peerId: string, dialer = true): void {
     if (!this.running || peerId === this.selfId) return
     const s = this.state(peerId)
     if (!this.members.has(peerId)) {
@@ -372,7 +381,14 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       s.syncedSinceConnect = false
       this.emit('member:joined', { peerId })
     }
-    this.requestSync(peerId)
+    if (dialer) {
+      this.requestSync(peerId)
+      return
+    }
+    const t = setTimeout(() => {
+      if (this.members.has(peerId) && !s.syncedSinceConnect) this.requestSync(peerId)
+    }, FIRST_SYNC_FALLBACK_MS)
+    t.unref?.()
   }
 
   private memberDisconnected (peerId: string): void {
@@ -451,7 +467,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     const limit = this.stats.syncCompleted === 0 ? 1 : this.o.syncConcurrencyMax
     for (const peerId of this.queue) {
       if (this.outbound.size >= limit) return
-      if (this.outbound.has(peerId)) continue
+      if (this.outbound.has(peerId) || this.inboundPeers.has(peerId)) continue
       this.queue.delete(peerId)
       const p = this.initiate(peerId).catch(() => {}).finally(() => {
         this.outbound.delete(peerId)
@@ -491,6 +507,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       return
     }
     this.inboundCount++
+    this.inboundPeers.add(peerId)
     const s = this.state(peerId)
     const t0 = Date.now()
     const signal = AbortSignal.timeout(this.o.syncTimeoutMs)
@@ -510,6 +527,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       this.failed(s, peerId, false, err as Error, stream)
     } finally {
       this.inboundCount--
+      this.inboundPeers.delete(peerId)
+      this.pump()
     }
   }
 
