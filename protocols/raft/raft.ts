@@ -146,14 +146,15 @@ export class RaftNode {
 
     this.log = new RaftLog(config.storage)
     const { hardState, confState } = config.storage.initialState()
-    let cs = confState
-    if (cs.voters.length === 0 && cs.learners.length === 0 && config.peers !== undefined) {
-      cs = { voters: config.peers.voters.slice(), learners: (config.peers.learners ?? []).slice() }
-    }
-    for (const v of cs.voters) if (!isNodeId(v)) throw new InvalidOptionError('peers.voters', `bad node id ${String(v)}`)
-    for (const l of cs.learners) if (!isNodeId(l) || cs.voters.includes(l)) throw new InvalidOptionError('peers.learners', `bad or duplicate learner ${String(l)}`)
+    const cs = confState
     this.voters = [...new Set(cs.voters)].sort((a, b) => a - b)
-    this.learners = [...new Set(cs.learners)].sort((a, b) => a - b)
+    this.learners = [...new Set(cs.learners)].filter(l => !this.voters.includes(l)).sort((a, b) => a - b)
+    const fresh = config.storage.lastIndex() === 0 && config.storage.firstIndex() === 1 && hardState.term === 0
+    if (config.peers !== undefined && fresh && this.voters.length === 0 && this.learners.length === 0) {
+      this.bootstrap(config.peers)
+      hardState.term = this.term
+      hardState.commit = this.log.committed
+    }
     if (hardState.commit < this.log.committed || hardState.commit > this.log.lastIndex()) {
       if (hardState.commit > this.log.lastIndex()) throw new RaftInvariantError(`stored commit ${hardState.commit} beyond last index ${this.log.lastIndex()}`)
     } else {
@@ -171,6 +172,29 @@ export class RaftNode {
     this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed }
     this.becomeFollower(this.term, NONE)
     this.prevSoft = { lead: NONE, role: 'follower' }
+  }
+
+  /**
+   * Bootstrap a brand-new group as etcd does: the initial membership is written as confChange entries
+   * of term 1 at indexes 1..n, committed and applied at once, so that nodes added later learn it by
+   * replaying the log. They reach storage through the first Ready's `entries`.
+   */
+  private bootstrap (peers: { voters: NodeId[], learners?: NodeId[] }): void {
+    const voters = [...new Set(peers.voters)]
+    const learners = [...new Set(peers.learners ?? [])]
+    if (voters.length === 0) throw new InvalidOptionError('peers.voters', 'must not be empty')
+    for (const v of voters) if (!isNodeId(v)) throw new InvalidOptionError('peers.voters', `bad node id ${String(v)}`)
+    for (const l of learners) if (!isNodeId(l) || voters.includes(l)) throw new InvalidOptionError('peers.learners', `bad or duplicate learner ${String(l)}`)
+    const ccs: ConfChange[] = [
+      ...voters.sort((a, b) => a - b).map(nodeId => ({ type: 'addVoter' as const, nodeId })),
+      ...learners.sort((a, b) => a - b).map(nodeId => ({ type: 'addLearner' as const, nodeId }))
+    ]
+    const ents: Entry[] = ccs.map((cc, k) => ({ term: 1, index: k + 1, type: 'confChange', data: encodeConfChange(cc) }))
+    this.log.append(ents)
+    this.log.committed = ents.length
+    this.term = 1
+    for (const e of ents) this.applyConfChangeEntry(e, false)
+    this.log.appliedTo(ents.length)
   }
 
   // ───────────────────────── public inputs ─────────────────────────

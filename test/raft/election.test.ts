@@ -7,11 +7,13 @@ describe('raft elections (paper §5.2)', () => {
     net.elect(1)
     const s = net.node(1).status()
     expect(s.role).toBe('leader')
-    expect(s.term).toBe(1)
+    // bootstrap membership entries are at indexes 1..3 of term 1, so the first election is term 2
+    expect(s.term).toBe(2)
     expect(net.node(2).status().lead).toBe(1)
-    // empty entry of term 1 at index 1, committed everywhere
+    // empty entry of term 2 at index 4, committed everywhere
     for (const id of [1, 2, 3]) {
-      expect(net.peer(id).committed.map(e => [e.index, e.term, e.data.length])).toEqual([[1, 1, 0]])
+      expect(net.peer(id).committed.map(e => [e.index, e.term, e.data.length])).toEqual([[4, 2, 0]])
+      expect(net.peer(id).storage.lastIndex()).toBe(4)
     }
   })
 
@@ -68,7 +70,7 @@ describe('raft elections (paper §5.2)', () => {
     net.isolate(1); net.isolate(2)
     net.tick(100, [3])
     expect(net.node(3).status().role).toBe('follower')
-    expect(net.node(3).status().term).toBe(0)
+    expect(net.node(3).status().term).toBe(1)
     net.node(3).campaign()
     expect(net.node(3).status().role).toBe('follower')
   })
