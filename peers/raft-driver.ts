@@ -1,0 +1,446 @@
+/**
+ * The live Raft driver: runs a pure {@link RaftNode} inside a peer. It ticks the core from a timer,
+ * feeds it the messages the transport receives, and honours the Ready contract in order (see
+ * protocols/raft/README.md): (1) persist hard state, entries and snapshot (durably, when a data dir is
+ * given), (2) send messages, (3) apply committed entries to the application, (4) advance.
+ *
+ * Client path: `propose(command)` wraps the command in an envelope `(clientId, seq)`; the replicated
+ * session table drops a duplicate of an applied `(clientId, seq)` and returns the cached result, so a
+ * retry is applied exactly once. The proposer resolves when the entry is applied locally; if that does
+ * not happen within `proposalTimeoutMs` (the leader was lost, the node is partitioned...) the command's
+ * fate is unknown and the promise rejects with {@link IndefiniteError}, never with a plain failure.
+ * A proposal the core refuses outright (no leader, transfer in progress...) rejects with
+ * ProposalDroppedError: it certainly did not and will not apply.
+ */
+import { randomBytes } from 'node:crypto'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { AgoraError, DecodeError, NotStartedError, TimeoutError } from '../src/errors.js'
+import { TypedEmitter } from '../src/events.js'
+import type { Logger } from '../src/log.js'
+import { createRand } from '../sim/prng.js'
+import { RaftNode } from '../protocols/raft/raft.js'
+import { MemoryStorage } from '../protocols/raft/storage.js'
+import type { ConfChange, Entry, Message, NodeId, Ready, Role, Status } from '../protocols/raft/types.js'
+import type { DurableRaftStorage } from './raft-storage.js'
+import type { RaftTransport } from './raft-transport.js'
+
+/** The command's fate is unknown: it may or may not have been applied (e.g. the leader was lost). */
+export class IndefiniteError extends AgoraError {
+  static override readonly name = 'IndefiniteError'
+  constructor (what: string, reason: string) {
+    super('ERR_INDEFINITE', `${what}: outcome unknown (${reason}); retry with the same session to apply it at most once`, { reason })
+  }
+}
+
+/** A deterministic application of the replicated log. */
+export interface RaftApplication {
+  /** Applies a committed command (must be deterministic); returns its result. */
+  apply: (command: Uint8Array, index: number) => unknown
+  /** The application's state, for snapshots. */
+  snapshot: () => Uint8Array
+  /** Replaces the application's state with a snapshot's. */
+  restore: (data: Uint8Array) => void
+}
+
+export interface RaftDriverOptions {
+  /** Milliseconds per tick. Default 50. */
+  tickMs?: number
+  /** Ticks of silence before an election (timeout uniform in [electionTick, 2·electionTick)). Default 10 (0.5-1 s). */
+  electionTick?: number
+  /** Ticks between heartbeats. Default 1. */
+  heartbeatTick?: number
+  /** Default true. */
+  preVote?: boolean
+  /** Default true. */
+  checkQuorum?: boolean
+  /** How long a proposal may take before its outcome is reported indefinite. Default 5000 ms. */
+  proposalTimeoutMs?: number
+  /** Take a snapshot and compact the log every this many applied entries. Default 10000. */
+  snapshotEntries?: number
+  /** Commands waiting for their result at once. Default 65536. */
+  pendingProposalsMax?: number
+  /** Sessions remembered for exactly-once (least recently used are forgotten). Default 100000. */
+  sessionsMax?: number
+}
+
+export interface RaftDriverEventMap extends Record<string, unknown> {
+  'raft:role': { role: Role, leader: NodeId, term: number }
+  'raft:applied': { index: number }
+}
+
+export interface RaftDriverInit {
+  id: NodeId
+  transport: RaftTransport
+  application: RaftApplication
+  /** Durable storage (data dir); without it, in memory. */
+  storage?: DurableRaftStorage
+  /** Bootstrap voters (used only for a brand-new group). */
+  voters?: NodeId[]
+  learners?: NodeId[]
+  seed?: number
+  log: Logger
+  options?: RaftDriverOptions
+}
+
+interface Pending {
+  resolve: (r: { index: number, result: unknown }) => void
+  reject: (err: Error) => void
+  timer: ReturnType<typeof setTimeout>
+}
+
+interface Session { seq: number, result: unknown }
+
+const ENVELOPE_VERSION = 1
+
+export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
+  readonly id: NodeId
+  readonly node: RaftNode
+  readonly memory: MemoryStorage
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, readyBatches: 0 }
+  private readonly storage: DurableRaftStorage | undefined
+  private readonly transport: RaftTransport
+  private readonly app: RaftApplication
+  private readonly log: Logger
+  private readonly o: Required<RaftDriverOptions>
+  private readonly clientId: string
+  private seq = 0
+  private readonly pending = new Map<string, Pending>()
+  private readonly reads = new Map<string, { resolve: (i: number) => void, reject: (e: Error) => void, timer: ReturnType<typeof setTimeout>, index?: number }>()
+  private readonly sessions = new Map<string, Session>()
+  private appliedIndex = 0
+  private lastSnapshotIndex = 0
+  private ticker: ReturnType<typeof setInterval> | undefined
+  private processing = false
+  private again = false
+  private running = false
+  private readSeq = 0
+  private role: Role = 'follower'
+  private leader: NodeId = 0
+
+  constructor (init: RaftDriverInit) {
+    super()
+    const o = init.options ?? {}
+    this.o = {
+      tickMs: o.tickMs ?? 50,
+      electionTick: o.electionTick ?? 10,
+      heartbeatTick: o.heartbeatTick ?? 1,
+      preVote: o.preVote ?? true,
+      checkQuorum: o.checkQuorum ?? true,
+      proposalTimeoutMs: o.proposalTimeoutMs ?? 5000,
+      snapshotEntries: o.snapshotEntries ?? 10_000,
+      pendingProposalsMax: o.pendingProposalsMax ?? 65_536,
+      sessionsMax: o.sessionsMax ?? 100_000
+    }
+    this.id = init.id
+    this.transport = init.transport
+    this.app = init.application
+    this.log = init.log
+    this.storage = init.storage
+    this.memory = init.storage?.memory ?? new MemoryStorage()
+    this.clientId = randomBytes(8).toString('hex')
+    // Restore the application from the latest snapshot; entries after it are applied again.
+    const snap = this.memory.snapshot()
+    if (snap.metadata.index > 0) this.restoreSnapshot(snap.data)
+    this.appliedIndex = snap.metadata.index
+    this.lastSnapshotIndex = snap.metadata.index
+    this.node = new RaftNode({
+      id: init.id,
+      storage: this.memory,
+      rand: createRand(init.seed ?? init.id),
+      ...(init.voters !== undefined ? { peers: { voters: init.voters, learners: init.learners ?? [] } } : {}),
+      electionTick: this.o.electionTick,
+      heartbeatTick: this.o.heartbeatTick,
+      preVote: this.o.preVote,
+      checkQuorum: this.o.checkQuorum,
+      applied: this.appliedIndex
+    })
+  }
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    this.ticker = setInterval(() => {
+      this.node.tick()
+      this.schedule()
+    }, this.o.tickMs)
+    this.ticker.unref?.()
+    this.schedule()
+  }
+
+  stop (): void {
+    if (!this.running) return
+    this.running = false
+    clearInterval(this.ticker)
+    for (const [k, p] of this.pending) { clearTimeout(p.timer); p.reject(new IndefiniteError('proposal', 'the node stopped')); this.pending.delete(k) }
+    for (const [k, r] of this.reads) { clearTimeout(r.timer); r.reject(new NotStartedError('raft')); this.reads.delete(k) }
+  }
+
+  /** An inbound message from the transport. */
+  receive (m: Message): void {
+    if (!this.running) return
+    this.node.step(m)
+    this.schedule()
+  }
+
+  status (): Status & { appliedIndex: number } {
+    return { ...this.node.status(), appliedIndex: this.appliedIndex }
+  }
+
+  get isLeader (): boolean {
+    return this.role === 'leader'
+  }
+
+  get leaderId (): NodeId {
+    return this.leader
+  }
+
+  // ---- client path -----------------------------------------------------------------------------
+
+  /**
+   * Replicates `command` and resolves with its log index and the application's result once applied
+   * here. Pass the same `(clientId, seq)` to retry a command exactly once.
+   */
+  async propose (command: Uint8Array, session?: { clientId: string, seq: number }): Promise<{ index: number, result: unknown }> {
+    if (!this.running) throw new NotStartedError('raft')
+    if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
+    const clientId = session?.clientId ?? this.clientId
+    const seq = session?.seq ?? ++this.seq
+    const key = `${clientId}/${seq}`
+    const data = encodeEnvelope(clientId, seq, command)
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(key)
+        this.stats.indefinite++
+        reject(new IndefiniteError('proposal', `not applied within ${this.o.proposalTimeoutMs} ms`))
+      }, this.o.proposalTimeoutMs)
+      const existing = this.pending.get(key)
+      if (existing !== undefined) { clearTimeout(existing.timer); existing.reject(new IndefiniteError('proposal', 'superseded by a retry')) }
+      this.pending.set(key, { resolve, reject, timer })
+      try {
+        this.node.propose(data)
+      } catch (err) {
+        clearTimeout(timer)
+        this.pending.delete(key)
+        reject(err as Error)
+        return
+      }
+      this.schedule()
+    })
+  }
+
+  /** Proposes one membership change and resolves once it is applied here. */
+  async changeMembership (cc: ConfChange, timeoutMs = this.o.proposalTimeoutMs): Promise<void> {
+    if (!this.running) throw new NotStartedError('raft')
+    this.node.proposeConfChange(cc)
+    this.schedule()
+    const deadline = Date.now() + timeoutMs
+    const done = (): boolean => {
+      const cs = this.node.confState()
+      switch (cc.type) {
+        case 'addVoter': case 'promoteLearner': return cs.voters.includes(cc.nodeId)
+        case 'addLearner': return cs.learners.includes(cc.nodeId)
+        case 'removeVoter': return !cs.voters.includes(cc.nodeId) && !cs.learners.includes(cc.nodeId)
+      }
+    }
+    while (!done()) {
+      if (Date.now() > deadline) throw new IndefiniteError('membership change', `not applied within ${timeoutMs} ms`)
+      await this.once('raft:applied', () => true, Math.max(1, deadline - Date.now())).catch(() => {})
+    }
+  }
+
+  /** Resolves with a read index once this node has applied up to it (a linearizable read point). */
+  async readIndex (timeoutMs = this.o.proposalTimeoutMs): Promise<number> {
+    if (!this.running) throw new NotStartedError('raft')
+    const ctx = `${this.clientId}:r${++this.readSeq}`
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(ctx)
+        reject(new TimeoutError('linearizable read', timeoutMs))
+      }, timeoutMs)
+      this.reads.set(ctx, { resolve, reject, timer })
+      try {
+        this.node.readIndex(new TextEncoder().encode(ctx))
+      } catch (err) {
+        clearTimeout(timer)
+        this.reads.delete(ctx)
+        reject(err as Error)
+        return
+      }
+      this.schedule()
+    })
+  }
+
+  transferLeadership (to: NodeId): void {
+    this.node.transferLeader(to)
+    this.schedule()
+  }
+
+  // ---- the Ready loop --------------------------------------------------------------------------
+
+  private schedule (): void {
+    if (this.processing) { this.again = true; return }
+    if (!this.node.hasReady()) return
+    this.processing = true
+    void this.process().catch((err: Error) => {
+      this.log.error('raft ready loop failed; stopping the raft node', { error: err.message })
+      this.stop()
+    }).finally(() => { this.processing = false; if (this.again && this.running) { this.again = false; this.schedule() } })
+  }
+
+  private async process (): Promise<void> {
+    while (this.running && this.node.hasReady()) {
+      const rd = this.node.ready()
+      this.stats.readyBatches++
+      // 1. Persist.
+      if (this.storage !== undefined) {
+        await this.storage.save(rd)
+      } else {
+        if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
+        this.memory.append(rd.entries)
+        if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
+      }
+      // 2. Send.
+      this.transport.send(rd.messages)
+      // 3. Apply.
+      if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
+        this.restoreSnapshot(rd.snapshot.data)
+        this.appliedIndex = rd.snapshot.metadata.index
+        this.lastSnapshotIndex = this.appliedIndex
+      }
+      for (const e of rd.committedEntries) this.applyEntry(e)
+      this.noteReadStates(rd)
+      if (rd.softState !== undefined) {
+        this.role = rd.softState.role
+        this.leader = rd.softState.lead
+        this.emit('raft:role', { role: this.role, leader: this.leader, term: this.node.status().term })
+      }
+      // 4. Advance.
+      this.node.advance(rd)
+      if (rd.committedEntries.length > 0) this.emit('raft:applied', { index: this.appliedIndex })
+      this.serveReads()
+      await this.maybeSnapshot()
+    }
+  }
+
+  private applyEntry (e: Entry): void {
+    if (e.index <= this.appliedIndex) return
+    this.appliedIndex = e.index
+    if (e.type !== 'normal' || e.data.length === 0) return
+    let env: { clientId: string, seq: number, command: Uint8Array }
+    try {
+      env = decodeEnvelope(e.data)
+    } catch (err) {
+      // Deterministic on every replica: a malformed command is skipped everywhere.
+      this.log.warn('skipping a malformed command', { index: e.index, error: (err as Error).message })
+      return
+    }
+    const key = `${env.clientId}/${env.seq}`
+    const session = this.sessions.get(env.clientId)
+    let result: unknown
+    if (session !== undefined && env.seq <= session.seq) {
+      // A retry of an applied command: not applied again; the cached result if it is the latest.
+      this.stats.duplicates++
+      result = env.seq === session.seq ? session.result : undefined
+    } else {
+      try {
+        result = this.app.apply(env.command, e.index)
+      } catch (err) {
+        result = { error: { code: (err as { code?: string }).code ?? 'ERR_APPLY', message: (err as Error).message } }
+      }
+      this.sessions.delete(env.clientId)
+      this.sessions.set(env.clientId, { seq: env.seq, result })
+      if (this.sessions.size > this.o.sessionsMax) this.sessions.delete(this.sessions.keys().next().value!)
+      this.stats.applied++
+    }
+    const p = this.pending.get(key)
+    if (p !== undefined) {
+      clearTimeout(p.timer)
+      this.pending.delete(key)
+      p.resolve({ index: e.index, result })
+    }
+  }
+
+  private noteReadStates (rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const ctx = new TextDecoder().decode(rs.context)
+      const r = this.reads.get(ctx)
+      if (r !== undefined) r.index = rs.index
+    }
+  }
+
+  private serveReads (): void {
+    for (const [ctx, r] of this.reads) {
+      if (r.index !== undefined && this.appliedIndex >= r.index) {
+        clearTimeout(r.timer)
+        this.reads.delete(ctx)
+        r.resolve(r.index)
+      }
+    }
+  }
+
+  private async maybeSnapshot (): Promise<void> {
+    if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries) return
+    const index = this.appliedIndex
+    const data = this.snapshotState()
+    const cs = this.node.confState()
+    if (this.storage !== undefined) {
+      await this.storage.snapshotAndCompact(index, cs, data)
+    } else {
+      this.memory.createSnapshot(index, cs, data)
+      this.memory.compact(index)
+    }
+    this.lastSnapshotIndex = index
+    this.stats.snapshots++
+  }
+
+  /** Application state plus the session table (both replicated, both in the snapshot). */
+  private snapshotState (): Uint8Array {
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, this.sessions.size)
+    for (const [id, s] of this.sessions) {
+      encoding.writeVarString(e, id)
+      encoding.writeVarUint(e, s.seq)
+      encoding.writeVarString(e, JSON.stringify(s.result ?? null))
+    }
+    encoding.writeVarUint8Array(e, this.app.snapshot())
+    return encoding.toUint8Array(e)
+  }
+
+  private restoreSnapshot (data: Uint8Array): void {
+    const d = decoding.createDecoder(data)
+    this.sessions.clear()
+    const n = decoding.readVarUint(d)
+    for (let i = 0; i < n; i++) {
+      const id = decoding.readVarString(d)
+      const seq = decoding.readVarUint(d)
+      const result = JSON.parse(decoding.readVarString(d)) as unknown
+      this.sessions.set(id, { seq, result })
+    }
+    this.app.restore(decoding.readVarUint8Array(d))
+  }
+}
+
+function encodeEnvelope (clientId: string, seq: number, command: Uint8Array): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeUint8(e, ENVELOPE_VERSION)
+  encoding.writeVarString(e, clientId)
+  encoding.writeVarUint(e, seq)
+  encoding.writeVarUint8Array(e, command)
+  return encoding.toUint8Array(e)
+}
+
+function decodeEnvelope (data: Uint8Array): { clientId: string, seq: number, command: Uint8Array } {
+  try {
+    const d = decoding.createDecoder(data)
+    if (decoding.readUint8(d) !== ENVELOPE_VERSION) throw new DecodeError('raft command', 'unknown envelope version')
+    const clientId = decoding.readVarString(d)
+    const seq = decoding.readVarUint(d)
+    const command = decoding.readVarUint8Array(d)
+    if (d.pos !== data.length) throw new DecodeError('raft command', 'trailing bytes')
+    return { clientId, seq, command }
+  } catch (err) {
+    if (err instanceof DecodeError) throw err
+    throw new DecodeError('raft command', (err as Error).message ?? 'malformed')
+  }
+}

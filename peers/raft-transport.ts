@@ -1,0 +1,194 @@
+/**
+ * Raft messages between peers over a libp2p stream protocol `/agora/<mesh>/raft/1.0.0`: one long-lived
+ * outbound stream per destination, carrying length-prefixed messages encoded by protocols/raft/wire.ts.
+ *
+ * Raft tolerates lost messages, so the transport never blocks the core: each destination has a bounded
+ * queue (`queueMessagesMax`); beyond it messages are dropped and counted. A failed stream is dropped and
+ * reopened on the next send; the driver is told (`onUnreachable`) so the core can probe again.
+ *
+ * Raft node ids are derived from peer ids ({@link raftIdOf}); an inbound message whose `from` is not the
+ * id of the stream's authenticated peer is dropped and counted (no peer can speak for another).
+ */
+import { createHash } from 'node:crypto'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, Stream } from '@libp2p/interface'
+import type { Logger } from '../src/log.js'
+import { DEFAULT_WIRE_LIMITS, decodeMessage, encodeMessage } from '../protocols/raft/wire.js'
+import type { WireLimits } from '../protocols/raft/wire.js'
+import type { Message, NodeId } from '../protocols/raft/types.js'
+import type { AgoraLibp2p } from './node.js'
+
+/** Max bytes of one framed Raft message (a snapshot travels in one message). */
+export const RAFT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024 + 64 * 1024
+/** Default bound of each destination's outbound queue. */
+export const RAFT_QUEUE_MESSAGES_MAX = 4096
+
+/** The Raft node id of a peer: 1 + the first 48 bits of sha256(peer id). */
+export function raftIdOf (peerId: string): NodeId {
+  const h = createHash('sha256').update(peerId).digest()
+  return 1 + h.readUIntBE(0, 6)
+}
+
+export function raftProtocol (mesh: string): string {
+  return `/agora/${mesh}/raft/1.0.0`
+}
+
+export interface RaftTransportStats {
+  sent: number
+  received: number
+  droppedQueueFull: number
+  droppedUnknownPeer: number
+  droppedSpoofed: number
+  droppedMalformed: number
+  streamFailures: number
+}
+
+export interface RaftTransportInit {
+  node: AgoraLibp2p
+  mesh: string
+  log: Logger
+  /** Delivers a decoded inbound message to the driver. */
+  onMessage: (m: Message) => void
+  /** A destination could not be reached (its queue was dropped). */
+  onUnreachable?: (id: NodeId) => void
+  queueMessagesMax?: number
+  limits?: WireLimits
+}
+
+interface Outbound {
+  peerId: string
+  queue: Uint8Array[]
+  stream?: Stream
+  writer?: ReturnType<typeof lpStream>
+  running: boolean
+}
+
+export class RaftTransport {
+  readonly stats: RaftTransportStats = { sent: 0, received: 0, droppedQueueFull: 0, droppedUnknownPeer: 0, droppedSpoofed: 0, droppedMalformed: 0, streamFailures: 0 }
+  private readonly node: AgoraLibp2p
+  private readonly protocol: string
+  private readonly log: Logger
+  private readonly onMessage: (m: Message) => void
+  private readonly onUnreachable: (id: NodeId) => void
+  private readonly queueMax: number
+  private readonly limits: WireLimits
+  /** Raft id → peer id of every peer we may talk to. */
+  private readonly directory = new Map<NodeId, string>()
+  private readonly out = new Map<NodeId, Outbound>()
+  private readonly inbound = new Set<Stream>()
+  private running = false
+
+  constructor (init: RaftTransportInit) {
+    this.node = init.node
+    this.protocol = raftProtocol(init.mesh)
+    this.log = init.log
+    this.onMessage = init.onMessage
+    this.onUnreachable = init.onUnreachable ?? (() => {})
+    this.queueMax = init.queueMessagesMax ?? RAFT_QUEUE_MESSAGES_MAX
+    this.limits = init.limits ?? DEFAULT_WIRE_LIMITS
+  }
+
+  /** Makes a peer addressable by its Raft id; returns that id. */
+  addPeer (peerId: string): NodeId {
+    const id = raftIdOf(peerId)
+    this.directory.set(id, peerId)
+    return id
+  }
+
+  peerOf (id: NodeId): string | undefined {
+    return this.directory.get(id)
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    await this.node.handle(this.protocol, (stream, connection) => { void this.readInbound(stream, connection) }, {
+      maxInboundStreams: 8,
+      maxOutboundStreams: 8
+    })
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    await this.node.unhandle(this.protocol).catch(() => {})
+    for (const o of this.out.values()) {
+      o.queue.length = 0
+      o.stream?.abort(new Error('raft transport stopped'))
+    }
+    this.out.clear()
+    for (const s of this.inbound) s.abort(new Error('raft transport stopped'))
+    this.inbound.clear()
+  }
+
+  /** Queues messages for sending; never blocks, never throws. */
+  send (msgs: readonly Message[]): void {
+    if (!this.running) return
+    for (const m of msgs) {
+      const peerId = this.directory.get(m.to)
+      if (peerId === undefined) { this.stats.droppedUnknownPeer++; continue }
+      let o = this.out.get(m.to)
+      if (o === undefined) {
+        o = { peerId, queue: [], running: false }
+        this.out.set(m.to, o)
+      }
+      if (o.queue.length >= this.queueMax) { this.stats.droppedQueueFull++; continue }
+      o.queue.push(encodeMessage(m))
+      if (!o.running) void this.flush(m.to, o)
+    }
+  }
+
+  private async flush (to: NodeId, o: Outbound): Promise<void> {
+    o.running = true
+    try {
+      while (o.queue.length > 0 && this.running) {
+        if (o.writer === undefined) {
+          const stream = await this.node.dialProtocol(peerIdFromString(o.peerId), this.protocol, { signal: AbortSignal.timeout(5000) })
+          o.stream = stream
+          o.writer = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
+        }
+        const batch = o.queue.splice(0, o.queue.length)
+        await o.writer.writeV(batch)
+        this.stats.sent += batch.length
+      }
+    } catch (err) {
+      this.stats.streamFailures++
+      this.log.debug('raft stream failed', { to: o.peerId, error: (err as Error).message })
+      o.stream?.abort(err as Error)
+      o.stream = undefined
+      o.writer = undefined
+      o.queue.length = 0
+      this.onUnreachable(to)
+    } finally {
+      o.running = false
+    }
+  }
+
+  private async readInbound (stream: Stream, connection: Connection): Promise<void> {
+    const expected = raftIdOf(connection.remotePeer.toString())
+    this.directory.set(expected, connection.remotePeer.toString())
+    this.inbound.add(stream)
+    const lp = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
+    try {
+      while (this.running) {
+        const bytes = (await lp.read()).subarray()
+        let m: Message
+        try {
+          m = decodeMessage(bytes, this.limits)
+        } catch (err) {
+          this.stats.droppedMalformed++
+          this.log.warn('malformed raft message', { from: connection.remotePeer.toString(), error: (err as Error).message })
+          continue
+        }
+        if (m.from !== expected) { this.stats.droppedSpoofed++; continue }
+        this.stats.received++
+        this.onMessage(m)
+      }
+    } catch {
+      // Stream closed or reset: the sender reopens one when it has more to say.
+    } finally {
+      this.inbound.delete(stream)
+    }
+  }
+}
