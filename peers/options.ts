@@ -55,6 +55,21 @@ export const peerOptionsSchema = z.object({
   allowlist: z.array(z.string().min(1)).optional(),
   /** Registry limits overriding DEFAULT_LIMITS. */
   limits: limitsSchema.optional(),
+  /**
+   * Membership of the mesh's Raft group (ledger, strong variables...). `voters`: peer ids of the group's
+   * voters (3 or 5); a peer listed starts as a voter and the group bootstraps with exactly this set.
+   * `learner: true`: run Raft without voting (the leader must add this peer as a learner). Omit to
+   * stay out of the group. Other fields tune the driver.
+   */
+  raft: z.object({
+    voters: z.array(z.string().min(1)).min(1).max(7).optional(),
+    learner: z.boolean().optional(),
+    tickMs: z.number().int().positive().max(10_000).optional(),
+    electionTick: z.number().int().min(2).max(1000).optional(),
+    fsync: z.boolean().optional(),
+    snapshotEntries: z.number().int().positive().optional(),
+    proposalTimeoutMs: positiveMs.optional()
+  }).strict().optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()

@@ -24,6 +24,12 @@ import type { AgoraLibp2p } from './node.js'
 import { resolvePeerOptions } from './options.js'
 import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync.js'
+import { DurableRaftStorage } from './raft-storage.js'
+import { RaftDriver } from './raft-driver.js'
+import { RaftTransport, raftIdOf } from './raft-transport.js'
+import { StrongMapApp, StrongVariables } from './strong-variables.js'
+import type { StrongVariable } from './strong-variables.js'
+import type { Role } from '../protocols/raft/types.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync.js'
 
 export interface PeerEventMap extends SyncEventMap {
@@ -44,6 +50,31 @@ export interface PeerStats {
   storeErrors: number
 }
 
+/** What `peer.raft.status()` reports. */
+export interface PeerRaftStatus {
+  role: Role
+  term: number
+  /** Peer id of the leader this node knows, if any. */
+  leader: string | undefined
+  commit: number
+  applied: number
+  voters: string[]
+  learners: string[]
+}
+
+/** The peer's membership of the Raft group (`peer.raft`). */
+export interface PeerRaft {
+  readonly driver: RaftDriver
+  readonly transport: RaftTransport
+  status: () => PeerRaftStatus
+}
+
+/** `peer.variables`: eventual variables (CRDT) and strong variables (Raft). */
+export type PeerVariables = VariableStore & {
+  /** The strong variable `name` (linearizable; needs the peer to run Raft, else NoRaftError). */
+  strong: <T = unknown>(name: string, options?: { initial?: T }) => StrongVariable<T>
+}
+
 export interface WhenSyncedOptions {
   /** Give up after this long (TimeoutError). Default 30000 ms. */
   timeoutMs?: number
@@ -61,7 +92,11 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly id: string
   readonly options: ResolvedPeerOptions
   readonly registry: ReplicatedRegistry
-  readonly variables: VariableStore
+  readonly variables: PeerVariables
+  /** Raft membership, when the peer runs Raft (the `raft` option or {@link startRaft}). */
+  raft: PeerRaft | undefined
+  private strongVars = new StrongVariables(undefined, undefined)
+  private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   readonly libp2p: AgoraLibp2p
   readonly log: Logger
   /** @internal */
@@ -84,7 +119,10 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.gate = init.gate
     this.replica = init.replica
     this.registry = init.registry
-    this.variables = init.variables
+    this.variables = Object.assign(init.variables, {
+      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options)
+    })
+    this.raft = undefined
     this.db = init.db
     this.store = init.store
     this.log = init.log
@@ -136,6 +174,12 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       await this.sync.start()
       this.sync.adoptExistingConnections()
       this.state = 'started'
+      if (this.raft !== undefined) {
+        await this.raft.transport.start()
+        this.raft.driver.start()
+      } else if (this.raftOptions !== undefined) {
+        await this.startRaft(this.raftOptions)
+      }
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -147,6 +191,12 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.transition = this.transition.then(async () => {
       if (this.state === 'stopped') return
       this.state = 'stopping'
+      if (this.raft !== undefined) {
+        this.raft.driver.stop()
+        await this.raft.transport.stop()
+        // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
+        if (this.options.dataDir !== undefined) this.raft = undefined
+      }
       await this.sync.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
       this.nodeListeners.length = 0
@@ -205,6 +255,70 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     if (this.state !== 'started') throw new NotStartedError('peer')
     const { multiaddr } = await import('@multiformats/multiaddr')
     await this.libp2p.dial(multiaddr(addr))
+  }
+
+  /**
+   * Joins the mesh's Raft group: as a voter of a new group when `voters` (peer ids) lists this peer,
+   * else as a member waiting to be added (learner). Resolves once the driver runs. Idempotent.
+   */
+  async startRaft (options: NonNullable<ResolvedPeerOptions['raft']> = {}): Promise<PeerRaft> {
+    if (this.raft !== undefined) return this.raft
+    if (this.state !== 'started') throw new NotStartedError('peer')
+    this.raftOptions = options
+    const log = this.log.child('raft')
+    const storage = this.db !== undefined ? await DurableRaftStorage.open(this.db, { fsync: options.fsync ?? true }) : undefined
+    const app = new StrongMapApp()
+    let driver: RaftDriver | undefined
+    const transport = new RaftTransport({
+      node: this.libp2p,
+      mesh: this.options.mesh,
+      log,
+      onMessage: (m) => driver?.receive(m),
+      onUnreachable: (id) => { try { driver?.node.reportUnreachable(id) } catch {} }
+    })
+    const voters = options.voters
+    const isVoter = voters?.includes(this.id) === true && options.learner !== true
+    for (const v of voters ?? []) transport.addPeer(v)
+    transport.addPeer(this.id)
+    for (const m of this.members()) transport.addPeer(m)
+    this.sync.on('member:joined', ({ peerId }) => { transport.addPeer(peerId) })
+    for (const d of this.replica.all('reg')) transport.addPeer(d.host)
+    driver = new RaftDriver({
+      id: raftIdOf(this.id),
+      transport,
+      application: app,
+      ...(storage !== undefined ? { storage } : {}),
+      ...(isVoter && voters !== undefined ? { voters: voters.map(raftIdOf) } : {}),
+      log,
+      options: {
+        ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
+        ...(options.electionTick !== undefined ? { electionTick: options.electionTick } : {}),
+        ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
+        ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {})
+      }
+    })
+    await transport.start()
+    driver.start()
+    const d = driver
+    const peerOf = (id: number): string | undefined => transport.peerOf(id)
+    this.raft = {
+      driver: d,
+      transport,
+      status: () => {
+        const s = d.status()
+        return {
+          role: s.role,
+          term: s.term,
+          leader: s.lead === 0 ? undefined : peerOf(s.lead),
+          commit: s.commit,
+          applied: s.appliedIndex,
+          voters: s.confState.voters.map(v => peerOf(v) ?? `raft:${v}`),
+          learners: s.confState.learners.map(v => peerOf(v) ?? `raft:${v}`)
+        }
+      }
+    }
+    this.strongVars = new StrongVariables(d, app)
+    return this.raft
   }
 
   /** Refuses connections with these peers and closes the open ones (operator ban; partitions in tests). */
@@ -305,6 +419,9 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
     }
   }
   peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log })
-  if (o.start) await peer.start()
+  if (o.start) {
+    await peer.start()
+    if (o.raft !== undefined) await peer.startRaft(o.raft)
+  }
   return peer
 }

@@ -1,0 +1,156 @@
+/**
+ * Strong variables (V2): named JSON values replicated through the peer's Raft group, so every change is
+ * linearizable: `set`, `compareAndSet` and (by default) `get` go through Raft; `get({ linearizable:
+ * false })` reads the local replica, possibly stale.
+ *
+ * The replicated application is a map name → JSON text; commands are `set` and `cas` (JSON encoded,
+ * inside the driver's session envelope, so retries apply once). Every replica emits
+ * `variable:changed` when it applies a change.
+ */
+import { AgoraError, LimitExceededError } from '../src/errors.js'
+import { TypedEmitter } from '../src/events.js'
+import { InvalidVariableError } from '../crdt/errors.js'
+import type { RaftApplication, RaftDriver } from './raft-driver.js'
+
+/** Max JSON bytes of one strong variable's value. */
+export const STRONG_VALUE_BYTES_MAX = 64 * 1024
+/** Max number of strong variables in a mesh. */
+export const STRONG_VARIABLES_MAX = 100_000
+
+const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
+
+export class NoRaftError extends AgoraError {
+  static override readonly name = 'NoRaftError'
+  constructor (what: string) {
+    super('ERR_NO_RAFT', `${what} needs the peer to run Raft (the \`raft\` option): it is not a member of the mesh's Raft group`)
+  }
+}
+
+export interface StrongEventMap extends Record<string, unknown> {
+  'variable:changed': { name: string, value: unknown, previous: unknown, index: number }
+}
+
+type StrongCommand = { op: 'set', name: string, value: string } | { op: 'cas', name: string, expected: string, initial: string, value: string }
+type StrongResult = { ok: boolean, value: string | null } | { error: { code: string, message: string } }
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** The replicated map (runs identically on every replica). */
+export class StrongMapApp extends TypedEmitter<StrongEventMap> implements RaftApplication {
+  private data = new Map<string, string>()
+
+  get (name: string): string | undefined {
+    return this.data.get(name)
+  }
+
+  apply (command: Uint8Array, index: number): StrongResult {
+    let c: StrongCommand
+    try {
+      c = JSON.parse(dec.decode(command)) as StrongCommand
+    } catch {
+      return { error: { code: 'ERR_DECODE', message: 'command is not JSON' } }
+    }
+    if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || !NAME_RE.test(c.name) || typeof c.value !== 'string' || c.value.length > STRONG_VALUE_BYTES_MAX ||
+      (c.op === 'cas' && (typeof c.expected !== 'string' || typeof c.initial !== 'string'))) {
+      return { error: { code: 'ERR_INVALID_VARIABLE', message: 'malformed command' } }
+    }
+    const cur = this.data.get(c.name) ?? null
+    if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
+    // An unset variable holds its initial value (as the proposer declared it).
+    if (c.op === 'cas' && (cur ?? c.initial) !== c.expected) return { ok: false, value: cur }
+    if (cur === null && this.data.size >= STRONG_VARIABLES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `more than ${STRONG_VARIABLES_MAX} strong variables` } }
+    this.data.set(c.name, c.value)
+    if (cur !== c.value) this.emit('variable:changed', { name: c.name, value: JSON.parse(c.value), previous: cur === null ? undefined : JSON.parse(cur), index })
+    return { ok: true, value: c.value }
+  }
+
+  snapshot (): Uint8Array {
+    return enc.encode(JSON.stringify([...this.data].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
+  }
+
+  restore (data: Uint8Array): void {
+    this.data = new Map(JSON.parse(dec.decode(data)) as Array<[string, string]>)
+  }
+}
+
+/** JSON with object keys sorted, so equal values have equal text. */
+function canonical (value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical)
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(value).sort()) out[k] = canonical((value as Record<string, unknown>)[k])
+    return out
+  }
+  return value
+}
+
+function toJson (name: string, value: unknown): string {
+  let json: string | undefined
+  try { json = JSON.stringify(canonical(value)) } catch (err) { throw new InvalidVariableError(name, `value must be JSON-serialisable (${(err as Error).message})`) }
+  if (json === undefined) throw new InvalidVariableError(name, 'value must be JSON-serialisable')
+  if (json.length > STRONG_VALUE_BYTES_MAX) throw new LimitExceededError('strongValueBytesMax', STRONG_VALUE_BYTES_MAX, json.length, `variable ${name}`)
+  return json
+}
+
+/** One strong variable (`peer.variables.strong(name)`). */
+export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
+  readonly name: string
+  private readonly driver: RaftDriver
+  private readonly app: StrongMapApp
+  private readonly initial: T
+
+  /** @internal */
+  constructor (name: string, driver: RaftDriver, app: StrongMapApp, initial: T) {
+    super()
+    this.name = name
+    this.driver = driver
+    this.app = app
+    this.initial = initial
+    app.on('variable:changed', (e) => { if (e.name === name) this.emit('variable:changed', e) })
+  }
+
+  /** The value: linearizable by default (a ReadIndex round), or this replica's possibly stale view. */
+  async get (options: { linearizable?: boolean } = {}): Promise<T> {
+    if (options.linearizable !== false) await this.driver.readIndex()
+    const raw = this.app.get(this.name)
+    return raw === undefined ? this.initial : JSON.parse(raw) as T
+  }
+
+  async set (value: T): Promise<void> {
+    await this.run({ op: 'set', name: this.name, value: toJson(this.name, value) })
+  }
+
+  /**
+   * Sets `value` if the current value (the initial value while unset) equals `expected` (deep JSON
+   * equality); returns whether it did. Linearizable.
+   */
+  async compareAndSet (expected: T, value: T): Promise<boolean> {
+    const c: StrongCommand = { op: 'cas', name: this.name, expected: toJson(this.name, expected), initial: toJson(this.name, this.initial), value: toJson(this.name, value) }
+    return (await this.run(c)).ok
+  }
+
+  private async run (c: StrongCommand): Promise<{ ok: boolean, value: string | null }> {
+    const { result } = await this.driver.propose(enc.encode(JSON.stringify(c)))
+    const r = result as StrongResult
+    if ('error' in r) throw new AgoraError(r.error.code, `variable ${this.name}: ${r.error.message}`)
+    return r
+  }
+}
+
+/** The strong variables of a peer. */
+export class StrongVariables {
+  private readonly vars = new Map<string, StrongVariable<unknown>>()
+  constructor (private readonly driver: RaftDriver | undefined, private readonly app: StrongMapApp | undefined) {}
+
+  get<T>(name: string, options: { initial?: T } = {}): StrongVariable<T> {
+    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
+    if (this.driver === undefined || this.app === undefined) throw new NoRaftError(`strong variable ${name}`)
+    let v = this.vars.get(name)
+    if (v === undefined) {
+      v = new StrongVariable<unknown>(name, this.driver, this.app, options.initial ?? null)
+      this.vars.set(name, v)
+    }
+    return v as StrongVariable<T>
+  }
+}
