@@ -112,6 +112,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private lastSnapshotIndex = 0
   private ticker: ReturnType<typeof setInterval> | undefined
   private processing = false
+  private scheduled = false
   private again = false
   private running = false
   private readSeq = 0
@@ -229,6 +230,35 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     })
   }
 
+  /** A fresh session key for {@link propose} (this node's client id, next sequence number). */
+  newSession (): { clientId: string, seq: number } {
+    return { clientId: this.clientId, seq: ++this.seq }
+  }
+
+  /**
+   * Proposes `command` under one session and retries it, with that same session, while its outcome is
+   * indefinite or there is no leader, until `timeoutMs`: the command applies exactly once or the call
+   * fails with IndefiniteError. Errors that are certain (bad input, limits) are thrown at once.
+   */
+  async proposeReliably (command: Uint8Array, timeoutMs = this.o.proposalTimeoutMs): Promise<{ index: number, result: unknown }> {
+    const session = this.newSession()
+    const deadline = Date.now() + timeoutMs
+    let last: Error | undefined
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      try {
+        return await this.propose(command, session)
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        const retriable = code === 'ERR_INDEFINITE' || (code === 'ERR_PROPOSAL_DROPPED' && ['noLeader', 'transferring'].includes((err as { reason?: string }).reason ?? ''))
+        if (!retriable || !this.running) throw err
+        last = err as Error
+        // Wait for a leader (or a short backoff) before the retry.
+        await this.once('raft:role', (e) => e.leader !== 0, Math.max(1, Math.min(deadline - Date.now(), 50 * (attempt + 1)))).catch(() => {})
+      }
+    }
+    throw new IndefiniteError('proposal', `no outcome within ${timeoutMs} ms (${last?.message ?? 'no leader'})`)
+  }
+
   /** Proposes one membership change and resolves once it is applied here. */
   async changeMembership (cc: ConfChange, timeoutMs = this.o.proposalTimeoutMs): Promise<void> {
     if (!this.running) throw new NotStartedError('raft')
@@ -271,6 +301,23 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     })
   }
 
+  /** {@link readIndex}, retried while there is no leader or a read is lost, until `timeoutMs`. */
+  async readIndexReliably (timeoutMs = this.o.proposalTimeoutMs): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    let last: Error | undefined
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      try {
+        return await this.readIndex(Math.max(1, Math.min(deadline - Date.now(), 1000)))
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        if ((code !== 'ERR_TIMEOUT' && code !== 'ERR_PROPOSAL_DROPPED') || !this.running) throw err
+        last = err as Error
+        await this.once('raft:role', (e) => e.leader !== 0, Math.max(1, Math.min(deadline - Date.now(), 50 * (attempt + 1)))).catch(() => {})
+      }
+    }
+    throw new TimeoutError(`linearizable read (${last?.message ?? 'no leader'})`, timeoutMs)
+  }
+
   transferLeadership (to: NodeId): void {
     this.node.transferLeader(to)
     this.schedule()
@@ -278,9 +325,22 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   // ---- the Ready loop --------------------------------------------------------------------------
 
+  /**
+   * Runs the Ready loop soon: proposals and messages arriving in the same event-loop turn are
+   * processed as one batch (one storage write, one append message per follower).
+   */
   private schedule (): void {
+    if (this.processing || this.scheduled) { this.again = true; return }
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.runLoop()
+    })
+  }
+
+  private runLoop (): void {
     if (this.processing) { this.again = true; return }
-    if (!this.node.hasReady()) return
+    if (!this.running || !this.node.hasReady()) return
     this.processing = true
     void this.process().catch((err: Error) => {
       this.log.error('raft ready loop failed; stopping the raft node', { error: err.message })
@@ -301,7 +361,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
         if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
       }
       // 2. Send.
-      this.transport.send(rd.messages)
+      this.transport.send(coalesceAppends(rd.messages))
       // 3. Apply.
       if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
         this.restoreSnapshot(rd.snapshot.data)
@@ -311,6 +371,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       for (const e of rd.committedEntries) this.applyEntry(e)
       this.noteReadStates(rd)
       if (rd.softState !== undefined) {
+        if (rd.softState.lead !== this.leader) this.leaderChanged()
         this.role = rd.softState.role
         this.leader = rd.softState.lead
         this.emit('raft:role', { role: this.role, leader: this.leader, term: this.node.status().term })
@@ -320,6 +381,21 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       if (rd.committedEntries.length > 0) this.emit('raft:applied', { index: this.appliedIndex })
       this.serveReads()
       await this.maybeSnapshot()
+    }
+  }
+
+  /**
+   * The leader changed: proposals not yet applied may have been lost with the old leader. Their fate is
+   * unknown, so they fail at once as indefinite (a retry with the same session applies at most once)
+   * rather than waiting for their timeout.
+   */
+  private leaderChanged (): void {
+    if (this.leader === 0) return
+    for (const [k, p] of this.pending) {
+      clearTimeout(p.timer)
+      this.pending.delete(k)
+      this.stats.indefinite++
+      p.reject(new IndefiniteError('proposal', 'the leader changed before it applied'))
     }
   }
 
@@ -419,6 +495,50 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     }
     this.app.restore(decoding.readVarUint8Array(d))
   }
+}
+
+/** Entries and data bytes of one coalesced append (the wire's limits). */
+const COALESCE_ENTRIES_MAX = 4096
+const COALESCE_BYTES_MAX = 1024 * 1024
+
+/**
+ * Merges consecutive, contiguous `append` messages to the same follower in one Ready into one message
+ * (the leader emits one per proposal). Equivalent for the follower: it appends the same entries in the
+ * same order and answers once for the highest index, which acknowledges both in the leader's window.
+ */
+export function coalesceAppends (msgs: readonly Message[]): Message[] {
+  const out: Message[] = []
+  const lastAppendTo = new Map<NodeId, number>()
+  const bytesOf = new Map<number, number>()
+  const copied = new Set<number>()
+  const size = (m: Message): number => { let n = 0; for (const e of m.entries) n += e.data.length; return n }
+  for (const m of msgs) {
+    if (m.type === 'append') {
+      const k = lastAppendTo.get(m.to)
+      const prev = k !== undefined ? out[k] : undefined
+      const mBytes = size(m)
+      if (prev !== undefined && prev.term === m.term && m.index === prev.index + prev.entries.length &&
+        m.logTerm === (prev.entries.length > 0 ? prev.entries[prev.entries.length - 1]!.term : prev.logTerm) &&
+        prev.entries.length + m.entries.length <= COALESCE_ENTRIES_MAX &&
+        bytesOf.get(k!)! + mBytes <= COALESCE_BYTES_MAX) {
+        // The first merge copies (the core's message is not mutated); later ones extend that copy.
+        const merged = copied.has(k!) ? prev : { ...prev, entries: prev.entries.slice() }
+        copied.add(k!)
+        for (const e of m.entries) merged.entries.push(e)
+        merged.commit = Math.max(prev.commit, m.commit)
+        out[k!] = merged
+        bytesOf.set(k!, bytesOf.get(k!)! + mBytes)
+        continue
+      }
+      lastAppendTo.set(m.to, out.length)
+      bytesOf.set(out.length, mBytes)
+    } else {
+      // Anything else to that follower keeps its place: later appends start a new message.
+      lastAppendTo.delete(m.to)
+    }
+    out.push(m)
+  }
+  return out
 }
 
 function encodeEnvelope (clientId: string, seq: number, command: Uint8Array): Uint8Array {

@@ -122,9 +122,13 @@ export class RaftTransport {
     this.inbound.clear()
   }
 
-  /** Queues messages for sending; never blocks, never throws. */
+  /**
+   * Queues messages for sending; never blocks, never throws. Each destination's queue is written in
+   * one batch (one stream write) per event-loop turn.
+   */
   send (msgs: readonly Message[]): void {
     if (!this.running) return
+    const touched: Array<[NodeId, Outbound]> = []
     for (const m of msgs) {
       const peerId = this.directory.get(m.to)
       if (peerId === undefined) { this.stats.droppedUnknownPeer++; continue }
@@ -135,8 +139,9 @@ export class RaftTransport {
       }
       if (o.queue.length >= this.queueMax) { this.stats.droppedQueueFull++; continue }
       o.queue.push(encodeMessage(m))
-      if (!o.running) void this.flush(m.to, o)
+      if (!o.running) touched.push([m.to, o])
     }
+    for (const [to, o] of touched) if (!o.running) void this.flush(to, o)
   }
 
   private async flush (to: NodeId, o: Outbound): Promise<void> {

@@ -112,7 +112,7 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
 
   /** The value: linearizable by default (a ReadIndex round), or this replica's possibly stale view. */
   async get (options: { linearizable?: boolean } = {}): Promise<T> {
-    if (options.linearizable !== false) await this.driver.readIndex()
+    if (options.linearizable !== false) await this.driver.readIndexReliably()
     const raw = this.app.get(this.name)
     return raw === undefined ? this.initial : JSON.parse(raw) as T
   }
@@ -131,7 +131,7 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
   }
 
   private async run (c: StrongCommand): Promise<{ ok: boolean, value: string | null }> {
-    const { result } = await this.driver.propose(enc.encode(JSON.stringify(c)))
+    const { result } = await this.driver.proposeReliably(enc.encode(JSON.stringify(c)))
     const r = result as StrongResult
     if ('error' in r) throw new AgoraError(r.error.code, `variable ${this.name}: ${r.error.message}`)
     return r

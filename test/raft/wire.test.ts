@@ -66,3 +66,29 @@ describe('raft wire codec', () => {
     expect(() => decodeMessage(new Uint8Array([1, 200]))).toThrow(/unknown message type/)
   })
 })
+
+describe('coalescing appends', () => {
+  it('merges contiguous appends to one follower and keeps everything else in order', async () => {
+    const { coalesceAppends } = await import('../../peers/raft-driver.js')
+    const e = (index: number, term = 2): { term: number, index: number, type: 'normal', data: Uint8Array } => ({ term, index, type: 'normal', data: new Uint8Array([index]) })
+    const base = { from: 1, term: 2, logTerm: 2, commit: 0, reject: false, rejectHint: 0 }
+    const msgs: Message[] = [
+      { ...base, type: 'append', to: 2, index: 10, entries: [e(11)], commit: 10 },
+      { ...base, type: 'append', to: 3, index: 10, entries: [e(11)], commit: 10 },
+      { ...base, type: 'append', to: 2, index: 11, entries: [e(12), e(13)], commit: 11 },
+      { ...base, type: 'heartbeat', to: 2, index: 0, entries: [] },
+      { ...base, type: 'append', to: 2, index: 13, entries: [e(14)], commit: 11 },
+      { ...base, type: 'append', to: 3, index: 12, entries: [e(13)], commit: 11 }
+    ]
+    const out = coalesceAppends(msgs)
+    expect(out.map(m => `${m.type}>${m.to}@${m.index}:${m.entries.map(x => x.index).join(',')}/c${m.commit}`)).toEqual([
+      'append>2@10:11,12,13/c11',
+      'append>3@10:11/c10',
+      'heartbeat>2@0:/c0',
+      'append>2@13:14/c11',
+      'append>3@12:13/c11'
+    ])
+    // The core's messages are not mutated.
+    expect(msgs[0]!.entries).toHaveLength(1)
+  })
+})
