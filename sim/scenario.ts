@@ -126,7 +126,7 @@ const VERBS = new Set(['campaign', 'propose', 'tick', 'heartbeat', 'readIndex', 
 
 /** Extra fields allowed next to each verb. */
 const VERB_FIELDS: Record<string, readonly string[]> = {
-  propose: ['data'], tick: ['times'], readIndex: ['ctx'], addNode: ['learner']
+  propose: ['data'], tick: ['times'], readIndex: ['ctx'], addNode: ['learner'], compact: ['index']
 }
 
 /** Parse scenario text (JSON or YAML) and validate it. */
