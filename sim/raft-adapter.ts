@@ -3,8 +3,6 @@
  * protocols/raft (the only simulator file that knows the core's types), so the simulation, checkers and
  * reports stay independent of the core's internals.
  */
-import type { MessageKind } from './scenario.js'
-
 /** A log entry as the simulator sees it. */
 export interface SimEntry {
   index: number
@@ -21,8 +19,8 @@ export interface SimEntry {
 export interface SimMessage {
   from: number
   to: number
-  /** The contract's message kind (for `drop` by type and traces). */
-  kind: MessageKind
+  /** The message type; the contract's kinds (`append`, `vote`...) are used for `drop` by type. */
+  kind: string
   term: number
   /** A short deterministic description for the trace. */
   describe: string
@@ -75,8 +73,8 @@ export interface SimRaftNode {
   proposeConfChange: (kind: ConfChangeKind, node: number) => Refusal
   /** Leader: send heartbeats now. */
   heartbeat: () => Refusal
-  /** A membership change entry was applied: switch configuration. */
-  applyConfChange: (e: SimEntry) => { voters: number[], learners: number[] }
+  /** The configuration the core currently uses (after applied membership changes). */
+  confState: () => { voters: number[], learners: number[] }
   hasReady: () => boolean
   ready: () => SimReady
   advance: () => void

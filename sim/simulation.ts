@@ -40,6 +40,8 @@ export interface SimulationConfig {
 
 /** Bound on Ready batches processed for one input. */
 export const READY_LOOPS_MAX = 10_000
+/** Membership changes remembered per node (for compaction at an older index). */
+export const CONF_HISTORY_MAX = 64
 
 interface PendingOp {
   opId: number
@@ -65,6 +67,8 @@ class SimNode {
   readStates: Array<{ index: number, ctx: string }> = []
   tornArmed = false
   lastRole = 'follower'
+  /** Index of a membership change applied in the Ready being processed (0: none). */
+  confPendingAt = 0
 
   constructor (readonly id: number, readonly storage: SimStorage, kv: SimKv, voters: number[], learners: number[]) {
     this.kv = kv
@@ -362,6 +366,15 @@ export class Simulation {
       try {
         raft.advance()
       } catch (err) { this.panic(node, 'advance', err); return }
+      if (node.confPendingAt > 0) {
+        // The core switched configuration when it applied the change; record it at the entry's index.
+        const c = raft.confState()
+        node.voters = c.voters.slice().sort((a, b) => a - b)
+        node.learners = c.learners.slice().sort((a, b) => a - b)
+        node.confHistory.push({ index: node.confPendingAt, voters: node.voters, learners: node.learners })
+        if (node.confHistory.length > CONF_HISTORY_MAX) node.confHistory.shift()
+        node.confPendingAt = 0
+      }
     }
     this.observe(node)
   }
@@ -394,7 +407,7 @@ export class Simulation {
       this.trace.add(`send ${m.describe}`)
       this.net.send(m.from, m.to, m, this.now)
     }
-    for (const e of rd.committed) this.apply(node, raft, e)
+    for (const e of rd.committed) this.apply(node, e)
     for (const rs of rd.readStates) {
       node.readStates.push(rs)
       this.trace.add(`read ${node.id} ${rs.index} ${rs.ctx}`)
@@ -404,18 +417,14 @@ export class Simulation {
     this.serveReads(node)
   }
 
-  private apply (node: SimNode, raft: SimRaftNode, e: SimEntry): void {
+  private apply (node: SimNode, e: SimEntry): void {
     if (e.index <= node.applied) return
     if (e.index !== node.applied + 1) this.checker.report('state-machine-safety', `node ${node.id} applied ${e.index} after ${node.applied} (gap)`)
     this.checker.onApply(node.id, e.index, e.term, e.text)
     node.applied = e.index
     this.trace.add(`apply ${node.id} ${e.index} ${e.term}`)
     if (e.text.startsWith('conf:')) {
-      const c = raft.applyConfChange(e)
-      node.voters = c.voters
-      node.learners = c.learners
-      node.confHistory.push({ index: e.index, voters: c.voters, learners: c.learners })
-      if (node.confHistory.length > 64) node.confHistory.shift()
+      node.confPendingAt = e.index
     } else if (e.data.length > 0) {
       const res = node.kv.apply(e.index, e.data)
       if (res !== undefined) {

@@ -1,0 +1,67 @@
+import { fuzz } from '../../sim/fuzz.js'
+import { checkLinearizable, kvModel, randomLinearizableKvHistory } from '../../sim/linearizability/index.js'
+import { createRand } from '../../sim/prng.js'
+import { defaultFactory } from '../../sim/raft-binding.js'
+import { Simulation } from '../../sim/simulation.js'
+
+export const name = 'sim'
+
+function cpuUs (): number {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
+/** CPU per committed entry: 5 nodes, no faults, proposals through the leader in batches. */
+function perEntry (): Record<string, unknown> {
+  const sim = new Simulation({
+    nodes: 5,
+    learners: [],
+    seed: 1,
+    raft: { electionTick: 10, heartbeatTick: 1, preVote: false, checkQuorum: false },
+    network: { latencyMs: [0, 0], drop: 0, duplicate: 0, reorder: 0 },
+    tickMs: 10,
+    timed: false,
+    factory: defaultFactory
+  })
+  sim.campaign(1)
+  sim.quiesce()
+  const entries = 50_000
+  const batch = 10
+  const c0 = cpuUs()
+  const t0 = performance.now()
+  for (let i = 0; i < entries; i += batch) {
+    for (let k = 0; k < batch; k++) sim.propose(1, `v${i + k}`)
+    sim.quiesce()
+    if ((i / batch) % 10 === 0) { sim.tick(1); sim.quiesce() }
+  }
+  const us = cpuUs() - c0
+  const ms = performance.now() - t0
+  const committed = sim.viewOf(1).commit
+  return { entries: committed, batch, cpuUsPerEntry: Number((us / committed).toFixed(2)), wallMs: Math.round(ms), violations: sim.violations.length }
+}
+
+export default async function (): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {}
+  out.perEntry = perEntry()
+  const h = randomLinearizableKvHistory(createRand(42), { ops: 10_000, keys: 100, clients: 10, indefinite: 0.02 })
+  const t1 = performance.now()
+  const r = checkLinearizable(kvModel, h)
+  out.linearizability10kOps100Keys = { result: r.result, ms: Number((performance.now() - t1).toFixed(1)) }
+  const seeds = Number(process.env.SIM_BENCH_SEEDS ?? 1000)
+  const t2 = performance.now()
+  const c2 = cpuUs()
+  const f = fuzz({ nodes: 5, seeds, ticks: 2000 })
+  const fuzzMs = performance.now() - t2
+  const failing = f.results.filter(x => !x.ok).map(x => x.seed)
+  out.fuzz = {
+    seeds,
+    nodes: 5,
+    ticks: 2000,
+    totalS: Number((fuzzMs / 1000).toFixed(1)),
+    perSeedMs: Number((fuzzMs / seeds).toFixed(1)),
+    cpuPerSeedMs: Number(((cpuUs() - c2) / 1000 / seeds).toFixed(1)),
+    committedPerSeed: Math.round(f.committed / seeds),
+    failingSeeds: failing
+  }
+  return out
+}
