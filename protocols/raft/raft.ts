@@ -1,33 +1,1205 @@
 /**
- * RaftNode: the pure Raft state machine. (Stub: replaced by the implementation.)
+ * RaftNode: the pure, deterministic Raft state machine, in the manner of etcd/raft's raft + RawNode.
+ *
+ * Inputs: {@link RaftNode.tick}, {@link RaftNode.step}, {@link RaftNode.propose},
+ * {@link RaftNode.proposeConfChange}, {@link RaftNode.campaign}, {@link RaftNode.readIndex},
+ * {@link RaftNode.transferLeader}. Output: a {@link Ready} batch ({@link RaftNode.hasReady},
+ * {@link RaftNode.ready}, {@link RaftNode.advance}). No clock, no I/O, no global randomness: the
+ * election jitter comes from the injected `rand`.
+ *
+ * Roles are swapped step handlers installed by one becomeX() each (Raft paper §5, thesis §3, §4, §6, §9).
+ *
+ * @example
+ * const storage = new MemoryStorage()
+ * const node = new RaftNode({ id: 1, storage, rand: createRand(1), peers: { voters: [1, 2, 3] } })
+ * node.tick()
+ * if (node.hasReady()) {
+ *   const rd = node.ready()
+ *   // 1. persist rd.hardState / rd.snapshot / rd.entries; 2. send rd.messages; 3. apply rd.committedEntries
+ *   node.advance(rd)
+ * }
  */
-import { NotImplementedError } from '../../src/errors.js'
-import type { ConfChange, ConfState, Message, RaftConfig, RaftStats, Ready, Status } from './types.js'
+import { InvalidOptionError } from '../../src/errors.js'
+import { decodeConfChange, encodeConfChange, isNodeId } from './confchange.js'
+import { ProposalDroppedError, RaftInvariantError, type ProposalDropReason } from './errors.js'
+import { RaftLog } from './log.js'
+import { Progress } from './progress.js'
+import { cloneConf } from './storage.js'
+import { MESSAGE_TYPES, NONE } from './types.js'
+import type {
+  ConfChange, ConfState, Entry, HardState, Message, MessageType, NodeId, RaftConfig, RaftRand, RaftStats,
+  ReadState, Ready, Role, Snapshot, SoftState, Status
+} from './types.js'
+
+const EMPTY = new Uint8Array(0)
+const TRANSFER_CONTEXT = new Uint8Array([0x74]) // 't': campaign after TimeoutNow (ignores leases)
+const TYPE_SET: ReadonlySet<string> = new Set(MESSAGE_TYPES)
+const ENTRY_TYPES: ReadonlySet<string> = new Set(['normal', 'confChange'])
+
+/** Option defaults (documented on {@link RaftConfig}). */
+export const RAFT_DEFAULTS = {
+  electionTick: 10,
+  heartbeatTick: 1,
+  maxSizePerMsg: 1024 * 1024,
+  maxCommittedSizePerReady: 64 * 1024 * 1024,
+  maxInflightMsgs: 256,
+  maxUncommittedEntriesSize: 16 * 1024 * 1024,
+  maxEntriesPerMsg: 4096,
+  maxPendingReads: 4096,
+  preVote: false,
+  checkQuorum: false,
+  disableProposalForwarding: false
+} as const
+
+interface ReadRequest {
+  index: number
+  from: NodeId
+  ctx: Uint8Array
+  acks: Set<NodeId>
+}
+
+function ctxKey (ctx: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < ctx.length; i++) s += String.fromCharCode(ctx[i]!)
+  return s
+}
+
+function isCount (x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+}
+
+function positiveOption (v: number | undefined, dflt: number, path: string): number {
+  if (v === undefined) return dflt
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidOptionError(path, `must be a positive integer, got ${String(v)}`)
+  return v
+}
 
 export class RaftNode {
-  constructor (config: RaftConfig) { void config; throw new NotImplementedError('RaftNode') }
-  /** Advance logical time by one tick (elections, heartbeats, transfer timeout, check quorum). */
-  tick (): void { throw new NotImplementedError('tick') }
-  /** Process one incoming message. Never throws for bad messages: they are dropped and counted. */
-  step (m: Message): void { void m; throw new NotImplementedError('step') }
+  readonly id: NodeId
+  private readonly rand: RaftRand
+  private readonly log: RaftLog
+  private readonly electionTimeout: number
+  private readonly heartbeatTimeout: number
+  private readonly maxSizePerMsg: number
+  private readonly maxCommittedSizePerReady: number
+  private readonly maxInflight: number
+  private readonly maxUncommittedSize: number
+  private readonly maxEntriesPerMsg: number
+  private readonly maxPendingReads: number
+  private readonly preVote: boolean
+  private readonly checkQuorum: boolean
+  private readonly disableForwarding: boolean
+
+  // Persistent state (reported in Ready.hardState). Invariant: term never decreases; vote only set once per term.
+  private term = 0
+  private vote: NodeId = NONE
+  // Volatile state.
+  private role: Role = 'follower'
+  private lead: NodeId = NONE
+  private electionElapsed = 0
+  private heartbeatElapsed = 0
+  private randomizedElectionTimeout = 0
+  private leadTransferee: NodeId = NONE
+  /** Index of the last conf change appended by this leader; a new one waits until applied >= it. */
+  private pendingConfIndex = 0
+  /** Data bytes appended by this leader and not yet handed out as committed. */
+  private uncommittedSize = 0
+
+  // Membership. Invariant: voters ∩ learners = ∅.
+  private voters: NodeId[] = []
+  private learners: NodeId[] = []
+  private readonly prs = new Map<NodeId, Progress>()
+  private readonly votes = new Map<NodeId, boolean>()
+
+  // ReadIndex (thesis §6.4).
+  private readonly readQueue: ReadRequest[] = []
+  private readonly readIndexByCtx = new Map<string, ReadRequest>()
+  /** ReadIndex requests received before this leader committed an entry of its term. */
+  private pendingReadMsgs: Message[] = []
+
+  // Output buffers (taken by ready()).
+  private msgs: Message[] = []
+  private readStates: ReadState[] = []
+  private prevHard: HardState
+  private prevSoft: SoftState
+  private readonly matchScratch: number[] = []
+  private readonly counters: RaftStats = { droppedMalformed: 0, droppedNonMember: 0, droppedStaleTerm: 0, droppedIgnored: 0, proposalsDropped: 0, stepped: 0 }
+
+  constructor (config: RaftConfig) {
+    if (!isNodeId(config.id)) throw new InvalidOptionError('id', `must be a positive safe integer, got ${String(config.id)}`)
+    if (config.storage === undefined || config.storage === null) throw new InvalidOptionError('storage', 'is required')
+    if (config.rand === undefined || typeof config.rand.range !== 'function') throw new InvalidOptionError('rand', 'a seeded PRNG with range(min, max) is required')
+    this.id = config.id
+    this.rand = config.rand
+    this.electionTimeout = positiveOption(config.electionTick, RAFT_DEFAULTS.electionTick, 'electionTick')
+    this.heartbeatTimeout = positiveOption(config.heartbeatTick, RAFT_DEFAULTS.heartbeatTick, 'heartbeatTick')
+    if (this.heartbeatTimeout >= this.electionTimeout) throw new InvalidOptionError('heartbeatTick', `must be < electionTick (${this.electionTimeout})`)
+    this.maxSizePerMsg = positiveOption(config.maxSizePerMsg, RAFT_DEFAULTS.maxSizePerMsg, 'maxSizePerMsg')
+    this.maxCommittedSizePerReady = positiveOption(config.maxCommittedSizePerReady, RAFT_DEFAULTS.maxCommittedSizePerReady, 'maxCommittedSizePerReady')
+    this.maxInflight = positiveOption(config.maxInflightMsgs, RAFT_DEFAULTS.maxInflightMsgs, 'maxInflightMsgs')
+    this.maxUncommittedSize = positiveOption(config.maxUncommittedEntriesSize, RAFT_DEFAULTS.maxUncommittedEntriesSize, 'maxUncommittedEntriesSize')
+    this.maxEntriesPerMsg = positiveOption(config.maxEntriesPerMsg, RAFT_DEFAULTS.maxEntriesPerMsg, 'maxEntriesPerMsg')
+    this.maxPendingReads = positiveOption(config.maxPendingReads, RAFT_DEFAULTS.maxPendingReads, 'maxPendingReads')
+    this.preVote = config.preVote ?? RAFT_DEFAULTS.preVote
+    this.checkQuorum = config.checkQuorum ?? RAFT_DEFAULTS.checkQuorum
+    this.disableForwarding = config.disableProposalForwarding ?? RAFT_DEFAULTS.disableProposalForwarding
+
+    this.log = new RaftLog(config.storage)
+    const { hardState, confState } = config.storage.initialState()
+    let cs = confState
+    if (cs.voters.length === 0 && cs.learners.length === 0 && config.peers !== undefined) {
+      cs = { voters: config.peers.voters.slice(), learners: (config.peers.learners ?? []).slice() }
+    }
+    for (const v of cs.voters) if (!isNodeId(v)) throw new InvalidOptionError('peers.voters', `bad node id ${String(v)}`)
+    for (const l of cs.learners) if (!isNodeId(l) || cs.voters.includes(l)) throw new InvalidOptionError('peers.learners', `bad or duplicate learner ${String(l)}`)
+    this.voters = [...new Set(cs.voters)].sort((a, b) => a - b)
+    this.learners = [...new Set(cs.learners)].sort((a, b) => a - b)
+    if (hardState.commit < this.log.committed || hardState.commit > this.log.lastIndex()) {
+      if (hardState.commit > this.log.lastIndex()) throw new RaftInvariantError(`stored commit ${hardState.commit} beyond last index ${this.log.lastIndex()}`)
+    } else {
+      this.log.committed = hardState.commit
+    }
+    this.term = hardState.term
+    this.vote = hardState.vote
+    // Replay membership changes already applied before the restart (after the snapshot).
+    const applied = Math.min(Math.max(config.applied ?? 0, this.log.applied), this.log.committed)
+    if (applied > this.log.applied) {
+      const ents = this.log.slice(this.log.applied + 1, applied + 1, Number.POSITIVE_INFINITY) ?? []
+      for (const e of ents) if (e.type === 'confChange') this.applyConfChangeEntry(e, false)
+      this.log.appliedTo(applied)
+    }
+    this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed }
+    this.becomeFollower(this.term, NONE)
+    this.prevSoft = { lead: NONE, role: 'follower' }
+  }
+
+  // ───────────────────────── public inputs ─────────────────────────
+
+  /** Advance logical time by one tick (election timeout, heartbeats, check quorum, transfer timeout). */
+  tick (): void {
+    if (this.role === 'leader') this.tickHeartbeat()
+    else this.tickElection()
+  }
+
+  /**
+   * Process one incoming message. Never throws for bad input: impossible or non-member messages are
+   * dropped and counted in {@link stats}. Throws RaftInvariantError only for broken invariants
+   * (programmer errors, e.g. a message that would overwrite a committed entry).
+   */
+  step (m: Message): void {
+    if (!this.validate(m)) return
+    this.stepValid(m)
+  }
+
   /** Propose application data. Throws ProposalDroppedError when it certainly will not be appended. */
-  propose (data: Uint8Array): void { void data; throw new NotImplementedError('propose') }
-  /** Propose one membership change (one at a time). */
-  proposeConfChange (cc: ConfChange): void { void cc; throw new NotImplementedError('proposeConfChange') }
-  addVoter (id: number): void { this.proposeConfChange({ type: 'addVoter', nodeId: id }) }
-  removeVoter (id: number): void { this.proposeConfChange({ type: 'removeVoter', nodeId: id }) }
-  addLearner (id: number): void { this.proposeConfChange({ type: 'addLearner', nodeId: id }) }
-  promoteLearner (id: number): void { this.proposeConfChange({ type: 'promoteLearner', nodeId: id }) }
-  /** Start an election now (as if the election timeout elapsed). */
-  campaign (): void { throw new NotImplementedError('campaign') }
-  /** Request a linearizable read point; a ReadState with `ctx` appears in a later Ready. */
-  readIndex (ctx: Uint8Array): void { void ctx; throw new NotImplementedError('readIndex') }
-  /** Transfer leadership to `to`. */
-  transferLeader (to: number): void { void to; throw new NotImplementedError('transferLeader') }
-  hasReady (): boolean { throw new NotImplementedError('hasReady') }
-  ready (): Ready { throw new NotImplementedError('ready') }
-  advance (rd: Ready): void { void rd; throw new NotImplementedError('advance') }
-  status (): Status { throw new NotImplementedError('status') }
-  stats (): RaftStats { throw new NotImplementedError('stats') }
-  confState (): ConfState { throw new NotImplementedError('confState') }
+  propose (data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw new InvalidOptionError('data', 'must be a Uint8Array')
+    this.proposeEntry({ term: 0, index: 0, type: 'normal', data })
+  }
+
+  /** Propose one membership change. Only one may be pending at a time (refused with reason confChangePending). */
+  proposeConfChange (cc: ConfChange): void {
+    if (cc === null || typeof cc !== 'object' || !isNodeId(cc.nodeId)) throw new InvalidOptionError('cc.nodeId', 'must be a positive safe integer')
+    if (!['addVoter', 'removeVoter', 'addLearner', 'promoteLearner'].includes(cc.type)) throw new InvalidOptionError('cc.type', `unknown conf change type ${String(cc.type)}`)
+    this.proposeEntry({ term: 0, index: 0, type: 'confChange', data: encodeConfChange(cc) })
+  }
+
+  addVoter (id: NodeId): void { this.proposeConfChange({ type: 'addVoter', nodeId: id }) }
+  removeVoter (id: NodeId): void { this.proposeConfChange({ type: 'removeVoter', nodeId: id }) }
+  addLearner (id: NodeId): void { this.proposeConfChange({ type: 'addLearner', nodeId: id }) }
+  promoteLearner (id: NodeId): void { this.proposeConfChange({ type: 'promoteLearner', nodeId: id }) }
+
+  /** Start an election now (as if the election timeout elapsed). No-op on a leader or a non-voter. */
+  campaign (): void {
+    this.hup(false)
+  }
+
+  /**
+   * Request a linearizable read point (thesis §6.4). A ReadState carrying `ctx` appears in a later Ready
+   * once a heartbeat quorum confirmed leadership; serve the read once applied >= its index. Contexts
+   * should be unique per request. Throws ProposalDroppedError when no leader is known.
+   */
+  readIndex (ctx: Uint8Array): void {
+    if (!(ctx instanceof Uint8Array)) throw new InvalidOptionError('ctx', 'must be a Uint8Array')
+    const m = this.newMsg('readIndex', this.id, 0)
+    m.from = this.id
+    m.context = ctx
+    if (this.role === 'leader') {
+      const reason = this.leaderReadIndex(m)
+      if (reason !== null) this.refuse(reason)
+      return
+    }
+    if (this.lead === NONE) this.refuse('noLeader')
+    m.to = this.lead
+    this.msgs.push(m)
+  }
+
+  /** Transfer leadership to `to` (thesis §3.10). Forwarded to the leader when called on a follower. */
+  transferLeader (to: NodeId): void {
+    if (!isNodeId(to)) throw new InvalidOptionError('to', 'must be a positive safe integer')
+    if (this.role === 'leader') {
+      this.leaderTransfer(to)
+      return
+    }
+    if (this.lead === NONE) this.refuse('noLeader')
+    const m = this.newMsg('transferLeader', this.lead, 0)
+    m.index = to
+    this.msgs.push(m)
+  }
+
+  /** Tell the leader a snapshot send to `id` failed (optional: the leader also retries after an election timeout). */
+  reportSnapshot (id: NodeId, ok: boolean): void {
+    const pr = this.prs.get(id)
+    if (this.role !== 'leader' || pr === undefined || pr.state !== 'snapshot') return
+    if (!ok) pr.pendingSnapshot = 0
+    pr.becomeProbe()
+    pr.probeSent = true // wait for a heartbeat response before probing
+  }
+
+  /** Tell the leader `id` is unreachable (optional): a replicating follower falls back to probing. */
+  reportUnreachable (id: NodeId): void {
+    const pr = this.prs.get(id)
+    if (this.role === 'leader' && pr !== undefined && pr.state === 'replicate') pr.becomeProbe()
+  }
+
+  // ───────────────────────── Ready ─────────────────────────
+
+  hasReady (): boolean {
+    if (this.msgs.length > 0 || this.readStates.length > 0 || this.log.unstable.length > 0 || this.log.unstableSnapshot !== undefined) return true
+    if (this.lead !== this.prevSoft.lead || this.role !== this.prevSoft.role) return true
+    if (this.term !== this.prevHard.term || this.vote !== this.prevHard.vote || this.log.committed !== this.prevHard.commit) return true
+    return this.log.hasNextCommittedEnts()
+  }
+
+  /**
+   * Take the current batch of work. Call {@link advance} with it once steps 1-3 of the README's
+   * contract are done, before calling ready() again.
+   */
+  ready (): Ready {
+    const rd: Ready = {
+      entries: this.log.unstable.slice(),
+      messages: this.msgs,
+      committedEntries: this.log.nextCommittedEnts(this.maxCommittedSizePerReady),
+      readStates: this.readStates,
+      mustSync: false
+    }
+    this.msgs = []
+    this.readStates = []
+    if (this.lead !== this.prevSoft.lead || this.role !== this.prevSoft.role) rd.softState = { lead: this.lead, role: this.role }
+    const commit = this.log.committed
+    if (this.term !== this.prevHard.term || this.vote !== this.prevHard.vote || commit !== this.prevHard.commit) {
+      rd.hardState = { term: this.term, vote: this.vote, commit }
+    }
+    if (this.log.unstableSnapshot !== undefined) rd.snapshot = this.log.unstableSnapshot
+    rd.mustSync = rd.entries.length > 0 || this.term !== this.prevHard.term || this.vote !== this.prevHard.vote
+    const ce = rd.committedEntries
+    if (ce.length > 0) {
+      const last = ce[ce.length - 1]!.index
+      if (last > this.log.applying) this.log.applying = last
+    }
+    return rd
+  }
+
+  /** Acknowledge that the Ready `rd` was persisted, sent and applied. */
+  advance (rd: Ready): void {
+    if (rd.softState !== undefined) this.prevSoft = rd.softState
+    if (rd.hardState !== undefined) this.prevHard = rd.hardState
+    if (rd.snapshot !== undefined) {
+      this.log.stableSnapTo(rd.snapshot.metadata.index)
+      this.log.appliedTo(rd.snapshot.metadata.index)
+    }
+    const ents = rd.entries
+    if (ents.length > 0) {
+      const e = ents[ents.length - 1]!
+      this.log.stableTo(e.index, e.term)
+    }
+    const ce = rd.committedEntries
+    if (ce.length > 0) {
+      let size = 0
+      for (let k = 0; k < ce.length; k++) {
+        const e = ce[k]!
+        size += e.data.length
+        if (e.type === 'confChange') this.applyConfChangeEntry(e, true)
+      }
+      this.log.appliedTo(ce[ce.length - 1]!.index)
+      this.uncommittedSize = Math.max(0, this.uncommittedSize - size)
+    }
+  }
+
+  // ───────────────────────── introspection ─────────────────────────
+
+  status (): Status {
+    const s: Status = {
+      id: this.id,
+      role: this.role,
+      lead: this.lead,
+      term: this.term,
+      vote: this.vote,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      firstIndex: this.log.firstIndex(),
+      leadTransferee: this.leadTransferee,
+      confState: this.confState()
+    }
+    if (this.role === 'leader') {
+      const p: Record<number, ReturnType<Progress['status']>> = {}
+      for (const [id, pr] of this.prs) p[id] = pr.status()
+      s.progress = p
+    }
+    return s
+  }
+
+  /** Counters of dropped inputs (monotonic). */
+  stats (): RaftStats {
+    return { ...this.counters }
+  }
+
+  /** The membership as of the applied index. */
+  confState (): ConfState {
+    return cloneConf({ voters: this.voters, learners: this.learners })
+  }
+
+  /** The entry term at index i, or -1 when compacted/unavailable (for checkers and tests). */
+  termAt (i: number): number {
+    return this.log.term(i)
+  }
+
+  /** Entries in [lo, hi) from the node's log view (stable + unstable), or undefined if compacted. */
+  entries (lo: number, hi: number): Entry[] | undefined {
+    return this.log.slice(lo, hi, Number.POSITIVE_INFINITY)
+  }
+
+  // ───────────────────────── validation ─────────────────────────
+
+  private validate (m: Message): boolean {
+    if (!this.wellFormed(m)) {
+      this.counters.droppedMalformed++
+      return false
+    }
+    if (!this.fromMember(m)) {
+      this.counters.droppedNonMember++
+      return false
+    }
+    return true
+  }
+
+  private wellFormed (m: Message): boolean {
+    if (m === null || typeof m !== 'object') return false
+    if (typeof m.type !== 'string' || !TYPE_SET.has(m.type)) return false
+    if (!isNodeId(m.from) || m.from === this.id || m.to !== this.id) return false
+    if (!isCount(m.term) || !isCount(m.logTerm) || !isCount(m.index) || !isCount(m.commit) || !isCount(m.rejectHint)) return false
+    if (typeof m.reject !== 'boolean' || !Array.isArray(m.entries)) return false
+    if (m.context !== undefined && !(m.context instanceof Uint8Array)) return false
+    const ents = m.entries
+    if (ents.length > this.maxEntriesPerMsg) return false
+    if (m.type === 'propose') {
+      if (ents.length === 0) return false
+      for (let k = 0; k < ents.length; k++) {
+        const e = ents[k]
+        if (e === null || typeof e !== 'object' || !ENTRY_TYPES.has(e.type) || !(e.data instanceof Uint8Array)) return false
+      }
+      return true
+    }
+    if (ents.length > 0) {
+      if (m.type !== 'append') return false
+      let prevTerm = m.logTerm
+      for (let k = 0; k < ents.length; k++) {
+        const e = ents[k]
+        if (e === null || typeof e !== 'object' || !ENTRY_TYPES.has(e.type) || !(e.data instanceof Uint8Array)) return false
+        if (e.index !== m.index + 1 + k || !isCount(e.term) || e.term < prevTerm || e.term > m.term || e.term === 0) return false
+        prevTerm = e.term
+      }
+    }
+    switch (m.type) {
+      case 'append':
+        if (m.logTerm > m.term || (m.index === 0 && m.logTerm !== 0)) return false
+        break
+      case 'vote': case 'preVote':
+        if (m.logTerm > m.term) return false
+        break
+      case 'snapshot': {
+        const s = m.snapshot
+        if (s === undefined || s === null || typeof s !== 'object' || !(s.data instanceof Uint8Array)) return false
+        const md = s.metadata
+        if (md === null || typeof md !== 'object' || !isCount(md.index) || !isCount(md.term) || md.index === 0 || md.term === 0 || md.term > m.term) return false
+        const cs = md.confState
+        if (cs === null || typeof cs !== 'object' || !Array.isArray(cs.voters) || !Array.isArray(cs.learners)) return false
+        if (!cs.voters.every(isNodeId) || !cs.learners.every(isNodeId)) return false
+        break
+      }
+      default:
+    }
+    return true
+  }
+
+  /**
+   * Non-members may only send what a leader or candidate of a newer configuration sends (append,
+   * heartbeat, snapshot, TimeoutNow, readIndexResp): a node that has not yet applied the change adding
+   * them must still accept them. Everything else (votes, responses, proposals, reads) from a node
+   * outside the configuration is dropped. A node without any configuration (joining) accepts all.
+   */
+  private fromMember (m: Message): boolean {
+    if (this.voters.length === 0 && this.learners.length === 0) return true
+    if (this.prs.has(m.from)) return true
+    switch (m.type) {
+      case 'append': case 'heartbeat': case 'snapshot': case 'timeoutNow': case 'readIndexResp':
+        return true
+      case 'vote': case 'preVote':
+        // A candidate added by a change we have in our log but not yet applied is a member-to-be.
+        return this.inUnappliedConf(m.from)
+      default:
+        return false
+    }
+  }
+
+  private inUnappliedConf (id: NodeId): boolean {
+    const lo = this.log.applied + 1
+    const hi = this.log.lastIndex() + 1
+    if (hi - lo > this.maxEntriesPerMsg) return true // too long to scan: be permissive
+    const ents = this.log.slice(lo, hi, Number.POSITIVE_INFINITY) ?? []
+    for (const e of ents) {
+      if (e.type !== 'confChange') continue
+      try {
+        const cc = decodeConfChange(e.data)
+        if (cc.nodeId === id && cc.type !== 'removeVoter') return true
+      } catch {}
+    }
+    return false
+  }
+
+  // ───────────────────────── message plumbing ─────────────────────────
+
+  private newMsg (type: MessageType, to: NodeId, term: number): Message {
+    return { type, from: this.id, to, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 }
+  }
+
+  private send (m: Message): void {
+    this.msgs.push(m)
+  }
+
+  private refuse (reason: ProposalDropReason): never {
+    this.counters.proposalsDropped++
+    throw new ProposalDroppedError(reason)
+  }
+
+  // ───────────────────────── role transitions ─────────────────────────
+
+  private promotable (): boolean {
+    return this.prs.has(this.id) && !this.learners.includes(this.id) && this.voters.includes(this.id)
+  }
+
+  private resetRandomizedElectionTimeout (): void {
+    this.randomizedElectionTimeout = this.rand.range(this.electionTimeout, 2 * this.electionTimeout)
+  }
+
+  private reset (term: number): void {
+    if (this.term !== term) {
+      this.term = term
+      this.vote = NONE
+    }
+    this.lead = NONE
+    this.electionElapsed = 0
+    this.heartbeatElapsed = 0
+    this.resetRandomizedElectionTimeout()
+    this.leadTransferee = NONE
+    this.votes.clear()
+    this.rebuildProgress(true)
+    this.pendingConfIndex = 0
+    this.uncommittedSize = 0
+    this.readQueue.length = 0
+    this.readIndexByCtx.clear()
+    this.pendingReadMsgs = []
+  }
+
+  /** Recreate the progress map from the membership (all of it when `all`, else only new members). */
+  private rebuildProgress (all: boolean): void {
+    const last = this.log.lastIndex()
+    if (all) this.prs.clear()
+    const members = new Set<NodeId>()
+    for (const v of this.voters) members.add(v)
+    for (const l of this.learners) members.add(l)
+    for (const id of [...this.prs.keys()]) if (!members.has(id)) this.prs.delete(id)
+    for (const id of members) {
+      const learner = this.learners.includes(id)
+      const existing = this.prs.get(id)
+      if (existing !== undefined) {
+        existing.learner = learner
+        continue
+      }
+      const pr = new Progress(last + 1, this.maxInflight, learner)
+      if (id === this.id) pr.match = last
+      this.prs.set(id, pr)
+    }
+  }
+
+  private becomeFollower (term: number, lead: NodeId): void {
+    this.reset(term)
+    this.role = 'follower'
+    this.lead = lead
+  }
+
+  private becomePreCandidate (): void {
+    if (this.role === 'leader') throw new RaftInvariantError('leader cannot become pre-candidate')
+    // PreVote does not change term or vote (thesis §9.6).
+    this.votes.clear()
+    this.role = 'preCandidate'
+    this.lead = NONE
+    this.electionElapsed = 0
+    this.resetRandomizedElectionTimeout()
+  }
+
+  private becomeCandidate (): void {
+    if (this.role === 'leader') throw new RaftInvariantError('leader cannot become candidate')
+    this.reset(this.term + 1)
+    this.vote = this.id
+    this.role = 'candidate'
+  }
+
+  private becomeLeader (): void {
+    if (this.role === 'follower') throw new RaftInvariantError('follower cannot become leader')
+    this.reset(this.term)
+    this.role = 'leader'
+    this.lead = this.id
+    const self = this.prs.get(this.id)
+    if (self !== undefined) self.becomeReplicate()
+    // Conservatively treat any unapplied conf change as pending.
+    this.pendingConfIndex = this.log.lastIndex()
+    // Thesis §6.4: a new leader appends an empty entry of its term (ReadIndex relies on its commit).
+    this.appendEntries([{ term: 0, index: 0, type: 'normal', data: EMPTY }])
+    this.bcastAppend()
+  }
+
+  // ───────────────────────── elections ─────────────────────────
+
+  private tickElection (): void {
+    this.electionElapsed++
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0
+      this.hup(false)
+    }
+  }
+
+  private tickHeartbeat (): void {
+    this.heartbeatElapsed++
+    this.electionElapsed++
+    for (const pr of this.prs.values()) {
+      if (pr.state === 'snapshot' && ++pr.snapshotTicks >= this.electionTimeout) {
+        // No answer to the snapshot for an election timeout: probe again (it is resent if still needed).
+        pr.becomeProbe()
+      }
+    }
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0
+      if (this.checkQuorum) {
+        if (!this.quorumActive()) {
+          this.becomeFollower(this.term, NONE)
+          return
+        }
+      }
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE // abort after an election timeout
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0
+      this.bcastHeartbeat(this.readQueue.length > 0 ? this.readQueue[this.readQueue.length - 1]!.ctx : undefined)
+    }
+  }
+
+  private hasUnappliedConfChanges (): boolean {
+    if (this.log.committed <= this.log.applied) return false
+    const ents = this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1, Number.POSITIVE_INFINITY) ?? []
+    for (const e of ents) if (e.type === 'confChange') return true
+    return false
+  }
+
+  private hup (transfer: boolean): void {
+    if (this.role === 'leader' || !this.promotable()) {
+      this.counters.droppedIgnored++
+      return
+    }
+    if (this.hasUnappliedConfChanges()) {
+      // Campaigning before applying a committed conf change could use the wrong quorum.
+      this.counters.droppedIgnored++
+      return
+    }
+    if (this.preVote && !transfer) this.campaignRound('preVote', false)
+    else this.campaignRound('vote', transfer)
+  }
+
+  private campaignRound (type: 'vote' | 'preVote', transfer: boolean): void {
+    let term: number
+    if (type === 'preVote') {
+      this.becomePreCandidate()
+      term = this.term + 1 // the term we would campaign for; not persisted
+    } else {
+      this.becomeCandidate()
+      term = this.term
+    }
+    if (this.poll(this.id, true) === 'won') {
+      if (type === 'preVote') this.campaignRound('vote', false)
+      else this.becomeLeader()
+      return
+    }
+    const lastIndex = this.log.lastIndex()
+    const lastTerm = this.log.lastTerm()
+    for (const id of this.voters) {
+      if (id === this.id) continue
+      const m = this.newMsg(type, id, term)
+      m.index = lastIndex
+      m.logTerm = lastTerm
+      if (transfer) m.context = TRANSFER_CONTEXT
+      this.send(m)
+    }
+  }
+
+  private poll (id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
+    if (!this.votes.has(id)) this.votes.set(id, granted)
+    let yes = 0
+    let no = 0
+    for (const v of this.voters) {
+      const g = this.votes.get(v)
+      if (g === true) yes++
+      else if (g === false) no++
+    }
+    const q = (this.voters.length >> 1) + 1
+    if (yes >= q) return 'won'
+    if (no > this.voters.length - q) return 'lost'
+    return 'pending'
+  }
+
+  private quorumActive (): boolean {
+    let active = 0
+    for (const v of this.voters) {
+      const pr = this.prs.get(v)
+      if (pr === undefined) continue
+      if (v === this.id || pr.recentActive) active++
+    }
+    for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false
+    return active >= (this.voters.length >> 1) + 1
+  }
+
+  // ───────────────────────── step ─────────────────────────
+
+  private stepValid (m: Message): void {
+    if (m.term === 0) {
+      // Local or forwarded requests without a term: propose, readIndex, transferLeader.
+      if (m.type !== 'propose' && m.type !== 'readIndex' && m.type !== 'transferLeader') {
+        this.counters.droppedMalformed++
+        return
+      }
+    } else if (m.term > this.term) {
+      if (m.type === 'vote' || m.type === 'preVote') {
+        const force = m.context !== undefined && m.context.length === 1 && m.context[0] === TRANSFER_CONTEXT[0]
+        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout
+        if (!force && inLease) {
+          // Thesis §4.2.3: ignore votes while we believe a leader is alive.
+          this.counters.droppedIgnored++
+          return
+        }
+      }
+      if (m.type === 'preVote') {
+        // Never change term on a PreVote request.
+      } else if (m.type === 'preVoteResp' && !m.reject) {
+        // The term is bumped when the pre-vote quorum is reached.
+      } else if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
+        this.becomeFollower(m.term, m.from)
+      } else {
+        this.becomeFollower(m.term, NONE)
+      }
+    } else if (m.term < this.term) {
+      this.counters.droppedStaleTerm++
+      if ((this.checkQuorum || this.preVote) && (m.type === 'heartbeat' || m.type === 'append')) {
+        // Tell a stale leader (e.g. healed from a partition) about the new term so it steps down.
+        this.send(this.newMsg('appendResp', m.from, this.term))
+      } else if (m.type === 'preVote') {
+        const r = this.newMsg('preVoteResp', m.from, this.term)
+        r.reject = true
+        this.send(r)
+      }
+      return
+    }
+    this.counters.stepped++
+
+    if (m.type === 'vote' || m.type === 'preVote') {
+      const canVote = this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.type === 'preVote' && m.term > this.term)
+      const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp'
+      if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+        this.send(this.newMsg(respType, m.from, m.term))
+        if (m.type === 'vote') {
+          this.electionElapsed = 0
+          this.vote = m.from
+        }
+      } else {
+        const r = this.newMsg(respType, m.from, this.term)
+        r.reject = true
+        this.send(r)
+      }
+      return
+    }
+    switch (this.role) {
+      case 'leader': this.stepLeader(m); break
+      case 'follower': this.stepFollower(m); break
+      default: this.stepCandidate(m)
+    }
+  }
+
+  private stepFollower (m: Message): void {
+    switch (m.type) {
+      case 'propose': {
+        const reason = this.lead === NONE ? 'noLeader' : this.disableForwarding ? 'forwardingDisabled' : null
+        if (reason !== null) {
+          this.counters.proposalsDropped++
+          return
+        }
+        m.to = this.lead
+        this.send(m)
+        return
+      }
+      case 'append':
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.handleAppend(m)
+        return
+      case 'heartbeat':
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.handleHeartbeat(m)
+        return
+      case 'snapshot':
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.handleSnapshot(m)
+        return
+      case 'transferLeader':
+      case 'readIndex':
+        if (this.lead === NONE) {
+          this.counters.droppedIgnored++
+          return
+        }
+        m.to = this.lead
+        this.send(m)
+        return
+      case 'timeoutNow':
+        if (m.from !== this.lead) {
+          this.counters.droppedIgnored++
+          return
+        }
+        // Thesis §3.10: campaign at once, skipping PreVote, even within a leader lease.
+        this.hup(true)
+        return
+      case 'readIndexResp':
+        this.readStates.push({ index: m.index, context: m.context ?? EMPTY })
+        return
+      default:
+        this.counters.droppedIgnored++
+    }
+  }
+
+  private stepCandidate (m: Message): void {
+    const myResp = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp'
+    switch (m.type) {
+      case 'propose':
+        this.counters.proposalsDropped++
+        return
+      case 'append':
+        this.becomeFollower(m.term, m.from)
+        this.handleAppend(m)
+        return
+      case 'heartbeat':
+        this.becomeFollower(m.term, m.from)
+        this.handleHeartbeat(m)
+        return
+      case 'snapshot':
+        this.becomeFollower(m.term, m.from)
+        this.handleSnapshot(m)
+        return
+      case 'voteResp':
+      case 'preVoteResp': {
+        if (m.type !== myResp) {
+          this.counters.droppedIgnored++
+          return
+        }
+        const res = this.poll(m.from, !m.reject)
+        if (res === 'won') {
+          if (this.role === 'preCandidate') this.campaignRound('vote', false)
+          else {
+            this.becomeLeader()
+          }
+        } else if (res === 'lost') {
+          this.becomeFollower(this.term, NONE)
+        }
+        return
+      }
+      default:
+        this.counters.droppedIgnored++
+    }
+  }
+
+  private stepLeader (m: Message): void {
+    switch (m.type) {
+      case 'propose': {
+        const reason = this.leaderAppend(m.entries)
+        if (reason !== null) this.counters.proposalsDropped++
+        return
+      }
+      case 'readIndex': {
+        const reason = this.leaderReadIndex(m)
+        if (reason !== null) this.counters.droppedIgnored++
+        return
+      }
+      case 'transferLeader':
+        if (isNodeId(m.index)) this.leaderTransfer(m.index)
+        else this.counters.droppedMalformed++
+        return
+      default:
+    }
+    const pr = this.prs.get(m.from)
+    if (pr === undefined) {
+      this.counters.droppedNonMember++
+      return
+    }
+    switch (m.type) {
+      case 'appendResp':
+        pr.recentActive = true
+        if (m.reject) {
+          let nextProbe = m.rejectHint
+          if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(Math.min(m.rejectHint, this.log.lastIndex()), m.logTerm)
+          if (pr.maybeDecrTo(m.index, nextProbe)) {
+            if (pr.state === 'replicate') pr.becomeProbe()
+            this.sendAppend(m.from, pr, true)
+          }
+          return
+        }
+        {
+          const oldPaused = pr.isPaused()
+          if (!pr.maybeUpdate(m.index)) return
+          if (pr.state === 'probe') pr.becomeReplicate()
+          else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+            pr.becomeProbe()
+            pr.becomeReplicate()
+          } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index)
+          if (this.maybeCommit()) {
+            this.releasePendingReads()
+            this.bcastAppend()
+          } else if (oldPaused) {
+            this.sendAppend(m.from, pr, true)
+          }
+          while (this.sendAppend(m.from, pr, false)) { /* fill the window */ }
+          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from)
+        }
+        return
+      case 'heartbeatResp':
+        pr.recentActive = true
+        pr.probeSent = false
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne()
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, pr, true)
+        if (m.context !== undefined && m.context.length > 0) this.recvReadAck(m.from, m.context)
+        return
+      default:
+        this.counters.droppedIgnored++
+    }
+  }
+
+  // ───────────────────────── follower handlers ─────────────────────────
+
+  private handleAppend (m: Message): void {
+    if (m.index < this.log.committed) {
+      const r = this.newMsg('appendResp', m.from, this.term)
+      r.index = this.log.committed
+      this.send(r)
+      return
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries)
+    const r = this.newMsg('appendResp', m.from, this.term)
+    if (lastNew >= 0) {
+      r.index = lastNew
+    } else {
+      // Fast backtracking: hint the largest index whose term is <= the leader's logTerm.
+      const hintIndex = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm)
+      const hintTerm = this.log.term(hintIndex)
+      r.index = m.index
+      r.reject = true
+      r.rejectHint = hintIndex
+      r.logTerm = hintTerm < 0 ? 0 : hintTerm
+    }
+    this.send(r)
+  }
+
+  private handleHeartbeat (m: Message): void {
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()))
+    const r = this.newMsg('heartbeatResp', m.from, this.term)
+    if (m.context !== undefined) r.context = m.context
+    this.send(r)
+  }
+
+  private handleSnapshot (m: Message): void {
+    const s = m.snapshot!
+    const r = this.newMsg('appendResp', m.from, this.term)
+    if (this.restore(s)) r.index = this.log.lastIndex()
+    else r.index = this.log.committed
+    this.send(r)
+  }
+
+  private restore (s: Snapshot): boolean {
+    const idx = s.metadata.index
+    if (idx <= this.log.committed) return false
+    if (this.log.matchTerm(idx, s.metadata.term)) {
+      // We already have the snapshot's last entry: just fast-forward the commit.
+      this.log.commitTo(idx)
+      return false
+    }
+    this.log.restore(s)
+    this.voters = [...new Set(s.metadata.confState.voters)].sort((a, b) => a - b)
+    this.learners = [...new Set(s.metadata.confState.learners)].filter(l => !this.voters.includes(l)).sort((a, b) => a - b)
+    this.rebuildProgress(true)
+    return true
+  }
+
+  // ───────────────────────── leader replication ─────────────────────────
+
+  private proposeEntry (e: Entry): void {
+    if (this.role === 'leader') {
+      const reason = this.leaderAppend([e])
+      if (reason !== null) this.refuse(reason)
+      return
+    }
+    if (this.lead === NONE) this.refuse('noLeader')
+    if (this.disableForwarding) this.refuse('forwardingDisabled')
+    const m = this.newMsg('propose', this.lead, 0)
+    m.entries = [e]
+    this.send(m)
+  }
+
+  /** Validate and append proposed entries; null on success, else the reason they were dropped. */
+  private leaderAppend (ents: Entry[]): ProposalDropReason | null {
+    if (!this.prs.has(this.id)) return 'notMember'
+    if (this.leadTransferee !== NONE) return 'transferring'
+    for (let k = 0; k < ents.length; k++) {
+      const e = ents[k]!
+      if (e.type !== 'confChange') continue
+      if (this.pendingConfIndex > this.log.applied) return 'confChangePending'
+      let cc: ConfChange
+      try {
+        cc = decodeConfChange(e.data)
+      } catch {
+        return 'invalidConfChange'
+      }
+      if (!this.confChangeFits(cc)) return 'invalidConfChange'
+      if (k > 0 && ents.slice(0, k).some(x => x.type === 'confChange')) return 'confChangePending'
+    }
+    const copies: Entry[] = new Array<Entry>(ents.length)
+    for (let k = 0; k < ents.length; k++) copies[k] = { term: 0, index: 0, type: ents[k]!.type, data: ents[k]!.data }
+    if (!this.appendEntries(copies)) return 'uncommittedCap'
+    for (const e of copies) if (e.type === 'confChange') this.pendingConfIndex = e.index
+    this.bcastAppend()
+    return null
+  }
+
+  private confChangeFits (cc: ConfChange): boolean {
+    const isVoter = this.voters.includes(cc.nodeId)
+    const isLearner = this.learners.includes(cc.nodeId)
+    switch (cc.type) {
+      case 'addVoter': return !isVoter
+      case 'addLearner': return !isVoter && !isLearner
+      case 'promoteLearner': return isLearner
+      case 'removeVoter': return (isVoter && this.voters.length > 1) || isLearner
+    }
+  }
+
+  /** Assign term/index and append to the leader's log; false if the uncommitted cap refuses it. */
+  private appendEntries (es: Entry[]): boolean {
+    let size = 0
+    for (let k = 0; k < es.length; k++) size += es[k]!.data.length
+    if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.maxUncommittedSize) return false
+    this.uncommittedSize += size
+    let li = this.log.lastIndex()
+    for (let k = 0; k < es.length; k++) {
+      const e = es[k]!
+      e.term = this.term
+      e.index = ++li
+    }
+    li = this.log.append(es)
+    const self = this.prs.get(this.id)
+    if (self !== undefined) self.maybeUpdate(li)
+    this.maybeCommit()
+    return true
+  }
+
+  /** Commit the largest index replicated on a quorum of voters, if it is of the current term (Figure 8). */
+  private maybeCommit (): boolean {
+    const n = this.voters.length
+    if (n === 0) return false
+    const a = this.matchScratch
+    a.length = n
+    for (let k = 0; k < n; k++) a[k] = this.prs.get(this.voters[k]!)?.match ?? 0
+    a.sort((x, y) => y - x)
+    const mci = a[(n >> 1)]! // the (q)-th largest: q = n/2 + 1 → index q-1 = floor(n/2)
+    return this.log.maybeCommit(mci, this.term)
+  }
+
+  private bcastAppend (): void {
+    for (const [id, pr] of this.prs) {
+      if (id !== this.id) this.sendAppend(id, pr, true)
+    }
+  }
+
+  /** Send an append (or a snapshot if the follower needs compacted entries). Returns true if sent. */
+  private sendAppend (to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
+    if (pr.isPaused()) return false
+    const prevIndex = pr.next - 1
+    const prevTerm = this.log.term(prevIndex)
+    const ents = prevTerm < 0 ? undefined : this.log.slice(pr.next, Math.min(pr.next + this.maxEntriesPerMsg, this.log.lastIndex() + 1), this.maxSizePerMsg)
+    if (ents === undefined) {
+      if (!pr.recentActive) return false
+      const snap = this.log.snapshot()
+      if (snap.metadata.index === 0) return false // no snapshot available yet
+      pr.becomeSnapshot(snap.metadata.index)
+      const m = this.newMsg('snapshot', to, this.term)
+      m.snapshot = snap
+      this.send(m)
+      return true
+    }
+    if (ents.length === 0 && !sendIfEmpty) return false
+    const m = this.newMsg('append', to, this.term)
+    m.index = prevIndex
+    m.logTerm = prevTerm
+    m.entries = ents
+    m.commit = this.log.committed
+    pr.sentEntries(ents.length > 0 ? ents[ents.length - 1]!.index : prevIndex, ents.length)
+    this.send(m)
+    return true
+  }
+
+  private bcastHeartbeat (ctx: Uint8Array | undefined): void {
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue
+      const m = this.newMsg('heartbeat', id, this.term)
+      m.commit = Math.min(pr.match, this.log.committed)
+      if (ctx !== undefined) m.context = ctx
+      this.send(m)
+    }
+  }
+
+  private sendTimeoutNow (to: NodeId): void {
+    this.send(this.newMsg('timeoutNow', to, this.term))
+  }
+
+  private leaderTransfer (to: NodeId): void {
+    const pr = this.prs.get(to)
+    if (pr === undefined || pr.learner || to === this.id) {
+      this.counters.droppedIgnored++
+      return
+    }
+    if (this.leadTransferee === to) return
+    this.leadTransferee = to
+    this.electionElapsed = 0 // the transfer must finish within an election timeout
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to)
+    else this.sendAppend(to, pr, true)
+  }
+
+  // ───────────────────────── ReadIndex ─────────────────────────
+
+  private committedEntryInCurrentTerm (): boolean {
+    return this.log.term(this.log.committed) === this.term
+  }
+
+  private leaderReadIndex (m: Message): ProposalDropReason | null {
+    const ctx = m.context ?? EMPTY
+    if (this.voters.length === 1 && this.voters[0] === this.id) {
+      this.respondRead(m.from, this.log.committed, ctx)
+      return null
+    }
+    if (!this.committedEntryInCurrentTerm()) {
+      if (this.pendingReadMsgs.length >= this.maxPendingReads) return 'readsFull'
+      this.pendingReadMsgs.push(m)
+      return null
+    }
+    if (this.readQueue.length >= this.maxPendingReads) return 'readsFull'
+    const key = ctxKey(ctx)
+    if (this.readIndexByCtx.has(key)) return null // duplicate context: already pending
+    const req: ReadRequest = { index: this.log.committed, from: m.from, ctx, acks: new Set([this.id]) }
+    this.readIndexByCtx.set(key, req)
+    this.readQueue.push(req)
+    this.bcastHeartbeat(ctx)
+    return null
+  }
+
+  private releasePendingReads (): void {
+    if (this.pendingReadMsgs.length === 0 || !this.committedEntryInCurrentTerm()) return
+    const pending = this.pendingReadMsgs
+    this.pendingReadMsgs = []
+    for (const m of pending) {
+      if (this.leaderReadIndex(m) !== null) this.counters.droppedIgnored++
+    }
+  }
+
+  private recvReadAck (from: NodeId, ctx: Uint8Array): void {
+    const req = this.readIndexByCtx.get(ctxKey(ctx))
+    if (req === undefined || !this.voters.includes(from)) return
+    req.acks.add(from)
+    let n = 0
+    for (const v of this.voters) if (req.acks.has(v)) n++
+    if (n < (this.voters.length >> 1) + 1) return
+    // Release every request queued up to and including this one.
+    const k = this.readQueue.indexOf(req)
+    const released = this.readQueue.splice(0, k + 1)
+    for (const r of released) {
+      this.readIndexByCtx.delete(ctxKey(r.ctx))
+      this.respondRead(r.from, r.index, r.ctx)
+    }
+  }
+
+  private respondRead (to: NodeId, index: number, ctx: Uint8Array): void {
+    if (to === this.id || to === NONE) {
+      this.readStates.push({ index, context: ctx })
+      return
+    }
+    const m = this.newMsg('readIndexResp', to, this.term)
+    m.index = index
+    m.context = ctx
+    this.send(m)
+  }
+
+  // ───────────────────────── membership ─────────────────────────
+
+  private applyConfChangeEntry (e: Entry, live: boolean): void {
+    let cc: ConfChange
+    try {
+      cc = decodeConfChange(e.data)
+    } catch {
+      this.counters.droppedMalformed++
+      return
+    }
+    const id = cc.nodeId
+    const voters = this.voters.filter(v => v !== id)
+    const learners = this.learners.filter(l => l !== id)
+    switch (cc.type) {
+      case 'addVoter': voters.push(id); break
+      case 'addLearner':
+        if (this.voters.includes(id)) return // demotion is not supported: ignore
+        learners.push(id)
+        break
+      case 'promoteLearner':
+        if (!this.learners.includes(id)) return
+        voters.push(id)
+        break
+      case 'removeVoter':
+        if (voters.length === 0) return // never remove the last voter
+        break
+    }
+    this.voters = voters.sort((a, b) => a - b)
+    this.learners = learners.sort((a, b) => a - b)
+    this.rebuildProgress(false)
+    if (!live) return
+    if (this.role === 'leader') {
+      if (this.leadTransferee !== NONE && !this.voters.includes(this.leadTransferee)) this.leadTransferee = NONE
+      if (!this.voters.includes(this.id)) {
+        // Removed (or not a voter): tell followers the commit index, then step down.
+        this.bcastAppend()
+        this.becomeFollower(this.term, NONE)
+        return
+      }
+      if (this.maybeCommit()) this.bcastAppend()
+    }
+  }
 }

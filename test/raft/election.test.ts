@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest'
+import { Net } from './network.js'
+
+describe('raft elections (paper §5.2)', () => {
+  it('a single campaign elects a leader with a quorum and the leader appends an empty entry of its term', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    const s = net.node(1).status()
+    expect(s.role).toBe('leader')
+    expect(s.term).toBe(1)
+    expect(net.node(2).status().lead).toBe(1)
+    // empty entry of term 1 at index 1, committed everywhere
+    for (const id of [1, 2, 3]) {
+      expect(net.peer(id).committed.map(e => [e.index, e.term, e.data.length])).toEqual([[1, 1, 0]])
+    }
+  })
+
+  it('election timeout is drawn uniformly in [electionTick, 2*electionTick) and triggers a campaign', () => {
+    const net = new Net([1, 2, 3], { electionTick: 10 })
+    let ticks = 0
+    while (net.leaders().length === 0) {
+      net.tick(1)
+      ticks++
+      expect(ticks).toBeLessThan(20)
+    }
+    expect(ticks).toBeGreaterThanOrEqual(10)
+  })
+
+  it('no leader without a quorum (election quorums)', () => {
+    const net = new Net([1, 2, 3, 4, 5])
+    net.isolate(1); net.isolate(2); net.isolate(3)
+    net.elect(1)
+    expect(net.node(1).status().role).toBe('candidate')
+    net.recover()
+    net.cut(1, 2) // 1 can still reach 3, 4, 5
+    net.elect(1)
+    expect(net.node(1).status().role).toBe('leader')
+  })
+
+  it('a node votes at most once per term', () => {
+    const net = new Net([1, 2, 3])
+    net.isolate(3)
+    net.cut(1, 2)
+    net.elect(1) // term 1: 1 votes for itself
+    net.recover()
+    net.cut(1, 2); net.cut(1, 3)
+    net.elect(2) // term 2 for 2
+    expect(net.node(2).status().role).toBe('leader')
+    expect(net.node(3).status().vote).toBe(2)
+  })
+
+  it('vote up-to-date rule (§5.4.1): a candidate with a shorter log of the same last term loses', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.isolate(3)
+    net.propose(1, 'a')
+    net.recover()
+    net.isolate(1)
+    net.elect(3) // 3 lacks 'a'; 2 has it and refuses
+    expect(net.node(3).status().role).not.toBe('leader')
+    net.elect(2)
+    expect(net.node(2).status().role).toBe('leader')
+    expect(net.peer(2).applied).toEqual(['a'])
+  })
+
+  it('learners never campaign', () => {
+    const net = new Net([1, 2], {}, [3])
+    net.isolate(1); net.isolate(2)
+    net.tick(100, [3])
+    expect(net.node(3).status().role).toBe('follower')
+    expect(net.node(3).status().term).toBe(0)
+    net.node(3).campaign()
+    expect(net.node(3).status().role).toBe('follower')
+  })
+})
