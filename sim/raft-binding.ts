@@ -2,15 +2,20 @@
  * The binding of the simulator to protocols/raft: storage (a {@link SimDisk} over MemoryStorage), nodes
  * (RaftNode), and the KV state machine. The only simulator file (with disk.ts) that knows the core.
  */
-import { MemoryStorage, ProposalDroppedError, RaftNode } from '../protocols/raft/index.js'
+import { decodeConfChange, MemoryStorage, ProposalDroppedError, RaftNode } from '../protocols/raft/index.js'
 import type { Entry, Message, Ready, Role } from '../protocols/raft/index.js'
-import { SimDisk, toSimEntry } from './disk.js'
+import { setConfDescriber, SimDisk, toSimEntry } from './disk.js'
 import { SimKvMachine } from './kv-machine.js'
 import type { ConfChangeKind, Refusal, SimKvFactory, SimMessage, SimRaftConfig, SimRaftFactory, SimRaftNode, SimReady, SimRole, SimStatus, SimStorage } from './raft-adapter.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 const EMPTY = new Uint8Array(0)
+
+setConfDescriber(data => {
+  const cc = decodeConfChange(data)
+  return `${cc.type}:${cc.nodeId}`
+})
 
 const ROLES: Record<Role, SimRole> = { follower: 'follower', preCandidate: 'pre-candidate', candidate: 'candidate', leader: 'leader' }
 
@@ -71,7 +76,6 @@ class BoundNode implements SimRaftNode {
 
   transferLeader (to: number): Refusal {
     if (this.isLearner(to)) return `cannot transfer to learner ${to}`
-    if (this.node.status().role !== 'leader') return 'notLeader'
     return refusing(() => this.node.transferLeader(to))
   }
 
