@@ -92,7 +92,9 @@ export class InvariantChecker {
       if (hs.commit < prev.commit) this.report('monotonic', `node ${node} commit went from ${prev.commit} to ${hs.commit}`)
       if (hs.term === prev.term && prev.vote !== 0 && hs.vote !== prev.vote) this.report('monotonic', `node ${node} changed its vote in term ${hs.term} from ${prev.vote} to ${hs.vote}`)
     }
-    this.hard.set(node, { term: hs.term, vote: hs.vote, commit: Math.max(hs.commit, prev?.commit ?? 0) })
+    // After a regression keep the highest state seen, so later regressions are still measured against it.
+    if (prev !== undefined && hs.term < prev.term) this.hard.set(node, { ...prev, commit: Math.max(hs.commit, prev.commit) })
+    else this.hard.set(node, { term: hs.term, vote: hs.vote, commit: Math.max(hs.commit, prev?.commit ?? 0) })
   }
 
   /** A node applied an entry to its state machine. */
