@@ -1,8 +1,8 @@
 /**
  * `agora sim run` and `agora sim fuzz` (wired into the command table of src/cli.ts).
  */
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, UsageError } from '../src/cli.js'
-import type { CliIo } from '../src/cli.js'
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, UsageError } from '../src/cli-util.js'
+import type { CliIo } from '../src/cli-util.js'
 import { NotImplementedError } from '../src/errors.js'
 import { ScenarioError } from './errors.js'
 import { fuzz } from './fuzz.js'

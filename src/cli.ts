@@ -12,25 +12,11 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { AgoraError } from './errors.js'
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './cli-util.js'
+import type { CliIo, Command } from './cli-util.js'
 
-/** Where a command reads and writes; tests pass buffers. */
-export interface CliIo {
-  stdout: (text: string) => void
-  stderr: (text: string) => void
-  readFile: (path: string) => string
-}
-
-export interface Command {
-  /** One-line summary for `agora --help`. */
-  summary: string
-  /** Full usage text for `agora <command> --help`. */
-  usage: string
-  run: (args: string[], io: CliIo) => Promise<number>
-}
-
-export const EXIT_OK = 0
-export const EXIT_FAILED = 1
-export const EXIT_USAGE = 2
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
+export type { CliIo, Command } from './cli-util.js'
 
 const SIM_USAGE = `usage:
   agora sim run <scenario.json|yaml> [--seed N] [--json]
@@ -40,32 +26,6 @@ const SIM_USAGE = `usage:
       Random fault schedules (partitions, isolations, crashes/restarts, drops, duplicates, delays) in a
       safety phase, then a healed liveness phase. Prints failing seeds with their replay command and each
       seed's trace hash. Defaults: --nodes 5, --seeds 100, --ticks 2000, --seed-start 1.`
-
-/** Parse `--flag value` / `--flag` options; unknown flags are a usage error. */
-export function parseFlags (args: string[], spec: Record<string, 'number' | 'boolean'>): { flags: Record<string, number | boolean>, positional: string[] } {
-  const flags: Record<string, number | boolean> = {}
-  const positional: string[] = []
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string
-    if (!a.startsWith('--')) { positional.push(a); continue }
-    const name = a.slice(2)
-    const kind = spec[name]
-    if (kind === undefined) throw new UsageError(`unknown option ${a}`)
-    if (kind === 'boolean') { flags[name] = true; continue }
-    const v = args[++i]
-    if (v === undefined || !/^[0-9]+$/.test(v)) throw new UsageError(`${a} needs a non-negative integer, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`)
-    flags[name] = Number(v)
-  }
-  return { flags, positional }
-}
-
-/** Bad command-line usage; exit 2. */
-export class UsageError extends AgoraError {
-  static override readonly name = 'UsageError'
-  constructor (message: string) {
-    super('ERR_USAGE', message)
-  }
-}
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sub = args[0]
