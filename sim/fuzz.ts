@@ -86,6 +86,17 @@ function randomCommand (rand: Rand, opId: number): KvCommand {
 
 /** Run one seed. */
 export function fuzzSeed (seed: number, options: FuzzOptions = {}): FuzzSeedResult {
+  // Refused proposals are thrown errors in the core; their stack traces are costly and unused here.
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return runSeed(seed, options)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
   const nodes = options.nodes ?? 5
   const ticks = options.ticks ?? 2000
   const livenessTicksMax = options.livenessTicksMax ?? 50 * ELECTION_TICK

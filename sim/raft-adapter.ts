@@ -42,6 +42,8 @@ export interface SimReady {
   /** Entries to apply, in order. */
   committed: SimEntry[]
   readStates: Array<{ index: number, ctx: string }>
+  /** Present when the role or known leader changed. */
+  soft?: { role: SimRole, leader: number }
 }
 
 export type SimRole = 'follower' | 'pre-candidate' | 'candidate' | 'leader'

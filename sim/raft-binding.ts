@@ -107,6 +107,7 @@ class BoundNode implements SimRaftNode {
       committed: rd.committedEntries.map(toSimEntry),
       readStates: rd.readStates.map(r => ({ index: r.index, ctx: dec.decode(r.context) }))
     }
+    if (rd.softState !== undefined) out.soft = { role: ROLES[rd.softState.role], leader: rd.softState.lead }
     if (rd.hardState !== undefined) out.hardState = { term: rd.hardState.term, vote: rd.hardState.vote, commit: rd.hardState.commit }
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
       const s = rd.snapshot

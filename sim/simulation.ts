@@ -40,6 +40,8 @@ export interface SimulationConfig {
 
 /** Bound on Ready batches processed for one input. */
 export const READY_LOOPS_MAX = 10_000
+/** Timed mode: full-cluster checks every this many tick rounds (leaders are checked as they appear). */
+export const CHECK_EVERY_TICKS = 10
 /** Membership changes remembered per node (for compaction at an older index). */
 export const CONF_HISTORY_MAX = 64
 
@@ -94,6 +96,11 @@ export class Simulation {
   private readonly pendingReads = new Map<string, PendingOp>()
   private readonly nextTick: number[] = []
   private opCounter = 0
+  private ticksSinceCheck = 0
+  /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
+  private readonly firstApplied: Array<{ time: number, ok?: boolean } | undefined> = []
+  /** Per client op: whether it was ever submitted (false: its node was down at call time). */
+  private readonly submitted: boolean[] = []
   /** Entries applied by any node for the first time (a progress measure). */
   committedEntries = 0
   private readonly clientRetryMs: number
@@ -293,10 +300,13 @@ export class Simulation {
     if (cmd.op === 'write') entry.value = cmd.value
     if (cmd.op === 'cas') { entry.expected = cmd.expected; entry.value = cmd.value }
     this.history.push(entry)
+    this.submitted.push(false)
+    this.firstApplied.push(undefined)
     const p: PendingOp = { opId, node: id, clientId: opId, seq: 1, cmd, entry, lastTry: this.now }
     this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
     const node = this.node(id)
-    if (node.raft === undefined) return entry // indefinite: never sent
+    if (node.raft === undefined) return entry // never sent: it has no effect (and is left out of the check)
+    this.submitted[opId - 1] = true
     if (cmd.op === 'read') {
       p.ctx = `r${opId}`
       this.pendingReads.set(p.ctx, p)
@@ -335,14 +345,36 @@ export class Simulation {
     this.pendingReads.clear()
   }
 
-  /** The client history as checker operations. */
-  operations (): KvOperation[] {
-    return this.history.map((h, i) => {
+  /**
+   * The client history as checker operations. Indefinite operations are narrowed where the simulator
+   * knows more than the client did, which keeps the search small without weakening it:
+   * - an operation never submitted (its node was down) and an indefinite read have no effect: left out;
+   * - an indefinite write/cas whose command was applied somewhere took effect, with the outcome every
+   *   replica computed, no later than its first application anywhere: it returns then;
+   * - an indefinite write/cas applied nowhere influenced no observed result (every answer comes from
+   *   applied state), so linearizing it after everything else is always possible: left out. (A read
+   *   that returned its value anyway is then caught, as it should be.)
+   * With `keepIndefinite`, unresolved writes stay in with their return at infinity instead.
+   */
+  operations (keepIndefinite = false): KvOperation[] {
+    const out: KvOperation[] = []
+    this.history.forEach((h, i) => {
+      if (this.submitted[i] !== true) return
       const input = h.op === 'read' ? { op: 'read' as const, key: h.key } : h.op === 'write' ? { op: 'write' as const, key: h.key, value: h.value ?? null } : { op: 'cas' as const, key: h.key, expected: h.expected ?? null, value: h.value ?? null }
-      const indefinite = h.result === 'indefinite'
-      const output = indefinite ? undefined : h.op === 'read' ? { value: h.value ?? null } : h.op === 'cas' ? { ok: h.result === 'ok' } : {}
-      return { clientId: i, input, call: h.call, return: indefinite ? Infinity : h.return, output }
+      if (h.result === 'indefinite') {
+        if (h.op === 'read') return
+        const fa = this.firstApplied[i]
+        if (fa !== undefined) {
+          out.push({ clientId: i, input, call: h.call, return: Math.max(fa.time, h.call), output: h.op === 'cas' ? { ok: fa.ok === true } : {} })
+          return
+        }
+        if (keepIndefinite) out.push({ clientId: i, input, call: h.call, return: Infinity, output: undefined })
+        return
+      }
+      const output = h.op === 'read' ? { value: h.value ?? null } : h.op === 'cas' ? { ok: h.result === 'ok' } : {}
+      out.push({ clientId: i, input, call: h.call, return: h.return, output })
     })
+    return out
   }
 
   // ---------------------------------------------------------------- the Ready loop
@@ -361,6 +393,7 @@ export class Simulation {
         this.crash(node.id)
         return
       }
+      if (rd.soft !== undefined) this.observe(node, rd.soft.role)
       this.handleReady(node, raft, rd)
       if (node.raft !== raft) return
       try {
@@ -376,7 +409,6 @@ export class Simulation {
         node.confPendingAt = 0
       }
     }
-    this.observe(node)
   }
 
   private handleReady (node: SimNode, raft: SimRaftNode, rd: SimReady): void {
@@ -404,7 +436,6 @@ export class Simulation {
       this.trace.add(`hs ${node.id} ${rd.hardState.term} ${rd.hardState.vote} ${rd.hardState.commit}`)
     }
     for (const m of rd.messages) {
-      this.trace.add(`send ${m.describe}`)
       this.net.send(m.from, m.to, m, this.now)
     }
     for (const e of rd.committed) this.apply(node, e)
@@ -428,6 +459,8 @@ export class Simulation {
     } else if (e.data.length > 0) {
       const res = node.kv.apply(e.index, e.data)
       if (res !== undefined) {
+        const k = res.clientId - 1
+        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) this.firstApplied[k] = { time: this.now, ok: res.ok }
         const key = `${res.clientId}:${res.seq}`
         const p = this.pending.get(key)
         if (p !== undefined && p.node === node.id) {
@@ -457,10 +490,7 @@ export class Simulation {
     this.serveReads(node)
   }
 
-  private observe (node: SimNode): void {
-    const raft = node.raft
-    if (raft === undefined) return
-    const role = raft.status().role
+  private observe (node: SimNode, role: string): void {
     if (role !== node.lastRole) {
       node.lastRole = role
       this.trace.add(`role ${node.id} ${role}`)
@@ -510,7 +540,8 @@ export class Simulation {
           this.nextTick[i] = t + tickMs
           this.tick(i + 1)
         }
-        this.checker.checkViews(this.views())
+        // Leaders are checked as they appear (observe); the whole cluster every CHECK_EVERY_TICKS.
+        if (++this.ticksSinceCheck >= CHECK_EVERY_TICKS) { this.ticksSinceCheck = 0; this.checker.checkViews(this.views()) }
         if (until !== undefined && until()) return true
       }
     }
