@@ -36,13 +36,18 @@ export const VIOLATIONS_MAX = 100
 
 interface EntryRecord { prevTerm: number, data: string }
 
+/** A compact map key for (index, term). */
+function entryKey (index: number, term: number): number | string {
+  return term < 0x100000 && index < 0x100000000 ? index * 0x100000 + term : `${index}:${term}`
+}
+
 export class InvariantChecker {
   readonly violations: Violation[] = []
   private readonly seenViolations = new Set<string>()
   /** term -> the leader elected in it */
   private readonly leaders = new Map<number, number>()
-  /** "index:term" -> what was first persisted there */
-  private readonly entries = new Map<string, EntryRecord>()
+  /** entryKey(index, term) -> what was first persisted there */
+  private readonly entries = new Map<number | string, EntryRecord>()
   /** index -> [term, data] first applied there */
   private readonly applied = new Map<number, [number, string]>()
   /** highest index applied anywhere */
@@ -64,7 +69,7 @@ export class InvariantChecker {
    * Entries a node is about to persist, with the term of the entry before the first one and its current
    * last index and role.
    */
-  onPersistEntries (node: number, isLeader: boolean, lastIndexBefore: number, entries: ReadonlyArray<{ index: number, term: number, data: string }>, prevTermOfFirst: number | undefined): void {
+  onPersistEntries (node: number, isLeader: boolean, lastIndexBefore: number, entries: ReadonlyArray<{ index: number, term: number, text: string }>, prevTermOfFirst: number | undefined): void {
     if (entries.length === 0) return
     const first = entries[0] as { index: number }
     if (isLeader && first.index <= lastIndexBefore) {
@@ -73,11 +78,11 @@ export class InvariantChecker {
     let prevTerm = prevTermOfFirst
     for (const e of entries) {
       if (prevTerm !== undefined) {
-        const key = `${e.index}:${e.term}`
+        const key = entryKey(e.index, e.term)
         const rec = this.entries.get(key)
-        if (rec === undefined) this.entries.set(key, { prevTerm, data: e.data })
-        else if (rec.prevTerm !== prevTerm || rec.data !== e.data) {
-          this.report('log-matching', `node ${node} entry ${e.index} term ${e.term}: data ${JSON.stringify(e.data)} prev term ${prevTerm}, elsewhere data ${JSON.stringify(rec.data)} prev term ${rec.prevTerm}`)
+        if (rec === undefined) this.entries.set(key, { prevTerm, data: e.text })
+        else if (rec.prevTerm !== prevTerm || rec.data !== e.text) {
+          this.report('log-matching', `node ${node} entry ${e.index} term ${e.term}: data ${JSON.stringify(e.text)} prev term ${prevTerm}, elsewhere data ${JSON.stringify(rec.data)} prev term ${rec.prevTerm}`)
         }
       }
       prevTerm = e.term

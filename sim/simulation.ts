@@ -426,14 +426,12 @@ export class Simulation {
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0] as SimEntry
-      this.checker.onPersistEntries(node.id, raft.status().role === 'leader', st.lastIndex(), rd.entries.map(e => ({ index: e.index, term: e.term, data: e.text })), first.index - 1 === 0 ? 0 : st.termAt(first.index - 1))
+      this.checker.onPersistEntries(node.id, raft.status().role === 'leader', st.lastIndex(), rd.entries, first.index - 1 === 0 ? 0 : st.termAt(first.index - 1))
       st.append(rd.entries)
-      this.trace.add(`persist ${node.id} ${first.index}..${first.index + rd.entries.length - 1}`)
     }
     if (rd.hardState !== undefined) {
       this.checker.onPersistHardState(node.id, rd.hardState)
       st.setHardState(rd.hardState)
-      this.trace.add(`hs ${node.id} ${rd.hardState.term} ${rd.hardState.vote} ${rd.hardState.commit}`)
     }
     for (const m of rd.messages) {
       this.net.send(m.from, m.to, m, this.now)
@@ -453,7 +451,6 @@ export class Simulation {
     if (e.index !== node.applied + 1) this.checker.report('state-machine-safety', `node ${node.id} applied ${e.index} after ${node.applied} (gap)`)
     this.checker.onApply(node.id, e.index, e.term, e.text)
     node.applied = e.index
-    this.trace.add(`apply ${node.id} ${e.index} ${e.term}`)
     if (e.text.startsWith('conf:')) {
       node.confPendingAt = e.index
     } else if (e.data.length > 0) {

@@ -21,19 +21,19 @@ describe('Raft invariant checkers', () => {
 
   it('leader append-only: a leader truncating its log', () => {
     const c = new InvariantChecker()
-    c.onPersistEntries(1, true, 5, [{ index: 4, term: 2, data: 'x' }], 1)
+    c.onPersistEntries(1, true, 5, [{ index: 4, term: 2, text: 'x' }], 1)
     expect(c.violations.map(v => v.invariant)).toEqual(['leader-append-only'])
     const d = new InvariantChecker()
-    d.onPersistEntries(1, false, 5, [{ index: 4, term: 2, data: 'x' }], 1)
+    d.onPersistEntries(1, false, 5, [{ index: 4, term: 2, text: 'x' }], 1)
     expect(d.violations).toEqual([])
   })
 
   it('log matching: same index and term with different data or history', () => {
     const c = new InvariantChecker()
-    c.onPersistEntries(1, true, 0, [{ index: 1, term: 1, data: '' }, { index: 2, term: 1, data: 'a' }], 0)
-    c.onPersistEntries(2, false, 0, [{ index: 1, term: 1, data: '' }, { index: 2, term: 1, data: 'a' }], 0)
+    c.onPersistEntries(1, true, 0, [{ index: 1, term: 1, text: '' }, { index: 2, term: 1, text: 'a' }], 0)
+    c.onPersistEntries(2, false, 0, [{ index: 1, term: 1, text: '' }, { index: 2, term: 1, text: 'a' }], 0)
     expect(c.violations).toEqual([])
-    c.onPersistEntries(3, false, 1, [{ index: 2, term: 1, data: 'b' }], 1)
+    c.onPersistEntries(3, false, 1, [{ index: 2, term: 1, text: 'b' }], 1)
     expect(c.violations.map(v => v.invariant)).toEqual(['log-matching'])
   })
 
