@@ -28,6 +28,7 @@ function runSeed (seed: number): void {
 
   const check = (): void => {
     for (const p of net.peers.values()) {
+      p.node.checkInvariants()
       const s = p.node.status()
       if (s.role === 'leader') {
         const prev = leaderOfTerm.get(s.term)
