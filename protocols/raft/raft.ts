@@ -223,8 +223,19 @@ export class RaftNode {
 
   /** Propose application data. Throws ProposalDroppedError when it certainly will not be appended. */
   propose (data: Uint8Array): void {
+    const reason = this.tryPropose(data)
+    if (reason !== null) throw new ProposalDroppedError(reason)
+  }
+
+  /**
+   * Like {@link propose} without throwing (for hot paths such as the fuzzer): returns null when the
+   * proposal was appended or forwarded, else the reason it was dropped (counted in `proposalsDropped`).
+   */
+  tryPropose (data: Uint8Array): ProposalDropReason | null {
     if (!(data instanceof Uint8Array)) throw new InvalidOptionError('data', 'must be a Uint8Array')
-    this.proposeEntry({ term: 0, index: 0, type: 'normal', data })
+    const reason = this.proposeOrForward({ term: 0, index: 0, type: 'normal', data })
+    if (reason !== null) this.counters.proposalsDropped++
+    return reason
   }
 
   /** Propose one membership change. Only one may be pending at a time (refused with reason confChangePending). */
@@ -1011,16 +1022,18 @@ export class RaftNode {
   // ───────────────────────── leader replication ─────────────────────────
 
   private proposeEntry (e: Entry): void {
-    if (this.role === 'leader') {
-      const reason = this.leaderAppend([e])
-      if (reason !== null) this.refuse(reason)
-      return
-    }
-    if (this.lead === NONE) this.refuse('noLeader')
-    if (this.disableForwarding) this.refuse('forwardingDisabled')
+    const reason = this.proposeOrForward(e)
+    if (reason !== null) this.refuse(reason)
+  }
+
+  private proposeOrForward (e: Entry): ProposalDropReason | null {
+    if (this.role === 'leader') return this.leaderAppend([e])
+    if (this.lead === NONE) return 'noLeader'
+    if (this.disableForwarding) return 'forwardingDisabled'
     const m = this.newMsg('propose', this.lead, 0)
     m.entries = [e]
     this.send(m)
+    return null
   }
 
   /** Validate and append proposed entries; null on success, else the reason they were dropped. */
