@@ -176,8 +176,11 @@ export interface RaftConfig {
   /** Seeded PRNG for the election-timeout jitter. Required (no global randomness). */
   rand: RaftRand
   /**
-   * Bootstrap membership, used only when storage reports an empty ConfState (a brand new group).
-   * Default: none (then storage must carry the membership).
+   * Bootstrap membership of a brand-new group, used only when storage is empty (no entries, term 0,
+   * empty ConfState). As in etcd, it is written as confChange entries of term 1 at indexes 1..n
+   * (committed and applied at once, handed to storage in the first Ready), so the first leader's term
+   * is 2. Nodes joining an existing group start with `peers` unset and learn the membership from the
+   * log or a snapshot. Default: none.
    */
   peers?: { voters: NodeId[], learners?: NodeId[] }
   /** Ticks without leader contact before a follower campaigns; the actual timeout is uniform in [electionTick, 2*electionTick). Default 10. */

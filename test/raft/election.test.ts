@@ -7,11 +7,13 @@ describe('raft elections (paper §5.2)', () => {
     net.elect(1)
     const s = net.node(1).status()
     expect(s.role).toBe('leader')
-    expect(s.term).toBe(1)
+    // bootstrap membership entries are at indexes 1..3 of term 1, so the first election is term 2
+    expect(s.term).toBe(2)
     expect(net.node(2).status().lead).toBe(1)
-    // empty entry of term 1 at index 1, committed everywhere
+    // empty entry of term 2 at index 4, committed everywhere
     for (const id of [1, 2, 3]) {
-      expect(net.peer(id).committed.map(e => [e.index, e.term, e.data.length])).toEqual([[1, 1, 0]])
+      expect(net.peer(id).committed.map(e => [e.index, e.term, e.data.length])).toEqual([[4, 2, 0]])
+      expect(net.peer(id).storage.lastIndex()).toBe(4)
     }
   })
 
@@ -68,8 +70,26 @@ describe('raft elections (paper §5.2)', () => {
     net.isolate(1); net.isolate(2)
     net.tick(100, [3])
     expect(net.node(3).status().role).toBe('follower')
-    expect(net.node(3).status().term).toBe(0)
+    expect(net.node(3).status().term).toBe(1)
     net.node(3).campaign()
     expect(net.node(3).status().role).toBe('follower')
+  })
+
+  it('restart: a node rebuilt from its storage keeps term, vote, log and membership (bootstrap persisted)', () => {
+    const net = new Net([1, 2, 3])
+    net.stabilize() // first Ready persists the bootstrap entries and hard state
+    expect(net.peer(2).storage.getHardState()).toEqual({ term: 1, vote: 0, commit: 3 })
+    for (const id of [1, 2, 3]) net.add(id, undefined, net.peer(id).storage) // restart everyone before any election
+    net.elect(2)
+    net.propose(2, 'a')
+    expect(net.node(2).status().role).toBe('leader')
+    const st = net.peer(3).storage
+    net.add(3, undefined, st, { applied: 0 })
+    net.stabilize()
+    expect(net.node(3).confState()).toEqual({ voters: [1, 2, 3], learners: [] })
+    expect(net.node(3).status().term).toBe(2)
+    expect(net.node(3).status().vote).toBe(2)
+    expect(net.peer(3).applied).toEqual(['a']) // committed entries re-emitted after restart
+    net.node(3).checkInvariants()
   })
 })

@@ -35,6 +35,8 @@ export class Net {
   /** Every message ever delivered (for assertions). */
   delivered: Message[] = []
   recordDelivered = false
+  /** Optional filter: a message is dropped when it returns false. */
+  filter: ((m: Message) => boolean) | undefined
   /** Messages handed to the network, by type. */
   sent = new Map<string, number>()
 
@@ -86,7 +88,7 @@ export class Net {
   }
 
   private blocked (m: Message): boolean {
-    return this.dropTypes.has(m.type) || this.cutLinks.has(`${m.from}-${m.to}`) || !this.peers.has(m.to)
+    return (this.filter !== undefined && !this.filter(m)) || this.dropTypes.has(m.type) || this.cutLinks.has(`${m.from}-${m.to}`) || !this.peers.has(m.to)
   }
 
   /** Process Readies and deliver messages until quiescent. */
@@ -133,6 +135,7 @@ export class Net {
   recover (): void {
     this.cutLinks.clear()
     this.dropTypes.clear()
+    this.filter = undefined
   }
 
   leaders (): number[] {
