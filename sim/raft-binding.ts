@@ -3,10 +3,11 @@
  * (RaftNode), and the KV state machine. The only simulator file (with disk.ts) that knows the core.
  */
 import { decodeConfChange, MemoryStorage, ProposalDroppedError, RaftNode } from '../protocols/raft/index.js'
+import { encodeKvCommand, KvStateMachine } from '../protocols/raft/kv.js'
+import type { KvOp } from '../protocols/raft/kv.js'
 import type { Entry, Message, Ready, Role } from '../protocols/raft/index.js'
 import { setConfDescriber, SimDisk, toSimEntry } from './disk.js'
-import { SimKvMachine } from './kv-machine.js'
-import type { ConfChangeKind, Refusal, SimKvFactory, SimMessage, SimRaftConfig, SimRaftFactory, SimRaftNode, SimReady, SimRole, SimStatus, SimStorage } from './raft-adapter.js'
+import type { ConfChangeKind, KvCommand, KvScalar, Refusal, SimKv, SimKvFactory, SimMessage, SimRaftConfig, SimRaftFactory, SimRaftNode, SimReady, SimRole, SimStatus, SimStorage } from './raft-adapter.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -71,7 +72,7 @@ class BoundNode implements SimRaftNode {
     return refusing(() => this.node.campaign())
   }
 
-  propose (data: Uint8Array): Refusal { return refusing(() => this.node.propose(data)) }
+  propose (data: Uint8Array): Refusal { return this.node.tryPropose(data) ?? undefined }
   readIndex (ctx: string): Refusal { return refusing(() => this.node.readIndex(enc.encode(ctx))) }
 
   transferLeader (to: number): Refusal {
@@ -129,7 +130,39 @@ class BoundNode implements SimRaftNode {
   }
 }
 
-/** The default factory: protocols/raft's RaftNode and MemoryStorage, and the simulator's KV machine. */
+/**
+ * protocols/raft's KvStateMachine (sessions, exactly-once) behind the simulator's SimKv. Its values are
+ * strings: scenario values (strings and numbers) travel JSON-encoded, so `3` and `"3"` stay distinct.
+ */
+class BoundKv implements SimKv {
+  private readonly sm = new KvStateMachine()
+
+  encode (clientId: number, seq: number, cmd: KvCommand): Uint8Array {
+    let op: KvOp
+    if (cmd.op === 'read') op = { op: 'read', key: cmd.key }
+    else if (cmd.op === 'write') op = { op: 'write', key: cmd.key, value: JSON.stringify(cmd.value) }
+    else op = { op: 'cas', key: cmd.key, expected: cmd.expected === null ? null : JSON.stringify(cmd.expected), value: JSON.stringify(cmd.value) }
+    return encodeKvCommand({ clientId: `c${clientId}`, seq, payload: op })
+  }
+
+  apply (index: number, data: Uint8Array): { clientId: number, seq: number, value?: KvScalar, ok?: boolean } | undefined {
+    const r = this.sm.apply({ index, term: 0, type: 'normal', data })
+    if (r === undefined || r.clientId === undefined || r.seq === undefined || r.result.status !== 'ok') return undefined
+    if (!r.clientId.startsWith('c')) return undefined
+    const v = r.result.value
+    return { clientId: Number(r.clientId.slice(1)), seq: r.seq, value: v.value === null ? null : JSON.parse(v.value) as KvScalar, ok: v.ok }
+  }
+
+  read (key: string): KvScalar {
+    const v = this.sm.get(key)
+    return v === null ? null : JSON.parse(v) as KvScalar
+  }
+
+  snapshot (): Uint8Array { return this.sm.snapshot() }
+  restore (bytes: Uint8Array): void { this.sm.restore(bytes) }
+}
+
+/** The default factory: protocols/raft's RaftNode, MemoryStorage and KvStateMachine. */
 export const defaultFactory: SimRaftFactory & SimKvFactory = {
   createStorage (init): SimStorage {
     const ms = new MemoryStorage({ voters: init.voters.slice(), learners: init.learners.slice() })
@@ -144,5 +177,5 @@ export const defaultFactory: SimRaftFactory & SimKvFactory = {
     if (!(storage instanceof SimDisk)) throw new TypeError('the protocols/raft binding needs a SimDisk')
     return new BoundNode(cfg, storage)
   },
-  createKv: () => new SimKvMachine()
+  createKv: () => new BoundKv()
 }

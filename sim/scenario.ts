@@ -11,6 +11,8 @@
  * - `tickMs` (timed mode): the tick interval of every node in virtual ms. Default 10.
  * - `network.reorder`: probability of an extra delay. Default 0.
  * - `{"expect": {...}}` fields, see {@link Expectation}.
+ * - `client` values are strings or numbers (null is refused: it means "absent", the `expected` of a cas
+ *   on a missing key).
  */
 import { parse as parseYaml } from 'yaml'
 import { ScenarioError } from './errors.js'
@@ -63,8 +65,8 @@ export interface Expectation {
 
 export type ClientOp =
   | { node: number, op: 'read', key: string }
-  | { node: number, op: 'write', key: string, value: string | number | null }
-  | { node: number, op: 'cas', key: string, expected: string | number | null, value: string | number | null }
+  | { node: number, op: 'write', key: string, value: string | number }
+  | { node: number, op: 'cas', key: string, expected: string | number | null, value: string | number }
 
 export type Step =
   | { kind: 'campaign', node: number }
@@ -169,6 +171,11 @@ function bool (v: unknown, step: number, field: string): boolean {
 function scalar (v: unknown, step: number, field: string): string | number | null {
   if (v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) return v
   throw new ScenarioError(step, field, `expected a string, number or null, got ${JSON.stringify(v)}`)
+}
+
+function value (v: unknown, step: number, field: string): string | number {
+  if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) return v
+  throw new ScenarioError(step, field, `expected a string or a number, got ${JSON.stringify(v)}`)
 }
 
 function noExtra (o: Record<string, unknown>, allowed: readonly string[], step: number, prefix: string): void {
@@ -332,13 +339,13 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
       if (op === 'write') {
         noExtra(v, ['node', 'op', 'key', 'value'], i, 'client')
         if (!('value' in v)) throw new ScenarioError(i, 'client.value', 'missing')
-        return { kind: 'client', client: { node: n, op, key, value: scalar(v.value, i, 'client.value') } }
+        return { kind: 'client', client: { node: n, op, key, value: value(v.value, i, 'client.value') } }
       }
       if (op === 'cas') {
         noExtra(v, ['node', 'op', 'key', 'value', 'expected'], i, 'client')
         if (!('value' in v)) throw new ScenarioError(i, 'client.value', 'missing')
         if (!('expected' in v)) throw new ScenarioError(i, 'client.expected', 'missing')
-        return { kind: 'client', client: { node: n, op, key, expected: scalar(v.expected, i, 'client.expected'), value: scalar(v.value, i, 'client.value') } }
+        return { kind: 'client', client: { node: n, op, key, expected: scalar(v.expected, i, 'client.expected'), value: value(v.value, i, 'client.value') } }
       }
       throw new ScenarioError(i, 'client.op', `unknown op "${op}" (read, write, cas)`)
     }

@@ -102,6 +102,7 @@ steps:
     ['expect with an unknown field', '{"nodes": 3, "steps": [{"expect": {"leaders": 1}}]}', 0, 'expect.leaders'],
     ['expect node key out of range', '{"nodes": 3, "steps": [{"expect": {"term": {"7": 1}}}]}', 0, 'expect.term.7'],
     ['client op unknown', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "delete", "key": "x"}}]}', 0, 'client.op'],
+    ['write of null', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "write", "key": "x", "value": null}}]}', 0, 'client.value'],
     ['cas without expected', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "cas", "key": "x", "value": 1}}]}', 0, 'client.expected'],
     ['auction type unknown', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "silent"}}]}', 0, 'auction.type'],
     ['negative run', '{"nodes": 3, "steps": [{"run": -5}]}', 0, 'run'],
