@@ -5,7 +5,8 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, UsageError } from '../src
 import type { CliIo } from '../src/cli-util.js'
 import { NotImplementedError } from '../src/errors.js'
 import { ScenarioError } from './errors.js'
-import { fuzz } from './fuzz.js'
+import { FAULT_KINDS, fuzz } from './fuzz.js'
+import type { FaultKind } from './fuzz.js'
 import { runScenario } from './runner.js'
 import { parseScenario } from './scenario.js'
 
@@ -52,7 +53,7 @@ export async function simRun (args: string[], io: CliIo): Promise<number> {
 
 /** `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`. */
 export async function simFuzz (args: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', json: 'boolean' })
+  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean' })
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`)
   const nodes = (flags.nodes as number | undefined) ?? 5
   const seeds = (flags.seeds as number | undefined) ?? 100
@@ -62,7 +63,14 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   if (seeds < 1) throw new UsageError('--seeds must be at least 1')
   if (ticks < 10) throw new UsageError('--ticks must be at least 10')
   const json = flags.json === true
+  let faults: FaultKind[] = [...FAULT_KINDS]
+  if (typeof flags.faults === 'string') {
+    const list = flags.faults === 'none' ? [] : flags.faults.split(',').map(x => x.trim()).filter(x => x.length > 0)
+    for (const f of list) if (!(FAULT_KINDS as readonly string[]).includes(f)) throw new UsageError(`--faults: unknown fault "${f}" (one of ${FAULT_KINDS.join(', ')}, or none)`)
+    faults = list as FaultKind[]
+  }
   const summary = fuzz({
+    faults,
     nodes,
     seeds,
     ticks,
@@ -73,14 +81,15 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   })
   const failing = summary.results.filter(r => !r.ok)
   if (json) {
-    io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
+    io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed, faults) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
   } else {
     io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries)\n`)
-    for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed)}\n`)
+    for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults)}\n`)
   }
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
 
-export function replayCommand (nodes: number, ticks: number, seed: number): string {
-  return `npx agora sim fuzz --nodes ${nodes} --seeds 1 --ticks ${ticks} --seed-start ${seed}`
+export function replayCommand (nodes: number, ticks: number, seed: number, faults: readonly FaultKind[] = FAULT_KINDS): string {
+  const f = faults.length === FAULT_KINDS.length ? '' : ` --faults ${faults.length === 0 ? 'none' : faults.join(',')}`
+  return `npx agora sim fuzz --nodes ${nodes} --seeds 1 --ticks ${ticks} --seed-start ${seed}${f}`
 }

@@ -14,7 +14,13 @@ import { defaultFactory } from './raft-binding.js'
 import type { KvCommand, SimKvFactory, SimRaftFactory } from './raft-adapter.js'
 import { Simulation } from './simulation.js'
 
+/** Fault kinds the fuzzer draws from (all by default). */
+export const FAULT_KINDS = ['partition', 'isolate', 'cut', 'crash', 'drop', 'duplicate', 'reorder', 'delay', 'garbage'] as const
+export type FaultKind = typeof FAULT_KINDS[number]
+
 export interface FuzzOptions {
+  /** Fault kinds to use; default all of {@link FAULT_KINDS}. An empty list runs without faults. */
+  faults?: readonly FaultKind[]
   /** Nodes per cluster (all voters). Default 5. */
   nodes?: number
   /** Seeds to run. Default 100. */
@@ -60,6 +66,22 @@ export interface FuzzSummary {
 const TICK_MS = 10
 const ELECTION_TICK = 10
 const KEYS = ['x', 'y', 'z']
+
+type Action = FaultKind | 'restart' | 'recover' | 'clean' | 'nothing'
+
+/** A message the core must drop (malformed or from a non-member), never act on. */
+function garbage (rand: Rand, to: number, nodes: number): { msg: Record<string, unknown>, what: string } {
+  const base = { type: 'append', from: (to % nodes) + 1, to, term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 }
+  switch (rand.int(7)) {
+    case 0: return { msg: { ...base, type: 'bogus' }, what: 'unknown type' }
+    case 1: return { msg: { ...base, term: -3 }, what: 'negative term' }
+    case 2: return { msg: { ...base, type: 'vote', from: nodes + 50, term: 1_000_000 }, what: 'vote from a non-member' }
+    case 3: return { msg: { ...base, from: to }, what: 'from itself' }
+    case 4: return { msg: { ...base, term: 1_000_000, index: 5, entries: [{ index: 9, term: 1, type: 'normal', data: new Uint8Array(1) }] }, what: 'entries not following index' }
+    case 5: return { msg: { ...base, index: Number.NaN }, what: 'NaN index' }
+    default: return { msg: { ...base, entries: 'not an array' }, what: 'entries not an array' }
+  }
+}
 
 /** Run `seeds` seeds from `seedStart`. */
 export function fuzz (options: FuzzOptions = {}): FuzzSummary {
@@ -118,6 +140,13 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
   fault(`preVote=${String(sim.cfg.raft.preVote)} checkQuorum=${String(sim.cfg.raft.checkQuorum)} latency=${JSON.stringify(sim.net.latencyMs)}`)
   const ids = Array.from({ length: nodes }, (_, i) => i + 1)
   const crashed = new Set<number>()
+  const enabled = new Set<FaultKind>(options.faults ?? FAULT_KINDS)
+  // Weighted action list: each enabled fault, its undo, and quiet epochs.
+  const actions: Action[] = ['nothing', 'nothing']
+  for (const f of FAULT_KINDS) if (enabled.has(f)) actions.push(f, ...(f === 'partition' || f === 'crash' ? [f] : []))
+  if (enabled.has('partition') || enabled.has('isolate') || enabled.has('cut')) actions.push('recover', 'recover')
+  if (enabled.has('crash')) actions.push('restart', 'restart')
+  if (enabled.has('drop') || enabled.has('duplicate') || enabled.has('reorder')) actions.push('clean')
   let ops = 0
   const safetyMs = ticks * TICK_MS
   const meanGapMs = opsPer100 > 0 ? (100 * TICK_MS) / opsPer100 : Infinity
@@ -126,44 +155,56 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     sim.step = epoch
     sim.checker.step = epoch
     epoch++
-    const k = rand.int(14)
-    if (k === 0 || k === 1) {
-      const shuffled = ids.map(x => [rand.next(), x] as const).sort((a, b) => a[0] - b[0]).map(x => x[1])
-      const cut = 1 + rand.int(Math.max(1, nodes - 1))
-      const groups = [shuffled.slice(0, cut), shuffled.slice(cut)].filter(g => g.length > 0)
-      sim.partition(groups); fault(`partition ${JSON.stringify(groups)}`)
-    } else if (k === 2) {
-      const id = rand.pick(ids); sim.isolate(id); fault(`isolate ${id}`)
-    } else if (k === 3 && nodes > 1) {
-      const a = rand.pick(ids); let b = rand.pick(ids); if (b === a) b = (a % nodes) + 1
-      sim.cut(a, b); fault(`cut ${a} ${b}`)
-    } else if (k === 4 || k === 5) {
-      const live = ids.filter(i => !crashed.has(i))
-      if (live.length > 0) {
+    const action = rand.pick(actions)
+    switch (action) {
+      case 'partition': {
+        const shuffled = ids.map(x => [rand.next(), x] as const).sort((a, b) => a[0] - b[0]).map(x => x[1])
+        const cut = 1 + rand.int(Math.max(1, nodes - 1))
+        const groups = [shuffled.slice(0, cut), shuffled.slice(cut)].filter(g => g.length > 0)
+        sim.partition(groups); fault(`partition ${JSON.stringify(groups)}`)
+        break
+      }
+      case 'isolate': { const id = rand.pick(ids); sim.isolate(id); fault(`isolate ${id}`); break }
+      case 'cut': {
+        if (nodes < 2) break
+        const a = rand.pick(ids); let b = rand.pick(ids); if (b === a) b = (a % nodes) + 1
+        sim.cut(a, b); fault(`cut ${a} ${b}`)
+        break
+      }
+      case 'crash': {
+        const live = ids.filter(i => !crashed.has(i))
+        if (live.length === 0) break
         const id = rand.pick(live)
         const torn = rand.chance(0.3)
         sim.crash(id, torn); crashed.add(id); fault(`crash ${id}${torn ? ' (torn)' : ''}`)
+        break
       }
-    } else if (k === 6 || k === 7) {
-      if (crashed.size > 0) {
+      case 'restart': {
+        if (crashed.size === 0) break
         const id = rand.pick([...crashed].sort((a, b) => a - b))
         // A torn crash may still be armed (the node never processed a Ready): crash it for real first.
         sim.crash(id)
         sim.restart(id); crashed.delete(id); fault(`restart ${id}`)
+        break
       }
-    } else if (k === 8 || k === 9) {
-      sim.recover(); fault('recover')
-    } else if (k === 10) {
-      sim.net.dropRate = rand.next() * 0.2
-      sim.net.duplicateRate = rand.next() * 0.1
-      sim.net.reorderRate = rand.next() * 0.2
-      fault(`drop=${sim.net.dropRate.toFixed(3)} dup=${sim.net.duplicateRate.toFixed(3)} reorder=${sim.net.reorderRate.toFixed(3)}`)
-    } else if (k === 11) {
-      const lo = rand.int(2 * TICK_MS)
-      sim.net.latencyMs = [lo, lo + rand.int(5 * TICK_MS)]
-      fault(`latency ${JSON.stringify(sim.net.latencyMs)}`)
-    } else if (k === 12) {
-      sim.net.dropRate = 0; sim.net.duplicateRate = 0; sim.net.reorderRate = 0; fault('clean network')
+      case 'recover': sim.recover(); fault('recover'); break
+      case 'drop': sim.net.dropRate = rand.next() * 0.2; fault(`drop=${sim.net.dropRate.toFixed(3)}`); break
+      case 'duplicate': sim.net.duplicateRate = rand.next() * 0.1; fault(`dup=${sim.net.duplicateRate.toFixed(3)}`); break
+      case 'reorder': sim.net.reorderRate = rand.next() * 0.2; fault(`reorder=${sim.net.reorderRate.toFixed(3)}`); break
+      case 'delay': {
+        const lo = rand.int(2 * TICK_MS)
+        sim.net.latencyMs = [lo, lo + rand.int(5 * TICK_MS)]
+        fault(`latency ${JSON.stringify(sim.net.latencyMs)}`)
+        break
+      }
+      case 'clean': sim.net.dropRate = 0; sim.net.duplicateRate = 0; sim.net.reorderRate = 0; fault('clean network'); break
+      case 'garbage': {
+        const to = rand.pick(ids)
+        const g = garbage(rand, to, nodes)
+        sim.inject(to, g.msg, g.what); fault(`garbage to ${to}: ${g.what}`)
+        break
+      }
+      case 'nothing': break
     }
     // The epoch lasts 1..4 election timeouts, with client operations at random times.
     const epochEnd = Math.min(safetyMs, sim.now + ELECTION_TICK * TICK_MS * (1 + rand.int(4)))

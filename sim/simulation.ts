@@ -504,6 +504,18 @@ export class Simulation {
     this.input(m.to, 'step', r => { r.step(m); return undefined })
   }
 
+  /**
+   * Hand node `to` a raw message as if it came off the wire, bypassing the network (the fuzzer's garbage
+   * injection). The core must drop what is malformed or from a non-member; if it throws instead, that
+   * is a `node-panic` violation.
+   */
+  inject (to: number, raw: unknown, describe: string): void {
+    const node = this.node(to)
+    if (node.raft === undefined) return
+    this.trace.add(`inject ${to} ${describe}`)
+    this.input(to, 'step (injected)', r => { r.step({ from: 0, to, kind: 'garbage', term: 0, describe, raw }); return undefined })
+  }
+
   /** Step mode: deliver every queued message (and those produced meanwhile) to quiescence. */
   quiesce (): void {
     for (let n = 0; ; n++) {

@@ -24,8 +24,8 @@ export const EXIT_FAILED = 1
 export const EXIT_USAGE = 2
 
 /** Parse `--flag value` / `--flag` options; unknown flags are a usage error. */
-export function parseFlags (args: string[], spec: Record<string, 'number' | 'boolean'>): { flags: Record<string, number | boolean>, positional: string[] } {
-  const flags: Record<string, number | boolean> = {}
+export function parseFlags (args: string[], spec: Record<string, 'number' | 'boolean' | 'string'>): { flags: Record<string, number | boolean | string>, positional: string[] } {
+  const flags: Record<string, number | boolean | string> = {}
   const positional: string[] = []
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string
@@ -35,6 +35,11 @@ export function parseFlags (args: string[], spec: Record<string, 'number' | 'boo
     if (kind === undefined) throw new UsageError(`unknown option ${a}`)
     if (kind === 'boolean') { flags[name] = true; continue }
     const v = args[++i]
+    if (kind === 'string') {
+      if (v === undefined) throw new UsageError(`${a} needs a value`)
+      flags[name] = v
+      continue
+    }
     if (v === undefined || !/^[0-9]+$/.test(v)) throw new UsageError(`${a} needs a non-negative integer, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`)
     flags[name] = Number(v)
   }

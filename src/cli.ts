@@ -22,10 +22,12 @@ const SIM_USAGE = `usage:
   agora sim run <scenario.json|yaml> [--seed N] [--json]
       Run one scenario file (format: SCENARIOS.md). Exit 0 if ok, 1 if an expect failed or an invariant
       was violated, 2 if the scenario is malformed. --json prints exactly one JSON report on stdout.
-  agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
-      Random fault schedules (partitions, isolations, crashes/restarts, drops, duplicates, delays) in a
-      safety phase, then a healed liveness phase. Prints failing seeds with their replay command and each
-      seed's trace hash. Defaults: --nodes 5, --seeds 100, --ticks 2000, --seed-start 1.`
+  agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--faults LIST] [--json]
+      Random fault schedules (partitions, isolations, cuts, crashes/restarts, drops, duplicates,
+      reordering, delays, malformed messages) in a safety phase, then a healed liveness phase. Prints
+      failing seeds with their replay command and each seed's trace hash. --faults is a comma list of
+      partition,isolate,cut,crash,drop,duplicate,reorder,delay,garbage or "none".
+      Defaults: --nodes 5, --seeds 100, --ticks 2000, --seed-start 1, all faults.`
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sub = args[0]

@@ -49,6 +49,9 @@ describe('agora CLI', () => {
     expect(c.err).toContain('--nodes')
     const d = io()
     expect(await main(['sim', 'run', file('x.json', { nodes: 1, steps: [] }), '--bogus'], d)).toBe(2)
+    const e = io()
+    expect(await main(['sim', 'fuzz', '--faults', 'meteor'], e)).toBe(2)
+    expect(e.err).toContain('unknown fault "meteor"')
   })
 
   it('exits 2 with the step and field for a malformed scenario, and prints no report', async () => {
@@ -110,5 +113,8 @@ describe('agora CLI', () => {
     const b = io()
     expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '200', '--seed-start', '12'], b)).toBe(0)
     expect(b.out).toContain(`seed 12: ok trace ${String(r.traces['12'])}`)
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '2', '--ticks', '200', '--faults', 'crash,garbage'], c)).toBe(0)
+    expect(c.out).toContain('2/2 seeds ok')
   })
 })

@@ -31,4 +31,14 @@ describe('fuzzer', () => {
     const bad = fuzz({ nodes: 3, seeds: 50, ticks: 300, seedStart: 1000 }).results.filter(r => !r.ok)
     expect(bad.map(r => `seed ${r.seed}: ${r.failures.join('; ')}`)).toEqual([])
   })
+
+  it('fault kinds can be restricted; malformed messages never crash a node', () => {
+    const g = fuzz({ nodes: 3, seeds: 30, ticks: 300, faults: ['garbage'] }).results
+    expect(g.filter(r => !r.ok).map(r => r.failures)).toEqual([])
+    expect(g.some(r => r.faults.some(f => f.includes('garbage')))).toBe(true)
+    expect(g.every(r => r.faults.every(f => !/partition|crash|isolate|cut/.test(f)))).toBe(true)
+    const none = fuzzSeed(5, { nodes: 3, ticks: 300, faults: [] })
+    expect(none.ok).toBe(true)
+    expect(none.faults.filter(f => !f.includes('preVote') && !f.includes('liveness'))).toEqual([])
+  })
 })
