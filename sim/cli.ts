@@ -32,7 +32,7 @@ export async function simRun (args: string[], io: CliIo): Promise<number> {
   if (typeof flags.seed === 'number') scenario.seed = flags.seed
   let report
   try {
-    report = runScenario(scenario, { log: line => { if (flags.json !== true) io.stderr(line + '\n') } })
+    report = runScenario(scenario, { log: line => { io.stderr(line + '\n') } })
   } catch (err) {
     if (err instanceof NotImplementedError || err instanceof ScenarioError) {
       io.stderr(`agora sim run: ${file}: ${err.name} (${err.code}): ${err.message}\n`)

@@ -11,11 +11,3 @@ export class ScenarioError extends AgoraError {
     super('ERR_SCENARIO', step >= 0 ? `step ${step}: ${field}: ${message}` : `${field}: ${message}`, { step, field })
   }
 }
-
-/** A simulated node broke a Raft invariant it checks itself, or the driver found an impossible state. */
-export class SimulationError extends AgoraError {
-  static override readonly name = 'SimulationError'
-  constructor (message: string, details: Record<string, unknown> = {}) {
-    super('ERR_SIMULATION', message, details)
-  }
-}
