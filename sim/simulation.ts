@@ -205,6 +205,21 @@ export class Simulation {
     return this.input(id, 'propose', r => r.propose(new TextEncoder().encode(data)))
   }
 
+  /**
+   * Propose several values at node `id` and process its Ready once (a driver batching proposals, as a
+   * busy server does): one append per follower carries them all. Returns the refusals, if any.
+   */
+  proposeMany (id: number, data: readonly string[]): Refusal[] {
+    this.trace.add(`propose-many ${id} ${data.length}`)
+    const out: Refusal[] = []
+    this.input(id, 'propose', r => {
+      for (const d of data) { const x = r.propose(new TextEncoder().encode(d)); if (x !== undefined) out.push(x) }
+      return undefined
+    })
+    for (const x of out) this.refuse(`propose at node ${id}: ${x}`)
+    return out
+  }
+
   heartbeat (id: number): Refusal {
     this.trace.add(`heartbeat ${id}`)
     return this.input(id, 'heartbeat', r => r.heartbeat())
