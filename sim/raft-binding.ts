@@ -146,7 +146,9 @@ class BoundKv implements SimKv {
   }
 
   apply (index: number, data: Uint8Array): { clientId: number, seq: number, value?: KvScalar, ok?: boolean } | undefined {
-    const r = this.sm.apply({ index, term: 0, type: 'normal', data })
+    // Scenario proposals ("x") are not command envelopes (JSON objects): only advance the index, without
+    // paying for a decode failure.
+    const r = this.sm.apply({ index, term: 0, type: 'normal', data: data[0] === 0x7b ? data : EMPTY })
     if (r === undefined || r.clientId === undefined || r.seq === undefined || r.result.status !== 'ok') return undefined
     if (!r.clientId.startsWith('c')) return undefined
     const v = r.result.value
