@@ -102,6 +102,8 @@ export class RaftNode {
   private leadTransferee: NodeId = NONE
   /** Index of the last conf change appended by this leader; a new one waits until applied >= it. */
   private pendingConfIndex = 0
+  /** Membership changes up to this index were applied at construction (restart) and are not re-applied. */
+  private confReplayedTo = 0
   /** Data bytes appended by this leader and not yet handed out as committed. */
   private uncommittedSize = 0
 
@@ -147,6 +149,7 @@ export class RaftNode {
     this.log = new RaftLog(config.storage)
     const { hardState, confState } = config.storage.initialState()
     const cs = confState
+    const stored: HardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
     this.voters = [...new Set(cs.voters)].sort((a, b) => a - b)
     this.learners = [...new Set(cs.learners)].filter(l => !this.voters.includes(l)).sort((a, b) => a - b)
     const fresh = config.storage.lastIndex() === 0 && config.storage.firstIndex() === 1 && hardState.term === 0
@@ -162,14 +165,17 @@ export class RaftNode {
     }
     this.term = hardState.term
     this.vote = hardState.vote
-    // Replay membership changes already applied before the restart (after the snapshot).
-    const applied = Math.min(Math.max(config.applied ?? 0, this.log.applied), this.log.committed)
-    if (applied > this.log.applied) {
-      const ents = this.log.slice(this.log.applied + 1, applied + 1, Number.POSITIVE_INFINITY) ?? []
+    // Restart: replay the committed membership changes after the snapshot now (they are committed, so
+    // this is the configuration the group uses); their re-emission in committedEntries is then skipped.
+    if (this.log.committed > this.log.applied) {
+      const ents = this.log.slice(this.log.applied + 1, this.log.committed + 1, Number.POSITIVE_INFINITY) ?? []
       for (const e of ents) if (e.type === 'confChange') this.applyConfChangeEntry(e, false)
-      this.log.appliedTo(applied)
+      this.confReplayedTo = this.log.committed
     }
-    this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed }
+    const applied = Math.min(Math.max(config.applied ?? 0, this.log.applied), this.log.committed)
+    if (applied > this.log.applied) this.log.appliedTo(applied)
+    // Compare against what storage holds, so a bootstrap's hard state is emitted in the first Ready.
+    this.prevHard = stored
     this.becomeFollower(this.term, NONE)
     this.prevSoft = { lead: NONE, role: 'follower' }
   }
@@ -217,8 +223,19 @@ export class RaftNode {
 
   /** Propose application data. Throws ProposalDroppedError when it certainly will not be appended. */
   propose (data: Uint8Array): void {
+    const reason = this.tryPropose(data)
+    if (reason !== null) throw new ProposalDroppedError(reason)
+  }
+
+  /**
+   * Like {@link propose} without throwing (for hot paths such as the fuzzer): returns null when the
+   * proposal was appended or forwarded, else the reason it was dropped (counted in `proposalsDropped`).
+   */
+  tryPropose (data: Uint8Array): ProposalDropReason | null {
     if (!(data instanceof Uint8Array)) throw new InvalidOptionError('data', 'must be a Uint8Array')
-    this.proposeEntry({ term: 0, index: 0, type: 'normal', data })
+    const reason = this.proposeOrForward({ term: 0, index: 0, type: 'normal', data })
+    if (reason !== null) this.counters.proposalsDropped++
+    return reason
   }
 
   /** Propose one membership change. Only one may be pending at a time (refused with reason confChangePending). */
@@ -343,7 +360,7 @@ export class RaftNode {
       for (let k = 0; k < ce.length; k++) {
         const e = ce[k]!
         size += e.data.length
-        if (e.type === 'confChange') this.applyConfChangeEntry(e, true)
+        if (e.type === 'confChange' && e.index > this.confReplayedTo) this.applyConfChangeEntry(e, true)
       }
       this.log.appliedTo(ce[ce.length - 1]!.index)
       this.uncommittedSize = Math.max(0, this.uncommittedSize - size)
@@ -392,6 +409,28 @@ export class RaftNode {
   /** Entries in [lo, hi) from the node's log view (stable + unstable), or undefined if compacted. */
   entries (lo: number, hi: number): Entry[] | undefined {
     return this.log.slice(lo, hi, Number.POSITIVE_INFINITY)
+  }
+
+  /**
+   * Check the node's local invariants; throws RaftInvariantError when one is broken (a programmer
+   * error). The simulator calls it after every step.
+   */
+  checkInvariants (): void {
+    const log = this.log
+    const fail = (what: string): never => { throw new RaftInvariantError(`node ${this.id}: ${what}`, this.status() as unknown as Record<string, unknown>) }
+    if (!(log.applied <= log.applying && log.applying <= log.committed)) fail(`applied ${log.applied} <= applying ${log.applying} <= committed ${log.committed} violated`)
+    if (log.committed > log.lastIndex()) fail(`committed ${log.committed} beyond last index ${log.lastIndex()}`)
+    if (log.firstIndex() - 1 > log.committed) fail('compacted beyond the commit index')
+    for (const l of this.learners) if (this.voters.includes(l)) fail(`${l} is both voter and learner`)
+    if (this.role === 'leader') {
+      if (this.lead !== this.id) fail('leader does not know itself as lead')
+      if (this.vote !== this.id) fail('leader did not vote for itself')
+      for (const [id, pr] of this.prs) {
+        if (pr.match >= pr.next) fail(`progress of ${id}: match ${pr.match} >= next ${pr.next}`)
+        if (pr.match > log.lastIndex()) fail(`progress of ${id}: match beyond last index`)
+      }
+    }
+    if (this.vote !== NONE && this.term === 0) fail('vote without a term')
   }
 
   // ───────────────────────── validation ─────────────────────────
@@ -630,8 +669,9 @@ export class RaftNode {
   }
 
   private hasUnappliedConfChanges (): boolean {
-    if (this.log.committed <= this.log.applied) return false
-    const ents = this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1, Number.POSITIVE_INFINITY) ?? []
+    const from = Math.max(this.log.applied, this.confReplayedTo) + 1
+    if (this.log.committed < from) return false
+    const ents = this.log.slice(Math.max(from, this.log.firstIndex()), this.log.committed + 1, Number.POSITIVE_INFINITY) ?? []
     for (const e of ents) if (e.type === 'confChange') return true
     return false
   }
@@ -982,16 +1022,18 @@ export class RaftNode {
   // ───────────────────────── leader replication ─────────────────────────
 
   private proposeEntry (e: Entry): void {
-    if (this.role === 'leader') {
-      const reason = this.leaderAppend([e])
-      if (reason !== null) this.refuse(reason)
-      return
-    }
-    if (this.lead === NONE) this.refuse('noLeader')
-    if (this.disableForwarding) this.refuse('forwardingDisabled')
+    const reason = this.proposeOrForward(e)
+    if (reason !== null) this.refuse(reason)
+  }
+
+  private proposeOrForward (e: Entry): ProposalDropReason | null {
+    if (this.role === 'leader') return this.leaderAppend([e])
+    if (this.lead === NONE) return 'noLeader'
+    if (this.disableForwarding) return 'forwardingDisabled'
     const m = this.newMsg('propose', this.lead, 0)
     m.entries = [e]
     this.send(m)
+    return null
   }
 
   /** Validate and append proposed entries; null on success, else the reason they were dropped. */

@@ -74,4 +74,22 @@ describe('raft elections (paper §5.2)', () => {
     net.node(3).campaign()
     expect(net.node(3).status().role).toBe('follower')
   })
+
+  it('restart: a node rebuilt from its storage keeps term, vote, log and membership (bootstrap persisted)', () => {
+    const net = new Net([1, 2, 3])
+    net.stabilize() // first Ready persists the bootstrap entries and hard state
+    expect(net.peer(2).storage.getHardState()).toEqual({ term: 1, vote: 0, commit: 3 })
+    for (const id of [1, 2, 3]) net.add(id, undefined, net.peer(id).storage) // restart everyone before any election
+    net.elect(2)
+    net.propose(2, 'a')
+    expect(net.node(2).status().role).toBe('leader')
+    const st = net.peer(3).storage
+    net.add(3, undefined, st, { applied: 0 })
+    net.stabilize()
+    expect(net.node(3).confState()).toEqual({ voters: [1, 2, 3], learners: [] })
+    expect(net.node(3).status().term).toBe(2)
+    expect(net.node(3).status().vote).toBe(2)
+    expect(net.peer(3).applied).toEqual(['a']) // committed entries re-emitted after restart
+    net.node(3).checkInvariants()
+  })
 })

@@ -20,6 +20,9 @@ function runSeed (seed: number): void {
   const opts = { preVote: rand.chance(0.5), checkQuorum: rand.chance(0.5), electionTick: 10, maxSizePerMsg: 64, maxInflightMsgs: 8 }
   const ids = Array.from({ length: N }, (_, i) => i + 1)
   const net = new Net(ids, opts, [], seed)
+  const JOINER = N + 1
+  net.add(JOINER) // starts with no configuration; may be added as learner / voter
+  const all = [...ids, JOINER]
   const leaderOfTerm = new Map<number, number>()
   const committedAt = new Map<number, string>() // index -> term:data
   const seen = new Map<number, number>() // peer -> count of committed entries checked
@@ -28,6 +31,7 @@ function runSeed (seed: number): void {
 
   const check = (): void => {
     for (const p of net.peers.values()) {
+      p.node.checkInvariants()
       const s = p.node.status()
       if (s.role === 'leader') {
         const prev = leaderOfTerm.get(s.term)
@@ -98,13 +102,13 @@ function runSeed (seed: number): void {
     if (r < 0.03) {
       net.recover()
       const k = 1 + rand.int(2)
-      for (let i = 0; i < k; i++) net.isolate(rand.pick(ids))
+      for (let i = 0; i < k; i++) net.isolate(rand.pick(all))
     } else if (r < 0.06) {
       net.recover()
     } else if (r < 0.08) {
-      restart(rand.pick(ids))
+      restart(rand.pick(all))
     } else if (r < 0.10) {
-      const p = net.peer(rand.pick(ids))
+      const p = net.peer(rand.pick(all))
       if (p.appliedIndex > p.storage.firstIndex() + 2) {
         p.storage.createSnapshot(p.appliedIndex, p.node.confState(), bytes(JSON.stringify(p.applied)))
         p.storage.compact(p.appliedIndex)
@@ -112,6 +116,20 @@ function runSeed (seed: number): void {
     } else if (r < 0.11) {
       const leader = net.leaders()[0]
       if (leader !== undefined) net.node(leader).transferLeader(rand.pick(ids.filter(i => i !== leader)))
+    } else if (r < 0.13) {
+      // one membership change: add / promote / remove, through the leader
+      const leader = net.leaders()[0]
+      if (leader !== undefined) {
+        const n = net.node(leader)
+        const cs = n.confState()
+        const target = rand.pick(all)
+        try {
+          if (cs.learners.includes(target)) n.promoteLearner(target)
+          else if (cs.voters.includes(target)) { if (cs.voters.length > 3) n.removeVoter(target) } else n.addLearner(target)
+        } catch (err) {
+          if (!(err instanceof ProposalDroppedError)) throw err
+        }
+      }
     } else if (r < 0.4) {
       proposeSomewhere()
     }
@@ -138,12 +156,16 @@ function runSeed (seed: number): void {
     if (leader !== undefined && (!proposed || round % 50 === 49)) {
       try { net.node(leader).propose(bytes(marker)); proposed = true } catch (err) { if (!(err instanceof ProposalDroppedError)) throw err }
     }
-    done = proposed && [...net.peers.values()].every(p => p.applied.includes(marker))
+    const members = leader === undefined ? [] : [...net.node(leader).confState().voters, ...net.node(leader).confState().learners]
+    done = proposed && members.length > 0 && members.every(id => net.peer(id).applied.includes(marker))
   }
   if (!done && process.env.RAFT_DEBUG !== undefined) for (const p of net.peers.values()) console.log(JSON.stringify({ ...p.node.status(), applied: p.applied.length, appliedIndex: p.appliedIndex, inflight: inflight.length }))
   if (!done) throw new Error('liveness: the healed cluster did not apply a new value within 400 ticks')
-  const ref = net.peer(1).applied
-  for (const p of net.peers.values()) expect(p.applied).toEqual(ref)
+  const leader = net.leaders()[0]!
+  if (process.env.RAFT_DEBUG !== undefined) console.log("CONF", seed, JSON.stringify(net.node(leader).confState()))
+  const ref = net.peer(leader).applied
+  const cs = net.node(leader).confState()
+  for (const id of [...cs.voters, ...cs.learners]) expect(net.peer(id).applied).toEqual(ref)
 }
 
 describe('randomized safety and liveness', () => {

@@ -1,0 +1,212 @@
+/**
+ * The scenario runner: runs a parsed {@link Scenario} on a {@link Simulation} and produces the report of
+ * SCENARIOS.md. Step-mode verbs deliver to quiescence after each step; timed mode (a scenario with a
+ * `run` step) delivers only while `run` advances the clock. Checkers run after every step; at the end
+ * the client history is checked for linearizability. Verbs of later issues (mint, agent, auction,
+ * stake, slash) throw {@link NotImplementedError}.
+ */
+import { NotImplementedError } from '../src/errors.js'
+import { checkLinearizable, kvModel } from './linearizability/index.js'
+import { defaultFactory } from './raft-binding.js'
+import type { SimKvFactory, SimRaftFactory } from './raft-adapter.js'
+import type { Report } from './report.js'
+import type { Expectation, PerNode, Scenario, Step } from './scenario.js'
+import { Simulation } from './simulation.js'
+
+export interface RunOptions {
+  /** Progress lines (stderr in the CLI). */
+  log?: (line: string) => void
+  /** The Raft binding (default: protocols/raft). */
+  factory?: SimRaftFactory & SimKvFactory
+}
+
+/** Run a scenario to the end and return its report. Deterministic for a given scenario and seed. */
+export function runScenario (scenario: Scenario, options: RunOptions = {}): Report {
+  // Refuse verbs that are not built before running anything.
+  scenario.steps.forEach((s, i) => {
+    if (s.kind === 'mint' || s.kind === 'agent' || s.kind === 'auction' || s.kind === 'stake' || s.kind === 'slash') {
+      throw new NotImplementedError(`scenario verb "${s.kind}" (step ${i}; ledger/auction simulation comes with a later issue)`)
+    }
+  })
+  const sim = new Simulation({
+    nodes: scenario.nodes,
+    learners: scenario.learners,
+    seed: scenario.seed,
+    raft: scenario.raft,
+    init: scenario.init,
+    network: scenario.network,
+    tickMs: scenario.tickMs,
+    timed: scenario.timed,
+    factory: options.factory ?? defaultFactory
+  })
+  const log = options.log ?? (() => {})
+  const expectFailures: Array<{ step: number, detail: string }> = []
+  scenario.steps.forEach((step, i) => {
+    sim.step = i
+    sim.checker.step = i
+    runStep(sim, step, scenario.timed)
+    sim.checker.checkViews(sim.views())
+    if (step.kind === 'expect') {
+      for (const f of evaluate(sim, step.expect, scenario.nodes)) {
+        expectFailures.push({ step: i, detail: f })
+        log(`step ${i}: expect failed: ${f}`)
+      }
+    }
+  })
+  sim.step = scenario.steps.length
+  sim.checker.step = scenario.steps.length
+  sim.finishClientOps()
+  if (sim.history.length > 0) {
+    const r = checkLinearizable(kvModel, sim.operations())
+    if (r.result === 'illegal') sim.checker.report('linearizability', `history not linearizable on key ${r.failedOps?.[0]?.input.key ?? '?'}:\n${r.detail ?? ''}`)
+    else if (r.result === 'unknown') log(`linearizability check gave up after ${r.steps} steps`)
+  }
+  const nodes: Report['nodes'] = {}
+  const readStates: Report['readStates'] = {}
+  for (let id = 1; id <= scenario.nodes; id++) {
+    nodes[String(id)] = sim.nodeReport(id)
+    const rs = sim.readStatesOf(id)
+    if (rs.length > 0) readStates[String(id)] = rs.slice()
+  }
+  const violations = sim.violations.slice()
+  for (const v of violations) log(`violation ${v.invariant} at step ${v.step}: ${v.detail}`)
+  return {
+    name: scenario.name,
+    seed: scenario.seed,
+    ok: expectFailures.length === 0 && violations.length === 0,
+    nodes,
+    readStates,
+    auctions: {},
+    accounts: {},
+    supply: { minted: 0, total: 0 },
+    history: sim.history,
+    violations,
+    trace: sim.trace.digest(),
+    refusals: sim.refusals,
+    expectFailures,
+    timeMs: sim.now,
+    events: sim.trace.events
+  }
+}
+
+function runStep (sim: Simulation, step: Step, timed: boolean): void {
+  const settle = (): void => { if (!timed) sim.quiesce() }
+  switch (step.kind) {
+    case 'campaign': sim.campaign(step.node); break
+    case 'propose': sim.propose(step.node, step.data); break
+    case 'tick':
+      for (let k = 0; k < step.times; k++) {
+        if (step.node === 'all') { for (let id = 1; id <= sim.size; id++) sim.tick(id) } else sim.tick(step.node)
+        settle()
+      }
+      return
+    case 'heartbeat': sim.heartbeat(step.node); break
+    case 'readIndex': sim.readIndex(step.node, step.ctx); break
+    case 'transfer': sim.transfer(step.to, step.via); break
+    case 'addNode': sim.confChange(step.learner ? 'addLearner' : 'addVoter', step.node); break
+    case 'removeNode': sim.confChange('removeNode', step.node); break
+    case 'compact': sim.compact(step.node, step.index); break
+    case 'isolate': sim.isolate(step.node); break
+    case 'cut': sim.cut(step.a, step.b); break
+    case 'partition': sim.partition(step.groups); break
+    case 'drop': sim.dropType(step.type); break
+    case 'recover': sim.recover(); break
+    case 'crash': sim.crash(step.node); break
+    case 'restart': sim.restart(step.node); break
+    case 'expect': return
+    case 'run': sim.runFor(step.ms); return
+    case 'client': {
+      const c = step.client
+      sim.client(c.node, c.op === 'read' ? { op: 'read', key: c.key } : c.op === 'write' ? { op: 'write', key: c.key, value: c.value } : { op: 'cas', key: c.key, expected: c.expected, value: c.value })
+      return
+    }
+    default:
+      throw new NotImplementedError(`scenario verb "${step.kind}"`)
+  }
+  settle()
+}
+
+function perNode<T> (spec: PerNode<T>, nodes: number, sim: Simulation, liveOnly: boolean): Array<[number, T]> {
+  if (typeof spec === 'object' && spec !== null && !Array.isArray(spec)) {
+    return Object.entries(spec as Record<string, T>).map(([k, v]) => [Number(k), v])
+  }
+  const out: Array<[number, T]> = []
+  for (let id = 1; id <= nodes; id++) if (!liveOnly || !sim.isCrashed(id)) out.push([id, spec as T])
+  return out
+}
+
+const j = (x: unknown): string => JSON.stringify(x)
+
+/** Evaluate an expectation; returns a description of each failure. */
+export function evaluate (sim: Simulation, e: Expectation, nodes: number): string[] {
+  const fails: string[] = []
+  if (e.leader !== undefined) {
+    const leader = sim.leaderId()
+    if (leader !== e.leader) fails.push(`leader: expected ${e.leader}, got ${leader}`)
+  }
+  const reports = new Map<number, ReturnType<Simulation['nodeReport']>>()
+  const rep = (id: number): ReturnType<Simulation['nodeReport']> => {
+    let r = reports.get(id)
+    if (r === undefined) { r = sim.nodeReport(id); reports.set(id, r) }
+    return r
+  }
+  const scalarField = (name: 'role' | 'term' | 'vote' | 'commit' | 'applied' | 'firstIndex'): void => {
+    const spec = e[name]
+    if (spec === undefined) return
+    for (const [id, want] of perNode<string | number>(spec, nodes, sim, name !== 'role')) {
+      const got = rep(id)[name]
+      if (got !== want) fails.push(`${name} of node ${id}: expected ${j(want)}, got ${j(got)}`)
+    }
+  }
+  scalarField('role'); scalarField('term'); scalarField('vote'); scalarField('commit'); scalarField('applied'); scalarField('firstIndex')
+  if (e.lastIndex !== undefined) {
+    for (const [id, want] of perNode(e.lastIndex, nodes, sim, true)) {
+      const v = sim.viewOf(id)
+      if (v.lastIndex !== want) fails.push(`lastIndex of node ${id}: expected ${want}, got ${v.lastIndex}`)
+    }
+  }
+  if (e.log !== undefined) {
+    for (const [id, want] of perNode(e.log, nodes, sim, true)) {
+      const got = rep(id).log
+      if (j(got) !== j(want)) fails.push(`log of node ${id}: expected ${j(want)}, got ${j(got)}`)
+    }
+  }
+  if (e.logTerms !== undefined) {
+    for (const [id, want] of perNode(e.logTerms, nodes, sim, true)) {
+      const got = rep(id).log.map(x => x[1])
+      if (j(got) !== j(want)) fails.push(`log terms of node ${id}: expected ${j(want)}, got ${j(got)}`)
+    }
+  }
+  if (e.readStates !== undefined) {
+    for (const [id, want] of perNode(e.readStates, nodes, sim, true)) {
+      const got = sim.readStatesOf(id)
+      if (j(got) !== j(want)) fails.push(`readStates of node ${id}: expected ${j(want)}, got ${j(got)}`)
+    }
+  }
+  for (const name of ['voters', 'learners'] as const) {
+    const spec = e[name]
+    if (spec === undefined) continue
+    for (const [id, want] of perNode(spec, nodes, sim, true)) {
+      const got = [...sim.configOf(id)[name]].sort((a, b) => a - b)
+      const w = [...want].sort((a, b) => a - b)
+      if (j(got) !== j(w)) fails.push(`${name} of node ${id}: expected ${j(w)}, got ${j(got)}`)
+    }
+  }
+  if (e.refusals !== undefined && sim.refusals.length !== e.refusals) fails.push(`refusals: expected ${e.refusals}, got ${sim.refusals.length} (${sim.refusals.map(r => r.detail).join('; ')})`)
+  if (e.violations !== undefined && sim.violations.length !== e.violations) fails.push(`violations: expected ${e.violations}, got ${sim.violations.length}`)
+  if (e.kv !== undefined) {
+    for (const [key, want] of Object.entries(e.kv)) {
+      for (let id = 1; id <= nodes; id++) {
+        if (sim.isCrashed(id)) continue
+        const got = sim.kvRead(id, key)
+        if (got !== want) fails.push(`kv ${key} at node ${id}: expected ${j(want)}, got ${j(got)}`)
+      }
+    }
+  }
+  if (e.linearizable !== undefined) {
+    const ops = sim.operations().map(o => o.return === null ? { ...o, return: Infinity } : o)
+    const ok = checkLinearizable(kvModel, ops).ok
+    if (ok !== e.linearizable) fails.push(`linearizable: expected ${String(e.linearizable)}, got ${String(ok)}`)
+  }
+  return fails
+}

@@ -1,0 +1,460 @@
+/**
+ * Scenario files (the public contract in SCENARIOS.md): parsing and validation. A scenario is JSON or
+ * YAML (YAML is a superset of JSON). Every problem is a {@link ScenarioError} naming the step index and
+ * the field.
+ *
+ * A scenario containing any `run` step is in *timed mode*: messages travel with the file's `network`
+ * latency and are delivered while `run` advances the virtual clock. Otherwise it is in *step mode*: after
+ * each step the network delivers every queued message to quiescence.
+ *
+ * Additions to the contract (new fields; the contract's meaning is unchanged):
+ * - `tickMs` (timed mode): the tick interval of every node in virtual ms. Default 10.
+ * - `network.reorder`: probability of an extra delay. Default 0.
+ * - `{"expect": {...}}` fields, see {@link Expectation}.
+ * - `client` values are strings or numbers (null is refused: it means "absent", the `expected` of a cas
+ *   on a missing key).
+ */
+import { parse as parseYaml } from 'yaml'
+import { ScenarioError } from './errors.js'
+
+export interface RaftScenarioOptions {
+  electionTick: number
+  heartbeatTick: number
+  preVote: boolean
+  checkQuorum: boolean
+}
+
+export interface InitState { term: number, vote: number, log: number[], commit: number }
+
+export interface NetworkSpec { latencyMs: [number, number], drop: number, duplicate: number, reorder: number }
+
+/** Values a per-node expectation takes: one value for every live node, or a map from node id ("1") to value. */
+export type PerNode<T> = T | Record<string, T>
+
+/**
+ * Assertions of an `expect` step (all optional; every given one must hold):
+ * - `leader`: node i is a leader and no live node is leader in a higher term; 0 = no live leader.
+ * - `role`, `term`, `vote`, `commit`, `applied`, `firstIndex`, `lastIndex`: per node (crashed nodes have role `crashed`).
+ * - `log`: per node, the exact `[index, term, data]` entries still in the log; `logTerms`: just their terms.
+ * - `readStates`: per node, the read states answered so far (`[{index, ctx}]`).
+ * - `voters` / `learners`: per node, the sorted ids of the configuration it applied.
+ * - `refusals`: how many steps the cluster refused so far.
+ * - `kv`: key → value every live node's applied KV state must hold (timed mode; null = absent).
+ * - `violations`: how many invariant violations so far (usually 0).
+ * - `linearizable`: the client history so far is (true) or is not (false) linearizable.
+ */
+export interface Expectation {
+  leader?: number
+  role?: PerNode<string>
+  term?: PerNode<number>
+  vote?: PerNode<number>
+  commit?: PerNode<number>
+  applied?: PerNode<number>
+  firstIndex?: PerNode<number>
+  lastIndex?: PerNode<number>
+  log?: PerNode<Array<[number, number, string]>>
+  logTerms?: PerNode<number[]>
+  readStates?: PerNode<Array<{ index: number, ctx: string }>>
+  voters?: PerNode<number[]>
+  learners?: PerNode<number[]>
+  refusals?: number
+  kv?: Record<string, string | number | null>
+  violations?: number
+  linearizable?: boolean
+}
+
+export type ClientOp =
+  | { node: number, op: 'read', key: string }
+  | { node: number, op: 'write', key: string, value: string | number }
+  | { node: number, op: 'cas', key: string, expected: string | number | null, value: string | number }
+
+export type Step =
+  | { kind: 'campaign', node: number }
+  | { kind: 'propose', node: number, data: string }
+  | { kind: 'tick', node: number | 'all', times: number }
+  | { kind: 'heartbeat', node: number }
+  | { kind: 'readIndex', node: number, ctx: string }
+  | { kind: 'transfer', to: number, via: number }
+  | { kind: 'addNode', node: number, learner: boolean }
+  | { kind: 'removeNode', node: number }
+  | { kind: 'compact', node: number, index: number }
+  | { kind: 'isolate', node: number }
+  | { kind: 'cut', a: number, b: number }
+  | { kind: 'partition', groups: number[][] }
+  | { kind: 'drop', type: MessageKind }
+  | { kind: 'recover' }
+  | { kind: 'crash', node: number }
+  | { kind: 'restart', node: number }
+  | { kind: 'expect', expect: Expectation }
+  | { kind: 'run', ms: number }
+  | { kind: 'client', client: ClientOp }
+  | { kind: 'mint', account: string, amount: number }
+  | { kind: 'agent', agent: Record<string, unknown> }
+  | { kind: 'auction', auction: Record<string, unknown> }
+  | { kind: 'stake', account: string, amount: number }
+  | { kind: 'slash', account: string, condition: string }
+
+export type StepKind = Step['kind']
+
+export const MESSAGE_KINDS = ['append', 'appendResp', 'vote', 'voteResp', 'preVote', 'preVoteResp', 'heartbeat', 'heartbeatResp', 'snapshot', 'timeoutNow', 'readIndex'] as const
+export type MessageKind = typeof MESSAGE_KINDS[number]
+
+export const AUCTION_TYPES = ['english', 'dutch', 'first-price', 'vickrey', 'combinatorial', 'double'] as const
+export const SLASH_CONDITIONS = ['task_failure', 'timeout_violation', 'byzantine_behavior', 'reputation_threshold'] as const
+
+export interface Scenario {
+  name: string
+  nodes: number
+  learners: number[]
+  seed: number
+  raft: RaftScenarioOptions
+  init: Map<number, InitState>
+  network: NetworkSpec
+  tickMs: number
+  steps: Step[]
+  /** True when the scenario has a `run` step (see the module doc). */
+  timed: boolean
+}
+
+/** Limits on scenario input. */
+export const SCENARIO_NODES_MAX = 64
+export const SCENARIO_STEPS_MAX = 100_000
+export const SCENARIO_TICK_TIMES_MAX = 1_000_000
+export const SCENARIO_RUN_MS_MAX = 100_000_000
+export const SCENARIO_INIT_LOG_MAX = 100_000
+
+const VERBS = new Set(['campaign', 'propose', 'tick', 'heartbeat', 'readIndex', 'transfer', 'addNode', 'removeNode', 'compact',
+  'isolate', 'cut', 'partition', 'drop', 'recover', 'crash', 'restart', 'expect', 'run', 'client', 'mint', 'agent', 'auction', 'stake', 'slash'])
+
+/** Extra fields allowed next to each verb. */
+const VERB_FIELDS: Record<string, readonly string[]> = {
+  propose: ['data'], tick: ['times'], readIndex: ['ctx'], addNode: ['learner'], compact: ['index']
+}
+
+/** Parse scenario text (JSON or YAML) and validate it. */
+export function parseScenario (text: string): Scenario {
+  let raw: unknown
+  try {
+    raw = parseYaml(text)
+  } catch (err) {
+    throw new ScenarioError(-1, 'file', `not valid JSON/YAML: ${(err as Error).message.split('\n')[0] ?? ''}`)
+  }
+  return validateScenario(raw)
+}
+
+function isObj (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function int (v: unknown, step: number, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ScenarioError(step, field, `expected an integer, got ${JSON.stringify(v)}`)
+  if (v < min || v > max) throw new ScenarioError(step, field, `${v} is out of range [${min}, ${max}]`)
+  return v
+}
+
+function num (v: unknown, step: number, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ScenarioError(step, field, `expected a number, got ${JSON.stringify(v)}`)
+  if (v < min || v > max) throw new ScenarioError(step, field, `${v} is out of range [${min}, ${max}]`)
+  return v
+}
+
+function str (v: unknown, step: number, field: string): string {
+  if (typeof v !== 'string') throw new ScenarioError(step, field, `expected a string, got ${JSON.stringify(v)}`)
+  return v
+}
+
+function bool (v: unknown, step: number, field: string): boolean {
+  if (typeof v !== 'boolean') throw new ScenarioError(step, field, `expected true or false, got ${JSON.stringify(v)}`)
+  return v
+}
+
+function scalar (v: unknown, step: number, field: string): string | number | null {
+  if (v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) return v
+  throw new ScenarioError(step, field, `expected a string, number or null, got ${JSON.stringify(v)}`)
+}
+
+function value (v: unknown, step: number, field: string): string | number {
+  if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) return v
+  throw new ScenarioError(step, field, `expected a string or a number, got ${JSON.stringify(v)}`)
+}
+
+function noExtra (o: Record<string, unknown>, allowed: readonly string[], step: number, prefix: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new ScenarioError(step, prefix === '' ? k : `${prefix}.${k}`, 'unknown field')
+  }
+}
+
+/** Validate an already-decoded scenario object. */
+export function validateScenario (raw: unknown): Scenario {
+  if (!isObj(raw)) throw new ScenarioError(-1, 'file', 'a scenario is an object')
+  noExtra(raw, ['name', 'nodes', 'learners', 'seed', 'raft', 'init', 'network', 'tickMs', 'steps'], -1, '')
+  const name = raw.name === undefined ? 'scenario' : str(raw.name, -1, 'name')
+  const nodes = int(raw.nodes, -1, 'nodes', 1, SCENARIO_NODES_MAX)
+  const node = (v: unknown, step: number, field: string): number => int(v, step, field, 1, nodes)
+  const learners: number[] = []
+  if (raw.learners !== undefined) {
+    if (!Array.isArray(raw.learners)) throw new ScenarioError(-1, 'learners', 'expected an array of node ids')
+    raw.learners.forEach((v, i) => learners.push(node(v, -1, `learners[${i}]`)))
+    if (learners.length >= nodes) throw new ScenarioError(-1, 'learners', 'at least one node must be a voter')
+  }
+  const seed = raw.seed === undefined ? 1 : int(raw.seed, -1, 'seed', 0, Number.MAX_SAFE_INTEGER)
+  const raft: RaftScenarioOptions = { electionTick: 10, heartbeatTick: 1, preVote: false, checkQuorum: false }
+  if (raw.raft !== undefined) {
+    if (!isObj(raw.raft)) throw new ScenarioError(-1, 'raft', 'expected an object')
+    noExtra(raw.raft, ['electionTick', 'heartbeatTick', 'preVote', 'checkQuorum'], -1, 'raft')
+    if (raw.raft.electionTick !== undefined) raft.electionTick = int(raw.raft.electionTick, -1, 'raft.electionTick', 2, 1_000_000)
+    if (raw.raft.heartbeatTick !== undefined) raft.heartbeatTick = int(raw.raft.heartbeatTick, -1, 'raft.heartbeatTick', 1, 1_000_000)
+    if (raw.raft.preVote !== undefined) raft.preVote = bool(raw.raft.preVote, -1, 'raft.preVote')
+    if (raw.raft.checkQuorum !== undefined) raft.checkQuorum = bool(raw.raft.checkQuorum, -1, 'raft.checkQuorum')
+    if (raft.heartbeatTick >= raft.electionTick) throw new ScenarioError(-1, 'raft.heartbeatTick', 'must be less than electionTick')
+  }
+  const init = new Map<number, InitState>()
+  if (raw.init !== undefined) {
+    if (!isObj(raw.init)) throw new ScenarioError(-1, 'init', 'expected an object keyed by node id')
+    for (const [k, v] of Object.entries(raw.init)) {
+      const f = `init.${k}`
+      const id = /^[0-9]+$/.test(k) ? node(Number(k), -1, f) : (() => { throw new ScenarioError(-1, f, 'keys are node ids') })()
+      if (!isObj(v)) throw new ScenarioError(-1, f, 'expected an object')
+      noExtra(v, ['term', 'vote', 'log', 'commit'], -1, f)
+      const term = v.term === undefined ? 0 : int(v.term, -1, `${f}.term`, 0, Number.MAX_SAFE_INTEGER)
+      const vote = v.vote === undefined ? 0 : int(v.vote, -1, `${f}.vote`, 0, nodes)
+      const log: number[] = []
+      if (v.log !== undefined) {
+        if (!Array.isArray(v.log)) throw new ScenarioError(-1, `${f}.log`, 'expected an array of terms')
+        if (v.log.length > SCENARIO_INIT_LOG_MAX) throw new ScenarioError(-1, `${f}.log`, `more than ${SCENARIO_INIT_LOG_MAX} entries`)
+        let prevTerm = 0
+        v.log.forEach((t, i) => {
+          const lt = int(t, -1, `${f}.log[${i}]`, 1, Number.MAX_SAFE_INTEGER)
+          if (lt < prevTerm) throw new ScenarioError(-1, `${f}.log[${i}]`, 'terms in a log never decrease')
+          if (lt > term) throw new ScenarioError(-1, `${f}.log[${i}]`, `entry term ${lt} is above the node's term ${term}`)
+          prevTerm = lt
+          log.push(lt)
+        })
+      }
+      const commit = v.commit === undefined ? 0 : int(v.commit, -1, `${f}.commit`, 0, log.length)
+      init.set(id, { term, vote, log, commit })
+    }
+  }
+  const network: NetworkSpec = { latencyMs: [1, 10], drop: 0, duplicate: 0, reorder: 0 }
+  if (raw.network !== undefined) {
+    if (!isObj(raw.network)) throw new ScenarioError(-1, 'network', 'expected an object')
+    noExtra(raw.network, ['latencyMs', 'drop', 'duplicate', 'reorder'], -1, 'network')
+    const l = raw.network.latencyMs
+    if (l !== undefined) {
+      if (!Array.isArray(l) || l.length !== 2) throw new ScenarioError(-1, 'network.latencyMs', 'expected [min, max]')
+      const lo = int(l[0], -1, 'network.latencyMs[0]', 0, 1_000_000)
+      const hi = int(l[1], -1, 'network.latencyMs[1]', lo, 1_000_000)
+      network.latencyMs = [lo, hi]
+    }
+    if (raw.network.drop !== undefined) network.drop = num(raw.network.drop, -1, 'network.drop', 0, 1)
+    if (raw.network.duplicate !== undefined) network.duplicate = num(raw.network.duplicate, -1, 'network.duplicate', 0, 1)
+    if (raw.network.reorder !== undefined) network.reorder = num(raw.network.reorder, -1, 'network.reorder', 0, 1)
+  }
+  const tickMs = raw.tickMs === undefined ? 10 : int(raw.tickMs, -1, 'tickMs', 1, 1_000_000)
+  if (!Array.isArray(raw.steps)) throw new ScenarioError(-1, 'steps', 'expected an array of steps')
+  if (raw.steps.length > SCENARIO_STEPS_MAX) throw new ScenarioError(-1, 'steps', `more than ${SCENARIO_STEPS_MAX} steps`)
+  const steps = raw.steps.map((s, i) => parseStep(s, i, nodes, node))
+  return { name, nodes, learners, seed, raft, init, network, tickMs, steps, timed: steps.some(s => s.kind === 'run') }
+}
+
+function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number): Step {
+  if (!isObj(s)) throw new ScenarioError(i, 'step', 'a step is an object with one verb')
+  const verbs = Object.keys(s).filter(k => VERBS.has(k))
+  if (verbs.length === 0) {
+    const k = Object.keys(s)[0]
+    throw new ScenarioError(i, k ?? 'step', k === undefined ? 'empty step' : `unknown verb "${k}"`)
+  }
+  if (verbs.length > 1) throw new ScenarioError(i, verbs[1] as string, `a step has one verb (found ${verbs.join(', ')})`)
+  const verb = verbs[0] as string
+  noExtra(s, [verb, ...(VERB_FIELDS[verb] ?? [])], i, '')
+  const v = s[verb]
+  switch (verb) {
+    case 'campaign': return { kind: 'campaign', node: node(v, i, verb) }
+    case 'propose': return { kind: 'propose', node: node(v, i, verb), data: str(s.data ?? '', i, 'data') }
+    case 'tick': {
+      const n = v === 'all' ? 'all' : node(v, i, verb)
+      const times = s.times === undefined ? 1 : int(s.times, i, 'times', 0, SCENARIO_TICK_TIMES_MAX)
+      return { kind: 'tick', node: n, times }
+    }
+    case 'heartbeat': return { kind: 'heartbeat', node: node(v, i, verb) }
+    case 'readIndex': return { kind: 'readIndex', node: node(v, i, verb), ctx: str(s.ctx ?? '', i, 'ctx') }
+    case 'transfer': {
+      if (!isObj(v)) throw new ScenarioError(i, 'transfer', 'expected {"to": j, "via": i}')
+      noExtra(v, ['to', 'via'], i, 'transfer')
+      return { kind: 'transfer', to: node(v.to, i, 'transfer.to'), via: node(v.via, i, 'transfer.via') }
+    }
+    case 'addNode': return { kind: 'addNode', node: node(v, i, verb), learner: s.learner === undefined ? false : bool(s.learner, i, 'learner') }
+    case 'removeNode': return { kind: 'removeNode', node: node(v, i, verb) }
+    case 'compact': {
+      const f = 'compact'
+      // Accept both {"compact": i, "index": k} (the contract's shape) and {"compact": {"node": i, "index": k}}.
+      if (isObj(v)) {
+        noExtra(v, ['node', 'index'], i, f)
+        return { kind: 'compact', node: node(v.node, i, 'compact.node'), index: int(v.index, i, 'compact.index', 0, Number.MAX_SAFE_INTEGER) }
+      }
+      return { kind: 'compact', node: node(v, i, f), index: int(s.index, i, 'index', 0, Number.MAX_SAFE_INTEGER) }
+    }
+    case 'isolate': return { kind: 'isolate', node: node(v, i, verb) }
+    case 'cut': {
+      if (!Array.isArray(v) || v.length !== 2) throw new ScenarioError(i, 'cut', 'expected [a, b]')
+      const a = node(v[0], i, 'cut[0]')
+      const b = node(v[1], i, 'cut[1]')
+      if (a === b) throw new ScenarioError(i, 'cut', 'a node cannot be cut from itself')
+      return { kind: 'cut', a, b }
+    }
+    case 'partition': {
+      if (!Array.isArray(v) || v.length === 0) throw new ScenarioError(i, 'partition', 'expected groups of node ids [[1, 2], [3]]')
+      const seen = new Set<number>()
+      const groups = v.map((g, gi) => {
+        if (!Array.isArray(g)) throw new ScenarioError(i, `partition[${gi}]`, 'expected an array of node ids')
+        return g.map((id, k) => {
+          const n = node(id, i, `partition[${gi}][${k}]`)
+          if (seen.has(n)) throw new ScenarioError(i, `partition[${gi}][${k}]`, `node ${n} is in two groups`)
+          seen.add(n)
+          return n
+        })
+      })
+      return { kind: 'partition', groups }
+    }
+    case 'drop': {
+      if (!isObj(v)) throw new ScenarioError(i, 'drop', 'expected {"type": ...}')
+      noExtra(v, ['type'], i, 'drop')
+      const t = str(v.type, i, 'drop.type')
+      if (!(MESSAGE_KINDS as readonly string[]).includes(t)) throw new ScenarioError(i, 'drop.type', `unknown message type "${t}" (one of ${MESSAGE_KINDS.join(', ')})`)
+      return { kind: 'drop', type: t as MessageKind }
+    }
+    case 'recover':
+      if (v !== true) throw new ScenarioError(i, 'recover', 'expected true')
+      return { kind: 'recover' }
+    case 'crash': return { kind: 'crash', node: node(v, i, verb) }
+    case 'restart': return { kind: 'restart', node: node(v, i, verb) }
+    case 'expect': return { kind: 'expect', expect: parseExpect(v, i, nodes, node) }
+    case 'run': return { kind: 'run', ms: int(v, i, 'run', 0, SCENARIO_RUN_MS_MAX) }
+    case 'client': {
+      if (!isObj(v)) throw new ScenarioError(i, 'client', 'expected {"node", "op", "key", ...}')
+      const n = node(v.node, i, 'client.node')
+      const op = str(v.op, i, 'client.op')
+      const key = str(v.key, i, 'client.key')
+      if (op === 'read') { noExtra(v, ['node', 'op', 'key'], i, 'client'); return { kind: 'client', client: { node: n, op, key } } }
+      if (op === 'write') {
+        noExtra(v, ['node', 'op', 'key', 'value'], i, 'client')
+        if (!('value' in v)) throw new ScenarioError(i, 'client.value', 'missing')
+        return { kind: 'client', client: { node: n, op, key, value: value(v.value, i, 'client.value') } }
+      }
+      if (op === 'cas') {
+        noExtra(v, ['node', 'op', 'key', 'value', 'expected'], i, 'client')
+        if (!('value' in v)) throw new ScenarioError(i, 'client.value', 'missing')
+        if (!('expected' in v)) throw new ScenarioError(i, 'client.expected', 'missing')
+        return { kind: 'client', client: { node: n, op, key, expected: scalar(v.expected, i, 'client.expected'), value: value(v.value, i, 'client.value') } }
+      }
+      throw new ScenarioError(i, 'client.op', `unknown op "${op}" (read, write, cas)`)
+    }
+    case 'mint':
+    case 'stake': {
+      if (!isObj(v)) throw new ScenarioError(i, verb, 'expected {"account", "amount"}')
+      noExtra(v, ['account', 'amount'], i, verb)
+      return { kind: verb, account: str(v.account, i, `${verb}.account`), amount: num(v.amount, i, `${verb}.amount`, 0, Number.MAX_SAFE_INTEGER) }
+    }
+    case 'slash': {
+      if (!isObj(v)) throw new ScenarioError(i, verb, 'expected {"account", "condition"}')
+      noExtra(v, ['account', 'condition'], i, verb)
+      const c = str(v.condition, i, 'slash.condition')
+      if (!(SLASH_CONDITIONS as readonly string[]).includes(c)) throw new ScenarioError(i, 'slash.condition', `unknown condition "${c}"`)
+      return { kind: 'slash', account: str(v.account, i, 'slash.account'), condition: c }
+    }
+    case 'agent': {
+      if (!isObj(v)) throw new ScenarioError(i, 'agent', 'expected an object')
+      noExtra(v, ['id', 'node', 'capabilities', 'valuation', 'bid', 'bundles', 'side', 'limit', 'quantity'], i, 'agent')
+      str(v.id, i, 'agent.id')
+      node(v.node, i, 'agent.node')
+      if (v.capabilities !== undefined && (!Array.isArray(v.capabilities) || !v.capabilities.every(c => typeof c === 'string'))) throw new ScenarioError(i, 'agent.capabilities', 'expected an array of strings')
+      for (const f of ['valuation', 'bid', 'limit', 'quantity'] as const) if (v[f] !== undefined) num(v[f], i, `agent.${f}`, 0, Number.MAX_SAFE_INTEGER)
+      if (v.side !== undefined && v.side !== 'buy' && v.side !== 'sell') throw new ScenarioError(i, 'agent.side', 'expected "buy" or "sell"')
+      if (v.bundles !== undefined) {
+        if (!Array.isArray(v.bundles)) throw new ScenarioError(i, 'agent.bundles', 'expected an array')
+        v.bundles.forEach((b, bi) => {
+          if (!isObj(b) || !Array.isArray(b.items) || !b.items.every(x => typeof x === 'string')) throw new ScenarioError(i, `agent.bundles[${bi}]`, 'expected {"items": [...], "value": n}')
+          num(b.value, i, `agent.bundles[${bi}].value`, 0, Number.MAX_SAFE_INTEGER)
+        })
+      }
+      return { kind: 'agent', agent: v }
+    }
+    case 'auction': {
+      if (!isObj(v)) throw new ScenarioError(i, 'auction', 'expected an object')
+      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'bidders'], i, 'auction')
+      str(v.id, i, 'auction.id')
+      node(v.node, i, 'auction.node')
+      const t = str(v.type, i, 'auction.type')
+      if (!(AUCTION_TYPES as readonly string[]).includes(t)) throw new ScenarioError(i, 'auction.type', `unknown type "${t}" (one of ${AUCTION_TYPES.join(', ')})`)
+      if (v.items !== undefined && (!Array.isArray(v.items) || !v.items.every(x => typeof x === 'string'))) throw new ScenarioError(i, 'auction.items', 'expected an array of strings')
+      for (const f of ['reserve', 'increment', 'startPrice', 'decrement'] as const) if (v[f] !== undefined) num(v[f], i, `auction.${f}`, 0, Number.MAX_SAFE_INTEGER)
+      if (v.bidders !== undefined && !isObj(v.bidders)) throw new ScenarioError(i, 'auction.bidders', 'expected an object')
+      return { kind: 'auction', auction: v }
+    }
+  }
+  throw new ScenarioError(i, verb, `unknown verb "${verb}"`)
+}
+
+const PER_NODE_FIELDS = ['role', 'term', 'vote', 'commit', 'applied', 'firstIndex', 'lastIndex', 'log', 'logTerms', 'readStates', 'voters', 'learners'] as const
+const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner', 'crashed']
+
+function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number): Expectation {
+  if (!isObj(v)) throw new ScenarioError(i, 'expect', 'expected an object of assertions')
+  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', ...PER_NODE_FIELDS], i, 'expect')
+  const e: Expectation = {}
+  if (v.leader !== undefined) e.leader = int(v.leader, i, 'expect.leader', 0, nodes)
+  if (v.refusals !== undefined) e.refusals = int(v.refusals, i, 'expect.refusals', 0, Number.MAX_SAFE_INTEGER)
+  if (v.violations !== undefined) e.violations = int(v.violations, i, 'expect.violations', 0, Number.MAX_SAFE_INTEGER)
+  if (v.linearizable !== undefined) e.linearizable = bool(v.linearizable, i, 'expect.linearizable')
+  if (v.kv !== undefined) {
+    if (!isObj(v.kv)) throw new ScenarioError(i, 'expect.kv', 'expected an object key -> value')
+    const kv: Record<string, string | number | null> = {}
+    for (const [k, x] of Object.entries(v.kv)) kv[k] = scalar(x, i, `expect.kv.${k}`)
+    e.kv = kv
+  }
+  const check = (f: typeof PER_NODE_FIELDS[number], x: unknown, path: string): unknown => {
+    switch (f) {
+      case 'role': { const r = str(x, i, path); if (!ROLES.includes(r)) throw new ScenarioError(i, path, `unknown role "${r}"`); return r }
+      case 'term': case 'commit': case 'applied': case 'firstIndex': case 'lastIndex': return int(x, i, path, 0, Number.MAX_SAFE_INTEGER)
+      case 'vote': return int(x, i, path, 0, nodes)
+      case 'log':
+        if (!Array.isArray(x)) throw new ScenarioError(i, path, 'expected [[index, term, data], ...]')
+        return x.map((en, k) => {
+          if (!Array.isArray(en) || en.length !== 3) throw new ScenarioError(i, `${path}[${k}]`, 'expected [index, term, data]')
+          return [int(en[0], i, `${path}[${k}][0]`, 1, Number.MAX_SAFE_INTEGER), int(en[1], i, `${path}[${k}][1]`, 0, Number.MAX_SAFE_INTEGER), str(en[2], i, `${path}[${k}][2]`)]
+        })
+      case 'logTerms':
+        if (!Array.isArray(x)) throw new ScenarioError(i, path, 'expected an array of terms')
+        return x.map((t, k) => int(t, i, `${path}[${k}]`, 0, Number.MAX_SAFE_INTEGER))
+      case 'voters': case 'learners':
+        if (!Array.isArray(x)) throw new ScenarioError(i, path, 'expected an array of node ids')
+        return x.map((t, k) => node(t, i, `${path}[${k}]`))
+      case 'readStates':
+        if (!Array.isArray(x)) throw new ScenarioError(i, path, 'expected [{index, ctx}]')
+        return x.map((r, k) => {
+          if (!isObj(r)) throw new ScenarioError(i, `${path}[${k}]`, 'expected {index, ctx}')
+          noExtra(r, ['index', 'ctx'], i, `${path}[${k}]`)
+          return { index: int(r.index, i, `${path}[${k}].index`, 0, Number.MAX_SAFE_INTEGER), ctx: str(r.ctx, i, `${path}[${k}].ctx`) }
+        })
+    }
+  }
+  for (const f of PER_NODE_FIELDS) {
+    const x = v[f]
+    if (x === undefined) continue
+    const isMap = isObj(x)
+    let out: unknown
+    if (isMap) {
+      const m: Record<string, unknown> = {}
+      for (const [k, y] of Object.entries(x as Record<string, unknown>)) {
+        if (!/^[0-9]+$/.test(k)) throw new ScenarioError(i, `expect.${f}.${k}`, 'keys are node ids')
+        node(Number(k), i, `expect.${f}.${k}`)
+        m[k] = check(f, y, `expect.${f}.${k}`)
+      }
+      out = m
+    } else {
+      out = check(f, x, `expect.${f}`)
+    }
+    ;(e as Record<string, unknown>)[f] = out
+  }
+  return e
+}

@@ -1,0 +1,628 @@
+/**
+ * The simulation engine shared by the scenario runner and the fuzzer: N Raft nodes on a simulated
+ * network and disk, driven through the Ready contract, with client sessions on a KV state machine, a
+ * recorded client history, invariant checkers and an event trace.
+ *
+ * The Ready contract as the driver honours it (protocols/raft/README.md): for each Ready, (1) install the
+ * snapshot, (2) persist entries and hard state, (3) send messages, (4) apply committed entries, (5) take
+ * read states, (6) advance. A node crashed "torn" loses the Ready it was processing: nothing of it is
+ * persisted or sent.
+ */
+import { InvariantChecker } from './checkers.js'
+import type { NodeView, Violation } from './checkers.js'
+import { VirtualClock } from './clock.js'
+import { SimNetwork } from './network.js'
+import { createRand } from './prng.js'
+import type { Rand } from './prng.js'
+import type { ConfChangeKind, KvCommand, KvScalar, Refusal, SimEntry, SimKv, SimKvFactory, SimMessage, SimRaftFactory, SimRaftNode, SimReady, SimStorage } from './raft-adapter.js'
+import type { HistoryEntry, NodeReport } from './report.js'
+import type { InitState, NetworkSpec, RaftScenarioOptions } from './scenario.js'
+import { Trace } from './trace.js'
+import type { KvOperation } from './linearizability/index.js'
+
+export interface SimulationConfig {
+  nodes: number
+  learners: number[]
+  seed: number
+  raft: RaftScenarioOptions
+  init?: Map<number, InitState>
+  /** Timed-mode network; ignored in step mode (zero latency, no random faults). */
+  network: NetworkSpec
+  /** Tick interval in virtual ms (timed mode). */
+  tickMs: number
+  timed: boolean
+  factory: SimRaftFactory & SimKvFactory
+  /** Re-propose a pending client write after this many ms without an answer (same session: exactly-once). Default 20 ticks' worth × electionTick / 10... see constructor. */
+  clientRetryMs?: number
+  /** Bound on deliveries while quiescing one step-mode step. Default 1,000,000. */
+  deliveriesMax?: number
+}
+
+/** Bound on Ready batches processed for one input. */
+export const READY_LOOPS_MAX = 10_000
+/** Timed mode: full-cluster checks every this many tick rounds (leaders are checked as they appear). */
+export const CHECK_EVERY_TICKS = 10
+/** Membership changes remembered per node (for compaction at an older index). */
+export const CONF_HISTORY_MAX = 64
+
+interface PendingOp {
+  opId: number
+  node: number
+  clientId: number
+  seq: number
+  cmd: KvCommand
+  entry: HistoryEntry
+  lastTry: number
+  ctx?: string
+  readAt?: number
+}
+
+interface ConfPoint { index: number, voters: number[], learners: number[] }
+
+class SimNode {
+  raft: SimRaftNode | undefined
+  kv: SimKv
+  applied = 0
+  voters: number[]
+  learners: number[]
+  confHistory: ConfPoint[]
+  readStates: Array<{ index: number, ctx: string }> = []
+  tornArmed = false
+  lastRole = 'follower'
+  /** Index of a membership change applied in the Ready being processed (0: none). */
+  confPendingAt = 0
+
+  constructor (readonly id: number, readonly storage: SimStorage, kv: SimKv, voters: number[], learners: number[]) {
+    this.kv = kv
+    this.voters = voters
+    this.learners = learners
+    this.confHistory = [{ index: 0, voters, learners }]
+  }
+
+  get crashed (): boolean { return this.raft === undefined }
+}
+
+export class Simulation {
+  readonly cfg: SimulationConfig
+  readonly rand: Rand
+  readonly clock = new VirtualClock()
+  readonly net: SimNetwork<SimMessage>
+  readonly checker = new InvariantChecker()
+  readonly trace = new Trace()
+  readonly history: HistoryEntry[] = []
+  readonly refusals: Array<{ step: number, detail: string }> = []
+  private readonly nodes: SimNode[] = []
+  private readonly pending = new Map<string, PendingOp>()
+  private readonly pendingReads = new Map<string, PendingOp>()
+  private readonly nextTick: number[] = []
+  private opCounter = 0
+  private ticksSinceCheck = 0
+  /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
+  private readonly firstApplied: Array<{ time: number, ok?: boolean } | undefined> = []
+  /** Per client op: whether it was ever submitted (false: its node was down at call time). */
+  private readonly submitted: boolean[] = []
+  /** Entries applied by any node for the first time (a progress measure). */
+  committedEntries = 0
+  private readonly clientRetryMs: number
+  private readonly deliveriesMax: number
+  step = 0
+
+  constructor (cfg: SimulationConfig) {
+    this.cfg = cfg
+    this.rand = createRand(cfg.seed)
+    const netRand = this.rand.fork()
+    this.net = new SimNetwork<SimMessage>(netRand, m => m.kind, cfg.timed
+      ? { latencyMs: cfg.network.latencyMs, drop: cfg.network.drop, duplicate: cfg.network.duplicate, reorder: cfg.network.reorder }
+      : {})
+    this.clientRetryMs = cfg.clientRetryMs ?? cfg.raft.electionTick * cfg.tickMs * 3
+    this.deliveriesMax = cfg.deliveriesMax ?? 1_000_000
+    const learners = [...cfg.learners].sort((a, b) => a - b)
+    const voters: number[] = []
+    for (let id = 1; id <= cfg.nodes; id++) if (!learners.includes(id)) voters.push(id)
+    for (let id = 1; id <= cfg.nodes; id++) {
+      const init = cfg.init?.get(id)
+      const storage = cfg.factory.createStorage({ term: init?.term ?? 0, vote: init?.vote ?? 0, commit: init?.commit ?? 0, logTerms: init?.log ?? [], voters, learners })
+      const node = new SimNode(id, storage, cfg.factory.createKv(), voters, learners)
+      this.nodes.push(node)
+      this.boot(node)
+      this.checker.onPersistHardState(id, storage.hardState())
+      // Phases spread the nodes' ticks within an interval.
+      this.nextTick.push(cfg.timed ? this.rand.int(cfg.tickMs) : 0)
+    }
+  }
+
+  get now (): number { return this.clock.now }
+  get size (): number { return this.nodes.length }
+
+  private node (id: number): SimNode {
+    const n = this.nodes[id - 1]
+    if (n === undefined) throw new RangeError(`no node ${id}`)
+    return n
+  }
+
+  private boot (node: SimNode): void {
+    const snap = node.storage.snapshot()
+    node.kv = this.cfg.factory.createKv()
+    if (snap.meta.index > 0) {
+      node.kv.restore(snap.data)
+      node.voters = snap.meta.voters
+      node.learners = snap.meta.learners
+    }
+    node.applied = snap.meta.index
+    node.confHistory = [{ index: snap.meta.index, voters: node.voters, learners: node.learners }]
+    node.raft = this.cfg.factory.createNode({
+      id: node.id,
+      voters: node.voters,
+      learners: node.learners,
+      electionTick: this.cfg.raft.electionTick,
+      heartbeatTick: this.cfg.raft.heartbeatTick,
+      preVote: this.cfg.raft.preVote,
+      checkQuorum: this.cfg.raft.checkQuorum,
+      applied: node.applied,
+      rand: this.rand.fork()
+    }, node.storage)
+    node.lastRole = 'follower'
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Run `fn` on a live node's core, then process its Ready batches; a crashed node refuses. */
+  private input (id: number, what: string, fn: (r: SimRaftNode) => Refusal): Refusal {
+    const node = this.node(id)
+    const raft = node.raft
+    if (raft === undefined) return this.refuse(`${what} at node ${id}: node is crashed`)
+    let refusal: Refusal
+    try {
+      refusal = fn(raft)
+    } catch (err) {
+      this.panic(node, what, err)
+      return undefined
+    }
+    this.process(node)
+    if (refusal !== undefined) return this.refuse(`${what} at node ${id}: ${refusal}`)
+    return undefined
+  }
+
+  private refuse (detail: string): Refusal {
+    this.refusals.push({ step: this.step, detail })
+    this.trace.add(`refuse ${detail}`)
+    return detail
+  }
+
+  private panic (node: SimNode, what: string, err: unknown): void {
+    const e = err as Error
+    this.checker.report('node-panic', `node ${node.id} threw during ${what}: ${e?.name ?? ''} ${e?.message ?? String(err)}`)
+    this.crash(node.id)
+  }
+
+  campaign (id: number): Refusal {
+    this.trace.add(`campaign ${id}`)
+    return this.input(id, 'campaign', r => r.campaign())
+  }
+
+  propose (id: number, data: string): Refusal {
+    this.trace.add(`propose ${id} ${data}`)
+    return this.input(id, 'propose', r => r.propose(new TextEncoder().encode(data)))
+  }
+
+  /**
+   * Propose several values at node `id` and process its Ready once (a driver batching proposals, as a
+   * busy server does): one append per follower carries them all. Returns the refusals, if any.
+   */
+  proposeMany (id: number, data: readonly string[]): Refusal[] {
+    this.trace.add(`propose-many ${id} ${data.length}`)
+    const out: Refusal[] = []
+    this.input(id, 'propose', r => {
+      for (const d of data) { const x = r.propose(new TextEncoder().encode(d)); if (x !== undefined) out.push(x) }
+      return undefined
+    })
+    for (const x of out) this.refuse(`propose at node ${id}: ${x}`)
+    return out
+  }
+
+  heartbeat (id: number): Refusal {
+    this.trace.add(`heartbeat ${id}`)
+    return this.input(id, 'heartbeat', r => r.heartbeat())
+  }
+
+  readIndex (id: number, ctx: string): Refusal {
+    this.trace.add(`readIndex ${id} ${ctx}`)
+    return this.input(id, 'readIndex', r => r.readIndex(ctx))
+  }
+
+  transfer (to: number, via: number): Refusal {
+    this.trace.add(`transfer ${via}->${to}`)
+    return this.input(via, 'transfer', r => r.transferLeader(to))
+  }
+
+  /** Propose a membership change at the current leader (the live leader of the highest term). */
+  confChange (kind: ConfChangeKind, target: number): Refusal {
+    const leader = this.leaderId()
+    this.trace.add(`conf ${kind} ${target} at ${leader}`)
+    if (leader === 0) return this.refuse(`${kind} ${target}: no leader`)
+    return this.input(leader, kind, r => r.proposeConfChange(kind, target))
+  }
+
+  /** Tick one node once. */
+  tick (id: number): void {
+    const node = this.node(id)
+    if (node.raft === undefined) return
+    this.input(id, 'tick', r => { r.tick(); return undefined })
+    this.retryClientOps(node)
+  }
+
+  /** Snapshot node `id`'s state at `index` (<= applied) and compact its log through it. */
+  compact (id: number, index: number): Refusal {
+    const node = this.node(id)
+    this.trace.add(`compact ${id} ${index}`)
+    if (node.raft === undefined) return this.refuse(`compact at node ${id}: node is crashed`)
+    const snapIndex = node.storage.snapshot().meta.index
+    if (index > node.applied) return this.refuse(`compact at node ${id}: index ${index} is beyond applied ${node.applied}`)
+    if (index <= snapIndex) return this.refuse(`compact at node ${id}: index ${index} is already compacted (snapshot at ${snapIndex})`)
+    // Rebuild the state at exactly `index` from the last snapshot and the log.
+    const kv = this.cfg.factory.createKv()
+    const snap = node.storage.snapshot()
+    if (snap.meta.index > 0) kv.restore(snap.data)
+    for (const e of node.storage.entries(snap.meta.index + 1, index)) {
+      if (!e.text.startsWith('conf:') && e.data.length > 0) kv.apply(e.index, e.data)
+    }
+    let conf = node.confHistory[0] as ConfPoint
+    for (const c of node.confHistory) if (c.index <= index) conf = c
+    node.storage.compact(index, kv.snapshot(), conf.voters, conf.learners)
+    return undefined
+  }
+
+  crash (id: number, torn = false): void {
+    const node = this.node(id)
+    if (node.raft === undefined) return
+    if (torn) { node.tornArmed = true; this.trace.add(`arm-torn ${id}`); return }
+    this.trace.add(`crash ${id}`)
+    node.raft = undefined
+    node.tornArmed = false
+    node.lastRole = 'crashed'
+    for (const [k, p] of [...this.pending, ...this.pendingReads]) {
+      if (p.node !== id) continue
+      this.pending.delete(k)
+      this.pendingReads.delete(k)
+      p.entry.result = 'indefinite'
+      p.entry.return = null
+      if (p.cmd.op === 'read') delete p.entry.value
+    }
+  }
+
+  restart (id: number): void {
+    const node = this.node(id)
+    if (node.raft !== undefined) return
+    this.trace.add(`restart ${id}`)
+    this.boot(node)
+    const hs = node.storage.hardState()
+    this.checker.onPersistHardState(id, hs)
+    this.process(node)
+  }
+
+  isolate (id: number): void { this.trace.add(`isolate ${id}`); this.net.isolate(id) }
+  cut (a: number, b: number): void { this.trace.add(`cut ${a} ${b}`); this.net.cut(a, b) }
+  partition (groups: number[][]): void { this.trace.add(`partition ${JSON.stringify(groups)}`); this.net.partition(groups) }
+  dropType (type: string): void { this.trace.add(`drop ${type}`); this.net.dropType(type) }
+  recover (): void { this.trace.add('recover'); this.net.recover() }
+
+  // ---------------------------------------------------------------- client operations (timed mode)
+
+  /** Issue a client KV operation at node `id` now; it completes when that node applies/serves it. */
+  client (id: number, cmd: KvCommand): HistoryEntry {
+    const opId = ++this.opCounter
+    const entry: HistoryEntry = { node: id, op: cmd.op, key: cmd.key, result: 'indefinite', call: this.now, return: null }
+    if (cmd.op === 'write') entry.value = cmd.value
+    if (cmd.op === 'cas') { entry.expected = cmd.expected; entry.value = cmd.value }
+    this.history.push(entry)
+    this.submitted.push(false)
+    this.firstApplied.push(undefined)
+    const p: PendingOp = { opId, node: id, clientId: opId, seq: 1, cmd, entry, lastTry: this.now }
+    this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
+    const node = this.node(id)
+    if (node.raft === undefined) return entry // never sent: it has no effect (and is left out of the check)
+    this.submitted[opId - 1] = true
+    if (cmd.op === 'read') {
+      p.ctx = `r${opId}`
+      this.pendingReads.set(p.ctx, p)
+      this.input(id, 'client read', r => r.readIndex(p.ctx as string))
+    } else {
+      this.pending.set(`${p.clientId}:${p.seq}`, p)
+      this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd)))
+    }
+    return entry
+  }
+
+  private retryClientOps (node: SimNode): void {
+    if (this.pending.size === 0 && this.pendingReads.size === 0) return
+    const due = this.now - this.clientRetryMs
+    for (const p of this.pending.values()) {
+      if (p.node !== node.id || p.lastTry > due) continue
+      p.lastTry = this.now
+      this.trace.add(`retry ${p.opId}`)
+      this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd)))
+    }
+    for (const p of this.pendingReads.values()) {
+      if (p.node !== node.id || p.lastTry > due || p.readAt !== undefined) continue
+      p.lastTry = this.now
+      this.input(node.id, 'client read retry', r => r.readIndex(p.ctx as string))
+    }
+  }
+
+  /** Pending operations become indefinite (fate unknown) at the end of a run. */
+  finishClientOps (): void {
+    for (const p of [...this.pending.values(), ...this.pendingReads.values()]) {
+      p.entry.result = 'indefinite'
+      p.entry.return = null
+      if (p.cmd.op === 'read') delete p.entry.value
+    }
+    this.pending.clear()
+    this.pendingReads.clear()
+  }
+
+  /**
+   * The client history as checker operations. Indefinite operations are narrowed where the simulator
+   * knows more than the client did, which keeps the search small without weakening it:
+   * - an operation never submitted (its node was down) and an indefinite read have no effect: left out;
+   * - an indefinite write/cas whose command was applied somewhere took effect, with the outcome every
+   *   replica computed, no later than its first application anywhere: it returns then;
+   * - an indefinite write/cas applied nowhere influenced no observed result (every answer comes from
+   *   applied state), so linearizing it after everything else is always possible: left out. (A read
+   *   that returned its value anyway is then caught, as it should be.)
+   * With `keepIndefinite`, unresolved writes stay in with their return at infinity instead.
+   */
+  operations (keepIndefinite = false): KvOperation[] {
+    const out: KvOperation[] = []
+    this.history.forEach((h, i) => {
+      if (this.submitted[i] !== true) return
+      const input = h.op === 'read' ? { op: 'read' as const, key: h.key } : h.op === 'write' ? { op: 'write' as const, key: h.key, value: h.value ?? null } : { op: 'cas' as const, key: h.key, expected: h.expected ?? null, value: h.value ?? null }
+      if (h.result === 'indefinite') {
+        if (h.op === 'read') return
+        const fa = this.firstApplied[i]
+        if (fa !== undefined) {
+          out.push({ clientId: i, input, call: h.call, return: Math.max(fa.time, h.call), output: h.op === 'cas' ? { ok: fa.ok === true } : {} })
+          return
+        }
+        if (keepIndefinite) out.push({ clientId: i, input, call: h.call, return: Infinity, output: undefined })
+        return
+      }
+      const output = h.op === 'read' ? { value: h.value ?? null } : h.op === 'cas' ? { ok: h.result === 'ok' } : {}
+      out.push({ clientId: i, input, call: h.call, return: h.return, output })
+    })
+    return out
+  }
+
+  // ---------------------------------------------------------------- the Ready loop
+
+  private process (node: SimNode): void {
+    for (let loops = 0; ; loops++) {
+      const raft = node.raft
+      if (raft === undefined || !raft.hasReady()) break
+      if (loops >= READY_LOOPS_MAX) { this.checker.report('node-panic', `node ${node.id} produced more than ${READY_LOOPS_MAX} Ready batches for one input`); break }
+      let rd: SimReady
+      try {
+        rd = raft.ready()
+      } catch (err) { this.panic(node, 'ready', err); return }
+      if (node.tornArmed) {
+        this.trace.add(`crash-torn ${node.id}`)
+        this.crash(node.id)
+        return
+      }
+      if (rd.soft !== undefined) this.observe(node, rd.soft.role)
+      this.handleReady(node, raft, rd)
+      if (node.raft !== raft) return
+      try {
+        raft.advance()
+      } catch (err) { this.panic(node, 'advance', err); return }
+      if (node.confPendingAt > 0) {
+        // The core switched configuration when it applied the change; record it at the entry's index.
+        const c = raft.confState()
+        node.voters = c.voters.slice().sort((a, b) => a - b)
+        node.learners = c.learners.slice().sort((a, b) => a - b)
+        node.confHistory.push({ index: node.confPendingAt, voters: node.voters, learners: node.learners })
+        if (node.confHistory.length > CONF_HISTORY_MAX) node.confHistory.shift()
+        node.confPendingAt = 0
+      }
+    }
+  }
+
+  private handleReady (node: SimNode, raft: SimRaftNode, rd: SimReady): void {
+    const st = node.storage
+    if (rd.snapshot !== undefined) {
+      const m = rd.snapshot.meta
+      this.trace.add(`snap ${node.id} ${m.index} ${m.term}`)
+      st.applySnapshot(rd.snapshot)
+      node.kv.restore(rd.snapshot.data)
+      node.applied = m.index
+      node.voters = m.voters
+      node.learners = m.learners
+      node.confHistory = [{ index: m.index, voters: m.voters, learners: m.learners }]
+      this.failReadsAbove(node)
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0] as SimEntry
+      this.checker.onPersistEntries(node.id, raft.status().role === 'leader', st.lastIndex(), rd.entries, first.index - 1 === 0 ? 0 : st.termAt(first.index - 1))
+      st.append(rd.entries)
+    }
+    if (rd.hardState !== undefined) {
+      this.checker.onPersistHardState(node.id, rd.hardState)
+      st.setHardState(rd.hardState)
+    }
+    for (const m of rd.messages) {
+      this.net.send(m.from, m.to, m, this.now)
+    }
+    for (const e of rd.committed) this.apply(node, e)
+    for (const rs of rd.readStates) {
+      node.readStates.push(rs)
+      this.trace.add(`read ${node.id} ${rs.index} ${rs.ctx}`)
+      const p = this.pendingReads.get(rs.ctx)
+      if (p !== undefined && p.node === node.id && p.readAt === undefined) p.readAt = rs.index
+    }
+    this.serveReads(node)
+  }
+
+  private apply (node: SimNode, e: SimEntry): void {
+    if (e.index <= node.applied) return
+    if (e.index !== node.applied + 1) this.checker.report('state-machine-safety', `node ${node.id} applied ${e.index} after ${node.applied} (gap)`)
+    this.checker.onApply(node.id, e.index, e.term, e.text)
+    node.applied = e.index
+    if (e.text.startsWith('conf:')) {
+      node.confPendingAt = e.index
+    } else if (e.data.length > 0) {
+      const res = node.kv.apply(e.index, e.data)
+      if (res !== undefined) {
+        const k = res.clientId - 1
+        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) this.firstApplied[k] = { time: this.now, ok: res.ok }
+        const key = `${res.clientId}:${res.seq}`
+        const p = this.pending.get(key)
+        if (p !== undefined && p.node === node.id) {
+          this.pending.delete(key)
+          p.entry.return = this.now
+          p.entry.result = p.cmd.op === 'cas' && res.ok !== true ? 'failed' : 'ok'
+        }
+      }
+    }
+    if (e.index > this.committedEntries) this.committedEntries = e.index
+  }
+
+  private serveReads (node: SimNode): void {
+    if (this.pendingReads.size === 0) return
+    for (const [k, p] of this.pendingReads) {
+      if (p.node !== node.id || p.readAt === undefined || node.applied < p.readAt) continue
+      this.pendingReads.delete(k)
+      p.entry.value = node.kv.read(p.cmd.key)
+      p.entry.result = 'ok'
+      p.entry.return = this.now
+      this.trace.add(`served ${p.opId} ${JSON.stringify(p.entry.value)}`)
+    }
+  }
+
+  /** After a snapshot install, a read whose index is now below applied is served from the new state. */
+  private failReadsAbove (node: SimNode): void {
+    this.serveReads(node)
+  }
+
+  private observe (node: SimNode, role: string): void {
+    if (role !== node.lastRole) {
+      node.lastRole = role
+      this.trace.add(`role ${node.id} ${role}`)
+      if (role === 'leader') this.checker.checkViews([this.view(node)])
+    }
+  }
+
+  // ---------------------------------------------------------------- delivery and time
+
+  private deliver (m: SimMessage): void {
+    const node = this.node(m.to)
+    if (node.raft === undefined) return
+    this.trace.add(`recv ${m.describe}`)
+    this.input(m.to, 'step', r => { r.step(m); return undefined })
+  }
+
+  /**
+   * Hand node `to` a raw message as if it came off the wire, bypassing the network (the fuzzer's garbage
+   * injection). The core must drop what is malformed or from a non-member; if it throws instead, that
+   * is a `node-panic` violation.
+   */
+  inject (to: number, raw: unknown, describe: string): void {
+    const node = this.node(to)
+    if (node.raft === undefined) return
+    this.trace.add(`inject ${to} ${describe}`)
+    this.input(to, 'step (injected)', r => { r.step({ from: 0, to, kind: 'garbage', term: 0, describe, raw }); return undefined })
+  }
+
+  /** Step mode: deliver every queued message (and those produced meanwhile) to quiescence. */
+  quiesce (): void {
+    for (let n = 0; ; n++) {
+      const d = this.net.deliverNext(Infinity)
+      if (d === undefined) return
+      if (n >= this.deliveriesMax) {
+        this.checker.report('quiescence', `more than ${this.deliveriesMax} deliveries without quiescence`)
+        return
+      }
+      this.deliver(d.msg)
+    }
+  }
+
+  /** Timed mode: advance the clock by `ms`, ticking nodes and delivering messages as they fall due. */
+  runFor (ms: number, until?: () => boolean): boolean {
+    const end = this.now + ms
+    const tickMs = this.cfg.tickMs
+    for (;;) {
+      let tTick = Infinity
+      for (const t of this.nextTick) if (t < tTick) tTick = t
+      const tNet = this.net.nextDeliveryTime()
+      const t = Math.min(tTick, tNet)
+      if (t > end) break
+      this.clock.advanceTo(t)
+      if (tNet <= tTick) {
+        const d = this.net.deliverNext(t)
+        if (d !== undefined) this.deliver(d.msg)
+      } else {
+        for (let i = 0; i < this.nextTick.length; i++) {
+          if (this.nextTick[i] !== t) continue
+          this.nextTick[i] = t + tickMs
+          this.tick(i + 1)
+        }
+        // Leaders are checked as they appear (observe); the whole cluster every CHECK_EVERY_TICKS.
+        if (++this.ticksSinceCheck >= CHECK_EVERY_TICKS) { this.ticksSinceCheck = 0; this.checker.checkViews(this.views()) }
+        if (until !== undefined && until()) return true
+      }
+    }
+    this.clock.advanceTo(end)
+    return until !== undefined ? until() : false
+  }
+
+  // ---------------------------------------------------------------- views and reports
+
+  leaderId (): number {
+    let best = 0
+    let bestTerm = -1
+    for (const n of this.nodes) {
+      const s = n.raft?.status()
+      if (s !== undefined && s.role === 'leader' && s.term > bestTerm) { best = n.id; bestTerm = s.term }
+    }
+    return best
+  }
+
+  view (node: SimNode): NodeView {
+    const st = node.storage
+    const s = node.raft?.status()
+    const hs = st.hardState()
+    return {
+      id: node.id,
+      crashed: s === undefined,
+      role: s === undefined ? 'crashed' : s.role,
+      term: s?.term ?? hs.term,
+      vote: s?.vote ?? hs.vote,
+      leader: s?.leader ?? 0,
+      commit: s?.commit ?? hs.commit,
+      applied: node.applied,
+      firstIndex: st.firstIndex(),
+      lastIndex: st.lastIndex(),
+      termAt: i => st.termAt(i)
+    }
+  }
+
+  views (): NodeView[] { return this.nodes.map(n => this.view(n)) }
+
+  viewOf (id: number): NodeView { return this.view(this.node(id)) }
+
+  nodeReport (id: number): NodeReport {
+    const node = this.node(id)
+    const v = this.view(node)
+    let role = v.role as NodeReport['role']
+    if (role === 'follower' && node.learners.includes(id)) role = 'learner'
+    const st = node.storage
+    const log: Array<[number, number, string]> = st.lastIndex() >= st.firstIndex() ? st.entries(st.firstIndex(), st.lastIndex()).map(e => [e.index, e.term, e.text]) : []
+    return { role, term: v.term, vote: v.vote, leader: v.leader, log, commit: v.commit, applied: v.applied, firstIndex: v.firstIndex }
+  }
+
+  readStatesOf (id: number): Array<{ index: number, ctx: string }> { return this.node(id).readStates }
+  configOf (id: number): { voters: number[], learners: number[] } { const n = this.node(id); return { voters: n.voters, learners: n.learners } }
+  kvRead (id: number, key: string): KvScalar { return this.node(id).kv.read(key) }
+  isCrashed (id: number): boolean { return this.node(id).crashed }
+  appliedOf (id: number): number { return this.node(id).applied }
+
+  get violations (): Violation[] { return this.checker.violations }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * The `agora` command line. Commands live in a table ({@link COMMANDS}); each takes its arguments and an
+ * {@link CliIo} and returns an exit code. Exit codes: 0 success, 1 a run that found a problem (a failed
+ * expect, a violation, a failing fuzz seed), 2 bad usage or a malformed scenario (nothing was run).
+ *
+ * ```
+ * agora sim run <scenario.json|yaml> [--seed N] [--json]
+ * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
+ * ```
+ */
+import { readFileSync, realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { AgoraError } from './errors.js'
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './cli-util.js'
+import type { CliIo, Command } from './cli-util.js'
+
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
+export type { CliIo, Command } from './cli-util.js'
+
+const SIM_USAGE = `usage:
+  agora sim run <scenario.json|yaml> [--seed N] [--json]
+      Run one scenario file (format: SCENARIOS.md). Exit 0 if ok, 1 if an expect failed or an invariant
+      was violated, 2 if the scenario is malformed. --json prints exactly one JSON report on stdout.
+  agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--faults LIST] [--json]
+      Random fault schedules (partitions, isolations, cuts, crashes/restarts, drops, duplicates,
+      reordering, delays, malformed messages) in a safety phase, then a healed liveness phase. Prints
+      failing seeds with their replay command and each seed's trace hash. --faults is a comma list of
+      partition,isolate,cut,crash,drop,duplicate,reorder,delay,garbage or "none".
+      Defaults: --nodes 5, --seeds 100, --ticks 2000, --seed-start 1, all faults.`
+
+async function simCommand (args: string[], io: CliIo): Promise<number> {
+  const sub = args[0]
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    io.stdout(SIM_USAGE + '\n')
+    return sub === undefined ? EXIT_USAGE : EXIT_OK
+  }
+  const rest = args.slice(1)
+  if (rest.includes('--help') || rest.includes('-h')) { io.stdout(SIM_USAGE + '\n'); return EXIT_OK }
+  // Loaded lazily so other commands do not pay for the simulator.
+  const sim = await import('../sim/cli.js')
+  if (sub === 'run') return await sim.simRun(rest, io)
+  if (sub === 'fuzz') return await sim.simFuzz(rest, io)
+  io.stderr(`agora sim: unknown subcommand "${sub}"\n${SIM_USAGE}\n`)
+  return EXIT_USAGE
+}
+
+/** The command table; add `start`, `status`... here. */
+export const COMMANDS: Record<string, Command> = {
+  sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
+}
+
+function mainUsage (): string {
+  const lines = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`)
+  return `usage: agora <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nagora <command> --help for a command's options.`
+}
+
+/** Run the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main (argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const cmd = argv[0]
+  if (cmd === undefined) { io.stderr(mainUsage() + '\n'); return EXIT_USAGE }
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') { io.stdout(mainUsage() + '\n'); return EXIT_OK }
+  const c = COMMANDS[cmd]
+  if (c === undefined) { io.stderr(`agora: unknown command "${cmd}"\n${mainUsage()}\n`); return EXIT_USAGE }
+  try {
+    return await c.run(argv.slice(1), io)
+  } catch (err) {
+    if (err instanceof UsageError) { io.stderr(`agora ${cmd}: ${err.message}\n${c.usage}\n`); return EXIT_USAGE }
+    if (err instanceof AgoraError) { io.stderr(`agora ${cmd}: ${err.name} (${err.code}): ${err.message}\n`); return EXIT_USAGE }
+    io.stderr(`agora ${cmd}: ${String((err as Error)?.stack ?? err)}\n`)
+    return EXIT_FAILED
+  }
+}
+
+export function defaultIo (): CliIo {
+  return {
+    stdout: t => { process.stdout.write(t) },
+    stderr: t => { process.stderr.write(t) },
+    readFile: p => readFileSync(p, 'utf8')
+  }
+}
+
+function isEntryPoint (): boolean {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await main(process.argv.slice(2))
+}

@@ -1,0 +1,8 @@
+/** Worker for sim.bench.ts: runs a range of fuzz seeds and posts a summary. */
+import { parentPort, workerData } from 'node:worker_threads'
+import { fuzz } from '../../sim/fuzz.js'
+
+const { seedStart, seeds, nodes, ticks } = workerData as { seedStart: number, seeds: number, nodes: number, ticks: number }
+const t0 = performance.now()
+const r = fuzz({ nodes, seeds, ticks, seedStart })
+parentPort?.postMessage({ ms: performance.now() - t0, committed: r.committed, failing: r.results.filter(x => !x.ok).map(x => x.seed) })

@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { main } from '../../src/cli.js'
+import type { CliIo } from '../../src/cli.js'
+
+function io (): CliIo & { out: string, err: string } {
+  const o = {
+    out: '',
+    err: '',
+    stdout: (t: string) => { o.out += t },
+    stderr: (t: string) => { o.err += t },
+    readFile: (p: string) => readFileSync(p, 'utf8')
+  }
+  return o
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'agora-sim-cli-'))
+function file (name: string, content: unknown): string {
+  const p = join(dir, name)
+  writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content))
+  return p
+}
+
+describe('agora CLI', () => {
+  it('prints help with exit 0 and usage errors with exit 2', async () => {
+    const a = io()
+    expect(await main(['--help'], a)).toBe(0)
+    expect(a.out).toContain('sim')
+    const b = io()
+    expect(await main([], b)).toBe(2)
+    const c = io()
+    expect(await main(['sim', '--help'], c)).toBe(0)
+    expect(c.out).toContain('agora sim fuzz')
+    const d = io()
+    expect(await main(['sim', 'run', '--help'], d)).toBe(0)
+  })
+
+  it('exits 2 naming an unknown command or subcommand', async () => {
+    const a = io()
+    expect(await main(['frobnicate'], a)).toBe(2)
+    expect(a.err).toContain('unknown command "frobnicate"')
+    const b = io()
+    expect(await main(['sim', 'explode'], b)).toBe(2)
+    expect(b.err).toContain('unknown subcommand "explode"')
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--nodes', 'many'], c)).toBe(2)
+    expect(c.err).toContain('--nodes')
+    const d = io()
+    expect(await main(['sim', 'run', file('x.json', { nodes: 1, steps: [] }), '--bogus'], d)).toBe(2)
+    const e = io()
+    expect(await main(['sim', 'fuzz', '--faults', 'meteor'], e)).toBe(2)
+    expect(e.err).toContain('unknown fault "meteor"')
+  })
+
+  it('exits 2 with the step and field for a malformed scenario, and prints no report', async () => {
+    const a = io()
+    const p = file('bad.json', { nodes: 3, steps: [{ campaign: 1 }, { campaign: 9 }] })
+    expect(await main(['sim', 'run', p, '--json'], a)).toBe(2)
+    expect(a.out).toBe('')
+    expect(a.err).toContain('step 1: campaign')
+    const b = io()
+    expect(await main(['sim', 'run', file('bad2.json', { nodes: 3, steps: [{ teleport: 1 }] })], b)).toBe(2)
+    expect(b.err).toContain('unknown verb "teleport"')
+    const c = io()
+    expect(await main(['sim', 'run', join(dir, 'missing.json')], c)).toBe(2)
+  })
+
+  it('exits 2 with a clear message for verbs of later issues', async () => {
+    const a = io()
+    const p = file('mint.json', { nodes: 3, steps: [{ run: 100 }, { mint: { account: 'a1', amount: 100 } }] })
+    expect(await main(['sim', 'run', p, '--json'], a)).toBe(2)
+    expect(a.err).toContain('ERR_NOT_IMPLEMENTED')
+    expect(a.err).toContain('mint')
+    expect(a.out).toBe('')
+  })
+
+  it('exits 0 with one JSON report for a passing scenario and 1 for a failed expect', async () => {
+    const a = io()
+    const ok = file('ok.yaml', 'name: ok\nnodes: 3\nsteps:\n  - campaign: 1\n  - expect: { leader: 1 }\n')
+    expect(await main(['sim', 'run', ok, '--json'], a)).toBe(0)
+    const report = JSON.parse(a.out)
+    expect(report.ok).toBe(true)
+    expect(report.name).toBe('ok')
+    expect(a.out.trim().split('\n')).toHaveLength(1)
+    for (const k of ['name', 'seed', 'ok', 'nodes', 'readStates', 'auctions', 'accounts', 'supply', 'history', 'violations', 'trace']) expect(report).toHaveProperty(k)
+    expect(report.nodes['1']).toMatchObject({ role: 'leader', term: 1, vote: 1, leader: 1, commit: 1, applied: 1, firstIndex: 1, log: [[1, 1, '']] })
+    const b = io()
+    const bad = file('fail.yaml', 'name: fail\nnodes: 3\nsteps:\n  - campaign: 1\n  - expect: { leader: 2 }\n')
+    expect(await main(['sim', 'run', bad, '--json'], b)).toBe(1)
+    const r2 = JSON.parse(b.out)
+    expect(r2.ok).toBe(false)
+    expect(r2.expectFailures[0].step).toBe(1)
+    const c = io()
+    expect(await main(['sim', 'run', bad], c)).toBe(1)
+    expect(c.out).toContain('expect failed at step 1')
+  })
+
+  it('--seed overrides the file seed', async () => {
+    const a = io()
+    const p = file('seeded.json', { nodes: 3, seed: 5, steps: [{ run: 500 }] })
+    expect(await main(['sim', 'run', p, '--json', '--seed', '9'], a)).toBe(0)
+    expect(JSON.parse(a.out).seed).toBe(9)
+  })
+
+  it('fuzz prints each seed trace and exits 0 when all pass; same seed, same trace', async () => {
+    const a = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '3', '--ticks', '200', '--seed-start', '11', '--json'], a)).toBe(0)
+    const r = JSON.parse(a.out)
+    expect(r.ok).toBe(true)
+    expect(Object.keys(r.traces)).toEqual(['11', '12', '13'])
+    const b = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '200', '--seed-start', '12'], b)).toBe(0)
+    expect(b.out).toContain(`seed 12: ok trace ${String(r.traces['12'])}`)
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '2', '--ticks', '200', '--faults', 'crash,garbage'], c)).toBe(0)
+    expect(c.out).toContain('2/2 seeds ok')
+  })
+})
