@@ -78,6 +78,8 @@ export class RaftTransport {
   private readonly out = new Map<NodeId, Outbound>()
   private readonly inbound = new Set<Stream>()
   private running = false
+  /** Artificial per-destination delays (the live harness's per-link delay), by peer id. */
+  private delays = new Map<string, number>()
 
   constructor (init: RaftTransportInit) {
     this.node = init.node
@@ -87,6 +89,11 @@ export class RaftTransport {
     this.onUnreachable = init.onUnreachable ?? (() => {})
     this.queueMax = init.queueMessagesMax ?? RAFT_QUEUE_MESSAGES_MAX
     this.limits = init.limits ?? DEFAULT_WIRE_LIMITS
+  }
+
+  /** Delays messages to these peers by the given ms (test harness; order per link is kept). */
+  setDelays (delays: ReadonlyMap<string, number>): void {
+    this.delays = new Map(delays)
   }
 
   /** Makes a peer addressable by its Raft id; returns that id. */
@@ -127,6 +134,21 @@ export class RaftTransport {
    * one batch (one stream write) per event-loop turn.
    */
   send (msgs: readonly Message[]): void {
+    if (!this.running) return
+    if (this.delays.size > 0) {
+      const now: Message[] = []
+      for (const m of msgs) {
+        const ms = this.delays.get(this.directory.get(m.to) ?? '')
+        if (ms === undefined) now.push(m)
+        else setTimeout(() => { this.enqueue([m]) }, ms).unref?.()
+      }
+      this.enqueue(now)
+      return
+    }
+    this.enqueue(msgs)
+  }
+
+  private enqueue (msgs: readonly Message[]): void {
     if (!this.running) return
     const touched: Array<[NodeId, Outbound]> = []
     for (const m of msgs) {

@@ -16,8 +16,16 @@ import type { Peer } from '../peers/peer.js'
 import type { PeerOptions } from '../peers/options.js'
 import { InvalidOptionError, TimeoutError } from '../src/errors.js'
 import { createRand } from './prng.js'
+import { checkLinearizable, kvModel } from './linearizability/index.js'
+import type { CheckResult } from './linearizability/index.js'
+import type { KvInput, KvOperation, KvOutput, KvValue } from './linearizability/index.js'
 
-export interface LiveMeshOptions extends Omit<PeerOptions, 'transports' | 'listen' | 'bootstrap' | 'dataDir' | 'start'> {
+export interface LiveMeshOptions extends Omit<PeerOptions, 'transports' | 'listen' | 'bootstrap' | 'dataDir' | 'start' | 'raft'> {
+  /**
+   * Run a Raft group: the first `voters` peers (3 or 5) bootstrap it; the others stay out (clients).
+   * Other fields tune the driver (see the peer's `raft` option).
+   */
+  raft?: { voters: number, tickMs?: number, electionTick?: number, fsync?: boolean, snapshotEntries?: number, proposalTimeoutMs?: number }
   /** Number of peers (1..200). */
   peers: number
   /** Transport between the peers. Default 'tcp'. */
@@ -44,13 +52,41 @@ export interface LiveMesh {
   /** Waits until `predicate` holds for every peer (polled; bounded). */
   waitFor: (predicate: (peer: Peer, index: number) => boolean, options?: { timeoutMs?: number, what?: string }) => Promise<void>
   stop: () => Promise<void>
+  /** Stops peer i abruptly (no leave, no handover), keeping its data dir. */
+  crash: (i: number) => Promise<void>
+  /** Starts peer i again from its data dir; `peers[i]` is then the new instance. Needs `dataDir`. */
+  restart: (i: number) => Promise<Peer>
+  /** Index of the Raft leader all running voters agree on, if any. */
+  leader: () => number | undefined
+  /** Waits for a leader all running voters agree on and returns its index. */
+  waitForLeader: (options?: { timeoutMs?: number }) => Promise<number>
+  /** Delays Raft messages from peer i to peer j by `ms` (0 lifts it). */
+  delay: (i: number, j: number, ms: number) => void
+  /** A client of the strong variables on peer i whose operations are recorded in {@link history}. */
+  client: (i: number) => LiveClient
+  /** Every recorded client operation (for the linearizability checker, with `kvModel`). */
+  readonly history: KvOperation[]
+  /** Checks the recorded history with the linearizability checker. */
+  checkLinearizable: () => CheckResult<KvInput, KvOutput>
 }
 
+/** Strong-variable operations whose calls and returns are recorded (indefinite outcomes included). */
+export interface LiveClient {
+  read: (key: string) => Promise<KvValue | undefined>
+  write: (key: string, value: KvValue) => Promise<boolean>
+  cas: (key: string, expected: KvValue, value: KvValue) => Promise<boolean | undefined>
+}
+
+/** Pause of a recorded client after an operation failed. */
+const CLIENT_BACKOFF_MS = 10
 /** Polling period of {@link LiveMesh.waitFor}. */
 const WAIT_POLL_MS = 10
 
 export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMesh> {
-  const { peers: n, transport = 'tcp', dataDir, degree, seed = 1, ...peerOptions } = options
+  const { peers: n, transport = 'tcp', dataDir, degree, seed = 1, raft, ...peerOptions } = options
+  if (raft !== undefined && (!Number.isInteger(raft.voters) || raft.voters < 1 || raft.voters > Math.min(7, n))) {
+    throw new InvalidOptionError('raft.voters', `must be an integer in 1..${Math.min(7, n)}`)
+  }
   if (!Number.isInteger(n) || n < 1 || n > 200) throw new InvalidOptionError('peers', 'must be an integer in 1..200')
   const links = degree ?? (n <= 12 ? n : 4)
   const rand = createRand(seed)
@@ -83,6 +119,22 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
     await Promise.allSettled(peers.map(async p => await p.stop()))
     throw err
   }
+
+  const { voters: voterCount = 0, ...raftTuning } = raft ?? { voters: 0 }
+  const voterIds = peers.slice(0, voterCount).map(p => p.id)
+  const raftOptions = { voters: voterIds, ...raftTuning }
+  const running = new Set<number>(peers.map((_, i) => i))
+  if (raft !== undefined) {
+    try {
+      for (const p of peers.slice(0, voterCount)) await p.startRaft(raftOptions)
+    } catch (err) {
+      await Promise.allSettled(peers.map(async p => await p.stop()))
+      throw err
+    }
+  }
+  const delays = new Map<string, number>()
+  const history: KvOperation[] = []
+  let clientSeq = 0
 
   let groupOf: number[] | undefined
 
@@ -136,7 +188,94 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
     async stop () {
       void groupOf
       await Promise.allSettled(peers.map(async p => await p.stop()))
+    },
+    async crash (i) {
+      const p = peers[i]
+      if (p === undefined) throw new InvalidOptionError('i', `peer index ${i} out of range`)
+      running.delete(i)
+      await p.stop()
+    },
+    async restart (i) {
+      if (dataDir === undefined) throw new InvalidOptionError('dataDir', 'restart needs the mesh to have a dataDir')
+      const old = peers[i]
+      if (old === undefined) throw new InvalidOptionError('i', `peer index ${i} out of range`)
+      if (old.started) await old.stop()
+      const p = await createPeer({
+        inboundConnectionsPerSecondMax: 10_000,
+        ...peerOptions,
+        transports: [transport],
+        dataDir: join(dataDir, `peer-${i}`),
+        start: true
+      })
+      for (const j of running) if (j !== i && groupOf?.[j] === groupOf?.[i]) await p.dial(peers[j]!.addresses()[0]!).catch(() => {})
+      if (raft !== undefined && i < voterCount) await p.startRaft(raftOptions)
+      peers[i] = p
+      running.add(i)
+      applyDelays(i)
+      return p
+    },
+    leader () {
+      const vs = [...running].filter(i => i < voterCount)
+      const l = vs.find(i => peers[i]!.raft?.status().role === 'leader')
+      if (l === undefined) return undefined
+      const lid = peers[l]!.id
+      const agree = vs.filter(i => groupOf === undefined || groupOf[i] === groupOf[l]).every(i => peers[i]!.raft?.status().leader === lid)
+      return agree ? l : undefined
+    },
+    async waitForLeader (opts = {}) {
+      let found: number | undefined
+      await mesh.waitFor(() => (found = mesh.leader()) !== undefined, { timeoutMs: opts.timeoutMs ?? 20_000, what: 'a Raft leader known to every running voter' })
+      return found!
+    },
+    delay (i, j, ms) {
+      const a = peers[i]
+      const b = peers[j]
+      if (a === undefined || b === undefined) throw new InvalidOptionError('i', 'peer index out of range')
+      if (ms > 0) delays.set(`${i}>${j}`, ms)
+      else delays.delete(`${i}>${j}`)
+      applyDelays(i)
+    },
+    client (i) {
+      const clientId = ++clientSeq
+      const run = async <T>(input: KvInput, op: () => Promise<T>, output: (r: T) => KvOutput): Promise<T | undefined> => {
+        const rec: KvOperation = { clientId, input, call: performance.now(), output: undefined, return: null }
+        history.push(rec)
+        try {
+          const r = await op()
+          rec.output = output(r)
+          rec.return = performance.now()
+          return r
+        } catch (err) {
+          // Unknown outcome: recorded as indefinite (concurrent with everything after its call). Yield
+          // to the event loop: a failure can be synchronous (peer stopped), and a client loop must not
+          // starve the mesh.
+          void err
+          await new Promise(resolve => setTimeout(resolve, CLIENT_BACKOFF_MS))
+          return undefined
+        }
+      }
+      const v = (key: string): ReturnType<Peer['variables']['strong']> => peers[i]!.variables.strong<KvValue>(key, { initial: null })
+      return {
+        read: async (key) => await run({ op: 'read', key }, async () => await v(key).get() as KvValue, (value) => ({ value })),
+        write: async (key, value) => (await run({ op: 'write', key, value }, async () => { await v(key).set(value); return true }, () => ({}))) ?? false,
+        cas: async (key, expected, value) => await run({ op: 'cas', key, expected, value }, async () => await v(key).compareAndSet(expected, value), (ok) => ({ ok }))
+      }
+    },
+    history,
+    checkLinearizable () {
+      return checkLinearizable(kvModel, history)
     }
+  }
+
+  function applyDelays (i: number): void {
+    const t = peers[i]?.raft?.transport
+    if (t === undefined) return
+    const map = new Map<string, number>()
+    for (const [k, ms] of delays) {
+      const [from, to] = k.split('>').map(Number) as [number, number]
+      if (from === i && peers[to] !== undefined) map.set(peers[to].id, ms)
+    }
+    t.setDelays(map)
   }
   return mesh
 }
