@@ -924,6 +924,11 @@ export class RaftNode {
     }
     switch (m.type) {
       case 'appendResp':
+        if (m.index > this.log.lastIndex()) {
+          // Acknowledges entries this leader never had: impossible.
+          this.counters.droppedMalformed++
+          return
+        }
         pr.recentActive = true
         if (m.reject) {
           let nextProbe = m.rejectHint
@@ -974,6 +979,11 @@ export class RaftNode {
       return
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries)
+    if (lastNew === -2) {
+      // Would overwrite a committed entry: impossible from a correct leader. Drop, never apply.
+      this.counters.droppedMalformed++
+      return
+    }
     const r = this.newMsg('appendResp', m.from, this.term)
     if (lastNew >= 0) {
       r.index = lastNew
