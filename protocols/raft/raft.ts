@@ -1275,7 +1275,10 @@ export class RaftNode {
         this.becomeFollower(this.term, NONE)
         return
       }
-      if (this.maybeCommit()) this.bcastAppend()
+      if (this.maybeCommit()) {
+        this.releasePendingReads()
+        this.bcastAppend()
+      }
     }
   }
 }
