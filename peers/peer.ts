@@ -67,6 +67,15 @@ export interface PeerRaft {
   readonly driver: RaftDriver
   readonly transport: RaftTransport
   status: () => PeerRaftStatus
+  /** Membership changes, one at a time, each resolved once applied here (call on any member). */
+  addLearner: (peerId: string) => Promise<void>
+  promote: (peerId: string) => Promise<void>
+  removeMember: (peerId: string) => Promise<void>
+  /**
+   * Replaces voter `dead` by peer `live`: adds `live` as a learner, waits until it has caught up with the
+   * commit index (by snapshot if the log was compacted), promotes it, then removes `dead`.
+   */
+  replaceVoter: (dead: string, live: string, options?: { timeoutMs?: number }) => Promise<void>
 }
 
 /** `peer.variables`: eventual variables (CRDT) and strong variables (Raft). */
@@ -301,9 +310,32 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     driver.start()
     const d = driver
     const peerOf = (id: number): string | undefined => transport.peerOf(id)
+    const change = async (type: 'addLearner' | 'promoteLearner' | 'removeVoter', peerId: string, timeoutMs?: number): Promise<void> => {
+      transport.addPeer(peerId)
+      await d.changeMembership({ type, nodeId: raftIdOf(peerId) }, timeoutMs)
+    }
     this.raft = {
       driver: d,
       transport,
+      addLearner: async (peerId) => { await change('addLearner', peerId) },
+      promote: async (peerId) => { await change('promoteLearner', peerId) },
+      removeMember: async (peerId) => { await change('removeVoter', peerId) },
+      replaceVoter: async (dead, live, opts = {}) => {
+        const timeoutMs = opts.timeoutMs ?? 30_000
+        const deadline = Date.now() + timeoutMs
+        const id = raftIdOf(live)
+        if (!d.node.confState().learners.includes(id) && !d.node.confState().voters.includes(id)) await change('addLearner', live, timeoutMs)
+        // Caught up: the leader's view of the learner's match reaches the commit index.
+        for (;;) {
+          const st = d.node.status()
+          const match = st.progress?.[id]?.match
+          if (st.role !== 'leader' || (match !== undefined && match >= st.commit)) break
+          if (Date.now() > deadline) throw new TimeoutError(`learner ${live} catching up`, timeoutMs)
+          await d.once('raft:applied', () => true, 200).catch(() => {})
+        }
+        if (!d.node.confState().voters.includes(id)) await change('promoteLearner', live, Math.max(1, deadline - Date.now()))
+        await change('removeVoter', dead, Math.max(1, deadline - Date.now()))
+      },
       status: () => {
         const s = d.status()
         return {

@@ -97,7 +97,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly id: NodeId
   readonly node: RaftNode
   readonly memory: MemoryStorage
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, readyBatches: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, readyBatches: 0 }
   private readonly storage: DurableRaftStorage | undefined
   private readonly transport: RaftTransport
   private readonly app: RaftApplication
@@ -367,6 +367,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
         this.restoreSnapshot(rd.snapshot.data)
         this.appliedIndex = rd.snapshot.metadata.index
         this.lastSnapshotIndex = this.appliedIndex
+        this.stats.snapshotsInstalled++
       }
       for (const e of rd.committedEntries) this.applyEntry(e)
       this.noteReadStates(rd)

@@ -99,3 +99,32 @@ describe('raft in the live harness', () => {
     expect(m.history.filter(h => h.output !== undefined).length).toBeGreaterThan(40)
   })
 })
+
+describe('raft membership in the live mesh', () => {
+  it('a learner catches up by snapshot, then replaces a dead voter', async () => {
+    mesh = await createLiveMesh({ peers: 4, logLevel: 'silent', heartbeatIntervalMs: 200, raft: { voters: 3, ...RAFT, snapshotEntries: 40 } })
+    const m = mesh
+    await m.waitForLeader()
+    const newcomer = m.peers[3]!
+    for (let k = 0; k < 120; k++) await m.peers[k % 3]!.variables.strong<number>('n').set(k)
+    // The newcomer runs Raft without being a member yet; the leader adds it as a learner.
+    await newcomer.startRaft({ ...RAFT, snapshotEntries: 40 })
+    const l = m.leader()!
+    await m.peers[l]!.raft!.addLearner(newcomer.id)
+    await m.waitFor((p, i) => i !== 3 || (p.raft!.status().applied >= m.peers[l]!.raft!.status().commit), { what: 'the learner to catch up' })
+    expect(newcomer.raft!.driver.stats.snapshotsInstalled).toBeGreaterThan(0)
+    expect(await newcomer.variables.strong<number>('n').get({ linearizable: false })).toBe(119)
+    expect(newcomer.raft!.status().learners).toContain(newcomer.id)
+    // A voter dies; the learner takes its place.
+    const dead = [0, 1, 2].find(i => i !== l)!
+    const deadId = m.peers[dead]!.id
+    await m.crash(dead)
+    await m.peers[l]!.raft!.replaceVoter(deadId, newcomer.id)
+    const st = m.peers[l]!.raft!.status()
+    expect(st.voters.sort()).toEqual([m.peers[l]!.id, m.peers[3 - l - dead]!.id, newcomer.id].sort())
+    expect(st.learners).toEqual([])
+    // The new group of three commits, with the newcomer voting.
+    await newcomer.variables.strong<number>('n').set(1000)
+    expect(await m.peers[l]!.variables.strong<number>('n').get()).toBe(1000)
+  })
+})
