@@ -27,7 +27,8 @@ import { SyncEngine } from './sync.js'
 import { DurableRaftStorage } from './raft-storage.js'
 import { RaftDriver } from './raft-driver.js'
 import { RaftTransport, raftIdOf } from './raft-transport.js'
-import { StrongMapApp, StrongVariables } from './strong-variables.js'
+import { StrongMapApp, StrongVariables, localBackend, remoteBackend } from './strong-variables.js'
+import { RaftClient, RaftClientServer } from './raft-client.js'
 import type { StrongVariable } from './strong-variables.js'
 import type { Role } from '../protocols/raft/types.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync.js'
@@ -104,7 +105,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly variables: PeerVariables
   /** Raft membership, when the peer runs Raft (the `raft` option or {@link startRaft}). */
   raft: PeerRaft | undefined
-  private strongVars = new StrongVariables(undefined, undefined)
+  private strongVars: StrongVariables
+  private raftServer: RaftClientServer | undefined
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   readonly libp2p: AgoraLibp2p
   readonly log: Logger
@@ -132,6 +134,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options)
     })
     this.raft = undefined
+    // Outside the Raft group, strong variables go to a connected member (the client path).
+    this.strongVars = new StrongVariables(remoteBackend(new RaftClient(init.node, init.options.mesh, () => this.members())))
     this.db = init.db
     this.store = init.store
     this.log = init.log
@@ -186,6 +190,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       if (this.raft !== undefined) {
         await this.raft.transport.start()
         this.raft.driver.start()
+        await this.raftServer?.start()
       } else if (this.raftOptions !== undefined) {
         await this.startRaft(this.raftOptions)
       }
@@ -203,6 +208,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       if (this.raft !== undefined) {
         this.raft.driver.stop()
         await this.raft.transport.stop()
+        await this.raftServer?.stop()
         // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
         if (this.options.dataDir !== undefined) this.raft = undefined
       }
@@ -349,7 +355,9 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         }
       }
     }
-    this.strongVars = new StrongVariables(d, app)
+    this.strongVars = new StrongVariables(localBackend(d, app))
+    this.raftServer = new RaftClientServer(this.libp2p, this.options.mesh, d, (name) => app.get(name), log)
+    await this.raftServer.start()
     return this.raft
   }
 

@@ -11,6 +11,39 @@ import { AgoraError, LimitExceededError } from '../src/errors.js'
 import { TypedEmitter } from '../src/events.js'
 import { InvalidVariableError } from '../crdt/errors.js'
 import type { RaftApplication, RaftDriver } from './raft-driver.js'
+import type { RaftClient } from './raft-client.js'
+
+/** Where a strong variable's commands and reads go: the local Raft driver, or a member (client path). */
+export interface StrongBackend {
+  /** Replicates a command (exactly once) and returns the application's result. */
+  propose: (command: Uint8Array) => Promise<unknown>
+  /** The raw JSON text of `name` (undefined if unset), linearizable unless asked otherwise. */
+  read: (name: string, linearizable: boolean) => Promise<string | undefined>
+  /** The replicated map, when this peer holds a replica (for change events). */
+  app?: StrongMapApp
+}
+
+export function localBackend (driver: RaftDriver, app: StrongMapApp): StrongBackend {
+  return {
+    app,
+    propose: async (command) => (await driver.proposeReliably(command)).result,
+    read: async (name, linearizable) => {
+      if (linearizable) await driver.readIndexReliably()
+      return app.get(name)
+    }
+  }
+}
+
+/** For a peer outside the Raft group: every operation is served by a connected member. */
+export function remoteBackend (client: RaftClient): StrongBackend {
+  return {
+    propose: async (command) => (await client.propose(command)).result,
+    read: async (name) => {
+      const r = await client.read(name)
+      return typeof r === 'string' ? r : undefined
+    }
+  }
+}
 
 /** Max JSON bytes of one strong variable's value. */
 export const STRONG_VALUE_BYTES_MAX = 64 * 1024
@@ -22,7 +55,7 @@ const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
 export class NoRaftError extends AgoraError {
   static override readonly name = 'NoRaftError'
   constructor (what: string) {
-    super('ERR_NO_RAFT', `${what} needs the peer to run Raft (the \`raft\` option): it is not a member of the mesh's Raft group`)
+    super('ERR_NO_RAFT', `${what} needs the mesh's Raft group: this peer is not a member and no member is connected`)
   }
 }
 
@@ -96,24 +129,27 @@ function toJson (name: string, value: unknown): string {
 /** One strong variable (`peer.variables.strong(name)`). */
 export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
   readonly name: string
-  private readonly driver: RaftDriver
-  private readonly app: StrongMapApp
+  private readonly backend: StrongBackend
   private readonly initial: T
 
-  /** @internal */
-  constructor (name: string, driver: RaftDriver, app: StrongMapApp, initial: T) {
+  /**
+   * @internal `variable:changed` events fire on peers that hold a replica (Raft group members); a peer
+   * outside the group sees values through `get()` only.
+   */
+  constructor (name: string, backend: StrongBackend, initial: T) {
     super()
     this.name = name
-    this.driver = driver
-    this.app = app
+    this.backend = backend
     this.initial = initial
-    app.on('variable:changed', (e) => { if (e.name === name) this.emit('variable:changed', e) })
+    backend.app?.on('variable:changed', (e) => { if (e.name === name) this.emit('variable:changed', e) })
   }
 
-  /** The value: linearizable by default (a ReadIndex round), or this replica's possibly stale view. */
+  /**
+   * The value: linearizable by default (a ReadIndex round), or with `linearizable: false` this
+   * replica's possibly stale view (a peer outside the group always asks a member).
+   */
   async get (options: { linearizable?: boolean } = {}): Promise<T> {
-    if (options.linearizable !== false) await this.driver.readIndexReliably()
-    const raw = this.app.get(this.name)
+    const raw = await this.backend.read(this.name, options.linearizable !== false)
     return raw === undefined ? this.initial : JSON.parse(raw) as T
   }
 
@@ -131,8 +167,7 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
   }
 
   private async run (c: StrongCommand): Promise<{ ok: boolean, value: string | null }> {
-    const { result } = await this.driver.proposeReliably(enc.encode(JSON.stringify(c)))
-    const r = result as StrongResult
+    const r = await this.backend.propose(enc.encode(JSON.stringify(c))) as StrongResult
     if ('error' in r) throw new AgoraError(r.error.code, `variable ${this.name}: ${r.error.message}`)
     return r
   }
@@ -141,14 +176,14 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
 /** The strong variables of a peer. */
 export class StrongVariables {
   private readonly vars = new Map<string, StrongVariable<unknown>>()
-  constructor (private readonly driver: RaftDriver | undefined, private readonly app: StrongMapApp | undefined) {}
+  constructor (private readonly backend: StrongBackend | undefined) {}
 
   get<T>(name: string, options: { initial?: T } = {}): StrongVariable<T> {
     if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
-    if (this.driver === undefined || this.app === undefined) throw new NoRaftError(`strong variable ${name}`)
+    if (this.backend === undefined) throw new NoRaftError(`strong variable ${name}`)
     let v = this.vars.get(name)
     if (v === undefined) {
-      v = new StrongVariable<unknown>(name, this.driver, this.app, options.initial ?? null)
+      v = new StrongVariable<unknown>(name, this.backend, options.initial ?? null)
       this.vars.set(name, v)
     }
     return v as StrongVariable<T>

@@ -56,10 +56,29 @@ describe('strong variables', () => {
     expect(await mesh.peers[1]!.variables.strong<number>('counter', { initial: 0 }).get()).toBe(3 * per)
   })
 
-  it('bad values get named errors; a peer outside the group gets NoRaftError; the group survives its leader', async () => {
+  it('a peer outside the group reads and writes through a member; alone, it gets NoRaftError', async () => {
     mesh = await raftMesh(4, 3)
     const outsider = mesh.peers[3]!
-    expect(() => outsider.variables.strong('x')).toThrow(expect.objectContaining({ code: 'ERR_NO_RAFT' }))
+    expect(outsider.raft).toBeUndefined()
+    const v = outsider.variables.strong<number>('shared', { initial: 0 })
+    await v.set(41)
+    expect(await mesh.peers[0]!.variables.strong<number>('shared').get()).toBe(41)
+    expect(await v.compareAndSet(41, 42)).toBe(true)
+    expect(await v.compareAndSet(41, 43)).toBe(false)
+    await mesh.peers[1]!.variables.strong<number>('shared').set(50)
+    expect(await v.get()).toBe(50)
+    const { createPeer } = await import('../../peers/peer.js')
+    const alone = await createPeer({ logLevel: 'silent' })
+    try {
+      await expect(alone.variables.strong('x').set(1)).rejects.toMatchObject({ code: 'ERR_NO_RAFT' })
+    } finally {
+      await alone.stop()
+    }
+  })
+
+  it('bad values get named errors; the group survives its leader', async () => {
+    mesh = await raftMesh(4, 3)
+    const outsider = mesh.peers[3]!
     const v = mesh.peers[0]!.variables.strong<unknown>('x')
     await expect(v.set(10n)).rejects.toMatchObject({ code: 'ERR_INVALID_VARIABLE' })
     await expect(v.set('y'.repeat(70_000))).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED' })

@@ -1,0 +1,144 @@
+/**
+ * The Raft client path for peers outside the group: a peer that runs no Raft sends its commands and
+ * linearizable reads over `/agora/<mesh>/raft-client/1.0.0` to a connected group member, which runs them
+ * with the client's own session (so a retry through another member still applies exactly once) and
+ * answers with the result.
+ *
+ *   request  = JSON { t: 'propose', c: clientId, s: seq, d: base64 command } | { t: 'read', n: name }
+ *   response = JSON { ok: true, r: result, i: index } | { ok: false, code, message }
+ * One request and one response per stream, each one length-prefixed frame of at most
+ * {@link CLIENT_FRAME_BYTES_MAX}.
+ */
+import { randomBytes } from 'node:crypto'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Stream } from '@libp2p/interface'
+import { AgoraError, DecodeError } from '../src/errors.js'
+import type { Logger } from '../src/log.js'
+import { IndefiniteError } from './raft-driver.js'
+import type { RaftDriver } from './raft-driver.js'
+import type { AgoraLibp2p } from './node.js'
+
+export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024
+/** Requests a member serves at once. */
+export const CLIENT_INBOUND_MAX = 256
+
+export function raftClientProtocol (mesh: string): string {
+  return `/agora/${mesh}/raft-client/1.0.0`
+}
+
+type Request = { t: 'propose', c: string, s: number, d: string } | { t: 'read', n: string }
+type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string }
+
+/** Serves client requests on a group member. */
+export class RaftClientServer {
+  private inflight = 0
+  readonly stats = { served: 0, refused: 0, malformed: 0 }
+
+  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: RaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger) {}
+
+  async start (): Promise<void> {
+    await this.node.handle(raftClientProtocol(this.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: CLIENT_INBOUND_MAX })
+  }
+
+  async stop (): Promise<void> {
+    await this.node.unhandle(raftClientProtocol(this.mesh)).catch(() => {})
+  }
+
+  private async serve (stream: Stream): Promise<void> {
+    if (this.inflight >= CLIENT_INBOUND_MAX) { this.stats.refused++; stream.abort(new Error('too many client requests')); return }
+    this.inflight++
+    const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
+    try {
+      let req: Request
+      try {
+        req = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())) as Request
+        if (req === null || typeof req !== 'object' || (req.t !== 'propose' && req.t !== 'read')) throw new DecodeError('raft client request', 'bad shape')
+        if (req.t === 'propose' && (typeof req.c !== 'string' || req.c.length > 128 || !Number.isSafeInteger(req.s) || req.s < 1 || typeof req.d !== 'string')) throw new DecodeError('raft client request', 'bad propose')
+        if (req.t === 'read' && typeof req.n !== 'string') throw new DecodeError('raft client request', 'bad read')
+      } catch (err) {
+        this.stats.malformed++
+        await lp.write(encode({ ok: false, code: 'ERR_DECODE', message: (err as Error).message }))
+        return
+      }
+      let res: Response
+      try {
+        if (req.t === 'propose') {
+          const r = await this.driver.propose(Buffer.from(req.d, 'base64'), { clientId: req.c, seq: req.s })
+          res = { ok: true, r: r.result, i: r.index }
+        } else {
+          const i = await this.driver.readIndexReliably()
+          res = { ok: true, r: this.read(req.n) ?? null, i }
+        }
+      } catch (err) {
+        res = { ok: false, code: (err as { code?: string }).code ?? 'ERR_INTERNAL', message: (err as Error).message }
+      }
+      this.stats.served++
+      await lp.write(encode(res))
+      await stream.close().catch(() => {})
+    } catch (err) {
+      this.log.debug('raft client request failed', { error: (err as Error).message })
+      stream.abort(err as Error)
+    } finally {
+      this.inflight--
+    }
+  }
+}
+
+function encode (x: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(x))
+}
+
+/** Sends commands and reads from a peer outside the group to a group member. */
+export class RaftClient {
+  private readonly clientId = 'c' + randomBytes(8).toString('hex')
+  private seq = 0
+
+  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly members: () => string[], private readonly timeoutMs = 5000) {}
+
+  /** Connected peers that serve the client protocol (Raft group members). */
+  async servers (): Promise<string[]> {
+    const proto = raftClientProtocol(this.mesh)
+    const out: string[] = []
+    for (const id of this.members()) {
+      const p = await this.node.peerStore.get(peerIdFromString(id)).catch(() => undefined)
+      if (p?.protocols.includes(proto) === true) out.push(id)
+    }
+    return out
+  }
+
+  private async request (req: Request, deadline: number): Promise<{ r: unknown, i: number }> {
+    let last: Error | undefined
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const servers = await this.servers()
+      if (servers.length === 0) throw new AgoraError('ERR_NO_RAFT', 'no connected peer serves the Raft group (no member connected)')
+      const target = servers[attempt % servers.length]!
+      try {
+        const stream = await this.node.dialProtocol(peerIdFromString(target), raftClientProtocol(this.mesh), { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
+        const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
+        await lp.write(encode(req))
+        const res = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })).subarray())) as Response
+        await stream.close().catch(() => {})
+        if (res.ok) return { r: res.r, i: res.i }
+        // Certain failures are final; unknown outcomes and missing leaders are retried with the same session.
+        if (res.code !== 'ERR_INDEFINITE' && res.code !== 'ERR_PROPOSAL_DROPPED' && res.code !== 'ERR_TIMEOUT' && res.code !== 'ERR_NOT_STARTED') throw new AgoraError(res.code, res.message)
+        last = new AgoraError(res.code, res.message)
+      } catch (err) {
+        if (err instanceof AgoraError && !['ERR_INDEFINITE', 'ERR_PROPOSAL_DROPPED', 'ERR_TIMEOUT', 'ERR_NOT_STARTED'].includes(err.code)) throw err
+        last = err as Error
+      }
+      await new Promise(resolve => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))))
+    }
+    throw new IndefiniteError(req.t === 'propose' ? 'proposal' : 'read', last?.message ?? 'deadline passed')
+  }
+
+  async propose (command: Uint8Array): Promise<{ index: number, result: unknown }> {
+    const req: Request = { t: 'propose', c: this.clientId, s: ++this.seq, d: Buffer.from(command).toString('base64') }
+    const { r, i } = await this.request(req, Date.now() + this.timeoutMs)
+    return { index: i, result: r }
+  }
+
+  async read (name: string): Promise<unknown> {
+    return (await this.request({ t: 'read', n: name }, Date.now() + this.timeoutMs)).r
+  }
+}
