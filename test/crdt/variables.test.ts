@@ -25,7 +25,11 @@ describe('eventual variables (V1)', () => {
   it('every merge rule converges to the same value on all replicas', async () => {
     const seed = Number(process.env.SEED ?? 77)
     const rand = createRand(seed)
-    const nodes = cluster(4)
+    // One shared clock that advances on every reading: wall-clock order is write order, so the last
+    // write must win lww (with real clocks, two hosts writing in the same millisecond are concurrent
+    // and HLC ties are broken by counter and host id, not by real order).
+    let wall = 1_000_000
+    const nodes = cluster(4, () => () => ++wall)
     const decl = (n: TestNode) => ({
       lww: n.variables.eventual('lww', { initial: 'none', merge: 'lww' }),
       max: n.variables.eventual('max', { initial: 0, merge: 'max' }),
@@ -57,7 +61,7 @@ describe('eventual variables (V1)', () => {
     const values = vars.map(v => JSON.stringify([v.lww.get(), v.max.get(), v.min.get(), v.counter.get(), v.avg.get(), v.union.get()]))
     for (const x of values) expect(x, `seed ${seed}: SEED=${seed} npx vitest run test/crdt/variables.test.ts`).toBe(values[0])
     expect(vars[0]!.counter.get()).toBe(total)
-    // lww: the last write in real order wins (one process, so HLC order is write order).
+    // lww: the last write wins (the shared clock orders every write).
     expect(vars[0]!.lww.get()).toBe('v59')
   })
 
