@@ -77,6 +77,8 @@ export interface ReplicatedRegistryInit {
   random?: () => number
   /** Zone given to agents registered here that name none (the peer's zone). */
   defaultZone?: string
+  /** Resolves once local writes are on disk; awaited before a write returns (none: in memory). */
+  durable?: () => Promise<void>
 }
 
 /** Counters of the registry's view (rejections are in the replica's stats). */
@@ -97,6 +99,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private readonly now: () => number
   private readonly random: () => number
   private readonly defaultZone: string | undefined
+  private readonly durable: () => Promise<void>
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
 
   constructor (init: ReplicatedRegistryInit) {
@@ -109,6 +112,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
     this.defaultZone = init.defaultZone
+    this.durable = init.durable ?? (async () => {})
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     this.replica.hooks.onDocAttached = (doc, previous) => {
@@ -240,6 +244,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
     const stored = normaliseAgent(rest, this.now(), this.limits)
     this.write(m => m.set(id, stored))
+    await this.durable()
     return this.index.claimOf(id, this.hostId)!
   }
 
@@ -265,6 +270,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       const chunk = entries.slice(i, i + REGISTER_BATCH_AGENTS_MAX)
       this.write(m => { for (const [id, stored] of chunk) m.set(id, stored) })
     }
+    await this.durable()
     return entries.map(([id]) => this.index.claimOf(id, this.hostId)!)
   }
 
@@ -279,6 +285,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     }
     const next = patchAgent(current, patch, this.now(), this.limits)
     this.write(m => m.set(id, next))
+    await this.durable()
     return this.index.claimOf(id, this.hostId)!
   }
 
@@ -291,6 +298,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       return false
     }
     this.write(m => m.delete(id))
+    await this.durable()
     return true
   }
 

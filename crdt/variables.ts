@@ -128,6 +128,7 @@ export class EventualVariable<T = unknown> extends TypedEmitter<VariableEventMap
     const weight = options.weight ?? 1
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) throw new InvalidVariableError(this.name, 'weight must be a finite number >= 0')
     this.store.write(this.name, value, weight, this.tag)
+    await this.store.durable()
   }
 
   /** Adds `delta` to a counter (negative to decrement). */
@@ -137,6 +138,7 @@ export class EventualVariable<T = unknown> extends TypedEmitter<VariableEventMap
     const mine = this.store.ownContribution(this.name)
     const current = mine !== undefined && mine.m === this.tag && typeof mine.v === 'number' ? mine.v : 0
     this.store.write(this.name, current + delta, 1, this.tag)
+    await this.store.durable()
   }
 
   private check (value: T): void {
@@ -170,6 +172,8 @@ export class EventualVariable<T = unknown> extends TypedEmitter<VariableEventMap
 }
 
 export interface VariableStoreInit {
+  /** Resolves once local writes are on disk; awaited before `set`/`add` return (none: in memory). */
+  durable?: () => Promise<void>
   replica: Replica
   publish?: (blob: SignedBlob) => void
   now?: () => number
@@ -190,6 +194,8 @@ const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
 export class VariableStore extends TypedEmitter<VariableEventMap> {
   readonly stats: VariableStats = { invalidContributions: 0, mergeMismatches: 0, mergeErrors: 0 }
   readonly log: (msg: string) => void
+  /** @internal */
+  readonly durable: () => Promise<void>
   private readonly replica: Replica
   private readonly publish: (blob: SignedBlob) => void
   private readonly hlc: Hlc
@@ -202,6 +208,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     this.publish = init.publish ?? (() => {})
     this.hlc = new Hlc(init.now ?? Date.now)
     this.log = init.log ?? (() => {})
+    this.durable = init.durable ?? (async () => {})
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     this.replica.hooks.onDocAttached = (doc, previous) => {

@@ -427,14 +427,18 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   // The sync engine is created inside the Peer; writes go to it once it exists.
   let peer: Peer | undefined
   const publish = (b: Parameters<SyncEngine['publish']>[0]): void => { peer?.sync.publish(b) }
-  const registry = new ReplicatedRegistry({ replica, leases, publish, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
-  const variables = new VariableStore({ replica, publish, log: (m) => plog.debug(m) })
+  // With a data dir, a local write returns once it is on disk (the store batches concurrent writes).
+  let storeRef: DocStore | undefined
+  const durable = async (): Promise<void> => { await storeRef?.flush() }
+  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
+  const variables = new VariableStore({ replica, publish, durable, log: (m) => plog.debug(m) })
 
   let db: ClassicLevel<string, Uint8Array> | undefined
   let store: DocStore | undefined
   if (o.dataDir !== undefined) {
     db = await openDb(o.dataDir)
     store = new DocStore(db)
+    storeRef = store
     store.onError = (err) => plog.error('store write failed', { error: (err as Error).message })
     const docs = await store.load()
     let restored = 0

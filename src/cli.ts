@@ -5,15 +5,19 @@
  * expect, a violation, a failing fuzz seed), 2 bad usage or a malformed scenario (nothing was run).
  *
  * ```
+ * agora start [--config file] [--data-dir dir] [--listen addr]... [--bootstrap addr]... [--http host:port]
+ * agora status | agents list|register|query | var get|set   (talk to a running daemon)
  * agora sim run <scenario.json|yaml> [--seed N] [--json]
  * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
  * ```
  */
-import { readFileSync, realpathSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { AgoraError } from './errors.js'
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './cli-util.js'
 import type { CliIo, Command } from './cli-util.js'
+import { DAEMON_COMMANDS } from './daemon/commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -45,10 +49,14 @@ async function simCommand (args: string[], io: CliIo): Promise<number> {
   return EXIT_USAGE
 }
 
-/** The command table; add `start`, `status`... here. */
+/** The command table. */
 export const COMMANDS: Record<string, Command> = {
+  ...DAEMON_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
+
+/** Errors that mean bad usage, configuration or input (exit 2); any other error is a failure (exit 1). */
+const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_OPTION', 'ERR_SCENARIO', 'ERR_NOT_IMPLEMENTED'])
 
 function mainUsage (): string {
   const lines = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`)
@@ -66,7 +74,10 @@ export async function main (argv: string[], io: CliIo = defaultIo()): Promise<nu
     return await c.run(argv.slice(1), io)
   } catch (err) {
     if (err instanceof UsageError) { io.stderr(`agora ${cmd}: ${err.message}\n${c.usage}\n`); return EXIT_USAGE }
-    if (err instanceof AgoraError) { io.stderr(`agora ${cmd}: ${err.name} (${err.code}): ${err.message}\n`); return EXIT_USAGE }
+    if (err instanceof AgoraError) {
+      io.stderr(`agora ${cmd}: ${err.name} (${err.code}): ${err.message}\n`)
+      return USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAILED
+    }
     io.stderr(`agora ${cmd}: ${String((err as Error)?.stack ?? err)}\n`)
     return EXIT_FAILED
   }
@@ -90,6 +101,29 @@ function isEntryPoint (): boolean {
   }
 }
 
+/**
+ * libp2p needs Node >= 22; this machine's system Node may be older. `agora start` re-runs itself under
+ * the Node 22 the project installs (the `node` dev dependency) when the running Node is too old.
+ */
+async function reexecUnderNode22 (argv: string[]): Promise<number | undefined> {
+  const major = Number(process.versions.node.split('.')[0])
+  if (major >= 22 || argv[0] !== 'start') return undefined
+  const bin = fileURLToPath(new URL('../../node_modules/node/bin/node', import.meta.url))
+  if (!existsSync(bin)) {
+    process.stderr.write(`agora start needs Node.js >= 22 (this is ${process.version}); install it or run \`npm ci\` in the agora-mesh checkout\n`)
+    return EXIT_FAILED
+  }
+  const child = spawn(bin, [process.argv[1]!, ...argv], { stdio: 'inherit' })
+  // Signals sent to this process go to the daemon (which leaves cleanly on SIGINT/SIGTERM).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { child.kill(sig) })
+  return await new Promise<number>((resolve) => {
+    child.on('exit', (code, signal) => { resolve(code ?? (signal !== null ? 128 + (signal === 'SIGKILL' ? 9 : 15) : EXIT_FAILED)) })
+    child.on('error', () => { resolve(EXIT_FAILED) })
+  })
+}
+
 if (isEntryPoint()) {
-  process.exitCode = await main(process.argv.slice(2))
+  const argv = process.argv.slice(2)
+  const code = await reexecUnderNode22(argv)
+  process.exitCode = code ?? await main(argv)
 }

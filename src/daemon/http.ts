@@ -1,0 +1,313 @@
+/**
+ * The daemon's HTTP + JSON API (O2) over a running peer. Bound to loopback by default; every route but
+ * `GET /health` needs `Authorization: Bearer <token>`. Errors are `{ error: { code, message, path? } }`
+ * with a 4xx/5xx status; bodies are JSON, at most `bodyBytesMax` bytes.
+ *
+ *   GET    /health                          liveness (no token)
+ *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft)
+ *   GET    /metrics                         Prometheus text format
+ *   GET    /v1/status                       peer id, addresses, members, sync health, Raft status
+ *   POST   /v1/agents                       register (body: agent)
+ *   GET    /v1/agents?capability=&zone=&health=&host=&limit=   query
+ *   POST   /v1/agents/query                 query (body: criteria, with `where`, `orderBy`)
+ *   GET    /v1/agents/:id                   lookup
+ *   PATCH  /v1/agents/:id                   update (body: patch)
+ *   DELETE /v1/agents/:id                   unregister
+ *   GET    /v1/variables/eventual/:name?merge=lww&initial=<json>
+ *   PUT    /v1/variables/eventual/:name     body { value, merge, initial?, weight? } (counter: { add, merge })
+ *   GET    /v1/variables/strong/:name?linearizable=false
+ *   PUT    /v1/variables/strong/:name       body { value }
+ *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
+ *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, raft:role, peer events
+ */
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { timingSafeEqual } from 'node:crypto'
+import { AgoraError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { Peer } from '../../peers/peer.js'
+import type { BuiltinMerge } from '../../crdt/variables.js'
+import { createMetrics } from './metrics.js'
+
+/** Server-Sent Events clients at once. */
+export const SSE_CLIENTS_MAX = 64
+/** Bytes buffered for one slow SSE client before it is dropped. */
+export const SSE_BUFFER_BYTES_MAX = 1024 * 1024
+
+export class HttpError extends AgoraError {
+  readonly status: number
+  constructor (status: number, code: string, message: string, path?: string) {
+    super(code, message, path !== undefined ? { path } : {})
+    this.status = status
+  }
+}
+
+const STATUS_OF: Record<string, number> = {
+  ERR_INVALID_DESCRIPTOR: 400,
+  ERR_INVALID_QUERY: 400,
+  ERR_INVALID_VARIABLE: 400,
+  ERR_INVALID_OPTION: 400,
+  ERR_DECODE: 400,
+  ERR_LIMIT_EXCEEDED: 400,
+  ERR_AGENT_NOT_FOUND: 404,
+  ERR_AGENT_EXISTS: 409,
+  ERR_NOT_OWNER: 403,
+  ERR_NO_RAFT: 503,
+  ERR_NOT_STARTED: 503,
+  ERR_INDEFINITE: 503,
+  ERR_PROPOSAL_DROPPED: 503,
+  ERR_TIMEOUT: 504
+}
+
+export interface ApiServer {
+  readonly server: Server
+  /** `host:port` actually bound. */
+  readonly address: string
+  close: () => Promise<void>
+  stats: { requests: number, errors4xx: number, errors5xx: number }
+}
+
+export interface ApiOptions {
+  peer: Peer
+  token: string
+  host: string
+  port: number
+  bodyBytesMax: number
+  log: Logger
+}
+
+function send (res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+async function readBody (req: IncomingMessage, max: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > max) throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds ${max}`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > max) throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `request body exceeds ${max} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  const ct = String(req.headers['content-type'] ?? 'application/json')
+  if (!ct.includes('json')) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, got ${ct}`)
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+  } catch (err) {
+    throw new HttpError(400, 'ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+function objectBody (body: unknown, what: string): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'ERR_BAD_REQUEST', `${what}: the body must be a JSON object`, '(body)')
+  return body as Record<string, unknown>
+}
+
+function parseJsonParam (v: string | null, name: string): unknown {
+  if (v === null) return undefined
+  try { return JSON.parse(v) as unknown } catch { throw new HttpError(400, 'ERR_BAD_REQUEST', `query parameter ${name} must be JSON`, name) }
+}
+
+export async function startApi (o: ApiOptions): Promise<ApiServer> {
+  const { peer, log } = o
+  const stats = { requests: 0, errors4xx: 0, errors5xx: 0 }
+  const metrics = createMetrics(peer, stats)
+  const expected = Buffer.from(`Bearer ${o.token}`)
+  const sse = new Set<ServerResponse>()
+
+  const authorized = (req: IncomingMessage): boolean => {
+    const got = Buffer.from(String(req.headers.authorization ?? ''))
+    return got.length === expected.length && timingSafeEqual(got, expected)
+  }
+
+  const broadcast = (type: string, data: unknown): void => {
+    if (sse.size === 0) return
+    let text: string
+    try { text = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n` } catch { return }
+    for (const res of sse) {
+      if (res.writableLength > SSE_BUFFER_BYTES_MAX) { res.destroy(); sse.delete(res); continue }
+      res.write(text)
+    }
+  }
+  const offs: Array<() => void> = []
+  for (const ev of ['agent:joined', 'agent:updated', 'agent:left', 'agent:unreachable', 'agent:reachable'] as const) {
+    offs.push(peer.registry.on(ev, (e) => broadcast(ev, { agent: e.agent, ...('reason' in e ? { reason: e.reason } : {}) })))
+  }
+  offs.push(peer.variables.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'eventual', ...e })))
+  for (const ev of ['member:joined', 'member:left', 'update:rejected'] as const) {
+    offs.push(peer.on(ev, (e) => broadcast(ev, e)))
+  }
+  let raftOff: (() => void) | undefined
+  const watchRaft = (): void => {
+    if (raftOff !== undefined || peer.raft === undefined) return
+    raftOff = peer.raft.driver.on('raft:role', (e) => broadcast('raft:role', { ...e, leader: peer.raft?.status().leader }))
+  }
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const parts = url.pathname.split('/').filter(p => p.length > 0).map(decodeURIComponent)
+    const method = req.method ?? 'GET'
+    if (method === 'GET' && url.pathname === '/health') { send(res, 200, { ok: true }); return }
+    if (!authorized(req)) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)')
+    watchRaft()
+    if (method === 'GET' && url.pathname === '/ready') {
+      const raftOk = peer.raft === undefined || peer.raft.status().leader !== undefined
+      send(res, peer.started && raftOk ? 200 : 503, { ready: peer.started && raftOk, started: peer.started, raftLeader: peer.raft?.status().leader ?? null })
+      return
+    }
+    if (method === 'GET' && url.pathname === '/metrics') {
+      const text = await metrics.registry.metrics()
+      res.writeHead(200, { 'content-type': metrics.registry.contentType })
+      res.end(text)
+      return
+    }
+    if (parts[0] !== 'v1') throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
+    const [, area, a, b] = parts
+    if (area === 'status' && parts.length === 2 && method === 'GET') {
+      send(res, 200, {
+        peerId: peer.id,
+        mesh: peer.options.mesh,
+        addresses: peer.addresses(),
+        started: peer.started,
+        members: peer.members(),
+        agents: peer.registry.size,
+        localAgents: peer.registry.localAgents().length,
+        sync: peer.syncHealth(),
+        raft: peer.raft?.status() ?? null
+      })
+      return
+    }
+    if (area === 'events' && parts.length === 2 && method === 'GET') {
+      if (sse.size >= SSE_CLIENTS_MAX) throw new HttpError(503, 'ERR_TOO_MANY_CLIENTS', `at most ${SSE_CLIENTS_MAX} event streams`)
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+      res.write(`: agora events of ${peer.id}\n\n`)
+      sse.add(res)
+      req.on('close', () => { sse.delete(res) })
+      return
+    }
+    if (area === 'agents') {
+      if (parts.length === 2 && method === 'POST') {
+        const agent = await peer.registry.register(objectBody(await readBody(req, o.bodyBytesMax), 'register') as never)
+        send(res, 201, { agent })
+        return
+      }
+      if (parts.length === 2 && method === 'GET') {
+        const c: Record<string, unknown> = {}
+        for (const k of ['capability', 'zone', 'health', 'host']) { const v = url.searchParams.get(k); if (v !== null) c[k] = v }
+        const limit = url.searchParams.get('limit')
+        if (limit !== null) {
+          if (!/^[0-9]+$/.test(limit)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'limit must be a non-negative integer', 'limit')
+          c.limit = Number(limit)
+        }
+        send(res, 200, peer.registry.query(c))
+        return
+      }
+      if (parts.length === 3 && a === 'query' && method === 'POST') {
+        send(res, 200, peer.registry.query(objectBody(await readBody(req, o.bodyBytesMax), 'query') as never))
+        return
+      }
+      if (parts.length === 3 && a !== undefined) {
+        if (method === 'GET') {
+          const agent = peer.registry.lookup(a)
+          if (agent === undefined) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a}`, 'id')
+          send(res, 200, { agent })
+          return
+        }
+        if (method === 'PATCH') {
+          send(res, 200, { agent: await peer.registry.update(a, objectBody(await readBody(req, o.bodyBytesMax), 'update') as never) })
+          return
+        }
+        if (method === 'DELETE') {
+          if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
+          send(res, 200, { removed: a })
+          return
+        }
+      }
+    }
+    if (area === 'variables' && (a === 'eventual' || a === 'strong') && b !== undefined) {
+      if (a === 'eventual' && parts.length === 4) {
+        if (method === 'GET') {
+          const merge = (url.searchParams.get('merge') ?? 'lww') as BuiltinMerge
+          const initial = parseJsonParam(url.searchParams.get('initial'), 'initial') ?? null
+          const v = peer.variables.eventual(b, { initial, merge })
+          send(res, 200, { name: b, merge, value: v.get(), contributions: v.contributions().length })
+          return
+        }
+        if (method === 'PUT') {
+          const body = objectBody(await readBody(req, o.bodyBytesMax), 'set')
+          const merge = (body.merge ?? 'lww') as BuiltinMerge
+          const v = peer.variables.eventual(b, { initial: body.initial ?? (merge === 'lww' ? null : 0), merge })
+          if (merge === 'counter') {
+            if (typeof body.add !== 'number') throw new HttpError(400, 'ERR_BAD_REQUEST', 'a counter takes { add: number }', 'add')
+            await (v as { add: (d: number) => Promise<void> }).add(body.add)
+          } else {
+            if (!('value' in body)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'body needs a value', 'value')
+            await v.set(body.value as never, typeof body.weight === 'number' ? { weight: body.weight } : {})
+          }
+          send(res, 200, { name: b, merge, value: v.get() })
+          return
+        }
+      }
+      if (a === 'strong') {
+        const v = peer.variables.strong(b)
+        if (parts.length === 4 && method === 'GET') {
+          send(res, 200, { name: b, value: await v.get({ linearizable: url.searchParams.get('linearizable') !== 'false' }) })
+          return
+        }
+        if (parts.length === 4 && method === 'PUT') {
+          const body = objectBody(await readBody(req, o.bodyBytesMax), 'set')
+          if (!('value' in body)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'body needs a value', 'value')
+          await v.set(body.value)
+          send(res, 200, { name: b, value: body.value })
+          return
+        }
+        if (parts.length === 5 && parts[4] === 'cas' && method === 'POST') {
+          const body = objectBody(await readBody(req, o.bodyBytesMax), 'cas')
+          if (!('expected' in body) || !('value' in body)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'body needs expected and value', !('expected' in body) ? 'expected' : 'value')
+          send(res, 200, { name: b, swapped: await v.compareAndSet(body.expected, body.value) })
+          return
+        }
+      }
+    }
+    throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
+  }
+
+  const server = createServer((req, res) => {
+    stats.requests++
+    route(req, res).catch((err: unknown) => {
+      const e = err as AgoraError & { status?: number }
+      const status = e instanceof HttpError ? e.status : (typeof e.code === 'string' ? STATUS_OF[e.code] ?? 500 : 500)
+      if (status >= 500) { stats.errors5xx++; log.warn('request failed', { method: req.method, url: req.url, error: e.message }) } else stats.errors4xx++
+      if (res.headersSent) { res.destroy(); return }
+      const path = (e.details as { path?: unknown } | undefined)?.path
+      send(res, status, { error: { code: typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', message: status >= 500 && !(e instanceof AgoraError) ? 'internal error' : e.message, ...(typeof path === 'string' ? { path } : {}) } })
+      // A body we did not read keeps the socket busy; drop the rest.
+      if (!req.complete) req.resume()
+    })
+  })
+  server.headersTimeout = 10_000
+  server.requestTimeout = 60_000
+  server.maxHeadersCount = 100
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(o.port, o.host, () => { server.off('error', reject); resolve() })
+  })
+  const addr = server.address() as AddressInfo
+  return {
+    server,
+    address: `${o.host}:${addr.port}`,
+    stats,
+    close: async () => {
+      for (const off of offs) off()
+      raftOff?.()
+      for (const res of sse) res.end()
+      sse.clear()
+      await new Promise<void>(resolve => { server.close(() => resolve()); server.closeAllConnections() })
+    }
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * Three daemons as real child processes (`agora start`, built CLI, Node 22) on loopback with data dirs:
+ * the HTTP API end to end, a strong variable on the Raft group, SIGKILL and restart with state intact,
+ * SIGTERM, and bad requests that leave the daemon serving.
+ */
+import { spawn, execFileSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const NODE = join(process.cwd(), 'node_modules/.bin/node')
+const CLI = join(process.cwd(), 'dist/src/cli.js')
+
+interface Daemon { proc: ChildProcess, http: string, peerId: string, addresses: string[], token: string, dir: string, stderr: string[] }
+
+const started: Daemon[] = []
+let root: string
+
+async function startDaemon (dir: string, extra: string[] = []): Promise<Daemon> {
+  const proc = spawn(NODE, [CLI, 'start', '--data-dir', dir, '--http', '127.0.0.1:0', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const stderr: string[] = []
+  proc.stderr!.on('data', (d: Buffer) => { stderr.push(d.toString()) })
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${stderr.join('')}`)), 30_000)
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      const nl = buf.indexOf('\n')
+      if (nl >= 0) { clearTimeout(timer); resolve(buf.slice(0, nl)) }
+    })
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${String(code)}: ${stderr.join('')}`)) })
+  })
+  const info = JSON.parse(line) as { http: string, peerId: string, addresses: string[], tokenFile: string }
+  const token = (await readFile(info.tokenFile, 'utf8')).trim()
+  const d: Daemon = { proc, http: info.http, peerId: info.peerId, addresses: info.addresses, token, dir, stderr }
+  started.push(d)
+  return d
+}
+
+async function api (d: Daemon, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, json: any }> {
+  const res = await fetch(`http://${d.http}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json', ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {})
+  })
+  return { status: res.status, json: await res.json().catch(() => undefined) }
+}
+
+async function until<T> (fn: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+async function exitOf (p: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+  if (p.exitCode !== null || p.signalCode !== null) return { code: p.exitCode, signal: p.signalCode }
+  return await new Promise(resolve => p.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
+let d0: Daemon, d1: Daemon, d2: Daemon
+const dirs: string[] = []
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'agora-daemon-'))
+  for (let i = 0; i < 3; i++) dirs.push(join(root, `d${i}`))
+  // Identities first, so every daemon can be told the Raft voters.
+  const ids = dirs.map(dir => execFileSync(NODE, [CLI, 'id', '--data-dir', dir]).toString().trim())
+  const voters = ['--raft-voters', ids.join(',')]
+  d0 = await startDaemon(dirs[0]!, voters)
+  d1 = await startDaemon(dirs[1]!, [...voters, '--bootstrap', d0.addresses[0]!])
+  d2 = await startDaemon(dirs[2]!, [...voters, '--bootstrap', d0.addresses[0]!])
+  expect([d0.peerId, d1.peerId, d2.peerId]).toEqual(ids)
+})
+
+afterAll(async () => {
+  for (const d of started) if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL')
+  await Promise.all(started.map(async d => await exitOf(d.proc)))
+  await rm(root, { recursive: true, force: true })
+})
+
+describe('agora start: three daemons', () => {
+  it('registers through one daemon and finds the agents through another', async () => {
+    const r = await api(d0, 'POST', '/v1/agents', { id: 'gpu-a', capabilities: ['gpu', 'train'], resources: { gpu: 4 }, zone: 'eu' })
+    expect(r.status).toBe(201)
+    expect(r.json.agent.host).toBe(d0.peerId)
+    expect((await api(d2, 'POST', '/v1/agents', { id: 'cpu-b', capabilities: ['cpu'] })).status).toBe(201)
+    const found = await until(async () => {
+      const q = await api(d1, 'POST', '/v1/agents/query', { capability: 'gpu', where: [['resources.gpu', 'gte', 2]] })
+      return q.json.agents.length === 1 ? q.json.agents : undefined
+    }, 'gpu-a visible on d1')
+    expect(found[0].id).toBe('gpu-a')
+    const cpu = await until(async () => (await api(d1, 'GET', '/v1/agents/cpu-b')).json.agent, 'cpu-b visible on d1')
+    expect(cpu.host).toBe(d2.peerId)
+    // Only the host may change its agent.
+    expect((await api(d1, 'PATCH', '/v1/agents/gpu-a', { health: 'degraded' })).json.error.code).toBe('ERR_NOT_OWNER')
+  })
+
+  it('reads and compare-and-sets a strong variable across daemons', async () => {
+    await until(async () => (await api(d0, 'GET', '/ready')).status === 200 ? true : undefined, 'a Raft leader')
+    expect((await api(d0, 'PUT', '/v1/variables/strong/price', { value: 10 })).status).toBe(200)
+    expect((await api(d2, 'GET', '/v1/variables/strong/price')).json.value).toBe(10)
+    expect((await api(d1, 'POST', '/v1/variables/strong/price/cas', { expected: 10, value: 12 })).json.swapped).toBe(true)
+    expect((await api(d2, 'POST', '/v1/variables/strong/price/cas', { expected: 10, value: 99 })).json.swapped).toBe(false)
+    expect((await api(d0, 'GET', '/v1/variables/strong/price')).json.value).toBe(12)
+    const status = (await api(d1, 'GET', '/v1/status')).json
+    expect(status.raft.voters.sort()).toEqual([d0.peerId, d1.peerId, d2.peerId].sort())
+    const metrics = await (await fetch(`http://${d1.http}/metrics`, { headers: { authorization: `Bearer ${d1.token}` } })).text()
+    expect(metrics).toMatch(/agora_registry_agents 2/)
+    expect(metrics).toMatch(/agora_raft_role\{role="(leader|follower)"\} 1/)
+  })
+
+  it('bad requests get 4xx JSON errors and the daemon keeps serving', async () => {
+    const malformed = await api(d1, 'POST', '/v1/agents', '{"id": "x",')
+    expect(malformed.status).toBe(400)
+    expect(malformed.json.error.code).toBe('ERR_BAD_JSON')
+    const big = await api(d1, 'POST', '/v1/agents', JSON.stringify({ id: 'big', metadata: { x: 'y'.repeat(2 * 1024 * 1024) } }))
+    expect(big.status).toBe(413)
+    const noToken = await fetch(`http://${d1.http}/v1/status`)
+    expect(noToken.status).toBe(401)
+    expect(((await noToken.json()) as any).error.code).toBe('ERR_UNAUTHORIZED')
+    expect((await api(d1, 'GET', '/v1/nope')).status).toBe(404)
+    const invalid = await api(d1, 'POST', '/v1/agents', { id: 'bad id with spaces' })
+    expect(invalid.status).toBe(400)
+    expect(invalid.json.error.code).toBe('ERR_INVALID_DESCRIPTOR')
+    const badQuery = await api(d1, 'POST', '/v1/agents/query', { where: [['load', 'like', 1]] })
+    expect(badQuery.json.error.code).toBe('ERR_INVALID_QUERY')
+    expect((await fetch(`http://${d1.http}/health`)).status).toBe(200)
+    expect((await api(d1, 'GET', '/v1/status')).json.peerId).toBe(d1.peerId)
+  })
+
+  it('a daemon killed with SIGKILL restarts from its data dir with its identity, agents and Raft log', async () => {
+    expect((await api(d2, 'POST', '/v1/agents', { id: 'survivor', capabilities: ['persist'] })).status).toBe(201)
+    await api(d2, 'PUT', '/v1/variables/strong/note', { value: 'kept' })
+    d2.proc.kill('SIGKILL')
+    expect((await exitOf(d2.proc)).signal).toBe('SIGKILL')
+    const again = await startDaemon(dirs[2]!, ['--raft-voters', [d0.peerId, d1.peerId, d2.peerId].join(','), '--bootstrap', d0.addresses[0]!])
+    expect(again.peerId).toBe(d2.peerId)
+    expect((await api(again, 'GET', '/v1/agents/survivor')).json.agent.host).toBe(d2.peerId)
+    expect((await api(again, 'GET', '/v1/variables/strong/note?linearizable=false')).json.value).toBe('kept')
+    expect((await api(again, 'GET', '/v1/variables/strong/note')).json.value).toBe('kept')
+    d2 = again
+  })
+
+  it('SIGTERM leaves cleanly and exits 0', async () => {
+    d1.proc.kill('SIGTERM')
+    expect((await exitOf(d1.proc)).code).toBe(0)
+    expect(d1.stderr.join('')).not.toMatch(/"level":"error"/)
+  })
+
+  it('a bad config key or flag exits 2 naming it', async () => {
+    const run = (args: string[]): { status: number | null, stderr: string } => {
+      try {
+        execFileSync(NODE, [CLI, ...args], { stdio: 'pipe' })
+        return { status: 0, stderr: '' }
+      } catch (err) {
+        const e = err as { status: number | null, stderr: Buffer }
+        return { status: e.status, stderr: e.stderr.toString() }
+      }
+    }
+    const badFlag = run(['start', '--nope', '1'])
+    expect(badFlag.status).toBe(2)
+    expect(badFlag.stderr).toMatch(/--nope/)
+    const badHttp = run(['start', '--http', 'localhost'])
+    expect(badHttp.status).toBe(2)
+    expect(badHttp.stderr).toMatch(/http/)
+    const unknown = run(['frobnicate'])
+    expect(unknown.status).toBe(2)
+  })
+})
