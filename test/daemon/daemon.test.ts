@@ -5,7 +5,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -115,6 +115,27 @@ describe('agora start: three daemons', () => {
     expect(metrics).toMatch(/agora_raft_role\{role="(leader|follower)"\} 1/)
   })
 
+  it('streams registry events over Server-Sent Events', async () => {
+    const ctrl = new AbortController()
+    const res = await fetch(`http://${d1.http}/v1/events`, { headers: { authorization: `Bearer ${d1.token}` }, signal: ctrl.signal })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/)
+    const reader = res.body!.getReader()
+    const seen = (async () => {
+      let text = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return text
+        text += new TextDecoder().decode(value)
+        if (/event: agent:joined\ndata: .*"sse-agent"/.test(text)) return text
+      }
+    })()
+    await api(d0, 'POST', '/v1/agents', { id: 'sse-agent', capabilities: ['events'] })
+    const text = await Promise.race([seen, new Promise<string>((_resolve, reject) => setTimeout(() => reject(new Error('no SSE event within 15 s')), 15_000))])
+    expect(text).toMatch(/event: agent:joined/)
+    ctrl.abort()
+  })
+
   it('bad requests get 4xx JSON errors and the daemon keeps serving', async () => {
     const malformed = await api(d1, 'POST', '/v1/agents', '{"id": "x",')
     expect(malformed.status).toBe(400)
@@ -171,5 +192,10 @@ describe('agora start: three daemons', () => {
     expect(badHttp.stderr).toMatch(/http/)
     const unknown = run(['frobnicate'])
     expect(unknown.status).toBe(2)
+    const file = join(root, 'bad.yaml')
+    await writeFile(file, 'mesh: demo\nraft:\n  votrs: [a, b, c]\n')
+    const badKey = run(['start', '--config', file])
+    expect(badKey.status).toBe(2)
+    expect(badKey.stderr).toMatch(/raft\.votrs/)
   })
 })
