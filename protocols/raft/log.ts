@@ -72,13 +72,17 @@ export class RaftLog {
     return lastTerm > t || (lastTerm === t && lastIndex >= this.lastIndex())
   }
 
-  /** Follower side of an append. Returns the last new index, or -1 if (index, logTerm) does not match. */
+  /**
+   * Follower side of an append. Returns the last new index, -1 if (index, logTerm) does not match, or
+   * -2 if the entries conflict with a committed entry (impossible from a correct leader: the caller
+   * drops the message).
+   */
   maybeAppend (index: number, logTerm: number, committed: number, ents: Entry[]): number {
     if (!this.matchTerm(index, logTerm)) return -1
     const lastNew = index + ents.length
     const ci = this.findConflict(ents)
     if (ci !== 0) {
-      if (ci <= this.committed) throw new RaftInvariantError(`entry ${ci} conflicts with committed entry (committed ${this.committed})`)
+      if (ci <= this.committed) return -2
       this.append(ci === ents[0]!.index ? ents : ents.slice(ci - (index + 1)))
     }
     this.commitTo(Math.min(committed, lastNew))

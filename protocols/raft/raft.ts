@@ -124,7 +124,9 @@ export class RaftNode {
   private readStates: ReadState[] = []
   private prevHard: HardState
   private prevSoft: SoftState
-  private readonly matchScratch: number[] = []
+  private matchScratch = new Float64Array(8)
+  /** Progress of each voter, in `voters` order (rebuilt with the progress map). */
+  private voterPrs: Progress[] = []
   private readonly counters: RaftStats = { droppedMalformed: 0, droppedNonMember: 0, droppedStaleTerm: 0, droppedIgnored: 0, proposalsDropped: 0, stepped: 0 }
 
   constructor (config: RaftConfig) {
@@ -594,6 +596,7 @@ export class RaftNode {
       if (id === this.id) pr.match = last
       this.prs.set(id, pr)
     }
+    this.voterPrs = this.voters.map(v => this.prs.get(v)!)
   }
 
   private becomeFollower (term: number, lead: NodeId): void {
@@ -924,6 +927,11 @@ export class RaftNode {
     }
     switch (m.type) {
       case 'appendResp':
+        if (m.index > this.log.lastIndex()) {
+          // Acknowledges entries this leader never had: impossible.
+          this.counters.droppedMalformed++
+          return
+        }
         pr.recentActive = true
         if (m.reject) {
           let nextProbe = m.rejectHint
@@ -942,7 +950,7 @@ export class RaftNode {
             pr.becomeProbe()
             pr.becomeReplicate()
           } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index)
-          if (this.maybeCommit()) {
+          if (pr.match > this.log.committed && this.maybeCommit()) {
             this.releasePendingReads()
             this.bcastAppend()
           } else if (oldPaused) {
@@ -974,6 +982,11 @@ export class RaftNode {
       return
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries)
+    if (lastNew === -2) {
+      // Would overwrite a committed entry: impossible from a correct leader. Drop, never apply.
+      this.counters.droppedMalformed++
+      return
+    }
     const r = this.newMsg('appendResp', m.from, this.term)
     if (lastNew >= 0) {
       r.index = lastNew
@@ -1093,13 +1106,19 @@ export class RaftNode {
 
   /** Commit the largest index replicated on a quorum of voters, if it is of the current term (Figure 8). */
   private maybeCommit (): boolean {
-    const n = this.voters.length
+    const prs = this.voterPrs
+    const n = prs.length
     if (n === 0) return false
+    if (this.matchScratch.length < n) this.matchScratch = new Float64Array(n * 2)
     const a = this.matchScratch
-    a.length = n
-    for (let k = 0; k < n; k++) a[k] = this.prs.get(this.voters[k]!)?.match ?? 0
-    a.sort((x, y) => y - x)
-    const mci = a[(n >> 1)]! // the (q)-th largest: q = n/2 + 1 → index q-1 = floor(n/2)
+    // Insertion sort, descending (voter sets are small).
+    for (let k = 0; k < n; k++) {
+      const v = prs[k]!.match
+      let j = k - 1
+      while (j >= 0 && a[j]! < v) { a[j + 1] = a[j]!; j-- }
+      a[j + 1] = v
+    }
+    const mci = a[n >> 1]! // the q-th largest, q = floor(n/2) + 1
     return this.log.maybeCommit(mci, this.term)
   }
 
@@ -1265,7 +1284,10 @@ export class RaftNode {
         this.becomeFollower(this.term, NONE)
         return
       }
-      if (this.maybeCommit()) this.bcastAppend()
+      if (this.maybeCommit()) {
+        this.releasePendingReads()
+        this.bcastAppend()
+      }
     }
   }
 }

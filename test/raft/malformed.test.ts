@@ -67,4 +67,24 @@ describe('bad input on the network path', () => {
     net.node(3).step(base({ type: 'append', from: 1, to: 3, term: 2 }))
     expect(net.node(3).stats().droppedStaleTerm).toBe(1)
   })
+
+  it('an append that would overwrite a committed entry, or an ack beyond the leader log, is not applied and not thrown', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.propose(1, 'a')
+    const n2 = net.node(2)
+    const commit = n2.status().commit
+    const term = n2.status().term
+    const before = n2.termAt(commit - 1)
+    // rewrite committed entry commit-1 (term `term`) with a term-1 entry
+    const evil = base({ type: 'append', from: 1, to: 2, term, index: commit - 2, logTerm: n2.termAt(commit - 2), entries: [{ term: 1, index: commit - 1, type: 'normal', data: bytes('evil') }] })
+    expect(before).not.toBe(1)
+    expect(() => n2.step(evil)).not.toThrow()
+    expect(n2.termAt(commit - 1)).toBe(before)
+    expect(n2.status().commit).toBe(commit)
+    const n1 = net.node(1)
+    expect(() => n1.step(base({ type: 'appendResp', from: 2, to: 1, term, index: 1_000_000 }))).not.toThrow()
+    expect(n1.stats().droppedMalformed).toBe(1)
+    expect(n1.status().commit).toBe(commit)
+  })
 })

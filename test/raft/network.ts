@@ -23,6 +23,8 @@ export interface Peer {
   committed: Entry[]
   readStates: ReadState[]
   appliedIndex: number
+  /** Data bytes of committed entries per non-empty Ready. */
+  committedBatches: number[]
 }
 
 export type NodeOptions = Omit<RaftConfig, 'id' | 'storage' | 'rand'>
@@ -49,7 +51,7 @@ export class Net {
     const st = storage ?? new MemoryStorage()
     const cfg: RaftConfig = { ...this.opts, ...extra, id, storage: st, rand: createRand(this.seed * 1000 + id) }
     if (conf !== undefined) cfg.peers = conf
-    const p: Peer = { id, node: new RaftNode(cfg), storage: st, applied: [], committed: [], readStates: [], appliedIndex: 0 }
+    const p: Peer = { id, node: new RaftNode(cfg), storage: st, applied: [], committed: [], readStates: [], appliedIndex: 0, committedBatches: [] }
     this.peers.set(id, p)
     return p
   }
@@ -77,6 +79,7 @@ export class Net {
       this.sent.set(m.type, (this.sent.get(m.type) ?? 0) + 1)
       this.queue.push(m)
     }
+    if (rd.committedEntries.length > 0) p.committedBatches.push(rd.committedEntries.reduce((n, e) => n + e.data.length, 0))
     for (const e of rd.committedEntries) {
       p.committed.push(e)
       if (e.type === 'normal' && e.data.length > 0) p.applied.push(str(e.data))

@@ -153,4 +153,33 @@ describe('log replication (paper §5.3)', () => {
     expect(net.node(1).status().role).toBe('follower')
     void str
   })
+
+  it('committed entries are paged by maxCommittedSizePerReady', () => {
+    const net = new Net([1, 2, 3], { maxCommittedSizePerReady: 10 })
+    net.elect(1)
+    net.isolate(2)
+    net.isolate(3)
+    for (let i = 0; i < 5; i++) net.node(1).propose(bytes(`data${i}!`)) // 6 bytes each
+    net.stabilize()
+    net.peer(2).committedBatches = []
+    net.recover()
+    net.tick(2)
+    expect(net.peer(2).applied.length).toBe(5)
+    const batches = net.peer(2).committedBatches
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(30)
+    expect(batches.length).toBeGreaterThanOrEqual(3)
+    for (const b of batches) expect(b).toBeLessThanOrEqual(12) // at most one entry beyond the limit
+  })
+
+  it('a restarted node with config.applied does not re-emit applied entries', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.propose(1, 'a')
+    net.propose(1, 'b')
+    const p3 = net.peer(3)
+    const applied = p3.appliedIndex
+    const q = net.add(3, undefined, p3.storage, { applied })
+    net.propose(1, 'c')
+    expect(q.applied).toEqual(['c'])
+  })
 })
