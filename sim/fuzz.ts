@@ -7,6 +7,7 @@
  * linearizability. Everything derives from the seed: a seed always gives the same trace hash.
  */
 import { checkLinearizable, kvModel } from './linearizability/index.js'
+import type { CheckOutcome } from './linearizability/index.js'
 import { createRand } from './prng.js'
 import type { Rand } from './prng.js'
 import type { Violation } from './checkers.js'
@@ -35,6 +36,8 @@ export interface FuzzOptions {
   opsPer100Ticks?: number
   /** The Raft binding (default: protocols/raft). */
   factory?: SimRaftFactory & SimKvFactory
+  /** Search budget of the linearizability check per key; beyond it the result is `unknown` (reported, not a failure). Default 2,000,000. */
+  linearizabilityStepsMax?: number
   /** Called after each seed. */
   onSeed?: (r: FuzzSeedResult) => void
 }
@@ -55,6 +58,8 @@ export interface FuzzSeedResult {
   livenessTicks: number | null
   /** The fault actions taken, for the failure report. */
   faults: string[]
+  /** Outcome of the linearizability check (`unknown`: search budget exhausted, inconclusive). */
+  linearizability: CheckOutcome
 }
 
 export interface FuzzSummary {
@@ -275,7 +280,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
   const failures: string[] = []
   for (const v of sim.violations) failures.push(`${v.invariant} at epoch ${v.step}: ${v.detail}`)
   if (!live) failures.push(`liveness: not every node applied the new value within ${livenessTicksMax} ticks after healing`)
-  const lin = checkLinearizable(kvModel, sim.operations())
+  const lin = checkLinearizable(kvModel, sim.operations(), { stepsMax: options.linearizabilityStepsMax ?? 2_000_000 })
   if (lin.result === 'illegal') failures.push(`linearizability: key ${lin.failedOps?.[0]?.input.key ?? '?'}:\n${lin.detail ?? ''}`)
   return {
     seed,
@@ -286,6 +291,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     committed: sim.committedEntries,
     ops: ops + 1,
     livenessTicks,
-    faults
+    faults,
+    linearizability: lin.result
   }
 }

@@ -99,6 +99,8 @@ export class Simulation {
   private ticksSinceCheck = 0
   /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
   private readonly firstApplied: Array<{ time: number, ok?: boolean } | undefined> = []
+  /** Per client op: when Raft first accepted it (a proposal or read request not refused). */
+  private readonly firstAccepted: Array<number | undefined> = []
   /** Per client op: whether it was ever submitted (false: its node was down at call time). */
   private readonly submitted: boolean[] = []
   /** Entries applied by any node for the first time (a progress measure). */
@@ -317,6 +319,7 @@ export class Simulation {
     this.history.push(entry)
     this.submitted.push(false)
     this.firstApplied.push(undefined)
+    this.firstAccepted.push(undefined)
     const p: PendingOp = { opId, node: id, clientId: opId, seq: 1, cmd, entry, lastTry: this.now }
     this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
     const node = this.node(id)
@@ -325,12 +328,17 @@ export class Simulation {
     if (cmd.op === 'read') {
       p.ctx = `r${opId}`
       this.pendingReads.set(p.ctx, p)
-      this.input(id, 'client read', r => r.readIndex(p.ctx as string))
+      this.accepted(p, this.input(id, 'client read', r => r.readIndex(p.ctx as string)))
     } else {
       this.pending.set(`${p.clientId}:${p.seq}`, p)
-      this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd)))
+      this.accepted(p, this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd))))
     }
     return entry
+  }
+
+  /** Remember when an operation was first handed to Raft (not refused): it cannot take effect before. */
+  private accepted (p: PendingOp, refusal: Refusal): void {
+    if (refusal === undefined && this.firstAccepted[p.opId - 1] === undefined) this.firstAccepted[p.opId - 1] = this.now
   }
 
   private retryClientOps (node: SimNode): void {
@@ -340,12 +348,12 @@ export class Simulation {
       if (p.node !== node.id || p.lastTry > due) continue
       p.lastTry = this.now
       this.trace.add(`retry ${p.opId}`)
-      this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd)))
+      this.accepted(p, this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd))))
     }
     for (const p of this.pendingReads.values()) {
       if (p.node !== node.id || p.lastTry > due || p.readAt !== undefined) continue
       p.lastTry = this.now
-      this.input(node.id, 'client read retry', r => r.readIndex(p.ctx as string))
+      this.accepted(p, this.input(node.id, 'client read retry', r => r.readIndex(p.ctx as string)))
     }
   }
 
@@ -364,30 +372,39 @@ export class Simulation {
    * The client history as checker operations. Indefinite operations are narrowed where the simulator
    * knows more than the client did, which keeps the search small without weakening it:
    * - an operation never submitted (its node was down) and an indefinite read have no effect: left out;
-   * - an indefinite write/cas whose command was applied somewhere took effect, with the outcome every
-   *   replica computed, no later than its first application anywhere: it returns then;
+   * - a write/cas whose command was applied somewhere took effect, with the outcome every replica
+   *   computed, no later than its first application anywhere: it returns then at the latest (for an
+   *   indefinite one, this is its only return);
    * - an indefinite write/cas applied nowhere influenced no observed result (every answer comes from
    *   applied state), so linearizing it after everything else is always possible: left out. (A read
    *   that returned its value anyway is then caught, as it should be.)
+   * - no operation takes effect before Raft first accepted it (earlier attempts refused, e.g. no
+   *   leader): its call moves to that time.
    * With `keepIndefinite`, unresolved writes stay in with their return at infinity instead.
    */
   operations (keepIndefinite = false): KvOperation[] {
     const out: KvOperation[] = []
     this.history.forEach((h, i) => {
       if (this.submitted[i] !== true) return
+      // It cannot take effect before Raft first accepted it (earlier attempts were refused).
+      const call = Math.max(h.call, this.firstAccepted[i] ?? h.call)
       const input = h.op === 'read' ? { op: 'read' as const, key: h.key } : h.op === 'write' ? { op: 'write' as const, key: h.key, value: h.value ?? null } : { op: 'cas' as const, key: h.key, expected: h.expected ?? null, value: h.value ?? null }
       if (h.result === 'indefinite') {
         if (h.op === 'read') return
         const fa = this.firstApplied[i]
         if (fa !== undefined) {
-          out.push({ clientId: i, input, call: h.call, return: Math.max(fa.time, h.call), output: h.op === 'cas' ? { ok: fa.ok === true } : {} })
+          out.push({ clientId: i, input, call, return: Math.max(fa.time, call), output: h.op === 'cas' ? { ok: fa.ok === true } : {} })
           return
         }
-        if (keepIndefinite) out.push({ clientId: i, input, call: h.call, return: Infinity, output: undefined })
+        if (keepIndefinite) out.push({ clientId: i, input, call, return: Infinity, output: undefined })
         return
       }
       const output = h.op === 'read' ? { value: h.value ?? null } : h.op === 'cas' ? { ok: h.result === 'ok' } : {}
-      out.push({ clientId: i, input, call: h.call, return: h.return, output })
+      // A write took effect no later than its first application anywhere, which may be well before
+      // the (possibly lagging) node it was sent to answered.
+      const fa = h.op === 'read' ? undefined : this.firstApplied[i]
+      const ret = fa !== undefined && h.return !== null ? Math.max(call, Math.min(h.return, fa.time)) : h.return
+      out.push({ clientId: i, input, call, return: ret, output })
     })
     return out
   }
