@@ -32,7 +32,7 @@ export interface SimulationConfig {
   tickMs: number
   timed: boolean
   factory: SimRaftFactory & SimKvFactory
-  /** Re-propose a pending client write after this many ms without an answer (same session: exactly-once). Default 20 ticks' worth × electionTick / 10... see constructor. */
+  /** Re-propose a pending client write (same session: exactly-once) or re-request a read after this many ms without an answer. Default 3 election timeouts (3 × electionTick × tickMs). */
   clientRetryMs?: number
   /** Bound on deliveries while quiescing one step-mode step. Default 1,000,000. */
   deliveriesMax?: number
@@ -454,7 +454,7 @@ export class Simulation {
       node.voters = m.voters
       node.learners = m.learners
       node.confHistory = [{ index: m.index, voters: m.voters, learners: m.learners }]
-      this.failReadsAbove(node)
+      this.serveReads(node) // reads waiting for an index the snapshot covers are served from it
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0] as SimEntry
@@ -512,11 +512,6 @@ export class Simulation {
       p.entry.return = this.now
       this.trace.add(`served ${p.opId} ${JSON.stringify(p.entry.value)}`)
     }
-  }
-
-  /** After a snapshot install, a read whose index is now below applied is served from the new state. */
-  private failReadsAbove (node: SimNode): void {
-    this.serveReads(node)
   }
 
   private observe (node: SimNode, role: string): void {
