@@ -149,8 +149,9 @@ export class RaftNode {
     this.disableForwarding = config.disableProposalForwarding ?? RAFT_DEFAULTS.disableProposalForwarding
 
     this.log = new RaftLog(config.storage)
-    const { hardState, confState } = config.storage.initialState()
-    const cs = confState
+    const init = config.storage.initialState()
+    const hardState: HardState = { term: init.hardState.term, vote: init.hardState.vote, commit: init.hardState.commit } // never mutate storage's object
+    const cs = init.confState
     const stored: HardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
     this.voters = [...new Set(cs.voters)].sort((a, b) => a - b)
     this.learners = [...new Set(cs.learners)].filter(l => !this.voters.includes(l)).sort((a, b) => a - b)

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { MemoryStorage } from '../../protocols/raft/storage.js'
+import { RaftNode } from '../../protocols/raft/raft.js'
 import { Net } from './network.js'
 
 describe('raft elections (paper §5.2)', () => {
@@ -91,5 +93,34 @@ describe('raft elections (paper §5.2)', () => {
     expect(net.node(3).status().vote).toBe(2)
     expect(net.peer(3).applied).toEqual(['a']) // committed entries re-emitted after restart
     net.node(3).checkInvariants()
+  })
+
+  it('the election jitter comes only from the injected PRNG, in [electionTick, 2*electionTick)', () => {
+    const calls: Array<[number, number]> = []
+    const rand = { range: (lo: number, hi: number): number => { calls.push([lo, hi]); return hi - 1 } }
+    const node = new RaftNode({ id: 1, storage: new MemoryStorage(), rand, peers: { voters: [1, 2, 3] }, electionTick: 7 })
+    expect(calls.length).toBeGreaterThan(0)
+    for (const c of calls) expect(c).toEqual([7, 14])
+    for (let i = 0; i < 12; i++) node.tick()
+    expect(node.status().role).toBe('follower')
+    node.tick() // 13 = 2*7 - 1 ticks
+    expect(node.status().role).toBe('candidate')
+  })
+
+  it('dueling candidates without PreVote: randomized timeouts still elect exactly one leader', () => {
+    const net = new Net([1, 2, 3, 4, 5])
+    net.node(1).campaign(); net.node(2).campaign(); net.node(3).campaign()
+    net.stabilize()
+    net.tick(60)
+    expect(net.leaders().length).toBe(1)
+  })
+
+  it('rejects bad options with a named error', () => {
+    const storage = new MemoryStorage()
+    const rand = { range: (lo: number): number => lo }
+    expect(() => new RaftNode({ id: 0, storage, rand })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
+    expect(() => new RaftNode({ id: 1, storage, rand, electionTick: 2, heartbeatTick: 2 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
+    expect(() => new RaftNode({ id: 1, storage, rand, maxInflightMsgs: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
+    expect(() => new RaftNode({ id: 1, storage, rand, peers: { voters: [1], learners: [1] } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
   })
 })

@@ -87,4 +87,35 @@ describe('bad input on the network path', () => {
     expect(n1.stats().droppedMalformed).toBe(1)
     expect(n1.status().commit).toBe(commit)
   })
+
+  it('a vote from a node added by a change in our (unapplied) log is heard; from a stranger it is dropped', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.filter = m => m.type !== 'appendResp' // nothing commits
+    net.add(4)
+    net.node(1).addVoter(4)
+    net.stabilize()
+    const n2 = net.node(2)
+    expect(n2.confState().voters).toEqual([1, 2, 3]) // not applied yet
+    const last = n2.status().lastIndex
+    n2.step(base({ type: 'vote', from: 4, to: 2, term: 9, index: last, logTerm: n2.termAt(last) }))
+    expect(n2.stats().droppedNonMember).toBe(0)
+    expect(n2.status().term).toBe(9)
+    n2.step(base({ type: 'vote', from: 5, to: 2, term: 10, index: last, logTerm: n2.termAt(last) }))
+    expect(n2.stats().droppedNonMember).toBe(1)
+    expect(n2.status().term).toBe(9)
+  })
+
+  it('a joining node with no configuration accepts the leader and learns the membership from the log', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    const joiner = net.add(7)
+    expect(joiner.node.confState()).toEqual({ voters: [], learners: [] })
+    joiner.node.tick(); joiner.node.campaign()
+    expect(joiner.node.status().role).toBe('follower') // not a member: never campaigns
+    net.node(1).addLearner(7)
+    net.stabilize()
+    net.tick(2)
+    expect(joiner.node.confState()).toEqual({ voters: [1, 2, 3], learners: [7] })
+  })
 })
