@@ -313,9 +313,12 @@ export class Simulation {
   /** Issue a client KV operation at node `id` now; it completes when that node applies/serves it. */
   client (id: number, cmd: KvCommand): HistoryEntry {
     const opId = ++this.opCounter
-    const entry: HistoryEntry = { node: id, op: cmd.op, key: cmd.key, result: 'indefinite', call: this.now, return: null }
-    if (cmd.op === 'write') entry.value = cmd.value
-    if (cmd.op === 'cas') { entry.expected = cmd.expected; entry.value = cmd.value }
+    // Field order as in SCENARIOS.md: node, op, key, [expected], value, result, call, return.
+    const entry: HistoryEntry = cmd.op === 'read'
+      ? { node: id, op: cmd.op, key: cmd.key, value: null, result: 'indefinite', call: this.now, return: null }
+      : cmd.op === 'write'
+        ? { node: id, op: cmd.op, key: cmd.key, value: cmd.value, result: 'indefinite', call: this.now, return: null }
+        : { node: id, op: cmd.op, key: cmd.key, expected: cmd.expected, value: cmd.value, result: 'indefinite', call: this.now, return: null }
     this.history.push(entry)
     this.submitted.push(false)
     this.firstApplied.push(undefined)
