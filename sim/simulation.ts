@@ -55,6 +55,8 @@ interface PendingOp {
   lastTry: number
   ctx?: string
   readAt?: number
+  /** Read attempts' times (each attempt has its own ReadIndex context `<ctx>.<k>`). */
+  attempts?: number[]
 }
 
 interface ConfPoint { index: number, voters: number[], learners: number[] }
@@ -99,6 +101,10 @@ export class Simulation {
   private ticksSinceCheck = 0
   /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
   private readonly firstApplied: Array<{ time: number, ok?: boolean } | undefined> = []
+  /** Per client write: the times of its proposal attempts. */
+  private readonly writeAttempts: Array<number[] | undefined> = []
+  /** Per client read: when the ReadIndex request that was answered was sent; per write: when the applied attempt was proposed. */
+  private readonly effectiveFrom: Array<number | undefined> = []
   /** Per client op: when Raft first accepted it (a proposal or read request not refused). */
   private readonly firstAccepted: Array<number | undefined> = []
   /** Per client op: whether it was ever submitted (false: its node was down at call time). */
@@ -323,6 +329,8 @@ export class Simulation {
     this.submitted.push(false)
     this.firstApplied.push(undefined)
     this.firstAccepted.push(undefined)
+    this.effectiveFrom.push(undefined)
+    this.writeAttempts.push(undefined)
     const p: PendingOp = { opId, node: id, clientId: opId, seq: 1, cmd, entry, lastTry: this.now }
     this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
     const node = this.node(id)
@@ -330,13 +338,23 @@ export class Simulation {
     this.submitted[opId - 1] = true
     if (cmd.op === 'read') {
       p.ctx = `r${opId}`
+      p.attempts = []
       this.pendingReads.set(p.ctx, p)
-      this.accepted(p, this.input(id, 'client read', r => r.readIndex(p.ctx as string)))
+      this.readAttempt(p, 'client read')
     } else {
       this.pending.set(`${p.clientId}:${p.seq}`, p)
-      this.accepted(p, this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd))))
+      this.writeAttempts[opId - 1] = [this.now]
+      this.accepted(p, this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd, 0))))
     }
     return entry
+  }
+
+  /** Send one ReadIndex request for a client read, with a context naming the attempt. */
+  private readAttempt (p: PendingOp, what: string): void {
+    const attempts = p.attempts as number[]
+    const ctx = `${p.ctx ?? ''}.${attempts.length}`
+    attempts.push(this.now)
+    this.accepted(p, this.input(p.node, what, r => r.readIndex(ctx)))
   }
 
   /** Remember when an operation was first handed to Raft (not refused): it cannot take effect before. */
@@ -351,12 +369,14 @@ export class Simulation {
       if (p.node !== node.id || p.lastTry > due) continue
       p.lastTry = this.now
       this.trace.add(`retry ${p.opId}`)
-      this.accepted(p, this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd))))
+      const attempts = this.writeAttempts[p.opId - 1] ?? []
+      attempts.push(this.now)
+      this.accepted(p, this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd, attempts.length - 1))))
     }
     for (const p of this.pendingReads.values()) {
       if (p.node !== node.id || p.lastTry > due || p.readAt !== undefined) continue
       p.lastTry = this.now
-      this.accepted(p, this.input(node.id, 'client read retry', r => r.readIndex(p.ctx as string)))
+      this.readAttempt(p, 'client read retry')
     }
   }
 
@@ -382,7 +402,8 @@ export class Simulation {
    *   applied state), so linearizing it after everything else is always possible: left out. (A read
    *   that returned its value anyway is then caught, as it should be.)
    * - no operation takes effect before Raft first accepted it (earlier attempts refused, e.g. no
-   *   leader): its call moves to that time.
+   *   leader), a read no earlier than the ReadIndex request whose answer it used, a write no earlier
+   *   than the proposal attempt that entered the log: its call moves to that time.
    * With `keepIndefinite`, unresolved writes stay in with their return at infinity instead.
    */
   operations (keepIndefinite = false): KvOperation[] {
@@ -390,7 +411,9 @@ export class Simulation {
     this.history.forEach((h, i) => {
       if (this.submitted[i] !== true) return
       // It cannot take effect before Raft first accepted it (earlier attempts were refused).
-      const call = Math.max(h.call, this.firstAccepted[i] ?? h.call)
+      // A read takes effect no earlier than the ReadIndex request that was answered, a write no earlier
+      // than the proposal attempt that was applied.
+      const call = Math.max(h.call, this.effectiveFrom[i] ?? this.firstAccepted[i] ?? h.call)
       const input = h.op === 'read' ? { op: 'read' as const, key: h.key } : h.op === 'write' ? { op: 'write' as const, key: h.key, value: h.value ?? null } : { op: 'cas' as const, key: h.key, expected: h.expected ?? null, value: h.value ?? null }
       if (h.result === 'indefinite') {
         if (h.op === 'read') return
@@ -475,8 +498,14 @@ export class Simulation {
     for (const rs of rd.readStates) {
       node.readStates.push(rs)
       this.trace.add(`read ${node.id} ${rs.index} ${rs.ctx}`)
-      const p = this.pendingReads.get(rs.ctx)
-      if (p !== undefined && p.node === node.id && p.readAt === undefined) p.readAt = rs.index
+      const dot = rs.ctx.lastIndexOf('.')
+      const p = dot > 0 ? this.pendingReads.get(rs.ctx.slice(0, dot)) : undefined
+      if (p !== undefined && p.node === node.id && p.readAt === undefined) {
+        p.readAt = rs.index
+        // The read index was chosen after this attempt was sent: the read takes effect no earlier.
+        const sent = p.attempts?.[Number(rs.ctx.slice(dot + 1))]
+        if (sent !== undefined) this.effectiveFrom[p.opId - 1] = sent
+      }
     }
     this.serveReads(node)
   }
@@ -492,7 +521,12 @@ export class Simulation {
       const res = node.kv.apply(e.index, e.data)
       if (res !== undefined) {
         const k = res.clientId - 1
-        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) this.firstApplied[k] = { time: this.now, ok: res.ok }
+        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) {
+          this.firstApplied[k] = { time: this.now, ok: res.ok }
+          // The attempt that got into the log was proposed then: the write takes effect no earlier.
+          const sent = res.attempt !== undefined ? this.writeAttempts[k]?.[res.attempt] : undefined
+          if (sent !== undefined) this.effectiveFrom[k] = sent
+        }
         const key = `${res.clientId}:${res.seq}`
         const p = this.pending.get(key)
         if (p !== undefined && p.node === node.id) {
