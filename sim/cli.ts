@@ -83,7 +83,8 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   if (json) {
     io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed, faults) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
   } else {
-    io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries)\n`)
+    const unknown = summary.results.filter(r => r.linearizability === 'unknown').length
+    io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries${unknown > 0 ? `; linearizability inconclusive (search budget) for ${unknown} seeds` : ''})\n`)
     for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults)}\n`)
   }
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED

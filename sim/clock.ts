@@ -65,13 +65,6 @@ export class EventQueue<T> {
     return { at: top.at, item: top.item }
   }
 
-  /** Drop every item for which `keep` is false. */
-  filter (keep: (item: T) => boolean): void {
-    const kept = this.heap.filter(s => keep(s.item)).sort((a, b) => less(a, b) ? -1 : 1)
-    this.heap.length = 0
-    this.heap.push(...kept)
-  }
-
   clear (): void { this.heap.length = 0 }
 }
 

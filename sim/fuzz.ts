@@ -7,6 +7,7 @@
  * linearizability. Everything derives from the seed: a seed always gives the same trace hash.
  */
 import { checkLinearizable, kvModel } from './linearizability/index.js'
+import type { CheckOutcome } from './linearizability/index.js'
 import { createRand } from './prng.js'
 import type { Rand } from './prng.js'
 import type { Violation } from './checkers.js'
@@ -15,7 +16,7 @@ import type { KvCommand, SimKvFactory, SimRaftFactory } from './raft-adapter.js'
 import { Simulation } from './simulation.js'
 
 /** Fault kinds the fuzzer draws from (all by default). */
-export const FAULT_KINDS = ['partition', 'isolate', 'cut', 'crash', 'drop', 'duplicate', 'reorder', 'delay', 'garbage'] as const
+export const FAULT_KINDS = ['partition', 'isolate', 'cut', 'crash', 'drop', 'duplicate', 'reorder', 'delay', 'garbage', 'membership', 'snapshot'] as const
 export type FaultKind = typeof FAULT_KINDS[number]
 
 export interface FuzzOptions {
@@ -35,6 +36,8 @@ export interface FuzzOptions {
   opsPer100Ticks?: number
   /** The Raft binding (default: protocols/raft). */
   factory?: SimRaftFactory & SimKvFactory
+  /** Search budget of the linearizability check per key; beyond it the result is `unknown` (reported, not a failure). Default 2,000,000. */
+  linearizabilityStepsMax?: number
   /** Called after each seed. */
   onSeed?: (r: FuzzSeedResult) => void
 }
@@ -55,6 +58,8 @@ export interface FuzzSeedResult {
   livenessTicks: number | null
   /** The fault actions taken, for the failure report. */
   faults: string[]
+  /** Outcome of the linearizability check (`unknown`: search budget exhausted, inconclusive). */
+  linearizability: CheckOutcome
 }
 
 export interface FuzzSummary {
@@ -204,6 +209,31 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
         sim.inject(to, g.msg, g.what); fault(`garbage to ${to}: ${g.what}`)
         break
       }
+      case 'membership': {
+        // One change at a time at the leader: promote a learner, re-add a removed node as a learner,
+        // or remove a voter (the leader included) while at least 3 voters remain.
+        const leader = sim.leaderId()
+        if (leader === 0) break
+        const { voters, learners } = sim.configOf(leader)
+        const removed = ids.filter(i => !voters.includes(i) && !learners.includes(i))
+        if (learners.length > 0) {
+          const l = rand.pick(learners); sim.confChange('addVoter', l); fault(`promote ${l}`)
+        } else if (removed.length > 0 && rand.chance(0.6)) {
+          const r = rand.pick(removed); sim.confChange('addLearner', r); fault(`add learner ${r}`)
+        } else if (voters.length > 3) {
+          const v = rand.pick(voters); sim.confChange('removeNode', v); fault(`remove ${v}`)
+        }
+        break
+      }
+      case 'snapshot': {
+        // A live node snapshots its applied state and compacts its log; lagging peers then need a snapshot.
+        const live = ids.filter(i => !sim.isCrashed(i))
+        if (live.length === 0) break
+        const id = rand.pick(live)
+        const at = sim.appliedOf(id)
+        if (at > 0 && sim.compact(id, at) === undefined) fault(`compact ${id} at ${at}`)
+        break
+      }
       case 'nothing': break
     }
     // The epoch lasts 1..4 election timeouts, with client operations at random times.
@@ -229,13 +259,28 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
   const marker = `live-${seed}`
   sim.client(rand.pick(ids), { op: 'write', key: 'live', value: marker })
   const t0 = sim.now
-  const live = sim.runFor(livenessTicksMax * TICK_MS, () => ids.every(id => sim.kvRead(id, 'live') === marker))
+  const deadline = t0 + livenessTicksMax * TICK_MS
+  const applied = (): boolean => ids.every(id => sim.kvRead(id, 'live') === marker)
+  // Bring every node back into the configuration (as learner, then voter), one change at a time at the
+  // current leader, until every node applied the marker. (A restarted leader may still be re-applying
+  // its log, so its configuration is read afresh each round.)
+  let live = applied()
+  while (!live && sim.now < deadline) {
+    const l = sim.leaderId()
+    if (l !== 0) {
+      const { voters, learners } = sim.configOf(l)
+      const missing = ids.find(i => !voters.includes(i) && !learners.includes(i))
+      if (learners.length > 0) sim.confChange('addVoter', learners[0] as number)
+      else if (missing !== undefined) sim.confChange('addLearner', missing)
+    }
+    live = sim.runFor(Math.min(ELECTION_TICK * TICK_MS, deadline - sim.now), applied)
+  }
   const livenessTicks = live ? Math.round((sim.now - t0) / TICK_MS) : null
   sim.finishClientOps()
   const failures: string[] = []
   for (const v of sim.violations) failures.push(`${v.invariant} at epoch ${v.step}: ${v.detail}`)
   if (!live) failures.push(`liveness: not every node applied the new value within ${livenessTicksMax} ticks after healing`)
-  const lin = checkLinearizable(kvModel, sim.operations())
+  const lin = checkLinearizable(kvModel, sim.operations(), { stepsMax: options.linearizabilityStepsMax ?? 2_000_000 })
   if (lin.result === 'illegal') failures.push(`linearizability: key ${lin.failedOps?.[0]?.input.key ?? '?'}:\n${lin.detail ?? ''}`)
   return {
     seed,
@@ -246,6 +291,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     committed: sim.committedEntries,
     ops: ops + 1,
     livenessTicks,
-    faults
+    faults,
+    linearizability: lin.result
   }
 }

@@ -131,11 +131,6 @@ export class SimNetwork<M> {
     }
     return undefined
   }
-
-  /** Drop every queued message to or from `id` (the node crashed). */
-  dropInFlight (id: number): void {
-    this.queue.filter(e => e.from !== id && e.to !== id)
-  }
 }
 
 function pairKey (a: number, b: number): string {

@@ -130,13 +130,16 @@ export type KvCommand =
 
 /** The linearizable KV state machine each simulated node applies committed entries to. */
 export interface SimKv {
-  /** Encode a command of session (clientId, seq). */
-  encode: (clientId: number, seq: number, cmd: KvCommand) => Uint8Array
+  /**
+   * Encode a command of session (clientId, seq). `attempt` numbers the proposal attempts of one command
+   * (retries keep clientId and seq); it travels with the command and is ignored by the state machine.
+   */
+  encode: (clientId: number, seq: number, cmd: KvCommand, attempt?: number) => Uint8Array
   /**
    * Apply a committed normal entry's data. Returns the session and result when it is a KV command
    * (duplicates of an applied (clientId, seq) return the first result), undefined for other data.
    */
-  apply: (index: number, data: Uint8Array) => { clientId: number, seq: number, value?: KvScalar, ok?: boolean } | undefined
+  apply: (index: number, data: Uint8Array) => { clientId: number, seq: number, value?: KvScalar, ok?: boolean, attempt?: number } | undefined
   /** The current value of a key (null when absent); a local read. */
   read: (key: string) => KvScalar
   snapshot: () => Uint8Array

@@ -137,22 +137,28 @@ class BoundNode implements SimRaftNode {
 class BoundKv implements SimKv {
   private readonly sm = new KvStateMachine()
 
-  encode (clientId: number, seq: number, cmd: KvCommand): Uint8Array {
-    let op: KvOp
+  encode (clientId: number, seq: number, cmd: KvCommand, attempt = 0): Uint8Array {
+    let op: KvOp & { a?: number }
     if (cmd.op === 'read') op = { op: 'read', key: cmd.key }
     else if (cmd.op === 'write') op = { op: 'write', key: cmd.key, value: JSON.stringify(cmd.value) }
     else op = { op: 'cas', key: cmd.key, expected: cmd.expected === null ? null : JSON.stringify(cmd.expected), value: JSON.stringify(cmd.value) }
+    op.a = attempt // extra payload field: the state machine ignores it
     return encodeKvCommand({ clientId: `c${clientId}`, seq, payload: op })
   }
 
-  apply (index: number, data: Uint8Array): { clientId: number, seq: number, value?: KvScalar, ok?: boolean } | undefined {
+  apply (index: number, data: Uint8Array): { clientId: number, seq: number, value?: KvScalar, ok?: boolean, attempt?: number } | undefined {
     // Scenario proposals ("x") are not command envelopes (JSON objects): only advance the index, without
     // paying for a decode failure.
     const r = this.sm.apply({ index, term: 0, type: 'normal', data: data[0] === 0x7b ? data : EMPTY })
     if (r === undefined || r.clientId === undefined || r.seq === undefined || r.result.status !== 'ok') return undefined
     if (!r.clientId.startsWith('c')) return undefined
     const v = r.result.value
-    return { clientId: Number(r.clientId.slice(1)), seq: r.seq, value: v.value === null ? null : JSON.parse(v.value) as KvScalar, ok: v.ok }
+    let attempt: number | undefined
+    if (!r.duplicate) {
+      const env = JSON.parse(dec.decode(data)) as { p?: { a?: unknown } }
+      if (typeof env.p?.a === 'number') attempt = env.p.a
+    }
+    return { clientId: Number(r.clientId.slice(1)), seq: r.seq, value: v.value === null ? null : JSON.parse(v.value) as KvScalar, ok: v.ok, attempt }
   }
 
   read (key: string): KvScalar {

@@ -121,6 +121,8 @@ export const SCENARIO_NODES_MAX = 64
 export const SCENARIO_STEPS_MAX = 100_000
 export const SCENARIO_TICK_TIMES_MAX = 1_000_000
 export const SCENARIO_RUN_MS_MAX = 100_000_000
+/** Tick rounds one `run` step may span (ms / tickMs). */
+export const SCENARIO_RUN_TICKS_MAX = 1_000_000
 export const SCENARIO_INIT_LOG_MAX = 100_000
 
 const VERBS = new Set(['campaign', 'propose', 'tick', 'heartbeat', 'readIndex', 'transfer', 'addNode', 'removeNode', 'compact',
@@ -254,6 +256,9 @@ export function validateScenario (raw: unknown): Scenario {
   if (!Array.isArray(raw.steps)) throw new ScenarioError(-1, 'steps', 'expected an array of steps')
   if (raw.steps.length > SCENARIO_STEPS_MAX) throw new ScenarioError(-1, 'steps', `more than ${SCENARIO_STEPS_MAX} steps`)
   const steps = raw.steps.map((s, i) => parseStep(s, i, nodes, node))
+  steps.forEach((s, i) => {
+    if (s.kind === 'run' && s.ms / tickMs > SCENARIO_RUN_TICKS_MAX) throw new ScenarioError(i, 'run', `${s.ms} ms is more than ${SCENARIO_RUN_TICKS_MAX} ticks of ${tickMs} ms`)
+  })
   return { name, nodes, learners, seed, raft, init, network, tickMs, steps, timed: steps.some(s => s.kind === 'run') }
 }
 

@@ -32,7 +32,7 @@ export interface SimulationConfig {
   tickMs: number
   timed: boolean
   factory: SimRaftFactory & SimKvFactory
-  /** Re-propose a pending client write after this many ms without an answer (same session: exactly-once). Default 20 ticks' worth × electionTick / 10... see constructor. */
+  /** Re-propose a pending client write (same session: exactly-once) or re-request a read after this many ms without an answer. Default 3 election timeouts (3 × electionTick × tickMs). */
   clientRetryMs?: number
   /** Bound on deliveries while quiescing one step-mode step. Default 1,000,000. */
   deliveriesMax?: number
@@ -55,6 +55,8 @@ interface PendingOp {
   lastTry: number
   ctx?: string
   readAt?: number
+  /** Read attempts' times (each attempt has its own ReadIndex context `<ctx>.<k>`). */
+  attempts?: number[]
 }
 
 interface ConfPoint { index: number, voters: number[], learners: number[] }
@@ -99,6 +101,12 @@ export class Simulation {
   private ticksSinceCheck = 0
   /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
   private readonly firstApplied: Array<{ time: number, ok?: boolean } | undefined> = []
+  /** Per client write: the times of its proposal attempts. */
+  private readonly writeAttempts: Array<number[] | undefined> = []
+  /** Per client read: when the ReadIndex request that was answered was sent; per write: when the applied attempt was proposed. */
+  private readonly effectiveFrom: Array<number | undefined> = []
+  /** Per client op: when Raft first accepted it (a proposal or read request not refused). */
+  private readonly firstAccepted: Array<number | undefined> = []
   /** Per client op: whether it was ever submitted (false: its node was down at call time). */
   private readonly submitted: boolean[] = []
   /** Entries applied by any node for the first time (a progress measure). */
@@ -311,12 +319,18 @@ export class Simulation {
   /** Issue a client KV operation at node `id` now; it completes when that node applies/serves it. */
   client (id: number, cmd: KvCommand): HistoryEntry {
     const opId = ++this.opCounter
-    const entry: HistoryEntry = { node: id, op: cmd.op, key: cmd.key, result: 'indefinite', call: this.now, return: null }
-    if (cmd.op === 'write') entry.value = cmd.value
-    if (cmd.op === 'cas') { entry.expected = cmd.expected; entry.value = cmd.value }
+    // Field order as in SCENARIOS.md: node, op, key, [expected], value, result, call, return.
+    const entry: HistoryEntry = cmd.op === 'read'
+      ? { node: id, op: cmd.op, key: cmd.key, value: null, result: 'indefinite', call: this.now, return: null }
+      : cmd.op === 'write'
+        ? { node: id, op: cmd.op, key: cmd.key, value: cmd.value, result: 'indefinite', call: this.now, return: null }
+        : { node: id, op: cmd.op, key: cmd.key, expected: cmd.expected, value: cmd.value, result: 'indefinite', call: this.now, return: null }
     this.history.push(entry)
     this.submitted.push(false)
     this.firstApplied.push(undefined)
+    this.firstAccepted.push(undefined)
+    this.effectiveFrom.push(undefined)
+    this.writeAttempts.push(undefined)
     const p: PendingOp = { opId, node: id, clientId: opId, seq: 1, cmd, entry, lastTry: this.now }
     this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
     const node = this.node(id)
@@ -324,13 +338,28 @@ export class Simulation {
     this.submitted[opId - 1] = true
     if (cmd.op === 'read') {
       p.ctx = `r${opId}`
+      p.attempts = []
       this.pendingReads.set(p.ctx, p)
-      this.input(id, 'client read', r => r.readIndex(p.ctx as string))
+      this.readAttempt(p, 'client read')
     } else {
       this.pending.set(`${p.clientId}:${p.seq}`, p)
-      this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd)))
+      this.writeAttempts[opId - 1] = [this.now]
+      this.accepted(p, this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd, 0))))
     }
     return entry
+  }
+
+  /** Send one ReadIndex request for a client read, with a context naming the attempt. */
+  private readAttempt (p: PendingOp, what: string): void {
+    const attempts = p.attempts as number[]
+    const ctx = `${p.ctx ?? ''}.${attempts.length}`
+    attempts.push(this.now)
+    this.accepted(p, this.input(p.node, what, r => r.readIndex(ctx)))
+  }
+
+  /** Remember when an operation was first handed to Raft (not refused): it cannot take effect before. */
+  private accepted (p: PendingOp, refusal: Refusal): void {
+    if (refusal === undefined && this.firstAccepted[p.opId - 1] === undefined) this.firstAccepted[p.opId - 1] = this.now
   }
 
   private retryClientOps (node: SimNode): void {
@@ -340,12 +369,14 @@ export class Simulation {
       if (p.node !== node.id || p.lastTry > due) continue
       p.lastTry = this.now
       this.trace.add(`retry ${p.opId}`)
-      this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd)))
+      const attempts = this.writeAttempts[p.opId - 1] ?? []
+      attempts.push(this.now)
+      this.accepted(p, this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd, attempts.length - 1))))
     }
     for (const p of this.pendingReads.values()) {
       if (p.node !== node.id || p.lastTry > due || p.readAt !== undefined) continue
       p.lastTry = this.now
-      this.input(node.id, 'client read retry', r => r.readIndex(p.ctx as string))
+      this.readAttempt(p, 'client read retry')
     }
   }
 
@@ -364,30 +395,42 @@ export class Simulation {
    * The client history as checker operations. Indefinite operations are narrowed where the simulator
    * knows more than the client did, which keeps the search small without weakening it:
    * - an operation never submitted (its node was down) and an indefinite read have no effect: left out;
-   * - an indefinite write/cas whose command was applied somewhere took effect, with the outcome every
-   *   replica computed, no later than its first application anywhere: it returns then;
+   * - a write/cas whose command was applied somewhere took effect, with the outcome every replica
+   *   computed, no later than its first application anywhere: it returns then at the latest (for an
+   *   indefinite one, this is its only return);
    * - an indefinite write/cas applied nowhere influenced no observed result (every answer comes from
    *   applied state), so linearizing it after everything else is always possible: left out. (A read
    *   that returned its value anyway is then caught, as it should be.)
+   * - no operation takes effect before Raft first accepted it (earlier attempts refused, e.g. no
+   *   leader), a read no earlier than the ReadIndex request whose answer it used, a write no earlier
+   *   than the proposal attempt that entered the log: its call moves to that time.
    * With `keepIndefinite`, unresolved writes stay in with their return at infinity instead.
    */
   operations (keepIndefinite = false): KvOperation[] {
     const out: KvOperation[] = []
     this.history.forEach((h, i) => {
       if (this.submitted[i] !== true) return
+      // It cannot take effect before Raft first accepted it (earlier attempts were refused).
+      // A read takes effect no earlier than the ReadIndex request that was answered, a write no earlier
+      // than the proposal attempt that was applied.
+      const call = Math.max(h.call, this.effectiveFrom[i] ?? this.firstAccepted[i] ?? h.call)
       const input = h.op === 'read' ? { op: 'read' as const, key: h.key } : h.op === 'write' ? { op: 'write' as const, key: h.key, value: h.value ?? null } : { op: 'cas' as const, key: h.key, expected: h.expected ?? null, value: h.value ?? null }
       if (h.result === 'indefinite') {
         if (h.op === 'read') return
         const fa = this.firstApplied[i]
         if (fa !== undefined) {
-          out.push({ clientId: i, input, call: h.call, return: Math.max(fa.time, h.call), output: h.op === 'cas' ? { ok: fa.ok === true } : {} })
+          out.push({ clientId: i, input, call, return: Math.max(fa.time, call), output: h.op === 'cas' ? { ok: fa.ok === true } : {} })
           return
         }
-        if (keepIndefinite) out.push({ clientId: i, input, call: h.call, return: Infinity, output: undefined })
+        if (keepIndefinite) out.push({ clientId: i, input, call, return: Infinity, output: undefined })
         return
       }
       const output = h.op === 'read' ? { value: h.value ?? null } : h.op === 'cas' ? { ok: h.result === 'ok' } : {}
-      out.push({ clientId: i, input, call: h.call, return: h.return, output })
+      // A write took effect no later than its first application anywhere, which may be well before
+      // the (possibly lagging) node it was sent to answered.
+      const fa = h.op === 'read' ? undefined : this.firstApplied[i]
+      const ret = fa !== undefined && h.return !== null ? Math.max(call, Math.min(h.return, fa.time)) : h.return
+      out.push({ clientId: i, input, call, return: ret, output })
     })
     return out
   }
@@ -437,7 +480,7 @@ export class Simulation {
       node.voters = m.voters
       node.learners = m.learners
       node.confHistory = [{ index: m.index, voters: m.voters, learners: m.learners }]
-      this.failReadsAbove(node)
+      this.serveReads(node) // reads waiting for an index the snapshot covers are served from it
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0] as SimEntry
@@ -455,8 +498,14 @@ export class Simulation {
     for (const rs of rd.readStates) {
       node.readStates.push(rs)
       this.trace.add(`read ${node.id} ${rs.index} ${rs.ctx}`)
-      const p = this.pendingReads.get(rs.ctx)
-      if (p !== undefined && p.node === node.id && p.readAt === undefined) p.readAt = rs.index
+      const dot = rs.ctx.lastIndexOf('.')
+      const p = dot > 0 ? this.pendingReads.get(rs.ctx.slice(0, dot)) : undefined
+      if (p !== undefined && p.node === node.id && p.readAt === undefined) {
+        p.readAt = rs.index
+        // The read index was chosen after this attempt was sent: the read takes effect no earlier.
+        const sent = p.attempts?.[Number(rs.ctx.slice(dot + 1))]
+        if (sent !== undefined) this.effectiveFrom[p.opId - 1] = sent
+      }
     }
     this.serveReads(node)
   }
@@ -472,7 +521,12 @@ export class Simulation {
       const res = node.kv.apply(e.index, e.data)
       if (res !== undefined) {
         const k = res.clientId - 1
-        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) this.firstApplied[k] = { time: this.now, ok: res.ok }
+        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) {
+          this.firstApplied[k] = { time: this.now, ok: res.ok }
+          // The attempt that got into the log was proposed then: the write takes effect no earlier.
+          const sent = res.attempt !== undefined ? this.writeAttempts[k]?.[res.attempt] : undefined
+          if (sent !== undefined) this.effectiveFrom[k] = sent
+        }
         const key = `${res.clientId}:${res.seq}`
         const p = this.pending.get(key)
         if (p !== undefined && p.node === node.id) {
@@ -495,11 +549,6 @@ export class Simulation {
       p.entry.return = this.now
       this.trace.add(`served ${p.opId} ${JSON.stringify(p.entry.value)}`)
     }
-  }
-
-  /** After a snapshot install, a read whose index is now below applied is served from the new state. */
-  private failReadsAbove (node: SimNode): void {
-    this.serveReads(node)
   }
 
   private observe (node: SimNode, role: string): void {

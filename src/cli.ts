@@ -28,9 +28,9 @@ const SIM_USAGE = `usage:
       was violated, 2 if the scenario is malformed. --json prints exactly one JSON report on stdout.
   agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--faults LIST] [--json]
       Random fault schedules (partitions, isolations, cuts, crashes/restarts, drops, duplicates,
-      reordering, delays, malformed messages) in a safety phase, then a healed liveness phase. Prints
+      reordering, delays, malformed messages, membership changes, snapshots) in a safety phase, then a healed liveness phase. Prints
       failing seeds with their replay command and each seed's trace hash. --faults is a comma list of
-      partition,isolate,cut,crash,drop,duplicate,reorder,delay,garbage or "none".
+      partition,isolate,cut,crash,drop,duplicate,reorder,delay,garbage,membership,snapshot or "none".
       Defaults: --nodes 5, --seeds 100, --ticks 2000, --seed-start 1, all faults.`
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
@@ -123,6 +123,8 @@ async function reexecUnderNode22 (argv: string[]): Promise<number | undefined> {
 }
 
 if (isEntryPoint()) {
+  // A closed pipe (`agora sim fuzz ... | head`) ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw err })
   const argv = process.argv.slice(2)
   const code = await reexecUnderNode22(argv)
   process.exitCode = code ?? await main(argv)

@@ -105,6 +105,7 @@ steps:
     ['write of null', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "write", "key": "x", "value": null}}]}', 0, 'client.value'],
     ['cas without expected', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "cas", "key": "x", "value": 1}}]}', 0, 'client.expected'],
     ['auction type unknown', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "silent"}}]}', 0, 'auction.type'],
+    ['run too long for the tick interval', '{"nodes": 3, "tickMs": 1, "steps": [{"run": 5000000}]}', 0, 'run'],
     ['negative run', '{"nodes": 3, "steps": [{"run": -5}]}', 0, 'run'],
     ['recover not true', '{"nodes": 3, "steps": [{"recover": 1}]}', 0, 'recover']
   ]

@@ -72,4 +72,18 @@ describe('simulation engine', () => {
     expect(s.violations).toEqual([])
     expect(s.nodeReport(2).term).toBe(1)
   })
+
+  it('narrows the checked history with what the simulator knows, keeping the report honest', () => {
+    const s = sim(3, true)
+    // No leader yet: the write is refused at first, accepted on a retry once a leader exists.
+    const w = s.client(2, { op: 'write', key: 'k', value: 'v' })
+    s.runFor(3000)
+    s.finishClientOps()
+    expect(w.result).toBe('ok')
+    expect(w.call).toBe(0)
+    const [op] = s.operations()
+    expect(op?.call).toBeGreaterThan(0) // moved to its first accepted proposal
+    expect(op?.return).toBeLessThanOrEqual(w.return as number)
+    expect(s.refusals.some(r => r.detail.includes('noLeader'))).toBe(true)
+  })
 })
