@@ -97,6 +97,20 @@ export class LeaseTable {
     return back
   }
 
+  /**
+   * The host said it is leaving (a graceful stop): it is unreachable at once, without waiting for its
+   * lease. Its documents stay until the usual prune grace; it is alive again when next heard. Returns
+   * true if its status changed.
+   */
+  left (host: string): boolean {
+    const s = this.hosts.get(host)
+    if (s === undefined || s.local || s.status === 'unreachable') return false
+    s.status = 'unreachable'
+    // Prune after the usual grace, counted from now.
+    s.lastHeardAt = Math.min(s.lastHeardAt, this.clock() - this.options.leaseMs)
+    return true
+  }
+
   /** False for a host pruned and not heard from since: its documents are refused. */
   accepts (host: string): boolean {
     return !this.pruned.has(host)

@@ -212,6 +212,11 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     return back
   }
 
+  /** A host announced it is leaving: its agents are unreachable now (`agent:unreachable`). */
+  hostLeft (host: string): void {
+    if (this.leases.left(host)) for (const a of this.index.ofHost(host)) this.emit('agent:unreachable', { agent: a })
+  }
+
   /** Expires leases and prunes hosts past their grace; call from a timer. */
   sweep (): { unreachable: string[], pruned: string[] } {
     const r = this.leases.sweep()

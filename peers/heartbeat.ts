@@ -4,8 +4,9 @@
  * its load, and the position of its own documents so receivers see at once when they lag behind
  * (sync health, R7) and pull what they miss.
  *
- *   heartbeat = tag:u8(4) version:u8(1) sentAtMs:varuint load:f64 docCount:varuint
+ *   heartbeat = tag:u8(4) version:u8(2) sentAtMs:varuint load:f64 flags:u8 docCount:varuint
  *               (kind:u8 incarnation:varuint seq:varuint){docCount}
+ *   flags: 1 = leaving (the sender is stopping gracefully). Version 1 (no flags byte) is still read.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
@@ -13,7 +14,8 @@ import { DecodeError } from '../src/errors.js'
 import type { DocKind } from '../crdt/codec.js'
 
 export const TAG_HEARTBEAT = 4
-export const HEARTBEAT_VERSION = 1
+export const HEARTBEAT_VERSION = 2
+const FLAG_LEAVING = 1
 /** Max encoded size of a heartbeat. */
 export const HEARTBEAT_BYTES_MAX = 256
 
@@ -24,6 +26,8 @@ export interface Heartbeat {
   /** Sender's load in [0, 1]. */
   load: number
   docs: Array<{ kind: DocKind, incarnation: number, seq: number }>
+  /** The sender is stopping gracefully: mark its agents unreachable now. */
+  leaving?: boolean
 }
 
 export function encodeHeartbeat (h: Heartbeat): Uint8Array {
@@ -32,6 +36,7 @@ export function encodeHeartbeat (h: Heartbeat): Uint8Array {
   encoding.writeUint8(e, HEARTBEAT_VERSION)
   encoding.writeVarUint(e, Math.max(0, Math.floor(h.sentAtMs)))
   encoding.writeFloat64(e, h.load)
+  encoding.writeUint8(e, h.leaving === true ? FLAG_LEAVING : 0)
   encoding.writeVarUint(e, h.docs.length)
   for (const d of h.docs) {
     encoding.writeUint8(e, KINDS.indexOf(d.kind))
@@ -47,10 +52,12 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
     const d = decoding.createDecoder(bytes)
     if (decoding.readUint8(d) !== TAG_HEARTBEAT) throw new DecodeError('heartbeat', 'wrong tag')
     const version = decoding.readUint8(d)
-    if (version !== HEARTBEAT_VERSION) throw new DecodeError('heartbeat', `unknown version ${version}`)
+    if (version !== 1 && version !== HEARTBEAT_VERSION) throw new DecodeError('heartbeat', `unknown version ${version}`)
     const sentAtMs = decoding.readVarUint(d)
     const load = decoding.readFloat64(d)
     if (!Number.isFinite(load) || load < 0) throw new DecodeError('heartbeat', 'load must be a finite number >= 0')
+    const flags = version >= 2 ? decoding.readUint8(d) : 0
+    if ((flags & ~FLAG_LEAVING) !== 0) throw new DecodeError('heartbeat', 'unknown flags')
     const n = decoding.readVarUint(d)
     if (n > KINDS.length) throw new DecodeError('heartbeat', `${n} documents`)
     const docs: Heartbeat['docs'] = []
@@ -63,7 +70,7 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
       docs.push({ kind, incarnation, seq })
     }
     if (d.pos !== bytes.length) throw new DecodeError('heartbeat', 'trailing bytes')
-    return { sentAtMs, load, docs }
+    return { sentAtMs, load, docs, ...((flags & FLAG_LEAVING) !== 0 ? { leaving: true } : {}) }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('heartbeat', (err as Error).message ?? 'malformed')

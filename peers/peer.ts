@@ -200,11 +200,17 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     await this.transition
   }
 
-  /** Stops networking and flushes storage (idempotent). The peer can be started again. */
-  async stop (): Promise<void> {
+  /**
+   * Stops networking and flushes storage (idempotent). The peer can be started again. By default it
+   * first tells the mesh it is leaving (its agents show as unreachable at once); `leave: false` stops
+   * silently, as a crash would look to the others.
+   */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
     this.transition = this.transition.then(async () => {
       if (this.state === 'stopped') return
       this.state = 'stopping'
+      // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
+      if (options.leave !== false) await this.sync.announceLeaving()
       if (this.raft !== undefined) {
         this.raft.driver.stop()
         await this.raft.transport.stop()

@@ -293,13 +293,28 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
 
   // ---- heartbeats ------------------------------------------------------------------------------
 
-  private tickHeartbeat (): void {
-    if (!this.running) return
+  /** Tells the mesh this peer is stopping (a heartbeat with the leaving flag); bounded by `timeoutMs`. */
+  async announceLeaving (timeoutMs = 500): Promise<void> {
+    if (!this.running || this.members.size === 0) return
+    const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: 0, docs: this.ownDocs(), leaving: true })
+    await Promise.race([
+      this.node.services.pubsub.publish(this.protocols.heartbeatTopic, bytes).catch(() => {}),
+      new Promise(resolve => setTimeout(resolve, timeoutMs).unref?.())
+    ])
+  }
+
+  private ownDocs (): Array<{ kind: DocKind, incarnation: number, seq: number }> {
     const docs: Array<{ kind: DocKind, incarnation: number, seq: number }> = []
     for (const kind of ['reg', 'var'] as const) {
       const e = this.replica.entry(kind, this.selfId)
       if (e !== undefined) docs.push({ kind, incarnation: e.incarnation, seq: e.seq })
     }
+    return docs
+  }
+
+  private tickHeartbeat (): void {
+    if (!this.running) return
+    const docs = this.ownDocs()
     const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs })
     this.stats.heartbeatsSent++
     this.node.services.pubsub.publish(this.protocols.heartbeatTopic, bytes).catch(() => {})
@@ -328,6 +343,10 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       return TopicValidatorResult.Reject
     }
     this.stats.heartbeatsReceived++
+    if (hb.leaving === true) {
+      this.registry.hostLeft(from)
+      return TopicValidatorResult.Accept
+    }
     const s = this.state(from)
     const now = Date.now()
     s.health.lastHeartbeatAt = now

@@ -193,7 +193,7 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
       const p = peers[i]
       if (p === undefined) throw new InvalidOptionError('i', `peer index ${i} out of range`)
       running.delete(i)
-      await p.stop()
+      await p.stop({ leave: false })
     },
     async restart (i) {
       if (dataDir === undefined) throw new InvalidOptionError('dataDir', 'restart needs the mesh to have a dataDir')

@@ -116,7 +116,7 @@ describe('liveness (R5) and persistence', () => {
     const left: string[] = []
     a.registry.on('agent:unreachable', e => unreachable.push(e.agent.id))
     a.registry.on('agent:left', e => left.push(`${e.agent.id}:${e.reason}`))
-    await c.stop()
+    await c.stop({ leave: false })
     await mesh.waitFor((p) => p === c || p.registry.lookup('c-agent')?.status === 'unreachable', { what: 'c-agent to be unreachable' })
     expect(unreachable).toEqual(['c-agent'])
     // Results say how fresh they are.
@@ -130,6 +130,23 @@ describe('liveness (R5) and persistence', () => {
     await c.dial(a.addresses()[0]!)
     await mesh.waitFor((p) => p.registry.lookup('c-agent')?.status === 'reachable', { what: 'c-agent to be back' })
     expect(a.registry.lookupWith('gpu', 'nearest-healthy')?.id).toBe('c-agent')
+  })
+
+  it('a peer that stops gracefully tells the mesh: its agents are unreachable at once, not after the lease', async () => {
+    mesh = await createLiveMesh({ peers: 3, ...FAST, leaseMs: 60_000, pruneAfterMs: 600_000 })
+    await mesh.whenSynced()
+    const [a, , c] = mesh.peers as [Peer, Peer, Peer]
+    await c.registry.register({ id: 'leaver', capabilities: ['x'] })
+    await waitConverged(mesh, { size: 1 })
+    const t0 = Date.now()
+    await c.stop()
+    await mesh.waitFor((p) => p === c || p.registry.lookup('leaver')?.status === 'unreachable', { timeoutMs: 10_000, what: 'leaver to be unreachable' })
+    expect(Date.now() - t0).toBeLessThan(60_000)
+    expect(a.registry.lookup('leaver')).toBeDefined()
+    // Back again: heard, reachable.
+    await c.start()
+    await c.dial(a.addresses()[0]!)
+    await mesh.waitFor((p) => p.registry.lookup('leaver')?.status === 'reachable', { what: 'leaver to be back' })
   })
 
   it('a peer restarted from its data dir keeps its id and its agents, and the mesh sees them', async () => {
