@@ -67,6 +67,8 @@ export interface RaftDriverOptions {
 export interface RaftDriverEventMap extends Record<string, unknown> {
   'raft:role': { role: Role, leader: NodeId, term: number }
   'raft:applied': { index: number }
+  /** A command proposed here was applied here: `ms` from propose() to its result. */
+  'raft:committed': { index: number, ms: number }
 }
 
 export interface RaftDriverInit {
@@ -84,6 +86,7 @@ export interface RaftDriverInit {
 }
 
 interface Pending {
+  startedAt: number
   resolve: (r: { index: number, result: unknown }) => void
   reject: (err: Error) => void
   timer: ReturnType<typeof setTimeout>
@@ -217,7 +220,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       }, this.o.proposalTimeoutMs)
       const existing = this.pending.get(key)
       if (existing !== undefined) { clearTimeout(existing.timer); existing.reject(new IndefiniteError('proposal', 'superseded by a retry')) }
-      this.pending.set(key, { resolve, reject, timer })
+      this.pending.set(key, { startedAt: performance.now(), resolve, reject, timer })
       try {
         this.node.propose(data)
       } catch (err) {
@@ -435,6 +438,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       clearTimeout(p.timer)
       this.pending.delete(key)
       p.resolve({ index: e.index, result })
+      if (this.listenerCount('raft:committed') > 0) this.emit('raft:committed', { index: e.index, ms: performance.now() - p.startedAt })
     }
   }
 

@@ -117,6 +117,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const { peer, log } = o
   const stats = { requests: 0, errors4xx: 0, errors5xx: 0 }
   const metrics = createMetrics(peer, stats)
+  metrics.watchRaft()
   const expected = Buffer.from(`Bearer ${o.token}`)
   const sse = new Set<ServerResponse>()
 
@@ -144,6 +145,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   }
   let raftOff: (() => void) | undefined
   const watchRaft = (): void => {
+    metrics.watchRaft()
     if (raftOff !== undefined || peer.raft === undefined) return
     raftOff = peer.raft.driver.on('raft:role', (e) => broadcast('raft:role', { ...e, leader: peer.raft?.status().leader }))
   }

@@ -1,13 +1,26 @@
 /**
  * Prometheus metrics of a peer (O3), read from the peer's counters at scrape time.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Peer } from '../../peers/peer.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
-export function createMetrics (peer: Peer, http: { requests: number, errors4xx: number, errors5xx: number }): { registry: Registry } {
+export function createMetrics (peer: Peer, http: { requests: number, errors4xx: number, errors5xx: number }): { registry: Registry, watchRaft: () => void } {
   const registry = new Registry()
+  const commitLatency = new Histogram({
+    name: 'agora_raft_commit_latency_seconds',
+    help: 'Time from proposing a command on this peer to its result (committed and applied here)',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry]
+  })
+  let watching: unknown
+  const watchRaft = (): void => {
+    const d = peer.raft?.driver
+    if (d === undefined || watching === d) return
+    watching = d
+    d.on('raft:committed', (e) => { commitLatency.observe(e.ms / 1000) })
+  }
   collectDefaultMetrics({ register: registry, prefix: 'agora_process_' })
   const g = (name: string, help: string, read: () => number): void => {
     // eslint-disable-next-line no-new
@@ -71,5 +84,5 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     return s === undefined ? [] : [[{ result: 'applied' }, s.applied], [{ result: 'duplicate' }, s.duplicates], [{ result: 'indefinite' }, s.indefinite]]
   })
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
-  return { registry }
+  return { registry, watchRaft }
 }

@@ -113,6 +113,8 @@ describe('agora start: three daemons', () => {
     const metrics = await (await fetch(`http://${d1.http}/metrics`, { headers: { authorization: `Bearer ${d1.token}` } })).text()
     expect(metrics).toMatch(/agora_registry_agents 2/)
     expect(metrics).toMatch(/agora_raft_role\{role="(leader|follower)"\} 1/)
+    // d1 proposed one CAS: its commit latency was observed.
+    expect(metrics).toMatch(/agora_raft_commit_latency_seconds_count [1-9]/)
   })
 
   it('streams registry events over Server-Sent Events', async () => {
