@@ -482,7 +482,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     for (const [id, s] of this.sessions) {
       encoding.writeVarString(e, id)
       encoding.writeVarUint(e, s.seq)
-      encoding.writeVarString(e, JSON.stringify(s.result ?? null))
+      // A result that is not JSON (e.g. a bigint) is kept as null: a retry then learns only that it applied.
+      let json: string
+      try { json = JSON.stringify(s.result ?? null) ?? 'null' } catch { json = 'null' }
+      encoding.writeVarString(e, json)
     }
     encoding.writeVarUint8Array(e, this.app.snapshot())
     return encoding.toUint8Array(e)
