@@ -65,13 +65,13 @@ export function callMarket (params: CallMarketParams, orders: Order[], limits?: 
   const net = new Map<string, number>()
   buys.forEach((b, n) => {
     if (bFill[n]! > 0) {
-      winners.push({ agent: b.agent, items: [item], quantity: bFill[n]!, price: bFill[n]! * price })
+      winners.push({ agent: b.agent, items: [item], quantity: bFill[n]!, price: bFill[n]! * price, side: 'buy' })
       net.set(b.agent, (net.get(b.agent) ?? 0) + bFill[n]! * price)
     }
   })
   sells.forEach((s, n) => {
     if (sFill[n]! > 0) {
-      winners.push({ agent: s.agent, items: [item], quantity: sFill[n]!, price: -sFill[n]! * price })
+      winners.push({ agent: s.agent, items: [item], quantity: sFill[n]!, price: -sFill[n]! * price, side: 'sell' })
       net.set(s.agent, (net.get(s.agent) ?? 0) - sFill[n]! * price)
     }
   })

@@ -11,6 +11,8 @@ export interface Award {
   quantity: number
   /** Total payment for this award. */
   price: number
+  /** Double auctions only: which side of the market the award is on. */
+  side?: 'buy' | 'sell'
 }
 
 export interface Outcome {
