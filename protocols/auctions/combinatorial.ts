@@ -108,12 +108,41 @@ function greedy (p: Problem, excludedAgent: number): { value: number, chosen: nu
 }
 
 /**
+ * Strict-dominance pruning (exact): a bid `b` is in no optimal allocation if the best single-item bids
+ * on its items, each from an agent with no other bid, are worth strictly more in total than `b` —
+ * swapping them in for `b` is feasible and strictly better. Dropping such bids changes neither the
+ * set of optimal allocations nor their depth-first order. Returns the surviving bids per item.
+ */
+function prune (p: Problem, excludedAgent: number): number[][] {
+  const bidsPerAgent = new Int32Array(p.nAgents)
+  for (let b = 0; b < p.value.length; b++) if (p.value[b]! > 0) bidsPerAgent[p.agent[b]!]!++
+  const single = new Array<number>(p.nItems).fill(0)
+  for (let b = 0; b < p.value.length; b++) {
+    const a = p.agent[b]!
+    if (p.bidItems[b]!.length === 1 && a !== excludedAgent && bidsPerAgent[a] === 1) {
+      const k = p.bidItems[b]![0]!
+      if (p.value[b]! > single[k]!) single[k] = p.value[b]!
+    }
+  }
+  const alive = p.value.map((v, b) => {
+    if (v <= 0 || p.agent[b] === excludedAgent) return false
+    let s = 0
+    for (const k of p.bidItems[b]!) s += single[k]!
+    return s <= v
+  })
+  return p.bidsOf.map(list => list.filter(b => alive[b]))
+}
+
+/**
  * Exact WDP by item-branching depth-first branch-and-bound. `excludedAgent` (or -1) removes that
  * agent's bids (for W(-i)). `seed` is a known feasible value (pruning only); with `tieToDfs` a search
- * leaf equal to the seed value replaces it (so the DFS-first optimum is returned).
+ * leaf equal to the seed value replaces it (so the DFS-first optimum is returned). `valueOrder` tries
+ * bids by value instead of log order: faster to a good incumbent, used when only the value matters.
  */
-function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, tieToDfs: boolean, nodesMax: number): SolveResult {
+function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, tieToDfs: boolean, nodesMax: number, valueOrder = false): SolveResult {
   const n = p.nItems
+  const bidsOf = prune(p, excludedAgent)
+  if (valueOrder) for (const l of bidsOf) l.sort((a, b) => p.value[b]! - p.value[a]! || a - b)
   const blocked = new Int32Array(p.value.length) // items of the bid taken or left unsold
   const agentUsed = new Uint8Array(p.nAgents)
   const decided = new Uint8Array(n)
@@ -129,7 +158,7 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
   const feasible = (b: number): boolean => blocked[b] === 0 && agentUsed[p.agent[b]!] === 0
   const decide = (k: number, d: number): void => {
     decided[k] = d === 1 ? 1 : 0
-    for (const b of p.bidsOf[k]!) blocked[b]! += d
+    for (const b of bidsOf[k]!) blocked[b]! += d
   }
 
   const bound = (from: number): number => {
@@ -137,7 +166,7 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
     for (let k = from; k < n; k++) {
       if (decided[k] === 1) continue
       let m = 0
-      for (const b of p.bidsOf[k]!) if (feasible(b) && p.density[b]! > m) m = p.density[b]!
+      for (const b of bidsOf[k]!) if (feasible(b) && p.density[b]! > m) m = p.density[b]!
       s += m
     }
     return s
@@ -154,7 +183,7 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
     }
     const ub = bound(t)
     if (ub < best || (ub === best && !fromSeed)) return
-    for (const b of p.bidsOf[t]!) {
+    for (const b of bidsOf[t]!) {
       if (!feasible(b)) continue
       for (const k of p.bidItems[b]!) decide(k, 1)
       agentUsed[p.agent[b]!] = 1
@@ -179,7 +208,21 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
 export function winnerDetermination (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): SolveResult {
   const lim = limitsOf(limits)
   const { p } = buildProblem(params, bids, lim)
-  return solve(p, -1, greedy(p, -1), true, lim.solverNodesMax)
+  return solveDeterministic(p, lim.solverNodesMax)
+}
+
+/**
+ * Two passes: a value-ordered search finds the optimum W fast; a log-ordered search seeded with W (ties
+ * go to the search) then returns the first optimal allocation in the documented depth-first order.
+ * The node budget is shared; if either pass runs out, the best allocation found is returned, inexact.
+ */
+function solveDeterministic (p: Problem, nodesMax: number): SolveResult {
+  const first = solve(p, -1, greedy(p, -1), false, nodesMax, true)
+  if (!first.exact) return first
+  const second = solve(p, -1, first, true, Math.max(nodesMax - first.nodes, 1))
+  const nodes = first.nodes + second.nodes
+  if (!second.exact) return { ...first, exact: false, nodes }
+  return { ...second, nodes }
 }
 
 /**
@@ -214,7 +257,7 @@ export function checkAllocation (params: CombinatorialParams, bids: BundleBid[],
 export function combinatorial (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): CombinatorialOutcome {
   const lim = limitsOf(limits)
   const { p, agents } = buildProblem(params, bids, lim)
-  const main = solve(p, -1, greedy(p, -1), true, lim.solverNodesMax)
+  const main = solveDeterministic(p, lim.solverNodesMax)
   let nodes = main.nodes
   let exact = main.exact
   if (main.chosen.length === 0) return { ...noSale('no positive bid'), allocation: [], exact, nodes }
@@ -226,7 +269,7 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
     const others = main.chosen.filter(x => x !== b)
     const seed = { value: main.value - vi, chosen: others }
     const g = greedy(p, ai)
-    const r = solve(p, ai, g.value > seed.value ? g : seed, false, lim.solverNodesMax)
+    const r = solve(p, ai, g.value > seed.value ? g : seed, false, lim.solverNodesMax, true)
     nodes += r.nodes
     exact &&= r.exact
     const pay = Math.min(Math.max(r.value - (main.value - vi), 0), vi)
