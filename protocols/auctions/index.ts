@@ -15,3 +15,4 @@ export { combinatorial, winnerDetermination, checkAllocation, type BundleBid, ty
 export { commitBid, verifyReveal, resolveReveals, type Commitment, type Reveal, type ForfeitReason } from './commit.js'
 export { AuctionError, type AuctionErrorCode } from './errors.js'
 export { DEFAULT_AUCTION_LIMITS, type AuctionLimits, type Award, type Outcome } from './types.js'
+export { settlementCommands, type SettlementInput } from './settle.js'
