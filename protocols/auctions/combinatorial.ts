@@ -161,12 +161,29 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
     for (const b of bidsOf[k]!) blocked[b]! += d
   }
 
+  // Upper bound: a feasible solution of the LP dual on the undecided items (item prices pi with
+  // sum over each feasible bid's items >= its value), so sum(pi) >= the subproblem's optimum.
+  // Start from ceil(value / |bundle|) per item, then one pass lowers each price to the largest
+  // residual it must cover. All integer.
+  const pi = new Float64Array(n)
   const bound = (from: number): number => {
     let s = value
     for (let k = from; k < n; k++) {
       if (decided[k] === 1) continue
       let m = 0
       for (const b of bidsOf[k]!) if (feasible(b) && p.density[b]! > m) m = p.density[b]!
+      pi[k] = m
+    }
+    for (let k = from; k < n; k++) {
+      if (decided[k] === 1) continue
+      let m = 0
+      for (const b of bidsOf[k]!) {
+        if (!feasible(b)) continue
+        let r = p.value[b]!
+        for (const j of p.bidItems[b]!) if (j !== k) r -= pi[j]!
+        if (r > m) m = r
+      }
+      pi[k] = m
       s += m
     }
     return s
