@@ -1,0 +1,308 @@
+/**
+ * Combinatorial auction with XOR bundle bids (FEATURES E4): exact winner determination by
+ * branch-and-bound and VCG payments `p_i = W(-i) − (W − v_i)`.
+ *
+ * Winner determination maximises the sum of accepted bids' values subject to: each item sold at most
+ * once, at most one accepted bid per agent (XOR). Among several optimal allocations the result is the
+ * **first one in a fixed depth-first order**, so every replica computes the same allocation (and so the
+ * same VCG payments): items in the auction's `items` order; at each node the first undecided item is
+ * either given to one of the still-feasible bids containing it, tried in log order, or — last — left
+ * unsold. A greedy allocation seeds the search only as a pruning threshold; it never wins a tie against
+ * the depth-first order. All arithmetic is integer (bounds use `ceil(value / |bundle|)` per item).
+ *
+ * The search is bounded by `solverNodesMax` nodes (a deterministic stand-in for a time limit: every
+ * replica stops at the same node). If the budget runs out the best allocation found so far is returned
+ * (always feasible; at worst the greedy one), `exact: false`, and payments are clamped to `[0, v_i]`.
+ */
+import { AuctionError } from './errors.js'
+import type { Award, AuctionLimits, Outcome } from './types.js'
+import { agentId, checkCount, limitsOf, money, noSale, paymentsOf } from './validate.js'
+
+/** One bundle bid. Bids by the same agent are mutually exclusive (XOR). */
+export interface BundleBid { agent: string, items: string[], value: number }
+
+export interface CombinatorialParams {
+  /** The goods for sale (one unit each), in a fixed order (it defines the search order). */
+  items: string[]
+}
+
+export interface CombinatorialOutcome extends Outcome {
+  /** Indices (into the bids array) of the accepted bids, ascending. */
+  allocation: number[]
+  /** True when every solve (W and each W(-i)) finished within the node budget. */
+  exact: boolean
+  /** Search nodes over all solves. */
+  nodes: number
+}
+
+interface Problem {
+  nItems: number
+  bidItems: number[][]
+  value: number[]
+  agent: number[]
+  nAgents: number
+  /** Bids containing each item, log order. */
+  bidsOf: number[][]
+  density: number[]
+}
+
+interface SolveResult { value: number, chosen: number[], exact: boolean, nodes: number }
+
+function buildProblem (params: CombinatorialParams, bids: BundleBid[], lim: AuctionLimits): { p: Problem, agents: string[] } {
+  if (!Array.isArray(params?.items) || params.items.length === 0) throw new AuctionError('ERR_INVALID_AUCTION', 'items must be a non-empty array')
+  if (params.items.length > lim.itemsMax) throw new AuctionError('ERR_LIMIT_EXCEEDED', `items exceed itemsMax (${params.items.length} > ${lim.itemsMax})`, { limit: 'itemsMax', max: lim.itemsMax })
+  const itemIx = new Map<string, number>()
+  params.items.forEach((it, i) => {
+    if (typeof it !== 'string' || it.length === 0) throw new AuctionError('ERR_INVALID_AUCTION', 'item names must be non-empty strings')
+    if (itemIx.has(it)) throw new AuctionError('ERR_INVALID_AUCTION', `duplicate item ${it}`)
+    itemIx.set(it, i)
+  })
+  if (!Array.isArray(bids)) throw new AuctionError('ERR_INVALID_BID', 'bids must be an array')
+  checkCount(bids.length, lim)
+  const agentIx = new Map<string, number>()
+  const agents: string[] = []
+  const p: Problem = { nItems: params.items.length, bidItems: [], value: [], agent: [], nAgents: 0, bidsOf: params.items.map(() => []), density: [] }
+  let total = 0
+  bids.forEach((b, bi) => {
+    const a = agentId(b?.agent)
+    const v = money(b?.value, 'value', 'ERR_INVALID_BID')
+    if (!Array.isArray(b.items) || b.items.length === 0) throw new AuctionError('ERR_INVALID_BID', `bid ${bi}: empty bundle`, { bid: bi })
+    if (b.items.length > lim.bundleItemsMax) throw new AuctionError('ERR_LIMIT_EXCEEDED', `bid ${bi}: bundle exceeds bundleItemsMax`, { limit: 'bundleItemsMax', max: lim.bundleItemsMax, bid: bi })
+    const ix: number[] = []
+    for (const it of b.items) {
+      const k = typeof it === 'string' ? itemIx.get(it) : undefined
+      if (k === undefined) throw new AuctionError('ERR_INVALID_BID', `bid ${bi}: unknown item ${String(it)}`, { bid: bi })
+      if (ix.includes(k)) throw new AuctionError('ERR_INVALID_BID', `bid ${bi}: duplicate item ${it}`, { bid: bi })
+      ix.push(k)
+    }
+    ix.sort((x, y) => x - y)
+    total += v
+    if (!Number.isSafeInteger(total)) throw new AuctionError('ERR_INVALID_AUCTION', 'sum of bid values exceeds safe integers')
+    let ai = agentIx.get(a)
+    if (ai === undefined) { ai = agents.length; agentIx.set(a, ai); agents.push(a) }
+    p.bidItems.push(ix)
+    p.value.push(v)
+    p.agent.push(ai)
+    p.density.push(Math.ceil(v / ix.length))
+    if (v > 0) for (const k of ix) p.bidsOf[k]!.push(bi) // value-0 bids never win
+  })
+  p.nAgents = agents.length
+  return { p, agents }
+}
+
+/** Greedy: by value descending, log order on ties; a feasible seed. */
+function greedy (p: Problem, excludedAgent: number): { value: number, chosen: number[] } {
+  const order = p.value.map((_, i) => i).filter(i => p.value[i]! > 0 && p.agent[i] !== excludedAgent).sort((a, b) => p.value[b]! - p.value[a]! || a - b)
+  const taken = new Uint8Array(p.nItems)
+  const used = new Uint8Array(p.nAgents)
+  const chosen: number[] = []
+  let value = 0
+  for (const b of order) {
+    if (used[p.agent[b]!] === 1 || p.bidItems[b]!.some(k => taken[k] === 1)) continue
+    for (const k of p.bidItems[b]!) taken[k] = 1
+    used[p.agent[b]!] = 1
+    chosen.push(b)
+    value += p.value[b]!
+  }
+  return { value, chosen }
+}
+
+/**
+ * Strict-dominance pruning (exact): a bid `b` is in no optimal allocation if the best single-item bids
+ * on its items, each from an agent with no other bid, are worth strictly more in total than `b` —
+ * swapping them in for `b` is feasible and strictly better. Dropping such bids changes neither the
+ * set of optimal allocations nor their depth-first order. Returns the surviving bids per item.
+ */
+function prune (p: Problem, excludedAgent: number): number[][] {
+  const bidsPerAgent = new Int32Array(p.nAgents)
+  for (let b = 0; b < p.value.length; b++) if (p.value[b]! > 0) bidsPerAgent[p.agent[b]!]!++
+  const single = new Array<number>(p.nItems).fill(0)
+  for (let b = 0; b < p.value.length; b++) {
+    const a = p.agent[b]!
+    if (p.bidItems[b]!.length === 1 && a !== excludedAgent && bidsPerAgent[a] === 1) {
+      const k = p.bidItems[b]![0]!
+      if (p.value[b]! > single[k]!) single[k] = p.value[b]!
+    }
+  }
+  const alive = p.value.map((v, b) => {
+    if (v <= 0 || p.agent[b] === excludedAgent) return false
+    let s = 0
+    for (const k of p.bidItems[b]!) s += single[k]!
+    return s <= v
+  })
+  return p.bidsOf.map(list => list.filter(b => alive[b]))
+}
+
+/**
+ * Exact WDP by item-branching depth-first branch-and-bound. `excludedAgent` (or -1) removes that
+ * agent's bids (for W(-i)). `seed` is a known feasible value (pruning only); with `tieToDfs` a search
+ * leaf equal to the seed value replaces it (so the DFS-first optimum is returned). `valueOrder` tries
+ * bids by value instead of log order: faster to a good incumbent, used when only the value matters.
+ */
+function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, tieToDfs: boolean, nodesMax: number, valueOrder = false): SolveResult {
+  const n = p.nItems
+  const bidsOf = prune(p, excludedAgent)
+  if (valueOrder) for (const l of bidsOf) l.sort((a, b) => p.value[b]! - p.value[a]! || a - b)
+  const blocked = new Int32Array(p.value.length) // items of the bid taken or left unsold
+  const agentUsed = new Uint8Array(p.nAgents)
+  const decided = new Uint8Array(n)
+  if (excludedAgent >= 0) agentUsed[excludedAgent] = 1
+  let best = seed.value
+  let bestChosen = seed.chosen.slice()
+  let fromSeed = tieToDfs
+  let nodes = 0
+  let exhausted = false
+  const stack: number[] = []
+  let value = 0
+
+  const feasible = (b: number): boolean => blocked[b] === 0 && agentUsed[p.agent[b]!] === 0
+  const decide = (k: number, d: number): void => {
+    decided[k] = d === 1 ? 1 : 0
+    for (const b of bidsOf[k]!) blocked[b]! += d
+  }
+
+  // Upper bound: a feasible solution of the LP dual on the undecided items (item prices pi with
+  // sum over each feasible bid's items >= its value), so sum(pi) >= the subproblem's optimum.
+  // Start from ceil(value / |bundle|) per item, then one pass lowers each price to the largest
+  // residual it must cover. All integer.
+  const pi = new Float64Array(n)
+  const bound = (from: number): number => {
+    let s = value
+    for (let k = from; k < n; k++) {
+      if (decided[k] === 1) continue
+      let m = 0
+      for (const b of bidsOf[k]!) if (feasible(b) && p.density[b]! > m) m = p.density[b]!
+      pi[k] = m
+    }
+    for (let k = from; k < n; k++) {
+      if (decided[k] === 1) continue
+      let m = 0
+      for (const b of bidsOf[k]!) {
+        if (!feasible(b)) continue
+        let r = p.value[b]!
+        for (const j of p.bidItems[b]!) if (j !== k) r -= pi[j]!
+        if (r > m) m = r
+      }
+      pi[k] = m
+      s += m
+    }
+    return s
+  }
+
+  const dfs = (from: number): void => {
+    if (exhausted) return
+    if (++nodes > nodesMax) { exhausted = true; return }
+    let t = from
+    while (t < n && decided[t] === 1) t++
+    if (t === n) {
+      if (value > best || (value === best && fromSeed)) { best = value; bestChosen = stack.slice(); fromSeed = false }
+      return
+    }
+    const ub = bound(t)
+    if (ub < best || (ub === best && !fromSeed)) return
+    for (const b of bidsOf[t]!) {
+      if (!feasible(b)) continue
+      for (const k of p.bidItems[b]!) decide(k, 1)
+      agentUsed[p.agent[b]!] = 1
+      value += p.value[b]!
+      stack.push(b)
+      dfs(t + 1)
+      stack.pop()
+      value -= p.value[b]!
+      agentUsed[p.agent[b]!] = 0
+      for (const k of p.bidItems[b]!) decide(k, -1)
+      if (exhausted) return
+    }
+    decide(t, 1)
+    dfs(t + 1)
+    decide(t, -1)
+  }
+  dfs(0)
+  return { value: best, chosen: bestChosen.sort((a, b) => a - b), exact: !exhausted, nodes: Math.min(nodes, nodesMax) }
+}
+
+/** Optimal welfare (and the deterministic allocation) for the given bids, without payments. */
+export function winnerDetermination (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): SolveResult {
+  const lim = limitsOf(limits)
+  const { p } = buildProblem(params, bids, lim)
+  return solveDeterministic(p, lim.solverNodesMax)
+}
+
+/**
+ * Two passes: a value-ordered search finds the optimum W fast; a log-ordered search seeded with W (ties
+ * go to the search) then returns the first optimal allocation in the documented depth-first order.
+ * The node budget is shared; if either pass runs out, the best allocation found is returned, inexact.
+ */
+function solveDeterministic (p: Problem, nodesMax: number): SolveResult {
+  const first = solve(p, -1, greedy(p, -1), false, nodesMax, true)
+  if (!first.exact) return first
+  const second = solve(p, -1, first, true, Math.max(nodesMax - first.nodes, 1))
+  const nodes = first.nodes + second.nodes
+  if (!second.exact) return { ...first, exact: false, nodes }
+  return { ...second, nodes }
+}
+
+/**
+ * Check a proposed allocation (bid indices): items disjoint, at most one bid per agent. Returns its
+ * welfare, or an error string. For the "solve outside the state machine, commit the allocation" path.
+ */
+export function checkAllocation (params: CombinatorialParams, bids: BundleBid[], allocation: number[]): { ok: true, welfare: number } | { ok: false, reason: string } {
+  const items = new Set<string>()
+  const agents = new Set<string>()
+  const known = new Set(params.items)
+  let welfare = 0
+  for (const i of allocation) {
+    const b = bids[i]
+    if (b === undefined) return { ok: false, reason: `no bid ${i}` }
+    if (agents.has(b.agent)) return { ok: false, reason: `two bids of ${b.agent}` }
+    agents.add(b.agent)
+    for (const it of b.items) {
+      if (!known.has(it)) return { ok: false, reason: `unknown item ${it}` }
+      if (items.has(it)) return { ok: false, reason: `item ${it} allocated twice` }
+      items.add(it)
+    }
+    welfare += b.value
+  }
+  return { ok: true, welfare }
+}
+
+/**
+ * Run the auction: deterministic exact winner determination, then VCG payments
+ * `p_i = W(-i) − (W − v_i)` where `W(-i)` is the optimum without any of agent i's bids. Payments are
+ * integers (all inputs are). Winners in log order of their accepted bid. No positive bid: no-sale.
+ */
+export function combinatorial (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): CombinatorialOutcome {
+  const lim = limitsOf(limits)
+  const { p, agents } = buildProblem(params, bids, lim)
+  const main = solveDeterministic(p, lim.solverNodesMax)
+  let nodes = main.nodes
+  let exact = main.exact
+  if (main.chosen.length === 0) return { ...noSale('no positive bid'), allocation: [], exact, nodes }
+  const winners: Award[] = []
+  for (const b of main.chosen) {
+    const ai = p.agent[b]!
+    const vi = p.value[b]!
+    // Seed W(-i) with the main allocation minus i: feasible, value W - v_i.
+    const others = main.chosen.filter(x => x !== b)
+    const seed = { value: main.value - vi, chosen: others }
+    const g = greedy(p, ai)
+    const r = solve(p, ai, g.value > seed.value ? g : seed, false, lim.solverNodesMax, true)
+    nodes += r.nodes
+    exact &&= r.exact
+    const pay = Math.min(Math.max(r.value - (main.value - vi), 0), vi)
+    winners.push({ agent: agents[ai]!, items: p.bidItems[b]!.map(k => params.items[k]!), quantity: 1, price: pay })
+  }
+  const out: CombinatorialOutcome = {
+    status: 'sold',
+    winners,
+    payments: paymentsOf(winners),
+    clearingPrice: null,
+    quantity: winners.length,
+    welfare: main.value,
+    allocation: main.chosen,
+    exact,
+    nodes
+  }
+  if (!exact) out.reason = 'solverNodesMax reached: best allocation found so far (feasible, possibly not optimal); payments clamped to [0, v_i]'
+  return out
+}
