@@ -99,6 +99,20 @@ export class Ledger {
     return a === undefined ? 0 : biddingPower(a.free, a.reputation)
   }
 
+  /**
+   * Admission check for a bid of `amount` by `id` (read-only; the auction state machine calls it when
+   * a bid is submitted): unknown account → ERR_UNKNOWN_ACCOUNT; amount not a non-negative safe integer →
+   * ERR_INVALID_COMMAND; amount above {@link biddingPower} → ERR_EXCEEDS_BIDDING_POWER.
+   */
+  checkBid (id: string, amount: unknown): LedgerResult {
+    const a = this.accounts.get(id)
+    if (a === undefined) return { ok: false, code: 'ERR_UNKNOWN_ACCOUNT', message: `unknown account ${id}` }
+    if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 0) return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'bid amount must be a non-negative safe integer' }
+    const power = biddingPower(a.free, a.reputation)
+    if (amount > power) return { ok: false, code: 'ERR_EXCEEDS_BIDDING_POWER', message: `bid ${amount} exceeds bidding power ${power}` }
+    return { ok: true, type: 'checkBid', power }
+  }
+
   /** Reputation score in [0, 1] (0.5 for unknown accounts). */
   reputationScore (id: string): number {
     const a = this.accounts.get(id)
