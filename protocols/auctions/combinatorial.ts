@@ -90,13 +90,18 @@ function buildProblem (params: CombinatorialParams, bids: BundleBid[], lim: Auct
   return { p, agents }
 }
 
-/** Greedy: by value descending, log order on ties; a feasible seed. */
-function greedy (p: Problem, excludedAgent: number): { value: number, chosen: number[] } {
+/** Greedy: from the feasible `start`, add bids by value descending, log order on ties; a feasible seed. */
+function greedy (p: Problem, excludedAgent: number, start: number[] = []): { value: number, chosen: number[] } {
   const order = p.value.map((_, i) => i).filter(i => p.value[i]! > 0 && p.agent[i] !== excludedAgent).sort((a, b) => p.value[b]! - p.value[a]! || a - b)
   const taken = new Uint8Array(p.nItems)
   const used = new Uint8Array(p.nAgents)
-  const chosen: number[] = []
+  const chosen: number[] = start.slice()
   let value = 0
+  for (const b of start) {
+    for (const k of p.bidItems[b]!) taken[k] = 1
+    used[p.agent[b]!] = 1
+    value += p.value[b]!
+  }
   for (const b of order) {
     if (used[p.agent[b]!] === 1 || p.bidItems[b]!.some(k => taken[k] === 1)) continue
     for (const k of p.bidItems[b]!) taken[k] = 1
@@ -282,9 +287,8 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
   for (const b of main.chosen) {
     const ai = p.agent[b]!
     const vi = p.value[b]!
-    // Seed W(-i) with the main allocation minus i: feasible, value W - v_i.
-    const others = main.chosen.filter(x => x !== b)
-    const seed = { value: main.value - vi, chosen: others }
+    // Seed W(-i) with the main allocation minus i, greedily refilled: feasible, value >= W - v_i.
+    const seed = greedy(p, ai, main.chosen.filter(x => x !== b))
     const g = greedy(p, ai)
     const r = solve(p, ai, g.value > seed.value ? g : seed, false, lim.solverNodesMax, true)
     nodes += r.nodes

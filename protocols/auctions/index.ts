@@ -16,3 +16,5 @@ export { commitBid, verifyReveal, resolveReveals, type Commitment, type Reveal, 
 export { AuctionError, type AuctionErrorCode } from './errors.js'
 export { DEFAULT_AUCTION_LIMITS, type AuctionLimits, type Award, type Outcome } from './types.js'
 export { settlementCommands, type SettlementInput } from './settle.js'
+export { shillIndicators, collusionIndicators, type AuctionRecord, type IntegrityOptions, type ShillReport, type CollusionReport } from './integrity.js'
+export { bidMessage, signBid, verifyBidSignature, verifyEquivocation, type SignedBid, type EquivocationCheck } from './evidence.js'

@@ -13,7 +13,9 @@ export const LEDGER_ERROR_CODES = [
   'ERR_UNKNOWN_ESCROW', // no open escrow with that id
   'ERR_DUPLICATE_ESCROW', // an escrow with that id is already open (or was closed: ids are single-use)
   'ERR_LIMIT_EXCEEDED', // a named limit (accounts, escrows, supply, evidence size...) would be exceeded
-  'ERR_STALE_INDEX' // the log index is not greater than the last applied index
+  'ERR_STALE_INDEX', // the log index is not greater than the last applied index
+  'ERR_INVALID_EVIDENCE', // slash evidence rejected by the configured verifyEvidence hook
+  'ERR_EXCEEDS_BIDDING_POWER' // a bid above free funds x the E3 bidding-power multiplier (checkBid)
 ] as const
 
 export type LedgerErrorCode = typeof LEDGER_ERROR_CODES[number]

@@ -20,6 +20,12 @@ export interface LedgerConfig {
   unbondingDelayEntries?: number
   /** Limits (defaults in DEFAULT_LEDGER_LIMITS). */
   limits?: Partial<LedgerLimits>
+  /**
+   * Optional deterministic evidence check run on every `slash` before it applies (e.g. verify a signed
+   * equivocation for byzantine_behavior). Returning false rejects the slash with ERR_INVALID_EVIDENCE.
+   * It must be a pure function identical on every replica. Default: none (evidence stored unverified).
+   */
+  verifyEvidence?: (condition: SlashCondition, account: string, evidence: unknown) => boolean
 }
 
 export interface AccountState {
@@ -59,6 +65,7 @@ function err (code: LedgerErrorCode, message: string): Reject { return new Rejec
 export class Ledger {
   private readonly authorities: Set<string>
   private readonly authorityList: string[]
+  private readonly verifyEvidence: LedgerConfig['verifyEvidence']
   readonly unbondingDelayEntries: number
   readonly limits: LedgerLimits
   private accounts = new Map<string, AccountState>()
@@ -83,6 +90,7 @@ export class Ledger {
     this.authorityList = [...new Set(config.authorities)].sort()
     this.authorities = new Set(this.authorityList)
     this.unbondingDelayEntries = delay
+    this.verifyEvidence = config.verifyEvidence
   }
 
   // ---------------------------------------------------------------- reads
@@ -97,6 +105,20 @@ export class Ledger {
   biddingPower (id: string): number {
     const a = this.accounts.get(id)
     return a === undefined ? 0 : biddingPower(a.free, a.reputation)
+  }
+
+  /**
+   * Admission check for a bid of `amount` by `id` (read-only; the auction state machine calls it when
+   * a bid is submitted): unknown account → ERR_UNKNOWN_ACCOUNT; amount not a non-negative safe integer →
+   * ERR_INVALID_COMMAND; amount above {@link biddingPower} → ERR_EXCEEDS_BIDDING_POWER.
+   */
+  checkBid (id: string, amount: unknown): LedgerResult {
+    const a = this.accounts.get(id)
+    if (a === undefined) return { ok: false, code: 'ERR_UNKNOWN_ACCOUNT', message: `unknown account ${id}` }
+    if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 0) return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'bid amount must be a non-negative safe integer' }
+    const power = biddingPower(a.free, a.reputation)
+    if (amount > power) return { ok: false, code: 'ERR_EXCEEDS_BIDDING_POWER', message: `bid ${amount} exceeds bidding power ${power}` }
+    return { ok: true, type: 'checkBid', power }
   }
 
   /** Reputation score in [0, 1] (0.5 for unknown accounts). */
@@ -253,6 +275,11 @@ export class Ledger {
         if (!this.authorities.has(by)) throw err('ERR_UNAUTHORIZED', 'slash: by is not an authority')
         const evidence = this.evidence(c.evidence)
         this.existing(account)
+        if (this.verifyEvidence !== undefined) {
+          let valid = false
+          try { valid = this.verifyEvidence(c.condition, account, evidence) === true } catch { valid = false }
+          if (!valid) throw err('ERR_INVALID_EVIDENCE', 'slash: evidence rejected by verifyEvidence')
+        }
         const rec = this.slash(account, c.condition, evidence, index)
         return { ok: true, type: 'slash', ...rec }
       }
@@ -464,11 +491,14 @@ export class Ledger {
     }
   }
 
-  /** Rebuild a ledger from `snapshot()` output. Throws LedgerError(ERR_DECODE) if it is malformed or breaks an invariant. */
-  static restore (snap: unknown): Ledger {
+  /**
+   * Rebuild a ledger from `snapshot()` output (plus the non-serialisable `verifyEvidence` hook, if used).
+   * Throws LedgerError(ERR_DECODE) if it is malformed or breaks an invariant.
+   */
+  static restore (snap: unknown, hooks: Pick<LedgerConfig, 'verifyEvidence'> = {}): Ledger {
     try {
       const s = JSON.parse(JSON.stringify(snap)) as LedgerSnapshot
-      const l = new Ledger({ authorities: s.config.authorities, unbondingDelayEntries: s.config.unbondingDelayEntries, limits: s.config.limits })
+      const l = new Ledger({ authorities: s.config.authorities, unbondingDelayEntries: s.config.unbondingDelayEntries, limits: s.config.limits, ...hooks })
       for (const id of Object.keys(s.accounts)) {
         const a = s.accounts[id]!
         l.accounts.set(id, { free: a.free, escrow: a.escrow, staked: a.staked, unbonding: a.unbonding, reputation: { ...a.reputation }, slashCount: a.slashCount, offences: { ...a.offences }, history: a.history })

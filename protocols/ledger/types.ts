@@ -22,7 +22,7 @@ export type LedgerCommandType = LedgerCommand['type']
 
 export interface LedgerOk {
   ok: true
-  type: LedgerCommandType | 'advance'
+  type: LedgerCommandType | 'advance' | 'checkBid'
   /** Command-specific figures (amount slashed, shortfall, release index...). */
   [k: string]: unknown
 }

@@ -53,10 +53,15 @@ describe('reputation (E3)', () => {
     l.apply({ type: 'mint', by: T, account: 'a', amount: 1000 }, 1)
     expect(l.biddingPower('a')).toBe(800)
     expect(l.biddingPower('nobody')).toBe(0)
+    expect(l.checkBid('a', 800)).toMatchObject({ ok: true, power: 800 })
+    expect(l.checkBid('a', 801)).toMatchObject({ ok: false, code: 'ERR_EXCEEDS_BIDDING_POWER' })
+    expect(l.checkBid('a', 1.5)).toMatchObject({ ok: false, code: 'ERR_INVALID_COMMAND' })
+    expect(l.checkBid('nobody', 1)).toMatchObject({ ok: false, code: 'ERR_UNKNOWN_ACCOUNT' })
     let i = 2
     for (let k = 0; k < 40; k++) l.apply({ type: 'outcome', by: T, account: 'a', delivered: true, onTime: true, qualityPpm: PPM }, i++)
     // honesty stays 0.5, the other three approach 1: score -> ~0.875 -> 1.5x
     expect(l.biddingPower('a')).toBe(1500)
+    expect(l.checkBid('a', 1500).ok).toBe(true)
     expect(l.reputationScore('a')).toBeGreaterThan(0.8)
     expect(l.apply({ type: 'outcome', by: 'a', account: 'a', delivered: true, onTime: true, qualityPpm: PPM }, i++)).toMatchObject({ ok: false, code: 'ERR_UNAUTHORIZED' })
     expect(l.apply({ type: 'outcome', by: T, account: 'a', delivered: true, onTime: true, qualityPpm: PPM + 1 }, i++)).toMatchObject({ ok: false, code: 'ERR_INVALID_COMMAND' })
