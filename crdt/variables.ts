@@ -189,6 +189,8 @@ export interface VariableStats {
 }
 
 const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
+/** Eventual variables one peer may declare. */
+export const DECLARED_VARIABLES_MAX = 10_000
 
 /** The eventual variables of a peer (`peer.variables.eventual(...)`). */
 export class VariableStore extends TypedEmitter<VariableEventMap> {
@@ -238,6 +240,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       if (existing.tag !== mergeTag(options)) throw new InvalidVariableError(name, `already declared with merge ${existing.tag}`)
       return existing as EventualVariable<T>
     }
+    if (this.vars.size >= DECLARED_VARIABLES_MAX) throw new LimitExceededError('declaredVariablesMax', DECLARED_VARIABLES_MAX, this.vars.size + 1, 'declared eventual variables')
     this.checkValue(name, options.initial)
     const v = new EventualVariable<T>(this, name, options)
     v.on('variable:changed', (e) => this.emit('variable:changed', e))

@@ -53,6 +53,8 @@ export interface PeerStats {
 
 /** What `peer.raft.status()` reports. */
 export interface PeerRaftStatus {
+  /** Set when this node's Raft loop failed and stopped (see the logs). */
+  failed?: string
   role: Role
   term: number
   /** Peer id of the leader this node knows, if any. */
@@ -108,6 +110,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private strongVars: StrongVariables
   private raftServer: RaftClientServer | undefined
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
+  private raftStarting: Promise<PeerRaft> | undefined
+  private raftMemberOff: (() => void) | undefined
   readonly libp2p: AgoraLibp2p
   readonly log: Logger
   /** @internal */
@@ -174,7 +178,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
 
   /** Starts networking (idempotent; concurrent calls share one start). */
   async start (): Promise<void> {
-    this.transition = this.transition.then(async () => {
+    this.transition = this.transition.catch(() => {}).then(async () => {
       if (this.state === 'started') return
       this.state = 'starting'
       if (this.options.dataDir !== undefined && this.db === undefined) {
@@ -206,7 +210,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
    * silently, as a crash would look to the others.
    */
   async stop (options: { leave?: boolean } = {}): Promise<void> {
-    this.transition = this.transition.then(async () => {
+    this.transition = this.transition.catch(() => {}).then(async () => {
       if (this.state === 'stopped') return
       this.state = 'stopping'
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
@@ -216,7 +220,11 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         await this.raft.transport.stop()
         await this.raftServer?.stop()
         // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
-        if (this.options.dataDir !== undefined) this.raft = undefined
+        if (this.options.dataDir !== undefined) {
+          this.raft = undefined
+          this.raftMemberOff?.()
+          this.raftMemberOff = undefined
+        }
       }
       await this.sync.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
@@ -284,7 +292,16 @@ export class Peer extends TypedEmitter<PeerEventMap> {
    */
   async startRaft (options: NonNullable<ResolvedPeerOptions['raft']> = {}): Promise<PeerRaft> {
     if (this.raft !== undefined) return this.raft
+    if (this.raftStarting !== undefined) return await this.raftStarting
+    this.raftStarting = this.doStartRaft(options).finally(() => { this.raftStarting = undefined })
+    return await this.raftStarting
+  }
+
+  private async doStartRaft (options: NonNullable<ResolvedPeerOptions['raft']>): Promise<PeerRaft> {
     if (this.state !== 'started') throw new NotStartedError('peer')
+    if (this.db === undefined && options.voters?.includes(this.id) === true) {
+      this.log.warn('a Raft voter without a data dir forgets its term, vote and log when its process restarts; use a dataDir in production')
+    }
     this.raftOptions = options
     const log = this.log.child('raft')
     const storage = this.db !== undefined ? await DurableRaftStorage.open(this.db, { fsync: options.fsync ?? true }) : undefined
@@ -302,7 +319,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     for (const v of voters ?? []) transport.addPeer(v)
     transport.addPeer(this.id)
     for (const m of this.members()) transport.addPeer(m)
-    this.sync.on('member:joined', ({ peerId }) => { transport.addPeer(peerId) })
+    this.raftMemberOff?.()
+    this.raftMemberOff = this.sync.on('member:joined', ({ peerId }) => { transport.addPeer(peerId) })
     for (const d of this.replica.all('reg')) transport.addPeer(d.host)
     driver = new RaftDriver({
       id: raftIdOf(this.id),
@@ -351,6 +369,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       status: () => {
         const s = d.status()
         return {
+          ...(d.failure !== undefined ? { failed: d.failure.message } : {}),
           role: s.role,
           term: s.term,
           leader: s.lead === 0 ? undefined : peerOf(s.lead),

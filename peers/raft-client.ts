@@ -38,14 +38,14 @@ export class RaftClientServer {
   constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: RaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger) {}
 
   async start (): Promise<void> {
-    await this.node.handle(raftClientProtocol(this.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: CLIENT_INBOUND_MAX })
+    await this.node.handle(raftClientProtocol(this.mesh), (stream, connection) => { void this.serve(stream, connection.remotePeer.toString()) }, { maxInboundStreams: CLIENT_INBOUND_MAX })
   }
 
   async stop (): Promise<void> {
     await this.node.unhandle(raftClientProtocol(this.mesh)).catch(() => {})
   }
 
-  private async serve (stream: Stream): Promise<void> {
+  private async serve (stream: Stream, remotePeer: string): Promise<void> {
     if (this.inflight >= CLIENT_INBOUND_MAX) { this.stats.refused++; stream.abort(new Error('too many client requests')); return }
     this.inflight++
     const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
@@ -64,7 +64,8 @@ export class RaftClientServer {
       let res: Response
       try {
         if (req.t === 'propose') {
-          const r = await this.driver.propose(Buffer.from(req.d, 'base64'), { clientId: req.c, seq: req.s })
+          // The session belongs to the authenticated peer: no peer can use (or poison) another's.
+          const r = await this.driver.propose(Buffer.from(req.d, 'base64'), { clientId: `${remotePeer}/${req.c}`, seq: req.s })
           res = { ok: true, r: r.result, i: r.index }
         } else {
           const i = await this.driver.readIndexReliably()
@@ -113,17 +114,20 @@ export class RaftClient {
       const servers = await this.servers()
       if (servers.length === 0) throw new AgoraError('ERR_NO_RAFT', 'no connected peer serves the Raft group (no member connected)')
       const target = servers[attempt % servers.length]!
+      let stream: Stream | undefined
       try {
-        const stream = await this.node.dialProtocol(peerIdFromString(target), raftClientProtocol(this.mesh), { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
+        stream = await this.node.dialProtocol(peerIdFromString(target), raftClientProtocol(this.mesh), { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
         const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
         await lp.write(encode(req))
         const res = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })).subarray())) as Response
         await stream.close().catch(() => {})
+        stream = undefined
         if (res.ok) return { r: res.r, i: res.i }
         // Certain failures are final; unknown outcomes and missing leaders are retried with the same session.
         if (res.code !== 'ERR_INDEFINITE' && res.code !== 'ERR_PROPOSAL_DROPPED' && res.code !== 'ERR_TIMEOUT' && res.code !== 'ERR_NOT_STARTED') throw new AgoraError(res.code, res.message)
         last = new AgoraError(res.code, res.message)
       } catch (err) {
+        stream?.abort(err as Error)
         if (err instanceof AgoraError && !['ERR_INDEFINITE', 'ERR_PROPOSAL_DROPPED', 'ERR_TIMEOUT', 'ERR_NOT_STARTED'].includes(err.code)) throw err
         last = err as Error
       }

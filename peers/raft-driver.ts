@@ -58,9 +58,9 @@ export interface RaftDriverOptions {
   proposalTimeoutMs?: number
   /** Take a snapshot and compact the log every this many applied entries. Default 10000. */
   snapshotEntries?: number
-  /** Commands waiting for their result at once. Default 65536. */
+  /** Commands waiting for their result at once (at most the session window). Default 4096. */
   pendingProposalsMax?: number
-  /** Sessions remembered for exactly-once (least recently used are forgotten). Default 100000. */
+  /** Client sessions remembered for exactly-once (least recently used are forgotten). Default 10000. */
   sessionsMax?: number
 }
 
@@ -69,6 +69,8 @@ export interface RaftDriverEventMap extends Record<string, unknown> {
   'raft:applied': { index: number }
   /** A command proposed here was applied here: `ms` from propose() to its result. */
   'raft:committed': { index: number, ms: number }
+  /** The Ready loop failed (storage error, broken invariant); this node's Raft is stopped. */
+  'raft:failed': { error: Error }
 }
 
 export interface RaftDriverInit {
@@ -92,7 +94,16 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>
 }
 
-interface Session { seq: number, result: unknown }
+/**
+ * A client's replicated session: the results of its recently applied commands by seq (a window, so a
+ * client may have many commands in flight at once), and `floor`: every seq at or below it was forgotten.
+ */
+interface Session { floor: number, results: Map<number, unknown> }
+
+/** Applied commands remembered per client. */
+export const SESSION_WINDOW = 4096
+/** The result of a retried command that was applied but is no longer remembered. */
+const UNKNOWN_RESULT: unique symbol = Symbol('unknown result')
 
 const ENVELOPE_VERSION = 1
 
@@ -120,6 +131,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private running = false
   private readSeq = 0
   private role: Role = 'follower'
+  /** Set when the Ready loop failed; the driver is then stopped for good. */
+  failure: Error | undefined
   private leader: NodeId = 0
 
   constructor (init: RaftDriverInit) {
@@ -133,8 +146,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       checkQuorum: o.checkQuorum ?? true,
       proposalTimeoutMs: o.proposalTimeoutMs ?? 5000,
       snapshotEntries: o.snapshotEntries ?? 10_000,
-      pendingProposalsMax: o.pendingProposalsMax ?? 65_536,
-      sessionsMax: o.sessionsMax ?? 100_000
+      pendingProposalsMax: o.pendingProposalsMax ?? SESSION_WINDOW,
+      sessionsMax: o.sessionsMax ?? 10_000
     }
     this.id = init.id
     this.transport = init.transport
@@ -159,10 +172,18 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       checkQuorum: this.o.checkQuorum,
       applied: this.appliedIndex
     })
+    // Only the group's members may speak Raft to this node (any peer while it has no membership yet:
+    // that is how a leader reaches a learner being added).
+    const node = this.node
+    this.transport.acceptFrom = (id) => {
+      const cs = node.confState()
+      if (cs.voters.length === 0 && cs.learners.length === 0) return true
+      return cs.voters.includes(id) || cs.learners.includes(id)
+    }
   }
 
   start (): void {
-    if (this.running) return
+    if (this.running || this.failure !== undefined) return
     this.running = true
     this.ticker = setInterval(() => {
       this.node.tick()
@@ -346,8 +367,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (!this.running || !this.node.hasReady()) return
     this.processing = true
     void this.process().catch((err: Error) => {
+      // A broken invariant or storage failure: stop this node's Raft loudly (status, /ready, event).
+      this.failure = err
       this.log.error('raft ready loop failed; stopping the raft node', { error: err.message })
       this.stop()
+      this.emit('raft:failed', { error: err })
     }).finally(() => { this.processing = false; if (this.again && this.running) { this.again = false; this.schedule() } })
   }
 
@@ -416,20 +440,32 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       return
     }
     const key = `${env.clientId}/${env.seq}`
-    const session = this.sessions.get(env.clientId)
+    let session = this.sessions.get(env.clientId)
     let result: unknown
-    if (session !== undefined && env.seq <= session.seq) {
-      // A retry of an applied command: not applied again; the cached result if it is the latest.
+    if (session !== undefined && session.results.has(env.seq)) {
+      // A retry of an applied command: not applied again; its cached result.
       this.stats.duplicates++
-      result = env.seq === session.seq ? session.result : undefined
+      result = session.results.get(env.seq)
+    } else if (session !== undefined && env.seq <= session.floor) {
+      // Older than the window: it may have applied long ago; it is not applied again, outcome unknown.
+      this.stats.duplicates++
+      result = UNKNOWN_RESULT
     } else {
       try {
         result = this.app.apply(env.command, e.index)
       } catch (err) {
         result = { error: { code: (err as { code?: string }).code ?? 'ERR_APPLY', message: (err as Error).message } }
       }
+      if (session === undefined) session = { floor: 0, results: new Map() }
       this.sessions.delete(env.clientId)
-      this.sessions.set(env.clientId, { seq: env.seq, result })
+      this.sessions.set(env.clientId, session)
+      session.results.set(env.seq, result)
+      if (session.results.size > SESSION_WINDOW) {
+        // Forget the oldest applied command (same order on every replica).
+        const oldest = session.results.keys().next().value!
+        session.results.delete(oldest)
+        session.floor = Math.max(session.floor, oldest)
+      }
       if (this.sessions.size > this.o.sessionsMax) this.sessions.delete(this.sessions.keys().next().value!)
       this.stats.applied++
     }
@@ -437,6 +473,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (p !== undefined) {
       clearTimeout(p.timer)
       this.pending.delete(key)
+      if (result === UNKNOWN_RESULT) {
+        this.stats.indefinite++
+        p.reject(new IndefiniteError('proposal', 'a retry of a command older than the session window'))
+        return
+      }
       p.resolve({ index: e.index, result })
       if (this.listenerCount('raft:committed') > 0) this.emit('raft:committed', { index: e.index, ms: performance.now() - p.startedAt })
     }
@@ -481,11 +522,15 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     encoding.writeVarUint(e, this.sessions.size)
     for (const [id, s] of this.sessions) {
       encoding.writeVarString(e, id)
-      encoding.writeVarUint(e, s.seq)
-      // A result that is not JSON (e.g. a bigint) is kept as null: a retry then learns only that it applied.
-      let json: string
-      try { json = JSON.stringify(s.result ?? null) ?? 'null' } catch { json = 'null' }
-      encoding.writeVarString(e, json)
+      encoding.writeVarUint(e, s.floor)
+      encoding.writeVarUint(e, s.results.size)
+      for (const [seq, result] of s.results) {
+        encoding.writeVarUint(e, seq)
+        // A result that is not JSON (e.g. a bigint) is kept as null: a retry then learns only that it applied.
+        let json: string
+        try { json = JSON.stringify(result ?? null) ?? 'null' } catch { json = 'null' }
+        encoding.writeVarString(e, json)
+      }
     }
     encoding.writeVarUint8Array(e, this.app.snapshot())
     return encoding.toUint8Array(e)
@@ -497,9 +542,14 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const n = decoding.readVarUint(d)
     for (let i = 0; i < n; i++) {
       const id = decoding.readVarString(d)
-      const seq = decoding.readVarUint(d)
-      const result = JSON.parse(decoding.readVarString(d)) as unknown
-      this.sessions.set(id, { seq, result })
+      const floor = decoding.readVarUint(d)
+      const m = decoding.readVarUint(d)
+      const results = new Map<number, unknown>()
+      for (let k = 0; k < m; k++) {
+        const seq = decoding.readVarUint(d)
+        results.set(seq, JSON.parse(decoding.readVarString(d)) as unknown)
+      }
+      this.sessions.set(id, { floor, results })
     }
     this.app.restore(decoding.readVarUint8Array(d))
   }

@@ -41,7 +41,11 @@ export interface RaftTransportStats {
   droppedUnknownPeer: number
   droppedSpoofed: number
   droppedMalformed: number
+  /** From a peer outside the group's membership. */
+  droppedNonMember: number
   streamFailures: number
+  /** Peer ids whose Raft id was already taken by another peer. */
+  idCollisions: number
 }
 
 export interface RaftTransportInit {
@@ -65,7 +69,7 @@ interface Outbound {
 }
 
 export class RaftTransport {
-  readonly stats: RaftTransportStats = { sent: 0, received: 0, droppedQueueFull: 0, droppedUnknownPeer: 0, droppedSpoofed: 0, droppedMalformed: 0, streamFailures: 0 }
+  readonly stats: RaftTransportStats = { sent: 0, received: 0, droppedQueueFull: 0, droppedUnknownPeer: 0, droppedSpoofed: 0, droppedMalformed: 0, droppedNonMember: 0, streamFailures: 0, idCollisions: 0 }
   private readonly node: AgoraLibp2p
   private readonly protocol: string
   private readonly log: Logger
@@ -96,12 +100,24 @@ export class RaftTransport {
     this.delays = new Map(delays)
   }
 
-  /** Makes a peer addressable by its Raft id; returns that id. */
+  /**
+   * Makes a peer addressable by its Raft id; returns that id. An id already mapped to another peer (a
+   * hash collision, or a peer id ground to collide) keeps its first mapping and is counted.
+   */
   addPeer (peerId: string): NodeId {
     const id = raftIdOf(peerId)
+    const known = this.directory.get(id)
+    if (known !== undefined && known !== peerId) { this.stats.idCollisions++; return id }
     this.directory.set(id, peerId)
     return id
   }
+
+  /**
+   * Who may send us Raft messages: set by the driver's owner to the group's voters and learners. While
+   * this node has no membership yet (it is waiting to be added), any mesh peer may: that is how the
+   * leader reaches a new learner.
+   */
+  acceptFrom: (id: NodeId) => boolean = () => true
 
   peerOf (id: NodeId): string | undefined {
     return this.directory.get(id)
@@ -193,8 +209,8 @@ export class RaftTransport {
   }
 
   private async readInbound (stream: Stream, connection: Connection): Promise<void> {
-    const expected = raftIdOf(connection.remotePeer.toString())
-    this.directory.set(expected, connection.remotePeer.toString())
+    const expected = this.addPeer(connection.remotePeer.toString())
+    const collides = this.directory.get(expected) !== connection.remotePeer.toString()
     this.inbound.add(stream)
     const lp = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
     try {
@@ -208,7 +224,8 @@ export class RaftTransport {
           this.log.warn('malformed raft message', { from: connection.remotePeer.toString(), error: (err as Error).message })
           continue
         }
-        if (m.from !== expected) { this.stats.droppedSpoofed++; continue }
+        if (m.from !== expected || collides) { this.stats.droppedSpoofed++; continue }
+        if (!this.acceptFrom(m.from)) { this.stats.droppedNonMember++; continue }
         this.stats.received++
         this.onMessage(m)
       }

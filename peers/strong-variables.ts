@@ -47,6 +47,8 @@ export function remoteBackend (client: RaftClient): StrongBackend {
 
 /** Max JSON bytes of one strong variable's value. */
 export const STRONG_VALUE_BYTES_MAX = 64 * 1024
+/** Strong variable handles one peer keeps (each listens to the replicated map). */
+export const STRONG_HANDLES_MAX = 10_000
 /** Max number of strong variables in a mesh. */
 export const STRONG_VARIABLES_MAX = 100_000
 
@@ -88,6 +90,11 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements RaftAp
       (c.op === 'cas' && (typeof c.expected !== 'string' || typeof c.initial !== 'string'))) {
       return { error: { code: 'ERR_INVALID_VARIABLE', message: 'malformed command' } }
     }
+    // Every text must be JSON (and within the size limit in bytes) before anything changes.
+    for (const text of c.op === 'cas' ? [c.value, c.expected, c.initial] : [c.value]) {
+      if (Buffer.byteLength(text) > STRONG_VALUE_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `a value exceeds ${STRONG_VALUE_BYTES_MAX} bytes` } }
+      try { JSON.parse(text) } catch { return { error: { code: 'ERR_INVALID_VARIABLE', message: 'a value is not JSON' } } }
+    }
     const cur = this.data.get(c.name) ?? null
     if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
     // An unset variable holds its initial value (as the proposer declared it).
@@ -122,7 +129,7 @@ function toJson (name: string, value: unknown): string {
   let json: string | undefined
   try { json = JSON.stringify(canonical(value)) } catch (err) { throw new InvalidVariableError(name, `value must be JSON-serialisable (${(err as Error).message})`) }
   if (json === undefined) throw new InvalidVariableError(name, 'value must be JSON-serialisable')
-  if (json.length > STRONG_VALUE_BYTES_MAX) throw new LimitExceededError('strongValueBytesMax', STRONG_VALUE_BYTES_MAX, json.length, `variable ${name}`)
+  if (Buffer.byteLength(json) > STRONG_VALUE_BYTES_MAX) throw new LimitExceededError('strongValueBytesMax', STRONG_VALUE_BYTES_MAX, Buffer.byteLength(json), `variable ${name}`)
   return json
 }
 
@@ -167,7 +174,8 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
   }
 
   private async run (c: StrongCommand): Promise<{ ok: boolean, value: string | null }> {
-    const r = await this.backend.propose(enc.encode(JSON.stringify(c))) as StrongResult
+    const r = await this.backend.propose(enc.encode(JSON.stringify(c))) as StrongResult | undefined | null
+    if (r === undefined || r === null || typeof r !== 'object') throw new AgoraError('ERR_INDEFINITE', `variable ${this.name}: no result for the command (outcome unknown)`)
     if ('error' in r) throw new AgoraError(r.error.code, `variable ${this.name}: ${r.error.message}`)
     return r
   }
@@ -183,6 +191,7 @@ export class StrongVariables {
     if (this.backend === undefined) throw new NoRaftError(`strong variable ${name}`)
     let v = this.vars.get(name)
     if (v === undefined) {
+      if (this.vars.size >= STRONG_HANDLES_MAX) throw new LimitExceededError('strongHandlesMax', STRONG_HANDLES_MAX, this.vars.size + 1, 'strong variable handles on this peer')
       v = new StrongVariable<unknown>(name, this.backend, options.initial ?? null)
       this.vars.set(name, v)
     }

@@ -38,6 +38,8 @@ export const FRAME_BYTES_MAX = 1024 * 1024
 export const ROUND_BYTES_MAX = 64 * 1024 * 1024
 /** Frames one side may send in one exchange (beyond it the stream is aborted). */
 export const ROUND_FRAMES_MAX = 1_000_000
+/** Heartbeats older than this many leases (at least a minute) are taken for replays. */
+export const HEARTBEAT_AGE_MAX_LEASES = 10
 /** The side that did not dial starts the first exchange itself after this long without one. */
 export const FIRST_SYNC_FALLBACK_MS = 1000
 /** Anti-entropy requests waiting for a free slot. */
@@ -75,6 +77,8 @@ export interface SyncStats {
   heartbeatsSent: number
   heartbeatsReceived: number
   heartbeatsRejected: number
+  /** Heartbeats older than the sender's previous one or than a lease (replays), ignored. */
+  heartbeatsStale: number
   syncStarted: number
   syncCompleted: number
   syncFailed: number
@@ -126,6 +130,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     heartbeatsSent: 0,
     heartbeatsReceived: 0,
     heartbeatsRejected: 0,
+    heartbeatsStale: 0,
     syncStarted: 0,
     syncCompleted: 0,
     syncFailed: 0,
@@ -161,6 +166,10 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   private gossipSource: string | undefined
   private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
   private readonly gapWanted = new Set<string>()
+  /** `sentAtMs` of the last heartbeat accepted from each host. */
+  private readonly lastHeartbeatSent = new Map<string, number>()
+  /** Aborts the running exchanges when the engine stops. */
+  private stopController = new AbortController()
 
   constructor (init: SyncEngineInit) {
     super()
@@ -185,6 +194,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
+    this.stopController = new AbortController()
     const pubsub = this.node.services.pubsub
     pubsub.topicValidators.set(this.protocols.crdtTopic, (peer, msg) => this.onGossip(peer, msg))
     pubsub.topicValidators.set(this.protocols.heartbeatTopic, (_peer, msg) => this.onHeartbeat(msg))
@@ -219,6 +229,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
+    this.stopController.abort(new Error('sync engine stopped'))
     clearInterval(this.heartbeatTimer)
     clearInterval(this.antiEntropyTimer)
     for (const [name, fn] of this.nodeListeners) this.node.removeEventListener(name as 'peer:connect', fn as never)
@@ -342,6 +353,17 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       this.log.warn('heartbeat rejected', { from, error: (err as Error).message })
       return TopicValidatorResult.Reject
     }
+    // A replayed heartbeat (republished after gossipsub's seen-cache expired) must not fake liveness
+    // or a leave: each sender's heartbeats must be newer than its last one, and not older than
+    // HEARTBEAT_AGE_MAX_LEASES leases (or a minute) by our clock, which tolerates ordinary clock skew.
+    const prev = this.lastHeartbeatSent.get(from)
+    const ageMax = Math.max(HEARTBEAT_AGE_MAX_LEASES * this.o.leaseMs, 60_000)
+    if ((prev !== undefined && hb.sentAtMs <= prev) || hb.sentAtMs < Date.now() - ageMax) {
+      this.stats.heartbeatsStale++
+      return TopicValidatorResult.Ignore
+    }
+    if (!this.lastHeartbeatSent.has(from) && this.lastHeartbeatSent.size >= this.o.limits.hostsMax) this.lastHeartbeatSent.delete(this.lastHeartbeatSent.keys().next().value!)
+    this.lastHeartbeatSent.set(from, hb.sentAtMs)
     this.stats.heartbeatsReceived++
     if (hb.leaving === true) {
       this.registry.hostLeft(from)
@@ -500,7 +522,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     const s = this.state(peerId)
     const t0 = Date.now()
     this.stats.syncStarted++
-    const signal = AbortSignal.timeout(this.o.syncTimeoutMs)
+    const signal = AbortSignal.any([AbortSignal.timeout(this.o.syncTimeoutMs), this.stopController.signal])
     let stream: Stream | undefined
     const counts = { received: 0, sent: 0, bytes: 0 }
     try {
@@ -529,7 +551,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     this.inboundPeers.add(peerId)
     const s = this.state(peerId)
     const t0 = Date.now()
-    const signal = AbortSignal.timeout(this.o.syncTimeoutMs)
+    const signal = AbortSignal.any([AbortSignal.timeout(this.o.syncTimeoutMs), this.stopController.signal])
     const counts = { received: 0, sent: 0, bytes: 0 }
     try {
       const lp = lpStream(stream, { maxDataLength: FRAME_BYTES_MAX })
@@ -606,11 +628,16 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     s.health.blobsReceived += counts.received
     s.health.blobsSent += counts.sent
     if (this.members.has(peerId)) s.syncedSinceConnect = true
-    // What we hold now may answer the lag a heartbeat showed.
-    if (s.health.lag > 0) s.health.lag = 0
+    const partial = counts.bytes >= ROUND_BYTES_MAX
+    if (partial) {
+      // The peer sent a full round: more is waiting. Not synced yet; ask for the rest.
+      s.syncedSinceConnect = false
+      this.requestSync(peerId)
+    } else if (s.health.lag > 0) {
+      // What we hold now may answer the lag a heartbeat showed.
+      s.health.lag = 0
+    }
     this.emit('sync:completed', { peerId, initiator, received: counts.received, sent: counts.sent, ms })
-    // The peer sent a full round: more may be waiting.
-    if (initiator && counts.bytes >= ROUND_BYTES_MAX) this.requestSync(peerId)
   }
 
   private failed (s: PeerState, peerId: string, initiator: boolean, err: Error, stream: Stream | undefined): void {

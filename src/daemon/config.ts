@@ -52,6 +52,13 @@ export function validateConfig (raw: unknown, source = 'config'): DaemonConfig {
     const path = issuePath(issue)
     throw new InvalidOptionError(path, `${source}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`)
   }
+  // A voter must remember its term, vote and log across restarts, or it could vote twice in a term.
+  if (r.data.raft !== undefined && r.data.dataDir === undefined) {
+    throw new InvalidOptionError('raft', `${source}: a Raft member needs a dataDir (--data-dir) for its durable log`)
+  }
+  if (r.data.raft?.fsync === false) {
+    throw new InvalidOptionError('raft.fsync', `${source}: the daemon always fsyncs the Raft log`)
+  }
   return r.data
 }
 

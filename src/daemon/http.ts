@@ -152,13 +152,19 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    const parts = url.pathname.split('/').filter(p => p.length > 0).map(decodeURIComponent)
     const method = req.method ?? 'GET'
     if (method === 'GET' && url.pathname === '/health') { send(res, 200, { ok: true }); return }
     if (!authorized(req)) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)')
+    let parts: string[]
+    try {
+      parts = url.pathname.split('/').filter(p => p.length > 0).map(decodeURIComponent)
+    } catch {
+      throw new HttpError(400, 'ERR_BAD_REQUEST', 'malformed percent-encoding in the path')
+    }
     watchRaft()
     if (method === 'GET' && url.pathname === '/ready') {
-      const raftOk = peer.raft === undefined || peer.raft.status().leader !== undefined
+      const rs = peer.raft?.status()
+      const raftOk = rs === undefined || (rs.leader !== undefined && rs.failed === undefined)
       send(res, peer.started && raftOk ? 200 : 503, { ready: peer.started && raftOk, started: peer.started, raftLeader: peer.raft?.status().leader ?? null })
       return
     }

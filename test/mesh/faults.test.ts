@@ -74,6 +74,11 @@ describe('bad input on the network path', () => {
     for (const g of garbage) await b.libp2p.services.pubsub.publish(topics.crdtTopic, g).catch(() => {})
     for (const g of garbage) await b.libp2p.services.pubsub.publish(topics.heartbeatTopic, g).catch(() => {})
     await mesh.waitFor((p) => p !== a || (p.stats().sync.gossipRejected >= 3 && p.stats().sync.heartbeatsRejected >= 3), { what: 'garbage to be counted' })
+    // A replayed (old) heartbeat neither proves life nor counts as one.
+    const { encodeHeartbeat } = await import('../../peers/heartbeat.js')
+    await b.libp2p.services.pubsub.publish(topics.heartbeatTopic, encodeHeartbeat({ sentAtMs: Date.now() - 3_600_000, load: 0, docs: [], leaving: true }))
+    await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsStale >= 1, { what: 'the replay to be ignored' })
+    expect(a.registry.leases.get(b.id)?.status).toBe('alive')
 
     // A sync stream that opens with a BLOB instead of a DIGEST, one with a garbage digest, one with an
     // oversized frame, and one with a garbage blob after a valid digest.

@@ -124,6 +124,45 @@ describe('raft driver over TCP', () => {
     expect(idx).toBeGreaterThanOrEqual(dup.index)
   })
 
+  it('one client with commands in flight out of order: each applies exactly once', async () => {
+    const g = await group(3)
+    await waitFor(() => agreed(g), 'a leader known to all')
+    const d = g.find(m => !m.driver.isLeader)!.driver
+    // seq 6 commits before seq 5 (e.g. 5 was lost with a leader and is retried later).
+    const r6 = await d.propose(enc.encode('six'), { clientId: 'cx', seq: 6 })
+    const r5 = await d.propose(enc.encode('five'), { clientId: 'cx', seq: 5 })
+    expect(r5.index).toBeGreaterThan(r6.index)
+    const again5 = await d.propose(enc.encode('five'), { clientId: 'cx', seq: 5 })
+    const again6 = await d.propose(enc.encode('six'), { clientId: 'cx', seq: 6 })
+    expect(again5.result).toBe(r5.result)
+    expect(again6.result).toBe(r6.result)
+    await waitFor(() => g.every(m => m.app.items.join(',') === 'six,five'), 'both applied once everywhere')
+  })
+
+  it('Raft messages from a peer outside the group are dropped and counted', async () => {
+    const g = await group(3)
+    await waitFor(() => agreed(g), 'a leader known to all')
+    const outsider = await createPeer({ logLevel: 'silent' })
+    try {
+      const { lpStream } = await import('@libp2p/utils')
+      const { peerIdFromString } = await import('@libp2p/peer-id')
+      const { encodeMessage } = await import('../../protocols/raft/wire.js')
+      const target = g.find(m => !m.driver.isLeader)!
+      await outsider.dial(target.peer.addresses()[0]!)
+      const termBefore = target.driver.status().term
+      const stream = await outsider.libp2p.dialProtocol(peerIdFromString(target.peer.id), '/agora/agora/raft/1.0.0')
+      const lp = lpStream(stream)
+      const from = raftIdOf(outsider.id)
+      await lp.write(encodeMessage({ type: 'timeoutNow', from, to: target.driver.id, term: termBefore + 5, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 }))
+      await lp.write(encodeMessage({ type: 'append', from, to: target.driver.id, term: termBefore + 5, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 }))
+      await waitFor(() => target.transport.stats.droppedNonMember >= 2, 'the forged messages to be dropped')
+      expect(target.driver.status().term).toBe(termBefore)
+      await stream.close().catch(() => {})
+    } finally {
+      await outsider.stop()
+    }
+  })
+
   it('after the leader dies, a new leader commits', async () => {
     const g = await group(3)
     await waitFor(() => agreed(g), 'a leader known to all')
