@@ -23,6 +23,8 @@ import type { AgoraLibp2p } from './node.js'
 export const RAFT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024 + 64 * 1024
 /** Default bound of each destination's outbound queue. */
 export const RAFT_QUEUE_MESSAGES_MAX = 4096
+/** Bytes queued for one destination at most (beyond it messages are dropped, as when the queue is full). */
+export const RAFT_QUEUE_BYTES_MAX = 64 * 1024 * 1024
 
 /** The Raft node id of a peer: 1 + the first 48 bits of sha256(peer id). */
 export function raftIdOf (peerId: string): NodeId {
@@ -63,6 +65,7 @@ export interface RaftTransportInit {
 interface Outbound {
   peerId: string
   queue: Uint8Array[]
+  queuedBytes: number
   stream?: Stream
   writer?: ReturnType<typeof lpStream>
   running: boolean
@@ -172,11 +175,14 @@ export class RaftTransport {
       if (peerId === undefined) { this.stats.droppedUnknownPeer++; continue }
       let o = this.out.get(m.to)
       if (o === undefined) {
-        o = { peerId, queue: [], running: false }
+        o = { peerId, queue: [], queuedBytes: 0, running: false }
         this.out.set(m.to, o)
       }
       if (o.queue.length >= this.queueMax) { this.stats.droppedQueueFull++; continue }
-      o.queue.push(encodeMessage(m))
+      const bytes = encodeMessage(m)
+      if (o.queuedBytes + bytes.length > RAFT_QUEUE_BYTES_MAX && o.queue.length > 0) { this.stats.droppedQueueFull++; continue }
+      o.queue.push(bytes)
+      o.queuedBytes += bytes.length
       if (!o.running) touched.push([m.to, o])
     }
     for (const [to, o] of touched) if (!o.running) void this.flush(to, o)
@@ -192,6 +198,7 @@ export class RaftTransport {
           o.writer = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
         }
         const batch = o.queue.splice(0, o.queue.length)
+        o.queuedBytes = 0
         await o.writer.writeV(batch)
         this.stats.sent += batch.length
       }
@@ -202,6 +209,7 @@ export class RaftTransport {
       o.stream = undefined
       o.writer = undefined
       o.queue.length = 0
+      o.queuedBytes = 0
       this.onUnreachable(to)
     } finally {
       o.running = false
@@ -211,6 +219,12 @@ export class RaftTransport {
   private async readInbound (stream: Stream, connection: Connection): Promise<void> {
     const expected = this.addPeer(connection.remotePeer.toString())
     const collides = this.directory.get(expected) !== connection.remotePeer.toString()
+    if (collides || !this.acceptFrom(expected)) {
+      // Not a member of the group: refuse the stream before reading anything (frames can be large).
+      this.stats.droppedNonMember++
+      stream.abort(new Error('not a member of the Raft group'))
+      return
+    }
     this.inbound.add(stream)
     const lp = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
     try {

@@ -47,6 +47,8 @@ export function remoteBackend (client: RaftClient): StrongBackend {
 
 /** Max JSON bytes of one strong variable's value. */
 export const STRONG_VALUE_BYTES_MAX = 64 * 1024
+/** Total JSON bytes of all strong variables (keeps a snapshot well under a Raft message's limit). */
+export const STRONG_TOTAL_BYTES_MAX = 128 * 1024 * 1024
 /** Strong variable handles one peer keeps (each listens to the replicated map). */
 export const STRONG_HANDLES_MAX = 10_000
 /** Max number of strong variables in a mesh. */
@@ -74,6 +76,8 @@ const dec = new TextDecoder()
 /** The replicated map (runs identically on every replica). */
 export class StrongMapApp extends TypedEmitter<StrongEventMap> implements RaftApplication {
   private data = new Map<string, string>()
+  /** Sum of name and value bytes (deterministic on every replica). */
+  private totalBytes = 0
 
   get (name: string): string | undefined {
     return this.data.get(name)
@@ -100,6 +104,9 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements RaftAp
     // An unset variable holds its initial value (as the proposer declared it).
     if (c.op === 'cas' && (cur ?? c.initial) !== c.expected) return { ok: false, value: cur }
     if (cur === null && this.data.size >= STRONG_VARIABLES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `more than ${STRONG_VARIABLES_MAX} strong variables` } }
+    const delta = Buffer.byteLength(c.value) - (cur === null ? -Buffer.byteLength(c.name) : Buffer.byteLength(cur))
+    if (this.totalBytes + delta > STRONG_TOTAL_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `strong variables would exceed ${STRONG_TOTAL_BYTES_MAX} bytes in all` } }
+    this.totalBytes += delta
     this.data.set(c.name, c.value)
     if (cur !== c.value) this.emit('variable:changed', { name: c.name, value: JSON.parse(c.value), previous: cur === null ? undefined : JSON.parse(cur), index })
     return { ok: true, value: c.value }
@@ -111,6 +118,8 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements RaftAp
 
   restore (data: Uint8Array): void {
     this.data = new Map(JSON.parse(dec.decode(data)) as Array<[string, string]>)
+    this.totalBytes = 0
+    for (const [k, v] of this.data) this.totalBytes += Buffer.byteLength(k) + Buffer.byteLength(v)
   }
 }
 
