@@ -7,6 +7,7 @@
  *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft)
  *   GET    /metrics                         Prometheus text format
  *   GET    /v1/status                       peer id, addresses, members, sync health, Raft status
+ *   GET    /v1/openapi.json                 this API as an OpenAPI 3.1 document
  *   POST   /v1/agents                       register (body: agent)
  *   GET    /v1/agents?capability=&zone=&health=&host=&limit=   query
  *   POST   /v1/agents/query                 query (body: criteria, with `where`, `orderBy`)
@@ -29,6 +30,7 @@ import type { Logger } from '../log.js'
 import type { Peer } from '../../peers/peer.js'
 import type { BuiltinMerge } from '../../crdt/variables.js'
 import { createMetrics } from './metrics.js'
+import { OPENAPI } from './openapi.js'
 
 /** Server-Sent Events clients at once. */
 export const SSE_CLIENTS_MAX = 64
@@ -176,6 +178,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     }
     if (parts[0] !== 'v1') throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
     const [, area, a, b] = parts
+    if (area === 'openapi.json' && parts.length === 2 && method === 'GET') { send(res, 200, OPENAPI); return }
     if (area === 'status' && parts.length === 2 && method === 'GET') {
       send(res, 200, {
         peerId: peer.id,

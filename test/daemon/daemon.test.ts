@@ -154,6 +154,9 @@ describe('agora start: three daemons', () => {
     const badQuery = await api(d1, 'POST', '/v1/agents/query', { where: [['load', 'like', 1]] })
     expect(badQuery.json.error.code).toBe('ERR_INVALID_QUERY')
     expect((await fetch(`http://${d1.http}/health`)).status).toBe(200)
+    const spec = (await api(d1, 'GET', '/v1/openapi.json')).json
+    expect(spec.openapi).toBe('3.1.0')
+    expect(Object.keys(spec.paths)).toContain('/v1/variables/strong/{name}/cas')
     expect((await api(d1, 'GET', '/v1/status')).json.peerId).toBe(d1.peerId)
   })
 
