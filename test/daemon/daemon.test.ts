@@ -138,6 +138,26 @@ describe('agora start: three daemons', () => {
     ctrl.abort()
   })
 
+  it('the CLI client commands talk to a running daemon', () => {
+    const cli = (...args: string[]): any => JSON.parse(execFileSync(NODE, [CLI, ...args, '--http', d0.http, '--data-dir', d0.dir]).toString())
+    expect(cli('status').peerId).toBe(d0.peerId)
+    expect(cli('agents', 'register', '--json', '{"id":"cli-agent","capabilities":["cli"]}').agent.host).toBe(d0.peerId)
+    expect(cli('agents', 'list', '--capability', 'cli').agents.map((a: { id: string }) => a.id)).toEqual(['cli-agent'])
+    expect(cli('var', 'set', 'mode', '--value', '"fast"').value).toBe('fast')
+    expect(cli('var', 'get', 'mode').value).toBe('fast')
+    expect(cli('var', 'set', 'limit', '--strong', '--value', '7').value).toBe(7)
+    expect(cli('var', 'get', 'limit', '--strong').value).toBe(7)
+    // A wrong token is a failure (exit 1) with the API's error code.
+    try {
+      execFileSync(NODE, [CLI, 'status', '--http', d0.http, '--token', 'x'.repeat(32)], { stdio: 'pipe' })
+      expect.unreachable()
+    } catch (err) {
+      const e = err as { status: number, stderr: Buffer }
+      expect(e.status).toBe(1)
+      expect(e.stderr.toString()).toMatch(/ERR_UNAUTHORIZED/)
+    }
+  })
+
   it('bad requests get 4xx JSON errors and the daemon keeps serving', async () => {
     const malformed = await api(d1, 'POST', '/v1/agents', '{"id": "x",')
     expect(malformed.status).toBe(400)
