@@ -160,6 +160,19 @@ export class Ledger {
   apply (cmd: unknown, logIndex: number): LedgerResult {
     const adv = this.advance(logIndex)
     if (!adv.ok) return adv
+    return this.run(cmd, logIndex)
+  }
+
+  /**
+   * Apply a further command carried by the entry at `logIndex` that was just applied or advanced to
+   * (one log entry may hold several ledger commands: an auction's settlement). Log time does not move.
+   */
+  applyMore (cmd: unknown, logIndex: number): LedgerResult {
+    if (logIndex !== this.appliedIndex) return { ok: false, code: 'ERR_STALE_INDEX', message: `applyMore at ${String(logIndex)}: the current entry is ${this.appliedIndex}` }
+    return this.run(cmd, logIndex)
+  }
+
+  private run (cmd: unknown, logIndex: number): LedgerResult {
     try {
       const r = this.exec(cmd, logIndex)
       return r
