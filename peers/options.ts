@@ -68,7 +68,14 @@ export const peerOptionsSchema = z.object({
     electionTick: z.number().int().min(2).max(1000).optional(),
     fsync: z.boolean().optional(),
     snapshotEntries: z.number().int().positive().optional(),
-    proposalTimeoutMs: positiveMs.optional()
+    proposalTimeoutMs: positiveMs.optional(),
+    /**
+     * The economy's authorities: peers that act as the treasury (mint, slash, outcomes). Fixed by the
+     * group's genesis entry, proposed by the first leader; default the bootstrap `voters`.
+     */
+    economyAuthorities: z.array(z.string().min(1)).min(1).max(64).optional(),
+    /** Ledger unbonding delay, in economy log entries (genesis). Default 100. */
+    unbondingDelayEntries: z.number().int().min(0).max(1_000_000).optional()
   }).strict().optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)

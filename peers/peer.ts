@@ -28,6 +28,7 @@ import { DurableRaftStorage } from './raft-storage.js'
 import { RaftDriver } from './raft-driver.js'
 import { RaftTransport, raftIdOf } from './raft-transport.js'
 import { StrongMapApp, StrongVariables, localBackend, remoteBackend } from './strong-variables.js'
+import { MeshApplication, PeerEconomy, encodeEconCommand } from './economy.js'
 import { RaftClient, RaftClientServer } from './raft-client.js'
 import type { StrongVariable } from './strong-variables.js'
 import type { Role } from '../protocols/raft/types.js'
@@ -108,6 +109,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   /** Raft membership, when the peer runs Raft (the `raft` option or {@link startRaft}). */
   raft: PeerRaft | undefined
   private strongVars: StrongVariables
+  /** The mesh's ledger and auctions (FEATURES E1–E6): commands through Raft, bid requests to local agents. */
+  readonly economy: PeerEconomy
   private raftServer: RaftClientServer | undefined
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private raftStarting: Promise<PeerRaft> | undefined
@@ -138,8 +141,21 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options)
     })
     this.raft = undefined
-    // Outside the Raft group, strong variables go to a connected member (the client path).
-    this.strongVars = new StrongVariables(remoteBackend(new RaftClient(init.node, init.options.mesh, () => this.members())))
+    // Outside the Raft group, strong variables and economy commands go to a connected member (the client path).
+    const client = new RaftClient(init.node, init.options.mesh, () => this.members())
+    this.strongVars = new StrongVariables(remoteBackend(client))
+    this.economy = new PeerEconomy({
+      node: init.node,
+      mesh: init.options.mesh,
+      self: this.id,
+      log: init.log.child('economy'),
+      query: (q) => this.registry.query(q),
+      lookup: (id) => this.registry.lookup(id)
+    })
+    this.economy.setBackend({
+      propose: async (command) => (await client.propose(command)).result,
+      read: async (name) => { const r = await client.read(name); return typeof r === 'string' ? r : undefined }
+    })
     this.db = init.db
     this.store = init.store
     this.log = init.log
@@ -189,6 +205,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.onNode('connection:open', (e) => this.emit('connection:opened', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       this.onNode('connection:close', (e) => this.emit('connection:closed', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       await this.sync.start()
+      await this.economy.start()
       this.sync.adoptExistingConnections()
       this.state = 'started'
       if (this.raft !== undefined) {
@@ -227,6 +244,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         }
       }
       await this.sync.stop()
+      await this.economy.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
       this.nodeListeners.length = 0
       await this.libp2p.stop()
@@ -305,7 +323,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.raftOptions = options
     const log = this.log.child('raft')
     const storage = this.db !== undefined ? await DurableRaftStorage.open(this.db, { fsync: options.fsync ?? true }) : undefined
-    const app = new StrongMapApp()
+    const app = new MeshApplication(new StrongMapApp())
     let driver: RaftDriver | undefined
     const transport = new RaftTransport({
       node: this.libp2p,
@@ -326,6 +344,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       id: raftIdOf(this.id),
       transport,
       application: app,
+      origin: this.id,
       ...(storage !== undefined ? { storage } : {}),
       ...(isVoter && voters !== undefined ? { voters: voters.map(raftIdOf) } : {}),
       log,
@@ -380,8 +399,26 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         }
       }
     }
-    this.strongVars = new StrongVariables(localBackend(d, app))
-    this.raftServer = new RaftClientServer(this.libp2p, this.options.mesh, d, (name) => app.get(name), log)
+    this.strongVars = new StrongVariables(localBackend(d, app.strong))
+    this.economy.setBackend({
+      app,
+      propose: async (command) => (await d.proposeReliably(command)).result,
+      read: async (name) => { await d.readIndexReliably(); return app.read(name) }
+    })
+    // The economy's genesis: the first leader proposes it (identical on every bootstrap voter).
+    const authorities = options.economyAuthorities ?? voters ?? [this.id]
+    let genesisInFlight = false
+    const genesis = (): void => {
+      if (app.economy !== undefined || !d.isLeader || genesisInFlight) return
+      genesisInFlight = true
+      d.proposeReliably(encodeEconCommand({ type: 'economy.genesis', authorities, ...(options.unbondingDelayEntries !== undefined ? { unbondingDelayEntries: options.unbondingDelayEntries } : {}) }))
+        .catch((err: Error) => { log.debug('economy genesis not proposed yet', { error: err.message }) })
+        .finally(() => { genesisInFlight = false })
+    }
+    d.on('raft:role', (e) => { if (e.role === 'leader') genesis() })
+    d.on('raft:applied', genesis)
+    genesis()
+    this.raftServer = new RaftClientServer(this.libp2p, this.options.mesh, d, (name) => app.read(name), log)
     await this.raftServer.start()
     return this.raft
   }

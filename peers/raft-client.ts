@@ -23,6 +23,12 @@ export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024
 /** Requests a member serves at once. */
 export const CLIENT_INBOUND_MAX = 256
 
+/** An economy genesis command (tag 0x01 + JSON with type `economy.genesis`): members only. */
+function isGenesis (command: Uint8Array): boolean {
+  if (command[0] !== 0x01) return false
+  try { return (JSON.parse(new TextDecoder().decode(command.subarray(1))) as { type?: unknown })?.type === 'economy.genesis' } catch { return false }
+}
+
 export function raftClientProtocol (mesh: string): string {
   return `/agora/${mesh}/raft-client/1.0.0`
 }
@@ -63,7 +69,9 @@ export class RaftClientServer {
       }
       let res: Response
       try {
-        if (req.t === 'propose') {
+        if (req.t === 'propose' && isGenesis(Buffer.from(req.d, 'base64'))) {
+          res = { ok: false, code: 'ERR_UNAUTHORIZED', message: 'only Raft members propose the economy genesis' }
+        } else if (req.t === 'propose') {
           // The session belongs to the authenticated peer: no peer can use (or poison) another's.
           const r = await this.driver.propose(Buffer.from(req.d, 'base64'), { clientId: `${remotePeer}/${req.c}`, seq: req.s })
           res = { ok: true, r: r.result, i: r.index }

@@ -35,8 +35,13 @@ export class IndefiniteError extends AgoraError {
 
 /** A deterministic application of the replicated log. */
 export interface RaftApplication {
-  /** Applies a committed command (must be deterministic); returns its result. */
-  apply: (command: Uint8Array, index: number) => unknown
+  /**
+   * Applies a committed command (must be deterministic); returns its result. `meta.origin` is the peer
+   * that proposed it (the part of its session's client id before the first "/": this peer for local
+   * proposals, the Noise-authenticated remote peer for the client stream); `meta.at` the accepting
+   * member's clock when it was proposed (0 for entries written before stamps existed).
+   */
+  apply: (command: Uint8Array, index: number, meta: { origin: string, at: number }) => unknown
   /** The application's state, for snapshots. */
   snapshot: () => Uint8Array
   /** Replaces the application's state with a snapshot's. */
@@ -84,6 +89,8 @@ export interface RaftDriverInit {
   learners?: NodeId[]
   seed?: number
   log: Logger
+  /** This peer's id: local proposals carry it as their origin. */
+  origin?: string
   options?: RaftDriverOptions
 }
 
@@ -105,7 +112,8 @@ export const SESSION_WINDOW = 4096
 /** The result of a retried command that was applied but is no longer remembered. */
 const UNKNOWN_RESULT: unique symbol = Symbol('unknown result')
 
-const ENVELOPE_VERSION = 1
+/** 1: (clientId, seq, command); 2: (clientId, seq, at, command). */
+const ENVELOPE_VERSION = 2
 
 export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly id: NodeId
@@ -155,7 +163,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.log = init.log
     this.storage = init.storage
     this.memory = init.storage?.memory ?? new MemoryStorage()
-    this.clientId = randomBytes(8).toString('hex')
+    this.clientId = `${init.origin ?? ''}/${randomBytes(8).toString('hex')}`
     // Restore the application from the latest snapshot; entries after it are applied again.
     const snap = this.memory.snapshot()
     if (snap.metadata.index > 0) this.restoreSnapshot(snap.data)
@@ -232,7 +240,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const clientId = session?.clientId ?? this.clientId
     const seq = session?.seq ?? ++this.seq
     const key = `${clientId}/${seq}`
-    const data = encodeEnvelope(clientId, seq, command)
+    const data = encodeEnvelope(clientId, seq, command, Date.now())
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(key)
@@ -431,7 +439,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (e.index <= this.appliedIndex) return
     this.appliedIndex = e.index
     if (e.type !== 'normal' || e.data.length === 0) return
-    let env: { clientId: string, seq: number, command: Uint8Array }
+    let env: { clientId: string, seq: number, at: number, command: Uint8Array }
     try {
       env = decodeEnvelope(e.data)
     } catch (err) {
@@ -452,7 +460,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       result = UNKNOWN_RESULT
     } else {
       try {
-        result = this.app.apply(env.command, e.index)
+        const slash = env.clientId.indexOf('/')
+        result = this.app.apply(env.command, e.index, { origin: slash > 0 ? env.clientId.slice(0, slash) : '', at: env.at })
       } catch (err) {
         result = { error: { code: (err as { code?: string }).code ?? 'ERR_APPLY', message: (err as Error).message } }
       }
@@ -599,24 +608,27 @@ export function coalesceAppends (msgs: readonly Message[]): Message[] {
   return out
 }
 
-function encodeEnvelope (clientId: string, seq: number, command: Uint8Array): Uint8Array {
+function encodeEnvelope (clientId: string, seq: number, command: Uint8Array, at: number): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeUint8(e, ENVELOPE_VERSION)
   encoding.writeVarString(e, clientId)
   encoding.writeVarUint(e, seq)
+  encoding.writeVarUint(e, at)
   encoding.writeVarUint8Array(e, command)
   return encoding.toUint8Array(e)
 }
 
-function decodeEnvelope (data: Uint8Array): { clientId: string, seq: number, command: Uint8Array } {
+function decodeEnvelope (data: Uint8Array): { clientId: string, seq: number, at: number, command: Uint8Array } {
   try {
     const d = decoding.createDecoder(data)
-    if (decoding.readUint8(d) !== ENVELOPE_VERSION) throw new DecodeError('raft command', 'unknown envelope version')
+    const v = decoding.readUint8(d)
+    if (v !== 1 && v !== ENVELOPE_VERSION) throw new DecodeError('raft command', 'unknown envelope version')
     const clientId = decoding.readVarString(d)
     const seq = decoding.readVarUint(d)
+    const at = v === 1 ? 0 : decoding.readVarUint(d)
     const command = decoding.readVarUint8Array(d)
     if (d.pos !== data.length) throw new DecodeError('raft command', 'trailing bytes')
-    return { clientId, seq, command }
+    return { clientId, seq, at, command }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('raft command', (err as Error).message ?? 'malformed')

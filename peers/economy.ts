@@ -1,0 +1,511 @@
+/**
+ * The economy on a live peer (FEATURES E1–E6): the ledger and auction book of protocols/market, applied
+ * from the mesh's Raft log next to the strong variables, and the live auction flow.
+ *
+ * - {@link MeshApplication}: the Raft application of a member: commands tagged {@link ECON_TAG} go to
+ *   the economy, all others to the strong-variable map. The economy starts with a `genesis` entry that
+ *   fixes its authorities (peers acting as the treasury); members propose it, the client path refuses it.
+ * - {@link PeerEconomy} (`peer.economy`): ledger and auction commands (through the local driver on a
+ *   member, through a member's client stream otherwise), reads, and `runAuction()`: open, find bidders by
+ *   a registry query, send each bidder's host a bid request over `/agora/<mesh>/auction/1.0.0` (the host
+ *   calls the agent's handler and proposes the bid itself, as the owner of the agent's account), close,
+ *   collect reveals for commit-reveal, settle, and send the result to every participating host.
+ */
+import { randomBytes } from 'node:crypto'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Stream } from '@libp2p/interface'
+import { AgoraError, DecodeError, TimeoutError } from '../src/errors.js'
+import { TypedEmitter } from '../src/events.js'
+import type { Logger } from '../src/log.js'
+import type { AgentView, QueryCriteria } from '../crdt/types.js'
+import { commitBid } from '../protocols/auctions/commit.js'
+import { Economy, type AccountView, type SupplyView } from '../protocols/market/economy.js'
+import { MarketError, type MarketErrorCode } from '../protocols/market/errors.js'
+import type { AuctionSpec, AuctionState, BidPayload, MarketResult } from '../protocols/market/types.js'
+import type { SlashCondition } from '../protocols/ledger/slashing.js'
+import type { RaftApplication } from './raft-driver.js'
+import type { StrongMapApp } from './strong-variables.js'
+import type { AgoraLibp2p } from './node.js'
+
+/** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
+export const ECON_TAG = 0x01
+const SNAPSHOT_V = 0x02
+/** Max bytes of one auction-protocol frame. */
+export const AUCTION_FRAME_BYTES_MAX = 64 * 1024
+/** Auction-protocol requests a peer serves at once. */
+export const AUCTION_INBOUND_MAX = 64
+/** Bid requests sent at once by one `runAuction()`. */
+export const BID_REQUESTS_CONCURRENT_MAX = 32
+/** Default time a host gets to answer a bid request. */
+export const BID_REQUEST_TIMEOUT_MS = 5000
+/** Agents with a bid handler on one peer. */
+export const BID_HANDLERS_MAX = 10_000
+/** How long a command waits for the economy's genesis entry (a group that just started). */
+export const GENESIS_WAIT_MS = 10_000
+/** Commit-reveal nonces a host remembers (oldest forgotten). */
+const NONCES_MAX = 10_000
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export function auctionProtocol (mesh: string): string {
+  return `/agora/${mesh}/auction/1.0.0`
+}
+
+export interface GenesisCommand { type: 'economy.genesis', authorities: string[], unbondingDelayEntries?: number }
+
+export interface EconomyAppliedEvent { index: number, command: Record<string, unknown>, result: MarketResult, origin: string }
+
+export interface MeshApplicationEvents extends Record<string, unknown> {
+  'economy:applied': EconomyAppliedEvent
+}
+
+export function encodeEconCommand (cmd: unknown): Uint8Array {
+  const body = enc.encode(JSON.stringify(cmd))
+  const out = new Uint8Array(body.length + 1)
+  out[0] = ECON_TAG
+  out.set(body, 1)
+  return out
+}
+
+/** The Raft application of a member: strong variables and the economy. */
+export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements RaftApplication {
+  /** Undefined until the genesis entry is applied. */
+  economy: Economy | undefined
+
+  constructor (readonly strong: StrongMapApp) { super() }
+
+  apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
+    if (command[0] !== ECON_TAG) return this.strong.apply(command, index)
+    let cmd: Record<string, unknown>
+    try {
+      cmd = JSON.parse(dec.decode(command.subarray(1))) as Record<string, unknown>
+    } catch {
+      return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'economy command is not JSON' }
+    }
+    if (cmd?.type === 'economy.genesis') {
+      if (this.economy !== undefined) return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'the economy already has its genesis' }
+      try {
+        const g = cmd as unknown as GenesisCommand
+        this.economy = new Economy({ authorities: g.authorities, ...(g.unbondingDelayEntries !== undefined ? { unbondingDelayEntries: g.unbondingDelayEntries } : {}) })
+      } catch (err) {
+        return { ok: false, code: 'ERR_INVALID_COMMAND', message: (err as Error).message }
+      }
+      this.economy.ledger.advance(index)
+      return { ok: true, type: 'economy.genesis', authorities: [...new Set(cmd.authorities as string[])].sort() }
+    }
+    if (this.economy === undefined) return { ok: false, code: 'ERR_NO_GENESIS', message: 'the economy has no genesis entry yet' }
+    const result = this.economy.apply(cmd, index, meta)
+    this.emit('economy:applied', { index, command: cmd, result, origin: meta.origin })
+    return result
+  }
+
+  snapshot (): Uint8Array {
+    const e = encoding.createEncoder()
+    encoding.writeUint8(e, SNAPSHOT_V)
+    encoding.writeVarUint8Array(e, this.strong.snapshot())
+    encoding.writeVarString(e, this.economy === undefined ? '' : JSON.stringify(this.economy.snapshot()))
+    return encoding.toUint8Array(e)
+  }
+
+  restore (data: Uint8Array): void {
+    if (data[0] !== SNAPSHOT_V) {
+      // A snapshot from before the economy: the strong-variable map alone.
+      this.strong.restore(data)
+      this.economy = undefined
+      return
+    }
+    const d = decoding.createDecoder(data)
+    decoding.readUint8(d)
+    this.strong.restore(decoding.readVarUint8Array(d))
+    const econ = decoding.readVarString(d)
+    this.economy = econ === '' ? undefined : Economy.restore(JSON.parse(econ))
+  }
+
+  /** Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`. */
+  read (name: string): string | undefined {
+    if (!name.startsWith('econ:')) return this.strong.get(name)
+    const e = this.economy
+    if (e === undefined) return undefined
+    if (name === 'econ:supply') return JSON.stringify(e.supply())
+    if (name === 'econ:auctions') return JSON.stringify(e.auctionIds().slice(-1000))
+    if (name.startsWith('econ:account:')) { const a = e.account(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
+    if (name.startsWith('econ:auction:')) { const a = e.auction(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
+    return undefined
+  }
+}
+
+/** Where economy commands and reads go: the local driver (members) or a member's client stream. */
+export interface EconomyBackend {
+  propose: (command: Uint8Array) => Promise<unknown>
+  /** JSON text of a read name (see {@link MeshApplication.read}), linearizable. */
+  read: (name: string) => Promise<string | undefined>
+  /** The replica, on members (events). */
+  app?: MeshApplication
+}
+
+/** What a bidder's handler is asked. */
+export interface BidRequest {
+  auction: string
+  agent: string
+  seller: string
+  spec: AuctionSpec
+  closesAt: number
+}
+
+/** Returns the bid for the auction's mechanism (see protocols/market BidPayload), or null to abstain. */
+export type BidHandler = (req: BidRequest) => Promise<BidPayload | null> | BidPayload | null
+
+export interface AuctionResultNotice {
+  auction: string
+  status: AuctionState['status']
+  winners: Array<{ agent: string, items: string[], quantity: number, price: number }>
+  clearingPrice: number | null
+}
+
+export interface PeerEconomyEvents extends Record<string, unknown> {
+  /** An economy command applied on this replica (members only). */
+  'economy:applied': EconomyAppliedEvent
+  'auction:opened': { auction: string, seller: string, index: number }
+  'auction:bid': { auction: string, agent: string, index: number }
+  'auction:settled': { auction: string, status: string, index: number, outcome: unknown }
+  /** A bid request reached one of this peer's agents. */
+  'auction:request': BidRequest
+  /** A result notice for an auction one of this peer's agents bid in. */
+  'auction:result': AuctionResultNotice
+}
+
+export interface RunAuctionOptions {
+  /** Seller account (owned by this peer). */
+  seller: string
+  /** Bidders: explicit agent ids, or a registry query (default: every reachable agent). */
+  bidders?: string[] | QueryCriteria
+  /** Per-host answer time. Default {@link BID_REQUEST_TIMEOUT_MS}. */
+  requestTimeoutMs?: number
+}
+
+export interface RunAuctionReport {
+  auction: AuctionState
+  requested: number
+  /** Per agent: `bid`, `declined`, or the error code (`ERR_TIMEOUT`, `ERR_UNREACHABLE`, a rejection code...). */
+  responses: Record<string, string>
+}
+
+type Frame =
+  | { t: 'bid-request', req: BidRequest }
+  | { t: 'reveal-request', auction: string, agent: string }
+  | { t: 'result', notice: AuctionResultNotice, agents: string[] }
+type Reply = { ok: true, outcome: string } | { ok: false, code: string, message: string }
+
+function marketError (r: unknown, what: string): never {
+  const o = r as { code?: string, message?: string, error?: { code: string, message: string } } | null
+  if (o?.error !== undefined) throw new AgoraError(o.error.code, `${what}: ${o.error.message}`)
+  throw new MarketError((o?.code ?? 'ERR_INVALID_COMMAND') as MarketErrorCode, `${what}: ${o?.message ?? 'no result'}`)
+}
+
+/** `peer.economy`: the ledger and the auctions of the mesh. */
+export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
+  private backend: EconomyBackend | undefined
+  private readonly handlers = new Map<string, BidHandler>()
+  private readonly nonces = new Map<string, { amount: number, nonce: string }>()
+  private inflight = 0
+  readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, malformedFrames: 0, auctionsRun: 0 }
+
+  constructor (private readonly ctx: {
+    node: AgoraLibp2p
+    mesh: string
+    self: string
+    log: Logger
+    query: (q: QueryCriteria) => { agents: readonly AgentView[] }
+    lookup: (id: string) => AgentView | undefined
+  }) { super() }
+
+  /** @internal Where commands go; on members, events are forwarded from the replica. */
+  setBackend (b: EconomyBackend): void {
+    this.backend = b
+    b.app?.on('economy:applied', (e) => {
+      this.emit('economy:applied', e)
+      const r = e.result
+      if (!r.ok) return
+      if (r.type === 'auction.open') this.emit('auction:opened', { auction: String(r.auction), seller: String(e.command.by), index: e.index })
+      else if (r.type === 'auction.bid') this.emit('auction:bid', { auction: String(r.auction), agent: String(r.agent), index: e.index })
+      else if (r.status === 'settled' || r.status === 'no-sale' || r.status === 'failed') this.emit('auction:settled', { auction: String(r.auction), status: String(r.status), index: e.index, outcome: r.outcome })
+    })
+  }
+
+  async start (): Promise<void> {
+    await this.ctx.node.handle(auctionProtocol(this.ctx.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: AUCTION_INBOUND_MAX })
+  }
+
+  async stop (): Promise<void> {
+    await this.ctx.node.unhandle(auctionProtocol(this.ctx.mesh)).catch(() => {})
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  /** Proposes an economy command; resolves with its result or throws its named error. */
+  async command (cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (this.backend === undefined) throw new AgoraError('ERR_NO_RAFT', 'the economy needs the mesh\'s Raft group: this peer runs none and knows no member')
+    const deadline = Date.now() + GENESIS_WAIT_MS
+    let r = await this.backend.propose(encodeEconCommand(cmd)) as MarketResult | { error: { code: string, message: string } } | null
+    // Right after a group starts, its leader is still committing the genesis entry: wait for it (bounded).
+    while (r !== null && typeof r === 'object' && 'ok' in r && !r.ok && r.code === ('ERR_NO_GENESIS' as string) && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      r = await this.backend.propose(encodeEconCommand(cmd)) as MarketResult
+    }
+    if (r === null || typeof r !== 'object' || !('ok' in r) || !r.ok) marketError(r, String(cmd.type))
+    return r
+  }
+
+  async open (account: string): Promise<void> { await this.command({ type: 'open', by: account, account }) }
+  /** Treasury only (this peer must be an authority). `owner` names the owning peer of a new account. */
+  async mint (account: string, amount: number, options: { owner?: string } = {}): Promise<void> {
+    await this.command({ type: 'mint', by: 'treasury', account, amount, ...(options.owner !== undefined ? { owner: options.owner } : {}) })
+  }
+
+  async transfer (from: string, to: string, amount: number): Promise<void> { await this.command({ type: 'transfer', by: from, from, to, amount }) }
+  async stake (account: string, amount: number): Promise<void> { await this.command({ type: 'stake', by: account, account, amount }) }
+  async unstake (account: string, amount: number): Promise<void> { await this.command({ type: 'unstake', by: account, account, amount }) }
+  /** Treasury only. */
+  async slash (account: string, condition: SlashCondition, evidence?: unknown): Promise<Record<string, unknown>> {
+    return await this.command({ type: 'slash', by: 'treasury', account, condition, ...(evidence !== undefined ? { evidence } : {}) })
+  }
+
+  /** Treasury only: a delivered/late/failed task outcome for the E3 reputation. */
+  async outcome (account: string, o: { delivered: boolean, onTime: boolean, qualityPpm: number }): Promise<void> {
+    await this.command({ type: 'outcome', by: 'treasury', account, ...o })
+  }
+
+  async openAuction (spec: AuctionSpec, seller: string): Promise<{ closesAt: number }> {
+    const r = await this.command({ type: 'auction.open', by: seller, auction: spec })
+    return { closesAt: r.closesAt as number }
+  }
+
+  async bid (auction: string, agent: string, bid: BidPayload): Promise<{ escrowed: number }> {
+    const r = await this.command({ type: 'auction.bid', by: agent, auction, bid })
+    return { escrowed: r.escrowed as number }
+  }
+
+  async closeAuction (auction: string, by: string): Promise<Record<string, unknown>> { return await this.command({ type: 'auction.close', by, auction }) }
+  async reveal (auction: string, agent: string, amount: number, nonce: string): Promise<void> { await this.command({ type: 'auction.reveal', by: agent, auction, amount, nonce }) }
+  async settle (auction: string, by: string): Promise<Record<string, unknown>> { return await this.command({ type: 'auction.settle', by, auction }) }
+
+  // ---------------------------------------------------------------- reads (linearizable)
+
+  private async read<T> (name: string): Promise<T | undefined> {
+    if (this.backend === undefined) throw new AgoraError('ERR_NO_RAFT', 'the economy needs the mesh\'s Raft group')
+    const raw = await this.backend.read(name)
+    return raw === undefined ? undefined : JSON.parse(raw) as T
+  }
+
+  async account (id: string): Promise<AccountView | undefined> { return await this.read<AccountView>(`econ:account:${id}`) }
+  async auction (id: string): Promise<AuctionState | undefined> { return await this.read<AuctionState>(`econ:auction:${id}`) }
+  async supply (): Promise<SupplyView | undefined> { return await this.read<SupplyView>('econ:supply') }
+  /** Ids of the latest auctions (at most 1000), oldest first. */
+  async auctions (): Promise<string[]> { return await this.read<string[]>('econ:auctions') ?? [] }
+
+  /** The replica's economy on a member (undefined elsewhere or before genesis): local, possibly stale reads. */
+  get replica (): Economy | undefined { return this.backend?.app?.economy }
+
+  // ---------------------------------------------------------------- bidders
+
+  /**
+   * Registers `agentId`'s bid handler (the agent must be hosted here and own its account here): bid
+   * requests for it are answered by proposing what the handler returns.
+   */
+  handle (agentId: string, handler: BidHandler): void {
+    if (typeof handler !== 'function') throw new AgoraError('ERR_INVALID_OPTION', 'handler must be a function')
+    if (!this.handlers.has(agentId) && this.handlers.size >= BID_HANDLERS_MAX) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${BID_HANDLERS_MAX} bid handlers`)
+    this.handlers.set(agentId, handler)
+  }
+
+  unhandle (agentId: string): void { this.handlers.delete(agentId) }
+
+  /** Asks a local agent's handler and proposes its bid (commit-reveal: a commitment, the nonce kept here). */
+  private async answer (req: BidRequest): Promise<string> {
+    const h = this.handlers.get(req.agent)
+    if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${req.agent} has no bid handler on this peer`)
+    this.emit('auction:request', req)
+    const bid = await h(req)
+    if (bid === null || bid === undefined) return 'declined'
+    if (req.spec.sealed === 'commit') {
+      const amount = (bid as { amount?: unknown }).amount
+      if (typeof amount !== 'number') throw new AgoraError('ERR_INVALID_BID', 'a sealed bid needs an amount')
+      const nonce = randomBytes(16).toString('hex')
+      this.nonces.set(`${req.auction}/${req.agent}`, { amount, nonce })
+      if (this.nonces.size > NONCES_MAX) this.nonces.delete(this.nonces.keys().next().value!)
+      await this.bid(req.auction, req.agent, { commitment: commitBid(req.auction, req.agent, amount, nonce) })
+    } else {
+      await this.bid(req.auction, req.agent, bid)
+    }
+    return 'bid'
+  }
+
+  private async revealFor (auction: string, agent: string): Promise<string> {
+    const n = this.nonces.get(`${auction}/${agent}`)
+    if (n === undefined) throw new AgoraError('ERR_INVALID_BID', `no commitment of ${agent} in ${auction} on this peer`)
+    await this.reveal(auction, agent, n.amount, n.nonce)
+    this.nonces.delete(`${auction}/${agent}`)
+    return 'revealed'
+  }
+
+  private async serve (stream: Stream): Promise<void> {
+    if (this.inflight >= AUCTION_INBOUND_MAX) { this.stats.bidRequestsRefused++; stream.abort(new Error('too many auction requests')); return }
+    this.inflight++
+    const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
+    try {
+      let f: Frame
+      try {
+        f = JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())) as Frame
+        if (!validFrame(f)) throw new DecodeError('auction frame', 'bad shape')
+      } catch (err) {
+        this.stats.malformedFrames++
+        this.ctx.log.debug('malformed auction frame', { error: (err as Error).message })
+        stream.abort(err as Error)
+        return
+      }
+      let reply: Reply
+      try {
+        if (f.t === 'result') {
+          for (const a of f.agents) if (this.handlers.has(a)) { this.emit('auction:result', f.notice); break }
+          reply = { ok: true, outcome: 'noted' }
+        } else {
+          const outcome = f.t === 'bid-request' ? await this.answer(f.req) : await this.revealFor(f.auction, f.agent)
+          this.stats.bidRequestsServed++
+          reply = { ok: true, outcome }
+        }
+      } catch (err) {
+        reply = { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
+      }
+      await lp.write(enc.encode(JSON.stringify(reply)))
+      await stream.close().catch(() => {})
+    } finally {
+      this.inflight--
+    }
+  }
+
+  /** Sends one frame to `host` (or handles it here) and returns the reply. */
+  private async ask (host: string, f: Frame, timeoutMs: number): Promise<Reply> {
+    if (host === this.ctx.self) {
+      try {
+        if (f.t === 'bid-request') return { ok: true, outcome: await withTimeout(this.answer(f.req), timeoutMs) }
+        if (f.t === 'reveal-request') return { ok: true, outcome: await withTimeout(this.revealFor(f.auction, f.agent), timeoutMs) }
+        for (const a of f.agents) if (this.handlers.has(a)) { this.emit('auction:result', f.notice); break }
+        return { ok: true, outcome: 'noted' }
+      } catch (err) {
+        return { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
+      }
+    }
+    let stream: Stream | undefined
+    try {
+      const signal = AbortSignal.timeout(timeoutMs)
+      stream = await this.ctx.node.dialProtocol(peerIdFromString(host), auctionProtocol(this.ctx.mesh), { signal })
+      const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
+      await lp.write(enc.encode(JSON.stringify(f)), { signal })
+      const reply = JSON.parse(dec.decode((await lp.read({ signal })).subarray())) as Reply
+      await stream.close().catch(() => {})
+      return reply
+    } catch (err) {
+      stream?.abort(err as Error)
+      const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError'
+      return { ok: false, code: timedOut ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', message: (err as Error).message }
+    }
+  }
+
+  /**
+   * Runs an auction to its end: opens it (seller owned by this peer), sends a bid request to each
+   * bidder's host (bounded concurrency, per-host timeout; unreachable or slow hosts are recorded and
+   * skipped), closes it once every request is answered, collects reveals for commit-reveal and settles,
+   * then sends the result to every participating host. Bids reaching the log after the close are refused
+   * by the state machine, so a late host can never change the outcome.
+   */
+  async runAuction (spec: AuctionSpec, options: RunAuctionOptions): Promise<RunAuctionReport> {
+    const timeoutMs = options.requestTimeoutMs ?? BID_REQUEST_TIMEOUT_MS
+    const { closesAt } = await this.openAuction(spec, options.seller)
+    this.stats.auctionsRun++
+    const bidders: AgentView[] = []
+    if (Array.isArray(options.bidders)) {
+      for (const id of options.bidders) { const a = this.ctx.lookup(id); if (a !== undefined) bidders.push(a) }
+    } else {
+      bidders.push(...this.ctx.query({ reachableOnly: true, ...(options.bidders ?? {}) }).agents)
+    }
+    const targets = bidders.filter(a => a.id !== options.seller)
+    const responses: Record<string, string> = {}
+    for (const a of options.bidders !== undefined && Array.isArray(options.bidders) ? options.bidders : []) if (this.ctx.lookup(a) === undefined) responses[a] = 'ERR_UNKNOWN_AGENT'
+    const req = (a: AgentView): BidRequest => ({ auction: spec.id, agent: a.id, seller: options.seller, spec, closesAt })
+    await pool(targets, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
+      const r = await this.ask(a.host, { t: 'bid-request', req: req(a) }, timeoutMs)
+      responses[a.id] = r.ok ? r.outcome : r.code
+    })
+    const closed = await this.closeAuction(spec.id, options.seller)
+    if (closed.status === 'reveal') {
+      const committed = targets.filter(a => responses[a.id] === 'bid')
+      await pool(committed, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
+        const r = await this.ask(a.host, { t: 'reveal-request', auction: spec.id, agent: a.id }, timeoutMs)
+        if (!r.ok) responses[a.id] = `reveal:${r.code}`
+      })
+      await this.settleWhenAllowed(spec.id, options.seller, closed.revealUntil as number)
+    }
+    const state = await this.auction(spec.id)
+    if (state === undefined) throw new AgoraError('ERR_UNKNOWN_AUCTION', `auction ${spec.id} vanished`)
+    const notice: AuctionResultNotice = {
+      auction: spec.id,
+      status: state.status,
+      winners: (state.outcome?.winners ?? []).map(w => ({ agent: w.agent, items: w.items, quantity: w.quantity, price: w.price })),
+      clearingPrice: state.outcome?.clearingPrice ?? null
+    }
+    const byHost = new Map<string, string[]>()
+    for (const a of targets) { const l = byHost.get(a.host) ?? []; l.push(a.id); byHost.set(a.host, l) }
+    await pool([...byHost], BID_REQUESTS_CONCURRENT_MAX, async ([host, agents]) => { await this.ask(host, { t: 'result', notice, agents }, timeoutMs) })
+    return { auction: state, requested: targets.length, responses }
+  }
+
+  /** Settles a commit-reveal auction: at once if every bid is revealed, else once the reveal window ended (log time). */
+  private async settleWhenAllowed (auction: string, seller: string, revealUntil: number): Promise<void> {
+    const deadline = Date.now() + Math.max(0, revealUntil - Date.now()) + 30_000
+    for (;;) {
+      try {
+        await this.settle(auction, seller)
+        return
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_TOO_EARLY' || Date.now() > deadline) throw err
+      }
+      // Log time moves with entries stamped by members' clocks: wait until the window passed here.
+      await new Promise(resolve => setTimeout(resolve, Math.min(500, Math.max(20, revealUntil + 1 - Date.now()))))
+    }
+  }
+}
+
+function validFrame (f: unknown): f is Frame {
+  if (f === null || typeof f !== 'object') return false
+  const o = f as Record<string, unknown>
+  const str = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 256
+  if (o.t === 'bid-request') {
+    const r = o.req as Record<string, unknown> | null
+    return r !== null && typeof r === 'object' && str(r.auction) && str(r.agent) && str(r.seller) && typeof r.closesAt === 'number' && r.spec !== null && typeof r.spec === 'object'
+  }
+  if (o.t === 'reveal-request') return str(o.auction) && str(o.agent)
+  if (o.t === 'result') return Array.isArray(o.agents) && o.agents.length <= 10_000 && o.notice !== null && typeof o.notice === 'object' && str((o.notice as Record<string, unknown>).auction)
+  return false
+}
+
+async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new TimeoutError('bid handler', ms)) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Runs `fn` over `items` with at most `n` at once. */
+async function pool<T> (items: readonly T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) { const x = items[next++]!; await fn(x) }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
+}

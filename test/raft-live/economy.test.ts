@@ -1,0 +1,111 @@
+/** The economy on a live 3-voter Raft group over TCP: ledger, authentication, the live auction flow. */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createLiveMesh } from '../../sim/live.js'
+import type { LiveMesh } from '../../sim/live.js'
+import type { Peer } from '../../peers/peer.js'
+import type { AuctionResultNotice } from '../../peers/economy.js'
+
+let mesh: LiveMesh | undefined
+afterEach(async () => { await mesh?.stop(); mesh = undefined })
+
+const RAFT = { tickMs: 20, electionTick: 10 }
+
+/** `n` peers; the first 3 run the Raft group (and are the economy's authorities). */
+async function economyMesh (n: number): Promise<LiveMesh> {
+  const m = await createLiveMesh({ peers: n, logLevel: 'silent', heartbeatIntervalMs: 200 })
+  const ids = m.peers.slice(0, 3).map(p => p.id)
+  for (const p of m.peers.slice(0, 3)) await p.startRaft({ voters: ids, ...RAFT })
+  await m.waitFor((p, i) => i >= 3 || p.raft?.status().leader !== undefined, { what: 'a known leader' })
+  return m
+}
+
+async function codeOf (p: Promise<unknown>): Promise<string | undefined> {
+  try { await p; return undefined } catch (err) { return (err as { code?: string }).code }
+}
+
+/** Registers agent `id` with capability gpu on `host`, funds it, and gives it a bid handler. */
+async function bidder (m: LiveMesh, host: Peer, id: string, funds: number, bid: (spec: { mechanism: string }) => unknown): Promise<void> {
+  await m.peers[0]!.economy.mint(id, funds, { owner: host.id })
+  await host.registry.register({ id, capabilities: ['gpu'] })
+  host.economy.handle(id, (req) => bid(req.spec) as never)
+}
+
+describe('economy on live Raft', () => {
+  it('accounts are owned by peers; only authorities mint; a peer outside the group works through a member', async () => {
+    mesh = await economyMesh(4)
+    const [a, b, , d] = mesh.peers as [Peer, Peer, Peer, Peer]
+    await a.economy.mint('alice', 100, { owner: b.id })
+    // Not an authority (d is outside the group, b is a member but not... every voter is an authority by default).
+    expect(await codeOf(d.economy.mint('x', 5, { owner: d.id }))).toBe('ERR_UNAUTHORIZED')
+    // d opens its own account through a member; b cannot spend it, and d cannot spend alice's.
+    await d.economy.open('dave')
+    expect(await codeOf(d.economy.transfer('alice', 'dave', 10))).toBe('ERR_UNAUTHORIZED')
+    await b.economy.transfer('alice', 'dave', 30)
+    expect(await codeOf(b.economy.transfer('dave', 'alice', 1))).toBe('ERR_UNAUTHORIZED')
+    expect(await codeOf(b.economy.transfer('alice', 'dave', 1000))).toBe('ERR_INSUFFICIENT_FUNDS')
+    await b.economy.stake('alice', 20)
+    // Linearizable reads from any peer, members or not.
+    expect(await d.economy.account('alice')).toMatchObject({ free: 50, staked: 20, owner: b.id })
+    expect(await a.economy.account('dave')).toMatchObject({ free: 30, owner: d.id })
+    expect(await d.economy.supply()).toMatchObject({ minted: 100, total: 100 })
+    // Slashing by the treasury takes from the stake (byzantine_behavior: critical, 100 %).
+    const r = await a.economy.slash('alice', 'byzantine_behavior', { note: 'test' })
+    expect(r).toMatchObject({ ok: true })
+    expect(await b.economy.account('alice')).toMatchObject({ staked: 0, free: 50 })
+    expect(await b.economy.supply()).toMatchObject({ minted: 100, burned: 20, total: 100 })
+  })
+
+  it('runAuction: bid requests reach agents on other peers, the auction settles identically everywhere, results reach the bidders', async () => {
+    mesh = await economyMesh(4)
+    const m = mesh
+    const [a, b, c, d] = m.peers as [Peer, Peer, Peer, Peer]
+    await a.economy.mint('seller', 1, { owner: a.id })
+    await bidder(m, b, 'gpu-b', 100, () => ({ amount: 40 }))
+    await bidder(m, c, 'gpu-c', 100, () => ({ amount: 55 }))
+    await bidder(m, d, 'gpu-d', 100, () => null) // abstains
+    const results: AuctionResultNotice[] = []
+    c.economy.on('auction:result', (n) => results.push(n))
+    const settledOn = new Set<string>()
+    for (const p of [a, b, c]) p.economy.on('auction:settled', (e) => { if (e.auction === 'g1') settledOn.add(p.id) })
+    await m.waitFor(p => p !== a || p.registry.query({ capability: 'gpu' }).agents.length === 3, { what: 'a sees the bidders' })
+    const report = await a.economy.runAuction({ id: 'g1', mechanism: 'vickrey', items: ['gpu'], reserve: 10, durationMs: 60_000 }, { seller: 'seller', bidders: { capability: 'gpu' } })
+    expect(report.responses).toEqual({ 'gpu-b': 'bid', 'gpu-c': 'bid', 'gpu-d': 'declined' })
+    expect(report.auction.status).toBe('settled')
+    expect(report.auction.outcome?.winners).toEqual([{ agent: 'gpu-c', items: ['gpu'], quantity: 1, price: 40 }])
+    expect(await d.economy.account('gpu-c')).toMatchObject({ free: 60, escrow: 0 })
+    expect(await d.economy.account('gpu-b')).toMatchObject({ free: 100, escrow: 0 })
+    expect(await b.economy.account('seller')).toMatchObject({ free: 41 })
+    expect(results).toMatchObject([{ auction: 'g1', status: 'settled', winners: [{ agent: 'gpu-c', price: 40 }] }])
+    await m.waitFor((p, i) => i >= 3 || settledOn.has(p.id), { what: 'auction:settled on every member' })
+    // Every replica holds the same economy.
+    await m.waitFor((p, i) => i >= 3 || p.economy.replica?.auction('g1')?.status === 'settled', { what: 'replicas settled' })
+    const snaps = [a, b, c].map(p => { const s = p.economy.replica!.snapshot(); return JSON.stringify({ ...s, ledger: { ...s.ledger, appliedIndex: 0 } }) })
+    expect(new Set(snaps).size).toBe(1)
+    expect(a.economy.replica!.invariants()).toEqual([])
+  })
+
+  it('commit-reveal through the live flow; an unreachable bidder is recorded and the auction still settles', async () => {
+    mesh = await economyMesh(4)
+    const m = mesh
+    const [a, b, c, d] = m.peers as [Peer, Peer, Peer, Peer]
+    await a.economy.mint('seller', 1, { owner: a.id })
+    await bidder(m, b, 'gpu-b', 100, () => ({ amount: 30 }))
+    await bidder(m, c, 'gpu-c', 100, () => ({ amount: 20 }))
+    await bidder(m, d, 'gpu-d', 100, () => ({ amount: 90 }))
+    await m.waitFor(p => p !== a || p.registry.query({ capability: 'gpu' }).agents.length === 3, { what: 'a sees the bidders' })
+    // d goes away without notice: its host no longer answers.
+    await d.stop({ leave: false })
+    const report = await a.economy.runAuction(
+      { id: 's1', mechanism: 'first-price', items: ['gpu'], reserve: 0, sealed: 'commit', deposit: 5, revealMs: 60_000, durationMs: 60_000 },
+      { seller: 'seller', bidders: ['gpu-b', 'gpu-c', 'gpu-d'], requestTimeoutMs: 1500 })
+    expect(report.responses['gpu-b']).toBe('bid')
+    expect(report.responses['gpu-c']).toBe('bid')
+    expect(['ERR_UNREACHABLE', 'ERR_TIMEOUT']).toContain(report.responses['gpu-d'])
+    expect(report.auction.status).toBe('settled')
+    expect(report.auction.outcome?.winners).toEqual([{ agent: 'gpu-b', items: ['gpu'], quantity: 1, price: 30 }])
+    expect(report.auction.forfeits).toEqual([])
+    expect(await b.economy.account('gpu-b')).toMatchObject({ free: 70, escrow: 0 })
+    expect(await b.economy.account('gpu-c')).toMatchObject({ free: 100, escrow: 0 })
+    expect(await b.economy.account('seller')).toMatchObject({ free: 31 })
+  })
+})
