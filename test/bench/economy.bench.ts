@@ -99,7 +99,7 @@ async function run (fsync: boolean): Promise<Record<string, unknown>> {
     progress(`direct commands (fsync ${String(fsync)})`)
     const d = await direct(peers, leader, 2000, 64, 'd')
     progress(`runAuction (fsync ${String(fsync)})`)
-    const l = await live(leader, 300, 16)
+    const l = await live(leader, 600, 64)
     return { direct: d, runAuction: l }
   } finally {
     await Promise.all(peers.map(async p => { await p.stop() }))

@@ -229,6 +229,27 @@ describe('economy: auctions', () => {
     supplyOk(b.e)
   })
 
+  it('E6: a shill pattern in the kept auctions is reported, and the report is accepted as slashing evidence', () => {
+    const b = market()
+    b.ok('p3', { type: 'stake', by: 'a3', account: 'a3', amount: 50 })
+    for (const id of ['s1', 's2', 's3']) {
+      b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id, mechanism: 'vickrey', items: ['gpu'], durationMs: 100 } })
+      b.ok('p1', { type: 'auction.bid', by: 'a1', auction: id, bid: { amount: 20 } })
+      b.ok('p3', { type: 'auction.bid', by: 'a3', auction: id, bid: { amount: 15 } }) // pushes a1's price up, never wins
+      b.ok('p2', { type: 'auction.bid', by: 'a2', auction: id, bid: { amount: 1 } })
+      b.ok('ps', { type: 'auction.close', by: 'seller', auction: id })
+    }
+    const { shill } = b.e.integrity()
+    const report = shill.find(r => r.agent === 'a3' && r.seller === 'seller')
+    expect(report).toMatchObject({ flagged: true, auctions: 3, winRate: 0, evidence: ['s1', 's2', 's3'] })
+    expect(shill.filter(r => r.flagged).map(r => r.agent)).toEqual(['a3'])
+    const r = b.ok('op', { type: 'slash', by: 'treasury', account: 'a3', condition: 'byzantine_behavior', evidence: report })
+    expect(r).toMatchObject({ ok: true })
+    expect(b.e.account('a3')).toMatchObject({ staked: 0 })
+    expect(b.e.account('a3')!.history).toMatchObject([{ condition: 'byzantine_behavior', evidence: { kind: 'shill', agent: 'a3' } }])
+    supplyOk(b.e)
+  })
+
   it('limits: open auctions and bids per auction', () => {
     const b = new Book()
     b.e = new Economy({ authorities: ['op'], limits: { auctionsOpenMax: 1, bidsPerAuctionMax: 1 } })
