@@ -1,4 +1,7 @@
 /** The economy on a live 3-voter Raft group over TCP: ledger, authentication, the live auction flow. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
@@ -8,7 +11,12 @@ import { checkLinearizable, ledgerModel, type LedgerOperation } from '../../sim/
 import { createRand } from '../../sim/prng.js'
 
 let mesh: LiveMesh | undefined
-afterEach(async () => { await mesh?.stop(); mesh = undefined })
+const dirs: string[] = []
+afterEach(async () => {
+  await mesh?.stop()
+  mesh = undefined
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
 
 const RAFT = { tickMs: 20, electionTick: 10 }
 
@@ -160,5 +168,33 @@ describe('economy on live Raft', () => {
     if (!r.ok) console.error(`ledger history not linearizable (seed ${seed}; replay: SEED=${seed} npx vitest run test/raft-live/economy.test.ts):\n${r.detail ?? ''}`)
     expect(r.result).toBe('ok')
     expect(history.filter(h => h.output !== undefined && h.input.op !== 'mint').length).toBeGreaterThan(30)
+  })
+
+  it('a voter restarted from its data dir recovers the economy from its snapshot and log', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agora-econ-'))
+    dirs.push(dir)
+    mesh = await createLiveMesh({ peers: 3, logLevel: 'silent', heartbeatIntervalMs: 200, dataDir: dir, raft: { voters: 3, ...RAFT, snapshotEntries: 20 } })
+    const m = mesh
+    const [a, b] = m.peers as [Peer, Peer, Peer]
+    await m.waitFor(p => p.economy.replica !== undefined, { what: 'genesis applied everywhere' })
+    await a.economy.mint('s', 1, { owner: a.id })
+    await a.economy.mint('w', 500, { owner: b.id })
+    // Enough entries for snapshots (every 20 applied), then an auction left open across the restart.
+    for (let i = 0; i < 30; i++) await b.economy.transfer('w', 's', 1)
+    await a.economy.openAuction({ id: 'open-1', mechanism: 'vickrey', items: ['gpu'], reserve: 1, durationMs: 600_000 }, 's')
+    await b.economy.bid('open-1', 'w', { amount: 25 })
+    const victim = m.peers.findIndex(p => p.raft?.status().role !== 'leader')
+    await m.crash(victim)
+    const again = await m.restart(victim)
+    await m.waitFor((p, i) => i !== victim || p.economy.replica?.auction('open-1')?.bids.length === 1, { what: 'the restarted voter caught up' })
+    // It came back from a snapshot holding the economy (taken every 20 entries), then the log after it.
+    expect(again.raft!.driver.memory.snapshot().metadata.index).toBeGreaterThan(20)
+    expect(again.economy.replica!.account('w')).toMatchObject({ free: 470 - 25, escrow: 25 })
+    // The auction settles after the restart, on every replica alike.
+    await a.economy.closeAuction('open-1', 's')
+    expect(await again.economy.account('s')).toMatchObject({ free: 1 + 30 + 1 })
+    await m.waitFor(p => p.economy.replica?.auction('open-1')?.status === 'settled', { what: 'settled everywhere' })
+    const snaps = m.peers.map(p => { const s = p.economy.replica!.snapshot(); return JSON.stringify({ ...s, ledger: { ...s.ledger, appliedIndex: 0 } }) })
+    expect(new Set(snaps).size).toBe(1)
   })
 })
