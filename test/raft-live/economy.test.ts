@@ -183,7 +183,8 @@ describe('economy on live Raft', () => {
     for (let i = 0; i < 30; i++) await b.economy.transfer('w', 's', 1)
     await a.economy.openAuction({ id: 'open-1', mechanism: 'vickrey', items: ['gpu'], reserve: 1, durationMs: 600_000 }, 's')
     await b.economy.bid('open-1', 'w', { amount: 25 })
-    const victim = m.peers.findIndex(p => p.raft?.status().role !== 'leader')
+    // A follower other than a (a's handle is used after the restart).
+    const victim = [1, 2].find(i => m.peers[i]!.raft?.status().role !== 'leader')!
     await m.crash(victim)
     const again = await m.restart(victim)
     await m.waitFor((p, i) => i !== victim || p.economy.replica?.auction('open-1')?.bids.length === 1, { what: 'the restarted voter caught up' })
