@@ -235,6 +235,9 @@ export class Simulation {
     return refusal
   }
 
+  /** Record a refusal of the current step (not a scenario error: `ok` is unaffected). */
+  recordRefusal (detail: string): void { this.refuse(detail) }
+
   private refuse (detail: string): Refusal {
     this.refusals.push({ step: this.step, detail })
     this.trace.add(`refuse ${detail}`)
