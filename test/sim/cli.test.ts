@@ -95,6 +95,18 @@ describe('agora CLI', () => {
     expect(report.nodes['1'].log.some((e: [number, number, string]) => e[2].startsWith('econ:{"cmd":{"type":"auction.open"'))).toBe(true)
   })
 
+  it('fuzz --economy runs random auction scenarios and prints a trace per seed', async () => {
+    const a = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--seeds', '3', '--seed-start', '11'], a)).toBe(0)
+    expect(a.out).toMatch(/^seed 11: ok trace [0-9a-f]{64}$/m)
+    expect(a.out).toContain('3/3 seeds ok (economy, 5 nodes)')
+    const b = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--seeds', '1', '--seed-start', '11', '--json'], b)).toBe(0)
+    expect(JSON.parse(b.out)).toMatchObject({ economy: true, ok: true, failing: [] })
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--nodes', '2'], c)).toBe(2)
+  })
+
   it('exits 0 with one JSON report for a passing scenario and 1 for a failed expect', async () => {
     const a = io()
     const ok = file('ok.yaml', 'name: ok\nnodes: 3\nsteps:\n  - campaign: 1\n  - expect: { leader: 1 }\n')
