@@ -1,6 +1,6 @@
 /**
  * Economy fuzzing: for each seed, a random scenario of agents, mints and auctions of every mechanism,
- * interleaved with partitions, isolations, leader and follower crashes and restarts (auctions are given
+ * interleaved with partitions, isolations, leader and follower crashes and restarts, compactions (auctions are given
  * short verb bounds, so faults hit them mid-flight), then a heal phase. The run must end with no
  * violation (the simulator reports `conservation` when an economy invariant breaks or an auction settles
  * twice, `state-machine-safety` when economies diverge), supply conserved (minted == total), and every
@@ -73,7 +73,7 @@ export function econFuzzScenario (seed: number, options: EconFuzzOptions = {}): 
       }
     })
     // A fault while the auction is in flight.
-    switch (rand.int(6)) {
+    switch (rand.int(7)) {
       case 0: {
         const ids = Array.from({ length: nodes }, (_, i) => i + 1)
         for (let i = ids.length - 1; i > 0; i--) { const j = rand.int(i + 1); [ids[i], ids[j]] = [ids[j] as number, ids[i] as number] }
@@ -88,6 +88,8 @@ export function econFuzzScenario (seed: number, options: EconFuzzOptions = {}): 
         break
       }
       case 4: for (const n of crashed) steps.push({ restart: n }); crashed = []; break
+      // A snapshot carrying the economy; refused (harmlessly) when the index is not applied there yet.
+      case 5: steps.push({ compact: { node: node(), index: 10 + rand.int(25) } }); break
       default: break
     }
     steps.push({ run: rand.int(400) })
