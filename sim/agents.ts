@@ -18,6 +18,7 @@
  *   no funds), lets every selected bidder bid once from its own node, then the seller closes it, which
  *   settles it (open sealed bids: no reveal phase).
  */
+import { LimitExceededError } from '../src/errors.js'
 import type { EconOutcome, Simulation } from './simulation.js'
 import { OPERATOR } from './economy.js'
 import type { Scenario, Step } from './scenario.js'
@@ -110,7 +111,7 @@ export class AgentDriver {
   }
 
   private start (name: string, gen: JobGen): Job {
-    if (this.jobs.length >= ECON_JOBS_MAX) throw new RangeError(`more than ECON_JOBS_MAX (${ECON_JOBS_MAX}) agent jobs in progress`)
+    if (this.jobs.length >= ECON_JOBS_MAX) throw new LimitExceededError('ECON_JOBS_MAX', ECON_JOBS_MAX, this.jobs.length + 1, 'agent jobs in progress')
     const job: Job = { name, gen, waiting: [], got: new Map(), done: false }
     this.resume(job, [])
     if (!job.done) this.jobs.push(job)

@@ -19,6 +19,7 @@ import type { HistoryEntry, NodeReport } from './report.js'
 import type { InitState, NetworkSpec, RaftScenarioOptions } from './scenario.js'
 import { Trace } from './trace.js'
 import type { KvOperation } from './linearizability/index.js'
+import { LimitExceededError } from '../src/errors.js'
 import { decodeNodeSnapshot, ECON_PREFIX, EconReplica, encodeEcon, encodeNodeSnapshot } from './economy.js'
 import type { Economy, MarketResult } from '../protocols/market/index.js'
 
@@ -537,7 +538,7 @@ export class Simulation {
    * node applies it; {@link takeEconOutcome} then gives its result. Returns its sequence number.
    */
   proposeEcon (node: number, origin: string, cmd: Record<string, unknown>): number {
-    if (this.econPending.size >= ECON_PENDING_MAX) throw new RangeError(`more than ECON_PENDING_MAX (${ECON_PENDING_MAX}) economy proposals pending`)
+    if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'economy proposals pending')
     const op: EconOp = { seq: ++this.econSeq, node, origin, cmd, lastTry: this.now, attempts: 0, refused: false }
     this.econPending.set(op.seq, op)
     this.trace.add(`econ ${op.seq} ${node} ${origin} ${String(cmd.type)}`)
@@ -549,6 +550,7 @@ export class Simulation {
 
   /** Propose several economy commands at one node in one Ready (a busy agent host batching). */
   proposeEconMany (node: number, origin: string, cmds: ReadonlyArray<Record<string, unknown>>): number[] {
+    if (this.econPending.size + cmds.length > ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + cmds.length, 'economy proposals pending')
     const ops = cmds.map(cmd => {
       const op: EconOp = { seq: ++this.econSeq, node, origin, cmd, lastTry: this.now, attempts: 1, refused: false }
       this.econPending.set(op.seq, op)
