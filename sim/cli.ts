@@ -5,6 +5,7 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, UsageError } from '../src
 import type { CliIo } from '../src/cli-util.js'
 import { NotImplementedError } from '../src/errors.js'
 import { ScenarioError } from './errors.js'
+import { econFuzzScenario, econFuzzSeed } from './econ-fuzz.js'
 import { FAULT_KINDS, fuzz } from './fuzz.js'
 import type { FaultKind } from './fuzz.js'
 import { runScenario } from './runner.js'
@@ -51,9 +52,9 @@ export async function simRun (args: string[], io: CliIo): Promise<number> {
   return report.ok ? EXIT_OK : EXIT_FAILED
 }
 
-/** `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`. */
+/** `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`; `--economy`: random auctions (sim/econ-fuzz.ts). */
 export async function simFuzz (args: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean' })
+  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean' })
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`)
   const nodes = (flags.nodes as number | undefined) ?? 5
   const seeds = (flags.seeds as number | undefined) ?? 100
@@ -63,6 +64,7 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   if (seeds < 1) throw new UsageError('--seeds must be at least 1')
   if (ticks < 10) throw new UsageError('--ticks must be at least 10')
   const json = flags.json === true
+  if (flags.economy === true) return economyFuzz(nodes, seeds, seedStart, json, io)
   let faults: FaultKind[] = [...FAULT_KINDS]
   if (typeof flags.faults === 'string') {
     const list = flags.faults === 'none' ? [] : flags.faults.split(',').map(x => x.trim()).filter(x => x.length > 0)
@@ -87,6 +89,21 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
     io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries${unknown > 0 ? `; linearizability inconclusive (search budget) for ${unknown} seeds` : ''})\n`)
     for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults)}\n`)
   }
+  return failing.length === 0 ? EXIT_OK : EXIT_FAILED
+}
+
+/** `agora sim fuzz --economy`: each seed is a random scenario of agents and auctions under faults. */
+function economyFuzz (nodes: number, seeds: number, seedStart: number, json: boolean, io: CliIo): number {
+  if (nodes < 3) throw new UsageError('--economy needs --nodes of at least 3')
+  const failing: Array<{ seed: number, trace: string, failures: string[], replay: string, scenario: unknown }> = []
+  for (let seed = seedStart; seed < seedStart + seeds; seed++) {
+    const r = econFuzzSeed(seed, { nodes })
+    const replay = `npx agora sim fuzz --economy --nodes ${nodes} --seeds 1 --seed-start ${seed}`
+    if (!r.ok) failing.push({ seed, trace: r.trace, failures: r.failures, replay, scenario: econFuzzScenario(seed, { nodes }) })
+    if (!json) io.stdout(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} trace ${r.trace}${r.ok ? '' : ` (${r.failures.join('; ')}); replay with: ${replay}`}\n`)
+  }
+  if (json) io.stdout(JSON.stringify({ economy: true, nodes, seeds, seedStart, ok: failing.length === 0, failing }) + '\n')
+  else io.stdout(`${seeds - failing.length}/${seeds} seeds ok (economy, ${nodes} nodes)\n`)
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
 

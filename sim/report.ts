@@ -35,9 +35,9 @@ export interface Report {
   ok: boolean
   nodes: Record<string, NodeReport>
   readStates: Record<string, Array<{ index: number, ctx: string }>>
-  /** Filled by the auction issue; empty until then. */
+  /** Auction id → `{status, winners, welfare, clearingPrice, quantity}` (sim/economy.ts); empty without the economy. */
   auctions: Record<string, unknown>
-  /** Filled by the ledger issue; empty until then. */
+  /** Account id → `{free, staked, escrow, reputation}`; empty without the economy. */
   accounts: Record<string, unknown>
   supply: { minted: number, total: number }
   history: HistoryEntry[]

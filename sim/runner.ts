@@ -2,8 +2,9 @@
  * The scenario runner: runs a parsed {@link Scenario} on a {@link Simulation} and produces the report of
  * SCENARIOS.md. Step-mode verbs deliver to quiescence after each step; timed mode (a scenario with a
  * `run` step) delivers only while `run` advances the clock. Checkers run after every step; at the end
- * the client history is checked for linearizability. Verbs of later issues (mint, agent, auction,
- * stake, slash) throw {@link NotImplementedError}.
+ * the client history is checked for linearizability. The agent-level verbs (mint, agent, auction, stake,
+ * slash) run on an economy replica per node (sim/economy.ts) driven by sim/agents.ts; a scenario using
+ * them (or economy expectations) gets the report's `auctions`, `accounts` and `supply`.
  */
 import { NotImplementedError } from '../src/errors.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
@@ -12,6 +13,10 @@ import type { SimKvFactory, SimRaftFactory } from './raft-adapter.js'
 import type { Report } from './report.js'
 import type { Expectation, PerNode, Scenario, Step } from './scenario.js'
 import { Simulation } from './simulation.js'
+import { AgentDriver } from './agents.js'
+import { economyReport } from './economy.js'
+import type { AuctionReport } from './economy.js'
+import { ECONOMY_VERBS } from './scenario.js'
 
 export interface RunOptions {
   /** Progress lines (stderr in the CLI). */
@@ -22,12 +27,7 @@ export interface RunOptions {
 
 /** Run a scenario to the end and return its report. Deterministic for a given scenario and seed. */
 export function runScenario (scenario: Scenario, options: RunOptions = {}): Report {
-  // Refuse verbs that are not built before running anything.
-  scenario.steps.forEach((s, i) => {
-    if (s.kind === 'mint' || s.kind === 'agent' || s.kind === 'auction' || s.kind === 'stake' || s.kind === 'slash') {
-      throw new NotImplementedError(`scenario verb "${s.kind}" (step ${i}; ledger/auction simulation comes with a later issue)`)
-    }
-  })
+  const economy = scenario.steps.some(s => ECONOMY_VERBS.has(s.kind) || (s.kind === 'expect' && (s.expect.auction !== undefined || s.expect.account !== undefined || s.expect.supply !== undefined)))
   const sim = new Simulation({
     nodes: scenario.nodes,
     learners: scenario.learners,
@@ -37,15 +37,24 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     network: scenario.network,
     tickMs: scenario.tickMs,
     timed: scenario.timed,
-    factory: options.factory ?? defaultFactory
+    factory: options.factory ?? defaultFactory,
+    economy
   })
+  const agents = economy ? new AgentDriver(sim, scenario) : undefined
+  if (agents !== undefined) sim.onTickRound = () => { agents.poll() }
   const log = options.log ?? (() => {})
   const expectFailures: Array<{ step: number, detail: string }> = []
   scenario.steps.forEach((step, i) => {
     sim.step = i
     sim.checker.step = i
-    runStep(sim, step, scenario.timed)
+    if (agents !== undefined && ECONOMY_VERBS.has(step.kind)) {
+      agents.run(step)
+      if (!scenario.timed) sim.quiesce()
+    } else {
+      runStep(sim, step, scenario.timed)
+    }
     sim.checker.checkViews(sim.views())
+    if (economy) sim.checkEconomies()
     if (step.kind === 'expect') {
       for (const f of evaluate(sim, step.expect, scenario.nodes)) {
         expectFailures.push({ step: i, detail: f })
@@ -76,9 +85,7 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     ok: expectFailures.length === 0 && violations.length === 0,
     nodes,
     readStates,
-    auctions: {},
-    accounts: {},
-    supply: { minted: 0, total: 0 },
+    ...(economy ? economyReport(sim.economyOf(sim.reportNode()) as NonNullable<ReturnType<Simulation['economyOf']>>) : { auctions: {}, accounts: {}, supply: { minted: 0, total: 0 } }),
     history: sim.history,
     violations,
     trace: sim.trace.digest(),
@@ -203,10 +210,53 @@ export function evaluate (sim: Simulation, e: Expectation, nodes: number): strin
       }
     }
   }
+  fails.push(...evaluateEconomy(sim, e))
   if (e.linearizable !== undefined) {
     const ops = sim.operations().map(o => o.return === null ? { ...o, return: Infinity } : o)
     const ok = checkLinearizable(kvModel, ops).ok
     if (ok !== e.linearizable) fails.push(`linearizable: expected ${String(e.linearizable)}, got ${String(ok)}`)
+  }
+  return fails
+}
+
+/** The economy expectations (`auction`, `account`, `supply`) against the report's economy. */
+function evaluateEconomy (sim: Simulation, e: Expectation): string[] {
+  if (e.auction === undefined && e.account === undefined && e.supply === undefined) return []
+  const econ = sim.economyOf(sim.reportNode())
+  if (econ === undefined) return ['economy expectations need an economy']
+  const fails: string[] = []
+  const r = economyReport(econ)
+  for (const [id, want] of Object.entries(e.auction ?? {})) {
+    const got: AuctionReport | undefined = r.auctions[id]
+    if (got === undefined) { fails.push(`auction ${id}: not found`); continue }
+    const cmp = (field: string, w: unknown, g: unknown): void => { if (w !== undefined && j(w) !== j(g)) fails.push(`auction ${id} ${field}: expected ${j(w)}, got ${j(g)}`) }
+    cmp('status', want.status, got.status)
+    cmp('clearingPrice', want.clearingPrice, got.clearingPrice)
+    cmp('quantity', want.quantity, got.quantity)
+    cmp('welfare', want.welfare, got.welfare)
+    if (want.winner !== undefined) cmp('winner', want.winner, got.winners.length === 1 ? got.winners[0]?.agent : got.winners.length === 0 ? null : got.winners.map(w => w.agent))
+    if (want.price !== undefined) cmp('price', want.price, got.winners.length === 1 ? got.winners[0]?.price : got.winners.map(w => w.price))
+    if (want.winners !== undefined) {
+      const shaped = got.winners.map((g, k) => {
+        const w = want.winners?.[k]
+        if (typeof w === 'string' || w === undefined) return g.agent
+        return { agent: g.agent, ...(w.items !== undefined ? { items: g.items } : {}), ...(w.price !== undefined ? { price: g.price } : {}) }
+      })
+      cmp('winners', want.winners, shaped)
+    }
+  }
+  for (const [id, want] of Object.entries(e.account ?? {})) {
+    const got = r.accounts[id]
+    if (want === null) { if (got !== undefined) fails.push(`account ${id}: expected none, got ${j(got)}`); continue }
+    if (got === undefined) { fails.push(`account ${id}: not found`); continue }
+    for (const [k, w] of Object.entries(want)) {
+      const g = (got as unknown as Record<string, number>)[k]
+      if (g !== w) fails.push(`account ${id} ${k}: expected ${w}, got ${j(g)}`)
+    }
+  }
+  for (const k of ['minted', 'total'] as const) {
+    const w = e.supply?.[k]
+    if (w !== undefined && r.supply[k] !== w) fails.push(`supply ${k}: expected ${w}, got ${r.supply[k]}`)
   }
   return fails
 }

@@ -13,6 +13,10 @@
  * - `{"expect": {...}}` fields, see {@link Expectation}.
  * - `client` values are strings or numbers (null is refused: it means "absent", the `expected` of a cas
  *   on a missing key).
+ * - `auction.timeoutMs`: how long (virtual ms) the verb waits for the auction to settle before it records
+ *   a refusal and lets it go on in the background (default 10,000); `auction.durationMs`: its bidding
+ *   period in log time (default 60,000). See sim/agents.ts.
+ * - `expect.auction`, `expect.account`, `expect.supply`: the economy, see {@link Expectation}.
  */
 import { parse as parseYaml } from 'yaml'
 import { ScenarioError } from './errors.js'
@@ -42,6 +46,14 @@ export type PerNode<T> = T | Record<string, T>
  * - `kv`: key → value every live node's applied KV state must hold (timed mode; null = absent).
  * - `violations`: how many invariant violations so far (usually 0).
  * - `linearizable`: the client history so far is (true) or is not (false) linearizable.
+ * - `auction`: auction id → the report's view of it must match the given fields: `status` (`open`,
+ *   `settled`, `no-sale`...), `winner` (the agent of the only award; null: no award), `price` (that
+ *   award's price), `winners` (the awards in order: agent ids, or objects with `agent` and optionally
+ *   `items`, `price`), `clearingPrice`, `quantity`, `welfare`.
+ * - `account`: account id → any of `free`, `staked`, `escrow`, `reputation` (null: the account must not exist).
+ * - `supply`: any of `minted`, `total` (total = circulating + burned; conservation: equal to minted).
+ * The economy fields are read from the economy shown in the report (the leader's, else the live node
+ * that applied most).
  */
 export interface Expectation {
   leader?: number
@@ -61,6 +73,19 @@ export interface Expectation {
   kv?: Record<string, string | number | null>
   violations?: number
   linearizable?: boolean
+  auction?: Record<string, AuctionExpect>
+  account?: Record<string, Record<string, number> | null>
+  supply?: { minted?: number, total?: number }
+}
+
+export interface AuctionExpect {
+  status?: string
+  winner?: string | null
+  price?: number
+  winners?: Array<string | { agent: string, items?: string[], price?: number }>
+  clearingPrice?: number | null
+  quantity?: number
+  welfare?: number | null
 }
 
 export type ClientOp =
@@ -386,7 +411,7 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
     }
     case 'auction': {
       if (!isObj(v)) throw new ScenarioError(i, 'auction', 'expected an object')
-      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'bidders'], i, 'auction')
+      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'bidders', 'timeoutMs', 'durationMs'], i, 'auction')
       str(v.id, i, 'auction.id')
       node(v.node, i, 'auction.node')
       const t = str(v.type, i, 'auction.type')
@@ -394,6 +419,12 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
       if (v.items !== undefined && (!Array.isArray(v.items) || !v.items.every(x => typeof x === 'string'))) throw new ScenarioError(i, 'auction.items', 'expected an array of strings')
       for (const f of ['reserve', 'increment', 'startPrice', 'decrement'] as const) if (v[f] !== undefined) num(v[f], i, `auction.${f}`, 0, Number.MAX_SAFE_INTEGER)
       if (v.bidders !== undefined && !isObj(v.bidders)) throw new ScenarioError(i, 'auction.bidders', 'expected an object')
+      if (isObj(v.bidders)) {
+        noExtra(v.bidders, ['capability'], i, 'auction.bidders')
+        if (v.bidders.capability !== undefined) str(v.bidders.capability, i, 'auction.bidders.capability')
+      }
+      if (v.timeoutMs !== undefined) int(v.timeoutMs, i, 'auction.timeoutMs', 0, SCENARIO_RUN_MS_MAX)
+      if (v.durationMs !== undefined) int(v.durationMs, i, 'auction.durationMs', 1, SCENARIO_RUN_MS_MAX)
       return { kind: 'auction', auction: v }
     }
   }
@@ -405,7 +436,7 @@ const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner', 'c
 
 function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number): Expectation {
   if (!isObj(v)) throw new ScenarioError(i, 'expect', 'expected an object of assertions')
-  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', ...PER_NODE_FIELDS], i, 'expect')
+  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', 'auction', 'account', 'supply', ...PER_NODE_FIELDS], i, 'expect')
   const e: Expectation = {}
   if (v.leader !== undefined) e.leader = int(v.leader, i, 'expect.leader', 0, nodes)
   if (v.refusals !== undefined) e.refusals = int(v.refusals, i, 'expect.refusals', 0, Number.MAX_SAFE_INTEGER)
@@ -417,6 +448,7 @@ function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, s
     for (const [k, x] of Object.entries(v.kv)) kv[k] = scalar(x, i, `expect.kv.${k}`)
     e.kv = kv
   }
+  parseEconomyExpect(v, e, i)
   const check = (f: typeof PER_NODE_FIELDS[number], x: unknown, path: string): unknown => {
     switch (f) {
       case 'role': { const r = str(x, i, path); if (!ROLES.includes(r)) throw new ScenarioError(i, path, `unknown role "${r}"`); return r }
@@ -463,3 +495,64 @@ function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, s
   }
   return e
 }
+
+const nullableNum = (x: unknown, i: number, path: string): number | null => x === null ? null : num(x, i, path, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+
+function parseEconomyExpect (v: Record<string, unknown>, e: Expectation, i: number): void {
+  if (v.auction !== undefined) {
+    if (!isObj(v.auction)) throw new ScenarioError(i, 'expect.auction', 'expected an object auction id -> fields')
+    e.auction = {}
+    for (const [id, x] of Object.entries(v.auction)) {
+      const p = `expect.auction.${id}`
+      if (!isObj(x)) throw new ScenarioError(i, p, 'expected an object')
+      noExtra(x, ['status', 'winner', 'price', 'winners', 'clearingPrice', 'quantity', 'welfare'], i, p)
+      const a: AuctionExpect = {}
+      if (x.status !== undefined) a.status = str(x.status, i, `${p}.status`)
+      if (x.winner !== undefined) a.winner = x.winner === null ? null : str(x.winner, i, `${p}.winner`)
+      if (x.price !== undefined) a.price = num(x.price, i, `${p}.price`, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+      if (x.clearingPrice !== undefined) a.clearingPrice = nullableNum(x.clearingPrice, i, `${p}.clearingPrice`)
+      if (x.welfare !== undefined) a.welfare = nullableNum(x.welfare, i, `${p}.welfare`)
+      if (x.quantity !== undefined) a.quantity = num(x.quantity, i, `${p}.quantity`, 0, Number.MAX_SAFE_INTEGER)
+      if (x.winners !== undefined) {
+        if (!Array.isArray(x.winners)) throw new ScenarioError(i, `${p}.winners`, 'expected an array')
+        a.winners = x.winners.map((w, k) => {
+          const wp = `${p}.winners[${k}]`
+          if (typeof w === 'string') return w
+          if (!isObj(w)) throw new ScenarioError(i, wp, 'expected an agent id or {agent, items, price}')
+          noExtra(w, ['agent', 'items', 'price'], i, wp)
+          const out: { agent: string, items?: string[], price?: number } = { agent: str(w.agent, i, `${wp}.agent`) }
+          if (w.items !== undefined) {
+            if (!Array.isArray(w.items)) throw new ScenarioError(i, `${wp}.items`, 'expected an array of items')
+            out.items = w.items.map((it, n) => str(it, i, `${wp}.items[${n}]`))
+          }
+          if (w.price !== undefined) out.price = num(w.price, i, `${wp}.price`, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+          return out
+        })
+      }
+      e.auction[id] = a
+    }
+  }
+  if (v.account !== undefined) {
+    if (!isObj(v.account)) throw new ScenarioError(i, 'expect.account', 'expected an object account id -> fields')
+    e.account = {}
+    for (const [id, x] of Object.entries(v.account)) {
+      const p = `expect.account.${id}`
+      if (x === null) { e.account[id] = null; continue }
+      if (!isObj(x)) throw new ScenarioError(i, p, 'expected an object or null')
+      noExtra(x, ['free', 'staked', 'escrow', 'reputation'], i, p)
+      const a: Record<string, number> = {}
+      for (const [k, y] of Object.entries(x)) a[k] = num(y, i, `${p}.${k}`, 0, Number.MAX_SAFE_INTEGER)
+      e.account[id] = a
+    }
+  }
+  if (v.supply !== undefined) {
+    if (!isObj(v.supply)) throw new ScenarioError(i, 'expect.supply', 'expected {minted, total}')
+    noExtra(v.supply, ['minted', 'total'], i, 'expect.supply')
+    e.supply = {}
+    if (v.supply.minted !== undefined) e.supply.minted = num(v.supply.minted, i, 'expect.supply.minted', 0, Number.MAX_SAFE_INTEGER)
+    if (v.supply.total !== undefined) e.supply.total = num(v.supply.total, i, 'expect.supply.total', 0, Number.MAX_SAFE_INTEGER)
+  }
+}
+
+/** Verbs of the economy (agent level). */
+export const ECONOMY_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['mint', 'agent', 'auction', 'stake', 'slash'])

@@ -19,6 +19,9 @@ import type { HistoryEntry, NodeReport } from './report.js'
 import type { InitState, NetworkSpec, RaftScenarioOptions } from './scenario.js'
 import { Trace } from './trace.js'
 import type { KvOperation } from './linearizability/index.js'
+import { LimitExceededError } from '../src/errors.js'
+import { decodeNodeSnapshot, ECON_PREFIX, EconReplica, encodeEcon, encodeNodeSnapshot } from './economy.js'
+import type { Economy, MarketResult } from '../protocols/market/index.js'
 
 export interface SimulationConfig {
   nodes: number
@@ -36,7 +39,35 @@ export interface SimulationConfig {
   clientRetryMs?: number
   /** Bound on deliveries while quiescing one step-mode step. Default 1,000,000. */
   deliveriesMax?: number
+  /**
+   * Run an economy replica (sim/economy.ts) next to the KV state machine on every node: `econ:` entries
+   * apply to it, and node snapshots carry both. Default false (snapshots are then the KV's bytes alone).
+   */
+  economy?: boolean
+  /** Check every node's economy invariants after each economy entry it applies (default true). */
+  economyCheckEachApply?: boolean
 }
+
+/** The session id of the simulator's economy proposals (sim/economy.ts). */
+export const ECON_CLIENT = 1
+/** Economy proposals pending at once (each retried until applied somewhere). */
+export const ECON_PENDING_MAX = 1_000_000
+
+/** One economy command proposed through Raft (see {@link Simulation.proposeEcon}). */
+interface EconOp {
+  seq: number
+  /** Proposing node; 0: the current leader, else the lowest live node (operator commands). */
+  node: number
+  origin: string
+  cmd: Record<string, unknown>
+  lastTry: number
+  attempts: number
+  /** The last attempt was refused (no leader...): retry at the next tick rather than after the retry delay. */
+  refused: boolean
+}
+
+/** The first application of an economy command (anywhere: it is then committed). */
+export interface EconOutcome { result: MarketResult | undefined, index: number, time: number }
 
 /** Bound on Ready batches processed for one input. */
 export const READY_LOOPS_MAX = 10_000
@@ -64,6 +95,7 @@ interface ConfPoint { index: number, voters: number[], learners: number[] }
 class SimNode {
   raft: SimRaftNode | undefined
   kv: SimKv
+  econ: EconReplica | undefined
   applied = 0
   voters: number[]
   learners: number[]
@@ -99,6 +131,15 @@ export class Simulation {
   private readonly nextTick: number[] = []
   private opCounter = 0
   private ticksSinceCheck = 0
+  /** Economy commands proposed and not yet applied anywhere, by session seq. */
+  private readonly econPending = new Map<number, EconOp>()
+  /** First applications of economy commands not yet taken by {@link takeEconOutcome}. */
+  private readonly econDone = new Map<number, EconOutcome>()
+  private econSeq = 0
+  /** Auction id -> the index of the entry that settled it (a second settlement is a violation). */
+  private readonly settledAt = new Map<string, number>()
+  /** Called after every tick round of {@link runFor} (the scenario runner drives its agents here). */
+  onTickRound: (() => void) | undefined
   /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
   private readonly firstApplied: Array<{ time: number, ok?: boolean } | undefined> = []
   /** Per client write: the times of its proposal attempts. */
@@ -150,9 +191,8 @@ export class Simulation {
 
   private boot (node: SimNode): void {
     const snap = node.storage.snapshot()
-    node.kv = this.cfg.factory.createKv()
+    this.restoreState(node, snap.meta.index > 0 ? snap.data : undefined)
     if (snap.meta.index > 0) {
-      node.kv.restore(snap.data)
       node.voters = snap.meta.voters
       node.learners = snap.meta.learners
     }
@@ -176,9 +216,15 @@ export class Simulation {
 
   /** Run `fn` on a live node's core, then process its Ready batches; a crashed node refuses. */
   private input (id: number, what: string, fn: (r: SimRaftNode) => Refusal): Refusal {
+    const refusal = this.attempt(id, what, fn)
+    return refusal === undefined ? undefined : this.refuse(`${what} at node ${id}: ${refusal}`)
+  }
+
+  /** {@link input} without recording a refusal in the report (the caller retries). */
+  private attempt (id: number, what: string, fn: (r: SimRaftNode) => Refusal): Refusal {
     const node = this.node(id)
     const raft = node.raft
-    if (raft === undefined) return this.refuse(`${what} at node ${id}: node is crashed`)
+    if (raft === undefined) return 'node is crashed'
     let refusal: Refusal
     try {
       refusal = fn(raft)
@@ -187,9 +233,11 @@ export class Simulation {
       return undefined
     }
     this.process(node)
-    if (refusal !== undefined) return this.refuse(`${what} at node ${id}: ${refusal}`)
-    return undefined
+    return refusal
   }
+
+  /** Record a refusal of the current step (not a scenario error: `ok` is unaffected). */
+  recordRefusal (detail: string): void { this.refuse(detail) }
 
   private refuse (detail: string): Refusal {
     this.refusals.push({ step: this.step, detail })
@@ -257,6 +305,7 @@ export class Simulation {
     if (node.raft === undefined) return
     this.input(id, 'tick', r => { r.tick(); return undefined })
     this.retryClientOps(node)
+    if (this.econPending.size > 0) this.retryEcon(id)
   }
 
   /** Snapshot node `id`'s state at `index` (<= applied) and compact its log through it. */
@@ -268,15 +317,17 @@ export class Simulation {
     if (index > node.applied) return this.refuse(`compact at node ${id}: index ${index} is beyond applied ${node.applied}`)
     if (index <= snapIndex) return this.refuse(`compact at node ${id}: index ${index} is already compacted (snapshot at ${snapIndex})`)
     // Rebuild the state at exactly `index` from the last snapshot and the log.
-    const kv = this.cfg.factory.createKv()
     const snap = node.storage.snapshot()
-    if (snap.meta.index > 0) kv.restore(snap.data)
+    const st = this.stateFrom(snap.meta.index > 0 ? snap.data : undefined)
     for (const e of node.storage.entries(snap.meta.index + 1, index)) {
-      if (!e.text.startsWith('conf:') && e.data.length > 0) kv.apply(e.index, e.data)
+      if (!e.text.startsWith('conf:') && e.data.length > 0) {
+        st.kv.apply(e.index, e.data)
+        st.econ?.apply(e.index, e.text)
+      }
     }
     let conf = node.confHistory[0] as ConfPoint
     for (const c of node.confHistory) if (c.index <= index) conf = c
-    node.storage.compact(index, kv.snapshot(), conf.voters, conf.learners)
+    node.storage.compact(index, st.econ === undefined ? st.kv.snapshot() : encodeNodeSnapshot(st.kv.snapshot(), st.econ), conf.voters, conf.learners)
     return undefined
   }
 
@@ -435,6 +486,160 @@ export class Simulation {
     return out
   }
 
+  // ---------------------------------------------------------------- the economy (sim/economy.ts)
+
+  /** Fresh state machines for a node, restored from snapshot data when given. */
+  private stateFrom (data: Uint8Array | undefined): { kv: SimKv, econ: EconReplica | undefined } {
+    const kv = this.cfg.factory.createKv()
+    let econ = this.cfg.economy === true ? new EconReplica() : undefined
+    if (data !== undefined) {
+      if (econ !== undefined) {
+        const d = decodeNodeSnapshot(data)
+        kv.restore(d.kv)
+        econ = d.econ
+      } else {
+        kv.restore(data)
+      }
+    }
+    return { kv, econ }
+  }
+
+  private restoreState (node: SimNode, data: Uint8Array | undefined): void {
+    const st = this.stateFrom(data)
+    node.kv = st.kv
+    node.econ = st.econ
+    if (st.econ !== undefined && data !== undefined) this.checkEconomy(node, 'after restoring a snapshot')
+  }
+
+  private checkEconomy (node: SimNode, when: string): void {
+    const bad = node.econ?.economy.invariants() ?? []
+    if (bad.length > 0) this.checker.report('conservation', `node ${node.id} ${when}: ${bad.slice(0, 3).join('; ')}`)
+  }
+
+  private applyEcon (node: SimNode, e: SimEntry): void {
+    const out = (node.econ as EconReplica).apply(e.index, e.text)
+    if (out === undefined) return
+    if (this.cfg.economyCheckEachApply !== false) this.checkEconomy(node, `after entry ${e.index}`)
+    const r = out.result
+    if (r !== undefined && r.ok && r.type === 'auction.settle' && typeof r.auction === 'string') {
+      const prev = this.settledAt.get(r.auction)
+      if (prev === undefined) this.settledAt.set(r.auction, e.index)
+      else if (prev !== e.index) this.checker.report('conservation', `auction ${r.auction} settled twice: at entries ${prev} and ${e.index}`)
+    }
+    if (out.env.c === ECON_CLIENT && this.econPending.delete(out.env.s)) {
+      this.econDone.set(out.env.s, { result: r, index: e.index, time: this.now })
+      this.trace.add(`econ-applied ${out.env.s} ${e.index} ${r === undefined ? 'dup' : r.ok ? 'ok' : r.code}`)
+    }
+  }
+
+  /**
+   * Propose an economy command through Raft at node `node` (0: the leader, else the lowest live node)
+   * as `origin`, stamped with the virtual clock. It is retried (same session: exactly-once) until some
+   * node applies it; {@link takeEconOutcome} then gives its result. Returns its sequence number.
+   */
+  proposeEcon (node: number, origin: string, cmd: Record<string, unknown>): number {
+    if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'economy proposals pending')
+    const op: EconOp = { seq: ++this.econSeq, node, origin, cmd, lastTry: this.now, attempts: 0, refused: false }
+    this.econPending.set(op.seq, op)
+    this.trace.add(`econ ${op.seq} ${node} ${origin} ${String(cmd.type)}`)
+    const target = node === 0 ? this.operatorNode() : node
+    if (target > 0) this.econAttempt(op, target)
+    else op.refused = true
+    return op.seq
+  }
+
+  /** Propose several economy commands at one node in one Ready (a busy agent host batching). */
+  proposeEconMany (node: number, origin: string, cmds: ReadonlyArray<Record<string, unknown>>): number[] {
+    if (this.econPending.size + cmds.length > ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + cmds.length, 'economy proposals pending')
+    const ops = cmds.map(cmd => {
+      const op: EconOp = { seq: ++this.econSeq, node, origin, cmd, lastTry: this.now, attempts: 1, refused: false }
+      this.econPending.set(op.seq, op)
+      return op
+    })
+    this.trace.add(`econ-many ${node} ${origin} ${ops.length}`)
+    const refused = this.attempt(node, 'economy proposal', r => {
+      for (const op of ops) {
+        const x = r.propose(new TextEncoder().encode(encodeEcon({ cmd: op.cmd, o: op.origin, t: this.now, c: ECON_CLIENT, s: op.seq, a: 0 })))
+        if (x !== undefined) op.refused = true
+      }
+      return undefined
+    })
+    if (refused !== undefined) for (const op of ops) op.refused = true
+    return ops.map(op => op.seq)
+  }
+
+  /** The first application of economy proposal `seq`, once (undefined while it is pending). */
+  takeEconOutcome (seq: number): EconOutcome | undefined {
+    const o = this.econDone.get(seq)
+    if (o !== undefined) this.econDone.delete(seq)
+    return o
+  }
+
+  get econPendingCount (): number { return this.econPending.size }
+
+  private operatorNode (): number {
+    const leader = this.leaderId()
+    if (leader !== 0) return leader
+    for (const n of this.nodes) if (n.raft !== undefined) return n.id
+    return 0
+  }
+
+  private econAttempt (op: EconOp, target: number): void {
+    op.lastTry = this.now
+    const data = new TextEncoder().encode(encodeEcon({ cmd: op.cmd, o: op.origin, t: this.now, c: ECON_CLIENT, s: op.seq, a: op.attempts++ }))
+    const refusal = this.attempt(target, 'economy proposal', r => r.propose(data))
+    op.refused = refusal !== undefined
+    if (refusal !== undefined) this.trace.add(`econ-refused ${op.seq} at ${target}: ${refusal}`)
+  }
+
+  private retryEcon (id: number): void {
+    const due = this.now - this.clientRetryMs
+    let operatorNode = -1
+    for (const op of this.econPending.values()) {
+      if (op.refused ? op.lastTry >= this.now : op.lastTry > due) continue
+      let target = op.node
+      if (target === 0) {
+        if (operatorNode < 0) operatorNode = this.operatorNode()
+        target = operatorNode
+      }
+      if (target !== id) continue
+      this.trace.add(`econ-retry ${op.seq}`)
+      this.econAttempt(op, id)
+    }
+  }
+
+  /** Node `id`'s economy (undefined when the simulation runs none). */
+  economyOf (id: number): Economy | undefined { return this.node(id).econ?.economy }
+
+  /** The node whose economy the report shows: the leader, else the live node that applied most, else any. */
+  reportNode (): number {
+    const leader = this.leaderId()
+    if (leader !== 0) return leader
+    let best = 0
+    let bestApplied = -1
+    for (const live of [true, false]) {
+      for (const n of this.nodes) if ((n.raft !== undefined) === live && n.applied > bestApplied) { best = n.id; bestApplied = n.applied }
+      if (best !== 0) return best
+    }
+    return 1
+  }
+
+  /**
+   * Check every live node's economy invariants (`conservation`) and that nodes at the same applied index
+   * hold identical economies (`state-machine-safety`).
+   */
+  checkEconomies (): void {
+    const byIndex = new Map<number, { id: number, snap: string }>()
+    for (const n of this.nodes) {
+      if (n.raft === undefined || n.econ === undefined) continue
+      this.checkEconomy(n, `at applied index ${n.applied}`)
+      const snap = JSON.stringify(n.econ.snapshot())
+      const other = byIndex.get(n.applied)
+      if (other === undefined) byIndex.set(n.applied, { id: n.id, snap })
+      else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different economies at applied index ${n.applied}`)
+    }
+  }
+
   // ---------------------------------------------------------------- the Ready loop
 
   private process (node: SimNode): void {
@@ -475,7 +680,7 @@ export class Simulation {
       const m = rd.snapshot.meta
       this.trace.add(`snap ${node.id} ${m.index} ${m.term}`)
       st.applySnapshot(rd.snapshot)
-      node.kv.restore(rd.snapshot.data)
+      this.restoreState(node, rd.snapshot.data)
       node.applied = m.index
       node.voters = m.voters
       node.learners = m.learners
@@ -518,6 +723,7 @@ export class Simulation {
     if (e.text.startsWith('conf:')) {
       node.confPendingAt = e.index
     } else if (e.data.length > 0) {
+      if (node.econ !== undefined && e.text.startsWith(ECON_PREFIX)) this.applyEcon(node, e)
       const res = node.kv.apply(e.index, e.data)
       if (res !== undefined) {
         const k = res.clientId - 1
@@ -613,6 +819,7 @@ export class Simulation {
           this.nextTick[i] = t + tickMs
           this.tick(i + 1)
         }
+        this.onTickRound?.()
         // Leaders are checked as they appear (observe); the whole cluster every CHECK_EVERY_TICKS.
         if (++this.ticksSinceCheck >= CHECK_EVERY_TICKS) { this.ticksSinceCheck = 0; this.checker.checkViews(this.views()) }
         if (until !== undefined && until()) return true

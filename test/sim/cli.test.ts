@@ -67,13 +67,44 @@ describe('agora CLI', () => {
     expect(await main(['sim', 'run', join(dir, 'missing.json')], c)).toBe(2)
   })
 
-  it('exits 2 with a clear message for verbs of later issues', async () => {
+  it('runs the agent-level verbs (no longer exit 2) and reports the economy', async () => {
     const a = io()
-    const p = file('mint.json', { nodes: 3, steps: [{ run: 100 }, { mint: { account: 'a1', amount: 100 } }] })
-    expect(await main(['sim', 'run', p, '--json'], a)).toBe(2)
-    expect(a.err).toContain('ERR_NOT_IMPLEMENTED')
-    expect(a.err).toContain('mint')
-    expect(a.out).toBe('')
+    const p = file('mint.json', {
+      nodes: 3,
+      steps: [
+        { run: 100 },
+        { agent: { id: 'a1', node: 2, capabilities: ['gpu'], bid: 30 } },
+        { agent: { id: 'a2', node: 3, capabilities: ['gpu'], bid: 20 } },
+        { mint: { account: 'a1', amount: 100 } },
+        { mint: { account: 'a2', amount: 100 } },
+        { auction: { id: 'g1', node: 1, type: 'first-price', items: ['gpu'], bidders: { capability: 'gpu' } } },
+        { stake: { account: 'a2', amount: 10 } },
+        { slash: { account: 'a2', condition: 'byzantine_behavior' } },
+        { expect: { auction: { g1: { status: 'settled', winner: 'a1', price: 30 } }, supply: { minted: 200, total: 200 } } }
+      ]
+    })
+    expect(await main(['sim', 'run', p, '--json'], a)).toBe(0)
+    const report = JSON.parse(a.out) as Record<string, any>
+    expect(report.ok).toBe(true)
+    expect(report.auctions.g1).toEqual({ status: 'settled', winners: [{ agent: 'a1', items: ['gpu'], price: 30 }], welfare: 30, clearingPrice: 30, quantity: 1 })
+    // byzantine_behavior (critical, 100 % x 5, no grace) takes the whole stake.
+    expect(report.accounts.a2).toMatchObject({ free: 90, staked: 0, escrow: 0 })
+    expect(report.accounts.a1).toMatchObject({ free: 70, staked: 0, escrow: 0 })
+    expect(report.supply.minted).toBe(200)
+    expect(report.supply.total).toBe(200)
+    expect(report.nodes['1'].log.some((e: [number, number, string]) => e[2].startsWith('econ:{"cmd":{"type":"auction.open"'))).toBe(true)
+  })
+
+  it('fuzz --economy runs random auction scenarios and prints a trace per seed', async () => {
+    const a = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--seeds', '3', '--seed-start', '11'], a)).toBe(0)
+    expect(a.out).toMatch(/^seed 11: ok trace [0-9a-f]{64}$/m)
+    expect(a.out).toContain('3/3 seeds ok (economy, 5 nodes)')
+    const b = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--seeds', '1', '--seed-start', '11', '--json'], b)).toBe(0)
+    expect(JSON.parse(b.out)).toMatchObject({ economy: true, ok: true, failing: [] })
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--nodes', '2'], c)).toBe(2)
   })
 
   it('exits 0 with one JSON report for a passing scenario and 1 for a failed expect', async () => {

@@ -107,7 +107,13 @@ steps:
     ['auction type unknown', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "silent"}}]}', 0, 'auction.type'],
     ['run too long for the tick interval', '{"nodes": 3, "tickMs": 1, "steps": [{"run": 5000000}]}', 0, 'run'],
     ['negative run', '{"nodes": 3, "steps": [{"run": -5}]}', 0, 'run'],
-    ['recover not true', '{"nodes": 3, "steps": [{"recover": 1}]}', 0, 'recover']
+    ['recover not true', '{"nodes": 3, "steps": [{"recover": 1}]}', 0, 'recover'],
+    ['auction timeoutMs negative', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "vickrey", "timeoutMs": -1}}]}', 0, 'auction.timeoutMs'],
+    ['auction bidders with an unknown field', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "vickrey", "bidders": {"role": "x"}}}]}', 0, 'auction.bidders.role'],
+    ['expect auction with an unknown field', '{"nodes": 3, "steps": [{"expect": {"auction": {"g": {"loser": "a"}}}}]}', 0, 'expect.auction.g.loser'],
+    ['expect auction winners malformed', '{"nodes": 3, "steps": [{"expect": {"auction": {"g": {"winners": [3]}}}}]}', 0, 'expect.auction.g.winners[0]'],
+    ['expect account field not a number', '{"nodes": 3, "steps": [{"expect": {"account": {"a1": {"free": "lots"}}}}]}', 0, 'expect.account.a1.free'],
+    ['expect supply with an unknown field', '{"nodes": 3, "steps": [{"expect": {"supply": {"burned": 1}}}]}', 0, 'expect.supply.burned']
   ]
   for (const [what, text, step, field] of bad) {
     it(`rejects ${what}, naming step ${step} and field ${field}`, () => {

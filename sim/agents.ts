@@ -1,0 +1,253 @@
+/**
+ * The scenario runner's agent-level verbs (SCENARIOS.md "Timed mode verbs"): `mint`, `agent`, `auction`,
+ * `stake`, `slash`, on the economy replicas of sim/economy.ts.
+ *
+ * Every verb is a job: a generator that proposes economy commands through Raft (sim.proposeEcon, retried
+ * exactly-once until applied) and waits for their first application. The verb advances virtual time
+ * until its job is done, at most its bound (`timeoutMs` of an auction, else {@link ECON_VERB_TIMEOUT_MS});
+ * past the bound a refusal is recorded and the job goes on in the background (later `run` steps keep
+ * driving it: an auction interrupted by a partition or crash settles after the heal or restart).
+ *
+ * Who proposes what:
+ * - `mint` and `slash` are treasury operations: origin `operator` (the economy's authority), proposed at
+ *   the current leader (else the lowest live node). A mint to a new account first opens it for its owner:
+ *   `n<node>` of the agent with that id in the scenario (pre-scanned), else `operator`.
+ * - `agent` opens the agent's account from its node (origin `n<node>`) and keeps its bidding behaviour here.
+ * - `stake` acts from the account owner's node (operator-owned accounts: like `mint`).
+ * - `auction` opens the auction as account `seller:<node>` (owned by `n<node>`, opened by the verb with
+ *   no funds), lets every selected bidder bid once from its own node, then the seller closes it, which
+ *   settles it (open sealed bids: no reveal phase).
+ */
+import { LimitExceededError } from '../src/errors.js'
+import type { EconOutcome, Simulation } from './simulation.js'
+import { OPERATOR } from './economy.js'
+import type { Scenario, Step } from './scenario.js'
+
+/** Default bound on the virtual time one agent-level verb waits for its commands to apply (ms). */
+export const ECON_VERB_TIMEOUT_MS = 10_000
+/** Default bidding period of an auction (log time, ms); the seller closes it as soon as every bid is in. */
+export const AUCTION_DURATION_MS = 60_000
+/** Jobs running at once (verbs still in progress). */
+export const ECON_JOBS_MAX = 100_000
+
+export interface Agent {
+  id: string
+  node: number
+  capabilities: string[]
+  valuation?: number
+  bid?: number
+  bundles?: Array<{ items: string[], value: number }>
+  side?: 'buy' | 'sell'
+  limit?: number
+  quantity?: number
+}
+
+type JobGen = Generator<number[], string | undefined, EconOutcome[]>
+
+interface Job {
+  name: string
+  gen: JobGen
+  waiting: number[]
+  got: Map<number, EconOutcome>
+  done: boolean
+}
+
+type AuctionStep = Extract<Step, { kind: 'auction' }>['auction']
+
+const failure = (o: EconOutcome | undefined): string | undefined =>
+  o === undefined ? 'not applied' : o.result === undefined ? undefined : o.result.ok ? undefined : `${o.result.code}: ${o.result.message}`
+
+export class AgentDriver {
+  readonly agents = new Map<string, Agent>()
+  private readonly jobs: Job[] = []
+  /** Accounts this driver opened (or saw opened). */
+  private readonly opened = new Set<string>()
+  /** Agent id -> its node, from every `agent` step of the scenario (owners of minted accounts). */
+  private readonly agentNodes = new Map<string, number>()
+
+  constructor (private readonly sim: Simulation, scenario: Pick<Scenario, 'steps'>) {
+    for (const s of scenario.steps) {
+      if (s.kind === 'agent' && !this.agentNodes.has(s.agent.id as string)) this.agentNodes.set(s.agent.id as string, s.agent.node as number)
+    }
+  }
+
+  /** The owner peer of an account: `n<node>` of the agent with that id, else the operator. */
+  ownerOf (account: string): string {
+    const n = this.agentNodes.get(account)
+    return n === undefined ? OPERATOR : `n${n}`
+  }
+
+  /** The node an account's owner proposes from (0: the operator's node, the leader). */
+  private nodeOf (account: string): number { return this.agentNodes.get(account) ?? 0 }
+
+  get active (): number { return this.jobs.length }
+
+  /** Run an agent-level step: start its job and advance virtual time until it is done or its bound passes. */
+  run (step: Step): void {
+    let job: Job
+    let bound = ECON_VERB_TIMEOUT_MS
+    switch (step.kind) {
+      case 'mint': job = this.start(`mint ${step.account}`, this.mint(step.account, step.amount)); break
+      case 'stake': job = this.start(`stake ${step.account}`, this.stake(step.account, step.amount)); break
+      case 'slash': job = this.start(`slash ${step.account}`, this.slash(step.account, step.condition)); break
+      case 'agent': job = this.start(`agent ${String(step.agent.id)}`, this.agent(toAgent(step.agent))); break
+      case 'auction':
+        job = this.start(`auction ${String(step.auction.id)}`, this.auction(step.auction))
+        if (typeof step.auction.timeoutMs === 'number') bound = step.auction.timeoutMs
+        break
+      default: return
+    }
+    if (!job.done) this.sim.runFor(bound, () => job.done)
+    if (!job.done) this.sim.recordRefusal(`${job.name}: not done within ${bound} ms (still in progress)`)
+  }
+
+  /** Advance every job whose awaited commands have applied (called after every tick round). */
+  poll (): void {
+    for (let i = 0; i < this.jobs.length; i++) {
+      const job = this.jobs[i] as Job
+      this.advance(job)
+      if (job.done) { this.jobs.splice(i, 1); i-- }
+    }
+  }
+
+  private start (name: string, gen: JobGen): Job {
+    if (this.jobs.length >= ECON_JOBS_MAX) throw new LimitExceededError('ECON_JOBS_MAX', ECON_JOBS_MAX, this.jobs.length + 1, 'agent jobs in progress')
+    const job: Job = { name, gen, waiting: [], got: new Map(), done: false }
+    this.resume(job, [])
+    if (!job.done) this.jobs.push(job)
+    return job
+  }
+
+  private advance (job: Job): void {
+    while (!job.done) {
+      for (const seq of job.waiting) {
+        if (job.got.has(seq)) continue
+        const o = this.sim.takeEconOutcome(seq)
+        if (o !== undefined) job.got.set(seq, o)
+      }
+      if (job.got.size < job.waiting.length) return
+      const results = job.waiting.map(s => job.got.get(s) as EconOutcome)
+      job.got.clear()
+      this.resume(job, results)
+    }
+  }
+
+  private resume (job: Job, results: EconOutcome[]): void {
+    const r = job.gen.next(results)
+    if (r.done === true) {
+      job.done = true
+      job.waiting = []
+      if (r.value !== undefined) this.sim.recordRefusal(`${job.name}: ${r.value}`)
+    } else {
+      job.waiting = r.value
+    }
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  private * openAccount (account: string, node: number, byTreasury: boolean): Generator<number[], string | undefined, EconOutcome[]> {
+    if (this.opened.has(account)) return undefined
+    const owner = this.ownerOf(account)
+    const cmd = byTreasury ? { type: 'open', by: 'treasury', account, owner } : { type: 'open', by: account, account }
+    const [o] = yield [this.sim.proposeEcon(node, byTreasury ? OPERATOR : owner, cmd)]
+    const f = failure(o)
+    if (f === undefined) this.opened.add(account)
+    return f === undefined ? undefined : `open ${account}: ${f}`
+  }
+
+  private * mint (account: string, amount: number): JobGen {
+    const f = yield * this.openAccount(account, 0, true)
+    if (f !== undefined) return f
+    const [o] = yield [this.sim.proposeEcon(0, OPERATOR, { type: 'mint', by: 'treasury', account, amount })]
+    return failure(o)
+  }
+
+  private * stake (account: string, amount: number): JobGen {
+    const [o] = yield [this.sim.proposeEcon(this.nodeOf(account), this.ownerOf(account), { type: 'stake', by: account, account, amount })]
+    return failure(o)
+  }
+
+  private * slash (account: string, condition: string): JobGen {
+    const [o] = yield [this.sim.proposeEcon(0, OPERATOR, { type: 'slash', by: 'treasury', account, condition })]
+    return failure(o)
+  }
+
+  private * agent (a: Agent): JobGen {
+    if (!this.agents.has(a.id)) this.agents.set(a.id, a)
+    return yield * this.openAccount(a.id, a.node, false)
+  }
+
+  private * auction (spec: AuctionStep): JobGen {
+    const id = spec.id as string
+    const node = spec.node as number
+    const seller = `seller:${node}`
+    const origin = `n${node}`
+    this.agentNodes.set(seller, node)
+    const f = yield * this.openAccount(seller, node, false)
+    if (f !== undefined) return f
+    const [opened] = yield [this.sim.proposeEcon(node, origin, { type: 'auction.open', by: seller, auction: auctionSpec(spec) })]
+    const fo = failure(opened)
+    if (fo !== undefined) return `open: ${fo}`
+    const capability = (spec.bidders as { capability?: string } | undefined)?.capability
+    const bids: number[] = []
+    const bidders: string[] = []
+    for (const a of this.agents.values()) {
+      if (capability !== undefined && !a.capabilities.includes(capability)) continue
+      const bid = bidFor(spec.type as string, a)
+      if (bid === undefined) continue
+      bidders.push(a.id)
+      bids.push(this.sim.proposeEcon(a.node, `n${a.node}`, { type: 'auction.bid', by: a.id, auction: id, bid }))
+    }
+    const outcomes = bids.length > 0 ? (yield bids) : []
+    outcomes.forEach((o, k) => {
+      const fb = failure(o)
+      if (fb !== undefined) this.sim.recordRefusal(`auction ${id}: bid of ${bidders[k] ?? '?'} refused: ${fb}`)
+    })
+    const [closed] = yield [this.sim.proposeEcon(node, origin, { type: 'auction.close', by: seller, auction: id })]
+    const fc = failure(closed)
+    return fc === undefined ? undefined : `close: ${fc}`
+  }
+}
+
+function toAgent (v: Record<string, unknown>): Agent {
+  const a: Agent = { id: v.id as string, node: v.node as number, capabilities: (v.capabilities as string[] | undefined) ?? [] }
+  for (const k of ['valuation', 'bid', 'limit', 'quantity'] as const) if (typeof v[k] === 'number') a[k] = v[k]
+  if (v.side === 'buy' || v.side === 'sell') a.side = v.side
+  if (Array.isArray(v.bundles)) a.bundles = (v.bundles as Array<{ items: string[], value: number }>).map(b => ({ items: [...b.items], value: b.value }))
+  return a
+}
+
+/** The protocols/market auction spec for a scenario `auction` step (fields the mechanism does not take are dropped). */
+export function auctionSpec (s: AuctionStep): Record<string, unknown> {
+  const type = s.type as string
+  const out: Record<string, unknown> = {
+    id: s.id,
+    mechanism: type,
+    items: Array.isArray(s.items) && s.items.length > 0 ? s.items : [s.id],
+    durationMs: typeof s.durationMs === 'number' ? s.durationMs : AUCTION_DURATION_MS
+  }
+  const take = (k: string): void => { if (typeof s[k] === 'number') out[k] = s[k] }
+  switch (type) {
+    case 'english': take('reserve'); take('startPrice'); out.increment = typeof s.increment === 'number' ? s.increment : 1; break
+    case 'dutch': take('reserve'); take('startPrice'); take('decrement'); break
+    case 'first-price': case 'vickrey': take('reserve'); break
+  }
+  return out
+}
+
+/** An agent's bid in an auction of `type` per its behaviour, or undefined when it has none for it. */
+export function bidFor (type: string, a: Agent): Record<string, unknown> | undefined {
+  switch (type) {
+    case 'english': case 'dutch': {
+      const v = a.valuation ?? a.bid
+      return v === undefined ? undefined : { maxPrice: v }
+    }
+    case 'first-price': case 'vickrey': {
+      const v = a.bid ?? a.valuation
+      return v === undefined ? undefined : { amount: v }
+    }
+    case 'combinatorial': return a.bundles === undefined || a.bundles.length === 0 ? undefined : { bundles: a.bundles }
+    case 'double': return a.side === undefined || a.limit === undefined ? undefined : { side: a.side, limit: a.limit, quantity: a.quantity ?? 1 }
+  }
+  return undefined
+}
