@@ -226,6 +226,123 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
   return { value: best, chosen: bestChosen.sort((a, b) => a - b), exact: !exhausted, nodes: Math.min(nodes, nodesMax) }
 }
 
+/**
+ * Value-only exact solve for `W(-i)` (VCG needs the optimal welfare without agent i, not which optimal
+ * allocation the tie-break picks, so any search order is allowed). Differences from `solve`:
+ * - bids are tried by value, descending; undecided items without a feasible bid are skipped (a node
+ *   whose items all have none is a leaf);
+ * - every node is a feasible partial allocation, so the incumbent improves at any node, not only leaves;
+ * - `cap` is a known upper bound on the optimum (`W` for `W(-i)`): reaching it stops the search, and a
+ *   seed already at the cap needs no search at all;
+ * - typed arrays only in the inner loop.
+ * Same node accounting and budget as `solve`: when the budget runs out the best value found so far (at
+ * least the seed's, feasible) is returned with `exact: false`.
+ */
+function solveValue (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, cap: number, nodesMax: number): SolveResult {
+  const n = p.nItems
+  if (seed.value >= cap) return { value: seed.value, chosen: seed.chosen.slice().sort((a, b) => a - b), exact: true, nodes: 0 }
+  const lists = prune(p, excludedAgent)
+  for (const l of lists) l.sort((a, b) => p.value[b]! - p.value[a]! || a - b)
+  const itemStart = new Int32Array(n + 1)
+  for (let k = 0; k < n; k++) itemStart[k + 1] = itemStart[k]! + lists[k]!.length
+  const itemBid = new Int32Array(itemStart[n]!)
+  for (let k = 0; k < n; k++) itemBid.set(lists[k]!, itemStart[k]!)
+  const nBids = p.value.length
+  const bidStart = new Int32Array(nBids + 1)
+  for (let b = 0; b < nBids; b++) bidStart[b + 1] = bidStart[b]! + p.bidItems[b]!.length
+  const bidItem = new Int32Array(bidStart[nBids]!)
+  for (let b = 0; b < nBids; b++) bidItem.set(p.bidItems[b]!, bidStart[b]!)
+  const val = Float64Array.from(p.value)
+  const dens = Float64Array.from(p.density)
+  const agentOf = Int32Array.from(p.agent)
+  const blocked = new Int32Array(nBids)
+  const agentUsed = new Uint8Array(p.nAgents)
+  if (excludedAgent >= 0) agentUsed[excludedAgent] = 1
+  const decided = new Uint8Array(n)
+  const pi = new Float64Array(n)
+  const cnt = new Int32Array(n)
+  const stack = new Int32Array(n)
+  let depth = 0
+  let value = 0
+  let best = seed.value
+  let bestChosen = seed.chosen.slice()
+  let nodes = 0
+  let exhausted = false
+  let done = false
+  let branch = -1
+
+  const setDecided = (k: number, d: number): void => {
+    decided[k] = d === 1 ? 1 : 0
+    for (let x = itemStart[k]!; x < itemStart[k + 1]!; x++) blocked[itemBid[x]!]! += d
+  }
+  const take = (b: number, d: number): void => {
+    for (let x = bidStart[b]!; x < bidStart[b + 1]!; x++) setDecided(bidItem[x]!, d)
+    agentUsed[agentOf[b]!] = d === 1 ? 1 : 0
+    value += d * val[b]!
+  }
+  // The same LP-dual bound as `solve` (densities, then one tightening pass). Also sets `branch`: the
+  // first undecided item that still has a feasible bid (items with none are effectively unsold).
+  const bound = (): number => {
+    branch = -1
+    for (let k = 0; k < n; k++) {
+      if (decided[k] === 1) continue
+      let m = 0
+      let c = 0
+      for (let x = itemStart[k]!; x < itemStart[k + 1]!; x++) {
+        const b = itemBid[x]!
+        if (blocked[b] !== 0 || agentUsed[agentOf[b]!] !== 0) continue
+        c++
+        if (dens[b]! > m) m = dens[b]!
+      }
+      pi[k] = m
+      cnt[k] = c
+      if (c > 0 && branch < 0) branch = k
+    }
+    let s = value
+    for (let k = 0; k < n; k++) {
+      if (decided[k] === 1 || cnt[k] === 0) continue
+      let m = 0
+      for (let x = itemStart[k]!; x < itemStart[k + 1]!; x++) {
+        const b = itemBid[x]!
+        if (blocked[b] !== 0 || agentUsed[agentOf[b]!] !== 0) continue
+        let r = val[b]!
+        for (let y = bidStart[b]!; y < bidStart[b + 1]!; y++) if (bidItem[y] !== k) r -= pi[bidItem[y]!]!
+        if (r > m) m = r
+      }
+      pi[k] = m
+      s += m
+    }
+    return s
+  }
+
+  const dfs = (): void => {
+    if (++nodes > nodesMax) { exhausted = true; return }
+    if (value > best) {
+      best = value
+      bestChosen = Array.from(stack.subarray(0, depth))
+      if (best >= cap) { done = true; return }
+    }
+    const ub = bound()
+    if (branch < 0 || ub <= best) return
+    const t = branch
+    for (let x = itemStart[t]!; x < itemStart[t + 1]!; x++) {
+      const b = itemBid[x]!
+      if (blocked[b] !== 0 || agentUsed[agentOf[b]!] !== 0) continue
+      take(b, 1)
+      stack[depth++] = b
+      dfs()
+      depth--
+      take(b, -1)
+      if (exhausted || done) return
+    }
+    setDecided(t, 1)
+    dfs()
+    setDecided(t, -1)
+  }
+  dfs()
+  return { value: best, chosen: bestChosen.sort((a, b) => a - b), exact: !exhausted, nodes: Math.min(nodes, nodesMax) }
+}
+
 /** Optimal welfare (and the deterministic allocation) for the given bids, without payments. */
 export function winnerDetermination (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): SolveResult {
   const lim = limitsOf(limits)
@@ -239,7 +356,7 @@ export function winnerDetermination (params: CombinatorialParams, bids: BundleBi
  * The node budget is shared; if either pass runs out, the best allocation found is returned, inexact.
  */
 function solveDeterministic (p: Problem, nodesMax: number): SolveResult {
-  const first = solve(p, -1, greedy(p, -1), false, nodesMax, true)
+  const first = solveValue(p, -1, greedy(p, -1), Infinity, nodesMax)
   if (!first.exact) return first
   const second = solve(p, -1, first, true, Math.max(nodesMax - first.nodes, 1))
   const nodes = first.nodes + second.nodes
@@ -290,7 +407,8 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
     // Seed W(-i) with the main allocation minus i, greedily refilled: feasible, value >= W - v_i.
     const seed = greedy(p, ai, main.chosen.filter(x => x !== b))
     const g = greedy(p, ai)
-    const r = solve(p, ai, g.value > seed.value ? g : seed, false, lim.solverNodesMax, true)
+    // W(-i) <= W when W is exact (removing bids cannot raise the optimum); otherwise no cap.
+    const r = solveValue(p, ai, g.value > seed.value ? g : seed, main.exact ? main.value : Infinity, lim.solverNodesMax)
     nodes += r.nodes
     exact &&= r.exact
     const pay = Math.min(Math.max(r.value - (main.value - vi), 0), vi)
