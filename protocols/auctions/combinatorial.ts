@@ -24,6 +24,12 @@ export interface BundleBid { agent: string, items: string[], value: number }
 export interface CombinatorialParams {
   /** The goods for sale (one unit each), in a fixed order (it defines the search order). */
   items: string[]
+  /**
+   * Optional per-item reserve prices (non-negative safe integers; items not listed have reserve 0). A
+   * bundle bid qualifies only if its value is at least the sum of its items' reserves; other bids are
+   * ignored (like value-0 bids). A winner pays `max(VCG payment, sum of its items' reserves)`.
+   */
+  reserves?: Record<string, number>
 }
 
 export interface CombinatorialOutcome extends Outcome {
@@ -44,6 +50,10 @@ interface Problem {
   /** Bids containing each item, log order. */
   bidsOf: number[][]
   density: number[]
+  /** Bid can win: value > 0 and value >= the sum of its items' reserves. */
+  live: boolean[]
+  /** Sum of the reserves of the bid's items. */
+  reserveSum: number[]
 }
 
 interface SolveResult { value: number, chosen: number[], exact: boolean, nodes: number }
@@ -61,7 +71,8 @@ function buildProblem (params: CombinatorialParams, bids: BundleBid[], lim: Auct
   checkCount(bids.length, lim)
   const agentIx = new Map<string, number>()
   const agents: string[] = []
-  const p: Problem = { nItems: params.items.length, bidItems: [], value: [], agent: [], nAgents: 0, bidsOf: params.items.map(() => []), density: [] }
+  const reserve = reservesOf(params, itemIx)
+  const p: Problem = { nItems: params.items.length, bidItems: [], value: [], agent: [], nAgents: 0, bidsOf: params.items.map(() => []), density: [], live: [], reserveSum: [] }
   let total = 0
   bids.forEach((b, bi) => {
     const a = agentId(b?.agent)
@@ -84,15 +95,36 @@ function buildProblem (params: CombinatorialParams, bids: BundleBid[], lim: Auct
     p.value.push(v)
     p.agent.push(ai)
     p.density.push(Math.ceil(v / ix.length))
-    if (v > 0) for (const k of ix) p.bidsOf[k]!.push(bi) // value-0 bids never win
+    let r = 0
+    for (const k of ix) r += reserve[k]!
+    const live = v > 0 && v >= r // value-0 and below-reserve bids never win
+    p.live.push(live)
+    p.reserveSum.push(r)
+    if (live) for (const k of ix) p.bidsOf[k]!.push(bi)
   })
   p.nAgents = agents.length
   return { p, agents }
 }
 
+/** Per-item reserves (0 when absent) from `params.reserves`; unknown items and bad amounts are rejected. */
+function reservesOf (params: CombinatorialParams, itemIx: Map<string, number>): number[] {
+  const out = new Array<number>(itemIx.size).fill(0)
+  if (params.reserves === undefined) return out
+  if (params.reserves === null || typeof params.reserves !== 'object' || Array.isArray(params.reserves)) throw new AuctionError('ERR_INVALID_AUCTION', 'reserves must be an object of item -> amount')
+  let total = 0
+  for (const [it, amount] of Object.entries(params.reserves)) {
+    const k = itemIx.get(it)
+    if (k === undefined) throw new AuctionError('ERR_INVALID_AUCTION', `reserve for unknown item ${it}`)
+    out[k] = money(amount, `reserve of ${it}`, 'ERR_INVALID_AUCTION')
+    total += out[k]
+    if (!Number.isSafeInteger(total)) throw new AuctionError('ERR_INVALID_AUCTION', 'sum of reserves exceeds safe integers')
+  }
+  return out
+}
+
 /** Greedy: from the feasible `start`, add bids by value descending, log order on ties; a feasible seed. */
 function greedy (p: Problem, excludedAgent: number, start: number[] = []): { value: number, chosen: number[] } {
-  const order = p.value.map((_, i) => i).filter(i => p.value[i]! > 0 && p.agent[i] !== excludedAgent).sort((a, b) => p.value[b]! - p.value[a]! || a - b)
+  const order = p.value.map((_, i) => i).filter(i => p.live[i] === true && p.agent[i] !== excludedAgent).sort((a, b) => p.value[b]! - p.value[a]! || a - b)
   const taken = new Uint8Array(p.nItems)
   const used = new Uint8Array(p.nAgents)
   const chosen: number[] = start.slice()
@@ -120,17 +152,17 @@ function greedy (p: Problem, excludedAgent: number, start: number[] = []): { val
  */
 function prune (p: Problem, excludedAgent: number): number[][] {
   const bidsPerAgent = new Int32Array(p.nAgents)
-  for (let b = 0; b < p.value.length; b++) if (p.value[b]! > 0) bidsPerAgent[p.agent[b]!]!++
+  for (let b = 0; b < p.value.length; b++) if (p.live[b] === true) bidsPerAgent[p.agent[b]!]!++
   const single = new Array<number>(p.nItems).fill(0)
   for (let b = 0; b < p.value.length; b++) {
     const a = p.agent[b]!
-    if (p.bidItems[b]!.length === 1 && a !== excludedAgent && bidsPerAgent[a] === 1) {
+    if (p.live[b] === true && p.bidItems[b]!.length === 1 && a !== excludedAgent && bidsPerAgent[a] === 1) {
       const k = p.bidItems[b]![0]!
       if (p.value[b]! > single[k]!) single[k] = p.value[b]!
     }
   }
   const alive = p.value.map((v, b) => {
-    if (v <= 0 || p.agent[b] === excludedAgent) return false
+    if (p.live[b] !== true || p.agent[b] === excludedAgent) return false
     let s = 0
     for (const k of p.bidItems[b]!) s += single[k]!
     return s <= v
@@ -399,7 +431,7 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
   const main = solveDeterministic(p, lim.solverNodesMax)
   let nodes = main.nodes
   let exact = main.exact
-  if (main.chosen.length === 0) return { ...noSale('no positive bid'), allocation: [], exact, nodes }
+  if (main.chosen.length === 0) return { ...noSale(params.reserves === undefined ? 'no positive bid' : 'no positive bid at or above the sum of its items\' reserves'), allocation: [], exact, nodes }
   const winners: Award[] = []
   for (const b of main.chosen) {
     const ai = p.agent[b]!
@@ -411,7 +443,9 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
     const r = solveValue(p, ai, g.value > seed.value ? g : seed, main.exact ? main.value : Infinity, lim.solverNodesMax)
     nodes += r.nodes
     exact &&= r.exact
-    const pay = Math.min(Math.max(r.value - (main.value - vi), 0), vi)
+    // Reserve rule: pay at least the awarded items' reserves. Still <= v_i (a qualifying bid is worth at
+    // least its reserves, and the clamped VCG payment is <= v_i), so individually rational.
+    const pay = Math.max(Math.min(Math.max(r.value - (main.value - vi), 0), vi), p.reserveSum[b]!)
     winners.push({ agent: agents[ai]!, items: p.bidItems[b]!.map(k => params.items[k]!), quantity: 1, price: pay })
   }
   const out: CombinatorialOutcome = {
