@@ -270,7 +270,7 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
  * Same node accounting and budget as `solve`: when the budget runs out the best value found so far (at
  * least the seed's, feasible) is returned with `exact: false`.
  */
-function solveValue (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, cap: number, nodesMax: number): SolveResult {
+function solveValue (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, cap: number, nodesMax: number, pool?: Pool): SolveResult {
   const n = p.nItems
   if (seed.value >= cap) return { value: seed.value, chosen: seed.chosen.slice().sort((a, b) => a - b), exact: true, nodes: 0 }
   const lists = prune(p, excludedAgent)
@@ -352,6 +352,7 @@ function solveValue (p: Problem, excludedAgent: number, seed: { value: number, c
     if (value > best) {
       best = value
       bestChosen = Array.from(stack.subarray(0, depth))
+      pool?.add(best, bestChosen)
       if (best >= cap) { done = true; return }
     }
     const ub = bound()
@@ -375,6 +376,31 @@ function solveValue (p: Problem, excludedAgent: number, seed: { value: number, c
   return { value: best, chosen: bestChosen.sort((a, b) => a - b), exact: !exhausted, nodes: Math.min(nodes, nodesMax) }
 }
 
+/** Most allocations kept in the incumbent pool shared by the W and W(-i) solves of one auction. */
+const POOL_MAX = 256
+
+/**
+ * Incumbent pool: every improving allocation found by the value-only solves of one auction, best first
+ * (equal values: earlier first), at most `POOL_MAX`. Seeds later W(-i) solves: the best pooled
+ * allocation without agent i is feasible for W(-i), often optimal there (near-optimal alternatives tend
+ * to avoid several winners), and a good seed is what makes the bound prune. Seeds never change values.
+ */
+class Pool {
+  readonly entries: Array<{ value: number, chosen: number[] }> = []
+  add (value: number, chosen: number[]): void {
+    let at = this.entries.length
+    while (at > 0 && this.entries[at - 1]!.value < value) at--
+    if (at >= POOL_MAX) return
+    this.entries.splice(at, 0, { value, chosen })
+    if (this.entries.length > POOL_MAX) this.entries.pop()
+  }
+
+  /** The best pooled allocation with no bid of `agent`, or undefined. */
+  bestWithout (p: Problem, agent: number): number[] | undefined {
+    return this.entries.find(e => e.chosen.every(b => p.agent[b] !== agent))?.chosen
+  }
+}
+
 /** Optimal welfare (and the deterministic allocation) for the given bids, without payments. */
 export function winnerDetermination (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): SolveResult {
   const lim = limitsOf(limits)
@@ -387,8 +413,8 @@ export function winnerDetermination (params: CombinatorialParams, bids: BundleBi
  * go to the search) then returns the first optimal allocation in the documented depth-first order.
  * The node budget is shared; if either pass runs out, the best allocation found is returned, inexact.
  */
-function solveDeterministic (p: Problem, nodesMax: number): SolveResult {
-  const first = solveValue(p, -1, greedy(p, -1), Infinity, nodesMax)
+function solveDeterministic (p: Problem, nodesMax: number, pool?: Pool): SolveResult {
+  const first = solveValue(p, -1, greedy(p, -1), Infinity, nodesMax, pool)
   if (!first.exact) return first
   const second = solve(p, -1, first, true, Math.max(nodesMax - first.nodes, 1))
   const nodes = first.nodes + second.nodes
@@ -428,7 +454,8 @@ export function checkAllocation (params: CombinatorialParams, bids: BundleBid[],
 export function combinatorial (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): CombinatorialOutcome {
   const lim = limitsOf(limits)
   const { p, agents } = buildProblem(params, bids, lim)
-  const main = solveDeterministic(p, lim.solverNodesMax)
+  const pool = new Pool()
+  const main = solveDeterministic(p, lim.solverNodesMax, pool)
   let nodes = main.nodes
   let exact = main.exact
   if (main.chosen.length === 0) return { ...noSale(params.reserves === undefined ? 'no positive bid' : 'no positive bid at or above the sum of its items\' reserves'), allocation: [], exact, nodes }
@@ -436,11 +463,13 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
   for (const b of main.chosen) {
     const ai = p.agent[b]!
     const vi = p.value[b]!
-    // Seed W(-i) with the main allocation minus i, greedily refilled: feasible, value >= W - v_i.
-    const seed = greedy(p, ai, main.chosen.filter(x => x !== b))
-    const g = greedy(p, ai)
+    // Seed W(-i) with the best of: the main allocation minus i, greedily refilled (value >= W - v_i);
+    // the best pooled allocation without i, refilled; plain greedy. All feasible without i.
+    let seed = greedy(p, ai, main.chosen.filter(x => x !== b))
+    const pooled = pool.bestWithout(p, ai)
+    for (const c of [greedy(p, ai), ...(pooled === undefined ? [] : [greedy(p, ai, pooled)])]) if (c.value > seed.value) seed = c
     // W(-i) <= W when W is exact (removing bids cannot raise the optimum); otherwise no cap.
-    const r = solveValue(p, ai, g.value > seed.value ? g : seed, main.exact ? main.value : Infinity, lim.solverNodesMax)
+    const r = solveValue(p, ai, seed, main.exact ? main.value : Infinity, lim.solverNodesMax, pool)
     nodes += r.nodes
     exact &&= r.exact
     // Reserve rule: pay at least the awarded items' reserves. Still <= v_i (a qualifying bid is worth at
