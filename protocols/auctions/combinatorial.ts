@@ -270,7 +270,7 @@ function solve (p: Problem, excludedAgent: number, seed: { value: number, chosen
  * Same node accounting and budget as `solve`: when the budget runs out the best value found so far (at
  * least the seed's, feasible) is returned with `exact: false`.
  */
-function solveValue (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, cap: number, nodesMax: number, pool?: Pool): SolveResult {
+function solveValue (p: Problem, excludedAgent: number, seed: { value: number, chosen: number[] }, cap: number, nodesMax: number, pool?: Pool, start?: Float64Array): SolveResult {
   const n = p.nItems
   if (seed.value >= cap) return { value: seed.value, chosen: seed.chosen.slice().sort((a, b) => a - b), exact: true, nodes: 0 }
   const lists = prune(p, excludedAgent)
@@ -326,7 +326,7 @@ function solveValue (p: Problem, excludedAgent: number, seed: { value: number, c
         c++
         if (dens[b]! > m) m = dens[b]!
       }
-      pi[k] = m
+      pi[k] = start === undefined ? m : start[k]!
       cnt[k] = c
       if (c > 0 && branch < 0) branch = k
     }
@@ -376,6 +376,63 @@ function solveValue (p: Problem, excludedAgent: number, seed: { value: number, c
   return { value: best, chosen: bestChosen.sort((a, b) => a - b), exact: !exhausted, nodes: Math.min(nodes, nodesMax) }
 }
 
+/** Simplex pivots allowed for the root LP (a named limit; stopping early only weakens the bound). */
+const LP_PIVOTS_MAX = 5000
+
+/**
+ * Item prices from the root LP relaxation `max Σ v_b x_b, Σ_{b∋k} x_b ≤ 1, x ≥ 0` (dense primal
+ * simplex, Dantzig's rule, lowest index on ties; IEEE double arithmetic only, so every replica computes
+ * the same prices), rounded up to integers. They are only a starting point: the bound's tightening pass
+ * makes any starting prices dual-feasible for the node's subproblem, so precision never affects
+ * correctness, only how tight the bound is. With the optimal LP duals the root bound is the LP value.
+ */
+function lpPrices (p: Problem): Float64Array {
+  const m = p.nItems
+  const cols: number[] = []
+  for (let b = 0; b < p.value.length; b++) if (p.live[b] === true) cols.push(b)
+  const n = cols.length
+  const w = n + m
+  const t = new Float64Array(m * w)
+  // Right-hand sides 1 + (k + 1)·2^-20: a fixed perturbation against degenerate cycling (the LP has
+  // all-1 capacities, so it is highly degenerate); it only moves the duals' starting point.
+  const rhs = new Float64Array(m)
+  for (let k = 0; k < m; k++) rhs[k] = 1 + (k + 1) / 1048576
+  const z = new Float64Array(w)
+  const basis = new Int32Array(m)
+  cols.forEach((b, j) => { for (const k of p.bidItems[b]!) t[k * w + j] = 1; z[j] = -p.value[b]! })
+  for (let k = 0; k < m; k++) { t[k * w + n + k] = 1; basis[k] = n + k }
+  const eps = 1e-9
+  for (let it = 0; it < LP_PIVOTS_MAX; it++) {
+    let e = -1
+    let most = -eps
+    for (let j = 0; j < w; j++) if (z[j]! < most) { most = z[j]!; e = j }
+    if (e < 0) break
+    let r = -1
+    let ratio = Infinity
+    for (let k = 0; k < m; k++) {
+      const a = t[k * w + e]!
+      if (a > eps && rhs[k]! / a < ratio - eps) { ratio = rhs[k]! / a; r = k }
+    }
+    if (r < 0) break // unbounded cannot happen (x_b <= 1); defensive
+    const pv = t[r * w + e]!
+    for (let j = 0; j < w; j++) t[r * w + j]! /= pv
+    rhs[r]! /= pv
+    for (let k = 0; k < m; k++) {
+      if (k === r) continue
+      const f = t[k * w + e]!
+      if (f === 0) continue
+      for (let j = 0; j < w; j++) t[k * w + j]! -= f * t[r * w + j]!
+      rhs[k]! -= f * rhs[r]!
+    }
+    const f = z[e]!
+    for (let j = 0; j < w; j++) z[j]! -= f * t[r * w + j]!
+    basis[r] = e
+  }
+  const pi = new Float64Array(m)
+  for (let k = 0; k < m; k++) pi[k] = Math.max(0, Math.ceil(z[n + k]! - 1e-6))
+  return pi
+}
+
 /** Most allocations kept in the incumbent pool shared by the W and W(-i) solves of one auction. */
 const POOL_MAX = 256
 
@@ -405,7 +462,7 @@ class Pool {
 export function winnerDetermination (params: CombinatorialParams, bids: BundleBid[], limits?: Partial<AuctionLimits>): SolveResult {
   const lim = limitsOf(limits)
   const { p } = buildProblem(params, bids, lim)
-  return solveDeterministic(p, lim.solverNodesMax)
+  return solveDeterministic(p, lim.solverNodesMax, lpPrices(p))
 }
 
 /**
@@ -413,8 +470,8 @@ export function winnerDetermination (params: CombinatorialParams, bids: BundleBi
  * go to the search) then returns the first optimal allocation in the documented depth-first order.
  * The node budget is shared; if either pass runs out, the best allocation found is returned, inexact.
  */
-function solveDeterministic (p: Problem, nodesMax: number, pool?: Pool): SolveResult {
-  const first = solveValue(p, -1, greedy(p, -1), Infinity, nodesMax, pool)
+function solveDeterministic (p: Problem, nodesMax: number, rootPi: Float64Array, pool?: Pool): SolveResult {
+  const first = solveValue(p, -1, greedy(p, -1), Infinity, nodesMax, pool, rootPi)
   if (!first.exact) return first
   const second = solve(p, -1, first, true, Math.max(nodesMax - first.nodes, 1))
   const nodes = first.nodes + second.nodes
@@ -455,7 +512,8 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
   const lim = limitsOf(limits)
   const { p, agents } = buildProblem(params, bids, lim)
   const pool = new Pool()
-  const main = solveDeterministic(p, lim.solverNodesMax, pool)
+  const rootPi = lpPrices(p)
+  const main = solveDeterministic(p, lim.solverNodesMax, rootPi, pool)
   let nodes = main.nodes
   let exact = main.exact
   if (main.chosen.length === 0) return { ...noSale(params.reserves === undefined ? 'no positive bid' : 'no positive bid at or above the sum of its items\' reserves'), allocation: [], exact, nodes }
@@ -469,7 +527,7 @@ export function combinatorial (params: CombinatorialParams, bids: BundleBid[], l
     const pooled = pool.bestWithout(p, ai)
     for (const c of [greedy(p, ai), ...(pooled === undefined ? [] : [greedy(p, ai, pooled)])]) if (c.value > seed.value) seed = c
     // W(-i) <= W when W is exact (removing bids cannot raise the optimum); otherwise no cap.
-    const r = solveValue(p, ai, seed, main.exact ? main.value : Infinity, lim.solverNodesMax, pool)
+    const r = solveValue(p, ai, seed, main.exact ? main.value : Infinity, lim.solverNodesMax, pool, rootPi)
     nodes += r.nodes
     exact &&= r.exact
     // Reserve rule: pay at least the awarded items' reserves. Still <= v_i (a qualifying bid is worth at
