@@ -8,11 +8,28 @@
  * same VCG payments): items in the auction's `items` order; at each node the first undecided item is
  * either given to one of the still-feasible bids containing it, tried in log order, or — last — left
  * unsold. A greedy allocation seeds the search only as a pruning threshold; it never wins a tie against
- * the depth-first order. All arithmetic is integer (bounds use `ceil(value / |bundle|)` per item).
+ * the depth-first order.
  *
- * The search is bounded by `solverNodesMax` nodes (a deterministic stand-in for a time limit: every
- * replica stops at the same node). If the budget runs out the best allocation found so far is returned
- * (always feasible; at worst the greedy one), `exact: false`, and payments are clamped to `[0, v_i]`.
+ * Solves. W is found by a value-only search (`solveValue`), then a log-ordered search seeded with W
+ * fixes the tie-broken allocation. Each `W(-i)` needs only the optimal value, so it uses the value-only
+ * search: bids by value, typed arrays, incumbent updated at every node, stopped as soon as it reaches
+ * the cap `W` (`W(-i) ≤ W`), seeded with the best of {W's allocation minus i greedily refilled (≥ W − v_i),
+ * the best allocation without i from an incumbent pool shared by all solves of the auction, greedy}.
+ * Bounds: item prices `π` dual-feasible for the node's LP relaxation, from a starting point (the root
+ * LP's optimal duals, computed once per auction by a deterministic dense simplex in IEEE doubles and
+ * rounded up) made feasible by one tightening pass in integers; `value + Σπ` bounds the subtree. Any
+ * valid bound leaves the depth-first tie-break unchanged, and values (hence payments) are exact, so the
+ * outcome is the same as with weaker bounds — only `nodes` differs.
+ *
+ * Reserves (optional `params.reserves`, per item): a bid qualifies only if `value ≥ Σ reserves of its
+ * items`; others never win. A winner pays `max(VCG payment, Σ reserves of its items)`: still ≤ its bid
+ * (the VCG payment is ≤ v_i and a qualifying bid is worth at least its reserves), so individually
+ * rational, and the seller never gets less than its reserves for the items it sells.
+ *
+ * The search is bounded by `solverNodesMax` nodes per solve (a deterministic stand-in for a time
+ * limit: every replica stops at the same node). If the budget runs out in any solve the best
+ * allocation / value found so far is used (always feasible; at worst the greedy one), `exact: false`
+ * with a `reason`, and VCG payments are clamped to `[0, v_i]` (then raised to the reserve sum, ≤ v_i).
  */
 import { AuctionError } from './errors.js'
 import type { Award, AuctionLimits, Outcome } from './types.js'

@@ -45,7 +45,7 @@ function measure (goods: number, nBids: number, seeds: number[], targetP50Ms: nu
 export default async function (): Promise<Record<string, unknown>> {
   const seeds = [1, 2, 3, 4, 5, 6, 7]
   return {
-    solver: 'built-in item-branching branch-and-bound (exact, integer bounds), solverNodesMax 2e6; W and W(-i) by the typed-array value-only search capped at W',
+    solver: 'built-in item-branching branch-and-bound (exact), solverNodesMax 2e6; bound: root-LP item prices + one tightening pass; W(-i): value-only typed-array search, seeded from an incumbent pool, capped at W',
     goods20bids200: measure(20, 200, seeds, 50),
     goods50bids1000: measure(50, 1000, seeds, 1000)
   }
