@@ -395,6 +395,8 @@ function solveValue (p: Problem, excludedAgent: number, seed: { value: number, c
 
 /** Simplex pivots allowed for the root LP (a named limit; stopping early only weakens the bound). */
 const LP_PIVOTS_MAX = 5000
+/** Largest dense simplex tableau (items × (live bids + items) cells); above it the bound starts from densities. */
+const LP_CELLS_MAX = 2_000_000
 
 /**
  * Item prices from the root LP relaxation `max Σ v_b x_b, Σ_{b∋k} x_b ≤ 1, x ≥ 0` (dense primal
@@ -402,13 +404,17 @@ const LP_PIVOTS_MAX = 5000
  * the same prices), rounded up to integers. They are only a starting point: the bound's tightening pass
  * makes any starting prices dual-feasible for the node's subproblem, so precision never affects
  * correctness, only how tight the bound is. With the optimal LP duals the root bound is the LP value.
+ * Values are scaled by the largest one (so the tolerances are relative). Undefined (use densities)
+ * when the tableau would exceed `LP_CELLS_MAX` cells or there is no qualifying bid.
  */
-function lpPrices (p: Problem): Float64Array {
+function lpPrices (p: Problem): Float64Array | undefined {
   const m = p.nItems
   const cols: number[] = []
-  for (let b = 0; b < p.value.length; b++) if (p.live[b] === true) cols.push(b)
+  let vmax = 0
+  for (let b = 0; b < p.value.length; b++) if (p.live[b] === true) { cols.push(b); vmax = Math.max(vmax, p.value[b]!) }
   const n = cols.length
   const w = n + m
+  if (n === 0 || m * w > LP_CELLS_MAX) return undefined
   const t = new Float64Array(m * w)
   // Right-hand sides 1 + (k + 1)·2^-20: a fixed perturbation against degenerate cycling (the LP has
   // all-1 capacities, so it is highly degenerate); it only moves the duals' starting point.
@@ -416,7 +422,7 @@ function lpPrices (p: Problem): Float64Array {
   for (let k = 0; k < m; k++) rhs[k] = 1 + (k + 1) / 1048576
   const z = new Float64Array(w)
   const basis = new Int32Array(m)
-  cols.forEach((b, j) => { for (const k of p.bidItems[b]!) t[k * w + j] = 1; z[j] = -p.value[b]! })
+  cols.forEach((b, j) => { for (const k of p.bidItems[b]!) t[k * w + j] = 1; z[j] = -p.value[b]! / vmax })
   for (let k = 0; k < m; k++) { t[k * w + n + k] = 1; basis[k] = n + k }
   const eps = 1e-9
   for (let it = 0; it < LP_PIVOTS_MAX; it++) {
@@ -446,7 +452,7 @@ function lpPrices (p: Problem): Float64Array {
     basis[r] = e
   }
   const pi = new Float64Array(m)
-  for (let k = 0; k < m; k++) pi[k] = Math.max(0, Math.ceil(z[n + k]! - 1e-6))
+  for (let k = 0; k < m; k++) pi[k] = Math.max(0, Math.ceil(z[n + k]! * vmax - 1e-6 * vmax))
   return pi
 }
 
@@ -487,7 +493,7 @@ export function winnerDetermination (params: CombinatorialParams, bids: BundleBi
  * go to the search) then returns the first optimal allocation in the documented depth-first order.
  * The node budget is shared; if either pass runs out, the best allocation found is returned, inexact.
  */
-function solveDeterministic (p: Problem, nodesMax: number, rootPi: Float64Array, pool?: Pool): SolveResult {
+function solveDeterministic (p: Problem, nodesMax: number, rootPi: Float64Array | undefined, pool?: Pool): SolveResult {
   const first = solveValue(p, -1, greedy(p, -1), Infinity, nodesMax, pool, rootPi)
   if (!first.exact) return first
   const second = solve(p, -1, first, true, Math.max(nodesMax - first.nodes, 1))
