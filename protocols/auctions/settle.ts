@@ -5,7 +5,8 @@
  * - each winner with a positive payment: `collect` (from its bid escrow if any, then free, then stake —
  *   see the ledger README) paid to `payee`;
  * - each seller award (negative payment, call market): `transfer` from `payee` (the clearing account)
- *   to the seller — buyers' payments cover them exactly (budget balance);
+ *   to the seller — buyers' payments cover them (exactly under the midpoint rule; under McAfee trade
+ *   reduction a surplus stays with `payee`);
  * - every other open bid escrow (losers, no-sale): `release` back to its owner;
  * - forfeited commit-reveal deposits: `release` paid in full to `payee`.
  */

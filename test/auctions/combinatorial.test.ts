@@ -102,6 +102,39 @@ describe('combinatorial (XOR bundles, exact WDP, VCG)', () => {
     expect(combinatorial({ items }, bids).exact).toBe(true)
   })
 
+  it('reserves: binding reserve raises VCG payments to the reserve sum (worked example)', () => {
+    // All three bids qualify (10 >= 5 + 5, 7 >= 5, 6 >= 5). W = 13 (y + z). VCG: y pays W(-y) - (W - 7)
+    // = 10 - 6 = 4, z pays 10 - 7 = 3; the reserves (5 each) bind: both pay 5.
+    const bids = [{ agent: 'x', items: ['A', 'B'], value: 10 }, { agent: 'y', items: ['A'], value: 7 }, { agent: 'z', items: ['B'], value: 6 }]
+    const o = combinatorial({ items: ['A', 'B'], reserves: { A: 5, B: 5 } }, bids)
+    expect(o.winners.map(w => [w.agent, w.price])).toEqual([['y', 5], ['z', 5]])
+    expect(o.welfare).toBe(13)
+    // Without reserves the same bids give the plain VCG payments.
+    expect(combinatorial(AB, bids).winners.map(w => w.price)).toEqual([4, 3])
+  })
+
+  it('reserves: a bid below its reserve sum is ignored; the winner pays max(VCG, reserves)', () => {
+    // Reserve A = 8: y {A}:7 does not qualify. x {A,B}:10 (reserve sum 8) beats z {B}:6. VCG for x:
+    // W(-x) - (W - 10) = 6 - 0 = 6 < 8, so x pays its reserve sum 8 (still <= its bid 10).
+    const bids = [{ agent: 'x', items: ['A', 'B'], value: 10 }, { agent: 'y', items: ['A'], value: 7 }, { agent: 'z', items: ['B'], value: 6 }]
+    const o = combinatorial({ items: ['A', 'B'], reserves: { A: 8 } }, bids)
+    expect(o.winners).toEqual([{ agent: 'x', items: ['A', 'B'], quantity: 1, price: 8 }])
+    expect(o.payments).toEqual({ x: 8 })
+    // Exactly at the reserve sum qualifies; one unit below does not, and then nobody qualifies.
+    expect(combinatorial({ items: ['A'], reserves: { A: 7 } }, [{ agent: 'y', items: ['A'], value: 7 }]).payments).toEqual({ y: 7 })
+    const none = combinatorial({ items: ['A'], reserves: { A: 8 } }, [{ agent: 'y', items: ['A'], value: 7 }])
+    expect(none.status).toBe('no-sale')
+    expect(none.reason).toMatch(/reserves/)
+  })
+
+  it('reserves: malformed reserves are rejected with ERR_INVALID_AUCTION', () => {
+    const b = [{ agent: 'a', items: ['A'], value: 1 }]
+    expect(codeOf(() => combinatorial({ items: ['A'], reserves: { C: 1 } }, b))).toBe('ERR_INVALID_AUCTION')
+    expect(codeOf(() => combinatorial({ items: ['A'], reserves: { A: -1 } }, b))).toBe('ERR_INVALID_AUCTION')
+    expect(codeOf(() => combinatorial({ items: ['A'], reserves: { A: 1.5 } }, b))).toBe('ERR_INVALID_AUCTION')
+    expect(codeOf(() => combinatorial({ items: ['A'], reserves: [] as unknown as Record<string, number> }, b))).toBe('ERR_INVALID_AUCTION')
+  })
+
   const gen = fc.array(fc.record({
     agent: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
     items: fc.uniqueArray(fc.constantFrom('A', 'B', 'C', 'D'), { minLength: 1, maxLength: 3 }),
@@ -125,6 +158,24 @@ describe('combinatorial (XOR bundles, exact WDP, VCG)', () => {
         expect(w.price).toBeLessThanOrEqual(b.value)
       })
       expect(JSON.stringify(combinatorial(params, JSON.parse(JSON.stringify(bids)) as BundleBid[]))).toBe(JSON.stringify(o))
+    }))
+  })
+
+  it('with reserves matches brute force over the qualifying bids; price = max(VCG, reserve sum)', () => {
+    const reservesGen = fc.dictionary(fc.constantFrom('A', 'B', 'C', 'D'), fc.integer({ min: 0, max: 12 }))
+    check(fc.property(gen, reservesGen, (bids, reserves) => {
+      const params = { items: ['A', 'B', 'C', 'D'], reserves }
+      const rsum = (b: BundleBid): number => b.items.reduce((s, it) => s + (reserves[it] ?? 0), 0)
+      const qualifying = bids.map(b => b.value >= rsum(b) ? b : { ...b, value: 0 })
+      const o = combinatorial(params, bids)
+      const W = bruteW(qualifying)
+      if (W === 0) { expect(o.status).toBe('no-sale'); return }
+      expect(o.welfare).toBe(W)
+      o.allocation.forEach((bi, n) => {
+        const b = bids[bi]!
+        expect(b.value).toBeGreaterThanOrEqual(rsum(b))
+        expect(o.winners[n]!.price).toBe(Math.max(bruteW(qualifying, b.agent) - (W - b.value), rsum(b)))
+      })
     }))
   })
 
