@@ -130,7 +130,7 @@ const SPEC_FIELDS: Record<Mechanism, string[]> = {
   vickrey: ['reserve', 'sealed', 'deposit', 'revealMs'],
   combinatorial: ['reserves'],
   uniform: ['reserve', 'units'],
-  double: []
+  double: ['pricing']
 }
 
 export class Economy {
@@ -676,7 +676,7 @@ export function runMechanism (spec: AuctionSpec, bids: ReadonlyArray<Pick<BidRec
       return vickrey({ item, reserve }, bids.map(b => ({ agent: b.agent, amount: p(b).amount! })), limits)
     case 'combinatorial': {
       // `reserves` as protocols/auctions/combinatorial.ts defines them (bundle qualification, payment floor).
-      const params = { items: spec.items, ...(spec.reserves !== undefined ? { reserves: spec.reserves } : {}) } as CombinatorialParams
+      const params: CombinatorialParams = { items: spec.items, ...(spec.reserves !== undefined ? { reserves: spec.reserves } : {}) }
       const flat: Array<{ agent: string, items: string[], value: number }> = []
       for (const b of bids) for (const x of (b.bid as { bundles: Array<{ items: string[], value: number }> }).bundles) flat.push({ agent: b.agent, items: x.items, value: x.value })
       return combinatorial(params, flat, limits)
@@ -684,6 +684,6 @@ export function runMechanism (spec: AuctionSpec, bids: ReadonlyArray<Pick<BidRec
     case 'uniform':
       return uniformPrice({ item, units: spec.units as number, reserve }, bids.map(b => ({ agent: b.agent, price: p(b).price!, quantity: p(b).quantity! })), limits)
     case 'double':
-      return callMarket({ item }, bids.map(b => ({ agent: b.agent, side: (b.bid as { side: 'buy' | 'sell' }).side, limit: p(b).limit!, quantity: p(b).quantity! })), limits)
+      return callMarket({ item, ...(spec.pricing !== undefined ? { pricing: spec.pricing } : {}) }, bids.map(b => ({ agent: b.agent, side: (b.bid as { side: 'buy' | 'sell' }).side, limit: p(b).limit!, quantity: p(b).quantity! })), limits)
   }
 }

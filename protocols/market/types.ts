@@ -25,6 +25,8 @@ export interface AuctionSpec {
   startPrice?: number
   /** dutch: clock step (> 0). */
   decrement?: number
+  /** double: `midpoint` (default) or `mcafee` (trade reduction; the surplus stays with the seller's clearing account). */
+  pricing?: 'midpoint' | 'mcafee'
   /** uniform: units for sale (> 0). */
   units?: number
   /** first-price / vickrey: `commit` for commit-reveal sealed bids. Default `open` (bids are committed in the clear). */

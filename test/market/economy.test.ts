@@ -213,6 +213,25 @@ describe('economy: auctions', () => {
     supplyOk(b.e)
   })
 
+  it('double auction with McAfee pricing: the marginal trade is dropped and the surplus stays with the market account', () => {
+    const b = market()
+    b.fund('a4', 'p4', 100)
+    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 'mc', mechanism: 'double', pricing: 'mcafee', items: ['cpu-hour'], durationMs: 100 } })
+    b.ok('p1', { type: 'auction.bid', by: 'a1', auction: 'mc', bid: { side: 'buy', limit: 12, quantity: 1 } })
+    b.ok('p2', { type: 'auction.bid', by: 'a2', auction: 'mc', bid: { side: 'buy', limit: 10, quantity: 1 } })
+    b.ok('p3', { type: 'auction.bid', by: 'a3', auction: 'mc', bid: { side: 'sell', limit: 5, quantity: 1 } })
+    b.ok('p4', { type: 'auction.bid', by: 'a4', auction: 'mc', bid: { side: 'sell', limit: 8, quantity: 1 } })
+    // Two units cross (12/5, 10/8); no unmatched unit prices them, so the pair 10/8 is dropped:
+    // a1 pays 10, a3 receives 8, the market keeps 2.
+    const r = b.ok('ps', { type: 'auction.close', by: 'seller', auction: 'mc' })
+    expect(r).toMatchObject({ status: 'settled', outcome: { quantity: 1, payments: { a1: 10, a3: -8 } } })
+    expect(b.e.account('a1')).toMatchObject({ free: 90, escrow: 0 })
+    expect(b.e.account('a2')).toMatchObject({ free: 100, escrow: 0 })
+    expect(b.e.account('a3')).toMatchObject({ free: 108 })
+    expect(b.e.account('seller')).toMatchObject({ free: 1 + 2 })
+    supplyOk(b.e)
+  })
+
   it('a payment above free funds is taken from the stake, and a shortfall is a payment default', () => {
     const b = market()
     // Raise a1's reputation so its bidding power exceeds its free funds (score 0.875 → 1.5×).
