@@ -449,7 +449,9 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       })
       await this.settleWhenAllowed(spec.id, options.seller, closed.revealUntil as number)
     }
-    const state = await this.auction(spec.id)
+    // On a member the close/settle was applied here before it resolved: the replica is current (no ReadIndex round).
+    const local = this.replica?.auction(spec.id)
+    const state = local !== undefined && local.status !== 'open' && local.status !== 'reveal' ? structuredClone(local) : await this.auction(spec.id)
     if (state === undefined) throw new AgoraError('ERR_UNKNOWN_AUCTION', `auction ${spec.id} vanished`)
     const notice: AuctionResultNotice = {
       auction: spec.id,
