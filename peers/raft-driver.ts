@@ -23,7 +23,7 @@ import { RaftNode } from '../protocols/raft/raft.js'
 import { MemoryStorage } from '../protocols/raft/storage.js'
 import type { ConfChange, Entry, Message, NodeId, Ready, Role, Status } from '../protocols/raft/types.js'
 import type { DurableRaftStorage } from './raft-storage.js'
-import type { RaftTransport } from './raft-transport.js'
+import { RAFT_MESSAGE_BYTES_MAX, type RaftTransport } from './raft-transport.js'
 
 /** The command's fate is unknown: it may or may not have been applied (e.g. the leader was lost). */
 export class IndefiniteError extends AgoraError {
@@ -107,6 +107,9 @@ interface Pending {
  */
 interface Session { floor: number, results: Map<number, unknown> }
 
+/** Largest snapshot taken (it must fit in one Raft message, RAFT_MESSAGE_BYTES_MAX, with room for the envelope). */
+export const SNAPSHOT_BYTES_MAX = RAFT_MESSAGE_BYTES_MAX - 1024 * 1024
+
 /** Applied commands remembered per client. */
 export const SESSION_WINDOW = 4096
 /** The result of a retried command that was applied but is no longer remembered. */
@@ -119,7 +122,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly id: NodeId
   readonly node: RaftNode
   readonly memory: MemoryStorage
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, readyBatches: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }
   private readonly storage: DurableRaftStorage | undefined
   private readonly transport: RaftTransport
   private readonly app: RaftApplication
@@ -514,6 +517,14 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries) return
     const index = this.appliedIndex
     const data = this.snapshotState()
+    if (data.length > SNAPSHOT_BYTES_MAX) {
+      // A snapshot travels in one Raft message: one this large could never reach a lagging follower.
+      // Keep the log instead (it stays replayable) and say so; try again after snapshotEntries more.
+      this.lastSnapshotIndex = index
+      this.stats.snapshotsTooLarge++
+      this.log.error('state too large to snapshot: log not compacted', { bytes: data.length, limit: SNAPSHOT_BYTES_MAX, index })
+      return
+    }
     const cs = this.node.confState()
     if (this.storage !== undefined) {
       await this.storage.snapshotAndCompact(index, cs, data)

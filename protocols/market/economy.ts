@@ -49,6 +49,10 @@ export interface MarketLimits {
   auctionsKeptMax: number
   /** Bids per auction. Default 1,000. */
   bidsPerAuctionMax: number
+  /** Bids held by all open auctions together (bounds the state and its snapshot). Default 200,000. */
+  bidsOpenMax: number
+  /** Bids kept by finished auctions together (oldest auctions forgotten first). Default 200,000. */
+  bidsKeptMax: number
   /** XOR bundles in one combinatorial bid. Default 16. */
   bundlesPerBidMax: number
   /** Longest bidding period, ms of log time. Default 7 days. */
@@ -63,6 +67,8 @@ export const DEFAULT_MARKET_LIMITS: Readonly<MarketLimits> = Object.freeze({
   auctionsOpenMax: 10_000,
   auctionsKeptMax: 10_000,
   bidsPerAuctionMax: 1000,
+  bidsOpenMax: 200_000,
+  bidsKeptMax: 200_000,
   bundlesPerBidMax: 16,
   durationMsMax: 7 * 24 * 3600_000,
   revealMsMax: 24 * 3600_000,
@@ -144,6 +150,9 @@ export class Economy {
   /** Every auction kept, in the order opened. */
   private auctions = new Map<string, AuctionState>()
   private openCount = 0
+  /** Bids of open auctions; bids of kept finished auctions. */
+  private openBids = 0
+  private keptBids = 0
   /** Finished auction ids, oldest first (for eviction). */
   private finished: string[] = []
   /** Log time: the maximum `meta.at` applied. */
@@ -397,6 +406,7 @@ export class Economy {
     if (by === a.seller) fail('ERR_SELF_BID', 'the seller cannot bid in its own auction')
     if (a.bids.some(b => b.agent === by)) fail('ERR_DUPLICATE_BID', `${by} already bid in ${a.spec.id}`)
     if (a.bids.length >= this.limits.bidsPerAuctionMax) fail('ERR_LIMIT_EXCEEDED', `bidsPerAuctionMax (${this.limits.bidsPerAuctionMax}) reached`)
+    if (this.openBids >= this.limits.bidsOpenMax) fail('ERR_LIMIT_EXCEEDED', `bidsOpenMax (${this.limits.bidsOpenMax}) bids are held by open auctions`)
     const acct = this.ledger.account(by)
     if (acct === undefined) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${by}`)
     const { bid, exposure } = this.validateBid(a.spec, c.bid)
@@ -421,6 +431,7 @@ export class Economy {
     }
     const rec: BidRecord = { agent: by, bid, index, escrowId, escrowed: amount }
     a.bids.push(rec)
+    this.openBids++
     return { ok: true, type: 'auction.bid', auction: a.spec.id, agent: by, escrowed: amount, bids: a.bids.length }
   }
 
@@ -577,8 +588,14 @@ export class Economy {
     a.status = failed !== undefined ? 'failed' : outcome.status === 'sold' ? 'settled' : 'no-sale'
     a.settledIndex = index
     this.openCount--
+    this.openBids -= a.bids.length
+    this.keptBids += a.bids.length
     this.finished.push(a.spec.id)
-    while (this.finished.length > this.limits.auctionsKeptMax) this.auctions.delete(this.finished.shift()!)
+    while (this.finished.length > this.limits.auctionsKeptMax || (this.keptBids > this.limits.bidsKeptMax && this.finished.length > 1)) {
+      const old = this.finished.shift()!
+      this.keptBids -= this.auctions.get(old)?.bids.length ?? 0
+      this.auctions.delete(old)
+    }
     return { ok: true, type: 'auction.settle', auction: a.spec.id, status: a.status, outcome, forfeits, shortfalls }
   }
 
@@ -650,8 +667,7 @@ export class Economy {
     e.owners = new Map(s.owners)
     for (const a of s.auctions) {
       e.auctions.set(a.spec.id, structuredClone(a))
-      if (a.status === 'open' || a.status === 'reveal') e.openCount++
-      else e.finished.push(a.spec.id)
+      if (a.status === 'open' || a.status === 'reveal') { e.openCount++; e.openBids += a.bids.length } else { e.finished.push(a.spec.id); e.keptBids += a.bids.length }
     }
     e.finished.sort((x, y) => (e.auctions.get(x)!.settledIndex ?? 0) - (e.auctions.get(y)!.settledIndex ?? 0))
     const bad = e.invariants()

@@ -282,6 +282,25 @@ describe('economy: auctions', () => {
     // The auction goes on: it settles and the escrow is intact until then.
     expect(b.ok('ps', { type: 'auction.close', by: 's', auction: 'x' })).toMatchObject({ status: 'settled' })
   })
+
+  it('limits: bids held by open auctions; finished auctions are forgotten oldest first past bidsKeptMax', () => {
+    const b = new Book()
+    b.e = new Economy({ authorities: ['op'], limits: { bidsOpenMax: 2, bidsKeptMax: 2 } })
+    b.fund('s', 'ps', 1)
+    for (const a of ['a1', 'a2', 'a3']) b.fund(a, 'p1', 10)
+    for (const id of ['x', 'y']) b.ok('ps', { type: 'auction.open', by: 's', auction: { id, mechanism: 'vickrey', items: ['i'], durationMs: 10 } })
+    b.ok('p1', { type: 'auction.bid', by: 'a1', auction: 'x', bid: { amount: 1 } })
+    b.ok('p1', { type: 'auction.bid', by: 'a2', auction: 'x', bid: { amount: 1 } })
+    expect(b.code('p1', { type: 'auction.bid', by: 'a3', auction: 'y', bid: { amount: 1 } })).toBe('ERR_LIMIT_EXCEEDED')
+    b.ok('ps', { type: 'auction.close', by: 's', auction: 'x' })
+    b.ok('p1', { type: 'auction.bid', by: 'a3', auction: 'y', bid: { amount: 1 } })
+    b.ok('ps', { type: 'auction.close', by: 's', auction: 'y' })
+    // x (2 bids) + y (1 bid) > 2 kept: x, the oldest, is forgotten; y stays.
+    expect(b.e.auction('x')).toBeUndefined()
+    expect(b.e.auction('y')).toMatchObject({ status: 'settled' })
+    expect(b.code('p1', { type: 'auction.bid', by: 'a1', auction: 'x', bid: { amount: 1 } })).toBe('ERR_UNKNOWN_AUCTION')
+    supplyOk(b.e)
+  })
 })
 
 describe('economy: replicas and snapshots', () => {
