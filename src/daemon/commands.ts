@@ -100,7 +100,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const port = Number(config.http.slice(idx + 1))
   let api
   try {
-    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log })
+    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks })
   } catch (err) {
     await peer.stop()
     throw new AgoraError('ERR_HTTP_LISTEN', `cannot listen on ${config.http}: ${(err as Error).message}`)
