@@ -127,6 +127,8 @@ describe('agora start: three daemons', () => {
   it('a daemon killed with SIGKILL restarts from its data dir with its identity, agents and Raft log', async () => {
     expect((await api(d2, 'POST', '/v1/agents', { id: 'survivor', capabilities: ['persist'] })).status).toBe(201)
     await api(d2, 'PUT', '/v1/variables/strong/note', { value: 'kept' })
+    expect((await api(d0, 'POST', '/v1/ledger/mint', { account: 'survivor-acct', amount: 25, owner: d2.peerId })).status).toBe(200)
+    expect((await api(d2, 'POST', '/v1/ledger/stake', { account: 'survivor-acct', amount: 5 })).status).toBe(200)
     d2.proc.kill('SIGKILL')
     expect((await exitOf(d2.proc)).signal).toBe('SIGKILL')
     const again = await startDaemon(dirs[2]!, ['--raft-voters', [d0.peerId, d1.peerId, d2.peerId].join(','), '--bootstrap', d0.addresses[0]!])
@@ -134,6 +136,12 @@ describe('agora start: three daemons', () => {
     expect((await api(again, 'GET', '/v1/agents/survivor')).json.agent.host).toBe(d2.peerId)
     expect((await api(again, 'GET', '/v1/variables/strong/note?linearizable=false')).json.value).toBe('kept')
     expect((await api(again, 'GET', '/v1/variables/strong/note')).json.value).toBe('kept')
+    // The ledger: the replica rebuilt from the Raft log, then a linearizable read; the account is still d2's.
+    const local = await until(async () => (await api(again, 'GET', '/v1/ledger/accounts/survivor-acct?linearizable=false')).json.account, 'the ledger replica of the restarted daemon')
+    expect(local).toMatchObject({ owner: d2.peerId, free: 20, staked: 5 })
+    expect((await api(again, 'GET', '/v1/ledger/accounts/survivor-acct')).json.account).toMatchObject({ free: 20, staked: 5 })
+    // It still owns the account: it may stake from it.
+    expect((await api(again, 'POST', '/v1/ledger/stake', { account: 'survivor-acct', amount: 1 })).json.account).toMatchObject({ free: 19, staked: 6 })
     d2 = again
   })
 

@@ -3,7 +3,8 @@
  * in an auction through HTTP bid callbacks (served by this test process) and a long-poll, the ledger
  * and auction routes, their 4xx errors, auction events over SSE, the economy metrics, and the CLI.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -149,8 +150,8 @@ describe('the economy through the daemon API', () => {
     expect(opened.status).toBe(201)
     expect(opened.json.auction).toBe('g2')
     expect(typeof opened.json.closesAt).toBe('number')
-    const metrics = await (await fetch(`http://${d1.http}/metrics`, { headers: { authorization: `Bearer ${d1.token}` } })).text()
-    expect(metrics).toMatch(/agora_auctions_open 1/)
+    // d1's replica applies the open (a follower may lag the commit a little).
+    await until(async () => /agora_auctions_open 1/.test(await (await fetch(`http://${d1.http}/metrics`, { headers: { authorization: `Bearer ${d1.token}` } })).text()) ? true : undefined, 'agora_auctions_open 1 on d1')
     expect((await api(d1, 'POST', '/v1/auctions/g2/bids', { agent: 'gpu-b', bid: { amount: 20 } })).json).toMatchObject({ escrowed: 20 })
     expect((await api(d2, 'POST', '/v1/auctions/g2/bids', { agent: 'gpu-c', bid: { amount: 30 } })).status).toBe(201)
     const dup = await api(d1, 'POST', '/v1/auctions/g2/bids', { agent: 'gpu-b', bid: { amount: 25 } })
@@ -167,8 +168,10 @@ describe('the economy through the daemon API', () => {
     expect(closed.status).toBe(200)
     expect(closed.json.auction.status).toBe('settled')
     expect(closed.json.auction.outcome.winners).toEqual([{ agent: 'gpu-c', items: ['gpu'], quantity: 1, price: 30 }])
-    const late = await api(d1, 'POST', '/v1/auctions/g2/close', { by: 'seller' })
-    expect(late.status).toBe(409)
+    // Only the seller's daemon may act as the seller; a second close is a conflict.
+    expect((await api(d1, 'POST', '/v1/auctions/g2/close', { by: 'seller' })).status).toBe(403)
+    const late = await api(d0, 'POST', '/v1/auctions/g2/close', { by: 'seller' })
+    expect([late.status, late.json.error.code]).toEqual([409, 'ERR_WRONG_PHASE'])
     expect((await api(d2, 'GET', '/v1/auctions')).json.auctions).toEqual(['g1', 'g2'])
     expect((await api(d1, 'GET', '/v1/ledger/accounts/gpu-c')).json.account.free).toBe(20)
     expect((await api(d1, 'GET', '/v1/ledger/accounts/seller')).json.account.free).toBe(81)
@@ -223,7 +226,7 @@ describe('the economy through the daemon API', () => {
     for (const p of ['/v1/ledger/accounts/{id}', '/v1/ledger/mint', '/v1/auctions', '/v1/auctions/{id}/bids', '/v1/agents/{id}/bidder', '/v1/bid-requests', '/v1/bid-requests/{requestId}']) expect(Object.keys(spec.paths)).toContain(p)
   })
 
-  it('the CLI opens, runs and shows auctions and shows and moves ledger balances', () => {
+  it('the CLI opens, runs and shows auctions and shows and moves ledger balances', async () => {
     const cli = (d: Daemon, ...args: string[]): any => JSON.parse(execFileSync(NODE, [CLI, ...args, '--http', d.http, '--data-dir', d.dir]).toString())
     const run = (args: string[]): { status: number | null, stdout: string, stderr: string } => {
       try {
@@ -242,7 +245,9 @@ describe('the economy through the daemon API', () => {
     expect(cli(d1, 'auction', 'show', 'cli-1').auction.status).toBe('open')
     // Nobody bids (gpu-b lost its bidder, gpu-c answers, gpu-p's long-poll is unanswered): gpu-c wins at the reserve.
     bids['gpu-c'] = { amount: 7 }
-    const report = cli(d0, 'auction', 'open', '--seller', 'seller', '--mechanism', 'vickrey', '--item', 'gpu', '--reserve', '5', '--duration-ms', '30000', '--capability', 'gpu', '--request-timeout-ms', '1500', '--run')
+    // Not execFileSync: this process serves the bid callbacks meanwhile.
+    const report = JSON.parse((await promisify(execFile)(NODE, [CLI, 'auction', 'open', '--http', d0.http, '--data-dir', d0.dir, '--seller', 'seller', '--mechanism', 'vickrey', '--item', 'gpu', '--reserve', '5', '--duration-ms', '30000', '--capability', 'gpu', '--request-timeout-ms', '1500', '--run'])).stdout)
+    expect(report.responses).toEqual({ 'gpu-b': 'ERR_NO_HANDLER', 'gpu-c': 'bid', 'gpu-p': 'ERR_TIMEOUT' })
     expect(report.auction.status).toBe('settled')
     expect(report.auction.outcome.winners[0]).toMatchObject({ agent: 'gpu-c', price: 5 })
     expect(report.responses['gpu-p']).toBe('ERR_TIMEOUT')
