@@ -271,3 +271,12 @@ describe('the economy through the daemon API', () => {
     expect(notFound.stderr).toMatch(/ERR_UNKNOWN_ACCOUNT/)
   })
 })
+
+describe('examples/gpu-auction', () => {
+  it('run.mjs runs the auction across its three daemons and trainer-b wins at the second price', async () => {
+    const { stdout } = await promisify(execFile)(NODE, [join(process.cwd(), 'examples/gpu-auction/run.mjs')], { timeout: 90_000 })
+    expect(stdout).toMatch(/status settled: winner trainer-b pays 48/)
+    expect(stdout).toMatch(/trainer-b\s+free\s+52/)
+    expect(stdout).toMatch(/long-poll: render-c asked to bid in gpu-hour-1/)
+  }, 120_000)
+})
