@@ -119,7 +119,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   c('agora_bid_requests_total', 'Bid requests for agents of this peer, by result', ['result'], () => {
     const s = peer.economy.stats
     const b = bidders?.stats
-    return [[{ result: 'served' }, s.bidRequestsServed], [{ result: 'refused' }, s.bidRequestsRefused], [{ result: 'callback' }, b?.callbacks ?? 0], [{ result: 'callback_error' }, b?.callbackErrors ?? 0], [{ result: 'polled_answered' }, b?.answered ?? 0], [{ result: 'poll_timeout' }, b?.timedOut ?? 0]]
+    return [[{ result: 'served' }, s.bidRequestsServed], [{ result: 'refused' }, s.bidRequestsRefused], [{ result: 'callback' }, b?.callbacks ?? 0], [{ result: 'callback_error' }, b?.callbackErrors ?? 0], [{ result: 'polled' }, b?.polled ?? 0], [{ result: 'polled_answered' }, b?.answered ?? 0], [{ result: 'poll_timeout' }, b?.timedOut ?? 0]]
   })
   c('agora_auctions_run_total', 'Auctions run by this peer (runAuction)', [], () => [[{}, peer.economy.stats.auctionsRun]])
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])

@@ -34,6 +34,7 @@ beforeAll(async () => {
       const agent = (req.url ?? '').split('/').pop()!
       received.push({ agent, ...JSON.parse(body) })
       res.writeHead(200, { 'content-type': 'application/json' })
+      if (agent === 'broken') { res.end('<html>not json</html>'); return }
       res.end(JSON.stringify({ bid: bids[agent] ?? null }))
     })
   })
@@ -221,6 +222,13 @@ describe('the economy through the daemon API', () => {
     // An empty long-poll returns at once with waitMs=0.
     expect((await api(d2, 'GET', '/v1/bid-requests?agent=gpu-p&waitMs=0')).json.requests).toEqual([])
     expect((await api(d1, 'DELETE', '/v1/agents/gpu-b/bidder')).json.removed).toBe('gpu-b')
+    // A callback that answers garbage: the auction records ERR_CALLBACK_FAILED for the agent (CLI test below).
+    expect((await api(d1, 'POST', '/v1/agents/gpu-b/bidder', { callback: `${bidUrl}/broken` })).status).toBe(200)
+    // Unregistering an agent drops its bidder.
+    expect((await api(d1, 'POST', '/v1/agents', { id: 'short-lived', capabilities: ['none'] })).status).toBe(201)
+    expect((await api(d1, 'POST', '/v1/agents/short-lived/bidder', {})).status).toBe(200)
+    expect((await api(d1, 'DELETE', '/v1/agents/short-lived')).status).toBe(200)
+    await check(d1, 'GET', '/v1/agents/short-lived/bidder', undefined, 404, 'ERR_NO_BIDDER')
     expect((await api(d1, 'GET', '/v1/status')).json.peerId).toBe(d1.peerId)
     const spec = (await api(d1, 'GET', '/v1/openapi.json')).json
     for (const p of ['/v1/ledger/accounts/{id}', '/v1/ledger/mint', '/v1/auctions', '/v1/auctions/{id}/bids', '/v1/agents/{id}/bidder', '/v1/bid-requests', '/v1/bid-requests/{requestId}']) expect(Object.keys(spec.paths)).toContain(p)
@@ -243,11 +251,11 @@ describe('the economy through the daemon API', () => {
     const opened = cli(d0, 'auction', 'open', '--seller', 'seller', '--mechanism', 'vickrey', '--item', 'gpu', '--reserve', '5', '--duration-ms', '30000', '--id', 'cli-1')
     expect(opened.auction).toBe('cli-1')
     expect(cli(d1, 'auction', 'show', 'cli-1').auction.status).toBe('open')
-    // Nobody bids (gpu-b lost its bidder, gpu-c answers, gpu-p's long-poll is unanswered): gpu-c wins at the reserve.
+    // Only gpu-c bids (gpu-b's callback answers garbage, gpu-p's long-poll is unanswered): gpu-c wins at the reserve.
     bids['gpu-c'] = { amount: 7 }
     // Not execFileSync: this process serves the bid callbacks meanwhile.
     const report = JSON.parse((await promisify(execFile)(NODE, [CLI, 'auction', 'open', '--http', d0.http, '--data-dir', d0.dir, '--seller', 'seller', '--mechanism', 'vickrey', '--item', 'gpu', '--reserve', '5', '--duration-ms', '30000', '--capability', 'gpu', '--request-timeout-ms', '1500', '--run'])).stdout)
-    expect(report.responses).toEqual({ 'gpu-b': 'ERR_NO_HANDLER', 'gpu-c': 'bid', 'gpu-p': 'ERR_TIMEOUT' })
+    expect(report.responses).toEqual({ 'gpu-b': 'ERR_CALLBACK_FAILED', 'gpu-c': 'bid', 'gpu-p': 'ERR_TIMEOUT' })
     expect(report.auction.status).toBe('settled')
     expect(report.auction.outcome.winners[0]).toMatchObject({ agent: 'gpu-c', price: 5 })
     expect(report.responses['gpu-p']).toBe('ERR_TIMEOUT')
