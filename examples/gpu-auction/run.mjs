@@ -32,7 +32,7 @@ function startDaemon (dir, args) {
       resolve({ proc, http: info.http, peerId: info.peerId, addresses: info.addresses, tokenFile: info.tokenFile, token: readFileSync(info.tokenFile, 'utf8').trim() })
     })
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon in ${dir} exited with ${code}`)) })
-  })
+  }).catch((err) => { proc.kill('SIGKILL'); throw err })
 }
 
 /** One API call; throws the API's error code on a 4xx/5xx. */
@@ -57,13 +57,26 @@ async function until (what, fn) {
 }
 
 // ---- three daemons, all Raft voters (so all may act as the treasury) ----
+const daemons = []
+// A failure or a signal takes the daemons down with this script (unless --keep).
+const abort = (why) => {
+  console.error(`gpu-auction: ${why}`)
+  for (const d of daemons) d.proc.kill('SIGKILL')
+  rmSync(root, { recursive: true, force: true })
+  process.exit(1)
+}
+process.on('unhandledRejection', (err) => abort(err?.stack ?? String(err)))
+process.on('uncaughtException', (err) => abort(err?.stack ?? String(err)))
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => abort(sig))
 const dirs = [0, 1, 2].map(i => join(root, `d${i}`))
 const ids = dirs.map(dir => execFileSync(process.execPath, [CLI, 'id', '--data-dir', dir]).toString().trim())
 const voters = ['--raft-voters', ids.join(',')]
 const d0 = await startDaemon(dirs[0], voters)
+daemons.push(d0)
 const d1 = await startDaemon(dirs[1], [...voters, '--bootstrap', d0.addresses[0]])
+daemons.push(d1)
 const d2 = await startDaemon(dirs[2], [...voters, '--bootstrap', d0.addresses[0]])
-const daemons = [d0, d1, d2]
+daemons.push(d2)
 console.log('daemons:', daemons.map(d => `${d.http} (${d.peerId.slice(-8)})`).join(', '))
 await until('a Raft leader', async () => (await fetch(`http://${d0.http}/ready`, { headers: { authorization: `Bearer ${d0.token}` } })).ok)
 
@@ -133,3 +146,4 @@ for (const d of daemons) d.proc.kill('SIGTERM')
 await Promise.all(daemons.map(d => new Promise(resolve => d.proc.exitCode !== null ? resolve() : d.proc.once('exit', resolve))))
 rmSync(root, { recursive: true, force: true })
 if (winner?.agent !== 'trainer-b' || winner.price !== 48) { console.error('unexpected outcome'); process.exit(1) }
+process.exit(0)

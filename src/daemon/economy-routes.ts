@@ -203,6 +203,8 @@ export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: bool
       spec.items = b.items ?? [b.item]
       spec.id ??= `auction-${randomBytes(6).toString('hex')}`
       if (b.run === true) {
+        // A bad bidder query must fail before the auction is opened.
+        if (b.bidders !== undefined && !Array.isArray(b.bidders)) peer.registry.query({ ...b.bidders, limit: 1 } as never)
         const report = await e.runAuction(spec as unknown as AuctionSpec, {
           seller: b.seller,
           ...(b.bidders !== undefined ? { bidders: b.bidders as never } : {}),

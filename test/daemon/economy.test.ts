@@ -211,6 +211,8 @@ describe('the economy through the daemon API', () => {
     await check(d0, 'POST', '/v1/auctions', { mechanism: 'haggle', item: 'gpu', durationMs: 1000, seller: 'seller' }, 400, 'ERR_BAD_REQUEST', 'mechanism')
     await check(d0, 'POST', '/v1/auctions', { mechanism: 'english', item: 'gpu', durationMs: 1000, seller: 'seller', sealed: 'commit' }, 400, 'ERR_INVALID_AUCTION')
     await check(d1, 'POST', '/v1/auctions', { mechanism: 'vickrey', item: 'gpu', durationMs: 1000, seller: 'seller' }, 403, 'ERR_UNAUTHORIZED')
+    await check(d0, 'POST', '/v1/auctions', { id: 'bad-query', mechanism: 'vickrey', item: 'gpu', durationMs: 1000, seller: 'seller', bidders: { where: [['load', 'like', 1]] }, run: true }, 400, 'ERR_INVALID_QUERY')
+    await check(d0, 'GET', '/v1/auctions/bad-query', undefined, 404, 'ERR_UNKNOWN_AUCTION')
     await check(d1, 'POST', '/v1/agents/gpu-b/bidder', { callback: 'http://example.com/bid' }, 400, 'ERR_CALLBACK_NOT_ALLOWED', 'callback')
     await check(d1, 'POST', '/v1/agents/gpu-c/bidder', {}, 404, 'ERR_AGENT_NOT_FOUND')
     await check(d1, 'DELETE', '/v1/agents/gpu-c/bidder', undefined, 404, 'ERR_NO_BIDDER')
