@@ -282,6 +282,22 @@ describe('the economy through the daemon API', () => {
   })
 })
 
+describe('commit-reveal through the daemon', () => {
+  it('a sealed first-price auction: the callback\'s amount is committed, revealed by its host daemon, and settles', async () => {
+    bids['gpu-c'] = { amount: 9 }
+    const before = (await api(d1, 'GET', '/v1/ledger/accounts/gpu-c')).json.account.free as number
+    const run = await api(d0, 'POST', '/v1/auctions', { id: 'sealed-1', mechanism: 'first-price', item: 'gpu', reserve: 2, sealed: 'commit', deposit: 1, revealMs: 60_000, durationMs: 60_000, seller: 'seller', bidders: ['gpu-c'], run: true })
+    expect(run.status).toBe(200)
+    expect(run.json.responses).toEqual({ 'gpu-c': 'bid' })
+    expect(run.json.auction.status).toBe('settled')
+    expect(run.json.auction.bids[0]).toMatchObject({ agent: 'gpu-c', revealed: { amount: 9 } })
+    expect(run.json.auction.bids[0].bid.commitment).toMatch(/^[0-9a-f]+$/)
+    expect(run.json.auction.outcome.winners).toEqual([{ agent: 'gpu-c', items: ['gpu'], quantity: 1, price: 9 }])
+    expect(run.json.auction.forfeits).toEqual([])
+    expect((await api(d1, 'GET', '/v1/ledger/accounts/gpu-c')).json.account).toMatchObject({ free: before - 9, escrow: 0 })
+  })
+})
+
 describe('examples/gpu-auction', () => {
   it('run.mjs runs the auction across its three daemons and trainer-b wins at the second price', async () => {
     const { stdout } = await promisify(execFile)(NODE, [join(process.cwd(), 'examples/gpu-auction/run.mjs')], { timeout: 90_000 })
