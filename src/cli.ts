@@ -7,6 +7,7 @@
  * ```
  * agora start [--config file] [--data-dir dir] [--listen addr]... [--bootstrap addr]... [--http host:port]
  * agora status | agents list|register|query | var get|set   (talk to a running daemon)
+ * agora auction open|show|list|bid|close|settle | ledger show|supply|open|mint|transfer|stake|unstake
  * agora sim run <scenario.json|yaml> [--seed N] [--json]
  * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
  * ```
@@ -18,6 +19,7 @@ import { AgoraError } from './errors.js'
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './cli-util.js'
 import type { CliIo, Command } from './cli-util.js'
 import { DAEMON_COMMANDS } from './daemon/commands.js'
+import { ECONOMY_COMMANDS } from './daemon/economy-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -56,6 +58,7 @@ async function simCommand (args: string[], io: CliIo): Promise<number> {
 /** The command table. */
 export const COMMANDS: Record<string, Command> = {
   ...DAEMON_COMMANDS,
+  ...ECONOMY_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

@@ -17,7 +17,7 @@ import type { DaemonConfig } from './config.js'
 
 export const TOKEN_FILE = 'http.token'
 
-type FlagKind = 'string' | 'list' | 'boolean'
+export type FlagKind = 'string' | 'list' | 'boolean'
 
 /** `--flag value`, `--flag=value`, repeatable list flags; unknown flags are usage errors naming them. */
 export function parseArgs (args: string[], spec: Record<string, FlagKind>): { flags: Record<string, string | string[] | boolean>, positional: string[] } {
@@ -100,7 +100,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const port = Number(config.http.slice(idx + 1))
   let api
   try {
-    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log })
+    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks })
   } catch (err) {
     await peer.stop()
     throw new AgoraError('ERR_HTTP_LISTEN', `cannot listen on ${config.http}: ${(err as Error).message}`)
@@ -143,9 +143,9 @@ async function start (args: string[], io: CliIo): Promise<number> {
 
 // ---- client commands ----------------------------------------------------------------------------
 
-const CLIENT_FLAGS: Record<string, FlagKind> = { http: 'string', token: 'string', 'data-dir': 'string', json: 'string', help: 'boolean' }
+export const CLIENT_FLAGS: Record<string, FlagKind> = { http: 'string', token: 'string', 'data-dir': 'string', json: 'string', help: 'boolean' }
 
-async function client (flags: Record<string, string | string[] | boolean>): Promise<(method: string, path: string, body?: unknown) => Promise<unknown>> {
+export async function client (flags: Record<string, string | string[] | boolean>): Promise<(method: string, path: string, body?: unknown) => Promise<unknown>> {
   const http = typeof flags.http === 'string' ? flags.http : '127.0.0.1:7070'
   let token = typeof flags.token === 'string' ? flags.token : process.env.AGORA_TOKEN
   if (token === undefined && typeof flags['data-dir'] === 'string') {

@@ -33,6 +33,8 @@ export const daemonConfigSchema = z.object({
   }).strict().optional(),
   heartbeatIntervalMs: z.number().int().positive().optional(),
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
+  /** Let agents' bid callbacks (POST /v1/agents/:id/bidder) point at non-loopback hosts. Default false. */
+  allowRemoteBidCallbacks: z.boolean().default(false),
   /** Max bytes of an HTTP request body. Default 1 MiB. */
   bodyBytesMax: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024)
 }).strict()

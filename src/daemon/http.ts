@@ -19,7 +19,8 @@
  *   GET    /v1/variables/strong/:name?linearizable=false
  *   PUT    /v1/variables/strong/:name       body { value }
  *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
- *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, raft:role, peer events
+ *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, raft:role, auction:*, peer events
+ *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
@@ -31,6 +32,7 @@ import type { Peer } from '../../peers/peer.js'
 import type { BuiltinMerge } from '../../crdt/variables.js'
 import { createMetrics } from './metrics.js'
 import { OPENAPI } from './openapi.js'
+import { ECONOMY_STATUS, economyRoutes } from './economy-routes.js'
 
 /** Server-Sent Events clients at once. */
 export const SSE_CLIENTS_MAX = 64
@@ -59,7 +61,9 @@ const STATUS_OF: Record<string, number> = {
   ERR_NOT_STARTED: 503,
   ERR_INDEFINITE: 503,
   ERR_PROPOSAL_DROPPED: 503,
-  ERR_TIMEOUT: 504
+  ERR_TIMEOUT: 504,
+  ERR_TOO_MANY_CLIENTS: 503,
+  ...ECONOMY_STATUS
 }
 
 export interface ApiServer {
@@ -77,6 +81,8 @@ export interface ApiOptions {
   port: number
   bodyBytesMax: number
   log: Logger
+  /** Bid callbacks to non-loopback hosts (default false). */
+  allowRemoteBidCallbacks?: boolean
 }
 
 function send (res: ServerResponse, status: number, body: unknown): void {
@@ -145,6 +151,11 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   for (const ev of ['member:joined', 'member:left', 'update:rejected'] as const) {
     offs.push(peer.on(ev, (e) => broadcast(ev, e)))
   }
+  for (const ev of ['auction:opened', 'auction:bid', 'auction:settled', 'auction:request', 'auction:result'] as const) {
+    offs.push(peer.economy.on(ev, (e) => broadcast(ev, e)))
+  }
+  const economy = economyRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
+  metrics.watchBidders(economy.bidders)
   let raftOff: (() => void) | undefined
   const watchRaft = (): void => {
     metrics.watchRaft()
@@ -235,6 +246,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
         if (method === 'DELETE') {
           if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
+          economy.bidders.remove(a)
           send(res, 200, { removed: a })
           return
         }
@@ -285,6 +297,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
       }
     }
+    if (await economy.handle({ method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status, body) => send(res, status, body) })) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 
@@ -316,6 +329,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     close: async () => {
       for (const off of offs) off()
       raftOff?.()
+      economy.close()
       for (const res of sse) res.end()
       sse.clear()
       await new Promise<void>(resolve => { server.close(() => resolve()); server.closeAllConnections() })

@@ -3,10 +3,18 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Peer } from '../../peers/peer.js'
+import type { Bidders } from './bidders.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
-export function createMetrics (peer: Peer, http: { requests: number, errors4xx: number, errors5xx: number }): { registry: Registry, watchRaft: () => void } {
+export interface DaemonMetrics {
+  registry: Registry
+  watchRaft: () => void
+  /** HTTP bidders' counters (bid requests served over callbacks and long-polls). */
+  watchBidders: (b: Bidders) => void
+}
+
+export function createMetrics (peer: Peer, http: { requests: number, errors4xx: number, errors5xx: number }): DaemonMetrics {
   const registry = new Registry()
   const commitLatency = new Histogram({
     name: 'agora_raft_commit_latency_seconds',
@@ -83,6 +91,37 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.raft?.driver.stats
     return s === undefined ? [] : [[{ result: 'applied' }, s.applied], [{ result: 'duplicate' }, s.duplicates], [{ result: 'indefinite' }, s.indefinite]]
   })
+  // The economy: counted from `economy:applied` on this replica (members), read from peer.economy.
+  const auctionsSettled = new Counter({ name: 'agora_auctions_settled_total', help: 'Auctions finished on this replica, by status (settled, no-sale, failed)', labelNames: ['status'], registers: [registry] })
+  const ledgerOps = new Counter({ name: 'agora_economy_commands_total', help: 'Economy commands applied on this replica, by type and result (ok, error)', labelNames: ['type', 'result'], registers: [registry] })
+  peer.economy.on('economy:applied', (e) => {
+    const type = typeof e.command.type === 'string' && e.command.type.length <= 32 ? e.command.type : 'other'
+    ledgerOps.inc({ type, result: e.result.ok ? 'ok' : 'error' })
+    const status = e.result.ok ? e.result.status : undefined
+    if ((type === 'auction.close' || type === 'auction.settle') && (status === 'settled' || status === 'no-sale' || status === 'failed')) auctionsSettled.inc({ status })
+  })
+  g('agora_auctions_open', 'Auctions bidding or revealing (this replica; 0 off the Raft group)', () => peer.economy.replica?.openAuctions ?? 0)
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'agora_ledger_supply',
+    help: 'Money supply on this replica by kind (minted, burned, circulating)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      const s = peer.economy.replica?.supply()
+      if (s === undefined) return
+      this.set({ kind: 'minted' }, s.minted)
+      this.set({ kind: 'burned' }, s.burned)
+      this.set({ kind: 'circulating' }, s.circulating)
+    }
+  })
+  let bidders: Bidders | undefined
+  c('agora_bid_requests_total', 'Bid requests for agents of this peer, by result', ['result'], () => {
+    const s = peer.economy.stats
+    const b = bidders?.stats
+    return [[{ result: 'served' }, s.bidRequestsServed], [{ result: 'refused' }, s.bidRequestsRefused], [{ result: 'callback' }, b?.callbacks ?? 0], [{ result: 'callback_error' }, b?.callbackErrors ?? 0], [{ result: 'polled' }, b?.polled ?? 0], [{ result: 'polled_answered' }, b?.answered ?? 0], [{ result: 'poll_timeout' }, b?.timedOut ?? 0]]
+  })
+  c('agora_auctions_run_total', 'Auctions run by this peer (runAuction)', [], () => [[{}, peer.economy.stats.auctionsRun]])
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
-  return { registry, watchRaft }
+  return { registry, watchRaft, watchBidders: (b) => { bidders = b } }
 }

@@ -6,6 +6,15 @@ const ref = (name: string): Record<string, unknown> => ({ $ref: `#/components/sc
 const ok = (description: string, schema: Record<string, unknown> = { type: 'object' }): Record<string, unknown> => ({ 200: { description, ...json(schema) }, default: { description: 'error', ...json(ref('Error')) } })
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:/-]{1,128}$' } }
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } }
+const obj = (required: string[], properties: Record<string, unknown>): Record<string, unknown> => ({ type: 'object', required, additionalProperties: false, properties })
+const str = { type: 'string' }
+const int = { type: 'integer', minimum: 0 }
+/** An economy command: 200 with its body, or an error (see the status table in economy-routes.ts). */
+const econ = (summary: string, body: Record<string, unknown>, result: Record<string, unknown> = { type: 'object' }, status = 200, params: unknown[] = []): Record<string, unknown> => ({
+  post: { summary, parameters: params, requestBody: json(body), responses: { [status]: { description: 'done', ...json(result) }, default: { description: 'error: 400 bad body, 403 not the owner / not an authority, 404 unknown, 409 conflict, 422 funds or reserve, 503 no Raft', ...json(ref('Error')) } } }
+})
+const accountResult = { type: 'object', properties: { account: ref('Account') } }
+const auctionParam = { ...idParam, description: 'auction id' }
 
 export const OPENAPI = {
   openapi: '3.1.0',
@@ -41,6 +50,31 @@ export const OPENAPI = {
           limit: { type: 'integer', minimum: 0 }
         }
       },
+      Account: { type: 'object', properties: { account: str, owner: { type: ['string', 'null'] }, free: int, escrow: int, staked: int, unbonding: int, reputation: { type: 'number' }, biddingPower: int, slashCount: int, history: { type: 'array' } } },
+      Supply: { type: 'object', properties: { minted: int, burned: int, circulating: int, total: int } },
+      Bid: { description: 'by mechanism: english/dutch {maxPrice}; first-price/vickrey {amount} or {commitment}; combinatorial {bundles}; uniform {price, quantity}; double {side, limit, quantity}', oneOf: [obj(['maxPrice'], { maxPrice: int }), obj(['amount'], { amount: int }), obj(['commitment'], { commitment: str }), obj(['bundles'], { bundles: { type: 'array', items: obj(['items', 'value'], { items: { type: 'array', items: str }, value: int }) } }), obj(['price', 'quantity'], { price: int, quantity: int }), obj(['side', 'limit', 'quantity'], { side: { enum: ['buy', 'sell'] }, limit: int, quantity: int })] },
+      AuctionInput: obj(['mechanism', 'durationMs', 'seller'], {
+        id: { type: 'string', description: 'default: generated' },
+        mechanism: { enum: ['english', 'dutch', 'first-price', 'vickrey', 'combinatorial', 'uniform', 'double'] },
+        items: { type: 'array', items: str, description: 'or item' },
+        item: str,
+        reserve: int,
+        reserves: { type: 'object', additionalProperties: int },
+        increment: int,
+        startPrice: int,
+        decrement: int,
+        units: int,
+        sealed: { enum: ['open', 'commit'] },
+        deposit: int,
+        durationMs: int,
+        revealMs: int,
+        seller: { type: 'string', description: 'account owned by this daemon' },
+        bidders: { oneOf: [{ type: 'array', items: str }, { $ref: '#/components/schemas/QueryCriteria' }], description: 'run: agent ids or a registry query (default every reachable agent)' },
+        requestTimeoutMs: int,
+        run: { type: 'boolean', description: 'true: run the live flow and return the report; default: open only' }
+      }),
+      Auction: { type: 'object', description: 'AuctionState: spec, seller, status (open|reveal|settled|no-sale|failed), bids, outcome...', properties: { spec: { type: 'object' }, seller: str, status: str, bids: { type: 'array' }, outcome: {} } },
+      BidRequest: { type: 'object', properties: { requestId: str, auction: str, agent: str, seller: str, spec: { type: 'object' }, closesAt: int, expiresAt: { type: 'integer', description: 'long-poll only: when the daemon stops waiting for the answer' } } },
       QueryResult: { type: 'object', properties: { agents: { type: 'array', items: { $ref: '#/components/schemas/Agent' } }, truncated: { type: 'boolean' }, freshness: { type: 'object' } } }
     }
   },
@@ -50,7 +84,7 @@ export const OPENAPI = {
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text format', content: { 'text/plain': {} } } } } },
     '/v1/status': { get: { summary: 'peer id, addresses, members, sync health, Raft status', responses: ok('status') } },
     '/v1/openapi.json': { get: { summary: 'this document', responses: ok('OpenAPI') } },
-    '/v1/events': { get: { summary: 'Server-Sent Events: agent:*, variable:changed, raft:role, member:*, update:rejected', responses: { 200: { description: 'event stream', content: { 'text/event-stream': {} } } } } },
+    '/v1/events': { get: { summary: 'Server-Sent Events: agent:*, variable:changed, raft:role, member:*, update:rejected, auction:opened|bid|settled|request|result', responses: { 200: { description: 'event stream', content: { 'text/event-stream': {} } } } } },
     '/v1/agents': {
       post: { summary: 'register an agent hosted by this daemon', requestBody: json(ref('AgentInput')), responses: { 201: { description: 'registered', ...json({ type: 'object', properties: { agent: ref('Agent') } }) }, default: { description: 'error', ...json(ref('Error')) } } },
       get: {
@@ -65,6 +99,29 @@ export const OPENAPI = {
       patch: { parameters: [idParam], summary: 'update an agent of this daemon', requestBody: json({ type: 'object' }), responses: ok('agent', { type: 'object', properties: { agent: ref('Agent') } }) },
       delete: { parameters: [idParam], summary: 'unregister an agent of this daemon', responses: ok('removed') }
     },
+    '/v1/agents/{id}/bidder': {
+      post: { parameters: [idParam], summary: 'make an agent hosted here a bidder: {callback} gets each BidRequest POSTed and answers {bid} or {bid: null} (loopback URLs only unless allowRemoteBidCallbacks); {} long-polls /v1/bid-requests', requestBody: json(obj([], { callback: str, timeoutMs: { type: 'integer', minimum: 1, maximum: 60000 } })), responses: ok('bidder') },
+      get: { parameters: [idParam], summary: 'the agent\'s bidder', responses: ok('bidder') },
+      delete: { parameters: [idParam], summary: 'stop bidding for the agent', responses: ok('removed') }
+    },
+    '/v1/bid-requests': { get: { summary: 'long-poll: pending bid requests of an agent with a long-poll bidder', parameters: [{ name: 'agent', in: 'query', required: true, schema: str }, { name: 'waitMs', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 30000, default: 0 } }], responses: ok('requests', { type: 'object', properties: { requests: { type: 'array', items: ref('BidRequest') } } }) } },
+    '/v1/bid-requests/{requestId}': econ('answer a pending bid request ({bid: null} abstains)', obj(['bid'], { bid: { oneOf: [ref('Bid'), { type: 'null' }] } }), { type: 'object', properties: { accepted: { type: 'boolean' } } }, 200, [{ name: 'requestId', in: 'path', required: true, schema: str }]),
+    '/v1/ledger/accounts': econ('open an account owned by this daemon', obj(['account'], { account: str }), accountResult, 201),
+    '/v1/ledger/accounts/{id}': { get: { parameters: [idParam, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], summary: 'an account (404 ERR_UNKNOWN_ACCOUNT)', responses: ok('account', accountResult) } },
+    '/v1/ledger/supply': { get: { summary: 'money supply', responses: ok('supply', { type: 'object', properties: { supply: ref('Supply') } }) } },
+    '/v1/ledger/mint': econ('mint (treasury: authority daemons only); owner names the owning peer of a new account', obj(['account', 'amount'], { account: str, amount: int, owner: str }), accountResult),
+    '/v1/ledger/transfer': econ('transfer from an account owned by this daemon', obj(['from', 'to', 'amount'], { from: str, to: str, amount: int })),
+    '/v1/ledger/stake': econ('stake free funds', obj(['account', 'amount'], { account: str, amount: int }), accountResult),
+    '/v1/ledger/unstake': econ('start unbonding staked funds', obj(['account', 'amount'], { account: str, amount: int }), accountResult),
+    '/v1/ledger/slash': econ('slash (treasury only)', obj(['account', 'condition'], { account: str, condition: { enum: ['task_failure', 'timeout_violation', 'byzantine_behavior', 'reputation_threshold'] }, evidence: {} })),
+    '/v1/auctions': {
+      ...econ('open an auction (201 {auction, closesAt}), or with run: true run it to the end (200 {auction, requested, responses})', ref('AuctionInput'), { type: 'object' }, 201),
+      get: { summary: 'ids of the latest auctions (at most 1000, oldest first)', responses: ok('ids', { type: 'object', properties: { auctions: { type: 'array', items: str } } }) }
+    },
+    '/v1/auctions/{id}': { get: { parameters: [auctionParam], summary: 'an auction\'s state (404 ERR_UNKNOWN_AUCTION)', responses: ok('auction', { type: 'object', properties: { auction: ref('Auction') } }) } },
+    '/v1/auctions/{id}/bids': econ('bid as an agent whose account this daemon owns', obj(['agent', 'bid'], { agent: str, bid: ref('Bid') }), { type: 'object', properties: { escrowed: int } }, 201, [auctionParam]),
+    '/v1/auctions/{id}/close': econ('close bidding (the seller or treasury any time, anyone after the deadline); settles unless commit-reveal', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
+    '/v1/auctions/{id}/settle': econ('settle a commit-reveal auction after its reveals', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
     '/v1/variables/eventual/{name}': {
       get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value', responses: ok('value') },
       put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter })', requestBody: json({ type: 'object' }), responses: ok('value') }

@@ -3,84 +3,28 @@
  * the HTTP API end to end, a strong variable on the Raft group, SIGKILL and restart with state intact,
  * SIGTERM, and bad requests that leave the daemon serving.
  */
-import { spawn, execFileSync } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CLI, NODE, api, exitOf, startDaemon, startMesh, stopAll, until } from './helpers.js'
+import type { Daemon } from './helpers.js'
 
-const NODE = join(process.cwd(), 'node_modules/.bin/node')
-const CLI = join(process.cwd(), 'dist/src/cli.js')
-
-interface Daemon { proc: ChildProcess, http: string, peerId: string, addresses: string[], token: string, dir: string, stderr: string[] }
-
-const started: Daemon[] = []
 let root: string
 
-async function startDaemon (dir: string, extra: string[] = []): Promise<Daemon> {
-  const proc = spawn(NODE, [CLI, 'start', '--data-dir', dir, '--http', '127.0.0.1:0', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const stderr: string[] = []
-  proc.stderr!.on('data', (d: Buffer) => { stderr.push(d.toString()) })
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = ''
-    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${stderr.join('')}`)), 30_000)
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      const nl = buf.indexOf('\n')
-      if (nl >= 0) { clearTimeout(timer); resolve(buf.slice(0, nl)) }
-    })
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${String(code)}: ${stderr.join('')}`)) })
-  })
-  const info = JSON.parse(line) as { http: string, peerId: string, addresses: string[], tokenFile: string }
-  const token = (await readFile(info.tokenFile, 'utf8')).trim()
-  const d: Daemon = { proc, http: info.http, peerId: info.peerId, addresses: info.addresses, token, dir, stderr }
-  started.push(d)
-  return d
-}
-
-async function api (d: Daemon, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, json: any }> {
-  const res = await fetch(`http://${d.http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json', ...headers },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {})
-  })
-  return { status: res.status, json: await res.json().catch(() => undefined) }
-}
-
-async function until<T> (fn: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
-async function exitOf (p: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-  if (p.exitCode !== null || p.signalCode !== null) return { code: p.exitCode, signal: p.signalCode }
-  return await new Promise(resolve => p.once('exit', (code, signal) => resolve({ code, signal })))
-}
-
 let d0: Daemon, d1: Daemon, d2: Daemon
-const dirs: string[] = []
+let dirs: string[] = []
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'agora-daemon-'))
-  for (let i = 0; i < 3; i++) dirs.push(join(root, `d${i}`))
-  // Identities first, so every daemon can be told the Raft voters.
-  const ids = dirs.map(dir => execFileSync(NODE, [CLI, 'id', '--data-dir', dir]).toString().trim())
-  const voters = ['--raft-voters', ids.join(',')]
-  d0 = await startDaemon(dirs[0]!, voters)
-  d1 = await startDaemon(dirs[1]!, [...voters, '--bootstrap', d0.addresses[0]!])
-  d2 = await startDaemon(dirs[2]!, [...voters, '--bootstrap', d0.addresses[0]!])
+  let ids: string[]
+  ;({ daemons: [d0, d1, d2], dirs, ids } = await startMesh(root))
   expect([d0.peerId, d1.peerId, d2.peerId]).toEqual(ids)
 })
 
 afterAll(async () => {
-  for (const d of started) if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL')
-  await Promise.all(started.map(async d => await exitOf(d.proc)))
+  await stopAll()
   await rm(root, { recursive: true, force: true })
 })
 
@@ -183,6 +127,8 @@ describe('agora start: three daemons', () => {
   it('a daemon killed with SIGKILL restarts from its data dir with its identity, agents and Raft log', async () => {
     expect((await api(d2, 'POST', '/v1/agents', { id: 'survivor', capabilities: ['persist'] })).status).toBe(201)
     await api(d2, 'PUT', '/v1/variables/strong/note', { value: 'kept' })
+    expect((await api(d0, 'POST', '/v1/ledger/mint', { account: 'survivor-acct', amount: 25, owner: d2.peerId })).status).toBe(200)
+    expect((await api(d2, 'POST', '/v1/ledger/stake', { account: 'survivor-acct', amount: 5 })).status).toBe(200)
     d2.proc.kill('SIGKILL')
     expect((await exitOf(d2.proc)).signal).toBe('SIGKILL')
     const again = await startDaemon(dirs[2]!, ['--raft-voters', [d0.peerId, d1.peerId, d2.peerId].join(','), '--bootstrap', d0.addresses[0]!])
@@ -190,6 +136,12 @@ describe('agora start: three daemons', () => {
     expect((await api(again, 'GET', '/v1/agents/survivor')).json.agent.host).toBe(d2.peerId)
     expect((await api(again, 'GET', '/v1/variables/strong/note?linearizable=false')).json.value).toBe('kept')
     expect((await api(again, 'GET', '/v1/variables/strong/note')).json.value).toBe('kept')
+    // The ledger: the replica rebuilt from the Raft log, then a linearizable read; the account is still d2's.
+    const local = await until(async () => (await api(again, 'GET', '/v1/ledger/accounts/survivor-acct?linearizable=false')).json.account, 'the ledger replica of the restarted daemon')
+    expect(local).toMatchObject({ owner: d2.peerId, free: 20, staked: 5 })
+    expect((await api(again, 'GET', '/v1/ledger/accounts/survivor-acct')).json.account).toMatchObject({ free: 20, staked: 5 })
+    // It still owns the account: it may stake from it.
+    expect((await api(again, 'POST', '/v1/ledger/stake', { account: 'survivor-acct', amount: 1 })).json.account).toMatchObject({ free: 19, staked: 6 })
     d2 = again
   })
 
