@@ -8,7 +8,7 @@
  *   to the seller — buyers' payments cover them (exactly under the midpoint rule; under McAfee trade
  *   reduction a surplus stays with `payee`);
  * - every other open bid escrow (losers, no-sale): `release` back to its owner;
- * - forfeited commit-reveal deposits: `release` paid in full to `payee`.
+ * - forfeited commit-reveal deposits: `release` paid in full to `forfeitTo` (default `payee`).
  */
 import type { LedgerCommand } from '../ledger/types.js'
 import type { Outcome } from './types.js'
@@ -23,6 +23,8 @@ export interface SettlementInput {
   escrows: Array<{ agent: string, escrowId: string, amount: number }>
   /** Agents whose escrow is forfeited (commit-reveal). */
   forfeits?: string[]
+  /** Who receives forfeited deposits (default `payee`). */
+  forfeitTo?: string
 }
 
 export function settlementCommands (s: SettlementInput): LedgerCommand[] {
@@ -44,7 +46,7 @@ export function settlementCommands (s: SettlementInput): LedgerCommand[] {
   }
   for (const e of s.escrows) {
     if (used.has(e.agent)) continue
-    if (forfeits.has(e.agent)) out.push({ type: 'release', by: s.by, id: e.escrowId, payTo: s.payee, payAmount: e.amount })
+    if (forfeits.has(e.agent)) out.push({ type: 'release', by: s.by, id: e.escrowId, payTo: s.forfeitTo ?? s.payee, payAmount: e.amount })
     else out.push({ type: 'release', by: s.by, id: e.escrowId })
   }
   return out

@@ -59,6 +59,14 @@ export interface MarketLimits {
   durationMsMax: number
   /** Longest reveal window, ms of log time. Default 1 day. */
   revealMsMax: number
+  /** Shortest reveal window, ms of log time (bidders must have time to reveal). Default 1,000. */
+  revealMsMin: number
+  /** Open auctions whose sellers belong to one owner peer. Default 1,000. */
+  auctionsOpenPerOwnerMax: number
+  /** Bids in open auctions from accounts of one owner peer. Default 20,000. */
+  bidsOpenPerOwnerMax: number
+  /** Accounts owned by one peer. Default 10,000. */
+  accountsPerOwnerMax: number
   /** Auction id length. Default 64. */
   auctionIdCharsMax: number
 }
@@ -72,6 +80,10 @@ export const DEFAULT_MARKET_LIMITS: Readonly<MarketLimits> = Object.freeze({
   bundlesPerBidMax: 16,
   durationMsMax: 7 * 24 * 3600_000,
   revealMsMax: 24 * 3600_000,
+  revealMsMin: 1000,
+  auctionsOpenPerOwnerMax: 1000,
+  bidsOpenPerOwnerMax: 20_000,
+  accountsPerOwnerMax: 10_000,
   auctionIdCharsMax: 64
 })
 
@@ -153,6 +165,8 @@ export class Economy {
   /** Bids of open auctions; bids of kept finished auctions. */
   private openBids = 0
   private keptBids = 0
+  /** Per owner peer: accounts, open auctions (as seller), bids held in open auctions. Rebuilt on restore. */
+  private perOwner = new Map<string, { accounts: number, auctions: number, bids: number }>()
   /** Finished auction ids, oldest first (for eviction). */
   private finished: string[] = []
   /** Log time: the maximum `meta.at` applied. */
@@ -175,12 +189,19 @@ export class Economy {
       authorities: [TREASURY, AUCTION_HOUSE],
       ...(config.unbondingDelayEntries !== undefined ? { unbondingDelayEntries: config.unbondingDelayEntries } : {}),
       // Escrow ids are `auction/<auction>/<agent>`.
-      limits: { idCharsMax: 256, ...config.ledgerLimits },
+      limits: { idCharsMax: 512, ...config.ledgerLimits },
       ...(config.verifyEvidence !== undefined ? { verifyEvidence: config.verifyEvidence } : {})
     })
   }
 
   isAuthority (origin: string): boolean { return this.authorities.has(origin) }
+
+  private usage (owner: string | undefined): { accounts: number, auctions: number, bids: number } {
+    const k = owner ?? ''
+    let u = this.perOwner.get(k)
+    if (u === undefined) { u = { accounts: 0, auctions: 0, bids: 0 }; this.perOwner.set(k, u) }
+    return u
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -285,10 +306,13 @@ export class Economy {
 
   private ledgerCommand (c: Record<string, unknown>, type: string, by: string, index: number, origin: string): MarketResult {
     const { owner, ...cmd } = c
-    for (const k of ['account', 'to', 'from']) {
+    for (const k of ['account', 'to', 'from', 'payTo']) {
       const v = cmd[k]
       if (typeof v === 'string' && (v === AUCTION_HOUSE || (v === TREASURY && type !== 'transfer' && type !== 'collect'))) fail('ERR_RESERVED_ACCOUNT', `${k}: ${v} is reserved`)
     }
+    // Money only ever lands in owned accounts (the ledger would create a missing payee).
+    if (typeof cmd.payTo === 'string' && !this.owners.has(cmd.payTo)) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${cmd.payTo}`)
+    if (type === 'collect' && typeof cmd.to === 'string' && cmd.to !== TREASURY && !this.owners.has(cmd.to)) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${cmd.to}`)
     for (const k of ['id', 'escrowId']) {
       if (typeof cmd[k] === 'string' && (cmd[k] as string).startsWith(ESCROW_PREFIX)) fail('ERR_UNAUTHORIZED', `escrow ids under ${ESCROW_PREFIX} belong to the auction book`)
     }
@@ -321,9 +345,15 @@ export class Economy {
       if (type === 'transfer' && typeof cmd.to === 'string' && !this.owners.has(cmd.to) && cmd.to !== TREASURY) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${cmd.to}`)
       if (type === 'transfer' && cmd.to === TREASURY && !this.ledger.account(TREASURY)) fail('ERR_UNKNOWN_ACCOUNT', 'the treasury holds no account yet')
     }
+    const isNew = claim !== undefined && !this.owners.has(claim.account) ? claim : undefined
+    if (isNew !== undefined && this.usage(isNew.owner).accounts >= this.limits.accountsPerOwnerMax) fail('ERR_LIMIT_EXCEEDED', `accountsPerOwnerMax (${this.limits.accountsPerOwnerMax}) accounts owned by ${isNew.owner}`)
     const r = this.ledger.applyMore(cmd, index)
     if (!r.ok) return { ok: false, code: r.code, message: r.message }
-    if (claim !== undefined && !this.owners.has(claim.account)) this.owners.set(claim.account, claim.owner)
+    if (isNew !== undefined) {
+      const claim = isNew
+      this.owners.set(claim.account, claim.owner)
+      this.usage(claim.owner).accounts++
+    }
     return r
   }
 
@@ -336,6 +366,8 @@ export class Economy {
     const spec = this.spec(c.auction)
     if (this.auctions.has(spec.id)) fail('ERR_DUPLICATE_AUCTION', `auction ${spec.id} exists`)
     if (this.openCount >= this.limits.auctionsOpenMax) fail('ERR_LIMIT_EXCEEDED', `auctionsOpenMax (${this.limits.auctionsOpenMax}) auctions are open`)
+    const sellerUse = this.usage(this.owners.get(by))
+    if (sellerUse.auctions >= this.limits.auctionsOpenPerOwnerMax) fail('ERR_LIMIT_EXCEEDED', `auctionsOpenPerOwnerMax (${this.limits.auctionsOpenPerOwnerMax}) auctions of this owner are open`)
     const a: AuctionState = {
       spec,
       seller: by,
@@ -352,6 +384,7 @@ export class Economy {
     }
     this.auctions.set(spec.id, a)
     this.openCount++
+    sellerUse.auctions++
     return { ok: true, type: 'auction.open', auction: spec.id, closesAt: a.closesAt }
   }
 
@@ -374,7 +407,10 @@ export class Economy {
     if (raw.sealed !== undefined && raw.sealed !== 'open' && raw.sealed !== 'commit') fail(code, 'sealed must be "open" or "commit"')
     if (raw.sealed !== 'commit' && (raw.deposit !== undefined || raw.revealMs !== undefined)) fail(code, 'deposit and revealMs need sealed: "commit"')
     if (raw.deposit !== undefined) money(raw.deposit, 'deposit', code)
-    if (raw.revealMs !== undefined && money(raw.revealMs, 'revealMs', code, true) > this.limits.revealMsMax) fail(code, `revealMs exceeds ${this.limits.revealMsMax}`)
+    if (raw.revealMs !== undefined) {
+      const r = money(raw.revealMs, 'revealMs', code, true)
+      if (r > this.limits.revealMsMax || r < this.limits.revealMsMin) fail(code, `revealMs must be within [${this.limits.revealMsMin}, ${this.limits.revealMsMax}]`)
+    }
     if (raw.reserves !== undefined) {
       if (!isObj(raw.reserves)) fail(code, 'reserves must map items to prices')
       for (const [k, v] of Object.entries(raw.reserves)) {
@@ -407,6 +443,8 @@ export class Economy {
     if (a.bids.some(b => b.agent === by)) fail('ERR_DUPLICATE_BID', `${by} already bid in ${a.spec.id}`)
     if (a.bids.length >= this.limits.bidsPerAuctionMax) fail('ERR_LIMIT_EXCEEDED', `bidsPerAuctionMax (${this.limits.bidsPerAuctionMax}) reached`)
     if (this.openBids >= this.limits.bidsOpenMax) fail('ERR_LIMIT_EXCEEDED', `bidsOpenMax (${this.limits.bidsOpenMax}) bids are held by open auctions`)
+    const bidderUse = this.usage(this.owners.get(by))
+    if (bidderUse.bids >= this.limits.bidsOpenPerOwnerMax) fail('ERR_LIMIT_EXCEEDED', `bidsOpenPerOwnerMax (${this.limits.bidsOpenPerOwnerMax}) bids of this owner are open`)
     const acct = this.ledger.account(by)
     if (acct === undefined) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${by}`)
     const { bid, exposure } = this.validateBid(a.spec, c.bid)
@@ -432,6 +470,7 @@ export class Economy {
     const rec: BidRecord = { agent: by, bid, index, escrowId, escrowed: amount }
     a.bids.push(rec)
     this.openBids++
+    bidderUse.bids++
     return { ok: true, type: 'auction.bid', auction: a.spec.id, agent: by, escrowed: amount, bids: a.bids.length }
   }
 
@@ -512,7 +551,10 @@ export class Economy {
     const a = this.live(c.auction)
     this.authorize(by, origin)
     if (a.status !== 'open') fail('ERR_WRONG_PHASE', `auction ${a.spec.id} is ${a.status}`)
-    if (by !== a.seller && by !== TREASURY && this.now < a.closesAt) fail('ERR_TOO_EARLY', `auction ${a.spec.id} closes at log time ${a.closesAt} (now ${this.now})`)
+    // Commit-reveal auctions run their full bidding period: an early close would cut bidders off from
+    // committing (and the reveal window) at the seller's choice.
+    const early = this.now < a.closesAt
+    if (early && by !== TREASURY && (by !== a.seller || a.spec.sealed === 'commit')) fail('ERR_TOO_EARLY', `auction ${a.spec.id} closes at log time ${a.closesAt} (now ${this.now})`)
     if (a.spec.sealed === 'commit') {
       a.status = 'reveal'
       a.revealUntil = this.now + (a.spec.revealMs ?? DEFAULT_REVEAL_MS)
@@ -576,18 +618,36 @@ export class Economy {
       forfeits = []
     }
     const escrows = a.bids.filter(b => b.escrowId !== null).map(b => ({ agent: b.agent, escrowId: b.escrowId!, amount: b.escrowed }))
-    const cmds = settlementCommands({ by: AUCTION_HOUSE, payee: a.seller, outcome, escrows, forfeits: forfeits.map(f => f.agent) })
+    // Forfeited deposits go to the treasury, never to the seller (who would gain from bidders failing to reveal).
+    if (forfeits.length > 0 && this.ledger.account(TREASURY) === undefined) this.ledger.applyMore({ type: 'open', by: TREASURY, account: TREASURY }, index)
+    const cmds = settlementCommands({ by: AUCTION_HOUSE, payee: a.seller, forfeitTo: TREASURY, outcome, escrows, forfeits: forfeits.map(f => f.agent) })
     const shortfalls: Record<string, number> = {}
+    // Sellers of a double auction are paid from what the buyers actually paid (a buyer may default).
+    let collected = 0
     for (const cmd of cmds) {
+      if (cmd.type === 'transfer' && cmd.from === a.seller) {
+        const pay = Math.min(cmd.amount, collected)
+        if (pay < cmd.amount) shortfalls[cmd.to] = (shortfalls[cmd.to] ?? 0) + cmd.amount - pay
+        collected -= pay
+        if (pay === 0) continue
+        const r = this.ledger.applyMore({ ...cmd, amount: pay }, index)
+        if (!r.ok) a.settlementErrors.push(`${cmd.type}: ${r.code} ${r.message}`)
+        continue
+      }
       const r = this.ledger.applyMore(cmd, index)
       if (!r.ok) a.settlementErrors.push(`${cmd.type}: ${r.code} ${r.message}`)
-      else if (cmd.type === 'collect' && typeof r.shortfall === 'number' && r.shortfall > 0) shortfalls[cmd.account] = r.shortfall
+      else if (cmd.type === 'collect') {
+        collected += typeof r.paid === 'number' ? r.paid : 0
+        if (typeof r.shortfall === 'number' && r.shortfall > 0) shortfalls[cmd.account] = r.shortfall
+      }
     }
     a.outcome = outcome
     a.forfeits = forfeits
     a.status = failed !== undefined ? 'failed' : outcome.status === 'sold' ? 'settled' : 'no-sale'
     a.settledIndex = index
     this.openCount--
+    this.usage(this.owners.get(a.seller)).auctions--
+    for (const b of a.bids) this.usage(this.owners.get(b.agent)).bids--
     this.openBids -= a.bids.length
     this.keptBids += a.bids.length
     this.finished.push(a.spec.id)
@@ -596,7 +656,7 @@ export class Economy {
       this.keptBids -= this.auctions.get(old)?.bids.length ?? 0
       this.auctions.delete(old)
     }
-    return { ok: true, type: 'auction.settle', auction: a.spec.id, status: a.status, outcome, forfeits, shortfalls }
+    return { ok: true, type: 'auction.settle', auction: a.spec.id, status: a.status, outcome, forfeits, shortfalls, settlementErrors: a.settlementErrors }
   }
 
   // ---------------------------------------------------------------- invariants and snapshots
@@ -613,6 +673,7 @@ export class Economy {
     for (const [id, a] of this.auctions) {
       const live = a.status === 'open' || a.status === 'reveal'
       if (live) open++
+      if (a.settlementErrors.length > 0) out.push(`auction ${id}: settlement step failed: ${a.settlementErrors[0]!}`)
       for (const b of a.bids) {
         if (b.escrowId === null) continue
         const e = this.ledger.escrowOf(b.escrowId)
@@ -665,9 +726,18 @@ export class Economy {
     ;(e as { ledger: Ledger }).ledger = ledger
     e.now = s.now
     e.owners = new Map(s.owners)
+    for (const owner of e.owners.values()) e.usage(owner).accounts++
     for (const a of s.auctions) {
       e.auctions.set(a.spec.id, structuredClone(a))
-      if (a.status === 'open' || a.status === 'reveal') { e.openCount++; e.openBids += a.bids.length } else { e.finished.push(a.spec.id); e.keptBids += a.bids.length }
+      if (a.status === 'open' || a.status === 'reveal') {
+        e.openCount++
+        e.openBids += a.bids.length
+        e.usage(e.owners.get(a.seller)).auctions++
+        for (const b of a.bids) e.usage(e.owners.get(b.agent)).bids++
+      } else {
+        e.finished.push(a.spec.id)
+        e.keptBids += a.bids.length
+      }
     }
     e.finished.sort((x, y) => (e.auctions.get(x)!.settledIndex ?? 0) - (e.auctions.get(y)!.settledIndex ?? 0))
     const bad = e.invariants()

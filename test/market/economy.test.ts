@@ -155,22 +155,27 @@ describe('economy: auctions', () => {
     expect(b.ok('ps', { type: 'auction.close', by: 'seller', auction: 'e' })).toMatchObject({ outcome: { winners: [{ agent: 'a1', price: 13 }] } })
   })
 
-  it('commit-reveal: reveals checked, an unrevealed commitment forfeits its deposit to the seller', () => {
+  it('commit-reveal: reveals checked, an unrevealed commitment forfeits its deposit to the treasury', () => {
     const b = market()
-    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 's', mechanism: 'first-price', items: ['gpu'], reserve: 0, sealed: 'commit', deposit: 5, revealMs: 50, durationMs: 100 } })
+    expect(b.code('ps', { type: 'auction.open', by: 'seller', auction: { id: 's', mechanism: 'first-price', items: ['gpu'], sealed: 'commit', deposit: 5, revealMs: 50, durationMs: 100 } })).toBe('ERR_INVALID_AUCTION')
+    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 's', mechanism: 'first-price', items: ['gpu'], reserve: 0, sealed: 'commit', deposit: 5, revealMs: 1000, durationMs: 100 } })
     b.ok('p1', { type: 'auction.bid', by: 'a1', auction: 's', bid: { commitment: commitBid('s', 'a1', 30, 'n1') } })
     b.ok('p2', { type: 'auction.bid', by: 'a2', auction: 's', bid: { commitment: commitBid('s', 'a2', 40, 'n2') } })
     expect(b.code('p1', { type: 'auction.reveal', by: 'a1', auction: 's', amount: 30, nonce: 'n1' })).toBe('ERR_WRONG_PHASE')
-    expect(b.ok('ps', { type: 'auction.close', by: 'seller', auction: 's' })).toMatchObject({ status: 'reveal' })
+    // A sealed auction runs its whole bidding period, even for its seller.
+    expect(b.code('ps', { type: 'auction.close', by: 'seller', auction: 's' })).toBe('ERR_TOO_EARLY')
+    expect(b.ok('ps', { type: 'auction.close', by: 'seller', auction: 's' }, 100)).toMatchObject({ status: 'reveal' })
     expect(b.code('p1', { type: 'auction.reveal', by: 'a1', auction: 's', amount: 31, nonce: 'n1' })).toBe('ERR_INVALID_BID')
     b.ok('p1', { type: 'auction.reveal', by: 'a1', auction: 's', amount: 30, nonce: 'n1' })
-    // The seller cannot cut the window short while a bid is unrevealed (it would pocket the deposit).
+    // The seller cannot cut the window short while a bid is unrevealed.
     expect(b.code('ps', { type: 'auction.settle', by: 'seller', auction: 's' })).toBe('ERR_TOO_EARLY')
-    const r = b.ok('p3', { type: 'auction.settle', by: 'a3', auction: 's' }, 100)
+    const r = b.ok('p3', { type: 'auction.settle', by: 'a3', auction: 's' }, 1000)
     expect(r).toMatchObject({ status: 'settled', outcome: { winners: [{ agent: 'a1', price: 30 }] }, forfeits: [{ agent: 'a2', reason: 'unrevealed' }] })
     expect(b.e.account('a1')).toMatchObject({ free: 70, escrow: 0 })
     expect(b.e.account('a2')).toMatchObject({ free: 95, escrow: 0 })
-    expect(b.e.account('seller')).toMatchObject({ free: 1 + 30 + 5 })
+    // The deposit goes to the treasury: the seller gains nothing from a bidder failing to reveal.
+    expect(b.e.account('seller')).toMatchObject({ free: 1 + 30 })
+    expect(b.e.account('treasury')).toMatchObject({ free: 5 })
     supplyOk(b.e)
   })
 
@@ -229,6 +234,56 @@ describe('economy: auctions', () => {
     expect(b.e.account('a2')).toMatchObject({ free: 100, escrow: 0 })
     expect(b.e.account('a3')).toMatchObject({ free: 108 })
     expect(b.e.account('seller')).toMatchObject({ free: 1 + 2 })
+    supplyOk(b.e)
+  })
+
+  it('double auction: a buyer short of funds pays what it has, and sellers are paid only what was collected', () => {
+    const b = market()
+    for (let i = 0; i < 60; i++) b.ok('op', { type: 'outcome', by: 'treasury', account: 'a1', delivered: true, onTime: true, qualityPpm: 1_000_000 })
+    expect(b.e.account('a1')!.biddingPower).toBe(150)
+    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 'dd', mechanism: 'double', items: ['x'], durationMs: 100 } })
+    b.ok('p1', { type: 'auction.bid', by: 'a1', auction: 'dd', bid: { side: 'buy', limit: 150, quantity: 1 } })
+    b.ok('p2', { type: 'auction.bid', by: 'a2', auction: 'dd', bid: { side: 'sell', limit: 100, quantity: 1 } })
+    const r = b.ok('ps', { type: 'auction.close', by: 'seller', auction: 'dd' })
+    // Price 125: a1 has 100 (no stake): it pays 100 and defaults on 25; a2 receives the 100 collected.
+    expect(r).toMatchObject({ status: 'settled', shortfalls: { a1: 25, a2: 25 }, settlementErrors: [] })
+    expect(b.e.account('a1')).toMatchObject({ free: 0, escrow: 0 })
+    expect(b.e.account('a2')).toMatchObject({ free: 200 })
+    expect(b.e.account('seller')).toMatchObject({ free: 1 })
+    expect(b.e.account('a1')!.history).toMatchObject([{ condition: 'task_failure', evidence: { kind: 'payment_default', shortfall: 25 } }])
+    supplyOk(b.e)
+  })
+
+  it('per-owner limits: one peer cannot fill the book for everyone', () => {
+    const b = new Book()
+    b.e = new Economy({ authorities: ['op'], limits: { auctionsOpenPerOwnerMax: 1, bidsOpenPerOwnerMax: 1, accountsPerOwnerMax: 3 } })
+    b.fund('s', 'ps', 1)
+    b.fund('s2', 'ps', 1)
+    b.fund('t', 'pt', 1)
+    b.fund('a1', 'p1', 10)
+    b.fund('a2', 'p1', 10)
+    expect(b.code('op', { type: 'mint', by: 'treasury', account: 's3', owner: 'ps', amount: 1 })).toBe(undefined)
+    expect(b.code('ps', { type: 'open', by: 's4', account: 's4' })).toBe('ERR_LIMIT_EXCEEDED')
+    b.ok('ps', { type: 'auction.open', by: 's', auction: { id: 'x', mechanism: 'vickrey', items: ['i'], durationMs: 10 } })
+    expect(b.code('ps', { type: 'auction.open', by: 's2', auction: { id: 'y', mechanism: 'vickrey', items: ['i'], durationMs: 10 } })).toBe('ERR_LIMIT_EXCEEDED')
+    b.ok('pt', { type: 'auction.open', by: 't', auction: { id: 'y', mechanism: 'vickrey', items: ['i'], durationMs: 10 } })
+    b.ok('p1', { type: 'auction.bid', by: 'a1', auction: 'x', bid: { amount: 1 } })
+    expect(b.code('p1', { type: 'auction.bid', by: 'a2', auction: 'y', bid: { amount: 1 } })).toBe('ERR_LIMIT_EXCEEDED')
+    b.ok('ps', { type: 'auction.close', by: 's', auction: 'x' })
+    // Settling frees the owner's quota.
+    b.ok('p1', { type: 'auction.bid', by: 'a2', auction: 'y', bid: { amount: 1 } })
+    b.ok('ps', { type: 'auction.open', by: 's2', auction: { id: 'z', mechanism: 'vickrey', items: ['i'], durationMs: 10 } })
+    const again = Economy.restore(JSON.parse(JSON.stringify(b.e.snapshot())))
+    expect(again.apply({ type: 'auction.open', by: 's', auction: { id: 'w', mechanism: 'vickrey', items: ['i'], durationMs: 10 } }, b.index + 1, { origin: 'ps', at: b.at })).toMatchObject({ ok: false, code: 'ERR_LIMIT_EXCEEDED' })
+  })
+
+  it('money never lands in an ownerless or reserved account', () => {
+    const b = market()
+    b.ok('p1', { type: 'escrow', by: 'a1', id: 'job', account: 'a1', amount: 20, arbiter: 'a2' })
+    expect(b.code('p2', { type: 'release', by: 'a2', id: 'job', payTo: 'nobody', payAmount: 20 })).toBe('ERR_UNKNOWN_ACCOUNT')
+    expect(b.code('p2', { type: 'release', by: 'a2', id: 'job', payTo: 'auction-house', payAmount: 20 })).toBe('ERR_RESERVED_ACCOUNT')
+    b.ok('p2', { type: 'release', by: 'a2', id: 'job', payTo: 'a3', payAmount: 20 })
+    expect(b.e.account('a3')).toMatchObject({ free: 120 })
     supplyOk(b.e)
   })
 
