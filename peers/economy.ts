@@ -11,7 +11,7 @@
  *   calls the agent's handler and proposes the bid itself, as the owner of the agent's account), close,
  *   collect reveals for commit-reveal, settle, and send the result to every participating host.
  */
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { lpStream } from '@libp2p/utils'
@@ -45,7 +45,11 @@ export const BID_REQUEST_TIMEOUT_MS = 5000
 export const BID_HANDLERS_MAX = 10_000
 /** How long a command waits for the economy's genesis entry (a group that just started). */
 export const GENESIS_WAIT_MS = 10_000
-/** Commit-reveal nonces a host remembers (oldest forgotten). */
+/** Longest a bid handler may take (the requester's own timeout usually ends the wait first). */
+export const BID_HANDLER_TIMEOUT_MS = 30_000
+/** Longest wait for a frame on an auction stream. */
+const FRAME_READ_TIMEOUT_MS = 10_000
+/** Commit-reveal amounts a host remembers (oldest forgotten). */
 const NONCES_MAX = 10_000
 
 const enc = new TextEncoder()
@@ -210,7 +214,12 @@ function marketError (r: unknown, what: string): never {
 export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private backend: EconomyBackend | undefined
   private readonly handlers = new Map<string, BidHandler>()
-  private readonly nonces = new Map<string, { amount: number, nonce: string }>()
+  /** Commit-reveal: amounts committed by this host's agents, by `auction/agent` (nonces are derived). */
+  private readonly commits = new Map<string, number>()
+  /** Bid requests being answered, by `auction/agent`. */
+  private readonly answering = new Set<string>()
+  /** Key of the commit-reveal nonces (kept in memory: a restarted host cannot reveal its earlier commitments). */
+  private readonly secret = randomBytes(32)
   private inflight = 0
   readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, malformedFrames: 0, auctionsRun: 0 }
 
@@ -324,42 +333,99 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
 
   unhandle (agentId: string): void { this.handlers.delete(agentId) }
 
-  /** Asks a local agent's handler and proposes its bid (commit-reveal: a commitment, the nonce kept here). */
-  private async answer (req: BidRequest): Promise<string> {
-    const h = this.handlers.get(req.agent)
-    if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${req.agent} has no bid handler on this peer`)
-    this.emit('auction:request', req)
-    const bid = await h(req)
-    if (bid === null || bid === undefined) return 'declined'
-    if (req.spec.sealed === 'commit') {
-      const amount = (bid as { amount?: unknown }).amount
-      if (typeof amount !== 'number') throw new AgoraError('ERR_INVALID_BID', 'a sealed bid needs an amount')
-      const nonce = randomBytes(16).toString('hex')
-      this.nonces.set(`${req.auction}/${req.agent}`, { amount, nonce })
-      if (this.nonces.size > NONCES_MAX) this.nonces.delete(this.nonces.keys().next().value!)
-      await this.bid(req.auction, req.agent, { commitment: commitBid(req.auction, req.agent, amount, nonce) })
-    } else {
-      await this.bid(req.auction, req.agent, bid)
+  /** The auction as the log has it: the local replica if it holds it, else a linearizable read. */
+  private async realAuction (id: string): Promise<AuctionState | undefined> {
+    const local = this.replica?.auction(id)
+    return local !== undefined ? structuredClone(local) : await this.auction(id)
+  }
+
+  /**
+   * Asks a local agent's handler and proposes its bid. The handler sees the auction as the log has it
+   * (never the request's claims). For commit-reveal the host commits `sha256(auction, agent, amount,
+   * nonce)` with `nonce = HMAC(host secret, auction/agent)` and remembers the amount for the reveal.
+   * One answer per (auction, agent): a repeated request is refused without asking the handler again.
+   */
+  private async answer (auction: string, agent: string): Promise<string> {
+    const h = this.handlers.get(agent)
+    if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no bid handler on this peer`)
+    const key = `${auction}/${agent}`
+    if (this.answering.has(key) || this.commits.has(key)) throw new MarketError('ERR_DUPLICATE_BID', `${agent} already answered for ${auction}`)
+    if (this.answering.size >= AUCTION_INBOUND_MAX * 2) throw new AgoraError('ERR_LIMIT_EXCEEDED', 'too many bid requests in progress')
+    this.answering.add(key)
+    try {
+      const a = await this.realAuction(auction)
+      if (a === undefined) throw new MarketError('ERR_UNKNOWN_AUCTION', `no auction ${auction}`)
+      if (a.status !== 'open') throw new MarketError('ERR_AUCTION_CLOSED', `auction ${auction} is ${a.status}`)
+      if (a.bids.some(b => b.agent === agent)) throw new MarketError('ERR_DUPLICATE_BID', `${agent} already bid in ${auction}`)
+      const req: BidRequest = { auction, agent, seller: a.seller, spec: a.spec, closesAt: a.closesAt }
+      this.emit('auction:request', req)
+      const bid = await withTimeout(Promise.resolve(h(req)), BID_HANDLER_TIMEOUT_MS)
+      if (bid === null || bid === undefined) return 'declined'
+      if (a.spec.sealed === 'commit') {
+        const amount = (bid as { amount?: unknown }).amount
+        if (typeof amount !== 'number') throw new AgoraError('ERR_INVALID_BID', 'a sealed bid needs an amount')
+        await this.bid(auction, agent, { commitment: commitBid(auction, agent, amount, this.nonceOf(key)) })
+        this.commits.set(key, amount)
+        if (this.commits.size > NONCES_MAX) this.commits.delete(this.commits.keys().next().value!)
+      } else {
+        await this.bid(auction, agent, bid)
+      }
+      return 'bid'
+    } finally {
+      this.answering.delete(key)
     }
-    return 'bid'
+  }
+
+  private nonceOf (key: string): string {
+    return createHmac('sha256', this.secret).update(key).digest('hex')
   }
 
   private async revealFor (auction: string, agent: string): Promise<string> {
-    const n = this.nonces.get(`${auction}/${agent}`)
-    if (n === undefined) throw new AgoraError('ERR_INVALID_BID', `no commitment of ${agent} in ${auction} on this peer`)
-    await this.reveal(auction, agent, n.amount, n.nonce)
-    this.nonces.delete(`${auction}/${agent}`)
+    const key = `${auction}/${agent}`
+    const amount = this.commits.get(key)
+    if (amount === undefined) throw new AgoraError('ERR_INVALID_BID', `no commitment of ${agent} in ${auction} on this peer`)
+    try {
+      await this.reveal(auction, agent, amount, this.nonceOf(key))
+    } catch (err) {
+      // Revealed already (a repeated request): done.
+      if ((err as { code?: string }).code !== 'ERR_DUPLICATE_BID') throw err
+    }
+    this.commits.delete(key)
     return 'revealed'
+  }
+
+  /**
+   * A result notice is only a hint that an auction ended: the event carries the outcome as the log has
+   * it, so a forged notice cannot mislead this host's agents.
+   */
+  private async noted (auction: string, agents: string[]): Promise<string> {
+    if (!agents.some(a => this.handlers.has(a))) return 'noted'
+    const a = await this.realAuction(auction)
+    if (a === undefined || a.status === 'open' || a.status === 'reveal') return 'ignored'
+    this.emit('auction:result', {
+      auction,
+      status: a.status,
+      winners: (a.outcome?.winners ?? []).map(w => ({ agent: w.agent, items: w.items, quantity: w.quantity, price: w.price })),
+      clearingPrice: a.outcome?.clearingPrice ?? null
+    })
+    return 'noted'
+  }
+
+  /** Handles one frame (from a stream, or from this peer's own runAuction). Throws named errors. */
+  private async handleFrame (f: Frame): Promise<string> {
+    if (f.t === 'bid-request') return await this.answer(f.req.auction, f.req.agent)
+    if (f.t === 'reveal-request') return await this.revealFor(f.auction, f.agent)
+    return await this.noted(f.notice.auction, f.agents)
   }
 
   private async serve (stream: Stream): Promise<void> {
     if (this.inflight >= AUCTION_INBOUND_MAX) { this.stats.bidRequestsRefused++; stream.abort(new Error('too many auction requests')); return }
     this.inflight++
-    const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
     try {
+      const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
       let f: Frame
       try {
-        f = JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())) as Frame
+        f = JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(FRAME_READ_TIMEOUT_MS) })).subarray())) as Frame
         if (!validFrame(f)) throw new DecodeError('auction frame', 'bad shape')
       } catch (err) {
         this.stats.malformedFrames++
@@ -369,19 +435,16 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       }
       let reply: Reply
       try {
-        if (f.t === 'result') {
-          for (const a of f.agents) if (this.handlers.has(a)) { this.emit('auction:result', f.notice); break }
-          reply = { ok: true, outcome: 'noted' }
-        } else {
-          const outcome = f.t === 'bid-request' ? await this.answer(f.req) : await this.revealFor(f.auction, f.agent)
-          this.stats.bidRequestsServed++
-          reply = { ok: true, outcome }
-        }
+        reply = { ok: true, outcome: await this.handleFrame(f) }
+        if (f.t !== 'result') this.stats.bidRequestsServed++
       } catch (err) {
         reply = { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
       }
-      await lp.write(enc.encode(JSON.stringify(reply)))
-      await stream.close().catch(() => {})
+      // The requester may be gone (its timeout fired): a failed write only ends this stream.
+      await lp.write(enc.encode(JSON.stringify(reply)), { signal: AbortSignal.timeout(FRAME_READ_TIMEOUT_MS) })
+      await stream.close()
+    } catch (err) {
+      stream.abort(err as Error)
     } finally {
       this.inflight--
     }
@@ -391,10 +454,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private async ask (host: string, f: Frame, timeoutMs: number): Promise<Reply> {
     if (host === this.ctx.self) {
       try {
-        if (f.t === 'bid-request') return { ok: true, outcome: await withTimeout(this.answer(f.req), timeoutMs) }
-        if (f.t === 'reveal-request') return { ok: true, outcome: await withTimeout(this.revealFor(f.auction, f.agent), timeoutMs) }
-        for (const a of f.agents) if (this.handlers.has(a)) { this.emit('auction:result', f.notice); break }
-        return { ok: true, outcome: 'noted' }
+        return { ok: true, outcome: await withTimeout(this.handleFrame(f), timeoutMs) }
       } catch (err) {
         return { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
       }
@@ -426,23 +486,30 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     const timeoutMs = options.requestTimeoutMs ?? BID_REQUEST_TIMEOUT_MS
     const { closesAt } = await this.openAuction(spec, options.seller)
     this.stats.auctionsRun++
-    const bidders: AgentView[] = []
-    if (Array.isArray(options.bidders)) {
-      for (const id of options.bidders) { const a = this.ctx.lookup(id); if (a !== undefined) bidders.push(a) }
-    } else {
-      bidders.push(...this.ctx.query({ reachableOnly: true, ...(options.bidders ?? {}) }).agents)
-    }
-    const targets = bidders.filter(a => a.id !== options.seller)
     const responses: Record<string, string> = {}
-    for (const a of options.bidders !== undefined && Array.isArray(options.bidders) ? options.bidders : []) if (this.ctx.lookup(a) === undefined) responses[a] = 'ERR_UNKNOWN_AGENT'
+    const byId = new Map<string, AgentView>()
+    if (Array.isArray(options.bidders)) {
+      for (const id of options.bidders) {
+        const a = this.ctx.lookup(id)
+        if (a === undefined) responses[id] = 'ERR_UNKNOWN_AGENT'
+        else byId.set(id, a)
+      }
+    } else {
+      for (const a of this.ctx.query({ reachableOnly: true, ...(options.bidders ?? {}) }).agents) byId.set(a.id, a)
+    }
+    byId.delete(options.seller)
+    const targets = [...byId.values()]
     const req = (a: AgentView): BidRequest => ({ auction: spec.id, agent: a.id, seller: options.seller, spec, closesAt })
     await pool(targets, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
       const r = await this.ask(a.host, { t: 'bid-request', req: req(a) }, timeoutMs)
       responses[a.id] = r.ok ? r.outcome : r.code
     })
-    const closed = await this.closeAuction(spec.id, options.seller)
+    // Sealed (commit-reveal) auctions run their whole bidding period; others close now.
+    const closed = await this.untilAllowed(closesAt, async () => await this.closeAuction(spec.id, options.seller))
     if (closed.status === 'reveal') {
-      const committed = targets.filter(a => responses[a.id] === 'bid')
+      // Every committed bid in the log is asked to reveal (a host whose answer timed out may still have committed).
+      const book = await this.realAuction(spec.id)
+      const committed = (book?.bids ?? []).map(b => byId.get(b.agent) ?? this.ctx.lookup(b.agent)).filter((a): a is AgentView => a !== undefined)
       await pool(committed, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
         const r = await this.ask(a.host, { t: 'reveal-request', auction: spec.id, agent: a.id }, timeoutMs)
         if (!r.ok) responses[a.id] = `reveal:${r.code}`
@@ -453,31 +520,33 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     const local = this.replica?.auction(spec.id)
     const state = local !== undefined && local.status !== 'open' && local.status !== 'reveal' ? structuredClone(local) : await this.auction(spec.id)
     if (state === undefined) throw new AgoraError('ERR_UNKNOWN_AUCTION', `auction ${spec.id} vanished`)
-    const notice: AuctionResultNotice = {
-      auction: spec.id,
-      status: state.status,
-      winners: (state.outcome?.winners ?? []).map(w => ({ agent: w.agent, items: w.items, quantity: w.quantity, price: w.price })),
-      clearingPrice: state.outcome?.clearingPrice ?? null
-    }
     const byHost = new Map<string, string[]>()
     for (const a of targets) { const l = byHost.get(a.host) ?? []; l.push(a.id); byHost.set(a.host, l) }
-    await pool([...byHost], BID_REQUESTS_CONCURRENT_MAX, async ([host, agents]) => { await this.ask(host, { t: 'result', notice, agents }, timeoutMs) })
+    await pool([...byHost], BID_REQUESTS_CONCURRENT_MAX, async ([host, agents]) => {
+      await this.ask(host, { t: 'result', notice: { auction: spec.id, status: state.status, winners: [], clearingPrice: null }, agents }, timeoutMs)
+    })
     return { auction: state, requested: targets.length, responses }
+  }
+
+  /**
+   * Runs `fn` until it no longer fails with ERR_TOO_EARLY, waiting for log time (members' clocks) to
+   * pass `at`; bounded at 30 s past it.
+   */
+  private async untilAllowed<T> (at: number, fn: () => Promise<T>): Promise<T> {
+    const deadline = Math.max(Date.now(), at) + 30_000
+    for (;;) {
+      try {
+        return await fn()
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_TOO_EARLY' || Date.now() > deadline) throw err
+      }
+      await new Promise(resolve => setTimeout(resolve, Math.min(500, Math.max(20, at + 1 - Date.now()))))
+    }
   }
 
   /** Settles a commit-reveal auction: at once if every bid is revealed, else once the reveal window ended (log time). */
   private async settleWhenAllowed (auction: string, seller: string, revealUntil: number): Promise<void> {
-    const deadline = Date.now() + Math.max(0, revealUntil - Date.now()) + 30_000
-    for (;;) {
-      try {
-        await this.settle(auction, seller)
-        return
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'ERR_TOO_EARLY' || Date.now() > deadline) throw err
-      }
-      // Log time moves with entries stamped by members' clocks: wait until the window passed here.
-      await new Promise(resolve => setTimeout(resolve, Math.min(500, Math.max(20, revealUntil + 1 - Date.now()))))
-    }
+    await this.untilAllowed(revealUntil, async () => await this.settle(auction, seller))
   }
 }
 

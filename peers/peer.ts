@@ -406,10 +406,12 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       read: async (name) => { await d.readIndexReliably(); return app.read(name) }
     })
     // The economy's genesis: the first leader proposes it (identical on every bootstrap voter).
-    const authorities = options.economyAuthorities ?? voters ?? [this.id]
+    // Only a bootstrap voter (or a peer told the authorities) proposes it: a member added later could
+    // otherwise lead before genesis and name itself the authority.
+    const authorities = options.economyAuthorities ?? voters
     let genesisInFlight = false
     const genesis = (): void => {
-      if (app.economy !== undefined || !d.isLeader || genesisInFlight) return
+      if (authorities === undefined || app.economy !== undefined || !d.isLeader || genesisInFlight) return
       genesisInFlight = true
       d.proposeReliably(encodeEconCommand({ type: 'economy.genesis', authorities, ...(options.unbondingDelayEntries !== undefined ? { unbondingDelayEntries: options.unbondingDelayEntries } : {}) }))
         .catch((err: Error) => { log.debug('economy genesis not proposed yet', { error: err.message }) })

@@ -286,7 +286,7 @@ describe('commit-reveal through the daemon', () => {
   it('a sealed first-price auction: the callback\'s amount is committed, revealed by its host daemon, and settles', async () => {
     bids['gpu-c'] = { amount: 9 }
     const before = (await api(d1, 'GET', '/v1/ledger/accounts/gpu-c')).json.account.free as number
-    const run = await api(d0, 'POST', '/v1/auctions', { id: 'sealed-1', mechanism: 'first-price', item: 'gpu', reserve: 2, sealed: 'commit', deposit: 1, revealMs: 60_000, durationMs: 60_000, seller: 'seller', bidders: ['gpu-c'], run: true })
+    const run = await api(d0, 'POST', '/v1/auctions', { id: 'sealed-1', mechanism: 'first-price', item: 'gpu', reserve: 2, sealed: 'commit', deposit: 1, revealMs: 60_000, durationMs: 2000, seller: 'seller', bidders: ['gpu-c'], run: true })
     expect(run.status).toBe(200)
     expect(run.json.responses).toEqual({ 'gpu-c': 'bid' })
     expect(run.json.auction.status).toBe('settled')

@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
 import type { Peer } from '../../peers/peer.js'
-import type { AuctionResultNotice } from '../../peers/economy.js'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { auctionProtocol, type AuctionResultNotice, type BidRequest } from '../../peers/economy.js'
 import { checkLinearizable, ledgerModel, type LedgerOperation } from '../../sim/linearizability/index.js'
 import { createRand } from '../../sim/prng.js'
 
@@ -104,7 +106,7 @@ describe('economy on live Raft', () => {
     // d goes away without notice: its host no longer answers.
     await d.stop({ leave: false })
     const report = await a.economy.runAuction(
-      { id: 's1', mechanism: 'first-price', items: ['gpu'], reserve: 0, sealed: 'commit', deposit: 5, revealMs: 60_000, durationMs: 60_000 },
+      { id: 's1', mechanism: 'first-price', items: ['gpu'], reserve: 0, sealed: 'commit', deposit: 5, revealMs: 60_000, durationMs: 2000 },
       { seller: 'seller', bidders: ['gpu-b', 'gpu-c', 'gpu-d'], requestTimeoutMs: 1500 })
     expect(report.responses['gpu-b']).toBe('bid')
     expect(report.responses['gpu-c']).toBe('bid')
@@ -197,5 +199,42 @@ describe('economy on live Raft', () => {
     await m.waitFor(p => p.economy.replica?.auction('open-1')?.status === 'settled', { what: 'settled everywhere' })
     const snaps = m.peers.map(p => { const s = p.economy.replica!.snapshot(); return JSON.stringify({ ...s, ledger: { ...s.ledger, appliedIndex: 0 } }) })
     expect(new Set(snaps).size).toBe(1)
+  })
+
+  it('hosts trust the log, not the frames: forged specs, repeated requests and dropped streams do no harm', async () => {
+    mesh = await economyMesh(4)
+    const m = mesh
+    const [a, b, , d] = m.peers as [Peer, Peer, Peer, Peer]
+    await a.economy.mint('seller', 1, { owner: a.id })
+    const seen: BidRequest[] = []
+    await bidder(m, b, 'gpu-b', 100, () => ({ amount: 30 }))
+    b.economy.handle('gpu-b', (req) => { seen.push(req); return { amount: 30 } })
+    await a.economy.openAuction({ id: 'fp', mechanism: 'first-price', items: ['gpu'], reserve: 5, durationMs: 60_000 }, 'seller')
+    // d (any peer) sends b a bid request that lies about the auction.
+    const send = async (frame: unknown, abort = false): Promise<unknown> => {
+      const stream = await d.libp2p.dialProtocol(peerIdFromString(b.id), auctionProtocol('agora'))
+      const lp = lpStream(stream)
+      await lp.write(new TextEncoder().encode(JSON.stringify(frame)))
+      if (abort) { stream.abort(new Error('gone')); return undefined }
+      const reply = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as unknown
+      await stream.close()
+      return reply
+    }
+    const lie = { t: 'bid-request', req: { auction: 'fp', agent: 'gpu-b', seller: 'someone', closesAt: 1, spec: { id: 'fp', mechanism: 'vickrey', items: ['gpu'], reserve: 0, durationMs: 1 } } }
+    expect(await send(lie)).toEqual({ ok: true, outcome: 'bid' })
+    // The handler saw the auction as the log has it.
+    expect(seen).toHaveLength(1)
+    expect(seen[0]).toMatchObject({ auction: 'fp', seller: 'seller', spec: { mechanism: 'first-price', reserve: 5 } })
+    // A repeated request is refused without asking the handler again.
+    expect(await send(lie)).toMatchObject({ ok: false, code: 'ERR_DUPLICATE_BID' })
+    expect(seen).toHaveLength(1)
+    // Requesters that vanish before the reply (a request, a result notice) leave the host serving.
+    await send({ t: 'result', notice: { auction: 'fp', status: 'settled', winners: [], clearingPrice: null }, agents: ['gpu-b'] }, true)
+    await send({ t: 'bid-request', req: { ...lie.req, auction: 'nope' } }, true)
+    await send({ t: 'garbage' }, true)
+    const r = await a.economy.runAuction({ id: 'after', mechanism: 'vickrey', items: ['gpu'], reserve: 1, durationMs: 60_000 }, { seller: 'seller', bidders: ['gpu-b', 'gpu-b'] })
+    expect(r.responses).toEqual({ 'gpu-b': 'bid' })
+    expect(r.auction.outcome?.winners).toMatchObject([{ agent: 'gpu-b', price: 1 }])
+    await m.waitFor(() => b.economy.stats.malformedFrames >= 1, { what: 'the garbage frame counted' })
   })
 })
