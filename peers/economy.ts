@@ -49,6 +49,10 @@ export const GENESIS_WAIT_MS = 10_000
 export const BID_HANDLER_TIMEOUT_MS = 30_000
 /** Longest wait for a frame on an auction stream. */
 const FRAME_READ_TIMEOUT_MS = 10_000
+/** Longest a member host waits for its replica to apply an auction's open before asking the leader. */
+const APPLIED_WAIT_MS = 1000
+/** Auction results remembered as emitted (oldest forgotten). */
+const NOTIFIED_MAX = 10_000
 /** Commit-reveal amounts a host remembers (oldest forgotten). */
 const NONCES_MAX = 10_000
 
@@ -144,7 +148,9 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
 /** Where economy commands and reads go: the local driver (members) or a member's client stream. */
 export interface EconomyBackend {
-  propose: (command: Uint8Array) => Promise<unknown>
+  propose: (command: Uint8Array) => Promise<{ index: number, result: unknown }>
+  /** Members: resolves true once the local replica applied `index` (false after `timeoutMs`). */
+  waitApplied?: (index: number, timeoutMs: number) => Promise<boolean>
   /** JSON text of a read name (see {@link MeshApplication.read}), linearizable. */
   read: (name: string) => Promise<string | undefined>
   /** The replica, on members (events). */
@@ -158,6 +164,8 @@ export interface BidRequest {
   seller: string
   spec: AuctionSpec
   closesAt: number
+  /** Log index of the auction's open (a hint: a member host waits for its replica to reach it). */
+  openedIndex?: number
 }
 
 /** Returns the bid for the auction's mechanism (see protocols/market BidPayload), or null to abstain. */
@@ -218,6 +226,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private readonly commits = new Map<string, number>()
   /** Bid requests being answered, by `auction/agent`. */
   private readonly answering = new Set<string>()
+  /** Auctions whose result was emitted here. */
+  private readonly notified = new Set<string>()
   /** Key of the commit-reveal nonces (kept in memory: a restarted host cannot reveal its earlier commitments). */
   private readonly secret = randomBytes(32)
   private inflight = 0
@@ -230,6 +240,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     log: Logger
     query: (q: QueryCriteria) => { agents: readonly AgentView[] }
     lookup: (id: string) => AgentView | undefined
+    /** Whether a peer is a member of the Raft group (false when this peer cannot tell). */
+    isMember: (peerId: string) => boolean
   }) { super() }
 
   /** @internal Where commands go; on members, events are forwarded from the replica. */
@@ -241,7 +253,25 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       if (!r.ok) return
       if (r.type === 'auction.open') this.emit('auction:opened', { auction: String(r.auction), seller: String(e.command.by), index: e.index })
       else if (r.type === 'auction.bid') this.emit('auction:bid', { auction: String(r.auction), agent: String(r.agent), index: e.index })
-      else if (r.status === 'settled' || r.status === 'no-sale' || r.status === 'failed') this.emit('auction:settled', { auction: String(r.auction), status: String(r.status), index: e.index, outcome: r.outcome })
+      else if (r.status === 'settled' || r.status === 'no-sale' || r.status === 'failed') {
+        this.emit('auction:settled', { auction: String(r.auction), status: String(r.status), index: e.index, outcome: r.outcome })
+        // A member hosting a bidder learns the result from its own replica (no notice needed).
+        const a = b.app?.economy?.auction(String(r.auction))
+        if (a !== undefined && a.bids.some(x => this.handlers.has(x.agent))) this.notify(a)
+      }
+    })
+  }
+
+  /** Emits `auction:result` once per auction (a notice and the replica may both report it). */
+  private notify (a: AuctionState): void {
+    if (this.notified.has(a.spec.id)) return
+    this.notified.add(a.spec.id)
+    if (this.notified.size > NOTIFIED_MAX) this.notified.delete(this.notified.values().next().value!)
+    this.emit('auction:result', {
+      auction: a.spec.id,
+      status: a.status,
+      winners: (a.outcome?.winners ?? []).map(w => ({ agent: w.agent, items: w.items, quantity: w.quantity, price: w.price })),
+      clearingPrice: a.outcome?.clearingPrice ?? null
     })
   }
 
@@ -259,14 +289,16 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   async command (cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (this.backend === undefined) throw new AgoraError('ERR_NO_RAFT', 'the economy needs the mesh\'s Raft group: this peer runs none and knows no member')
     const deadline = Date.now() + GENESIS_WAIT_MS
-    let r = await this.backend.propose(encodeEconCommand(cmd)) as MarketResult | { error: { code: string, message: string } } | null
+    let p = await this.backend.propose(encodeEconCommand(cmd))
+    let r = p.result as MarketResult | { error: { code: string, message: string } } | null
     // Right after a group starts, its leader is still committing the genesis entry: wait for it (bounded).
     while (r !== null && typeof r === 'object' && 'ok' in r && !r.ok && r.code === ('ERR_NO_GENESIS' as string) && Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 100))
-      r = await this.backend.propose(encodeEconCommand(cmd)) as MarketResult
+      p = await this.backend.propose(encodeEconCommand(cmd))
+      r = p.result as MarketResult
     }
     if (r === null || typeof r !== 'object' || !('ok' in r) || !r.ok) marketError(r, String(cmd.type))
-    return r
+    return { ...r, index: p.index }
   }
 
   async open (account: string): Promise<void> { await this.command({ type: 'open', by: account, account }) }
@@ -288,9 +320,10 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     await this.command({ type: 'outcome', by: 'treasury', account, ...o })
   }
 
-  async openAuction (spec: AuctionSpec, seller: string): Promise<{ closesAt: number }> {
+  /** Opens an auction; returns its deadline (log time) and the log index of the open. */
+  async openAuction (spec: AuctionSpec, seller: string): Promise<{ closesAt: number, index: number }> {
     const r = await this.command({ type: 'auction.open', by: seller, auction: spec })
-    return { closesAt: r.closesAt as number }
+    return { closesAt: r.closesAt as number, index: r.index as number }
   }
 
   async bid (auction: string, agent: string, bid: BidPayload): Promise<{ escrowed: number }> {
@@ -333,9 +366,13 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
 
   unhandle (agentId: string): void { this.handlers.delete(agentId) }
 
-  /** The auction as the log has it: the local replica if it holds it, else a linearizable read. */
-  private async realAuction (id: string): Promise<AuctionState | undefined> {
-    const local = this.replica?.auction(id)
+  /**
+   * The auction as the log has it: the local replica if it holds it (on a member, after waiting for the
+   * replica to apply `atIndex`, bounded), else a linearizable read.
+   */
+  private async realAuction (id: string, atIndex?: number): Promise<AuctionState | undefined> {
+    let local = this.replica?.auction(id)
+    if (local === undefined && atIndex !== undefined && this.backend?.waitApplied !== undefined && await this.backend.waitApplied(atIndex, APPLIED_WAIT_MS)) local = this.replica?.auction(id)
     return local !== undefined ? structuredClone(local) : await this.auction(id)
   }
 
@@ -345,7 +382,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
    * nonce)` with `nonce = HMAC(host secret, auction/agent)` and remembers the amount for the reveal.
    * One answer per (auction, agent): a repeated request is refused without asking the handler again.
    */
-  private async answer (auction: string, agent: string): Promise<string> {
+  private async answer (auction: string, agent: string, openedIndex?: number): Promise<string> {
     const h = this.handlers.get(agent)
     if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no bid handler on this peer`)
     const key = `${auction}/${agent}`
@@ -353,7 +390,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     if (this.answering.size >= AUCTION_INBOUND_MAX * 2) throw new AgoraError('ERR_LIMIT_EXCEEDED', 'too many bid requests in progress')
     this.answering.add(key)
     try {
-      const a = await this.realAuction(auction)
+      const a = await this.realAuction(auction, openedIndex)
       if (a === undefined) throw new MarketError('ERR_UNKNOWN_AUCTION', `no auction ${auction}`)
       if (a.status !== 'open') throw new MarketError('ERR_AUCTION_CLOSED', `auction ${auction} is ${a.status}`)
       if (a.bids.some(b => b.agent === agent)) throw new MarketError('ERR_DUPLICATE_BID', `${agent} already bid in ${auction}`)
@@ -402,18 +439,13 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     if (!agents.some(a => this.handlers.has(a))) return 'noted'
     const a = await this.realAuction(auction)
     if (a === undefined || a.status === 'open' || a.status === 'reveal') return 'ignored'
-    this.emit('auction:result', {
-      auction,
-      status: a.status,
-      winners: (a.outcome?.winners ?? []).map(w => ({ agent: w.agent, items: w.items, quantity: w.quantity, price: w.price })),
-      clearingPrice: a.outcome?.clearingPrice ?? null
-    })
+    this.notify(a)
     return 'noted'
   }
 
   /** Handles one frame (from a stream, or from this peer's own runAuction). Throws named errors. */
   private async handleFrame (f: Frame): Promise<string> {
-    if (f.t === 'bid-request') return await this.answer(f.req.auction, f.req.agent)
+    if (f.t === 'bid-request') return await this.answer(f.req.auction, f.req.agent, f.req.openedIndex)
     if (f.t === 'reveal-request') return await this.revealFor(f.auction, f.agent)
     return await this.noted(f.notice.auction, f.agents)
   }
@@ -484,7 +516,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
    */
   async runAuction (spec: AuctionSpec, options: RunAuctionOptions): Promise<RunAuctionReport> {
     const timeoutMs = options.requestTimeoutMs ?? BID_REQUEST_TIMEOUT_MS
-    const { closesAt } = await this.openAuction(spec, options.seller)
+    const { closesAt, index: openedIndex } = await this.openAuction(spec, options.seller)
     this.stats.auctionsRun++
     const responses: Record<string, string> = {}
     const byId = new Map<string, AgentView>()
@@ -499,7 +531,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     }
     byId.delete(options.seller)
     const targets = [...byId.values()]
-    const req = (a: AgentView): BidRequest => ({ auction: spec.id, agent: a.id, seller: options.seller, spec, closesAt })
+    const req = (a: AgentView): BidRequest => ({ auction: spec.id, agent: a.id, seller: options.seller, spec, closesAt, openedIndex })
     await pool(targets, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
       const r = await this.ask(a.host, { t: 'bid-request', req: req(a) }, timeoutMs)
       responses[a.id] = r.ok ? r.outcome : r.code
@@ -520,8 +552,14 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     const local = this.replica?.auction(spec.id)
     const state = local !== undefined && local.status !== 'open' && local.status !== 'reveal' ? structuredClone(local) : await this.auction(spec.id)
     if (state === undefined) throw new AgoraError('ERR_UNKNOWN_AUCTION', `auction ${spec.id} vanished`)
+    // Hosts outside the Raft group get a notice; members see the settlement in their replica.
     const byHost = new Map<string, string[]>()
-    for (const a of targets) { const l = byHost.get(a.host) ?? []; l.push(a.id); byHost.set(a.host, l) }
+    for (const a of targets) {
+      if (this.ctx.isMember(a.host)) continue
+      const l = byHost.get(a.host) ?? []
+      l.push(a.id)
+      byHost.set(a.host, l)
+    }
     await pool([...byHost], BID_REQUESTS_CONCURRENT_MAX, async ([host, agents]) => {
       await this.ask(host, { t: 'result', notice: { auction: spec.id, status: state.status, winners: [], clearingPrice: null }, agents }, timeoutMs)
     })
@@ -556,7 +594,8 @@ function validFrame (f: unknown): f is Frame {
   const str = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 256
   if (o.t === 'bid-request') {
     const r = o.req as Record<string, unknown> | null
-    return r !== null && typeof r === 'object' && str(r.auction) && str(r.agent) && str(r.seller) && typeof r.closesAt === 'number' && r.spec !== null && typeof r.spec === 'object'
+    return r !== null && typeof r === 'object' && str(r.auction) && str(r.agent) && str(r.seller) && typeof r.closesAt === 'number' && r.spec !== null && typeof r.spec === 'object' &&
+      (r.openedIndex === undefined || (Number.isSafeInteger(r.openedIndex) && (r.openedIndex as number) >= 0))
   }
   if (o.t === 'reveal-request') return str(o.auction) && str(o.agent)
   if (o.t === 'result') return Array.isArray(o.agents) && o.agents.length <= 10_000 && o.notice !== null && typeof o.notice === 'object' && str((o.notice as Record<string, unknown>).auction)

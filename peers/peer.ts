@@ -150,10 +150,14 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       self: this.id,
       log: init.log.child('economy'),
       query: (q) => this.registry.query(q),
-      lookup: (id) => this.registry.lookup(id)
+      lookup: (id) => this.registry.lookup(id),
+      isMember: (peerId) => {
+        const st = this.raft?.status()
+        return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
+      }
     })
     this.economy.setBackend({
-      propose: async (command) => (await client.propose(command)).result,
+      propose: async (command) => await client.propose(command),
       read: async (name) => { const r = await client.read(name); return typeof r === 'string' ? r : undefined }
     })
     this.db = init.db
@@ -402,7 +406,11 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.strongVars = new StrongVariables(localBackend(d, app.strong))
     this.economy.setBackend({
       app,
-      propose: async (command) => (await d.proposeReliably(command)).result,
+      propose: async (command) => await d.proposeReliably(command),
+      waitApplied: async (index, timeoutMs) => {
+        if (d.status().appliedIndex >= index) return true
+        return await d.once('raft:applied', (e) => e.index >= index, timeoutMs).then(() => true, () => false)
+      },
       read: async (name) => { await d.readIndexReliably(); return app.read(name) }
     })
     // The economy's genesis: the first leader proposes it (identical on every bootstrap voter).
