@@ -315,6 +315,11 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     return await this.command({ type: 'slash', by: 'treasury', account, condition, ...(evidence !== undefined ? { evidence } : {}) })
   }
 
+  /** Treasury only: moves `account` to another owner peer (a squatted name, a host that lost its key). */
+  async assign (account: string, owner: string): Promise<void> {
+    await this.command({ type: 'account.assign', by: 'treasury', account, owner })
+  }
+
   /** Treasury only: a delivered/late/failed task outcome for the E3 reputation. */
   async outcome (account: string, o: { delivered: boolean, onTime: boolean, qualityPpm: number }): Promise<void> {
     await this.command({ type: 'outcome', by: 'treasury', account, ...o })

@@ -288,6 +288,7 @@ export class Economy {
       case 'auction.close': return this.close(raw, by, index, origin)
       case 'auction.reveal': return this.reveal(raw, by, origin)
       case 'auction.settle': return this.settleCommand(raw, by, index, origin)
+      case 'account.assign': return this.assign(raw, by, origin)
       default: fail('ERR_INVALID_COMMAND', `unknown command type "${type}"`)
     }
   }
@@ -355,6 +356,41 @@ export class Economy {
       this.usage(claim.owner).accounts++
     }
     return r
+  }
+
+  /**
+   * The treasury moves an account to another owner peer (the remedy for a squatted name, or a host that
+   * lost its identity). Funds, stake, history and open bids stay with the account.
+   */
+  private assign (c: Record<string, unknown>, by: string, origin: string): MarketResult {
+    onlyKeys(c, ['type', 'by', 'account', 'owner'], 'account.assign', 'ERR_INVALID_COMMAND')
+    if (by !== TREASURY) fail('ERR_UNAUTHORIZED', 'account.assign: only the treasury reassigns accounts')
+    this.authorize(by, origin)
+    const account = c.account
+    const owner = c.owner
+    if (typeof account !== 'string' || !this.owners.has(account)) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${String(account)}`)
+    if (typeof owner !== 'string' || owner.length === 0 || owner.length > 256) fail('ERR_INVALID_COMMAND', 'owner must be a peer id')
+    const from = this.owners.get(account)!
+    if (from === owner) return { ok: true, type: 'account.assign', account, owner }
+    const use = this.usage(owner)
+    if (use.accounts >= this.limits.accountsPerOwnerMax) fail('ERR_LIMIT_EXCEEDED', `accountsPerOwnerMax (${this.limits.accountsPerOwnerMax}) accounts owned by ${owner}`)
+    // Quotas follow the account: its open auctions (as seller) and open bids.
+    let auctions = 0
+    let bids = 0
+    for (const a of this.auctions.values()) {
+      if (a.status !== 'open' && a.status !== 'reveal') continue
+      if (a.seller === account) auctions++
+      for (const b of a.bids) if (b.agent === account) bids++
+    }
+    const old = this.usage(from)
+    old.accounts--
+    old.auctions -= auctions
+    old.bids -= bids
+    use.accounts++
+    use.auctions += auctions
+    use.bids += bids
+    this.owners.set(account, owner)
+    return { ok: true, type: 'account.assign', account, owner, previous: from }
   }
 
   // ---------------------------------------------------------------- auctions

@@ -59,7 +59,7 @@ export type MarketCommand =
   | { type: 'auction.reveal', by: string, auction: string, amount: number, nonce: string }
   | { type: 'auction.settle', by: string, auction: string }
 
-export type EconomyCommand = (LedgerCommand & { owner?: string }) | MarketCommand
+export type EconomyCommand = (LedgerCommand & { owner?: string }) | MarketCommand | { type: 'account.assign', by: 'treasury', account: string, owner: string }
 
 /** Who proposed a command and when, as stamped by the Raft member that accepted it. */
 export interface CommandMeta {

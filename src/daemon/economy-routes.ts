@@ -10,6 +10,7 @@
  *   POST   /v1/ledger/stake         { account, amount }
  *   POST   /v1/ledger/unstake       { account, amount }
  *   POST   /v1/ledger/slash         { account, condition, evidence? } treasury only
+ *   POST   /v1/ledger/assign        { account, owner }                treasury only: move an account to another owner peer
  *   GET    /v1/ledger/supply
  *   POST   /v1/auctions             { id?, mechanism, items | item, reserve?, ..., durationMs, seller,
  *                                     bidders?, requestTimeoutMs?, run? }   run=true: the live flow, 200 + report;
@@ -93,6 +94,7 @@ export const schemas = {
   mint: z.object({ account: id, amount, owner: id.optional() }).strict(),
   transfer: z.object({ from: id, to: id, amount }).strict(),
   stake: z.object({ account: id, amount }).strict(),
+  assign: z.object({ account: id, owner: z.string().min(1).max(256) }).strict(),
   slash: z.object({ account: id, condition: z.enum(['task_failure', 'timeout_violation', 'byzantine_behavior', 'reputation_threshold']), evidence: z.unknown().optional() }).strict(),
   auction: z.object({
     id: z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only').optional(),
@@ -185,6 +187,12 @@ export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: bool
         const b = parseBody(schemas.slash, await c.body(), 'slash')
         const result = await e.slash(b.account, b.condition, b.evidence)
         send(200, { result, account: await e.account(b.account) })
+        return true
+      }
+      case 'assign': {
+        const b = parseBody(schemas.assign, await c.body(), 'assign')
+        await e.assign(b.account, b.owner)
+        send(200, { account: await e.account(b.account) })
         return true
       }
     }

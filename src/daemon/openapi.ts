@@ -113,6 +113,7 @@ export const OPENAPI = {
     '/v1/ledger/transfer': econ('transfer from an account owned by this daemon', obj(['from', 'to', 'amount'], { from: str, to: str, amount: int })),
     '/v1/ledger/stake': econ('stake free funds', obj(['account', 'amount'], { account: str, amount: int }), accountResult),
     '/v1/ledger/unstake': econ('start unbonding staked funds', obj(['account', 'amount'], { account: str, amount: int }), accountResult),
+    '/v1/ledger/assign': econ('move an account to another owner peer (treasury only)', obj(['account', 'owner'], { account: str, owner: str })),
     '/v1/ledger/slash': econ('slash (treasury only)', obj(['account', 'condition'], { account: str, condition: { enum: ['task_failure', 'timeout_violation', 'byzantine_behavior', 'reputation_threshold'] }, evidence: {} })),
     '/v1/auctions': {
       ...econ('open an auction (201 {auction, closesAt}), or with run: true run it to the end (200 {auction, requested, responses})', ref('AuctionInput'), { type: 'object' }, 201),

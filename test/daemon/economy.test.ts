@@ -203,6 +203,8 @@ describe('the economy through the daemon API', () => {
     await check(d1, 'POST', '/v1/ledger/mint', { amount: 1 }, 400, 'ERR_BAD_REQUEST', 'account')
     await check(d1, 'POST', '/v1/ledger/slash', { account: 'gpu-b', condition: 'mischief' }, 400, 'ERR_BAD_REQUEST', 'condition')
     await check(d1, 'POST', '/v1/ledger/transfer', '[1,2', 400, 'ERR_BAD_JSON')
+    await check(d0, 'POST', '/v1/ledger/assign', { account: 'nobody', owner: 'someone' }, 404, 'ERR_UNKNOWN_ACCOUNT')
+    await check(d0, 'POST', '/v1/ledger/assign', { account: 'gpu-b' }, 400, 'ERR_BAD_REQUEST', 'owner')
     await check(d0, 'GET', '/v1/ledger/accounts/nobody', undefined, 404, 'ERR_UNKNOWN_ACCOUNT')
     await check(d0, 'GET', '/v1/auctions/nope', undefined, 404, 'ERR_UNKNOWN_AUCTION')
     await check(d0, 'POST', '/v1/auctions/nope/close', { by: 'seller' }, 404, 'ERR_UNKNOWN_AUCTION')

@@ -277,6 +277,24 @@ describe('economy: auctions', () => {
     expect(again.apply({ type: 'auction.open', by: 's', auction: { id: 'w', mechanism: 'vickrey', items: ['i'], durationMs: 10 } }, b.index + 1, { origin: 'ps', at: b.at })).toMatchObject({ ok: false, code: 'ERR_LIMIT_EXCEEDED' })
   })
 
+  it('the treasury reassigns a squatted account, quotas following it', () => {
+    const b = market()
+    b.ok('px', { type: 'open', by: 'gpu-agent', account: 'gpu-agent' })
+    expect(b.code('p1', { type: 'open', by: 'gpu-agent', account: 'gpu-agent' })).toBe('ERR_UNAUTHORIZED')
+    expect(b.code('px', { type: 'account.assign', by: 'gpu-agent', account: 'gpu-agent', owner: 'px' })).toBe('ERR_UNAUTHORIZED')
+    expect(b.code('p1', { type: 'account.assign', by: 'treasury', account: 'gpu-agent', owner: 'p1' })).toBe('ERR_UNAUTHORIZED')
+    expect(b.code('op', { type: 'account.assign', by: 'treasury', account: 'nope', owner: 'p1' })).toBe('ERR_UNKNOWN_ACCOUNT')
+    expect(b.ok('op', { type: 'account.assign', by: 'treasury', account: 'gpu-agent', owner: 'p1' })).toMatchObject({ previous: 'px' })
+    expect(b.e.ownerOf('gpu-agent')).toBe('p1')
+    b.ok('op', { type: 'mint', by: 'treasury', account: 'gpu-agent', amount: 10 })
+    b.ok('p1', { type: 'transfer', by: 'gpu-agent', from: 'gpu-agent', to: 'a1', amount: 10 })
+    expect(b.code('px', { type: 'stake', by: 'gpu-agent', account: 'gpu-agent', amount: 1 })).toBe('ERR_UNAUTHORIZED')
+    // Restore rebuilds the same quotas.
+    const again = Economy.restore(JSON.parse(JSON.stringify(b.e.snapshot())))
+    expect(JSON.stringify(again.snapshot())).toBe(JSON.stringify(b.e.snapshot()))
+    supplyOk(b.e)
+  })
+
   it('money never lands in an ownerless or reserved account', () => {
     const b = market()
     b.ok('p1', { type: 'escrow', by: 'a1', id: 'job', account: 'a1', amount: 20, arbiter: 'a2' })
