@@ -51,6 +51,8 @@ export const BID_HANDLER_TIMEOUT_MS = 30_000
 const FRAME_READ_TIMEOUT_MS = 10_000
 /** Longest a member host waits for its replica to apply an auction's open before asking the leader. */
 const APPLIED_WAIT_MS = 1000
+/** Bid requests a host answers at once (its own auctions' local bidders included). */
+export const ANSWERS_IN_PROGRESS_MAX = 1024
 /** Auction results remembered as emitted (oldest forgotten). */
 const NOTIFIED_MAX = 10_000
 /** Commit-reveal amounts a host remembers (oldest forgotten). */
@@ -392,7 +394,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no bid handler on this peer`)
     const key = `${auction}/${agent}`
     if (this.answering.has(key) || this.commits.has(key)) throw new MarketError('ERR_DUPLICATE_BID', `${agent} already answered for ${auction}`)
-    if (this.answering.size >= AUCTION_INBOUND_MAX * 2) throw new AgoraError('ERR_LIMIT_EXCEEDED', 'too many bid requests in progress')
+    if (this.answering.size >= ANSWERS_IN_PROGRESS_MAX) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${ANSWERS_IN_PROGRESS_MAX} bid requests in progress`)
     this.answering.add(key)
     try {
       const a = await this.realAuction(auction, openedIndex)
