@@ -7,17 +7,17 @@
  *   fixes its authorities (peers acting as the treasury); members propose it, the client path refuses it.
  * - {@link PeerEconomy} (`peer.economy`): ledger and auction commands (through the local driver on a
  *   member, through a member's client stream otherwise), reads, and `runAuction()`: open, find bidders by
- *   a registry query, send each bidder's host a bid request over `/agora/<mesh>/auction/1.0.0` (the host
+ *   a registry query, send each bidder's host a bid request over `/agora/<mesh>/auction/2.0.0` (the host
  *   calls the agent's handler and proposes the bid itself, as the owner of the agent's account), close,
  *   collect reveals for commit-reveal, settle, and send the result to every participating host.
  */
 import { createHmac, randomBytes } from 'node:crypto'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { lpStream } from '@libp2p/utils'
+import { AuctionChannel, serveChannel, type Reply } from './auction-channel.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
-import { AgoraError, DecodeError, TimeoutError } from '../src/errors.js'
+import { AgoraError, TimeoutError } from '../src/errors.js'
 import { TypedEmitter } from '../src/events.js'
 import type { Logger } from '../src/log.js'
 import type { AgentView, QueryCriteria } from '../crdt/types.js'
@@ -33,10 +33,10 @@ import type { AgoraLibp2p } from './node.js'
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
 const SNAPSHOT_V = 0x02
-/** Max bytes of one auction-protocol frame. */
-export const AUCTION_FRAME_BYTES_MAX = 64 * 1024
-/** Auction-protocol requests a peer serves at once. */
-export const AUCTION_INBOUND_MAX = 64
+/** Channels to hosts kept open at once (oldest closed first). */
+export const CHANNELS_MAX = 256
+/** Auction-protocol requests a peer handles at once, all channels together (beyond: ERR_LIMIT_EXCEEDED). */
+export const AUCTION_INBOUND_MAX = 512
 /** Bid requests sent at once by one `runAuction()`. */
 export const BID_REQUESTS_CONCURRENT_MAX = 32
 /** Default time a host gets to answer a bid request. */
@@ -47,8 +47,6 @@ export const BID_HANDLERS_MAX = 10_000
 export const GENESIS_WAIT_MS = 10_000
 /** Longest a bid handler may take (the requester's own timeout usually ends the wait first). */
 export const BID_HANDLER_TIMEOUT_MS = 30_000
-/** Longest wait for a frame on an auction stream. */
-const FRAME_READ_TIMEOUT_MS = 10_000
 /** Longest a member host waits for its replica to apply an auction's open before asking the leader. */
 const APPLIED_WAIT_MS = 1000
 /** Bid requests a host answers at once (its own auctions' local bidders included). */
@@ -62,7 +60,7 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 
 export function auctionProtocol (mesh: string): string {
-  return `/agora/${mesh}/auction/1.0.0`
+  return `/agora/${mesh}/auction/2.0.0`
 }
 
 export interface GenesisCommand { type: 'economy.genesis', authorities: string[], unbondingDelayEntries?: number }
@@ -212,7 +210,6 @@ type Frame =
   | { t: 'bid-request', req: BidRequest }
   | { t: 'reveal-request', auction: string, agent: string }
   | { t: 'result', notice: AuctionResultNotice, agents: string[] }
-type Reply = { ok: true, outcome: string } | { ok: false, code: string, message: string }
 
 function marketError (r: unknown, what: string): never {
   const o = r as { code?: string, message?: string, error?: { code: string, message: string } } | null
@@ -228,6 +225,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private readonly commits = new Map<string, number>()
   /** Bid requests being answered, by `auction/agent`. */
   private readonly answering = new Set<string>()
+  /** Open channels to hosts, by peer id. */
+  private readonly channels = new Map<string, Promise<AuctionChannel | Reply>>()
   /** Auctions whose result was emitted here. */
   private readonly notified = new Set<string>()
   /** Key of the commit-reveal nonces (kept in memory: a restarted host cannot reveal its earlier commitments). */
@@ -283,6 +282,9 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
 
   async stop (): Promise<void> {
     await this.ctx.node.unhandle(auctionProtocol(this.ctx.mesh)).catch(() => {})
+    const open = [...this.channels.values()]
+    this.channels.clear()
+    for (const c of open) void c.then(x => { if (x instanceof AuctionChannel) x.close() })
   }
 
   // ---------------------------------------------------------------- commands
@@ -458,35 +460,57 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   }
 
   private async serve (stream: Stream): Promise<void> {
-    if (this.inflight >= AUCTION_INBOUND_MAX) { this.stats.bidRequestsRefused++; stream.abort(new Error('too many auction requests')); return }
-    this.inflight++
-    try {
-      const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
-      let f: Frame
-      try {
-        f = JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(FRAME_READ_TIMEOUT_MS) })).subarray())) as Frame
-        if (!validFrame(f)) throw new DecodeError('auction frame', 'bad shape')
-      } catch (err) {
+    await serveChannel(stream, {
+      valid: validFrame,
+      admit: () => {
+        if (this.inflight >= AUCTION_INBOUND_MAX) { this.stats.bidRequestsRefused++; return false }
+        this.inflight++
+        return true
+      },
+      release: () => { this.inflight-- },
+      malformed: (why) => {
         this.stats.malformedFrames++
-        this.ctx.log.debug('malformed auction frame', { error: (err as Error).message })
-        stream.abort(err as Error)
-        return
+        this.ctx.log.debug('malformed auction frame', { why })
+      },
+      handle: async (frame) => {
+        const f = frame as Frame
+        try {
+          const outcome = await this.handleFrame(f)
+          if (f.t !== 'result') this.stats.bidRequestsServed++
+          return { ok: true, outcome }
+        } catch (err) {
+          return { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
+        }
       }
-      let reply: Reply
-      try {
-        reply = { ok: true, outcome: await this.handleFrame(f) }
-        if (f.t !== 'result') this.stats.bidRequestsServed++
-      } catch (err) {
-        reply = { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
-      }
-      // The requester may be gone (its timeout fired): a failed write only ends this stream.
-      await lp.write(enc.encode(JSON.stringify(reply)), { signal: AbortSignal.timeout(FRAME_READ_TIMEOUT_MS) })
-      await stream.close()
-    } catch (err) {
-      stream.abort(err as Error)
-    } finally {
-      this.inflight--
+    })
+  }
+
+  /** The channel to `host`, opened on first use and reused while it lives. */
+  private async channel (host: string, timeoutMs: number): Promise<AuctionChannel | Reply> {
+    const existing = this.channels.get(host)
+    if (existing !== undefined) {
+      const c = await existing
+      if (!(c instanceof AuctionChannel) || !c.closed) return c
+      if (this.channels.get(host) === existing) this.channels.delete(host)
+      return await this.channel(host, timeoutMs)
     }
+    const opening = (async (): Promise<AuctionChannel | Reply> => {
+      try {
+        const stream = await this.ctx.node.dialProtocol(peerIdFromString(host), auctionProtocol(this.ctx.mesh), { signal: AbortSignal.timeout(timeoutMs) })
+        return new AuctionChannel(stream)
+      } catch (err) {
+        this.channels.delete(host)
+        const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError'
+        return { ok: false, code: timedOut ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', message: (err as Error).message }
+      }
+    })()
+    this.channels.set(host, opening)
+    if (this.channels.size > CHANNELS_MAX) {
+      const [oldest, c] = this.channels.entries().next().value!
+      this.channels.delete(oldest)
+      void c.then(x => { if (x instanceof AuctionChannel) x.close() })
+    }
+    return await opening
   }
 
   /** Sends one frame to `host` (or handles it here) and returns the reply. */
@@ -498,20 +522,9 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
         return { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
       }
     }
-    let stream: Stream | undefined
-    try {
-      const signal = AbortSignal.timeout(timeoutMs)
-      stream = await this.ctx.node.dialProtocol(peerIdFromString(host), auctionProtocol(this.ctx.mesh), { signal })
-      const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
-      await lp.write(enc.encode(JSON.stringify(f)), { signal })
-      const reply = JSON.parse(dec.decode((await lp.read({ signal })).subarray())) as Reply
-      await stream.close().catch(() => {})
-      return reply
-    } catch (err) {
-      stream?.abort(err as Error)
-      const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError'
-      return { ok: false, code: timedOut ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', message: (err as Error).message }
-    }
+    const c = await this.channel(host, timeoutMs)
+    if (!(c instanceof AuctionChannel)) return c
+    return await c.request(f, timeoutMs)
   }
 
   /**

@@ -210,15 +210,16 @@ describe('economy on live Raft', () => {
     await bidder(m, b, 'gpu-b', 100, () => ({ amount: 30 }))
     b.economy.handle('gpu-b', (req) => { seen.push(req); return { amount: 30 } })
     await a.economy.openAuction({ id: 'fp', mechanism: 'first-price', items: ['gpu'], reserve: 5, durationMs: 60_000 }, 'seller')
-    // d (any peer) sends b a bid request that lies about the auction.
-    const send = async (frame: unknown, abort = false): Promise<unknown> => {
+    // d (any peer) sends b a bid request that lies about the auction (one request per fresh channel).
+    const send = async (frame: unknown, abort = false, raw = false): Promise<unknown> => {
       const stream = await d.libp2p.dialProtocol(peerIdFromString(b.id), auctionProtocol('agora'))
       const lp = lpStream(stream)
-      await lp.write(new TextEncoder().encode(JSON.stringify(frame)))
+      await lp.write(new TextEncoder().encode(JSON.stringify(raw ? frame : { id: 7, f: frame })))
       if (abort) { stream.abort(new Error('gone')); return undefined }
-      const reply = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as unknown
+      const reply = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as { id: number, r: unknown }
+      expect(reply.id).toBe(7)
       await stream.close()
-      return reply
+      return reply.r
     }
     const lie = { t: 'bid-request', req: { auction: 'fp', agent: 'gpu-b', seller: 'someone', closesAt: 1, spec: { id: 'fp', mechanism: 'vickrey', items: ['gpu'], reserve: 0, durationMs: 1 } } }
     expect(await send(lie)).toEqual({ ok: true, outcome: 'bid' })
@@ -232,9 +233,10 @@ describe('economy on live Raft', () => {
     await send({ t: 'result', notice: { auction: 'fp', status: 'settled', winners: [], clearingPrice: null }, agents: ['gpu-b'] }, true)
     await send({ t: 'bid-request', req: { ...lie.req, auction: 'nope' } }, true)
     await send({ t: 'garbage' }, true)
+    await send({ no: 'id' }, true, true)
     const r = await a.economy.runAuction({ id: 'after', mechanism: 'vickrey', items: ['gpu'], reserve: 1, durationMs: 60_000 }, { seller: 'seller', bidders: ['gpu-b', 'gpu-b'] })
     expect(r.responses).toEqual({ 'gpu-b': 'bid' })
     expect(r.auction.outcome?.winners).toMatchObject([{ agent: 'gpu-b', price: 1 }])
-    await m.waitFor(() => b.economy.stats.malformedFrames >= 1, { what: 'the garbage frame counted' })
+    await m.waitFor(() => b.economy.stats.malformedFrames >= 2, { what: 'the garbage frames counted' })
   })
 })

@@ -1,0 +1,167 @@
+/**
+ * Request/response channels for the auction protocol (`/agora/<mesh>/auction/2.0.0`): one long-lived
+ * libp2p stream per (requester, host) pair carries many requests, each a length-prefixed JSON frame
+ * `{ id, f }` answered by `{ id, r }`, in any order. Opening a stream per request (version 1) cost more
+ * than the requests themselves under load.
+ *
+ * Limits: frames of at most {@link AUCTION_FRAME_BYTES_MAX}; at most {@link CHANNEL_PENDING_MAX} requests
+ * waiting on one channel (beyond: refused at once, `ERR_LIMIT_EXCEEDED`); a host handles at most
+ * {@link CHANNEL_INFLIGHT_MAX} requests of one channel at once and reads no further frame until one is done
+ * (backpressure through the stream's flow control; the requester's timeouts bound the wait); over the
+ * host's limit for all channels together a request is answered `ERR_LIMIT_EXCEEDED`; a channel idle for
+ * {@link CHANNEL_IDLE_MS} is closed by the host. A malformed frame ends the channel.
+ */
+import { lpStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+
+/** Max bytes of one auction-protocol frame. */
+export const AUCTION_FRAME_BYTES_MAX = 64 * 1024
+/** Requests waiting for their reply on one channel. */
+export const CHANNEL_PENDING_MAX = 256
+/** Requests of one channel a host handles at once. */
+export const CHANNEL_INFLIGHT_MAX = 64
+/** A host closes a channel with no request for this long. */
+export const CHANNEL_IDLE_MS = 60_000
+/** Longest wait to write one frame. */
+const WRITE_TIMEOUT_MS = 10_000
+
+export type Reply = { ok: true, outcome: string } | { ok: false, code: string, message: string }
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** Writes frames one at a time (length-prefixed writes must not interleave). */
+class Writer {
+  private chain: Promise<void> = Promise.resolve()
+  constructor (private readonly lp: ReturnType<typeof lpStream>) {}
+  async write (obj: unknown): Promise<void> {
+    const bytes = enc.encode(JSON.stringify(obj))
+    const next = this.chain.then(async () => { await this.lp.write(bytes, { signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) }) })
+    this.chain = next.catch(() => {})
+    await next
+  }
+}
+
+/** The requester's end of a channel. */
+export class AuctionChannel {
+  private readonly writer: Writer
+  private readonly lp: ReturnType<typeof lpStream>
+  private nextId = 1
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void, timer: ReturnType<typeof setTimeout> }>()
+  closed = false
+
+  constructor (private readonly stream: Stream) {
+    this.lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
+    this.writer = new Writer(this.lp)
+    void this.readLoop()
+  }
+
+  /** Sends `frame`; resolves with the host's reply, or a failure reply (`ERR_TIMEOUT`, `ERR_UNREACHABLE`...). Never rejects. */
+  async request (frame: unknown, timeoutMs: number): Promise<Reply> {
+    if (this.closed) return { ok: false, code: 'ERR_UNREACHABLE', message: 'the channel is closed' }
+    if (this.pending.size >= CHANNEL_PENDING_MAX) return { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: `more than ${CHANNEL_PENDING_MAX} requests waiting on this host` }
+    const id = this.nextId++
+    const reply = new Promise<Reply>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        resolve({ ok: false, code: 'ERR_TIMEOUT', message: `no reply within ${timeoutMs} ms` })
+      }, timeoutMs)
+      this.pending.set(id, { resolve, timer })
+    })
+    try {
+      await this.writer.write({ id, f: frame })
+    } catch (err) {
+      this.fail(`write failed: ${(err as Error).message}`)
+    }
+    return await reply
+  }
+
+  close (): void {
+    this.fail('closed')
+    this.stream.close().catch(() => { this.stream.abort(new Error('closed')) })
+  }
+
+  private async readLoop (): Promise<void> {
+    try {
+      for (;;) {
+        const m = JSON.parse(dec.decode((await this.lp.read()).subarray())) as { id?: unknown, r?: Reply }
+        if (typeof m?.id !== 'number' || m.r === null || typeof m.r !== 'object') throw new Error('malformed reply')
+        const p = this.pending.get(m.id)
+        if (p === undefined) continue // its requester timed out
+        this.pending.delete(m.id)
+        clearTimeout(p.timer)
+        p.resolve(m.r)
+      }
+    } catch (err) {
+      this.fail((err as Error).message ?? 'stream ended')
+    }
+  }
+
+  private fail (why: string): void {
+    this.closed = true
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer)
+      this.pending.delete(id)
+      p.resolve({ ok: false, code: 'ERR_UNREACHABLE', message: `the host's channel ended (${why})` })
+    }
+  }
+}
+
+export interface ServeHooks {
+  /** Validates a frame's payload (false: the channel is ended as malformed). */
+  valid: (f: unknown) => boolean
+  /** Handles one request; its errors become failure replies. */
+  handle: (f: unknown) => Promise<Reply>
+  /** Requests being handled on all channels together; over `max`, refused. */
+  admit: () => boolean
+  release: () => void
+  malformed: (why: string) => void
+}
+
+/** The host's end: serves one channel until it ends, is idle too long, or sends a malformed frame. */
+export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
+  const writer = new Writer(lp)
+  let inflight = 0
+  let slotFreed: (() => void) | undefined
+  const answer = async (id: number, r: Reply): Promise<void> => {
+    try { await writer.write({ id, r }) } catch (err) { stream.abort(err as Error) }
+  }
+  try {
+    for (;;) {
+      // Backpressure: no further frame is read while this channel's requests fill their slots.
+      while (inflight >= CHANNEL_INFLIGHT_MAX) await new Promise<void>((resolve) => { slotFreed = resolve })
+      let m: { id?: unknown, f?: unknown }
+      try {
+        m = JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(CHANNEL_IDLE_MS) })).subarray())) as { id?: unknown, f?: unknown }
+      } catch (err) {
+        const name = (err as Error).name
+        if (name === 'TimeoutError' || name === 'AbortError') { await stream.close().catch(() => {}); return }
+        if (err instanceof SyntaxError) { hooks.malformed('not JSON'); stream.abort(err); return }
+        return // the requester closed or reset the stream
+      }
+      if (m === null || typeof m !== 'object' || !Number.isSafeInteger(m.id) || !hooks.valid(m.f)) {
+        hooks.malformed('bad shape')
+        stream.abort(new Error('malformed auction frame'))
+        return
+      }
+      const id = m.id as number
+      if (!hooks.admit()) {
+        void answer(id, { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' })
+        continue
+      }
+      inflight++
+      void hooks.handle(m.f)
+        .then(async (r) => { await answer(id, r) })
+        .finally(() => {
+          inflight--
+          hooks.release()
+          const wake = slotFreed
+          slotFreed = undefined
+          wake?.()
+        })
+    }
+  } catch (err) {
+    stream.abort(err as Error)
+  }
+}
