@@ -33,6 +33,8 @@ import type { AgoraLibp2p } from './node.js'
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
 const SNAPSHOT_V = 0x02
+/** Auction channels one connection may open to this peer at once (one is the norm; reopens overlap). */
+export const CHANNELS_PER_CONNECTION_MAX = 8
 /** Channels to hosts kept open at once (oldest closed first). */
 export const CHANNELS_MAX = 256
 /** Auction-protocol requests a peer handles at once, all channels together (beyond: ERR_LIMIT_EXCEEDED). */
@@ -277,7 +279,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   }
 
   async start (): Promise<void> {
-    await this.ctx.node.handle(auctionProtocol(this.ctx.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: AUCTION_INBOUND_MAX })
+    await this.ctx.node.handle(auctionProtocol(this.ctx.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: CHANNELS_PER_CONNECTION_MAX })
   }
 
   async stop (): Promise<void> {
