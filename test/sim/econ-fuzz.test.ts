@@ -79,6 +79,7 @@ describe('economy fuzz with ledger linearizability: transfers and ReadIndex bala
         caught.push(seed)
       }
     }
-    expect(caught.length).toBeGreaterThan(0)
+    // Followers apply behind the leader: without ReadIndex nearly every seed shows a stale read.
+    expect(caught.length).toBeGreaterThanOrEqual(15)
   })
 })
