@@ -17,8 +17,16 @@
  * - `auction` opens the auction as account `seller:<node>` (owned by `n<node>`, opened by the verb with
  *   no funds), lets every selected bidder bid once from its own node, then the seller closes it, which
  *   settles it (open sealed bids: no reveal phase).
+ *   With `"sealed": "commit"` (first-price, vickrey; SCENARIOS.md extension) each bidder commits
+ *   `commitBid(auction, agent, amount, nonce)` with the deterministic nonce {@link sealedNonce} (its
+ *   `deposit` escrowed), the verb waits until the bidding period is over (virtual time at the auction's
+ *   `closesAt`: the economy refuses an early close, ERR_TOO_EARLY), the seller closes (the reveal window
+ *   of `revealMs` opens), every bidder reveals from its node except agents with `reveal: false`, and the
+ *   seller settles: at once when every bid is revealed, else after the reveal window (the unrevealed
+ *   deposits go to the `treasury` account).
  */
 import { LimitExceededError } from '../src/errors.js'
+import { commitBid } from '../protocols/auctions/commit.js'
 import type { EconOutcome, Simulation } from './simulation.js'
 import { OPERATOR } from './economy.js'
 import type { Scenario, Step } from './scenario.js'
@@ -40,17 +48,31 @@ export interface Agent {
   side?: 'buy' | 'sell'
   limit?: number
   quantity?: number
+  /** Commit-reveal auctions: false = commit and never reveal (the deposit is forfeited). Default true. */
+  reveal?: boolean
 }
 
-type JobGen = Generator<number[], string | undefined, EconOutcome[]>
+/** A job waits for its proposals' first applications, or (`{ until }`) for the virtual clock. */
+type JobWait = number[] | { until: number }
+type JobGen = Generator<JobWait, string | undefined, EconOutcome[]>
 
 interface Job {
   name: string
   gen: JobGen
   waiting: number[]
+  /** Virtual time the job sleeps until (undefined: not sleeping). */
+  until: number | undefined
   got: Map<number, EconOutcome>
   done: boolean
 }
+
+/** The deterministic nonce of an agent's commitment in a commit-reveal auction. */
+export function sealedNonce (auction: string, agent: string): string { return `sim-nonce/${auction}/${agent}` }
+
+/** Virtual ms slept before retrying a close or settle the economy found too early (log time lags). */
+export const SEALED_RETRY_MS = 100
+/** Close/settle attempts refused as too early before the verb gives up (it records a refusal). */
+export const SEALED_TRIES_MAX = 100
 
 type AuctionStep = Extract<Step, { kind: 'auction' }>['auction']
 
@@ -112,7 +134,7 @@ export class AgentDriver {
 
   private start (name: string, gen: JobGen): Job {
     if (this.jobs.length >= ECON_JOBS_MAX) throw new LimitExceededError('ECON_JOBS_MAX', ECON_JOBS_MAX, this.jobs.length + 1, 'agent jobs in progress')
-    const job: Job = { name, gen, waiting: [], got: new Map(), done: false }
+    const job: Job = { name, gen, waiting: [], until: undefined, got: new Map(), done: false }
     this.resume(job, [])
     if (!job.done) this.jobs.push(job)
     return job
@@ -120,6 +142,12 @@ export class AgentDriver {
 
   private advance (job: Job): void {
     while (!job.done) {
+      if (job.until !== undefined) {
+        if (this.sim.now < job.until) return
+        job.until = undefined
+        this.resume(job, [])
+        continue
+      }
       for (const seq of job.waiting) {
         if (job.got.has(seq)) continue
         const o = this.sim.takeEconOutcome(seq)
@@ -138,8 +166,11 @@ export class AgentDriver {
       job.done = true
       job.waiting = []
       if (r.value !== undefined) this.sim.recordRefusal(`${job.name}: ${r.value}`)
-    } else {
+    } else if (Array.isArray(r.value)) {
       job.waiting = r.value
+    } else {
+      job.waiting = []
+      job.until = r.value.until
     }
   }
 
@@ -189,23 +220,60 @@ export class AgentDriver {
     const fo = failure(opened)
     if (fo !== undefined) return `open: ${fo}`
     const capability = (spec.bidders as { capability?: string } | undefined)?.capability
+    const sealed = spec.sealed === 'commit'
     const bids: number[] = []
-    const bidders: string[] = []
+    const bidders: Array<{ agent: Agent, amount: number }> = []
     for (const a of this.agents.values()) {
       if (capability !== undefined && !a.capabilities.includes(capability)) continue
-      const bid = bidFor(spec.type as string, a)
+      let bid = bidFor(spec.type as string, a)
       if (bid === undefined) continue
-      bidders.push(a.id)
+      const amount = bid.amount as number
+      if (sealed) bid = { commitment: commitBid(id, a.id, amount, sealedNonce(id, a.id)) }
+      bidders.push({ agent: a, amount })
       bids.push(this.sim.proposeEcon(a.node, `n${a.node}`, { type: 'auction.bid', by: a.id, auction: id, bid }))
     }
     const outcomes = bids.length > 0 ? (yield bids) : []
+    const admitted: Array<{ agent: Agent, amount: number }> = []
     outcomes.forEach((o, k) => {
       const fb = failure(o)
-      if (fb !== undefined) this.sim.recordRefusal(`auction ${id}: bid of ${bidders[k] ?? '?'} refused: ${fb}`)
+      if (fb !== undefined) this.sim.recordRefusal(`auction ${id}: bid of ${bidders[k]?.agent.id ?? '?'} refused: ${fb}`)
+      else admitted.push(bidders[k] as { agent: Agent, amount: number })
     })
-    const [closed] = yield [this.sim.proposeEcon(node, origin, { type: 'auction.close', by: seller, auction: id })]
+    if (!sealed) {
+      const [closed] = yield [this.sim.proposeEcon(node, origin, { type: 'auction.close', by: seller, auction: id })]
+      const fc = failure(closed)
+      return fc === undefined ? undefined : `close: ${fc}`
+    }
+    // Commit-reveal: the whole bidding period runs (log time is at most the virtual clock).
+    const closesAt = resultField(opened, 'closesAt')
+    const closed = yield * this.untilNotEarly(closesAt, () => this.sim.proposeEcon(node, origin, { type: 'auction.close', by: seller, auction: id }))
     const fc = failure(closed)
-    return fc === undefined ? undefined : `close: ${fc}`
+    if (fc !== undefined) return `close: ${fc}`
+    const revealers = admitted.filter(b => b.agent.reveal !== false)
+    const reveals = revealers.map(b => this.sim.proposeEcon(b.agent.node, `n${b.agent.node}`, { type: 'auction.reveal', by: b.agent.id, auction: id, amount: b.amount, nonce: sealedNonce(id, b.agent.id) }))
+    const revealed = reveals.length > 0 ? (yield reveals) : []
+    revealed.forEach((o, k) => {
+      const fr = failure(o)
+      if (fr !== undefined) this.sim.recordRefusal(`auction ${id}: reveal of ${revealers[k]?.agent.id ?? '?'} refused: ${fr}`)
+    })
+    // The seller settles early once every bid is revealed; otherwise after the reveal window.
+    const early = revealed.length === admitted.length && revealed.every(o => failure(o) === undefined)
+    const revealUntil = resultField(closed, 'revealUntil')
+    const settled = yield * this.untilNotEarly(early ? 0 : revealUntil + 1, () => this.sim.proposeEcon(node, origin, { type: 'auction.settle', by: seller, auction: id }))
+    const fs = failure(settled)
+    return fs === undefined ? undefined : `settle: ${fs}`
+  }
+
+  /** Sleep until virtual time `at`, then propose; again after {@link SEALED_RETRY_MS} while refused as too early. */
+  private * untilNotEarly (at: number, propose: () => number): Generator<JobWait, EconOutcome | undefined, EconOutcome[]> {
+    if (this.sim.now < at) yield { until: at }
+    let o: EconOutcome | undefined
+    for (let tries = 0; tries < SEALED_TRIES_MAX; tries++) {
+      [o] = yield [propose()]
+      if (o?.result === undefined || o.result.ok || o.result.code !== 'ERR_TOO_EARLY') return o
+      yield { until: this.sim.now + SEALED_RETRY_MS }
+    }
+    return o
   }
 }
 
@@ -213,6 +281,7 @@ function toAgent (v: Record<string, unknown>): Agent {
   const a: Agent = { id: v.id as string, node: v.node as number, capabilities: (v.capabilities as string[] | undefined) ?? [] }
   for (const k of ['valuation', 'bid', 'limit', 'quantity'] as const) if (typeof v[k] === 'number') a[k] = v[k]
   if (v.side === 'buy' || v.side === 'sell') a.side = v.side
+  if (typeof v.reveal === 'boolean') a.reveal = v.reveal
   if (Array.isArray(v.bundles)) a.bundles = (v.bundles as Array<{ items: string[], value: number }>).map(b => ({ items: [...b.items], value: b.value }))
   return a
 }
@@ -230,9 +299,19 @@ export function auctionSpec (s: AuctionStep): Record<string, unknown> {
   switch (type) {
     case 'english': take('reserve'); take('startPrice'); out.increment = typeof s.increment === 'number' ? s.increment : 1; break
     case 'dutch': take('reserve'); take('startPrice'); take('decrement'); break
-    case 'first-price': case 'vickrey': take('reserve'); break
+    case 'first-price': case 'vickrey':
+      take('reserve')
+      if (s.sealed === 'open' || s.sealed === 'commit') out.sealed = s.sealed
+      take('deposit'); take('revealMs')
+      break
   }
   return out
+}
+
+/** A number field of an applied command's result (0 when absent). */
+function resultField (o: EconOutcome | undefined, field: string): number {
+  const v = (o?.result as Record<string, unknown> | undefined)?.[field]
+  return typeof v === 'number' ? v : 0
 }
 
 /** An agent's bid in an auction of `type` per its behaviour, or undefined when it has none for it. */

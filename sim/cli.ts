@@ -52,9 +52,9 @@ export async function simRun (args: string[], io: CliIo): Promise<number> {
   return report.ok ? EXIT_OK : EXIT_FAILED
 }
 
-/** `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`; `--economy`: random auctions (sim/econ-fuzz.ts). */
+/** `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`; `--economy`: random auctions (sim/econ-fuzz.ts), `--ledger`: with the ledger linearizability workload (sim/ledger-fuzz.ts). */
 export async function simFuzz (args: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean' })
+  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean', ledger: 'boolean' })
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`)
   const nodes = (flags.nodes as number | undefined) ?? 5
   const seeds = (flags.seeds as number | undefined) ?? 100
@@ -64,7 +64,8 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   if (seeds < 1) throw new UsageError('--seeds must be at least 1')
   if (ticks < 10) throw new UsageError('--ticks must be at least 10')
   const json = flags.json === true
-  if (flags.economy === true) return economyFuzz(nodes, seeds, seedStart, json, io)
+  if (flags.ledger === true && flags.economy !== true) throw new UsageError('--ledger needs --economy')
+  if (flags.economy === true) return economyFuzz(nodes, seeds, seedStart, json, io, flags.ledger === true)
   let faults: FaultKind[] = [...FAULT_KINDS]
   if (typeof flags.faults === 'string') {
     const list = flags.faults === 'none' ? [] : flags.faults.split(',').map(x => x.trim()).filter(x => x.length > 0)
@@ -93,17 +94,17 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
 }
 
 /** `agora sim fuzz --economy`: each seed is a random scenario of agents and auctions under faults. */
-function economyFuzz (nodes: number, seeds: number, seedStart: number, json: boolean, io: CliIo): number {
+function economyFuzz (nodes: number, seeds: number, seedStart: number, json: boolean, io: CliIo, ledger = false): number {
   if (nodes < 3) throw new UsageError('--economy needs --nodes of at least 3')
   const failing: Array<{ seed: number, trace: string, failures: string[], replay: string, scenario: unknown }> = []
   for (let seed = seedStart; seed < seedStart + seeds; seed++) {
-    const r = econFuzzSeed(seed, { nodes })
-    const replay = `npx agora sim fuzz --economy --nodes ${nodes} --seeds 1 --seed-start ${seed}`
+    const r = econFuzzSeed(seed, { nodes, ledger })
+    const replay = `npx agora sim fuzz --economy${ledger ? ' --ledger' : ''} --nodes ${nodes} --seeds 1 --seed-start ${seed}`
     if (!r.ok) failing.push({ seed, trace: r.trace, failures: r.failures, replay, scenario: econFuzzScenario(seed, { nodes }) })
     if (!json) io.stdout(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} trace ${r.trace}${r.ok ? '' : ` (${r.failures.join('; ')}); replay with: ${replay}`}\n`)
   }
-  if (json) io.stdout(JSON.stringify({ economy: true, nodes, seeds, seedStart, ok: failing.length === 0, failing }) + '\n')
-  else io.stdout(`${seeds - failing.length}/${seeds} seeds ok (economy, ${nodes} nodes)\n`)
+  if (json) io.stdout(JSON.stringify({ economy: true, ledger, nodes, seeds, seedStart, ok: failing.length === 0, failing }) + '\n')
+  else io.stdout(`${seeds - failing.length}/${seeds} seeds ok (economy${ledger ? ' + ledger linearizability' : ''}, ${nodes} nodes)\n`)
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
 

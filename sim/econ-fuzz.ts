@@ -5,12 +5,18 @@
  * violation (the simulator reports `conservation` when an economy invariant breaks or an auction settles
  * twice, `state-machine-safety` when economies diverge), supply conserved (minted == total), and every
  * auction settled exactly once (`settled` or `no-sale`). Everything derives from the seed.
+ *
+ * With `ledger`, a client workload (ledger-fuzz.ts) also issues random transfers between a few dedicated
+ * accounts and linearizable balance reads all along; at the end its history must pass
+ * `checkLinearizable(ledgerModel(n), history)` (else a `linearizability` violation naming the seed).
  */
 import { createRand } from './prng.js'
 import type { Rand } from './prng.js'
 import type { Report } from './report.js'
 import { runScenario } from './runner.js'
 import { AUCTION_TYPES, validateScenario } from './scenario.js'
+import { LedgerWorkload } from './ledger-fuzz.js'
+import type { LedgerWorkloadOptions, LedgerWorkloadResult } from './ledger-fuzz.js'
 
 export interface EconFuzzOptions {
   /** Auctions per seed. Default 4. */
@@ -18,6 +24,8 @@ export interface EconFuzzOptions {
   /** Agents per seed. Default 6. */
   agents?: number
   nodes?: number
+  /** Run the ledger linearizability workload (ledger-fuzz.ts) alongside; `true`: its defaults. */
+  ledger?: boolean | LedgerWorkloadOptions
 }
 
 export interface EconFuzzResult {
@@ -28,6 +36,8 @@ export interface EconFuzzResult {
   /** Auction statuses at the end. */
   statuses: Record<string, string>
   report: Report
+  /** The ledger workload's history and check (with the `ledger` option). */
+  ledger?: LedgerWorkloadResult
 }
 
 /** The random scenario of a seed (JSON, the public scenario format). */
@@ -106,8 +116,10 @@ export function econFuzzScenario (seed: number, options: EconFuzzOptions = {}): 
 /** Run one seed and check conservation and single settlement. */
 export function econFuzzSeed (seed: number, options: EconFuzzOptions = {}): EconFuzzResult {
   const scenario = validateScenario(econFuzzScenario(seed, options))
-  const report = runScenario(scenario)
+  const workload = options.ledger === undefined || options.ledger === false ? undefined : new LedgerWorkload(seed, options.ledger === true ? {} : options.ledger)
+  const report = runScenario(scenario, { workload })
   const failures: string[] = report.violations.map(v => `${v.invariant} at step ${v.step}: ${v.detail}`)
+  if (workload !== undefined) for (const u of workload.result.unexpected) failures.push(`ledger workload: unexpected refusal: ${u}`)
   if (report.supply.minted !== report.supply.total) failures.push(`supply: minted ${report.supply.minted} != total ${report.supply.total}`)
   const statuses: Record<string, string> = {}
   for (const s of scenario.steps) {
@@ -117,5 +129,5 @@ export function econFuzzSeed (seed: number, options: EconFuzzOptions = {}): Econ
     statuses[id] = a?.status ?? 'missing'
     if (a === undefined || (a.status !== 'settled' && a.status !== 'no-sale')) failures.push(`auction ${id}: ${a?.status ?? 'never opened'} after the heal`)
   }
-  return { seed, ok: failures.length === 0, failures, trace: report.trace, statuses, report }
+  return { seed, ok: failures.length === 0, failures, trace: report.trace, statuses, report, ...(workload !== undefined ? { ledger: workload.result } : {}) }
 }

@@ -23,6 +23,18 @@ export interface RunOptions {
   log?: (line: string) => void
   /** The Raft binding (default: protocols/raft). */
   factory?: SimRaftFactory & SimKvFactory
+  /**
+   * Extra client load driven alongside the steps (e.g. sim/ledger-fuzz.ts): `attach` once the simulation
+   * exists, `tick` after every tick round (after the agents), `finish` after the client operations ended
+   * (before the report's violations are taken: it may report some).
+   */
+  workload?: Workload
+}
+
+export interface Workload {
+  attach: (sim: Simulation) => void
+  tick: () => void
+  finish: () => void
 }
 
 /** Run a scenario to the end and return its report. Deterministic for a given scenario and seed. */
@@ -41,7 +53,9 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     economy
   })
   const agents = economy ? new AgentDriver(sim, scenario) : undefined
-  if (agents !== undefined) sim.onTickRound = () => { agents.poll() }
+  const workload = options.workload
+  workload?.attach(sim)
+  if (agents !== undefined || workload !== undefined) sim.onTickRound = () => { agents?.poll(); workload?.tick() }
   const log = options.log ?? (() => {})
   const expectFailures: Array<{ step: number, detail: string }> = []
   scenario.steps.forEach((step, i) => {
@@ -65,6 +79,7 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
   sim.step = scenario.steps.length
   sim.checker.step = scenario.steps.length
   sim.finishClientOps()
+  workload?.finish()
   if (sim.history.length > 0) {
     const r = checkLinearizable(kvModel, sim.operations())
     if (r.result === 'illegal') sim.checker.report('linearizability', `history not linearizable on key ${r.failedOps?.[0]?.input.key ?? '?'}:\n${r.detail ?? ''}`)

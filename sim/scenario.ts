@@ -16,6 +16,8 @@
  * - `auction.timeoutMs`: how long (virtual ms) the verb waits for the auction to settle before it records
  *   a refusal and lets it go on in the background (default 10,000); `auction.durationMs`: its bidding
  *   period in log time (default 60,000). See sim/agents.ts.
+ * - `auction.sealed` (`"open"` | `"commit"`, first-price and vickrey), `auction.deposit`, `auction.revealMs`:
+ *   sealed bids by commit-reveal; `agent.reveal: false`: the agent commits but never reveals.
  * - `expect.auction`, `expect.account`, `expect.supply`: the economy, see {@link Expectation}.
  */
 import { parse as parseYaml } from 'yaml'
@@ -394,7 +396,8 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
     }
     case 'agent': {
       if (!isObj(v)) throw new ScenarioError(i, 'agent', 'expected an object')
-      noExtra(v, ['id', 'node', 'capabilities', 'valuation', 'bid', 'bundles', 'side', 'limit', 'quantity'], i, 'agent')
+      noExtra(v, ['id', 'node', 'capabilities', 'valuation', 'bid', 'bundles', 'side', 'limit', 'quantity', 'reveal'], i, 'agent')
+      if (v.reveal !== undefined && typeof v.reveal !== 'boolean') throw new ScenarioError(i, 'agent.reveal', 'expected true or false')
       str(v.id, i, 'agent.id')
       node(v.node, i, 'agent.node')
       if (v.capabilities !== undefined && (!Array.isArray(v.capabilities) || !v.capabilities.every(c => typeof c === 'string'))) throw new ScenarioError(i, 'agent.capabilities', 'expected an array of strings')
@@ -411,7 +414,7 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
     }
     case 'auction': {
       if (!isObj(v)) throw new ScenarioError(i, 'auction', 'expected an object')
-      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'bidders', 'timeoutMs', 'durationMs'], i, 'auction')
+      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'bidders', 'timeoutMs', 'durationMs', 'sealed', 'deposit', 'revealMs'], i, 'auction')
       str(v.id, i, 'auction.id')
       node(v.node, i, 'auction.node')
       const t = str(v.type, i, 'auction.type')
@@ -425,6 +428,15 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
       }
       if (v.timeoutMs !== undefined) int(v.timeoutMs, i, 'auction.timeoutMs', 0, SCENARIO_RUN_MS_MAX)
       if (v.durationMs !== undefined) int(v.durationMs, i, 'auction.durationMs', 1, SCENARIO_RUN_MS_MAX)
+      if (v.sealed !== undefined) {
+        if (v.sealed !== 'open' && v.sealed !== 'commit') throw new ScenarioError(i, 'auction.sealed', 'expected "open" or "commit"')
+        if (v.sealed === 'commit' && t !== 'first-price' && t !== 'vickrey') throw new ScenarioError(i, 'auction.sealed', `commit-reveal is for first-price and vickrey auctions, not ${t}`)
+      }
+      for (const f of ['deposit', 'revealMs'] as const) {
+        if (v[f] === undefined) continue
+        if (v.sealed !== 'commit') throw new ScenarioError(i, `auction.${f}`, 'needs "sealed": "commit"')
+        int(v[f], i, `auction.${f}`, 0, SCENARIO_RUN_MS_MAX)
+      }
       return { kind: 'auction', auction: v }
     }
   }

@@ -67,7 +67,13 @@ interface EconOp {
 }
 
 /** The first application of an economy command (anywhere: it is then committed). */
-export interface EconOutcome { result: MarketResult | undefined, index: number, time: number }
+export interface EconOutcome {
+  result: MarketResult | undefined
+  index: number
+  time: number
+  /** When the attempt that entered the log was proposed (its envelope's stamp): it took effect no earlier. */
+  proposedAt: number
+}
 
 /** Bound on Ready batches processed for one input. */
 export const READY_LOOPS_MAX = 10_000
@@ -88,6 +94,20 @@ interface PendingOp {
   readAt?: number
   /** Read attempts' times (each attempt has its own ReadIndex context `<ctx>.<k>`). */
   attempts?: number[]
+  /** A linearizable balance read of this economy account (see {@link Simulation.ledgerRead}); the entry's `value` is its free funds. */
+  account?: string
+  /** Balance reads: when Raft first accepted a ReadIndex request, and when the one answered was sent. */
+  acceptedAt?: number
+  effectiveFrom?: number
+}
+
+/** A linearizable balance read of an economy account (sim/ledger-fuzz.ts); `entry.value` is the free funds read. */
+export interface LedgerRead {
+  entry: HistoryEntry
+  /** Whether it was submitted (false: its node was down at call time; it had no effect). */
+  submitted: boolean
+  /** The ReadIndex request that was answered (or the first accepted) was sent then: the read takes effect no earlier. */
+  effectiveFrom (): number | undefined
 }
 
 interface ConfPoint { index: number, voters: number[], learners: number[] }
@@ -128,6 +148,9 @@ export class Simulation {
   private readonly nodes: SimNode[] = []
   private readonly pending = new Map<string, PendingOp>()
   private readonly pendingReads = new Map<string, PendingOp>()
+  /** Balance reads waiting for their ReadIndex (contexts `b<k>`), served like KV reads. */
+  private readonly ledgerReads = new Map<string, PendingOp>()
+  private ledgerReadCounter = 0
   private readonly nextTick: number[] = []
   private opCounter = 0
   private ticksSinceCheck = 0
@@ -339,10 +362,11 @@ export class Simulation {
     node.raft = undefined
     node.tornArmed = false
     node.lastRole = 'crashed'
-    for (const [k, p] of [...this.pending, ...this.pendingReads]) {
+    for (const [k, p] of [...this.pending, ...this.pendingReads, ...this.ledgerReads]) {
       if (p.node !== id) continue
       this.pending.delete(k)
       this.pendingReads.delete(k)
+      this.ledgerReads.delete(k)
       p.entry.result = 'indefinite'
       p.entry.return = null
       if (p.cmd.op === 'read') delete p.entry.value
@@ -410,11 +434,13 @@ export class Simulation {
 
   /** Remember when an operation was first handed to Raft (not refused): it cannot take effect before. */
   private accepted (p: PendingOp, refusal: Refusal): void {
-    if (refusal === undefined && this.firstAccepted[p.opId - 1] === undefined) this.firstAccepted[p.opId - 1] = this.now
+    if (refusal !== undefined) return
+    if (p.account !== undefined) p.acceptedAt ??= this.now
+    else if (this.firstAccepted[p.opId - 1] === undefined) this.firstAccepted[p.opId - 1] = this.now
   }
 
   private retryClientOps (node: SimNode): void {
-    if (this.pending.size === 0 && this.pendingReads.size === 0) return
+    if (this.pending.size === 0 && this.pendingReads.size === 0 && this.ledgerReads.size === 0) return
     const due = this.now - this.clientRetryMs
     for (const p of this.pending.values()) {
       if (p.node !== node.id || p.lastTry > due) continue
@@ -424,22 +450,58 @@ export class Simulation {
       attempts.push(this.now)
       this.accepted(p, this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd, attempts.length - 1))))
     }
-    for (const p of this.pendingReads.values()) {
-      if (p.node !== node.id || p.lastTry > due || p.readAt !== undefined) continue
-      p.lastTry = this.now
-      this.readAttempt(p, 'client read retry')
+    for (const reads of [this.pendingReads, this.ledgerReads]) {
+      for (const p of reads.values()) {
+        if (p.node !== node.id || p.lastTry > due || p.readAt !== undefined) continue
+        p.lastTry = this.now
+        this.readAttempt(p, 'client read retry')
+      }
     }
   }
 
   /** Pending operations become indefinite (fate unknown) at the end of a run. */
   finishClientOps (): void {
-    for (const p of [...this.pending.values(), ...this.pendingReads.values()]) {
+    for (const p of [...this.pending.values(), ...this.pendingReads.values(), ...this.ledgerReads.values()]) {
       p.entry.result = 'indefinite'
       p.entry.return = null
       if (p.cmd.op === 'read') delete p.entry.value
     }
     this.pending.clear()
     this.pendingReads.clear()
+    this.ledgerReads.clear()
+  }
+
+  /**
+   * A linearizable read of an economy account's free funds at node `id`, served exactly like a KV client
+   * read: a ReadIndex request (context `b<k>.<attempt>`, re-sent every retry delay until answered), then
+   * the node's economy replica is read once it has applied the read index. It ends indefinite when the
+   * node crashes or the run ends first. Not part of the KV `history`.
+   */
+  ledgerRead (id: number, account: string): LedgerRead {
+    const k = ++this.ledgerReadCounter
+    const entry: HistoryEntry = { node: id, op: 'read', key: account, value: null, result: 'indefinite', call: this.now, return: null }
+    const p: PendingOp = { opId: k, node: id, clientId: 0, seq: 0, cmd: { op: 'read', key: account }, entry, lastTry: this.now, ctx: `b${k}`, attempts: [], account }
+    const read: LedgerRead = { entry, submitted: false, effectiveFrom: () => p.effectiveFrom ?? p.acceptedAt }
+    this.trace.add(`ledger-read ${k} ${id} ${account}`)
+    if (this.node(id).raft === undefined) return read
+    read.submitted = true
+    this.ledgerReads.set(p.ctx as string, p)
+    this.readAttempt(p, 'balance read')
+    return read
+  }
+
+  /**
+   * A balance read served at once from node `id`'s economy replica, without ReadIndex (a deliberately
+   * non-linearizable read: a lagging or partitioned node answers stale). For negative tests only.
+   */
+  staleLedgerRead (id: number, account: string): LedgerRead {
+    const entry: HistoryEntry = { node: id, op: 'read', key: account, value: null, result: 'indefinite', call: this.now, return: null }
+    const node = this.node(id)
+    if (node.raft === undefined || node.econ === undefined) return { entry, submitted: false, effectiveFrom: () => undefined }
+    entry.value = node.econ.economy.account(account)?.free ?? 0
+    entry.result = 'ok'
+    entry.return = this.now
+    return { entry, submitted: true, effectiveFrom: () => undefined }
   }
 
   /**
@@ -527,7 +589,7 @@ export class Simulation {
       else if (prev !== e.index) this.checker.report('conservation', `auction ${r.auction} settled twice: at entries ${prev} and ${e.index}`)
     }
     if (out.env.c === ECON_CLIENT && this.econPending.delete(out.env.s)) {
-      this.econDone.set(out.env.s, { result: r, index: e.index, time: this.now })
+      this.econDone.set(out.env.s, { result: r, index: e.index, time: this.now, proposedAt: out.env.t })
       this.trace.add(`econ-applied ${out.env.s} ${e.index} ${r === undefined ? 'dup' : r.ok ? 'ok' : r.code}`)
     }
   }
@@ -704,12 +766,16 @@ export class Simulation {
       node.readStates.push(rs)
       this.trace.add(`read ${node.id} ${rs.index} ${rs.ctx}`)
       const dot = rs.ctx.lastIndexOf('.')
-      const p = dot > 0 ? this.pendingReads.get(rs.ctx.slice(0, dot)) : undefined
+      const base = dot > 0 ? rs.ctx.slice(0, dot) : ''
+      const p = dot > 0 ? this.pendingReads.get(base) ?? this.ledgerReads.get(base) : undefined
       if (p !== undefined && p.node === node.id && p.readAt === undefined) {
         p.readAt = rs.index
         // The read index was chosen after this attempt was sent: the read takes effect no earlier.
         const sent = p.attempts?.[Number(rs.ctx.slice(dot + 1))]
-        if (sent !== undefined) this.effectiveFrom[p.opId - 1] = sent
+        if (sent !== undefined) {
+          if (p.account !== undefined) p.effectiveFrom = sent
+          else this.effectiveFrom[p.opId - 1] = sent
+        }
       }
     }
     this.serveReads(node)
@@ -746,14 +812,15 @@ export class Simulation {
   }
 
   private serveReads (node: SimNode): void {
-    if (this.pendingReads.size === 0) return
-    for (const [k, p] of this.pendingReads) {
-      if (p.node !== node.id || p.readAt === undefined || node.applied < p.readAt) continue
-      this.pendingReads.delete(k)
-      p.entry.value = node.kv.read(p.cmd.key)
-      p.entry.result = 'ok'
-      p.entry.return = this.now
-      this.trace.add(`served ${p.opId} ${JSON.stringify(p.entry.value)}`)
+    for (const reads of [this.pendingReads, this.ledgerReads]) {
+      for (const [k, p] of reads) {
+        if (p.node !== node.id || p.readAt === undefined || node.applied < p.readAt) continue
+        reads.delete(k)
+        p.entry.value = p.account !== undefined ? node.econ?.economy.account(p.account)?.free ?? 0 : node.kv.read(p.cmd.key)
+        p.entry.result = 'ok'
+        p.entry.return = this.now
+        this.trace.add(`served ${p.account !== undefined ? p.ctx ?? '' : p.opId} ${JSON.stringify(p.entry.value)}`)
+      }
     }
   }
 

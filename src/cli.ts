@@ -29,7 +29,7 @@ const SIM_USAGE = `usage:
       Run one scenario file (format: SCENARIOS.md). Exit 0 if ok, 1 if an expect failed or an invariant
       was violated, 2 if the scenario is malformed. --json prints exactly one JSON report on stdout.
   agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--faults LIST] [--json]
-  agora sim fuzz --economy [--nodes N] [--seeds K] [--seed-start S] [--json]
+  agora sim fuzz --economy [--ledger] [--nodes N] [--seeds K] [--seed-start S] [--json]
       Random fault schedules (partitions, isolations, cuts, crashes/restarts, drops, duplicates,
       reordering, delays, malformed messages, membership changes, snapshots) in a safety phase, then a healed liveness phase. Prints
       failing seeds with their replay command and each seed's trace hash. --faults is a comma list of
@@ -37,7 +37,8 @@ const SIM_USAGE = `usage:
       Defaults: --nodes 5, --seeds 100, --ticks 2000, --seed-start 1, all faults.
       --economy: each seed is a random scenario of agents and auctions of every mechanism under
       partitions and crashes (sim/econ-fuzz.ts); it fails on a violation, on supply not conserved, or
-      on an auction not settled exactly once after the heal.`
+      on an auction not settled exactly once after the heal. --ledger adds random transfers and
+      ReadIndex balance reads (sim/ledger-fuzz.ts) whose history must be linearizable.`
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sub = args[0]

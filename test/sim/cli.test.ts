@@ -107,6 +107,14 @@ describe('agora CLI', () => {
     expect(await main(['sim', 'fuzz', '--economy', '--nodes', '2'], c)).toBe(2)
   })
 
+  it('fuzz --economy --ledger checks the ledger history per seed; --ledger alone is a usage error', async () => {
+    const a = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--ledger', '--seeds', '2', '--seed-start', '5'], a)).toBe(0)
+    expect(a.out).toContain('2/2 seeds ok (economy + ledger linearizability, 5 nodes)')
+    const b = io()
+    expect(await main(['sim', 'fuzz', '--ledger', '--seeds', '1'], b)).toBe(2)
+  })
+
   it('exits 0 with one JSON report for a passing scenario and 1 for a failed expect', async () => {
     const a = io()
     const ok = file('ok.yaml', 'name: ok\nnodes: 3\nsteps:\n  - campaign: 1\n  - expect: { leader: 1 }\n')

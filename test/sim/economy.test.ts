@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { decodeEcon, decodeNodeSnapshot, EconReplica, encodeEcon, encodeNodeSnapshot, OPERATOR } from '../../sim/economy.js'
 import { defaultFactory } from '../../sim/raft-binding.js'
 import { Simulation } from '../../sim/simulation.js'
+import { runScenario } from '../../sim/runner.js'
+import { validateScenario } from '../../sim/scenario.js'
 
 const mint = (account: string, amount: number, owner?: string): Record<string, unknown> => ({ type: 'mint', by: 'treasury', account, amount, ...(owner !== undefined ? { owner } : {}) })
 const env = (s: number, cmd: Record<string, unknown>, a = 0): string => encodeEcon({ cmd, o: OPERATOR, t: 1000 + s, c: 1, s, a })
@@ -109,5 +111,45 @@ describe('economy in the simulation', () => {
     for (let id = 1; id <= 3; id++) expect(s.economyOf(id)?.account('b')).toMatchObject({ free: 11 })
     s.checkEconomies()
     expect(s.violations).toEqual([])
+  })
+})
+
+describe('commit-reveal auctions in the auction verb', () => {
+  const scenario = (reveal: boolean): ReturnType<typeof validateScenario> => validateScenario({
+    name: 'sealed', nodes: 3, seed: 5,
+    steps: [
+      { run: 500 },
+      { agent: { id: 'a1', node: 1, bid: 12 } },
+      { agent: { id: 'a2', node: 2, bid: 20, reveal } },
+      { mint: { account: 'a1', amount: 50 } },
+      { mint: { account: 'a2', amount: 50 } },
+      { auction: { id: 'g', node: 3, type: 'first-price', sealed: 'commit', deposit: 7, revealMs: 5000, durationMs: 3000 } },
+      { expect: { auction: { g: { status: 'settled' } }, violations: 0, refusals: 0 } }
+    ]
+  })
+
+  it('commits (no amounts in the log), waits out the bidding period, and settles early once all bids are revealed', () => {
+    const r = runScenario(scenario(true))
+    expect(r.ok).toBe(true)
+    expect(r.auctions.g).toMatchObject({ status: 'settled', winners: [{ agent: 'a2', price: 20 }] })
+    expect(r.accounts).toMatchObject({ a1: { free: 50 }, a2: { free: 30 }, 'seller:3': { free: 20 } })
+    expect(r.accounts.treasury).toBeUndefined()
+    const log = r.nodes['1']?.log.map(e => e[2]) ?? []
+    const bids = log.filter(t => t.includes('"auction.bid"'))
+    expect(bids).toHaveLength(2)
+    for (const b of bids) expect(b).toMatch(/"commitment":"[0-9a-f]{64}"/)
+    // The close came after the 3 s bidding period; the settle before the 5 s reveal window ended.
+    const at = (type: string): number => { const t = log.find(x => x.includes(`"type":"${type}"`)); return t === undefined ? -1 : (JSON.parse(t.slice(5)) as { t: number }).t }
+    const opened = at('auction.open')
+    expect(at('auction.close') - opened).toBeGreaterThanOrEqual(3000)
+    expect(at('auction.settle') - at('auction.close')).toBeLessThan(5000)
+  })
+
+  it('an agent that never reveals is excluded after the reveal window and forfeits its deposit to the treasury', () => {
+    const r = runScenario(scenario(false))
+    expect(r.ok).toBe(true)
+    expect(r.auctions.g).toMatchObject({ status: 'settled', winners: [{ agent: 'a1', price: 12 }] })
+    expect(r.accounts).toMatchObject({ a1: { free: 38 }, a2: { free: 43, escrow: 0 }, 'seller:3': { free: 12 }, treasury: { free: 7 } })
+    expect(r.supply).toEqual({ minted: 100, total: 100 })
   })
 })
