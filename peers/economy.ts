@@ -188,6 +188,8 @@ export interface PeerEconomyEvents extends Record<string, unknown> {
   'auction:settled': { auction: string, status: string, index: number, outcome: unknown }
   /** A bid request reached one of this peer's agents. */
   'auction:request': BidRequest
+  /** What became of a bid request to one of this peer's agents: `bid`, `declined`, or the error code. */
+  'auction:answered': { auction: string, agent: string, outcome: string }
   /** A result notice for an auction one of this peer's agents bid in. */
   'auction:result': AuctionResultNotice
 }
@@ -456,7 +458,17 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
 
   /** Handles one frame (from a stream, or from this peer's own runAuction). Throws named errors. */
   private async handleFrame (f: Frame): Promise<string> {
-    if (f.t === 'bid-request') return await this.answer(f.req.auction, f.req.agent, f.req.openedIndex)
+    if (f.t === 'bid-request') {
+      const { auction, agent } = f.req
+      try {
+        const outcome = await this.answer(auction, agent, f.req.openedIndex)
+        this.emit('auction:answered', { auction, agent, outcome })
+        return outcome
+      } catch (err) {
+        this.emit('auction:answered', { auction, agent, outcome: (err as { code?: string }).code ?? 'ERR_HANDLER' })
+        throw err
+      }
+    }
     if (f.t === 'reveal-request') return await this.revealFor(f.auction, f.agent)
     return await this.noted(f.notice.auction, f.agents)
   }

@@ -176,9 +176,10 @@ export class Bidders {
   }
 
   /** Answers one pending long-poll request. */
-  answer (requestId: string, bid: BidPayload | null): { requestId: string, agent: string, auction: string } {
+  answer (requestId: string, bid: BidPayload | null, before?: (auction: string, agent: string) => void): { requestId: string, agent: string, auction: string } {
     const p = this.byId.get(requestId)
     if (p === undefined) throw new AgoraError('ERR_UNKNOWN_REQUEST', `no pending bid request ${requestId} (answered, expired or never sent)`, { path: 'requestId' })
+    before?.(p.request.auction, p.agent)
     this.forget(p)
     this.stats.answered++
     p.settle(bid)

@@ -23,7 +23,8 @@
  *   POST   /v1/agents/:id/bidder    { callback?, timeoutMs? }   make a hosted agent a bidder (see bidders.ts)
  *   GET    /v1/agents/:id/bidder    DELETE /v1/agents/:id/bidder
  *   GET    /v1/bid-requests?agent=&waitMs=      long-poll pending bid requests
- *   POST   /v1/bid-requests/:requestId { bid }  answer one ({ bid: null } abstains)
+ *   POST   /v1/bid-requests/:requestId { bid }  answer one ({ bid: null } abstains); the reply's `outcome`
+ *                                                 says what became of it: bid, declined, or the log's error code
  */
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -76,6 +77,9 @@ export const ECONOMY_STATUS: Record<string, number> = {
   ERR_NO_GENESIS: 503,
   ERR_STALE_INDEX: 503
 }
+
+/** How long answering a long-polled bid request waits to report what became of the bid. */
+export const ANSWER_OUTCOME_WAIT_MS = 10_000
 
 const id = z.string().min(1).max(256)
 const money = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
@@ -295,7 +299,13 @@ export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: bool
       }
       if (parts.length === 3 && method === 'POST') {
         const b = parseBody(schemas.answer, await c.body(), 'answer')
-        send(200, { ...bidders.answer(parts[2]!, b.bid as BidPayload | null), accepted: true })
+        // Answer, then report what became of the bid (committed, refused by the log with its code...).
+        let waiting: Promise<{ outcome: string } | undefined> = Promise.resolve(undefined)
+        const r = bidders.answer(parts[2]!, b.bid as BidPayload | null, (auction, agent) => {
+          waiting = e.once('auction:answered', (x) => x.auction === auction && x.agent === agent, ANSWER_OUTCOME_WAIT_MS).catch(() => undefined)
+        })
+        const done = await waiting
+        send(200, { ...r, accepted: true, outcome: done?.outcome ?? 'pending' })
         return true
       }
     }

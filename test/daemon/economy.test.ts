@@ -117,7 +117,8 @@ describe('the economy through the daemon API', () => {
     expect(run.json.auction.status).toBe('settled')
     expect(run.json.auction.outcome.winners).toEqual([{ agent: 'gpu-c', items: ['gpu'], quantity: 1, price: 50 }])
     const answered = await poller
-    expect(answered.json).toMatchObject({ accepted: true, agent: 'gpu-p', auction: 'g1' })
+    // The answer reports what became of the bid: committed to the log.
+    expect(answered.json).toMatchObject({ accepted: true, agent: 'gpu-p', auction: 'g1', outcome: 'bid' })
     expect(received.filter(r => r.auction === 'g1').map(r => r.agent).sort()).toEqual(['gpu-b', 'gpu-c'])
     expect(received[0]).toMatchObject({ seller: 'seller', spec: { id: 'g1', mechanism: 'vickrey', items: ['gpu'] } })
     expect(typeof received[0]!.requestId).toBe('string')
