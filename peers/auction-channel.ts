@@ -152,6 +152,7 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
       }
       inflight++
       void hooks.handle(m.f)
+        .catch((err: Error): Reply => ({ ok: false, code: 'ERR_HANDLER', message: err?.message ?? 'handler failed' }))
         .then(async (r) => { await answer(id, r) })
         .finally(() => {
           inflight--
