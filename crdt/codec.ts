@@ -5,7 +5,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { DecodeError } from '../src/errors.js'
+import { DecodeError } from '../src/base/errors.js'
 
 export const TAG_UPDATE = 1
 export const TAG_CHECKPOINT = 2

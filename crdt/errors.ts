@@ -1,4 +1,4 @@
-import { AgoraError } from '../src/errors.js'
+import { AgoraError } from '../src/base/errors.js'
 
 /** The descriptor (or patch) is malformed; `details.path` names the field. */
 export class InvalidDescriptorError extends AgoraError {

@@ -6,8 +6,8 @@
  * document and return after the signed update was handed to `publish`.
  */
 import * as Y from 'yjs'
-import { LimitExceededError } from '../src/errors.js'
-import { TypedEmitter } from '../src/events.js'
+import { LimitExceededError } from '../src/base/errors.js'
+import { TypedEmitter } from '../src/base/events.js'
 import { AgentRecord } from './agent-view.js'
 import { AgentIndex } from './agent-index.js'
 import { checkStoredAgent, normaliseAgent, patchAgent, validateAgentId } from './descriptor.js'

@@ -7,7 +7,7 @@
  * signed, so no message can touch another host's agents; a bad signature rejects the message whole.
  */
 import * as Y from 'yjs'
-import { DecodeError } from '../src/errors.js'
+import { DecodeError } from '../src/base/errors.js'
 import { TAG_CHECKPOINT, TAG_UPDATE, attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, peekTag } from './codec.js'
 import { HostDoc, ORIGIN_LOCAL, ORIGIN_REMOTE } from './hostdoc.js'
 import { DEFAULT_LIMITS } from './limits.js'

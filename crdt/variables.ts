@@ -15,8 +15,8 @@
  * computes the same value. Variables documents are not pruned with their host's agents: a dead host's
  * last contribution still counts (a counter must not shrink when a host dies).
  */
-import { LimitExceededError } from '../src/errors.js'
-import { TypedEmitter } from '../src/events.js'
+import { LimitExceededError } from '../src/base/errors.js'
+import { TypedEmitter } from '../src/base/events.js'
 import { InvalidVariableError } from './errors.js'
 import { Hlc, compareHlc, isHlcTime } from './hlc.js'
 import type { SignedBlob } from './codec.js'

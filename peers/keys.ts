@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { AgoraError } from '../src/errors.js'
+import { AgoraError } from '../src/base/errors.js'
 import type { Signer, Verifier } from '../crdt/signing.js'
 
 export const IDENTITY_FILE = 'identity.key'

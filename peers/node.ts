@@ -19,7 +19,7 @@ import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
-import { InvalidOptionError } from '../src/errors.js'
+import { InvalidOptionError } from '../src/base/errors.js'
 import type { ResolvedPeerOptions } from './options.js'
 
 export interface AgoraServices extends Record<string, unknown> {

@@ -3,7 +3,7 @@
  * path. Every option is documented with its default.
  */
 import { z } from 'zod'
-import { InvalidOptionError } from '../src/errors.js'
+import { InvalidOptionError } from '../src/base/errors.js'
 import { DEFAULT_LIMITS } from '../crdt/limits.js'
 import type { RegistryLimits } from '../crdt/limits.js'
 

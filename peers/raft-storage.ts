@@ -14,7 +14,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import type { ClassicLevel } from 'classic-level'
-import { DecodeError } from '../src/errors.js'
+import { DecodeError } from '../src/base/errors.js'
 import { MemoryStorage } from '../protocols/raft/storage.js'
 import type { ConfState, Entry, HardState, Snapshot } from '../protocols/raft/types.js'
 

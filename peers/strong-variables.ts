@@ -7,8 +7,8 @@
  * inside the driver's session envelope, so retries apply once). Every replica emits
  * `variable:changed` when it applies a change.
  */
-import { AgoraError, LimitExceededError } from '../src/errors.js'
-import { TypedEmitter } from '../src/events.js'
+import { AgoraError, LimitExceededError } from '../src/base/errors.js'
+import { TypedEmitter } from '../src/base/events.js'
 import { InvalidVariableError } from '../crdt/errors.js'
 import type { RaftApplication, RaftDriver } from './raft-driver.js'
 import type { RaftClient } from './raft-client.js'

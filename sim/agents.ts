@@ -25,7 +25,7 @@
  *   seller settles: at once when every bid is revealed, else after the reveal window (the unrevealed
  *   deposits go to the `treasury` account).
  */
-import { LimitExceededError } from '../src/errors.js'
+import { LimitExceededError } from '../src/base/errors.js'
 import { commitBid } from '../protocols/auctions/commit.js'
 import type { EconOutcome, Simulation } from './simulation.js'
 import { OPERATOR } from './economy.js'

@@ -3,7 +3,7 @@
  */
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, UsageError } from '../src/cli-util.js'
 import type { CliIo } from '../src/cli-util.js'
-import { NotImplementedError } from '../src/errors.js'
+import { NotImplementedError } from '../src/base/errors.js'
 import { ScenarioError } from './errors.js'
 import { econFuzzScenario, econFuzzSeed } from './econ-fuzz.js'
 import { FAULT_KINDS, fuzz } from './fuzz.js'

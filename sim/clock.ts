@@ -3,7 +3,7 @@
  * (time, insertion sequence), so events at the same instant run in the order they were scheduled and a
  * seed reproduces a run exactly. Nothing here reads the wall clock.
  */
-import { LimitExceededError } from '../src/errors.js'
+import { LimitExceededError } from '../src/base/errors.js'
 
 /** Default bound on queued events. */
 export const EVENTS_MAX_DEFAULT = 1_000_000

@@ -10,8 +10,8 @@
  * accounts and linearizable balance reads all along; at the end its history must pass
  * `checkLinearizable(ledgerModel(n), history)` (else a `linearizability` violation naming the seed).
  */
-import { createRand } from './prng.js'
-import type { Rand } from './prng.js'
+import { createRand } from '../src/base/prng.js'
+import type { Rand } from '../src/base/prng.js'
 import type { Report } from './report.js'
 import { runScenario } from './runner.js'
 import { AUCTION_TYPES, validateScenario } from './scenario.js'

@@ -1,5 +1,5 @@
 /** Errors of the simulator. */
-import { AgoraError } from '../src/errors.js'
+import { AgoraError } from '../src/base/errors.js'
 
 /**
  * A scenario file is malformed: unknown verb, node id out of range, a bad field. `details.step` is the

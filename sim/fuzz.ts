@@ -8,8 +8,8 @@
  */
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { CheckOutcome } from './linearizability/index.js'
-import { createRand } from './prng.js'
-import type { Rand } from './prng.js'
+import { createRand } from '../src/base/prng.js'
+import type { Rand } from '../src/base/prng.js'
 import type { Violation } from './checkers.js'
 import { defaultFactory } from './raft-binding.js'
 import type { KvCommand, SimKvFactory, SimRaftFactory } from './raft-adapter.js'

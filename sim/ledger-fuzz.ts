@@ -21,12 +21,12 @@
  */
 import { checkLinearizable, ledgerModel } from './linearizability/index.js'
 import type { CheckOutcome, LedgerInput, LedgerOperation, LedgerOutput } from './linearizability/index.js'
-import { createRand } from './prng.js'
-import type { Rand } from './prng.js'
+import { createRand } from '../src/base/prng.js'
+import type { Rand } from '../src/base/prng.js'
 import type { Workload } from './runner.js'
 import type { EconOutcome, LedgerRead, Simulation } from './simulation.js'
 import { OPERATOR } from './economy.js'
-import { LimitExceededError } from '../src/errors.js'
+import { LimitExceededError } from '../src/base/errors.js'
 
 /** A client's bound on one mint/transfer (virtual ms); past it the outcome is indefinite. */
 export const LEDGER_CLIENT_TIMEOUT_MS = 2_000

@@ -6,7 +6,7 @@
  * timed network. All randomness comes from the injected {@link Rand}; a dropped message is counted.
  */
 import { EventQueue } from './clock.js'
-import type { Rand } from './prng.js'
+import type { Rand } from '../src/base/prng.js'
 
 export interface NetworkOptions {
   /** Latency range [min, max] (inclusive) in time units. Default [0, 0]. */

@@ -111,7 +111,7 @@ export interface SimRaftConfig {
   checkQuorum: boolean
   /** Index of the last entry already applied to the state machine the node restarts with. */
   applied: number
-  rand: import('./prng.js').Rand
+  rand: import('../src/base/prng.js').Rand
 }
 
 /** Creates storage and nodes; implemented by raft-binding.ts. */

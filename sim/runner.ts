@@ -6,7 +6,7 @@
  * slash) run on an economy replica per node (sim/economy.ts) driven by sim/agents.ts; a scenario using
  * them (or economy expectations) gets the report's `auctions`, `accounts` and `supply`.
  */
-import { NotImplementedError } from '../src/errors.js'
+import { NotImplementedError } from '../src/base/errors.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import { defaultFactory } from './raft-binding.js'
 import type { SimKvFactory, SimRaftFactory } from './raft-adapter.js'

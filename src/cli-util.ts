@@ -2,7 +2,7 @@
  * Shared pieces of the `agora` command line: the IO seam, the command shape, exit codes, flag parsing
  * and the usage error. Kept apart from cli.ts (the entry point) so command modules can import them.
  */
-import { AgoraError } from './errors.js'
+import { AgoraError } from './base/errors.js'
 
 /** Where a command reads and writes; tests pass buffers. */
 export interface CliIo {

@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { AgoraError } from './errors.js'
+import { AgoraError } from './base/errors.js'
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './cli-util.js'
 import type { CliIo, Command } from './cli-util.js'
 import { DAEMON_COMMANDS } from './daemon/commands.js'

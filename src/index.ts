@@ -5,10 +5,10 @@
  *   const peer = await createPeer({ bootstrap: [...] })
  *   await peer.registry.register({ id: 'summarizer-1', capabilities: ['summarize'] })
  */
-export * from './errors.js'
-export { createLogger } from './log.js'
-export type { Logger, LogLevel } from './log.js'
-export { TypedEmitter } from './events.js'
+export * from './base/errors.js'
+export { createLogger } from './base/log.js'
+export type { Logger, LogLevel } from './base/log.js'
+export { TypedEmitter } from './base/events.js'
 
 export { createPeer, Peer } from '../peers/peer.js'
 export type { PeerEventMap, PeerStats, WhenSyncedOptions } from '../peers/peer.js'

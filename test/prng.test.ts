@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createRand } from '../sim/prng.js'
+import { createRand } from '../src/base/prng.js'
 
 describe('seeded PRNG', () => {
   it('reproduces the same sequence from the same seed', () => {

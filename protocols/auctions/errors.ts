@@ -1,7 +1,7 @@
 /**
  * Named errors of the auction mechanisms. Match on `code`, never on message text.
  */
-import { AgoraError } from '../../src/errors.js'
+import { AgoraError } from '../../src/base/errors.js'
 
 export type AuctionErrorCode =
   | 'ERR_INVALID_AUCTION' // bad parameters: negative reserve, zero increment, no items...

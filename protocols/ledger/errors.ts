@@ -3,7 +3,7 @@
  * `{ ok: false, code, message }` with one of these stable codes. {@link LedgerError} is thrown only
  * by APIs outside the replicated path (e.g. `restore()` of a malformed snapshot, bad config).
  */
-import { AgoraError } from '../../src/errors.js'
+import { AgoraError } from '../../src/base/errors.js'
 
 export const LEDGER_ERROR_CODES = [
   'ERR_INVALID_COMMAND', // malformed command: unknown type, bad field type, non-integer amount...

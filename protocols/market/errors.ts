@@ -2,7 +2,7 @@
  * Error codes of the economy state machine: the ledger's codes plus the auction book's. `apply()`
  * never throws on bad input; it returns `{ ok: false, code, message }`.
  */
-import { AgoraError } from '../../src/errors.js'
+import { AgoraError } from '../../src/base/errors.js'
 import type { LedgerErrorCode } from '../ledger/errors.js'
 
 export type MarketErrorCode =

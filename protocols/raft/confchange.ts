@@ -2,7 +2,7 @@
  * Encoding of a {@link ConfChange} into a confChange entry's data: 1 type byte + the node id as a
  * big-endian float64 (9 bytes). Decoding is bounds-checked and fails with DecodeError.
  */
-import { DecodeError } from '../../src/errors.js'
+import { DecodeError } from '../../src/base/errors.js'
 import type { ConfChange, ConfChangeType } from './types.js'
 
 const TYPES: readonly ConfChangeType[] = ['addVoter', 'removeVoter', 'addLearner', 'promoteLearner']

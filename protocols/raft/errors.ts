@@ -1,7 +1,7 @@
 /**
  * Named errors of the Raft core. Match on `code` (or `name`), never on message text.
  */
-import { AgoraError } from '../../src/errors.js'
+import { AgoraError } from '../../src/base/errors.js'
 
 /** Why a proposal (or conf change, read, transfer) was refused. */
 export type ProposalDropReason =

@@ -6,7 +6,7 @@
  * Reads go through the log (a `read` command) or, faster, through ReadIndex: once the node's
  * applied index reaches the ReadState's index, {@link KvStateMachine.get} is linearizable.
  */
-import { DecodeError } from '../../src/errors.js'
+import { DecodeError } from '../../src/base/errors.js'
 import type { Entry } from './types.js'
 import { type CommandResult, type Command, decodeCommand, encodeCommand, SessionApplier, type SessionTableJSON } from './session.js'
 

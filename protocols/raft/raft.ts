@@ -19,7 +19,7 @@
  *   node.advance(rd)
  * }
  */
-import { InvalidOptionError } from '../../src/errors.js'
+import { InvalidOptionError } from '../../src/base/errors.js'
 import { decodeConfChange, encodeConfChange, isNodeId } from './confchange.js'
 import { ProposalDroppedError, RaftInvariantError, type ProposalDropReason } from './errors.js'
 import { RaftLog } from './log.js'

@@ -8,7 +8,7 @@
  * result whose fate is unknown (timeout, leader lost, session expired) is `indefinite`: never
  * reported as success or failure. Everything here is deterministic (same entries → same table).
  */
-import { DecodeError, LimitExceededError } from '../../src/errors.js'
+import { DecodeError, LimitExceededError } from '../../src/base/errors.js'
 
 /** The envelope of one client command. */
 export interface Command<P> {

@@ -6,7 +6,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { DecodeError } from '../../src/errors.js'
+import { DecodeError } from '../../src/base/errors.js'
 import { MESSAGE_TYPES } from './types.js'
 import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from './types.js'
 

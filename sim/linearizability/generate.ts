@@ -2,7 +2,7 @@
  * Generators of KV histories for tests and benchmarks: a linearizable history is built by choosing, for
  * each operation, a linearization point inside its [call, return] interval and answering in that order.
  */
-import type { Rand } from '../prng.js'
+import type { Rand } from '../../src/base/prng.js'
 import type { KvInput, KvOperation, KvOutput, KvValue } from './kv.js'
 
 export interface KvHistoryOptions {

@@ -16,7 +16,7 @@
  * proposed by this daemon, the owner of the agent's account.
  */
 import { randomBytes } from 'node:crypto'
-import { AgoraError, LimitExceededError, TimeoutError } from '../errors.js'
+import { AgoraError, LimitExceededError, TimeoutError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import type { BidRequest } from '../../peers/economy.js'
 import type { BidPayload } from '../../protocols/market/types.js'

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { InvalidOptionError } from '../errors.js'
+import { InvalidOptionError } from '../base/errors.js'
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.:[\]-]+:[0-9]{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7070')
 

@@ -29,7 +29,7 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { AgoraError } from '../errors.js'
+import { AgoraError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import { MECHANISMS } from '../../protocols/market/types.js'
 import type { AuctionSpec, BidPayload } from '../../protocols/market/types.js'

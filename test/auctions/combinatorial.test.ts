@@ -3,7 +3,7 @@ import highsLoader from 'highs'
 import { describe, expect, it } from 'vitest'
 import { checkAllocation, combinatorial, winnerDetermination } from '../../protocols/auctions/index.js'
 import type { AuctionError, BundleBid } from '../../protocols/auctions/index.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 const seed = process.env.AUCTION_SEED !== undefined ? Number(process.env.AUCTION_SEED) : Date.now() % 1_000_000
 function check<T> (prop: fc.IProperty<T>, numRuns = 200): void {

@@ -3,7 +3,7 @@
  * tests (so the benchmarked instances are the tested ones).
  */
 import type { BundleBid } from '../../protocols/auctions/index.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 export interface InstanceOptions {
   /** Distinct agents bidding (XOR across an agent's bids). Default: one agent per bid. */

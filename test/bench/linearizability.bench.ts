@@ -1,5 +1,5 @@
 import { checkLinearizable, kvModel, randomLinearizableKvHistory } from '../../sim/linearizability/index.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 export const name = 'linearizability'
 

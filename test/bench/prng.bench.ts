@@ -1,4 +1,4 @@
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 export const name = 'prng'
 

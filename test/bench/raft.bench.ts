@@ -4,7 +4,7 @@
  * stepping, persisting to MemoryStorage, applying) divided by the entries committed and applied
  * everywhere. Target ≤ 30 µs.
  */
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 import { MemoryStorage } from '../../protocols/raft/storage.js'
 import { RaftNode } from '../../protocols/raft/raft.js'
 import type { Message } from '../../protocols/raft/types.js'

@@ -11,7 +11,7 @@ import { ReplicatedRegistry } from '../../crdt/registry.js'
 import { Replica } from '../../crdt/replica.js'
 import { normaliseAgent } from '../../crdt/descriptor.js'
 import { DEFAULT_LIMITS } from '../../crdt/limits.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 import type { KeyObject } from 'node:crypto'
 import type { SignedBlob } from '../../crdt/codec.js'
 

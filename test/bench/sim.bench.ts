@@ -2,7 +2,7 @@ import os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { fuzz } from '../../sim/fuzz.js'
 import { checkLinearizable, kvModel, randomLinearizableKvHistory } from '../../sim/linearizability/index.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 import { defaultFactory } from '../../sim/raft-binding.js'
 import { Simulation } from '../../sim/simulation.js'
 

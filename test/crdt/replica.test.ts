@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 import { encodeSignedPart, attachSignature } from '../../crdt/codec.js'
 import { TestKeys, antiEntropyAll, gossipAll, makeNode, pull, snapshot } from './helpers.js'
 

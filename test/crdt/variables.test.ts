@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 import { TestKeys, antiEntropyAll, makeNode } from './helpers.js'
 import type { TestNode } from './helpers.js'
 import type { Contribution } from '../../crdt/variables.js'

@@ -13,7 +13,7 @@ import { RaftDriver } from '../../peers/raft-driver.js'
 import type { RaftApplication } from '../../peers/raft-driver.js'
 import { RaftTransport, raftIdOf } from '../../peers/raft-transport.js'
 import { DurableRaftStorage } from '../../peers/raft-storage.js'
-import { createLogger } from '../../src/log.js'
+import { createLogger } from '../../src/base/log.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()

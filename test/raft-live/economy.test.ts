@@ -10,7 +10,7 @@ import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { auctionProtocol, type AuctionResultNotice, type BidRequest } from '../../peers/economy.js'
 import { checkLinearizable, ledgerModel, type LedgerOperation } from '../../sim/linearizability/index.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 let mesh: LiveMesh | undefined
 const dirs: string[] = []

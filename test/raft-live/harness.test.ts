@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 let mesh: LiveMesh | undefined
 const dirs: string[] = []

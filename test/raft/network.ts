@@ -3,7 +3,7 @@
  * queued and delivered in FIFO order; links can be cut, nodes isolated, message types dropped.
  * The application of each node records applied data strings, so tests can compare state machines.
  */
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 import { MemoryStorage } from '../../protocols/raft/storage.js'
 import { RaftNode } from '../../protocols/raft/raft.js'
 import type { Entry, Message, MessageType, RaftConfig, ReadState } from '../../protocols/raft/types.js'

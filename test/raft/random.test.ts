@@ -5,8 +5,8 @@
  * healed liveness phase. Seeds: RAFT_SEED=<n> to replay one; RAFT_SEEDS=<k> to run more.
  */
 import { describe, expect, it } from 'vitest'
-import { createRand } from '../../sim/prng.js'
-import type { Rand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
+import type { Rand } from '../../src/base/prng.js'
 import { MemoryStorage } from '../../protocols/raft/storage.js'
 import { ProposalDroppedError } from '../../protocols/raft/errors.js'
 import type { Message } from '../../protocols/raft/types.js'

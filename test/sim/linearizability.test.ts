@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { checkLinearizable, kvModel, randomLinearizableKvHistory } from '../../sim/linearizability/index.js'
 import type { KvInput, KvOperation, KvOutput, Model, Operation } from '../../sim/linearizability/index.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 function op (clientId: number, input: KvInput, call: number, ret: number | null, output?: KvOutput): KvOperation {
   return { clientId, input, call, return: ret, output }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { EventQueue, VirtualClock } from '../../sim/clock.js'
 import { SimNetwork } from '../../sim/network.js'
-import { createRand } from '../../sim/prng.js'
+import { createRand } from '../../src/base/prng.js'
 
 interface M { type: string, n: number }
 
