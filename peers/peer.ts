@@ -25,7 +25,7 @@ import { resolvePeerOptions } from './options.js'
 import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync.js'
 import { DurableRaftStorage } from './raft-storage.js'
-import { RaftDriver } from './raft-driver.js'
+import { LiveRaftDriver } from './raft-driver.js'
 import { RaftTransport, raftIdOf } from './raft-transport.js'
 import { StrongMapApp, StrongVariables, localBackend, remoteBackend } from './strong-variables.js'
 import { MeshApplication, PeerEconomy, encodeEconCommand } from './economy.js'
@@ -68,7 +68,7 @@ export interface PeerRaftStatus {
 
 /** The peer's membership of the Raft group (`peer.raft`). */
 export interface PeerRaft {
-  readonly driver: RaftDriver
+  readonly driver: LiveRaftDriver
   readonly transport: RaftTransport
   status: () => PeerRaftStatus
   /** Membership changes, one at a time, each resolved once applied here (call on any member). */
@@ -328,7 +328,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     const log = this.log.child('raft')
     const storage = this.db !== undefined ? await DurableRaftStorage.open(this.db, { fsync: options.fsync ?? true }) : undefined
     const app = new MeshApplication(new StrongMapApp())
-    let driver: RaftDriver | undefined
+    let driver: LiveRaftDriver | undefined
     const transport = new RaftTransport({
       node: this.libp2p,
       mesh: this.options.mesh,
@@ -344,7 +344,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.raftMemberOff?.()
     this.raftMemberOff = this.sync.on('member:joined', ({ peerId }) => { transport.addPeer(peerId) })
     for (const d of this.replica.all('reg')) transport.addPeer(d.host)
-    driver = new RaftDriver({
+    driver = new LiveRaftDriver({
       id: raftIdOf(this.id),
       transport,
       application: app,

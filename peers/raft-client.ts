@@ -16,7 +16,7 @@ import type { Stream } from '@libp2p/interface'
 import { AgoraError, DecodeError } from '../src/base/errors.js'
 import type { Logger } from '../src/base/log.js'
 import { IndefiniteError } from './raft-driver.js'
-import type { RaftDriver } from './raft-driver.js'
+import type { LiveRaftDriver } from './raft-driver.js'
 import type { AgoraLibp2p } from './node.js'
 
 export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024
@@ -41,7 +41,7 @@ export class RaftClientServer {
   private inflight = 0
   readonly stats = { served: 0, refused: 0, malformed: 0 }
 
-  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: RaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger) {}
+  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: LiveRaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger) {}
 
   async start (): Promise<void> {
     await this.node.handle(raftClientProtocol(this.mesh), (stream, connection) => { void this.serve(stream, connection.remotePeer.toString()) }, { maxInboundStreams: CLIENT_INBOUND_MAX })

@@ -10,7 +10,10 @@
 import { AgoraError, LimitExceededError } from '../src/base/errors.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { InvalidVariableError } from '../crdt/errors.js'
-import type { RaftApplication, RaftDriver } from './raft-driver.js'
+import type { LiveRaftDriver } from './raft-driver.js'
+import { STRONG_NAME_RE, STRONG_VALUE_BYTES_MAX, StrongMapApp, type StrongCommand, type StrongEventMap, type StrongResult } from '../protocols/variables/strong-map.js'
+
+export { STRONG_TOTAL_BYTES_MAX, STRONG_VALUE_BYTES_MAX, STRONG_VARIABLES_MAX, StrongMapApp, type StrongEventMap } from '../protocols/variables/strong-map.js'
 import type { RaftClient } from './raft-client.js'
 
 /** Where a strong variable's commands and reads go: the local Raft driver, or a member (client path). */
@@ -23,7 +26,7 @@ export interface StrongBackend {
   app?: StrongMapApp
 }
 
-export function localBackend (driver: RaftDriver, app: StrongMapApp): StrongBackend {
+export function localBackend (driver: LiveRaftDriver, app: StrongMapApp): StrongBackend {
   return {
     app,
     propose: async (command) => (await driver.proposeReliably(command)).result,
@@ -45,17 +48,6 @@ export function remoteBackend (client: RaftClient): StrongBackend {
   }
 }
 
-/** Max JSON bytes of one strong variable's value. */
-export const STRONG_VALUE_BYTES_MAX = 64 * 1024
-/** Total JSON bytes of all strong variables (keeps a snapshot well under a Raft message's limit). */
-export const STRONG_TOTAL_BYTES_MAX = 128 * 1024 * 1024
-/** Strong variable handles one peer keeps (each listens to the replicated map). */
-export const STRONG_HANDLES_MAX = 10_000
-/** Max number of strong variables in a mesh. */
-export const STRONG_VARIABLES_MAX = 100_000
-
-const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
-
 export class NoRaftError extends AgoraError {
   static override readonly name = 'NoRaftError'
   constructor (what: string) {
@@ -63,65 +55,10 @@ export class NoRaftError extends AgoraError {
   }
 }
 
-export interface StrongEventMap extends Record<string, unknown> {
-  'variable:changed': { name: string, value: unknown, previous: unknown, index: number }
-}
-
-type StrongCommand = { op: 'set', name: string, value: string } | { op: 'cas', name: string, expected: string, initial: string, value: string }
-type StrongResult = { ok: boolean, value: string | null } | { error: { code: string, message: string } }
+/** Strong variable handles one peer keeps (each listens to the replicated map). */
+export const STRONG_HANDLES_MAX = 10_000
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
-
-/** The replicated map (runs identically on every replica). */
-export class StrongMapApp extends TypedEmitter<StrongEventMap> implements RaftApplication {
-  private data = new Map<string, string>()
-  /** Sum of name and value bytes (deterministic on every replica). */
-  private totalBytes = 0
-
-  get (name: string): string | undefined {
-    return this.data.get(name)
-  }
-
-  apply (command: Uint8Array, index: number): StrongResult {
-    let c: StrongCommand
-    try {
-      c = JSON.parse(dec.decode(command)) as StrongCommand
-    } catch {
-      return { error: { code: 'ERR_DECODE', message: 'command is not JSON' } }
-    }
-    if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || !NAME_RE.test(c.name) || typeof c.value !== 'string' || c.value.length > STRONG_VALUE_BYTES_MAX ||
-      (c.op === 'cas' && (typeof c.expected !== 'string' || typeof c.initial !== 'string'))) {
-      return { error: { code: 'ERR_INVALID_VARIABLE', message: 'malformed command' } }
-    }
-    // Every text must be JSON (and within the size limit in bytes) before anything changes.
-    for (const text of c.op === 'cas' ? [c.value, c.expected, c.initial] : [c.value]) {
-      if (Buffer.byteLength(text) > STRONG_VALUE_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `a value exceeds ${STRONG_VALUE_BYTES_MAX} bytes` } }
-      try { JSON.parse(text) } catch { return { error: { code: 'ERR_INVALID_VARIABLE', message: 'a value is not JSON' } } }
-    }
-    const cur = this.data.get(c.name) ?? null
-    if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
-    // An unset variable holds its initial value (as the proposer declared it).
-    if (c.op === 'cas' && (cur ?? c.initial) !== c.expected) return { ok: false, value: cur }
-    if (cur === null && this.data.size >= STRONG_VARIABLES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `more than ${STRONG_VARIABLES_MAX} strong variables` } }
-    const delta = Buffer.byteLength(c.value) - (cur === null ? -Buffer.byteLength(c.name) : Buffer.byteLength(cur))
-    if (this.totalBytes + delta > STRONG_TOTAL_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `strong variables would exceed ${STRONG_TOTAL_BYTES_MAX} bytes in all` } }
-    this.totalBytes += delta
-    this.data.set(c.name, c.value)
-    if (cur !== c.value) this.emit('variable:changed', { name: c.name, value: JSON.parse(c.value), previous: cur === null ? undefined : JSON.parse(cur), index })
-    return { ok: true, value: c.value }
-  }
-
-  snapshot (): Uint8Array {
-    return enc.encode(JSON.stringify([...this.data].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
-  }
-
-  restore (data: Uint8Array): void {
-    this.data = new Map(JSON.parse(dec.decode(data)) as Array<[string, string]>)
-    this.totalBytes = 0
-    for (const [k, v] of this.data) this.totalBytes += Buffer.byteLength(k) + Buffer.byteLength(v)
-  }
-}
 
 /** JSON with object keys sorted, so equal values have equal text. */
 function canonical (value: unknown): unknown {
@@ -196,7 +133,7 @@ export class StrongVariables {
   constructor (private readonly backend: StrongBackend | undefined) {}
 
   get<T>(name: string, options: { initial?: T } = {}): StrongVariable<T> {
-    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
+    if (typeof name !== 'string' || !STRONG_NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
     if (this.backend === undefined) throw new NoRaftError(`strong variable ${name}`)
     let v = this.vars.get(name)
     if (v === undefined) {

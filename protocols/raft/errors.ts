@@ -60,3 +60,14 @@ export class RaftInvariantError extends AgoraError {
     super('ERR_RAFT_INVARIANT', message, details)
   }
 }
+
+/**
+ * The command's fate is unknown: it may or may not have been applied (its leader was lost, it timed
+ * out, the node stopped). Never a plain failure: a retry under the same session applies at most once.
+ */
+export class IndefiniteError extends AgoraError {
+  static override readonly name = 'IndefiniteError'
+  constructor (what: string, reason: string) {
+    super('ERR_INDEFINITE', `${what}: outcome unknown (${reason}); retry with the same session to apply it at most once`, { reason })
+  }
+}

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
-import { RaftDriver } from '../../peers/raft-driver.js'
+import { LiveRaftDriver } from '../../peers/raft-driver.js'
 import type { RaftApplication } from '../../peers/raft-driver.js'
 import { RaftTransport, raftIdOf } from '../../peers/raft-transport.js'
 import { DurableRaftStorage } from '../../peers/raft-storage.js'
@@ -30,7 +30,7 @@ class ListApp implements RaftApplication {
   restore (data: Uint8Array): void { this.items = JSON.parse(dec.decode(data)) as string[] }
 }
 
-interface Member { peer: Peer, transport: RaftTransport, driver: RaftDriver, app: ListApp, db?: ClassicLevel<string, Uint8Array> }
+interface Member { peer: Peer, transport: RaftTransport, driver: LiveRaftDriver, app: ListApp, db?: ClassicLevel<string, Uint8Array> }
 
 const members: Member[] = []
 const dirs: string[] = []
@@ -57,10 +57,10 @@ async function startMember (peer: Peer, voters: string[], dbDir?: string): Promi
     storage = await DurableRaftStorage.open(db)
   }
   const app = new ListApp()
-  let driver: RaftDriver | undefined
+  let driver: LiveRaftDriver | undefined
   const transport = new RaftTransport({ node: peer.libp2p, mesh: 'agora', log, onMessage: (m) => driver?.receive(m) })
   for (const v of voters) transport.addPeer(v)
-  driver = new RaftDriver({
+  driver = new LiveRaftDriver({
     id: raftIdOf(peer.id),
     transport,
     application: app,

@@ -1,0 +1,115 @@
+/**
+ * The mesh application: every replicated state machine of agora-mesh composed into the one
+ * {@link StateMachine} that a Raft group runs, on live peers and in the simulator alike. A command's first
+ * byte says which machine it is for: JSON text (`{`) goes to the strong variables, {@link ECON_TAG} to
+ * the economy (ledger and auctions), which starts with a `genesis` entry fixing its authorities (peers
+ * acting as the treasury). The snapshot holds every machine's state; older snapshots still restore.
+ * README.md beside this file says how to add a state machine.
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { TypedEmitter } from '../../src/base/events.js'
+import { Economy } from '../market/economy.js'
+import type { MarketResult } from '../market/types.js'
+import type { ApplyMeta, StateMachine } from '../raft/application.js'
+import { StrongMapApp } from '../variables/strong-map.js'
+
+/** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
+export const ECON_TAG = 0x01
+const SNAPSHOT_V = 0x02
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export interface GenesisCommand { type: 'economy.genesis', authorities: string[], unbondingDelayEntries?: number }
+
+export interface EconomyAppliedEvent { index: number, command: Record<string, unknown>, result: MarketResult, origin: string }
+
+export interface MeshApplicationEvents extends Record<string, unknown> {
+  'economy:applied': EconomyAppliedEvent
+}
+
+export function encodeEconCommand (cmd: unknown): Uint8Array {
+  const body = enc.encode(JSON.stringify(cmd))
+  const out = new Uint8Array(body.length + 1)
+  out[0] = ECON_TAG
+  out.set(body, 1)
+  return out
+}
+
+/** The Raft application of a member: strong variables and the economy. */
+export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements StateMachine {
+  /** Undefined until the genesis entry is applied. */
+  economy: Economy | undefined
+
+  /**
+   * `genesis`: an economy fixed by configuration instead of a genesis entry (the simulator's treasury);
+   * live groups leave it out and their first leader proposes the genesis entry.
+   */
+  constructor (readonly strong: StrongMapApp = new StrongMapApp(), options: { genesis?: Omit<GenesisCommand, 'type'> } = {}) {
+    super()
+    if (options.genesis !== undefined) this.economy = newEconomy(options.genesis)
+  }
+
+  apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
+    if (command[0] !== ECON_TAG) return this.strong.apply(command, index)
+    let cmd: Record<string, unknown>
+    try {
+      cmd = JSON.parse(dec.decode(command.subarray(1))) as Record<string, unknown>
+    } catch {
+      return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'economy command is not JSON' }
+    }
+    if (cmd?.type === 'economy.genesis') {
+      if (this.economy !== undefined) return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'the economy already has its genesis' }
+      try {
+        this.economy = newEconomy(cmd as unknown as GenesisCommand)
+      } catch (err) {
+        return { ok: false, code: 'ERR_INVALID_COMMAND', message: (err as Error).message }
+      }
+      this.economy.ledger.advance(index)
+      return { ok: true, type: 'economy.genesis', authorities: [...new Set(cmd.authorities as string[])].sort() }
+    }
+    if (this.economy === undefined) return { ok: false, code: 'ERR_NO_GENESIS', message: 'the economy has no genesis entry yet' }
+    const result = this.economy.apply(cmd, index, meta)
+    this.emit('economy:applied', { index, command: cmd, result, origin: meta.origin })
+    return result
+  }
+
+  snapshot (): Uint8Array {
+    const e = encoding.createEncoder()
+    encoding.writeUint8(e, SNAPSHOT_V)
+    encoding.writeVarUint8Array(e, this.strong.snapshot())
+    encoding.writeVarString(e, this.economy === undefined ? '' : JSON.stringify(this.economy.snapshot()))
+    return encoding.toUint8Array(e)
+  }
+
+  restore (data: Uint8Array): void {
+    if (data[0] !== SNAPSHOT_V) {
+      // A snapshot from before the economy: the strong-variable map alone.
+      this.strong.restore(data)
+      this.economy = undefined
+      return
+    }
+    const d = decoding.createDecoder(data)
+    decoding.readUint8(d)
+    this.strong.restore(decoding.readVarUint8Array(d))
+    const econ = decoding.readVarString(d)
+    this.economy = econ === '' ? undefined : Economy.restore(JSON.parse(econ))
+  }
+
+  /** Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`. */
+  read (name: string): string | undefined {
+    if (!name.startsWith('econ:')) return this.strong.get(name)
+    const e = this.economy
+    if (e === undefined) return undefined
+    if (name === 'econ:supply') return JSON.stringify(e.supply())
+    if (name === 'econ:auctions') return JSON.stringify(e.auctionIds().slice(-1000))
+    if (name.startsWith('econ:account:')) { const a = e.account(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
+    if (name.startsWith('econ:auction:')) { const a = e.auction(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
+    return undefined
+  }
+}
+
+function newEconomy (g: Omit<GenesisCommand, 'type'>): Economy {
+  return new Economy({ authorities: g.authorities, ...(g.unbondingDelayEntries !== undefined ? { unbondingDelayEntries: g.unbondingDelayEntries } : {}) })
+}

@@ -1,0 +1,109 @@
+/**
+ * The replicated-application contract: what every state machine on the Raft log implements (strong
+ * variables, the economy, and any later one), and the {@link Replica} that runs one behind the command
+ * envelope and the session table. Pure and deterministic: no clock, no I/O. The driver (driver.ts)
+ * feeds it committed entries; live peers and the simulator run the same code.
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { DecodeError } from '../../src/base/errors.js'
+import { decodeEnvelope, looksLikeEnvelope, originOf, type Envelope } from './envelope.js'
+import { SessionTable } from './sessions.js'
+import type { Entry } from './types.js'
+
+/** What a state machine learns of a command besides its bytes. */
+export interface ApplyMeta {
+  /** The proposing peer: its session's client id before the first "/". */
+  origin: string
+  /** The accepting member's clock (ms) when the command was proposed; 0 for entries without a stamp. */
+  at: number
+}
+
+/** A deterministic application of the replicated log. */
+export interface StateMachine {
+  /** Applies a committed command; returns its result (JSON-serialisable: it is cached for retries). */
+  apply: (command: Uint8Array, index: number, meta: ApplyMeta) => unknown
+  /** The application's whole state. */
+  snapshot: () => Uint8Array
+  /** Replaces the application's state with a snapshot's. */
+  restore: (data: Uint8Array) => void
+}
+
+/** The result of a retried command that was applied but is no longer remembered. */
+export const FORGOTTEN: unique symbol = Symbol('forgotten result')
+
+/** One committed command as the replica handled it. */
+export interface AppliedCommand {
+  index: number
+  envelope: Envelope
+  /** The state machine's result, the cached one for a duplicate, {@link FORGOTTEN} when unknown. */
+  result: unknown
+  /** True when the command was a retry of an applied one: the state machine did not see it. */
+  duplicate: boolean
+}
+
+/** Why an entry carried no command. */
+export type SkippedEntry = 'empty' | 'foreign' | 'malformed'
+
+/**
+ * A state machine behind the session table: applies each (clientId, seq) at most once, and snapshots
+ * both together: `varUint sessions… · varUint8Array application state` (see sessions.ts).
+ */
+export class Replica {
+  readonly sessions: SessionTable
+  readonly stats = { applied: 0, duplicates: 0, malformed: 0 }
+
+  constructor (readonly app: StateMachine, sessions = new SessionTable()) {
+    this.sessions = sessions
+  }
+
+  /** Applies a committed normal entry; a string says why it carried no command. */
+  applyEntry (e: Entry): AppliedCommand | SkippedEntry {
+    if (e.type !== 'normal' || e.data.length === 0) return 'empty'
+    if (!looksLikeEnvelope(e.data)) return 'foreign'
+    let env: Envelope
+    try {
+      env = decodeEnvelope(e.data)
+    } catch {
+      // Deterministic on every replica: a malformed command is skipped everywhere.
+      this.stats.malformed++
+      return 'malformed'
+    }
+    const seen = this.sessions.check(env.clientId, env.seq)
+    if (seen.status === 'duplicate') {
+      this.stats.duplicates++
+      return { index: e.index, envelope: env, result: seen.result, duplicate: true }
+    }
+    if (seen.status === 'forgotten') {
+      this.stats.duplicates++
+      return { index: e.index, envelope: env, result: FORGOTTEN, duplicate: true }
+    }
+    let result: unknown
+    try {
+      result = this.app.apply(env.command, e.index, { origin: originOf(env.clientId), at: env.at })
+    } catch (err) {
+      result = { error: { code: (err as { code?: string }).code ?? 'ERR_APPLY', message: (err as Error).message } }
+    }
+    this.sessions.record(env.clientId, env.seq, result)
+    this.stats.applied++
+    return { index: e.index, envelope: env, result, duplicate: false }
+  }
+
+  snapshot (): Uint8Array {
+    const e = encoding.createEncoder()
+    this.sessions.write(e)
+    encoding.writeVarUint8Array(e, this.app.snapshot())
+    return encoding.toUint8Array(e)
+  }
+
+  restore (data: Uint8Array): void {
+    try {
+      const d = decoding.createDecoder(data)
+      this.sessions.read(d)
+      this.app.restore(decoding.readVarUint8Array(d))
+    } catch (err) {
+      if (err instanceof DecodeError) throw err
+      throw new DecodeError('raft snapshot', (err as Error).message ?? 'malformed')
+    }
+  }
+}

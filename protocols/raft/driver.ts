@@ -1,0 +1,584 @@
+/**
+ * The Raft driver: runs a pure {@link RaftNode} and a {@link Replica} (a state machine behind the session
+ * table) and honours the Ready contract (README.md): (1) persist, (2) send, (3) apply, (4) advance. It is
+ * written once, against small interfaces, and runs unchanged on a live peer (libp2p streams, LevelDB with
+ * fsync, real timers: peers/raft-driver.ts) and in the simulator (simulated network and disk, virtual
+ * clock: sim/simulation.ts). It reads no clock and starts no timer of its own: time comes from the
+ * injected {@link DriverClock}, ticks from whoever owns time ({@link RaftDriver.tick}), and the Ready loop
+ * runs through the injected scheduler (a live peer defers it to batch a turn's inputs; the simulator runs
+ * it at once). Storage may persist synchronously or return a promise; the loop waits either way.
+ *
+ * Client path: {@link RaftDriver.propose} wraps a command in the envelope (envelope.ts) under a session
+ * `(clientId, seq)`; the session table applies each at most once and answers a retry from its cache. The
+ * proposer's promise resolves when the entry is applied here; if that does not happen before its
+ * deadline (checked on every tick) or the leader changes first, its fate is unknown and it rejects with
+ * {@link IndefiniteError}. A proposal the core refuses outright rejects with ProposalDroppedError.
+ */
+import { AgoraError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
+import { TypedEmitter } from '../../src/base/events.js'
+import type { Logger } from '../../src/base/log.js'
+import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from './application.js'
+import { coalesceAppends } from './coalesce.js'
+import { encodeEnvelope } from './envelope.js'
+import { IndefiniteError, RaftInvariantError } from './errors.js'
+import { RaftNode } from './raft.js'
+import { SESSION_WINDOW } from './sessions.js'
+import { MemoryStorage } from './storage.js'
+import type { ConfChange, ConfState, Entry, Message, NodeId, RaftRand, Ready, Role, Status } from './types.js'
+
+/** Where the driver sends messages (any order; may lose or duplicate them: Raft tolerates it). */
+export interface DriverTransport {
+  send: (messages: Message[]) => void
+}
+
+/**
+ * Stable storage as the driver uses it: `memory` is what the core reads; `save` makes a Ready's snapshot,
+ * entries and hard state durable (before any message of that Ready is sent); `snapshotAndCompact`
+ * stores a snapshot and drops the log through it. Either may be synchronous or return a promise.
+ */
+export interface DriverStorage {
+  readonly memory: MemoryStorage
+  save: (rd: Ready) => void | Promise<void>
+  snapshotAndCompact: (index: number, confState: ConfState, data: Uint8Array) => unknown
+}
+
+/** Storage in memory only (a peer without a data dir, unit tests). */
+export class MemoryDriverStorage implements DriverStorage {
+  constructor (readonly memory = new MemoryStorage()) {}
+
+  save (rd: Ready): void {
+    if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
+    this.memory.append(rd.entries)
+    if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
+  }
+
+  snapshotAndCompact (index: number, confState: ConfState, data: Uint8Array): void {
+    this.memory.createSnapshot(index, confState, data)
+    this.memory.compact(index)
+  }
+}
+
+/** Time as the driver sees it: wall-clock ms on a live peer, virtual ms in the simulator. */
+export interface DriverClock {
+  /** Integer ms: envelope stamps and deadlines. */
+  now: () => number
+  /** A finer clock for latency figures (default: `now`). */
+  monotonic?: () => number
+}
+
+export interface RaftDriverOptions {
+  /** Ticks of silence before an election (timeout uniform in [electionTick, 2·electionTick)). Default 10. */
+  electionTick?: number
+  /** Ticks between heartbeats. Default 1. */
+  heartbeatTick?: number
+  /** Default true. */
+  preVote?: boolean
+  /** Default true. */
+  checkQuorum?: boolean
+  /** How long a proposal or read may take before it is reported indefinite / timed out. Default 5000 ms. */
+  proposalTimeoutMs?: number
+  /** Take a snapshot and compact the log every this many applied entries. Default 10000. */
+  snapshotEntries?: number
+  /** Commands waiting for their result at once (at most the session window). Default 4096. */
+  pendingProposalsMax?: number
+  /** Linearizable reads waiting at once. Default 4096. */
+  pendingReadsMax?: number
+  /** Largest snapshot taken (it must fit in one Raft message). Default 255 MiB. */
+  snapshotBytesMax?: number
+}
+
+export interface RaftDriverEventMap extends Record<string, unknown> {
+  'raft:role': { role: Role, leader: NodeId, term: number }
+  /** Entries (or a snapshot) were applied up to `index`. */
+  'raft:applied': { index: number }
+  /** A command proposed here was applied here: `ms` from propose() to its result. */
+  'raft:committed': { index: number, ms: number }
+  /** The Ready loop failed (storage error, broken invariant); this node's Raft is stopped. */
+  'raft:failed': { error: Error }
+  /** Every committed entry, as it is applied (before its command's result is known). */
+  'entry:applied': { entry: Entry }
+  /** A committed command as the session table handled it (`duplicate`: not applied again). */
+  'command:applied': AppliedCommand & { term: number }
+  /** A ReadIndex answer: reads with this context may be served once `index` is applied. */
+  'raft:read': { index: number, context: string }
+  /** A snapshot from the leader replaced the application's state. */
+  'raft:restored': { index: number, term: number, confState: ConfState }
+  /** A membership change took effect (applied at `index`). */
+  'raft:conf': { index: number, confState: ConfState }
+}
+
+export interface RaftDriverInit {
+  id: NodeId
+  transport: DriverTransport
+  /** The replicated application (composed of every state machine: protocols/mesh). */
+  application: StateMachine
+  /** A fresh, empty application of the same kind (to rebuild the state at an older index). */
+  createApplication?: () => StateMachine
+  /** Stable storage; default in memory. */
+  storage?: DriverStorage
+  clock: DriverClock
+  /** Runs the Ready loop: a live peer defers it (batching one event-loop turn), the simulator runs it now. */
+  schedule: (fn: () => void) => void
+  /** The core's randomness (election timeouts): a seeded PRNG. */
+  rand: RaftRand
+  /** Bootstrap voters (used only for a brand-new group). */
+  voters?: NodeId[]
+  learners?: NodeId[]
+  /** This driver's own session id (`<origin>/<unique suffix>`): its local proposals' origin is the part before "/". */
+  clientId: string
+  log: Logger
+  options?: RaftDriverOptions
+}
+
+interface Pending {
+  startedAt: number
+  deadline: number
+  resolve: (r: { index: number, result: unknown }) => void
+  reject: (err: Error) => void
+}
+
+interface PendingRead {
+  deadline: number
+  resolve: (i: number) => void
+  reject: (e: Error) => void
+  index?: number
+}
+
+/** Default largest snapshot: one Raft message (256 MiB) less room for its envelope. */
+export const SNAPSHOT_BYTES_MAX = 255 * 1024 * 1024
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
+  readonly id: NodeId
+  readonly node: RaftNode
+  readonly memory: MemoryStorage
+  readonly replica: Replica
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }
+  protected readonly storage: DriverStorage
+  protected readonly transport: DriverTransport
+  protected readonly clock: DriverClock
+  protected readonly log: Logger
+  protected readonly o: Required<RaftDriverOptions>
+  readonly clientId: string
+  private readonly createApplication: (() => StateMachine) | undefined
+  private readonly scheduleFn: (fn: () => void) => void
+  private seq = 0
+  private readonly pending = new Map<string, Pending>()
+  private readonly reads = new Map<string, PendingRead>()
+  private appliedIndex = 0
+  private lastSnapshotIndex = 0
+  private processing = false
+  private scheduled = false
+  private again = false
+  protected running = false
+  private readSeq = 0
+  private role: Role = 'follower'
+  private leader: NodeId = 0
+  /** Set when the Ready loop failed; the driver is then stopped for good. */
+  failure: Error | undefined
+
+  constructor (init: RaftDriverInit) {
+    super()
+    const o = init.options ?? {}
+    this.o = {
+      electionTick: o.electionTick ?? 10,
+      heartbeatTick: o.heartbeatTick ?? 1,
+      preVote: o.preVote ?? true,
+      checkQuorum: o.checkQuorum ?? true,
+      proposalTimeoutMs: o.proposalTimeoutMs ?? 5000,
+      snapshotEntries: o.snapshotEntries ?? 10_000,
+      pendingProposalsMax: Math.min(o.pendingProposalsMax ?? SESSION_WINDOW, SESSION_WINDOW),
+      pendingReadsMax: o.pendingReadsMax ?? 4096,
+      snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX
+    }
+    this.id = init.id
+    this.transport = init.transport
+    this.clock = init.clock
+    this.scheduleFn = init.schedule
+    this.log = init.log
+    this.storage = init.storage ?? new MemoryDriverStorage()
+    this.memory = this.storage.memory
+    this.clientId = init.clientId
+    this.createApplication = init.createApplication
+    this.replica = new Replica(init.application)
+    // Restore the application from the latest snapshot; entries after it are applied again.
+    const snap = this.memory.snapshot()
+    if (snap.metadata.index > 0) this.replica.restore(snap.data)
+    this.appliedIndex = snap.metadata.index
+    this.lastSnapshotIndex = snap.metadata.index
+    this.node = new RaftNode({
+      id: init.id,
+      storage: this.memory,
+      rand: init.rand,
+      ...(init.voters !== undefined ? { peers: { voters: init.voters, learners: init.learners ?? [] } } : {}),
+      electionTick: this.o.electionTick,
+      heartbeatTick: this.o.heartbeatTick,
+      preVote: this.o.preVote,
+      checkQuorum: this.o.checkQuorum,
+      applied: this.appliedIndex
+    })
+  }
+
+  /** Accepts inputs from now on (idempotent; a failed driver stays stopped). */
+  start (): void {
+    if (this.running || this.failure !== undefined) return
+    this.running = true
+    this.schedule()
+  }
+
+  /** Stops taking inputs; waiting proposals become indefinite, waiting reads fail (idempotent). */
+  stop (): void {
+    if (!this.running) return
+    this.running = false
+    for (const [k, p] of this.pending) { this.pending.delete(k); p.reject(new IndefiniteError('proposal', 'the node stopped')) }
+    for (const [k, r] of this.reads) { this.reads.delete(k); r.reject(new NotStartedError('raft')) }
+  }
+
+  get isRunning (): boolean { return this.running }
+
+  /** One logical tick (the owner of time calls it every tick interval); expires overdue waits. */
+  tick (): void {
+    if (!this.running) return
+    this.node.tick()
+    this.expire()
+    this.schedule()
+  }
+
+  /** An inbound message from the transport. */
+  receive (m: Message): void {
+    if (!this.running) return
+    this.node.step(m)
+    this.schedule()
+  }
+
+  status (): Status & { appliedIndex: number } {
+    return { ...this.node.status(), appliedIndex: this.appliedIndex }
+  }
+
+  get applied (): number { return this.appliedIndex }
+  get isLeader (): boolean { return this.role === 'leader' }
+  get leaderId (): NodeId { return this.leader }
+
+  // ---- inputs without a waiting caller (the simulator's verbs; also used by the client path below) ----
+
+  /**
+   * Proposes `command` under `session` stamped with this clock, without waiting for it: returns the
+   * core's refusal reason, or undefined when it was handed to Raft (its result comes as `command:applied`).
+   */
+  submit (command: Uint8Array, session: { clientId: string, seq: number }): string | undefined {
+    if (!this.running) return 'notStarted'
+    const reason = this.node.tryPropose(encodeEnvelope({ clientId: session.clientId, seq: session.seq, at: this.clock.now(), command }))
+    this.schedule()
+    return reason ?? undefined
+  }
+
+  /** Proposes raw entry data that is not a command (a scenario's "x"); returns the refusal reason. */
+  submitRaw (data: Uint8Array): string | undefined {
+    if (!this.running) return 'notStarted'
+    const reason = this.node.tryPropose(data)
+    this.schedule()
+    return reason ?? undefined
+  }
+
+  /** Requests a ReadIndex with `context`; the answer comes as `raft:read`. Throws what the core throws. */
+  requestRead (context: string): void {
+    if (!this.running) throw new NotStartedError('raft')
+    this.node.readIndex(enc.encode(context))
+    this.schedule()
+  }
+
+  campaign (): void { this.node.campaign(); this.schedule() }
+
+  /** Leader: broadcast heartbeats now (no timer moves). */
+  heartbeat (): void {
+    // TODO(raftcore merge): the core's beat-now input; ticking heartbeatTick times also moves timers.
+    for (let i = 0; i < this.o.heartbeatTick; i++) this.node.tick()
+    this.schedule()
+  }
+
+  transferLeadership (to: NodeId): void {
+    this.node.transferLeader(to)
+    this.schedule()
+  }
+
+  proposeConfChange (cc: ConfChange): void {
+    this.node.proposeConfChange(cc)
+    this.schedule()
+  }
+
+  // ---- the client path ----------------------------------------------------------------------------
+
+  /**
+   * Replicates `command` and resolves with its log index and the application's result once applied
+   * here. Pass the same `(clientId, seq)` to retry a command exactly once.
+   */
+  async propose (command: Uint8Array, session?: { clientId: string, seq: number }): Promise<{ index: number, result: unknown }> {
+    if (!this.running) throw new NotStartedError('raft')
+    if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
+    const s = session ?? this.newSession()
+    const key = `${s.clientId}/${s.seq}`
+    return await new Promise((resolve, reject) => {
+      const existing = this.pending.get(key)
+      if (existing !== undefined) existing.reject(new IndefiniteError('proposal', 'superseded by a retry'))
+      const now = this.clock.now()
+      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, resolve, reject })
+      try {
+        this.node.propose(encodeEnvelope({ clientId: s.clientId, seq: s.seq, at: now, command }))
+      } catch (err) {
+        this.pending.delete(key)
+        reject(err as Error)
+        return
+      }
+      this.schedule()
+    })
+  }
+
+  /** A fresh session key for {@link propose} (this driver's client id, next sequence number). */
+  newSession (): { clientId: string, seq: number } {
+    return { clientId: this.clientId, seq: ++this.seq }
+  }
+
+  /** Resolves with a read index once this node has applied up to it (a linearizable read point). */
+  async readIndex (timeoutMs = this.o.proposalTimeoutMs): Promise<number> {
+    if (!this.running) throw new NotStartedError('raft')
+    if (this.reads.size >= this.o.pendingReadsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingReadsMax} reads pending`, { limit: 'pendingReadsMax' })
+    const ctx = `${this.clientId}:r${++this.readSeq}`
+    return await new Promise((resolve, reject) => {
+      this.reads.set(ctx, { deadline: this.clock.now() + timeoutMs, resolve, reject })
+      try {
+        this.node.readIndex(enc.encode(ctx))
+      } catch (err) {
+        this.reads.delete(ctx)
+        reject(err as Error)
+        return
+      }
+      this.schedule()
+    })
+  }
+
+  /** Rejects the proposals and reads whose deadline passed. */
+  private expire (): void {
+    if (this.pending.size === 0 && this.reads.size === 0) return
+    const now = this.clock.now()
+    for (const [k, p] of this.pending) {
+      if (p.deadline > now) continue
+      this.pending.delete(k)
+      this.stats.indefinite++
+      p.reject(new IndefiniteError('proposal', `not applied within ${this.o.proposalTimeoutMs} ms`))
+    }
+    for (const [k, r] of this.reads) {
+      if (r.deadline > now) continue
+      this.reads.delete(k)
+      r.reject(new TimeoutError('linearizable read', this.o.proposalTimeoutMs))
+    }
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------------
+
+  /**
+   * Snapshots the state at `index` (at most the applied index; `confState` the membership in force
+   * there) and compacts the log through it. An older index rebuilds its state from the latest snapshot
+   * and the log, which needs `createApplication`.
+   */
+  compact (index: number, confState: ConfState): unknown {
+    if (index > this.appliedIndex) throw new RaftInvariantError(`compact at ${index} is beyond applied ${this.appliedIndex}`)
+    const data = index === this.appliedIndex ? this.replica.snapshot() : this.stateAt(index)
+    const done = this.storage.snapshotAndCompact(index, confState, data)
+    if (index > this.lastSnapshotIndex) this.lastSnapshotIndex = index
+    return done
+  }
+
+  private stateAt (index: number): Uint8Array {
+    if (this.createApplication === undefined) throw new RaftInvariantError('rebuilding an older state needs createApplication')
+    const r = new Replica(this.createApplication())
+    const snap = this.memory.snapshot()
+    if (snap.metadata.index > 0) r.restore(snap.data)
+    if (index > snap.metadata.index) for (const e of this.memory.entries(snap.metadata.index + 1, index + 1, Infinity)) r.applyEntry(e)
+    return r.snapshot()
+  }
+
+  // ---- the Ready loop -----------------------------------------------------------------------------
+
+  /** Runs the Ready loop through the scheduler (inputs of one live event-loop turn become one batch). */
+  protected schedule (): void {
+    if (this.processing || this.scheduled) { this.again = true; return }
+    this.scheduled = true
+    this.scheduleFn(() => {
+      this.scheduled = false
+      this.runLoop()
+    })
+  }
+
+  private runLoop (): void {
+    if (this.processing) { this.again = true; return }
+    if (!this.running || !this.node.hasReady()) return
+    this.processing = true
+    this.again = false
+    this.pump()
+  }
+
+  /** Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous. */
+  private pump (): void {
+    try {
+      while (this.running && this.node.hasReady()) {
+        const rd = this.node.ready()
+        this.stats.readyBatches++
+        // 1. Persist.
+        const saved = this.storage.save(rd)
+        if (saved instanceof Promise) {
+          saved.then(() => { this.afterPersist(rd) }, (err: Error) => { this.fail(err) })
+          return
+        }
+        if (this.handle(rd) === 'async') return
+      }
+    } catch (err) {
+      this.fail(err as Error)
+      return
+    }
+    this.idle()
+  }
+
+  /** Steps 2-4 of one Ready; 'async' when a snapshot is being written (the loop resumes after it). */
+  private handle (rd: Ready): 'async' | undefined {
+    // 2. Send.
+    this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    // 3. Apply.
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
+      this.replica.restore(rd.snapshot.data)
+      this.appliedIndex = rd.snapshot.metadata.index
+      this.lastSnapshotIndex = this.appliedIndex
+      this.stats.snapshotsInstalled++
+      this.emit('raft:restored', { index: this.appliedIndex, term: rd.snapshot.metadata.term, confState: rd.snapshot.metadata.confState })
+    }
+    let confAt = 0
+    for (const e of rd.committedEntries) {
+      if (this.applyEntry(e)) confAt = e.index
+    }
+    for (const rs of rd.readStates) {
+      const context = dec.decode(rs.context)
+      const r = this.reads.get(context)
+      if (r !== undefined) r.index = rs.index
+      this.emit('raft:read', { index: rs.index, context })
+    }
+    if (rd.softState !== undefined) {
+      if (rd.softState.lead !== this.leader) this.leaderChanged()
+      this.role = rd.softState.role
+      this.leader = rd.softState.lead
+      this.emit('raft:role', { role: this.role, leader: this.leader, term: this.node.status().term })
+    }
+    // 4. Advance.
+    this.node.advance(rd)
+    if (confAt > 0) this.emit('raft:conf', { index: confAt, confState: this.node.confState() })
+    if (rd.committedEntries.length > 0 || rd.snapshot !== undefined) this.emit('raft:applied', { index: this.appliedIndex })
+    this.serveReads()
+    const snapshotted = this.maybeSnapshot()
+    if (snapshotted instanceof Promise) {
+      snapshotted.then(() => { this.resume() }, (err: Error) => { this.fail(err) })
+      return 'async'
+    }
+    return undefined
+  }
+
+  private afterPersist (rd: Ready): void {
+    try {
+      if (!this.running) { this.idle(); return }
+      if (this.handle(rd) === 'async') return
+    } catch (err) {
+      this.fail(err as Error)
+      return
+    }
+    this.resume()
+  }
+
+  private resume (): void {
+    if (this.running && this.node.hasReady()) { this.pump(); return }
+    this.idle()
+  }
+
+  private idle (): void {
+    this.processing = false
+    if (this.again && this.running) { this.again = false; this.schedule() }
+  }
+
+  /** A broken invariant or a storage failure: stop this node's Raft loudly (status, event). */
+  private fail (err: Error): void {
+    this.processing = false
+    if (this.failure !== undefined) return
+    this.failure = err
+    this.log.error('raft ready loop failed; stopping the raft node', { error: err.message })
+    this.stop()
+    this.emit('raft:failed', { error: err })
+  }
+
+  /**
+   * The leader changed: proposals not yet applied may have been lost with the old leader. Their fate is
+   * unknown, so they fail at once as indefinite (a retry with the same session applies at most once)
+   * rather than waiting for their deadline.
+   */
+  private leaderChanged (): void {
+    if (this.leader === 0) return
+    for (const [k, p] of this.pending) {
+      this.pending.delete(k)
+      this.stats.indefinite++
+      p.reject(new IndefiniteError('proposal', 'the leader changed before it applied'))
+    }
+  }
+
+  /** Applies one committed entry; true when it is a membership change (the core applies those at advance). */
+  private applyEntry (e: Entry): boolean {
+    if (e.index <= this.appliedIndex) return false
+    this.appliedIndex = e.index
+    if (this.listenerCount('entry:applied') > 0) this.emit('entry:applied', { entry: e })
+    if (e.type === 'confChange') return true
+    const out = this.replica.applyEntry(e)
+    if (typeof out === 'string') {
+      if (out === 'malformed') this.log.warn('skipping a malformed command', { index: e.index })
+      return false
+    }
+    if (out.duplicate) this.stats.duplicates++
+    else this.stats.applied++
+    if (this.listenerCount('command:applied') > 0) this.emit('command:applied', { ...out, term: e.term })
+    if (this.pending.size === 0) return false
+    const key = `${out.envelope.clientId}/${out.envelope.seq}`
+    const p = this.pending.get(key)
+    if (p === undefined) return false
+    this.pending.delete(key)
+    if (out.result === FORGOTTEN) {
+      this.stats.indefinite++
+      p.reject(new IndefiniteError('proposal', 'a retry of a command older than the session window'))
+      return false
+    }
+    p.resolve({ index: e.index, result: out.result })
+    if (this.listenerCount('raft:committed') > 0) this.emit('raft:committed', { index: e.index, ms: (this.clock.monotonic?.() ?? this.clock.now()) - p.startedAt })
+    return false
+  }
+
+  private serveReads (): void {
+    if (this.reads.size === 0) return
+    for (const [ctx, r] of this.reads) {
+      if (r.index !== undefined && this.appliedIndex >= r.index) {
+        this.reads.delete(ctx)
+        r.resolve(r.index)
+      }
+    }
+  }
+
+  private maybeSnapshot (): unknown {
+    if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries) return
+    const index = this.appliedIndex
+    const data = this.replica.snapshot()
+    if (data.length > this.o.snapshotBytesMax) {
+      // A snapshot travels in one Raft message: one this large could never reach a lagging follower.
+      // Keep the log instead (it stays replayable) and say so; try again after snapshotEntries more.
+      this.lastSnapshotIndex = index
+      this.stats.snapshotsTooLarge++
+      this.log.error('state too large to snapshot: log not compacted', { bytes: data.length, limit: this.o.snapshotBytesMax, index })
+      return
+    }
+    this.lastSnapshotIndex = index
+    this.stats.snapshots++
+    return this.storage.snapshotAndCompact(index, this.node.confState(), data)
+  }
+}
