@@ -11,8 +11,7 @@ import type { CheckOutcome } from './linearizability/index.js'
 import { createRand } from '../src/base/prng.js'
 import type { Rand } from '../src/base/prng.js'
 import type { Violation } from './checkers.js'
-import { defaultFactory } from './raft-binding.js'
-import type { KvCommand, SimKvFactory, SimRaftFactory } from './raft-adapter.js'
+import type { DiskFactory, KvCommand } from './simulation.js'
 import { Simulation } from './simulation.js'
 
 /** Fault kinds the fuzzer draws from (all by default). */
@@ -34,8 +33,8 @@ export interface FuzzOptions {
   livenessTicksMax?: number
   /** Client operations per 100 ticks in the safety phase. Default 10. */
   opsPer100Ticks?: number
-  /** The Raft binding (default: protocols/raft). */
-  factory?: SimRaftFactory & SimKvFactory
+  /** Each node's disk (default the simulated disk; a test may give a faulty one). The driver and application are always the shipped ones. */
+  disk?: DiskFactory
   /** Search budget of the linearizability check per key; beyond it the result is `unknown` (reported, not a failure). Default 2,000,000. */
   linearizabilityStepsMax?: number
   /** Called after each seed. */
@@ -138,7 +137,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     network: { latencyMs: [1, 1 + rand.int(3 * TICK_MS)], drop: 0, duplicate: 0, reorder: 0 },
     tickMs: TICK_MS,
     timed: true,
-    factory: options.factory ?? defaultFactory
+    ...(options.disk !== undefined ? { disk: options.disk } : {})
   })
   const faults: string[] = []
   const fault = (f: string): void => { faults.push(`${sim.now}ms ${f}`) }

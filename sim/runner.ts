@@ -8,8 +8,7 @@
  */
 import { NotImplementedError } from '../src/base/errors.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
-import { defaultFactory } from './raft-binding.js'
-import type { SimKvFactory, SimRaftFactory } from './raft-adapter.js'
+import type { DiskFactory } from './simulation.js'
 import type { Report } from './report.js'
 import type { Expectation, PerNode, Scenario, Step } from './scenario.js'
 import { Simulation } from './simulation.js'
@@ -21,8 +20,8 @@ import { ECONOMY_VERBS } from './scenario.js'
 export interface RunOptions {
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void
-  /** The Raft binding (default: protocols/raft). */
-  factory?: SimRaftFactory & SimKvFactory
+  /** Each node's disk (default the simulated disk; a test may give a faulty one). The driver and application are always the shipped ones. */
+  disk?: DiskFactory
   /**
    * Extra client load driven alongside the steps (e.g. sim/ledger-fuzz.ts): `attach` once the simulation
    * exists, `tick` after every tick round (after the agents), `finish` after the client operations ended
@@ -49,7 +48,7 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     network: scenario.network,
     tickMs: scenario.tickMs,
     timed: scenario.timed,
-    factory: options.factory ?? defaultFactory,
+    ...(options.disk !== undefined ? { disk: options.disk } : {}),
     economy
   })
   const agents = economy ? new AgentDriver(sim, scenario) : undefined

@@ -1,11 +1,16 @@
 /**
- * The simulation engine shared by the scenario runner and the fuzzer: N Raft nodes on a simulated
- * network and disk, driven through the Ready contract, with client sessions on a KV state machine, a
- * recorded client history, invariant checkers and an event trace.
+ * The simulation engine shared by the scenario runner and the fuzzer: N nodes on a simulated network and
+ * disk, each running the code a live peer ships: the Raft driver of protocols/raft/driver.ts (the one
+ * Ready loop, the command envelope, the session table) and the mesh application of protocols/mesh
+ * (strong variables and the economy). Only what is outside a peer is simulated: the network
+ * (sim/network.ts), the disk (sim/disk.ts, with torn writes) and time (a virtual clock; each driver's
+ * clock and scheduler are the simulation's, so everything runs synchronously and deterministically).
+ * On top: a recorded client history, invariant checkers and an event trace.
  *
- * The Ready contract as the driver honours it (protocols/raft/README.md): for each Ready, (1) install the
- * snapshot, (2) persist entries and hard state, (3) send messages, (4) apply committed entries, (5) take
- * read states, (6) advance. A node crashed "torn" loses the Ready it was processing: nothing of it is
+ * Clients: a `client` operation is a strong-variable command (`write` → set, `cas` → compare-and-set)
+ * under session `c<node>/kv` of the node it is sent to, re-proposed under the same session until it
+ * applies; a `read` is a ReadIndex request answered from that node's replica. Economy commands go under
+ * session `<origin>/sim`. A crash "torn" loses the Ready the node was processing: nothing of it is
  * persisted or sent.
  */
 import { InvariantChecker } from './checkers.js'
@@ -14,14 +19,38 @@ import { VirtualClock } from './clock.js'
 import { SimNetwork } from './network.js'
 import { createRand } from '../src/base/prng.js'
 import type { Rand } from '../src/base/prng.js'
-import type { ConfChangeKind, KvCommand, KvScalar, Refusal, SimEntry, SimKv, SimKvFactory, SimMessage, SimRaftFactory, SimRaftNode, SimReady, SimStorage } from './raft-adapter.js'
+import { createLogger } from '../src/base/log.js'
+import { LimitExceededError } from '../src/base/errors.js'
 import type { HistoryEntry, NodeReport } from './report.js'
 import type { InitState, NetworkSpec, RaftScenarioOptions } from './scenario.js'
 import { Trace } from './trace.js'
 import type { KvOperation } from './linearizability/index.js'
-import { LimitExceededError } from '../src/base/errors.js'
-import { decodeNodeSnapshot, ECON_PREFIX, EconReplica, encodeEcon, encodeNodeSnapshot } from './economy.js'
+import { SimDisk, TornCrashError, type DiskInit } from './disk.js'
+import { OPERATOR } from './economy.js'
+import { ProposalDroppedError } from '../protocols/raft/errors.js'
+import { RaftDriver } from '../protocols/raft/driver.js'
+import { FORGOTTEN, type AppliedCommand } from '../protocols/raft/application.js'
+import type { ConfState, Message, Role } from '../protocols/raft/types.js'
+import { ECON_TAG, MeshApplication, encodeEconCommand } from '../protocols/mesh/application.js'
 import type { Economy, MarketResult } from '../protocols/market/index.js'
+import type { StrongResult } from '../protocols/variables/strong-map.js'
+import { logged } from './disk.js'
+
+/** The refusal of a proposal/transfer/read (not an error of the scenario): a short reason. */
+export type Refusal = string | undefined
+
+export type ConfChangeKind = 'addVoter' | 'addLearner' | 'removeNode'
+
+export type KvScalar = string | number | null
+
+/** A client operation on the strong variables. */
+export type KvCommand =
+  | { op: 'write', key: string, value: KvScalar }
+  | { op: 'cas', key: string, expected: KvScalar, value: KvScalar }
+  | { op: 'read', key: string }
+
+/** Makes a node's disk (a test may return a faulty one). */
+export type DiskFactory = (node: number, init: DiskInit) => SimDisk
 
 export interface SimulationConfig {
   nodes: number
@@ -34,32 +63,34 @@ export interface SimulationConfig {
   /** Tick interval in virtual ms (timed mode). */
   tickMs: number
   timed: boolean
-  factory: SimRaftFactory & SimKvFactory
+  /** Each node's disk (default {@link SimDisk.create}). */
+  disk?: DiskFactory
   /** Re-propose a pending client write (same session: exactly-once) or re-request a read after this many ms without an answer. Default 3 election timeouts (3 × electionTick × tickMs). */
   clientRetryMs?: number
   /** Bound on deliveries while quiescing one step-mode step. Default 1,000,000. */
   deliveriesMax?: number
   /**
-   * Run an economy replica (sim/economy.ts) next to the KV state machine on every node: `econ:` entries
-   * apply to it, and node snapshots carry both. Default false (snapshots are then the KV's bytes alone).
+   * Give every node's economy its genesis up front, with the simulator's {@link OPERATOR} as the treasury
+   * (agent-level verbs). Default false: economy commands are then refused (`ERR_NO_GENESIS`).
    */
   economy?: boolean
-  /** Check every node's economy invariants after each economy entry it applies (default true). */
+  /** Check every node's economy invariants after each economy command it applies (default true). */
   economyCheckEachApply?: boolean
+  /** Applied entries between automatic snapshots, as on live peers (default the driver's, 10,000). */
+  snapshotEntries?: number
 }
 
-/** The session id of the simulator's economy proposals (sim/economy.ts). */
-export const ECON_CLIENT = 1
 /** Economy proposals pending at once (each retried until applied somewhere). */
 export const ECON_PENDING_MAX = 1_000_000
 
 /** One economy command proposed through Raft (see {@link Simulation.proposeEcon}). */
 interface EconOp {
-  seq: number
+  id: number
   /** Proposing node; 0: the current leader, else the lowest live node (operator commands). */
   node: number
-  origin: string
-  cmd: Record<string, unknown>
+  clientId: string
+  seq: number
+  command: Uint8Array
   lastTry: number
   attempts: number
   /** The last attempt was refused (no leader...): retry at the next tick rather than after the retry delay. */
@@ -81,11 +112,13 @@ export const READY_LOOPS_MAX = 10_000
 export const CHECK_EVERY_TICKS = 10
 /** Membership changes remembered per node (for compaction at an older index). */
 export const CONF_HISTORY_MAX = 64
+/** Commands remembered for the exactly-once check (the oldest forgotten beyond it). */
+export const APPLIED_COMMANDS_MAX = 1_000_000
 
 interface PendingOp {
   opId: number
   node: number
-  clientId: number
+  clientId: string
   seq: number
   cmd: KvCommand
   entry: HistoryEntry
@@ -112,41 +145,73 @@ export interface LedgerRead {
 
 interface ConfPoint { index: number, voters: number[], learners: number[] }
 
+const ROLES: Record<Role, string> = { follower: 'follower', preCandidate: 'pre-candidate', candidate: 'candidate', leader: 'leader' }
+const enc = new TextEncoder()
+const silent = createLogger('silent')
+
 class SimNode {
-  raft: SimRaftNode | undefined
-  kv: SimKv
-  econ: EconReplica | undefined
+  driver: RaftDriver | undefined
+  app: MeshApplication | undefined
   applied = 0
   voters: number[]
   learners: number[]
   confHistory: ConfPoint[]
   readStates: Array<{ index: number, ctx: string }> = []
-  tornArmed = false
   lastRole = 'follower'
-  /** Index of a membership change applied in the Ready being processed (0: none). */
-  confPendingAt = 0
+  /** Sequence numbers of this node's KV client session (`c<id>/kv`). */
+  kvSeq = 0
+  /**
+   * Until its first input, a node created with the simulation holds its Ready loop (what its initial
+   * state commits is applied at its first input, as a scenario's `init` expects); `deferred` is the loop.
+   */
+  hold = false
+  deferred: (() => void) | undefined
 
-  constructor (readonly id: number, readonly storage: SimStorage, kv: SimKv, voters: number[], learners: number[]) {
-    this.kv = kv
+  constructor (readonly id: number, readonly disk: SimDisk, voters: number[], learners: number[]) {
     this.voters = voters
     this.learners = learners
     this.confHistory = [{ index: 0, voters, learners }]
   }
 
-  get crashed (): boolean { return this.raft === undefined }
+  get crashed (): boolean { return this.driver === undefined }
+}
+
+function describeMessage (m: Message): string {
+  return `${m.from}>${m.to} ${m.type} t${m.term} i${m.index} lt${m.logTerm} c${m.commit}${m.entries.length > 0 ? ` e${m.entries.length}@${m.entries[0]?.index ?? 0}` : ''}${m.reject ? ` rej${m.rejectHint}` : ''}${m.snapshot !== undefined ? ` snap${m.snapshot.metadata.index}` : ''}`
+}
+
+/** Run a core call; a ProposalDroppedError is a refusal, anything else propagates (a node panic). */
+function refusing (fn: () => void): Refusal {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    if (err instanceof ProposalDroppedError) return err.reason
+    throw err
+  }
+}
+
+/** A strong-variable command of a KV client operation (values travel as JSON: `3` and `"3"` stay distinct). */
+function kvCommand (cmd: KvCommand): Uint8Array {
+  if (cmd.op === 'write') return enc.encode(JSON.stringify({ op: 'set', name: cmd.key, value: JSON.stringify(cmd.value) }))
+  if (cmd.op === 'cas') return enc.encode(JSON.stringify({ op: 'cas', name: cmd.key, expected: JSON.stringify(cmd.expected), initial: 'null', value: JSON.stringify(cmd.value) }))
+  throw new RangeError('reads do not go through the log')
 }
 
 export class Simulation {
   readonly cfg: SimulationConfig
   readonly rand: Rand
   readonly clock = new VirtualClock()
-  readonly net: SimNetwork<SimMessage>
+  readonly net: SimNetwork<Message>
   readonly checker = new InvariantChecker()
   readonly trace = new Trace()
   readonly history: HistoryEntry[] = []
   readonly refusals: Array<{ step: number, detail: string }> = []
   private readonly nodes: SimNode[] = []
+  /** KV writes waiting to apply at their node, by `<clientId>/<seq>`. */
   private readonly pending = new Map<string, PendingOp>()
+  /** Every KV write ever submitted, by `<clientId>/<seq>` → opId (for first applications anywhere). */
+  private readonly kvOps = new Map<string, number>()
   private readonly pendingReads = new Map<string, PendingOp>()
   /** Balance reads waiting for their ReadIndex (contexts `b<k>`), served like KV reads. */
   private readonly ledgerReads = new Map<string, PendingOp>()
@@ -154,13 +219,19 @@ export class Simulation {
   private readonly nextTick: number[] = []
   private opCounter = 0
   private ticksSinceCheck = 0
-  /** Economy commands proposed and not yet applied anywhere, by session seq. */
+  /** Economy commands proposed and not yet applied anywhere, by op id. */
   private readonly econPending = new Map<number, EconOp>()
+  /** `<clientId>/<seq>` → op id of the economy commands still pending. */
+  private readonly econBySession = new Map<string, number>()
   /** First applications of economy commands not yet taken by {@link takeEconOutcome}. */
   private readonly econDone = new Map<number, EconOutcome>()
-  private econSeq = 0
+  private econCounter = 0
+  /** Sequence numbers of the economy sessions, by origin. */
+  private readonly econSeqs = new Map<string, number>()
   /** Auction id -> the index of the entry that settled it (a second settlement is a violation). */
   private readonly settledAt = new Map<string, number>()
+  /** `<clientId>/<seq>` → the index where the command was applied (not as a duplicate): exactly-once. */
+  private readonly appliedCommands = new Map<string, number>()
   /** Called after every tick round of {@link runFor} (the scenario runner drives its agents here). */
   onTickRound: (() => void) | undefined
   /** Per client op (by opId - 1): when its command was first applied anywhere, and its cas outcome. */
@@ -183,7 +254,7 @@ export class Simulation {
     this.cfg = cfg
     this.rand = createRand(cfg.seed)
     const netRand = this.rand.fork()
-    this.net = new SimNetwork<SimMessage>(netRand, m => m.kind, cfg.timed
+    this.net = new SimNetwork<Message>(netRand, m => m.type, cfg.timed
       ? { latencyMs: cfg.network.latencyMs, drop: cfg.network.drop, duplicate: cfg.network.duplicate, reorder: cfg.network.reorder }
       : {})
     this.clientRetryMs = cfg.clientRetryMs ?? cfg.raft.electionTick * cfg.tickMs * 3
@@ -191,13 +262,20 @@ export class Simulation {
     const learners = [...cfg.learners].sort((a, b) => a - b)
     const voters: number[] = []
     for (let id = 1; id <= cfg.nodes; id++) if (!learners.includes(id)) voters.push(id)
+    const makeDisk = cfg.disk ?? ((id: number, init: DiskInit) => SimDisk.create(id, init))
     for (let id = 1; id <= cfg.nodes; id++) {
       const init = cfg.init?.get(id)
-      const storage = cfg.factory.createStorage({ term: init?.term ?? 0, vote: init?.vote ?? 0, commit: init?.commit ?? 0, logTerms: init?.log ?? [], voters, learners })
-      const node = new SimNode(id, storage, cfg.factory.createKv(), voters, learners)
+      const disk = makeDisk(id, { term: init?.term ?? 0, vote: init?.vote ?? 0, commit: init?.commit ?? 0, logTerms: init?.log ?? [], voters, learners })
+      const node = new SimNode(id, disk, voters, learners)
+      disk.observer = {
+        onEntries: (lastIndexBefore, entries, prevTerm) => {
+          this.checker.onPersistEntries(id, node.driver?.node.status().role === 'leader', lastIndexBefore, entries, prevTerm)
+        },
+        onHardState: (hs) => { this.checker.onPersistHardState(id, hs) }
+      }
       this.nodes.push(node)
-      this.boot(node)
-      this.checker.onPersistHardState(id, storage.hardState())
+      this.checker.onPersistHardState(id, disk.hardState())
+      this.boot(node, true)
       // Phases spread the nodes' ticks within an interval.
       this.nextTick.push(cfg.timed ? this.rand.int(cfg.tickMs) : 0)
     }
@@ -212,51 +290,81 @@ export class Simulation {
     return n
   }
 
-  private boot (node: SimNode): void {
-    const snap = node.storage.snapshot()
-    this.restoreState(node, snap.meta.index > 0 ? snap.data : undefined)
-    if (snap.meta.index > 0) {
-      node.voters = snap.meta.voters
-      node.learners = snap.meta.learners
+  /** A fresh mesh application (with the simulator's economy genesis when the run has an economy). */
+  private newApplication (): MeshApplication {
+    return new MeshApplication(undefined, this.cfg.economy === true ? { genesis: { authorities: [OPERATOR] } } : {})
+  }
+
+  /** Starts node `node`'s driver on its disk (at creation and on restart), wired to the simulation. */
+  private boot (node: SimNode, initial = false): void {
+    const snap = node.disk.memory.snapshot()
+    if (snap.metadata.index > 0) {
+      node.voters = snap.metadata.confState.voters.slice().sort((a, b) => a - b)
+      node.learners = snap.metadata.confState.learners.slice().sort((a, b) => a - b)
     }
-    node.applied = snap.meta.index
-    node.confHistory = [{ index: snap.meta.index, voters: node.voters, learners: node.learners }]
-    node.raft = this.cfg.factory.createNode({
+    node.applied = snap.metadata.index
+    node.confHistory = [{ index: snap.metadata.index, voters: node.voters, learners: node.learners }]
+    const app = this.newApplication()
+    const driver = new RaftDriver({
       id: node.id,
-      voters: node.voters,
-      learners: node.learners,
-      electionTick: this.cfg.raft.electionTick,
-      heartbeatTick: this.cfg.raft.heartbeatTick,
-      preVote: this.cfg.raft.preVote,
-      checkQuorum: this.cfg.raft.checkQuorum,
-      applied: node.applied,
-      rand: this.rand.fork()
-    }, node.storage)
+      transport: { send: (msgs) => { for (const m of msgs) this.net.send(m.from, m.to, m, this.now) } },
+      application: app,
+      createApplication: () => this.newApplication(),
+      storage: node.disk,
+      clock: { now: () => this.clock.now },
+      schedule: (fn) => { if (node.hold) node.deferred = fn; else fn() },
+      rand: this.rand.fork(),
+      clientId: `n${node.id}/sim`,
+      log: silent,
+      options: {
+        electionTick: this.cfg.raft.electionTick,
+        heartbeatTick: this.cfg.raft.heartbeatTick,
+        preVote: this.cfg.raft.preVote,
+        checkQuorum: this.cfg.raft.checkQuorum,
+        ...(this.cfg.snapshotEntries !== undefined ? { snapshotEntries: this.cfg.snapshotEntries } : {})
+      }
+    })
+    node.driver = driver
+    node.app = app
     node.lastRole = 'follower'
+    node.hold = initial
+    node.deferred = undefined
+    if (app.economy !== undefined && snap.metadata.index > 0) this.checkEconomy(node, 'after restoring a snapshot')
+    driver.on('raft:role', ({ role }) => { this.observe(node, ROLES[role]) })
+    driver.on('entry:applied', ({ entry }) => { this.onEntry(node, entry.index, entry.term, logged(entry).text) })
+    driver.on('command:applied', (c) => { this.onCommand(node, c) })
+    driver.on('raft:read', ({ index, context }) => { this.onReadState(node, index, context) })
+    driver.on('raft:applied', ({ index }) => { node.applied = index; this.serveReads(node) })
+    driver.on('raft:restored', ({ index, term, confState }) => { this.onRestored(node, index, term, confState) })
+    driver.on('raft:conf', ({ index, confState }) => { this.onConf(node, index, confState) })
+    driver.on('raft:failed', ({ error }) => { this.onFailed(node, error) })
+    driver.start()
   }
 
   // ---------------------------------------------------------------- inputs
 
-  /** Run `fn` on a live node's core, then process its Ready batches; a crashed node refuses. */
-  private input (id: number, what: string, fn: (r: SimRaftNode) => Refusal): Refusal {
+  /** Run `fn` on a live node's driver (which runs its Ready loop at once); a crashed node refuses. */
+  private input (id: number, what: string, fn: (d: RaftDriver) => Refusal): Refusal {
     const refusal = this.attempt(id, what, fn)
     return refusal === undefined ? undefined : this.refuse(`${what} at node ${id}: ${refusal}`)
   }
 
   /** {@link input} without recording a refusal in the report (the caller retries). */
-  private attempt (id: number, what: string, fn: (r: SimRaftNode) => Refusal): Refusal {
+  private attempt (id: number, what: string, fn: (d: RaftDriver) => Refusal): Refusal {
     const node = this.node(id)
-    const raft = node.raft
-    if (raft === undefined) return 'node is crashed'
-    let refusal: Refusal
+    const driver = node.driver
+    if (driver === undefined) return 'node is crashed'
+    node.hold = false
     try {
-      refusal = fn(raft)
+      const refusal = fn(driver)
+      const held = node.deferred
+      node.deferred = undefined
+      held?.()
+      return refusal
     } catch (err) {
       this.panic(node, what, err)
       return undefined
     }
-    this.process(node)
-    return refusal
   }
 
   /** Record a refusal of the current step (not a scenario error: `ok` is unaffected). */
@@ -276,42 +384,68 @@ export class Simulation {
 
   campaign (id: number): Refusal {
     this.trace.add(`campaign ${id}`)
-    return this.input(id, 'campaign', r => r.campaign())
+    return this.input(id, 'campaign', d => {
+      if (d.node.confState().learners.includes(id)) return 'learner cannot campaign'
+      return refusing(() => { d.campaign() })
+    })
   }
 
   propose (id: number, data: string): Refusal {
     this.trace.add(`propose ${id} ${data}`)
-    return this.input(id, 'propose', r => r.propose(new TextEncoder().encode(data)))
+    return this.input(id, 'propose', d => d.submitRaw(enc.encode(data)))
   }
 
   /**
-   * Propose several values at node `id` and process its Ready once (a driver batching proposals, as a
-   * busy server does): one append per follower carries them all. Returns the refusals, if any.
+   * Propose several values at node `id` in one Ready (a driver batching proposals, as a busy server
+   * does): one append per follower carries them all. Returns the refusals, if any.
    */
   proposeMany (id: number, data: readonly string[]): Refusal[] {
     this.trace.add(`propose-many ${id} ${data.length}`)
     const out: Refusal[] = []
-    this.input(id, 'propose', r => {
-      for (const d of data) { const x = r.propose(new TextEncoder().encode(d)); if (x !== undefined) out.push(x) }
-      return undefined
+    this.batch(id, 'propose', d => {
+      for (const x of data) { const r = d.submitRaw(enc.encode(x)); if (r !== undefined) out.push(r) }
     })
     for (const x of out) this.refuse(`propose at node ${id}: ${x}`)
     return out
   }
 
+  /** Runs `fn` on node `id`'s driver holding its Ready loop back, then runs the loop once. */
+  private batch (id: number, what: string, fn: (d: RaftDriver) => void): Refusal {
+    const node = this.node(id)
+    const driver = node.driver
+    if (driver === undefined) return 'node is crashed'
+    node.hold = false
+    try {
+      driver.batch(() => { fn(driver) })
+      const held = node.deferred
+      node.deferred = undefined
+      held?.()
+    } catch (err) {
+      this.panic(node, what, err)
+    }
+    return undefined
+  }
+
   heartbeat (id: number): Refusal {
     this.trace.add(`heartbeat ${id}`)
-    return this.input(id, 'heartbeat', r => r.heartbeat())
+    return this.input(id, 'heartbeat', d => {
+      if (d.node.status().role !== 'leader') return 'notLeader'
+      d.heartbeat()
+      return undefined
+    })
   }
 
   readIndex (id: number, ctx: string): Refusal {
     this.trace.add(`readIndex ${id} ${ctx}`)
-    return this.input(id, 'readIndex', r => r.readIndex(ctx))
+    return this.input(id, 'readIndex', d => refusing(() => { d.requestRead(ctx) }))
   }
 
   transfer (to: number, via: number): Refusal {
     this.trace.add(`transfer ${via}->${to}`)
-    return this.input(via, 'transfer', r => r.transferLeader(to))
+    return this.input(via, 'transfer', d => {
+      if (d.node.confState().learners.includes(to)) return `cannot transfer to learner ${to}`
+      return refusing(() => { d.transferLeadership(to) })
+    })
   }
 
   /** Propose a membership change at the current leader (the live leader of the highest term). */
@@ -319,14 +453,18 @@ export class Simulation {
     const leader = this.leaderId()
     this.trace.add(`conf ${kind} ${target} at ${leader}`)
     if (leader === 0) return this.refuse(`${kind} ${target}: no leader`)
-    return this.input(leader, kind, r => r.proposeConfChange(kind, target))
+    return this.input(leader, kind, d => {
+      const cs = d.node.confState()
+      const type = kind === 'addVoter' ? (cs.learners.includes(target) ? 'promoteLearner' : 'addVoter') : kind === 'addLearner' ? 'addLearner' : 'removeVoter'
+      return refusing(() => { d.proposeConfChange({ type, nodeId: target }) })
+    })
   }
 
   /** Tick one node once. */
   tick (id: number): void {
     const node = this.node(id)
-    if (node.raft === undefined) return
-    this.input(id, 'tick', r => { r.tick(); return undefined })
+    if (node.driver === undefined) return
+    this.input(id, 'tick', d => { d.tick(); return undefined })
     this.retryClientOps(node)
     if (this.econPending.size > 0) this.retryEcon(id)
   }
@@ -335,35 +473,35 @@ export class Simulation {
   compact (id: number, index: number): Refusal {
     const node = this.node(id)
     this.trace.add(`compact ${id} ${index}`)
-    if (node.raft === undefined) return this.refuse(`compact at node ${id}: node is crashed`)
-    const snapIndex = node.storage.snapshot().meta.index
+    if (node.driver === undefined) return this.refuse(`compact at node ${id}: node is crashed`)
+    const snapIndex = node.disk.snapshotIndex()
     if (index > node.applied) return this.refuse(`compact at node ${id}: index ${index} is beyond applied ${node.applied}`)
     if (index <= snapIndex) return this.refuse(`compact at node ${id}: index ${index} is already compacted (snapshot at ${snapIndex})`)
-    // Rebuild the state at exactly `index` from the last snapshot and the log.
-    const snap = node.storage.snapshot()
-    const st = this.stateFrom(snap.meta.index > 0 ? snap.data : undefined)
-    for (const e of node.storage.entries(snap.meta.index + 1, index)) {
-      if (!e.text.startsWith('conf:') && e.data.length > 0) {
-        st.kv.apply(e.index, e.data)
-        st.econ?.apply(e.index, e.text)
-      }
-    }
     let conf = node.confHistory[0] as ConfPoint
     for (const c of node.confHistory) if (c.index <= index) conf = c
-    node.storage.compact(index, st.econ === undefined ? st.kv.snapshot() : encodeNodeSnapshot(st.kv.snapshot(), st.econ), conf.voters, conf.learners)
+    const driver = node.driver
+    this.attempt(id, 'compact', () => { driver.compact(index, { voters: conf.voters, learners: conf.learners }); return undefined })
     return undefined
   }
 
   crash (id: number, torn = false): void {
     const node = this.node(id)
-    if (node.raft === undefined) return
-    if (torn) { node.tornArmed = true; this.trace.add(`arm-torn ${id}`); return }
+    if (node.driver === undefined) return
+    if (torn) { node.disk.tornArmed = true; this.trace.add(`arm-torn ${id}`); return }
     this.trace.add(`crash ${id}`)
-    node.raft = undefined
-    node.tornArmed = false
+    this.down(node)
+  }
+
+  /** Node `node` is down: its driver and application are gone (its disk stays). */
+  private down (node: SimNode): void {
+    const driver = node.driver
+    node.driver = undefined
+    node.app = undefined
+    node.disk.tornArmed = false
     node.lastRole = 'crashed'
+    driver?.stop()
     for (const [k, p] of [...this.pending, ...this.pendingReads, ...this.ledgerReads]) {
-      if (p.node !== id) continue
+      if (p.node !== node.id) continue
       this.pending.delete(k)
       this.pendingReads.delete(k)
       this.ledgerReads.delete(k)
@@ -375,12 +513,10 @@ export class Simulation {
 
   restart (id: number): void {
     const node = this.node(id)
-    if (node.raft !== undefined) return
+    if (node.driver !== undefined) return
     this.trace.add(`restart ${id}`)
+    this.checker.onPersistHardState(id, node.disk.hardState())
     this.boot(node)
-    const hs = node.storage.hardState()
-    this.checker.onPersistHardState(id, hs)
-    this.process(node)
   }
 
   isolate (id: number): void { this.trace.add(`isolate ${id}`); this.net.isolate(id) }
@@ -388,6 +524,130 @@ export class Simulation {
   partition (groups: number[][]): void { this.trace.add(`partition ${JSON.stringify(groups)}`); this.net.partition(groups) }
   dropType (type: string): void { this.trace.add(`drop ${type}`); this.net.dropType(type) }
   recover (): void { this.trace.add('recover'); this.net.recover() }
+
+  // ---------------------------------------------------------------- what the drivers report
+
+  private onFailed (node: SimNode, error: Error): void {
+    if (error instanceof TornCrashError) {
+      this.trace.add(`crash-torn ${node.id}`)
+    } else {
+      this.checker.report('node-panic', `node ${node.id}'s driver failed: ${error.name} ${error.message}`)
+    }
+    this.down(node)
+  }
+
+  private onEntry (node: SimNode, index: number, term: number, text: string): void {
+    if (index !== node.applied + 1) this.checker.report('state-machine-safety', `node ${node.id} applied ${index} after ${node.applied} (gap)`)
+    this.checker.onApply(node.id, index, term, text)
+    node.applied = index
+    if (index > this.committedEntries) this.committedEntries = index
+  }
+
+  private onConf (node: SimNode, index: number, cs: ConfState): void {
+    node.voters = cs.voters.slice().sort((a, b) => a - b)
+    node.learners = cs.learners.slice().sort((a, b) => a - b)
+    node.confHistory.push({ index, voters: node.voters, learners: node.learners })
+    if (node.confHistory.length > CONF_HISTORY_MAX) node.confHistory.shift()
+  }
+
+  private onRestored (node: SimNode, index: number, term: number, cs: ConfState): void {
+    this.trace.add(`snap ${node.id} ${index} ${term}`)
+    node.applied = index
+    node.voters = cs.voters.slice().sort((a, b) => a - b)
+    node.learners = cs.learners.slice().sort((a, b) => a - b)
+    node.confHistory = [{ index, voters: node.voters, learners: node.learners }]
+    if (node.app?.economy !== undefined) this.checkEconomy(node, 'after restoring a snapshot')
+    this.serveReads(node) // reads waiting for an index the snapshot covers are served from it
+  }
+
+  /** A command applied by node `node` (strong variable or economy), as its session table decided. */
+  private onCommand (node: SimNode, c: AppliedCommand): void {
+    const key = `${c.envelope.clientId}/${c.envelope.seq}`
+    if (!c.duplicate) {
+      // Exactly once: a command applies at one log index, whichever node applies it, however often retried.
+      const at = this.appliedCommands.get(key)
+      if (at === undefined) {
+        this.appliedCommands.set(key, c.index)
+        if (this.appliedCommands.size > APPLIED_COMMANDS_MAX) this.appliedCommands.delete(this.appliedCommands.keys().next().value!)
+      } else if (at !== c.index) {
+        this.checker.report('state-machine-safety', `node ${node.id} applied command ${key} twice: at entries ${at} and ${c.index}`)
+      }
+    }
+    if (c.envelope.command[0] === ECON_TAG) { this.onEconCommand(node, c, key); return }
+    const opId = this.kvOps.get(key)
+    if (opId === undefined) return
+    const res = c.result === FORGOTTEN ? undefined : c.result as StrongResult
+    const ok = res !== undefined && 'ok' in res ? res.ok : undefined
+    const k = opId - 1
+    if (this.firstApplied[k] === undefined) {
+      this.firstApplied[k] = { time: this.now, ...(ok !== undefined ? { ok } : {}) }
+      // The attempt that got into the log was proposed then (its stamp): the write takes effect no earlier.
+      this.effectiveFrom[k] = c.envelope.at
+    }
+    const p = this.pending.get(key)
+    if (p !== undefined && p.node === node.id && res !== undefined && 'ok' in res) {
+      this.pending.delete(key)
+      p.entry.return = this.now
+      p.entry.result = p.cmd.op === 'cas' && !res.ok ? 'failed' : 'ok'
+    }
+  }
+
+  private onEconCommand (node: SimNode, c: AppliedCommand, key: string): void {
+    if (c.duplicate) return
+    const r = c.result as MarketResult | undefined
+    if (this.cfg.economyCheckEachApply !== false) this.checkEconomy(node, `after entry ${c.index}`)
+    if (r !== undefined && r.ok && r.type === 'auction.settle' && typeof r.auction === 'string') {
+      const prev = this.settledAt.get(r.auction)
+      if (prev === undefined) this.settledAt.set(r.auction, c.index)
+      else if (prev !== c.index) this.checker.report('conservation', `auction ${r.auction} settled twice: at entries ${prev} and ${c.index}`)
+    }
+    const id = this.econBySession.get(key)
+    if (id !== undefined && this.econPending.delete(id)) {
+      this.econBySession.delete(key)
+      this.econDone.set(id, { result: r, index: c.index, time: this.now, proposedAt: c.envelope.at })
+      this.trace.add(`econ-applied ${id} ${c.index} ${r === undefined ? 'none' : r.ok ? 'ok' : r.code}`)
+    }
+  }
+
+  private onReadState (node: SimNode, index: number, ctx: string): void {
+    node.readStates.push({ index, ctx })
+    this.trace.add(`read ${node.id} ${index} ${ctx}`)
+    const dot = ctx.lastIndexOf('.')
+    const base = dot > 0 ? ctx.slice(0, dot) : ''
+    const p = dot > 0 ? this.pendingReads.get(base) ?? this.ledgerReads.get(base) : undefined
+    if (p !== undefined && p.node === node.id && p.readAt === undefined) {
+      p.readAt = index
+      // The read index was chosen after this attempt was sent: the read takes effect no earlier.
+      const sent = p.attempts?.[Number(ctx.slice(dot + 1))]
+      if (sent !== undefined) {
+        if (p.account !== undefined) p.effectiveFrom = sent
+        else this.effectiveFrom[p.opId - 1] = sent
+      }
+    }
+    this.serveReads(node)
+  }
+
+  private serveReads (node: SimNode): void {
+    for (const reads of [this.pendingReads, this.ledgerReads]) {
+      if (reads.size === 0) continue
+      for (const [k, p] of reads) {
+        if (p.node !== node.id || p.readAt === undefined || node.applied < p.readAt) continue
+        reads.delete(k)
+        p.entry.value = p.account !== undefined ? node.app?.economy?.account(p.account)?.free ?? 0 : this.kvRead(node.id, p.cmd.key)
+        p.entry.result = 'ok'
+        p.entry.return = this.now
+        this.trace.add(`served ${p.account !== undefined ? p.ctx ?? '' : p.opId} ${JSON.stringify(p.entry.value)}`)
+      }
+    }
+  }
+
+  private observe (node: SimNode, role: string): void {
+    if (role !== node.lastRole) {
+      node.lastRole = role
+      this.trace.add(`role ${node.id} ${role}`)
+      if (role === 'leader') this.checker.checkViews([this.view(node)])
+    }
+  }
 
   // ---------------------------------------------------------------- client operations (timed mode)
 
@@ -406,10 +666,10 @@ export class Simulation {
     this.firstAccepted.push(undefined)
     this.effectiveFrom.push(undefined)
     this.writeAttempts.push(undefined)
-    const p: PendingOp = { opId, node: id, clientId: opId, seq: 1, cmd, entry, lastTry: this.now }
-    this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
     const node = this.node(id)
-    if (node.raft === undefined) return entry // never sent: it has no effect (and is left out of the check)
+    const p: PendingOp = { opId, node: id, clientId: `c${id}/kv`, seq: 0, cmd, entry, lastTry: this.now }
+    this.trace.add(`client ${opId} ${id} ${JSON.stringify(cmd)}`)
+    if (node.driver === undefined) return entry // never sent: it has no effect (and is left out of the check)
     this.submitted[opId - 1] = true
     if (cmd.op === 'read') {
       p.ctx = `r${opId}`
@@ -417,9 +677,12 @@ export class Simulation {
       this.pendingReads.set(p.ctx, p)
       this.readAttempt(p, 'client read')
     } else {
-      this.pending.set(`${p.clientId}:${p.seq}`, p)
+      p.seq = ++node.kvSeq
+      const key = `${p.clientId}/${p.seq}`
+      this.pending.set(key, p)
+      this.kvOps.set(key, opId)
       this.writeAttempts[opId - 1] = [this.now]
-      this.accepted(p, this.input(id, 'client write', r => r.propose(node.kv.encode(p.clientId, p.seq, cmd, 0))))
+      this.accepted(p, this.input(id, 'client write', d => d.submit(kvCommand(cmd), p)))
     }
     return entry
   }
@@ -429,7 +692,7 @@ export class Simulation {
     const attempts = p.attempts as number[]
     const ctx = `${p.ctx ?? ''}.${attempts.length}`
     attempts.push(this.now)
-    this.accepted(p, this.input(p.node, what, r => r.readIndex(ctx)))
+    this.accepted(p, this.input(p.node, what, d => refusing(() => { d.requestRead(ctx) })))
   }
 
   /** Remember when an operation was first handed to Raft (not refused): it cannot take effect before. */
@@ -448,7 +711,7 @@ export class Simulation {
       this.trace.add(`retry ${p.opId}`)
       const attempts = this.writeAttempts[p.opId - 1] ?? []
       attempts.push(this.now)
-      this.accepted(p, this.input(node.id, 'client retry', r => r.propose(node.kv.encode(p.clientId, p.seq, p.cmd, attempts.length - 1))))
+      this.accepted(p, this.input(node.id, 'client retry', d => d.submit(kvCommand(p.cmd), p)))
     }
     for (const reads of [this.pendingReads, this.ledgerReads]) {
       for (const p of reads.values()) {
@@ -480,10 +743,10 @@ export class Simulation {
   ledgerRead (id: number, account: string): LedgerRead {
     const k = ++this.ledgerReadCounter
     const entry: HistoryEntry = { node: id, op: 'read', key: account, value: null, result: 'indefinite', call: this.now, return: null }
-    const p: PendingOp = { opId: k, node: id, clientId: 0, seq: 0, cmd: { op: 'read', key: account }, entry, lastTry: this.now, ctx: `b${k}`, attempts: [], account }
+    const p: PendingOp = { opId: k, node: id, clientId: '', seq: 0, cmd: { op: 'read', key: account }, entry, lastTry: this.now, ctx: `b${k}`, attempts: [], account }
     const read: LedgerRead = { entry, submitted: false, effectiveFrom: () => p.effectiveFrom ?? p.acceptedAt }
     this.trace.add(`ledger-read ${k} ${id} ${account}`)
-    if (this.node(id).raft === undefined) return read
+    if (this.node(id).driver === undefined) return read
     read.submitted = true
     this.ledgerReads.set(p.ctx as string, p)
     this.readAttempt(p, 'balance read')
@@ -497,8 +760,9 @@ export class Simulation {
   staleLedgerRead (id: number, account: string): LedgerRead {
     const entry: HistoryEntry = { node: id, op: 'read', key: account, value: null, result: 'indefinite', call: this.now, return: null }
     const node = this.node(id)
-    if (node.raft === undefined || node.econ === undefined) return { entry, submitted: false, effectiveFrom: () => undefined }
-    entry.value = node.econ.economy.account(account)?.free ?? 0
+    const economy = node.app?.economy
+    if (node.driver === undefined || economy === undefined) return { entry, submitted: false, effectiveFrom: () => undefined }
+    entry.value = economy.account(account)?.free ?? 0
     entry.result = 'ok'
     entry.return = this.now
     return { entry, submitted: true, effectiveFrom: () => undefined }
@@ -548,92 +812,55 @@ export class Simulation {
     return out
   }
 
-  // ---------------------------------------------------------------- the economy (sim/economy.ts)
-
-  /** Fresh state machines for a node, restored from snapshot data when given. */
-  private stateFrom (data: Uint8Array | undefined): { kv: SimKv, econ: EconReplica | undefined } {
-    const kv = this.cfg.factory.createKv()
-    let econ = this.cfg.economy === true ? new EconReplica() : undefined
-    if (data !== undefined) {
-      if (econ !== undefined) {
-        const d = decodeNodeSnapshot(data)
-        kv.restore(d.kv)
-        econ = d.econ
-      } else {
-        kv.restore(data)
-      }
-    }
-    return { kv, econ }
-  }
-
-  private restoreState (node: SimNode, data: Uint8Array | undefined): void {
-    const st = this.stateFrom(data)
-    node.kv = st.kv
-    node.econ = st.econ
-    if (st.econ !== undefined && data !== undefined) this.checkEconomy(node, 'after restoring a snapshot')
-  }
+  // ---------------------------------------------------------------- the economy
 
   private checkEconomy (node: SimNode, when: string): void {
-    const bad = node.econ?.economy.invariants() ?? []
+    const bad = node.app?.economy?.invariants() ?? []
     if (bad.length > 0) this.checker.report('conservation', `node ${node.id} ${when}: ${bad.slice(0, 3).join('; ')}`)
   }
 
-  private applyEcon (node: SimNode, e: SimEntry): void {
-    const out = (node.econ as EconReplica).apply(e.index, e.text)
-    if (out === undefined) return
-    if (this.cfg.economyCheckEachApply !== false) this.checkEconomy(node, `after entry ${e.index}`)
-    const r = out.result
-    if (r !== undefined && r.ok && r.type === 'auction.settle' && typeof r.auction === 'string') {
-      const prev = this.settledAt.get(r.auction)
-      if (prev === undefined) this.settledAt.set(r.auction, e.index)
-      else if (prev !== e.index) this.checker.report('conservation', `auction ${r.auction} settled twice: at entries ${prev} and ${e.index}`)
-    }
-    if (out.env.c === ECON_CLIENT && this.econPending.delete(out.env.s)) {
-      this.econDone.set(out.env.s, { result: r, index: e.index, time: this.now, proposedAt: out.env.t })
-      this.trace.add(`econ-applied ${out.env.s} ${e.index} ${r === undefined ? 'dup' : r.ok ? 'ok' : r.code}`)
-    }
+  /** A new economy op of `origin` under its session `<origin>/sim`. */
+  private econOp (node: number, origin: string, cmd: Record<string, unknown>, attempts: number): EconOp {
+    const seq = (this.econSeqs.get(origin) ?? 0) + 1
+    this.econSeqs.set(origin, seq)
+    const op: EconOp = { id: ++this.econCounter, node, clientId: `${origin}/sim`, seq, command: encodeEconCommand(cmd), lastTry: this.now, attempts, refused: false }
+    this.econPending.set(op.id, op)
+    this.econBySession.set(`${op.clientId}/${op.seq}`, op.id)
+    return op
   }
 
   /**
    * Propose an economy command through Raft at node `node` (0: the leader, else the lowest live node)
-   * as `origin`, stamped with the virtual clock. It is retried (same session: exactly-once) until some
-   * node applies it; {@link takeEconOutcome} then gives its result. Returns its sequence number.
+   * as `origin` (its session's origin, as on live peers), stamped with the virtual clock. It is retried
+   * (same session: exactly-once) until some node applies it; {@link takeEconOutcome} then gives its
+   * result. Returns its op id.
    */
   proposeEcon (node: number, origin: string, cmd: Record<string, unknown>): number {
     if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'economy proposals pending')
-    const op: EconOp = { seq: ++this.econSeq, node, origin, cmd, lastTry: this.now, attempts: 0, refused: false }
-    this.econPending.set(op.seq, op)
-    this.trace.add(`econ ${op.seq} ${node} ${origin} ${String(cmd.type)}`)
+    const op = this.econOp(node, origin, cmd, 0)
+    this.trace.add(`econ ${op.id} ${node} ${origin} ${String(cmd.type)}`)
     const target = node === 0 ? this.operatorNode() : node
     if (target > 0) this.econAttempt(op, target)
     else op.refused = true
-    return op.seq
+    return op.id
   }
 
   /** Propose several economy commands at one node in one Ready (a busy agent host batching). */
   proposeEconMany (node: number, origin: string, cmds: ReadonlyArray<Record<string, unknown>>): number[] {
     if (this.econPending.size + cmds.length > ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + cmds.length, 'economy proposals pending')
-    const ops = cmds.map(cmd => {
-      const op: EconOp = { seq: ++this.econSeq, node, origin, cmd, lastTry: this.now, attempts: 1, refused: false }
-      this.econPending.set(op.seq, op)
-      return op
-    })
+    const ops = cmds.map(cmd => this.econOp(node, origin, cmd, 1))
     this.trace.add(`econ-many ${node} ${origin} ${ops.length}`)
-    const refused = this.attempt(node, 'economy proposal', r => {
-      for (const op of ops) {
-        const x = r.propose(new TextEncoder().encode(encodeEcon({ cmd: op.cmd, o: op.origin, t: this.now, c: ECON_CLIENT, s: op.seq, a: 0 })))
-        if (x !== undefined) op.refused = true
-      }
-      return undefined
+    const refused = this.batch(node, 'economy proposal', d => {
+      for (const op of ops) if (d.submit(op.command, op) !== undefined) op.refused = true
     })
     if (refused !== undefined) for (const op of ops) op.refused = true
-    return ops.map(op => op.seq)
+    return ops.map(op => op.id)
   }
 
-  /** The first application of economy proposal `seq`, once (undefined while it is pending). */
-  takeEconOutcome (seq: number): EconOutcome | undefined {
-    const o = this.econDone.get(seq)
-    if (o !== undefined) this.econDone.delete(seq)
+  /** The first application of economy proposal `id`, once (undefined while it is pending). */
+  takeEconOutcome (id: number): EconOutcome | undefined {
+    const o = this.econDone.get(id)
+    if (o !== undefined) this.econDone.delete(id)
     return o
   }
 
@@ -642,16 +869,16 @@ export class Simulation {
   private operatorNode (): number {
     const leader = this.leaderId()
     if (leader !== 0) return leader
-    for (const n of this.nodes) if (n.raft !== undefined) return n.id
+    for (const n of this.nodes) if (n.driver !== undefined) return n.id
     return 0
   }
 
   private econAttempt (op: EconOp, target: number): void {
     op.lastTry = this.now
-    const data = new TextEncoder().encode(encodeEcon({ cmd: op.cmd, o: op.origin, t: this.now, c: ECON_CLIENT, s: op.seq, a: op.attempts++ }))
-    const refusal = this.attempt(target, 'economy proposal', r => r.propose(data))
+    op.attempts++
+    const refusal = this.attempt(target, 'economy proposal', d => d.submit(op.command, op))
     op.refused = refusal !== undefined
-    if (refusal !== undefined) this.trace.add(`econ-refused ${op.seq} at ${target}: ${refusal}`)
+    if (refusal !== undefined) this.trace.add(`econ-refused ${op.id} at ${target}: ${refusal}`)
   }
 
   private retryEcon (id: number): void {
@@ -665,13 +892,13 @@ export class Simulation {
         target = operatorNode
       }
       if (target !== id) continue
-      this.trace.add(`econ-retry ${op.seq}`)
+      this.trace.add(`econ-retry ${op.id}`)
       this.econAttempt(op, id)
     }
   }
 
-  /** Node `id`'s economy (undefined when the simulation runs none). */
-  economyOf (id: number): Economy | undefined { return this.node(id).econ?.economy }
+  /** Node `id`'s economy (undefined when the simulation runs none or the node is down). */
+  economyOf (id: number): Economy | undefined { return this.node(id).app?.economy }
 
   /** The node whose economy the report shows: the leader, else the live node that applied most, else any. */
   reportNode (): number {
@@ -680,7 +907,7 @@ export class Simulation {
     let best = 0
     let bestApplied = -1
     for (const live of [true, false]) {
-      for (const n of this.nodes) if ((n.raft !== undefined) === live && n.applied > bestApplied) { best = n.id; bestApplied = n.applied }
+      for (const n of this.nodes) if ((n.driver !== undefined) === live && n.applied > bestApplied) { best = n.id; bestApplied = n.applied }
       if (best !== 0) return best
     }
     return 1
@@ -693,152 +920,23 @@ export class Simulation {
   checkEconomies (): void {
     const byIndex = new Map<number, { id: number, snap: string }>()
     for (const n of this.nodes) {
-      if (n.raft === undefined || n.econ === undefined) continue
+      const economy = n.app?.economy
+      if (n.driver === undefined || economy === undefined) continue
       this.checkEconomy(n, `at applied index ${n.applied}`)
-      const snap = JSON.stringify(n.econ.snapshot())
+      const snap = JSON.stringify(economy.snapshot())
       const other = byIndex.get(n.applied)
       if (other === undefined) byIndex.set(n.applied, { id: n.id, snap })
       else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different economies at applied index ${n.applied}`)
     }
   }
 
-  // ---------------------------------------------------------------- the Ready loop
-
-  private process (node: SimNode): void {
-    for (let loops = 0; ; loops++) {
-      const raft = node.raft
-      if (raft === undefined || !raft.hasReady()) break
-      if (loops >= READY_LOOPS_MAX) { this.checker.report('node-panic', `node ${node.id} produced more than ${READY_LOOPS_MAX} Ready batches for one input`); break }
-      let rd: SimReady
-      try {
-        rd = raft.ready()
-      } catch (err) { this.panic(node, 'ready', err); return }
-      if (node.tornArmed) {
-        this.trace.add(`crash-torn ${node.id}`)
-        this.crash(node.id)
-        return
-      }
-      if (rd.soft !== undefined) this.observe(node, rd.soft.role)
-      this.handleReady(node, raft, rd)
-      if (node.raft !== raft) return
-      try {
-        raft.advance()
-      } catch (err) { this.panic(node, 'advance', err); return }
-      if (node.confPendingAt > 0) {
-        // The core switched configuration when it applied the change; record it at the entry's index.
-        const c = raft.confState()
-        node.voters = c.voters.slice().sort((a, b) => a - b)
-        node.learners = c.learners.slice().sort((a, b) => a - b)
-        node.confHistory.push({ index: node.confPendingAt, voters: node.voters, learners: node.learners })
-        if (node.confHistory.length > CONF_HISTORY_MAX) node.confHistory.shift()
-        node.confPendingAt = 0
-      }
-    }
-  }
-
-  private handleReady (node: SimNode, raft: SimRaftNode, rd: SimReady): void {
-    const st = node.storage
-    if (rd.snapshot !== undefined) {
-      const m = rd.snapshot.meta
-      this.trace.add(`snap ${node.id} ${m.index} ${m.term}`)
-      st.applySnapshot(rd.snapshot)
-      this.restoreState(node, rd.snapshot.data)
-      node.applied = m.index
-      node.voters = m.voters
-      node.learners = m.learners
-      node.confHistory = [{ index: m.index, voters: m.voters, learners: m.learners }]
-      this.serveReads(node) // reads waiting for an index the snapshot covers are served from it
-    }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0] as SimEntry
-      this.checker.onPersistEntries(node.id, raft.status().role === 'leader', st.lastIndex(), rd.entries, first.index - 1 === 0 ? 0 : st.termAt(first.index - 1))
-      st.append(rd.entries)
-    }
-    if (rd.hardState !== undefined) {
-      this.checker.onPersistHardState(node.id, rd.hardState)
-      st.setHardState(rd.hardState)
-    }
-    for (const m of rd.messages) {
-      this.net.send(m.from, m.to, m, this.now)
-    }
-    for (const e of rd.committed) this.apply(node, e)
-    for (const rs of rd.readStates) {
-      node.readStates.push(rs)
-      this.trace.add(`read ${node.id} ${rs.index} ${rs.ctx}`)
-      const dot = rs.ctx.lastIndexOf('.')
-      const base = dot > 0 ? rs.ctx.slice(0, dot) : ''
-      const p = dot > 0 ? this.pendingReads.get(base) ?? this.ledgerReads.get(base) : undefined
-      if (p !== undefined && p.node === node.id && p.readAt === undefined) {
-        p.readAt = rs.index
-        // The read index was chosen after this attempt was sent: the read takes effect no earlier.
-        const sent = p.attempts?.[Number(rs.ctx.slice(dot + 1))]
-        if (sent !== undefined) {
-          if (p.account !== undefined) p.effectiveFrom = sent
-          else this.effectiveFrom[p.opId - 1] = sent
-        }
-      }
-    }
-    this.serveReads(node)
-  }
-
-  private apply (node: SimNode, e: SimEntry): void {
-    if (e.index <= node.applied) return
-    if (e.index !== node.applied + 1) this.checker.report('state-machine-safety', `node ${node.id} applied ${e.index} after ${node.applied} (gap)`)
-    this.checker.onApply(node.id, e.index, e.term, e.text)
-    node.applied = e.index
-    if (e.text.startsWith('conf:')) {
-      node.confPendingAt = e.index
-    } else if (e.data.length > 0) {
-      if (node.econ !== undefined && e.text.startsWith(ECON_PREFIX)) this.applyEcon(node, e)
-      const res = node.kv.apply(e.index, e.data)
-      if (res !== undefined) {
-        const k = res.clientId - 1
-        if (k >= 0 && k < this.firstApplied.length && this.firstApplied[k] === undefined) {
-          this.firstApplied[k] = { time: this.now, ok: res.ok }
-          // The attempt that got into the log was proposed then: the write takes effect no earlier.
-          const sent = res.attempt !== undefined ? this.writeAttempts[k]?.[res.attempt] : undefined
-          if (sent !== undefined) this.effectiveFrom[k] = sent
-        }
-        const key = `${res.clientId}:${res.seq}`
-        const p = this.pending.get(key)
-        if (p !== undefined && p.node === node.id) {
-          this.pending.delete(key)
-          p.entry.return = this.now
-          p.entry.result = p.cmd.op === 'cas' && res.ok !== true ? 'failed' : 'ok'
-        }
-      }
-    }
-    if (e.index > this.committedEntries) this.committedEntries = e.index
-  }
-
-  private serveReads (node: SimNode): void {
-    for (const reads of [this.pendingReads, this.ledgerReads]) {
-      for (const [k, p] of reads) {
-        if (p.node !== node.id || p.readAt === undefined || node.applied < p.readAt) continue
-        reads.delete(k)
-        p.entry.value = p.account !== undefined ? node.econ?.economy.account(p.account)?.free ?? 0 : node.kv.read(p.cmd.key)
-        p.entry.result = 'ok'
-        p.entry.return = this.now
-        this.trace.add(`served ${p.account !== undefined ? p.ctx ?? '' : p.opId} ${JSON.stringify(p.entry.value)}`)
-      }
-    }
-  }
-
-  private observe (node: SimNode, role: string): void {
-    if (role !== node.lastRole) {
-      node.lastRole = role
-      this.trace.add(`role ${node.id} ${role}`)
-      if (role === 'leader') this.checker.checkViews([this.view(node)])
-    }
-  }
-
   // ---------------------------------------------------------------- delivery and time
 
-  private deliver (m: SimMessage): void {
+  private deliver (m: Message): void {
     const node = this.node(m.to)
-    if (node.raft === undefined) return
-    this.trace.add(`recv ${m.describe}`)
-    this.input(m.to, 'step', r => { r.step(m); return undefined })
+    if (node.driver === undefined) return
+    this.trace.add(`recv ${describeMessage(m)}`)
+    this.input(m.to, 'step', d => { d.receive(m); return undefined })
   }
 
   /**
@@ -848,9 +946,9 @@ export class Simulation {
    */
   inject (to: number, raw: unknown, describe: string): void {
     const node = this.node(to)
-    if (node.raft === undefined) return
+    if (node.driver === undefined) return
     this.trace.add(`inject ${to} ${describe}`)
-    this.input(to, 'step (injected)', r => { r.step({ from: 0, to, kind: 'garbage', term: 0, describe, raw }); return undefined })
+    this.input(to, 'step (injected)', d => { d.receive(raw as Message); return undefined })
   }
 
   /** Step mode: deliver every queued message (and those produced meanwhile) to quiescence. */
@@ -902,28 +1000,28 @@ export class Simulation {
     let best = 0
     let bestTerm = -1
     for (const n of this.nodes) {
-      const s = n.raft?.status()
+      const s = n.driver?.node.status()
       if (s !== undefined && s.role === 'leader' && s.term > bestTerm) { best = n.id; bestTerm = s.term }
     }
     return best
   }
 
   view (node: SimNode): NodeView {
-    const st = node.storage
-    const s = node.raft?.status()
-    const hs = st.hardState()
+    const disk = node.disk
+    const s = node.driver?.node.status()
+    const hs = disk.hardState()
     return {
       id: node.id,
       crashed: s === undefined,
-      role: s === undefined ? 'crashed' : s.role,
+      role: s === undefined ? 'crashed' : ROLES[s.role],
       term: s?.term ?? hs.term,
       vote: s?.vote ?? hs.vote,
-      leader: s?.leader ?? 0,
+      leader: s?.lead ?? 0,
       commit: s?.commit ?? hs.commit,
       applied: node.applied,
-      firstIndex: st.firstIndex(),
-      lastIndex: st.lastIndex(),
-      termAt: i => st.termAt(i)
+      firstIndex: disk.firstIndex(),
+      lastIndex: disk.lastIndex(),
+      termAt: i => disk.termAt(i)
     }
   }
 
@@ -936,14 +1034,20 @@ export class Simulation {
     const v = this.view(node)
     let role = v.role as NodeReport['role']
     if (role === 'follower' && node.learners.includes(id)) role = 'learner'
-    const st = node.storage
-    const log: Array<[number, number, string]> = st.lastIndex() >= st.firstIndex() ? st.entries(st.firstIndex(), st.lastIndex()).map(e => [e.index, e.term, e.text]) : []
+    const disk = node.disk
+    const log: Array<[number, number, string]> = disk.lastIndex() >= disk.firstIndex() ? disk.entries(disk.firstIndex(), disk.lastIndex()).map(e => [e.index, e.term, e.text]) : []
     return { role, term: v.term, vote: v.vote, leader: v.leader, log, commit: v.commit, applied: v.applied, firstIndex: v.firstIndex }
   }
 
   readStatesOf (id: number): Array<{ index: number, ctx: string }> { return this.node(id).readStates }
   configOf (id: number): { voters: number[], learners: number[] } { const n = this.node(id); return { voters: n.voters, learners: n.learners } }
-  kvRead (id: number, key: string): KvScalar { return this.node(id).kv.read(key) }
+
+  /** Node `id`'s strong variable `key` (null when unset): a local read of its replica. */
+  kvRead (id: number, key: string): KvScalar {
+    const raw = this.node(id).app?.strong.get(key)
+    return raw === undefined ? null : JSON.parse(raw) as KvScalar
+  }
+
   isCrashed (id: number): boolean { return this.node(id).crashed }
   appliedOf (id: number): number { return this.node(id).applied }
 

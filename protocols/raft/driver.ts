@@ -170,6 +170,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private appliedIndex = 0
   private lastSnapshotIndex = 0
   private processing = false
+  /** Inside {@link batch}: the Ready loop waits for the batch to end. */
+  private holding = false
   private scheduled = false
   private again = false
   protected running = false
@@ -401,9 +403,24 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   // ---- the Ready loop -----------------------------------------------------------------------------
 
+  /**
+   * Runs `fn` (which may submit many commands) with the Ready loop held back, then runs the loop once:
+   * the inputs become one Ready (one write, one append per follower), as a busy server batches.
+   */
+  batch (fn: () => void): void {
+    if (this.holding) { fn(); return }
+    this.holding = true
+    try {
+      fn()
+    } finally {
+      this.holding = false
+      if (this.again) { this.again = false; this.schedule() }
+    }
+  }
+
   /** Runs the Ready loop through the scheduler (inputs of one live event-loop turn become one batch). */
   protected schedule (): void {
-    if (this.processing || this.scheduled) { this.again = true; return }
+    if (this.processing || this.scheduled || this.holding) { this.again = true; return }
     this.scheduled = true
     this.scheduleFn(() => {
       this.scheduled = false

@@ -1,6 +1,6 @@
 /**
  * protocols/raft: a pure, deterministic Raft core in the manner of etcd/raft, with an in-memory
- * Storage, client sessions (exactly-once commands) and a linearizable key-value state machine.
+ * Storage, the replicated-application contract (envelope, sessions, Replica) and the one driver.
  * See README.md for the Ready contract.
  */
 export * from './types.js'
@@ -9,5 +9,8 @@ export { RaftNode } from './raft.js'
 export { MemoryStorage } from './storage.js'
 export { RAFT_DEFAULTS } from './raft.js'
 export { encodeConfChange, decodeConfChange } from './confchange.js'
-export * from './session.js'
-export * from './kv.js'
+export * from './envelope.js'
+export * from './sessions.js'
+export * from './application.js'
+export * from './driver.js'
+export { coalesceAppends } from './coalesce.js'

@@ -7,7 +7,6 @@
  * economies compared). Wall clock, one thread.
  */
 import { OPERATOR } from '../../sim/economy.js'
-import { defaultFactory } from '../../sim/raft-binding.js'
 import { Simulation } from '../../sim/simulation.js'
 
 export const name = 'econ'
@@ -23,7 +22,6 @@ function run (auctions: number, window: number): Record<string, unknown> {
     network: { latencyMs: [1, 5], drop: 0, duplicate: 0, reorder: 0 },
     tickMs: 10,
     timed: true,
-    factory: defaultFactory,
     economy: true,
     economyCheckEachApply: false
   })

@@ -3,7 +3,6 @@ import { Worker } from 'node:worker_threads'
 import { fuzz } from '../../sim/fuzz.js'
 import { checkLinearizable, kvModel, randomLinearizableKvHistory } from '../../sim/linearizability/index.js'
 import { createRand } from '../../src/base/prng.js'
-import { defaultFactory } from '../../sim/raft-binding.js'
 import { Simulation } from '../../sim/simulation.js'
 
 export const name = 'sim'
@@ -23,7 +22,6 @@ function perEntry (batch: number): Record<string, unknown> {
     network: { latencyMs: [0, 0], drop: 0, duplicate: 0, reorder: 0 },
     tickMs: 10,
     timed: false,
-    factory: defaultFactory
   })
   sim.campaign(1)
   sim.quiesce()

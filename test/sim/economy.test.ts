@@ -1,47 +1,23 @@
 import { describe, expect, it } from 'vitest'
-import { decodeEcon, decodeNodeSnapshot, EconReplica, encodeEcon, encodeNodeSnapshot, OPERATOR } from '../../sim/economy.js'
-import { defaultFactory } from '../../sim/raft-binding.js'
+import { OPERATOR } from '../../sim/economy.js'
+import { describeEntry } from '../../sim/entries.js'
+import { encodeEconCommand } from '../../protocols/mesh/application.js'
+import { decodeConfChange, encodeEnvelope } from '../../protocols/raft/index.js'
 import { Simulation } from '../../sim/simulation.js'
 import { runScenario } from '../../sim/runner.js'
 import { validateScenario } from '../../sim/scenario.js'
 
 const mint = (account: string, amount: number, owner?: string): Record<string, unknown> => ({ type: 'mint', by: 'treasury', account, amount, ...(owner !== undefined ? { owner } : {}) })
-const env = (s: number, cmd: Record<string, unknown>, a = 0): string => encodeEcon({ cmd, o: OPERATOR, t: 1000 + s, c: 1, s, a })
 
-describe('economy replica (sim/economy.ts)', () => {
-  it('entries are readable econ: text and decode back; other text is not an economy entry', () => {
-    const text = env(3, mint('a1', 5, 'n1'))
-    expect(text).toBe('econ:{"cmd":{"type":"mint","by":"treasury","account":"a1","amount":5,"owner":"n1"},"o":"operator","t":1003,"c":1,"s":3,"a":0}')
-    expect(decodeEcon(text)).toEqual({ cmd: mint('a1', 5, 'n1'), o: 'operator', t: 1003, c: 1, s: 3, a: 0 })
-    for (const t of ['x', '{"c":1}', 'econ:', 'econ:{"cmd":1}', 'econ:[1]']) expect(decodeEcon(t), t).toBeUndefined()
-  })
-
-  it('applies each session command once: duplicates and out-of-order retries are skipped, also after a snapshot', () => {
-    const r = new EconReplica()
-    expect(r.apply(1, env(1, mint('a', 10, 'n1')))?.result).toMatchObject({ ok: true })
-    // A retry of seq 1 (another attempt) committed later is a duplicate.
-    expect(r.apply(2, env(1, mint('a', 10, 'n1'), 1))).toMatchObject({ result: undefined })
-    // Seq 3 before seq 2, then both again.
-    expect(r.apply(3, env(3, mint('a', 1)))?.result).toMatchObject({ ok: true })
-    expect(r.apply(4, env(2, mint('a', 100)))?.result).toMatchObject({ ok: true })
-    expect(r.apply(5, env(3, mint('a', 1), 1))?.result).toBeUndefined()
-    expect(r.apply(6, env(2, mint('a', 100), 1))?.result).toBeUndefined()
-    expect(r.apply(7, 'plain kv data')).toBeUndefined()
-    expect(r.economy.account('a')).toMatchObject({ free: 111 })
-    const back = EconReplica.restore(JSON.parse(JSON.stringify(r.snapshot())))
-    expect(back.apply(8, env(2, mint('a', 100), 2))?.result).toBeUndefined()
-    expect(back.apply(9, env(4, mint('a', 1000)))?.result).toMatchObject({ ok: true })
-    expect(back.economy.account('a')).toMatchObject({ free: 1111 })
-    expect(back.economy.invariants()).toEqual([])
-  })
-
-  it('node snapshots carry the KV bytes and the economy', () => {
-    const r = new EconReplica()
-    r.apply(1, env(1, mint('a', 10, 'n2')))
-    const kv = new TextEncoder().encode('{"kv":1}')
-    const d = decodeNodeSnapshot(encodeNodeSnapshot(kv, r))
-    expect(new TextDecoder().decode(d.kv)).toBe('{"kv":1}')
-    expect(d.econ.economy.account('a')).toMatchObject({ free: 10, owner: 'n2' })
+describe('economy entries in reports (sim/entries.ts)', () => {
+  it('a command of the shipped envelope reads as econ: JSON with its session; raw proposals as their text', () => {
+    const cmd = encodeEconCommand(mint('a1', 5, 'n1'))
+    const e = { index: 4, term: 1, type: 'normal' as const, data: encodeEnvelope({ clientId: 'operator/sim', seq: 3, at: 1003, command: cmd }) }
+    expect(describeEntry(e, decodeConfChange)).toBe('econ:{"cmd":{"type":"mint","by":"treasury","account":"a1","amount":5,"owner":"n1"},"o":"operator","t":1003,"c":"operator/sim","s":3}')
+    const v = { index: 5, term: 1, type: 'normal' as const, data: encodeEnvelope({ clientId: 'c1/kv', seq: 1, at: 7, command: new TextEncoder().encode('{"op":"set","name":"x","value":"3"}') }) }
+    expect(describeEntry(v, decodeConfChange)).toBe('var:{"cmd":{"op":"set","name":"x","value":"3"},"o":"c1","t":7,"c":"c1/kv","s":1}')
+    expect(describeEntry({ index: 6, term: 1, type: 'normal', data: new TextEncoder().encode('x') }, decodeConfChange)).toBe('x')
+    expect(describeEntry({ index: 7, term: 1, type: 'normal', data: new Uint8Array(0) }, decodeConfChange)).toBe('')
   })
 })
 
@@ -54,7 +30,6 @@ function sim (clientRetryMs?: number): Simulation {
     network: { latencyMs: [5, 20], drop: 0, duplicate: 0, reorder: 0 },
     tickMs: 10,
     timed: true,
-    factory: defaultFactory,
     economy: true,
     ...(clientRetryMs !== undefined ? { clientRetryMs } : {})
   })

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { defaultFactory } from '../../sim/raft-binding.js'
 import { Simulation } from '../../sim/simulation.js'
 
 function sim (nodes = 3, timed = false): Simulation {
@@ -10,8 +9,7 @@ function sim (nodes = 3, timed = false): Simulation {
     raft: { electionTick: 10, heartbeatTick: 1, preVote: false, checkQuorum: false },
     network: { latencyMs: [1, 5], drop: 0, duplicate: 0, reorder: 0 },
     tickMs: 10,
-    timed,
-    factory: defaultFactory
+    timed
   })
 }
 

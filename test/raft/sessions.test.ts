@@ -1,0 +1,110 @@
+/**
+ * The replicated-application contract (protocols/raft/application.ts, sessions.ts, envelope.ts): each
+ * (clientId, seq) applies at most once, retries are answered from the session table, the table travels
+ * in snapshots, and malformed entries are skipped alike on every replica.
+ */
+import { describe, expect, it } from 'vitest'
+import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from '../../protocols/raft/application.js'
+import { decodeEnvelope, encodeEnvelope } from '../../protocols/raft/envelope.js'
+import { SessionTable } from '../../protocols/raft/sessions.js'
+import type { Entry } from '../../protocols/raft/types.js'
+import { MeshApplication } from '../../protocols/mesh/application.js'
+import { Net } from './network.js'
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** A counter state machine: every applied command adds its number. */
+class Counter implements StateMachine {
+  total = 0
+  apply (command: Uint8Array): unknown { this.total += Number(dec.decode(command)); return this.total }
+  snapshot (): Uint8Array { return enc.encode(String(this.total)) }
+  restore (data: Uint8Array): void { this.total = Number(dec.decode(data)) }
+}
+
+const entry = (index: number, clientId: string, seq: number, n: number, at = 0): Entry =>
+  ({ index, term: 1, type: 'normal', data: encodeEnvelope({ clientId, seq, at, command: enc.encode(String(n)) }) })
+
+const applied = (r: Replica, e: Entry): AppliedCommand => {
+  const out = r.applyEntry(e)
+  if (typeof out === 'string') throw new Error(`entry ${e.index} carried no command (${out})`)
+  return out
+}
+
+describe('the session table and the Replica', () => {
+  it('a retried command is applied once and answered from the table; out-of-order seqs each apply once', () => {
+    const c = new Counter()
+    const r = new Replica(c)
+    expect(applied(r, entry(1, 'p/a', 1, 5))).toMatchObject({ duplicate: false, result: 5 })
+    expect(applied(r, entry(2, 'p/a', 1, 5))).toMatchObject({ duplicate: true, result: 5 })
+    expect(applied(r, entry(3, 'p/a', 3, 100))).toMatchObject({ duplicate: false, result: 105 })
+    expect(applied(r, entry(4, 'p/a', 2, 10))).toMatchObject({ duplicate: false, result: 115 })
+    expect(applied(r, entry(5, 'p/a', 3, 100))).toMatchObject({ duplicate: true, result: 105 })
+    expect(c.total).toBe(115)
+    expect(r.stats).toMatchObject({ applied: 3, duplicates: 2 })
+  })
+
+  it('a retry older than the window is not applied again and its outcome is unknown', () => {
+    const c = new Counter()
+    const r = new Replica(c, new SessionTable(10, 2))
+    for (let s = 1; s <= 4; s++) applied(r, entry(s, 'p/a', s, 1))
+    expect(applied(r, entry(5, 'p/a', 1, 1))).toMatchObject({ duplicate: true, result: FORGOTTEN })
+    expect(applied(r, entry(6, 'p/a', 4, 1))).toMatchObject({ duplicate: true, result: 4 })
+    expect(c.total).toBe(4)
+  })
+
+  it('the origin is the client id before "/", the stamp is the envelope\'s', () => {
+    const seen: Array<{ origin: string, at: number }> = []
+    const r = new Replica({ apply: (_c, _i, meta) => { seen.push(meta); return null }, snapshot: () => new Uint8Array(0), restore: () => {} })
+    applied(r, entry(1, 'peerA/x/y', 1, 0, 1234))
+    applied(r, entry(2, 'noslash', 1, 0, 7))
+    expect(seen).toEqual([{ origin: 'peerA', at: 1234 }, { origin: '', at: 7 }])
+  })
+
+  it('skips empty, foreign and malformed entries without touching the state machine', () => {
+    const c = new Counter()
+    const r = new Replica(c)
+    expect(r.applyEntry({ index: 1, term: 1, type: 'normal', data: new Uint8Array(0) })).toBe('empty')
+    expect(r.applyEntry({ index: 2, term: 1, type: 'normal', data: enc.encode('x') })).toBe('foreign')
+    expect(r.applyEntry({ index: 3, term: 1, type: 'normal', data: new Uint8Array([2, 200]) })).toBe('malformed')
+    expect(c.total).toBe(0)
+    expect(r.stats.malformed).toBe(1)
+  })
+
+  it('the envelope codec rejects truncated or trailing bytes with DecodeError', () => {
+    const good = encodeEnvelope({ clientId: 'p/a', seq: 3, at: 9, command: enc.encode('1') })
+    expect(decodeEnvelope(good)).toMatchObject({ clientId: 'p/a', seq: 3, at: 9 })
+    for (const bad of [good.subarray(0, good.length - 1), new Uint8Array([...good, 0]), new Uint8Array([9, 1, 2]), new Uint8Array(0)]) {
+      expect(() => decodeEnvelope(bad)).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+    }
+  })
+
+  it('a snapshot carries the sessions: a retry after restore is still a duplicate', () => {
+    const r = new Replica(new Counter())
+    applied(r, entry(1, 'p/a', 1, 5))
+    applied(r, entry(2, 'p/b', 1, 7))
+    const r2 = new Replica(new Counter())
+    r2.restore(r.snapshot())
+    expect(applied(r2, entry(3, 'p/a', 1, 5))).toMatchObject({ duplicate: true, result: 5 })
+    expect(applied(r2, entry(4, 'p/a', 2, 1))).toMatchObject({ duplicate: false, result: 13 })
+    expect(() => r2.restore(new Uint8Array([5]))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
+  it('a duplicate proposed twice through Raft is applied once on every replica', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    const cmd = encodeEnvelope({ clientId: 'client-1/x', seq: 1, at: 0, command: enc.encode(JSON.stringify({ op: 'cas', name: 'x', expected: 'null', initial: 'null', value: '"first"' })) })
+    net.propose(1, 'noise')
+    net.node(1).propose(cmd)
+    net.node(2).propose(cmd) // the client retried through another node
+    net.stabilize()
+    for (const id of [1, 2, 3]) {
+      const app = new MeshApplication()
+      const r = new Replica(app)
+      const outs = net.peer(id).committed.map(e => r.applyEntry(e)).filter((o): o is AppliedCommand => typeof o !== 'string')
+      expect(outs.map(o => o.duplicate)).toEqual([false, true])
+      expect(outs[1]?.result).toEqual(outs[0]?.result)
+      expect(app.strong.get('x')).toBe('"first"')
+    }
+  })
+})
