@@ -923,7 +923,7 @@ export class Simulation {
       const economy = n.app?.economy
       if (n.driver === undefined || economy === undefined) continue
       this.checkEconomy(n, `at applied index ${n.applied}`)
-      const snap = JSON.stringify(economy.snapshot())
+      const snap = economy.snapshotText()
       const other = byIndex.get(n.applied)
       if (other === undefined) byIndex.set(n.applied, { id: n.id, snap })
       else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different economies at applied index ${n.applied}`)

@@ -742,11 +742,23 @@ export class Economy {
   }
 
   snapshot (): EconomySnapshot {
+    return this.snapshotOf(a => structuredClone(a))
+  }
+
+  /**
+   * The snapshot as JSON text, without copying the auction book first (what the Raft snapshot stores;
+   * identical to `JSON.stringify(snapshot())`).
+   */
+  snapshotText (): string {
+    return JSON.stringify(this.snapshotOf(a => a))
+  }
+
+  private snapshotOf (copy: (a: AuctionState) => AuctionState): EconomySnapshot {
     return {
       v: 1,
       now: this.now,
       owners: [...this.owners].sort((x, y) => x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0),
-      auctions: [...this.auctions.values()].map(a => structuredClone(a)),
+      auctions: [...this.auctions.values()].map(copy),
       ledger: this.ledger.snapshot(),
       config: { authorities: this.authorityList, limits: { ...this.limits }, auctionLimits: { ...this.auctionLimits } }
     }

@@ -79,7 +79,7 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     const e = encoding.createEncoder()
     encoding.writeUint8(e, SNAPSHOT_V)
     encoding.writeVarUint8Array(e, this.strong.snapshot())
-    encoding.writeVarString(e, this.economy === undefined ? '' : JSON.stringify(this.economy.snapshot()))
+    encoding.writeVarString(e, this.economy === undefined ? '' : this.economy.snapshotText())
     return encoding.toUint8Array(e)
   }
 
