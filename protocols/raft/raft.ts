@@ -848,11 +848,9 @@ export class RaftNode {
         this.send(m)
         return
       case 'timeoutNow':
-        if (m.from !== this.lead) {
-          this.counters.droppedIgnored++
-          return
-        }
-        // Thesis §3.10: campaign at once, skipping PreVote, even within a leader lease.
+        // Thesis §3.10: campaign at once, skipping PreVote, even within a leader lease. Only the leader of
+        // this term sends TimeoutNow, so it is accepted from any sender at our term, even while `lead` is
+        // still unknown (e.g. just after a restart): the leader does not resend it.
         this.hup(true)
         return
       case 'readIndexResp':
@@ -1172,11 +1170,18 @@ export class RaftNode {
 
   private leaderTransfer (to: NodeId): void {
     const pr = this.prs.get(to)
-    if (pr === undefined || pr.learner || to === this.id) {
+    if (pr === undefined || pr.learner) {
       this.counters.droppedIgnored++
       return
     }
-    if (this.leadTransferee === to) return
+    if (this.leadTransferee !== NONE) {
+      if (this.leadTransferee === to) return // already under way
+      this.leadTransferee = NONE // a new request replaces the pending one (a transfer to self just aborts it)
+    }
+    if (to === this.id) {
+      this.counters.droppedIgnored++
+      return
+    }
     this.leadTransferee = to
     this.electionElapsed = 0 // the transfer must finish within an election timeout
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to)

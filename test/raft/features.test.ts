@@ -145,6 +145,36 @@ describe('leadership transfer (thesis §3.10)', () => {
     expect(dropReason(() => net.node(1).propose(bytes('y')))).toBeUndefined()
   })
 
+  it('a transfer to the leader itself aborts a pending transfer (as etcd)', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.isolate(3)
+    net.propose(1, 'a')
+    net.node(1).transferLeader(3)
+    net.stabilize()
+    expect(net.node(1).status().leadTransferee).toBe(3)
+    net.node(1).transferLeader(1)
+    net.stabilize()
+    expect(net.node(1).status().leadTransferee).toBe(0)
+    expect(dropReason(() => net.node(1).propose(bytes('b')))).toBeUndefined()
+    net.recover()
+    net.tick(1, [1])
+    expect(net.leaders()).toEqual([1])
+    for (const id of [1, 2, 3]) expect(net.peer(id).applied).toEqual(['a', 'b'])
+  })
+
+  it('a follower that restarted and does not know the leader yet campaigns on TimeoutNow', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.propose(1, 'a')
+    net.add(2, undefined, net.peer(2).storage) // restart from what it persisted
+    expect(net.node(2).status().lead).toBe(0)
+    net.node(1).transferLeader(2) // 2 is up to date: TimeoutNow goes out at once
+    net.stabilize()
+    expect(net.leaders()).toEqual([2])
+    expect(net.node(2).status().term).toBe(3)
+  })
+
   it('a follower forwards a transfer request to the leader', () => {
     const net = new Net([1, 2, 3])
     net.elect(1)
