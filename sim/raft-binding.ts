@@ -89,12 +89,7 @@ class BoundNode implements SimRaftNode {
     return refusing(() => this.node.proposeConfChange({ type, nodeId: target }))
   }
 
-  heartbeat (): Refusal {
-    if (this.node.status().role !== 'leader') return 'notLeader'
-    // The core has no "beat now" input: a leader broadcasts heartbeats every heartbeatTick ticks.
-    for (let i = 0; i < this.heartbeatTick; i++) this.node.tick()
-    return undefined
-  }
+  heartbeat (): Refusal { return refusing(() => this.node.heartbeat()) }
 
   confState (): { voters: number[], learners: number[] } { return this.node.confState() }
   hasReady (): boolean { return this.node.hasReady() }

@@ -3,8 +3,8 @@
  *
  * Inputs: {@link RaftNode.tick}, {@link RaftNode.step}, {@link RaftNode.propose},
  * {@link RaftNode.proposeConfChange}, {@link RaftNode.campaign}, {@link RaftNode.readIndex},
- * {@link RaftNode.transferLeader}. Output: a {@link Ready} batch ({@link RaftNode.hasReady},
- * {@link RaftNode.ready}, {@link RaftNode.advance}). No clock, no I/O, no global randomness: the
+ * {@link RaftNode.transferLeader}, {@link RaftNode.heartbeat}. Output: a {@link Ready} batch
+ * ({@link RaftNode.hasReady}, {@link RaftNode.ready}, {@link RaftNode.advance}). No clock, no I/O, no global randomness: the
  * election jitter comes from the injected `rand`.
  *
  * Roles are swapped step handlers installed by one becomeX() each (Raft paper §5, thesis §3, §4, §6, §9).
@@ -289,6 +289,17 @@ export class RaftNode {
     const m = this.newMsg('transferLeader', this.lead, 0)
     m.index = to
     this.msgs.push(m)
+  }
+
+  /**
+   * Leader: send a heartbeat to every follower and learner now, as a heartbeat interval would (etcd's
+   * MsgBeat), carrying the newest pending ReadIndex context. It moves no timer: the heartbeat interval,
+   * the election timer (CheckQuorum, the transfer timeout) and snapshot retries advance only with
+   * {@link tick}. On any other role it changes nothing and throws ProposalDroppedError (`notLeader`).
+   */
+  heartbeat (): void {
+    if (this.role !== 'leader') this.refuse('notLeader')
+    this.bcastHeartbeat(this.lastPendingReadCtx())
   }
 
   /** Tell the leader a snapshot send to `id` failed (optional: the leader also retries after an election timeout). */
@@ -668,7 +679,7 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0
-      this.bcastHeartbeat(this.readQueue.length > 0 ? this.readQueue[this.readQueue.length - 1]!.ctx : undefined)
+      this.bcastHeartbeat(this.lastPendingReadCtx())
     }
   }
 
@@ -1213,6 +1224,11 @@ export class RaftNode {
     this.readQueue.push(req)
     this.bcastHeartbeat(ctx)
     return null
+  }
+
+  /** The context of the newest pending read (heartbeats carry it so that their acks confirm it). */
+  private lastPendingReadCtx (): Uint8Array | undefined {
+    return this.readQueue.length > 0 ? this.readQueue[this.readQueue.length - 1]!.ctx : undefined
   }
 
   private releasePendingReads (): void {
