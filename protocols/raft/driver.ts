@@ -294,11 +294,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   campaign (): void { this.node.campaign(); this.schedule() }
 
   /** Leader: broadcast heartbeats now (no timer moves). */
-  heartbeat (): void {
-    // TODO(raftcore merge): the core's beat-now input; ticking heartbeatTick times also moves timers.
-    for (let i = 0; i < this.o.heartbeatTick; i++) this.node.tick()
-    this.schedule()
-  }
+  heartbeat (): void { this.node.heartbeat(); this.schedule() }
 
   transferLeadership (to: NodeId): void {
     this.node.transferLeader(to)

@@ -3,8 +3,8 @@
  *
  * Inputs: {@link RaftNode.tick}, {@link RaftNode.step}, {@link RaftNode.propose},
  * {@link RaftNode.proposeConfChange}, {@link RaftNode.campaign}, {@link RaftNode.readIndex},
- * {@link RaftNode.transferLeader}. Output: a {@link Ready} batch ({@link RaftNode.hasReady},
- * {@link RaftNode.ready}, {@link RaftNode.advance}). No clock, no I/O, no global randomness: the
+ * {@link RaftNode.transferLeader}, {@link RaftNode.heartbeat}. Output: a {@link Ready} batch
+ * ({@link RaftNode.hasReady}, {@link RaftNode.ready}, {@link RaftNode.advance}). No clock, no I/O, no global randomness: the
  * election jitter comes from the injected `rand`.
  *
  * Roles are swapped step handlers installed by one becomeX() each (Raft paper §5, thesis §3, §4, §6, §9).
@@ -23,8 +23,9 @@ import { InvalidOptionError } from '../../src/base/errors.js'
 import { decodeConfChange, encodeConfChange, isNodeId } from './confchange.js'
 import { ProposalDroppedError, RaftInvariantError, type ProposalDropReason } from './errors.js'
 import { RaftLog } from './log.js'
-import { Progress } from './progress.js'
-import { cloneConf } from './storage.js'
+import { Membership } from './membership.js'
+import type { Progress } from './progress.js'
+import { ReadOnly } from './read-only.js'
 import { MESSAGE_TYPES, NONE } from './types.js'
 import type {
   ConfChange, ConfState, Entry, HardState, Message, MessageType, NodeId, RaftConfig, RaftRand, RaftStats,
@@ -50,19 +51,6 @@ export const RAFT_DEFAULTS = {
   checkQuorum: false,
   disableProposalForwarding: false
 } as const
-
-interface ReadRequest {
-  index: number
-  from: NodeId
-  ctx: Uint8Array
-  acks: Set<NodeId>
-}
-
-function ctxKey (ctx: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < ctx.length; i++) s += String.fromCharCode(ctx[i]!)
-  return s
-}
 
 function isCount (x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
@@ -107,26 +95,18 @@ export class RaftNode {
   /** Data bytes appended by this leader and not yet handed out as committed. */
   private uncommittedSize = 0
 
-  // Membership. Invariant: voters ∩ learners = ∅.
-  private voters: NodeId[] = []
-  private learners: NodeId[] = []
-  private readonly prs = new Map<NodeId, Progress>()
-  private readonly votes = new Map<NodeId, boolean>()
-
-  // ReadIndex (thesis §6.4).
-  private readonly readQueue: ReadRequest[] = []
-  private readonly readIndexByCtx = new Map<string, ReadRequest>()
-  /** ReadIndex requests received before this leader committed an entry of its term. */
-  private pendingReadMsgs: Message[] = []
+  /** The applied configuration, the progress of each member and the votes of the current election. */
+  private readonly members: Membership
+  /** `members.prs`: the same map, never replaced. */
+  private readonly prs: Map<NodeId, Progress>
+  /** ReadIndex requests (thesis §6.4). */
+  private readonly reads: ReadOnly
 
   // Output buffers (taken by ready()).
   private msgs: Message[] = []
   private readStates: ReadState[] = []
   private prevHard: HardState
   private prevSoft: SoftState
-  private matchScratch = new Float64Array(8)
-  /** Progress of each voter, in `voters` order (rebuilt with the progress map). */
-  private voterPrs: Progress[] = []
   private readonly counters: RaftStats = { droppedMalformed: 0, droppedNonMember: 0, droppedStaleTerm: 0, droppedIgnored: 0, proposalsDropped: 0, stepped: 0 }
 
   constructor (config: RaftConfig) {
@@ -147,16 +127,18 @@ export class RaftNode {
     this.preVote = config.preVote ?? RAFT_DEFAULTS.preVote
     this.checkQuorum = config.checkQuorum ?? RAFT_DEFAULTS.checkQuorum
     this.disableForwarding = config.disableProposalForwarding ?? RAFT_DEFAULTS.disableProposalForwarding
+    this.members = new Membership(this.id, this.maxInflight)
+    this.prs = this.members.prs
+    this.reads = new ReadOnly(this.maxPendingReads)
 
     this.log = new RaftLog(config.storage)
     const init = config.storage.initialState()
     const hardState: HardState = { term: init.hardState.term, vote: init.hardState.vote, commit: init.hardState.commit } // never mutate storage's object
     const cs = init.confState
     const stored: HardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
-    this.voters = [...new Set(cs.voters)].sort((a, b) => a - b)
-    this.learners = [...new Set(cs.learners)].filter(l => !this.voters.includes(l)).sort((a, b) => a - b)
+    this.members.setConf(cs)
     const fresh = config.storage.lastIndex() === 0 && config.storage.firstIndex() === 1 && hardState.term === 0
-    if (config.peers !== undefined && fresh && this.voters.length === 0 && this.learners.length === 0) {
+    if (config.peers !== undefined && fresh && this.members.isEmpty()) {
       this.bootstrap(config.peers)
       hardState.term = this.term
       hardState.commit = this.log.committed
@@ -291,6 +273,17 @@ export class RaftNode {
     this.msgs.push(m)
   }
 
+  /**
+   * Leader: send a heartbeat to every follower and learner now, as a heartbeat interval would (etcd's
+   * MsgBeat), carrying the newest pending ReadIndex context. It moves no timer: the heartbeat interval,
+   * the election timer (CheckQuorum, the transfer timeout) and snapshot retries advance only with
+   * {@link tick}. On any other role it changes nothing and throws ProposalDroppedError (`notLeader`).
+   */
+  heartbeat (): void {
+    if (this.role !== 'leader') this.refuse('notLeader')
+    this.bcastHeartbeat(this.reads.lastPendingCtx())
+  }
+
   /** Tell the leader a snapshot send to `id` failed (optional: the leader also retries after an election timeout). */
   reportSnapshot (id: NodeId, ok: boolean): void {
     const pr = this.prs.get(id)
@@ -401,7 +394,7 @@ export class RaftNode {
 
   /** The membership as of the applied index. */
   confState (): ConfState {
-    return cloneConf({ voters: this.voters, learners: this.learners })
+    return this.members.confState()
   }
 
   /** The entry term at index i, or -1 when compacted/unavailable (for checkers and tests). */
@@ -424,7 +417,7 @@ export class RaftNode {
     if (!(log.applied <= log.applying && log.applying <= log.committed)) fail(`applied ${log.applied} <= applying ${log.applying} <= committed ${log.committed} violated`)
     if (log.committed > log.lastIndex()) fail(`committed ${log.committed} beyond last index ${log.lastIndex()}`)
     if (log.firstIndex() - 1 > log.committed) fail('compacted beyond the commit index')
-    for (const l of this.learners) if (this.voters.includes(l)) fail(`${l} is both voter and learner`)
+    for (const l of this.members.learners) if (this.members.isVoter(l)) fail(`${l} is both voter and learner`)
     if (this.role === 'leader') {
       if (this.lead !== this.id) fail('leader does not know itself as lead')
       if (this.vote !== this.id) fail('leader did not vote for itself')
@@ -506,7 +499,7 @@ export class RaftNode {
    * outside the configuration is dropped. A node without any configuration (joining) accepts all.
    */
   private fromMember (m: Message): boolean {
-    if (this.voters.length === 0 && this.learners.length === 0) return true
+    if (this.members.isEmpty()) return true
     if (this.prs.has(m.from)) return true
     switch (m.type) {
       case 'append': case 'heartbeat': case 'snapshot': case 'timeoutNow': case 'readIndexResp':
@@ -551,10 +544,6 @@ export class RaftNode {
 
   // ───────────────────────── role transitions ─────────────────────────
 
-  private promotable (): boolean {
-    return this.prs.has(this.id) && !this.learners.includes(this.id) && this.voters.includes(this.id)
-  }
-
   private resetRandomizedElectionTimeout (): void {
     this.randomizedElectionTimeout = this.rand.range(this.electionTimeout, 2 * this.electionTimeout)
   }
@@ -569,35 +558,11 @@ export class RaftNode {
     this.heartbeatElapsed = 0
     this.resetRandomizedElectionTimeout()
     this.leadTransferee = NONE
-    this.votes.clear()
-    this.rebuildProgress(true)
+    this.members.resetVotes()
+    this.members.rebuildProgress(true, this.log.lastIndex())
     this.pendingConfIndex = 0
     this.uncommittedSize = 0
-    this.readQueue.length = 0
-    this.readIndexByCtx.clear()
-    this.pendingReadMsgs = []
-  }
-
-  /** Recreate the progress map from the membership (all of it when `all`, else only new members). */
-  private rebuildProgress (all: boolean): void {
-    const last = this.log.lastIndex()
-    if (all) this.prs.clear()
-    const members = new Set<NodeId>()
-    for (const v of this.voters) members.add(v)
-    for (const l of this.learners) members.add(l)
-    for (const id of [...this.prs.keys()]) if (!members.has(id)) this.prs.delete(id)
-    for (const id of members) {
-      const learner = this.learners.includes(id)
-      const existing = this.prs.get(id)
-      if (existing !== undefined) {
-        existing.learner = learner
-        continue
-      }
-      const pr = new Progress(last + 1, this.maxInflight, learner)
-      if (id === this.id) pr.match = last
-      this.prs.set(id, pr)
-    }
-    this.voterPrs = this.voters.map(v => this.prs.get(v)!)
+    this.reads.reset()
   }
 
   private becomeFollower (term: number, lead: NodeId): void {
@@ -609,7 +574,7 @@ export class RaftNode {
   private becomePreCandidate (): void {
     if (this.role === 'leader') throw new RaftInvariantError('leader cannot become pre-candidate')
     // PreVote does not change term or vote (thesis §9.6).
-    this.votes.clear()
+    this.members.resetVotes()
     this.role = 'preCandidate'
     this.lead = NONE
     this.electionElapsed = 0
@@ -641,7 +606,7 @@ export class RaftNode {
 
   private tickElection (): void {
     this.electionElapsed++
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.members.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0
       this.hup(false)
     }
@@ -659,7 +624,7 @@ export class RaftNode {
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0
       if (this.checkQuorum) {
-        if (!this.quorumActive()) {
+        if (!this.members.quorumActive()) {
           this.becomeFollower(this.term, NONE)
           return
         }
@@ -668,7 +633,7 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0
-      this.bcastHeartbeat(this.readQueue.length > 0 ? this.readQueue[this.readQueue.length - 1]!.ctx : undefined)
+      this.bcastHeartbeat(this.reads.lastPendingCtx())
     }
   }
 
@@ -681,7 +646,7 @@ export class RaftNode {
   }
 
   private hup (transfer: boolean): void {
-    if (this.role === 'leader' || !this.promotable()) {
+    if (this.role === 'leader' || !this.members.promotable()) {
       this.counters.droppedIgnored++
       return
     }
@@ -703,14 +668,14 @@ export class RaftNode {
       this.becomeCandidate()
       term = this.term
     }
-    if (this.poll(this.id, true) === 'won') {
+    if (this.members.recordVote(this.id, true) === 'won') {
       if (type === 'preVote') this.campaignRound('vote', false)
       else this.becomeLeader()
       return
     }
     const lastIndex = this.log.lastIndex()
     const lastTerm = this.log.lastTerm()
-    for (const id of this.voters) {
+    for (const id of this.members.voters) {
       if (id === this.id) continue
       const m = this.newMsg(type, id, term)
       m.index = lastIndex
@@ -718,32 +683,6 @@ export class RaftNode {
       if (transfer) m.context = TRANSFER_CONTEXT
       this.send(m)
     }
-  }
-
-  private poll (id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
-    if (!this.votes.has(id)) this.votes.set(id, granted)
-    let yes = 0
-    let no = 0
-    for (const v of this.voters) {
-      const g = this.votes.get(v)
-      if (g === true) yes++
-      else if (g === false) no++
-    }
-    const q = (this.voters.length >> 1) + 1
-    if (yes >= q) return 'won'
-    if (no > this.voters.length - q) return 'lost'
-    return 'pending'
-  }
-
-  private quorumActive (): boolean {
-    let active = 0
-    for (const v of this.voters) {
-      const pr = this.prs.get(v)
-      if (pr === undefined) continue
-      if (v === this.id || pr.recentActive) active++
-    }
-    for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false
-    return active >= (this.voters.length >> 1) + 1
   }
 
   // ───────────────────────── step ─────────────────────────
@@ -848,11 +787,9 @@ export class RaftNode {
         this.send(m)
         return
       case 'timeoutNow':
-        if (m.from !== this.lead) {
-          this.counters.droppedIgnored++
-          return
-        }
-        // Thesis §3.10: campaign at once, skipping PreVote, even within a leader lease.
+        // Thesis §3.10: campaign at once, skipping PreVote, even within a leader lease. Only the leader of
+        // this term sends TimeoutNow, so it is accepted from any sender at our term, even while `lead` is
+        // still unknown (e.g. just after a restart): the leader does not resend it.
         this.hup(true)
         return
       case 'readIndexResp':
@@ -887,7 +824,7 @@ export class RaftNode {
           this.counters.droppedIgnored++
           return
         }
-        const res = this.poll(m.from, !m.reject)
+        const res = this.members.recordVote(m.from, !m.reject)
         if (res === 'won') {
           if (this.role === 'preCandidate') this.campaignRound('vote', false)
           else {
@@ -1027,9 +964,8 @@ export class RaftNode {
       return false
     }
     this.log.restore(s)
-    this.voters = [...new Set(s.metadata.confState.voters)].sort((a, b) => a - b)
-    this.learners = [...new Set(s.metadata.confState.learners)].filter(l => !this.voters.includes(l)).sort((a, b) => a - b)
-    this.rebuildProgress(true)
+    this.members.setConf(s.metadata.confState)
+    this.members.rebuildProgress(true, this.log.lastIndex())
     return true
   }
 
@@ -1064,7 +1000,7 @@ export class RaftNode {
       } catch {
         return 'invalidConfChange'
       }
-      if (!this.confChangeFits(cc)) return 'invalidConfChange'
+      if (!this.members.fits(cc)) return 'invalidConfChange'
       if (k > 0 && ents.slice(0, k).some(x => x.type === 'confChange')) return 'confChangePending'
     }
     const copies: Entry[] = new Array<Entry>(ents.length)
@@ -1073,17 +1009,6 @@ export class RaftNode {
     for (const e of copies) if (e.type === 'confChange') this.pendingConfIndex = e.index
     this.bcastAppend()
     return null
-  }
-
-  private confChangeFits (cc: ConfChange): boolean {
-    const isVoter = this.voters.includes(cc.nodeId)
-    const isLearner = this.learners.includes(cc.nodeId)
-    switch (cc.type) {
-      case 'addVoter': return !isVoter
-      case 'addLearner': return !isVoter && !isLearner
-      case 'promoteLearner': return isLearner
-      case 'removeVoter': return (isVoter && this.voters.length > 1) || isLearner
-    }
   }
 
   /** Assign term/index and append to the leader's log; false if the uncommitted cap refuses it. */
@@ -1107,20 +1032,7 @@ export class RaftNode {
 
   /** Commit the largest index replicated on a quorum of voters, if it is of the current term (Figure 8). */
   private maybeCommit (): boolean {
-    const prs = this.voterPrs
-    const n = prs.length
-    if (n === 0) return false
-    if (this.matchScratch.length < n) this.matchScratch = new Float64Array(n * 2)
-    const a = this.matchScratch
-    // Insertion sort, descending (voter sets are small).
-    for (let k = 0; k < n; k++) {
-      const v = prs[k]!.match
-      let j = k - 1
-      while (j >= 0 && a[j]! < v) { a[j + 1] = a[j]!; j-- }
-      a[j + 1] = v
-    }
-    const mci = a[n >> 1]! // the q-th largest, q = floor(n/2) + 1
-    return this.log.maybeCommit(mci, this.term)
+    return this.log.maybeCommit(this.members.committedIndex(), this.term)
   }
 
   private bcastAppend (): void {
@@ -1172,11 +1084,18 @@ export class RaftNode {
 
   private leaderTransfer (to: NodeId): void {
     const pr = this.prs.get(to)
-    if (pr === undefined || pr.learner || to === this.id) {
+    if (pr === undefined || pr.learner) {
       this.counters.droppedIgnored++
       return
     }
-    if (this.leadTransferee === to) return
+    if (this.leadTransferee !== NONE) {
+      if (this.leadTransferee === to) return // already under way
+      this.leadTransferee = NONE // a new request replaces the pending one (a transfer to self just aborts it)
+    }
+    if (to === this.id) {
+      this.counters.droppedIgnored++
+      return
+    }
     this.leadTransferee = to
     this.electionElapsed = 0 // the transfer must finish within an election timeout
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to)
@@ -1191,48 +1110,26 @@ export class RaftNode {
 
   private leaderReadIndex (m: Message): ProposalDropReason | null {
     const ctx = m.context ?? EMPTY
-    if (this.voters.length === 1 && this.voters[0] === this.id) {
+    if (this.members.isSingleton()) {
       this.respondRead(m.from, this.log.committed, ctx)
       return null
     }
-    if (!this.committedEntryInCurrentTerm()) {
-      if (this.pendingReadMsgs.length >= this.maxPendingReads) return 'readsFull'
-      this.pendingReadMsgs.push(m)
-      return null
-    }
-    if (this.readQueue.length >= this.maxPendingReads) return 'readsFull'
-    const key = ctxKey(ctx)
-    if (this.readIndexByCtx.has(key)) return null // duplicate context: already pending
-    const req: ReadRequest = { index: this.log.committed, from: m.from, ctx, acks: new Set([this.id]) }
-    this.readIndexByCtx.set(key, req)
-    this.readQueue.push(req)
+    if (!this.committedEntryInCurrentTerm()) return this.reads.hold(m) ? null : 'readsFull'
+    if (this.reads.full()) return 'readsFull'
+    if (!this.reads.add(this.log.committed, m.from, ctx, this.id)) return null // duplicate context: already pending
     this.bcastHeartbeat(ctx)
     return null
   }
 
   private releasePendingReads (): void {
-    if (this.pendingReadMsgs.length === 0 || !this.committedEntryInCurrentTerm()) return
-    const pending = this.pendingReadMsgs
-    this.pendingReadMsgs = []
-    for (const m of pending) {
+    if (!this.reads.hasHeld() || !this.committedEntryInCurrentTerm()) return
+    for (const m of this.reads.takeHeld()) {
       if (this.leaderReadIndex(m) !== null) this.counters.droppedIgnored++
     }
   }
 
   private recvReadAck (from: NodeId, ctx: Uint8Array): void {
-    const req = this.readIndexByCtx.get(ctxKey(ctx))
-    if (req === undefined || !this.voters.includes(from)) return
-    req.acks.add(from)
-    let n = 0
-    for (const v of this.voters) if (req.acks.has(v)) n++
-    if (n < (this.voters.length >> 1) + 1) return
-    // Release every request queued up to and including this one.
-    const k = this.readQueue.indexOf(req)
-    const released = this.readQueue.splice(0, k + 1)
-    for (const r of released) {
-      this.readIndexByCtx.delete(ctxKey(r.ctx))
-      this.respondRead(r.from, r.index, r.ctx)
-    }
+    for (const r of this.reads.recvAck(from, ctx, this.members.voters)) this.respondRead(r.from, r.index, r.ctx)
   }
 
   private respondRead (to: NodeId, index: number, ctx: Uint8Array): void {
@@ -1256,30 +1153,11 @@ export class RaftNode {
       this.counters.droppedMalformed++
       return
     }
-    const id = cc.nodeId
-    const voters = this.voters.filter(v => v !== id)
-    const learners = this.learners.filter(l => l !== id)
-    switch (cc.type) {
-      case 'addVoter': voters.push(id); break
-      case 'addLearner':
-        if (this.voters.includes(id)) return // demotion is not supported: ignore
-        learners.push(id)
-        break
-      case 'promoteLearner':
-        if (!this.learners.includes(id)) return
-        voters.push(id)
-        break
-      case 'removeVoter':
-        if (voters.length === 0) return // never remove the last voter
-        break
-    }
-    this.voters = voters.sort((a, b) => a - b)
-    this.learners = learners.sort((a, b) => a - b)
-    this.rebuildProgress(false)
+    if (!this.members.apply(cc, this.log.lastIndex())) return // cannot apply (e.g. a demotion): ignored
     if (!live) return
     if (this.role === 'leader') {
-      if (this.leadTransferee !== NONE && !this.voters.includes(this.leadTransferee)) this.leadTransferee = NONE
-      if (!this.voters.includes(this.id)) {
+      if (this.leadTransferee !== NONE && !this.members.isVoter(this.leadTransferee)) this.leadTransferee = NONE
+      if (!this.members.isVoter(this.id)) {
         // Removed (or not a voter): tell followers the commit index, then step down.
         this.bcastAppend()
         this.becomeFollower(this.term, NONE)

@@ -145,12 +145,88 @@ describe('leadership transfer (thesis §3.10)', () => {
     expect(dropReason(() => net.node(1).propose(bytes('y')))).toBeUndefined()
   })
 
+  it('a transfer to the leader itself aborts a pending transfer (as etcd)', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.isolate(3)
+    net.propose(1, 'a')
+    net.node(1).transferLeader(3)
+    net.stabilize()
+    expect(net.node(1).status().leadTransferee).toBe(3)
+    net.node(1).transferLeader(1)
+    net.stabilize()
+    expect(net.node(1).status().leadTransferee).toBe(0)
+    expect(dropReason(() => net.node(1).propose(bytes('b')))).toBeUndefined()
+    net.recover()
+    net.node(1).heartbeat()
+    net.stabilize()
+    expect(net.leaders()).toEqual([1])
+    for (const id of [1, 2, 3]) expect(net.peer(id).applied).toEqual(['a', 'b'])
+  })
+
+  it('a follower that restarted and does not know the leader yet campaigns on TimeoutNow', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.propose(1, 'a')
+    net.add(2, undefined, net.peer(2).storage) // restart from what it persisted
+    expect(net.node(2).status().lead).toBe(0)
+    net.node(1).transferLeader(2) // 2 is up to date: TimeoutNow goes out at once
+    net.stabilize()
+    expect(net.leaders()).toEqual([2])
+    expect(net.node(2).status().term).toBe(3)
+  })
+
   it('a follower forwards a transfer request to the leader', () => {
     const net = new Net([1, 2, 3])
     net.elect(1)
     net.node(2).transferLeader(2)
     net.stabilize()
     expect(net.leaders()).toEqual([2])
+  })
+})
+
+describe('heartbeat() (a leader beats now, like etcd MsgBeat)', () => {
+  it('sends one heartbeat to each peer and moves no timer: no CheckQuorum step-down, no transfer abort', () => {
+    const net = new Net([1, 2, 3], { checkQuorum: true, electionTick: 10 })
+    net.elect(1)
+    net.isolate(3)
+    net.node(1).transferLeader(3)
+    net.stabilize()
+    net.isolate(1)
+    const before = net.sent.get('heartbeat') ?? 0
+    for (let i = 0; i < 50; i++) {
+      net.node(1).heartbeat()
+      net.stabilize()
+    }
+    expect(net.sent.get('heartbeat')).toBe(before + 100)
+    expect(net.node(1).status()).toMatchObject({ role: 'leader', leadTransferee: 3 })
+    net.tick(20, [1]) // the first CheckQuorum round still counts replies heard before the isolation
+    expect(net.node(1).status().role).toBe('follower')
+  })
+
+  it('carries the pending ReadIndex context, so its acks confirm the read', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    net.dropTypes.add('heartbeatResp')
+    net.node(1).readIndex(bytes('r'))
+    net.stabilize()
+    expect(net.peer(1).readStates).toEqual([])
+    net.recover()
+    net.node(1).heartbeat()
+    net.stabilize()
+    expect(net.peer(1).readStates.map(r => str(r.context))).toEqual(['r'])
+  })
+
+  it('a non-leader refuses with ProposalDroppedError notLeader and changes nothing', () => {
+    const net = new Net([1, 2, 3])
+    net.elect(1)
+    const before = net.node(2).status()
+    let err: unknown
+    try { net.node(2).heartbeat() } catch (e) { err = e }
+    expect(err).toBeInstanceOf(ProposalDroppedError)
+    expect(err).toMatchObject({ code: 'ERR_PROPOSAL_DROPPED', reason: 'notLeader' })
+    expect(net.node(2).hasReady()).toBe(false)
+    expect(net.node(2).status()).toEqual(before)
   })
 })
 
