@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
 import { createRand } from '../../src/base/prng.js'
+import { seedMessage, testSeed } from '../helpers/seed.js'
 
 let mesh: LiveMesh | undefined
 const dirs: string[] = []
@@ -54,7 +55,7 @@ describe('raft in the live harness', () => {
   })
 
   it('a concurrent history of reads, writes and CAS through a partition and a leader kill is linearizable', async () => {
-    const seed = Number(process.env.AGORA_SEED ?? 20261123)
+    const seed = testSeed(20261123)
     mesh = await createLiveMesh({ peers: 5, logLevel: 'silent', heartbeatIntervalMs: 200, dataDir: await tempDir(), raft: { voters: 5, ...RAFT } })
     const m = mesh
     await m.waitForLeader()
@@ -94,8 +95,7 @@ describe('raft in the live harness', () => {
       await Promise.all(workers)
     }
     const result = m.checkLinearizable()
-    if (!result.ok) console.error(`seed ${seed}; replay: AGORA_SEED=${seed} npx vitest run test/raft-live/harness.test.ts\n${result.detail ?? ''}`)
-    expect(result.result).toBe('ok')
+    expect(result.result, `${seedMessage(seed)}\n${result.detail ?? ''}`).toBe('ok')
     expect(m.history.filter(h => h.output !== undefined).length).toBeGreaterThan(40)
   })
 })
