@@ -10,6 +10,7 @@ import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
 import { createRand } from '../../src/base/prng.js'
 import { seedMessage, testSeed } from '../helpers/seed.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let mesh: LiveMesh | undefined
 const dirs: string[] = []
@@ -66,7 +67,7 @@ describe('raft in the live harness', () => {
     let counter = 0
     const workers = clients.map(async ({ i, c, r }) => {
       while (!stop) {
-        if (!m.peers[i]!.started) { await new Promise(resolve => setTimeout(resolve, 20)); continue }
+        if (!m.peers[i]!.started) { await waitUntil(() => stop || m.peers[i]!.started, { timeoutMs: 60_000, what: `peer ${i} to be restarted` }); continue }
         const key = keys[r.int(keys.length)]!
         const roll = r.int(10)
         if (roll < 4) await c.read(key)
