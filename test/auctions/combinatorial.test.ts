@@ -4,12 +4,10 @@ import { describe, expect, it } from 'vitest'
 import { checkAllocation, combinatorial, winnerDetermination } from '../../protocols/auctions/index.js'
 import type { AuctionError, BundleBid } from '../../protocols/auctions/index.js'
 import { createRand } from '../../src/base/prng.js'
+import { assertProperty, seedMessage, testSeeds } from '../helpers/seed.js'
 
-const seed = process.env.AUCTION_SEED !== undefined ? Number(process.env.AUCTION_SEED) : Date.now() % 1_000_000
 function check<T> (prop: fc.IProperty<T>, numRuns = 200): void {
-  try { fc.assert(prop, { seed, numRuns }) } catch (e) {
-    throw new Error(`seed ${seed}; replay: AUCTION_SEED=${seed} npx vitest run test/auctions/combinatorial.test.ts\n${String(e)}`, { cause: e })
-  }
+  assertProperty(prop, { numRuns })
 }
 function codeOf (f: () => unknown): string {
   try { f() } catch (e) { return (e as AuctionError).code }
@@ -181,7 +179,7 @@ describe('combinatorial (XOR bundles, exact WDP, VCG)', () => {
 
   it('matches HiGHS (mip_rel_gap 0) on 20 goods x 200 random bundle bids', async () => {
     const highs = await highsLoader()
-    for (const s of [1, 2, 3]) {
+    for (const s of testSeeds(3)) {
       const r = createRand(s)
       const items = Array.from({ length: 20 }, (_, i) => `g${i}`)
       const bids: BundleBid[] = Array.from({ length: 200 }, (_, i) => {
@@ -194,10 +192,10 @@ describe('combinatorial (XOR bundles, exact WDP, VCG)', () => {
         ...items.map((it, k) => ` c${k}: ` + (bids.flatMap((b, i) => b.items.includes(it) ? [`x${i}`] : []).join(' + ') || '0 x0') + ' <= 1'),
         'Binary', ' ' + bids.map((_, i) => `x${i}`).join(' '), 'End'].join('\n')
       const sol = highs.solve(lp, { mip_rel_gap: 0 })
-      expect(sol.Status).toBe('Optimal')
+      expect(sol.Status, seedMessage(s)).toBe('Optimal')
       const wd = winnerDetermination({ items }, bids)
-      expect(wd.exact).toBe(true)
-      expect(wd.value).toBe(Math.round(sol.ObjectiveValue))
+      expect(wd.exact, seedMessage(s)).toBe(true)
+      expect(wd.value, seedMessage(s)).toBe(Math.round(sol.ObjectiveValue))
     }
   })
 })

@@ -2,12 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { callMarket, uniformPrice } from '../../protocols/auctions/index.js'
 import type { AuctionError, Order } from '../../protocols/auctions/index.js'
+import { assertProperty } from '../helpers/seed.js'
 
-const seed = process.env.AUCTION_SEED !== undefined ? Number(process.env.AUCTION_SEED) : Date.now() % 1_000_000
 function check<T> (prop: fc.IProperty<T>, numRuns = 300): void {
-  try { fc.assert(prop, { seed, numRuns }) } catch (e) {
-    throw new Error(`seed ${seed}; replay: AUCTION_SEED=${seed} npx vitest run test/auctions/markets.test.ts\n${String(e)}`, { cause: e })
-  }
+  assertProperty(prop, { numRuns })
 }
 function codeOf (f: () => unknown): string {
   try { f() } catch (e) { return (e as AuctionError).code }

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { combinatorial, firstPrice, settlementCommands, vickrey } from '../../protocols/auctions/index.js'
 import type { Outcome } from '../../protocols/auctions/index.js'
 import { Ledger, snapshotJSON } from '../../protocols/ledger/index.js'
+import { assertProperty } from '../helpers/seed.js'
 
-const seed = process.env.AUCTION_SEED !== undefined ? Number(process.env.AUCTION_SEED) : Date.now() % 1_000_000
 const H = 'house'
 
 /** One replica: mint, escrow each admitted bid, run the mechanism, settle. Returns the ledger. */
@@ -52,8 +52,6 @@ describe('auction settlement properties', () => {
         expect(a.l.account('seller')!.free).toBe(paid)
         for (const w of a.o.winners) expect(w.price).toBeLessThanOrEqual(bids.length > 0 ? Math.max(...bids) : 0)
       })
-    try { fc.assert(prop, { seed, numRuns: 200 }) } catch (e) {
-      throw new Error(`seed ${seed}; replay: AUCTION_SEED=${seed} npx vitest run test/auctions/settle-property.test.ts\n${String(e)}`, { cause: e })
-    }
+    assertProperty(prop, { numRuns: 200 })
   })
 })

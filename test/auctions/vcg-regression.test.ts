@@ -4,12 +4,10 @@ import { describe, expect, it } from 'vitest'
 import { checkAllocation, combinatorial } from '../../protocols/auctions/index.js'
 import type { BundleBid } from '../../protocols/auctions/index.js'
 import { bundleInstance, type InstanceOptions } from '../bench/auction-instances.js'
+import { assertProperty } from '../helpers/seed.js'
 
-const seed = process.env.AUCTION_SEED !== undefined ? Number(process.env.AUCTION_SEED) : Date.now() % 1_000_000
 function check<T> (prop: fc.IProperty<T>, numRuns = 300): void {
-  try { fc.assert(prop, { seed, numRuns }) } catch (e) {
-    throw new Error(`seed ${seed}; replay: AUCTION_SEED=${seed} npx vitest run test/auctions/vcg-regression.test.ts\n${String(e)}`, { cause: e })
-  }
+  assertProperty(prop, { numRuns })
 }
 
 /**

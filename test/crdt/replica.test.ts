@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { createRand } from '../../src/base/prng.js'
+import { seedMessage, testSeed } from '../helpers/seed.js'
 import { encodeSignedPart, attachSignature } from '../../crdt/codec.js'
 import { TestKeys, antiEntropyAll, gossipAll, makeNode, pull, snapshot } from './helpers.js'
 
@@ -28,7 +29,7 @@ describe('replica: signed per-host documents', () => {
   })
 
   it('five replicas converge after concurrent writes delivered in random order', async () => {
-    const seed = Number(process.env.SEED ?? 1234)
+    const seed = testSeed(1234)
     const rand = createRand(seed)
     const keys = new TestKeys()
     const nodes = ['n1', 'n2', 'n3', 'n4', 'n5'].map(id => makeNode(keys, id))
@@ -48,7 +49,7 @@ describe('replica: signed per-host documents', () => {
       for (const { b } of order) to.replica.apply(b.bytes)
     }
     const s0 = snapshot(nodes[0]!)
-    for (const n of nodes) expect(snapshot(n), `seed ${seed}; replay: SEED=${seed} npx vitest run test/crdt/replica.test.ts`).toEqual(s0)
+    for (const n of nodes) expect(snapshot(n), seedMessage(seed)).toEqual(s0)
     expect(s0.length).toBeGreaterThan(10)
     for (const n of nodes) expect(n.replica.pendingCount()).toBe(0)
   })

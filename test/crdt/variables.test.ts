@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createRand } from '../../src/base/prng.js'
+import { seedMessage, testSeed } from '../helpers/seed.js'
 import { TestKeys, antiEntropyAll, makeNode } from './helpers.js'
 import type { TestNode } from './helpers.js'
 import type { Contribution } from '../../crdt/variables.js'
@@ -23,7 +24,7 @@ function cluster (n: number, now?: (id: string) => () => number): TestNode[] {
 
 describe('eventual variables (V1)', () => {
   it('every merge rule converges to the same value on all replicas', async () => {
-    const seed = Number(process.env.SEED ?? 77)
+    const seed = testSeed(77)
     const rand = createRand(seed)
     // One shared clock that advances on every reading: wall-clock order is write order, so the last
     // write must win lww (with real clocks, two hosts writing in the same millisecond are concurrent
@@ -59,7 +60,7 @@ describe('eventual variables (V1)', () => {
     }
     deliverShuffled(nodes, seed)
     const values = vars.map(v => JSON.stringify([v.lww.get(), v.max.get(), v.min.get(), v.counter.get(), v.avg.get(), v.union.get()]))
-    for (const x of values) expect(x, `seed ${seed}: SEED=${seed} npx vitest run test/crdt/variables.test.ts`).toBe(values[0])
+    for (const x of values) expect(x, seedMessage(seed)).toBe(values[0])
     expect(vars[0]!.counter.get()).toBe(total)
     // lww: the last write wins (the shared clock orders every write).
     expect(vars[0]!.lww.get()).toBe('v59')

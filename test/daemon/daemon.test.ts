@@ -1,26 +1,31 @@
 /**
  * Three daemons as real child processes (`agora start`, built CLI, Node 22) on loopback with data dirs:
  * the HTTP API end to end, a strong variable on the Raft group, SIGKILL and restart with state intact,
- * SIGTERM, and bad requests that leave the daemon serving.
+ * SIGTERM, and bad requests that leave the daemon serving. Each test sets up its own agents and
+ * variables; `beforeEach` (re)starts whatever daemon an earlier test stopped, so any order works.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, NODE, api, exitOf, startDaemon, startMesh, stopAll, until } from './helpers.js'
-import type { Daemon } from './helpers.js'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { CLI, NODE, api, ensureMesh, exitOf, metrics, startDaemon, startMesh, stopAll } from './helpers.js'
+import type { Daemon, DaemonMesh } from './helpers.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let root: string
-
+let mesh: DaemonMesh
 let d0: Daemon, d1: Daemon, d2: Daemon
-let dirs: string[] = []
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'agora-daemon-'))
-  let ids: string[]
-  ;({ daemons: [d0, d1, d2], dirs, ids } = await startMesh(root))
-  expect([d0.peerId, d1.peerId, d2.peerId]).toEqual(ids)
+  mesh = await startMesh(root)
+  expect(mesh.daemons.map(d => d.peerId)).toEqual(mesh.ids)
+})
+
+beforeEach(async () => {
+  await ensureMesh(mesh)
+  ;[d0, d1, d2] = mesh.daemons
 })
 
 afterAll(async () => {
@@ -34,19 +39,18 @@ describe('agora start: three daemons', () => {
     expect(r.status).toBe(201)
     expect(r.json.agent.host).toBe(d0.peerId)
     expect((await api(d2, 'POST', '/v1/agents', { id: 'cpu-b', capabilities: ['cpu'] })).status).toBe(201)
-    const found = await until(async () => {
+    const found = await waitUntil(async () => {
       const q = await api(d1, 'POST', '/v1/agents/query', { capability: 'gpu', where: [['resources.gpu', 'gte', 2]] })
       return q.json.agents.length === 1 ? q.json.agents : undefined
     }, 'gpu-a visible on d1')
     expect(found[0].id).toBe('gpu-a')
-    const cpu = await until(async () => (await api(d1, 'GET', '/v1/agents/cpu-b')).json.agent, 'cpu-b visible on d1')
+    const cpu = await waitUntil(async () => (await api(d1, 'GET', '/v1/agents/cpu-b')).json.agent, 'cpu-b visible on d1')
     expect(cpu.host).toBe(d2.peerId)
     // Only the host may change its agent.
     expect((await api(d1, 'PATCH', '/v1/agents/gpu-a', { health: 'degraded' })).json.error.code).toBe('ERR_NOT_OWNER')
   })
 
   it('reads and compare-and-sets a strong variable across daemons', async () => {
-    await until(async () => (await api(d0, 'GET', '/ready')).status === 200 ? true : undefined, 'a Raft leader')
     expect((await api(d0, 'PUT', '/v1/variables/strong/price', { value: 10 })).status).toBe(200)
     expect((await api(d2, 'GET', '/v1/variables/strong/price')).json.value).toBe(10)
     expect((await api(d1, 'POST', '/v1/variables/strong/price/cas', { expected: 10, value: 12 })).json.swapped).toBe(true)
@@ -54,11 +58,18 @@ describe('agora start: three daemons', () => {
     expect((await api(d0, 'GET', '/v1/variables/strong/price')).json.value).toBe(12)
     const status = (await api(d1, 'GET', '/v1/status')).json
     expect(status.raft.voters.sort()).toEqual([d0.peerId, d1.peerId, d2.peerId].sort())
-    const metrics = await (await fetch(`http://${d1.http}/metrics`, { headers: { authorization: `Bearer ${d1.token}` } })).text()
-    expect(metrics).toMatch(/agora_registry_agents 2/)
-    expect(metrics).toMatch(/agora_raft_role\{role="(leader|follower)"\} 1/)
+    const text = await (await fetch(`http://${d1.http}/metrics`, { headers: { authorization: `Bearer ${d1.token}` } })).text()
+    expect(text).toMatch(/agora_raft_role\{role="(leader|follower)"\} 1/)
     // d1 proposed one CAS: its commit latency was observed.
-    expect(metrics).toMatch(/agora_raft_commit_latency_seconds_count [1-9]/)
+    expect(text).toMatch(/agora_raft_commit_latency_seconds_count [1-9]/)
+    // The registry gauges count what d1's registry holds, its own agent included.
+    expect((await api(d1, 'POST', '/v1/agents', { id: 'metrics-probe', capabilities: ['probe'] })).status).toBe(201)
+    const counted = await waitUntil(async () => {
+      const status = (await api(d1, 'GET', '/v1/status')).json
+      const m = await metrics(d1)
+      return m.get('agora_registry_agents') === status.agents && m.get('agora_registry_local_agents') === status.localAgents ? status : undefined
+    }, 'the registry gauges to match /v1/status')
+    expect(counted.localAgents).toBeGreaterThanOrEqual(1)
   })
 
   it('streams registry events over Server-Sent Events', async () => {
@@ -126,26 +137,26 @@ describe('agora start: three daemons', () => {
 
   it('a daemon killed with SIGKILL restarts from its data dir with its identity, agents and Raft log', async () => {
     expect((await api(d2, 'POST', '/v1/agents', { id: 'survivor', capabilities: ['persist'] })).status).toBe(201)
-    await api(d2, 'PUT', '/v1/variables/strong/note', { value: 'kept' })
+    expect((await api(d2, 'PUT', '/v1/variables/strong/note', { value: 'kept' })).status).toBe(200)
     expect((await api(d0, 'POST', '/v1/ledger/mint', { account: 'survivor-acct', amount: 25, owner: d2.peerId })).status).toBe(200)
     expect((await api(d2, 'POST', '/v1/ledger/stake', { account: 'survivor-acct', amount: 5 })).status).toBe(200)
     d2.proc.kill('SIGKILL')
     expect((await exitOf(d2.proc)).signal).toBe('SIGKILL')
-    const again = await startDaemon(dirs[2]!, ['--raft-voters', [d0.peerId, d1.peerId, d2.peerId].join(','), '--bootstrap', d0.addresses[0]!])
+    const again = await startDaemon(mesh.dirs[2]!, ['--raft-voters', mesh.ids.join(','), '--bootstrap', d0.addresses[0]!])
+    mesh.daemons[2] = again
     expect(again.peerId).toBe(d2.peerId)
     expect((await api(again, 'GET', '/v1/agents/survivor')).json.agent.host).toBe(d2.peerId)
     expect((await api(again, 'GET', '/v1/variables/strong/note?linearizable=false')).json.value).toBe('kept')
     expect((await api(again, 'GET', '/v1/variables/strong/note')).json.value).toBe('kept')
     // The ledger: the replica rebuilt from the Raft log, then a linearizable read; the account is still d2's.
-    const local = await until(async () => (await api(again, 'GET', '/v1/ledger/accounts/survivor-acct?linearizable=false')).json.account, 'the ledger replica of the restarted daemon')
+    const local = await waitUntil(async () => (await api(again, 'GET', '/v1/ledger/accounts/survivor-acct?linearizable=false')).json.account, 'the ledger replica of the restarted daemon')
     expect(local).toMatchObject({ owner: d2.peerId, free: 20, staked: 5 })
     expect((await api(again, 'GET', '/v1/ledger/accounts/survivor-acct')).json.account).toMatchObject({ free: 20, staked: 5 })
     // It still owns the account: it may stake from it.
     expect((await api(again, 'POST', '/v1/ledger/stake', { account: 'survivor-acct', amount: 1 })).json.account).toMatchObject({ free: 19, staked: 6 })
-    d2 = again
   })
 
-  it('SIGTERM leaves cleanly and exits 0', async () => {
+  it('SIGTERM leaves cleanly and exits 0 (the next test restarts the daemon)', async () => {
     d1.proc.kill('SIGTERM')
     expect((await exitOf(d1.proc)).code).toBe(0)
     expect(d1.stderr.join('')).not.toMatch(/"level":"error"/)

@@ -1,8 +1,12 @@
-/** Helpers of the daemon tests: spawn `agora start` as a child process, call its API, wait on conditions. */
+/**
+ * Helpers of the daemon tests: spawn `agora start` as a child process, call its API, read its metrics,
+ * and keep a three-daemon mesh running for every test (waits: test/helpers/wait.ts).
+ */
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { waitUntil } from '../helpers/wait.js'
 
 export const NODE = join(process.cwd(), 'node_modules/.bin/node')
 export const CLI = join(process.cwd(), 'dist/src/cli.js')
@@ -42,23 +46,30 @@ export async function api (d: Daemon, method: string, path: string, body?: unkno
   return { status: res.status, json: await res.json().catch(() => undefined) }
 }
 
-export async function until<T> (fn: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
+/** The daemon's Prometheus metrics: `name{labels}` → value. */
+export async function metrics (d: Daemon): Promise<Map<string, number>> {
+  const res = await fetch(`http://${d.http}/metrics`, { headers: { authorization: `Bearer ${d.token}` } })
+  const out = new Map<string, number>()
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const sp = line.lastIndexOf(' ')
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)))
   }
+  return out
 }
+
+export const running = (d: Daemon): boolean => d.proc.exitCode === null && d.proc.signalCode === null
 
 export async function exitOf (p: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
   if (p.exitCode !== null || p.signalCode !== null) return { code: p.exitCode, signal: p.signalCode }
   return await new Promise(resolve => p.once('exit', (code, signal) => resolve({ code, signal })))
 }
 
+/** Three daemons, all Raft voters (so all economy authorities), with data dirs `dirs[i]`. */
+export interface DaemonMesh { daemons: [Daemon, Daemon, Daemon], dirs: string[], ids: string[] }
+
 /** Three daemons (all Raft voters, so all economy authorities) with data dirs `<root>/d0..d2`. */
-export async function startMesh (root: string): Promise<{ daemons: [Daemon, Daemon, Daemon], dirs: string[], ids: string[] }> {
+export async function startMesh (root: string): Promise<DaemonMesh> {
   const dirs = [0, 1, 2].map(i => join(root, `d${i}`))
   // Identities first, so every daemon can be told the Raft voters.
   const ids = dirs.map(dir => execFileSync(NODE, [CLI, 'id', '--data-dir', dir]).toString().trim())
@@ -67,6 +78,19 @@ export async function startMesh (root: string): Promise<{ daemons: [Daemon, Daem
   const d1 = await startDaemon(dirs[1]!, [...voters, '--bootstrap', d0.addresses[0]!])
   const d2 = await startDaemon(dirs[2]!, [...voters, '--bootstrap', d0.addresses[0]!])
   return { daemons: [d0, d1, d2], dirs, ids }
+}
+
+/**
+ * Every test's precondition: the mesh's three daemons run and each knows a Raft leader. A daemon an
+ * earlier test stopped is restarted from its data dir (same identity), bootstrapping from a running one.
+ */
+export async function ensureMesh (mesh: DaemonMesh): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    if (running(mesh.daemons[i]!)) continue
+    const via = mesh.daemons.find(running)
+    mesh.daemons[i] = await startDaemon(mesh.dirs[i]!, ['--raft-voters', mesh.ids.join(','), ...(via !== undefined ? ['--bootstrap', via.addresses[0]!] : [])])
+  }
+  for (const d of mesh.daemons) await waitUntil(async () => (await api(d, 'GET', '/ready')).status === 200, `daemon ${d.peerId.slice(-6)} to be ready (a Raft leader)`)
 }
 
 /** SIGKILLs every daemon still running and waits for the exits. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { commitBid } from '../../protocols/auctions/commit.js'
 import { Economy, type MarketResult } from '../../protocols/market/index.js'
+import { assertProperty } from '../helpers/seed.js'
 
 /** A tiny driver: commands applied at increasing indices, with an origin and log time. */
 class Book {
@@ -403,7 +404,7 @@ describe('economy: replicas and snapshots', () => {
 
   it('two replicas applying the same log agree; invariants hold at every step; a snapshot restores the same state', () => {
     const seen = { bids: 0, settled: 0 }
-    fc.assert(fc.property(fc.array(stepArb, { minLength: 80, maxLength: 200 }), steps => {
+    assertProperty(fc.property(fc.array(stepArb, { minLength: 80, maxLength: 200 }), steps => {
       const r1 = new Economy({ authorities: ['op'], unbondingDelayEntries: 3 })
       const r2 = new Economy({ authorities: ['op'], unbondingDelayEntries: 3 })
       let at = 0

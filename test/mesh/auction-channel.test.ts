@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createPeer, type Peer } from '../../peers/peer.js'
 import { AuctionChannel, CHANNEL_INFLIGHT_MAX, serveChannel, type Reply } from '../../peers/auction-channel.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const peers: Peer[] = []
 afterEach(async () => { await Promise.all(peers.splice(0).map(async p => { await p.stop() })) })
@@ -24,6 +25,7 @@ async function pair (handle: (f: { n: number, wait?: number }) => Promise<Reply>
   return { open: async () => new AuctionChannel(await a.libp2p.dialProtocol(peerIdFromString(b.id), '/test/channel/1')), counters }
 }
 
+/** A host that takes `ms` to answer (simulated work, not a wait for a condition). */
 const later = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 describe('auction channels', () => {
@@ -41,8 +43,7 @@ describe('auction channels', () => {
     const { open, counters } = await pair(async () => { await gate; return { ok: true, outcome: 'done' } })
     const ch = await open()
     const all = Array.from({ length: CHANNEL_INFLIGHT_MAX + 10 }, async (_, n) => await ch.request({ n }, 10_000))
-    const deadline = Date.now() + 5000
-    while (counters.maxInflight < CHANNEL_INFLIGHT_MAX && Date.now() < deadline) await later(10)
+    await waitUntil(() => counters.maxInflight >= CHANNEL_INFLIGHT_MAX, { timeoutMs: 5000, what: `${CHANNEL_INFLIGHT_MAX} requests in flight at the host` })
     expect(counters.inflight).toBe(CHANNEL_INFLIGHT_MAX)
     release()
     const replies = await Promise.all(all)

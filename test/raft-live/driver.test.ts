@@ -14,6 +14,7 @@ import type { RaftApplication } from '../../peers/raft-driver.js'
 import { RaftTransport, raftIdOf } from '../../peers/raft-transport.js'
 import { DurableRaftStorage } from '../../peers/raft-storage.js'
 import { createLogger } from '../../src/base/log.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -76,14 +77,6 @@ async function startMember (peer: Peer, voters: string[], dbDir?: string): Promi
   return m
 }
 
-async function waitFor (cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
-
 async function group (n: number, dataDirs?: string[]): Promise<Member[]> {
   const peers: Peer[] = []
   for (let i = 0; i < n; i++) peers.push(await createPeer({ logLevel: 'silent', heartbeatIntervalMs: 200, ...(dataDirs !== undefined ? { dataDir: dataDirs[i]! } : {}) }))
@@ -104,20 +97,20 @@ const agreed = (g: Member[]): boolean => {
 describe('raft driver over TCP', () => {
   it('elects a leader, replicates proposals from any member, and applies them everywhere', async () => {
     const g = await group(3)
-    await waitFor(() => agreed(g), 'a leader known to all')
+    await waitUntil(() => agreed(g), 'a leader known to all')
     const follower = g.find(m => !m.driver.isLeader)!
     const r1 = await follower.driver.propose(enc.encode('a'))
     const r2 = await leaderOf(g)!.driver.propose(enc.encode('b'))
     expect(r1.result).toBe(1)
     expect(r2.result).toBe(2)
     expect(r2.index).toBeGreaterThan(r1.index)
-    await waitFor(() => g.every(m => m.app.items.length === 2), 'replication')
+    await waitUntil(() => g.every(m => m.app.items.length === 2), 'replication')
     expect(g.map(m => m.app.items.join(''))).toEqual(['ab', 'ab', 'ab'])
     // A retry of an applied command (same session) is not applied again.
     const again = await follower.driver.propose(enc.encode('a'), { clientId: 'c1', seq: 1 })
     const dup = await follower.driver.propose(enc.encode('a'), { clientId: 'c1', seq: 1 })
     expect(dup.result).toBe(again.result)
-    await waitFor(() => g.every(m => m.app.items.length === 3), 'replication')
+    await waitUntil(() => g.every(m => m.app.items.length === 3), 'replication')
     expect(follower.driver.stats.duplicates).toBe(1)
     // A linearizable read point covers every acknowledged write.
     const idx = await follower.driver.readIndex()
@@ -126,7 +119,7 @@ describe('raft driver over TCP', () => {
 
   it('one client with commands in flight out of order: each applies exactly once', async () => {
     const g = await group(3)
-    await waitFor(() => agreed(g), 'a leader known to all')
+    await waitUntil(() => agreed(g), 'a leader known to all')
     const d = g.find(m => !m.driver.isLeader)!.driver
     // seq 6 commits before seq 5 (e.g. 5 was lost with a leader and is retried later).
     const r6 = await d.propose(enc.encode('six'), { clientId: 'cx', seq: 6 })
@@ -136,12 +129,12 @@ describe('raft driver over TCP', () => {
     const again6 = await d.propose(enc.encode('six'), { clientId: 'cx', seq: 6 })
     expect(again5.result).toBe(r5.result)
     expect(again6.result).toBe(r6.result)
-    await waitFor(() => g.every(m => m.app.items.join(',') === 'six,five'), 'both applied once everywhere')
+    await waitUntil(() => g.every(m => m.app.items.join(',') === 'six,five'), 'both applied once everywhere')
   })
 
   it('Raft messages from a peer outside the group are dropped and counted', async () => {
     const g = await group(3)
-    await waitFor(() => agreed(g), 'a leader known to all')
+    await waitUntil(() => agreed(g), 'a leader known to all')
     const outsider = await createPeer({ logLevel: 'silent' })
     try {
       const { lpStream } = await import('@libp2p/utils')
@@ -156,7 +149,7 @@ describe('raft driver over TCP', () => {
       // The member refuses the stream (the writes may or may not get out before the reset).
       await lp.write(encodeMessage({ type: 'timeoutNow', from, to: target.driver.id, term: termBefore + 5, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 })).catch(() => {})
       await lp.write(encodeMessage({ type: 'append', from, to: target.driver.id, term: termBefore + 5, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 })).catch(() => {})
-      await waitFor(() => target.transport.stats.droppedNonMember >= 1, 'the outsider to be refused')
+      await waitUntil(() => target.transport.stats.droppedNonMember >= 1, 'the outsider to be refused')
       expect(target.transport.stats.received).toBeGreaterThan(0)
       expect(target.driver.status().term).toBe(termBefore)
       await stream.close().catch(() => {})
@@ -167,26 +160,26 @@ describe('raft driver over TCP', () => {
 
   it('after the leader dies, a new leader commits', async () => {
     const g = await group(3)
-    await waitFor(() => agreed(g), 'a leader known to all')
+    await waitUntil(() => agreed(g), 'a leader known to all')
     const old = leaderOf(g)!
     await old.driver.propose(enc.encode('x'))
     members.splice(members.indexOf(old), 1)
     await stopMember(old)
     const rest = g.filter(m => m !== old)
-    await waitFor(() => agreed(rest), 'a new leader known to both survivors')
+    await waitUntil(() => agreed(rest), 'a new leader known to both survivors')
     const r = await rest[0]!.driver.propose(enc.encode('y'))
     expect(r.result).toBe(2)
-    await waitFor(() => rest.every(m => m.app.items.join('') === 'xy'), 'replication on the survivors')
+    await waitUntil(() => rest.every(m => m.app.items.join('') === 'xy'), 'replication on the survivors')
   })
 
   it('restarts from its data dir with the log intact, through snapshots', async () => {
     const dataDirs = await Promise.all([0, 1, 2].map(async () => await mkdtemp(join(tmpdir(), 'agora-raft-live-'))))
     dirs.push(...dataDirs)
     const g = await group(3, dataDirs)
-    await waitFor(() => agreed(g), 'a leader known to all')
+    await waitUntil(() => agreed(g), 'a leader known to all')
     for (let i = 0; i < 120; i++) await leaderOf(g)!.driver.propose(enc.encode(String(i % 10)))
     const victim = g.find(m => !m.driver.isLeader)!
-    await waitFor(() => victim.app.items.length === 120, 'the victim to apply everything')
+    await waitUntil(() => victim.app.items.length === 120, 'the victim to apply everything')
     expect(victim.driver.stats.snapshots).toBeGreaterThan(0)
     members.splice(members.indexOf(victim), 1)
     await stopMember(victim)
@@ -201,6 +194,6 @@ describe('raft driver over TCP', () => {
     expect(back.driver.memory.initialState().hardState.commit).toBeGreaterThanOrEqual(120)
     expect(back.driver.memory.lastIndex()).toBeGreaterThanOrEqual(120)
     await leaderOf(g.filter(m => m !== victim).concat(back))!.driver.proposeReliably(enc.encode('z'))
-    await waitFor(() => back.app.items.length === 121 && back.app.items[120] === 'z', 'the restarted member to catch up')
+    await waitUntil(() => back.app.items.length === 121 && back.app.items[120] === 'z', 'the restarted member to catch up')
   })
 })

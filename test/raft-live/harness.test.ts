@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
 import { createRand } from '../../src/base/prng.js'
+import { seedMessage, testSeed } from '../helpers/seed.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let mesh: LiveMesh | undefined
 const dirs: string[] = []
@@ -54,7 +56,7 @@ describe('raft in the live harness', () => {
   })
 
   it('a concurrent history of reads, writes and CAS through a partition and a leader kill is linearizable', async () => {
-    const seed = Number(process.env.AGORA_SEED ?? 20261123)
+    const seed = testSeed(20261123)
     mesh = await createLiveMesh({ peers: 5, logLevel: 'silent', heartbeatIntervalMs: 200, dataDir: await tempDir(), raft: { voters: 5, ...RAFT } })
     const m = mesh
     await m.waitForLeader()
@@ -65,7 +67,7 @@ describe('raft in the live harness', () => {
     let counter = 0
     const workers = clients.map(async ({ i, c, r }) => {
       while (!stop) {
-        if (!m.peers[i]!.started) { await new Promise(resolve => setTimeout(resolve, 20)); continue }
+        if (!m.peers[i]!.started) { await waitUntil(() => stop || m.peers[i]!.started, { timeoutMs: 60_000, what: `peer ${i} to be restarted` }); continue }
         const key = keys[r.int(keys.length)]!
         const roll = r.int(10)
         if (roll < 4) await c.read(key)
@@ -94,8 +96,7 @@ describe('raft in the live harness', () => {
       await Promise.all(workers)
     }
     const result = m.checkLinearizable()
-    if (!result.ok) console.error(`seed ${seed}; replay: AGORA_SEED=${seed} npx vitest run test/raft-live/harness.test.ts\n${result.detail ?? ''}`)
-    expect(result.result).toBe('ok')
+    expect(result.result, `${seedMessage(seed)}\n${result.detail ?? ''}`).toBe('ok')
     expect(m.history.filter(h => h.output !== undefined).length).toBeGreaterThan(40)
   })
 })

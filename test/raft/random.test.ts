@@ -2,7 +2,7 @@
  * Randomized safety + liveness test: random message loss, duplication, reordering, partitions,
  * crashes/restarts, compaction and leadership transfers, with Raft's safety properties checked after
  * every step (election safety, committed-entry agreement = log matching + state-machine safety), then a
- * healed liveness phase. Seeds: RAFT_SEED=<n> to replay one; RAFT_SEEDS=<k> to run more.
+ * healed liveness phase. Seeds 1..60: AGORA_TEST_SEED=<n> to replay one; RAFT_SEEDS=<k> to run more.
  */
 import { describe, expect, it } from 'vitest'
 import { createRand } from '../../src/base/prng.js'
@@ -11,6 +11,7 @@ import { MemoryStorage } from '../../protocols/raft/storage.js'
 import { ProposalDroppedError } from '../../protocols/raft/errors.js'
 import type { Message } from '../../protocols/raft/types.js'
 import { bytes, Net, str } from './network.js'
+import { seedMessage, testSeeds } from '../helpers/seed.js'
 
 const N = 5
 const STEPS = 400
@@ -169,16 +170,13 @@ function runSeed (seed: number): void {
 }
 
 describe('randomized safety and liveness', () => {
-  const only = process.env.RAFT_SEED
-  const count = Number(process.env.RAFT_SEEDS ?? 60)
-  const seeds = only !== undefined ? [Number(only)] : Array.from({ length: count }, (_, i) => i + 1)
-  it(`holds for ${seeds.length} seeds`, () => {
-    for (const seed of seeds) {
+  it('holds for every seed', () => {
+    for (const seed of testSeeds(Number(process.env.RAFT_SEEDS ?? 60))) {
       try {
         runSeed(seed)
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err)
-        throw new Error(`seed ${seed} failed: ${msg}\nreplay: RAFT_SEED=${seed} npx vitest run test/raft/random.test.ts`, { cause: err })
+        throw new Error(`${seedMessage(seed)}\n${msg}`, { cause: err })
       }
     }
   })

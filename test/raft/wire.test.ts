@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { decodeMessage, encodeMessage } from '../../protocols/raft/wire.js'
 import { MESSAGE_TYPES } from '../../protocols/raft/types.js'
 import type { Message } from '../../protocols/raft/types.js'
+import { assertProperty } from '../helpers/seed.js'
 
 const u = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
 const small = fc.integer({ min: 0, max: 1_000_000 })
@@ -35,13 +36,13 @@ function strip (m: Message): Message {
 
 describe('raft wire codec', () => {
   it('round-trips every message', () => {
-    fc.assert(fc.property(messageArb, (m) => {
+    assertProperty(fc.property(messageArb, (m) => {
       expect(decodeMessage(encodeMessage(m))).toEqual(strip(m))
     }), { seed: 42, numRuns: 500 })
   })
 
   it('rejects truncated, padded and corrupted input with ERR_DECODE, never another error', () => {
-    fc.assert(fc.property(messageArb, fc.nat(), fc.nat({ max: 255 }), (m, pos, byte) => {
+    assertProperty(fc.property(messageArb, fc.nat(), fc.nat({ max: 255 }), (m, pos, byte) => {
       const b = encodeMessage(m)
       expect(() => decodeMessage(b.subarray(0, b.length - 1))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
       const padded = new Uint8Array(b.length + 1)

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { checkLinearizable, kvModel, randomLinearizableKvHistory } from '../../sim/linearizability/index.js'
 import type { KvInput, KvOperation, KvOutput, Model, Operation } from '../../sim/linearizability/index.js'
 import { createRand } from '../../src/base/prng.js'
+import { seedMessage, testSeeds } from '../helpers/seed.js'
 
 function op (clientId: number, input: KvInput, call: number, ret: number | null, output?: KvOutput): KvOperation {
   return { clientId, input, call, return: ret, output }
@@ -96,11 +97,11 @@ describe('linearizability checker (Porcupine port)', () => {
   })
 
   it('random linearizable histories with indefinite ops pass; mutated outputs are caught', () => {
-    for (let seed = 1; seed <= 30; seed++) {
+    for (const seed of testSeeds(30)) {
       const rand = createRand(seed)
       const h = randomLinearizableKvHistory(rand, { ops: 200, keys: 3, clients: 4, indefinite: 0.1 })
       const r = checkLinearizable(kvModel, h)
-      if (!r.ok) throw new Error(`seed ${seed}: expected ok, got ${r.result}; replay: randomLinearizableKvHistory(createRand(${seed}), ...)`)
+      if (!r.ok) throw new Error(`expected ok, got ${r.result}; ${seedMessage(seed)}`)
     }
     let caught = 0
     for (let seed = 1; seed <= 30; seed++) {
