@@ -24,14 +24,11 @@ import type { AgoraLibp2p } from './node.js'
 import { resolvePeerOptions } from './options.js'
 import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync.js'
-import { DurableRaftStorage } from './raft-storage.js'
-import { LiveRaftDriver } from './raft-driver.js'
-import { RaftTransport, raftIdOf } from './raft-transport.js'
-import { StrongMapApp, StrongVariables, localBackend, remoteBackend } from './strong-variables.js'
-import { MeshApplication, PeerEconomy, encodeEconCommand } from './economy.js'
-import { RaftClient, RaftClientServer } from './raft-client.js'
-import type { StrongVariable } from './strong-variables.js'
-import type { Role } from '../protocols/raft/types.js'
+import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
+import { PeerEconomy } from './economy/economy.js'
+import { RaftClient } from './raft/client.js'
+import { RaftService } from './raft/service.js'
+import type { StrongVariable } from './raft/strong-variables.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync.js'
 
 export interface PeerEventMap extends SyncEventMap {
@@ -52,35 +49,9 @@ export interface PeerStats {
   storeErrors: number
 }
 
-/** What `peer.raft.status()` reports. */
-export interface PeerRaftStatus {
-  /** Set when this node's Raft loop failed and stopped (see the logs). */
-  failed?: string
-  role: Role
-  term: number
-  /** Peer id of the leader this node knows, if any. */
-  leader: string | undefined
-  commit: number
-  applied: number
-  voters: string[]
-  learners: string[]
-}
-
-/** The peer's membership of the Raft group (`peer.raft`). */
-export interface PeerRaft {
-  readonly driver: LiveRaftDriver
-  readonly transport: RaftTransport
-  status: () => PeerRaftStatus
-  /** Membership changes, one at a time, each resolved once applied here (call on any member). */
-  addLearner: (peerId: string) => Promise<void>
-  promote: (peerId: string) => Promise<void>
-  removeMember: (peerId: string) => Promise<void>
-  /**
-   * Replaces voter `dead` by peer `live`: adds `live` as a learner, waits until it has caught up with the
-   * commit index (by snapshot if the log was compacted), promotes it, then removes `dead`.
-   */
-  replaceVoter: (dead: string, live: string, options?: { timeoutMs?: number }) => Promise<void>
-}
+/** The peer's membership of the Raft group (`peer.raft`): see peers/raft/service.ts. */
+export type PeerRaft = RaftService
+export type { PeerRaftStatus, PeerRaftStats } from './raft/service.js'
 
 /** `peer.variables`: eventual variables (CRDT) and strong variables (Raft). */
 export type PeerVariables = VariableStore & {
@@ -111,10 +82,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private strongVars: StrongVariables
   /** The mesh's ledger and auctions (FEATURES E1–E6): commands through Raft, bid requests to local agents. */
   readonly economy: PeerEconomy
-  private raftServer: RaftClientServer | undefined
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private raftStarting: Promise<PeerRaft> | undefined
-  private raftMemberOff: (() => void) | undefined
   readonly libp2p: AgoraLibp2p
   readonly log: Logger
   /** @internal */
@@ -213,9 +182,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.sync.adoptExistingConnections()
       this.state = 'started'
       if (this.raft !== undefined) {
-        await this.raft.transport.start()
-        this.raft.driver.start()
-        await this.raftServer?.start()
+        await this.raft.start()
       } else if (this.raftOptions !== undefined) {
         await this.startRaft(this.raftOptions)
       }
@@ -236,17 +203,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.state = 'stopping'
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
-      if (this.raft !== undefined) {
-        this.raft.driver.stop()
-        await this.raft.transport.stop()
-        await this.raftServer?.stop()
-        // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
-        if (this.options.dataDir !== undefined) {
-          this.raft = undefined
-          this.raftMemberOff?.()
-          this.raftMemberOff = undefined
-        }
-      }
+      // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
+      await this.raft?.stop()
       await this.sync.stop()
       await this.economy.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
@@ -325,112 +283,25 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.log.warn('a Raft voter without a data dir forgets its term, vote and log when its process restarts; use a dataDir in production')
     }
     this.raftOptions = options
-    const log = this.log.child('raft')
-    const storage = this.db !== undefined ? await DurableRaftStorage.open(this.db, { fsync: options.fsync ?? true }) : undefined
-    const app = new MeshApplication(new StrongMapApp())
-    let driver: LiveRaftDriver | undefined
-    const transport = new RaftTransport({
-      node: this.libp2p,
+    const raft = new RaftService({
+      libp2p: this.libp2p,
       mesh: this.options.mesh,
-      log,
-      onMessage: (m) => driver?.receive(m),
-      onUnreachable: (id) => { try { driver?.node.reportUnreachable(id) } catch {} }
-    })
-    const voters = options.voters
-    const isVoter = voters?.includes(this.id) === true && options.learner !== true
-    for (const v of voters ?? []) transport.addPeer(v)
-    transport.addPeer(this.id)
-    for (const m of this.members()) transport.addPeer(m)
-    this.raftMemberOff?.()
-    this.raftMemberOff = this.sync.on('member:joined', ({ peerId }) => { transport.addPeer(peerId) })
-    for (const d of this.replica.all('reg')) transport.addPeer(d.host)
-    driver = new LiveRaftDriver({
-      id: raftIdOf(this.id),
-      transport,
-      application: app,
-      origin: this.id,
-      ...(storage !== undefined ? { storage } : {}),
-      ...(isVoter && voters !== undefined ? { voters: voters.map(raftIdOf) } : {}),
-      log,
-      options: {
-        ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
-        ...(options.electionTick !== undefined ? { electionTick: options.electionTick } : {}),
-        ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
-        ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {})
-      }
-    })
-    await transport.start()
-    driver.start()
-    const d = driver
-    const peerOf = (id: number): string | undefined => transport.peerOf(id)
-    const change = async (type: 'addLearner' | 'promoteLearner' | 'removeVoter', peerId: string, timeoutMs?: number): Promise<void> => {
-      transport.addPeer(peerId)
-      await d.changeMembership({ type, nodeId: raftIdOf(peerId) }, timeoutMs)
-    }
-    this.raft = {
-      driver: d,
-      transport,
-      addLearner: async (peerId) => { await change('addLearner', peerId) },
-      promote: async (peerId) => { await change('promoteLearner', peerId) },
-      removeMember: async (peerId) => { await change('removeVoter', peerId) },
-      replaceVoter: async (dead, live, opts = {}) => {
-        const timeoutMs = opts.timeoutMs ?? 30_000
-        const deadline = Date.now() + timeoutMs
-        const id = raftIdOf(live)
-        if (!d.node.confState().learners.includes(id) && !d.node.confState().voters.includes(id)) await change('addLearner', live, timeoutMs)
-        // Caught up: the leader's view of the learner's match reaches the commit index.
-        for (;;) {
-          const st = d.node.status()
-          const match = st.progress?.[id]?.match
-          if (st.role !== 'leader' || (match !== undefined && match >= st.commit)) break
-          if (Date.now() > deadline) throw new TimeoutError(`learner ${live} catching up`, timeoutMs)
-          await d.once('raft:applied', () => true, 200).catch(() => {})
-        }
-        if (!d.node.confState().voters.includes(id)) await change('promoteLearner', live, Math.max(1, deadline - Date.now()))
-        await change('removeVoter', dead, Math.max(1, deadline - Date.now()))
-      },
-      status: () => {
-        const s = d.status()
-        return {
-          ...(d.failure !== undefined ? { failed: d.failure.message } : {}),
-          role: s.role,
-          term: s.term,
-          leader: s.lead === 0 ? undefined : peerOf(s.lead),
-          commit: s.commit,
-          applied: s.appliedIndex,
-          voters: s.confState.voters.map(v => peerOf(v) ?? `raft:${v}`),
-          learners: s.confState.learners.map(v => peerOf(v) ?? `raft:${v}`)
-        }
-      }
-    }
-    this.strongVars = new StrongVariables(localBackend(d, app.strong))
+      db: () => this.db,
+      members: () => this.members(),
+      onMemberJoined: (fn) => this.sync.on('member:joined', ({ peerId }) => { fn(peerId) }),
+      hosts: () => [...this.replica.all('reg')].map(d => d.host),
+      log: this.log.child('raft')
+    }, options)
+    await raft.start()
+    this.raft = raft
+    this.strongVars = new StrongVariables(serviceBackend(raft))
     this.economy.setBackend({
-      app,
-      propose: async (command) => await d.proposeReliably(command),
-      waitApplied: async (index, timeoutMs) => {
-        if (d.status().appliedIndex >= index) return true
-        return await d.once('raft:applied', (e) => e.index >= index, timeoutMs).then(() => true, () => false)
-      },
-      read: async (name) => { await d.readIndexReliably(); return app.read(name) }
+      app: raft,
+      propose: async (command) => await raft.propose(command),
+      waitApplied: async (index, timeoutMs) => await raft.waitApplied(index, timeoutMs),
+      read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) }
     })
-    // The economy's genesis: the first leader proposes it (identical on every bootstrap voter).
-    // Only a bootstrap voter (or a peer told the authorities) proposes it: a member added later could
-    // otherwise lead before genesis and name itself the authority.
-    const authorities = options.economyAuthorities ?? voters
-    let genesisInFlight = false
-    const genesis = (): void => {
-      if (authorities === undefined || app.economy !== undefined || !d.isLeader || genesisInFlight) return
-      genesisInFlight = true
-      d.proposeReliably(encodeEconCommand({ type: 'economy.genesis', authorities, ...(options.unbondingDelayEntries !== undefined ? { unbondingDelayEntries: options.unbondingDelayEntries } : {}) }))
-        .catch((err: Error) => { log.debug('economy genesis not proposed yet', { error: err.message }) })
-        .finally(() => { genesisInFlight = false })
-    }
-    d.on('raft:role', (e) => { if (e.role === 'leader') genesis() })
-    d.on('raft:applied', genesis)
-    genesis()
-    this.raftServer = new RaftClientServer(this.libp2p, this.options.mesh, d, (name) => app.read(name), log)
-    await this.raftServer.start()
-    return this.raft
+    return raft
   }
 
   /** Refuses connections with these peers and closes the open ones (operator ban; partitions in tests). */

@@ -268,7 +268,7 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
   }
 
   function applyDelays (i: number): void {
-    const t = peers[i]?.raft?.transport
+    const t = peers[i]?.raft?.links
     if (t === undefined) return
     const map = new Map<string, number>()
     for (const [k, ms] of delays) {

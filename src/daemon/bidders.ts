@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto'
 import { AgoraError, LimitExceededError, TimeoutError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
-import type { BidRequest } from '../../peers/economy.js'
+import type { BidRequest } from '../../peers/economy/economy.js'
 import type { BidPayload } from '../../protocols/market/types.js'
 
 /** Requests waiting for a long-polling agent's answer, per agent. */

@@ -119,12 +119,8 @@ async function start (args: string[], io: CliIo): Promise<number> {
           // Hand Raft leadership over so the group does not wait for an election timeout.
           const r = peer.raft
           if (r !== undefined && r.status().role === 'leader') {
-            const { raftIdOf } = await import('../../peers/raft-transport.js')
             const other = r.status().voters.find(v => v !== peer.id && !v.startsWith('raft:'))
-            if (other !== undefined) {
-              r.driver.transferLeadership(raftIdOf(other))
-              await r.driver.once('raft:role', (e) => e.role !== 'leader', 2000).catch(() => {})
-            }
+            if (other !== undefined) await r.transferLeadership(other, 2000).catch(() => {})
           }
           await api.close()
           await peer.stop()

@@ -160,7 +160,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const watchRaft = (): void => {
     metrics.watchRaft()
     if (raftOff !== undefined || peer.raft === undefined) return
-    raftOff = peer.raft.driver.on('raft:role', (e) => broadcast('raft:role', { ...e, leader: peer.raft?.status().leader }))
+    raftOff = peer.raft.on('raft:role', (e) => broadcast('raft:role', e))
   }
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

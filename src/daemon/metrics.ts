@@ -24,7 +24,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   })
   let watching: unknown
   const watchRaft = (): void => {
-    const d = peer.raft?.driver
+    const d = peer.raft
     if (d === undefined || watching === d) return
     watching = d
     d.on('raft:committed', (e) => { commitLatency.observe(e.ms / 1000) })
@@ -88,7 +88,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     }
   })
   c('agora_raft_proposals_total', 'Raft commands by outcome (this peer as proposer or applier)', ['result'], () => {
-    const s = peer.raft?.driver.stats
+    const s = peer.raft?.stats()
     return s === undefined ? [] : [[{ result: 'applied' }, s.applied], [{ result: 'duplicate' }, s.duplicates], [{ result: 'indefinite' }, s.indefinite]]
   })
   // The economy: counted from `economy:applied` on this replica (members), read from peer.economy.

@@ -49,7 +49,7 @@ const leaderOf = (peers: Peer[]): Peer | undefined => peers.find(p => p.started 
 
 async function latencyAndThroughput (peers: Peer[]): Promise<Record<string, unknown>> {
   const leader = leaderOf(peers)!
-  const d = leader.raft!.driver
+  const d = leader.raft!.driver!
   const cmd = new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'bench', value: '1' }))
   for (let i = 0; i < 200; i++) await d.propose(cmd)
   const lat: number[] = []
@@ -83,7 +83,7 @@ async function failover (peers: Peer[], dirs: string[], trials: number): Promise
     // Commits resume: a survivor's write succeeds.
     for (;;) {
       try {
-        await others[0]!.raft!.driver.propose(new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'f', value: String(-t) })))
+        await others[0]!.raft!.driver!.propose(new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'f', value: String(-t) })))
         break
       } catch {
         await new Promise(resolve => setTimeout(resolve, 5))

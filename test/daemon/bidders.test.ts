@@ -4,7 +4,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BID_QUEUE_PER_AGENT_MAX, Bidders, CALLBACK_RESPONSE_BYTES_MAX } from '../../src/daemon/bidders.js'
-import type { BidHandler, BidRequest } from '../../peers/economy.js'
+import type { BidHandler, BidRequest } from '../../peers/economy/economy.js'
 
 function fakePeer (local: string[]): { peer: any, handlers: Map<string, BidHandler> } {
   const handlers = new Map<string, BidHandler>()

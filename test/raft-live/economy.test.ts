@@ -8,7 +8,7 @@ import type { LiveMesh } from '../../sim/live.js'
 import type { Peer } from '../../peers/peer.js'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { auctionProtocol, type AuctionResultNotice, type BidRequest } from '../../peers/economy.js'
+import { auctionProtocol, type AuctionResultNotice, type BidRequest } from '../../peers/economy/economy.js'
 import { checkLinearizable, ledgerModel, type LedgerOperation } from '../../sim/linearizability/index.js'
 import { createRand } from '../../src/base/prng.js'
 import { seedMessage, testSeed } from '../helpers/seed.js'
@@ -191,7 +191,7 @@ describe('economy on live Raft', () => {
     const again = await m.restart(victim)
     await m.waitFor((p, i) => i !== victim || p.economy.replica?.auction('open-1')?.bids.length === 1, { what: 'the restarted voter caught up' })
     // It came back from a snapshot holding the economy (taken every 20 entries), then the log after it.
-    expect(again.raft!.driver.memory.snapshot().metadata.index).toBeGreaterThanOrEqual(20)
+    expect(again.raft!.driver!.memory.snapshot().metadata.index).toBeGreaterThanOrEqual(20)
     expect(again.economy.replica!.account('w')).toMatchObject({ free: 470 - 25, escrow: 25 })
     // The auction settles after the restart, on every replica alike.
     await a.economy.closeAuction('open-1', 's')

@@ -113,7 +113,7 @@ describe('raft membership in the live mesh', () => {
     const l = m.leader()!
     await m.peers[l]!.raft!.addLearner(newcomer.id)
     await m.waitFor((p, i) => i !== 3 || (p.raft!.status().applied >= m.peers[l]!.raft!.status().commit), { what: 'the learner to catch up' })
-    expect(newcomer.raft!.driver.stats.snapshotsInstalled).toBeGreaterThan(0)
+    expect(newcomer.raft!.stats().snapshotsInstalled).toBeGreaterThan(0)
     expect(await newcomer.variables.strong<number>('n').get({ linearizable: false })).toBe(119)
     expect(newcomer.raft!.status().learners).toContain(newcomer.id)
     // A voter dies; the learner takes its place.

@@ -1,6 +1,6 @@
 /** The replicated map of strong variables: malformed commands change nothing. */
 import { describe, expect, it } from 'vitest'
-import { StrongMapApp } from '../../peers/strong-variables.js'
+import { StrongMapApp } from '../../peers/raft/strong-variables.js'
 
 const cmd = (c: unknown): Uint8Array => new TextEncoder().encode(typeof c === 'string' ? c : JSON.stringify(c))
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
-import { DurableRaftStorage } from '../../peers/raft-storage.js'
+import { DurableRaftStorage } from '../../peers/raft/storage.js'
 import type { Entry } from '../../protocols/raft/types.js'
 
 const dirs: string[] = []

@@ -70,7 +70,7 @@ describe('raft wire codec', () => {
 
 describe('coalescing appends', () => {
   it('merges contiguous appends to one follower and keeps everything else in order', async () => {
-    const { coalesceAppends } = await import('../../peers/raft-driver.js')
+    const { coalesceAppends } = await import('../../peers/raft/driver.js')
     const e = (index: number, term = 2): { term: number, index: number, type: 'normal', data: Uint8Array } => ({ term, index, type: 'normal', data: new Uint8Array([index]) })
     const base = { from: 1, term: 2, logTerm: 2, commit: 0, reject: false, rejectHint: 0 }
     const msgs: Message[] = [

@@ -7,14 +7,14 @@
  * inside the driver's session envelope, so retries apply once). Every replica emits
  * `variable:changed` when it applies a change.
  */
-import { AgoraError, LimitExceededError } from '../src/base/errors.js'
-import { TypedEmitter } from '../src/base/events.js'
-import { InvalidVariableError } from '../crdt/errors.js'
-import type { LiveRaftDriver } from './raft-driver.js'
-import { STRONG_NAME_RE, STRONG_VALUE_BYTES_MAX, StrongMapApp, type StrongCommand, type StrongEventMap, type StrongResult } from '../protocols/variables/strong-map.js'
+import { AgoraError, LimitExceededError } from '../../src/base/errors.js'
+import { TypedEmitter } from '../../src/base/events.js'
+import { InvalidVariableError } from '../../crdt/errors.js'
+import type { RaftService } from './service.js'
+import { STRONG_NAME_RE, STRONG_VALUE_BYTES_MAX, StrongMapApp, type StrongCommand, type StrongEventMap, type StrongResult } from '../../protocols/variables/strong-map.js'
 
-export { STRONG_TOTAL_BYTES_MAX, STRONG_VALUE_BYTES_MAX, STRONG_VARIABLES_MAX, StrongMapApp, type StrongEventMap } from '../protocols/variables/strong-map.js'
-import type { RaftClient } from './raft-client.js'
+export { STRONG_TOTAL_BYTES_MAX, STRONG_VALUE_BYTES_MAX, STRONG_VARIABLES_MAX, StrongMapApp, type StrongEventMap } from '../../protocols/variables/strong-map.js'
+import type { RaftClient } from './client.js'
 
 /** Where a strong variable's commands and reads go: the local Raft driver, or a member (client path). */
 export interface StrongBackend {
@@ -22,17 +22,18 @@ export interface StrongBackend {
   propose: (command: Uint8Array) => Promise<unknown>
   /** The raw JSON text of `name` (undefined if unset), linearizable unless asked otherwise. */
   read: (name: string, linearizable: boolean) => Promise<string | undefined>
-  /** The replicated map, when this peer holds a replica (for change events). */
-  app?: StrongMapApp
+  /** Change events, when this peer holds a replica. */
+  app?: { on: (type: 'variable:changed', fn: (e: StrongEventMap['variable:changed']) => void) => () => void }
 }
 
-export function localBackend (driver: LiveRaftDriver, app: StrongMapApp): StrongBackend {
+/** For a member of the Raft group: commands through the local driver, reads from the local replica. */
+export function serviceBackend (raft: RaftService): StrongBackend {
   return {
-    app,
-    propose: async (command) => (await driver.proposeReliably(command)).result,
+    app: raft,
+    propose: async (command) => (await raft.propose(command)).result,
     read: async (name, linearizable) => {
-      if (linearizable) await driver.readIndexReliably()
-      return app.get(name)
+      if (linearizable) await raft.readBarrier()
+      return raft.app?.strong.get(name)
     }
   }
 }

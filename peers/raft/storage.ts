@@ -14,9 +14,9 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import type { ClassicLevel } from 'classic-level'
-import { DecodeError } from '../src/base/errors.js'
-import { MemoryStorage } from '../protocols/raft/storage.js'
-import type { ConfState, Entry, HardState, Snapshot } from '../protocols/raft/types.js'
+import { DecodeError } from '../../src/base/errors.js'
+import { MemoryStorage } from '../../protocols/raft/storage.js'
+import type { ConfState, Entry, HardState, Snapshot } from '../../protocols/raft/types.js'
 
 const ENTRY_TYPES = ['normal', 'confChange'] as const
 

@@ -13,11 +13,11 @@ import { createHash } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
-import type { Logger } from '../src/base/log.js'
-import { DEFAULT_WIRE_LIMITS, decodeMessage, encodeMessage } from '../protocols/raft/wire.js'
-import type { WireLimits } from '../protocols/raft/wire.js'
-import type { Message, NodeId } from '../protocols/raft/types.js'
-import type { AgoraLibp2p } from './node.js'
+import type { Logger } from '../../src/base/log.js'
+import { DEFAULT_WIRE_LIMITS, decodeMessage, encodeMessage } from '../../protocols/raft/wire.js'
+import type { WireLimits } from '../../protocols/raft/wire.js'
+import type { Message, NodeId } from '../../protocols/raft/types.js'
+import type { AgoraLibp2p } from '../node.js'
 
 /** Max bytes of one framed Raft message (a snapshot travels in one message). */
 export const RAFT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024 + 64 * 1024

@@ -13,11 +13,11 @@ import { randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
-import { AgoraError, DecodeError } from '../src/base/errors.js'
-import type { Logger } from '../src/base/log.js'
-import { IndefiniteError } from './raft-driver.js'
-import type { LiveRaftDriver } from './raft-driver.js'
-import type { AgoraLibp2p } from './node.js'
+import { AgoraError, DecodeError } from '../../src/base/errors.js'
+import type { Logger } from '../../src/base/log.js'
+import { IndefiniteError } from './driver.js'
+import type { LiveRaftDriver } from './driver.js'
+import type { AgoraLibp2p } from '../node.js'
 
 export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024
 /** Requests a member serves at once. */

@@ -14,22 +14,22 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { AuctionChannel, serveChannel, type Reply } from './auction-channel.js'
+import { AuctionChannel, serveChannel, type Reply } from './channel.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
-import { AgoraError, TimeoutError } from '../src/base/errors.js'
-import { TypedEmitter } from '../src/base/events.js'
-import type { Logger } from '../src/base/log.js'
-import type { AgentView, QueryCriteria } from '../crdt/types.js'
-import { commitBid } from '../protocols/auctions/commit.js'
-import { Economy, type AccountView, type SupplyView } from '../protocols/market/economy.js'
-import { MarketError, type MarketErrorCode } from '../protocols/market/errors.js'
-import type { AuctionSpec, AuctionState, BidPayload, MarketResult } from '../protocols/market/types.js'
-import type { SlashCondition } from '../protocols/ledger/slashing.js'
-import { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand } from '../protocols/mesh/application.js'
+import { AgoraError, TimeoutError } from '../../src/base/errors.js'
+import { TypedEmitter } from '../../src/base/events.js'
+import type { Logger } from '../../src/base/log.js'
+import type { AgentView, QueryCriteria } from '../../crdt/types.js'
+import { commitBid } from '../../protocols/auctions/commit.js'
+import { Economy, type AccountView, type SupplyView } from '../../protocols/market/economy.js'
+import { MarketError, type MarketErrorCode } from '../../protocols/market/errors.js'
+import type { AuctionSpec, AuctionState, BidPayload, MarketResult } from '../../protocols/market/types.js'
+import type { SlashCondition } from '../../protocols/ledger/slashing.js'
+import { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand } from '../../protocols/mesh/application.js'
 
-export { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand, type MeshApplicationEvents } from '../protocols/mesh/application.js'
-import type { AgoraLibp2p } from './node.js'
+export { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand, type MeshApplicationEvents } from '../../protocols/mesh/application.js'
+import type { AgoraLibp2p } from '../node.js'
 
 /** Auction channels one connection may open to this peer at once (one is the norm; reopens overlap). */
 export const CHANNELS_PER_CONNECTION_MAX = 8
@@ -70,8 +70,8 @@ export interface EconomyBackend {
   waitApplied?: (index: number, timeoutMs: number) => Promise<boolean>
   /** JSON text of a read name (see {@link MeshApplication.read}), linearizable. */
   read: (name: string) => Promise<string | undefined>
-  /** The replica, on members (events). */
-  app?: MeshApplication
+  /** The local replica's events and economy, on members. */
+  app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined }
 }
 
 /** What a bidder's handler is asked. */

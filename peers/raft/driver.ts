@@ -6,19 +6,19 @@
  * or its time is up, reads retried while there is no leader, and membership changes awaited.
  */
 import { randomBytes } from 'node:crypto'
-import { NotStartedError, TimeoutError } from '../src/base/errors.js'
-import type { Logger } from '../src/base/log.js'
-import { createRand } from '../src/base/prng.js'
-import type { StateMachine } from '../protocols/raft/application.js'
-import { RaftDriver, type DriverStorage, type RaftDriverOptions } from '../protocols/raft/driver.js'
-import { IndefiniteError } from '../protocols/raft/errors.js'
-import type { ConfChange, NodeId } from '../protocols/raft/types.js'
-import type { RaftTransport } from './raft-transport.js'
+import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
+import type { Logger } from '../../src/base/log.js'
+import { createRand } from '../../src/base/prng.js'
+import type { StateMachine } from '../../protocols/raft/application.js'
+import { RaftDriver, type DriverStorage, type RaftDriverOptions } from '../../protocols/raft/driver.js'
+import { IndefiniteError } from '../../protocols/raft/errors.js'
+import type { ConfChange, NodeId } from '../../protocols/raft/types.js'
+import type { RaftTransport } from './transport.js'
 
-export { IndefiniteError } from '../protocols/raft/errors.js'
-export { coalesceAppends } from '../protocols/raft/coalesce.js'
-export { SNAPSHOT_BYTES_MAX, type RaftDriverEventMap } from '../protocols/raft/driver.js'
-export { SESSION_WINDOW } from '../protocols/raft/sessions.js'
+export { IndefiniteError } from '../../protocols/raft/errors.js'
+export { coalesceAppends } from '../../protocols/raft/coalesce.js'
+export { SNAPSHOT_BYTES_MAX, type RaftDriverEventMap } from '../../protocols/raft/driver.js'
+export { SESSION_WINDOW } from '../../protocols/raft/sessions.js'
 /** @deprecated the contract is protocols/raft/application.ts's StateMachine. */
 export type RaftApplication = StateMachine
 

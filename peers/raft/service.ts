@@ -1,0 +1,327 @@
+/**
+ * The Raft service of a peer (`peer.raft`): this peer's membership of the mesh's Raft group. It binds the
+ * shipped driver (protocols/raft/driver.ts, through {@link LiveRaftDriver}) to the peer's components:
+ * durable storage in the peer's LevelDB, the libp2p transport, the client path served to peers outside
+ * the group, the economy's genesis, and membership changes. It runs the mesh application
+ * (protocols/mesh) and re-emits its events, so handles made once keep working across restarts.
+ *
+ * Lifecycle: `start()` and `stop()` are idempotent. With a data dir, a stopped service forgets its
+ * driver and the next start recovers everything from disk; in memory, the same driver resumes.
+ */
+import type { ClassicLevel } from 'classic-level'
+import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
+import { TypedEmitter } from '../../src/base/events.js'
+import type { Logger } from '../../src/base/log.js'
+import { MeshApplication, encodeEconCommand, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
+import type { Economy } from '../../protocols/market/economy.js'
+import type { StrongEventMap } from '../../protocols/variables/strong-map.js'
+import type { Role } from '../../protocols/raft/types.js'
+import type { AgoraLibp2p } from '../node.js'
+import { RaftClientServer } from './client.js'
+import { LiveRaftDriver } from './driver.js'
+import { DurableRaftStorage } from './storage.js'
+import { RaftTransport, raftIdOf } from './transport.js'
+
+/** What `peer.raft.status()` reports. */
+export interface PeerRaftStatus {
+  /** Set when this node's Raft loop failed and stopped (see the logs). */
+  failed?: string
+  role: Role
+  term: number
+  /** Peer id of the leader this node knows, if any. */
+  leader: string | undefined
+  commit: number
+  applied: number
+  voters: string[]
+  learners: string[]
+}
+
+/** Counters of the driver (what happened to commands applied here). */
+export interface PeerRaftStats {
+  applied: number
+  duplicates: number
+  indefinite: number
+  snapshots: number
+  snapshotsInstalled: number
+  snapshotsTooLarge: number
+  readyBatches: number
+}
+
+export interface RaftServiceEvents extends Record<string, unknown>, StrongEventMap {
+  /** This node's role or known leader changed (`leader`: a peer id, undefined when unknown). */
+  'raft:role': { role: Role, leader: string | undefined, term: number }
+  /** Entries were applied here up to `index`. */
+  'raft:applied': { index: number }
+  /** A command proposed here was applied here, `ms` after it was proposed. */
+  'raft:committed': { index: number, ms: number }
+  /** This node's Raft loop failed and stopped. */
+  'raft:failed': { error: Error }
+  /** An economy command was applied on this replica. */
+  'economy:applied': EconomyAppliedEvent
+}
+
+/** The options of `createPeer({ raft })` this service reads. */
+export interface RaftServiceInit {
+  /** Peer ids of the bootstrap voters; a peer listed starts as a voter of a new group. */
+  voters?: string[]
+  /** Run Raft without voting (the leader must add this peer as a learner). */
+  learner?: boolean
+  /** Milliseconds per tick. Default 50. */
+  tickMs?: number
+  /** Ticks of silence before an election. Default 10. */
+  electionTick?: number
+  /** fsync every persisted Ready. Default true. */
+  fsync?: boolean
+  /** Applied entries between snapshots. Default 10000. */
+  snapshotEntries?: number
+  /** How long a proposal may take before it is indefinite. Default 5000 ms. */
+  proposalTimeoutMs?: number
+  /** The economy's authorities (treasury). Default the bootstrap voters. */
+  economyAuthorities?: string[]
+  /** Ledger unbonding delay in economy log entries (genesis). Default 100. */
+  unbondingDelayEntries?: number
+}
+
+/** What the service needs of its peer. */
+export interface RaftServiceComponents {
+  libp2p: AgoraLibp2p
+  /** The mesh name (namespaces the protocols). */
+  mesh: string
+  /** The peer's LevelDB, when it has a data dir (read at start). */
+  db: () => ClassicLevel<string, Uint8Array> | undefined
+  /** Peers known to be mesh members now (dialable for Raft). */
+  members: () => string[]
+  /** Subscribes to members joining; returns the unsubscribe. */
+  onMemberJoined: (fn: (peerId: string) => void) => () => void
+  /** Hosts of the registry (peers worth knowing the address of). */
+  hosts: () => string[]
+  log: Logger
+}
+
+export class RaftService extends TypedEmitter<RaftServiceEvents> {
+  private readonly components: RaftServiceComponents
+  private readonly init: RaftServiceInit
+  private readonly log: Logger
+  private readonly selfId: string
+  /** @internal the driver (benchmarks and tests); undefined while stopped with a data dir. */
+  driver: LiveRaftDriver | undefined
+  private transport: RaftTransport | undefined
+  private server: RaftClientServer | undefined
+  private current: MeshApplication | undefined
+  private memberOff: (() => void) | undefined
+  private running = false
+  private starting: Promise<void> | undefined
+
+  constructor (components: RaftServiceComponents, init: RaftServiceInit = {}) {
+    super()
+    this.components = components
+    this.init = init
+    this.log = components.log
+    this.selfId = components.libp2p.peerId.toString()
+  }
+
+  get isStarted (): boolean { return this.running }
+
+  /** The local replica of the mesh application (strong variables and the economy), while running. */
+  get app (): MeshApplication | undefined { return this.current }
+
+  /** @internal the transport (the live harness shapes its links). */
+  get links (): RaftTransport | undefined { return this.transport }
+
+  /** The local economy replica, once its genesis is applied here. */
+  get economy (): Economy | undefined { return this.current?.economy }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    if (this.starting !== undefined) { await this.starting; return }
+    this.starting = this.doStart().finally(() => { this.starting = undefined })
+    await this.starting
+  }
+
+  private async doStart (): Promise<void> {
+    if (this.driver === undefined) await this.create()
+    const d = this.driver as LiveRaftDriver
+    await (this.transport as RaftTransport).start()
+    d.start()
+    await this.server?.start()
+    this.running = true
+  }
+
+  async stop (): Promise<void> {
+    if (this.starting !== undefined) await this.starting.catch(() => {})
+    if (!this.running) return
+    this.running = false
+    this.driver?.stop()
+    await this.transport?.stop()
+    await this.server?.stop()
+    // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
+    if (this.components.db() !== undefined) {
+      this.driver = undefined
+      this.transport = undefined
+      this.server = undefined
+      this.current = undefined
+      this.memberOff?.()
+      this.memberOff = undefined
+    }
+  }
+
+  private async create (): Promise<void> {
+    const options = this.init
+    const log = this.log
+    const db = this.components.db()
+    const storage = db !== undefined ? await DurableRaftStorage.open(db, { fsync: options.fsync ?? true }) : undefined
+    const app = new MeshApplication()
+    let driver: LiveRaftDriver | undefined
+    const transport = new RaftTransport({
+      node: this.components.libp2p,
+      mesh: this.components.mesh,
+      log,
+      onMessage: (m) => driver?.receive(m),
+      onUnreachable: (id) => { try { driver?.node.reportUnreachable(id) } catch {} }
+    })
+    const voters = options.voters
+    const isVoter = voters?.includes(this.selfId) === true && options.learner !== true
+    for (const v of voters ?? []) transport.addPeer(v)
+    transport.addPeer(this.selfId)
+    for (const m of this.components.members()) transport.addPeer(m)
+    this.memberOff?.()
+    this.memberOff = this.components.onMemberJoined((peerId) => { transport.addPeer(peerId) })
+    for (const h of this.components.hosts()) transport.addPeer(h)
+    driver = new LiveRaftDriver({
+      id: raftIdOf(this.selfId),
+      transport,
+      application: app,
+      origin: this.selfId,
+      ...(storage !== undefined ? { storage } : {}),
+      ...(isVoter && voters !== undefined ? { voters: voters.map(raftIdOf) } : {}),
+      log,
+      options: {
+        ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
+        ...(options.electionTick !== undefined ? { electionTick: options.electionTick } : {}),
+        ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
+        ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {})
+      }
+    })
+    const d = driver
+    app.on('economy:applied', (e) => { if (this.current === app) this.emit('economy:applied', e) })
+    app.strong.on('variable:changed', (e) => { if (this.current === app) this.emit('variable:changed', e) })
+    d.on('raft:role', (e) => { this.emit('raft:role', { role: e.role, leader: e.leader === 0 ? undefined : transport.peerOf(e.leader), term: e.term }) })
+    d.on('raft:applied', (e) => { this.emit('raft:applied', e) })
+    d.on('raft:committed', (e) => { this.emit('raft:committed', e) })
+    d.on('raft:failed', (e) => { this.emit('raft:failed', e) })
+    this.driver = d
+    this.transport = transport
+    this.current = app
+    this.startGenesis(d, app)
+    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log)
+  }
+
+  /**
+   * The economy's genesis: the first leader proposes it (identical on every bootstrap voter). Only a
+   * bootstrap voter (or a peer told the authorities) proposes it: a member added later could otherwise
+   * lead before genesis and name itself the authority.
+   */
+  private startGenesis (d: LiveRaftDriver, app: MeshApplication): void {
+    const authorities = this.init.economyAuthorities ?? this.init.voters
+    const unbonding = this.init.unbondingDelayEntries
+    let inFlight = false
+    const genesis = (): void => {
+      if (authorities === undefined || app.economy !== undefined || !d.isLeader || inFlight) return
+      inFlight = true
+      d.proposeReliably(encodeEconCommand({ type: 'economy.genesis', authorities, ...(unbonding !== undefined ? { unbondingDelayEntries: unbonding } : {}) }))
+        .catch((err: Error) => { this.log.debug('economy genesis not proposed yet', { error: err.message }) })
+        .finally(() => { inFlight = false })
+    }
+    d.on('raft:role', (e) => { if (e.role === 'leader') genesis() })
+    d.on('raft:applied', genesis)
+    genesis()
+  }
+
+  private need (): LiveRaftDriver {
+    const d = this.driver
+    if (d === undefined || !this.running) throw new NotStartedError('raft')
+    return d
+  }
+
+  status (): PeerRaftStatus {
+    const d = this.driver
+    if (d === undefined) return { failed: 'stopped', role: 'follower', term: 0, leader: undefined, commit: 0, applied: 0, voters: [], learners: [] }
+    const s = d.status()
+    const peerOf = (id: number): string | undefined => this.transport?.peerOf(id)
+    return {
+      ...(d.failure !== undefined ? { failed: d.failure.message } : {}),
+      role: s.role,
+      term: s.term,
+      leader: s.lead === 0 ? undefined : peerOf(s.lead),
+      commit: s.commit,
+      applied: s.appliedIndex,
+      voters: s.confState.voters.map(v => peerOf(v) ?? `raft:${v}`),
+      learners: s.confState.learners.map(v => peerOf(v) ?? `raft:${v}`)
+    }
+  }
+
+  stats (): PeerRaftStats {
+    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }) }
+  }
+
+  /** Replicates `command` exactly once (retried under one session until `timeoutMs`); its index and result. */
+  async propose (command: Uint8Array, timeoutMs?: number): Promise<{ index: number, result: unknown }> {
+    return await this.need().proposeReliably(command, timeoutMs)
+  }
+
+  /** A linearizable read point: resolves once this replica applied everything committed when called. */
+  async readBarrier (timeoutMs?: number): Promise<number> {
+    return await this.need().readIndexReliably(timeoutMs)
+  }
+
+  /** Resolves true once this replica applied `index` (false after `timeoutMs`). */
+  async waitApplied (index: number, timeoutMs: number): Promise<boolean> {
+    const d = this.need()
+    if (d.status().appliedIndex >= index) return true
+    return await d.once('raft:applied', (e) => e.index >= index, timeoutMs).then(() => true, () => false)
+  }
+
+  /**
+   * Hands leadership to `peerId` (a voter) and resolves once this node is no longer leader or after
+   * `timeoutMs`; false when it still leads then.
+   */
+  async transferLeadership (peerId: string, timeoutMs = 2000): Promise<boolean> {
+    const d = this.need()
+    if (!d.isLeader) return true
+    d.transferLeadership(raftIdOf(peerId))
+    await d.once('raft:role', (e) => e.role !== 'leader', timeoutMs).catch(() => {})
+    return !d.isLeader
+  }
+
+  async addLearner (peerId: string): Promise<void> { await this.change('addLearner', peerId) }
+  async promote (peerId: string): Promise<void> { await this.change('promoteLearner', peerId) }
+  async removeMember (peerId: string): Promise<void> { await this.change('removeVoter', peerId) }
+
+  /**
+   * Replaces voter `dead` by peer `live`: adds `live` as a learner, waits until it has caught up with the
+   * commit index (by snapshot if the log was compacted), promotes it, then removes `dead`.
+   */
+  async replaceVoter (dead: string, live: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    const d = this.need()
+    const timeoutMs = options.timeoutMs ?? 30_000
+    const deadline = Date.now() + timeoutMs
+    const id = raftIdOf(live)
+    if (!d.node.confState().learners.includes(id) && !d.node.confState().voters.includes(id)) await this.change('addLearner', live, timeoutMs)
+    // Caught up: the leader's view of the learner's match reaches the commit index.
+    for (;;) {
+      const st = d.node.status()
+      const match = st.progress?.[id]?.match
+      if (st.role !== 'leader' || (match !== undefined && match >= st.commit)) break
+      if (Date.now() > deadline) throw new TimeoutError(`learner ${live} catching up`, timeoutMs)
+      await d.once('raft:applied', () => true, 200).catch(() => {})
+    }
+    if (!d.node.confState().voters.includes(id)) await this.change('promoteLearner', live, Math.max(1, deadline - Date.now()))
+    await this.change('removeVoter', dead, Math.max(1, deadline - Date.now()))
+  }
+
+  private async change (type: 'addLearner' | 'promoteLearner' | 'removeVoter', peerId: string, timeoutMs?: number): Promise<void> {
+    const d = this.need()
+    this.transport?.addPeer(peerId)
+    await d.changeMembership({ type, nodeId: raftIdOf(peerId) }, timeoutMs)
+  }
+}
