@@ -127,3 +127,26 @@ describe('ledger snapshots keep every account', () => {
     expect(l.circulating() + l.burned).toBe(l.minted)
   })
 })
+
+describe('ledger: strings must be well-formed Unicode', () => {
+  it('refuses a lone surrogate in any id or in slash evidence (ERR_INVALID_COMMAND), changing nothing', () => {
+    const { l, ap } = harness()
+    ap({ type: 'mint', by: T, account: 'a', amount: 100 })
+    ap({ type: 'stake', by: 'a', account: 'a', amount: 10 })
+    const before = snapshotJSON(l)
+    const bad: unknown[] = [
+      { type: 'mint', by: T, account: 'b\ud800', amount: 5 },
+      { type: 'open', by: '\udc00', account: '\udc00' },
+      { type: 'transfer', by: 'a', from: 'a', to: 'a\ud800', amount: 5 },
+      { type: 'escrow', by: 'a', id: 'job\ud800', account: 'a', amount: 5 },
+      { type: 'escrow', by: 'a', id: 'job', account: 'a', amount: 5, arbiter: '\ud800' },
+      { type: 'slash', by: T, account: 'a', condition: 'task_failure', evidence: { note: 'x\ud800' } },
+      { type: 'slash', by: T, account: 'a', condition: 'task_failure', evidence: { ['k\udfff']: 1 } }
+    ]
+    for (const c of bad) expect(code(ap(c)), JSON.stringify(c)).toBe('ERR_INVALID_COMMAND')
+    expect(JSON.parse(snapshotJSON(l))).toEqual({ ...JSON.parse(before), appliedIndex: l.appliedIndex })
+    // Well-formed non-ASCII ids are fine.
+    expect(code(ap({ type: 'mint', by: T, account: 'caf\u00e9-\ud83d\ude00', amount: 5 }))).toBe('ok')
+    expect(viaDisk(l).account('caf\u00e9-\ud83d\ude00')?.free).toBe(5)
+  })
+})

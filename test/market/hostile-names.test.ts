@@ -181,3 +181,37 @@ describe('economy snapshots', () => {
     supplyOk(b.restart().e)
   })
 })
+
+describe('economy: strings must be well-formed Unicode', () => {
+  it('refuses a lone surrogate anywhere in a command (ERR_INVALID_COMMAND): ids, owner, auction spec, bids, reveals', () => {
+    const b = new Book()
+    b.fund('seller', 'ps', 1)
+    b.fund('a', 'pa', 100)
+    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 'c', mechanism: 'combinatorial', items: ['x', 'y'], durationMs: 100 } })
+    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 's', mechanism: 'vickrey', items: ['x'], durationMs: 100, sealed: 'commit' } })
+    const before = JSON.stringify(b.e.snapshot().ledger.accounts)
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['op', { type: 'mint', by: 'treasury', account: 'z\ud800', owner: 'pz', amount: 1 }],
+      ['op', { type: 'mint', by: 'treasury', account: 'z', owner: 'p\ud800', amount: 1 }],
+      ['pz', { type: 'open', by: 'z\udc00', account: 'z\udc00' }],
+      ['pa', { type: 'transfer', by: 'a', from: 'a', to: 'seller\ud800', amount: 1 }],
+      ['ps', { type: 'auction.open', by: 'seller', auction: { id: 'v\ud800', mechanism: 'vickrey', items: ['x'], durationMs: 100 } }],
+      ['ps', { type: 'auction.open', by: 'seller', auction: { id: 'v', mechanism: 'vickrey', items: ['x\ud800'], durationMs: 100 } }],
+      ['ps', { type: 'auction.open', by: 'seller', auction: { id: 'v', mechanism: 'combinatorial', items: ['x'], durationMs: 100, reserves: { ['x\ud800']: 1 } } }],
+      ['pa', { type: 'auction.bid', by: 'a', auction: 'c', bid: { bundles: [{ items: ['x\ud800'], value: 5 }] } }],
+      ['pa', { type: 'auction.bid', by: 'a', auction: 'c\ud800', bid: { bundles: [{ items: ['x'], value: 5 }] } }],
+      ['pa', { type: 'auction.reveal', by: 'a', auction: 's', amount: 1, nonce: 'n\ud800' }],
+      ['op', { type: 'slash', by: 'treasury', account: 'a', condition: 'task_failure', evidence: ['\udfff'] }]
+    ]
+    for (const [origin, cmd] of bad) expect(b.code(origin, cmd), JSON.stringify(cmd)).toBe('ERR_INVALID_COMMAND')
+    expect(JSON.stringify(b.e.snapshot().ledger.accounts)).toBe(before)
+    expect(b.e.auctionIds()).toEqual(['c', 's'])
+    expect(b.e.auction('c')?.bids).toEqual([])
+    // A `__proto__` key anywhere in a command is refused too.
+    expect(b.code('pa', JSON.parse('{"type":"auction.bid","by":"a","auction":"c","bid":{"bundles":[{"items":["x"],"value":5}]},"__proto__":{"x":1}}') as Record<string, unknown>)).toBe('ERR_RESERVED_NAME')
+    // Well-formed non-ASCII names are ordinary.
+    b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 'caf\u00e9', mechanism: 'vickrey', items: ['\ud83d\ude00'], durationMs: 100 } })
+    b.ok('pa', { type: 'auction.bid', by: 'a', auction: 'caf\u00e9', bid: { amount: 3 } })
+    supplyOk(b.restart().e)
+  })
+})
