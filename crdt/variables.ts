@@ -18,7 +18,8 @@
  * the bound, so a host cannot stamp a write far in the future to win every later write. Variables documents are not pruned with their host's agents: a dead host's
  * last contribution still counts (a counter must not shrink when a host dies).
  */
-import { LimitExceededError } from '../src/base/errors.js'
+import { LimitExceededError, ReservedNameError } from '../src/base/errors.js'
+import { jsonInputProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { InvalidVariableError } from './errors.js'
 import { Hlc, compareHlc, isHlcTime, isTooFarAhead } from './hlc.js'
@@ -267,6 +268,11 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     let json: string | undefined
     try { json = JSON.stringify(value) } catch (err) { throw new InvalidVariableError(name, `value must be JSON-serialisable (${(err as Error).message})`) }
     if (json === undefined) throw new InvalidVariableError(name, 'value must be JSON-serialisable')
+    // What would not replicate unchanged: a lone surrogate (U+FFFD on other replicas), a "__proto__" key
+    // (a prototype after lib0's decoder).
+    const p = jsonInputProblem(value)
+    if (p?.reason === 'proto-key') throw new ReservedNameError(p.path === '' ? 'value' : `value.${p.path}`, '__proto__')
+    if (p !== undefined) throw new InvalidVariableError(name, `value${p.path === '' ? '' : '.' + p.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`)
     const max = this.replica.limits.variableBytesMax
     if (Buffer.byteLength(json) > max) throw new LimitExceededError('variableBytesMax', max, Buffer.byteLength(json), `variable ${name}`)
   }

@@ -7,7 +7,7 @@
  * returns `{ ok: true, ... }` or `{ ok: false, code }`, and leaves the state untouched on error. Every
  * replica that applies the same log reaches the same state and `snapshot()` (sorted keys).
  */
-import { isReservedName, nullObject } from '../../src/base/input.js'
+import { isReservedName, jsonInputProblem, nullObject } from '../../src/base/input.js'
 import { LedgerError, type LedgerErrorCode } from './errors.js'
 import { DEFAULT_LEDGER_LIMITS, type LedgerLimits } from './limits.js'
 import { applyOutcome, applySlash, biddingPower, initialReputation, PPM, type Reputation, scorePpm } from './reputation.js'
@@ -187,6 +187,7 @@ export class Ledger {
 
   private exec (raw: unknown, index: number): LedgerResult {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw err('ERR_INVALID_COMMAND', 'command is not an object')
+    checkStrings(raw)
     const c = raw as Record<string, unknown>
     const by = this.id(c.by, 'by')
     switch (c.type) {
@@ -543,6 +544,16 @@ export class Ledger {
       throw new LedgerError('ERR_DECODE', `bad ledger snapshot: ${e instanceof Error ? e.message : String(e)}`)
     }
   }
+}
+
+/**
+ * Every string of a command (ids, evidence; keys too) must be well-formed Unicode, and no key may be
+ * `__proto__`: what is stored must be what every later reader (snapshot JSON, HTTP) sees.
+ */
+function checkStrings (raw: object): void {
+  const p = jsonInputProblem(raw)
+  if (p?.reason === 'proto-key') throw err('ERR_RESERVED_NAME', `${p.path}: "__proto__" is not allowed as a key`)
+  if (p !== undefined) throw err('ERR_INVALID_COMMAND', `${p.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`)
 }
 
 function sortKeys<T extends object> (o: T): T {

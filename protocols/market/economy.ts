@@ -30,7 +30,7 @@ import { uniformPrice } from '../auctions/multiunit.js'
 import { settlementCommands } from '../auctions/settle.js'
 import { dutch, english, firstPrice, vickrey } from '../auctions/single.js'
 import { DEFAULT_AUCTION_LIMITS, type AuctionLimits, type Outcome } from '../auctions/types.js'
-import { isReservedName, nullObject } from '../../src/base/input.js'
+import { isReservedName, jsonInputProblem, nullObject } from '../../src/base/input.js'
 import { Ledger, type LedgerConfig, type LedgerSnapshot } from '../ledger/ledger.js'
 import type { LedgerLimits } from '../ledger/limits.js'
 import { PPM, scorePpm } from '../ledger/reputation.js'
@@ -278,6 +278,11 @@ export class Economy {
 
   private exec (raw: unknown, index: number, origin: string): MarketResult {
     if (!isObj(raw)) fail('ERR_INVALID_COMMAND', 'command is not an object')
+    // Every string (ids, items, nonces, evidence; keys too) must be well-formed Unicode, and no key may be
+    // `__proto__`: what the log stores is then what every reader of a snapshot or an answer sees.
+    const bad = jsonInputProblem(raw)
+    if (bad?.reason === 'proto-key') fail('ERR_RESERVED_NAME', `${bad.path}: "__proto__" is not allowed as a key`)
+    if (bad !== undefined) fail('ERR_INVALID_COMMAND', `${bad.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`)
     const type = raw.type
     const by = raw.by
     if (typeof type !== 'string') fail('ERR_INVALID_COMMAND', 'type must be a string')

@@ -26,7 +26,8 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
-import { AgoraError } from '../base/errors.js'
+import { AgoraError, ReservedNameError } from '../base/errors.js'
+import { jsonInputProblem } from '../base/input.js'
 import type { Logger } from '../base/log.js'
 import type { Peer } from '../../peers/peer.js'
 import type { BuiltinMerge } from '../../crdt/variables.js'
@@ -105,11 +106,27 @@ async function readBody (req: IncomingMessage, max: number): Promise<unknown> {
   if (size === 0) return undefined
   const ct = String(req.headers['content-type'] ?? 'application/json')
   if (!ct.includes('json')) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, got ${ct}`)
+  let body: unknown
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
   } catch (err) {
     throw new HttpError(400, 'ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
   }
+  checkJsonInput(body, '')
+  return body
+}
+
+/**
+ * Refuses JSON input that would not replicate unchanged: a string (or key) with a lone UTF-16 surrogate
+ * (valid JSON as a `\ud800` escape; 400 ERR_BAD_REQUEST) or a `__proto__` key (400 ERR_RESERVED_NAME),
+ * anywhere in the value. Bodies and JSON query parameters go through it before any route sees them.
+ */
+function checkJsonInput (value: unknown, base: string): void {
+  const p = jsonInputProblem(value, base)
+  if (p === undefined) return
+  const path = p.path === '' ? '(body)' : p.path
+  if (p.reason === 'proto-key') throw new ReservedNameError(path, '__proto__')
+  throw new HttpError(400, 'ERR_BAD_REQUEST', `${path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`, path)
 }
 
 function objectBody (body: unknown, what: string): Record<string, unknown> {
@@ -119,7 +136,10 @@ function objectBody (body: unknown, what: string): Record<string, unknown> {
 
 function parseJsonParam (v: string | null, name: string): unknown {
   if (v === null) return undefined
-  try { return JSON.parse(v) as unknown } catch { throw new HttpError(400, 'ERR_BAD_REQUEST', `query parameter ${name} must be JSON`, name) }
+  let value: unknown
+  try { value = JSON.parse(v) as unknown } catch { throw new HttpError(400, 'ERR_BAD_REQUEST', `query parameter ${name} must be JSON`, name) }
+  checkJsonInput(value, name)
+  return value
 }
 
 export async function startApi (o: ApiOptions): Promise<ApiServer> {
