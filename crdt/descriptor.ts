@@ -128,12 +128,13 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
   }
   if (current.zone !== undefined) merged.zone = current.zone
   if (current.load !== undefined) merged.load = current.load
+  // Known fields first: a patch key is then never an arbitrary property name (e.g. "__proto__").
+  const known = new Set(['capabilities', 'zone', 'resources', 'health', 'metadata', 'load'])
+  for (const k of Object.keys(patch)) if (!known.has(k)) throw new InvalidDescriptorError(k, 'unknown field')
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue
     ;(merged as Record<string, unknown>)[k] = v
   }
-  const known = new Set(['capabilities', 'zone', 'resources', 'health', 'metadata', 'load'])
-  for (const k of Object.keys(patch)) if (!known.has(k)) throw new InvalidDescriptorError(k, 'unknown field')
   return normaliseAgent(merged, updatedAt, limits)
 }
 

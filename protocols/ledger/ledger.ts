@@ -7,7 +7,7 @@
  * returns `{ ok: true, ... }` or `{ ok: false, code }`, and leaves the state untouched on error. Every
  * replica that applies the same log reaches the same state and `snapshot()` (sorted keys).
  */
-import { isReservedName, jsonInputProblem, nullObject } from '../../src/base/input.js'
+import { isReservedName, isWellFormed, jsonInputProblem, nullObject } from '../../src/base/input.js'
 import { LedgerError, type LedgerErrorCode } from './errors.js'
 import { DEFAULT_LEDGER_LIMITS, type LedgerLimits } from './limits.js'
 import { applyOutcome, applySlash, biddingPower, initialReputation, PPM, type Reputation, scorePpm } from './reputation.js'
@@ -79,8 +79,8 @@ export class Ledger {
   appliedIndex = 0
 
   constructor (config: LedgerConfig) {
-    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0)) {
-      throw new LedgerError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of ids')
+    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0 && isWellFormed(a))) {
+      throw new LedgerError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of ids (well-formed strings)')
     }
     const delay = config.unbondingDelayEntries ?? 100
     if (!Number.isSafeInteger(delay) || delay < 0) throw new LedgerError('ERR_INVALID_OPTION', 'unbondingDelayEntries must be a non-negative integer')

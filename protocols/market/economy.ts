@@ -30,7 +30,7 @@ import { uniformPrice } from '../auctions/multiunit.js'
 import { settlementCommands } from '../auctions/settle.js'
 import { dutch, english, firstPrice, vickrey } from '../auctions/single.js'
 import { DEFAULT_AUCTION_LIMITS, type AuctionLimits, type Outcome } from '../auctions/types.js'
-import { isReservedName, jsonInputProblem, nullObject } from '../../src/base/input.js'
+import { isReservedName, isWellFormed, jsonInputProblem, nullObject } from '../../src/base/input.js'
 import { Ledger, type LedgerConfig, type LedgerSnapshot } from '../ledger/ledger.js'
 import type { LedgerLimits } from '../ledger/limits.js'
 import { PPM, scorePpm } from '../ledger/reputation.js'
@@ -174,8 +174,8 @@ export class Economy {
   now = 0
 
   constructor (config: EconomyConfig) {
-    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0)) {
-      throw new MarketError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of origins')
+    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0 && isWellFormed(a))) {
+      throw new MarketError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of origins (well-formed strings)')
     }
     this.authorityList = [...new Set(config.authorities)].sort()
     this.authorities = new Set(this.authorityList)

@@ -180,6 +180,10 @@ describe('economy snapshots', () => {
     supplyOk(b.e)
     supplyOk(b.restart().e)
   })
+
+  it('a genesis naming an authority with a lone surrogate is refused (ERR_INVALID_OPTION)', () => {
+    expect(() => new Economy({ authorities: ['op\ud800'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
+  })
 })
 
 describe('economy: strings must be well-formed Unicode', () => {
@@ -213,5 +217,9 @@ describe('economy: strings must be well-formed Unicode', () => {
     b.ok('ps', { type: 'auction.open', by: 'seller', auction: { id: 'caf\u00e9', mechanism: 'vickrey', items: ['\ud83d\ude00'], durationMs: 100 } })
     b.ok('pa', { type: 'auction.bid', by: 'a', auction: 'caf\u00e9', bid: { amount: 3 } })
     supplyOk(b.restart().e)
+  })
+
+  it('a genesis naming an authority with a lone surrogate is refused (ERR_INVALID_OPTION)', () => {
+    expect(() => new Economy({ authorities: ['op\ud800'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
   })
 })
