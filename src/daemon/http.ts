@@ -1,7 +1,9 @@
 /**
  * The daemon's HTTP + JSON API (O2) over a running peer. Bound to loopback by default; every route but
  * `GET /health` needs `Authorization: Bearer <token>`. Errors are `{ error: { code, message, path? } }`
- * with a 4xx/5xx status; bodies are JSON, at most `bodyBytesMax` bytes.
+ * with a 4xx/5xx status; bodies are JSON, at most `bodyBytesMax` bytes, every string (keys included)
+ * well-formed Unicode (else 400 ERR_BAD_REQUEST naming the path) and no `__proto__` key (400
+ * ERR_RESERVED_NAME); JSON query parameters likewise.
  *
  *   GET    /health                          liveness (no token)
  *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft)
