@@ -36,17 +36,15 @@ export interface JsonInputProblem {
   reason: 'ill-formed-string' | 'proto-key'
 }
 
-/** Nested arrays/objects examined at most (deeper values are examined; this bounds the work stack). */
-const WALK_NODES_MAX = 1_000_000
-
 /**
  * The first string (key or value) of a JSON-like value that is not well-formed Unicode, or the first
- * `__proto__` key; undefined when there is none. Iterative (no recursion limit on deep input); own
- * enumerable keys only.
+ * `__proto__` key; undefined when there is none. Iterative (no recursion limit on deep input), linear in
+ * the size of the value; own enumerable keys only; an object met twice (a cycle, which is not JSON anyway)
+ * is examined once.
  */
 export function jsonInputProblem (value: unknown, base = ''): JsonInputProblem | undefined {
   const stack: Array<[unknown, string]> = [[value, base]]
-  let nodes = 0
+  const seen = new Set<object>()
   const join = (p: string, k: string | number): string => p === '' ? String(k) : `${p}.${k}`
   while (stack.length > 0) {
     const [v, path] = stack.pop()!
@@ -54,8 +52,8 @@ export function jsonInputProblem (value: unknown, base = ''): JsonInputProblem |
       if (!isWellFormed(v)) return { path, reason: 'ill-formed-string' }
       continue
     }
-    if (v === null || typeof v !== 'object') continue
-    if (++nodes > WALK_NODES_MAX) return undefined
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue
+    seen.add(v)
     if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], join(path, i)])
       continue

@@ -144,6 +144,10 @@ describe('ledger: strings must be well-formed Unicode', () => {
       { type: 'slash', by: T, account: 'a', condition: 'task_failure', evidence: { ['k\udfff']: 1 } }
     ]
     for (const c of bad) expect(code(ap(c)), JSON.stringify(c)).toBe('ERR_INVALID_COMMAND')
+    // (In-process callers can pass what JSON cannot hold: a cycle is refused, not walked forever.)
+    const cyclic: Record<string, unknown> = { note: 'x' }
+    cyclic.self = cyclic
+    expect(code(ap({ type: 'slash', by: T, account: 'a', condition: 'task_failure', evidence: cyclic }))).toBe('ERR_INVALID_COMMAND')
     expect(JSON.parse(snapshotJSON(l))).toEqual({ ...JSON.parse(before), appliedIndex: l.appliedIndex })
     // Well-formed non-ASCII ids are fine.
     expect(code(ap({ type: 'mint', by: T, account: 'caf\u00e9-\ud83d\ude00', amount: 5 }))).toBe('ok')
