@@ -21,7 +21,7 @@
  *   GET    /v1/variables/strong/:name?linearizable=false
  *   PUT    /v1/variables/strong/:name       body { value }
  *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
- *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, raft:role, auction:*, peer events
+ *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, contribution:rejected, raft:role, auction:*, peer events
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  */
 import { createServer } from 'node:http'
@@ -171,6 +171,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     offs.push(peer.registry.on(ev, (e) => broadcast(ev, { agent: e.agent, ...('reason' in e ? { reason: e.reason } : {}) })))
   }
   offs.push(peer.variables.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'eventual', ...e })))
+  offs.push(peer.variables.on('contribution:rejected', (e) => broadcast('contribution:rejected', e)))
   for (const ev of ['member:joined', 'member:left', 'update:rejected'] as const) {
     offs.push(peer.on(ev, (e) => broadcast(ev, e)))
   }
