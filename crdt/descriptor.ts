@@ -3,6 +3,8 @@
  * {@link InvalidDescriptorError}) and remote values read out of a host document (which are skipped and
  * counted when invalid), so both sides enforce the same rules and limits.
  */
+import { ReservedNameError } from '../src/base/errors.js'
+import { isReservedName, isWellFormed, jsonInputProblem } from '../src/base/input.js'
 import { InvalidDescriptorError } from './errors.js'
 import { HEALTH_VALUES } from './types.js'
 import type { RegistryLimits } from './limits.js'
@@ -21,10 +23,15 @@ export interface StoredAgent {
 
 const ID_RE = /^[A-Za-z0-9._:@/-]{1,128}$/
 
+/**
+ * Agent ids: 1..128 characters of [A-Za-z0-9._:@/-] (ASCII, so always well-formed), not a reserved name
+ * (`__proto__`, `constructor`, `prototype`: {@link ReservedNameError}).
+ */
 export function validateAgentId (id: unknown, path = 'id'): string {
   if (typeof id !== 'string' || !ID_RE.test(id)) {
     throw new InvalidDescriptorError(path, 'must be 1..128 characters of [A-Za-z0-9._:@/-]')
   }
+  if (isReservedName(id)) throw new ReservedNameError(path, id)
   return id
 }
 
@@ -38,6 +45,8 @@ function checkName (v: unknown, path: string, limits: RegistryLimits): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > limits.nameLengthMax) {
     throw new InvalidDescriptorError(path, `must be a non-empty string of at most ${limits.nameLengthMax} characters`)
   }
+  // A lone surrogate has no UTF-8 form: other replicas would read U+FFFD in its place.
+  if (!isWellFormed(v)) throw new InvalidDescriptorError(path, 'must be well-formed Unicode (no lone UTF-16 surrogate)')
   return v
 }
 
@@ -66,6 +75,7 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
     if (keys.length > limits.resourcesMax) throw new InvalidDescriptorError('resources', `at most ${limits.resourcesMax} resources`)
     for (const k of keys) {
       checkName(k, `resources.${k}`, limits)
+      if (isReservedName(k)) throw new ReservedNameError(`resources.${k}`, k)
       const v = input.resources[k]
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidDescriptorError(`resources.${k}`, 'must be a finite number')
       out.resources[k] = v
@@ -77,6 +87,12 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
   }
   if (input.metadata !== undefined) {
     if (!isPlainObject(input.metadata)) throw new InvalidDescriptorError('metadata', 'must be a plain JSON object')
+    // Local input only: values decoded by Yjs hold well-formed strings and no own "__proto__" key.
+    if (copyMetadata) {
+      const p = jsonInputProblem(input.metadata, 'metadata')
+      if (p?.reason === 'proto-key') throw new ReservedNameError(p.path, '__proto__')
+      if (p !== undefined) throw new InvalidDescriptorError(p.path, 'must be well-formed Unicode (no lone UTF-16 surrogate)')
+    }
     out.metadata = input.metadata
   }
   if (input.load !== undefined) {
@@ -112,12 +128,13 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
   }
   if (current.zone !== undefined) merged.zone = current.zone
   if (current.load !== undefined) merged.load = current.load
+  // Known fields first: a patch key is then never an arbitrary property name (e.g. "__proto__").
+  const known = new Set(['capabilities', 'zone', 'resources', 'health', 'metadata', 'load'])
+  for (const k of Object.keys(patch)) if (!known.has(k)) throw new InvalidDescriptorError(k, 'unknown field')
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue
     ;(merged as Record<string, unknown>)[k] = v
   }
-  const known = new Set(['capabilities', 'zone', 'resources', 'health', 'metadata', 'load'])
-  for (const k of Object.keys(patch)) if (!known.has(k)) throw new InvalidDescriptorError(k, 'unknown field')
   return normaliseAgent(merged, updatedAt, limits)
 }
 
@@ -126,7 +143,7 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
  * (the caller counts it) when not. Remote values are trusted to be JSON (Yjs decoded them).
  */
 export function checkStoredAgent (id: string, value: unknown, limits: RegistryLimits): StoredAgent | undefined {
-  if (!ID_RE.test(id) || !isPlainObject(value)) return undefined
+  if (!ID_RE.test(id) || isReservedName(id) || !isPlainObject(value)) return undefined
   try {
     const v = value as unknown as StoredAgent
     const norm = normaliseAgent(v, v.updatedAt, limits, false)

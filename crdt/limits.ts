@@ -35,6 +35,12 @@ export interface RegistryLimits {
   variablesPerHostMax: number
   /** Max encoded size of one variable value (JSON bytes). */
   variableBytesMax: number
+  /**
+   * Max ms a clock time from another peer (an `lww` contribution's HLC time, a heartbeat's `sentAtMs`) may
+   * be ahead of this peer's clock. Later ones are ignored (and counted): a host cannot stamp a write far
+   * in the future to win every later write.
+   */
+  hlcDriftMsMax: number
 }
 
 export const DEFAULT_LIMITS: Readonly<RegistryLimits> = Object.freeze({
@@ -53,5 +59,6 @@ export const DEFAULT_LIMITS: Readonly<RegistryLimits> = Object.freeze({
   queryResultsMax: 1000,
   whereClausesMax: 16,
   variablesPerHostMax: 1024,
-  variableBytesMax: 64 * 1024
+  variableBytesMax: 64 * 1024,
+  hlcDriftMsMax: 60_000
 })

@@ -12,13 +12,17 @@
  * - a custom function of the contributions (sorted by host id; it must not depend on their order).
  *
  * Since the merge is a function of the set of contributions, every replica that holds the same documents
- * computes the same value. Variables documents are not pruned with their host's agents: a dead host's
+ * computes the same value. One bound depends on the receiver's clock: a remote contribution stamped more
+ * than `hlcDriftMsMax` (limits.ts) ahead of it is left out of the merge (counted in
+ * `stats.futureContributions`, reported by `contribution:rejected`) until the receiver's clock comes within
+ * the bound, so a host cannot stamp a write far in the future to win every later write. Variables documents are not pruned with their host's agents: a dead host's
  * last contribution still counts (a counter must not shrink when a host dies).
  */
-import { LimitExceededError } from '../src/base/errors.js'
+import { LimitExceededError, ReservedNameError } from '../src/base/errors.js'
+import { jsonInputProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { InvalidVariableError } from './errors.js'
-import { Hlc, compareHlc, isHlcTime } from './hlc.js'
+import { Hlc, compareHlc, isHlcTime, isTooFarAhead } from './hlc.js'
 import type { SignedBlob } from './codec.js'
 import type { HlcTime } from './hlc.js'
 import type { HostDoc } from './hostdoc.js'
@@ -57,6 +61,8 @@ interface StoredContribution {
 
 export interface VariableEventMap extends Record<string, unknown> {
   'variable:changed': { name: string, value: unknown, previous: unknown }
+  /** A remote contribution was left out of the merge (`clock-drift`: stamped beyond `hlcDriftMsMax`). */
+  'contribution:rejected': { name: string, host: string, reason: 'clock-drift', time: HlcTime }
 }
 
 function mergeTag<T> (o: EventualOptions<T>): string {
@@ -186,6 +192,8 @@ export interface VariableStats {
   /** Contributions written under another merge rule than the local declaration, ignored. */
   mergeMismatches: number
   mergeErrors: number
+  /** Remote contributions stamped more than `hlcDriftMsMax` ahead of this replica's clock, left out of the merge. */
+  futureContributions: number
 }
 
 const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
@@ -194,13 +202,14 @@ export const DECLARED_VARIABLES_MAX = 10_000
 
 /** The eventual variables of a peer (`peer.variables.eventual(...)`). */
 export class VariableStore extends TypedEmitter<VariableEventMap> {
-  readonly stats: VariableStats = { invalidContributions: 0, mergeMismatches: 0, mergeErrors: 0 }
+  readonly stats: VariableStats = { invalidContributions: 0, mergeMismatches: 0, mergeErrors: 0, futureContributions: 0 }
   readonly log: (msg: string) => void
   /** @internal */
   readonly durable: () => Promise<void>
   private readonly replica: Replica
   private readonly publish: (blob: SignedBlob) => void
   private readonly hlc: Hlc
+  private readonly now: () => number
   private readonly vars = new Map<string, EventualVariable<unknown>>()
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
 
@@ -208,7 +217,8 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     super()
     this.replica = init.replica
     this.publish = init.publish ?? (() => {})
-    this.hlc = new Hlc(init.now ?? Date.now)
+    this.now = init.now ?? Date.now
+    this.hlc = new Hlc(this.now, this.replica.limits.hlcDriftMsMax)
     this.log = init.log ?? (() => {})
     this.durable = init.durable ?? (async () => {})
     const prevAttached = this.replica.hooks.onDocAttached
@@ -258,6 +268,11 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     let json: string | undefined
     try { json = JSON.stringify(value) } catch (err) { throw new InvalidVariableError(name, `value must be JSON-serialisable (${(err as Error).message})`) }
     if (json === undefined) throw new InvalidVariableError(name, 'value must be JSON-serialisable')
+    // What would not replicate unchanged: a lone surrogate (U+FFFD on other replicas), a "__proto__" key
+    // (a prototype after lib0's decoder).
+    const p = jsonInputProblem(value)
+    if (p?.reason === 'proto-key') throw new ReservedNameError(p.path === '' ? 'value' : `value.${p.path}`, '__proto__')
+    if (p !== undefined) throw new InvalidVariableError(name, `value${p.path === '' ? '' : '.' + p.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`)
     const max = this.replica.limits.variableBytesMax
     if (Buffer.byteLength(json) > max) throw new LimitExceededError('variableBytesMax', max, Buffer.byteLength(json), `variable ${name}`)
   }
@@ -278,15 +293,21 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     if (blob !== undefined) this.publish(blob)
   }
 
-  /** @internal Valid contributions to `name` under merge `tag`, sorted by host id. */
+  /**
+   * @internal Valid contributions to `name` under merge `tag`, sorted by host id. Remote ones stamped
+   * more than `hlcDriftMsMax` ahead of our clock are left out.
+   */
   contributionsOf (name: string, tag: string): Array<Contribution<unknown>> {
     const out: Array<Contribution<unknown>> = []
+    const now = this.now()
+    const drift = this.hlc.driftMsMax
     for (const d of this.replica.all('var')) {
       const raw = d.doc.getMap<unknown>('vars').get(name)
       if (raw === undefined) continue
       const c = raw as Partial<StoredContribution>
       if (c === null || typeof c !== 'object' || !isHlcTime(c.t) || typeof c.w !== 'number' || !Number.isFinite(c.w) || typeof c.m !== 'string') continue
       if (c.m !== tag) continue
+      if (d.host !== this.replica.id && isTooFarAhead(c.t, now, drift)) continue
       if (NUMERIC.has(tag) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) continue
       out.push({ host: d.host, value: c.v, time: c.t, weight: c.w })
     }
@@ -323,6 +344,10 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       if (raw !== undefined && doc.host !== this.replica.id) {
         if (raw === null || typeof raw !== 'object' || !isHlcTime(raw.t) || typeof raw.m !== 'string') {
           this.stats.invalidContributions++
+        } else if (isTooFarAhead(raw.t, this.now(), this.hlc.driftMsMax)) {
+          this.stats.futureContributions++
+          this.log(`contribution to ${name} by ${doc.host} stamped ${raw.t[0]} is more than ${this.hlc.driftMsMax} ms ahead of our clock: left out of the merge`)
+          this.emit('contribution:rejected', { name, host: doc.host, reason: 'clock-drift', time: raw.t })
         } else {
           this.hlc.observe(raw.t)
           const v = this.vars.get(name)

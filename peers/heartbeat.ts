@@ -76,3 +76,28 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
     throw new DecodeError('heartbeat', (err as Error).message ?? 'malformed')
   }
 }
+
+export type HeartbeatVerdict = 'accept' | 'stale' | 'future'
+
+/**
+ * Which heartbeats prove their sender alive. `sentAtMs` is the sender's clock, so it is bounded on both
+ * sides by ours: a replay (not newer than the sender's last accepted heartbeat) or one older than
+ * `ageMaxMs` is `stale`; one more than `driftMsMax` ahead of our clock is `future` and is not recorded
+ * (recorded, it would make every honest heartbeat after it look like a replay). Remembers the last stamp
+ * of at most `hostsMax` senders (oldest forgotten).
+ */
+export class HeartbeatFilter {
+  private readonly last = new Map<string, number>()
+
+  constructor (readonly options: { ageMaxMs: number, driftMsMax: number, hostsMax: number }, private readonly now: () => number = Date.now) {}
+
+  check (from: string, sentAtMs: number): HeartbeatVerdict {
+    const now = this.now()
+    if (sentAtMs > now + this.options.driftMsMax) return 'future'
+    const prev = this.last.get(from)
+    if ((prev !== undefined && sentAtMs <= prev) || sentAtMs < now - this.options.ageMaxMs) return 'stale'
+    if (prev === undefined && this.last.size >= this.options.hostsMax) this.last.delete(this.last.keys().next().value!)
+    this.last.set(from, sentAtMs)
+    return 'accept'
+  }
+}

@@ -26,7 +26,7 @@ import type { Logger } from '../src/base/log.js'
 import type { Replica, RejectReason } from '../crdt/replica.js'
 import type { ReplicatedRegistry } from '../crdt/registry.js'
 import type { DocKind, SignedBlob } from '../crdt/codec.js'
-import { decodeHeartbeat, encodeHeartbeat } from './heartbeat.js'
+import { HeartbeatFilter, decodeHeartbeat, encodeHeartbeat } from './heartbeat.js'
 import { BlobAssembler, FRAME_BLOB, FRAME_CHUNK, FRAME_CHUNK_END, FRAME_DIGEST, FRAME_END, blobFrames, frame } from './sync-frames.js'
 import { meshProtocols } from './node.js'
 import type { AgoraLibp2p, PeerGate } from './node.js'
@@ -79,6 +79,8 @@ export interface SyncStats {
   heartbeatsRejected: number
   /** Heartbeats older than the sender's previous one or than a lease (replays), ignored. */
   heartbeatsStale: number
+  /** Heartbeats stamped more than `limits.hlcDriftMsMax` ahead of our clock, ignored (not recorded). */
+  heartbeatsFuture: number
   syncStarted: number
   syncCompleted: number
   syncFailed: number
@@ -131,6 +133,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     heartbeatsReceived: 0,
     heartbeatsRejected: 0,
     heartbeatsStale: 0,
+    heartbeatsFuture: 0,
     syncStarted: 0,
     syncCompleted: 0,
     syncFailed: 0,
@@ -166,8 +169,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   private gossipSource: string | undefined
   private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
   private readonly gapWanted = new Set<string>()
-  /** `sentAtMs` of the last heartbeat accepted from each host. */
-  private readonly lastHeartbeatSent = new Map<string, number>()
+  /** Bounds heartbeat stamps (replays, and stamps far ahead of our clock). */
+  private readonly heartbeatFilter: HeartbeatFilter
   /** Aborts the running exchanges when the engine stops. */
   private stopController = new AbortController()
 
@@ -181,6 +184,11 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     this.log = init.log
     this.load = init.load
     this.protocols = meshProtocols(this.o.mesh)
+    this.heartbeatFilter = new HeartbeatFilter({
+      ageMaxMs: Math.max(HEARTBEAT_AGE_MAX_LEASES * this.o.leaseMs, 60_000),
+      driftMsMax: this.o.limits.hlcDriftMsMax,
+      hostsMax: this.o.limits.hostsMax
+    })
     this.selfId = this.replica.id
     const prevGap = this.replica.hooks.onGap
     this.replica.hooks.onGap = (kind, host) => {
@@ -356,14 +364,17 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
     // A replayed heartbeat (republished after gossipsub's seen-cache expired) must not fake liveness
     // or a leave: each sender's heartbeats must be newer than its last one, and not older than
     // HEARTBEAT_AGE_MAX_LEASES leases (or a minute) by our clock, which tolerates ordinary clock skew.
-    const prev = this.lastHeartbeatSent.get(from)
-    const ageMax = Math.max(HEARTBEAT_AGE_MAX_LEASES * this.o.leaseMs, 60_000)
-    if ((prev !== undefined && hb.sentAtMs <= prev) || hb.sentAtMs < Date.now() - ageMax) {
-      this.stats.heartbeatsStale++
+    // One stamped more than hlcDriftMsMax ahead of our clock is ignored without being recorded.
+    const verdict = this.heartbeatFilter.check(from, hb.sentAtMs)
+    if (verdict !== 'accept') {
+      if (verdict === 'future') {
+        this.stats.heartbeatsFuture++
+        this.log.warn('heartbeat from the future ignored', { from, sentAtMs: hb.sentAtMs })
+      } else {
+        this.stats.heartbeatsStale++
+      }
       return TopicValidatorResult.Ignore
     }
-    if (!this.lastHeartbeatSent.has(from) && this.lastHeartbeatSent.size >= this.o.limits.hostsMax) this.lastHeartbeatSent.delete(this.lastHeartbeatSent.keys().next().value!)
-    this.lastHeartbeatSent.set(from, hb.sentAtMs)
     this.stats.heartbeatsReceived++
     if (hb.leaving === true) {
       this.registry.hostLeft(from)

@@ -31,7 +31,7 @@ export function parseFlags (args: string[], spec: Record<string, 'number' | 'boo
     const a = args[i] as string
     if (!a.startsWith('--')) { positional.push(a); continue }
     const name = a.slice(2)
-    const kind = spec[name]
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined
     if (kind === undefined) throw new UsageError(`unknown option ${a}`)
     if (kind === 'boolean') { flags[name] = true; continue }
     const v = args[++i]

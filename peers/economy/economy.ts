@@ -18,6 +18,7 @@ import { AuctionChannel, serveChannel, type Reply } from './channel.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
 import { AgoraError, TimeoutError } from '../../src/base/errors.js'
+import { nullObject } from '../../src/base/input.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
@@ -467,7 +468,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     const timeoutMs = options.requestTimeoutMs ?? BID_REQUEST_TIMEOUT_MS
     const { closesAt, index: openedIndex } = await this.openAuction(spec, options.seller)
     this.stats.auctionsRun++
-    const responses: Record<string, string> = {}
+    // Keyed by agent ids from the caller (HTTP body): prototype-free, so no id is dropped or inherited.
+    const responses = nullObject<string>()
     const byId = new Map<string, AgentView>()
     if (Array.isArray(options.bidders)) {
       for (const id of options.bidders) {

@@ -3,7 +3,7 @@
  */
 import { AuctionError } from './errors.js'
 import type { Award, AuctionLimits, Outcome } from './types.js'
-import { agentId, checkCount, limitsOf, money, noSale } from './validate.js'
+import { agentId, checkCount, limitsOf, money, noSale, paymentsOf } from './validate.js'
 
 export interface Order { agent: string, side: 'buy' | 'sell', limit: number, quantity: number }
 
@@ -103,22 +103,14 @@ function match (buys: Ranked[], sells: Ranked[], cap: number): Matching {
 function award (item: string, buys: Ranked[], sells: Ranked[], m: Matching, buyPrice: number, sellPrice: number): Outcome {
   if (!Number.isSafeInteger(buyPrice * m.k) || !Number.isSafeInteger(sellPrice * m.k)) throw new AuctionError('ERR_INVALID_AUCTION', 'price x quantity exceeds safe integers')
   const winners: Award[] = []
-  const net = new Map<string, number>()
   buys.forEach((b, n) => {
     const q = m.bFill[n]!
-    if (q > 0) {
-      winners.push({ agent: b.agent, items: [item], quantity: q, price: q * buyPrice, side: 'buy' })
-      net.set(b.agent, (net.get(b.agent) ?? 0) + q * buyPrice)
-    }
+    if (q > 0) winners.push({ agent: b.agent, items: [item], quantity: q, price: q * buyPrice, side: 'buy' })
   })
   sells.forEach((s, n) => {
     const q = m.sFill[n]!
-    if (q > 0) {
-      winners.push({ agent: s.agent, items: [item], quantity: q, price: -q * sellPrice, side: 'sell' })
-      net.set(s.agent, (net.get(s.agent) ?? 0) - q * sellPrice)
-    }
+    if (q > 0) winners.push({ agent: s.agent, items: [item], quantity: q, price: -q * sellPrice, side: 'sell' })
   })
-  const payments: Record<string, number> = {}
-  for (const a of [...net.keys()].sort()) payments[a] = net.get(a)!
-  return { status: 'sold', winners, payments, clearingPrice: buyPrice, quantity: m.k, welfare: m.gains }
+  // Net per agent (an agent both buying and selling nets out), keys sorted, prototype-free.
+  return { status: 'sold', winners, payments: paymentsOf(winners), clearingPrice: buyPrice, quantity: m.k, welfare: m.gains }
 }

@@ -33,6 +33,8 @@ export function settlementCommands (s: SettlementInput): LedgerCommand[] {
   const used = new Set<string>()
   const forfeits = new Set(s.forfeits ?? [])
   if (s.outcome.status === 'sold') {
+    // Own keys only (Object.entries): an outcome read back from JSON is a plain object, and a lookup by
+    // agent name could reach Object.prototype.
     for (const [agent, amount] of Object.entries(s.outcome.payments)) {
       if (amount > 0) {
         const escrowId = escrowOf.get(agent)

@@ -19,7 +19,10 @@ export interface Outcome {
   status: 'sold' | 'no-sale'
   /** Awards in a deterministic order (documented per mechanism). */
   winners: Award[]
-  /** Net payment per agent (sellers in a double auction receive: negative). Keys sorted. */
+  /**
+   * Net payment per agent (sellers in a double auction receive: negative). Keys sorted. A prototype-free
+   * object (any agent name is an own key); read it with `Object.hasOwn` / `Object.entries`.
+   */
   payments: Record<string, number>
   /** Per-unit clearing price for uniform-price and double auctions; the price for single-item; null otherwise. */
   clearingPrice: number | null

@@ -1,3 +1,4 @@
+import { nullObject } from '../../src/base/input.js'
 import { AuctionError } from './errors.js'
 import { type Award, type AuctionLimits, DEFAULT_AUCTION_LIMITS, type Outcome } from './types.js'
 
@@ -29,14 +30,18 @@ export function uniqueAgents (agents: string[]): void {
   }
 }
 
+/**
+ * Net payment per agent, keys sorted. A prototype-free object: an agent named `__proto__` is a key like
+ * any other (on a plain `{}` the assignment would set the prototype and the payment would vanish).
+ */
 export function paymentsOf (winners: Award[]): Record<string, number> {
   const m = new Map<string, number>()
   for (const w of winners) m.set(w.agent, (m.get(w.agent) ?? 0) + w.price)
-  const out: Record<string, number> = {}
+  const out = nullObject<number>()
   for (const k of [...m.keys()].sort()) out[k] = m.get(k)!
   return out
 }
 
 export function noSale (reason: string): Outcome {
-  return { status: 'no-sale', winners: [], payments: {}, clearingPrice: null, quantity: 0, welfare: null, reason }
+  return { status: 'no-sale', winners: [], payments: nullObject(), clearingPrice: null, quantity: 0, welfare: null, reason }
 }

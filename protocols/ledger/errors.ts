@@ -15,7 +15,8 @@ export const LEDGER_ERROR_CODES = [
   'ERR_LIMIT_EXCEEDED', // a named limit (accounts, escrows, supply, evidence size...) would be exceeded
   'ERR_STALE_INDEX', // the log index is not greater than the last applied index
   'ERR_INVALID_EVIDENCE', // slash evidence rejected by the configured verifyEvidence hook
-  'ERR_EXCEEDS_BIDDING_POWER' // a bid above free funds x the E3 bidding-power multiplier (checkBid)
+  'ERR_EXCEEDS_BIDDING_POWER', // a bid above free funds x the E3 bidding-power multiplier (checkBid)
+  'ERR_RESERVED_NAME' // a new account or escrow id that is __proto__, constructor or prototype
 ] as const
 
 export type LedgerErrorCode = typeof LEDGER_ERROR_CODES[number]

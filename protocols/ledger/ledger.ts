@@ -7,6 +7,7 @@
  * returns `{ ok: true, ... }` or `{ ok: false, code }`, and leaves the state untouched on error. Every
  * replica that applies the same log reaches the same state and `snapshot()` (sorted keys).
  */
+import { isReservedName, isWellFormed, jsonInputProblem, nullObject } from '../../src/base/input.js'
 import { LedgerError, type LedgerErrorCode } from './errors.js'
 import { DEFAULT_LEDGER_LIMITS, type LedgerLimits } from './limits.js'
 import { applyOutcome, applySlash, biddingPower, initialReputation, PPM, type Reputation, scorePpm } from './reputation.js'
@@ -78,8 +79,8 @@ export class Ledger {
   appliedIndex = 0
 
   constructor (config: LedgerConfig) {
-    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0)) {
-      throw new LedgerError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of ids')
+    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0 && isWellFormed(a))) {
+      throw new LedgerError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of ids (well-formed strings)')
     }
     const delay = config.unbondingDelayEntries ?? 100
     if (!Number.isSafeInteger(delay) || delay < 0) throw new LedgerError('ERR_INVALID_OPTION', 'unbondingDelayEntries must be a non-negative integer')
@@ -186,6 +187,7 @@ export class Ledger {
 
   private exec (raw: unknown, index: number): LedgerResult {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw err('ERR_INVALID_COMMAND', 'command is not an object')
+    checkStrings(raw)
     const c = raw as Record<string, unknown>
     const by = this.id(c.by, 'by')
     switch (c.type) {
@@ -225,6 +227,7 @@ export class Ledger {
         const arbiter = c.arbiter === undefined ? null : this.id(c.arbiter, 'arbiter')
         if (by !== account && !this.authorities.has(by)) throw err('ERR_UNAUTHORIZED', 'escrow: by must be the account or an authority')
         const a = this.existing(account)
+        if (isReservedName(id)) throw err('ERR_RESERVED_NAME', `id: "${id}" is a reserved name`)
         if (this.escrows.has(id)) throw err('ERR_DUPLICATE_ESCROW', `escrow ${id} is already open`)
         if (this.escrows.size >= this.limits.escrowsMax) throw err('ERR_LIMIT_EXCEEDED', 'escrowsMax reached')
         if (a.free < amount) throw err('ERR_INSUFFICIENT_FUNDS', 'escrow: free funds below amount')
@@ -244,7 +247,7 @@ export class Ledger {
           payTo = this.id(c.payTo, 'payTo')
           payAmount = this.amount(c.payAmount, true)
           if (payAmount > e.amount) throw err('ERR_INSUFFICIENT_FUNDS', 'release: payAmount exceeds the escrow')
-          if (!this.accounts.has(payTo)) this.checkRoom()
+          this.checkCreatable(payTo, 'payTo')
         }
         const owner = this.accounts.get(e.account)!
         owner.escrow -= e.amount
@@ -331,7 +334,7 @@ export class Ledger {
       if (esc === undefined) throw err('ERR_UNKNOWN_ESCROW', `no open escrow ${escrowId}`)
       if (esc.account !== account) throw err('ERR_INVALID_COMMAND', 'collect: escrow belongs to another account')
     }
-    if (!this.accounts.has(to)) this.checkRoom()
+    this.checkCreatable(to, 'to')
     let due = amount
     const parts = { escrow: 0, free: 0, staked: 0, unbonding: 0 }
     if (esc !== undefined && escrowId !== null) {
@@ -415,14 +418,21 @@ export class Ledger {
     return a
   }
 
-  private checkRoom (): void {
+  /**
+   * Throws unless `id` exists or may be created: a new account needs room (accountsMax) and a name that
+   * is not reserved (`__proto__`, `constructor`, `prototype`: ids are keys of the snapshot's JSON objects).
+   * Called before anything changes, so a refused command leaves the state untouched.
+   */
+  private checkCreatable (id: string, field = 'account'): void {
+    if (this.accounts.has(id)) return
+    if (isReservedName(id)) throw err('ERR_RESERVED_NAME', `${field}: "${id}" is a reserved name`)
     if (this.accounts.size >= this.limits.accountsMax) throw err('ERR_LIMIT_EXCEEDED', 'accountsMax reached')
   }
 
   private ensure (id: string): AccountState {
     let a = this.accounts.get(id)
     if (a === undefined) {
-      this.checkRoom()
+      this.checkCreatable(id)
       a = { free: 0, escrow: 0, staked: 0, unbonding: 0, reputation: initialReputation(), slashCount: 0, offences: {}, history: [] }
       this.accounts.set(id, a)
     }
@@ -470,12 +480,16 @@ export class Ledger {
 
   // ---------------------------------------------------------------- snapshot
 
-  /** Deterministic snapshot: a JSON-able object with sorted keys (accounts and escrows by id). */
+  /**
+   * Deterministic snapshot: a JSON-able object with sorted keys (accounts and escrows by id). The id-keyed
+   * objects are prototype-free, so every id is an own key (an account named `__proto__`, restored from a
+   * snapshot written before the reserved-name rule, is kept like any other).
+   */
   snapshot (): LedgerSnapshot {
-    const accounts: Record<string, AccountState> = {}
+    const accounts = nullObject<AccountState>()
     for (const id of this.accountIds()) {
       const a = this.accounts.get(id)!
-      const offences: Partial<Record<SlashCondition, number>> = {}
+      const offences: Partial<Record<SlashCondition, number>> = nullObject<number>()
       for (const k of Object.keys(a.offences).sort() as SlashCondition[]) offences[k] = a.offences[k]!
       accounts[id] = {
         escrow: a.escrow,
@@ -488,7 +502,7 @@ export class Ledger {
         unbonding: a.unbonding
       } as AccountState
     }
-    const escrows: Record<string, EscrowState> = {}
+    const escrows = nullObject<EscrowState>()
     for (const id of [...this.escrows.keys()].sort()) {
       const e = this.escrows.get(id)!
       escrows[id] = { account: e.account, amount: e.amount, arbiter: e.arbiter }
@@ -532,8 +546,18 @@ export class Ledger {
   }
 }
 
+/**
+ * Every string of a command (ids, evidence; keys too) must be well-formed Unicode, and no key may be
+ * `__proto__`: what is stored must be what every later reader (snapshot JSON, HTTP) sees.
+ */
+function checkStrings (raw: object): void {
+  const p = jsonInputProblem(raw)
+  if (p?.reason === 'proto-key') throw err('ERR_RESERVED_NAME', `${p.path}: "__proto__" is not allowed as a key`)
+  if (p !== undefined) throw err('ERR_INVALID_COMMAND', `${p.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`)
+}
+
 function sortKeys<T extends object> (o: T): T {
-  const out: Record<string, unknown> = {}
+  const out = nullObject<unknown>()
   for (const k of Object.keys(o).sort()) out[k] = (o as Record<string, unknown>)[k]
   return out as T
 }

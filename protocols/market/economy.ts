@@ -30,6 +30,7 @@ import { uniformPrice } from '../auctions/multiunit.js'
 import { settlementCommands } from '../auctions/settle.js'
 import { dutch, english, firstPrice, vickrey } from '../auctions/single.js'
 import { DEFAULT_AUCTION_LIMITS, type AuctionLimits, type Outcome } from '../auctions/types.js'
+import { isReservedName, isWellFormed, jsonInputProblem, nullObject } from '../../src/base/input.js'
 import { Ledger, type LedgerConfig, type LedgerSnapshot } from '../ledger/ledger.js'
 import type { LedgerLimits } from '../ledger/limits.js'
 import { PPM, scorePpm } from '../ledger/reputation.js'
@@ -173,8 +174,8 @@ export class Economy {
   now = 0
 
   constructor (config: EconomyConfig) {
-    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0)) {
-      throw new MarketError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of origins')
+    if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0 && isWellFormed(a))) {
+      throw new MarketError('ERR_INVALID_OPTION', 'authorities must be a non-empty array of origins (well-formed strings)')
     }
     this.authorityList = [...new Set(config.authorities)].sort()
     this.authorities = new Set(this.authorityList)
@@ -277,6 +278,11 @@ export class Economy {
 
   private exec (raw: unknown, index: number, origin: string): MarketResult {
     if (!isObj(raw)) fail('ERR_INVALID_COMMAND', 'command is not an object')
+    // Every string (ids, items, nonces, evidence; keys too) must be well-formed Unicode, and no key may be
+    // `__proto__`: what the log stores is then what every reader of a snapshot or an answer sees.
+    const bad = jsonInputProblem(raw)
+    if (bad?.reason === 'proto-key') fail('ERR_RESERVED_NAME', `${bad.path}: "__proto__" is not allowed as a key`)
+    if (bad !== undefined) fail('ERR_INVALID_COMMAND', `${bad.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`)
     const type = raw.type
     const by = raw.by
     if (typeof type !== 'string') fail('ERR_INVALID_COMMAND', 'type must be a string')
@@ -433,8 +439,11 @@ export class Economy {
     onlyKeys(raw, ['id', 'mechanism', 'items', 'durationMs', ...SPEC_FIELDS[m]], `auction (${m})`, code)
     const id = raw.id
     if (typeof id !== 'string' || id.length === 0 || id.length > this.limits.auctionIdCharsMax || id.includes('/')) fail(code, `id must be 1..${this.limits.auctionIdCharsMax} characters without "/"`)
+    if (isReservedName(id)) fail('ERR_RESERVED_NAME', `id: "${id}" is a reserved name`)
     const items = raw.items
     if (!Array.isArray(items) || items.length === 0 || !items.every(i => typeof i === 'string' && i.length > 0 && i.length <= 128)) fail(code, 'items must be a non-empty array of item names')
+    // Item names are the keys of `reserves`.
+    for (const i of items as string[]) if (isReservedName(i)) fail('ERR_RESERVED_NAME', `items: "${i}" is a reserved name`)
     if (new Set(items).size !== items.length) fail(code, 'duplicate item')
     if (m !== 'combinatorial' && items.length !== 1) fail(code, `${m} sells exactly one item`)
     if (items.length > this.auctionLimits.itemsMax) fail('ERR_LIMIT_EXCEEDED', `items exceed itemsMax (${this.auctionLimits.itemsMax})`)
@@ -553,7 +562,9 @@ export class Economy {
           if (new Set(items).size !== items.length) fail(code, `bundle ${i}: duplicate item`)
           const value = money(b.value, `bundle ${i} value`, code)
           let floor = 0
-          for (const it of items as string[]) floor += spec.reserves?.[it] ?? 0
+          // Own keys only: an item named like an Object.prototype property has no inherited reserve.
+          const reserves = spec.reserves
+          for (const it of items as string[]) if (reserves !== undefined && Object.hasOwn(reserves, it)) floor += reserves[it]!
           if (value < floor) fail('ERR_BELOW_RESERVE', `bundle ${i}: value ${value} is below its items' reserves ${floor}`)
           out.push({ items: [...items as string[]], value })
           if (value > exposure) exposure = value
@@ -650,14 +661,14 @@ export class Economy {
     } catch (e) {
       // Bids were validated on admission, so this is not expected; nothing is lost: every escrow is released.
       failed = (e as Error).message
-      outcome = { status: 'no-sale', winners: [], payments: {}, clearingPrice: null, quantity: 0, welfare: null, reason: `mechanism failed: ${failed}` }
+      outcome = { status: 'no-sale', winners: [], payments: nullObject(), clearingPrice: null, quantity: 0, welfare: null, reason: `mechanism failed: ${failed}` }
       forfeits = []
     }
     const escrows = a.bids.filter(b => b.escrowId !== null).map(b => ({ agent: b.agent, escrowId: b.escrowId!, amount: b.escrowed }))
     // Forfeited deposits go to the treasury, never to the seller (who would gain from bidders failing to reveal).
     if (forfeits.length > 0 && this.ledger.account(TREASURY) === undefined) this.ledger.applyMore({ type: 'open', by: TREASURY, account: TREASURY }, index)
     const cmds = settlementCommands({ by: AUCTION_HOUSE, payee: a.seller, forfeitTo: TREASURY, outcome, escrows, forfeits: forfeits.map(f => f.agent) })
-    const shortfalls: Record<string, number> = {}
+    const shortfalls = nullObject<number>()
     // Sellers of a double auction are paid from what the buyers actually paid (a buyer may default).
     let collected = 0
     for (const cmd of cmds) {
@@ -776,7 +787,10 @@ export class Economy {
     e.owners = new Map(s.owners)
     for (const owner of e.owners.values()) e.usage(owner).accounts++
     for (const a of s.auctions) {
-      e.auctions.set(a.spec.id, structuredClone(a))
+      const copy = structuredClone(a)
+      // Payments are a prototype-free object in memory (as the mechanisms return them): JSON gave a plain one.
+      if (copy.outcome !== null && typeof copy.outcome === 'object') copy.outcome.payments = Object.assign(nullObject<number>(), copy.outcome.payments)
+      e.auctions.set(a.spec.id, copy)
       if (a.status === 'open' || a.status === 'reveal') {
         e.openCount++
         e.openBids += a.bids.length

@@ -68,3 +68,15 @@ export class TimeoutError extends AgoraError {
     super('ERR_TIMEOUT', `${what} did not happen within ${timeoutMs} ms`, { what, timeoutMs })
   }
 }
+
+/**
+ * An id that would be a reserved property name of JavaScript objects (`__proto__`, `constructor`,
+ * `prototype`): refused wherever the id can become the key of a JSON object (snapshots, outcomes,
+ * HTTP answers), so it can never be dropped or read through a prototype. `details.path` names the field.
+ */
+export class ReservedNameError extends AgoraError {
+  static override readonly name = 'ReservedNameError'
+  constructor (path: string, name: string) {
+    super('ERR_RESERVED_NAME', `${path}: "${name}" is a reserved name`, { path, name })
+  }
+}

@@ -17,6 +17,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { AgoraError, LimitExceededError, TimeoutError } from '../base/errors.js'
+import { describeJsonProblem, jsonInputProblem } from '../base/input.js'
 import type { Peer } from '../../peers/peer.js'
 import type { BidRequest } from '../../peers/economy/economy.js'
 import type { BidPayload } from '../../protocols/market/types.js'
@@ -204,6 +205,8 @@ async function readLimited (res: Response, max: number): Promise<string> {
 function parseAnswer (text: string, what: string): BidPayload | null {
   let v: unknown
   try { v = JSON.parse(text) } catch { throw new AgoraError('ERR_CALLBACK_FAILED', `${what}: the response is not JSON`) }
+  const p = jsonInputProblem(v)
+  if (p !== undefined) throw new AgoraError('ERR_CALLBACK_FAILED', `${what}: ${p.path}: ${describeJsonProblem(p)}`)
   if (v === null || typeof v !== 'object' || !('bid' in v)) throw new AgoraError('ERR_CALLBACK_FAILED', `${what}: the response must be {"bid": {...}} or {"bid": null}`)
   const bid = (v as { bid: unknown }).bid
   if (bid !== null && (typeof bid !== 'object' || Array.isArray(bid))) throw new AgoraError('ERR_CALLBACK_FAILED', `${what}: bid must be an object or null`)

@@ -28,7 +28,8 @@ export function parseArgs (args: string[], spec: Record<string, FlagKind>): { fl
     if (!a.startsWith('--')) { positional.push(a); continue }
     const eq = a.indexOf('=')
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2)
-    const kind = spec[name]
+    // Own keys only: `--constructor` or `--__proto__` must be unknown options, not Object.prototype members.
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined
     if (kind === undefined) throw new UsageError(`unknown option --${name}`)
     if (kind === 'boolean') { flags[name] = true; continue }
     const v = eq > 0 ? a.slice(eq + 1) : args[++i]

@@ -1,7 +1,9 @@
 /**
  * The daemon's HTTP + JSON API (O2) over a running peer. Bound to loopback by default; every route but
  * `GET /health` needs `Authorization: Bearer <token>`. Errors are `{ error: { code, message, path? } }`
- * with a 4xx/5xx status; bodies are JSON, at most `bodyBytesMax` bytes.
+ * with a 4xx/5xx status; bodies are JSON, at most `bodyBytesMax` bytes, every string (keys included)
+ * well-formed Unicode (else 400 ERR_BAD_REQUEST naming the path) and no `__proto__` key (400
+ * ERR_RESERVED_NAME); JSON query parameters likewise.
  *
  *   GET    /health                          liveness (no token)
  *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft)
@@ -19,14 +21,15 @@
  *   GET    /v1/variables/strong/:name?linearizable=false
  *   PUT    /v1/variables/strong/:name       body { value }
  *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
- *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, raft:role, auction:*, peer events
+ *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, contribution:rejected, raft:role, auction:*, peer events
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
-import { AgoraError } from '../base/errors.js'
+import { AgoraError, ReservedNameError } from '../base/errors.js'
+import { jsonInputProblem } from '../base/input.js'
 import type { Logger } from '../base/log.js'
 import type { Peer } from '../../peers/peer.js'
 import type { BuiltinMerge } from '../../crdt/variables.js'
@@ -54,6 +57,7 @@ const STATUS_OF: Record<string, number> = {
   ERR_INVALID_OPTION: 400,
   ERR_DECODE: 400,
   ERR_LIMIT_EXCEEDED: 400,
+  ERR_RESERVED_NAME: 400,
   ERR_AGENT_NOT_FOUND: 404,
   ERR_AGENT_EXISTS: 409,
   ERR_NOT_OWNER: 403,
@@ -104,11 +108,27 @@ async function readBody (req: IncomingMessage, max: number): Promise<unknown> {
   if (size === 0) return undefined
   const ct = String(req.headers['content-type'] ?? 'application/json')
   if (!ct.includes('json')) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, got ${ct}`)
+  let body: unknown
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
   } catch (err) {
     throw new HttpError(400, 'ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`)
   }
+  checkJsonInput(body, '')
+  return body
+}
+
+/**
+ * Refuses JSON input that would not replicate unchanged: a string (or key) with a lone UTF-16 surrogate
+ * (valid JSON as a `\ud800` escape; 400 ERR_BAD_REQUEST) or a `__proto__` key (400 ERR_RESERVED_NAME),
+ * anywhere in the value. Bodies and JSON query parameters go through it before any route sees them.
+ */
+function checkJsonInput (value: unknown, base: string): void {
+  const p = jsonInputProblem(value, base)
+  if (p === undefined) return
+  const path = p.path === '' ? '(body)' : p.path
+  if (p.reason === 'proto-key') throw new ReservedNameError(path, '__proto__')
+  throw new HttpError(400, 'ERR_BAD_REQUEST', `${path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)`, path)
 }
 
 function objectBody (body: unknown, what: string): Record<string, unknown> {
@@ -118,7 +138,10 @@ function objectBody (body: unknown, what: string): Record<string, unknown> {
 
 function parseJsonParam (v: string | null, name: string): unknown {
   if (v === null) return undefined
-  try { return JSON.parse(v) as unknown } catch { throw new HttpError(400, 'ERR_BAD_REQUEST', `query parameter ${name} must be JSON`, name) }
+  let value: unknown
+  try { value = JSON.parse(v) as unknown } catch { throw new HttpError(400, 'ERR_BAD_REQUEST', `query parameter ${name} must be JSON`, name) }
+  checkJsonInput(value, name)
+  return value
 }
 
 export async function startApi (o: ApiOptions): Promise<ApiServer> {
@@ -148,6 +171,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     offs.push(peer.registry.on(ev, (e) => broadcast(ev, { agent: e.agent, ...('reason' in e ? { reason: e.reason } : {}) })))
   }
   offs.push(peer.variables.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'eventual', ...e })))
+  offs.push(peer.variables.on('contribution:rejected', (e) => broadcast('contribution:rejected', e)))
   for (const ev of ['member:joined', 'member:left', 'update:rejected'] as const) {
     offs.push(peer.on(ev, (e) => broadcast(ev, e)))
   }

@@ -70,7 +70,11 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     Object.entries(peer.stats().replica.rejected).map(([reason, n]) => [{ reason }, n]))
   c('agora_heartbeats_total', 'Heartbeats', ['direction'], () => {
     const s = peer.stats().sync
-    return [[{ direction: 'sent' }, s.heartbeatsSent], [{ direction: 'received' }, s.heartbeatsReceived], [{ direction: 'rejected' }, s.heartbeatsRejected]]
+    return [[{ direction: 'sent' }, s.heartbeatsSent], [{ direction: 'received' }, s.heartbeatsReceived], [{ direction: 'rejected' }, s.heartbeatsRejected], [{ direction: 'stale' }, s.heartbeatsStale], [{ direction: 'future' }, s.heartbeatsFuture]]
+  })
+  c('agora_variable_contributions_rejected_total', 'Remote eventual-variable contributions left out of the merge, by reason', ['reason'], () => {
+    const s = peer.stats().variables
+    return [[{ reason: 'invalid' }, s.invalidContributions], [{ reason: 'merge-mismatch' }, s.mergeMismatches], [{ reason: 'clock-drift' }, s.futureContributions]]
   })
   g('agora_raft_term', 'Raft term (0 without Raft)', () => peer.raft?.status().term ?? 0)
   g('agora_raft_commit_index', 'Raft commit index', () => peer.raft?.status().commit ?? 0)

@@ -135,6 +135,30 @@ describe('agora start: three daemons', () => {
     expect((await api(d1, 'GET', '/v1/status')).json.peerId).toBe(d1.peerId)
   })
 
+  it('JSON bodies with a lone surrogate (400 ERR_BAD_REQUEST) or a __proto__ key (400 ERR_RESERVED_NAME) are refused before anything is written', async () => {
+    // Raw JSON text: "\\ud800" is a valid JSON escape that decodes to a lone surrogate.
+    const lone = await api(d1, 'POST', '/v1/agents', '{"id":"sur","capabilities":["\\ud800gpu"]}')
+    expect(lone.status).toBe(400)
+    expect(lone.json.error).toMatchObject({ code: 'ERR_BAD_REQUEST', path: 'capabilities.0' })
+    const key = await api(d1, 'POST', '/v1/agents', '{"id":"sur","metadata":{"\\udc00k":1}}')
+    expect(key.json.error).toMatchObject({ code: 'ERR_BAD_REQUEST', path: 'metadata.\udc00k' })
+    const proto = await api(d1, 'POST', '/v1/agents', '{"id":"sur","metadata":{"a":{"__proto__":{"admin":true}}}}')
+    expect(proto.status).toBe(400)
+    expect(proto.json.error).toMatchObject({ code: 'ERR_RESERVED_NAME', path: 'metadata.a.__proto__' })
+    expect((await api(d1, 'POST', '/v1/agents', { id: 'constructor' })).json.error.code).toBe('ERR_RESERVED_NAME')
+    expect((await api(d1, 'GET', '/v1/agents/sur')).status).toBe(404)
+    // Variables (eventual and strong) and their query parameters, and the economy's bodies.
+    expect((await api(d1, 'PUT', '/v1/variables/eventual/sv', '{"value":"\\ud800"}')).json.error.code).toBe('ERR_BAD_REQUEST')
+    expect((await api(d1, 'GET', `/v1/variables/eventual/sv2?initial=${encodeURIComponent('"\\udfff"')}`)).json.error).toMatchObject({ code: 'ERR_BAD_REQUEST', path: 'initial' })
+    expect((await api(d1, 'PUT', '/v1/variables/strong/sv', '{"value":{"k":"\\ud800"}}')).json.error).toMatchObject({ code: 'ERR_BAD_REQUEST', path: 'value.k' })
+    expect((await api(d1, 'POST', '/v1/ledger/accounts', '{"account":"a\\ud800"}')).json.error).toMatchObject({ code: 'ERR_BAD_REQUEST', path: 'account' })
+    expect((await api(d1, 'POST', '/v1/auctions', '{"seller":"s","mechanism":"combinatorial","items":["x"],"durationMs":10,"reserves":{"__proto__":1}}')).json.error).toMatchObject({ code: 'ERR_RESERVED_NAME', path: 'reserves.__proto__' })
+    // The daemon keeps serving; a well-formed non-ASCII capability is fine.
+    const ok = await api(d1, 'POST', '/v1/agents', { id: 'sur', capabilities: ['\ud83d\ude00gpu'] })
+    expect(ok.status).toBe(201)
+    expect(ok.json.agent.capabilities).toEqual(['\ud83d\ude00gpu'])
+  })
+
   it('a daemon killed with SIGKILL restarts from its data dir with its identity, agents and Raft log', async () => {
     expect((await api(d2, 'POST', '/v1/agents', { id: 'survivor', capabilities: ['persist'] })).status).toBe(201)
     expect((await api(d2, 'PUT', '/v1/variables/strong/note', { value: 'kept' })).status).toBe(200)

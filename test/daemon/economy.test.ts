@@ -256,6 +256,12 @@ describe('the economy through the daemon API', () => {
     await check(d1, 'POST', '/v1/auctions', { mechanism: 'vickrey', item: 'gpu', durationMs: 1000, seller: 'bad-seller' }, 403, 'ERR_UNAUTHORIZED')
     await check(d0, 'POST', '/v1/auctions', { id: 'bad-query', mechanism: 'vickrey', item: 'gpu', durationMs: 1000, seller: 'bad-seller', bidders: { where: [['load', 'like', 1]] }, run: true }, 400, 'ERR_INVALID_QUERY')
     await check(d0, 'GET', '/v1/auctions/bad-query', undefined, 404, 'ERR_UNKNOWN_AUCTION')
+    // Agent ids from the body key the run report's responses: none is dropped, whatever its name.
+    const hostile = await api(d0, 'POST', '/v1/auctions', { id: 'hostile-bidders', mechanism: 'vickrey', item: 'gpu', durationMs: 60_000, seller: 'bad-seller', bidders: ['__proto__', 'nobody'], run: true })
+    expect(hostile.status).toBe(200)
+    expect(Object.entries(hostile.json.responses)).toEqual([['__proto__', 'ERR_UNKNOWN_AGENT'], ['nobody', 'ERR_UNKNOWN_AGENT']])
+    expect(hostile.json.auction.status).toBe('no-sale')
+    await check(d0, 'POST', '/v1/ledger/mint', { account: 'constructor', owner: d1.peerId, amount: 5 }, 400, 'ERR_RESERVED_NAME')
     await check(d1, 'POST', '/v1/agents/bad-b/bidder', { callback: 'http://example.com/bid' }, 400, 'ERR_CALLBACK_NOT_ALLOWED', 'callback')
     await check(d1, 'POST', '/v1/agents/bad-c/bidder', {}, 404, 'ERR_AGENT_NOT_FOUND')
     await check(d1, 'DELETE', '/v1/agents/bad-c/bidder', undefined, 404, 'ERR_NO_BIDDER')

@@ -38,6 +38,21 @@ async function tempDir (): Promise<string> {
 }
 
 describe('bad input on the network path', () => {
+  it('a heartbeat from far in the future is refused and counted; the sender\'s later heartbeats still prove it alive', async () => {
+    mesh = await createLiveMesh({ peers: 2, ...FAST })
+    await mesh.whenSynced()
+    const [a, b] = mesh.peers as [Peer, Peer]
+    const { encodeHeartbeat } = await import('../../peers/heartbeat.js')
+    await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsReceived >= 2, { what: 'heartbeats from b' })
+    // b's own signature, a stamp ~285,000 years ahead: it used to become b's latest stamp, so every honest
+    // heartbeat after it was "stale" and b's lease ran out.
+    const received = a.stats().sync.heartbeatsReceived
+    await b.libp2p.services.pubsub.publish(meshProtocols('agora').heartbeatTopic, encodeHeartbeat({ sentAtMs: Number.MAX_SAFE_INTEGER, load: 0, docs: [] }))
+    await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsReceived >= received + 4, { what: 'later heartbeats from b to be accepted', timeoutMs: 10_000 })
+    expect(a.stats().sync.heartbeatsFuture).toBe(1)
+    expect(a.registry.leases.get(b.id)?.status).toBe('alive')
+  })
+
   it('a forged update touching another host\'s agent is rejected whole, counted, and changes nothing', async () => {
     mesh = await createLiveMesh({ peers: 3, ...FAST })
     await mesh.whenSynced()
