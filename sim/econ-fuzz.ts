@@ -10,6 +10,7 @@
  * accounts and linearizable balance reads all along; at the end its history must pass
  * `checkLinearizable(ledgerModel(n), history)` (else a `linearizability` violation naming the seed).
  */
+import { nullObject } from '../src/base/input.js'
 import { createRand } from '../src/base/prng.js'
 import type { Rand } from '../src/base/prng.js'
 import type { Report } from './report.js'
@@ -121,7 +122,7 @@ export function econFuzzSeed (seed: number, options: EconFuzzOptions = {}): Econ
   const failures: string[] = report.violations.map(v => `${v.invariant} at step ${v.step}: ${v.detail}`)
   if (workload !== undefined) for (const u of workload.result.unexpected) failures.push(`ledger workload: unexpected refusal: ${u}`)
   if (report.supply.minted !== report.supply.total) failures.push(`supply: minted ${report.supply.minted} != total ${report.supply.total}`)
-  const statuses: Record<string, string> = {}
+  const statuses = nullObject<string>()
   for (const s of scenario.steps) {
     if (s.kind !== 'auction') continue
     const id = s.auction.id as string

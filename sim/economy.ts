@@ -3,6 +3,7 @@
  * the origin that acts as the treasury. The economy itself is the shipped one: protocols/market inside
  * the mesh application (protocols/mesh), run by every simulated node's driver.
  */
+import { nullObject } from '../src/base/input.js'
 import type { Economy } from '../protocols/market/index.js'
 
 /** The origin acting as the treasury (mint, slash) in the simulator: the authority of its genesis. */
@@ -21,7 +22,7 @@ export interface AccountReport { free: number, staked: number, escrow: number, r
 
 /** The report's `auctions`, `accounts` and `supply` from one economy (double auctions' awards add `side`). */
 export function economyReport (e: Economy): { auctions: Record<string, AuctionReport>, accounts: Record<string, AccountReport>, supply: { minted: number, total: number } } {
-  const auctions: Record<string, AuctionReport> = {}
+  const auctions = nullObject<AuctionReport>()
   for (const id of e.auctionIds()) {
     const a = e.auction(id)
     if (a === undefined) continue
@@ -34,7 +35,7 @@ export function economyReport (e: Economy): { auctions: Record<string, AuctionRe
       quantity: o?.quantity ?? 0
     }
   }
-  const accounts: Record<string, AccountReport> = {}
+  const accounts = nullObject<AccountReport>()
   for (const id of e.accountIds()) {
     const a = e.account(id)
     if (a !== undefined) accounts[id] = { free: a.free, staked: a.staked, escrow: a.escrow, reputation: a.reputation }

@@ -6,6 +6,7 @@
  * slash) run on an economy replica per node (sim/economy.ts) driven by sim/agents.ts; a scenario using
  * them (or economy expectations) gets the report's `auctions`, `accounts` and `supply`.
  */
+import { nullObject } from '../src/base/input.js'
 import { NotImplementedError } from '../src/base/errors.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { DiskFactory } from './simulation.js'
@@ -84,8 +85,8 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     if (r.result === 'illegal') sim.checker.report('linearizability', `history not linearizable on key ${r.failedOps?.[0]?.input.key ?? '?'}:\n${r.detail ?? ''}`)
     else if (r.result === 'unknown') log(`linearizability check gave up after ${r.steps} steps`)
   }
-  const nodes: Report['nodes'] = {}
-  const readStates: Report['readStates'] = {}
+  const nodes: Report['nodes'] = nullObject()
+  const readStates: Report['readStates'] = nullObject()
   for (let id = 1; id <= scenario.nodes; id++) {
     nodes[String(id)] = sim.nodeReport(id)
     const rs = sim.readStatesOf(id)

@@ -20,6 +20,8 @@
  *   sealed bids by commit-reveal; `agent.reveal: false`: the agent commits but never reveals.
  * - `expect.auction`, `expect.account`, `expect.supply`: the economy, see {@link Expectation}.
  */
+import { STRONG_NAME_RE } from '../protocols/variables/strong-map.js'
+import { nullObject } from '../src/base/input.js'
 import { parse as parseYaml } from 'yaml'
 import { ScenarioError } from './errors.js'
 
@@ -367,6 +369,8 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
       const n = node(v.node, i, 'client.node')
       const op = str(v.op, i, 'client.op')
       const key = str(v.key, i, 'client.key')
+      // Client keys are strong-variable names (the simulator runs the shipped strong variables).
+      if (!STRONG_NAME_RE.test(key)) throw new ScenarioError(i, 'client.key', 'must be 1..128 characters of [A-Za-z0-9._:/-] (a strong-variable name)')
       if (op === 'read') { noExtra(v, ['node', 'op', 'key'], i, 'client'); return { kind: 'client', client: { node: n, op, key } } }
       if (op === 'write') {
         noExtra(v, ['node', 'op', 'key', 'value'], i, 'client')
@@ -456,7 +460,7 @@ function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, s
   if (v.linearizable !== undefined) e.linearizable = bool(v.linearizable, i, 'expect.linearizable')
   if (v.kv !== undefined) {
     if (!isObj(v.kv)) throw new ScenarioError(i, 'expect.kv', 'expected an object key -> value')
-    const kv: Record<string, string | number | null> = {}
+    const kv = nullObject<string | number | null>()
     for (const [k, x] of Object.entries(v.kv)) kv[k] = scalar(x, i, `expect.kv.${k}`)
     e.kv = kv
   }
@@ -513,7 +517,7 @@ const nullableNum = (x: unknown, i: number, path: string): number | null => x ==
 function parseEconomyExpect (v: Record<string, unknown>, e: Expectation, i: number): void {
   if (v.auction !== undefined) {
     if (!isObj(v.auction)) throw new ScenarioError(i, 'expect.auction', 'expected an object auction id -> fields')
-    e.auction = {}
+    e.auction = nullObject()
     for (const [id, x] of Object.entries(v.auction)) {
       const p = `expect.auction.${id}`
       if (!isObj(x)) throw new ScenarioError(i, p, 'expected an object')
@@ -546,13 +550,13 @@ function parseEconomyExpect (v: Record<string, unknown>, e: Expectation, i: numb
   }
   if (v.account !== undefined) {
     if (!isObj(v.account)) throw new ScenarioError(i, 'expect.account', 'expected an object account id -> fields')
-    e.account = {}
+    e.account = nullObject()
     for (const [id, x] of Object.entries(v.account)) {
       const p = `expect.account.${id}`
       if (x === null) { e.account[id] = null; continue }
       if (!isObj(x)) throw new ScenarioError(i, p, 'expected an object or null')
       noExtra(x, ['free', 'staked', 'escrow', 'reputation'], i, p)
-      const a: Record<string, number> = {}
+      const a = nullObject<number>()
       for (const [k, y] of Object.entries(x)) a[k] = num(y, i, `${p}.${k}`, 0, Number.MAX_SAFE_INTEGER)
       e.account[id] = a
     }

@@ -19,6 +19,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
 import { AgoraError, TimeoutError } from '../../src/base/errors.js'
 import { nullObject } from '../../src/base/input.js'
+import { NoRaftError } from '../raft/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
@@ -211,7 +212,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
 
   /** Proposes an economy command; resolves with its result or throws its named error. */
   async command (cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (this.backend === undefined) throw new AgoraError('ERR_NO_RAFT', 'the economy needs the mesh\'s Raft group: this peer runs none and knows no member')
+    if (this.backend === undefined) throw new NoRaftError('the economy')
     const deadline = Date.now() + GENESIS_WAIT_MS
     let p = await this.backend.propose(encodeEconCommand(cmd))
     let r = p.result as MarketResult | { error: { code: string, message: string } } | null
@@ -267,7 +268,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   // ---------------------------------------------------------------- reads (linearizable)
 
   private async read<T> (name: string): Promise<T | undefined> {
-    if (this.backend === undefined) throw new AgoraError('ERR_NO_RAFT', 'the economy needs the mesh\'s Raft group')
+    if (this.backend === undefined) throw new NoRaftError('the economy')
     const raw = await this.backend.read(name)
     return raw === undefined ? undefined : JSON.parse(raw) as T
   }

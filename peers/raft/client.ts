@@ -9,6 +9,7 @@
  * One request and one response per stream, each one length-prefixed frame of at most
  * {@link CLIENT_FRAME_BYTES_MAX}.
  */
+import { NoRaftError } from './errors.js'
 import { randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -120,7 +121,7 @@ export class RaftClient {
     let last: Error | undefined
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const servers = await this.servers()
-      if (servers.length === 0) throw new AgoraError('ERR_NO_RAFT', 'no connected peer serves the Raft group (no member connected)')
+      if (servers.length === 0) throw new NoRaftError('the Raft client path')
       const target = servers[attempt % servers.length]!
       let stream: Stream | undefined
       try {

@@ -11,6 +11,9 @@ import { AgoraError, LimitExceededError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import { InvalidVariableError } from '../../crdt/errors.js'
 import type { RaftService } from './service.js'
+import { NoRaftError } from './errors.js'
+
+export { NoRaftError } from './errors.js'
 import { STRONG_NAME_RE, STRONG_VALUE_BYTES_MAX, StrongMapApp, type StrongCommand, type StrongEventMap, type StrongResult } from '../../protocols/variables/strong-map.js'
 
 export { STRONG_TOTAL_BYTES_MAX, STRONG_VALUE_BYTES_MAX, STRONG_VARIABLES_MAX, StrongMapApp, type StrongEventMap } from '../../protocols/variables/strong-map.js'
@@ -49,12 +52,6 @@ export function remoteBackend (client: RaftClient): StrongBackend {
   }
 }
 
-export class NoRaftError extends AgoraError {
-  static override readonly name = 'NoRaftError'
-  constructor (what: string) {
-    super('ERR_NO_RAFT', `${what} needs the mesh's Raft group: this peer is not a member and no member is connected`)
-  }
-}
 
 /** Strong variable handles one peer keeps (each listens to the replicated map). */
 export const STRONG_HANDLES_MAX = 10_000
