@@ -104,6 +104,7 @@ steps:
     ['client op unknown', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "delete", "key": "x"}}]}', 0, 'client.op'],
     ['write of null', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "write", "key": "x", "value": null}}]}', 0, 'client.value'],
     ['cas without expected', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "cas", "key": "x", "value": 1}}]}', 0, 'client.expected'],
+    ['client key not a strong-variable name', '{"nodes": 3, "steps": [{"client": {"node": 1, "op": "read", "key": "a b"}}]}', 0, 'client.key'],
     ['auction type unknown', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "silent"}}]}', 0, 'auction.type'],
     ['run too long for the tick interval', '{"nodes": 3, "tickMs": 1, "steps": [{"run": 5000000}]}', 0, 'run'],
     ['negative run', '{"nodes": 3, "steps": [{"run": -5}]}', 0, 'run'],
