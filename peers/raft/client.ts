@@ -9,7 +9,8 @@
  * One request and one response per stream, each one length-prefixed frame of at most
  * {@link CLIENT_FRAME_BYTES_MAX}.
  */
-import { NoRaftError } from './errors.js'
+import { NoRaftError, RateLimitedError } from './errors.js'
+import { PeerQuota, type QuotaLimits } from './quota.js'
 import { randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -37,12 +38,21 @@ export function raftClientProtocol (mesh: string): string {
 type Request = { t: 'propose', c: string, s: number, d: string } | { t: 'read', n: string }
 type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string }
 
-/** Serves client requests on a group member. */
+/** What a member checks of a client's command before proposing it (the mesh application's `check`). */
+export type CommandCheck = (command: Uint8Array) => { code: string, message: string } | undefined
+
+/**
+ * Serves client requests on a group member. Each client peer has a quota of requests and bytes
+ * (quota.ts), and every command is checked before it is proposed, so junk and floods never reach the log.
+ */
 export class RaftClientServer {
   private inflight = 0
-  readonly stats = { served: 0, refused: 0, malformed: 0 }
+  readonly stats = { served: 0, refused: 0, malformed: 0, rateLimited: 0, invalid: 0 }
+  readonly quota: PeerQuota
 
-  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: LiveRaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger) {}
+  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: LiveRaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger, private readonly check: CommandCheck = () => undefined, quota: Partial<QuotaLimits> = {}) {
+    this.quota = new PeerQuota(quota)
+  }
 
   async start (): Promise<void> {
     await this.node.handle(raftClientProtocol(this.mesh), (stream, connection) => { void this.serve(stream, connection.remotePeer.toString()) }, { maxInboundStreams: CLIENT_INBOUND_MAX })
@@ -70,11 +80,21 @@ export class RaftClientServer {
       }
       let res: Response
       try {
-        if (req.t === 'propose' && isGenesis(Buffer.from(req.d, 'base64'))) {
+        const command = req.t === 'propose' ? Buffer.from(req.d, 'base64') : undefined
+        const over = this.quota.take(remotePeer, command?.length ?? 0, Date.now())
+        const bad = command !== undefined && over === undefined ? this.check(command) : undefined
+        if (over !== undefined) {
+          this.stats.rateLimited++
+          const e = new RateLimitedError(remotePeer, over)
+          res = { ok: false, code: e.code, message: e.message }
+        } else if (bad !== undefined) {
+          this.stats.invalid++
+          res = { ok: false, code: bad.code, message: bad.message }
+        } else if (command !== undefined && isGenesis(command)) {
           res = { ok: false, code: 'ERR_UNAUTHORIZED', message: 'only Raft members propose the economy genesis' }
         } else if (req.t === 'propose') {
           // The session belongs to the authenticated peer: no peer can use (or poison) another's.
-          const r = await this.driver.propose(Buffer.from(req.d, 'base64'), { clientId: `${remotePeer}/${req.c}`, seq: req.s })
+          const r = await this.driver.propose(command as Uint8Array, { clientId: `${remotePeer}/${req.c}`, seq: req.s })
           res = { ok: true, r: r.result, i: r.index }
         } else {
           const i = await this.driver.readIndexReliably()

@@ -13,3 +13,11 @@ export class NoRaftError extends AgoraError {
     super('ERR_NO_RAFT', `${what} needs the mesh's Raft group: this peer is not a member and no member is connected`)
   }
 }
+
+/** A client peer exceeded its quota of requests or bytes on the Raft client path: retry later. */
+export class RateLimitedError extends AgoraError {
+  static override readonly name = 'RateLimitedError'
+  constructor (peer: string, quota: 'requests' | 'bytes') {
+    super('ERR_RATE_LIMITED', `peer ${peer} exceeded its Raft client ${quota} quota`, { peer, quota })
+  }
+}

@@ -213,7 +213,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     this.transport = transport
     this.current = app
     this.startGenesis(d, app)
-    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log)
+    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log, (command) => app.check(command))
   }
 
   /**

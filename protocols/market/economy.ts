@@ -41,6 +41,7 @@ export const TREASURY = 'treasury'
 export const AUCTION_HOUSE = 'auction-house'
 const ESCROW_PREFIX = 'auction/'
 const LEDGER_TYPES = new Set(['open', 'mint', 'transfer', 'escrow', 'release', 'collect', 'stake', 'unstake', 'slash', 'outcome'])
+const AUCTION_TYPES = new Set(['auction.open', 'auction.bid', 'auction.close', 'auction.reveal', 'auction.settle', 'account.assign'])
 
 /** Named limits of the auction book (identical on every replica). */
 export interface MarketLimits {
@@ -274,6 +275,21 @@ export class Economy {
       // A bug, not bad input: every replica takes the same path, so the state stays identical.
       return { ok: false, code: 'ERR_INVALID_COMMAND', message: `internal: ${String(e)}` }
     }
+  }
+
+  /**
+   * The checks of a command that need no state (its shape, strings, type), as apply makes them first: a
+   * member runs it before proposing a client's command, so junk never reaches the log. Undefined: the
+   * command may be proposed (apply may still refuse it).
+   */
+  static admit (raw: unknown): { code: string, message: string } | undefined {
+    if (!isObj(raw)) return { code: 'ERR_INVALID_COMMAND', message: 'command is not an object' }
+    const bad = jsonInputProblem(raw)
+    if (bad?.reason === 'proto-key') return { code: 'ERR_RESERVED_NAME', message: `${bad.path}: "__proto__" is not allowed as a key` }
+    if (bad !== undefined) return { code: 'ERR_INVALID_COMMAND', message: `${bad.path}: strings must be well-formed Unicode (no lone UTF-16 surrogate)` }
+    if (typeof raw.type !== 'string' || !(LEDGER_TYPES.has(raw.type) || AUCTION_TYPES.has(raw.type) || raw.type === 'economy.genesis')) return { code: 'ERR_INVALID_COMMAND', message: 'unknown command type' }
+    if (raw.type !== 'economy.genesis' && (typeof raw.by !== 'string' || raw.by.length === 0)) return { code: 'ERR_INVALID_COMMAND', message: 'by must be a non-empty string' }
+    return undefined
   }
 
   private exec (raw: unknown, index: number, origin: string): MarketResult {

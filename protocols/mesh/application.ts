@@ -12,10 +12,12 @@ import { TypedEmitter } from '../../src/base/events.js'
 import { Economy } from '../market/economy.js'
 import type { MarketResult } from '../market/types.js'
 import type { ApplyMeta, StateMachine } from '../raft/application.js'
-import { StrongMapApp } from '../variables/strong-map.js'
+import { StrongMapApp, parseStrongCommand } from '../variables/strong-map.js'
 
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
+/** Largest command a member proposes for a client (a strong cas carries three 64 KiB values). */
+export const COMMAND_BYTES_MAX = 256 * 1024
 const SNAPSHOT_V = 0x02
 
 const enc = new TextEncoder()
@@ -73,6 +75,24 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     const result = this.economy.apply(cmd, index, meta)
     this.emit('economy:applied', { index, command: cmd, result, origin: meta.origin })
     return result
+  }
+
+  /**
+   * Admission of a command before it is proposed (a member checks its clients' commands): what every
+   * replica would refuse without looking at its state. Undefined when it may be proposed.
+   */
+  check (command: Uint8Array): { code: string, message: string } | undefined {
+    if (command.length > COMMAND_BYTES_MAX) return { code: 'ERR_LIMIT_EXCEEDED', message: `a command may have at most ${COMMAND_BYTES_MAX} bytes` }
+    if (command[0] === ECON_TAG) {
+      let cmd: unknown
+      try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: 'economy command is not JSON' } }
+      return Economy.admit(cmd)
+    }
+    if (command[0] === 0x7b) {
+      const c = parseStrongCommand(command)
+      return 'error' in c ? c.error : undefined
+    }
+    return { code: 'ERR_INVALID_COMMAND', message: 'not a command of the mesh application' }
   }
 
   snapshot (): Uint8Array {

@@ -27,6 +27,30 @@ export type StrongResult = { ok: boolean, value: string | null } | { error: { co
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
+/**
+ * Decodes and checks a strong-variable command on its own (no state): what apply refuses before it
+ * looks at the map, in the same order, and what a member checks before proposing a client's command.
+ */
+export function parseStrongCommand (command: Uint8Array): StrongCommand | { error: { code: string, message: string } } {
+  let c: StrongCommand
+  try {
+    c = JSON.parse(dec.decode(command)) as StrongCommand
+  } catch {
+    return { error: { code: 'ERR_DECODE', message: 'command is not JSON' } }
+  }
+  if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || !STRONG_NAME_RE.test(c.name) || typeof c.value !== 'string' || c.value.length > STRONG_VALUE_BYTES_MAX ||
+    (c.op === 'cas' && (typeof c.expected !== 'string' || typeof c.initial !== 'string'))) {
+    return { error: { code: 'ERR_INVALID_VARIABLE', message: 'malformed command' } }
+  }
+  // Every text must be JSON (and within the size limit in bytes) before anything changes.
+  for (const text of c.op === 'cas' ? [c.value, c.expected, c.initial] : [c.value]) {
+    if (Buffer.byteLength(text) > STRONG_VALUE_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `a value exceeds ${STRONG_VALUE_BYTES_MAX} bytes` } }
+    try { JSON.parse(text) } catch { return { error: { code: 'ERR_INVALID_VARIABLE', message: 'a value is not JSON' } } }
+  }
+  if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
+  return c
+}
+
 /** The replicated map (runs identically on every replica). */
 export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateMachine {
   private data = new Map<string, string>()
@@ -38,23 +62,9 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
   }
 
   apply (command: Uint8Array, index: number): StrongResult {
-    let c: StrongCommand
-    try {
-      c = JSON.parse(dec.decode(command)) as StrongCommand
-    } catch {
-      return { error: { code: 'ERR_DECODE', message: 'command is not JSON' } }
-    }
-    if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || !STRONG_NAME_RE.test(c.name) || typeof c.value !== 'string' || c.value.length > STRONG_VALUE_BYTES_MAX ||
-      (c.op === 'cas' && (typeof c.expected !== 'string' || typeof c.initial !== 'string'))) {
-      return { error: { code: 'ERR_INVALID_VARIABLE', message: 'malformed command' } }
-    }
-    // Every text must be JSON (and within the size limit in bytes) before anything changes.
-    for (const text of c.op === 'cas' ? [c.value, c.expected, c.initial] : [c.value]) {
-      if (Buffer.byteLength(text) > STRONG_VALUE_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `a value exceeds ${STRONG_VALUE_BYTES_MAX} bytes` } }
-      try { JSON.parse(text) } catch { return { error: { code: 'ERR_INVALID_VARIABLE', message: 'a value is not JSON' } } }
-    }
+    const c = parseStrongCommand(command)
+    if ('error' in c) return c
     const cur = this.data.get(c.name) ?? null
-    if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
     // An unset variable holds its initial value (as the proposer declared it).
     if (c.op === 'cas' && (cur ?? c.initial) !== c.expected) return { ok: false, value: cur }
     if (cur === null && this.data.size >= STRONG_VARIABLES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `more than ${STRONG_VARIABLES_MAX} strong variables` } }

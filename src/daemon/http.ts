@@ -67,6 +67,7 @@ const STATUS_OF: Record<string, number> = {
   ERR_PROPOSAL_DROPPED: 503,
   ERR_TIMEOUT: 504,
   ERR_TOO_MANY_CLIENTS: 503,
+  ERR_RATE_LIMITED: 429,
   ...ECONOMY_STATUS
 }
 
@@ -329,7 +330,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     stats.requests++
     route(req, res).catch((err: unknown) => {
       const e = err as AgoraError & { status?: number }
-      const status = e instanceof HttpError ? e.status : (typeof e.code === 'string' ? STATUS_OF[e.code] ?? 500 : 500)
+      const status = e instanceof HttpError ? e.status : (typeof e.code === 'string' ? (Object.hasOwn(STATUS_OF, e.code) ? STATUS_OF[e.code] : undefined) ?? 500 : 500)
       if (status >= 500) { stats.errors5xx++; log.warn('request failed', { method: req.method, url: req.url, error: e.message }) } else stats.errors4xx++
       if (res.headersSent) { res.destroy(); return }
       const path = (e.details as { path?: unknown } | undefined)?.path

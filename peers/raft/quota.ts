@@ -1,0 +1,67 @@
+/**
+ * Per-peer quotas of the Raft client path: each client peer gets a token bucket of requests and one of
+ * bytes, so one peer cannot flood the log (or the leader) however fast it sends. Deterministic given
+ * the times passed in; the service passes its clock.
+ */
+
+/** Requests (proposals and reads) a client peer may make per second, sustained. */
+export const CLIENT_REQUESTS_PER_SECOND_MAX = 200
+/** Requests a client peer may make in a burst. */
+export const CLIENT_REQUESTS_BURST_MAX = 400
+/** Command bytes a client peer may propose per second, sustained. */
+export const CLIENT_BYTES_PER_SECOND_MAX = 1024 * 1024
+/** Command bytes a client peer may propose in a burst. */
+export const CLIENT_BYTES_BURST_MAX = 4 * 1024 * 1024
+/** Client peers whose buckets are kept (the least recently seen forgotten first: a full bucket). */
+export const CLIENT_PEERS_TRACKED_MAX = 10_000
+
+export interface QuotaLimits {
+  requestsPerSecond: number
+  requestsBurst: number
+  bytesPerSecond: number
+  bytesBurst: number
+  peersMax: number
+}
+
+export const DEFAULT_QUOTA_LIMITS: QuotaLimits = {
+  requestsPerSecond: CLIENT_REQUESTS_PER_SECOND_MAX,
+  requestsBurst: CLIENT_REQUESTS_BURST_MAX,
+  bytesPerSecond: CLIENT_BYTES_PER_SECOND_MAX,
+  bytesBurst: CLIENT_BYTES_BURST_MAX,
+  peersMax: CLIENT_PEERS_TRACKED_MAX
+}
+
+interface Bucket { requests: number, bytes: number, at: number }
+
+export class PeerQuota {
+  private readonly buckets = new Map<string, Bucket>()
+  readonly limits: QuotaLimits
+
+  constructor (limits: Partial<QuotaLimits> = {}) {
+    this.limits = { ...DEFAULT_QUOTA_LIMITS, ...limits }
+  }
+
+  /** Takes one request of `bytes` from `peer`'s buckets at time `nowMs`; which quota refused it, if any. */
+  take (peer: string, bytes: number, nowMs: number): 'requests' | 'bytes' | undefined {
+    const l = this.limits
+    let b = this.buckets.get(peer)
+    if (b === undefined) {
+      b = { requests: l.requestsBurst, bytes: l.bytesBurst, at: nowMs }
+    } else {
+      this.buckets.delete(peer)
+      const s = Math.max(0, nowMs - b.at) / 1000
+      b.requests = Math.min(l.requestsBurst, b.requests + s * l.requestsPerSecond)
+      b.bytes = Math.min(l.bytesBurst, b.bytes + s * l.bytesPerSecond)
+      b.at = nowMs
+    }
+    this.buckets.set(peer, b)
+    if (this.buckets.size > l.peersMax) this.buckets.delete(this.buckets.keys().next().value!)
+    if (b.requests < 1) return 'requests'
+    if (b.bytes < bytes) return 'bytes'
+    b.requests -= 1
+    b.bytes -= bytes
+    return undefined
+  }
+
+  get size (): number { return this.buckets.size }
+}
