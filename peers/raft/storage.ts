@@ -10,11 +10,14 @@
  *   snap              → latest snapshot       (varuint index, term, voters, learners; bytes data)
  *   e/<index, 16 digits> → log entry          (varuint term; u8 type; bytes data)
  * Entries at or below the snapshot index are deleted when the snapshot is saved or the log compacted.
+ * A write MemoryStorage would refuse (an older snapshot, an append leaving a gap) is refused before
+ * anything reaches the disk; entries already compacted are not written.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import type { ClassicLevel } from 'classic-level'
 import { DecodeError } from '../../src/base/errors.js'
+import { RaftInvariantError, SnapshotOutOfDateError } from '../../protocols/raft/errors.js'
 import { MemoryStorage } from '../../protocols/raft/storage.js'
 import type { ConfState, Entry, HardState, Snapshot } from '../../protocols/raft/types.js'
 
@@ -136,19 +139,31 @@ export class DurableRaftStorage {
   async save (rd: { hardState?: HardState, entries: readonly Entry[], snapshot?: Snapshot, mustSync: boolean }): Promise<void> {
     const ops: BatchOp[] = []
     const p = this.prefix
-    // What is on disk mirrors `memory`: [firstIndex, lastIndex] are the saved entries.
-    let diskLast = this.memory.lastIndex()
+    // What is on disk mirrors `memory`: [first, last] are the saved entries. Everything MemoryStorage
+    // would refuse is refused here *before* the batch is written, so disk and memory never part.
+    let first = this.memory.firstIndex()
+    let last = this.memory.lastIndex()
     if (rd.snapshot !== undefined) {
+      const current = this.memory.snapshot().metadata.index
+      if (rd.snapshot.metadata.index < current) throw new SnapshotOutOfDateError(rd.snapshot.metadata.index, current)
       // Installing a snapshot replaces the whole log, in the same atomic batch.
       ops.push({ type: 'put', key: p + 'snap', value: encodeSnapshot(rd.snapshot) })
-      for (let i = this.memory.firstIndex(); i <= diskLast; i++) ops.push({ type: 'del', key: p + 'e/' + idx(i) })
-      diskLast = rd.snapshot.metadata.index
+      for (let i = first; i <= last; i++) ops.push({ type: 'del', key: p + 'e/' + idx(i) })
+      first = rd.snapshot.metadata.index + 1
+      last = rd.snapshot.metadata.index
     }
-    if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1]!.index
+    // As MemoryStorage.append: entries already compacted are skipped (all of them: nothing changes).
+    const skip = rd.entries.length > 0 ? Math.max(0, first - rd.entries[0]!.index) : 0
+    if (skip < rd.entries.length) {
+      const start = rd.entries[skip]!.index
+      if (start > last + 1) throw new RaftInvariantError(`append leaves a gap: last ${last}, appending ${start}`)
+      const end = rd.entries[rd.entries.length - 1]!.index
       // A conflicting suffix beyond the new entries is truncated.
-      for (let i = last + 1; i <= diskLast; i++) ops.push({ type: 'del', key: p + 'e/' + idx(i) })
-      for (const en of rd.entries) ops.push({ type: 'put', key: p + 'e/' + idx(en.index), value: encodeEntry(en) })
+      for (let i = end + 1; i <= last; i++) ops.push({ type: 'del', key: p + 'e/' + idx(i) })
+      for (let k = skip; k < rd.entries.length; k++) {
+        const en = rd.entries[k]!
+        ops.push({ type: 'put', key: p + 'e/' + idx(en.index), value: encodeEntry(en) })
+      }
     }
     if (rd.hardState !== undefined) ops.push({ type: 'put', key: p + 'hs', value: encodeHardState(rd.hardState) })
     if (ops.length > 0) {

@@ -2,7 +2,7 @@
  * The Raft driver: runs a pure {@link RaftNode} and a {@link Replica} (a state machine behind the session
  * table) and honours the Ready contract (README.md): (1) persist, (2) send, (3) apply, (4) advance. It is
  * written once, against small interfaces, and runs unchanged on a live peer (libp2p streams, LevelDB with
- * fsync, real timers: peers/raft-driver.ts) and in the simulator (simulated network and disk, virtual
+ * fsync, real timers: peers/raft/driver.ts) and in the simulator (simulated network and disk, virtual
  * clock: sim/simulation.ts). It reads no clock and starts no timer of its own: time comes from the
  * injected {@link DriverClock}, ticks from whoever owns time ({@link RaftDriver.tick}), and the Ready loop
  * runs through the injected scheduler (a live peer defers it to batch a turn's inputs; the simulator runs

@@ -161,7 +161,7 @@ export interface Storage {
   snapshot: () => Snapshot
 }
 
-/** The minimal PRNG the core needs; `createRand(seed)` from sim/prng.ts satisfies it. */
+/** The minimal PRNG the core needs; `createRand(seed)` from src/base/prng.ts satisfies it. */
 export interface RaftRand {
   /** An integer uniformly in [min, max). */
   range: (min: number, max: number) => number

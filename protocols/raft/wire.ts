@@ -1,5 +1,6 @@
 /**
- * Wire codec of Raft messages for the live driver (`/agora/raft/1.0.0`); see PROTOCOL.md. Paired
+ * Wire codec of Raft messages for the live transport (`/agora/<mesh>/raft/1.0.0`, peers/raft/transport.ts); see
+ * peers/PROTOCOL.md (section 2) and protocols/raft/PROTOCOL.md. Paired
  * encode/decode over whole byte arrays with lib0. Decoding is bounds-checked and rejects anything the
  * encoder cannot produce with {@link DecodeError}; the core then validates the semantics (terms,
  * membership) of what decodes.
