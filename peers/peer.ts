@@ -19,6 +19,7 @@ import type { RegistryStats } from '../crdt/registry.js'
 import type { VariableStats } from '../crdt/variables.js'
 import { DocStore } from './doc-store.js'
 import { createSigner, createVerifier, loadOrCreateIdentity } from './keys.js'
+import type { Signer, Verifier } from '../crdt/signing.js'
 import { PeerGate, createNode } from './node.js'
 import type { AgoraLibp2p } from './node.js'
 import { resolvePeerOptions } from './options.js'
@@ -83,6 +84,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   /** The mesh's ledger and auctions (FEATURES E1–E6): commands through Raft, bid requests to local agents. */
   readonly economy: PeerEconomy
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
+  private readonly signer: Signer
+  private readonly verify: Verifier
   private raftStarting: Promise<PeerRaft> | undefined
   readonly libp2p: AgoraLibp2p
   readonly log: Logger
@@ -98,7 +101,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
 
   /** @internal use {@link createPeer} */
-  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger }) {
+  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger, signer: Signer, verify: Verifier }) {
     super()
     this.options = init.options
     this.libp2p = init.node
@@ -111,7 +114,9 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     })
     this.raft = undefined
     // Outside the Raft group, strong variables and economy commands go to a connected member (the client path).
-    const client = new RaftClient(init.node, init.options.mesh, () => this.members())
+    this.signer = init.signer
+    this.verify = init.verify
+    const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
     this.strongVars = new StrongVariables(remoteBackend(client))
     this.economy = new PeerEconomy({
       node: init.node,
@@ -290,6 +295,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       members: () => this.members(),
       onMemberJoined: (fn) => this.sync.on('member:joined', ({ peerId }) => { fn(peerId) }),
       hosts: () => [...this.replica.all('reg')].map(d => d.host),
+      signer: this.signer,
+      verify: this.verify,
       log: this.log.child('raft')
     }, options)
     await raft.start()
@@ -359,9 +366,11 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   const id = node.peerId.toString()
   const plog = log.child('peer')
   const leases = new LeaseTable(id, { leaseMs: o.leaseMs, pruneAfterMs: o.pruneAfterMs, prunedHostsMax: o.limits.hostsMax }, Date.now)
+  const signer = createSigner(id, key)
+  const verify = createVerifier(o.limits.hostsMax)
   const replica = new Replica({
-    signer: createSigner(id, key),
-    verify: createVerifier(o.limits.hostsMax),
+    signer,
+    verify,
     mesh: o.mesh,
     limits: o.limits,
     log: (msg) => plog.debug(msg),
@@ -405,7 +414,7 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
       if (d.checkpoint !== undefined) s.saveCheckpoint(d, d.checkpoint, false)
     }
   }
-  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log })
+  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log, signer, verify })
   if (o.start) {
     await peer.start()
     if (o.raft !== undefined) await peer.startRaft(o.raft)

@@ -35,6 +35,7 @@ import { ECON_TAG, MeshApplication, encodeEconCommand } from '../protocols/mesh/
 import type { Economy, MarketResult } from '../protocols/market/index.js'
 import type { StrongResult } from '../protocols/variables/strong-map.js'
 import { logged } from './disk.js'
+import { simSign, simVerify } from './signatures.js'
 
 /** The refusal of a proposal/transfer/read (not an error of the scenario): a short reason. */
 export type Refusal = string | undefined
@@ -292,7 +293,7 @@ export class Simulation {
 
   /** A fresh mesh application (with the simulator's economy genesis when the run has an economy). */
   private newApplication (): MeshApplication {
-    return new MeshApplication(undefined, this.cfg.economy === true ? { genesis: { authorities: [OPERATOR] } } : {})
+    return new MeshApplication(undefined, this.cfg.economy === true ? { genesis: { authorities: [OPERATOR], signatures: 'required' } } : {})
   }
 
   /** Starts node `node`'s driver on its disk (at creation and on restart), wired to the simulation. */
@@ -315,6 +316,8 @@ export class Simulation {
       schedule: (fn) => { if (node.hold) node.deferred = fn; else fn() },
       rand: this.rand.fork(),
       clientId: `n${node.id}/sim`,
+      sign: simSign,
+      verify: simVerify,
       log: silent,
       options: {
         electionTick: this.cfg.raft.electionTick,
@@ -562,6 +565,7 @@ export class Simulation {
 
   /** A command applied by node `node` (strong variable or economy), as its session table decided. */
   private onCommand (node: SimNode, c: AppliedCommand): void {
+    if (c.refused !== undefined) { this.checker.report('state-machine-safety', `node ${node.id} refused command ${c.envelope.clientId}/${c.envelope.seq} at entry ${c.index}: ${c.refused}`); return }
     const key = `${c.envelope.clientId}/${c.envelope.seq}`
     if (!c.duplicate) {
       // Exactly once: a command applies at one log index, whichever node applies it, however often retried.

@@ -11,6 +11,9 @@
  */
 import { NoRaftError, RateLimitedError } from './errors.js'
 import { PeerQuota, type QuotaLimits } from './quota.js'
+import { SIGNATURE_BYTES_MAX, signedPayload } from '../../protocols/raft/envelope.js'
+import { ECON_TAG } from '../../protocols/mesh/application.js'
+import type { Signer } from '../../crdt/signing.js'
 import { randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -35,7 +38,8 @@ export function raftClientProtocol (mesh: string): string {
   return `/agora/${mesh}/raft-client/1.0.0`
 }
 
-type Request = { t: 'propose', c: string, s: number, d: string } | { t: 'read', n: string }
+/** `g`: the client's signature (base64) of signedPayload(`<client peer id>/<c>`, s, command), where the command needs one. */
+type Request = { t: 'propose', c: string, s: number, d: string, g?: string } | { t: 'read', n: string }
 type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string }
 
 /** What a member checks of a client's command before proposing it (the mesh application's `check`). */
@@ -71,7 +75,8 @@ export class RaftClientServer {
       try {
         req = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())) as Request
         if (req === null || typeof req !== 'object' || (req.t !== 'propose' && req.t !== 'read')) throw new DecodeError('raft client request', 'bad shape')
-        if (req.t === 'propose' && (typeof req.c !== 'string' || req.c.length > 128 || !Number.isSafeInteger(req.s) || req.s < 1 || typeof req.d !== 'string')) throw new DecodeError('raft client request', 'bad propose')
+        if (req.t === 'propose' && (typeof req.c !== 'string' || req.c.length > 128 || !Number.isSafeInteger(req.s) || req.s < 1 || typeof req.d !== 'string' ||
+          (req.g !== undefined && (typeof req.g !== 'string' || req.g.length > 4 * SIGNATURE_BYTES_MAX)))) throw new DecodeError('raft client request', 'bad propose')
         if (req.t === 'read' && typeof req.n !== 'string') throw new DecodeError('raft client request', 'bad read')
       } catch (err) {
         this.stats.malformed++
@@ -94,7 +99,7 @@ export class RaftClientServer {
           res = { ok: false, code: 'ERR_UNAUTHORIZED', message: 'only Raft members propose the economy genesis' }
         } else if (req.t === 'propose') {
           // The session belongs to the authenticated peer: no peer can use (or poison) another's.
-          const r = await this.driver.propose(command as Uint8Array, { clientId: `${remotePeer}/${req.c}`, seq: req.s })
+          const r = await this.driver.propose(command as Uint8Array, { clientId: `${remotePeer}/${req.c}`, seq: req.s }, req.g === undefined ? undefined : new Uint8Array(Buffer.from(req.g, 'base64')))
           res = { ok: true, r: r.result, i: r.index }
         } else {
           const i = await this.driver.readIndexReliably()
@@ -124,7 +129,8 @@ export class RaftClient {
   private readonly clientId = 'c' + randomBytes(8).toString('hex')
   private seq = 0
 
-  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly members: () => string[], private readonly timeoutMs = 5000) {}
+  /** `signer`: this peer's key; it signs commands that need their origin's signature (economy). */
+  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly members: () => string[], private readonly timeoutMs = 5000, private readonly signer?: Signer) {}
 
   /** Connected peers that serve the client protocol (Raft group members). */
   async servers (): Promise<string[]> {
@@ -166,7 +172,10 @@ export class RaftClient {
   }
 
   async propose (command: Uint8Array): Promise<{ index: number, result: unknown }> {
-    const req: Request = { t: 'propose', c: this.clientId, s: ++this.seq, d: Buffer.from(command).toString('base64') }
+    const seq = ++this.seq
+    const req: Request = { t: 'propose', c: this.clientId, s: seq, d: Buffer.from(command).toString('base64') }
+    // The member names the session after this (Noise-authenticated) peer: sign what it will propose.
+    if (this.signer !== undefined && command[0] === ECON_TAG) req.g = Buffer.from(this.signer.sign(signedPayload(`${this.signer.id}/${this.clientId}`, seq, command))).toString('base64')
     const { r, i } = await this.request(req, Date.now() + this.timeoutMs)
     return { index: i, result: r }
   }

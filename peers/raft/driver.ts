@@ -10,7 +10,8 @@ import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import type { Logger } from '../../src/base/log.js'
 import { createRand } from '../../src/base/prng.js'
 import type { StateMachine } from '../../protocols/raft/application.js'
-import { RaftDriver, type DriverStorage, type RaftDriverOptions } from '../../protocols/raft/driver.js'
+import { RaftDriver, type CommandSigner, type DriverStorage, type RaftDriverOptions } from '../../protocols/raft/driver.js'
+import type { CommandVerifier } from '../../protocols/raft/application.js'
 import { IndefiniteError } from '../../protocols/raft/errors.js'
 import type { ConfChange, NodeId } from '../../protocols/raft/types.js'
 import type { RaftTransport } from './transport.js'
@@ -41,6 +42,10 @@ export interface LiveRaftDriverInit {
   log: Logger
   /** This peer's id: local proposals carry it as their origin. */
   origin?: string
+  /** Signs commands that need a signature, for the sessions whose origin is this peer. */
+  sign?: CommandSigner
+  /** Verifies origins' signatures. */
+  verify?: CommandVerifier
   options?: LiveRaftDriverOptions
 }
 
@@ -63,6 +68,8 @@ export class LiveRaftDriver extends RaftDriver {
       schedule: deferred,
       rand: createRand(init.seed ?? init.id),
       clientId: `${init.origin ?? ''}/${randomBytes(8).toString('hex')}`,
+      ...(init.sign !== undefined ? { sign: init.sign } : {}),
+      ...(init.verify !== undefined ? { verify: init.verify } : {}),
       log: init.log,
       ...(init.options !== undefined ? { options: init.options } : {})
     })

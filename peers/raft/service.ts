@@ -17,6 +17,8 @@ import type { Economy } from '../../protocols/market/economy.js'
 import type { StrongEventMap } from '../../protocols/variables/strong-map.js'
 import type { Role } from '../../protocols/raft/types.js'
 import type { AgoraLibp2p } from '../node.js'
+import type { Signer, Verifier } from '../../crdt/signing.js'
+import { originOf } from '../../protocols/raft/envelope.js'
 import { RaftClientServer } from './client.js'
 import { LiveRaftDriver } from './driver.js'
 import { DurableRaftStorage } from './storage.js'
@@ -95,6 +97,10 @@ export interface RaftServiceComponents {
   onMemberJoined: (fn: (peerId: string) => void) => () => void
   /** Hosts of the registry (peers worth knowing the address of). */
   hosts: () => string[]
+  /** The peer's key: it signs the economy commands this peer proposes as their origin. */
+  signer: Signer
+  /** Verifies a peer's signature (its peer id embeds its public key). */
+  verify: Verifier
   log: Logger
 }
 
@@ -192,6 +198,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
       transport,
       application: app,
       origin: this.selfId,
+      sign: (clientId, payload) => originOf(clientId) === this.selfId ? this.components.signer.sign(payload) : undefined,
+      verify: this.components.verify,
       ...(storage !== undefined ? { storage } : {}),
       ...(isVoter && voters !== undefined ? { voters: voters.map(raftIdOf) } : {}),
       log,
@@ -228,7 +236,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     const genesis = (): void => {
       if (authorities === undefined || app.economy !== undefined || !d.isLeader || inFlight) return
       inFlight = true
-      d.proposeReliably(encodeEconCommand({ type: 'economy.genesis', authorities, ...(unbonding !== undefined ? { unbondingDelayEntries: unbonding } : {}) }))
+      d.proposeReliably(encodeEconCommand({ type: 'economy.genesis', authorities, ...(unbonding !== undefined ? { unbondingDelayEntries: unbonding } : {}), signatures: 'required' }))
         .catch((err: Error) => { this.log.debug('economy genesis not proposed yet', { error: err.message }) })
         .finally(() => { inFlight = false })
     }

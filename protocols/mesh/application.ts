@@ -18,12 +18,20 @@ import { StrongMapApp, parseStrongCommand } from '../variables/strong-map.js'
 export const ECON_TAG = 0x01
 /** Largest command a member proposes for a client (a strong cas carries three 64 KiB values). */
 export const COMMAND_BYTES_MAX = 256 * 1024
-const SNAPSHOT_V = 0x02
+/** Snapshot versions: 2 strong + economy; 3 adds the flags byte (bit 0: economy commands must be signed). */
+const SNAPSHOT_V2 = 0x02
+const SNAPSHOT_V3 = 0x03
+const FLAG_SIGNED = 0x01
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-export interface GenesisCommand { type: 'economy.genesis', authorities: string[], unbondingDelayEntries?: number }
+/**
+ * The economy's first entry. `signatures: 'required'` (what current peers propose): from then on every
+ * economy command must carry its origin's signature (envelope v3), so no member can speak for another
+ * peer. A genesis without it (groups made before signatures) keeps accepting unsigned commands.
+ */
+export interface GenesisCommand { type: 'economy.genesis', authorities: string[], unbondingDelayEntries?: number, signatures?: 'required' }
 
 export interface EconomyAppliedEvent { index: number, command: Record<string, unknown>, result: MarketResult, origin: string }
 
@@ -43,6 +51,8 @@ export function encodeEconCommand (cmd: unknown): Uint8Array {
 export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements StateMachine {
   /** Undefined until the genesis entry is applied. */
   economy: Economy | undefined
+  /** Economy commands must be signed by their origin (fixed by the genesis). */
+  signaturesRequired = false
 
   /**
    * `genesis`: an economy fixed by configuration instead of a genesis entry (the simulator's treasury);
@@ -50,7 +60,25 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
    */
   constructor (readonly strong: StrongMapApp = new StrongMapApp(), options: { genesis?: Omit<GenesisCommand, 'type'> } = {}) {
     super()
-    if (options.genesis !== undefined) this.economy = newEconomy(options.genesis)
+    if (options.genesis !== undefined) {
+      this.economy = newEconomy(options.genesis)
+      this.signaturesRequired = options.genesis.signatures === 'required'
+    }
+  }
+
+  /**
+   * Economy commands must be signed once the genesis says so; before any genesis every economy command
+   * is signed (a proposer whose replica lags signs anyway), except a genesis that does not ask for it.
+   */
+  requiresSignature (command: Uint8Array): boolean {
+    if (command[0] !== ECON_TAG) return false
+    if (this.economy !== undefined) return this.signaturesRequired
+    try {
+      const cmd = JSON.parse(dec.decode(command.subarray(1))) as Partial<GenesisCommand> | null
+      return cmd?.type !== 'economy.genesis' || cmd.signatures === 'required'
+    } catch {
+      return true
+    }
   }
 
   apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
@@ -65,11 +93,12 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       if (this.economy !== undefined) return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'the economy already has its genesis' }
       try {
         this.economy = newEconomy(cmd as unknown as GenesisCommand)
+        this.signaturesRequired = cmd.signatures === 'required'
       } catch (err) {
         return { ok: false, code: 'ERR_INVALID_COMMAND', message: (err as Error).message }
       }
       this.economy.ledger.advance(index)
-      return { ok: true, type: 'economy.genesis', authorities: [...new Set(cmd.authorities as string[])].sort() }
+      return { ok: true, type: 'economy.genesis', authorities: [...new Set(cmd.authorities as string[])].sort(), signatures: this.signaturesRequired ? 'required' : 'optional' }
     }
     if (this.economy === undefined) return { ok: false, code: 'ERR_NO_GENESIS', message: 'the economy has no genesis entry yet' }
     const result = this.economy.apply(cmd, index, meta)
@@ -97,24 +126,28 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
   snapshot (): Uint8Array {
     const e = encoding.createEncoder()
-    encoding.writeUint8(e, SNAPSHOT_V)
+    // Groups without signed commands keep writing v2, byte for byte what they wrote before.
+    encoding.writeUint8(e, this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
     encoding.writeVarUint8Array(e, this.strong.snapshot())
     encoding.writeVarString(e, this.economy === undefined ? '' : this.economy.snapshotText())
+    if (this.signaturesRequired) encoding.writeUint8(e, FLAG_SIGNED)
     return encoding.toUint8Array(e)
   }
 
   restore (data: Uint8Array): void {
-    if (data[0] !== SNAPSHOT_V) {
+    if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3) {
       // A snapshot from before the economy: the strong-variable map alone.
       this.strong.restore(data)
       this.economy = undefined
+      this.signaturesRequired = false
       return
     }
     const d = decoding.createDecoder(data)
-    decoding.readUint8(d)
+    const v = decoding.readUint8(d)
     this.strong.restore(decoding.readVarUint8Array(d))
     const econ = decoding.readVarString(d)
     this.economy = econ === '' ? undefined : Economy.restore(JSON.parse(econ))
+    this.signaturesRequired = v === SNAPSHOT_V3 && (decoding.readUint8(d) & FLAG_SIGNED) !== 0
   }
 
   /** Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`. */

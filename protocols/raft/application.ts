@@ -7,7 +7,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { DecodeError } from '../../src/base/errors.js'
-import { decodeEnvelope, looksLikeEnvelope, originOf, type Envelope } from './envelope.js'
+import { decodeEnvelope, looksLikeEnvelope, originOf, signedPayload, type Envelope } from './envelope.js'
 import { SessionTable } from './sessions.js'
 import type { Entry } from './types.js'
 
@@ -17,6 +17,8 @@ export interface ApplyMeta {
   origin: string
   /** The accepting member's clock (ms) when the command was proposed; 0 for entries without a stamp. */
   at: number
+  /** The origin's signature of the command was verified (always true for a command that requires one). */
+  signed?: boolean
 }
 
 /** A deterministic application of the replicated log. */
@@ -27,7 +29,19 @@ export interface StateMachine {
   snapshot: () => Uint8Array
   /** Replaces the application's state with a snapshot's. */
   restore: (data: Uint8Array) => void
+  /**
+   * Whether `command` must carry its origin's signature (deterministic, from the command and the
+   * state). A command that must and does not, or whose signature fails, never reaches `apply` and takes
+   * no session slot: it is refused with `ERR_BAD_SIGNATURE`. Default: no command needs one.
+   */
+  requiresSignature?: (command: Uint8Array) => boolean
 }
+
+/** Verifies `origin`'s signature of `payload` (signedPayload in envelope.ts); must not throw. */
+export type CommandVerifier = (origin: string, payload: Uint8Array, signature: Uint8Array) => boolean
+
+/** The result of a command refused for its signature (not applied, no session slot taken). */
+export const BAD_SIGNATURE_RESULT = Object.freeze({ ok: false, code: 'ERR_BAD_SIGNATURE', message: 'the command is not signed by its origin' })
 
 /** The result of a retried command that was applied but is no longer remembered. */
 export const FORGOTTEN: unique symbol = Symbol('forgotten result')
@@ -40,6 +54,8 @@ export interface AppliedCommand {
   result: unknown
   /** True when the command was a retry of an applied one: the state machine did not see it. */
   duplicate: boolean
+  /** Set when the command was refused before the state machine (`signature`): nothing applied, no session slot. */
+  refused?: 'signature'
 }
 
 /** Why an entry carried no command. */
@@ -51,10 +67,12 @@ export type SkippedEntry = 'empty' | 'foreign' | 'malformed'
  */
 export class Replica {
   readonly sessions: SessionTable
-  readonly stats = { applied: 0, duplicates: 0, malformed: 0 }
+  readonly stats = { applied: 0, duplicates: 0, malformed: 0, badSignatures: 0 }
+  private readonly verify: CommandVerifier | undefined
 
-  constructor (readonly app: StateMachine, sessions = new SessionTable()) {
+  constructor (readonly app: StateMachine, sessions = new SessionTable(), verify?: CommandVerifier) {
     this.sessions = sessions
+    this.verify = verify
   }
 
   /** Applies a committed normal entry; a string says why it carried no command. */
@@ -69,6 +87,16 @@ export class Replica {
       this.stats.malformed++
       return 'malformed'
     }
+    const origin = originOf(env.clientId)
+    // Signatures are checked only where the state machine requires one (verifying costs ~0.1 ms).
+    const required = this.app.requiresSignature?.(env.command) === true
+    const signed = required && env.signature !== undefined && this.verify !== undefined && this.verify(origin, signedPayload(env.clientId, env.seq, env.command), env.signature)
+    if (required && !signed) {
+      // Refused before the session table: a member forging another peer's command cannot take (and so
+      // poison) that peer's session slot.
+      this.stats.badSignatures++
+      return { index: e.index, envelope: env, result: BAD_SIGNATURE_RESULT, duplicate: false, refused: 'signature' }
+    }
     const seen = this.sessions.check(env.clientId, env.seq)
     if (seen.status === 'duplicate') {
       this.stats.duplicates++
@@ -80,7 +108,7 @@ export class Replica {
     }
     let result: unknown
     try {
-      result = this.app.apply(env.command, e.index, { origin: originOf(env.clientId), at: env.at })
+      result = this.app.apply(env.command, e.index, { origin, at: env.at, signed })
     } catch (err) {
       result = { error: { code: (err as { code?: string }).code ?? 'ERR_APPLY', message: (err as Error).message } }
     }

@@ -17,9 +17,9 @@
 import { AgoraError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
-import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from './application.js'
+import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type StateMachine } from './application.js'
 import { coalesceAppends } from './coalesce.js'
-import { encodeEnvelope } from './envelope.js'
+import { encodeEnvelope, signedPayload } from './envelope.js'
 import { IndefiniteError, RaftInvariantError } from './errors.js'
 import { RaftNode } from './raft.js'
 import { SESSION_WINDOW } from './sessions.js'
@@ -126,9 +126,19 @@ export interface RaftDriverInit {
   learners?: NodeId[]
   /** This driver's own session id (`<origin>/<unique suffix>`): its local proposals' origin is the part before "/". */
   clientId: string
+  /**
+   * Signs a command for the origin of `clientId` (signedPayload in envelope.ts), for commands whose state
+   * machine requires a signature; undefined when this driver cannot sign for that origin.
+   */
+  sign?: CommandSigner
+  /** Verifies an origin's signature (where the application requires one). */
+  verify?: CommandVerifier
   log: Logger
   options?: RaftDriverOptions
 }
+
+/** Signs `payload` as the origin of `clientId`, or undefined when it holds no key for it. */
+export type CommandSigner = (clientId: string, payload: Uint8Array) => Uint8Array | undefined
 
 interface Pending {
   startedAt: number
@@ -155,7 +165,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly node: RaftNode
   readonly memory: MemoryStorage
   readonly replica: Replica
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }
   protected readonly storage: DriverStorage
   protected readonly transport: DriverTransport
   protected readonly clock: DriverClock
@@ -163,6 +173,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   protected readonly o: Required<RaftDriverOptions>
   readonly clientId: string
   private readonly createApplication: (() => StateMachine) | undefined
+  private readonly sign: CommandSigner | undefined
+  private readonly verify: CommandVerifier | undefined
   private readonly scheduleFn: (fn: () => void) => void
   private seq = 0
   private readonly pending = new Map<string, Pending>()
@@ -204,7 +216,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.memory = this.storage.memory
     this.clientId = init.clientId
     this.createApplication = init.createApplication
-    this.replica = new Replica(init.application)
+    this.sign = init.sign
+    this.verify = init.verify
+    this.replica = new Replica(init.application, undefined, init.verify)
     // Restore the application from the latest snapshot; entries after it are applied again.
     const snap = this.memory.snapshot()
     if (snap.metadata.index > 0) this.replica.restore(snap.data)
@@ -269,9 +283,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    * Proposes `command` under `session` stamped with this clock, without waiting for it: returns the
    * core's refusal reason, or undefined when it was handed to Raft (its result comes as `command:applied`).
    */
-  submit (command: Uint8Array, session: { clientId: string, seq: number }): string | undefined {
+  submit (command: Uint8Array, session: { clientId: string, seq: number }, signature?: Uint8Array): string | undefined {
     if (!this.running) return 'notStarted'
-    const reason = this.node.tryPropose(encodeEnvelope({ clientId: session.clientId, seq: session.seq, at: this.clock.now(), command }))
+    const reason = this.node.tryPropose(this.envelope(command, session, this.clock.now(), signature))
     this.schedule()
     return reason ?? undefined
   }
@@ -312,7 +326,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    * Replicates `command` and resolves with its log index and the application's result once applied
    * here. Pass the same `(clientId, seq)` to retry a command exactly once.
    */
-  async propose (command: Uint8Array, session?: { clientId: string, seq: number }): Promise<{ index: number, result: unknown }> {
+  async propose (command: Uint8Array, session?: { clientId: string, seq: number }, signature?: Uint8Array): Promise<{ index: number, result: unknown }> {
     if (!this.running) throw new NotStartedError('raft')
     if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
     const s = session ?? this.newSession()
@@ -323,7 +337,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       const now = this.clock.now()
       this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, resolve, reject })
       try {
-        this.node.propose(encodeEnvelope({ clientId: s.clientId, seq: s.seq, at: now, command }))
+        this.node.propose(this.envelope(command, s, now, signature))
       } catch (err) {
         this.pending.delete(key)
         reject(err as Error)
@@ -331,6 +345,15 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       }
       this.schedule()
     })
+  }
+
+  /**
+   * The envelope of a proposal: with the given signature (a client's, relayed), else this driver's own
+   * where the application requires one and it can sign for the session's origin.
+   */
+  private envelope (command: Uint8Array, s: { clientId: string, seq: number }, at: number, signature: Uint8Array | undefined): Uint8Array {
+    const sig = signature ?? (this.sign !== undefined && this.replica.app.requiresSignature?.(command) === true ? this.sign(s.clientId, signedPayload(s.clientId, s.seq, command)) : undefined)
+    return encodeEnvelope({ clientId: s.clientId, seq: s.seq, at, command, ...(sig !== undefined ? { signature: sig } : {}) })
   }
 
   /** A fresh session key for {@link propose} (this driver's client id, next sequence number). */
@@ -390,7 +413,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private stateAt (index: number): Uint8Array {
     if (this.createApplication === undefined) throw new RaftInvariantError('rebuilding an older state needs createApplication')
-    const r = new Replica(this.createApplication())
+    const r = new Replica(this.createApplication(), undefined, this.verify)
     const snap = this.memory.snapshot()
     if (snap.metadata.index > 0) r.restore(snap.data)
     if (index > snap.metadata.index) for (const e of this.memory.entries(snap.metadata.index + 1, index + 1, Infinity)) r.applyEntry(e)
@@ -550,7 +573,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       if (out === 'malformed') this.log.warn('skipping a malformed command', { index: e.index })
       return false
     }
-    if (out.duplicate) this.stats.duplicates++
+    if (out.refused !== undefined) this.stats.badSignatures++
+    else if (out.duplicate) this.stats.duplicates++
     else this.stats.applied++
     if (this.listenerCount('command:applied') > 0) this.emit('command:applied', { ...out, term: e.term })
     if (this.pending.size === 0) return false

@@ -4,11 +4,17 @@
  *
  *     v1: u8 1 · varString clientId · varUint seq · varUint8Array command
  *     v2: u8 2 · varString clientId · varUint seq · varUint at · varUint8Array command
+ *     v3: u8 3 · varString clientId · varUint seq · varUint at · varUint8Array command · varUint8Array signature
  *
  * `clientId` names the client's session; its part before the first "/" is the command's origin (the
  * proposing peer, authenticated by whoever accepted the proposal). `seq` numbers the session's commands
  * (a retry reuses it). `at` is the accepting member's clock in ms when it was proposed (0 in v1). Entries
  * whose data is not an envelope (a scenario's raw "x", the leader's empty no-op) carry no command.
+ *
+ * v3 adds the origin's signature of {@link signedPayload} (client id, seq and command; not `at`, which
+ * the accepting member stamps), so no member can speak for another peer: a state machine that requires
+ * signatures (the economy) sees a command only when the origin's key signed it. Unsigned commands are
+ * written as v2.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
@@ -16,8 +22,11 @@ import { DecodeError } from '../../src/base/errors.js'
 
 export const ENVELOPE_V1 = 1
 export const ENVELOPE_V2 = 2
-/** The version written. */
+export const ENVELOPE_V3 = 3
+/** The version written for an unsigned command (a signed one is v3). */
 export const ENVELOPE_VERSION = ENVELOPE_V2
+/** Largest signature carried (Ed25519 signatures are 64 bytes). */
+export const SIGNATURE_BYTES_MAX = 128
 /**
  * Longest client id a member accepts in a new proposal (checked where proposals enter, not at apply:
  * entries already in a log decode as they always did, so every replica applies them alike).
@@ -30,21 +39,36 @@ export interface Envelope {
   /** Proposal time (ms) stamped by the accepting member; 0 for v1 envelopes. */
   at: number
   command: Uint8Array
+  /** The origin's signature of {@link signedPayload} (v3). */
+  signature?: Uint8Array
 }
 
 export function encodeEnvelope (env: Envelope): Uint8Array {
   const e = encoding.createEncoder()
-  encoding.writeUint8(e, ENVELOPE_VERSION)
+  encoding.writeUint8(e, env.signature === undefined ? ENVELOPE_V2 : ENVELOPE_V3)
   encoding.writeVarString(e, env.clientId)
   encoding.writeVarUint(e, env.seq)
   encoding.writeVarUint(e, env.at)
   encoding.writeVarUint8Array(e, env.command)
+  if (env.signature !== undefined) encoding.writeVarUint8Array(e, env.signature)
+  return encoding.toUint8Array(e)
+}
+
+const PAYLOAD_CONTEXT = new TextEncoder().encode('agora-raft-command/1\0')
+
+/** What the origin signs: a domain prefix, the client id, the seq and the command. */
+export function signedPayload (clientId: string, seq: number, command: Uint8Array): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeUint8Array(e, PAYLOAD_CONTEXT)
+  encoding.writeVarString(e, clientId)
+  encoding.writeVarUint(e, seq)
+  encoding.writeVarUint8Array(e, command)
   return encoding.toUint8Array(e)
 }
 
 /** True when `data` starts like an envelope (the apply path skips other data without a decode attempt). */
 export function looksLikeEnvelope (data: Uint8Array): boolean {
-  return data.length > 0 && (data[0] === ENVELOPE_V1 || data[0] === ENVELOPE_V2)
+  return data.length > 0 && (data[0] === ENVELOPE_V1 || data[0] === ENVELOPE_V2 || data[0] === ENVELOPE_V3)
 }
 
 /** Decodes an envelope; throws DecodeError (`ERR_DECODE`) on anything else. */
@@ -52,13 +76,15 @@ export function decodeEnvelope (data: Uint8Array): Envelope {
   try {
     const d = decoding.createDecoder(data)
     const v = decoding.readUint8(d)
-    if (v !== ENVELOPE_V1 && v !== ENVELOPE_V2) throw new DecodeError('raft command', 'unknown envelope version')
+    if (v !== ENVELOPE_V1 && v !== ENVELOPE_V2 && v !== ENVELOPE_V3) throw new DecodeError('raft command', 'unknown envelope version')
     const clientId = decoding.readVarString(d)
     const seq = decoding.readVarUint(d)
     const at = v === ENVELOPE_V1 ? 0 : decoding.readVarUint(d)
     const command = decoding.readVarUint8Array(d)
+    const signature = v === ENVELOPE_V3 ? decoding.readVarUint8Array(d) : undefined
+    if (signature !== undefined && signature.length > SIGNATURE_BYTES_MAX) throw new DecodeError('raft command', 'signature too long')
     if (d.pos !== data.length) throw new DecodeError('raft command', 'trailing bytes')
-    return { clientId, seq, at, command }
+    return signature === undefined ? { clientId, seq, at, command } : { clientId, seq, at, command, signature }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('raft command', (err as Error).message ?? 'malformed')

@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest'
 import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from '../../protocols/raft/application.js'
-import { decodeEnvelope, encodeEnvelope } from '../../protocols/raft/envelope.js'
+import { decodeEnvelope, encodeEnvelope, signedPayload } from '../../protocols/raft/envelope.js'
 import { SessionTable } from '../../protocols/raft/sessions.js'
 import type { Entry } from '../../protocols/raft/types.js'
 import { MeshApplication } from '../../protocols/mesh/application.js'
 import { Net } from './network.js'
+import { simSign, simVerify } from '../../sim/signatures.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -58,7 +59,7 @@ describe('the session table and the Replica', () => {
     const r = new Replica({ apply: (_c, _i, meta) => { seen.push(meta); return null }, snapshot: () => new Uint8Array(0), restore: () => {} })
     applied(r, entry(1, 'peerA/x/y', 1, 0, 1234))
     applied(r, entry(2, 'noslash', 1, 0, 7))
-    expect(seen).toEqual([{ origin: 'peerA', at: 1234 }, { origin: '', at: 7 }])
+    expect(seen).toEqual([{ origin: 'peerA', at: 1234, signed: false }, { origin: '', at: 7, signed: false }])
   })
 
   it('skips empty, foreign and malformed entries without touching the state machine', () => {
@@ -88,6 +89,30 @@ describe('the session table and the Replica', () => {
     expect(applied(r2, entry(3, 'p/a', 1, 5))).toMatchObject({ duplicate: true, result: 5 })
     expect(applied(r2, entry(4, 'p/a', 2, 1))).toMatchObject({ duplicate: false, result: 13 })
     expect(() => r2.restore(new Uint8Array([5]))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
+  it('a command that must be signed by its origin: unsigned or forged, it is refused and takes no session slot', () => {
+    const c = new Counter()
+    const signedOnly: StateMachine = Object.assign(c, { requiresSignature: (cmd: Uint8Array) => cmd[0] !== 0x30 })
+    // The simulator's keyed MAC per origin stands in for Ed25519 here.
+    const sig = (origin: string, payload: Uint8Array): Uint8Array => simSign(`${origin}/k`, payload) as Uint8Array
+    let verified = 0
+    const r = new Replica(signedOnly, undefined, (origin, payload, signature) => { verified++; return simVerify(origin, payload, signature) })
+    const cmd = (clientId: string, seq: number, n: number, signature?: Uint8Array): Entry => ({ index: seq, term: 1, type: 'normal', data: encodeEnvelope({ clientId, seq, at: 0, command: enc.encode(String(n)), ...(signature !== undefined ? { signature } : {}) }) })
+    const payload = (clientId: string, seq: number, n: number): Uint8Array => signedPayload(clientId, seq, enc.encode(String(n)))
+    // A member speaking for victim: unsigned, then with a signature that is not the victim's.
+    expect(applied(r, cmd('victim/a', 1, 5))).toMatchObject({ refused: 'signature', result: { code: 'ERR_BAD_SIGNATURE' } })
+    expect(applied(r, cmd('victim/a', 1, 5, sig('mallory', payload('victim/a', 1, 5))))).toMatchObject({ refused: 'signature' })
+    expect(c.total).toBe(0)
+    // The victim's own command with that session and seq still applies: its slot was not taken.
+    expect(applied(r, cmd('victim/a', 1, 7, sig('victim', payload('victim/a', 1, 7))))).toMatchObject({ duplicate: false, result: 7 })
+    // A signature over another seq does not carry over.
+    expect(applied(r, cmd('victim/a', 2, 7, sig('victim', payload('victim/a', 1, 7))))).toMatchObject({ refused: 'signature' })
+    expect(r.stats.badSignatures).toBe(3)
+    // Commands the machine does not require signed ("0...") are never verified.
+    const before = verified
+    expect(applied(r, cmd('anyone/x', 1, 0))).toMatchObject({ duplicate: false })
+    expect(verified).toBe(before)
   })
 
   it('a duplicate proposed twice through Raft is applied once on every replica', () => {
