@@ -17,7 +17,7 @@ import { createAntiEntropy, DEFAULT_ANTI_ENTROPY_INTERVAL_MS, DEFAULT_SYNC_CONCU
 import type { AntiEntropy } from '../../peers/sync/anti-entropy/index.js'
 import { createGossip } from '../../peers/sync/gossip/index.js'
 import { createLiveness, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_HEARTBEATS } from '../../peers/sync/liveness/index.js'
-import { DEFAULT_HOSTS_MAX } from '../../peers/sync/liveness/constants.js'
+import { DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX } from '../../peers/sync/liveness/constants.js'
 import { createLogger } from '../../src/base/log.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
@@ -156,7 +156,8 @@ describe('sync service defaults', () => {
       syncConcurrencyMax: DEFAULT_SYNC_CONCURRENCY_MAX,
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
       leaseMs: DEFAULT_LEASE_HEARTBEATS * DEFAULT_HEARTBEAT_INTERVAL_MS,
-      hostsMax: DEFAULT_HOSTS_MAX
+      hostsMax: DEFAULT_HOSTS_MAX,
+      hlcDriftMsMax: DEFAULT_HLC_DRIFT_MS_MAX
     }).toEqual({
       mesh: o.mesh,
       connectionsTarget: o.connectionsTarget,
@@ -165,7 +166,8 @@ describe('sync service defaults', () => {
       syncConcurrencyMax: o.syncConcurrencyMax,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       leaseMs: o.leaseMs,
-      hostsMax: o.limits.hostsMax
+      hostsMax: o.limits.hostsMax,
+      hlcDriftMsMax: o.limits.hlcDriftMsMax
     })
   })
 })
