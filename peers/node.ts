@@ -21,6 +21,9 @@ import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { InvalidOptionError } from '../src/base/errors.js'
 import type { ResolvedPeerOptions } from './options.js'
+import { syncProtocol } from './sync/anti-entropy/constants.js'
+import { crdtTopic } from './sync/gossip/constants.js'
+import { heartbeatTopic } from './sync/liveness/constants.js'
 
 export interface AgoraServices extends Record<string, unknown> {
   identify: Identify
@@ -34,10 +37,10 @@ export type AgoraLibp2p = Libp2p<AgoraServices>
 /** Protocol names of a mesh: every name carries the mesh, so peers of different meshes never mix. */
 export function meshProtocols (mesh: string): { sync: string, kad: string, crdtTopic: string, heartbeatTopic: string } {
   return {
-    sync: `/agora/${mesh}/sync/1.0.0`,
+    sync: syncProtocol(mesh),
     kad: `/agora/${mesh}/kad/1.0.0`,
-    crdtTopic: `/agora/${mesh}/crdt/1`,
-    heartbeatTopic: `/agora/${mesh}/heartbeat/1`
+    crdtTopic: crdtTopic(mesh),
+    heartbeatTopic: heartbeatTopic(mesh)
   }
 }
 

@@ -14,7 +14,7 @@ export { createPeer, Peer } from '../peers/peer.js'
 export type { PeerEventMap, PeerStats, WhenSyncedOptions } from '../peers/peer.js'
 export { peerOptionsSchema, resolvePeerOptions } from '../peers/options.js'
 export type { PeerOptions, ResolvedPeerOptions } from '../peers/options.js'
-export type { PeerSyncHealth, SyncStats } from '../peers/sync.js'
+export type { PeerSyncHealth, SyncStats } from '../peers/sync/index.js'
 export { meshProtocols } from '../peers/node.js'
 
 export { createLocalRegistry, ReplicatedRegistry, LOOKUP_STRATEGIES } from '../crdt/registry.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as encoding from 'lib0/encoding'
-import { decodeHeartbeat, encodeHeartbeat } from '../../peers/heartbeat.js'
+import { decodeHeartbeat, encodeHeartbeat } from '../../peers/sync/liveness/heartbeat.js'
 
 describe('heartbeat codec', () => {
   it('round-trips, with and without the leaving flag', () => {

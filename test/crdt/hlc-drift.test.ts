@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../crdt/limits.js'
 import { Hlc } from '../../crdt/hlc.js'
-import { HeartbeatFilter } from '../../peers/heartbeat.js'
+import { HeartbeatFilter } from '../../peers/sync/liveness/heartbeat.js'
 import { TestKeys, antiEntropyAll, makeNode } from './helpers.js'
 import type { TestNode } from './helpers.js'
 

@@ -13,8 +13,8 @@ import type { LiveMesh } from '../../sim/live.js'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { meshProtocols } from '../../peers/node.js'
-import { FRAME_BYTES_MAX } from '../../peers/sync.js'
-import { FRAME_BLOB, FRAME_DIGEST, frame } from '../../peers/sync-frames.js'
+import { FRAME_BYTES_MAX } from '../../peers/sync/anti-entropy/index.js'
+import { FRAME_BLOB, FRAME_DIGEST, frame } from '../../peers/sync/anti-entropy/frames.js'
 import { attachSignature, encodeSignedPart } from '../../crdt/codec.js'
 import { createSigner } from '../../peers/keys.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -42,7 +42,7 @@ describe('bad input on the network path', () => {
     mesh = await createLiveMesh({ peers: 2, ...FAST })
     await mesh.whenSynced()
     const [a, b] = mesh.peers as [Peer, Peer]
-    const { encodeHeartbeat } = await import('../../peers/heartbeat.js')
+    const { encodeHeartbeat } = await import('../../peers/sync/liveness/heartbeat.js')
     await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsReceived >= 2, { what: 'heartbeats from b' })
     // b's own signature, a stamp ~285,000 years ahead: it used to become b's latest stamp, so every honest
     // heartbeat after it was "stale" and b's lease ran out.
@@ -91,7 +91,7 @@ describe('bad input on the network path', () => {
     for (const g of garbage) await b.libp2p.services.pubsub.publish(topics.heartbeatTopic, g).catch(() => {})
     await mesh.waitFor((p) => p !== a || (p.stats().sync.gossipRejected >= 3 && p.stats().sync.heartbeatsRejected >= 3), { what: 'garbage to be counted' })
     // A replayed (old) heartbeat neither proves life nor counts as one.
-    const { encodeHeartbeat } = await import('../../peers/heartbeat.js')
+    const { encodeHeartbeat } = await import('../../peers/sync/liveness/heartbeat.js')
     await b.libp2p.services.pubsub.publish(topics.heartbeatTopic, encodeHeartbeat({ sentAtMs: Date.now() - 3_600_000, load: 0, docs: [], leaving: true }))
     await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsStale >= 1, { what: 'the replay to be ignored' })
     expect(a.registry.leases.get(b.id)?.status).toBe('alive')

@@ -11,7 +11,7 @@
  * Exchange: the initiator sends DIGEST; the responder answers with the BLOBs the initiator lacks, then
  * its own DIGEST; the initiator sends the BLOBs the responder lacks, then END. Both apply as they read.
  */
-import { DecodeError, LimitExceededError } from '../src/base/errors.js'
+import { DecodeError, LimitExceededError } from '../../../src/base/errors.js'
 
 export const FRAME_DIGEST = 1
 export const FRAME_BLOB = 2

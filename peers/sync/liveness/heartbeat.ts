@@ -10,8 +10,8 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { DecodeError } from '../src/base/errors.js'
-import type { DocKind } from '../crdt/codec.js'
+import { DecodeError } from '../../../src/base/errors.js'
+import type { DocKind } from '../../../crdt/codec.js'
 
 export const TAG_HEARTBEAT = 4
 export const HEARTBEAT_VERSION = 2

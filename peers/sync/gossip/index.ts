@@ -1,0 +1,71 @@
+/**
+ * Gossip (R5): every local update is published on `/agora/<mesh>/crdt/1` (gossipsub, StrictSign).
+ * Inbound messages are applied inside the topic validator, so a message is forwarded only if it verified
+ * and applied (or is a new update waiting for a gap); bad ones (undecodable, bad signature, bad Yjs) are
+ * rejected — gossipsub then lowers the relaying peer's score — counted, logged and reported as
+ * `update:rejected`; others that cannot apply are ignored. A gap (an update whose predecessors are
+ * missing, from gossip or sync) asks anti-entropy for an exchange with the peer that relayed the
+ * message, else the document's host, else any member.
+ *
+ * @example
+ * ```ts
+ * const gossip = createGossip({ pubsub: node.services.pubsub, replica, membership, antiEntropy, logger }, { mesh: 'agora' })
+ * gossip.on('update:rejected', ({ from, reason }) => {})
+ * await gossip.start()
+ * gossip.publish(blob) // a SignedBlob from the replica
+ * ```
+ */
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { TypedEmitter } from '../../../src/base/events.js'
+import type { Logger } from '../../../src/base/log.js'
+import type { Replica, RejectReason } from '../../../crdt/replica.js'
+import type { SignedBlob } from '../../../crdt/codec.js'
+import type { AntiEntropy } from '../anti-entropy/index.js'
+import type { Membership } from '../membership/index.js'
+import { GossipService } from './gossip.js'
+
+export { crdtTopic } from './constants.js'
+export { GossipService } from './gossip.js'
+
+export interface GossipStats {
+  gossipPublished: number
+  gossipPublishErrors: number
+  gossipApplied: number
+  gossipDuplicates: number
+  gossipPending: number
+  gossipRejected: number
+  gossipIgnored: number
+}
+
+export interface GossipEvents extends Record<string, unknown> {
+  'update:rejected': { from: string, via: 'gossip', reason: RejectReason, detail: string }
+}
+
+export interface Gossip extends TypedEmitter<GossipEvents> {
+  readonly stats: GossipStats
+  /** Publishes a local update (called by the registry and the variables on every write); a no-op when stopped. */
+  publish: (blob: SignedBlob) => void
+  /** Validates and subscribes to the topic (idempotent). */
+  start: () => Promise<void>
+  /** Unsubscribes (idempotent). */
+  stop: () => Promise<void>
+}
+
+export interface GossipInit {
+  /** Mesh of the topic. Default 'agora'. */
+  mesh?: string
+}
+
+export interface GossipComponents {
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Applies inbound updates; its `onGap` hook is chained at construction. */
+  replica: Pick<Replica, 'apply' | 'hooks'>
+  /** Where to pull from on a gap. */
+  membership: Pick<Membership, 'isMember' | 'randomMember'>
+  antiEntropy: Pick<AntiEntropy, 'requestSync'>
+  logger: Logger
+}
+
+export function createGossip (components: GossipComponents, init: GossipInit = {}): Gossip {
+  return new GossipService(components, init)
+}

@@ -1,0 +1,89 @@
+/**
+ * Liveness (R5): every `heartbeatIntervalMs` a heartbeat (codec in heartbeat.ts) on
+ * `/agora/<mesh>/heartbeat/1` (gossipsub, StrictSign): proof of life for the lease table, the sender's
+ * load, and the position of its own documents, which tells a receiver it lags and should pull. Inbound
+ * heartbeats feed the registry's lease table (`heard`, `hostLeft` for a leaving one) and the sync health
+ * table (last heartbeat, lag); a lag still there a heartbeat later asks anti-entropy for an exchange.
+ * Replays (not newer than the sender's previous heartbeat, or older than
+ * {@link HEARTBEAT_AGE_MAX_LEASES} leases and a minute) and heartbeats stamped more than `hlcDriftMsMax`
+ * ahead of our clock are ignored (`HeartbeatFilter`). Each tick also sweeps the lease
+ * table and refreshes round-trip times.
+ *
+ * @example
+ * ```ts
+ * const liveness = createLiveness({ node, pubsub: node.services.pubsub, replica, registry, membership, antiEntropy, health, logger },
+ *   { heartbeatIntervalMs: 1000, load: () => 0.5 })
+ * await liveness.start()
+ * await liveness.announceLeaving() // before stopping the peer
+ * await liveness.stop()
+ * ```
+ */
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Logger } from '../../../src/base/log.js'
+import type { Replica } from '../../../crdt/replica.js'
+import type { ReplicatedRegistry } from '../../../crdt/registry.js'
+import type { AgoraLibp2p } from '../../node.js'
+import type { SyncHealthTable } from '../health.js'
+import type { AntiEntropy } from '../anti-entropy/index.js'
+import type { Membership } from '../membership/index.js'
+import { LivenessService } from './liveness.js'
+
+export {
+  heartbeatTopic, HEARTBEAT_AGE_MAX_LEASES, HEARTBEAT_AGE_MIN_MS, LEAVING_TIMEOUT_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_HEARTBEATS, DEFAULT_HLC_DRIFT_MS_MAX
+} from './constants.js'
+export { decodeHeartbeat, encodeHeartbeat, HeartbeatFilter, HEARTBEAT_BYTES_MAX, type Heartbeat, type HeartbeatVerdict } from './heartbeat.js'
+export { LivenessService } from './liveness.js'
+
+export interface LivenessStats {
+  heartbeatsSent: number
+  heartbeatsReceived: number
+  heartbeatsRejected: number
+  /** Heartbeats older than the sender's previous one or than a lease (replays), ignored. */
+  heartbeatsStale: number
+  /** Heartbeats stamped more than `hlcDriftMsMax` ahead of our clock, ignored (not recorded). */
+  heartbeatsFuture: number
+}
+
+export interface Liveness {
+  readonly stats: LivenessStats
+  /** Tells the mesh this peer is stopping (a heartbeat with the leaving flag); bounded by `timeoutMs` (default 500). */
+  announceLeaving: (timeoutMs?: number) => Promise<void>
+  /** Validates and subscribes to the topic, runs the heartbeat timer (idempotent). */
+  start: () => Promise<void>
+  /** Stops the timer and unsubscribes (idempotent). */
+  stop: () => Promise<void>
+}
+
+export interface LivenessInit {
+  /** Mesh of the topic. Default 'agora'. */
+  mesh?: string
+  /** Heartbeat period; also how long a lag may last before a pull. Default 1000 ms. */
+  heartbeatIntervalMs?: number
+  /** The lease (replays are heartbeats older than {@link HEARTBEAT_AGE_MAX_LEASES} of them). Default 3 × heartbeatIntervalMs. */
+  leaseMs?: number
+  /** Senders whose last heartbeat time is remembered (oldest forgotten first). Default 4096 (DEFAULT_LIMITS.hostsMax). */
+  hostsMax?: number
+  /** Heartbeats stamped further ahead of our clock are ignored, not recorded. Default 60000 ms (DEFAULT_LIMITS.hlcDriftMsMax). */
+  hlcDriftMsMax?: number
+  /** Load reported in heartbeats, clamped to [0, 1]. Default: always 0. */
+  load?: () => number
+}
+
+export interface LivenessComponents {
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Its connections' round-trip times. */
+  node: Pick<AgoraLibp2p, 'getConnections'>
+  /** This peer's own documents' positions. */
+  replica: Pick<Replica, 'id' | 'entry'>
+  /** The lease table it feeds. */
+  registry: Pick<ReplicatedRegistry, 'heard' | 'hostLeft' | 'sweep' | 'leases'>
+  membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers'>
+  /** Pulls when a heartbeat shows lag. */
+  antiEntropy: Pick<AntiEntropy, 'requestSync'>
+  health: SyncHealthTable
+  logger: Logger
+}
+
+export function createLiveness (components: LivenessComponents, init: LivenessInit = {}): Liveness {
+  return new LivenessService(components, init)
+}

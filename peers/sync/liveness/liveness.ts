@@ -1,0 +1,168 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { Message } from '@libp2p/gossipsub'
+import type { Logger } from '../../../src/base/log.js'
+import type { DocKind } from '../../../crdt/codec.js'
+import type { SyncHealthTable } from '../health.js'
+import { DEFAULT_MESH } from '../constants.js'
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX, DEFAULT_LEASE_HEARTBEATS, HEARTBEAT_AGE_MAX_LEASES, HEARTBEAT_AGE_MIN_MS,
+  LEAVING_TIMEOUT_MS, heartbeatTopic
+} from './constants.js'
+import { HeartbeatFilter, decodeHeartbeat, encodeHeartbeat } from './heartbeat.js'
+import type { Liveness, LivenessComponents, LivenessInit, LivenessStats } from './index.js'
+
+export class LivenessService implements Liveness {
+  readonly stats: LivenessStats = {
+    heartbeatsSent: 0,
+    heartbeatsReceived: 0,
+    heartbeatsRejected: 0,
+    heartbeatsStale: 0,
+    heartbeatsFuture: 0
+  }
+
+  private readonly pubsub: LivenessComponents['pubsub']
+  private readonly node: LivenessComponents['node']
+  private readonly replica: LivenessComponents['replica']
+  private readonly registry: LivenessComponents['registry']
+  private readonly membership: LivenessComponents['membership']
+  private readonly antiEntropy: LivenessComponents['antiEntropy']
+  private readonly peers: SyncHealthTable
+  private readonly log: Logger
+  private readonly topic: string
+  private readonly intervalMs: number
+  private readonly load: () => number
+  private readonly selfId: string
+  private running = false
+  private timer: ReturnType<typeof setInterval> | undefined
+  /** Bounds heartbeat stamps (replays, and stamps far ahead of our clock). */
+  private readonly heartbeatFilter: HeartbeatFilter
+
+  constructor (components: LivenessComponents, init: LivenessInit = {}) {
+    this.pubsub = components.pubsub
+    this.node = components.node
+    this.replica = components.replica
+    this.registry = components.registry
+    this.membership = components.membership
+    this.antiEntropy = components.antiEntropy
+    this.peers = components.health
+    this.log = components.logger
+    this.topic = heartbeatTopic(init.mesh ?? DEFAULT_MESH)
+    this.intervalMs = init.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS
+    const leaseMs = init.leaseMs ?? DEFAULT_LEASE_HEARTBEATS * this.intervalMs
+    this.heartbeatFilter = new HeartbeatFilter({
+      ageMaxMs: Math.max(HEARTBEAT_AGE_MAX_LEASES * leaseMs, HEARTBEAT_AGE_MIN_MS),
+      driftMsMax: init.hlcDriftMsMax ?? DEFAULT_HLC_DRIFT_MS_MAX,
+      hostsMax: init.hostsMax ?? DEFAULT_HOSTS_MAX
+    })
+    this.load = init.load ?? (() => 0)
+    this.selfId = this.replica.id
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.pubsub.topicValidators.set(this.topic, (_peer, msg) => this.onHeartbeat(msg))
+    this.pubsub.subscribe(this.topic)
+    this.timer = setInterval(() => { this.tick() }, this.intervalMs)
+    this.timer.unref?.()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    clearInterval(this.timer)
+    this.pubsub.topicValidators.delete(this.topic)
+    try { this.pubsub.unsubscribe(this.topic) } catch {}
+  }
+
+  async announceLeaving (timeoutMs = LEAVING_TIMEOUT_MS): Promise<void> {
+    if (!this.running || this.membership.connectedMembers().length === 0) return
+    const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: 0, docs: this.ownDocs(), leaving: true })
+    await Promise.race([
+      this.pubsub.publish(this.topic, bytes).catch(() => {}),
+      new Promise(resolve => setTimeout(resolve, timeoutMs).unref?.())
+    ])
+  }
+
+  private ownDocs (): Array<{ kind: DocKind, incarnation: number, seq: number }> {
+    const docs: Array<{ kind: DocKind, incarnation: number, seq: number }> = []
+    for (const kind of ['reg', 'var'] as const) {
+      const e = this.replica.entry(kind, this.selfId)
+      if (e !== undefined) docs.push({ kind, incarnation: e.incarnation, seq: e.seq })
+    }
+    return docs
+  }
+
+  private tick (): void {
+    if (!this.running) return
+    const docs = this.ownDocs()
+    const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs })
+    this.stats.heartbeatsSent++
+    this.pubsub.publish(this.topic, bytes).catch(() => {})
+    this.registry.sweep()
+    // Refresh RTTs for nearest-healthy.
+    for (const c of this.node.getConnections()) {
+      const s = this.peers.peek(c.remotePeer.toString())
+      if (s !== undefined && c.rtt !== undefined) {
+        s.health.rttMs = c.rtt
+        const h = this.registry.leases.get(s.health.peerId)
+        if (h !== undefined) h.rttMs = c.rtt
+      }
+    }
+  }
+
+  private onHeartbeat (msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') { this.stats.heartbeatsRejected++; return TopicValidatorResult.Reject }
+    const from = msg.from.toString()
+    if (from === this.selfId) return TopicValidatorResult.Ignore
+    let hb
+    try {
+      hb = decodeHeartbeat(msg.data)
+    } catch (err) {
+      this.stats.heartbeatsRejected++
+      this.log.warn('heartbeat rejected', { from, error: (err as Error).message })
+      return TopicValidatorResult.Reject
+    }
+    // A replayed heartbeat (republished after gossipsub's seen-cache expired) must not fake liveness
+    // or a leave: each sender's heartbeats must be newer than its last one, and not older than
+    // HEARTBEAT_AGE_MAX_LEASES leases (or a minute) by our clock, which tolerates ordinary clock skew.
+    // One stamped more than hlcDriftMsMax ahead of our clock is ignored without being recorded.
+    const verdict = this.heartbeatFilter.check(from, hb.sentAtMs)
+    if (verdict !== 'accept') {
+      if (verdict === 'future') {
+        this.stats.heartbeatsFuture++
+        this.log.warn('heartbeat from the future ignored', { from, sentAtMs: hb.sentAtMs })
+      } else {
+        this.stats.heartbeatsStale++
+      }
+      return TopicValidatorResult.Ignore
+    }
+    this.stats.heartbeatsReceived++
+    if (hb.leaving === true) {
+      this.registry.hostLeft(from)
+      return TopicValidatorResult.Accept
+    }
+    const s = this.peers.get(from)
+    const now = Date.now()
+    s.health.lastHeartbeatAt = now
+    this.registry.heard(from, { load: hb.load, ...(s.health.rttMs !== undefined ? { rttMs: s.health.rttMs } : {}) })
+    let lag = 0
+    for (const d of hb.docs) {
+      const mine = this.replica.entry(d.kind, from)
+      if (mine === undefined) lag += d.seq + 1
+      else if (d.incarnation > mine.incarnation) lag += d.seq + 1
+      else if (d.incarnation === mine.incarnation && d.seq > mine.seq) lag += d.seq - mine.seq
+    }
+    s.health.lag = lag
+    if (lag === 0) {
+      delete s.lagSince
+    } else if (s.lagSince === undefined) {
+      s.lagSince = now
+    } else if (now - s.lagSince >= this.intervalMs) {
+      // Still behind a heartbeat later: the gossip was lost (or we were away). Pull.
+      s.lagSince = now
+      this.antiEntropy.requestSync(this.membership.isMember(from) ? from : this.membership.randomMember())
+    }
+    return TopicValidatorResult.Accept
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Life cycle of the peer's services (helper and rules: test/helpers/lifecycle.ts). Each row builds its
+ * service afresh on real components: peer A's libp2p node (memory transport, started, its own sync
+ * engine left stopped), replica and registry, connected to peer B, a whole started peer.
+ *
+ * To add a service, add a row to SERVICES.
+ */
+import { describe, expect, it } from 'vitest'
+import { createPeer } from '../../peers/peer.js'
+import type { Peer } from '../../peers/peer.js'
+import { resolvePeerOptions } from '../../peers/options.js'
+import { SyncHealthTable } from '../../peers/sync/health.js'
+import { DEFAULT_MESH } from '../../peers/sync/constants.js'
+import { createMembership, DEFAULT_CONNECTIONS_TARGET, memberProtocol } from '../../peers/sync/membership/index.js'
+import type { Membership } from '../../peers/sync/membership/index.js'
+import { createAntiEntropy, DEFAULT_ANTI_ENTROPY_INTERVAL_MS, DEFAULT_SYNC_CONCURRENCY_MAX, DEFAULT_SYNC_TIMEOUT_MS } from '../../peers/sync/anti-entropy/index.js'
+import type { AntiEntropy } from '../../peers/sync/anti-entropy/index.js'
+import { createGossip } from '../../peers/sync/gossip/index.js'
+import { createLiveness, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_HEARTBEATS } from '../../peers/sync/liveness/index.js'
+import { DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX } from '../../peers/sync/liveness/constants.js'
+import { createLogger } from '../../src/base/log.js'
+import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
+import type { LifecycleFixture } from '../helpers/lifecycle.js'
+import { waitUntil } from '../helpers/wait.js'
+import { FAST } from '../mesh/helpers.js'
+
+interface Ctx {
+  /** The node the services run on (its own sync engine is not started). */
+  a: Peer
+  /** A started peer connected to A: a mesh member to sync, gossip and beat with. */
+  b: Peer
+  /** A started membership of A (B is a member) for the rows' companions: part of every baseline. */
+  members: Membership
+  health: SyncHealthTable
+}
+
+/** Heartbeat period of B and of the liveness row; anti-entropy period of its row (ms). */
+const TICK_MS = 20
+
+const logger = createLogger('silent', 'lifecycle')
+const NODE_EVENTS = ['peer:identify', 'peer:disconnect', 'peer:discovery', 'peer:connect', 'connection:open', 'connection:close'] as const
+
+const fixture: LifecycleFixture<Ctx> = {
+  setup: async () => {
+    const b = await createPeer({ transports: ['memory'], dht: false, ...FAST, heartbeatIntervalMs: TICK_MS })
+    const a = await createPeer({ transports: ['memory'], dht: false, start: false, ...FAST })
+    await a.libp2p.start()
+    await a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)
+    await waitUntil(async () => (await a.libp2p.peerStore.get(b.libp2p.peerId)).protocols.includes(memberProtocol(DEFAULT_MESH)), 'A to identify B')
+    const health = new SyncHealthTable({ hostsMax: a.options.limits.hostsMax })
+    const members = createMembership({ node: a.libp2p, health, gate: { denies: () => false }, logger })
+    await members.start()
+    members.adoptExistingConnections()
+    await waitUntil(() => members.isMember(b.id), 'B to be a member')
+    return { a, b, members, health }
+  },
+  teardown: async ({ a, b, members }) => {
+    await members.stop()
+    await b.stop()
+    await a.libp2p.stop()
+  },
+  // B beats every TICK_MS: five of its heartbeats outlast several ticks of a row's timers.
+  elapse: async ({ b }) => {
+    const n = b.stats().sync.heartbeatsSent
+    await waitUntil(() => b.stats().sync.heartbeatsSent >= n + 5, 'B to send five heartbeats')
+  },
+  footprint: ({ a }) => {
+    const pubsub = a.libp2p.services.pubsub
+    return {
+      protocols: a.libp2p.getProtocols().sort(),
+      topics: pubsub.getTopics().sort(),
+      validators: [...pubsub.topicValidators.keys()].sort(),
+      listeners: Object.fromEntries(NODE_EVENTS.map(e => [e, a.libp2p.listenerCount(e)]))
+    }
+  }
+}
+
+/** A fresh membership service of A (not started). */
+function membershipOf ({ a }: Ctx): Membership {
+  return createMembership({ node: a.libp2p, health: new SyncHealthTable({ hostsMax: a.options.limits.hostsMax }), gate: { denies: () => false }, logger })
+}
+
+/** A fresh anti-entropy service of A (not started) following the fixture's membership. */
+function antiEntropyOf ({ a, members, health }: Ctx): AntiEntropy {
+  return createAntiEntropy({ node: a.libp2p, replica: a.replica, membership: members, health, logger }, { antiEntropyIntervalMs: TICK_MS })
+}
+
+let bumps = 0
+
+const SERVICES = [
+  lifecycleCase({
+    name: 'membership',
+    create: (ctx: Ctx) => membershipOf(ctx),
+    works: async ({ b }, membership) => {
+      membership.adoptExistingConnections()
+      await waitUntil(() => membership.isMember(b.id), 'B to be a member')
+      expect(membership.connectedMembers()).toEqual([b.id])
+    }
+  }),
+  lifecycleCase({
+    name: 'anti-entropy',
+    // B is a member: the timer starts an exchange with it every TICK_MS.
+    create: (ctx: Ctx) => antiEntropyOf(ctx),
+    activity: (_ctx, antiEntropy) => antiEntropy.stats.syncStarted,
+    works: async ({ b }, antiEntropy) => {
+      const before = antiEntropy.stats.syncCompleted
+      await antiEntropy.syncNow(b.id)
+      expect(antiEntropy.stats.syncCompleted).toBe(before + 1)
+      expect(antiEntropy.health().find(h => h.peerId === b.id)?.lastSyncAt).toBeDefined()
+    }
+  }),
+  lifecycleCase({
+    name: 'gossip',
+    create: (ctx: Ctx) => createGossip({ pubsub: ctx.a.libp2p.services.pubsub, replica: ctx.a.replica, membership: ctx.members, antiEntropy: antiEntropyOf(ctx), logger }),
+    works: async ({ a, b }, gossip) => {
+      const heard = (): number => b.stats().sync.gossipApplied + b.stats().sync.gossipPending + b.stats().sync.gossipDuplicates
+      const before = heard()
+      const blob = a.replica.transact('var', (doc) => { doc.getMap('lifecycle-test').set('n', ++bumps) })!
+      gossip.publish(blob)
+      expect(gossip.stats.gossipPublished).toBeGreaterThan(0)
+      await waitUntil(() => heard() > before, 'B to receive the update over gossip')
+    }
+  }),
+  lifecycleCase({
+    name: 'liveness',
+    create: (ctx: Ctx) => createLiveness({
+      pubsub: ctx.a.libp2p.services.pubsub,
+      node: ctx.a.libp2p,
+      replica: ctx.a.replica,
+      registry: ctx.a.registry,
+      membership: ctx.members,
+      antiEntropy: antiEntropyOf(ctx),
+      health: ctx.health,
+      logger
+    }, { heartbeatIntervalMs: TICK_MS }),
+    activity: (_ctx, liveness) => liveness.stats.heartbeatsSent,
+    works: async ({ b }, liveness) => {
+      const sent = liveness.stats.heartbeatsSent
+      const received = b.stats().sync.heartbeatsReceived
+      await waitUntil(() => liveness.stats.heartbeatsSent >= sent + 2, 'heartbeats to be sent')
+      await waitUntil(() => b.stats().sync.heartbeatsReceived > received, 'B to hear a heartbeat')
+    }
+  })
+]
+
+describeLifecycle('service life cycle', fixture, SERVICES)
+
+describe('sync service defaults', () => {
+  it('are the peer options\' defaults', () => {
+    const o = resolvePeerOptions({})
+    expect({
+      mesh: DEFAULT_MESH,
+      connectionsTarget: DEFAULT_CONNECTIONS_TARGET,
+      antiEntropyIntervalMs: DEFAULT_ANTI_ENTROPY_INTERVAL_MS,
+      syncTimeoutMs: DEFAULT_SYNC_TIMEOUT_MS,
+      syncConcurrencyMax: DEFAULT_SYNC_CONCURRENCY_MAX,
+      heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+      leaseMs: DEFAULT_LEASE_HEARTBEATS * DEFAULT_HEARTBEAT_INTERVAL_MS,
+      hostsMax: DEFAULT_HOSTS_MAX,
+      hlcDriftMsMax: DEFAULT_HLC_DRIFT_MS_MAX
+    }).toEqual({
+      mesh: o.mesh,
+      connectionsTarget: o.connectionsTarget,
+      antiEntropyIntervalMs: o.antiEntropyIntervalMs,
+      syncTimeoutMs: o.syncTimeoutMs,
+      syncConcurrencyMax: o.syncConcurrencyMax,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      leaseMs: o.leaseMs,
+      hostsMax: o.limits.hostsMax,
+      hlcDriftMsMax: o.limits.hlcDriftMsMax
+    })
+  })
+})
