@@ -24,13 +24,13 @@ import { PeerGate, createNode } from './node.js'
 import type { AgoraLibp2p } from './node.js'
 import { resolvePeerOptions } from './options.js'
 import type { PeerOptions, ResolvedPeerOptions } from './options.js'
-import { SyncEngine } from './sync.js'
+import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
-import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync.js'
+import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 
 export interface PeerEventMap extends SyncEventMap {
   'peer:started': { peerId: string, addresses: string[] }

@@ -153,6 +153,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   /** Key of the commit-reveal nonces (kept in memory: a restarted host cannot reveal its earlier commitments). */
   private readonly secret = randomBytes(32)
   private inflight = 0
+  private running = false
   readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, malformedFrames: 0, auctionsRun: 0 }
 
   constructor (private readonly ctx: {
@@ -197,11 +198,22 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     })
   }
 
+  /** Serves the auction channel (idempotent: a second start while running does nothing). */
   async start (): Promise<void> {
-    await this.ctx.node.handle(auctionProtocol(this.ctx.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: CHANNELS_PER_CONNECTION_MAX })
+    if (this.running) return
+    this.running = true
+    try {
+      await this.ctx.node.handle(auctionProtocol(this.ctx.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: CHANNELS_PER_CONNECTION_MAX })
+    } catch (err) {
+      this.running = false
+      throw err
+    }
   }
 
+  /** Stops serving and closes the open channels (idempotent). */
   async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
     await this.ctx.node.unhandle(auctionProtocol(this.ctx.mesh)).catch(() => {})
     const open = [...this.channels.values()]
     this.channels.clear()

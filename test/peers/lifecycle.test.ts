@@ -19,6 +19,8 @@ import { createGossip } from '../../peers/sync/gossip/index.js'
 import { createLiveness, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_HEARTBEATS } from '../../peers/sync/liveness/index.js'
 import { DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX } from '../../peers/sync/liveness/constants.js'
 import { createLogger } from '../../src/base/log.js'
+import { RaftService, type RaftServiceComponents } from '../../peers/raft/service.js'
+import { PeerEconomy, auctionProtocol } from '../../peers/economy/economy.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -139,6 +141,35 @@ const SERVICES = [
       const received = b.stats().sync.heartbeatsReceived
       await waitUntil(() => liveness.stats.heartbeatsSent >= sent + 2, 'heartbeats to be sent')
       await waitUntil(() => b.stats().sync.heartbeatsReceived > received, 'B to hear a heartbeat')
+    }
+  }),
+  lifecycleCase({
+    name: 'raft',
+    // A one-voter group of A alone, in memory: a restart resumes the same driver.
+    create: ({ a }: Ctx) => new RaftService({
+      libp2p: a.libp2p,
+      mesh: a.options.mesh,
+      db: () => undefined,
+      members: () => [],
+      onMemberJoined: () => () => {},
+      hosts: () => [],
+      signer: (a as unknown as { signer: RaftServiceComponents['signer'] }).signer,
+      verify: (a as unknown as { verify: RaftServiceComponents['verify'] }).verify,
+      log: logger
+    }, { voters: [a.id], tickMs: 10, electionTick: 3 }),
+    works: async (_ctx, raft) => {
+      await waitUntil(() => raft.status().role === 'leader', 'the one voter to lead')
+      const { result } = await raft.propose(new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'life', value: String(++bumps) })))
+      expect(result).toMatchObject({ ok: true })
+      await raft.readBarrier()
+      expect(raft.app?.strong.get('life')).toBe(String(bumps))
+    }
+  }),
+  lifecycleCase({
+    name: 'economy',
+    create: ({ a }: Ctx) => new PeerEconomy({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, isMember: () => false }),
+    works: async ({ a }) => {
+      expect(a.libp2p.getProtocols()).toContain(auctionProtocol(a.options.mesh))
     }
   })
 ]
