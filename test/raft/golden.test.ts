@@ -43,6 +43,29 @@ describe('golden blobs of the envelope and the snapshots', () => {
     expect(r.snapshot()).toEqual(data)
   })
 
+  it('a group whose genesis requires signatures writes v3 (with the flag) and restores it; older groups stay v2', () => {
+    const app = new MeshApplication(undefined, { genesis: { authorities: ['peerA'], signatures: 'required' } })
+    const bytes = app.snapshot()
+    expect(bytes[0]).toBe(3)
+    const back = new MeshApplication()
+    back.restore(bytes)
+    expect(back.signaturesRequired).toBe(true)
+    expect(back.requiresSignature(new Uint8Array([1, 0x7b, 0x7d]))).toBe(true)
+    expect(back.requiresSignature(new TextEncoder().encode('{"op":"set"}'))).toBe(false)
+    const old = new MeshApplication()
+    new Replica(old).restore(blob('driver-snapshot-v2.bin'))
+    expect(old.signaturesRequired).toBe(false)
+    expect(old.snapshot()[0]).toBe(2)
+  })
+
+  it('a signed command travels as v3 and decodes with its signature', () => {
+    const env = { clientId: 'peerA/x', seq: 2, at: 5, command: new Uint8Array([1, 2]), signature: new Uint8Array(64).fill(7) }
+    const bytes = encodeEnvelope(env)
+    expect(bytes[0]).toBe(3)
+    expect(decodeEnvelope(bytes)).toEqual(env)
+    expect(() => decodeEnvelope(encodeEnvelope({ ...env, signature: new Uint8Array(200) }))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
   it('restores a snapshot taken before the economy existed', () => {
     const app = new MeshApplication()
     const r = new Replica(app)
