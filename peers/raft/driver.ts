@@ -20,8 +20,6 @@ export { IndefiniteError } from '../../protocols/raft/errors.js'
 export { coalesceAppends } from '../../protocols/raft/coalesce.js'
 export { SNAPSHOT_BYTES_MAX, type RaftDriverEventMap } from '../../protocols/raft/driver.js'
 export { SESSION_WINDOW } from '../../protocols/raft/sessions.js'
-/** @deprecated the contract is protocols/raft/application.ts's StateMachine. */
-export type RaftApplication = StateMachine
 
 export interface LiveRaftDriverOptions extends RaftDriverOptions {
   /** Milliseconds per tick. Default 50. */

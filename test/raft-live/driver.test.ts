@@ -10,26 +10,14 @@ import { ClassicLevel } from 'classic-level'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { LiveRaftDriver } from '../../peers/raft/driver.js'
-import type { RaftApplication } from '../../peers/raft/driver.js'
 import { RaftTransport, raftIdOf } from '../../peers/raft/transport.js'
 import { DurableRaftStorage } from '../../peers/raft/storage.js'
 import { createLogger } from '../../src/base/log.js'
 import { waitUntil } from '../helpers/wait.js'
+import { ListApp } from '../helpers/list-app.js'
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
 
-/** A list of strings; a command appends one and returns the new length. */
-class ListApp implements RaftApplication {
-  items: string[] = []
-  apply (command: Uint8Array): unknown {
-    this.items.push(dec.decode(command))
-    return this.items.length
-  }
-
-  snapshot (): Uint8Array { return enc.encode(JSON.stringify(this.items)) }
-  restore (data: Uint8Array): void { this.items = JSON.parse(dec.decode(data)) as string[] }
-}
 
 interface Member { peer: Peer, transport: RaftTransport, driver: LiveRaftDriver, app: ListApp, db?: ClassicLevel<string, Uint8Array> }
 

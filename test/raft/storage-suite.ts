@@ -10,11 +10,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RaftDriver, type DriverStorage } from '../../protocols/raft/driver.js'
-import type { StateMachine } from '../../protocols/raft/application.js'
 import { encodeConfChange } from '../../protocols/raft/confchange.js'
 import type { ConfState, Entry, HardState, Ready, Snapshot } from '../../protocols/raft/types.js'
 import { createLogger } from '../../src/base/log.js'
 import { createRand } from '../../src/base/prng.js'
+import { ListApp } from '../helpers/list-app.js'
 
 
 /** A property the storage does not claim: no test is registered for it (none skipped, none passed). */
@@ -106,17 +106,6 @@ function state (s: DriverStorage): unknown {
   }
 }
 
-/** A list of strings; a command appends one and returns the new length. */
-class ListApp implements StateMachine {
-  items: string[] = []
-  apply (command: Uint8Array): unknown {
-    this.items.push(dec.decode(command))
-    return this.items.length
-  }
-
-  snapshot (): Uint8Array { return enc.encode(JSON.stringify(this.items)) }
-  restore (data: Uint8Array): void { this.items = JSON.parse(dec.decode(data)) as string[] }
-}
 
 const silent = createLogger('silent')
 const turn = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
