@@ -56,14 +56,35 @@ export function encodeEnvelope (env: Envelope): Uint8Array {
 
 const PAYLOAD_CONTEXT = new TextEncoder().encode('agora-raft-command/1\0')
 
-/** What the origin signs: a domain prefix, the client id, the seq and the command. */
+/**
+ * What the origin signs: a domain prefix, the client id, the seq and the command, laid out as lib0 would
+ * (`context · varString clientId · varUint seq · varUint8Array command`), written in one allocation:
+ * every replica computes it for every signed command it applies.
+ */
 export function signedPayload (clientId: string, seq: number, command: Uint8Array): Uint8Array {
-  const e = encoding.createEncoder()
-  encoding.writeUint8Array(e, PAYLOAD_CONTEXT)
-  encoding.writeVarString(e, clientId)
-  encoding.writeVarUint(e, seq)
-  encoding.writeVarUint8Array(e, command)
-  return encoding.toUint8Array(e)
+  const id = textEncoder.encode(clientId)
+  const out = new Uint8Array(PAYLOAD_CONTEXT.length + varUintBytes(id.length) + id.length + varUintBytes(seq) + varUintBytes(command.length) + command.length)
+  out.set(PAYLOAD_CONTEXT, 0)
+  let pos = writeVarUint(out, PAYLOAD_CONTEXT.length, id.length)
+  out.set(id, pos)
+  pos = writeVarUint(out, pos + id.length, seq)
+  pos = writeVarUint(out, pos, command.length)
+  out.set(command, pos)
+  return out
+}
+
+const textEncoder = new TextEncoder()
+
+function varUintBytes (n: number): number {
+  let k = 1
+  while (n >= 0x80) { n = Math.floor(n / 0x80); k++ }
+  return k
+}
+
+function writeVarUint (out: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) { out[pos++] = (n % 0x80) | 0x80; n = Math.floor(n / 0x80) }
+  out[pos++] = n
+  return pos
 }
 
 /** True when `data` starts like an envelope (the apply path skips other data without a decode attempt). */

@@ -4,6 +4,7 @@
  * in snapshots, and malformed entries are skipped alike on every replica.
  */
 import { describe, expect, it } from 'vitest'
+import * as encoding from 'lib0/encoding'
 import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from '../../protocols/raft/application.js'
 import { decodeEnvelope, encodeEnvelope, signedPayload } from '../../protocols/raft/envelope.js'
 import { SessionTable } from '../../protocols/raft/sessions.js'
@@ -113,6 +114,18 @@ describe('the session table and the Replica', () => {
     const before = verified
     expect(applied(r, cmd('anyone/x', 1, 0))).toMatchObject({ duplicate: false })
     expect(verified).toBe(before)
+  })
+
+  it('the signed payload is the lib0 layout of context, client id, seq and command', () => {
+    for (const [id, seq, len] of [['a/b', 1, 0], ['peerÄ/ü', 300, 200], ['x'.repeat(200), 2 ** 40, 20000]] as const) {
+      const cmd = new Uint8Array(len).fill(3)
+      const e = encoding.createEncoder()
+      encoding.writeUint8Array(e, enc.encode('agora-raft-command/1\0'))
+      encoding.writeVarString(e, id)
+      encoding.writeVarUint(e, seq)
+      encoding.writeVarUint8Array(e, cmd)
+      expect(signedPayload(id, seq, cmd)).toEqual(encoding.toUint8Array(e))
+    }
   })
 
   it('a duplicate proposed twice through Raft is applied once on every replica', () => {
