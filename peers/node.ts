@@ -9,7 +9,7 @@ import { tcp } from '@libp2p/tcp'
 import { memory } from '@libp2p/memory'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -88,6 +88,8 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
   const gate = init.gate
   const services: Record<string, unknown> = {
     identify: identify(),
+    // Tell connected peers at once when this peer starts serving a protocol (Raft client path, auctions).
+    identifyPush: identifyPush(),
     ping: ping(),
     pubsub: gossipsub({
       globalSignaturePolicy: 'StrictSign',

@@ -10,6 +10,7 @@ import type { LiveMesh } from '../../sim/live.js'
 import { RaftClient } from '../../peers/raft/client.js'
 import { CLIENT_REQUESTS_BURST_MAX, CLIENT_REQUESTS_PER_SECOND_MAX, PeerQuota } from '../../peers/raft/quota.js'
 import { encodeEconCommand } from '../../protocols/mesh/application.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let mesh: LiveMesh | undefined
 afterEach(async () => { await mesh?.stop(); mesh = undefined })
@@ -91,5 +92,18 @@ describe('PeerQuota', () => {
     expect(q.take('b', 50, 500)).toBeUndefined()
     q.take('c', 0, 0)
     expect(q.size).toBe(2)
+  })
+})
+
+describe('members announce the client path', () => {
+  it('a peer connected before a member started Raft learns at once that it serves the client path', async () => {
+    mesh = await createLiveMesh({ peers: 2, logLevel: 'silent', heartbeatIntervalMs: 200, dht: false })
+    const [a, d] = mesh.peers as [NonNullable<LiveMesh['peers'][0]>, NonNullable<LiveMesh['peers'][0]>]
+    const client = new RaftClient(d.libp2p, d.options.mesh, () => d.members())
+    expect(await client.servers()).toEqual([])
+    await a.startRaft({ voters: [a.id], tickMs: 20, electionTick: 3 })
+    await waitUntil(async () => (await client.servers()).includes(a.id), { what: 'the outsider to learn the member serves the client path', timeoutMs: 5000 })
+    await waitUntil(() => a.raft?.status().role === 'leader', 'the member to lead')
+    expect((await client.propose(set('pushed', 1))).result).toMatchObject({ ok: true })
   })
 })
