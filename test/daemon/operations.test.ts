@@ -55,3 +55,27 @@ describe('eventual variables through the daemon', () => {
     expect((await api(b, 'PUT', '/v1/variables/eventual/nobody.wrote', { add: 3, merge: 'counter' })).json.value).toBe(3)
   })
 })
+
+describe('HTTP bidders across restarts', () => {
+  it('a restarted daemon serves the bidders it had; a removed one stays removed', async () => {
+    let d = await startDaemon(join(root, 'bidders'))
+    for (const id of ['poller', 'caller', 'gone']) expect((await api(d, 'POST', '/v1/agents', { id, capabilities: ['gpu'] })).status).toBe(201)
+    const poll = (await api(d, 'POST', '/v1/agents/poller/bidder', { timeoutMs: 1500 })).json.bidder
+    const call = (await api(d, 'POST', '/v1/agents/caller/bidder', { callback: 'http://127.0.0.1:9/bid' })).json.bidder
+    expect((await api(d, 'POST', '/v1/agents/gone/bidder', {})).status).toBe(200)
+    expect((await api(d, 'DELETE', '/v1/agents/gone/bidder')).status).toBe(200)
+    d = await restart(d)
+    expect((await api(d, 'GET', '/v1/agents/poller/bidder')).json.bidder).toEqual(poll)
+    expect((await api(d, 'GET', '/v1/agents/caller/bidder')).json.bidder).toEqual(call)
+    expect((await api(d, 'GET', '/v1/agents/gone/bidder')).json.error.code).toBe('ERR_NO_BIDDER')
+    // The restored long-poll bidder is served (a daemon without it answers ERR_NO_BIDDER).
+    const polled = await api(d, 'GET', '/v1/bid-requests?agent=poller&waitMs=0')
+    expect(polled.status).toBe(200)
+    expect(polled.json.requests).toEqual([])
+    // Unregistering the agent removes its bidder for good.
+    expect((await api(d, 'DELETE', '/v1/agents/caller')).status).toBe(200)
+    d = await restart(d)
+    expect((await api(d, 'GET', '/v1/agents/caller/bidder')).json.error.code).toBe('ERR_NO_BIDDER')
+    expect((await api(d, 'GET', '/v1/agents/poller/bidder')).json.bidder).toEqual(poll)
+  })
+})
