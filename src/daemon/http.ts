@@ -88,6 +88,8 @@ export interface ApiOptions {
   log: Logger
   /** Bid callbacks to non-loopback hosts (default false). */
   allowRemoteBidCallbacks?: boolean
+  /** Conditions an operator should know about, listed in GET /v1/status (default none). */
+  warnings?: () => unknown[]
 }
 
 function send (res: ServerResponse, status: number, body: unknown): void {
@@ -225,7 +227,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         agents: peer.registry.size,
         localAgents: peer.registry.localAgents().length,
         sync: peer.syncHealth(),
-        raft: peer.raft?.status() ?? null
+        raft: peer.raft?.status() ?? null,
+        warnings: o.warnings?.() ?? []
       })
       return
     }
