@@ -35,7 +35,11 @@ export function parseArgs (args: string[], spec: Record<string, FlagKind>): { fl
     // Own keys only: `--constructor` or `--__proto__` must be unknown options, not Object.prototype members.
     const kind = Object.hasOwn(spec, name) ? spec[name] : undefined
     if (kind === undefined) throw new UsageError(`unknown option --${name}`)
-    if (kind === 'boolean') { flags[name] = true; continue }
+    if (kind === 'boolean') {
+      if (eq > 0) throw new UsageError(`--${name} takes no value`)
+      flags[name] = true
+      continue
+    }
     const v = eq > 0 ? a.slice(eq + 1) : args[++i]
     if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`)
     if (kind === 'list') flags[name] = [...((flags[name] as string[] | undefined) ?? []), ...v.split(',').filter(x => x.length > 0)]
