@@ -56,12 +56,24 @@ const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir 
   (peer id, pid, listen addresses, HTTP address, token file). With a data dir it writes the HTTP address to
   <dataDir>/http.addr and the token to <dataDir>/http.token, which the other commands read (--data-dir).
   SIGINT/SIGTERM/SIGHUP: leaves cleanly (hands over Raft leadership, flushes storage) and exits 0; so does
-  the daemon when its parent process goes away and it was started through npm/npx (or --exit-with-parent).
+  the daemon when its parent process goes away and it was started through npm/npx (or --exit-with-parent;
+  AGORA_EXIT_WITH_PARENT=0|1 overrides the default).
   Logs go to stderr, human-readable on a terminal, else JSON lines (--log-format).
   A bad flag or config value exits 2 naming the flag or key.`
 
 /** How often a daemon that exits with its parent checks that the parent is still there. */
 export const PARENT_POLL_MS = 500
+
+/**
+ * Whether a daemon exits with its parent process when `exitWithParent` is not configured:
+ * `AGORA_EXIT_WITH_PARENT=1|0` decides; else yes when npm started it (`npx agora start`, an npm script),
+ * since npm does not pass SIGTERM on.
+ */
+export function exitWithParentByDefault (env: NodeJS.ProcessEnv): boolean {
+  if (env.AGORA_EXIT_WITH_PARENT === '1') return true
+  if (env.AGORA_EXIT_WITH_PARENT === '0') return false
+  return env.npm_command !== undefined
+}
 
 const START_FLAGS: Record<string, FlagKind> = {
   config: 'string',
@@ -221,7 +233,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => shutdown(sig))
     // npm (npx) does not pass SIGTERM on to the daemon: when the process that started it goes away, the
     // daemon is reparented, notices that its parent process id changed, and leaves cleanly.
-    const exitWithParent = config.exitWithParent ?? (process.env.npm_command !== undefined || process.env.AGORA_EXIT_WITH_PARENT === '1')
+    const exitWithParent = config.exitWithParent ?? exitWithParentByDefault(process.env)
     const parent = process.ppid
     if (exitWithParent && parent > 1) {
       log.debug('exits with its parent process', { ppid: parent })

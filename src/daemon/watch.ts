@@ -163,7 +163,7 @@ export class DaemonWatch {
       if (this.bootstrap.length > 0) {
         const errors = this.bootstrap.filter(b => b.lastError !== undefined).map(b => ({ address: b.address, error: b.lastError }))
         this.condition('WARN_NO_PEERS', connected.size === 0,
-          `no peer reachable: none of the ${this.bootstrap.length} bootstrap peer${this.bootstrap.length === 1 ? '' : 's'} is connected`,
+          `no peer reachable after ${Math.round((this.now() - this.startedAt) / 1000)} s: ${this.bootstrap.length === 1 ? 'the bootstrap peer does not answer' : `none of the ${this.bootstrap.length} bootstrap peers answers`}`,
           { bootstrap: this.bootstrap.map(b => b.address), errors })
         const down = this.bootstrap.filter(b => b.peerId !== undefined && !connected.has(b.peerId) && b.lastError !== undefined)
         this.condition('WARN_BOOTSTRAP_UNREACHABLE', down.length > 0,
