@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COMMANDS, main } from '../../src/cli.js'
 import type { CliIo } from '../../src/cli.js'
+import { exitWithParentByDefault } from '../../src/daemon/commands.js'
 import { CLI, NODE } from './helpers.js'
 
 let root: string
@@ -184,5 +185,14 @@ describe('the agora command line', () => {
     } finally {
       if (saved !== undefined) process.env.AGORA_TOKEN = saved
     }
+  })
+})
+
+describe('exiting with the parent process', () => {
+  it('is on by default when npm started the daemon, and AGORA_EXIT_WITH_PARENT decides over that', () => {
+    expect(exitWithParentByDefault({})).toBe(false)
+    expect(exitWithParentByDefault({ npm_command: 'exec' })).toBe(true)
+    expect(exitWithParentByDefault({ npm_command: 'run-script', AGORA_EXIT_WITH_PARENT: '0' })).toBe(false)
+    expect(exitWithParentByDefault({ AGORA_EXIT_WITH_PARENT: '1' })).toBe(true)
   })
 })
