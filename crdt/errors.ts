@@ -55,3 +55,15 @@ export class InvalidVariableError extends AgoraError {
     super('ERR_INVALID_VARIABLE', `variable ${name}: ${message}`, { name })
   }
 }
+
+/**
+ * A declaration (or a read or write naming a merge rule) conflicts with the merge rule the variable
+ * already has: its local declaration, or the rule its replicated contributions carry. Nothing changed.
+ * `details.merge` is the variable's rule, `details.requested` the one asked for.
+ */
+export class MergeConflictError extends AgoraError {
+  static override readonly name = 'MergeConflictError'
+  constructor (name: string, merge: string, requested: string) {
+    super('ERR_MERGE_CONFLICT', `variable ${name} has merge ${merge}, not ${requested}`, { name, merge, requested })
+  }
+}

@@ -21,7 +21,7 @@
 import { LimitExceededError, ReservedNameError } from '../src/base/errors.js'
 import { jsonInputProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
-import { InvalidVariableError } from './errors.js'
+import { InvalidVariableError, MergeConflictError } from './errors.js'
 import { Hlc, compareHlc, isHlcTime, isTooFarAhead } from './hlc.js'
 import type { SignedBlob } from './codec.js'
 import type { HlcTime } from './hlc.js'
@@ -196,6 +196,18 @@ export interface VariableStats {
   futureContributions: number
 }
 
+/** A read of an eventual variable that declares nothing ({@link VariableStore.read}). */
+export interface VariableReading {
+  name: string
+  /** The variable's merge rule; null while it has neither a declaration nor contributions. */
+  merge: string | null
+  value: unknown
+  /** Contributions merged into `value`. */
+  contributions: number
+  /** Contributions held under another merge rule, left out. */
+  conflicting: number
+}
+
 const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
 /** Eventual variables one peer may declare. */
 export const DECLARED_VARIABLES_MAX = 10_000
@@ -237,7 +249,9 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
 
   /**
    * Declares (or returns) the eventual variable `name`. Every peer must declare a variable with the same
-   * merge rule; contributions made under another rule are ignored and counted.
+   * merge rule; contributions made under another rule are ignored and counted. A rule that conflicts
+   * with the local declaration, or that none of the contributions this replica holds carries, is a
+   * {@link MergeConflictError} and declares nothing.
    */
   eventual<T>(name: string, options: EventualOptions<T>): EventualVariable<T> {
     if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
@@ -245,11 +259,14 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     if (typeof options.merge !== 'function' && !BUILTIN_MERGES.includes(options.merge)) {
       throw new InvalidVariableError(name, `merge must be one of ${BUILTIN_MERGES.join(', ')} or a function`)
     }
+    const tag = mergeTag(options)
     const existing = this.vars.get(name)
     if (existing !== undefined) {
-      if (existing.tag !== mergeTag(options)) throw new InvalidVariableError(name, `already declared with merge ${existing.tag}`)
+      if (existing.tag !== tag) throw new MergeConflictError(name, existing.tag, tag)
       return existing as EventualVariable<T>
     }
+    const carried = this.carriedMerges(name)
+    if (carried.size > 0 && !carried.has(tag)) throw new MergeConflictError(name, this.mergeOf(name)!, tag)
     if (this.vars.size >= DECLARED_VARIABLES_MAX) throw new LimitExceededError('declaredVariablesMax', DECLARED_VARIABLES_MAX, this.vars.size + 1, 'declared eventual variables')
     this.checkValue(name, options.initial)
     const v = new EventualVariable<T>(this, name, options)
@@ -261,6 +278,56 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
   /** Declared variables. */
   names (): string[] {
     return [...this.vars.keys()]
+  }
+
+  /**
+   * The merge rule of `name`, a property of the replicated variable: the local declaration if there is
+   * one, else the rule carried by the most valid contributions this replica holds (ties: the smallest
+   * rule name, so every replica holding the same contributions learns the same rule), else undefined.
+   */
+  mergeOf (name: string): string | undefined {
+    const declared = this.vars.get(name)
+    if (declared !== undefined) return declared.tag
+    let best: string | undefined
+    let bestCount = 0
+    for (const [tag, n] of this.carriedMerges(name)) {
+      if (n > bestCount || (n === bestCount && best !== undefined && tag < best)) { best = tag; bestCount = n }
+    }
+    return best
+  }
+
+  /**
+   * Reads `name` without declaring it: the value merged under its rule ({@link mergeOf}), or under
+   * `options.merge` when it has none yet. A `merge` that conflicts with the variable's rule is a
+   * {@link MergeConflictError}. `conflicting` counts contributions held under another rule (ignored).
+   */
+  read (name: string, options: { merge?: BuiltinMerge, initial?: unknown } = {}): VariableReading {
+    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
+    if (options.merge !== undefined && !BUILTIN_MERGES.includes(options.merge)) {
+      throw new InvalidVariableError(name, `merge must be one of ${BUILTIN_MERGES.join(', ')}`)
+    }
+    const learnt = this.mergeOf(name)
+    if (options.merge !== undefined && learnt !== undefined && learnt !== options.merge) throw new MergeConflictError(name, learnt, options.merge)
+    const tag = learnt ?? options.merge
+    const carried = this.carriedMerges(name)
+    let total = 0
+    for (const n of carried.values()) total += n
+    if (tag === undefined) return { name, merge: null, value: options.initial ?? null, contributions: 0, conflicting: total }
+    const declared = this.vars.get(name)
+    const matching = carried.get(tag) ?? 0
+    if (declared !== undefined) return { name, merge: tag, value: declared.get(), contributions: matching, conflicting: total - matching }
+    if (!BUILTIN_MERGES.includes(tag as BuiltinMerge)) {
+      throw new InvalidVariableError(name, `merged by ${tag}, a custom function this peer has not declared`)
+    }
+    const value = builtinMerge(tag as BuiltinMerge, this.contributionsOf(name, tag), options.initial ?? (tag === 'lww' ? null : 0))
+    return { name, merge: tag, value, contributions: matching, conflicting: total - matching }
+  }
+
+  /** Merge rules carried by the valid contributions to `name` this replica holds, with their counts. */
+  private carriedMerges (name: string): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const c of this.validContributions(name)) out.set(c.m, (out.get(c.m) ?? 0) + 1)
+    return out
   }
 
   /** @internal */
@@ -299,6 +366,18 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
    */
   contributionsOf (name: string, tag: string): Array<Contribution<unknown>> {
     const out: Array<Contribution<unknown>> = []
+    for (const c of this.validContributions(name)) {
+      if (c.m === tag) out.push({ host: c.host, value: c.value, time: c.time, weight: c.weight })
+    }
+    return out
+  }
+
+  /**
+   * Well-formed contributions to `name` (any merge rule; a numeric rule's contributions hold finite
+   * numbers), sorted by host id; remote ones stamped more than `hlcDriftMsMax` ahead are left out.
+   */
+  private validContributions (name: string): Array<Contribution<unknown> & { m: string }> {
+    const out: Array<Contribution<unknown> & { m: string }> = []
     const now = this.now()
     const drift = this.hlc.driftMsMax
     for (const d of this.replica.all('var')) {
@@ -306,10 +385,9 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       if (raw === undefined) continue
       const c = raw as Partial<StoredContribution>
       if (c === null || typeof c !== 'object' || !isHlcTime(c.t) || typeof c.w !== 'number' || !Number.isFinite(c.w) || typeof c.m !== 'string') continue
-      if (c.m !== tag) continue
       if (d.host !== this.replica.id && isTooFarAhead(c.t, now, drift)) continue
-      if (NUMERIC.has(tag) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) continue
-      out.push({ host: d.host, value: c.v, time: c.t, weight: c.w })
+      if (NUMERIC.has(c.m) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) continue
+      out.push({ host: d.host, value: c.v, time: c.t, weight: c.w, m: c.m })
     }
     out.sort((a, b) => a.host < b.host ? -1 : a.host > b.host ? 1 : 0)
     return out

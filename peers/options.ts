@@ -49,8 +49,10 @@ export const peerOptionsSchema = z.object({
    * running many peers, such as the live harness, needs more). Default 5.
    */
   inboundConnectionsPerSecondMax: z.number().int().positive().max(100_000).default(5),
-  /** Log level of the peer's JSON logs on stderr. Default 'warn'. */
+  /** Log level of the peer's logs on stderr. Default 'warn'. */
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('warn'),
+  /** Format of the peer's logs: `human` or `json`. Default: human when stderr is a terminal, else json. */
+  logFormat: z.enum(['human', 'json']).optional(),
   /** Peer ids allowed to connect (O7); default: anyone. */
   allowlist: z.array(z.string().min(1)).optional(),
   /** Registry limits overriding DEFAULT_LIMITS. */
@@ -67,6 +69,8 @@ export const peerOptionsSchema = z.object({
     tickMs: z.number().int().positive().max(10_000).optional(),
     electionTick: z.number().int().min(2).max(1000).optional(),
     fsync: z.boolean().optional(),
+    /** An fsync of the Raft log slower than this is logged as a warning ("slow fsync"). Default 100 ms. */
+    fsyncSlowMs: z.number().int().min(0).max(3_600_000).optional(),
     snapshotEntries: z.number().int().positive().optional(),
     proposalTimeoutMs: positiveMs.optional(),
     /**

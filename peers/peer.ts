@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises'
 import { ClassicLevel } from 'classic-level'
 import { AgoraError, NotStartedError, TimeoutError } from '../src/base/errors.js'
 import { TypedEmitter } from '../src/base/events.js'
-import { createLogger } from '../src/base/log.js'
+import { createLogger, defaultLogFormat } from '../src/base/log.js'
 import type { Logger } from '../src/base/log.js'
 import { LeaseTable } from '../crdt/liveness.js'
 import { ReplicatedRegistry } from '../crdt/registry.js'
@@ -264,11 +264,11 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     return this.sync.connectedMembers()
   }
 
-  /** Dials a peer by multiaddr (with /p2p/<id>). */
-  async dial (addr: string): Promise<void> {
+  /** Dials a peer by multiaddr (with /p2p/<id>); `signal` aborts the dial. */
+  async dial (addr: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.state !== 'started') throw new NotStartedError('peer')
     const { multiaddr } = await import('@multiformats/multiaddr')
-    await this.libp2p.dial(multiaddr(addr))
+    await this.libp2p.dial(multiaddr(addr), options.signal !== undefined ? { signal: options.signal } : {})
   }
 
   /**
@@ -359,7 +359,7 @@ async function openDb (dataDir: string): Promise<ClassicLevel<string, Uint8Array
  */
 export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   const o = resolvePeerOptions(options)
-  const log = createLogger(o.logLevel, 'agora')
+  const log = createLogger(o.logLevel, 'agora', undefined, undefined, o.logFormat ?? defaultLogFormat())
   const { key } = await loadOrCreateIdentity(o.dataDir)
   const gate = new PeerGate(o.allowlist)
   const node = await createNode({ options: o, privateKey: key, gate, gossipBytesMax: o.limits.updateBytesMax + 4096 })

@@ -68,15 +68,31 @@ const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_OPTION', 'ERR_SCENARIO', 
 
 function mainUsage (): string {
   const lines = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`)
-  return `usage: agora <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nagora <command> --help for a command's options.`
+  return `usage: agora <command> [options]\n       agora --version | help [command]\n\ncommands:\n${lines.join('\n')}\n\n` +
+    'agora help <command> (or agora <command> --help) for a command\'s options.\n' +
+    'Environment: AGORA_HTTP (host:port) and AGORA_TOKEN tell the client commands where the daemon is and its token.'
+}
+
+/** This package's version (package.json). */
+export function version (): string {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }
+  return pkg.version
 }
 
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main (argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const cmd = argv[0]
   if (cmd === undefined) { io.stderr(mainUsage() + '\n'); return EXIT_USAGE }
-  if (cmd === '--help' || cmd === '-h' || cmd === 'help') { io.stdout(mainUsage() + '\n'); return EXIT_OK }
-  const c = COMMANDS[cmd]
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') { io.stdout(`agora ${version()}\n`); return EXIT_OK }
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    const topic = argv[1]
+    if (topic === undefined || cmd !== 'help') { io.stdout(mainUsage() + '\n'); return EXIT_OK }
+    const t = Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic] : undefined
+    if (t === undefined) { io.stderr(`agora help: unknown command "${topic}"\n${mainUsage()}\n`); return EXIT_USAGE }
+    io.stdout(t.usage + '\n')
+    return EXIT_OK
+  }
+  const c = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined
   if (c === undefined) { io.stderr(`agora: unknown command "${cmd}"\n${mainUsage()}\n`); return EXIT_USAGE }
   try {
     return await c.run(argv.slice(1), io)
@@ -121,9 +137,10 @@ async function reexecUnderNode22 (argv: string[]): Promise<number | undefined> {
     process.stderr.write(`agora start needs Node.js >= 22 (this is ${process.version}); install it or run \`npm ci\` in the agora-mesh checkout\n`)
     return EXIT_FAILED
   }
-  const child = spawn(bin, [process.argv[1]!, ...argv], { stdio: 'inherit' })
+  // The launcher may be stopped without a signal the child sees (SIGKILL): the daemon then exits with it.
+  const child = spawn(bin, [process.argv[1]!, ...argv], { stdio: 'inherit', env: { ...process.env, AGORA_EXIT_WITH_PARENT: process.env.AGORA_EXIT_WITH_PARENT ?? '1' } })
   // Signals sent to this process go to the daemon (which leaves cleanly on SIGINT/SIGTERM).
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { child.kill(sig) })
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { child.kill(sig) })
   return await new Promise<number>((resolve) => {
     child.on('exit', (code, signal) => { resolve(code ?? (signal !== null ? 128 + (signal === 'SIGKILL' ? 9 : 15) : EXIT_FAILED)) })
     child.on('error', () => { resolve(EXIT_FAILED) })

@@ -19,7 +19,12 @@ const root = mkdtempSync(join(tmpdir(), 'agora-gpu-auction-'))
 const STEP_TIMEOUT_MS = 30_000
 
 function startDaemon (dir, args) {
-  const proc = spawn(process.execPath, [CLI, 'start', '--data-dir', dir, '--http', '127.0.0.1:0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'], detached: keep })
+  const proc = spawn(process.execPath, [CLI, 'start', '--data-dir', dir, '--http', '127.0.0.1:0', '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: keep,
+    // With --keep the daemons outlive this script (which npm may have started: they would follow it out).
+    env: keep ? { ...process.env, AGORA_EXIT_WITH_PARENT: '0' } : process.env
+  })
   return new Promise((resolve, reject) => {
     let buf = ''
     const timer = setTimeout(() => reject(new Error(`daemon in ${dir} did not start`)), STEP_TIMEOUT_MS)

@@ -74,6 +74,8 @@ export interface RaftServiceInit {
   electionTick?: number
   /** fsync every persisted Ready. Default true. */
   fsync?: boolean
+  /** An fsync slower than this is logged as a warning. Default 100 ms (FSYNC_SLOW_MS_DEFAULT in storage.ts). */
+  fsyncSlowMs?: number
   /** Applied entries between snapshots. Default 10000. */
   snapshotEntries?: number
   /** How long a proposal may take before it is indefinite. Default 5000 ms. */
@@ -175,7 +177,13 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     const options = this.init
     const log = this.log
     const db = this.components.db()
-    const storage = db !== undefined ? await DurableRaftStorage.open(db, { fsync: options.fsync ?? true }) : undefined
+    const storage = db !== undefined
+      ? await DurableRaftStorage.open(db, {
+        fsync: options.fsync ?? true,
+        onSlowSync: (ms, thresholdMs) => { log.warn('slow fsync of the Raft log', { ms, thresholdMs }) },
+        ...(options.fsyncSlowMs !== undefined ? { fsyncSlowMs: options.fsyncSlowMs } : {})
+      })
+      : undefined
     const app = new MeshApplication()
     let driver: LiveRaftDriver | undefined
     const transport = new RaftTransport({

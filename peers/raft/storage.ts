@@ -91,7 +91,14 @@ export interface DurableRaftStorageOptions {
   prefix?: string
   /** fsync batches whose Ready says `mustSync`. Default true. */
   fsync?: boolean
+  /** A synced write slower than this calls `onSlowSync`. Default {@link FSYNC_SLOW_MS_DEFAULT}. */
+  fsyncSlowMs?: number
+  /** Called with the duration of a synced write slower than `fsyncSlowMs`. */
+  onSlowSync?: (ms: number, thresholdMs: number) => void
 }
+
+/** Default `fsyncSlowMs`: a synced Raft write slower than this is reported (a disk that slow delays every commit). */
+export const FSYNC_SLOW_MS_DEFAULT = 100
 
 type BatchOp = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
 
@@ -101,14 +108,30 @@ export class DurableRaftStorage {
   private readonly db: ClassicLevel<string, Uint8Array>
   private readonly prefix: string
   private readonly fsync: boolean
-  /** Batches written / fsync'd (for metrics and benches). */
-  readonly stats = { batches: 0, syncs: 0, bytes: 0 }
+  private readonly fsyncSlowMs: number
+  private readonly onSlowSync: ((ms: number, thresholdMs: number) => void) | undefined
+  /** Batches written / fsync'd (for metrics and benches); `slowSyncs`: synced writes slower than `fsyncSlowMs`. */
+  readonly stats = { batches: 0, syncs: 0, bytes: 0, slowSyncs: 0 }
 
   private constructor (db: ClassicLevel<string, Uint8Array>, memory: MemoryStorage, options: DurableRaftStorageOptions) {
     this.db = db
     this.memory = memory
     this.prefix = options.prefix ?? 'raft/main/'
     this.fsync = options.fsync ?? true
+    this.fsyncSlowMs = options.fsyncSlowMs ?? FSYNC_SLOW_MS_DEFAULT
+    this.onSlowSync = options.onSlowSync
+  }
+
+  /** Runs a write; a synced one slower than `fsyncSlowMs` is counted and reported. */
+  private async timed (sync: boolean, write: () => Promise<void>): Promise<void> {
+    if (!sync) { await write(); return }
+    const t0 = performance.now()
+    await write()
+    const ms = Math.round(performance.now() - t0)
+    if (ms >= this.fsyncSlowMs) {
+      this.stats.slowSyncs++
+      this.onSlowSync?.(ms, this.fsyncSlowMs)
+    }
   }
 
   /** Opens (or creates) the storage and loads the saved state into memory. */
@@ -168,7 +191,7 @@ export class DurableRaftStorage {
     if (rd.hardState !== undefined) ops.push({ type: 'put', key: p + 'hs', value: encodeHardState(rd.hardState) })
     if (ops.length > 0) {
       const sync = this.fsync && rd.mustSync
-      await this.db.batch(ops, { sync })
+      await this.timed(sync, async () => { await this.db.batch(ops, { sync }) })
       this.stats.batches++
       if (sync) this.stats.syncs++
       for (const op of ops) if (op.type === 'put') this.stats.bytes += op.value.length
@@ -183,7 +206,7 @@ export class DurableRaftStorage {
    */
   async snapshotAndCompact (i: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     const snap = this.memory.createSnapshot(i, confState, data)
-    await this.db.put(this.prefix + 'snap', encodeSnapshot(snap), { sync: this.fsync })
+    await this.timed(this.fsync, async () => { await this.db.put(this.prefix + 'snap', encodeSnapshot(snap), { sync: this.fsync }) })
     if (i > this.memory.firstIndex() - 1 && i <= this.memory.lastIndex()) this.memory.compact(i)
     await this.db.clear({ gte: this.prefix + 'e/', lte: this.prefix + 'e/' + idx(i) })
     return snap

@@ -616,6 +616,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     }
     this.lastSnapshotIndex = index
     this.stats.snapshots++
+    this.log.info('snapshot taken', { index, bytes: data.length })
     return this.storage.snapshotAndCompact(index, this.node.confState(), data)
   }
 }

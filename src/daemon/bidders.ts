@@ -14,8 +14,13 @@
  *
  * Either way the daemon registers the handler with `peer.economy.handle(agentId, handler)`; the bid is
  * proposed by this daemon, the owner of the agent's account.
+ *
+ * With a data dir the registrations are kept in `<dataDir>/bidders.json` (written to a temporary file,
+ * fsynced, then renamed over the old one) and restored when the daemon starts; a saved bidder whose
+ * agent is no longer hosted here, or whose callback is no longer allowed, is dropped with a warning.
  */
 import { randomBytes } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { AgoraError, LimitExceededError, TimeoutError } from '../base/errors.js'
 import { describeJsonProblem, jsonInputProblem } from '../base/input.js'
 import type { Peer } from '../../peers/peer.js'
@@ -34,7 +39,28 @@ export const CALLBACK_RESPONSE_BYTES_MAX = 64 * 1024
 export const BIDDER_TIMEOUT_MS_DEFAULT = 5000
 export const BIDDER_TIMEOUT_MS_MAX = 60_000
 
+/** The file, in the data dir, that keeps the bidders across restarts. */
+export const BIDDERS_FILE = 'bidders.json'
+/** Version of {@link BIDDERS_FILE}'s format. */
+const BIDDERS_FILE_VERSION = 1
+
 export interface BidderSpec { callback?: string, timeoutMs?: number }
+
+export interface BiddersOptions {
+  allowRemoteCallbacks: boolean
+  /** Where registrations are kept across restarts (default: nowhere, in memory). */
+  file?: string
+  /** Where restore problems are reported. */
+  warn?: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+/** The bidders file could not be written; the registration did not change. */
+export class BiddersStoreError extends AgoraError {
+  static override readonly name = 'BiddersStoreError'
+  constructor (file: string, cause: unknown) {
+    super('ERR_BIDDERS_STORE', `cannot write ${file}: ${(cause as Error).message}`, { file }, { cause })
+  }
+}
 export interface BidderInfo { agent: string, mode: 'callback' | 'poll', callback?: string, timeoutMs: number }
 
 interface Pending { requestId: string, agent: string, request: BidRequest, expiresAt: number, settle: (bid: BidPayload | null) => void }
@@ -48,13 +74,64 @@ export class Bidders {
   private readonly waiters = new Map<string, Set<() => void>>()
   private pollers = 0
   readonly stats = { callbacks: 0, callbackErrors: 0, polled: 0, answered: 0, timedOut: 0 }
+  private closing = false
 
-  constructor (private readonly peer: Peer, private readonly options: { allowRemoteCallbacks: boolean }) {}
+  constructor (private readonly peer: Peer, private readonly options: BiddersOptions) {
+    if (options.file !== undefined) this.restore(options.file)
+  }
 
   list (): BidderInfo[] { return [...this.bidders.values()] }
 
+  private restore (file: string): void {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.options.warn?.('cannot read the saved bidders', { file, error: (err as Error).message })
+      return
+    }
+    let saved: BidderInfo[]
+    try {
+      const v = JSON.parse(text) as { version?: unknown, bidders?: unknown }
+      if (v.version !== BIDDERS_FILE_VERSION || !Array.isArray(v.bidders)) throw new Error(`not a version ${BIDDERS_FILE_VERSION} bidders file`)
+      saved = v.bidders as BidderInfo[]
+    } catch (err) {
+      this.options.warn?.('the saved bidders are unreadable; starting without them', { file, error: (err as Error).message })
+      return
+    }
+    let dropped = 0
+    for (const b of saved) {
+      try {
+        this.set(String(b.agent), { ...(b.callback !== undefined ? { callback: b.callback } : {}), ...(typeof b.timeoutMs === 'number' ? { timeoutMs: b.timeoutMs } : {}) }, false)
+      } catch (err) {
+        dropped++
+        this.options.warn?.('a saved bidder was dropped', { agent: b.agent, error: (err as Error).message })
+      }
+    }
+    if (dropped > 0) this.save(this.list())
+  }
+
+  /** Writes `list` to the bidders file atomically (temporary file, fsync, rename). */
+  private save (list: BidderInfo[]): void {
+    const file = this.options.file
+    if (file === undefined || this.closing) return
+    const tmp = `${file}.tmp`
+    try {
+      const fd = openSync(tmp, 'w', 0o600)
+      try {
+        writeSync(fd, JSON.stringify({ version: BIDDERS_FILE_VERSION, bidders: list }) + '\n')
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      renameSync(tmp, file)
+    } catch (err) {
+      throw new BiddersStoreError(file, err)
+    }
+  }
+
   /** Makes `agent` (hosted here) a bidder; replaces an earlier bidder of the same agent. */
-  set (agent: string, spec: BidderSpec): BidderInfo {
+  set (agent: string, spec: BidderSpec, persist = true): BidderInfo {
     if (!this.peer.registry.localAgents().some(a => a.id === agent)) {
       throw new AgoraError('ERR_AGENT_NOT_FOUND', `agent ${agent} is not hosted by this daemon (register it first)`, { path: 'id' })
     }
@@ -68,24 +145,32 @@ export class Bidders {
         throw new AgoraError('ERR_CALLBACK_NOT_ALLOWED', `callback host ${url.hostname} is not loopback (set allowRemoteBidCallbacks in the daemon config to allow it)`, { path: 'callback' })
       }
       info = { agent, mode: 'callback', callback: url.href, timeoutMs }
-      this.peer.economy.handle(agent, async (req) => await this.callback(info, req))
     } else {
       info = { agent, mode: 'poll', timeoutMs }
-      this.peer.economy.handle(agent, async (req) => await this.enqueue(info, req))
     }
+    // On disk first: a registration the daemon could not keep is refused, not half made.
+    if (persist) this.save([...this.list().filter(b => b.agent !== agent), info])
+    const handler = info.mode === 'callback'
+      ? async (req: BidRequest) => await this.callback(info, req)
+      : async (req: BidRequest) => await this.enqueue(info, req)
+    this.peer.economy.handle(agent, handler)
     this.dropQueue(agent)
     this.bidders.set(agent, info)
     return info
   }
 
   remove (agent: string): boolean {
-    if (!this.bidders.delete(agent)) return false
+    if (!this.bidders.has(agent)) return false
+    this.save(this.list().filter(b => b.agent !== agent))
+    this.bidders.delete(agent)
     this.peer.economy.unhandle(agent)
     this.dropQueue(agent)
     return true
   }
 
+  /** Stops serving every bidder; the saved registrations stay for the next start. */
   close (): void {
+    this.closing = true
     for (const a of [...this.bidders.keys()]) this.remove(a)
     for (const ws of this.waiters.values()) for (const w of ws) w()
   }

@@ -6,16 +6,20 @@
  * 2 bad usage or configuration (the message names the flag or config key).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../cli-util.js'
 import type { CliIo, Command } from '../cli-util.js'
-import { AgoraError } from '../base/errors.js'
-import { createLogger } from '../base/log.js'
-import { readConfigFile, validateConfig } from './config.js'
+import { AgoraError, InvalidOptionError } from '../base/errors.js'
+import { createLogger, defaultLogFormat } from '../base/log.js'
+import { describePath, readConfigFile, validateConfig } from './config.js'
 import type { DaemonConfig } from './config.js'
 
+/** The HTTP token, in the data dir. */
 export const TOKEN_FILE = 'http.token'
+/** The HTTP address (`host:port`), in the data dir while the daemon runs. */
+export const ADDR_FILE = 'http.addr'
 
 export type FlagKind = 'string' | 'list' | 'boolean'
 
@@ -31,7 +35,11 @@ export function parseArgs (args: string[], spec: Record<string, FlagKind>): { fl
     // Own keys only: `--constructor` or `--__proto__` must be unknown options, not Object.prototype members.
     const kind = Object.hasOwn(spec, name) ? spec[name] : undefined
     if (kind === undefined) throw new UsageError(`unknown option --${name}`)
-    if (kind === 'boolean') { flags[name] = true; continue }
+    if (kind === 'boolean') {
+      if (eq > 0) throw new UsageError(`--${name} takes no value`)
+      flags[name] = true
+      continue
+    }
     const v = eq > 0 ? a.slice(eq + 1) : args[++i]
     if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`)
     if (kind === 'list') flags[name] = [...((flags[name] as string[] | undefined) ?? []), ...v.split(',').filter(x => x.length > 0)]
@@ -42,11 +50,46 @@ export function parseArgs (args: string[], spec: Record<string, FlagKind>): { fl
 
 const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir dir] [--listen multiaddr]... [--bootstrap multiaddr]...
                    [--http host:port] [--mesh name] [--zone zone] [--raft-voters peerId,...] [--token token]
-                   [--log-level silent|error|warn|info|debug]
+                   [--log-level silent|error|warn|info|debug] [--log-format human|json] [--exit-with-parent]
   Runs a peer daemon with its HTTP API. With no options: in memory, libp2p on 127.0.0.1 (free port), HTTP on
   127.0.0.1:7070, a fresh identity. Prints one JSON line {"event":"started",...} on stdout once serving
-  (peer id, listen addresses, HTTP address, token file). SIGINT/SIGTERM: leaves cleanly (hands over Raft
-  leadership, flushes storage) and exits 0.`
+  (peer id, pid, listen addresses, HTTP address, token file). With a data dir it writes the HTTP address to
+  <dataDir>/http.addr and the token to <dataDir>/http.token, which the other commands read (--data-dir).
+  SIGINT/SIGTERM/SIGHUP: leaves cleanly (hands over Raft leadership, flushes storage) and exits 0; so does
+  the daemon when its parent process goes away and it was started through npm/npx (or --exit-with-parent;
+  AGORA_EXIT_WITH_PARENT=0|1 overrides the default).
+  Logs go to stderr, human-readable on a terminal, else JSON lines (--log-format).
+  A bad flag or config value exits 2 naming the flag or key.`
+
+/** How often a daemon that exits with its parent checks that the parent is still there. */
+export const PARENT_POLL_MS = 500
+
+/**
+ * Whether a daemon exits with its parent process when `exitWithParent` is not configured:
+ * `AGORA_EXIT_WITH_PARENT=1|0` decides; else yes when npm started it (`npx agora start`, an npm script),
+ * since npm does not pass SIGTERM on.
+ */
+export function exitWithParentByDefault (env: NodeJS.ProcessEnv): boolean {
+  if (env.AGORA_EXIT_WITH_PARENT === '1') return true
+  if (env.AGORA_EXIT_WITH_PARENT === '0') return false
+  return env.npm_command !== undefined
+}
+
+const START_FLAGS: Record<string, FlagKind> = {
+  config: 'string',
+  'data-dir': 'string',
+  listen: 'list',
+  bootstrap: 'list',
+  http: 'string',
+  mesh: 'string',
+  zone: 'string',
+  'raft-voters': 'list',
+  token: 'string',
+  'log-level': 'string',
+  'log-format': 'string',
+  'exit-with-parent': 'boolean',
+  help: 'boolean'
+}
 
 async function loadToken (config: DaemonConfig): Promise<{ token: string, file?: string }> {
   if (config.token !== undefined) return { token: config.token }
@@ -58,73 +101,127 @@ async function loadToken (config: DaemonConfig): Promise<{ token: string, file?:
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgoraError('ERR_TOKEN', `cannot read ${file}: ${(err as Error).message}`)
   }
-  await mkdir(config.dataDir, { recursive: true })
   const token = randomBytes(24).toString('hex')
   await writeFile(file, token + '\n', { mode: 0o600 })
   return { token, file }
 }
 
+/** Writes `text` to `file` through a temporary file and a rename, so readers never see half of it. */
+async function writeAtomic (file: string, text: string, mode = 0o600): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`
+  await writeFile(tmp, text, { mode })
+  await rename(tmp, file)
+}
+
+/** The data dir exists (created if needed) and is readable and writable; else an InvalidOptionError naming `name`. */
+async function checkDataDir (dir: string, name: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true })
+    await access(dir, fsConstants.R_OK | fsConstants.W_OK)
+  } catch (err) {
+    throw new InvalidOptionError(name, `cannot use ${JSON.stringify(dir)} as the data dir: ${(err as Error).message}`)
+  }
+}
+
 async function start (args: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseArgs(args, {
-    config: 'string', 'data-dir': 'string', listen: 'list', bootstrap: 'list', http: 'string', mesh: 'string', zone: 'string', 'raft-voters': 'list', token: 'string', 'log-level': 'string', help: 'boolean'
-  })
+  const { flags, positional } = parseArgs(args, START_FLAGS)
   if (flags.help === true) { io.stdout(START_USAGE + '\n'); return EXIT_OK }
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]!}`)
   const raw: Record<string, unknown> = typeof flags.config === 'string' ? readConfigFile(flags.config) : {}
-  const set = (key: string, v: unknown): void => { if (v !== undefined) raw[key] = v }
-  set('dataDir', flags['data-dir'])
-  set('listen', flags.listen)
-  set('bootstrap', flags.bootstrap)
-  set('http', flags.http)
-  set('mesh', flags.mesh)
-  set('zone', flags.zone)
-  set('token', flags.token)
-  set('logLevel', flags['log-level'])
-  if (flags['raft-voters'] !== undefined) raw.raft = { ...(raw.raft as Record<string, unknown> | undefined), voters: flags['raft-voters'] }
-  const config = validateConfig(raw, typeof flags.config === 'string' ? flags.config : 'flags')
-  const log = createLogger(config.logLevel, 'agora:daemon')
+  const fromFlags = new Set<string>()
+  const set = (key: string, flag: string): void => {
+    const v = flags[flag]
+    if (v !== undefined) { raw[key] = v; fromFlags.add(key) }
+  }
+  set('dataDir', 'data-dir')
+  set('listen', 'listen')
+  set('bootstrap', 'bootstrap')
+  set('http', 'http')
+  set('mesh', 'mesh')
+  set('zone', 'zone')
+  set('token', 'token')
+  set('logLevel', 'log-level')
+  set('logFormat', 'log-format')
+  set('exitWithParent', 'exit-with-parent')
+  if (flags['raft-voters'] !== undefined) {
+    const r = raw.raft
+    raw.raft = { ...(r !== null && typeof r === 'object' && !Array.isArray(r) ? r : {}), voters: flags['raft-voters'] }
+    fromFlags.add('raft.voters')
+  }
+  const source = typeof flags.config === 'string' ? flags.config : 'flags'
+  const config = validateConfig(raw, source, fromFlags)
+  if (config.dataDir !== undefined) await checkDataDir(config.dataDir, describePath('dataDir', source, fromFlags))
+  const logFormat = config.logFormat ?? defaultLogFormat()
+  const log = createLogger(config.logLevel, 'agora:daemon', undefined, undefined, logFormat)
   const { createPeer } = await import('../../peers/peer.js')
   const { startApi } = await import('./http.js')
+  const { DaemonWatch } = await import('./watch.js')
   const { token, file } = await loadToken(config)
-  const peer = await createPeer({
-    ...(config.mesh !== undefined ? { mesh: config.mesh } : {}),
-    ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
-    ...(config.listen !== undefined ? { listen: config.listen } : {}),
-    ...(config.bootstrap !== undefined ? { bootstrap: config.bootstrap } : {}),
-    ...(config.zone !== undefined ? { zone: config.zone } : {}),
-    ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
-    ...(config.raft !== undefined ? { raft: config.raft } : {}),
-    logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel
-  })
+  let peer: Awaited<ReturnType<typeof createPeer>>
+  try {
+    peer = await createPeer({
+      ...(config.mesh !== undefined ? { mesh: config.mesh } : {}),
+      ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
+      ...(config.listen !== undefined ? { listen: config.listen } : {}),
+      ...(config.bootstrap !== undefined ? { bootstrap: config.bootstrap } : {}),
+      ...(config.zone !== undefined ? { zone: config.zone } : {}),
+      ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
+      ...(config.raft !== undefined ? { raft: config.raft } : {}),
+      logLevel: config.logLevel,
+      logFormat
+    })
+  } catch (err) {
+    if (err instanceof AgoraError) throw err
+    throw new AgoraError('ERR_START', `the peer could not start: ${(err as Error).message}`)
+  }
   const idx = config.http.lastIndexOf(':')
   const host = config.http.slice(0, idx).replace(/^\[|\]$/g, '')
   const port = Number(config.http.slice(idx + 1))
-  let api
+  const watch = new DaemonWatch({ peer, log, warnAfterMs: config.warnAfterMs, bootstrap: config.bootstrap ?? [] })
+  let api: Awaited<ReturnType<typeof startApi>>
   try {
-    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks })
+    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, warnings: () => watch.warnings() })
   } catch (err) {
     await peer.stop()
     throw new AgoraError('ERR_HTTP_LISTEN', `cannot listen on ${config.http}: ${(err as Error).message}`)
   }
-  io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, addresses: peer.addresses(), http: api.address, ...(file !== undefined ? { tokenFile: file } : { token }) }) + '\n')
-  log.info('daemon started', { peerId: peer.id, http: api.address })
+  const addrFile = config.dataDir !== undefined ? join(config.dataDir, ADDR_FILE) : undefined
+  if (addrFile !== undefined) await writeAtomic(addrFile, api.address + '\n', 0o644)
+  io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, pid: process.pid, addresses: peer.addresses(), http: api.address, ...(file !== undefined ? { tokenFile: file } : { token }), ...(addrFile !== undefined ? { httpAddrFile: addrFile } : {}) }) + '\n')
+  log.info('listening', { peerId: peer.id, mesh: peer.options.mesh, p2p: peer.addresses(), http: api.address, dataDir: config.dataDir ?? null })
+  watch.start()
 
   return await new Promise<number>((resolve) => {
     let stopping = false
-    const shutdown = (signal: string): void => {
-      if (stopping) { resolve(EXIT_FAILED); return }
+    let parentTimer: ReturnType<typeof setInterval> | undefined
+    const shutdown = (reason: string): void => {
+      if (stopping) {
+        log.warn('second stop request: exiting without finishing the shutdown', { reason })
+        process.exit(EXIT_FAILED)
+      }
       stopping = true
-      log.info('shutting down', { signal })
+      if (parentTimer !== undefined) clearInterval(parentTimer)
+      log.info('shutting down', { reason })
       void (async () => {
         try {
+          watch.stop()
           // Hand Raft leadership over so the group does not wait for an election timeout.
           const r = peer.raft
           if (r !== undefined && r.status().role === 'leader') {
-            const other = r.status().voters.find(v => v !== peer.id && !v.startsWith('raft:'))
-            if (other !== undefined) await r.transferLeadership(other, 2000).catch(() => {})
+            const other = r.status().voters.find(v => v !== peer.id && !v.startsWith('raft:') && peer.members().includes(v)) ??
+              r.status().voters.find(v => v !== peer.id && !v.startsWith('raft:'))
+            if (other !== undefined) {
+              log.info('handing Raft leadership over', { to: other })
+              await r.transferLeadership(other, 2000)
+                .then(() => { log.info('Raft leadership handed over', { to: other }) })
+                .catch((err: Error) => { log.warn('Raft leadership handover failed; the group will elect a leader', { to: other, error: err.message }) })
+            }
           }
           await api.close()
+          log.info('HTTP API closed')
           await peer.stop()
+          log.info('peer stopped: left the mesh, storage flushed')
+          if (addrFile !== undefined) await rm(addrFile, { force: true })
           log.info('stopped')
           resolve(EXIT_OK)
         } catch (err) {
@@ -133,8 +230,16 @@ async function start (args: string[], io: CliIo): Promise<number> {
         }
       })()
     }
-    process.once('SIGINT', () => shutdown('SIGINT'))
-    process.once('SIGTERM', () => shutdown('SIGTERM'))
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => shutdown(sig))
+    // npm (npx) does not pass SIGTERM on to the daemon: when the process that started it goes away, the
+    // daemon is reparented, notices that its parent process id changed, and leaves cleanly.
+    const exitWithParent = config.exitWithParent ?? exitWithParentByDefault(process.env)
+    const parent = process.ppid
+    if (exitWithParent && parent > 1) {
+      log.debug('exits with its parent process', { ppid: parent })
+      parentTimer = setInterval(() => { if (process.ppid !== parent) shutdown('parent process exited') }, PARENT_POLL_MS)
+      parentTimer.unref()
+    }
   })
 }
 
@@ -142,19 +247,47 @@ async function start (args: string[], io: CliIo): Promise<number> {
 
 export const CLIENT_FLAGS: Record<string, FlagKind> = { http: 'string', token: 'string', 'data-dir': 'string', json: 'string', help: 'boolean' }
 
-export async function client (flags: Record<string, string | string[] | boolean>): Promise<(method: string, path: string, body?: unknown) => Promise<unknown>> {
-  const http = typeof flags.http === 'string' ? flags.http : '127.0.0.1:7070'
-  let token = typeof flags.token === 'string' ? flags.token : process.env.AGORA_TOKEN
-  if (token === undefined && typeof flags['data-dir'] === 'string') {
-    try { token = (await readFile(join(flags['data-dir'], TOKEN_FILE), 'utf8')).trim() } catch { throw new UsageError(`no token: ${join(flags['data-dir'], TOKEN_FILE)} is not readable`) }
+/** What the client commands say about how they find the daemon. */
+export const CONNECTION_HELP = `  Finding the daemon: --http host:port, else <data-dir>/http.addr (--data-dir dir), else $AGORA_HTTP,
+  else 127.0.0.1:7070. The token: --token t, else <data-dir>/http.token, else $AGORA_TOKEN.`
+
+async function readDataFile (dir: string, name: string, what: string): Promise<string> {
+  const path = join(dir, name)
+  try {
+    return (await readFile(path, 'utf8')).trim()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && name === ADDR_FILE) throw new AgoraError('ERR_DAEMON_UNREACHABLE', `no daemon is running on data dir ${dir} (no ${path}; start one with \`agora start --data-dir ${dir}\`)`)
+    throw new UsageError(`no ${what}: ${path} is not readable (${code ?? (err as Error).message})`)
   }
-  if (token === undefined) throw new UsageError('no token: pass --token, --data-dir of the daemon, or AGORA_TOKEN')
+}
+
+/**
+ * The daemon's address and token: flags first (`--http`, `--token`), then the files the daemon keeps in
+ * its data dir (`--data-dir`), then the environment (`AGORA_HTTP`, `AGORA_TOKEN`); the address defaults
+ * to 127.0.0.1:7070.
+ */
+export async function resolveConnection (flags: Record<string, string | string[] | boolean>, env: NodeJS.ProcessEnv = process.env): Promise<{ http: string, token: string }> {
+  const dir = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : undefined
+  let http = typeof flags.http === 'string' ? flags.http : undefined
+  if (http === undefined && dir !== undefined) http = await readDataFile(dir, ADDR_FILE, 'daemon address')
+  http ??= env.AGORA_HTTP !== undefined && env.AGORA_HTTP !== '' ? env.AGORA_HTTP : '127.0.0.1:7070'
+  if (!/^[A-Za-z0-9.:[\]-]+:[0-9]{1,5}$/.test(http)) throw new UsageError(`the daemon address must be host:port, got ${JSON.stringify(http)}${typeof flags.http === 'string' ? ' (--http)' : dir !== undefined ? ` (${join(dir, ADDR_FILE)})` : ' (AGORA_HTTP)'}`)
+  let token = typeof flags.token === 'string' ? flags.token : undefined
+  if (token === undefined && dir !== undefined) token = await readDataFile(dir, TOKEN_FILE, 'token')
+  token ??= env.AGORA_TOKEN !== undefined && env.AGORA_TOKEN !== '' ? env.AGORA_TOKEN : undefined
+  if (token === undefined) throw new UsageError('no token: pass --token, --data-dir of the daemon, or set AGORA_TOKEN')
+  return { http, token }
+}
+
+export async function client (flags: Record<string, string | string[] | boolean>): Promise<(method: string, path: string, body?: unknown) => Promise<unknown>> {
+  const { http, token } = await resolveConnection(flags)
   return async (method, path, body) => {
     let res: Response
     try {
-      res = await fetch(`http://${http}${path}`, { method, headers: { authorization: `Bearer ${token!}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+      res = await fetch(`http://${http}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
     } catch (err) {
-      throw new AgoraError('ERR_DAEMON_UNREACHABLE', `no daemon at http://${http}: ${(err as Error).message}`)
+      throw new AgoraError('ERR_DAEMON_UNREACHABLE', `no daemon at http://${http}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`)
     }
     const json = await res.json().catch(() => ({})) as { error?: { code: string, message: string } }
     if (!res.ok) throw new AgoraError(json.error?.code ?? 'ERR_HTTP', `${res.status}: ${json.error?.message ?? res.statusText}`)
@@ -168,61 +301,82 @@ function jsonFlag (flags: Record<string, unknown>, name = 'json'): unknown {
   try { return JSON.parse(v) as unknown } catch { throw new UsageError(`--${name} must be JSON`) }
 }
 
-const STATUS_USAGE = 'usage: agora status [--http host:port] [--token t | --data-dir dir]\n  Prints the daemon\'s status (peer, members, sync health, Raft) as JSON.'
+const CONN = '  (plus --http host:port and --token t | --data-dir dir of the daemon; agora help status)'
+const STATUS_USAGE = `usage: agora status [--http host:port] [--token t | --data-dir dir]
+  Prints the daemon's status (peer, members, sync health, Raft, warnings) as JSON; each warning is also
+  printed on stderr.
+${CONNECTION_HELP}`
 const AGENTS_USAGE = `usage: agora agents list [--capability c] [--zone z] [--limit n]
        agora agents register --json '{"id":"a1","capabilities":["x"]}'
        agora agents query --json '{"capability":"x","where":[["resources.gpu","gte",1]]}'
-  (plus --http host:port and --token t | --data-dir dir)`
+${CONN}`
 const VAR_USAGE = `usage: agora var get <name> [--strong] [--merge lww|max|min|counter|weighted-average]
        agora var set <name> --value <json> [--strong] [--merge m]
-  (plus --http host:port and --token t | --data-dir dir)`
+  An eventual variable's merge rule is learnt from its contributions; --merge names it for a variable
+  nobody wrote yet (a rule that conflicts with the variable's is ERR_MERGE_CONFLICT).
+${CONN}`
+
+/** The subcommand at `positional[0]`: one of `subs`, else a usage error naming it. */
+function subcommand (positional: string[], subs: readonly string[], command: string): string {
+  const sub = positional[0]
+  if (sub === undefined) throw new UsageError(`${command} needs a subcommand: ${subs.join(', ')}`)
+  if (!subs.includes(sub)) throw new UsageError(`unknown subcommand "${sub}" of ${command} (one of ${subs.join(', ')})`)
+  return sub
+}
 
 async function status (args: string[], io: CliIo): Promise<number> {
-  const { flags } = parseArgs(args, CLIENT_FLAGS)
+  const { flags, positional } = parseArgs(args, CLIENT_FLAGS)
   if (flags.help === true) { io.stdout(STATUS_USAGE + '\n'); return EXIT_OK }
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]!}`)
   const call = await client(flags)
-  io.stdout(JSON.stringify(await call('GET', '/v1/status'), null, 2) + '\n')
+  const st = await call('GET', '/v1/status') as { warnings?: Array<{ code: string, message: string }> }
+  io.stdout(JSON.stringify(st, null, 2) + '\n')
+  for (const w of st.warnings ?? []) io.stderr(`warning: ${w.message} (${w.code})\n`)
   return EXIT_OK
 }
 
 async function agents (args: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(args, { ...CLIENT_FLAGS, capability: 'string', zone: 'string', limit: 'string' })
-  if (flags.help === true || positional[0] === undefined) { io.stdout(AGENTS_USAGE + '\n'); return flags.help === true ? EXIT_OK : 2 }
-  const call = await client(flags)
-  let out: unknown
-  switch (positional[0]) {
+  if (flags.help === true) { io.stdout(AGENTS_USAGE + '\n'); return EXIT_OK }
+  const sub = subcommand(positional, ['list', 'register', 'query'], 'agents')
+  if (positional.length > 1) throw new UsageError(`unexpected argument ${positional[1]!}`)
+  let request: [string, string, unknown?]
+  switch (sub) {
     case 'list': {
       const q = new URLSearchParams()
       for (const k of ['capability', 'zone', 'limit']) if (typeof flags[k] === 'string') q.set(k, flags[k] as string)
-      out = await call('GET', `/v1/agents?${q.toString()}`)
+      request = ['GET', `/v1/agents?${q.toString()}`]
       break
     }
-    case 'register': out = await call('POST', '/v1/agents', jsonFlag(flags) ?? (() => { throw new UsageError('register needs --json') })()); break
-    case 'query': out = await call('POST', '/v1/agents/query', jsonFlag(flags) ?? {}); break
-    default: throw new UsageError(`unknown subcommand ${positional[0]}`)
+    case 'register': request = ['POST', '/v1/agents', jsonFlag(flags) ?? (() => { throw new UsageError('agents register needs --json \'{"id":...,"capabilities":[...]}\'') })()]; break
+    default: request = ['POST', '/v1/agents/query', jsonFlag(flags) ?? {}]
   }
-  io.stdout(JSON.stringify(out, null, 2) + '\n')
+  const call = await client(flags)
+  io.stdout(JSON.stringify(await call(...request), null, 2) + '\n')
   return EXIT_OK
 }
 
 async function variable (args: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(args, { ...CLIENT_FLAGS, strong: 'boolean', merge: 'string', value: 'string' })
-  if (flags.help === true || positional.length < 2) { io.stdout(VAR_USAGE + '\n'); return flags.help === true ? EXIT_OK : 2 }
-  const [sub, name] = positional as [string, string]
-  const call = await client(flags)
+  if (flags.help === true) { io.stdout(VAR_USAGE + '\n'); return EXIT_OK }
+  const sub = subcommand(positional, ['get', 'set'], 'var')
+  const name = positional[1]
+  if (name === undefined) throw new UsageError(`var ${sub} needs a variable name`)
+  if (positional.length > 2) throw new UsageError(`unexpected argument ${positional[2]!}`)
   const kind = flags.strong === true ? 'strong' : 'eventual'
+  if (kind === 'strong' && typeof flags.merge === 'string') throw new UsageError('--merge is for eventual variables, not --strong ones')
   const path = `/v1/variables/${kind}/${encodeURIComponent(name)}`
-  let out: unknown
+  let request: [string, string, unknown?]
   if (sub === 'get') {
-    out = await call('GET', kind === 'eventual' && typeof flags.merge === 'string' ? `${path}?merge=${encodeURIComponent(flags.merge)}` : path)
-  } else if (sub === 'set') {
-    const value = jsonFlag(flags, 'value')
-    if (value === undefined) throw new UsageError('set needs --value <json>')
-    out = await call('PUT', path, { value, ...(typeof flags.merge === 'string' ? { merge: flags.merge } : {}) })
+    if (flags.value !== undefined) throw new UsageError('--value is for var set')
+    request = ['GET', kind === 'eventual' && typeof flags.merge === 'string' ? `${path}?merge=${encodeURIComponent(flags.merge)}` : path]
   } else {
-    throw new UsageError(`unknown subcommand ${sub}`)
+    const value = jsonFlag(flags, 'value')
+    if (value === undefined) throw new UsageError('var set needs --value <json>')
+    request = ['PUT', path, { value, ...(typeof flags.merge === 'string' ? { merge: flags.merge } : {}) }]
   }
-  io.stdout(JSON.stringify(out, null, 2) + '\n')
+  const call = await client(flags)
+  io.stdout(JSON.stringify(await call(...request), null, 2) + '\n')
   return EXIT_OK
 }
 

@@ -1,38 +1,88 @@
 /**
  * The daemon's configuration: a file (JSON or YAML) merged with command-line flags (flags win),
- * validated with a strict schema; an unknown key is an error naming its path.
+ * validated with a strict schema before anything starts; a bad value is an InvalidOptionError naming
+ * the flag it came from (`--listen`) or its key in the file (`raft.voters.1`), and so is an unknown key.
  */
 import { readFileSync } from 'node:fs'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { InvalidOptionError } from '../base/errors.js'
+import { LOG_FORMATS } from '../base/log.js'
 
-const hostPort = z.string().regex(/^[A-Za-z0-9.:[\]-]+:[0-9]{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7070')
+/** Default of `warnAfterMs`: how long a condition (no peer, Raft voters not connected...) lasts before it is a warning. */
+export const WARN_AFTER_MS_DEFAULT = 10_000
+
+const hostPort = z.string()
+  .regex(/^[A-Za-z0-9.:[\]-]+:[0-9]{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7070')
+  .refine(v => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'the port must be 0..65535')
+
+function parseMultiaddr (v: string): Multiaddr | string {
+  try { return multiaddr(v) } catch (err) { return (err as Error).message }
+}
+
+function isPeerId (v: string): boolean {
+  try { peerIdFromString(v); return true } catch { return false }
+}
+
+/** A listen multiaddr: it parses and names a TCP port (the daemon's transport). */
+const listenAddr = z.string().min(1).superRefine((v, ctx) => {
+  const m = parseMultiaddr(v)
+  if (typeof m === 'string') { ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a multiaddr (${m}); e.g. /ip4/0.0.0.0/tcp/4001` }); return }
+  if (!m.getComponents().some(c => c.name === 'tcp')) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} has no /tcp/<port>; the daemon listens on TCP, e.g. /ip4/0.0.0.0/tcp/4001` })
+})
+
+/** A bootstrap multiaddr: it parses and ends in /p2p/<peer id> (a peer is dialled by its identity). */
+const bootstrapAddr = z.string().min(1).superRefine((v, ctx) => {
+  const m = parseMultiaddr(v)
+  if (typeof m === 'string') { ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a multiaddr (${m}); e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW...` }); return }
+  const p2p = m.getComponents().find(c => c.name === 'p2p')
+  if (p2p === undefined) { ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} has no /p2p/<peer id> (get it with \`agora id --data-dir <dir>\` on that peer)` }); return }
+  if (p2p.value === undefined || !isPeerId(p2p.value)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(p2p.value)} in ${JSON.stringify(v)} is not a libp2p peer id` })
+})
+
+const peerId = z.string().min(1).refine(isPeerId, { error: (i) => `${JSON.stringify(i.input)} is not a libp2p peer id (\`agora id --data-dir <dir>\` prints a peer's)` })
 
 export const daemonConfigSchema = z.object({
   /** Mesh name. Default `agora`. */
-  mesh: z.string().optional(),
-  /** Data dir (identity, registry, Raft log, HTTP token). Default: none (in memory). */
+  mesh: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 characters of [A-Za-z0-9._-]').optional(),
+  /** Data dir (identity, registry, Raft log, HTTP token and address, bidders). Default: none (in memory). */
   dataDir: z.string().min(1).optional(),
-  /** libp2p listen multiaddrs. Default: TCP on 127.0.0.1, free port. */
-  listen: z.array(z.string().min(1)).optional(),
-  /** Bootstrap multiaddrs. */
-  bootstrap: z.array(z.string().min(1)).optional(),
+  /** libp2p listen multiaddrs (TCP). Default: TCP on 127.0.0.1, free port. */
+  listen: z.array(listenAddr).min(1).optional(),
+  /** Bootstrap multiaddrs, each with /p2p/<peer id>. */
+  bootstrap: z.array(bootstrapAddr).optional(),
   /** HTTP API address. Default 127.0.0.1:7070 (loopback only). Port 0 picks a free port. */
   http: hostPort.default('127.0.0.1:7070'),
   /** Bearer token of the HTTP API. Default: generated into `<dataDir>/http.token` (or random in memory). */
   token: z.string().min(16).optional(),
-  zone: z.string().optional(),
+  zone: z.string().min(1).max(128).optional(),
   /** Raft group membership (see the peer's `raft` option). */
   raft: z.object({
-    voters: z.array(z.string().min(1)).min(1).max(7).optional(),
+    voters: z.array(peerId).min(1).max(7).optional(),
     learner: z.boolean().optional(),
-    tickMs: z.number().int().positive().optional(),
-    electionTick: z.number().int().positive().optional(),
-    fsync: z.boolean().optional()
+    tickMs: z.number().int().positive().max(10_000).optional(),
+    electionTick: z.number().int().min(2).max(1000).optional(),
+    fsync: z.boolean().optional(),
+    /** Applied entries between Raft snapshots. Default 10000. */
+    snapshotEntries: z.number().int().positive().optional(),
+    /** An fsync of the Raft log slower than this is logged (warn). Default 100 ms. */
+    fsyncSlowMs: z.number().int().min(0).max(3_600_000).optional()
   }).strict().optional(),
-  heartbeatIntervalMs: z.number().int().positive().optional(),
+  heartbeatIntervalMs: z.number().int().positive().max(24 * 3600 * 1000).optional(),
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
+  /** `human` (one readable line per event) or `json` (one object per line). Default: human when stderr is a terminal, else json. */
+  logFormat: z.enum(LOG_FORMATS).optional(),
+  /** How long a condition (no peer reachable, Raft voters not connected, no peer of the mesh) lasts before it is a warning. Default 10000 ms. */
+  warnAfterMs: z.number().int().positive().max(3_600_000).default(WARN_AFTER_MS_DEFAULT),
+  /**
+   * Shut down gracefully when the process that started the daemon goes away (its parent process id
+   * changes), as when `npx agora start` is stopped: npm does not pass the signal on. Default: on when
+   * started through npm/npx, off otherwise.
+   */
+  exitWithParent: z.boolean().optional(),
   /** Let agents' bid callbacks (POST /v1/agents/:id/bidder) point at non-loopback hosts. Default false. */
   allowRemoteBidCallbacks: z.boolean().default(false),
   /** Max bytes of an HTTP request body. Default 1 MiB. */
@@ -41,27 +91,56 @@ export const daemonConfigSchema = z.object({
 
 export type DaemonConfig = z.output<typeof daemonConfigSchema>
 
+/** The command-line flag of each config key that has one. */
+export const FLAG_OF_KEY: Readonly<Record<string, string>> = {
+  dataDir: '--data-dir',
+  listen: '--listen',
+  bootstrap: '--bootstrap',
+  http: '--http',
+  mesh: '--mesh',
+  zone: '--zone',
+  token: '--token',
+  logLevel: '--log-level',
+  logFormat: '--log-format',
+  'raft.voters': '--raft-voters'
+}
+
 function issuePath (issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return [...issue.path, ...(issue as { keys: string[] }).keys].join('.')
   return issue.path.length > 0 ? issue.path.join('.') : '(config)'
 }
 
-/** Validates a config object; InvalidOptionError names the bad key's path. */
-export function validateConfig (raw: unknown, source = 'config'): DaemonConfig {
+/**
+ * Names a config path for a message: the flag it came from when `fromFlags` holds its key
+ * (`listen.1` → `--listen`), else the key path prefixed by the source (`agora.yaml: raft.voters.1`).
+ */
+export function describePath (path: string, source: string, fromFlags: ReadonlySet<string>): string {
+  for (const key of Object.keys(FLAG_OF_KEY)) {
+    if ((path === key || path.startsWith(key + '.')) && fromFlags.has(key)) return FLAG_OF_KEY[key]!
+  }
+  return source === 'flags' ? path : `${source}: ${path}`
+}
+
+/**
+ * Validates a config object; InvalidOptionError names the bad flag (for keys in `fromFlags`) or the
+ * bad key's path.
+ */
+export function validateConfig (raw: unknown, source = 'config', fromFlags: ReadonlySet<string> = new Set()): DaemonConfig {
   const r = daemonConfigSchema.safeParse(raw ?? {})
+  const fail = (path: string, message: string): never => {
+    throw new InvalidOptionError(describePath(path, source, fromFlags), message, { key: path })
+  }
   if (!r.success) {
     const issue = r.error.issues[0]!
-    const path = issuePath(issue)
-    throw new InvalidOptionError(path, `${source}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}`)
+    fail(issuePath(issue), issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message)
   }
+  const data = r.data!
   // A voter must remember its term, vote and log across restarts, or it could vote twice in a term.
-  if (r.data.raft !== undefined && r.data.dataDir === undefined) {
-    throw new InvalidOptionError('raft', `${source}: a Raft member needs a dataDir (--data-dir) for its durable log`)
+  if (data.raft !== undefined && data.dataDir === undefined) {
+    fail(fromFlags.has('raft.voters') ? 'raft.voters' : 'raft', 'a Raft member needs a data dir (--data-dir / dataDir) for its durable log')
   }
-  if (r.data.raft?.fsync === false) {
-    throw new InvalidOptionError('raft.fsync', `${source}: the daemon always fsyncs the Raft log`)
-  }
-  return r.data
+  if (data.raft?.fsync === false) fail('raft.fsync', 'the daemon always fsyncs the Raft log')
+  return data
 }
 
 /** Reads a JSON or YAML config file. */

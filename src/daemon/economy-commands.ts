@@ -8,7 +8,7 @@ import type { CliIo, Command } from '../cli-util.js'
 import { CLIENT_FLAGS, client, parseArgs } from './commands.js'
 import type { FlagKind } from './commands.js'
 
-const CONN = '  (plus --http host:port and --token t | --data-dir dir of the daemon)'
+const CONN = '  (plus --http host:port and --token t | --data-dir dir of the daemon; agora help status)'
 
 const AUCTION_USAGE = `usage: agora auction open --seller S --mechanism english|dutch|first-price|vickrey|combinatorial|uniform|double
                           (--item I | --items a,b) --duration-ms N [--id ID] [--reserve N] [--increment N]
@@ -33,6 +33,9 @@ const LEDGER_USAGE = `usage: agora ledger show <account>
 ${CONN}`
 
 type Flags = Record<string, string | string[] | boolean>
+
+const AUCTION_SUBCOMMANDS = ['open', 'show', 'list', 'bid', 'close', 'settle'] as const
+const LEDGER_SUBCOMMANDS = ['show', 'supply', 'open', 'mint', 'transfer', 'stake', 'unstake'] as const
 
 /** A non-negative integer flag; a bad value is a usage error naming the flag. */
 function intFlag (flags: Flags, name: string, required = false): number | undefined {
@@ -116,7 +119,8 @@ function bidBody (flags: Flags): Record<string, unknown> {
 
 async function auction (args: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(args, AUCTION_FLAGS)
-  if (flags.help === true || positional[0] === undefined) { io.stdout(AUCTION_USAGE + '\n'); return flags.help === true ? EXIT_OK : 2 }
+  if (flags.help === true) { io.stdout(AUCTION_USAGE + '\n'); return EXIT_OK }
+  if (positional[0] === undefined) throw new UsageError('auction needs a subcommand: ' + AUCTION_SUBCOMMANDS.join(', '))
   const sub = positional[0]
   const id = (): string => encodeURIComponent(arg(positional, 1, 'an auction id'))
   let request: [string, string, unknown?]
@@ -127,7 +131,7 @@ async function auction (args: string[], io: CliIo): Promise<number> {
     case 'bid': request = ['POST', `/v1/auctions/${id()}/bids`, bidBody(flags)]; break
     case 'close':
     case 'settle': request = ['POST', `/v1/auctions/${id()}/${sub}`, { by: strFlag(flags, 'by', true) }]; break
-    default: throw new UsageError(`unknown subcommand ${sub}`)
+    default: throw new UsageError(`unknown subcommand "${sub}" of auction (one of ${AUCTION_SUBCOMMANDS.join(', ')})`)
   }
   const call = await client(flags)
   io.stdout(JSON.stringify(await call(...request), null, 2) + '\n')
@@ -136,7 +140,8 @@ async function auction (args: string[], io: CliIo): Promise<number> {
 
 async function ledger (args: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(args, { ...CLIENT_FLAGS, amount: 'string', owner: 'string', from: 'string', to: 'string' })
-  if (flags.help === true || positional[0] === undefined) { io.stdout(LEDGER_USAGE + '\n'); return flags.help === true ? EXIT_OK : 2 }
+  if (flags.help === true) { io.stdout(LEDGER_USAGE + '\n'); return EXIT_OK }
+  if (positional[0] === undefined) throw new UsageError('ledger needs a subcommand: ' + LEDGER_SUBCOMMANDS.join(', '))
   const sub = positional[0]
   const account = (): string => arg(positional, 1, 'an account')
   let request: [string, string, unknown?]
@@ -152,7 +157,7 @@ async function ledger (args: string[], io: CliIo): Promise<number> {
     case 'transfer': request = ['POST', '/v1/ledger/transfer', { from: strFlag(flags, 'from', true), to: strFlag(flags, 'to', true), amount: intFlag(flags, 'amount', true) }]; break
     case 'stake':
     case 'unstake': request = ['POST', `/v1/ledger/${sub}`, { account: account(), amount: intFlag(flags, 'amount', true) }]; break
-    default: throw new UsageError(`unknown subcommand ${sub}`)
+    default: throw new UsageError(`unknown subcommand "${sub}" of ledger (one of ${LEDGER_SUBCOMMANDS.join(', ')})`)
   }
   const call = await client(flags)
   io.stdout(JSON.stringify(await call(...request), null, 2) + '\n')

@@ -28,12 +28,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { AgoraError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import { MECHANISMS } from '../../protocols/market/types.js'
 import type { AuctionSpec, BidPayload } from '../../protocols/market/types.js'
-import { BID_POLL_WAIT_MS_MAX, BIDDER_TIMEOUT_MS_MAX, Bidders } from './bidders.js'
+import { BID_POLL_WAIT_MS_MAX, BIDDER_TIMEOUT_MS_MAX, BIDDERS_FILE, Bidders } from './bidders.js'
 
 /**
  * HTTP status of the economy's error codes (the rest of the API's codes are in http.ts):
@@ -157,7 +158,13 @@ function nonNegInt (v: string | null, name: string, max: number): number | undef
 
 /** The economy routes; `handle` returns false when the request is not one of them. */
 export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: boolean }): { bidders: Bidders, handle: (c: EconomyRouteContext) => Promise<boolean>, close: () => void } {
-  const bidders = new Bidders(peer, options)
+  // With a data dir, bidders outlive a restart (bidders.ts).
+  const dataDir = peer.options.dataDir
+  const bidders = new Bidders(peer, {
+    ...options,
+    ...(dataDir !== undefined ? { file: join(dataDir, BIDDERS_FILE) } : {}),
+    warn: (msg, fields) => { peer.log.warn(msg, fields) }
+  })
   const e = peer.economy
 
   const ledger = async (c: EconomyRouteContext, what: string): Promise<boolean> => {

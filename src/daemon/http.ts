@@ -54,6 +54,7 @@ const STATUS_OF: Record<string, number> = {
   ERR_INVALID_DESCRIPTOR: 400,
   ERR_INVALID_QUERY: 400,
   ERR_INVALID_VARIABLE: 400,
+  ERR_MERGE_CONFLICT: 409,
   ERR_INVALID_OPTION: 400,
   ERR_DECODE: 400,
   ERR_LIMIT_EXCEEDED: 400,
@@ -88,6 +89,8 @@ export interface ApiOptions {
   log: Logger
   /** Bid callbacks to non-loopback hosts (default false). */
   allowRemoteBidCallbacks?: boolean
+  /** Conditions an operator should know about, listed in GET /v1/status (default none). */
+  warnings?: () => unknown[]
 }
 
 function send (res: ServerResponse, status: number, body: unknown): void {
@@ -225,7 +228,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         agents: peer.registry.size,
         localAgents: peer.registry.localAgents().length,
         sync: peer.syncHealth(),
-        raft: peer.raft?.status() ?? null
+        raft: peer.raft?.status() ?? null,
+        warnings: o.warnings?.() ?? []
       })
       return
     }
@@ -280,15 +284,16 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (area === 'variables' && (a === 'eventual' || a === 'strong') && b !== undefined) {
       if (a === 'eventual' && parts.length === 4) {
         if (method === 'GET') {
-          const merge = (url.searchParams.get('merge') ?? 'lww') as BuiltinMerge
-          const initial = parseJsonParam(url.searchParams.get('initial'), 'initial') ?? null
-          const v = peer.variables.eventual(b, { initial, merge })
-          send(res, 200, { name: b, merge, value: v.get(), contributions: v.contributions().length })
+          // A read never declares: the merge rule is learnt from the variable's contributions.
+          const merge = url.searchParams.get('merge') ?? undefined
+          const initial = parseJsonParam(url.searchParams.get('initial'), 'initial')
+          const r = peer.variables.read(b, { ...(merge !== undefined ? { merge: merge as BuiltinMerge } : {}), ...(initial !== undefined ? { initial } : {}) })
+          send(res, 200, { name: b, merge: r.merge, value: r.value, contributions: r.contributions })
           return
         }
         if (method === 'PUT') {
           const body = objectBody(await readBody(req, o.bodyBytesMax), 'set')
-          const merge = (body.merge ?? 'lww') as BuiltinMerge
+          const merge = (body.merge ?? peer.variables.mergeOf(b) ?? 'lww') as BuiltinMerge
           const v = peer.variables.eventual(b, { initial: body.initial ?? (merge === 'lww' ? null : 0), merge })
           if (merge === 'counter') {
             if (typeof body.add !== 'number') throw new HttpError(400, 'ERR_BAD_REQUEST', 'a counter takes { add: number }', 'add')

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { createRand } from '../../src/base/prng.js'
 import { seedMessage, testSeed } from '../helpers/seed.js'
 import { TestKeys, antiEntropyAll, makeNode } from './helpers.js'
+import { VariableStore } from '../../crdt/variables.js'
 import type { TestNode } from './helpers.js'
 import type { Contribution } from '../../crdt/variables.js'
 
@@ -104,7 +105,7 @@ describe('eventual variables (V1)', () => {
     const l = n!.variables.eventual<unknown>('l', { initial: null, merge: 'lww' })
     await expect(l.set('x'.repeat(70_000))).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED' })
     await expect(l.set({ f: 1n } as unknown)).rejects.toMatchObject({ code: 'ERR_INVALID_VARIABLE' })
-    expect(() => n!.variables.eventual('c', { initial: 0, merge: 'max' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_VARIABLE' }))
+    expect(() => n!.variables.eventual('c', { initial: 0, merge: 'max' })).toThrow(expect.objectContaining({ code: 'ERR_MERGE_CONFLICT', name: 'MergeConflictError' }))
     expect(() => n!.variables.eventual('bad name!', { initial: 0, merge: 'max' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_VARIABLE' }))
     expect(() => n!.variables.eventual('q', { initial: 0, merge: 'median' as 'max' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_VARIABLE' }))
     expect(c.get()).toBe(5)
@@ -121,5 +122,41 @@ describe('eventual variables (V1)', () => {
     expect(a.get()).toBe(9)
     expect(b.get()).toBe(1)
     expect(nodes[0]!.variables.stats.mergeMismatches + nodes[1]!.variables.stats.mergeMismatches).toBe(2)
+  })
+
+  it('a read declares nothing: the merge rule is learnt from the contributions, a conflicting one is a named error that changes nothing', async () => {
+    const nodes = cluster(3)
+    await nodes[0]!.variables.eventual('team.temperature', { initial: 0, merge: 'max' }).set(1.5)
+    await nodes[1]!.variables.eventual('team.temperature', { initial: 0, merge: 'max' }).set(1)
+    deliverShuffled(nodes, 5)
+    // A fresh store over node 2's replica: what a restarted daemon holds, with nothing declared.
+    const fresh = new VariableStore({ replica: nodes[2]!.replica })
+    expect(fresh.mergeOf('team.temperature')).toBe('max')
+    expect(fresh.read('team.temperature')).toEqual({ name: 'team.temperature', merge: 'max', value: 1.5, contributions: 2, conflicting: 0 })
+    expect(fresh.names()).toEqual([])
+    // Asking for another rule, by a read or a declaration, fails and declares nothing.
+    expect(() => fresh.read('team.temperature', { merge: 'lww' })).toThrow(expect.objectContaining({ code: 'ERR_MERGE_CONFLICT', details: expect.objectContaining({ merge: 'max', requested: 'lww' }) }))
+    expect(() => fresh.eventual('team.temperature', { initial: 0, merge: 'counter' })).toThrow(expect.objectContaining({ code: 'ERR_MERGE_CONFLICT' }))
+    expect(fresh.names()).toEqual([])
+    expect(fresh.read('team.temperature', { merge: 'max' }).value).toBe(1.5)
+    const v = fresh.eventual('team.temperature', { initial: 0, merge: 'max' })
+    expect(v.get()).toBe(1.5)
+    // A name nobody wrote has no rule; a read with one uses it without declaring it.
+    expect(fresh.read('nobody')).toEqual({ name: 'nobody', merge: null, value: null, contributions: 0, conflicting: 0 })
+    expect(fresh.read('nobody', { merge: 'counter' })).toMatchObject({ merge: 'counter', value: 0 })
+    expect(fresh.names()).toEqual(['team.temperature'])
+    expect(() => fresh.read('x', { merge: 'median' as 'max' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_VARIABLE' }))
+  })
+
+  it('with contributions under two rules, every replica learns the same one (the majority)', async () => {
+    const nodes = cluster(3)
+    await nodes[0]!.variables.eventual('v', { initial: 0, merge: 'min' }).set(4)
+    await nodes[1]!.variables.eventual('v', { initial: 0, merge: 'max' }).set(9)
+    await nodes[2]!.variables.eventual('v', { initial: 0, merge: 'max' }).set(7)
+    deliverShuffled(nodes, 6)
+    for (const n of nodes) {
+      const fresh = new VariableStore({ replica: n.replica })
+      expect(fresh.read('v')).toMatchObject({ merge: 'max', value: 9, contributions: 2, conflicting: 1 })
+    }
   })
 })

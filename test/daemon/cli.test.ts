@@ -1,0 +1,198 @@
+/**
+ * The `agora` command line as a user meets it: every bad flag or config value of `agora start` exits 2
+ * naming the flag or key with no stack trace (real child processes, nothing starts); `--version`,
+ * `help <command>` and `<command> --help`; a wrong subcommand or a missing flag named before the token
+ * is looked for.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { COMMANDS, main } from '../../src/cli.js'
+import type { CliIo } from '../../src/cli.js'
+import { exitWithParentByDefault } from '../../src/daemon/commands.js'
+import { CLI, NODE } from './helpers.js'
+
+let root: string
+beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'agora-cli-')) })
+afterAll(async () => { await rm(root, { recursive: true, force: true }) })
+
+/** Runs the built CLI; a run that has not exited after 20 s (a daemon that started) is killed and fails the test. */
+async function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const p = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGORA_TOKEN: '', AGORA_HTTP: '', ...env } })
+  let stdout = ''
+  let stderr = ''
+  p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const timer = setTimeout(() => { p.kill('SIGKILL') }, 20_000)
+  const code = await new Promise<number | null>(resolve => p.once('exit', (c) => resolve(c)))
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+function buffers (): { io: CliIo, out: () => string, err: () => string } {
+  let out = ''
+  let err = ''
+  return { io: { stdout: t => { out += t }, stderr: t => { err += t }, readFile: () => '' }, out: () => out, err: () => err }
+}
+
+const PEER = '12D3KooWQUZBNEbpftzeY3N953cjsnh7JcLGNtwLo2nCNhhmE3x6'
+const STACK = /\n\s+at /
+
+describe('agora start: bad values exit 2 naming the flag or key', () => {
+  it('every flag', async () => {
+    const dir = join(root, 'flags')
+    const cases: Array<[string[], string]> = [
+      [['--config', join(root, 'missing.yaml')], '--config'],
+      [['--data-dir', '/dev/null/x'], '--data-dir'],
+      [['--listen', 'foo'], '--listen'],
+      [['--listen', '/ip4/127.0.0.1/udp/4001'], '--listen'],
+      [['--listen='], '--listen'],
+      [['--bootstrap', '/ip4/127.0.0.1/tcp/4001'], '--bootstrap'],
+      [['--bootstrap', 'peer-one'], '--bootstrap'],
+      [['--bootstrap', '/ip4/127.0.0.1/tcp/4001/p2p/abc'], '--bootstrap'],
+      [['--http', 'localhost'], '--http'],
+      [['--http', '127.0.0.1:99999'], '--http'],
+      [['--mesh', 'my mesh!'], '--mesh'],
+      [['--zone='], '--zone'],
+      [['--raft-voters', 'abc,def', '--data-dir', dir], '--raft-voters'],
+      [['--raft-voters', PEER], '--raft-voters'],
+      [['--token', 'short'], '--token'],
+      [['--log-level', 'loud'], '--log-level'],
+      [['--log-format', 'xml'], '--log-format'],
+      [['--exit-with-parent=yes'], '--exit-with-parent'],
+      [['--http'], '--http'],
+      [['--frobnicate', '1'], '--frobnicate']
+    ]
+    const results = await Promise.all(cases.map(async ([args]) => await run(['start', '--http', '127.0.0.1:0', ...args])))
+    cases.forEach(([args, flag], i) => {
+      const r = results[i]!
+      expect({ args, code: r.code }).toEqual({ args, code: 2 })
+      expect(r.stderr, args.join(' ')).toContain(flag)
+      expect(r.stderr, args.join(' ')).not.toMatch(STACK)
+      expect(r.stdout, args.join(' ')).toBe('')
+    })
+  })
+
+  it('every config key (JSON and YAML files)', async () => {
+    const dataDir = join(root, 'keys')
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ mesh: 'my mesh!' }, 'mesh'],
+      [{ dataDir: '/dev/null/x' }, 'dataDir'],
+      [{ dataDir: '' }, 'dataDir'],
+      [{ listen: ['foo'] }, 'listen.0'],
+      [{ listen: '/ip4/127.0.0.1/tcp/0' }, 'listen'],
+      [{ bootstrap: ['/ip4/127.0.0.1/tcp/1', `/ip4/127.0.0.1/tcp/1/p2p/${PEER}`] }, 'bootstrap.0'],
+      [{ http: 'localhost' }, 'http'],
+      [{ token: 'short' }, 'token'],
+      [{ zone: '' }, 'zone'],
+      [{ raft: 'yes', dataDir }, 'raft'],
+      [{ raft: { voters: [PEER] } }, 'raft'],
+      [{ raft: { voters: [PEER, 'def'] }, dataDir }, 'raft.voters.1'],
+      [{ raft: { voters: [] }, dataDir }, 'raft.voters'],
+      [{ raft: { learner: 'no' }, dataDir }, 'raft.learner'],
+      [{ raft: { tickMs: 0 }, dataDir }, 'raft.tickMs'],
+      [{ raft: { electionTick: 1 }, dataDir }, 'raft.electionTick'],
+      [{ raft: { fsync: false }, dataDir }, 'raft.fsync'],
+      [{ raft: { snapshotEntries: -5 }, dataDir }, 'raft.snapshotEntries'],
+      [{ raft: { fsyncSlowMs: 'fast' }, dataDir }, 'raft.fsyncSlowMs'],
+      [{ raft: { votrs: [PEER] }, dataDir }, 'raft.votrs'],
+      [{ heartbeatIntervalMs: 0 }, 'heartbeatIntervalMs'],
+      [{ logLevel: 'loud' }, 'logLevel'],
+      [{ logFormat: 'xml' }, 'logFormat'],
+      [{ warnAfterMs: 0 }, 'warnAfterMs'],
+      [{ exitWithParent: 'sometimes' }, 'exitWithParent'],
+      [{ allowRemoteBidCallbacks: 'yes' }, 'allowRemoteBidCallbacks'],
+      [{ bodyBytesMax: 0 }, 'bodyBytesMax'],
+      [{ colour: 'blue' }, 'colour']
+    ]
+    const results = await Promise.all(cases.map(async ([cfg], i) => {
+      const yaml = i % 2 === 1
+      const file = join(root, `bad-${i}.${yaml ? 'yaml' : 'json'}`)
+      // JSON is valid YAML: the YAML files exercise the YAML reader with the same values.
+      await writeFile(file, JSON.stringify({ http: '127.0.0.1:0', ...cfg }))
+      return { file, r: await run(['start', '--config', file]) }
+    }))
+    cases.forEach(([cfg, key], i) => {
+      const { file, r } = results[i]!
+      expect({ cfg, code: r.code }).toEqual({ cfg, code: 2 })
+      expect(r.stderr, JSON.stringify(cfg)).toContain(`${file}: ${key}:`)
+      expect(r.stderr, JSON.stringify(cfg)).not.toMatch(STACK)
+    })
+    // A file that is not YAML names --config.
+    const broken = join(root, 'broken.yaml')
+    await writeFile(broken, 'mesh: [unclosed\n')
+    const r = await run(['start', '--config', broken])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--config')
+  })
+})
+
+describe('the agora command line', () => {
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8')) as { version: string }
+    const r = await run(['--version'])
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe(`agora ${pkg.version}`)
+  })
+
+  it('help <command> and <command> --help print every command\'s usage; an unknown one exits 2', async () => {
+    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'id', 'ledger', 'sim', 'start', 'status', 'var'])
+    for (const name of Object.keys(COMMANDS)) {
+      const a = buffers()
+      expect(await main(['help', name], a.io), name).toBe(0)
+      expect(a.out(), name).toMatch(/usage:/)
+      expect(a.out()).toBe(COMMANDS[name]!.usage + '\n')
+      const b = buffers()
+      expect(await main([name, '--help'], b.io), name).toBe(0)
+      expect(b.out(), name).toMatch(/usage:/)
+    }
+    const general = buffers()
+    expect(await main(['help'], general.io)).toBe(0)
+    expect(general.out()).toMatch(/AGORA_HTTP/)
+    const unknown = buffers()
+    expect(await main(['help', 'frob'], unknown.io)).toBe(2)
+    expect(unknown.err()).toMatch(/unknown command "frob"/)
+  })
+
+  it('a wrong subcommand or a missing argument is named, before any token is looked for', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['agents', 'frob'], /unknown subcommand "frob" of agents/],
+      [['agents'], /agents needs a subcommand/],
+      [['agents', 'register'], /agents register needs --json/],
+      [['var', 'get'], /var get needs a variable name/],
+      [['var', 'frob', 'x'], /unknown subcommand "frob" of var/],
+      [['var', 'set', 'x'], /var set needs --value/],
+      [['var', 'get', 'x', '--strong', '--merge', 'max'], /--merge is for eventual variables/],
+      [['auction'], /auction needs a subcommand/],
+      [['auction', 'frob'], /unknown subcommand "frob" of auction/],
+      [['auction', 'show'], /show needs an auction id/],
+      [['ledger', 'transfer', '--from', 'a', '--to', 'b'], /--amount is required/],
+      [['ledger', 'frob'], /unknown subcommand "frob" of ledger/],
+      [['status', 'extra'], /unexpected argument extra/],
+      [['id'], /--data-dir is required/]
+    ]
+    const saved = process.env.AGORA_TOKEN
+    delete process.env.AGORA_TOKEN
+    try {
+      for (const [args, message] of cases) {
+        const b = buffers()
+        expect(await main(args, b.io), args.join(' ')).toBe(2)
+        expect(b.err(), args.join(' ')).toMatch(message)
+        expect(b.err(), args.join(' ')).not.toMatch(/no token/)
+      }
+    } finally {
+      if (saved !== undefined) process.env.AGORA_TOKEN = saved
+    }
+  })
+})
+
+describe('exiting with the parent process', () => {
+  it('is on by default when npm started the daemon, and AGORA_EXIT_WITH_PARENT decides over that', () => {
+    expect(exitWithParentByDefault({})).toBe(false)
+    expect(exitWithParentByDefault({ npm_command: 'exec' })).toBe(true)
+    expect(exitWithParentByDefault({ npm_command: 'run-script', AGORA_EXIT_WITH_PARENT: '0' })).toBe(false)
+    expect(exitWithParentByDefault({ AGORA_EXIT_WITH_PARENT: '1' })).toBe(true)
+  })
+})
