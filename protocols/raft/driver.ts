@@ -143,6 +143,9 @@ export type CommandSigner = (clientId: string, payload: Uint8Array) => Uint8Arra
 interface Pending {
   startedAt: number
   deadline: number
+  /** The proposed envelope's stamp and signature: a refused entry settles this proposal only if it is this one. */
+  at: number
+  signature: Uint8Array | undefined
   resolve: (r: { index: number, result: unknown }) => void
   reject: (err: Error) => void
 }
@@ -285,7 +288,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    */
   submit (command: Uint8Array, session: { clientId: string, seq: number }, signature?: Uint8Array): string | undefined {
     if (!this.running) return 'notStarted'
-    const reason = this.node.tryPropose(this.envelope(command, session, this.clock.now(), signature))
+    const reason = this.node.tryPropose(this.envelope(command, session, this.clock.now(), signature).bytes)
     this.schedule()
     return reason ?? undefined
   }
@@ -335,9 +338,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       const existing = this.pending.get(key)
       if (existing !== undefined) existing.reject(new IndefiniteError('proposal', 'superseded by a retry'))
       const now = this.clock.now()
-      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, resolve, reject })
+      const env = this.envelope(command, s, now, signature)
+      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, resolve, reject })
       try {
-        this.node.propose(this.envelope(command, s, now, signature))
+        this.node.propose(env.bytes)
       } catch (err) {
         this.pending.delete(key)
         reject(err as Error)
@@ -351,9 +355,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    * The envelope of a proposal: with the given signature (a client's, relayed), else this driver's own
    * where the application requires one and it can sign for the session's origin.
    */
-  private envelope (command: Uint8Array, s: { clientId: string, seq: number }, at: number, signature: Uint8Array | undefined): Uint8Array {
+  private envelope (command: Uint8Array, s: { clientId: string, seq: number }, at: number, signature: Uint8Array | undefined): { bytes: Uint8Array, signature: Uint8Array | undefined } {
     const sig = signature ?? (this.sign !== undefined && this.replica.app.requiresSignature?.(command) === true ? this.sign(s.clientId, signedPayload(s.clientId, s.seq, command)) : undefined)
-    return encodeEnvelope({ clientId: s.clientId, seq: s.seq, at, command, ...(sig !== undefined ? { signature: sig } : {}) })
+    return { bytes: encodeEnvelope({ clientId: s.clientId, seq: s.seq, at, command, ...(sig !== undefined ? { signature: sig } : {}) }), signature: sig }
   }
 
   /** A fresh session key for {@link propose} (this driver's client id, next sequence number). */
@@ -477,9 +481,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   }
 
   /** Steps 2-4 of one Ready; 'async' when a snapshot is being written (the loop resumes after it). */
-  private handle (rd: Ready): 'async' | undefined {
+  private handle (rd: Ready, send = true): 'async' | undefined {
     // 2. Send.
-    this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    if (send) this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
     // 3. Apply.
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
       this.replica.restore(rd.snapshot.data)
@@ -519,7 +523,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private afterPersist (rd: Ready): void {
     try {
-      if (!this.running) { this.idle(); return }
+      // Stopped while the save was in flight: the Ready is persisted, so it is still applied and
+      // advanced (the core already handed its committed entries out; skipping them would leave a gap
+      // after a restart); only its messages are not sent.
+      if (!this.running) { this.handle(rd, false); this.idle(); return }
       if (this.handle(rd) === 'async') return
     } catch (err) {
       this.fail(err as Error)
@@ -581,6 +588,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const key = `${out.envelope.clientId}/${out.envelope.seq}`
     const p = this.pending.get(key)
     if (p === undefined) return false
+    // A refused entry may be a forgery under this session (another member's): it settles this
+    // proposal only if it is the very envelope proposed here; otherwise the real one is still to come.
+    if (out.refused !== undefined && (out.envelope.at !== p.at || !sameBytes(out.envelope.signature, p.signature))) return false
     this.pending.delete(key)
     if (out.result === FORGOTTEN) {
       this.stats.indefinite++
@@ -619,4 +629,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.log.info('snapshot taken', { index, bytes: data.length })
     return this.storage.snapshotAndCompact(index, this.node.confState(), data)
   }
+}
+
+function sameBytes (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
