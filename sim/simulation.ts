@@ -107,8 +107,6 @@ export interface EconOutcome {
   proposedAt: number
 }
 
-/** Bound on Ready batches processed for one input. */
-export const READY_LOOPS_MAX = 10_000
 /** Timed mode: full-cluster checks every this many tick rounds (leaders are checked as they appear). */
 export const CHECK_EVERY_TICKS = 10
 /** Membership changes remembered per node (for compaction at an older index). */
@@ -327,6 +325,11 @@ export class Simulation {
         ...(this.cfg.snapshotEntries !== undefined ? { snapshotEntries: this.cfg.snapshotEntries } : {})
       }
     })
+    // A checker or listener that throws is a bug the run must report, not a line on the console.
+    const panic = (err: unknown, type: string): void => { this.checker.report('node-panic', `node ${node.id}: a ${type} listener threw: ${(err as Error)?.message ?? String(err)}`) }
+    driver.onListenerError = panic
+    app.onListenerError = panic
+    app.strong.onListenerError = panic
     node.driver = driver
     node.app = app
     node.lastRole = 'follower'

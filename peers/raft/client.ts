@@ -76,7 +76,7 @@ export class RaftClientServer {
         req = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())) as Request
         if (req === null || typeof req !== 'object' || (req.t !== 'propose' && req.t !== 'read')) throw new DecodeError('raft client request', 'bad shape')
         if (req.t === 'propose' && (typeof req.c !== 'string' || req.c.length > 128 || !Number.isSafeInteger(req.s) || req.s < 1 || typeof req.d !== 'string' ||
-          (req.g !== undefined && (typeof req.g !== 'string' || req.g.length > 4 * SIGNATURE_BYTES_MAX)))) throw new DecodeError('raft client request', 'bad propose')
+          (req.g !== undefined && (typeof req.g !== 'string' || Buffer.from(req.g, 'base64').length > SIGNATURE_BYTES_MAX)))) throw new DecodeError('raft client request', 'bad propose')
         if (req.t === 'read' && typeof req.n !== 'string') throw new DecodeError('raft client request', 'bad read')
       } catch (err) {
         this.stats.malformed++

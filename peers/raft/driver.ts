@@ -12,7 +12,7 @@ import { createRand } from '../../src/base/prng.js'
 import type { StateMachine } from '../../protocols/raft/application.js'
 import { RaftDriver, type CommandSigner, type DriverStorage, type RaftDriverOptions } from '../../protocols/raft/driver.js'
 import type { CommandVerifier } from '../../protocols/raft/application.js'
-import { IndefiniteError } from '../../protocols/raft/errors.js'
+import { FORGOTTEN_REASON, IndefiniteError } from '../../protocols/raft/errors.js'
 import type { ConfChange, NodeId } from '../../protocols/raft/types.js'
 import type { RaftTransport } from './transport.js'
 
@@ -109,7 +109,9 @@ export class LiveRaftDriver extends RaftDriver {
         return await this.propose(command, session)
       } catch (err) {
         const code = (err as { code?: string }).code
-        const retriable = code === 'ERR_INDEFINITE' || (code === 'ERR_PROPOSAL_DROPPED' && ['noLeader', 'transferring'].includes((err as { reason?: string }).reason ?? ''))
+        // A forgotten result cannot come back: another attempt would only add an entry to the log.
+        const forgotten = (err as { details?: { reason?: unknown } }).details?.reason === FORGOTTEN_REASON
+        const retriable = (code === 'ERR_INDEFINITE' && !forgotten) || (code === 'ERR_PROPOSAL_DROPPED' && ['noLeader', 'transferring'].includes((err as { reason?: string }).reason ?? ''))
         if (!retriable || !this.running) throw err
         last = err as Error
         // Wait for a leader (or a short backoff) before the retry.

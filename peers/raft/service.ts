@@ -160,6 +160,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     if (!this.running) return
     this.running = false
     this.driver?.stop()
+    // A save or snapshot in flight finishes before the storage is let go (a restart reopens it).
+    await this.driver?.drained()
     await this.transport?.stop()
     await this.server?.stop()
     // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.

@@ -7,6 +7,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { DecodeError } from '../../src/base/errors.js'
+import { RaftInvariantError } from './errors.js'
 import { decodeEnvelope, looksLikeEnvelope, originOf, signedPayload, type Envelope } from './envelope.js'
 import { SessionTable } from './sessions.js'
 import type { Entry } from './types.js'
@@ -71,6 +72,8 @@ export class Replica {
   private readonly verify: CommandVerifier | undefined
 
   constructor (readonly app: StateMachine, sessions = new SessionTable(), verify?: CommandVerifier) {
+    // A replica that cannot verify would refuse what its peers apply: its state would diverge.
+    if (app.requiresSignature !== undefined && verify === undefined) throw new RaftInvariantError('a state machine that requires signatures needs a verifier')
     this.sessions = sessions
     this.verify = verify
   }

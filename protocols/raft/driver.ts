@@ -20,7 +20,7 @@ import type { Logger } from '../../src/base/log.js'
 import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type StateMachine } from './application.js'
 import { coalesceAppends } from './coalesce.js'
 import { encodeEnvelope, signedPayload } from './envelope.js'
-import { IndefiniteError, RaftInvariantError } from './errors.js'
+import { FORGOTTEN_REASON, IndefiniteError, RaftInvariantError } from './errors.js'
 import { RaftNode } from './raft.js'
 import { SESSION_WINDOW } from './sessions.js'
 import { MemoryStorage } from './storage.js'
@@ -156,6 +156,9 @@ interface PendingRead {
   reject: (e: Error) => void
   index?: number
 }
+
+/** Ready batches processed in one run of the loop before the driver calls it a livelock (a core bug). */
+export const READY_LOOPS_MAX = 10_000
 
 /** Default largest snapshot: one Raft message (256 MiB) less room for its envelope. */
 export const SNAPSHOT_BYTES_MAX = 255 * 1024 * 1024
@@ -462,7 +465,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   /** Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous. */
   private pump (): void {
     try {
-      while (this.running && this.node.hasReady()) {
+      for (let loops = 0; this.running && this.node.hasReady(); loops++) {
+        if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()
         this.stats.readyBatches++
         // 1. Persist.
@@ -543,11 +547,28 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private idle (): void {
     this.processing = false
     if (this.again && this.running) { this.again = false; this.schedule() }
+    if (!this.processing) this.wakeDrained()
+  }
+
+  private drainWaiters: Array<() => void> = []
+
+  private wakeDrained (): void {
+    if (this.drainWaiters.length === 0) return
+    const w = this.drainWaiters
+    this.drainWaiters = []
+    for (const fn of w) fn()
+  }
+
+  /** Resolves once no Ready is being processed (a save or snapshot in flight has finished). */
+  async drained (): Promise<void> {
+    if (!this.processing) return
+    await new Promise<void>((resolve) => { this.drainWaiters.push(resolve) })
   }
 
   /** A broken invariant or a storage failure: stop this node's Raft loudly (status, event). */
   private fail (err: Error): void {
     this.processing = false
+    this.wakeDrained()
     if (this.failure !== undefined) return
     this.failure = err
     this.log.error('raft ready loop failed; stopping the raft node', { error: err.message })
@@ -594,7 +615,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.pending.delete(key)
     if (out.result === FORGOTTEN) {
       this.stats.indefinite++
-      p.reject(new IndefiniteError('proposal', 'a retry of a command older than the session window'))
+      p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON))
       return false
     }
     p.resolve({ index: e.index, result: out.result })

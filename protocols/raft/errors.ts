@@ -65,6 +65,9 @@ export class RaftInvariantError extends AgoraError {
  * The command's fate is unknown: it may or may not have been applied (its leader was lost, it timed
  * out, the node stopped). Never a plain failure: a retry under the same session applies at most once.
  */
+/** The reason of an IndefiniteError for a retry older than its session's window: retrying again cannot help. */
+export const FORGOTTEN_REASON = 'a retry of a command older than the session window'
+
 export class IndefiniteError extends AgoraError {
   static override readonly name = 'IndefiniteError'
   constructor (what: string, reason: string) {

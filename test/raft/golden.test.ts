@@ -9,6 +9,7 @@ import * as decoding from 'lib0/decoding'
 import { decodeEnvelope, encodeEnvelope, originOf } from '../../protocols/raft/envelope.js'
 import { Replica } from '../../protocols/raft/application.js'
 import { MeshApplication } from '../../protocols/mesh/application.js'
+import { simVerify } from '../../sim/signatures.js'
 
 const blob = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../fixtures/golden/${name}`, import.meta.url)))
 const dec = new TextDecoder()
@@ -30,7 +31,7 @@ describe('golden blobs of the envelope and the snapshots', () => {
   it('restores a mesh snapshot (sessions, strong variables, economy) and writes it back byte for byte', () => {
     const data = blob('driver-snapshot-v2.bin')
     const app = new MeshApplication()
-    const r = new Replica(app)
+    const r = new Replica(app, undefined, simVerify)
     r.restore(data)
     expect(app.strong.get('gpu.price')).toBe('15')
     expect(app.economy?.supply()).toMatchObject({ minted: 50, total: 50 })
@@ -53,7 +54,7 @@ describe('golden blobs of the envelope and the snapshots', () => {
     expect(back.requiresSignature(new Uint8Array([1, 0x7b, 0x7d]))).toBe(true)
     expect(back.requiresSignature(new TextEncoder().encode('{"op":"set"}'))).toBe(false)
     const old = new MeshApplication()
-    new Replica(old).restore(blob('driver-snapshot-v2.bin'))
+    new Replica(old, undefined, simVerify).restore(blob('driver-snapshot-v2.bin'))
     expect(old.signaturesRequired).toBe(false)
     expect(old.snapshot()[0]).toBe(2)
   })
@@ -68,7 +69,7 @@ describe('golden blobs of the envelope and the snapshots', () => {
 
   it('restores a snapshot taken before the economy existed', () => {
     const app = new MeshApplication()
-    const r = new Replica(app)
+    const r = new Replica(app, undefined, simVerify)
     r.restore(blob('driver-snapshot-pre-economy.bin'))
     expect(app.strong.get('team.size')).toBe('3')
     expect(app.economy).toBeUndefined()

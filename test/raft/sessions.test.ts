@@ -138,7 +138,7 @@ describe('the session table and the Replica', () => {
     net.stabilize()
     for (const id of [1, 2, 3]) {
       const app = new MeshApplication()
-      const r = new Replica(app)
+      const r = new Replica(app, undefined, simVerify)
       const outs = net.peer(id).committed.map(e => r.applyEntry(e)).filter((o): o is AppliedCommand => typeof o !== 'string')
       expect(outs.map(o => o.duplicate)).toEqual([false, true])
       expect(outs[1]?.result).toEqual(outs[0]?.result)
