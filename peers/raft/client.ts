@@ -27,6 +27,10 @@ import type { AgoraLibp2p } from '../node.js'
 export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024
 /** Requests a member serves at once. */
 export const CLIENT_INBOUND_MAX = 256
+/** Requests one client peer may have served at once (so idle streams of one peer cannot starve others). */
+export const CLIENT_INBOUND_PER_PEER_MAX = 16
+/** How long a member waits for a request to arrive on a new stream. */
+export const CLIENT_REQUEST_READ_MS = 2000
 
 /** An economy genesis command (tag 0x01 + JSON with type `economy.genesis`): members only. */
 function isGenesis (command: Uint8Array): boolean {
@@ -51,6 +55,7 @@ export type CommandCheck = (command: Uint8Array) => { code: string, message: str
  */
 export class RaftClientServer {
   private inflight = 0
+  private readonly inflightByPeer = new Map<string, number>()
   readonly stats = { served: 0, refused: 0, malformed: 0, rateLimited: 0, invalid: 0 }
   readonly quota: PeerQuota
 
@@ -67,13 +72,15 @@ export class RaftClientServer {
   }
 
   private async serve (stream: Stream, remotePeer: string): Promise<void> {
-    if (this.inflight >= CLIENT_INBOUND_MAX) { this.stats.refused++; stream.abort(new Error('too many client requests')); return }
+    const mine = this.inflightByPeer.get(remotePeer) ?? 0
+    if (this.inflight >= CLIENT_INBOUND_MAX || mine >= CLIENT_INBOUND_PER_PEER_MAX) { this.stats.refused++; stream.abort(new Error('too many client requests')); return }
     this.inflight++
+    this.inflightByPeer.set(remotePeer, mine + 1)
     const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
     try {
       let req: Request
       try {
-        req = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())) as Request
+        req = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(CLIENT_REQUEST_READ_MS) })).subarray())) as Request
         if (req === null || typeof req !== 'object' || (req.t !== 'propose' && req.t !== 'read')) throw new DecodeError('raft client request', 'bad shape')
         if (req.t === 'propose' && (typeof req.c !== 'string' || req.c.length > 128 || !Number.isSafeInteger(req.s) || req.s < 1 || typeof req.d !== 'string' ||
           (req.g !== undefined && (typeof req.g !== 'string' || Buffer.from(req.g, 'base64').length > SIGNATURE_BYTES_MAX)))) throw new DecodeError('raft client request', 'bad propose')
@@ -116,6 +123,9 @@ export class RaftClientServer {
       stream.abort(err as Error)
     } finally {
       this.inflight--
+      const left = (this.inflightByPeer.get(remotePeer) ?? 1) - 1
+      if (left <= 0) this.inflightByPeer.delete(remotePeer)
+      else this.inflightByPeer.set(remotePeer, left)
     }
   }
 }

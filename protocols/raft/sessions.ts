@@ -9,36 +9,75 @@
  * - `duplicate`: applied before (a retry); answer its cached result, apply nothing;
  * - `forgotten`: at or below the floor; it may have applied long ago, so it is not applied again and
  *   its outcome is unknown to the retry.
- * Sessions are kept in least-recently-applied order, at most `sessionsMax`. Every replica makes the same
- * decisions from the same entries: the table is part of the replicated state and of every snapshot.
+ *
+ * Bounds, all deterministic (every replica makes the same decisions from the same entries; the table
+ * is part of the replicated state and of every snapshot):
+ * - sessions are kept in least-recently-applied order, at most `sessionsMax`; one origin (the peer
+ *   before the "/" of a client id) holds at most `sessionsPerOriginMax`, and a new session of an origin
+ *   at its cap replaces that origin's least recently used one, so a peer making up sessions evicts its
+ *   own before anyone else's;
+ * - a cached result larger than {@link RESULT_CHARS_MAX} (as JSON) is kept as a summary (`ok`, `code`,
+ *   `truncated: true`): a retry learns whether it applied, not the whole answer;
+ * - all cached results together stay under `resultCharsTotalMax`: beyond it, the least recently used
+ *   sessions are forgotten.
+ * A retry of a session that was forgotten is applied as new: exactly-once holds while the session is
+ * remembered (see the fault model in README.md).
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
+import { originOf } from './envelope.js'
 
 /** Applied commands remembered per session. */
 export const SESSION_WINDOW = 4096
 /** Sessions remembered (least recently applied forgotten first). */
 export const SESSIONS_MAX = 10_000
+/** Sessions one origin may hold (its least recently used is replaced). */
+export const SESSIONS_PER_ORIGIN_MAX = 256
+/** Largest result cached as is (JSON characters); a larger one is cached as a summary. */
+export const RESULT_CHARS_MAX = 1024
+/** JSON characters of all cached results together (least recently used sessions forgotten beyond). */
+export const RESULT_CHARS_TOTAL_MAX = 64 * 1024 * 1024
 
 export type SessionCheck =
   | { status: 'new' }
   | { status: 'duplicate', result: unknown }
   | { status: 'forgotten' }
 
-interface Session { floor: number, results: Map<number, unknown> }
+interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number }
+
+export interface SessionLimits {
+  sessionsMax: number
+  windowMax: number
+  sessionsPerOriginMax: number
+  resultCharsTotalMax: number
+}
 
 export class SessionTable {
   private readonly sessions = new Map<string, Session>()
+  /** Client ids of each origin, least recently used first. */
+  private readonly byOrigin = new Map<string, Set<string>>()
+  private chars = 0
+  readonly limits: SessionLimits
 
-  constructor (readonly sessionsMax = SESSIONS_MAX, readonly windowMax = SESSION_WINDOW) {}
+  constructor (sessionsMax = SESSIONS_MAX, windowMax = SESSION_WINDOW, limits: Partial<Pick<SessionLimits, 'sessionsPerOriginMax' | 'resultCharsTotalMax'>> = {}) {
+    this.limits = {
+      sessionsMax,
+      windowMax,
+      sessionsPerOriginMax: limits.sessionsPerOriginMax ?? SESSIONS_PER_ORIGIN_MAX,
+      resultCharsTotalMax: limits.resultCharsTotalMax ?? RESULT_CHARS_TOTAL_MAX
+    }
+  }
 
   get size (): number { return this.sessions.size }
+  /** JSON characters of the cached results. */
+  get resultChars (): number { return this.chars }
 
   /** What becomes of command `seq` of session `clientId`. */
   check (clientId: string, seq: number): SessionCheck {
     const s = this.sessions.get(clientId)
     if (s === undefined) return { status: 'new' }
-    if (s.results.has(seq)) return { status: 'duplicate', result: s.results.get(seq) }
+    const r = s.results.get(seq)
+    if (r !== undefined) return { status: 'duplicate', result: r.result }
     if (seq <= s.floor) return { status: 'forgotten' }
     return { status: 'new' }
   }
@@ -46,51 +85,116 @@ export class SessionTable {
   /** Records the result of a command just applied (after {@link check} said `new`). */
   record (clientId: string, seq: number, result: unknown): void {
     let s = this.sessions.get(clientId)
-    if (s === undefined) s = { floor: 0, results: new Map() }
-    this.sessions.delete(clientId)
-    this.sessions.set(clientId, s)
-    s.results.set(seq, result)
-    if (s.results.size > this.windowMax) {
+    if (s === undefined) {
+      s = { floor: 0, results: new Map(), chars: 0 }
+      this.makeRoomFor(originOf(clientId))
+    }
+    this.touch(clientId, s)
+    const cached = cacheable(result)
+    s.results.set(seq, cached)
+    s.chars += cached.chars
+    this.chars += cached.chars
+    if (s.results.size > this.limits.windowMax) {
       // Forget the oldest applied command (same order on every replica).
-      const oldest = s.results.keys().next().value!
+      const [oldest, r] = s.results.entries().next().value!
       s.results.delete(oldest)
+      s.chars -= r.chars
+      this.chars -= r.chars
       s.floor = Math.max(s.floor, oldest)
     }
-    if (this.sessions.size > this.sessionsMax) this.sessions.delete(this.sessions.keys().next().value!)
+    while (this.sessions.size > this.limits.sessionsMax) this.forget(this.sessions.keys().next().value!)
+    // Never the session just written: its result is the one a retry is about to need.
+    while (this.chars > this.limits.resultCharsTotalMax && this.sessions.size > 1) {
+      const lru = this.sessions.keys().next().value!
+      if (lru === clientId) break
+      this.forget(lru)
+    }
   }
 
-  clear (): void { this.sessions.clear() }
+  /** A new session of `origin` is coming: at its cap, the origin's least recently used one goes. */
+  private makeRoomFor (origin: string): void {
+    const mine = this.byOrigin.get(origin)
+    if (mine !== undefined && mine.size >= this.limits.sessionsPerOriginMax) this.forget(mine.values().next().value!)
+  }
 
-  /** Writes the table (the snapshot's first part). A result that is not JSON is kept as null. */
+  /** Moves session `clientId` to the most recently used end (of the table and of its origin). */
+  private touch (clientId: string, s: Session): void {
+    this.sessions.delete(clientId)
+    this.sessions.set(clientId, s)
+    const origin = originOf(clientId)
+    let mine = this.byOrigin.get(origin)
+    if (mine === undefined) { mine = new Set(); this.byOrigin.set(origin, mine) }
+    mine.delete(clientId)
+    mine.add(clientId)
+  }
+
+  private forget (clientId: string): void {
+    const s = this.sessions.get(clientId)
+    if (s === undefined) return
+    this.sessions.delete(clientId)
+    this.chars -= s.chars
+    const origin = originOf(clientId)
+    const mine = this.byOrigin.get(origin)
+    mine?.delete(clientId)
+    if (mine?.size === 0) this.byOrigin.delete(origin)
+  }
+
+  clear (): void {
+    this.sessions.clear()
+    this.byOrigin.clear()
+    this.chars = 0
+  }
+
+  /** Writes the table (the snapshot's first part), least recently used first. */
   write (e: encoding.Encoder): void {
     encoding.writeVarUint(e, this.sessions.size)
     for (const [id, s] of this.sessions) {
       encoding.writeVarString(e, id)
       encoding.writeVarUint(e, s.floor)
       encoding.writeVarUint(e, s.results.size)
-      for (const [seq, result] of s.results) {
+      for (const [seq, r] of s.results) {
         encoding.writeVarUint(e, seq)
-        let json: string
-        try { json = JSON.stringify(result ?? null) ?? 'null' } catch { json = 'null' }
-        encoding.writeVarString(e, json)
+        encoding.writeVarString(e, jsonOf(r.result))
       }
     }
   }
 
   /** Replaces the table with the one written by {@link write}. */
   read (d: decoding.Decoder): void {
-    this.sessions.clear()
+    this.clear()
     const n = decoding.readVarUint(d)
     for (let i = 0; i < n; i++) {
       const id = decoding.readVarString(d)
       const floor = decoding.readVarUint(d)
       const m = decoding.readVarUint(d)
-      const results = new Map<number, unknown>()
+      const s: Session = { floor, results: new Map(), chars: 0 }
       for (let k = 0; k < m; k++) {
         const seq = decoding.readVarUint(d)
-        results.set(seq, JSON.parse(decoding.readVarString(d)) as unknown)
+        const json = decoding.readVarString(d)
+        s.results.set(seq, { result: JSON.parse(json) as unknown, chars: json.length })
+        s.chars += json.length
       }
-      this.sessions.set(id, { floor, results })
+      this.chars += s.chars
+      this.touch(id, s)
     }
   }
+}
+
+/** A result as JSON text (a result that is not JSON, e.g. a bigint, is kept as null). */
+function jsonOf (result: unknown): string {
+  try { return JSON.stringify(result ?? null) ?? 'null' } catch { return 'null' }
+}
+
+/** What the table keeps of a result: itself when small, else a summary of whether and how it applied. */
+function cacheable (result: unknown): { result: unknown, chars: number } {
+  const json = jsonOf(result)
+  if (json.length <= RESULT_CHARS_MAX) return { result, chars: json.length }
+  const r = result as { ok?: unknown, code?: unknown, error?: { code?: unknown } } | null
+  const summary: Record<string, unknown> = { truncated: true }
+  if (r !== null && typeof r === 'object') {
+    if (typeof r.ok === 'boolean') summary.ok = r.ok
+    if (typeof r.code === 'string' && r.code.length <= 64) summary.code = r.code
+    if (r.error !== null && typeof r.error === 'object' && typeof r.error.code === 'string' && r.error.code.length <= 64) summary.error = { code: r.error.code }
+  }
+  return { result: summary, chars: JSON.stringify(summary).length }
 }

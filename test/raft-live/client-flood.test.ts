@@ -107,3 +107,22 @@ describe('members announce the client path', () => {
     expect((await client.propose(set('pushed', 1))).result).toMatchObject({ ok: true })
   })
 })
+
+describe('idle client streams', () => {
+  it('one peer cannot hold more than its share of a member\'s client slots; others are still served', async () => {
+    mesh = await group()
+    const [m, , , outsider] = mesh.peers as Array<NonNullable<LiveMesh['peers'][0]>>
+    const server = (m!.raft as unknown as { server: { stats: { refused: number } } }).server
+    const { raftClientProtocol, CLIENT_INBOUND_PER_PEER_MAX } = await import('../../peers/raft/client.js')
+    const streams = []
+    for (let k = 0; k < CLIENT_INBOUND_PER_PEER_MAX + 4; k++) streams.push(await outsider!.libp2p.dialProtocol(m!.libp2p.peerId, raftClientProtocol(m!.options.mesh)))
+    await waitUntil(() => server.stats.refused >= 4, 'the streams beyond the per-peer cap to be refused')
+    expect(server.stats.refused).toBe(4)
+    // Another peer (a member acting as a client) is served meanwhile.
+    const other = mesh.peers[1]!
+    const client = new RaftClient(other.libp2p, other.options.mesh, () => [m!.id])
+    await waitUntil(async () => (await client.servers()).length > 0, 'the other peer to know the member serves the client path')
+    expect((await client.propose(set('served', 1))).result).toMatchObject({ ok: true })
+    for (const s of streams) s.abort(new Error('done'))
+  })
+})

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
 import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from '../../protocols/raft/application.js'
 import { decodeEnvelope, encodeEnvelope, signedPayload } from '../../protocols/raft/envelope.js'
 import { SessionTable } from '../../protocols/raft/sessions.js'
@@ -53,6 +54,34 @@ describe('the session table and the Replica', () => {
     expect(applied(r, entry(5, 'p/a', 1, 1))).toMatchObject({ duplicate: true, result: FORGOTTEN })
     expect(applied(r, entry(6, 'p/a', 4, 1))).toMatchObject({ duplicate: true, result: 4 })
     expect(c.total).toBe(4)
+  })
+
+  it('one origin making up sessions evicts its own, not another peer\'s', () => {
+    const t = new SessionTable(100, 16, { sessionsPerOriginMax: 3 })
+    t.record('victim/a', 1, 'v')
+    for (let k = 0; k < 50; k++) t.record(`mallory/${k}`, 1, k)
+    expect(t.check('victim/a', 1)).toEqual({ status: 'duplicate', result: 'v' })
+    expect(t.size).toBe(4)
+    expect(t.check('mallory/49', 1)).toMatchObject({ status: 'duplicate' })
+    expect(t.check('mallory/0', 1)).toEqual({ status: 'new' })
+  })
+
+  it('large results are cached as a summary, and all cached results stay under their total', () => {
+    const t = new SessionTable(100, 16, { resultCharsTotalMax: 5000 })
+    const big = { ok: false, code: 'ERR_X', value: 'y'.repeat(10_000) }
+    t.record('p/a', 1, big)
+    expect(t.check('p/a', 1)).toEqual({ status: 'duplicate', result: { truncated: true, ok: false, code: 'ERR_X' } })
+    for (let k = 0; k < 20; k++) t.record(`q${k}/s`, 1, 'z'.repeat(500))
+    expect(t.resultChars).toBeLessThanOrEqual(5000)
+    expect(t.check('q19/s', 1)).toMatchObject({ status: 'duplicate' })
+    expect(t.check('p/a', 1)).toEqual({ status: 'new' })
+    // The bookkeeping survives a snapshot: a restored table makes the same decisions.
+    const e = encoding.createEncoder()
+    t.write(e)
+    const back = new SessionTable(100, 16, { resultCharsTotalMax: 5000 })
+    back.read(decoding.createDecoder(encoding.toUint8Array(e)))
+    expect(back.resultChars).toBe(t.resultChars)
+    expect(back.size).toBe(t.size)
   })
 
   it('the origin is the client id before "/", the stamp is the envelope\'s', () => {
