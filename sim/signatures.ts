@@ -13,17 +13,27 @@ import type { CommandSigner } from '../protocols/raft/driver.js'
 /** Bytes of a simulated signature: four 32-bit lanes. */
 export const SIM_SIGNATURE_BYTES = 16
 
-/** FNV-1a over the origin then the payload, in four lanes with different offsets. */
+/** FNV-1a over the origin then the payload, four lanes with different offsets, in one pass. */
 function digest (origin: string, payload: Uint8Array): Uint8Array {
+  let a = (0x811c9dc5 ^ 0x9e3779b1) >>> 0
+  let b = (0x811c9dc5 ^ 0x3c6ef362) >>> 0
+  let c = (0x811c9dc5 ^ 0xdaa66d13) >>> 0
+  let d = (0x811c9dc5 ^ 0x78dde6c4) >>> 0
+  const step = (x: number): void => {
+    a = Math.imul(a ^ x, 0x01000193)
+    b = Math.imul(b ^ x, 0x01000193) ^ (a >>> 7)
+    c = Math.imul(c ^ x, 0x01000193) ^ (b >>> 11)
+    d = Math.imul(d ^ x, 0x01000193) ^ (c >>> 13)
+  }
+  for (let i = 0; i < origin.length; i++) step(origin.charCodeAt(i))
+  step(0x1ff)
+  for (let i = 0; i < payload.length; i++) step(payload[i] as number)
   const out = new Uint8Array(SIM_SIGNATURE_BYTES)
   const view = new DataView(out.buffer)
-  for (let lane = 0; lane < 4; lane++) {
-    let h = (0x811c9dc5 ^ Math.imul(lane + 1, 0x9e3779b1)) >>> 0
-    for (let i = 0; i < origin.length; i++) h = Math.imul(h ^ origin.charCodeAt(i), 0x01000193) >>> 0
-    h = Math.imul(h ^ 0xff, 0x01000193) >>> 0
-    for (let i = 0; i < payload.length; i++) h = Math.imul(h ^ (payload[i] as number), 0x01000193) >>> 0
-    view.setUint32(lane * 4, h)
-  }
+  view.setUint32(0, a >>> 0)
+  view.setUint32(4, b >>> 0)
+  view.setUint32(8, c >>> 0)
+  view.setUint32(12, d >>> 0)
   return out
 }
 
