@@ -494,6 +494,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       this.appliedIndex = rd.snapshot.metadata.index
       this.lastSnapshotIndex = this.appliedIndex
       this.stats.snapshotsInstalled++
+      this.settleFromSessions(this.appliedIndex)
       this.emit('raft:restored', { index: this.appliedIndex, term: rd.snapshot.metadata.term, confState: rd.snapshot.metadata.confState })
     }
     let confAt = 0
@@ -621,6 +622,21 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     p.resolve({ index: e.index, result: out.result })
     if (this.listenerCount('raft:committed') > 0) this.emit('raft:committed', { index: e.index, ms: (this.clock.monotonic?.() ?? this.clock.now()) - p.startedAt })
     return false
+  }
+
+  /**
+   * A snapshot covered commands proposed here: the session table it brought says which applied (their
+   * cached result) and which cannot be known any more; the others are still to come.
+   */
+  private settleFromSessions (index: number): void {
+    for (const [key, p] of this.pending) {
+      const slash = key.lastIndexOf('/')
+      const seen = this.replica.sessions.check(key.slice(0, slash), Number(key.slice(slash + 1)))
+      if (seen.status === 'new') continue
+      this.pending.delete(key)
+      if (seen.status === 'forgotten') { this.stats.indefinite++; p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON)); continue }
+      p.resolve({ index, result: seen.result })
+    }
   }
 
   private serveReads (): void {

@@ -97,3 +97,46 @@ describe('the driver\'s Ready loop', () => {
     expect(app.items).toEqual(['real'])
   })
 })
+
+describe('proposals covered by a snapshot', () => {
+  it('a follower that installs a snapshot settles its pending proposal from the session table it brought', async () => {
+    const apps = [new ListApp(), new ListApp(), new ListApp()]
+    let cut = false
+    const queue: Array<import('../../protocols/raft/types.js').Message> = []
+    const drivers: RaftDriver[] = []
+    const deliver = (): void => {
+      for (let n = 0; n < 10_000 && queue.length > 0; n++) {
+        const m = queue.shift()!
+        if (cut && (m.to === 3 || m.from === 3)) continue
+        drivers[m.to - 1]!.receive(m)
+      }
+    }
+    for (let id = 1; id <= 3; id++) {
+      drivers.push(new RaftDriver({
+        id, voters: [1, 2, 3], transport: { send: (ms) => { queue.push(...ms) } }, application: apps[id - 1]!,
+        createApplication: () => new ListApp(), clock: { now: () => 0 }, schedule: (fn) => { fn() },
+        rand: createRand(id), clientId: `p${id}/a`, log: createLogger('silent'), options: { electionTick: 5 }
+      }))
+    }
+    for (const d of drivers) d.start()
+    drivers[0]!.campaign()
+    deliver()
+    expect(drivers[0]!.isLeader).toBe(true)
+    // Node 3 proposes (forwarded to the leader), then is cut off before it hears the commit.
+    let outcome: unknown = 'pending'
+    void drivers[2]!.propose(enc.encode('from-3')).then((r) => { outcome = r }, (e: Error) => { outcome = e })
+    queue.splice(0).filter(m => m.from === 3).forEach(m => drivers[0]!.receive(m))
+    cut = true
+    deliver()
+    for (let i = 0; i < 5; i++) { const p = drivers[0]!.propose(enc.encode(`x${i}`)); deliver(); await p }
+    expect(apps[0]!.items).toContain('from-3')
+    expect(apps[2]!.items).not.toContain('from-3')
+    // The leader compacts past it; node 3 comes back and catches up by snapshot.
+    drivers[0]!.compact(drivers[0]!.applied, drivers[0]!.node.confState())
+    cut = false
+    for (let i = 0; i < 20 && drivers[2]!.applied < drivers[0]!.applied; i++) { drivers[0]!.heartbeat(); deliver() }
+    expect(drivers[2]!.stats.snapshotsInstalled).toBe(1)
+    await settle()
+    expect(outcome).toMatchObject({ result: 1 })
+  })
+})
