@@ -131,6 +131,7 @@ export class RaftClientServer {
       } catch (err) {
         this.stats.malformed++
         await lp.write(encode({ ok: false, code: 'ERR_DECODE', message: (err as Error).message }))
+        await stream.close().catch(() => {})
         return
       }
       let res: Response
