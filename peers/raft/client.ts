@@ -49,6 +49,11 @@ export const CLIENT_READ_NAME_CHARS_MAX = 1024
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
+/** Canonical padded base64 (unused low bits zero): the only text that decodes to one value and back. */
+function isBase64 (s: string): boolean {
+  return BASE64.test(s) && Buffer.from(s, 'base64').toString('base64') === s
+}
+
 /**
  * Decodes a client request (member side): JSON as {@link decodeJsonFrame} reads it (strict UTF-8, no
  * lone surrogate, no `__proto__` key), then the shape: `propose` with `c` a string of at most
@@ -63,8 +68,8 @@ export function decodeClientRequest (bytes: Uint8Array): Request {
   if (req.t === 'propose') {
     if (typeof req.c !== 'string' || req.c.length > CLIENT_SESSION_CHARS_MAX) throw new DecodeError('raft client request', 'bad session (c)')
     if (!Number.isSafeInteger(req.s) || (req.s as number) < 1) throw new DecodeError('raft client request', 'bad seq (s)')
-    if (typeof req.d !== 'string' || !BASE64.test(req.d)) throw new DecodeError('raft client request', 'bad command (d): not base64')
-    if (req.g !== undefined && (typeof req.g !== 'string' || req.g.length > 4 * Math.ceil(SIGNATURE_BYTES_MAX / 3) || !BASE64.test(req.g))) throw new DecodeError('raft client request', 'bad signature (g)')
+    if (typeof req.d !== 'string' || !isBase64(req.d)) throw new DecodeError('raft client request', 'bad command (d): not base64')
+    if (req.g !== undefined && (typeof req.g !== 'string' || req.g.length > 4 * Math.ceil(SIGNATURE_BYTES_MAX / 3) || !isBase64(req.g))) throw new DecodeError('raft client request', 'bad signature (g)')
     const out: Request = { t: 'propose', c: req.c, s: req.s as number, d: req.d }
     if (req.g !== undefined) out.g = req.g as string
     return out

@@ -131,7 +131,7 @@ function replaceNode (v: unknown, k: { n: number }, x: unknown, op: number): unk
  */
 export function hostileJsonBytes (valid: fc.Arbitrary<unknown>): fc.Arbitrary<Uint8Array> {
   const enc = new TextEncoder()
-  const structural = fc.tuple(valid, fc.nat({ max: 64 }), hostileJsonValue, fc.nat({ max: 2 })).map(([v, n, x, op]) => enc.encode(JSON.stringify(replaceNode(v, { n }, x, op)) ?? 'null'))
+  const structural = fc.tuple(valid, fc.nat({ max: 400 }), hostileJsonValue, fc.nat({ max: 2 })).map(([v, n, x, op]) => enc.encode(JSON.stringify(replaceNode(v, { n }, x, op)) ?? 'null'))
   return fc.oneof(
     { arbitrary: valid.map(v => enc.encode(JSON.stringify(v))), weight: 1 },
     { arbitrary: structural, weight: 4 },

@@ -49,9 +49,10 @@ function fuzz<T> (valid: fc.Arbitrary<unknown>, decode: (b: Uint8Array) => T, ch
 
 /** No lone surrogate and no own `__proto__` key anywhere in what a decoder returns. */
 function clean (v: unknown): void {
-  expect(JSON.stringify(v) ?? '').not.toContain('"__proto__"')
   if (typeof v === 'string') expect(isWellFormed(v)).toBe(true)
-  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) { expect(isWellFormed(k)).toBe(true); clean(x) }
+  else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) { expect(k).not.toBe('__proto__'); expect(isWellFormed(k)).toBe(true); clean(x) }
+  }
 }
 
 describe('fuzz: Raft client frames (peers/raft/client.ts)', () => {
@@ -79,7 +80,8 @@ describe('fuzz: Raft client frames (peers/raft/client.ts)', () => {
       '{"t":"propose","c":"a","s":1,"d":"","__proto__":{"t":"read"}}',
       '{"t":"read","n":"x\\udfff"}',
       '{"t":"propose","c":"a","s":1,"d":"!!!!"}',
-      '{"t":"propose","c":"a","s":1,"d":"AAA"}'
+      '{"t":"propose","c":"a","s":1,"d":"AAA"}',
+      '{"t":"propose","c":"a","s":1,"d":"AAAAAC=="}'
     ]
     for (const text of bad) expect(() => decodeClientRequest(enc.encode(text)), text).toThrow(DecodeError)
     expect(() => decodeClientRequest(Uint8Array.from([0x7b, 0xff, 0x7d]))).toThrow(DecodeError)
