@@ -22,7 +22,7 @@
  */
 import { STRONG_NAME_RE } from '../protocols/variables/strong-map.js'
 import { nullObject } from '../src/base/input.js'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { ScenarioError } from './errors.js'
 
 export interface RaftScenarioOptions {
@@ -165,11 +165,17 @@ const VERB_FIELDS: Record<string, readonly string[]> = {
 /** Parse scenario text (JSON or YAML) and validate it. */
 export function parseScenario (text: string): Scenario {
   let raw: unknown
+  // Warnings (an unresolved tag, an ambiguous alias...) mean the text would be read as something else
+  // than it says: refused like errors, and nothing is printed.
+  let problem: { message: string } | undefined
   try {
-    raw = parseYaml(text)
+    const doc = parseDocument(text, { logLevel: 'silent', uniqueKeys: true })
+    problem = doc.errors[0] ?? doc.warnings[0]
+    if (problem === undefined) raw = doc.toJS({ maxAliasCount: 100 })
   } catch (err) {
-    throw new ScenarioError(-1, 'file', `not valid JSON/YAML: ${(err as Error).message.split('\n')[0] ?? ''}`)
+    problem = err as Error
   }
+  if (problem !== undefined) throw new ScenarioError(-1, 'file', `not valid JSON/YAML: ${problem.message.split('\n')[0] ?? ''}`)
   return validateScenario(raw)
 }
 

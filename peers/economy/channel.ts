@@ -11,8 +11,9 @@
  * host's limit for all channels together a request is answered `ERR_LIMIT_EXCEEDED`; a channel idle for
  * {@link CHANNEL_IDLE_MS} is closed by the host. A malformed frame ends the channel.
  */
-import { lpStream } from '@libp2p/utils'
+import { decodeJsonFrame, framedStream, isFramingError, type FramedStream } from '../framing.js'
 import type { Stream } from '@libp2p/interface'
+import { DecodeError } from '../../src/base/errors.js'
 
 /** Max bytes of one auction-protocol frame. */
 export const AUCTION_FRAME_BYTES_MAX = 64 * 1024
@@ -28,12 +29,43 @@ const WRITE_TIMEOUT_MS = 10_000
 export type Reply = { ok: true, outcome: string } | { ok: false, code: string, message: string }
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
+
+/** Longest `outcome`, `code` and `message` of a reply a requester accepts. */
+const REPLY_OUTCOME_CHARS_MAX = 64
+const REPLY_MESSAGE_CHARS_MAX = 4096
+
+/**
+ * Decodes a request frame `{ id, f }` (host side): JSON as {@link decodeJsonFrame} reads it, `id` a safe
+ * integer, `f` accepted by `valid`. Throws {@link DecodeError} (`ERR_DECODE`).
+ */
+export function decodeChannelRequest (bytes: Uint8Array, valid: (f: unknown) => boolean): { id: number, f: unknown } {
+  const m = decodeJsonFrame(bytes, 'auction request') as { id?: unknown, f?: unknown } | null
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new DecodeError('auction request', 'not an object')
+  if (!Number.isSafeInteger(m.id)) throw new DecodeError('auction request', 'id is not a safe integer')
+  if (!valid(m.f)) throw new DecodeError('auction request', 'bad frame')
+  return { id: m.id as number, f: m.f }
+}
+
+/**
+ * Decodes a reply frame `{ id, r }` (requester side): `r` is `{ ok: true, outcome }` or
+ * `{ ok: false, code, message }` with short strings. Throws {@link DecodeError} (`ERR_DECODE`).
+ */
+export function decodeChannelReply (bytes: Uint8Array): { id: number, r: Reply } {
+  const m = decodeJsonFrame(bytes, 'auction reply') as { id?: unknown, r?: Record<string, unknown> } | null
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new DecodeError('auction reply', 'not an object')
+  if (!Number.isSafeInteger(m.id)) throw new DecodeError('auction reply', 'id is not a safe integer')
+  const r = m.r
+  const short = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new DecodeError('auction reply', 'no result')
+  if (r.ok === true && short(r.outcome, REPLY_OUTCOME_CHARS_MAX)) return { id: m.id as number, r: { ok: true, outcome: r.outcome } }
+  if (r.ok === false && short(r.code, REPLY_OUTCOME_CHARS_MAX) && short(r.message, REPLY_MESSAGE_CHARS_MAX)) return { id: m.id as number, r: { ok: false, code: r.code, message: r.message } }
+  throw new DecodeError('auction reply', 'bad result')
+}
 
 /** Writes frames one at a time (length-prefixed writes must not interleave). */
 class Writer {
   private chain: Promise<void> = Promise.resolve()
-  constructor (private readonly lp: ReturnType<typeof lpStream>) {}
+  constructor (private readonly lp: FramedStream) {}
   async write (obj: unknown): Promise<void> {
     const bytes = enc.encode(JSON.stringify(obj))
     const next = this.chain.then(async () => { await this.lp.write(bytes, { signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) }) })
@@ -45,13 +77,13 @@ class Writer {
 /** The requester's end of a channel. */
 export class AuctionChannel {
   private readonly writer: Writer
-  private readonly lp: ReturnType<typeof lpStream>
+  private readonly lp: FramedStream
   private nextId = 1
   private readonly pending = new Map<number, { resolve: (r: Reply) => void, timer: ReturnType<typeof setTimeout> }>()
   closed = false
 
   constructor (private readonly stream: Stream) {
-    this.lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
+    this.lp = framedStream(stream, AUCTION_FRAME_BYTES_MAX)
     this.writer = new Writer(this.lp)
     void this.readLoop()
   }
@@ -84,8 +116,7 @@ export class AuctionChannel {
   private async readLoop (): Promise<void> {
     try {
       for (;;) {
-        const m = JSON.parse(dec.decode((await this.lp.read()).subarray())) as { id?: unknown, r?: Reply }
-        if (typeof m?.id !== 'number' || m.r === null || typeof m.r !== 'object') throw new Error('malformed reply')
+        const m = decodeChannelReply((await this.lp.read()).subarray())
         const p = this.pending.get(m.id)
         if (p === undefined) continue // its requester timed out
         this.pending.delete(m.id)
@@ -120,7 +151,7 @@ export interface ServeHooks {
 
 /** The host's end: serves one channel until it ends, is idle too long, or sends a malformed frame. */
 export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: AUCTION_FRAME_BYTES_MAX })
+  const lp = framedStream(stream, AUCTION_FRAME_BYTES_MAX)
   const writer = new Writer(lp)
   let inflight = 0
   let slotFreed: (() => void) | undefined
@@ -131,21 +162,18 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
     for (;;) {
       // Backpressure: no further frame is read while this channel's requests fill their slots.
       while (inflight >= CHANNEL_INFLIGHT_MAX) await new Promise<void>((resolve) => { slotFreed = resolve })
-      let m: { id?: unknown, f?: unknown }
+      let m: { id: number, f: unknown }
       try {
-        m = JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(CHANNEL_IDLE_MS) })).subarray())) as { id?: unknown, f?: unknown }
+        m = decodeChannelRequest((await lp.read({ signal: AbortSignal.timeout(CHANNEL_IDLE_MS) })).subarray(), hooks.valid)
       } catch (err) {
         const name = (err as Error).name
         if (name === 'TimeoutError' || name === 'AbortError') { await stream.close().catch(() => {}); return }
-        if (err instanceof SyntaxError) { hooks.malformed('not JSON'); stream.abort(err); return }
+        // Not a frame of this protocol (bad JSON or shape, oversized, a bad length prefix): counted, and
+        // the channel ends (the next frame of an oversized one cannot be found).
+        if (isFramingError(err)) { hooks.malformed((err as Error).message); stream.abort(err as Error); return }
         return // the requester closed or reset the stream
       }
-      if (m === null || typeof m !== 'object' || !Number.isSafeInteger(m.id) || !hooks.valid(m.f)) {
-        hooks.malformed('bad shape')
-        stream.abort(new Error('malformed auction frame'))
-        return
-      }
-      const id = m.id as number
+      const id = m.id
       if (!hooks.admit()) {
         void answer(id, { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' })
         continue

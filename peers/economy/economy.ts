@@ -15,6 +15,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { AuctionChannel, serveChannel, type Reply } from './channel.js'
+import { validFrame, type AuctionFrame } from './frames.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
 import { AgoraError, TimeoutError } from '../../src/base/errors.js'
@@ -127,10 +128,7 @@ export interface RunAuctionReport {
   responses: Record<string, string>
 }
 
-type Frame =
-  | { t: 'bid-request', req: BidRequest }
-  | { t: 'reveal-request', auction: string, agent: string }
-  | { t: 'result', notice: AuctionResultNotice, agents: string[] }
+type Frame = AuctionFrame
 
 function marketError (r: unknown, what: string): never {
   const o = r as { code?: string, message?: string, error?: { code: string, message: string } } | null
@@ -550,20 +548,6 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private async settleWhenAllowed (auction: string, seller: string, revealUntil: number): Promise<void> {
     await this.untilAllowed(revealUntil, async () => await this.settle(auction, seller))
   }
-}
-
-function validFrame (f: unknown): f is Frame {
-  if (f === null || typeof f !== 'object') return false
-  const o = f as Record<string, unknown>
-  const str = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 256
-  if (o.t === 'bid-request') {
-    const r = o.req as Record<string, unknown> | null
-    return r !== null && typeof r === 'object' && str(r.auction) && str(r.agent) && str(r.seller) && typeof r.closesAt === 'number' && r.spec !== null && typeof r.spec === 'object' &&
-      (r.openedIndex === undefined || (Number.isSafeInteger(r.openedIndex) && (r.openedIndex as number) >= 0))
-  }
-  if (o.t === 'reveal-request') return str(o.auction) && str(o.agent)
-  if (o.t === 'result') return Array.isArray(o.agents) && o.agents.length <= 10_000 && o.notice !== null && typeof o.notice === 'object' && str((o.notice as Record<string, unknown>).auction)
-  return false
 }
 
 async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {

@@ -14,10 +14,13 @@
  * | file | concept |
  * |---|---|
  * | `economy.ts` | {@link PeerEconomy}: commands, reads, bid handlers, `runAuction`, result notices |
- * | `channel.ts` | the auction channel: one multiplexed stream per (requester, host) with backpressure |
+ * | `channel.ts` | the auction channel: one multiplexed stream per (requester, host) with backpressure; its frame decoders |
+ * | `frames.ts` | the auction frames and their shape rules |
  *
  * The state machine itself is protocols/market inside the mesh application (protocols/mesh); wire
  * protocols: peers/PROTOCOL.md.
  */
 export * from './economy.js'
 export { AuctionChannel, serveChannel } from './channel.js'
+export { decodeChannelReply, decodeChannelRequest } from './channel.js'
+export { decodeAuctionRequest, validFrame, type AuctionFrame } from './frames.js'

@@ -15,7 +15,7 @@ import { SIGNATURE_BYTES_MAX, signedPayload } from '../../protocols/raft/envelop
 import { ECON_TAG } from '../../protocols/mesh/application.js'
 import type { Signer } from '../../crdt/signing.js'
 import { randomBytes } from 'node:crypto'
-import { lpStream } from '@libp2p/utils'
+import { decodeJsonFrame, framedStream } from '../framing.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
 import { AgoraError, DecodeError } from '../../src/base/errors.js'
@@ -45,6 +45,65 @@ export function raftClientProtocol (mesh: string): string {
 /** `g`: the client's signature (base64) of signedPayload(`<client peer id>/<c>`, s, command), where the command needs one. */
 type Request = { t: 'propose', c: string, s: number, d: string, g?: string } | { t: 'read', n: string }
 type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string }
+
+/** Longest session suffix `c` a member accepts. */
+export const CLIENT_SESSION_CHARS_MAX = 128
+/** Longest name `n` of a read. */
+export const CLIENT_READ_NAME_CHARS_MAX = 1024
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/** Canonical padded base64 (unused low bits zero): the only text that decodes to one value and back. */
+function isBase64 (s: string): boolean {
+  return BASE64.test(s) && Buffer.from(s, 'base64').toString('base64') === s
+}
+
+/**
+ * Decodes a client request (member side): JSON as {@link decodeJsonFrame} reads it (strict UTF-8, no
+ * lone surrogate, no `__proto__` key), then the shape: `propose` with `c` a string of at most
+ * {@link CLIENT_SESSION_CHARS_MAX} characters, `s` a safe integer >= 1, `d` canonical base64 (padded, as
+ * `Buffer.toString('base64')` writes it; Buffer's decoder would skip any other character), `g` absent or
+ * base64 of at most {@link SIGNATURE_BYTES_MAX} bytes; `read` with `n` a string of at most
+ * {@link CLIENT_READ_NAME_CHARS_MAX} characters. Throws {@link DecodeError} (`ERR_DECODE`).
+ */
+export function decodeClientRequest (bytes: Uint8Array): Request {
+  const req = decodeJsonFrame(bytes, 'raft client request') as Record<string, unknown> | null
+  if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new DecodeError('raft client request', 'not an object')
+  if (req.t === 'propose') {
+    if (typeof req.c !== 'string' || req.c.length > CLIENT_SESSION_CHARS_MAX) throw new DecodeError('raft client request', 'bad session (c)')
+    if (!Number.isSafeInteger(req.s) || (req.s as number) < 1) throw new DecodeError('raft client request', 'bad seq (s)')
+    if (typeof req.d !== 'string' || !isBase64(req.d)) throw new DecodeError('raft client request', 'bad command (d): not base64')
+    if (req.g !== undefined && (typeof req.g !== 'string' || req.g.length > 4 * Math.ceil(SIGNATURE_BYTES_MAX / 3) || !isBase64(req.g))) throw new DecodeError('raft client request', 'bad signature (g)')
+    const out: Request = { t: 'propose', c: req.c, s: req.s as number, d: req.d }
+    if (req.g !== undefined) out.g = req.g as string
+    return out
+  }
+  if (req.t === 'read') {
+    if (typeof req.n !== 'string' || req.n.length > CLIENT_READ_NAME_CHARS_MAX) throw new DecodeError('raft client request', 'bad name (n)')
+    return { t: 'read', n: req.n }
+  }
+  throw new DecodeError('raft client request', 'unknown request type (t)')
+}
+
+/**
+ * Decodes a member's response (client side): `{ ok: true, r, i }` with `i` a safe integer >= 0, or
+ * `{ ok: false, code, message }` with `code` an error code (`ERR_...`, at most 64 characters). Throws
+ * {@link DecodeError} (`ERR_DECODE`).
+ */
+export function decodeClientResponse (bytes: Uint8Array): Response {
+  const res = decodeJsonFrame(bytes, 'raft client response') as Record<string, unknown> | null
+  if (res === null || typeof res !== 'object' || Array.isArray(res)) throw new DecodeError('raft client response', 'not an object')
+  if (res.ok === true) {
+    if (!Number.isSafeInteger(res.i) || (res.i as number) < 0) throw new DecodeError('raft client response', 'bad index (i)')
+    return { ok: true, r: res.r, i: res.i as number }
+  }
+  if (res.ok === false) {
+    if (typeof res.code !== 'string' || !/^ERR_[A-Z0-9_]{1,60}$/.test(res.code)) throw new DecodeError('raft client response', 'bad error code')
+    if (typeof res.message !== 'string') throw new DecodeError('raft client response', 'bad message')
+    return { ok: false, code: res.code, message: res.message }
+  }
+  throw new DecodeError('raft client response', 'ok is not a boolean')
+}
 
 /** What a member checks of a client's command before proposing it (the mesh application's `check`). */
 export type CommandCheck = (command: Uint8Array) => { code: string, message: string } | undefined
@@ -76,18 +135,15 @@ export class RaftClientServer {
     if (this.inflight >= CLIENT_INBOUND_MAX || mine >= CLIENT_INBOUND_PER_PEER_MAX) { this.stats.refused++; stream.abort(new Error('too many client requests')); return }
     this.inflight++
     this.inflightByPeer.set(remotePeer, mine + 1)
-    const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
+    const lp = framedStream(stream, CLIENT_FRAME_BYTES_MAX)
     try {
       let req: Request
       try {
-        req = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(CLIENT_REQUEST_READ_MS) })).subarray())) as Request
-        if (req === null || typeof req !== 'object' || (req.t !== 'propose' && req.t !== 'read')) throw new DecodeError('raft client request', 'bad shape')
-        if (req.t === 'propose' && (typeof req.c !== 'string' || req.c.length > 128 || !Number.isSafeInteger(req.s) || req.s < 1 || typeof req.d !== 'string' ||
-          (req.g !== undefined && (typeof req.g !== 'string' || Buffer.from(req.g, 'base64').length > SIGNATURE_BYTES_MAX)))) throw new DecodeError('raft client request', 'bad propose')
-        if (req.t === 'read' && typeof req.n !== 'string') throw new DecodeError('raft client request', 'bad read')
+        req = decodeClientRequest((await lp.read({ signal: AbortSignal.timeout(CLIENT_REQUEST_READ_MS) })).subarray())
       } catch (err) {
         this.stats.malformed++
         await lp.write(encode({ ok: false, code: 'ERR_DECODE', message: (err as Error).message }))
+        await stream.close().catch(() => {})
         return
       }
       let res: Response
@@ -162,9 +218,16 @@ export class RaftClient {
       let stream: Stream | undefined
       try {
         stream = await this.node.dialProtocol(peerIdFromString(target), raftClientProtocol(this.mesh), { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
-        const lp = lpStream(stream, { maxDataLength: CLIENT_FRAME_BYTES_MAX })
+        const lp = framedStream(stream, CLIENT_FRAME_BYTES_MAX)
         await lp.write(encode(req))
-        const res = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })).subarray())) as Response
+        let res: Response
+        try {
+          res = decodeClientResponse((await lp.read({ signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })).subarray())
+        } catch (err) {
+          // A malformed answer says nothing of the command's fate: retried like a transport failure.
+          if (err instanceof DecodeError) throw new IndefiniteError('proposal', err.message)
+          throw err
+        }
         await stream.close().catch(() => {})
         stream = undefined
         if (res.ok) return { r: res.r, i: res.i }

@@ -22,7 +22,7 @@ import { originOf } from '../../protocols/raft/envelope.js'
 import { RaftClientServer } from './client.js'
 import { LiveRaftDriver } from './driver.js'
 import { DurableRaftStorage } from './storage.js'
-import { RaftTransport, raftIdOf } from './transport.js'
+import { RaftTransport, raftIdOf, type RaftTransportStats } from './transport.js'
 
 /** What `peer.raft.status()` reports. */
 export interface PeerRaftStatus {
@@ -276,6 +276,14 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
       voters: s.confState.voters.map(v => peerOf(v) ?? `raft:${v}`),
       learners: s.confState.learners.map(v => peerOf(v) ?? `raft:${v}`)
     }
+  }
+
+  /**
+   * Counters of this member's network side: the Raft transport (`droppedMalformed`: frames that did
+   * not decode or broke the framing...) and the client path it serves (`malformed` requests...).
+   */
+  networkStats (): { transport: RaftTransportStats | undefined, client: RaftClientServer['stats'] | undefined } {
+    return { transport: this.transport === undefined ? undefined : { ...this.transport.stats }, client: this.server === undefined ? undefined : { ...this.server.stats } }
   }
 
   stats (): PeerRaftStats {

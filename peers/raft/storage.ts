@@ -19,6 +19,7 @@ import type { ClassicLevel } from 'classic-level'
 import { DecodeError } from '../../src/base/errors.js'
 import { RaftInvariantError, SnapshotOutOfDateError } from '../../protocols/raft/errors.js'
 import { MemoryStorage } from '../../protocols/raft/storage.js'
+import { DEFAULT_WIRE_LIMITS } from '../../protocols/raft/wire.js'
 import type { ConfState, Entry, HardState, Snapshot } from '../../protocols/raft/types.js'
 
 const ENTRY_TYPES = ['normal', 'confChange'] as const
@@ -27,7 +28,7 @@ function idx (i: number): string {
   return String(i).padStart(16, '0')
 }
 
-function encodeHardState (hs: HardState): Uint8Array {
+export function encodeHardState (hs: HardState): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, hs.term)
   encoding.writeVarUint(e, hs.vote)
@@ -35,12 +36,34 @@ function encodeHardState (hs: HardState): Uint8Array {
   return encoding.toUint8Array(e)
 }
 
-function decodeHardState (b: Uint8Array): HardState {
-  const d = decoding.createDecoder(b)
-  return { term: decoding.readVarUint(d), vote: decoding.readVarUint(d), commit: decoding.readVarUint(d) }
+/**
+ * Runs a decoder of a stored value: anything it throws becomes {@link DecodeError} (`ERR_DECODE`), and
+ * the whole value must be read (trailing bytes are corruption).
+ */
+function decodeStored<T> (what: string, b: Uint8Array, read: (d: decoding.Decoder) => T): T {
+  try {
+    const d = decoding.createDecoder(b)
+    const out = read(d)
+    if (d.pos !== b.length) throw new DecodeError(what, `${b.length - d.pos} trailing bytes`)
+    return out
+  } catch (err) {
+    if (err instanceof DecodeError) throw err
+    throw new DecodeError(what, (err as Error).message ?? 'malformed')
+  }
 }
 
-function encodeEntry (en: Entry): Uint8Array {
+function readUint (d: decoding.Decoder, what: string): number {
+  const n = decoding.readVarUint(d)
+  if (!Number.isSafeInteger(n)) throw new DecodeError(what, 'not a safe integer')
+  return n
+}
+
+/** Decodes the stored hard state (`hs`). Throws DecodeError. */
+export function decodeHardState (b: Uint8Array): HardState {
+  return decodeStored('raft hard state', b, d => ({ term: readUint(d, 'raft hard state'), vote: readUint(d, 'raft hard state'), commit: readUint(d, 'raft hard state') }))
+}
+
+export function encodeEntry (en: Entry): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, en.term)
   encoding.writeUint8(e, ENTRY_TYPES.indexOf(en.type))
@@ -48,12 +71,14 @@ function encodeEntry (en: Entry): Uint8Array {
   return encoding.toUint8Array(e)
 }
 
-function decodeEntry (index: number, b: Uint8Array): Entry {
-  const d = decoding.createDecoder(b)
-  const term = decoding.readVarUint(d)
-  const type = ENTRY_TYPES[decoding.readUint8(d)]
-  if (type === undefined) throw new DecodeError('raft entry', `unknown type at index ${index}`)
-  return { term, index, type, data: decoding.readVarUint8Array(d).slice() }
+/** Decodes the stored entry at `index` (`e/<index>`). Throws DecodeError. */
+export function decodeEntry (index: number, b: Uint8Array): Entry {
+  return decodeStored('raft entry', b, d => {
+    const term = readUint(d, 'raft entry')
+    const type = ENTRY_TYPES[decoding.readUint8(d)]
+    if (type === undefined) throw new DecodeError('raft entry', `unknown type at index ${index}`)
+    return { term, index, type, data: decoding.readVarUint8Array(d).slice() }
+  })
 }
 
 function writeIds (e: encoding.Encoder, ids: readonly number[]): void {
@@ -62,13 +87,15 @@ function writeIds (e: encoding.Encoder, ids: readonly number[]): void {
 }
 
 function readIds (d: decoding.Decoder): number[] {
-  const n = decoding.readVarUint(d)
+  const n = readUint(d, 'raft snapshot')
+  // A configuration never has more members than a Raft message may carry.
+  if (n > DEFAULT_WIRE_LIMITS.membersMax) throw new DecodeError('raft snapshot', `${n} members exceed ${DEFAULT_WIRE_LIMITS.membersMax}`)
   const out: number[] = []
-  for (let i = 0; i < n; i++) out.push(decoding.readVarUint(d))
+  for (let i = 0; i < n; i++) out.push(readUint(d, 'raft snapshot'))
   return out
 }
 
-function encodeSnapshot (s: Snapshot): Uint8Array {
+export function encodeSnapshot (s: Snapshot): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, s.metadata.index)
   encoding.writeVarUint(e, s.metadata.term)
@@ -78,12 +105,23 @@ function encodeSnapshot (s: Snapshot): Uint8Array {
   return encoding.toUint8Array(e)
 }
 
-function decodeSnapshot (b: Uint8Array): Snapshot {
-  const d = decoding.createDecoder(b)
-  const index = decoding.readVarUint(d)
-  const term = decoding.readVarUint(d)
-  const confState: ConfState = { voters: readIds(d), learners: readIds(d) }
-  return { metadata: { index, term, confState }, data: decoding.readVarUint8Array(d).slice() }
+/** Decodes the stored snapshot (`snap`). Throws DecodeError. */
+export function decodeSnapshot (b: Uint8Array): Snapshot {
+  return decodeStored('raft snapshot', b, d => {
+    const index = readUint(d, 'raft snapshot')
+    const term = readUint(d, 'raft snapshot')
+    const confState: ConfState = { voters: readIds(d), learners: readIds(d) }
+    return { metadata: { index, term, confState }, data: decoding.readVarUint8Array(d).slice() }
+  })
+}
+
+/** The index of a stored entry's key `<prefix>e/<16 digits>`. Throws DecodeError. */
+export function entryKeyIndex (key: string, prefix: string): number {
+  const digits = key.slice(prefix.length + 2)
+  if (!/^[0-9]{16}$/.test(digits)) throw new DecodeError('raft log', `bad entry key ${JSON.stringify(key)}`)
+  const index = Number(digits)
+  if (!Number.isSafeInteger(index) || index < 1) throw new DecodeError('raft log', `bad entry index ${digits}`)
+  return index
 }
 
 export interface DurableRaftStorageOptions {
@@ -143,7 +181,7 @@ export class DurableRaftStorage {
     const hsBytes = await db.get(prefix + 'hs')
     const entries: Entry[] = []
     for await (const [key, value] of db.iterator({ gt: prefix + 'e/', lt: prefix + 'e/~' })) {
-      const index = Number(key.slice(prefix.length + 2))
+      const index = entryKeyIndex(key, prefix)
       if (index <= memory.lastIndex()) continue
       if (entries.length > 0 && index !== entries[entries.length - 1]!.index + 1) {
         throw new DecodeError('raft log', `gap in the saved log at index ${index}`)

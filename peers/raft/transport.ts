@@ -10,7 +10,7 @@
  * id of the stream's authenticated peer is dropped and counted (no peer can speak for another).
  */
 import { createHash } from 'node:crypto'
-import { lpStream } from '@libp2p/utils'
+import { framedStream, isFramingError, type FramedStream } from '../framing.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Logger } from '../../src/base/log.js'
@@ -67,7 +67,7 @@ interface Outbound {
   queue: Uint8Array[]
   queuedBytes: number
   stream?: Stream
-  writer?: ReturnType<typeof lpStream>
+  writer?: FramedStream
   running: boolean
 }
 
@@ -195,7 +195,7 @@ export class RaftTransport {
         if (o.writer === undefined) {
           const stream = await this.node.dialProtocol(peerIdFromString(o.peerId), this.protocol, { signal: AbortSignal.timeout(5000) })
           o.stream = stream
-          o.writer = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
+          o.writer = framedStream(stream, RAFT_MESSAGE_BYTES_MAX)
         }
         const batch = o.queue.splice(0, o.queue.length)
         o.queuedBytes = 0
@@ -226,7 +226,7 @@ export class RaftTransport {
       return
     }
     this.inbound.add(stream)
-    const lp = lpStream(stream, { maxDataLength: RAFT_MESSAGE_BYTES_MAX })
+    const lp = framedStream(stream, RAFT_MESSAGE_BYTES_MAX)
     try {
       while (this.running) {
         const bytes = (await lp.read()).subarray()
@@ -243,8 +243,15 @@ export class RaftTransport {
         this.stats.received++
         this.onMessage(m)
       }
-    } catch {
-      // Stream closed or reset: the sender reopens one when it has more to say.
+    } catch (err) {
+      // An oversized frame or a malformed length prefix: the next frame cannot be found, so the stream
+      // is reset (and counted). Otherwise the stream closed or was reset: the sender reopens one when
+      // it has more to say.
+      if (isFramingError(err)) {
+        this.stats.droppedMalformed++
+        this.log.warn('malformed raft frame', { from: connection.remotePeer.toString(), error: (err as Error).message })
+        stream.abort(err as Error)
+      }
     } finally {
       this.inbound.delete(stream)
     }

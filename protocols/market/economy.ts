@@ -791,7 +791,20 @@ export class Economy {
     }
   }
 
+  /**
+   * Rebuilds an economy from {@link snapshot} output (parsed JSON). Throws MarketError(`ERR_DECODE`) when
+   * it is malformed or breaks an invariant, whatever part of it is wrong (the ledger's errors included).
+   */
   static restore (snap: unknown, hooks: Pick<EconomyConfig, 'verifyEvidence'> = {}): Economy {
+    try {
+      return Economy.restoreUnchecked(snap, hooks)
+    } catch (err) {
+      if (err instanceof MarketError && err.code === 'ERR_DECODE') throw err
+      throw new MarketError('ERR_DECODE', `bad economy snapshot: ${(err as Error)?.message ?? String(err)}`, { cause: (err as { code?: string })?.code })
+    }
+  }
+
+  private static restoreUnchecked (snap: unknown, hooks: Pick<EconomyConfig, 'verifyEvidence'>): Economy {
     if (!isObj(snap) || snap.v !== 1 || !isObj(snap.config) || !Array.isArray(snap.owners) || !Array.isArray(snap.auctions) || typeof snap.now !== 'number') {
       throw new MarketError('ERR_DECODE', 'not an economy snapshot')
     }

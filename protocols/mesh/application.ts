@@ -12,7 +12,8 @@ import { TypedEmitter } from '../../src/base/events.js'
 import { Economy } from '../market/economy.js'
 import type { MarketResult } from '../market/types.js'
 import type { ApplyMeta, StateMachine } from '../raft/application.js'
-import { StrongMapApp, parseStrongCommand } from '../variables/strong-map.js'
+import { StrongMapApp, parseStrongCommand, parseStrongSnapshot } from '../variables/strong-map.js'
+import { DecodeError } from '../../src/base/errors.js'
 
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
@@ -134,20 +135,15 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     return encoding.toUint8Array(e)
   }
 
+  /**
+   * Restores a snapshot written by {@link snapshot} (or by an older version). Throws
+   * {@link DecodeError} (`ERR_DECODE`) when it is malformed, and then changes nothing.
+   */
   restore (data: Uint8Array): void {
-    if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3) {
-      // A snapshot from before the economy: the strong-variable map alone.
-      this.strong.restore(data)
-      this.economy = undefined
-      this.signaturesRequired = false
-      return
-    }
-    const d = decoding.createDecoder(data)
-    const v = decoding.readUint8(d)
-    this.strong.restore(decoding.readVarUint8Array(d))
-    const econ = decoding.readVarString(d)
-    this.economy = econ === '' ? undefined : Economy.restore(JSON.parse(econ))
-    this.signaturesRequired = v === SNAPSHOT_V3 && (decoding.readUint8(d) & FLAG_SIGNED) !== 0
+    const s = decodeMeshSnapshot(data)
+    this.strong.load(s.strong)
+    this.economy = s.economy
+    this.signaturesRequired = s.signaturesRequired
   }
 
   /** Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`. */
@@ -160,6 +156,40 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     if (name.startsWith('econ:account:')) { const a = e.account(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
     if (name.startsWith('econ:auction:')) { const a = e.auction(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
     return undefined
+  }
+}
+
+/**
+ * Decodes a mesh-application snapshot: `u8(2) · bytes(strong map) · string(economy JSON or "")`, or
+ * `u8(3) ·` the same `· u8 flags` (bit 0: signatures required; other bits malformed), or (a first byte
+ * that is neither) a strong map alone from before the economy. The strong map is checked here too, so a
+ * caller loading it cannot fail half-way. Throws {@link DecodeError} (`ERR_DECODE`).
+ */
+export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean } {
+  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3) {
+    return { strong: parseStrongSnapshot(data), economy: undefined, signaturesRequired: false }
+  }
+  try {
+    const d = decoding.createDecoder(data)
+    const v = decoding.readUint8(d)
+    const strong = parseStrongSnapshot(decoding.readVarUint8Array(d))
+    const econ = decoding.readVarString(d)
+    let flags = 0
+    if (v === SNAPSHOT_V3) {
+      flags = decoding.readUint8(d)
+      if ((flags & ~FLAG_SIGNED) !== 0) throw new DecodeError('mesh snapshot', `unknown flags ${flags}`)
+    }
+    if (d.pos !== data.length) throw new DecodeError('mesh snapshot', `${data.length - d.pos} trailing bytes`)
+    let economy: Economy | undefined
+    if (econ !== '') {
+      let json: unknown
+      try { json = JSON.parse(econ) } catch { throw new DecodeError('mesh snapshot', 'the economy is not JSON') }
+      economy = Economy.restore(json)
+    }
+    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0 }
+  } catch (err) {
+    if (err instanceof DecodeError) throw err
+    throw new DecodeError('mesh snapshot', (err as Error).message ?? 'malformed', { cause: err })
   }
 }
 

@@ -28,7 +28,10 @@ export interface StateMachine {
   apply: (command: Uint8Array, index: number, meta: ApplyMeta) => unknown
   /** The application's whole state. */
   snapshot: () => Uint8Array
-  /** Replaces the application's state with a snapshot's. */
+  /**
+   * Replaces the application's state with a snapshot's. A malformed snapshot throws a named error
+   * (DecodeError, `ERR_DECODE`) and changes nothing.
+   */
   restore: (data: Uint8Array) => void
   /**
    * Whether `command` must carry its origin's signature (deterministic, from the command and the
@@ -127,14 +130,22 @@ export class Replica {
     return encoding.toUint8Array(e)
   }
 
+  /**
+   * Restores a snapshot written by {@link snapshot}. Throws {@link DecodeError} (`ERR_DECODE`) when it
+   * is malformed, and then changes nothing: the session table is replaced only once the application
+   * restored (a state machine's `restore` must likewise change nothing when it throws).
+   */
   restore (data: Uint8Array): void {
     try {
       const d = decoding.createDecoder(data)
-      this.sessions.read(d)
-      this.app.restore(decoding.readVarUint8Array(d))
+      const sessions = this.sessions.parse(d)
+      const state = decoding.readVarUint8Array(d)
+      if (d.pos !== data.length) throw new DecodeError('raft snapshot', `${data.length - d.pos} trailing bytes`)
+      this.app.restore(state)
+      this.sessions.load(sessions)
     } catch (err) {
       if (err instanceof DecodeError) throw err
-      throw new DecodeError('raft snapshot', (err as Error).message ?? 'malformed')
+      throw new DecodeError('raft snapshot', (err as Error).message ?? 'malformed', { cause: err })
     }
   }
 }

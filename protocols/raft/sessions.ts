@@ -25,6 +25,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
+import { DecodeError } from '../../src/base/errors.js'
 import { originOf } from './envelope.js'
 
 /** Applied commands remembered per session. */
@@ -43,7 +44,7 @@ export type SessionCheck =
   | { status: 'duplicate', result: unknown }
   | { status: 'forgotten' }
 
-interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number }
+export interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number }
 
 export interface SessionLimits {
   sessionsMax: number
@@ -159,21 +160,58 @@ export class SessionTable {
     }
   }
 
-  /** Replaces the table with the one written by {@link write}. */
+  /**
+   * Replaces the table with the one written by {@link write}. Throws {@link DecodeError} on anything
+   * {@link write} cannot produce, leaving the table as it was.
+   */
   read (d: decoding.Decoder): void {
-    this.clear()
-    const n = decoding.readVarUint(d)
+    this.load(this.parse(d))
+  }
+
+  /** Decodes a table written by {@link write} without touching this one. Throws {@link DecodeError}. */
+  parse (d: decoding.Decoder): Map<string, Session> {
+    try {
+      return this.parseUnchecked(d)
+    } catch (err) {
+      if (err instanceof DecodeError) throw err
+      throw new DecodeError('session table', (err as Error).message ?? 'malformed', { cause: err })
+    }
+  }
+
+  private parseUnchecked (d: decoding.Decoder): Map<string, Session> {
+    const uint = (what: string): number => {
+      const n = decoding.readVarUint(d)
+      if (!Number.isSafeInteger(n)) throw new DecodeError('session table', `${what} is not a safe integer`)
+      return n
+    }
+    const sessions = new Map<string, Session>()
+    const n = uint('session count')
+    // A written table never holds more than its bounds: counts beyond them are refused before any loop.
+    if (n > this.limits.sessionsMax) throw new DecodeError('session table', `${n} sessions exceed ${this.limits.sessionsMax}`)
     for (let i = 0; i < n; i++) {
       const id = decoding.readVarString(d)
-      const floor = decoding.readVarUint(d)
-      const m = decoding.readVarUint(d)
+      if (sessions.has(id)) throw new DecodeError('session table', 'a session appears twice')
+      const floor = uint('floor')
+      const m = uint('result count')
+      if (m > this.limits.windowMax) throw new DecodeError('session table', `${m} results exceed ${this.limits.windowMax}`)
       const s: Session = { floor, results: new Map(), chars: 0 }
       for (let k = 0; k < m; k++) {
-        const seq = decoding.readVarUint(d)
-        const json = decoding.readVarString(d)
-        s.results.set(seq, { result: JSON.parse(json) as unknown, chars: json.length })
-        s.chars += json.length
+        const seq = uint('seq')
+        const text = decoding.readVarString(d)
+        let result: unknown
+        try { result = JSON.parse(text) } catch { throw new DecodeError('session table', 'a result is not JSON') }
+        s.results.set(seq, { result, chars: text.length })
+        s.chars += text.length
       }
+      sessions.set(id, s)
+    }
+    return sessions
+  }
+
+  /** Replaces the table with a parsed one (see {@link parse}), least recently used first. */
+  load (sessions: Map<string, Session>): void {
+    this.clear()
+    for (const [id, s] of sessions) {
       this.chars += s.chars
       this.touch(id, s)
     }

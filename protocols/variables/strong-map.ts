@@ -5,6 +5,7 @@
  * peers give their users (`peer.variables.strong(name)`) are in peers/strong-variables.ts.
  */
 import { TypedEmitter } from '../../src/base/events.js'
+import { DecodeError } from '../../src/base/errors.js'
 import type { StateMachine } from '../raft/application.js'
 
 /** Max JSON bytes of one strong variable's value. */
@@ -26,6 +27,7 @@ export type StrongResult = { ok: boolean, value: string | null } | { error: { co
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Decodes and checks a strong-variable command on its own (no state): what apply refuses before it
@@ -49,6 +51,25 @@ export function parseStrongCommand (command: Uint8Array): StrongCommand | { erro
   }
   if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
   return c
+}
+
+/**
+ * Decodes a strong-map snapshot (JSON array of `[name, value]` pairs of strings, each name once, as
+ * `snapshot` writes them). Throws {@link DecodeError} (`ERR_DECODE`).
+ */
+export function parseStrongSnapshot (data: Uint8Array): { map: Map<string, string>, totalBytes: number } {
+  let pairs: unknown
+  try { pairs = JSON.parse(strictUtf8.decode(data)) } catch { throw new DecodeError('strong map snapshot', 'not UTF-8 JSON') }
+  if (!Array.isArray(pairs)) throw new DecodeError('strong map snapshot', 'not an array')
+  const map = new Map<string, string>()
+  let totalBytes = 0
+  for (const p of pairs as unknown[]) {
+    if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'string' || typeof p[1] !== 'string') throw new DecodeError('strong map snapshot', 'an entry is not [name, value]')
+    if (map.has(p[0])) throw new DecodeError('strong map snapshot', 'a name appears twice')
+    map.set(p[0], p[1])
+    totalBytes += Buffer.byteLength(p[0]) + Buffer.byteLength(p[1])
+  }
+  return { map, totalBytes }
 }
 
 /** The replicated map (runs identically on every replica). */
@@ -80,9 +101,14 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
     return enc.encode(JSON.stringify([...this.data].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
   }
 
+  /** Restores a snapshot; a malformed one throws DecodeError and changes nothing. */
   restore (data: Uint8Array): void {
-    this.data = new Map(JSON.parse(dec.decode(data)) as Array<[string, string]>)
-    this.totalBytes = 0
-    for (const [k, v] of this.data) this.totalBytes += Buffer.byteLength(k) + Buffer.byteLength(v)
+    this.load(parseStrongSnapshot(data))
+  }
+
+  /** Takes the state {@link parseStrongSnapshot} decoded. */
+  load (parsed: { map: Map<string, string>, totalBytes: number }): void {
+    this.data = parsed.map
+    this.totalBytes = parsed.totalBytes
   }
 }

@@ -40,8 +40,8 @@ export class LimitExceededError extends AgoraError {
 /** Bytes from the network or disk could not be decoded (truncated, oversized, wrong tag). */
 export class DecodeError extends AgoraError {
   static override readonly name = 'DecodeError'
-  constructor (what: string, message: string) {
-    super('ERR_DECODE', `${what}: ${message}`, { what })
+  constructor (what: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_DECODE', `${what}: ${message}`, { what }, options)
   }
 }
 

@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { framedStream, type FramedStream } from '../../framing.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import { DecodeError, TimeoutError } from '../../../src/base/errors.js'
@@ -11,7 +11,7 @@ import {
   ROUND_BYTES_MAX, ROUND_FRAMES_MAX, SYNC_QUEUE_MAX, SYNC_STREAMS_MAX, syncProtocol
 } from './constants.js'
 import { SyncBusyError, SyncStoppedError } from './errors.js'
-import { BlobAssembler, FRAME_BLOB, FRAME_CHUNK, FRAME_CHUNK_END, FRAME_DIGEST, FRAME_END, blobFrames, frame } from './frames.js'
+import { BlobAssembler, FRAME_BLOB, FRAME_CHUNK, FRAME_CHUNK_END, FRAME_DIGEST, FRAME_END, blobFrames, decodeSyncFrame, frame } from './frames.js'
 import type { AntiEntropy, AntiEntropyComponents, AntiEntropyEvents, AntiEntropyInit, AntiEntropyStats } from './index.js'
 
 export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implements AntiEntropy {
@@ -174,7 +174,7 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
     const counts = { received: 0, sent: 0, bytes: 0 }
     try {
       stream = await this.node.dialProtocol(peerIdFromString(peerId), this.protocol, { signal })
-      const lp = lpStream(stream, { maxDataLength: FRAME_BYTES_MAX })
+      const lp = framedStream(stream, FRAME_BYTES_MAX)
       await lp.write(frame(FRAME_DIGEST, this.replica.digest()), { signal })
       const theirDigest = await this.receiveBlobs(lp, peerId, FRAME_DIGEST, counts, signal)
       counts.sent = await this.sendBlobs(lp, theirDigest, signal)
@@ -201,10 +201,10 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
     const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.stopController.signal])
     const counts = { received: 0, sent: 0, bytes: 0 }
     try {
-      const lp = lpStream(stream, { maxDataLength: FRAME_BYTES_MAX })
-      const first = (await lp.read({ signal })).subarray()
-      if (first[0] !== FRAME_DIGEST) throw new DecodeError('sync frame', `expected DIGEST, got type ${String(first[0])}`)
-      counts.sent = await this.sendBlobs(lp, first.subarray(1), signal)
+      const lp = framedStream(stream, FRAME_BYTES_MAX)
+      const first = decodeSyncFrame((await lp.read({ signal })).subarray())
+      if (first.type !== FRAME_DIGEST) throw new DecodeError('sync frame', `expected DIGEST, got type ${first.type}`)
+      counts.sent = await this.sendBlobs(lp, first.body, signal)
       await lp.write(frame(FRAME_DIGEST, this.replica.digest()), { signal })
       await this.receiveBlobs(lp, peerId, FRAME_END, counts, signal)
       await stream.close({ signal }).catch(() => {})
@@ -221,7 +221,7 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
   }
 
   /** Sends the blobs a peer with digest `digest` lacks; returns how many. */
-  private async sendBlobs (lp: ReturnType<typeof lpStream>, digest: Uint8Array, signal: AbortSignal): Promise<number> {
+  private async sendBlobs (lp: FramedStream, digest: Uint8Array, signal: AbortSignal): Promise<number> {
     const blobs = this.replica.missingFor(digest, ROUND_BYTES_MAX)
     for (const b of blobs) {
       for (const f of blobFrames(b, FRAME_BYTES_MAX)) {
@@ -234,16 +234,16 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
   }
 
   /** Reads BLOB/CHUNK frames, applying each blob, until a frame of type `until`; returns its body. */
-  private async receiveBlobs (lp: ReturnType<typeof lpStream>, peerId: string, until: number, counts: { received: number, bytes: number }, signal: AbortSignal): Promise<Uint8Array> {
+  private async receiveBlobs (lp: FramedStream, peerId: string, until: number, counts: { received: number, bytes: number }, signal: AbortSignal): Promise<Uint8Array> {
     const assembler = new BlobAssembler(this.replica.limits.checkpointBytesMax)
     for (let frames = 0; frames < ROUND_FRAMES_MAX; frames++) {
       const f = (await lp.read({ signal })).subarray()
       this.stats.syncBytesReceived += f.length
       counts.bytes += f.length
-      const type = f[0]
+      const { type, body } = decodeSyncFrame(f)
       if (type === until) {
         if (assembler.midBlob) throw new DecodeError('sync frame', 'stream ended inside a chunked blob')
-        return f.subarray(1)
+        return body
       }
       if (type !== FRAME_BLOB && type !== FRAME_CHUNK && type !== FRAME_CHUNK_END) {
         throw new DecodeError('sync frame', `unexpected frame type ${String(type)}`)

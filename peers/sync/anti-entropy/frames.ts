@@ -26,6 +26,21 @@ export function frame (type: number, body: Uint8Array = new Uint8Array(0)): Uint
   return out
 }
 
+export type SyncFrameType = typeof FRAME_DIGEST | typeof FRAME_BLOB | typeof FRAME_CHUNK | typeof FRAME_CHUNK_END | typeof FRAME_END
+
+/**
+ * Decodes one frame into its type and body (a view of `f`). Throws {@link DecodeError} for an empty
+ * frame, an unknown type or an `END` with a body; the body's own format (a digest, a blob) is decoded
+ * where it is used.
+ */
+export function decodeSyncFrame (f: Uint8Array): { type: SyncFrameType, body: Uint8Array } {
+  if (f.length === 0) throw new DecodeError('sync frame', 'empty frame')
+  const type = f[0]!
+  if (type < FRAME_DIGEST || type > FRAME_END) throw new DecodeError('sync frame', `unknown frame type ${type}`)
+  if (type === FRAME_END && f.length !== 1) throw new DecodeError('sync frame', `${f.length - 1} bytes after END`)
+  return { type: type as SyncFrameType, body: f.subarray(1) }
+}
+
 /** Splits a blob into frames no larger than `frameBytesMax`. */
 export function * blobFrames (blob: Uint8Array, frameBytesMax: number): Generator<Uint8Array> {
   const room = frameBytesMax - 1
@@ -51,8 +66,7 @@ export class BlobAssembler {
 
   /** Feeds a BLOB/CHUNK/CHUNK_END frame; returns a whole blob when one is complete. */
   push (f: Uint8Array): Uint8Array | undefined {
-    const type = f[0]
-    const body = f.subarray(1)
+    const { type, body } = decodeSyncFrame(f)
     if (type === FRAME_BLOB) {
       if (this.parts.length > 0) throw new DecodeError('sync frame', 'BLOB inside a chunked blob')
       return body

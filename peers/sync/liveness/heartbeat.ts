@@ -54,6 +54,7 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
     const version = decoding.readUint8(d)
     if (version !== 1 && version !== HEARTBEAT_VERSION) throw new DecodeError('heartbeat', `unknown version ${version}`)
     const sentAtMs = decoding.readVarUint(d)
+    if (!Number.isSafeInteger(sentAtMs)) throw new DecodeError('heartbeat', 'sentAtMs is not a safe integer')
     const load = decoding.readFloat64(d)
     if (!Number.isFinite(load) || load < 0) throw new DecodeError('heartbeat', 'load must be a finite number >= 0')
     const flags = version >= 2 ? decoding.readUint8(d) : 0
