@@ -34,6 +34,11 @@ export interface AgentDescriptor {
   readonly load: number | undefined
   /** Host's wall clock (ms since epoch) at the last write of this descriptor. Informational. */
   readonly updatedAt: number
+  /**
+   * Host's wall clock (ms) when it claimed this id, kept by updates; the earliest claim owns the id
+   * (crdt/README.md, "Who owns an agent id"). Undefined for descriptors written by older peers.
+   */
+  readonly claimedAt: number | undefined
 }
 
 /** `reachable`: the host's lease is current (or it is this peer). `unreachable`: its lease expired. */
@@ -53,6 +58,8 @@ export interface Freshness {
 export interface AgentView extends AgentDescriptor {
   readonly status: AgentStatus
   readonly freshness: Freshness
+  /** Another host claims this id too; this is the owning (earliest) claim. See `agent:contested`. */
+  readonly contested: boolean
 }
 
 export type WhereOp = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'notIn' | 'exists'

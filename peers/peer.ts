@@ -125,6 +125,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       log: init.log.child('economy'),
       query: (q) => this.registry.query(q),
       lookup: (id) => this.registry.lookup(id),
+      claims: (id) => this.registry.index.claims(id),
       isMember: (peerId) => {
         const st = this.raft?.status()
         return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
