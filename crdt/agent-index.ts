@@ -271,10 +271,12 @@ export class AgentIndex {
       if (out.length > q.limit) { truncated = true; out.length = q.limit }
     }
     let oldest = 0
+    let over: Set<string> | undefined
     for (const r of out) {
       const s = r.hostState.silentMs()
       if (s > oldest) oldest = s
+      if (r.hostState.overQuota) (over ??= new Set()).add(r.host)
     }
-    return { agents: out, truncated, freshness: { asOf: now, oldestHostSilentMs: oldest } }
+    return { agents: out, truncated, freshness: { asOf: now, oldestHostSilentMs: oldest, overQuotaHosts: over?.size ?? 0 } }
   }
 }

@@ -50,7 +50,7 @@ export class AgentRecord implements AgentView {
 
   get freshness (): Freshness {
     const silent = this.hostState.silentMs()
-    return { asOf: this.hostState.now(), hostSilentMs: silent, updatedAt: this.updatedAt }
+    return { asOf: this.hostState.now(), hostSilentMs: silent, updatedAt: this.updatedAt, hostOverQuota: this.hostState.overQuota }
   }
 
   /** Same descriptor content (ignoring liveness). */
@@ -77,6 +77,6 @@ export class AgentRecord implements AgentView {
   }
 
   toJSON (): Record<string, unknown> {
-    return { ...this.descriptor(), status: this.status, hostSilentMs: this.hostState.silentMs(), contested: this.contested }
+    return { ...this.descriptor(), status: this.status, hostSilentMs: this.hostState.silentMs(), hostOverQuota: this.hostState.overQuota, contested: this.contested }
   }
 }

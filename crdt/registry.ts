@@ -136,6 +136,12 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.durable = init.durable ?? (async () => {})
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
+    const prevQuota = this.replica.hooks.onQuota
+    this.replica.hooks.onQuota = (host, over) => {
+      prevQuota?.(host, over)
+      const s = this.leases.get(host)
+      if (s !== undefined) s.overQuota = over
+    }
     this.replica.hooks.onDocAttached = (doc, previous) => {
       prevAttached?.(doc, previous)
       if (doc.kind === 'reg') this.attach(doc, previous)
@@ -161,6 +167,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private attach (doc: HostDoc, previous: HostDoc | undefined): void {
     const agents = doc.doc.getMap<unknown>('agents')
     const host = this.leases.state(doc.host)
+    if (!host.local) host.overQuota = this.replica.hostUsage(doc.host).overQuota
     if (previous !== undefined) {
       const obs = this.observers.get(previous)
       if (obs !== undefined) previous.doc.getMap('agents').unobserve(obs)
@@ -266,6 +273,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     if (mine.size >= this.limits.agentsPerHostMax) {
       throw new LimitExceededError('agentsPerHostMax', this.limits.agentsPerHostMax, mine.size + 1, 'agents on this host')
     }
+    this.replica.checkLocalRoom('reg')
     const { id: _id, ...rest } = agent
     if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
     const now = this.now()
@@ -292,6 +300,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
       batch.set(id, normaliseAgent(rest, now, this.limits, true, claimTime(now)))
     }
+    this.replica.checkLocalRoom('reg')
     const entries = [...batch]
     for (let i = 0; i < entries.length; i += REGISTER_BATCH_AGENTS_MAX) {
       const chunk = entries.slice(i, i + REGISTER_BATCH_AGENTS_MAX)
@@ -311,6 +320,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       throw new AgentNotFoundError(id)
     }
     const next = patchAgent(current, patch, this.now(), this.limits)
+    this.replica.checkLocalRoom('reg')
     this.write(m => m.set(id, next))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!

@@ -52,6 +52,11 @@ export interface Freshness {
   readonly hostSilentMs: number
   /** Host's write time of the descriptor. */
   readonly updatedAt: number
+  /**
+   * The host's document went over `docBytesMax` on this peer: its later updates are refused, so this
+   * descriptor may be stale until the host compacts its document.
+   */
+  readonly hostOverQuota: boolean
 }
 
 /** A registry entry as returned by reads: the descriptor plus liveness and freshness. */
@@ -92,6 +97,8 @@ export interface QueryResult {
     readonly asOf: number
     /** The largest `hostSilentMs` among the hosts of the returned agents. */
     readonly oldestHostSilentMs: number
+    /** Hosts of returned agents whose documents are over quota here (their agents may be stale). */
+    readonly overQuotaHosts: number
   }
 }
 

@@ -15,6 +15,7 @@ import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import type { DocStore } from '../../peers/doc-store.js'
 import { FAST, waitConverged } from './helpers.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let mesh: LiveMesh | undefined
 const extra: Peer[] = []
@@ -116,12 +117,10 @@ describe('per-host document quota', () => {
   })
 })
 
-/** Until the victim holds the whole flood (no quota) or has refused part of it and holds nothing more after a last sync. */
+/** Until the victim holds the whole flood (without a quota) or has refused some of it. */
 async function waitUntilFloodHandled (victim: Peer, host: string, lastSeq: number): Promise<void> {
-  await mesh!.waitFor((p) => {
-    if (p !== victim) return true
-    const st = p.stats().replica.rejected as Record<string, number | undefined>
-    return (p.replica.entry('reg', host)?.seq ?? 0) >= lastSeq || ((st['doc-quota'] ?? 0) + (st['rate-quota'] ?? 0)) > 0
+  await waitUntil(() => {
+    const st = victim.stats().replica.rejected as Record<string, number | undefined>
+    return (victim.replica.entry('reg', host)?.seq ?? 0) >= lastSeq || ((st['doc-quota'] ?? 0) + (st['rate-quota'] ?? 0)) > 0
   }, { what: 'the victim to handle the rogue\'s flood', timeoutMs: 30_000 })
-  await victim.syncWith(host)
 }
