@@ -144,6 +144,8 @@ export class Replica {
   private readonly now: () => number
   private readonly logFn: (msg: string) => void
   private readonly acceptHost: (host: string, kind: DocKind) => boolean
+  /** Set while {@link restore} applies stored blobs (not rate-limited). */
+  private restoring = false
   /** Local documents' update capture: set while a local transaction runs. */
   private captured: Uint8Array[] | undefined
 
@@ -367,7 +369,7 @@ export class Replica {
       return this.refuse(q, 'doc-quota', `${b.kind}/${b.host}#${b.seq}: ${held}`, b)
     }
     const now = this.now()
-    if (!q.take(size, now, this.limits.hostUpdateBytesPerSecondMax, this.limits.hostUpdateBytesBurstMax)) {
+    if (!this.restoring && !q.take(size, now, this.limits.hostUpdateBytesPerSecondMax, this.limits.hostUpdateBytesBurstMax)) {
       q.rateLimitedAt = now
       return this.refuse(q, 'rate-quota', `${b.kind}/${b.host}#${b.seq}: ${size} bytes over hostUpdateBytesPerSecondMax (${this.limits.hostUpdateBytesPerSecondMax})`, b)
     }
@@ -665,7 +667,9 @@ export class Replica {
       const max = peekTag(bytes) === TAG_CHECKPOINT ? this.limits.checkpointBytesMax : this.limits.updateBytesMax
       const b = decodeSignedBlob(bytes, max)
       if (b.host !== this.id) {
-        this.applyBlob(b)
+        // What was stored passed the rate quota when it arrived; the document quota still applies.
+        this.restoring = true
+        try { this.applyBlob(b) } finally { this.restoring = false }
         continue
       }
       if (!this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {

@@ -165,6 +165,25 @@ describe('rate quota (hostUpdateBytesPerSecondMax)', () => {
   })
 })
 
+describe('restoring from disk', () => {
+  it('is not rate-limited (it passed on arrival), but the document quota still applies', async () => {
+    const keys = new TestKeys()
+    const rogue = makeNode(keys, 'R')
+    const relay = makeNode(keys, 'X')
+    flood(rogue, 6, 8 * KiB)
+    pull(relay, rogue)
+    const saved = [...relay.replica.exportDocs()].filter(d => d.host === 'R')
+    const slow = makeNode(keys, 'S', { limits: { docBytesMax: 1024 * KiB, hostUpdateBytesPerSecondMax: KiB, hostUpdateBytesBurstMax: KiB } })
+    for (const d of saved) slow.replica.restore(d.blobs)
+    expect(slow.replica.entry('reg', 'R')?.seq).toBe(rogue.replica.entry('reg', 'R')!.seq)
+    expect(slow.replica.stats.rejected['rate-quota']).toBe(0)
+    const small = makeNode(keys, 'T', { limits: { docBytesMax: 16 * KiB, ...UNLIMITED_RATE } })
+    for (const d of saved) small.replica.restore(d.blobs)
+    expect(small.replica.docBytes('reg', 'R')).toBeLessThanOrEqual(16 * KiB)
+    expect(small.replica.hostUsage('R').overQuota).toBe(true)
+  })
+})
+
 describe('a host\'s own writes', () => {
   it('stop at half of docBytesMax with a named error; removals still work and a compaction makes room', async () => {
     const keys = new TestKeys()
