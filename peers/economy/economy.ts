@@ -123,7 +123,11 @@ export interface RunAuctionOptions {
 export interface RunAuctionReport {
   auction: AuctionState
   requested: number
-  /** Per agent: `bid`, `declined`, or the error code (`ERR_TIMEOUT`, `ERR_UNREACHABLE`, a rejection code...). */
+  /**
+   * Per agent: `bid`, `declined`, or the error code (`ERR_TIMEOUT`, `ERR_UNREACHABLE`, `ERR_UNKNOWN_AGENT`,
+   * `ERR_CONTESTED`: the id is claimed by several hosts and the owner of its account has no claim of it,
+   * a rejection code...).
+   */
   responses: Record<string, string>
 }
 

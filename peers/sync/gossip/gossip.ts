@@ -97,9 +97,10 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
             this.log.warn('gossip update over the host\'s quota', { host: r.host, via: peer.toString(), reason: r.reason, detail: r.detail })
             this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail, host: r.host })
           }
-          // The host flooding us directly loses gossipsub score; a relay that forwarded it (within its own
-          // quota) does not.
-          return peer.toString() === r.host ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+          // A host flooding us directly past its rate loses gossipsub score; a relay that forwarded its
+          // updates (within its own quota) does not, nor does a host whose document merely reached our
+          // docBytesMax (it may be our configuration that is smaller).
+          return r.reason === 'rate-quota' && peer.toString() === r.host ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
         }
         this.stats.gossipIgnored++
         return TopicValidatorResult.Ignore

@@ -4,8 +4,8 @@
  * and applied (or is a new update waiting for a gap); bad ones (undecodable, bad signature, bad Yjs) are
  * rejected — gossipsub then lowers the relaying peer's score — counted, logged and reported as
  * `update:rejected`; updates over their host's quota are not forwarded, counted and reported (at most once a
- * second per host and reason), and lower the score of a host that floods us directly; others that cannot
- * apply are ignored. A gap (an update whose predecessors are
+ * second per host and reason), and those over its rate lower the score of a host that sends them to us
+ * directly; others that cannot apply are ignored. A gap (an update whose predecessors are
  * missing, from gossip or sync) asks anti-entropy for an exchange with the peer that relayed the
  * message, else the document's host, else any member.
  *
