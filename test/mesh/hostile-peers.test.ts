@@ -49,7 +49,8 @@ describe('agent-id hijack', () => {
     const contested = new Map<string, string>()
     for (const p of mesh.peers) p.registry.on('agent:contested', (e) => { if (e.id === 'gpu-1') contested.set(p.id, e.winner.host) })
     // Later, the rogue writes the victim's agent id into its own signed document and gossips it.
-    const now = Date.now()
+    // (At least a millisecond after the victim's claim: a claim in the same millisecond would be a tie.)
+    const now = Math.max(Date.now(), victim.registry.lookup('gpu-1')!.claimedAt! + 1)
     const blob = rogue.replica.transact('reg', (doc) => {
       doc.getMap('agents').set('gpu-1', { capabilities: ['gpu'], resources: {}, health: 'healthy', metadata: { owner: 'rogue' }, updatedAt: now, claimedAt: now })
     })!
