@@ -111,7 +111,7 @@ export const CHECKPOINT_LOG_BYTES_MIN = 64 * 1024
 export const CHECKPOINT_PULL_INTERVAL_MS = 1000
 
 export interface ReplicaHooks {
-  /** A document was created or replaced by a newer incarnation (`previous` set). */
+  /** A document was created, or replaced (`previous` set) by a newer incarnation or a checkpoint past what we held. */
   onDocAttached?: (doc: HostDoc, previous: HostDoc | undefined) => void
   /** A document was dropped (pruned). */
   onDocDetached?: (doc: HostDoc) => void
@@ -119,7 +119,7 @@ export interface ReplicaHooks {
   onGap?: (kind: DocKind, host: string) => void
   /** A host went over its document quota (`over`) or back within it (a checkpoint within the quota). */
   onQuota?: (host: string, over: boolean) => void
-  /** A document's checkpoint changed (`replaced`: a new document or incarnation): persist it. */
+  /** A document's checkpoint changed (`replaced`: the document was replaced, see onDocAttached): persist it. */
   onCheckpoint?: (doc: HostDoc, cp: SignedBlob, replaced: boolean) => void
   /** An update was applied (local or remote): persist it. */
   onUpdate?: (doc: HostDoc, update: SignedBlob) => void
