@@ -2,8 +2,10 @@
  * The materialised registry: every agent by id, plus secondary indexes by capability, health, host and
  * zone in plain Maps of Sets, maintained from the host documents' change events. Reads never touch Yjs.
  *
- * Agent ids are global. If two hosts claim one id (a concurrent registration), every replica picks the
- * same winner, the host with the smallest id; the others are shadowed and promoted if the winner leaves.
+ * Agent ids are global. If several hosts claim one id, every replica shows the same owner: the earliest
+ * claim by the claim time its host signed (`claimedAt`), then the smallest host id; the other claims are
+ * shadows, promoted in the same order when the owner lets the id go. See crdt/README.md, "Who owns an
+ * agent id", for why and for the limits of the rule.
  */
 import { compileQuery, sortRecords } from './query.js'
 import type { AgentRecord } from './agent-view.js'
@@ -26,6 +28,26 @@ function removeFrom (index: SetIndex, key: string | undefined, r: AgentRecord): 
   if (s.size === 0) index.delete(key)
 }
 
+/**
+ * True when claim `a` owns the id before claim `b`: the earlier claim time (a claim written by an older
+ * peer, without one, ranks by its write time), then the smaller host id. Every replica orders the same
+ * signed values, so every replica that holds the same documents picks the same owner.
+ */
+export function claimsBefore (a: AgentRecord, b: AgentRecord): boolean {
+  const ta = a.claimedAt ?? a.updatedAt
+  const tb = b.claimedAt ?? b.updatedAt
+  return ta < tb || (ta === tb && a.host < b.host)
+}
+
+/** A claim of an id that another host already claims: the owner, every claim (owner first), who lost it. */
+export interface ContestReport {
+  id: string
+  winner: AgentRecord
+  claims: AgentRecord[]
+  /** The previous owner's host, when this claim (or a changed claim) took the id from it. */
+  displaced?: string
+}
+
 export type IndexChange =
   | { kind: 'joined', agent: AgentRecord }
   | { kind: 'updated', agent: AgentRecord, previous: AgentRecord }
@@ -42,9 +64,26 @@ export class AgentIndex {
   /** Compound index capability + zone: the common "who can do X near me" query costs O(k). */
   private readonly byCapZone: SetIndex = new Map()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
+  /** Called when a host claims an id another host claims (or a changed claim changes the owner). */
+  private readonly onContest: (report: ContestReport) => void
 
-  constructor (limits: { queryResultsMax: number, whereClausesMax: number }) {
+  constructor (limits: { queryResultsMax: number, whereClausesMax: number }, onContest: (report: ContestReport) => void = () => {}) {
     this.limits = limits
+    this.onContest = onContest
+  }
+
+  /** Ids claimed by more than one host now. */
+  get contestedCount (): number {
+    return this.shadows.size
+  }
+
+  /** Every claim of `id`, the owner first, then in ownership order. */
+  claims (id: string): AgentRecord[] {
+    const w = this.byId.get(id)
+    if (w === undefined) return []
+    const sh = this.shadows.get(id)
+    if (sh === undefined) return [w]
+    return [w, ...[...sh.values()].sort((a, b) => claimsBefore(a, b) ? -1 : 1)]
   }
 
   get size (): number {
@@ -106,26 +145,41 @@ export class AgentIndex {
     const current = this.byId.get(r.id)
     if (current === undefined) {
       this.indexRecord(r)
+      this.count(r.id)
       return { kind: 'joined', agent: r }
     }
+    let sh = this.shadows.get(r.id)
+    const newClaimant = current.host !== r.host && sh?.has(r.host) !== true
+    // The claims of the id after this one: the other hosts' claims, then the best of them owns the id.
     if (current.host === r.host) {
       this.unindexRecord(current)
-      this.indexRecord(r)
-      return { kind: 'updated', agent: r, previous: current }
-    }
-    // Contested id: the smallest host id wins on every replica.
-    let sh = this.shadows.get(r.id)
-    if (r.host < current.host) {
-      this.unindexRecord(current)
+    } else {
       if (sh === undefined) { sh = new Map(); this.shadows.set(r.id, sh) }
-      sh.set(current.host, current)
-      sh.delete(r.host)
-      this.indexRecord(r)
-      return { kind: 'updated', agent: r, previous: current }
+      sh.set(r.host, r)
     }
-    if (sh === undefined) { sh = new Map(); this.shadows.set(r.id, sh) }
-    sh.set(r.host, r)
-    return undefined
+    const contenders = current.host === r.host ? r : current
+    let best = contenders
+    if (sh !== undefined) for (const c of sh.values()) if (claimsBefore(c, best)) best = c
+    let change: IndexChange | undefined
+    if (best === contenders) {
+      if (current.host === r.host) {
+        this.indexRecord(r)
+        change = { kind: 'updated', agent: r, previous: current }
+      }
+    } else {
+      // Another claim owns the id now: the previous owner's (current) claim becomes a shadow.
+      if (current.host !== r.host) this.unindexRecord(current)
+      sh!.delete(best.host)
+      sh!.set(contenders.host, contenders)
+      this.indexRecord(best)
+      change = { kind: 'updated', agent: best, previous: current }
+    }
+    this.count(r.id)
+    const owner = this.byId.get(r.id)!
+    if (newClaimant || owner.host !== current.host) {
+      this.onContest({ id: r.id, winner: owner, claims: this.claims(r.id), ...(owner.host !== current.host ? { displaced: current.host } : {}) })
+    }
+    return change
   }
 
   /** Removes `host`'s claim of `id`. Returns the visible change, if any. */
@@ -135,18 +189,30 @@ export class AgentIndex {
     if (current === undefined || current.host !== host) {
       sh?.delete(host)
       if (sh !== undefined && sh.size === 0) this.shadows.delete(id)
+      this.count(id)
       return undefined
     }
     this.unindexRecord(current)
     if (sh !== undefined && sh.size > 0) {
       let best: AgentRecord | undefined
-      for (const r of sh.values()) if (best === undefined || r.host < best.host) best = r
+      for (const r of sh.values()) if (best === undefined || claimsBefore(r, best)) best = r
       sh.delete(best!.host)
       if (sh.size === 0) this.shadows.delete(id)
       this.indexRecord(best!)
+      this.count(id)
       return { kind: 'updated', agent: best!, previous: current }
     }
     return { kind: 'left', agent: current }
+  }
+
+  /** Records on every claim of `id` how many hosts claim it. */
+  private count (id: string): void {
+    const w = this.byId.get(id)
+    if (w === undefined) return
+    const sh = this.shadows.get(id)
+    const n = 1 + (sh?.size ?? 0)
+    w.claimants = n
+    if (sh !== undefined) for (const r of sh.values()) r.claimants = n
   }
 
   query (criteria: QueryCriteria, now: number): QueryResult {
@@ -205,10 +271,12 @@ export class AgentIndex {
       if (out.length > q.limit) { truncated = true; out.length = q.limit }
     }
     let oldest = 0
+    let over: Set<string> | undefined
     for (const r of out) {
       const s = r.hostState.silentMs()
       if (s > oldest) oldest = s
+      if (r.hostState.overQuota) (over ??= new Set()).add(r.host)
     }
-    return { agents: out, truncated, freshness: { asOf: now, oldestHostSilentMs: oldest } }
+    return { agents: out, truncated, freshness: { asOf: now, oldestHostSilentMs: oldest, overQuotaHosts: over?.size ?? 0 } }
   }
 }

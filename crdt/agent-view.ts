@@ -16,8 +16,14 @@ export class AgentRecord implements AgentView {
   readonly metadata: Readonly<Record<string, unknown>>
   readonly load: number | undefined
   readonly updatedAt: number
+  readonly claimedAt: number | undefined
   /** @internal */
   readonly hostState: HostState
+  /**
+   * @internal Number of hosts claiming this id (this one included), kept current by the index: more than
+   * one makes the id contested.
+   */
+  claimants = 1
 
   constructor (id: string, stored: StoredAgent, hostState: HostState) {
     this.id = id
@@ -29,7 +35,13 @@ export class AgentRecord implements AgentView {
     this.metadata = stored.metadata
     this.load = stored.load
     this.updatedAt = stored.updatedAt
+    this.claimedAt = stored.claimedAt
     this.hostState = hostState
+  }
+
+  /** Another host claims this id too (the index shows the earliest claim; see agent-index.ts). */
+  get contested (): boolean {
+    return this.claimants > 1
   }
 
   get status (): AgentStatus {
@@ -38,7 +50,7 @@ export class AgentRecord implements AgentView {
 
   get freshness (): Freshness {
     const silent = this.hostState.silentMs()
-    return { asOf: this.hostState.now(), hostSilentMs: silent, updatedAt: this.updatedAt }
+    return { asOf: this.hostState.now(), hostSilentMs: silent, updatedAt: this.updatedAt, hostOverQuota: this.hostState.overQuota }
   }
 
   /** Same descriptor content (ignoring liveness). */
@@ -60,10 +72,11 @@ export class AgentRecord implements AgentView {
     }
     if (this.zone !== undefined) d.zone = this.zone
     if (this.load !== undefined) d.load = this.load
+    if (this.claimedAt !== undefined) d.claimedAt = this.claimedAt
     return d
   }
 
   toJSON (): Record<string, unknown> {
-    return { ...this.descriptor(), status: this.status, hostSilentMs: this.hostState.silentMs() }
+    return { ...this.descriptor(), status: this.status, hostSilentMs: this.hostState.silentMs(), hostOverQuota: this.hostState.overQuota, contested: this.contested }
   }
 }

@@ -19,6 +19,12 @@ export interface StoredAgent {
   metadata: Record<string, unknown>
   load?: number
   updatedAt: number
+  /**
+   * The host's clock (ms) when it claimed this agent id (registered it), kept by every later update: the
+   * earliest claim of an id owns it on every replica (agent-index.ts). Absent in descriptors written by
+   * peers before this field; such a claim ranks by its `updatedAt`.
+   */
+  claimedAt?: number
 }
 
 const ID_RE = /^[A-Za-z0-9._:@/-]{1,128}$/
@@ -51,10 +57,11 @@ function checkName (v: unknown, path: string, limits: RegistryLimits): string {
 }
 
 /**
- * Validates every field and returns the normalised stored form. `updatedAt` is the host's clock.
- * Throws {@link InvalidDescriptorError} naming the first bad field.
+ * Validates every field and returns the normalised stored form. `updatedAt` is the host's clock;
+ * `claimedAt` the host's clock when it claimed the id (a safe integer >= 0; undefined only for stored
+ * values of older peers). Throws {@link InvalidDescriptorError} naming the first bad field.
  */
-export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number, limits: RegistryLimits, copyMetadata = true): StoredAgent {
+export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number, limits: RegistryLimits, copyMetadata = true, claimedAt?: unknown): StoredAgent {
   if (!isPlainObject(input)) throw new InvalidDescriptorError('', 'descriptor must be an object')
   const capsIn = input.capabilities ?? []
   if (!Array.isArray(capsIn)) throw new InvalidDescriptorError('capabilities', 'must be an array of strings')
@@ -102,6 +109,10 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
     out.load = input.load
   }
   if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw new InvalidDescriptorError('updatedAt', 'must be a finite number')
+  if (claimedAt !== undefined) {
+    if (typeof claimedAt !== 'number' || !Number.isSafeInteger(claimedAt) || claimedAt < 0) throw new InvalidDescriptorError('claimedAt', 'must be a safe integer >= 0 (ms)')
+    out.claimedAt = claimedAt
+  }
   let json: string
   try {
     json = JSON.stringify(out)
@@ -116,7 +127,7 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
   return out
 }
 
-/** Applies a patch to a stored agent and re-validates the result. */
+/** Applies a patch to a stored agent and re-validates the result; the claim time stays. */
 export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: number, limits: RegistryLimits): StoredAgent {
   if (!isPlainObject(patch)) throw new InvalidDescriptorError('', 'patch must be an object')
   if ('id' in patch || 'host' in patch) throw new InvalidDescriptorError('id' in patch ? 'id' : 'host', 'cannot be changed by update()')
@@ -135,7 +146,7 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
     if (v === undefined) continue
     ;(merged as Record<string, unknown>)[k] = v
   }
-  return normaliseAgent(merged, updatedAt, limits)
+  return normaliseAgent(merged, updatedAt, limits, true, current.claimedAt)
 }
 
 /**
@@ -146,7 +157,7 @@ export function checkStoredAgent (id: string, value: unknown, limits: RegistryLi
   if (!ID_RE.test(id) || isReservedName(id) || !isPlainObject(value)) return undefined
   try {
     const v = value as unknown as StoredAgent
-    const norm = normaliseAgent(v, v.updatedAt, limits, false)
+    const norm = normaliseAgent(v, v.updatedAt, limits, false, v.claimedAt)
     // Keep the document's own objects (no second copy in memory) when they are already normal.
     if (Array.isArray(v.capabilities) && norm.capabilities.length === v.capabilities.length && v.resources !== undefined && v.metadata !== undefined) return v
     return norm

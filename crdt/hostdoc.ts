@@ -26,6 +26,13 @@ export class HostDoc {
    */
   log: SignedBlob[] = []
   logBytes = 0
+  /**
+   * Bytes of the signed updates applied after the checkpoint (exact while the log is intact; after the
+   * log overflowed, an upper bound until a checkpoint covers `seq`). Counted against `docBytesMax`.
+   */
+  updateBytes = 0
+  /** When this replica last asked for a newer checkpoint of this document (replica.ts). */
+  checkpointWantedAt: number | undefined
   /** False after the log overflowed its limits: this replica can then relay only its checkpoint. */
   logIntact = true
 
@@ -41,8 +48,25 @@ export class HostDoc {
     return this.checkpoint?.seq ?? 0
   }
 
+  /** What this document takes on this replica (and in its store): its checkpoint and the updates after it. */
+  get storedBytes (): number {
+    return (this.checkpoint?.bytes.length ?? 0) + this.updateBytes
+  }
+
+  /** Bytes of the applied updates after `seq` (an upper bound once the log overflowed). */
+  updateBytesAfter (seq: number): number {
+    if (seq >= this.seq) return 0
+    if (this.logIntact && (this.log.length === 0 || this.log[0]!.seq <= seq + 1)) {
+      let n = 0
+      for (const u of this.log) if (u.seq > seq) n += u.bytes.length
+      return n
+    }
+    return this.updateBytes
+  }
+
   /** Records a newer checkpoint, dropping log entries it covers. */
   adoptCheckpoint (cp: SignedBlob): void {
+    this.updateBytes = this.updateBytesAfter(cp.seq)
     this.checkpoint = cp
     const keep = this.log.filter(u => u.seq > cp.seq)
     this.log = keep
@@ -52,6 +76,7 @@ export class HostDoc {
 
   /** Appends an update just applied (seq === this.seq), trimming the log when over its limits. */
   appendLog (u: SignedBlob, updatesMax: number, bytesMax: number): boolean {
+    this.updateBytes += u.bytes.length
     if (!this.logIntact) return false
     this.log.push(u)
     this.logBytes += u.bytes.length
@@ -73,9 +98,13 @@ export class HostDoc {
     if (incarnation !== undefined && incarnation > this.incarnation) return []
     const sameInc = incarnation === this.incarnation
     const from = sameInc ? seq : -1 // -1: needs the base state
-    if (sameInc && seq >= this.seq) return []
-    const out: SignedBlob[] = []
     const cp = this.checkpoint
+    if (sameInc && seq >= this.seq) {
+      // Up to date, but holding an older checkpoint: ours lets it drop the updates it covers (which
+      // otherwise pile up in its store and count against docBytesMax there).
+      return cp !== undefined && checkpointSeq < cp.seq ? [cp] : []
+    }
+    const out: SignedBlob[] = []
     const needCheckpoint = from < this.checkpointSeq || (sameInc && checkpointSeq < this.checkpointSeq) || from === -1
     let next: number
     if (needCheckpoint) {

@@ -25,6 +25,21 @@ export interface RegistryLimits {
   logUpdatesPerDocMax: number
   /** Bytes of signed updates a relay keeps per document after its checkpoint. */
   logBytesPerDocMax: number
+  /**
+   * Bytes one host document may take on a receiver: its latest signed checkpoint, the signed updates
+   * applied after it and those waiting for a gap. A remote blob that would pass it is refused
+   * (`doc-quota`) before it touches memory or disk; the host shows as over quota until a checkpoint
+   * within the quota (its compaction) replaces the document. A host's own writes stop at half of it.
+   */
+  docBytesMax: number
+  /**
+   * Sustained bytes per second of signed blobs (updates and checkpoints, all its documents together)
+   * accepted from one host, whoever relays them; beyond it they are refused (`rate-quota`) until the
+   * allowance refills.
+   */
+  hostUpdateBytesPerSecondMax: number
+  /** Bytes of a host's blobs accepted at once before {@link hostUpdateBytesPerSecondMax} applies (the bucket size). */
+  hostUpdateBytesBurstMax: number
   /** Entries in one anti-entropy digest. */
   digestEntriesMax: number
   /** Default and max number of results of a query. */
@@ -55,6 +70,9 @@ export const DEFAULT_LIMITS: Readonly<RegistryLimits> = Object.freeze({
   pendingUpdatesPerDocMax: 1024,
   logUpdatesPerDocMax: 8192,
   logBytesPerDocMax: 64 * 1024 * 1024,
+  docBytesMax: 64 * 1024 * 1024,
+  hostUpdateBytesPerSecondMax: 4 * 1024 * 1024,
+  hostUpdateBytesBurstMax: 64 * 1024 * 1024,
   digestEntriesMax: 2 * 4096,
   queryResultsMax: 1000,
   whereClausesMax: 16,

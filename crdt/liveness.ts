@@ -27,6 +27,11 @@ export class HostState {
   rttMs: number | undefined
   /** The host's self-reported load in [0, 1]. */
   load: number | undefined
+  /**
+   * A document of this host went over `docBytesMax` here: its later updates are refused, so what this
+   * replica shows of it may be stale until the host compacts (replica.ts, quotas).
+   */
+  overQuota = false
   /** The clock this record measures silence with. */
   readonly now: () => number
 

@@ -27,6 +27,12 @@ export interface RegistryEventMap extends Record<string, unknown> {
   'agent:left': { agent: AgentView, reason: 'unregistered' | 'pruned' }
   'agent:unreachable': { agent: AgentView }
   'agent:reachable': { agent: AgentView }
+  /**
+   * A host claims an id another host claims too (or a changed claim changed the owner): `winner` is the
+   * claim every replica shows (the earliest), `claims` every claim (owner first), `displaced` the host
+   * that owned the id before, when this took it away. See crdt/README.md, "Who owns an agent id".
+   */
+  'agent:contested': { id: string, winner: AgentView, claims: Array<{ host: string, claimedAt: number | undefined }>, displaced?: string }
 }
 
 /** The registry interface shared by the local and the mesh backends (R8). */
@@ -87,13 +93,20 @@ export interface RegistryStats {
   invalidDescriptors: number
   /** Remote agents beyond `agentsPerHostMax` that were not indexed. */
   overLimit: number
+  /** Claims of an id already claimed by another host, and owner changes among such claims (`agent:contested`). */
+  contested: number
+}
+
+/** A claim time from the registry's clock: whole ms, >= 0 (an injected clock may give fractions). */
+function claimTime (now: number): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(now)))
 }
 
 export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implements Registry {
   readonly replica: Replica
   readonly leases: LeaseTable
   readonly index: AgentIndex
-  readonly stats: RegistryStats = { invalidDescriptors: 0, overLimit: 0 }
+  readonly stats: RegistryStats = { invalidDescriptors: 0, overLimit: 0, contested: 0 }
   private readonly limits: RegistryLimits
   private readonly publish: (blob: SignedBlob) => void
   private readonly now: () => number
@@ -107,7 +120,15 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.replica = init.replica
     this.leases = init.leases
     this.limits = init.replica.limits
-    this.index = new AgentIndex(this.limits)
+    this.index = new AgentIndex(this.limits, (r) => {
+      this.stats.contested++
+      this.emit('agent:contested', {
+        id: r.id,
+        winner: r.winner,
+        claims: r.claims.map(c => ({ host: c.host, claimedAt: c.claimedAt })),
+        ...(r.displaced !== undefined ? { displaced: r.displaced } : {})
+      })
+    })
     this.publish = init.publish ?? (() => {})
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
@@ -115,6 +136,12 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.durable = init.durable ?? (async () => {})
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
+    const prevQuota = this.replica.hooks.onQuota
+    this.replica.hooks.onQuota = (host, over) => {
+      prevQuota?.(host, over)
+      const s = this.leases.get(host)
+      if (s !== undefined) s.overQuota = over
+    }
     this.replica.hooks.onDocAttached = (doc, previous) => {
       prevAttached?.(doc, previous)
       if (doc.kind === 'reg') this.attach(doc, previous)
@@ -140,6 +167,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private attach (doc: HostDoc, previous: HostDoc | undefined): void {
     const agents = doc.doc.getMap<unknown>('agents')
     const host = this.leases.state(doc.host)
+    if (!host.local) host.overQuota = this.replica.hostUsage(doc.host).overQuota
     if (previous !== undefined) {
       const obs = this.observers.get(previous)
       if (obs !== undefined) previous.doc.getMap('agents').unobserve(obs)
@@ -245,9 +273,11 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     if (mine.size >= this.limits.agentsPerHostMax) {
       throw new LimitExceededError('agentsPerHostMax', this.limits.agentsPerHostMax, mine.size + 1, 'agents on this host')
     }
+    this.replica.checkLocalRoom('reg')
     const { id: _id, ...rest } = agent
     if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
-    const stored = normaliseAgent(rest, this.now(), this.limits)
+    const now = this.now()
+    const stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
     this.write(m => m.set(id, stored))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -268,8 +298,9 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       if (existing !== undefined) throw new AgentExistsError(id, existing.host)
       const { id: _id, ...rest } = agent
       if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
-      batch.set(id, normaliseAgent(rest, now, this.limits))
+      batch.set(id, normaliseAgent(rest, now, this.limits, true, claimTime(now)))
     }
+    this.replica.checkLocalRoom('reg')
     const entries = [...batch]
     for (let i = 0; i < entries.length; i += REGISTER_BATCH_AGENTS_MAX) {
       const chunk = entries.slice(i, i + REGISTER_BATCH_AGENTS_MAX)
@@ -289,6 +320,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       throw new AgentNotFoundError(id)
     }
     const next = patchAgent(current, patch, this.now(), this.limits)
+    this.replica.checkLocalRoom('reg')
     this.write(m => m.set(id, next))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!

@@ -7,7 +7,7 @@
  * signed, so no message can touch another host's agents; a bad signature rejects the message whole.
  */
 import * as Y from 'yjs'
-import { DecodeError } from '../src/base/errors.js'
+import { DecodeError, LimitExceededError } from '../src/base/errors.js'
 import { TAG_CHECKPOINT, TAG_UPDATE, attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, peekTag } from './codec.js'
 import { HostDoc, ORIGIN_LOCAL, ORIGIN_REMOTE } from './hostdoc.js'
 import { DEFAULT_LIMITS } from './limits.js'
@@ -18,6 +18,10 @@ import type { Signer, Verifier } from './signing.js'
 
 export type RejectReason =
   | 'decode' | 'signature' | 'stale' | 'own' | 'host-refused' | 'hosts-max' | 'pending-overflow' | 'yjs'
+  | 'doc-quota' | 'rate-quota'
+
+/** Reasons that are a host's quota (`docBytesMax`, `hostUpdateBytesPerSecondMax`), not a malformed message. */
+export const QUOTA_REASONS: ReadonlySet<RejectReason> = new Set<RejectReason>(['doc-quota', 'rate-quota'])
 
 /** Counters of what the replica did with the messages it was given. */
 export interface ReplicaStats {
@@ -29,13 +33,60 @@ export interface ReplicaStats {
   logOverflows: number
   checkpointsMade: number
   compactions: number
+  /** Bytes of signed blobs refused for a host's quota (`doc-quota`, `rate-quota`). */
+  quotaRejectedBytes: number
+}
+
+/** What one host's documents take on this replica and how its quotas stand (see {@link Replica.hostUsage}). */
+export interface HostUsage {
+  host: string
+  /** Bytes held per document (checkpoint, updates after it, updates waiting for a gap). */
+  docBytes: { reg: number, var: number }
+  /** A blob of this host was refused for `docBytesMax` since its document's last checkpoint within the quota. */
+  overQuota: boolean
+  /** A blob of this host was refused for `hostUpdateBytesPerSecondMax` within the last {@link RATE_LIMITED_STATUS_MS}. */
+  rateLimited: boolean
+  /** Blobs and bytes of this host refused for its quotas. */
+  rejectedBlobs: number
+  rejectedBytes: number
+}
+
+/** How long a host shows as `rateLimited` after its last blob refused for the rate quota. */
+export const RATE_LIMITED_STATUS_MS = 5000
+/** At most one quota report (`update:rejected`) per host and reason in this period; the rest are only counted. */
+export const QUOTA_REPORT_INTERVAL_MS = 1000
+
+/** Per-host quota state: a token bucket of bytes, and which documents went over `docBytesMax`. */
+class HostQuota {
+  tokens: number
+  at: number
+  readonly over = new Set<DocKind>()
+  rateLimitedAt: number | undefined
+  rejectedBlobs = 0
+  rejectedBytes = 0
+  readonly reportedAt = new Map<RejectReason, number>()
+
+  constructor (burst: number, now: number) {
+    this.tokens = burst
+    this.at = now
+  }
+
+  /** Takes `bytes` from the bucket (refilled at `perSecond` up to `burst`). A full bucket admits one blob larger than itself (the debt refills). */
+  take (bytes: number, now: number, perSecond: number, burst: number): boolean {
+    const elapsed = Math.max(0, now - this.at)
+    this.tokens = Math.min(burst, this.tokens + elapsed * perSecond / 1000)
+    this.at = now
+    if (this.tokens < Math.min(bytes, burst)) return false
+    this.tokens -= bytes
+    return true
+  }
 }
 
 export type ApplyResult =
   | { status: 'applied', kind: DocKind, host: string }
   | { status: 'duplicate' }
   | { status: 'pending', kind: DocKind, host: string }
-  | { status: 'rejected', reason: RejectReason, detail: string }
+  | { status: 'rejected', reason: RejectReason, detail: string, kind?: DocKind, host?: string }
 
 export interface ReplicaInit {
   signer: Signer
@@ -53,15 +104,22 @@ export interface ReplicaInit {
 
 /** Below this many log bytes the owner never makes a new checkpoint. */
 export const CHECKPOINT_LOG_BYTES_MIN = 64 * 1024
+/**
+ * A receiver whose updates after its checkpoint of a document outgrew that checkpoint asks for a newer one
+ * (the `onGap` hook: anti-entropy) at most this often per document.
+ */
+export const CHECKPOINT_PULL_INTERVAL_MS = 1000
 
 export interface ReplicaHooks {
-  /** A document was created or replaced by a newer incarnation (`previous` set). */
+  /** A document was created, or replaced (`previous` set) by a newer incarnation or a checkpoint past what we held. */
   onDocAttached?: (doc: HostDoc, previous: HostDoc | undefined) => void
   /** A document was dropped (pruned). */
   onDocDetached?: (doc: HostDoc) => void
   /** A gap was found in a host's updates: the caller should run anti-entropy (e.g. with the sender). */
   onGap?: (kind: DocKind, host: string) => void
-  /** A document's checkpoint changed (`replaced`: a new document or incarnation): persist it. */
+  /** A host went over its document quota (`over`) or back within it (a checkpoint within the quota). */
+  onQuota?: (host: string, over: boolean) => void
+  /** A document's checkpoint changed (`replaced`: the document was replaced, see onDocAttached): persist it. */
   onCheckpoint?: (doc: HostDoc, cp: SignedBlob, replaced: boolean) => void
   /** An update was applied (local or remote): persist it. */
   onUpdate?: (doc: HostDoc, update: SignedBlob) => void
@@ -78,12 +136,16 @@ export class Replica {
   readonly hooks: ReplicaHooks = {}
   private readonly docs = new Map<string, HostDoc>()
   private readonly pendingByKey = new Map<string, Map<string, SignedBlob>>()
+  /** Quota state per remote host (bounded: see {@link quotaOf}). */
+  private readonly quotas = new Map<string, HostQuota>()
   private readonly signer: Signer
   private readonly verifier: Verifier
   private readonly context: Uint8Array
   private readonly now: () => number
   private readonly logFn: (msg: string) => void
   private readonly acceptHost: (host: string, kind: DocKind) => boolean
+  /** Set while {@link restore} applies stored blobs (not rate-limited). */
+  private restoring = false
   /** Local documents' update capture: set while a local transaction runs. */
   private captured: Uint8Array[] | undefined
 
@@ -101,10 +163,11 @@ export class Replica {
       checkpointsApplied: 0,
       duplicates: 0,
       pending: 0,
-      rejected: { decode: 0, signature: 0, stale: 0, own: 0, 'host-refused': 0, 'hosts-max': 0, 'pending-overflow': 0, yjs: 0 },
+      rejected: { decode: 0, signature: 0, stale: 0, own: 0, 'host-refused': 0, 'hosts-max': 0, 'pending-overflow': 0, yjs: 0, 'doc-quota': 0, 'rate-quota': 0 },
       logOverflows: 0,
       checkpointsMade: 0,
-      compactions: 0
+      compactions: 0,
+      quotaRejectedBytes: 0
     }
   }
 
@@ -181,6 +244,25 @@ export class Replica {
   }
 
   /**
+   * Throws {@link LimitExceededError} (`docBytesMax`) when the local document of `kind` takes half of
+   * `docBytesMax` or more, after a checkpoint: receivers count the updates they apply after the last
+   * checkpoint they hold, so the other half is their room until they fetch a newer one. Writes that grow
+   * the document call it first; removals do not (they are how a host gets back under it, with
+   * {@link compact}).
+   */
+  checkLocalRoom (kind: DocKind): void {
+    const d = this.local(kind)
+    const room = Math.floor(this.limits.docBytesMax / 2)
+    if (d.storedBytes < room) return
+    if (d.updateBytes > 0) {
+      d.adoptCheckpoint(this.makeCheckpoint(d))
+      this.hooks.onCheckpoint?.(d, d.checkpoint!, false)
+      if (d.storedBytes < room) return
+    }
+    throw new LimitExceededError('docBytesMax', room, d.storedBytes, `this host's ${kind} document (local writes stop at half of docBytesMax)`)
+  }
+
+  /**
    * Compaction (R9): moves the local document of `kind` to a new incarnation holding only its live
    * values, so deleted entries leave nothing behind. Other replicas replace their copy when they see the
    * new incarnation's checkpoint (anti-entropy). Returns the new checkpoint.
@@ -244,8 +326,11 @@ export class Replica {
       return this.reject('host-refused', `documents of ${b.host} are refused`)
     }
     if (authenticatedBy !== b.host && !this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {
-      return this.reject('signature', `bad signature on ${b.kind}/${b.host}#${b.seq}`)
+      return this.reject('signature', `bad signature on ${b.kind}/${b.host}#${b.seq}`, b)
     }
+    // Quotas, on authentic blobs only (a forger cannot spend a host's allowance), before anything is kept.
+    const refused = this.checkQuota(b, doc)
+    if (refused !== undefined) return refused
     let result: ApplyResult
     if (b.tag === TAG_CHECKPOINT) {
       result = this.applyCheckpoint(b, doc)
@@ -256,8 +341,122 @@ export class Replica {
     return result
   }
 
+  /**
+   * The host's quotas for blob `b`: the document it goes to may not pass `docBytesMax` (a checkpoint
+   * replaces what it covers; an update or a held one adds to it), and the host's byte rate may not pass
+   * `hostUpdateBytesPerSecondMax` (bucket `hostUpdateBytesBurstMax`). Returns the rejection, if any.
+   */
+  private checkQuota (b: SignedBlob, doc: HostDoc | undefined): ApplyResult | undefined {
+    const size = b.bytes.length
+    const q = this.quotaOf(b.host)
+    const key = docKey(b.kind, b.host)
+    let projected: number
+    if (b.tag === TAG_CHECKPOINT) {
+      projected = doc === undefined || b.incarnation > doc.incarnation || b.seq >= doc.seq ? size : size + doc.updateBytesAfter(b.seq)
+    } else if (q.over.has(b.kind) && (doc === undefined || b.incarnation === doc.incarnation)) {
+      // Over quota stays over until a checkpoint within the quota replaces the document.
+      projected = Number.POSITIVE_INFINITY
+    } else {
+      projected = (doc?.storedBytes ?? 0) + this.pendingBytes(key) + size
+    }
+    if (projected > this.limits.docBytesMax) {
+      const wasOver = q.over.size > 0
+      q.over.add(b.kind)
+      // Updates waiting for a gap of a document over quota would wait for nothing.
+      this.pendingByKey.delete(key)
+      if (!wasOver) this.hooks.onQuota?.(b.host, true)
+      const held = projected === Number.POSITIVE_INFINITY ? 'document over quota' : `${projected} bytes held would pass docBytesMax (${this.limits.docBytesMax})`
+      return this.refuse(q, 'doc-quota', `${b.kind}/${b.host}#${b.seq}: ${held}`, b)
+    }
+    const now = this.now()
+    if (!this.restoring && !q.take(size, now, this.limits.hostUpdateBytesPerSecondMax, this.limits.hostUpdateBytesBurstMax)) {
+      q.rateLimitedAt = now
+      return this.refuse(q, 'rate-quota', `${b.kind}/${b.host}#${b.seq}: ${size} bytes over hostUpdateBytesPerSecondMax (${this.limits.hostUpdateBytesPerSecondMax})`, b)
+    }
+    return undefined
+  }
+
+  private refuse (q: HostQuota, reason: RejectReason, detail: string, b: SignedBlob): ApplyResult {
+    q.rejectedBlobs++
+    q.rejectedBytes += b.bytes.length
+    this.stats.quotaRejectedBytes += b.bytes.length
+    return this.reject(reason, detail, b)
+  }
+
+  /** The quota state of `host`, created on first use; bounded by twice `hostsMax` (hosts holding no document go first). */
+  private quotaOf (host: string): HostQuota {
+    let q = this.quotas.get(host)
+    if (q !== undefined) return q
+    if (this.quotas.size >= 2 * this.limits.hostsMax) {
+      let victim: string | undefined
+      for (const h of this.quotas.keys()) {
+        if (this.docs.get(docKey('reg', h)) === undefined && this.docs.get(docKey('var', h)) === undefined) { victim = h; break }
+      }
+      this.quotas.delete(victim ?? this.quotas.keys().next().value!)
+    }
+    q = new HostQuota(this.limits.hostUpdateBytesBurstMax, this.now())
+    this.quotas.set(host, q)
+    return q
+  }
+
+  /** A checkpoint within the quota now holds `kind` of `host`: it is no longer over quota for it. */
+  private withinQuota (kind: DocKind, host: string): void {
+    const q = this.quotas.get(host)
+    if (q === undefined || !q.over.delete(kind)) return
+    if (q.over.size === 0) this.hooks.onQuota?.(host, false)
+  }
+
+  private pendingBytes (key: string): number {
+    const p = this.pendingByKey.get(key)
+    if (p === undefined) return 0
+    let n = 0
+    for (const b of p.values()) n += b.bytes.length
+    return n
+  }
+
+  /** Bytes held for a document: checkpoint, updates after it, updates waiting for a gap. */
+  docBytes (kind: DocKind, host: string): number {
+    const key = docKey(kind, host)
+    return (this.docs.get(key)?.storedBytes ?? 0) + this.pendingBytes(key)
+  }
+
+  /** A blob of `host`'s `kind` document was refused for `docBytesMax` since its last checkpoint within the quota. */
+  overQuota (kind: DocKind, host: string): boolean {
+    return this.quotas.get(host)?.over.has(kind) === true
+  }
+
+  /** What `host`'s documents take here and how its quotas stand. */
+  hostUsage (host: string): HostUsage {
+    const q = this.quotas.get(host)
+    return {
+      host,
+      docBytes: { reg: this.docBytes('reg', host), var: this.docBytes('var', host) },
+      overQuota: q !== undefined && q.over.size > 0,
+      rateLimited: q?.rateLimitedAt !== undefined && this.now() - q.rateLimitedAt < RATE_LIMITED_STATUS_MS,
+      rejectedBlobs: q?.rejectedBlobs ?? 0,
+      rejectedBytes: q?.rejectedBytes ?? 0
+    }
+  }
+
+  /**
+   * True at most once per {@link QUOTA_REPORT_INTERVAL_MS} for a host and quota reason: the network layer
+   * reports (`update:rejected`) the first refusal and counts the rest, so a flood is not also an event flood.
+   */
+  shouldReport (host: string, reason: RejectReason): boolean {
+    const q = this.quotas.get(host)
+    if (q === undefined) return true
+    const now = this.now()
+    const last = q.reportedAt.get(reason)
+    if (last !== undefined && now - last < QUOTA_REPORT_INTERVAL_MS) return false
+    q.reportedAt.set(reason, now)
+    return true
+  }
+
   private applyCheckpoint (b: SignedBlob, doc: HostDoc | undefined): ApplyResult {
-    if (doc === undefined || b.incarnation > doc.incarnation) {
+    // A new document, a new incarnation, or a checkpoint past what we hold: the checkpoint is the whole
+    // document, so it replaces ours (applying it onto ours would keep whatever ours had that it has not:
+    // a host could grow its document past the quota with partial checkpoints).
+    if (doc === undefined || b.incarnation > doc.incarnation || b.seq > doc.seq) {
       if (doc === undefined && this.countDocs(b.kind) >= this.limits.hostsMax) {
         return this.reject('hosts-max', `already holding ${this.limits.hostsMax} ${b.kind} documents`)
       }
@@ -266,7 +465,7 @@ export class Replica {
         Y.applyUpdate(fresh.doc, b.payload, ORIGIN_REMOTE)
       } catch (err) {
         fresh.doc.destroy()
-        return this.reject('yjs', `checkpoint of ${b.kind}/${b.host}: ${(err as Error).message}`)
+        return this.reject('yjs', `checkpoint of ${b.kind}/${b.host}: ${(err as Error).message}`, b)
       }
       fresh.seq = b.seq
       fresh.adoptCheckpoint(b)
@@ -274,22 +473,16 @@ export class Replica {
       this.docs.set(key, fresh)
       this.prunePendingBelow(key, b.incarnation, b.seq)
       this.stats.checkpointsApplied++
+      this.withinQuota(b.kind, b.host)
       this.hooks.onDocAttached?.(fresh, doc)
       this.hooks.onCheckpoint?.(fresh, b, true)
       doc?.doc.destroy()
       return { status: 'applied', kind: b.kind, host: b.host }
     }
-    // Same incarnation, newer checkpoint.
-    if (b.seq > doc.seq) {
-      try {
-        Y.applyUpdate(doc.doc, b.payload, ORIGIN_REMOTE)
-      } catch (err) {
-        return this.reject('yjs', `checkpoint of ${b.kind}/${b.host}: ${(err as Error).message}`)
-      }
-      doc.seq = b.seq
-    }
+    // Same incarnation, a checkpoint at or below what we hold: kept to relay (it covers part of our log).
     doc.adoptCheckpoint(b)
     this.stats.checkpointsApplied++
+    if (doc.storedBytes <= this.limits.docBytesMax) this.withinQuota(b.kind, b.host)
     this.hooks.onCheckpoint?.(doc, b, false)
     return { status: 'applied', kind: b.kind, host: b.host }
   }
@@ -301,11 +494,20 @@ export class Replica {
     try {
       Y.applyUpdate(doc.doc, b.payload, ORIGIN_REMOTE)
     } catch (err) {
-      return this.reject('yjs', `update ${b.kind}/${b.host}#${b.seq}: ${(err as Error).message}`)
+      return this.reject('yjs', `update ${b.kind}/${b.host}#${b.seq}: ${(err as Error).message}`, b)
     }
     doc.seq = b.seq
     if (!doc.appendLog(b, this.limits.logUpdatesPerDocMax, this.limits.logBytesPerDocMax)) {
       if (doc.log.length === 0 && !doc.logIntact) this.stats.logOverflows++
+    }
+    // The updates after our checkpoint outgrew it: the host has made a newer one (it does when its log
+    // passes half its checkpoint), and fetching it keeps this document far from docBytesMax.
+    if (doc.updateBytes > Math.max(CHECKPOINT_LOG_BYTES_MIN, doc.checkpoint?.bytes.length ?? 0)) {
+      const now = this.now()
+      if (doc.checkpointWantedAt === undefined || now - doc.checkpointWantedAt >= CHECKPOINT_PULL_INTERVAL_MS) {
+        doc.checkpointWantedAt = now
+        this.hooks.onGap?.(b.kind, b.host)
+      }
     }
     this.hooks.onUpdate?.(doc, b)
     this.stats.applied++
@@ -354,10 +556,10 @@ export class Replica {
     if (p.size === 0) this.pendingByKey.delete(key)
   }
 
-  private reject (reason: RejectReason, detail: string): ApplyResult {
+  private reject (reason: RejectReason, detail: string, b?: SignedBlob): ApplyResult {
     this.stats.rejected[reason]++
     this.logFn(`rejected (${reason}): ${detail}`)
-    return { status: 'rejected', reason, detail }
+    return b === undefined ? { status: 'rejected', reason, detail } : { status: 'rejected', reason, detail, kind: b.kind, host: b.host }
   }
 
   // ---- anti-entropy ----------------------------------------------------------------------------
@@ -428,6 +630,7 @@ export class Replica {
     const key = docKey(kind, host)
     const d = this.docs.get(key)
     this.pendingByKey.delete(key)
+    this.withinQuota(kind, host)
     if (d === undefined) return false
     this.docs.delete(key)
     this.hooks.onDocDetached?.(d)
@@ -464,7 +667,9 @@ export class Replica {
       const max = peekTag(bytes) === TAG_CHECKPOINT ? this.limits.checkpointBytesMax : this.limits.updateBytesMax
       const b = decodeSignedBlob(bytes, max)
       if (b.host !== this.id) {
-        this.applyBlob(b)
+        // What was stored passed the rate quota when it arrived; the document quota still applies.
+        this.restoring = true
+        try { this.applyBlob(b) } finally { this.restoring = false }
         continue
       }
       if (!this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {

@@ -34,6 +34,11 @@ export interface AgentDescriptor {
   readonly load: number | undefined
   /** Host's wall clock (ms since epoch) at the last write of this descriptor. Informational. */
   readonly updatedAt: number
+  /**
+   * Host's wall clock (ms) when it claimed this id, kept by updates; the earliest claim owns the id
+   * (crdt/README.md, "Who owns an agent id"). Undefined for descriptors written by older peers.
+   */
+  readonly claimedAt: number | undefined
 }
 
 /** `reachable`: the host's lease is current (or it is this peer). `unreachable`: its lease expired. */
@@ -47,12 +52,19 @@ export interface Freshness {
   readonly hostSilentMs: number
   /** Host's write time of the descriptor. */
   readonly updatedAt: number
+  /**
+   * The host's document went over `docBytesMax` on this peer: its later updates are refused, so this
+   * descriptor may be stale until the host compacts its document.
+   */
+  readonly hostOverQuota: boolean
 }
 
 /** A registry entry as returned by reads: the descriptor plus liveness and freshness. */
 export interface AgentView extends AgentDescriptor {
   readonly status: AgentStatus
   readonly freshness: Freshness
+  /** Another host claims this id too; this is the owning (earliest) claim. See `agent:contested`. */
+  readonly contested: boolean
 }
 
 export type WhereOp = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'notIn' | 'exists'
@@ -85,6 +97,8 @@ export interface QueryResult {
     readonly asOf: number
     /** The largest `hostSilentMs` among the hosts of the returned agents. */
     readonly oldestHostSilentMs: number
+    /** Hosts of returned agents whose documents are over quota here (their agents may be stale). */
+    readonly overQuotaHosts: number
   }
 }
 

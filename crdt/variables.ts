@@ -355,6 +355,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     if (!map.has(name) && map.size >= this.replica.limits.variablesPerHostMax) {
       throw new LimitExceededError('variablesPerHostMax', this.replica.limits.variablesPerHostMax, map.size + 1, 'variables of this host')
     }
+    this.replica.checkLocalRoom('var')
     const stored: StoredContribution = { v: JSON.parse(JSON.stringify(value)), t: this.hlc.tick(), w: weight, m: tag }
     const blob = this.replica.transact('var', (doc) => { doc.getMap('vars').set(name, stored) })
     if (blob !== undefined) this.publish(blob)

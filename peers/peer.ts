@@ -14,7 +14,7 @@ import { LeaseTable } from '../crdt/liveness.js'
 import { ReplicatedRegistry } from '../crdt/registry.js'
 import { Replica } from '../crdt/replica.js'
 import { VariableStore } from '../crdt/variables.js'
-import type { ReplicaStats } from '../crdt/replica.js'
+import type { HostUsage, ReplicaStats } from '../crdt/replica.js'
 import type { RegistryStats } from '../crdt/registry.js'
 import type { VariableStats } from '../crdt/variables.js'
 import { DocStore } from './doc-store.js'
@@ -48,6 +48,14 @@ export interface PeerStats {
   hosts: number
   connections: number
   storeErrors: number
+}
+
+/** What this peer knows of one host (`peer.hostStatus(host)`): liveness, and what its documents take here. */
+export interface PeerHostStatus extends HostUsage {
+  /** The host's lease here: `alive`, `unreachable`, or `unknown` (never heard, or pruned). */
+  status: 'alive' | 'unreachable' | 'unknown'
+  /** Ms since this peer last heard the host, when known. */
+  silentMs?: number
 }
 
 /** The peer's membership of the Raft group (`peer.raft`): see peers/raft/service.ts. */
@@ -94,7 +102,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   /** @internal */
   readonly sync: SyncEngine
   private readonly gate: PeerGate
-  private readonly store: DocStore | undefined
+  /** @internal The documents' store in the data dir, if any. */
+  readonly store: DocStore | undefined
   private db: ClassicLevel<string, Uint8Array> | undefined
   private state: 'stopped' | 'starting' | 'started' | 'stopping' = 'stopped'
   private transition: Promise<void> = Promise.resolve()
@@ -125,6 +134,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       log: init.log.child('economy'),
       query: (q) => this.registry.query(q),
       lookup: (id) => this.registry.lookup(id),
+      claims: (id) => this.registry.index.claims(id),
       isMember: (peerId) => {
         const st = this.raft?.status()
         return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
@@ -257,6 +267,20 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   /** Sync health per known mesh member (R7). */
   syncHealth (): PeerSyncHealth[] {
     return this.sync.health()
+  }
+
+  /**
+   * What this peer knows of `host`: its lease, the bytes its documents take here, and its quotas
+   * (`overQuota`: a document went over `docBytesMax`, its later updates are refused until it compacts;
+   * `rateLimited`: blobs refused for `hostUpdateBytesPerSecondMax` lately).
+   */
+  hostStatus (host: string): PeerHostStatus {
+    const lease = this.registry.leases.get(host)
+    return {
+      ...this.replica.hostUsage(host),
+      status: lease === undefined ? 'unknown' : lease.status,
+      ...(lease !== undefined ? { silentMs: lease.silentMs() } : {})
+    }
   }
 
   /** Connected mesh members' peer ids. */

@@ -11,7 +11,7 @@ export type { Logger, LogLevel } from './base/log.js'
 export { TypedEmitter } from './base/events.js'
 
 export { createPeer, Peer } from '../peers/peer.js'
-export type { PeerEventMap, PeerStats, WhenSyncedOptions } from '../peers/peer.js'
+export type { PeerEventMap, PeerHostStatus, PeerStats, WhenSyncedOptions } from '../peers/peer.js'
 export { peerOptionsSchema, resolvePeerOptions } from '../peers/options.js'
 export type { PeerOptions, ResolvedPeerOptions } from '../peers/options.js'
 export type { PeerSyncHealth, SyncStats } from '../peers/sync/index.js'

@@ -124,7 +124,11 @@ export interface RunAuctionOptions {
 export interface RunAuctionReport {
   auction: AuctionState
   requested: number
-  /** Per agent: `bid`, `declined`, or the error code (`ERR_TIMEOUT`, `ERR_UNREACHABLE`, a rejection code...). */
+  /**
+   * Per agent: `bid`, `declined`, or the error code (`ERR_TIMEOUT`, `ERR_UNREACHABLE`, `ERR_UNKNOWN_AGENT`,
+   * `ERR_CONTESTED`: the id is claimed by several hosts and the owner of its account has no claim of it,
+   * a rejection code...).
+   */
   responses: Record<string, string>
 }
 
@@ -161,6 +165,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     log: Logger
     query: (q: QueryCriteria) => { agents: readonly AgentView[] }
     lookup: (id: string) => AgentView | undefined
+    /** Every host's claim of an agent id, the registry's owner first (more than one: the id is contested). */
+    claims: (id: string) => readonly AgentView[]
     /** Whether a peer is a member of the Raft group (false when this peer cannot tell). */
     isMember: (peerId: string) => boolean
   }) { super() }
@@ -492,6 +498,13 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       for (const a of this.ctx.query({ reachableOnly: true, ...(options.bidders ?? {}) }).agents) byId.set(a.id, a)
     }
     byId.delete(options.seller)
+    // A contested id goes to the claim of its account's owner (the log's first committed claim), so a host
+    // that took the name in the registry cannot take the agent's bid requests.
+    for (const a of [...byId.values()]) {
+      if (!a.contested) continue
+      const claim = await this.bidderClaim(a)
+      if (claim === undefined) { byId.delete(a.id); responses[a.id] = 'ERR_CONTESTED' } else byId.set(a.id, claim)
+    }
     const targets = [...byId.values()]
     const req = (a: AgentView): BidRequest => ({ auction: spec.id, agent: a.id, seller: options.seller, spec, closesAt, openedIndex })
     await pool(targets, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
@@ -526,6 +539,19 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       await this.ask(host, { t: 'result', notice: { auction: spec.id, status: state.status, winners: [], clearingPrice: null }, agents }, timeoutMs)
     })
     return { auction: state, requested: targets.length, responses }
+  }
+
+  /**
+   * The claim of a contested agent id to send its bid requests to: the one hosted by the peer owning the
+   * agent's account in the log (local replica on a member, else a linearizable read); the registry's
+   * owner when the account does not exist (no bid of it could commit anyway); undefined when the account's
+   * owner has no claim of the id.
+   */
+  private async bidderClaim (a: AgentView): Promise<AgentView | undefined> {
+    let owner = this.replica?.account(a.id)?.owner
+    if (owner === undefined || owner === null) owner = (await this.account(a.id).catch(() => undefined))?.owner
+    if (owner === undefined || owner === null || owner === a.host) return a
+    return this.ctx.claims(a.id).find(c => c.host === owner)
   }
 
   /**

@@ -26,6 +26,13 @@ export interface PeerSyncHealth {
   lastHeartbeatAt?: number
   /** Round-trip time from libp2p's connection monitor, if measured. */
   rttMs?: number
+  /**
+   * This peer's documents went over `docBytesMax` here: their later updates are refused (crdt/replica.ts,
+   * quotas). Filled in by anti-entropy's `health()` from the replica (false in the table itself).
+   */
+  overQuota: boolean
+  /** This peer's blobs were refused for `hostUpdateBytesPerSecondMax` in the last few seconds (idem). */
+  rateLimited: boolean
 }
 
 /** One peer's entry: its public health and the services' bookkeeping. */
@@ -53,7 +60,7 @@ export class SyncHealthTable {
         // Forget the oldest disconnected peer to stay bounded.
         for (const [id, st] of this.peers) if (!st.health.connected) { this.peers.delete(id); break }
       }
-      s = { health: { peerId, connected: false, blobsReceived: 0, blobsSent: 0, failures: 0, lag: 0 }, syncedSinceConnect: false }
+      s = { health: { peerId, connected: false, blobsReceived: 0, blobsSent: 0, failures: 0, lag: 0, overQuota: false, rateLimited: false }, syncedSinceConnect: false }
       this.peers.set(peerId, s)
     }
     return s

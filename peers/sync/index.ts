@@ -49,7 +49,11 @@ export interface SyncStats extends GossipStats, LivenessStats, AntiEntropyStats 
 export interface SyncEventMap extends Record<string, unknown> {
   'sync:completed': { peerId: string, initiator: boolean, received: number, sent: number, ms: number }
   'sync:failed': { peerId: string, initiator: boolean, error: Error }
-  'update:rejected': { from: string, via: 'gossip' | 'sync', reason: RejectReason, detail: string }
+  /**
+   * A blob was refused: malformed, forged, or over its host's quota (`doc-quota`, `rate-quota`: at most one
+   * event per host and reason a second, the rest counted). `from`: who sent it; `host`: the document's host.
+   */
+  'update:rejected': { from: string, via: 'gossip' | 'sync', reason: RejectReason, detail: string, host?: string }
   'member:joined': { peerId: string }
   'member:left': { peerId: string }
 }

@@ -180,21 +180,24 @@ describe('replica: signed per-host documents', () => {
     expect(a.registry.size).toBe(11)
   })
 
-  it('a contested agent id resolves to the same winner on every replica', async () => {
+  it('a contested agent id resolves to the same winner, the earliest claim, on every replica', async () => {
+    let t = 1_000_000
+    const now = (): number => t
     const keys = new TestKeys()
-    const a = makeNode(keys, 'A')
-    const b = makeNode(keys, 'B')
+    const a = makeNode(keys, 'A', { now })
+    const b = makeNode(keys, 'B', { now })
     antiEntropyAll([a, b])
     await b.registry.register({ id: 'same', capabilities: ['b'] })
+    t += 1
     await a.registry.register({ id: 'same', capabilities: ['a'] })
-    gossipAll([a, b])
-    expect(a.registry.lookup('same')?.host).toBe('A')
-    expect(b.registry.lookup('same')?.host).toBe('A')
-    // The winner leaves: the shadowed claim takes over everywhere.
-    await a.registry.unregister('same')
     gossipAll([a, b])
     expect(a.registry.lookup('same')?.host).toBe('B')
     expect(b.registry.lookup('same')?.host).toBe('B')
+    // The winner leaves: the shadowed claim takes over everywhere.
+    await b.registry.unregister('same')
+    gossipAll([a, b])
+    expect(a.registry.lookup('same')?.host).toBe('A')
+    expect(b.registry.lookup('same')?.host).toBe('A')
   })
 
   it('liveness: a silent host becomes unreachable, then is pruned; relayed copies are refused until it speaks', async () => {

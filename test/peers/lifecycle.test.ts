@@ -167,7 +167,7 @@ const SERVICES = [
   }),
   lifecycleCase({
     name: 'economy',
-    create: ({ a }: Ctx) => new PeerEconomy({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, isMember: () => false }),
+    create: ({ a }: Ctx) => new PeerEconomy({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, claims: () => [], isMember: () => false }),
     works: async ({ a }) => {
       expect(a.libp2p.getProtocols()).toContain(auctionProtocol(a.options.mesh))
     }

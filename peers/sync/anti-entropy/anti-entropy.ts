@@ -4,6 +4,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { DecodeError, TimeoutError } from '../../../src/base/errors.js'
 import { TypedEmitter } from '../../../src/base/events.js'
 import type { Logger } from '../../../src/base/log.js'
+import { QUOTA_REASONS } from '../../../crdt/replica.js'
 import type { PeerSyncHealth, PeerSyncState, SyncHealthTable } from '../health.js'
 import { DEFAULT_MESH } from '../constants.js'
 import {
@@ -25,7 +26,8 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
     syncBlobsSent: 0,
     syncBytesReceived: 0,
     syncBytesSent: 0,
-    syncRejected: 0
+    syncRejected: 0,
+    syncOverQuota: 0
   }
 
   private readonly node: AntiEntropyComponents['node']
@@ -96,7 +98,10 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
   // ---- health ----------------------------------------------------------------------------------
 
   health (): PeerSyncHealth[] {
-    return this.peers.list()
+    return this.peers.list().map(h => {
+      const u = this.replica.hostUsage(h.peerId)
+      return { ...h, overQuota: u.overQuota, rateLimited: u.rateLimited }
+    })
   }
 
   isSynced (): boolean {
@@ -235,7 +240,12 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
 
   /** Reads BLOB/CHUNK frames, applying each blob, until a frame of type `until`; returns its body. */
   private async receiveBlobs (lp: FramedStream, peerId: string, until: number, counts: { received: number, bytes: number }, signal: AbortSignal): Promise<Uint8Array> {
-    const assembler = new BlobAssembler(this.replica.limits.checkpointBytesMax)
+    // No blob over a document's quota can be kept: one is skipped as it streams, not buffered whole.
+    const limits = this.replica.limits
+    const assembler = new BlobAssembler(Math.min(limits.checkpointBytesMax, limits.docBytesMax), () => {
+      this.stats.syncRejected++
+      this.stats.syncOverQuota++
+    })
     for (let frames = 0; frames < ROUND_FRAMES_MAX; frames++) {
       const f = (await lp.read({ signal })).subarray()
       this.stats.syncBytesReceived += f.length
@@ -255,9 +265,16 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
       const r = this.replica.apply(blob)
       if (r.status === 'rejected') {
         this.stats.syncRejected++
+        const host = r.host !== undefined ? { host: r.host } : {}
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
           this.log.warn('sync blob rejected', { from: peerId, reason: r.reason, detail: r.detail })
-          this.emit('update:rejected', { from: peerId, via: 'sync', reason: r.reason, detail: r.detail })
+          this.emit('update:rejected', { from: peerId, via: 'sync', reason: r.reason, detail: r.detail, ...host })
+        } else if (QUOTA_REASONS.has(r.reason) && r.host !== undefined) {
+          this.stats.syncOverQuota++
+          if (this.replica.shouldReport(r.host, r.reason)) {
+            this.log.warn('sync blob over the host\'s quota', { from: peerId, host: r.host, reason: r.reason, detail: r.detail })
+            this.emit('update:rejected', { from: peerId, via: 'sync', reason: r.reason, detail: r.detail, ...host })
+          }
         }
       }
     }

@@ -54,14 +54,21 @@ export function * blobFrames (blob: Uint8Array, frameBytesMax: number): Generato
   }
 }
 
-/** Reassembles chunked blobs; bounded by `blobBytesMax`. */
+/**
+ * Reassembles chunked blobs, bounded by `blobBytesMax`. Without `onOversized`, a longer blob fails the
+ * stream (LimitExceededError); with it, the blob's parts are dropped as they come, `onOversized` is called
+ * once at its end, and the stream goes on (nothing over the bound is ever buffered).
+ */
 export class BlobAssembler {
   private parts: Uint8Array[] = []
   private bytes = 0
+  private skipping = false
   private readonly blobBytesMax: number
+  private readonly onOversized: (() => void) | undefined
 
-  constructor (blobBytesMax: number) {
+  constructor (blobBytesMax: number, onOversized?: () => void) {
     this.blobBytesMax = blobBytesMax
+    this.onOversized = onOversized
   }
 
   /** Feeds a BLOB/CHUNK/CHUNK_END frame; returns a whole blob when one is complete. */
@@ -73,7 +80,19 @@ export class BlobAssembler {
     }
     if (type !== FRAME_CHUNK && type !== FRAME_CHUNK_END) throw new DecodeError('sync frame', `unexpected frame type ${String(type)}`)
     this.bytes += body.length
-    if (this.bytes > this.blobBytesMax) throw new LimitExceededError('checkpointBytesMax', this.blobBytesMax, this.bytes, 'chunked blob')
+    if (this.bytes > this.blobBytesMax) {
+      if (this.onOversized === undefined) throw new LimitExceededError('checkpointBytesMax', this.blobBytesMax, this.bytes, 'chunked blob')
+      this.parts = []
+      this.skipping = true
+    }
+    if (this.skipping) {
+      if (type === FRAME_CHUNK_END) {
+        this.skipping = false
+        this.bytes = 0
+        this.onOversized?.()
+      }
+      return undefined
+    }
     this.parts.push(body.slice())
     if (type === FRAME_CHUNK) return undefined
     const out = new Uint8Array(this.bytes)
@@ -85,6 +104,6 @@ export class BlobAssembler {
   }
 
   get midBlob (): boolean {
-    return this.parts.length > 0
+    return this.parts.length > 0 || this.skipping
   }
 }

@@ -46,13 +46,15 @@ export interface AntiEntropyStats {
   syncBytesReceived: number
   syncBytesSent: number
   syncRejected: number
+  /** Blobs refused for their host's quota (`doc-quota`, `rate-quota`), chunked blobs over `docBytesMax` included (also in `syncRejected`). */
+  syncOverQuota: number
 }
 
 export interface AntiEntropyEvents extends Record<string, unknown> {
   'sync:completed': { peerId: string, initiator: boolean, received: number, sent: number, ms: number }
   /** `error`: TimeoutError (ERR_TIMEOUT) past `syncTimeoutMs`, DecodeError for bad frames, the stream's error... */
   'sync:failed': { peerId: string, initiator: boolean, error: Error }
-  'update:rejected': { from: string, via: 'sync', reason: RejectReason, detail: string }
+  'update:rejected': { from: string, via: 'sync', reason: RejectReason, detail: string, host?: string }
 }
 
 export interface AntiEntropy extends TypedEmitter<AntiEntropyEvents> {
@@ -66,7 +68,7 @@ export interface AntiEntropy extends TypedEmitter<AntiEntropyEvents> {
    * is running or queued, and no heartbeat shows us behind.
    */
   isSynced: () => boolean
-  /** Sync health per known mesh peer (R7). */
+  /** Sync health per known mesh peer (R7), with the quota status of its documents here. */
   health: () => PeerSyncHealth[]
   /** Handles the protocol, follows members, runs the timer (idempotent). */
   start: () => Promise<void>
@@ -87,7 +89,7 @@ export interface AntiEntropyInit {
 
 export interface AntiEntropyComponents {
   node: Pick<AgoraLibp2p, 'handle' | 'unhandle' | 'dialProtocol'>
-  replica: Pick<Replica, 'id' | 'digest' | 'missingFor' | 'apply' | 'limits'>
+  replica: Pick<Replica, 'id' | 'digest' | 'missingFor' | 'apply' | 'limits' | 'shouldReport' | 'hostUsage'>
   /** Who to exchange with; exchanges start when members connect. */
   membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers' | 'register'>
   health: SyncHealthTable

@@ -4,6 +4,7 @@ import type { Message } from '@libp2p/gossipsub'
 import { TypedEmitter } from '../../../src/base/events.js'
 import type { Logger } from '../../../src/base/log.js'
 import type { DocKind, SignedBlob } from '../../../crdt/codec.js'
+import { QUOTA_REASONS } from '../../../crdt/replica.js'
 import { DEFAULT_MESH } from '../constants.js'
 import { crdtTopic } from './constants.js'
 import type { Gossip, GossipComponents, GossipEvents, GossipInit, GossipStats } from './index.js'
@@ -16,7 +17,8 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     gossipDuplicates: 0,
     gossipPending: 0,
     gossipRejected: 0,
-    gossipIgnored: 0
+    gossipIgnored: 0,
+    gossipOverQuota: 0
   }
 
   private readonly pubsub: GossipComponents['pubsub']
@@ -86,8 +88,19 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
           this.stats.gossipRejected++
           this.log.warn('gossip update rejected', { from, via: peer.toString(), reason: r.reason, detail: r.detail })
-          this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail })
+          this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail, ...(r.host !== undefined ? { host: r.host } : {}) })
           return TopicValidatorResult.Reject
+        }
+        if (QUOTA_REASONS.has(r.reason) && r.host !== undefined) {
+          this.stats.gossipOverQuota++
+          if (this.replica.shouldReport(r.host, r.reason)) {
+            this.log.warn('gossip update over the host\'s quota', { host: r.host, via: peer.toString(), reason: r.reason, detail: r.detail })
+            this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail, host: r.host })
+          }
+          // A host flooding us directly past its rate loses gossipsub score; a relay that forwarded its
+          // updates (within its own quota) does not, nor does a host whose document merely reached our
+          // docBytesMax (it may be our configuration that is smaller).
+          return r.reason === 'rate-quota' && peer.toString() === r.host ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
         }
         this.stats.gossipIgnored++
         return TopicValidatorResult.Ignore

@@ -3,7 +3,9 @@
  * Inbound messages are applied inside the topic validator, so a message is forwarded only if it verified
  * and applied (or is a new update waiting for a gap); bad ones (undecodable, bad signature, bad Yjs) are
  * rejected — gossipsub then lowers the relaying peer's score — counted, logged and reported as
- * `update:rejected`; others that cannot apply are ignored. A gap (an update whose predecessors are
+ * `update:rejected`; updates over their host's quota are not forwarded, counted and reported (at most once a
+ * second per host and reason), and those over its rate lower the score of a host that sends them to us
+ * directly; others that cannot apply are ignored. A gap (an update whose predecessors are
  * missing, from gossip or sync) asks anti-entropy for an exchange with the peer that relayed the
  * message, else the document's host, else any member.
  *
@@ -35,10 +37,13 @@ export interface GossipStats {
   gossipPending: number
   gossipRejected: number
   gossipIgnored: number
+  /** Updates refused for their host's quota (`doc-quota`, `rate-quota`): not forwarded. */
+  gossipOverQuota: number
 }
 
 export interface GossipEvents extends Record<string, unknown> {
-  'update:rejected': { from: string, via: 'gossip', reason: RejectReason, detail: string }
+  /** `host`: the document's host, when the blob decoded. Quota refusals: at most one event per host and reason a second. */
+  'update:rejected': { from: string, via: 'gossip', reason: RejectReason, detail: string, host?: string }
 }
 
 export interface Gossip extends TypedEmitter<GossipEvents> {
@@ -59,7 +64,7 @@ export interface GossipInit {
 export interface GossipComponents {
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   /** Applies inbound updates; its `onGap` hook is chained at construction. */
-  replica: Pick<Replica, 'apply' | 'hooks'>
+  replica: Pick<Replica, 'apply' | 'hooks' | 'shouldReport'>
   /** Where to pull from on a gap. */
   membership: Pick<Membership, 'isMember' | 'randomMember'>
   antiEntropy: Pick<AntiEntropy, 'requestSync'>

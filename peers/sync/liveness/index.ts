@@ -74,7 +74,7 @@ export interface LivenessComponents {
   /** Its connections' round-trip times. */
   node: Pick<AgoraLibp2p, 'getConnections'>
   /** This peer's own documents' positions. */
-  replica: Pick<Replica, 'id' | 'entry'>
+  replica: Pick<Replica, 'id' | 'entry' | 'overQuota'>
   /** The lease table it feeds. */
   registry: Pick<ReplicatedRegistry, 'heard' | 'hostLeft' | 'sweep' | 'leases'>
   membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers'>

@@ -149,6 +149,9 @@ export class LivenessService implements Liveness {
     let lag = 0
     for (const d of hb.docs) {
       const mine = this.replica.entry(d.kind, from)
+      // A document over its quota here is not lag: we would refuse what a pull brings, save a new
+      // incarnation (the host's compaction), which still counts.
+      if (this.replica.overQuota(d.kind, from) && (mine === undefined || d.incarnation === mine.incarnation)) continue
       if (mine === undefined) lag += d.seq + 1
       else if (d.incarnation > mine.incarnation) lag += d.seq + 1
       else if (d.incarnation === mine.incarnation && d.seq > mine.seq) lag += d.seq - mine.seq
