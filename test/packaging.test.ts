@@ -55,6 +55,7 @@ describe('examples/agora.yaml', () => {
     const on = lines.map(l => {
       const m = /^# ?(\s*)([A-Za-z]+):(.*)$/.exec(l)
       if (m !== null && keys.has(m[2]!)) return `${m[1]!}${m[2]!}:${m[3]!}`
+      if (/^#\s{3,}- /.test(l)) return l.replace(/^# ?/, '')
       return /^#\s{2,}#/.test(l) ? l.replace(/^#/, ' ') : l
     }).join('\n')
     const file = join(tmp, 'all-keys.yaml')

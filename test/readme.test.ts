@@ -59,9 +59,11 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'Quickstart #1': { runner: 'Quickstart: npx agora start serves on 127.0.0.1:7070 and SIGINT stops it (npm ci: mirrors)' },
   'Quickstart #2': { mirrors: [{ file: 'test/readme.test.ts', test: 'Quickstart: npm test is vitest over test/**, after a build' }] },
   'Running a peer daemon #1': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
-  'Running a peer daemon #2': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
+  'Running a peer daemon #2': { runner: 'Running a peer daemon: under a supervisor, node dist/src/cli.js start runs and leaves on SIGTERM' },
   'Running a peer daemon #3': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
   'Running a peer daemon #4': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
+  'Running a peer daemon #5': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
+  'Running a peer daemon #6': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
   'Embedding a peer #1': { runner: 'Embedding a peer: the script runs against a daemon of its mesh it bootstraps from' },
   'Strong variables and the Raft group #1': { runner: 'Strong variables and the Raft group: set, get and compare-and-set on three voters' },
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
@@ -143,7 +145,8 @@ kill -INT $pid; wait $pid; echo "exit=$?"
   })
 
   it.runIf(unshareOk)('Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)', () => {
-    const keys = [1, 2, 3, 4].map(n => `Running a peer daemon #${n}`)
+    // In README order, in one shell session (block #2, the supervisor's command line, runs on its own).
+    const keys = [1, 3, 4, 5, 6].map(n => `Running a peer daemon #${n}`)
     const dir = mkdtempSync(join(tmp, 'daemon-'))
     // Whatever happens, the daemons the blocks started in the background stop with the script.
     const script = ['set -eu', 'trap \'kill $(jobs -p) 2>/dev/null || true\' EXIT', ...keys.flatMap((k, i) => [`echo "::start ${i}::"`, block(k).code, `echo "::end ${i}::"`])].join('\n')
@@ -166,15 +169,34 @@ kill -INT $pid; wait $pid; echo "exit=$?"
     expect(api).toMatch(/"variables":\[\{"name":"gpu.price","value":12\}\]/)
     expect(api).toContain(`"peerId": "${ids[0]!}"`)
     for (const id of ids) expect(api).toMatch(new RegExp(`^${id}.*\\b(leader|voter)\\s+reachable`, 'm'))
-    // 3: the watch printed the strong change.
-    expect(out(2)).toMatch(/event: variable:changed\ndata: \{"kind":"strong","name":"gpu.price","value":15,"previous":12,"index":\d+\}/)
-    expect(out(2)).toMatch(/^id: [0-9a-f]+-\d+$/m)
-    // 4: node4 replaced a follower and leads; the group still has three voters.
+    // 3: the client commands find the daemon and token from the environment.
+    expect(out(2)).toMatch(/"id": "gpu-1"/)
+    // 4: the watch printed the strong change.
+    expect(out(3)).toMatch(/event: variable:changed\ndata: \{"kind":"strong","name":"gpu.price","value":15,"previous":12,"index":\d+\}/)
+    expect(out(3)).toMatch(/^id: [0-9a-f]+-\d+$/m)
+    // 5: node4 replaced a follower and leads; the group still has three voters.
     const node4 = readFileSync(join(dir, 'node4.id'), 'utf8').trim()
-    expect(out(3)).toMatch(new RegExp(`^${node4} \\(self\\)\\s+leader\\s+reachable`, 'm'))
-    const voters = out(3).split('\n').filter(l => /^12D3\S+( \(self\))?\s+(leader|voter)\s/.test(l)).map(l => l.split(' ')[0]!)
+    expect(out(4)).toMatch(new RegExp(`^${node4} \\(self\\)\\s+leader\\s+reachable`, 'm'))
+    const voters = out(4).split('\n').filter(l => /^12D3\S+( \(self\))?\s+(leader|voter)\s/.test(l)).map(l => l.split(' ')[0]!)
     expect(voters).toHaveLength(3)
     expect(ids.filter(id => voters.includes(id))).toHaveLength(2)
+  })
+
+  it.runIf(unshareOk)('Running a peer daemon: under a supervisor, node dist/src/cli.js start runs and leaves on SIGTERM', () => {
+    const line = block('Running a peer daemon #2').code.trim().replace(/\s+#.*$/, '')
+    expect(line).toMatch(/^node dist\/src\/cli\.js start /)
+    // A checkout: dist/ of this one.
+    const dir = mkdtempSync(join(tmp, 'supervised-'))
+    symlinkSync(join(ROOT, 'dist'), join(dir, 'dist'))
+    const r = inNetns(`
+${line} > out.txt 2> err.txt &
+pid=$!
+until curl -sf http://127.0.0.1:7070/ready > ready.json; do sleep 0.1; done
+kill -TERM $pid; wait $pid; echo "exit=$?"
+`, dir, 60_000)
+    expect(r.stdout, r.stderr + readFileSync(join(dir, 'err.txt'), 'utf8')).toMatch(/exit=0/)
+    expect(JSON.parse(readFileSync(join(dir, 'out.txt'), 'utf8').split('\n')[0]!)).toMatchObject({ event: 'started', http: '127.0.0.1:7070' })
+    expect(existsSync(join(dir, 'node1/identity.key'))).toBe(true)
   })
 
   describe('TypeScript blocks', () => {
@@ -188,7 +210,7 @@ const __ids = __dirs.map(d => __exec(process.execPath, [${CLI_PATH}, 'id', '--da
 const __raft = { voters: __ids, proposalTimeoutMs: 30_000 }
 const __b = await __createPeer({ dataDir: __dirs[1], raft: __raft })
 const __c = await __createPeer({ dataDir: __dirs[2], bootstrap: [__b.addresses()[0]!], raft: __raft })
-const ${names[0]} = await __createPeer({ dataDir: __dirs[0], bootstrap: [__b.addresses()[0]!], raft: __raft })
+const ${names[0]} = await __createPeer({ dataDir: __dirs[0], bootstrap: [__b.addresses()[0]!, __c.addresses()[0]!], raft: __raft })
 const ${names[1]} = __b
 const ${names[2]} = __c
 `
@@ -201,7 +223,7 @@ import { createPeer } from 'agora-mesh'
 const [idA, idB, idC] = ['./data', './b', './c'].map(d => __exec(process.execPath, [${CLI_PATH}, 'id', '--data-dir', d]).toString().trim()) as [string, string, string]
 const __b = await createPeer({ dataDir: './b', raft: { voters: [idA, idB, idC] } })
 const __c = await createPeer({ dataDir: './c', bootstrap: [__b.addresses()[0]!], raft: { voters: [idA, idB, idC] } })
-const bootstrap = [__b.addresses()[0]!]
+const bootstrap = [__b.addresses()[0]!, __c.addresses()[0]!]   // the other voters, as a deployment would list them
 `,
         epilogue: `console.log(JSON.stringify({ readme: { v, won, members: peer.raft?.status().voters.length } }))
 await peer.stop(); await __b.stop(); await __c.stop()

@@ -177,9 +177,9 @@ describe('listing variables', () => {
     }, 'the outsider to hold the three ev.* variables')
     expect(page).toEqual({
       variables: [
-        { name: 'ev.count', merge: 'counter', value: 5, contributions: 1 },
-        { name: 'ev.load', merge: 'max', value: 7, contributions: 2 },
-        { name: 'ev.mode', merge: 'lww', value: 'fast', contributions: 1 }
+        { name: 'ev.count', merge: 'counter', value: 5, contributions: 1, conflicting: 0 },
+        { name: 'ev.load', merge: 'max', value: 7, contributions: 2, conflicting: 0 },
+        { name: 'ev.mode', merge: 'lww', value: 'fast', contributions: 1, conflicting: 0 }
       ],
       next: null
     })
