@@ -49,26 +49,32 @@ async function members (args: string[], io: CliIo): Promise<number> {
   return EXIT_OK
 }
 
+const RAFT_SUBCOMMANDS: Record<string, number> = { status: 0, 'add-learner': 1, promote: 1, remove: 1, replace: 2, transfer: 1 }
+
 async function raft (args: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(args, { ...CLIENT_FLAGS, 'timeout-ms': 'string' })
-  if (flags.help === true || positional[0] === undefined) { io.stdout(RAFT_USAGE + '\n'); return flags.help === true ? EXIT_OK : 2 }
+  if (flags.help === true) { io.stdout(RAFT_USAGE + '\n'); return EXIT_OK }
+  // Usage first, before any daemon or token is looked for.
   const [sub, a, b] = positional
-  const need = (n: number): void => { if (positional.length !== n + 1) throw new UsageError(`raft ${sub!} takes ${n} peer id${n === 1 ? '' : 's'}`) }
+  if (sub === undefined) throw new UsageError(`raft needs a subcommand (${Object.keys(RAFT_SUBCOMMANDS).join(', ')})`)
+  const arity = Object.hasOwn(RAFT_SUBCOMMANDS, sub) ? RAFT_SUBCOMMANDS[sub]! : undefined
+  if (arity === undefined) throw new UsageError(`unknown subcommand "${sub}" of raft`)
+  if (positional.length - 1 < arity) throw new UsageError(`raft ${sub} needs ${arity === 2 ? 'two peer ids (dead, live)' : 'a peer id'}`)
+  if (positional.length - 1 > arity) throw new UsageError(`unexpected argument ${positional[arity + 1]!}`)
   let timeoutMs: number | undefined
   if (typeof flags['timeout-ms'] === 'string') {
-    if (!/^[0-9]{1,9}$/.test(flags['timeout-ms'])) throw new UsageError('--timeout-ms needs a positive integer')
+    if (!/^[1-9][0-9]{0,8}$/.test(flags['timeout-ms'])) throw new UsageError('--timeout-ms needs a positive integer')
     timeoutMs = Number(flags['timeout-ms'])
   }
   const call = await client(flags)
   let out: unknown
   switch (sub) {
-    case 'status': need(0); out = await call('GET', '/v1/raft'); break
-    case 'add-learner': need(1); out = await call('POST', '/v1/raft/learners', { peerId: a }); break
-    case 'promote': need(1); out = await call('POST', '/v1/raft/promote', { peerId: a }); break
-    case 'remove': need(1); out = await call('DELETE', `/v1/raft/members/${encodeURIComponent(a!)}`); break
-    case 'replace': need(2); out = await call('POST', '/v1/raft/replace', { dead: a, live: b, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }); break
-    case 'transfer': need(1); out = await call('POST', '/v1/raft/transfer', { to: a, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }); break
-    default: throw new UsageError(`unknown subcommand ${sub}`)
+    case 'status': out = await call('GET', '/v1/raft'); break
+    case 'add-learner': out = await call('POST', '/v1/raft/learners', { peerId: a }); break
+    case 'promote': out = await call('POST', '/v1/raft/promote', { peerId: a }); break
+    case 'remove': out = await call('DELETE', `/v1/raft/members/${encodeURIComponent(a!)}`); break
+    case 'replace': out = await call('POST', '/v1/raft/replace', { dead: a, live: b, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }); break
+    default: out = await call('POST', '/v1/raft/transfer', { to: a, ...(timeoutMs !== undefined ? { timeoutMs } : {}) })
   }
   io.stdout(JSON.stringify(out, null, 2) + '\n')
   return EXIT_OK
