@@ -34,6 +34,7 @@ describe('examples/agora.yaml', () => {
   const lines = text.split('\n')
   const top = keysOf(daemonConfigSchema)
   const raft = keysOf((daemonConfigSchema.shape as Record<string, unknown>).raft)
+  const httpTls = keysOf((daemonConfigSchema.shape as Record<string, unknown>).httpTls)
 
   it('names every config key (set or commented out), each under a comment', () => {
     expect(top.length).toBeGreaterThan(10)
@@ -45,13 +46,14 @@ describe('examples/agora.yaml', () => {
       expect(lines[i - 1], `the line above ${k}`).toMatch(/^#/)
     }
     for (const k of raft) expect(find(k, '\\s+'), `raft.${k}`).toBeGreaterThan(0)
+    for (const k of httpTls) expect(find(k, '\\s+'), `httpTls.${k}`).toBeGreaterThan(0)
   })
 
   it('loads through the real config parser, also with every commented-out key switched on', () => {
     const config = validateConfig(readConfigFile(SAMPLE), SAMPLE)
     expect(config).toMatchObject({ mesh: 'agora', http: '127.0.0.1:7070', logLevel: 'info' })
     // Switch on the commented-out keys (`# key:` lines and the raft block's nested lines).
-    const keys = new Set([...top, ...raft])
+    const keys = new Set([...top, ...raft, ...httpTls])
     const on = lines.map(l => {
       const m = /^# ?(\s*)([A-Za-z]+):(.*)$/.exec(l)
       if (m !== null && keys.has(m[2]!)) return `${m[1]!}${m[2]!}:${m[3]!}`

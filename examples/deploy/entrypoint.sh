@@ -59,4 +59,4 @@ done
 
 say "starting with voters $ids"
 # shellcheck disable=SC2086 # $CLI and $boot are word lists
-exec $CLI start --data-dir "$DATA" --listen "/ip4/$LISTEN_IP/tcp/$PORT" --http "$HTTP" --raft-voters "$ids" $boot ${AGORA_CONFIG:+--config "$AGORA_CONFIG"} "$@"
+exec $CLI start --data-dir "$DATA" --listen "/ip4/$LISTEN_IP/tcp/$PORT" --http "$HTTP" --http-insecure --raft-voters "$ids" $boot ${AGORA_CONFIG:+--config "$AGORA_CONFIG"} "$@"

@@ -77,6 +77,10 @@ export function exitWithParentByDefault (env: NodeJS.ProcessEnv): boolean {
 
 const START_FLAGS: Record<string, FlagKind> = {
   config: 'string',
+  'token-file': 'string',
+  'http-tls-cert': 'string',
+  'http-tls-key': 'string',
+  'http-insecure': 'boolean',
   'data-dir': 'string',
   listen: 'list',
   bootstrap: 'list',
@@ -91,8 +95,20 @@ const START_FLAGS: Record<string, FlagKind> = {
   help: 'boolean'
 }
 
-async function loadToken (config: DaemonConfig): Promise<{ token: string, file?: string }> {
+/** The token: `token`, else `tokenFile`, else $AGORA_TOKEN, else the data dir's file (created), else random. */
+async function loadToken (config: DaemonConfig, env: NodeJS.ProcessEnv, tokenFileName: string): Promise<{ token: string, file?: string }> {
   if (config.token !== undefined) return { token: config.token }
+  if (config.tokenFile !== undefined) {
+    let t: string
+    try { t = (await readFile(config.tokenFile, 'utf8')).split('\n')[0]!.trim() } catch (err) { throw new InvalidOptionError(tokenFileName, `cannot read ${config.tokenFile}: ${(err as Error).message}`) }
+    if (t.length < 16) throw new InvalidOptionError(tokenFileName, `the token in ${config.tokenFile} must have at least 16 characters`)
+    return { token: t, file: config.tokenFile }
+  }
+  const fromEnv = env.AGORA_TOKEN?.trim()
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (fromEnv.length < 16) throw new InvalidOptionError('AGORA_TOKEN', 'the token must have at least 16 characters')
+    return { token: fromEnv }
+  }
   if (config.dataDir === undefined) return { token: randomBytes(24).toString('hex') }
   const file = join(config.dataDir, TOKEN_FILE)
   try {
@@ -104,6 +120,19 @@ async function loadToken (config: DaemonConfig): Promise<{ token: string, file?:
   const token = randomBytes(24).toString('hex')
   await writeFile(file, token + '\n', { mode: 0o600 })
   return { token, file }
+}
+
+/** Whether an HTTP host is this machine's loopback (127.0.0.0/8, ::1, localhost). */
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** Reads the TLS certificate and key files; an unreadable one is an InvalidOptionError naming it. */
+async function loadTls (t: { cert: string, key: string }, source: string, fromFlags: ReadonlySet<string>): Promise<{ cert: Buffer, key: Buffer }> {
+  const read = async (file: string, key: string): Promise<Buffer> => {
+    try { return await readFile(file) } catch (err) { throw new InvalidOptionError(describePath(key, source, fromFlags), `cannot read ${file}: ${(err as Error).message}`) }
+  }
+  return { cert: await read(t.cert, 'httpTls.cert'), key: await read(t.key, 'httpTls.key') }
 }
 
 /** Writes `text` to `file` through a temporary file and a rename, so readers never see half of it. */
@@ -140,6 +169,13 @@ async function start (args: string[], io: CliIo): Promise<number> {
   set('mesh', 'mesh')
   set('zone', 'zone')
   set('token', 'token')
+  set('tokenFile', 'token-file')
+  set('httpInsecure', 'http-insecure')
+  if (flags['http-tls-cert'] !== undefined || flags['http-tls-key'] !== undefined) {
+    raw.httpTls = { cert: flags['http-tls-cert'], key: flags['http-tls-key'] }
+    fromFlags.add('httpTls.cert')
+    fromFlags.add('httpTls.key')
+  }
   set('logLevel', 'log-level')
   set('logFormat', 'log-format')
   set('exitWithParent', 'exit-with-parent')
@@ -156,7 +192,16 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const { createPeer } = await import('../../peers/peer.js')
   const { startApi } = await import('./http.js')
   const { DaemonWatch } = await import('./watch.js')
-  const { token, file } = await loadToken(config)
+  const idx0 = config.http.lastIndexOf(':')
+  const httpHost = config.http.slice(0, idx0).replace(/^\[|\]$/g, '')
+  // A token travels in every request: beyond loopback it needs TLS, or an explicit acceptance.
+  if (!isLoopback(httpHost) && config.httpTls === undefined) {
+    if (!config.httpInsecure) throw new InvalidOptionError(describePath('http', source, fromFlags), `${config.http} is beyond loopback: serve it over TLS (--http-tls-cert and --http-tls-key) or accept plain HTTP with --http-insecure`)
+    log.warn('THE HTTP API IS SERVED WITHOUT TLS BEYOND LOOPBACK: its token and data cross the network in clear text', { http: config.http })
+  }
+  if (fromFlags.has('token')) log.warn('--token is visible to every local user in the process list; prefer --token-file or AGORA_TOKEN')
+  const tls = config.httpTls === undefined ? undefined : await loadTls(config.httpTls, source, fromFlags)
+  const { token, file } = await loadToken(config, process.env, describePath('tokenFile', source, fromFlags))
   let peer: Awaited<ReturnType<typeof createPeer>>
   try {
     peer = await createPeer({
@@ -180,7 +225,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const watch = new DaemonWatch({ peer, log, warnAfterMs: config.warnAfterMs, bootstrap: config.bootstrap ?? [] })
   let api: Awaited<ReturnType<typeof startApi>>
   try {
-    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, warnings: () => watch.warnings() })
+    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, warnings: () => watch.warnings(), connectionsMax: config.httpConnectionsMax, requestTimeoutMs: config.httpRequestTimeoutMs, ...(tls !== undefined ? { tls } : {}) })
   } catch (err) {
     await peer.stop()
     throw new AgoraError('ERR_HTTP_LISTEN', `cannot listen on ${config.http}: ${(err as Error).message}`)

@@ -56,8 +56,22 @@ export const daemonConfigSchema = z.object({
   bootstrap: z.array(bootstrapAddr).optional(),
   /** HTTP API address. Default 127.0.0.1:7070 (loopback only). Port 0 picks a free port. */
   http: hostPort.default('127.0.0.1:7070'),
-  /** Bearer token of the HTTP API. Default: generated into `<dataDir>/http.token` (or random in memory). */
+  /**
+   * Bearer token of the HTTP API. Prefer `tokenFile` or the AGORA_TOKEN environment variable: a flag is
+   * visible to every local user in the process list. Default: generated into `<dataDir>/http.token`
+   * (or random in memory).
+   */
   token: z.string().min(16).optional(),
+  /** Read the bearer token from this file (its first line, at least 16 characters). */
+  tokenFile: z.string().min(1).optional(),
+  /** Serve the HTTP API over TLS with this certificate and key (PEM files). */
+  httpTls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+  /** Allow the HTTP API on a non-loopback address without TLS (refused otherwise). Default false. */
+  httpInsecure: z.boolean().default(false),
+  /** HTTP connections open at once (beyond: new ones are refused). Default 256. */
+  httpConnectionsMax: z.number().int().positive().max(100_000).default(256),
+  /** Time to receive a whole request, headers and body (slow senders are cut off). Default 10000 ms. */
+  httpRequestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   zone: z.string().min(1).max(128).optional(),
   /** Raft group membership (see the peer's `raft` option). */
   raft: z.object({
@@ -100,6 +114,10 @@ export const FLAG_OF_KEY: Readonly<Record<string, string>> = {
   mesh: '--mesh',
   zone: '--zone',
   token: '--token',
+  tokenFile: '--token-file',
+  'httpTls.cert': '--http-tls-cert',
+  'httpTls.key': '--http-tls-key',
+  httpInsecure: '--http-insecure',
   logLevel: '--log-level',
   logFormat: '--log-format',
   'raft.voters': '--raft-voters'

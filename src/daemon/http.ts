@@ -30,6 +30,7 @@
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  */
 import { createServer } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
@@ -103,7 +104,18 @@ export interface ApiOptions {
   allowRemoteBidCallbacks?: boolean
   /** Conditions an operator should know about, listed in GET /v1/status (default none). */
   warnings?: () => unknown[]
+  /** Serve over TLS with this certificate and key (PEM). */
+  tls?: { cert: Buffer, key: Buffer }
+  /** Connections open at once. Default {@link HTTP_CONNECTIONS_MAX}. */
+  connectionsMax?: number
+  /** Time to receive a whole request. Default {@link HTTP_REQUEST_TIMEOUT_MS}. */
+  requestTimeoutMs?: number
 }
+
+/** Default cap of HTTP connections open at once (new ones beyond are refused). */
+export const HTTP_CONNECTIONS_MAX = 256
+/** Default time to receive a whole request, headers and body. */
+export const HTTP_REQUEST_TIMEOUT_MS = 10_000
 
 function send (res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
@@ -369,7 +381,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     stats.requests++
     const started = performance.now()
     const template = routeTemplate(new URL(req.url ?? '/', 'http://localhost').pathname)
@@ -390,10 +402,16 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       // A body we did not read keeps the socket busy; drop the rest.
       if (!req.complete) req.resume()
     })
-  })
-  server.headersTimeout = 10_000
-  server.requestTimeout = 60_000
+  }
+  // Slow senders are cut off: a whole request (headers and body) within requestTimeoutMs, checked often
+  // enough to hold that deadline (Node checks every 30 s by default).
+  const requestTimeoutMs = o.requestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS
+  const serverOptions = { connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4))) }
+  const server = o.tls !== undefined ? createTlsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key }, handler) : createServer(serverOptions, handler)
+  server.requestTimeout = requestTimeoutMs
+  server.headersTimeout = Math.min(10_000, requestTimeoutMs)
   server.maxHeadersCount = 100
+  server.maxConnections = o.connectionsMax ?? HTTP_CONNECTIONS_MAX
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve() })
