@@ -87,7 +87,7 @@ export const OPENAPI = {
     '/health': { get: { security: [], summary: 'liveness', responses: ok('alive') } },
     '/ready': { get: { security: [], summary: 'started, and a Raft leader is known when the peer runs Raft (503 otherwise); no token', responses: ok('ready') } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text format', content: { 'text/plain': {} } } } } },
-    '/v1/status': { get: { summary: 'peer id, addresses, members, sync health, Raft status', responses: ok('status') } },
+    '/v1/status': { get: { summary: 'peer id, addresses, members, sync health, Raft status, and `warnings` (conditions lasting warnAfterMs: WARN_NO_PEERS, WARN_BOOTSTRAP_UNREACHABLE, WARN_MESH_NOT_SHARED, WARN_RAFT_VOTERS_NOT_CONNECTED, WARN_RAFT_NO_LEADER)', responses: ok('status') } },
     '/v1/openapi.json': { get: { summary: 'this document', responses: ok('OpenAPI') } },
     '/v1/events': {
       get: {
@@ -150,8 +150,8 @@ export const OPENAPI = {
     '/v1/auctions/{id}/close': econ('close bidding (the seller or treasury any time, anyone after the deadline); settles unless commit-reveal', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
     '/v1/auctions/{id}/settle': econ('settle a commit-reveal auction after its reveals', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
     '/v1/variables/eventual/{name}': {
-      get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value', responses: ok('value') },
-      put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter })', requestBody: json({ type: 'object' }), responses: ok('value') }
+      get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value under the name\'s merge rule (learnt from its data; a read declares nothing; `merge` null when nobody contributed); 409 ERR_MERGE_CONFLICT when ?merge= conflicts with the rule', responses: ok('value') },
+      put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter }; without merge, the learnt rule); 409 ERR_MERGE_CONFLICT when merge conflicts', requestBody: json({ type: 'object' }), responses: ok('value') }
     },
     '/v1/variables/strong/{name}': {
       get: { parameters: [nameParam, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], summary: 'value (linearizable by default)', responses: ok('value') },
