@@ -121,7 +121,10 @@ export function resolvePeerOptions (options: unknown): ResolvedPeerOptions {
   const r = peerOptionsSchema.safeParse(options ?? {})
   if (!r.success) {
     const issue = r.error.issues[0]!
-    const path = issue.path.length > 0 ? issue.path.join('.') : (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(',') : '(options)')
+    // An unknown key is named with its full path (`raft.votrs`, `privateNetwork.psk`).
+    const path = issue.code === 'unrecognized_keys'
+      ? [...issue.path, (issue as { keys: string[] }).keys.join(',')].join('.')
+      : issue.path.length > 0 ? issue.path.join('.') : '(options)'
     throw new InvalidOptionError(path, issue.message)
   }
   const o = r.data
