@@ -158,7 +158,7 @@ describe('the agora command line', () => {
   })
 
   it('help <command> and <command> --help print every command\'s usage; an unknown one exits 2', async () => {
-    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'id', 'ledger', 'pnet-key', 'sim', 'start', 'status', 'var'])
+    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'id', 'ledger', 'members', 'pnet-key', 'raft', 'sim', 'start', 'status', 'var'])
     for (const name of Object.keys(COMMANDS)) {
       const a = buffers()
       expect(await main(['help', name], a.io), name).toBe(0)
