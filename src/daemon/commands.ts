@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../cli-util.js'
 import type { CliIo, Command } from '../cli-util.js'
@@ -50,6 +50,7 @@ export function parseArgs (args: string[], spec: Record<string, FlagKind>): { fl
 
 const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir dir] [--listen multiaddr]... [--bootstrap multiaddr]...
                    [--http host:port] [--mesh name] [--zone zone] [--raft-voters peerId,...] [--token token]
+                   [--allowlist peerId,...] [--pnet-key-file file]
                    [--log-level silent|error|warn|info|debug] [--log-format human|json] [--exit-with-parent]
   Runs a peer daemon with its HTTP API. With no options: in memory, libp2p on 127.0.0.1 (free port), HTTP on
   127.0.0.1:7070, a fresh identity. Prints one JSON line {"event":"started",...} on stdout once serving
@@ -59,6 +60,8 @@ const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir 
   the daemon when its parent process goes away and it was started through npm/npx (or --exit-with-parent;
   AGORA_EXIT_WITH_PARENT=0|1 overrides the default).
   Logs go to stderr, human-readable on a terminal, else JSON lines (--log-format).
+  --allowlist: only these peers may connect, in either direction (every bootstrap peer must be listed).
+  --pnet-key-file: a private network; only peers with the same swarm key connect (agora pnet-key <file>).
   A bad flag or config value exits 2 naming the flag or key.`
 
 /** How often a daemon that exits with its parent checks that the parent is still there. */
@@ -88,6 +91,8 @@ const START_FLAGS: Record<string, FlagKind> = {
   mesh: 'string',
   zone: 'string',
   'raft-voters': 'list',
+  allowlist: 'list',
+  'pnet-key-file': 'string',
   token: 'string',
   'log-level': 'string',
   'log-format': 'string',
@@ -176,6 +181,8 @@ async function start (args: string[], io: CliIo): Promise<number> {
     fromFlags.add('httpTls.cert')
     fromFlags.add('httpTls.key')
   }
+  set('allowlist', 'allowlist')
+  set('pnetKeyFile', 'pnet-key-file')
   set('logLevel', 'log-level')
   set('logFormat', 'log-format')
   set('exitWithParent', 'exit-with-parent')
@@ -187,8 +194,14 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const source = typeof flags.config === 'string' ? flags.config : 'flags'
   const config = validateConfig(raw, source, fromFlags)
   if (config.dataDir !== undefined) await checkDataDir(config.dataDir, describePath('dataDir', source, fromFlags))
+  const { readSwarmKeyFile, swarmKeyFingerprint } = await import('../../peers/pnet.js')
+  const pnetKey = config.pnetKeyFile !== undefined ? readSwarmKeyFile(config.pnetKeyFile, describePath('pnetKeyFile', source, fromFlags)) : undefined
   const logFormat = config.logFormat ?? defaultLogFormat()
   const log = createLogger(config.logLevel, 'agora:daemon', undefined, undefined, logFormat)
+  if (config.pnetKeyFile !== undefined) {
+    const mode = (await stat(config.pnetKeyFile)).mode & 0o777
+    if ((mode & 0o077) !== 0) log.warn('the swarm key file is readable by other users; chmod 600 it', { file: config.pnetKeyFile, mode: mode.toString(8) })
+  }
   const { createPeer } = await import('../../peers/peer.js')
   const { startApi } = await import('./http.js')
   const { DaemonWatch } = await import('./watch.js')
@@ -212,6 +225,8 @@ async function start (args: string[], io: CliIo): Promise<number> {
       ...(config.zone !== undefined ? { zone: config.zone } : {}),
       ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
       ...(config.raft !== undefined ? { raft: config.raft } : {}),
+      ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
+      ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),
       logLevel: config.logLevel,
       logFormat
     })
@@ -233,7 +248,16 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const addrFile = config.dataDir !== undefined ? join(config.dataDir, ADDR_FILE) : undefined
   if (addrFile !== undefined) await writeAtomic(addrFile, api.address + '\n', 0o644)
   io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, pid: process.pid, addresses: peer.addresses(), http: api.address, ...(file !== undefined ? { tokenFile: file } : { token }), ...(addrFile !== undefined ? { httpAddrFile: addrFile } : {}) }) + '\n')
-  log.info('listening', { peerId: peer.id, mesh: peer.options.mesh, p2p: peer.addresses(), http: api.address, dataDir: config.dataDir ?? null })
+  log.info('listening', {
+    peerId: peer.id,
+    mesh: peer.options.mesh,
+    p2p: peer.addresses(),
+    http: api.address,
+    dataDir: config.dataDir ?? null,
+    // What an operator compares across peers: the key's fingerprint (never the key) and the allowlist's size.
+    privateNetwork: pnetKey !== undefined ? swarmKeyFingerprint(pnetKey) : null,
+    allowlist: config.allowlist?.length ?? null
+  })
   watch.start()
 
   return await new Promise<number>((resolve) => {
@@ -438,8 +462,26 @@ async function id (args: string[], io: CliIo): Promise<number> {
   return EXIT_OK
 }
 
+const PNET_KEY_USAGE = `usage: agora pnet-key <file> [--force]
+  Writes a fresh private-network key (libp2p swarm.key format) to <file> with mode 0600 and prints its
+  fingerprint. Give the same file to every peer of the mesh (agora start --pnet-key-file <file>, config key
+  pnetKeyFile); peers without it cannot connect. Refuses to overwrite an existing file unless --force.`
+
+async function pnetKey (args: string[], io: CliIo): Promise<number> {
+  const { flags, positional } = parseArgs(args, { force: 'boolean', help: 'boolean' })
+  if (flags.help === true) { io.stdout(PNET_KEY_USAGE + '\n'); return EXIT_OK }
+  const file = positional[0]
+  if (file === undefined) throw new UsageError('pnet-key needs the file to write the key to')
+  if (positional.length > 1) throw new UsageError(`unexpected argument ${positional[1]!}`)
+  const { writeSwarmKeyFile } = await import('../../peers/pnet.js')
+  const fingerprint = await writeSwarmKeyFile(file, { overwrite: flags.force === true, path: '<file>' })
+  io.stdout(JSON.stringify({ event: 'pnet-key', file, fingerprint }) + '\n')
+  return EXIT_OK
+}
+
 export const DAEMON_COMMANDS: Record<string, Command> = {
   id: { summary: 'print (creating if needed) the peer id of a data dir', usage: ID_USAGE, run: id },
+  'pnet-key': { summary: 'generate a private-network key file (mode 0600)', usage: PNET_KEY_USAGE, run: pnetKey },
   start: { summary: 'run a peer daemon with its HTTP API', usage: START_USAGE, run: start },
   status: { summary: 'status of a running daemon', usage: STATUS_USAGE, run: status },
   agents: { summary: 'list, register and query agents through a daemon', usage: AGENTS_USAGE, run: agents },
