@@ -100,7 +100,7 @@ const START_FLAGS: Record<string, FlagKind> = {
   help: 'boolean'
 }
 
-/** The token: `token`, else `tokenFile`, else $AGORA_TOKEN, else the data dir's file (created), else random. */
+/** The token: `token`, else `tokenFile`, else the data dir's file (created), else (no data dir) $AGORA_TOKEN, else random. */
 async function loadToken (config: DaemonConfig, env: NodeJS.ProcessEnv, tokenFileName: string): Promise<{ token: string, file?: string }> {
   if (config.token !== undefined) return { token: config.token }
   if (config.tokenFile !== undefined) {
@@ -109,12 +109,16 @@ async function loadToken (config: DaemonConfig, env: NodeJS.ProcessEnv, tokenFil
     if (t.length < 16) throw new InvalidOptionError(tokenFileName, `the token in ${config.tokenFile} must have at least 16 characters`)
     return { token: t, file: config.tokenFile }
   }
-  const fromEnv = env.AGORA_TOKEN?.trim()
-  if (fromEnv !== undefined && fromEnv !== '') {
-    if (fromEnv.length < 16) throw new InvalidOptionError('AGORA_TOKEN', 'the token must have at least 16 characters')
-    return { token: fromEnv }
+  if (config.dataDir === undefined) {
+    // Without a data dir (nowhere to keep a token), AGORA_TOKEN is the daemon's token; with one, the
+    // token file there wins (so a shell that exported AGORA_TOKEN for the CLI does not change daemons').
+    const fromEnv = env.AGORA_TOKEN?.trim()
+    if (fromEnv !== undefined && fromEnv !== '') {
+      if (fromEnv.length < 16) throw new InvalidOptionError('AGORA_TOKEN', 'the token must have at least 16 characters')
+      return { token: fromEnv }
+    }
+    return { token: randomBytes(24).toString('hex') }
   }
-  if (config.dataDir === undefined) return { token: randomBytes(24).toString('hex') }
   const file = join(config.dataDir, TOKEN_FILE)
   try {
     const t = (await readFile(file, 'utf8')).trim()
