@@ -79,6 +79,8 @@ export interface RaftDriverOptions {
   proposalTimeoutMs?: number
   /** Take a snapshot and compact the log every this many applied entries. Default 10000. */
   snapshotEntries?: number
+  /** ...or once the entries applied since the last snapshot hold this many bytes. Default 64 MiB. */
+  snapshotLogBytes?: number
   /** Commands waiting for their result at once (at most the session window). Default 4096. */
   pendingProposalsMax?: number
   /** Linearizable reads waiting at once. Default 4096. */
@@ -187,6 +189,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private readonly reads = new Map<string, PendingRead>()
   private appliedIndex = 0
   private lastSnapshotIndex = 0
+  /** Bytes of the entries applied since the last snapshot (a log of large entries is compacted sooner). */
+  private bytesSinceSnapshot = 0
   private processing = false
   /** Inside {@link batch}: the Ready loop waits for the batch to end. */
   private holding = false
@@ -209,6 +213,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       checkQuorum: o.checkQuorum ?? true,
       proposalTimeoutMs: o.proposalTimeoutMs ?? 5000,
       snapshotEntries: o.snapshotEntries ?? 10_000,
+      snapshotLogBytes: o.snapshotLogBytes ?? 64 * 1024 * 1024,
       pendingProposalsMax: Math.min(o.pendingProposalsMax ?? SESSION_WINDOW, SESSION_WINDOW),
       pendingReadsMax: o.pendingReadsMax ?? 4096,
       snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX
@@ -493,6 +498,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       this.replica.restore(rd.snapshot.data)
       this.appliedIndex = rd.snapshot.metadata.index
       this.lastSnapshotIndex = this.appliedIndex
+      this.bytesSinceSnapshot = 0
       this.stats.snapshotsInstalled++
       this.settleFromSessions(this.appliedIndex)
       this.emit('raft:restored', { index: this.appliedIndex, term: rd.snapshot.metadata.term, confState: rd.snapshot.metadata.confState })
@@ -595,6 +601,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private applyEntry (e: Entry): boolean {
     if (e.index <= this.appliedIndex) return false
     this.appliedIndex = e.index
+    this.bytesSinceSnapshot += e.data.length
     if (this.listenerCount('entry:applied') > 0) this.emit('entry:applied', { entry: e })
     if (e.type === 'confChange') return true
     const out = this.replica.applyEntry(e)
@@ -650,7 +657,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   }
 
   private maybeSnapshot (): unknown {
-    if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries) return
+    if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries && this.bytesSinceSnapshot < this.o.snapshotLogBytes) return
+    this.bytesSinceSnapshot = 0
     const index = this.appliedIndex
     const data = this.replica.snapshot()
     if (data.length > this.o.snapshotBytesMax) {

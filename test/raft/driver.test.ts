@@ -98,6 +98,23 @@ describe('the driver\'s Ready loop', () => {
   })
 })
 
+describe('compaction', () => {
+  it('a log of large entries is compacted by bytes, long before the entry count', async () => {
+    const app = new ListApp()
+    const d = new RaftDriver({
+      id: 1, voters: [1], transport: { send: () => {} }, application: app, clock: { now: () => 0 }, schedule: (fn) => { fn() },
+      rand: createRand(1), clientId: 'p1/a', log: createLogger('silent'), options: { electionTick: 2, snapshotEntries: 1_000_000, snapshotLogBytes: 1000 }
+    })
+    d.start()
+    d.campaign()
+    for (let i = 0; i < 3; i++) await d.propose(enc.encode('x'.repeat(300)))
+    expect(d.stats.snapshots).toBe(0)
+    await d.propose(enc.encode('x'.repeat(300)))
+    expect(d.stats.snapshots).toBe(1)
+    expect(d.memory.firstIndex()).toBe(d.applied + 1)
+  })
+})
+
 describe('proposals covered by a snapshot', () => {
   it('a follower that installs a snapshot settles its pending proposal from the session table it brought', async () => {
     const apps = [new ListApp(), new ListApp(), new ListApp()]
