@@ -121,19 +121,37 @@ export class LeaseTable {
     return !this.pruned.has(host)
   }
 
-  /** Finds hosts whose lease expired and hosts to prune, and updates their status. */
+  /**
+   * This peer could not listen for `ms` (its timers fired that late: its event loop was blocked, the
+   * process starved or suspended). Silence is counted only while this peer listens: every remote host's
+   * last-heard time moves forward by `ms` (never past now), so the heartbeats that waited in the sockets
+   * meanwhile are read before any host is judged silent. Without it, one sweep after a stall longer than
+   * `leaseMs + pruneAfterMs` would prune every host at once, and a host whose documents cannot be fetched
+   * again (one over our `docBytesMax`) would lose them for good.
+   */
+  stalled (ms: number): void {
+    if (!(ms > 0)) return
+    const now = this.clock()
+    for (const s of this.hosts.values()) {
+      if (!s.local) s.lastHeardAt = Math.min(now, s.lastHeardAt + ms)
+    }
+  }
+
+  /**
+   * Finds hosts whose lease expired and hosts to prune, and updates their status. A host is pruned only
+   * by a sweep after the one that found it unreachable (never alive to pruned at once).
+   */
   sweep (): SweepResult {
     const now = this.clock()
     const out: SweepResult = { unreachable: [], pruned: [] }
     for (const s of this.hosts.values()) {
       if (s.local) continue
       const silent = now - s.lastHeardAt
-      if (s.status === 'alive' && silent > this.options.leaseMs) {
-        s.status = 'unreachable'
-        out.unreachable.push(s)
-      }
       if (s.status === 'unreachable' && silent > this.options.leaseMs + this.options.pruneAfterMs) {
         out.pruned.push(s)
+      } else if (s.status === 'alive' && silent > this.options.leaseMs) {
+        s.status = 'unreachable'
+        out.unreachable.push(s)
       }
     }
     for (const s of out.pruned) {

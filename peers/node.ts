@@ -2,7 +2,7 @@
  * Assembly of the libp2p node a peer runs on: transports (TCP, memory), Noise, Yamux, identify, ping,
  * bootstrap, kad-dht (namespaced by mesh, so meshes never share a DHT) and gossipsub with StrictSign, plus
  * a connection gater that enforces the allowlist (O7) and the peer's block list (operator bans and the
- * live harness's partitions).
+ * live harness's partitions), and with a private-network key the pnet connection protector (peers/pnet.ts).
  */
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
@@ -14,6 +14,7 @@ import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { gossipsub } from '@libp2p/gossipsub'
+import { preSharedKey } from '@libp2p/pnet'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -44,7 +45,11 @@ export function meshProtocols (mesh: string): { sync: string, kad: string, crdtT
   }
 }
 
-/** Peers refused by the gater: allowlist (if set) and a mutable block list. */
+/**
+ * Peers refused by the gater: those outside the allowlist (if set) and those on a mutable block list.
+ * The gater asks it before dialling a peer and once the Noise handshake of an inbound or outbound
+ * connection has authenticated the remote peer id.
+ */
 export class PeerGate {
   readonly blocked = new Set<string>()
   private readonly allow: Set<string> | undefined
@@ -121,6 +126,8 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
       ...(o.transports.includes('tcp') ? [tcp()] : []),
       ...(o.transports.includes('memory') ? [memory()] : [])
     ],
+    // The private network's key wraps every connection before Noise: without the key, no handshake.
+    ...(o.privateNetworkKey !== undefined ? { connectionProtector: preSharedKey({ psk: new TextEncoder().encode(o.privateNetworkKey) }) } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 0 })] : [],

@@ -2,10 +2,19 @@
  * Options of `createPeer()`, validated with zod; a bad option fails with InvalidOptionError naming its
  * path. Every option is documented with its default.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import { InvalidOptionError } from '../src/base/errors.js'
 import { DEFAULT_LIMITS } from '../crdt/limits.js'
 import type { RegistryLimits } from '../crdt/limits.js'
+import { parseSwarmKey, readSwarmKeyFile } from './pnet.js'
+
+function isPeerId (v: string): boolean {
+  try { peerIdFromString(v); return true } catch { return false }
+}
+
+/** A libp2p peer id (`12D3KooW...`). */
+export const peerIdSchema = z.string().min(1).refine(isPeerId, { error: (i) => `${JSON.stringify(i.input)} is not a libp2p peer id` })
 
 const positiveMs = z.number().int().positive().max(24 * 3600 * 1000)
 
@@ -53,8 +62,22 @@ export const peerOptionsSchema = z.object({
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('warn'),
   /** Format of the peer's logs: `human` or `json`. Default: human when stderr is a terminal, else json. */
   logFormat: z.enum(['human', 'json']).optional(),
-  /** Peer ids allowed to connect (O7); default: anyone. */
-  allowlist: z.array(z.string().min(1)).optional(),
+  /**
+   * Peer ids allowed to connect (O7), in either direction: a peer not listed is neither dialled nor
+   * accepted (refused once the Noise handshake has authenticated it). Default: anyone. An empty list is
+   * refused (it would admit nobody).
+   */
+  allowlist: z.array(peerIdSchema).min(1, 'an empty allowlist would admit no peer; omit it to admit any').optional(),
+  /**
+   * Private network (libp2p pnet): every connection is encrypted with this pre-shared key before the
+   * Noise handshake, so only peers holding the same key can connect. Exactly one of `key` (the text of a
+   * swarm key: `/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits, one per line) or `keyFile` (a file
+   * holding it; `agora pnet-key <file>` makes one). Default: none (a public mesh).
+   */
+  privateNetwork: z.object({
+    key: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional()
+  }).strict().refine(v => (v.key === undefined) !== (v.keyFile === undefined), 'needs exactly one of key (the swarm key text) or keyFile').optional(),
   /** Registry limits overriding DEFAULT_LIMITS. */
   limits: limitsSchema.optional(),
   /**
@@ -86,17 +109,30 @@ export const peerOptionsSchema = z.object({
 }).strict()
 
 export type PeerOptions = z.input<typeof peerOptionsSchema>
-export type ResolvedPeerOptions = z.output<typeof peerOptionsSchema> & { leaseMs: number, pruneAfterMs: number, limits: RegistryLimits }
+export type ResolvedPeerOptions = z.output<typeof peerOptionsSchema> & {
+  leaseMs: number
+  pruneAfterMs: number
+  limits: RegistryLimits
+  /** The private-network key in canonical swarm-key form (checked, read from `keyFile`); undefined without one. */
+  privateNetworkKey: string | undefined
+}
 
 export function resolvePeerOptions (options: unknown): ResolvedPeerOptions {
   const r = peerOptionsSchema.safeParse(options ?? {})
   if (!r.success) {
     const issue = r.error.issues[0]!
-    const path = issue.path.length > 0 ? issue.path.join('.') : (issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys.join(',') : '(options)')
+    // An unknown key is named with its full path (`raft.votrs`, `privateNetwork.psk`).
+    const path = issue.code === 'unrecognized_keys'
+      ? [...issue.path, (issue as { keys: string[] }).keys.join(',')].join('.')
+      : issue.path.length > 0 ? issue.path.join('.') : '(options)'
     throw new InvalidOptionError(path, issue.message)
   }
   const o = r.data
   const leaseMs = o.leaseMs ?? 3 * o.heartbeatIntervalMs
   if (leaseMs <= o.heartbeatIntervalMs) throw new InvalidOptionError('leaseMs', `must exceed heartbeatIntervalMs (${o.heartbeatIntervalMs})`)
-  return { ...o, leaseMs, pruneAfterMs: o.pruneAfterMs ?? 10 * leaseMs, limits: { ...DEFAULT_LIMITS, ...o.limits } }
+  const pn = o.privateNetwork
+  const privateNetworkKey = pn === undefined
+    ? undefined
+    : pn.key !== undefined ? parseSwarmKey(pn.key, 'privateNetwork.key') : readSwarmKeyFile(pn.keyFile!, 'privateNetwork.keyFile')
+  return { ...o, leaseMs, pruneAfterMs: o.pruneAfterMs ?? 10 * leaseMs, limits: { ...DEFAULT_LIMITS, ...o.limits }, privateNetworkKey }
 }

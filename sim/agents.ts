@@ -299,6 +299,7 @@ export function auctionSpec (s: AuctionStep): Record<string, unknown> {
   switch (type) {
     case 'english': take('reserve'); take('startPrice'); out.increment = typeof s.increment === 'number' ? s.increment : 1; break
     case 'dutch': take('reserve'); take('startPrice'); take('decrement'); break
+    case 'uniform': take('reserve'); take('units'); break
     case 'first-price': case 'vickrey':
       take('reserve')
       if (s.sealed === 'open' || s.sealed === 'commit') out.sealed = s.sealed
@@ -326,6 +327,10 @@ export function bidFor (type: string, a: Agent): Record<string, unknown> | undef
       return v === undefined ? undefined : { amount: v }
     }
     case 'combinatorial': return a.bundles === undefined || a.bundles.length === 0 ? undefined : { bundles: a.bundles }
+    case 'uniform': {
+      const v = a.bid ?? a.valuation
+      return v === undefined ? undefined : { price: v, quantity: a.quantity ?? 1 }
+    }
     case 'double': return a.side === undefined || a.limit === undefined ? undefined : { side: a.side, limit: a.limit, quantity: a.quantity ?? 1 }
   }
   return undefined

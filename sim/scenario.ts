@@ -128,7 +128,7 @@ export type StepKind = Step['kind']
 export const MESSAGE_KINDS = ['append', 'appendResp', 'vote', 'voteResp', 'preVote', 'preVoteResp', 'heartbeat', 'heartbeatResp', 'snapshot', 'timeoutNow', 'readIndex'] as const
 export type MessageKind = typeof MESSAGE_KINDS[number]
 
-export const AUCTION_TYPES = ['english', 'dutch', 'first-price', 'vickrey', 'combinatorial', 'double'] as const
+export const AUCTION_TYPES = ['english', 'dutch', 'first-price', 'vickrey', 'combinatorial', 'uniform', 'double'] as const
 export const SLASH_CONDITIONS = ['task_failure', 'timeout_violation', 'byzantine_behavior', 'reputation_threshold'] as const
 
 export interface Scenario {
@@ -424,13 +424,15 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
     }
     case 'auction': {
       if (!isObj(v)) throw new ScenarioError(i, 'auction', 'expected an object')
-      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'bidders', 'timeoutMs', 'durationMs', 'sealed', 'deposit', 'revealMs'], i, 'auction')
+      noExtra(v, ['id', 'node', 'type', 'items', 'reserve', 'increment', 'startPrice', 'decrement', 'units', 'bidders', 'timeoutMs', 'durationMs', 'sealed', 'deposit', 'revealMs'], i, 'auction')
       str(v.id, i, 'auction.id')
       node(v.node, i, 'auction.node')
       const t = str(v.type, i, 'auction.type')
       if (!(AUCTION_TYPES as readonly string[]).includes(t)) throw new ScenarioError(i, 'auction.type', `unknown type "${t}" (one of ${AUCTION_TYPES.join(', ')})`)
       if (v.items !== undefined && (!Array.isArray(v.items) || !v.items.every(x => typeof x === 'string'))) throw new ScenarioError(i, 'auction.items', 'expected an array of strings')
       for (const f of ['reserve', 'increment', 'startPrice', 'decrement'] as const) if (v[f] !== undefined) num(v[f], i, `auction.${f}`, 0, Number.MAX_SAFE_INTEGER)
+      if (v.units !== undefined) int(v.units, i, 'auction.units', 1, Number.MAX_SAFE_INTEGER)
+      if (t === 'uniform' && v.units === undefined) throw new ScenarioError(i, 'auction.units', 'a uniform auction needs units (> 0)')
       if (v.bidders !== undefined && !isObj(v.bidders)) throw new ScenarioError(i, 'auction.bidders', 'expected an object')
       if (isObj(v.bidders)) {
         noExtra(v.bidders, ['capability'], i, 'auction.bidders')

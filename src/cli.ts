@@ -20,6 +20,7 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './cli-util.js'
 import type { CliIo, Command } from './cli-util.js'
 import { DAEMON_COMMANDS } from './daemon/commands.js'
 import { ECONOMY_COMMANDS } from './daemon/economy-commands.js'
+import { RAFT_COMMANDS } from './daemon/raft-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -60,6 +61,7 @@ async function simCommand (args: string[], io: CliIo): Promise<number> {
 export const COMMANDS: Record<string, Command> = {
   ...DAEMON_COMMANDS,
   ...ECONOMY_COMMANDS,
+  ...RAFT_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

@@ -16,6 +16,7 @@ export { peerOptionsSchema, resolvePeerOptions } from '../peers/options.js'
 export type { PeerOptions, ResolvedPeerOptions } from '../peers/options.js'
 export type { PeerSyncHealth, SyncStats } from '../peers/sync/index.js'
 export { meshProtocols } from '../peers/node.js'
+export { generateSwarmKey, parseSwarmKey, swarmKeyFingerprint, writeSwarmKeyFile } from '../peers/pnet.js'
 
 export { createLocalRegistry, ReplicatedRegistry, LOOKUP_STRATEGIES } from '../crdt/registry.js'
 export type { Registry, RegistryEventMap, RegistryStats, LocalRegistryOptions } from '../crdt/registry.js'

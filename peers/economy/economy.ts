@@ -106,8 +106,16 @@ export interface PeerEconomyEvents extends Record<string, unknown> {
   'auction:settled': { auction: string, status: string, index: number, outcome: unknown }
   /** A bid request reached one of this peer's agents. */
   'auction:request': BidRequest
-  /** What became of a bid request to one of this peer's agents: `bid`, `declined`, or the error code. */
-  'auction:answered': { auction: string, agent: string, outcome: string }
+  /**
+   * What became of a bid request to one of this peer's agents: `bid`, `declined`, or the error code;
+   * `handlerMs`: how long the agent's bid handler took (absent when it was not asked).
+   */
+  'auction:answered': { auction: string, agent: string, outcome: string, handlerMs?: number }
+  /**
+   * A bid request this peer sent (runAuction) came back: `outcome` is the bidder host's answer (`bid`,
+   * `declined`) or the error code (`ERR_TIMEOUT`, `ERR_UNREACHABLE`...); `ms` the round trip.
+   */
+  'auction:asked': { auction: string, agent: string, host: string, outcome: string, ms: number }
   /** A result notice for an auction one of this peer's agents bid in. */
   'auction:result': AuctionResultNotice
 }
@@ -328,7 +336,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
    * nonce)` with `nonce = HMAC(host secret, auction/agent)` and remembers the amount for the reveal.
    * One answer per (auction, agent): a repeated request is refused without asking the handler again.
    */
-  private async answer (auction: string, agent: string, openedIndex?: number): Promise<string> {
+  private async answer (auction: string, agent: string, openedIndex: number | undefined, timing: { handlerMs?: number }): Promise<string> {
     const h = this.handlers.get(agent)
     if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no bid handler on this peer`)
     const key = `${auction}/${agent}`
@@ -342,7 +350,13 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       if (a.bids.some(b => b.agent === agent)) throw new MarketError('ERR_DUPLICATE_BID', `${agent} already bid in ${auction}`)
       const req: BidRequest = { auction, agent, seller: a.seller, spec: a.spec, closesAt: a.closesAt }
       this.emit('auction:request', req)
-      const bid = await withTimeout(Promise.resolve(h(req)), BID_HANDLER_TIMEOUT_MS)
+      const asked = performance.now()
+      let bid: Awaited<ReturnType<BidHandler>>
+      try {
+        bid = await withTimeout(Promise.resolve(h(req)), BID_HANDLER_TIMEOUT_MS)
+      } finally {
+        timing.handlerMs = performance.now() - asked
+      }
       if (bid === null || bid === undefined) return 'declined'
       if (a.spec.sealed === 'commit') {
         const amount = (bid as { amount?: unknown }).amount
@@ -393,12 +407,16 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private async handleFrame (f: Frame): Promise<string> {
     if (f.t === 'bid-request') {
       const { auction, agent } = f.req
+      const timing: { handlerMs?: number } = {}
+      const answered = (outcome: string): void => {
+        this.emit('auction:answered', { auction, agent, outcome, ...(timing.handlerMs !== undefined ? { handlerMs: timing.handlerMs } : {}) })
+      }
       try {
-        const outcome = await this.answer(auction, agent, f.req.openedIndex)
-        this.emit('auction:answered', { auction, agent, outcome })
+        const outcome = await this.answer(auction, agent, f.req.openedIndex, timing)
+        answered(outcome)
         return outcome
       } catch (err) {
-        this.emit('auction:answered', { auction, agent, outcome: (err as { code?: string }).code ?? 'ERR_HANDLER' })
+        answered((err as { code?: string }).code ?? 'ERR_HANDLER')
         throw err
       }
     }
@@ -508,8 +526,10 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     const targets = [...byId.values()]
     const req = (a: AgentView): BidRequest => ({ auction: spec.id, agent: a.id, seller: options.seller, spec, closesAt, openedIndex })
     await pool(targets, BID_REQUESTS_CONCURRENT_MAX, async (a) => {
+      const sent = performance.now()
       const r = await this.ask(a.host, { t: 'bid-request', req: req(a) }, timeoutMs)
       responses[a.id] = r.ok ? r.outcome : r.code
+      this.emit('auction:asked', { auction: spec.id, agent: a.id, host: a.host, outcome: responses[a.id]!, ms: performance.now() - sent })
     })
     // Sealed (commit-reveal) auctions run their whole bidding period; others close now.
     const closed = await this.untilAllowed(closesAt, async () => await this.closeAuction(spec.id, options.seller))

@@ -4,6 +4,7 @@
  * retry applies once); every replica emits `variable:changed` when it applies a change. The handles
  * peers give their users (`peer.variables.strong(name)`) are in peers/strong-variables.ts.
  */
+import { InvalidOptionError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import { DecodeError } from '../../src/base/errors.js'
 import type { StateMachine } from '../raft/application.js'
@@ -15,11 +16,30 @@ export const STRONG_TOTAL_BYTES_MAX = 128 * 1024 * 1024
 /** Max number of strong variables in a mesh. */
 export const STRONG_VARIABLES_MAX = 100_000
 
+/** Max entries one {@link StrongMapApp.list} call returns. */
+export const STRONG_LIST_LIMIT_MAX = 1000
+
 /** A strong variable's name. */
 export const STRONG_NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
 
 export interface StrongEventMap extends Record<string, unknown> {
   'variable:changed': { name: string, value: unknown, previous: unknown, index: number }
+}
+
+/** Options of {@link StrongMapApp.list}. */
+export interface StrongListOptions {
+  /** Only names starting with this (default: all). */
+  prefix?: string
+  /** Only names after this one (the `next` of the previous page). */
+  after?: string
+  /** Max entries, 1..{@link STRONG_LIST_LIMIT_MAX}. */
+  limit: number
+}
+
+/** One page of {@link StrongMapApp.list}: entries sorted by name; `next` is set when more match. */
+export interface StrongListPage {
+  entries: Array<{ name: string, value: unknown }>
+  next: string | undefined
 }
 
 export type StrongCommand = { op: 'set', name: string, value: string } | { op: 'cas', name: string, expected: string, initial: string, value: string }
@@ -77,9 +97,46 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
   private data = new Map<string, string>()
   /** Sum of name and value bytes (deterministic on every replica). */
   private totalBytes = 0
+  /** Names in code-unit order, rebuilt on the first list after a name was added (values do not change it). */
+  private sorted: string[] | undefined
 
   get (name: string): string | undefined {
     return this.data.get(name)
+  }
+
+  /** Number of variables. */
+  get size (): number {
+    return this.data.size
+  }
+
+  /**
+   * A page of variables in name order (this replica's state): at most `limit` whose name starts with
+   * `prefix` and sorts after `after`. Throws InvalidOptionError on a bad limit.
+   */
+  list (options: StrongListOptions): StrongListPage {
+    const { prefix = '', after, limit } = options
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > STRONG_LIST_LIMIT_MAX) throw new InvalidOptionError('limit', `must be an integer in 1..${STRONG_LIST_LIMIT_MAX}`)
+    if (this.sorted === undefined) this.sorted = [...this.data.keys()].sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+    const names = this.sorted
+    // First name >= prefix and > after: binary search on the larger bound.
+    const from = after !== undefined && after >= prefix ? after : prefix
+    let lo = 0
+    let hi = names.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const n = names[mid]!
+      if (n < from || (n === from && after !== undefined && from === after)) lo = mid + 1
+      else hi = mid
+    }
+    const entries: StrongListPage['entries'] = []
+    let i = lo
+    for (; i < names.length && entries.length < limit; i++) {
+      const name = names[i]!
+      if (!name.startsWith(prefix)) break
+      entries.push({ name, value: JSON.parse(this.data.get(name)!) as unknown })
+    }
+    const more = i < names.length && names[i]!.startsWith(prefix)
+    return { entries, next: more ? entries[entries.length - 1]?.name : undefined }
   }
 
   apply (command: Uint8Array, index: number): StrongResult {
@@ -92,6 +149,7 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
     const delta = Buffer.byteLength(c.value) - (cur === null ? -Buffer.byteLength(c.name) : Buffer.byteLength(cur))
     if (this.totalBytes + delta > STRONG_TOTAL_BYTES_MAX) return { error: { code: 'ERR_LIMIT_EXCEEDED', message: `strong variables would exceed ${STRONG_TOTAL_BYTES_MAX} bytes in all` } }
     this.totalBytes += delta
+    if (cur === null) this.sorted = undefined
     this.data.set(c.name, c.value)
     if (cur !== c.value) this.emit('variable:changed', { name: c.name, value: JSON.parse(c.value), previous: cur === null ? undefined : JSON.parse(cur), index })
     return { ok: true, value: c.value }
@@ -109,6 +167,7 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
   /** Takes the state {@link parseStrongSnapshot} decoded. */
   load (parsed: { map: Map<string, string>, totalBytes: number }): void {
     this.data = parsed.map
+    this.sorted = undefined
     this.totalBytes = parsed.totalBytes
   }
 }

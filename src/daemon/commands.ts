@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../cli-util.js'
 import type { CliIo, Command } from '../cli-util.js'
@@ -50,6 +50,7 @@ export function parseArgs (args: string[], spec: Record<string, FlagKind>): { fl
 
 const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir dir] [--listen multiaddr]... [--bootstrap multiaddr]...
                    [--http host:port] [--mesh name] [--zone zone] [--raft-voters peerId,...] [--token token]
+                   [--allowlist peerId,...] [--pnet-key-file file]
                    [--log-level silent|error|warn|info|debug] [--log-format human|json] [--exit-with-parent]
   Runs a peer daemon with its HTTP API. With no options: in memory, libp2p on 127.0.0.1 (free port), HTTP on
   127.0.0.1:7070, a fresh identity. Prints one JSON line {"event":"started",...} on stdout once serving
@@ -59,6 +60,8 @@ const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir 
   the daemon when its parent process goes away and it was started through npm/npx (or --exit-with-parent;
   AGORA_EXIT_WITH_PARENT=0|1 overrides the default).
   Logs go to stderr, human-readable on a terminal, else JSON lines (--log-format).
+  --allowlist: only these peers may connect, in either direction (every bootstrap peer must be listed).
+  --pnet-key-file: a private network; only peers with the same swarm key connect (agora pnet-key <file>).
   A bad flag or config value exits 2 naming the flag or key.`
 
 /** How often a daemon that exits with its parent checks that the parent is still there. */
@@ -77,6 +80,10 @@ export function exitWithParentByDefault (env: NodeJS.ProcessEnv): boolean {
 
 const START_FLAGS: Record<string, FlagKind> = {
   config: 'string',
+  'token-file': 'string',
+  'http-tls-cert': 'string',
+  'http-tls-key': 'string',
+  'http-insecure': 'boolean',
   'data-dir': 'string',
   listen: 'list',
   bootstrap: 'list',
@@ -84,6 +91,8 @@ const START_FLAGS: Record<string, FlagKind> = {
   mesh: 'string',
   zone: 'string',
   'raft-voters': 'list',
+  allowlist: 'list',
+  'pnet-key-file': 'string',
   token: 'string',
   'log-level': 'string',
   'log-format': 'string',
@@ -91,9 +100,25 @@ const START_FLAGS: Record<string, FlagKind> = {
   help: 'boolean'
 }
 
-async function loadToken (config: DaemonConfig): Promise<{ token: string, file?: string }> {
+/** The token: `token`, else `tokenFile`, else the data dir's file (created), else (no data dir) $AGORA_TOKEN, else random. */
+async function loadToken (config: DaemonConfig, env: NodeJS.ProcessEnv, tokenFileName: string): Promise<{ token: string, file?: string }> {
   if (config.token !== undefined) return { token: config.token }
-  if (config.dataDir === undefined) return { token: randomBytes(24).toString('hex') }
+  if (config.tokenFile !== undefined) {
+    let t: string
+    try { t = (await readFile(config.tokenFile, 'utf8')).split('\n')[0]!.trim() } catch (err) { throw new InvalidOptionError(tokenFileName, `cannot read ${config.tokenFile}: ${(err as Error).message}`) }
+    if (t.length < 16) throw new InvalidOptionError(tokenFileName, `the token in ${config.tokenFile} must have at least 16 characters`)
+    return { token: t, file: config.tokenFile }
+  }
+  if (config.dataDir === undefined) {
+    // Without a data dir (nowhere to keep a token), AGORA_TOKEN is the daemon's token; with one, the
+    // token file there wins (so a shell that exported AGORA_TOKEN for the CLI does not change daemons').
+    const fromEnv = env.AGORA_TOKEN?.trim()
+    if (fromEnv !== undefined && fromEnv !== '') {
+      if (fromEnv.length < 16) throw new InvalidOptionError('AGORA_TOKEN', 'the token must have at least 16 characters')
+      return { token: fromEnv }
+    }
+    return { token: randomBytes(24).toString('hex') }
+  }
   const file = join(config.dataDir, TOKEN_FILE)
   try {
     const t = (await readFile(file, 'utf8')).trim()
@@ -104,6 +129,19 @@ async function loadToken (config: DaemonConfig): Promise<{ token: string, file?:
   const token = randomBytes(24).toString('hex')
   await writeFile(file, token + '\n', { mode: 0o600 })
   return { token, file }
+}
+
+/** Whether an HTTP host is this machine's loopback (127.0.0.0/8, ::1, localhost). */
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** Reads the TLS certificate and key files; an unreadable one is an InvalidOptionError naming it. */
+async function loadTls (t: { cert: string, key: string }, source: string, fromFlags: ReadonlySet<string>): Promise<{ cert: Buffer, key: Buffer }> {
+  const read = async (file: string, key: string): Promise<Buffer> => {
+    try { return await readFile(file) } catch (err) { throw new InvalidOptionError(describePath(key, source, fromFlags), `cannot read ${file}: ${(err as Error).message}`) }
+  }
+  return { cert: await read(t.cert, 'httpTls.cert'), key: await read(t.key, 'httpTls.key') }
 }
 
 /** Writes `text` to `file` through a temporary file and a rename, so readers never see half of it. */
@@ -140,6 +178,15 @@ async function start (args: string[], io: CliIo): Promise<number> {
   set('mesh', 'mesh')
   set('zone', 'zone')
   set('token', 'token')
+  set('tokenFile', 'token-file')
+  set('httpInsecure', 'http-insecure')
+  if (flags['http-tls-cert'] !== undefined || flags['http-tls-key'] !== undefined) {
+    raw.httpTls = { cert: flags['http-tls-cert'], key: flags['http-tls-key'] }
+    fromFlags.add('httpTls.cert')
+    fromFlags.add('httpTls.key')
+  }
+  set('allowlist', 'allowlist')
+  set('pnetKeyFile', 'pnet-key-file')
   set('logLevel', 'log-level')
   set('logFormat', 'log-format')
   set('exitWithParent', 'exit-with-parent')
@@ -151,12 +198,27 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const source = typeof flags.config === 'string' ? flags.config : 'flags'
   const config = validateConfig(raw, source, fromFlags)
   if (config.dataDir !== undefined) await checkDataDir(config.dataDir, describePath('dataDir', source, fromFlags))
+  const { readSwarmKeyFile, swarmKeyFingerprint } = await import('../../peers/pnet.js')
+  const pnetKey = config.pnetKeyFile !== undefined ? readSwarmKeyFile(config.pnetKeyFile, describePath('pnetKeyFile', source, fromFlags)) : undefined
   const logFormat = config.logFormat ?? defaultLogFormat()
   const log = createLogger(config.logLevel, 'agora:daemon', undefined, undefined, logFormat)
+  if (config.pnetKeyFile !== undefined) {
+    const mode = (await stat(config.pnetKeyFile)).mode & 0o777
+    if ((mode & 0o077) !== 0) log.warn('the swarm key file is readable by other users; chmod 600 it', { file: config.pnetKeyFile, mode: mode.toString(8) })
+  }
   const { createPeer } = await import('../../peers/peer.js')
   const { startApi } = await import('./http.js')
   const { DaemonWatch } = await import('./watch.js')
-  const { token, file } = await loadToken(config)
+  const idx0 = config.http.lastIndexOf(':')
+  const httpHost = config.http.slice(0, idx0).replace(/^\[|\]$/g, '')
+  // A token travels in every request: beyond loopback it needs TLS, or an explicit acceptance.
+  if (!isLoopback(httpHost) && config.httpTls === undefined) {
+    if (!config.httpInsecure) throw new InvalidOptionError(describePath('http', source, fromFlags), `${config.http} is beyond loopback: serve it over TLS (--http-tls-cert and --http-tls-key) or accept plain HTTP with --http-insecure`)
+    log.warn('THE HTTP API IS SERVED WITHOUT TLS BEYOND LOOPBACK: its token and data cross the network in clear text', { http: config.http })
+  }
+  if (fromFlags.has('token')) log.warn('--token is visible to every local user in the process list; prefer --token-file or AGORA_TOKEN')
+  const tls = config.httpTls === undefined ? undefined : await loadTls(config.httpTls, source, fromFlags)
+  const { token, file } = await loadToken(config, process.env, describePath('tokenFile', source, fromFlags))
   let peer: Awaited<ReturnType<typeof createPeer>>
   try {
     peer = await createPeer({
@@ -167,6 +229,8 @@ async function start (args: string[], io: CliIo): Promise<number> {
       ...(config.zone !== undefined ? { zone: config.zone } : {}),
       ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
       ...(config.raft !== undefined ? { raft: config.raft } : {}),
+      ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
+      ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),
       logLevel: config.logLevel,
       logFormat
     })
@@ -180,7 +244,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const watch = new DaemonWatch({ peer, log, warnAfterMs: config.warnAfterMs, bootstrap: config.bootstrap ?? [] })
   let api: Awaited<ReturnType<typeof startApi>>
   try {
-    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, warnings: () => watch.warnings() })
+    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, warnings: () => watch.warnings(), connectionsMax: config.httpConnectionsMax, requestTimeoutMs: config.httpRequestTimeoutMs, ...(tls !== undefined ? { tls } : {}) })
   } catch (err) {
     await peer.stop()
     throw new AgoraError('ERR_HTTP_LISTEN', `cannot listen on ${config.http}: ${(err as Error).message}`)
@@ -188,7 +252,16 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const addrFile = config.dataDir !== undefined ? join(config.dataDir, ADDR_FILE) : undefined
   if (addrFile !== undefined) await writeAtomic(addrFile, api.address + '\n', 0o644)
   io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, pid: process.pid, addresses: peer.addresses(), http: api.address, ...(file !== undefined ? { tokenFile: file } : { token }), ...(addrFile !== undefined ? { httpAddrFile: addrFile } : {}) }) + '\n')
-  log.info('listening', { peerId: peer.id, mesh: peer.options.mesh, p2p: peer.addresses(), http: api.address, dataDir: config.dataDir ?? null })
+  log.info('listening', {
+    peerId: peer.id,
+    mesh: peer.options.mesh,
+    p2p: peer.addresses(),
+    http: api.address,
+    dataDir: config.dataDir ?? null,
+    // What an operator compares across peers: the key's fingerprint (never the key) and the allowlist's size.
+    privateNetwork: pnetKey !== undefined ? swarmKeyFingerprint(pnetKey) : null,
+    allowlist: config.allowlist?.length ?? null
+  })
   watch.start()
 
   return await new Promise<number>((resolve) => {
@@ -393,8 +466,26 @@ async function id (args: string[], io: CliIo): Promise<number> {
   return EXIT_OK
 }
 
+const PNET_KEY_USAGE = `usage: agora pnet-key <file> [--force]
+  Writes a fresh private-network key (libp2p swarm.key format) to <file> with mode 0600 and prints its
+  fingerprint. Give the same file to every peer of the mesh (agora start --pnet-key-file <file>, config key
+  pnetKeyFile); peers without it cannot connect. Refuses to overwrite an existing file unless --force.`
+
+async function pnetKey (args: string[], io: CliIo): Promise<number> {
+  const { flags, positional } = parseArgs(args, { force: 'boolean', help: 'boolean' })
+  if (flags.help === true) { io.stdout(PNET_KEY_USAGE + '\n'); return EXIT_OK }
+  const file = positional[0]
+  if (file === undefined) throw new UsageError('pnet-key needs the file to write the key to')
+  if (positional.length > 1) throw new UsageError(`unexpected argument ${positional[1]!}`)
+  const { writeSwarmKeyFile } = await import('../../peers/pnet.js')
+  const fingerprint = await writeSwarmKeyFile(file, { overwrite: flags.force === true, path: '<file>' })
+  io.stdout(JSON.stringify({ event: 'pnet-key', file, fingerprint }) + '\n')
+  return EXIT_OK
+}
+
 export const DAEMON_COMMANDS: Record<string, Command> = {
   id: { summary: 'print (creating if needed) the peer id of a data dir', usage: ID_USAGE, run: id },
+  'pnet-key': { summary: 'generate a private-network key file (mode 0600)', usage: PNET_KEY_USAGE, run: pnetKey },
   start: { summary: 'run a peer daemon with its HTTP API', usage: START_USAGE, run: start },
   status: { summary: 'status of a running daemon', usage: STATUS_USAGE, run: status },
   agents: { summary: 'list, register and query agents through a daemon', usage: AGENTS_USAGE, run: agents },

@@ -56,9 +56,33 @@ export const daemonConfigSchema = z.object({
   bootstrap: z.array(bootstrapAddr).optional(),
   /** HTTP API address. Default 127.0.0.1:7070 (loopback only). Port 0 picks a free port. */
   http: hostPort.default('127.0.0.1:7070'),
-  /** Bearer token of the HTTP API. Default: generated into `<dataDir>/http.token` (or random in memory). */
+  /**
+   * Bearer token of the HTTP API. Prefer `tokenFile` or the AGORA_TOKEN environment variable: a flag is
+   * visible to every local user in the process list. Default: generated into `<dataDir>/http.token`
+   * (or random in memory).
+   */
   token: z.string().min(16).optional(),
+  /** Read the bearer token from this file (its first line, at least 16 characters). */
+  tokenFile: z.string().min(1).optional(),
+  /** Serve the HTTP API over TLS with this certificate and key (PEM files). */
+  httpTls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+  /** Allow the HTTP API on a non-loopback address without TLS (refused otherwise). Default false. */
+  httpInsecure: z.boolean().default(false),
+  /** HTTP connections open at once (beyond: new ones are refused). Default 256. */
+  httpConnectionsMax: z.number().int().positive().max(100_000).default(256),
+  /** Time to receive a whole request, headers and body (slow senders are cut off). Default 10000 ms. */
+  httpRequestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   zone: z.string().min(1).max(128).optional(),
+  /**
+   * Peer ids allowed to connect, in either direction (the peer's `allowlist`). Default: anyone. Every
+   * bootstrap peer must be on it.
+   */
+  allowlist: z.array(peerId).min(1, 'an empty allowlist would admit no peer; omit it to admit any').optional(),
+  /**
+   * A swarm key file (`agora pnet-key <file>`): run a private network, where only peers with the same key
+   * can connect (the peer's `privateNetwork.keyFile`). Default: none.
+   */
+  pnetKeyFile: z.string().min(1).optional(),
   /** Raft group membership (see the peer's `raft` option). */
   raft: z.object({
     voters: z.array(peerId).min(1).max(7).optional(),
@@ -100,6 +124,12 @@ export const FLAG_OF_KEY: Readonly<Record<string, string>> = {
   mesh: '--mesh',
   zone: '--zone',
   token: '--token',
+  tokenFile: '--token-file',
+  'httpTls.cert': '--http-tls-cert',
+  'httpTls.key': '--http-tls-key',
+  httpInsecure: '--http-insecure',
+  allowlist: '--allowlist',
+  pnetKeyFile: '--pnet-key-file',
   logLevel: '--log-level',
   logFormat: '--log-format',
   'raft.voters': '--raft-voters'
@@ -140,6 +170,14 @@ export function validateConfig (raw: unknown, source = 'config', fromFlags: Read
     fail(fromFlags.has('raft.voters') ? 'raft.voters' : 'raft', 'a Raft member needs a data dir (--data-dir / dataDir) for its durable log')
   }
   if (data.raft?.fsync === false) fail('raft.fsync', 'the daemon always fsyncs the Raft log')
+  // A bootstrap peer outside the allowlist would never be dialled.
+  if (data.allowlist !== undefined && data.bootstrap !== undefined) {
+    const allowed = new Set(data.allowlist)
+    data.bootstrap.forEach((addr, i) => {
+      const id = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
+      if (id !== undefined && !allowed.has(id)) fail(fromFlags.has('allowlist') || !fromFlags.has('bootstrap') ? 'allowlist' : `bootstrap.${i}`, `bootstrap peer ${id} is not on the allowlist, so it would never be dialled; add it`)
+    })
+  }
   return data
 }
 

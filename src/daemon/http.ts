@@ -1,12 +1,12 @@
 /**
  * The daemon's HTTP + JSON API (O2) over a running peer. Bound to loopback by default; every route but
- * `GET /health` needs `Authorization: Bearer <token>`. Errors are `{ error: { code, message, path? } }`
+ * the probes `GET /health` and `GET /ready` (they reveal only state) needs `Authorization: Bearer <token>`. Errors are `{ error: { code, message, path? } }`
  * with a 4xx/5xx status; bodies are JSON, at most `bodyBytesMax` bytes, every string (keys included)
  * well-formed Unicode (else 400 ERR_BAD_REQUEST naming the path) and no `__proto__` key (400
  * ERR_RESERVED_NAME); JSON query parameters likewise.
  *
  *   GET    /health                          liveness (no token)
- *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft)
+ *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft); no token
  *   GET    /metrics                         Prometheus text format
  *   GET    /v1/status                       peer id, addresses, members, sync health, Raft status
  *   GET    /v1/openapi.json                 this API as an OpenAPI 3.1 document
@@ -16,15 +16,21 @@
  *   GET    /v1/agents/:id                   lookup
  *   PATCH  /v1/agents/:id                   update (body: patch)
  *   DELETE /v1/agents/:id                   unregister
+ *   GET    /v1/variables/eventual?prefix=&limit=&cursor=     list eventual variables (this replica), name order
+ *   GET    /v1/variables/strong?prefix=&limit=&cursor=&linearizable=false   list strong variables (a Raft member's replica)
  *   GET    /v1/variables/eventual/:name?merge=lww&initial=<json>
  *   PUT    /v1/variables/eventual/:name     body { value, merge, initial?, weight? } (counter: { add, merge })
  *   GET    /v1/variables/strong/:name?linearizable=false
  *   PUT    /v1/variables/strong/:name       body { value }
  *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
- *   GET    /v1/events                       Server-Sent Events: agent:*, variable:changed, contribution:rejected, raft:role, auction:*, peer events
+ *   GET    /v1/events?types=&prefix=&lastEventId=&keepaliveMs=   Server-Sent Events with ids and resume (events.ts):
+ *                                           agent:*, variable:changed (eventual, and strong on Raft members), contribution:rejected,
+ *                                           raft:role, member:*, update:rejected, auction:*
+ *   /v1/members, /v1/raft*                  members and Raft membership (raft-routes.ts)
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  */
 import { createServer } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
@@ -33,14 +39,19 @@ import { jsonInputProblem } from '../base/input.js'
 import type { Logger } from '../base/log.js'
 import type { Peer } from '../../peers/peer.js'
 import type { BuiltinMerge } from '../../crdt/variables.js'
+import { listEventualVariables } from '../../crdt/variable-list.js'
 import { createMetrics } from './metrics.js'
 import { OPENAPI } from './openapi.js'
 import { ECONOMY_STATUS, economyRoutes } from './economy-routes.js'
+import { EventHub, streamOptions } from './events.js'
+import { RAFT_STATUS, NotRaftMemberError, raftRoutes } from './raft-routes.js'
+import { routeTemplate } from './routes.js'
 
-/** Server-Sent Events clients at once. */
-export const SSE_CLIENTS_MAX = 64
-/** Bytes buffered for one slow SSE client before it is dropped. */
-export const SSE_BUFFER_BYTES_MAX = 1024 * 1024
+export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
+
+/** Default and max entries of a variable listing (`?limit=`). */
+export const LIST_LIMIT_DEFAULT = 100
+export const LIST_LIMIT_MAX = 1000
 
 export class HttpError extends AgoraError {
   readonly status: number
@@ -69,7 +80,9 @@ const STATUS_OF: Record<string, number> = {
   ERR_TIMEOUT: 504,
   ERR_TOO_MANY_CLIENTS: 503,
   ERR_RATE_LIMITED: 429,
-  ...ECONOMY_STATUS
+  ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ...ECONOMY_STATUS,
+  ...RAFT_STATUS
 }
 
 export interface ApiServer {
@@ -91,7 +104,18 @@ export interface ApiOptions {
   allowRemoteBidCallbacks?: boolean
   /** Conditions an operator should know about, listed in GET /v1/status (default none). */
   warnings?: () => unknown[]
+  /** Serve over TLS with this certificate and key (PEM). */
+  tls?: { cert: Buffer, key: Buffer }
+  /** Connections open at once. Default {@link HTTP_CONNECTIONS_MAX}. */
+  connectionsMax?: number
+  /** Time to receive a whole request. Default {@link HTTP_REQUEST_TIMEOUT_MS}. */
+  requestTimeoutMs?: number
 }
+
+/** Default cap of HTTP connections open at once (new ones beyond are refused). */
+export const HTTP_CONNECTIONS_MAX = 256
+/** Default time to receive a whole request, headers and body. */
+export const HTTP_REQUEST_TIMEOUT_MS = 10_000
 
 function send (res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
@@ -140,6 +164,14 @@ function objectBody (body: unknown, what: string): Record<string, unknown> {
   return body as Record<string, unknown>
 }
 
+/** An integer query parameter in `min..max` (undefined when absent); else 400 naming it. */
+function intParam (v: string | null, name: string, min: number, max: number): number | undefined {
+  if (v === null) return undefined
+  const n = /^[0-9]{1,9}$/.test(v) ? Number(v) : NaN
+  if (!(n >= min && n <= max)) throw new HttpError(400, 'ERR_BAD_REQUEST', `${name} must be an integer in ${min}..${max}`, name)
+  return n
+}
+
 function parseJsonParam (v: string | null, name: string): unknown {
   if (v === null) return undefined
   let value: unknown
@@ -154,22 +186,14 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const metrics = createMetrics(peer, stats)
   metrics.watchRaft()
   const expected = Buffer.from(`Bearer ${o.token}`)
-  const sse = new Set<ServerResponse>()
+  const events = new EventHub()
 
   const authorized = (req: IncomingMessage): boolean => {
     const got = Buffer.from(String(req.headers.authorization ?? ''))
     return got.length === expected.length && timingSafeEqual(got, expected)
   }
 
-  const broadcast = (type: string, data: unknown): void => {
-    if (sse.size === 0) return
-    let text: string
-    try { text = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n` } catch { return }
-    for (const res of sse) {
-      if (res.writableLength > SSE_BUFFER_BYTES_MAX) { res.destroy(); sse.delete(res); continue }
-      res.write(text)
-    }
-  }
+  const broadcast = (type: string, data: unknown): void => { events.publish(type, data) }
   const offs: Array<() => void> = []
   for (const ev of ['agent:joined', 'agent:updated', 'agent:left', 'agent:unreachable', 'agent:reachable'] as const) {
     offs.push(peer.registry.on(ev, (e) => broadcast(ev, { agent: e.agent, ...('reason' in e ? { reason: e.reason } : {}) })))
@@ -184,30 +208,38 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   }
   const economy = economyRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
   metrics.watchBidders(economy.bidders)
-  let raftOff: (() => void) | undefined
+  const raftRoute = raftRoutes(peer)
+  const raftOffs: Array<() => void> = []
+  let raftWatched: unknown
   const watchRaft = (): void => {
     metrics.watchRaft()
-    if (raftOff !== undefined || peer.raft === undefined) return
-    raftOff = peer.raft.on('raft:role', (e) => broadcast('raft:role', e))
+    const r = peer.raft
+    if (r === undefined || raftWatched === r) return
+    raftWatched = r
+    raftOffs.push(r.on('raft:role', (e) => broadcast('raft:role', e)))
+    // Strong variables change on members only (applied from the log here); outside the group none stream.
+    raftOffs.push(r.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'strong', ...e })))
   }
+  watchRaft()
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const method = req.method ?? 'GET'
+    watchRaft()
+    // Probes: no token (orchestrators call them without one); they reveal only state.
     if (method === 'GET' && url.pathname === '/health') { send(res, 200, { ok: true }); return }
+    if (method === 'GET' && url.pathname === '/ready') {
+      const rs = peer.raft?.status()
+      const raftOk = rs === undefined || (rs.leader !== undefined && rs.failed === undefined)
+      send(res, peer.started && raftOk ? 200 : 503, { ready: peer.started && raftOk, started: peer.started, raftLeader: peer.raft?.status().leader ?? null })
+      return
+    }
     if (!authorized(req)) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)')
     let parts: string[]
     try {
       parts = url.pathname.split('/').filter(p => p.length > 0).map(decodeURIComponent)
     } catch {
       throw new HttpError(400, 'ERR_BAD_REQUEST', 'malformed percent-encoding in the path')
-    }
-    watchRaft()
-    if (method === 'GET' && url.pathname === '/ready') {
-      const rs = peer.raft?.status()
-      const raftOk = rs === undefined || (rs.leader !== undefined && rs.failed === undefined)
-      send(res, peer.started && raftOk ? 200 : 503, { ready: peer.started && raftOk, started: peer.started, raftLeader: peer.raft?.status().leader ?? null })
-      return
     }
     if (method === 'GET' && url.pathname === '/metrics') {
       const text = await metrics.registry.metrics()
@@ -234,11 +266,9 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       return
     }
     if (area === 'events' && parts.length === 2 && method === 'GET') {
-      if (sse.size >= SSE_CLIENTS_MAX) throw new HttpError(503, 'ERR_TOO_MANY_CLIENTS', `at most ${SSE_CLIENTS_MAX} event streams`)
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-      res.write(`: agora events of ${peer.id}\n\n`)
-      sse.add(res)
-      req.on('close', () => { sse.delete(res) })
+      const header = req.headers['last-event-id']
+      const options = streamOptions(url.searchParams, typeof header === 'string' ? header : undefined)
+      events.subscribe(res, options, `agora events of ${peer.id}${peer.raft === undefined ? ' (not a Raft member: strong-variable changes are not streamed here)' : ''}`)
       return
     }
     if (area === 'agents') {
@@ -280,6 +310,25 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
           return
         }
       }
+    }
+    if (area === 'variables' && (a === 'eventual' || a === 'strong') && parts.length === 3 && method === 'GET') {
+      const limit = intParam(url.searchParams.get('limit'), 'limit', 1, LIST_LIMIT_MAX) ?? LIST_LIMIT_DEFAULT
+      const prefix = url.searchParams.get('prefix') ?? ''
+      const cursor = url.searchParams.get('cursor') ?? undefined
+      const list = { limit, prefix, ...(cursor !== undefined ? { after: cursor } : {}) }
+      if (a === 'eventual') {
+        const page = listEventualVariables(peer.replica, peer.variables, list)
+        send(res, 200, { variables: page.entries, next: page.next ?? null })
+        return
+      }
+      const r = peer.raft
+      if (r === undefined) throw new NotRaftMemberError('listing strong variables (a local replica)')
+      if (url.searchParams.get('linearizable') !== 'false') await r.readBarrier()
+      const app = r.app
+      if (app === undefined) throw new HttpError(503, 'ERR_NOT_STARTED', 'the Raft service is not running')
+      const page = app.strong.list(list)
+      send(res, 200, { variables: page.entries, next: page.next ?? null })
+      return
     }
     if (area === 'variables' && (a === 'eventual' || a === 'strong') && b !== undefined) {
       if (a === 'eventual' && parts.length === 4) {
@@ -327,26 +376,42 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
       }
     }
+    if (await raftRoute.handle({ method, parts, body: async () => await readBody(req, o.bodyBytesMax), send: (status, body) => send(res, status, body) })) return
     if (await economy.handle({ method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status, body) => send(res, status, body) })) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     stats.requests++
+    const started = performance.now()
+    const template = routeTemplate(new URL(req.url ?? '/', 'http://localhost').pathname)
+    // Event streams last as long as their client: not a latency.
+    if (template !== '/v1/events') res.once('finish', () => { metrics.observeHttp(req.method ?? 'GET', template, res.statusCode, (performance.now() - started) / 1000) })
     route(req, res).catch((err: unknown) => {
       const e = err as AgoraError & { status?: number }
       const status = e instanceof HttpError ? e.status : (typeof e.code === 'string' ? (Object.hasOwn(STATUS_OF, e.code) ? STATUS_OF[e.code] : undefined) ?? 500 : 500)
       if (status >= 500) { stats.errors5xx++; log.warn('request failed', { method: req.method, url: req.url, error: e.message }) } else stats.errors4xx++
       if (res.headersSent) { res.destroy(); return }
-      const path = (e.details as { path?: unknown } | undefined)?.path
-      send(res, status, { error: { code: typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', message: status >= 500 && !(e instanceof AgoraError) ? 'internal error' : e.message, ...(typeof path === 'string' ? { path } : {}) } })
+      const details = e.details as { path?: unknown, leader?: unknown, reason?: unknown } | undefined
+      const extra = {
+        ...(typeof details?.path === 'string' ? { path: details.path } : {}),
+        ...(e.code === 'ERR_NOT_LEADER' ? { leader: details?.leader ?? null } : {}),
+        ...(e.code === 'ERR_CONF_CHANGE_REFUSED' && typeof details?.reason === 'string' ? { reason: details.reason } : {})
+      }
+      send(res, status, { error: { code: typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', message: status >= 500 && !(e instanceof AgoraError) ? 'internal error' : e.message, ...extra } })
       // A body we did not read keeps the socket busy; drop the rest.
       if (!req.complete) req.resume()
     })
-  })
-  server.headersTimeout = 10_000
-  server.requestTimeout = 60_000
+  }
+  // Slow senders are cut off: a whole request (headers and body) within requestTimeoutMs, checked often
+  // enough to hold that deadline (Node checks every 30 s by default).
+  const requestTimeoutMs = o.requestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS
+  const serverOptions = { connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4))) }
+  const server = o.tls !== undefined ? createTlsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key }, handler) : createServer(serverOptions, handler)
+  server.requestTimeout = requestTimeoutMs
+  server.headersTimeout = Math.min(10_000, requestTimeoutMs)
   server.maxHeadersCount = 100
+  server.maxConnections = o.connectionsMax ?? HTTP_CONNECTIONS_MAX
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve() })
@@ -358,10 +423,10 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     stats,
     close: async () => {
       for (const off of offs) off()
-      raftOff?.()
+      for (const off of raftOffs) off()
+      metrics.close()
       economy.close()
-      for (const res of sse) res.end()
-      sse.clear()
+      events.close()
       await new Promise<void>(resolve => { server.close(() => resolve()); server.closeAllConnections() })
     }
   }

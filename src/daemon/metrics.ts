@@ -1,5 +1,9 @@
 /**
- * Prometheus metrics of a peer (O3), read from the peer's counters at scrape time.
+ * Prometheus metrics of a peer (O3), read from the peer's counters at scrape time, plus latency
+ * histograms observed as things happen: HTTP requests by route template ({@link routeTemplate}, never
+ * the raw path), anti-entropy exchanges, bid requests this peer sent, and its agents' bid handlers.
+ * prom-client's process and Node.js metrics carry the `agora_` prefix (`agora_process_cpu_seconds_total`,
+ * `agora_nodejs_eventloop_lag_seconds`...).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Peer } from '../../peers/peer.js'
@@ -7,9 +11,24 @@ import type { Bidders } from './bidders.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
+/** An outcome as a label: known words and `ERR_*` codes, anything else `other` (bounded cardinality). */
+function outcomeLabel (o: string): string {
+  return /^(bid|declined|revealed|noted|ignored|ERR_[A-Z_]{1,40})$/.test(o) ? o : 'other'
+}
+
+/** Prefix of prom-client's default (process and Node.js) metrics. */
+export const DEFAULT_METRICS_PREFIX = 'agora_'
+
+/** Buckets (seconds) of the request-latency histograms: 1 ms .. 30 s. */
+export const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
 export interface DaemonMetrics {
   registry: Registry
   watchRaft: () => void
+  /** One HTTP request done: its method, route template, status and duration. */
+  observeHttp: (method: string, route: string, status: number, seconds: number) => void
+  /** Stops listening to the peer. */
+  close: () => void
   /** HTTP bidders' counters (bid requests served over callbacks and long-polls). */
   watchBidders: (b: Bidders) => void
 }
@@ -29,7 +48,39 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     watching = d
     d.on('raft:committed', (e) => { commitLatency.observe(e.ms / 1000) })
   }
-  collectDefaultMetrics({ register: registry, prefix: 'agora_process_' })
+  collectDefaultMetrics({ register: registry, prefix: DEFAULT_METRICS_PREFIX })
+  const offs: Array<() => void> = []
+  const httpLatency = new Histogram({
+    name: 'agora_http_request_duration_seconds',
+    help: 'HTTP API requests by method, route template and status (event streams excluded)',
+    labelNames: ['method', 'route', 'status'],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [registry]
+  })
+  const syncLatency = new Histogram({
+    name: 'agora_sync_exchange_duration_seconds',
+    help: 'Completed anti-entropy exchanges, by whether this peer started them',
+    labelNames: ['initiator'],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [registry]
+  })
+  offs.push(peer.on('sync:completed', (e) => { syncLatency.observe({ initiator: String(e.initiator) }, e.ms / 1000) }))
+  const bidLatency = new Histogram({
+    name: 'agora_bid_request_duration_seconds',
+    help: 'Bid requests this peer sent (runAuction) to bidders\' hosts, round trip by outcome (bid, declined, error code)',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [registry]
+  })
+  offs.push(peer.economy.on('auction:asked', (e) => { bidLatency.observe({ outcome: outcomeLabel(e.outcome) }, e.ms / 1000) }))
+  const agentLatency = new Histogram({
+    name: 'agora_agent_request_duration_seconds',
+    help: 'Bid requests to agents of this peer: time their bid handler (HTTP callback, long-poll or in-process) took, by outcome',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [registry]
+  })
+  offs.push(peer.economy.on('auction:answered', (e) => { if (e.handlerMs !== undefined) agentLatency.observe({ outcome: outcomeLabel(e.outcome) }, e.handlerMs / 1000) }))
   const g = (name: string, help: string, read: () => number): void => {
     // eslint-disable-next-line no-new
     new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
@@ -98,12 +149,12 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   // The economy: counted from `economy:applied` on this replica (members), read from peer.economy.
   const auctionsSettled = new Counter({ name: 'agora_auctions_settled_total', help: 'Auctions finished on this replica, by status (settled, no-sale, failed)', labelNames: ['status'], registers: [registry] })
   const ledgerOps = new Counter({ name: 'agora_economy_commands_total', help: 'Economy commands applied on this replica, by type and result (ok, error)', labelNames: ['type', 'result'], registers: [registry] })
-  peer.economy.on('economy:applied', (e) => {
+  offs.push(peer.economy.on('economy:applied', (e) => {
     const type = typeof e.command.type === 'string' && e.command.type.length <= 32 ? e.command.type : 'other'
     ledgerOps.inc({ type, result: e.result.ok ? 'ok' : 'error' })
     const status = e.result.ok ? e.result.status : undefined
     if ((type === 'auction.close' || type === 'auction.settle') && (status === 'settled' || status === 'no-sale' || status === 'failed')) auctionsSettled.inc({ status })
-  })
+  }))
   g('agora_auctions_open', 'Auctions bidding or revealing (this replica; 0 off the Raft group)', () => peer.economy.replica?.openAuctions ?? 0)
   // eslint-disable-next-line no-new
   new Gauge({
@@ -127,5 +178,11 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   })
   c('agora_auctions_run_total', 'Auctions run by this peer (runAuction)', [], () => [[{}, peer.economy.stats.auctionsRun]])
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
-  return { registry, watchRaft, watchBidders: (b) => { bidders = b } }
+  return {
+    registry,
+    watchRaft,
+    watchBidders: (b) => { bidders = b },
+    observeHttp: (method, route, status, seconds) => { httpLatency.observe({ method, route, status: String(status) }, seconds) },
+    close: () => { for (const off of offs) off() }
+  }
 }

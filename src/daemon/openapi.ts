@@ -14,6 +14,11 @@ const econ = (summary: string, body: Record<string, unknown>, result: Record<str
   post: { summary, parameters: params, requestBody: json(body), responses: { [status]: { description: 'done', ...json(result) }, default: { description: 'error: 400 bad body, 403 not the owner / not an authority, 404 unknown, 409 conflict, 422 funds or reserve, 503 no Raft', ...json(ref('Error')) } } }
 })
 const accountResult = { type: 'object', properties: { account: ref('Account') } }
+const listParams = [
+  { name: 'prefix', in: 'query', schema: { type: 'string' }, description: 'names starting with this' },
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'the `next` of the previous page' }
+]
 const auctionParam = { ...idParam, description: 'auction id' }
 
 export const OPENAPI = {
@@ -23,7 +28,7 @@ export const OPENAPI = {
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'the token in <dataDir>/http.token' } },
     schemas: {
-      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, path: { type: 'string' } } } } },
+      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, path: { type: 'string' }, leader: { type: ['string', 'null'], description: 'ERR_NOT_LEADER: the leader\'s peer id' }, reason: { type: 'string', description: 'ERR_CONF_CHANGE_REFUSED: the Raft core\'s reason' } } } } },
       AgentInput: {
         type: 'object',
         required: ['id'],
@@ -80,11 +85,32 @@ export const OPENAPI = {
   },
   paths: {
     '/health': { get: { security: [], summary: 'liveness', responses: ok('alive') } },
-    '/ready': { get: { summary: 'started, and a Raft leader is known when the peer runs Raft (503 otherwise)', responses: ok('ready') } },
+    '/ready': { get: { security: [], summary: 'started, and a Raft leader is known when the peer runs Raft (503 otherwise); no token', responses: ok('ready') } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text format', content: { 'text/plain': {} } } } } },
-    '/v1/status': { get: { summary: 'peer id, addresses, members, sync health, Raft status', responses: ok('status') } },
+    '/v1/status': { get: { summary: 'peer id, addresses, members, sync health, Raft status, and `warnings` (conditions lasting warnAfterMs: WARN_NO_PEERS, WARN_BOOTSTRAP_UNREACHABLE, WARN_MESH_NOT_SHARED, WARN_RAFT_VOTERS_NOT_CONNECTED, WARN_RAFT_NO_LEADER)', responses: ok('status') } },
     '/v1/openapi.json': { get: { summary: 'this document', responses: ok('OpenAPI') } },
-    '/v1/events': { get: { summary: 'Server-Sent Events: agent:*, variable:changed, raft:role, member:*, update:rejected, auction:opened|bid|settled|request|result', responses: { 200: { description: 'event stream', content: { 'text/event-stream': {} } } } } },
+    '/v1/events': {
+      get: {
+        summary: 'Server-Sent Events with ids (`<stream>-<seq>`): agent:*, variable:changed (kind eventual, or strong on Raft members), contribution:rejected, raft:role, member:*, update:rejected, auction:opened|bid|settled|request|result. Resume with the Last-Event-ID header or lastEventId; a client too far behind (or of another daemon process) first gets a `reset` event.',
+        parameters: [
+          { name: 'types', in: 'query', schema: str, description: 'comma-separated event types to keep (family:* for a family)' },
+          { name: 'prefix', in: 'query', schema: str, description: 'keep events whose variable name, agent id or auction id starts with this' },
+          { name: 'lastEventId', in: 'query', schema: str, description: 'resume after this id (as the Last-Event-ID header)' },
+          { name: 'keepaliveMs', in: 'query', schema: { type: 'integer', minimum: 1000, maximum: 300000, default: 15000 } },
+          { name: 'Last-Event-ID', in: 'header', schema: str }
+        ],
+        responses: { 200: { description: 'event stream', content: { 'text/event-stream': {} } }, default: { description: 'error', ...json(ref('Error')) } }
+      }
+    },
+    '/v1/members': { get: { summary: 'known peers: peerId, self, connected, addresses, zone, reachability, lastSeenAt, raft (leader|voter|learner|null), syncLag, lastSyncAt, rttMs', responses: ok('members', { type: 'object', properties: { members: { type: 'array', items: { type: 'object' } }, more: int } }) } },
+    '/v1/raft': { get: { summary: 'this member\'s Raft status (409 ERR_NOT_RAFT_MEMBER off the group)', responses: ok('raft') } },
+    '/v1/raft/learners': { post: { summary: 'add a learner (leader only: else 409 ERR_NOT_LEADER naming the leader)', requestBody: json(obj(['peerId'], { peerId: str })), responses: ok('raft status after the change') } },
+    '/v1/raft/promote': { post: { summary: 'promote a learner to voter (leader only)', requestBody: json(obj(['peerId'], { peerId: str })), responses: ok('raft status after the change') } },
+    '/v1/raft/members/{peerId}': { delete: { parameters: [{ name: 'peerId', in: 'path', required: true, schema: str }], summary: 'remove a voter or learner (leader only)', responses: ok('raft status after the change') } },
+    '/v1/raft/replace': { post: { summary: 'replace voter dead by live: learner, caught up, promoted, dead removed (leader only)', requestBody: json(obj(['dead', 'live'], { dead: str, live: str, timeoutMs: { type: 'integer', minimum: 1, maximum: 120000 } })), responses: ok('raft status after the change') } },
+    '/v1/raft/transfer': { post: { summary: 'hand leadership to voter `to` (leader only; 503 ERR_TRANSFER_FAILED when it did not move in time)', requestBody: json(obj(['to'], { to: str, timeoutMs: { type: 'integer', minimum: 1, maximum: 120000 } })), responses: ok('transferred') } },
+    '/v1/variables/eventual': { get: { summary: 'eventual variables of this replica in name order, each read as GET /v1/variables/eventual/{name} reads it: {variables: [{name, merge, value, contributions, conflicting}], next}', parameters: listParams, responses: ok('page') } },
+    '/v1/variables/strong': { get: { summary: 'strong variables of this Raft member\'s replica in name order (linearizable unless linearizable=false; 409 ERR_NOT_RAFT_MEMBER off the group): {variables: [{name, value}], next}', parameters: [...listParams, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], responses: ok('page') } },
     '/v1/agents': {
       post: { summary: 'register an agent hosted by this daemon', requestBody: json(ref('AgentInput')), responses: { 201: { description: 'registered', ...json({ type: 'object', properties: { agent: ref('Agent') } }) }, default: { description: 'error', ...json(ref('Error')) } } },
       get: {
@@ -124,8 +150,8 @@ export const OPENAPI = {
     '/v1/auctions/{id}/close': econ('close bidding (the seller or treasury any time, anyone after the deadline); settles unless commit-reveal', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
     '/v1/auctions/{id}/settle': econ('settle a commit-reveal auction after its reveals', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
     '/v1/variables/eventual/{name}': {
-      get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value', responses: ok('value') },
-      put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter })', requestBody: json({ type: 'object' }), responses: ok('value') }
+      get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value under the name\'s merge rule (learnt from its data; a read declares nothing; `merge` null when nobody contributed); 409 ERR_MERGE_CONFLICT when ?merge= conflicts with the rule', responses: ok('value') },
+      put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter }; without merge, the learnt rule); 409 ERR_MERGE_CONFLICT when merge conflicts', requestBody: json({ type: 'object' }), responses: ok('value') }
     },
     '/v1/variables/strong/{name}': {
       get: { parameters: [nameParam, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], summary: 'value (linearizable by default)', responses: ok('value') },

@@ -240,6 +240,39 @@ describe('replica: signed per-host documents', () => {
     expect(b.registry.lookup('w')?.status).toBe('reachable')
   })
 
+  it('liveness: silence is counted while this peer listens (a stall is credited); never alive to pruned in one sweep', async () => {
+    let t = 1_000_000
+    const now = (): number => t
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'A', { now })
+    const b = makeNode(keys, 'B', { now, leaseMs: 1000, pruneAfterMs: 5000 })
+    await a.registry.register({ id: 'w' })
+    pull(b, a)
+    b.registry.heard('A')
+    // B stalls for longer than the lease and the grace; its timer tells how late it fired.
+    t += 500
+    b.registry.sweep()
+    t += 10_000
+    b.leases.stalled(10_000)
+    expect(b.registry.sweep()).toEqual({ unreachable: [], pruned: [] })
+    expect(b.registry.lookup('w')?.status).toBe('reachable')
+    // Listening time still counts: silent past the lease, then past the grace.
+    t += 600
+    expect(b.registry.sweep().unreachable).toEqual(['A'])
+    t += 5000
+    expect(b.registry.sweep().pruned).toEqual(['A'])
+    // Without the credit, one sweep after a long silence finds the host unreachable; only a later one prunes it.
+    const c = makeNode(keys, 'C', { now, leaseMs: 1000, pruneAfterMs: 5000 })
+    pull(c, a)
+    c.registry.heard('A')
+    t += 60_000
+    expect(c.registry.sweep()).toEqual({ unreachable: ['A'], pruned: [] })
+    expect(c.registry.lookup('w')?.status).toBe('unreachable')
+    c.registry.heard('A')
+    expect(c.registry.sweep()).toEqual({ unreachable: [], pruned: [] })
+    expect(c.registry.lookup('w')?.status).toBe('reachable')
+  })
+
   it('export and restore rebuild the same replica, own documents writable', async () => {
     const keys = new TestKeys()
     const a = makeNode(keys, 'A')

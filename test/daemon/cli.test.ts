@@ -15,7 +15,10 @@ import { exitWithParentByDefault } from '../../src/daemon/commands.js'
 import { CLI, NODE } from './helpers.js'
 
 let root: string
-beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'agora-cli-')) })
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'agora-cli-'))
+  await writeFile(join(root, 'not-a.key'), '/key/swarm/psk/1.0.0/\n/base16/\n0123\n', { mode: 0o600 })
+})
 afterAll(async () => { await rm(root, { recursive: true, force: true }) })
 
 /** Runs the built CLI; a run that has not exited after 20 s (a daemon that started) is killed and fails the test. */
@@ -38,6 +41,9 @@ function buffers (): { io: CliIo, out: () => string, err: () => string } {
 }
 
 const PEER = '12D3KooWQUZBNEbpftzeY3N953cjsnh7JcLGNtwLo2nCNhhmE3x6'
+const OTHER_PEER = '12D3KooWMmXQxBK2MBtSaE66MVPuASDxvFWqA6XNN7xyZUaGnERr'
+/** A file that is not a swarm key (written in beforeAll). */
+const notAKey = (): string => join(root, 'not-a.key')
 const STACK = /\n\s+at /
 
 describe('agora start: bad values exit 2 naming the flag or key', () => {
@@ -59,6 +65,12 @@ describe('agora start: bad values exit 2 naming the flag or key', () => {
       [['--raft-voters', 'abc,def', '--data-dir', dir], '--raft-voters'],
       [['--raft-voters', PEER], '--raft-voters'],
       [['--token', 'short'], '--token'],
+      [['--allowlist', 'abc'], '--allowlist'],
+      [['--allowlist', `${PEER},abc`], '--allowlist'],
+      [['--allowlist', PEER, '--bootstrap', `/ip4/127.0.0.1/tcp/1/p2p/${OTHER_PEER}`], '--allowlist'],
+      [['--pnet-key-file', join(root, 'missing.key')], '--pnet-key-file'],
+      [['--pnet-key-file', notAKey()], '--pnet-key-file'],
+      [['--pnet-key-file='], '--pnet-key-file'],
       [['--log-level', 'loud'], '--log-level'],
       [['--log-format', 'xml'], '--log-format'],
       [['--exit-with-parent=yes'], '--exit-with-parent'],
@@ -87,6 +99,14 @@ describe('agora start: bad values exit 2 naming the flag or key', () => {
       [{ http: 'localhost' }, 'http'],
       [{ token: 'short' }, 'token'],
       [{ zone: '' }, 'zone'],
+      [{ allowlist: ['abc'] }, 'allowlist.0'],
+      [{ allowlist: [PEER, 7] }, 'allowlist.1'],
+      [{ allowlist: [] }, 'allowlist'],
+      [{ allowlist: PEER }, 'allowlist'],
+      [{ allowlist: [PEER], bootstrap: [`/ip4/127.0.0.1/tcp/1/p2p/${OTHER_PEER}`] }, 'allowlist'],
+      [{ pnetKeyFile: '' }, 'pnetKeyFile'],
+      [{ pnetKeyFile: join(root, 'missing.key') }, 'pnetKeyFile'],
+      [{ pnetKeyFile: notAKey() }, 'pnetKeyFile'],
       [{ raft: 'yes', dataDir }, 'raft'],
       [{ raft: { voters: [PEER] } }, 'raft'],
       [{ raft: { voters: [PEER, 'def'] }, dataDir }, 'raft.voters.1'],
@@ -138,7 +158,7 @@ describe('the agora command line', () => {
   })
 
   it('help <command> and <command> --help print every command\'s usage; an unknown one exits 2', async () => {
-    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'id', 'ledger', 'sim', 'start', 'status', 'var'])
+    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'id', 'ledger', 'members', 'pnet-key', 'raft', 'sim', 'start', 'status', 'var'])
     for (const name of Object.keys(COMMANDS)) {
       const a = buffers()
       expect(await main(['help', name], a.io), name).toBe(0)
@@ -171,6 +191,8 @@ describe('the agora command line', () => {
       [['ledger', 'transfer', '--from', 'a', '--to', 'b'], /--amount is required/],
       [['ledger', 'frob'], /unknown subcommand "frob" of ledger/],
       [['status', 'extra'], /unexpected argument extra/],
+      [['pnet-key'], /pnet-key needs the file/],
+      [['pnet-key', 'a', 'b'], /unexpected argument b/],
       [['id'], /--data-dir is required/]
     ]
     const saved = process.env.AGORA_TOKEN

@@ -153,6 +153,24 @@ describe('liveness (R5) and persistence', () => {
     expect(a.registry.lookupWith('gpu', 'nearest-healthy')?.id).toBe('c-agent')
   })
 
+  it('a blocked event loop is not the hosts\' silence: a stall longer than lease and prune grace prunes no host', async () => {
+    mesh = await createLiveMesh({ peers: 3, ...FAST, leaseMs: 400, pruneAfterMs: 1200 })
+    await mesh.whenSynced()
+    const [a, , c] = mesh.peers as [Peer, Peer, Peer]
+    await c.registry.register({ id: 'c-agent', capabilities: ['gpu'] })
+    await waitConverged(mesh, { size: 1 })
+    const left: string[] = []
+    for (const p of mesh.peers) p.registry.on('agent:left', e => left.push(`${e.agent.id}:${e.reason}`))
+    // Every peer of this process stops listening for longer than leaseMs + pruneAfterMs (heartbeats wait in the sockets).
+    const until = Date.now() + 2500
+    while (Date.now() < until) { /* a blocked event loop */ }
+    // Ticks after the stall, heartbeats read: the hosts are heard, none was pruned.
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    expect(left).toEqual([])
+    for (const p of mesh.peers) expect(p.registry.lookup('c-agent')?.host).toBe(c.id)
+    expect(a.stats().sync.livenessStalledMs).toBeGreaterThanOrEqual(2000)
+  })
+
   it('a peer that stops gracefully tells the mesh: its agents are unreachable at once, not after the lease', async () => {
     mesh = await createLiveMesh({ peers: 3, ...FAST, leaseMs: 60_000, pruneAfterMs: 600_000 })
     await mesh.whenSynced()

@@ -112,6 +112,8 @@ steps:
     ['auction timeoutMs negative', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "vickrey", "timeoutMs": -1}}]}', 0, 'auction.timeoutMs'],
     ['auction sealed unknown', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "vickrey", "sealed": "hidden"}}]}', 0, 'auction.sealed'],
     ['auction commit-reveal on an english auction', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "english", "sealed": "commit"}}]}', 0, 'auction.sealed'],
+    ['uniform auction without units', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "uniform", "items": ["gpu"]}}]}', 0, 'auction.units'],
+    ['auction units not a positive integer', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "uniform", "units": 0}}]}', 0, 'auction.units'],
     ['auction deposit without commit-reveal', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "vickrey", "deposit": 5}}]}', 0, 'auction.deposit'],
     ['auction revealMs not an integer', '{"nodes": 3, "steps": [{"auction": {"id": "g", "node": 1, "type": "vickrey", "sealed": "commit", "revealMs": 1.5}}]}', 0, 'auction.revealMs'],
     ['agent reveal not a boolean', '{"nodes": 3, "steps": [{"agent": {"id": "a", "node": 1, "reveal": "no"}}]}', 0, 'agent.reveal'],

@@ -42,6 +42,8 @@ export interface LivenessStats {
   heartbeatsStale: number
   /** Heartbeats stamped more than `hlcDriftMsMax` ahead of our clock, ignored (not recorded). */
   heartbeatsFuture: number
+  /** Ms this peer's liveness timer fired late in all (a blocked event loop): not counted as the hosts' silence. */
+  livenessStalledMs: number
 }
 
 export interface Liveness {

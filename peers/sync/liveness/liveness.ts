@@ -17,7 +17,8 @@ export class LivenessService implements Liveness {
     heartbeatsReceived: 0,
     heartbeatsRejected: 0,
     heartbeatsStale: 0,
-    heartbeatsFuture: 0
+    heartbeatsFuture: 0,
+    livenessStalledMs: 0
   }
 
   private readonly pubsub: LivenessComponents['pubsub']
@@ -34,6 +35,8 @@ export class LivenessService implements Liveness {
   private readonly selfId: string
   private running = false
   private timer: ReturnType<typeof setInterval> | undefined
+  /** When the last tick ran (Date.now()): a later tick measures how late its timer fired. */
+  private lastTickAt: number | undefined
   /** Bounds heartbeat stamps (replays, and stamps far ahead of our clock). */
   private readonly heartbeatFilter: HeartbeatFilter
 
@@ -63,6 +66,7 @@ export class LivenessService implements Liveness {
     this.running = true
     this.pubsub.topicValidators.set(this.topic, (_peer, msg) => this.onHeartbeat(msg))
     this.pubsub.subscribe(this.topic)
+    this.lastTickAt = Date.now()
     this.timer = setInterval(() => { this.tick() }, this.intervalMs)
     this.timer.unref?.()
   }
@@ -99,6 +103,15 @@ export class LivenessService implements Liveness {
     const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs })
     this.stats.heartbeatsSent++
     this.pubsub.publish(this.topic, bytes).catch(() => {})
+    // A tick that fires late shows this peer was not listening (a blocked event loop, a starved or
+    // suspended process): that time is not the hosts' silence (heartbeats wait in the sockets).
+    const now = Date.now()
+    const late = this.lastTickAt === undefined ? 0 : now - this.lastTickAt - this.intervalMs
+    this.lastTickAt = now
+    if (late > 0) {
+      this.stats.livenessStalledMs += late
+      this.registry.leases.stalled(late)
+    }
     this.registry.sweep()
     // Refresh RTTs for nearest-healthy.
     for (const c of this.node.getConnections()) {

@@ -1,0 +1,40 @@
+/**
+ * The HTTP API's route templates: what metrics label a request with (`/v1/agents/:id`, never the raw
+ * path, so label values stay few whatever clients send). A path no template fits is `(unmatched)`.
+ */
+
+/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts), `:name` for a path parameter. */
+export const ROUTE_TEMPLATES: readonly string[] = [
+  '/health', '/ready', '/metrics',
+  '/v1/status', '/v1/openapi.json', '/v1/events', '/v1/members',
+  '/v1/agents', '/v1/agents/query', '/v1/agents/:id', '/v1/agents/:id/bidder',
+  '/v1/variables/eventual', '/v1/variables/eventual/:name',
+  '/v1/variables/strong', '/v1/variables/strong/:name', '/v1/variables/strong/:name/cas',
+  '/v1/ledger/supply', '/v1/ledger/accounts', '/v1/ledger/accounts/:id', '/v1/ledger/:command',
+  '/v1/auctions', '/v1/auctions/:id', '/v1/auctions/:id/:action',
+  '/v1/bid-requests', '/v1/bid-requests/:requestId',
+  '/v1/raft', '/v1/raft/learners', '/v1/raft/promote', '/v1/raft/members/:peerId', '/v1/raft/replace', '/v1/raft/transfer'
+]
+
+export const UNMATCHED_ROUTE = '(unmatched)'
+
+const SPLIT = ROUTE_TEMPLATES.map(t => t.split('/').filter(s => s.length > 0))
+
+/** The template of a path: the one with the most literal segments among those that fit. */
+export function routeTemplate (pathname: string): string {
+  const parts = pathname.split('/').filter(s => s.length > 0)
+  let best: string | undefined
+  let bestScore = -1
+  SPLIT.forEach((segs, i) => {
+    if (segs.length !== parts.length) return
+    let score = 0
+    for (let k = 0; k < segs.length; k++) {
+      const s = segs[k]!
+      if (s.startsWith(':')) continue
+      if (s !== parts[k]) return
+      score++
+    }
+    if (score > bestScore) { best = ROUTE_TEMPLATES[i]; bestScore = score }
+  })
+  return best ?? UNMATCHED_ROUTE
+}
