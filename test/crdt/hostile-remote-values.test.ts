@@ -30,6 +30,10 @@ describe('remote values a rogue host writes into its own document', () => {
     const role = victim.registry.lookup('a1')?.metadata.role as Record<string, unknown> | undefined
     // Either refused (not indexed, counted) or indexed without the inherited property.
     expect(role === undefined || role.admin === undefined).toBe(true)
+    // Refused alike on both replicas (the rogue's own holds an own "__proto__" key), and counted.
+    expect(victim.registry.lookup('a1')).toBeUndefined()
+    expect(rogue.registry.lookup('a1')).toBeUndefined()
+    expect(victim.replica.stats.rejected['invalid-value']).toBeGreaterThan(0)
   })
 
   it('a __proto__ key in an eventual-variable value does not become a prototype on receivers', async () => {
@@ -40,6 +44,22 @@ describe('remote values a rogue host writes into its own document', () => {
     const blob = rogue.replica.transact('var', (doc) => { doc.getMap('vars').set('config', { v: proto(), t: [Date.now(), 0], w: 1, m: 'lww' }) })!
     victim.replica.apply(blob.bytes)
     expect((v.get() as Record<string, unknown> | null)?.admin).toBeUndefined()
+    // Left out on every replica alike: the variable keeps its initial value, and the refusal is counted.
+    expect(v.get()).toBeNull()
+    expect(rogue.variables.eventual<unknown>('config', { initial: null, merge: 'lww' }).get()).toBeNull()
+    expect(victim.replica.stats.rejected['invalid-value']).toBeGreaterThan(0)
+  })
+
+  it('a BigInt contribution sent as an update is applied and left out of the merge, not thrown', () => {
+    const keys = new TestKeys()
+    const [rogue, victim] = [makeNode(keys, 'R'), makeNode(keys, 'V')]
+    antiEntropyAll([rogue, victim])
+    const v = victim.variables.eventual<unknown>('config', { initial: 'none', merge: 'lww' })
+    const blob = rogue.replica.transact('var', (doc) => { doc.getMap('vars').set('config', { v: 10n, t: [Date.now(), 0], w: 1, m: 'lww' }) })!
+    expect(victim.replica.apply(blob.bytes).status).toBe('applied')
+    expect(v.get()).toBe('none')
+    expect(victim.variables.stats.invalidContributions).toBeGreaterThan(0)
+    expect(victim.replica.stats.rejected['invalid-value']).toBeGreaterThan(0)
   })
 
   it('a BigInt contribution neither throws out of replica.apply nor breaks declaring the variable', () => {
@@ -53,5 +73,9 @@ describe('remote values a rogue host writes into its own document', () => {
     // A replica holding the contribution can still declare the variable.
     pull(late, rogue)
     expect(() => late.variables.eventual<unknown>('config', { initial: 'none', merge: 'lww' })).not.toThrow()
+    expect(late.variables.eventual<unknown>('config', { initial: 'none', merge: 'lww' }).get()).toBe('none')
+    // The checkpoint was kept (attached and relayed) and the value counted as refused.
+    expect(victim.replica.entry('var', 'R')).toBeDefined()
+    expect(victim.replica.stats.rejected['invalid-value']).toBeGreaterThan(0)
   })
 })
