@@ -4,7 +4,8 @@
  * counted when invalid), so both sides enforce the same rules and limits.
  */
 import { ReservedNameError } from '../src/base/errors.js'
-import { isReservedName, isWellFormed, jsonInputProblem } from '../src/base/input.js'
+import { isReservedName, isWellFormed, jsonInputProblem, plainJsonProblem } from '../src/base/input.js'
+import type { JsonInputProblem } from '../src/base/input.js'
 import { InvalidDescriptorError } from './errors.js'
 import { HEALTH_VALUES } from './types.js'
 import type { RegistryLimits } from './limits.js'
@@ -94,7 +95,7 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
   }
   if (input.metadata !== undefined) {
     if (!isPlainObject(input.metadata)) throw new InvalidDescriptorError('metadata', 'must be a plain JSON object')
-    // Local input only: values decoded by Yjs hold well-formed strings and no own "__proto__" key.
+    // Local input only: stored values are checked whole by checkStoredAgent (plainJsonProblem).
     if (copyMetadata) {
       const p = jsonInputProblem(input.metadata, 'metadata')
       if (p?.reason === 'proto-key') throw new ReservedNameError(p.path, '__proto__')
@@ -150,11 +151,17 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
 }
 
 /**
- * Checks a value read from a remote host's document. Returns the value when valid, or undefined
- * (the caller counts it) when not. Remote values are trusted to be JSON (Yjs decoded them).
+ * Checks a value read from a host's document. Returns the value when valid, or undefined (the caller
+ * counts it) when not. The value must be plain JSON at every depth ({@link plainJsonProblem}): what a rogue
+ * host writes straight into its own document is not checked by its writer, and lib0 decodes BigInt,
+ * undefined and typed arrays, and turns a nested `__proto__` key into a prototype on receivers (while the
+ * writer's replica holds it as an own key); either form is refused on every replica alike. `onNotJson`
+ * hears that reason (the registry counts it as the replica's `invalid-value`).
  */
-export function checkStoredAgent (id: string, value: unknown, limits: RegistryLimits): StoredAgent | undefined {
+export function checkStoredAgent (id: string, value: unknown, limits: RegistryLimits, onNotJson?: (p: JsonInputProblem) => void): StoredAgent | undefined {
   if (!ID_RE.test(id) || isReservedName(id) || !isPlainObject(value)) return undefined
+  const p = plainJsonProblem(value)
+  if (p !== undefined) { onNotJson?.(p); return undefined }
   try {
     const v = value as unknown as StoredAgent
     const norm = normaliseAgent(v, v.updatedAt, limits, false, v.claimedAt)

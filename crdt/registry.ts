@@ -7,6 +7,7 @@
  */
 import * as Y from 'yjs'
 import { LimitExceededError } from '../src/base/errors.js'
+import { describeJsonProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { AgentRecord } from './agent-view.js'
 import { AgentIndex } from './agent-index.js'
@@ -174,16 +175,16 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       this.observers.delete(previous)
     }
     const observer = (e: Y.YMapEvent<unknown>): void => {
-      for (const id of e.keysChanged) this.sync(id, agents.get(id), host)
+      for (const id of e.keysChanged) this.syncGuarded(id, agents.get(id), host)
     }
     agents.observe(observer)
     this.observers.set(doc, observer)
     // Bring the index in line with the document: upsert what is there, remove what the previous
     // incarnation had and this one has not.
-    for (const [id, value] of agents) this.sync(id, value, host)
+    for (const [id, value] of agents) this.syncGuarded(id, value, host)
     if (previous !== undefined) {
       for (const id of previous.doc.getMap('agents').keys()) {
-        if (!agents.has(id)) this.sync(id, undefined, host)
+        if (!agents.has(id)) this.syncGuarded(id, undefined, host)
       }
     }
   }
@@ -200,6 +201,19 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     }
   }
 
+  /**
+   * {@link sync}, run from a Yjs observer (inside `replica.apply`): nothing a host's value provokes is
+   * thrown into Yjs (which would leave the update merged but refused); the value is counted as refused.
+   */
+  private syncGuarded (id: string, value: unknown, host: HostState): void {
+    try {
+      this.sync(id, value, host)
+    } catch (err) {
+      this.stats.invalidDescriptors++
+      this.replica.refuseValue('reg', host.host, `agent ${id}: ${(err as Error).message}`)
+    }
+  }
+
   /** Applies the current value of `id` in `host`'s document to the index and emits the change. */
   private sync (id: string, value: unknown, host: HostState): void {
     if (value === undefined) {
@@ -208,7 +222,11 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       else if (ch?.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
       return
     }
-    const stored = host.local ? value as StoredAgent : checkStoredAgent(id, value, this.limits)
+    // Checked on the host's own replica too: a value written straight into the document (not through
+    // register/update) then reads as absent there as on every receiver.
+    const stored = checkStoredAgent(id, value, this.limits, (p) => {
+      this.replica.refuseValue('reg', host.host, `agent ${id}: ${p.path === '' ? 'the value' : p.path}: ${describeJsonProblem(p)}`)
+    })
     if (stored === undefined) {
       this.stats.invalidDescriptors++
       this.sync(id, undefined, host)

@@ -18,7 +18,7 @@ import type { Signer, Verifier } from './signing.js'
 
 export type RejectReason =
   | 'decode' | 'signature' | 'stale' | 'own' | 'host-refused' | 'hosts-max' | 'pending-overflow' | 'yjs'
-  | 'doc-quota' | 'rate-quota'
+  | 'doc-quota' | 'rate-quota' | 'invalid-value'
 
 /** Reasons that are a host's quota (`docBytesMax`, `hostUpdateBytesPerSecondMax`), not a malformed message. */
 export const QUOTA_REASONS: ReadonlySet<RejectReason> = new Set<RejectReason>(['doc-quota', 'rate-quota'])
@@ -163,7 +163,7 @@ export class Replica {
       checkpointsApplied: 0,
       duplicates: 0,
       pending: 0,
-      rejected: { decode: 0, signature: 0, stale: 0, own: 0, 'host-refused': 0, 'hosts-max': 0, 'pending-overflow': 0, yjs: 0, 'doc-quota': 0, 'rate-quota': 0 },
+      rejected: { decode: 0, signature: 0, stale: 0, own: 0, 'host-refused': 0, 'hosts-max': 0, 'pending-overflow': 0, yjs: 0, 'doc-quota': 0, 'rate-quota': 0, 'invalid-value': 0 },
       logOverflows: 0,
       checkpointsMade: 0,
       compactions: 0,
@@ -305,7 +305,31 @@ export class Replica {
     } catch (err) {
       return this.reject('decode', (err as DecodeError).message)
     }
-    return this.applyBlob(blob, authenticatedBy)
+    // Nothing a host's data provokes (a value a reader chokes on) escapes: refused and counted.
+    try {
+      return this.applyBlob(blob, authenticatedBy)
+    } catch (err) {
+      return this.reject('invalid-value', `${blob.kind}/${blob.host}#${blob.seq}: ${(err as Error).message}`, blob)
+    }
+  }
+
+  /**
+   * Counts a value of `host`'s `kind` document that a reader (the registry index, the variable store)
+   * refused as not plain JSON (`stats.rejected['invalid-value']`); the value reads as absent on every
+   * replica. Not an {@link ApplyResult}: the document itself was applied.
+   */
+  refuseValue (kind: DocKind, host: string, detail: string): void {
+    this.stats.rejected['invalid-value']++
+    this.logFn(`refused value (invalid-value) in ${kind}/${host}: ${detail}`)
+  }
+
+  /** Runs a reader's hook on a remote document; what it throws is counted as `invalid-value`, never thrown. */
+  private guard (kind: DocKind, host: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.refuseValue(kind, host, `reader threw: ${(err as Error).message}`)
+    }
   }
 
   applyBlob (b: SignedBlob, authenticatedBy?: string): ApplyResult {
@@ -474,7 +498,7 @@ export class Replica {
       this.prunePendingBelow(key, b.incarnation, b.seq)
       this.stats.checkpointsApplied++
       this.withinQuota(b.kind, b.host)
-      this.hooks.onDocAttached?.(fresh, doc)
+      this.guard(b.kind, b.host, () => this.hooks.onDocAttached?.(fresh, doc))
       this.hooks.onCheckpoint?.(fresh, b, true)
       doc?.doc.destroy()
       return { status: 'applied', kind: b.kind, host: b.host }

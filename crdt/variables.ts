@@ -19,7 +19,7 @@
  * last contribution still counts (a counter must not shrink when a host dies).
  */
 import { LimitExceededError, ReservedNameError } from '../src/base/errors.js'
-import { jsonInputProblem } from '../src/base/input.js'
+import { describeJsonProblem, jsonInputProblem, plainJsonProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { InvalidVariableError, MergeConflictError } from './errors.js'
 import { Hlc, compareHlc, isHlcTime, isTooFarAhead } from './hlc.js'
@@ -171,7 +171,16 @@ export class EventualVariable<T = unknown> extends TypedEmitter<VariableEventMap
       next = builtinMerge(merge, cs, this.options.initial) as T
     }
     const previous = this.value
-    if (JSON.stringify(next) === JSON.stringify(previous)) return
+    let same: boolean
+    try {
+      same = JSON.stringify(next) === JSON.stringify(previous)
+    } catch (err) {
+      // Only a custom merge can produce a value JSON has no form for (contributions are plain JSON).
+      this.store.stats.mergeErrors++
+      this.store.log(`merge of ${this.name} gave a value that is not JSON: ${(err as Error).message}`)
+      return
+    }
+    if (same) return
     this.value = next
     if (emit) this.emit('variable:changed', { name: this.name, value: next, previous })
   }
@@ -206,6 +215,25 @@ export interface VariableReading {
   contributions: number
   /** Contributions held under another merge rule, left out. */
   conflicting: number
+}
+
+/**
+ * Why a stored contribution's value is not plain JSON ({@link plainJsonProblem}), or undefined. A rogue host
+ * can write anything lib0 encodes straight into its own document (BigInt, undefined, a `__proto__` key that
+ * becomes a prototype on receivers); such a contribution is left out on every replica, its writer's too.
+ * Stored values never change in place (a new write is a new object), so the answer is cached per object.
+ */
+const valueChecked = new WeakMap<object, ReturnType<typeof plainJsonProblem> | null>()
+function valueProblem (c: Partial<StoredContribution>): ReturnType<typeof plainJsonProblem> {
+  const cached = valueChecked.get(c)
+  if (cached !== undefined) return cached ?? undefined
+  // The record itself must be plain too (a prototype could supply `v`).
+  const proto: unknown = Object.getPrototypeOf(c)
+  const p = proto !== Object.prototype && proto !== null
+    ? { path: '', reason: 'prototype' as const }
+    : Object.hasOwn(c, 'v') ? plainJsonProblem(c.v) : { path: '', reason: 'not-json' as const }
+  valueChecked.set(c, p ?? null)
+  return p
 }
 
 const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
@@ -388,6 +416,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       if (c === null || typeof c !== 'object' || !isHlcTime(c.t) || typeof c.w !== 'number' || !Number.isFinite(c.w) || typeof c.m !== 'string') continue
       if (d.host !== this.replica.id && isTooFarAhead(c.t, now, drift)) continue
       if (NUMERIC.has(c.m) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) continue
+      if (valueProblem(c) !== undefined) continue
       out.push({ host: d.host, value: c.v, time: c.t, weight: c.w, m: c.m })
     }
     out.sort((a, b) => a.host < b.host ? -1 : a.host > b.host ? 1 : 0)
@@ -419,21 +448,36 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
 
   private changed (doc: HostDoc, map: Y.Map<unknown>, names: Iterable<string>): void {
     for (const name of names) {
-      const raw = map.get(name) as Partial<StoredContribution> | undefined
-      if (raw !== undefined && doc.host !== this.replica.id) {
-        if (raw === null || typeof raw !== 'object' || !isHlcTime(raw.t) || typeof raw.m !== 'string') {
-          this.stats.invalidContributions++
-        } else if (isTooFarAhead(raw.t, this.now(), this.hlc.driftMsMax)) {
-          this.stats.futureContributions++
-          this.log(`contribution to ${name} by ${doc.host} stamped ${raw.t[0]} is more than ${this.hlc.driftMsMax} ms ahead of our clock: left out of the merge`)
-          this.emit('contribution:rejected', { name, host: doc.host, reason: 'clock-drift', time: raw.t })
-        } else {
-          this.hlc.observe(raw.t)
-          const v = this.vars.get(name)
-          if (v !== undefined && v.tag !== raw.m) this.stats.mergeMismatches++
-        }
+      try {
+        this.changedOne(doc, map, name)
+      } catch (err) {
+        // Run from a Yjs observer or a replica hook: nothing a host's value provokes is thrown into Yjs.
+        this.stats.invalidContributions++
+        this.replica.refuseValue('var', doc.host, `contribution to ${name}: ${(err as Error).message}`)
       }
-      this.vars.get(name)?.recompute()
     }
+  }
+
+  private changedOne (doc: HostDoc, map: Y.Map<unknown>, name: string): void {
+    const raw = map.get(name) as Partial<StoredContribution> | undefined
+    const bad = raw !== undefined && raw !== null && typeof raw === 'object' ? valueProblem(raw) : undefined
+    if (bad !== undefined) {
+      // Left out of the merge on every replica, the writer's included (validContributions).
+      this.stats.invalidContributions++
+      this.replica.refuseValue('var', doc.host, `contribution to ${name}: value${bad.path === '' ? '' : '.' + bad.path}: ${describeJsonProblem(bad)}`)
+    } else if (raw !== undefined && doc.host !== this.replica.id) {
+      if (raw === null || typeof raw !== 'object' || !isHlcTime(raw.t) || typeof raw.m !== 'string') {
+        this.stats.invalidContributions++
+      } else if (isTooFarAhead(raw.t, this.now(), this.hlc.driftMsMax)) {
+        this.stats.futureContributions++
+        this.log(`contribution to ${name} by ${doc.host} stamped ${raw.t[0]} is more than ${this.hlc.driftMsMax} ms ahead of our clock: left out of the merge`)
+        this.emit('contribution:rejected', { name, host: doc.host, reason: 'clock-drift', time: raw.t })
+      } else {
+        this.hlc.observe(raw.t)
+        const v = this.vars.get(name)
+        if (v !== undefined && v.tag !== raw.m) this.stats.mergeMismatches++
+      }
+    }
+    this.vars.get(name)?.recompute()
   }
 }

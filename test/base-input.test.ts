@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isReservedName, isWellFormed, jsonInputProblem, nullObject } from '../src/base/input.js'
+import { isReservedName, isWellFormed, jsonInputProblem, nullObject, plainJsonProblem } from '../src/base/input.js'
 
 describe('src/base input checks', () => {
   it('finds the first lone surrogate or __proto__ key, with its path; terminates on cycles and deep nesting', () => {
@@ -28,5 +28,30 @@ describe('src/base input checks', () => {
     expect(Object.keys(m)).toEqual(['__proto__'])
     expect(JSON.stringify(m)).toBe('{"__proto__":3}')
     expect(m.toString).toBeUndefined()
+  })
+})
+
+describe('plainJsonProblem (values read out of replicated documents)', () => {
+  it('accepts plain JSON and null-prototype objects, shared sub-objects included', () => {
+    const shared = { x: [1, 'a', null, true] }
+    expect(plainJsonProblem({ a: shared, b: shared, c: Object.create(null) as object })).toBeUndefined()
+    expect(plainJsonProblem(JSON.parse('{"a":[{"b":1.5}],"c":"\\ud83d\\ude00"}'))).toBeUndefined()
+  })
+  it('refuses what JSON has no form for, polluted prototypes and own __proto__ keys', () => {
+    const polluted: Record<string, unknown> = {}
+    polluted['__proto__'] = { admin: true } // what lib0's decoder does
+    expect(plainJsonProblem({ role: polluted })).toEqual({ path: 'role', reason: 'prototype' })
+    expect(plainJsonProblem({ role: JSON.parse('{"__proto__":{}}') })).toEqual({ path: 'role.__proto__', reason: 'proto-key' })
+    expect(plainJsonProblem({ n: 10n })).toEqual({ path: 'n', reason: 'not-json' })
+    expect(plainJsonProblem([undefined])?.reason).toBe('not-json')
+    expect(plainJsonProblem({ f: () => 1 })?.reason).toBe('not-json')
+    expect(plainJsonProblem({ b: new Uint8Array(2) })?.reason).toBe('not-json')
+    expect(plainJsonProblem(Number.NaN)?.reason).toBe('not-json')
+    expect(plainJsonProblem(new Array(2))?.reason).toBe('not-json')
+    expect(plainJsonProblem(new Date())?.reason).toBe('prototype')
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = [cyclic]
+    expect(plainJsonProblem(cyclic)?.reason).toBe('not-json')
+    expect(plainJsonProblem({ s: 'x\ud800' })?.reason).toBe('ill-formed-string')
   })
 })
