@@ -107,7 +107,7 @@ const agents = [['trainer-a', d1, 'callback'], ['trainer-b', d2, 'callback'], ['
 for (const [id, host, mode] of agents) {
   await api(d0, 'POST', '/v1/ledger/mint', { account: id, amount: 100, owner: host.peerId })
   await api(host, 'POST', '/v1/agents', { id, capabilities: ['gpu-buyer'] })
-  await api(host, 'POST', `/v1/agents/${id}/bidder`, mode === 'callback' ? { callback: `${callbackBase}/${id}` } : { timeoutMs: 10_000 })
+  await api(host, 'POST', `/v1/agents/${id}/bidder`, mode === 'callback' ? { callback: `${callbackBase}/${id}` } : { timeoutMs: 30_000 })
 }
 await until('the seller\'s daemon sees the bidders', async () => (await api(d0, 'GET', '/v1/agents?capability=gpu-buyer')).agents.length === agents.length)
 
@@ -128,7 +128,7 @@ const poller = (async () => {
 console.log('running auction gpu-hour-1 on', d0.http)
 const report = await api(d0, 'POST', '/v1/auctions', {
   id: 'gpu-hour-1', mechanism: 'vickrey', item: 'gpu-hour', reserve: 10, durationMs: 60_000,
-  seller: 'gpu-provider', bidders: { capability: 'gpu-buyer' }, requestTimeoutMs: 10_000, run: true
+  seller: 'gpu-provider', bidders: { capability: 'gpu-buyer' }, requestTimeoutMs: 30_000, run: true
 })
 await poller
 console.log('responses:', report.responses)
@@ -150,5 +150,5 @@ if (keep) {
 for (const d of daemons) d.proc.kill('SIGTERM')
 await Promise.all(daemons.map(d => new Promise(resolve => d.proc.exitCode !== null ? resolve() : d.proc.once('exit', resolve))))
 rmSync(root, { recursive: true, force: true })
-if (winner?.agent !== 'trainer-b' || winner.price !== 48) { console.error('unexpected outcome'); process.exit(1) }
+if (winner?.agent !== 'trainer-b' || winner.price !== 48) { console.error('unexpected outcome', JSON.stringify({ responses: report.responses, status: report.auction.status, winners: report.auction.outcome?.winners ?? [] })); process.exit(1) }
 process.exit(0)
