@@ -12,7 +12,7 @@
 import { NoRaftError, RateLimitedError } from './errors.js'
 import { PeerQuota, type QuotaLimits } from './quota.js'
 import { SIGNATURE_BYTES_MAX, signedPayload } from '../../protocols/raft/envelope.js'
-import { ECON_TAG } from '../../protocols/mesh/application.js'
+import { COORD_TAG, ECON_TAG } from '../../protocols/mesh/application.js'
 import type { Signer } from '../../crdt/signing.js'
 import { randomBytes } from 'node:crypto'
 import { decodeJsonFrame, framedStream } from '../framing.js'
@@ -248,7 +248,7 @@ export class RaftClient {
     const seq = ++this.seq
     const req: Request = { t: 'propose', c: this.clientId, s: seq, d: Buffer.from(command).toString('base64') }
     // The member names the session after this (Noise-authenticated) peer: sign what it will propose.
-    if (this.signer !== undefined && command[0] === ECON_TAG) req.g = Buffer.from(this.signer.sign(signedPayload(`${this.signer.id}/${this.clientId}`, seq, command))).toString('base64')
+    if (this.signer !== undefined && (command[0] === ECON_TAG || command[0] === COORD_TAG)) req.g = Buffer.from(this.signer.sign(signedPayload(`${this.signer.id}/${this.clientId}`, seq, command))).toString('base64')
     const { r, i } = await this.request(req, Date.now() + this.timeoutMs)
     return { index: i, result: r }
   }

@@ -14,14 +14,21 @@ import type { MarketResult } from '../market/types.js'
 import type { ApplyMeta, StateMachine } from '../raft/application.js'
 import { StrongMapApp, parseStrongCommand, parseStrongSnapshot } from '../variables/strong-map.js'
 import { DecodeError } from '../../src/base/errors.js'
+import { CoordinationMachine, admitCoordCommand, decodeCoordCommand } from '../coordination/machine.js'
+import { COORD_TAG, type CoordHooks } from '../coordination/types.js'
+import { PPM, initialReputation, scorePpm } from '../ledger/reputation.js'
 
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
 /** Largest command a member proposes for a client (a strong cas carries three 64 KiB values). */
 export const COMMAND_BYTES_MAX = 256 * 1024
-/** Snapshot versions: 2 strong + economy; 3 adds the flags byte (bit 0: economy commands must be signed). */
+/**
+ * Snapshot versions: 2 strong + economy; 3 adds the flags byte (bit 0: economy commands must be signed);
+ * 4 adds the coordination machine (written only once it has state, so older groups write what they did).
+ */
 const SNAPSHOT_V2 = 0x02
 const SNAPSHOT_V3 = 0x03
+const SNAPSHOT_V4 = 0x04
 const FLAG_SIGNED = 0x01
 
 const enc = new TextEncoder()
@@ -41,19 +48,34 @@ export interface MeshApplicationEvents extends Record<string, unknown> {
 }
 
 export function encodeEconCommand (cmd: unknown): Uint8Array {
+  return tagged(ECON_TAG, cmd)
+}
+
+/** A coordination command (protocols/coordination) as the mesh application takes it. */
+export function encodeCoordCommand (cmd: unknown): Uint8Array {
+  return tagged(COORD_TAG, cmd)
+}
+
+function tagged (tag: number, cmd: unknown): Uint8Array {
   const body = enc.encode(JSON.stringify(cmd))
   const out = new Uint8Array(body.length + 1)
-  out[0] = ECON_TAG
+  out[0] = tag
   out.set(body, 1)
   return out
 }
 
-/** The Raft application of a member: strong variables and the economy. */
+export { COORD_TAG }
+
+/** The Raft application of a member: strong variables, the economy and coordination. */
 export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements StateMachine {
   /** Undefined until the genesis entry is applied. */
   economy: Economy | undefined
   /** Economy commands must be signed by their origin (fixed by the genesis). */
   signaturesRequired = false
+  /** Leases, locks, elections, barriers and votes (replaced on restore: listen through {@link onCoordination}). */
+  coordination: CoordinationMachine
+  private readonly coordHooks: CoordHooks
+  private readonly coordListeners = new Set<(m: CoordinationMachine) => void>()
 
   /**
    * `genesis`: an economy fixed by configuration instead of a genesis entry (the simulator's treasury);
@@ -61,6 +83,16 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
    */
   constructor (readonly strong: StrongMapApp = new StrongMapApp(), options: { genesis?: Omit<GenesisCommand, 'type'> } = {}) {
     super()
+    this.coordHooks = {
+      ownerOf: (agent) => this.economy?.ownerOf(agent) ?? null,
+      // E3 reputation in ppm; an agent without an account has the initial reputation.
+      weightOf: (agent) => {
+        const a = this.economy?.account(agent)
+        return a === undefined ? scorePpm(initialReputation()) : Math.round(a.reputation * PPM)
+      }
+    }
+    this.coordination = new CoordinationMachine(this.coordHooks)
+    this.strong.fenceCheck = (lock, token) => this.coordination.checkFence(lock, token)
     if (options.genesis !== undefined) {
       this.economy = newEconomy(options.genesis)
       this.signaturesRequired = options.genesis.signatures === 'required'
@@ -72,6 +104,8 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
    * is signed (a proposer whose replica lags signs anyway), except a genesis that does not ask for it.
    */
   requiresSignature (command: Uint8Array): boolean {
+    // A coordination command acts for its origin's leases: always signed by the origin.
+    if (command[0] === COORD_TAG) return true
     if (command[0] !== ECON_TAG) return false
     if (this.economy !== undefined) return this.signaturesRequired
     try {
@@ -82,7 +116,24 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     }
   }
 
+  /**
+   * Calls `fn` with the coordination machine now and whenever a snapshot replaces it; returns the
+   * unsubscribe. (Listeners of the machine's events must re-attach to the new one.)
+   */
+  onCoordination (fn: (m: CoordinationMachine) => void): () => void {
+    this.coordListeners.add(fn)
+    fn(this.coordination)
+    return () => { this.coordListeners.delete(fn) }
+  }
+
   apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
+    // Every entry moves log time (the coordination machine's deadlines) before its own command.
+    this.coordination.advance(meta.at, index)
+    if (command[0] === COORD_TAG) {
+      const cmd = decodeCoordCommand(command)
+      if ('ok' in cmd) return cmd
+      return this.coordination.apply(cmd, index, meta.origin)
+    }
     if (command[0] !== ECON_TAG) return this.strong.apply(command, index)
     let cmd: Record<string, unknown>
     try {
@@ -118,6 +169,11 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: 'economy command is not JSON' } }
       return Economy.admit(cmd)
     }
+    if (command[0] === COORD_TAG) {
+      let cmd: unknown
+      try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: 'a coordination command is JSON' } }
+      return admitCoordCommand(cmd)
+    }
     if (command[0] === 0x7b) {
       const c = parseStrongCommand(command)
       return 'error' in c ? c.error : undefined
@@ -127,11 +183,13 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
   snapshot (): Uint8Array {
     const e = encoding.createEncoder()
-    // Groups without signed commands keep writing v2, byte for byte what they wrote before.
-    encoding.writeUint8(e, this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
+    // Groups without signed commands (or without coordination state) keep writing what they wrote before.
+    const coord = this.coordination.isPristine() ? undefined : JSON.stringify(this.coordination.snapshotJson())
+    encoding.writeUint8(e, coord !== undefined ? SNAPSHOT_V4 : this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
     encoding.writeVarUint8Array(e, this.strong.snapshot())
     encoding.writeVarString(e, this.economy === undefined ? '' : this.economy.snapshotText())
-    if (this.signaturesRequired) encoding.writeUint8(e, FLAG_SIGNED)
+    if (this.signaturesRequired || coord !== undefined) encoding.writeUint8(e, this.signaturesRequired ? FLAG_SIGNED : 0)
+    if (coord !== undefined) encoding.writeVarString(e, coord)
     return encoding.toUint8Array(e)
   }
 
@@ -141,13 +199,17 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
    */
   restore (data: Uint8Array): void {
     const s = decodeMeshSnapshot(data)
+    const coordination = s.coordination === undefined ? new CoordinationMachine(this.coordHooks) : CoordinationMachine.restore(s.coordination, this.coordHooks)
     this.strong.load(s.strong)
     this.economy = s.economy
     this.signaturesRequired = s.signaturesRequired
+    this.coordination = coordination
+    for (const fn of this.coordListeners) fn(coordination)
   }
 
   /** Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`. */
   read (name: string): string | undefined {
+    if (name.startsWith('coord:')) return this.coordination.read(name)
     if (!name.startsWith('econ:')) return this.strong.get(name)
     const e = this.economy
     if (e === undefined) return undefined
@@ -161,12 +223,13 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
 /**
  * Decodes a mesh-application snapshot: `u8(2) · bytes(strong map) · string(economy JSON or "")`, or
- * `u8(3) ·` the same `· u8 flags` (bit 0: signatures required; other bits malformed), or (a first byte
+ * `u8(3) ·` the same `· u8 flags` (bit 0: signatures required; other bits malformed), or `u8(4) ·` as v3
+ * `· string(coordination JSON)`, or (a first byte
  * that is neither) a strong map alone from before the economy. The strong map is checked here too, so a
  * caller loading it cannot fail half-way. Throws {@link DecodeError} (`ERR_DECODE`).
  */
-export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean } {
-  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3) {
+export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean, coordination?: unknown } {
+  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3 && data[0] !== SNAPSHOT_V4) {
     return { strong: parseStrongSnapshot(data), economy: undefined, signaturesRequired: false }
   }
   try {
@@ -175,9 +238,15 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
     const strong = parseStrongSnapshot(decoding.readVarUint8Array(d))
     const econ = decoding.readVarString(d)
     let flags = 0
-    if (v === SNAPSHOT_V3) {
+    if (v === SNAPSHOT_V3 || v === SNAPSHOT_V4) {
       flags = decoding.readUint8(d)
       if ((flags & ~FLAG_SIGNED) !== 0) throw new DecodeError('mesh snapshot', `unknown flags ${flags}`)
+    }
+    let coordination: unknown
+    if (v === SNAPSHOT_V4) {
+      try { coordination = JSON.parse(decoding.readVarString(d)) } catch (err) { throw new DecodeError('mesh snapshot', `the coordination state is not JSON (${(err as Error).message})`) }
+      // Checked here, so a caller restoring it cannot fail half-way.
+      CoordinationMachine.restore(coordination)
     }
     if (d.pos !== data.length) throw new DecodeError('mesh snapshot', `${data.length - d.pos} trailing bytes`)
     let economy: Economy | undefined
@@ -186,7 +255,7 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
       try { json = JSON.parse(econ) } catch { throw new DecodeError('mesh snapshot', 'the economy is not JSON') }
       economy = Economy.restore(json)
     }
-    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0 }
+    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0, ...(coordination !== undefined ? { coordination } : {}) }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('mesh snapshot', (err as Error).message ?? 'malformed', { cause: err })

@@ -42,7 +42,9 @@ export interface StrongListPage {
   next: string | undefined
 }
 
-export type StrongCommand = { op: 'set', name: string, value: string } | { op: 'cas', name: string, expected: string, initial: string, value: string }
+/** A lock's fencing token a write may carry: refused (`ERR_FENCED`) when the lock has a newer token. */
+export interface Fence { lock: string, token: number }
+export type StrongCommand = ({ op: 'set', name: string, value: string } | { op: 'cas', name: string, expected: string, initial: string, value: string }) & { fence?: Fence }
 export type StrongResult = { ok: boolean, value: string | null } | { error: { code: string, message: string } }
 
 const enc = new TextEncoder()
@@ -70,6 +72,12 @@ export function parseStrongCommand (command: Uint8Array): StrongCommand | { erro
     try { JSON.parse(text) } catch { return { error: { code: 'ERR_INVALID_VARIABLE', message: 'a value is not JSON' } } }
   }
   if (c.op !== 'cas' && c.op !== 'set') return { error: { code: 'ERR_INVALID_VARIABLE', message: 'unknown op' } }
+  if (c.fence !== undefined) {
+    const f = c.fence as unknown as Record<string, unknown> | null
+    if (f === null || typeof f !== 'object' || typeof f.lock !== 'string' || !STRONG_NAME_RE.test(f.lock) || !Number.isSafeInteger(f.token) || (f.token as number) < 1) {
+      return { error: { code: 'ERR_INVALID_VARIABLE', message: 'fence must be { lock, token } with a lock name and a positive integer token' } }
+    }
+  }
   return c
 }
 
@@ -99,6 +107,8 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
   private totalBytes = 0
   /** Names in code-unit order, rebuilt on the first list after a name was added (values do not change it). */
   private sorted: string[] | undefined
+  /** Checks a write's fence (set by the mesh application from its coordination machine); without it, fenced writes are refused. */
+  fenceCheck: ((lock: string, token: number) => { code: string, message: string } | undefined) | undefined
 
   get (name: string): string | undefined {
     return this.data.get(name)
@@ -142,6 +152,10 @@ export class StrongMapApp extends TypedEmitter<StrongEventMap> implements StateM
   apply (command: Uint8Array, index: number): StrongResult {
     const c = parseStrongCommand(command)
     if ('error' in c) return c
+    if (c.fence !== undefined) {
+      const refused = this.fenceCheck === undefined ? { code: 'ERR_FENCED', message: 'this replica has no locks to check a fence against' } : this.fenceCheck(c.fence.lock, c.fence.token)
+      if (refused !== undefined) return { error: { code: refused.code, message: refused.message } }
+    }
     const cur = this.data.get(c.name) ?? null
     // An unset variable holds its initial value (as the proposer declared it).
     if (c.op === 'cas' && (cur ?? c.initial) !== c.expected) return { ok: false, value: cur }

@@ -1,0 +1,2 @@
+export { CoordinationMachine, admitCoordCommand, decodeCoordCommand } from './machine.js'
+export * from './types.js'
