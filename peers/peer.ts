@@ -27,6 +27,8 @@ import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
+import { PeerCoordination } from './coordination/service.js'
+import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
@@ -91,6 +93,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private strongVars: StrongVariables
   /** The mesh's ledger and auctions (FEATURES E1–E6): commands through Raft, bid requests to local agents. */
   readonly economy: PeerEconomy
+  /** Leases, locks, elections, singletons, barriers and votes on the Raft group (peers/coordination). */
+  readonly coordination: PeerCoordination
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -144,6 +148,15 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       propose: async (command) => await client.propose(command),
       read: async (name) => { const r = await client.read(name); return typeof r === 'string' ? r : undefined }
     })
+    this.coordination = new PeerCoordination({
+      self: this.id,
+      log: init.log.child('coordination'),
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
+    })
+    this.coordination.setBackend(clientBackend(client))
+    this.economy.setVoteAnswer(async (vote, agent, openedIndex) => await this.coordination.answerVote(vote, agent, openedIndex))
     this.db = init.db
     this.store = init.store
     this.log = init.log
@@ -201,6 +214,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       } else if (this.raftOptions !== undefined) {
         await this.startRaft(this.raftOptions)
       }
+      this.coordination.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -218,6 +232,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.state = 'stopping'
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
+      // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
+      await this.coordination.stop({ revoke: options.leave !== false })
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()
@@ -332,6 +348,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       waitApplied: async (index, timeoutMs) => await raft.waitApplied(index, timeoutMs),
       read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) }
     })
+    this.coordination.setBackend(memberBackend(raft))
     return raft
   }
 

@@ -164,6 +164,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private readonly secret = randomBytes(32)
   private inflight = 0
   private running = false
+  /** Answers vote requests for local agents (set by peer.coordination). */
+  private voteAnswer: ((vote: number, agent: string, openedIndex: number | undefined) => Promise<string>) | undefined
   readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, malformedFrames: 0, auctionsRun: 0 }
 
   constructor (private readonly ctx: {
@@ -421,6 +423,10 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       }
     }
     if (f.t === 'reveal-request') return await this.revealFor(f.auction, f.agent)
+    if (f.t === 'vote-request') {
+      if (this.voteAnswer === undefined) throw new AgoraError('ERR_NO_HANDLER', 'this peer answers no vote requests')
+      return await this.voteAnswer(f.vote, f.agent, f.openedIndex)
+    }
     return await this.noted(f.notice.auction, f.agents)
   }
 
@@ -476,6 +482,16 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       void c.then(x => { if (x instanceof AuctionChannel) x.close() })
     }
     return await opening
+  }
+
+  /** @internal peer.coordination answers vote requests through this channel. */
+  setVoteAnswer (fn: (vote: number, agent: string, openedIndex: number | undefined) => Promise<string>): void {
+    this.voteAnswer = fn
+  }
+
+  /** @internal Sends a vote request to an agent's host over the agents' request channel. */
+  async askVote (host: string, req: { vote: number, agent: string, openedIndex: number }, timeoutMs: number): Promise<Reply> {
+    return await this.ask(host, { t: 'vote-request', ...req }, timeoutMs)
   }
 
   /** Sends one frame to `host` (or handles it here) and returns the reply. */

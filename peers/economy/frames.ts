@@ -15,6 +15,8 @@ export type AuctionFrame =
   | { t: 'bid-request', req: BidRequest }
   | { t: 'reveal-request', auction: string, agent: string }
   | { t: 'result', notice: AuctionResultNotice, agents: string[] }
+  /** A coordination vote (peers/coordination): the host reads the vote from the log and asks the agent's onVote handler. */
+  | { t: 'vote-request', vote: number, agent: string, openedIndex?: number }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const id = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= FRAME_ID_CHARS_MAX
@@ -33,6 +35,7 @@ export function validFrame (f: unknown): f is AuctionFrame {
       (r.openedIndex === undefined || (Number.isSafeInteger(r.openedIndex) && (r.openedIndex as number) >= 0))
   }
   if (f.t === 'reveal-request') return id(f.auction) && id(f.agent)
+  if (f.t === 'vote-request') return Number.isSafeInteger(f.vote) && (f.vote as number) >= 1 && id(f.agent) && (f.openedIndex === undefined || (Number.isSafeInteger(f.openedIndex) && (f.openedIndex as number) >= 0))
   if (f.t === 'result') return Array.isArray(f.agents) && f.agents.length <= RESULT_AGENTS_MAX && f.agents.every(id) && isObject(f.notice) && id(f.notice.auction)
   return false
 }

@@ -5,6 +5,8 @@
  * answers with the result.
  *
  *   request  = JSON { t: 'propose', c: clientId, s: seq, d: base64 command } | { t: 'read', n: name }
+ *            | { t: 'watch', n: name, v: revision, ms: wait } (a coordination object: answered once its
+ *              revision passes v, or after ms, at most {@link CLIENT_WATCH_MS_MAX})
  *   response = JSON { ok: true, r: result, i: index } | { ok: false, code, message }
  * One request and one response per stream, each one length-prefixed frame of at most
  * {@link CLIENT_FRAME_BYTES_MAX}.
@@ -43,7 +45,12 @@ export function raftClientProtocol (mesh: string): string {
 }
 
 /** `g`: the client's signature (base64) of signedPayload(`<client peer id>/<c>`, s, command), where the command needs one. */
-type Request = { t: 'propose', c: string, s: number, d: string, g?: string } | { t: 'read', n: string }
+type Request = { t: 'propose', c: string, s: number, d: string, g?: string } | { t: 'read', n: string } | { t: 'watch', n: string, v: number, ms: number }
+
+/** Longest wait of a watch request. */
+export const CLIENT_WATCH_MS_MAX = 30_000
+/** A member's watch support: resolves once `name`'s revision passes `rev` (or after `ms`). */
+export type WatchFn = (name: string, rev: number, ms: number) => Promise<void>
 type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string }
 
 /** Longest session suffix `c` a member accepts. */
@@ -82,6 +89,12 @@ export function decodeClientRequest (bytes: Uint8Array): Request {
     if (typeof req.n !== 'string' || req.n.length > CLIENT_READ_NAME_CHARS_MAX) throw new DecodeError('raft client request', 'bad name (n)')
     return { t: 'read', n: req.n }
   }
+  if (req.t === 'watch') {
+    if (typeof req.n !== 'string' || req.n.length > CLIENT_READ_NAME_CHARS_MAX || !req.n.startsWith('coord:')) throw new DecodeError('raft client request', 'bad name (n): watches name coordination objects')
+    if (!Number.isSafeInteger(req.v) || (req.v as number) < 0) throw new DecodeError('raft client request', 'bad revision (v)')
+    if (!Number.isSafeInteger(req.ms) || (req.ms as number) < 0 || (req.ms as number) > CLIENT_WATCH_MS_MAX) throw new DecodeError('raft client request', `bad wait (ms): 0..${CLIENT_WATCH_MS_MAX}`)
+    return { t: 'watch', n: req.n, v: req.v as number, ms: req.ms as number }
+  }
   throw new DecodeError('raft client request', 'unknown request type (t)')
 }
 
@@ -118,7 +131,7 @@ export class RaftClientServer {
   readonly stats = { served: 0, refused: 0, malformed: 0, rateLimited: 0, invalid: 0 }
   readonly quota: PeerQuota
 
-  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: LiveRaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger, private readonly check: CommandCheck = () => undefined, quota: Partial<QuotaLimits> = {}) {
+  constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly driver: LiveRaftDriver, private readonly read: (name: string) => unknown, private readonly log: Logger, private readonly check: CommandCheck = () => undefined, quota: Partial<QuotaLimits> = {}, private readonly watch?: WatchFn) {
     this.quota = new PeerQuota(quota)
   }
 
@@ -165,6 +178,8 @@ export class RaftClientServer {
           const r = await this.driver.propose(command as Uint8Array, { clientId: `${remotePeer}/${req.c}`, seq: req.s }, req.g === undefined ? undefined : new Uint8Array(Buffer.from(req.g, 'base64')))
           res = { ok: true, r: r.result, i: r.index }
         } else {
+          // A watch waits (bounded) for the object to change past the client's revision, then reads.
+          if (req.t === 'watch' && this.watch !== undefined) await this.watch(req.n, req.v, req.ms)
           const i = await this.driver.readIndexReliably()
           res = { ok: true, r: this.read(req.n) ?? null, i }
         }
@@ -255,5 +270,11 @@ export class RaftClient {
 
   async read (name: string): Promise<unknown> {
     return (await this.request({ t: 'read', n: name }, Date.now() + this.timeoutMs)).r
+  }
+
+  /** Waits (at most `ms`, bounded by {@link CLIENT_WATCH_MS_MAX}) for coordination object `name` to change past revision `rev`; its latest state. */
+  async watch (name: string, rev: number, ms: number): Promise<unknown> {
+    const wait = Math.min(Math.max(0, Math.floor(ms)), CLIENT_WATCH_MS_MAX)
+    return (await this.request({ t: 'watch', n: name, v: rev, ms: wait }, Date.now() + wait + this.timeoutMs)).r
   }
 }

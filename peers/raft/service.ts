@@ -15,6 +15,7 @@ import type { Logger } from '../../src/base/log.js'
 import { MeshApplication, encodeEconCommand, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
 import type { Economy } from '../../protocols/market/economy.js'
 import type { StrongEventMap } from '../../protocols/variables/strong-map.js'
+import type { CoordEvent } from '../../protocols/coordination/types.js'
 import type { Role } from '../../protocols/raft/types.js'
 import type { AgoraLibp2p } from '../node.js'
 import type { Signer, Verifier } from '../../crdt/signing.js'
@@ -60,6 +61,8 @@ export interface RaftServiceEvents extends Record<string, unknown>, StrongEventM
   'raft:failed': { error: Error }
   /** An economy command was applied on this replica. */
   'economy:applied': EconomyAppliedEvent
+  /** The coordination machine of this replica changed (protocols/coordination). */
+  'coord:event': CoordEvent
 }
 
 /** The options of `createPeer({ raft })` this service reads. */
@@ -223,6 +226,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     const d = driver
     app.on('economy:applied', (e) => { if (this.current === app) this.emit('economy:applied', e) })
     app.strong.on('variable:changed', (e) => { if (this.current === app) this.emit('variable:changed', e) })
+    app.onCoordination((m) => { m.on('coord:event', (e) => { if (this.current === app) this.emit('coord:event', e) }) })
     d.on('raft:role', (e) => { this.emit('raft:role', { role: e.role, leader: e.leader === 0 ? undefined : transport.peerOf(e.leader), term: e.term }) })
     d.on('raft:applied', (e) => { this.emit('raft:applied', e) })
     d.on('raft:committed', (e) => { this.emit('raft:committed', e) })
@@ -231,7 +235,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     this.transport = transport
     this.current = app
     this.startGenesis(d, app)
-    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log, (command) => app.check(command))
+    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log, (command) => app.check(command), {}, async (name, rev, ms) => { await this.watchCoordination(name, rev, ms) })
   }
 
   /**
@@ -298,6 +302,17 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   /** A linearizable read point: resolves once this replica applied everything committed when called. */
   async readBarrier (timeoutMs?: number): Promise<number> {
     return await this.need().readIndexReliably(timeoutMs)
+  }
+
+  /**
+   * Resolves once coordination object `name` (`coord:lock:x`, `coord:barrier:b`...) changed past revision
+   * `rev` on this replica, or after `ms`.
+   */
+  async watchCoordination (name: string, rev: number, ms: number): Promise<void> {
+    const d = this.need()
+    const changed = (): boolean => (this.current?.coordination.revision(name) ?? 0) !== rev
+    if (changed() || ms <= 0) return
+    await d.once('raft:applied', changed, ms).catch(() => {})
   }
 
   /** Resolves true once this replica applied `index` (false after `timeoutMs`). */

@@ -7,14 +7,14 @@
  * inside the driver's session envelope, so retries apply once). Every replica emits
  * `variable:changed` when it applies a change.
  */
-import { AgoraError, LimitExceededError } from '../../src/base/errors.js'
+import { AgoraError, InvalidOptionError, LimitExceededError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import { InvalidVariableError } from '../../crdt/errors.js'
 import type { RaftService } from './service.js'
 import { NoRaftError } from './errors.js'
 
 export { NoRaftError } from './errors.js'
-import { STRONG_NAME_RE, STRONG_VALUE_BYTES_MAX, StrongMapApp, type StrongCommand, type StrongEventMap, type StrongResult } from '../../protocols/variables/strong-map.js'
+import { STRONG_NAME_RE, STRONG_VALUE_BYTES_MAX, StrongMapApp, type Fence, type StrongCommand, type StrongEventMap, type StrongResult } from '../../protocols/variables/strong-map.js'
 
 export { STRONG_TOTAL_BYTES_MAX, STRONG_VALUE_BYTES_MAX, STRONG_VARIABLES_MAX, StrongMapApp, type StrongEventMap } from '../../protocols/variables/strong-map.js'
 import type { RaftClient } from './client.js'
@@ -77,6 +77,14 @@ function toJson (name: string, value: unknown): string {
   return json
 }
 
+function fenced (fence: Fence | undefined): { fence?: Fence } {
+  if (fence === undefined) return {}
+  if (fence === null || typeof fence !== 'object' || typeof fence.lock !== 'string' || !STRONG_NAME_RE.test(fence.lock) || !Number.isSafeInteger(fence.token) || fence.token < 1) {
+    throw new InvalidOptionError('fence', 'must be { lock, token } (a held lock\'s `fence`)')
+  }
+  return { fence: { lock: fence.lock, token: fence.token } }
+}
+
 /** One strong variable (`peer.variables.strong(name)`). */
 export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
   readonly name: string
@@ -104,16 +112,20 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
     return raw === undefined ? this.initial : JSON.parse(raw) as T
   }
 
-  async set (value: T): Promise<void> {
-    await this.run({ op: 'set', name: this.name, value: toJson(this.name, value) })
+  /**
+   * Sets the value. With `fence` (a held lock's `lock.fence`), the write is refused with `ERR_FENCED`
+   * when the lock has a newer token, so a holder that lost its lock cannot overwrite its successor.
+   */
+  async set (value: T, options: { fence?: Fence } = {}): Promise<void> {
+    await this.run({ op: 'set', name: this.name, value: toJson(this.name, value), ...fenced(options.fence) })
   }
 
   /**
    * Sets `value` if the current value (the initial value while unset) equals `expected` (deep JSON
    * equality); returns whether it did. Linearizable.
    */
-  async compareAndSet (expected: T, value: T): Promise<boolean> {
-    const c: StrongCommand = { op: 'cas', name: this.name, expected: toJson(this.name, expected), initial: toJson(this.name, this.initial), value: toJson(this.name, value) }
+  async compareAndSet (expected: T, value: T, options: { fence?: Fence } = {}): Promise<boolean> {
+    const c: StrongCommand = { op: 'cas', name: this.name, expected: toJson(this.name, expected), initial: toJson(this.name, this.initial), value: toJson(this.name, value), ...fenced(options.fence) }
     return (await this.run(c)).ok
   }
 

@@ -1,0 +1,36 @@
+/** The two places coordination commands go: a member's own Raft service, or a member's client stream. */
+import type { RaftClient } from '../raft/client.js'
+import type { RaftService } from '../raft/service.js'
+import type { CoordBackend } from './service.js'
+
+/** On a Raft member: commands through the local driver, reads and watches on the local replica. */
+export function memberBackend (raft: RaftService): CoordBackend {
+  return {
+    propose: async (command) => await raft.propose(command),
+    read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) },
+    // A member's replica is as current as it gets once it changed; a timeout still reads linearizably.
+    watch: async (name, rev, ms) => {
+      await raft.watchCoordination(name, rev, ms)
+      const m = raft.app?.coordination
+      if (m !== undefined && m.revision(name) !== rev) return raft.app?.read(name)
+      await raft.readBarrier()
+      return raft.app?.read(name)
+    },
+    local: {
+      machine: () => raft.app?.coordination,
+      on: (fn) => raft.on('coord:event', fn),
+      isLeader: () => raft.isStarted && raft.status().role === 'leader',
+      term: () => raft.status().term
+    }
+  }
+}
+
+/** Outside the group: every operation is served by a connected member. */
+export function clientBackend (client: RaftClient): CoordBackend {
+  const text = (r: unknown): string | undefined => typeof r === 'string' ? r : undefined
+  return {
+    propose: async (command) => await client.propose(command),
+    read: async (name) => text(await client.read(name)),
+    watch: async (name, rev, ms) => text(await client.watch(name, rev, ms))
+  }
+}
