@@ -625,7 +625,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
               rev = v?.rev ?? 0
               const info = leaderOf(v)
               const key = info === undefined ? '' : `${info.token}:${JSON.stringify(info.value)}`
-              if (key !== last || rev === 0) { if (key !== last) { last = key; if (!stop.signal.aborted) cb(info) } }
+              if (key !== last) { last = key; if (!stop.signal.aborted) cb(info) }
             } catch {
               await sleep(200, stop.signal)
             }
