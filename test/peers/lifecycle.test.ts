@@ -21,6 +21,8 @@ import { DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX } from '../../peers/sync/li
 import { createLogger } from '../../src/base/log.js'
 import { RaftService, type RaftServiceComponents } from '../../peers/raft/service.js'
 import { PeerEconomy, auctionProtocol } from '../../peers/economy/economy.js'
+import { PeerCoordination } from '../../peers/coordination/service.js'
+import { memberBackend } from '../../peers/coordination/backend.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -75,6 +77,21 @@ const fixture: LifecycleFixture<Ctx> = {
       listeners: Object.fromEntries(NODE_EVENTS.map(e => [e, a.libp2p.listenerCount(e)]))
     }
   }
+}
+
+/** A one-voter Raft group of A alone, in memory (a restart resumes the same driver). */
+function raftOf ({ a }: Ctx): RaftService {
+  return new RaftService({
+    libp2p: a.libp2p,
+    mesh: a.options.mesh,
+    db: () => undefined,
+    members: () => [],
+    onMemberJoined: () => () => {},
+    hosts: () => [],
+    signer: (a as unknown as { signer: RaftServiceComponents['signer'] }).signer,
+    verify: (a as unknown as { verify: RaftServiceComponents['verify'] }).verify,
+    log: logger
+  }, { voters: [a.id], tickMs: 10, electionTick: 3 })
 }
 
 /** A fresh membership service of A (not started). */
@@ -146,23 +163,36 @@ const SERVICES = [
   lifecycleCase({
     name: 'raft',
     // A one-voter group of A alone, in memory: a restart resumes the same driver.
-    create: ({ a }: Ctx) => new RaftService({
-      libp2p: a.libp2p,
-      mesh: a.options.mesh,
-      db: () => undefined,
-      members: () => [],
-      onMemberJoined: () => () => {},
-      hosts: () => [],
-      signer: (a as unknown as { signer: RaftServiceComponents['signer'] }).signer,
-      verify: (a as unknown as { verify: RaftServiceComponents['verify'] }).verify,
-      log: logger
-    }, { voters: [a.id], tickMs: 10, electionTick: 3 }),
+    create: (ctx: Ctx) => raftOf(ctx),
     works: async (_ctx, raft) => {
       await waitUntil(() => raft.status().role === 'leader', 'the one voter to lead')
       const { result } = await raft.propose(new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'life', value: String(++bumps) })))
       expect(result).toMatchObject({ ok: true })
       await raft.readBarrier()
       expect(raft.app?.strong.get('life')).toBe(String(bumps))
+    }
+  }),
+  lifecycleCase({
+    name: 'coordination',
+    // Coordination on A's own one-voter group: the pair starts and stops together (coordination last up, first down).
+    create: (ctx: Ctx) => {
+      const raft = raftOf(ctx)
+      const coordination = new PeerCoordination({ self: ctx.a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }) })
+      coordination.setBackend(memberBackend(raft))
+      return {
+        coordination,
+        start: async () => { await raft.start(); coordination.start() },
+        stop: async () => { await coordination.stop(); await raft.stop() }
+      }
+    },
+    works: async (_ctx, s) => {
+      const lock = await s.coordination.lock('life', { ttlMs: 1000 })
+      expect(await s.coordination.tryLock('life', { ttlMs: 1000 })).toBeNull()
+      await lock.release()
+      expect(lock.signal.aborted).toBe(true)
+      const again = await s.coordination.tryLock('life', { ttlMs: 1000 })
+      expect(again?.token).toBeGreaterThan(lock.token)
+      await again!.release()
     }
   }),
   lifecycleCase({
