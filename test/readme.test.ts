@@ -67,6 +67,7 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'Embedding a peer #1': { runner: 'Embedding a peer: the script runs against a daemon of its mesh it bootstraps from' },
   'Strong variables and the Raft group #1': { runner: 'Strong variables and the Raft group: set, get and compare-and-set on three voters' },
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
+  'Coordination: leases, locks, elections, barriers, votes #1': { runner: 'Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes' },
   'Live harness #1': { runner: 'Live harness: the script runs as written' }
 }
 /** The mirrors of `npm ci` in the Quickstart block (not run here: it needs the registry). */
@@ -235,6 +236,12 @@ await peer.stop(); await __b.stop(); await __c.stop()
 await peer.stop(); await host.stop(); await anyPeer.stop()
 `
       },
+      'Coordination: leases, locks, elections, barriers, votes #1': {
+        prelude: threeVoters(['peer', 'other', 'third']),
+        epilogue: `console.log(JSON.stringify({ readme: { token: lock.token, again: again !== null && again.token > lock.token, lead: lead.token > 0, leader: leader?.value, outcome: decision.outcome, owner: await third.variables.strong('report.owner').get() === peer.id } }))
+await peer.stop(); await other.stop(); await third.stop()
+`
+      },
       'Live harness #1': { prelude: '', epilogue: '' }
     }
 
@@ -293,6 +300,14 @@ export AGORA_BOOTSTRAP=$("${NODE}" -p 'JSON.parse(require("fs").readFileSync("da
       expect(out.winners).toMatchObject([{ agent: 'gpu-buyer', items: ['gpu'], price: 10 }])
       expect(out.responses).toEqual({ 'gpu-buyer': 'bid' })
       expect(out.alice).toBe(50)
+    })
+
+    it.runIf(unshareOk)('Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes', () => {
+      const r = run('Coordination: leases, locks, elections, barriers, votes #1')
+      expect(r.status, r.stderr).toBe(0)
+      const out = result(r.stdout)
+      expect(out).toMatchObject({ again: true, lead: true, leader: { shard: 3 }, outcome: 'ship', owner: true })
+      expect(out.token).toBeGreaterThan(0)
     })
 
     it.runIf(unshareOk)('Live harness: the script runs as written', () => {
