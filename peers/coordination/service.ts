@@ -6,9 +6,10 @@
  *
  * Leases are this peer's: one keepalive command per period renews all of them (the machine renews every
  * lease of the proposing peer), whatever their number. The client side is conservative: a lease is
- * treated as lost at TTL measured from the send time of the last keepalive that came back, before the
- * group can expire it (group expiry counts from that keepalive's proposal stamp, which is later), and its
- * holder is told by a `lease:lost` event and its AbortSignal.
+ * treated as lost at TTL measured from the send time of the last keepalive that came back (less a small
+ * margin for late timers, {@link LEASE_LOCAL_MARGIN_MS_MAX}), before the group can expire it (group
+ * expiry counts from that keepalive's proposal stamp, which is later), and its holder is told by a
+ * `lease:lost` event and its AbortSignal.
  */
 import { AgoraError, InvalidOptionError, LimitExceededError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
@@ -51,6 +52,11 @@ export const VOTE_REQUEST_TIMEOUT_MS = 5000
 export const VOTE_HANDLERS_MAX = 10_000
 /** How often the leader checks the machine's next deadline. */
 export const TICK_CHECK_MS = 50
+/**
+ * A lease is counted lost this much before TTL from the last keepalive sent (at most a tenth of the TTL):
+ * room for a late timer on a loaded event loop, so the holder still learns before the group can expire it.
+ */
+export const LEASE_LOCAL_MARGIN_MS_MAX = 200
 /** Longest a vote handler may take. */
 export const VOTE_HANDLER_TIMEOUT_MS = 30_000
 
@@ -168,6 +174,10 @@ interface LocalLease {
   session: boolean
 }
 
+function margin (ttlMs: number): number {
+  return Math.min(LEASE_LOCAL_MARGIN_MS_MAX, Math.floor(ttlMs / 10))
+}
+
 function checkName (what: string, name: string): void {
   if (typeof name !== 'string' || !COORD_NAME_RE.test(name)) throw new InvalidOptionError(what, 'must be 1..128 characters of [A-Za-z0-9._:/-]')
 }
@@ -198,7 +208,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private readonly leases = new Map<number, LocalLease>()
   private session: Promise<LocalLease> | undefined
   private keepTimer: ReturnType<typeof setTimeout> | undefined
-  private checkTimer: ReturnType<typeof setInterval> | undefined
+  private checkTimer: ReturnType<typeof setTimeout> | undefined
   private tickTimer: ReturnType<typeof setInterval> | undefined
   private keeping = false
   private ticking = false
@@ -235,8 +245,6 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (this.running) return
     this.running = true
     this.stopping = new AbortController()
-    this.checkTimer = setInterval(() => { this.checkLocalDeadlines() }, 100)
-    this.checkTimer.unref?.()
     this.tickTimer = setInterval(() => { void this.leaderDuties() }, TICK_CHECK_MS)
     this.tickTimer.unref?.()
     this.scheduleKeepalive()
@@ -250,7 +258,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (!this.running) return
     this.running = false
     this.stopping.abort(new AbortedError('coordination (stopping)'))
-    clearInterval(this.checkTimer)
+    clearTimeout(this.checkTimer)
     clearInterval(this.tickTimer)
     clearTimeout(this.keepTimer)
     const live = [...this.leases.values()].filter(l => !l.lost)
@@ -317,9 +325,10 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (this.leases.size >= PEER_LEASES_MAX) throw new LimitExceededError('peerLeasesMax', PEER_LEASES_MAX, this.leases.size + 1, 'leases of this peer')
     const sent = this.now()
     const r = await this.command({ t: 'lease.grant', ttlMs })
-    const l: LocalLease = { id: r.lease as number, ttlMs, deadline: sent + ttlMs, controller: new AbortController(), lost: false, session }
+    const l: LocalLease = { id: r.lease as number, ttlMs, deadline: sent + ttlMs - margin(ttlMs), controller: new AbortController(), lost: false, session }
     this.leases.set(l.id, l)
     this.scheduleKeepalive()
+    this.armLocalCheck()
     return l
   }
 
@@ -372,9 +381,21 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     return { l: await this.sessionLease(), dedicated: false }
   }
 
+  /** Loses every lease past its local deadline, then arms one timer for the earliest next one. */
   private checkLocalDeadlines (): void {
     const now = this.now()
     for (const l of [...this.leases.values()]) if (now >= l.deadline) this.lose(l, 'not renewed in time')
+    this.armLocalCheck()
+  }
+
+  private armLocalCheck (): void {
+    clearTimeout(this.checkTimer)
+    this.checkTimer = undefined
+    if (!this.running || this.leases.size === 0) return
+    let earliest = Infinity
+    for (const l of this.leases.values()) if (l.deadline < earliest) earliest = l.deadline
+    this.checkTimer = setTimeout(() => { this.checkLocalDeadlines() }, Math.max(0, earliest - this.now()))
+    this.checkTimer.unref?.()
   }
 
   private scheduleKeepalive (): void {
@@ -403,8 +424,9 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       for (const l of mine) {
         if (l.lost) continue
         if (live !== undefined && !live.has(l.id)) { this.lose(l, 'expired in the group'); continue }
-        l.deadline = Math.max(l.deadline, sent + l.ttlMs)
+        l.deadline = Math.max(l.deadline, sent + l.ttlMs - margin(l.ttlMs))
       }
+      this.armLocalCheck()
     } catch (err) {
       this.stats.keepaliveFailures++
       this.ctx.log.debug('keepalive failed', { error: (err as Error).message })
