@@ -1,6 +1,7 @@
 /**
  * Golden blobs (test/fixtures/golden) written by the driver before the shared-driver redesign: command
- * envelopes v1 and v2 and the driver's snapshots (sessions + mesh application, and a pre-economy one).
+ * envelopes v1 and v2 and the driver's snapshots (sessions + mesh application, and a pre-economy one);
+ * and the first mesh snapshot with coordination state (v4).
  * Peers may hold them in their logs and data dirs, so every later version must read them alike.
  */
 import { readFileSync } from 'node:fs'
@@ -65,6 +66,24 @@ describe('golden blobs of the envelope and the snapshots', () => {
     expect(bytes[0]).toBe(3)
     expect(decodeEnvelope(bytes)).toEqual(env)
     expect(() => decodeEnvelope(encodeEnvelope({ ...env, signature: new Uint8Array(200) }))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
+  it('restores a v4 snapshot with coordination state and writes it back byte for byte', () => {
+    // Written by the first version with coordination: two leases, a held lock with a waiter, an election,
+    // a barrier arrival and an open vote with one ballot.
+    const data = blob('mesh-snapshot-v4-coordination.bin')
+    expect(data[0]).toBe(4)
+    const app = new MeshApplication()
+    app.restore(data)
+    expect(app.signaturesRequired).toBe(true)
+    const m = app.coordination
+    expect(m.now).toBe(1000)
+    expect(m.lock('lock', 'job')).toMatchObject({ holders: [{ owner: 'peerA', token: 3, lease: 1 }], waiters: [{ owner: 'peerB', ticket: 4, deadline: 4000 }] })
+    expect(m.lock('election', 'team')?.holders[0]).toMatchObject({ owner: 'peerA', value: { shard: 3 } })
+    expect(m.barrier('phase')).toMatchObject({ generation: 1, arrived: ['w1'], deadline: 5000 })
+    expect(m.vote(7)).toMatchObject({ ballots: [{ agent: 'v1', choice: 'y' }], deadline: 3000 })
+    expect(m.nextDeadline()).toBe(3000)
+    expect(app.snapshot()).toEqual(data)
   })
 
   it('restores a snapshot taken before the economy existed', () => {
