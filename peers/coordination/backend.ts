@@ -20,7 +20,8 @@ export function memberBackend (raft: RaftService): CoordBackend {
       machine: () => raft.app?.coordination,
       on: (fn) => raft.on('coord:event', fn),
       isLeader: () => raft.isStarted && raft.status().role === 'leader',
-      term: () => raft.status().term
+      term: () => raft.status().term,
+      barrier: async () => await raft.readBarrier()
     }
   }
 }

@@ -34,6 +34,8 @@ export interface CoordBackend {
     isLeader: () => boolean
     /** The current Raft term (a new leader proposes an epoch once per term). */
     term: () => number
+    /** Resolves once the local replica applied everything committed now (a ReadIndex round: on a new leader, once its term committed an entry). */
+    barrier: () => Promise<unknown>
   }
 }
 
@@ -445,10 +447,14 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.ticking = true
     try {
       const term = local.term()
+      // An epoch matters only to leases granted before this term; the replica must be current to tell.
       if (this.epochTerm !== term) {
-        await this.command({ t: 'epoch' })
+        await local.barrier()
+        if ((local.machine()?.leaseCount ?? 0) > 0) {
+          await this.command({ t: 'epoch' })
+          this.stats.epochs++
+        }
         this.epochTerm = term
-        this.stats.epochs++
       }
       const next = m.nextDeadline()
       if (next !== undefined && this.now() >= next) {
