@@ -67,3 +67,17 @@ export class MergeConflictError extends AgoraError {
     super('ERR_MERGE_CONFLICT', `variable ${name} has merge ${merge}, not ${requested}`, { name, merge, requested })
   }
 }
+
+/**
+ * A fenced write (`set`/`add` with `fence`) under a token older than the newest token of its lock this
+ * peer knows: granted (`source: 'fence-floor'`, the store's `fenceFloor` hook, the peer's Raft replica) or
+ * carried by a contribution this replica holds (`source: 'documents'`). Nothing was written.
+ * `details`: `name`, `lock`, `token`, `newest`, `source`.
+ */
+export class FencedError extends AgoraError {
+  static override readonly name = 'FencedError'
+  constructor (name: string, lock: string, token: number, newest: number, source: 'fence-floor' | 'documents') {
+    const where = source === 'fence-floor' ? 'granted' : 'held in the documents'
+    super('ERR_FENCED', `variable ${name}: token ${token} of lock ${lock} is older than ${newest}, the newest ${where}`, { name, lock, token, newest, source })
+  }
+}

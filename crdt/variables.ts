@@ -17,11 +17,19 @@
  * `stats.futureContributions`, reported by `contribution:rejected`) until the receiver's clock comes within
  * the bound, so a host cannot stamp a write far in the future to win every later write. Variables documents are not pruned with their host's agents: a dead host's
  * last contribution still counts (a counter must not shrink when a host dies).
+ *
+ * Fenced writes (crdt/fences.ts): a write may carry a lock's fencing token (`set(v, { fence: { lock,
+ * token } })`). A contribution whose token is older than the newest token of the same lock carried by any
+ * contribution held (to any variable) is left out of the merge (`stats.fencedContributions`,
+ * `contribution:rejected` with reason `fenced`), again a function of the documents held. The writer refuses
+ * a fenced write older than what it knows (`FencedError`, the `fenceFloor` hook and the documents).
  */
 import { LimitExceededError, ReservedNameError } from '../src/base/errors.js'
 import { describeJsonProblem, jsonInputProblem, plainJsonProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
-import { InvalidVariableError, MergeConflictError } from './errors.js'
+import { FencedError, InvalidVariableError, MergeConflictError } from './errors.js'
+import { FenceIndex, isFence, lockProblem, tokenProblem } from './fences.js'
+import type { Fence, FenceFloor, FenceFlip, WriteFence } from './fences.js'
 import { Hlc, compareHlc, isHlcTime, isTooFarAhead } from './hlc.js'
 import type { SignedBlob } from './codec.js'
 import type { HlcTime } from './hlc.js'
@@ -38,6 +46,8 @@ export interface Contribution<T = unknown> {
   value: T
   time: HlcTime
   weight: number
+  /** The fence the contribution was written under, if any (it counts: its token is the lock's newest). */
+  fence?: WriteFence
 }
 
 export type MergeFunction<T> = (contributions: ReadonlyArray<Contribution<T>>, initial: T) => T
@@ -57,12 +67,32 @@ interface StoredContribution {
   t: HlcTime
   w: number
   m: string
+  /** The fence `[lock, token]` of a fenced write; absent on unfenced writes (and on every older peer's). */
+  f?: Fence
+}
+
+/** Options of a write ({@link EventualVariable.set}, {@link EventualVariable.add}). */
+export interface WriteOptions {
+  /** `weighted-average` only: the contribution's weight (default 1). Not taken by `add`. */
+  weight?: number
+  /**
+   * Write under a lock's fencing token: the contribution is left out of the merge on every replica that
+   * holds a contribution under a newer token of the same lock, and the write is refused here
+   * ({@link FencedError}) when this peer already knows a newer one.
+   */
+  fence?: WriteFence
 }
 
 export interface VariableEventMap extends Record<string, unknown> {
   'variable:changed': { name: string, value: unknown, previous: unknown }
-  /** A remote contribution was left out of the merge (`clock-drift`: stamped beyond `hlcDriftMsMax`). */
-  'contribution:rejected': { name: string, host: string, reason: 'clock-drift', time: HlcTime }
+  /**
+   * A contribution was left out of the merge: `clock-drift`, a remote one stamped beyond `hlcDriftMsMax`;
+   * `fenced`, one whose fence token is older than `newest`, the newest token of its lock held here (reported
+   * once per write, when it arrives fenced or when a newer token arrives).
+   */
+  'contribution:rejected':
+  | { name: string, host: string, reason: 'clock-drift', time: HlcTime }
+  | { name: string, host: string, reason: 'fenced', lock: string, token: number, newest: number }
 }
 
 function mergeTag<T> (o: EventualOptions<T>): string {
@@ -128,22 +158,28 @@ export class EventualVariable<T = unknown> extends TypedEmitter<VariableEventMap
    * Writes this host's contribution. `weight` matters for `weighted-average` only. Not allowed on a
    * counter (use {@link add}).
    */
-  async set (value: T, options: { weight?: number } = {}): Promise<void> {
+  async set (value: T, options: WriteOptions = {}): Promise<void> {
     if (this.options.merge === 'counter') throw new InvalidVariableError(this.name, 'a counter changes by add(delta), not set()')
     this.check(value)
     const weight = options.weight ?? 1
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) throw new InvalidVariableError(this.name, 'weight must be a finite number >= 0')
-    this.store.write(this.name, value, weight, this.tag)
+    // Checked last and written at once (no await between): the check holds at the write.
+    const fence = this.store.checkFence(this.name, options.fence)
+    this.store.write(this.name, value, weight, this.tag, fence)
     await this.store.durable()
   }
 
-  /** Adds `delta` to a counter (negative to decrement). */
-  async add (delta: number): Promise<void> {
+  /**
+   * Adds `delta` to a counter (negative to decrement). Under a `fence`, the new running total carries it:
+   * a fenced counter contribution leaves the merge whole (all of this host's adds), not just `delta`.
+   */
+  async add (delta: number, options: Omit<WriteOptions, 'weight'> = {}): Promise<void> {
     if (this.options.merge !== 'counter') throw new InvalidVariableError(this.name, 'add() is for counters')
     if (typeof delta !== 'number' || !Number.isFinite(delta)) throw new InvalidVariableError(this.name, 'delta must be a finite number')
+    const fence = this.store.checkFence(this.name, options.fence)
     const mine = this.store.ownContribution(this.name)
     const current = mine !== undefined && mine.m === this.tag && typeof mine.v === 'number' ? mine.v : 0
-    this.store.write(this.name, current + delta, 1, this.tag)
+    this.store.write(this.name, current + delta, 1, this.tag, fence)
     await this.store.durable()
   }
 
@@ -193,6 +229,11 @@ export interface VariableStoreInit {
   publish?: (blob: SignedBlob) => void
   now?: () => number
   log?: (msg: string) => void
+  /**
+   * The newest token granted for a lock, as this peer knows it (its Raft replica); a fenced write under
+   * an older token is refused with {@link FencedError}. Default: none (only the documents held are checked).
+   */
+  fenceFloor?: FenceFloor
 }
 
 export interface VariableStats {
@@ -203,6 +244,11 @@ export interface VariableStats {
   mergeErrors: number
   /** Remote contributions stamped more than `hlcDriftMsMax` ahead of this replica's clock, left out of the merge. */
   futureContributions: number
+  /**
+   * Contributions left out of the merge because their fence token is older than the newest of their lock
+   * held here: once per write (when it arrives fenced, or when a newer token arrives), the writer's own too.
+   */
+  fencedContributions: number
 }
 
 /** A read of an eventual variable that declares nothing ({@link VariableStore.read}). */
@@ -236,13 +282,33 @@ function valueProblem (c: Partial<StoredContribution>): ReturnType<typeof plainJ
   return p
 }
 
+/**
+ * A stored contribution read out of a host's document when its shape is valid on every replica (what the
+ * documents alone decide: no clock check), else undefined. The optional fence, when present, must be
+ * well-formed (a malformed one voids the contribution).
+ */
+function wellFormed (raw: unknown): StoredContribution | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined
+  const c = raw as Partial<StoredContribution>
+  if (!isHlcTime(c.t) || typeof c.w !== 'number' || !Number.isFinite(c.w) || typeof c.m !== 'string') return undefined
+  if (c.f !== undefined && !isFence(c.f)) return undefined
+  if (NUMERIC.has(c.m) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) return undefined
+  if (valueProblem(c) !== undefined) return undefined
+  return c as StoredContribution
+}
+
 const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/
 /** Eventual variables one peer may declare. */
 export const DECLARED_VARIABLES_MAX = 10_000
 
 /** The eventual variables of a peer (`peer.variables.eventual(...)`). */
 export class VariableStore extends TypedEmitter<VariableEventMap> {
-  readonly stats: VariableStats = { invalidContributions: 0, mergeMismatches: 0, mergeErrors: 0, futureContributions: 0 }
+  readonly stats: VariableStats = { invalidContributions: 0, mergeMismatches: 0, mergeErrors: 0, futureContributions: 0, fencedContributions: 0 }
+  /**
+   * The writer-side floor of fenced writes ({@link VariableStoreInit.fenceFloor}); may be set later (when
+   * the peer joins the Raft group). Undefined: only the documents held are checked.
+   */
+  fenceFloor: FenceFloor | undefined
   readonly log: (msg: string) => void
   /** @internal */
   readonly durable: () => Promise<void>
@@ -252,6 +318,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
   private readonly now: () => number
   private readonly vars = new Map<string, EventualVariable<unknown>>()
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
+  private readonly fences = new FenceIndex()
 
   constructor (init: VariableStoreInit) {
     super()
@@ -261,6 +328,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     this.hlc = new Hlc(this.now, this.replica.limits.hlcDriftMsMax)
     this.log = init.log ?? (() => {})
     this.durable = init.durable ?? (async () => {})
+    this.fenceFloor = init.fenceFloor
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     this.replica.hooks.onDocAttached = (doc, previous) => {
@@ -372,19 +440,44 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     if (Buffer.byteLength(json) > max) throw new LimitExceededError('variableBytesMax', max, Buffer.byteLength(json), `variable ${name}`)
   }
 
+  /** The newest token of `lock` carried by a contribution (to any variable) this replica holds. */
+  newestToken (lock: string): number | undefined {
+    return this.fences.newest(lock)
+  }
+
+  /**
+   * @internal Checks a write's fence: well-formed ({@link InvalidVariableError}), and not older than the
+   * newest token of its lock granted ({@link fenceFloor}) or held in the documents ({@link FencedError}).
+   */
+  checkFence (name: string, fence: WriteFence | undefined): Fence | undefined {
+    if (fence === undefined) return undefined
+    if (fence === null || typeof fence !== 'object') throw new InvalidVariableError(name, 'fence must be { lock, token }')
+    const { lock, token } = fence
+    const lp = lockProblem(lock)
+    if (lp !== undefined) throw new InvalidVariableError(name, `fence.lock ${lp}`)
+    const tp = tokenProblem(token)
+    if (tp !== undefined) throw new InvalidVariableError(name, `fence.token ${tp}`)
+    const floor = this.fenceFloor?.(lock)
+    if (typeof floor === 'number' && token < floor) throw new FencedError(name, lock, token, floor, 'fence-floor')
+    const newest = this.fences.newest(lock)
+    if (newest !== undefined && token < newest) throw new FencedError(name, lock, token, newest, 'documents')
+    return [lock, token]
+  }
+
   /** @internal */
   ownContribution (name: string): StoredContribution | undefined {
     return this.replica.local('var').doc.getMap<StoredContribution>('vars').get(name)
   }
 
   /** @internal */
-  write (name: string, value: unknown, weight: number, tag: string): void {
+  write (name: string, value: unknown, weight: number, tag: string, fence?: Fence): void {
     const map = this.replica.local('var').doc.getMap<StoredContribution>('vars')
     if (!map.has(name) && map.size >= this.replica.limits.variablesPerHostMax) {
       throw new LimitExceededError('variablesPerHostMax', this.replica.limits.variablesPerHostMax, map.size + 1, 'variables of this host')
     }
     this.replica.checkLocalRoom('var')
     const stored: StoredContribution = { v: JSON.parse(JSON.stringify(value)), t: this.hlc.tick(), w: weight, m: tag }
+    if (fence !== undefined) stored.f = [fence[0], fence[1]]
     const blob = this.replica.transact('var', (doc) => { doc.getMap('vars').set(name, stored) })
     if (blob !== undefined) this.publish(blob)
   }
@@ -396,14 +489,18 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
   contributionsOf (name: string, tag: string): Array<Contribution<unknown>> {
     const out: Array<Contribution<unknown>> = []
     for (const c of this.validContributions(name)) {
-      if (c.m === tag) out.push({ host: c.host, value: c.value, time: c.time, weight: c.weight })
+      if (c.m !== tag) continue
+      const contribution: Contribution<unknown> = { host: c.host, value: c.value, time: c.time, weight: c.weight }
+      if (c.fence !== undefined) contribution.fence = c.fence
+      out.push(contribution)
     }
     return out
   }
 
   /**
    * Well-formed contributions to `name` (any merge rule; a numeric rule's contributions hold finite
-   * numbers), sorted by host id; remote ones stamped more than `hlcDriftMsMax` ahead are left out.
+   * numbers), sorted by host id; remote ones stamped more than `hlcDriftMsMax` ahead are left out, and
+   * so are fenced ones (a token older than its lock's newest held).
    */
   private validContributions (name: string): Array<Contribution<unknown> & { m: string }> {
     const out: Array<Contribution<unknown> & { m: string }> = []
@@ -412,12 +509,13 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     for (const d of this.replica.all('var')) {
       const raw = d.doc.getMap<unknown>('vars').get(name)
       if (raw === undefined) continue
-      const c = raw as Partial<StoredContribution>
-      if (c === null || typeof c !== 'object' || !isHlcTime(c.t) || typeof c.w !== 'number' || !Number.isFinite(c.w) || typeof c.m !== 'string') continue
+      const c = wellFormed(raw)
+      if (c === undefined) continue
       if (d.host !== this.replica.id && isTooFarAhead(c.t, now, drift)) continue
-      if (NUMERIC.has(c.m) && (typeof c.v !== 'number' || !Number.isFinite(c.v))) continue
-      if (valueProblem(c) !== undefined) continue
-      out.push({ host: d.host, value: c.v, time: c.t, weight: c.w, m: c.m })
+      if (c.f !== undefined && this.fences.isFenced(c.f)) continue
+      const out1: Contribution<unknown> & { m: string } = { host: d.host, value: c.v, time: c.t, weight: c.w, m: c.m }
+      if (c.f !== undefined) out1.fence = { lock: c.f[0], token: c.f[1] }
+      out.push(out1)
     }
     out.sort((a, b) => a.host < b.host ? -1 : a.host > b.host ? 1 : 0)
     return out
@@ -443,22 +541,37 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     const obs = this.observers.get(doc)
     if (obs !== undefined) map.unobserve(obs)
     this.observers.delete(doc)
-    for (const name of map.keys()) this.vars.get(name)?.recompute()
+    const flips: FenceFlip[] = []
+    this.fences.removeHost(doc.host, flips)
+    this.settle(doc, map.keys(), flips)
   }
 
+  /**
+   * `names` changed in `doc`'s `vars` map: checks each contribution and records its fence, then recomputes
+   * those variables and the ones whose contributions a fence change (un)fenced.
+   */
   private changed (doc: HostDoc, map: Y.Map<unknown>, names: Iterable<string>): void {
+    const flips: FenceFlip[] = []
+    const touched: string[] = []
     for (const name of names) {
-      try {
-        this.changedOne(doc, map, name)
-      } catch (err) {
-        // Run from a Yjs observer or a replica hook: nothing a host's value provokes is thrown into Yjs.
-        this.stats.invalidContributions++
-        this.replica.refuseValue('var', doc.host, `contribution to ${name}: ${(err as Error).message}`)
-      }
+      touched.push(name)
+      this.guard(doc, name, () => { this.changedOne(doc, map, name, flips) })
+    }
+    this.settle(doc, touched, flips)
+  }
+
+  /** Runs `fn` for a contribution of `doc` to `name`; what it throws is counted, never thrown into Yjs. */
+  private guard (doc: HostDoc, name: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      // Run from a Yjs observer or a replica hook: nothing a host's value provokes is thrown into Yjs.
+      this.stats.invalidContributions++
+      this.replica.refuseValue('var', doc.host, `contribution to ${name}: ${(err as Error).message}`)
     }
   }
 
-  private changedOne (doc: HostDoc, map: Y.Map<unknown>, name: string): void {
+  private changedOne (doc: HostDoc, map: Y.Map<unknown>, name: string, flips: FenceFlip[]): void {
     const raw = map.get(name) as Partial<StoredContribution> | undefined
     const bad = raw !== undefined && raw !== null && typeof raw === 'object' ? valueProblem(raw) : undefined
     if (bad !== undefined) {
@@ -466,7 +579,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       this.stats.invalidContributions++
       this.replica.refuseValue('var', doc.host, `contribution to ${name}: value${bad.path === '' ? '' : '.' + bad.path}: ${describeJsonProblem(bad)}`)
     } else if (raw !== undefined && doc.host !== this.replica.id) {
-      if (raw === null || typeof raw !== 'object' || !isHlcTime(raw.t) || typeof raw.m !== 'string') {
+      if (raw === null || typeof raw !== 'object' || !isHlcTime(raw.t) || typeof raw.m !== 'string' || (raw.f !== undefined && !isFence(raw.f))) {
         this.stats.invalidContributions++
       } else if (isTooFarAhead(raw.t, this.now(), this.hlc.driftMsMax)) {
         this.stats.futureContributions++
@@ -478,6 +591,34 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
         if (v !== undefined && v.tag !== raw.m) this.stats.mergeMismatches++
       }
     }
-    this.vars.get(name)?.recompute()
+    // Every well-formed contribution's fence counts toward its lock's newest token, whatever the clocks:
+    // the newest token is a function of the documents alone.
+    const c = raw === undefined ? undefined : wellFormed(raw)
+    this.fences.set(doc.host, name, c?.f, c?.t, flips)
+  }
+
+  /**
+   * Recomputes the variables `names` and those of the contributions whose fenced status changed, then
+   * reports each contribution newly fenced (once per write: an entry fenced and unfenced within one
+   * change is not reported).
+   */
+  private settle (doc: HostDoc, names: Iterable<string>, flips: readonly FenceFlip[]): void {
+    const dirty = new Set<string>(names)
+    const before = new Map<FenceFlip['entry'], boolean>()
+    for (const f of flips) {
+      dirty.add(f.entry.name)
+      if (!before.has(f.entry)) before.set(f.entry, f.was)
+    }
+    for (const name of dirty) {
+      const v = this.vars.get(name)
+      if (v !== undefined) this.guard(doc, name, () => { v.recompute() })
+    }
+    for (const [e, was] of before) {
+      if (was || !e.fenced || !this.fences.isHeld(e)) continue
+      const newest = this.fences.newest(e.lock)!
+      this.stats.fencedContributions++
+      this.log(`contribution to ${e.name} by ${e.host} under token ${e.token} of lock ${e.lock} is older than ${newest}: left out of the merge`)
+      this.emit('contribution:rejected', { name: e.name, host: e.host, reason: 'fenced', lock: e.lock, token: e.token, newest })
+    }
   }
 }

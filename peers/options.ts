@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { InvalidOptionError } from '../src/base/errors.js'
 import { DEFAULT_LIMITS } from '../crdt/limits.js'
 import type { RegistryLimits } from '../crdt/limits.js'
+import type { FenceFloor } from '../crdt/fences.js'
 import { parseSwarmKey, readSwarmKeyFile } from './pnet.js'
 
 function isPeerId (v: string): boolean {
@@ -104,6 +105,13 @@ export const peerOptionsSchema = z.object({
     /** Ledger unbonding delay, in economy log entries (genesis). Default 100. */
     unbondingDelayEntries: z.number().int().min(0).max(1_000_000).optional()
   }).strict().optional(),
+  /**
+   * `fenceFloor(lock)`: the newest fencing token granted for `lock` as this peer knows it (its Raft
+   * replica), or undefined. A fenced eventual write (`set(v, { fence })`) under an older token is refused
+   * with FencedError (`ERR_FENCED`). Default: none (a fenced write is checked against the documents held
+   * only). Also settable later as `peer.variables.fenceFloor`.
+   */
+  fenceFloor: z.custom<FenceFloor>((v) => typeof v === 'function', { error: 'must be a function (lock) => number | undefined' }).optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()

@@ -424,7 +424,7 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   let storeRef: DocStore | undefined
   const durable = async (): Promise<void> => { await storeRef?.flush() }
   const registry = new ReplicatedRegistry({ replica, leases, publish, durable, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
-  const variables = new VariableStore({ replica, publish, durable, log: (m) => plog.debug(m) })
+  const variables = new VariableStore({ replica, publish, durable, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
 
   let db: ClassicLevel<string, Uint8Array> | undefined
   let store: DocStore | undefined

@@ -123,9 +123,9 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.stats().sync
     return [[{ direction: 'sent' }, s.heartbeatsSent], [{ direction: 'received' }, s.heartbeatsReceived], [{ direction: 'rejected' }, s.heartbeatsRejected], [{ direction: 'stale' }, s.heartbeatsStale], [{ direction: 'future' }, s.heartbeatsFuture]]
   })
-  c('agora_variable_contributions_rejected_total', 'Remote eventual-variable contributions left out of the merge, by reason', ['reason'], () => {
+  c('agora_variable_contributions_rejected_total', 'Eventual-variable contributions left out of the merge, by reason', ['reason'], () => {
     const s = peer.stats().variables
-    return [[{ reason: 'invalid' }, s.invalidContributions], [{ reason: 'merge-mismatch' }, s.mergeMismatches], [{ reason: 'clock-drift' }, s.futureContributions]]
+    return [[{ reason: 'invalid' }, s.invalidContributions], [{ reason: 'merge-mismatch' }, s.mergeMismatches], [{ reason: 'clock-drift' }, s.futureContributions], [{ reason: 'fenced' }, s.fencedContributions]]
   })
   g('agora_raft_term', 'Raft term (0 without Raft)', () => peer.raft?.status().term ?? 0)
   g('agora_raft_commit_index', 'Raft commit index', () => peer.raft?.status().commit ?? 0)

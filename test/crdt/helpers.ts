@@ -6,6 +6,7 @@ import { Replica } from '../../crdt/replica.js'
 import { VariableStore } from '../../crdt/variables.js'
 import type { SignedBlob } from '../../crdt/codec.js'
 import type { RegistryLimits } from '../../crdt/limits.js'
+import type { FenceFloor } from '../../crdt/fences.js'
 import type { Verifier } from '../../crdt/signing.js'
 
 /** Real Ed25519 keys for test hosts; host ids are plain names. */
@@ -40,7 +41,7 @@ export interface TestNode {
   gaps: number
 }
 
-export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number, limits?: Partial<RegistryLimits>, leaseMs?: number, pruneAfterMs?: number } = {}): TestNode {
+export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number, limits?: Partial<RegistryLimits>, leaseMs?: number, pruneAfterMs?: number, fenceFloor?: FenceFloor } = {}): TestNode {
   const now = opts.now ?? Date.now
   const node: Partial<TestNode> & { outbox: SignedBlob[], gaps: number } = { id, outbox: [], gaps: 0 }
   const leases = new LeaseTable(id, { leaseMs: opts.leaseMs ?? 1000, pruneAfterMs: opts.pruneAfterMs ?? 5000, prunedHostsMax: 100 }, now)
@@ -54,7 +55,7 @@ export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number
   })
   replica.hooks.onGap = () => { node.gaps++ }
   const registry = new ReplicatedRegistry({ replica, leases, now, publish: (b) => node.outbox.push(b) })
-  const variables = new VariableStore({ replica, now, publish: (b) => node.outbox.push(b) })
+  const variables = new VariableStore({ replica, now, publish: (b) => node.outbox.push(b), ...(opts.fenceFloor !== undefined ? { fenceFloor: opts.fenceFloor } : {}) })
   return Object.assign(node, { replica, registry, variables, leases }) as TestNode
 }
 
