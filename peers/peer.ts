@@ -156,6 +156,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
     })
     this.coordination.setBackend(clientBackend(client))
+    // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
+    if (init.options.fenceFloor === undefined) this.variables.fenceFloor = (lock) => this.raft?.app?.coordination.newestToken(lock)
     this.economy.setVoteAnswer(async (vote, agent, openedIndex) => await this.coordination.answerVote(vote, agent, openedIndex))
     this.db = init.db
     this.store = init.store

@@ -107,3 +107,23 @@ describe('barriers and votes over TCP', () => {
     expect(r.ballots.length).toBeGreaterThanOrEqual(2)
   })
 })
+
+describe('fenced eventual writes over TCP', () => {
+  it('a member refuses a stale holder\'s write at once; every replica drops it once the new holder writes', async () => {
+    mesh = await group(3)
+    const [a, b, c] = mesh.peers as [Peer, Peer, Peer]
+    const old = await a.coordination.lock('writer', { ttlMs: 1000 })
+    const va = a.variables.eventual<string>('report', { initial: '', merge: 'lww' })
+    await va.set('from-old', { fence: old.fence })
+    // A releases and B takes the lock under a newer token.
+    await old.release()
+    const fresh = await b.coordination.lock('writer', { ttlMs: 5000 })
+    await b.raft!.readBarrier()
+    // A member knows the newer token: a write under the old one is refused at the writer.
+    await expect(b.variables.eventual<string>('report', { initial: '', merge: 'lww' }).set('stale', { fence: old.fence })).rejects.toMatchObject({ code: 'ERR_FENCED' })
+    await b.variables.eventual<string>('report', { initial: '', merge: 'lww' }).set('from-new', { fence: fresh.fence })
+    await waitUntil(() => c.variables.eventual<string>('report', { initial: '', merge: 'lww' }).get() === 'from-new', { what: 'the new holder\'s write everywhere' })
+    expect(c.variables.stats.fencedContributions).toBeGreaterThan(0)
+    await fresh.release()
+  })
+})

@@ -1,6 +1,7 @@
 /**
  * The `fenceFloor` peer option (crdt/README.md, "Fenced writes"): the hook through which the peer's Raft
- * replica tells the eventual variables the newest token granted for a lock. Default none.
+ * replica tells the eventual variables the newest token granted for a lock. Default: the peer's own Raft
+ * replica (nothing known until the peer runs Raft).
  */
 import { describe, expect, it } from 'vitest'
 import { createPeer } from '../../peers/peer.js'
@@ -8,12 +9,13 @@ import { resolvePeerOptions } from '../../peers/options.js'
 import type { FenceFloor } from '../../crdt/fences.js'
 
 describe('peer option fenceFloor', () => {
-  it('defaults to none; a function is handed to peer.variables, which refuses older fenced writes with ERR_FENCED; a non-function is an invalid option', async () => {
+  it('defaults to the peer\'s Raft replica; a function is handed to peer.variables, which refuses older fenced writes with ERR_FENCED; a non-function is an invalid option', async () => {
     expect(resolvePeerOptions({}).fenceFloor).toBeUndefined()
     expect(() => resolvePeerOptions({ fenceFloor: 3 })).toThrow(expect.objectContaining({ name: 'InvalidOptionError', code: 'ERR_INVALID_OPTION', details: { path: 'fenceFloor' } }))
     const plain = await createPeer({ transports: ['memory'], dht: false, start: false })
     try {
-      expect(plain.variables.fenceFloor).toBeUndefined()
+      // Without Raft the default hook knows no token.
+      expect(plain.variables.fenceFloor?.('jobs/leader')).toBeUndefined()
     } finally {
       await plain.stop()
     }
