@@ -198,7 +198,9 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private readonly leases = new Map<number, LocalLease>()
   private session: Promise<LocalLease> | undefined
   private keepTimer: ReturnType<typeof setTimeout> | undefined
-  private checkTimer: ReturnType<typeof setInterval> | undefined
+  private checkTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the armed local expiry check fires (this peer's clock); Infinity when none is armed. */
+  private checkAt = Infinity
   private tickTimer: ReturnType<typeof setInterval> | undefined
   private keeping = false
   private ticking = false
@@ -235,8 +237,6 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (this.running) return
     this.running = true
     this.stopping = new AbortController()
-    this.checkTimer = setInterval(() => { this.checkLocalDeadlines() }, 100)
-    this.checkTimer.unref?.()
     this.tickTimer = setInterval(() => { void this.leaderDuties() }, TICK_CHECK_MS)
     this.tickTimer.unref?.()
     this.scheduleKeepalive()
@@ -250,7 +250,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (!this.running) return
     this.running = false
     this.stopping.abort(new AbortedError('coordination (stopping)'))
-    clearInterval(this.checkTimer)
+    clearTimeout(this.checkTimer)
+    this.checkAt = Infinity
     clearInterval(this.tickTimer)
     clearTimeout(this.keepTimer)
     const live = [...this.leases.values()].filter(l => !l.lost)
@@ -319,6 +320,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     const r = await this.command({ t: 'lease.grant', ttlMs })
     const l: LocalLease = { id: r.lease as number, ttlMs, deadline: sent + ttlMs, controller: new AbortController(), lost: false, session }
     this.leases.set(l.id, l)
+    this.armCheck(l.deadline)
     this.scheduleKeepalive()
     return l
   }
@@ -374,7 +376,27 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
 
   private checkLocalDeadlines (): void {
     const now = this.now()
-    for (const l of [...this.leases.values()]) if (now >= l.deadline) this.lose(l, 'not renewed in time')
+    let next = Infinity
+    for (const l of [...this.leases.values()]) {
+      if (now >= l.deadline) this.lose(l, 'not renewed in time')
+      else next = Math.min(next, l.deadline)
+    }
+    this.armCheck(next)
+  }
+
+  /**
+   * Arms the local expiry check at `at` unless one is armed earlier. A timer at the earliest deadline,
+   * not a periodic poll: the group can expire a lease in the very millisecond this peer counts it lost (a
+   * member stamps a keepalive in the millisecond it sent it) and grant its locks one commit later, so a
+   * holder polled every 100 ms could hear of its loss after another peer got its lock. (Renewals only
+   * move deadlines later: the armed timer then finds nothing due and re-arms at the new earliest one.)
+   */
+  private armCheck (at: number): void {
+    if (!this.running || at >= this.checkAt) return
+    clearTimeout(this.checkTimer)
+    this.checkAt = at
+    this.checkTimer = setTimeout(() => { this.checkAt = Infinity; this.checkLocalDeadlines() }, Math.max(0, at - this.now()))
+    this.checkTimer.unref?.()
   }
 
   private scheduleKeepalive (): void {
