@@ -61,6 +61,8 @@ describe.each(VOTER_COUNTS)('a partitioned holder (%i voters)', (voters) => {
 
     // Healed, the old holder's fence is stale: its write is refused, the new holder's applies.
     await m.heal()
+    // Once the holder reaches the group again (a linearizable read goes through)...
+    await waitUntil(async () => { await m.peers[holder]!.variables.strong<number>('out', { initial: 0 }).get(); return true }, { what: 'the old holder reaches the group', timeoutMs: 30_000 })
     expect(await codeOf(m.peers[holder]!.variables.strong<number>('out', { initial: 0 }).set(1, { fence: lock.fence }))).toBe('ERR_FENCED')
     await m.peers[next]!.variables.strong<number>('out', { initial: 0 }).set(2, { fence: granted.fence })
     expect(await m.peers[holder]!.variables.strong<number>('out', { initial: 0 }).get()).toBe(2)
