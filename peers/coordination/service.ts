@@ -211,6 +211,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private session: Promise<LocalLease> | undefined
   private keepTimer: ReturnType<typeof setTimeout> | undefined
   private checkTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the armed local expiry check fires (this peer's clock); Infinity when none is armed. */
+  private checkAt = Infinity
   private tickTimer: ReturnType<typeof setInterval> | undefined
   private keeping = false
   private ticking = false
@@ -261,6 +263,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.running = false
     this.stopping.abort(new AbortedError('coordination (stopping)'))
     clearTimeout(this.checkTimer)
+    this.checkAt = Infinity
     clearInterval(this.tickTimer)
     clearTimeout(this.keepTimer)
     const live = [...this.leases.values()].filter(l => !l.lost)
@@ -329,8 +332,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     const r = await this.command({ t: 'lease.grant', ttlMs })
     const l: LocalLease = { id: r.lease as number, ttlMs, deadline: sent + ttlMs - margin(ttlMs), controller: new AbortController(), lost: false, session }
     this.leases.set(l.id, l)
+    this.armCheck(l.deadline)
     this.scheduleKeepalive()
-    this.armLocalCheck()
     return l
   }
 
@@ -386,17 +389,26 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   /** Loses every lease past its local deadline, then arms one timer for the earliest next one. */
   private checkLocalDeadlines (): void {
     const now = this.now()
-    for (const l of [...this.leases.values()]) if (now >= l.deadline) this.lose(l, 'not renewed in time')
-    this.armLocalCheck()
+    let next = Infinity
+    for (const l of [...this.leases.values()]) {
+      if (now >= l.deadline) this.lose(l, 'not renewed in time')
+      else next = Math.min(next, l.deadline)
+    }
+    this.armCheck(next)
   }
 
-  private armLocalCheck (): void {
+  /**
+   * Arms the local expiry check at `at` unless one is armed earlier. A timer at the earliest deadline,
+   * not a periodic poll: the group can expire a lease in the very millisecond this peer counts it lost (a
+   * member stamps a keepalive in the millisecond it sent it) and grant its locks one commit later, so a
+   * holder polled every 100 ms could hear of its loss after another peer got its lock. (Renewals only
+   * move deadlines later: the armed timer then finds nothing due and re-arms at the new earliest one.)
+   */
+  private armCheck (at: number): void {
+    if (!this.running || at >= this.checkAt) return
     clearTimeout(this.checkTimer)
-    this.checkTimer = undefined
-    if (!this.running || this.leases.size === 0) return
-    let earliest = Infinity
-    for (const l of this.leases.values()) if (l.deadline < earliest) earliest = l.deadline
-    this.checkTimer = setTimeout(() => { this.checkLocalDeadlines() }, Math.max(0, earliest - this.now()))
+    this.checkAt = at
+    this.checkTimer = setTimeout(() => { this.checkAt = Infinity; this.checkLocalDeadlines() }, Math.max(0, at - this.now()))
     this.checkTimer.unref?.()
   }
 
@@ -428,7 +440,6 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         if (live !== undefined && !live.has(l.id)) { this.lose(l, 'expired in the group'); continue }
         l.deadline = Math.max(l.deadline, sent + l.ttlMs - margin(l.ttlMs))
       }
-      this.armLocalCheck()
     } catch (err) {
       this.stats.keepaliveFailures++
       this.ctx.log.debug('keepalive failed', { error: (err as Error).message })
