@@ -584,7 +584,6 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       release: async () => {
         if (released) return
         released = true
-        l.controller.signal.removeEventListener('abort', onLost)
         try {
           if (dedicated) await this.revoke(l)
           else if (!l.lost) {
@@ -595,9 +594,13 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
               if ((err as { code?: string }).code !== 'ERR_NOT_HOLDER') throw err
             }
           }
-        } finally {
-          controller.abort(new AbortedError(`${kind} ${name} (released)`))
+        } catch (err) {
+          // Not released (the group did not answer): still held, and the caller may retry.
+          released = false
+          throw err
         }
+        l.controller.signal.removeEventListener('abort', onLost)
+        controller.abort(new AbortedError(`${kind} ${name} (released)`))
       }
     }
   }
@@ -672,7 +675,13 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         current = undefined
         if (c === undefined) return
         c.controller.abort(new AbortedError(`leadership of ${name} (resigned)`))
-        await c.handle.release()
+        try {
+          await c.handle.release()
+        } catch (err) {
+          // Still leading in the group: a retry resigns it.
+          current ??= c
+          throw err
+        }
       }
     }
   }
