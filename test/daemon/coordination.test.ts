@@ -206,7 +206,7 @@ describe('locks over HTTP', () => {
 })
 
 describe('elections over HTTP', () => {
-  it('one leader; it proclaims; the next candidate leads when it resigns; agora election campaign resigns on SIGTERM', async () => {
+  it('one leader; it proclaims; the next candidate leads when it resigns; agora election campaign resigns on SIGTERM, agora election watch follows', async () => {
     const before = await metrics(d2)
     const events = await openEvents(d2, '?types=election:*&prefix=team.')
     const lead0 = await api(d0, 'POST', '/v1/coordination/elections/team.a/campaign', { value: { who: 0 }, ttlMs: 30_000 })
@@ -232,7 +232,12 @@ describe('elections over HTTP', () => {
     await events.until(f => f.filter(x => x.event === 'election:elected').length >= 2 && f.find(x => x.event === 'election:proclaimed'), 'elected twice, proclaimed')
     events.close()
 
-    // The CLI campaigns, prints its leadership, leads while it runs, and resigns on SIGTERM.
+    // The CLI campaigns, prints its leadership, leads while it runs, and resigns on SIGTERM; a watch on
+    // another daemon prints the leader (none yet), then the CLI's leadership.
+    const watch = spawn(NODE, [CLI, 'election', 'watch', 'team.cli', '--count', '2'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AGORA_HTTP: d2.http, AGORA_TOKEN: d2.token } })
+    let watched = ''
+    watch.stdout.on('data', (b: Buffer) => { watched += b.toString() })
+    await waitUntil(() => watched.includes('\n'), 'the watch\'s first line')
     const p = spawn(NODE, [CLI, 'election', 'campaign', 'team.cli', '--value', '"from-cli"', '--ttl', '1000'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGORA_HTTP: d0.http, AGORA_TOKEN: d0.token } })
     let out = ''
     p.stdout.on('data', (b: Buffer) => { out += b.toString() })
@@ -244,6 +249,8 @@ describe('elections over HTTP', () => {
       expect((await api(d1, 'GET', '/v1/coordination/elections/team.cli/leader')).json.leader).toMatchObject({ owner: d0.peerId, token: line.token, value: 'from-cli' })
       return Date.now() - t0 > 3500
     }, { what: 'three TTLs of leadership', intervalMs: 300 })
+    expect((await exitOf(watch)).code).toBe(0)
+    expect(watched.trim().split('\n').map(l => JSON.parse(l))).toEqual([{ name: 'team.cli', leader: null }, { name: 'team.cli', leader: { owner: d0.peerId, token: line.token, lease: line.lease, value: 'from-cli' } }])
     p.kill('SIGTERM')
     expect((await exitOf(p)).code).toBe(0)
     expect((await api(d1, 'GET', '/v1/coordination/elections/team.cli/leader')).json.leader).toBeNull()
