@@ -8,6 +8,7 @@
  * agora start [--config file] [--data-dir dir] [--listen addr]... [--bootstrap addr]... [--http host:port]
  * agora status | agents list|register|query | var get|set   (talk to a running daemon)
  * agora auction open|show|list|bid|close|settle | ledger show|supply|open|mint|transfer|stake|unstake
+ * agora lock <name> -- <command> | lock acquire|release|status|list | lease | election | barrier | vote
  * agora sim run <scenario.json|yaml> [--seed N] [--json]
  * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
  * ```
@@ -21,6 +22,7 @@ import type { CliIo, Command } from './cli-util.js'
 import { DAEMON_COMMANDS } from './daemon/commands.js'
 import { ECONOMY_COMMANDS } from './daemon/economy-commands.js'
 import { RAFT_COMMANDS } from './daemon/raft-commands.js'
+import { COORDINATION_COMMANDS } from './daemon/coordination-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -62,6 +64,7 @@ export const COMMANDS: Record<string, Command> = {
   ...DAEMON_COMMANDS,
   ...ECONOMY_COMMANDS,
   ...RAFT_COMMANDS,
+  ...COORDINATION_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

@@ -64,6 +64,8 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'Running a peer daemon #4': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
   'Running a peer daemon #5': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
   'Running a peer daemon #6': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
+  'Coordination through the daemon #1': { runner: 'Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough' },
+  'Coordination through the daemon #2': { runner: 'Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough' },
   'Embedding a peer #1': { runner: 'Embedding a peer: the script runs against a daemon of its mesh it bootstraps from' },
   'Strong variables and the Raft group #1': { runner: 'Strong variables and the Raft group: set, get and compare-and-set on three voters' },
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
@@ -98,6 +100,25 @@ function inNetns (script: string, cwd: string, timeoutMs: number): { status: num
     env: { ...process.env, PATH: `${npxShim()}:${process.env.PATH ?? ''}` }
   })
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
+}
+
+/**
+ * Runs the blocks `keys` in order in one shell session in a fresh directory (`set -eu`; the daemons they
+ * start in the background stop with the script, whatever happens), and requires it to succeed; `out(i)`
+ * is what block `i` printed.
+ */
+function session (keys: string[], name: string): { dir: string, out: (i: number) => string } {
+  const dir = mkdtempSync(join(tmp, `${name}-`))
+  const script = ['set -eu', 'trap \'kill $(jobs -p) 2>/dev/null || true\' EXIT', ...keys.flatMap((k, i) => [`echo "::start ${i}::"`, block(k).code, `echo "::end ${i}::"`])].join('\n')
+  const r = inNetns(script, dir, 240_000)
+  const logs = ['node1', 'node2', 'node3', 'node4'].map(n => { try { return readFileSync(join(dir, `${n}.log`), 'utf8') } catch { return '' } }).join('\n')
+  expect(r.status, `${r.stderr}\n${r.stdout}\n${logs}`).toBe(0)
+  const out = (i: number): string => {
+    const m = new RegExp(`::start ${i}::\\n([\\s\\S]*?)::end ${i}::`).exec(r.stdout)
+    expect(m, `block ${i} ran to its end`).not.toBeNull()
+    return m![1]!
+  }
+  return { dir, out }
 }
 
 function titleInFile (file: string, title: string): boolean {
@@ -147,18 +168,7 @@ kill -INT $pid; wait $pid; echo "exit=$?"
 
   it.runIf(unshareOk)('Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)', () => {
     // In README order, in one shell session (block #2, the supervisor's command line, runs on its own).
-    const keys = [1, 3, 4, 5, 6].map(n => `Running a peer daemon #${n}`)
-    const dir = mkdtempSync(join(tmp, 'daemon-'))
-    // Whatever happens, the daemons the blocks started in the background stop with the script.
-    const script = ['set -eu', 'trap \'kill $(jobs -p) 2>/dev/null || true\' EXIT', ...keys.flatMap((k, i) => [`echo "::start ${i}::"`, block(k).code, `echo "::end ${i}::"`])].join('\n')
-    const r = inNetns(script, dir, 240_000)
-    const logs = ['node1', 'node2', 'node3', 'node4'].map(n => { try { return readFileSync(join(dir, `${n}.log`), 'utf8') } catch { return '' } }).join('\n')
-    expect(r.status, `${r.stderr}\n${r.stdout}\n${logs}`).toBe(0)
-    const out = (i: number): string => {
-      const m = new RegExp(`::start ${i}::\\n([\\s\\S]*?)::end ${i}::`).exec(r.stdout)
-      expect(m, `block ${i} ran to its end`).not.toBeNull()
-      return m![1]!
-    }
+    const { dir, out } = session([1, 3, 4, 5, 6].map(n => `Running a peer daemon #${n}`), 'daemon')
     const ids = readFileSync(join(dir, 'voters.txt'), 'utf8').trim().split('\n')
     expect(ids).toHaveLength(3)
     // 1: three voters, ready.
@@ -181,6 +191,29 @@ kill -INT $pid; wait $pid; echo "exit=$?"
     const voters = out(4).split('\n').filter(l => /^12D3\S+( \(self\))?\s+(leader|voter)\s/.test(l)).map(l => l.split(' ')[0]!)
     expect(voters).toHaveLength(3)
     expect(ids.filter(id => voters.includes(id))).toHaveLength(2)
+  })
+
+  it.runIf(unshareOk)('Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough', () => {
+    // The walkthrough's first block starts the three voters; the section's blocks follow in one session.
+    const { dir, out } = session(['Running a peer daemon #1', 'Coordination through the daemon #1', 'Coordination through the daemon #2'], 'coordination')
+    const ids = readFileSync(join(dir, 'voters.txt'), 'utf8').trim().split('\n')
+    const locks = out(1)
+    expect(locks).toMatch(/^report written under token \d+$/m)
+    expect(locks).toMatch(/^held by node2$/m)
+    // node2's grant, printed; then node1's (in grant.json) after node2's lease lapsed, with a larger token.
+    const node2Token = Number(/^ {2}"token": (\d+)/m.exec(locks)![1])
+    const grant = JSON.parse(readFileSync(join(dir, 'grant.json'), 'utf8'))
+    expect(grant).toMatchObject({ name: 'db.migrate', ttlMs: 10_000 })
+    expect(grant.token).toBeGreaterThan(node2Token)
+    expect(locks).toContain(`{"lease":{"lease":${grant.lease as number},"ttlMs":10000,"dedicated":true,`)
+    expect(locks).toContain(`{"released":true,"name":"db.migrate","token":${grant.token as number}}`)
+    // The command run while leading printed the leader: node1 (ids[0]) with its value.
+    expect(locks).toMatch(new RegExp(`"owner": "${ids[0]!}",[\\s\\S]*"value": "node1"`))
+    expect(locks.match(/"generation": 1/g)).toHaveLength(2)
+    const vote = out(2)
+    expect(vote).toMatch(/"outcome": "approve"/)
+    expect(vote).toMatch(/"reviewer-1": "voted"/)
+    expect(vote).toMatch(/"accepted":true,"outcome":"voted"/)
   })
 
   it.runIf(unshareOk)('Running a peer daemon: under a supervisor, node dist/src/cli.js start runs and leaves on SIGTERM', () => {

@@ -130,8 +130,11 @@ export interface Singleton {
 
 export interface Barrier {
   readonly name: string
-  /** Arrives as `agentId` (hosted here); resolves with the generation once all parties arrived. */
-  arrive: (agentId: string, options?: { signal?: AbortSignal }) => Promise<{ generation: number }>
+  /**
+   * Arrives as `agentId` (hosted here) under `lease` (default the peer's session lease: its end breaks
+   * the generation); resolves with the generation once all parties arrived.
+   */
+  arrive: (agentId: string, options?: { signal?: AbortSignal, lease?: Lease }) => Promise<{ generation: number }>
 }
 
 export interface VoteRequest { vote: number, agent: string, opener: string, topic?: string, options: string[], deadline: number }
@@ -161,6 +164,8 @@ export interface PeerCoordinationEvents extends Record<string, unknown> {
   'coord:event': CoordEvent
   /** A lease of this peer is lost (as this peer counts: conservative). */
   'lease:lost': { lease: number, reason: string }
+  /** A vote request for an agent of this peer was answered: `voted`, `abstained`, or the error's code. */
+  'vote:answered': { vote: number, agent: string, outcome: string }
 }
 
 /** Sends a vote request to an agent's host over the agents' request channel (peers/economy). */
@@ -220,6 +225,12 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private running = false
   private stopping = new AbortController()
   private readonly voteHandlers = new Map<string, VoteHandler>()
+  /**
+   * Leases this peer gave up (not renewed in time here) that the group may still have: a late keepalive
+   * (committed with its earlier stamp) or a new leader's epoch keeps them there, and every keepalive of
+   * this peer renews every lease it owns. Revoked once the group answers again.
+   */
+  private readonly orphans = new Set<number>()
   readonly stats = { keepalives: 0, keepaliveFailures: 0, leasesLost: 0, ticks: 0, epochs: 0, grants: 0, waits: 0, voteRequestsServed: 0 }
 
   constructor (private readonly ctx: {
@@ -243,6 +254,9 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   }
 
   get isStarted (): boolean { return this.running }
+
+  /** Leases this peer holds now (not lost), the session lease included. */
+  get leaseCount (): number { return this.leases.size }
 
   /** Starts the keepalive and (on members) the leader's deadline ticks. Idempotent. */
   start (): void {
@@ -275,6 +289,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       }
     }
     for (const l of live) this.lose(l, 'stopped')
+    this.orphans.clear()
     this.session = undefined
   }
 
@@ -353,6 +368,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.leases.delete(l.id)
     if (this.session !== undefined) void this.session.then(s => { if (s === l) this.session = undefined }, () => {})
     this.stats.leasesLost++
+    if (reason === 'not renewed in time') this.orphans.add(l.id)
     l.controller.abort(new LeaseLostError(l.id, reason))
     this.emit('lease:lost', { lease: l.id, reason })
     if (reason !== 'revoked' && reason !== 'stopped') this.ctx.log.info('lease lost', { lease: l.id, reason })
@@ -440,12 +456,25 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         if (live !== undefined && !live.has(l.id)) { this.lose(l, 'expired in the group'); continue }
         l.deadline = Math.max(l.deadline, sent + l.ttlMs - margin(l.ttlMs))
       }
+      await this.revokeOrphans()
     } catch (err) {
       this.stats.keepaliveFailures++
       this.ctx.log.debug('keepalive failed', { error: (err as Error).message })
     } finally {
       this.keeping = false
       this.scheduleKeepalive()
+    }
+  }
+
+  /** Revokes the leases this peer gave up that the group may still hold (see {@link orphans}). */
+  private async revokeOrphans (): Promise<void> {
+    for (const id of [...this.orphans]) {
+      try {
+        await this.command({ t: 'lease.revoke', lease: id })
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_LEASE_NOT_FOUND') continue
+      }
+      this.orphans.delete(id)
     }
   }
 
@@ -594,7 +623,6 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       release: async () => {
         if (released) return
         released = true
-        l.controller.signal.removeEventListener('abort', onLost)
         try {
           if (dedicated) await this.revoke(l)
           else if (!l.lost) {
@@ -605,9 +633,13 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
               if ((err as { code?: string }).code !== 'ERR_NOT_HOLDER') throw err
             }
           }
-        } finally {
-          controller.abort(new AbortedError(`${kind} ${name} (released)`))
+        } catch (err) {
+          // Not released (the group did not answer): still held, and the caller may retry.
+          released = false
+          throw err
         }
+        l.controller.signal.removeEventListener('abort', onLost)
+        controller.abort(new AbortedError(`${kind} ${name} (released)`))
       }
     }
   }
@@ -682,7 +714,13 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         current = undefined
         if (c === undefined) return
         c.controller.abort(new AbortedError(`leadership of ${name} (resigned)`))
-        await c.handle.release()
+        try {
+          await c.handle.release()
+        } catch (err) {
+          // Still leading in the group: a retry resigns it.
+          current ??= c
+          throw err
+        }
       }
     }
   }
@@ -762,7 +800,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         const agent = this.ctx.lookup(agentId)
         if (agent !== undefined && agent.host !== this.ctx.self) throw new AgoraError('ERR_NOT_HOST', `agent ${agentId} is hosted by ${agent.host}, not this peer`)
         if (options.zone !== undefined && agent !== undefined && agent.zone !== options.zone) throw new InvalidOptionError('agentId', `agent ${agentId} is in zone ${String(agent.zone)}, not ${options.zone}`)
-        const l = await this.sessionLease()
+        const l = o.lease !== undefined ? (await this.leaseFor({ lease: o.lease })).l : await this.sessionLease()
         const r = await this.command({ t: 'barrier.arrive', name, parties: options.parties, agent: agentId, lease: l.id, timeoutMs: options.timeoutMs, ...(options.zone !== undefined ? { zone: options.zone } : {}) })
         const generation = r.generation as number
         if (r.released === true) return { generation }
@@ -864,7 +902,18 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
    * Answers a vote request for a local agent (from the agents' request channel or this peer): reads the
    * vote from the log (never the request's claims), asks the agent's handler and proposes its ballot.
    */
-  async answerVote (vote: number, agent: string, _openedIndex?: number): Promise<string> {
+  async answerVote (vote: number, agent: string, openedIndex?: number): Promise<string> {
+    try {
+      const outcome = await this.ballotFor(vote, agent, openedIndex)
+      this.emit('vote:answered', { vote, agent, outcome })
+      return outcome
+    } catch (err) {
+      this.emit('vote:answered', { vote, agent, outcome: (err as { code?: string }).code ?? 'ERR_HANDLER' })
+      throw err
+    }
+  }
+
+  private async ballotFor (vote: number, agent: string, _openedIndex?: number): Promise<string> {
     const h = this.voteHandlers.get(agent)
     if (h === undefined) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no vote handler on this peer`)
     const v = await this.readJson<VoteView>(`coord:vote:${vote}`)

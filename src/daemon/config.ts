@@ -107,7 +107,7 @@ export const daemonConfigSchema = z.object({
    * started through npm/npx, off otherwise.
    */
   exitWithParent: z.boolean().optional(),
-  /** Let agents' bid callbacks (POST /v1/agents/:id/bidder) point at non-loopback hosts. Default false. */
+  /** Let agents' callbacks (bidders: POST /v1/agents/:id/bidder, voters: POST /v1/agents/:id/voter) point at non-loopback hosts. Default false. */
   allowRemoteBidCallbacks: z.boolean().default(false),
   /** Max bytes of an HTTP request body. Default 1 MiB. */
   bodyBytesMax: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024)

@@ -38,7 +38,7 @@ const AUCTION_SUBCOMMANDS = ['open', 'show', 'list', 'bid', 'close', 'settle'] a
 const LEDGER_SUBCOMMANDS = ['show', 'supply', 'open', 'mint', 'transfer', 'stake', 'unstake'] as const
 
 /** A non-negative integer flag; a bad value is a usage error naming the flag. */
-function intFlag (flags: Flags, name: string, required = false): number | undefined {
+export function intFlag (flags: Flags, name: string, required = false): number | undefined {
   const v = flags[name]
   if (v === undefined) {
     if (required) throw new UsageError(`--${name} is required`)
@@ -48,13 +48,15 @@ function intFlag (flags: Flags, name: string, required = false): number | undefi
   return Number(v)
 }
 
-function strFlag (flags: Flags, name: string, required = false): string | undefined {
+/** A string flag (a usage error naming it when required and absent). */
+export function strFlag (flags: Flags, name: string, required = false): string | undefined {
   const v = flags[name]
   if (v === undefined && required) throw new UsageError(`--${name} is required`)
   return typeof v === 'string' ? v : undefined
 }
 
-function arg (positional: string[], i: number, what: string): string {
+/** Positional argument `i` (a usage error naming `what` when absent). */
+export function arg (positional: string[], i: number, what: string): string {
   const v = positional[i]
   if (v === undefined) throw new UsageError(`${positional[0] ?? 'this subcommand'} needs ${what}`)
   return v

@@ -27,14 +27,18 @@
  *                                                 says what became of it: bid, declined, or the log's error code
  */
 import { randomBytes } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { AgoraError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import { MECHANISMS } from '../../protocols/market/types.js'
 import type { AuctionSpec, BidPayload } from '../../protocols/market/types.js'
-import { BID_POLL_WAIT_MS_MAX, BIDDER_TIMEOUT_MS_MAX, BIDDERS_FILE, Bidders } from './bidders.js'
+import { BIDDER_TIMEOUT_MS_MAX, BIDDERS_FILE, Bidders } from './bidders.js'
+import { agentRequestRoutes } from './agent-routes.js'
+import { parseBody } from './route-util.js'
+import type { RouteContext } from './route-util.js'
+
+export { parseBody } from './route-util.js'
 
 /**
  * HTTP status of the economy's error codes (the rest of the API's codes are in http.ts):
@@ -124,37 +128,12 @@ export const schemas = {
   }).strict(),
   bid: z.object({ agent: id, bid: bidPayload }).strict(),
   by: z.object({ by: id }).strict(),
-  bidder: z.object({ callback: z.string().min(1).max(2048).optional(), timeoutMs: z.number().int().positive().max(BIDDER_TIMEOUT_MS_MAX).optional() }).strict(),
   answer: z.object({ bid: bidPayload.nullable() }).strict()
 }
 
-/** Validates `body` against `schema`; the first issue becomes a 400 naming its path. */
-export function parseBody<T> (schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body ?? {})
-  if (r.success) return r.data
-  const issue = r.error.issues[0]!
-  const keys = issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : []
-  const path = [...issue.path.map(String), ...keys].join('.') || '(body)'
-  throw new AgoraError('ERR_BAD_REQUEST', `${what}: ${path}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`, { path })
-}
-
-export interface EconomyRouteContext {
-  method: string
-  parts: string[]
-  url: URL
-  req: IncomingMessage
-  res: ServerResponse
-  body: () => Promise<unknown>
-  send: (status: number, body: unknown) => void
-}
+export type EconomyRouteContext = RouteContext
 
 const SPEC_KEYS = ['id', 'mechanism', 'items', 'reserve', 'reserves', 'increment', 'startPrice', 'decrement', 'units', 'sealed', 'deposit', 'durationMs', 'revealMs'] as const
-
-function nonNegInt (v: string | null, name: string, max: number): number | undefined {
-  if (v === null) return undefined
-  if (!/^[0-9]+$/.test(v)) throw new AgoraError('ERR_BAD_REQUEST', `${name} must be a non-negative integer`, { path: name })
-  return Math.min(Number(v), max)
-}
 
 /** The economy routes; `handle` returns false when the request is not one of them. */
 export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: boolean }): { bidders: Bidders, handle: (c: EconomyRouteContext) => Promise<boolean>, close: () => void } {
@@ -275,36 +254,8 @@ export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: bool
       return false
     }
     if (area === 'auctions') return await auctions(c)
-    if (area === 'agents' && parts.length === 4 && parts[3] === 'bidder') {
-      const agent = parts[2]!
-      if (method === 'POST' || method === 'PUT') {
-        const b = parseBody(schemas.bidder, await c.body(), 'bidder')
-        send(200, { bidder: bidders.set(agent, b) })
-        return true
-      }
-      if (method === 'GET') {
-        const info = bidders.list().find(x => x.agent === agent)
-        if (info === undefined) throw new AgoraError('ERR_NO_BIDDER', `agent ${agent} has no bidder on this daemon`, { path: 'id' })
-        send(200, { bidder: info })
-        return true
-      }
-      if (method === 'DELETE') {
-        if (!bidders.remove(agent)) throw new AgoraError('ERR_NO_BIDDER', `agent ${agent} has no bidder on this daemon`, { path: 'id' })
-        send(200, { removed: agent })
-        return true
-      }
-      return false
-    }
+    if (await agentRequestRoutes(c, bidders)) return true
     if (area === 'bid-requests') {
-      if (parts.length === 2 && method === 'GET') {
-        const agent = url.searchParams.get('agent')
-        if (agent === null || agent.length === 0) throw new AgoraError('ERR_BAD_REQUEST', 'agent is required', { path: 'agent' })
-        const waitMs = nonNegInt(url.searchParams.get('waitMs'), 'waitMs', BID_POLL_WAIT_MS_MAX) ?? 0
-        const ctrl = new AbortController()
-        c.res.once('close', () => ctrl.abort())
-        send(200, { requests: await bidders.poll(agent, waitMs, ctrl.signal) })
-        return true
-      }
       if (parts.length === 3 && method === 'POST') {
         const b = parseBody(schemas.answer, await c.body(), 'answer')
         // Answer, then report what became of the bid (committed, refused by the log with its code...).

@@ -12,7 +12,8 @@
  *   carrying the current id): the client missed events and should re-read what it watches (the list
  *   routes) before following the stream.
  * - `?types=a,b` keeps those event types (`agent:*` for a family); `?prefix=p` keeps events whose subject
- *   starts with `p` (a variable's name, an agent's id, an auction's id) and drops events without one.
+ *   starts with `p` (a variable's name, an agent's id, an auction's id, a lock's, election's or barrier's
+ *   name, a vote's or lease's id) and drops events without one.
  *   `reset` always passes.
  * - A comment line (`: keepalive`) every {@link SSE_KEEPALIVE_MS_DEFAULT} ms (`?keepaliveMs=` within
  *   {@link SSE_KEEPALIVE_MS_MIN}..{@link SSE_KEEPALIVE_MS_MAX}) keeps idle connections through proxies.
@@ -45,7 +46,12 @@ export const EVENT_TYPES = [
   'variable:changed', 'contribution:rejected',
   'member:joined', 'member:left', 'update:rejected',
   'raft:role',
-  'auction:opened', 'auction:bid', 'auction:settled', 'auction:request', 'auction:result'
+  'auction:opened', 'auction:bid', 'auction:settled', 'auction:request', 'auction:result',
+  'lease:granted', 'lease:expired', 'lease:revoked', 'lease:lost',
+  'lock:acquired', 'lock:released', 'lock:queued', 'lock:timeout', 'lock:cancelled',
+  'election:elected', 'election:ended', 'election:queued', 'election:timeout', 'election:cancelled', 'election:proclaimed',
+  'barrier:arrived', 'barrier:released', 'barrier:broken',
+  'vote:opened', 'vote:ballot', 'vote:decided'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -90,6 +96,9 @@ function subjectOf (type: string, data: unknown): string | undefined {
   if (type === 'variable:changed' || type === 'contribution:rejected') return typeof d.name === 'string' ? d.name : undefined
   if (type.startsWith('agent:')) { const a = d.agent as { id?: unknown } | undefined; return typeof a?.id === 'string' ? a.id : undefined }
   if (type.startsWith('auction:')) return typeof d.auction === 'string' ? d.auction : undefined
+  if (type.startsWith('lock:') || type.startsWith('election:') || type.startsWith('barrier:')) return typeof d.name === 'string' ? d.name : undefined
+  if (type.startsWith('vote:')) return typeof d.vote === 'number' ? String(d.vote) : undefined
+  if (type.startsWith('lease:')) return typeof d.lease === 'number' ? String(d.lease) : undefined
   return undefined
 }
 

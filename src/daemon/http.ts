@@ -25,9 +25,12 @@
  *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
  *   GET    /v1/events?types=&prefix=&lastEventId=&keepaliveMs=   Server-Sent Events with ids and resume (events.ts):
  *                                           agent:*, variable:changed (eventual, and strong on Raft members), contribution:rejected,
- *                                           raft:role, member:*, update:rejected, auction:*
+ *                                           raft:role, member:*, update:rejected, auction:*, and (Raft members) the
+ *                                           coordination machine's lease:*, lock:*, election:*, barrier:*, vote:*, plus
+ *                                           lease:lost (a lease of this daemon's peer lost)
  *   /v1/members, /v1/raft*                  members and Raft membership (raft-routes.ts)
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
+ *   /v1/coordination/*, /v1/agents/:id/voter, /v1/vote-requests*   leases, locks, elections, barriers, votes (coordination-routes.ts)
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -43,6 +46,7 @@ import { listEventualVariables } from '../../crdt/variable-list.js'
 import { createMetrics } from './metrics.js'
 import { OPENAPI } from './openapi.js'
 import { ECONOMY_STATUS, economyRoutes } from './economy-routes.js'
+import { COORDINATION_STATUS, coordinationRoutes } from './coordination-routes.js'
 import { EventHub, streamOptions } from './events.js'
 import { RAFT_STATUS, NotRaftMemberError, raftRoutes } from './raft-routes.js'
 import { routeTemplate } from './routes.js'
@@ -82,7 +86,8 @@ const STATUS_OF: Record<string, number> = {
   ERR_RATE_LIMITED: 429,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ...ECONOMY_STATUS,
-  ...RAFT_STATUS
+  ...RAFT_STATUS,
+  ...COORDINATION_STATUS
 }
 
 export interface ApiServer {
@@ -206,8 +211,13 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   for (const ev of ['auction:opened', 'auction:bid', 'auction:settled', 'auction:request', 'auction:result'] as const) {
     offs.push(peer.economy.on(ev, (e) => broadcast(ev, e)))
   }
+  // The coordination machine's changes (on Raft members, from their replica), without the type inside.
+  offs.push(peer.coordination.on('coord:event', ({ type, ...e }) => broadcast(type, e)))
+  offs.push(peer.coordination.on('lease:lost', (e) => broadcast('lease:lost', e)))
   const economy = economyRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
   metrics.watchBidders(economy.bidders)
+  const coordination = coordinationRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
+  metrics.watchCoordination(coordination)
   const raftRoute = raftRoutes(peer)
   const raftOffs: Array<() => void> = []
   let raftWatched: unknown
@@ -306,6 +316,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         if (method === 'DELETE') {
           if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
           economy.bidders.remove(a)
+          coordination.voters.remove(a)
           send(res, 200, { removed: a })
           return
         }
@@ -376,8 +387,10 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
       }
     }
-    if (await raftRoute.handle({ method, parts, body: async () => await readBody(req, o.bodyBytesMax), send: (status, body) => send(res, status, body) })) return
-    if (await economy.handle({ method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status, body) => send(res, status, body) })) return
+    const ctx = { method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status: number, body: unknown) => send(res, status, body) }
+    if (await raftRoute.handle(ctx)) return
+    if (await economy.handle(ctx)) return
+    if (await coordination.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 
@@ -426,6 +439,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       for (const off of raftOffs) off()
       metrics.close()
       economy.close()
+      coordination.close()
       events.close()
       await new Promise<void>(resolve => { server.close(() => resolve()); server.closeAllConnections() })
     }

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Peer } from '../../peers/peer.js'
 import type { Bidders } from './bidders.js'
+import type { CoordinationRoutes } from './coordination-routes.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
@@ -31,6 +32,8 @@ export interface DaemonMetrics {
   close: () => void
   /** HTTP bidders' counters (bid requests served over callbacks and long-polls). */
   watchBidders: (b: Bidders) => void
+  /** The HTTP leases and voters of the coordination routes. */
+  watchCoordination: (c: CoordinationRoutes) => void
 }
 
 export function createMetrics (peer: Peer, http: { requests: number, errors4xx: number, errors5xx: number }): DaemonMetrics {
@@ -177,11 +180,58 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     return [[{ result: 'served' }, s.bidRequestsServed], [{ result: 'refused' }, s.bidRequestsRefused], [{ result: 'callback' }, b?.callbacks ?? 0], [{ result: 'callback_error' }, b?.callbackErrors ?? 0], [{ result: 'polled' }, b?.polled ?? 0], [{ result: 'polled_answered' }, b?.answered ?? 0], [{ result: 'poll_timeout' }, b?.timedOut ?? 0]]
   })
   c('agora_auctions_run_total', 'Auctions run by this peer (runAuction)', [], () => [[{}, peer.economy.stats.auctionsRun]])
+  // Coordination: the machine's changes counted from `coord:event` on this replica (members), and this peer's leases.
+  const coordCounter = (name: string, help: string, labelNames: string[] = []): Counter => new Counter({ name, help, labelNames, registers: [registry] })
+  const lockGrants = coordCounter('agora_coordination_lock_grants_total', 'Locks and semaphore permits granted (this replica; Raft members)')
+  const lockWaits = coordCounter('agora_coordination_lock_waits_total', 'Lock requests queued behind a holder (this replica; Raft members)')
+  const lockTimeouts = coordCounter('agora_coordination_lock_timeouts_total', 'Queued lock requests that timed out (this replica; Raft members)')
+  const leaseGrants = coordCounter('agora_coordination_lease_grants_total', 'Leases granted (this replica; Raft members)')
+  const leaseExpiries = coordCounter('agora_coordination_lease_expiries_total', 'Leases expired, not kept alive (this replica; Raft members)')
+  const leaseRevocations = coordCounter('agora_coordination_lease_revocations_total', 'Leases revoked by their owner (this replica; Raft members)')
+  const elections = coordCounter('agora_coordination_elections_total', 'Election leaders elected (this replica; Raft members)')
+  const barriers = coordCounter('agora_coordination_barriers_total', 'Barrier generations ended, by result (released, broken) (this replica; Raft members)', ['result'])
+  const votes = coordCounter('agora_coordination_votes_decided_total', 'Votes decided, by status (decided, failed) (this replica; Raft members)', ['status'])
+  const byType: Record<string, () => void> = {
+    'lock:acquired': () => { lockGrants.inc() },
+    'lock:queued': () => { lockWaits.inc() },
+    'lock:timeout': () => { lockTimeouts.inc() },
+    'lease:granted': () => { leaseGrants.inc() },
+    'lease:expired': () => { leaseExpiries.inc() },
+    'lease:revoked': () => { leaseRevocations.inc() },
+    'election:elected': () => { elections.inc() },
+    'barrier:released': () => { barriers.inc({ result: 'released' }) },
+    'barrier:broken': () => { barriers.inc({ result: 'broken' }) }
+  }
+  offs.push(peer.coordination.on('coord:event', (e) => {
+    if (e.type === 'vote:decided') votes.inc({ status: e.decision.status })
+    else if (Object.hasOwn(byType, e.type)) byType[e.type]!()
+  }))
+  const leaseLosses = coordCounter('agora_coordination_lease_losses_total', 'Leases of this peer lost, by reason (not-renewed: not renewed in time as this peer counts; expired: expired in the group)', ['reason'])
+  offs.push(peer.coordination.on('lease:lost', (e) => {
+    if (e.reason === 'not renewed in time') leaseLosses.inc({ reason: 'not-renewed' })
+    else if (e.reason === 'expired in the group') leaseLosses.inc({ reason: 'expired' })
+  }))
+  c('agora_coordination_keepalives_total', 'Keepalives of this peer\'s leases (one command renews them all), by result', ['result'], () => {
+    const s = peer.coordination.stats
+    return [[{ result: 'ok' }, s.keepalives], [{ result: 'failed' }, s.keepaliveFailures]]
+  })
+  g('agora_coordination_leases_held', 'Leases this peer holds now (its session lease and its HTTP clients\' included)', () => peer.coordination.leaseCount)
+  let coordination: CoordinationRoutes | undefined
+  g('agora_coordination_http_leases', 'Leases held for HTTP clients of this daemon', () => coordination?.http.size ?? 0)
+  c('agora_coordination_http_leases_ended_total', 'HTTP leases ended other than by their client: lapsed (not kept alive), lost (the peer lost the lease)', ['reason'], () => {
+    const s = coordination?.http.stats
+    return [[{ reason: 'lapsed' }, s?.leasesLapsed ?? 0], [{ reason: 'lost' }, s?.leasesLost ?? 0]]
+  })
+  c('agora_vote_requests_total', 'Vote requests for agents of this peer, by result', ['result'], () => {
+    const v = coordination?.voters.stats
+    return [[{ result: 'served' }, peer.coordination.stats.voteRequestsServed], [{ result: 'callback' }, v?.callbacks ?? 0], [{ result: 'callback_error' }, v?.callbackErrors ?? 0], [{ result: 'polled' }, v?.polled ?? 0], [{ result: 'polled_answered' }, v?.answered ?? 0], [{ result: 'poll_timeout' }, v?.timedOut ?? 0]]
+  })
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,
     watchRaft,
     watchBidders: (b) => { bidders = b },
+    watchCoordination: (x) => { coordination = x },
     observeHttp: (method, route, status, seconds) => { httpLatency.observe({ method, route, status: String(status) }, seconds) },
     close: () => { for (const off of offs) off() }
   }

@@ -20,6 +20,17 @@ const listParams = [
   { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'the `next` of the previous page' }
 ]
 const auctionParam = { ...idParam, description: 'auction id' }
+/** A coordination route: its body (POST), result, and the errors of the status table in coordination-routes.ts. */
+const coordErrors = { description: 'error: 400 bad body, 403 agent hosted elsewhere, 404 unknown lease/vote, 409 held / timed out / not the holder / barrier broken, 410 lease lost, 503 too many waits or no Raft', ...json(ref('Error')) }
+const coord = (method: 'get' | 'post' | 'delete', summary: string, result: Record<string, unknown>, o: { body?: Record<string, unknown>, params?: unknown[], status?: number } = {}): Record<string, unknown> => ({
+  [method]: { summary, parameters: o.params ?? [], ...(o.body !== undefined ? { requestBody: json(o.body) } : {}), responses: { [o.status ?? 200]: { description: 'done', ...json(result) }, default: coordErrors } }
+})
+const leaseIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 }, description: 'lease id' }
+const ms = (max: number): Record<string, unknown> => ({ type: 'integer', minimum: 1, maximum: max })
+const leaseChoice = {
+  lease: { type: 'integer', minimum: 1, description: 'an HTTP lease of this daemon (POST /v1/coordination/leases); default: a dedicated lease of ttlMs' },
+  ttlMs: { type: 'integer', minimum: 500, maximum: 3600000, default: 10000, description: 'TTL of the dedicated lease: keep it alive within every ttlMs' }
+}
 
 export const OPENAPI = {
   openapi: '3.1.0',
@@ -80,6 +91,11 @@ export const OPENAPI = {
       }),
       Auction: { type: 'object', description: 'AuctionState: spec, seller, status (open|reveal|settled|no-sale|failed), bids, outcome...', properties: { spec: { type: 'object' }, seller: str, status: str, bids: { type: 'array' }, outcome: {} } },
       BidRequest: { type: 'object', properties: { requestId: str, auction: str, agent: str, seller: str, spec: { type: 'object' }, closesAt: int, expiresAt: { type: 'integer', description: 'long-poll only: when the daemon stops waiting for the answer' } } },
+      Lease: { type: 'object', description: 'an HTTP lease of this daemon: revoked unless kept alive within every ttlMs (expiresInMs is null while a request of its client waits)', properties: { lease: int, ttlMs: int, dedicated: { type: 'boolean' }, expiresInMs: { type: ['integer', 'null'] }, holds: { type: 'array', items: { type: 'object', properties: { kind: { enum: ['lock', 'election'] }, name: str, token: int } } } } },
+      Grant: { type: 'object', description: 'a lock or leadership held under `lease` (keep it alive)', properties: { name: str, token: { type: 'integer', description: 'fencing token: grows with every grant of the lock' }, lease: int, ttlMs: int, fence: { type: 'object', properties: { lock: str, token: int } } } },
+      LockView: { type: 'object', properties: { kind: { enum: ['lock', 'election'] }, name: str, permits: int, holders: { type: 'array', items: { type: 'object', properties: { lease: int, owner: str, token: int, since: int, value: {} } } }, waiters: { type: 'array', items: { type: 'object', properties: { ticket: int, lease: int, owner: str, deadline: int } } }, newest: int, rev: int } },
+      VoteRequest: { type: 'object', properties: { requestId: str, vote: int, agent: str, opener: str, topic: str, options: { type: 'array', items: str }, deadline: int, expiresAt: { type: 'integer', description: 'long-poll only: when the daemon stops waiting for the answer' } } },
+      VoteResult: { type: 'object', properties: { vote: int, status: { enum: ['decided', 'failed'] }, outcome: { type: ['string', 'null'] }, reason: { enum: ['threshold', 'unreachable', 'deadline'] }, tally: { type: 'array', items: { type: 'array' } }, ballots: { type: 'array', items: { type: 'object' } }, responses: { type: 'object', additionalProperties: str, description: 'per voter: voted, abstained, or the error code of its host' } } },
       QueryResult: { type: 'object', properties: { agents: { type: 'array', items: { $ref: '#/components/schemas/Agent' } }, truncated: { type: 'boolean' }, freshness: { type: 'object' } } }
     }
   },
@@ -91,10 +107,10 @@ export const OPENAPI = {
     '/v1/openapi.json': { get: { summary: 'this document', responses: ok('OpenAPI') } },
     '/v1/events': {
       get: {
-        summary: 'Server-Sent Events with ids (`<stream>-<seq>`): agent:*, variable:changed (kind eventual, or strong on Raft members), contribution:rejected, raft:role, member:*, update:rejected, auction:opened|bid|settled|request|result. Resume with the Last-Event-ID header or lastEventId; a client too far behind (or of another daemon process) first gets a `reset` event.',
+        summary: 'Server-Sent Events with ids (`<stream>-<seq>`): agent:*, variable:changed (kind eventual, or strong on Raft members), contribution:rejected, raft:role, member:*, update:rejected, auction:opened|bid|settled|request|result, and on Raft members the coordination machine\'s lease:granted|expired|revoked, lock:acquired|released|queued|timeout|cancelled, election:elected|ended|queued|timeout|cancelled|proclaimed, barrier:arrived|released|broken, vote:opened|ballot|decided, plus lease:lost (a lease of this daemon lost). Resume with the Last-Event-ID header or lastEventId; a client too far behind (or of another daemon process) first gets a `reset` event.',
         parameters: [
           { name: 'types', in: 'query', schema: str, description: 'comma-separated event types to keep (family:* for a family)' },
-          { name: 'prefix', in: 'query', schema: str, description: 'keep events whose variable name, agent id or auction id starts with this' },
+          { name: 'prefix', in: 'query', schema: str, description: 'keep events whose variable name, agent id, auction id, lock/election/barrier name or vote/lease id starts with this' },
           { name: 'lastEventId', in: 'query', schema: str, description: 'resume after this id (as the Last-Event-ID header)' },
           { name: 'keepaliveMs', in: 'query', schema: { type: 'integer', minimum: 1000, maximum: 300000, default: 15000 } },
           { name: 'Last-Event-ID', in: 'header', schema: str }
@@ -149,6 +165,45 @@ export const OPENAPI = {
     '/v1/auctions/{id}/bids': econ('bid as an agent whose account this daemon owns', obj(['agent', 'bid'], { agent: str, bid: ref('Bid') }), { type: 'object', properties: { escrowed: int } }, 201, [auctionParam]),
     '/v1/auctions/{id}/close': econ('close bidding (the seller or treasury any time, anyone after the deadline); settles unless commit-reveal', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
     '/v1/auctions/{id}/settle': econ('settle a commit-reveal auction after its reveals', obj(['by'], { by: str }), { type: 'object', properties: { result: {}, auction: ref('Auction') } }, 200, [auctionParam]),
+    '/v1/coordination/leases': {
+      ...coord('post', 'grant an HTTP lease of this daemon; revoked (and what it holds freed) unless kept alive within every ttlMs', { type: 'object', properties: { lease: ref('Lease') } }, { body: obj(['ttlMs'], { ttlMs: leaseChoice.ttlMs }), status: 201 }),
+      ...coord('get', 'this daemon\'s HTTP leases and what each holds', { type: 'object', properties: { leases: { type: 'array', items: ref('Lease') } } })
+    },
+    '/v1/coordination/leases/{id}': {
+      ...coord('get', 'an HTTP lease (404 ERR_LEASE_NOT_FOUND, 410 ERR_LEASE_LOST)', { type: 'object', properties: { lease: ref('Lease') } }, { params: [leaseIdParam] }),
+      ...coord('delete', 'revoke: its locks and leaderships are free at once', { type: 'object', properties: { revoked: int } }, { params: [leaseIdParam] })
+    },
+    '/v1/coordination/leases/{id}/keepalive': coord('post', 'keep the lease alive for another ttlMs (410 ERR_LEASE_LOST once it ended)', { type: 'object', properties: { lease: ref('Lease') } }, { params: [leaseIdParam] }),
+    '/v1/coordination/locks': coord('get', 'names of the locks held or waited for (at most 1000)', { type: 'object', properties: { locks: { type: 'array', items: str } } }),
+    '/v1/coordination/locks/{name}': {
+      ...coord('post', 'acquire: wait up to waitMs (default 30000; 409 ERR_LOCK_TIMEOUT), or with try not at all (409 ERR_LOCK_HELD); permits makes it a semaphore', ref('Grant'), { params: [nameParam], body: obj([], { ...leaseChoice, waitMs: ms(120000), try: { type: 'boolean' }, permits: { type: 'integer', minimum: 1, maximum: 1024 } }) }),
+      ...coord('get', 'holders, waiters and newest token (null: no record)', { type: 'object', properties: { lock: { oneOf: [ref('LockView'), { type: 'null' }] } } }, { params: [nameParam] }),
+      ...coord('delete', 'release the lock held through this daemon under token (409 ERR_NOT_HOLDER)', { type: 'object', properties: { released: { type: 'boolean' }, name: str, token: int } }, { params: [nameParam, { name: 'token', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } }] })
+    },
+    '/v1/coordination/elections/{name}/campaign': coord('post', 'campaign: answers once leading (waitMs, default 30000; 409 ERR_CAMPAIGN_TIMEOUT); leads while the lease is kept alive', ref('Grant'), { params: [nameParam], body: obj([], { ...leaseChoice, value: { description: 'the leader\'s value (JSON, at most 4096 bytes)' }, waitMs: ms(120000) }) }),
+    '/v1/coordination/elections/{name}/leader': coord('get', 'the leader now (linearizable)', { type: 'object', properties: { leader: { oneOf: [{ type: 'object', properties: { owner: str, token: int, lease: int, value: {} } }, { type: 'null' }] } } }, { params: [nameParam] }),
+    '/v1/coordination/elections/{name}/proclaim': coord('post', 'change the leader\'s value (the leadership of token, held through this daemon)', { type: 'object' }, { params: [nameParam], body: obj(['token', 'value'], { token: int, value: {} }) }),
+    '/v1/coordination/elections/{name}/resign': coord('post', 'end the leadership of token', { type: 'object' }, { params: [nameParam], body: obj(['token'], { token: int }) }),
+    '/v1/coordination/barriers/{name}/arrive': coord('post', 'arrive as a hosted agent; answers once parties arrived (409 ERR_BARRIER_TIMEOUT after timeoutMs, ERR_BARRIER_BROKEN when a party\'s lease ended first: a client that goes away breaks the generation)', { type: 'object', properties: { name: str, generation: int } }, { params: [nameParam], body: obj(['agent', 'parties', 'timeoutMs'], { ...leaseChoice, agent: str, parties: { type: 'integer', minimum: 1, maximum: 10000 }, timeoutMs: ms(120000), zone: str }) }),
+    '/v1/coordination/barriers/{name}': coord('get', 'generation, arrivals, recent outcomes (null: no record)', { type: 'object', properties: { barrier: { type: ['object', 'null'] } } }, { params: [nameParam] }),
+    '/v1/coordination/votes': coord('post', 'open a vote, ask every voter\'s host (its onVote handler or HTTP voter), answer with the decision once made (at the rule\'s threshold, when unreachable, or at deadlineMs)', ref('VoteResult'), {
+      body: obj(['options', 'voters', 'deadlineMs'], {
+        options: { type: 'array', items: str, minItems: 1, maxItems: 64 },
+        voters: { oneOf: [{ type: 'array', items: str, minItems: 1, maxItems: 1000 }, ref('QueryCriteria')], description: 'agent ids, or a registry query (reachable agents)' },
+        rule: { oneOf: [{ enum: ['majority', 'unanimous', 'weighted'] }, obj(['kind'], { kind: { enum: ['majority', 'quorum', 'unanimous', 'weighted'] }, n: int })], default: 'majority' },
+        deadlineMs: ms(120000),
+        topic: str,
+        requestTimeoutMs: ms(30000)
+      })
+    }),
+    '/v1/coordination/votes/{id}': coord('get', 'a vote: options, voters, rule, deadline, ballots, decided (404 ERR_VOTE_NOT_FOUND)', { type: 'object', properties: { vote: { type: 'object' } } }, { params: [{ ...idParam, description: 'vote id' }] }),
+    '/v1/agents/{id}/voter': {
+      post: { parameters: [idParam], summary: 'make an agent hosted here a voter: {callback} gets each VoteRequest POSTed and answers {choice} or {choice: null} (loopback URLs only unless allowRemoteBidCallbacks); {} long-polls /v1/vote-requests', requestBody: json(obj([], { callback: str, timeoutMs: { type: 'integer', minimum: 1, maximum: 30000 } })), responses: ok('voter') },
+      get: { parameters: [idParam], summary: 'the agent\'s voter (404 ERR_NO_VOTER)', responses: ok('voter') },
+      delete: { parameters: [idParam], summary: 'stop voting for the agent', responses: ok('removed') }
+    },
+    '/v1/vote-requests': { get: { summary: 'long-poll: pending vote requests of an agent with a long-poll voter', parameters: [{ name: 'agent', in: 'query', required: true, schema: str }, { name: 'waitMs', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 30000, default: 0 } }], responses: ok('requests', { type: 'object', properties: { requests: { type: 'array', items: ref('VoteRequest') } } }) } },
+    '/v1/vote-requests/{requestId}': coord('post', 'answer a pending vote request ({choice: null} abstains); outcome: voted, abstained or the code the ballot failed with', { type: 'object', properties: { accepted: { type: 'boolean' }, vote: int, agent: str, outcome: str } }, { params: [{ name: 'requestId', in: 'path', required: true, schema: str }], body: obj(['choice'], { choice: { type: ['string', 'null'] } }) }),
     '/v1/variables/eventual/{name}': {
       get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value under the name\'s merge rule (learnt from its data; a read declares nothing; `merge` null when nobody contributed); 409 ERR_MERGE_CONFLICT when ?merge= conflicts with the rule', responses: ok('value') },
       put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter }; without merge, the learnt rule); 409 ERR_MERGE_CONFLICT when merge conflicts', requestBody: json({ type: 'object' }), responses: ok('value') }

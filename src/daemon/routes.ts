@@ -3,7 +3,7 @@
  * path, so label values stay few whatever clients send). A path no template fits is `(unmatched)`.
  */
 
-/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts), `:name` for a path parameter. */
+/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts), `:name` for a path parameter. */
 export const ROUTE_TEMPLATES: readonly string[] = [
   '/health', '/ready', '/metrics',
   '/v1/status', '/v1/openapi.json', '/v1/events', '/v1/members',
@@ -13,7 +13,14 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   '/v1/ledger/supply', '/v1/ledger/accounts', '/v1/ledger/accounts/:id', '/v1/ledger/:command',
   '/v1/auctions', '/v1/auctions/:id', '/v1/auctions/:id/:action',
   '/v1/bid-requests', '/v1/bid-requests/:requestId',
-  '/v1/raft', '/v1/raft/learners', '/v1/raft/promote', '/v1/raft/members/:peerId', '/v1/raft/replace', '/v1/raft/transfer'
+  '/v1/raft', '/v1/raft/learners', '/v1/raft/promote', '/v1/raft/members/:peerId', '/v1/raft/replace', '/v1/raft/transfer',
+  '/v1/coordination/leases', '/v1/coordination/leases/:id', '/v1/coordination/leases/:id/keepalive',
+  '/v1/coordination/locks', '/v1/coordination/locks/:name',
+  '/v1/coordination/elections/:name/campaign', '/v1/coordination/elections/:name/leader',
+  '/v1/coordination/elections/:name/proclaim', '/v1/coordination/elections/:name/resign',
+  '/v1/coordination/barriers/:name', '/v1/coordination/barriers/:name/arrive',
+  '/v1/coordination/votes', '/v1/coordination/votes/:id',
+  '/v1/agents/:id/voter', '/v1/vote-requests', '/v1/vote-requests/:requestId'
 ]
 
 export const UNMATCHED_ROUTE = '(unmatched)'

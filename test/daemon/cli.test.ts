@@ -158,7 +158,7 @@ describe('the agora command line', () => {
   })
 
   it('help <command> and <command> --help print every command\'s usage; an unknown one exits 2', async () => {
-    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'id', 'ledger', 'members', 'pnet-key', 'raft', 'sim', 'start', 'status', 'var'])
+    expect(Object.keys(COMMANDS).sort()).toEqual(['agents', 'auction', 'barrier', 'election', 'id', 'lease', 'ledger', 'lock', 'members', 'pnet-key', 'raft', 'sim', 'start', 'status', 'var', 'vote'])
     for (const name of Object.keys(COMMANDS)) {
       const a = buffers()
       expect(await main(['help', name], a.io), name).toBe(0)
@@ -193,7 +193,18 @@ describe('the agora command line', () => {
       [['status', 'extra'], /unexpected argument extra/],
       [['pnet-key'], /pnet-key needs the file/],
       [['pnet-key', 'a', 'b'], /unexpected argument b/],
-      [['id'], /--data-dir is required/]
+      [['id'], /--data-dir is required/],
+      [['lock'], /lock needs a lock name/],
+      [['lock', 'job'], /lock job needs -- <command>/],
+      [['lock', 'job', '--ttl', 'soon', '--', 'true'], /--ttl must be a non-negative integer/],
+      [['lock', 'release', 'job'], /needs a token/],
+      [['lease'], /lease needs a subcommand/],
+      [['lease', 'keepalive', 'x'], /a lease id is a positive integer/],
+      [['election', 'leader'], /needs an election name/],
+      [['election', 'leader', 'e', '--', 'true'], /only election campaign runs a command/],
+      [['barrier', 'frob'], /unknown subcommand "frob" of barrier/],
+      [['vote', 'open', '--options', 'a'], /exactly one of --voters and --capability/],
+      [['vote', 'status', 'seven'], /a vote id is a positive integer/]
     ]
     const saved = process.env.AGORA_TOKEN
     delete process.env.AGORA_TOKEN

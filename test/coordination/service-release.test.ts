@@ -1,0 +1,106 @@
+/**
+ * `peer.coordination` (peers/coordination/service.ts) against a coordination machine in this process: a
+ * backend that applies every command at once, and that can be taken down (no leader) and brought back.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { AgoraError } from '../../src/base/errors.js'
+import { createLogger } from '../../src/base/log.js'
+import { PeerCoordination } from '../../peers/coordination/service.js'
+import type { CoordBackend } from '../../peers/coordination/service.js'
+import { CoordinationMachine, decodeCoordCommand } from '../../protocols/coordination/machine.js'
+import { waitUntil } from '../helpers/wait.js'
+
+const SELF = 'peer-self'
+
+/**
+ * A group of one replica in this process. A proposal is stamped when it is made (as a Raft driver stamps
+ * its envelope); while `hold()` is on (no leader) proposals wait, and `release()` commits them in order
+ * with their stamps, as a new leader commits what was pending; while `refuse` is true every proposal
+ * fails at once (dropped: it never applies).
+ */
+function group (): { machine: CoordinationMachine, backend: CoordBackend, hold: () => void, release: () => void, control: { refuse: boolean } } {
+  const machine = new CoordinationMachine()
+  const control = { refuse: false }
+  let index = 0
+  let held: Array<() => void> | undefined
+  const backend: CoordBackend = {
+    propose: async (command) => {
+      const at = Date.now()
+      if (control.refuse) throw new AgoraError('ERR_PROPOSAL_DROPPED', 'no leader')
+      if (held !== undefined) await new Promise<void>(resolve => held!.push(resolve))
+      const c = decodeCoordCommand(command)
+      index++
+      machine.advance(at, index)
+      return { index, result: 'ok' in c ? c : machine.apply(c, index, SELF) }
+    },
+    read: async (name) => machine.read(name),
+    watch: async (name) => machine.read(name)
+  }
+  return {
+    machine,
+    backend,
+    control,
+    hold: () => { held = [] },
+    release: () => { const waiting = held ?? []; held = undefined; for (const w of waiting) w() }
+  }
+}
+
+let coord: PeerCoordination | undefined
+afterEach(async () => { await coord?.stop({ revoke: false }); coord = undefined })
+
+function service (backend: CoordBackend): PeerCoordination {
+  const c = new PeerCoordination({ self: SELF, log: createLogger('silent', 'test'), lookup: () => undefined, query: () => ({ agents: [] }) })
+  c.setBackend(backend)
+  c.start()
+  return c
+}
+
+describe('leases of peer.coordination', () => {
+  it('a lease lost here while the group had no leader, but kept by the group, is revoked once the group is back (not renewed forever)', async () => {
+    const g = group()
+    coord = service(g.backend)
+    // A long lease keeps the keepalives going (every 4000 / 3 ms, shorter than the short lease's TTL).
+    await coord.grantLease({ ttlMs: 4000 })
+    const short = await coord.grantLease({ ttlMs: 2000 })
+    const held = await coord.lock('job', { lease: short })
+    // No leader: the keepalive sent now waits, and the short lease's local deadline passes.
+    g.hold()
+    await waitUntil(() => short.lost, { what: 'the short lease lost here (not renewed in time)', timeoutMs: 10_000 })
+    expect(held.signal.aborted).toBe(true)
+    // A new leader commits the waiting keepalive with its stamp, from before the lease's expiry in the
+    // group: the group renews the lease this peer has given up, and its lock stays held.
+    g.release()
+    await waitUntil(() => coord!.stats.keepalives > 0, 'the waiting keepalive committed')
+    // A lease with a short TTL (a new lock's) makes the keepalives frequent: each renews the lost lease.
+    await coord.grantLease({ ttlMs: 900 })
+    // Every keepalive of the peer renews every lease it owns in the group: the lost one must be revoked,
+    // or its lock is never free again while the peer runs.
+    await waitUntil(() => g.machine.lease(short.id) === undefined, { what: 'the lost lease gone from the group', timeoutMs: 8000 })
+    expect(g.machine.lock('lock', 'job')?.holders ?? []).toEqual([])
+  })
+
+  it('a release or resignation that failed (no leader) leaves the lock or leadership held and can be retried; it is free once it succeeds', async () => {
+    const g = group()
+    coord = service(g.backend)
+    // Under the session lease, and under a dedicated lease (ttlMs): both outlive a failed release.
+    const shared = await coord.lock('report')
+    const dedicated = await coord.lock('backup', { ttlMs: 2000 })
+    const election = coord.election('lead')
+    await election.campaign('me')
+    g.control.refuse = true
+    await expect(election.resign()).rejects.toMatchObject({ code: 'ERR_PROPOSAL_DROPPED' })
+    await expect(shared.release()).rejects.toMatchObject({ code: 'ERR_PROPOSAL_DROPPED' })
+    await expect(dedicated.release()).rejects.toMatchObject({ code: 'ERR_PROPOSAL_DROPPED' })
+    // Not released: the handles say the locks are still held.
+    expect([shared.signal.aborted, dedicated.signal.aborted]).toEqual([false, false])
+    g.control.refuse = false
+    await shared.release()
+    await dedicated.release()
+    await election.resign()
+    expect(await election.leader()).toBeUndefined()
+    expect([shared.signal.aborted, dedicated.signal.aborted]).toEqual([true, true])
+    expect(g.machine.lock('lock', 'report')?.holders).toEqual([])
+    expect(g.machine.lock('lock', 'backup')?.holders).toEqual([])
+    expect(g.machine.lease(dedicated.lease)).toBeUndefined()
+  })
+})
