@@ -19,10 +19,11 @@
  *   GET    /v1/variables/eventual?prefix=&limit=&cursor=     list eventual variables (this replica), name order
  *   GET    /v1/variables/strong?prefix=&limit=&cursor=&linearizable=false   list strong variables (a Raft member's replica)
  *   GET    /v1/variables/eventual/:name?merge=lww&initial=<json>
- *   PUT    /v1/variables/eventual/:name     body { value, merge, initial?, weight? } (counter: { add, merge })
+ *   PUT    /v1/variables/eventual/:name     body { value, merge, initial?, weight?, fence? } (counter: { add, merge, fence? })
  *   GET    /v1/variables/strong/:name?linearizable=false
- *   PUT    /v1/variables/strong/:name       body { value }
- *   POST   /v1/variables/strong/:name/cas   body { expected, value } → { swapped }
+ *   PUT    /v1/variables/strong/:name       body { value, fence? }
+ *   POST   /v1/variables/strong/:name/cas   body { expected, value, fence? } → { swapped }
+ *   (fence: a held lock's { lock, token }; refused 409 ERR_FENCED once the lock has a newer token)
  *   GET    /v1/events?types=&prefix=&lastEventId=&keepaliveMs=   Server-Sent Events with ids and resume (events.ts):
  *                                           agent:*, variable:changed (eventual, and strong on Raft members), contribution:rejected,
  *                                           raft:role, member:*, update:rejected, auction:*, and (Raft members) the
@@ -53,6 +54,14 @@ import { routeTemplate } from './routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
+/** The `fence` of a variable write's body (checked by the variable: a malformed one is a named 400). */
+function fenceOf (body: Record<string, unknown>): { fence?: { lock: string, token: number } } {
+  if (body.fence === undefined) return {}
+  const f = body.fence as { lock?: unknown, token?: unknown } | null
+  if (f === null || typeof f !== 'object' || typeof f.lock !== 'string' || !Number.isSafeInteger(f.token)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'fence must be { lock, token } (a held lock\'s fence)', 'fence')
+  return { fence: { lock: f.lock, token: f.token as number } }
+}
+
 /** Default and max entries of a variable listing (`?limit=`). */
 export const LIST_LIMIT_DEFAULT = 100
 export const LIST_LIMIT_MAX = 1000
@@ -70,6 +79,7 @@ const STATUS_OF: Record<string, number> = {
   ERR_INVALID_QUERY: 400,
   ERR_INVALID_VARIABLE: 400,
   ERR_MERGE_CONFLICT: 409,
+  ERR_FENCED: 409,
   ERR_INVALID_OPTION: 400,
   ERR_DECODE: 400,
   ERR_LIMIT_EXCEEDED: 400,
@@ -357,10 +367,10 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
           const v = peer.variables.eventual(b, { initial: body.initial ?? (merge === 'lww' ? null : 0), merge })
           if (merge === 'counter') {
             if (typeof body.add !== 'number') throw new HttpError(400, 'ERR_BAD_REQUEST', 'a counter takes { add: number }', 'add')
-            await (v as { add: (d: number) => Promise<void> }).add(body.add)
+            await (v as { add: (d: number, o: { fence?: { lock: string, token: number } }) => Promise<void> }).add(body.add, fenceOf(body))
           } else {
             if (!('value' in body)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'body needs a value', 'value')
-            await v.set(body.value as never, typeof body.weight === 'number' ? { weight: body.weight } : {})
+            await v.set(body.value as never, { ...(typeof body.weight === 'number' ? { weight: body.weight } : {}), ...fenceOf(body) })
           }
           send(res, 200, { name: b, merge, value: v.get() })
           return
@@ -375,14 +385,14 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         if (parts.length === 4 && method === 'PUT') {
           const body = objectBody(await readBody(req, o.bodyBytesMax), 'set')
           if (!('value' in body)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'body needs a value', 'value')
-          await v.set(body.value)
+          await v.set(body.value, fenceOf(body))
           send(res, 200, { name: b, value: body.value })
           return
         }
         if (parts.length === 5 && parts[4] === 'cas' && method === 'POST') {
           const body = objectBody(await readBody(req, o.bodyBytesMax), 'cas')
           if (!('expected' in body) || !('value' in body)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'body needs expected and value', !('expected' in body) ? 'expected' : 'value')
-          send(res, 200, { name: b, swapped: await v.compareAndSet(body.expected, body.value) })
+          send(res, 200, { name: b, swapped: await v.compareAndSet(body.expected, body.value, fenceOf(body)) })
           return
         }
       }

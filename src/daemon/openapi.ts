@@ -9,6 +9,8 @@ const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'strin
 const obj = (required: string[], properties: Record<string, unknown>): Record<string, unknown> => ({ type: 'object', required, additionalProperties: false, properties })
 const str = { type: 'string' }
 const int = { type: 'integer', minimum: 0 }
+/** A held lock's fence on a variable write. */
+const FENCE = { type: 'object', required: ['lock', 'token'], properties: { lock: { type: 'string' }, token: { type: 'integer', minimum: 1 } } }
 /** An economy command: 200 with its body, or an error (see the status table in economy-routes.ts). */
 const econ = (summary: string, body: Record<string, unknown>, result: Record<string, unknown> = { type: 'object' }, status = 200, params: unknown[] = []): Record<string, unknown> => ({
   post: { summary, parameters: params, requestBody: json(body), responses: { [status]: { description: 'done', ...json(result) }, default: { description: 'error: 400 bad body, 403 not the owner / not an authority, 404 unknown, 409 conflict, 422 funds or reserve, 503 no Raft', ...json(ref('Error')) } } }
@@ -206,14 +208,14 @@ export const OPENAPI = {
     '/v1/vote-requests/{requestId}': coord('post', 'answer a pending vote request ({choice: null} abstains); outcome: voted, abstained or the code the ballot failed with', { type: 'object', properties: { accepted: { type: 'boolean' }, vote: int, agent: str, outcome: str } }, { params: [{ name: 'requestId', in: 'path', required: true, schema: str }], body: obj(['choice'], { choice: { type: ['string', 'null'] } }) }),
     '/v1/variables/eventual/{name}': {
       get: { parameters: [nameParam, { name: 'merge', in: 'query', schema: { enum: ['lww', 'max', 'min', 'counter', 'weighted-average'] } }, { name: 'initial', in: 'query', schema: { type: 'string', description: 'JSON' } }], summary: 'merged value under the name\'s merge rule (learnt from its data; a read declares nothing; `merge` null when nobody contributed); 409 ERR_MERGE_CONFLICT when ?merge= conflicts with the rule', responses: ok('value') },
-      put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight } or { add, merge: counter }; without merge, the learnt rule); 409 ERR_MERGE_CONFLICT when merge conflicts', requestBody: json({ type: 'object' }), responses: ok('value') }
+      put: { parameters: [nameParam], summary: 'set this host\'s contribution ({ value, merge, weight, fence } or { add, merge: counter, fence }; without merge, the learnt rule); 409 ERR_MERGE_CONFLICT when merge conflicts; 409 ERR_FENCED when this replica knows a newer token of the fence\'s lock (replicas drop a stale fenced contribution once they hold a newer one)', requestBody: json({ type: 'object' }), responses: ok('value') }
     },
     '/v1/variables/strong/{name}': {
       get: { parameters: [nameParam, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], summary: 'value (linearizable by default)', responses: ok('value') },
-      put: { parameters: [nameParam], summary: 'set (exactly once, linearizable)', requestBody: json({ type: 'object', required: ['value'], properties: { value: {} } }), responses: ok('value') }
+      put: { parameters: [nameParam], summary: 'set (exactly once, linearizable); with a fence (a held lock\'s {lock, token}), 409 ERR_FENCED once the lock has a newer token', requestBody: json({ type: 'object', required: ['value'], properties: { value: {}, fence: FENCE } }), responses: ok('value') }
     },
     '/v1/variables/strong/{name}/cas': {
-      post: { parameters: [nameParam], summary: 'compare-and-set', requestBody: json({ type: 'object', required: ['expected', 'value'], properties: { expected: {}, value: {} } }), responses: ok('swapped', { type: 'object', properties: { swapped: { type: 'boolean' } } }) }
+      post: { parameters: [nameParam], summary: 'compare-and-set (fence as for set)', requestBody: json({ type: 'object', required: ['expected', 'value'], properties: { expected: {}, value: {}, fence: FENCE } }), responses: ok('swapped', { type: 'object', properties: { swapped: { type: 'boolean' } } }) }
     }
   }
 } as const

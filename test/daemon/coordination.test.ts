@@ -147,6 +147,28 @@ describe('locks over HTTP', () => {
     expect(counter(after, 'agora_coordination_lease_revocations_total') - counter(before, 'agora_coordination_lease_revocations_total')).toBeGreaterThanOrEqual(3)
   })
 
+  it('a write fenced by a lock is refused 409 ERR_FENCED once the lock has a newer holder (strong and eventual)', async () => {
+    const first = (await api(d0, 'POST', `${LOCKS}/report.w`, { ttlMs: 20_000 })).json
+    expect((await api(d0, 'PUT', '/v1/variables/strong/report.out', { value: 1, fence: first.fence })).status).toBe(200)
+    expect((await api(d0, 'DELETE', `${LOCKS}/report.w?token=${first.token as number}`)).status).toBe(200)
+    const second = (await api(d1, 'POST', `${LOCKS}/report.w`, { ttlMs: 20_000 })).json
+    expect(second.token).toBeGreaterThan(first.token)
+    const stale = await api(d0, 'PUT', '/v1/variables/strong/report.out', { value: 2, fence: first.fence })
+    expect(stale.status).toBe(409)
+    expect(stale.json.error.code).toBe('ERR_FENCED')
+    const staleCas = await api(d0, 'POST', '/v1/variables/strong/report.out/cas', { expected: 1, value: 2, fence: first.fence })
+    expect(staleCas.json.error.code).toBe('ERR_FENCED')
+    expect((await api(d1, 'PUT', '/v1/variables/strong/report.out', { value: 3, fence: second.fence })).status).toBe(200)
+    expect((await api(d2, 'GET', '/v1/variables/strong/report.out')).json.value).toBe(3)
+    // Eventual: d0's replica knows the newer token (a member), so it refuses the stale write itself.
+    await waitUntil(async () => (await lockState(d0, 'report.w'))?.holders[0]?.token === second.token, 'd0 applied the new grant')
+    const ev = await api(d0, 'PUT', '/v1/variables/eventual/report.ev', { value: 'old', merge: 'lww', fence: first.fence })
+    expect(ev.status).toBe(409)
+    expect(ev.json.error.code).toBe('ERR_FENCED')
+    expect((await api(d0, 'PUT', '/v1/variables/strong/report.out', { value: 4, fence: { lock: 'report.w' } })).json.error.code).toBe('ERR_BAD_REQUEST')
+    expect((await api(d1, 'DELETE', `${LOCKS}/report.w?token=${second.token as number}`)).status).toBe(200)
+  })
+
   it('an HTTP client that stops keeping its lease alive loses its lock after the TTL; one that keeps it alive keeps it', async () => {
     const kept = (await api(d0, 'POST', `${LOCKS}/lapse.kept`, { ttlMs: 1000 })).json
     const dropped = (await api(d1, 'POST', `${LOCKS}/lapse.dropped`, { ttlMs: 1000 })).json
