@@ -231,6 +231,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
    * this peer renews every lease it owns. Revoked once the group answers again.
    */
   private readonly orphans = new Set<number>()
+  /** Lease grants in flight (their leases may be in the group before they are here). */
+  private granting = 0
   readonly stats = { keepalives: 0, keepaliveFailures: 0, leasesLost: 0, ticks: 0, epochs: 0, grants: 0, waits: 0, voteRequestsServed: 0 }
 
   constructor (private readonly ctx: {
@@ -344,7 +346,13 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (!Number.isSafeInteger(ttlMs) || ttlMs < COORD_LIMITS.leaseTtlMsMin || ttlMs > COORD_LIMITS.leaseTtlMsMax) throw new InvalidOptionError('ttlMs', `must be an integer in ${COORD_LIMITS.leaseTtlMsMin}..${COORD_LIMITS.leaseTtlMsMax}`)
     if (this.leases.size >= PEER_LEASES_MAX) throw new LimitExceededError('peerLeasesMax', PEER_LEASES_MAX, this.leases.size + 1, 'leases of this peer')
     const sent = this.now()
-    const r = await this.command({ t: 'lease.grant', ttlMs })
+    this.granting++
+    let r: Record<string, unknown>
+    try {
+      r = await this.command({ t: 'lease.grant', ttlMs })
+    } finally {
+      this.granting--
+    }
     const l: LocalLease = { id: r.lease as number, ttlMs, deadline: sent + ttlMs - margin(ttlMs), controller: new AbortController(), lost: false, session }
     this.leases.set(l.id, l)
     this.armCheck(l.deadline)
@@ -448,8 +456,11 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       const r = await this.command({ t: 'lease.keepalive', n: mine.length })
       this.stats.keepalives++
       let live: Set<number> | undefined
-      if ((r.renewed as number) < mine.length) {
+      if ((r.renewed as number) !== mine.length) {
         live = new Set(Array.isArray(r.leases) ? r.leases as number[] : await this.readJson<number[]>(`coord:leases:${this.ctx.self}`) ?? [])
+        // More leases in the group than here: a grant whose answer was lost (ERR_INDEFINITE) left one. It
+        // holds nothing and is revoked (unless a grant is in flight: its lease may be that one).
+        if (this.granting === 0) for (const id of live) if (!this.leases.has(id)) this.orphans.add(id)
       }
       for (const l of mine) {
         if (l.lost) continue
@@ -496,7 +507,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         }
         this.epochTerm = term
       }
-      const next = m.nextDeadline()
+      const next = local.machine()?.nextDeadline()
       if (next !== undefined && this.now() >= next) {
         await this.command({ t: 'tick' })
         this.stats.ticks++

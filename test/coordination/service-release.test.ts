@@ -18,9 +18,9 @@ const SELF = 'peer-self'
  * with their stamps, as a new leader commits what was pending; while `refuse` is true every proposal
  * fails at once (dropped: it never applies).
  */
-function group (): { machine: CoordinationMachine, backend: CoordBackend, hold: () => void, release: () => void, control: { refuse: boolean } } {
+function group (): { machine: CoordinationMachine, backend: CoordBackend, hold: () => void, release: () => void, control: { refuse: boolean, loseAnswers: number } } {
   const machine = new CoordinationMachine()
-  const control = { refuse: false }
+  const control = { refuse: false, loseAnswers: 0 }
   let index = 0
   let held: Array<() => void> | undefined
   const backend: CoordBackend = {
@@ -31,7 +31,10 @@ function group (): { machine: CoordinationMachine, backend: CoordBackend, hold: 
       const c = decodeCoordCommand(command)
       index++
       machine.advance(at, index)
-      return { index, result: 'ok' in c ? c : machine.apply(c, index, SELF) }
+      const result = 'ok' in c ? c : machine.apply(c, index, SELF)
+      // Applied, but the answer never comes back (the leader was lost after committing it).
+      if (control.loseAnswers > 0) { control.loseAnswers--; throw new AgoraError('ERR_INDEFINITE', 'the answer was lost') }
+      return { index, result }
     },
     read: async (name) => machine.read(name),
     watch: async (name) => machine.read(name)
@@ -77,6 +80,20 @@ describe('leases of peer.coordination', () => {
     // or its lock is never free again while the peer runs.
     await waitUntil(() => g.machine.lease(short.id) === undefined, { what: 'the lost lease gone from the group', timeoutMs: 8000 })
     expect(g.machine.lock('lock', 'job')?.holders ?? []).toEqual([])
+  })
+
+  it('a lease granted in the group whose answer was lost (ERR_INDEFINITE) is found by the next keepalive and revoked', async () => {
+    const g = group()
+    coord = service(g.backend)
+    const kept = await coord.grantLease({ ttlMs: 900 })
+    g.control.loseAnswers = 1
+    await expect(coord.grantLease({ ttlMs: 60_000 })).rejects.toMatchObject({ code: 'ERR_INDEFINITE' })
+    const orphan = g.machine.leasesOf(SELF).find(id => id !== kept.id)!
+    expect(orphan).toBeDefined()
+    // Nobody here knows it: the group would renew it with every keepalive of this peer, forever.
+    await waitUntil(() => g.machine.lease(orphan) === undefined, { what: 'the orphan lease revoked', timeoutMs: 8000 })
+    expect(g.machine.leasesOf(SELF)).toEqual([kept.id])
+    expect(kept.lost).toBe(false)
   })
 
   it('a release or resignation that failed (no leader) leaves the lock or leadership held and can be retried; it is free once it succeeds', async () => {
