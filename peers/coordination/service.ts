@@ -181,6 +181,9 @@ interface LocalLease {
   session: boolean
 }
 
+/** What an aborted watch resolves to. */
+const ABORTED: unique symbol = Symbol('aborted')
+
 function margin (ttlMs: number): number {
   return Math.min(LEASE_LOCAL_MARGIN_MS_MAX, Math.floor(ttlMs / 10))
 }
@@ -318,10 +321,23 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     return raw === undefined || raw === null ? undefined : JSON.parse(raw) as T
   }
 
-  /** Reads `name` once its revision changed past `rev` (or after `ms`), from the local replica when it is a member. */
-  private async watchJson<T> (name: string, rev: number, ms: number): Promise<T | undefined> {
-    const raw = await this.need().watch(name, rev, Math.min(ms, WATCH_ROUND_MS))
-    return raw === undefined || raw === null ? undefined : JSON.parse(raw) as T
+  /**
+   * Reads `name` once its revision changed past `rev` (or after `ms`), from the local replica when it is
+   * a member. With `signal`, resolves `ABORTED` as soon as it aborts (the watch itself runs out on its own).
+   */
+  private async watchJson<T> (name: string, rev: number, ms: number): Promise<T | undefined>
+  private async watchJson<T> (name: string, rev: number, ms: number, signal: AbortSignal): Promise<T | undefined | typeof ABORTED>
+  private async watchJson<T> (name: string, rev: number, ms: number, signal?: AbortSignal): Promise<T | undefined | typeof ABORTED> {
+    const watching = this.need().watch(name, rev, Math.min(ms, WATCH_ROUND_MS))
+    let raw: string | undefined | typeof ABORTED
+    if (signal === undefined) raw = await watching
+    else {
+      if (signal.aborted) return ABORTED
+      let off: (() => void) | undefined
+      watching.catch(() => {})
+      raw = await Promise.race([watching, new Promise<typeof ABORTED>(resolve => { const fn = (): void => { resolve(ABORTED) }; signal.addEventListener('abort', fn, { once: true }); off = () => { signal.removeEventListener('abort', fn) } })]).finally(() => off?.())
+    }
+    return raw === ABORTED ? ABORTED : raw === undefined || raw === null ? undefined : JSON.parse(raw) as T
   }
 
   // ---------------------------------------------------------------- leases
@@ -583,12 +599,15 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     // The machine times the wait out in log time; this bound only covers a group that cannot commit it.
     const localBound = o.waitMs === undefined ? Infinity : started + o.waitMs + 2000
     let rev = 0
+    // A watch round ends as soon as the caller aborts, the service stops or the lease is lost.
+    const stop = AbortSignal.any([this.stopping.signal, l.controller.signal, ...(o.signal !== undefined ? [o.signal] : [])])
     for (;;) {
       if (o.signal?.aborted === true || this.stopping.signal.aborted || l.lost) {
         await this.cancelWait(kind, name, ticket, l)
         throw l.lost ? new LeaseLostError(l.id, 'while waiting') : abortError(o.signal, `${kind} ${name}`)
       }
-      const view = await this.watchJson<LockView>(key, rev, Math.max(1, Math.min(WATCH_ROUND_MS, localBound - this.now())))
+      const view = await this.watchJson<LockView>(key, rev, Math.max(1, Math.min(WATCH_ROUND_MS, localBound - this.now())), stop)
+      if (view === ABORTED) continue
       const mine = view?.holders.find(h => h.lease === l.id)
       if (mine !== undefined) return mine.token
       if (view === undefined || !view.waiters.some(w => w.ticket === ticket)) {
@@ -817,9 +836,11 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         if (r.released === true) return { generation }
         let rev = 0
         const bound = this.now() + options.timeoutMs + 5000
+        const stop = AbortSignal.any([this.stopping.signal, ...(o.signal !== undefined ? [o.signal] : [])])
         for (;;) {
           if (o.signal?.aborted === true || this.stopping.signal.aborted) throw abortError(o.signal, `barrier ${name}`)
-          const v = await this.watchJson<BarrierView>(`coord:barrier:${name}`, rev, Math.max(1, Math.min(WATCH_ROUND_MS, bound - this.now())))
+          const v = await this.watchJson<BarrierView>(`coord:barrier:${name}`, rev, Math.max(1, Math.min(WATCH_ROUND_MS, bound - this.now())), stop)
+          if (v === ABORTED) continue
           const end = v?.history.find(h => h.generation === generation)
           if (end?.status === 'released') return { generation }
           if (end?.status === 'broken') throw end.reason === 'timeout' ? new BarrierTimeoutError(name, generation, options.timeoutMs) : new BarrierBrokenError(name, generation, end.reason ?? 'broken')
