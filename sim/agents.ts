@@ -25,11 +25,12 @@
  *   seller settles: at once when every bid is revealed, else after the reveal window (the unrevealed
  *   deposits go to the `treasury` account).
  */
-import { LimitExceededError } from '../src/base/errors.js'
 import { commitBid } from '../protocols/auctions/commit.js'
 import type { EconOutcome, Simulation } from './simulation.js'
 import { OPERATOR } from './economy.js'
 import type { Scenario, Step } from './scenario.js'
+import { JobRunner } from './jobs.js'
+import type { Job, JobGen as Gen, JobWait } from './jobs.js'
 
 /** Default bound on the virtual time one agent-level verb waits for its commands to apply (ms). */
 export const ECON_VERB_TIMEOUT_MS = 10_000
@@ -52,19 +53,7 @@ export interface Agent {
   reveal?: boolean
 }
 
-/** A job waits for its proposals' first applications, or (`{ until }`) for the virtual clock. */
-type JobWait = number[] | { until: number }
-type JobGen = Generator<JobWait, string | undefined, EconOutcome[]>
-
-interface Job {
-  name: string
-  gen: JobGen
-  waiting: number[]
-  /** Virtual time the job sleeps until (undefined: not sleeping). */
-  until: number | undefined
-  got: Map<number, EconOutcome>
-  done: boolean
-}
+type JobGen = Gen<EconOutcome>
 
 /** The deterministic nonce of an agent's commitment in a commit-reveal auction. */
 export function sealedNonce (auction: string, agent: string): string { return `sim-nonce/${auction}/${agent}` }
@@ -81,13 +70,14 @@ const failure = (o: EconOutcome | undefined): string | undefined =>
 
 export class AgentDriver {
   readonly agents = new Map<string, Agent>()
-  private readonly jobs: Job[] = []
+  private readonly jobs: JobRunner<EconOutcome>
   /** Accounts this driver opened (or saw opened). */
   private readonly opened = new Set<string>()
   /** Agent id -> its node, from every `agent` step of the scenario (owners of minted accounts). */
   private readonly agentNodes = new Map<string, number>()
 
   constructor (private readonly sim: Simulation, scenario: Pick<Scenario, 'steps'>) {
+    this.jobs = new JobRunner(sim, id => sim.takeEconOutcome(id), ECON_JOBS_MAX, 'ECON_JOBS_MAX')
     for (const s of scenario.steps) {
       if (s.kind === 'agent' && !this.agentNodes.has(s.agent.id as string)) this.agentNodes.set(s.agent.id as string, s.agent.node as number)
     }
@@ -102,11 +92,11 @@ export class AgentDriver {
   /** The node an account's owner proposes from (0: the operator's node, the leader). */
   private nodeOf (account: string): number { return this.agentNodes.get(account) ?? 0 }
 
-  get active (): number { return this.jobs.length }
+  get active (): number { return this.jobs.active }
 
   /** Run an agent-level step: start its job and advance virtual time until it is done or its bound passes. */
   run (step: Step): void {
-    let job: Job
+    let job: Job<EconOutcome>
     let bound = ECON_VERB_TIMEOUT_MS
     switch (step.kind) {
       case 'mint': job = this.start(`mint ${step.account}`, this.mint(step.account, step.amount)); break
@@ -119,60 +109,13 @@ export class AgentDriver {
         break
       default: return
     }
-    if (!job.done) this.sim.runFor(bound, () => job.done)
-    if (!job.done) this.sim.recordRefusal(`${job.name}: not done within ${bound} ms (still in progress)`)
+    this.jobs.runBounded(job, bound)
   }
 
   /** Advance every job whose awaited commands have applied (called after every tick round). */
-  poll (): void {
-    for (let i = 0; i < this.jobs.length; i++) {
-      const job = this.jobs[i] as Job
-      this.advance(job)
-      if (job.done) { this.jobs.splice(i, 1); i-- }
-    }
-  }
+  poll (): void { this.jobs.poll() }
 
-  private start (name: string, gen: JobGen): Job {
-    if (this.jobs.length >= ECON_JOBS_MAX) throw new LimitExceededError('ECON_JOBS_MAX', ECON_JOBS_MAX, this.jobs.length + 1, 'agent jobs in progress')
-    const job: Job = { name, gen, waiting: [], until: undefined, got: new Map(), done: false }
-    this.resume(job, [])
-    if (!job.done) this.jobs.push(job)
-    return job
-  }
-
-  private advance (job: Job): void {
-    while (!job.done) {
-      if (job.until !== undefined) {
-        if (this.sim.now < job.until) return
-        job.until = undefined
-        this.resume(job, [])
-        continue
-      }
-      for (const seq of job.waiting) {
-        if (job.got.has(seq)) continue
-        const o = this.sim.takeEconOutcome(seq)
-        if (o !== undefined) job.got.set(seq, o)
-      }
-      if (job.got.size < job.waiting.length) return
-      const results = job.waiting.map(s => job.got.get(s) as EconOutcome)
-      job.got.clear()
-      this.resume(job, results)
-    }
-  }
-
-  private resume (job: Job, results: EconOutcome[]): void {
-    const r = job.gen.next(results)
-    if (r.done === true) {
-      job.done = true
-      job.waiting = []
-      if (r.value !== undefined) this.sim.recordRefusal(`${job.name}: ${r.value}`)
-    } else if (Array.isArray(r.value)) {
-      job.waiting = r.value
-    } else {
-      job.waiting = []
-      job.until = r.value.until
-    }
-  }
+  private start (name: string, gen: JobGen): Job<EconOutcome> { return this.jobs.start(name, gen) }
 
   // ---------------------------------------------------------------- jobs
 

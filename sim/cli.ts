@@ -52,9 +52,13 @@ export async function simRun (args: string[], io: CliIo): Promise<number> {
   return report.ok ? EXIT_OK : EXIT_FAILED
 }
 
-/** `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`; `--economy`: random auctions (sim/econ-fuzz.ts), `--ledger`: with the ledger linearizability workload (sim/ledger-fuzz.ts). */
+/**
+ * `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`; `--economy`: random auctions
+ * (sim/econ-fuzz.ts), `--ledger`: with the ledger linearizability workload (sim/ledger-fuzz.ts).
+ * Both run random coordination traffic (sim/coord-fuzz.ts) unless `--no-coordination`.
+ */
 export async function simFuzz (args: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean', ledger: 'boolean' })
+  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean', ledger: 'boolean', 'no-coordination': 'boolean' })
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`)
   const nodes = (flags.nodes as number | undefined) ?? 5
   const seeds = (flags.seeds as number | undefined) ?? 100
@@ -64,8 +68,9 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   if (seeds < 1) throw new UsageError('--seeds must be at least 1')
   if (ticks < 10) throw new UsageError('--ticks must be at least 10')
   const json = flags.json === true
+  const coordination = flags['no-coordination'] !== true
   if (flags.ledger === true && flags.economy !== true) throw new UsageError('--ledger needs --economy')
-  if (flags.economy === true) return economyFuzz(nodes, seeds, seedStart, json, io, flags.ledger === true)
+  if (flags.economy === true) return economyFuzz(nodes, seeds, seedStart, json, io, flags.ledger === true, coordination)
   let faults: FaultKind[] = [...FAULT_KINDS]
   if (typeof flags.faults === 'string') {
     const list = flags.faults === 'none' ? [] : flags.faults.split(',').map(x => x.trim()).filter(x => x.length > 0)
@@ -78,37 +83,38 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
     seeds,
     ticks,
     seedStart,
+    coordination,
     onSeed: r => {
       if (!json) io.stdout(`seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} trace ${r.trace}${r.ok ? '' : ` (${r.failures.join('; ')})`}\n`)
     }
   })
   const failing = summary.results.filter(r => !r.ok)
   if (json) {
-    io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed, faults) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
+    io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, coordination, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed, faults, coordination) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
   } else {
     const unknown = summary.results.filter(r => r.linearizability === 'unknown').length
-    io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries${unknown > 0 ? `; linearizability inconclusive (search budget) for ${unknown} seeds` : ''})\n`)
-    for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults)}\n`)
+    io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries${coordination ? '' : ', no coordination'}${unknown > 0 ? `; linearizability inconclusive (search budget) for ${unknown} seeds` : ''})\n`)
+    for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults, coordination)}\n`)
   }
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
 
 /** `agora sim fuzz --economy`: each seed is a random scenario of agents and auctions under faults. */
-function economyFuzz (nodes: number, seeds: number, seedStart: number, json: boolean, io: CliIo, ledger = false): number {
+function economyFuzz (nodes: number, seeds: number, seedStart: number, json: boolean, io: CliIo, ledger = false, coordination = true): number {
   if (nodes < 3) throw new UsageError('--economy needs --nodes of at least 3')
   const failing: Array<{ seed: number, trace: string, failures: string[], replay: string, scenario: unknown }> = []
   for (let seed = seedStart; seed < seedStart + seeds; seed++) {
-    const r = econFuzzSeed(seed, { nodes, ledger })
-    const replay = `npx agora sim fuzz --economy${ledger ? ' --ledger' : ''} --nodes ${nodes} --seeds 1 --seed-start ${seed}`
+    const r = econFuzzSeed(seed, { nodes, ledger, coordination })
+    const replay = `npx agora sim fuzz --economy${ledger ? ' --ledger' : ''}${coordination ? '' : ' --no-coordination'} --nodes ${nodes} --seeds 1 --seed-start ${seed}`
     if (!r.ok) failing.push({ seed, trace: r.trace, failures: r.failures, replay, scenario: econFuzzScenario(seed, { nodes }) })
     if (!json) io.stdout(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} trace ${r.trace}${r.ok ? '' : ` (${r.failures.join('; ')}); replay with: ${replay}`}\n`)
   }
-  if (json) io.stdout(JSON.stringify({ economy: true, ledger, nodes, seeds, seedStart, ok: failing.length === 0, failing }) + '\n')
-  else io.stdout(`${seeds - failing.length}/${seeds} seeds ok (economy${ledger ? ' + ledger linearizability' : ''}, ${nodes} nodes)\n`)
+  if (json) io.stdout(JSON.stringify({ economy: true, ledger, coordination, nodes, seeds, seedStart, ok: failing.length === 0, failing }) + '\n')
+  else io.stdout(`${seeds - failing.length}/${seeds} seeds ok (economy${ledger ? ' + ledger linearizability' : ''}${coordination ? '' : ', no coordination'}, ${nodes} nodes)\n`)
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
 
-export function replayCommand (nodes: number, ticks: number, seed: number, faults: readonly FaultKind[] = FAULT_KINDS): string {
+export function replayCommand (nodes: number, ticks: number, seed: number, faults: readonly FaultKind[] = FAULT_KINDS, coordination = true): string {
   const f = faults.length === FAULT_KINDS.length ? '' : ` --faults ${faults.length === 0 ? 'none' : faults.join(',')}`
-  return `npx agora sim fuzz --nodes ${nodes} --seeds 1 --ticks ${ticks} --seed-start ${seed}${f}`
+  return `npx agora sim fuzz --nodes ${nodes} --seeds 1 --ticks ${ticks} --seed-start ${seed}${f}${coordination ? '' : ' --no-coordination'}`
 }

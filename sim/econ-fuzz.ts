@@ -9,12 +9,19 @@
  * With `ledger`, a client workload (ledger-fuzz.ts) also issues random transfers between a few dedicated
  * accounts and linearizable balance reads all along; at the end its history must pass
  * `checkLinearizable(ledgerModel(n), history)` (else a `linearizability` violation naming the seed).
+ *
+ * Unless `coordination: false`, random coordination traffic (coord-fuzz.ts) runs alongside too, with
+ * every node's coordination services on, so the coordination checkers check every seed. (The seed's
+ * scenario does not hold it: replay a failing seed with its command, not with the scenario alone.)
  */
 import { nullObject } from '../src/base/input.js'
 import { createRand } from '../src/base/prng.js'
 import type { Rand } from '../src/base/prng.js'
 import type { Report } from './report.js'
-import { runScenario } from './runner.js'
+import { combineWorkloads, runScenario } from './runner.js'
+import type { Workload } from './runner.js'
+import { CoordWorkload } from './coord-fuzz.js'
+import type { CoordWorkloadOptions, CoordWorkloadResult } from './coord-fuzz.js'
 import { validateScenario } from './scenario.js'
 import { LedgerWorkload } from './ledger-fuzz.js'
 import type { LedgerWorkloadOptions, LedgerWorkloadResult } from './ledger-fuzz.js'
@@ -27,6 +34,8 @@ export interface EconFuzzOptions {
   nodes?: number
   /** Run the ledger linearizability workload (ledger-fuzz.ts) alongside; `true`: its defaults. */
   ledger?: boolean | LedgerWorkloadOptions
+  /** Random coordination traffic alongside (coord-fuzz.ts); `false`: none. Default true. */
+  coordination?: boolean | CoordWorkloadOptions
 }
 
 export interface EconFuzzResult {
@@ -39,6 +48,8 @@ export interface EconFuzzResult {
   report: Report
   /** The ledger workload's history and check (with the `ledger` option). */
   ledger?: LedgerWorkloadResult
+  /** The coordination traffic (absent with `coordination: false`). */
+  coordination?: CoordWorkloadResult
 }
 
 /**
@@ -123,10 +134,15 @@ export function econFuzzScenario (seed: number, options: EconFuzzOptions = {}): 
 /** Run one seed and check conservation and single settlement. */
 export function econFuzzSeed (seed: number, options: EconFuzzOptions = {}): EconFuzzResult {
   const scenario = validateScenario(econFuzzScenario(seed, options))
-  const workload = options.ledger === undefined || options.ledger === false ? undefined : new LedgerWorkload(seed, options.ledger === true ? {} : options.ledger)
-  const report = runScenario(scenario, { workload })
+  const ledger = options.ledger === undefined || options.ledger === false ? undefined : new LedgerWorkload(seed, options.ledger === true ? {} : options.ledger)
+  const coord = options.coordination === false ? undefined : new CoordWorkload(seed, options.coordination === true || options.coordination === undefined ? {} : options.coordination)
+  const workloads: Workload[] = []
+  if (ledger !== undefined) workloads.push(ledger)
+  if (coord !== undefined) workloads.push(coord)
+  const workload = workloads.length === 0 ? undefined : workloads.length === 1 ? workloads[0] : combineWorkloads(...workloads)
+  const report = runScenario(scenario, { workload, coordination: coord !== undefined })
   const failures: string[] = report.violations.map(v => `${v.invariant} at step ${v.step}: ${v.detail}`)
-  if (workload !== undefined) for (const u of workload.result.unexpected) failures.push(`ledger workload: unexpected refusal: ${u}`)
+  if (ledger !== undefined) for (const u of ledger.result.unexpected) failures.push(`ledger workload: unexpected refusal: ${u}`)
   if (report.supply.minted !== report.supply.total) failures.push(`supply: minted ${report.supply.minted} != total ${report.supply.total}`)
   const statuses = nullObject<string>()
   for (const s of scenario.steps) {
@@ -136,5 +152,5 @@ export function econFuzzSeed (seed: number, options: EconFuzzOptions = {}): Econ
     statuses[id] = a?.status ?? 'missing'
     if (a === undefined || (a.status !== 'settled' && a.status !== 'no-sale')) failures.push(`auction ${id}: ${a?.status ?? 'never opened'} after the heal`)
   }
-  return { seed, ok: failures.length === 0, failures, trace: report.trace, statuses, report, ...(workload !== undefined ? { ledger: workload.result } : {}) }
+  return { seed, ok: failures.length === 0, failures, trace: report.trace, statuses, report, ...(ledger !== undefined ? { ledger: ledger.result } : {}), ...(coord !== undefined ? { coordination: coord.result } : {}) }
 }

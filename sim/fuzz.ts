@@ -5,6 +5,12 @@
  * the checkers on; then a *liveness phase* heals everything, restarts crashed nodes and requires every
  * node to apply a new value within a bound. At the end the client history is checked for
  * linearizability. Everything derives from the seed: a seed always gives the same trace hash.
+ *
+ * Unless `coordination: false`, random coordination traffic (sim/coord-fuzz.ts: leases, locks,
+ * elections, barriers, votes) runs alongside the client operations in the safety phase, with every
+ * node's coordination services (the leader's ticker, keepalives) on, so the coordination checkers
+ * (sim/coord-checkers.ts) check every seed; nodes at the same applied index must hold the same
+ * coordination state (compared every {@link COORD_CHECK_EPOCHS} epochs and at the end).
  */
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { CheckOutcome } from './linearizability/index.js'
@@ -13,6 +19,8 @@ import type { Rand } from '../src/base/prng.js'
 import type { Violation } from './checkers.js'
 import type { DiskFactory, KvCommand } from './simulation.js'
 import { Simulation } from './simulation.js'
+import { CoordWorkload } from './coord-fuzz.js'
+import type { CoordWorkloadOptions, CoordWorkloadResult } from './coord-fuzz.js'
 
 /** Fault kinds the fuzzer draws from (all by default). */
 export const FAULT_KINDS = ['partition', 'isolate', 'cut', 'crash', 'drop', 'duplicate', 'reorder', 'delay', 'garbage', 'membership', 'snapshot'] as const
@@ -39,6 +47,11 @@ export interface FuzzOptions {
   linearizabilityStepsMax?: number
   /** Called after each seed. */
   onSeed?: (r: FuzzSeedResult) => void
+  /**
+   * Random coordination traffic and services alongside the client operations (sim/coord-fuzz.ts);
+   * `false`: none (the seed's run is then what it was before coordination existed). Default true.
+   */
+  coordination?: boolean | CoordWorkloadOptions
 }
 
 export interface FuzzSeedResult {
@@ -59,6 +72,8 @@ export interface FuzzSeedResult {
   faults: string[]
   /** Outcome of the linearizability check (`unknown`: search budget exhausted, inconclusive). */
   linearizability: CheckOutcome
+  /** The coordination traffic: commands issued and committed events by type (absent with `coordination: false`). */
+  coordination?: CoordWorkloadResult
 }
 
 export interface FuzzSummary {
@@ -68,6 +83,8 @@ export interface FuzzSummary {
 }
 
 const TICK_MS = 10
+/** With coordination, nodes' coordination states are compared every this many epochs (and at the end). */
+export const COORD_CHECK_EPOCHS = 4
 const ELECTION_TICK = 10
 const KEYS = ['x', 'y', 'z']
 
@@ -137,8 +154,14 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     network: { latencyMs: [1, 1 + rand.int(3 * TICK_MS)], drop: 0, duplicate: 0, reorder: 0 },
     tickMs: TICK_MS,
     timed: true,
-    ...(options.disk !== undefined ? { disk: options.disk } : {})
+    ...(options.disk !== undefined ? { disk: options.disk } : {}),
+    coordination: options.coordination !== false
   })
+  const coord = options.coordination === false ? undefined : new CoordWorkload(seed, options.coordination === true || options.coordination === undefined ? {} : options.coordination)
+  if (coord !== undefined) {
+    coord.attach(sim)
+    sim.onTickRound = () => { coord.tick() }
+  }
   const faults: string[] = []
   const fault = (f: string): void => { faults.push(`${sim.now}ms ${f}`) }
   fault(`preVote=${String(sim.cfg.raft.preVote)} checkQuorum=${String(sim.cfg.raft.checkQuorum)} latency=${JSON.stringify(sim.net.latencyMs)}`)
@@ -245,11 +268,13 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
         sim.client(rand.pick(ids), randomCommand(rand, 1000 + ops))
       }
     }
+    if (coord !== undefined && epoch % COORD_CHECK_EPOCHS === 0) sim.checkCoordination()
   }
   // Liveness: heal everything, restart every crashed node, require every node to apply a new value.
   sim.step = epoch
   sim.checker.step = epoch
   fault('liveness phase: heal all')
+  coord?.stop()
   sim.recover()
   sim.net.dropRate = 0; sim.net.duplicateRate = 0; sim.net.reorderRate = 0
   sim.net.latencyMs = [1, TICK_MS]
@@ -275,6 +300,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     live = sim.runFor(Math.min(ELECTION_TICK * TICK_MS, deadline - sim.now), applied)
   }
   const livenessTicks = live ? Math.round((sim.now - t0) / TICK_MS) : null
+  if (coord !== undefined) sim.checkCoordination()
   sim.finishClientOps()
   const failures: string[] = []
   for (const v of sim.violations) failures.push(`${v.invariant} at epoch ${v.step}: ${v.detail}`)
@@ -291,6 +317,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     ops: ops + 1,
     livenessTicks,
     faults,
-    linearizability: lin.result
+    linearizability: lin.result,
+    ...(coord !== undefined ? { coordination: coord.result } : {})
   }
 }

@@ -1,6 +1,6 @@
 /**
  * agora-mesh/sim: the live harness (createLiveMesh: real peers in one process) and the deterministic simulator — scenario files (SCENARIOS.md), the runner, the fuzzer,
- * the simulated clock/network/disk, Raft invariant checkers and the reusable linearizability checker.
+ * the simulated clock/network/disk, Raft invariant checkers, coordination checkers and the reusable linearizability checker.
  *
  * @example
  * import { parseScenario, runScenario } from 'agora-mesh/sim'
@@ -8,7 +8,7 @@
  * if (!report.ok) console.error(report.violations)
  */
 export { parseScenario, validateScenario, MESSAGE_KINDS } from './scenario.js'
-export type { Scenario, Step, Expectation, InitState, NetworkSpec, RaftScenarioOptions, ClientOp, MessageKind } from './scenario.js'
+export type { Scenario, Step, CoordStep, Expectation, InitState, NetworkSpec, RaftScenarioOptions, ClientOp, MessageKind } from './scenario.js'
 export { runScenario, evaluate } from './runner.js'
 export type { RunOptions } from './runner.js'
 export type { Report, NodeReport, HistoryEntry } from './report.js'
@@ -22,6 +22,11 @@ export { VirtualClock, EventQueue } from './clock.js'
 export { SimDisk } from './disk.js'
 export { InvariantChecker } from './checkers.js'
 export type { NodeView, Violation } from './checkers.js'
+export { COORD_INVARIANTS, CoordChecker, VoteAgreement } from './coord-checkers.js'
+export type { CoordInvariant } from './coord-checkers.js'
+export { CoordWorkload } from './coord-fuzz.js'
+export type { CoordWorkloadOptions, CoordWorkloadResult } from './coord-fuzz.js'
+export type { CoordinationReport } from './coordination.js'
 export { Trace } from './trace.js'
 export { createRand } from '../src/base/prng.js'
 export type { Rand } from '../src/base/prng.js'

@@ -1,5 +1,6 @@
 /** The report of a scenario run, exactly the shape of SCENARIOS.md plus a few added fields. */
 import type { Violation } from './checkers.js'
+import type { CoordinationReport } from './coordination.js'
 
 export interface NodeReport {
   role: 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner' | 'crashed'
@@ -50,4 +51,6 @@ export interface Report {
   /** Added: virtual time at the end (ms in timed mode, 0 in pure step mode) and events traced. */
   timeMs: number
   events: number
+  /** Added: leases, locks, elections, barriers and votes (scenarios using coordination; sim/coordination.ts). */
+  coordination?: CoordinationReport
 }

@@ -4,19 +4,23 @@
  * `run` step) delivers only while `run` advances the clock. Checkers run after every step; at the end
  * the client history is checked for linearizability. The agent-level verbs (mint, agent, auction, stake,
  * slash) run on an economy replica per node (sim/economy.ts) driven by sim/agents.ts; a scenario using
- * them (or economy expectations) gets the report's `auctions`, `accounts` and `supply`.
+ * them (or economy expectations) gets the report's `auctions`, `accounts` and `supply`. The coordination
+ * verbs (lease, lock, elect, barrier, vote...) are driven by sim/coordination.ts; a scenario using them
+ * (or coordination expectations) runs every node's coordination services (the leader's ticker,
+ * keepalives) and gets the report's `coordination`.
  */
 import { nullObject } from '../src/base/input.js'
 import { NotImplementedError } from '../src/base/errors.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { DiskFactory } from './simulation.js'
 import type { Report } from './report.js'
-import type { Expectation, PerNode, Scenario, Step } from './scenario.js'
+import type { CoordStep, Expectation, PerNode, Scenario, Step } from './scenario.js'
 import { Simulation } from './simulation.js'
 import { AgentDriver } from './agents.js'
 import { economyReport } from './economy.js'
 import type { AuctionReport } from './economy.js'
-import { ECONOMY_VERBS } from './scenario.js'
+import { COORD_VERBS, ECONOMY_VERBS, hasCoordExpect } from './scenario.js'
+import { CoordDriver } from './coordination.js'
 
 export interface RunOptions {
   /** Progress lines (stderr in the CLI). */
@@ -29,6 +33,12 @@ export interface RunOptions {
    * (before the report's violations are taken: it may report some).
    */
   workload?: Workload
+  /**
+   * Run every node's coordination services (the leader's ticker, keepalives) and the report's
+   * `coordination` even without coordination verbs (a workload proposing coordination commands).
+   * Default: when the scenario has coordination verbs or expectations.
+   */
+  coordination?: boolean
 }
 
 export interface Workload {
@@ -37,9 +47,19 @@ export interface Workload {
   finish: () => void
 }
 
+/** One workload driving several, in the given order. */
+export function combineWorkloads (...ws: Workload[]): Workload {
+  return {
+    attach: sim => { for (const w of ws) w.attach(sim) },
+    tick: () => { for (const w of ws) w.tick() },
+    finish: () => { for (const w of ws) w.finish() }
+  }
+}
+
 /** Run a scenario to the end and return its report. Deterministic for a given scenario and seed. */
 export function runScenario (scenario: Scenario, options: RunOptions = {}): Report {
   const economy = scenario.steps.some(s => ECONOMY_VERBS.has(s.kind) || (s.kind === 'expect' && (s.expect.auction !== undefined || s.expect.account !== undefined || s.expect.supply !== undefined)))
+  const coordination = options.coordination ?? scenario.steps.some(s => COORD_VERBS.has(s.kind) || (s.kind === 'expect' && hasCoordExpect(s.expect)))
   const sim = new Simulation({
     nodes: scenario.nodes,
     learners: scenario.learners,
@@ -50,12 +70,14 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     tickMs: scenario.tickMs,
     timed: scenario.timed,
     ...(options.disk !== undefined ? { disk: options.disk } : {}),
-    economy
+    economy,
+    coordination
   })
   const agents = economy ? new AgentDriver(sim, scenario) : undefined
+  const coord = coordination ? new CoordDriver(sim) : undefined
   const workload = options.workload
   workload?.attach(sim)
-  if (agents !== undefined || workload !== undefined) sim.onTickRound = () => { agents?.poll(); workload?.tick() }
+  if (agents !== undefined || coord !== undefined || workload !== undefined) sim.onTickRound = () => { agents?.poll(); coord?.poll(); workload?.tick() }
   const log = options.log ?? (() => {})
   const expectFailures: Array<{ step: number, detail: string }> = []
   scenario.steps.forEach((step, i) => {
@@ -64,13 +86,17 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     if (agents !== undefined && ECONOMY_VERBS.has(step.kind)) {
       agents.run(step)
       if (!scenario.timed) sim.quiesce()
+    } else if (coord !== undefined && COORD_VERBS.has(step.kind)) {
+      coord.run(step as CoordStep)
+      if (!scenario.timed) sim.quiesce()
     } else {
       runStep(sim, step, scenario.timed)
     }
     sim.checker.checkViews(sim.views())
     if (economy) sim.checkEconomies()
+    if (coordination) sim.checkCoordination()
     if (step.kind === 'expect') {
-      for (const f of evaluate(sim, step.expect, scenario.nodes)) {
+      for (const f of evaluate(sim, step.expect, scenario.nodes, coord)) {
         expectFailures.push({ step: i, detail: f })
         log(`step ${i}: expect failed: ${f}`)
       }
@@ -101,6 +127,7 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     nodes,
     readStates,
     ...(economy ? economyReport(sim.economyOf(sim.reportNode()) as NonNullable<ReturnType<Simulation['economyOf']>>) : { auctions: {}, accounts: {}, supply: { minted: 0, total: 0 } }),
+    ...(coord !== undefined ? { coordination: coord.report(sim.coordinationOf(sim.reportNode())) } : {}),
     history: sim.history,
     violations,
     trace: sim.trace.digest(),
@@ -159,8 +186,8 @@ function perNode<T> (spec: PerNode<T>, nodes: number, sim: Simulation, liveOnly:
 
 const j = (x: unknown): string => JSON.stringify(x)
 
-/** Evaluate an expectation; returns a description of each failure. */
-export function evaluate (sim: Simulation, e: Expectation, nodes: number): string[] {
+/** Evaluate an expectation; returns a description of each failure. `coord`: the run's coordination verbs (for the coordination fields). */
+export function evaluate (sim: Simulation, e: Expectation, nodes: number, coord?: CoordDriver): string[] {
   const fails: string[] = []
   if (e.leader !== undefined) {
     const leader = sim.leaderId()
@@ -226,6 +253,7 @@ export function evaluate (sim: Simulation, e: Expectation, nodes: number): strin
     }
   }
   fails.push(...evaluateEconomy(sim, e))
+  if (hasCoordExpect(e)) fails.push(...(coord === undefined ? ['coordination expectations need coordination'] : coord.evaluate(e, sim.coordinationOf(sim.reportNode()))))
   if (e.linearizable !== undefined) {
     const ops = sim.operations().map(o => o.return === null ? { ...o, return: Infinity } : o)
     const ok = checkLinearizable(kvModel, ops).ok

@@ -19,8 +19,13 @@
  * - `auction.sealed` (`"open"` | `"commit"`, first-price and vickrey), `auction.deposit`, `auction.revealMs`:
  *   sealed bids by commit-reveal; `agent.reveal: false`: the agent commits but never reveals.
  * - `expect.auction`, `expect.account`, `expect.supply`: the economy, see {@link Expectation}.
+ * - Coordination verbs (SCENARIOS.md "Extension: coordination"): `lease`, `revoke`, `keepalive`, `lock`,
+ *   `unlock`, `elect`, `resign`, `proclaim`, `barrier`, `vote`, `ballot` ({@link CoordStep}); `expect`
+ *   fields `lock`, `election`, `barrier`, `votes`, `lease`. See sim/coordination.ts.
  */
 import { STRONG_NAME_RE } from '../protocols/variables/strong-map.js'
+import { COORD_LIMITS, COORD_NAME_RE } from '../protocols/coordination/types.js'
+import type { VoteRule } from '../protocols/coordination/types.js'
 import { nullObject } from '../src/base/input.js'
 import { parseDocument } from 'yaml'
 import { ScenarioError } from './errors.js'
@@ -58,6 +63,16 @@ export type PerNode<T> = T | Record<string, T>
  * - `supply`: any of `minted`, `total` (total = circulating + burned; conservation: equal to minted).
  * The economy fields are read from the economy shown in the report (the leader's, else the live node
  * that applied most).
+ * - `lock`: lock name → `holder` (node id; null: free), `holders` (node ids, a semaphore's), `token` (the
+ *   holder's), `waiters` (node ids in queue order), `granted` (node ids granted it so far, in log order).
+ * - `election`: election name → `leader` (node id; null: none), `value` (the leader's, any JSON),
+ *   `candidates` (waiting node ids in order), `elected` (node ids elected so far, in log order).
+ * - `barrier`: barrier name → `generation` (the one waiting now), `arrived` (its agents, in order),
+ *   `outcomes` (`released`/`broken` of the ended generations, oldest first, at most 16).
+ * - `votes`: vote label (the `vote` step's `id`) → `status` (`open`, `decided`, `failed`), `outcome`
+ *   (the winning option; null: none), `reason` (`threshold`, `unreachable`, `deadline`).
+ * - `lease`: lease name → true while it is live, false once expired or revoked (or never granted).
+ * The coordination fields are read from the machine of the node the report shows (as the economy).
  */
 export interface Expectation {
   leader?: number
@@ -80,7 +95,35 @@ export interface Expectation {
   auction?: Record<string, AuctionExpect>
   account?: Record<string, Record<string, number> | null>
   supply?: { minted?: number, total?: number }
+  lock?: Record<string, LockExpect>
+  election?: Record<string, ElectionExpect>
+  barrier?: Record<string, BarrierExpect>
+  votes?: Record<string, VoteExpect>
+  lease?: Record<string, boolean>
 }
+
+export interface LockExpect { holder?: number | null, holders?: number[], token?: number, waiters?: number[], granted?: number[] }
+export interface ElectionExpect { leader?: number | null, value?: unknown, candidates?: number[], elected?: number[] }
+export interface BarrierExpect { generation?: number, arrived?: string[], outcomes?: Array<'released' | 'broken'> }
+export interface VoteExpect { status?: 'open' | 'decided' | 'failed', outcome?: string | null, reason?: 'threshold' | 'unreachable' | 'deadline' }
+
+/**
+ * The coordination verbs (SCENARIOS.md "Extension: coordination"), flattened. `lease` names a lease
+ * granted by a `lease` step (default `n<node>`: the node's own lease, granted on first use with the
+ * default TTL when no step granted it).
+ */
+export type CoordStep =
+  | { kind: 'lease', node: number, name: string, ttlMs: number, keepalive: boolean }
+  | { kind: 'revoke', node: number, lease: string }
+  | { kind: 'keepalive', node: number, auto?: boolean }
+  | { kind: 'lock', node: number, name: string, lease: string, wait: boolean, waitMs?: number, permits?: number }
+  | { kind: 'unlock', node: number, name: string, lease: string }
+  | { kind: 'elect', node: number, name: string, lease: string, value: string, waitMs?: number }
+  | { kind: 'resign', node: number, name: string, lease: string }
+  | { kind: 'proclaim', node: number, name: string, lease: string, value: string }
+  | { kind: 'barrier', node: number, name: string, parties: number, agent: string, lease: string, waitMs: number }
+  | { kind: 'vote', node: number, id: string, options: string[], voters: Array<{ agent: string, node: number }>, rule: VoteRule, deadlineMs: number, topic?: string }
+  | { kind: 'ballot', node: number, vote: string, agent: string, choice: string }
 
 export interface AuctionExpect {
   status?: string
@@ -122,6 +165,7 @@ export type Step =
   | { kind: 'auction', auction: Record<string, unknown> }
   | { kind: 'stake', account: string, amount: number }
   | { kind: 'slash', account: string, condition: string }
+  | CoordStep
 
 export type StepKind = Step['kind']
 
@@ -155,7 +199,13 @@ export const SCENARIO_RUN_TICKS_MAX = 1_000_000
 export const SCENARIO_INIT_LOG_MAX = 100_000
 
 const VERBS = new Set(['campaign', 'propose', 'tick', 'heartbeat', 'readIndex', 'transfer', 'addNode', 'removeNode', 'compact',
-  'isolate', 'cut', 'partition', 'drop', 'recover', 'crash', 'restart', 'expect', 'run', 'client', 'mint', 'agent', 'auction', 'stake', 'slash'])
+  'isolate', 'cut', 'partition', 'drop', 'recover', 'crash', 'restart', 'expect', 'run', 'client', 'mint', 'agent', 'auction', 'stake', 'slash',
+  'lease', 'revoke', 'keepalive', 'lock', 'unlock', 'elect', 'resign', 'proclaim', 'barrier', 'vote', 'ballot'])
+
+/** Default TTL of a lease (ms of log time) granted by a `lease` step without `ttlMs`, or on first use. */
+export const COORD_TTL_MS_DEFAULT = 2000
+/** Default time a barrier generation waits for its parties, and a vote for its ballots (ms of log time). */
+export const COORD_WAIT_MS_DEFAULT = 10_000
 
 /** Extra fields allowed next to each verb. */
 const VERB_FIELDS: Record<string, readonly string[]> = {
@@ -290,14 +340,15 @@ export function validateScenario (raw: unknown): Scenario {
   const tickMs = raw.tickMs === undefined ? 10 : int(raw.tickMs, -1, 'tickMs', 1, 1_000_000)
   if (!Array.isArray(raw.steps)) throw new ScenarioError(-1, 'steps', 'expected an array of steps')
   if (raw.steps.length > SCENARIO_STEPS_MAX) throw new ScenarioError(-1, 'steps', `more than ${SCENARIO_STEPS_MAX} steps`)
-  const steps = raw.steps.map((s, i) => parseStep(s, i, nodes, node))
+  const votes = new Map<string, Array<{ agent: string, node: number }>>()
+  const steps = raw.steps.map((s, i) => parseStep(s, i, nodes, node, votes))
   steps.forEach((s, i) => {
     if (s.kind === 'run' && s.ms / tickMs > SCENARIO_RUN_TICKS_MAX) throw new ScenarioError(i, 'run', `${s.ms} ms is more than ${SCENARIO_RUN_TICKS_MAX} ticks of ${tickMs} ms`)
   })
   return { name, nodes, learners, seed, raft, init, network, tickMs, steps, timed: steps.some(s => s.kind === 'run') }
 }
 
-function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number): Step {
+function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number, votes: Map<string, Array<{ agent: string, node: number }>>): Step {
   if (!isObj(s)) throw new ScenarioError(i, 'step', 'a step is an object with one verb')
   const verbs = Object.keys(s).filter(k => VERBS.has(k))
   if (verbs.length === 0) {
@@ -452,15 +503,128 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
       return { kind: 'auction', auction: v }
     }
   }
+  if (COORD_VERBS.has(verb as StepKind)) return parseCoordStep(verb, v, i, node, votes)
   throw new ScenarioError(i, verb, `unknown verb "${verb}"`)
 }
+
+/** A JSON value as the machine's JSON text (an election value). */
+function jsonText (v: unknown, i: number, field: string): string {
+  const text = JSON.stringify(v)
+  if (text === undefined || Buffer.byteLength(text) > COORD_LIMITS.valueBytesMax) throw new ScenarioError(i, field, `expected a JSON value of at most ${COORD_LIMITS.valueBytesMax} bytes`)
+  return text
+}
+
+function coordName (v: unknown, i: number, field: string): string {
+  const s = str(v, i, field)
+  if (!COORD_NAME_RE.test(s)) throw new ScenarioError(i, field, 'must be 1..128 characters of [A-Za-z0-9._:/-]')
+  return s
+}
+
+function agentId (v: unknown, i: number, field: string): string {
+  const s = str(v, i, field)
+  if (s.length === 0 || s.length > COORD_LIMITS.idCharsMax) throw new ScenarioError(i, field, `expected 1..${COORD_LIMITS.idCharsMax} characters`)
+  return s
+}
+
+/** Fields of each coordination verb. */
+const COORD_FIELDS: Record<string, readonly string[]> = {
+  lease: ['node', 'name', 'ttlMs', 'keepalive'],
+  revoke: ['node', 'lease'],
+  keepalive: ['node', 'auto'],
+  lock: ['node', 'name', 'lease', 'wait', 'waitMs', 'permits'],
+  unlock: ['node', 'name', 'lease'],
+  elect: ['node', 'name', 'lease', 'value', 'waitMs'],
+  resign: ['node', 'name', 'lease'],
+  proclaim: ['node', 'name', 'lease', 'value'],
+  barrier: ['node', 'name', 'parties', 'agent', 'lease', 'waitMs'],
+  vote: ['node', 'id', 'options', 'voters', 'rule', 'deadlineMs', 'topic'],
+  ballot: ['node', 'vote', 'agent', 'choice']
+}
+
+function parseCoordStep (verb: string, v: unknown, i: number, node: (v: unknown, step: number, field: string) => number, votes: Map<string, Array<{ agent: string, node: number }>>): CoordStep {
+  if (!isObj(v)) throw new ScenarioError(i, verb, 'expected an object')
+  const f = (k: string): string => `${verb}.${k}`
+  noExtra(v, COORD_FIELDS[verb] as readonly string[], i, verb)
+  const ms = (k: string): number | undefined => v[k] === undefined ? undefined : int(v[k], i, f(k), 1, COORD_LIMITS.waitMsMax)
+  if (verb === 'ballot') {
+    const vote = str(v.vote, i, f('vote'))
+    const voters = votes.get(vote)
+    if (voters === undefined) throw new ScenarioError(i, f('vote'), `no earlier vote step has id "${vote}"`)
+    const agent = agentId(v.agent, i, f('agent'))
+    const host = voters.find(x => x.agent === agent)?.node
+    if (v.node === undefined && host === undefined) throw new ScenarioError(i, f('node'), `${agent} is not a voter of vote "${vote}": say which node casts the ballot`)
+    return { kind: 'ballot', node: v.node === undefined ? host as number : node(v.node, i, f('node')), vote, agent, choice: str(v.choice, i, f('choice')) }
+  }
+  const n = node(v.node, i, f('node'))
+  const lease = v.lease === undefined ? `n${n}` : coordName(v.lease, i, f('lease'))
+  const name = (): string => coordName(v.name, i, f('name'))
+  switch (verb) {
+    case 'lease':
+      return {
+        kind: 'lease',
+        node: n,
+        name: v.name === undefined ? `n${n}` : name(),
+        ttlMs: v.ttlMs === undefined ? COORD_TTL_MS_DEFAULT : int(v.ttlMs, i, f('ttlMs'), COORD_LIMITS.leaseTtlMsMin, COORD_LIMITS.leaseTtlMsMax),
+        keepalive: v.keepalive === undefined ? true : bool(v.keepalive, i, f('keepalive'))
+      }
+    case 'revoke': return { kind: 'revoke', node: n, lease }
+    case 'keepalive': return v.auto === undefined ? { kind: 'keepalive', node: n } : { kind: 'keepalive', node: n, auto: bool(v.auto, i, f('auto')) }
+    case 'lock': {
+      const out: CoordStep = { kind: 'lock', node: n, name: name(), lease, wait: v.wait === undefined ? true : bool(v.wait, i, f('wait')) }
+      const w = ms('waitMs')
+      if (w !== undefined) out.waitMs = w
+      if (v.permits !== undefined) out.permits = int(v.permits, i, f('permits'), 1, COORD_LIMITS.permitsMax)
+      return out
+    }
+    case 'unlock': case 'resign': return { kind: verb, node: n, name: name(), lease }
+    case 'elect': {
+      const out: CoordStep = { kind: 'elect', node: n, name: name(), lease, value: v.value === undefined ? JSON.stringify(`n${n}`) : jsonText(v.value, i, f('value')) }
+      const w = ms('waitMs')
+      if (w !== undefined) out.waitMs = w
+      return out
+    }
+    case 'proclaim':
+      if (v.value === undefined) throw new ScenarioError(i, f('value'), 'missing')
+      return { kind: 'proclaim', node: n, name: name(), lease, value: jsonText(v.value, i, f('value')) }
+    case 'barrier':
+      return { kind: 'barrier', node: n, name: name(), parties: int(v.parties, i, f('parties'), 1, COORD_LIMITS.partiesMax), agent: agentId(v.agent, i, f('agent')), lease, waitMs: ms('waitMs') ?? COORD_WAIT_MS_DEFAULT }
+    default: return parseVoteStep(v, n, i, node, votes)
+  }
+}
+
+function parseVoteStep (v: Record<string, unknown>, n: number, i: number, node: (v: unknown, step: number, field: string) => number, votes: Map<string, Array<{ agent: string, node: number }>>): CoordStep {
+  const id = str(v.id, i, 'vote.id')
+  if (votes.has(id)) throw new ScenarioError(i, 'vote.id', `vote "${id}" is opened by an earlier step`)
+  if (!Array.isArray(v.options) || v.options.length === 0 || v.options.length > COORD_LIMITS.optionsMax) throw new ScenarioError(i, 'vote.options', `expected 1..${COORD_LIMITS.optionsMax} options`)
+  const options = v.options.map((o, k) => str(o, i, `vote.options[${k}]`))
+  if (!Array.isArray(v.voters) || v.voters.length === 0 || v.voters.length > COORD_LIMITS.votersMax) throw new ScenarioError(i, 'vote.voters', `expected 1..${COORD_LIMITS.votersMax} voters {agent, node}`)
+  const voters = v.voters.map((x, k) => {
+    const p = `vote.voters[${k}]`
+    if (!isObj(x)) throw new ScenarioError(i, p, 'expected {agent, node}')
+    noExtra(x, ['agent', 'node'], i, p)
+    return { agent: agentId(x.agent, i, `${p}.agent`), node: node(x.node, i, `${p}.node`) }
+  })
+  let rule: VoteRule
+  if (v.rule === undefined || v.rule === 'majority') rule = { kind: 'majority' }
+  else if (v.rule === 'unanimous' || v.rule === 'weighted') rule = { kind: v.rule }
+  else if (isObj(v.rule)) {
+    noExtra(v.rule, ['quorum'], i, 'vote.rule')
+    rule = { kind: 'quorum', n: int(v.rule.quorum, i, 'vote.rule.quorum', 1, voters.length) }
+  } else throw new ScenarioError(i, 'vote.rule', 'expected "majority", "unanimous", "weighted" or {"quorum": n}')
+  votes.set(id, voters)
+  const deadlineMs = v.deadlineMs === undefined ? COORD_WAIT_MS_DEFAULT : int(v.deadlineMs, i, 'vote.deadlineMs', 1, COORD_LIMITS.waitMsMax)
+  const out: CoordStep = { kind: 'vote', node: n, id, options, voters, rule, deadlineMs }
+  if (v.topic !== undefined) out.topic = str(v.topic, i, 'vote.topic')
+  return out
+}
+
 
 const PER_NODE_FIELDS = ['role', 'term', 'vote', 'commit', 'applied', 'firstIndex', 'lastIndex', 'log', 'logTerms', 'readStates', 'voters', 'learners'] as const
 const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner', 'crashed']
 
 function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number): Expectation {
   if (!isObj(v)) throw new ScenarioError(i, 'expect', 'expected an object of assertions')
-  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', 'auction', 'account', 'supply', ...PER_NODE_FIELDS], i, 'expect')
+  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', 'auction', 'account', 'supply', ...COORD_EXPECT_FIELDS, ...PER_NODE_FIELDS], i, 'expect')
   const e: Expectation = {}
   if (v.leader !== undefined) e.leader = int(v.leader, i, 'expect.leader', 0, nodes)
   if (v.refusals !== undefined) e.refusals = int(v.refusals, i, 'expect.refusals', 0, Number.MAX_SAFE_INTEGER)
@@ -473,6 +637,7 @@ function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, s
     e.kv = kv
   }
   parseEconomyExpect(v, e, i)
+  parseCoordExpect(v, e, i, node)
   const check = (f: typeof PER_NODE_FIELDS[number], x: unknown, path: string): unknown => {
     switch (f) {
       case 'role': { const r = str(x, i, path); if (!ROLES.includes(r)) throw new ScenarioError(i, path, `unknown role "${r}"`); return r }
@@ -578,5 +743,82 @@ function parseEconomyExpect (v: Record<string, unknown>, e: Expectation, i: numb
   }
 }
 
+const COORD_EXPECT_FIELDS = ['lock', 'election', 'barrier', 'votes', 'lease'] as const
+
+function parseCoordExpect (v: Record<string, unknown>, e: Expectation, i: number, node: (v: unknown, step: number, field: string) => number): void {
+  /** The entries of table `k` (name -> object of `allowed` fields), with their field paths. */
+  const table = (k: typeof COORD_EXPECT_FIELDS[number], allowed: readonly string[]): Array<[string, Record<string, unknown>, string]> => {
+    const t = v[k]
+    if (t === undefined) return []
+    if (!isObj(t)) throw new ScenarioError(i, `expect.${k}`, 'expected an object name -> fields')
+    return Object.entries(t).map(([name, x]) => {
+      const p = `expect.${k}.${name}`
+      if (!isObj(x)) throw new ScenarioError(i, p, 'expected an object')
+      noExtra(x, allowed, i, p)
+      return [name, x, p]
+    })
+  }
+  const nodes = (x: unknown, p: string): number[] => {
+    if (!Array.isArray(x)) throw new ScenarioError(i, p, 'expected an array of node ids')
+    return x.map((y, k) => node(y, i, `${p}[${k}]`))
+  }
+  const nodeOrNull = (x: unknown, p: string): number | null => x === null ? null : node(x, i, p)
+  const oneOf = <T extends string>(x: unknown, p: string, allowed: readonly T[]): T => {
+    if (typeof x !== 'string' || !(allowed as readonly string[]).includes(x)) throw new ScenarioError(i, p, `expected one of ${allowed.map(a => `"${a}"`).join(', ')}`)
+    return x as T
+  }
+  for (const [name, x, p] of table('lock', ['holder', 'holders', 'token', 'waiters', 'granted'])) {
+    const o: LockExpect = {}
+    if (x.holder !== undefined) o.holder = nodeOrNull(x.holder, `${p}.holder`)
+    if (x.holders !== undefined) o.holders = nodes(x.holders, `${p}.holders`)
+    if (x.token !== undefined) o.token = int(x.token, i, `${p}.token`, 1, Number.MAX_SAFE_INTEGER)
+    if (x.waiters !== undefined) o.waiters = nodes(x.waiters, `${p}.waiters`)
+    if (x.granted !== undefined) o.granted = nodes(x.granted, `${p}.granted`)
+    ;(e.lock ??= nullObject())[name] = o
+  }
+  for (const [name, x, p] of table('election', ['leader', 'value', 'candidates', 'elected'])) {
+    const o: ElectionExpect = {}
+    if (x.leader !== undefined) o.leader = nodeOrNull(x.leader, `${p}.leader`)
+    if ('value' in x) o.value = x.value
+    if (x.candidates !== undefined) o.candidates = nodes(x.candidates, `${p}.candidates`)
+    if (x.elected !== undefined) o.elected = nodes(x.elected, `${p}.elected`)
+    ;(e.election ??= nullObject())[name] = o
+  }
+  for (const [name, x, p] of table('barrier', ['generation', 'arrived', 'outcomes'])) {
+    const o: BarrierExpect = {}
+    if (x.generation !== undefined) o.generation = int(x.generation, i, `${p}.generation`, 1, Number.MAX_SAFE_INTEGER)
+    if (x.arrived !== undefined) {
+      if (!Array.isArray(x.arrived)) throw new ScenarioError(i, `${p}.arrived`, 'expected an array of agents')
+      o.arrived = x.arrived.map((a, k) => str(a, i, `${p}.arrived[${k}]`))
+    }
+    if (x.outcomes !== undefined) {
+      if (!Array.isArray(x.outcomes)) throw new ScenarioError(i, `${p}.outcomes`, 'expected an array of "released" | "broken"')
+      o.outcomes = x.outcomes.map((a, k) => oneOf(a, `${p}.outcomes[${k}]`, ['released', 'broken'] as const))
+    }
+    ;(e.barrier ??= nullObject())[name] = o
+  }
+  for (const [name, x, p] of table('votes', ['status', 'outcome', 'reason'])) {
+    const o: VoteExpect = {}
+    if (x.status !== undefined) o.status = oneOf(x.status, `${p}.status`, ['open', 'decided', 'failed'] as const)
+    if (x.outcome !== undefined) o.outcome = x.outcome === null ? null : str(x.outcome, i, `${p}.outcome`)
+    if (x.reason !== undefined) o.reason = oneOf(x.reason, `${p}.reason`, ['threshold', 'unreachable', 'deadline'] as const)
+    ;(e.votes ??= nullObject())[name] = o
+  }
+  if (v.lease !== undefined) {
+    if (!isObj(v.lease)) throw new ScenarioError(i, 'expect.lease', 'expected an object lease name -> true | false')
+    e.lease = nullObject()
+    for (const [name, x] of Object.entries(v.lease)) e.lease[name] = bool(x, i, `expect.lease.${name}`)
+  }
+}
+
+/** Whether an expectation reads the coordination machine. */
+export function hasCoordExpect (e: Expectation): boolean {
+  return e.lock !== undefined || e.election !== undefined || e.barrier !== undefined || e.votes !== undefined || e.lease !== undefined
+}
+
+/** Verbs of coordination (agent level: leases, locks, elections, barriers, votes). */
+export const COORD_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['lease', 'revoke', 'keepalive', 'lock', 'unlock', 'elect', 'resign', 'proclaim', 'barrier', 'vote', 'ballot'])
+
 /** Verbs of the economy (agent level). */
+
 export const ECONOMY_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['mint', 'agent', 'auction', 'stake', 'slash'])

@@ -9,9 +9,15 @@
  *
  * Clients: a `client` operation is a strong-variable command (`write` → set, `cas` → compare-and-set)
  * under session `c<node>/kv` of the node it is sent to, re-proposed under the same session until it
- * applies; a `read` is a ReadIndex request answered from that node's replica. Economy commands go under
- * session `<origin>/sim`. A crash "torn" loses the Ready the node was processing: nothing of it is
- * persisted or sent.
+ * applies; a `read` is a ReadIndex request answered from that node's replica. Economy and coordination
+ * commands of agent-level verbs go under session `<origin>/sim`. A crash "torn" loses the Ready the node
+ * was processing: nothing of it is persisted or sent.
+ *
+ * Coordination (config `coordination`): every node runs what a live peer's coordination service does —
+ * the leader proposes `epoch` and `tick` as protocols/coordination/ticker.ts decides, and each node
+ * renews the leases it keeps alive ({@link Simulation.keepAlive}) with one `lease.keepalive` per period —
+ * fire-and-forget under session `n<i>/coord`. The coordination checkers (sim/coord-checkers.ts) follow
+ * every node's machine in every run.
  */
 import { InvariantChecker } from './checkers.js'
 import type { NodeView, Violation } from './checkers.js'
@@ -31,7 +37,11 @@ import { ProposalDroppedError } from '../protocols/raft/errors.js'
 import { RaftDriver } from '../protocols/raft/driver.js'
 import { FORGOTTEN, type AppliedCommand } from '../protocols/raft/application.js'
 import type { ConfState, Message, Role } from '../protocols/raft/types.js'
-import { ECON_TAG, MeshApplication, encodeEconCommand } from '../protocols/mesh/application.js'
+import { COORD_TAG, ECON_TAG, MeshApplication, encodeCoordCommand, encodeEconCommand } from '../protocols/mesh/application.js'
+import type { CoordinationMachine } from '../protocols/coordination/machine.js'
+import type { CoordCommand, CoordEvent } from '../protocols/coordination/types.js'
+import { coordTick } from '../protocols/coordination/ticker.js'
+import { CoordChecker, VoteAgreement } from './coord-checkers.js'
 import type { Economy, MarketResult } from '../protocols/market/index.js'
 import type { StrongResult } from '../protocols/variables/strong-map.js'
 import { logged } from './disk.js'
@@ -79,14 +89,32 @@ export interface SimulationConfig {
   economyCheckEachApply?: boolean
   /** Applied entries between automatic snapshots, as on live peers (default the driver's, 10,000). */
   snapshotEntries?: number
+  /**
+   * Run the coordination services of a live peer on every node: the leader's ticker (`epoch`, `tick`) and
+   * the keepalives of the leases kept alive. Default false: no such entries (runs without coordination
+   * keep the logs and traces they had).
+   */
+  coordination?: boolean
 }
+
+/** A lease is renewed every TTL / this (the period of a live client's keepalives). */
+export const KEEPALIVE_PER_TTL = 3
+/** Leases one simulated node keeps alive. */
+export const KEPT_LEASES_MAX = 10_000
+/**
+ * A coordination proposal (or keepalive) the node refused (no known leader...) is tried again this many
+ * virtual ms later. (Economy proposals are retried at the next tick, as they always were.)
+ */
+export const COORD_REFUSED_RETRY_MS = 50
 
 /** Economy proposals pending at once (each retried until applied somewhere). */
 export const ECON_PENDING_MAX = 1_000_000
 
-/** One economy command proposed through Raft (see {@link Simulation.proposeEcon}). */
+/** One economy or coordination command proposed through Raft (see {@link Simulation.proposeEcon}, {@link Simulation.proposeCoord}). */
 interface EconOp {
   id: number
+  /** Which state machine (and the prefix of its trace lines). */
+  kind: 'econ' | 'coord'
   /** Proposing node; 0: the current leader, else the lowest live node (operator commands). */
   node: number
   clientId: string
@@ -104,6 +132,14 @@ export interface EconOutcome {
   index: number
   time: number
   /** When the attempt that entered the log was proposed (its envelope's stamp): it took effect no earlier. */
+  proposedAt: number
+}
+
+/** The first application of a coordination command (anywhere): its result is the machine's answer. */
+export interface CoordOutcome {
+  result: { ok: boolean, code?: string, message?: string, [k: string]: unknown } | undefined
+  index: number
+  time: number
   proposedAt: number
 }
 
@@ -165,6 +201,16 @@ class SimNode {
    */
   hold = false
   deferred: (() => void) | undefined
+  // Coordination services (the memory of the node's process: reset when it crashes).
+  /** The term of its last epoch proposal, and when it last proposed a tick (protocols/coordination/ticker.ts). */
+  coordEpochTerm = 0
+  coordLastTickAt: number | undefined
+  /** Leases it keeps alive: lease id -> TTL (ms). */
+  readonly kept = new Map<number, number>()
+  keepaliveAuto = true
+  nextKeepaliveAt = 0
+  /** The index this node is applying for the first time anywhere (0: none): its events feed {@link Simulation.onCoordEvent}. */
+  coordFirst = 0
 
   constructor (readonly id: number, readonly disk: SimDisk, voters: number[], learners: number[]) {
     this.voters = voters
@@ -224,6 +270,13 @@ export class Simulation {
   private readonly econBySession = new Map<string, number>()
   /** First applications of economy commands not yet taken by {@link takeEconOutcome}. */
   private readonly econDone = new Map<number, EconOutcome>()
+  /** First applications of coordination commands not yet taken by {@link takeCoordOutcome}. */
+  private readonly coordDone = new Map<number, CoordOutcome>()
+  /** Sequence numbers of the nodes' background coordination sessions `n<i>/coord` (they outlive crashes). */
+  private readonly coordSeqs: number[] = []
+  /** Listeners of the coordination events at their first application anywhere ({@link onCoordEvent}). */
+  private readonly coordFeed = new Set<(e: CoordEvent) => void>()
+  private readonly voteAgreement = new VoteAgreement()
   private econCounter = 0
   /** Sequence numbers of the economy sessions, by origin. */
   private readonly econSeqs = new Map<string, number>()
@@ -330,6 +383,16 @@ export class Simulation {
     driver.onListenerError = panic
     app.onListenerError = panic
     app.strong.onListenerError = panic
+    // The coordination checkers follow this node's machine, the one restored just now and every later one.
+    const checker = new CoordChecker(node.id, this.checker, this.voteAgreement)
+    app.onCoordination(m => {
+      m.onListenerError = panic
+      checker.attach(m)
+      m.on('coord:event', e => {
+        checker.onEvent(e)
+        if (e.index === node.coordFirst) this.publishCoord(e)
+      })
+    })
     node.driver = driver
     node.app = app
     node.lastRole = 'follower'
@@ -340,7 +403,7 @@ export class Simulation {
     driver.on('entry:applied', ({ entry }) => { this.onEntry(node, entry.index, entry.term, logged(entry).text) })
     driver.on('command:applied', (c) => { this.onCommand(node, c) })
     driver.on('raft:read', ({ index, context }) => { this.onReadState(node, index, context) })
-    driver.on('raft:applied', ({ index }) => { node.applied = index; this.serveReads(node) })
+    driver.on('raft:applied', ({ index }) => { node.applied = index; checker.flush(); this.serveReads(node) })
     driver.on('raft:restored', ({ index, term, confState }) => { this.onRestored(node, index, term, confState) })
     driver.on('raft:conf', ({ index, confState }) => { this.onConf(node, index, confState) })
     driver.on('raft:failed', ({ error }) => { this.onFailed(node, error) })
@@ -471,6 +534,7 @@ export class Simulation {
     const node = this.node(id)
     if (node.driver === undefined) return
     this.input(id, 'tick', d => { d.tick(); return undefined })
+    if (this.cfg.coordination === true) this.coordServices(node)
     this.retryClientOps(node)
     if (this.econPending.size > 0) this.retryEcon(id)
   }
@@ -505,6 +569,12 @@ export class Simulation {
     node.app = undefined
     node.disk.tornArmed = false
     node.lastRole = 'crashed'
+    // Its process is gone: what it proposed for coordination and the leases it kept alive with it.
+    node.coordEpochTerm = 0
+    node.coordLastTickAt = undefined
+    node.kept.clear()
+    node.keepaliveAuto = true
+    node.nextKeepaliveAt = 0
     driver?.stop()
     for (const [k, p] of [...this.pending, ...this.pendingReads, ...this.ledgerReads]) {
       if (p.node !== node.id) continue
@@ -545,6 +615,7 @@ export class Simulation {
   private onEntry (node: SimNode, index: number, term: number, text: string): void {
     if (index !== node.applied + 1) this.checker.report('state-machine-safety', `node ${node.id} applied ${index} after ${node.applied} (gap)`)
     this.checker.onApply(node.id, index, term, text)
+    node.coordFirst = index > this.committedEntries ? index : 0
     node.applied = index
     if (index > this.committedEntries) this.committedEntries = index
   }
@@ -581,6 +652,7 @@ export class Simulation {
       }
     }
     if (c.envelope.command[0] === ECON_TAG) { this.onEconCommand(node, c, key); return }
+    if (c.envelope.command[0] === COORD_TAG) { this.onCoordCommand(c, key); return }
     const opId = this.kvOps.get(key)
     if (opId === undefined) return
     const res = c.result === FORGOTTEN ? undefined : c.result as StrongResult
@@ -826,11 +898,11 @@ export class Simulation {
     if (bad.length > 0) this.checker.report('conservation', `node ${node.id} ${when}: ${bad.slice(0, 3).join('; ')}`)
   }
 
-  /** A new economy op of `origin` under its session `<origin>/sim`. */
-  private econOp (node: number, origin: string, cmd: Record<string, unknown>, attempts: number): EconOp {
+  /** A new economy (or coordination) op of `origin` under its session `<origin>/sim`. */
+  private econOp (node: number, origin: string, command: Uint8Array, attempts: number, kind: EconOp['kind'] = 'econ'): EconOp {
     const seq = (this.econSeqs.get(origin) ?? 0) + 1
     this.econSeqs.set(origin, seq)
-    const op: EconOp = { id: ++this.econCounter, node, clientId: `${origin}/sim`, seq, command: encodeEconCommand(cmd), lastTry: this.now, attempts, refused: false }
+    const op: EconOp = { id: ++this.econCounter, kind, node, clientId: `${origin}/sim`, seq, command, lastTry: this.now, attempts, refused: false }
     this.econPending.set(op.id, op)
     this.econBySession.set(`${op.clientId}/${op.seq}`, op.id)
     return op
@@ -844,18 +916,22 @@ export class Simulation {
    */
   proposeEcon (node: number, origin: string, cmd: Record<string, unknown>): number {
     if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'economy proposals pending')
-    const op = this.econOp(node, origin, cmd, 0)
+    const op = this.econOp(node, origin, encodeEconCommand(cmd), 0)
     this.trace.add(`econ ${op.id} ${node} ${origin} ${String(cmd.type)}`)
-    const target = node === 0 ? this.operatorNode() : node
+    this.firstAttempt(op)
+    return op.id
+  }
+
+  private firstAttempt (op: EconOp): void {
+    const target = op.node === 0 ? this.operatorNode() : op.node
     if (target > 0) this.econAttempt(op, target)
     else op.refused = true
-    return op.id
   }
 
   /** Propose several economy commands at one node in one Ready (a busy agent host batching). */
   proposeEconMany (node: number, origin: string, cmds: ReadonlyArray<Record<string, unknown>>): number[] {
     if (this.econPending.size + cmds.length > ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + cmds.length, 'economy proposals pending')
-    const ops = cmds.map(cmd => this.econOp(node, origin, cmd, 1))
+    const ops = cmds.map(cmd => this.econOp(node, origin, encodeEconCommand(cmd), 1))
     this.trace.add(`econ-many ${node} ${origin} ${ops.length}`)
     const refused = this.batch(node, 'economy proposal', d => {
       for (const op of ops) if (d.submit(op.command, op) !== undefined) op.refused = true
@@ -883,23 +959,23 @@ export class Simulation {
   private econAttempt (op: EconOp, target: number): void {
     op.lastTry = this.now
     op.attempts++
-    const refusal = this.attempt(target, 'economy proposal', d => d.submit(op.command, op))
+    const refusal = this.attempt(target, op.kind === 'econ' ? 'economy proposal' : 'coordination proposal', d => d.submit(op.command, op))
     op.refused = refusal !== undefined
-    if (refusal !== undefined) this.trace.add(`econ-refused ${op.id} at ${target}: ${refusal}`)
+    if (refusal !== undefined) this.trace.add(`${op.kind}-refused ${op.id} at ${target}: ${refusal}`)
   }
 
   private retryEcon (id: number): void {
     const due = this.now - this.clientRetryMs
     let operatorNode = -1
     for (const op of this.econPending.values()) {
-      if (op.refused ? op.lastTry >= this.now : op.lastTry > due) continue
+      if (op.refused ? (op.kind === 'coord' ? op.lastTry > this.now - COORD_REFUSED_RETRY_MS : op.lastTry >= this.now) : op.lastTry > due) continue
       let target = op.node
       if (target === 0) {
         if (operatorNode < 0) operatorNode = this.operatorNode()
         target = operatorNode
       }
       if (target !== id) continue
-      this.trace.add(`econ-retry ${op.id}`)
+      this.trace.add(`${op.kind}-retry ${op.id}`)
       this.econAttempt(op, id)
     }
   }
@@ -934,6 +1010,156 @@ export class Simulation {
       const other = byIndex.get(n.applied)
       if (other === undefined) byIndex.set(n.applied, { id: n.id, snap })
       else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different economies at applied index ${n.applied}`)
+    }
+  }
+
+  // ---------------------------------------------------------------- coordination
+
+  /**
+   * Propose a coordination command through Raft at node `node` as `origin` (its session `<origin>/sim`,
+   * signed as the origin), retried exactly-once until some node applies it, like {@link proposeEcon};
+   * {@link takeCoordOutcome} then gives the machine's answer. Returns its op id.
+   */
+  proposeCoord (node: number, origin: string, cmd: CoordCommand): number {
+    if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'proposals pending')
+    const op = this.econOp(node, origin, encodeCoordCommand(cmd), 0, 'coord')
+    this.trace.add(`coord ${op.id} ${node} ${origin} ${cmd.t}`)
+    this.firstAttempt(op)
+    return op.id
+  }
+
+  /**
+   * The client of proposal `id` (economy or coordination) gives up: it is no longer proposed again, and
+   * should an attempt already in flight apply, its outcome is not kept. Harmless once it applied.
+   */
+  abandon (id: number): void {
+    const op = this.econPending.get(id)
+    if (op === undefined) return
+    this.econPending.delete(id)
+    this.econBySession.delete(`${op.clientId}/${op.seq}`)
+    this.trace.add(`${op.kind}-abandoned ${id}`)
+  }
+
+  /** The first application of coordination proposal `id`, once (undefined while it is pending). */
+  takeCoordOutcome (id: number): CoordOutcome | undefined {
+    const o = this.coordDone.get(id)
+    if (o !== undefined) this.coordDone.delete(id)
+    return o
+  }
+
+  private onCoordCommand (c: AppliedCommand, key: string): void {
+    if (c.duplicate) return
+    const id = this.econBySession.get(key)
+    if (id === undefined || !this.econPending.delete(id)) return
+    this.econBySession.delete(key)
+    const r = c.result === FORGOTTEN ? undefined : c.result as CoordOutcome['result']
+    this.coordDone.set(id, { result: r, index: c.index, time: this.now, proposedAt: c.envelope.at })
+    this.trace.add(`coord-applied ${id} ${c.index} ${r === undefined ? 'none' : r.ok ? 'ok' : String(r.code)}`)
+  }
+
+  /**
+   * Calls `fn` with every coordination event at its first application anywhere (so once per event, in
+   * log order: the committed history). Returns the unsubscribe.
+   */
+  onCoordEvent (fn: (e: CoordEvent) => void): () => void {
+    this.coordFeed.add(fn)
+    return () => { this.coordFeed.delete(fn) }
+  }
+
+  private publishCoord (e: CoordEvent): void {
+    // A lease that ended is no longer kept alive (a live client learns it from its keepalive's answer).
+    if (e.type === 'lease:expired' || e.type === 'lease:revoked') {
+      const owner = /^n([0-9]+)$/.exec(e.owner)
+      if (owner !== null) this.nodes[Number(owner[1]) - 1]?.kept.delete(e.lease)
+    }
+    for (const fn of this.coordFeed) fn(e)
+  }
+
+  /**
+   * Node `id`'s process keeps lease `lease` (of TTL `ttlMs`) alive from now on: the node proposes one
+   * `lease.keepalive` (renewing every lease of its origin) every TTL / {@link KEEPALIVE_PER_TTL} of its
+   * shortest kept lease while it is up and reaches the leader. A crash forgets every kept lease (the
+   * process is gone); so does the lease's end. Ignored while the node is down.
+   */
+  keepAlive (id: number, lease: number, ttlMs: number): void {
+    const node = this.node(id)
+    if (node.driver === undefined) return
+    if (!node.kept.has(lease) && node.kept.size >= KEPT_LEASES_MAX) throw new LimitExceededError('KEPT_LEASES_MAX', KEPT_LEASES_MAX, node.kept.size + 1, `leases kept alive by node ${id}`)
+    const first = node.kept.size === 0
+    node.kept.set(lease, ttlMs)
+    const due = this.now + this.keepalivePeriod(node)
+    if (first || due < node.nextKeepaliveAt) node.nextKeepaliveAt = due
+    this.trace.add(`keep ${id} ${lease} ${ttlMs}`)
+  }
+
+  /** Node `id` stops keeping lease `lease` alive. */
+  forgetLease (id: number, lease: number): void { this.node(id).kept.delete(lease) }
+
+  /** Pause (false) or resume (true) node `id`'s keepalives (a hung lease client on a live node); resuming renews at its next tick. */
+  setKeepalive (id: number, on: boolean): void {
+    const node = this.node(id)
+    node.keepaliveAuto = on
+    if (on) node.nextKeepaliveAt = 0
+    this.trace.add(`keepalive ${id} ${on ? 'on' : 'off'}`)
+  }
+
+  /** The leases node `id` keeps alive, sorted. */
+  keptLeases (id: number): number[] { return [...this.node(id).kept.keys()].sort((a, b) => a - b) }
+
+  private keepalivePeriod (node: SimNode): number {
+    let ttl = Infinity
+    for (const t of node.kept.values()) if (t < ttl) ttl = t
+    return Math.max(1, Math.floor(ttl / KEEPALIVE_PER_TTL))
+  }
+
+  /** What a live peer's coordination service does at each tick of its clock: the leader's ticker, then keepalives. */
+  private coordServices (node: SimNode): void {
+    const driver = node.driver
+    const app = node.app
+    if (driver === undefined || app === undefined) return
+    // (A follower proposes nothing: the ticker's inputs are read only on the leader.)
+    if (driver.isLeader) {
+      const term = driver.node.status().term
+      const cmd = coordTick({ isLeader: true, term, epochTerm: node.coordEpochTerm, now: this.now, nextDeadline: app.coordination.nextDeadline(), lastTickAt: node.coordLastTickAt })
+      if (cmd !== undefined && this.coordBackground(node, cmd) === undefined) {
+        if (cmd.t === 'epoch') { node.coordEpochTerm = term; node.coordLastTickAt = undefined } else node.coordLastTickAt = this.now
+      }
+    }
+    if (node.kept.size > 0 && node.keepaliveAuto && this.now >= node.nextKeepaliveAt) {
+      // Refused (no known leader...): tried again a little later.
+      const refused = this.coordBackground(node, { t: 'lease.keepalive', n: node.kept.size }) !== undefined
+      node.nextKeepaliveAt = this.now + (refused ? COORD_REFUSED_RETRY_MS : this.keepalivePeriod(node))
+    }
+  }
+
+  /** Propose a background coordination command at node `node` under its session `n<i>/coord`, once (not retried). */
+  private coordBackground (node: SimNode, cmd: CoordCommand): Refusal {
+    const seq = (this.coordSeqs[node.id - 1] ?? 0) + 1
+    this.coordSeqs[node.id - 1] = seq
+    const refusal = this.attempt(node.id, 'coordination service', d => d.submit(encodeCoordCommand(cmd), { clientId: `n${node.id}/coord`, seq }))
+    if (refusal === undefined) this.trace.add(`coord-bg ${node.id} ${cmd.t}`)
+    return refusal
+  }
+
+  /** Node `id`'s coordination machine (undefined when the node is down). */
+  coordinationOf (id: number): CoordinationMachine | undefined { return this.node(id).app?.coordination }
+
+  /** Live nodes at the same applied index must hold identical coordination states (`state-machine-safety`). */
+  checkCoordination (): void {
+    const byIndex = new Map<number, SimNode[]>()
+    for (const n of this.nodes) {
+      if (n.driver === undefined || n.app === undefined) continue
+      const same = byIndex.get(n.applied)
+      if (same === undefined) byIndex.set(n.applied, [n])
+      else same.push(n)
+    }
+    for (const [index, same] of byIndex) {
+      if (same.length < 2) continue
+      const first = same[0] as SimNode
+      const snap = JSON.stringify(first.app?.coordination.snapshotJson())
+      for (const n of same.slice(1)) {
+        if (JSON.stringify(n.app?.coordination.snapshotJson()) !== snap) this.checker.report('state-machine-safety', `nodes ${first.id} and ${n.id} hold different coordination states at applied index ${index}`)
+      }
     }
   }
 

@@ -31,8 +31,8 @@ const SIM_USAGE = `usage:
   agora sim run <scenario.json|yaml> [--seed N] [--json]
       Run one scenario file (format: SCENARIOS.md). Exit 0 if ok, 1 if an expect failed or an invariant
       was violated, 2 if the scenario is malformed. --json prints exactly one JSON report on stdout.
-  agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--faults LIST] [--json]
-  agora sim fuzz --economy [--ledger] [--nodes N] [--seeds K] [--seed-start S] [--json]
+  agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--faults LIST] [--no-coordination] [--json]
+  agora sim fuzz --economy [--ledger] [--nodes N] [--seeds K] [--seed-start S] [--no-coordination] [--json]
       Random fault schedules (partitions, isolations, cuts, crashes/restarts, drops, duplicates,
       reordering, delays, malformed messages, membership changes, snapshots) in a safety phase, then a healed liveness phase. Prints
       failing seeds with their replay command and each seed's trace hash. --faults is a comma list of
@@ -41,7 +41,9 @@ const SIM_USAGE = `usage:
       --economy: each seed is a random scenario of agents and auctions of every mechanism under
       partitions and crashes (sim/econ-fuzz.ts); it fails on a violation, on supply not conserved, or
       on an auction not settled exactly once after the heal. --ledger adds random transfers and
-      ReadIndex balance reads (sim/ledger-fuzz.ts) whose history must be linearizable.`
+      ReadIndex balance reads (sim/ledger-fuzz.ts) whose history must be linearizable.
+      Both run random coordination traffic (leases, locks, elections, barriers, votes: sim/coord-fuzz.ts)
+      checked by the coordination checkers; --no-coordination leaves it out.`
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sub = args[0]

@@ -49,29 +49,33 @@ export default async function (): Promise<Record<string, unknown>> {
   const t1 = performance.now()
   const r = checkLinearizable(kvModel, h)
   out.linearizability10kOps100Keys = { result: r.result, ms: Number((performance.now() - t1).toFixed(1)) }
-  // One thread: the per-seed figure.
+  // One thread: the per-seed figure, with the default coordination traffic and without it.
   const sample = 100
-  const t2 = performance.now()
-  const c2 = cpuUs()
-  const f = fuzz({ nodes: 5, seeds: sample, ticks: 2000, seedStart: 100_001 })
-  const fuzzMs = performance.now() - t2
-  out.fuzzOneThread = {
-    seeds: sample,
-    nodes: 5,
-    ticks: 2000,
-    perSeedMs: Number((fuzzMs / sample).toFixed(1)),
-    cpuPerSeedMs: Number(((cpuUs() - c2) / 1000 / sample).toFixed(1)),
-    committedPerSeed: Math.round(f.committed / sample),
-    failingSeeds: f.results.filter(x => !x.ok).map(x => x.seed)
+  for (const coordination of [true, false]) {
+    const t2 = performance.now()
+    const c2 = cpuUs()
+    const f = fuzz({ nodes: 5, seeds: sample, ticks: 2000, seedStart: 100_001, coordination })
+    const fuzzMs = performance.now() - t2
+    out[coordination ? 'fuzzOneThread' : 'fuzzOneThreadNoCoordination'] = {
+      seeds: sample,
+      nodes: 5,
+      ticks: 2000,
+      coordination,
+      perSeedMs: Number((fuzzMs / sample).toFixed(1)),
+      cpuPerSeedMs: Number(((cpuUs() - c2) / 1000 / sample).toFixed(1)),
+      committedPerSeed: Math.round(f.committed / sample),
+      failingSeeds: f.results.filter(x => !x.ok).map(x => x.seed)
+    }
   }
-  // The target run: 1,000 seeds x 5 nodes x 2,000 ticks, one worker per CPU.
+  // The target run: 1,000 seeds x 5 nodes x 2,000 ticks, one worker per CPU (SIM_BENCH_COORDINATION=0: without coordination).
   const seeds = Number(process.env.SIM_BENCH_SEEDS ?? 1000)
+  const coordination = process.env.SIM_BENCH_COORDINATION !== '0'
   const workers = Math.max(1, os.cpus().length)
   const per = Math.ceil(seeds / workers)
   const t3 = performance.now()
   const parts = await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<{ ms: number, committed: number, failing: number[] }>((resolve, reject) => {
     const n = Math.max(0, Math.min(per, seeds - w * per))
-    const worker = new Worker(new URL('./fuzz-worker.js', import.meta.url), { workerData: { seedStart: 1 + w * per, seeds: n, nodes: 5, ticks: 2000 } })
+    const worker = new Worker(new URL('./fuzz-worker.js', import.meta.url), { workerData: { seedStart: 1 + w * per, seeds: n, nodes: 5, ticks: 2000, coordination } })
     worker.once('message', resolve)
     worker.once('error', reject)
   })))
@@ -80,6 +84,7 @@ export default async function (): Promise<Record<string, unknown>> {
     seeds,
     nodes: 5,
     ticks: 2000,
+    coordination,
     workers,
     totalS: Number((totalMs / 1000).toFixed(1)),
     committedPerSeed: Math.round(parts.reduce((a, p) => a + p.committed, 0) / seeds),

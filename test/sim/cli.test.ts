@@ -156,4 +156,29 @@ describe('agora CLI', () => {
     expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '2', '--ticks', '200', '--faults', 'crash,garbage'], c)).toBe(0)
     expect(c.out).toContain('2/2 seeds ok')
   })
+
+  it('fuzz runs coordination traffic by default; --no-coordination leaves it out (and other traces)', async () => {
+    const a = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '300', '--seed-start', '4', '--json'], a)).toBe(0)
+    const b = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '300', '--seed-start', '4', '--json', '--no-coordination'], b)).toBe(0)
+    const [ra, rb] = [JSON.parse(a.out), JSON.parse(b.out)]
+    expect([ra.coordination, rb.coordination]).toEqual([true, false])
+    expect(ra.traces['4']).not.toBe(rb.traces['4'])
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '300', '--no-coordination'], c)).toBe(0)
+    expect(c.out).toContain('no coordination')
+    const d = io()
+    expect(await main(['sim', 'fuzz', '--economy', '--seeds', '1', '--seed-start', '2', '--no-coordination'], d)).toBe(0)
+    expect(d.out).toContain('1/1 seeds ok (economy, no coordination, 5 nodes)')
+  })
+
+  it('runs a coordination scenario and reports its coordination', async () => {
+    const a = io()
+    const p = file('coord.json', { nodes: 3, steps: [{ run: 500 }, { elect: { node: 2, name: 'e' } }, { barrier: { node: 1, name: 'b', parties: 1, agent: 'w' } }, { expect: { election: { e: { leader: 2 } }, barrier: { b: { outcomes: ['released'] } } } }] })
+    expect(await main(['sim', 'run', p, '--json'], a)).toBe(0)
+    const r = JSON.parse(a.out)
+    expect(r.coordination.elections.e.leader).toMatchObject({ node: 2, value: 'n2' })
+    expect(r.coordination.barriers.b).toMatchObject({ parties: 1, generation: 2, outcomes: [{ generation: 1, status: 'released' }] })
+  })
 })

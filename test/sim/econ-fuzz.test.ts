@@ -17,6 +17,17 @@ describe('economy fuzz: random auctions under partitions and crashes', () => {
     expect(statuses.get('settled') ?? 0).toBeGreaterThan(50)
   })
 
+  it('runs coordination traffic alongside (checked by the coordination checkers), unless told not to', () => {
+    const r = econFuzzSeed(4)
+    expect(r.ok).toBe(true)
+    expect(r.coordination?.events['lock:acquired'] ?? 0).toBeGreaterThan(0)
+    expect(r.report.coordination).toBeDefined()
+    const off = econFuzzSeed(4, { coordination: false })
+    expect(off.ok).toBe(true)
+    expect(off.coordination).toBeUndefined()
+    expect(off.report.nodes['1']?.log.some(e => e[2].startsWith('coord:'))).toBe(false)
+  })
+
   it('is deterministic: a seed gives the same scenario and trace', () => {
     expect(econFuzzScenario(7)).toEqual(econFuzzScenario(7))
     expect(econFuzzSeed(7).trace).toBe(econFuzzSeed(7).trace)
