@@ -17,6 +17,7 @@ import type { Logger } from '../../src/base/log.js'
 import { encodeCoordCommand } from '../../protocols/mesh/application.js'
 import { COORD_LIMITS, COORD_NAME_RE, type CoordEvent, type LockView, type BarrierView, type VoteDecision, type VoteRule, type VoteView } from '../../protocols/coordination/types.js'
 import type { CoordinationMachine } from '../../protocols/coordination/machine.js'
+import { coordTick } from '../../protocols/coordination/ticker.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
 import { AbortedError, BarrierBrokenError, BarrierTimeoutError, CoordinationError, LeaseLostError, LockTimeoutError } from './errors.js'
 
@@ -225,6 +226,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private keeping = false
   private ticking = false
   private epochTerm = -1
+  private lastTickAt: number | undefined
   private running = false
   private stopping = new AbortController()
   private readonly voteHandlers = new Map<string, VoteHandler>()
@@ -514,17 +516,19 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.ticking = true
     try {
       const term = local.term()
-      // An epoch matters only to leases granted before this term; the replica must be current to tell.
-      if (this.epochTerm !== term) {
+      // The rule the simulator runs too (protocols/coordination/ticker.ts).
+      const cmd = coordTick({ isLeader: true, term, epochTerm: this.epochTerm, now: this.now(), nextDeadline: m.nextDeadline(), lastTickAt: this.lastTickAt })
+      if (cmd?.t === 'epoch') {
+        // An epoch matters only to leases granted before this term; the replica must be current to tell.
         await local.barrier()
         if ((local.machine()?.leaseCount ?? 0) > 0) {
           await this.command({ t: 'epoch' })
           this.stats.epochs++
         }
         this.epochTerm = term
-      }
-      const next = local.machine()?.nextDeadline()
-      if (next !== undefined && this.now() >= next) {
+        this.lastTickAt = undefined
+      } else if (cmd?.t === 'tick') {
+        this.lastTickAt = this.now()
         await this.command({ t: 'tick' })
         this.stats.ticks++
       }
