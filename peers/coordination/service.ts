@@ -219,6 +219,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private readonly leases = new Map<number, LocalLease>()
   private session: Promise<LocalLease> | undefined
   private keepTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the armed keepalive fires (this peer's clock); Infinity when none is armed. */
+  private keepAt = Infinity
   private checkTimer: ReturnType<typeof setTimeout> | undefined
   /** When the armed local expiry check fires (this peer's clock); Infinity when none is armed. */
   private checkAt = Infinity
@@ -287,6 +289,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.checkAt = Infinity
     clearInterval(this.tickTimer)
     clearTimeout(this.keepTimer)
+    this.keepAt = Infinity
     const live = [...this.leases.values()].filter(l => !l.lost)
     if (options.revoke !== false && live.length > 0 && this.backend !== undefined) {
       try {
@@ -454,13 +457,21 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.checkTimer.unref?.()
   }
 
+  /**
+   * Arms the next keepalive one period (the shortest TTL / KEEPALIVES_PER_TTL) from now, unless one is
+   * armed sooner: re-arming it at every grant would postpone it for as long as grants come faster than
+   * the period, and every lease of this peer would then expire.
+   */
   private scheduleKeepalive (): void {
     if (!this.running || this.keeping) return
-    clearTimeout(this.keepTimer)
     let period = Infinity
     for (const l of this.leases.values()) period = Math.min(period, l.ttlMs / KEEPALIVES_PER_TTL)
-    if (period === Infinity) return
-    this.keepTimer = setTimeout(() => { void this.keepalive() }, Math.max(50, Math.floor(period)))
+    if (period === Infinity) { clearTimeout(this.keepTimer); this.keepAt = Infinity; return }
+    const delay = Math.max(50, Math.floor(period))
+    if (this.keepAt <= this.now() + delay) return
+    clearTimeout(this.keepTimer)
+    this.keepAt = this.now() + delay
+    this.keepTimer = setTimeout(() => { this.keepAt = Infinity; void this.keepalive() }, delay)
     this.keepTimer.unref?.()
   }
 

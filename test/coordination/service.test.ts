@@ -13,18 +13,19 @@ const dec = new TextDecoder()
 const LOCAL_TTL = 1000 - Math.min(LEASE_LOCAL_MARGIN_MS_MAX, 100)
 afterEach(() => { vi.useRealTimers() })
 
-/** A coordination service whose backend grants lease 7 and answers keepalives as `keepalive` says. */
+/** A coordination service whose backend grants leases 7, 8, 9... and answers keepalives as `keepalive` says. */
 function service (keepalive: (n: number) => boolean): { c: PeerCoordination, sent: number[] } {
   const c = new PeerCoordination({ self: 'p', log: createLogger('silent', 'coordination'), lookup: () => undefined, query: () => ({ agents: [] }) })
   const sent: number[] = []
+  let next = 7
   c.setBackend({
     propose: async (command) => {
       const t = (JSON.parse(dec.decode(command.subarray(1))) as { t: string }).t
-      if (t === 'lease.grant') return { index: 7, result: { ok: true, lease: 7, ttlMs: 1000 } }
+      if (t === 'lease.grant') { const id = next++; return { index: id, result: { ok: true, lease: id, ttlMs: 1000 } } }
       if (t !== 'lease.keepalive') throw new Error(`unexpected ${t}`)
       sent.push(Date.now())
       if (!keepalive(sent.length)) throw new Error('partitioned')
-      return { index: 8, result: { ok: true, renewed: 1 } }
+      return { index: 1, result: { ok: true, renewed: next - 7 } }
     },
     read: async () => undefined,
     watch: async () => undefined
@@ -66,6 +67,23 @@ describe('local lease expiry', () => {
     await vi.advanceTimersByTimeAsync(1)
     expect(lease.lost).toBe(true)
     expect(lost).toEqual([renewedUntil])
+    await c.stop({ revoke: false })
+  })
+
+  it('a steady stream of grants does not postpone the keepalive: earlier leases stay renewed', async () => {
+    vi.useFakeTimers({ now: 3_000_000 })
+    const { c, sent } = service(() => true)
+    c.start()
+    const first = await c.grantLease({ ttlMs: 1000 })
+    // A new lease every 100 ms for 3 s: more often than the keepalive period (TTL / 3).
+    for (let k = 0; k < 30; k++) {
+      await vi.advanceTimersByTimeAsync(100)
+      await c.grantLease({ ttlMs: 1000 })
+    }
+    expect(first.lost).toBe(false)
+    expect(sent.length).toBeGreaterThanOrEqual(8)
+    // Renewals keep their period: the gaps between keepalives stay about TTL / 3.
+    for (let k = 1; k < sent.length; k++) expect(sent[k]! - sent[k - 1]!).toBeLessThanOrEqual(400)
     await c.stop({ revoke: false })
   })
 })
