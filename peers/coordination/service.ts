@@ -44,6 +44,8 @@ export interface CoordBackend {
 export const LEASE_TTL_MS_DEFAULT = 10_000
 /** A keepalive is sent every TTL / this (of the shortest lease). */
 export const KEEPALIVES_PER_TTL = 3
+/** Pause after a watch that answered at once with nothing new (so a wait loop cannot spin). */
+export const WATCH_IDLE_PAUSE_MS = 50
 /** Longest wait of one watch round (a longer wait watches again). */
 export const WATCH_ROUND_MS = 10_000
 /** Leases one peer holds at once. */
@@ -185,6 +187,12 @@ interface LocalLease {
 /** What an aborted watch resolves to. */
 const ABORTED: unique symbol = Symbol('aborted')
 
+/** `fn`, callable once (later calls do nothing). */
+function once (fn: () => void): () => void {
+  let done = false
+  return () => { if (!done) { done = true; fn() } }
+}
+
 function margin (ttlMs: number): number {
   return Math.min(LEASE_LOCAL_MARGIN_MS_MAX, Math.floor(ttlMs / 10))
 }
@@ -238,6 +246,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
    * this peer renews every lease it owns. Revoked once the group answers again.
    */
   private readonly orphans = new Set<number>()
+  /** Local turns at a lock under a shared lease (`<lease>/<kind>/<name>`): the callers waiting for the one that has it. */
+  private readonly gates = new Map<string, { queue: Array<() => void> }>()
   /** Lease grants in flight (their leases may be in the group before they are here). */
   private granting = 0
   readonly stats = { keepalives: 0, keepaliveFailures: 0, leasesLost: 0, ticks: 0, epochs: 0, grants: 0, waits: 0, voteRequestsServed: 0 }
@@ -333,7 +343,14 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private async watchJson<T> (name: string, rev: number, ms: number): Promise<T | undefined>
   private async watchJson<T> (name: string, rev: number, ms: number, signal: AbortSignal): Promise<T | undefined | typeof ABORTED>
   private async watchJson<T> (name: string, rev: number, ms: number, signal?: AbortSignal): Promise<T | undefined | typeof ABORTED> {
-    const watching = this.need().watch(name, rev, Math.min(ms, WATCH_ROUND_MS))
+    const asked = this.now()
+    const round = Math.min(ms, WATCH_ROUND_MS)
+    const watching = this.need().watch(name, rev, round).then(async (r) => {
+      // A backend that answers at once with nothing new would make the caller's loop spin: pace it.
+      const v = r === undefined || r === null ? 0 : (JSON.parse(r) as { rev?: number }).rev ?? 0
+      if (v === rev && rev !== 0 && this.now() - asked < round / 2) await sleep(Math.min(WATCH_IDLE_PAUSE_MS, round))
+      return r
+    })
     let raw: string | undefined | typeof ABORTED
     if (signal === undefined) raw = await watching
     else {
@@ -576,11 +593,71 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     checkName('name', name)
     if (o.waitMs !== undefined && (!Number.isSafeInteger(o.waitMs) || o.waitMs < 1 || o.waitMs > COORD_LIMITS.waitMsMax)) throw new InvalidOptionError('waitMs', `must be an integer in 1..${COORD_LIMITS.waitMsMax}`)
     if (o.signal?.aborted === true) throw abortError(o.signal, `${kind} ${name}`)
+    const started = this.now()
     const { l, dedicated } = await this.leaseFor(o)
+    // The group grants a lease one permit of a lock at most: callers here sharing a lease (the session
+    // lease, a given one) take turns locally, in FIFO order, so each holds the lock alone.
+    let leave: (() => void) | undefined
+    if (!dedicated) {
+      const turn = await this.enterGate(`${l.id}/${kind}/${name}`, wait, o, started, l)
+      if (turn === null) return null
+      leave = turn
+    }
+    try {
+      const handle = await this.acquireUnder(name, o, wait, kind, value, l, dedicated, started, leave)
+      if (handle === null) leave?.()
+      return handle
+    } catch (err) {
+      leave?.()
+      throw err
+    }
+  }
+
+  /**
+   * Waits for this peer's turn at lock `key` (a lease's lock): a function that ends the turn, or null when
+   * `wait` is false and another caller here has it. Bounded by `waitMs`, the caller's signal and the lease.
+   */
+  private async enterGate (key: string, wait: boolean, o: LockOptions, started: number, l: LocalLease): Promise<(() => void) | null> {
+    let gate = this.gates.get(key)
+    const leave = (): void => {
+      const g = this.gates.get(key)
+      if (g === undefined) return
+      const next = g.queue.shift()
+      if (next !== undefined) next()
+      else this.gates.delete(key)
+    }
+    if (gate === undefined) {
+      this.gates.set(key, { queue: [] })
+      return once(leave)
+    }
+    if (!wait) return null
+    if (gate.queue.length >= COORD_LIMITS.waitersPerLockMax) throw new LimitExceededError('waitersPerLockMax', COORD_LIMITS.waitersPerLockMax, gate.queue.length + 1, `callers of ${key} on this peer`)
+    const stop = AbortSignal.any([this.stopping.signal, l.controller.signal, ...(o.signal !== undefined ? [o.signal] : [])])
+    await new Promise<void>((resolve, reject) => {
+      const g = gate!
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = (): void => { clearTimeout(timer); stop.removeEventListener('abort', onAbort) }
+      const turn = (): void => { done(); resolve() }
+      const give = (err: Error): void => {
+        done()
+        const i = g.queue.indexOf(turn)
+        if (i >= 0) g.queue.splice(i, 1)
+        reject(err)
+      }
+      const onAbort = (): void => { give(l.lost ? new LeaseLostError(l.id, 'while waiting') : abortError(o.signal, key)) }
+      g.queue.push(turn)
+      stop.addEventListener('abort', onAbort, { once: true })
+      if (o.waitMs !== undefined) timer = setTimeout(() => { give(new LockTimeoutError(key.slice(key.indexOf('/') + 1), o.waitMs!)) }, Math.max(0, started + o.waitMs - this.now()))
+    })
+    return once(leave)
+  }
+
+  private async acquireUnder (name: string, o: LockOptions, wait: boolean, kind: 'lock' | 'election', value: string | undefined, l: LocalLease, dedicated: boolean, started: number, leave: (() => void) | undefined): Promise<LockHandle | null> {
     const cmd: Record<string, unknown> = { t: 'lock.acquire', kind, name, lease: l.id }
     if (o.permits !== undefined) cmd.permits = o.permits
     if (wait) cmd.wait = true
-    if (wait && o.waitMs !== undefined) cmd.waitMs = o.waitMs
+    // What is left of the wait after this peer's own turn.
+    if (wait && o.waitMs !== undefined) cmd.waitMs = Math.max(1, o.waitMs - (this.now() - started))
     if (value !== undefined) cmd.value = value
     let r: Record<string, unknown>
     try {
@@ -604,7 +681,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       }
     }
     this.stats.grants++
-    return this.lockHandle(kind, name, token, l, dedicated)
+    return this.lockHandle(kind, name, token, l, dedicated, leave)
   }
 
   /** Waits for a queued request's grant: the lock's holders name our lease, or our ticket left the queue (timeout, lease end). */
@@ -652,10 +729,10 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     }
   }
 
-  private lockHandle (kind: 'lock' | 'election', name: string, token: number, l: LocalLease, dedicated: boolean): LockHandle {
-    // The handle's signal ends with the lease, or at release.
+  private lockHandle (kind: 'lock' | 'election', name: string, token: number, l: LocalLease, dedicated: boolean, leave: (() => void) | undefined): LockHandle {
+    // The handle's signal ends with the lease, or at release; either ends this caller's local turn.
     const controller = new AbortController()
-    const onLost = (): void => { controller.abort(l.controller.signal.reason) }
+    const onLost = (): void => { controller.abort(l.controller.signal.reason); leave?.() }
     if (l.controller.signal.aborted) onLost()
     else l.controller.signal.addEventListener('abort', onLost, { once: true })
     let released = false
@@ -685,6 +762,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
         }
         l.controller.signal.removeEventListener('abort', onLost)
         controller.abort(new AbortedError(`${kind} ${name} (released)`))
+        leave?.()
       }
     }
   }

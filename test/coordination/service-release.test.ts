@@ -96,6 +96,50 @@ describe('leases of peer.coordination', () => {
     expect(kept.lost).toBe(false)
   })
 
+  it('callers on one peer sharing its session lease hold a lock one at a time, FIFO, each under its own token', async () => {
+    const g = group()
+    coord = service(g.backend)
+    const order: string[] = []
+    let inside = 0
+    const use = async (who: string): Promise<number> => {
+      const lock = await coord!.lock('shared')
+      inside++
+      expect(inside).toBe(1)
+      order.push(who)
+      await new Promise(resolve => setTimeout(resolve, 5))
+      inside--
+      await lock.release()
+      return lock.token
+    }
+    const tokens = await Promise.all(['a', 'b', 'c'].map(use))
+    expect(order).toEqual(['a', 'b', 'c'])
+    expect(new Set(tokens).size).toBe(3)
+    expect(tokens[1]!).toBeGreaterThan(tokens[0]!)
+    expect(tokens[2]!).toBeGreaterThan(tokens[1]!)
+    // tryLock while another caller here holds it: null, without asking the group.
+    const held = await coord.lock('shared')
+    expect(await coord.tryLock('shared')).toBeNull()
+    // A local wait is bounded by waitMs.
+    await expect(coord.lock('shared', { waitMs: 50 })).rejects.toMatchObject({ code: 'ERR_LOCK_TIMEOUT' })
+    const next = coord.lock('shared')
+    await held.release()
+    const n = await next
+    expect(n.token).toBeGreaterThan(held.token)
+    await n.release()
+    // Elections too: a second campaign here waits for the first leadership to end.
+    const e1 = coord.election('team')
+    const e2 = coord.election('team')
+    const lead1 = await e1.campaign('one')
+    let second: number | undefined
+    const pending = e2.campaign('two').then(l => { second = l.token })
+    await new Promise(resolve => setTimeout(resolve, 20))
+    expect(second).toBeUndefined()
+    await e1.resign()
+    await pending
+    expect(second!).toBeGreaterThan(lead1.token)
+    expect((await e2.leader())?.value).toBe('two')
+  })
+
   it('a release or resignation that failed (no leader) leaves the lock or leadership held and can be retried; it is free once it succeeds', async () => {
     const g = group()
     coord = service(g.backend)
