@@ -58,7 +58,9 @@ describe('locks over TCP', () => {
     const next = await waiting
     const took = Date.now() - crashedAt
     expect(next.token).toBeGreaterThan(lock.token)
-    expect(took).toBeLessThan(1500 + 10 * 20 * 2 + 1000)
+    // Not a latency figure (npm run bench coordination measures it: tens of ms beyond the TTL): a bound
+    // far above TTL + an election timeout that still tells "freed by its lease" from "never freed".
+    expect(took).toBeLessThan(1500 + 10 * 20 * 2 + 10_000)
     // The old holder's fence is stale now: a write under it is refused.
     await expect(mesh.peers[0]!.variables.strong<number>('out').set(2, { fence: lock.fence })).rejects.toMatchObject({ code: 'ERR_FENCED' })
     await mesh.peers[1]!.variables.strong<number>('out').set(3, { fence: next.fence })
