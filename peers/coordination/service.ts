@@ -16,7 +16,7 @@ import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import { encodeCoordCommand } from '../../protocols/mesh/application.js'
 import { COORD_LIMITS, COORD_NAME_RE, type CoordEvent, type LockView, type BarrierView, type VoteDecision, type VoteRule, type VoteView } from '../../protocols/coordination/types.js'
-import type { CoordinationMachine } from '../../protocols/coordination/machine.js'
+import { LEASE_PAGE, type CoordinationMachine } from '../../protocols/coordination/machine.js'
 import { coordTick } from '../../protocols/coordination/ticker.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
 import { AbortedError, BarrierBrokenError, BarrierTimeoutError, CoordinationError, LeaseLostError, LockTimeoutError } from './errors.js'
@@ -248,8 +248,9 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private readonly orphans = new Set<number>()
   /** Local turns at a lock under a shared lease (`<lease>/<kind>/<name>`): the callers waiting for the one that has it. */
   private readonly gates = new Map<string, { queue: Array<() => void> }>()
-  /** Lease grants in flight (their leases may be in the group before they are here). */
+  /** Lease grants in flight (their leases may be in the group before they are here), and grants finished. */
   private granting = 0
+  private grantsDone = 0
   readonly stats = { keepalives: 0, keepaliveFailures: 0, leasesLost: 0, ticks: 0, epochs: 0, grants: 0, waits: 0, voteRequestsServed: 0 }
 
   constructor (private readonly ctx: {
@@ -390,6 +391,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       r = await this.command({ t: 'lease.grant', ttlMs })
     } finally {
       this.granting--
+      this.grantsDone++
     }
     const l: LocalLease = { id: r.lease as number, ttlMs, deadline: sent + ttlMs - margin(ttlMs), controller: new AbortController(), lost: false, session }
     this.leases.set(l.id, l)
@@ -498,15 +500,19 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     this.keeping = true
     const sent = this.now()
     const mine = [...this.leases.values()]
+    const grantsBefore = this.grantsDone
     try {
       const r = await this.command({ t: 'lease.keepalive', n: mine.length })
       this.stats.keepalives++
       let live: Set<number> | undefined
-      if ((r.renewed as number) !== mine.length) {
-        live = new Set(Array.isArray(r.leases) ? r.leases as number[] : await this.readJson<number[]>(`coord:leases:${this.ctx.self}`) ?? [])
-        // More leases in the group than here: a grant whose answer was lost (ERR_INDEFINITE) left one. It
-        // holds nothing and is revoked (unless a grant is in flight: its lease may be that one).
-        if (this.granting === 0) for (const id of live) if (!this.leases.has(id)) this.orphans.add(id)
+      const renewed = r.renewed as number
+      // Fewer renewed than sent: some expired in the group. More, with no grant in flight or finished
+      // meanwhile (it would be counted there): a grant whose answer was lost (ERR_INDEFINITE) left one,
+      // which holds nothing and is revoked. Either way the full list says which.
+      const quiet = this.granting === 0 && this.grantsDone === grantsBefore
+      if (renewed < mine.length || (renewed > mine.length && quiet)) {
+        live = new Set(Array.isArray(r.leases) ? r.leases as number[] : await this.groupLeases())
+        if (quiet && this.granting === 0) for (const id of live) if (!this.leases.has(id)) this.orphans.add(id)
       }
       for (const l of mine) {
         if (l.lost) continue
@@ -521,6 +527,17 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       this.keeping = false
       this.scheduleKeepalive()
     }
+  }
+
+  /** Every lease the group holds for this peer, read page by page (the full list: a missing id means lost). */
+  private async groupLeases (): Promise<number[]> {
+    const out: number[] = []
+    for (let page = 0; page <= Math.ceil(PEER_LEASES_MAX / LEASE_PAGE); page++) {
+      const ids = await this.readJson<number[]>(`coord:leases:${this.ctx.self}${out.length > 0 ? `@${out[out.length - 1]!}` : ''}`) ?? []
+      out.push(...ids)
+      if (ids.length < LEASE_PAGE) return out
+    }
+    return out
   }
 
   /** Revokes the leases this peer gave up that the group may still hold (see {@link orphans}). */

@@ -12,6 +12,8 @@ import { COORD_LIMITS, COORD_NAME_RE, type BarrierOutcome, type BarrierView, typ
 
 const dec = new TextDecoder()
 const L = COORD_LIMITS
+/** Lease ids one `coord:leases:` read returns. */
+export const LEASE_PAGE = 1000
 
 interface Lease { id: number, owner: string, ttlMs: number, expiresAt: number, holds: Set<string>, barriers: Set<string> }
 interface Holder { lease: number, token: number, since: number, value?: string }
@@ -827,7 +829,17 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
       case 'vote': return Number.isSafeInteger(Number(arg)) ? json(this.vote(Number(arg))) : undefined
       case 'votes': return json(this.openVoteIds())
       case 'lease': return Number.isSafeInteger(Number(arg)) ? json(this.lease(Number(arg))) : undefined
-      case 'leases': return json(this.leasesOf(arg).slice(0, 1000))
+      case 'leases': {
+        // `coord:leases:<owner>` or `coord:leases:<owner>@<after>`: a page of at most LEASE_PAGE ids, ascending.
+        const at = arg.lastIndexOf('@')
+        const owner = at < 0 ? arg : arg.slice(0, at)
+        const after = at < 0 ? 0 : Number(arg.slice(at + 1))
+        if (!Number.isSafeInteger(after)) return undefined
+        const ids = this.leasesOf(owner)
+        let from = 0
+        while (from < ids.length && ids[from]! <= after) from++
+        return json(ids.slice(from, from + LEASE_PAGE))
+      }
       default: return undefined
     }
   }

@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AgoraError } from '../../src/base/errors.js'
 import { createLogger } from '../../src/base/log.js'
 import { PeerCoordination } from '../../peers/coordination/service.js'
-import type { CoordBackend } from '../../peers/coordination/service.js'
-import { CoordinationMachine, decodeCoordCommand } from '../../protocols/coordination/machine.js'
+import type { CoordBackend, Lease } from '../../peers/coordination/service.js'
+import { encodeCoordCommand } from '../../protocols/mesh/application.js'
+import { CoordinationMachine, LEASE_PAGE, decodeCoordCommand } from '../../protocols/coordination/machine.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const SELF = 'peer-self'
@@ -94,6 +95,20 @@ describe('leases of peer.coordination', () => {
     await waitUntil(() => g.machine.lease(orphan) === undefined, { what: 'the orphan lease revoked', timeoutMs: 8000 })
     expect(g.machine.leasesOf(SELF)).toEqual([kept.id])
     expect(kept.lost).toBe(false)
+  })
+
+  it('with more than a page of leases, one that ended in the group is lost here, and only that one', async () => {
+    const g = group()
+    coord = service(g.backend)
+    const leases: Lease[] = []
+    for (let i = 0; i < LEASE_PAGE + 200; i++) leases.push(await coord.grantLease({ ttlMs: 1500 }))
+    const victim = leases[LEASE_PAGE + 100]!
+    // The group ends it behind this peer's back (as an expiry the peer did not see coming).
+    await g.backend.propose(encodeCoordCommand({ t: 'lease.revoke', lease: victim.id }))
+    await waitUntil(() => victim.lost, { what: 'the ended lease lost here', timeoutMs: 8000 })
+    await waitUntil(() => coord!.stats.keepalives >= 2, { what: 'another keepalive', timeoutMs: 8000 })
+    expect(leases.filter(l => l.lost).map(l => l.id)).toEqual([victim.id])
+    expect(g.machine.leasesOf(SELF)).toHaveLength(LEASE_PAGE + 199)
   })
 
   it('callers on one peer sharing its session lease hold a lock one at a time, FIFO, each under its own token', async () => {
