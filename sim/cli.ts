@@ -55,10 +55,11 @@ export async function simRun (args: string[], io: CliIo): Promise<number> {
 /**
  * `agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]`; `--economy`: random auctions
  * (sim/econ-fuzz.ts), `--ledger`: with the ledger linearizability workload (sim/ledger-fuzz.ts).
- * Both run random coordination traffic (sim/coord-fuzz.ts) unless `--no-coordination`.
+ * Both run random coordination traffic (sim/coord-fuzz.ts) unless `--no-coordination`; the default fuzz
+ * also runs random task and message traffic (sim/task-fuzz.ts) unless `--no-tasks`.
  */
 export async function simFuzz (args: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean', ledger: 'boolean', 'no-coordination': 'boolean' })
+  const { flags, positional } = parseFlags(args, { nodes: 'number', seeds: 'number', ticks: 'number', 'seed-start': 'number', faults: 'string', json: 'boolean', economy: 'boolean', ledger: 'boolean', 'no-coordination': 'boolean', 'no-tasks': 'boolean' })
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`)
   const nodes = (flags.nodes as number | undefined) ?? 5
   const seeds = (flags.seeds as number | undefined) ?? 100
@@ -69,6 +70,7 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
   if (ticks < 10) throw new UsageError('--ticks must be at least 10')
   const json = flags.json === true
   const coordination = flags['no-coordination'] !== true
+  const tasks = flags['no-tasks'] !== true
   if (flags.ledger === true && flags.economy !== true) throw new UsageError('--ledger needs --economy')
   if (flags.economy === true) return economyFuzz(nodes, seeds, seedStart, json, io, flags.ledger === true, coordination)
   let faults: FaultKind[] = [...FAULT_KINDS]
@@ -84,17 +86,18 @@ export async function simFuzz (args: string[], io: CliIo): Promise<number> {
     ticks,
     seedStart,
     coordination,
+    tasks,
     onSeed: r => {
       if (!json) io.stdout(`seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} trace ${r.trace}${r.ok ? '' : ` (${r.failures.join('; ')})`}\n`)
     }
   })
   const failing = summary.results.filter(r => !r.ok)
   if (json) {
-    io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, coordination, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed, faults, coordination) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
+    io.stdout(JSON.stringify({ nodes, seeds, ticks, seedStart, coordination, tasks, ok: failing.length === 0, failing: failing.map(r => ({ seed: r.seed, trace: r.trace, failures: r.failures, replay: replayCommand(nodes, ticks, r.seed, faults, coordination, tasks) })), traces: Object.fromEntries(summary.results.map(r => [String(r.seed), r.trace])) }) + '\n')
   } else {
     const unknown = summary.results.filter(r => r.linearizability === 'unknown').length
-    io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries${coordination ? '' : ', no coordination'}${unknown > 0 ? `; linearizability inconclusive (search budget) for ${unknown} seeds` : ''})\n`)
-    for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults, coordination)}\n`)
+    io.stdout(`${seeds - failing.length}/${seeds} seeds ok (${nodes} nodes, ${ticks} ticks, committed ${summary.committed} entries${coordination ? '' : ', no coordination'}${tasks ? '' : ', no tasks'}${unknown > 0 ? `; linearizability inconclusive (search budget) for ${unknown} seeds` : ''})\n`)
+    for (const r of failing) io.stdout(`FAILED seed ${r.seed}: replay with: ${replayCommand(nodes, ticks, r.seed, faults, coordination, tasks)}\n`)
   }
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
@@ -114,7 +117,7 @@ function economyFuzz (nodes: number, seeds: number, seedStart: number, json: boo
   return failing.length === 0 ? EXIT_OK : EXIT_FAILED
 }
 
-export function replayCommand (nodes: number, ticks: number, seed: number, faults: readonly FaultKind[] = FAULT_KINDS, coordination = true): string {
+export function replayCommand (nodes: number, ticks: number, seed: number, faults: readonly FaultKind[] = FAULT_KINDS, coordination = true, tasks = true): string {
   const f = faults.length === FAULT_KINDS.length ? '' : ` --faults ${faults.length === 0 ? 'none' : faults.join(',')}`
-  return `npx agora sim fuzz --nodes ${nodes} --seeds 1 --ticks ${ticks} --seed-start ${seed}${f}${coordination ? '' : ' --no-coordination'}`
+  return `npx agora sim fuzz --nodes ${nodes} --seeds 1 --ticks ${ticks} --seed-start ${seed}${f}${coordination ? '' : ' --no-coordination'}${tasks ? '' : ' --no-tasks'}`
 }

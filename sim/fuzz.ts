@@ -11,6 +11,12 @@
  * node's coordination services (the leader's ticker, keepalives) on, so the coordination checkers
  * (sim/coord-checkers.ts) check every seed; nodes at the same applied index must hold the same
  * coordination state (compared every {@link COORD_CHECK_EPOCHS} epochs and at the end).
+ *
+ * Unless `tasks: false`, random task and message traffic (sim/task-fuzz.ts: submits, simulated hosts
+ * that ack, complete, fail, hang or go silent, cancels, agents' messages) runs too, with the
+ * coordination services on (hosts ack with leases), so the task checkers (sim/task-checkers.ts) and the
+ * message checkers check every seed; task states are compared, and acknowledged tasks looked for on
+ * every replica, with the coordination states.
  */
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { CheckOutcome } from './linearizability/index.js'
@@ -21,6 +27,8 @@ import type { DiskFactory, KvCommand } from './simulation.js'
 import { Simulation } from './simulation.js'
 import { CoordWorkload } from './coord-fuzz.js'
 import type { CoordWorkloadOptions, CoordWorkloadResult } from './coord-fuzz.js'
+import { TaskWorkload } from './task-fuzz.js'
+import type { TaskWorkloadOptions, TaskWorkloadResult } from './task-fuzz.js'
 
 /** Fault kinds the fuzzer draws from (all by default). */
 export const FAULT_KINDS = ['partition', 'isolate', 'cut', 'crash', 'drop', 'duplicate', 'reorder', 'delay', 'garbage', 'membership', 'snapshot'] as const
@@ -52,6 +60,11 @@ export interface FuzzOptions {
    * `false`: none (the seed's run is then what it was before coordination existed). Default true.
    */
   coordination?: boolean | CoordWorkloadOptions
+  /**
+   * Random task and message traffic (sim/task-fuzz.ts), with the coordination services on; `false`:
+   * none. Default true.
+   */
+  tasks?: boolean | TaskWorkloadOptions
 }
 
 export interface FuzzSeedResult {
@@ -74,6 +87,8 @@ export interface FuzzSeedResult {
   linearizability: CheckOutcome
   /** The coordination traffic: commands issued and committed events by type (absent with `coordination: false`). */
   coordination?: CoordWorkloadResult
+  /** The task and message traffic (absent with `tasks: false`). */
+  tasks?: TaskWorkloadResult
 }
 
 export interface FuzzSummary {
@@ -155,13 +170,14 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     tickMs: TICK_MS,
     timed: true,
     ...(options.disk !== undefined ? { disk: options.disk } : {}),
-    coordination: options.coordination !== false
+    coordination: options.coordination !== false || options.tasks !== false
   })
   const coord = options.coordination === false ? undefined : new CoordWorkload(seed, options.coordination === true || options.coordination === undefined ? {} : options.coordination)
-  if (coord !== undefined) {
-    coord.attach(sim)
-    sim.onTickRound = () => { coord.tick() }
-  }
+  const tasks = options.tasks === false ? undefined : new TaskWorkload(seed, options.tasks === true || options.tasks === undefined ? {} : options.tasks)
+  coord?.attach(sim)
+  tasks?.attach(sim)
+  if (coord !== undefined || tasks !== undefined) sim.onTickRound = () => { coord?.tick(); tasks?.tick() }
+  const checkStates = (): void => { sim.checkCoordination(); if (tasks !== undefined) sim.checkTasks() }
   const faults: string[] = []
   const fault = (f: string): void => { faults.push(`${sim.now}ms ${f}`) }
   fault(`preVote=${String(sim.cfg.raft.preVote)} checkQuorum=${String(sim.cfg.raft.checkQuorum)} latency=${JSON.stringify(sim.net.latencyMs)}`)
@@ -268,13 +284,14 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
         sim.client(rand.pick(ids), randomCommand(rand, 1000 + ops))
       }
     }
-    if (coord !== undefined && epoch % COORD_CHECK_EPOCHS === 0) sim.checkCoordination()
+    if ((coord !== undefined || tasks !== undefined) && epoch % COORD_CHECK_EPOCHS === 0) checkStates()
   }
   // Liveness: heal everything, restart every crashed node, require every node to apply a new value.
   sim.step = epoch
   sim.checker.step = epoch
   fault('liveness phase: heal all')
   coord?.stop()
+  tasks?.stop()
   sim.recover()
   sim.net.dropRate = 0; sim.net.duplicateRate = 0; sim.net.reorderRate = 0
   sim.net.latencyMs = [1, TICK_MS]
@@ -300,8 +317,9 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     live = sim.runFor(Math.min(ELECTION_TICK * TICK_MS, deadline - sim.now), applied)
   }
   const livenessTicks = live ? Math.round((sim.now - t0) / TICK_MS) : null
-  if (coord !== undefined) sim.checkCoordination()
+  if (coord !== undefined || tasks !== undefined) checkStates()
   sim.finishClientOps()
+  tasks?.finish()
   const failures: string[] = []
   for (const v of sim.violations) failures.push(`${v.invariant} at epoch ${v.step}: ${v.detail}`)
   if (!live) failures.push(`liveness: not every node applied the new value within ${livenessTicksMax} ticks after healing`)
@@ -318,6 +336,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     livenessTicks,
     faults,
     linearizability: lin.result,
-    ...(coord !== undefined ? { coordination: coord.result } : {})
+    ...(coord !== undefined ? { coordination: coord.result } : {}),
+    ...(tasks !== undefined ? { tasks: tasks.result } : {})
   }
 }

@@ -1,6 +1,7 @@
 /** The report of a scenario run, exactly the shape of SCENARIOS.md plus a few added fields. */
 import type { Violation } from './checkers.js'
 import type { CoordinationReport } from './coordination.js'
+import type { TasksReport } from './tasks.js'
 
 export interface NodeReport {
   role: 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner' | 'crashed'
@@ -53,4 +54,6 @@ export interface Report {
   events: number
   /** Added: leases, locks, elections, barriers and votes (scenarios using coordination; sim/coordination.ts). */
   coordination?: CoordinationReport
+  /** Added: tasks and messages (scenarios using them; sim/tasks.ts). */
+  tasks?: TasksReport
 }

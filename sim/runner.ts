@@ -7,20 +7,23 @@
  * them (or economy expectations) gets the report's `auctions`, `accounts` and `supply`. The coordination
  * verbs (lease, lock, elect, barrier, vote...) are driven by sim/coordination.ts; a scenario using them
  * (or coordination expectations) runs every node's coordination services (the leader's ticker,
- * keepalives) and gets the report's `coordination`.
+ * keepalives) and gets the report's `coordination`. The task and message verbs (worker, task, message)
+ * are driven by sim/tasks.ts (with the coordination services: hosts ack with leases); a scenario using
+ * them gets the report's `tasks`.
  */
 import { nullObject } from '../src/base/input.js'
 import { NotImplementedError } from '../src/base/errors.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { DiskFactory } from './simulation.js'
 import type { Report } from './report.js'
-import type { CoordStep, Expectation, PerNode, Scenario, Step } from './scenario.js'
+import type { CoordStep, Expectation, PerNode, Scenario, Step, TaskStep } from './scenario.js'
 import { Simulation } from './simulation.js'
 import { AgentDriver } from './agents.js'
 import { economyReport } from './economy.js'
 import type { AuctionReport } from './economy.js'
-import { COORD_VERBS, ECONOMY_VERBS, hasCoordExpect } from './scenario.js'
+import { COORD_VERBS, ECONOMY_VERBS, TASK_VERBS, hasCoordExpect, hasTaskExpect } from './scenario.js'
 import { CoordDriver } from './coordination.js'
+import { TaskDriver } from './tasks.js'
 
 export interface RunOptions {
   /** Progress lines (stderr in the CLI). */
@@ -59,7 +62,8 @@ export function combineWorkloads (...ws: Workload[]): Workload {
 /** Run a scenario to the end and return its report. Deterministic for a given scenario and seed. */
 export function runScenario (scenario: Scenario, options: RunOptions = {}): Report {
   const economy = scenario.steps.some(s => ECONOMY_VERBS.has(s.kind) || (s.kind === 'expect' && (s.expect.auction !== undefined || s.expect.account !== undefined || s.expect.supply !== undefined)))
-  const coordination = options.coordination ?? scenario.steps.some(s => COORD_VERBS.has(s.kind) || (s.kind === 'expect' && hasCoordExpect(s.expect)))
+  const tasks = scenario.steps.some(s => TASK_VERBS.has(s.kind) || (s.kind === 'expect' && hasTaskExpect(s.expect)))
+  const coordination = (options.coordination ?? scenario.steps.some(s => COORD_VERBS.has(s.kind) || (s.kind === 'expect' && hasCoordExpect(s.expect)))) || tasks
   const sim = new Simulation({
     nodes: scenario.nodes,
     learners: scenario.learners,
@@ -75,9 +79,10 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
   })
   const agents = economy ? new AgentDriver(sim, scenario) : undefined
   const coord = coordination ? new CoordDriver(sim) : undefined
+  const taskDriver = tasks ? new TaskDriver(sim) : undefined
   const workload = options.workload
   workload?.attach(sim)
-  if (agents !== undefined || coord !== undefined || workload !== undefined) sim.onTickRound = () => { agents?.poll(); coord?.poll(); workload?.tick() }
+  if (agents !== undefined || coord !== undefined || workload !== undefined) sim.onTickRound = () => { agents?.poll(); coord?.poll(); taskDriver?.poll(); workload?.tick() }
   const log = options.log ?? (() => {})
   const expectFailures: Array<{ step: number, detail: string }> = []
   scenario.steps.forEach((step, i) => {
@@ -89,14 +94,17 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     } else if (coord !== undefined && COORD_VERBS.has(step.kind)) {
       coord.run(step as CoordStep)
       if (!scenario.timed) sim.quiesce()
+    } else if (taskDriver !== undefined && TASK_VERBS.has(step.kind)) {
+      taskDriver.run(step as TaskStep)
+      if (!scenario.timed) sim.quiesce()
     } else {
       runStep(sim, step, scenario.timed)
     }
     sim.checker.checkViews(sim.views())
     if (economy) sim.checkEconomies()
-    if (coordination) sim.checkCoordination()
+    if (coordination) { sim.checkCoordination(); sim.checkTasks() }
     if (step.kind === 'expect') {
-      for (const f of evaluate(sim, step.expect, scenario.nodes, coord)) {
+      for (const f of evaluate(sim, step.expect, scenario.nodes, coord, taskDriver)) {
         expectFailures.push({ step: i, detail: f })
         log(`step ${i}: expect failed: ${f}`)
       }
@@ -128,6 +136,7 @@ export function runScenario (scenario: Scenario, options: RunOptions = {}): Repo
     readStates,
     ...(economy ? economyReport(sim.economyOf(sim.reportNode()) as NonNullable<ReturnType<Simulation['economyOf']>>) : { auctions: {}, accounts: {}, supply: { minted: 0, total: 0 } }),
     ...(coord !== undefined ? { coordination: coord.report(sim.coordinationOf(sim.reportNode())) } : {}),
+    ...(taskDriver !== undefined ? { tasks: taskDriver.report(sim.tasksOf(sim.reportNode())) } : {}),
     history: sim.history,
     violations,
     trace: sim.trace.digest(),
@@ -187,7 +196,7 @@ function perNode<T> (spec: PerNode<T>, nodes: number, sim: Simulation, liveOnly:
 const j = (x: unknown): string => JSON.stringify(x)
 
 /** Evaluate an expectation; returns a description of each failure. `coord`: the run's coordination verbs (for the coordination fields). */
-export function evaluate (sim: Simulation, e: Expectation, nodes: number, coord?: CoordDriver): string[] {
+export function evaluate (sim: Simulation, e: Expectation, nodes: number, coord?: CoordDriver, tasks?: TaskDriver): string[] {
   const fails: string[] = []
   if (e.leader !== undefined) {
     const leader = sim.leaderId()
@@ -253,6 +262,7 @@ export function evaluate (sim: Simulation, e: Expectation, nodes: number, coord?
     }
   }
   fails.push(...evaluateEconomy(sim, e))
+  if (hasTaskExpect(e)) fails.push(...(tasks === undefined ? ['task expectations need tasks'] : tasks.evaluate(e, sim.tasksOf(sim.reportNode()))))
   if (hasCoordExpect(e)) fails.push(...(coord === undefined ? ['coordination expectations need coordination'] : coord.evaluate(e, sim.coordinationOf(sim.reportNode()))))
   if (e.linearizable !== undefined) {
     const ops = sim.operations().map(o => o.return === null ? { ...o, return: Infinity } : o)

@@ -22,10 +22,13 @@
  * - Coordination verbs (SCENARIOS.md "Extension: coordination"): `lease`, `revoke`, `keepalive`, `lock`,
  *   `unlock`, `elect`, `resign`, `proclaim`, `barrier`, `vote`, `ballot` ({@link CoordStep}); `expect`
  *   fields `lock`, `election`, `barrier`, `votes`, `lease`. See sim/coordination.ts.
+ * - Task and message verbs (SCENARIOS.md "Extension: tasks and messages"): `worker`, `task`, `message`
+ *   ({@link TaskStep}); `expect` fields `task`, `message`. See sim/tasks.ts.
  */
 import { STRONG_NAME_RE } from '../protocols/variables/strong-map.js'
 import { COORD_LIMITS, COORD_NAME_RE } from '../protocols/coordination/types.js'
 import type { VoteRule } from '../protocols/coordination/types.js'
+import { TASK_LIMITS } from '../protocols/tasks/types.js'
 import { nullObject } from '../src/base/input.js'
 import { parseDocument } from 'yaml'
 import { ScenarioError } from './errors.js'
@@ -100,7 +103,25 @@ export interface Expectation {
   barrier?: Record<string, BarrierExpect>
   votes?: Record<string, VoteExpect>
   lease?: Record<string, boolean>
+  task?: Record<string, TaskExpect>
+  message?: Record<string, MessageExpect>
 }
+
+/**
+ * `expect.task`: task label (the `task` step's `id`) → `state`, `agent` (the current or last attempt's),
+ * `attempts`, `completedBy` (the attempt that completed it; null: none), `ends` (how its ended attempts
+ * ended, in order: `timeout`, `host-lost`...), `created` (its submit created it; false: an idempotent
+ * repeat), `sameAs` (another label naming the same task).
+ */
+export interface TaskExpect { state?: string, agent?: string | null, attempts?: number, completedBy?: number | null, ends?: string[], created?: boolean, sameAs?: string }
+/** `expect.message`: message label → `status` (`acked`, `timeout`, `refused`, `sent`), `delivered` (times). */
+export interface MessageExpect { status?: string, delivered?: number }
+
+/** The task and message verbs (SCENARIOS.md "Extension: tasks and messages"). */
+export type TaskStep =
+  | { kind: 'worker', agent: string, node?: number, capabilities?: string[], does?: 'complete' | 'fail' | 'hang' | 'silent', workMs?: number }
+  | { kind: 'task', id: string, node: number, target: { agent: string } | { capability: string }, payload: string, retries?: number, timeoutMs?: number, ackMs?: number, key?: string }
+  | { kind: 'message', id: string, from: string, to: string, timeoutMs: number }
 
 export interface LockExpect { holder?: number | null, holders?: number[], token?: number, waiters?: number[], granted?: number[] }
 export interface ElectionExpect { leader?: number | null, value?: unknown, candidates?: number[], elected?: number[] }
@@ -166,6 +187,7 @@ export type Step =
   | { kind: 'stake', account: string, amount: number }
   | { kind: 'slash', account: string, condition: string }
   | CoordStep
+  | TaskStep
 
 export type StepKind = Step['kind']
 
@@ -200,7 +222,7 @@ export const SCENARIO_INIT_LOG_MAX = 100_000
 
 const VERBS = new Set(['campaign', 'propose', 'tick', 'heartbeat', 'readIndex', 'transfer', 'addNode', 'removeNode', 'compact',
   'isolate', 'cut', 'partition', 'drop', 'recover', 'crash', 'restart', 'expect', 'run', 'client', 'mint', 'agent', 'auction', 'stake', 'slash',
-  'lease', 'revoke', 'keepalive', 'lock', 'unlock', 'elect', 'resign', 'proclaim', 'barrier', 'vote', 'ballot'])
+  'lease', 'revoke', 'keepalive', 'lock', 'unlock', 'elect', 'resign', 'proclaim', 'barrier', 'vote', 'ballot', 'worker', 'task', 'message'])
 
 /** Default TTL of a lease (ms of log time) granted by a `lease` step without `ttlMs`, or on first use. */
 export const COORD_TTL_MS_DEFAULT = 2000
@@ -341,14 +363,15 @@ export function validateScenario (raw: unknown): Scenario {
   if (!Array.isArray(raw.steps)) throw new ScenarioError(-1, 'steps', 'expected an array of steps')
   if (raw.steps.length > SCENARIO_STEPS_MAX) throw new ScenarioError(-1, 'steps', `more than ${SCENARIO_STEPS_MAX} steps`)
   const votes = new Map<string, Array<{ agent: string, node: number }>>()
-  const steps = raw.steps.map((s, i) => parseStep(s, i, nodes, node, votes))
+  const labels: TaskLabels = { agents: new Set(), tasks: new Set(), messages: new Set() }
+  const steps = raw.steps.map((s, i) => parseStep(s, i, nodes, node, votes, labels))
   steps.forEach((s, i) => {
     if (s.kind === 'run' && s.ms / tickMs > SCENARIO_RUN_TICKS_MAX) throw new ScenarioError(i, 'run', `${s.ms} ms is more than ${SCENARIO_RUN_TICKS_MAX} ticks of ${tickMs} ms`)
   })
   return { name, nodes, learners, seed, raft, init, network, tickMs, steps, timed: steps.some(s => s.kind === 'run') }
 }
 
-function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number, votes: Map<string, Array<{ agent: string, node: number }>>): Step {
+function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number, votes: Map<string, Array<{ agent: string, node: number }>>, labels: TaskLabels): Step {
   if (!isObj(s)) throw new ScenarioError(i, 'step', 'a step is an object with one verb')
   const verbs = Object.keys(s).filter(k => VERBS.has(k))
   if (verbs.length === 0) {
@@ -419,7 +442,7 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
       return { kind: 'recover' }
     case 'crash': return { kind: 'crash', node: node(v, i, verb) }
     case 'restart': return { kind: 'restart', node: node(v, i, verb) }
-    case 'expect': return { kind: 'expect', expect: parseExpect(v, i, nodes, node) }
+    case 'expect': return { kind: 'expect', expect: parseExpect(v, i, nodes, node, labels) }
     case 'run': return { kind: 'run', ms: int(v, i, 'run', 0, SCENARIO_RUN_MS_MAX) }
     case 'client': {
       if (!isObj(v)) throw new ScenarioError(i, 'client', 'expected {"node", "op", "key", ...}')
@@ -504,6 +527,7 @@ function parseStep (s: unknown, i: number, nodes: number, node: (v: unknown, ste
     }
   }
   if (COORD_VERBS.has(verb as StepKind)) return parseCoordStep(verb, v, i, node, votes)
+  if (TASK_VERBS.has(verb as StepKind)) return parseTaskStep(verb, v, i, node, labels)
   throw new ScenarioError(i, verb, `unknown verb "${verb}"`)
 }
 
@@ -622,9 +646,9 @@ function parseVoteStep (v: Record<string, unknown>, n: number, i: number, node: 
 const PER_NODE_FIELDS = ['role', 'term', 'vote', 'commit', 'applied', 'firstIndex', 'lastIndex', 'log', 'logTerms', 'readStates', 'voters', 'learners'] as const
 const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner', 'crashed']
 
-function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number): Expectation {
+function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, step: number, field: string) => number, labels: TaskLabels): Expectation {
   if (!isObj(v)) throw new ScenarioError(i, 'expect', 'expected an object of assertions')
-  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', 'auction', 'account', 'supply', ...COORD_EXPECT_FIELDS, ...PER_NODE_FIELDS], i, 'expect')
+  noExtra(v, ['leader', 'refusals', 'kv', 'violations', 'linearizable', 'auction', 'account', 'supply', 'task', 'message', ...COORD_EXPECT_FIELDS, ...PER_NODE_FIELDS], i, 'expect')
   const e: Expectation = {}
   if (v.leader !== undefined) e.leader = int(v.leader, i, 'expect.leader', 0, nodes)
   if (v.refusals !== undefined) e.refusals = int(v.refusals, i, 'expect.refusals', 0, Number.MAX_SAFE_INTEGER)
@@ -638,6 +662,7 @@ function parseExpect (v: unknown, i: number, nodes: number, node: (v: unknown, s
   }
   parseEconomyExpect(v, e, i)
   parseCoordExpect(v, e, i, node)
+  parseTaskExpect(v, e, i, labels)
   const check = (f: typeof PER_NODE_FIELDS[number], x: unknown, path: string): unknown => {
     switch (f) {
       case 'role': { const r = str(x, i, path); if (!ROLES.includes(r)) throw new ScenarioError(i, path, `unknown role "${r}"`); return r }
@@ -822,3 +847,127 @@ export const COORD_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['lease', 'r
 /** Verbs of the economy (agent level). */
 
 export const ECONOMY_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['mint', 'agent', 'auction', 'stake', 'slash'])
+
+// ---------------------------------------------------------------- tasks and messages
+
+/** Verbs of tasks and agents' messages. */
+export const TASK_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['worker', 'task', 'message'])
+
+/** Whether an expectation reads tasks or messages. */
+export function hasTaskExpect (e: Expectation): boolean { return e.task !== undefined || e.message !== undefined }
+
+/** Labels the steps so far defined: agents (`worker`), tasks (`task` ids), messages (`message` ids). */
+interface TaskLabels { agents: Set<string>, tasks: Set<string>, messages: Set<string> }
+
+export const WORK_MODES = ['complete', 'fail', 'hang', 'silent'] as const
+/** Default work time of a worker (virtual ms) and default timeout of a message. */
+export const TASK_WORK_MS_DEFAULT = 100
+export const MESSAGE_TIMEOUT_MS_DEFAULT = 1000
+
+const TASK_FIELDS: Record<string, readonly string[]> = {
+  worker: ['agent', 'node', 'capabilities', 'does', 'workMs'],
+  task: ['id', 'node', 'agent', 'capability', 'payload', 'retries', 'timeoutMs', 'ackMs', 'key'],
+  message: ['id', 'from', 'to', 'timeoutMs']
+}
+
+function parseTaskStep (verb: string, v: unknown, i: number, node: (v: unknown, step: number, field: string) => number, labels: TaskLabels): TaskStep {
+  if (!isObj(v)) throw new ScenarioError(i, verb, 'expected an object')
+  const f = (k: string): string => `${verb}.${k}`
+  noExtra(v, TASK_FIELDS[verb] as readonly string[], i, verb)
+  const id = (k: string): string => {
+    const s = str(v[k], i, f(k))
+    if (s.length === 0 || s.length > TASK_LIMITS.idCharsMax) throw new ScenarioError(i, f(k), `expected 1..${TASK_LIMITS.idCharsMax} characters`)
+    return s
+  }
+  const agent = (k: string): string => {
+    const a = id(k)
+    if (!labels.agents.has(a)) throw new ScenarioError(i, f(k), `no earlier worker step defines agent "${a}"`)
+    return a
+  }
+  const label = (set: Set<string>): string => {
+    const l = str(v.id, i, f('id'))
+    if (set.has(l)) throw new ScenarioError(i, f('id'), `"${l}" names an earlier ${verb} step`)
+    set.add(l)
+    return l
+  }
+  switch (verb) {
+    case 'worker': {
+      const a = id('agent')
+      const out: TaskStep = { kind: 'worker', agent: a }
+      if (!labels.agents.has(a) && v.node === undefined) throw new ScenarioError(i, f('node'), `missing (agent "${a}" is new)`)
+      if (v.node !== undefined) out.node = node(v.node, i, f('node'))
+      if (v.capabilities !== undefined) {
+        if (!Array.isArray(v.capabilities)) throw new ScenarioError(i, f('capabilities'), 'expected an array of strings')
+        out.capabilities = v.capabilities.map((c, k) => str(c, i, `${f('capabilities')}[${k}]`))
+      }
+      if (v.does !== undefined) {
+        const d = str(v.does, i, f('does'))
+        if (!(WORK_MODES as readonly string[]).includes(d)) throw new ScenarioError(i, f('does'), `expected one of ${WORK_MODES.join(', ')}`)
+        out.does = d as typeof WORK_MODES[number]
+      }
+      if (v.workMs !== undefined) out.workMs = int(v.workMs, i, f('workMs'), 0, SCENARIO_RUN_MS_MAX)
+      labels.agents.add(a)
+      return out
+    }
+    case 'task': {
+      const l = label(labels.tasks)
+      if ((v.agent === undefined) === (v.capability === undefined)) throw new ScenarioError(i, f('agent'), 'a task targets one agent or one capability')
+      const target = v.agent !== undefined ? { agent: agent('agent') } : { capability: str(v.capability, i, f('capability')) }
+      const payload = JSON.stringify(v.payload ?? null)
+      if (Buffer.byteLength(payload) > TASK_LIMITS.payloadBytesMax) throw new ScenarioError(i, f('payload'), `more than ${TASK_LIMITS.payloadBytesMax} bytes of JSON`)
+      const out: TaskStep = { kind: 'task', id: l, node: node(v.node, i, f('node')), target, payload }
+      if (v.retries !== undefined) out.retries = int(v.retries, i, f('retries'), 0, TASK_LIMITS.retriesMax)
+      if (v.timeoutMs !== undefined) out.timeoutMs = int(v.timeoutMs, i, f('timeoutMs'), TASK_LIMITS.timeoutMsMin, TASK_LIMITS.timeoutMsMax)
+      if (v.ackMs !== undefined) out.ackMs = int(v.ackMs, i, f('ackMs'), TASK_LIMITS.ackMsMin, TASK_LIMITS.ackMsMax)
+      if (v.key !== undefined) {
+        const k = str(v.key, i, f('key'))
+        if (k.length === 0 || k.length > TASK_LIMITS.keyCharsMax) throw new ScenarioError(i, f('key'), `expected 1..${TASK_LIMITS.keyCharsMax} characters`)
+        out.key = k
+      }
+      return out
+    }
+    default: {
+      const l = label(labels.messages)
+      return { kind: 'message', id: l, from: agent('from'), to: agent('to'), timeoutMs: v.timeoutMs === undefined ? MESSAGE_TIMEOUT_MS_DEFAULT : int(v.timeoutMs, i, f('timeoutMs'), 1, SCENARIO_RUN_MS_MAX) }
+    }
+  }
+}
+
+function parseTaskExpect (v: Record<string, unknown>, e: Expectation, i: number, labels: TaskLabels): void {
+  for (const k of ['task', 'message'] as const) {
+    const t = v[k]
+    if (t === undefined) continue
+    if (!isObj(t)) throw new ScenarioError(i, `expect.${k}`, `expected an object ${k} id -> fields`)
+    const known = k === 'task' ? labels.tasks : labels.messages
+    for (const [name, x] of Object.entries(t)) {
+      const p = `expect.${k}.${name}`
+      if (!known.has(name)) throw new ScenarioError(i, p, `no earlier ${k} step has id "${name}"`)
+      if (!isObj(x)) throw new ScenarioError(i, p, 'expected an object')
+      if (k === 'message') {
+        noExtra(x, ['status', 'delivered'], i, p)
+        const o: MessageExpect = {}
+        if (x.status !== undefined) o.status = str(x.status, i, `${p}.status`)
+        if (x.delivered !== undefined) o.delivered = int(x.delivered, i, `${p}.delivered`, 0, Number.MAX_SAFE_INTEGER)
+        ;(e.message ??= nullObject())[name] = o
+        continue
+      }
+      noExtra(x, ['state', 'agent', 'attempts', 'completedBy', 'ends', 'created', 'sameAs'], i, p)
+      const o: TaskExpect = {}
+      if (x.state !== undefined) o.state = str(x.state, i, `${p}.state`)
+      if (x.agent !== undefined) o.agent = x.agent === null ? null : str(x.agent, i, `${p}.agent`)
+      if (x.attempts !== undefined) o.attempts = int(x.attempts, i, `${p}.attempts`, 0, Number.MAX_SAFE_INTEGER)
+      if (x.completedBy !== undefined) o.completedBy = x.completedBy === null ? null : int(x.completedBy, i, `${p}.completedBy`, 1, Number.MAX_SAFE_INTEGER)
+      if (x.ends !== undefined) {
+        if (!Array.isArray(x.ends)) throw new ScenarioError(i, `${p}.ends`, 'expected an array of attempt ends')
+        o.ends = x.ends.map((y, n) => str(y, i, `${p}.ends[${n}]`))
+      }
+      if (x.created !== undefined) o.created = bool(x.created, i, `${p}.created`)
+      if (x.sameAs !== undefined) {
+        const other = str(x.sameAs, i, `${p}.sameAs`)
+        if (!labels.tasks.has(other)) throw new ScenarioError(i, `${p}.sameAs`, `no earlier task step has id "${other}"`)
+        o.sameAs = other
+      }
+      ;(e.task ??= nullObject())[name] = o
+    }
+  }
+}

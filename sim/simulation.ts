@@ -42,6 +42,10 @@ import type { CoordinationMachine } from '../protocols/coordination/machine.js'
 import type { CoordCommand, CoordEvent } from '../protocols/coordination/types.js'
 import { coordTick } from '../protocols/coordination/ticker.js'
 import { CoordChecker, VoteAgreement } from './coord-checkers.js'
+import { TASK_TAG } from '../protocols/tasks/types.js'
+import type { TaskCommand, TaskEvent } from '../protocols/tasks/types.js'
+import { TaskAgreement, TaskChecker, encodeTaskCommand, taskMachineOf, taskView } from './task-checkers.js'
+import type { TaskMachineLike } from './task-checkers.js'
 import type { Economy, MarketResult } from '../protocols/market/index.js'
 import type { StrongResult } from '../protocols/variables/strong-map.js'
 import { logged } from './disk.js'
@@ -114,7 +118,7 @@ export const ECON_PENDING_MAX = 1_000_000
 interface EconOp {
   id: number
   /** Which state machine (and the prefix of its trace lines). */
-  kind: 'econ' | 'coord'
+  kind: 'econ' | 'coord' | 'task'
   /** Proposing node; 0: the current leader, else the lowest live node (operator commands). */
   node: number
   clientId: string
@@ -209,8 +213,11 @@ class SimNode {
   readonly kept = new Map<number, number>()
   keepaliveAuto = true
   nextKeepaliveAt = 0
-  /** The index this node is applying for the first time anywhere (0: none): its events feed {@link Simulation.onCoordEvent}. */
+  /** The index this node is applying for the first time anywhere (0: none): its events feed {@link Simulation.onCoordEvent} and {@link Simulation.onTaskEvent}. */
   coordFirst = 0
+  /** How many times the node's process started (a host's memory belongs to one boot), and when it last did. */
+  boots = 0
+  bootedAt = 0
 
   constructor (readonly id: number, readonly disk: SimDisk, voters: number[], learners: number[]) {
     this.voters = voters
@@ -220,6 +227,15 @@ class SimNode {
 
   get crashed (): boolean { return this.driver === undefined }
 }
+
+/** An agents' message between hosts on the simulated network (sim/messages.ts): `msg` carries it, `ack` answers. */
+export interface MeshWire { mesh: 'msg' | 'ack', id: number, from: number, to: number, sentAt: number, boot: number }
+
+/** Acknowledged tasks held for the durability check (the oldest forgotten beyond it). */
+export const ACKED_TASKS_MAX = 100_000
+
+const earliest = (a: number | undefined, b: number | undefined): number | undefined => a === undefined ? b : b === undefined ? a : Math.min(a, b)
+const taskMachine = (app: MeshApplication): TaskMachineLike | undefined => (app as unknown as { tasks?: TaskMachineLike }).tasks
 
 function describeMessage (m: Message): string {
   return `${m.from}>${m.to} ${m.type} t${m.term} i${m.index} lt${m.logTerm} c${m.commit}${m.entries.length > 0 ? ` e${m.entries.length}@${m.entries[0]?.index ?? 0}` : ''}${m.reject ? ` rej${m.rejectHint}` : ''}${m.snapshot !== undefined ? ` snap${m.snapshot.metadata.index}` : ''}`
@@ -247,7 +263,7 @@ export class Simulation {
   readonly cfg: SimulationConfig
   readonly rand: Rand
   readonly clock = new VirtualClock()
-  readonly net: SimNetwork<Message>
+  readonly net: SimNetwork<Message | MeshWire>
   readonly checker = new InvariantChecker()
   readonly trace = new Trace()
   readonly history: HistoryEntry[] = []
@@ -277,6 +293,15 @@ export class Simulation {
   /** Listeners of the coordination events at their first application anywhere ({@link onCoordEvent}). */
   private readonly coordFeed = new Set<(e: CoordEvent) => void>()
   private readonly voteAgreement = new VoteAgreement()
+  /** Listeners of the task events at their first application anywhere ({@link onTaskEvent}). */
+  private readonly taskFeed = new Set<(e: TaskEvent) => void>()
+  /** Listeners of every node's own task events ({@link onNodeTaskEvent}). */
+  private readonly nodeTaskFeed = new Set<(node: number, e: TaskEvent) => void>()
+  private readonly taskAgreement = new TaskAgreement()
+  /** Tasks whose submit a client saw applied: id -> the node it was proposed at ({@link checkTasks}). */
+  private readonly ackedTasks = new Map<number, number>()
+  /** Listeners of the agents' messages between hosts ({@link sendMesh}). */
+  private readonly meshFeed = new Set<(to: number, w: MeshWire, at: number) => void>()
   private econCounter = 0
   /** Sequence numbers of the economy sessions, by origin. */
   private readonly econSeqs = new Map<string, number>()
@@ -306,7 +331,7 @@ export class Simulation {
     this.cfg = cfg
     this.rand = createRand(cfg.seed)
     const netRand = this.rand.fork()
-    this.net = new SimNetwork<Message>(netRand, m => m.type, cfg.timed
+    this.net = new SimNetwork<Message | MeshWire>(netRand, m => 'mesh' in m ? 'mesh' : m.type, cfg.timed
       ? { latencyMs: cfg.network.latencyMs, drop: cfg.network.drop, duplicate: cfg.network.duplicate, reorder: cfg.network.reorder }
       : {})
     this.clientRetryMs = cfg.clientRetryMs ?? cfg.raft.electionTick * cfg.tickMs * 3
@@ -393,6 +418,19 @@ export class Simulation {
         if (e.index === node.coordFirst) this.publishCoord(e)
       })
     })
+    // So do the task checkers (the task machine, when the mesh application runs one).
+    const taskChecker = new TaskChecker(node.id, this.checker, this.taskAgreement)
+    taskMachineOf(app, m => {
+      m.onListenerError = panic
+      taskChecker.attach(m)
+      m.on('task:event', (e: TaskEvent) => {
+        taskChecker.onEvent(e)
+        for (const fn of this.nodeTaskFeed) fn(node.id, e)
+        if (e.index === node.coordFirst) for (const fn of this.taskFeed) fn(e)
+      })
+    })
+    node.boots++
+    node.bootedAt = this.now
     node.driver = driver
     node.app = app
     node.lastRole = 'follower'
@@ -652,7 +690,7 @@ export class Simulation {
       }
     }
     if (c.envelope.command[0] === ECON_TAG) { this.onEconCommand(node, c, key); return }
-    if (c.envelope.command[0] === COORD_TAG) { this.onCoordCommand(c, key); return }
+    if (c.envelope.command[0] === COORD_TAG || c.envelope.command[0] === TASK_TAG) { this.onCoordCommand(c, key); return }
     const opId = this.kvOps.get(key)
     if (opId === undefined) return
     const res = c.result === FORGOTTEN ? undefined : c.result as StrongResult
@@ -1120,7 +1158,7 @@ export class Simulation {
     // (A follower proposes nothing: the ticker's inputs are read only on the leader.)
     if (driver.isLeader) {
       const term = driver.node.status().term
-      const cmd = coordTick({ isLeader: true, term, epochTerm: node.coordEpochTerm, now: this.now, nextDeadline: app.coordination.nextDeadline(), lastTickAt: node.coordLastTickAt })
+      const cmd = coordTick({ isLeader: true, term, epochTerm: node.coordEpochTerm, now: this.now, nextDeadline: earliest(app.coordination.nextDeadline(), taskMachine(app)?.nextDeadline?.()), lastTickAt: node.coordLastTickAt })
       if (cmd !== undefined && this.coordBackground(node, cmd) === undefined) {
         if (cmd.t === 'epoch') { node.coordEpochTerm = term; node.coordLastTickAt = undefined } else node.coordLastTickAt = this.now
       }
@@ -1163,11 +1201,91 @@ export class Simulation {
     }
   }
 
+  // ---------------------------------------------------------------- tasks and agents' messages
+
+  /**
+   * Propose a task command (protocols/tasks) through Raft at node `node` as `origin` (session
+   * `<origin>/sim`, signed), retried exactly-once until applied, like {@link proposeCoord};
+   * {@link takeCoordOutcome} gives the machine's answer.
+   */
+  proposeTask (node: number, origin: string, cmd: TaskCommand): number {
+    if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'proposals pending')
+    const op = this.econOp(node, origin, encodeTaskCommand(cmd), 0, 'task')
+    this.trace.add(`task ${op.id} ${node} ${origin} ${cmd.t}`)
+    this.firstAttempt(op)
+    return op.id
+  }
+
+  /** Calls `fn` with every task event at its first application anywhere (the committed history, in log order). */
+  onTaskEvent (fn: (e: TaskEvent) => void): () => void {
+    this.taskFeed.add(fn)
+    return () => { this.taskFeed.delete(fn) }
+  }
+
+  /** Calls `fn` with every task event every node applies (a host learns its assignments from its own replica). */
+  onNodeTaskEvent (fn: (node: number, e: TaskEvent) => void): () => void {
+    this.nodeTaskFeed.add(fn)
+    return () => { this.nodeTaskFeed.delete(fn) }
+  }
+
+  /** A client saw the submit of task `id` applied (proposed at node `node`): {@link checkTasks} holds every replica to it. */
+  acknowledgeTask (id: number, node: number): void {
+    if (!this.ackedTasks.has(id) && this.ackedTasks.size >= ACKED_TASKS_MAX) this.ackedTasks.delete(this.ackedTasks.keys().next().value!)
+    this.ackedTasks.set(id, node)
+  }
+
+  /** Node `id`'s task machine (undefined when the node is down or its application runs none). */
+  tasksOf (id: number): TaskMachineLike | undefined {
+    const app = this.node(id).app
+    return app === undefined ? undefined : taskMachine(app)
+  }
+
+  /** How many times node `id`'s process started (its boot number: a restart is a new process). */
+  bootsOf (id: number): number { return this.node(id).boots }
+  /** When node `id`'s current process started (virtual ms). */
+  bootedAt (id: number): number { return this.node(id).bootedAt }
+
+  /**
+   * Live nodes at the same applied index hold identical task states (`state-machine-safety`), and no
+   * acknowledged task is lost (`task-durability`): every live node that applied its submit entry has it,
+   * recorded at that index.
+   */
+  checkTasks (): void {
+    const byIndex = new Map<number, { id: number, snap: string }>()
+    for (const n of this.nodes) {
+      const m = n.app === undefined ? undefined : taskMachine(n.app)
+      if (n.driver === undefined || m === undefined) continue
+      const snap = JSON.stringify(m.snapshotJson())
+      const other = byIndex.get(n.applied)
+      if (other === undefined) byIndex.set(n.applied, { id: n.id, snap })
+      else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different task states at applied index ${n.applied}`)
+      for (const [task, at] of this.ackedTasks) {
+        if (task > n.applied) continue
+        const v = taskView(m, task)
+        if (v === undefined) this.checker.report('task-durability', `node ${n.id} at applied index ${n.applied} has no task ${task} (submitted at node ${at}, acknowledged to its client)`)
+        else if (v.submittedIndex !== task) this.checker.report('task-durability', `node ${n.id} holds task ${task} as submitted at entry ${v.submittedIndex}`)
+      }
+    }
+  }
+
+  /** Node `from` sends an agents' message to node `to` over the simulated network (latency, faults, partitions). */
+  sendMesh (from: number, to: number, w: MeshWire): void {
+    this.trace.add(`mesh ${from}>${to} ${w.mesh} ${w.id}`)
+    this.net.send(from, to, w, this.now)
+  }
+
+  /** Calls `fn(to, wire, at)` with every agents' message delivered to a live node. */
+  onMesh (fn: (to: number, w: MeshWire, at: number) => void): () => void {
+    this.meshFeed.add(fn)
+    return () => { this.meshFeed.delete(fn) }
+  }
+
   // ---------------------------------------------------------------- delivery and time
 
-  private deliver (m: Message): void {
-    const node = this.node(m.to)
+  private deliver (m: Message | MeshWire, to: number, at: number): void {
+    const node = this.node(to)
     if (node.driver === undefined) return
+    if ('mesh' in m) { for (const fn of this.meshFeed) fn(to, m, at); return }
     this.trace.add(`recv ${describeMessage(m)}`)
     this.input(m.to, 'step', d => { d.receive(m); return undefined })
   }
@@ -1193,7 +1311,7 @@ export class Simulation {
         this.checker.report('quiescence', `more than ${this.deliveriesMax} deliveries without quiescence`)
         return
       }
-      this.deliver(d.msg)
+      this.deliver(d.msg, d.to, d.at)
     }
   }
 
@@ -1210,7 +1328,7 @@ export class Simulation {
       this.clock.advanceTo(t)
       if (tNet <= tTick) {
         const d = this.net.deliverNext(t)
-        if (d !== undefined) this.deliver(d.msg)
+        if (d !== undefined) this.deliver(d.msg, d.to, d.at)
       } else {
         for (let i = 0; i < this.nextTick.length; i++) {
           if (this.nextTick[i] !== t) continue
