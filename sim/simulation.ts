@@ -37,15 +37,15 @@ import { ProposalDroppedError } from '../protocols/raft/errors.js'
 import { RaftDriver } from '../protocols/raft/driver.js'
 import { FORGOTTEN, type AppliedCommand } from '../protocols/raft/application.js'
 import type { ConfState, Message, Role } from '../protocols/raft/types.js'
-import { COORD_TAG, ECON_TAG, MeshApplication, encodeCoordCommand, encodeEconCommand } from '../protocols/mesh/application.js'
+import { COORD_TAG, ECON_TAG, MeshApplication, encodeCoordCommand, encodeEconCommand, encodeTaskCommand } from '../protocols/mesh/application.js'
 import type { CoordinationMachine } from '../protocols/coordination/machine.js'
 import type { CoordCommand, CoordEvent } from '../protocols/coordination/types.js'
 import { coordTick } from '../protocols/coordination/ticker.js'
 import { CoordChecker, VoteAgreement } from './coord-checkers.js'
 import { TASK_TAG } from '../protocols/tasks/types.js'
 import type { TaskCommand, TaskEvent } from '../protocols/tasks/types.js'
-import { TaskAgreement, TaskChecker, encodeTaskCommand, taskMachineOf, taskView } from './task-checkers.js'
-import type { TaskMachineLike } from './task-checkers.js'
+import { TaskAgreement, TaskChecker } from './task-checkers.js'
+import type { TaskMachine } from '../protocols/tasks/machine.js'
 import type { Economy, MarketResult } from '../protocols/market/index.js'
 import type { StrongResult } from '../protocols/variables/strong-map.js'
 import { logged } from './disk.js'
@@ -234,8 +234,6 @@ export interface MeshWire { mesh: 'msg' | 'ack', id: number, from: number, to: n
 /** Acknowledged tasks held for the durability check (the oldest forgotten beyond it). */
 export const ACKED_TASKS_MAX = 100_000
 
-const earliest = (a: number | undefined, b: number | undefined): number | undefined => a === undefined ? b : b === undefined ? a : Math.min(a, b)
-const taskMachine = (app: MeshApplication): TaskMachineLike | undefined => (app as unknown as { tasks?: TaskMachineLike }).tasks
 
 function describeMessage (m: Message): string {
   return `${m.from}>${m.to} ${m.type} t${m.term} i${m.index} lt${m.logTerm} c${m.commit}${m.entries.length > 0 ? ` e${m.entries.length}@${m.entries[0]?.index ?? 0}` : ''}${m.reject ? ` rej${m.rejectHint}` : ''}${m.snapshot !== undefined ? ` snap${m.snapshot.metadata.index}` : ''}`
@@ -420,7 +418,7 @@ export class Simulation {
     })
     // So do the task checkers (the task machine, when the mesh application runs one).
     const taskChecker = new TaskChecker(node.id, this.checker, this.taskAgreement)
-    taskMachineOf(app, m => {
+    app.onTasks(m => {
       m.onListenerError = panic
       taskChecker.attach(m)
       m.on('task:event', (e: TaskEvent) => {
@@ -1158,7 +1156,7 @@ export class Simulation {
     // (A follower proposes nothing: the ticker's inputs are read only on the leader.)
     if (driver.isLeader) {
       const term = driver.node.status().term
-      const cmd = coordTick({ isLeader: true, term, epochTerm: node.coordEpochTerm, now: this.now, nextDeadline: earliest(app.coordination.nextDeadline(), taskMachine(app)?.nextDeadline?.()), lastTickAt: node.coordLastTickAt })
+      const cmd = coordTick({ isLeader: true, term, epochTerm: node.coordEpochTerm, now: this.now, nextDeadline: app.coordination.nextDeadline(), lastTickAt: node.coordLastTickAt })
       if (cmd !== undefined && this.coordBackground(node, cmd) === undefined) {
         if (cmd.t === 'epoch') { node.coordEpochTerm = term; node.coordLastTickAt = undefined } else node.coordLastTickAt = this.now
       }
@@ -1235,10 +1233,7 @@ export class Simulation {
   }
 
   /** Node `id`'s task machine (undefined when the node is down or its application runs none). */
-  tasksOf (id: number): TaskMachineLike | undefined {
-    const app = this.node(id).app
-    return app === undefined ? undefined : taskMachine(app)
-  }
+  tasksOf (id: number): TaskMachine | undefined { return this.node(id).app?.tasks }
 
   /** How many times node `id`'s process started (its boot number: a restart is a new process). */
   bootsOf (id: number): number { return this.node(id).boots }
@@ -1253,7 +1248,7 @@ export class Simulation {
   checkTasks (): void {
     const byIndex = new Map<number, { id: number, snap: string }>()
     for (const n of this.nodes) {
-      const m = n.app === undefined ? undefined : taskMachine(n.app)
+      const m = n.app?.tasks
       if (n.driver === undefined || m === undefined) continue
       const snap = JSON.stringify(m.snapshotJson())
       const other = byIndex.get(n.applied)
@@ -1261,7 +1256,7 @@ export class Simulation {
       else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different task states at applied index ${n.applied}`)
       for (const [task, at] of this.ackedTasks) {
         if (task > n.applied) continue
-        const v = taskView(m, task)
+        const v = m.get(task)
         if (v === undefined) this.checker.report('task-durability', `node ${n.id} at applied index ${n.applied} has no task ${task} (submitted at node ${at}, acknowledged to its client)`)
         else if (v.submittedIndex !== task) this.checker.report('task-durability', `node ${n.id} holds task ${task} as submitted at entry ${v.submittedIndex}`)
       }

@@ -15,8 +15,8 @@
  * snapshot restore replaces the machine) starts it afresh; a task it meets first after a restore is
  * taken up from the machine's view of it (what happened before the event being applied).
  */
-import { TASK_TAG } from '../protocols/tasks/types.js'
-import type { TaskCommand, TaskEvent, TaskView } from '../protocols/tasks/types.js'
+import type { TaskMachine } from '../protocols/tasks/machine.js'
+import type { TaskEvent } from '../protocols/tasks/types.js'
 import type { ViolationSink } from './coord-checkers.js'
 
 /** The invariants these checkers report (the report's `violations[].invariant`). */
@@ -27,37 +27,6 @@ export type TaskInvariant = typeof TASK_INVARIANTS[number]
 export const TASK_AGREEMENT_MAX = 100_000
 /** Tasks one node's checker follows (the oldest forgotten beyond it). */
 export const TASK_TRACKED_MAX = 100_000
-
-/** What the simulator uses of the task machine a mesh application runs. */
-export interface TaskMachineLike {
-  on: (type: 'task:event', fn: (e: TaskEvent) => void) => unknown
-  onListenerError?: (err: unknown, type: string) => void
-  snapshotJson: () => unknown
-  nextDeadline?: () => number | undefined
-  task?: (id: number) => TaskView | undefined
-  get?: (id: number) => TaskView | undefined
-}
-
-/** A task command as the mesh application takes it (`u8 TASK_TAG · JSON`). */
-export function encodeTaskCommand (cmd: TaskCommand): Uint8Array {
-  const body = new TextEncoder().encode(JSON.stringify(cmd))
-  const out = new Uint8Array(body.length + 1)
-  out[0] = TASK_TAG
-  out.set(body, 1)
-  return out
-}
-
-/** Calls `fn` with the application's task machine now and whenever a snapshot replaces it (none: never). */
-export function taskMachineOf (app: object, fn: (m: TaskMachineLike) => void): void {
-  const a = app as { tasks?: TaskMachineLike, onTasks?: (fn: (m: TaskMachineLike) => void) => unknown }
-  if (typeof a.onTasks === 'function') a.onTasks(fn)
-  else if (a.tasks !== undefined) fn(a.tasks)
-}
-
-/** Machine `m`'s view of task `id`. */
-export function taskView (m: TaskMachineLike, id: number): TaskView | undefined {
-  return m.task !== undefined ? m.task(id) : m.get?.(id)
-}
 
 interface Completion { node: number, index: number, attempt: number, agent: string, host: string }
 
@@ -98,13 +67,13 @@ interface Track {
 }
 
 export class TaskChecker {
-  private machine: TaskMachineLike | undefined
+  private machine: TaskMachine | undefined
   private readonly tasks = new Map<number, Track>()
 
   constructor (readonly node: number, private readonly sink: ViolationSink, private readonly agreement: TaskAgreement) {}
 
   /** Follow `m` from now on (a fresh machine, or one a snapshot restored). */
-  attach (m: TaskMachineLike): void {
+  attach (m: TaskMachine): void {
     this.machine = m
     this.tasks.clear()
   }
@@ -121,7 +90,7 @@ export class TaskChecker {
     let t = this.tasks.get(id)
     if (t !== undefined) return t
     if (id >= index) return undefined
-    const v = this.machine === undefined ? undefined : taskView(this.machine, id)
+    const v = this.machine === undefined ? undefined : this.machine.get(id)
     if (v === undefined) return undefined
     t = { current: 0, ended: 0, completedAt: 0, completedBy: 0 }
     for (const a of v.history) {

@@ -6,17 +6,20 @@
  * schedule and the client operations are drawn as before.
  *
  * Two agents live on each node: `a<i>.0` (capability `cpu`) and `a<i>.1` (`gpu`, and `cpu` on odd nodes).
- * Each attempt an agent takes is worked as drawn here: completed after 50–1,500 ms (70 %), failed (10 %),
- * hung — acked, never finished, so it times out — (10 %), or never acked (10 %): with timeouts of
- * 500–3,000 ms, slow attempts time out and their late completes must be refused. The hosts and the
+ * Each attempt an agent takes is worked as drawn here: completed (70 %), failed (10 %) — after a work time
+ * of 50–500 ms (60 %) or 500–3,000 ms —, hung — acked, never finished, so it times out — (10 %), or
+ * never acked (10 %): with timeouts of 500–3,000 ms, slow attempts time out and their late completes
+ * must be refused. A fifth of the completes and fails are sent twice (a client retrying a lost answer). The hosts and the
  * dispatcher are sim/task-hosts.ts (leases of {@link TASK_FUZZ_LEASE_TTL_MS}).
  *
  * About `rate` episodes per virtual second (random gaps), each one of:
- * - `submit` (75 %): 1–3 tasks from a random live member, for a capability (80 %) or one agent, with 0–3
+ * - `submit` (85 %): 1–3 tasks from a random live member, for a capability (80 %) or one agent, with 0–3
  *   retries, a 500–3,000 ms timeout and a 300–1,500 ms ack window; 30 % carry an idempotency key from a
  *   small pool (`k0`..`k3`), so some repeat an earlier submit of the same node;
- * - `cancel` (10 %): the submitter cancels one of its unfinished tasks;
- * - `message` (15 %): an agent sends another a message (timeout 500–1,500 ms).
+ * - `cancel` (15 %): the submitter cancels one of its unfinished tasks.
+ * Besides, about every {@link TASK_FUZZ_MESSAGE_GAP_MS} a random agent sends another a message (timeout
+ * 500–1,500 ms): they cost no log entries, so there are many, and some meet the network's duplicates
+ * and partitions.
  */
 import { createRand } from '../src/base/prng.js'
 import type { Rand } from '../src/base/prng.js'
@@ -32,7 +35,9 @@ import { MessageBus } from './messages.js'
 export const TASK_FUZZ_SUBMITS_DEFAULT = 200
 export const TASK_FUZZ_SUBMITS_MAX = 10_000
 /** TTL of the hosts' leases in the fuzz (ms of log time). */
-export const TASK_FUZZ_LEASE_TTL_MS = 1_500
+export const TASK_FUZZ_LEASE_TTL_MS = 3_000
+/** Mean gap between two agents' messages (virtual ms). */
+export const TASK_FUZZ_MESSAGE_GAP_MS = 100
 /** Idempotency keys each node draws from. */
 export const TASK_FUZZ_KEYS = 4
 
@@ -63,6 +68,7 @@ export class TaskWorkload implements Workload {
   private readonly submitsMax: number
   private stopped = false
   private nextEpisodeAt = 0
+  private nextMessageAt = 0
   private messages = 0
   readonly result: TaskWorkloadResult = { submitted: 0, events: {}, refused: {}, messages: {} }
 
@@ -93,6 +99,7 @@ export class TaskWorkload implements Workload {
   finish (): void {
     const hosts = this.hosts as TaskHosts
     Object.assign(this.result.refused, hosts.stats.refused)
+    if (process.env.TASK_DEBUG !== undefined) console.log(JSON.stringify(hosts.stats))
     for (const m of (this.bus as MessageBus).messages.values()) this.result.messages[m.status] = (this.result.messages[m.status] ?? 0) + 1
   }
 
@@ -100,7 +107,14 @@ export class TaskWorkload implements Workload {
     const sim = this.sim as Simulation
     ;(this.hosts as TaskHosts).tick()
     ;(this.bus as MessageBus).tick()
-    if (this.stopped || sim.now < this.nextEpisodeAt) return
+    if (this.stopped) return
+    if (sim.now >= this.nextMessageAt) {
+      this.nextMessageAt = sim.now + this.rand.int(2 * TASK_FUZZ_MESSAGE_GAP_MS)
+      const agents = [...(this.hosts as TaskHosts).agents.keys()]
+      this.messages++
+      ;(this.bus as MessageBus).send(`m${this.messages}`, this.rand.pick(agents), this.rand.pick(agents), 500 + 100 * this.rand.int(11))
+    }
+    if (sim.now < this.nextEpisodeAt) return
     this.nextEpisodeAt = sim.now + this.rand.int(Math.max(1, Math.round(2 * this.gapMs)))
     this.episode(sim)
   }
@@ -120,7 +134,7 @@ export class TaskWorkload implements Workload {
     const k = r.int(100)
     const node = this.member(sim)
     if (node === 0) return
-    if (k < 75) {
+    if (k < 85) {
       for (let n = 1 + r.int(3); n > 0 && this.result.submitted < this.submitsMax; n--) {
         this.result.submitted++
         const target = r.chance(0.8) ? { capability: r.pick(['cpu', 'gpu']) } : { agent: `a${1 + r.int(sim.size)}.${r.int(2)}` }
@@ -134,14 +148,10 @@ export class TaskWorkload implements Workload {
           ...(r.chance(0.3) ? { key: `k${r.int(TASK_FUZZ_KEYS)}` } : {})
         })
       }
-    } else if (k < 85) {
+    } else {
       const mine: number[] = []
       for (const t of hosts.book.values()) if (t.origin === `n${node}` && (t.state === 'submitted' || t.state === 'assigned')) mine.push(t.id)
       if (mine.length > 0) hosts.propose(node, { t: 'task.cancel', task: r.pick(mine) })
-    } else {
-      const agents = [...hosts.agents.keys()]
-      this.messages++
-      ;(this.bus as MessageBus).send(`m${this.messages}`, r.pick(agents), r.pick(agents), 500 + 100 * r.int(11))
     }
   }
 }
@@ -149,8 +159,7 @@ export class TaskWorkload implements Workload {
 /** How an agent works one attempt (see the module doc). */
 function plan (r: Rand): WorkPlan {
   const k = r.int(10)
-  const workMs = 50 + 50 * r.int(30)
-  if (k < 7) return { does: 'complete', workMs }
-  if (k < 8) return { does: 'fail', workMs }
+  const workMs = r.chance(0.6) ? 50 + 50 * r.int(10) : 500 + 100 * r.int(26)
+  if (k < 8) return { does: k < 7 ? 'complete' : 'fail', workMs, repeat: r.chance(0.2) }
   return { does: k < 9 ? 'hang' : 'silent', workMs }
 }

@@ -16,8 +16,8 @@
  *   process lives (a crash ends it; a restart is a new process) it checks its replica still shows that
  *   attempt current, acks it with a coordination lease it owns (granted on first need with
  *   {@link TaskHostsOptions.leaseTtlMs}, kept alive by the node: its crash or isolation ends the lease,
- *   and the machine reassigns the attempt, `host-lost`), then completes or fails it after the work time —
- *   without looking again: an attempt that ended meanwhile (timeout, lost lease) proposes a stale
+ *   and the machine reassigns the attempt, `host-lost`), then completes or fails it after the work time
+ *   (a plan may send that twice, as a client retrying a lost answer) — without looking again: an attempt that ended meanwhile (timeout, lost lease) proposes a stale
  *   complete, which the machine must refuse.
  */
 import type { Rand } from '../src/base/prng.js'
@@ -25,7 +25,6 @@ import { LimitExceededError } from '../src/base/errors.js'
 import { TASK_TAKEOVER_MS } from '../protocols/tasks/types.js'
 import type { TaskCommand, TaskEvent, TaskState, TaskTarget } from '../protocols/tasks/types.js'
 import type { CoordOutcome, Simulation } from './simulation.js'
-import { taskView } from './task-checkers.js'
 
 /** A client gives up on a proposal unapplied for this long (virtual ms): not proposed again, it may still apply. */
 export const TASK_HOSTS_PATIENCE_MS = 3_000
@@ -43,7 +42,12 @@ export const TASK_BOOK_MAX = 100_000
 export const TASK_AGENTS_MAX = 1_000
 
 export type WorkMode = 'complete' | 'fail' | 'hang' | 'silent'
-export interface WorkPlan { does: WorkMode, workMs: number }
+/**
+ * How an attempt is worked: `does` after `workMs`; `repeat`: the host proposes its complete (or fail)
+ * twice, as a client that retries a request whose answer it lost (a new request, not the same session
+ * entry): the machine must refuse the second.
+ */
+export interface WorkPlan { does: WorkMode, workMs: number, repeat?: boolean }
 
 export interface SimAgent { agent: string, node: number, capabilities: string[], plan: WorkPlan }
 
@@ -76,7 +80,7 @@ export interface TaskHostsStats {
 }
 
 interface Op { id: number, call: number, patienceMs: number, then?: (o: CoordOutcome | undefined) => void }
-interface Work { task: number, attempt: number, agent: string, does: WorkMode, doneAt: number }
+interface Work { task: number, attempt: number, agent: string, does: WorkMode, doneAt: number, repeat: boolean }
 interface Host { boot: number, lease?: number, granting: boolean, queue: Array<{ task: number, attempt: number, agent: string }>, work: Work[] }
 
 const resultOf = (o: CoordOutcome | undefined): Record<string, unknown> | undefined => o?.result as Record<string, unknown> | undefined
@@ -230,8 +234,10 @@ export class TaskHosts {
       const w = h.work[i] as Work
       if (w.doneAt > this.sim.now) continue
       h.work.splice(i--, 1)
-      if (w.does === 'complete') this.propose(node, { t: 'task.complete', task: w.task, attempt: w.attempt, result: JSON.stringify(`${w.agent}#${w.attempt}`) })
-      else if (w.does === 'fail') this.propose(node, { t: 'task.fail', task: w.task, attempt: w.attempt, error: `${w.agent} failed` })
+      for (let k = w.repeat ? 2 : 1; k > 0; k--) {
+        if (w.does === 'complete') this.propose(node, { t: 'task.complete', task: w.task, attempt: w.attempt, result: JSON.stringify(`${w.agent}#${w.attempt}`) })
+        else if (w.does === 'fail') this.propose(node, { t: 'task.fail', task: w.task, attempt: w.attempt, error: `${w.agent} failed` })
+      }
     }
   }
 
@@ -242,7 +248,7 @@ export class TaskHosts {
     if (h.lease === undefined) { this.grant(node, h); return }
     const lease = h.lease
     for (const q of h.queue) {
-      const v = taskView(m, q.task)
+      const v = m.get(q.task)
       const last = v?.history[v.history.length - 1]
       if (v === undefined || v.state !== 'assigned' || v.attempts !== q.attempt || last?.host !== `n${node}` || last.lease !== undefined) continue
       if (h.work.some(w => w.task === q.task && w.attempt === q.attempt)) continue
@@ -251,7 +257,7 @@ export class TaskHosts {
       const plan = this.options.plan?.(a, q.task, q.attempt) ?? a.plan
       if (plan.does === 'silent') continue
       this.propose(node, { t: 'task.ack', task: q.task, attempt: q.attempt, lease })
-      if (plan.does !== 'hang') h.work.push({ task: q.task, attempt: q.attempt, agent: q.agent, does: plan.does, doneAt: this.sim.now + plan.workMs })
+      if (plan.does !== 'hang') h.work.push({ task: q.task, attempt: q.attempt, agent: q.agent, does: plan.does, doneAt: this.sim.now + plan.workMs, repeat: plan.repeat === true })
     }
     h.queue = []
   }

@@ -19,7 +19,6 @@ import type { CoordOutcome, Simulation } from './simulation.js'
 import { TaskHosts, taskIdOf } from './task-hosts.js'
 import { MessageBus } from './messages.js'
 import type { MessageStatus } from './messages.js'
-import { taskView } from './task-checkers.js'
 
 /** Bound on the virtual time a `task` step waits for its submit to apply (ms). */
 export const TASK_VERB_TIMEOUT_MS = 10_000
@@ -100,7 +99,7 @@ export class TaskDriver {
 
   private view (label: string, m: TasksMachine): TaskView | undefined {
     const id = this.tasks.get(label)?.id
-    return id === undefined || m === undefined ? undefined : taskView(m, id)
+    return id === undefined || m === undefined ? undefined : m.get(id)
   }
 
   /** The report's `tasks` section from the machine of the node the report shows. */
