@@ -995,7 +995,7 @@ export class Simulation {
   private econAttempt (op: EconOp, target: number): void {
     op.lastTry = this.now
     op.attempts++
-    const refusal = this.attempt(target, op.kind === 'econ' ? 'economy proposal' : 'coordination proposal', d => d.submit(op.command, op))
+    const refusal = this.attempt(target, op.kind === 'econ' ? 'economy proposal' : `${op.kind === 'coord' ? 'coordination' : 'task'} proposal`, d => d.submit(op.command, op))
     op.refused = refusal !== undefined
     if (refusal !== undefined) this.trace.add(`${op.kind}-refused ${op.id} at ${target}: ${refusal}`)
   }
@@ -1004,7 +1004,7 @@ export class Simulation {
     const due = this.now - this.clientRetryMs
     let operatorNode = -1
     for (const op of this.econPending.values()) {
-      if (op.refused ? (op.kind === 'coord' ? op.lastTry > this.now - COORD_REFUSED_RETRY_MS : op.lastTry >= this.now) : op.lastTry > due) continue
+      if (op.refused ? (op.kind !== 'econ' ? op.lastTry > this.now - COORD_REFUSED_RETRY_MS : op.lastTry >= this.now) : op.lastTry > due) continue
       let target = op.node
       if (target === 0) {
         if (operatorNode < 0) operatorNode = this.operatorNode()
@@ -1057,9 +1057,14 @@ export class Simulation {
    * {@link takeCoordOutcome} then gives the machine's answer. Returns its op id.
    */
   proposeCoord (node: number, origin: string, cmd: CoordCommand): number {
+    return this.proposeTagged('coord', node, origin, encodeCoordCommand(cmd), cmd.t)
+  }
+
+  /** {@link proposeCoord} and {@link proposeTask}: a signed command of `origin`, retried exactly-once until applied. */
+  private proposeTagged (kind: 'coord' | 'task', node: number, origin: string, command: Uint8Array, what: string): number {
     if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'proposals pending')
-    const op = this.econOp(node, origin, encodeCoordCommand(cmd), 0, 'coord')
-    this.trace.add(`coord ${op.id} ${node} ${origin} ${cmd.t}`)
+    const op = this.econOp(node, origin, command, 0, kind)
+    this.trace.add(`${kind} ${op.id} ${node} ${origin} ${what}`)
     this.firstAttempt(op)
     return op.id
   }
@@ -1207,11 +1212,7 @@ export class Simulation {
    * {@link takeCoordOutcome} gives the machine's answer.
    */
   proposeTask (node: number, origin: string, cmd: TaskCommand): number {
-    if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'proposals pending')
-    const op = this.econOp(node, origin, encodeTaskCommand(cmd), 0, 'task')
-    this.trace.add(`task ${op.id} ${node} ${origin} ${cmd.t}`)
-    this.firstAttempt(op)
-    return op.id
+    return this.proposeTagged('task', node, origin, encodeTaskCommand(cmd), cmd.t)
   }
 
   /** Calls `fn` with every task event at its first application anywhere (the committed history, in log order). */

@@ -50,7 +50,8 @@ export class TaskAgreement {
     if (first === undefined) {
       this.completions.set(task, c)
       if (this.completions.size > TASK_AGREEMENT_MAX) this.completions.delete(this.completions.keys().next().value!)
-    } else if (first.index !== c.index || first.attempt !== c.attempt || first.agent !== c.agent || first.host !== c.host) {
+    } else if (first.node !== c.node && (first.index !== c.index || first.attempt !== c.attempt || first.agent !== c.agent || first.host !== c.host)) {
+      // (A second completion on the same replica is its own checker's to report.)
       sink.report('task-completed-once', `task ${task}: node ${first.node} completed it at entry ${first.index} by attempt ${first.attempt} (${first.agent}@${first.host}), node ${c.node} at entry ${c.index} by attempt ${c.attempt} (${c.agent}@${c.host})`)
     }
   }

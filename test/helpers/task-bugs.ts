@@ -90,7 +90,8 @@ export function deliverDuplicates (): void {
 
 /**
  * The sending host keeps a message it could not send (its peer cut off) and sends it once the link is
- * back: store and forward across a partition. Breaks `message-partition`.
+ * back (even when its client gave up waiting): store and forward across a partition. Breaks
+ * `message-partition`.
  */
 export function forwardAfterPartition (): void {
   const bus = MessageBus.prototype as unknown as { tick: () => void, transmit: (m: SimMessage) => void, messages: Map<number, SimMessage>, sim: { net: { allows: (a: number, b: number) => boolean } } }
@@ -98,7 +99,7 @@ export function forwardAfterPartition (): void {
   const forwarded = new WeakSet<SimMessage>()
   vi.spyOn(bus, 'tick').mockImplementation(function (this: typeof bus) {
     for (const m of this.messages.values()) {
-      if (m.status === 'sent' && m.blockedAtSend && !forwarded.has(m) && this.sim.net.allows(m.fromNode, m.toNode)) { forwarded.add(m); this.transmit(m) }
+      if (m.status !== 'refused' && m.blockedAtSend && !forwarded.has(m) && this.sim.net.allows(m.fromNode, m.toNode)) { forwarded.add(m); this.transmit(m) }
     }
     original.call(this)
   })
