@@ -1,6 +1,6 @@
 /**
  * agora-mesh/sim: the live harness (createLiveMesh: real peers in one process) and the deterministic simulator — scenario files (SCENARIOS.md), the runner, the fuzzer,
- * the simulated clock/network/disk, Raft invariant checkers, coordination checkers and the reusable linearizability checker.
+ * the simulated clock/network/disk, Raft invariant checkers, coordination, task and message checkers and the reusable linearizability checker.
  *
  * @example
  * import { parseScenario, runScenario } from 'agora-mesh/sim'
@@ -8,7 +8,7 @@
  * if (!report.ok) console.error(report.violations)
  */
 export { parseScenario, validateScenario, MESSAGE_KINDS } from './scenario.js'
-export type { Scenario, Step, CoordStep, Expectation, InitState, NetworkSpec, RaftScenarioOptions, ClientOp, MessageKind } from './scenario.js'
+export type { Scenario, Step, CoordStep, TaskStep, TaskExpect, MessageExpect, Expectation, InitState, NetworkSpec, RaftScenarioOptions, ClientOp, MessageKind } from './scenario.js'
 export { runScenario, evaluate } from './runner.js'
 export type { RunOptions } from './runner.js'
 export type { Report, NodeReport, HistoryEntry } from './report.js'
@@ -27,6 +27,15 @@ export type { CoordInvariant } from './coord-checkers.js'
 export { CoordWorkload } from './coord-fuzz.js'
 export type { CoordWorkloadOptions, CoordWorkloadResult } from './coord-fuzz.js'
 export type { CoordinationReport } from './coordination.js'
+export { TASK_INVARIANTS, TaskChecker, TaskAgreement } from './task-checkers.js'
+export type { TaskInvariant } from './task-checkers.js'
+export { TaskWorkload } from './task-fuzz.js'
+export type { TaskWorkloadOptions, TaskWorkloadResult } from './task-fuzz.js'
+export { TaskHosts } from './task-hosts.js'
+export type { SimAgent, WorkPlan, WorkMode, TaskHostsOptions } from './task-hosts.js'
+export { MessageBus } from './messages.js'
+export type { SimMessage, MessageStatus } from './messages.js'
+export type { TasksReport } from './tasks.js'
 export { Trace } from './trace.js'
 export { createRand } from '../src/base/prng.js'
 export type { Rand } from '../src/base/prng.js'

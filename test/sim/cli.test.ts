@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { main } from '../../src/cli.js'
 import type { CliIo } from '../../src/cli.js'
+import { replayCommand } from '../../sim/cli.js'
+import { FAULT_KINDS } from '../../sim/fuzz.js'
 
 function io (): CliIo & { out: string, err: string } {
   const o = {
@@ -171,6 +173,29 @@ describe('agora CLI', () => {
     const d = io()
     expect(await main(['sim', 'fuzz', '--economy', '--seeds', '1', '--seed-start', '2', '--no-coordination'], d)).toBe(0)
     expect(d.out).toContain('1/1 seeds ok (economy, no coordination, 5 nodes)')
+  })
+
+  it('fuzz runs task traffic by default; --no-tasks leaves it out (the replay command says so)', async () => {
+    const a = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '300', '--seed-start', '4', '--json'], a)).toBe(0)
+    const b = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '300', '--seed-start', '4', '--json', '--no-tasks'], b)).toBe(0)
+    const [ra, rb] = [JSON.parse(a.out), JSON.parse(b.out)]
+    expect([ra.tasks, rb.tasks]).toEqual([true, false])
+    expect(ra.traces['4']).not.toBe(rb.traces['4'])
+    const c = io()
+    expect(await main(['sim', 'fuzz', '--nodes', '3', '--seeds', '1', '--ticks', '300', '--no-tasks', '--no-coordination'], c)).toBe(0)
+    expect(c.out).toContain('no coordination, no tasks')
+    expect(replayCommand(5, 2000, 7, FAULT_KINDS, true, false)).toBe('npx agora sim fuzz --nodes 5 --seeds 1 --ticks 2000 --seed-start 7 --no-tasks')
+  })
+
+  it('runs a task scenario and reports its tasks and messages', async () => {
+    const a = io()
+    const p = file('tasks.json', { nodes: 3, steps: [{ run: 500 }, { worker: { agent: 'w', node: 2, capabilities: ['c'] } }, { task: { id: 't', node: 1, capability: 'c' } }, { message: { id: 'm', from: 'w', to: 'w' } }, { run: 1000 }, { expect: { task: { t: { state: 'completed', agent: 'w' } }, message: { m: { status: 'acked' } } } }] })
+    expect(await main(['sim', 'run', p, '--json'], a)).toBe(0)
+    const r = JSON.parse(a.out)
+    expect(r.tasks.tasks.t).toMatchObject({ created: true, state: 'completed', agent: 'w', attempts: [{ attempt: 1, agent: 'w', node: 2, end: 'completed' }], completedBy: 1 })
+    expect(r.tasks.messages.m).toEqual({ from: 'w', to: 'w', status: 'acked', delivered: 1 })
   })
 
   it('runs a coordination scenario and reports its coordination', async () => {

@@ -6,6 +6,8 @@ describe('fuzzer', () => {
     const failing: string[] = []
     const quiet: number[] = []
     const events = new Map<string, number>()
+    const taskEvents = new Map<string, number>()
+    const noTasks: number[] = []
     const summary = fuzz({
       nodes: 5,
       seeds: 300,
@@ -15,6 +17,8 @@ describe('fuzzer', () => {
         const e = Object.entries(r.coordination?.events ?? {})
         if (e.length === 0) quiet.push(r.seed)
         for (const [k, n] of e) events.set(k, (events.get(k) ?? 0) + n)
+        if ((r.tasks?.events['task:submitted'] ?? 0) === 0) noTasks.push(r.seed)
+        for (const [k, n] of Object.entries(r.tasks?.events ?? {})) taskEvents.set(k, (taskEvents.get(k) ?? 0) + n)
       }
     })
     expect(failing).toEqual([])
@@ -24,6 +28,19 @@ describe('fuzzer', () => {
     // Every seed had coordination traffic for the coordination checkers, and every kind of event occurred.
     expect(quiet, 'seeds without a committed coordination event').toEqual([])
     for (const k of ['lock:acquired', 'lock:released', 'election:elected', 'barrier:released', 'barrier:broken', 'vote:decided', 'lease:expired']) expect(events.get(k) ?? 0, k).toBeGreaterThan(5)
+    // Task traffic too: submits in (nearly) every seed, and every kind of task event across them.
+    expect(noTasks.length, `seeds without a committed task submit: ${noTasks.join(', ')}`).toBeLessThan(15)
+    for (const k of ['task:submitted', 'task:assigned', 'task:acked', 'task:completed', 'task:reassigned', 'task:failed', 'task:cancelled']) expect(taskEvents.get(k) ?? 0, k).toBeGreaterThan(5)
+  })
+
+  it('without tasks a seed submits no task; the fault schedule is the same', () => {
+    const r = fuzzSeed(9, { nodes: 5, ticks: 400, tasks: false })
+    expect(r.ok).toBe(true)
+    expect(r.tasks).toBeUndefined()
+    const withIt = fuzzSeed(9, { nodes: 5, ticks: 400 })
+    expect(withIt.tasks?.submitted).toBeGreaterThan(0)
+    const schedule = (f: string[]): string[] => f.map(x => x.replace(/ at \d+$/, ''))
+    expect(schedule(withIt.faults)).toEqual(schedule(r.faults))
   })
 
   it('without coordination a seed proposes no coordination command', () => {
