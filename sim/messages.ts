@@ -46,6 +46,8 @@ export interface SimMessage {
 
 export class MessageBus {
   readonly messages = new Map<number, SimMessage>()
+  /** Messages waiting for their ack (status `sent`). */
+  private readonly waiting = new Set<SimMessage>()
   /** Per node: the process (boot) and the message ids it delivered. */
   private readonly seen: Array<{ boot: number, ids: Set<number> }> = []
   private counter = 0
@@ -64,6 +66,7 @@ export class MessageBus {
     this.messages.set(m.id, m)
     if (fromNode === 0 || toNode === 0 || this.sim.isCrashed(fromNode)) return m
     m.status = 'sent'
+    this.waiting.add(m)
     m.boot = this.sim.bootsOf(fromNode)
     m.blockedAtSend = fromNode !== toNode && !this.sim.net.allows(fromNode, toNode)
     this.transmit(m)
@@ -79,8 +82,9 @@ export class MessageBus {
 
   /** Called after every tick round: senders give up on messages not acked in time. */
   tick (): void {
-    for (const m of this.messages.values()) {
-      if (m.status === 'sent' && this.sim.now >= m.sentAt + m.timeoutMs) { m.status = 'timeout'; this.sim.trace.add(`message-timeout ${m.id}`) }
+    for (const m of this.waiting) {
+      if (m.status !== 'sent') this.waiting.delete(m)
+      else if (this.sim.now >= m.sentAt + m.timeoutMs) { m.status = 'timeout'; this.waiting.delete(m); this.sim.trace.add(`message-timeout ${m.id}`) }
     }
   }
 

@@ -17,7 +17,7 @@
  *   retries, a 500–3,000 ms timeout and a 300–1,500 ms ack window; 30 % carry an idempotency key from a
  *   small pool (`k0`..`k3`), so some repeat an earlier submit of the same node;
  * - `cancel` (15 %): the submitter cancels one of its unfinished tasks.
- * Besides, about every {@link TASK_FUZZ_MESSAGE_GAP_MS} a random agent sends another a message (timeout
+ * Besides, about every {@link TASK_FUZZ_MESSAGE_GAP_MS} an agent on a live host sends a random agent a message (timeout
  * 500–1,500 ms): they cost no log entries, so there are many, and some meet the network's duplicates
  * and partitions.
  */
@@ -35,7 +35,7 @@ import { MessageBus } from './messages.js'
 export const TASK_FUZZ_SUBMITS_DEFAULT = 200
 export const TASK_FUZZ_SUBMITS_MAX = 10_000
 /** TTL of the hosts' leases in the fuzz (ms of log time). */
-export const TASK_FUZZ_LEASE_TTL_MS = 3_000
+export const TASK_FUZZ_LEASE_TTL_MS = 6_000
 /** Mean gap between two agents' messages (virtual ms). */
 export const TASK_FUZZ_MESSAGE_GAP_MS = 100
 /** Idempotency keys each node draws from. */
@@ -110,9 +110,12 @@ export class TaskWorkload implements Workload {
     if (this.stopped) return
     if (sim.now >= this.nextMessageAt) {
       this.nextMessageAt = sim.now + this.rand.int(2 * TASK_FUZZ_MESSAGE_GAP_MS)
-      const agents = [...(this.hosts as TaskHosts).agents.keys()]
-      this.messages++
-      ;(this.bus as MessageBus).send(`m${this.messages}`, this.rand.pick(agents), this.rand.pick(agents), 500 + 100 * this.rand.int(11))
+      const agents = [...(this.hosts as TaskHosts).agents.values()]
+      const senders = agents.filter(a => !sim.isCrashed(a.node))
+      if (senders.length > 0) {
+        this.messages++
+        ;(this.bus as MessageBus).send(`m${this.messages}`, this.rand.pick(senders).agent, this.rand.pick(agents).agent, 500 + 100 * this.rand.int(11))
+      }
     }
     if (sim.now < this.nextEpisodeAt) return
     this.nextEpisodeAt = sim.now + this.rand.int(Math.max(1, Math.round(2 * this.gapMs)))
