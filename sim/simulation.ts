@@ -296,8 +296,8 @@ export class Simulation {
   /** Listeners of every node's own task events ({@link onNodeTaskEvent}). */
   private readonly nodeTaskFeed = new Set<(node: number, e: TaskEvent) => void>()
   private readonly taskAgreement = new TaskAgreement()
-  /** Tasks whose submit a client saw applied: id -> the node it was proposed at ({@link checkTasks}). */
-  private readonly ackedTasks = new Map<number, number>()
+  /** Tasks whose submit a client saw applied: id -> the node it was proposed at and its entry ({@link checkTasks}). */
+  private readonly ackedTasks = new Map<number, { node: number, index: number }>()
   /** Listeners of the agents' messages between hosts ({@link sendMesh}). */
   private readonly meshFeed = new Set<(to: number, w: MeshWire, at: number) => void>()
   private econCounter = 0
@@ -628,7 +628,13 @@ export class Simulation {
     if (node.driver !== undefined) return
     this.trace.add(`restart ${id}`)
     this.checker.onPersistHardState(id, node.disk.hardState())
-    this.boot(node)
+    // A node that cannot start from its disk (its snapshot does not restore) is a panic: it stays down.
+    try {
+      this.boot(node)
+    } catch (err) {
+      this.checker.report('node-panic', `node ${id} could not restart: ${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? String(err)}`)
+      this.down(node)
+    }
   }
 
   isolate (id: number): void { this.trace.add(`isolate ${id}`); this.net.isolate(id) }
@@ -1227,10 +1233,15 @@ export class Simulation {
     return () => { this.nodeTaskFeed.delete(fn) }
   }
 
-  /** A client saw the submit of task `id` applied (proposed at node `node`): {@link checkTasks} holds every replica to it. */
-  acknowledgeTask (id: number, node: number): void {
-    if (!this.ackedTasks.has(id) && this.ackedTasks.size >= ACKED_TASKS_MAX) this.ackedTasks.delete(this.ackedTasks.keys().next().value!)
-    this.ackedTasks.set(id, node)
+  /**
+   * A client saw the submit of task `id` applied at entry `index` (proposed at node `node`; an idempotent
+   * repeat names the first submit's task: it is the first entry that counts): {@link checkTasks} holds
+   * every replica to it.
+   */
+  acknowledgeTask (id: number, node: number, index: number): void {
+    if (this.ackedTasks.has(id)) return
+    if (this.ackedTasks.size >= ACKED_TASKS_MAX) this.ackedTasks.delete(this.ackedTasks.keys().next().value!)
+    this.ackedTasks.set(id, { node, index })
   }
 
   /** Node `id`'s task machine (undefined when the node is down or its application runs none). */
@@ -1256,10 +1267,10 @@ export class Simulation {
       if (other === undefined) byIndex.set(n.applied, { id: n.id, snap })
       else if (other.snap !== snap) this.checker.report('state-machine-safety', `nodes ${other.id} and ${n.id} hold different task states at applied index ${n.applied}`)
       for (const [task, at] of this.ackedTasks) {
-        if (task > n.applied) continue
+        if (at.index > n.applied) continue
         const v = m.get(task)
-        if (v === undefined) this.checker.report('task-durability', `node ${n.id} at applied index ${n.applied} has no task ${task} (submitted at node ${at}, acknowledged to its client)`)
-        else if (v.submittedIndex !== task) this.checker.report('task-durability', `node ${n.id} holds task ${task} as submitted at entry ${v.submittedIndex}`)
+        if (v === undefined) this.checker.report('task-durability', `node ${n.id} at applied index ${n.applied} has no task ${task} (submitted at node ${at.node}, acknowledged to its client)`)
+        else if (v.submittedIndex > at.index) this.checker.report('task-durability', `node ${n.id} holds task ${task} as submitted at entry ${v.submittedIndex}, after the entry ${at.index} that acknowledged it`)
       }
     }
   }

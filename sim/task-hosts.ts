@@ -134,7 +134,7 @@ export class TaskHosts {
   submit (node: number, cmd: Extract<TaskCommand, { t: 'task.submit' }>, then?: (o: CoordOutcome | undefined) => void, patienceMs = TASK_HOSTS_PATIENCE_MS): number {
     return this.propose(node, cmd, o => {
       const id = taskIdOf(o)
-      if (id !== undefined) this.sim.acknowledgeTask(id, node)
+      if (id !== undefined) this.sim.acknowledgeTask(id, node, (o as CoordOutcome).index)
       then?.(o)
     }, patienceMs)
   }

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Simulation } from '../../sim/simulation.js'
+import { TaskMachine } from '../../protocols/tasks/machine.js'
+import { fuzzSeed } from '../../sim/fuzz.js'
 
 function sim (nodes = 3, timed = false): Simulation {
   return new Simulation({
@@ -83,5 +85,16 @@ describe('simulation engine', () => {
     expect(op?.call).toBeGreaterThan(0) // moved to its first accepted proposal
     expect(op?.return).toBeLessThanOrEqual(w.return as number)
     expect(s.refusals.some(r => r.detail.includes('noLeader'))).toBe(true)
+  })
+
+  it('a node that cannot start from its disk (its snapshot does not restore) is a node-panic, and stays down', () => {
+    vi.spyOn(TaskMachine, 'restore').mockImplementation(() => { throw new Error('bad snapshot') })
+    try {
+      const r = fuzzSeed(1, { nodes: 5 })
+      expect(r.ok).toBe(false)
+      expect(r.violations.map(v => v.detail)).toContainEqual(expect.stringMatching(/^node \d could not restart: DecodeError .*bad snapshot/))
+    } finally {
+      vi.restoreAllMocks()
+    }
   })
 })
