@@ -49,33 +49,36 @@ export default async function (): Promise<Record<string, unknown>> {
   const t1 = performance.now()
   const r = checkLinearizable(kvModel, h)
   out.linearizability10kOps100Keys = { result: r.result, ms: Number((performance.now() - t1).toFixed(1)) }
-  // One thread: the per-seed figure, with the default coordination traffic and without it.
+  // One thread: the per-seed figure, with the default coordination and task traffic, without tasks, and without either.
   const sample = 100
-  for (const coordination of [true, false]) {
+  for (const [key, coordination, tasks] of [['fuzzOneThread', true, true], ['fuzzOneThreadNoTasks', true, false], ['fuzzOneThreadNoCoordination', false, false]] as const) {
     const t2 = performance.now()
     const c2 = cpuUs()
-    const f = fuzz({ nodes: 5, seeds: sample, ticks: 2000, seedStart: 100_001, coordination })
+    const f = fuzz({ nodes: 5, seeds: sample, ticks: 2000, seedStart: 100_001, coordination, tasks })
     const fuzzMs = performance.now() - t2
-    out[coordination ? 'fuzzOneThread' : 'fuzzOneThreadNoCoordination'] = {
+    out[key] = {
       seeds: sample,
       nodes: 5,
       ticks: 2000,
       coordination,
+      tasks,
       perSeedMs: Number((fuzzMs / sample).toFixed(1)),
       cpuPerSeedMs: Number(((cpuUs() - c2) / 1000 / sample).toFixed(1)),
       committedPerSeed: Math.round(f.committed / sample),
       failingSeeds: f.results.filter(x => !x.ok).map(x => x.seed)
     }
   }
-  // The target run: 1,000 seeds x 5 nodes x 2,000 ticks, one worker per CPU (SIM_BENCH_COORDINATION=0: without coordination).
+  // The target run: 1,000 seeds x 5 nodes x 2,000 ticks, one worker per CPU (SIM_BENCH_COORDINATION=0: without
+  // coordination; SIM_BENCH_TASKS=0: without tasks).
   const seeds = Number(process.env.SIM_BENCH_SEEDS ?? 1000)
   const coordination = process.env.SIM_BENCH_COORDINATION !== '0'
+  const tasks = process.env.SIM_BENCH_TASKS !== '0'
   const workers = Math.max(1, os.cpus().length)
   const per = Math.ceil(seeds / workers)
   const t3 = performance.now()
   const parts = await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<{ ms: number, committed: number, failing: number[] }>((resolve, reject) => {
     const n = Math.max(0, Math.min(per, seeds - w * per))
-    const worker = new Worker(new URL('./fuzz-worker.js', import.meta.url), { workerData: { seedStart: 1 + w * per, seeds: n, nodes: 5, ticks: 2000, coordination } })
+    const worker = new Worker(new URL('./fuzz-worker.js', import.meta.url), { workerData: { seedStart: 1 + w * per, seeds: n, nodes: 5, ticks: 2000, coordination, tasks } })
     worker.once('message', resolve)
     worker.once('error', reject)
   })))
@@ -85,6 +88,7 @@ export default async function (): Promise<Record<string, unknown>> {
     nodes: 5,
     ticks: 2000,
     coordination,
+    tasks,
     workers,
     totalS: Number((totalMs / 1000).toFixed(1)),
     committedPerSeed: Math.round(parts.reduce((a, p) => a + p.committed, 0) / seeds),
