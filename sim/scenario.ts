@@ -122,6 +122,7 @@ export type TaskStep =
   | { kind: 'worker', agent: string, node?: number, capabilities?: string[], does?: 'complete' | 'fail' | 'hang' | 'silent', workMs?: number }
   | { kind: 'task', id: string, node: number, target: { agent: string } | { capability: string }, payload: string, retries?: number, timeoutMs?: number, ackMs?: number, key?: string }
   | { kind: 'message', id: string, from: string, to: string, timeoutMs: number }
+  | { kind: 'cancel', task: string }
 
 export interface LockExpect { holder?: number | null, holders?: number[], token?: number, waiters?: number[], granted?: number[] }
 export interface ElectionExpect { leader?: number | null, value?: unknown, candidates?: number[], elected?: number[] }
@@ -222,7 +223,7 @@ export const SCENARIO_INIT_LOG_MAX = 100_000
 
 const VERBS = new Set(['campaign', 'propose', 'tick', 'heartbeat', 'readIndex', 'transfer', 'addNode', 'removeNode', 'compact',
   'isolate', 'cut', 'partition', 'drop', 'recover', 'crash', 'restart', 'expect', 'run', 'client', 'mint', 'agent', 'auction', 'stake', 'slash',
-  'lease', 'revoke', 'keepalive', 'lock', 'unlock', 'elect', 'resign', 'proclaim', 'barrier', 'vote', 'ballot', 'worker', 'task', 'message'])
+  'lease', 'revoke', 'keepalive', 'lock', 'unlock', 'elect', 'resign', 'proclaim', 'barrier', 'vote', 'ballot', 'worker', 'task', 'message', 'cancel'])
 
 /** Default TTL of a lease (ms of log time) granted by a `lease` step without `ttlMs`, or on first use. */
 export const COORD_TTL_MS_DEFAULT = 2000
@@ -851,7 +852,7 @@ export const ECONOMY_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['mint', '
 // ---------------------------------------------------------------- tasks and messages
 
 /** Verbs of tasks and agents' messages. */
-export const TASK_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['worker', 'task', 'message'])
+export const TASK_VERBS: ReadonlySet<StepKind> = new Set<StepKind>(['worker', 'task', 'message', 'cancel'])
 
 /** Whether an expectation reads tasks or messages. */
 export function hasTaskExpect (e: Expectation): boolean { return e.task !== undefined || e.message !== undefined }
@@ -867,7 +868,8 @@ export const MESSAGE_TIMEOUT_MS_DEFAULT = 1000
 const TASK_FIELDS: Record<string, readonly string[]> = {
   worker: ['agent', 'node', 'capabilities', 'does', 'workMs'],
   task: ['id', 'node', 'agent', 'capability', 'payload', 'retries', 'timeoutMs', 'ackMs', 'key'],
-  message: ['id', 'from', 'to', 'timeoutMs']
+  message: ['id', 'from', 'to', 'timeoutMs'],
+  cancel: ['task']
 }
 
 function parseTaskStep (verb: string, v: unknown, i: number, node: (v: unknown, step: number, field: string) => number, labels: TaskLabels): TaskStep {
@@ -925,6 +927,11 @@ function parseTaskStep (verb: string, v: unknown, i: number, node: (v: unknown, 
         out.key = k
       }
       return out
+    }
+    case 'cancel': {
+      const t = str(v.task, i, f('task'))
+      if (!labels.tasks.has(t)) throw new ScenarioError(i, f('task'), `no earlier task step has id "${t}"`)
+      return { kind: 'cancel', task: t }
     }
     default: {
       const l = label(labels.messages)

@@ -1,11 +1,12 @@
 /**
  * The scenario runner's task and message verbs (SCENARIOS.md "Extension: tasks and messages"): `worker`
- * (an agent on a node, with capabilities and a way of working), `task` (a submit), `message` (a direct
- * agent-to-agent message); the `task` and `message` expectations and the report's `tasks` section.
+ * (an agent on a node, with capabilities and a way of working), `task` (a submit), `cancel`, `message`
+ * (a direct agent-to-agent message); the `task` and `message` expectations and the report's `tasks` section.
  * The agents' hosts and the dispatcher are sim/task-hosts.ts; messages, sim/messages.ts.
  *
  * `task` proposes `task.submit` at its node as `n<node>` and advances virtual time until it applied, at
- * most {@link TASK_VERB_TIMEOUT_MS} (then a refusal is recorded; the submit goes on in the background).
+ * most {@link TASK_VERB_TIMEOUT_MS} (then a refusal is recorded; the submit goes on in the background);
+ * `cancel` proposes `task.cancel` from the node that submitted the task, likewise.
  * What happens to the task next (assignment, acks, completion, reassignment) runs during later `run`
  * steps. `message` sends at once and advances virtual time until the message is acked or its timeout
  * passed.
@@ -31,7 +32,7 @@ export interface TasksReport {
   messages: Record<string, { from: string, to: string, status: MessageStatus, delivered: number }>
 }
 
-interface TaskRec { id?: number, created?: boolean, failed?: string }
+interface TaskRec { node: number, id?: number, created?: boolean, failed?: string }
 
 const j = (x: unknown): string => JSON.stringify(x)
 const nodeOf = (host: string): number => { const m = /^n([0-9]+)$/.exec(host); return m === null ? 0 : Number(m[1]) }
@@ -63,7 +64,7 @@ export class TaskDriver {
         return
       }
       case 'task': {
-        const rec: TaskRec = {}
+        const rec: TaskRec = { node: s.node }
         this.tasks.set(s.id, rec)
         let done = false
         this.hosts.submit(s.node, {
@@ -86,6 +87,18 @@ export class TaskDriver {
         }, TASK_VERB_TIMEOUT_MS)
         this.sim.runFor(TASK_VERB_TIMEOUT_MS, () => done)
         if (!done) this.sim.recordRefusal(`task ${s.id} at node ${s.node}: not applied within ${TASK_VERB_TIMEOUT_MS} ms (still in progress)`)
+        return
+      }
+      case 'cancel': {
+        const rec = this.tasks.get(s.task) as TaskRec
+        if (rec.id === undefined) { this.sim.recordRefusal(`cancel ${s.task}: the task was not submitted${rec.failed !== undefined ? ` (${rec.failed})` : ''}`); return }
+        let done = false
+        this.hosts.propose(rec.node, { t: 'task.cancel', task: rec.id }, o => {
+          done = true
+          if (o?.result?.ok !== true) this.sim.recordRefusal(`cancel ${s.task} at node ${rec.node}: ${o === undefined ? 'not applied' : `${String(o.result?.code)}: ${String(o.result?.message)}`}`)
+        }, TASK_VERB_TIMEOUT_MS)
+        this.sim.runFor(TASK_VERB_TIMEOUT_MS, () => done)
+        if (!done) this.sim.recordRefusal(`cancel ${s.task} at node ${rec.node}: not applied within ${TASK_VERB_TIMEOUT_MS} ms (still in progress)`)
         return
       }
       case 'message': {
