@@ -27,6 +27,7 @@ import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
+import { PeerAgents } from './agents/service.js'
 import { PeerCoordination } from './coordination/service.js'
 import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
@@ -95,6 +96,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly economy: PeerEconomy
   /** Leases, locks, elections, singletons, barriers and votes on the Raft group (peers/coordination). */
   readonly coordination: PeerCoordination
+  /** The agents' request interface: handlers, requests, messages, named protocols, group topics (peers/agents). */
+  readonly agents: PeerAgents
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -132,8 +135,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
     this.strongVars = new StrongVariables(remoteBackend(client))
     this.economy = new PeerEconomy({
-      node: init.node,
-      mesh: init.options.mesh,
+      ask: async (host, f, timeoutMs) => await this.agents.ask(host, f, timeoutMs),
       self: this.id,
       log: init.log.child('economy'),
       query: (q) => this.registry.query(q),
@@ -154,6 +156,18 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       lookup: (id) => this.registry.lookup(id),
       query: (q) => this.registry.query(q),
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
+    })
+    this.agents = new PeerAgents({
+      node: init.node,
+      mesh: init.options.mesh,
+      self: this.id,
+      log: init.log.child('agents'),
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      claims: (id) => this.registry.index.claims(id),
+      lookupWith: (capability, strategy) => this.registry.lookupWith(capability, strategy),
+      economy: this.economy,
+      coordination: this.coordination
     })
     this.coordination.setBackend(clientBackend(client))
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
@@ -208,7 +222,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.onNode('connection:open', (e) => this.emit('connection:opened', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       this.onNode('connection:close', (e) => this.emit('connection:closed', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       await this.sync.start()
-      await this.economy.start()
+      await this.agents.start()
       this.sync.adoptExistingConnections()
       this.state = 'started'
       if (this.raft !== undefined) {
@@ -239,7 +253,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()
-      await this.economy.stop()
+      await this.agents.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
       this.nodeListeners.length = 0
       await this.libp2p.stop()
