@@ -32,6 +32,8 @@
  *   /v1/members, /v1/raft*                  members and Raft membership (raft-routes.ts)
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  *   /v1/coordination/*, /v1/agents/:id/voter, /v1/vote-requests*   leases, locks, elections, barriers, votes (coordination-routes.ts)
+ *   /v1/agents/:id/handler, /v1/agents/:id/inbox*, /v1/agents/:id/request, /v1/agents/:id/message, /v1/request,
+ *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -51,6 +53,8 @@ import { COORDINATION_STATUS, coordinationRoutes } from './coordination-routes.j
 import { EventHub, streamOptions } from './events.js'
 import { RAFT_STATUS, NotRaftMemberError, raftRoutes } from './raft-routes.js'
 import { routeTemplate } from './routes.js'
+import { handlerStore } from './agent-handlers.js'
+import { AGENT_STATUS, agentRoutes } from './agent-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -97,7 +101,8 @@ const STATUS_OF: Record<string, number> = {
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ...ECONOMY_STATUS,
   ...RAFT_STATUS,
-  ...COORDINATION_STATUS
+  ...COORDINATION_STATUS,
+  ...AGENT_STATUS
 }
 
 export interface ApiServer {
@@ -224,9 +229,16 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   // The coordination machine's changes (on Raft members, from their replica), without the type inside.
   offs.push(peer.coordination.on('coord:event', ({ type, ...e }) => broadcast(type, e)))
   offs.push(peer.coordination.on('lease:lost', (e) => broadcast('lease:lost', e)))
-  const economy = economyRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
-  metrics.watchBidders(economy.bidders)
-  const coordination = coordinationRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
+  // Every HTTP handler of the daemon's agents (bidders and voters included), kept in the data dir.
+  const handlers = handlerStore(peer, {
+    allowRemoteCallbacks: o.allowRemoteBidCallbacks === true,
+    ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}),
+    warn: (msg, fields) => { peer.log.warn(msg, fields) }
+  })
+  const economy = economyRoutes(peer, handlers)
+  const coordination = coordinationRoutes(peer, handlers)
+  const agentsRoute = agentRoutes(peer, handlers, broadcast)
+  metrics.watchHandlers(handlers)
   metrics.watchCoordination(coordination)
   const raftRoute = raftRoutes(peer)
   const raftOffs: Array<() => void> = []
@@ -325,8 +337,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
         if (method === 'DELETE') {
           if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
-          economy.bidders.remove(a)
-          coordination.voters.remove(a)
+          handlers.remove(a)
           send(res, 200, { removed: a })
           return
         }
@@ -401,6 +412,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await raftRoute.handle(ctx)) return
     if (await economy.handle(ctx)) return
     if (await coordination.handle(ctx)) return
+    if (await agentsRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 
@@ -448,7 +460,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       for (const off of offs) off()
       for (const off of raftOffs) off()
       metrics.close()
-      economy.close()
+      agentsRoute.close()
+      handlers.close()
       coordination.close()
       events.close()
       await new Promise<void>(resolve => { server.close(() => resolve()); server.closeAllConnections() })
