@@ -38,6 +38,7 @@ import { describeJsonProblem, jsonInputProblem } from '../base/input.js'
 import type { Peer } from '../../peers/peer.js'
 import type { AgentHandlers, Sender, TaskContext, TaskInput } from '../../peers/agents/types.js'
 import { PROTOCOL_NAME_RE, REQUEST_TIMEOUT_MS_MAX } from '../../peers/agents/frames.js'
+import { AgentError, agentErrorOf } from '../../peers/agents/errors.js'
 import { COORD_LIMITS } from '../../protocols/coordination/types.js'
 
 /** Bytes of a callback's response body. */
@@ -107,6 +108,8 @@ export interface KindStats { callbacks: number, callbackErrors: number, polled: 
 
 export interface HandlerStoreOptions {
   allowRemoteCallbacks: boolean
+  /** Calls waiting in one long-polling agent's inbox (default {@link AGENT_INBOX_MAX}; the daemon's `agentInboxMax`). */
+  inboxMax?: number
   /** Where registrations are kept across restarts (a data dir; default: nowhere, in memory). */
   dataDir?: string
   /** Where restore problems are reported. */
@@ -427,6 +430,11 @@ export class AgentHandlerStore {
     try {
       const answer = b.mode === 'callback' ? await this.callback(b, view, stats, timeoutMs, signal) : await this.enqueue(b, view, stats, timeoutMs, signal, progress)
       return this.replyOf(b, answer)
+    } catch (err) {
+      // The request interface's callers see its named errors (a full inbox is ERR_OVERLOADED, a failed
+      // callback ERR_HANDLER); bids and votes keep the codes their handlers had.
+      if (b.kind === 'bid' || b.kind === 'vote' || err instanceof AgentError || !(err instanceof AgoraError)) throw err
+      throw agentErrorOf(err.code, err.message, err.details as Record<string, unknown> | undefined)
     } finally {
       this.pending--
     }
@@ -481,13 +489,14 @@ export class AgentHandlerStore {
 
   private async enqueue (b: Binding, view: CallView, stats: KindStats, timeoutMs: number, signal: AbortSignal | undefined, progress: TaskContext['progress'] | undefined): Promise<Answer> {
     const q = this.inbox.get(b.agent) ?? []
+    const inboxMax = this.options.inboxMax ?? AGENT_INBOX_MAX
     // Bids and votes keep the per-kind bound of their routes of earlier versions.
-    const kindMax = b.kind === 'bid' || b.kind === 'vote' ? LEGACY_QUEUE_MAX : AGENT_INBOX_MAX
-    const ofKind = kindMax < AGENT_INBOX_MAX ? q.filter(c => c.binding.kind === b.kind).length : q.length
-    if (q.length >= AGENT_INBOX_MAX || ofKind >= kindMax) {
+    const kindMax = b.kind === 'bid' || b.kind === 'vote' ? LEGACY_QUEUE_MAX : inboxMax
+    const ofKind = b.kind === 'bid' || b.kind === 'vote' ? q.filter(c => c.binding.kind === b.kind).length : q.length
+    if (q.length >= inboxMax || ofKind >= kindMax) {
       stats.refused++
-      const name = q.length >= AGENT_INBOX_MAX ? 'AGENT_INBOX_MAX' : `${b.kind === 'bid' ? 'BID' : 'VOTE'}_QUEUE_PER_AGENT_MAX`
-      throw new LimitExceededError(name, q.length >= AGENT_INBOX_MAX ? AGENT_INBOX_MAX : kindMax, (q.length >= AGENT_INBOX_MAX ? q.length : ofKind) + 1, `calls waiting for ${b.agent}`)
+      const full = q.length >= inboxMax
+      throw new LimitExceededError(full ? 'AGENT_INBOX_MAX' : `${b.kind === 'bid' ? 'BID' : 'VOTE'}_QUEUE_PER_AGENT_MAX`, full ? inboxMax : kindMax, (full ? q.length : ofKind) + 1, `calls waiting for ${b.agent}`)
     }
     return await new Promise<Answer>((resolve, reject) => {
       let onAbort: (() => void) | undefined
@@ -590,9 +599,9 @@ export class AgentHandlerStore {
   }
 
   /** The waiting call `callId` (of `agent` when given); `ERR_UNKNOWN_REQUEST` (404) when there is none. */
-  private pendingCall (callId: string, agent?: string, noun = 'call'): Call {
+  private pendingCall (callId: string, agent?: string, noun = 'call', path = 'callId'): Call {
     const c = this.byId.get(callId)
-    if (c === undefined || (agent !== undefined && c.binding.agent !== agent)) throw new AgoraError('ERR_UNKNOWN_REQUEST', `no pending ${noun} ${callId}${agent !== undefined ? ` for ${agent}` : ''} (answered, expired or never sent)`, { path: 'callId' })
+    if (c === undefined || (agent !== undefined && c.binding.agent !== agent)) throw new AgoraError('ERR_UNKNOWN_REQUEST', `no pending ${noun} ${callId}${agent !== undefined ? ` for ${agent}` : ''} (answered, expired or never sent)`, { path })
     return c
   }
 
@@ -600,9 +609,9 @@ export class AgentHandlerStore {
    * Answers a waiting call; `before` sees it first. An answer the kind cannot take (a vote's reply that
    * is not an option) is refused 400 and leaves the call waiting.
    */
-  answer (callId: string, answer: Answer, o: { agent?: string, kinds?: string[], noun?: string, before?: (view: CallView) => void } = {}): CallView {
-    const c = this.pendingCall(callId, o.agent, o.noun)
-    if (o.kinds !== undefined && !o.kinds.includes(c.binding.kind)) throw new AgoraError('ERR_UNKNOWN_REQUEST', `no pending ${o.noun ?? 'call'} ${callId}`, { path: 'requestId' })
+  answer (callId: string, answer: Answer, o: { agent?: string, kinds?: string[], noun?: string, path?: string, before?: (view: CallView) => void } = {}): CallView {
+    const c = this.pendingCall(callId, o.agent, o.noun, o.path)
+    if (o.kinds !== undefined && !o.kinds.includes(c.binding.kind)) throw new AgoraError('ERR_UNKNOWN_REQUEST', `no pending ${o.noun ?? 'call'} ${callId}`, { path: o.path ?? 'callId' })
     try {
       this.replyOf(c.binding, answer)
     } catch (err) {

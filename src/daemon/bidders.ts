@@ -87,7 +87,7 @@ export class KindView<Ans> {
 
   /** Answers one pending long-poll request; `before` sees its request and agent first. */
   protected answerRequest (requestId: string, answer: Ans, before?: (request: Record<string, unknown>, agent: string) => void): { agent: string, request: Record<string, unknown> } {
-    const v = this.store.answer(requestId, { reply: answer }, { kinds: [this.k.kind], noun: `${this.k.noun} request`, ...(before !== undefined ? { before: (c) => { before(c.payload as Record<string, unknown>, c.agent) } } : {}) })
+    const v = this.store.answer(requestId, { reply: answer }, { kinds: [this.k.kind], noun: `${this.k.noun} request`, path: 'requestId', ...(before !== undefined ? { before: (c) => { before(c.payload as Record<string, unknown>, c.agent) } } : {}) })
     return { agent: v.agent, request: v.payload as Record<string, unknown> }
   }
 }

@@ -122,6 +122,8 @@ export interface ApiOptions {
   log: Logger
   /** Bid callbacks to non-loopback hosts (default false). */
   allowRemoteBidCallbacks?: boolean
+  /** Calls waiting in one long-polling agent's inbox (default AGENT_INBOX_MAX). */
+  agentInboxMax?: number
   /** Conditions an operator should know about, listed in GET /v1/status (default none). */
   warnings?: () => unknown[]
   /** Serve over TLS with this certificate and key (PEM). */
@@ -232,6 +234,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   // Every HTTP handler of the daemon's agents (bidders and voters included), kept in the data dir.
   const handlers = handlerStore(peer, {
     allowRemoteCallbacks: o.allowRemoteBidCallbacks === true,
+    ...(o.agentInboxMax !== undefined ? { inboxMax: o.agentInboxMax } : {}),
     ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}),
     warn: (msg, fields) => { peer.log.warn(msg, fields) }
   })
