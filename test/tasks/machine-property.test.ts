@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { MeshApplication, encodeCoordCommand, encodeEconCommand, encodeTaskCommand } from '../../protocols/mesh/application.js'
 import type { TaskEvent } from '../../protocols/tasks/types.js'
 import { assertProperty } from '../helpers/seed.js'
+import { twinReplicas } from '../helpers/twins.js'
 
 const SUBMITTERS = ['S', 'T']
 const HOSTS = ['H1', 'H2']
@@ -137,8 +138,8 @@ describe('task machine under random commands', () => {
   it('is deterministic, survives a snapshot restore anywhere, keeps its invariants, completes at most once', () => {
     const seen = new Map<string, number>()
     assertProperty(fc.property(fc.array(step, { minLength: 20, maxLength: 120 }), fc.nat(), (steps, cut) => {
-      const a = new MeshApplication(undefined, { genesis: GENESIS })
-      let b = new MeshApplication(undefined, { genesis: GENESIS })
+      const twins = twinReplicas(() => new MeshApplication(undefined, { genesis: GENESIS }))
+      const a = twins.a
       const check = checker()
       a.onTasks(m => m.on('task:event', check.on))
       a.onTasks(m => m.on('task:event', e => {
@@ -148,30 +149,19 @@ describe('task machine under random commands', () => {
       let index = 0
       for (const s of SETUP) {
         index++
-        const bytes = encodeEconCommand(s.cmd)
-        expect(a.apply(bytes, index, { origin: s.origin, at: 1000 })).toMatchObject({ ok: true })
-        b.apply(bytes, index, { origin: s.origin, at: 1000 })
+        expect(twins.apply(encodeEconCommand(s.cmd), index, { origin: s.origin, at: 1000 })).toMatchObject({ ok: true })
       }
       const at = cut % (steps.length + 1)
       let now = 1000
       steps.forEach((s, i) => {
-        if (i === at) {
-          const copy = new MeshApplication()
-          copy.restore(b.snapshot())
-          expect(copy.snapshot()).toEqual(b.snapshot())
-          b = copy
-        }
+        if (i === at) twins.restore()
         now += s.dt
         const { cmd, origin } = resolve(a, s.cmd as Record<string, unknown>, s.origin)
-        const bytes = encode(cmd)
-        index++
-        const ra = a.apply(bytes, index, { origin, at: now })
-        const rb = b.apply(bytes, index, { origin, at: now })
-        expect(rb).toEqual(ra)
+        twins.apply(encode(cmd), ++index, { origin, at: now })
         expect(a.invariants()).toEqual([])
       })
-      expect(b.snapshot()).toEqual(a.snapshot())
-      expect(b.invariants()).toEqual([])
+      twins.same()
+      expect(twins.b.invariants()).toEqual([])
       expect(check.problems).toEqual([])
     }), { numRuns: 500 })
     // The runs reached what the checks are about (a generator that never completed would prove nothing).
