@@ -76,6 +76,19 @@ describe('tasks and the economy over TCP', () => {
     expect(JSON.stringify(acct.history)).toContain('task_failure')
   }, 60_000)
 
+  it('onVote given to peer.agents.handle answers coordination votes (one request interface)', async () => {
+    const b = m.peers[1]!
+    b.agents.handle('judge', { onVote: () => 'yes', onRequest: () => 'pong' })
+    await b.registry.register({ id: 'judge', capabilities: ['judge'] })
+    await m.waitFor((p) => p.registry.lookup('judge') !== undefined, { what: 'judge known', timeoutMs: 30_000 })
+    const decision = await m.peers[3]!.coordination.vote({ options: ['yes', 'no'], voters: ['judge'], deadlineMs: 10_000 })
+    expect(decision.outcome).toBe('yes')
+    expect(await m.peers[3]!.agents.request('judge', 'ping')).toBe('pong')
+    // Unregistering removes every handler, the vote handler included.
+    b.agents.unhandle('judge')
+    expect(b.agents.handled()).not.toContain('judge')
+  }, 40_000)
+
   it('allocation auction: the task goes to the auction\'s winner, which is paid the reward on completion', async () => {
     const a = m.peers[0]!
     const eagerBefore = (await a.economy.account('eager'))!.free
