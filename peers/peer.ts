@@ -28,6 +28,8 @@ import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
 import { PeerAgents } from './agents/service.js'
+import { PeerTasks } from './tasks/service.js'
+import { clientTasksBackend, memberTasksBackend } from './tasks/backend.js'
 import { PeerCoordination } from './coordination/service.js'
 import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
@@ -98,6 +100,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly coordination: PeerCoordination
   /** The agents' request interface: handlers, requests, messages, named protocols, group topics (peers/agents). */
   readonly agents: PeerAgents
+  /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
+  readonly tasks: PeerTasks
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -169,6 +173,20 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       economy: this.economy,
       coordination: this.coordination
     })
+    this.tasks = new PeerTasks({
+      self: this.id,
+      log: init.log.child('tasks'),
+      agents: this.agents,
+      coordination: this.coordination,
+      economy: this.economy,
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      isMember: (peerId) => {
+        const st = this.raft?.status()
+        return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
+      }
+    })
+    this.tasks.setBackend(clientTasksBackend(client))
     this.coordination.setBackend(clientBackend(client))
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
     if (init.options.fenceFloor === undefined) this.variables.fenceFloor = (lock) => this.raft?.app?.coordination.newestToken(lock)
@@ -231,6 +249,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         await this.startRaft(this.raftOptions)
       }
       this.coordination.start()
+      this.tasks.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -249,6 +268,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
+      this.tasks.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
@@ -365,6 +385,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) }
     })
     this.coordination.setBackend(memberBackend(raft))
+    this.tasks.setBackend(memberTasksBackend(raft))
     return raft
   }
 
