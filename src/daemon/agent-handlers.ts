@@ -191,6 +191,8 @@ export class AgentHandlerStore {
   private readonly bindings = new Map<string, Map<string, Binding>>()
   private readonly inbox = new Map<string, Call[]>()
   private readonly byId = new Map<string, Call>()
+  /** Task calls at a callback: their progress reports (the callback's agent may report while it works). */
+  private readonly reporting = new Map<string, { agent: string, progress: TaskContext['progress'] }>()
   private readonly waiters = new Map<string, Set<() => void>>()
   private pollers = 0
   private pending = 0
@@ -427,6 +429,7 @@ export class AgentHandlerStore {
       expiresAt: Date.now() + timeoutMs
     }
     this.pending++
+    if (progress !== undefined && b.mode === 'callback') this.reporting.set(view.callId, { agent: b.agent, progress })
     try {
       const answer = b.mode === 'callback' ? await this.callback(b, view, stats, timeoutMs, signal) : await this.enqueue(b, view, stats, timeoutMs, signal, progress)
       return this.replyOf(b, answer)
@@ -437,6 +440,7 @@ export class AgentHandlerStore {
       throw agentErrorOf(err.code, err.message, err.details as Record<string, unknown> | undefined)
     } finally {
       this.pending--
+      this.reporting.delete(view.callId)
     }
   }
 
@@ -625,6 +629,8 @@ export class AgentHandlerStore {
 
   /** Reports a waiting task call's progress (0..1, optional note). */
   async progress (callId: string, agent: string, value: number, note?: string): Promise<void> {
+    const r = this.reporting.get(callId)
+    if (r !== undefined && r.agent === agent) { await r.progress(value, note); return }
     const c = this.pendingCall(callId, agent)
     if (c.progress === undefined) throw new AgoraError('ERR_BAD_REQUEST', `call ${callId} is a ${c.binding.kind} call: only task calls report progress`, { path: 'callId' })
     await c.progress(value, note)

@@ -10,7 +10,7 @@
  *   GET    /v1/agents/:id/inbox?waitMs=&kinds=   long-poll: { calls: [CallView] }, each call handed out once
  *                                     (again after INBOX_REDELIVER_MS unanswered)
  *   POST   /v1/agents/:id/inbox/:callId           { reply } | { error: { message } }   answer a call
- *   POST   /v1/agents/:id/inbox/:callId/progress  { progress: 0..1, note? }           a task call's progress
+ *   POST   /v1/agents/:id/inbox/:callId/progress  { progress: 0..1, note? }           a task call's progress (long-poll or callback)
  *   POST   /v1/agents/:id/request   { payload, timeoutMs?, from?, protocol? }  → { agent, reply }
  *   POST   /v1/agents/:id/message   { message, timeoutMs?, from? }             → { agent, delivered: true }
  *   POST   /v1/request              { capability, strategy?, attempts?, payload, timeoutMs?, from?, protocol? } → { reply }

@@ -28,12 +28,14 @@
  *                                           agent:*, variable:changed (eventual, and strong on Raft members), contribution:rejected,
  *                                           raft:role, member:*, update:rejected, auction:*, and (Raft members) the
  *                                           coordination machine's lease:*, lock:*, election:*, barrier:*, vote:*, plus
- *                                           lease:lost (a lease of this daemon's peer lost)
+ *                                           lease:lost (a lease of this daemon's peer lost), the task machine's task:*, and
+ *                                           group:message of the group topics this daemon follows
  *   /v1/members, /v1/raft*                  members and Raft membership (raft-routes.ts)
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  *   /v1/coordination/*, /v1/agents/:id/voter, /v1/vote-requests*   leases, locks, elections, barriers, votes (coordination-routes.ts)
  *   /v1/agents/:id/handler, /v1/agents/:id/inbox*, /v1/agents/:id/request, /v1/agents/:id/message, /v1/request,
  *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
+ *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -55,6 +57,7 @@ import { RAFT_STATUS, NotRaftMemberError, raftRoutes } from './raft-routes.js'
 import { routeTemplate } from './routes.js'
 import { handlerStore } from './agent-handlers.js'
 import { AGENT_STATUS, agentRoutes } from './agent-routes.js'
+import { TASK_STATUS, taskRoutes } from './task-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -102,7 +105,8 @@ const STATUS_OF: Record<string, number> = {
   ...ECONOMY_STATUS,
   ...RAFT_STATUS,
   ...COORDINATION_STATUS,
-  ...AGENT_STATUS
+  ...AGENT_STATUS,
+  ...TASK_STATUS
 }
 
 export interface ApiServer {
@@ -241,6 +245,11 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const economy = economyRoutes(peer, handlers)
   const coordination = coordinationRoutes(peer, handlers)
   const agentsRoute = agentRoutes(peer, handlers, broadcast)
+  const tasksRoute = taskRoutes(peer)
+  // The task machine's changes (on Raft members, from their replica).
+  for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
+    offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
+  }
   metrics.watchHandlers(handlers)
   metrics.watchCoordination(coordination)
   const raftRoute = raftRoutes(peer)
@@ -416,6 +425,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await economy.handle(ctx)) return
     if (await coordination.handle(ctx)) return
     if (await agentsRoute.handle(ctx)) return
+    if (await tasksRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 

@@ -239,6 +239,21 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   })
   g('agora_agent_handler_calls_pending', 'Calls waiting for the HTTP handlers of this daemon\'s agents (inboxes and callbacks)', () => handlers?.pendingCalls ?? 0)
   g('agora_agent_handlers', 'Agents of this daemon with HTTP handlers', () => handlers?.size ?? 0)
+  // Durable tasks: the machine's changes counted from this replica's events (Raft members), and the live ones.
+  const taskCounter = (name: string, help: string): Counter => new Counter({ name, help, registers: [registry] })
+  const tasksByEvent: Record<string, Counter> = {
+    'task:submitted': taskCounter('agora_tasks_submitted_total', 'Tasks submitted (this replica; Raft members)'),
+    'task:completed': taskCounter('agora_tasks_completed_total', 'Tasks completed (this replica; Raft members)'),
+    'task:failed': taskCounter('agora_tasks_failed_total', 'Tasks failed, no retry left (this replica; Raft members)'),
+    'task:reassigned': taskCounter('agora_tasks_reassigned_total', 'Task attempts ended without completing, the task given to another attempt (this replica; Raft members)'),
+    'task:cancelled': taskCounter('agora_tasks_cancelled_total', 'Tasks cancelled by their submitter (this replica; Raft members)')
+  }
+  for (const [ev, counter] of Object.entries(tasksByEvent)) offs.push(peer.tasks.on(ev as 'task:submitted', () => { counter.inc() }))
+  g('agora_tasks_in_flight', 'Tasks submitted or assigned, not yet finished (this replica; 0 off the Raft group)', () => peer.raft?.app?.tasks.counts().live ?? 0)
+  c('agora_task_attempts_total', 'Task attempts this peer\'s agents ran (their onTask handlers), by result', ['result'], () => {
+    const s = peer.tasks.stats
+    return [[{ result: 'ran' }, s.ran], [{ result: 'completed' }, s.completed], [{ result: 'failed' }, s.failed], [{ result: 'refused' }, s.refusedRunning]]
+  })
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,
