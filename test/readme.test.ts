@@ -66,6 +66,7 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'Running a peer daemon #6': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
   'Coordination through the daemon #1': { runner: 'Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough' },
   'Coordination through the daemon #2': { runner: 'Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough' },
+  'Agents over HTTP #1': { runner: 'Agents over HTTP: a shell agent on node2 answers a request and completes a task from node1, as written' },
   'Embedding a peer #1': { runner: 'Embedding a peer: the script runs against a daemon of its mesh it bootstraps from' },
   'Strong variables and the Raft group #1': { runner: 'Strong variables and the Raft group: set, get and compare-and-set on three voters' },
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
@@ -215,6 +216,15 @@ kill -INT $pid; wait $pid; echo "exit=$?"
     expect(vote).toMatch(/"outcome": "approve"/)
     expect(vote).toMatch(/"reviewer-1": "voted"/)
     expect(vote).toMatch(/"accepted":true,"outcome":"voted"/)
+  })
+
+  it.runIf(unshareOk)('Agents over HTTP: a shell agent on node2 answers a request and completes a task from node1, as written', () => {
+    const { out } = session(['Running a peer daemon #1', 'Agents over HTTP #1'], 'agents-http')
+    const text = out(1)
+    expect(text).toMatch(/"agent": "doubler",\s*"reply": \{\s*"doubled": 42\s*\}/)
+    expect(text).toMatch(/"state": "completed"/)
+    expect(text).toMatch(/"result": \{\s*"doubled": 8\s*\}/)
+    expect(text).toMatch(/"finished": true/)
   })
 
   it.runIf(unshareOk)('Running a peer daemon: under a supervisor, node dist/src/cli.js start runs and leaves on SIGTERM', () => {

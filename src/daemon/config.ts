@@ -48,7 +48,7 @@ const peerId = z.string().min(1).refine(isPeerId, { error: (i) => `${JSON.string
 export const daemonConfigSchema = z.object({
   /** Mesh name. Default `agora`. */
   mesh: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 characters of [A-Za-z0-9._-]').optional(),
-  /** Data dir (identity, registry, Raft log, HTTP token and address, bidders). Default: none (in memory). */
+  /** Data dir (identity, registry, Raft log, HTTP token and address, agents' HTTP handlers). Default: none (in memory). */
   dataDir: z.string().min(1).optional(),
   /** libp2p listen multiaddrs (TCP). Default: TCP on 127.0.0.1, free port. */
   listen: z.array(listenAddr).min(1).optional(),
