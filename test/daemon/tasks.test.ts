@@ -132,9 +132,12 @@ describe('tasks through the daemon', () => {
     try {
       const sq = await submit(d0, { capability: 'square', payload: { n: 7 } })
       expect((await finished(d0, sq)).result).toEqual({ squared: 49 })
-      const slow = await submit(d0, { agent: 'lp-tasker', payload: { step: 1 } })
+      // A short ack window: the call still waits for the attempt's own deadline (timeoutMs after assignment).
+      const slow = await submit(d0, { agent: 'lp-tasker', payload: { step: 1 }, ackMs: 500, timeoutMs: 60_000 })
       const call = await waitUntil(async () => (await api(d1, 'GET', '/v1/agents/lp-tasker/inbox?waitMs=1000')).json.calls[0], 'the task call in lp-tasker\'s inbox')
       expect(call).toMatchObject({ kind: 'task', agent: 'lp-tasker', payload: { step: 1 }, task: { id: slow, attempt: 1, submitter: d0.peerId } })
+      expect(call.expiresAt - Date.now()).toBeGreaterThan(30_000)
+      expect(call.task.deadline - Date.now()).toBeGreaterThan(30_000)
       expect((await api(d1, 'POST', `/v1/agents/lp-tasker/inbox/${call.callId as string}/progress`, { progress: 0.25, note: 'started' })).status).toBe(200)
       await waitUntil(async () => (await api(d0, 'GET', `/v1/tasks/${slow}`)).json.task.record.history[0]?.progress === 0.25, 'progress 0.25 in the log')
       expect((await api(d1, 'POST', `/v1/agents/lp-tasker/inbox/${call.callId as string}`, { reply: 'done' })).status).toBe(200)
