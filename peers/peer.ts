@@ -32,6 +32,9 @@ import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
+import { PeerOrchestration } from './orchestration/service.js'
+import type { AgentsLike, TasksLike } from './orchestration/service.js'
+import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 
 export interface PeerEventMap extends SyncEventMap {
@@ -68,6 +71,8 @@ export type { PeerRaftStatus, PeerRaftStats } from './raft/service.js'
 export type PeerVariables = VariableStore & {
   /** The strong variable `name` (linearizable; needs the peer to run Raft, else NoRaftError). */
   strong: <T = unknown>(name: string, options?: { initial?: T }) => StrongVariable<T>
+  /** Declares the orchestrated variable `name` on this peer (FEATURES V3, peers/orchestration). */
+  orchestrated: <T = unknown>(name: string, options: OrchestratedOptions<T>) => OrchestratedVariable<T>
 }
 
 export interface WhenSyncedOptions {
@@ -95,6 +100,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly economy: PeerEconomy
   /** Leases, locks, elections, singletons, barriers and votes on the Raft group (peers/coordination). */
   readonly coordination: PeerCoordination
+  /** Orchestrated variables declared on this peer (`peer.variables.orchestrated`). */
+  readonly orchestration: PeerOrchestration
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -123,7 +130,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.replica = init.replica
     this.registry = init.registry
     this.variables = Object.assign(init.variables, {
-      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options)
+      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options),
+      orchestrated: <T = unknown>(name: string, options: OrchestratedOptions<T>): OrchestratedVariable<T> => this.orchestration.variable<T>(name, options)
     })
     this.raft = undefined
     // Outside the Raft group, strong variables and economy commands go to a connected member (the client path).
@@ -156,6 +164,19 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
     })
     this.coordination.setBackend(clientBackend(client))
+    this.orchestration = new PeerOrchestration({
+      self: this.id,
+      log: init.log.child('orchestration'),
+      strong: (key) => ({
+        get: async (o) => await this.strongVars.get(key).get(o),
+        compareAndSet: async (expected, value) => await this.strongVars.get(key).compareAndSet(expected, value),
+        on: (type, fn) => this.raft?.on(type, fn) ?? (() => {})
+      }),
+      coordination: this.coordination,
+      registry: this.registry,
+      agents: () => (this as unknown as { agents?: AgentsLike }).agents,
+      tasks: () => (this as unknown as { tasks?: TasksLike }).tasks
+    })
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
     if (init.options.fenceFloor === undefined) this.variables.fenceFloor = (lock) => this.raft?.app?.coordination.newestToken(lock)
     this.economy.setVoteAnswer(async (vote, agent, openedIndex) => await this.coordination.answerVote(vote, agent, openedIndex))
@@ -217,6 +238,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         await this.startRaft(this.raftOptions)
       }
       this.coordination.start()
+      this.orchestration.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -234,6 +256,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.state = 'stopping'
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
+      await this.orchestration.stop()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
       await this.coordination.stop({ revoke: options.leave !== false })
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
