@@ -256,9 +256,10 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.state = 'stopping'
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
-      await this.orchestration.stop()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
       await this.coordination.stop({ revoke: options.leave !== false })
+      // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
+      await this.orchestration.stop()
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()
