@@ -27,13 +27,14 @@ import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
+import { PeerAgents } from './agents/service.js'
 import { PeerCoordination } from './coordination/service.js'
 import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
 import { PeerOrchestration } from './orchestration/service.js'
-import type { AgentsLike, TasksLike } from './orchestration/service.js'
+import type { TasksLike } from './orchestration/service.js'
 import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 
@@ -102,6 +103,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly coordination: PeerCoordination
   /** Orchestrated variables declared on this peer (`peer.variables.orchestrated`). */
   readonly orchestration: PeerOrchestration
+  /** The agents' request interface: handlers, requests, messages, named protocols, group topics (peers/agents). */
+  readonly agents: PeerAgents
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -140,8 +143,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
     this.strongVars = new StrongVariables(remoteBackend(client))
     this.economy = new PeerEconomy({
-      node: init.node,
-      mesh: init.options.mesh,
+      ask: async (host, f, timeoutMs) => await this.agents.ask(host, f, timeoutMs),
       self: this.id,
       log: init.log.child('economy'),
       query: (q) => this.registry.query(q),
@@ -163,6 +165,18 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       query: (q) => this.registry.query(q),
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
     })
+    this.agents = new PeerAgents({
+      node: init.node,
+      mesh: init.options.mesh,
+      self: this.id,
+      log: init.log.child('agents'),
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      claims: (id) => this.registry.index.claims(id),
+      lookupWith: (capability, strategy) => this.registry.lookupWith(capability, strategy),
+      economy: this.economy,
+      coordination: this.coordination
+    })
     this.coordination.setBackend(clientBackend(client))
     this.orchestration = new PeerOrchestration({
       self: this.id,
@@ -174,7 +188,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       }),
       coordination: this.coordination,
       registry: this.registry,
-      agents: () => (this as unknown as { agents?: AgentsLike }).agents,
+      agents: () => this.agents,
       tasks: () => (this as unknown as { tasks?: TasksLike }).tasks
     })
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
@@ -229,7 +243,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.onNode('connection:open', (e) => this.emit('connection:opened', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       this.onNode('connection:close', (e) => this.emit('connection:closed', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       await this.sync.start()
-      await this.economy.start()
+      await this.agents.start()
       this.sync.adoptExistingConnections()
       this.state = 'started'
       if (this.raft !== undefined) {
@@ -263,7 +277,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()
-      await this.economy.stop()
+      await this.agents.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
       this.nodeListeners.length = 0
       await this.libp2p.stop()

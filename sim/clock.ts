@@ -4,6 +4,7 @@
  * seed reproduces a run exactly. Nothing here reads the wall clock.
  */
 import { LimitExceededError } from '../src/base/errors.js'
+import { MinHeap } from '../src/base/heap.js'
 
 /** Default bound on queued events. */
 export const EVENTS_MAX_DEFAULT = 1_000_000
@@ -12,7 +13,7 @@ interface Slot<T> { at: number, seq: number, item: T }
 
 /** A min-heap of items keyed by (at, seq). */
 export class EventQueue<T> {
-  private readonly heap: Array<Slot<T>> = []
+  private readonly heap = new MinHeap<Slot<T>>(less)
   private seq = 0
   /** Bound on queued items; pushing past it throws {@link LimitExceededError}. */
   readonly eventsMax: number
@@ -21,61 +22,30 @@ export class EventQueue<T> {
     this.eventsMax = eventsMax
   }
 
-  get size (): number { return this.heap.length }
+  get size (): number { return this.heap.size }
 
   /** Queue `item` at time `at`. */
   push (at: number, item: T): void {
-    if (this.heap.length >= this.eventsMax) throw new LimitExceededError('eventsMax', this.eventsMax, this.heap.length + 1, 'queued events')
-    const h = this.heap
-    h.push({ at, seq: this.seq++, item })
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(h[i] as Slot<T>, h[p] as Slot<T>)) break
-      swap(h, i, p)
-      i = p
-    }
+    if (this.heap.size >= this.eventsMax) throw new LimitExceededError('eventsMax', this.eventsMax, this.heap.size + 1, 'queued events')
+    this.heap.push({ at, seq: this.seq++, item })
   }
 
   /** Time of the earliest item, or `Infinity` when empty. */
   peekTime (): number {
-    return this.heap[0]?.at ?? Infinity
+    return this.heap.peek()?.at ?? Infinity
   }
 
   /** Remove and return the earliest item with its time. */
   pop (): { at: number, item: T } | undefined {
-    const h = this.heap
-    const top = h[0]
-    if (top === undefined) return undefined
-    const last = h.pop() as Slot<T>
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && less(h[l] as Slot<T>, h[m] as Slot<T>)) m = l
-        if (r < h.length && less(h[r] as Slot<T>, h[m] as Slot<T>)) m = r
-        if (m === i) break
-        swap(h, i, m)
-        i = m
-      }
-    }
-    return { at: top.at, item: top.item }
+    const top = this.heap.pop()
+    return top === undefined ? undefined : { at: top.at, item: top.item }
   }
 
-  clear (): void { this.heap.length = 0 }
+  clear (): void { this.heap.clear() }
 }
 
 function less<T> (a: Slot<T>, b: Slot<T>): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq)
-}
-
-function swap<T> (h: T[], i: number, j: number): void {
-  const t = h[i] as T
-  h[i] = h[j] as T
-  h[j] = t
 }
 
 /** A virtual clock in milliseconds (or ticks, in step mode). Invariant: `now` never decreases. */

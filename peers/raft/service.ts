@@ -305,12 +305,17 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   }
 
   /**
-   * Resolves once coordination object `name` (`coord:lock:x`, `coord:barrier:b`...) changed past revision
-   * `rev` on this replica, or after `ms`.
+   * Resolves once coordination object `name` (`coord:lock:x`, `coord:barrier:b`...) or task `task:<id>`
+   * changed past revision `rev` on this replica, or after `ms`.
    */
   async watchCoordination (name: string, rev: number, ms: number): Promise<void> {
     const d = this.need()
-    const changed = (): boolean => (this.current?.coordination.revision(name) ?? 0) !== rev
+    const revision = (): number => {
+      const app = this.current
+      if (app === undefined) return 0
+      return name.startsWith('task:') ? app.tasks.revision(name) : app.coordination.revision(name)
+    }
+    const changed = (): boolean => revision() !== rev
     if (changed() || ms <= 0) return
     await d.once('raft:applied', changed, ms).catch(() => {})
   }

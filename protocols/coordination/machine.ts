@@ -7,6 +7,8 @@
  */
 import { DecodeError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
+import { MinHeap } from '../../src/base/heap.js'
+import { isRefusal, refuse as fail, refusing } from '../../src/base/refusal.js'
 import { isReservedName, isWellFormed } from '../../src/base/input.js'
 import { COORD_LIMITS, COORD_NAME_RE, type BarrierOutcome, type BarrierView, type CoordCommand, type CoordEvent, type CoordEvents, type CoordFailure, type CoordHooks, type HolderView, type LeaseView, type LockKind, type LockView, type VoteDecision, type VoteRule, type VoteView } from './types.js'
 
@@ -37,51 +39,6 @@ function before (a: Due, b: Due): boolean {
   return a.key < b.key
 }
 
-/** A min-heap of deadlines; stale entries are skipped when popped (checked against the state). */
-class DeadlineHeap {
-  private items: Due[] = []
-  get size (): number { return this.items.length }
-  peek (): Due | undefined { return this.items[0] }
-  clear (): void { this.items = [] }
-  push (d: Due): void {
-    const a = this.items
-    a.push(d)
-    let i = a.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!before(a[i]!, a[p]!)) break
-      ;[a[i], a[p]] = [a[p]!, a[i]!]
-      i = p
-    }
-  }
-
-  pop (): Due | undefined {
-    const a = this.items
-    const top = a[0]
-    const last = a.pop()
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < a.length && before(a[l]!, a[m]!)) m = l
-        if (r < a.length && before(a[r]!, a[m]!)) m = r
-        if (m === i) break
-        ;[a[i], a[m]] = [a[m]!, a[i]!]
-        i = m
-      }
-    }
-    return top
-  }
-}
-
-class Refused extends Error {
-  constructor (readonly code: string, message: string) { super(message) }
-}
-
-function fail (code: string, message: string): never { throw new Refused(code, message) }
 
 function lockKey (kind: LockKind, name: string): string { return kind === 'lock' ? `l:${name}` : `e:${name}` }
 
@@ -97,13 +54,8 @@ function isIndex (v: unknown): v is number { return Number.isSafeInteger(v) && (
 
 /** Checks a command's shape on its own (no state): what apply refuses first, and what a member checks before proposing. */
 export function admitCoordCommand (raw: unknown): { code: string, message: string } | undefined {
-  try {
-    parseCommand(raw)
-    return undefined
-  } catch (err) {
-    if (err instanceof Refused) return { code: err.code, message: err.message }
-    throw err
-  }
+  const r = refusing(() => parseCommand(raw))
+  return isRefusal(r) ? { code: r.code, message: r.message } : undefined
 }
 
 function checkValue (v: unknown): string | undefined {
@@ -209,10 +161,7 @@ function parseCommand (raw: unknown): CoordCommand {
 export function decodeCoordCommand (command: Uint8Array): CoordCommand | CoordFailure {
   let raw: unknown
   try { raw = JSON.parse(dec.decode(command.subarray(1))) } catch { return { ok: false, code: 'ERR_INVALID_COMMAND', message: 'a coordination command is JSON' } }
-  try { return parseCommand(raw) } catch (err) {
-    if (err instanceof Refused) return { ok: false, code: err.code, message: err.message }
-    throw err
-  }
+  return refusing(() => parseCommand(raw))
 }
 
 export class CoordinationMachine extends TypedEmitter<CoordEvents> {
@@ -229,7 +178,8 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
   private barriers = new Map<string, BarrierRec>()
   private votes = new Map<number, VoteRec>()
   private openVotes = 0
-  private heap = new DeadlineHeap()
+  /** Deadlines, earliest first; stale ones are skipped when popped (checked against the state). */
+  private heap = new MinHeap<Due>(before)
   /** The index being applied (events and grants carry it). */
   private index = 0
   readonly stats = { applied: 0, refused: 0, expired: 0, grants: 0, waits: 0, timeouts: 0 }
@@ -253,14 +203,10 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
   /** Applies a decoded command from `origin` (the signed proposer) at `index`. */
   apply (cmd: CoordCommand, index: number, origin: string): unknown {
     this.index = index
-    try {
-      const r = this.dispatch(cmd, origin)
-      this.stats.applied++
-      return r
-    } catch (err) {
-      if (err instanceof Refused) { this.stats.refused++; return { ok: false, code: err.code, message: err.message } }
-      throw err
-    }
+    const r = refusing(() => this.dispatch(cmd, origin))
+    if (isRefusal(r)) this.stats.refused++
+    else this.stats.applied++
+    return r
   }
 
   private dispatch (c: CoordCommand, origin: string): unknown {
@@ -371,6 +317,7 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
       const b = this.barriers.get(name)
       if (b !== undefined && b.arrivals.some(a => a.lease === l.id)) this.breakBarrier(b, reason === 'lease-expired' ? `lease ${l.id} of ${l.owner} expired` : `lease ${l.id} of ${l.owner} was revoked`)
     }
+    this.hooks.onLeaseEnded?.(l.id, this.index)
   }
 
   // ---------------------------------------------------------------- locks, semaphores, elections
@@ -708,8 +655,18 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
     }
   }
 
-  /** The earliest pending deadline in log time (undefined when none): a leader proposes a tick once its clock passes it. */
+  /**
+   * The earliest pending deadline in log time (undefined when none), this machine's or (hook
+   * `nextDeadline`) another's sharing its log time: a leader proposes a tick once its clock passes it.
+   */
   nextDeadline (): number | undefined {
+    const other = this.hooks.nextDeadline?.()
+    const own = this.ownDeadline()
+    if (other === undefined) return own
+    return own === undefined || other < own ? other : own
+  }
+
+  private ownDeadline (): number | undefined {
     for (;;) {
       const d = this.heap.peek()
       if (d === undefined) return undefined

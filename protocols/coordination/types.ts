@@ -122,4 +122,15 @@ export interface CoordHooks {
   ownerOf?: (agent: string) => string | null
   /** An agent's vote weight under the `weighted` rule (its E3 reputation score in ppm); default 1. */
   weightOf?: (agent: string) => number
+  /**
+   * Called whenever a lease ends (expiry in `advance`, or `lease.revoke`), after its holds and waits were
+   * dropped, in the machine's deterministic order (expiries in deadline order, `revoke all` by lease id):
+   * the task machine ends the attempts acked under it (`host-lost`). Must not throw.
+   */
+  onLeaseEnded?: (lease: number, index: number) => void
+  /**
+   * The earliest deadline of the other machines that share this log time (the task machine's), so
+   * {@link CoordinationMachine.nextDeadline} (what the leader's ticker reads) covers them too.
+   */
+  nextDeadline?: () => number | undefined
 }

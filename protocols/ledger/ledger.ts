@@ -100,6 +100,8 @@ export class Ledger {
   accountIds (): string[] { return [...this.accounts.keys()].sort() }
   escrowOf (id: string): Readonly<EscrowState> | undefined { return this.escrows.get(id) }
   get openEscrows (): number { return this.escrows.size }
+  /** Open escrow ids, in the order opened. */
+  escrowIds (): string[] { return [...this.escrows.keys()] }
   isAuthority (id: string): boolean { return this.authorities.has(id) }
 
   /** Maximum amount `id` may bid (free funds × the E3 bidding-power multiplier); 0 for unknown accounts. */

@@ -40,6 +40,8 @@ import { MECHANISMS, type AuctionSpec, type AuctionState, type BidPayload, type 
 export const TREASURY = 'treasury'
 export const AUCTION_HOUSE = 'auction-house'
 const ESCROW_PREFIX = 'auction/'
+/** Escrow ids of task rewards (`task/<task id>`): the task machine's alone, through the `task*` methods. */
+export const TASK_ESCROW_PREFIX = 'task/'
 const LEDGER_TYPES = new Set(['open', 'mint', 'transfer', 'escrow', 'release', 'collect', 'stake', 'unstake', 'slash', 'outcome'])
 const AUCTION_TYPES = new Set(['auction.open', 'auction.bid', 'auction.close', 'auction.reveal', 'auction.settle', 'account.assign'])
 
@@ -173,6 +175,8 @@ export class Economy {
   private finished: string[] = []
   /** Log time: the maximum `meta.at` applied. */
   now = 0
+  /** The entry at which a task hook moved the ledger's index (the entry's own economy command then finds it there). Not state. */
+  private taskEntry = 0
 
   constructor (config: EconomyConfig) {
     if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0 && isWellFormed(a))) {
@@ -265,8 +269,9 @@ export class Economy {
 
   /** Apply one committed command. Never throws; on error only log time moves. */
   apply (cmd: unknown, index: number, meta: CommandMeta): MarketResult {
-    const adv = this.ledger.advance(index)
-    if (!adv.ok) return { ok: false, code: adv.code, message: adv.message }
+    // A task hook of this very entry (a deadline it passed) may have moved the ledger to it already.
+    const adv = index === this.taskEntry && this.ledger.appliedIndex === index ? undefined : this.ledger.advance(index)
+    if (adv !== undefined && !adv.ok) return { ok: false, code: adv.code, message: adv.message }
     if (typeof meta?.at === 'number' && Number.isSafeInteger(meta.at) && meta.at > this.now) this.now = meta.at
     try {
       return this.exec(cmd, index, typeof meta?.origin === 'string' ? meta.origin : '')
@@ -338,6 +343,7 @@ export class Economy {
     if (type === 'collect' && typeof cmd.to === 'string' && cmd.to !== TREASURY && !this.owners.has(cmd.to)) fail('ERR_UNKNOWN_ACCOUNT', `unknown account ${cmd.to}`)
     for (const k of ['id', 'escrowId']) {
       if (typeof cmd[k] === 'string' && (cmd[k] as string).startsWith(ESCROW_PREFIX)) fail('ERR_UNAUTHORIZED', `escrow ids under ${ESCROW_PREFIX} belong to the auction book`)
+      if (typeof cmd[k] === 'string' && (cmd[k] as string).startsWith(TASK_ESCROW_PREFIX)) fail('ERR_UNAUTHORIZED', `escrow ids under ${TASK_ESCROW_PREFIX} belong to the task machine`)
     }
     let claim: { account: string, owner: string } | undefined
     if (type === 'open') {
@@ -720,6 +726,60 @@ export class Economy {
       this.auctions.delete(old)
     }
     return { ok: true, type: 'auction.settle', auction: a.spec.id, status: a.status, outcome, forfeits, shortfalls, settlementErrors: a.settlementErrors }
+  }
+
+  // ---------------------------------------------------------------- tasks (protocols/tasks hooks)
+
+  /**
+   * Moves the ledger to entry `index` for a task hook (a task entry, or a deadline any entry passed),
+   * unless it is there already; false when it is past it (nothing is then done).
+   */
+  private enterTaskEntry (index: number): boolean {
+    if (this.ledger.appliedIndex === index) return true
+    if (!this.ledger.advance(index).ok) return false
+    this.taskEntry = index
+    return true
+  }
+
+  /** E3: an attempt of agent `agent` delivered (on time or late) or not. No-op without the account. */
+  taskOutcome (agent: string, o: { delivered: boolean, onTime: boolean }, index: number): void {
+    if (this.ledger.account(agent) === undefined || !this.enterTaskEntry(index)) return
+    this.ledger.applyMore({ type: 'outcome', by: AUCTION_HOUSE, account: agent, delivered: o.delivered, onTime: o.onTime, qualityPpm: PPM }, index)
+  }
+
+  /** E2: slashes `agent` for a task attempt, with the task's log entries as evidence. No-op without the account. */
+  taskSlash (agent: string, condition: 'timeout_violation' | 'task_failure', evidence: { task: number, attempt: number, indexes: number[] }, index: number): void {
+    if (this.ledger.account(agent) === undefined || !this.enterTaskEntry(index)) return
+    this.ledger.applyMore({ type: 'slash', by: AUCTION_HOUSE, account: agent, condition, evidence: { kind: 'task', ...evidence } }, index)
+  }
+
+  /**
+   * Escrows a task's reward from `account`, which `owner` (the submitting peer) must own; the escrow is
+   * `task/<task>`, held by the auction house. An error code when refused (nothing changed), else undefined.
+   */
+  taskEscrow (task: number, account: string, owner: string, amount: number, index: number): string | undefined {
+    const o = this.owners.get(account)
+    if (o === undefined) return 'ERR_UNKNOWN_ACCOUNT'
+    if (o !== owner) return 'ERR_UNAUTHORIZED'
+    if (!this.enterTaskEntry(index)) return 'ERR_STALE_INDEX'
+    const r = this.ledger.applyMore({ type: 'escrow', by: AUCTION_HOUSE, id: `${TASK_ESCROW_PREFIX}${task}`, account, amount }, index)
+    return r.ok ? undefined : r.code
+  }
+
+  /** Pays task `task`'s escrow to account `to` (an owned account), or back to its payer (`to` null or unknown). No-op without an escrow. */
+  taskPayout (task: number, to: string | null, index: number): void {
+    const id = `${TASK_ESCROW_PREFIX}${task}`
+    const e = this.ledger.escrowOf(id)
+    if (e === undefined || !this.enterTaskEntry(index)) return
+    const pay = to !== null && this.owners.has(to) && to !== e.account
+    this.ledger.applyMore(pay ? { type: 'release', by: AUCTION_HOUSE, id, payTo: to, payAmount: e.amount } : { type: 'release', by: AUCTION_HOUSE, id }, index)
+  }
+
+  /** Open task escrows, by task id, with their amounts. */
+  taskEscrows (): Map<number, number> {
+    const out = new Map<number, number>()
+    for (const id of this.ledger.escrowIds()) if (id.startsWith(TASK_ESCROW_PREFIX)) out.set(Number(id.slice(TASK_ESCROW_PREFIX.length)), this.ledger.escrowOf(id)!.amount)
+    return out
   }
 
   // ---------------------------------------------------------------- invariants and snapshots

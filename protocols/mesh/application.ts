@@ -3,7 +3,8 @@
  * {@link StateMachine} that a Raft group runs, on live peers and in the simulator alike. A command's first
  * byte says which machine it is for: JSON text (`{`) goes to the strong variables, {@link ECON_TAG} to
  * the economy (ledger and auctions), which starts with a `genesis` entry fixing its authorities (peers
- * acting as the treasury). The snapshot holds every machine's state; older snapshots still restore.
+ * acting as the treasury), {@link COORD_TAG} to coordination, {@link TASK_TAG} to durable tasks. The
+ * snapshot holds every machine's state; older snapshots still restore.
  * README.md beside this file says how to add a state machine.
  */
 import * as encoding from 'lib0/encoding'
@@ -17,6 +18,8 @@ import { DecodeError } from '../../src/base/errors.js'
 import { CoordinationMachine, admitCoordCommand, decodeCoordCommand } from '../coordination/machine.js'
 import { COORD_TAG, type CoordHooks } from '../coordination/types.js'
 import { PPM, initialReputation, scorePpm } from '../ledger/reputation.js'
+import { TaskMachine, admitTaskCommand, decodeTaskCommand } from '../tasks/machine.js'
+import { TASK_TAG, type TaskHooks } from '../tasks/types.js'
 
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
@@ -24,11 +27,16 @@ export const ECON_TAG = 0x01
 export const COMMAND_BYTES_MAX = 256 * 1024
 /**
  * Snapshot versions: 2 strong + economy; 3 adds the flags byte (bit 0: economy commands must be signed);
- * 4 adds the coordination machine (written only once it has state, so older groups write what they did).
+ * 4 adds the coordination machine (written only once it has state, so older groups write what they did);
+ * 5 adds the task machine (written only once a task was submitted; its coordination JSON is `{}` while
+ * that machine is pristine).
  */
 const SNAPSHOT_V2 = 0x02
 const SNAPSHOT_V3 = 0x03
 const SNAPSHOT_V4 = 0x04
+const SNAPSHOT_V5 = 0x05
+/** The coordination JSON of a v5 snapshot whose coordination machine is pristine. */
+const PRISTINE_JSON = '{}'
 const FLAG_SIGNED = 0x01
 
 const enc = new TextEncoder()
@@ -56,6 +64,11 @@ export function encodeCoordCommand (cmd: unknown): Uint8Array {
   return tagged(COORD_TAG, cmd)
 }
 
+/** A task command (protocols/tasks) as the mesh application takes it. */
+export function encodeTaskCommand (cmd: unknown): Uint8Array {
+  return tagged(TASK_TAG, cmd)
+}
+
 function tagged (tag: number, cmd: unknown): Uint8Array {
   const body = enc.encode(JSON.stringify(cmd))
   const out = new Uint8Array(body.length + 1)
@@ -64,9 +77,9 @@ function tagged (tag: number, cmd: unknown): Uint8Array {
   return out
 }
 
-export { COORD_TAG }
+export { COORD_TAG, TASK_TAG }
 
-/** The Raft application of a member: strong variables, the economy and coordination. */
+/** The Raft application of a member: strong variables, the economy, coordination and tasks. */
 export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements StateMachine {
   /** Undefined until the genesis entry is applied. */
   economy: Economy | undefined
@@ -76,6 +89,10 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
   coordination: CoordinationMachine
   private readonly coordHooks: CoordHooks
   private readonly coordListeners = new Set<(m: CoordinationMachine) => void>()
+  /** Durable tasks (replaced on restore: listen through {@link onTasks}). */
+  tasks: TaskMachine
+  private readonly taskHooks: TaskHooks
+  private readonly taskListeners = new Set<(m: TaskMachine) => void>()
 
   /**
    * `genesis`: an economy fixed by configuration instead of a genesis entry (the simulator's treasury);
@@ -89,9 +106,23 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       weightOf: (agent) => {
         const a = this.economy?.account(agent)
         return a === undefined ? scorePpm(initialReputation()) : Math.round(a.reputation * PPM)
-      }
+      },
+      // A lease's end ends the task attempts acked under it (host lost), in the same entry.
+      onLeaseEnded: (lease, index) => { this.tasks.leaseEnded(lease, index) },
+      // The leader's ticker moves log time past task deadlines too.
+      nextDeadline: () => this.tasks.nextDeadline()
+    }
+    // The economy hooks are no-ops without an economy (a reward then cannot be escrowed).
+    this.taskHooks = {
+      leaseOwner: (lease) => this.coordination.lease(lease)?.owner,
+      ownerOf: (agent) => this.economy?.ownerOf(agent) ?? undefined,
+      outcome: (agent, o, index) => { this.economy?.taskOutcome(agent, o, index) },
+      slash: (agent, condition, evidence, index) => { this.economy?.taskSlash(agent, condition, evidence, index) },
+      escrow: (task, account, owner, amount, index) => this.economy === undefined ? 'ERR_NO_GENESIS' : this.economy.taskEscrow(task, account, owner, amount, index),
+      payout: (task, to, index) => { this.economy?.taskPayout(task, to, index) }
     }
     this.coordination = new CoordinationMachine(this.coordHooks)
+    this.tasks = new TaskMachine(this.taskHooks)
     this.strong.fenceCheck = (lock, token) => this.coordination.checkFence(lock, token)
     if (options.genesis !== undefined) {
       this.economy = newEconomy(options.genesis)
@@ -104,8 +135,9 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
    * is signed (a proposer whose replica lags signs anyway), except a genesis that does not ask for it.
    */
   requiresSignature (command: Uint8Array): boolean {
-    // A coordination command acts for its origin's leases: always signed by the origin.
-    if (command[0] === COORD_TAG) return true
+    // A coordination command acts for its origin's leases, a task command as its submitter or host:
+    // always signed by the origin.
+    if (command[0] === COORD_TAG || command[0] === TASK_TAG) return true
     if (command[0] !== ECON_TAG) return false
     if (this.economy !== undefined) return this.signaturesRequired
     try {
@@ -126,13 +158,30 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     return () => { this.coordListeners.delete(fn) }
   }
 
+  /**
+   * Calls `fn` with the task machine now and whenever a snapshot replaces it; returns the unsubscribe.
+   * (Listeners of the machine's events must re-attach to the new one.)
+   */
+  onTasks (fn: (m: TaskMachine) => void): () => void {
+    this.taskListeners.add(fn)
+    fn(this.tasks)
+    return () => { this.taskListeners.delete(fn) }
+  }
+
   apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
-    // Every entry moves log time (the coordination machine's deadlines) before its own command.
+    // Every entry moves log time (the coordination machine's deadlines, then the task machine's) before
+    // its own command.
     this.coordination.advance(meta.at, index)
+    this.tasks.advance(meta.at, index)
     if (command[0] === COORD_TAG) {
       const cmd = decodeCoordCommand(command)
       if ('ok' in cmd) return cmd
       return this.coordination.apply(cmd, index, meta.origin)
+    }
+    if (command[0] === TASK_TAG) {
+      const cmd = decodeTaskCommand(command)
+      if ('ok' in cmd) return cmd
+      return this.tasks.apply(cmd, index, meta.origin)
     }
     if (command[0] !== ECON_TAG) return this.strong.apply(command, index)
     let cmd: Record<string, unknown>
@@ -169,10 +218,11 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: 'economy command is not JSON' } }
       return Economy.admit(cmd)
     }
-    if (command[0] === COORD_TAG) {
+    if (command[0] === COORD_TAG || command[0] === TASK_TAG) {
+      const coord = command[0] === COORD_TAG
       let cmd: unknown
-      try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: 'a coordination command is JSON' } }
-      return admitCoordCommand(cmd)
+      try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: `a ${coord ? 'coordination' : 'task'} command is JSON` } }
+      return coord ? admitCoordCommand(cmd) : admitTaskCommand(cmd)
     }
     if (command[0] === 0x7b) {
       const c = parseStrongCommand(command)
@@ -183,13 +233,16 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
   snapshot (): Uint8Array {
     const e = encoding.createEncoder()
-    // Groups without signed commands (or without coordination state) keep writing what they wrote before.
-    const coord = this.coordination.isPristine() ? undefined : JSON.stringify(this.coordination.snapshotJson())
-    encoding.writeUint8(e, coord !== undefined ? SNAPSHOT_V4 : this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
+    // Groups without signed commands (or without coordination state, or without tasks) keep writing
+    // what they wrote before.
+    const tasks = this.tasks.isPristine() ? undefined : JSON.stringify(this.tasks.snapshotJson())
+    const coord = this.coordination.isPristine() ? (tasks !== undefined ? PRISTINE_JSON : undefined) : JSON.stringify(this.coordination.snapshotJson())
+    encoding.writeUint8(e, tasks !== undefined ? SNAPSHOT_V5 : coord !== undefined ? SNAPSHOT_V4 : this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
     encoding.writeVarUint8Array(e, this.strong.snapshot())
     encoding.writeVarString(e, this.economy === undefined ? '' : this.economy.snapshotText())
     if (this.signaturesRequired || coord !== undefined) encoding.writeUint8(e, this.signaturesRequired ? FLAG_SIGNED : 0)
     if (coord !== undefined) encoding.writeVarString(e, coord)
+    if (tasks !== undefined) encoding.writeVarString(e, tasks)
     return encoding.toUint8Array(e)
   }
 
@@ -200,16 +253,43 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
   restore (data: Uint8Array): void {
     const s = decodeMeshSnapshot(data)
     const coordination = s.coordination === undefined ? new CoordinationMachine(this.coordHooks) : CoordinationMachine.restore(s.coordination, this.coordHooks)
+    const tasks = s.tasks === undefined ? new TaskMachine(this.taskHooks) : TaskMachine.restore(s.tasks, this.taskHooks)
+    // A snapshot without tasks: the task machine's log time is the coordination machine's (both moved on every entry).
+    if (s.tasks === undefined) tasks.now = coordination.now
     this.strong.load(s.strong)
     this.economy = s.economy
     this.signaturesRequired = s.signaturesRequired
     this.coordination = coordination
+    this.tasks = tasks
     for (const fn of this.coordListeners) fn(coordination)
+    for (const fn of this.taskListeners) fn(tasks)
   }
 
-  /** Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`. */
+  /**
+   * Every invariant of the composed machines, as violations (empty when all hold): the task machine's,
+   * the economy's, and their agreement: a live task with a reward holds its escrow (`task/<id>`, the
+   * reward), a finished or forgotten one none.
+   */
+  invariants (): string[] {
+    const out = this.tasks.invariants()
+    if (this.economy === undefined) return out
+    out.push(...this.economy.invariants())
+    const escrows = this.economy.taskEscrows()
+    const rewards = this.tasks.liveRewards()
+    for (const [id, amount] of escrows) {
+      if (rewards.get(id) !== amount) out.push(`escrow task/${id} holds ${amount}; the task is ${rewards.has(id) ? `live with reward ${rewards.get(id)!}` : 'not live'}`)
+    }
+    for (const id of rewards.keys()) if (!escrows.has(id)) out.push(`task ${id} has a reward but no escrow`)
+    return out
+  }
+
+  /**
+   * Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`, `coord:…`,
+   * `task:<id>`, `tasks:…`; any other name is a strong variable.
+   */
   read (name: string): string | undefined {
     if (name.startsWith('coord:')) return this.coordination.read(name)
+    if (name.startsWith('task:') || name.startsWith('tasks:')) return this.tasks.read(name)
     if (!name.startsWith('econ:')) return this.strong.get(name)
     const e = this.economy
     if (e === undefined) return undefined
@@ -224,12 +304,13 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 /**
  * Decodes a mesh-application snapshot: `u8(2) · bytes(strong map) · string(economy JSON or "")`, or
  * `u8(3) ·` the same `· u8 flags` (bit 0: signatures required; other bits malformed), or `u8(4) ·` as v3
- * `· string(coordination JSON)`, or (a first byte
- * that is neither) a strong map alone from before the economy. The strong map is checked here too, so a
- * caller loading it cannot fail half-way. Throws {@link DecodeError} (`ERR_DECODE`).
+ * `· string(coordination JSON)`, or `u8(5) ·` as v4 (coordination JSON `{}` when pristine)
+ * `· string(task JSON)`, or (a first byte that is none of these) a strong map alone from before the
+ * economy. The strong map is checked here too, so a caller loading it cannot fail half-way. Throws
+ * {@link DecodeError} (`ERR_DECODE`).
  */
-export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean, coordination?: unknown } {
-  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3 && data[0] !== SNAPSHOT_V4) {
+export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean, coordination?: unknown, tasks?: unknown } {
+  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3 && data[0] !== SNAPSHOT_V4 && data[0] !== SNAPSHOT_V5) {
     return { strong: parseStrongSnapshot(data), economy: undefined, signaturesRequired: false }
   }
   try {
@@ -238,15 +319,23 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
     const strong = parseStrongSnapshot(decoding.readVarUint8Array(d))
     const econ = decoding.readVarString(d)
     let flags = 0
-    if (v === SNAPSHOT_V3 || v === SNAPSHOT_V4) {
+    if (v === SNAPSHOT_V3 || v === SNAPSHOT_V4 || v === SNAPSHOT_V5) {
       flags = decoding.readUint8(d)
       if ((flags & ~FLAG_SIGNED) !== 0) throw new DecodeError('mesh snapshot', `unknown flags ${flags}`)
     }
     let coordination: unknown
-    if (v === SNAPSHOT_V4) {
-      try { coordination = JSON.parse(decoding.readVarString(d)) } catch (err) { throw new DecodeError('mesh snapshot', `the coordination state is not JSON (${(err as Error).message})`) }
-      // Checked here, so a caller restoring it cannot fail half-way.
-      CoordinationMachine.restore(coordination)
+    let tasks: unknown
+    if (v === SNAPSHOT_V4 || v === SNAPSHOT_V5) {
+      const text = decoding.readVarString(d)
+      if (v === SNAPSHOT_V4 || text !== PRISTINE_JSON) {
+        try { coordination = JSON.parse(text) } catch (err) { throw new DecodeError('mesh snapshot', `the coordination state is not JSON (${(err as Error).message})`) }
+        // Checked here, so a caller restoring it cannot fail half-way.
+        CoordinationMachine.restore(coordination)
+      }
+    }
+    if (v === SNAPSHOT_V5) {
+      try { tasks = JSON.parse(decoding.readVarString(d)) } catch (err) { throw new DecodeError('mesh snapshot', `the task state is not JSON (${(err as Error).message})`) }
+      TaskMachine.restore(tasks)
     }
     if (d.pos !== data.length) throw new DecodeError('mesh snapshot', `${data.length - d.pos} trailing bytes`)
     let economy: Economy | undefined
@@ -255,7 +344,7 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
       try { json = JSON.parse(econ) } catch { throw new DecodeError('mesh snapshot', 'the economy is not JSON') }
       economy = Economy.restore(json)
     }
-    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0, ...(coordination !== undefined ? { coordination } : {}) }
+    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0, ...(coordination !== undefined ? { coordination } : {}), ...(tasks !== undefined ? { tasks } : {}) }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('mesh snapshot', (err as Error).message ?? 'malformed', { cause: err })

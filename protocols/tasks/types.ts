@@ -108,6 +108,8 @@ export interface AttemptView {
   at: number
   lease?: number
   ackedAt?: number
+  /** Log index of the ack entry (slashing evidence names it). */
+  ackIndex?: number
   /** Log time the attempt times out (timeoutMs + graceMs after assignment; the ack window before the ack). */
   deadline: number
   progress?: number
@@ -173,6 +175,11 @@ export interface TaskEvents extends Record<string, unknown> {
  */
 export interface TaskHooks {
   leaseOwner?: (lease: number) => string | undefined
+  /**
+   * The owner peer of an agent's account, when the economy has one: `outcome`, `slash` and the payout go
+   * to an agent only for an attempt hosted by that peer (no other peer can move its reputation or stake).
+   */
+  ownerOf?: (agent: string) => string | undefined
   /** E3: a delivered / late / failed attempt of `agent`. */
   outcome?: (agent: string, o: { delivered: boolean, onTime: boolean }, index: number) => void
   /** E2: `timeout_violation` (an attempt timed out past its grace) or `task_failure` (it failed); evidence names the task's log entries. */

@@ -1,7 +1,7 @@
 /**
  * Fuzzing of the JSON frame decoders of the stream protocols: the Raft client path (requests on the
  * member, responses on the client; peers/raft/client.ts) and the auction channel (requests on the host,
- * replies on the requester; peers/economy/channel.ts and frames.ts). On random bytes, byte mutations of
+ * replies on the requester; peers/agents/channel.ts, peers/economy/frames.ts). On random bytes, byte mutations of
  * valid frames and structural mutations (a node replaced by a hostile value, keys dropped or added,
  * `__proto__` keys, lone surrogates, deep nesting), each throws DecodeError only; what it returns has the
  * documented shape.
@@ -13,7 +13,7 @@ import fc from 'fast-check'
 import { DecodeError } from '../../src/base/errors.js'
 import { isWellFormed } from '../../src/base/input.js'
 import { decodeClientRequest, decodeClientResponse } from '../../peers/raft/client.js'
-import { decodeChannelReply } from '../../peers/economy/channel.js'
+import { decodeChannelReply } from '../../peers/agents/channel.js'
 import { decodeAuctionRequest, validFrame } from '../../peers/economy/frames.js'
 import { decodeJsonFrame } from '../../peers/framing.js'
 import { assertProperty } from '../helpers/seed.js'
@@ -88,7 +88,7 @@ describe('fuzz: Raft client frames (peers/raft/client.ts)', () => {
   })
 })
 
-describe('fuzz: auction channel frames (peers/economy/channel.ts, frames.ts)', () => {
+describe('fuzz: auction channel frames (peers/agents/channel.ts, peers/economy/frames.ts)', () => {
   it('decodeAuctionRequest throws DecodeError only and returns frames that pass the shape rules', () => {
     fuzz(auctionRequest, decodeAuctionRequest, (r) => {
       clean(r)

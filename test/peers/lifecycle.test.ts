@@ -21,6 +21,8 @@ import { DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX } from '../../peers/sync/li
 import { createLogger } from '../../src/base/log.js'
 import { RaftService, type RaftServiceComponents } from '../../peers/raft/service.js'
 import { PeerEconomy, auctionProtocol } from '../../peers/economy/economy.js'
+import { PeerAgents, agentsProtocol } from '../../peers/agents/service.js'
+import { Channel } from '../../peers/agents/channel.js'
 import { PeerCoordination } from '../../peers/coordination/service.js'
 import { memberBackend } from '../../peers/coordination/backend.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
@@ -196,10 +198,23 @@ const SERVICES = [
     }
   }),
   lifecycleCase({
-    name: 'economy',
-    create: ({ a }: Ctx) => new PeerEconomy({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, claims: () => [], isMember: () => false }),
-    works: async ({ a }) => {
+    name: 'agents',
+    // The agents' channel, which also carries the economy's auction frames (served under both protocol ids).
+    create: ({ a }: Ctx) => {
+      let agents: PeerAgents | undefined
+      const economy = new PeerEconomy({ ask: async (host, f, ms) => await agents!.ask(host, f, ms), self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, claims: () => [], isMember: () => false })
+      const coordination = new PeerCoordination({ self: a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }) })
+      agents = new PeerAgents({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }), claims: () => [], lookupWith: () => undefined, economy, coordination })
+      agents.handle('life-agent', { onRequest: (p) => p })
+      return agents
+    },
+    works: async ({ a, b }) => {
       expect(a.libp2p.getProtocols()).toContain(auctionProtocol(a.options.mesh))
+      expect(a.libp2p.getProtocols()).toContain(agentsProtocol(a.options.mesh))
+      const stream = await b.libp2p.dialProtocol(a.libp2p.peerId, agentsProtocol(a.options.mesh))
+      const channel = new Channel(stream)
+      expect(await channel.request({ t: 'request', to: 'life-agent', body: ++bumps, ms: 5000 }, 5000)).toEqual({ ok: true, outcome: 'reply', value: bumps })
+      channel.close()
     }
   })
 ]
