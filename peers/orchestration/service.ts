@@ -12,6 +12,7 @@ import type { PeerCoordination } from '../coordination/service.js'
 import { NoDeliveryError, OrchestrationExistsError } from './errors.js'
 import { ORCHESTRATED_VARIABLES_MAX, ORCH_NAME_CHARS_MAX } from './limits.js'
 import { ORCHESTRATION_PROTOCOL, OrchestratedVariable } from './variable.js'
+import { isInstructionPayload } from './follow.js'
 import type { InstructionPayload, OrchestratedOptions, OrchestrationComponents, StrongLike, TaskOutcome } from './variable.js'
 
 /** Names of orchestrated variables: no `:` nor `/`, so their Raft keys never collide. */
@@ -19,7 +20,7 @@ export const ORCH_NAME_RE = new RegExp(`^[A-Za-z0-9._-]{1,${ORCH_NAME_CHARS_MAX}
 
 /** The part of `peer.agents` the owner delivers instructions through. */
 export interface AgentsLike {
-  protocol: (name: string) => { request: (agent: string, payload: unknown, options?: { timeoutMs?: number, signal?: AbortSignal }) => Promise<unknown> }
+  protocol: (name: string, schema?: (v: unknown) => boolean) => { request: (agent: string, payload: unknown, options?: { timeoutMs?: number, signal?: AbortSignal }) => Promise<unknown> }
 }
 
 /** A task event as `peer.tasks` emits it (protocols/tasks/types.ts TaskEvent). */
@@ -96,7 +97,7 @@ export class PeerOrchestration {
       deliver: async (agent, payload: InstructionPayload, options) => {
         const agents = ctx.agents()
         if (agents === undefined) throw new NoDeliveryError()
-        this.protocol ??= agents.protocol(ORCHESTRATION_PROTOCOL)
+        this.protocol ??= agents.protocol(ORCHESTRATION_PROTOCOL, isInstructionPayload)
         return await this.protocol.request(agent, payload, options)
       },
       taskOutcomes: (fn) => {
