@@ -5,7 +5,7 @@
  * within the constraints.
  */
 import { nearestAllowed } from '../../peers/orchestration/constraints.js'
-import type { AdaptContext, Instructions } from '../../peers/orchestration/variable.js'
+import type { AdaptContext, Instructions, OrchestratedOptions } from '../../peers/orchestration/variable.js'
 import type { Metric } from '../../peers/orchestration/metrics.js'
 import type { AgentView } from '../../crdt/types.js'
 
@@ -30,3 +30,13 @@ export function adaptBatch (increase = 2) {
     return undefined
   }
 }
+
+/** The team's variable: agents with capability `embed`, from 32, instructed on every change, adapted every 5 outcomes. */
+export const BATCH_SIZE_OPTIONS: Readonly<OrchestratedOptions<number>> = Object.freeze({
+  affects: { capability: 'embed' },
+  initial: 32,
+  constraints: BATCH_CONSTRAINTS,
+  coordinate: coordinateBatch,
+  adapt: adaptBatch(2),
+  adaptEvery: 5
+})

@@ -48,9 +48,11 @@ export interface CustomMetric {
 
 export type Metric = TaskMetric | RequestMetric | CustomMetric
 
-/** What `report()` takes: `version` and `at` are filled in by the owner. */
+/** What `report()` takes: `at` is filled in by the owner, and `version` when the reporter leaves it out. */
 export interface MetricInput {
   kind: string
+  /** The version the measured work ran under (an agent knows it from its instruction); default: the owner's current one. */
+  version?: number
   agent?: string
   /** For `kind: 'task'`: the outcome, latency... as in {@link TaskMetric}. */
   outcome?: TaskMetric['outcome']
@@ -68,6 +70,7 @@ export function validateMetric (m: MetricInput): MetricInput {
   if (typeof m.kind !== 'string' || m.kind.length < 1 || m.kind.length > 64) throw new InvalidMetricError('kind must be 1..64 characters')
   if (m.kind === 'request') throw new InvalidMetricError('kind "request" is the owner\'s own')
   if (m.agent !== undefined && (typeof m.agent !== 'string' || m.agent.length < 1 || m.agent.length > 128)) throw new InvalidMetricError('agent must be 1..128 characters')
+  if (m.version !== undefined && (!Number.isSafeInteger(m.version) || m.version < 1)) throw new InvalidMetricError('version must be an integer ≥ 1')
   for (const k of ['value', 'latencyMs'] as const) {
     if (m[k] !== undefined && (typeof m[k] !== 'number' || !Number.isFinite(m[k]))) throw new InvalidMetricError(`${k} must be a finite number`)
   }

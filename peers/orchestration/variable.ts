@@ -371,7 +371,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
   async report (metric: MetricInput): Promise<void> {
     this.open()
     const m = validateMetric(metric)
-    if (this.owning) { this.push({ ...m, version: this.version, at: this.now() } as Metric); return }
+    if (this.owning) { this.push({ version: this.version, ...m, at: this.now() } as Metric); return }
     for (let i = 0; i < CAS_ATTEMPTS_MAX; i++) {
       const raw = await this.inbox.get()
       const cur = asInbox(raw)
@@ -503,7 +503,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     const seq = inbox?.seq ?? 0
     if (term.inboxSeq !== undefined) {
       for (const it of inbox?.items ?? []) {
-        if (it.seq > term.inboxSeq) this.push({ ...it.m, version: this.version, at: this.now() } as Metric)
+        if (it.seq > term.inboxSeq) this.push({ version: this.version, ...it.m, at: this.now() } as Metric)
       }
     }
     term.inboxSeq = seq

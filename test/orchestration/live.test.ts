@@ -10,7 +10,7 @@ import type { LiveMesh } from '../../sim/live.js'
 import type { OrchestratedVariable, OrchestratedOptions } from '../../peers/orchestration/variable.js'
 import type { AdaptationEntry, CoordinationEntry, HistoryEntry } from '../../peers/orchestration/history.js'
 import { instructionHandler } from '../../peers/orchestration/follow.js'
-import { BATCH_CONSTRAINTS, adaptBatch, coordinateBatch } from '../../examples/orchestration/policy.js'
+import { BATCH_SIZE_OPTIONS } from '../../examples/orchestration/policy.js'
 import { waitUntil } from '../helpers/wait.js'
 import { coordMesh } from '../coordination/harness.js'
 
@@ -22,17 +22,7 @@ const CAPACITY = 12
 /** The owner's lease: a crashed owner's duty moves after it (keepalives every TTL/3 on a loaded machine). */
 const TTL_MS = 3000
 
-const OPTIONS: OrchestratedOptions<number> = {
-  affects: { capability: 'embed' },
-  initial: 32,
-  constraints: BATCH_CONSTRAINTS,
-  coordinate: coordinateBatch,
-  adapt: adaptBatch(2),
-  adaptEvery: 5,
-  ttlMs: TTL_MS,
-  pollMs: 200,
-  delivery: { timeoutMs: 2000, attempts: 2 }
-}
+const OPTIONS: OrchestratedOptions<number> = { ...BATCH_SIZE_OPTIONS, ttlMs: TTL_MS, pollMs: 200, delivery: { timeoutMs: 2000, attempts: 2 } }
 
 const kinds = <K extends HistoryEntry['kind']>(h: HistoryEntry[], kind: K): Array<Extract<HistoryEntry, { kind: K }>> => h.filter((e): e is Extract<HistoryEntry, { kind: K }> => e.kind === kind)
 

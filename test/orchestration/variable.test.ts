@@ -153,16 +153,17 @@ describe('orchestrated variable', () => {
     const b = bench()
     b.team.push(agent('w1'))
     const seen: unknown[] = []
-    const opts: Partial<OrchestratedOptions<number>> = { initial: 1, adaptEvery: 2, adapt: (metrics) => { seen.push(...metrics.map(m => [m.kind, (m as { value?: number }).value])); return undefined } }
+    const opts: Partial<OrchestratedOptions<number>> = { initial: 1, adaptEvery: 2, adapt: (metrics) => { seen.push(...metrics.map(m => [m.kind, (m as { value?: number }).value, m.version])); return undefined } }
     const owner = declare<number>(b, 'a', opts)
     await waitUntil(() => owner.isOwner, 'a owns')
     const other = declare<number>(b, 'b', opts)
     await waitUntil(async () => (await coordinations(owner)).length === 1, 'the coordination')
-    await other.report({ kind: 'quality', agent: 'w1', value: 0.5 })
+    await other.report({ kind: 'quality', agent: 'w1', value: 0.5, version: 7 })
     await other.report({ kind: 'quality', agent: 'w1', value: 0.7 })
     await expect(other.report({ kind: 'request' })).rejects.toMatchObject({ code: 'ERR_INVALID_METRIC' })
     await waitUntil(() => seen.length >= 2, 'the owner adapts on the reported metrics')
-    expect(seen.filter(s => (s as string[])[0] === 'quality')).toEqual([['quality', 0.5], ['quality', 0.7]])
+    // A metric carries the version its work ran under when the reporter says so, else the owner's.
+    expect(seen.filter(s => (s as string[])[0] === 'quality')).toEqual([['quality', 0.5, 7], ['quality', 0.7, 1]])
   })
 
   it('when the owner is lost, the next candidate takes over and re-delivers the current version', async () => {
