@@ -28,13 +28,14 @@ import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
 import { PeerAgents } from './agents/service.js'
+import { PeerTasks } from './tasks/service.js'
+import { clientTasksBackend, memberTasksBackend } from './tasks/backend.js'
 import { PeerCoordination } from './coordination/service.js'
 import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
 import { PeerOrchestration } from './orchestration/service.js'
-import type { TasksLike } from './orchestration/service.js'
 import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 
@@ -105,6 +106,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly orchestration: PeerOrchestration
   /** The agents' request interface: handlers, requests, messages, named protocols, group topics (peers/agents). */
   readonly agents: PeerAgents
+  /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
+  readonly tasks: PeerTasks
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -177,6 +180,20 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       economy: this.economy,
       coordination: this.coordination
     })
+    this.tasks = new PeerTasks({
+      self: this.id,
+      log: init.log.child('tasks'),
+      agents: this.agents,
+      coordination: this.coordination,
+      economy: this.economy,
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      isMember: (peerId) => {
+        const st = this.raft?.status()
+        return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
+      }
+    })
+    this.tasks.setBackend(clientTasksBackend(client))
     this.coordination.setBackend(clientBackend(client))
     this.orchestration = new PeerOrchestration({
       self: this.id,
@@ -189,7 +206,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       coordination: this.coordination,
       registry: this.registry,
       agents: () => this.agents,
-      tasks: () => (this as unknown as { tasks?: TasksLike }).tasks
+      tasks: () => this.tasks
     })
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
     if (init.options.fenceFloor === undefined) this.variables.fenceFloor = (lock) => this.raft?.app?.coordination.newestToken(lock)
@@ -252,6 +269,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         await this.startRaft(this.raftOptions)
       }
       this.coordination.start()
+      this.tasks.start()
       this.orchestration.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
@@ -271,6 +289,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
+      this.tasks.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
       // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
       await this.orchestration.stop()
@@ -389,6 +408,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) }
     })
     this.coordination.setBackend(memberBackend(raft))
+    this.tasks.setBackend(memberTasksBackend(raft))
     return raft
   }
 

@@ -9,6 +9,7 @@ import { InvalidOptionError, LimitExceededError } from '../../src/base/errors.js
 import type { QueryCriteria, QueryResult } from '../../crdt/types.js'
 import type { RegistryEventMap } from '../../crdt/registry.js'
 import type { PeerCoordination } from '../coordination/service.js'
+import type { PeerTasks } from '../tasks/service.js'
 import { NoDeliveryError, OrchestrationExistsError } from './errors.js'
 import { ORCHESTRATED_VARIABLES_MAX, ORCH_NAME_CHARS_MAX } from './limits.js'
 import { ORCHESTRATION_PROTOCOL, OrchestratedVariable } from './variable.js'
@@ -23,14 +24,8 @@ export interface AgentsLike {
   protocol: (name: string, schema?: (v: unknown) => boolean) => { request: (agent: string, payload: unknown, options?: { timeoutMs?: number, signal?: AbortSignal }) => Promise<unknown> }
 }
 
-/** A task event as `peer.tasks` emits it (protocols/tasks/types.ts TaskEvent). */
-interface TaskEventLike { task: number, attempt: number, agent: string | null, reason?: string, error?: string }
-
-/** The part of `peer.tasks` the owner reads outcomes and latencies from. */
-export interface TasksLike {
-  on: (type: 'task:completed' | 'task:failed' | 'task:reassigned', fn: (e: TaskEventLike) => void) => () => void
-  get: (id: number) => Promise<{ record: { history: Array<{ attempt: number, at: number }>, finishedAt?: number } }>
-}
+/** The part of `peer.tasks` the owner reads outcomes (events, on Raft members) and latencies from. */
+export type TasksLike = Pick<PeerTasks, 'on' | 'get'>
 
 export interface PeerOrchestrationComponents {
   self: string
@@ -105,7 +100,8 @@ export class PeerOrchestration {
         if (tasks === undefined) return () => {}
         const on = (type: 'task:completed' | 'task:failed' | 'task:reassigned', outcome: TaskOutcome['outcome']): () => void => tasks.on(type, (e) => {
           if (typeof e.agent !== 'string') return
-          fn({ outcome, task: e.task, attempt: e.attempt, agent: e.agent, ...(e.reason !== undefined ? { reason: e.reason } : {}), ...(e.error !== undefined ? { error: e.error } : {}) })
+          const ended = e as { reason?: string, error?: string }
+          fn({ outcome, task: e.task, attempt: e.attempt, agent: e.agent, ...(ended.reason !== undefined ? { reason: ended.reason } : {}), ...(ended.error !== undefined ? { error: ended.error } : {}) })
         })
         const offs = [on('task:completed', 'completed'), on('task:failed', 'failed'), on('task:reassigned', 'reassigned')]
         return () => { for (const off of offs) off() }
