@@ -1,9 +1,10 @@
 /**
  * Orchestration variables over TCP (FEATURES V3): 3 Raft voters, one agent per peer. The variable is
  * declared on every peer; the owner (a coordination singleton) delivers each version's instructions
- * through the agents' request interface (`protocols.orchestration`), adapts the batch size over 20
- * outcomes of the agents' work, and when the owner's peer crashes another peer takes the duty over.
- * The history is read from every peer.
+ * through the agents' request interface (`protocols.orchestration`), adapts the batch size over 20 task
+ * outcomes (durable tasks, `peer.tasks`: the owner hears them as task events from its replica), and when
+ * the owner's peer crashes another peer takes the duty over. The history is read from every peer; a
+ * metric reported by hand on a peer that does not own the variable reaches the owner (Raft inbox).
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LiveMesh } from '../../sim/live.js'
@@ -38,10 +39,10 @@ describe('orchestration variables over TCP', () => {
       p.agents.handle(agentOf(i), {
         protocols: { orchestration: instructionHandler((instr, ctx) => { batch.set(ctx.agent, (instr.instruction as { batchSize: number }).batchSize) }) },
         // The work: a batch larger than the worker's capacity fails (out of memory).
-        onRequest: (payload, ctx) => {
+        onTask: (task, ctx) => {
           const size = batch.get(ctx.agent) ?? 0
           if (size > CAPACITY) throw new Error(`out of memory at batch ${size}`)
-          return { items: (payload as { items: number }).items, batch: size }
+          return { items: (task.payload as { items: number }).items, batch: size }
         }
       })
     }
@@ -54,19 +55,17 @@ describe('orchestration variables over TCP', () => {
     const sees = async (value: number): Promise<boolean> => [0, 1, 2].every(i => batch.get(agentOf(i)) === value)
     await waitUntil(async () => await sees(32), { what: 'every agent instructed with 32', timeoutMs: 30_000 })
 
-    // 20 outcomes in 4 rounds of 5: each piece of work is a request from a peer to an agent; its outcome is
-    // reported on the requesting peer (through the Raft inbox when it is not the owner).
-    let task = 0
+    // 20 task outcomes in 4 rounds of 5: tasks submitted from every peer in turn, each to one agent, no retry.
+    let n = 0
     const expected = [16, 8, 10, 12]
+    const states: string[] = []
     for (let round = 0; round < 4; round++) {
-      for (let j = 0; j < 5; j++) {
-        task++
-        const from = task % 3
-        const agent = agentOf((task + 1) % 3)
-        const t0 = performance.now()
-        const outcome = await m.peers[from]!.agents.request(agent, { items: task }, { timeoutMs: 5000 }).then(() => 'completed' as const, (err: { code?: string }) => { expect(err.code).toBe('ERR_HANDLER'); return 'failed' as const })
-        await handles[from]!.report({ kind: 'task', agent, task, attempt: 1, outcome, latencyMs: performance.now() - t0 })
-      }
+      const ids = await Promise.all([0, 1, 2, 3, 4].map(async () => {
+        n++
+        const from = m.peers[n % 3]!
+        return { from, ...await from.tasks.submit({ agent: agentOf((n + 1) % 3), payload: { items: n }, retries: 0, timeoutMs: 10_000 }) }
+      }))
+      for (const { from, id } of ids) states.push((await from.tasks.wait(id, { timeoutMs: 30_000 })).state)
       await waitUntil(async () => kinds(await handles[0]!.history(), 'adaptation').length === round + 1, { what: `adaptation ${round + 1}`, timeoutMs: 30_000 })
       await waitUntil(async () => await sees(expected[round]!), { what: `every agent instructed with ${expected[round]}`, timeoutMs: 30_000 })
     }
@@ -74,6 +73,8 @@ describe('orchestration variables over TCP', () => {
     const adaptations = kinds(history, 'adaptation')
     expect(adaptations.map(a => [a.value, a.proposed, a.outcome])).toEqual([[32, 16, 'applied'], [16, 8, 'applied'], [8, 10, 'applied'], [10, 12, 'applied']])
     expect(adaptations.every((a: AdaptationEntry) => a.metrics >= 5 && a.owner === m.peers[ownerIndex]!.id)).toBe(true)
+    // Batches of 32 and 16 fail on every agent, 8 and 10 pass.
+    expect(states).toEqual([...Array(10).fill('failed'), ...Array(10).fill('completed')])
     await waitUntil(async () => kinds(await handles[2]!.history(), 'coordination').some(c => c.version === 5), { what: 'the coordination of version 5 in the history', timeoutMs: 30_000 })
     const coordinations = kinds(await handles[2]!.history(), 'coordination')
     expect(coordinations.map(c => [c.version, c.value, c.delivered, c.failed])).toEqual([[1, 32, 3, 0], [2, 16, 3, 0], [3, 8, 3, 0], [4, 10, 3, 0], [5, 12, 3, 0]])
@@ -93,5 +94,13 @@ describe('orchestration variables over TCP', () => {
     await handles[survivors.find(i => i !== next)!]!.set(9)
     await waitUntil(() => survivors.every(i => batch.get(agentOf(i)) === 9), { what: 'the surviving agents instructed with 9', timeoutMs: 30_000 })
     await expect(handles[next]!.set(100)).rejects.toMatchObject({ code: 'ERR_CONSTRAINT' })
+
+    // A metric reported by hand on the surviving peer that does not own the variable goes through the Raft
+    // inbox: the owner adapts on it (a failure under the current version halves the batch).
+    const other = survivors.find(i => i !== next)!
+    const version = (await handles[other]!.state())!.version
+    for (let k = 0; k < 5; k++) await handles[other]!.report({ kind: 'task', agent: agentOf(other), outcome: 'failed', task: 1000 + k, version })
+    await waitUntil(async () => (await handles[other]!.get()) === 4, { what: 'the owner to halve 9 on the reported failures', timeoutMs: 30_000 })
+    expect(kinds(await handles[other]!.history(), 'adaptation').at(-1)).toMatchObject({ owner: nextId, value: 9, proposed: 4, outcome: 'applied' })
   })
 })
