@@ -4,8 +4,9 @@
  * Three peers over TCP on loopback run a Raft group; each hosts two agents with a memory capacity (the
  * largest batch they can take). Every peer declares the orchestrated variable `batch-size`; one of them
  * owns it: it tells every agent the batch size (instructions through `protocols.orchestration`), and
- * every 5 outcomes the agents report, halves it when more than a fifth failed and adds 2 when none did
- * (policy.ts), always within 1..64. Midway the owner's peer crashes and another peer takes over.
+ * every 5 task outcomes (durable tasks, `peer.tasks`, allocated round-robin among the team) halves it
+ * when more than a fifth failed and adds 2 when none did (policy.ts), always within 1..64. Midway the
+ * owner's peer crashes and another peer takes over.
  *
  *   npm run build && node dist/examples/orchestration/index.js
  */
@@ -44,7 +45,7 @@ async function until<T> (what: string, cond: () => T | undefined | false | Promi
   }
 }
 
-/** Runs the example: `work` pieces of work before and as many after the owner's crash. */
+/** Runs the example: `work` tasks before and as many after the owner's crash. */
 export async function runExample (options: { work?: number, log?: (line: string) => void } = {}): Promise<ExampleResult> {
   const log = options.log ?? (() => {})
   const work = options.work ?? 30
@@ -64,16 +65,13 @@ export async function runExample (options: { work?: number, log?: (line: string)
               batch.set(id, { size: (instruction as { batchSize: number }).batchSize, version })
             })
           },
-          // A piece of work: embed `items` in batches; a batch over the agent's capacity runs out of memory.
-          // The agent reports its outcome itself, with the version it worked under.
-          onRequest: async (payload) => {
+          // A task: embed `items` in batches; a batch over the agent's capacity runs out of memory (the task fails).
+          onTask: (task) => {
             const b = batch.get(id) ?? { size: 0, version: 0 }
-            const ok = b.size <= capacity
-            if (ok) outcomes.completed++
-            else outcomes.failed++
-            if (b.version > 0) await handles[i]!.report({ kind: 'task', agent: id, outcome: ok ? 'completed' : 'failed', version: b.version })
-            if (!ok) throw new Error(`out of memory: batch ${b.size} > capacity ${capacity}`)
-            return { items: (payload as { items: number }).items, batches: Math.ceil((payload as { items: number }).items / b.size) }
+            const items = (task.payload as { items: number }).items
+            if (b.size > capacity) { outcomes.failed++; throw new Error(`out of memory: batch ${b.size} > capacity ${capacity}`) }
+            outcomes.completed++
+            return { items, batches: Math.ceil(items / b.size) }
           }
         })
       }
@@ -87,16 +85,16 @@ export async function runExample (options: { work?: number, log?: (line: string)
     const submit = async (n: number, from: number[]): Promise<void> => {
       for (let j = 0; j < n; j++) {
         const team = agents()
-        const agent = team[j % team.length]!
         const peer = mesh.peers[from[j % from.length]!]!
-        await peer.agents.request(agent, { items: 100 }, { timeoutMs: 5000 }).catch(() => {})
+        const { id } = await peer.tasks.submit({ capability: 'embed', allocation: 'round-robin', payload: { items: 100 }, retries: 0, timeoutMs: 10_000 })
+        await peer.tasks.wait(id, { timeoutMs: 30_000 })
         // Pace the work by the owner's rounds: let the latest version reach the team before more work.
         const s = await handles[from[0]!]!.state()
         await until('the team instructed with the current version', () => team.every(a => batch.get(a)?.version === s?.version))
       }
     }
     await submit(work, [0, 1, 2])
-    log(`after ${work} pieces of work: batch-size ${await handles[0]!.get()} (${outcomes.completed} completed, ${outcomes.failed} failed)`)
+    log(`after ${work} tasks: batch-size ${await handles[0]!.get()} (${outcomes.completed} completed, ${outcomes.failed} failed)`)
 
     await mesh.crash(first)
     const rest = [0, 1, 2].filter(i => i !== first)
