@@ -5,7 +5,7 @@
  * Pure: the owner's code computes the next list with {@link appendHistory}.
  */
 import { STRONG_VALUE_BYTES_MAX } from '../../protocols/variables/strong-map.js'
-import { HISTORY_OUTCOMES_MAX, HISTORY_REASON_CHARS_MAX } from './limits.js'
+import { HISTORY_OUTCOMES_MAX, HISTORY_REASON_CHARS_MAX, HISTORY_VALUE_BYTES_MAX } from './limits.js'
 
 /** One agent's delivery in a coordination round: `ok`, or the error code of the last attempt. */
 export interface DeliveryOutcome {
@@ -76,6 +76,12 @@ export function shortReason (text: string): string {
   return text.length <= HISTORY_REASON_CHARS_MAX ? text : text.slice(0, HISTORY_REASON_CHARS_MAX - 1) + '…'
 }
 
+/** A value as a history entry shows it: as is up to {@link HISTORY_VALUE_BYTES_MAX} bytes of JSON, else a marker. */
+export function shownValue (value: unknown): unknown {
+  const bytes = Buffer.byteLength(JSON.stringify(value) ?? '')
+  return bytes <= HISTORY_VALUE_BYTES_MAX ? value : { omitted: 'value', bytes }
+}
+
 /** The outcomes a coordination entry lists: failures first, then successes, at most {@link HISTORY_OUTCOMES_MAX}. */
 export function listedOutcomes (all: readonly DeliveryOutcome[]): DeliveryOutcome[] {
   const failed = all.filter(o => !o.ok)
@@ -84,12 +90,13 @@ export function listedOutcomes (all: readonly DeliveryOutcome[]): DeliveryOutcom
 }
 
 /**
- * The history after `entry`: numbered after the last entry, the oldest entries dropped to keep at most
+ * The history after `entry` (its values shown by {@link shownValue}): numbered after the last entry, the oldest entries dropped to keep at most
  * `max` entries and at most `bytesMax` bytes of JSON (the strong variable's bound). Never drops the new entry.
  */
 export function appendHistory (history: readonly HistoryEntry[], entry: NewHistoryEntry, max: number, bytesMax = STRONG_VALUE_BYTES_MAX): HistoryEntry[] {
   const seq = (history.at(-1)?.seq ?? 0) + 1
-  const next = [...history, { ...entry, seq } as HistoryEntry]
+  const shown = { ...entry, value: shownValue(entry.value), ...('proposed' in entry && entry.proposed !== undefined ? { proposed: shownValue(entry.proposed) } : {}) }
+  const next = [...history, { ...shown, seq } as HistoryEntry]
   let from = Math.max(0, next.length - max)
   let bytes = Buffer.byteLength(JSON.stringify(next.slice(from)))
   while (bytes > bytesMax && from < next.length - 1) {

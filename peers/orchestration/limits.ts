@@ -9,6 +9,8 @@ export const HISTORY_MAX_DEFAULT = 100
 export const HISTORY_MAX_LIMIT = 1000
 /** Per-agent delivery outcomes listed in one coordination entry (the counts cover every agent). */
 export const HISTORY_OUTCOMES_MAX = 64
+/** Bytes of a value (or proposal) a history entry shows as is; a larger one shows as `{ omitted: 'value', bytes }`. */
+export const HISTORY_VALUE_BYTES_MAX = 1024
 /** Characters of a reason or error text kept in a history entry. */
 export const HISTORY_REASON_CHARS_MAX = 256
 /** Metrics the owner keeps between two adaptation rounds (the oldest dropped first, and counted). */

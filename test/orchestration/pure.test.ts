@@ -8,7 +8,7 @@ import { appendHistory, listedOutcomes } from '../../peers/orchestration/history
 import type { HistoryEntry, NewHistoryEntry } from '../../peers/orchestration/history.js'
 import { MetricWindow, validateMetric } from '../../peers/orchestration/metrics.js'
 import { instructionHandler } from '../../peers/orchestration/follow.js'
-import { HISTORY_OUTCOMES_MAX } from '../../peers/orchestration/limits.js'
+import { HISTORY_OUTCOMES_MAX, HISTORY_VALUE_BYTES_MAX } from '../../peers/orchestration/limits.js'
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try { fn(); return undefined } catch (err) { return (err as { code?: string }).code }
@@ -87,6 +87,12 @@ describe('history', () => {
     expect(h.at(-1)?.seq).toBe(20)
     expect(h.length).toBeGreaterThan(1)
     expect(appendHistory([], entry(1, { reason: 'y'.repeat(5000) }), 100, 2000)).toHaveLength(1)
+  })
+
+  it('shows a large value as a marker, so one entry stays far below the strong variable\'s bound', () => {
+    const big = 'v'.repeat(HISTORY_VALUE_BYTES_MAX)
+    const [e] = appendHistory([], entry(1, { value: big, proposed: 'small' }), 10)
+    expect(e).toMatchObject({ value: { omitted: 'value', bytes: HISTORY_VALUE_BYTES_MAX + 2 }, proposed: 'small' })
   })
 
   it('lists failures first, at most HISTORY_OUTCOMES_MAX', () => {
