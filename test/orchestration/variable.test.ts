@@ -137,6 +137,22 @@ describe('orchestrated variable', () => {
     expect(h.stats.metrics).toBeGreaterThanOrEqual(20)
   })
 
+  it('adapts every `ms` when outcomes arrived, fed task outcomes with their latencies; outcomes of agents outside the team are ignored', async () => {
+    const b = bench()
+    b.team.push(agent('w1'))
+    const fed: unknown[][] = []
+    const h = declare<number>(b, 'p', { initial: 1, adaptEvery: { ms: 50 }, adapt: (metrics) => { fed.push(metrics.filter(m => m.kind === 'task').map(m => [m.agent, (m as { outcome: string }).outcome, (m as { latencyMs?: number }).latencyMs])); return undefined } })
+    await waitUntil(async () => (await coordinations(h)).length === 1, 'the coordination')
+    b.outcomes.emit('outcome', { outcome: 'completed', task: 5, attempt: 1, agent: 'w1' })
+    b.outcomes.emit('outcome', { outcome: 'reassigned', task: 6, attempt: 1, agent: 'w1', reason: 'timeout' })
+    b.outcomes.emit('outcome', { outcome: 'failed', task: 7, attempt: 1, agent: 'stranger' })
+    await waitUntil(() => fed.some(f => f.length === 2), 'a timed adaptation round with both outcomes')
+    // Latency from the task record for an ended task; none for a reassigned attempt.
+    expect(fed.find(f => f.length === 2)).toEqual([['w1', 'reassigned', undefined], ['w1', 'completed', 15]])
+    expect(h.stats.unchanged).toBeGreaterThanOrEqual(1)
+    expect(await adaptations(h)).toEqual([])
+  })
+
   it('keeps at most historyMax entries', async () => {
     const b = bench()
     b.team.push(agent('w1'))
