@@ -70,6 +70,7 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'Strong variables and the Raft group #1': { runner: 'Strong variables and the Raft group: set, get and compare-and-set on three voters' },
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
   'Coordination: leases, locks, elections, barriers, votes #1': { runner: 'Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes' },
+  'Agents at work: requests, messages, groups, durable tasks #1': { runner: 'Agents at work: the snippet requests, routes by capability, sends and runs a durable task' },
   'Live harness #1': { runner: 'Live harness: the script runs as written' }
 }
 /** The mirrors of `npm ci` in the Quickstart block (not run here: it needs the registry). */
@@ -275,6 +276,12 @@ await peer.stop(); await host.stop(); await anyPeer.stop()
 await peer.stop(); await other.stop(); await third.stop()
 `
       },
+      'Agents at work: requests, messages, groups, durable tasks #1': {
+        prelude: threeVoters(['peer', 'other', 'third']),
+        epilogue: `console.log(JSON.stringify({ readme: { reply, routed, state: done.state, result: done.result, again: (await peer.tasks.submit({ capability: 'translate', payload: { text: 'one two three' }, idempotencyKey: 'job-1' })).id === id } }))
+await peer.stop(); await other.stop(); await third.stop()
+`
+      },
       'Live harness #1': { prelude: '', epilogue: '' }
     }
 
@@ -333,6 +340,12 @@ export AGORA_BOOTSTRAP=$("${NODE}" -p 'JSON.parse(require("fs").readFileSync("da
       expect(out.winners).toMatchObject([{ agent: 'gpu-buyer', items: ['gpu'], price: 10 }])
       expect(out.responses).toEqual({ 'gpu-buyer': 'bid' })
       expect(out.alice).toBe(50)
+    })
+
+    it.runIf(unshareOk)('Agents at work: the snippet requests, routes by capability, sends and runs a durable task', () => {
+      const r = run('Agents at work: requests, messages, groups, durable tasks #1')
+      expect(r.status, r.stderr).toBe(0)
+      expect(result(r.stdout)).toEqual({ reply: { text: 'HELLO MESH' }, routed: { text: 'HI' }, state: 'completed', result: { words: 3 }, again: true })
     })
 
     it.runIf(unshareOk)('Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes', () => {
