@@ -35,6 +35,8 @@ import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
+import { PeerOrchestration } from './orchestration/service.js'
+import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 
 export interface PeerEventMap extends SyncEventMap {
@@ -71,6 +73,8 @@ export type { PeerRaftStatus, PeerRaftStats } from './raft/service.js'
 export type PeerVariables = VariableStore & {
   /** The strong variable `name` (linearizable; needs the peer to run Raft, else NoRaftError). */
   strong: <T = unknown>(name: string, options?: { initial?: T }) => StrongVariable<T>
+  /** Declares the orchestrated variable `name` on this peer (FEATURES V3, peers/orchestration). */
+  orchestrated: <T = unknown>(name: string, options: OrchestratedOptions<T>) => OrchestratedVariable<T>
 }
 
 export interface WhenSyncedOptions {
@@ -98,6 +102,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly economy: PeerEconomy
   /** Leases, locks, elections, singletons, barriers and votes on the Raft group (peers/coordination). */
   readonly coordination: PeerCoordination
+  /** Orchestrated variables declared on this peer (`peer.variables.orchestrated`). */
+  readonly orchestration: PeerOrchestration
   /** The agents' request interface: handlers, requests, messages, named protocols, group topics (peers/agents). */
   readonly agents: PeerAgents
   /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
@@ -130,7 +136,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.replica = init.replica
     this.registry = init.registry
     this.variables = Object.assign(init.variables, {
-      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options)
+      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options),
+      orchestrated: <T = unknown>(name: string, options: OrchestratedOptions<T>): OrchestratedVariable<T> => this.orchestration.variable<T>(name, options)
     })
     this.raft = undefined
     // Outside the Raft group, strong variables and economy commands go to a connected member (the client path).
@@ -188,6 +195,19 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     })
     this.tasks.setBackend(clientTasksBackend(client))
     this.coordination.setBackend(clientBackend(client))
+    this.orchestration = new PeerOrchestration({
+      self: this.id,
+      log: init.log.child('orchestration'),
+      strong: (key) => ({
+        get: async (o) => await this.strongVars.get(key).get(o),
+        compareAndSet: async (expected, value) => await this.strongVars.get(key).compareAndSet(expected, value),
+        on: (type, fn) => this.raft?.on(type, fn) ?? (() => {})
+      }),
+      coordination: this.coordination,
+      registry: this.registry,
+      agents: () => this.agents,
+      tasks: () => this.tasks
+    })
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
     if (init.options.fenceFloor === undefined) this.variables.fenceFloor = (lock) => this.raft?.app?.coordination.newestToken(lock)
     this.economy.setVoteAnswer(async (vote, agent, openedIndex) => await this.coordination.answerVote(vote, agent, openedIndex))
@@ -250,6 +270,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       }
       this.coordination.start()
       this.tasks.start()
+      this.orchestration.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -270,6 +291,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
       this.tasks.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
+      // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
+      await this.orchestration.stop()
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()

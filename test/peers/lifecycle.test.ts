@@ -25,6 +25,8 @@ import { PeerAgents, agentsProtocol } from '../../peers/agents/service.js'
 import { Channel } from '../../peers/agents/channel.js'
 import { PeerCoordination } from '../../peers/coordination/service.js'
 import { memberBackend } from '../../peers/coordination/backend.js'
+import { PeerOrchestration } from '../../peers/orchestration/service.js'
+import { StrongVariables, serviceBackend } from '../../peers/raft/strong-variables.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -215,6 +217,28 @@ const SERVICES = [
       const channel = new Channel(stream)
       expect(await channel.request({ t: 'request', to: 'life-agent', body: ++bumps, ms: 5000 }, 5000)).toEqual({ ok: true, outcome: 'reply', value: bumps })
       channel.close()
+    }
+  }),
+  lifecycleCase({
+    name: 'orchestration',
+    // Orchestrated variables on A's own one-voter group and coordination (orchestration last up, first down).
+    create: (ctx: Ctx) => {
+      const raft = raftOf(ctx)
+      const coordination = new PeerCoordination({ self: ctx.a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }) })
+      coordination.setBackend(memberBackend(raft))
+      const strong = new StrongVariables(serviceBackend(raft))
+      const orchestration = new PeerOrchestration({ self: ctx.a.id, log: logger, strong: (key) => strong.get(key), coordination, registry: ctx.a.registry, agents: () => undefined, tasks: () => undefined })
+      const variable = orchestration.variable<number>('life', { affects: { capability: 'life' }, initial: 1, pollMs: 20 })
+      return {
+        variable,
+        start: async () => { await raft.start(); coordination.start(); orchestration.start() },
+        stop: async () => { await orchestration.stop(); await coordination.stop(); await raft.stop() }
+      }
+    },
+    works: async (_ctx, s) => {
+      await waitUntil(() => s.variable.isOwner, 'A to own the variable')
+      const version = await s.variable.set(++bumps + 1)
+      await waitUntil(async () => (await s.variable.history()).some(e => e.kind === 'coordination' && e.version === version), 'the coordination of the new value')
     }
   })
 ]
