@@ -507,7 +507,9 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     }
     let op: TaskCommand
     try {
-      const value = await this.ctx.agents.runTask(agent, { id: v.id, attempt, payload, submitter: v.origin, deadline: cur?.deadline ?? 0 }, {
+      // The attempt's whole time (its deadline in the log is the shorter ack window until it is acked).
+      const deadline = cur === undefined ? 0 : cur.at + v.timeoutMs + v.graceMs
+      const value = await this.ctx.agents.runTask(agent, { id: v.id, attempt, payload, submitter: v.origin, deadline }, {
         agent, from: { host: v.origin }, signal: controller.signal, task: v.id, attempt, progress
       })
       const result = JSON.stringify(value === undefined ? null : value)
@@ -517,7 +519,9 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
       else op = { t: 'task.complete', task: v.id, attempt, result }
     } catch (err) {
       const message = String((err as Error)?.message ?? err).slice(0, TASK_LIMITS.errorCharsMax)
-      op = { t: 'task.fail', task: v.id, attempt, error: isWellFormed(message) ? message : 'the handler failed' }
+      // A handler that knows another attempt cannot help throws an error with `retry: false`.
+      const final = (err as { retry?: unknown } | null)?.retry === false
+      op = { t: 'task.fail', task: v.id, attempt, error: isWellFormed(message) ? message : 'the handler failed', ...(final ? { retry: false } : {}) }
     } finally {
       done = true
       clearTimeout(acking)

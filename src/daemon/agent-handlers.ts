@@ -121,12 +121,6 @@ export interface HandlerTarget {
   isLocal: (agent: string) => boolean
   /** Gives `agent` these handlers (replacing its earlier ones), or none. */
   apply: (agent: string, handlers: AgentHandlers | undefined) => void
-  /**
-   * When a task attempt times out (ms since the epoch, the log's time): a task's input carries the ack
-   * window's deadline while the attempt is not yet acked, which the host acks at once; the call waits
-   * until the attempt's own deadline. Undefined when unknown.
-   */
-  attemptDeadline?: (task: TaskInput) => Promise<number | undefined>
 }
 
 /** A callback failed: an error status, a body that is not the expected JSON. */
@@ -137,11 +131,16 @@ export class CallbackFailedError extends AgoraError {
   }
 }
 
-/** The agent answered a call with an error: the caller's `ERR_HANDLER`, a failed task. */
+/**
+ * The agent answered a call with an error: the caller's `ERR_HANDLER`, a failed task (not retried when the
+ * answer said `retry: false`).
+ */
 export class AgentAnsweredError extends AgoraError {
   static override readonly name = 'AgentAnsweredError'
-  constructor (message: string) {
+  readonly retry: boolean | undefined
+  constructor (message: string, retry?: boolean) {
     super('ERR_HANDLER', message)
+    this.retry = retry
   }
 }
 
@@ -187,19 +186,9 @@ export function isChoice (v: unknown): v is string | null {
 
 /** The store of a daemon's peer. */
 export function handlerStore (peer: Pick<Peer, 'registry' | 'agents'> & Partial<Pick<Peer, 'tasks'>>, options: HandlerStoreOptions): AgentHandlerStore {
-  const tasks = peer.tasks
   return new AgentHandlerStore({
     isLocal: (agent) => peer.registry.localAgents().some(a => a.id === agent),
     apply: (agent, handlers) => { if (handlers === undefined) peer.agents.unhandle(agent); else peer.agents.handle(agent, handlers) },
-    ...(tasks !== undefined
-      ? {
-          attemptDeadline: async (task: TaskInput) => {
-            const r = (await tasks.get(task.id))?.record
-            const a = r?.history.find(h => h.attempt === task.attempt)
-            return r === undefined || a === undefined ? undefined : a.at + r.timeoutMs + r.graceMs
-          }
-        }
-      : {})
   }, options)
 }
 
@@ -404,9 +393,9 @@ export class AgentHandlerStore {
         case 'task':
           h.onTask = async (task, ctx) => {
             const { payload, ...attempt } = task
-            const deadline = await this.target.attemptDeadline?.(task).catch(() => undefined) ?? task.deadline
-            const left = Math.min(TASK_CALL_MS_MAX, Math.max(1000, Math.max(deadline, task.deadline) - Date.now()))
-            return await this.call(b, { payload, task: { ...attempt, deadline: Math.max(deadline, task.deadline) } }, ctx.signal, ctx.progress, left)
+            // The attempt's whole time (peer.tasks gives assignment + timeoutMs + graceMs).
+            const left = Math.min(TASK_CALL_MS_MAX, Math.max(1000, task.deadline - Date.now()))
+            return await this.call(b, { payload, task: attempt }, ctx.signal, ctx.progress, left)
           }
           break
         case 'vote':
@@ -465,9 +454,9 @@ export class AgentHandlerStore {
   private replyOf (b: Binding, a: Answer): unknown {
     const what = `the ${b.kind} answer of ${b.agent}`
     if (a.error !== undefined && a.error !== null) {
-      const e = a.error as { message?: unknown }
+      const e = a.error as { message?: unknown, retry?: unknown }
       const message = typeof a.error === 'string' ? a.error : typeof e.message === 'string' ? e.message : JSON.stringify(a.error)
-      throw new AgentAnsweredError(message.slice(0, 1024))
+      throw new AgentAnsweredError(message.slice(0, 1024), e.retry === false ? false : undefined)
     }
     const reply = a.reply === undefined ? null : a.reply
     if (b.kind === 'vote' && !isChoice(reply)) throw new CallbackFailedError(`${what}: a vote's reply is an option name or null`)

@@ -15,16 +15,20 @@ let m: LiveMesh
 const runs: string[] = []
 /** Tasks whose handler hangs until aborted. */
 const hang = new Set<number>()
+/** The deadline each task's latest run was given. */
+const deadlines = new Map<number, number>()
 
 function worker (peer: number, id: string, capability: string): Promise<void> {
   const p = m.peers[peer]!
   p.agents.handle(id, {
     onTask: async (task, ctx) => {
       runs.push(`${id} ${task.id}/${task.attempt}`)
+      deadlines.set(task.id, task.deadline)
       if (hang.has(task.id)) await new Promise<void>((resolve) => { ctx.signal.addEventListener('abort', () => { resolve() }) })
       // Batch work takes a while, longest on the host killed midway (peer 3), which then holds tasks in progress.
       if (capability === 'batch') await new Promise<void>((resolve) => { setTimeout(resolve, peer === 3 ? 3000 : 20) })
       const x = (task.payload as { x?: number } | null)?.x ?? 0
+      if (x === -99) throw Object.assign(new Error('hopeless input'), { retry: false })
       if (x < 0) throw new Error('negative input')
       return { doubled: x * 2, by: id }
     }
@@ -73,6 +77,12 @@ describe('durable tasks over TCP', () => {
     expect(failed.state).toBe('failed')
     expect(failed.attempts).toBe(2)
     expect(failed.error).toContain('negative input')
+    // An error with retry: false fails the task at once, whatever its retries.
+    const hopeless = await t.submit({ capability: 'double', payload: { x: -99 }, retries: 3 })
+    const final = await t.wait(hopeless.id, { timeoutMs: 20_000 })
+    expect(final).toMatchObject({ state: 'failed', attempts: 1 })
+    // The handler is given the attempt's whole time: assignment + timeoutMs + graceMs.
+    expect(deadlines.get(ok.id)).toBe(ok.record.history[0]!.at + ok.record.timeoutMs + ok.record.graceMs)
     expect(await codeOf(t.submit({ capability: 'double', agent: 'w-3' }))).toBe('ERR_INVALID_OPTION')
     expect(await codeOf(t.submit({ capability: 'double', payload: { s: '\ud800' } }))).toBe('ERR_INVALID_OPTION')
     expect(await codeOf(t.get(0))).toBe('ERR_INVALID_OPTION')
