@@ -27,11 +27,16 @@ import type { PeerOptions, ResolvedPeerOptions } from './options.js'
 import { SyncEngine } from './sync/index.js'
 import { StrongVariables, remoteBackend, serviceBackend } from './raft/strong-variables.js'
 import { PeerEconomy } from './economy/economy.js'
+import { PeerAgents } from './agents/service.js'
+import { PeerTasks } from './tasks/service.js'
+import { clientTasksBackend, memberTasksBackend } from './tasks/backend.js'
 import { PeerCoordination } from './coordination/service.js'
 import { clientBackend, memberBackend } from './coordination/backend.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
+import { PeerOrchestration } from './orchestration/service.js'
+import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 
 export interface PeerEventMap extends SyncEventMap {
@@ -68,6 +73,8 @@ export type { PeerRaftStatus, PeerRaftStats } from './raft/service.js'
 export type PeerVariables = VariableStore & {
   /** The strong variable `name` (linearizable; needs the peer to run Raft, else NoRaftError). */
   strong: <T = unknown>(name: string, options?: { initial?: T }) => StrongVariable<T>
+  /** Declares the orchestrated variable `name` on this peer (FEATURES V3, peers/orchestration). */
+  orchestrated: <T = unknown>(name: string, options: OrchestratedOptions<T>) => OrchestratedVariable<T>
 }
 
 export interface WhenSyncedOptions {
@@ -95,6 +102,12 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly economy: PeerEconomy
   /** Leases, locks, elections, singletons, barriers and votes on the Raft group (peers/coordination). */
   readonly coordination: PeerCoordination
+  /** Orchestrated variables declared on this peer (`peer.variables.orchestrated`). */
+  readonly orchestration: PeerOrchestration
+  /** The agents' request interface: handlers, requests, messages, named protocols, group topics (peers/agents). */
+  readonly agents: PeerAgents
+  /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
+  readonly tasks: PeerTasks
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -123,7 +136,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.replica = init.replica
     this.registry = init.registry
     this.variables = Object.assign(init.variables, {
-      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options)
+      strong: <T = unknown>(name: string, options: { initial?: T } = {}): StrongVariable<T> => this.strongVars.get<T>(name, options),
+      orchestrated: <T = unknown>(name: string, options: OrchestratedOptions<T>): OrchestratedVariable<T> => this.orchestration.variable<T>(name, options)
     })
     this.raft = undefined
     // Outside the Raft group, strong variables and economy commands go to a connected member (the client path).
@@ -132,8 +146,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
     this.strongVars = new StrongVariables(remoteBackend(client))
     this.economy = new PeerEconomy({
-      node: init.node,
-      mesh: init.options.mesh,
+      ask: async (host, f, timeoutMs) => await this.agents.ask(host, f, timeoutMs),
       self: this.id,
       log: init.log.child('economy'),
       query: (q) => this.registry.query(q),
@@ -155,7 +168,46 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       query: (q) => this.registry.query(q),
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
     })
+    this.agents = new PeerAgents({
+      node: init.node,
+      mesh: init.options.mesh,
+      self: this.id,
+      log: init.log.child('agents'),
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      claims: (id) => this.registry.index.claims(id),
+      lookupWith: (capability, strategy) => this.registry.lookupWith(capability, strategy),
+      economy: this.economy,
+      coordination: this.coordination
+    })
+    this.tasks = new PeerTasks({
+      self: this.id,
+      log: init.log.child('tasks'),
+      agents: this.agents,
+      coordination: this.coordination,
+      economy: this.economy,
+      lookup: (id) => this.registry.lookup(id),
+      query: (q) => this.registry.query(q),
+      isMember: (peerId) => {
+        const st = this.raft?.status()
+        return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
+      }
+    })
+    this.tasks.setBackend(clientTasksBackend(client))
     this.coordination.setBackend(clientBackend(client))
+    this.orchestration = new PeerOrchestration({
+      self: this.id,
+      log: init.log.child('orchestration'),
+      strong: (key) => ({
+        get: async (o) => await this.strongVars.get(key).get(o),
+        compareAndSet: async (expected, value) => await this.strongVars.get(key).compareAndSet(expected, value),
+        on: (type, fn) => this.raft?.on(type, fn) ?? (() => {})
+      }),
+      coordination: this.coordination,
+      registry: this.registry,
+      agents: () => this.agents,
+      tasks: () => this.tasks
+    })
     // Fenced eventual writes are checked against the newest token this peer's Raft replica knows (members).
     if (init.options.fenceFloor === undefined) this.variables.fenceFloor = (lock) => this.raft?.app?.coordination.newestToken(lock)
     this.economy.setVoteAnswer(async (vote, agent, openedIndex) => await this.coordination.answerVote(vote, agent, openedIndex))
@@ -208,7 +260,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.onNode('connection:open', (e) => this.emit('connection:opened', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       this.onNode('connection:close', (e) => this.emit('connection:closed', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       await this.sync.start()
-      await this.economy.start()
+      await this.agents.start()
       this.sync.adoptExistingConnections()
       this.state = 'started'
       if (this.raft !== undefined) {
@@ -217,6 +269,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
         await this.startRaft(this.raftOptions)
       }
       this.coordination.start()
+      this.tasks.start()
+      this.orchestration.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -235,11 +289,14 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
+      this.tasks.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
+      // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
+      await this.orchestration.stop()
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()
-      await this.economy.stop()
+      await this.agents.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
       this.nodeListeners.length = 0
       await this.libp2p.stop()
@@ -351,6 +408,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) }
     })
     this.coordination.setBackend(memberBackend(raft))
+    this.tasks.setBackend(memberTasksBackend(raft))
     return raft
   }
 

@@ -9,6 +9,7 @@
  * agora status | agents list|register|query | var get|set   (talk to a running daemon)
  * agora auction open|show|list|bid|close|settle | ledger show|supply|open|mint|transfer|stake|unstake
  * agora lock <name> -- <command> | lock acquire|release|status|list | lease | election | barrier | vote
+ * agora task submit|get|list|cancel|wait | agent request|send|publish
  * agora sim run <scenario.json|yaml> [--seed N] [--json]
  * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
  * ```
@@ -23,6 +24,7 @@ import { DAEMON_COMMANDS } from './daemon/commands.js'
 import { ECONOMY_COMMANDS } from './daemon/economy-commands.js'
 import { RAFT_COMMANDS } from './daemon/raft-commands.js'
 import { COORDINATION_COMMANDS } from './daemon/coordination-commands.js'
+import { TASK_COMMANDS } from './daemon/task-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -67,6 +69,7 @@ export const COMMANDS: Record<string, Command> = {
   ...ECONOMY_COMMANDS,
   ...RAFT_COMMANDS,
   ...COORDINATION_COMMANDS,
+  ...TASK_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

@@ -66,10 +66,12 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'Running a peer daemon #6': { runner: 'Running a peer daemon: the shell walkthrough as written (three voters, the API, a watch, membership)' },
   'Coordination through the daemon #1': { runner: 'Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough' },
   'Coordination through the daemon #2': { runner: 'Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough' },
+  'Agents over HTTP #1': { runner: 'Agents over HTTP: a shell agent on node2 answers a request and completes a task from node1, as written' },
   'Embedding a peer #1': { runner: 'Embedding a peer: the script runs against a daemon of its mesh it bootstraps from' },
   'Strong variables and the Raft group #1': { runner: 'Strong variables and the Raft group: set, get and compare-and-set on three voters' },
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
   'Coordination: leases, locks, elections, barriers, votes #1': { runner: 'Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes' },
+  'Agents at work: requests, messages, groups, durable tasks #1': { runner: 'Agents at work: the snippet requests, routes by capability, sends and runs a durable task' },
   'Live harness #1': { runner: 'Live harness: the script runs as written' }
 }
 /** The mirrors of `npm ci` in the Quickstart block (not run here: it needs the registry). */
@@ -216,6 +218,15 @@ kill -INT $pid; wait $pid; echo "exit=$?"
     expect(vote).toMatch(/"accepted":true,"outcome":"voted"/)
   })
 
+  it.runIf(unshareOk)('Agents over HTTP: a shell agent on node2 answers a request and completes a task from node1, as written', () => {
+    const { out } = session(['Running a peer daemon #1', 'Agents over HTTP #1'], 'agents-http')
+    const text = out(1)
+    expect(text).toMatch(/"agent": "doubler",\s*"reply": \{\s*"doubled": 42\s*\}/)
+    expect(text).toMatch(/"state": "completed"/)
+    expect(text).toMatch(/"result": \{\s*"doubled": 8\s*\}/)
+    expect(text).toMatch(/"finished": true/)
+  })
+
   it.runIf(unshareOk)('Running a peer daemon: under a supervisor, node dist/src/cli.js start runs and leaves on SIGTERM', () => {
     const line = block('Running a peer daemon #2').code.trim().replace(/\s+#.*$/, '')
     expect(line).toMatch(/^node dist\/src\/cli\.js start /)
@@ -272,6 +283,12 @@ await peer.stop(); await host.stop(); await anyPeer.stop()
       'Coordination: leases, locks, elections, barriers, votes #1': {
         prelude: threeVoters(['peer', 'other', 'third']),
         epilogue: `console.log(JSON.stringify({ readme: { token: lock.token, again: again !== null && again.token > lock.token, lead: lead.token > 0, leader: leader?.value, outcome: decision.outcome, owner: await third.variables.strong('report.owner').get() === peer.id } }))
+await peer.stop(); await other.stop(); await third.stop()
+`
+      },
+      'Agents at work: requests, messages, groups, durable tasks #1': {
+        prelude: threeVoters(['peer', 'other', 'third']),
+        epilogue: `console.log(JSON.stringify({ readme: { reply, routed, state: done.state, result: done.result, again: (await peer.tasks.submit({ capability: 'translate', payload: { text: 'one two three' }, idempotencyKey: 'job-1' })).id === id } }))
 await peer.stop(); await other.stop(); await third.stop()
 `
       },
@@ -333,6 +350,12 @@ export AGORA_BOOTSTRAP=$("${NODE}" -p 'JSON.parse(require("fs").readFileSync("da
       expect(out.winners).toMatchObject([{ agent: 'gpu-buyer', items: ['gpu'], price: 10 }])
       expect(out.responses).toEqual({ 'gpu-buyer': 'bid' })
       expect(out.alice).toBe(50)
+    })
+
+    it.runIf(unshareOk)('Agents at work: the snippet requests, routes by capability, sends and runs a durable task', () => {
+      const r = run('Agents at work: requests, messages, groups, durable tasks #1')
+      expect(r.status, r.stderr).toBe(0)
+      expect(result(r.stdout)).toEqual({ reply: { text: 'HELLO MESH' }, routed: { text: 'HI' }, state: 'completed', result: { words: 3 }, again: true })
     })
 
     it.runIf(unshareOk)('Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes', () => {

@@ -34,7 +34,7 @@ export interface TaskInput {
   payload: unknown
   /** The submitting peer. */
   submitter: string
-  /** Log time by which the attempt must finish (timeoutMs after assignment). */
+  /** Log time (ms since the epoch, the members' clocks) by which the attempt must finish: assignment + timeoutMs + graceMs; past it the task is reassigned. */
   deadline: number
 }
 
@@ -50,7 +50,10 @@ export interface AgentHandlers {
   onRequest?: (payload: unknown, ctx: AgentContext) => unknown
   /** A message (at most once; the host acknowledges it once this handler returned). */
   onMessage?: (message: unknown, ctx: AgentContext) => void | Promise<void>
-  /** A task attempt: the returned value (JSON) completes it; a throw fails it (retried while retries remain). */
+  /**
+   * A task attempt: the returned value (JSON) completes it; a throw fails it (retried while retries remain,
+   * unless the error has `retry: false`).
+   */
   onTask?: (task: TaskInput, ctx: TaskContext) => unknown
   /** A coordination vote (peer.coordination.vote): the chosen option, or null to abstain. */
   onVote?: VoteHandler

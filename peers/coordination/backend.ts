@@ -11,8 +11,10 @@ export function memberBackend (raft: RaftService): CoordBackend {
     // A member's replica is as current as it gets once it changed; a timeout still reads linearizably.
     watch: async (name, rev, ms) => {
       await raft.watchCoordination(name, rev, ms)
-      const m = raft.app?.coordination
-      if (m !== undefined && m.revision(name) !== rev) return raft.app?.read(name)
+      const app = raft.app
+      // Tasks (`task:<id>`, peers/tasks) are watched the same way.
+      const now = app === undefined ? undefined : name.startsWith('task:') ? app.tasks.revision(name) : app.coordination.revision(name)
+      if (now !== undefined && now !== rev) return app?.read(name)
       await raft.readBarrier()
       return raft.app?.read(name)
     },

@@ -422,6 +422,15 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (reason !== 'revoked' && reason !== 'stopped') this.ctx.log.info('lease lost', { lease: l.id, reason })
   }
 
+  /**
+   * @internal The peer's session lease as an id and a signal aborted once the peer counts it lost (peers/tasks
+   * ties task attempts to it).
+   */
+  async sessionLeaseOf (): Promise<{ id: number, signal: AbortSignal }> {
+    const l = await this.sessionLease()
+    return { id: l.id, signal: l.controller.signal }
+  }
+
   /** The peer's session lease (granted on first use, replaced once lost). */
   private async sessionLease (): Promise<LocalLease> {
     const cur = this.session

@@ -7,17 +7,15 @@
  *   fixes its authorities (peers acting as the treasury); members propose it, the client path refuses it.
  * - {@link PeerEconomy} (`peer.economy`): ledger and auction commands (through the local driver on a
  *   member, through a member's client stream otherwise), reads, and `runAuction()`: open, find bidders by
- *   a registry query, send each bidder's host a bid request over `/agora/<mesh>/auction/2.0.0` (the host
+ *   a registry query, send each bidder's host a bid request over the agents' channel (peers/agents; the host
  *   calls the agent's handler and proposes the bid itself, as the owner of the agent's account), close,
  *   collect reveals for commit-reveal, settle, and send the result to every participating host.
  */
 import { createHmac, randomBytes } from 'node:crypto'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { AuctionChannel, serveChannel, type Reply } from './channel.js'
-import { validFrame, type AuctionFrame } from './frames.js'
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { Stream } from '@libp2p/interface'
+import type { Reply } from '../agents/channel.js'
+import type { AuctionFrame } from './frames.js'
 import { AgoraError, TimeoutError } from '../../src/base/errors.js'
 import { nullObject } from '../../src/base/input.js'
 import { NoRaftError } from '../raft/errors.js'
@@ -32,14 +30,7 @@ import type { SlashCondition } from '../../protocols/ledger/slashing.js'
 import { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand } from '../../protocols/mesh/application.js'
 
 export { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand, type MeshApplicationEvents } from '../../protocols/mesh/application.js'
-import type { AgoraLibp2p } from '../node.js'
 
-/** Auction channels one connection may open to this peer at once (one is the norm; reopens overlap). */
-export const CHANNELS_PER_CONNECTION_MAX = 8
-/** Channels to hosts kept open at once (oldest closed first). */
-export const CHANNELS_MAX = 256
-/** Auction-protocol requests a peer handles at once, all channels together (beyond: ERR_LIMIT_EXCEEDED). */
-export const AUCTION_INBOUND_MAX = 512
 /** Bid requests sent at once by one `runAuction()`. */
 export const BID_REQUESTS_CONCURRENT_MAX = 32
 /** Default time a host gets to answer a bid request. */
@@ -62,6 +53,7 @@ const NONCES_MAX = 10_000
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
+/** The auction protocol id of earlier versions, still served (the agents' protocol carries the same frames). */
 export function auctionProtocol (mesh: string): string {
   return `/agora/${mesh}/auction/2.0.0`
 }
@@ -156,21 +148,18 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private readonly commits = new Map<string, number>()
   /** Bid requests being answered, by `auction/agent`. */
   private readonly answering = new Set<string>()
-  /** Open channels to hosts, by peer id. */
-  private readonly channels = new Map<string, Promise<AuctionChannel | Reply>>()
   /** Auctions whose result was emitted here. */
   private readonly notified = new Set<string>()
   /** Key of the commit-reveal nonces (kept in memory: a restarted host cannot reveal its earlier commitments). */
   private readonly secret = randomBytes(32)
-  private inflight = 0
-  private running = false
   /** Answers vote requests for local agents (set by peer.coordination). */
   private voteAnswer: ((vote: number, agent: string, openedIndex: number | undefined) => Promise<string>) | undefined
-  readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, malformedFrames: 0, auctionsRun: 0 }
+  /** Auction and vote frames served (`bidRequestsServed`) and refused over the host's limits (counted by peer.agents). */
+  readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, auctionsRun: 0 }
 
   constructor (private readonly ctx: {
-    node: AgoraLibp2p
-    mesh: string
+    /** Sends one frame to a host over the agents' channel (or handles it here when `host` is this peer). */
+    ask: (host: string, f: Frame, timeoutMs: number) => Promise<Reply>
     self: string
     log: Logger
     query: (q: QueryCriteria) => { agents: readonly AgentView[] }
@@ -210,28 +199,6 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       winners: (a.outcome?.winners ?? []).map(w => ({ agent: w.agent, items: w.items, quantity: w.quantity, price: w.price })),
       clearingPrice: a.outcome?.clearingPrice ?? null
     })
-  }
-
-  /** Serves the auction channel (idempotent: a second start while running does nothing). */
-  async start (): Promise<void> {
-    if (this.running) return
-    this.running = true
-    try {
-      await this.ctx.node.handle(auctionProtocol(this.ctx.mesh), (stream) => { void this.serve(stream) }, { maxInboundStreams: CHANNELS_PER_CONNECTION_MAX })
-    } catch (err) {
-      this.running = false
-      throw err
-    }
-  }
-
-  /** Stops serving and closes the open channels (idempotent). */
-  async stop (): Promise<void> {
-    if (!this.running) return
-    this.running = false
-    await this.ctx.node.unhandle(auctionProtocol(this.ctx.mesh)).catch(() => {})
-    const open = [...this.channels.values()]
-    this.channels.clear()
-    for (const c of open) void c.then(x => { if (x instanceof AuctionChannel) x.close() })
   }
 
   // ---------------------------------------------------------------- commands
@@ -405,8 +372,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     return 'noted'
   }
 
-  /** Handles one frame (from a stream, or from this peer's own runAuction). Throws named errors. */
-  private async handleFrame (f: Frame): Promise<string> {
+  /** @internal Handles one auction or vote frame (from peer.agents' channel, or this peer's own runAuction). Throws named errors. */
+  async serveFrame (f: Frame): Promise<string> {
     if (f.t === 'bid-request') {
       const { auction, agent } = f.req
       const timing: { handlerMs?: number } = {}
@@ -430,60 +397,6 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     return await this.noted(f.notice.auction, f.agents)
   }
 
-  private async serve (stream: Stream): Promise<void> {
-    await serveChannel(stream, {
-      valid: validFrame,
-      admit: () => {
-        if (this.inflight >= AUCTION_INBOUND_MAX) { this.stats.bidRequestsRefused++; return false }
-        this.inflight++
-        return true
-      },
-      release: () => { this.inflight-- },
-      malformed: (why) => {
-        this.stats.malformedFrames++
-        this.ctx.log.debug('malformed auction frame', { why })
-      },
-      handle: async (frame) => {
-        const f = frame as Frame
-        try {
-          const outcome = await this.handleFrame(f)
-          if (f.t !== 'result') this.stats.bidRequestsServed++
-          return { ok: true, outcome }
-        } catch (err) {
-          return { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
-        }
-      }
-    })
-  }
-
-  /** The channel to `host`, opened on first use and reused while it lives. */
-  private async channel (host: string, timeoutMs: number): Promise<AuctionChannel | Reply> {
-    const existing = this.channels.get(host)
-    if (existing !== undefined) {
-      const c = await existing
-      if (!(c instanceof AuctionChannel) || !c.closed) return c
-      if (this.channels.get(host) === existing) this.channels.delete(host)
-      return await this.channel(host, timeoutMs)
-    }
-    const opening = (async (): Promise<AuctionChannel | Reply> => {
-      try {
-        const stream = await this.ctx.node.dialProtocol(peerIdFromString(host), auctionProtocol(this.ctx.mesh), { signal: AbortSignal.timeout(timeoutMs) })
-        return new AuctionChannel(stream)
-      } catch (err) {
-        this.channels.delete(host)
-        const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError'
-        return { ok: false, code: timedOut ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', message: (err as Error).message }
-      }
-    })()
-    this.channels.set(host, opening)
-    if (this.channels.size > CHANNELS_MAX) {
-      const [oldest, c] = this.channels.entries().next().value!
-      this.channels.delete(oldest)
-      void c.then(x => { if (x instanceof AuctionChannel) x.close() })
-    }
-    return await opening
-  }
-
   /** @internal peer.coordination answers vote requests through this channel. */
   setVoteAnswer (fn: (vote: number, agent: string, openedIndex: number | undefined) => Promise<string>): void {
     this.voteAnswer = fn
@@ -494,18 +407,9 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     return await this.ask(host, { t: 'vote-request', ...req }, timeoutMs)
   }
 
-  /** Sends one frame to `host` (or handles it here) and returns the reply. */
+  /** Sends one frame to `host` over the agents' channel (or handles it here) and returns the reply. */
   private async ask (host: string, f: Frame, timeoutMs: number): Promise<Reply> {
-    if (host === this.ctx.self) {
-      try {
-        return { ok: true, outcome: await withTimeout(this.handleFrame(f), timeoutMs) }
-      } catch (err) {
-        return { ok: false, code: (err as { code?: string }).code ?? 'ERR_HANDLER', message: (err as Error).message }
-      }
-    }
-    const c = await this.channel(host, timeoutMs)
-    if (!(c instanceof AuctionChannel)) return c
-    return await c.request(f, timeoutMs)
+    return await this.ctx.ask(host, f, timeoutMs)
   }
 
   /**

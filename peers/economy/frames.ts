@@ -4,7 +4,7 @@
  * only keep what a host handles small and well-typed.
  */
 import type { AuctionResultNotice, BidRequest } from './economy.js'
-import { decodeChannelRequest } from './channel.js'
+import { decodeChannelRequest } from '../agents/channel.js'
 
 /** Longest auction, agent and seller id in a frame. */
 export const FRAME_ID_CHARS_MAX = 256

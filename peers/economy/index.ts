@@ -1,7 +1,7 @@
 /**
  * The economy on a live peer (`peer.economy`): ledger and auction commands through the Raft group,
  * reads of the replicated economy, bid handlers for local agents, and the live auction flow whose bid
- * requests travel over the auction channel.
+ * requests travel over the agents' channel (peers/agents).
  *
  * ```ts
  * await peer.economy.mint('gpu-buyer', 1000, { owner: hostPeerId })     // an authority peer
@@ -14,13 +14,10 @@
  * | file | concept |
  * |---|---|
  * | `economy.ts` | {@link PeerEconomy}: commands, reads, bid handlers, `runAuction`, result notices |
- * | `channel.ts` | the auction channel: one multiplexed stream per (requester, host) with backpressure; its frame decoders |
- * | `frames.ts` | the auction frames and their shape rules |
+ * | `frames.ts` | the auction and vote frames and their shape rules (carried by peers/agents/channel.ts) |
  *
  * The state machine itself is protocols/market inside the mesh application (protocols/mesh); wire
  * protocols: peers/PROTOCOL.md.
  */
 export * from './economy.js'
-export { AuctionChannel, serveChannel } from './channel.js'
-export { decodeChannelReply, decodeChannelRequest } from './channel.js'
 export { decodeAuctionRequest, validFrame, type AuctionFrame } from './frames.js'

@@ -8,6 +8,7 @@
  * Lifecycle: `start()` and `stop()` are idempotent. With a data dir, a stopped service forgets its
  * driver and the next start recovers everything from disk; in memory, the same driver resumes.
  */
+import type { TaskEvent } from '../../protocols/tasks/types.js'
 import type { ClassicLevel } from 'classic-level'
 import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
@@ -63,6 +64,8 @@ export interface RaftServiceEvents extends Record<string, unknown>, StrongEventM
   'economy:applied': EconomyAppliedEvent
   /** The coordination machine of this replica changed (protocols/coordination). */
   'coord:event': CoordEvent
+  /** The task machine of this replica changed (protocols/tasks). */
+  'task:event': TaskEvent
 }
 
 /** The options of `createPeer({ raft })` this service reads. */
@@ -227,6 +230,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     app.on('economy:applied', (e) => { if (this.current === app) this.emit('economy:applied', e) })
     app.strong.on('variable:changed', (e) => { if (this.current === app) this.emit('variable:changed', e) })
     app.onCoordination((m) => { m.on('coord:event', (e) => { if (this.current === app) this.emit('coord:event', e) }) })
+    app.onTasks((m) => { m.on('task:event', (e) => { if (this.current === app) this.emit('task:event', e) }) })
     d.on('raft:role', (e) => { this.emit('raft:role', { role: e.role, leader: e.leader === 0 ? undefined : transport.peerOf(e.leader), term: e.term }) })
     d.on('raft:applied', (e) => { this.emit('raft:applied', e) })
     d.on('raft:committed', (e) => { this.emit('raft:committed', e) })

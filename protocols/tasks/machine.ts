@@ -57,9 +57,6 @@ function text (v: unknown, what: string, max: number): string {
   return v
 }
 
-/** Bytes of a target query's JSON text. */
-export const TASK_QUERY_BYTES_MAX = 4096
-
 function parseTarget (raw: unknown): TaskTarget {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('ERR_INVALID_COMMAND', 'target must be { agent } or { capability } or { query }')
   const t = raw as Record<string, unknown>
@@ -80,7 +77,7 @@ function parseTarget (raw: unknown): TaskTarget {
     if (bad?.reason === 'proto-key') fail('ERR_RESERVED_NAME', `target.query.${bad.path}: "__proto__" is not allowed as a key`)
     if (bad !== undefined) fail('ERR_INVALID_COMMAND', `target.query.${bad.path}: strings must be well-formed Unicode`)
     const json = JSON.stringify(q)
-    if (Buffer.byteLength(json) > TASK_QUERY_BYTES_MAX) fail('ERR_INVALID_COMMAND', `target.query must be at most ${TASK_QUERY_BYTES_MAX} bytes of JSON`)
+    if (Buffer.byteLength(json) > L.queryBytesMax) fail('ERR_INVALID_COMMAND', `target.query must be at most ${L.queryBytesMax} bytes of JSON`)
     return { query: JSON.parse(json) as Record<string, unknown> }
   }
   return fail('ERR_INVALID_COMMAND', 'target names exactly one of agent, capability, query')

@@ -38,6 +38,8 @@ export const TASK_LIMITS = Object.freeze({
   graceMsMax: 3_600_000,
   ackMsMin: 100,
   ackMsMax: 600_000,
+  /** Bytes of a target query (JSON of QueryCriteria). */
+  queryBytesMax: 4096,
   /** Characters of an agent id, a capability, an idempotency key. */
   idCharsMax: 128,
   keyCharsMax: 256,

@@ -244,7 +244,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const watch = new DaemonWatch({ peer, log, warnAfterMs: config.warnAfterMs, bootstrap: config.bootstrap ?? [] })
   let api: Awaited<ReturnType<typeof startApi>>
   try {
-    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, warnings: () => watch.warnings(), connectionsMax: config.httpConnectionsMax, requestTimeoutMs: config.httpRequestTimeoutMs, ...(tls !== undefined ? { tls } : {}) })
+    api = await startApi({ peer, token, host, port, bodyBytesMax: config.bodyBytesMax, log, allowRemoteBidCallbacks: config.allowRemoteBidCallbacks, agentInboxMax: config.agentInboxMax, warnings: () => watch.warnings(), connectionsMax: config.httpConnectionsMax, requestTimeoutMs: config.httpRequestTimeoutMs, ...(tls !== undefined ? { tls } : {}) })
   } catch (err) {
     await peer.stop()
     throw new AgoraError('ERR_HTTP_LISTEN', `cannot listen on ${config.http}: ${(err as Error).message}`)

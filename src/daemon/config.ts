@@ -48,7 +48,7 @@ const peerId = z.string().min(1).refine(isPeerId, { error: (i) => `${JSON.string
 export const daemonConfigSchema = z.object({
   /** Mesh name. Default `agora`. */
   mesh: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 characters of [A-Za-z0-9._-]').optional(),
-  /** Data dir (identity, registry, Raft log, HTTP token and address, bidders). Default: none (in memory). */
+  /** Data dir (identity, registry, Raft log, HTTP token and address, agents' HTTP handlers). Default: none (in memory). */
   dataDir: z.string().min(1).optional(),
   /** libp2p listen multiaddrs (TCP). Default: TCP on 127.0.0.1, free port. */
   listen: z.array(listenAddr).min(1).optional(),
@@ -107,8 +107,14 @@ export const daemonConfigSchema = z.object({
    * started through npm/npx, off otherwise.
    */
   exitWithParent: z.boolean().optional(),
-  /** Let agents' callbacks (bidders: POST /v1/agents/:id/bidder, voters: POST /v1/agents/:id/voter) point at non-loopback hosts. Default false. */
+  /** Let agents' callbacks (PUT /v1/agents/:id/handler, bidders: POST /v1/agents/:id/bidder, voters: POST /v1/agents/:id/voter) point at non-loopback hosts. Default false. */
   allowRemoteBidCallbacks: z.boolean().default(false),
+  /**
+   * Calls (requests, messages, tasks, votes, bids...) waiting in the inbox of one agent whose HTTP handler
+   * long-polls (PUT /v1/agents/:id/handler without callback); beyond, a call is refused and its caller gets
+   * ERR_OVERLOADED. Default 256.
+   */
+  agentInboxMax: z.number().int().min(1).max(4096).default(256),
   /** Max bytes of an HTTP request body. Default 1 MiB. */
   bodyBytesMax: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024)
 }).strict()

@@ -81,11 +81,13 @@ function splitCommand (args: string[]): { options: string[], command: string[] |
   return i < 0 ? { options: args, command: undefined } : { options: args.slice(0, i), command: args.slice(i + 1) }
 }
 
-function noMore (positional: string[], n: number): void {
+/** A usage error for a positional argument past the `n` a subcommand takes. */
+export function noMore (positional: string[], n: number): void {
   if (positional.length > n) throw new UsageError(`unexpected argument ${positional[n]!}`)
 }
 
-function jsonValue (flags: Flags, name: string): unknown {
+/** A JSON flag's value (undefined when absent); a usage error naming it when it is not JSON. */
+export function jsonValue (flags: Flags, name: string): unknown {
   const v = strFlag(flags, name)
   if (v === undefined) return undefined
   try { return JSON.parse(v) as unknown } catch { throw new UsageError(`--${name} must be JSON (a string needs quotes: '"text"')`) }
@@ -106,7 +108,7 @@ function tokenArg (positional: string[], i: number): number {
   return Number(v)
 }
 
-function print (io: CliIo, value: unknown): void { io.stdout(JSON.stringify(value, null, 2) + '\n') }
+export function print (io: CliIo, value: unknown): void { io.stdout(JSON.stringify(value, null, 2) + '\n') }
 
 /**
  * Keeps lease `held.lease` alive (a keepalive every ttl / 3) while `command` runs, or without one until

@@ -45,18 +45,18 @@
  * | 410 | ERR_LEASE_LOST (the lease ended: not kept alive, revoked, or lost by the daemon) |
  * | 503 | ERR_TOO_MANY_WAITS, ERR_ABORTED (the daemon is stopping), ERR_NO_RAFT, ERR_INDEFINITE |
  */
-import { join } from 'node:path'
 import { z } from 'zod'
 import { AgoraError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import type { VoteSpec } from '../../peers/coordination/service.js'
 import { COORD_LIMITS, COORD_NAME_RE } from '../../protocols/coordination/types.js'
-import { agentRequestRoutes } from './agent-routes.js'
+import type { AgentHandlerStore } from './agent-handlers.js'
+import { kindRoutes } from './agent-routes.js'
 import { COORD_WAIT_MS_MAX, COORD_WAITS_MAX, COORD_WAIT_MS_DEFAULT, HttpCoordination } from './coordination.js'
 import { ANSWER_OUTCOME_WAIT_MS } from './economy-routes.js'
 import { clientGone, parseBody } from './route-util.js'
 import type { RouteContext } from './route-util.js'
-import { VOTER_TIMEOUT_MS_MAX, VOTERS_FILE, Voters } from './voters.js'
+import { VOTER_TIMEOUT_MS_MAX, Voters } from './voters.js'
 
 export const COORDINATION_STATUS: Record<string, number> = {
   ERR_NOT_HOST: 403,
@@ -131,15 +131,11 @@ export interface CoordinationRoutes {
 }
 
 /** The coordination routes; `handle` returns false when the request is not one of them. */
-export function coordinationRoutes (peer: Peer, options: { allowRemoteCallbacks: boolean }): CoordinationRoutes {
+export function coordinationRoutes (peer: Peer, store: AgentHandlerStore): CoordinationRoutes {
   const coord = peer.coordination
   const http = new HttpCoordination(coord, peer.log)
-  const dataDir = peer.options.dataDir
-  const voters = new Voters(peer, {
-    ...options,
-    ...(dataDir !== undefined ? { file: join(dataDir, VOTERS_FILE) } : {}),
-    warn: (msg, fields) => { peer.log.warn(msg, fields) }
-  })
+  // The agents' `vote` bindings (agent-handlers.ts), kept across restarts with the agents' other handlers.
+  const voters = new Voters(store)
 
   const leases = async (c: RouteContext, rest: string[]): Promise<boolean> => {
     const { method, send } = c
@@ -255,7 +251,7 @@ export function coordinationRoutes (peer: Peer, options: { allowRemoteCallbacks:
 
   const handle = async (c: RouteContext): Promise<boolean> => {
     const { parts, method } = c
-    if (await agentRequestRoutes(c, voters)) return true
+    if (await kindRoutes(c, voters)) return true
     if (parts[1] === 'vote-requests' && parts.length === 3 && method === 'POST') { await answer(c, parts[2]!); return true }
     if (parts[1] !== 'coordination' || parts.length < 3) return false
     const rest = parts.slice(3)
@@ -273,7 +269,7 @@ export function coordinationRoutes (peer: Peer, options: { allowRemoteCallbacks:
     http,
     voters,
     handle,
-    close: () => { http.close(); voters.close() }
+    close: () => { http.close() }
   }
 }
 

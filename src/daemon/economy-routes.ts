@@ -27,14 +27,14 @@
  *                                                 says what became of it: bid, declined, or the log's error code
  */
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
 import { z } from 'zod'
 import { AgoraError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import { MECHANISMS } from '../../protocols/market/types.js'
 import type { AuctionSpec, BidPayload } from '../../protocols/market/types.js'
-import { BIDDER_TIMEOUT_MS_MAX, BIDDERS_FILE, Bidders } from './bidders.js'
-import { agentRequestRoutes } from './agent-routes.js'
+import { BIDDER_TIMEOUT_MS_MAX, Bidders } from './bidders.js'
+import type { AgentHandlerStore } from './agent-handlers.js'
+import { kindRoutes } from './agent-routes.js'
 import { parseBody } from './route-util.js'
 import type { RouteContext } from './route-util.js'
 
@@ -136,14 +136,9 @@ export type EconomyRouteContext = RouteContext
 const SPEC_KEYS = ['id', 'mechanism', 'items', 'reserve', 'reserves', 'increment', 'startPrice', 'decrement', 'units', 'sealed', 'deposit', 'durationMs', 'revealMs'] as const
 
 /** The economy routes; `handle` returns false when the request is not one of them. */
-export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: boolean }): { bidders: Bidders, handle: (c: EconomyRouteContext) => Promise<boolean>, close: () => void } {
-  // With a data dir, bidders outlive a restart (bidders.ts).
-  const dataDir = peer.options.dataDir
-  const bidders = new Bidders(peer, {
-    ...options,
-    ...(dataDir !== undefined ? { file: join(dataDir, BIDDERS_FILE) } : {}),
-    warn: (msg, fields) => { peer.log.warn(msg, fields) }
-  })
+export function economyRoutes (peer: Peer, store: AgentHandlerStore): { bidders: Bidders, handle: (c: EconomyRouteContext) => Promise<boolean> } {
+  // The agents' `bid` bindings (agent-handlers.ts), kept across restarts with the agents' other handlers.
+  const bidders = new Bidders(store)
   const e = peer.economy
 
   const ledger = async (c: EconomyRouteContext, what: string): Promise<boolean> => {
@@ -254,7 +249,7 @@ export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: bool
       return false
     }
     if (area === 'auctions') return await auctions(c)
-    if (await agentRequestRoutes(c, bidders)) return true
+    if (await kindRoutes(c, bidders)) return true
     if (area === 'bid-requests') {
       if (parts.length === 3 && method === 'POST') {
         const b = parseBody(schemas.answer, await c.body(), 'answer')
@@ -271,5 +266,5 @@ export function economyRoutes (peer: Peer, options: { allowRemoteCallbacks: bool
     return false
   }
 
-  return { bidders, handle, close: () => bidders.close() }
+  return { bidders, handle }
 }

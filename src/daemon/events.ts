@@ -13,7 +13,7 @@
  *   routes) before following the stream.
  * - `?types=a,b` keeps those event types (`agent:*` for a family); `?prefix=p` keeps events whose subject
  *   starts with `p` (a variable's name, an agent's id, an auction's id, a lock's, election's or barrier's
- *   name, a vote's or lease's id) and drops events without one.
+ *   name, a vote's, lease's or task's id, a group message's topic) and drops events without one.
  *   `reset` always passes.
  * - A comment line (`: keepalive`) every {@link SSE_KEEPALIVE_MS_DEFAULT} ms (`?keepaliveMs=` within
  *   {@link SSE_KEEPALIVE_MS_MIN}..{@link SSE_KEEPALIVE_MS_MAX}) keeps idle connections through proxies.
@@ -51,7 +51,9 @@ export const EVENT_TYPES = [
   'lock:acquired', 'lock:released', 'lock:queued', 'lock:timeout', 'lock:cancelled',
   'election:elected', 'election:ended', 'election:queued', 'election:timeout', 'election:cancelled', 'election:proclaimed',
   'barrier:arrived', 'barrier:released', 'barrier:broken',
-  'vote:opened', 'vote:ballot', 'vote:decided'
+  'vote:opened', 'vote:ballot', 'vote:decided',
+  'group:message',
+  'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -99,6 +101,8 @@ function subjectOf (type: string, data: unknown): string | undefined {
   if (type.startsWith('lock:') || type.startsWith('election:') || type.startsWith('barrier:')) return typeof d.name === 'string' ? d.name : undefined
   if (type.startsWith('vote:')) return typeof d.vote === 'number' ? String(d.vote) : undefined
   if (type.startsWith('lease:')) return typeof d.lease === 'number' ? String(d.lease) : undefined
+  if (type === 'group:message') return typeof d.topic === 'string' ? d.topic : undefined
+  if (type.startsWith('task:')) return typeof d.task === 'number' ? String(d.task) : undefined
   return undefined
 }
 

@@ -28,10 +28,14 @@
  *                                           agent:*, variable:changed (eventual, and strong on Raft members), contribution:rejected,
  *                                           raft:role, member:*, update:rejected, auction:*, and (Raft members) the
  *                                           coordination machine's lease:*, lock:*, election:*, barrier:*, vote:*, plus
- *                                           lease:lost (a lease of this daemon's peer lost)
+ *                                           lease:lost (a lease of this daemon's peer lost), the task machine's task:*, and
+ *                                           group:message of the group topics this daemon follows
  *   /v1/members, /v1/raft*                  members and Raft membership (raft-routes.ts)
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  *   /v1/coordination/*, /v1/agents/:id/voter, /v1/vote-requests*   leases, locks, elections, barriers, votes (coordination-routes.ts)
+ *   /v1/agents/:id/handler, /v1/agents/:id/inbox*, /v1/agents/:id/request, /v1/agents/:id/message, /v1/request,
+ *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
+ *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -51,6 +55,9 @@ import { COORDINATION_STATUS, coordinationRoutes } from './coordination-routes.j
 import { EventHub, streamOptions } from './events.js'
 import { RAFT_STATUS, NotRaftMemberError, raftRoutes } from './raft-routes.js'
 import { routeTemplate } from './routes.js'
+import { handlerStore } from './agent-handlers.js'
+import { AGENT_STATUS, agentRoutes } from './agent-routes.js'
+import { TASK_STATUS, taskRoutes } from './task-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -97,7 +104,9 @@ const STATUS_OF: Record<string, number> = {
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ...ECONOMY_STATUS,
   ...RAFT_STATUS,
-  ...COORDINATION_STATUS
+  ...COORDINATION_STATUS,
+  ...AGENT_STATUS,
+  ...TASK_STATUS
 }
 
 export interface ApiServer {
@@ -117,6 +126,8 @@ export interface ApiOptions {
   log: Logger
   /** Bid callbacks to non-loopback hosts (default false). */
   allowRemoteBidCallbacks?: boolean
+  /** Calls waiting in one long-polling agent's inbox (default AGENT_INBOX_MAX). */
+  agentInboxMax?: number
   /** Conditions an operator should know about, listed in GET /v1/status (default none). */
   warnings?: () => unknown[]
   /** Serve over TLS with this certificate and key (PEM). */
@@ -224,9 +235,22 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   // The coordination machine's changes (on Raft members, from their replica), without the type inside.
   offs.push(peer.coordination.on('coord:event', ({ type, ...e }) => broadcast(type, e)))
   offs.push(peer.coordination.on('lease:lost', (e) => broadcast('lease:lost', e)))
-  const economy = economyRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
-  metrics.watchBidders(economy.bidders)
-  const coordination = coordinationRoutes(peer, { allowRemoteCallbacks: o.allowRemoteBidCallbacks === true })
+  // Every HTTP handler of the daemon's agents (bidders and voters included), kept in the data dir.
+  const handlers = handlerStore(peer, {
+    allowRemoteCallbacks: o.allowRemoteBidCallbacks === true,
+    ...(o.agentInboxMax !== undefined ? { inboxMax: o.agentInboxMax } : {}),
+    ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}),
+    warn: (msg, fields) => { peer.log.warn(msg, fields) }
+  })
+  const economy = economyRoutes(peer, handlers)
+  const coordination = coordinationRoutes(peer, handlers)
+  const agentsRoute = agentRoutes(peer, handlers, broadcast)
+  const tasksRoute = taskRoutes(peer)
+  // The task machine's changes (on Raft members, from their replica).
+  for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
+    offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
+  }
+  metrics.watchHandlers(handlers)
   metrics.watchCoordination(coordination)
   const raftRoute = raftRoutes(peer)
   const raftOffs: Array<() => void> = []
@@ -325,8 +349,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
         if (method === 'DELETE') {
           if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
-          economy.bidders.remove(a)
-          coordination.voters.remove(a)
+          handlers.remove(a)
           send(res, 200, { removed: a })
           return
         }
@@ -401,6 +424,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await raftRoute.handle(ctx)) return
     if (await economy.handle(ctx)) return
     if (await coordination.handle(ctx)) return
+    if (await agentsRoute.handle(ctx)) return
+    if (await tasksRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 
@@ -448,7 +473,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       for (const off of offs) off()
       for (const off of raftOffs) off()
       metrics.close()
-      economy.close()
+      agentsRoute.close()
+      handlers.close()
       coordination.close()
       events.close()
       await new Promise<void>(resolve => { server.close(() => resolve()); server.closeAllConnections() })

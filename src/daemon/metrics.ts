@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Peer } from '../../peers/peer.js'
-import type { Bidders } from './bidders.js'
+import type { AgentHandlerStore } from './agent-handlers.js'
 import type { CoordinationRoutes } from './coordination-routes.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
@@ -30,8 +30,8 @@ export interface DaemonMetrics {
   observeHttp: (method: string, route: string, status: number, seconds: number) => void
   /** Stops listening to the peer. */
   close: () => void
-  /** HTTP bidders' counters (bid requests served over callbacks and long-polls). */
-  watchBidders: (b: Bidders) => void
+  /** The HTTP handlers of the daemon's agents (calls served over callbacks and long-polls, bidders and voters included). */
+  watchHandlers: (h: AgentHandlerStore) => void
   /** The HTTP leases and voters of the coordination routes. */
   watchCoordination: (c: CoordinationRoutes) => void
 }
@@ -173,10 +173,10 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
       this.set({ kind: 'circulating' }, s.circulating)
     }
   })
-  let bidders: Bidders | undefined
+  let handlers: AgentHandlerStore | undefined
   c('agora_bid_requests_total', 'Bid requests for agents of this peer, by result', ['result'], () => {
     const s = peer.economy.stats
-    const b = bidders?.stats
+    const b = handlers?.stats.bid
     return [[{ result: 'served' }, s.bidRequestsServed], [{ result: 'refused' }, s.bidRequestsRefused], [{ result: 'callback' }, b?.callbacks ?? 0], [{ result: 'callback_error' }, b?.callbackErrors ?? 0], [{ result: 'polled' }, b?.polled ?? 0], [{ result: 'polled_answered' }, b?.answered ?? 0], [{ result: 'poll_timeout' }, b?.timedOut ?? 0]]
   })
   c('agora_auctions_run_total', 'Auctions run by this peer (runAuction)', [], () => [[{}, peer.economy.stats.auctionsRun]])
@@ -223,14 +223,42 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     return [[{ reason: 'lapsed' }, s?.leasesLapsed ?? 0], [{ reason: 'lost' }, s?.leasesLost ?? 0]]
   })
   c('agora_vote_requests_total', 'Vote requests for agents of this peer, by result', ['result'], () => {
-    const v = coordination?.voters.stats
+    const v = handlers?.stats.vote
     return [[{ result: 'served' }, peer.coordination.stats.voteRequestsServed], [{ result: 'callback' }, v?.callbacks ?? 0], [{ result: 'callback_error' }, v?.callbackErrors ?? 0], [{ result: 'polled' }, v?.polled ?? 0], [{ result: 'polled_answered' }, v?.answered ?? 0], [{ result: 'poll_timeout' }, v?.timedOut ?? 0]]
+  })
+  // The agents' request interface: calls served by this peer's agents, by kind and outcome (reply,
+  // delivered or the error code), and what the daemon's HTTP handlers did with them.
+  const served = new Counter({ name: 'agora_agent_requests_total', help: 'Requests and messages served by agents of this peer, by kind (request, message) and outcome (reply, delivered, or the error code)', labelNames: ['kind', 'outcome'], registers: [registry] })
+  offs.push(peer.agents.on('agent:served', (e) => { served.inc({ kind: e.kind, outcome: /^(reply|delivered|ERR_[A-Z_]{1,40})$/.test(e.outcome) ? e.outcome : 'other' }) }))
+  c('agora_agent_handler_calls_total', 'Calls to the HTTP handlers of this daemon\'s agents, by kind family and result', ['kind', 'result'], () => {
+    const out: Array<[Record<string, string>, number]> = []
+    for (const [kind, s] of Object.entries(handlers?.stats ?? {})) {
+      out.push([{ kind, result: 'callback' }, s.callbacks], [{ kind, result: 'callback_error' }, s.callbackErrors], [{ kind, result: 'polled' }, s.polled], [{ kind, result: 'answered' }, s.answered], [{ kind, result: 'timeout' }, s.timedOut], [{ kind, result: 'refused' }, s.refused])
+    }
+    return out
+  })
+  g('agora_agent_handler_calls_pending', 'Calls waiting for the HTTP handlers of this daemon\'s agents (inboxes and callbacks)', () => handlers?.pendingCalls ?? 0)
+  g('agora_agent_handlers', 'Agents of this daemon with HTTP handlers', () => handlers?.size ?? 0)
+  // Durable tasks: the machine's changes counted from this replica's events (Raft members), and the live ones.
+  const taskCounter = (name: string, help: string): Counter => new Counter({ name, help, registers: [registry] })
+  const tasksByEvent: Record<string, Counter> = {
+    'task:submitted': taskCounter('agora_tasks_submitted_total', 'Tasks submitted (this replica; Raft members)'),
+    'task:completed': taskCounter('agora_tasks_completed_total', 'Tasks completed (this replica; Raft members)'),
+    'task:failed': taskCounter('agora_tasks_failed_total', 'Tasks failed, no retry left (this replica; Raft members)'),
+    'task:reassigned': taskCounter('agora_tasks_reassigned_total', 'Task attempts ended without completing, the task given to another attempt (this replica; Raft members)'),
+    'task:cancelled': taskCounter('agora_tasks_cancelled_total', 'Tasks cancelled by their submitter (this replica; Raft members)')
+  }
+  for (const [ev, counter] of Object.entries(tasksByEvent)) offs.push(peer.tasks.on(ev as 'task:submitted', () => { counter.inc() }))
+  g('agora_tasks_in_flight', 'Tasks submitted or assigned, not yet finished (this replica; 0 off the Raft group)', () => peer.raft?.app?.tasks.counts().live ?? 0)
+  c('agora_task_attempts_total', 'Task attempts this peer\'s agents ran (their onTask handlers), by result', ['result'], () => {
+    const s = peer.tasks.stats
+    return [[{ result: 'ran' }, s.ran], [{ result: 'completed' }, s.completed], [{ result: 'failed' }, s.failed], [{ result: 'refused' }, s.refusedRunning]]
   })
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,
     watchRaft,
-    watchBidders: (b) => { bidders = b },
+    watchHandlers: (h) => { handlers = h },
     watchCoordination: (x) => { coordination = x },
     observeHttp: (method, route, status, seconds) => { httpLatency.observe({ method, route, status: String(status) }, seconds) },
     close: () => { for (const off of offs) off() }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { MeshApplication, encodeCoordCommand } from '../../protocols/mesh/application.js'
 import type { CoordEvent } from '../../protocols/coordination/types.js'
 import { assertProperty } from '../helpers/seed.js'
+import { twinReplicas } from '../helpers/twins.js'
 
 const ORIGINS = ['A', 'B', 'C']
 const NAMES = ['x', 'y', 's']
@@ -92,28 +93,20 @@ describe('coordination machine under random commands', () => {
   it('is deterministic, survives a snapshot restore anywhere, and keeps its invariants', () => {
     const seen = new Map<string, number>()
     assertProperty(fc.property(fc.array(step, { minLength: 20, maxLength: 150 }), fc.nat(), (steps, cut) => {
-      const a = new MeshApplication()
-      let b = new MeshApplication()
+      const twins = twinReplicas()
+      const a = twins.a
       const ca = checker()
       a.onCoordination(m => m.on('coord:event', ca.on))
       a.onCoordination(m => m.on('coord:event', e => { seen.set(e.type, (seen.get(e.type) ?? 0) + 1) }))
       const at = cut % (steps.length + 1)
       let now = 1000
       steps.forEach((s, i) => {
-        if (i === at) {
-          const copy = new MeshApplication()
-          copy.restore(b.snapshot())
-          expect(copy.snapshot()).toEqual(b.snapshot())
-          b = copy
-        }
+        if (i === at) twins.restore()
         now += s.dt
         const { cmd, origin } = resolve(a, s.cmd as Record<string, unknown>, s.origin)
-        const bytes = encodeCoordCommand(cmd)
-        const ra = a.apply(bytes, i + 1, { origin, at: now })
-        const rb = b.apply(bytes, i + 1, { origin, at: now })
-        expect(rb).toEqual(ra)
+        twins.apply(encodeCoordCommand(cmd), i + 1, { origin, at: now })
       })
-      expect(b.snapshot()).toEqual(a.snapshot())
+      twins.same()
       expect(ca.problems).toEqual([])
       // Every holder's lease is live; no lock holds more than its permits.
       const m = a.coordination

@@ -1,18 +1,30 @@
-/** HTTP bidders (src/daemon/bidders.ts) against a stand-in peer: callbacks, long-poll, their limits. */
+/** HTTP bidders (src/daemon/bidders.ts, a view of agent-handlers.ts) against a stand-in peer: callbacks, long-poll, their limits. */
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BID_QUEUE_PER_AGENT_MAX, Bidders, CALLBACK_RESPONSE_BYTES_MAX } from '../../src/daemon/bidders.js'
+import { BID_QUEUE_PER_AGENT_MAX, Bidders as BiddersView, CALLBACK_RESPONSE_BYTES_MAX } from '../../src/daemon/bidders.js'
+import { handlerStore } from '../../src/daemon/agent-handlers.js'
+import type { HandlerStoreOptions } from '../../src/daemon/agent-handlers.js'
 import type { BidHandler, BidRequest } from '../../peers/economy/economy.js'
+import type { AgentHandlers } from '../../peers/agents/types.js'
 
+/** A stand-in peer whose `agents.handle` keeps the bid handlers (as peer.agents folds them into peer.economy). */
 function fakePeer (local: string[]): { peer: any, handlers: Map<string, BidHandler> } {
   const handlers = new Map<string, BidHandler>()
   const peer = {
     registry: { localAgents: () => local.map(id => ({ id })) },
-    economy: { handle: (id: string, h: BidHandler) => { handlers.set(id, h) }, unhandle: (id: string) => { handlers.delete(id) } }
+    agents: {
+      handle: (id: string, h: AgentHandlers) => { if (h.onBidRequest !== undefined) handlers.set(id, h.onBidRequest); else handlers.delete(id) },
+      unhandle: (id: string) => { handlers.delete(id) }
+    }
   }
   return { peer, handlers }
+}
+
+/** The bidders of a stand-in peer. */
+class Bidders extends BiddersView {
+  constructor (peer: any, options: HandlerStoreOptions) { super(handlerStore(peer, options)) }
 }
 
 const req = (agent: string, auction = 'x1'): BidRequest => ({ auction, agent, seller: 's', spec: { id: auction, mechanism: 'vickrey', items: ['gpu'], durationMs: 1000 }, closesAt: 0 })

@@ -1,7 +1,7 @@
 /**
  * Fuzzing of the JSON frame decoders of the stream protocols: the Raft client path (requests on the
  * member, responses on the client; peers/raft/client.ts) and the auction channel (requests on the host,
- * replies on the requester; peers/economy/channel.ts and frames.ts). On random bytes, byte mutations of
+ * replies on the requester; peers/agents/channel.ts, peers/economy/frames.ts). On random bytes, byte mutations of
  * valid frames and structural mutations (a node replaced by a hostile value, keys dropped or added,
  * `__proto__` keys, lone surrogates, deep nesting), each throws DecodeError only; what it returns has the
  * documented shape.
@@ -13,7 +13,8 @@ import fc from 'fast-check'
 import { DecodeError } from '../../src/base/errors.js'
 import { isWellFormed } from '../../src/base/input.js'
 import { decodeClientRequest, decodeClientResponse } from '../../peers/raft/client.js'
-import { decodeChannelReply } from '../../peers/economy/channel.js'
+import { decodeChannelReply } from '../../peers/agents/channel.js'
+import { decodeAgentsRequest, validChannelFrame } from '../../peers/agents/frames.js'
 import { decodeAuctionRequest, validFrame } from '../../peers/economy/frames.js'
 import { decodeJsonFrame } from '../../peers/framing.js'
 import { assertProperty } from '../helpers/seed.js'
@@ -37,7 +38,14 @@ const auctionFrame = fc.oneof(
   fc.record({ t: fc.constant('result'), notice: fc.record({ auction: id, status: fc.constant('settled'), winners: fc.constant([]), clearingPrice: fc.constant(null) }), agents: fc.array(id, { maxLength: 3 }) })
 )
 const auctionRequest = fc.record({ id: fc.nat(), f: auctionFrame })
-const auctionReply = fc.record({ id: fc.nat(), r: fc.oneof(fc.record({ ok: fc.constant(true), outcome: fc.constantFrom('bid', 'declined') }), fc.record({ ok: fc.constant(false), code: fc.constant('ERR_TIMEOUT'), message: fc.string({ maxLength: 20 }) })) })
+const auctionReply = fc.record({ id: fc.nat(), r: fc.oneof(fc.record({ ok: fc.constant(true), outcome: fc.constantFrom('bid', 'declined') }), fc.record({ ok: fc.constant(true), outcome: fc.constant('reply'), value: fc.jsonValue({ maxDepth: 3 }) }), fc.record({ ok: fc.constant(false), code: fc.constant('ERR_TIMEOUT'), message: fc.string({ maxLength: 20 }) })) })
+const agentId = fc.string({ minLength: 1, maxLength: 12 })
+const agentFrame = fc.oneof(
+  fc.record({ t: fc.constant('request'), to: agentId, from: agentId, p: fc.constantFrom('math/sum', 'orchestration'), body: fc.jsonValue({ maxDepth: 3 }), ms: fc.integer({ min: 1, max: 60_000 }) }, { requiredKeys: ['t', 'to', 'body', 'ms'] }),
+  fc.record({ t: fc.constant('message'), to: agentId, from: agentId, body: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['t', 'to', 'body'] }),
+  fc.record({ t: fc.constant('task'), task: fc.integer({ min: 1 }), attempt: fc.integer({ min: 1, max: 100 }), agent: agentId })
+)
+const agentsRequest = fc.record({ id: fc.nat(), f: fc.oneof(agentFrame, auctionFrame) })
 
 function fuzz<T> (valid: fc.Arbitrary<unknown>, decode: (b: Uint8Array) => T, check: (out: T) => void): void {
   assertProperty(fc.property(hostileJsonBytes(valid), (b) => {
@@ -88,7 +96,7 @@ describe('fuzz: Raft client frames (peers/raft/client.ts)', () => {
   })
 })
 
-describe('fuzz: auction channel frames (peers/economy/channel.ts, frames.ts)', () => {
+describe('fuzz: auction channel frames (peers/agents/channel.ts, peers/economy/frames.ts)', () => {
   it('decodeAuctionRequest throws DecodeError only and returns frames that pass the shape rules', () => {
     fuzz(auctionRequest, decodeAuctionRequest, (r) => {
       clean(r)
@@ -102,6 +110,14 @@ describe('fuzz: auction channel frames (peers/economy/channel.ts, frames.ts)', (
       expect(typeof r.r.ok).toBe('boolean')
       if (r.r.ok) expect(typeof r.r.outcome).toBe('string')
       else expect(typeof r.r.code).toBe('string')
+    })
+  })
+
+  it('decodeAgentsRequest throws DecodeError only and returns agent or auction frames that pass the shape rules', () => {
+    fuzz(agentsRequest, decodeAgentsRequest, (r) => {
+      clean(r)
+      expect(Number.isSafeInteger(r.id)).toBe(true)
+      expect(validChannelFrame(r.f)).toBe(true)
     })
   })
 

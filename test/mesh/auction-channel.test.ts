@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createPeer, type Peer } from '../../peers/peer.js'
-import { AuctionChannel, CHANNEL_INFLIGHT_MAX, serveChannel, type Reply } from '../../peers/economy/channel.js'
+import { Channel as AuctionChannel, CHANNEL_INFLIGHT_MAX, serveChannel, type Reply } from '../../peers/agents/channel.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const peers: Peer[] = []

@@ -17,7 +17,7 @@ import { encodeDigest } from '../../crdt/codec.js'
 import { raftProtocol } from '../../peers/raft/transport.js'
 import { RaftClient, raftClientProtocol } from '../../peers/raft/client.js'
 import { auctionProtocol } from '../../peers/economy/economy.js'
-import { AuctionChannel } from '../../peers/economy/channel.js'
+import { Channel as AuctionChannel } from '../../peers/agents/channel.js'
 import { framedStream } from '../../peers/framing.js'
 import { bytesOf, loadCorpora, type Corpus } from '../fuzz/corpus.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -118,7 +118,7 @@ describe('malformed frames against a live peer over TCP', () => {
   })
 
   it('auction: every case ends its channel and is counted (malformedFrames); an honest channel is served', async () => {
-    const stats = target.economy.stats
+    const stats = target.agents.stats
     for (const x of hostCases(corpus('auction'))) {
       const before = stats.malformedFrames
       const stream = await send(auctionProtocol(hostile.options.mesh), x)

@@ -21,8 +21,12 @@ import { DEFAULT_HLC_DRIFT_MS_MAX, DEFAULT_HOSTS_MAX } from '../../peers/sync/li
 import { createLogger } from '../../src/base/log.js'
 import { RaftService, type RaftServiceComponents } from '../../peers/raft/service.js'
 import { PeerEconomy, auctionProtocol } from '../../peers/economy/economy.js'
+import { PeerAgents, agentsProtocol } from '../../peers/agents/service.js'
+import { Channel } from '../../peers/agents/channel.js'
 import { PeerCoordination } from '../../peers/coordination/service.js'
 import { memberBackend } from '../../peers/coordination/backend.js'
+import { PeerOrchestration } from '../../peers/orchestration/service.js'
+import { StrongVariables, serviceBackend } from '../../peers/raft/strong-variables.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -196,10 +200,45 @@ const SERVICES = [
     }
   }),
   lifecycleCase({
-    name: 'economy',
-    create: ({ a }: Ctx) => new PeerEconomy({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, claims: () => [], isMember: () => false }),
-    works: async ({ a }) => {
+    name: 'agents',
+    // The agents' channel, which also carries the economy's auction frames (served under both protocol ids).
+    create: ({ a }: Ctx) => {
+      let agents: PeerAgents | undefined
+      const economy = new PeerEconomy({ ask: async (host, f, ms) => await agents!.ask(host, f, ms), self: a.id, log: logger, query: () => ({ agents: [] }), lookup: () => undefined, claims: () => [], isMember: () => false })
+      const coordination = new PeerCoordination({ self: a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }) })
+      agents = new PeerAgents({ node: a.libp2p, mesh: a.options.mesh, self: a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }), claims: () => [], lookupWith: () => undefined, economy, coordination })
+      agents.handle('life-agent', { onRequest: (p) => p })
+      return agents
+    },
+    works: async ({ a, b }) => {
       expect(a.libp2p.getProtocols()).toContain(auctionProtocol(a.options.mesh))
+      expect(a.libp2p.getProtocols()).toContain(agentsProtocol(a.options.mesh))
+      const stream = await b.libp2p.dialProtocol(a.libp2p.peerId, agentsProtocol(a.options.mesh))
+      const channel = new Channel(stream)
+      expect(await channel.request({ t: 'request', to: 'life-agent', body: ++bumps, ms: 5000 }, 5000)).toEqual({ ok: true, outcome: 'reply', value: bumps })
+      channel.close()
+    }
+  }),
+  lifecycleCase({
+    name: 'orchestration',
+    // Orchestrated variables on A's own one-voter group and coordination (orchestration last up, first down).
+    create: (ctx: Ctx) => {
+      const raft = raftOf(ctx)
+      const coordination = new PeerCoordination({ self: ctx.a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }) })
+      coordination.setBackend(memberBackend(raft))
+      const strong = new StrongVariables(serviceBackend(raft))
+      const orchestration = new PeerOrchestration({ self: ctx.a.id, log: logger, strong: (key) => strong.get(key), coordination, registry: ctx.a.registry, agents: () => undefined, tasks: () => undefined })
+      const variable = orchestration.variable<number>('life', { affects: { capability: 'life' }, initial: 1, pollMs: 20 })
+      return {
+        variable,
+        start: async () => { await raft.start(); coordination.start(); orchestration.start() },
+        stop: async () => { await orchestration.stop(); await coordination.stop(); await raft.stop() }
+      }
+    },
+    works: async (_ctx, s) => {
+      await waitUntil(() => s.variable.isOwner, 'A to own the variable')
+      const version = await s.variable.set(++bumps + 1)
+      await waitUntil(async () => (await s.variable.history()).some(e => e.kind === 'coordination' && e.version === version), 'the coordination of the new value')
     }
   })
 ]

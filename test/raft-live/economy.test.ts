@@ -237,6 +237,6 @@ describe('economy on live Raft', () => {
     const r = await a.economy.runAuction({ id: 'after', mechanism: 'vickrey', items: ['gpu'], reserve: 1, durationMs: 60_000 }, { seller: 'seller', bidders: ['gpu-b', 'gpu-b'] })
     expect(r.responses).toEqual({ 'gpu-b': 'bid' })
     expect(r.auction.outcome?.winners).toMatchObject([{ agent: 'gpu-b', price: 1 }])
-    await m.waitFor(() => b.economy.stats.malformedFrames >= 2, { what: 'the garbage frames counted' })
+    await m.waitFor(() => b.agents.stats.malformedFrames >= 2, { what: 'the garbage frames counted' })
   })
 })

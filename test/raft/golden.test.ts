@@ -1,7 +1,7 @@
 /**
  * Golden blobs (test/fixtures/golden) written by the driver before the shared-driver redesign: command
  * envelopes v1 and v2 and the driver's snapshots (sessions + mesh application, and a pre-economy one);
- * and the first mesh snapshot with coordination state (v4).
+ * the first mesh snapshot with coordination state (v4), and the first with tasks (v5).
  * Peers may hold them in their logs and data dirs, so every later version must read them alike.
  */
 import { readFileSync } from 'node:fs'
@@ -84,6 +84,53 @@ describe('golden blobs of the envelope and the snapshots', () => {
     expect(m.vote(7)).toMatchObject({ ballots: [{ agent: 'v1', choice: 'y' }], deadline: 3000 })
     expect(m.nextDeadline()).toBe(3000)
     expect(app.snapshot()).toEqual(data)
+  })
+
+  it('restores a v5 snapshot with tasks and writes it back byte for byte', () => {
+    // Written by the first version with tasks: a completed task whose reward was paid, one acked under a
+    // lease after a failed first attempt, one submitted with its reward in escrow, one cancelled.
+    const data = blob('mesh-snapshot-v5-tasks.bin')
+    expect(data[0]).toBe(5)
+    const app = new MeshApplication()
+    app.restore(data)
+    expect(app.signaturesRequired).toBe(true)
+    const t = app.tasks
+    expect(t.now).toBe(1600)
+    expect(app.read('tasks:all')).toBe('[4,7,13,14]')
+    expect(t.get(4)).toMatchObject({ state: 'completed', result: '{"sum":3}', agent: 'w1', reward: 10 })
+    expect(t.get(7)).toMatchObject({ state: 'assigned', key: 'job-7', attempts: 2, history: [{ end: 'failed', error: 'oom' }, { agent: 'w1', lease: 3, progress: 0.5, note: 'half', deadline: 22_400 }] })
+    expect(t.get(13)).toMatchObject({ state: 'submitted', target: { agent: 'w1' }, allocation: 'round-robin', reward: 20, assignableBy: 3600 })
+    expect(t.get(14)).toMatchObject({ state: 'cancelled', target: { query: { capability: 'gpu' } } })
+    expect(t.liveTasksOf('w1')).toBe(1)
+    expect(t.nextDeadline()).toBe(22_400)
+    expect(app.coordination.lease(3)).toMatchObject({ owner: 'peerH' })
+    expect(app.economy?.account('alice')).toMatchObject({ free: 70, escrow: 20 })
+    expect(app.economy?.account('w1')).toMatchObject({ free: 60 })
+    expect(app.invariants()).toEqual([])
+    expect(app.snapshot()).toEqual(data)
+    // The lease's end still reaches the restored task (the hooks are wired to the new machines).
+    app.apply(new Uint8Array([0x02, ...new TextEncoder().encode('{"t":"lease.revoke","lease":3}')]), 14, { origin: 'peerH', at: 1700 })
+    expect(app.tasks.get(7)?.state).toBe('submitted')
+  })
+
+  it('writes the older versions byte for byte while no task was submitted; v5 with pristine coordination', () => {
+    const app = new MeshApplication()
+    new Replica(app, undefined, simVerify).restore(blob('driver-snapshot-v2.bin'))
+    app.apply(new TextEncoder().encode('{"op":"set","name":"x","value":"1"}'), 100, { origin: 'peerA', at: 0 })
+    expect(app.snapshot()[0]).toBe(2)
+    const v4 = new MeshApplication()
+    v4.restore(blob('mesh-snapshot-v4-coordination.bin'))
+    expect(v4.snapshot()).toEqual(blob('mesh-snapshot-v4-coordination.bin'))
+    // Every stamp 0: the coordination machine is pristine, written as {} beside the tasks.
+    const fresh = new MeshApplication()
+    fresh.apply(new Uint8Array([0x03, ...new TextEncoder().encode('{"t":"task.submit","target":{"capability":"c"},"payload":"1"}')]), 1, { origin: 'peerS', at: 0 })
+    const bytes = fresh.snapshot()
+    expect(bytes[0]).toBe(5)
+    const back = new MeshApplication()
+    back.restore(bytes)
+    expect(back.coordination.isPristine()).toBe(true)
+    expect(back.tasks.get(1)).toMatchObject({ state: 'submitted', origin: 'peerS' })
+    expect(back.snapshot()).toEqual(bytes)
   })
 
   it('restores a snapshot taken before the economy existed', () => {

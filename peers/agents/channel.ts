@@ -1,10 +1,10 @@
 /**
- * Request/response channels for the auction protocol (`/agora/<mesh>/auction/2.0.0`): one long-lived
- * libp2p stream per (requester, host) pair carries many requests, each a length-prefixed JSON frame
- * `{ id, f }` answered by `{ id, r }`, in any order. Opening a stream per request (version 1) cost more
- * than the requests themselves under load.
+ * Request/response channels of the agents' protocol (`/agora/<mesh>/agents/1.0.0`, which grew out of the
+ * auction protocol `/agora/<mesh>/auction/2.0.0`): one long-lived libp2p stream per (requester, host) pair
+ * carries many requests, each a length-prefixed JSON frame `{ id, f }` answered by `{ id, r }`, in any
+ * order. Opening a stream per request (auction version 1) cost more than the requests themselves under load.
  *
- * Limits: frames of at most {@link AUCTION_FRAME_BYTES_MAX}; at most {@link CHANNEL_PENDING_MAX} requests
+ * Limits: frames of at most {@link CHANNEL_FRAME_BYTES_MAX}; at most {@link CHANNEL_PENDING_MAX} requests
  * waiting on one channel (beyond: refused at once, `ERR_LIMIT_EXCEEDED`); a host handles at most
  * {@link CHANNEL_INFLIGHT_MAX} requests of one channel at once and reads no further frame until one is done
  * (backpressure through the stream's flow control; the requester's timeouts bound the wait); over the
@@ -15,8 +15,8 @@ import { decodeJsonFrame, framedStream, isFramingError, type FramedStream } from
 import type { Stream } from '@libp2p/interface'
 import { DecodeError } from '../../src/base/errors.js'
 
-/** Max bytes of one auction-protocol frame. */
-export const AUCTION_FRAME_BYTES_MAX = 64 * 1024
+/** Max bytes of one frame (a request's or reply's JSON payload is at most AGENT_PAYLOAD_BYTES_MAX of it). */
+export const CHANNEL_FRAME_BYTES_MAX = 64 * 1024
 /** Requests waiting for their reply on one channel. */
 export const CHANNEL_PENDING_MAX = 256
 /** Requests of one channel a host handles at once. */
@@ -26,7 +26,11 @@ export const CHANNEL_IDLE_MS = 60_000
 /** Longest wait to write one frame. */
 const WRITE_TIMEOUT_MS = 10_000
 
-export type Reply = { ok: true, outcome: string } | { ok: false, code: string, message: string }
+/**
+ * A host's answer: an outcome word (`bid`, `voted`, `reply`, `delivered`...) with, for requests, the
+ * handler's JSON `value`; or a named failure.
+ */
+export type Reply = { ok: true, outcome: string, value?: unknown } | { ok: false, code: string, message: string }
 
 const enc = new TextEncoder()
 
@@ -39,27 +43,28 @@ const REPLY_MESSAGE_CHARS_MAX = 4096
  * integer, `f` accepted by `valid`. Throws {@link DecodeError} (`ERR_DECODE`).
  */
 export function decodeChannelRequest (bytes: Uint8Array, valid: (f: unknown) => boolean): { id: number, f: unknown } {
-  const m = decodeJsonFrame(bytes, 'auction request') as { id?: unknown, f?: unknown } | null
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new DecodeError('auction request', 'not an object')
-  if (!Number.isSafeInteger(m.id)) throw new DecodeError('auction request', 'id is not a safe integer')
-  if (!valid(m.f)) throw new DecodeError('auction request', 'bad frame')
+  const m = decodeJsonFrame(bytes, 'channel request') as { id?: unknown, f?: unknown } | null
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new DecodeError('channel request', 'not an object')
+  if (!Number.isSafeInteger(m.id)) throw new DecodeError('channel request', 'id is not a safe integer')
+  if (!valid(m.f)) throw new DecodeError('channel request', 'bad frame')
   return { id: m.id as number, f: m.f }
 }
 
 /**
- * Decodes a reply frame `{ id, r }` (requester side): `r` is `{ ok: true, outcome }` or
- * `{ ok: false, code, message }` with short strings. Throws {@link DecodeError} (`ERR_DECODE`).
+ * Decodes a reply frame `{ id, r }` (requester side): `r` is `{ ok: true, outcome, value? }` (`value` any
+ * JSON, bounded by the frame) or `{ ok: false, code, message }` with short strings. Throws
+ * {@link DecodeError} (`ERR_DECODE`).
  */
 export function decodeChannelReply (bytes: Uint8Array): { id: number, r: Reply } {
-  const m = decodeJsonFrame(bytes, 'auction reply') as { id?: unknown, r?: Record<string, unknown> } | null
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new DecodeError('auction reply', 'not an object')
-  if (!Number.isSafeInteger(m.id)) throw new DecodeError('auction reply', 'id is not a safe integer')
+  const m = decodeJsonFrame(bytes, 'channel reply') as { id?: unknown, r?: Record<string, unknown> } | null
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new DecodeError('channel reply', 'not an object')
+  if (!Number.isSafeInteger(m.id)) throw new DecodeError('channel reply', 'id is not a safe integer')
   const r = m.r
   const short = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max
-  if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new DecodeError('auction reply', 'no result')
-  if (r.ok === true && short(r.outcome, REPLY_OUTCOME_CHARS_MAX)) return { id: m.id as number, r: { ok: true, outcome: r.outcome } }
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new DecodeError('channel reply', 'no result')
+  if (r.ok === true && short(r.outcome, REPLY_OUTCOME_CHARS_MAX)) return { id: m.id as number, r: r.value === undefined ? { ok: true, outcome: r.outcome } : { ok: true, outcome: r.outcome, value: r.value } }
   if (r.ok === false && short(r.code, REPLY_OUTCOME_CHARS_MAX) && short(r.message, REPLY_MESSAGE_CHARS_MAX)) return { id: m.id as number, r: { ok: false, code: r.code, message: r.message } }
-  throw new DecodeError('auction reply', 'bad result')
+  throw new DecodeError('channel reply', 'bad result')
 }
 
 /** Writes frames one at a time (length-prefixed writes must not interleave). */
@@ -75,7 +80,7 @@ class Writer {
 }
 
 /** The requester's end of a channel. */
-export class AuctionChannel {
+export class Channel {
   private readonly writer: Writer
   private readonly lp: FramedStream
   private nextId = 1
@@ -83,7 +88,7 @@ export class AuctionChannel {
   closed = false
 
   constructor (private readonly stream: Stream) {
-    this.lp = framedStream(stream, AUCTION_FRAME_BYTES_MAX)
+    this.lp = framedStream(stream, CHANNEL_FRAME_BYTES_MAX)
     this.writer = new Writer(this.lp)
     void this.readLoop()
   }
@@ -143,15 +148,15 @@ export interface ServeHooks {
   valid: (f: unknown) => boolean
   /** Handles one request; its errors become failure replies. */
   handle: (f: unknown) => Promise<Reply>
-  /** Requests being handled on all channels together; over `max`, refused. */
-  admit: () => boolean
+  /** Takes a slot for one request (all channels together); false: refused (`ERR_LIMIT_EXCEEDED`). */
+  admit: (f: unknown) => boolean
   release: () => void
   malformed: (why: string) => void
 }
 
 /** The host's end: serves one channel until it ends, is idle too long, or sends a malformed frame. */
 export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<void> {
-  const lp = framedStream(stream, AUCTION_FRAME_BYTES_MAX)
+  const lp = framedStream(stream, CHANNEL_FRAME_BYTES_MAX)
   const writer = new Writer(lp)
   let inflight = 0
   let slotFreed: (() => void) | undefined
@@ -174,7 +179,7 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
         return // the requester closed or reset the stream
       }
       const id = m.id
-      if (!hooks.admit()) {
+      if (!hooks.admit(m.f)) {
         void answer(id, { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' })
         continue
       }
