@@ -48,6 +48,9 @@ export const DISPATCH_QUEUE_MAX = 100_000
 export const SWEEP_MS = 500
 /** Time a dispatcher gives a non-member host to take a task hint. */
 export const HINT_TIMEOUT_MS = 2000
+/** Times an attempt's outcome is proposed again after a proposal failed without an answer, and the first pause (doubling). */
+export const OUTCOME_RETRIES = 4
+export const OUTCOME_RETRY_MS = 200
 /** Progress reports of one attempt are coalesced to one per this long. */
 export const PROGRESS_EVERY_MS = 250
 /** Default bidding time of a task auction (allocation `auction`). */
@@ -107,7 +110,7 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   private readonly running = new Map<string, AbortController>()
   private sweepTimer: ReturnType<typeof setInterval> | undefined
   private started = false
-  readonly stats = { submitted: 0, assigned: 0, hinted: 0, ran: 0, completed: 0, failed: 0, batches: 0, ops: 0, auctions: 0, refusedRunning: 0 }
+  readonly stats = { submitted: 0, assigned: 0, hinted: 0, ran: 0, completed: 0, failed: 0, batches: 0, ops: 0, auctions: 0, refusedRunning: 0, outcomeRetries: 0, outcomesLost: 0 }
 
   constructor (private readonly ctx: Ctx) {
     super()
@@ -526,13 +529,22 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
       done = true
       clearTimeout(acking)
     }
-    if (controller.signal.aborted) return // reassigned, cancelled, or the lease was lost: the log no longer wants it
-    try {
-      const r = await this.enqueue(op)
-      if (r.ok === true) { if (op.t === 'task.complete') this.stats.completed++; else this.stats.failed++ }
-    } catch (err) {
-      this.ctx.log.debug('task outcome not recorded', { task: v.id, error: (err as Error).message })
+    // A proposal that failed without an answer (no leader, a leader change: ERR_INDEFINITE) is proposed
+    // again, a few times: the machine refuses a repeat of an outcome it already has, so a retry can only
+    // record it once. A refusal (ERR_STALE_ATTEMPT: reassigned meanwhile) is final.
+    for (let i = 0; i <= OUTCOME_RETRIES; i++) {
+      if (controller.signal.aborted || !this.started) return // reassigned, cancelled, the lease was lost, or stopping
+      try {
+        const r = await this.enqueue(op)
+        if (r.ok === true) { if (op.t === 'task.complete') this.stats.completed++; else this.stats.failed++ }
+        return
+      } catch (err) {
+        this.stats.outcomeRetries++
+        this.ctx.log.debug('task outcome not recorded yet', { task: v.id, attempt, error: (err as Error).message })
+        await new Promise(resolve => setTimeout(resolve, OUTCOME_RETRY_MS * 2 ** i))
+      }
     }
+    this.stats.outcomesLost++
   }
 }
 

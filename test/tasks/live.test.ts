@@ -108,6 +108,30 @@ describe('durable tasks over TCP', () => {
   }, 30_000)
 })
 
+describe('outcomes across a cut', () => {
+  it('a complete whose proposal fails (its host cut off from the group) is proposed again and recorded once', async () => {
+    const host = m.peers[3]!
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    host.agents.handle('gated', { onTask: async () => { await gate; return 'through' } })
+    await host.registry.register({ id: 'gated', capabilities: ['gated'] })
+    await m.waitFor((p, i) => i > 2 || p.registry.lookup('gated') !== undefined, { what: 'gated known to the voters', timeoutMs: 30_000 })
+    const t = m.peers[0]!.tasks
+    const { id } = await t.submit({ agent: 'gated', payload: null, retries: 0, timeoutMs: 120_000 })
+    await waitUntil(async () => (await t.get(id))?.record.history[0]?.ackedAt !== undefined, { what: 'the attempt acked', timeoutMs: 15_000 })
+    // Cut the host off from every voter, let the handler finish: its complete cannot reach the group.
+    const voters = m.peers.slice(0, 3).map(p => p.id)
+    await host.block(voters)
+    release()
+    // The client path gives up after its deadline; the service counts the failed proposal and tries again.
+    await waitUntil(() => host.tasks.stats.outcomeRetries >= 1, { what: 'a failed proposal of the complete', timeoutMs: 30_000 })
+    host.unblock(voters)
+    for (const v of m.peers.slice(0, 3)) await host.dial(v.addresses()[0]!).catch(() => {})
+    const done = await t.wait(id, { timeoutMs: 30_000 })
+    expect(done).toMatchObject({ state: 'completed', attempts: 1, result: 'through' })
+  }, 90_000)
+})
+
 describe('host loss', () => {
   it('a host killed while its agent holds a task: the task is reassigned after its lease and completed once', async () => {
     const t = m.peers[0]!.tasks
