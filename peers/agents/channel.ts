@@ -67,15 +67,56 @@ export function decodeChannelReply (bytes: Uint8Array): { id: number, r: Reply }
   throw new DecodeError('channel reply', 'bad result')
 }
 
+/**
+ * Write options whose `signal` (the {@link WRITE_TIMEOUT_MS} bound on waiting for the stream to drain) is
+ * made only when a write reads it: lpStream passes the options through and reads `signal` only to wait for
+ * `drain`, so a write that goes straight out costs no timer signal (one `AbortSignal.timeout` per frame was
+ * a measurable part of a request's CPU). The bound starts when the wait starts.
+ */
+const writeOptions = Object.freeze({ get signal (): AbortSignal { return AbortSignal.timeout(WRITE_TIMEOUT_MS) } })
+
 /** Writes frames one at a time (length-prefixed writes must not interleave). */
 class Writer {
   private chain: Promise<void> = Promise.resolve()
   constructor (private readonly lp: FramedStream) {}
   async write (obj: unknown): Promise<void> {
     const bytes = enc.encode(JSON.stringify(obj))
-    const next = this.chain.then(async () => { await this.lp.write(bytes, { signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) }) })
+    const next = this.chain.then(async () => { await this.lp.write(bytes, writeOptions) })
     this.chain = next.catch(() => {})
     await next
+  }
+}
+
+/**
+ * The host's idle bound on one channel: one signal for the channel's life, aborted (TimeoutError) once a
+ * read has waited {@link CHANNEL_IDLE_MS} for the next frame, instead of a timer signal per frame read.
+ */
+class IdleBound {
+  private readonly controller = new AbortController()
+  private waitingSince: number | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  get signal (): AbortSignal { return this.controller.signal }
+
+  /** A read for the next frame starts waiting. */
+  waiting (): void {
+    this.waitingSince = performance.now()
+    if (this.timer === undefined) this.arm(CHANNEL_IDLE_MS)
+  }
+
+  /** The frame arrived (or the read ended). */
+  done (): void { this.waitingSince = undefined }
+
+  stop (): void { clearTimeout(this.timer); this.timer = undefined }
+
+  private arm (ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      if (this.waitingSince === undefined) return // re-armed by the next wait
+      const left = CHANNEL_IDLE_MS - (performance.now() - this.waitingSince)
+      if (left > 0) { this.arm(left); return }
+      this.controller.abort(new DOMException('the channel was idle', 'TimeoutError'))
+    }, Math.max(1, Math.ceil(ms)))
+    this.timer.unref?.()
   }
 }
 
@@ -158,6 +199,7 @@ export interface ServeHooks {
 export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<void> {
   const lp = framedStream(stream, CHANNEL_FRAME_BYTES_MAX)
   const writer = new Writer(lp)
+  const idle = new IdleBound()
   let inflight = 0
   let slotFreed: (() => void) | undefined
   const answer = async (id: number, r: Reply): Promise<void> => {
@@ -169,7 +211,10 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
       while (inflight >= CHANNEL_INFLIGHT_MAX) await new Promise<void>((resolve) => { slotFreed = resolve })
       let m: { id: number, f: unknown }
       try {
-        m = decodeChannelRequest((await lp.read({ signal: AbortSignal.timeout(CHANNEL_IDLE_MS) })).subarray(), hooks.valid)
+        idle.waiting()
+        let frame
+        try { frame = await lp.read({ signal: idle.signal }) } finally { idle.done() }
+        m = decodeChannelRequest(frame.subarray(), hooks.valid)
       } catch (err) {
         const name = (err as Error).name
         if (name === 'TimeoutError' || name === 'AbortError') { await stream.close().catch(() => {}); return }
@@ -197,5 +242,7 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
     }
   } catch (err) {
     stream.abort(err as Error)
+  } finally {
+    idle.stop()
   }
 }

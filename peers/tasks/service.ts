@@ -51,6 +51,8 @@ export const HINT_TIMEOUT_MS = 2000
 /** Times an attempt's outcome is proposed again after a proposal failed without an answer, and the first pause (doubling). */
 export const OUTCOME_RETRIES = 4
 export const OUTCOME_RETRY_MS = 200
+/** Task hints in flight to one host (within its per-peer inbound quota of the agents' channel). */
+export const HINTS_INFLIGHT_MAX = 64
 /** Progress reports of one attempt are coalesced to one per this long. */
 export const PROGRESS_EVERY_MS = 250
 /** Default bidding time of a task auction (allocation `auction`). */
@@ -108,6 +110,8 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   private readonly reserved = new Map<string, number>()
   /** Attempts running here: `task/attempt` → their abort controller. */
   private readonly running = new Map<string, AbortController>()
+  /** Task hints to hosts outside the group: in flight and waiting, per host. */
+  private readonly hints = new Map<string, { inflight: number, queue: Array<{ task: number, attempt: number, agent: string }> }>()
   private sweepTimer: ReturnType<typeof setInterval> | undefined
   private started = false
   readonly stats = { submitted: 0, assigned: 0, hinted: 0, ran: 0, completed: 0, failed: 0, batches: 0, ops: 0, auctions: 0, refusedRunning: 0, outcomeRetries: 0, outcomesLost: 0 }
@@ -138,6 +142,7 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     for (const c of this.running.values()) c.abort(new AgoraError('ERR_STOPPED', 'the peer stopped'))
     this.running.clear()
     this.toDispatch.clear()
+    for (const h of this.hints.values()) h.queue.length = 0
   }
 
   // ---------------------------------------------------------------- API
@@ -375,9 +380,32 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     }
     // Members see the assignment in their replica; others get a hint (a lost hint ends in the ack window).
     if (this.ctx.isMember(a.host)) return
+    this.hint(a.host, { task: v.id, attempt, agent: a.id })
+  }
+
+  /**
+   * Sends a task hint without holding up the dispatch round (a host outside the group reads the task from
+   * the log before it answers, which takes longer than a round of assignments on members); at most
+   * {@link HINTS_INFLIGHT_MAX} hints in flight per host, the rest wait here in order.
+   */
+  private hint (host: string, f: { task: number, attempt: number, agent: string }): void {
+    let h = this.hints.get(host)
+    if (h === undefined) { h = { inflight: 0, queue: [] }; this.hints.set(host, h) }
+    if (h.inflight >= HINTS_INFLIGHT_MAX) {
+      if (h.queue.length >= DISPATCH_QUEUE_MAX) { this.ctx.log.debug('task hint dropped', { task: f.task, host }); return } // the ack window reassigns it
+      h.queue.push(f)
+      return
+    }
+    h.inflight++
     this.stats.hinted++
-    const reply = await this.ctx.agents.hintTask(a.host, { task: v.id, attempt, agent: a.id }, HINT_TIMEOUT_MS)
-    if (!reply.ok) this.ctx.log.debug('task hint not taken', { task: v.id, host: a.host, code: reply.code })
+    void this.ctx.agents.hintTask(host, f, HINT_TIMEOUT_MS).then((reply) => {
+      if (!reply.ok) this.ctx.log.debug('task hint not taken', { task: f.task, host, code: reply.code })
+    }).finally(() => {
+      h.inflight--
+      const next = h.queue.shift()
+      if (next !== undefined) this.hint(host, next)
+      else if (h.inflight === 0 && this.hints.get(host) === h) this.hints.delete(host)
+    })
   }
 
   /** Auction allocation: the submitter auctions the task among the candidates and assigns the winner. */
