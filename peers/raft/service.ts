@@ -10,10 +10,10 @@
  */
 import type { TaskEvent } from '../../protocols/tasks/types.js'
 import type { ClassicLevel } from 'classic-level'
-import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
+import { LimitExceededError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
-import { MeshApplication, encodeEconCommand, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
+import { COMMAND_BYTES_MAX, MeshApplication, encodeEconCommand, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
 import type { Economy } from '../../protocols/market/economy.js'
 import type { StrongEventMap } from '../../protocols/variables/strong-map.js'
 import type { CoordEvent } from '../../protocols/coordination/types.js'
@@ -300,6 +300,9 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
 
   /** Replicates `command` exactly once (retried under one session until `timeoutMs`); its index and result. */
   async propose (command: Uint8Array, timeoutMs?: number): Promise<{ index: number, result: unknown }> {
+    // The client path refuses larger commands too (MeshApplication.check): an entry the followers' wire
+    // limit refuses would be resent for ever and nothing after it would commit.
+    if (command.length > COMMAND_BYTES_MAX) throw new LimitExceededError('commandBytesMax', COMMAND_BYTES_MAX, command.length, 'a command')
     return await this.need().proposeReliably(command, timeoutMs)
   }
 

@@ -25,7 +25,7 @@ import { TypedEmitter } from '../../src/base/events.js'
 import { isWellFormed, plainJsonProblem, describeJsonProblem } from '../../src/base/input.js'
 import type { Logger } from '../../src/base/log.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
-import { encodeTaskCommand } from '../../protocols/mesh/application.js'
+import { COMMAND_BYTES_MAX, encodeTaskCommand } from '../../protocols/mesh/application.js'
 import { TASK_BATCH_OPS_MAX, TASK_LIMITS, TASK_TAKEOVER_MS, type Allocation, type TaskCommand, type TaskEvent, type TaskState, type TaskTarget, type TaskView } from '../../protocols/tasks/types.js'
 import { NoRaftError } from '../raft/errors.js'
 import type { PeerAgents } from '../agents/service.js'
@@ -34,6 +34,11 @@ import type { PeerEconomy } from '../economy/economy.js'
 import type { TaskInfo, TaskListFilter, TaskSpec } from '../agents/types.js'
 import type { TasksBackend } from './backend.js'
 
+/**
+ * Bytes of one task command as proposed (a batch's ops together): below the mesh application's
+ * COMMAND_BYTES_MAX, with room for the tag, so a batch can never become an entry the group refuses.
+ */
+export const TASK_COMMAND_BYTES_MAX = COMMAND_BYTES_MAX - 1024
 /** Batches of task commands in flight at once from one peer. */
 export const BATCHES_INFLIGHT_MAX = 4
 /** Task commands waiting to be batched on one peer (beyond: `ERR_LIMIT_EXCEEDED` at once). */
@@ -48,9 +53,14 @@ export const DISPATCH_QUEUE_MAX = 100_000
 export const SWEEP_MS = 500
 /** Time a dispatcher gives a non-member host to take a task hint. */
 export const HINT_TIMEOUT_MS = 2000
-/** Times an attempt's outcome is proposed again after a proposal failed without an answer, and the first pause (doubling). */
-export const OUTCOME_RETRIES = 4
+/** First and longest pause before an attempt's outcome is proposed again (until the attempt's deadline). */
 export const OUTCOME_RETRY_MS = 200
+export const OUTCOME_RETRY_PAUSE_MAX_MS = 5000
+/** Task hints one remote peer may send a second (each may cost a linearizable read), and peers tracked. */
+export const HINTS_PER_PEER_PER_SEC = 1000
+const HINT_QUOTA_PEERS_MAX = 10_000
+/** (task, attempt) hints remembered as checked. */
+const HINTED_REMEMBERED_MAX = 10_000
 /** Task hints in flight to one host (within its per-peer inbound quota of the agents' channel). */
 export const HINTS_INFLIGHT_MAX = 64
 /** Progress reports of one attempt are coalesced to one per this long. */
@@ -91,7 +101,10 @@ interface Ctx {
   isMember: (peerId: string) => boolean
 }
 
-interface Queued { op: TaskCommand, resolve: (r: Record<string, unknown>) => void, reject: (err: Error) => void }
+/** An attempt running here: its handler's signal, and whether the log ended it (then its outcome is not proposed). */
+interface Run { controller: AbortController, superseded: boolean }
+
+interface Queued { op: TaskCommand, bytes: number, resolve: (r: Record<string, unknown>) => void, reject: (err: Error) => void }
 
 type Op = Record<string, unknown> & { ok?: boolean, code?: string, message?: string }
 
@@ -108,13 +121,21 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   private readonly cursors = new Map<string, number>()
   /** Assignments chosen here whose entry is not applied yet, per agent (least-loaded counts them). */
   private readonly reserved = new Map<string, number>()
-  /** Attempts running here: `task/attempt` → their abort controller. */
-  private readonly running = new Map<string, AbortController>()
+  /** Attempts running here, by `task/attempt`. */
+  private readonly running = new Map<string, Run>()
+  /** (task, attempt) hints already checked here (oldest forgotten). */
+  private readonly hinted = new Set<string>()
+  /** Task hints each remote peer may still send this second. */
+  private readonly hintQuota = new RateQuota(HINTS_PER_PEER_PER_SEC, HINT_QUOTA_PEERS_MAX)
   /** Task hints to hosts outside the group: in flight and waiting, per host. */
   private readonly hints = new Map<string, { inflight: number, queue: Array<{ task: number, attempt: number, agent: string }> }>()
+  /** Tasks whose assign this peer proposed and has no answer for yet. */
+  private readonly assigning = new Set<number>()
+  /** Where the leader's next sweep starts (a task id). */
+  private sweepAfter = 0
   private sweepTimer: ReturnType<typeof setInterval> | undefined
   private started = false
-  readonly stats = { submitted: 0, assigned: 0, hinted: 0, ran: 0, completed: 0, failed: 0, batches: 0, ops: 0, auctions: 0, refusedRunning: 0, outcomeRetries: 0, outcomesLost: 0 }
+  readonly stats = { submitted: 0, assigned: 0, hinted: 0, ran: 0, completed: 0, failed: 0, batches: 0, ops: 0, auctions: 0, refusedRunning: 0, outcomeRetries: 0, outcomesLost: 0, hintsRefused: 0 }
 
   constructor (private readonly ctx: Ctx) {
     super()
@@ -139,7 +160,7 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     if (!this.started) return
     this.started = false
     clearInterval(this.sweepTimer)
-    for (const c of this.running.values()) c.abort(new AgoraError('ERR_STOPPED', 'the peer stopped'))
+    for (const r of this.running.values()) r.controller.abort(new AgoraError('ERR_STOPPED', 'the peer stopped'))
     this.running.clear()
     this.toDispatch.clear()
     for (const h of this.hints.values()) h.queue.length = 0
@@ -231,7 +252,9 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   private async enqueue (op: TaskCommand): Promise<Op> {
     this.need()
     if (this.queue.length >= TASK_QUEUE_MAX) throw new LimitExceededError('taskQueueMax', TASK_QUEUE_MAX, this.queue.length + 1, 'task commands waiting')
-    const p = new Promise<Record<string, unknown>>((resolve, reject) => { this.queue.push({ op, resolve, reject }) })
+    const bytes = Buffer.byteLength(JSON.stringify(op))
+    if (bytes > TASK_COMMAND_BYTES_MAX) throw new LimitExceededError('taskCommandBytesMax', TASK_COMMAND_BYTES_MAX, bytes, 'a task command')
+    const p = new Promise<Record<string, unknown>>((resolve, reject) => { this.queue.push({ op, bytes, resolve, reject }) })
     this.scheduleFlush()
     return await p as Op
   }
@@ -244,7 +267,14 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
 
   private flush (): void {
     while (this.queue.length > 0 && this.inflight < BATCHES_INFLIGHT_MAX) {
-      const batch = this.queue.splice(0, TASK_BATCH_OPS_MAX)
+      // As many ops as fit one command: TASK_BATCH_OPS_MAX and TASK_COMMAND_BYTES_MAX (the batch's JSON).
+      let n = 0
+      let bytes = 32
+      while (n < this.queue.length && n < TASK_BATCH_OPS_MAX && (n === 0 || bytes + this.queue[n]!.bytes + 1 <= TASK_COMMAND_BYTES_MAX)) {
+        bytes += this.queue[n]!.bytes + 1
+        n++
+      }
+      const batch = this.queue.splice(0, n)
       this.inflight++
       this.stats.batches++
       this.stats.ops += batch.length
@@ -274,9 +304,13 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const m = this.backend?.local?.machine()
     switch (e.type) {
       case 'task:assigned':
+        // Not inside the apply: a later op of the same entry (or an entry replayed on restart or catch-up)
+        // may already have ended the attempt; it runs only if it is still live once the entry is applied.
         if (e.host === this.ctx.self) {
-          const v = m?.get(e.task)
-          if (v !== undefined) this.work(v, e.attempt, e.agent)
+          setImmediate(() => {
+            const v = this.backend?.local?.machine()?.get(e.task)
+            if (v !== undefined && this.isMine(v, e.attempt, e.agent)) this.work(v, e.attempt, e.agent)
+          })
         }
         break
       case 'task:reassigned':
@@ -289,7 +323,7 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
         this.endRun(e.task, e.attempt)
         break
       case 'task:cancelled':
-        for (const [k, c] of this.running) if (k.startsWith(`${e.task}/`)) { c.abort(new TaskError('ERR_TASK_STATE', `task ${e.task} was cancelled`)); this.running.delete(k) }
+        for (const [k, r] of this.running) if (k.startsWith(`${e.task}/`)) { this.supersede(r, `task ${e.task} was cancelled`); this.running.delete(k) }
         this.toDispatch.delete(e.task)
         break
       default:
@@ -299,10 +333,10 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
 
   private endRun (task: number, attempt: number): void {
     const k = `${task}/${attempt}`
-    const c = this.running.get(k)
-    if (c === undefined) return
+    const r = this.running.get(k)
+    if (r === undefined) return
     this.running.delete(k)
-    c.abort(new TaskError('ERR_STALE_ATTEMPT', `attempt ${attempt} of task ${task} ended`))
+    this.supersede(r, `attempt ${attempt} of task ${task} ended`)
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -330,6 +364,7 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
         for (const [id] of round) this.toDispatch.delete(id)
         const assigns: Array<Promise<void>> = []
         for (const [id, d] of round) {
+          if (this.assigning.has(id)) continue
           const v = await this.view(id)
           if (v === undefined || v.state !== 'submitted' || v.attempts + 1 !== d.attempt) continue
           if (v.allocation === 'auction' && v.attempts === 0 && v.origin === this.ctx.self) {
@@ -362,12 +397,14 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const attempt = v.attempts + 1
     let r: Op
     this.reserved.set(a.id, (this.reserved.get(a.id) ?? 0) + 1)
+    this.assigning.add(v.id)
     try {
       r = await this.enqueue({ t: 'task.assign', task: v.id, attempt, agent: a.id, host: a.host })
     } catch (err) {
       this.ctx.log.debug('task assign failed', { task: v.id, error: (err as Error).message })
       return
     } finally {
+      this.assigning.delete(v.id)
       const n = (this.reserved.get(a.id) ?? 1) - 1
       if (n <= 0) this.reserved.delete(a.id)
       else this.reserved.set(a.id, n)
@@ -479,25 +516,46 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const local = this.backend?.local
     const m = local?.machine()
     if (local === undefined || m === undefined || !local.isLeader()) return
-    for (const id of m.list('submitted', 0, TASK_BATCH_OPS_MAX)) {
+    // A page of the waiting tasks per sweep, from where the last one stopped (wrapping around), so tasks
+    // nobody can take (no candidate) cannot hide the others behind them.
+    let ids = m.list('submitted', this.sweepAfter, TASK_BATCH_OPS_MAX)
+    if (ids.length === 0 && this.sweepAfter > 0) ids = m.list('submitted', 0, TASK_BATCH_OPS_MAX)
+    this.sweepAfter = ids.length === TASK_BATCH_OPS_MAX ? ids[ids.length - 1]! : 0
+    for (const id of ids) {
       const v = m.get(id)
-      if (v === undefined || this.toDispatch.has(id)) continue
+      if (v === undefined || this.toDispatch.has(id) || this.assigning.has(id)) continue
       if (v.origin === this.ctx.self || m.now >= v.assignableBy || Date.now() >= v.submittedAt + TASK_TAKEOVER_MS) this.queueDispatch(id, v.attempts + 1, false)
     }
   }
 
   // ---------------------------------------------------------------- work (the agent's host)
 
-  /** A task hint from a dispatcher: the task is read from the log; it runs only if the log gives it to us. */
-  private async onHint (f: { task: number, attempt: number, agent: string }, _from: string): Promise<string> {
-    if (this.running.has(`${f.task}/${f.attempt}`)) return 'running'
+  /**
+   * A task hint from a dispatcher: the task is read from the log; it runs only if the log gives it to us.
+   * Each remote peer gets {@link HINTS_PER_PEER_PER_SEC} hints a second (each may cost a linearizable
+   * read), and a (task, attempt) already checked here is not read again.
+   */
+  private async onHint (f: { task: number, attempt: number, agent: string }, from: string): Promise<string> {
+    const key = `${f.task}/${f.attempt}`
+    if (this.running.has(key)) return 'running'
     if (!this.ctx.agents.hasTaskHandler(f.agent)) throw new AgoraError('ERR_NO_HANDLER', `agent ${f.agent} has no onTask handler on this peer`)
+    if (this.hinted.has(key)) return 'ignored'
+    if (!this.hintQuota.take(from, Date.now())) {
+      this.stats.hintsRefused++
+      throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${HINTS_PER_PEER_PER_SEC} task hints a second from ${from}`)
+    }
+    this.hinted.add(key)
+    if (this.hinted.size > HINTED_REMEMBERED_MAX) this.hinted.delete(this.hinted.values().next().value!)
     const v = await this.view(f.task)
-    if (v === undefined || v.state !== 'assigned' || v.attempts !== f.attempt || v.agent !== f.agent) return 'ignored'
-    const cur = v.history[v.history.length - 1]
-    if (cur?.host !== this.ctx.self) return 'ignored'
+    if (v === undefined || !this.isMine(v, f.attempt, f.agent)) return 'ignored'
     this.work(v, f.attempt, f.agent)
     return 'taken'
+  }
+
+  /** Whether attempt `attempt` of `v` is live and its agent `agent` runs on this peer. */
+  private isMine (v: TaskView, attempt: number, agent: string): boolean {
+    const cur = v.history[v.history.length - 1]
+    return v.state === 'assigned' && v.attempts === attempt && v.agent === agent && cur?.host === this.ctx.self && cur.end === undefined
   }
 
   /** Runs attempt `attempt` of task `v` on local agent `agent` (once), and records its outcome. */
@@ -506,40 +564,54 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     if (this.running.has(key) || !this.started) return
     if (!this.ctx.agents.hasTaskHandler(agent)) return // no handler here: the ack window reassigns it
     if (this.running.size >= RUNNING_MAX) { this.stats.refusedRunning++; return }
-    const controller = new AbortController()
-    this.running.set(key, controller)
+    const run: Run = { controller: new AbortController(), superseded: false }
+    this.running.set(key, run)
     this.stats.ran++
-    void this.runAttempt(v, attempt, agent, controller).finally(() => { if (this.running.get(key) === controller) this.running.delete(key) })
+    void this.runAttempt(v, attempt, agent, run).finally(() => { if (this.running.get(key) === run) this.running.delete(key) })
   }
 
-  private async runAttempt (v: TaskView, attempt: number, agent: string, controller: AbortController): Promise<void> {
+  private async runAttempt (v: TaskView, attempt: number, agent: string, run: Run): Promise<void> {
     let payload: unknown = null
     try { payload = JSON.parse(v.payload) } catch {}
     const cur = v.history[v.history.length - 1]
+    // The attempt's whole time (its deadline in the log is the shorter ack window until it is acked).
+    const deadline = cur === undefined ? 0 : cur.at + v.timeoutMs + v.graceMs
+    const { controller } = run
     let done = false
+    let offLease: (() => void) | undefined
     // A handler still running after ACK_AFTER_MS is acked under the session lease: the host's loss then
-    // reassigns the task once the lease expires, instead of after the whole timeout.
+    // reassigns the task once the lease expires, instead of after the whole timeout. Outside the group the
+    // host then watches the task, so a reassignment or a cancel aborts the handler here too.
     const acking = setTimeout(() => {
       if (done) return
       void (async () => {
         const s = await this.ctx.coordination.sessionLeaseOf()
-        s.signal.addEventListener('abort', () => { controller.abort(s.signal.reason) }, { once: true })
-        if (!done) await this.enqueue({ t: 'task.ack', task: v.id, attempt, lease: s.id })
+        if (done) return
+        const lost = (): void => { controller.abort(s.signal.reason) }
+        s.signal.addEventListener('abort', lost, { once: true })
+        offLease = () => { s.signal.removeEventListener('abort', lost) }
+        const r = await this.enqueue({ t: 'task.ack', task: v.id, attempt, lease: s.id })
+        if (r.ok !== true && (r.code === 'ERR_STALE_ATTEMPT' || r.code === 'ERR_TASK_STATE')) this.supersede(run, `attempt ${attempt} of task ${v.id} is no longer current (${String(r.code)})`)
+        else if (this.backend?.local === undefined) await this.watchAttempt(v.id, attempt, run, () => done)
       })().catch((err: Error) => { this.ctx.log.debug('task ack failed', { task: v.id, error: err.message }) })
     }, Math.min(ACK_AFTER_MS, Math.max(1, Math.floor(v.ackMs / 2))))
     let lastProgress = 0
+    // Best effort: a progress report that cannot be recorded is dropped (never a rejection to the handler).
     const progress = async (value: number, note?: string): Promise<void> => {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) throw new InvalidOptionError('progress', 'must be a number in 0..1')
       if (note !== undefined && (typeof note !== 'string' || note.length > TASK_LIMITS.noteCharsMax || !isWellFormed(note))) throw new InvalidOptionError('note', `must be a string of at most ${TASK_LIMITS.noteCharsMax} characters`)
       const now = Date.now()
-      if (now - lastProgress < PROGRESS_EVERY_MS && value < 1) return
+      if ((now - lastProgress < PROGRESS_EVERY_MS && value < 1) || done) return
       lastProgress = now
-      await this.enqueue({ t: 'task.progress', task: v.id, attempt, progress: value, ...(note !== undefined ? { note } : {}) })
+      try {
+        const r = await this.enqueue({ t: 'task.progress', task: v.id, attempt, progress: value, ...(note !== undefined ? { note } : {}) })
+        if (r.ok !== true && (r.code === 'ERR_STALE_ATTEMPT' || r.code === 'ERR_TASK_STATE')) this.supersede(run, `attempt ${attempt} of task ${v.id} is no longer current (${String(r.code)})`)
+      } catch (err) {
+        this.ctx.log.debug('task progress not recorded', { task: v.id, error: (err as Error).message })
+      }
     }
     let op: TaskCommand
     try {
-      // The attempt's whole time (its deadline in the log is the shorter ack window until it is acked).
-      const deadline = cur === undefined ? 0 : cur.at + v.timeoutMs + v.graceMs
       const value = await this.ctx.agents.runTask(agent, { id: v.id, attempt, payload, submitter: v.origin, deadline }, {
         agent, from: { host: v.origin }, signal: controller.signal, task: v.id, attempt, progress
       })
@@ -556,23 +628,67 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     } finally {
       done = true
       clearTimeout(acking)
+      offLease?.()
     }
-    // A proposal that failed without an answer (no leader, a leader change: ERR_INDEFINITE) is proposed
-    // again, a few times: the machine refuses a repeat of an outcome it already has, so a retry can only
-    // record it once. A refusal (ERR_STALE_ATTEMPT: reassigned meanwhile) is final.
-    for (let i = 0; i <= OUTCOME_RETRIES; i++) {
-      if (controller.signal.aborted || !this.started) return // reassigned, cancelled, the lease was lost, or stopping
+    // The outcome needs no lease: a lost lease does not drop a finished result (the machine refuses it if
+    // the attempt ended meanwhile). A proposal that failed without an answer (no leader, a leader change,
+    // ERR_INDEFINITE) is proposed again until the attempt's deadline: the machine refuses a repeat of an
+    // outcome it already has, so retrying can only record it once. A refusal is final.
+    let pause = OUTCOME_RETRY_MS
+    for (;;) {
+      if (run.superseded || !this.started) return // reassigned or cancelled (seen here), or stopping
       try {
         const r = await this.enqueue(op)
         if (r.ok === true) { if (op.t === 'task.complete') this.stats.completed++; else this.stats.failed++ }
         return
       } catch (err) {
+        if (Date.now() + pause > deadline) break
         this.stats.outcomeRetries++
         this.ctx.log.debug('task outcome not recorded yet', { task: v.id, attempt, error: (err as Error).message })
-        await new Promise(resolve => setTimeout(resolve, OUTCOME_RETRY_MS * 2 ** i))
+        await new Promise(resolve => setTimeout(resolve, pause))
+        pause = Math.min(pause * 2, OUTCOME_RETRY_PAUSE_MAX_MS)
       }
     }
     this.stats.outcomesLost++
+  }
+
+  /** The attempt ended in the log (reassigned, cancelled): its handler's signal aborts; its outcome is not proposed. */
+  private supersede (run: Run, why: string): void {
+    run.superseded = true
+    run.controller.abort(new TaskError('ERR_STALE_ATTEMPT', why))
+  }
+
+  /** Outside the group: long-polls the task until the attempt is no longer current (then supersedes it) or the handler is done. */
+  private async watchAttempt (task: number, attempt: number, run: Run, finished: () => boolean): Promise<void> {
+    const b = this.backend
+    if (b === undefined) return
+    let raw = await b.read(`task:${task}`)
+    while (!finished() && this.started && !run.superseded) {
+      const v = raw === undefined ? undefined : JSON.parse(raw) as TaskView
+      if (v === undefined || v.attempts !== attempt || v.state !== 'assigned') {
+        this.supersede(run, `attempt ${attempt} of task ${task} is no longer current`)
+        return
+      }
+      raw = await b.watch(`task:${task}`, v.rev, WATCH_ROUND_MS)
+    }
+  }
+}
+
+/** A per-peer budget of events a second (a fixed one-second window per peer; the oldest peers forgotten beyond `peersMax`). */
+class RateQuota {
+  private readonly windows = new Map<string, { start: number, used: number }>()
+  constructor (private readonly perSec: number, private readonly peersMax: number) {}
+  take (peer: string, now: number): boolean {
+    let w = this.windows.get(peer)
+    if (w === undefined || now - w.start >= 1000) {
+      this.windows.delete(peer)
+      w = { start: now, used: 0 }
+      this.windows.set(peer, w)
+      if (this.windows.size > this.peersMax) this.windows.delete(this.windows.keys().next().value!)
+    }
+    if (w.used >= this.perSec) return false
+    w.used++
+    return true
   }
 }
 

@@ -9,6 +9,7 @@ import type { LiveMesh } from '../../sim/live.js'
 import { coordMesh, codeOf } from '../coordination/harness.js'
 import { waitUntil } from '../helpers/wait.js'
 import type { TaskEvent } from '../../protocols/tasks/types.js'
+import { COMMAND_BYTES_MAX } from '../../protocols/mesh/application.js'
 
 let m: LiveMesh
 /** Every run of a handler: `agent task/attempt`. */
@@ -87,6 +88,17 @@ describe('durable tasks over TCP', () => {
     expect(await codeOf(t.submit({ capability: 'double', payload: { s: '\ud800' } }))).toBe('ERR_INVALID_OPTION')
     expect(await codeOf(t.get(0))).toBe('ERR_INVALID_OPTION')
     expect(await t.get(999_999_999)).toBeUndefined()
+  }, 60_000)
+
+  it('a member refuses to propose a command larger than the group accepts (it would wedge the log); large submits still go through', async () => {
+    const big = new Uint8Array(COMMAND_BYTES_MAX + 1)
+    big[0] = 0x7b
+    expect(await codeOf(m.peers[0]!.raft!.propose(big))).toBe('ERR_LIMIT_EXCEEDED')
+    const payload = { blob: 'x'.repeat(60 * 1024) }
+    const rs = await Promise.all(Array.from({ length: 12 }, async () => await m.peers[m.leader()!]!.tasks.submit({ capability: 'none-such', payload, retries: 0 })))
+    expect(new Set(rs.map(r => r.id)).size).toBe(12)
+    for (const r of rs) await m.peers[0]!.tasks.cancel(r.id)
+    expect((await m.peers[1]!.tasks.submit({ capability: 'double', payload: { x: 2 } })).created).toBe(true)
   }, 60_000)
 
   it('an idempotency key submitted twice yields one task', async () => {
