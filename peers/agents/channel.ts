@@ -224,20 +224,25 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
         return // the requester closed or reset the stream
       }
       const id = m.id
+      const freed = (): void => {
+        inflight--
+        const wake = slotFreed
+        slotFreed = undefined
+        wake?.()
+      }
+      // A refusal holds its slot until it is written too: a requester that floods frames and never reads
+      // its replies cannot queue refusals without bound.
+      inflight++
       if (!hooks.admit(m.f)) {
-        void answer(id, { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' })
+        void answer(id, { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' }).finally(freed)
         continue
       }
-      inflight++
       void hooks.handle(m.f)
         .catch((err: Error): Reply => ({ ok: false, code: 'ERR_HANDLER', message: err?.message ?? 'handler failed' }))
         .then(async (r) => { await answer(id, r) })
         .finally(() => {
-          inflight--
           hooks.release()
-          const wake = slotFreed
-          slotFreed = undefined
-          wake?.()
+          freed()
         })
     }
   } catch (err) {
