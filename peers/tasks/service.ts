@@ -69,6 +69,8 @@ export const PROGRESS_EVERY_MS = 250
 export const TASK_AUCTION_MS = 1000
 /** Candidates considered for one assignment. */
 const CANDIDATES_MAX = 1000
+/** Task records a peer outside the group reads for one `list()` (each is a linearizable read). */
+export const LIST_READS_MAX = 2000
 /** Longest wait of `wait()`. */
 export const TASK_WAIT_MS_MAX = 3_600_000
 /** Longest single watch round of `wait()`. */
@@ -186,7 +188,10 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     return raw === undefined ? undefined : infoOf(JSON.parse(raw) as TaskView)
   }
 
-  /** Tasks by state (default: all), agent and capability; at most `limit` (default and max 1000), oldest first. */
+  /**
+   * Tasks by state (default: all), agent and capability; at most `limit` (default and max 1000), oldest
+   * first. Outside the Raft group, at most {@link LIST_READS_MAX} records are examined.
+   */
   async list (filter: TaskListFilter = {}): Promise<TaskInfo[]> {
     const limit = filter.limit ?? TASK_LIMITS.listPageMax
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > TASK_LIMITS.listPageMax) throw new InvalidOptionError('limit', `must be an integer in 1..${TASK_LIMITS.listPageMax}`)
@@ -196,12 +201,15 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const keep = (v: TaskView): boolean => (filter.agent === undefined || v.agent === filter.agent) &&
       (filter.capability === undefined || ('capability' in v.target && v.target.capability === filter.capability))
     let after = 0
-    for (let pages = 0; pages < 100 && out.length < limit; pages++) {
+    // Outside the group every record is a linearizable read: a filtered list reads at most LIST_READS_MAX.
+    let reads = 0
+    for (let pages = 0; pages < 100 && out.length < limit && reads < LIST_READS_MAX; pages++) {
       const raw = await b.read(`tasks:${filter.state ?? 'all'}@${after}`)
       const ids = raw === undefined ? [] : JSON.parse(raw) as number[]
       if (ids.length === 0) break
       const m = b.local?.machine()
       for (const id of ids) {
+        if (m === undefined && ++reads > LIST_READS_MAX) break
         const v = m !== undefined ? m.get(id) : await this.get(id).then(i => i?.record)
         if (v !== undefined && keep(v)) out.push(infoOf(v))
         if (out.length >= limit) break
