@@ -96,13 +96,13 @@ export async function kindRoutes<Ans> (c: RouteContext, view: KindView<Ans>): Pr
     const agent = parts[2]!
     if (method === 'POST' || method === 'PUT') {
       const spec = z.object({ callback: z.string().min(1).max(2048).optional(), timeoutMs: z.number().int().positive().max(k.timeoutMsMax).optional() }).strict()
-      send(200, { [k.role]: view.set(agent, parseBody(spec, await c.body(), k.role)) })
+      send(200, { [k.role]: await view.set(agent, parseBody(spec, await c.body(), k.role)) })
       return true
     }
     if (method === 'GET') { send(200, { [k.role]: view.info(agent) }); return true }
     if (method === 'DELETE') {
       view.info(agent)
-      view.remove(agent)
+      await view.remove(agent)
       send(200, { removed: agent })
       return true
     }
@@ -204,7 +204,7 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     const { method, send } = c
     if (method === 'PUT' || method === 'POST') {
       const b = parseBody(agentSchemas.handler, await c.body(), 'handler')
-      const made = store.set(agent, b.kinds, { ...(b.callback !== undefined ? { callback: b.callback } : {}), ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}) }, { replaceAll: true })
+      const made = await store.set(agent, b.kinds, { ...(b.callback !== undefined ? { callback: b.callback } : {}), ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}) }, { replaceAll: true })
       send(200, { handler: handlerView(agent, made) })
       return true
     }
@@ -212,7 +212,7 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     if (method === 'GET' || method === 'DELETE') {
       if (bindings.length === 0) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no HTTP handler on this daemon (PUT /v1/agents/${agent}/handler)`, { path: 'id' })
       if (method === 'GET') { send(200, { handler: handlerView(agent, bindings) }); return true }
-      store.remove(agent)
+      await store.remove(agent)
       send(200, { removed: agent })
       return true
     }
@@ -238,8 +238,8 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     }
     if (rest.length === 1 && method === 'POST') {
       const b = parseBody(agentSchemas.answer, await c.body(), 'answer')
-      const v = store.answer(rest[0]!, b as { reply?: unknown, error?: unknown }, { agent })
-      send(200, { callId: v.callId, agent, kind: v.kind, accepted: true })
+      const v = await store.answerAny(rest[0]!, b as { reply?: unknown, error?: unknown }, agent)
+      send(200, { callId: v.callId, agent, kind: v.kind, accepted: true, ...(v.recovered === true ? { recovered: true } : {}) })
       return true
     }
     if (rest.length === 2 && rest[1] === 'progress' && method === 'POST') {

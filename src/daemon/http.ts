@@ -349,7 +349,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
         if (method === 'DELETE') {
           if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
-          handlers.remove(a)
+          await handlers.remove(a)
           send(res, 200, { removed: a })
           return
         }
