@@ -142,8 +142,15 @@ export interface HandlerTarget {
   rerunTask?: (agent: string, task: number, attempt: number) => Promise<'taken' | 'running' | 'stale'>
 }
 
-/** A task call's id names its attempt (`t<task>-<attempt>-<random>`), so its answer is still understood after a restart. */
-const TASK_CALL_ID = /^t([1-9][0-9]{0,15})-([1-9][0-9]{0,8})-[0-9a-f]{16}$/
+/**
+ * A task call's id names its attempt, so that its answer is still understood after a restart: hex like
+ * every call id (workers may take ids for hex), 16 random digits then the task (14) and the attempt (8).
+ */
+const TASK_CALL_ID = /^[0-9a-f]{16}([0-9a-f]{14})([0-9a-f]{8})$/
+
+function taskCallId (task: number, attempt: number): string {
+  return randomBytes(8).toString('hex') + task.toString(16).padStart(14, '0') + attempt.toString(16).padStart(8, '0')
+}
 
 /** A callback failed: an error status, a body that is not the expected JSON. */
 export class CallbackFailedError extends AgoraError {
@@ -223,16 +230,23 @@ export function handlerStore (peer: Pick<Peer, 'registry' | 'agents'> & Partial<
  * runs it again, through the same task hint a dispatcher sends (it reads the log again before it runs it).
  */
 async function rerunTask (peer: Pick<Peer, 'agents' | 'tasks' | 'id'>, agent: string, task: number, attempt: number): Promise<'taken' | 'running' | 'stale'> {
-  const t = await peer.tasks.get(task)
-  const cur = t?.record.history[t.record.history.length - 1]
-  if (t === undefined || t.state !== 'assigned' || t.attempts !== attempt || t.agent !== agent || cur?.host !== peer.id) return 'stale'
-  const r = await peer.agents.hintTask(peer.id, { task, attempt, agent }, RERUN_HINT_MS)
-  if (!r.ok) throw new AgoraError(r.code, r.message)
-  return r.outcome === 'taken' ? 'taken' : r.outcome === 'running' ? 'running' : 'stale'
+  for (let round = 0; ; round++) {
+    const t = await peer.tasks.get(task)
+    const cur = t?.record.history[t.record.history.length - 1]
+    if (t === undefined || t.state !== 'assigned' || t.attempts !== attempt || t.agent !== agent || cur?.host !== peer.id) return 'stale'
+    const r = await peer.agents.hintTask(peer.id, { task, attempt, agent }, RERUN_HINT_MS)
+    if (!r.ok) throw new AgoraError(r.code, r.message)
+    if (r.outcome === 'taken' || r.outcome === 'running') return r.outcome
+    // Ignored although the log says it is current: this peer's replica is behind (just restarted).
+    if (round >= RERUN_ROUNDS) return 'stale'
+    await new Promise(resolve => setTimeout(resolve, RERUN_PAUSE_MS))
+  }
 }
 
-/** How long a re-run of an attempt may take to start. */
+/** How long a re-run of an attempt may take to start; how often, and how far apart, it is tried while the replica catches up. */
 const RERUN_HINT_MS = 10_000
+const RERUN_ROUNDS = 20
+const RERUN_PAUSE_MS = 100
 
 export class AgentHandlerStore {
   private readonly bindings = new Map<string, Map<string, Binding>>()
@@ -506,7 +520,7 @@ export class AgentHandlerStore {
       throw new LimitExceededError('AGENT_CALLS_PENDING_MAX', AGENT_CALLS_PENDING_MAX, this.pending + 1, 'calls pending for HTTP agents')
     }
     const view: CallView = {
-      callId: parts.task !== undefined ? `t${parts.task.id}-${parts.task.attempt}-${randomBytes(8).toString('hex')}` : randomBytes(8).toString('hex'),
+      callId: parts.task !== undefined ? taskCallId(parts.task.id, parts.task.attempt) : randomBytes(8).toString('hex'),
       kind: b.kind,
       agent: b.agent,
       payload: parts.payload ?? null,
@@ -722,7 +736,7 @@ export class AgentHandlerStore {
 
   /**
    * Answers a call like {@link answer}; a task call this daemon no longer knows (its id is of a run before
-   * a restart: `t<task>-<attempt>-…`) is still answered when its attempt is current and assigned to
+   * a restart, and names its attempt) is still answered when its attempt is current and assigned to
    * `agent` here: the attempt's call waiting now takes the answer, or the attempt is run again here and
    * its call takes the answer at once (peer.tasks then records the outcome as for any call). Otherwise
    * `ERR_UNKNOWN_REQUEST` (404), or `ERR_STALE_ATTEMPT` (409) when the attempt is no longer current here.
@@ -734,7 +748,10 @@ export class AgentHandlerStore {
       const m = TASK_CALL_ID.exec(callId)
       const b = this.binding(agent, 'task')
       if ((err as AgoraError).code !== 'ERR_UNKNOWN_REQUEST' || m === null || b === undefined || this.target.rerunTask === undefined) throw err
-      return await this.answerEarlierRun(b, callId, Number(m[1]), Number(m[2]), answer)
+      const task = parseInt(m[1]!, 16)
+      const attempt = parseInt(m[2]!, 16)
+      if (!Number.isSafeInteger(task) || task < 1 || attempt < 1) throw err
+      return await this.answerEarlierRun(b, callId, task, attempt, answer)
     }
   }
 

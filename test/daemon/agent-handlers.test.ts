@@ -200,16 +200,17 @@ describe('agent handlers', () => {
     // A task call's id names its attempt.
     const live = applied.get('w')!.onTask!({ id: 9, attempt: 2, payload: null, submitter: 'p', deadline: Date.now() + 10_000 }, { ...ctx('w'), task: 9, attempt: 2, progress: async () => {} }) as Promise<unknown>
     const [call] = await s.poll('w', { waitMs: 1000, signal: never, missing })
-    expect(call!.callId).toMatch(/^t9-2-[0-9a-f]{16}$/)
+    expect(call!.callId).toMatch(/^[0-9a-f]{16}0{13}90{7}2$/)
     // An unknown id of task 7, attempt 1 (the daemon restarted since it handed the call out).
-    expect(await s.answerAny('t7-1-0123456789abcdef', { reply: { four: 4 } }, 'w')).toEqual({ callId: 't7-1-0123456789abcdef', kind: 'task', recovered: true })
+    const t71 = `0123456789abcdef${'7'.padStart(14, '0')}${'1'.padStart(8, '0')}`
+    expect(await s.answerAny(t71, { reply: { four: 4 } }, 'w')).toEqual({ callId: t71, kind: 'task', recovered: true })
     expect(await Promise.all(reran)).toEqual([{ four: 4 }])
     // The attempt runs here already (a new call waits): that call takes the answer.
-    expect(await s.answerAny('t9-2-ffffffffffffffff', { reply: 'late' }, 'w')).toMatchObject({ callId: call!.callId, recovered: true })
+    expect(await s.answerAny(`ffffffffffffffff${'9'.padStart(14, '0')}${'2'.padStart(8, '0')}`, { reply: 'late' }, 'w')).toMatchObject({ callId: call!.callId, recovered: true })
     expect(await live).toBe('late')
     // Not current here: 409 ERR_STALE_ATTEMPT; not a task call id: still 404.
     current = false
-    await expect(s.answerAny('t7-1-0123456789abcdef', { reply: 1 }, 'w')).rejects.toMatchObject({ code: 'ERR_STALE_ATTEMPT' })
+    await expect(s.answerAny(t71, { reply: 1 }, 'w')).rejects.toMatchObject({ code: 'ERR_STALE_ATTEMPT' })
     await expect(s.answerAny('0123456789abcdef', { reply: 1 }, 'w')).rejects.toMatchObject({ code: 'ERR_UNKNOWN_REQUEST' })
   })
 })
