@@ -6,6 +6,8 @@
  * re-coordinates every agent under the same version. So an instruction is applied when its version is
  * newer than the last one this agent applied for the variable, or the same version with another
  * instruction; an older version, or the same instruction again, is acknowledged without calling `fn`.
+ * An instruction under an older owner's token (`token`, the owner's lock) than the newest one heard for
+ * the variable is stale too (an owner that lost its lease and has not noticed yet).
  */
 import { InvalidOptionError } from '../../src/base/errors.js'
 import { canonicalJson } from './constraints.js'
@@ -28,16 +30,17 @@ export function isInstructionPayload (p: unknown): p is InstructionPayload {
  * (agent, variable) pairs (the oldest forgotten first).
  */
 export function instructionHandler<C extends { agent: string }> (fn: (payload: InstructionPayload, ctx: C) => unknown): (payload: unknown, ctx: C) => Promise<InstructionReply> {
-  const last = new Map<string, { version: number, text: string }>()
+  const last = new Map<string, { version: number, text: string, token: number }>()
   return async (payload, ctx) => {
     if (!isInstructionPayload(payload)) throw new InvalidOptionError('payload', 'is not an orchestration instruction { variable, version, value, instruction }')
     const key = `${ctx.agent}\u0000${payload.variable}`
     const text = canonicalJson(payload.instruction) ?? ''
     const prev = last.get(key)
-    if (prev !== undefined && (payload.version < prev.version || (payload.version === prev.version && text === prev.text))) return { applied: false, version: prev.version }
+    const token = Number.isSafeInteger(payload.token) ? payload.token! : 0
+    if (prev !== undefined && (token < prev.token || payload.version < prev.version || (payload.version === prev.version && text === prev.text))) return { applied: false, version: prev.version }
     await fn(payload, ctx)
     last.delete(key)
-    last.set(key, { version: payload.version, text })
+    last.set(key, { version: payload.version, text, token: Math.max(token, prev?.token ?? 0) })
     if (last.size > FOLLOWED_MAX) last.delete(last.keys().next().value!)
     return { applied: true, version: payload.version }
   }

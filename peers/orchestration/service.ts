@@ -32,7 +32,7 @@ export interface PeerOrchestrationComponents {
   log: Logger
   /** The strong variable `key` (looked up at each use: the peer's backend changes when it joins Raft). */
   strong: (key: string) => StrongLike
-  coordination: Pick<PeerCoordination, 'runSingleton' | 'election'>
+  coordination: Pick<PeerCoordination, 'runSingleton' | 'election' | 'lock'>
   registry: { query: (q: QueryCriteria) => QueryResult, on: <K extends keyof RegistryEventMap>(type: K, fn: (e: RegistryEventMap[K]) => void) => () => void }
   agents: () => AgentsLike | undefined
   tasks: () => TasksLike | undefined
@@ -83,6 +83,7 @@ export class PeerOrchestration {
       log: ctx.log,
       strong: ctx.strong,
       runSingleton: (name, fn, options) => ctx.coordination.runSingleton(name, fn, options),
+      lock: async (name, options) => await ctx.coordination.lock(name, options),
       owner: async (name) => (await ctx.coordination.election(name).leader())?.owner,
       query: (q) => ctx.registry.query(q),
       onTeamChange: (fn) => {

@@ -2,9 +2,22 @@
  * One orchestrated variable (FEATURES V3): the handle every declaring peer gets, and the owner's duty
  * that exactly one of them runs at a time (a coordination singleton `orch/<name>`).
  *
+ * Fencing: an elected owner runs its duty under the coordination lock `orch/<name>` too (an election
+ * gives no fencing token a strong variable checks), and every strong write of the owner (the initial
+ * value, an adaptation, a history entry) carries the lock's fence: a stale owner (its lease lost, not yet
+ * noticed) is refused `ERR_FENCED` once a newer owner holds the lock, and stops its round. Before the
+ * deliveries of a round the owner confirms it still holds the newest token (a fenced write of
+ * `orch:<name>:owner`); they stop when the lock's signal aborts, and carry the lock's token (`token`) so
+ * an agent's instructionHandler (follow.ts) ignores the instructions of an owner older than the last one
+ * it heard.
+ *
+ * The owner checks what it reads: a value that breaks the constraints (a raw write of the strong
+ * variable) or a foreign value in `orch:<name>` is not coordinated; an error entry is recorded in the
+ * history (once per value) and the loop goes on, so a later `set` resumes coordination.
+ *
  * Raft keys (strong variables): `orch:<name>` holds the state `{ value, version, at, by, peer }`,
  * `orch:<name>:history` the bounded history, `orch:<name>:inbox` the metrics reported on peers that do
- * not own the variable. The owner's loop is serial: read the state and the team, coordinate when the
+ * not own the variable, `orch:<name>:owner` the owner's last fenced confirmation `{ peer, token }`. The owner's loop is serial: read the state and the team, coordinate when the
  * version or the team changed, adapt when enough outcomes arrived; then wait for a change, an outcome or
  * the poll period.
  */
@@ -38,6 +51,8 @@ export interface InstructionPayload<T = unknown> {
   value: T
   /** This agent's instruction (the value itself when the variable has no coordination function). */
   instruction: unknown
+  /** The owner's fencing token (its lock's): an instruction under an older token than one heard is stale. */
+  token?: number
 }
 
 /** Instructions a coordination function returns: agent id → instruction (a Map, or a record). */
@@ -116,10 +131,13 @@ export interface TaskOutcome {
   error?: string
 }
 
+/** A held lock's fence: a strong write carrying it is refused (`ERR_FENCED`) once the lock has a newer holder. */
+export interface Fence { lock: string, token: number }
+
 /** The part of a strong variable a handle uses. */
 export interface StrongLike {
   get: (options?: { linearizable?: boolean }) => Promise<unknown>
-  compareAndSet: (expected: unknown, value: unknown) => Promise<boolean>
+  compareAndSet: (expected: unknown, value: unknown, options?: { fence?: Fence }) => Promise<boolean>
   on?: (type: 'variable:changed', fn: (e: { name: string }) => void) => () => void
 }
 
@@ -129,6 +147,11 @@ export interface OrchestrationComponents {
   log: Logger
   strong: (key: string) => StrongLike
   runSingleton: (name: string, fn: (signal: AbortSignal) => Promise<void>, options: { ttlMs?: number }) => { stop: () => Promise<void>, readonly running: boolean }
+  /**
+   * Takes coordination lock `name` (waits in its queue until `signal` aborts): its `fence` goes with the
+   * owner's strong writes, its `signal` aborts when it is lost with its lease.
+   */
+  lock: (name: string, options: { ttlMs?: number, signal: AbortSignal }) => Promise<{ fence: Fence, signal: AbortSignal, release: () => Promise<void> }>
   /** The peer currently owning `singleton` (the election's leader), if any. */
   owner: (singleton: string) => Promise<string | undefined>
   query: (criteria: QueryCriteria) => { agents: readonly AgentView[], truncated: boolean }
@@ -163,6 +186,10 @@ export interface OrchestrationStats {
   /** Owner loop iterations that failed (Raft unavailable...), retried at the next wake. */
   errors: number
   historyErrors: number
+  /** Owner's terms ended by a refused fenced write (a newer owner holds the lock). */
+  fenced: number
+  /** States not coordinated: a foreign value, or a value breaking the constraints (recorded once each). */
+  unfit: number
 }
 
 /** Pause between two delivery attempts to one agent within a round. */
@@ -171,6 +198,10 @@ const DELIVERY_RETRY_PAUSE_MS = 100
 interface Inbox { seq: number, items: Array<{ seq: number, m: MetricInput }> }
 
 interface Term<T> {
+  /** The lock's fence the owner's writes carry. */
+  fence?: Fence
+  /** The state last found unfit to coordinate (a foreign value, a value breaking the constraints), as recorded. */
+  unfit?: string
   version: number
   team: string
   value?: T
@@ -253,12 +284,13 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
   readonly singleton: string
   readonly constraints: Readonly<Constraints<T>>
   readonly historyMax: number
-  readonly stats: OrchestrationStats = { coordinations: 0, adaptations: 0, unchanged: 0, metrics: 0, deliveries: 0, deliveryFailures: 0, errors: 0, historyErrors: 0 }
+  readonly stats: OrchestrationStats = { coordinations: 0, adaptations: 0, unchanged: 0, metrics: 0, deliveries: 0, deliveryFailures: 0, errors: 0, historyErrors: 0, fenced: 0, unfit: 0 }
   private readonly c: OrchestrationComponents
   private readonly o: OrchestratedOptions<T>
   private readonly state_: StrongLike
   private readonly history_: StrongLike
   private readonly inbox: StrongLike
+  private readonly ownerKey: StrongLike
   private readonly window: MetricWindow
   private readonly adaptOutcomes: number | undefined
   private readonly adaptMs: number | undefined
@@ -307,6 +339,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     this.state_ = components.strong(`orch:${name}`)
     this.history_ = components.strong(`orch:${name}:history`)
     this.inbox = components.strong(`orch:${name}:inbox`)
+    this.ownerKey = components.strong(`orch:${name}:owner`)
   }
 
   /** @internal Starts campaigning for the owner's duty (the service calls it while its peer runs). Idempotent. */
@@ -351,10 +384,12 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     this.open()
     checkConstraints(this.name, this.constraints, value)
     for (let i = 0; i < CAS_ATTEMPTS_MAX; i++) {
-      const cur = await this.state()
+      // A foreign value in the Raft key is replaced (the owner coordinates again from there).
+      const raw = await this.state_.get()
+      const cur = stateOf<T>(raw)
       if (cur !== undefined && sameJson(cur.value, value)) return cur.version
       const next: OrchestratedState<T> = { value, version: (cur?.version ?? 0) + 1, at: this.now(), by: 'set', peer: this.c.self }
-      if (await this.state_.compareAndSet(cur ?? null, next)) return next.version
+      if (await this.state_.compareAndSet(raw ?? null, next)) return next.version
     }
     throw new ContendedError(`set of ${this.name}`, CAS_ATTEMPTS_MAX)
   }
@@ -425,23 +460,32 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     })
   }
 
-  /** The owner's duty, run while this peer leads the singleton; returns only when `signal` aborts. */
+  /**
+   * The owner's duty, run while this peer leads the singleton; returns only when `signal` aborts. Each
+   * term runs under the coordination lock of the same name (its fence goes with every strong write); a
+   * term ends when the lock is lost or a fenced write is refused, and the next waits for the lock.
+   */
   private async own (signal: AbortSignal): Promise<void> {
-    const term: Term<T> = { version: -1, team: '', lastAdaptAt: this.now() }
-    this.window.clear()
     this.owning = true
     this.c.log.info('owner of an orchestrated variable', { variable: this.name })
     this.emit('orchestration:owner', { variable: this.name, owner: true })
     try {
       while (!signal.aborted) {
+        let lock: Awaited<ReturnType<OrchestrationComponents['lock']>>
         try {
-          await this.step(term, signal)
+          lock = await this.c.lock(this.singleton, { signal, ...(this.o.ttlMs !== undefined ? { ttlMs: this.o.ttlMs } : {}) })
         } catch (err) {
           if (signal.aborted) break
           this.stats.errors++
-          this.c.log.warn('orchestration round failed; retried at the next wake', { variable: this.name, error: (err as Error).message })
+          this.c.log.warn('the owner\'s lock was not taken; tried again', { variable: this.name, error: (err as Error).message })
+          await pause(this.pollMs, signal)
+          continue
         }
-        await this.waker.wait(this.waitMs(term), signal)
+        try {
+          await this.term(AbortSignal.any([signal, lock.signal]), lock.fence)
+        } finally {
+          await lock.release().catch(() => {})
+        }
       }
     } finally {
       this.owning = false
@@ -451,26 +495,75 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     }
   }
 
+  /** One term of the owner's duty under the lock's `fence`; ends when `signal` aborts or a fenced write is refused. */
+  private async term (signal: AbortSignal, fence: Fence): Promise<void> {
+    const term: Term<T> = { fence, version: -1, team: '', lastAdaptAt: this.now() }
+    this.window.clear()
+    while (!signal.aborted) {
+      try {
+        await this.step(term, signal)
+      } catch (err) {
+        if (signal.aborted) break
+        if (errorCode(err) === 'ERR_FENCED') {
+          this.stats.fenced++
+          this.c.log.warn('a newer owner holds the lock: this owner stops its round', { variable: this.name, token: fence.token, error: (err as Error).message })
+          return
+        }
+        this.stats.errors++
+        this.c.log.warn('orchestration round failed; retried at the next wake', { variable: this.name, error: (err as Error).message })
+      }
+      await this.waker.wait(this.waitMs(term), signal)
+    }
+  }
+
   private waitMs (term: Term<T>): number {
     if (this.adaptMs === undefined || this.o.adapt === undefined) return this.pollMs
     return Math.max(1, Math.min(this.pollMs, term.lastAdaptAt + this.adaptMs - this.now()))
   }
 
   private async step (term: Term<T>, signal: AbortSignal): Promise<void> {
-    let s = await this.state()
-    if (s === undefined) {
+    const fence = term.fence !== undefined ? { fence: term.fence } : {}
+    let raw = await this.state_.get()
+    if (raw === null || raw === undefined) {
       if (this.o.initial === undefined) return
-      await this.state_.compareAndSet(null, { value: this.o.initial, version: 1, at: this.now(), by: 'initial', peer: this.c.self } satisfies OrchestratedState<T>)
-      s = await this.state()
-      if (s === undefined) return
+      await this.state_.compareAndSet(null, { value: this.o.initial, version: 1, at: this.now(), by: 'initial', peer: this.c.self } satisfies OrchestratedState<T>, fence)
+      raw = await this.state_.get()
     }
+    const s = stateOf<T>(raw)
+    // What the owner reads is checked: a foreign value, or one breaking the constraints (a raw write of
+    // the strong variable), is not coordinated; an error entry is recorded once for it.
+    const unfit = s === undefined ? (raw === null || raw === undefined ? undefined : 'ERR_FOREIGN_VALUE: the Raft key holds a value the orchestrated variable did not write') : constraintViolation(this.constraints, s.value)
+    if (unfit !== undefined) {
+      await this.drainInbox(term)
+      const key = `${s?.version ?? 0}\u0000${canonicalJson(raw) ?? ''}`
+      if (term.unfit === key) return
+      this.stats.unfit++
+      await this.record({
+        kind: 'coordination',
+        at: this.now(),
+        owner: this.c.self,
+        version: s?.version ?? 0,
+        value: s !== undefined ? s.value : null,
+        trigger: term.version < 0 ? 'takeover' : 'value',
+        agents: 0,
+        instructions: 0,
+        delivered: 0,
+        failed: 0,
+        outcomes: [],
+        error: shortReason(s === undefined ? unfit : `ERR_CONSTRAINT: ${unfit}; not coordinated`)
+      }, term)
+      term.unfit = key
+      return
+    }
+    if (s === undefined) return
+    term.unfit = undefined
     await this.drainInbox(term)
     const { agents, truncated, key } = this.queryTeam()
     this.team = new Set(agents.map(a => a.id))
     this.teamViews = agents
     if (s.version !== term.version || key !== term.team) {
       const trigger = term.version < 0 ? 'takeover' : s.version !== term.version ? 'value' : 'team'
-      const done = await this.coordinateRound(s, agents, truncated, trigger, term.value, signal)
+      const done = await this.coordinateRound(s, agents, truncated, trigger, term.value, signal, term.fence)
       if (!done) return
       term.version = s.version
       term.team = key
@@ -480,7 +573,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     }
     if (this.o.adapt !== undefined && this.adaptDue(term)) {
       term.lastAdaptAt = this.now()
-      if (await this.adaptRound(s, signal)) this.waker.kick()
+      if (await this.adaptRound(s, signal, term.fence)) this.waker.kick()
     }
   }
 
@@ -510,7 +603,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
   }
 
   /** One coordination round; false when it was cut short by the loss of the duty. */
-  private async coordinateRound (s: OrchestratedState<T>, agents: readonly AgentView[], truncated: boolean, trigger: CoordinationEntry['trigger'], previous: T | undefined, signal: AbortSignal): Promise<boolean> {
+  private async coordinateRound (s: OrchestratedState<T>, agents: readonly AgentView[], truncated: boolean, trigger: CoordinationEntry['trigger'], previous: T | undefined, signal: AbortSignal, fence?: Fence): Promise<boolean> {
     let instructions = new Map<string, unknown>()
     let error: string | undefined
     try {
@@ -521,6 +614,8 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
       error = shortReason(`${errorCode(err) === 'ERR_DELIVERY' ? '' : errorCode(err) + ': '}${(err as Error)?.message ?? String(err)}`)
     }
     if (signal.aborted) return false
+    // Still the newest holder of the lock (else ERR_FENCED ends the term): then deliver.
+    if (fence !== undefined) await this.ownerKey.compareAndSet(await this.ownerKey.get() ?? null, { peer: this.c.self, token: fence.token }, { fence })
     const jobs: Array<[string, unknown]> = []
     const outcomes: DeliveryOutcome[] = []
     for (const [agent, instruction] of instructions) {
@@ -528,7 +623,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
       else outcomes.push({ agent: agent.slice(0, 128), ok: false, code: 'ERR_NOT_AFFECTED', attempts: 0, ms: 0 })
     }
     outcomes.push(...await mapBounded(jobs, this.delivery.concurrency, async ([agent, instruction]) =>
-      await this.deliverOne(agent, { variable: this.name, version: s.version, value: s.value, instruction }, signal)))
+      await this.deliverOne(agent, { variable: this.name, version: s.version, value: s.value, instruction, ...(fence !== undefined ? { token: fence.token } : {}) }, signal)))
     if (signal.aborted) return false
     const delivered = outcomes.filter(o => o.ok).length
     const entry: Omit<CoordinationEntry, 'seq'> = {
@@ -547,7 +642,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
       ...(truncated ? { truncated } : {})
     }
     this.stats.coordinations++
-    await this.record(entry)
+    await this.record(entry, { fence })
     this.emit('orchestration:coordinated', { ...entry, seq: 0 })
     return true
   }
@@ -577,7 +672,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
   }
 
   /** One adaptation round; true when it changed the value. */
-  private async adaptRound (s: OrchestratedState<T>, signal: AbortSignal): Promise<boolean> {
+  private async adaptRound (s: OrchestratedState<T>, signal: AbortSignal, fence?: Fence): Promise<boolean> {
     const { metrics, dropped } = this.window.take()
     const base = { kind: 'adaptation' as const, owner: this.c.self, version: s.version, value: s.value, metrics: metrics.length, dropped }
     let proposed: T | undefined
@@ -585,7 +680,7 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
       proposed = await this.o.adapt!(metrics, s.value, { variable: this.name, version: s.version, agents: this.teamViews, constraints: this.constraints, dropped, signal })
     } catch (err) {
       if (signal.aborted) return false
-      await this.adapted({ ...base, at: this.now(), outcome: 'error', reason: shortReason((err as Error)?.message ?? String(err)) })
+      await this.adapted({ ...base, at: this.now(), outcome: 'error', reason: shortReason((err as Error)?.message ?? String(err)) }, fence)
       return false
     }
     if (signal.aborted) return false
@@ -593,31 +688,35 @@ export class OrchestratedVariable<T = unknown> extends TypedEmitter<Orchestratio
     const reason = constraintViolation(this.constraints, proposed)
     const shown = canonicalJson(proposed) !== undefined ? { proposed } : {}
     if (reason !== undefined) {
-      await this.adapted({ ...base, ...shown, at: this.now(), outcome: 'refused', reason: shortReason(reason) })
+      await this.adapted({ ...base, ...shown, at: this.now(), outcome: 'refused', reason: shortReason(reason) }, fence)
       return false
     }
     const next: OrchestratedState<T> = { value: proposed, version: s.version + 1, at: this.now(), by: 'adapt', peer: this.c.self }
-    const ok = await this.state_.compareAndSet(s, next)
-    await this.adapted({ ...base, ...shown, at: this.now(), outcome: ok ? 'applied' : 'conflict', ...(ok ? { newVersion: next.version } : { reason: 'the value changed meanwhile' }) })
+    const ok = await this.state_.compareAndSet(s, next, fence !== undefined ? { fence } : {})
+    await this.adapted({ ...base, ...shown, at: this.now(), outcome: ok ? 'applied' : 'conflict', ...(ok ? { newVersion: next.version } : { reason: 'the value changed meanwhile' }) }, fence)
     return ok
   }
 
-  private async adapted (entry: Omit<AdaptationEntry, 'seq'>): Promise<void> {
+  private async adapted (entry: Omit<AdaptationEntry, 'seq'>, fence: Fence | undefined): Promise<void> {
     this.stats.adaptations++
-    await this.record(entry)
+    await this.record(entry, { fence })
     this.emit('orchestration:adapted', { ...entry, seq: 0 })
   }
 
-  /** Appends to the history in Raft (compare-and-set; a failure is logged and counted, never thrown). */
-  private async record (entry: NewHistoryEntry): Promise<void> {
+  /**
+   * Appends to the history in Raft (compare-and-set under the owner's fence; a failure is logged and
+   * counted, never thrown, except a refused fence: the owner is stale).
+   */
+  private async record (entry: NewHistoryEntry, o: { fence?: Fence | undefined }): Promise<void> {
     try {
       for (let i = 0; i < CAS_ATTEMPTS_MAX; i++) {
         const raw = await this.history_.get()
         const cur = asHistory(raw)
-        if (await this.history_.compareAndSet(raw ?? null, appendHistory(cur, entry, this.historyMax))) return
+        if (await this.history_.compareAndSet(raw ?? null, appendHistory(cur, entry, this.historyMax), o.fence !== undefined ? { fence: o.fence } : {})) return
       }
       throw new ContendedError(`history of ${this.name}`, CAS_ATTEMPTS_MAX)
     } catch (err) {
+      if (errorCode(err) === 'ERR_FENCED') throw err
       this.stats.historyErrors++
       this.c.log.warn('history entry not recorded', { variable: this.name, kind: entry.kind, error: (err as Error).message })
     }
@@ -636,9 +735,16 @@ function toInstructions (r: Instructions | undefined, agents: readonly AgentView
 
 function asState<T> (v: unknown): OrchestratedState<T> | undefined {
   if (v === null || v === undefined) return undefined
-  const s = v as OrchestratedState<T>
-  if (typeof v !== 'object' || !Number.isSafeInteger(s.version) || s.version < 1 || !('value' in s)) throw new AgoraError('ERR_FOREIGN_VALUE', 'the Raft key of an orchestrated variable holds a value it did not write')
+  const s = stateOf<T>(v)
+  if (s === undefined) throw new AgoraError('ERR_FOREIGN_VALUE', 'the Raft key of an orchestrated variable holds a value it did not write')
   return s
+}
+
+/** The state `v` holds; undefined when it is none (nothing written, or a foreign value). */
+function stateOf<T> (v: unknown): OrchestratedState<T> | undefined {
+  if (v === null || typeof v !== 'object') return undefined
+  const s = v as OrchestratedState<T>
+  return Number.isSafeInteger(s.version) && s.version >= 1 && 'value' in s ? s : undefined
 }
 
 function asInbox (v: unknown): Inbox | undefined {

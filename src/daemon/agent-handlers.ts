@@ -31,8 +31,9 @@
  * dropped with a warning.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { open, rename } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { AgoraError, LimitExceededError, TimeoutError } from '../base/errors.js'
 import { describeJsonProblem, jsonInputProblem } from '../base/input.js'
 import type { Peer } from '../../peers/peer.js'
@@ -49,6 +50,17 @@ export const AGENT_INBOX_MAX = 256
 export const AGENT_CALLS_PENDING_MAX = 4096
 /** Long-poll GETs waiting at once (all agents, all routes). */
 export const INBOX_POLLERS_MAX = 256
+/** Long-poll GETs waiting at once for one agent (all its routes): one client cannot take every slot of {@link INBOX_POLLERS_MAX}. */
+export const INBOX_POLLERS_PER_AGENT_MAX = 8
+/** Seconds a client is told to wait (`Retry-After`) after a 429 `ERR_TOO_MANY_POLLS` or a 503 `ERR_OVERLOADED`. */
+export const POLL_RETRY_AFTER_S = 1
+/**
+ * Task answers kept for an attempt that this daemon runs again after a restart (the worker answered a
+ * call id of the daemon's earlier run): at most this many at once, each for at most
+ * {@link HELD_TASK_ANSWER_MS}.
+ */
+export const HELD_TASK_ANSWERS_MAX = 1024
+export const HELD_TASK_ANSWER_MS = 60_000
 /** Longest `waitMs` of a long-poll. */
 export const INBOX_POLL_WAIT_MS_MAX = 30_000
 /** A call handed to a long-poll and not answered within this is handed out again (inbox route only). */
@@ -121,6 +133,23 @@ export interface HandlerTarget {
   isLocal: (agent: string) => boolean
   /** Gives `agent` these handlers (replacing its earlier ones), or none. */
   apply: (agent: string, handlers: AgentHandlers | undefined) => void
+  /**
+   * Runs attempt `attempt` of task `task` on `agent` again when the log says it is current and assigned
+   * to `agent` on this peer: `taken` (its task call reaches the agent's handler before this resolves),
+   * `running` (it runs here already), `stale` (the log says it is not current here). Without it, task
+   * answers of an earlier run of the daemon are unknown calls.
+   */
+  rerunTask?: (agent: string, task: number, attempt: number) => Promise<'taken' | 'running' | 'stale'>
+}
+
+/**
+ * A task call's id names its attempt, so that its answer is still understood after a restart: hex like
+ * every call id (workers may take ids for hex), 16 random digits then the task (14) and the attempt (8).
+ */
+const TASK_CALL_ID = /^[0-9a-f]{16}([0-9a-f]{14})([0-9a-f]{8})$/
+
+function taskCallId (task: number, attempt: number): string {
+  return randomBytes(8).toString('hex') + task.toString(16).padStart(14, '0') + attempt.toString(16).padStart(8, '0')
 }
 
 /** A callback failed: an error status, a body that is not the expected JSON. */
@@ -152,11 +181,14 @@ export class HandlersStoreError extends AgoraError {
   }
 }
 
-/** Too many long-polls wait at once (429). */
+/** Too many long-polls wait at once, over all agents or for one agent (429, `Retry-After`). */
 export class TooManyPollsError extends AgoraError {
   static override readonly name = 'TooManyPollsError'
-  constructor () {
-    super('ERR_TOO_MANY_POLLS', `at most ${INBOX_POLLERS_MAX} long-polls wait at once (INBOX_POLLERS_MAX); poll again later`, { limit: 'INBOX_POLLERS_MAX' })
+  constructor (agent?: string) {
+    super('ERR_TOO_MANY_POLLS', agent === undefined
+      ? `at most ${INBOX_POLLERS_MAX} long-polls wait at once (INBOX_POLLERS_MAX); poll again later`
+      : `at most ${INBOX_POLLERS_PER_AGENT_MAX} long-polls wait at once for agent ${agent} (INBOX_POLLERS_PER_AGENT_MAX); poll again later`,
+    { limit: agent === undefined ? 'INBOX_POLLERS_MAX' : 'INBOX_POLLERS_PER_AGENT_MAX', retryAfterS: POLL_RETRY_AFTER_S })
   }
 }
 
@@ -189,8 +221,32 @@ export function handlerStore (peer: Pick<Peer, 'registry' | 'agents'> & Partial<
   return new AgentHandlerStore({
     isLocal: (agent) => peer.registry.localAgents().some(a => a.id === agent),
     apply: (agent, handlers) => { if (handlers === undefined) peer.agents.unhandle(agent); else peer.agents.handle(agent, handlers) },
+    ...(peer.tasks !== undefined && 'id' in peer ? { rerunTask: async (agent, task, attempt) => await rerunTask(peer as Pick<Peer, 'agents' | 'tasks' | 'id'>, agent, task, attempt) } : {})
   }, options)
 }
+
+/**
+ * The attempt is current and assigned to `agent` on this peer (the log says so): the peer's task service
+ * runs it again, through the same task hint a dispatcher sends (it reads the log again before it runs it).
+ */
+async function rerunTask (peer: Pick<Peer, 'agents' | 'tasks' | 'id'>, agent: string, task: number, attempt: number): Promise<'taken' | 'running' | 'stale'> {
+  for (let round = 0; ; round++) {
+    const t = await peer.tasks.get(task)
+    const cur = t?.record.history[t.record.history.length - 1]
+    if (t === undefined || t.state !== 'assigned' || t.attempts !== attempt || t.agent !== agent || cur?.host !== peer.id) return 'stale'
+    const r = await peer.agents.hintTask(peer.id, { task, attempt, agent }, RERUN_HINT_MS)
+    if (!r.ok) throw new AgoraError(r.code, r.message)
+    if (r.outcome === 'taken' || r.outcome === 'running') return r.outcome
+    // Ignored although the log says it is current: this peer's replica is behind (just restarted).
+    if (round >= RERUN_ROUNDS) return 'stale'
+    await new Promise(resolve => setTimeout(resolve, RERUN_PAUSE_MS))
+  }
+}
+
+/** How long a re-run of an attempt may take to start; how often, and how far apart, it is tried while the replica catches up. */
+const RERUN_HINT_MS = 10_000
+const RERUN_ROUNDS = 20
+const RERUN_PAUSE_MS = 100
 
 export class AgentHandlerStore {
   private readonly bindings = new Map<string, Map<string, Binding>>()
@@ -200,8 +256,19 @@ export class AgentHandlerStore {
   private readonly reporting = new Map<string, { agent: string, progress: TaskContext['progress'] }>()
   private readonly waiters = new Map<string, Set<() => void>>()
   private pollers = 0
+  /** Long-polls waiting per agent (bounded by {@link INBOX_POLLERS_PER_AGENT_MAX}). */
+  private readonly agentPollers = new Map<string, number>()
+  /** Answers to task calls of an earlier run, by `agent/task/attempt`, until the attempt runs here again. */
+  private readonly held = new Map<string, { answer: Answer, until: number }>()
   private pending = 0
   private closing = false
+  /** Changes made (each bumps it) and the last one the file has. */
+  private changes = 0
+  private written = 0
+  /** Writes of the file started (coalesced: fewer than the changes when they come in bursts). */
+  fileWrites = 0
+  /** The write in flight, and the change count it writes. */
+  private writing: { upTo: number, done: Promise<void> } | undefined
   readonly stats: Record<KindFamily, KindStats>
   readonly file: string | undefined
 
@@ -255,14 +322,22 @@ export class AgentHandlerStore {
    * Gives `agent` (hosted here) these bindings: with `replaceAll` they replace every binding it had (the
    * handler route), otherwise only those of the same kinds (the bidder and voter routes).
    */
-  set (agent: string, kinds: string[], spec: HandlerSpec, o: { via?: Via, replaceAll?: boolean, timeoutMsMax?: number, persist?: boolean } = {}): Binding[] {
+  async set (agent: string, kinds: string[], spec: HandlerSpec, o: { via?: Via, replaceAll?: boolean, timeoutMsMax?: number } = {}): Promise<Binding[]> {
+    const old = this.bindings.get(agent)
+    const made = this.setNow(agent, kinds, spec, o)
+    await this.persist(agent, made, old)
+    return made
+  }
+
+  /** {@link set} without the file (restore). */
+  private setNow (agent: string, kinds: string[], spec: HandlerSpec, o: { via?: Via, replaceAll?: boolean, timeoutMsMax?: number }): Binding[] {
     const made = this.make(agent, kinds, spec, o.via ?? 'handler', o.timeoutMsMax ?? HANDLER_TIMEOUT_MS_MAX)
     const old = this.bindings.get(agent)
     if (old === undefined && this.bindings.size >= HANDLED_AGENTS_MAX) throw new LimitExceededError('HANDLED_AGENTS_MAX', HANDLED_AGENTS_MAX, this.bindings.size + 1, 'agents with HTTP handlers')
     const next = new Map(o.replaceAll === true ? [] : old ?? [])
     for (const b of made) next.set(b.kind, b)
     if (next.size > KINDS_PER_AGENT_MAX) throw new LimitExceededError('KINDS_PER_AGENT_MAX', KINDS_PER_AGENT_MAX, next.size, 'kinds')
-    this.commit(agent, next, o.persist !== false)
+    this.commit(agent, next)
     // Calls of a replaced binding no longer reach the agent as they were asked: dropped.
     const replaced = new Set(o.replaceAll === true ? [...(old?.keys() ?? [])] : made.map(b => b.kind))
     this.drop(agent, c => replaced.has(c.binding.kind) && next.get(c.binding.kind) !== c.binding)
@@ -270,31 +345,40 @@ export class AgentHandlerStore {
   }
 
   /** Removes the bindings of `kinds` of `agent` (all without `kinds`); false when it had none of them. */
-  remove (agent: string, kinds?: string[]): boolean {
+  async remove (agent: string, kinds?: string[]): Promise<boolean> {
     const old = this.bindings.get(agent)
     if (old === undefined) return false
     const next = new Map(old)
     for (const k of kinds ?? [...old.keys()]) next.delete(k)
     if (next.size === old.size) return false
-    this.commit(agent, next, true)
+    this.commit(agent, next)
     this.drop(agent, c => !next.has(c.binding.kind))
+    await this.persist(agent, [], old)
     return true
   }
 
-  /** Applies `next` to the peer and the file; on a failure nothing changed. */
-  private commit (agent: string, next: Map<string, Binding>, persist: boolean): void {
-    const old = this.bindings.get(agent)
+  /** Applies `next` to the peer (the file follows: {@link persist}). */
+  private commit (agent: string, next: Map<string, Binding>): void {
     this.target.apply(agent, next.size === 0 ? undefined : this.handlersOf(next))
     if (next.size === 0) this.bindings.delete(agent)
     else this.bindings.set(agent, next)
-    if (!persist) return
+  }
+
+  /**
+   * Waits for a write of the file that includes the change just made to `agent`. When that write fails
+   * and the agent's bindings are still the ones this change made, they are put back as they were (a
+   * registration the daemon could not keep is refused, not half made) and the error is thrown.
+   */
+  private async persist (agent: string, made: Binding[], old: Map<string, Binding> | undefined): Promise<void> {
+    const now = this.bindings.get(agent)
     try {
-      this.save()
+      await this.flush()
     } catch (err) {
-      // A registration the daemon could not keep is refused, not half made.
-      if (old === undefined) this.bindings.delete(agent)
-      else this.bindings.set(agent, old)
-      this.target.apply(agent, old === undefined ? undefined : this.handlersOf(old))
+      if (this.bindings.get(agent) === now && !this.closing) {
+        if (old === undefined || old.size === 0) this.commit(agent, new Map())
+        else this.commit(agent, old)
+        if (made.length > 0) this.drop(agent, c => made.includes(c.binding))
+      }
       throw err
     }
   }
@@ -347,33 +431,41 @@ export class AgentHandlerStore {
       try {
         if (b === null || typeof b !== 'object' || typeof b.agent !== 'string' || typeof b.kind !== 'string') throw new Error('not a registration')
         const via: Via = b.via === 'bidder' || b.via === 'voter' ? b.via : 'handler'
-        this.set(b.agent, [b.kind], { ...(typeof b.callback === 'string' ? { callback: b.callback } : {}), ...(typeof b.timeoutMs === 'number' ? { timeoutMs: b.timeoutMs } : {}) }, { via, persist: false })
+        this.setNow(b.agent, [b.kind], { ...(typeof b.callback === 'string' ? { callback: b.callback } : {}), ...(typeof b.timeoutMs === 'number' ? { timeoutMs: b.timeoutMs } : {}) }, { via })
       } catch (err) {
         dropped++
         warn?.('a saved agent handler was dropped', { agent: (b as { agent?: unknown })?.agent, kind: (b as { kind?: unknown })?.kind, error: (err as Error).message })
       }
     }
     if (dropped > 0 || migrated) {
-      try { this.save() } catch (err) { warn?.('cannot write the agent handlers', { error: (err as Error).message }) }
+      this.restored = this.flush().catch((err: Error) => { warn?.('cannot write the agent handlers', { error: err.message }) })
     }
   }
 
-  /** Writes every binding to the file atomically (temporary file, fsync, rename). */
-  private save (): void {
-    const file = this.file
-    if (file === undefined || this.closing) return
-    const tmp = `${file}.tmp`
-    try {
-      const fd = openSync(tmp, 'w', 0o600)
-      try {
-        writeSync(fd, JSON.stringify({ version: FILE_VERSION, handlers: this.list() }) + '\n')
-        fsyncSync(fd)
-      } finally {
-        closeSync(fd)
+  /** Resolves once the file has every change made so far (a write started after restore, if any). */
+  private restored: Promise<void> = Promise.resolve()
+
+  /**
+   * Resolves once the file has every change made before the call; throws {@link HandlersStoreError}
+   * when the write that was to include them failed. Writes are coalesced: one in flight at a time, and
+   * the next writes the state as it is then (every change made meanwhile, the latest state winning).
+   */
+  async flush (): Promise<void> {
+    await this.restored
+    const want = ++this.changes
+    for (;;) {
+      if (this.written >= want || this.file === undefined || this.closing) return
+      const w = this.writing
+      if (w !== undefined) {
+        try { await w.done } catch (err) { if (w.upTo >= want) throw err }
+        continue
       }
-      renameSync(tmp, file)
-    } catch (err) {
-      throw new HandlersStoreError(file, err)
+      const upTo = this.changes
+      const text = JSON.stringify({ version: FILE_VERSION, handlers: this.list() }) + '\n'
+      this.fileWrites++
+      const mine = { upTo, done: writeAtomically(this.file, text).then(() => { this.written = Math.max(this.written, upTo) }).finally(() => { if (this.writing === mine) this.writing = undefined }) }
+      this.writing = mine
+      await mine.done
     }
   }
 
@@ -393,6 +485,9 @@ export class AgentHandlerStore {
         case 'task':
           h.onTask = async (task, ctx) => {
             const { payload, ...attempt } = task
+            // Answered already, by a worker that took this attempt before the daemon restarted.
+            const held = this.takeHeld(b.agent, task.id, task.attempt)
+            if (held !== undefined) return this.replyOf(b, held)
             // The attempt's whole time (peer.tasks gives assignment + timeoutMs + graceMs).
             const left = Math.min(TASK_CALL_MS_MAX, Math.max(1000, task.deadline - Date.now()))
             return await this.call(b, { payload, task: attempt }, ctx.signal, ctx.progress, left)
@@ -425,7 +520,7 @@ export class AgentHandlerStore {
       throw new LimitExceededError('AGENT_CALLS_PENDING_MAX', AGENT_CALLS_PENDING_MAX, this.pending + 1, 'calls pending for HTTP agents')
     }
     const view: CallView = {
-      callId: randomBytes(8).toString('hex'),
+      callId: parts.task !== undefined ? taskCallId(parts.task.id, parts.task.attempt) : randomBytes(8).toString('hex'),
       kind: b.kind,
       agent: b.agent,
       payload: parts.payload ?? null,
@@ -582,7 +677,10 @@ export class AgentHandlerStore {
     const first = pick()
     if (first.length > 0 || o.waitMs === 0) return hand(first)
     if (this.pollers >= INBOX_POLLERS_MAX) throw new TooManyPollsError()
+    const mine = this.agentPollers.get(agent) ?? 0
+    if (mine >= INBOX_POLLERS_PER_AGENT_MAX) throw new TooManyPollsError(agent)
     this.pollers++
+    this.agentPollers.set(agent, mine + 1)
     const set = this.waiters.get(agent) ?? new Set<() => void>()
     this.waiters.set(agent, set)
     try {
@@ -603,6 +701,9 @@ export class AgentHandlerStore {
       })
     } finally {
       this.pollers--
+      const left = (this.agentPollers.get(agent) ?? 1) - 1
+      if (left <= 0) this.agentPollers.delete(agent)
+      else this.agentPollers.set(agent, left)
       if (set.size === 0 && this.waiters.get(agent) === set) this.waiters.delete(agent)
     }
     return hand(pick())
@@ -633,6 +734,74 @@ export class AgentHandlerStore {
     return c.view
   }
 
+  /**
+   * Answers a call like {@link answer}; a task call this daemon no longer knows (its id is of a run before
+   * a restart, and names its attempt) is still answered when its attempt is current and assigned to
+   * `agent` here: the attempt's call waiting now takes the answer, or the attempt is run again here and
+   * its call takes the answer at once (peer.tasks then records the outcome as for any call). Otherwise
+   * `ERR_UNKNOWN_REQUEST` (404), or `ERR_STALE_ATTEMPT` (409) when the attempt is no longer current here.
+   */
+  async answerAny (callId: string, answer: Answer, agent: string): Promise<{ callId: string, kind: string, recovered?: true }> {
+    try {
+      return this.answer(callId, answer, { agent })
+    } catch (err) {
+      const m = TASK_CALL_ID.exec(callId)
+      const b = this.binding(agent, 'task')
+      if ((err as AgoraError).code !== 'ERR_UNKNOWN_REQUEST' || m === null || b === undefined || this.target.rerunTask === undefined) throw err
+      const task = parseInt(m[1]!, 16)
+      const attempt = parseInt(m[2]!, 16)
+      if (!Number.isSafeInteger(task) || task < 1 || attempt < 1) throw err
+      return await this.answerEarlierRun(b, callId, task, attempt, answer)
+    }
+  }
+
+  private async answerEarlierRun (b: Binding, callId: string, task: number, attempt: number, answer: Answer): Promise<{ callId: string, kind: string, recovered: true }> {
+    try {
+      this.replyOf(b, answer)
+    } catch (err) {
+      if (err instanceof CallbackFailedError) throw new AgoraError('ERR_BAD_REQUEST', err.message, { path: 'reply' })
+    }
+    const live = (): Call | undefined => [...this.inbox.get(b.agent) ?? []].find(c => c.binding.kind === 'task' && c.view.task?.id === task && c.view.task.attempt === attempt)
+    const settle = (c: Call): { callId: string, kind: string, recovered: true } => { this.family(c.binding).answered++; c.settle(answer); return { callId: c.view.callId, kind: c.binding.kind, recovered: true } }
+    const now = live()
+    if (now !== undefined) return settle(now)
+    const key = `${b.agent}/${task}/${attempt}`
+    const t = Date.now()
+    for (const [k, h] of this.held) if (h.until <= t) this.held.delete(k)
+    if (this.held.size >= HELD_TASK_ANSWERS_MAX && !this.held.has(key)) {
+      throw new LimitExceededError('HELD_TASK_ANSWERS_MAX', HELD_TASK_ANSWERS_MAX, this.held.size + 1, 'task answers of an earlier run waiting for their attempt')
+    }
+    this.held.set(key, { answer, until: t + HELD_TASK_ANSWER_MS })
+    let outcome: 'taken' | 'running' | 'stale'
+    try {
+      outcome = await this.target.rerunTask!(b.agent, task, attempt)
+    } catch (err) {
+      this.held.delete(key)
+      throw err
+    }
+    if (outcome === 'stale') {
+      this.held.delete(key)
+      throw new AgoraError('ERR_STALE_ATTEMPT', `attempt ${attempt} of task ${task} is not current for ${b.agent} on this daemon (finished, reassigned or cancelled)`, { path: 'callId' })
+    }
+    if (this.held.has(key)) {
+      // Running here already: its call takes the answer (now, or when it reaches the inbox).
+      const c = live()
+      if (c !== undefined) { this.held.delete(key); return settle(c) }
+    } else {
+      this.family(b).answered++
+    }
+    return { callId, kind: b.kind, recovered: true }
+  }
+
+  /** The answer held for this attempt of `agent`, taken (once). */
+  private takeHeld (agent: string, task: number, attempt: number): Answer | undefined {
+    const key = `${agent}/${task}/${attempt}`
+    const h = this.held.get(key)
+    if (h === undefined) return undefined
+    this.held.delete(key)
+    return h.until > Date.now() ? h.answer : undefined
+  }
+
   /** Reports a waiting task call's progress (0..1, optional note). */
   async progress (callId: string, agent: string, value: number, note?: string): Promise<void> {
     const r = this.reporting.get(callId)
@@ -640,6 +809,28 @@ export class AgentHandlerStore {
     const c = this.pendingCall(callId, agent)
     if (c.progress === undefined) throw new AgoraError('ERR_BAD_REQUEST', `call ${callId} is a ${c.binding.kind} call: only task calls report progress`, { path: 'callId' })
     await c.progress(value, note)
+  }
+}
+
+/**
+ * Writes `text` to `file` atomically and durably: a temporary file, fsynced, renamed over `file`, then the
+ * directory fsynced (so the rename itself survives a crash). Failures are {@link HandlersStoreError}.
+ */
+async function writeAtomically (file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`
+  try {
+    const fh = await open(tmp, 'w', 0o600)
+    try {
+      await fh.writeFile(text)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, file)
+    const dir = await open(dirname(file), 'r')
+    try { await dir.sync() } finally { await dir.close() }
+  } catch (err) {
+    throw new HandlersStoreError(file, err)
   }
 }
 

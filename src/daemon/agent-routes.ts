@@ -29,12 +29,12 @@
  * elsewhere), ERR_TOO_MANY_SUBSCRIPTIONS; 504 ERR_TIMEOUT.
  */
 import { z } from 'zod'
-import { AgoraError } from '../base/errors.js'
+import { AgoraError, LimitExceededError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import type { GroupMessage, Sender } from '../../peers/agents/types.js'
 import { PROTOCOL_NAME_RE, REQUEST_TIMEOUT_MS_MAX } from '../../peers/agents/frames.js'
 import { ROUTE_ATTEMPTS_MAX } from '../../peers/agents/service.js'
-import { BASE_KINDS, HANDLER_TIMEOUT_MS_MAX, INBOX_POLL_WAIT_MS_MAX, KINDS_PER_AGENT_MAX, kindFamily } from './agent-handlers.js'
+import { BASE_KINDS, HANDLER_TIMEOUT_MS_MAX, INBOX_POLL_WAIT_MS_MAX, KINDS_PER_AGENT_MAX, POLL_RETRY_AFTER_S, kindFamily } from './agent-handlers.js'
 import type { AgentHandlerStore, Binding } from './agent-handlers.js'
 import type { KindView } from './bidders.js'
 import { clientGone, nonNegInt, parseBody } from './route-util.js'
@@ -55,10 +55,32 @@ export const AGENT_STATUS: Record<string, number> = {
   ERR_HANDLERS_STORE: 500
 }
 
+/**
+ * `Retry-After` (seconds) of the 429 and 503 answers a retry can get past: too many long-polls, an agent's
+ * host over its limits (a full inbox, too many pending calls).
+ */
+export const AGENT_RETRY_AFTER_S: Record<string, number> = {
+  ERR_TOO_MANY_POLLS: POLL_RETRY_AFTER_S,
+  ERR_OVERLOADED: POLL_RETRY_AFTER_S
+}
+
+/**
+ * Distinct protocol names HTTP callers may send named-protocol requests on (`protocol` of
+ * `POST /v1/agents/:id/request` and `POST /v1/request`). Sending on a name registers it on the peer for
+ * good (peer.agents.protocol; idempotent per name, at most PROTOCOLS_MAX = 256 per peer): the daemon lets
+ * HTTP input name at most this many, so that it cannot take the slots of the peer's own protocols. A name
+ * used once stays usable; a new name past the bound is `400 ERR_LIMIT_EXCEEDED` naming this limit.
+ */
+export const HTTP_PROTOCOLS_MAX = 64
+
 /** Group topics this daemon buffers at once for HTTP clients. */
 export const GROUP_FEEDS_MAX = 64
 /** Messages kept per buffered topic (the oldest go first). */
 export const GROUP_BUFFER_MAX = 256
+/** Bytes of the messages kept per buffered topic (JSON of message and sender; the oldest go first). */
+export const GROUP_BUFFER_BYTES_MAX = 4 * 1024 * 1024
+/** Bytes of the messages kept over every buffered topic (the oldest of all go first). */
+export const GROUP_FEEDS_BYTES_MAX = 32 * 1024 * 1024
 /** Long-polls of group messages waiting at once. */
 export const GROUP_POLLERS_MAX = 256
 
@@ -96,13 +118,13 @@ export async function kindRoutes<Ans> (c: RouteContext, view: KindView<Ans>): Pr
     const agent = parts[2]!
     if (method === 'POST' || method === 'PUT') {
       const spec = z.object({ callback: z.string().min(1).max(2048).optional(), timeoutMs: z.number().int().positive().max(k.timeoutMsMax).optional() }).strict()
-      send(200, { [k.role]: view.set(agent, parseBody(spec, await c.body(), k.role)) })
+      send(200, { [k.role]: await view.set(agent, parseBody(spec, await c.body(), k.role)) })
       return true
     }
     if (method === 'GET') { send(200, { [k.role]: view.info(agent) }); return true }
     if (method === 'DELETE') {
       view.info(agent)
-      view.remove(agent)
+      await view.remove(agent)
       send(200, { removed: agent })
       return true
     }
@@ -118,12 +140,32 @@ export async function kindRoutes<Ans> (c: RouteContext, view: KindView<Ans>): Pr
   return false
 }
 
-interface Feed { seq: number, messages: Array<{ seq: number, message: unknown, from: Sender, at: number }>, waiters: Set<() => void>, off: () => void }
+interface FeedMessage { seq: number, message: unknown, from: Sender, at: number }
+interface Feed {
+  seq: number
+  messages: FeedMessage[]
+  /** Bytes of `messages`, and of each (same order). */
+  bytes: number
+  sizes: number[]
+  /** Messages dropped to keep the bounds (count, bytes and total bytes). */
+  dropped: number
+  waiters: Set<() => void>
+  off: () => void
+}
 
-/** Group topics this daemon follows for HTTP clients: a bounded buffer per topic, long-polled by seq. */
+/**
+ * Group topics this daemon follows for HTTP clients: a buffer per topic bounded in messages
+ * ({@link GROUP_BUFFER_MAX}) and bytes ({@link GROUP_BUFFER_BYTES_MAX}), all of them bounded in bytes
+ * ({@link GROUP_FEEDS_BYTES_MAX}); the oldest messages are dropped first and counted (`dropped` of a
+ * poll, per topic; {@link GroupFeeds.dropped} over all); long-polled by seq.
+ */
 export class GroupFeeds {
   private readonly feeds = new Map<string, Feed>()
   private pollers = 0
+  /** Bytes buffered over all topics. */
+  bytes = 0
+  /** Messages dropped over all topics to keep the bounds. */
+  dropped = 0
   constructor (private readonly peer: Peer, private readonly broadcast: (type: string, data: unknown) => void) {}
 
   get size (): number { return this.feeds.size }
@@ -134,11 +176,25 @@ export class GroupFeeds {
     const f = this.feeds.get(topic)
     if (f !== undefined) return f
     if (this.feeds.size >= GROUP_FEEDS_MAX) throw new AgoraError('ERR_TOO_MANY_SUBSCRIPTIONS', `at most ${GROUP_FEEDS_MAX} group topics are followed for HTTP clients (GROUP_FEEDS_MAX); unsubscribe one first`, { limit: 'GROUP_FEEDS_MAX' })
-    const feed: Feed = { seq: 0, messages: [], waiters: new Set(), off: () => {} }
+    const feed: Feed = { seq: 0, messages: [], bytes: 0, sizes: [], dropped: 0, waiters: new Set(), off: () => {} }
     feed.off = this.peer.agents.subscribe(topic, (m: GroupMessage) => {
       const entry = { seq: ++feed.seq, message: m.message, from: m.from, at: Date.now() }
+      const size = Buffer.byteLength(JSON.stringify({ message: m.message ?? null, from: m.from })) + 64
       feed.messages.push(entry)
-      if (feed.messages.length > GROUP_BUFFER_MAX) feed.messages.shift()
+      feed.sizes.push(size)
+      feed.bytes += size
+      this.bytes += size
+      while (feed.messages.length > 1 && (feed.messages.length > GROUP_BUFFER_MAX || feed.bytes > GROUP_BUFFER_BYTES_MAX)) this.dropOldest(feed)
+      while (this.bytes > GROUP_FEEDS_BYTES_MAX) {
+        // The oldest message of all (the newest one just kept stays).
+        let oldest: Feed | undefined
+        for (const f of this.feeds.values()) {
+          const first = f === feed && f.messages.length === 1 ? undefined : f.messages[0]
+          if (first !== undefined && (oldest === undefined || first.at < oldest.messages[0]!.at)) oldest = f
+        }
+        if (oldest === undefined) break
+        this.dropOldest(oldest)
+      }
       this.broadcast('group:message', { topic, ...entry })
       for (const w of [...feed.waiters]) w()
     })
@@ -146,23 +202,33 @@ export class GroupFeeds {
     return feed
   }
 
+  private dropOldest (f: Feed): void {
+    f.messages.shift()
+    const size = f.sizes.shift() ?? 0
+    f.bytes -= size
+    this.bytes -= size
+    f.dropped++
+    this.dropped++
+  }
+
   unfollow (topic: string): boolean {
     const f = this.feeds.get(topic)
     if (f === undefined) return false
     this.feeds.delete(topic)
+    this.bytes -= f.bytes
     f.off()
     for (const w of [...f.waiters]) w()
     return true
   }
 
-  async poll (topic: string, after: number, waitMs: number, signal: AbortSignal): Promise<{ topic: string, messages: Feed['messages'], next: number }> {
+  async poll (topic: string, after: number, waitMs: number, signal: AbortSignal): Promise<{ topic: string, messages: FeedMessage[], next: number, dropped: number }> {
     const feed = this.follow(topic)
-    const view = (): { topic: string, messages: Feed['messages'], next: number } => {
+    const view = (): { topic: string, messages: FeedMessage[], next: number, dropped: number } => {
       const messages = feed.messages.filter(m => m.seq > after)
-      return { topic, messages, next: messages.length > 0 ? messages[messages.length - 1]!.seq : Math.max(after, feed.seq) }
+      return { topic, messages, next: messages.length > 0 ? messages[messages.length - 1]!.seq : Math.max(after, feed.seq), dropped: feed.dropped }
     }
     if (view().messages.length > 0 || waitMs === 0) return view()
-    if (this.pollers >= GROUP_POLLERS_MAX) throw new AgoraError('ERR_TOO_MANY_POLLS', `at most ${GROUP_POLLERS_MAX} group long-polls wait at once (GROUP_POLLERS_MAX)`, { limit: 'GROUP_POLLERS_MAX' })
+    if (this.pollers >= GROUP_POLLERS_MAX) throw new AgoraError('ERR_TOO_MANY_POLLS', `at most ${GROUP_POLLERS_MAX} group long-polls wait at once (GROUP_POLLERS_MAX)`, { limit: 'GROUP_POLLERS_MAX', retryAfterS: POLL_RETRY_AFTER_S })
     this.pollers++
     try {
       await new Promise<void>((resolve) => {
@@ -199,12 +265,22 @@ export interface AgentRoutes {
 export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (type: string, data: unknown) => void): AgentRoutes {
   const groups = new GroupFeeds(peer, broadcast)
   const agents = peer.agents
+  /** The protocol names HTTP input registered (bounded by {@link HTTP_PROTOCOLS_MAX}). */
+  const httpProtocols = new Set<string>()
+  const protocolOf = (name: string): ReturnType<typeof agents.protocol> => {
+    if (!httpProtocols.has(name) && httpProtocols.size >= HTTP_PROTOCOLS_MAX) {
+      throw new LimitExceededError('HTTP_PROTOCOLS_MAX', HTTP_PROTOCOLS_MAX, httpProtocols.size + 1, 'protocol names sent on over HTTP')
+    }
+    const p = agents.protocol(name)
+    httpProtocols.add(name)
+    return p
+  }
 
   const handler = async (c: RouteContext, agent: string): Promise<boolean> => {
     const { method, send } = c
     if (method === 'PUT' || method === 'POST') {
       const b = parseBody(agentSchemas.handler, await c.body(), 'handler')
-      const made = store.set(agent, b.kinds, { ...(b.callback !== undefined ? { callback: b.callback } : {}), ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}) }, { replaceAll: true })
+      const made = await store.set(agent, b.kinds, { ...(b.callback !== undefined ? { callback: b.callback } : {}), ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}) }, { replaceAll: true })
       send(200, { handler: handlerView(agent, made) })
       return true
     }
@@ -212,7 +288,7 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     if (method === 'GET' || method === 'DELETE') {
       if (bindings.length === 0) throw new AgoraError('ERR_NO_HANDLER', `agent ${agent} has no HTTP handler on this daemon (PUT /v1/agents/${agent}/handler)`, { path: 'id' })
       if (method === 'GET') { send(200, { handler: handlerView(agent, bindings) }); return true }
-      store.remove(agent)
+      await store.remove(agent)
       send(200, { removed: agent })
       return true
     }
@@ -238,8 +314,8 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     }
     if (rest.length === 1 && method === 'POST') {
       const b = parseBody(agentSchemas.answer, await c.body(), 'answer')
-      const v = store.answer(rest[0]!, b as { reply?: unknown, error?: unknown }, { agent })
-      send(200, { callId: v.callId, agent, kind: v.kind, accepted: true })
+      const v = await store.answerAny(rest[0]!, b as { reply?: unknown, error?: unknown }, agent)
+      send(200, { callId: v.callId, agent, kind: v.kind, accepted: true, ...(v.recovered === true ? { recovered: true } : {}) })
       return true
     }
     if (rest.length === 2 && rest[1] === 'progress' && method === 'POST') {
@@ -256,7 +332,7 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     if (what === 'request') {
       const b = parseBody(agentSchemas.request, await c.body(), 'request')
       const o = { ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}), ...(b.from !== undefined ? { from: b.from } : {}), signal: gone }
-      const reply = b.protocol !== undefined ? await agents.protocol(b.protocol).request(agent, b.payload ?? null, o) : await agents.request(agent, b.payload ?? null, o)
+      const reply = b.protocol !== undefined ? await protocolOf(b.protocol).request(agent, b.payload ?? null, o) : await agents.request(agent, b.payload ?? null, o)
       c.send(200, { agent, reply: reply ?? null })
       return
     }
@@ -294,7 +370,7 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
       const b = parseBody(agentSchemas.route, await c.body(), 'request')
       const route = { capability: b.capability, ...(b.strategy !== undefined ? { strategy: b.strategy } : {}), ...(b.attempts !== undefined ? { attempts: b.attempts } : {}) }
       const o = { ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}), ...(b.from !== undefined ? { from: b.from } : {}), signal: clientGone(c.res) }
-      const reply = b.protocol !== undefined ? await agents.protocol(b.protocol).request(route, b.payload ?? null, o) : await agents.request(route, b.payload ?? null, o)
+      const reply = b.protocol !== undefined ? await protocolOf(b.protocol).request(route, b.payload ?? null, o) : await agents.request(route, b.payload ?? null, o)
       c.send(200, { capability: b.capability, reply: reply ?? null })
       return true
     }

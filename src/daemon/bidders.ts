@@ -72,12 +72,12 @@ export class KindView<Ans> {
     return this.infoOf(b)
   }
 
-  /** Gives `agent` (hosted here) a handler of this kind; replaces an earlier one. */
-  set (agent: string, spec: HandlerSpec): HandlerInfo {
-    return this.infoOf(this.store.set(agent, [this.k.kind], spec, { via: this.k.via, timeoutMsMax: this.k.timeoutMsMax })[0]!)
+  /** Gives `agent` (hosted here) a handler of this kind; replaces an earlier one. Resolves once it is on disk (with a data dir). */
+  async set (agent: string, spec: HandlerSpec): Promise<HandlerInfo> {
+    return this.infoOf((await this.store.set(agent, [this.k.kind], spec, { via: this.k.via, timeoutMsMax: this.k.timeoutMsMax }))[0]!)
   }
 
-  remove (agent: string): boolean { return this.store.remove(agent, [this.k.kind]) }
+  async remove (agent: string): Promise<boolean> { return await this.store.remove(agent, [this.k.kind]) }
 
   /** Pending requests of a long-polling agent; waits up to `waitMs` for one when there is none. */
   async poll (agent: string, waitMs: number, signal: AbortSignal): Promise<Array<{ requestId: string, expiresAt: number } & Record<string, unknown>>> {

@@ -56,8 +56,8 @@ import { EventHub, streamOptions } from './events.js'
 import { RAFT_STATUS, NotRaftMemberError, raftRoutes } from './raft-routes.js'
 import { routeTemplate } from './routes.js'
 import { handlerStore } from './agent-handlers.js'
-import { AGENT_STATUS, agentRoutes } from './agent-routes.js'
-import { TASK_STATUS, taskRoutes } from './task-routes.js'
+import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.js'
+import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -80,6 +80,9 @@ export class HttpError extends AgoraError {
     this.status = status
   }
 }
+
+/** `Retry-After` seconds of the 429 and 503 answers a retry can get past (an error's `details.retryAfterS` first). */
+const RETRY_AFTER_S: Record<string, number> = { ...AGENT_RETRY_AFTER_S, ...TASK_RETRY_AFTER_S }
 
 const STATUS_OF: Record<string, number> = {
   ERR_INVALID_DESCRIPTOR: 400,
@@ -349,7 +352,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         }
         if (method === 'DELETE') {
           if (!await peer.registry.unregister(a)) throw new HttpError(404, 'ERR_AGENT_NOT_FOUND', `no agent ${a} on this peer`, 'id')
-          handlers.remove(a)
+          await handlers.remove(a)
           send(res, 200, { removed: a })
           return
         }
@@ -440,7 +443,12 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       const status = e instanceof HttpError ? e.status : (typeof e.code === 'string' ? (Object.hasOwn(STATUS_OF, e.code) ? STATUS_OF[e.code] : undefined) ?? 500 : 500)
       if (status >= 500) { stats.errors5xx++; log.warn('request failed', { method: req.method, url: req.url, error: e.message }) } else stats.errors4xx++
       if (res.headersSent) { res.destroy(); return }
-      const details = e.details as { path?: unknown, leader?: unknown, reason?: unknown } | undefined
+      const details = e.details as { path?: unknown, leader?: unknown, reason?: unknown, retryAfterS?: unknown } | undefined
+      // Overload answers a retry can get past say when (agents and tasks routes).
+      if (status === 429 || status === 503) {
+        const retryAfter = typeof details?.retryAfterS === 'number' ? details.retryAfterS : typeof e.code === 'string' && Object.hasOwn(RETRY_AFTER_S, e.code) ? RETRY_AFTER_S[e.code] : undefined
+        if (retryAfter !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(retryAfter))))
+      }
       const extra = {
         ...(typeof details?.path === 'string' ? { path: details.path } : {}),
         ...(e.code === 'ERR_NOT_LEADER' ? { leader: details?.leader ?? null } : {}),

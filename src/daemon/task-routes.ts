@@ -12,7 +12,9 @@
  *   POST   /v1/tasks/:id/cancel     cancel a task this daemon submitted → { task }
  *   GET    /v1/tasks/:id/wait?waitMs=   { task, finished }: answered once the task is completed, failed or
  *                                   cancelled, or after waitMs (default 30000, at most {@link TASK_HTTP_WAIT_MS_MAX})
- *                                   with its state then (finished false)
+ *                                   with its state then (finished false); at most {@link TASK_HTTP_WAITS_MAX}
+ *                                   wait at once (429 ERR_TOO_MANY_TASK_WAITS, `Retry-After`), and a wait
+ *                                   ends within {@link TASK_HTTP_WAIT_ROUND_MS} of its client going away
  *
  * | status | codes |
  * |---|---|
@@ -21,6 +23,7 @@
  * | 404 | ERR_TASK_NOT_FOUND (unknown or forgotten) |
  * | 409 | ERR_TASK_STATE (cancel: already finished) |
  * | 422 | ERR_NO_ECONOMY (a reward without an economy), ERR_INSUFFICIENT_FUNDS |
+ * | 429 | ERR_TOO_MANY_TASK_WAITS (wait: too many at once; `Retry-After`) |
  * | 503 | ERR_NO_RAFT, ERR_STOPPED, ERR_INDEFINITE |
  */
 import { z } from 'zod'
@@ -28,7 +31,7 @@ import { AgoraError } from '../base/errors.js'
 import type { Peer } from '../../peers/peer.js'
 import type { TaskSpec } from '../../peers/agents/types.js'
 import { TASK_LIMITS } from '../../protocols/tasks/types.js'
-import { nonNegInt, parseBody } from './route-util.js'
+import { clientGone, nonNegInt, parseBody } from './route-util.js'
 import type { RouteContext } from './route-util.js'
 
 export const TASK_STATUS: Record<string, number> = {
@@ -37,8 +40,17 @@ export const TASK_STATUS: Record<string, number> = {
   ERR_STALE_ATTEMPT: 409,
   ERR_TARGET_MISMATCH: 409,
   ERR_NO_ECONOMY: 422,
+  ERR_TOO_MANY_TASK_WAITS: 429,
   ERR_STOPPED: 503
 }
+
+/** `Retry-After` (seconds) of the task routes' answers a retry can get past. */
+export const TASK_RETRY_AFTER_S: Record<string, number> = { ERR_TOO_MANY_TASK_WAITS: 1 }
+
+/** `GET /v1/tasks/:id/wait` requests waiting at once (each holds a watch of the task). */
+export const TASK_HTTP_WAITS_MAX = 64
+/** A wait watches the task in rounds of at most this; a client that went away is let go within one round. */
+export const TASK_HTTP_WAIT_ROUND_MS = 1000
 
 /** Default and longest wait of `GET /v1/tasks/:id/wait`. */
 export const TASK_HTTP_WAIT_MS_DEFAULT = 30_000
@@ -76,8 +88,10 @@ function taskId (v: string | undefined): number {
 }
 
 /** The task routes; `handle` returns false when the request is not one of them. */
-export function taskRoutes (peer: Peer): { handle: (c: RouteContext) => Promise<boolean> } {
+export function taskRoutes (peer: Pick<Peer, 'tasks'>): { handle: (c: RouteContext) => Promise<boolean>, waiting: () => number } {
   const tasks = peer.tasks
+  /** Waits holding a watch now (a round still running after its client went away included). */
+  let waits = 0
   const get = async (id: number): Promise<unknown> => {
     const t = await tasks.get(id)
     if (t === undefined) throw new AgoraError('ERR_TASK_NOT_FOUND', `task ${id} does not exist (or was forgotten)`, { path: 'id' })
@@ -122,15 +136,41 @@ export function taskRoutes (peer: Peer): { handle: (c: RouteContext) => Promise<
     }
     if (parts[3] === 'wait' && method === 'GET') {
       const waitMs = nonNegInt(url.searchParams.get('waitMs'), 'waitMs', TASK_HTTP_WAIT_MS_MAX) ?? TASK_HTTP_WAIT_MS_DEFAULT
+      if (waits >= TASK_HTTP_WAITS_MAX) throw new AgoraError('ERR_TOO_MANY_TASK_WAITS', `at most ${TASK_HTTP_WAITS_MAX} task waits at once (TASK_HTTP_WAITS_MAX); wait again later`, { limit: 'TASK_HTTP_WAITS_MAX', retryAfterS: TASK_RETRY_AFTER_S.ERR_TOO_MANY_TASK_WAITS })
+      waits++
+      let round: Promise<unknown> = Promise.resolve()
       try {
-        send(200, { task: await tasks.wait(id, { timeoutMs: waitMs }), finished: true })
-      } catch (err) {
-        if ((err as AgoraError).code !== 'ERR_TIMEOUT') throw err
-        send(200, { task: await get(id), finished: false })
+        const r = await waitFor(id, waitMs, clientGone(c.res), (p) => { round = p })
+        if (r !== undefined) send(200, r)
+      } finally {
+        // The slot is free once the last round's watch ended (at most one round after the client left).
+        void round.then(() => { waits-- })
       }
       return true
     }
     return false
   }
-  return { handle }
+
+  /**
+   * The task once finished, or its state after `waitMs`: watched in rounds of at most
+   * {@link TASK_HTTP_WAIT_ROUND_MS} (peer.tasks.wait takes no signal), so that a client that went away
+   * stops the wait within a round; undefined when it went away.
+   */
+  const waitFor = async (id: number, waitMs: number, gone: AbortSignal, onRound: (p: Promise<unknown>) => void): Promise<{ task: unknown, finished: boolean } | undefined> => {
+    const deadline = Date.now() + waitMs
+    const left = new Promise<undefined>(resolve => { gone.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })
+    for (;;) {
+      const ms = Math.min(TASK_HTTP_WAIT_ROUND_MS, Math.max(0, deadline - Date.now()))
+      const p = tasks.wait(id, { timeoutMs: ms }).then(task => ({ task, finished: true }), (err: AgoraError) => {
+        if (err.code !== 'ERR_TIMEOUT') throw err
+        return undefined
+      })
+      onRound(p.catch(() => {}))
+      const r = await Promise.race([p, left])
+      if (gone.aborted) return undefined
+      if (r !== undefined) return r
+      if (Date.now() >= deadline) return { task: await get(id), finished: false }
+    }
+  }
+  return { handle, waiting: () => waits }
 }

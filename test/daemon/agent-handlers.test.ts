@@ -7,18 +7,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { AgentHandlerStore, HANDLERS_FILE, LEGACY_QUEUE_MAX } from '../../src/daemon/agent-handlers.js'
-import type { HandlerStoreOptions } from '../../src/daemon/agent-handlers.js'
+import { AgentHandlerStore, HANDLERS_FILE, INBOX_POLLERS_PER_AGENT_MAX, LEGACY_QUEUE_MAX } from '../../src/daemon/agent-handlers.js'
+import type { HandlerStoreOptions, HandlerTarget } from '../../src/daemon/agent-handlers.js'
 import type { AgentHandlers } from '../../peers/agents/types.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'agora-handlers-'))
 afterAll(() => { rmSync(tmp, { recursive: true, force: true }) })
 
-function store (local: string[], options: Partial<HandlerStoreOptions> = {}): { s: AgentHandlerStore, applied: Map<string, AgentHandlers> } {
+function store (local: string[], options: Partial<HandlerStoreOptions> = {}, rerunTask?: HandlerTarget['rerunTask']): { s: AgentHandlerStore, applied: Map<string, AgentHandlers> } {
   const applied = new Map<string, AgentHandlers>()
   const s = new AgentHandlerStore({
     isLocal: (a) => local.includes(a),
-    apply: (a, h) => { if (h === undefined) applied.delete(a); else applied.set(a, h) }
+    apply: (a, h) => { if (h === undefined) applied.delete(a); else applied.set(a, h) },
+    ...(rerunTask !== undefined ? { rerunTask } : {})
   }, { allowRemoteCallbacks: false, ...options })
   return { s, applied }
 }
@@ -34,7 +35,7 @@ async function codeOf (p: Promise<unknown>): Promise<string | undefined> {
 describe('agent handlers', () => {
   it('every kind becomes its handler; a long-poll worker answers each; an error answer is a throw', async () => {
     const { s, applied } = store(['w'])
-    s.set('w', ['request', 'message', 'task', 'vote', 'bid', 'protocol:sum'], {})
+    await s.set('w', ['request', 'message', 'task', 'vote', 'bid', 'protocol:sum'], {})
     const h = applied.get('w')!
     expect(Object.keys(h).sort()).toEqual(['onBidRequest', 'onMessage', 'onRequest', 'onTask', 'onVote', 'protocols'])
     expect(Object.keys(h.protocols!)).toEqual(['sum'])
@@ -78,7 +79,7 @@ describe('agent handlers', () => {
 
   it('bounds: the inbox (named limit), bids per agent, the caller giving up; removal fails or declines what waits', async () => {
     const { s, applied } = store(['w'], { inboxMax: 3 })
-    s.set('w', ['request', 'bid'], { timeoutMs: 10_000 })
+    await s.set('w', ['request', 'bid'], { timeoutMs: 10_000 })
     const h = applied.get('w')!
     const waiting = [1, 2, 3].map(i => h.onRequest!(i, ctx('w')))
     const over = h.onRequest!(4, ctx('w')) as Promise<unknown>
@@ -88,37 +89,37 @@ describe('agent handlers', () => {
     // The caller's signal aborted: the call leaves the inbox.
     const ctrl = new AbortController()
     const { s: s2, applied: a2 } = store(['v'])
-    s2.set('v', ['request'], { timeoutMs: 10_000 })
+    await s2.set('v', ['request'], { timeoutMs: 10_000 })
     const gone = a2.get('v')!.onRequest!(1, { ...ctx('v'), signal: ctrl.signal }) as Promise<unknown>
     ctrl.abort()
     expect(await codeOf(gone)).toBe('ERR_TIMEOUT')
     expect(await s2.poll('v', { waitMs: 0, signal: never, missing })).toEqual([])
     // Replacing the registration without `request`: waiting requests fail ERR_NO_HANDLER.
-    s.set('w', ['bid'], {}, { replaceAll: true })
+    await s.set('w', ['bid'], {}, { replaceAll: true })
     expect((await Promise.allSettled(waiting)).map(o => (o as PromiseRejectedResult).reason.code)).toEqual(['ERR_NO_HANDLER', 'ERR_NO_HANDLER', 'ERR_NO_HANDLER'])
     expect(applied.get('w')!.onRequest).toBeUndefined()
     // Bids keep the bound of the bidder routes, and are declined (null) when the handler goes.
     const { s: s3, applied: a3 } = store(['b'])
-    s3.set('b', ['bid'], {}, { via: 'bidder' })
+    await s3.set('b', ['bid'], {}, { via: 'bidder' })
     const bids = Array.from({ length: LEGACY_QUEUE_MAX }, (_, i) => a3.get('b')!.onBidRequest!({ auction: `a${i}`, agent: 'b', seller: 's', spec: {} as never, closesAt: 0 }))
     expect(await codeOf(Promise.resolve(a3.get('b')!.onBidRequest!({ auction: 'x', agent: 'b', seller: 's', spec: {} as never, closesAt: 0 })))).toBe('ERR_LIMIT_EXCEEDED')
-    expect(s3.remove('b')).toBe(true)
+    expect(await s3.remove('b')).toBe(true)
     expect(await Promise.all(bids)).toEqual(Array(LEGACY_QUEUE_MAX).fill(null))
     expect(a3.has('b')).toBe(false)
   })
 
-  it('bad registrations are named errors', () => {
+  it('bad registrations are named errors', async () => {
     const { s } = store(['w'])
-    expect(() => s.set('w', ['nope'], {})).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST', details: { path: 'kinds.0' } }))
-    expect(() => s.set('w', ['protocol:bad name'], {})).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST' }))
-    expect(() => s.set('w', [], {})).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST' }))
-    expect(() => s.set('x', ['request'], {})).toThrow(expect.objectContaining({ code: 'ERR_AGENT_NOT_FOUND' }))
-    expect(() => s.set('w', ['request'], { callback: 'http://10.0.0.1/x' })).toThrow(expect.objectContaining({ code: 'ERR_CALLBACK_NOT_ALLOWED' }))
-    expect(() => s.set('w', ['request'], { timeoutMs: 10 ** 9 })).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST', details: { path: 'timeoutMs' } }))
+    await expect(s.set('w', ['nope'], {})).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST', details: { path: 'kinds.0' } })
+    await expect(s.set('w', ['protocol:bad name'], {})).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' })
+    await expect(s.set('w', [], {})).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' })
+    await expect(s.set('x', ['request'], {})).rejects.toMatchObject({ code: 'ERR_AGENT_NOT_FOUND' })
+    await expect(s.set('w', ['request'], { callback: 'http://10.0.0.1/x' })).rejects.toMatchObject({ code: 'ERR_CALLBACK_NOT_ALLOWED' })
+    await expect(s.set('w', ['request'], { timeoutMs: 10 ** 9 })).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST', details: { path: 'timeoutMs' } })
     expect(s.size).toBe(0)
   })
 
-  it('the file: every registration kept and restored; bidders.json and voters.json migrated once', () => {
+  it('the file: every registration kept and restored; bidders.json and voters.json migrated once', async () => {
     const dir = join(tmp, 'keep')
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir)
@@ -132,14 +133,84 @@ describe('agent handlers', () => {
     ])
     expect(warnings).toEqual(['a saved agent handler was dropped'])
     expect(applied.get('b')!.onBidRequest).toBeDefined()
+    await s.flush()
     expect(existsSync(join(dir, HANDLERS_FILE))).toBe(true)
-    s.set('w', ['request', 'task'], {})
-    s.remove('v')
+    await s.set('w', ['request', 'task'], {})
+    await s.remove('v')
     s.close()
     // A second start reads handlers.json only (the old files are left as they were, and ignored).
     const { s: again, applied: a2 } = store(['b', 'v', 'w'], { dataDir: dir })
     expect(again.list().map(b => `${b.agent}:${b.kind}`).sort()).toEqual(['b:bid', 'w:request', 'w:task'])
     expect(a2.get('w')!.onTask).toBeDefined()
     expect(JSON.parse(readFileSync(join(dir, HANDLERS_FILE), 'utf8')).version).toBe(1)
+  })
+
+  it('long-polls are bounded per agent (INBOX_POLLERS_PER_AGENT_MAX, beside the global INBOX_POLLERS_MAX): one agent\'s client cannot take every slot', async () => {
+    const { s } = store(['greedy', 'other'])
+    await s.set('greedy', ['request'], {})
+    await s.set('other', ['request'], {})
+    const ctrl = new AbortController()
+    const polls = Array.from({ length: INBOX_POLLERS_PER_AGENT_MAX }, async () => await s.poll('greedy', { waitMs: 20_000, signal: ctrl.signal, missing }))
+    await expect(s.poll('greedy', { waitMs: 20_000, signal: ctrl.signal, missing })).rejects.toMatchObject({ code: 'ERR_TOO_MANY_POLLS', details: { limit: 'INBOX_POLLERS_PER_AGENT_MAX', retryAfterS: 1 } })
+    // Another agent still polls.
+    const theirs = s.poll('other', { waitMs: 20_000, signal: ctrl.signal, missing })
+    ctrl.abort()
+    expect(await Promise.all(polls)).toEqual(Array(INBOX_POLLERS_PER_AGENT_MAX).fill([]))
+    expect(await theirs).toEqual([])
+    // The slots are given back.
+    expect(await s.poll('greedy', { waitMs: 1, signal: never, missing })).toEqual([])
+  })
+
+  it('the file is written asynchronously and coalesced; an answer waits for the write that has its change; a failed write undoes it', async () => {
+    const dir = join(tmp, 'coalesce')
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir)
+    const agents = Array.from({ length: 50 }, (_, i) => `a${i}`)
+    const { s } = store(agents, { dataDir: dir })
+    const file = join(dir, HANDLERS_FILE)
+    // 50 registrations at once: each resolves once the file has it; far fewer writes than changes.
+    await Promise.all(agents.map(async (a) => {
+      await s.set(a, ['request'], {})
+      expect(JSON.parse(readFileSync(file, 'utf8')).handlers.map((b: { agent: string }) => b.agent)).toContain(a)
+    }))
+    expect(s.fileWrites).toBeGreaterThanOrEqual(1)
+    expect(s.fileWrites).toBeLessThanOrEqual(3)
+    expect(JSON.parse(readFileSync(file, 'utf8')).handlers.length).toBe(50)
+    // The latest state wins: a removal right after a registration leaves the file without it.
+    void s.set('a0', ['task'], {})
+    await s.remove('a0')
+    expect(JSON.parse(readFileSync(file, 'utf8')).handlers.map((b: { agent: string }) => b.agent)).not.toContain('a0')
+    // A write that fails refuses the registration (nothing half made).
+    const { s: broken, applied } = store(['w'], { dataDir: join(dir, 'missing-dir') })
+    await expect(broken.set('w', ['request'], {})).rejects.toMatchObject({ code: 'ERR_HANDLERS_STORE' })
+    expect(broken.of('w')).toEqual([])
+    expect(applied.has('w')).toBe(false)
+  })
+
+  it('a task answer to a call id of an earlier run is taken when the log says the attempt is current here', async () => {
+    const reran: Array<Promise<unknown>> = []
+    let current = true
+    const { s, applied } = store(['w'], {}, async (agent, task, attempt) => {
+      if (!current) return 'stale'
+      // What peer.tasks does on the hint: runs the attempt on the agent's onTask handler.
+      reran.push(Promise.resolve(applied.get(agent)!.onTask!({ id: task, attempt, payload: { n: 2 }, submitter: 'p', deadline: Date.now() + 10_000 }, { ...ctx(agent), task, attempt, progress: async () => {} })))
+      return 'taken'
+    })
+    await s.set('w', ['task'], {})
+    // A task call's id names its attempt.
+    const live = applied.get('w')!.onTask!({ id: 9, attempt: 2, payload: null, submitter: 'p', deadline: Date.now() + 10_000 }, { ...ctx('w'), task: 9, attempt: 2, progress: async () => {} }) as Promise<unknown>
+    const [call] = await s.poll('w', { waitMs: 1000, signal: never, missing })
+    expect(call!.callId).toMatch(/^[0-9a-f]{16}0{13}90{7}2$/)
+    // An unknown id of task 7, attempt 1 (the daemon restarted since it handed the call out).
+    const t71 = `0123456789abcdef${'7'.padStart(14, '0')}${'1'.padStart(8, '0')}`
+    expect(await s.answerAny(t71, { reply: { four: 4 } }, 'w')).toEqual({ callId: t71, kind: 'task', recovered: true })
+    expect(await Promise.all(reran)).toEqual([{ four: 4 }])
+    // The attempt runs here already (a new call waits): that call takes the answer.
+    expect(await s.answerAny(`ffffffffffffffff${'9'.padStart(14, '0')}${'2'.padStart(8, '0')}`, { reply: 'late' }, 'w')).toMatchObject({ callId: call!.callId, recovered: true })
+    expect(await live).toBe('late')
+    // Not current here: 409 ERR_STALE_ATTEMPT; not a task call id: still 404.
+    current = false
+    await expect(s.answerAny(t71, { reply: 1 }, 'w')).rejects.toMatchObject({ code: 'ERR_STALE_ATTEMPT' })
+    await expect(s.answerAny('0123456789abcdef', { reply: 1 }, 'w')).rejects.toMatchObject({ code: 'ERR_UNKNOWN_REQUEST' })
   })
 })

@@ -225,10 +225,13 @@ describe('overload and bad input', () => {
     // agentInboxMax is 3 on d1.
     const waiting = [1, 2, 3].map(async (n) => await api(d0, 'POST', '/v1/agents/slow-p/request', { payload: { n }, timeoutMs: 20_000 }).catch((err: Error) => ({ status: 0, json: { error: err.message } })))
     await waitUntil(async () => (await metrics(d1)).get('agora_agent_handler_calls_pending') === 3, 'three calls waiting in slow-p\'s inbox')
-    const over = await api(d0, 'POST', '/v1/agents/slow-p/request', { payload: { n: 4 }, timeoutMs: 20_000 })
+    const overRes = await fetch(`http://${d0.http}/v1/agents/slow-p/request`, { method: 'POST', headers: { authorization: `Bearer ${d0.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ payload: { n: 4 }, timeoutMs: 20_000 }) })
+    const over = { status: overRes.status, json: await overRes.json() as any }
     expect(over.status).toBe(503)
     expect(over.json.error.code).toBe('ERR_OVERLOADED')
     expect(over.json.error.message).toContain('AGENT_INBOX_MAX')
+    // A retry can get past it: the answer says when.
+    expect(overRes.headers.get('retry-after')).toBe('1')
     // Drain: answer the three.
     const calls = (await api(d1, 'GET', '/v1/agents/slow-p/inbox?waitMs=0')).json.calls
     expect(calls.length).toBe(3)

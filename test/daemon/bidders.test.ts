@@ -57,7 +57,7 @@ describe('HTTP bidders', () => {
     const { peer, handlers } = fakePeer(['a'])
     const b = new Bidders(peer, { allowRemoteCallbacks: false })
     const call = async (path: string, timeoutMs = 2000): Promise<unknown> => {
-      b.set('a', { callback: `${base}${path}`, timeoutMs })
+      await b.set('a', { callback: `${base}${path}`, timeoutMs })
       return await handlers.get('a')!(req('a'))
     }
     expect(await call('/ok')).toEqual({ amount: 7 })
@@ -69,23 +69,23 @@ describe('HTTP bidders', () => {
     expect(b.stats.callbackErrors).toBe(4)
   })
 
-  it('callback URLs: loopback only by default, http(s) only, agents hosted here only', () => {
+  it('callback URLs: loopback only by default, http(s) only, agents hosted here only', async () => {
     const { peer } = fakePeer(['a'])
     const b = new Bidders(peer, { allowRemoteCallbacks: false })
-    expect(() => b.set('a', { callback: 'http://10.1.2.3/bid' })).toThrow(expect.objectContaining({ code: 'ERR_CALLBACK_NOT_ALLOWED' }))
-    expect(() => b.set('a', { callback: 'ftp://127.0.0.1/bid' })).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST' }))
-    expect(() => b.set('a', { callback: 'not a url' })).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST' }))
-    expect(() => b.set('zz', {})).toThrow(expect.objectContaining({ code: 'ERR_AGENT_NOT_FOUND' }))
-    expect(b.set('a', { callback: 'http://[::1]:9/bid' }).mode).toBe('callback')
-    expect(b.set('a', { callback: 'http://localhost:9/bid' }).mode).toBe('callback')
+    await expect(b.set('a', { callback: 'http://10.1.2.3/bid' })).rejects.toMatchObject({ code: 'ERR_CALLBACK_NOT_ALLOWED' })
+    await expect(b.set('a', { callback: 'ftp://127.0.0.1/bid' })).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' })
+    await expect(b.set('a', { callback: 'not a url' })).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' })
+    await expect(b.set('zz', {})).rejects.toMatchObject({ code: 'ERR_AGENT_NOT_FOUND' })
+    expect((await b.set('a', { callback: 'http://[::1]:9/bid' })).mode).toBe('callback')
+    expect((await b.set('a', { callback: 'http://localhost:9/bid' })).mode).toBe('callback')
     const open = new Bidders(fakePeer(['a']).peer, { allowRemoteCallbacks: true })
-    expect(open.set('a', { callback: 'http://10.1.2.3/bid' }).callback).toBe('http://10.1.2.3/bid')
+    expect((await open.set('a', { callback: 'http://10.1.2.3/bid' })).callback).toBe('http://10.1.2.3/bid')
   })
 
   it('long-poll: a waiting poll gets the request, the answer becomes the bid; unknown requests are refused', async () => {
     const { peer, handlers } = fakePeer(['p'])
     const b = new Bidders(peer, { allowRemoteCallbacks: false })
-    b.set('p', { timeoutMs: 10_000 })
+    await b.set('p', { timeoutMs: 10_000 })
     const polled = b.poll('p', 10_000, new AbortController().signal)
     const bid = handlers.get('p')!(req('p', 'g7'))
     const [pending] = await polled
@@ -105,16 +105,16 @@ describe('HTTP bidders', () => {
   it('long-poll: the per-agent queue is bounded, unanswered requests time out, removing the bidder declines what waits', async () => {
     const { peer, handlers } = fakePeer(['p'])
     const b = new Bidders(peer, { allowRemoteCallbacks: false })
-    b.set('p', { timeoutMs: 10_000 })
+    await b.set('p', { timeoutMs: 10_000 })
     const h = handlers.get('p')!
     const waiting = Array.from({ length: BID_QUEUE_PER_AGENT_MAX }, (_, i) => h(req('p', `q${i}`)))
     expect(await codeOf(h(req('p', 'one-too-many')))).toBe('ERR_LIMIT_EXCEEDED')
     expect((await b.poll('p', 0, new AbortController().signal)).length).toBe(BID_QUEUE_PER_AGENT_MAX)
-    expect(b.remove('p')).toBe(true)
+    expect(await b.remove('p')).toBe(true)
     expect(await Promise.all(waiting)).toEqual(Array(BID_QUEUE_PER_AGENT_MAX).fill(null))
     expect(handlers.has('p')).toBe(false)
 
-    b.set('p', { timeoutMs: 50 })
+    await b.set('p', { timeoutMs: 50 })
     const late = handlers.get('p')!(req('p', 'late'))
     const [pending] = await b.poll('p', 0, new AbortController().signal)
     expect(await codeOf(late)).toBe('ERR_TIMEOUT')

@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { CLI, NODE, api, ensureMesh, exitOf, metrics, startMesh, stopAll } from './helpers.js'
+import { CLI, NODE, api, ensureMesh, exitOf, metrics, startDaemon, startMesh, stopAll } from './helpers.js'
 import type { Daemon, DaemonMesh } from './helpers.js'
 import { openEvents } from './sse.js'
 import { ROUTE_TEMPLATES } from '../../src/daemon/routes.js'
@@ -207,6 +207,31 @@ async function cli (d: Daemon, args: string[]): Promise<{ code: number | null, s
   const { code } = await exitOf(p)
   return { code, stdout, stderr }
 }
+
+describe('a task answer across a restart', () => {
+  it('a worker\'s answer to a call the daemon handed out before it restarted completes the attempt (it is current and hosted here)', async () => {
+    await tasker(d2, 'rs-tasker', ['restart-cap'])
+    const id = await submit(d0, { agent: 'rs-tasker', payload: { n: 5 }, retries: 0, timeoutMs: 120_000 })
+    const call = await waitUntil(async () => {
+      const r = await api(d2, 'GET', '/v1/agents/rs-tasker/inbox?waitMs=1000')
+      return r.json?.calls?.[0]
+    }, { what: 'the task call in rs-tasker\'s inbox', timeoutMs: 20_000 })
+    expect(call.task).toMatchObject({ id, attempt: 1 })
+    // The daemon dies with the call handed out; the attempt stays current (acked under the host's session
+    // lease, which outlives a quick restart).
+    d2.proc.kill('SIGKILL')
+    await exitOf(d2.proc)
+    d2 = await startDaemon(d2.dir, ['--raft-voters', mesh.ids.join(','), '--bootstrap', d0.addresses[0]!])
+    mesh.daemons[2] = d2
+    const r = await waitUntil(async () => {
+      const x = await api(d2, 'POST', `/v1/agents/rs-tasker/inbox/${call.callId as string}`, { reply: { ten: 10 } })
+      return x.status === 503 ? undefined : x
+    }, { what: 'the restarted daemon to take the answer', timeoutMs: 8000 })
+    expect([r.status, r.json]).toEqual([200, { callId: expect.any(String), agent: 'rs-tasker', kind: 'task', accepted: true, recovered: true }])
+    const t = await finished(d0, id)
+    expect([t.state, t.result, t.attempts]).toEqual(['completed', { ten: 10 }, 1])
+  })
+})
 
 describe('agora task and agora agent', () => {
   it('submit --wait, get, list, wait, cancel; request, send, publish; failures exit 1 with the code, bad usage 2', async () => {

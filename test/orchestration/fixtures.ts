@@ -12,11 +12,24 @@ import type { InstructionPayload, OrchestrationComponents, StrongLike, TaskOutco
 
 export class MemoryStrong extends TypedEmitter<{ 'variable:changed': { name: string } }> {
   readonly data = new Map<string, string>()
+  /** The newest token granted per lock (the coordination machine's): fenced writes under older ones are refused. */
+  readonly tokens = new Map<string, number>()
   writes = 0
+  fencedWrites = 0
+  /** Grants lock `name` (a newer token). */
+  grant (name: string): number {
+    const token = (this.tokens.get(name) ?? 0) + 1
+    this.tokens.set(name, token)
+    return token
+  }
+
   variable (key: string): StrongLike {
     return {
       get: async () => { const t = this.data.get(key); return t === undefined ? null : JSON.parse(t) },
-      compareAndSet: async (expected, value) => {
+      compareAndSet: async (expected, value, options = {}) => {
+        const f = options.fence
+        if (f !== undefined && (this.tokens.get(f.lock) ?? 0) > f.token) throw Object.assign(new Error(`lock ${f.lock} has a newer token`), { code: 'ERR_FENCED' })
+        if (f !== undefined) this.fencedWrites++
         const cur = this.data.get(key) ?? 'null'
         if (cur !== canonicalJson(expected)) return false
         this.data.set(key, canonicalJson(value)!)
@@ -94,6 +107,7 @@ export function bench (): Bench {
       log: createLogger('silent', 'orchestration-test'),
       strong: (key) => b.strong.variable(key),
       runSingleton: (_name, fn) => b.singleton.run(fn),
+      lock: async (name) => ({ fence: { lock: name, token: b.strong.grant(name) }, signal: new AbortController().signal, release: async () => {} }),
       owner: async () => b.singleton.owner() === undefined ? undefined : 'owner',
       query: (q: QueryCriteria) => {
         const cap = typeof q.capability === 'string' ? q.capability : undefined

@@ -53,8 +53,8 @@ describe('orchestrated variable', () => {
     await waitUntil(async () => (await coordinations(h)).length === 1, 'the first coordination')
     expect(await h.state()).toMatchObject({ value: 32, version: 1, by: 'initial' })
     expect(b.delivered.map(d => [d.agent, d.payload])).toEqual([
-      ['w1', { variable: 'batch', version: 1, value: 32, instruction: { batchSize: 32, worker: 0, workers: 2 } }],
-      ['w2', { variable: 'batch', version: 1, value: 32, instruction: { batchSize: 32, worker: 1, workers: 2 } }]
+      ['w1', { variable: 'batch', version: 1, value: 32, instruction: { batchSize: 32, worker: 0, workers: 2 }, token: 1 }],
+      ['w2', { variable: 'batch', version: 1, value: 32, instruction: { batchSize: 32, worker: 1, workers: 2 }, token: 1 }]
     ])
     expect((await coordinations(h))[0]).toMatchObject({ seq: 1, trigger: 'takeover', version: 1, agents: 2, instructions: 2, delivered: 2, failed: 0, owner: 'p' })
 
@@ -157,6 +157,8 @@ describe('orchestrated variable', () => {
     const b = bench()
     b.team.push(agent('w1'))
     const h = declare<number>(b, 'p', { initial: 1, historyMax: 3 })
+    // The owner takes its lock before it writes `initial`: a set before that would be version 1 itself.
+    await waitUntil(async () => (await coordinations(h)).length === 1, 'the coordination of the initial value')
     for (let v = 2; v <= 6; v++) {
       await h.set(v)
       await waitUntil(async () => (await h.history()).at(-1)?.version === v, `the coordination of ${v}`)
@@ -199,6 +201,62 @@ describe('orchestrated variable', () => {
     expect(c.isOwner).toBe(true)
     expect((await coordinations(c)).map(e => [e.owner, e.trigger, e.version])).toEqual([['a', 'takeover', 1], ['a', 'value', 2], ['c', 'takeover', 2]])
     expect(b.delivered.filter(d => d.peer === 'c').map(d => d.payload.version)).toEqual([2, 2])
+  })
+})
+
+describe('the owner\'s fence and what it reads', () => {
+  it('the owner writes and delivers under its lock\'s token; once a newer owner holds the lock its writes are refused and its round stops', async () => {
+    const b = bench()
+    b.team.push(agent('w1'))
+    const a = declare<number>(b, 'a', { initial: 8 })
+    await waitUntil(async () => (await coordinations(a)).length === 1, 'the first coordination')
+    // The initial value, the confirmation and the history entry were fenced writes; the delivery carries the token.
+    expect(b.strong.fencedWrites).toBe(3)
+    expect(b.delivered.map(d => [d.payload.version, d.payload.token])).toEqual([[1, 1]])
+    // Another peer takes the lock (this owner's lease was lost and it has not noticed yet).
+    b.strong.grant('orch/batch')
+    await a.set(6)
+    await waitUntil(() => a.stats.fenced === 1, 'the stale owner\'s write refused')
+    // Nothing of version 2 was delivered or recorded under the stale token.
+    expect(b.delivered.filter(d => d.payload.token === 1).map(d => d.payload.version)).toEqual([1])
+    expect((await coordinations(a)).filter(e => e.version === 2 && e.owner === 'a' && e.trigger === 'value')).toEqual([])
+    // Its next term waits for the lock (here: granted at once, token 3) and coordinates again.
+    await waitUntil(async () => (await coordinations(a)).some(e => e.version === 2), 'version 2 coordinated under the new token')
+    expect(b.delivered.filter(d => d.payload.version === 2).map(d => d.payload.token)).toEqual([3])
+  })
+
+  it('a value breaking the constraints (a raw write) is not coordinated: an error entry, once; a later set resumes', async () => {
+    const b = bench()
+    b.team.push(agent('w1'))
+    const a = declare<number>(b, 'a', { initial: 8, constraints: { min: 1, max: 10 } })
+    await waitUntil(async () => (await coordinations(a)).length === 1, 'the first coordination')
+    // Someone writes the strong variable directly, past the constraints.
+    const raw = b.strong.variable('orch:batch')
+    expect(await raw.compareAndSet(await raw.get(), { value: 99, version: 2, at: 0, by: 'set', peer: 'rogue' })).toBe(true)
+    await waitUntil(async () => (await coordinations(a)).length === 2, 'the error entry')
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const entries = await coordinations(a)
+    expect(entries.length).toBe(2)
+    expect(entries[1]).toMatchObject({ version: 2, value: 99, delivered: 0, instructions: 0, error: expect.stringContaining('ERR_CONSTRAINT') })
+    expect(b.delivered.map(d => d.payload.value)).toEqual([8])
+    expect(a.stats.unfit).toBe(1)
+    await a.set(5)
+    await waitUntil(() => b.delivered.some(d => d.payload.value === 5), 'the value set after it delivered')
+  })
+
+  it('a foreign value in orch:<name> is nothing to coordinate: an error entry, the loop lives on, a set replaces it', async () => {
+    const b = bench()
+    b.team.push(agent('w1'))
+    b.strong.data.set('orch:batch', JSON.stringify({ not: 'a state' }))
+    const a = declare<number>(b, 'a', { initial: 8 })
+    await waitUntil(async () => (await coordinations(a)).length === 1, 'the error entry')
+    expect((await coordinations(a))[0]).toMatchObject({ version: 0, value: null, delivered: 0, error: expect.stringContaining('ERR_FOREIGN_VALUE') })
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect((await coordinations(a)).length).toBe(1)
+    expect(a.stats.errors).toBe(0)
+    expect(b.delivered).toEqual([])
+    expect(await a.set(3)).toBe(1)
+    await waitUntil(() => b.delivered.some(d => d.payload.value === 3), 'coordination resumed')
   })
 })
 
