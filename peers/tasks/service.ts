@@ -547,13 +547,17 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const key = `${f.task}/${f.attempt}`
     if (this.running.has(key)) return 'running'
     if (!this.ctx.agents.hasTaskHandler(f.agent)) throw new AgoraError('ERR_NO_HANDLER', `agent ${f.agent} has no onTask handler on this peer`)
-    if (this.hinted.has(key)) return 'ignored'
-    if (!this.hintQuota.take(from, Date.now())) {
-      this.stats.hintsRefused++
-      throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${HINTS_PER_PEER_PER_SEC} task hints a second from ${from}`)
+    // This peer's own hints (its daemon re-running an attempt after a restart, while its replica catches
+    // up) are neither limited nor deduplicated.
+    if (from !== this.ctx.self) {
+      if (this.hinted.has(key)) return 'ignored'
+      if (!this.hintQuota.take(from, Date.now())) {
+        this.stats.hintsRefused++
+        throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${HINTS_PER_PEER_PER_SEC} task hints a second from ${from}`)
+      }
+      this.hinted.add(key)
+      if (this.hinted.size > HINTED_REMEMBERED_MAX) this.hinted.delete(this.hinted.values().next().value!)
     }
-    this.hinted.add(key)
-    if (this.hinted.size > HINTED_REMEMBERED_MAX) this.hinted.delete(this.hinted.values().next().value!)
     const v = await this.view(f.task)
     if (v === undefined || !this.isMine(v, f.attempt, f.agent)) return 'ignored'
     this.work(v, f.attempt, f.agent)
