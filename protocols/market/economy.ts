@@ -775,6 +775,16 @@ export class Economy {
     this.ledger.applyMore(pay ? { type: 'release', by: AUCTION_HOUSE, id, payTo: to, payAmount: e.amount } : { type: 'release', by: AUCTION_HOUSE, id }, index)
   }
 
+  /**
+   * True when auction `id` (a task's: `task-<task>-<attempt>`) was opened at or after entry `since` by
+   * `seller` and settled with `agent` among its winners: the agent bid for the task on the terms in the
+   * log. False when the auction is unknown (never held, or forgotten), open, unsold or failed.
+   */
+  taskAuctionWon (id: string, agent: string, seller: string, since: number): boolean {
+    const a = this.auctions.get(id)
+    return a !== undefined && a.status === 'settled' && a.seller === seller && a.openedIndex >= since && (a.outcome?.winners.some(w => w.agent === agent) ?? false)
+  }
+
   /** Open task escrows, by task id, with their amounts. */
   taskEscrows (): Map<number, number> {
     const out = new Map<number, number>()

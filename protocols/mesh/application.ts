@@ -116,6 +116,7 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     this.taskHooks = {
       leaseOwner: (lease) => this.coordination.lease(lease)?.owner,
       ownerOf: (agent) => this.economy?.ownerOf(agent) ?? undefined,
+      auctionWon: (auction, agent, seller, since) => this.economy?.taskAuctionWon(auction, agent, seller, since) ?? false,
       outcome: (agent, o, index) => { this.economy?.taskOutcome(agent, o, index) },
       slash: (agent, condition, evidence, index) => { this.economy?.taskSlash(agent, condition, evidence, index) },
       escrow: (task, account, owner, amount, index) => this.economy === undefined ? 'ERR_NO_GENESIS' : this.economy.taskEscrow(task, account, owner, amount, index),
@@ -170,7 +171,9 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
   apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
     // Every entry moves log time (the coordination machine's deadlines, then the task machine's) before
-    // its own command.
+    // its own command. The task machine's clock moves first, so that the attempts a lease's end reassigns
+    // (the coordination machine's hook) see this entry's log time.
+    this.tasks.clock(meta.at, index)
     this.coordination.advance(meta.at, index)
     this.tasks.advance(meta.at, index)
     if (command[0] === COORD_TAG) {

@@ -11,7 +11,7 @@ import { TypedEmitter } from '../../src/base/events.js'
 import { MinHeap } from '../../src/base/heap.js'
 import { Refused, isRefusal, refuse as fail, refusing } from '../../src/base/refusal.js'
 import { isReservedName, isWellFormed, jsonInputProblem } from '../../src/base/input.js'
-import { TASK_BATCH_OPS_MAX, TASK_DEFAULTS, TASK_LIMITS, TASK_TAKEOVER_MS, type Allocation, type AttemptEnd, type AttemptView, type TaskCommand, type TaskEvent, type TaskEvents, type TaskFailure, type TaskHooks, type TaskState, type TaskTarget, type TaskView } from './types.js'
+import { TASK_BATCH_OPS_MAX, TASK_DEFAULTS, TASK_LIMITS, TASK_TAKEOVER_MS, type Allocation, type AttemptEnd, type AttemptView, type TaskCommand, type TaskEvent, type TaskEvents, type TaskFailReason, type TaskFailure, type TaskHooks, type TaskState, type TaskTarget, type TaskView } from './types.js'
 
 const dec = new TextDecoder()
 const L = TASK_LIMITS
@@ -23,12 +23,22 @@ const ALLOCATIONS: readonly Allocation[] = ['least-loaded', 'round-robin', 'auct
 /** A task record: a {@link TaskView} plus what the machine needs and never shows. */
 interface Task extends Omit<TaskView, 'history' | 'agent'> {
   history: Attempt[]
+  /** Not state (derived, never written): UTF-8 bytes of the payload's and the result's JSON string. */
+  payloadBytes?: number
+  resultBytes?: number
+  /** Not state: the bytes this task is charged ({@link chargeOf}), and to which pool (live or finished). */
+  charge?: number
+  chargedLive?: boolean
 }
 /** An attempt; `ackIndex` names the ack entry (evidence). */
 type Attempt = AttemptView
 
-/** A pending attempt deadline: task id, attempt number, log time. Ordered by (at, task). */
-interface Due { at: number, task: number, attempt: number }
+/**
+ * A pending deadline: task id, attempt number, log time; `wait`: the deadline of a task waiting in
+ * `submitted` after `attempt` attempts (its queue deadline), else the attempt's. Ordered by (at, task):
+ * a task has at most one valid deadline at a time.
+ */
+interface Due { at: number, task: number, attempt: number, wait?: true }
 function before (a: Due, b: Due): boolean {
   if (a.at !== b.at) return a.at < b.at
   return a.task < b.task
@@ -44,6 +54,23 @@ function isInt (v: unknown, min: number, max: number): v is number {
   return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
 }
 function isId (v: unknown): v is number { return Number.isSafeInteger(v) && (v as number) >= 1 }
+
+/** UTF-8 bytes of `s` as a JSON string (quotes and escapes counted): what it takes in a snapshot. */
+function jsonBytes (s: string): number { return Buffer.byteLength(JSON.stringify(s)) }
+
+/** The longest prefix of `s` (whole code points) whose JSON string takes at most `max` bytes. */
+function cutJson (s: string, max: number): string {
+  if (jsonBytes(s) <= max) return s
+  let n = 2
+  let out = ''
+  for (const ch of s) {
+    const b = jsonBytes(ch) - 2
+    if (n + b > max) break
+    n += b
+    out += ch
+  }
+  return out
+}
 
 /** JSON text of at most `max` UTF-8 bytes, well-formed. */
 function jsonText (v: unknown, what: string, max: number): string {
@@ -84,11 +111,12 @@ function parseTarget (raw: unknown): TaskTarget {
 }
 
 /** A submit's numeric fields and their ranges. */
-const SUBMIT_NUMBERS: ReadonlyArray<['retries' | 'timeoutMs' | 'graceMs' | 'ackMs', number, number]> = [
+const SUBMIT_NUMBERS: ReadonlyArray<['retries' | 'timeoutMs' | 'graceMs' | 'ackMs' | 'queueMs', number, number]> = [
   ['retries', 0, L.retriesMax],
   ['timeoutMs', L.timeoutMsMin, L.timeoutMsMax],
   ['graceMs', 0, L.graceMsMax],
-  ['ackMs', L.ackMsMin, L.ackMsMax]
+  ['ackMs', L.ackMsMin, L.ackMsMax],
+  ['queueMs', L.queueMsMin, L.queueMsMax]
 ]
 
 function parseSubmit (c: Record<string, unknown>): TaskCommand {
@@ -118,7 +146,7 @@ function parseSubmit (c: Record<string, unknown>): TaskCommand {
 }
 
 const FIELDS: Record<TaskCommand['t'], readonly string[]> = {
-  'task.submit': ['t', 'target', 'payload', 'allocation', 'retries', 'timeoutMs', 'graceMs', 'ackMs', 'key', 'account', 'reward'],
+  'task.submit': ['t', 'target', 'payload', 'allocation', 'retries', 'timeoutMs', 'graceMs', 'ackMs', 'queueMs', 'key', 'account', 'reward'],
   'task.assign': ['t', 'task', 'attempt', 'agent', 'host'],
   'task.ack': ['t', 'task', 'attempt', 'lease'],
   'task.progress': ['t', 'task', 'attempt', 'progress', 'note'],
@@ -205,6 +233,10 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
   private keys = new Map<string, Map<string, number>>()
   /** Live (submitted or assigned) tasks per submitting peer. */
   private liveByOrigin = new Map<string, number>()
+  /** Bytes charged ({@link chargeOf}) of live tasks, per submitting peer and in all; of finished tasks remembered. */
+  private liveBytesByOrigin = new Map<string, number>()
+  private liveBytes = 0
+  private finishedBytes = 0
   /** Assigned tasks per agent (the agent of their live attempt). */
   private byAgent = new Map<string, Set<number>>()
   /** Tasks whose live attempt is acked under a lease, per lease. */
@@ -228,19 +260,32 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
    * before the entry's own command.
    */
   advance (at: number, index: number): void {
-    this.index = index
-    if (at > this.now) this.now = at
+    this.clock(at, index)
     for (;;) {
       const d = this.heap.peek()
       if (d === undefined || d.at > this.now) return
       this.heap.pop()
       const t = this.tasks.get(d.task)
+      if (d.wait === true) {
+        if (t !== undefined && this.waiting(t, d)) this.unassigned(t)
+        continue
+      }
       const a = t === undefined ? undefined : this.live(t)
       if (t === undefined || a === undefined || a.attempt !== d.attempt || a.deadline !== d.at) continue
       // The ack window ends an unacked attempt before its whole time is up; otherwise the attempt timed out.
       const end = a.ackedAt === undefined && a.deadline < this.fullDeadline(t, a) ? 'ack-timeout' : 'timeout'
       this.endAttempt(t, a, end, true)
     }
+  }
+
+  /**
+   * Moves log time to `at` (when later) without acting on deadlines: the mesh application calls it before
+   * the coordination machine's advance, so that the attempts a lease's end reassigns ({@link leaseEnded})
+   * see the entry's log time; {@link advance} then acts on the task deadlines.
+   */
+  clock (at: number, index: number): void {
+    this.index = index
+    if (at > this.now) this.now = at
   }
 
   /** Applies a decoded command from `origin` (the signed proposer) at `index`. Never throws on bad input. */
@@ -306,12 +351,6 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     const own = this.liveByOrigin.get(origin) ?? 0
     if (own >= L.liveTasksPerOriginMax) fail('ERR_LIMIT_EXCEEDED', `peer ${origin} has ${L.liveTasksPerOriginMax} live tasks`)
     const id = Math.max(this.index, this.lastId + 1)
-    // The escrow is the last check: once it is taken nothing can refuse the submit.
-    if (c.account !== undefined && c.reward !== undefined) {
-      const code = this.hooks.escrow === undefined ? 'ERR_NO_ECONOMY' : this.hooks.escrow(id, c.account, origin, c.reward, this.index)
-      if (code !== undefined) fail(code, `the reward of ${c.reward} could not be escrowed from ${c.account}`)
-    }
-    this.lastId = id
     const t: Task = {
       id,
       state: 'submitted',
@@ -323,6 +362,7 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
       timeoutMs: c.timeoutMs ?? TASK_DEFAULTS.timeoutMs,
       graceMs: c.graceMs ?? TASK_DEFAULTS.graceMs,
       ackMs: c.ackMs ?? TASK_DEFAULTS.ackMs,
+      queueMs: c.queueMs ?? TASK_DEFAULTS.queueMs,
       attempts: 0,
       history: [],
       submittedIndex: this.index,
@@ -332,9 +372,19 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     }
     if (c.key !== undefined) t.key = c.key
     if (c.account !== undefined) { t.account = c.account; t.reward = c.reward! }
+    t.payloadBytes = jsonBytes(t.payload)
+    this.checkBudget(origin, chargeOf(t))
+    // The escrow is the last check: once it is taken nothing can refuse the submit.
+    if (c.account !== undefined && c.reward !== undefined) {
+      const code = this.hooks.escrow === undefined ? 'ERR_NO_ECONOMY' : this.hooks.escrow(id, c.account, origin, c.reward, this.index)
+      if (code !== undefined) fail(code, `the reward of ${c.reward} could not be escrowed from ${c.account}`)
+    }
+    this.lastId = id
     this.tasks.set(id, t)
     this.byState.get('submitted')!.add(id)
     this.liveByOrigin.set(origin, own + 1)
+    this.recharge(t)
+    this.heap.push({ at: this.queueDeadline(t), task: id, attempt: 0, wait: true })
     if (c.key !== undefined) {
       if (mine === undefined) this.keys.set(origin, new Map([[c.key, id]]))
       else mine.set(c.key, id)
@@ -357,10 +407,17 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     if (t.state !== 'submitted') fail('ERR_TASK_STATE', `task ${t.id} is ${t.state}`)
     if (origin !== t.origin && this.now < t.assignableBy) fail('ERR_TOO_EARLY', `task ${t.id} is its submitter's to assign until log time ${t.assignableBy} (now ${this.now})`)
     if ('agent' in t.target && t.target.agent !== c.agent) fail('ERR_TARGET_MISMATCH', `task ${t.id} is for agent ${t.target.agent}`)
+    // An agent with an account in the economy runs on its owner's peer: nobody can claim its tasks from
+    // another host (and then complete them with a result of its own).
+    const owner = this.hooks.ownerOf?.(c.agent)
+    if (owner !== undefined && owner !== c.host) fail('ERR_HOST_MISMATCH', `agent ${c.agent} has an account owned by ${owner}: only that peer hosts it`)
     const a: Attempt = { attempt: c.attempt, agent: c.agent, host: c.host, index: this.index, at: this.now, deadline: 0 }
     a.deadline = Math.min(this.now + t.ackMs, this.fullDeadline(t, a))
-    t.history.push(a)
-    if (t.history.length > L.attemptsKeptMax) t.history.shift()
+    const history = [...t.history, a]
+    if (history.length > L.attemptsKeptMax) history.shift()
+    // The attempt (and the reserve for what its host may still add) is charged to the submitter.
+    this.checkBudget(t.origin, chargeOf({ ...t, state: 'assigned', history, attempts: c.attempt, rev: t.rev + 1 }) - t.charge!)
+    t.history = history
     t.attempts = c.attempt
     this.setState(t, 'assigned')
     this.addAgent(c.agent, t.id)
@@ -425,6 +482,7 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     const onTime = this.now <= a.at + t.timeoutMs
     this.closeAttempt(t, a, 'completed')
     t.result = c.result
+    t.resultBytes = jsonBytes(c.result)
     this.finish(t, 'completed')
     this.stats.completed++
     this.emitEvent({ type: 'task:completed', index: this.index, task: t.id, attempt: a.attempt, agent: a.agent, host: a.host })
@@ -435,8 +493,10 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
 
   private failAttempt (c: Extract<TaskCommand, { t: 'task.fail' }>, origin: string): unknown {
     const { t, a } = this.current(c.task, c.attempt, origin)
-    a.error = c.error
-    const state = this.endAttempt(t, a, 'failed', c.retry !== false)
+    // The history keeps at most attemptErrorBytesMax of it (what the attempt's reserve covers); the task's
+    // error and the events carry it whole.
+    a.error = cutJson(c.error, L.attemptErrorBytesMax)
+    const state = this.endAttempt(t, a, 'failed', c.retry !== false, c.error)
     return { ok: true, type: 'task.fail', task: t.id, attempt: a.attempt, state }
   }
 
@@ -474,11 +534,12 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
   }
 
   /** Ends an attempt without completing the task: back to `submitted` while retries remain (and `retry`), else `failed`. */
-  private endAttempt (t: Task, a: Attempt, end: Exclude<AttemptEnd, 'completed' | 'cancelled'>, retry: boolean): TaskState {
+  private endAttempt (t: Task, a: Attempt, end: Exclude<AttemptEnd, 'completed' | 'cancelled'>, retry: boolean, error: string | undefined = a.error): TaskState {
     this.closeAttempt(t, a, end)
     if (this.accountable(a)) {
       this.hooks.outcome?.(a.agent, { delivered: false, onTime: end !== 'timeout' && this.now <= a.at + t.timeoutMs }, this.index)
-      if (end === 'failed' || end === 'timeout') {
+      // The stake answers only for terms the agent accepted: an attempt it won the task's auction for.
+      if ((end === 'failed' || end === 'timeout') && this.acceptedTerms(t, a)) {
         const indexes = [t.submittedIndex, a.index, ...(a.ackIndex !== undefined ? [a.ackIndex] : []), this.index]
         this.hooks.slash?.(a.agent, end === 'failed' ? 'task_failure' : 'timeout_violation', { task: t.id, attempt: a.attempt, indexes }, this.index)
       }
@@ -488,20 +549,74 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
       // Anyone may assign a reassigned task at once (the dispatcher of the leader's peer takes over).
       t.assignableBy = this.now
       this.touch(t)
+      // It waits for its next assignment at most queueMs.
+      this.heap.push({ at: this.queueDeadline(t), task: t.id, attempt: t.attempts, wait: true })
       this.stats.reassigned++
       const e: TaskEvent = { type: 'task:reassigned', index: this.index, task: t.id, attempt: a.attempt, agent: a.agent, host: a.host, reason: end }
-      if (a.error !== undefined) e.error = a.error
+      if (error !== undefined) e.error = error
       this.emitEvent(e)
       return 'submitted'
     }
-    if (a.error !== undefined) t.error = a.error
+    this.failTask(t, a.attempt, a.agent, end, error)
+    return 'failed'
+  }
+
+  /** A task ends `failed` (its last attempt ended without a retry, or it waited past its queue deadline); the reward goes back. */
+  private failTask (t: Task, attempt: number, agent: string | null, reason: TaskFailReason, error: string | undefined): void {
+    if (error !== undefined) t.error = error
     this.finish(t, 'failed')
     this.stats.failed++
-    const e: TaskEvent = { type: 'task:failed', index: this.index, task: t.id, attempt: a.attempt, agent: a.agent, reason: end }
-    if (a.error !== undefined) e.error = a.error
+    const e: TaskEvent = { type: 'task:failed', index: this.index, task: t.id, attempt, agent, reason }
+    if (error !== undefined) e.error = error
     this.emitEvent(e)
     this.pay(t, null)
-    return 'failed'
+  }
+
+  /** Log time a task waiting in `submitted` fails `unassigned`: queueMs after its submit, or after its last reassignment (its `assignableBy`). */
+  private queueDeadline (t: Task): number {
+    return (t.attempts === 0 ? t.submittedAt : t.assignableBy) + (t.queueMs ?? TASK_DEFAULTS.queueMs)
+  }
+
+  /** Whether `d` is the current queue deadline of `t` (it still waits since then). */
+  private waiting (t: Task, d: Due): boolean {
+    return t.state === 'submitted' && t.attempts === d.attempt && this.queueDeadline(t) === d.at
+  }
+
+  /** Nobody assigned the task within its queueMs: it fails `unassigned`; nobody's reputation or stake moves. */
+  private unassigned (t: Task): void {
+    const last = t.history[t.history.length - 1]
+    this.failTask(t, t.attempts, last?.agent ?? null, 'unassigned', `not assigned within ${t.queueMs ?? TASK_DEFAULTS.queueMs} ms`)
+  }
+
+  /** The attempt's agent won the task's auction for this attempt (`task-<id>-<attempt>`, run by the task's account). */
+  private acceptedTerms (t: Task, a: Attempt): boolean {
+    return t.account !== undefined && this.hooks.auctionWon?.(`task-${t.id}-${a.attempt}`, a.agent, t.account, t.submittedIndex) === true
+  }
+
+  /** Refuses `ERR_LIMIT_EXCEEDED` when `delta` more live bytes exceed the group's or `origin`'s budget. */
+  private checkBudget (origin: string, delta: number): void {
+    if (delta <= 0) return
+    if (this.liveBytes + delta > L.liveBytesMax) fail('ERR_LIMIT_EXCEEDED', `the group's live tasks would take more than ${L.liveBytesMax} bytes`)
+    const own = this.liveBytesByOrigin.get(origin) ?? 0
+    if (own + delta > L.liveBytesPerOriginMax) fail('ERR_LIMIT_EXCEEDED', `peer ${origin}'s live tasks would take more than ${L.liveBytesPerOriginMax} bytes`)
+  }
+
+  /** Charges the task its bytes now ({@link chargeOf}), in the live or finished pool as its state says. */
+  private recharge (t: Task): void {
+    const live = !isTerminal(t.state)
+    const c = chargeOf(t)
+    if (t.charge !== undefined) this.pool(t.chargedLive!, t.origin, -t.charge)
+    this.pool(live, t.origin, c)
+    t.charge = c
+    t.chargedLive = live
+  }
+
+  private pool (live: boolean, origin: string, delta: number): void {
+    if (!live) { this.finishedBytes += delta; return }
+    this.liveBytes += delta
+    const n = (this.liveBytesByOrigin.get(origin) ?? 0) + delta
+    if (n === 0) this.liveBytesByOrigin.delete(origin)
+    else this.liveBytesByOrigin.set(origin, n)
   }
 
   /** Marks the live attempt ended and drops it from the agent and lease indexes. */
@@ -529,7 +644,7 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     if (n === 0) this.liveByOrigin.delete(t.origin)
     else this.liveByOrigin.set(t.origin, n)
     this.finished.set(t.id, true)
-    while (this.finished.size > L.finishedTasksMax) {
+    while (this.finished.size > L.finishedTasksMax || this.finishedBytes > L.finishedBytesMax) {
       this.forget(this.finished.keys().next().value!)
     }
   }
@@ -538,6 +653,7 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     const t = this.tasks.get(id)!
     this.finished.delete(id)
     this.tasks.delete(id)
+    this.pool(t.chargedLive!, t.origin, -t.charge!)
     this.byState.get(t.state)!.delete(id)
     if (t.key !== undefined) {
       const mine = this.keys.get(t.origin)
@@ -563,7 +679,11 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     else set.add(id)
   }
 
-  private touch (t: Task): void { t.rev++ }
+  /** Every change of a task: its revision grows and its bytes are charged again. */
+  private touch (t: Task): void {
+    t.rev++
+    this.recharge(t)
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -620,8 +740,12 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
       const d = this.heap.peek()
       if (d === undefined) return undefined
       const t = this.tasks.get(d.task)
-      const a = t === undefined ? undefined : this.live(t)
-      if (a !== undefined && a.attempt === d.attempt && a.deadline === d.at) return d.at
+      if (d.wait === true) {
+        if (t !== undefined && this.waiting(t, d)) return d.at
+      } else {
+        const a = t === undefined ? undefined : this.live(t)
+        if (a !== undefined && a.attempt === d.attempt && a.deadline === d.at) return d.at
+      }
       this.heap.pop()
     }
   }
@@ -706,6 +830,19 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
     let keyed = 0
     for (const m of this.keys.values()) keyed += m.size
     if (keyed !== [...this.tasks.values()].filter(t => t.key !== undefined).length) out.push('idempotency keys disagree with the records')
+    // Bytes: every charge is its record's now (a pure function), the pools sum them, and an assigned
+    // task's record stays within its charge (the live attempt's reserve covers what it gained).
+    const liveBytes = new Map<string, number>()
+    let liveAll = 0
+    let finishedAll = 0
+    for (const [id, t] of this.tasks) {
+      const c = chargeOf(t)
+      if (c !== t.charge || t.chargedLive !== !isTerminal(t.state)) out.push(`task ${id}: charged ${t.charge ?? '-'} bytes, its record ${c}`)
+      if (isTerminal(t.state)) finishedAll += c
+      else { liveAll += c; liveBytes.set(t.origin, (liveBytes.get(t.origin) ?? 0) + c) }
+      if (t.state === 'assigned' && Buffer.byteLength(JSON.stringify(record(t, false))) + 1 > c) out.push(`task ${id}: its record outgrew its charge of ${c} bytes`)
+    }
+    if (liveAll !== this.liveBytes || finishedAll !== this.finishedBytes || !same(liveBytes, this.liveBytesByOrigin)) out.push('bytes charged disagree with the records')
     const n = byState.get('submitted')! + byState.get('assigned')!
     if (n > L.liveTasksMax || this.finished.size > L.finishedTasksMax) out.push('a task bound is exceeded')
     return out
@@ -747,6 +884,10 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
           else mine.set(t.key, t.id)
         }
         if (!isTerminal(t.state)) m.liveByOrigin.set(t.origin, (m.liveByOrigin.get(t.origin) ?? 0) + 1)
+        t.payloadBytes = jsonBytes(t.payload)
+        if (t.result !== undefined) t.resultBytes = jsonBytes(t.result)
+        m.recharge(t)
+        if (t.state === 'submitted') m.heap.push({ at: m.queueDeadline(t), task: t.id, attempt: t.attempts, wait: true })
         const a = m.live(t)
         if (a !== undefined) {
           m.addAgent(a.agent, t.id)
@@ -771,7 +912,7 @@ export class TaskMachine extends TypedEmitter<TaskEvents> {
   }
 }
 
-const TASK_KEYS = ['id', 'state', 'origin', 'target', 'allocation', 'payload', 'retries', 'timeoutMs', 'graceMs', 'ackMs', 'key', 'account', 'reward', 'agent', 'attempts', 'history', 'result', 'error', 'submittedIndex', 'submittedAt', 'finishedIndex', 'finishedAt', 'assignableBy', 'rev'] as const
+const TASK_KEYS = ['id', 'state', 'origin', 'target', 'allocation', 'payload', 'retries', 'timeoutMs', 'graceMs', 'ackMs', 'queueMs', 'key', 'account', 'reward', 'agent', 'attempts', 'history', 'result', 'error', 'submittedIndex', 'submittedAt', 'finishedIndex', 'finishedAt', 'assignableBy', 'rev'] as const
 const ATTEMPT_KEYS = ['attempt', 'agent', 'host', 'index', 'at', 'lease', 'ackedAt', 'ackIndex', 'deadline', 'progress', 'note', 'end', 'endIndex', 'error'] as const
 
 /** The defined fields of `o` among `keys`, in that order. */
@@ -790,8 +931,33 @@ function pick (o: object, keys: readonly string[]): Record<string, unknown> {
  */
 function record (t: Task, view: boolean): Record<string, unknown> {
   const last = t.history[t.history.length - 1]
-  const out = pick({ ...t, target: structuredClone(t.target), history: t.history.map(a => pick(a, ATTEMPT_KEYS)), agent: view ? last?.agent ?? null : undefined }, TASK_KEYS)
+  // A view shows the queue window of a task from before it (absent in its record): the default.
+  const out = pick({ ...t, target: structuredClone(t.target), history: t.history.map(a => pick(a, ATTEMPT_KEYS)), agent: view ? last?.agent ?? null : undefined, queueMs: view ? t.queueMs ?? TASK_DEFAULTS.queueMs : t.queueMs }, TASK_KEYS)
   return out
+}
+
+/** The fields of a live attempt fixed at its assignment; what else it may gain is {@link TASK_LIMITS}.attemptReserveBytes. */
+const ATTEMPT_FIXED_KEYS = ['attempt', 'agent', 'host', 'index', 'at'] as const
+
+/**
+ * The bytes a task is charged: its record as the snapshot writes it (UTF-8 JSON, every escape counted,
+ * plus its separating comma), except that a live attempt counts its fixed fields plus
+ * `attemptReserveBytes` (what its host and log time may still add to it, so that acks, progress notes and
+ * errors never take the group past its budget). A pure function of the record: the same on every replica,
+ * restored or not.
+ */
+function chargeOf (t: Task): number {
+  const r = record(t, false)
+  let extra = 1 + (t.payloadBytes ?? jsonBytes(t.payload)) - 2
+  r.payload = ''
+  if (t.result !== undefined) { r.result = ''; extra += (t.resultBytes ?? jsonBytes(t.result)) - 2 }
+  const h = t.history
+  const live = t.state === 'assigned' && h.length > 0 && h[h.length - 1]!.end === undefined
+  if (live) {
+    r.history = [...(r.history as unknown[]).slice(0, -1), pick(h[h.length - 1]!, ATTEMPT_FIXED_KEYS)]
+    extra += L.attemptReserveBytes
+  }
+  return Buffer.byteLength(JSON.stringify(r)) + extra
 }
 
 function parseId (s: string): number | undefined {
@@ -840,7 +1006,7 @@ function checkTask (x: unknown): Task {
     assignableBy: int(o.assignableBy, 'assignableBy'),
     rev: int(o.rev, 'rev')
   }
-  const opt: Array<[keyof Task, unknown]> = [['key', optStr(o.key, 'key')], ['account', optStr(o.account, 'account')], ['reward', optInt(o.reward, 'reward')], ['result', optStr(o.result, 'result')], ['error', optStr(o.error, 'error')], ['finishedIndex', optInt(o.finishedIndex, 'finishedIndex')], ['finishedAt', optInt(o.finishedAt, 'finishedAt')]]
+  const opt: Array<[keyof Task, unknown]> = [['queueMs', optInt(o.queueMs, 'queueMs')], ['key', optStr(o.key, 'key')], ['account', optStr(o.account, 'account')], ['reward', optInt(o.reward, 'reward')], ['result', optStr(o.result, 'result')], ['error', optStr(o.error, 'error')], ['finishedIndex', optInt(o.finishedIndex, 'finishedIndex')], ['finishedAt', optInt(o.finishedAt, 'finishedAt')]]
   for (const [k, v] of opt) if (v !== undefined) (t as unknown as Record<string, unknown>)[k] = v
   return t
 }

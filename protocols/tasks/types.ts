@@ -25,6 +25,22 @@ export const TASK_LIMITS = Object.freeze({
   liveTasksPerOriginMax: 20_000,
   /** Finished tasks remembered (oldest forgotten first; their idempotency keys with them). */
   finishedTasksMax: 100_000,
+  /**
+   * Bytes of live tasks (their records as the snapshot writes them: UTF-8 JSON, escaping counted; an
+   * assigned task's live attempt counted as `attemptReserveBytes` more than its fixed fields), in the group
+   * and per submitting peer: a submit or an assignment beyond them is refused `ERR_LIMIT_EXCEEDED`.
+   */
+  liveBytesMax: 32 * 1024 * 1024,
+  liveBytesPerOriginMax: 8 * 1024 * 1024,
+  /** Bytes of finished tasks remembered (the oldest forgotten first, as beyond finishedTasksMax). */
+  finishedBytesMax: 48 * 1024 * 1024,
+  /**
+   * What a live attempt may still add to its task's record once assigned (deadline, lease, ack, progress,
+   * note, end, the error kept), reserved at the assignment so that nothing a host does can exceed the budget.
+   */
+  attemptReserveBytes: 4096,
+  /** Bytes of JSON text of an attempt's error kept in the task's history (a longer one is cut; the task's own error is kept whole). */
+  attemptErrorBytesMax: 2048,
   /** Bytes of a payload, a result, an error message, a progress note (JSON text). */
   payloadBytesMax: 64 * 1024,
   resultBytesMax: 64 * 1024,
@@ -38,6 +54,9 @@ export const TASK_LIMITS = Object.freeze({
   graceMsMax: 3_600_000,
   ackMsMin: 100,
   ackMsMax: 600_000,
+  /** How long a task may wait for an assignment (after its submit or its last reassignment). */
+  queueMsMin: 1000,
+  queueMsMax: 86_400_000,
   /** Bytes of a target query (JSON of QueryCriteria). */
   queryBytesMax: 4096,
   /** Characters of an agent id, a capability, an idempotency key. */
@@ -59,7 +78,7 @@ export const TASK_TAKEOVER_MS = 2000
 export const TASK_BATCH_OPS_MAX = 1000
 
 /** Defaults of a submit that leaves them out. */
-export const TASK_DEFAULTS = Object.freeze({ retries: 3, timeoutMs: 60_000, graceMs: 0, ackMs: 5_000 })
+export const TASK_DEFAULTS = Object.freeze({ retries: 3, timeoutMs: 60_000, graceMs: 0, ackMs: 5_000, queueMs: 300_000 })
 
 export type TaskState = 'submitted' | 'assigned' | 'completed' | 'failed' | 'cancelled'
 export type Allocation = 'least-loaded' | 'round-robin' | 'auction'
@@ -70,18 +89,23 @@ export type TaskTarget = { agent: string } | { capability: string } | { query: R
 /** Why an attempt ended without completing the task. */
 export type AttemptEnd = 'failed' | 'timeout' | 'ack-timeout' | 'host-lost' | 'cancelled' | 'completed'
 
+/** Why a task failed: its last attempt's end, or `unassigned` (no assignment within `queueMs` while it waited). */
+export type TaskFailReason = Exclude<AttemptEnd, 'completed' | 'cancelled'> | 'unassigned'
+
 export type TaskCommand =
   /**
    * Records a task. `key`: idempotency key, scoped to the origin peer (a second submit with the same key
    * returns the first task's id, `created: false`). `payload`: JSON text. `reward` (allocation `auction`,
    * or any task with an economy): escrowed from `account` (owned by the origin) and paid to the agent whose
-   * attempt completes it; refunded when the task fails or is cancelled.
+   * attempt completes it; refunded when the task fails or is cancelled. `queueMs`: how long the task may
+   * wait in `submitted` (after the submit, and after each reassignment) before it fails `unassigned`.
    */
-  | { t: 'task.submit', target: TaskTarget, payload: string, allocation?: Allocation, retries?: number, timeoutMs?: number, graceMs?: number, ackMs?: number, key?: string, account?: string, reward?: number }
+  | { t: 'task.submit', target: TaskTarget, payload: string, allocation?: Allocation, retries?: number, timeoutMs?: number, graceMs?: number, ackMs?: number, queueMs?: number, key?: string, account?: string, reward?: number }
   /**
    * Gives the task's next attempt to `agent` hosted by `host`. Accepted from the task's submitter at once,
    * and from any peer from `assignableBy` on ({@link TASK_TAKEOVER_MS}). `attempt` must be the next
-   * attempt number (attempts + 1), else `ERR_STALE_ATTEMPT`.
+   * attempt number (attempts + 1), else `ERR_STALE_ATTEMPT`. When the economy has an account for
+   * `agent`, `host` must be that account's owner peer, else `ERR_HOST_MISMATCH`.
    */
   | { t: 'task.assign', task: number, attempt: number, agent: string, host: string }
   /**
@@ -132,6 +156,8 @@ export interface TaskView {
   timeoutMs: number
   graceMs: number
   ackMs: number
+  /** How long the task may wait for an assignment (absent in records from before it: the default). */
+  queueMs?: number
   key?: string
   account?: string
   reward?: number
@@ -163,7 +189,7 @@ export type TaskEvent =
   | { type: 'task:progress', index: number, task: number, attempt: number, progress: number, note?: string }
   | { type: 'task:completed', index: number, task: number, attempt: number, agent: string, host: string }
   | { type: 'task:reassigned', index: number, task: number, attempt: number, agent: string, host: string, reason: AttemptEnd, error?: string }
-  | { type: 'task:failed', index: number, task: number, attempt: number, agent: string | null, reason: AttemptEnd, error?: string }
+  | { type: 'task:failed', index: number, task: number, attempt: number, agent: string | null, reason: TaskFailReason, error?: string }
   | { type: 'task:cancelled', index: number, task: number }
 
 export interface TaskEvents extends Record<string, unknown> {
@@ -184,7 +210,16 @@ export interface TaskHooks {
   ownerOf?: (agent: string) => string | undefined
   /** E3: a delivered / late / failed attempt of `agent`. */
   outcome?: (agent: string, o: { delivered: boolean, onTime: boolean }, index: number) => void
-  /** E2: `timeout_violation` (an attempt timed out past its grace) or `task_failure` (it failed); evidence names the task's log entries. */
+  /**
+   * True when the economy holds auction `auction` (`task-<id>-<attempt>`), opened at or after entry `since`
+   * (the task's submit) by `seller` (the task's account), settled with `agent` as its winner: the agent
+   * accepted the task's terms by bidding, and only then may its stake be slashed for the attempt.
+   */
+  auctionWon?: (auction: string, agent: string, seller: string, since: number) => boolean
+  /**
+   * E2: `timeout_violation` (an attempt timed out past its grace) or `task_failure` (it failed); evidence
+   * names the task's log entries. Only for an attempt whose agent won the task's auction ({@link auctionWon}).
+   */
   slash?: (agent: string, condition: 'timeout_violation' | 'task_failure', evidence: { task: number, attempt: number, indexes: number[] }, index: number) => void
   /** Escrows `amount` from `account` for task `task`; returns an error code, or undefined when escrowed. */
   escrow?: (task: number, account: string, owner: string, amount: number, index: number) => string | undefined

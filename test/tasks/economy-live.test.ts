@@ -29,7 +29,7 @@ beforeAll(async () => {
   const [, b, c, d] = m.peers as [Peer, Peer, Peer, Peer]
   await m.peers[0]!.economy.mint('client', 500, { owner: m.peers[0]!.id })
   await agent(b, 'good', { capability: 'reliable' })
-  await agent(c, 'flaky', { capability: 'unreliable', fail: true })
+  await agent(c, 'flaky', { capability: 'unreliable', fail: true, bid: 1 })
   await agent(c, 'cheap', { capability: 'bidding', bid: 5 })
   await agent(d, 'eager', { capability: 'bidding', bid: 20 })
   await m.waitFor((p) => ['good', 'flaky', 'cheap', 'eager'].every(a => p.registry.lookup(a) !== undefined), { what: 'every agent known everywhere', timeoutMs: 30_000 })
@@ -52,7 +52,7 @@ describe('tasks and the economy over TCP', () => {
     expect(after.reputation).toBeGreaterThan(before.reputation)
   }, 30_000)
 
-  it('a failed task lowers its agent\'s reputation, slashes its stake (task_failure, evidence = the task\'s entries) and refunds the reward', async () => {
+  it('a failed task lowers its agent\'s reputation and refunds the reward; failures of tasks it won at auction slash its stake (task_failure, evidence = the task\'s entries)', async () => {
     const a = m.peers[0]!
     const before = (await a.economy.account('flaky'))!
     const clientBefore = (await a.economy.account('client'))!.free
@@ -62,10 +62,12 @@ describe('tasks and the economy over TCP', () => {
     const after = (await a.economy.account('flaky'))!
     expect(after.reputation).toBeLessThan(before.reputation)
     expect((await a.economy.account('client'))!.free).toBe(clientBefore)
-    // E2 graces the first task failures (minor offences) before slashing: keep failing it until the stake drops.
+    // Not auctioned: the agent never accepted the terms, so no offence is counted against its stake.
+    expect(after.history).toEqual([])
+    // E2 graces the first task failures (minor offences) before slashing: keep failing tasks it won at auction until the stake drops.
     let staked = after.staked
     for (let i = 0; i < 5 && staked >= before.staked; i++) {
-      const t = await a.tasks.submit({ agent: 'flaky', payload: { x: i }, retries: 0 })
+      const t = await a.tasks.submit({ agent: 'flaky', payload: { x: i }, retries: 0, allocation: 'auction', account: 'client', reward: 1 })
       expect((await a.tasks.wait(t.id, { timeoutMs: 20_000 })).state).toBe('failed')
       staked = (await a.economy.account('flaky'))!.staked
     }

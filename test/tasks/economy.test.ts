@@ -21,16 +21,27 @@ function economy () {
   }
   const lease = h.coord('H', { t: 'lease.grant', ttlMs: 60_000 }, 0).lease as number
   const acct = (id: string) => h.app.economy!.account(id)!
-  /** Submits, assigns to `agent` on `host` and acks; the task id. */
-  const start = (extra: Record<string, unknown> = {}, agent = 'w1', host = 'H', at = 0): number => {
-    const r = h.task('S', submit(extra), at)
+  /**
+   * The auction by which `agent` (owned by H) accepts task `id`'s attempt `attempt`: `task-<id>-<attempt>`,
+   * sold by the task's account alice, the agent its one bidder.
+   */
+  const auction = (id: number, agent = 'w1', attempt = 1, at = 0): void => {
+    const auctionId = `task-${id}-${attempt}`
+    ok(h.econ('S', { type: 'auction.open', by: 'alice', auction: { id: auctionId, mechanism: 'vickrey', items: [`task-${id}`], durationMs: 1 } }, at))
+    ok(h.econ('H', { type: 'auction.bid', by: agent, auction: auctionId, bid: { amount: 1 } }, at))
+    expect(h.econ('S', { type: 'auction.close', by: 'alice', auction: auctionId }, at)).toMatchObject({ ok: true, status: 'settled' })
+  }
+  /** Submits, assigns to `agent` on `host` (after the agent won the task's auction, when `auctioned`) and acks; the task id. */
+  const start = (extra: Record<string, unknown> = {}, agent = 'w1', host = 'H', at = 0, auctioned = false): number => {
+    const r = h.task('S', submit(auctioned ? { account: 'alice', reward: 1, ...extra } : extra), at)
     expect(r).toMatchObject({ ok: true, created: true })
     const id = r.task as number
+    if (auctioned) auction(id, agent, 1, at)
     ok(h.task('S', { t: 'task.assign', task: id, attempt: 1, agent, host }, at))
     if (host === 'H') ok(h.task('H', { t: 'task.ack', task: id, attempt: 1, lease }, at))
     return id
   }
-  return { h, ok, acct, start, lease }
+  return { h, ok, acct, start, auction, lease }
 }
 
 describe('task outcomes in the economy', () => {
@@ -51,7 +62,7 @@ describe('task outcomes in the economy', () => {
   it('a failure lowers reputation and counts a task_failure with the task\'s entries as evidence', () => {
     const { h, acct, start } = economy()
     const rep = acct('w1').reputation
-    const id = start({ retries: 0 })
+    const id = start({ retries: 0 }, 'w1', 'H', 0, true)
     const submitted = h.view(id).submittedIndex
     const { index: assignIndex, ackIndex } = h.view(id).history[0]!
     h.task('H', { t: 'task.fail', task: id, attempt: 1, error: 'no' }, 10)
@@ -61,7 +72,7 @@ describe('task outcomes in the economy', () => {
     // task_failure is graced three times (a warning: no stake taken), then slashed.
     expect(a).toMatchObject({ staked: 100, slashCount: 0 })
     for (let i = 0; i < 3; i++) {
-      const t = start({ retries: 0 })
+      const t = start({ retries: 0 }, 'w1', 'H', 0, true)
       h.task('H', { t: 'task.fail', task: t, attempt: 1, error: 'no' }, 10)
     }
     expect(acct('w1').staked).toBeLessThan(100)
@@ -71,7 +82,7 @@ describe('task outcomes in the economy', () => {
 
   it('a timeout past its grace counts a timeout_violation; the reward goes back to the payer', () => {
     const { h, acct, start } = economy()
-    const id = start({ retries: 0, timeoutMs: 1000, graceMs: 500, account: 'alice', reward: 10 })
+    const id = start({ retries: 0, timeoutMs: 1000, graceMs: 500, account: 'alice', reward: 10 }, 'w1', 'H', 0, true)
     h.tick(1499)
     expect(acct('alice').escrow).toBe(10)
     h.tick(1500)
@@ -83,7 +94,7 @@ describe('task outcomes in the economy', () => {
 
   it('a deadline that passes in an economy entry acts in it, and the economy command still applies', () => {
     const { h, acct, start } = economy()
-    start({ retries: 0, timeoutMs: 1000 })
+    start({ retries: 0, timeoutMs: 1000 }, 'w1', 'H', 0, true)
     // This mint's stamp passes the deadline: the slash (ledger) and the mint share the entry.
     expect(h.econ('T', { type: 'mint', by: 'treasury', account: 'alice', amount: 1 }, 5000)).toMatchObject({ ok: true })
     expect(acct('w1').history).toHaveLength(1)
@@ -120,11 +131,14 @@ describe('task outcomes in the economy', () => {
 
   it('an attempt hosted by a peer that does not own the agent\'s account moves nothing of it', () => {
     const { h, acct, start } = economy()
+    // Assigning an agent with an account to another host is refused (ERR_HOST_MISMATCH, see below); an
+    // attempt assigned before its account moved to another owner (account.assign) is hosted by a non-owner.
+    const id = start({ retries: 0, account: 'alice', reward: 5 }, 'w1', 'H', 0, true)
+    const id2 = start({ account: 'alice', reward: 5 }, 'w1', 'H')
+    expect(h.econ('T', { type: 'account.assign', by: 'treasury', account: 'w1', owner: 'Z' }, 5)).toMatchObject({ ok: true })
     const before = acct('w1')
-    const id = start({ retries: 0, account: 'alice', reward: 5 }, 'w1', 'X')
-    h.task('X', { t: 'task.fail', task: id, attempt: 1, error: 'framed' }, 10)
-    const id2 = start({ account: 'alice', reward: 5 }, 'w1', 'X')
-    h.task('X', { t: 'task.complete', task: id2, attempt: 1, result: '1' }, 10)
+    h.task('H', { t: 'task.fail', task: id, attempt: 1, error: 'framed' }, 10)
+    h.task('H', { t: 'task.complete', task: id2, attempt: 1, result: '1' }, 10)
     expect(acct('w1')).toEqual(before)
     // No payee: the payer is refunded.
     expect(acct('alice')).toMatchObject({ free: 100, escrow: 0 })

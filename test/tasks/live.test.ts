@@ -95,9 +95,10 @@ describe('durable tasks over TCP', () => {
     big[0] = 0x7b
     expect(await codeOf(m.peers[0]!.raft!.propose(big))).toBe('ERR_LIMIT_EXCEEDED')
     const payload = { blob: 'x'.repeat(60 * 1024) }
-    const rs = await Promise.all(Array.from({ length: 12 }, async () => await m.peers[m.leader()!]!.tasks.submit({ capability: 'none-such', payload, retries: 0 })))
+    const leader = m.peers[m.leader()!]!
+    const rs = await Promise.all(Array.from({ length: 12 }, async () => await leader.tasks.submit({ capability: 'none-such', payload, retries: 0 })))
     expect(new Set(rs.map(r => r.id)).size).toBe(12)
-    for (const r of rs) await m.peers[0]!.tasks.cancel(r.id)
+    for (const r of rs) await leader.tasks.cancel(r.id)
     expect((await m.peers[1]!.tasks.submit({ capability: 'double', payload: { x: 2 } })).created).toBe(true)
   }, 60_000)
 

@@ -182,7 +182,8 @@ describe('deadlines', () => {
 
   it('a completion within the grace period counts, late; past it the attempt times out', () => {
     const calls: unknown[] = []
-    const hooks: TaskHooks = { leaseOwner: () => 'H', outcome: (...a) => calls.push(['outcome', ...a]), slash: (...a) => calls.push(['slash', ...a]) }
+    // Task 5's agent won its auction (the terms it accepted): its timeout is slashed.
+    const hooks: TaskHooks = { leaseOwner: () => 'H', outcome: (...a) => calls.push(['outcome', ...a]), slash: (...a) => calls.push(['slash', ...a]), escrow: () => undefined, auctionWon: (auction, agent, seller, since) => auction === 'task-5-1' && agent === 'w2' && seller === 'acct' && since === 5 }
     const m = new TaskMachine(hooks)
     let index = 0
     const run = (origin: string, cmd: any, at: number): any => { m.advance(at, ++index); return m.apply(cmd, index, origin) }
@@ -192,7 +193,7 @@ describe('deadlines', () => {
     expect(run('H', { t: 'task.complete', task: 1, attempt: 1, result: '1' }, 1200)).toMatchObject({ ok: true, onTime: false })
     expect(calls).toEqual([['outcome', 'w1', { delivered: true, onTime: false }, 4]])
     calls.length = 0
-    run('S', { t: 'task.submit', target: { capability: 'c' }, payload: '1', timeoutMs: 1000, graceMs: 500, retries: 0 }, 1200)
+    run('S', { t: 'task.submit', target: { capability: 'c' }, payload: '1', timeoutMs: 1000, graceMs: 500, retries: 0, account: 'acct', reward: 1 }, 1200)
     run('S', { t: 'task.assign', task: 5, attempt: 1, agent: 'w2', host: 'H' }, 1200)
     run('H', { t: 'task.ack', task: 5, attempt: 1, lease: 7 }, 1300)
     run('X', { t: 'task.cancel', task: 5 }, 2699) // refused: moves log time only
@@ -208,10 +209,11 @@ describe('deadlines', () => {
 
   it('a timeout with retries left reassigns; host-lost and ack-timeout cost reputation only (no slash)', () => {
     const calls: string[] = []
-    const m = new TaskMachine({ leaseOwner: () => 'H', outcome: (a, o) => calls.push(`outcome ${a} ${o.delivered}`), slash: (a, c) => calls.push(`slash ${a} ${c}`) })
+    // Every agent won its attempt's auction: only the timeout is slashed.
+    const m = new TaskMachine({ leaseOwner: () => 'H', outcome: (a, o) => calls.push(`outcome ${a} ${o.delivered}`), slash: (a, c) => calls.push(`slash ${a} ${c}`), escrow: () => undefined, auctionWon: () => true })
     let index = 0
     const run = (origin: string, cmd: any, at: number): any => { m.advance(at, ++index); return m.apply(cmd, index, origin) }
-    run('S', { t: 'task.submit', target: { capability: 'c' }, payload: '1', timeoutMs: 1000, ackMs: 100 }, 0)
+    run('S', { t: 'task.submit', target: { capability: 'c' }, payload: '1', timeoutMs: 1000, ackMs: 100, account: 'acct', reward: 1 }, 0)
     run('S', { t: 'task.assign', task: 1, attempt: 1, agent: 'w1', host: 'H' }, 0)
     m.advance(100, ++index)
     expect(calls).toEqual(['outcome w1 false'])
