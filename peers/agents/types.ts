@@ -106,6 +106,8 @@ export interface TaskSpec {
   timeoutMs?: number
   graceMs?: number
   ackMs?: number
+  /** Longest wait for an agent (from the submit, and again from each reassignment): past it the task fails `unassigned`. */
+  queueMs?: number
   idempotencyKey?: string
   /** Reward escrowed from `account` (owned by this peer) and paid to the completing agent. */
   account?: string

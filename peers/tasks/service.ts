@@ -71,6 +71,9 @@ export const TASK_AUCTION_MS = 1000
 const CANDIDATES_MAX = 1000
 /** Task records a peer outside the group reads for one `list()` (each is a linearizable read). */
 export const LIST_READS_MAX = 2000
+/** How long, and for how many agents at most, a dispatcher avoids an agent whose assignment was refused. */
+const AVOID_MS = 5000
+const AVOID_MAX = 10_000
 /** Longest wait of `wait()`. */
 export const TASK_WAIT_MS_MAX = 3_600_000
 /** Longest single watch round of `wait()`. */
@@ -133,6 +136,8 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   private readonly hints = new Map<string, { inflight: number, queue: Array<{ task: number, attempt: number, agent: string }> }>()
   /** Tasks whose assign this peer proposed and has no answer for yet. */
   private readonly assigning = new Set<number>()
+  /** Agents an assignment was refused for lately (host mismatch, budget), until when (ms). */
+  private readonly avoid = new Map<string, number>()
   /** Where the leader's next sweep starts (a task id). */
   private sweepAfter = 0
   private sweepTimer: ReturnType<typeof setInterval> | undefined
@@ -417,7 +422,16 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
       if (n <= 0) this.reserved.delete(a.id)
       else this.reserved.set(a.id, n)
     }
-    if (r.ok !== true) return // another dispatcher was first, or the task ended
+    if (r.ok !== true) {
+      // Another dispatcher was first, or the task ended: nothing to do. The agent cannot take tasks from
+      // this peer now (its account's owner is another host, or a budget is full): avoid it for a while.
+      if (r.code === 'ERR_HOST_MISMATCH' || r.code === 'ERR_LIMIT_EXCEEDED') {
+        this.ctx.log.info('task assignment refused', { task: v.id, agent: a.id, code: r.code, message: r.message })
+        this.avoid.set(a.id, Date.now() + AVOID_MS)
+        if (this.avoid.size > AVOID_MAX) this.avoid.delete(this.avoid.keys().next().value!)
+      }
+      return
+    }
     this.stats.assigned++
     if (a.host === this.ctx.self) {
       if (this.backend?.local === undefined) { const nv = await this.view(v.id); if (nv !== undefined) this.work(nv, attempt, a.id) }
@@ -484,11 +498,22 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const q: QueryCriteria = 'capability' in t
       ? { capability: t.capability, health: 'healthy', reachableOnly: true, limit: CANDIDATES_MAX }
       : { ...(t.query as QueryCriteria), reachableOnly: true, limit: CANDIDATES_MAX }
+    let found: AgentView[]
     try {
-      return [...this.ctx.query(q).agents]
+      found = [...this.ctx.query(q).agents]
     } catch {
       return []
     }
+    // Agents whose account's owner (in the log, on members) is another host than the registry's: the
+    // machine refuses to assign them (ERR_HOST_MISMATCH). Agents refused lately are avoided too.
+    const economy = this.ctx.economy.replica
+    const now = Date.now()
+    return found.filter(a => {
+      const until = this.avoid.get(a.id)
+      if (until !== undefined) { if (until > now) return false; this.avoid.delete(a.id) }
+      const owner = economy?.ownerOf(a.id)
+      return owner === undefined || owner === null || owner === a.host
+    })
   }
 
   /** The agent for the task's next attempt, by its allocation; undefined when none is available. */
@@ -728,7 +753,7 @@ export function submitOp (spec: TaskSpec): TaskCommand {
     if (!allocations.includes(spec.allocation)) throw new InvalidOptionError('allocation', `must be one of ${allocations.join(', ')}`)
     op.allocation = spec.allocation
   }
-  for (const k of ['retries', 'timeoutMs', 'graceMs', 'ackMs', 'reward'] as const) if (spec[k] !== undefined) op[k] = spec[k]
+  for (const k of ['retries', 'timeoutMs', 'graceMs', 'ackMs', 'queueMs', 'reward'] as const) if (spec[k] !== undefined) op[k] = spec[k]
   if (spec.idempotencyKey !== undefined) op.key = spec.idempotencyKey
   if (spec.account !== undefined) op.account = spec.account
   return op as TaskCommand

@@ -78,6 +78,9 @@ describe('durable tasks over TCP', () => {
     expect(failed.state).toBe('failed')
     expect(failed.attempts).toBe(2)
     expect(failed.error).toContain('negative input')
+    // A task nobody can take fails `unassigned` once its queueMs passed.
+    const ghost = await t.submit({ agent: 'no-such-agent', payload: 1, queueMs: 1000 })
+    expect(await t.wait(ghost.id, { timeoutMs: 20_000 })).toMatchObject({ state: 'failed', attempts: 0 })
     // An error with retry: false fails the task at once, whatever its retries.
     const hopeless = await t.submit({ capability: 'double', payload: { x: -99 }, retries: 3 })
     const final = await t.wait(hopeless.id, { timeoutMs: 20_000 })
