@@ -43,7 +43,7 @@ function world (o: { self: string, handlers?: Record<string, Handler>, member?: 
   }
   const tasks = new PeerTasks({
     self: o.self,
-    log: createLogger({ level: 'silent' }),
+    log: createLogger('silent'),
     agents: agents as never,
     coordination: { sessionLeaseOf: async () => ({ id: lease, signal: session.signal }) } as never,
     economy: {} as never,
