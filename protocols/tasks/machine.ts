@@ -929,10 +929,11 @@ function pick (o: object, keys: readonly string[]): Record<string, unknown> {
  * A task as a detached plain object with its fields in one fixed order, whatever order they were set in
  * (snapshots and reads are byte-identical on every replica, restored or not); with `agent` for a view.
  */
-function record (t: Task, view: boolean): Record<string, unknown> {
+function record (t: Task, view: boolean, copy = true): Record<string, unknown> {
   const last = t.history[t.history.length - 1]
   // A view shows the queue window of a task from before it (absent in its record): the default.
-  const out = pick({ ...t, target: structuredClone(t.target), history: t.history.map(a => pick(a, ATTEMPT_KEYS)), agent: view ? last?.agent ?? null : undefined, queueMs: view ? t.queueMs ?? TASK_DEFAULTS.queueMs : t.queueMs }, TASK_KEYS)
+  // `copy: false` shares the target (only to be serialised at once, as chargeOf does).
+  const out = pick({ ...t, target: copy ? structuredClone(t.target) : t.target, history: t.history.map(a => pick(a, ATTEMPT_KEYS)), agent: view ? last?.agent ?? null : undefined, queueMs: view ? t.queueMs ?? TASK_DEFAULTS.queueMs : t.queueMs }, TASK_KEYS)
   return out
 }
 
@@ -947,7 +948,7 @@ const ATTEMPT_FIXED_KEYS = ['attempt', 'agent', 'host', 'index', 'at'] as const
  * restored or not.
  */
 function chargeOf (t: Task): number {
-  const r = record(t, false)
+  const r = record(t, false, false)
   let extra = 1 + (t.payloadBytes ?? jsonBytes(t.payload)) - 2
   r.payload = ''
   if (t.result !== undefined) { r.result = ''; extra += (t.resultBytes ?? jsonBytes(t.result)) - 2 }
