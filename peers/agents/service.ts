@@ -185,19 +185,23 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
       }
     }
     if (!this.handlers.has(agentId) && this.handlers.size >= AGENT_HANDLERS_MAX) throw new LimitExceededError('agentHandlersMax', AGENT_HANDLERS_MAX, this.handlers.size + 1, 'agents with handlers')
-    // Folded in: the economy's and coordination's own handler tables.
+    // Folded in: the economy's and coordination's own handler tables. A handler this interface registered
+    // before and the new set lacks is removed; one registered there directly is left alone.
+    const before = this.handlers.get(agentId)
     if (handlers.onBidRequest !== undefined) this.ctx.economy.handle(agentId, handlers.onBidRequest)
-    else this.ctx.economy.unhandle(agentId)
+    else if (before?.onBidRequest !== undefined) this.ctx.economy.unhandle(agentId)
     if (handlers.onVote !== undefined) this.ctx.coordination.onVote(agentId, handlers.onVote)
-    else this.ctx.coordination.offVote(agentId)
+    else if (before?.onVote !== undefined) this.ctx.coordination.offVote(agentId)
     this.handlers.set(agentId, { ...handlers, ...(protocols !== undefined ? { protocols: Object.assign(Object.create(null) as Record<string, never>, Object.fromEntries(protocols)) } : {}) })
   }
 
-  /** Removes every handler of `agentId`. */
+  /** Removes every handler of `agentId` registered here (bid and vote handlers included). */
   unhandle (agentId: string): void {
-    if (!this.handlers.delete(agentId)) return
-    this.ctx.economy.unhandle(agentId)
-    this.ctx.coordination.offVote(agentId)
+    const before = this.handlers.get(agentId)
+    if (before === undefined) return
+    this.handlers.delete(agentId)
+    if (before.onBidRequest !== undefined) this.ctx.economy.unhandle(agentId)
+    if (before.onVote !== undefined) this.ctx.coordination.offVote(agentId)
   }
 
   /** Agents with handlers on this peer. */
@@ -232,7 +236,9 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
    * `ERR_INVALID_PAYLOAD`, `ERR_NO_CANDIDATE`.
    */
   async request<T = unknown> (target: string | CapabilityRoute, payload: unknown, options: RequestOptions = {}): Promise<T> {
-    return await this.call(target, payload, options, undefined) as T
+    const protocol = options?.protocol
+    if (protocol !== undefined && (typeof protocol !== 'string' || !PROTOCOL_NAME_RE.test(protocol))) throw new InvalidOptionError('protocol', 'a protocol name is 1..128 characters of [A-Za-z0-9._:/-]')
+    return await this.call(target, payload, options, protocol) as T
   }
 
   /**

@@ -69,6 +69,11 @@ export interface RequestOptions {
   /** The local agent sending it (must be hosted here). */
   from?: string
   signal?: AbortSignal
+  /**
+   * `request` only: a named protocol's handler instead of `onRequest`, without registering the protocol
+   * here (its schema, if this peer registered one, is checked; the host checks its own).
+   */
+  protocol?: string
 }
 
 /** Routing by capability: the registry's `lookupWith` order, the next candidate tried when one is unreachable. */

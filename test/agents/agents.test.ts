@@ -115,6 +115,11 @@ describe('peer.agents over TCP', () => {
     // The host checks too: a caller without the schema sends a bad payload, the host refuses it.
     const raw = m.peers[2]!.agents.protocol('math/sum')
     expect(await codeOf(raw.request('adder', { xs: 'no' }))).toBe('ERR_INVALID_PAYLOAD')
+    // A request of a named protocol without registering it on the caller (the host checks its schema).
+    expect(await a.agents.request('adder', { xs: [4, 5] }, { protocol: 'math/sum' })).toBe(9)
+    expect(await codeOf(a.agents.request('adder', { xs: 'no' }, { protocol: 'math/other' }))).toBe('ERR_NO_HANDLER')
+    expect(await codeOf(m.peers[2]!.agents.request('adder', { xs: 'no' }, { protocol: 'math/sum' }))).toBe('ERR_INVALID_PAYLOAD')
+    expect(await codeOf(a.agents.request('adder', 1, { protocol: 'bad name!' }))).toBe('ERR_INVALID_OPTION')
     // A protocol the agent does not speak.
     expect(await codeOf(a.agents.protocol('math/product').request('adder', { xs: [2] }))).toBe('ERR_NO_HANDLER')
   }, 20_000)
@@ -134,6 +139,23 @@ describe('peer.agents over TCP', () => {
       await m.peers[1]!.agents.start()
     }
   }, 30_000)
+
+  it('handle() leaves a bid handler registered directly with peer.economy alone; its own are replaced and removed', async () => {
+    const p = m.peers[0]!
+    const bidCode = async (agent: string): Promise<string | undefined> => await codeOf(p.economy.serveFrame({ t: 'bid-request', req: { auction: 'no-such', agent, seller: 's', spec: {} as never, closesAt: 0 } }))
+    expect(await bidCode('fold-me')).toBe('ERR_NO_HANDLER')
+    p.economy.handle('fold-me', () => null)
+    p.agents.handle('fold-me', { onRequest: () => 1 })
+    expect(await bidCode('fold-me')).not.toBe('ERR_NO_HANDLER') // still there: it goes on to read the auction
+    p.agents.unhandle('fold-me')
+    expect(await bidCode('fold-me')).not.toBe('ERR_NO_HANDLER')
+    p.economy.unhandle('fold-me')
+    p.agents.handle('fold-me', { onBidRequest: () => null })
+    expect(await bidCode('fold-me')).not.toBe('ERR_NO_HANDLER')
+    p.agents.handle('fold-me', { onRequest: () => 2 }) // replaced: its bid handler goes
+    expect(await bidCode('fold-me')).toBe('ERR_NO_HANDLER')
+    p.agents.unhandle('fold-me')
+  })
 
   it('group topics: published to every subscriber, sender host signed, forged sender agent dropped', async () => {
     const got: GroupMessage[][] = [[], [], []]
