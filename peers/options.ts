@@ -112,6 +112,12 @@ export const peerOptionsSchema = z.object({
    * only). Also settable later as `peer.variables.fenceFloor`.
    */
   fenceFloor: z.custom<FenceFloor>((v) => typeof v === 'function', { error: 'must be a function (lock) => number | undefined' }).optional(),
+  /**
+   * TTL (ms) of this peer's session lease on the Raft group: what locks taken without a lease of their own
+   * and the task attempts of its agents hang on. If the peer dies, they are freed (tasks reassigned) about
+   * this long after its last keepalive. Default 10,000; 500..3,600,000.
+   */
+  sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()

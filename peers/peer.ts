@@ -166,7 +166,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       log: init.log.child('coordination'),
       lookup: (id) => this.registry.lookup(id),
       query: (q) => this.registry.query(q),
-      ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs)
+      ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs),
+      ...(init.options.sessionLeaseTtlMs !== undefined ? { sessionTtlMs: init.options.sessionLeaseTtlMs } : {})
     })
     this.agents = new PeerAgents({
       node: init.node,

@@ -261,6 +261,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     ask?: VoteAsk
     /** Clock (ms) of this peer (tests may shift it). */
     now?: () => number
+    /** TTL of the session lease (default {@link LEASE_TTL_MS_DEFAULT}). */
+    sessionTtlMs?: number
   }) { super() }
 
   private now (): number { return this.ctx.now?.() ?? Date.now() }
@@ -439,7 +441,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
       if (l !== undefined && !l.lost) return l
       if (this.session === cur) this.session = undefined
     }
-    if (this.session === undefined) this.session = this.grant(LEASE_TTL_MS_DEFAULT, true)
+    if (this.session === undefined) this.session = this.grant(this.ctx.sessionTtlMs ?? LEASE_TTL_MS_DEFAULT, true)
     const p = this.session
     try {
       return await p

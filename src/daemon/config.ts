@@ -96,6 +96,7 @@ export const daemonConfigSchema = z.object({
     fsyncSlowMs: z.number().int().min(0).max(3_600_000).optional()
   }).strict().optional(),
   heartbeatIntervalMs: z.number().int().positive().max(24 * 3600 * 1000).optional(),
+  sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
   /** `human` (one readable line per event) or `json` (one object per line). Default: human when stderr is a terminal, else json. */
   logFormat: z.enum(LOG_FORMATS).optional(),

@@ -4,7 +4,7 @@
  * facts (every peer runs in this process, so one clock orders what each of them saw).
  */
 import { createLiveMesh } from '../../sim/live.js'
-import type { LiveMesh } from '../../sim/live.js'
+import type { LiveMesh, LiveMeshOptions } from '../../sim/live.js'
 import type { CoordEvent } from '../../protocols/coordination/types.js'
 import type { Peer } from '../../peers/peer.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -17,8 +17,8 @@ export const RAFT_TUNING = { tickMs: 20, electionTick: 10 }
 export const VOTER_COUNTS = [3, 5] as const
 
 /** A mesh of `voters` Raft members (peers 0..voters-1) and `clients` peers outside the group, with a leader. */
-export async function coordMesh (voters: number, clients: number): Promise<LiveMesh> {
-  const m = await createLiveMesh({ peers: voters + clients, logLevel: 'silent', heartbeatIntervalMs: 200, raft: { voters, ...RAFT_TUNING } })
+export async function coordMesh (voters: number, clients: number, extra: Partial<LiveMeshOptions> = {}): Promise<LiveMesh> {
+  const m = await createLiveMesh({ peers: voters + clients, logLevel: 'silent', heartbeatIntervalMs: 200, raft: { voters, ...RAFT_TUNING }, ...extra })
   try {
     await m.waitForLeader({ timeoutMs: 30_000 })
     // Clients reach the group through members whose client protocol they learnt (identify): wait for all.

@@ -12,6 +12,7 @@ import type { TaskEvent } from '../../protocols/tasks/types.js'
 import { COMMAND_BYTES_MAX } from '../../protocols/mesh/application.js'
 
 let m: LiveMesh
+const SESSION_TTL_MS = 3000
 /** Every run of a handler: `agent task/attempt`. */
 const runs: string[] = []
 /** Tasks whose handler hangs until aborted. */
@@ -38,7 +39,8 @@ function worker (peer: number, id: string, capability: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  m = await coordMesh(3, 2)
+  // Session leases of 3 s: a killed host's task attempts are reassigned 3 s after its last keepalive.
+  m = await coordMesh(3, 2, { sessionLeaseTtlMs: SESSION_TTL_MS })
   await worker(1, 'w-1', 'double')
   await worker(3, 'w-3', 'double')
   await worker(4, 'w-4', 'double')
@@ -158,11 +160,14 @@ describe('host loss', () => {
     hang.add(id)
     await waitUntil(async () => (await t.get(id))?.record.history[0]?.ackedAt !== undefined, { what: 'the attempt acked under the lease of solo-4\'s host', timeoutMs: 15_000 })
     expect((await t.get(id))?.agent).toBe('solo-4')
+    const crashed = Date.now()
     await m.crash(4)
     hang.delete(id)
     // Another agent of the capability appears on a live host.
     await worker(1, 'solo-1', 'solo')
     const done = await t.wait(id, { timeoutMs: 60_000 })
+    // The host's session lease (sessionLeaseTtlMs) bounds how long the task waited: well under the 10 s default.
+    expect(Date.now() - crashed).toBeLessThan(SESSION_TTL_MS + 5000)
     expect(done.state).toBe('completed')
     expect(done.attempts).toBe(2)
     expect(done.record.history[0]!.end).toBe('host-lost')
