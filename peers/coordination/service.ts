@@ -285,7 +285,9 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     if (this.running) return
     this.running = true
     this.stopping = new AbortController()
-    this.tickTimer = setInterval(() => { void this.leaderDuties() }, TICK_CHECK_MS)
+    this.tickTimer = setInterval(() => {
+      void this.leaderDuties().catch((err: Error) => { this.ctx.log.debug('coordination leader duties failed', { error: err?.message }) })
+    }, TICK_CHECK_MS)
     this.tickTimer.unref?.()
     this.scheduleKeepalive()
   }
@@ -829,7 +831,9 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
           handle.signal.addEventListener('abort', () => { leading.abort(handle.signal.reason) }, { once: true })
           current = { handle, controller: leading }
           // Leadership also ends when the group says so (revoked elsewhere, or the lease expired there first).
-          void this.watchEnd('election', name, handle.token, leading.signal).then(ended => { if (ended) leading.abort(new LeaseLostError(handle.lease, 'leadership ended in the group')) })
+          void this.watchEnd('election', name, handle.token, leading.signal).then(ended => { if (ended) leading.abort(new LeaseLostError(handle.lease, 'leadership ended in the group')) }, (err: Error) => {
+            this.ctx.log.debug('election watch failed', { name, error: err?.message })
+          })
           return { name, token: handle.token, lease: handle.lease, signal: leading.signal }
         } finally {
           if (campaigning === controller) campaigning = undefined

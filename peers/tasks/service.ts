@@ -159,7 +159,9 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   start (): void {
     if (this.started) return
     this.started = true
-    this.sweepTimer = setInterval(() => { void this.sweep() }, SWEEP_MS)
+    this.sweepTimer = setInterval(() => {
+      void this.sweep().catch((err: Error) => { this.ctx.log.debug('task sweep failed', { error: err?.message }) })
+    }, SWEEP_MS)
     this.sweepTimer.unref?.()
   }
 
@@ -459,6 +461,8 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     this.stats.hinted++
     void this.ctx.agents.hintTask(host, f, HINT_TIMEOUT_MS).then((reply) => {
       if (!reply.ok) this.ctx.log.debug('task hint not taken', { task: f.task, host, code: reply.code })
+    }, (err: Error) => {
+      this.ctx.log.debug('task hint failed', { task: f.task, host, error: err?.message })
     }).finally(() => {
       h.inflight--
       const next = h.queue.shift()
@@ -604,7 +608,9 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     const run: Run = { controller: new AbortController(), superseded: false }
     this.running.set(key, run)
     this.stats.ran++
-    void this.runAttempt(v, attempt, agent, run).finally(() => { if (this.running.get(key) === run) this.running.delete(key) })
+    void this.runAttempt(v, attempt, agent, run)
+      .catch((err: Error) => { this.ctx.log.warn('task attempt failed unexpectedly', { task: v.id, attempt, error: err?.message }) })
+      .finally(() => { if (this.running.get(key) === run) this.running.delete(key) })
   }
 
   private async runAttempt (v: TaskView, attempt: number, agent: string, run: Run): Promise<void> {

@@ -144,7 +144,7 @@ export function taskRoutes (peer: Pick<Peer, 'tasks'>): { handle: (c: RouteConte
         if (r !== undefined) send(200, r)
       } finally {
         // The slot is free once the last round's watch ended (at most one round after the client left).
-        void round.then(() => { waits-- })
+        void round.then(() => { waits-- }, () => { waits-- })
       }
       return true
     }
