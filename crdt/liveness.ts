@@ -23,6 +23,8 @@ export class HostState {
   /** Local clock when we last heard the host (a heartbeat or one of its own messages). */
   lastHeardAt: number
   status: HostStatus = 'alive'
+  /** It said it was leaving (a graceful stop) and has not been heard since: unreachable, but not a fault. */
+  left = false
   /** Round-trip time to the host in ms, when measured (nearest-healthy strategy). */
   rttMs: number | undefined
   /** The host's self-reported load in [0, 1]. */
@@ -98,6 +100,7 @@ export class LeaseTable {
     if (info.rttMs !== undefined) s.rttMs = info.rttMs
     const back = s.status === 'unreachable' || this.pruned.has(host)
     s.status = 'alive'
+    s.left = false
     this.pruned.delete(host)
     return back
   }
@@ -111,6 +114,7 @@ export class LeaseTable {
     const s = this.hosts.get(host)
     if (s === undefined || s.local || s.status === 'unreachable') return false
     s.status = 'unreachable'
+    s.left = true
     // Prune after the usual grace, counted from now.
     s.lastHeardAt = Math.min(s.lastHeardAt, this.clock() - this.options.leaseMs)
     return true

@@ -9,6 +9,7 @@ import { DEFAULT_LIMITS } from '../crdt/limits.js'
 import type { RegistryLimits } from '../crdt/limits.js'
 import type { FenceFloor } from '../crdt/fences.js'
 import { parseSwarmKey, readSwarmKeyFile } from './pnet.js'
+import { alertOptionsSchema } from './health/alerts.js'
 
 function isPeerId (v: string): boolean {
   try { peerIdFromString(v); return true } catch { return false }
@@ -118,6 +119,11 @@ export const peerOptionsSchema = z.object({
    * this long after its last keepalive. Default 10,000; 500..3,600,000.
    */
   sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
+  /**
+   * Thresholds of the health report's conditions and of the alerts raised from them (`alert:raised`,
+   * `alert:cleared`), with their hysteresis: see peers/health/alerts.ts (ALERT_DEFAULTS). Default: the defaults.
+   */
+  alerts: alertOptionsSchema.optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()

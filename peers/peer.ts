@@ -38,8 +38,12 @@ import type { StrongVariable } from './raft/strong-variables.js'
 import { PeerOrchestration } from './orchestration/service.js'
 import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
+import { PeerHealth } from './health/service.js'
+import type { PeerHealthEvents } from './health/service.js'
+import { resolveAlertOptions } from './health/alerts.js'
+import type { HealthReport } from './health/report.js'
 
-export interface PeerEventMap extends SyncEventMap {
+export interface PeerEventMap extends SyncEventMap, PeerHealthEvents {
   'peer:started': { peerId: string, addresses: string[] }
   'peer:stopped': { peerId: string }
   'connection:opened': { peerId: string }
@@ -118,6 +122,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly replica: Replica
   /** @internal */
   readonly sync: SyncEngine
+  /** The health monitor (peers/health): latency recorders, reachability views, alerts; `sources` wires breakers and rate limits. */
+  readonly monitor: PeerHealth
   private readonly gate: PeerGate
   /** @internal The documents' store in the data dir, if any. */
   readonly store: DocStore | undefined
@@ -227,6 +233,19 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     for (const name of ['sync:completed', 'sync:failed', 'update:rejected', 'member:joined', 'member:left'] as const) {
       this.sync.on(name, (e) => this.emit(name, e as never))
     }
+    this.monitor = new PeerHealth({
+      pubsub: init.node.services.pubsub,
+      self: this.id,
+      logger: init.log.child('health'),
+      leases: init.leases,
+      sync: this.sync.table,
+      agentsOf: (host) => this.registry.index.ofHost(host).size,
+      localLoad: () => this.load(),
+      raft: () => this.raft
+    }, { mesh: init.options.mesh, heartbeatIntervalMs: init.options.heartbeatIntervalMs, leaseMs: init.options.leaseMs, hostsMax: init.options.limits.hostsMax, hlcDriftMsMax: init.options.limits.hlcDriftMsMax, alerts: resolveAlertOptions(init.options.alerts) })
+    for (const name of ['alert:raised', 'alert:cleared'] as const) this.monitor.on(name, (e) => this.emit(name, e as never))
+    client.onCommitted = (ms) => { this.monitor.latency.raftCommit.record(ms) }
+    this.agents.onCall = (kind, ms) => { (kind === 'request' ? this.monitor.latency.agentRequest : this.monitor.latency.agentMessage).record(ms) }
   }
 
   /** The load this peer reports in heartbeats: mean load of its agents that report one. */
@@ -261,6 +280,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.onNode('connection:open', (e) => this.emit('connection:opened', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       this.onNode('connection:close', (e) => this.emit('connection:closed', { peerId: (e.detail as { remotePeer: { toString: () => string } }).remotePeer.toString() }))
       await this.sync.start()
+      await this.monitor.start()
       await this.agents.start()
       this.sync.adoptExistingConnections()
       this.state = 'started'
@@ -297,6 +317,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
       await this.sync.stop()
+      await this.monitor.stop()
       await this.agents.stop()
       for (const [name, fn] of this.nodeListeners) this.libp2p.removeEventListener(name as 'peer:connect', fn as never)
       this.nodeListeners.length = 0
@@ -338,6 +359,16 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   async syncWith (peerId: string): Promise<void> {
     if (this.state !== 'started') throw new NotStartedError('peer')
     await this.sync.syncNow(peerId)
+  }
+
+  /**
+   * The mesh health report (FEATURES I3, peers/health/report.ts): hosts known, reachable, suspected,
+   * unreachable; suspected partitions; the Raft group's quorum, leader and lag per member; sync lag;
+   * coordination latency; load per host; breakers and rate limits; the overall status and its reasons;
+   * the alerts raised.
+   */
+  health (): HealthReport {
+    return this.monitor.report()
   }
 
   /** Sync health per known mesh member (R7). */
@@ -400,6 +431,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       log: this.log.child('raft')
     }, options)
     await raft.start()
+    raft.on('raft:committed', (e) => { this.monitor.latency.raftCommit.record(e.ms) })
     this.raft = raft
     this.strongVars = new StrongVariables(serviceBackend(raft))
     this.economy.setBackend({

@@ -125,6 +125,8 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
   private running = false
   private stopping = new AbortController()
   private taskHooks: TaskHooks | undefined
+  /** @internal Called with each request's and message's duration (ms), whatever its outcome: the health monitor's latency (peers/health). */
+  onCall: ((kind: 'request' | 'message', ms: number) => void) | undefined
   readonly stats: PeerAgentsStats = { requestsServed: 0, messagesDelivered: 0, refused: 0, refusedQuota: 0, malformedFrames: 0, groupPublished: 0, groupReceived: 0, groupRejected: 0, groupDropped: 0 }
 
   constructor (private readonly ctx: Ctx) { super() }
@@ -238,7 +240,8 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
   async request<T = unknown> (target: string | CapabilityRoute, payload: unknown, options: RequestOptions = {}): Promise<T> {
     const protocol = options?.protocol
     if (protocol !== undefined && (typeof protocol !== 'string' || !PROTOCOL_NAME_RE.test(protocol))) throw new InvalidOptionError('protocol', 'a protocol name is 1..128 characters of [A-Za-z0-9._:/-]')
-    return await this.call(target, payload, options, protocol) as T
+    const t0 = performance.now()
+    try { return await this.call(target, payload, options, protocol) as T } finally { this.onCall?.('request', performance.now() - t0) }
   }
 
   /**
@@ -252,7 +255,9 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     const from = this.sender(options)
     const a = this.target(agentId)
     const f: AgentFrame = { t: 'message', to: a.id, body, ...(from !== undefined ? { from } : {}) }
+    const t0 = performance.now()
     const r = await this.ask(a.host, f, timeoutMs, options.signal)
+    this.onCall?.('message', performance.now() - t0)
     if (!r.ok) throw agentErrorOf(r.code, r.message, { agent: agentId, host: a.host })
   }
 

@@ -209,6 +209,8 @@ function encode (x: unknown): Uint8Array {
 export class RaftClient {
   private readonly clientId = 'c' + randomBytes(8).toString('hex')
   private seq = 0
+  /** Called with each committed proposal's round trip (ms): the health monitor's commit latency (peers/health). */
+  onCommitted: ((ms: number) => void) | undefined
 
   /** `signer`: this peer's key; it signs commands that need their origin's signature (economy). */
   constructor (private readonly node: AgoraLibp2p, private readonly mesh: string, private readonly members: () => string[], private readonly timeoutMs = 5000, private readonly signer?: Signer) {}
@@ -264,7 +266,9 @@ export class RaftClient {
     const req: Request = { t: 'propose', c: this.clientId, s: seq, d: Buffer.from(command).toString('base64') }
     // The member names the session after this (Noise-authenticated) peer: sign what it will propose.
     if (this.signer !== undefined && (command[0] === ECON_TAG || command[0] === COORD_TAG || command[0] === TASK_TAG)) req.g = Buffer.from(this.signer.sign(signedPayload(`${this.signer.id}/${this.clientId}`, seq, command))).toString('base64')
+    const t0 = performance.now()
     const { r, i } = await this.request(req, Date.now() + this.timeoutMs)
+    this.onCommitted?.(performance.now() - t0)
     return { index: i, result: r }
   }
 

@@ -286,6 +286,15 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     }
   }
 
+  /** On the leader: each member's match index (how much of the log it holds), by peer id; undefined elsewhere. */
+  progress (): Map<string, number> | undefined {
+    const p = this.driver?.node.status().progress
+    if (p === undefined) return undefined
+    const out = new Map<string, number>()
+    for (const [id, pr] of Object.entries(p)) out.set(this.transport?.peerOf(Number(id)) ?? `raft:${id}`, pr.match)
+    return out
+  }
+
   /**
    * Counters of this member's network side: the Raft transport (`droppedMalformed`: frames that did
    * not decode or broke the framing...) and the client path it serves (`malformed` requests...).

@@ -76,12 +76,15 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
   readonly antiEntropy: AntiEntropy
   readonly gossip: Gossip
   readonly liveness: Liveness
+  /** The sync health table the services share (read by the health monitor, peers/health). */
+  readonly table: SyncHealthTable
 
   constructor (init: SyncEngineInit) {
     super()
     const o = init.options
     const logger = init.log
     const health = new SyncHealthTable({ hostsMax: o.limits.hostsMax })
+    this.table = health
     this.membership = createMembership({ node: init.node, health, gate: init.gate, logger }, {
       mesh: o.mesh,
       connectionsTarget: o.connectionsTarget
