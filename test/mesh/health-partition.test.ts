@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
 import type { AlertCleared, AlertRaised } from '../../peers/health/alerts.js'
+import { encodeView, viewTopic } from '../../peers/health/view.js'
+import { VIEW_QUOTA_BURST } from '../../peers/health/views.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const HEARTBEAT_MS = 500
@@ -100,4 +102,27 @@ describe('mesh health report over TCP', () => {
     await waitUntil(() => sideA.concat(sideB).every(i => cleared.some(a => a.peer === i && a.name === 'partition')), { what: 'the partition alert to clear on every peer', timeoutMs: 10_000 })
     for (const p of m.peers) expect(p.monitor.alerts().map(a => a.name)).not.toContain('partition')
   }, 90_000)
+
+  it('views from the network: malformed ones rejected and counted, floods over the sender\'s quota ignored and counted, genuine ones kept', async () => {
+    mesh = await createLiveMesh({ peers: 2, heartbeatIntervalMs: 200, logLevel: 'silent', dht: false })
+    const [a, b] = mesh.peers as [typeof mesh.peers[0], typeof mesh.peers[0]]
+    await mesh.whenSynced()
+    // b's own view (empty) reaches a: published at b's first evaluation.
+    await waitUntil(() => a.monitor.views.get(b.id), { what: 'b\'s view at a', timeoutMs: 10_000 })
+    const topic = viewTopic('agora')
+    const pub = async (bytes: Uint8Array): Promise<void> => { await b.libp2p.services.pubsub.publish(topic, bytes).catch(() => {}) }
+    const rejected = a.monitor.views.stats.viewsRejected
+    await pub(Uint8Array.of(5, 1, 0, 0, 0, 40))
+    await pub(Uint8Array.of(9, 9, 9))
+    await waitUntil(() => a.monitor.views.stats.viewsRejected >= rejected + 2, { what: 'the malformed views to be rejected', timeoutMs: 10_000 })
+    // A burst of well-formed views beyond the quota (b's own monitor stopped, so only these are sent):
+    // the excess is ignored and counted.
+    await b.monitor.stop()
+    const base = Date.now()
+    for (let k = 0; k < VIEW_QUOTA_BURST + 6; k++) await pub(encodeView({ sentAtMs: base + k, reached: 1, silentTotal: 1, silent: [a.id] }))
+    await waitUntil(() => a.monitor.views.stats.viewsOverQuota >= 1, { what: 'views over the quota to be counted', timeoutMs: 10_000 })
+    // One that got through says b finds a silent; a keeps the latest accepted.
+    expect(a.monitor.views.get(b.id)?.silent.has(a.id)).toBe(true)
+    expect(a.health().status).toBe('ok')
+  }, 60_000)
 })

@@ -27,6 +27,8 @@ import { PeerCoordination } from '../../peers/coordination/service.js'
 import { memberBackend } from '../../peers/coordination/backend.js'
 import { PeerOrchestration } from '../../peers/orchestration/service.js'
 import { StrongVariables, serviceBackend } from '../../peers/raft/strong-variables.js'
+import { PeerHealth } from '../../peers/health/service.js'
+import { resolveAlertOptions } from '../../peers/health/alerts.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -217,6 +219,27 @@ const SERVICES = [
       const channel = new Channel(stream)
       expect(await channel.request({ t: 'request', to: 'life-agent', body: ++bumps, ms: 5000 }, 5000)).toEqual({ ok: true, outcome: 'reply', value: bumps })
       channel.close()
+    }
+  }),
+  lifecycleCase({
+    name: 'health',
+    // The health monitor: evaluates every TICK_MS and exchanges reachability views with B.
+    create: ({ a, health }: Ctx) => new PeerHealth({
+      pubsub: a.libp2p.services.pubsub,
+      self: a.id,
+      logger,
+      leases: a.registry.leases,
+      sync: health,
+      agentsOf: (host) => a.registry.index.ofHost(host).size,
+      localLoad: () => 0,
+      raft: () => undefined
+    }, { heartbeatIntervalMs: TICK_MS, alerts: resolveAlertOptions({}) }),
+    activity: (_ctx, monitor) => monitor.stats.evaluations,
+    works: async ({ a, b }, monitor) => {
+      const sent = monitor.views.stats.viewsSent
+      await waitUntil(() => monitor.views.get(b.id), 'B\'s view to reach A')
+      await waitUntil(() => monitor.views.stats.viewsSent > sent && b.monitor.views.get(a.id) !== undefined, 'A\'s view to reach B')
+      expect(monitor.report().peerId).toBe(a.id)
     }
   }),
   lifecycleCase({
