@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { InvalidOptionError } from '../base/errors.js'
 import { LOG_FORMATS } from '../base/log.js'
+import { alertOptionsSchema } from '../../peers/health/alerts.js'
 
 /** Default of `warnAfterMs`: how long a condition (no peer, Raft voters not connected...) lasts before it is a warning. */
 export const WARN_AFTER_MS_DEFAULT = 10_000
@@ -116,6 +117,8 @@ export const daemonConfigSchema = z.object({
    * ERR_OVERLOADED. Default 256.
    */
   agentInboxMax: z.number().int().min(1).max(4096).default(256),
+  /** Thresholds and hysteresis of the health report's conditions and alerts (the peer's `alerts` option; peers/health/alerts.ts). */
+  alerts: alertOptionsSchema.optional(),
   /** Max bytes of an HTTP request body. Default 1 MiB. */
   bodyBytesMax: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024)
 }).strict()

@@ -24,7 +24,8 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   '/v1/agents/:id/handler', '/v1/agents/:id/inbox', '/v1/agents/:id/inbox/:callId', '/v1/agents/:id/inbox/:callId/progress',
   '/v1/agents/:id/request', '/v1/agents/:id/message', '/v1/request',
   '/v1/groups/:topic/publish', '/v1/groups/:topic/subscription', '/v1/groups/:topic/messages',
-  '/v1/tasks', '/v1/tasks/:id', '/v1/tasks/:id/cancel', '/v1/tasks/:id/wait'
+  '/v1/tasks', '/v1/tasks/:id', '/v1/tasks/:id/cancel', '/v1/tasks/:id/wait',
+  '/v1/health/mesh'
 ]
 
 export const UNMATCHED_ROUTE = '(unmatched)'
