@@ -37,7 +37,7 @@ describe('GET /v1/health/mesh and agora health', () => {
     const dirs = [0, 1, 2].map(i => join(root!, `d${i}`))
     const ids = dirs.map(dir => execFileSync(NODE, [CLI, 'id', '--data-dir', dir]).toString().trim())
     const config = join(root, 'agora.json')
-    await writeFile(config, JSON.stringify({ heartbeatIntervalMs: 300, alerts: { clearAfterMs: 300 } }))
+    await writeFile(config, JSON.stringify({ heartbeatIntervalMs: 500, alerts: { clearAfterMs: 300 } }))
     const args = ['--config', config, '--raft-voters', ids.join(',')]
     const d0 = await startDaemon(dirs[0]!, args)
     const d1 = await startDaemon(dirs[1]!, [...args, '--bootstrap', d0.addresses[0]!])
@@ -72,13 +72,13 @@ describe('GET /v1/health/mesh and agora health', () => {
     expect(degraded.raft.quorum.ok).toBe(true)
     const raised = await sse.until(fs => fs.find(f => f.event === 'alert:raised' && f.data?.name === 'partition'), 'alert:raised on the event stream')
     expect(raised.data).toMatchObject({ name: 'partition', severity: 'degraded' })
-    await waitUntil(async () => (await metrics(d0)).get('agora_alerts{name="partition"}') === 1, 'the partition alert in the metrics')
-    expect((await metrics(d0)).get('agora_health_status')).toBe(1)
-    expect((await health(d0)).code).toBe(0)
-    const strict = await health(d0, ['--fail-on', 'degraded'])
+    // (Each read below waits for its answer: on a loaded machine d1 may look silent a moment, which is critical.)
+    await waitUntil(async () => { const m = await metrics(d0); return m.get('agora_alerts{name="partition"}') === 1 && m.get('agora_health_status') === 1 }, 'the partition alert and the degraded status in the metrics')
+    const lenient = await waitUntil(async () => { const r = await health(d0); return r.stdout.startsWith('status: degraded') ? r : undefined }, 'agora health to print degraded')
+    expect(lenient.code).toBe(0)
+    const strict = await waitUntil(async () => { const r = await health(d0, ['--fail-on', 'degraded']); return r.stdout.startsWith('status: degraded') ? r : undefined }, 'agora health --fail-on degraded to print degraded')
     expect(strict.code).toBe(1)
-    expect(strict.stdout).toMatch(/^status: degraded/)
-    expect(strict.stdout).toMatch(/suspected partitions:/)
+    expect(strict.stdout).toMatch(/suspected partitions:\n {2}\[…/)
 
     // d2 is back: the alert clears.
     d2 = await startDaemon(dirs[2]!, [...args, '--bootstrap', d0.addresses[0]!])
