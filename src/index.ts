@@ -15,6 +15,11 @@ export type { PeerEventMap, PeerHostStatus, PeerStats, WhenSyncedOptions } from 
 export { peerOptionsSchema, resolvePeerOptions } from '../peers/options.js'
 export type { PeerOptions, ResolvedPeerOptions } from '../peers/options.js'
 export type { PeerSyncHealth, SyncStats } from '../peers/sync/index.js'
+export { ALERT_DEFAULTS, CONDITION_NAMES, resolveAlertOptions } from '../peers/health/alerts.js'
+export type { ActiveAlert, AlertCleared, AlertOptions, AlertRaised, AlertThresholds, ConditionName, HealthCondition, Severity } from '../peers/health/alerts.js'
+export type { HealthReport, HealthStatus, HostHealth, HostHealthState, RaftHealth, SuspectedPartition, BreakerInput, RateLimitInput } from '../peers/health/report.js'
+export type { HealthSources, PeerHealth } from '../peers/health/service.js'
+export type { LatencySnapshot } from '../peers/health/latency.js'
 export { meshProtocols } from '../peers/node.js'
 export { generateSwarmKey, parseSwarmKey, swarmKeyFingerprint, writeSwarmKeyFile } from '../peers/pnet.js'
 
