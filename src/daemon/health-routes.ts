@@ -9,10 +9,11 @@
  *
  * Metrics: `agora_health_status` (0 ok, 1 degraded, 2 critical), `agora_alerts{name}` (1 while the alert
  * is raised, for every condition name), `agora_health_peers{state}`, `agora_health_partitions`, and the
- * latency percentiles `agora_coordination_latency_ms{kind, quantile}` over the report's window.
+ * latency percentiles `agora_coordination_latency_ms{kind, quantile}` over the report's window, and the
+ * reachability views `agora_health_views_total{result}` (sent, received, rejected, stale, future, over_quota).
  * Alerts reach the event stream as `alert:raised` and `alert:cleared` (http.ts).
  */
-import { Gauge } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
 import type { Peer } from '../../peers/peer.js'
 import { CONDITION_NAMES } from '../../peers/health/alerts.js'
@@ -67,6 +68,18 @@ export function registerHealthMetrics (registry: Registry, peer: Peer): void {
       g.set({ kind, quantile: '0.5' }, s.p50Ms)
       g.set({ kind, quantile: '0.9' }, s.p90Ms)
       g.set({ kind, quantile: '0.99' }, s.p99Ms)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'agora_health_views_total',
+    help: 'Reachability views (peers/health): sent by this peer, and received by result',
+    labelNames: ['result'],
+    registers: [registry],
+    collect () {
+      const s = peer.monitor.views.stats
+      this.reset()
+      for (const [result, n] of [['sent', s.viewsSent], ['received', s.viewsReceived], ['rejected', s.viewsRejected], ['stale', s.viewsStale], ['future', s.viewsFuture], ['over_quota', s.viewsOverQuota]] as const) this.inc({ result }, n)
     }
   })
 }

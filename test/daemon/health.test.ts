@@ -84,7 +84,10 @@ describe('GET /v1/health/mesh and agora health', () => {
     d2 = await startDaemon(dirs[2]!, [...args, '--bootstrap', d0.addresses[0]!])
     await sse.until(fs => fs.find(f => f.event === 'alert:cleared' && f.data?.name === 'partition'), 'alert:cleared on the event stream', 60_000)
     await waitUntil(async () => (await report()).status === 'ok', { what: 'd0 to report ok again', timeoutMs: 30_000 })
-    expect((await metrics(d0)).get('agora_alerts{name="partition"}')).toBe(0)
+    const after = await metrics(d0)
+    expect(after.get('agora_alerts{name="partition"}')).toBe(0)
+    expect(after.get('agora_health_views_total{result="received"}')).toBeGreaterThan(0)
+    expect(after.get('agora_health_views_total{result="rejected"}')).toBe(0)
     sse.close()
 
     // Alone: isolated and no quorum, critical; agora health exits 1.
