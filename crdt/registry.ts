@@ -11,7 +11,8 @@ import { describeJsonProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { AgentRecord } from './agent-view.js'
 import { AgentIndex } from './agent-index.js'
-import { checkStoredAgent, normaliseAgent, patchAgent, validateAgentId } from './descriptor.js'
+import { checkStoredAgent, normaliseAgent, patchAgent, refuseCheckFields, validateAgentId, withChecks } from './descriptor.js'
+import type { StoredCheck } from './checks.js'
 import { AgentExistsError, AgentNotFoundError, InvalidDescriptorError, InvalidQueryError, NotOwnerError } from './errors.js'
 import { LeaseTable } from './liveness.js'
 import { Replica } from './replica.js'
@@ -282,8 +283,13 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     if (blob !== undefined) this.publish(blob)
   }
 
-  async register (agent: AgentInput): Promise<AgentView> {
+  /**
+   * `options.checks`: @internal the initial results of the agent's health checks (peers/checks registers
+   * an agent with its checks in one write); its `health` is then their verdict on the input's.
+   */
+  async register (agent: AgentInput, options: { checks?: readonly StoredCheck[] } = {}): Promise<AgentView> {
     const id = validateAgentId((agent as AgentInput | undefined)?.id)
+    refuseCheckFields(agent)
     const existing = this.index.get(id)
     const mine = this.localMap()
     if (mine.has(id)) throw new AgentExistsError(id, this.hostId)
@@ -295,7 +301,8 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     const { id: _id, ...rest } = agent
     if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
     const now = this.now()
-    const stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
+    let stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
+    if (options.checks !== undefined) stored = withChecks(stored, options.checks, now, this.limits)
     this.write(m => m.set(id, stored))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -314,6 +321,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       if (batch.has(id) || mine.has(id)) throw new AgentExistsError(id, this.hostId)
       const existing = this.index.get(id)
       if (existing !== undefined) throw new AgentExistsError(id, existing.host)
+      refuseCheckFields(agent)
       const { id: _id, ...rest } = agent
       if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
       batch.set(id, normaliseAgent(rest, now, this.limits, true, claimTime(now)))
@@ -338,6 +346,21 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       throw new AgentNotFoundError(id)
     }
     const next = patchAgent(current, patch, this.now(), this.limits)
+    this.replica.checkLocalRoom('reg')
+    this.write(m => m.set(id, next))
+    await this.durable()
+    return this.index.claimOf(id, this.hostId)!
+  }
+
+  /**
+   * @internal Writes the results of a local agent's health checks (peers/checks), and its `health` as
+   * their verdict on the agent's own report; `undefined` removes them (the health is the report again).
+   * AgentNotFoundError when the agent is not hosted here.
+   */
+  async writeChecks (id: string, checks: readonly StoredCheck[] | undefined): Promise<AgentView> {
+    const current = this.localMap().get(id) as StoredAgent | undefined
+    if (current === undefined) throw new AgentNotFoundError(id)
+    const next = withChecks(current, checks, this.now(), this.limits)
     this.replica.checkLocalRoom('reg')
     this.write(m => m.set(id, next))
     await this.durable()

@@ -118,6 +118,17 @@ export const peerOptionsSchema = z.object({
    * this long after its last keepalive. Default 10,000; 500..3,600,000.
    */
   sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
+  /**
+   * Agents' health checks (`peer.checks`, peers/checks). `allowHosts`: hosts HTTP checks may poll besides
+   * loopback (`*`: any; default none). `httpConcurrencyMax`: HTTP polls in flight at once (default 16).
+   * `outputSyncMs`: least time between two registry writes of an agent whose checks' output changed but
+   * not their status (default 60,000).
+   */
+  checks: z.object({
+    allowHosts: z.array(z.string().min(1).max(253)).max(256).optional(),
+    httpConcurrencyMax: z.number().int().min(1).max(1024).optional(),
+    outputSyncMs: z.number().int().min(0).max(24 * 3600 * 1000).optional()
+  }).strict().optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()
