@@ -198,7 +198,9 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
     this.allowHosts = [...(options.allowHosts ?? [])]
     // An agent unregistered here takes its checks with it.
     this.offs.push(this.registry.on('agent:left', ({ agent }) => {
-      if (agent.host === this.registry.hostId && this.registry.index.claimOf(agent.id, agent.host) === undefined) this.drop(agent.id)
+      if (agent.host !== this.registry.hostId || !this.agents.has(agent.id) || this.registry.index.claimOf(agent.id, agent.host) !== undefined) return
+      this.drop(agent.id)
+      this.emit('checks:declared', { agent: agent.id, checks: [] })
     }))
   }
 

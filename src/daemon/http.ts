@@ -36,6 +36,7 @@
  *   /v1/agents/:id/handler, /v1/agents/:id/inbox*, /v1/agents/:id/request, /v1/agents/:id/message, /v1/request,
  *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
  *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
+ *   /v1/agents/:id/checks*, /v1/checks      agents' health checks: declare, check in, read (check-routes.ts)
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -58,6 +59,7 @@ import { routeTemplate } from './routes.js'
 import { handlerStore } from './agent-handlers.js'
 import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.js'
 import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
+import { CHECK_STATUS, checkRoutes } from './check-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -109,7 +111,8 @@ const STATUS_OF: Record<string, number> = {
   ...RAFT_STATUS,
   ...COORDINATION_STATUS,
   ...AGENT_STATUS,
-  ...TASK_STATUS
+  ...TASK_STATUS,
+  ...CHECK_STATUS
 }
 
 export interface ApiServer {
@@ -249,6 +252,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const coordination = coordinationRoutes(peer, handlers)
   const agentsRoute = agentRoutes(peer, handlers, broadcast)
   const tasksRoute = taskRoutes(peer)
+  const checksRoute = checkRoutes(peer, { broadcast, warn: (msg, fields) => { peer.log.warn(msg, fields) }, ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}) })
   // The task machine's changes (on Raft members, from their replica).
   for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
     offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
@@ -320,7 +324,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     }
     if (area === 'agents') {
       if (parts.length === 2 && method === 'POST') {
-        const agent = await peer.registry.register(objectBody(await readBody(req, o.bodyBytesMax), 'register') as never)
+        const body = objectBody(await readBody(req, o.bodyBytesMax), 'register')
+        const agent = Object.hasOwn(body, 'checks') ? await checksRoute.register(body) : await peer.registry.register(body as never)
         send(res, 201, { agent })
         return
       }
@@ -424,6 +429,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       }
     }
     const ctx = { method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status: number, body: unknown) => send(res, status, body) }
+    if (await checksRoute.handle(ctx)) return
     if (await raftRoute.handle(ctx)) return
     if (await economy.handle(ctx)) return
     if (await coordination.handle(ctx)) return
@@ -482,6 +488,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       for (const off of raftOffs) off()
       metrics.close()
       agentsRoute.close()
+      checksRoute.close()
       handlers.close()
       coordination.close()
       events.close()
