@@ -358,13 +358,37 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
    * AgentNotFoundError when the agent is not hosted here.
    */
   async writeChecks (id: string, checks: readonly StoredCheck[] | undefined): Promise<AgentView> {
-    const current = this.localMap().get(id) as StoredAgent | undefined
-    if (current === undefined) throw new AgentNotFoundError(id)
-    const next = withChecks(current, checks, this.now(), this.limits)
-    this.replica.checkLocalRoom('reg')
-    this.write(m => m.set(id, next))
-    await this.durable()
-    return this.index.claimOf(id, this.hostId)!
+    const [r] = await this.writeChecksMany([{ id, checks }])
+    if (r instanceof Error) throw r
+    return r!
+  }
+
+  /**
+   * @internal {@link writeChecks} for many agents in one transaction (one signed update; at most
+   * {@link REGISTER_BATCH_AGENTS_MAX}): each write's view, or the error that kept that one out
+   * (AgentNotFoundError, InvalidDescriptorError); an error of the whole transaction (a quota) is thrown.
+   */
+  async writeChecksMany (writes: ReadonlyArray<{ id: string, checks: readonly StoredCheck[] | undefined }>): Promise<Array<AgentView | Error>> {
+    if (writes.length > REGISTER_BATCH_AGENTS_MAX) throw new LimitExceededError('REGISTER_BATCH_AGENTS_MAX', REGISTER_BATCH_AGENTS_MAX, writes.length, 'check results in one write')
+    const mine = this.localMap()
+    const now = this.now()
+    const errors = new Map<number, Error>()
+    const next = new Map<string, StoredAgent>()
+    writes.forEach((w, i) => {
+      try {
+        const current = mine.get(w.id) as StoredAgent | undefined
+        if (current === undefined) throw new AgentNotFoundError(w.id)
+        next.set(w.id, withChecks(current, w.checks, now, this.limits))
+      } catch (err) {
+        errors.set(i, err as Error)
+      }
+    })
+    if (next.size > 0) {
+      this.replica.checkLocalRoom('reg')
+      this.write(m => { for (const [id, v] of next) m.set(id, v) })
+      await this.durable()
+    }
+    return writes.map((w, i) => errors.get(i) ?? this.index.claimOf(w.id, this.hostId) ?? new AgentNotFoundError(w.id))
   }
 
   async unregister (id: string): Promise<boolean> {

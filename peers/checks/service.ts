@@ -15,7 +15,9 @@
  * Registry writes: when a check's status changes (and on declaration), at once; when only the output or
  * the time of the last result changed, at most once per `outputSyncMs` per agent (Consul's
  * `check_update_interval`): the entry carries the output and time of the last write, `peer.checks.get`
- * the live ones. Writes of one agent are serialised and coalesced.
+ * the live ones. Agents to write wait in a set (each once: coalesced); one writer takes them in batches
+ * of {@link CHECK_WRITE_BATCH_AGENTS_MAX}, each batch one registry transaction, and yields to the event
+ * loop between batches.
  */
 import { AgentNotFoundError, InvalidDescriptorError, NotOwnerError } from '../../crdt/errors.js'
 import { CHECK_OUTPUT_CHARS_MAX, truncateOutput } from '../../crdt/checks.js'
@@ -43,6 +45,11 @@ export const CHECK_STALL_MS = 1000
 const OUTPUT_FALLBACK_CHARS = 32
 /** Cancelled heap items beyond which the heap is rebuilt from the live ones (and beyond half of it). */
 const HEAP_GARBAGE_MIN = 64
+/**
+ * Agents whose results go into one registry transaction; between two batches the writer yields to the
+ * event loop, so a mass change (every agent of a host hung at once) never blocks it for long.
+ */
+export const CHECK_WRITE_BATCH_AGENTS_MAX = 256
 
 export interface PeerChecksOptions {
   /** Hosts HTTP checks may poll besides loopback (`*`: any). Default none. */
@@ -134,8 +141,6 @@ interface Due { at: number, seq: number, fire: () => void, cancelled: boolean }
 interface AgentEntry {
   id: string
   checks: Map<string, LiveCheck>
-  writing: boolean
-  again: boolean
   outputDirty: boolean
   lastWriteAt: number
   sync: Due | undefined
@@ -176,6 +181,9 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
   private timerAt = 0
   private inFlight = 0
   private readonly waiting: LiveCheck[] = []
+  /** Agents whose results wait for the writer (each once), and whether the writer runs. */
+  private readonly dirty = new Set<AgentEntry>()
+  private flushing = false
   private started = false
   private readonly offs: Array<() => void> = []
   private readonly counters = { results: { passing: 0, warning: 0, critical: 0 }, expired: 0, writes: 0, writeErrors: 0 }
@@ -277,7 +285,9 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
       if (before !== view.health) this.emit('agent:health', { agent: agentId, health: view.health, previous: before, view })
       return view
     }
-    return await this.write(entry) ?? this.localAgent(agentId)
+    this.dirty.delete(entry)
+    const [view] = await this.writeBatch([entry])
+    return view ?? this.localAgent(agentId)
   }
 
   /** Removes every check of an agent of this peer; false when it had none. */
@@ -372,7 +382,7 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
   }
 
   private install (agentId: string, resolved: ResolvedCheck[], current: AgentView | undefined, now: number): AgentEntry {
-    const entry: AgentEntry = { id: agentId, checks: new Map(), writing: false, again: false, outputDirty: false, lastWriteAt: now, sync: undefined, closed: false }
+    const entry: AgentEntry = { id: agentId, checks: new Map(), outputDirty: false, lastWriteAt: now, sync: undefined, closed: false }
     for (const d of resolved) {
       const first = this.initial(d, current, now)
       const c: LiveCheck = { agent: entry, def: d, state: new CheckState(d.damping, first.status, first.at, first.output), deadline: now, item: undefined, running: undefined, waiting: false, removed: false }
@@ -389,6 +399,7 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
     const a = this.agents.get(agentId)
     if (a === undefined) return
     a.closed = true
+    this.dirty.delete(a)
     this.cancel(a.sync)
     for (const c of a.checks.values()) {
       c.removed = true
@@ -547,14 +558,41 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
     if (previous !== undefined) {
       const s = c.state
       this.emit(`check:${s.status}`, { agent: a.id, check: c.def.id, kind: c.def.kind, status: s.status, previous, output: s.output, at: s.at })
-      void this.write(a)
+      this.markDirty(a)
       return
     }
     a.outputDirty = true
     const due = a.lastWriteAt + this.outputSyncMs
-    if (this.now() >= due) { void this.write(a); return }
+    if (this.now() >= due) { this.markDirty(a); return }
     if (a.sync === undefined && this.started) {
-      a.sync = this.schedule(due, () => { a.sync = undefined; if (a.outputDirty && !a.closed) void this.write(a) })
+      a.sync = this.schedule(due, () => { a.sync = undefined; if (a.outputDirty) this.markDirty(a) })
+    }
+  }
+
+  /** Queues an agent's results for the writer (once), and wakes the writer. */
+  private markDirty (a: AgentEntry): void {
+    if (a.closed) return
+    this.dirty.add(a)
+    if (this.flushing) return
+    this.flushing = true
+    setImmediate(() => { void this.flush() })
+  }
+
+  /** The writer: batches of {@link CHECK_WRITE_BATCH_AGENTS_MAX} agents, yielding between them. */
+  private async flush (): Promise<void> {
+    try {
+      while (this.dirty.size > 0) {
+        const batch: AgentEntry[] = []
+        for (const a of this.dirty) {
+          batch.push(a)
+          if (batch.length >= CHECK_WRITE_BATCH_AGENTS_MAX) break
+        }
+        for (const a of batch) this.dirty.delete(a)
+        await this.writeBatch(batch)
+        if (this.dirty.size > 0) await new Promise(resolve => setImmediate(resolve))
+      }
+    } finally {
+      this.flushing = false
     }
   }
 
@@ -564,49 +602,50 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
   }
 
   /**
-   * Writes an agent's check results (coalesced: one write in flight per agent, the next one writes the
-   * state as it is then). Resolves with the view written, or undefined when the write was left to the
-   * write in flight or failed (logged and counted).
+   * Writes the agents' results in one registry transaction (outputs cut shorter, then dropped, for an
+   * agent whose full results would pass `descriptorBytesMax`) and tells who changed health. Returns each
+   * agent's view, or undefined where its write failed (logged and counted; an agent gone is dropped).
    */
-  private async write (a: AgentEntry): Promise<AgentView | undefined> {
-    if (a.writing) { a.again = true; return undefined }
-    a.writing = true
-    let view: AgentView | undefined
-    try {
-      do {
-        a.again = false
-        a.outputDirty = false
-        a.lastWriteAt = this.now()
-        this.cancel(a.sync)
-        a.sync = undefined
-        const previous = this.registry.index.claimOf(a.id, this.registry.hostId)?.health
-        try {
-          view = await this.writeFitting(a)
-          this.counters.writes++
-          if (view.health !== previous) this.emit('agent:health', { agent: a.id, health: view.health, previous, view })
-        } catch (err) {
-          this.counters.writeErrors++
-          if (err instanceof AgentNotFoundError) { this.drop(a.id); return undefined }
-          this.log?.warn('health checks: cannot write an agent\'s check results', { agent: a.id, error: (err as Error).message })
-          view = undefined
-        }
-      } while (a.again && !a.closed)
-    } finally {
-      a.writing = false
+  private async writeBatch (batch: AgentEntry[]): Promise<Array<AgentView | undefined>> {
+    const now = this.now()
+    const live = batch.filter(a => !a.closed)
+    const before = new Map<AgentEntry, Health | undefined>()
+    for (const a of live) {
+      a.outputDirty = false
+      a.lastWriteAt = now
+      this.cancel(a.sync)
+      a.sync = undefined
+      before.set(a, this.registry.index.claimOf(a.id, this.registry.hostId)?.health)
     }
-    return view
-  }
-
-  /** Writes the results, with shorter outputs (then none) when full ones would pass descriptorBytesMax. */
-  private async writeFitting (a: AgentEntry): Promise<AgentView> {
-    for (const chars of [CHECK_OUTPUT_CHARS_MAX, OUTPUT_FALLBACK_CHARS]) {
+    const views = new Map<AgentEntry, AgentView>()
+    let pending = live
+    for (const chars of [CHECK_OUTPUT_CHARS_MAX, OUTPUT_FALLBACK_CHARS, 0]) {
+      if (pending.length === 0) break
+      let results: Array<AgentView | Error>
       try {
-        return await this.registry.writeChecks(a.id, this.results(a, chars))
+        results = await this.registry.writeChecksMany(pending.map(a => ({ id: a.id, checks: this.results(a, chars) })))
       } catch (err) {
-        if (!(err instanceof InvalidDescriptorError) || (err.details as { path?: unknown }).path !== '') throw err
+        this.counters.writeErrors += pending.length
+        this.log?.warn('health checks: cannot write check results', { agents: pending.length, error: (err as Error).message })
+        break
       }
+      const tooBig: AgentEntry[] = []
+      results.forEach((r, i) => {
+        const a = pending[i]!
+        if (!(r instanceof Error)) { views.set(a, r); return }
+        if (r instanceof InvalidDescriptorError && (r.details as { path?: unknown }).path === '' && chars > 0) { tooBig.push(a); return }
+        this.counters.writeErrors++
+        if (r instanceof AgentNotFoundError) { this.drop(a.id); return }
+        this.log?.warn('health checks: cannot write an agent\'s check results', { agent: a.id, error: r.message })
+      })
+      pending = tooBig
     }
-    return await this.registry.writeChecks(a.id, this.results(a, 0))
+    for (const [a, view] of views) {
+      this.counters.writes++
+      const previous = before.get(a)
+      if (view.health !== previous) this.emit('agent:health', { agent: a.id, health: view.health, previous, view })
+    }
+    return batch.map(a => views.get(a))
   }
 }
 
