@@ -174,6 +174,8 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
   readonly checksMax: number
   private readonly agents = new Map<string, AgentEntry>()
   private count = 0
+  /** Checks of registrations being written (counted against checksMax). */
+  private reserved = 0
   private heap = new MinHeap<Due>(before)
   private garbage = 0
   private seq = 0
@@ -258,7 +260,14 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
     const resolved = resolveChecks(checks, this.allowHosts)
     this.checkRoom(undefined, resolved.length)
     const now = this.now()
-    const view = await this.registry.register(agent, { checks: resolved.map(d => this.initial(d, undefined, now)) })
+    // Room held for these checks while the registration is written (concurrent ones count it).
+    this.reserved += resolved.length
+    let view: AgentView
+    try {
+      view = await this.registry.register(agent, { checks: resolved.map(d => this.initial(d, undefined, undefined, now)) })
+    } finally {
+      this.reserved -= resolved.length
+    }
     if (resolved.length > 0 && this.registry.index.claimOf(view.id, this.registry.hostId) !== undefined) {
       this.install(view.id, resolved, view, now)
       this.emit('checks:declared', { agent: view.id, checks: resolved.map(definitionOf) })
@@ -275,9 +284,11 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
     const current = this.localAgent(agentId)
     const resolved = resolveChecks(checks, this.allowHosts)
     this.checkRoom(agentId, resolved.length)
+    // The live checks' states are newer than the entry's (a change may still wait for the writer).
+    const live = this.agents.get(agentId)?.checks
     this.drop(agentId)
     const now = this.now()
-    const entry = resolved.length > 0 ? this.install(agentId, resolved, current, now) : undefined
+    const entry = resolved.length > 0 ? this.install(agentId, resolved, current, now, live) : undefined
     this.emit('checks:declared', { agent: agentId, checks: resolved.map(definitionOf) })
     if (entry === undefined) {
       const before = this.registry.index.claimOf(agentId, this.registry.hostId)?.health
@@ -371,20 +382,25 @@ export class PeerChecks extends TypedEmitter<PeerChecksEventMap> {
   }
 
   private checkRoom (agentId: string | undefined, n: number): void {
-    const after = this.count - (agentId !== undefined ? this.agents.get(agentId)?.checks.size ?? 0 : 0) + n
+    const after = this.count + this.reserved - (agentId !== undefined ? this.agents.get(agentId)?.checks.size ?? 0 : 0) + n
     if (after > this.checksMax) throw new LimitExceededError('CHECKS_PER_PEER_MAX', this.checksMax, after, 'checks on this peer')
   }
 
-  /** A check's first result: its status on the entry when it has the same id and kind, else its initial status. */
-  private initial (d: ResolvedCheck, current: AgentView | undefined, now: number): StoredCheck {
+  /**
+   * A check's first result: the state of the live check it replaces (same id and kind), else its status
+   * on the entry (same id and kind), else its initial status.
+   */
+  private initial (d: ResolvedCheck, current: AgentView | undefined, live: Map<string, LiveCheck> | undefined, now: number): StoredCheck {
+    const was = live?.get(d.id)
+    if (was !== undefined && was.def.kind === d.kind) return { id: d.id, kind: d.kind, status: was.state.status, output: was.state.output, at: Math.floor(was.state.at) }
     const kept = current?.checks.find(c => c.id === d.id && c.kind === d.kind)
     return kept !== undefined ? { ...kept } : { id: d.id, kind: d.kind, status: d.initialStatus, output: '', at: Math.floor(now) }
   }
 
-  private install (agentId: string, resolved: ResolvedCheck[], current: AgentView | undefined, now: number): AgentEntry {
+  private install (agentId: string, resolved: ResolvedCheck[], current: AgentView | undefined, now: number, live?: Map<string, LiveCheck>): AgentEntry {
     const entry: AgentEntry = { id: agentId, checks: new Map(), outputDirty: false, lastWriteAt: now, sync: undefined, closed: false }
     for (const d of resolved) {
-      const first = this.initial(d, current, now)
+      const first = this.initial(d, current, live, now)
       const c: LiveCheck = { agent: entry, def: d, state: new CheckState(d.damping, first.status, first.at, first.output), deadline: now, item: undefined, running: undefined, waiting: false, removed: false }
       entry.checks.set(d.id, c)
       if (this.started) this.arm(c, now)

@@ -296,6 +296,23 @@ describe('peer.checks: entries, declarations and lifecycle', () => {
     expect(clock.pending()).toBe(0)
   })
 
+  it('a declaration keeps a status not yet written; concurrent registrations cannot pass checksMax together', async () => {
+    const { registry, checks } = setup({ checksMax: 3 })
+    await checks.register({ id: 'k1' }, [{ id: 'alive', ttlMs: 60_000 }])
+    checks.fail('k1', 'alive', 'down')
+    // Declared again before the writer ran: the live critical status stays.
+    const view = await checks.declare('k1', [{ id: 'alive', ttlMs: 30_000 }])
+    expect(view.checks[0]).toMatchObject({ status: 'critical', output: 'down' })
+    expect(registry.lookup('k1')!.health).toBe('unhealthy')
+    const both = await Promise.allSettled([
+      checks.register({ id: 'k2' }, [{ id: 'a', ttlMs: 1000 }]),
+      checks.register({ id: 'k3' }, [{ id: 'a', ttlMs: 1000 }, { id: 'b', ttlMs: 1000 }])
+    ])
+    expect(both.map(r => r.status)).toEqual(['fulfilled', 'rejected'])
+    expect((both[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_LIMIT_EXCEEDED' })
+    expect(checks.stats().checks).toBe(2)
+  })
+
   it('a caller cannot write check results through register or update', async () => {
     const { registry } = setup()
     await expect(registry.register({ id: 'x', checks: [] } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_DESCRIPTOR', details: { path: 'checks' } })
