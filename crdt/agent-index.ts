@@ -124,7 +124,7 @@ export class AgentIndex {
       addTo(this.byCapability, c, r)
       if (r.zone !== undefined) addTo(this.byCapZone, c + '\u0000' + r.zone, r)
     }
-    addTo(this.byHealth, r.health, r)
+    addTo(this.byHealth, r.hostHealth, r)
     addTo(this.byHost, r.host, r)
     addTo(this.byZone, r.zone, r)
   }
@@ -135,7 +135,7 @@ export class AgentIndex {
       removeFrom(this.byCapability, c, r)
       if (r.zone !== undefined) removeFrom(this.byCapZone, c + '\u0000' + r.zone, r)
     }
-    removeFrom(this.byHealth, r.health, r)
+    removeFrom(this.byHealth, r.hostHealth, r)
     removeFrom(this.byHost, r.host, r)
     removeFrom(this.byZone, r.zone, r)
   }
@@ -223,28 +223,30 @@ export class AgentIndex {
     let best = Number.POSITIVE_INFINITY
     let impliedCap: string | undefined
     let impliesZone = false
-    let impliesHealth = false
     let impliesHost = false
-    const consider = (s: ReadonlySet<AgentRecord> | undefined, cap: string | undefined, zone: boolean, health: boolean, host: boolean): void => {
+    const consider = (s: ReadonlySet<AgentRecord> | undefined, cap: string | undefined, zone: boolean, host: boolean): void => {
       const size = s?.size ?? 0
       if (size >= best) return
       best = size
       source = s ?? []
       impliedCap = cap
       impliesZone = zone
-      impliesHealth = health
       impliesHost = host
     }
     for (const c of q.capabilities) {
-      consider(this.byCapability.get(c), c, false, false, false)
-      if (q.zone !== undefined) consider(this.byCapZone.get(c + '\u0000' + q.zone), c, true, false, false)
+      consider(this.byCapability.get(c), c, false, false)
+      if (q.zone !== undefined) consider(this.byCapZone.get(c + '\u0000' + q.zone), c, true, false)
     }
-    if (q.health !== undefined && q.health.length === 1) consider(this.byHealth.get(q.health[0]!), undefined, false, true, false)
-    if (q.host !== undefined) consider(this.byHost.get(q.host), undefined, false, false, true)
-    if (q.zone !== undefined) consider(this.byZone.get(q.zone), undefined, true, false, false)
+    // The index holds the health hosts wrote; a record's `health` is `unhealthy` while its host is
+    // unreachable. So `healthy` / `degraded` take their index set as candidates and check each record's
+    // `health` again (the host's liveness); `unhealthy` has no index set (its agents include every agent of
+    // an unreachable host) and is checked on the candidates of the other criteria.
+    if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') consider(this.byHealth.get(q.health[0]!), undefined, false, false)
+    if (q.host !== undefined) consider(this.byHost.get(q.host), undefined, false, true)
+    if (q.zone !== undefined) consider(this.byZone.get(q.zone), undefined, true, false)
     const caps = impliedCap === undefined ? q.capabilities : q.capabilities.filter(c => c !== impliedCap)
     const zone = impliesZone ? undefined : q.zone
-    const health = impliesHealth ? undefined : q.health
+    const health = q.health
     const host = impliesHost ? undefined : q.host
     const where = q.where
     const reachableOnly = q.reachableOnly

@@ -6,6 +6,8 @@
 import { ReservedNameError } from '../src/base/errors.js'
 import { isReservedName, isWellFormed, jsonInputProblem, plainJsonProblem } from '../src/base/input.js'
 import type { JsonInputProblem } from '../src/base/input.js'
+import { healthFromChecks, normaliseChecks, normaliseReported } from './checks.js'
+import type { StoredCheck } from './checks.js'
 import { InvalidDescriptorError } from './errors.js'
 import { HEALTH_VALUES } from './types.js'
 import type { RegistryLimits } from './limits.js'
@@ -26,7 +28,18 @@ export interface StoredAgent {
    * peers before this field; such a claim ranks by its `updatedAt`.
    */
   claimedAt?: number
+  /**
+   * The results of the agent's health checks, run by its host (crdt/checks.ts, peers/checks); with them,
+   * `health` is the checks' verdict on `reportedHealth`. Absent for agents without checks and in
+   * descriptors of peers before checks.
+   */
+  checks?: StoredCheck[]
+  /** The health the agent reported itself; present only with `checks`. */
+  reportedHealth?: Health
 }
+
+/** The fields a host writes besides an agent's input: its check results (never a caller's input; validated like the rest). */
+export type CheckFields = { checks?: readonly StoredCheck[], reportedHealth?: Health }
 
 const ID_RE = /^[A-Za-z0-9._:@/-]{1,128}$/
 
@@ -62,7 +75,7 @@ function checkName (v: unknown, path: string, limits: RegistryLimits): string {
  * `claimedAt` the host's clock when it claimed the id (a safe integer >= 0; undefined only for stored
  * values of older peers). Throws {@link InvalidDescriptorError} naming the first bad field.
  */
-export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number, limits: RegistryLimits, copyMetadata = true, claimedAt?: unknown): StoredAgent {
+export function normaliseAgent (input: Omit<AgentInput, 'id'> & CheckFields, updatedAt: number, limits: RegistryLimits, copyMetadata = true, claimedAt?: unknown): StoredAgent {
   if (!isPlainObject(input)) throw new InvalidDescriptorError('', 'descriptor must be an object')
   const capsIn = input.capabilities ?? []
   if (!Array.isArray(capsIn)) throw new InvalidDescriptorError('capabilities', 'must be an array of strings')
@@ -109,6 +122,10 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
     }
     out.load = input.load
   }
+  if (input.checks !== undefined) {
+    out.checks = normaliseChecks(input.checks)
+    out.reportedHealth = input.reportedHealth !== undefined ? normaliseReported(input.reportedHealth) : out.health
+  }
   if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw new InvalidDescriptorError('updatedAt', 'must be a finite number')
   if (claimedAt !== undefined) {
     if (typeof claimedAt !== 'number' || !Number.isSafeInteger(claimedAt) || claimedAt < 0) throw new InvalidDescriptorError('claimedAt', 'must be a safe integer >= 0 (ms)')
@@ -128,11 +145,35 @@ export function normaliseAgent (input: Omit<AgentInput, 'id'>, updatedAt: number
   return out
 }
 
+/**
+ * Refuses the fields only a host's check runner writes (`checks`, `reportedHealth`) in a caller's input:
+ * checks are declared through `peer.checks` (peers/checks), their results are never input.
+ */
+export function refuseCheckFields (input: object): void {
+  for (const k of ['checks', 'reportedHealth']) {
+    if (Object.hasOwn(input, k)) throw new InvalidDescriptorError(k, 'is written by the host\'s health checks: declare checks with peer.checks (daemon: a `checks` list in POST /v1/agents, or PUT /v1/agents/:id/checks)')
+  }
+}
+
+/**
+ * The stored agent with these check results (undefined: no checks any more), its `health` their verdict
+ * on the agent's own report (crdt/checks.ts); the claim time stays.
+ */
+export function withChecks (current: StoredAgent, checks: readonly StoredCheck[] | undefined, updatedAt: number, limits: RegistryLimits): StoredAgent {
+  const reported = current.reportedHealth ?? current.health
+  const { checks: _c, reportedHealth: _r, ...rest } = current
+  const next: Omit<AgentInput, 'id'> & CheckFields = checks === undefined
+    ? { ...rest, health: reported }
+    : { ...rest, health: healthFromChecks(reported, checks), checks: [...checks], reportedHealth: reported }
+  return normaliseAgent(next, updatedAt, limits, true, current.claimedAt)
+}
+
 /** Applies a patch to a stored agent and re-validates the result; the claim time stays. */
 export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: number, limits: RegistryLimits): StoredAgent {
   if (!isPlainObject(patch)) throw new InvalidDescriptorError('', 'patch must be an object')
   if ('id' in patch || 'host' in patch) throw new InvalidDescriptorError('id' in patch ? 'id' : 'host', 'cannot be changed by update()')
-  const merged: Omit<AgentInput, 'id'> = {
+  refuseCheckFields(patch)
+  const merged: Omit<AgentInput, 'id'> & CheckFields = {
     capabilities: current.capabilities,
     resources: current.resources,
     health: current.health,
@@ -146,6 +187,13 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue
     ;(merged as Record<string, unknown>)[k] = v
+  }
+  // With checks, a reported health is the agent's own report: the checks still have their say.
+  if (current.checks !== undefined) {
+    const reported = normaliseReported(merged.health, 'health')
+    merged.checks = current.checks
+    merged.reportedHealth = reported
+    merged.health = healthFromChecks(reported, current.checks)
   }
   return normaliseAgent(merged, updatedAt, limits, true, current.claimedAt)
 }

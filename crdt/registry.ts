@@ -11,7 +11,8 @@ import { describeJsonProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { AgentRecord } from './agent-view.js'
 import { AgentIndex } from './agent-index.js'
-import { checkStoredAgent, normaliseAgent, patchAgent, validateAgentId } from './descriptor.js'
+import { checkStoredAgent, normaliseAgent, patchAgent, refuseCheckFields, validateAgentId, withChecks } from './descriptor.js'
+import type { StoredCheck } from './checks.js'
 import { AgentExistsError, AgentNotFoundError, InvalidDescriptorError, InvalidQueryError, NotOwnerError } from './errors.js'
 import { LeaseTable } from './liveness.js'
 import { Replica } from './replica.js'
@@ -282,8 +283,13 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     if (blob !== undefined) this.publish(blob)
   }
 
-  async register (agent: AgentInput): Promise<AgentView> {
+  /**
+   * `options.checks`: @internal the initial results of the agent's health checks (peers/checks registers
+   * an agent with its checks in one write); its `health` is then their verdict on the input's.
+   */
+  async register (agent: AgentInput, options: { checks?: readonly StoredCheck[] } = {}): Promise<AgentView> {
     const id = validateAgentId((agent as AgentInput | undefined)?.id)
+    refuseCheckFields(agent)
     const existing = this.index.get(id)
     const mine = this.localMap()
     if (mine.has(id)) throw new AgentExistsError(id, this.hostId)
@@ -295,7 +301,8 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     const { id: _id, ...rest } = agent
     if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
     const now = this.now()
-    const stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
+    let stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
+    if (options.checks !== undefined) stored = withChecks(stored, options.checks, now, this.limits)
     this.write(m => m.set(id, stored))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -314,6 +321,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       if (batch.has(id) || mine.has(id)) throw new AgentExistsError(id, this.hostId)
       const existing = this.index.get(id)
       if (existing !== undefined) throw new AgentExistsError(id, existing.host)
+      refuseCheckFields(agent)
       const { id: _id, ...rest } = agent
       if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
       batch.set(id, normaliseAgent(rest, now, this.limits, true, claimTime(now)))
@@ -342,6 +350,45 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.write(m => m.set(id, next))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
+  }
+
+  /**
+   * @internal Writes the results of a local agent's health checks (peers/checks), and its `health` as
+   * their verdict on the agent's own report; `undefined` removes them (the health is the report again).
+   * AgentNotFoundError when the agent is not hosted here.
+   */
+  async writeChecks (id: string, checks: readonly StoredCheck[] | undefined): Promise<AgentView> {
+    const [r] = await this.writeChecksMany([{ id, checks }])
+    if (r instanceof Error) throw r
+    return r!
+  }
+
+  /**
+   * @internal {@link writeChecks} for many agents in one transaction (one signed update; at most
+   * {@link REGISTER_BATCH_AGENTS_MAX}): each write's view, or the error that kept that one out
+   * (AgentNotFoundError, InvalidDescriptorError); an error of the whole transaction (a quota) is thrown.
+   */
+  async writeChecksMany (writes: ReadonlyArray<{ id: string, checks: readonly StoredCheck[] | undefined }>): Promise<Array<AgentView | Error>> {
+    if (writes.length > REGISTER_BATCH_AGENTS_MAX) throw new LimitExceededError('REGISTER_BATCH_AGENTS_MAX', REGISTER_BATCH_AGENTS_MAX, writes.length, 'check results in one write')
+    const mine = this.localMap()
+    const now = this.now()
+    const errors = new Map<number, Error>()
+    const next = new Map<string, StoredAgent>()
+    writes.forEach((w, i) => {
+      try {
+        const current = mine.get(w.id) as StoredAgent | undefined
+        if (current === undefined) throw new AgentNotFoundError(w.id)
+        next.set(w.id, withChecks(current, w.checks, now, this.limits))
+      } catch (err) {
+        errors.set(i, err as Error)
+      }
+    })
+    if (next.size > 0) {
+      this.replica.checkLocalRoom('reg')
+      this.write(m => { for (const [id, v] of next) m.set(id, v) })
+      await this.durable()
+    }
+    return writes.map((w, i) => errors.get(i) ?? this.index.claimOf(w.id, this.hostId) ?? new AgentNotFoundError(w.id))
   }
 
   async unregister (id: string): Promise<boolean> {

@@ -1,4 +1,5 @@
 /** Public types of the agent registry and eventual variables. */
+import type { StoredCheck } from './checks.js'
 
 export type Health = 'healthy' | 'degraded' | 'unhealthy'
 export const HEALTH_VALUES: readonly Health[] = ['healthy', 'degraded', 'unhealthy']
@@ -29,7 +30,15 @@ export interface AgentDescriptor {
   readonly capabilities: readonly string[]
   readonly zone: string | undefined
   readonly resources: Readonly<Record<string, number>>
+  /**
+   * The agent's health: what its host wrote (with health checks, their verdict on the agent's own report:
+   * crdt/checks.ts), or `unhealthy` while the host is unreachable (the host's liveness is a check too).
+   */
   readonly health: Health
+  /** The results of the agent's health checks (peers/checks), as its host last wrote them; empty without checks. */
+  readonly checks: readonly StoredCheck[]
+  /** With checks: the health the agent reported itself (which `health` never betters). */
+  readonly reportedHealth: Health | undefined
   readonly metadata: Readonly<Record<string, unknown>>
   readonly load: number | undefined
   /** Host's wall clock (ms since epoch) at the last write of this descriptor. Informational. */

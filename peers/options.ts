@@ -24,6 +24,13 @@ const limitsSchema = z.object(Object.fromEntries(
   Object.keys(DEFAULT_LIMITS).map(k => [k, z.number().int().positive().optional()])
 ) as Record<keyof RegistryLimits, z.ZodOptional<z.ZodNumber>>).strict()
 
+/** The `checks` option (the daemon config's `checks` too). */
+export const checksOptionsSchema = z.object({
+  allowHosts: z.array(z.string().min(1).max(253)).max(256).optional(),
+  httpConcurrencyMax: z.number().int().min(1).max(1024).optional(),
+  outputSyncMs: z.number().int().min(0).max(24 * 3600 * 1000).optional()
+}).strict()
+
 export const peerOptionsSchema = z.object({
   /** Mesh name: peers of one mesh share topics and protocols namespaced by it. Default `agora`. */
   mesh: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 characters of [A-Za-z0-9._-]').default('agora'),
@@ -124,6 +131,13 @@ export const peerOptionsSchema = z.object({
    * `alert:cleared`), with their hysteresis: see peers/health/alerts.ts (ALERT_DEFAULTS). Default: the defaults.
    */
   alerts: alertOptionsSchema.optional(),
+  /**
+   * Agents' health checks (`peer.checks`, peers/checks). `allowHosts`: hosts HTTP checks may poll besides
+   * loopback (`*`: any; default none). `httpConcurrencyMax`: HTTP polls in flight at once (default 16).
+   * `outputSyncMs`: least time between two registry writes of an agent whose checks' output changed but
+   * not their status (default 60,000).
+   */
+  checks: checksOptionsSchema.optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()

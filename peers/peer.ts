@@ -36,6 +36,7 @@ import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
 import { PeerOrchestration } from './orchestration/service.js'
+import { PeerChecks } from './checks/service.js'
 import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
 import { PeerHealth } from './health/service.js'
@@ -112,6 +113,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly agents: PeerAgents
   /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
   readonly tasks: PeerTasks
+  /** Health checks of this peer's agents (TTL, HTTP), driving their registry health (peers/checks). */
+  readonly checks: PeerChecks
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -201,6 +204,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       }
     })
     this.tasks.setBackend(clientTasksBackend(client))
+    this.checks = new PeerChecks({ registry: init.registry, log: init.log.child('checks') }, init.options.checks ?? {})
     this.coordination.setBackend(clientBackend(client))
     this.orchestration = new PeerOrchestration({
       self: this.id,
@@ -292,6 +296,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.coordination.start()
       this.tasks.start()
       this.orchestration.start()
+      this.checks.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -307,6 +312,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.transition = this.transition.catch(() => {}).then(async () => {
       if (this.state === 'stopped') return
       this.state = 'stopping'
+      this.checks.stop()
       // Tell the mesh we leave, so our agents show as unreachable now rather than after our lease.
       if (options.leave !== false) await this.sync.announceLeaving()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.

@@ -42,4 +42,6 @@ export type { AuctionSpec, AuctionState, BidPayload, MarketResult } from '../pro
 export { PeerAgents, AgentError, agentsProtocol, REQUEST_TIMEOUT_MS, AGENT_PAYLOAD_BYTES_MAX } from '../peers/agents/index.js'
 export type { AgentContext, AgentHandlers, AgentProtocol, AgentErrorCode, CapabilityRoute, GroupMessage, PayloadSchema, RequestOptions, Sender, TaskContext, TaskInfo, TaskInput, TaskListFilter, TaskSpec } from '../peers/agents/index.js'
 export { PeerTasks, TaskError } from '../peers/tasks/index.js'
+export { PeerChecks, InvalidCheckError, CheckUrlNotAllowedError, CheckNotFoundError, CheckKindError, CHECKS_PER_AGENT_MAX, CHECKS_PER_PEER_MAX, CHECK_OUTPUT_CHARS_MAX } from '../peers/checks/index.js'
+export type { CheckDefinition, CheckEvent, CheckStatus, CheckView, HttpCheckDefinition, PeerChecksEventMap, PeerChecksOptions, PeerChecksStats, StoredCheck, TtlCheckDefinition } from '../peers/checks/index.js'
 export type { Allocation, TaskState, TaskView, AttemptView, TaskEvent } from '../protocols/tasks/types.js'

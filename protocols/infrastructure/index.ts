@@ -1,3 +1,4 @@
-/** Infrastructure (FEATURES I1–I2): circuit breakers and token buckets, pure and clock-free. */
+/** Infrastructure (FEATURES I1, I2, I4): circuit breakers, token buckets and health checks' damping, pure and clock-free. */
 export * from './breaker.js'
 export * from './token-bucket.js'
+export * from './health-check.js'

@@ -816,7 +816,7 @@ export class AgentHandlerStore {
  * Writes `text` to `file` atomically and durably: a temporary file, fsynced, renamed over `file`, then the
  * directory fsynced (so the rename itself survives a crash). Failures are {@link HandlersStoreError}.
  */
-async function writeAtomically (file: string, text: string): Promise<void> {
+export async function writeAtomically (file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp`
   try {
     const fh = await open(tmp, 'w', 0o600)

@@ -230,6 +230,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
       ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
       ...(config.sessionLeaseTtlMs !== undefined ? { sessionLeaseTtlMs: config.sessionLeaseTtlMs } : {}),
       ...(config.alerts !== undefined ? { alerts: config.alerts } : {}),
+      ...(config.checks !== undefined ? { checks: config.checks } : {}),
       ...(config.raft !== undefined ? { raft: config.raft } : {}),
       ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
       ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),

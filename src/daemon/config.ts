@@ -12,6 +12,7 @@ import { z } from 'zod'
 import { InvalidOptionError } from '../base/errors.js'
 import { LOG_FORMATS } from '../base/log.js'
 import { alertOptionsSchema } from '../../peers/health/alerts.js'
+import { checksOptionsSchema } from '../../peers/options.js'
 
 /** Default of `warnAfterMs`: how long a condition (no peer, Raft voters not connected...) lasts before it is a warning. */
 export const WARN_AFTER_MS_DEFAULT = 10_000
@@ -119,6 +120,13 @@ export const daemonConfigSchema = z.object({
   agentInboxMax: z.number().int().min(1).max(4096).default(256),
   /** Thresholds and hysteresis of the health report's conditions and alerts (the peer's `alerts` option; peers/health/alerts.ts). */
   alerts: alertOptionsSchema.optional(),
+  /**
+   * Agents' health checks (peers/checks). `allowHosts`: hosts HTTP checks may poll besides loopback
+   * (`*`: any; default none: a non-loopback URL is refused with 400 ERR_CHECK_URL_NOT_ALLOWED).
+   * `httpConcurrencyMax`: HTTP polls in flight at once (default 16). `outputSyncMs`: least time between two
+   * registry writes of an agent whose checks' output changed but not their status (default 60000).
+   */
+  checks: checksOptionsSchema.optional(),
   /** Max bytes of an HTTP request body. Default 1 MiB. */
   bodyBytesMax: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024)
 }).strict()

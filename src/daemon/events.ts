@@ -54,7 +54,8 @@ export const EVENT_TYPES = [
   'vote:opened', 'vote:ballot', 'vote:decided',
   'group:message',
   'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled',
-  'alert:raised', 'alert:cleared'
+  'alert:raised', 'alert:cleared',
+  'check:passing', 'check:warning', 'check:critical', 'agent:health'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -104,6 +105,7 @@ function subjectOf (type: string, data: unknown): string | undefined {
   if (type.startsWith('lease:')) return typeof d.lease === 'number' ? String(d.lease) : undefined
   if (type === 'group:message') return typeof d.topic === 'string' ? d.topic : undefined
   if (type.startsWith('task:')) return typeof d.task === 'number' ? String(d.task) : undefined
+  if (type.startsWith('check:')) return typeof d.agent === 'string' ? d.agent : undefined
   return undefined
 }
 

@@ -37,6 +37,7 @@
  *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
  *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
  *   GET    /v1/health/mesh                  the mesh health report (health-routes.ts); alert:raised, alert:cleared on the event stream
+ *   /v1/agents/:id/checks*, /v1/checks      agents' health checks: declare, check in, read (check-routes.ts)
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -60,6 +61,7 @@ import { handlerStore } from './agent-handlers.js'
 import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.js'
 import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
 import { healthRoutes } from './health-routes.js'
+import { CHECK_STATUS, checkRoutes } from './check-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -111,7 +113,8 @@ const STATUS_OF: Record<string, number> = {
   ...RAFT_STATUS,
   ...COORDINATION_STATUS,
   ...AGENT_STATUS,
-  ...TASK_STATUS
+  ...TASK_STATUS,
+  ...CHECK_STATUS
 }
 
 export interface ApiServer {
@@ -252,6 +255,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const agentsRoute = agentRoutes(peer, handlers, broadcast)
   const tasksRoute = taskRoutes(peer)
   const healthRoute = healthRoutes(peer)
+  const checksRoute = checkRoutes(peer, { broadcast, warn: (msg, fields) => { peer.log.warn(msg, fields) }, ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}) })
   // The task machine's changes (on Raft members, from their replica).
   for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
     offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
@@ -323,7 +327,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     }
     if (area === 'agents') {
       if (parts.length === 2 && method === 'POST') {
-        const agent = await peer.registry.register(objectBody(await readBody(req, o.bodyBytesMax), 'register') as never)
+        const body = objectBody(await readBody(req, o.bodyBytesMax), 'register')
+        const agent = Object.hasOwn(body, 'checks') ? await checksRoute.register(body) : await peer.registry.register(body as never)
         send(res, 201, { agent })
         return
       }
@@ -427,6 +432,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       }
     }
     const ctx = { method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status: number, body: unknown) => send(res, status, body) }
+    if (await checksRoute.handle(ctx)) return
     if (await raftRoute.handle(ctx)) return
     if (await economy.handle(ctx)) return
     if (await coordination.handle(ctx)) return
@@ -486,6 +492,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       for (const off of raftOffs) off()
       metrics.close()
       agentsRoute.close()
+      checksRoute.close()
       handlers.close()
       coordination.close()
       events.close()

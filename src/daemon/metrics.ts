@@ -10,6 +10,7 @@ import type { Peer } from '../../peers/peer.js'
 import type { AgentHandlerStore } from './agent-handlers.js'
 import type { CoordinationRoutes } from './coordination-routes.js'
 import { registerHealthMetrics } from './health-routes.js'
+import { checkMetrics } from './check-routes.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
@@ -103,6 +104,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
       }
     })
   }
+  checkMetrics(registry, peer)
   g('agora_registry_agents', 'Agents visible in the registry', () => peer.registry.size)
   g('agora_registry_local_agents', 'Agents hosted by this peer', () => peer.registry.localAgents().length)
   g('agora_registry_hosts', 'Host documents held', () => peer.stats().hosts)

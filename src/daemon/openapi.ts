@@ -40,6 +40,29 @@ const leaseChoice = {
   ttlMs: { type: 'integer', minimum: 500, maximum: 3600000, default: 10000, description: 'TTL of the dedicated lease: keep it alive within every ttlMs' }
 }
 
+/** An agent's health check: a TTL check ({id, ttlMs}) or an HTTP check ({id, http, ...}) (check-routes.ts). */
+const streakSchema = { type: 'integer', minimum: 1, maximum: 100 }
+const CHECK_DEFINITION = {
+  description: 'exactly one of ttlMs (the agent checks in within every ttlMs) or http (polled by this daemon: 2xx passes, 429 warns, else fails; loopback hosts only unless checks.allowHosts)',
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
+    ttlMs: { type: 'integer', minimum: 100, maximum: 86400000 },
+    http: { type: 'string', maxLength: 2048 },
+    method: { enum: ['GET', 'HEAD'] },
+    intervalMs: { type: 'integer', minimum: 100, maximum: 86400000, default: 10000 },
+    timeoutMs: { type: 'integer', minimum: 10, maximum: 60000, default: 5000 },
+    initialStatus: { enum: ['passing', 'warning', 'critical'], default: 'passing' },
+    successesBeforePassing: { ...streakSchema, default: 2 },
+    failuresBeforeCritical: { ...streakSchema, description: 'default 1 (TTL), 3 (HTTP)' }
+  }
+}
+const checkErrors = { description: 'error: 400 ERR_INVALID_CHECK / ERR_CHECK_URL_NOT_ALLOWED / ERR_LIMIT_EXCEEDED, 403 ERR_NOT_OWNER, 404 ERR_AGENT_NOT_FOUND / ERR_CHECK_NOT_FOUND, 409 ERR_CHECK_KIND, 500 ERR_CHECKS_STORE', ...json(ref('Error')) }
+const checkOk = (description: string, schema: Record<string, unknown> = { type: 'object' }): Record<string, unknown> => ({ 200: { description, ...json(schema) }, default: checkErrors })
+const checkView = { type: 'object', properties: { agent: str, id: str, kind: { enum: ['ttl', 'http'] }, status: { enum: ['passing', 'warning', 'critical'] }, last: { enum: ['passing', 'warning', 'critical'] }, output: str, at: int, since: int, failures: int, successes: int, dueAt: int, definition: CHECK_DEFINITION } }
+
 export const OPENAPI = {
   openapi: '3.1.0',
   info: { title: 'agora-mesh daemon API', version: '1' },
@@ -61,7 +84,7 @@ export const OPENAPI = {
           load: { type: 'number', minimum: 0, maximum: 1 }
         }
       },
-      Agent: { allOf: [{ $ref: '#/components/schemas/AgentInput' }, { type: 'object', properties: { host: { type: 'string' }, updatedAt: { type: 'number' }, status: { enum: ['reachable', 'unreachable'] }, hostSilentMs: { type: 'number' } } }] },
+      Agent: { allOf: [{ $ref: '#/components/schemas/AgentInput' }, { type: 'object', properties: { host: { type: 'string' }, updatedAt: { type: 'number' }, status: { enum: ['reachable', 'unreachable'] }, hostSilentMs: { type: 'number' }, health: { enum: ['healthy', 'degraded', 'unhealthy'], description: 'the host\'s checks\' verdict on the agent\'s report; unhealthy while the host is unreachable' }, reportedHealth: { enum: ['healthy', 'degraded', 'unhealthy'], description: 'with checks: the agent\'s own report' }, checks: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, kind: { type: 'string' }, status: { enum: ['passing', 'warning', 'critical'] }, output: { type: 'string' }, at: { type: 'number' } } } } } }] },
       QueryCriteria: {
         type: 'object',
         properties: {
@@ -139,7 +162,7 @@ export const OPENAPI = {
     '/v1/variables/eventual': { get: { summary: 'eventual variables of this replica in name order, each read as GET /v1/variables/eventual/{name} reads it: {variables: [{name, merge, value, contributions, conflicting}], next}', parameters: listParams, responses: ok('page') } },
     '/v1/variables/strong': { get: { summary: 'strong variables of this Raft member\'s replica in name order (linearizable unless linearizable=false; 409 ERR_NOT_RAFT_MEMBER off the group): {variables: [{name, value}], next}', parameters: [...listParams, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], responses: ok('page') } },
     '/v1/agents': {
-      post: { summary: 'register an agent hosted by this daemon', requestBody: json(ref('AgentInput')), responses: { 201: { description: 'registered', ...json({ type: 'object', properties: { agent: ref('Agent') } }) }, default: { description: 'error', ...json(ref('Error')) } } },
+      post: { summary: 'register an agent hosted by this daemon (with `checks`: its health checks, in the same write)', requestBody: json({ allOf: [ref('AgentInput'), { type: 'object', properties: { checks: { type: 'array', maxItems: 8, items: CHECK_DEFINITION } } }] }), responses: { 201: { description: 'registered', ...json({ type: 'object', properties: { agent: ref('Agent') } }) }, default: { description: 'error', ...json(ref('Error')) } } },
       get: {
         summary: 'query by indexed fields',
         parameters: ['capability', 'zone', 'health', 'host', 'limit'].map(n => ({ name: n, in: 'query', schema: { type: n === 'limit' ? 'integer' : 'string' } })),
@@ -152,6 +175,15 @@ export const OPENAPI = {
       patch: { parameters: [idParam], summary: 'update an agent of this daemon', requestBody: json({ type: 'object' }), responses: ok('agent', { type: 'object', properties: { agent: ref('Agent') } }) },
       delete: { parameters: [idParam], summary: 'unregister an agent of this daemon', responses: ok('removed') }
     },
+    '/v1/agents/{id}/checks': {
+      put: { parameters: [idParam], summary: 'replace the health checks of an agent of this daemon ([]: none); a check keeping its id and kind keeps its status', requestBody: json(obj(['checks'], { checks: { type: 'array', maxItems: 8, items: CHECK_DEFINITION } })), responses: checkOk('declared', { type: 'object', properties: { agent: ref('Agent'), checks: { type: 'array', items: checkView } } }) },
+      get: { parameters: [idParam], summary: 'an agent\'s checks: live ones for an agent of this daemon (local: true), else the results its registry entry carries', responses: checkOk('checks', { type: 'object', properties: { agent: str, local: { type: 'boolean' }, checks: { type: 'array' } } }) },
+      delete: { parameters: [idParam], summary: 'remove every check of an agent of this daemon (its health is its own report again)', responses: checkOk('removed', { type: 'object', properties: { agent: str, removed: { type: 'boolean' } } }) }
+    },
+    '/v1/agents/{id}/checks/{check}/{result}': {
+      put: { parameters: [idParam, { name: 'check', in: 'path', required: true, schema: str }, { name: 'result', in: 'path', required: true, schema: { enum: ['pass', 'warn', 'fail'] } }], summary: 'a TTL check-in (POST too): resets the TTL and counts as a result', requestBody: json(obj([], { output: { type: 'string', maxLength: 1024 } })), responses: checkOk('check', { type: 'object', properties: { check: checkView } }) }
+    },
+    '/v1/checks': { get: { summary: 'every health check of this daemon\'s agents, and counts', parameters: [{ name: 'status', in: 'query', schema: { enum: ['passing', 'warning', 'critical'] } }], responses: checkOk('checks', { type: 'object', properties: { checks: { type: 'array', items: checkView }, stats: { type: 'object' } } }) } },
     '/v1/agents/{id}/bidder': {
       post: { parameters: [idParam], summary: 'make an agent hosted here a bidder: {callback} gets each BidRequest POSTed and answers {bid} or {bid: null} (loopback URLs only unless allowRemoteBidCallbacks); {} long-polls /v1/bid-requests', requestBody: json(obj([], { callback: str, timeoutMs: { type: 'integer', minimum: 1, maximum: 60000 } })), responses: ok('bidder') },
       get: { parameters: [idParam], summary: 'the agent\'s bidder', responses: ok('bidder') },
