@@ -86,6 +86,11 @@ export interface ReplicatedRegistryInit {
   defaultZone?: string
   /** Resolves once local writes are on disk; awaited before a write returns (none: in memory). */
   durable?: () => Promise<void>
+  /**
+   * Asked before `n` local document writes (register, update, unregister; registerMany's batches): throws
+   * to refuse them (the peer's `writes` rate limit, RateLimitedError). None: no limit.
+   */
+  admitWrite?: (n: number) => void
 }
 
 /** Counters of the registry's view (rejections are in the replica's stats). */
@@ -114,6 +119,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private readonly random: () => number
   private readonly defaultZone: string | undefined
   private readonly durable: () => Promise<void>
+  private readonly admitWrite: (n: number) => void
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
 
   constructor (init: ReplicatedRegistryInit) {
@@ -135,6 +141,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.random = init.random ?? Math.random
     this.defaultZone = init.defaultZone
     this.durable = init.durable ?? (async () => {})
+    this.admitWrite = init.admitWrite ?? (() => {})
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     const prevQuota = this.replica.hooks.onQuota
@@ -296,6 +303,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     if (rest.zone === undefined && this.defaultZone !== undefined) rest.zone = this.defaultZone
     const now = this.now()
     const stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
+    this.admitWrite(1)
     this.write(m => m.set(id, stored))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -320,6 +328,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     }
     this.replica.checkLocalRoom('reg')
     const entries = [...batch]
+    this.admitWrite(Math.max(1, Math.ceil(entries.length / REGISTER_BATCH_AGENTS_MAX)))
     for (let i = 0; i < entries.length; i += REGISTER_BATCH_AGENTS_MAX) {
       const chunk = entries.slice(i, i + REGISTER_BATCH_AGENTS_MAX)
       this.write(m => { for (const [id, stored] of chunk) m.set(id, stored) })
@@ -339,6 +348,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     }
     const next = patchAgent(current, patch, this.now(), this.limits)
     this.replica.checkLocalRoom('reg')
+    this.admitWrite(1)
     this.write(m => m.set(id, next))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -352,6 +362,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       if (other !== undefined) throw new NotOwnerError(id, other.host)
       return false
     }
+    this.admitWrite(1)
     this.write(m => m.delete(id))
     await this.durable()
     return true

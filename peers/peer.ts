@@ -38,6 +38,8 @@ import type { StrongVariable } from './raft/strong-variables.js'
 import { PeerOrchestration } from './orchestration/service.js'
 import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
+import { PeerRateLimits } from './protect/limits.js'
+import { resolveBreaker, resolveRateLimits } from './protect/options.js'
 
 export interface PeerEventMap extends SyncEventMap {
   'peer:started': { peerId: string, addresses: string[] }
@@ -125,10 +127,15 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private state: 'stopped' | 'starting' | 'started' | 'stopping' = 'stopped'
   private transition: Promise<void> = Promise.resolve()
   private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
+  /** This peer's local rate limits (FEATURES I2, peers/protect/limits.ts): `states()` for what they hold and refused. */
+  readonly rateLimits: PeerRateLimits
 
   /** @internal use {@link createPeer} */
-  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger, signer: Signer, verify: Verifier }) {
+  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger, signer: Signer, verify: Verifier, limits: PeerRateLimits }) {
     super()
+    this.rateLimits = init.limits
+    init.limits.peerProposalsRefused = () => this.raft?.networkStats().client?.rateLimited ?? 0
+    const admit = (what: string): void => { init.limits.proposal(what) }
     this.options = init.options
     this.libp2p = init.node
     this.id = init.node.peerId.toString()
@@ -144,7 +151,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.signer = init.signer
     this.verify = init.verify
     const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
-    this.strongVars = new StrongVariables(remoteBackend(client))
+    this.strongVars = new StrongVariables(remoteBackend(client), admit)
     this.economy = new PeerEconomy({
       ask: async (host, f, timeoutMs) => await this.agents.ask(host, f, timeoutMs),
       self: this.id,
@@ -155,7 +162,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       isMember: (peerId) => {
         const st = this.raft?.status()
         return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
-      }
+      },
+      admit
     })
     this.economy.setBackend({
       propose: async (command) => await client.propose(command),
@@ -167,6 +175,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       lookup: (id) => this.registry.lookup(id),
       query: (q) => this.registry.query(q),
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs),
+      admit,
       ...(init.options.sessionLeaseTtlMs !== undefined ? { sessionTtlMs: init.options.sessionLeaseTtlMs } : {})
     })
     this.agents = new PeerAgents({
@@ -179,7 +188,9 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       claims: (id) => this.registry.index.claims(id),
       lookupWith: (capability, strategy) => this.registry.lookupWith(capability, strategy),
       economy: this.economy,
-      coordination: this.coordination
+      coordination: this.coordination,
+      breaker: resolveBreaker(init.options.breaker),
+      limits: init.limits
     })
     this.tasks = new PeerTasks({
       self: this.id,
@@ -192,7 +203,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       isMember: (peerId) => {
         const st = this.raft?.status()
         return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
-      }
+      },
+      admit
     })
     this.tasks.setBackend(clientTasksBackend(client))
     this.coordination.setBackend(clientBackend(client))
@@ -397,11 +409,12 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       hosts: () => [...this.replica.all('reg')].map(d => d.host),
       signer: this.signer,
       verify: this.verify,
-      log: this.log.child('raft')
+      log: this.log.child('raft'),
+      clientQuota: clientQuotaOf(this.rateLimits.limits.peerProposals)
     }, options)
     await raft.start()
     this.raft = raft
-    this.strongVars = new StrongVariables(serviceBackend(raft))
+    this.strongVars = new StrongVariables(serviceBackend(raft), (what) => { this.rateLimits.proposal(what) })
     this.economy.setBackend({
       app: raft,
       propose: async (command) => await raft.propose(command),
@@ -441,6 +454,11 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       storeErrors: this.store?.errors ?? 0
     }
   }
+}
+
+/** The Raft client path's request quota from the `peerProposals` rate limit (false: unlimited). */
+function clientQuotaOf (l: { ratePerSecond: number, burst: number } | false): { requestsPerSecond: number, requestsBurst: number } {
+  return l === false ? { requestsPerSecond: Number.POSITIVE_INFINITY, requestsBurst: Number.POSITIVE_INFINITY } : { requestsPerSecond: l.ratePerSecond, requestsBurst: l.burst }
 }
 
 async function openDb (dataDir: string): Promise<ClassicLevel<string, Uint8Array>> {
@@ -484,8 +502,10 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   // With a data dir, a local write returns once it is on disk (the store batches concurrent writes).
   let storeRef: DocStore | undefined
   const durable = async (): Promise<void> => { await storeRef?.flush() }
-  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
-  const variables = new VariableStore({ replica, publish, durable, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
+  const limits = new PeerRateLimits(resolveRateLimits(o.rateLimits))
+  const admitWrite = (n: number): void => { limits.write(n) }
+  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, admitWrite, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
+  const variables = new VariableStore({ replica, publish, durable, admitWrite, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
 
   let db: ClassicLevel<string, Uint8Array> | undefined
   let store: DocStore | undefined
@@ -516,7 +536,7 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
       if (d.checkpoint !== undefined) s.saveCheckpoint(d, d.checkpoint, false)
     }
   }
-  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log, signer, verify })
+  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log, signer, verify, limits })
   if (o.start) {
     await peer.start()
     if (o.raft !== undefined) await peer.startRaft(o.raft)
