@@ -21,7 +21,7 @@ const bucketSchema = z.object({
 }).strict()
 
 /** One limit: a token bucket, or `false` to switch it off. */
-const limitSchema = z.union([bucketSchema, z.literal(false)])
+const limitSchema = z.union([bucketSchema, z.literal(false)], { error: 'must be { ratePerSecond >= 0, burst >= 1 } or false' })
 
 export const rateLimitsSchema = z.object({
   /** Inbound requests, messages, bid/vote requests and task hints for one local agent (any caller, local ones included). */

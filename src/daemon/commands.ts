@@ -229,6 +229,8 @@ async function start (args: string[], io: CliIo): Promise<number> {
       ...(config.zone !== undefined ? { zone: config.zone } : {}),
       ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
       ...(config.sessionLeaseTtlMs !== undefined ? { sessionLeaseTtlMs: config.sessionLeaseTtlMs } : {}),
+      ...(config.breaker !== undefined ? { breaker: config.breaker } : {}),
+      ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
       ...(config.raft !== undefined ? { raft: config.raft } : {}),
       ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
       ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),
