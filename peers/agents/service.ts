@@ -268,7 +268,8 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
    * Sends `payload` to an agent's `onRequest` (or, with a capability route, to the first candidate that
    * can be reached) and resolves with its reply. Fails with an {@link AgentError}: `ERR_UNKNOWN_AGENT`,
    * `ERR_UNREACHABLE`, `ERR_HANDLER`, `ERR_TIMEOUT`, `ERR_OVERLOADED`, `ERR_NO_HANDLER`,
-   * `ERR_INVALID_PAYLOAD`, `ERR_NO_CANDIDATE`.
+   * `ERR_INVALID_PAYLOAD`, `ERR_NO_CANDIDATE`, `ERR_CIRCUIT_OPEN` (the agent's breaker is open, and no
+   * `fallback` answered), `ERR_RATE_LIMITED` (the host's rate limit; both with `details.retryAfterMs`).
    */
   async request<T = unknown> (target: string | CapabilityRoute, payload: unknown, options: RequestOptions = {}): Promise<T> {
     const protocol = options?.protocol
