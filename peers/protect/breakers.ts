@@ -47,8 +47,11 @@ export interface BreakerView {
 }
 
 export interface BreakerEvents {
+  /** The agent's breaker opened (again, after a failed probe): calls are refused for `retryAfterMs`; `opened` counts its openings. */
   'breaker:open': { agent: string, retryAfterMs: number, opened: number }
+  /** The first call after the recovery time went through as the probe. */
   'breaker:half-open': { agent: string }
+  /** The probe succeeded: calls go through again. */
   'breaker:closed': { agent: string }
 }
 
