@@ -87,6 +87,11 @@ export interface ReplicatedRegistryInit {
   defaultZone?: string
   /** Resolves once local writes are on disk; awaited before a write returns (none: in memory). */
   durable?: () => Promise<void>
+  /**
+   * Asked before `n` local document writes (register, update, unregister; registerMany's batches): throws
+   * to refuse them (the peer's `writes` rate limit, RateLimitedError). None: no limit.
+   */
+  admitWrite?: (n: number) => void
 }
 
 /** Counters of the registry's view (rejections are in the replica's stats). */
@@ -115,6 +120,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private readonly random: () => number
   private readonly defaultZone: string | undefined
   private readonly durable: () => Promise<void>
+  private readonly admitWrite: (n: number) => void
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
 
   constructor (init: ReplicatedRegistryInit) {
@@ -136,6 +142,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.random = init.random ?? Math.random
     this.defaultZone = init.defaultZone
     this.durable = init.durable ?? (async () => {})
+    this.admitWrite = init.admitWrite ?? (() => {})
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     const prevQuota = this.replica.hooks.onQuota
@@ -303,6 +310,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     const now = this.now()
     let stored = normaliseAgent(rest, now, this.limits, true, claimTime(now))
     if (options.checks !== undefined) stored = withChecks(stored, options.checks, now, this.limits)
+    this.admitWrite(1)
     this.write(m => m.set(id, stored))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -328,6 +336,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     }
     this.replica.checkLocalRoom('reg')
     const entries = [...batch]
+    this.admitWrite(Math.max(1, Math.ceil(entries.length / REGISTER_BATCH_AGENTS_MAX)))
     for (let i = 0; i < entries.length; i += REGISTER_BATCH_AGENTS_MAX) {
       const chunk = entries.slice(i, i + REGISTER_BATCH_AGENTS_MAX)
       this.write(m => { for (const [id, stored] of chunk) m.set(id, stored) })
@@ -347,6 +356,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     }
     const next = patchAgent(current, patch, this.now(), this.limits)
     this.replica.checkLocalRoom('reg')
+    this.admitWrite(1)
     this.write(m => m.set(id, next))
     await this.durable()
     return this.index.claimOf(id, this.hostId)!
@@ -399,6 +409,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       if (other !== undefined) throw new NotOwnerError(id, other.host)
       return false
     }
+    this.admitWrite(1)
     this.write(m => m.delete(id))
     await this.durable()
     return true

@@ -234,6 +234,8 @@ export interface VariableStoreInit {
    * an older token is refused with {@link FencedError}. Default: none (only the documents held are checked).
    */
   fenceFloor?: FenceFloor
+  /** Asked before each local write (`set`, `add`): throws to refuse it (the peer's `writes` rate limit). None: no limit. */
+  admitWrite?: (n: number) => void
 }
 
 export interface VariableStats {
@@ -309,6 +311,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
    * the peer joins the Raft group). Undefined: only the documents held are checked.
    */
   fenceFloor: FenceFloor | undefined
+  private readonly admitWrite: ((n: number) => void) | undefined
   readonly log: (msg: string) => void
   /** @internal */
   readonly durable: () => Promise<void>
@@ -329,6 +332,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
     this.log = init.log ?? (() => {})
     this.durable = init.durable ?? (async () => {})
     this.fenceFloor = init.fenceFloor
+    this.admitWrite = init.admitWrite
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     this.replica.hooks.onDocAttached = (doc, previous) => {
@@ -476,6 +480,7 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       throw new LimitExceededError('variablesPerHostMax', this.replica.limits.variablesPerHostMax, map.size + 1, 'variables of this host')
     }
     this.replica.checkLocalRoom('var')
+    this.admitWrite?.(1)
     const stored: StoredContribution = { v: JSON.parse(JSON.stringify(value)), t: this.hlc.tick(), w: weight, m: tag }
     if (fence !== undefined) stored.f = [fence[0], fence[1]]
     const blob = this.replica.transact('var', (doc) => { doc.getMap('vars').set(name, stored) })

@@ -10,6 +10,7 @@ import type { RegistryLimits } from '../crdt/limits.js'
 import type { FenceFloor } from '../crdt/fences.js'
 import { parseSwarmKey, readSwarmKeyFile } from './pnet.js'
 import { alertOptionsSchema } from './health/alerts.js'
+import { breakerSchema, rateLimitsSchema } from './protect/options.js'
 
 function isPeerId (v: string): boolean {
   try { peerIdFromString(v); return true } catch { return false }
@@ -138,6 +139,18 @@ export const peerOptionsSchema = z.object({
    * not their status (default 60,000).
    */
   checks: checksOptionsSchema.optional(),
+  /**
+   * The per-agent circuit breakers of every call this peer sends to an agent (peers/protect/breakers.ts):
+   * `{ failureThreshold, windowMs, recoveryMs, recoveryMaxMs, probeTimeoutMs }`. Defaults 5 failures in
+   * 10 000 ms open a breaker for 5 000 ms (doubled after a failed probe, to 60 000 ms).
+   */
+  breaker: breakerSchema.optional(),
+  /**
+   * Local rate limits (token buckets `{ ratePerSecond, burst }`, or false for none): `agentRequests`,
+   * `peerRequests`, `writes`, `proposals`, `peerProposals` (peers/protect/limits.ts; defaults in
+   * RATE_LIMIT_DEFAULTS, far above normal traffic).
+   */
+  rateLimits: rateLimitsSchema.optional(),
   /** Start the peer before createPeer() resolves. Default true. */
   start: z.boolean().default(true)
 }).strict()

@@ -43,6 +43,8 @@ import { PeerHealth } from './health/service.js'
 import type { PeerHealthEvents } from './health/service.js'
 import { resolveAlertOptions } from './health/alerts.js'
 import type { HealthReport } from './health/report.js'
+import { PeerRateLimits } from './protect/limits.js'
+import { resolveBreaker, resolveRateLimits } from './protect/options.js'
 
 export interface PeerEventMap extends SyncEventMap, PeerHealthEvents {
   'peer:started': { peerId: string, addresses: string[] }
@@ -134,10 +136,15 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private state: 'stopped' | 'starting' | 'started' | 'stopping' = 'stopped'
   private transition: Promise<void> = Promise.resolve()
   private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
+  /** This peer's local rate limits (FEATURES I2, peers/protect/limits.ts): `states()` for what they hold and refused. */
+  readonly rateLimits: PeerRateLimits
 
   /** @internal use {@link createPeer} */
-  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger, signer: Signer, verify: Verifier }) {
+  constructor (init: { options: ResolvedPeerOptions, node: AgoraLibp2p, gate: PeerGate, replica: Replica, registry: ReplicatedRegistry, variables: VariableStore, leases: LeaseTable, db: ClassicLevel<string, Uint8Array> | undefined, store: DocStore | undefined, log: Logger, signer: Signer, verify: Verifier, limits: PeerRateLimits }) {
     super()
+    this.rateLimits = init.limits
+    init.limits.peerProposalsRefused = () => this.raft?.networkStats().client?.rateLimited ?? 0
+    const admit = (what: string): void => { init.limits.proposal(what) }
     this.options = init.options
     this.libp2p = init.node
     this.id = init.node.peerId.toString()
@@ -153,7 +160,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.signer = init.signer
     this.verify = init.verify
     const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
-    this.strongVars = new StrongVariables(remoteBackend(client))
+    this.strongVars = new StrongVariables(remoteBackend(client), admit)
     this.economy = new PeerEconomy({
       ask: async (host, f, timeoutMs) => await this.agents.ask(host, f, timeoutMs),
       self: this.id,
@@ -164,7 +171,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       isMember: (peerId) => {
         const st = this.raft?.status()
         return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
-      }
+      },
+      admit
     })
     this.economy.setBackend({
       propose: async (command) => await client.propose(command),
@@ -176,6 +184,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       lookup: (id) => this.registry.lookup(id),
       query: (q) => this.registry.query(q),
       ask: async (host, req, timeoutMs) => await this.economy.askVote(host, req, timeoutMs),
+      admit,
       ...(init.options.sessionLeaseTtlMs !== undefined ? { sessionTtlMs: init.options.sessionLeaseTtlMs } : {})
     })
     this.agents = new PeerAgents({
@@ -188,7 +197,9 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       claims: (id) => this.registry.index.claims(id),
       lookupWith: (capability, strategy) => this.registry.lookupWith(capability, strategy),
       economy: this.economy,
-      coordination: this.coordination
+      coordination: this.coordination,
+      breaker: resolveBreaker(init.options.breaker),
+      limits: init.limits
     })
     this.tasks = new PeerTasks({
       self: this.id,
@@ -201,7 +212,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       isMember: (peerId) => {
         const st = this.raft?.status()
         return st !== undefined && (st.voters.includes(peerId) || st.learners.includes(peerId))
-      }
+      },
+      admit
     })
     this.tasks.setBackend(clientTasksBackend(client))
     this.checks = new PeerChecks({ registry: init.registry, log: init.log.child('checks') }, init.options.checks ?? {})
@@ -249,6 +261,10 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     }, { mesh: init.options.mesh, heartbeatIntervalMs: init.options.heartbeatIntervalMs, leaseMs: init.options.leaseMs, hostsMax: init.options.limits.hostsMax, hlcDriftMsMax: init.options.limits.hlcDriftMsMax, alerts: resolveAlertOptions(init.options.alerts) })
     for (const name of ['alert:raised', 'alert:cleared'] as const) this.monitor.on(name, (e) => this.emit(name, e as never))
     client.onCommitted = (ms) => { this.monitor.latency.raftCommit.record(ms) }
+    this.monitor.sources = {
+      breakers: () => this.agents.breakers().map(b => ({ key: b.agent, state: b.state, failures: b.failures, ...(b.state === 'open' ? { openUntil: Date.now() + b.retryAfterMs } : {}) })),
+      rateLimits: () => this.rateLimits.recent()
+    }
     this.agents.onCall = (kind, ms) => { (kind === 'request' ? this.monitor.latency.agentRequest : this.monitor.latency.agentMessage).record(ms) }
   }
 
@@ -434,12 +450,13 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       hosts: () => [...this.replica.all('reg')].map(d => d.host),
       signer: this.signer,
       verify: this.verify,
-      log: this.log.child('raft')
+      log: this.log.child('raft'),
+      clientQuota: clientQuotaOf(this.rateLimits.limits.peerProposals)
     }, options)
     await raft.start()
     raft.on('raft:committed', (e) => { this.monitor.latency.raftCommit.record(e.ms) })
     this.raft = raft
-    this.strongVars = new StrongVariables(serviceBackend(raft))
+    this.strongVars = new StrongVariables(serviceBackend(raft), (what) => { this.rateLimits.proposal(what) })
     this.economy.setBackend({
       app: raft,
       propose: async (command) => await raft.propose(command),
@@ -479,6 +496,11 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       storeErrors: this.store?.errors ?? 0
     }
   }
+}
+
+/** The Raft client path's request quota from the `peerProposals` rate limit (false: unlimited). */
+function clientQuotaOf (l: { ratePerSecond: number, burst: number } | false): { requestsPerSecond: number, requestsBurst: number } {
+  return l === false ? { requestsPerSecond: Number.POSITIVE_INFINITY, requestsBurst: Number.POSITIVE_INFINITY } : { requestsPerSecond: l.ratePerSecond, requestsBurst: l.burst }
 }
 
 async function openDb (dataDir: string): Promise<ClassicLevel<string, Uint8Array>> {
@@ -522,8 +544,10 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   // With a data dir, a local write returns once it is on disk (the store batches concurrent writes).
   let storeRef: DocStore | undefined
   const durable = async (): Promise<void> => { await storeRef?.flush() }
-  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
-  const variables = new VariableStore({ replica, publish, durable, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
+  const limits = new PeerRateLimits(resolveRateLimits(o.rateLimits))
+  const admitWrite = (n: number): void => { limits.write(n) }
+  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, admitWrite, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
+  const variables = new VariableStore({ replica, publish, durable, admitWrite, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
 
   let db: ClassicLevel<string, Uint8Array> | undefined
   let store: DocStore | undefined
@@ -554,7 +578,7 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
       if (d.checkpoint !== undefined) s.saveCheckpoint(d, d.checkpoint, false)
     }
   }
-  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log, signer, verify })
+  peer = new Peer({ options: o, node, gate, replica, registry, variables, leases, db, store, log, signer, verify, limits })
   if (o.start) {
     await peer.start()
     if (o.raft !== undefined) await peer.startRaft(o.raft)

@@ -28,9 +28,14 @@ const WRITE_TIMEOUT_MS = 10_000
 
 /**
  * A host's answer: an outcome word (`bid`, `voted`, `reply`, `delivered`...) with, for requests, the
- * handler's JSON `value`; or a named failure.
+ * handler's JSON `value`; or a named failure, with `retryAfterMs` when a retry could pass later (a rate
+ * limit's refusal). `local` marks failures made on the requester's side before or without the host's
+ * answer (never on the wire).
  */
-export type Reply = { ok: true, outcome: string, value?: unknown } | { ok: false, code: string, message: string }
+export type Reply = { ok: true, outcome: string, value?: unknown } | { ok: false, code: string, message: string, retryAfterMs?: number, local?: true }
+
+/** Largest `retryAfterMs` of a reply a requester accepts (ms). */
+export const REPLY_RETRY_AFTER_MS_MAX = 3_600_000
 
 const enc = new TextEncoder()
 
@@ -52,7 +57,8 @@ export function decodeChannelRequest (bytes: Uint8Array, valid: (f: unknown) => 
 
 /**
  * Decodes a reply frame `{ id, r }` (requester side): `r` is `{ ok: true, outcome, value? }` (`value` any
- * JSON, bounded by the frame) or `{ ok: false, code, message }` with short strings. Throws
+ * JSON, bounded by the frame) or `{ ok: false, code, message, retryAfterMs? }` with short strings and
+ * `retryAfterMs` an integer in 0..{@link REPLY_RETRY_AFTER_MS_MAX}. Throws
  * {@link DecodeError} (`ERR_DECODE`).
  */
 export function decodeChannelReply (bytes: Uint8Array): { id: number, r: Reply } {
@@ -63,7 +69,10 @@ export function decodeChannelReply (bytes: Uint8Array): { id: number, r: Reply }
   const short = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max
   if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new DecodeError('channel reply', 'no result')
   if (r.ok === true && short(r.outcome, REPLY_OUTCOME_CHARS_MAX)) return { id: m.id as number, r: r.value === undefined ? { ok: true, outcome: r.outcome } : { ok: true, outcome: r.outcome, value: r.value } }
-  if (r.ok === false && short(r.code, REPLY_OUTCOME_CHARS_MAX) && short(r.message, REPLY_MESSAGE_CHARS_MAX)) return { id: m.id as number, r: { ok: false, code: r.code, message: r.message } }
+  if (r.ok === false && short(r.code, REPLY_OUTCOME_CHARS_MAX) && short(r.message, REPLY_MESSAGE_CHARS_MAX)) {
+    if (r.retryAfterMs === undefined) return { id: m.id as number, r: { ok: false, code: r.code, message: r.message } }
+    if (Number.isSafeInteger(r.retryAfterMs) && (r.retryAfterMs as number) >= 0 && (r.retryAfterMs as number) <= REPLY_RETRY_AFTER_MS_MAX) return { id: m.id as number, r: { ok: false, code: r.code, message: r.message, retryAfterMs: r.retryAfterMs as number } }
+  }
   throw new DecodeError('channel reply', 'bad result')
 }
 
@@ -137,7 +146,7 @@ export class Channel {
   /** Sends `frame`; resolves with the host's reply, or a failure reply (`ERR_TIMEOUT`, `ERR_UNREACHABLE`...). Never rejects. */
   async request (frame: unknown, timeoutMs: number): Promise<Reply> {
     if (this.closed) return { ok: false, code: 'ERR_UNREACHABLE', message: 'the channel is closed' }
-    if (this.pending.size >= CHANNEL_PENDING_MAX) return { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: `more than ${CHANNEL_PENDING_MAX} requests waiting on this host` }
+    if (this.pending.size >= CHANNEL_PENDING_MAX) return { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: `more than ${CHANNEL_PENDING_MAX} requests waiting on this host`, local: true }
     const id = this.nextId++
     const reply = new Promise<Reply>((resolve) => {
       const timer = setTimeout(() => {
@@ -189,8 +198,8 @@ export interface ServeHooks {
   valid: (f: unknown) => boolean
   /** Handles one request; its errors become failure replies. */
   handle: (f: unknown) => Promise<Reply>
-  /** Takes a slot for one request (all channels together); false: refused (`ERR_LIMIT_EXCEEDED`). */
-  admit: (f: unknown) => boolean
+  /** Takes a slot for one request (all channels together); false: refused (`ERR_LIMIT_EXCEEDED`); a reply: refused with it (no slot taken). */
+  admit: (f: unknown) => boolean | Reply
   release: () => void
   malformed: (why: string) => void
 }
@@ -233,8 +242,9 @@ export async function serveChannel (stream: Stream, hooks: ServeHooks): Promise<
       // A refusal holds its slot until it is written too: a requester that floods frames and never reads
       // its replies cannot queue refusals without bound.
       inflight++
-      if (!hooks.admit(m.f)) {
-        void answer(id, { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' }).finally(freed)
+      const admitted = hooks.admit(m.f)
+      if (admitted !== true) {
+        void answer(id, admitted === false ? { ok: false, code: 'ERR_LIMIT_EXCEEDED', message: 'the host is busy' } : admitted).finally(freed)
         continue
       }
       void hooks.handle(m.f)

@@ -25,10 +25,13 @@ import type { PeerEconomy } from '../economy/economy.js'
 import { auctionProtocol } from '../economy/economy.js'
 import type { AuctionFrame } from '../economy/frames.js'
 import type { PeerCoordination } from '../coordination/service.js'
-import { Channel, serveChannel, type Reply } from './channel.js'
+import { Channel, REPLY_RETRY_AFTER_MS_MAX, serveChannel, type Reply } from './channel.js'
 import { PROTOCOL_NAME_RE, REQUEST_TIMEOUT_MS_MAX, validChannelFrame, type AgentFrame, type ChannelFrame } from './frames.js'
 import { AgentError, agentErrorOf } from './errors.js'
-import type { AgentContext, AgentHandlers, AgentProtocol, CapabilityRoute, GroupMessage, PayloadSchema, RequestOptions, Sender } from './types.js'
+import type { AgentContext, AgentHandlers, AgentProtocol, CapabilityRoute, FallbackRoute, GroupMessage, PayloadSchema, RequestOptions, Sender } from './types.js'
+import { AgentBreakers, type BreakerEvents, type BreakerView } from '../protect/breakers.js'
+import type { PeerRateLimits, Refusal } from '../protect/limits.js'
+import { BREAKER_DEFAULTS, type ResolvedBreakerOptions } from '../../protocols/infrastructure/breaker.js'
 
 /** The agents' protocol id. */
 export function agentsProtocol (mesh: string): string {
@@ -66,16 +69,22 @@ export const ROUTE_ATTEMPTS_DEFAULT = 3
 export const ROUTE_ATTEMPTS_MAX = 16
 
 /** Codes after which a capability route tries the next candidate: the request was refused before any handler ran. */
-const RETRYABLE = new Set(['ERR_UNREACHABLE', 'ERR_OVERLOADED', 'ERR_UNKNOWN_AGENT', 'ERR_NO_HANDLER'])
+const RETRYABLE = new Set(['ERR_UNREACHABLE', 'ERR_OVERLOADED', 'ERR_UNKNOWN_AGENT', 'ERR_NO_HANDLER', 'ERR_CIRCUIT_OPEN', 'ERR_RATE_LIMITED'])
+/** The same for a message (at most once): only refusals that prove it was not delivered (an unreachable host may have taken it). */
+const MESSAGE_RETRYABLE = new Set(['ERR_OVERLOADED', 'ERR_UNKNOWN_AGENT', 'ERR_NO_HANDLER', 'ERR_CIRCUIT_OPEN', 'ERR_RATE_LIMITED'])
+/** Capabilities of the target a `fallback: true` looks through, in the agent's order. */
+export const FALLBACK_CAPABILITIES_MAX = 8
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-export interface PeerAgentsEvents extends Record<string, unknown> {
+export interface PeerAgentsEvents extends Record<string, unknown>, BreakerEvents {
   /** A request, message or protocol call reached one of this peer's agents: its outcome (`reply`, `delivered` or an error code). */
   'agent:served': { agent: string, kind: 'request' | 'message', protocol?: string, from: Sender, outcome: string, ms: number }
   /** A group message arrived on a subscribed topic (before the handlers ran). */
   'group:message': { topic: string, from: Sender }
+  /** A direct call found its agent's breaker open and went to `to`, another agent of the capability (`fallback` option). */
+  'breaker:fallback': { agent: string, to: string, capability: string }
 }
 
 export interface PeerAgentsStats {
@@ -84,6 +93,10 @@ export interface PeerAgentsStats {
   /** Frames refused over the host's limits (all kinds), and by the per-peer quota. */
   refused: number
   refusedQuota: number
+  /** Frames refused by this peer's rate limits (`agentRequests`, `peerRequests`: peers/protect/limits.ts). */
+  rateLimited: number
+  /** Direct calls that went to a fallback agent because their agent's breaker was open. */
+  fallbacks: number
   malformedFrames: number
   groupPublished: number
   groupReceived: number
@@ -109,6 +122,10 @@ interface Ctx {
   lookupWith: (capability: string, strategy: LookupStrategy) => AgentView | undefined
   economy: PeerEconomy
   coordination: PeerCoordination
+  /** The per-agent circuit breakers' options (default BREAKER_DEFAULTS). */
+  breaker?: ResolvedBreakerOptions
+  /** The peer's rate limits (inbound frames per agent and per remote peer); none: unlimited. */
+  limits?: PeerRateLimits
 }
 
 /** `peer.agents`: handlers of local agents, requests and messages to any agent, group topics. */
@@ -127,9 +144,27 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
   private taskHooks: TaskHooks | undefined
   /** @internal Called with each request's and message's duration (ms), whatever its outcome: the health monitor's latency (peers/health). */
   onCall: ((kind: 'request' | 'message', ms: number) => void) | undefined
-  readonly stats: PeerAgentsStats = { requestsServed: 0, messagesDelivered: 0, refused: 0, refusedQuota: 0, malformedFrames: 0, groupPublished: 0, groupReceived: 0, groupRejected: 0, groupDropped: 0 }
+  readonly stats: PeerAgentsStats = { requestsServed: 0, messagesDelivered: 0, refused: 0, refusedQuota: 0, rateLimited: 0, fallbacks: 0, malformedFrames: 0, groupPublished: 0, groupReceived: 0, groupRejected: 0, groupDropped: 0 }
+  /** @internal The per-agent circuit breakers of every call this peer sends (peers/protect/breakers.ts). */
+  readonly guard: AgentBreakers
 
-  constructor (private readonly ctx: Ctx) { super() }
+  constructor (private readonly ctx: Ctx) {
+    super()
+    this.guard = new AgentBreakers(ctx.breaker ?? BREAKER_DEFAULTS, (type, e) => { this.emit(type, e as never) })
+  }
+
+  /**
+   * The agents' circuit breakers that are not closed (open, or half-open: the next call is a probe),
+   * with `all: true` also closed ones with failures in their window; at most BREAKER_LIST_MAX.
+   */
+  breakers (options: { all?: boolean } = {}): BreakerView[] {
+    return this.guard.list(options)
+  }
+
+  /** Whether calls to `agentId` are refused now (its breaker is open and its recovery time not over). */
+  breakerOpen (agentId: string): boolean {
+    return this.guard.isOpen(agentId)
+  }
 
   // ---------------------------------------------------------------- lifecycle
 
@@ -235,7 +270,8 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
    * Sends `payload` to an agent's `onRequest` (or, with a capability route, to the first candidate that
    * can be reached) and resolves with its reply. Fails with an {@link AgentError}: `ERR_UNKNOWN_AGENT`,
    * `ERR_UNREACHABLE`, `ERR_HANDLER`, `ERR_TIMEOUT`, `ERR_OVERLOADED`, `ERR_NO_HANDLER`,
-   * `ERR_INVALID_PAYLOAD`, `ERR_NO_CANDIDATE`.
+   * `ERR_INVALID_PAYLOAD`, `ERR_NO_CANDIDATE`, `ERR_CIRCUIT_OPEN` (the agent's breaker is open, and no
+   * `fallback` answered), `ERR_RATE_LIMITED` (the host's rate limit; both with `details.retryAfterMs`).
    */
   async request<T = unknown> (target: string | CapabilityRoute, payload: unknown, options: RequestOptions = {}): Promise<T> {
     const protocol = options?.protocol
@@ -253,12 +289,18 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     const timeoutMs = this.timeout(options)
     const body = this.payload(message, 'message')
     const from = this.sender(options)
+    const fallback = fallbackOf(options.fallback)
     const a = this.target(agentId)
-    const f: AgentFrame = { t: 'message', to: a.id, body, ...(from !== undefined ? { from } : {}) }
+    const frame = (to: string): AgentFrame => ({ t: 'message', to, body, ...(from !== undefined ? { from } : {}) })
+    const started = Date.now()
     const t0 = performance.now()
-    const r = await this.ask(a.host, f, timeoutMs, options.signal)
-    this.onCall?.('message', performance.now() - t0)
-    if (!r.ok) throw agentErrorOf(r.code, r.message, { agent: agentId, host: a.host })
+    try {
+      const r = await this.ask(a.host, frame(a.id), timeoutMs, options.signal)
+      if (fallback !== undefined && !r.ok && r.code === 'ERR_CIRCUIT_OPEN') { await this.fallback(a, fallback, frame, started + timeoutMs, options.signal, MESSAGE_RETRYABLE, r); return }
+      if (!r.ok) throw agentErrorOf(r.code, r.message, { agent: agentId, host: a.host }, r.retryAfterMs)
+    } finally {
+      this.onCall?.('message', performance.now() - t0)
+    }
   }
 
   private async call (target: string | CapabilityRoute, payload: unknown, options: RequestOptions, protocol: string | undefined): Promise<unknown> {
@@ -268,37 +310,75 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     const from = this.sender(options)
     const frame = (to: string, ms: number): AgentFrame => ({ t: 'request', to, body, ms, ...(from !== undefined ? { from } : {}), ...(protocol !== undefined ? { p: protocol } : {}) })
     if (typeof target === 'string') {
+      const fallback = fallbackOf(options.fallback)
       const a = this.target(target)
-      return this.replyOf(await this.ask(a.host, frame(a.id, timeoutMs), timeoutMs, options.signal), a)
+      const started = Date.now()
+      const r = await this.ask(a.host, frame(a.id, timeoutMs), timeoutMs, options.signal)
+      if (fallback !== undefined && !r.ok && r.code === 'ERR_CIRCUIT_OPEN') return await this.fallback(a, fallback, frame, started + timeoutMs, options.signal, RETRYABLE, r)
+      return this.replyOf(r, a)
     }
-    const candidates = this.candidates(target)
-    if (candidates.length === 0) throw new AgentError('ERR_NO_CANDIDATE', `no healthy reachable agent with capability ${target.capability}`, { capability: target.capability })
-    const deadline = Date.now() + timeoutMs
+    const candidates = this.routeCandidates(target)
+    return await this.tryCandidates(candidates, target.capability, frame, Date.now() + timeoutMs, options.signal, RETRYABLE)
+  }
+
+  /**
+   * Sends `frame` to each candidate in turn until one answers, past those that refused it before any
+   * handler ran (`retryable`), within `deadline`.
+   */
+  private async tryCandidates (candidates: readonly AgentView[], capability: string, frame: (to: string, ms: number) => AgentFrame, deadline: number, signal: AbortSignal | undefined, retryable: ReadonlySet<string>): Promise<unknown> {
     let last: AgentError | undefined
     for (const a of candidates) {
       const left = deadline - Date.now()
       if (left <= 0) break
-      const r = await this.ask(a.host, frame(a.id, left), left, options.signal)
+      const r = await this.ask(a.host, frame(a.id, left), left, signal)
       try {
         return this.replyOf(r, a)
       } catch (err) {
         last = err as AgentError
-        if (!RETRYABLE.has(last.code)) throw last
+        if (!retryable.has(last.code)) throw last
       }
     }
-    throw last ?? new AgentError('ERR_TIMEOUT', `no candidate answered within ${timeoutMs} ms`, { capability: target.capability })
+    throw last ?? new AgentError('ERR_TIMEOUT', `no candidate answered in time`, { capability })
+  }
+
+  /**
+   * A direct call whose agent's breaker is open, when the caller asked for a fallback: the same call to
+   * another agent of the capability (`lookupWith` first, open breakers skipped). No candidate: the
+   * breaker's refusal `open` stands.
+   */
+  private async fallback (a: AgentView, route: true | FallbackRoute, frame: (to: string, ms: number) => AgentFrame, deadline: number, signal: AbortSignal | undefined, retryable: ReadonlySet<string>, open: Extract<Reply, { ok: false }>): Promise<unknown> {
+    const capabilities = route === true ? (a.capabilities ?? []).slice(0, FALLBACK_CAPABILITIES_MAX) : [route.capability]
+    for (const capability of capabilities) {
+      const candidates = this.candidates({ capability, ...(route !== true && route.strategy !== undefined ? { strategy: route.strategy } : {}), ...(route !== true && route.attempts !== undefined ? { attempts: route.attempts } : {}) }).filter(c => c.id !== a.id)
+      if (candidates.length === 0) continue
+      this.stats.fallbacks++
+      this.emit('breaker:fallback', { agent: a.id, to: candidates[0]!.id, capability })
+      return await this.tryCandidates(candidates, capability, frame, deadline, signal, retryable)
+    }
+    return this.replyOf(open, a)
+  }
+
+  /** A capability route's candidates; none because every one's breaker is open: `ERR_CIRCUIT_OPEN`. */
+  private routeCandidates (route: CapabilityRoute): AgentView[] {
+    const candidates = this.candidates(route)
+    if (candidates.length > 0) return candidates
+    const skipped = this.candidates(route, false)
+    if (skipped.length === 0) throw new AgentError('ERR_NO_CANDIDATE', `no healthy reachable agent with capability ${route.capability}`, { capability: route.capability })
+    const retryAfterMs = Math.min(...skipped.map(a => this.guard.retryAfterMs(a.id)))
+    throw new AgentError('ERR_CIRCUIT_OPEN', `the circuit breakers of every agent with capability ${route.capability} are open: retry in ${retryAfterMs} ms`, { capability: route.capability, retryAfterMs })
   }
 
   private replyOf (r: Reply, a: AgentView): unknown {
-    if (!r.ok) throw agentErrorOf(r.code, r.message, { agent: a.id, host: a.host })
+    if (!r.ok) throw agentErrorOf(r.code, r.message, { agent: a.id, host: a.host }, r.retryAfterMs)
     return r.value ?? null
   }
 
   /**
    * The candidates of a capability route, best first: the registry's `lookupWith` choice, then the other
-   * healthy reachable agents with the capability in the strategy's order.
+   * healthy reachable agents with the capability in the strategy's order; agents whose circuit breaker is
+   * open are skipped (`skipOpen: false` keeps them).
    */
-  candidates (route: CapabilityRoute): AgentView[] {
+  candidates (route: CapabilityRoute, skipOpen = true): AgentView[] {
     if (route === null || typeof route !== 'object' || typeof route.capability !== 'string' || route.capability.length === 0) throw new InvalidOptionError('capability', 'must be a non-empty string')
     const strategy = route.strategy ?? 'least-loaded'
     const n = route.attempts ?? ROUTE_ATTEMPTS_DEFAULT
@@ -311,7 +391,8 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     const rest = this.ctx.query({ capability: route.capability, health: 'healthy', reachableOnly: true, limit: ROUTE_ATTEMPTS_MAX * 4 }).agents
       .filter(a => a.id !== first.id)
       .sort((x, y) => strategy === 'random-healthy' ? 0 : (key(x) - key(y)) || (x.id < y.id ? -1 : 1))
-    return [first, ...rest].slice(0, n)
+    const all = [first, ...rest]
+    return (skipOpen ? all.filter(a => !this.guard.isOpen(a.id)) : all).slice(0, n)
   }
 
   // ---------------------------------------------------------------- groups
@@ -435,18 +516,52 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
    * rejects: failures are `{ ok: false, code }` replies.
    */
   async ask (host: string, f: ChannelFrame, timeoutMs: number, signal?: AbortSignal): Promise<Reply> {
-    if (signal?.aborted === true) return { ok: false, code: 'ERR_TIMEOUT', message: 'aborted before it was sent' }
+    if (signal?.aborted === true) return { ok: false, code: 'ERR_TIMEOUT', message: 'aborted before it was sent', local: true }
+    // Every frame for an agent goes through the agent's circuit breaker (result notices name none).
+    const agent = agentOf(f)
+    if (agent === undefined) return await this.deliver(host, f, timeoutMs, signal)
+    const refused = this.guard.admit(agent)
+    if (refused !== undefined) return refused
+    let r: Reply = { ok: false, code: 'ERR_INTERNAL', message: 'the call threw', local: true }
+    try {
+      r = await this.deliver(host, f, timeoutMs, signal)
+      return r
+    } finally {
+      // A task hint's timeout says the host is slow to read the log, not that the agent fails.
+      this.guard.record(agent, f.t === 'task' && !r.ok && r.code === 'ERR_TIMEOUT' ? { ...r, local: true } : r)
+    }
+  }
+
+  private async deliver (host: string, f: ChannelFrame, timeoutMs: number, signal: AbortSignal | undefined): Promise<Reply> {
     if (host === this.ctx.self) return await this.local(f, timeoutMs)
     const c = await this.channel(host, timeoutMs)
     if (!(c instanceof Channel)) return c
     if (signal === undefined) return await c.request(f, timeoutMs)
     return await Promise.race([
       c.request(f, timeoutMs),
-      new Promise<Reply>((resolve) => { signal.addEventListener('abort', () => { resolve({ ok: false, code: 'ERR_TIMEOUT', message: 'aborted by the caller' }) }, { once: true }) })
+      new Promise<Reply>((resolve) => { signal.addEventListener('abort', () => { resolve({ ok: false, code: 'ERR_TIMEOUT', message: 'aborted by the caller', local: true }) }, { once: true }) })
     ])
   }
 
+  /** The local agent a frame is for, when this peer hosts it (a rate limit's key); undefined otherwise. */
+  private limitedAgent (f: ChannelFrame): string | undefined {
+    const a = agentOf(f)
+    return a !== undefined && this.handlers.has(a) ? a : undefined
+  }
+
+  /** The reply of a rate limit's refusal (logged at debug, counted). */
+  private refusal (r: Refusal, remote: string): Reply {
+    this.stats.rateLimited++
+    this.ctx.log.debug('agents-channel frame rate-limited', { limit: r.limit, key: r.key, remote })
+    const retryAfterMs = Math.min(REPLY_RETRY_AFTER_MS_MAX, Math.ceil(r.retryAfterMs))
+    return { ok: false, code: 'ERR_RATE_LIMITED', message: `over this host's ${r.limit} rate limit for ${r.key}: retry in ${retryAfterMs} ms`, retryAfterMs }
+  }
+
   private async local (f: ChannelFrame, timeoutMs: number): Promise<Reply> {
+    if (f.t !== 'result' && this.ctx.limits !== undefined) {
+      const refused = this.ctx.limits.inbound(undefined, this.limitedAgent(f))
+      if (refused !== undefined) return this.refusal(refused, this.ctx.self)
+    }
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<Reply>((resolve) => { timer = setTimeout(() => { resolve({ ok: false, code: 'ERR_TIMEOUT', message: `no reply within ${timeoutMs} ms` }) }, timeoutMs) })
     try {
@@ -469,6 +584,11 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     await serveChannel(stream, {
       valid: validChannelFrame,
       admit: (f) => {
+        // Rate limits first (no slot taken by a refusal); result notices are not limited.
+        if ((f as ChannelFrame).t !== 'result' && this.ctx.limits !== undefined) {
+          const refused = this.ctx.limits.inbound(remote, this.limitedAgent(f as ChannelFrame))
+          if (refused !== undefined) return this.refusal(refused, remote)
+        }
         const mine = this.inboundOf.get(remote) ?? 0
         const isEconomy = (f as ChannelFrame).t !== 'request' && (f as ChannelFrame).t !== 'message' && (f as ChannelFrame).t !== 'task'
         if (this.inbound >= AGENT_INBOUND_MAX || mine >= AGENT_INBOUND_PER_PEER_MAX) {
@@ -688,6 +808,24 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     if (this.handlers.has(agentId)) return { id: agentId, host: this.ctx.self } as AgentView
     throw new AgentError('ERR_UNKNOWN_AGENT', `no agent ${agentId} in the registry`, { agent: agentId })
   }
+}
+
+/** The agent a frame is for (its breaker's and rate limit's key); undefined for result notices. */
+function agentOf (f: ChannelFrame): string | undefined {
+  switch (f.t) {
+    case 'request': case 'message': return f.to
+    case 'task': case 'reveal-request': case 'vote-request': return f.agent
+    case 'bid-request': return f.req.agent
+    default: return undefined
+  }
+}
+
+/** The `fallback` option, checked: undefined when none is asked for. */
+function fallbackOf (v: RequestOptions['fallback']): true | FallbackRoute | undefined {
+  if (v === undefined || v === false) return undefined
+  if (v === true) return true
+  if (v === null || typeof v !== 'object' || typeof v.capability !== 'string' || v.capability.length === 0) throw new InvalidOptionError('fallback', 'must be true, false, or { capability, strategy?, attempts? }')
+  return v
 }
 
 function asAgentError (err: unknown): AgentError {

@@ -74,6 +74,22 @@ export interface RequestOptions {
    * here (its schema, if this peer registered one, is checked; the host checks its own).
    */
   protocol?: string
+  /**
+   * A direct call (an agent id) whose agent's circuit breaker is open goes to another agent of the same
+   * capability instead of failing with `ERR_CIRCUIT_OPEN`: `true` looks through the agent's own
+   * capabilities (in its order, the first with a candidate), `{ capability, strategy?, attempts? }` names
+   * one. Candidates come from the registry's `lookupWith` (then the other healthy reachable agents), open
+   * breakers skipped. Default false.
+   */
+  fallback?: boolean | FallbackRoute
+}
+
+/** Where a direct call goes when its agent's breaker is open (`RequestOptions.fallback`). */
+export interface FallbackRoute {
+  capability: string
+  strategy?: LookupStrategy
+  /** Candidates tried at most (default 3). */
+  attempts?: number
 }
 
 /** Routing by capability: the registry's `lookupWith` order, the next candidate tried when one is unreachable. */

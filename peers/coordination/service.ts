@@ -221,6 +221,13 @@ function sleep (ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
+/**
+ * Coordination commands a caller starts (a lock, semaphore or election campaign, a barrier arrival, a
+ * vote, a proclaim), counted by the peer's `proposals` rate limit. Leases, keepalives, releases,
+ * cancels, ballots and the leader's duties keep the peer's state alive or free it: never refused by it.
+ */
+export const RATE_LIMITED_COORD_COMMANDS: ReadonlySet<string> = new Set(['lock.acquire', 'barrier.arrive', 'vote.open', 'election.proclaim'])
+
 export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   private backend: CoordBackend | undefined
   private backendOff: (() => void) | undefined
@@ -263,6 +270,8 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
     now?: () => number
     /** TTL of the session lease (default {@link LEASE_TTL_MS_DEFAULT}). */
     sessionTtlMs?: number
+    /** Asked before a command a caller starts ({@link RATE_LIMITED_COORD_COMMANDS}): throws to refuse it (the peer's `proposals` rate limit). */
+    admit?: (what: string) => void
   }) { super() }
 
   private now (): number { return this.ctx.now?.() ?? Date.now() }
@@ -325,6 +334,7 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
 
   /** Proposes a coordination command; its result or the machine's named error. */
   private async command (cmd: Record<string, unknown>): Promise<Record<string, unknown> & { index: number }> {
+    if (typeof cmd.t === 'string' && RATE_LIMITED_COORD_COMMANDS.has(cmd.t)) this.ctx.admit?.(`coordination.${cmd.t}`)
     const p = await this.need().propose(encodeCoordCommand(cmd))
     const r = p.result as Record<string, unknown> | null
     if (r === null || typeof r !== 'object') throw new AgoraError('ERR_INDEFINITE', `${String(cmd.t)}: no result (outcome unknown)`)

@@ -141,6 +141,12 @@ function marketError (r: unknown, what: string): never {
 }
 
 /** `peer.economy`: the ledger and the auctions of the mesh. */
+/**
+ * Economy commands a caller starts, counted by the peer's `proposals` rate limit; bids, reveals, closes
+ * and settlements answer or finish an auction already open and are never refused by it.
+ */
+export const RATE_LIMITED_ECON_COMMANDS: ReadonlySet<string> = new Set(['open', 'mint', 'transfer', 'stake', 'unstake', 'slash', 'account.assign', 'outcome', 'auction.open'])
+
 export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private backend: EconomyBackend | undefined
   private readonly handlers = new Map<string, BidHandler>()
@@ -168,6 +174,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     claims: (id: string) => readonly AgentView[]
     /** Whether a peer is a member of the Raft group (false when this peer cannot tell). */
     isMember: (peerId: string) => boolean
+    /** Asked before a command a caller starts ({@link RATE_LIMITED_ECON_COMMANDS}): throws to refuse it (the peer's `proposals` rate limit). */
+    admit?: (what: string) => void
   }) { super() }
 
   /** @internal Where commands go; on members, events are forwarded from the replica. */
@@ -206,6 +214,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   /** Proposes an economy command; resolves with its result or throws its named error. */
   async command (cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (this.backend === undefined) throw new NoRaftError('the economy')
+    if (typeof cmd.type === 'string' && RATE_LIMITED_ECON_COMMANDS.has(cmd.type)) this.ctx.admit?.(`economy.${cmd.type}`)
     const deadline = Date.now() + GENESIS_WAIT_MS
     let p = await this.backend.propose(encodeEconCommand(cmd))
     let r = p.result as MarketResult | { error: { code: string, message: string } } | null

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto'
 import { decodeJsonFrame, framedStream } from '../framing.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
-import { AgoraError, DecodeError } from '../../src/base/errors.js'
+import { AgoraError, DecodeError, RETRY_AFTER_MS_MAX } from '../../src/base/errors.js'
 import type { Logger } from '../../src/base/log.js'
 import { IndefiniteError } from './driver.js'
 import type { LiveRaftDriver } from './driver.js'
@@ -51,7 +51,10 @@ type Request = { t: 'propose', c: string, s: number, d: string, g?: string } | {
 export const CLIENT_WATCH_MS_MAX = 30_000
 /** A member's watch support: resolves once `name`'s revision passes `rev` (or after `ms`). */
 export type WatchFn = (name: string, rev: number, ms: number) => Promise<void>
-type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string }
+type Response = { ok: true, r: unknown, i: number } | { ok: false, code: string, message: string, retryAfterMs?: number }
+
+/** Largest `retryAfterMs` of a member's refusal a client accepts (ms). */
+export const CLIENT_RETRY_AFTER_MS_MAX = RETRY_AFTER_MS_MAX
 
 /** Longest session suffix `c` a member accepts. */
 export const CLIENT_SESSION_CHARS_MAX = 128
@@ -113,7 +116,9 @@ export function decodeClientResponse (bytes: Uint8Array): Response {
   if (res.ok === false) {
     if (typeof res.code !== 'string' || !/^ERR_[A-Z0-9_]{1,60}$/.test(res.code)) throw new DecodeError('raft client response', 'bad error code')
     if (typeof res.message !== 'string') throw new DecodeError('raft client response', 'bad message')
-    return { ok: false, code: res.code, message: res.message }
+    if (res.retryAfterMs === undefined) return { ok: false, code: res.code, message: res.message }
+    if (!Number.isSafeInteger(res.retryAfterMs) || (res.retryAfterMs as number) < 0 || (res.retryAfterMs as number) > CLIENT_RETRY_AFTER_MS_MAX) throw new DecodeError('raft client response', 'bad retryAfterMs')
+    return { ok: false, code: res.code, message: res.message, retryAfterMs: res.retryAfterMs as number }
   }
   throw new DecodeError('raft client response', 'ok is not a boolean')
 }
@@ -162,12 +167,13 @@ export class RaftClientServer {
       let res: Response
       try {
         const command = req.t === 'propose' ? Buffer.from(req.d, 'base64') : undefined
-        const over = this.quota.take(remotePeer, command?.length ?? 0, Date.now())
+        const now = Date.now()
+        const over = this.quota.take(remotePeer, command?.length ?? 0, now)
         const bad = command !== undefined && over === undefined ? this.check(command) : undefined
         if (over !== undefined) {
           this.stats.rateLimited++
-          const e = new RateLimitedError(remotePeer, over)
-          res = { ok: false, code: e.code, message: e.message }
+          const e = new RateLimitedError('peerProposals', this.quota.retryAfterMs(remotePeer, command?.length ?? 0, now), { peer: remotePeer, quota: over }, `peer ${remotePeer} exceeded its Raft client ${over} quota`)
+          res = { ok: false, code: e.code, message: e.message, retryAfterMs: e.details.retryAfterMs as number }
         } else if (bad !== undefined) {
           this.stats.invalid++
           res = { ok: false, code: bad.code, message: bad.message }
@@ -248,6 +254,7 @@ export class RaftClient {
         await stream.close().catch(() => {})
         stream = undefined
         if (res.ok) return { r: res.r, i: res.i }
+        if (res.code === 'ERR_RATE_LIMITED') throw new RateLimitedError('peerProposals', res.retryAfterMs ?? 1000, { member: target }, res.message)
         // Certain failures are final; unknown outcomes and missing leaders are retried with the same session.
         if (res.code !== 'ERR_INDEFINITE' && res.code !== 'ERR_PROPOSAL_DROPPED' && res.code !== 'ERR_TIMEOUT' && res.code !== 'ERR_NOT_STARTED') throw new AgoraError(res.code, res.message)
         last = new AgoraError(res.code, res.message)

@@ -14,10 +14,5 @@ export class NoRaftError extends AgoraError {
   }
 }
 
-/** A client peer exceeded its quota of requests or bytes on the Raft client path: retry later. */
-export class RateLimitedError extends AgoraError {
-  static override readonly name = 'RateLimitedError'
-  constructor (peer: string, quota: 'requests' | 'bytes') {
-    super('ERR_RATE_LIMITED', `peer ${peer} exceeded its Raft client ${quota} quota`, { peer, quota })
-  }
-}
+/** A client peer exceeded its quota of requests or bytes on the Raft client path (`ERR_RATE_LIMITED`): the shared named error. */
+export { RateLimitedError } from '../../src/base/errors.js'

@@ -63,5 +63,17 @@ export class PeerQuota {
     return undefined
   }
 
+  /** Ms until `peer`'s buckets could take one request of `bytes` (0 when they could now; a full refill's time at most). */
+  retryAfterMs (peer: string, bytes: number, nowMs: number): number {
+    const l = this.limits
+    const b = this.buckets.get(peer)
+    if (b === undefined) return 0
+    const s = Math.max(0, nowMs - b.at) / 1000
+    const wait = (have: number, need: number, rate: number, burst: number): number =>
+      have >= need ? 0 : rate > 0 && need <= burst ? Math.ceil(((need - have) * 1000) / rate) : Number.POSITIVE_INFINITY
+    return Math.max(wait(Math.min(l.requestsBurst, b.requests + s * l.requestsPerSecond), 1, l.requestsPerSecond, l.requestsBurst),
+      wait(Math.min(l.bytesBurst, b.bytes + s * l.bytesPerSecond), bytes, l.bytesPerSecond, l.bytesBurst))
+  }
+
   get size (): number { return this.buckets.size }
 }

@@ -22,6 +22,7 @@ import type { AgoraLibp2p } from '../node.js'
 import type { Signer, Verifier } from '../../crdt/signing.js'
 import { originOf } from '../../protocols/raft/envelope.js'
 import { RaftClientServer } from './client.js'
+import type { QuotaLimits } from './quota.js'
 import { LiveRaftDriver } from './driver.js'
 import { DurableRaftStorage } from './storage.js'
 import { RaftTransport, raftIdOf, type RaftTransportStats } from './transport.js'
@@ -110,6 +111,8 @@ export interface RaftServiceComponents {
   /** Verifies a peer's signature (its peer id embeds its public key). */
   verify: Verifier
   log: Logger
+  /** The client path's per-peer quota (default DEFAULT_QUOTA_LIMITS; the peer's `rateLimits.peerProposals`). */
+  clientQuota?: Partial<QuotaLimits>
 }
 
 export class RaftService extends TypedEmitter<RaftServiceEvents> {
@@ -239,7 +242,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     this.transport = transport
     this.current = app
     this.startGenesis(d, app)
-    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log, (command) => app.check(command), {}, async (name, rev, ms) => { await this.watchCoordination(name, rev, ms) })
+    this.server = new RaftClientServer(this.components.libp2p, this.components.mesh, d, (name) => app.read(name), log, (command) => app.check(command), this.components.clientQuota ?? {}, async (name, rev, ms) => { await this.watchCoordination(name, rev, ms) })
   }
 
   /**

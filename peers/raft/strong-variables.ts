@@ -95,7 +95,7 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
    * @internal `variable:changed` events fire on peers that hold a replica (Raft group members); a peer
    * outside the group sees values through `get()` only.
    */
-  constructor (name: string, backend: StrongBackend, initial: T) {
+  constructor (name: string, backend: StrongBackend, initial: T, private readonly admit?: (what: string) => void) {
     super()
     this.name = name
     this.backend = backend
@@ -130,6 +130,7 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
   }
 
   private async run (c: StrongCommand): Promise<{ ok: boolean, value: string | null }> {
+    this.admit?.(`strong.${c.op}`)
     const r = await this.backend.propose(enc.encode(JSON.stringify(c))) as StrongResult | undefined | null
     if (r === undefined || r === null || typeof r !== 'object') throw new AgoraError('ERR_INDEFINITE', `variable ${this.name}: no result for the command (outcome unknown)`)
     if ('error' in r) throw new AgoraError(r.error.code, `variable ${this.name}: ${r.error.message}`)
@@ -140,7 +141,8 @@ export class StrongVariable<T = unknown> extends TypedEmitter<StrongEventMap> {
 /** The strong variables of a peer. */
 export class StrongVariables {
   private readonly vars = new Map<string, StrongVariable<unknown>>()
-  constructor (private readonly backend: StrongBackend | undefined) {}
+  /** `admit`: asked before each write (the peer's `proposals` rate limit; throws to refuse it). */
+  constructor (private readonly backend: StrongBackend | undefined, private readonly admit?: (what: string) => void) {}
 
   get<T>(name: string, options: { initial?: T } = {}): StrongVariable<T> {
     if (typeof name !== 'string' || !STRONG_NAME_RE.test(name)) throw new InvalidVariableError(String(name), 'name must be 1..128 characters of [A-Za-z0-9._:/-]')
@@ -148,7 +150,7 @@ export class StrongVariables {
     let v = this.vars.get(name)
     if (v === undefined) {
       if (this.vars.size >= STRONG_HANDLES_MAX) throw new LimitExceededError('strongHandlesMax', STRONG_HANDLES_MAX, this.vars.size + 1, 'strong variable handles on this peer')
-      v = new StrongVariable<unknown>(name, this.backend, options.initial ?? null)
+      v = new StrongVariable<unknown>(name, this.backend, options.initial ?? null, this.admit)
       this.vars.set(name, v)
     }
     return v as StrongVariable<T>

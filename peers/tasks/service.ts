@@ -104,6 +104,8 @@ interface Ctx {
   lookup: (id: string) => AgentView | undefined
   query: (q: QueryCriteria) => { agents: readonly AgentView[] }
   isMember: (peerId: string) => boolean
+  /** Asked before a submit: throws to refuse it (the peer's `proposals` rate limit). */
+  admit?: (what: string) => void
 }
 
 /** An attempt running here: its handler's signal, and whether the log ended it (then its outcome is not proposed). */
@@ -180,6 +182,7 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
   /** Records a task in the log (linearizable) and starts its dispatch; resolves with its id. */
   async submit (spec: TaskSpec): Promise<{ id: number, created: boolean }> {
     const op = submitOp(spec)
+    this.ctx.admit?.('task.submit')
     const r = await this.run(op)
     const id = r.task as number
     this.stats.submitted++
@@ -515,6 +518,8 @@ export class PeerTasks extends TypedEmitter<PeerTasksEvents> {
     return found.filter(a => {
       const until = this.avoid.get(a.id)
       if (until !== undefined) { if (until > now) return false; this.avoid.delete(a.id) }
+      // An agent whose circuit breaker is open here would get no hint (peers/protect/breakers.ts).
+      if (this.ctx.agents.breakerOpen(a.id)) return false
       const owner = economy?.ownerOf(a.id)
       return owner === undefined || owner === null || owner === a.host
     })

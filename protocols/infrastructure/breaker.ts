@@ -109,6 +109,14 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * The call let through had no outcome that says anything of the callee (the caller gave up, or a local
+   * limit refused it before sending): a half-open breaker's probe slot is freed for the next call.
+   */
+  release (): void {
+    if (this.st === 'half-open') this.probeSince = undefined
+  }
+
   failure (now: number): void {
     if (this.st === 'half-open') {
       this.probeSince = undefined
@@ -203,6 +211,11 @@ export class KeyedBreakers {
 
   success (key: string, now: number): void {
     this.breakers.get(key)?.success(now)
+  }
+
+  /** See {@link CircuitBreaker.release}. */
+  release (key: string): void {
+    this.breakers.get(key)?.release()
   }
 
   failure (key: string, now: number): void {

@@ -80,3 +80,19 @@ export class ReservedNameError extends AgoraError {
     super('ERR_RESERVED_NAME', `${path}: "${name}" is a reserved name`, { path, name })
   }
 }
+
+/** Longest wait a rate-limited or circuit-open refusal tells (ms): an empty bucket that never refills says this. */
+export const RETRY_AFTER_MS_MAX = 3_600_000
+
+/**
+ * A rate limit (a token bucket, FEATURES I2) refused the call: retry after `details.retryAfterMs`
+ * (HTTP: 429 with `Retry-After`). `details.limit` names the limit (`writes`, `proposals`,
+ * `agentRequests`, `peerRequests`, `peerProposals`...), `details.key` the agent or peer it counts for.
+ */
+export class RateLimitedError extends AgoraError {
+  static override readonly name = 'RateLimitedError'
+  constructor (limit: string, retryAfterMs: number, details: Record<string, unknown> = {}, message?: string) {
+    const ms = Number.isFinite(retryAfterMs) ? Math.min(RETRY_AFTER_MS_MAX, Math.max(0, Math.ceil(retryAfterMs))) : RETRY_AFTER_MS_MAX
+    super('ERR_RATE_LIMITED', message ?? `over the ${limit} rate limit: retry in ${ms} ms`, { limit, retryAfterMs: ms, ...details })
+  }
+}

@@ -11,8 +11,8 @@
  *                                     (again after INBOX_REDELIVER_MS unanswered)
  *   POST   /v1/agents/:id/inbox/:callId           { reply } | { error: { message } }   answer a call
  *   POST   /v1/agents/:id/inbox/:callId/progress  { progress: 0..1, note? }           a task call's progress (long-poll or callback)
- *   POST   /v1/agents/:id/request   { payload, timeoutMs?, from?, protocol? }  → { agent, reply }
- *   POST   /v1/agents/:id/message   { message, timeoutMs?, from? }             → { agent, delivered: true }
+ *   POST   /v1/agents/:id/request   { payload, timeoutMs?, from?, protocol?, fallback? }  → { agent, reply }
+ *   POST   /v1/agents/:id/message   { message, timeoutMs?, from?, fallback? }             → { agent, delivered: true }
  *   POST   /v1/request              { capability, strategy?, attempts?, payload, timeoutMs?, from?, protocol? } → { reply }
  *   POST   /v1/groups/:topic/publish        { message, from? }  → { topic, recipients }
  *   PUT    /v1/groups/:topic/subscription   this daemon buffers the topic's messages (also SSE `group:message`)
@@ -51,6 +51,7 @@ export const AGENT_STATUS: Record<string, number> = {
   ERR_UNREACHABLE: 502,
   ERR_CALLBACK_FAILED: 502,
   ERR_OVERLOADED: 503,
+  ERR_CIRCUIT_OPEN: 503,
   ERR_TOO_MANY_SUBSCRIPTIONS: 503,
   ERR_HANDLERS_STORE: 500
 }
@@ -88,6 +89,8 @@ const agentId = z.string().min(1).max(256)
 const kind = z.string().min(1).max(200).refine(k => kindFamily(k) !== undefined, { message: `one of ${BASE_KINDS.join(', ')}, protocol:<name>` })
 const protocol = z.string().regex(PROTOCOL_NAME_RE, '1..128 characters of [A-Za-z0-9._:/-]')
 const timeoutMs = z.number().int().min(1).max(REQUEST_TIMEOUT_MS_MAX)
+/** A direct call's fallback when the agent's circuit breaker is open (RequestOptions.fallback). */
+const fallback = z.union([z.boolean(), z.object({ capability: z.string().min(1).max(256), strategy: z.enum(['nearest-healthy', 'least-loaded', 'random-healthy']).optional(), attempts: z.number().int().min(1).max(ROUTE_ATTEMPTS_MAX).optional() }).strict()])
 
 export const agentSchemas = {
   handler: z.object({ kinds: z.array(kind).min(1).max(KINDS_PER_AGENT_MAX), callback: z.string().min(1).max(2048).optional(), timeoutMs: z.number().int().positive().max(HANDLER_TIMEOUT_MS_MAX).optional() }).strict(),
@@ -96,8 +99,8 @@ export const agentSchemas = {
     z.object({ error: z.union([z.string().min(1).max(1024), z.object({ message: z.string().min(1).max(1024), code: z.string().max(64).optional() }).strict()]) }).strict()
   ]),
   progress: z.object({ progress: z.number().min(0).max(1), note: z.string().max(256).optional() }).strict(),
-  request: z.object({ payload: z.unknown().optional(), timeoutMs: timeoutMs.optional(), from: agentId.optional(), protocol: protocol.optional() }).strict(),
-  message: z.object({ message: z.unknown().optional(), timeoutMs: timeoutMs.optional(), from: agentId.optional() }).strict(),
+  request: z.object({ payload: z.unknown().optional(), timeoutMs: timeoutMs.optional(), from: agentId.optional(), protocol: protocol.optional(), fallback: fallback.optional() }).strict(),
+  message: z.object({ message: z.unknown().optional(), timeoutMs: timeoutMs.optional(), from: agentId.optional(), fallback: fallback.optional() }).strict(),
   route: z.object({
     capability: z.string().min(1).max(256),
     strategy: z.enum(['nearest-healthy', 'least-loaded', 'random-healthy']).optional(),
@@ -331,13 +334,13 @@ export function agentRoutes (peer: Peer, store: AgentHandlerStore, broadcast: (t
     const gone = clientGone(c.res)
     if (what === 'request') {
       const b = parseBody(agentSchemas.request, await c.body(), 'request')
-      const o = { ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}), ...(b.from !== undefined ? { from: b.from } : {}), signal: gone }
+      const o = { ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}), ...(b.from !== undefined ? { from: b.from } : {}), ...(b.fallback !== undefined ? { fallback: b.fallback } : {}), signal: gone }
       const reply = b.protocol !== undefined ? await protocolOf(b.protocol).request(agent, b.payload ?? null, o) : await agents.request(agent, b.payload ?? null, o)
       c.send(200, { agent, reply: reply ?? null })
       return
     }
     const b = parseBody(agentSchemas.message, await c.body(), 'message')
-    await agents.send(agent, b.message ?? null, { ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}), ...(b.from !== undefined ? { from: b.from } : {}), signal: gone })
+    await agents.send(agent, b.message ?? null, { ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}), ...(b.from !== undefined ? { from: b.from } : {}), ...(b.fallback !== undefined ? { fallback: b.fallback } : {}), signal: gone })
     c.send(200, { agent, delivered: true })
   }
 

@@ -231,6 +231,8 @@ async function start (args: string[], io: CliIo): Promise<number> {
       ...(config.sessionLeaseTtlMs !== undefined ? { sessionLeaseTtlMs: config.sessionLeaseTtlMs } : {}),
       ...(config.alerts !== undefined ? { alerts: config.alerts } : {}),
       ...(config.checks !== undefined ? { checks: config.checks } : {}),
+      ...(config.breaker !== undefined ? { breaker: config.breaker } : {}),
+      ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
       ...(config.raft !== undefined ? { raft: config.raft } : {}),
       ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
       ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),

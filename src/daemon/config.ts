@@ -13,6 +13,7 @@ import { InvalidOptionError } from '../base/errors.js'
 import { LOG_FORMATS } from '../base/log.js'
 import { alertOptionsSchema } from '../../peers/health/alerts.js'
 import { checksOptionsSchema } from '../../peers/options.js'
+import { breakerSchema, rateLimitsSchema } from '../../peers/protect/options.js'
 
 /** Default of `warnAfterMs`: how long a condition (no peer, Raft voters not connected...) lasts before it is a warning. */
 export const WARN_AFTER_MS_DEFAULT = 10_000
@@ -99,6 +100,10 @@ export const daemonConfigSchema = z.object({
   }).strict().optional(),
   heartbeatIntervalMs: z.number().int().positive().max(24 * 3600 * 1000).optional(),
   sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
+  /** The per-agent circuit breakers (the peer's `breaker` option): failureThreshold, windowMs, recoveryMs, recoveryMaxMs, probeTimeoutMs. */
+  breaker: breakerSchema.optional(),
+  /** Local rate limits (the peer's `rateLimits` option): agentRequests, peerRequests, writes, proposals, peerProposals, each { ratePerSecond, burst } or false. */
+  rateLimits: rateLimitsSchema.optional(),
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
   /** `human` (one readable line per event) or `json` (one object per line). Default: human when stderr is a terminal, else json. */
   logFormat: z.enum(LOG_FORMATS).optional(),

@@ -55,7 +55,8 @@ export const EVENT_TYPES = [
   'group:message',
   'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled',
   'alert:raised', 'alert:cleared',
-  'check:passing', 'check:warning', 'check:critical', 'agent:health'
+  'check:passing', 'check:warning', 'check:critical', 'agent:health',
+  'breaker:open', 'breaker:half-open', 'breaker:closed', 'breaker:fallback'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -106,6 +107,7 @@ function subjectOf (type: string, data: unknown): string | undefined {
   if (type === 'group:message') return typeof d.topic === 'string' ? d.topic : undefined
   if (type.startsWith('task:')) return typeof d.task === 'number' ? String(d.task) : undefined
   if (type.startsWith('check:')) return typeof d.agent === 'string' ? d.agent : undefined
+  if (type.startsWith('breaker:')) return typeof d.agent === 'string' ? d.agent : undefined
   return undefined
 }
 

@@ -8,7 +8,7 @@
  *   GET    /health                          liveness (no token)
  *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft); no token
  *   GET    /metrics                         Prometheus text format
- *   GET    /v1/status                       peer id, addresses, members, sync health, Raft status
+ *   GET    /v1/status                       peer id, addresses, members, sync health, Raft status, breakers not closed, rate limits
  *   GET    /v1/openapi.json                 this API as an OpenAPI 3.1 document
  *   POST   /v1/agents                       register (body: agent)
  *   GET    /v1/agents?capability=&zone=&health=&host=&limit=   query
@@ -29,7 +29,7 @@
  *                                           raft:role, member:*, update:rejected, auction:*, and (Raft members) the
  *                                           coordination machine's lease:*, lock:*, election:*, barrier:*, vote:*, plus
  *                                           lease:lost (a lease of this daemon's peer lost), the task machine's task:*, and
- *                                           group:message of the group topics this daemon follows
+ *                                           group:message of the group topics this daemon follows, breaker:* (agents' circuit breakers)
  *   /v1/members, /v1/raft*                  members and Raft membership (raft-routes.ts)
  *   /v1/ledger/*, /v1/auctions*, /v1/agents/:id/bidder, /v1/bid-requests*   the economy (economy-routes.ts)
  *   /v1/coordination/*, /v1/agents/:id/voter, /v1/vote-requests*   leases, locks, elections, barriers, votes (coordination-routes.ts)
@@ -243,6 +243,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   // The coordination machine's changes (on Raft members, from their replica), without the type inside.
   offs.push(peer.coordination.on('coord:event', ({ type, ...e }) => broadcast(type, e)))
   offs.push(peer.coordination.on('lease:lost', (e) => broadcast('lease:lost', e)))
+  // The agents' circuit breakers on this peer (peers/protect/breakers.ts).
+  for (const ev of ['breaker:open', 'breaker:half-open', 'breaker:closed', 'breaker:fallback'] as const) offs.push(peer.agents.on(ev, (e) => broadcast(ev, e)))
   // Every HTTP handler of the daemon's agents (bidders and voters included), kept in the data dir.
   const handlers = handlerStore(peer, {
     allowRemoteCallbacks: o.allowRemoteBidCallbacks === true,
@@ -315,6 +317,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
         localAgents: peer.registry.localAgents().length,
         sync: peer.syncHealth(),
         raft: peer.raft?.status() ?? null,
+        breakers: peer.agents.breakers(),
+        rateLimits: peer.rateLimits.states(),
         warnings: o.warnings?.() ?? []
       })
       return
@@ -453,10 +457,10 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       const status = e instanceof HttpError ? e.status : (typeof e.code === 'string' ? (Object.hasOwn(STATUS_OF, e.code) ? STATUS_OF[e.code] : undefined) ?? 500 : 500)
       if (status >= 500) { stats.errors5xx++; log.warn('request failed', { method: req.method, url: req.url, error: e.message }) } else stats.errors4xx++
       if (res.headersSent) { res.destroy(); return }
-      const details = e.details as { path?: unknown, leader?: unknown, reason?: unknown, retryAfterS?: unknown } | undefined
-      // Overload answers a retry can get past say when (agents and tasks routes).
+      const details = e.details as { path?: unknown, leader?: unknown, reason?: unknown, retryAfterS?: unknown, retryAfterMs?: unknown } | undefined
+      // Overload answers a retry can get past say when (agents and tasks routes; rate limits and breakers in ms).
       if (status === 429 || status === 503) {
-        const retryAfter = typeof details?.retryAfterS === 'number' ? details.retryAfterS : typeof e.code === 'string' && Object.hasOwn(RETRY_AFTER_S, e.code) ? RETRY_AFTER_S[e.code] : undefined
+        const retryAfter = typeof details?.retryAfterS === 'number' ? details.retryAfterS : typeof details?.retryAfterMs === 'number' ? details.retryAfterMs / 1000 : typeof e.code === 'string' && Object.hasOwn(RETRY_AFTER_S, e.code) ? RETRY_AFTER_S[e.code] : undefined
         if (retryAfter !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(retryAfter))))
       }
       const extra = {

@@ -30,7 +30,15 @@ export interface MemberView {
   lastSyncAt: number | null
   /** Round-trip time in ms, when measured. */
   rttMs: number | null
+  /**
+   * Agents it hosts whose circuit breaker on this daemon is not closed (calls from here refused while
+   * `open`, the next one a probe when `half-open`), at most {@link MEMBER_BREAKERS_MAX}. Listed by the daemon for every member.
+   */
+  breakers?: Array<{ agent: string, state: 'open' | 'half-open', retryAfterMs: number }>
 }
+
+/** Breakers one member's entry names at most. */
+export const MEMBER_BREAKERS_MAX = 32
 
 /** The members this daemon knows, sorted by peer id (self included). */
 export function listMembers (peer: Peer): { members: MemberView[], more: number } {
@@ -44,6 +52,16 @@ export function listMembers (peer: Peer): { members: MemberView[], more: number 
   for (const id of ids) if (id.startsWith('raft:')) ids.delete(id)
   const sorted = [...ids].sort()
   const now = Date.now()
+  // Breakers not closed, by the host of their agent (the registry's view).
+  const breakersOf = new Map<string, NonNullable<MemberView['breakers']>>()
+  for (const b of peer.agents.breakers()) {
+    if (b.state === 'closed') continue
+    const host = peer.registry.lookup(b.agent)?.host
+    if (host === undefined) continue
+    const l = breakersOf.get(host) ?? []
+    if (l.length < MEMBER_BREAKERS_MAX) l.push({ agent: b.agent, state: b.state, retryAfterMs: b.retryAfterMs })
+    breakersOf.set(host, l)
+  }
   const members = sorted.slice(0, MEMBERS_LIST_MAX).map((id): MemberView => {
     const self = id === peer.id
     const h = health.get(id)
@@ -67,7 +85,8 @@ export function listMembers (peer: Peer): { members: MemberView[], more: number 
       raft: raft === undefined ? null : raft.leader === id ? 'leader' : voters.has(id) ? 'voter' : learners.has(id) ? 'learner' : null,
       syncLag: h?.lag ?? 0,
       lastSyncAt: h?.lastSyncAt ?? null,
-      rttMs: h?.rttMs ?? lease?.rttMs ?? null
+      rttMs: h?.rttMs ?? lease?.rttMs ?? null,
+      breakers: breakersOf.get(id) ?? []
     }
   })
   return { members, more: Math.max(0, sorted.length - MEMBERS_LIST_MAX) }

@@ -11,6 +11,7 @@ import type { AgentHandlerStore } from './agent-handlers.js'
 import type { CoordinationRoutes } from './coordination-routes.js'
 import { registerHealthMetrics } from './health-routes.js'
 import { checkMetrics } from './check-routes.js'
+import { registerProtectMetrics } from './protect-metrics.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
@@ -258,6 +259,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     return [[{ result: 'ran' }, s.ran], [{ result: 'completed' }, s.completed], [{ result: 'failed' }, s.failed], [{ result: 'refused' }, s.refusedRunning]]
   })
   registerHealthMetrics(registry, peer)
+  registerProtectMetrics(registry, peer)
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,

@@ -9,7 +9,8 @@ import { CLIENT_FLAGS, client, parseArgs } from './commands.js'
 import type { MemberView } from './members.js'
 
 const MEMBERS_USAGE = `usage: agora members [--output table|json] [--http host:port] [--token t | --data-dir dir]
-  Every peer the daemon knows: peer id, Raft role, reachability, last seen, sync lag, zone, addresses.`
+  Every peer the daemon knows: peer id, Raft role, reachability, last seen, sync lag, zone, addresses;
+  then the agents whose circuit breaker on this daemon is open or half-open, with their host.`
 
 const RAFT_USAGE = `usage: agora raft status
        agora raft add-learner <peerId>
@@ -33,8 +34,19 @@ export function membersTable (members: MemberView[]): string {
   for (const m of members) {
     rows.push([m.peerId + (m.self ? ' (self)' : ''), m.raft ?? '-', m.reachability, m.self ? '-' : ago(m.lastSeenAt), String(m.syncLag), m.zone ?? '-', m.addresses.join(',') || '-'])
   }
+  return aligned(rows) + breakersTable(members)
+}
+
+function aligned (rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
   return rows.map(r => r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i]!)).join('  ')).join('\n') + '\n'
+}
+
+/** The agents whose circuit breaker here is open or half-open, by host (nothing when none). */
+function breakersTable (members: MemberView[]): string {
+  const rows = [['AGENT', 'HOST', 'BREAKER', 'RETRY IN']]
+  for (const m of members) for (const b of m.breakers ?? []) rows.push([b.agent, m.peerId, b.state, b.state === 'open' ? `${Math.ceil(b.retryAfterMs / 1000)}s` : 'probe'])
+  return rows.length === 1 ? '' : '\n' + aligned(rows)
 }
 
 async function members (args: string[], io: CliIo): Promise<number> {

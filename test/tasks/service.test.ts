@@ -39,7 +39,8 @@ function world (o: { self: string, handlers?: Record<string, Handler>, member?: 
     setTaskHooks () {},
     hasTaskHandler: (a: string) => handlers[a] !== undefined,
     runTask: async (a: string, t: TaskInput, ctx: TaskContext) => await handlers[a]!(t, ctx),
-    hintTask: async () => ({ ok: true as const, outcome: 'taken' })
+    hintTask: async () => ({ ok: true as const, outcome: 'taken' }),
+    breakerOpen: () => false
   }
   const tasks = new PeerTasks({
     self: o.self,
