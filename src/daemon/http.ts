@@ -58,6 +58,7 @@ import { routeTemplate } from './routes.js'
 import { handlerStore } from './agent-handlers.js'
 import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.js'
 import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
+import { BUDGET_STATUS, budgetRoutes } from './budget-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -109,7 +110,8 @@ const STATUS_OF: Record<string, number> = {
   ...RAFT_STATUS,
   ...COORDINATION_STATUS,
   ...AGENT_STATUS,
-  ...TASK_STATUS
+  ...TASK_STATUS,
+  ...BUDGET_STATUS
 }
 
 export interface ApiServer {
@@ -249,6 +251,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const coordination = coordinationRoutes(peer, handlers)
   const agentsRoute = agentRoutes(peer, handlers, broadcast)
   const tasksRoute = taskRoutes(peer)
+  const budgetsRoute = budgetRoutes(peer)
+  offs.push(peer.budgets.on('budget:share', (e) => broadcast('budget:share', e)))
   // The task machine's changes (on Raft members, from their replica).
   for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
     offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
@@ -429,6 +433,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await coordination.handle(ctx)) return
     if (await agentsRoute.handle(ctx)) return
     if (await tasksRoute.handle(ctx)) return
+    if (await budgetsRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 

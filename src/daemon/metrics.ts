@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Peer } from '../../peers/peer.js'
 import type { AgentHandlerStore } from './agent-handlers.js'
 import type { CoordinationRoutes } from './coordination-routes.js'
+import { registerBudgetMetrics } from './budget-metrics.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
@@ -254,6 +255,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.tasks.stats
     return [[{ result: 'ran' }, s.ran], [{ result: 'completed' }, s.completed], [{ result: 'failed' }, s.failed], [{ result: 'refused' }, s.refusedRunning]]
   })
+  registerBudgetMetrics(registry, peer)
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,
