@@ -17,8 +17,8 @@
  * |---|---|
  * | 400 | ERR_BAD_REQUEST, ERR_INVALID_OPTION, ERR_INVALID_COMMAND, ERR_LIMIT_EXCEEDED |
  * | 403 | ERR_NOT_OWNER (another peer's budget) |
- * | 404 | ERR_BUDGET_NOT_FOUND |
- * | 409 | ERR_BUDGET_NOT_JOINED (take before join), ERR_LEASE_NOT_FOUND (the session lease ended meanwhile: retry) |
+ * | 404 | ERR_BUDGET_NOT_FOUND, ERR_LEASE_NOT_FOUND (join: the session lease ended meanwhile; retry) |
+ * | 409 | ERR_BUDGET_NOT_JOINED (take before join) |
  * | 429 | ERR_BUDGET_EXHAUSTED (`Retry-After`) |
  * | 503 | ERR_NO_RAFT, ERR_NOT_STARTED, ERR_INDEFINITE |
  */
@@ -33,7 +33,6 @@ import type { RouteContext } from './route-util.js'
 export const BUDGET_STATUS: Record<string, number> = {
   ERR_BUDGET_NOT_FOUND: 404,
   ERR_BUDGET_NOT_JOINED: 409,
-  ERR_LEASE_NOT_FOUND: 409,
   ERR_BUDGET_EXHAUSTED: 429
 }
 
@@ -109,7 +108,7 @@ export function budgetRoutes (peer: Pick<Peer, 'budgets'>): { handle: (c: RouteC
 }
 
 const json = (schema: Record<string, unknown>): Record<string, unknown> => ({ content: { 'application/json': { schema } } })
-const errors = { description: 'error: 400 bad body, 403 ERR_NOT_OWNER, 404 ERR_BUDGET_NOT_FOUND, 409 ERR_BUDGET_NOT_JOINED / ERR_LEASE_NOT_FOUND, 429 ERR_BUDGET_EXHAUSTED (Retry-After), 503 ERR_NO_RAFT / ERR_INDEFINITE', ...json({ $ref: '#/components/schemas/Error' }) }
+const errors = { description: 'error: 400 bad body, 403 ERR_NOT_OWNER, 404 ERR_BUDGET_NOT_FOUND, 404 ERR_LEASE_NOT_FOUND (retry), 409 ERR_BUDGET_NOT_JOINED, 429 ERR_BUDGET_EXHAUSTED (Retry-After), 503 ERR_NO_RAFT / ERR_INDEFINITE', ...json({ $ref: '#/components/schemas/Error' }) }
 const param = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }
 const share = { type: 'object', properties: { ratePerSecond: { type: 'number' }, burst: { type: 'number' } } }
 const status = { type: 'object', description: 'this daemon\'s share: state joining / active / rejoining (lease lost: no share until joined again) / deleted', properties: { name: { type: 'string' }, capacity: { type: 'integer' }, state: { enum: ['joining', 'active', 'rejoining', 'deleted'] }, lease: { type: 'integer' }, share, available: { type: 'number' }, budget: { type: 'object' }, admitted: { type: 'integer' }, refused: { type: 'integer' } } }
