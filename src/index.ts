@@ -38,3 +38,6 @@ export { PeerAgents, AgentError, agentsProtocol, REQUEST_TIMEOUT_MS, AGENT_PAYLO
 export type { AgentContext, AgentHandlers, AgentProtocol, AgentErrorCode, CapabilityRoute, GroupMessage, PayloadSchema, RequestOptions, Sender, TaskContext, TaskInfo, TaskInput, TaskListFilter, TaskSpec } from '../peers/agents/index.js'
 export { PeerTasks, TaskError } from '../peers/tasks/index.js'
 export type { Allocation, TaskState, TaskView, AttemptView, TaskEvent } from '../protocols/tasks/types.js'
+export { PeerBudgets, BudgetError, BudgetExhaustedError, BudgetNotJoinedError } from '../peers/budget/index.js'
+export type { BudgetStatus, BudgetState, PeerBudgetsEvents } from '../peers/budget/index.js'
+export type { BudgetView, BudgetShare, BudgetEvent } from '../protocols/infrastructure/budget-types.js'
