@@ -53,7 +53,8 @@ export const EVENT_TYPES = [
   'barrier:arrived', 'barrier:released', 'barrier:broken',
   'vote:opened', 'vote:ballot', 'vote:decided',
   'group:message',
-  'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'
+  'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled',
+  'budget:defined', 'budget:joined', 'budget:left', 'budget:deleted', 'budget:share'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -103,6 +104,7 @@ function subjectOf (type: string, data: unknown): string | undefined {
   if (type.startsWith('lease:')) return typeof d.lease === 'number' ? String(d.lease) : undefined
   if (type === 'group:message') return typeof d.topic === 'string' ? d.topic : undefined
   if (type.startsWith('task:')) return typeof d.task === 'number' ? String(d.task) : undefined
+  if (type.startsWith('budget:')) return typeof d.name === 'string' ? d.name : undefined
   return undefined
 }
 

@@ -36,6 +36,9 @@
  *   /v1/agents/:id/handler, /v1/agents/:id/inbox*, /v1/agents/:id/request, /v1/agents/:id/message, /v1/request,
  *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
  *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
+ *   /v1/budgets*                            mesh-wide budgets: define, join, leave, take (budget-routes.ts); SSE
+ *                                           budget:share (this daemon's share changed) and, on Raft members, the budget
+ *                                           machine's budget:defined, budget:joined, budget:left, budget:deleted
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -270,6 +273,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     raftOffs.push(r.on('raft:role', (e) => broadcast('raft:role', e)))
     // Strong variables change on members only (applied from the log here); outside the group none stream.
     raftOffs.push(r.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'strong', ...e })))
+    // The budget machine's changes (budget:defined, budget:joined, budget:left, budget:deleted), members only.
+    raftOffs.push(r.on('budget:event', ({ type, ...e }) => broadcast(type, e)))
   }
   watchRaft()
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { api, cli, ensureMesh, metrics, startMesh, stopAll } from './helpers.js'
 import type { Daemon, DaemonMesh } from './helpers.js'
 import { ROUTE_TEMPLATES } from '../../src/daemon/routes.js'
+import { openEvents } from './sse.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
@@ -38,7 +39,8 @@ async function take (d: Daemon, name: string, n?: number): Promise<{ status: num
 }
 
 describe('mesh-wide budgets over HTTP', () => {
-  it('define, join, take until 429 with Retry-After; the daemon stays responsive; metrics show the share', async () => {
+  it('define, join, take until 429 with Retry-After; the daemon stays responsive; metrics and events show the share', async () => {
+    const events = await openEvents(d2, '?types=budget:*')
     const made = await api(d0, 'PUT', '/v1/budgets/http.calls', { ratePerSecond: 2, burst: 2 })
     expect(made.status).toBe(201)
     expect(made.json).toMatchObject({ created: true, changed: true, budget: { name: 'http.calls', owner: d0.peerId, ratePerSecond: 2, burst: 2 } })
@@ -72,6 +74,15 @@ describe('mesh-wide budgets over HTTP', () => {
     // d1 leaves: d0 holds the whole budget.
     expect((await api(d1, 'POST', '/v1/budgets/http.calls/leave')).json).toEqual({ left: true })
     await waitUntil(async () => (await api(d0, 'GET', '/v1/budgets/http.calls')).json?.status?.share?.ratePerSecond === 2, 'd0 to hold the whole budget')
+    // Every daemon (a Raft member) streams the machine's changes.
+    try {
+      await events.until(fs => fs.some(f => f.event === 'budget:left' && f.data.host === d1.peerId && f.data.reason === 'leave'), 'budget:left on SSE')
+      const seen = events.events().map(f => f.event)
+      expect(seen).toEqual(expect.arrayContaining(['budget:defined', 'budget:joined', 'budget:left']))
+      expect(events.events().filter(f => f.event === 'budget:joined').map(f => f.data.host).sort()).toEqual([d0.peerId, d1.peerId].sort())
+    } finally {
+      events.close()
+    }
   }, 120_000)
 
   it('bad input is a named 4xx; the routes are in the OpenAPI document and the route templates', async () => {
