@@ -9,6 +9,8 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { MeshApplication, encodeBudgetCommand, encodeCoordCommand, revisionOf } from '../../protocols/mesh/application.js'
 import { BUDGET_LIMITS, BudgetMachine, admitBudgetCommand, splitShare, type BudgetEvent, type BudgetView } from '../../protocols/infrastructure/index.js'
+import { decodeClientRequest } from '../../peers/raft/client.js'
+import { checkBudgetView } from '../../peers/budget/service.js'
 
 /** A mesh application fed commands in log order, each entry one index later, at log time `at`. */
 function harness (genesis?: { authorities: string[] }): {
@@ -222,5 +224,24 @@ describe('budget snapshots', () => {
     expect(app.budgets.isPristine()).toBe(true)
     expect(() => BudgetMachine.restore({ v: 1, budgets: [{ name: 'x', ratePerSecond: 1, burst: 1, owner: 'A', index: 1, rev: 1, hosts: [{ host: 'H', capacity: 0, lease: 1, since: 1 }] }] })).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
     expect(() => BudgetMachine.restore({ v: 2, budgets: [] })).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+})
+
+describe('budgets on the Raft client path', () => {
+  it('members take watches of budget:<name> (a peer outside the group follows its share); views from members are checked', () => {
+    const req = (o: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(o))
+    expect(decodeClientRequest(req({ t: 'watch', n: 'budget:llm.tokens', v: 7, ms: 1000 }))).toEqual({ t: 'watch', n: 'budget:llm.tokens', v: 7, ms: 1000 })
+    expect(() => decodeClientRequest(req({ t: 'watch', n: 'budgets:all', v: 0, ms: 0 }))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+    const h = harness()
+    const la = h.coord('A', { t: 'lease.grant', ttlMs: 3000 }, 0).lease as number
+    h.budget('A', { t: 'budget.define', name: 'b', ratePerSecond: 90, burst: 9 })
+    h.budget('A', { t: 'budget.join', name: 'b', capacity: 2, lease: la })
+    const view = JSON.parse(h.app.read('budget:b')!) as BudgetView
+    expect(checkBudgetView(view)).toEqual(view)
+    // Shares are recomputed from the capacities, never taken from the answer.
+    expect(checkBudgetView({ ...view, hosts: [{ ...view.hosts[0]!, ratePerSecond: 1e9 }] })?.hosts[0]?.ratePerSecond).toBe(90)
+    for (const bad of [null, [], { ...view, rev: 1.5 }, { ...view, name: 'a/b' }, { ...view, hosts: [{ ...view.hosts[0]!, capacity: 0 }] }, { ...view, hosts: Array(BUDGET_LIMITS.hostsPerBudgetMax + 1).fill(view.hosts[0]) }, { ...view, ratePerSecond: -1 }]) {
+      expect(checkBudgetView(bad)).toBeUndefined()
+    }
   })
 })
