@@ -32,6 +32,7 @@ import { PeerTasks } from './tasks/service.js'
 import { clientTasksBackend, memberTasksBackend } from './tasks/backend.js'
 import { PeerCoordination } from './coordination/service.js'
 import { clientBackend, memberBackend } from './coordination/backend.js'
+import { PeerBudgets, clientBudgetBackend, memberBudgetBackend } from './budget/index.js'
 import { RaftClient } from './raft/client.js'
 import { RaftService } from './raft/service.js'
 import type { StrongVariable } from './raft/strong-variables.js'
@@ -117,6 +118,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly tasks: PeerTasks
   /** Health checks of this peer's agents (TTL, HTTP), driving their registry health (peers/checks). */
   readonly checks: PeerChecks
+  /** Mesh-wide budgets (FEATURES I2): split by capacity in Raft, this host's share enforced locally (peers/budget). */
+  readonly budgets: PeerBudgets
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -218,6 +221,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.tasks.setBackend(clientTasksBackend(client))
     this.checks = new PeerChecks({ registry: init.registry, log: init.log.child('checks') }, init.options.checks ?? {})
     this.coordination.setBackend(clientBackend(client))
+    this.budgets = new PeerBudgets({ self: this.id, log: init.log.child('budgets'), coordination: this.coordination })
+    this.budgets.setBackend(clientBudgetBackend(client))
     this.orchestration = new PeerOrchestration({
       self: this.id,
       log: init.log.child('orchestration'),
@@ -311,6 +316,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       }
       this.coordination.start()
       this.tasks.start()
+      this.budgets.start()
       this.orchestration.start()
       this.checks.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
@@ -333,6 +339,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       if (options.leave !== false) await this.sync.announceLeaving()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
       this.tasks.stop()
+      this.budgets.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
       // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
       await this.orchestration.stop()
@@ -465,6 +472,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     })
     this.coordination.setBackend(memberBackend(raft))
     this.tasks.setBackend(memberTasksBackend(raft))
+    this.budgets.setBackend(memberBudgetBackend(raft))
     return raft
   }
 

@@ -37,7 +37,7 @@ import { ProposalDroppedError } from '../protocols/raft/errors.js'
 import { RaftDriver } from '../protocols/raft/driver.js'
 import { FORGOTTEN, type AppliedCommand } from '../protocols/raft/application.js'
 import type { ConfState, Message, Role } from '../protocols/raft/types.js'
-import { COORD_TAG, ECON_TAG, MeshApplication, encodeCoordCommand, encodeEconCommand, encodeTaskCommand } from '../protocols/mesh/application.js'
+import { COORD_TAG, ECON_TAG, MeshApplication, encodeBudgetCommand, encodeCoordCommand, encodeEconCommand, encodeTaskCommand } from '../protocols/mesh/application.js'
 import type { CoordinationMachine } from '../protocols/coordination/machine.js'
 import type { CoordCommand, CoordEvent } from '../protocols/coordination/types.js'
 import { coordTick } from '../protocols/coordination/ticker.js'
@@ -45,6 +45,8 @@ import { CoordChecker, VoteAgreement } from './coord-checkers.js'
 import { TASK_TAG } from '../protocols/tasks/types.js'
 import type { TaskCommand, TaskEvent } from '../protocols/tasks/types.js'
 import { TaskAgreement, TaskChecker } from './task-checkers.js'
+import { BudgetAgreement, BudgetChecker } from './budget-checkers.js'
+import { BUDGET_TAG, type BudgetCommand } from '../protocols/infrastructure/budget-types.js'
 import type { TaskMachine } from '../protocols/tasks/machine.js'
 import type { Economy, MarketResult } from '../protocols/market/index.js'
 import type { StrongResult } from '../protocols/variables/strong-map.js'
@@ -118,7 +120,7 @@ export const ECON_PENDING_MAX = 1_000_000
 interface EconOp {
   id: number
   /** Which state machine (and the prefix of its trace lines). */
-  kind: 'econ' | 'coord' | 'task'
+  kind: 'econ' | 'coord' | 'task' | 'budget'
   /** Proposing node; 0: the current leader, else the lowest live node (operator commands). */
   node: number
   clientId: string
@@ -296,6 +298,7 @@ export class Simulation {
   /** Listeners of every node's own task events ({@link onNodeTaskEvent}). */
   private readonly nodeTaskFeed = new Set<(node: number, e: TaskEvent) => void>()
   private readonly taskAgreement = new TaskAgreement()
+  private readonly budgetAgreement = new BudgetAgreement()
   /** Tasks whose submit a client saw applied: id -> the node it was proposed at and its entry ({@link checkTasks}). */
   private readonly ackedTasks = new Map<number, { node: number, index: number }>()
   /** Listeners of the agents' messages between hosts ({@link sendMesh}). */
@@ -415,6 +418,13 @@ export class Simulation {
         checker.onEvent(e)
         if (e.index === node.coordFirst) this.publishCoord(e)
       })
+    })
+    // So do the budget checkers (protocols/infrastructure/budget.ts).
+    const budgetChecker = new BudgetChecker(node.id, this.checker, this.budgetAgreement)
+    app.onBudgets(m => {
+      m.onListenerError = panic
+      budgetChecker.attach(m)
+      m.on('budget:event', e => { budgetChecker.onEvent(e) })
     })
     // So do the task checkers (the task machine, when the mesh application runs one).
     const taskChecker = new TaskChecker(node.id, this.checker, this.taskAgreement)
@@ -694,7 +704,7 @@ export class Simulation {
       }
     }
     if (c.envelope.command[0] === ECON_TAG) { this.onEconCommand(node, c, key); return }
-    if (c.envelope.command[0] === COORD_TAG || c.envelope.command[0] === TASK_TAG) { this.onCoordCommand(c, key); return }
+    if (c.envelope.command[0] === COORD_TAG || c.envelope.command[0] === TASK_TAG || c.envelope.command[0] === BUDGET_TAG) { this.onCoordCommand(c, key); return }
     const opId = this.kvOps.get(key)
     if (opId === undefined) return
     const res = c.result === FORGOTTEN ? undefined : c.result as StrongResult
@@ -1067,7 +1077,7 @@ export class Simulation {
   }
 
   /** {@link proposeCoord} and {@link proposeTask}: a signed command of `origin`, retried exactly-once until applied. */
-  private proposeTagged (kind: 'coord' | 'task', node: number, origin: string, command: Uint8Array, what: string): number {
+  private proposeTagged (kind: 'coord' | 'task' | 'budget', node: number, origin: string, command: Uint8Array, what: string): number {
     if (this.econPending.size >= ECON_PENDING_MAX) throw new LimitExceededError('ECON_PENDING_MAX', ECON_PENDING_MAX, this.econPending.size + 1, 'proposals pending')
     const op = this.econOp(node, origin, command, 0, kind)
     this.trace.add(`${kind} ${op.id} ${node} ${origin} ${what}`)
@@ -1190,6 +1200,8 @@ export class Simulation {
 
   /** Node `id`'s coordination machine (undefined when the node is down). */
   coordinationOf (id: number): CoordinationMachine | undefined { return this.node(id).app?.coordination }
+  /** Node `id`'s mesh application (its budget machine...), while it runs. */
+  nodeApp (id: number): MeshApplication | undefined { return this.node(id).app }
 
   /** Live nodes at the same applied index must hold identical coordination states (`state-machine-safety`). */
   checkCoordination (): void {
@@ -1219,6 +1231,15 @@ export class Simulation {
    */
   proposeTask (node: number, origin: string, cmd: TaskCommand): number {
     return this.proposeTagged('task', node, origin, encodeTaskCommand(cmd), cmd.t)
+  }
+
+  /**
+   * Propose budget command `cmd` (protocols/infrastructure/budget.ts) at node `node` as `origin`, like
+   * {@link proposeCoord}; {@link takeCoordOutcome} gives the machine's answer. Every node's budget machine
+   * is checked after each change (sim/budget-checkers.ts).
+   */
+  proposeBudget (node: number, origin: string, cmd: BudgetCommand): number {
+    return this.proposeTagged('budget', node, origin, encodeBudgetCommand(cmd), cmd.t)
   }
 
   /** Calls `fn` with every task event at its first application anywhere (the committed history, in log order). */

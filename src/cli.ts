@@ -10,6 +10,7 @@
  * agora auction open|show|list|bid|close|settle | ledger show|supply|open|mint|transfer|stake|unstake
  * agora lock <name> -- <command> | lock acquire|release|status|list | lease | election | barrier | vote
  * agora task submit|get|list|cancel|wait | agent request|send|publish
+ * agora budget list|get|define|delete|join|leave|take
  * agora sim run <scenario.json|yaml> [--seed N] [--json]
  * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
  * ```
@@ -26,6 +27,7 @@ import { RAFT_COMMANDS } from './daemon/raft-commands.js'
 import { COORDINATION_COMMANDS } from './daemon/coordination-commands.js'
 import { TASK_COMMANDS } from './daemon/task-commands.js'
 import { HEALTH_COMMANDS } from './daemon/health-commands.js'
+import { BUDGET_COMMANDS } from './daemon/budget-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -72,6 +74,7 @@ export const COMMANDS: Record<string, Command> = {
   ...COORDINATION_COMMANDS,
   ...TASK_COMMANDS,
   ...HEALTH_COMMANDS,
+  ...BUDGET_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

@@ -2,6 +2,7 @@
 import type { RaftClient } from '../raft/client.js'
 import type { RaftService } from '../raft/service.js'
 import type { CoordBackend } from './service.js'
+import { revisionOf } from '../../protocols/mesh/application.js'
 
 /** On a Raft member: commands through the local driver, reads and watches on the local replica. */
 export function memberBackend (raft: RaftService): CoordBackend {
@@ -12,8 +13,8 @@ export function memberBackend (raft: RaftService): CoordBackend {
     watch: async (name, rev, ms) => {
       await raft.watchCoordination(name, rev, ms)
       const app = raft.app
-      // Tasks (`task:<id>`, peers/tasks) are watched the same way.
-      const now = app === undefined ? undefined : name.startsWith('task:') ? app.tasks.revision(name) : app.coordination.revision(name)
+      // Tasks (`task:<id>`, peers/tasks) and budgets (`budget:<name>`, peers/budget) are watched the same way.
+      const now = app === undefined ? undefined : revisionOf(app, name)
       if (now !== undefined && now !== rev) return app?.read(name)
       await raft.readBarrier()
       return raft.app?.read(name)

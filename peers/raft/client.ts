@@ -5,7 +5,7 @@
  * answers with the result.
  *
  *   request  = JSON { t: 'propose', c: clientId, s: seq, d: base64 command } | { t: 'read', n: name }
- *            | { t: 'watch', n: name, v: revision, ms: wait } (a coordination object or a task: answered once its
+ *            | { t: 'watch', n: name, v: revision, ms: wait } (a coordination object, a task or a budget: answered once its
  *              revision passes v, or after ms, at most {@link CLIENT_WATCH_MS_MAX})
  *   response = JSON { ok: true, r: result, i: index } | { ok: false, code, message }
  * One request and one response per stream, each one length-prefixed frame of at most
@@ -14,7 +14,7 @@
 import { NoRaftError, RateLimitedError } from './errors.js'
 import { PeerQuota, type QuotaLimits } from './quota.js'
 import { SIGNATURE_BYTES_MAX, signedPayload } from '../../protocols/raft/envelope.js'
-import { COORD_TAG, ECON_TAG, TASK_TAG } from '../../protocols/mesh/application.js'
+import { BUDGET_TAG, COORD_TAG, ECON_TAG, TASK_TAG } from '../../protocols/mesh/application.js'
 import type { Signer } from '../../crdt/signing.js'
 import { randomBytes } from 'node:crypto'
 import { decodeJsonFrame, framedStream } from '../framing.js'
@@ -93,7 +93,7 @@ export function decodeClientRequest (bytes: Uint8Array): Request {
     return { t: 'read', n: req.n }
   }
   if (req.t === 'watch') {
-    if (typeof req.n !== 'string' || req.n.length > CLIENT_READ_NAME_CHARS_MAX || !(req.n.startsWith('coord:') || req.n.startsWith('task:'))) throw new DecodeError('raft client request', 'bad name (n): watches name coordination objects or tasks')
+    if (typeof req.n !== 'string' || req.n.length > CLIENT_READ_NAME_CHARS_MAX || !(req.n.startsWith('coord:') || req.n.startsWith('task:') || req.n.startsWith('budget:'))) throw new DecodeError('raft client request', 'bad name (n): watches name coordination objects, tasks or budgets')
     if (!Number.isSafeInteger(req.v) || (req.v as number) < 0) throw new DecodeError('raft client request', 'bad revision (v)')
     if (!Number.isSafeInteger(req.ms) || (req.ms as number) < 0 || (req.ms as number) > CLIENT_WATCH_MS_MAX) throw new DecodeError('raft client request', `bad wait (ms): 0..${CLIENT_WATCH_MS_MAX}`)
     return { t: 'watch', n: req.n, v: req.v as number, ms: req.ms as number }
@@ -272,7 +272,7 @@ export class RaftClient {
     const seq = ++this.seq
     const req: Request = { t: 'propose', c: this.clientId, s: seq, d: Buffer.from(command).toString('base64') }
     // The member names the session after this (Noise-authenticated) peer: sign what it will propose.
-    if (this.signer !== undefined && (command[0] === ECON_TAG || command[0] === COORD_TAG || command[0] === TASK_TAG)) req.g = Buffer.from(this.signer.sign(signedPayload(`${this.signer.id}/${this.clientId}`, seq, command))).toString('base64')
+    if (this.signer !== undefined && (command[0] === ECON_TAG || command[0] === COORD_TAG || command[0] === TASK_TAG || command[0] === BUDGET_TAG)) req.g = Buffer.from(this.signer.sign(signedPayload(`${this.signer.id}/${this.clientId}`, seq, command))).toString('base64')
     const t0 = performance.now()
     const { r, i } = await this.request(req, Date.now() + this.timeoutMs)
     this.onCommitted?.(performance.now() - t0)

@@ -13,7 +13,8 @@ import type { ClassicLevel } from 'classic-level'
 import { LimitExceededError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
-import { COMMAND_BYTES_MAX, MeshApplication, encodeEconCommand, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
+import { COMMAND_BYTES_MAX, MeshApplication, encodeEconCommand, revisionOf, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
+import type { BudgetEvent } from '../../protocols/infrastructure/budget-types.js'
 import type { Economy } from '../../protocols/market/economy.js'
 import type { StrongEventMap } from '../../protocols/variables/strong-map.js'
 import type { CoordEvent } from '../../protocols/coordination/types.js'
@@ -67,6 +68,8 @@ export interface RaftServiceEvents extends Record<string, unknown>, StrongEventM
   'coord:event': CoordEvent
   /** The task machine of this replica changed (protocols/tasks). */
   'task:event': TaskEvent
+  /** The budget machine of this replica changed (protocols/infrastructure/budget.ts). */
+  'budget:event': BudgetEvent
 }
 
 /** The options of `createPeer({ raft })` this service reads. */
@@ -234,6 +237,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     app.strong.on('variable:changed', (e) => { if (this.current === app) this.emit('variable:changed', e) })
     app.onCoordination((m) => { m.on('coord:event', (e) => { if (this.current === app) this.emit('coord:event', e) }) })
     app.onTasks((m) => { m.on('task:event', (e) => { if (this.current === app) this.emit('task:event', e) }) })
+    app.onBudgets((m) => { m.on('budget:event', (e) => { if (this.current === app) this.emit('budget:event', e) }) })
     d.on('raft:role', (e) => { this.emit('raft:role', { role: e.role, leader: e.leader === 0 ? undefined : transport.peerOf(e.leader), term: e.term }) })
     d.on('raft:applied', (e) => { this.emit('raft:applied', e) })
     d.on('raft:committed', (e) => { this.emit('raft:committed', e) })
@@ -332,7 +336,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     const revision = (): number => {
       const app = this.current
       if (app === undefined) return 0
-      return name.startsWith('task:') ? app.tasks.revision(name) : app.coordination.revision(name)
+      return revisionOf(app, name)
     }
     const changed = (): boolean => revision() !== rev
     if (changed() || ms <= 0) return

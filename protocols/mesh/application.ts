@@ -3,8 +3,8 @@
  * {@link StateMachine} that a Raft group runs, on live peers and in the simulator alike. A command's first
  * byte says which machine it is for: JSON text (`{`) goes to the strong variables, {@link ECON_TAG} to
  * the economy (ledger and auctions), which starts with a `genesis` entry fixing its authorities (peers
- * acting as the treasury), {@link COORD_TAG} to coordination, {@link TASK_TAG} to durable tasks. The
- * snapshot holds every machine's state; older snapshots still restore.
+ * acting as the treasury), {@link COORD_TAG} to coordination, {@link TASK_TAG} to durable tasks,
+ * {@link BUDGET_TAG} to the mesh-wide budgets (protocols/infrastructure). The snapshot holds every machine's state; older snapshots still restore.
  * README.md beside this file says how to add a state machine.
  */
 import * as encoding from 'lib0/encoding'
@@ -20,6 +20,8 @@ import { COORD_TAG, type CoordHooks } from '../coordination/types.js'
 import { PPM, initialReputation, scorePpm } from '../ledger/reputation.js'
 import { TaskMachine, admitTaskCommand, decodeTaskCommand } from '../tasks/machine.js'
 import { TASK_TAG, type TaskHooks } from '../tasks/types.js'
+import { BudgetMachine, admitBudgetCommand, decodeBudgetCommand } from '../infrastructure/budget.js'
+import { BUDGET_TAG, type BudgetHooks } from '../infrastructure/budget-types.js'
 
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
@@ -29,12 +31,14 @@ export const COMMAND_BYTES_MAX = 256 * 1024
  * Snapshot versions: 2 strong + economy; 3 adds the flags byte (bit 0: economy commands must be signed);
  * 4 adds the coordination machine (written only once it has state, so older groups write what they did);
  * 5 adds the task machine (written only once a task was submitted; its coordination JSON is `{}` while
- * that machine is pristine).
+ * that machine is pristine); 6 adds the budget machine (written only once a budget exists; its coordination
+ * and task JSON are `{}` while those machines are pristine).
  */
 const SNAPSHOT_V2 = 0x02
 const SNAPSHOT_V3 = 0x03
 const SNAPSHOT_V4 = 0x04
 const SNAPSHOT_V5 = 0x05
+const SNAPSHOT_V6 = 0x06
 /** The coordination JSON of a v5 snapshot whose coordination machine is pristine. */
 const PRISTINE_JSON = '{}'
 const FLAG_SIGNED = 0x01
@@ -69,6 +73,11 @@ export function encodeTaskCommand (cmd: unknown): Uint8Array {
   return tagged(TASK_TAG, cmd)
 }
 
+/** A budget command (protocols/infrastructure/budget.ts) as the mesh application takes it. */
+export function encodeBudgetCommand (cmd: unknown): Uint8Array {
+  return tagged(BUDGET_TAG, cmd)
+}
+
 function tagged (tag: number, cmd: unknown): Uint8Array {
   const body = enc.encode(JSON.stringify(cmd))
   const out = new Uint8Array(body.length + 1)
@@ -77,7 +86,7 @@ function tagged (tag: number, cmd: unknown): Uint8Array {
   return out
 }
 
-export { COORD_TAG, TASK_TAG }
+export { COORD_TAG, TASK_TAG, BUDGET_TAG }
 
 /** The Raft application of a member: strong variables, the economy, coordination and tasks. */
 export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements StateMachine {
@@ -93,6 +102,10 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
   tasks: TaskMachine
   private readonly taskHooks: TaskHooks
   private readonly taskListeners = new Set<(m: TaskMachine) => void>()
+  /** Mesh-wide budgets (replaced on restore: listen through {@link onBudgets}). */
+  budgets: BudgetMachine
+  private readonly budgetHooks: BudgetHooks
+  private readonly budgetListeners = new Set<(m: BudgetMachine) => void>()
 
   /**
    * `genesis`: an economy fixed by configuration instead of a genesis entry (the simulator's treasury);
@@ -107,8 +120,9 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
         const a = this.economy?.account(agent)
         return a === undefined ? scorePpm(initialReputation()) : Math.round(a.reputation * PPM)
       },
-      // A lease's end ends the task attempts acked under it (host lost), in the same entry.
-      onLeaseEnded: (lease, index) => { this.tasks.leaseEnded(lease, index) },
+      // A lease's end ends the task attempts acked under it (host lost), then the budget shares held
+      // under it (the budgets re-split), in the same entry.
+      onLeaseEnded: (lease, index) => { this.tasks.leaseEnded(lease, index); this.budgets.leaseEnded(lease, index) },
       // The leader's ticker moves log time past task deadlines too.
       nextDeadline: () => this.tasks.nextDeadline()
     }
@@ -122,8 +136,13 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       escrow: (task, account, owner, amount, index) => this.economy === undefined ? 'ERR_NO_GENESIS' : this.economy.taskEscrow(task, account, owner, amount, index),
       payout: (task, to, index) => { this.economy?.taskPayout(task, to, index) }
     }
+    this.budgetHooks = {
+      leaseOwner: (lease) => this.coordination.lease(lease)?.owner,
+      isAuthority: (peer) => this.economy?.isAuthority(peer) ?? false
+    }
     this.coordination = new CoordinationMachine(this.coordHooks)
     this.tasks = new TaskMachine(this.taskHooks)
+    this.budgets = new BudgetMachine(this.budgetHooks)
     this.strong.fenceCheck = (lock, token) => this.coordination.checkFence(lock, token)
     if (options.genesis !== undefined) {
       this.economy = newEconomy(options.genesis)
@@ -138,7 +157,7 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
   requiresSignature (command: Uint8Array): boolean {
     // A coordination command acts for its origin's leases, a task command as its submitter or host:
     // always signed by the origin.
-    if (command[0] === COORD_TAG || command[0] === TASK_TAG) return true
+    if (command[0] === COORD_TAG || command[0] === TASK_TAG || command[0] === BUDGET_TAG) return true
     if (command[0] !== ECON_TAG) return false
     if (this.economy !== undefined) return this.signaturesRequired
     try {
@@ -169,6 +188,16 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     return () => { this.taskListeners.delete(fn) }
   }
 
+  /**
+   * Calls `fn` with the budget machine now and whenever a snapshot replaces it; returns the unsubscribe.
+   * (Listeners of the machine's events must re-attach to the new one.)
+   */
+  onBudgets (fn: (m: BudgetMachine) => void): () => void {
+    this.budgetListeners.add(fn)
+    fn(this.budgets)
+    return () => { this.budgetListeners.delete(fn) }
+  }
+
   apply (command: Uint8Array, index: number, meta: { origin: string, at: number }): unknown {
     // Every entry moves log time (the coordination machine's deadlines, then the task machine's) before
     // its own command. The task machine's clock moves first, so that the attempts a lease's end reassigns
@@ -185,6 +214,11 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       const cmd = decodeTaskCommand(command)
       if ('ok' in cmd) return cmd
       return this.tasks.apply(cmd, index, meta.origin)
+    }
+    if (command[0] === BUDGET_TAG) {
+      const cmd = decodeBudgetCommand(command)
+      if ('ok' in cmd) return cmd
+      return this.budgets.apply(cmd, index, meta.origin)
     }
     if (command[0] !== ECON_TAG) return this.strong.apply(command, index)
     let cmd: Record<string, unknown>
@@ -227,6 +261,11 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: `a ${coord ? 'coordination' : 'task'} command is JSON` } }
       return coord ? admitCoordCommand(cmd) : admitTaskCommand(cmd)
     }
+    if (command[0] === BUDGET_TAG) {
+      let cmd: unknown
+      try { cmd = JSON.parse(dec.decode(command.subarray(1))) } catch { return { code: 'ERR_INVALID_COMMAND', message: 'a budget command is JSON' } }
+      return admitBudgetCommand(cmd)
+    }
     if (command[0] === 0x7b) {
       const c = parseStrongCommand(command)
       return 'error' in c ? c.error : undefined
@@ -236,16 +275,18 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
   snapshot (): Uint8Array {
     const e = encoding.createEncoder()
-    // Groups without signed commands (or without coordination state, or without tasks) keep writing
-    // what they wrote before.
-    const tasks = this.tasks.isPristine() ? undefined : JSON.stringify(this.tasks.snapshotJson())
+    // Groups without signed commands (or without coordination state, or without tasks, or without
+    // budgets) keep writing what they wrote before.
+    const budgets = this.budgets.isPristine() ? undefined : JSON.stringify(this.budgets.snapshotJson())
+    const tasks = this.tasks.isPristine() ? (budgets !== undefined ? PRISTINE_JSON : undefined) : JSON.stringify(this.tasks.snapshotJson())
     const coord = this.coordination.isPristine() ? (tasks !== undefined ? PRISTINE_JSON : undefined) : JSON.stringify(this.coordination.snapshotJson())
-    encoding.writeUint8(e, tasks !== undefined ? SNAPSHOT_V5 : coord !== undefined ? SNAPSHOT_V4 : this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
+    encoding.writeUint8(e, budgets !== undefined ? SNAPSHOT_V6 : tasks !== undefined ? SNAPSHOT_V5 : coord !== undefined ? SNAPSHOT_V4 : this.signaturesRequired ? SNAPSHOT_V3 : SNAPSHOT_V2)
     encoding.writeVarUint8Array(e, this.strong.snapshot())
     encoding.writeVarString(e, this.economy === undefined ? '' : this.economy.snapshotText())
     if (this.signaturesRequired || coord !== undefined) encoding.writeUint8(e, this.signaturesRequired ? FLAG_SIGNED : 0)
     if (coord !== undefined) encoding.writeVarString(e, coord)
     if (tasks !== undefined) encoding.writeVarString(e, tasks)
+    if (budgets !== undefined) encoding.writeVarString(e, budgets)
     return encoding.toUint8Array(e)
   }
 
@@ -259,13 +300,16 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     const tasks = s.tasks === undefined ? new TaskMachine(this.taskHooks) : TaskMachine.restore(s.tasks, this.taskHooks)
     // A snapshot without tasks: the task machine's log time is the coordination machine's (both moved on every entry).
     if (s.tasks === undefined) tasks.now = coordination.now
+    const budgets = s.budgets === undefined ? new BudgetMachine(this.budgetHooks) : BudgetMachine.restore(s.budgets, this.budgetHooks)
     this.strong.load(s.strong)
     this.economy = s.economy
     this.signaturesRequired = s.signaturesRequired
     this.coordination = coordination
     this.tasks = tasks
+    this.budgets = budgets
     for (const fn of this.coordListeners) fn(coordination)
     for (const fn of this.taskListeners) fn(tasks)
+    for (const fn of this.budgetListeners) fn(budgets)
   }
 
   /**
@@ -274,7 +318,7 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
    * reward), a finished or forgotten one none.
    */
   invariants (): string[] {
-    const out = this.tasks.invariants()
+    const out = [...this.tasks.invariants(), ...this.budgets.invariants()]
     if (this.economy === undefined) return out
     out.push(...this.economy.invariants())
     const escrows = this.economy.taskEscrows()
@@ -288,11 +332,12 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 
   /**
    * Reads served to the client path: `econ:account:<id>`, `econ:auction:<id>`, `econ:supply`, `coord:…`,
-   * `task:<id>`, `tasks:…`; any other name is a strong variable.
+   * `task:<id>`, `tasks:…`, `budget:<name>`, `budgets:all`; any other name is a strong variable.
    */
   read (name: string): string | undefined {
     if (name.startsWith('coord:')) return this.coordination.read(name)
     if (name.startsWith('task:') || name.startsWith('tasks:')) return this.tasks.read(name)
+    if (name.startsWith('budget:') || name.startsWith('budgets:')) return this.budgets.read(name)
     if (!name.startsWith('econ:')) return this.strong.get(name)
     const e = this.economy
     if (e === undefined) return undefined
@@ -305,15 +350,25 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
 }
 
 /**
+ * The revision of what a watch names (`task:<id>`, `budget:<name>`, else a coordination object): it
+ * changes whenever the object does; 0 when absent.
+ */
+export function revisionOf (app: MeshApplication, name: string): number {
+  if (name.startsWith('task:')) return app.tasks.revision(name)
+  if (name.startsWith('budget:')) return app.budgets.revision(name)
+  return app.coordination.revision(name)
+}
+
+/**
  * Decodes a mesh-application snapshot: `u8(2) · bytes(strong map) · string(economy JSON or "")`, or
  * `u8(3) ·` the same `· u8 flags` (bit 0: signatures required; other bits malformed), or `u8(4) ·` as v3
  * `· string(coordination JSON)`, or `u8(5) ·` as v4 (coordination JSON `{}` when pristine)
- * `· string(task JSON)`, or (a first byte that is none of these) a strong map alone from before the
+ * `· string(task JSON)`, or `u8(6) ·` as v5 (task JSON `{}` when pristine) `· string(budget JSON)`, or (a first byte that is none of these) a strong map alone from before the
  * economy. The strong map is checked here too, so a caller loading it cannot fail half-way. Throws
  * {@link DecodeError} (`ERR_DECODE`).
  */
-export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean, coordination?: unknown, tasks?: unknown } {
-  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3 && data[0] !== SNAPSHOT_V4 && data[0] !== SNAPSHOT_V5) {
+export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<typeof parseStrongSnapshot>, economy: Economy | undefined, signaturesRequired: boolean, coordination?: unknown, tasks?: unknown, budgets?: unknown } {
+  if (data[0] !== SNAPSHOT_V2 && data[0] !== SNAPSHOT_V3 && data[0] !== SNAPSHOT_V4 && data[0] !== SNAPSHOT_V5 && data[0] !== SNAPSHOT_V6) {
     return { strong: parseStrongSnapshot(data), economy: undefined, signaturesRequired: false }
   }
   try {
@@ -322,13 +377,14 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
     const strong = parseStrongSnapshot(decoding.readVarUint8Array(d))
     const econ = decoding.readVarString(d)
     let flags = 0
-    if (v === SNAPSHOT_V3 || v === SNAPSHOT_V4 || v === SNAPSHOT_V5) {
+    if (v === SNAPSHOT_V3 || v === SNAPSHOT_V4 || v === SNAPSHOT_V5 || v === SNAPSHOT_V6) {
       flags = decoding.readUint8(d)
       if ((flags & ~FLAG_SIGNED) !== 0) throw new DecodeError('mesh snapshot', `unknown flags ${flags}`)
     }
     let coordination: unknown
     let tasks: unknown
-    if (v === SNAPSHOT_V4 || v === SNAPSHOT_V5) {
+    let budgets: unknown
+    if (v === SNAPSHOT_V4 || v === SNAPSHOT_V5 || v === SNAPSHOT_V6) {
       const text = decoding.readVarString(d)
       if (v === SNAPSHOT_V4 || text !== PRISTINE_JSON) {
         try { coordination = JSON.parse(text) } catch (err) { throw new DecodeError('mesh snapshot', `the coordination state is not JSON (${(err as Error).message})`) }
@@ -336,9 +392,16 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
         CoordinationMachine.restore(coordination)
       }
     }
-    if (v === SNAPSHOT_V5) {
-      try { tasks = JSON.parse(decoding.readVarString(d)) } catch (err) { throw new DecodeError('mesh snapshot', `the task state is not JSON (${(err as Error).message})`) }
-      TaskMachine.restore(tasks)
+    if (v === SNAPSHOT_V5 || v === SNAPSHOT_V6) {
+      const text = decoding.readVarString(d)
+      if (v === SNAPSHOT_V5 || text !== PRISTINE_JSON) {
+        try { tasks = JSON.parse(text) } catch (err) { throw new DecodeError('mesh snapshot', `the task state is not JSON (${(err as Error).message})`) }
+        TaskMachine.restore(tasks)
+      }
+    }
+    if (v === SNAPSHOT_V6) {
+      try { budgets = JSON.parse(decoding.readVarString(d)) } catch (err) { throw new DecodeError('mesh snapshot', `the budget state is not JSON (${(err as Error).message})`) }
+      BudgetMachine.restore(budgets)
     }
     if (d.pos !== data.length) throw new DecodeError('mesh snapshot', `${data.length - d.pos} trailing bytes`)
     let economy: Economy | undefined
@@ -347,7 +410,7 @@ export function decodeMeshSnapshot (data: Uint8Array): { strong: ReturnType<type
       try { json = JSON.parse(econ) } catch { throw new DecodeError('mesh snapshot', 'the economy is not JSON') }
       economy = Economy.restore(json)
     }
-    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0, ...(coordination !== undefined ? { coordination } : {}), ...(tasks !== undefined ? { tasks } : {}) }
+    return { strong, economy, signaturesRequired: (flags & FLAG_SIGNED) !== 0, ...(coordination !== undefined ? { coordination } : {}), ...(tasks !== undefined ? { tasks } : {}), ...(budgets !== undefined ? { budgets } : {}) }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('mesh snapshot', (err as Error).message ?? 'malformed', { cause: err })

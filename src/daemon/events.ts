@@ -56,7 +56,8 @@ export const EVENT_TYPES = [
   'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled',
   'alert:raised', 'alert:cleared',
   'check:passing', 'check:warning', 'check:critical', 'agent:health',
-  'breaker:open', 'breaker:half-open', 'breaker:closed', 'breaker:fallback'
+  'breaker:open', 'breaker:half-open', 'breaker:closed', 'breaker:fallback',
+  'budget:defined', 'budget:joined', 'budget:left', 'budget:deleted', 'budget:share'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -108,6 +109,7 @@ function subjectOf (type: string, data: unknown): string | undefined {
   if (type.startsWith('task:')) return typeof d.task === 'number' ? String(d.task) : undefined
   if (type.startsWith('check:')) return typeof d.agent === 'string' ? d.agent : undefined
   if (type.startsWith('breaker:')) return typeof d.agent === 'string' ? d.agent : undefined
+  if (type.startsWith('budget:')) return typeof d.name === 'string' ? d.name : undefined
   return undefined
 }
 

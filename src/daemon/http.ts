@@ -38,6 +38,9 @@
  *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
  *   GET    /v1/health/mesh                  the mesh health report (health-routes.ts); alert:raised, alert:cleared on the event stream
  *   /v1/agents/:id/checks*, /v1/checks      agents' health checks: declare, check in, read (check-routes.ts)
+ *   /v1/budgets*                            mesh-wide budgets: define, join, leave, take (budget-routes.ts); SSE
+ *                                           budget:share (this daemon's share changed) and, on Raft members, the budget
+ *                                           machine's budget:defined, budget:joined, budget:left, budget:deleted
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -62,6 +65,7 @@ import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.j
 import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
 import { healthRoutes } from './health-routes.js'
 import { CHECK_STATUS, checkRoutes } from './check-routes.js'
+import { BUDGET_STATUS, budgetRoutes } from './budget-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -114,7 +118,8 @@ const STATUS_OF: Record<string, number> = {
   ...COORDINATION_STATUS,
   ...AGENT_STATUS,
   ...TASK_STATUS,
-  ...CHECK_STATUS
+  ...CHECK_STATUS,
+  ...BUDGET_STATUS
 }
 
 export interface ApiServer {
@@ -258,6 +263,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const tasksRoute = taskRoutes(peer)
   const healthRoute = healthRoutes(peer)
   const checksRoute = checkRoutes(peer, { broadcast, warn: (msg, fields) => { peer.log.warn(msg, fields) }, ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}) })
+  const budgetsRoute = budgetRoutes(peer)
+  offs.push(peer.budgets.on('budget:share', (e) => broadcast('budget:share', e)))
   // The task machine's changes (on Raft members, from their replica).
   for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
     offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
@@ -275,6 +282,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     raftOffs.push(r.on('raft:role', (e) => broadcast('raft:role', e)))
     // Strong variables change on members only (applied from the log here); outside the group none stream.
     raftOffs.push(r.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'strong', ...e })))
+    // The budget machine's changes (budget:defined, budget:joined, budget:left, budget:deleted), members only.
+    raftOffs.push(r.on('budget:event', ({ type, ...e }) => broadcast(type, e)))
   }
   watchRaft()
 
@@ -443,6 +452,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await agentsRoute.handle(ctx)) return
     if (await tasksRoute.handle(ctx)) return
     if (await healthRoute.handle(ctx)) return
+    if (await budgetsRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 

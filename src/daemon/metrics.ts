@@ -12,6 +12,7 @@ import type { CoordinationRoutes } from './coordination-routes.js'
 import { registerHealthMetrics } from './health-routes.js'
 import { checkMetrics } from './check-routes.js'
 import { registerProtectMetrics } from './protect-metrics.js'
+import { registerBudgetMetrics } from './budget-metrics.js'
 
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const
 
@@ -260,6 +261,7 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   })
   registerHealthMetrics(registry, peer)
   registerProtectMetrics(registry, peer)
+  registerBudgetMetrics(registry, peer)
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,

@@ -1,6 +1,7 @@
 /**
  * The daemon's HTTP API as an OpenAPI 3.1 document, served at `GET /v1/openapi.json`.
  */
+import { BUDGET_OPENAPI_PATHS } from './budget-routes.js'
 const json = (schema: Record<string, unknown>): Record<string, unknown> => ({ content: { 'application/json': { schema } } })
 const ref = (name: string): Record<string, unknown> => ({ $ref: `#/components/schemas/${name}` })
 const ok = (description: string, schema: Record<string, unknown> = { type: 'object' }): Record<string, unknown> => ({ 200: { description, ...json(schema) }, default: { description: 'error', ...json(ref('Error')) } })
@@ -283,6 +284,7 @@ export const OPENAPI = {
     },
     '/v1/variables/strong/{name}/cas': {
       post: { parameters: [nameParam], summary: 'compare-and-set (fence as for set)', requestBody: json({ type: 'object', required: ['expected', 'value'], properties: { expected: {}, value: {}, fence: FENCE } }), responses: ok('swapped', { type: 'object', properties: { swapped: { type: 'boolean' } } }) }
-    }
+    },
+    ...BUDGET_OPENAPI_PATHS
   }
 } as const

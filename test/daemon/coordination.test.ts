@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { CLI, NODE, api, ensureMesh, exitOf, metrics, startDaemon, startMesh, stopAll } from './helpers.js'
+import { CLI, NODE, api, cli, ensureMesh, exitOf, metrics, startDaemon, startMesh, stopAll } from './helpers.js'
 import type { Daemon, DaemonMesh } from './helpers.js'
 import { openEvents } from './sse.js'
 import { ROUTE_TEMPLATES } from '../../src/daemon/routes.js'
@@ -62,17 +62,6 @@ const lockState = async (d: Daemon, name: string): Promise<any> => (await api(d,
 
 /** A counter's value (0 when absent). */
 const counter = (m: Map<string, number>, key: string): number => m.get(key) ?? 0
-
-/** Runs the built CLI against `d`. */
-async function cli (d: Daemon, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const p = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGORA_HTTP: d.http, AGORA_TOKEN: d.token } })
-  let stdout = ''
-  let stderr = ''
-  p.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-  p.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-  const { code } = await exitOf(p)
-  return { code, stdout, stderr }
-}
 
 /** Registers agent `id` on `host` and waits until every daemon sees it. */
 async function agent (host: Daemon, id: string, capabilities: string[]): Promise<void> {

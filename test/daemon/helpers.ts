@@ -65,6 +65,17 @@ export async function exitOf (p: ChildProcess): Promise<{ code: number | null, s
   return await new Promise(resolve => p.once('exit', (code, signal) => resolve({ code, signal })))
 }
 
+/** Runs the built CLI against `d` (AGORA_HTTP and AGORA_TOKEN set): its exit code and output. */
+export async function cli (d: Daemon, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const p = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGORA_HTTP: d.http, AGORA_TOKEN: d.token } })
+  let stdout = ''
+  let stderr = ''
+  p.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
+  p.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
+  const { code } = await exitOf(p)
+  return { code, stdout, stderr }
+}
+
 /** Three daemons, all Raft voters (so all economy authorities), with data dirs `dirs[i]`. */
 export interface DaemonMesh { daemons: [Daemon, Daemon, Daemon], dirs: string[], ids: string[] }
 

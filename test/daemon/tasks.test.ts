@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { CLI, NODE, api, ensureMesh, exitOf, metrics, startDaemon, startMesh, stopAll } from './helpers.js'
+import { api, cli, ensureMesh, exitOf, metrics, startDaemon, startMesh, stopAll } from './helpers.js'
 import type { Daemon, DaemonMesh } from './helpers.js'
 import { openEvents } from './sse.js'
 import { ROUTE_TEMPLATES } from '../../src/daemon/routes.js'
@@ -196,17 +196,6 @@ describe('tasks through the daemon', () => {
     }
   })
 })
-
-/** Runs the built CLI against `d`. */
-async function cli (d: Daemon, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const p = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGORA_HTTP: d.http, AGORA_TOKEN: d.token } })
-  let stdout = ''
-  let stderr = ''
-  p.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-  p.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-  const { code } = await exitOf(p)
-  return { code, stdout, stderr }
-}
 
 describe('a task answer across a restart', () => {
   it('a worker\'s answer to a call the daemon handed out before it restarted completes the attempt (it is current and hosted here)', async () => {

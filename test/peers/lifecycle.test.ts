@@ -26,6 +26,7 @@ import { Channel } from '../../peers/agents/channel.js'
 import { PeerCoordination } from '../../peers/coordination/service.js'
 import { memberBackend } from '../../peers/coordination/backend.js'
 import { PeerOrchestration } from '../../peers/orchestration/service.js'
+import { PeerBudgets, memberBudgetBackend } from '../../peers/budget/index.js'
 import { StrongVariables, serviceBackend } from '../../peers/raft/strong-variables.js'
 import { PeerHealth } from '../../peers/health/service.js'
 import { resolveAlertOptions } from '../../peers/health/alerts.js'
@@ -262,6 +263,27 @@ const SERVICES = [
       await waitUntil(() => s.variable.isOwner, 'A to own the variable')
       const version = await s.variable.set(++bumps + 1)
       await waitUntil(async () => (await s.variable.history()).some(e => e.kind === 'coordination' && e.version === version), 'the coordination of the new value')
+    }
+  }),
+  lifecycleCase({
+    name: 'budgets',
+    // Mesh-wide budgets on A's own one-voter group and coordination (budgets last up, first down).
+    create: (ctx: Ctx) => {
+      const raft = raftOf(ctx)
+      const coordination = new PeerCoordination({ self: ctx.a.id, log: logger, lookup: () => undefined, query: () => ({ agents: [] }) })
+      coordination.setBackend(memberBackend(raft))
+      const budgets = new PeerBudgets({ self: ctx.a.id, log: logger, coordination })
+      budgets.setBackend(memberBudgetBackend(raft))
+      return {
+        budgets,
+        start: async () => { await raft.start(); coordination.start(); budgets.start() },
+        stop: async () => { budgets.stop(); await coordination.stop(); await raft.stop() }
+      }
+    },
+    works: async (_ctx, s) => {
+      await s.budgets.define('life', { ratePerSecond: 1000, burst: 10 })
+      expect(await s.budgets.join('life', { capacity: 1 })).toMatchObject({ state: 'active', share: { ratePerSecond: 1000, burst: 10 } })
+      await waitUntil(() => s.budgets.tryTake('life').ok, 'a token of the budget')
     }
   })
 ]
