@@ -38,12 +38,16 @@ import type { StrongVariable } from './raft/strong-variables.js'
 import { PeerOrchestration } from './orchestration/service.js'
 import type { OrchestratedOptions, OrchestratedVariable } from './orchestration/variable.js'
 import type { PeerSyncHealth, SyncEventMap, SyncStats } from './sync/index.js'
+import { PeerHeals } from './health/heals.js'
+import type { HealReport } from './health/heals.js'
 
 export interface PeerEventMap extends SyncEventMap {
   'peer:started': { peerId: string, addresses: string[] }
   'peer:stopped': { peerId: string }
   'connection:opened': { peerId: string }
   'connection:closed': { peerId: string }
+  /** A partition episode healed: what it did, seen from this peer (peers/health/heals.ts). */
+  'heal:reported': HealReport
 }
 
 export interface PeerStats {
@@ -108,6 +112,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly agents: PeerAgents
   /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
   readonly tasks: PeerTasks
+  /** @internal Partition episodes and their heal reports (peers/health/heals.ts): {@link heals}. */
+  readonly healReports: PeerHeals
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -227,6 +233,18 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     for (const name of ['sync:completed', 'sync:failed', 'update:rejected', 'member:joined', 'member:left'] as const) {
       this.sync.on(name, (e) => this.emit(name, e as never))
     }
+    this.healReports = new PeerHeals({
+      self: this.id,
+      registry: init.registry,
+      variables: this.variables,
+      replica: init.replica,
+      syncHealth: () => this.sync.health(),
+      raft: () => this.raft,
+      economy: this.economy,
+      tasks: this.tasks,
+      log: init.log.child('heals')
+    }, { pollMs: Math.max(20, Math.min(500, init.options.heartbeatIntervalMs)) })
+    this.healReports.on('heal:reported', (r) => this.emit('heal:reported', r))
   }
 
   /** The load this peer reports in heartbeats: mean load of its agents that report one. */
@@ -272,6 +290,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.coordination.start()
       this.tasks.start()
       this.orchestration.start()
+      this.healReports.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -291,6 +310,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       if (options.leave !== false) await this.sync.announceLeaving()
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
       this.tasks.stop()
+      await this.healReports.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
       // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
       await this.orchestration.stop()
@@ -357,6 +377,14 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       status: lease === undefined ? 'unknown' : lease.status,
       ...(lease !== undefined ? { silentMs: lease.silentMs() } : {})
     }
+  }
+
+  /**
+   * The partition and heal reports this peer made, newest first (at most 32): what each healed partition
+   * did, seen from this side (FEATURES I5; peers/README.md, "Partition and heal reports").
+   */
+  heals (): HealReport[] {
+    return this.healReports.list()
   }
 
   /** Connected mesh members' peer ids. */
