@@ -13,8 +13,9 @@
  *   host returned; hosts first heard after a return came with the heal and count as the other side;
  * - it heals when every other-side host is reachable again or was pruned, at least one returned; it is
  *   due once each returned host is caught up (its heartbeat after the return shows no lag) or
- *   `catchUpMsMax` after the last return (then `caughtUp: false`); an episode whose other side was pruned
- *   whole (nobody returned) closes without a report;
+ *   `catchUpMsMax` after the last return (then `caughtUp: false`); while the whole other side is pruned
+ *   (a partition longer than the prune grace, or hosts that died) it waits `goneMsMax` for one of them to
+ *   be heard again (a new lease), then closes without a report;
  * - changes made while no episode is open are kept (the last {@link HEAL_LIMITS.recentMax}) and replayed
  *   into an episode that opens, from its start: a lease expires `leaseMs` after the cut.
  */
@@ -65,7 +66,7 @@ export class Episode<I> {
   /** The last time the first lost host was heard (the earliest such time of the other side). */
   start: number
   /** Other-side hosts (lost during the episode). */
-  readonly other = new Map<string, LostHost & { gone: boolean }>()
+  readonly other = new Map<string, LostHost & { gone: boolean, goneAt?: number }>()
   /** Hosts first heard after a return: they came with the heal. */
   readonly joinedWithHeal = new Set<string>()
   /** This side: reachable when the episode opened (self included), or first heard during it before a return. */
@@ -144,7 +145,7 @@ export class HealTracker<I> {
       if (seen.has(host)) continue
       this.known.delete(host)
       const o = this.current?.other.get(host)
-      if (o !== undefined && o.returnedAt === undefined) o.gone = true
+      if (o !== undefined && o.returnedAt === undefined && !o.gone) { o.gone = true; o.goneAt = now }
     }
   }
 
@@ -176,6 +177,7 @@ export class HealTracker<I> {
     if (o !== undefined) {
       o.returnedAt = now
       o.gone = false
+      delete o.goneAt
       e.firstReturnAt ??= now
       return
     }
@@ -223,22 +225,23 @@ export class HealTracker<I> {
   /**
    * Whether the open episode is over: `report` once healed and caught up (`caughtUp(host, returnedAt)`
    * for every returned host, or `catchUpMsMax` after the last return), `closed` when its whole other side
-   * was pruned. The episode is then forgotten (the caller reports it).
+   * was pruned `goneMsMax` ago and none came back. The episode is then forgotten (the caller reports it).
    */
-  due (now: number, caughtUp: (host: string, since: number) => boolean, catchUpMsMax: number): Due<I> | undefined {
+  due (now: number, caughtUp: (host: string, since: number) => boolean, bounds: { catchUpMsMax: number, goneMsMax: number }): Due<I> | undefined {
     const e = this.current
     if (e === undefined) return undefined
     const hosts = [...e.other.values()]
     if (hosts.some(h => h.returnedAt === undefined && !h.gone)) return undefined
     const returned = hosts.filter(h => h.returnedAt !== undefined)
     if (returned.length === 0) {
+      if (hosts.some(h => now - (h.goneAt ?? now) < bounds.goneMsMax)) return undefined
       this.current = undefined
       this.closedUnreported++
       return { kind: 'closed', episode: e }
     }
     const end = Math.max(...returned.map(h => h.returnedAt!))
     const all = returned.every(h => caughtUp(h.host, h.returnedAt!))
-    if (!all && now - end < catchUpMsMax) return undefined
+    if (!all && now - end < bounds.catchUpMsMax) return undefined
     this.current = undefined
     return { kind: 'report', episode: e, end, caughtUp: all }
   }

@@ -71,6 +71,8 @@ export interface HealInit {
   pollMs?: number
   /** Longest wait for the returned hosts' data after the heal; the report is then made with `caughtUp: false` (ms). Default 30000. */
   catchUpMsMax?: number
+  /** How long an episode whose other side was pruned whole waits for one of its hosts to come back (ms). Default 600000. */
+  goneMsMax?: number
   /** Bound of each strong write's settlement (a read point, then a no-op) (ms). Default 10000. */
   settleTimeoutMs?: number
   /** Wall clock (ms). Default Date.now. */
@@ -91,6 +93,7 @@ export interface HealStats {
 const POLL_MS_DEFAULT = 500
 const CATCH_UP_MS_DEFAULT = 30_000
 const SETTLE_TIMEOUT_MS_DEFAULT = 10_000
+const GONE_MS_DEFAULT = 600_000
 /** Pages of task ids read per state on a member (of `listPageMax` ids each). */
 const TASK_PAGES_MAX = 100
 
@@ -99,6 +102,7 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
   private readonly c: HealComponents
   private readonly pollMs: number
   private readonly catchUpMsMax: number
+  private readonly goneMsMax: number
   private readonly settleTimeoutMs: number
   private readonly now: () => number
   private readonly tracker: HealTracker<Indefinite>
@@ -116,6 +120,7 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
     this.c = components
     this.pollMs = init.pollMs ?? POLL_MS_DEFAULT
     this.catchUpMsMax = init.catchUpMsMax ?? CATCH_UP_MS_DEFAULT
+    this.goneMsMax = init.goneMsMax ?? GONE_MS_DEFAULT
     this.settleTimeoutMs = init.settleTimeoutMs ?? SETTLE_TIMEOUT_MS_DEFAULT
     this.now = init.now ?? Date.now
     this.tracker = new HealTracker<Indefinite>(components.self)
@@ -192,7 +197,7 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
       const h = health.get(host)
       return h !== undefined && h.lag === 0 && (h.lastHeartbeatAt ?? 0) >= since
     }
-    const due = this.tracker.due(now, caughtUp, this.catchUpMsMax)
+    const due = this.tracker.due(now, caughtUp, { catchUpMsMax: this.catchUpMsMax, goneMsMax: this.goneMsMax })
     if (due === undefined) return
     if (due.kind === 'closed') {
       this.stats.closedUnreported++

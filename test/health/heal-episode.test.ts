@@ -39,12 +39,12 @@ describe('HealTracker', () => {
     t.observeHosts([up('a', 0), up('b', 0), up('c', 0)], 0)
     t.observeHosts([up('a', 500), down('b', 400), down('c', 400)], 1000)
     t.observeHosts([up('a', 1900), up('b', 1950), down('c', 400)], 2000)
-    expect(t.due(2000, always, 60_000)).toBeUndefined() // c still out
+    expect(t.due(2000, always, { catchUpMsMax: 60_000, goneMsMax: 1000 })).toBeUndefined() // c still out
     t.observeHosts([up('a', 2900), up('b', 2950), up('c', 2990)], 3000)
     const waiting = new Set(['c'])
-    expect(t.due(3100, (h) => !waiting.has(h), 60_000)).toBeUndefined() // c not caught up
+    expect(t.due(3100, (h) => !waiting.has(h), { catchUpMsMax: 60_000, goneMsMax: 1000 })).toBeUndefined() // c not caught up
     waiting.clear()
-    const due = t.due(3200, (h, since) => since === (h === 'b' ? 2000 : 3000), 60_000)
+    const due = t.due(3200, (h, since) => since === (h === 'b' ? 2000 : 3000), { catchUpMsMax: 60_000, goneMsMax: 1000 })
     expect(due).toMatchObject({ kind: 'report', end: 3000, caughtUp: true })
     expect(t.episode).toBeUndefined()
   })
@@ -54,16 +54,17 @@ describe('HealTracker', () => {
     t.observeHosts([up('a', 0), up('b', 0)], 0)
     t.observeHosts([up('a', 900), down('b', 500)], 1000)
     t.observeHosts([up('a', 1900), up('b', 1900)], 2000)
-    expect(t.due(2500, never, 1000)).toBeUndefined()
-    expect(t.due(3000, never, 1000)).toMatchObject({ kind: 'report', end: 2000, caughtUp: false })
+    expect(t.due(2500, never, { catchUpMsMax: 1000, goneMsMax: 1000 })).toBeUndefined()
+    expect(t.due(3000, never, { catchUpMsMax: 1000, goneMsMax: 1000 })).toMatchObject({ kind: 'report', end: 2000, caughtUp: false })
   })
 
-  it('closes without a report when the whole other side was pruned; a pruned host that comes back counts as returned', () => {
+  it('closes without a report when the whole other side stayed pruned goneMsMax; a pruned host that comes back counts as returned', () => {
     const t = new HealTracker<string>(SELF)
     t.observeHosts([up('a', 0), up('b', 0)], 0)
     t.observeHosts([up('a', 900), down('b', 500)], 1000)
     t.observeHosts([up('a', 1900)], 2000) // b pruned
-    expect(t.due(2000, always, 1000)).toMatchObject({ kind: 'closed' })
+    expect(t.due(2000, always, { catchUpMsMax: 1000, goneMsMax: 1000 })).toBeUndefined() // waits goneMsMax for a return
+    expect(t.due(3000, always, { catchUpMsMax: 1000, goneMsMax: 1000 })).toMatchObject({ kind: 'closed' })
     expect(t.closedUnreported).toBe(1)
 
     // A pruned host heard again (a new lease) is back.
@@ -73,7 +74,7 @@ describe('HealTracker', () => {
     expect(t.episode!.other.get('a')?.gone).toBe(true)
     t.observeHosts([up('c', 5900), up('a', 5950)], 6000)
     expect(t.episode!.other.get('a')).toMatchObject({ gone: false, returnedAt: 6000 })
-    expect(t.due(6100, always, 1000)).toMatchObject({ kind: 'report', end: 6000, caughtUp: true })
+    expect(t.due(6100, always, { catchUpMsMax: 1000, goneMsMax: 1000 })).toMatchObject({ kind: 'report', end: 6000, caughtUp: true })
   })
 
   it('hosts first heard during the episode: before a return on this side, after one with the heal', () => {
