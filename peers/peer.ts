@@ -112,7 +112,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly agents: PeerAgents
   /** Durable tasks on the Raft group: submit, assignment, work by the agents' onTask handlers (peers/tasks). */
   readonly tasks: PeerTasks
-  /** @internal Partition episodes and their heal reports (peers/health/heals.ts): {@link heals}. */
+  /** Partition episodes and their heal reports (peers/health/heals.ts): `list()` (= {@link heals}), `open`, `stats`. */
   readonly healReports: PeerHeals
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer

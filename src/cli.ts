@@ -25,6 +25,7 @@ import { ECONOMY_COMMANDS } from './daemon/economy-commands.js'
 import { RAFT_COMMANDS } from './daemon/raft-commands.js'
 import { COORDINATION_COMMANDS } from './daemon/coordination-commands.js'
 import { TASK_COMMANDS } from './daemon/task-commands.js'
+import { HEAL_COMMANDS } from './daemon/heal-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -70,6 +71,7 @@ export const COMMANDS: Record<string, Command> = {
   ...RAFT_COMMANDS,
   ...COORDINATION_COMMANDS,
   ...TASK_COMMANDS,
+  ...HEAL_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

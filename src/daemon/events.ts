@@ -53,7 +53,8 @@ export const EVENT_TYPES = [
   'barrier:arrived', 'barrier:released', 'barrier:broken',
   'vote:opened', 'vote:ballot', 'vote:decided',
   'group:message',
-  'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'
+  'task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled',
+  'heal:reported'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 

@@ -36,6 +36,7 @@
  *   /v1/agents/:id/handler, /v1/agents/:id/inbox*, /v1/agents/:id/request, /v1/agents/:id/message, /v1/request,
  *   /v1/groups/:topic/*                     agents' HTTP handlers, calls to agents, group topics (agent-routes.ts)
  *   /v1/tasks*                              durable tasks: submit, get, list, cancel, wait (task-routes.ts)
+ *   GET    /v1/health/heals?limit=&since=   partition and heal reports, newest first (heal-routes.ts); SSE heal:reported
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -58,6 +59,7 @@ import { routeTemplate } from './routes.js'
 import { handlerStore } from './agent-handlers.js'
 import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.js'
 import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
+import { healRoutes } from './heal-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -249,6 +251,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const coordination = coordinationRoutes(peer, handlers)
   const agentsRoute = agentRoutes(peer, handlers, broadcast)
   const tasksRoute = taskRoutes(peer)
+  const healsRoute = healRoutes(peer)
+  offs.push(peer.on('heal:reported', (r) => broadcast('heal:reported', r)))
   // The task machine's changes (on Raft members, from their replica).
   for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
     offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
@@ -429,6 +433,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await coordination.handle(ctx)) return
     if (await agentsRoute.handle(ctx)) return
     if (await tasksRoute.handle(ctx)) return
+    if (await healsRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 

@@ -3,7 +3,7 @@
  * path, so label values stay few whatever clients send). A path no template fits is `(unmatched)`.
  */
 
-/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts), `:name` for a path parameter. */
+/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts, heal-routes.ts), `:name` for a path parameter. */
 export const ROUTE_TEMPLATES: readonly string[] = [
   '/health', '/ready', '/metrics',
   '/v1/status', '/v1/openapi.json', '/v1/events', '/v1/members',
@@ -24,7 +24,8 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   '/v1/agents/:id/handler', '/v1/agents/:id/inbox', '/v1/agents/:id/inbox/:callId', '/v1/agents/:id/inbox/:callId/progress',
   '/v1/agents/:id/request', '/v1/agents/:id/message', '/v1/request',
   '/v1/groups/:topic/publish', '/v1/groups/:topic/subscription', '/v1/groups/:topic/messages',
-  '/v1/tasks', '/v1/tasks/:id', '/v1/tasks/:id/cancel', '/v1/tasks/:id/wait'
+  '/v1/tasks', '/v1/tasks/:id', '/v1/tasks/:id/cancel', '/v1/tasks/:id/wait',
+  '/v1/health/heals'
 ]
 
 export const UNMATCHED_ROUTE = '(unmatched)'
