@@ -33,7 +33,8 @@ export interface DemoResult {
 export async function runExample (options: { log?: (line: string) => void } = {}): Promise<DemoResult> {
   const log = options.log ?? (() => {})
   const dataDir = await mkdtemp(join(tmpdir(), 'agora-partition-demo-'))
-  const mesh = await createLiveMesh({ peers: 5, logLevel: 'silent', dataDir, heartbeatIntervalMs: 200, raft: { voters: 5, proposalTimeoutMs: 2000 } })
+  // Heartbeats every 200 ms; a host is unreachable after 1.5 s of silence.
+  const mesh = await createLiveMesh({ peers: 5, logLevel: 'silent', dataDir, heartbeatIntervalMs: 200, leaseMs: 1500, raft: { voters: 5, proposalTimeoutMs: 2000 } })
   const show = (title: string): void => {
     log(`\n${title}`)
     for (const [i, p] of mesh.peers.entries()) {
@@ -49,6 +50,7 @@ export async function runExample (options: { log?: (line: string) => void } = {}
     show(`Leader is peer ${old}; gpu.price = "10 credits" committed on all five.`)
 
     const rest = [0, 1, 2, 3, 4].filter(i => i !== old)
+    const baseline = mesh.peers.map(p => p.heals()[0]?.seq ?? 0)
     await mesh.partition([[old], rest])
     log(`\nPartition: peer ${old} alone | peers ${rest.join(', ')}. A client on peer ${old} writes "99 credits"...`)
     const stale = price(old).set('99 credits').then(() => 'committed?!', (err: { code?: string }) => `failed with ${err.code ?? 'error'} (outcome unknown to the client)`)
@@ -74,8 +76,8 @@ export async function runExample (options: { log?: (line: string) => void } = {}
     for (const [i, v] of prices.entries()) log(`  peer ${i} reads gpu.price = "${v}"`)
     log('\n"99 credits" was never visible anywhere: the write made on the cut-off leader was discarded.')
 
-    await mesh.waitFor(p => p.heals().length > 0, { timeoutMs: 60_000, what: 'every peer to report the heal' })
-    const reports = mesh.peers.map(p => p.heals()[0]!)
+    await mesh.waitFor((p, i) => p.heals().some(r => r.seq > baseline[i]!), { timeoutMs: 60_000, what: 'every peer to report the heal' })
+    const reports = mesh.peers.map((p, i) => p.heals().filter(r => r.seq > baseline[i]!).at(-1)!)
     log(`\nWhat the partition did, as the cut-off peer ${old} reports it:`)
     log(healText(reports[old]!).trimEnd())
     log(`\n...and as peer ${rest[0]!} on the majority side reports it:`)

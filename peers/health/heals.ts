@@ -114,6 +114,8 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
   private raftOff: (() => void) | undefined
   private raftWatched: RaftService | undefined
   private building: Promise<void> | undefined
+  /** Aborted by stop(): a report being built settles no more writes and is dropped. */
+  private run: AbortController | undefined
 
   constructor (components: HealComponents, init: HealInit = {}) {
     super()
@@ -138,6 +140,7 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
 
   start (): void {
     if (this.timer !== undefined) return
+    this.run = new AbortController()
     const r = this.c.registry
     this.offs.push(
       r.on('agent:joined', (e) => { this.tracker.agentChanged({ id: e.agent.id, host: e.agent.host, before: null, pruned: false }, this.now()) }),
@@ -149,15 +152,20 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
     this.poll()
   }
 
+  /**
+   * Stops (idempotent). A report being built is dropped (its settlements could wait on a Raft group this
+   * peer is leaving); the open episode, if any, is kept for a restart.
+   */
   async stop (): Promise<void> {
     if (this.timer === undefined) return
     clearInterval(this.timer)
     this.timer = undefined
+    this.run?.abort()
+    this.run = undefined
     for (const off of this.offs.splice(0)) off()
     this.raftOff?.()
     this.raftOff = undefined
     this.raftWatched = undefined
-    await this.building?.catch(() => {})
   }
 
   private watchRaft (): void {
@@ -204,8 +212,10 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
       this.c.log.info('partition episode closed without a report: no host of the other side came back', { other: [...due.episode.other.keys()] })
       return
     }
-    this.building = this.report(due.episode, due.end, due.caughtUp)
+    const signal = this.run!.signal
+    const building = this.report(due.episode, due.end, due.caughtUp, signal)
       .then((r) => {
+        if (signal.aborted) return
         this.reports.unshift(r)
         if (this.reports.length > HEAL_LIMITS.reportsMax) this.reports.length = HEAL_LIMITS.reportsMax
         this.stats.reports++
@@ -215,17 +225,18 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
         this.stats.failures++
         this.c.log.warn('the heal report failed', { error: err.message })
       })
-      .finally(() => { this.building = undefined })
+      .finally(() => { if (this.building === building) this.building = undefined })
+    this.building = building
   }
 
   /** Builds the report of a healed episode from the merged state. */
-  private async report (e: Episode<Indefinite>, end: number, caughtUp: boolean): Promise<HealReport> {
+  private async report (e: Episode<Indefinite>, end: number, caughtUp: boolean, signal: AbortSignal): Promise<HealReport> {
     const span = { start: e.start, end }
     const now = this.now()
     const other = [...e.other.keys(), ...e.joinedWithHeal]
     const agents = agentChanges(e, (id, host) => this.c.registry.index.claimOf(id, host)?.updatedAt, now)
     const variables = this.variables(e, span)
-    const strongWrites = await this.strongWrites(e)
+    const strongWrites = await this.strongWrites(e, signal)
     const crossing = await this.crossing(span)
     const lost = [...e.other.values()].slice(0, HEAL_LIMITS.hostsListedMax).map(h => ({
       host: h.host, lastHeardAt: h.lastHeardAt, lostAt: h.lostAt, ...(h.returnedAt !== undefined ? { returnedAt: h.returnedAt } : {})
@@ -272,11 +283,13 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
   }
 
   /** Settles each indefinite command's fate, one at a time (each bounded by `settleTimeoutMs`). */
-  private async strongWrites (e: Episode<Indefinite>): Promise<Bounded<StrongWriteFate>> {
+  private async strongWrites (e: Episode<Indefinite>, signal: AbortSignal): Promise<Bounded<StrongWriteFate>> {
     const entries: StrongWriteFate[] = []
     for (const w of e.indefinite) {
       const raft = this.c.raft()
-      const fate = raft === undefined ? { fate: 'unknown' as const, reason: 'this peer left the Raft group' } : await settleFate(raft, w.session, w.command, this.settleTimeoutMs)
+      const fate = signal.aborted
+        ? { fate: 'unknown' as const, reason: 'the peer stopped' }
+        : raft === undefined ? { fate: 'unknown' as const, reason: 'this peer left the Raft group' } : await settleFate(raft, w.session, w.command, this.settleTimeoutMs)
       entries.push({ command: describeCommand(w.command), proposedAt: w.proposedAt, endedAt: w.endedAt, error: w.error, ...fate })
     }
     return { entries, truncated: e.indefiniteTruncated }

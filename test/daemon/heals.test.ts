@@ -1,5 +1,5 @@
 /**
- * Heal reports through the daemon (FEATURES I5): three daemons (child processes, Raft voters, 200 ms
+ * Heal reports through the daemon (FEATURES I5): three daemons (child processes, Raft voters, 500 ms
  * heartbeats); one is paused (SIGSTOP) long enough for the others to lose it while one of them writes an
  * eventual variable, then resumed. `GET /v1/health/heals` shows the report, the SSE stream carries
  * `heal:reported`, `agora_heals_total` counts it, `agora heals` prints it; bad query parameters are 400.
@@ -23,7 +23,8 @@ let events: SseStream
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'agora-heals-'))
   const config = join(root, 'agora.json')
-  await writeFile(config, JSON.stringify({ heartbeatIntervalMs: 200 }))
+  // Leases of 1.5 s (3 heartbeats): a loaded machine's stalls do not expire them, the pause does.
+  await writeFile(config, JSON.stringify({ heartbeatIntervalMs: 500 }))
   const dirs = [0, 1, 2].map(i => join(root, `d${i}`))
   const ids = dirs.map(dir => execFileSync(NODE, [CLI, 'id', '--data-dir', dir]).toString().trim())
   const common = ['--config', config, '--raft-voters', ids.join(',')]

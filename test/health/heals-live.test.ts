@@ -21,7 +21,8 @@ describe('heal reports over TCP', () => {
   const id = (i: number): string => mesh.peers[i]!.id
 
   beforeAll(async () => {
-    mesh = await createLiveMesh({ peers: 5, ...FAST, pruneAfterMs: 120_000, raft: { voters: 5, proposalTimeoutMs: 1500 } })
+    // Leases of 15 heartbeats: a loaded machine's stalls do not expire them (only the partition does).
+    mesh = await createLiveMesh({ peers: 5, ...FAST, leaseMs: 1500, pruneAfterMs: 120_000, raft: { voters: 5, proposalTimeoutMs: 1500 } })
     const p = mesh.peers
     // The leader on the majority side, so the minority holds no leader (its only indefinite write is ours).
     const l = await mesh.waitForLeader()
@@ -45,6 +46,7 @@ describe('heal reports over TCP', () => {
     // Every peer heard every other after that write: the write is older than anything the episode starts from.
     await mesh.waitFor(q => p.every(o => o === q || Date.now() - (q.hostStatus(o.id).silentMs ?? Infinity) > before), { what: 'heartbeats after the first write' })
 
+    const baseline = p.map(q => q.heals()[0]?.seq ?? 0)
     await mesh.partition([MAJORITY, MINORITY])
     await mesh.waitFor((q, i) => (MAJORITY.includes(i) ? MINORITY : MAJORITY).every(j => q.hostStatus(id(j)).status === 'unreachable'), { what: 'each side to lose the other' })
 
@@ -71,8 +73,8 @@ describe('heal reports over TCP', () => {
     await expect(p[3]!.variables.strong<string>('gpu.price').set('99')).rejects.toMatchObject({ code: 'ERR_INDEFINITE' })
 
     await mesh.heal()
-    await mesh.waitFor(q => q.heals().length >= 1, { timeoutMs: 60_000, what: 'every peer to report the heal' })
-    reports = p.map(q => q.heals()[0]!)
+    await mesh.waitFor((q, i) => q.heals().some(r => r.seq > baseline[i]!), { timeoutMs: 60_000, what: 'every peer to report the heal' })
+    reports = p.map((q, i) => q.heals().filter(r => r.seq > baseline[i]!).at(-1)!)
   }, 120_000)
 
   afterAll(async () => { await mesh?.stop() })
