@@ -17,7 +17,9 @@
  *   (a partition longer than the prune grace, or hosts that died) it waits `goneMsMax` for one of them to
  *   be heard again (a new lease), then closes without a report;
  * - changes made while no episode is open are kept (the last {@link HEAL_LIMITS.recentMax}) and replayed
- *   into an episode that opens, from its start: a lease expires `leaseMs` after the cut.
+ *   into an episode that opens, from its start: a lease expires `leaseMs` after the cut. A registration or
+ *   an update counts by its write time (its host's clock), a removal by when this peer saw it: a write
+ *   older than the start that arrives late (gossip, anti-entropy) is the state before the episode.
  */
 import { compareHlc } from '../../crdt/hlc.js'
 import type { HlcTime } from '../../crdt/hlc.js'
@@ -50,6 +52,12 @@ export interface AgentEvent {
   before: number | null
   /** The change was a prune of the host's documents. */
   pruned: boolean
+  /**
+   * The new descriptor's write time (its host's clock), when the change has one (a registration or an
+   * update): a write older than the episode's start that reaches this peer late is the state before the
+   * episode, not a change of it.
+   */
+  writtenAt?: number
 }
 
 type Recent<I> = { at: number, agent: AgentEvent } | { at: number, indefinite: I }
@@ -128,9 +136,11 @@ export class HealTracker<I> {
 
   /**
    * The lease table's hosts now (every remote host it holds: one missing was pruned). Opens an episode
-   * on the first expiry, records losses, returns and new hosts.
+   * on the first expiry, records losses, returns and new hosts. `heardAt` corrects a lost host's
+   * last-heard time (the lease's moves forward over this peer's own stalls; the arrival of its last
+   * heartbeat does not).
    */
-  observeHosts (hosts: Iterable<HostView>, now: number): void {
+  observeHosts (hosts: Iterable<HostView>, now: number, heardAt?: (host: string, leaseHeardAt: number) => number): void {
     const seen = new Set<string>()
     for (const h of hosts) {
       if (h.host === this.self) continue
@@ -138,7 +148,7 @@ export class HealTracker<I> {
       const was = this.known.get(h.host)
       this.known.set(h.host, h.reachable)
       if (was === h.reachable) continue
-      if (!h.reachable) this.lost(h, now)
+      if (!h.reachable) this.lost(heardAt === undefined ? h : { ...h, lastHeardAt: heardAt(h.host, h.lastHeardAt) }, now)
       else this.back(h.host, was === undefined, now)
     }
     for (const host of [...this.known.keys()]) {
@@ -190,7 +200,7 @@ export class HealTracker<I> {
   agentChanged (ev: AgentEvent, now: number): void {
     const e = this.current
     if (e !== undefined) { this.trackAgent(e, ev, now); return }
-    this.remember({ at: now, agent: ev })
+    this.remember({ at: ev.writtenAt ?? now, agent: ev })
   }
 
   /** A proposal of this peer ended indefinite at `now`. */
@@ -207,6 +217,11 @@ export class HealTracker<I> {
 
   private trackAgent (e: Episode<I>, ev: AgentEvent, now: number): void {
     const t = e.agents.get(ev.id)
+    if (ev.writtenAt !== undefined && ev.writtenAt < e.start) {
+      // A write from before the episode arriving late: the state before the episode, not a change.
+      if (t !== undefined) { t.before = ev.writtenAt; t.pruned = false; t.seenAt = now }
+      return
+    }
     if (t !== undefined) {
       t.pruned = ev.pruned
       t.seenAt = now
@@ -250,13 +265,16 @@ export class HealTracker<I> {
 /**
  * The agent changes of an episode: each tracked agent's state before the episode against `current` (its
  * descriptor's host and write time now, undefined when absent). Prunes are not removals (the host did not
- * remove anything); an agent back as it was is no change. Sorted by side, then time, then id.
+ * remove anything); an agent back as it was is no change; a descriptor written (by its host's clock)
+ * outside `span` is no change of the episode (an old one that reached this peer late, or one made after
+ * the heal). Sorted by side, then time, then id.
  */
-export function agentChanges<I> (e: Episode<I>, current: (id: string, host: string) => number | undefined, now: number): AgentChange[] {
+export function agentChanges<I> (e: Episode<I>, current: (id: string, host: string) => number | undefined, span: { start: number, end: number }, now: number): AgentChange[] {
   const out: AgentChange[] = []
   for (const [id, t] of e.agents) {
     const after = current(id, t.host)
     const side = e.sideOf(t.host)
+    if (after !== undefined && (after < span.start || after > span.end)) continue
     if (t.before === null && after !== undefined) out.push({ id, host: t.host, side, change: 'registered', at: after })
     else if (t.before !== null && after === undefined && !t.pruned) out.push({ id, host: t.host, side, change: 'removed', at: Math.min(t.seenAt, now) })
     else if (t.before !== null && after !== undefined && after !== t.before) out.push({ id, host: t.host, side, change: 'changed', at: after })

@@ -143,8 +143,8 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
     this.run = new AbortController()
     const r = this.c.registry
     this.offs.push(
-      r.on('agent:joined', (e) => { this.tracker.agentChanged({ id: e.agent.id, host: e.agent.host, before: null, pruned: false }, this.now()) }),
-      r.on('agent:updated', (e) => { this.tracker.agentChanged({ id: e.agent.id, host: e.previous.host, before: e.previous.updatedAt, pruned: false }, this.now()) }),
+      r.on('agent:joined', (e) => { this.tracker.agentChanged({ id: e.agent.id, host: e.agent.host, before: null, pruned: false, writtenAt: e.agent.updatedAt }, this.now()) }),
+      r.on('agent:updated', (e) => { this.tracker.agentChanged({ id: e.agent.id, host: e.previous.host, before: e.previous.updatedAt, pruned: false, writtenAt: e.agent.updatedAt }, this.now()) }),
       r.on('agent:left', (e) => { this.tracker.agentChanged({ id: e.agent.id, host: e.agent.host, before: e.agent.updatedAt, pruned: e.reason === 'pruned' }, this.now()) })
     )
     this.timer = setInterval(() => { this.poll() }, this.pollMs)
@@ -192,7 +192,11 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
     const now = this.now()
     const hadEpisode = this.tracker.episode
     const hosts = this.c.registry.leases.hostsKnown().map(h => ({ host: h.host, reachable: h.reachable, lastHeardAt: h.lastHeardAt }))
-    this.tracker.observeHosts(hosts, now)
+    let beats: Map<string, number | undefined> | undefined
+    this.tracker.observeHosts(hosts, now, (host, leaseHeardAt) => {
+      beats ??= new Map(this.c.syncHealth().map(h => [h.peerId, h.lastHeartbeatAt]))
+      return Math.min(leaseHeardAt, beats.get(host) ?? leaseHeardAt)
+    })
     const e = this.tracker.episode
     if (e !== undefined && e !== hadEpisode) {
       this.stats.episodes++
@@ -234,7 +238,7 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
     const span = { start: e.start, end }
     const now = this.now()
     const other = [...e.other.keys(), ...e.joinedWithHeal]
-    const agents = agentChanges(e, (id, host) => this.c.registry.index.claimOf(id, host)?.updatedAt, now)
+    const agents = agentChanges(e, (id, host) => this.c.registry.index.claimOf(id, host)?.updatedAt, span, now)
     const variables = this.variables(e, span)
     const strongWrites = await this.strongWrites(e, signal)
     const crossing = await this.crossing(span)

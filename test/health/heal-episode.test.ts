@@ -34,6 +34,14 @@ describe('HealTracker', () => {
     expect(e.sideOf('a')).toBe('this')
   })
 
+  it('takes a lost host\'s last heartbeat when the lease moved its last-heard time forward (this peer stalled)', () => {
+    const t = new HealTracker<string>(SELF)
+    t.observeHosts([up('a', 0), up('b', 0)], 0)
+    t.observeHosts([up('a', 1500), down('b', 1400)], 1500, (host, lease) => host === 'b' ? 600 : lease)
+    expect(t.episode!.start).toBe(600)
+    expect(t.episode!.other.get('b')?.lastHeardAt).toBe(600)
+  })
+
   it('is due once every lost host is back and caught up; the span ends at the last return', () => {
     const t = new HealTracker<string>(SELF)
     t.observeHosts([up('a', 0), up('b', 0), up('c', 0)], 0)
@@ -107,7 +115,7 @@ describe('HealTracker', () => {
 })
 
 describe('agentChanges', () => {
-  it('compares each tracked agent with its state now: registered, changed, removed; prunes and round trips are no change', () => {
+  it('compares each tracked agent with its state now: registered, changed, removed; prunes, round trips and writes outside the span are no change', () => {
     const t = new HealTracker<string>(SELF)
     t.observeHosts([up('a', 0), up('b', 0)], 0)
     t.observeHosts([up('a', 900), down('b', 500)], 1000)
@@ -121,14 +129,31 @@ describe('agentChanges', () => {
     t.agentChanged({ id: 'breg', host: 'b', before: null, pruned: false }, 2000)
     t.agentChanged({ id: 'flash', host: SELF, before: null, pruned: false }, 1500)
     t.agentChanged({ id: 'flash', host: SELF, before: 1500, pruned: false }, 1600)
-    const now: Record<string, number> = { reg: 1100, chg: 1200, back: 40, breg: 1700 }
-    const changes = agentChanges(e, (id) => now[id], 2100)
+    t.agentChanged({ id: 'late', host: 'a', before: null, pruned: false }, 1800) // written before the episode, arrived late
+    t.agentChanged({ id: 'after', host: 'b', before: 50, pruned: false }, 2050) // changed after the heal
+    const now: Record<string, number> = { reg: 1100, chg: 1200, back: 40, breg: 1700, late: 300, after: 2050 }
+    const changes = agentChanges(e, (id) => now[id], { start: 500, end: 2000 }, 2100)
     expect(changes).toEqual([
       { id: 'reg', host: SELF, side: 'this', change: 'registered', at: 1100 },
       { id: 'chg', host: 'a', side: 'this', change: 'changed', at: 1200 },
       { id: 'gone', host: SELF, side: 'this', change: 'removed', at: 1300 },
       { id: 'breg', host: 'b', side: 'other', change: 'registered', at: 1700 }
     ])
+  })
+
+  it('a write older than the start that arrives late is the state before the episode', () => {
+    const t = new HealTracker<string>(SELF)
+    t.observeHosts([up('b', 0)], 0)
+    // Registered at 300 by b's clock, seen here at 700 (after b's last heartbeat at 500): not replayed as a registration.
+    t.agentChanged({ id: 'x', host: 'b', before: null, pruned: false, writtenAt: 300 }, 700)
+    t.observeHosts([down('b', 500)], 1000)
+    const e = t.episode!
+    expect(e.agents.has('x')).toBe(false)
+    // Its registration arriving during the episode (late gossip) is not tracked either; its later update is a change.
+    t.agentChanged({ id: 'y', host: 'b', before: null, pruned: false, writtenAt: 400 }, 1100)
+    t.agentChanged({ id: 'y', host: 'b', before: 400, pruned: false, writtenAt: 1500 }, 2000)
+    t.agentChanged({ id: 'x', host: 'b', before: 300, pruned: false, writtenAt: 1600 }, 2000)
+    expect(agentChanges(e, () => 1600, { start: 500, end: 2000 }, 2100).map(c => [c.id, c.change])).toEqual([['x', 'changed'], ['y', 'changed']])
   })
 
   it('tracks at most agentsTrackedMax agents per episode and counts the rest', () => {

@@ -43,8 +43,8 @@ describe('heal reports over TCP', () => {
     await vars(1).price.set('before')
     const before = Date.now()
     await mesh.waitFor(q => q.registry.size === 4 && q.variables.read('price').value === 'before', { what: 'the agents and the first write everywhere' })
-    // Every peer heard every other after that write: the write is older than anything the episode starts from.
-    await mesh.waitFor(q => p.every(o => o === q || Date.now() - (q.hostStatus(o.id).silentMs ?? Infinity) > before), { what: 'heartbeats after the first write' })
+    // Every peer heard every other's heartbeat after that write: the write is older than anything the episode starts from.
+    await mesh.waitFor(q => p.every(o => o === q || (q.syncHealth().find(h => h.peerId === o.id)?.lastHeartbeatAt ?? 0) > before), { what: 'heartbeats after the first write' })
 
     const baseline = p.map(q => q.heals()[0]?.seq ?? 0)
     await mesh.partition([MAJORITY, MINORITY])
