@@ -26,8 +26,11 @@ const NOOP_RESULT = JSON.stringify({ error: { code: 'ERR_INVALID_VARIABLE', mess
 
 export type Fate = Pick<StrongWriteFate, 'fate' | 'result' | 'reason'>
 
-/** Settles the fate of the command proposed here under `session` (see the module doc). */
-export async function settleFate (raft: RaftService, session: { clientId: string, seq: number }, command: Uint8Array, timeoutMs: number): Promise<Fate> {
+/**
+ * Settles the fate of the command proposed here under `session` (see the module doc). `isNoop`: the command
+ * was {@link SETTLE_NOOP} itself (then its own entry and the no-op cannot be told apart: `committed`).
+ */
+export async function settleFate (raft: RaftService, session: { clientId: string, seq: number }, isNoop: boolean, timeoutMs: number): Promise<Fate> {
   const d = raft.driver
   if (d === undefined || !raft.isStarted) return { fate: 'unknown', reason: 'the Raft service is stopped' }
   try {
@@ -41,7 +44,7 @@ export async function settleFate (raft: RaftService, session: { clientId: string
   let first: { duplicate: boolean, noop: boolean } | undefined
   const off = d.on('command:applied', (e) => {
     if (first !== undefined || e.refused !== undefined || e.envelope.clientId !== session.clientId || e.envelope.seq !== session.seq) return
-    first = { duplicate: e.duplicate, noop: sameBytes(e.envelope.command, SETTLE_NOOP) && !sameBytes(command, SETTLE_NOOP) }
+    first = { duplicate: e.duplicate, noop: sameBytes(e.envelope.command, SETTLE_NOOP) && !isNoop }
   })
   let r: { result: unknown }
   try {
@@ -52,11 +55,12 @@ export async function settleFate (raft: RaftService, session: { clientId: string
     off()
   }
   // Settled from a snapshot's session table (no entry applied here): the result says which one applied.
-  const noop = first !== undefined ? first.noop && !first.duplicate : JSON.stringify(r.result) === NOOP_RESULT
+  const noop = first !== undefined ? first.noop && !first.duplicate : !isNoop && JSON.stringify(r.result) === NOOP_RESULT
   return noop ? { fate: 'not-committed' } : { fate: 'committed', result: boundedValue(r.result) }
 }
 
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+/** Byte equality. */
+export function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true

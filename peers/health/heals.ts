@@ -33,16 +33,18 @@ import type { RaftService } from '../raft/service.js'
 import type { TaskInfo, TaskListFilter } from '../agents/types.js'
 import { HealTracker, agentChanges, orderOutcomes, variableOutcome } from './heal-episode.js'
 import type { Episode } from './heal-episode.js'
-import { describeCommand, settleFate } from './heal-fate.js'
+import { SETTLE_NOOP, describeCommand, sameBytes, settleFate } from './heal-fate.js'
 import { HEAL_LIMITS, boundedValue } from './heal-types.js'
-import type { AuctionAcross, Bounded, HealReport, HostList, StrongWriteFate, TaskAcross, VariableOutcome } from './heal-types.js'
+import type { AuctionAcross, Bounded, HealReport, HostList, StrongCommandSummary, StrongWriteFate, TaskAcross, VariableOutcome } from './heal-types.js'
 
 export * from './heal-types.js'
 
-/** A command that ended indefinite, as the episode keeps it until its fate is settled. */
+/** A command that ended indefinite, as the episode keeps it until its fate is settled (its summary, not its bytes). */
 interface Indefinite {
   session: { clientId: string, seq: number }
-  command: Uint8Array
+  command: StrongCommandSummary
+  /** The command was the settling no-op itself. */
+  noop: boolean
   proposedAt: number
   endedAt: number
   error: { code: string, reason: string }
@@ -177,7 +179,8 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
       const details = (e.error as { details?: { reason?: unknown } }).details
       this.tracker.indefinite({
         session: e.session,
-        command: e.command,
+        command: describeCommand(e.command),
+        noop: sameBytes(e.command, SETTLE_NOOP),
         proposedAt: e.proposedAt,
         endedAt: this.now(),
         error: { code: 'ERR_INDEFINITE', reason: typeof details?.reason === 'string' ? details.reason.slice(0, 200) : e.error.message.slice(0, 200) }
@@ -293,8 +296,8 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
       const raft = this.c.raft()
       const fate = signal.aborted
         ? { fate: 'unknown' as const, reason: 'the peer stopped' }
-        : raft === undefined ? { fate: 'unknown' as const, reason: 'this peer left the Raft group' } : await settleFate(raft, w.session, w.command, this.settleTimeoutMs)
-      entries.push({ command: describeCommand(w.command), proposedAt: w.proposedAt, endedAt: w.endedAt, error: w.error, ...fate })
+        : raft === undefined ? { fate: 'unknown' as const, reason: 'this peer left the Raft group' } : await settleFate(raft, w.session, w.noop, this.settleTimeoutMs)
+      entries.push({ command: w.command, proposedAt: w.proposedAt, endedAt: w.endedAt, error: w.error, ...fate })
     }
     return { entries, truncated: e.indefiniteTruncated }
   }

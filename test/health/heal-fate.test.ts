@@ -36,11 +36,11 @@ describe('settleFate over TCP', () => {
     for (const j of [0, 1, 2]) if (j !== l) mesh.delay(l, j, 0)
     expect(seen.length).toBe(1)
     expect(seen[0]!.command).toEqual(command)
-    const fate = await settleFate(raft, seen[0]!.session, command, 10_000)
+    const fate = await settleFate(raft, seen[0]!.session, false, 10_000)
     expect(fate).toEqual({ fate: 'committed', result: { ok: true, value: '"landed"' } })
     expect(await mesh.peers[l]!.variables.strong('fate.late').get()).toBe('landed')
     // Settling again answers the same (the session table remembers it).
-    expect(await settleFate(raft, seen[0]!.session, command, 10_000)).toEqual({ fate: 'committed', result: { ok: true, value: '"landed"' } })
+    expect(await settleFate(raft, seen[0]!.session, false, 10_000)).toEqual({ fate: 'committed', result: { ok: true, value: '"landed"' } })
   })
 
   it('a command that never reached a log is not committed, and its session slot is taken for good', async () => {
@@ -50,7 +50,7 @@ describe('settleFate over TCP', () => {
     // A session this driver never proposed under: nothing of it is in any log.
     const session = raft.driver!.newSession()
     const command = setCommand('fate.never', 'lost')
-    expect(await settleFate(raft, session, command, 10_000)).toEqual({ fate: 'not-committed' })
+    expect(await settleFate(raft, session, false, 10_000)).toEqual({ fate: 'not-committed' })
     // The command itself, retried under its session now, is answered from the slot the no-op took: it does not apply.
     const r = await raft.driver!.proposeReliably(command, 5000, session)
     expect(r.result).toEqual({ error: { code: 'ERR_INVALID_VARIABLE', message: 'malformed command' } })
