@@ -46,12 +46,16 @@ import { resolveAlertOptions } from './health/alerts.js'
 import type { HealthReport } from './health/report.js'
 import { PeerRateLimits } from './protect/limits.js'
 import { resolveBreaker, resolveRateLimits } from './protect/options.js'
+import { PeerHeals } from './health/heals.js'
+import type { HealReport } from './health/heals.js'
 
 export interface PeerEventMap extends SyncEventMap, PeerHealthEvents {
   'peer:started': { peerId: string, addresses: string[] }
   'peer:stopped': { peerId: string }
   'connection:opened': { peerId: string }
   'connection:closed': { peerId: string }
+  /** A partition episode healed: what it did, seen from this peer (peers/health/heals.ts). */
+  'heal:reported': HealReport
 }
 
 export interface PeerStats {
@@ -120,6 +124,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   readonly checks: PeerChecks
   /** Mesh-wide budgets (FEATURES I2): split by capacity in Raft, this host's share enforced locally (peers/budget). */
   readonly budgets: PeerBudgets
+  /** Partition episodes and their heal reports (peers/health/heals.ts): `list()` (= {@link heals}), `open`, `stats`. */
+  readonly healReports: PeerHeals
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
@@ -271,6 +277,18 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       rateLimits: () => this.rateLimits.recent()
     }
     this.agents.onCall = (kind, ms) => { (kind === 'request' ? this.monitor.latency.agentRequest : this.monitor.latency.agentMessage).record(ms) }
+    this.healReports = new PeerHeals({
+      self: this.id,
+      registry: init.registry,
+      variables: this.variables,
+      replica: init.replica,
+      syncHealth: () => this.sync.health(),
+      raft: () => this.raft,
+      economy: this.economy,
+      tasks: this.tasks,
+      log: init.log.child('heals')
+    }, { pollMs: Math.max(20, Math.min(500, init.options.heartbeatIntervalMs)) })
+    this.healReports.on('heal:reported', (r) => this.emit('heal:reported', r))
   }
 
   /** The load this peer reports in heartbeats: mean load of its agents that report one. */
@@ -319,6 +337,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.budgets.start()
       this.orchestration.start()
       this.checks.start()
+      this.healReports.start()
       this.log.info('peer started', { peerId: this.id, addresses: this.addresses() })
       this.emit('peer:started', { peerId: this.id, addresses: this.addresses() })
     })
@@ -340,6 +359,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       // A graceful stop frees this peer's locks at once (its leases revoked); a silent one lets them expire.
       this.tasks.stop()
       this.budgets.stop()
+      await this.healReports.stop()
       await this.coordination.stop({ revoke: options.leave !== false })
       // After the leases: a silent stop must not resign the orchestrated variables' singletons either.
       await this.orchestration.stop()
@@ -417,6 +437,14 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       status: lease === undefined ? 'unknown' : lease.status,
       ...(lease !== undefined ? { silentMs: lease.silentMs() } : {})
     }
+  }
+
+  /**
+   * The partition and heal reports this peer made, newest first (at most 32): what each healed partition
+   * did, seen from this side (FEATURES I5; peers/README.md, "Partition and heal reports").
+   */
+  heals (): HealReport[] {
+    return this.healReports.list()
   }
 
   /** Connected mesh members' peer ids. */

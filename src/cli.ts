@@ -28,6 +28,7 @@ import { COORDINATION_COMMANDS } from './daemon/coordination-commands.js'
 import { TASK_COMMANDS } from './daemon/task-commands.js'
 import { HEALTH_COMMANDS } from './daemon/health-commands.js'
 import { BUDGET_COMMANDS } from './daemon/budget-commands.js'
+import { HEAL_COMMANDS } from './daemon/heal-commands.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -75,6 +76,7 @@ export const COMMANDS: Record<string, Command> = {
   ...TASK_COMMANDS,
   ...HEALTH_COMMANDS,
   ...BUDGET_COMMANDS,
+  ...HEAL_COMMANDS,
   sim: { summary: 'deterministic simulator: run scenario files, fuzz Raft under faults', usage: SIM_USAGE, run: simCommand }
 }
 

@@ -98,10 +98,10 @@ export class LiveRaftDriver extends RaftDriver {
   /**
    * Proposes `command` under one session and retries it, with that same session, while its outcome is
    * indefinite or there is no leader, until `timeoutMs`: the command applies exactly once or the call
-   * fails with IndefiniteError. Errors that are certain (bad input, limits) are thrown at once.
+   * fails with IndefiniteError. Errors that are certain (bad input, limits) are thrown at once. `session`:
+   * the session to use (default a new one; peers/health settles an indefinite one under its own session).
    */
-  async proposeReliably (command: Uint8Array, timeoutMs = this.o.proposalTimeoutMs): Promise<{ index: number, result: unknown }> {
-    const session = this.newSession()
+  async proposeReliably (command: Uint8Array, timeoutMs = this.o.proposalTimeoutMs, session = this.newSession()): Promise<{ index: number, result: unknown }> {
     const deadline = Date.now() + timeoutMs
     let last: Error | undefined
     for (let attempt = 0; Date.now() < deadline; attempt++) {

@@ -70,6 +70,8 @@ export interface RaftServiceEvents extends Record<string, unknown>, StrongEventM
   'task:event': TaskEvent
   /** The budget machine of this replica changed (protocols/infrastructure/budget.ts). */
   'budget:event': BudgetEvent
+  /** A command proposed here ({@link RaftService.propose}) ended indefinite: its session, to settle its fate later (peers/health). */
+  'raft:indefinite': { session: { clientId: string, seq: number }, command: Uint8Array, proposedAt: number, error: Error }
 }
 
 /** The options of `createPeer({ raft })` this service reads. */
@@ -319,7 +321,15 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     // The client path refuses larger commands too (MeshApplication.check): an entry the followers' wire
     // limit refuses would be resent for ever and nothing after it would commit.
     if (command.length > COMMAND_BYTES_MAX) throw new LimitExceededError('commandBytesMax', COMMAND_BYTES_MAX, command.length, 'a command')
-    return await this.need().proposeReliably(command, timeoutMs)
+    const d = this.need()
+    const session = d.newSession()
+    const proposedAt = Date.now()
+    try {
+      return await d.proposeReliably(command, timeoutMs, session)
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ERR_INDEFINITE') this.emit('raft:indefinite', { session, command, proposedAt, error: err as Error })
+      throw err
+    }
   }
 
   /** A linearizable read point: resolves once this replica applied everything committed when called. */

@@ -57,7 +57,8 @@ export const EVENT_TYPES = [
   'alert:raised', 'alert:cleared',
   'check:passing', 'check:warning', 'check:critical', 'agent:health',
   'breaker:open', 'breaker:half-open', 'breaker:closed', 'breaker:fallback',
-  'budget:defined', 'budget:joined', 'budget:left', 'budget:deleted', 'budget:share'
+  'budget:defined', 'budget:joined', 'budget:left', 'budget:deleted', 'budget:share',
+  'heal:reported'
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 

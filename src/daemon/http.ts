@@ -41,6 +41,7 @@
  *   /v1/budgets*                            mesh-wide budgets: define, join, leave, take (budget-routes.ts); SSE
  *                                           budget:share (this daemon's share changed) and, on Raft members, the budget
  *                                           machine's budget:defined, budget:joined, budget:left, budget:deleted
+ *   GET    /v1/health/heals?limit=&since=   partition and heal reports, newest first (heal-routes.ts); SSE heal:reported
  */
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
@@ -66,6 +67,7 @@ import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
 import { healthRoutes } from './health-routes.js'
 import { CHECK_STATUS, checkRoutes } from './check-routes.js'
 import { BUDGET_STATUS, budgetRoutes } from './budget-routes.js'
+import { healRoutes } from './heal-routes.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -265,6 +267,8 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const checksRoute = checkRoutes(peer, { broadcast, warn: (msg, fields) => { peer.log.warn(msg, fields) }, ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}) })
   const budgetsRoute = budgetRoutes(peer)
   offs.push(peer.budgets.on('budget:share', (e) => broadcast('budget:share', e)))
+  const healsRoute = healRoutes(peer)
+  offs.push(peer.on('heal:reported', (r) => broadcast('heal:reported', r)))
   // The task machine's changes (on Raft members, from their replica).
   for (const ev of ['task:submitted', 'task:assigned', 'task:progress', 'task:completed', 'task:failed', 'task:reassigned', 'task:cancelled'] as const) {
     offs.push(peer.tasks.on(ev, ({ type: _type, ...e }) => broadcast(ev, e)))
@@ -453,6 +457,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     if (await tasksRoute.handle(ctx)) return
     if (await healthRoute.handle(ctx)) return
     if (await budgetsRoute.handle(ctx)) return
+    if (await healsRoute.handle(ctx)) return
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
 

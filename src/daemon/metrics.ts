@@ -262,6 +262,11 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
   registerHealthMetrics(registry, peer)
   registerProtectMetrics(registry, peer)
   registerBudgetMetrics(registry, peer)
+  c('agora_heals_total', 'Partition episodes that ended on this peer, by outcome (reported: healed, GET /v1/health/heals; unreported: the other side never came back; failed: the report could not be built)', ['outcome'], () => {
+    const s = peer.healReports.stats
+    return [[{ outcome: 'reported' }, s.reports], [{ outcome: 'unreported' }, s.closedUnreported], [{ outcome: 'failed' }, s.failures]]
+  })
+  g('agora_partition_open', 'A partition episode is open on this peer (hosts lost, not yet back and caught up): 1, else 0', () => peer.healReports.open ? 1 : 0)
   c('agora_http_requests_total', 'HTTP API requests', ['result'], () => [[{ result: 'all' }, http.requests], [{ result: '4xx' }, http.errors4xx], [{ result: '5xx' }, http.errors5xx]])
   return {
     registry,

@@ -3,8 +3,7 @@
  * path, so label values stay few whatever clients send). A path no template fits is `(unmatched)`.
  */
 
-/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts, check-routes.ts), `:name` for a path parameter. */
-/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts, budget-routes.ts), `:name` for a path parameter. */
+/** Every route of the API (http.ts and the *-routes.ts files beside it), `:name` for a path parameter. */
 export const ROUTE_TEMPLATES: readonly string[] = [
   '/health', '/ready', '/metrics',
   '/v1/status', '/v1/openapi.json', '/v1/events', '/v1/members',
@@ -28,7 +27,8 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   '/v1/tasks', '/v1/tasks/:id', '/v1/tasks/:id/cancel', '/v1/tasks/:id/wait',
   '/v1/health/mesh',
   '/v1/agents/:id/checks', '/v1/agents/:id/checks/:check/:result', '/v1/checks',
-  '/v1/budgets', '/v1/budgets/:name', '/v1/budgets/:name/join', '/v1/budgets/:name/leave', '/v1/budgets/:name/take'
+  '/v1/budgets', '/v1/budgets/:name', '/v1/budgets/:name/join', '/v1/budgets/:name/leave', '/v1/budgets/:name/take',
+  '/v1/health/heals'
 ]
 
 export const UNMATCHED_ROUTE = '(unmatched)'

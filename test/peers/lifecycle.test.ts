@@ -30,6 +30,7 @@ import { PeerBudgets, memberBudgetBackend } from '../../peers/budget/index.js'
 import { StrongVariables, serviceBackend } from '../../peers/raft/strong-variables.js'
 import { PeerHealth } from '../../peers/health/service.js'
 import { resolveAlertOptions } from '../../peers/health/alerts.js'
+import { PeerHeals } from '../../peers/health/heals.js'
 import { describeLifecycle, lifecycleCase } from '../helpers/lifecycle.js'
 import type { LifecycleFixture } from '../helpers/lifecycle.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -49,6 +50,7 @@ interface Ctx {
 const TICK_MS = 20
 
 const logger = createLogger('silent', 'lifecycle')
+const REGISTRY_EVENTS = ['agent:joined', 'agent:updated', 'agent:left'] as const
 const NODE_EVENTS = ['peer:identify', 'peer:disconnect', 'peer:discovery', 'peer:connect', 'connection:open', 'connection:close'] as const
 
 const fixture: LifecycleFixture<Ctx> = {
@@ -81,7 +83,8 @@ const fixture: LifecycleFixture<Ctx> = {
       protocols: a.libp2p.getProtocols().sort(),
       topics: pubsub.getTopics().sort(),
       validators: [...pubsub.topicValidators.keys()].sort(),
-      listeners: Object.fromEntries(NODE_EVENTS.map(e => [e, a.libp2p.listenerCount(e)]))
+      listeners: Object.fromEntries(NODE_EVENTS.map(e => [e, a.libp2p.listenerCount(e)])),
+      registryListeners: Object.fromEntries(REGISTRY_EVENTS.map(e => [e, a.registry.listenerCount(e)]))
     }
   }
 }
@@ -287,6 +290,35 @@ const SERVICES = [
     }
   })
 ]
+
+SERVICES.push(lifecycleCase({
+  name: 'heals',
+  // Partition episodes from A's lease table: a host made unreachable by hand, then heard again.
+  create: ({ a }: Ctx) => new PeerHeals({
+    self: a.id,
+    registry: a.registry,
+    variables: a.variables,
+    replica: a.replica,
+    syncHealth: () => [],
+    raft: () => undefined,
+    economy: a.economy,
+    tasks: a.tasks,
+    log: logger
+  }, { pollMs: TICK_MS, catchUpMsMax: 1 }),
+  activity: (_ctx, heals) => heals.stats.polls,
+  works: async ({ a }, heals) => {
+    const host = `lifecycle-host-${++bumps}`
+    const reports = heals.list().length
+    a.registry.leases.heard(host)
+    const polls = heals.stats.polls
+    await waitUntil(() => heals.stats.polls > polls, 'a poll that sees the host alive')
+    a.registry.leases.get(host)!.status = 'unreachable'
+    await waitUntil(() => heals.open, 'the episode to open')
+    a.registry.heard(host)
+    await waitUntil(() => heals.list().length > reports, 'the heal report')
+    expect(heals.list()[0]).toMatchObject({ peer: a.id, sides: { other: { hosts: [host], count: 1 } }, caughtUp: false })
+  }
+}))
 
 describeLifecycle('service life cycle', fixture, SERVICES)
 
