@@ -3,8 +3,7 @@
  * path, so label values stay few whatever clients send). A path no template fits is `(unmatched)`.
  */
 
-/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts, check-routes.ts), `:name` for a path parameter. */
-/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts, budget-routes.ts), `:name` for a path parameter. */
+/** Every route of the API (http.ts, economy-routes.ts, raft-routes.ts, coordination-routes.ts, agent-routes.ts, task-routes.ts, health-routes.ts, check-routes.ts, budget-routes.ts), `:name` for a path parameter. */
 export const ROUTE_TEMPLATES: readonly string[] = [
   '/health', '/ready', '/metrics',
   '/v1/status', '/v1/openapi.json', '/v1/events', '/v1/members',
