@@ -151,4 +151,22 @@ describe('peer.budgets on a local group', () => {
       f.budgets.stop()
     }
   })
+
+  it('a leave while the join is in flight leaves no share in the log (the join applied after the leave is given back)', async () => {
+    const f = fixture()
+    try {
+      await f.budgets.define('b', { ratePerSecond: 100, burst: 10 })
+      // The join waits for the session lease first: the leave reaches the log before it.
+      const joining = f.budgets.join('b', { capacity: 1 })
+      await f.budgets.leave('b')
+      await joining
+      expect(f.budgets.status('b')).toBeUndefined()
+      await waitUntil(() => f.app.budgets.get('b')?.hosts.length === 0, 'the share given back in the log')
+      // Joining again afterwards works as usual.
+      expect(await f.budgets.join('b', { capacity: 1 })).toMatchObject({ state: 'active' })
+      expect(f.app.budgets.get('b')?.hosts.map(h => h.host)).toEqual(['self'])
+    } finally {
+      f.budgets.stop()
+    }
+  })
 })
