@@ -176,7 +176,8 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
   const merged: Omit<AgentInput, 'id'> & CheckFields = {
     capabilities: current.capabilities,
     resources: current.resources,
-    health: current.health,
+    // With checks, `health` is their verdict: the agent's own report is `reportedHealth`.
+    health: current.reportedHealth ?? current.health,
     metadata: current.metadata
   }
   if (current.zone !== undefined) merged.zone = current.zone

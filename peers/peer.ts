@@ -276,6 +276,9 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       breakers: () => this.agents.breakers().map(b => ({ key: b.agent, state: b.state, failures: b.failures, ...(b.state === 'open' ? { openUntil: Date.now() + b.retryAfterMs } : {}) })),
       rateLimits: () => this.rateLimits.recent()
     }
+    // An agent gone from the registry (unregistered, its host pruned) takes its breaker with it: else an
+    // open one would be listed, and keep the health report degraded, for as long as the peer runs.
+    init.registry.on('agent:left', ({ agent }) => { if (init.registry.lookup(agent.id) === undefined) this.agents.guard.forget(agent.id) })
     this.agents.onCall = (kind, ms) => { (kind === 'request' ? this.monitor.latency.agentRequest : this.monitor.latency.agentMessage).record(ms) }
     this.healReports = new PeerHeals({
       self: this.id,

@@ -584,9 +584,10 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     await serveChannel(stream, {
       valid: validChannelFrame,
       admit: (f) => {
-        // Rate limits first (no slot taken by a refusal); result notices are not limited.
-        if ((f as ChannelFrame).t !== 'result' && this.ctx.limits !== undefined) {
-          const refused = this.ctx.limits.inbound(remote, this.limitedAgent(f as ChannelFrame))
+        // Rate limits first (no slot taken by a refusal). A result notice names no agent it is for, but
+        // costs the host a read of the auction: it counts against its sender's peer limit.
+        if (this.ctx.limits !== undefined) {
+          const refused = this.ctx.limits.inbound(remote, (f as ChannelFrame).t === 'result' ? undefined : this.limitedAgent(f as ChannelFrame))
           if (refused !== undefined) return this.refusal(refused, remote)
         }
         const mine = this.inboundOf.get(remote) ?? 0

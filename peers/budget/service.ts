@@ -332,7 +332,14 @@ export class PeerBudgets extends TypedEmitter<PeerBudgetsEvents> {
   private async joinOnce (j: Joined): Promise<void> {
     const s = await this.ctx.coordination.sessionLeaseOf()
     const r = await this.command({ t: 'budget.join', name: j.name, capacity: j.capacity, lease: s.id })
-    if (this.joined.get(j.name) !== j || j.controller.signal.aborted) return
+    if (this.joined.get(j.name) !== j || j.controller.signal.aborted) {
+      // Left meanwhile: a leave that reached the log first left nothing, so this join's share is given
+      // back (unless the budget was joined here again since, or the peer stops: its lease then ends).
+      if (this.running && !this.joined.has(j.name)) {
+        await this.command({ t: 'budget.leave', name: j.name }).catch((err: Error) => { this.ctx.log.warn('a share taken after its budget was left here could not be given back', { budget: j.name, error: err.message }) })
+      }
+      return
+    }
     j.offLease?.()
     j.lease = s.id
     j.joinIndex = r.index

@@ -9,13 +9,14 @@ export function memberBackend (raft: RaftService): CoordBackend {
   return {
     propose: async (command) => await raft.propose(command),
     read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) },
-    // A member's replica is as current as it gets once it changed; a timeout still reads linearizably.
+    // A member's replica is as current as it gets once it moved past the caller's revision; anything else
+    // (a timeout, a replica behind what the caller saw elsewhere, an object gone) reads linearizably.
     watch: async (name, rev, ms) => {
       await raft.watchCoordination(name, rev, ms)
       const app = raft.app
       // Tasks (`task:<id>`, peers/tasks) and budgets (`budget:<name>`, peers/budget) are watched the same way.
       const now = app === undefined ? undefined : revisionOf(app, name)
-      if (now !== undefined && now !== rev) return app?.read(name)
+      if (now !== undefined && now > rev) return app?.read(name)
       await raft.readBarrier()
       return raft.app?.read(name)
     },

@@ -102,6 +102,11 @@ export class AgentBreakers {
     else this.set.release(agent)
   }
 
+  /** Forgets `agent`'s breaker (the agent left the registry): no longer listed nor counted; a new agent of that id starts closed. */
+  forget (agent: string): void {
+    this.set.delete(agent)
+  }
+
   /** True while `agent`'s breaker refuses every call (open, its recovery time not over). */
   isOpen (agent: string): boolean {
     return this.set.state(agent, this.now()) === 'open'

@@ -31,6 +31,13 @@ export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024
 export const CLIENT_INBOUND_MAX = 256
 /** Requests one client peer may have served at once (so idle streams of one peer cannot starve others). */
 export const CLIENT_INBOUND_PER_PEER_MAX = 16
+/**
+ * Watches (long polls) a member holds at once, and per client peer. A watch leaves the request slots
+ * above once it is read: a peer parked in watches (one per budget it joined, its lock waits...) still has
+ * every request slot for its proposals and reads (its session lease's keepalives among them).
+ */
+export const CLIENT_WATCHES_MAX = 4096
+export const CLIENT_WATCHES_PER_PEER_MAX = 128
 /** How long a member waits for a request to arrive on a new stream. */
 export const CLIENT_REQUEST_READ_MS = 2000
 
@@ -133,6 +140,8 @@ export type CommandCheck = (command: Uint8Array) => { code: string, message: str
 export class RaftClientServer {
   private inflight = 0
   private readonly inflightByPeer = new Map<string, number>()
+  private watches = 0
+  private readonly watchesByPeer = new Map<string, number>()
   readonly stats = { served: 0, refused: 0, malformed: 0, rateLimited: 0, invalid: 0 }
   readonly quota: PeerQuota
 
@@ -153,6 +162,7 @@ export class RaftClientServer {
     if (this.inflight >= CLIENT_INBOUND_MAX || mine >= CLIENT_INBOUND_PER_PEER_MAX) { this.stats.refused++; stream.abort(new Error('too many client requests')); return }
     this.inflight++
     this.inflightByPeer.set(remotePeer, mine + 1)
+    let slot: 'request' | 'watch' = 'request'
     const lp = framedStream(stream, CLIENT_FRAME_BYTES_MAX)
     try {
       let req: Request
@@ -163,6 +173,21 @@ export class RaftClientServer {
         await lp.write(encode({ ok: false, code: 'ERR_DECODE', message: (err as Error).message }))
         await stream.close().catch(() => {})
         return
+      }
+      if (req.t === 'watch') {
+        // From here on the watch holds a watch slot, not a request slot (see CLIENT_WATCHES_PER_PEER_MAX).
+        slot = 'watch'
+        this.inflight--
+        dec(this.inflightByPeer, remotePeer)
+        const w = this.watchesByPeer.get(remotePeer) ?? 0
+        this.watches++
+        this.watchesByPeer.set(remotePeer, w + 1)
+        if (this.watches > CLIENT_WATCHES_MAX || w >= CLIENT_WATCHES_PER_PEER_MAX) {
+          this.stats.refused++
+          await lp.write(encode({ ok: false, code: 'ERR_LIMIT_EXCEEDED', message: `more than ${CLIENT_WATCHES_PER_PEER_MAX} watches of one peer (${CLIENT_WATCHES_MAX} in all) waiting on this member` }))
+          await stream.close().catch(() => {})
+          return
+        }
       }
       let res: Response
       try {
@@ -199,12 +224,22 @@ export class RaftClientServer {
       this.log.debug('raft client request failed', { error: (err as Error).message })
       stream.abort(err as Error)
     } finally {
-      this.inflight--
-      const left = (this.inflightByPeer.get(remotePeer) ?? 1) - 1
-      if (left <= 0) this.inflightByPeer.delete(remotePeer)
-      else this.inflightByPeer.set(remotePeer, left)
+      if (slot === 'request') {
+        this.inflight--
+        dec(this.inflightByPeer, remotePeer)
+      } else {
+        this.watches--
+        dec(this.watchesByPeer, remotePeer)
+      }
     }
   }
+}
+
+/** One less for `key` (its entry gone at 0). */
+function dec (m: Map<string, number>, key: string): void {
+  const left = (m.get(key) ?? 1) - 1
+  if (left <= 0) m.delete(key)
+  else m.set(key, left)
 }
 
 function encode (x: unknown): Uint8Array {

@@ -218,6 +218,11 @@ export class KeyedBreakers {
     this.breakers.get(key)?.release()
   }
 
+  /** Forgets `key`'s breaker (what it guarded is gone): its next call starts from a closed one. */
+  delete (key: string): void {
+    this.breakers.delete(key)
+  }
+
   failure (key: string, now: number): void {
     let b = this.breakers.get(key)
     if (b === undefined) {

@@ -88,11 +88,16 @@ export function checkRoutes (peer: Peer, o: CheckRoutesOptions): CheckRoutes {
   offs.push(peer.checks.on('agent:health', ({ view, health, previous }) => { o.broadcast('agent:health', { agent: view, health, previous: previous ?? null }) }))
 
   // ---- the file: one write in flight, the next one writes the declarations as they are then
+  /** True until the saved declarations were declared again (and `restored` resolves). */
+  let restoring = true
   let chain: Promise<void> = Promise.resolve()
   let queued: Promise<void> | undefined
   let closed = false
   const save = async (): Promise<void> => {
     if (file === undefined || closed) return
+    // While the saved declarations are declared again, the file keeps them: this save waits for the
+    // restore, then writes every declaration.
+    if (restoring) { await restored; return await save() }
     if (queued !== undefined) return await queued
     const run = chain.catch(() => {}).then(async () => {
       queued = undefined
@@ -105,7 +110,6 @@ export function checkRoutes (peer: Peer, o: CheckRoutesOptions): CheckRoutes {
   }
   // Declarations that change without a route (an agent unregistered) are saved too; not while the saved
   // ones are declared again (a crash then would lose those not yet declared).
-  let restoring = true
   offs.push(peer.checks.on('checks:declared', () => { if (!restoring) save().catch((err: Error) => { o.warn('cannot save the agents\' checks', { error: err.message }) }) }))
 
   const restore = async (): Promise<void> => {

@@ -185,3 +185,24 @@ describe('rate limits over TCP', () => {
     expect(a.rateLimits.stats.writes).toBe(2)
   })
 })
+
+describe('auction result notices and the peer limit over TCP', () => {
+  let m: LiveMesh
+
+  beforeAll(async () => {
+    m = await createLiveMesh({ peers: 2, logLevel: 'silent', heartbeatIntervalMs: 200, rateLimits: { peerRequests: { ratePerSecond: 0.01, burst: 3 } } })
+  }, 60_000)
+
+  afterAll(async () => { await m?.stop() })
+
+  it('a peer flooding result notices is cut by its peerRequests limit like any other frame (each notice may cost the host a Raft read)', async () => {
+    const [a, b] = [m.peers[0]!, m.peers[1]!]
+    const notice = (i: number): never => ({ t: 'result', notice: { auction: `auction-${i}`, status: 'settled', winners: [], clearingPrice: null }, agents: ['bidder'] }) as never
+    const replies = []
+    for (let i = 0; i < 5; i++) replies.push(await a.agents.ask(b.id, notice(i), 10_000))
+    expect(replies.map(r => r.ok ? r.outcome : r.code)).toEqual(['noted', 'noted', 'noted', 'ERR_RATE_LIMITED', 'ERR_RATE_LIMITED'])
+    expect(b.rateLimits.stats.peerRequests).toBe(2)
+    // The host's own notices (to itself) are not limited.
+    expect(await b.agents.ask(b.id, notice(9), 10_000)).toMatchObject({ ok: true, outcome: 'noted' })
+  }, 30_000)
+})

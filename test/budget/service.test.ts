@@ -10,6 +10,8 @@ import type { BudgetBackend } from '../../peers/budget/backend.js'
 import { MeshApplication, encodeBudgetCommand, encodeCoordCommand, revisionOf } from '../../protocols/mesh/application.js'
 import { createLogger } from '../../src/base/log.js'
 import { waitUntil } from '../helpers/wait.js'
+import { memberBudgetBackend } from '../../peers/budget/backend.js'
+import type { RaftService } from '../../peers/raft/service.js'
 
 interface Fixture {
   budgets: PeerBudgets
@@ -150,5 +152,38 @@ describe('peer.budgets on a local group', () => {
     } finally {
       f.budgets.stop()
     }
+  })
+
+  it('a leave while the join is in flight leaves no share in the log (the join applied after the leave is given back)', async () => {
+    const f = fixture()
+    try {
+      await f.budgets.define('b', { ratePerSecond: 100, burst: 10 })
+      // The join waits for the session lease first: the leave reaches the log before it.
+      const joining = f.budgets.join('b', { capacity: 1 })
+      await f.budgets.leave('b')
+      await joining
+      expect(f.budgets.status('b')).toBeUndefined()
+      await waitUntil(() => f.app.budgets.get('b')?.hosts.length === 0, 'the share given back in the log')
+      // Joining again afterwards works as usual.
+      expect(await f.budgets.join('b', { capacity: 1 })).toMatchObject({ state: 'active' })
+      expect(f.app.budgets.get('b')?.hosts.map(h => h.host)).toEqual(['self'])
+    } finally {
+      f.budgets.stop()
+    }
+  })
+
+  it('a member whose replica is behind the revision a watch holds reads after a barrier, never its stale (absent) state', async () => {
+    // The log: a budget defined and joined (revision 2). This member's replica has applied none of it yet
+    // (it just joined the group); its read barrier catches it up.
+    const log = [encodeBudgetCommand({ t: 'budget.define', name: 'b', ratePerSecond: 10, burst: 10 })]
+    const app = new MeshApplication()
+    let applied = 0
+    const raft = {
+      app,
+      watchCoordination: async () => {},
+      readBarrier: async () => { for (; applied < log.length; applied++) app.apply(log[applied]!, applied + 1, { origin: 'owner', at: 1000 }); return applied }
+    } as unknown as RaftService
+    const text = await memberBudgetBackend(raft).watch('budget:b', 1, 10)
+    expect(text === undefined ? undefined : JSON.parse(text)).toMatchObject({ name: 'b', rev: 1 })
   })
 })

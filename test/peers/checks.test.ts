@@ -138,6 +138,19 @@ describe('peer.checks: TTL checks', () => {
     expect(await checks.remove('w2')).toBe(false)
   })
 
+  it('an update without `health` while a check is critical keeps the agent\'s own report: healthy again once the check passes', async () => {
+    const { clock, registry, checks } = setup()
+    await checks.register({ id: 'w3', capabilities: ['sum'], load: 0.1 }, [{ id: 'alive', ttlMs: 500, successesBeforePassing: 1 }])
+    await clock.advance(501)
+    expect(registry.lookup('w3')).toMatchObject({ health: 'unhealthy', reportedHealth: 'healthy' })
+    // The agent reports its load only: its own health report is unchanged (healthy), not the checks' verdict.
+    await registry.update('w3', { load: 0.5 })
+    expect(registry.lookup('w3')).toMatchObject({ health: 'unhealthy', reportedHealth: 'healthy', load: 0.5 })
+    checks.pass('w3', 'alive')
+    await settle()
+    expect(registry.lookup('w3')).toMatchObject({ health: 'healthy', reportedHealth: 'healthy' })
+  })
+
   it('a failing check-in counts toward failuresBeforeCritical; check-ins on unknown or HTTP checks are named errors', async () => {
     const { registry, checks } = setup({ fetch: scriptedFetch([200]).fetch })
     await checks.register({ id: 'w3' }, [{ id: 'alive', ttlMs: 10_000, failuresBeforeCritical: 2 }, { id: 'web', http: 'http://127.0.0.1:9/h' }])

@@ -188,3 +188,24 @@ describe('the proposals limit on a live Raft peer', () => {
     expect(await p.coordination.lockState('l')).toMatchObject({ holders: [] })
   }, 60_000)
 })
+
+describe('breakers of agents that left', () => {
+  let p: Peer | undefined
+  afterAll(async () => { await p?.stop() })
+
+  it('an agent unregistered (or pruned) takes its breaker with it: no longer listed, counted in the health report, or refusing a new agent of that id', async () => {
+    p = await createPeer({ logLevel: 'silent', dht: false, breaker: { failureThreshold: 2, windowMs: 60_000, recoveryMs: 60_000 } })
+    await p.registry.register({ id: 'gone', capabilities: ['x'] })
+    p.agents.handle('gone', { onRequest: () => { throw new Error('broken') }, onMessage: () => {} })
+    for (let i = 0; i < 2; i++) await expect(p.agents.request('gone', i)).rejects.toMatchObject({ code: 'ERR_HANDLER' })
+    expect(p.agents.breakerOpen('gone')).toBe(true)
+    expect(p.health().breakers.open).toBe(1)
+    await p.registry.unregister('gone')
+    expect(p.agents.breakers({ all: true })).toEqual([])
+    expect(p.health().breakers).toMatchObject({ open: 0, halfOpen: 0 })
+    // A new agent of the same id starts with a closed breaker.
+    await p.registry.register({ id: 'gone', capabilities: ['x'] })
+    p.agents.handle('gone', { onRequest: () => 'back', onMessage: () => {} })
+    expect(await p.agents.request('gone', 1)).toBe('back')
+  })
+})
