@@ -56,7 +56,7 @@ export interface AlertThresholds {
   latencySamplesMin: number
   /** `load` when a host reports a load at or above this (0..1). Default 0.9. */
   hostLoadMax: number
-  /** `breakers-open` when more breakers than this are open or half-open. Default 0. */
+  /** `breakers-open` when more breakers than this are open (refusing calls now; half-open ones are listed, not counted). Default 0. */
   openBreakersMax: number
   /** `rate-limited` when more keys than this refused calls lately. Default 0. */
   rateLimitedMax: number

@@ -480,8 +480,9 @@ export function evaluateConditions (report: Omit<HealthReport, 'reasons' | 'stat
   if (lat.raftCommit.count >= t.latencySamplesMin && lat.raftCommit.p99Ms > t.commitLatencyP99MsMax) add('commit-latency', `Raft commit p99 ${lat.raftCommit.p99Ms} ms over ${lat.raftCommit.count} commits`, lat.raftCommit.p99Ms, t.commitLatencyP99MsMax)
   if (lat.agentRequest.count >= t.latencySamplesMin && lat.agentRequest.p99Ms > t.requestLatencyP99MsMax) add('request-latency', `agent request p99 ${lat.agentRequest.p99Ms} ms over ${lat.agentRequest.count} requests`, lat.agentRequest.p99Ms, t.requestLatencyP99MsMax)
   if (report.load.overloaded > 0) add('load', `${report.load.overloaded} host${report.load.overloaded === 1 ? '' : 's'} at load >= ${t.hostLoadMax} (max ${report.load.max})`, report.load.max, t.hostLoadMax)
-  const notClosed = report.breakers.open + report.breakers.halfOpen
-  if (notClosed > t.openBreakersMax) add('breakers-open', `${report.breakers.open} breakers open, ${report.breakers.halfOpen} half-open`, notClosed, t.openBreakersMax)
+  // Only breakers refusing calls now: a half-open one (recovery over) waits for a probe that may never
+  // come (routes stop at the first candidate that answers), and would hold the report degraded for good.
+  if (report.breakers.open > t.openBreakersMax) add('breakers-open', `${report.breakers.open} breakers open, ${report.breakers.halfOpen} half-open`, report.breakers.open, t.openBreakersMax)
   if (report.rateLimits.limited > t.rateLimitedMax) add('rate-limited', `${report.rateLimits.limited} keys refused calls lately`, report.rateLimits.limited, t.rateLimitedMax)
   return out
 }

@@ -179,6 +179,16 @@ describe('conditions and thresholds', () => {
     expect(few.reasons.map(x => x.name)).not.toContain('commit-latency')
   })
 
+  it('a half-open breaker (recovery over, no probe yet) is listed but does not hold the report degraded', () => {
+    // A breaker nobody probes (routes stop at the first candidate that answers) would stay half-open for
+    // good: only breakers refusing calls now count toward breakers-open.
+    const r = computeHealthReport(inputs({ breakers: [{ key: 'agent-2', state: 'half-open' }] }))
+    expect(r.breakers).toMatchObject({ open: 0, halfOpen: 1 })
+    expect(r.breakers.list.map(b => b.key)).toEqual(['agent-2'])
+    expect(r.reasons.map(x => x.name)).not.toContain('breakers-open')
+    expect(r.status).toBe('ok')
+  })
+
   it('bad alert options are named errors naming the key', () => {
     expect(() => resolveAlertOptions({ hostLoadMax: 2 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', details: expect.objectContaining({ path: 'alerts.hostLoadMax' }) }))
     expect(() => resolveAlertOptions({ nope: 1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', details: expect.objectContaining({ path: 'alerts.nope' }) }))
