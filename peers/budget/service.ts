@@ -16,7 +16,7 @@
  *   once the log drops this host (its lease expired there), so shares never overlap: see README.md for
  *   the bound this gives.
  */
-import { InvalidOptionError, LimitExceededError, NotStartedError } from '../../src/base/errors.js'
+import { DecodeError, InvalidOptionError, LimitExceededError, NotStartedError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import { encodeBudgetCommand } from '../../protocols/mesh/application.js'
@@ -115,6 +115,15 @@ function checkName (name: unknown): asserts name is string {
  * A budget view from the log (a member's answer: network input), checked: undefined when malformed.
  * Only what the split needs is kept; the shares are computed here, never taken from the answer.
  */
+/** JSON text a member answered, parsed; malformed text is a {@link DecodeError} naming what was read. */
+function parseAnswer (raw: string, what: string): unknown {
+  try {
+    return JSON.parse(raw)
+  } catch (err) {
+    throw new DecodeError(what, `the member answered malformed JSON (${(err as Error).message})`)
+  }
+}
+
 export function checkBudgetView (x: unknown): BudgetView | undefined {
   const o = x as Record<string, unknown> | null
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return undefined
@@ -212,13 +221,21 @@ export class PeerBudgets extends TypedEmitter<PeerBudgetsEvents> {
   async get (name: string): Promise<BudgetView | undefined> {
     checkName(name)
     const raw = await this.need().read(`budget:${name}`)
-    return raw === undefined || raw === null ? undefined : JSON.parse(raw) as BudgetView
+    if (raw === undefined || raw === null) return undefined
+    const view = checkBudgetView(parseAnswer(raw, `budget:${name}`))
+    if (view === undefined) throw new DecodeError(`budget:${name}`, 'the member answered a malformed budget view')
+    return view
   }
 
   /** Names of the budgets (sorted, at most BUDGET_LIMITS.listPageMax), linearizable. */
   async list (): Promise<string[]> {
     const raw = await this.need().read('budgets:all')
-    return raw === undefined || raw === null ? [] : JSON.parse(raw) as string[]
+    if (raw === undefined || raw === null) return []
+    const names = parseAnswer(raw, 'budgets:all')
+    if (!Array.isArray(names) || names.length > BUDGET_LIMITS.listPageMax || !names.every(n => typeof n === 'string' && BUDGET_NAME_RE.test(n))) {
+      throw new DecodeError('budgets:all', 'the member answered a malformed list of budget names')
+    }
+    return names as string[]
   }
 
   // ---------------------------------------------------------------- this host's share

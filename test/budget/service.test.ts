@@ -187,3 +187,27 @@ describe('peer.budgets on a local group', () => {
     expect(text === undefined ? undefined : JSON.parse(text)).toMatchObject({ name: 'b', rev: 1 })
   })
 })
+
+describe('budget reads from a member', () => {
+  it('a malformed or wrongly shaped answer is a named ERR_DECODE, not a SyntaxError nor passed through', async () => {
+    let answer: string | undefined
+    const budgets = new PeerBudgets({
+      self: 'self',
+      log: createLogger('silent', 'test'),
+      coordination: { sessionLeaseOf: async () => { throw new Error('not used') } }
+    })
+    budgets.setBackend({ propose: async () => { throw new Error('not used') }, read: async () => answer, watch: async () => answer })
+    budgets.start()
+    answer = '{not json'
+    await expect(budgets.get('gpu')).rejects.toMatchObject({ code: 'ERR_DECODE' })
+    await expect(budgets.list()).rejects.toMatchObject({ code: 'ERR_DECODE' })
+    answer = JSON.stringify({ name: 'gpu', ratePerSecond: 'fast' })
+    await expect(budgets.get('gpu')).rejects.toMatchObject({ code: 'ERR_DECODE' })
+    answer = JSON.stringify(['a', 7])
+    await expect(budgets.list()).rejects.toMatchObject({ code: 'ERR_DECODE' })
+    answer = undefined
+    expect(await budgets.get('gpu')).toBeUndefined()
+    expect(await budgets.list()).toEqual([])
+    await budgets.stop()
+  })
+})
