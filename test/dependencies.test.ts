@@ -3,7 +3,8 @@
  * by the shipped code (src, peers, crdt, protocols, sim, examples), every package that code imports is a
  * declared runtime dependency, and every dev dependency is imported by the tests or is a named tool whose
  * use is checked. So an unused dependency cannot creep back, nor an undeclared one that only works
- * because another package pulls it in.
+ * because another package pulls it in. The dashboard's front end (src/daemon/ui) is bundled at build time
+ * into dist/ui: it imports only the dev dependencies listed as BUNDLED, never a runtime one.
  */
 import { readFileSync, readdirSync } from 'node:fs'
 import { builtinModules } from 'node:module'
@@ -15,15 +16,19 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { na
 const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { compilerOptions: { types?: string[] } }
 
 const SHIPPED = ['src', 'peers', 'crdt', 'protocols', 'sim', 'examples']
-const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/
+const SOURCE = /\.(ts|tsx|mts|cts|js|mjs|cjs)$/
 const SELF = join('test', 'dependencies.test.ts')
+/** The dashboard's front-end sources: bundled by esbuild into dist/ui, not run by Node. */
+const UI = join('src', 'daemon', 'ui')
+/** Packages bundled into the dashboard (dev dependencies: the package ships their bundled copy in dist/ui). */
+const BUNDLED = ['preact', 'd3-force']
 
 function files (dir: string): string[] {
   const out: string[] = []
   for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
     const p = join(dir, e.name)
     // This file is skipped: its scanner test holds sample imports of made-up packages.
-    if (e.isDirectory()) { if (e.name !== 'node_modules' && e.name !== 'dist') out.push(...files(p)) } else if (SOURCE.test(e.name) && p !== SELF) out.push(p)
+    if (e.isDirectory()) { if (e.name !== 'node_modules' && e.name !== 'dist' && p !== UI) out.push(...files(p)) } else if (SOURCE.test(e.name) && p !== SELF) out.push(p)
   }
   return out
 }
@@ -60,7 +65,9 @@ function importedPackages (dirs: string[]): Map<string, string[]> {
 const TOOLS: Record<string, () => boolean> = {
   typescript: () => Object.values(pkg.scripts).some(s => /\btsc\b/.test(s)),
   '@types/node': () => tsconfig.compilerOptions.types?.includes('node') === true,
-  node: () => pkg.engines.node === '>=22' // the npm-installed Node 22 that runs the scripts (the system's may be older)
+  node: () => pkg.engines.node === '>=22', // the npm-installed Node 22 that runs the scripts (the system's may be older)
+  esbuild: () => /\besbuild src\/daemon\/ui\/main\.tsx\b/.test(pkg.scripts['build:ui'] ?? '') && /npm run build:ui/.test(pkg.scripts.build ?? ''),
+  '@types/d3-force': () => importedPackages([UI]).has('d3-force')
 }
 
 describe('dependency hygiene', () => {
@@ -81,8 +88,17 @@ describe('dependency hygiene', () => {
     expect(undeclared, 'imported but not a runtime dependency').toEqual([])
   })
 
-  it('every dev dependency is imported by the tests or is a tool in use', () => {
-    const used = importedPackages(['test'])
+  it('the dashboard imports only the bundled packages, each a dev dependency in use', () => {
+    const used = importedPackages([UI])
+    expect([...used.keys()].sort()).toEqual([...BUNDLED].sort())
+    for (const b of BUNDLED) {
+      expect(pkg.devDependencies[b], `${b} is bundled, so a dev dependency`).toBeDefined()
+      expect(pkg.dependencies[b], `${b} is bundled, not a runtime dependency`).toBeUndefined()
+    }
+  })
+
+  it('every dev dependency is imported by the tests or the dashboard, or is a tool in use', () => {
+    const used = importedPackages(['test', UI])
     for (const spec of importsOf(readFileSync(join(root, 'vitest.config.ts'), 'utf8'))) used.set(packageOf(spec)!, ['vitest.config.ts'])
     for (const d of Object.keys(pkg.devDependencies)) {
       const tool = TOOLS[d]

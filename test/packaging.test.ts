@@ -8,7 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, symlinkSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { delimiter, dirname, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
 import { daemonConfigSchema, readConfigFile, validateConfig } from '../src/daemon/config.js'
@@ -126,6 +126,8 @@ describe('examples/deploy', () => {
       }
     }
     expect(workdir).toBe('/app')
+    // The build stage runs the package's build script, so the image has the dashboard (dist/ui) too.
+    expect(ins.some(i => i.op === 'RUN' && /\bnpm run build\b/.test(i.args))).toBe(true)
     const entry = JSON.parse(ins.find(i => i.op === 'ENTRYPOINT')!.args) as string[]
     const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { agora: string } }).bin.agora
     expect(entry).toEqual(['node', `/app/${bin}`])
@@ -134,6 +136,32 @@ describe('examples/deploy', () => {
     expect(ins.find(i => i.op === 'EXPOSE')!.args.split(/\s+/).sort()).toEqual(['4001', '7070'])
     // The entrypoint script the compose file uses is installed where it says.
     expect(dockerfile).toMatch(/COPY examples\/deploy\/entrypoint\.sh \/usr\/local\/bin\/agora-entrypoint/)
+  })
+
+  it('the build stage copies every source the build compiles (each relative import lands on a copied path)', () => {
+    const ins = dockerInstructions(dockerfile)
+    const buildStage = ins.slice(0, ins.findIndex((i, k) => k > 0 && i.op === 'FROM'))
+    const copied = buildStage.filter(i => i.op === 'COPY' && !i.args.includes('--from')).flatMap(i => i.args.trim().split(/\s+/).slice(0, -1))
+    const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] }
+    const isCopied = (rel: string): boolean => copied.some(c => rel === c || rel.startsWith(c.replace(/\/$/, '') + '/'))
+    const seen = new Set<string>()
+    const queue: string[] = []
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+        const rel = join(dir, e.name)
+        if (e.isDirectory()) { if (e.name !== 'node_modules' && rel !== 'src/daemon/ui') walk(rel) } else if (/\.ts$/.test(e.name) && !e.name.endsWith('.d.ts')) queue.push(rel)
+      }
+    }
+    for (const inc of tsconfig.include) walk(inc)
+    const missing: string[] = []
+    while (queue.length > 0) {
+      const f = queue.pop()!
+      if (seen.has(f)) continue
+      seen.add(f)
+      if (!isCopied(f)) { missing.push(f); continue }
+      for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)) queue.push(join(dirname(f), `${m[1]!}.ts`))
+    }
+    expect(missing, 'compiled by the image build but not copied into it').toEqual([])
   })
 
   it('the compose file is three voters wired to the entrypoint, each with its own data volume', () => {
@@ -213,7 +241,7 @@ describe('the npm package', () => {
     const files = (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map(f => f.path)
     expect(files.filter(f => f.startsWith('dist/test'))).toEqual([])
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { main: string, types: string, bin: { agora: string } }
-    for (const f of [pkg.main, pkg.types, pkg.bin.agora, 'dist/sim/index.d.ts', 'examples/agora.yaml', 'examples/deploy/Dockerfile', 'README.md']) {
+    for (const f of [pkg.main, pkg.types, pkg.bin.agora, 'dist/sim/index.d.ts', 'examples/agora.yaml', 'examples/deploy/Dockerfile', 'README.md', 'dist/ui/index.html', 'dist/ui/app.js', 'dist/ui/app.css', 'dist/ui/favicon.svg']) {
       expect(files, f).toContain(f.replace(/^\.\//, ''))
     }
   })

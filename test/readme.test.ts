@@ -72,7 +72,8 @@ const COVERAGE: Record<string, { runner: string } | { mirrors: Array<{ file: str
   'The economy: ledger, staking, auctions #1': { runner: 'The economy: the snippet funds a bidder and sells to it' },
   'Coordination: leases, locks, elections, barriers, votes #1': { runner: 'Coordination: the snippet locks, elects, runs a singleton, meets at a barrier and votes' },
   'Agents at work: requests, messages, groups, durable tasks #1': { runner: 'Agents at work: the snippet requests, routes by capability, sends and runs a durable task' },
-  'Live harness #1': { runner: 'Live harness: the script runs as written' }
+  'Live harness #1': { runner: 'Live harness: the script runs as written' },
+  'The dashboard #1': { runner: 'The dashboard: agora dashboard prints the link that logs in, and /ui serves the page' }
 }
 /** The mirrors of `npm ci` in the Quickstart block (not run here: it needs the registry). */
 const NPM_CI_MIRRORS = [
@@ -193,6 +194,16 @@ kill -INT $pid; wait $pid; echo "exit=$?"
     const voters = out(4).split('\n').filter(l => /^12D3\S+( \(self\))?\s+(leader|voter)\s/.test(l)).map(l => l.split(' ')[0]!)
     expect(voters).toHaveLength(3)
     expect(ids.filter(id => voters.includes(id))).toHaveLength(2)
+  })
+
+  it.runIf(unshareOk)('The dashboard: agora dashboard prints the link that logs in, and /ui serves the page', () => {
+    const { dir, out } = session(['The dashboard #1'], 'dashboard')
+    const token = readFileSync(join(dir, 'node1/http.token'), 'utf8').trim()
+    expect(out(0).trim().split('\n').at(-1)).toBe(`http://127.0.0.1:7070/ui/#token=${encodeURIComponent(token)}`)
+    // The started line names the dashboard's address (without the token: stdout may be kept in logs).
+    const started = JSON.parse(readFileSync(join(dir, 'node1.log'), 'utf8').split('\n')[0]!)
+    expect(started).toMatchObject({ event: 'started', dashboard: 'http://127.0.0.1:7070/ui/' })
+    expect(JSON.stringify(started)).not.toContain(token)
   })
 
   it.runIf(unshareOk)('Coordination through the daemon: locks, an election, a barrier and a vote as written, on the three voters of the walkthrough', () => {

@@ -54,7 +54,8 @@ const START_USAGE = `usage: agora start [--config file.(json|yaml)] [--data-dir 
                    [--log-level silent|error|warn|info|debug] [--log-format human|json] [--exit-with-parent]
   Runs a peer daemon with its HTTP API. With no options: in memory, libp2p on 127.0.0.1 (free port), HTTP on
   127.0.0.1:7070, a fresh identity. Prints one JSON line {"event":"started",...} on stdout once serving
-  (peer id, pid, listen addresses, HTTP address, token file). With a data dir it writes the HTTP address to
+  (peer id, pid, listen addresses, HTTP address, dashboard address, token file); on a terminal, the
+  dashboard's login link on stderr (agora dashboard prints it later). With a data dir it writes the HTTP address to
   <dataDir>/http.addr and the token to <dataDir>/http.token, which the other commands read (--data-dir).
   SIGINT/SIGTERM/SIGHUP: leaves cleanly (hands over Raft leadership, flushes storage) and exits 0; so does
   the daemon when its parent process goes away and it was started through npm/npx (or --exit-with-parent;
@@ -256,7 +257,10 @@ async function start (args: string[], io: CliIo): Promise<number> {
   }
   const addrFile = config.dataDir !== undefined ? join(config.dataDir, ADDR_FILE) : undefined
   if (addrFile !== undefined) await writeAtomic(addrFile, api.address + '\n', 0o644)
-  io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, pid: process.pid, addresses: peer.addresses(), http: api.address, ...(file !== undefined ? { tokenFile: file } : { token }), ...(addrFile !== undefined ? { httpAddrFile: addrFile } : {}) }) + '\n')
+  const dashboard = dashboardUrl(api.address, tls !== undefined)
+  io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, pid: process.pid, addresses: peer.addresses(), http: api.address, dashboard, ...(file !== undefined ? { tokenFile: file } : { token }), ...(addrFile !== undefined ? { httpAddrFile: addrFile } : {}) }) + '\n')
+  // On a terminal, the link that logs in (it holds the token, so never in machine logs; `agora dashboard` prints it too).
+  if (logFormat === 'human') io.stderr(`dashboard: ${dashboardUrl(api.address, tls !== undefined, token)}\n`)
   log.info('listening', {
     peerId: peer.id,
     mesh: peer.options.mesh,
@@ -322,6 +326,15 @@ async function start (args: string[], io: CliIo): Promise<number> {
 }
 
 // ---- client commands ----------------------------------------------------------------------------
+
+/**
+ * The dashboard's address on a daemon listening at `http` (host:port); with `token`, the link that logs
+ * in (`#token=`: a fragment, never sent to the server nor written in its logs).
+ */
+export function dashboardUrl (http: string, tls: boolean, token?: string): string {
+  const host = http.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')
+  return `${tls ? 'https' : 'http'}://${host}/ui/${token !== undefined ? `#token=${encodeURIComponent(token)}` : ''}`
+}
 
 export const CLIENT_FLAGS: Record<string, FlagKind> = { http: 'string', token: 'string', 'data-dir': 'string', json: 'string', help: 'boolean' }
 
@@ -413,6 +426,21 @@ async function status (args: string[], io: CliIo): Promise<number> {
   return EXIT_OK
 }
 
+const DASHBOARD_USAGE = `usage: agora dashboard [--http host:port] [--token t | --data-dir dir] [--tls]
+  Prints the link that opens the daemon's dashboard logged in (it holds the token: share it like the
+  token). The dashboard listens where the HTTP API does; for a remote daemon, tunnel it:
+    ssh -N -L 7070:127.0.0.1:7070 user@host   then open the printed link with 127.0.0.1:7070.
+${CONNECTION_HELP}`
+
+async function dashboard (args: string[], io: CliIo): Promise<number> {
+  const { flags, positional } = parseArgs(args, { ...CLIENT_FLAGS, tls: 'boolean' })
+  if (flags.help === true) { io.stdout(DASHBOARD_USAGE + '\n'); return EXIT_OK }
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]!}`)
+  const { http, token } = await resolveConnection(flags)
+  io.stdout(dashboardUrl(http, flags.tls === true, token) + '\n')
+  return EXIT_OK
+}
+
 async function agents (args: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(args, { ...CLIENT_FLAGS, capability: 'string', zone: 'string', limit: 'string' })
   if (flags.help === true) { io.stdout(AGENTS_USAGE + '\n'); return EXIT_OK }
@@ -493,6 +521,7 @@ export const DAEMON_COMMANDS: Record<string, Command> = {
   'pnet-key': { summary: 'generate a private-network key file (mode 0600)', usage: PNET_KEY_USAGE, run: pnetKey },
   start: { summary: 'run a peer daemon with its HTTP API', usage: START_USAGE, run: start },
   status: { summary: 'status of a running daemon', usage: STATUS_USAGE, run: status },
+  dashboard: { summary: 'print the link that opens a daemon\'s dashboard (/ui) logged in', usage: DASHBOARD_USAGE, run: dashboard },
   agents: { summary: 'list, register and query agents through a daemon', usage: AGENTS_USAGE, run: agents },
   var: { summary: 'get and set eventual or strong variables through a daemon', usage: VAR_USAGE, run: variable }
 }

@@ -7,6 +7,7 @@
  *
  *   GET    /health                          liveness (no token)
  *   GET    /ready                           200 when the peer is started (and Raft has a leader if it runs Raft); no token
+ *   GET    /ui/                             the dashboard's static files (no token; the page asks for it and sends it to /v1)
  *   GET    /metrics                         Prometheus text format
  *   GET    /v1/status                       peer id, addresses, members, sync health, Raft status, breakers not closed, rate limits
  *   GET    /v1/openapi.json                 this API as an OpenAPI 3.1 document
@@ -68,6 +69,8 @@ import { healthRoutes } from './health-routes.js'
 import { CHECK_STATUS, checkRoutes } from './check-routes.js'
 import { BUDGET_STATUS, budgetRoutes } from './budget-routes.js'
 import { healRoutes } from './heal-routes.js'
+import { isUiPath, loadUi, serveUi } from './ui-static.js'
+import type { UiAssets } from './ui-static.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -151,6 +154,8 @@ export interface ApiOptions {
   connectionsMax?: number
   /** Time to receive a whole request. Default {@link HTTP_REQUEST_TIMEOUT_MS}. */
   requestTimeoutMs?: number
+  /** The dashboard's files (`/ui`); default: read from this package's `dist/ui` (404 ERR_UI_NOT_BUILT if absent). */
+  ui?: UiAssets
 }
 
 /** Default cap of HTTP connections open at once (new ones beyond are refused). */
@@ -228,6 +233,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   metrics.watchRaft()
   const expected = Buffer.from(`Bearer ${o.token}`)
   const events = new EventHub()
+  const ui = o.ui ?? loadUi()
 
   const authorized = (req: IncomingMessage): boolean => {
     const got = Buffer.from(String(req.headers.authorization ?? ''))
@@ -301,6 +307,12 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
       const rs = peer.raft?.status()
       const raftOk = rs === undefined || (rs.leader !== undefined && rs.failed === undefined)
       send(res, peer.started && raftOk ? 200 : 503, { ready: peer.started && raftOk, started: peer.started, raftLeader: peer.raft?.status().leader ?? null })
+      return
+    }
+    // The dashboard's static files: no secret in them, so no token (the page sends it with every /v1 call).
+    if (isUiPath(url.pathname)) {
+      const refused = serveUi(ui, req, res, url.pathname, url.search)
+      if (refused !== undefined) throw new HttpError(refused.status, refused.code, refused.message)
       return
     }
     if (!authorized(req)) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)')

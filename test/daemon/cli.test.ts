@@ -158,7 +158,7 @@ describe('the agora command line', () => {
   })
 
   it('help <command> and <command> --help print every command\'s usage; an unknown one exits 2', async () => {
-    expect(Object.keys(COMMANDS).sort()).toEqual(['agent', 'agents', 'auction', 'barrier', 'budget', 'election', 'heals', 'health', 'id', 'lease', 'ledger', 'lock', 'members', 'pnet-key', 'raft', 'sim', 'start', 'status', 'task', 'var', 'vote'])
+    expect(Object.keys(COMMANDS).sort()).toEqual(['agent', 'agents', 'auction', 'barrier', 'budget', 'dashboard', 'election', 'heals', 'health', 'id', 'lease', 'ledger', 'lock', 'members', 'pnet-key', 'raft', 'sim', 'start', 'status', 'task', 'var', 'vote'])
     for (const name of Object.keys(COMMANDS)) {
       const a = buffers()
       expect(await main(['help', name], a.io), name).toBe(0)
