@@ -86,6 +86,12 @@ export interface WriteOptions {
 export interface VariableEventMap extends Record<string, unknown> {
   'variable:changed': { name: string, value: unknown, previous: unknown }
   /**
+   * Contributions to variables this peer has not declared changed (their merged value may have): the
+   * names, for a reader that follows every variable ({@link Variables.read}); declared ones get
+   * `variable:changed` instead.
+   */
+  'contributions:changed': { names: string[] }
+  /**
    * A contribution was left out of the merge: `clock-drift`, a remote one stamped beyond `hlcDriftMsMax`;
    * `fenced`, one whose fence token is older than `newest`, the newest token of its lock held here (reported
    * once per write, when it arrives fenced or when a newer token arrives).
@@ -614,9 +620,19 @@ export class VariableStore extends TypedEmitter<VariableEventMap> {
       dirty.add(f.entry.name)
       if (!before.has(f.entry)) before.set(f.entry, f.was)
     }
+    const undeclared: string[] = []
     for (const name of dirty) {
       const v = this.vars.get(name)
       if (v !== undefined) this.guard(doc, name, () => { v.recompute() })
+      else undeclared.push(name)
+    }
+    if (undeclared.length > 0) {
+      try {
+        this.emit('contributions:changed', { names: undeclared })
+      } catch (err) {
+        // Run from a Yjs observer: a listener's failure is logged, never thrown into Yjs.
+        this.log(`a contributions:changed listener failed: ${(err as Error).message}`)
+      }
     }
     for (const [e, was] of before) {
       if (was || !e.fenced || !this.fences.isHeld(e)) continue

@@ -70,6 +70,22 @@ describe('watches: the event stream', () => {
     m.close()
   })
 
+  it('streams an eventual variable written on another daemon, which this one never declared (merged value; an unchanged merge is not an event)', async () => {
+    const s = await openEvents(d1, '?types=variable:changed&prefix=remote.')
+    await s.until(f => f.length > 0, 'the stream greeting')
+    expect((await api(d0, 'PUT', '/v1/variables/eventual/remote.temp', { value: 20, merge: 'max' })).status).toBe(200)
+    const first = await s.until(f => f.find(x => x.event === 'variable:changed' && x.data.value === 20), 'the remote write streamed')
+    expect(first.data).toMatchObject({ kind: 'eventual', name: 'remote.temp', value: 20 })
+    // A lower contribution from a third daemon leaves the max at 20 (no event); a higher one moves it.
+    expect((await api(d2, 'PUT', '/v1/variables/eventual/remote.temp', { value: 5, merge: 'max' })).status).toBe(200)
+    expect((await api(d2, 'PUT', '/v1/variables/eventual/remote.temp', { value: 30, merge: 'max' })).status).toBe(200)
+    const next = await s.until(f => f.find(x => x.event === 'variable:changed' && x.data.value === 30), 'the new maximum streamed')
+    expect(next.data).toMatchObject({ kind: 'eventual', name: 'remote.temp', value: 30, previous: 20 })
+    const all = s.frames.filter(x => x.event === 'variable:changed').map(x => x.data.value)
+    expect(all).toEqual([20, 30])
+    s.close()
+  })
+
   it('resumes after Last-Event-ID (header or query) with exactly the missed events, filtered', async () => {
     const first = await openEvents(d0, '?prefix=resume.')
     await first.until(f => f.length > 0, 'greeting')

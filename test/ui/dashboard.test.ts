@@ -119,7 +119,7 @@ describe('the dashboard at /ui', () => {
   })
 
   it('shows an agent registered on another daemon appear, and its descriptor on click', async () => {
-    await page.getByRole('link', { name: 'Agents' }).click()
+    await page.getByRole('link', { name: 'Agents', exact: true }).click()
     await page.getByTestId('agent-count').filter({ hasText: 'agents' }).waitFor({ timeout: 15_000 })
     const d2 = mesh.daemons[2]
     expect((await api(d2, 'POST', '/v1/agents', { id: 'ui-planner', capabilities: ['plan', 'gpu'], metadata: { team: 'blue' } })).status).toBe(201)
@@ -134,6 +134,27 @@ describe('the dashboard at /ui', () => {
     expect(await page.getByTestId('agent-detail').textContent()).toContain('plan, gpu')
     expect(page.url()).toContain('#/agents/ui-planner')
     await shot('agent')
+  })
+
+  it('lists more agents than one page of the API (1,000), and searches them', async () => {
+    await page.getByRole('link', { name: 'Agents', exact: true }).click()
+    await waitUntil(async () => /^1 of 1 agents/.test((await page.getByTestId('agent-count').textContent()) ?? ''), { what: 'the agents page', timeoutMs: 15_000 })
+    const d1 = mesh.daemons[1]
+    const ids = Array.from({ length: 1100 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`)
+    for (let i = 0; i < ids.length; i += 50) {
+      const codes = await Promise.all(ids.slice(i, i + 50).map(async id => (await api(d1, 'POST', '/v1/agents', { id, capabilities: [`bulk-cap-${Number(id.slice(5)) % 10}`] })).status))
+      expect(codes.every(c => c === 201)).toBe(true)
+    }
+    // Registered while the page was open: every one arrives through the event stream.
+    await waitUntil(async () => /^1101 of 1101 agents/.test((await page.getByTestId('agent-count').textContent()) ?? ''), { what: '1,101 agents listed live', timeoutMs: 30_000 })
+    // Read afresh: paged in 1,000 at a time.
+    await page.getByRole('button', { name: 'Reload' }).click()
+    await waitUntil(async () => /^1101 of 1101 agents/.test((await page.getByTestId('agent-count').textContent()) ?? ''), { what: '1,101 agents read in pages', timeoutMs: 30_000 })
+    // Windowed: a few dozen rows in the DOM, not a thousand.
+    expect(await page.locator('.vbody .vrow').count()).toBeLessThan(60)
+    await page.getByLabel('Search').fill('bulk-cap-3')
+    await waitUntil(async () => /^110 of 1101 agents/.test((await page.getByTestId('agent-count').textContent()) ?? ''), { what: 'the search narrowing to 110', timeoutMs: 15_000 })
+    await page.getByLabel('Search').fill('')
   })
 
   it('shows an auction\'s bids arrive live and its outcome', async () => {
