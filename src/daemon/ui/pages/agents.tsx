@@ -44,22 +44,34 @@ export function AgentsPage (): JSX.Element {
       setVersion(v => v + 1)
       timer = setTimeout(() => { timer = undefined; if (dirty) { dirty = false; redraw() } }, 250)
     }
+    // What the events said while the pages were being read (newer than those pages): applied on top of
+    // them once read (null: the agent left). Bounded like the table.
+    const during = new Map<string, Agent | null>()
+    let loaded = false
     const off = live.on((e) => {
       if (e.type === 'reset') { setReloads(n => n + 1); return }
       if (!e.type.startsWith('agent:')) return
       const d = e.data as { agent?: Agent | string }
+      let id: string | undefined
+      let agent: Agent | null = null
       if (e.type === 'agent:left') {
-        const id = typeof d.agent === 'string' ? d.agent : d.agent?.id
+        id = typeof d.agent === 'string' ? d.agent : d.agent?.id
         if (id !== undefined) store.current.delete(id)
       } else if (typeof d.agent === 'object' && d.agent !== null && typeof d.agent.id === 'string') {
-        store.current.set(d.agent.id, d.agent)
+        id = d.agent.id
+        agent = d.agent
+        if (store.current.has(id) || store.current.size < AGENTS_SHOWN_MAX) store.current.set(id, agent)
       }
+      if (id !== undefined && !loaded && (during.size < AGENTS_SHOWN_MAX || during.has(id))) during.set(id, agent)
       redraw()
     })
     setLoading(true)
     loadAll(ctrl.signal).then(({ agents, truncated }) => {
-      // Events that arrived while loading are newer than the pages read before them: keep them.
-      for (const [id, a] of store.current) if (!agents.has(id)) agents.set(id, a)
+      for (const [id, a] of during) {
+        if (a === null) agents.delete(id)
+        else agents.set(id, a)
+      }
+      loaded = true
       store.current = agents
       setTruncated(truncated)
       setError(undefined)
