@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COMMANDS, main } from '../../src/cli.js'
 import type { CliIo } from '../../src/cli.js'
-import { exitWithParentByDefault } from '../../src/daemon/commands.js'
+import { dashboardUrl, exitWithParentByDefault } from '../../src/daemon/commands.js'
 import { CLI, NODE } from './helpers.js'
 
 let root: string
@@ -227,5 +227,26 @@ describe('exiting with the parent process', () => {
     expect(exitWithParentByDefault({ npm_command: 'exec' })).toBe(true)
     expect(exitWithParentByDefault({ npm_command: 'run-script', AGORA_EXIT_WITH_PARENT: '0' })).toBe(false)
     expect(exitWithParentByDefault({ AGORA_EXIT_WITH_PARENT: '1' })).toBe(true)
+  })
+})
+
+describe('agora dashboard', () => {
+  it('the link: the daemon\'s address (a wildcard bind read as loopback), https under TLS, the token in the fragment, escaped', () => {
+    expect(dashboardUrl('127.0.0.1:7070', false)).toBe('http://127.0.0.1:7070/ui/')
+    expect(dashboardUrl('0.0.0.0:7070', true, 'a b&c#d')).toBe('https://127.0.0.1:7070/ui/#token=a%20b%26c%23d')
+    expect(dashboardUrl('[::]:8080', false, 'tok')).toBe('http://[::1]:8080/ui/#token=tok')
+  })
+
+  it('prints the link from the token and address it is given; a missing token is a usage error', async () => {
+    const a = buffers()
+    expect(await main(['dashboard', '--http', '127.0.0.1:7171', '--token', 'secret-token-0123456789'], a.io)).toBe(0)
+    expect(a.out()).toBe('http://127.0.0.1:7171/ui/#token=secret-token-0123456789\n')
+    const env = process.env.AGORA_TOKEN
+    delete process.env.AGORA_TOKEN
+    const b = buffers()
+    try {
+      expect(await main(['dashboard', '--http', '127.0.0.1:7171'], b.io)).toBe(2)
+    } finally { if (env !== undefined) process.env.AGORA_TOKEN = env }
+    expect(b.err()).toMatch(/no token/)
   })
 })
