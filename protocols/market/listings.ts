@@ -108,13 +108,30 @@ function auctionSummary (e: Economy, id: string, status: AuctionStatus | undefin
   }
 }
 
+/**
+ * Each ledger's account ids, sorted, while its account count is unchanged: accounts are never removed, so
+ * the same count is the same set, and a page costs a binary search rather than sorting up to the ledger's
+ * accountsMax ids (a replica restored from a snapshot has a new ledger). One entry per live ledger.
+ */
+const sortedIds = new WeakMap<object, { count: number, ids: string[] }>()
+
+function sortedAccountIds (e: Economy): string[] {
+  const count = e.ledger.accountCount
+  const c = sortedIds.get(e.ledger)
+  if (c !== undefined && c.count === count) return c.ids
+  const ids = e.ledger.accountIds()
+  sortedIds.set(e.ledger, { count, ids })
+  return ids
+}
+
 /** A page of accounts with ids greater than `after` (ascending); next = the last id. */
 export function accountsPage (e: Economy, limit: number, after: string): ListingPage<AccountSummary> {
-  const ids = e.ledger.accountIds()
+  const ids = sortedAccountIds(e)
   let from = 0
   let hi = ids.length
   while (from < hi) { const mid = (from + hi) >>> 1; if (ids[mid]! <= after) from = mid + 1; else hi = mid }
-  return boundedPage(ids.slice(from), limit, id => accountSummary(e, id), id => id)
+  function * fromCursor (): Generator<string> { for (let i = from; i < ids.length; i++) yield ids[i]! }
+  return boundedPage(fromCursor(), limit, id => accountSummary(e, id), id => id)
 }
 
 /** A page of auctions opened before log index `before` (newest first); next = the last one's openedIndex. */

@@ -137,6 +137,10 @@ describe('economy listings (econ:accounts:…, econ:auction-page:…)', () => {
     expect(slashed.slashing).toMatchObject({ count: 1, offences: { timeout_violation: 2 }, kept: 2, last: { condition: 'timeout_violation', offence: 2, graced: false } })
     expect(slashed.slashing.keptAmount).toBe(slashed.slashing.last!.amount)
     expect(slashed.staked + slashed.slashing.keptAmount).toBe(10)
+    // An account opened after a page was read is in the next read (the sorted ids are not kept stale).
+    expect(accountsPage(e, 2, '').entries.map(a => a.account)).toEqual([ids[0], ids[1]])
+    ok('p2', { type: 'open', by: 'acct-00000a', account: 'acct-00000a' })
+    expect(accountsPage(e, 2, '').entries.map(a => a.account)).toEqual([ids[0], 'acct-00000a'])
     for (const bad of ['econ:accounts:', 'econ:accounts:0:', 'econ:accounts:x:']) expect(readEconomyListing(e, bad), bad).toBeUndefined()
   })
 
