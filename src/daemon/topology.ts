@@ -65,8 +65,9 @@ export function topology (peer: Peer): Topology {
   // The hosts a view may speak of: every host known here that has not left.
   const present = hosts.filter(h => h.state !== 'left').map(h => h.peerId)
   const connections = [...new Set(peer.libp2p.getConnections().map(c => c.remotePeer.toString()))].sort()
+  const connected = new Set(connections)
   const peers = hosts.map((h): TopologyPeer => {
-    const base = { peerId: h.peerId, self: h.self, state: h.state, connected: h.self || h.connected, raft: h.raft }
+    const base = { peerId: h.peerId, self: h.self, state: h.state, connected: h.self || connected.has(h.peerId), raft: h.raft }
     if (h.self) return { ...base, view: null, reaches: hosts.filter(x => !x.self && x.state === 'reachable').map(x => x.peerId).sort() }
     const v = peer.monitor.views.get(h.peerId)
     if (v === undefined) return { ...base, view: null, reaches: null }
