@@ -4,7 +4,8 @@
  * summary; auction summaries beside the old id list; elections, barriers and votes with their state; and
  * the topology (who reaches whom, from the peers' gossiped reachability views), which changes when a
  * daemon is killed. Pages are followed by their `next` cursor; bad parameters are 400 ERR_BAD_REQUEST
- * naming the parameter. The topology test kills a daemon, so it runs last.
+ * naming the parameter. The topology test kills a daemon; after it, a daemon outside the Raft group reads
+ * the listings through the client path, in pages cut at 256 KiB.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -17,6 +18,7 @@ import { ROUTE_TEMPLATES } from '../../src/daemon/routes.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
+let config: string
 let d0: Daemon, d1: Daemon, d2: Daemon
 
 beforeAll(async () => {
@@ -24,7 +26,7 @@ beforeAll(async () => {
   const dirs = [0, 1, 2].map(i => join(root, `d${i}`))
   const ids = dirs.map(dir => execFileSync(NODE, [CLI, 'id', '--data-dir', dir]).toString().trim())
   // A short heartbeat: views (sent every 10 heartbeats, and on a change) arrive within seconds.
-  const config = join(root, 'agora.json')
+  config = join(root, 'agora.json')
   await writeFile(config, JSON.stringify({ heartbeatIntervalMs: 500 }))
   const args = ['--config', config, '--raft-voters', ids.join(',')]
   d0 = await startDaemon(dirs[0]!, args)
@@ -299,4 +301,31 @@ describe('GET /v1/topology', () => {
     expect(cut.peers.find((p: any) => p.peerId === other.peerId)).toMatchObject({ state: 'reachable', reaches: [watcher.peerId], view: { silentTotal: 1, silent: [d2.peerId], complete: true, reached: 1 } })
     expect(cut.peers.find((p: any) => p.peerId === d2.peerId)).toMatchObject({ connected: false })
   })
+})
+
+describe('a daemon outside the Raft group', () => {
+  it('reads the listings through a member (the Raft client path); a page ends at 256 KiB whatever the limit', async () => {
+    const d3 = await startDaemon(join(root, 'd3'), ['--config', config, '--bootstrap', d0.addresses[0]!])
+    expect((await api(d3, 'GET', '/v1/status')).json.raft ?? null).toBeNull()
+    // 70 elections with 4 KB values: about 280 KiB, more than one page holds.
+    const value = 'v'.repeat(4000)
+    const names = Array.from({ length: 70 }, (_, i) => `big.${String(i).padStart(2, '0')}`)
+    for (let i = 0; i < names.length; i += 10) {
+      const led = await Promise.all(names.slice(i, i + 10).map(async n => await api(d0, 'POST', `/v1/coordination/elections/${n}/campaign`, { value, ttlMs: 600_000 })))
+      expect(led.map(r => r.status)).toEqual(led.map(() => 200))
+    }
+    const first = await waitUntil(async () => { const r = await api(d3, 'GET', '/v1/coordination/elections?limit=1000&cursor=big'); return r.status === 200 ? r.json : undefined }, { what: 'd3 reading through a member', timeoutMs: 60_000 })
+    expect(first.elections.length).toBeGreaterThan(1)
+    expect(first.elections.length).toBeLessThan(70)
+    expect(JSON.stringify(first.elections).length).toBeLessThanOrEqual(256 * 1024)
+    expect(first.next).toBe(first.elections.at(-1).name)
+    const { entries } = await all(d3, '/v1/coordination/elections', 'elections', 1000)
+    expect(entries.filter(e => e.name.startsWith('big.')).map(e => e.name)).toEqual(names)
+    expect(entries.find(e => e.name === 'big.42')).toMatchObject({ leader: { owner: d0.peerId, value }, candidates: 0 })
+    // The same accounts as a member's; linearizable=false has no replica here: a read through the group.
+    const members = (await api(d0, 'GET', '/v1/ledger/accounts?limit=1000')).json
+    expect((await api(d3, 'GET', '/v1/ledger/accounts?limit=1000')).json).toEqual(members)
+    expect((await api(d3, 'GET', '/v1/ledger/accounts?limit=1000&linearizable=false')).json).toEqual(members)
+    expect((await api(d3, 'GET', '/v1/auctions?detail=1&limit=2')).json.auctions.map((a: any) => a.id)).toEqual(['lst-open', 'lst-sold'])
+  }, 120_000)
 })
