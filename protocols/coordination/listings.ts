@@ -13,7 +13,10 @@ import type { VoteDecision, VoteRule } from './types.js'
 
 export interface ElectionSummary {
   name: string
-  /** The leader (the election's first holder): its owner peer, lease, token (grows with every new leadership: the election's term) and value. */
+  /**
+   * The leader (the election's first holder): its owner peer, lease, token (grows with every new
+   * leadership: the election's term), `since` (the log index of its grant) and value.
+   */
   leader: { owner: string, lease: number, token: number, since: number, value: unknown } | null
   /** Candidates waiting to lead. */
   candidates: number

@@ -82,7 +82,7 @@ const topologyPeer = {
 
 /** Paths of their own. */
 export const LISTING_OPENAPI_PATHS = {
-  '/v1/coordination/elections': { get: { summary: 'a page of the elections led or campaigned for, in name order: leader {owner, lease, token (the term), since, value} and candidates waiting', parameters: pageParams('a name'), responses: page('elections', { type: 'object', properties: { name: str, leader: nullable({ type: 'object', properties: { owner: str, lease: int, token: int, since: int, value: {} } }), candidates: int } }, 'elections') } },
+  '/v1/coordination/elections': { get: { summary: 'a page of the elections led or campaigned for, in name order: leader {owner, lease, token (the term), since (the log index of the grant), value} and candidates waiting', parameters: pageParams('a name'), responses: page('elections', { type: 'object', properties: { name: str, leader: nullable({ type: 'object', properties: { owner: str, lease: int, token: int, since: int, value: {} } }), candidates: int } }, 'elections') } },
   '/v1/coordination/barriers': { get: { summary: 'a page of the barriers the group remembers, in name order: parties, arrived, generation, deadline (null: nobody waits), how the last generation ended', parameters: pageParams('a name'), responses: page('barriers', { type: 'object', properties: { name: str, parties: int, arrived: int, generation: int, deadline: { type: ['integer', 'null'] }, zone: { type: ['string', 'null'] }, last: nullable({ type: 'object', properties: { generation: int, status: { enum: ['released', 'broken'] }, reason: { type: ['string', 'null'] }, index: int } }) } }, 'barriers') } },
   '/v1/topology': {
     get: {
