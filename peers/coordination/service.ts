@@ -20,6 +20,11 @@ import { LEASE_PAGE, type CoordinationMachine } from '../../protocols/coordinati
 import { coordTick } from '../../protocols/coordination/ticker.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
 import { AbortedError, BarrierBrokenError, BarrierTimeoutError, CoordinationError, LeaseLostError, LockTimeoutError } from './errors.js'
+import type { ListingPage } from '../../src/base/page.js'
+import type { BarrierSummary, ElectionSummary, VoteSummary } from '../../protocols/coordination/listings.js'
+
+/** What `listing` pages hold, by listing. */
+export interface CoordListings { elections: ElectionSummary, barriers: BarrierSummary, votes: VoteSummary }
 
 /** Where coordination commands, reads and watches go: the local driver (members) or a member's client stream. */
 export interface CoordBackend {
@@ -811,6 +816,14 @@ export class PeerCoordination extends TypedEmitter<PeerCoordinationEvents> {
   async lockState (name: string): Promise<LockView | undefined> {
     checkName('name', name)
     return await this.readJson<LockView>(`coord:lock:${name}`)
+  }
+
+  /**
+   * A page of elections (busy ones) or barriers, names after `cursor`, or of votes (open and decided),
+   * newest first, ids before `cursor` (protocols/coordination/listings.ts); linearizable.
+   */
+  async listing<K extends keyof CoordListings> (what: K, limit: number, cursor = ''): Promise<ListingPage<CoordListings[K]>> {
+    return await this.readJson<ListingPage<CoordListings[K]>>(`coord:list:${what}:${limit}:${cursor}`) ?? { entries: [], next: null }
   }
 
   /** Names of the locks held or waited for (at most 1000), from a linearizable read. */

@@ -25,9 +25,11 @@ import type { AgentView, QueryCriteria } from '../../crdt/types.js'
 import { commitBid } from '../../protocols/auctions/commit.js'
 import { Economy, type AccountView, type SupplyView } from '../../protocols/market/economy.js'
 import { MarketError, type MarketErrorCode } from '../../protocols/market/errors.js'
-import type { AuctionSpec, AuctionState, BidPayload, MarketResult } from '../../protocols/market/types.js'
+import type { AuctionSpec, AuctionState, AuctionStatus, BidPayload, MarketResult } from '../../protocols/market/types.js'
 import type { SlashCondition } from '../../protocols/ledger/slashing.js'
 import { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand } from '../../protocols/mesh/application.js'
+import type { ListingPage } from '../../src/base/page.js'
+import type { AccountSummary, AuctionSummary } from '../../protocols/market/listings.js'
 
 export { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand, type MeshApplicationEvents } from '../../protocols/mesh/application.js'
 
@@ -280,6 +282,10 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   async supply (): Promise<SupplyView | undefined> { return await this.read<SupplyView>('econ:supply') }
   /** Ids of the latest auctions (at most 1000), oldest first. */
   async auctions (): Promise<string[]> { return await this.read<string[]>('econ:auctions') ?? [] }
+  /** A page of accounts with ids after `after` (ascending; protocols/market/listings.ts); empty before genesis. */
+  async accountsPage (limit: number, after = ''): Promise<ListingPage<AccountSummary>> { return await this.read<ListingPage<AccountSummary>>(`econ:accounts:${limit}:${after}`) ?? { entries: [], next: null } }
+  /** A page of auction summaries, newest first, opened before the auction at log index `before` (a page's `next`). */
+  async auctionsPage (limit: number, o: { status?: AuctionStatus, before?: string } = {}): Promise<ListingPage<AuctionSummary>> { return await this.read<ListingPage<AuctionSummary>>(`econ:auction-page:${limit}:${o.status ?? ''}:${o.before ?? ''}`) ?? { entries: [], next: null } }
 
   /** The replica's economy on a member (undefined elsewhere or before genesis): local, possibly stale reads. */
   get replica (): Economy | undefined { return this.backend?.app?.economy }

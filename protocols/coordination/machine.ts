@@ -10,6 +10,7 @@ import { TypedEmitter } from '../../src/base/events.js'
 import { MinHeap } from '../../src/base/heap.js'
 import { isRefusal, refuse as fail, refusing } from '../../src/base/refusal.js'
 import { isReservedName, isWellFormed } from '../../src/base/input.js'
+import { readCoordListing } from './listings.js'
 import { COORD_LIMITS, COORD_NAME_RE, type BarrierOutcome, type BarrierView, type CoordCommand, type CoordEvent, type CoordEvents, type CoordFailure, type CoordHooks, type HolderView, type LeaseView, type LockKind, type LockView, type VoteDecision, type VoteRule, type VoteView } from './types.js'
 
 const dec = new TextDecoder()
@@ -769,6 +770,12 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
     return out
   }
 
+  /** Barriers' names (every barrier remembered), sorted. */
+  barrierNames (): string[] { return [...this.barriers.keys()].sort() }
+
+  /** Remembered votes' ids, open and decided, ascending. */
+  voteIds (): number[] { return [...this.votes.keys()] }
+
   /** Serves `coord:…` reads of the client path (JSON text, undefined when absent). */
   read (name: string): string | undefined {
     const rest = name.slice('coord:'.length)
@@ -785,6 +792,7 @@ export class CoordinationMachine extends TypedEmitter<CoordEvents> {
       case 'barrier': return json(this.barrier(arg))
       case 'vote': return Number.isSafeInteger(Number(arg)) ? json(this.vote(Number(arg))) : undefined
       case 'votes': return json(this.openVoteIds())
+      case 'list': return readCoordListing(this, arg)
       case 'lease': return Number.isSafeInteger(Number(arg)) ? json(this.lease(Number(arg))) : undefined
       case 'leases': {
         // `coord:leases:<owner>` or `coord:leases:<owner>@<after>`: a page of at most LEASE_PAGE ids, ascending.

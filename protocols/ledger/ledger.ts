@@ -98,6 +98,8 @@ export class Ledger {
 
   account (id: string): Readonly<AccountState> | undefined { return this.accounts.get(id) }
   accountIds (): string[] { return [...this.accounts.keys()].sort() }
+  /** Accounts held (an account, once opened, is never removed). */
+  get accountCount (): number { return this.accounts.size }
   escrowOf (id: string): Readonly<EscrowState> | undefined { return this.escrows.get(id) }
   get openEscrows (): number { return this.escrows.size }
   /** Open escrow ids, in the order opened. */

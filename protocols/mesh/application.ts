@@ -22,6 +22,7 @@ import { TaskMachine, admitTaskCommand, decodeTaskCommand } from '../tasks/machi
 import { TASK_TAG, type TaskHooks } from '../tasks/types.js'
 import { BudgetMachine, admitBudgetCommand, decodeBudgetCommand } from '../infrastructure/budget.js'
 import { BUDGET_TAG, type BudgetHooks } from '../infrastructure/budget-types.js'
+import { readEconomyListing } from '../market/listings.js'
 
 /** First byte of an economy command (strong-variable commands are JSON objects: `{`). */
 export const ECON_TAG = 0x01
@@ -343,6 +344,7 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     if (e === undefined) return undefined
     if (name === 'econ:supply') return JSON.stringify(e.supply())
     if (name === 'econ:auctions') return JSON.stringify(e.auctionIds().slice(-1000))
+    if (name.startsWith('econ:accounts:') || name.startsWith('econ:auction-page:')) return readEconomyListing(e, name)
     if (name.startsWith('econ:account:')) { const a = e.account(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
     if (name.startsWith('econ:auction:')) { const a = e.auction(name.slice(13)); return a === undefined ? undefined : JSON.stringify(a) }
     return undefined

@@ -66,6 +66,7 @@ import { handlerStore } from './agent-handlers.js'
 import { AGENT_RETRY_AFTER_S, AGENT_STATUS, agentRoutes } from './agent-routes.js'
 import { TASK_RETRY_AFTER_S, TASK_STATUS, taskRoutes } from './task-routes.js'
 import { healthRoutes } from './health-routes.js'
+import { listingRoutes } from './listing-routes.js'
 import { CHECK_STATUS, checkRoutes } from './check-routes.js'
 import { BUDGET_STATUS, budgetRoutes } from './budget-routes.js'
 import { healRoutes } from './heal-routes.js'
@@ -307,6 +308,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const agentsRoute = agentRoutes(peer, handlers, broadcast)
   const tasksRoute = taskRoutes(peer)
   const healthRoute = healthRoutes(peer)
+  const listingsRoute = listingRoutes(peer)
   const checksRoute = checkRoutes(peer, { broadcast, warn: (msg, fields) => { peer.log.warn(msg, fields) }, ...(peer.options.dataDir !== undefined ? { dataDir: peer.options.dataDir } : {}) })
   const budgetsRoute = budgetRoutes(peer)
   offs.push(peer.budgets.on('budget:share', (e) => broadcast('budget:share', e)))
@@ -500,6 +502,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     const ctx = { method, parts, url, req, res, body: async () => await readBody(req, o.bodyBytesMax), send: (status: number, body: unknown) => send(res, status, body) }
     if (await checksRoute.handle(ctx)) return
     if (await raftRoute.handle(ctx)) return
+    if (await listingsRoute.handle(ctx)) return
     if (await economy.handle(ctx)) return
     if (await coordination.handle(ctx)) return
     if (await agentsRoute.handle(ctx)) return

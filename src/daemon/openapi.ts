@@ -2,6 +2,7 @@
  * The daemon's HTTP API as an OpenAPI 3.1 document, served at `GET /v1/openapi.json`.
  */
 import { BUDGET_OPENAPI_PATHS } from './budget-routes.js'
+import { LISTING_GETS, LISTING_OPENAPI_PATHS } from './listing-openapi.js'
 const json = (schema: Record<string, unknown>): Record<string, unknown> => ({ content: { 'application/json': { schema } } })
 const ref = (name: string): Record<string, unknown> => ({ $ref: `#/components/schemas/${name}` })
 const ok = (description: string, schema: Record<string, unknown> = { type: 'object' }): Record<string, unknown> => ({ 200: { description, ...json(schema) }, default: { description: 'error', ...json(ref('Error')) } })
@@ -192,7 +193,7 @@ export const OPENAPI = {
     },
     '/v1/bid-requests': { get: { summary: 'long-poll: pending bid requests of an agent with a long-poll bidder', parameters: [{ name: 'agent', in: 'query', required: true, schema: str }, { name: 'waitMs', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 30000, default: 0 } }], responses: ok('requests', { type: 'object', properties: { requests: { type: 'array', items: ref('BidRequest') } } }) } },
     '/v1/bid-requests/{requestId}': econ('answer a pending bid request ({bid: null} abstains)', obj(['bid'], { bid: { oneOf: [ref('Bid'), { type: 'null' }] } }), { type: 'object', properties: { accepted: { type: 'boolean' } } }, 200, [{ name: 'requestId', in: 'path', required: true, schema: str }]),
-    '/v1/ledger/accounts': econ('open an account owned by this daemon', obj(['account'], { account: str }), accountResult, 201),
+    '/v1/ledger/accounts': { ...econ('open an account owned by this daemon', obj(['account'], { account: str }), accountResult, 201), get: LISTING_GETS.accounts },
     '/v1/ledger/accounts/{id}': { get: { parameters: [idParam, { name: 'linearizable', in: 'query', schema: { type: 'boolean', default: true } }], summary: 'an account (404 ERR_UNKNOWN_ACCOUNT)', responses: ok('account', accountResult) } },
     '/v1/ledger/supply': { get: { summary: 'money supply', responses: ok('supply', { type: 'object', properties: { supply: ref('Supply') } }) } },
     '/v1/ledger/mint': econ('mint (treasury: authority daemons only); owner names the owning peer of a new account', obj(['account', 'amount'], { account: str, amount: int, owner: str }), accountResult),
@@ -203,7 +204,7 @@ export const OPENAPI = {
     '/v1/ledger/slash': econ('slash (treasury only)', obj(['account', 'condition'], { account: str, condition: { enum: ['task_failure', 'timeout_violation', 'byzantine_behavior', 'reputation_threshold'] }, evidence: {} })),
     '/v1/auctions': {
       ...econ('open an auction (201 {auction, closesAt}), or with run: true run it to the end (200 {auction, requested, responses})', ref('AuctionInput'), { type: 'object' }, 201),
-      get: { summary: 'ids of the latest auctions (at most 1000, oldest first)', responses: ok('ids', { type: 'object', properties: { auctions: { type: 'array', items: str } } }) }
+      get: LISTING_GETS.auctions
     },
     '/v1/auctions/{id}': { get: { parameters: [auctionParam], summary: 'an auction\'s state (404 ERR_UNKNOWN_AUCTION)', responses: ok('auction', { type: 'object', properties: { auction: ref('Auction') } }) } },
     '/v1/auctions/{id}/bids': econ('bid as an agent whose account this daemon owns', obj(['agent', 'bid'], { agent: str, bid: ref('Bid') }), { type: 'object', properties: { escrowed: int } }, 201, [auctionParam]),
@@ -230,7 +231,7 @@ export const OPENAPI = {
     '/v1/coordination/elections/{name}/resign': coord('post', 'end the leadership of token', { type: 'object' }, { params: [nameParam], body: obj(['token'], { token: int }) }),
     '/v1/coordination/barriers/{name}/arrive': coord('post', 'arrive as a hosted agent; answers once parties arrived (409 ERR_BARRIER_TIMEOUT after timeoutMs, ERR_BARRIER_BROKEN when a party\'s lease ended first: a client that goes away breaks the generation)', { type: 'object', properties: { name: str, generation: int } }, { params: [nameParam], body: obj(['agent', 'parties', 'timeoutMs'], { ...leaseChoice, agent: str, parties: { type: 'integer', minimum: 1, maximum: 10000 }, timeoutMs: ms(120000), zone: str }) }),
     '/v1/coordination/barriers/{name}': coord('get', 'generation, arrivals, recent outcomes (null: no record)', { type: 'object', properties: { barrier: { type: ['object', 'null'] } } }, { params: [nameParam] }),
-    '/v1/coordination/votes': coord('post', 'open a vote, ask every voter\'s host (its onVote handler or HTTP voter), answer with the decision once made (at the rule\'s threshold, when unreachable, or at deadlineMs)', ref('VoteResult'), {
+    '/v1/coordination/votes': { get: LISTING_GETS.votes, ...coord('post', 'open a vote, ask every voter\'s host (its onVote handler or HTTP voter), answer with the decision once made (at the rule\'s threshold, when unreachable, or at deadlineMs)', ref('VoteResult'), {
       body: obj(['options', 'voters', 'deadlineMs'], {
         options: { type: 'array', items: str, minItems: 1, maxItems: 64 },
         voters: { oneOf: [{ type: 'array', items: str, minItems: 1, maxItems: 1000 }, ref('QueryCriteria')], description: 'agent ids, or a registry query (reachable agents)' },
@@ -239,7 +240,7 @@ export const OPENAPI = {
         topic: str,
         requestTimeoutMs: ms(30000)
       })
-    }),
+    }) },
     '/v1/coordination/votes/{id}': coord('get', 'a vote: options, voters, rule, deadline, ballots, decided (404 ERR_VOTE_NOT_FOUND)', { type: 'object', properties: { vote: { type: 'object' } } }, { params: [{ ...idParam, description: 'vote id' }] }),
     '/v1/agents/{id}/voter': {
       post: { parameters: [idParam], summary: 'make an agent hosted here a voter: {callback} gets each VoteRequest POSTed and answers {choice} or {choice: null} (loopback URLs only unless allowRemoteBidCallbacks); {} long-polls /v1/vote-requests', requestBody: json(obj([], { callback: str, timeoutMs: { type: 'integer', minimum: 1, maximum: 30000 } })), responses: ok('voter') },
@@ -286,6 +287,7 @@ export const OPENAPI = {
     '/v1/variables/strong/{name}/cas': {
       post: { parameters: [nameParam], summary: 'compare-and-set (fence as for set)', requestBody: json({ type: 'object', required: ['expected', 'value'], properties: { expected: {}, value: {}, fence: FENCE } }), responses: ok('swapped', { type: 'object', properties: { swapped: { type: 'boolean' } } }) }
     },
-    ...BUDGET_OPENAPI_PATHS
+    ...BUDGET_OPENAPI_PATHS,
+    ...LISTING_OPENAPI_PATHS
   }
 } as const

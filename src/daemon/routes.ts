@@ -29,6 +29,7 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   '/v1/agents/:id/checks', '/v1/agents/:id/checks/:check/:result', '/v1/checks',
   '/v1/budgets', '/v1/budgets/:name', '/v1/budgets/:name/join', '/v1/budgets/:name/leave', '/v1/budgets/:name/take',
   '/v1/health/heals',
+  '/v1/coordination/elections', '/v1/coordination/barriers', '/v1/topology',
   '/ui', '/ui/:file'
 ]
 
