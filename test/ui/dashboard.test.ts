@@ -191,6 +191,35 @@ describe('the dashboard at /ui', () => {
     await shot('events')
   })
 
+  it('shows a lock and its holder, an election\'s leader, a barrier\'s arrivals, a budget and a queued task', async () => {
+    const [, d1, d2] = mesh.daemons
+    await page.getByRole('link', { name: 'Coordination', exact: true }).click()
+    await page.getByRole('heading', { name: 'Locks' }).waitFor({ timeout: 15_000 })
+    const lock = await api(d1, 'POST', '/v1/coordination/locks/ui.report', { ttlMs: 60_000 })
+    expect(lock.status).toBe(200)
+    const holder = page.locator('tr', { has: page.locator('[data-testid=lock][data-name="ui.report"]') })
+    await holder.waitFor({ timeout: 15_000 })
+    expect(await holder.textContent()).toContain(`token ${lock.json.token as number}`)
+    expect((await api(d2, 'POST', '/v1/coordination/elections/ui.scheduler/campaign', { value: 'd2', ttlMs: 60_000 })).status).toBe(200)
+    await page.getByRole('table', { name: 'Elections' }).getByText('ui.scheduler').waitFor({ timeout: 15_000 })
+    // One party of two arrives (its request waits; the barrier shows 1 of 2). Parties are hosted agents.
+    expect((await api(d1, 'POST', '/v1/agents', { id: 'ui-etl-1', capabilities: ['etl'] })).status).toBe(201)
+    expect((await api(d2, 'POST', '/v1/agents', { id: 'ui-etl-2', capabilities: ['etl'] })).status).toBe(201)
+    const arriving = api(d1, 'POST', '/v1/coordination/barriers/ui.phase/arrive', { agent: 'ui-etl-1', parties: 2, timeoutMs: 60_000 })
+    arriving.catch(() => {}) // awaited below; a failure before that must not be an unhandled rejection
+    await page.getByRole('table', { name: 'Barriers' }).getByText('1 of 2').waitFor({ timeout: 15_000 })
+    expect((await api(d0, 'PUT', '/v1/budgets/ui.gpu-seconds', { ratePerSecond: 100, burst: 200 })).status).toBe(201)
+    await page.getByRole('table', { name: 'Budgets' }).getByText('ui.gpu-seconds').waitFor({ timeout: 15_000 })
+    await shot('coordination')
+    const task = await api(d0, 'POST', '/v1/tasks', { capability: 'ui-nobody-has-this', payload: { n: 1 } })
+    expect(task.status).toBe(201)
+    await page.getByRole('link', { name: 'Tasks', exact: true }).click()
+    await page.locator(`[data-testid=task][data-task="${task.json.id as number}"][data-state=submitted]`).waitFor({ timeout: 15_000 })
+    // The barrier's second party arrives: both requests answer.
+    expect((await api(d2, 'POST', '/v1/coordination/barriers/ui.phase/arrive', { agent: 'ui-etl-2', parties: 2, timeoutMs: 60_000 })).status).toBe(200)
+    expect((await arriving).status).toBe(200)
+  })
+
   it('is usable at a phone\'s width, and from the keyboard', async () => {
     const { page: p, watch: w } = await watchedPage(browser, origin, { width: 390, height: 844 })
     await p.goto(`${origin}/ui/#token=${encodeURIComponent(d0.token)}`)

@@ -1,6 +1,7 @@
 // The dashboard: a login form, then pages of the mesh as this daemon sees it, kept live by one event
 // stream. Reads only the public HTTP API (/v1) with the token the user gave.
-import { render } from 'preact'
+import { Component, render } from 'preact'
+import type { ComponentChildren } from 'preact'
 import type { JSX } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { ApiError, api, currentToken, onUnauthorized, setToken, tokenFromLocation } from './api'
@@ -19,6 +20,20 @@ const PAGES = [
   ['/topology', 'Topology'], ['/agents', 'Agents'], ['/variables', 'Variables'], ['/economy', 'Economy'],
   ['/coordination', 'Coordination'], ['/tasks', 'Tasks'], ['/events', 'Events']
 ] as const
+
+/** Keeps a page's failure to itself: the page says what went wrong, the rest of the dashboard goes on. */
+class PageBoundary extends Component<{ route: string, children: ComponentChildren }, { error: Error | undefined, route: string }> {
+  override state = { error: undefined as Error | undefined, route: this.props.route }
+  static override getDerivedStateFromError (error: Error): { error: Error } { return { error } }
+  static override getDerivedStateFromProps (props: { route: string }, state: { route: string }): { error: undefined, route: string } | null {
+    return props.route !== state.route ? { error: undefined, route: props.route } : null
+  }
+
+  override render (): ComponentChildren {
+    if (this.state.error === undefined) return this.props.children
+    return <p class='error' role='alert'>This page failed to draw: {this.state.error.message}. Other pages still work; reload to try again.</p>
+  }
+}
 
 interface Status { peerId: string, mesh: string, agents: number, raft?: { role: string, term: number } | null }
 
@@ -81,7 +96,7 @@ function Shell (props: { onLogout: () => void }): JSX.Element {
           <ul>{PAGES.map(([path, label]) => <li key={path}><a href={`#${path}`} aria-current={route === path || (path === '/agents' && route.startsWith('/agents/')) ? 'page' : undefined}>{label}</a></li>)}</ul>
         </nav>
       </header>
-      <main id='main' tabIndex={-1}>{page}</main>
+      <main id='main' tabIndex={-1}><PageBoundary route={route}>{page}</PageBoundary></main>
     </>
   )
 }

@@ -6,38 +6,46 @@ import { Badge, ErrorNote, Section, Table, ago, show } from '../components'
 import { useApi, useEventTick } from '../live'
 import type { Auction } from '../types'
 
-/** Auctions whose details the page reads (the latest ones). */
+/** Auctions the page lists (the newest ones), and how many open ones it reads in full (their bids). */
 export const AUCTIONS_SHOWN_MAX = 50
+export const OPEN_AUCTIONS_READ_MAX = 20
 
-interface Account { account: string, owner?: string, free: number, escrow: number, staked: number, unbonding?: number, reputation?: number, slashCount?: number, history?: unknown[] }
+interface Account { account: string, owner?: string, free: number, escrow: number, staked: number, unbonding?: number, reputation?: number, slashing?: { count: number }, slashCount?: number }
 
-function useAuctions (): { auctions: Auction[], error: Error | undefined } {
-  const ids = useApi<{ auctions: string[] }>('/v1/auctions', { on: ['auction:opened', 'auction:settled'], everyMs: 5000 })
+/** An auction's summary (GET /v1/auctions?detail=1). */
+interface AuctionSummary { id: string, mechanism: string, seller: string, status: string, items: unknown[], openedAt: number, closesAt: number | null, bids: number, outcome: string | null, clearingPrice: number | null, winners: Array<{ agent: string, price: number, quantity?: number }> }
+
+const isOpen = (status: string): boolean => status === 'open' || status === 'reveal' || status === 'revealing'
+
+/** The newest auctions' summaries, and the open ones read in full (bids arrive live). */
+function useAuctions (): { summaries: AuctionSummary[], open: Map<string, Auction>, error: Error | undefined } {
+  const list = useApi<{ auctions: AuctionSummary[] }>(`/v1/auctions?detail=1&limit=${AUCTIONS_SHOWN_MAX}`, { on: ['auction:*'], everyMs: 5000 })
   const tick = useEventTick(['auction:*'])
-  const [auctions, setAuctions] = useState<Auction[]>([])
+  const [open, setOpen] = useState(new Map<string, Auction>())
   const [error, setError] = useState<Error | undefined>()
-  const list = (ids.data?.auctions ?? []).slice(-AUCTIONS_SHOWN_MAX).reverse()
-  const key = list.join(',')
+  const summaries = list.data?.auctions ?? []
+  const openIds = summaries.filter(a => isOpen(a.status)).slice(0, OPEN_AUCTIONS_READ_MAX).map(a => a.id)
+  const key = openIds.join(',')
   useEffect(() => {
     const ctrl = new AbortController()
-    Promise.all(list.map(async id => (await api<{ auction: Auction }>(`/v1/auctions/${encodeURIComponent(id)}`, { signal: ctrl.signal })).auction))
-      .then(a => { setAuctions(a); setError(undefined) })
+    Promise.all(openIds.map(async id => (await api<{ auction: Auction }>(`/v1/auctions/${encodeURIComponent(id)}`, { signal: ctrl.signal })).auction))
+      .then(a => { setOpen(new Map(a.map(x => [x.spec.id, x]))); setError(undefined) })
       .catch((err: Error) => { if (!ctrl.signal.aborted) setError(err) })
     return () => { ctrl.abort() }
   }, [key, tick])
-  return { auctions, error: ids.error ?? error }
+  return { summaries, open, error: list.error ?? error }
 }
 
 export function EconomyPage (): JSX.Element {
-  const { auctions, error } = useAuctions()
+  const { summaries, open, error } = useAuctions()
   const supply = useApi<{ supply: { minted: number, burned: number, circulating: number, total: number } }>('/v1/ledger/supply', { on: ['auction:settled'], everyMs: 5000 })
   const accounts = useApi<{ accounts: Account[], next?: string | null }>('/v1/ledger/accounts?limit=200', { on: ['auction:settled'], everyMs: 5000 })
   const [lookup, setLookup] = useState('')
   const one = useApi<{ account: Account }>(lookup !== '' ? `/v1/ledger/accounts/${encodeURIComponent(lookup)}` : undefined)
   const [form, setForm] = useState('')
-  const open = auctions.filter(a => a.status === 'open' || a.status === 'revealing')
-  const done = auctions.filter(a => !(a.status === 'open' || a.status === 'revealing'))
   const s = supply.data?.supply
+  const live = summaries.filter(a => isOpen(a.status))
+  const done = summaries.filter(a => !isOpen(a.status))
   return (
     <div class='page'>
       <Section title='Money supply'>
@@ -46,10 +54,10 @@ export function EconomyPage (): JSX.Element {
       </Section>
       <Section title='Open auctions'>
         <ErrorNote error={error} />
-        {open.length === 0 ? <p class='muted'>No open auction.</p> : open.map(a => <AuctionCard key={a.spec.id} a={a} />)}
+        {live.length === 0 ? <p class='muted'>No open auction.</p> : live.map(a => <AuctionCard key={a.id} summary={a} full={open.get(a.id)} />)}
       </Section>
       <Section title='Settled auctions'>
-        {done.length === 0 ? <p class='muted'>No settled auction.</p> : done.map(a => <AuctionCard key={a.spec.id} a={a} />)}
+        {done.length === 0 ? <p class='muted'>No settled auction.</p> : done.map(a => <AuctionCard key={a.id} summary={a} full={undefined} />)}
       </Section>
       <Section title='Ledger accounts'>
         {accounts.error === undefined
@@ -72,26 +80,29 @@ const accountCols = [
   { key: 'escrow', label: 'Escrow', get: (a: Account) => String(a.escrow) },
   { key: 'staked', label: 'Staked', get: (a: Account) => String(a.staked) },
   { key: 'rep', label: 'Reputation', get: (a: Account) => a.reputation !== undefined ? a.reputation.toFixed(2) : '—' },
-  { key: 'slash', label: 'Slashed', get: (a: Account) => a.slashCount !== undefined ? `${a.slashCount} times` : '—' }
+  { key: 'slash', label: 'Slashed', get: (a: Account) => { const n = a.slashing?.count ?? a.slashCount; return n !== undefined ? `${n} times` : '—' } }
 ]
 
-function AuctionCard (props: { a: Auction }): JSX.Element {
-  const { a } = props
-  const outcome = a.outcome
+function AuctionCard (props: { summary: AuctionSummary, full: Auction | undefined }): JSX.Element {
+  const { summary: a, full } = props
   return (
-    <article class='auction' data-testid='auction' data-auction={a.spec.id} data-status={a.status} aria-label={`Auction ${a.spec.id}`}>
-      <h3><span class='mono'>{a.spec.id}</span> <Badge kind={a.status}>{a.status}</Badge> <span class='muted'>{a.spec.mechanism}, items {show(a.spec.items)}, seller {a.seller}, opened {ago(a.openedAt)}</span></h3>
-      <Table label={`Bids of ${a.spec.id}`} rows={a.bids} rowKey={b => b.agent} empty='No bids yet.' cols={[
-        { key: 'agent', label: 'Bidder', get: b => <span class='mono' data-testid='bid' data-agent={b.agent}>{b.agent}</span> },
-        { key: 'bid', label: 'Bid', get: b => <code>{show(b.bid)}</code> },
-        { key: 'escrow', label: 'Escrowed', get: b => show(b.escrowed) }
-      ]} />
-      {outcome !== undefined && outcome !== null
+    <article class='auction' data-testid='auction' data-auction={a.id} data-status={a.status} aria-label={`Auction ${a.id}`}>
+      <h3><span class='mono'>{a.id}</span> <Badge kind={a.status}>{a.status}</Badge> <span class='muted'>{a.mechanism}, items {show(a.items)}, seller {a.seller}, opened {ago(a.openedAt)}, {a.bids} bids</span></h3>
+      {full !== undefined
+        ? (
+          <Table label={`Bids of ${a.id}`} rows={full.bids} rowKey={b => b.agent} empty='No bids yet.' cols={[
+            { key: 'agent', label: 'Bidder', get: b => <span class='mono' data-testid='bid' data-agent={b.agent}>{b.agent}</span> },
+            { key: 'bid', label: 'Bid', get: b => <code>{show(b.bid)}</code> },
+            { key: 'escrow', label: 'Escrowed', get: b => show(b.escrowed) }
+          ]} />
+          )
+        : null}
+      {a.outcome !== null
         ? (
           <p class='outcome' data-testid='outcome'>
-            Outcome: <strong>{outcome.status}</strong>
-            {outcome.winners.length > 0 ? <> — {outcome.winners.map(w => `${w.agent} pays ${w.price}`).join('; ')}</> : null}
-            {outcome.clearingPrice !== undefined ? <>, clearing price {outcome.clearingPrice}</> : null}
+            Outcome: <strong>{a.outcome}</strong>
+            {a.winners.length > 0 ? <> — {a.winners.map(w => `${w.agent} pays ${w.price}`).join('; ')}</> : null}
+            {a.clearingPrice !== null ? <>, clearing price {a.clearingPrice}</> : null}
           </p>
           )
         : null}
