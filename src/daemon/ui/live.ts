@@ -135,3 +135,22 @@ export function useApi<T> (path: string | undefined, options: { on?: readonly st
   }, [path, tick, nonce])
   return { ...state, reload: () => setNonce(n => n + 1) }
 }
+
+/**
+ * Reads every path of `paths` (a short list: each is one request) now, when the list changes, and
+ * (throttled) when an event of `on` arrives; the answers in the same order.
+ */
+export function useEach<T> (paths: readonly string[], on: readonly string[]): { items: T[], error: Error | undefined } {
+  const tick = useEventTick(on)
+  const [items, setItems] = useState<T[]>([])
+  const [error, setError] = useState<Error | undefined>()
+  const key = paths.join('\n')
+  useEffect(() => {
+    const ctrl = new AbortController()
+    Promise.all(paths.map(async p => await api<T>(p, { signal: ctrl.signal })))
+      .then(x => { setItems(x); setError(undefined) })
+      .catch((err: Error) => { if (!ctrl.signal.aborted) setError(err) })
+    return () => { ctrl.abort() }
+  }, [key, tick])
+  return { items, error }
+}

@@ -1,9 +1,7 @@
 // Coordination: leases, locks and their holders, elections, barriers, votes, budgets; and task queues.
 import type { JSX } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
-import { api } from '../api'
 import { Badge, ErrorNote, PeerId, Section, Table, ago, show } from '../components'
-import { useApi, useEventTick } from '../live'
+import { useApi, useEach } from '../live'
 
 interface Lease { lease: number, ttlMs: number, dedicated: boolean, expiresInMs: number | null, holds: Array<{ kind: string, name: string, token: number }> }
 interface Lock { kind: string, name: string, permits: number, holders: Array<{ owner: string, token: number, since: number }>, waiters: unknown[], newest: number }
@@ -18,19 +16,9 @@ export const LOCKS_READ_MAX = 50
 
 function useLocks (): { locks: Lock[], error: Error | undefined } {
   const names = useApi<{ locks: string[] }>('/v1/coordination/locks', { on: ['lock:*'], everyMs: 5000 })
-  const tick = useEventTick(['lock:*'])
-  const [locks, setLocks] = useState<Lock[]>([])
-  const [error, setError] = useState<Error | undefined>()
-  const list = (names.data?.locks ?? []).slice(0, LOCKS_READ_MAX)
-  const key = list.join('\n')
-  useEffect(() => {
-    const ctrl = new AbortController()
-    Promise.all(list.map(async n => (await api<{ lock: Lock | null }>(`/v1/coordination/locks/${encodeURIComponent(n)}`, { signal: ctrl.signal })).lock))
-      .then(l => { setLocks(l.filter((x): x is Lock => x !== null)); setError(undefined) })
-      .catch((err: Error) => { if (!ctrl.signal.aborted) setError(err) })
-    return () => { ctrl.abort() }
-  }, [key, tick])
-  return { locks, error: names.error ?? error }
+  const paths = (names.data?.locks ?? []).slice(0, LOCKS_READ_MAX).map(n => `/v1/coordination/locks/${encodeURIComponent(n)}`)
+  const each = useEach<{ lock: Lock | null }>(paths, ['lock:*'])
+  return { locks: each.items.map(x => x.lock).filter((x): x is Lock => x !== null), error: names.error ?? each.error }
 }
 
 export function CoordinationPage (): JSX.Element {

@@ -1,9 +1,8 @@
 // Economy: auctions (open and settled, bids arriving live, outcomes), ledger accounts and money supply.
 import type { JSX } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
-import { api } from '../api'
+import { useState } from 'preact/hooks'
 import { Badge, ErrorNote, Section, Table, ago, show } from '../components'
-import { useApi, useEventTick } from '../live'
+import { useApi, useEach } from '../live'
 import type { Auction } from '../types'
 
 /** Auctions the page lists (the newest ones), and how many open ones it reads in full (their bids). */
@@ -20,20 +19,10 @@ const isOpen = (status: string): boolean => status === 'open' || status === 'rev
 /** The newest auctions' summaries, and the open ones read in full (bids arrive live). */
 function useAuctions (): { summaries: AuctionSummary[], open: Map<string, Auction>, error: Error | undefined } {
   const list = useApi<{ auctions: AuctionSummary[] }>(`/v1/auctions?detail=1&limit=${AUCTIONS_SHOWN_MAX}`, { on: ['auction:*'], everyMs: 5000 })
-  const tick = useEventTick(['auction:*'])
-  const [open, setOpen] = useState(new Map<string, Auction>())
-  const [error, setError] = useState<Error | undefined>()
   const summaries = list.data?.auctions ?? []
-  const openIds = summaries.filter(a => isOpen(a.status)).slice(0, OPEN_AUCTIONS_READ_MAX).map(a => a.id)
-  const key = openIds.join(',')
-  useEffect(() => {
-    const ctrl = new AbortController()
-    Promise.all(openIds.map(async id => (await api<{ auction: Auction }>(`/v1/auctions/${encodeURIComponent(id)}`, { signal: ctrl.signal })).auction))
-      .then(a => { setOpen(new Map(a.map(x => [x.spec.id, x]))); setError(undefined) })
-      .catch((err: Error) => { if (!ctrl.signal.aborted) setError(err) })
-    return () => { ctrl.abort() }
-  }, [key, tick])
-  return { summaries, open, error: list.error ?? error }
+  const paths = summaries.filter(a => isOpen(a.status)).slice(0, OPEN_AUCTIONS_READ_MAX).map(a => `/v1/auctions/${encodeURIComponent(a.id)}`)
+  const each = useEach<{ auction: Auction }>(paths, ['auction:*'])
+  return { summaries, open: new Map(each.items.map(x => [x.auction.spec.id, x.auction])), error: list.error ?? each.error }
 }
 
 export function EconomyPage (): JSX.Element {
