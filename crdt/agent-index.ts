@@ -8,8 +8,9 @@
  * agent id", for why and for the limits of the rule.
  */
 import { compileQuery, sortRecords } from './query.js'
+import type { Predicate } from './query.js'
 import type { AgentRecord } from './agent-view.js'
-import type { QueryCriteria, QueryResult } from './types.js'
+import type { Health, QueryCriteria, QueryResult } from './types.js'
 
 type SetIndex = Map<string, Set<AgentRecord>>
 
@@ -219,66 +220,103 @@ export class AgentIndex {
     const q = compileQuery(criteria, this.limits)
     // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
     // criterion the source implies is not checked again per record (touching records costs cache misses).
-    let source: Iterable<AgentRecord> = this.byId.values()
+    let source: Iterable<AgentRecord> | undefined
     let best = Number.POSITIVE_INFINITY
     let impliedCap: string | undefined
     let impliesZone = false
     let impliesHost = false
-    const consider = (s: ReadonlySet<AgentRecord> | undefined, cap: string | undefined, zone: boolean, host: boolean): void => {
-      const size = s?.size ?? 0
-      if (size >= best) return
-      best = size
-      source = s ?? []
-      impliedCap = cap
-      impliesZone = zone
-      impliesHost = host
-    }
-    for (const c of q.capabilities) {
-      consider(this.byCapability.get(c), c, false, false)
-      if (q.zone !== undefined) consider(this.byCapZone.get(c + '\u0000' + q.zone), c, true, false)
+    const caps = q.capabilities
+    for (let i = 0; i < caps.length; i++) {
+      const c = caps[i]!
+      let s = this.byCapability.get(c)
+      let size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = c; impliesZone = false; impliesHost = false }
+      if (q.zone !== undefined) {
+        s = this.byCapZone.get(c + '\u0000' + q.zone)
+        size = s?.size ?? 0
+        if (size < best) { best = size; source = s ?? NONE; impliedCap = c; impliesZone = true; impliesHost = false }
+      }
     }
     // The index holds the health hosts wrote; a record's `health` is `unhealthy` while its host is
     // unreachable. So `healthy` / `degraded` take their index set as candidates and check each record's
     // `health` again (the host's liveness); `unhealthy` has no index set (its agents include every agent of
     // an unreachable host) and is checked on the candidates of the other criteria.
-    if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') consider(this.byHealth.get(q.health[0]!), undefined, false, false)
-    if (q.host !== undefined) consider(this.byHost.get(q.host), undefined, false, true)
-    if (q.zone !== undefined) consider(this.byZone.get(q.zone), undefined, true, false)
-    const caps = impliedCap === undefined ? q.capabilities : q.capabilities.filter(c => c !== impliedCap)
-    const zone = impliesZone ? undefined : q.zone
-    const health = q.health
-    const host = impliesHost ? undefined : q.host
-    const where = q.where
-    const reachableOnly = q.reachableOnly
-    const match = (r: AgentRecord): boolean => {
-      if (zone !== undefined && r.zone !== zone) return false
-      if (host !== undefined && r.host !== host) return false
-      if (health !== undefined && !health.includes(r.health)) return false
-      for (let i = 0; i < caps.length; i++) if (!r.capabilities.includes(caps[i]!)) return false
-      if (reachableOnly && !r.hostState.reachable) return false
-      for (let i = 0; i < where.length; i++) if (!where[i]!(r)) return false
-      return true
+    if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') {
+      const s = this.byHealth.get(q.health[0]!)
+      const size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = undefined; impliesZone = false; impliesHost = false }
     }
+    if (q.host !== undefined) {
+      const s = this.byHost.get(q.host)
+      const size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = undefined; impliesZone = false; impliesHost = true }
+    }
+    if (q.zone !== undefined) {
+      const s = this.byZone.get(q.zone)
+      const size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = undefined; impliesZone = true; impliesHost = false }
+    }
+    const m: Matcher = {
+      caps: impliedCap === undefined ? caps : caps.length === 1 ? NO_STRINGS : caps.filter(c => c !== impliedCap),
+      zone: impliesZone ? undefined : q.zone,
+      host: impliesHost ? undefined : q.host,
+      health: q.health,
+      reachableOnly: q.reachableOnly,
+      where: q.where
+    }
+    // Nothing left to check per record (the common "capability X, first N" query): no call per record.
+    const checkNone = m.caps.length === 0 && m.zone === undefined && m.host === undefined && m.health === undefined && !m.reachableOnly && m.where.length === 0
     const out: AgentRecord[] = []
     let truncated = false
+    const from = source ?? this.byId.values()
     if (q.order === undefined) {
-      for (const r of source) {
-        if (!match(r)) continue
+      for (const r of from) {
+        if (!checkNone && !matches(m, r)) continue
         if (out.length === q.limit) { truncated = true; break }
         out.push(r)
       }
     } else {
-      for (const r of source) if (match(r)) out.push(r)
+      for (const r of from) if (checkNone || matches(m, r)) out.push(r)
       sortRecords(out, q.order)
       if (out.length > q.limit) { truncated = true; out.length = q.limit }
     }
+    // Freshness: each host's silence once (records of one host share its state).
     let oldest = 0
     let over: Set<string> | undefined
-    for (const r of out) {
-      const s = r.hostState.silentMs()
+    let last: AgentRecord['hostState'] | undefined
+    for (let i = 0; i < out.length; i++) {
+      const st = out[i]!.hostState
+      if (st === last) continue
+      last = st
+      const s = st.silentMs()
       if (s > oldest) oldest = s
-      if (r.hostState.overQuota) (over ??= new Set()).add(r.host)
+      if (st.overQuota) (over ??= new Set()).add(st.host)
     }
     return { agents: out, truncated, freshness: { asOf: now, oldestHostSilentMs: oldest, overQuotaHosts: over?.size ?? 0 } }
   }
+}
+
+const NONE: ReadonlySet<AgentRecord> = new Set()
+const NO_STRINGS: string[] = []
+
+/** What a query checks on each candidate: the criteria its candidate source does not imply. */
+interface Matcher {
+  caps: readonly string[]
+  zone: string | undefined
+  host: string | undefined
+  health: readonly Health[] | undefined
+  reachableOnly: boolean
+  where: readonly Predicate[]
+}
+
+function matches (m: Matcher, r: AgentRecord): boolean {
+  if (m.zone !== undefined && r.zone !== m.zone) return false
+  if (m.host !== undefined && r.host !== m.host) return false
+  if (m.health !== undefined && !m.health.includes(r.health)) return false
+  const caps = m.caps
+  for (let i = 0; i < caps.length; i++) if (!r.capabilities.includes(caps[i]!)) return false
+  if (m.reachableOnly && !r.hostState.reachable) return false
+  const where = m.where
+  for (let i = 0; i < where.length; i++) if (!where[i]!(r)) return false
+  return true
 }
