@@ -1,6 +1,8 @@
 /**
  * The materialised registry: every agent by id, plus secondary indexes by capability, health, host and
- * zone in plain Maps of Sets, maintained from the host documents' change events. Reads never touch Yjs.
+ * zone in plain Maps of {@link RecordSet}s, maintained from the host documents' change events. Reads never
+ * touch Yjs. An update that keeps a record's index keys replaces it in place in each set (no removal and
+ * re-insertion into sets of up to every agent).
  *
  * Agent ids are global. If several hosts claim one id, every replica shows the same owner: the earliest
  * claim by the claim time its host signed (`claimedAt`), then the smallest host id; the other claims are
@@ -12,21 +14,57 @@ import type { Predicate } from './query.js'
 import type { AgentRecord } from './agent-view.js'
 import type { Health, QueryCriteria, QueryResult } from './types.js'
 
-type SetIndex = Map<string, Set<AgentRecord>>
+/**
+ * The winning records of one index key, by id (an index holds one record per id): iterable like a set of
+ * records, in insertion order; a record replaced under the same id keeps its place.
+ */
+export class RecordSet implements Iterable<AgentRecord> {
+  readonly byId = new Map<string, AgentRecord>()
 
+  get size (): number {
+    return this.byId.size
+  }
+
+  has (r: AgentRecord): boolean {
+    return this.byId.get(r.id) === r
+  }
+
+  [Symbol.iterator] (): IterableIterator<AgentRecord> {
+    return this.byId.values()
+  }
+}
+
+const NONE = new RecordSet()
+
+type SetIndex = Map<string, RecordSet>
+
+/** Adds `r` under `key`, or replaces the record of its id there in place. */
 function addTo (index: SetIndex, key: string | undefined, r: AgentRecord): void {
   if (key === undefined) return
   let s = index.get(key)
-  if (s === undefined) { s = new Set(); index.set(key, s) }
-  s.add(r)
+  if (s === undefined) { s = new RecordSet(); index.set(key, s) }
+  s.byId.set(r.id, r)
 }
 
-function removeFrom (index: SetIndex, key: string | undefined, r: AgentRecord): void {
+function removeFrom (index: SetIndex, key: string | undefined, id: string): void {
   if (key === undefined) return
   const s = index.get(key)
   if (s === undefined) return
-  s.delete(r)
+  s.byId.delete(id)
   if (s.size === 0) index.delete(key)
+}
+
+/** Moves the record of `r.id` from `oldKey` to `newKey`, or replaces it in place when the key is the same. */
+function move (index: SetIndex, oldKey: string | undefined, newKey: string | undefined, r: AgentRecord): void {
+  if (oldKey !== newKey) removeFrom(index, oldKey, r.id)
+  addTo(index, newKey, r)
+}
+
+function sameList (a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**
@@ -62,8 +100,8 @@ export class AgentIndex {
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
-  /** Compound index capability + zone: the common "who can do X near me" query costs O(k). */
-  private readonly byCapZone: SetIndex = new Map()
+  /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
+  private readonly byCapZone = new Map<string, SetIndex>()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
   /** Called when a host claims an id another host claims (or a changed claim changes the owner). */
   private readonly onContest: (report: ContestReport) => void
@@ -103,8 +141,8 @@ export class AgentIndex {
   }
 
   /** Records of one host (winners only). */
-  ofHost (host: string): ReadonlySet<AgentRecord> {
-    return this.byHost.get(host) ?? new Set()
+  ofHost (host: string): RecordSet {
+    return this.byHost.get(host) ?? NONE
   }
 
   hosts (): string[] {
@@ -115,16 +153,36 @@ export class AgentIndex {
     return this.byId.values()
   }
 
-  withCapability (capability: string): ReadonlySet<AgentRecord> {
-    return this.byCapability.get(capability) ?? new Set()
+  withCapability (capability: string): RecordSet {
+    return this.byCapability.get(capability) ?? NONE
+  }
+
+  private indexCaps (r: AgentRecord): void {
+    for (const c of r.capabilities) {
+      addTo(this.byCapability, c, r)
+      if (r.zone !== undefined) {
+        let z = this.byCapZone.get(c)
+        if (z === undefined) { z = new Map(); this.byCapZone.set(c, z) }
+        addTo(z, r.zone, r)
+      }
+    }
+  }
+
+  private unindexCaps (r: AgentRecord): void {
+    for (const c of r.capabilities) {
+      removeFrom(this.byCapability, c, r.id)
+      if (r.zone !== undefined) {
+        const z = this.byCapZone.get(c)
+        if (z === undefined) continue
+        removeFrom(z, r.zone, r.id)
+        if (z.size === 0) this.byCapZone.delete(c)
+      }
+    }
   }
 
   private indexRecord (r: AgentRecord): void {
     this.byId.set(r.id, r)
-    for (const c of r.capabilities) {
-      addTo(this.byCapability, c, r)
-      if (r.zone !== undefined) addTo(this.byCapZone, c + '\u0000' + r.zone, r)
-    }
+    this.indexCaps(r)
     addTo(this.byHealth, r.hostHealth, r)
     addTo(this.byHost, r.host, r)
     addTo(this.byZone, r.zone, r)
@@ -132,13 +190,24 @@ export class AgentIndex {
 
   private unindexRecord (r: AgentRecord): void {
     this.byId.delete(r.id)
-    for (const c of r.capabilities) {
-      removeFrom(this.byCapability, c, r)
-      if (r.zone !== undefined) removeFrom(this.byCapZone, c + '\u0000' + r.zone, r)
+    this.unindexCaps(r)
+    removeFrom(this.byHealth, r.hostHealth, r.id)
+    removeFrom(this.byHost, r.host, r.id)
+    removeFrom(this.byZone, r.zone, r.id)
+  }
+
+  /** The indexed record of `old.id` (old) becomes `r`: moved between keys that changed, replaced in place under the rest. */
+  private replaceRecord (old: AgentRecord, r: AgentRecord): void {
+    this.byId.set(r.id, r)
+    if (sameList(old.capabilities, r.capabilities) && old.zone === r.zone) {
+      this.indexCaps(r)
+    } else {
+      this.unindexCaps(old)
+      this.indexCaps(r)
     }
-    removeFrom(this.byHealth, r.hostHealth, r)
-    removeFrom(this.byHost, r.host, r)
-    removeFrom(this.byZone, r.zone, r)
+    move(this.byHealth, old.hostHealth, r.hostHealth, r)
+    move(this.byHost, old.host, r.host, r)
+    move(this.byZone, old.zone, r.zone, r)
   }
 
   /** Inserts or replaces `host`'s claim of `r.id`. Returns the visible change, if any. */
@@ -146,33 +215,32 @@ export class AgentIndex {
     const current = this.byId.get(r.id)
     if (current === undefined) {
       this.indexRecord(r)
-      this.count(r.id)
+      // (No winner has no shadows either: a removed winner's best shadow takes its place.)
+      r.claimants = 1 + (this.shadows.get(r.id)?.size ?? 0)
       return { kind: 'joined', agent: r }
     }
     let sh = this.shadows.get(r.id)
-    const newClaimant = current.host !== r.host && sh?.has(r.host) !== true
+    const sameHost = current.host === r.host
+    const newClaimant = !sameHost && sh?.has(r.host) !== true
     // The claims of the id after this one: the other hosts' claims, then the best of them owns the id.
-    if (current.host === r.host) {
-      this.unindexRecord(current)
-    } else {
+    if (!sameHost) {
       if (sh === undefined) { sh = new Map(); this.shadows.set(r.id, sh) }
       sh.set(r.host, r)
     }
-    const contenders = current.host === r.host ? r : current
+    const contenders = sameHost ? r : current
     let best = contenders
     if (sh !== undefined) for (const c of sh.values()) if (claimsBefore(c, best)) best = c
     let change: IndexChange | undefined
     if (best === contenders) {
-      if (current.host === r.host) {
-        this.indexRecord(r)
+      if (sameHost) {
+        this.replaceRecord(current, r)
         change = { kind: 'updated', agent: r, previous: current }
       }
     } else {
       // Another claim owns the id now: the previous owner's (current) claim becomes a shadow.
-      if (current.host !== r.host) this.unindexRecord(current)
       sh!.delete(best.host)
       sh!.set(contenders.host, contenders)
-      this.indexRecord(best)
+      this.replaceRecord(current, best)
       change = { kind: 'updated', agent: best, previous: current }
     }
     this.count(r.id)
@@ -193,16 +261,16 @@ export class AgentIndex {
       this.count(id)
       return undefined
     }
-    this.unindexRecord(current)
     if (sh !== undefined && sh.size > 0) {
       let best: AgentRecord | undefined
       for (const r of sh.values()) if (best === undefined || claimsBefore(r, best)) best = r
       sh.delete(best!.host)
       if (sh.size === 0) this.shadows.delete(id)
-      this.indexRecord(best!)
+      this.replaceRecord(current, best!)
       this.count(id)
       return { kind: 'updated', agent: best!, previous: current }
     }
+    this.unindexRecord(current)
     return { kind: 'left', agent: current }
   }
 
@@ -220,7 +288,7 @@ export class AgentIndex {
     const q = compileQuery(criteria, this.limits)
     // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
     // criterion the source implies is not checked again per record (touching records costs cache misses).
-    let source: Iterable<AgentRecord> | undefined
+    let source: RecordSet | undefined
     let best = Number.POSITIVE_INFINITY
     let impliedCap: string | undefined
     let impliesZone = false
@@ -232,7 +300,7 @@ export class AgentIndex {
       let size = s?.size ?? 0
       if (size < best) { best = size; source = s ?? NONE; impliedCap = c; impliesZone = false; impliesHost = false }
       if (q.zone !== undefined) {
-        s = this.byCapZone.get(c + '\u0000' + q.zone)
+        s = this.byCapZone.get(c)?.get(q.zone)
         size = s?.size ?? 0
         if (size < best) { best = size; source = s ?? NONE; impliedCap = c; impliesZone = true; impliesHost = false }
       }
@@ -296,7 +364,6 @@ export class AgentIndex {
   }
 }
 
-const NONE: ReadonlySet<AgentRecord> = new Set()
 const NO_STRINGS: string[] = []
 
 /** What a query checks on each candidate: the criteria its candidate source does not imply. */

@@ -53,12 +53,12 @@ interface RawAgent {
 
 /**
  * The raw baseline: the same data in plain objects and Maps of Sets (by id, capability, capability +
- * zone), with hand-written filters and no validation, fed from a bare Y.Doc's map (one observer).
+ * zone, nested), with hand-written filters and no validation, fed from a bare Y.Doc's map (one observer).
  */
 class RawIndex {
   readonly byId = new Map<string, RawAgent>()
   readonly byCap = new Map<string, Set<RawAgent>>()
-  readonly byCapZone = new Map<string, Set<RawAgent>>()
+  readonly byCapZone = new Map<string, Map<string, Set<RawAgent>>>()
 
   upsert (id: string, v: Record<string, unknown> | undefined): void {
     const old = this.byId.get(id)
@@ -66,7 +66,7 @@ class RawIndex {
       this.byId.delete(id)
       for (const c of old.capabilities) {
         this.byCap.get(c)?.delete(old)
-        if (old.zone !== undefined) this.byCapZone.get(c + '\u0000' + old.zone)?.delete(old)
+        if (old.zone !== undefined) this.byCapZone.get(c)?.get(old.zone)?.delete(old)
       }
     }
     if (v === undefined) return
@@ -86,9 +86,10 @@ class RawIndex {
       if (s === undefined) { s = new Set(); this.byCap.set(c, s) }
       s.add(r)
       if (r.zone !== undefined) {
-        const k = c + '\u0000' + r.zone
-        let z = this.byCapZone.get(k)
-        if (z === undefined) { z = new Set(); this.byCapZone.set(k, z) }
+        let zones = this.byCapZone.get(c)
+        if (zones === undefined) { zones = new Map(); this.byCapZone.set(c, zones) }
+        let z = zones.get(r.zone)
+        if (z === undefined) { z = new Set(); zones.set(r.zone, z) }
         z.add(r)
       }
     }
@@ -113,7 +114,7 @@ class RawIndex {
   capabilityZoneGpu (cap: string, zone: string, gpuMin: number, limit: number): { agents: RawAgent[], truncated: boolean } {
     const out: RawAgent[] = []
     let truncated = false
-    for (const r of this.byCapZone.get(cap + '\u0000' + zone) ?? []) {
+    for (const r of this.byCapZone.get(cap)?.get(zone) ?? []) {
       if (!((r.resources.gpu ?? -Infinity) >= gpuMin)) continue
       if (out.length === limit) { truncated = true; break }
       out.push(r)

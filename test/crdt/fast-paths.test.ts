@@ -178,8 +178,23 @@ describe('indexed queries', () => {
       ...(rand.chance(0.7) ? { load: rand.int(100) / 100 } : {})
     }))
     await reg.registerMany(inputs)
+    // Updates that keep or change each indexed key (records replaced in place or moved), and removals.
+    for (let i = 0; i < 600; i++) {
+      t++
+      const id = rand.pick(inputs).id
+      if (reg.lookup(id) === undefined) continue
+      if (rand.chance(0.05)) { await reg.unregister(id); continue }
+      await reg.update(id, {
+        ...(rand.chance(0.3) ? { capabilities: caps.filter(() => rand.chance(0.4)) } : {}),
+        ...(rand.chance(0.3) ? { zone: rand.pick(zones) } : {}),
+        ...(rand.chance(0.5) ? { health: rand.pick(['healthy', 'degraded'] as const) } : {}),
+        ...(rand.chance(0.5) ? { resources: { gpu: rand.int(4), cpu: rand.int(16) } } : {}),
+        ...(rand.chance(0.5) ? { load: rand.int(100) / 100 } : {})
+      })
+    }
     t += 10
     const all = [...reg.index.values()]
+    expect(all.length).toBeGreaterThan(300)
     const where = (): WhereClause[] => {
       const pool: WhereClause[] = [
         ['resources.gpu', 'gte', rand.int(4)], ['resources.gpu', 'lt', 2], ['resources.cpu', 'gt', 7], ['resources.toString', 'exists'],
