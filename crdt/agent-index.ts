@@ -1,8 +1,9 @@
 /**
  * The materialised registry: every agent by id, plus secondary indexes by capability, health, host and
- * zone in plain Maps of {@link RecordSet}s, maintained from the host documents' change events. Reads never
- * touch Yjs. An update that keeps a record's index keys replaces it in place in each set (no removal and
- * re-insertion into sets of up to every agent).
+ * zone, maintained from the host documents' change events. Reads never touch Yjs. The indexes whose sets
+ * grow to every agent (health, host, zone) hold {@link RecordSet}s: an update that keeps a record's key
+ * replaces it in place there (no removal and re-insertion into a set of up to every agent). The many small
+ * capability and capability -> zone sets are plain Sets (a Map per key would cost ~70 B per agent more).
  *
  * Agent ids are global. If several hosts claim one id, every replica shows the same owner: the earliest
  * claim by the claim time its host signed (`claimedAt`), then the smallest host id; the other claims are
@@ -35,8 +36,23 @@ export class RecordSet implements Iterable<AgentRecord> {
 }
 
 const NONE = new RecordSet()
+const NO_RECORDS: ReadonlySet<AgentRecord> = new Set()
 
 type SetIndex = Map<string, RecordSet>
+type PlainSetIndex = Map<string, Set<AgentRecord>>
+
+function addToSet (index: PlainSetIndex, key: string, r: AgentRecord): void {
+  let s = index.get(key)
+  if (s === undefined) { s = new Set(); index.set(key, s) }
+  s.add(r)
+}
+
+function removeFromSet (index: PlainSetIndex, key: string, r: AgentRecord): void {
+  const s = index.get(key)
+  if (s === undefined) return
+  s.delete(r)
+  if (s.size === 0) index.delete(key)
+}
 
 /** Adds `r` under `key`, or replaces the record of its id there in place. */
 function addTo (index: SetIndex, key: string | undefined, r: AgentRecord): void {
@@ -60,12 +76,6 @@ function move (index: SetIndex, oldKey: string | undefined, newKey: string | und
   addTo(index, newKey, r)
 }
 
-function sameList (a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /**
  * True when claim `a` owns the id before claim `b`: the earlier claim time (a claim written by an older
@@ -96,12 +106,12 @@ export class AgentIndex {
   private readonly byId = new Map<string, AgentRecord>()
   /** Losing claims of contested ids: id -> host -> record. */
   private readonly shadows = new Map<string, Map<string, AgentRecord>>()
-  private readonly byCapability: SetIndex = new Map()
+  private readonly byCapability: PlainSetIndex = new Map()
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
   /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
-  private readonly byCapZone = new Map<string, SetIndex>()
+  private readonly byCapZone = new Map<string, PlainSetIndex>()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
   /** Called when a host claims an id another host claims (or a changed claim changes the owner). */
   private readonly onContest: (report: ContestReport) => void
@@ -153,28 +163,28 @@ export class AgentIndex {
     return this.byId.values()
   }
 
-  withCapability (capability: string): RecordSet {
-    return this.byCapability.get(capability) ?? NONE
+  withCapability (capability: string): ReadonlySet<AgentRecord> {
+    return this.byCapability.get(capability) ?? NO_RECORDS
   }
 
   private indexCaps (r: AgentRecord): void {
     for (const c of r.capabilities) {
-      addTo(this.byCapability, c, r)
+      addToSet(this.byCapability, c, r)
       if (r.zone !== undefined) {
         let z = this.byCapZone.get(c)
         if (z === undefined) { z = new Map(); this.byCapZone.set(c, z) }
-        addTo(z, r.zone, r)
+        addToSet(z, r.zone, r)
       }
     }
   }
 
   private unindexCaps (r: AgentRecord): void {
     for (const c of r.capabilities) {
-      removeFrom(this.byCapability, c, r.id)
+      removeFromSet(this.byCapability, c, r)
       if (r.zone !== undefined) {
         const z = this.byCapZone.get(c)
         if (z === undefined) continue
-        removeFrom(z, r.zone, r.id)
+        removeFromSet(z, r.zone, r)
         if (z.size === 0) this.byCapZone.delete(c)
       }
     }
@@ -196,15 +206,11 @@ export class AgentIndex {
     removeFrom(this.byZone, r.zone, r.id)
   }
 
-  /** The indexed record of `old.id` (old) becomes `r`: moved between keys that changed, replaced in place under the rest. */
+  /** The indexed record of `old.id` (old) becomes `r`: replaced in place under the health, host and zone keys that stay, moved elsewhere. */
   private replaceRecord (old: AgentRecord, r: AgentRecord): void {
     this.byId.set(r.id, r)
-    if (sameList(old.capabilities, r.capabilities) && old.zone === r.zone) {
-      this.indexCaps(r)
-    } else {
-      this.unindexCaps(old)
-      this.indexCaps(r)
-    }
+    this.unindexCaps(old)
+    this.indexCaps(r)
     move(this.byHealth, old.hostHealth, r.hostHealth, r)
     move(this.byHost, old.host, r.host, r)
     move(this.byZone, old.zone, r.zone, r)
@@ -288,7 +294,7 @@ export class AgentIndex {
     const q = compileQuery(criteria, this.limits)
     // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
     // criterion the source implies is not checked again per record (touching records costs cache misses).
-    let source: RecordSet | undefined
+    let source: ReadonlySet<AgentRecord> | RecordSet | undefined
     let best = Number.POSITIVE_INFINITY
     let impliedCap: string | undefined
     let impliesZone = false
