@@ -61,8 +61,11 @@ function sized (bytes: number, unit: string): Record<string, unknown> {
   const meta = { pad: '' }
   v.metadata = meta
   const size = (): number => Buffer.byteLength(JSON.stringify(normaliseAgent(v as never, 1000, { ...limits, descriptorBytesMax: 1e9 }, false, 900)))
-  while (size() + Buffer.byteLength(unit) <= bytes) meta.pad += unit
+  // Each unit adds its escaped UTF-8 form; whole units first, then single bytes of 'x'.
+  const per = Buffer.byteLength(JSON.stringify(unit)) - 2
+  meta.pad = unit.repeat(Math.max(0, Math.floor((bytes - size()) / per)))
   while (size() < bytes) meta.pad += 'x'
+  expect(size()).toBe(bytes)
   return v
 }
 
@@ -145,12 +148,12 @@ describe('checkStoredAgent fast path', () => {
     for (let i = 0; i < 8; i++) shared = { l: shared, r: shared }
     cases.push({ ...base(), metadata: shared })
     for (const c of cases) agree(c)
-  })
+  }, 60_000)
 
   it('gives what the full validation gives on 5,000 random values', () => {
     const rand = createRand(17)
     for (let i = 0; i < 5000; i++) agree(mutate(rand))
-  })
+  }, 60_000)
 
   it('a shared subtree whose JSON passes the size limit many times over is refused alike', () => {
     let shared: unknown = 'x'.repeat(100)
@@ -222,7 +225,7 @@ describe('indexed queries', () => {
       expect(r.truncated).toBe(want.length > limit)
       expect(r.freshness.asOf).toBe(t)
     }
-  })
+  }, 60_000)
 })
 
 function getPath (a: AgentView, path: string): unknown {
