@@ -1,6 +1,9 @@
 /**
  * The materialised registry: every agent by id, plus secondary indexes by capability, health, host and
- * zone in plain Maps of Sets, maintained from the host documents' change events. Reads never touch Yjs.
+ * zone, maintained from the host documents' change events. Reads never touch Yjs. The indexes whose sets
+ * grow to every agent (health, host, zone) hold {@link RecordSet}s: an update that keeps a record's key
+ * replaces it in place there (no removal and re-insertion into a set of up to every agent). The many small
+ * capability and capability -> zone sets are plain Sets (a Map per key would cost ~70 B per agent more).
  *
  * Agent ids are global. If several hosts claim one id, every replica shows the same owner: the earliest
  * claim by the claim time its host signed (`claimedAt`), then the smallest host id; the other claims are
@@ -8,25 +11,71 @@
  * agent id", for why and for the limits of the rule.
  */
 import { compileQuery, sortRecords } from './query.js'
+import type { Predicate } from './query.js'
 import type { AgentRecord } from './agent-view.js'
-import type { QueryCriteria, QueryResult } from './types.js'
+import type { Health, QueryCriteria, QueryResult } from './types.js'
 
-type SetIndex = Map<string, Set<AgentRecord>>
+/**
+ * The winning records of one index key, by id (an index holds one record per id): iterable like a set of
+ * records, in insertion order; a record replaced under the same id keeps its place.
+ */
+export class RecordSet implements Iterable<AgentRecord> {
+  readonly byId = new Map<string, AgentRecord>()
 
-function addTo (index: SetIndex, key: string | undefined, r: AgentRecord): void {
-  if (key === undefined) return
+  get size (): number {
+    return this.byId.size
+  }
+
+  has (r: AgentRecord): boolean {
+    return this.byId.get(r.id) === r
+  }
+
+  [Symbol.iterator] (): IterableIterator<AgentRecord> {
+    return this.byId.values()
+  }
+}
+
+const NONE = new RecordSet()
+const NO_RECORDS: ReadonlySet<AgentRecord> = new Set()
+
+type SetIndex = Map<string, RecordSet>
+type PlainSetIndex = Map<string, Set<AgentRecord>>
+
+function addToSet (index: PlainSetIndex, key: string, r: AgentRecord): void {
   let s = index.get(key)
   if (s === undefined) { s = new Set(); index.set(key, s) }
   s.add(r)
 }
 
-function removeFrom (index: SetIndex, key: string | undefined, r: AgentRecord): void {
-  if (key === undefined) return
+function removeFromSet (index: PlainSetIndex, key: string, r: AgentRecord): void {
   const s = index.get(key)
   if (s === undefined) return
   s.delete(r)
   if (s.size === 0) index.delete(key)
 }
+
+/** Adds `r` under `key`, or replaces the record of its id there in place. */
+function addTo (index: SetIndex, key: string | undefined, r: AgentRecord): void {
+  if (key === undefined) return
+  let s = index.get(key)
+  if (s === undefined) { s = new RecordSet(); index.set(key, s) }
+  s.byId.set(r.id, r)
+}
+
+function removeFrom (index: SetIndex, key: string | undefined, id: string): void {
+  if (key === undefined) return
+  const s = index.get(key)
+  if (s === undefined) return
+  s.byId.delete(id)
+  if (s.size === 0) index.delete(key)
+}
+
+/** Moves the record of `r.id` from `oldKey` to `newKey`, or replaces it in place when the key is the same. */
+function move (index: SetIndex, oldKey: string | undefined, newKey: string | undefined, r: AgentRecord): void {
+  if (oldKey !== newKey) removeFrom(index, oldKey, r.id)
+  addTo(index, newKey, r)
+}
+
 
 /**
  * True when claim `a` owns the id before claim `b`: the earlier claim time (a claim written by an older
@@ -57,12 +106,12 @@ export class AgentIndex {
   private readonly byId = new Map<string, AgentRecord>()
   /** Losing claims of contested ids: id -> host -> record. */
   private readonly shadows = new Map<string, Map<string, AgentRecord>>()
-  private readonly byCapability: SetIndex = new Map()
+  private readonly byCapability: PlainSetIndex = new Map()
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
-  /** Compound index capability + zone: the common "who can do X near me" query costs O(k). */
-  private readonly byCapZone: SetIndex = new Map()
+  /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
+  private readonly byCapZone = new Map<string, PlainSetIndex>()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
   /** Called when a host claims an id another host claims (or a changed claim changes the owner). */
   private readonly onContest: (report: ContestReport) => void
@@ -102,8 +151,8 @@ export class AgentIndex {
   }
 
   /** Records of one host (winners only). */
-  ofHost (host: string): ReadonlySet<AgentRecord> {
-    return this.byHost.get(host) ?? new Set()
+  ofHost (host: string): RecordSet {
+    return this.byHost.get(host) ?? NONE
   }
 
   hosts (): string[] {
@@ -115,15 +164,35 @@ export class AgentIndex {
   }
 
   withCapability (capability: string): ReadonlySet<AgentRecord> {
-    return this.byCapability.get(capability) ?? new Set()
+    return this.byCapability.get(capability) ?? NO_RECORDS
+  }
+
+  private indexCaps (r: AgentRecord): void {
+    for (const c of r.capabilities) {
+      addToSet(this.byCapability, c, r)
+      if (r.zone !== undefined) {
+        let z = this.byCapZone.get(c)
+        if (z === undefined) { z = new Map(); this.byCapZone.set(c, z) }
+        addToSet(z, r.zone, r)
+      }
+    }
+  }
+
+  private unindexCaps (r: AgentRecord): void {
+    for (const c of r.capabilities) {
+      removeFromSet(this.byCapability, c, r)
+      if (r.zone !== undefined) {
+        const z = this.byCapZone.get(c)
+        if (z === undefined) continue
+        removeFromSet(z, r.zone, r)
+        if (z.size === 0) this.byCapZone.delete(c)
+      }
+    }
   }
 
   private indexRecord (r: AgentRecord): void {
     this.byId.set(r.id, r)
-    for (const c of r.capabilities) {
-      addTo(this.byCapability, c, r)
-      if (r.zone !== undefined) addTo(this.byCapZone, c + '\u0000' + r.zone, r)
-    }
+    this.indexCaps(r)
     addTo(this.byHealth, r.hostHealth, r)
     addTo(this.byHost, r.host, r)
     addTo(this.byZone, r.zone, r)
@@ -131,13 +200,20 @@ export class AgentIndex {
 
   private unindexRecord (r: AgentRecord): void {
     this.byId.delete(r.id)
-    for (const c of r.capabilities) {
-      removeFrom(this.byCapability, c, r)
-      if (r.zone !== undefined) removeFrom(this.byCapZone, c + '\u0000' + r.zone, r)
-    }
-    removeFrom(this.byHealth, r.hostHealth, r)
-    removeFrom(this.byHost, r.host, r)
-    removeFrom(this.byZone, r.zone, r)
+    this.unindexCaps(r)
+    removeFrom(this.byHealth, r.hostHealth, r.id)
+    removeFrom(this.byHost, r.host, r.id)
+    removeFrom(this.byZone, r.zone, r.id)
+  }
+
+  /** The indexed record of `old.id` (old) becomes `r`: replaced in place under the health, host and zone keys that stay, moved elsewhere. */
+  private replaceRecord (old: AgentRecord, r: AgentRecord): void {
+    this.byId.set(r.id, r)
+    this.unindexCaps(old)
+    this.indexCaps(r)
+    move(this.byHealth, old.hostHealth, r.hostHealth, r)
+    move(this.byHost, old.host, r.host, r)
+    move(this.byZone, old.zone, r.zone, r)
   }
 
   /** Inserts or replaces `host`'s claim of `r.id`. Returns the visible change, if any. */
@@ -145,33 +221,32 @@ export class AgentIndex {
     const current = this.byId.get(r.id)
     if (current === undefined) {
       this.indexRecord(r)
-      this.count(r.id)
+      // (No winner has no shadows either: a removed winner's best shadow takes its place.)
+      r.claimants = 1 + (this.shadows.get(r.id)?.size ?? 0)
       return { kind: 'joined', agent: r }
     }
     let sh = this.shadows.get(r.id)
-    const newClaimant = current.host !== r.host && sh?.has(r.host) !== true
+    const sameHost = current.host === r.host
+    const newClaimant = !sameHost && sh?.has(r.host) !== true
     // The claims of the id after this one: the other hosts' claims, then the best of them owns the id.
-    if (current.host === r.host) {
-      this.unindexRecord(current)
-    } else {
+    if (!sameHost) {
       if (sh === undefined) { sh = new Map(); this.shadows.set(r.id, sh) }
       sh.set(r.host, r)
     }
-    const contenders = current.host === r.host ? r : current
+    const contenders = sameHost ? r : current
     let best = contenders
     if (sh !== undefined) for (const c of sh.values()) if (claimsBefore(c, best)) best = c
     let change: IndexChange | undefined
     if (best === contenders) {
-      if (current.host === r.host) {
-        this.indexRecord(r)
+      if (sameHost) {
+        this.replaceRecord(current, r)
         change = { kind: 'updated', agent: r, previous: current }
       }
     } else {
       // Another claim owns the id now: the previous owner's (current) claim becomes a shadow.
-      if (current.host !== r.host) this.unindexRecord(current)
       sh!.delete(best.host)
       sh!.set(contenders.host, contenders)
-      this.indexRecord(best)
+      this.replaceRecord(current, best)
       change = { kind: 'updated', agent: best, previous: current }
     }
     this.count(r.id)
@@ -192,16 +267,16 @@ export class AgentIndex {
       this.count(id)
       return undefined
     }
-    this.unindexRecord(current)
     if (sh !== undefined && sh.size > 0) {
       let best: AgentRecord | undefined
       for (const r of sh.values()) if (best === undefined || claimsBefore(r, best)) best = r
       sh.delete(best!.host)
       if (sh.size === 0) this.shadows.delete(id)
-      this.indexRecord(best!)
+      this.replaceRecord(current, best!)
       this.count(id)
       return { kind: 'updated', agent: best!, previous: current }
     }
+    this.unindexRecord(current)
     return { kind: 'left', agent: current }
   }
 
@@ -219,66 +294,102 @@ export class AgentIndex {
     const q = compileQuery(criteria, this.limits)
     // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
     // criterion the source implies is not checked again per record (touching records costs cache misses).
-    let source: Iterable<AgentRecord> = this.byId.values()
+    let source: ReadonlySet<AgentRecord> | RecordSet | undefined
     let best = Number.POSITIVE_INFINITY
     let impliedCap: string | undefined
     let impliesZone = false
     let impliesHost = false
-    const consider = (s: ReadonlySet<AgentRecord> | undefined, cap: string | undefined, zone: boolean, host: boolean): void => {
-      const size = s?.size ?? 0
-      if (size >= best) return
-      best = size
-      source = s ?? []
-      impliedCap = cap
-      impliesZone = zone
-      impliesHost = host
-    }
-    for (const c of q.capabilities) {
-      consider(this.byCapability.get(c), c, false, false)
-      if (q.zone !== undefined) consider(this.byCapZone.get(c + '\u0000' + q.zone), c, true, false)
+    const caps = q.capabilities
+    for (let i = 0; i < caps.length; i++) {
+      const c = caps[i]!
+      let s = this.byCapability.get(c)
+      let size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = c; impliesZone = false; impliesHost = false }
+      if (q.zone !== undefined) {
+        s = this.byCapZone.get(c)?.get(q.zone)
+        size = s?.size ?? 0
+        if (size < best) { best = size; source = s ?? NONE; impliedCap = c; impliesZone = true; impliesHost = false }
+      }
     }
     // The index holds the health hosts wrote; a record's `health` is `unhealthy` while its host is
     // unreachable. So `healthy` / `degraded` take their index set as candidates and check each record's
     // `health` again (the host's liveness); `unhealthy` has no index set (its agents include every agent of
     // an unreachable host) and is checked on the candidates of the other criteria.
-    if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') consider(this.byHealth.get(q.health[0]!), undefined, false, false)
-    if (q.host !== undefined) consider(this.byHost.get(q.host), undefined, false, true)
-    if (q.zone !== undefined) consider(this.byZone.get(q.zone), undefined, true, false)
-    const caps = impliedCap === undefined ? q.capabilities : q.capabilities.filter(c => c !== impliedCap)
-    const zone = impliesZone ? undefined : q.zone
-    const health = q.health
-    const host = impliesHost ? undefined : q.host
-    const where = q.where
-    const reachableOnly = q.reachableOnly
-    const match = (r: AgentRecord): boolean => {
-      if (zone !== undefined && r.zone !== zone) return false
-      if (host !== undefined && r.host !== host) return false
-      if (health !== undefined && !health.includes(r.health)) return false
-      for (let i = 0; i < caps.length; i++) if (!r.capabilities.includes(caps[i]!)) return false
-      if (reachableOnly && !r.hostState.reachable) return false
-      for (let i = 0; i < where.length; i++) if (!where[i]!(r)) return false
-      return true
+    if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') {
+      const s = this.byHealth.get(q.health[0]!)
+      const size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = undefined; impliesZone = false; impliesHost = false }
     }
+    if (q.host !== undefined) {
+      const s = this.byHost.get(q.host)
+      const size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = undefined; impliesZone = false; impliesHost = true }
+    }
+    if (q.zone !== undefined) {
+      const s = this.byZone.get(q.zone)
+      const size = s?.size ?? 0
+      if (size < best) { best = size; source = s ?? NONE; impliedCap = undefined; impliesZone = true; impliesHost = false }
+    }
+    const m: Matcher = {
+      caps: impliedCap === undefined ? caps : caps.length === 1 ? NO_STRINGS : caps.filter(c => c !== impliedCap),
+      zone: impliesZone ? undefined : q.zone,
+      host: impliesHost ? undefined : q.host,
+      health: q.health,
+      reachableOnly: q.reachableOnly,
+      where: q.where
+    }
+    // Nothing left to check per record (the common "capability X, first N" query): no call per record.
+    const checkNone = m.caps.length === 0 && m.zone === undefined && m.host === undefined && m.health === undefined && !m.reachableOnly && m.where.length === 0
     const out: AgentRecord[] = []
     let truncated = false
+    const from = source ?? this.byId.values()
     if (q.order === undefined) {
-      for (const r of source) {
-        if (!match(r)) continue
+      for (const r of from) {
+        if (!checkNone && !matches(m, r)) continue
         if (out.length === q.limit) { truncated = true; break }
         out.push(r)
       }
     } else {
-      for (const r of source) if (match(r)) out.push(r)
+      for (const r of from) if (checkNone || matches(m, r)) out.push(r)
       sortRecords(out, q.order)
       if (out.length > q.limit) { truncated = true; out.length = q.limit }
     }
+    // Freshness: each host's silence once (records of one host share its state).
     let oldest = 0
     let over: Set<string> | undefined
-    for (const r of out) {
-      const s = r.hostState.silentMs()
+    let last: AgentRecord['hostState'] | undefined
+    for (let i = 0; i < out.length; i++) {
+      const st = out[i]!.hostState
+      if (st === last) continue
+      last = st
+      const s = st.silentMs()
       if (s > oldest) oldest = s
-      if (r.hostState.overQuota) (over ??= new Set()).add(r.host)
+      if (st.overQuota) (over ??= new Set()).add(st.host)
     }
     return { agents: out, truncated, freshness: { asOf: now, oldestHostSilentMs: oldest, overQuotaHosts: over?.size ?? 0 } }
   }
+}
+
+const NO_STRINGS: string[] = []
+
+/** What a query checks on each candidate: the criteria its candidate source does not imply. */
+interface Matcher {
+  caps: readonly string[]
+  zone: string | undefined
+  host: string | undefined
+  health: readonly Health[] | undefined
+  reachableOnly: boolean
+  where: readonly Predicate[]
+}
+
+function matches (m: Matcher, r: AgentRecord): boolean {
+  if (m.zone !== undefined && r.zone !== m.zone) return false
+  if (m.host !== undefined && r.host !== m.host) return false
+  if (m.health !== undefined && !m.health.includes(r.health)) return false
+  const caps = m.caps
+  for (let i = 0; i < caps.length; i++) if (!r.capabilities.includes(caps[i]!)) return false
+  if (m.reachableOnly && !r.hostState.reachable) return false
+  const where = m.where
+  for (let i = 0; i < where.length; i++) if (!where[i]!(r)) return false
+  return true
 }

@@ -209,6 +209,7 @@ export function patchAgent (current: StoredAgent, patch: AgentPatch, updatedAt: 
  */
 export function checkStoredAgent (id: string, value: unknown, limits: RegistryLimits, onNotJson?: (p: JsonInputProblem) => void): StoredAgent | undefined {
   if (!ID_RE.test(id) || isReservedName(id) || !isPlainObject(value)) return undefined
+  if (isNormalStoredAgent(value, limits)) return value as unknown as StoredAgent
   const p = plainJsonProblem(value)
   if (p !== undefined) { onNotJson?.(p); return undefined }
   try {
@@ -220,4 +221,91 @@ export function checkStoredAgent (id: string, value: unknown, limits: RegistryLi
   } catch {
     return undefined
   }
+}
+
+/** Deeper values than this take the full path of {@link checkStoredAgent} (which also finds cycles). */
+const FAST_DEPTH_MAX = 64
+/** Upper bound of the UTF-8 bytes JSON.stringify gives a number (e.g. `-1.2345678901234567e-308`). */
+const NUMBER_JSON_BYTES_MAX = 32
+/** Bytes of the `"health":"healthy",` normalisation adds to a value without one, rounded up. */
+const HEALTH_JSON_BYTES_MAX = 32
+
+/**
+ * An upper bound of the UTF-8 bytes of `JSON.stringify(v)` when `v` is plain JSON by the rules of
+ * `plainJsonProblem` (well-formed strings and keys, finite numbers, no `__proto__` key, arrays without
+ * holes, prototypes Object.prototype / Array.prototype / null, no typed arrays), at most `cap`; -1 when it
+ * is not plain JSON, may not be (deeper than {@link FAST_DEPTH_MAX}: cycles end there), or passes `cap`
+ * (which bounds the walk of a value that shares subtrees). The caller then takes the full path, which
+ * names the problem. A string takes at most 6 bytes per UTF-16 unit (`\uXXXX`) plus its quotes.
+ */
+function plainJsonBound (v: unknown, depth: number, cap: number): number {
+  switch (typeof v) {
+    case 'string': return isWellFormed(v) ? 2 + 6 * v.length : -1
+    case 'number': return Number.isFinite(v) ? NUMBER_JSON_BYTES_MAX : -1
+    case 'boolean': return 5
+    case 'object': break
+    default: return -1
+  }
+  if (v === null) return 4
+  if (depth >= FAST_DEPTH_MAX || ArrayBuffer.isView(v)) return -1
+  let n = 2
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== Array.prototype) return -1
+    for (let i = 0; i < v.length; i++) {
+      if (!Object.hasOwn(v, i)) return -1
+      const b = plainJsonBound(v[i], depth + 1, cap)
+      if (b < 0) return -1
+      n += b + 1
+      if (n > cap) return -1
+    }
+    return n
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) return -1
+  for (const k of Object.keys(v)) {
+    if (k === '__proto__' || !isWellFormed(k)) return -1
+    const b = plainJsonBound((v as Record<string, unknown>)[k], depth + 1, cap)
+    if (b < 0) return -1
+    n += 2 + 6 * k.length + 1 + b + 1
+    if (n > cap) return -1
+  }
+  return n
+}
+
+/**
+ * True when {@link checkStoredAgent}'s full path would return `v` itself (plain JSON, every field valid
+ * and already normal, within `descriptorBytesMax`), checked without building the normalised copy and its
+ * JSON text. False is no verdict: the full path then decides (and names the problem). Values with check
+ * results always take the full path.
+ */
+function isNormalStoredAgent (v: Record<string, unknown>, limits: RegistryLimits): boolean {
+  const caps = v.capabilities
+  if (!Array.isArray(caps) || caps.length > limits.capabilitiesMax) return false
+  for (let i = 0; i < caps.length; i++) {
+    const c: unknown = caps[i]
+    if (typeof c !== 'string' || c.length === 0 || c.length > limits.nameLengthMax) return false
+    // Duplicates are removed by normalisation (a copy): the full path.
+    for (let j = 0; j < i; j++) if (caps[j] === c) return false
+  }
+  const zone = v.zone
+  if (zone !== undefined && (typeof zone !== 'string' || zone.length === 0 || zone.length > limits.nameLengthMax)) return false
+  const res = v.resources
+  if (!isPlainObject(res)) return false
+  let nRes = 0
+  for (const k of Object.keys(res)) {
+    if (++nRes > limits.resourcesMax || k.length === 0 || k.length > limits.nameLengthMax || isReservedName(k)) return false
+    const x = res[k]
+    if (typeof x !== 'number' || !Number.isFinite(x)) return false
+  }
+  if (v.health !== undefined && !HEALTH_VALUES.includes(v.health as Health)) return false
+  if (!isPlainObject(v.metadata)) return false
+  const load = v.load
+  if (load !== undefined && (typeof load !== 'number' || !Number.isFinite(load) || load < 0)) return false
+  if (v.checks !== undefined) return false
+  if (typeof v.updatedAt !== 'number' || !Number.isFinite(v.updatedAt)) return false
+  const claimedAt = v.claimedAt
+  if (claimedAt !== undefined && (typeof claimedAt !== 'number' || !Number.isSafeInteger(claimedAt) || claimedAt < 0)) return false
+  // Plain JSON throughout (strings, names and keys well-formed included), and the normalised form's JSON
+  // (a subset of v's fields, plus a default health) within descriptorBytesMax.
+  return plainJsonBound(v, 0, limits.descriptorBytesMax - HEALTH_JSON_BYTES_MAX) >= 0
 }

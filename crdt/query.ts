@@ -30,6 +30,9 @@ export function compileGetter (path: unknown, at: string): Getter {
   }
   if (head === 'resources' && parts.length === 2) {
     const k = parts[1]!
+    // A record's resources are a validated plain object (prototype Object.prototype or null): a name
+    // Object.prototype lacks reads the own value or undefined without the own-property check.
+    if (!(k in Object.prototype)) return (a) => a.resources[k]
     return (a) => Object.hasOwn(a.resources, k) ? a.resources[k] : undefined
   }
   if (head === 'metadata') {
@@ -75,10 +78,20 @@ function compileClause (clause: WhereClause, i: number): Predicate {
     case 'gt': case 'gte': case 'lt': case 'lte': {
       if (typeof value !== 'number' && typeof value !== 'string') throw new InvalidQueryError(`${at}.2`, `${op} needs a number or string`)
       if (isCaps) throw new InvalidQueryError(`${at}.1`, `${op} does not apply to capabilities`)
-      const test = op === 'gt' ? (c: number) => c > 0 : op === 'gte' ? (c: number) => c >= 0 : op === 'lt' ? (c: number) => c < 0 : (c: number) => c <= 0
-      return (a) => {
-        const c = compare(get(a), value)
-        return c !== undefined && test(c)
+      // compare() of two numbers or two strings, written out per op (the same order, no closure per record).
+      if (typeof value === 'number') {
+        switch (op) {
+          case 'gt': return (a) => { const v = get(a); return typeof v === 'number' && v > value }
+          case 'gte': return (a) => { const v = get(a); return typeof v === 'number' && v >= value }
+          case 'lt': return (a) => { const v = get(a); return typeof v === 'number' && v < value }
+          default: return (a) => { const v = get(a); return typeof v === 'number' && v <= value }
+        }
+      }
+      switch (op) {
+        case 'gt': return (a) => { const v = get(a); return typeof v === 'string' && v > value }
+        case 'gte': return (a) => { const v = get(a); return typeof v === 'string' && v >= value }
+        case 'lt': return (a) => { const v = get(a); return typeof v === 'string' && v < value }
+        default: return (a) => { const v = get(a); return typeof v === 'string' && v <= value }
       }
     }
     case 'in':

@@ -240,12 +240,12 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       this.sync(id, undefined, host)
       return
     }
-    if (!host.local && this.index.claimOf(id, host.host) === undefined && this.index.ofHost(host.host).size >= this.limits.agentsPerHostMax) {
+    const prev = this.index.claimOf(id, host.host)
+    if (!host.local && prev === undefined && this.index.ofHost(host.host).size >= this.limits.agentsPerHostMax) {
       this.stats.overLimit++
       return
     }
     const rec = new AgentRecord(id, stored, host)
-    const prev = this.index.claimOf(id, host.host)
     if (prev !== undefined && prev.sameAs(rec)) return
     const ch = this.index.upsert(rec)
     if (ch === undefined) return

@@ -102,6 +102,9 @@ export interface ReplicaInit {
   acceptHost?: (host: string, kind: DocKind) => boolean
 }
 
+/** Bytes of the buffer a replica verifies small blobs' signatures in (larger ones get their own). */
+export const CONTEXT_SCRATCH_BYTES = 16 * 1024
+
 /** Below this many log bytes the owner never makes a new checkpoint. */
 export const CHECKPOINT_LOG_BYTES_MIN = 64 * 1024
 /**
@@ -148,12 +151,16 @@ export class Replica {
   private restoring = false
   /** Local documents' update capture: set while a local transaction runs. */
   private captured: Uint8Array[] | undefined
+  /** The signing context followed by room for a signed part of up to {@link CONTEXT_SCRATCH_BYTES} in all (see {@link contextual}). */
+  private readonly scratch: Uint8Array
 
   constructor (init: ReplicaInit) {
     this.signer = init.signer
     this.verifier = init.verify
     this.id = init.signer.id
     this.context = signingContext(init.mesh)
+    this.scratch = new Uint8Array(Math.max(CONTEXT_SCRATCH_BYTES, this.context.length))
+    this.scratch.set(this.context, 0)
     this.limits = { ...DEFAULT_LIMITS, ...init.limits }
     this.now = init.now ?? Date.now
     this.logFn = init.log ?? (() => {})
@@ -288,6 +295,17 @@ export class Replica {
     return { tag, kind: d.kind, host: d.host, incarnation: d.incarnation, seq, payload, signature, signed: bytes.subarray(0, signed.length), bytes }
   }
 
+  /**
+   * The bytes a signature covers: the context, then `signed`. A small blob's go into the scratch buffer (no
+   * allocation per verification; the verifier is synchronous and keeps nothing: see {@link Verifier}).
+   */
+  private contextual (signed: Uint8Array): Uint8Array {
+    const n = this.context.length + signed.length
+    if (n > this.scratch.length) return withContext(this.context, signed)
+    this.scratch.set(signed, this.context.length)
+    return this.scratch.subarray(0, n)
+  }
+
   // ---- remote messages -------------------------------------------------------------------------
 
   /**
@@ -349,7 +367,7 @@ export class Replica {
     } else if (!this.acceptHost(b.host, b.kind)) {
       return this.reject('host-refused', `documents of ${b.host} are refused`)
     }
-    if (authenticatedBy !== b.host && !this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {
+    if (authenticatedBy !== b.host && !this.verifier(b.host, this.contextual(b.signed), b.signature)) {
       return this.reject('signature', `bad signature on ${b.kind}/${b.host}#${b.seq}`, b)
     }
     // Quotas, on authentic blobs only (a forger cannot spend a host's allowance), before anything is kept.
@@ -696,7 +714,7 @@ export class Replica {
         try { this.applyBlob(b) } finally { this.restoring = false }
         continue
       }
-      if (!this.verifier(b.host, withContext(this.context, b.signed), b.signature)) {
+      if (!this.verifier(b.host, this.contextual(b.signed), b.signature)) {
         throw new DecodeError('restore', `bad signature on own ${b.kind} document`)
       }
       const key = docKey(b.kind, b.host)

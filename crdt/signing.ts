@@ -9,7 +9,10 @@ export interface Signer {
   sign: (data: Uint8Array) => Uint8Array
 }
 
-/** Returns true when `signature` is `host`'s signature of `data`. Must not throw on garbage. */
+/**
+ * Returns true when `signature` is `host`'s signature of `data`. Must not throw on garbage. Synchronous,
+ * and keeps no reference to `data` (the replica reuses its buffer for the next verification).
+ */
 export type Verifier = (host: string, data: Uint8Array, signature: Uint8Array) => boolean
 
 /** Domain-separation prefix of every signature: the protocol version and the mesh name. */

@@ -4,8 +4,15 @@
  * update applied with index maintenance [<= 60 µs], memory per agent per replica [<= 1.5 KB], and a late
  * joiner applying the whole 100k registry from a checkpoint (in process; the network part is in the
  * mesh bench).
+ *
+ * Each figure of ours has its raw baseline run in the same process, interleaved with ours, and the ratio
+ * (issue 17: queries within 3× of a plain index with the same filter, a verified remote update within 2×
+ * of Yjs apply + index): the baseline is {@link RawIndex}, plain objects in Maps of Sets, fed by a bare
+ * Y.Doc's observer.
  */
 import { generateKeyPairSync, sign, verify, createPublicKey } from 'node:crypto'
+import os from 'node:os'
+import * as Y from 'yjs'
 import { LeaseTable } from '../../crdt/liveness.js'
 import { ReplicatedRegistry } from '../../crdt/registry.js'
 import { Replica } from '../../crdt/replica.js'
@@ -13,6 +20,8 @@ import { normaliseAgent } from '../../crdt/descriptor.js'
 import { DEFAULT_LIMITS } from '../../crdt/limits.js'
 import { createRand } from '../../src/base/prng.js'
 import type { KeyObject } from 'node:crypto'
+import { decodeSignedBlob } from '../../crdt/codec.js'
+import { signingContext, withContext } from '../../crdt/signing.js'
 import type { SignedBlob } from '../../crdt/codec.js'
 
 export const name = 'registry'
@@ -28,6 +37,90 @@ function pct (xs: number[], p: number): number {
 
 function round (x: number, d = 3): number {
   return Number(x.toFixed(d))
+}
+
+/** A plain agent object of the raw baseline. */
+interface RawAgent {
+  id: string
+  capabilities: string[]
+  zone: string | undefined
+  resources: Record<string, number>
+  health: string
+  load: number | undefined
+  metadata: unknown
+  updatedAt: number
+}
+
+/**
+ * The raw baseline: the same data in plain objects and Maps of Sets (by id, capability, capability +
+ * zone, nested), with hand-written filters and no validation, fed from a bare Y.Doc's map (one observer).
+ */
+class RawIndex {
+  readonly byId = new Map<string, RawAgent>()
+  readonly byCap = new Map<string, Set<RawAgent>>()
+  readonly byCapZone = new Map<string, Map<string, Set<RawAgent>>>()
+
+  upsert (id: string, v: Record<string, unknown> | undefined): void {
+    const old = this.byId.get(id)
+    if (old !== undefined) {
+      this.byId.delete(id)
+      for (const c of old.capabilities) {
+        this.byCap.get(c)?.delete(old)
+        if (old.zone !== undefined) this.byCapZone.get(c)?.get(old.zone)?.delete(old)
+      }
+    }
+    if (v === undefined) return
+    const r: RawAgent = {
+      id,
+      capabilities: v.capabilities as string[],
+      zone: v.zone as string | undefined,
+      resources: v.resources as Record<string, number>,
+      health: v.health as string,
+      load: v.load as number | undefined,
+      metadata: v.metadata,
+      updatedAt: v.updatedAt as number
+    }
+    this.byId.set(id, r)
+    for (const c of r.capabilities) {
+      let s = this.byCap.get(c)
+      if (s === undefined) { s = new Set(); this.byCap.set(c, s) }
+      s.add(r)
+      if (r.zone !== undefined) {
+        let zones = this.byCapZone.get(c)
+        if (zones === undefined) { zones = new Map(); this.byCapZone.set(c, zones) }
+        let z = zones.get(r.zone)
+        if (z === undefined) { z = new Set(); zones.set(r.zone, z) }
+        z.add(r)
+      }
+    }
+  }
+
+  /** Follows `doc`'s `agents` map: every change re-indexes its keys. */
+  follow (doc: Y.Doc): void {
+    const m = doc.getMap<Record<string, unknown>>('agents')
+    m.observe((e) => { for (const id of e.keysChanged) this.upsert(id, m.get(id)) })
+  }
+
+  capability (cap: string, limit: number): { agents: RawAgent[], truncated: boolean } {
+    const out: RawAgent[] = []
+    let truncated = false
+    for (const r of this.byCap.get(cap) ?? []) {
+      if (out.length === limit) { truncated = true; break }
+      out.push(r)
+    }
+    return { agents: out, truncated }
+  }
+
+  capabilityZoneGpu (cap: string, zone: string, gpuMin: number, limit: number): { agents: RawAgent[], truncated: boolean } {
+    const out: RawAgent[] = []
+    let truncated = false
+    for (const r of this.byCapZone.get(cap)?.get(zone) ?? []) {
+      if (!((r.resources.gpu ?? -Infinity) >= gpuMin)) continue
+      if (out.length === limit) { truncated = true; break }
+      out.push(r)
+    }
+    return { agents: out, truncated }
+  }
 }
 
 function heapUsed (): number {
@@ -76,29 +169,83 @@ export default async function (): Promise<Record<string, unknown>> {
   }
   const buildMs = performance.now() - tBuild
 
-  // A late joiner applies the owner's whole state (checkpoint + log), verifying every signature.
+  // A late joiner applies the owner's whole state (checkpoint + log), verifying every signature; the raw
+  // floor applies the same payloads to a bare Y.Doc (one signature check per message) and indexes it.
+  const context = signingContext('bench')
+  const msgs = owner.replica.missingFor(mk('probe').replica.digest())
+  const joinBytes = msgs.reduce((n, m) => n + m.length, 0)
+  const rawJoin = (): { ms: number, raw: RawIndex, doc: Y.Doc } => {
+    const t0 = performance.now()
+    const doc = new Y.Doc()
+    const raw = new RawIndex()
+    for (const m of msgs) {
+      const b = decodeSignedBlob(m, Number.MAX_SAFE_INTEGER)
+      if (!verifier(b.host, withContext(context, b.signed), b.signature)) throw new Error('raw baseline: bad signature')
+      Y.applyUpdate(doc, b.payload)
+    }
+    for (const [id, v] of doc.getMap<Record<string, unknown>>('agents')) raw.upsert(id, v)
+    raw.follow(doc)
+    return { ms: performance.now() - t0, raw, doc }
+  }
+  const rawJoined = rawJoin()
   const heap0 = heapUsed()
   const joiner = mk('joiner')
   const tJoin = performance.now()
-  const msgs = owner.replica.missingFor(joiner.replica.digest())
-  const tJoinMissing = performance.now()
   for (const m of msgs) joiner.replica.apply(m)
-  const joinApplyMs = performance.now() - tJoinMissing
-  const joinBytes = msgs.reduce((n, m) => n + m.length, 0)
+  const joinApplyMs = performance.now() - tJoin
   const heap1 = heapUsed()
   if (joiner.registry.size !== N) throw new Error(`joiner has ${joiner.registry.size} agents, expected ${N}`)
+  const raw = rawJoined.raw
+  if (raw.byId.size !== N) throw new Error(`raw baseline has ${raw.byId.size} agents, expected ${N}`)
 
   // Lookup by id: batches of 1000 random lookups; p50 of the per-lookup mean of each batch.
   const reg = joiner.registry
   const probe = Array.from({ length: 1000 }, () => ids[rand.int(N)]!)
   const lookupNs: number[] = []
+  const rawLookupNs: number[] = []
   let sink = 0
   for (let b = 0; b < 2000; b++) {
-    const t0 = performance.now()
+    let t0 = performance.now()
     for (let i = 0; i < probe.length; i++) if (reg.lookup(probe[i]!) !== undefined) sink++
     lookupNs.push((performance.now() - t0) * 1e6 / probe.length)
+    t0 = performance.now()
+    for (let i = 0; i < probe.length; i++) if (raw.byId.get(probe[i]!) !== undefined) sink++
+    rawLookupNs.push((performance.now() - t0) * 1e6 / probe.length)
   }
 
+  // Queries: ours and the raw index's, alternating in rounds so both see the same machine.
+  const timeQueries = (fns: { ours: () => number, raw: () => number }, reps: number): Record<string, unknown> => {
+    const us = { ours: [] as number[], raw: [] as number[] }
+    const results = { ours: 0, raw: 0 }
+    for (let i = 0; i < 200; i++) { fns.ours(); fns.raw() }
+    const ROUNDS = 10
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of ['ours', 'raw'] as const) {
+        const fn = fns[side]
+        for (let i = 0; i < reps / ROUNDS; i++) {
+          const t0 = performance.now()
+          results[side] = fn()
+          us[side].push((performance.now() - t0) * 1000)
+        }
+      }
+    }
+    const p50 = pct(us.ours, 0.5)
+    const rawP50 = pct(us.raw, 0.5)
+    return { p50Us: round(p50), p99Us: round(pct(us.ours, 0.99)), results: results.ours, rawP50Us: round(rawP50), rawP99Us: round(pct(us.raw, 0.99)), rawResults: results.raw, ratioP50: round(p50 / rawP50, 2) }
+  }
+  const capQuery = timeQueries({
+    ours: () => reg.query({ capability: `cap-${rand.int(CAPS)}`, limit: 10 }).agents.length,
+    raw: () => raw.capability(`cap-${rand.int(CAPS)}`, 10).agents.length
+  }, 20_000)
+  const comboQuery = timeQueries({
+    ours: () => reg.query({
+      capability: `cap-${rand.int(CAPS)}`,
+      zone: `zone-${rand.int(ZONES)}`,
+      where: [['resources.gpu', 'gte', 1]],
+      limit: 10
+    }).agents.length,
+    raw: () => raw.capabilityZoneGpu(`cap-${rand.int(CAPS)}`, `zone-${rand.int(ZONES)}`, 1, 10).agents.length
+  }, 20_000)
   const timeQuery = (fn: () => number, reps: number): { p50Us: number, p99Us: number, results: number } => {
     const us: number[] = []
     let results = 0
@@ -110,19 +257,16 @@ export default async function (): Promise<Record<string, unknown>> {
     }
     return { p50Us: round(pct(us, 0.5)), p99Us: round(pct(us, 0.99)), results }
   }
-  const capQuery = timeQuery(() => reg.query({ capability: `cap-${rand.int(CAPS)}`, limit: 10 }).agents.length, 20_000)
-  const comboQuery = timeQuery(() => reg.query({
-    capability: `cap-${rand.int(CAPS)}`,
-    zone: `zone-${rand.int(ZONES)}`,
-    where: [['resources.gpu', 'gte', 1]],
-    limit: 10
-  }).agents.length, 20_000)
   const orderedQuery = timeQuery(() => reg.query({ capability: `cap-${rand.int(CAPS)}`, orderBy: 'load', limit: 10 }).agents.length, 5_000)
   const strategy = timeQuery(() => reg.lookupWith(`cap-${rand.int(CAPS)}`, 'least-loaded') !== undefined ? 1 : 0, 5_000)
 
-  // Remote updates: the owner changes one agent at a time; the joiner applies the signed update.
+  // Remote updates: the owner changes one agent at a time; the joiner applies the signed update (with
+  // verification), `other` the same without, the raw baseline's bare Y.Doc the payload; and the same
+  // Ed25519 check alone (the signature's share of ours).
   const remoteUs: number[] = []
   const remoteNoVerifyUs: number[] = []
+  const rawRemoteUs: number[] = []
+  const verifyOnlyUs: number[] = []
   const other = mk('other', false)
   for (const m of owner.replica.missingFor(other.replica.digest())) other.replica.apply(m)
   for (let i = 0; i < 3000; i++) {
@@ -136,7 +280,14 @@ export default async function (): Promise<Record<string, unknown>> {
     t0 = performance.now()
     other.replica.apply(blob.bytes)
     remoteNoVerifyUs.push((performance.now() - t0) * 1000)
+    t0 = performance.now()
+    Y.applyUpdate(rawJoined.doc, blob.payload)
+    rawRemoteUs.push((performance.now() - t0) * 1000)
+    t0 = performance.now()
+    if (verifier('owner', withContext(context, blob.signed), blob.signature)) sink++
+    verifyOnlyUs.push((performance.now() - t0) * 1000)
   }
+  if (raw.byId.get(ids[0]!)?.updatedAt !== (joiner.registry.lookup(ids[0]!) as { updatedAt: number }).updatedAt) throw new Error('raw baseline diverged')
   const localUs: number[] = []
   for (let i = 0; i < 2000; i++) {
     const id = ids[rand.int(N)]!
@@ -144,19 +295,35 @@ export default async function (): Promise<Record<string, unknown>> {
     await owner.registry.update(id, { load: rand.next() })
     localUs.push((performance.now() - t0) * 1000)
   }
+  const remoteP50 = pct(remoteUs, 0.5)
+  const rawRemoteP50 = pct(rawRemoteUs, 0.5)
+  // The floor with every update verified: the raw apply plus the Ed25519 check, sample by sample.
+  const rawPlusVerifyP50 = pct(rawRemoteUs.map((x, i) => x + verifyOnlyUs[i]!), 0.5)
 
   return {
     agents: N,
+    load1: round(os.loadavg()[0]!, 2),
     buildOwnerMs: round(buildMs, 0),
-    lookupByIdNs: { p50: round(pct(lookupNs, 0.5), 1), p99: round(pct(lookupNs, 0.99), 1), targetP50: 100 },
-    queryCapability10: { ...capQuery, targetUs: 2 },
-    queryCapabilityZoneNumeric10: { ...comboQuery, targetUs: 20 },
+    lookupByIdNs: { p50: round(pct(lookupNs, 0.5), 1), p99: round(pct(lookupNs, 0.99), 1), targetP50: 100, rawMapP50: round(pct(rawLookupNs, 0.5), 1) },
+    queryCapability10: { ...capQuery, targetUs: 2, targetRatio: 3 },
+    queryCapabilityZoneNumeric10: { ...comboQuery, targetUs: 20, targetRatio: 3 },
     queryCapabilityOrderedByLoad10: orderedQuery,
     lookupWithLeastLoaded: strategy,
-    remoteUpdateApplyUs: { p50: round(pct(remoteUs, 0.5), 1), p99: round(pct(remoteUs, 0.99), 1), withSignatureVerify: true, target: 60 },
-    remoteUpdateApplyNoVerifyUs: { p50: round(pct(remoteNoVerifyUs, 0.5), 1), p99: round(pct(remoteNoVerifyUs, 0.99), 1) },
+    remoteUpdateApplyUs: {
+      p50: round(remoteP50, 1),
+      p99: round(pct(remoteUs, 0.99), 1),
+      withSignatureVerify: true,
+      target: 60,
+      rawYjsApplyIndexP50: round(rawRemoteP50, 1),
+      ratioP50: round(remoteP50 / rawRemoteP50, 2),
+      targetRatio: 2,
+      ed25519VerifyAloneP50: round(pct(verifyOnlyUs, 0.5), 1),
+      rawPlusVerifyP50: round(rawPlusVerifyP50, 1),
+      ratioToRawPlusVerifyP50: round(remoteP50 / rawPlusVerifyP50, 2)
+    },
+    remoteUpdateApplyNoVerifyUs: { p50: round(pct(remoteNoVerifyUs, 0.5), 1), p99: round(pct(remoteNoVerifyUs, 0.99), 1), ratioP50: round(pct(remoteNoVerifyUs, 0.5) / rawRemoteP50, 2) },
     localUpdateSignedUs: { p50: round(pct(localUs, 0.5), 1), p99: round(pct(localUs, 0.99), 1) },
-    lateJoinerInProcess: { messages: msgs.length, bytes: joinBytes, encodeMs: round(tJoinMissing - tJoin, 0), applyAndIndexMs: round(joinApplyMs, 0) },
+    lateJoinerInProcess: { messages: msgs.length, bytes: joinBytes, applyAndIndexMs: round(joinApplyMs, 0), rawYjsApplyIndexMs: round(rawJoined.ms, 0), ratio: round(joinApplyMs / rawJoined.ms, 2) },
     memoryPerAgentBytes: { value: Math.round((heap1 - heap0) / N), gcExposed: (globalThis as { gc?: unknown }).gc !== undefined, target: 1536 },
     sink
   }
