@@ -37,14 +37,14 @@ async function waitFor (cond: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-async function group (dirs: string[] | undefined): Promise<Peer[]> {
+async function group (dirs: string[] | undefined, asyncLeaderWrites = true): Promise<Peer[]> {
   const peers: Peer[] = []
   for (let i = 0; i < 3; i++) {
     peers.push(await createPeer({ logLevel: 'silent', dht: false, inboundConnectionsPerSecondMax: 1000, ...(dirs !== undefined ? { dataDir: dirs[i]! } : {}) }))
   }
   for (let i = 1; i < 3; i++) for (let j = 0; j < i; j++) await peers[i]!.dial(peers[j]!.addresses()[0]!)
   const voters = peers.map(p => p.id)
-  for (const p of peers) await p.startRaft({ voters, ...RAFT, fsync: true })
+  for (const p of peers) await p.startRaft({ voters, ...RAFT, fsync: true, asyncLeaderWrites })
   await waitFor(() => peers.some(p => p.raft?.status().role === 'leader'), 10_000, 'a leader')
   return peers
 }
@@ -99,20 +99,30 @@ function summarize (ours: Figures[], floor: Figures[]): Record<string, unknown> 
   }
 }
 
-/** One round: the raw floor, then our group, over fresh nodes (and fresh data dirs when `fsync`). */
-async function round (fsync: boolean): Promise<{ ours: Figures, floor: Figures }> {
-  const fl = await startFloor(fsync)
-  let floor: Figures
-  try { floor = await latencyAndThroughput(fl.propose) } finally { await fl.stop() }
+/** Our group's figures over fresh nodes (and fresh data dirs when `fsync`). */
+async function ours (fsync: boolean, asyncLeaderWrites: boolean): Promise<Figures> {
   const dirs = fsync ? await Promise.all([0, 1, 2].map(async () => await mkdtemp(join(tmpdir(), 'agora-bench-raft-')))) : undefined
-  const peers = await group(dirs)
+  const peers = await group(dirs, asyncLeaderWrites)
   try {
     const d = leaderOf(peers)!.raft!.driver!
-    return { ours: await latencyAndThroughput(async (c) => await d.propose(c)), floor }
+    return await latencyAndThroughput(async (c) => await d.propose(c))
   } finally {
     await Promise.all(peers.map(async p => await p.stop()))
     if (dirs !== undefined) await Promise.all(dirs.map(async d => await rm(d, { recursive: true, force: true })))
   }
+}
+
+/**
+ * One round: the raw floor, then our group, then (fsync on) our group with the leader writing before
+ * it sends (`asyncLeaderWrites: false`, as before issue 17), each over fresh nodes.
+ */
+async function round (fsync: boolean): Promise<{ ours: Figures, floor: Figures, sequential?: Figures }> {
+  const fl = await startFloor(fsync)
+  let floor: Figures
+  try { floor = await latencyAndThroughput(fl.propose) } finally { await fl.stop() }
+  const o = await ours(fsync, true)
+  if (!fsync) return { ours: o, floor }
+  return { ours: o, floor, sequential: await ours(fsync, false) }
 }
 
 async function failover (peers: Peer[], dirs: string[], trials: number): Promise<Record<string, unknown>> {
@@ -151,16 +161,21 @@ export default async function (): Promise<Record<string, unknown>> {
     loadAverage1mBefore: r2(loadavg()[0]!)
   }
   for (const fsync of [true, false]) {
-    const ours: Figures[] = []
+    const ourFigures: Figures[] = []
     const floor: Figures[] = []
+    const sequential: Figures[] = []
     for (let r = 0; r < ROUNDS; r++) {
       progress(`${fsync ? 'fsync on' : 'in memory (no fsync)'}: round ${r + 1} of ${ROUNDS}`)
       const x = await round(fsync)
-      ours.push(x.ours)
+      ourFigures.push(x.ours)
       floor.push(x.floor)
-      progress(`  ours p50 ${r2(x.ours.p50)} p99 ${r2(x.ours.p99)} ms, ${Math.round(x.ours.commandsPerSec)}/s; floor p50 ${r2(x.floor.p50)} p99 ${r2(x.floor.p99)} ms, ${Math.round(x.floor.commandsPerSec)}/s`)
+      if (x.sequential !== undefined) sequential.push(x.sequential)
+      progress(`  ours p50 ${r2(x.ours.p50)} p99 ${r2(x.ours.p99)} ms, ${Math.round(x.ours.commandsPerSec)}/s; floor p50 ${r2(x.floor.p50)} p99 ${r2(x.floor.p99)} ms, ${Math.round(x.floor.commandsPerSec)}/s` +
+        (x.sequential !== undefined ? `; sequential leader writes p50 ${r2(x.sequential.p50)} p99 ${r2(x.sequential.p99)} ms, ${Math.round(x.sequential.commandsPerSec)}/s` : ''))
     }
-    out[fsync ? 'fsyncOn' : 'inMemory'] = summarize(ours, floor)
+    const summary = summarize(ourFigures, floor)
+    if (sequential.length > 0) summary.leaderWritesSequential = summarize(sequential, floor)
+    out[fsync ? 'fsyncOn' : 'inMemory'] = summary
   }
   const trials = Number(process.env.BENCH_TRIALS ?? 20)
   if (trials > 0) {
