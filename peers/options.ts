@@ -104,6 +104,8 @@ export const peerOptionsSchema = z.object({
     fsync: z.boolean().optional(),
     /** An fsync of the Raft log slower than this is logged as a warning ("slow fsync"). Default 100 ms. */
     fsyncSlowMs: z.number().int().min(0).max(3_600_000).optional(),
+    /** The leader writes its entries in parallel with sending them (one fsync on the commit path). Default true. */
+    asyncLeaderWrites: z.boolean().optional(),
     snapshotEntries: z.number().int().positive().optional(),
     proposalTimeoutMs: positiveMs.optional(),
     /**

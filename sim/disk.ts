@@ -4,6 +4,12 @@
  * do not). It persists synchronously and reports every write to the simulation's checkers. A crash
  * armed "torn" (Simulation.crash) strikes at the next write: that whole Ready is lost, nothing of it is
  * persisted or sent.
+ *
+ * With `deferParallel` (the simulation's `asyncLeaderWrites`), a leader's write made in parallel with
+ * sending (Ready.persistInParallel) is held in flight until {@link completeInflight} (one of the node's
+ * next ticks, or a later write of the same node, which must come after it); a crash meanwhile loses every
+ * write in flight, and a torn crash keeps a prefix of their entries (the simulation draws its length,
+ * from none to all; no hard state of theirs), as a write-ahead log cut anywhere in them would.
  */
 import { AgoraError } from '../src/base/errors.js'
 import { decodeConfChange, MemoryStorage } from '../protocols/raft/index.js'
@@ -39,11 +45,19 @@ export interface DiskObserver {
 
 const EMPTY = new Uint8Array(0)
 
+/** A write in flight and who waits for it (the driver, through a thenable). */
+interface Inflight { rd: Ready, done: Array<() => void> }
+
 export class SimDisk implements DriverStorage {
   readonly memory: MemoryStorage
   /** Armed: the next write fails as a crash. */
   tornArmed = false
   observer: DiskObserver | undefined
+  /** Hold a leader's parallel writes in flight until {@link completeInflight}. */
+  deferParallel = false
+  private inflight: Inflight[] = []
+  /** Parallel writes lost to a crash (whole) and cut by a torn crash (a prefix kept). */
+  readonly lost = { writes: 0, torn: 0 }
 
   constructor (readonly node: number, memory: MemoryStorage) {
     this.memory = memory
@@ -57,8 +71,58 @@ export class SimDisk implements DriverStorage {
     return new SimDisk(node, ms)
   }
 
-  save (rd: Ready): void {
+  save (rd: Ready): void | PromiseLike<void> {
     if (this.tornArmed) { this.tornArmed = false; throw new TornCrashError(this.node) }
+    if (this.deferParallel && rd.persistInParallel) {
+      const w: Inflight = { rd, done: [] }
+      this.inflight.push(w)
+      // Completed synchronously by completeInflight (virtual time), not by a microtask.
+      return { then: (ok?: (() => unknown) | null) => { if (typeof ok === 'function') w.done.push(() => { ok() }); return undefined as never } }
+    }
+    // Writes stay in order: those in flight land first.
+    this.completeInflight()
+    this.write(rd)
+  }
+
+  /** Writes in flight held by this disk. */
+  get inflightWrites (): number { return this.inflight.length }
+
+  /** Lands every write in flight, in order, then tells whoever waits for them. */
+  completeInflight (): void {
+    while (this.inflight.length > 0) {
+      const w = this.inflight.shift()!
+      this.write(w.rd)
+      for (const fn of w.done) fn()
+    }
+  }
+
+  /**
+   * The node crashed: its writes in flight are lost, except, when `torn`, their first `keep` entries
+   * (as a log cut at that point; no hard state of theirs), which may be all of them (written, never
+   * acknowledged).
+   */
+  crashInflight (torn: boolean, keep = 0): void {
+    this.lost.writes += this.inflight.length
+    if (torn && keep > 0) {
+      this.lost.torn++
+      for (const w of this.inflight) {
+        if (keep <= 0) break
+        const entries = w.rd.entries.slice(0, keep)
+        keep -= entries.length
+        this.write({ ...w.rd, entries, hardState: undefined, snapshot: undefined })
+      }
+    }
+    this.inflight = []
+  }
+
+  /** Entries in the writes in flight. */
+  get inflightEntries (): number {
+    let n = 0
+    for (const w of this.inflight) n += w.rd.entries.length
+    return n
+  }
+
+  private write (rd: Ready): void {
     if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
     if (rd.entries.length > 0) {
       const first = rd.entries[0] as Entry

@@ -65,6 +65,12 @@ export interface FuzzOptions {
    * none. Default true.
    */
   tasks?: boolean | TaskWorkloadOptions
+  /**
+   * Leaders write their entries in parallel with sending them (the simulation's `asyncLeaderWrites`);
+   * half of the crashes strike the leader, and after 5 % of the client operations a leader with writes
+   * in flight dies in the middle of them (half of these torn). Default false.
+   */
+  asyncLeaderWrites?: boolean
 }
 
 export interface FuzzSeedResult {
@@ -89,6 +95,8 @@ export interface FuzzSeedResult {
   coordination?: CoordWorkloadResult
   /** The task and message traffic (absent with `tasks: false`). */
   tasks?: TaskWorkloadResult
+  /** With `asyncLeaderWrites`: leaders' parallel writes lost to crashes, and those a torn crash cut. */
+  lostWrites?: { writes: number, torn: number }
 }
 
 export interface FuzzSummary {
@@ -170,6 +178,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     tickMs: TICK_MS,
     timed: true,
     ...(options.disk !== undefined ? { disk: options.disk } : {}),
+    ...(options.asyncLeaderWrites === true ? { asyncLeaderWrites: true } : {}),
     coordination: options.coordination !== false || options.tasks !== false
   })
   const coord = options.coordination === false ? undefined : new CoordWorkload(seed, options.coordination === true || options.coordination === undefined ? {} : options.coordination)
@@ -217,7 +226,9 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
       case 'crash': {
         const live = ids.filter(i => !crashed.has(i))
         if (live.length === 0) break
-        const id = rand.pick(live)
+        let id = rand.pick(live)
+        // Leaders die with writes in flight (drawn only in this mode: other seeds keep their schedules).
+        if (options.asyncLeaderWrites === true && rand.chance(0.5) && live.includes(sim.leaderId())) id = sim.leaderId()
         const torn = rand.chance(0.3)
         sim.crash(id, torn); crashed.add(id); fault(`crash ${id}${torn ? ' (torn)' : ''}`)
         break
@@ -282,6 +293,12 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
       if (meanGapMs !== Infinity && sim.now < epochEnd) {
         ops++
         sim.client(rand.pick(ids), randomCommand(rand, 1000 + ops))
+        // Leaders die in the middle of their parallel writes (drawn only in this mode).
+        const leader = options.asyncLeaderWrites === true && rand.chance(0.05) ? sim.leaderId() : 0
+        if (leader !== 0 && sim.inflightWrites(leader) > 0) {
+          const torn = rand.chance(0.5)
+          sim.crash(leader, torn); crashed.add(leader); fault(`crash leader ${leader} mid-write${torn ? ' (torn)' : ''}`)
+        }
       }
     }
     if ((coord !== undefined || tasks !== undefined) && epoch % COORD_CHECK_EPOCHS === 0) checkStates()
@@ -337,6 +354,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     faults,
     linearizability: lin.result,
     ...(coord !== undefined ? { coordination: coord.result } : {}),
-    ...(tasks !== undefined ? { tasks: tasks.result } : {})
+    ...(tasks !== undefined ? { tasks: tasks.result } : {}),
+    ...(options.asyncLeaderWrites === true ? { lostWrites: sim.lostWrites() } : {})
   }
 }

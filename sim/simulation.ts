@@ -101,6 +101,13 @@ export interface SimulationConfig {
    * keep the logs and traces they had).
    */
   coordination?: boolean
+  /**
+   * Leaders write their own new entries in parallel with sending them (the driver's
+   * `asyncLeaderWrites`, as live peers run): each such write stays in flight on the disk until one of
+   * the node's next ticks (even odds at each), and a crash meanwhile loses it (a torn crash keeps a prefix: sim/disk.ts).
+   * Default false.
+   */
+  asyncLeaderWrites?: boolean
 }
 
 /** A lease is renewed every TTL / this (the period of a live client's keepalives). */
@@ -345,6 +352,7 @@ export class Simulation {
       const init = cfg.init?.get(id)
       const disk = makeDisk(id, { term: init?.term ?? 0, vote: init?.vote ?? 0, commit: init?.commit ?? 0, logTerms: init?.log ?? [], voters, learners })
       const node = new SimNode(id, disk, voters, learners)
+      disk.deferParallel = cfg.asyncLeaderWrites === true
       disk.observer = {
         onEntries: (lastIndexBefore, entries, prevTerm) => {
           this.checker.onPersistEntries(id, node.driver?.node.status().role === 'leader', lastIndexBefore, entries, prevTerm)
@@ -401,6 +409,7 @@ export class Simulation {
         heartbeatTick: this.cfg.raft.heartbeatTick,
         preVote: this.cfg.raft.preVote,
         checkQuorum: this.cfg.raft.checkQuorum,
+        ...(this.cfg.asyncLeaderWrites === true ? { asyncLeaderWrites: true } : {}),
         ...(this.cfg.snapshotEntries !== undefined ? { snapshotEntries: this.cfg.snapshotEntries } : {})
       }
     })
@@ -579,7 +588,13 @@ export class Simulation {
   tick (id: number): void {
     const node = this.node(id)
     if (node.driver === undefined) return
-    this.input(id, 'tick', d => { d.tick(); return undefined })
+    this.input(id, 'tick', d => {
+      // A leader's writes in flight land before one of its next ticks (each with even odds: some
+      // writes are slower than the round trip to the followers, some faster).
+      if (node.disk.inflightWrites > 0 && this.rand.chance(0.5)) { this.trace.add(`land ${id} ${node.disk.inflightWrites}`); node.disk.completeInflight() }
+      d.tick()
+      return undefined
+    })
     if (this.cfg.coordination === true) this.coordServices(node)
     this.retryClientOps(node)
     if (this.econPending.size > 0) this.retryEcon(id)
@@ -593,6 +608,7 @@ export class Simulation {
     const snapIndex = node.disk.snapshotIndex()
     if (index > node.applied) return this.refuse(`compact at node ${id}: index ${index} is beyond applied ${node.applied}`)
     if (index <= snapIndex) return this.refuse(`compact at node ${id}: index ${index} is already compacted (snapshot at ${snapIndex})`)
+    if (index > node.disk.lastIndex()) return this.refuse(`compact at node ${id}: index ${index} is still being written (disk holds ${node.disk.lastIndex()})`)
     let conf = node.confHistory[0] as ConfPoint
     for (const c of node.confHistory) if (c.index <= index) conf = c
     const driver = node.driver
@@ -603,16 +619,24 @@ export class Simulation {
   crash (id: number, torn = false): void {
     const node = this.node(id)
     if (node.driver === undefined) return
+    // A leader with writes in flight dies in the middle of them; otherwise a torn crash strikes at the next write.
+    if (torn && node.disk.inflightWrites > 0) { this.trace.add(`crash-torn ${id}`); this.down(node, true); return }
     if (torn) { node.disk.tornArmed = true; this.trace.add(`arm-torn ${id}`); return }
     this.trace.add(`crash ${id}`)
     this.down(node)
   }
 
-  /** Node `node` is down: its driver and application are gone (its disk stays). */
-  private down (node: SimNode): void {
+  /** Node `node` is down: its driver and application are gone (its disk stays, less its writes in flight; `torn`: a prefix of the first kept). */
+  private down (node: SimNode, torn = false): void {
     const driver = node.driver
     node.driver = undefined
     node.app = undefined
+    if (node.disk.inflightWrites > 0) {
+      // A torn crash keeps a prefix of the entries in flight: none, some or all of them.
+      const keep = torn ? this.rand.int(node.disk.inflightEntries + 1) : 0
+      this.trace.add(`lose ${node.id} ${node.disk.inflightWrites}${torn ? ` torn keep ${keep}` : ''}`)
+      node.disk.crashInflight(torn, keep)
+    }
     node.disk.tornArmed = false
     node.lastRole = 'crashed'
     // Its process is gone: what it proposed for coordination and the leases it kept alive with it.
@@ -656,12 +680,13 @@ export class Simulation {
   // ---------------------------------------------------------------- what the drivers report
 
   private onFailed (node: SimNode, error: Error): void {
-    if (error instanceof TornCrashError) {
+    const torn = error instanceof TornCrashError
+    if (torn) {
       this.trace.add(`crash-torn ${node.id}`)
     } else {
       this.checker.report('node-panic', `node ${node.id}'s driver failed: ${error.name} ${error.message}`)
     }
-    this.down(node)
+    this.down(node, torn)
   }
 
   private onEntry (node: SimNode, index: number, term: number, text: string): void {
@@ -1426,6 +1451,25 @@ export class Simulation {
     const raw = this.node(id).app?.strong.get(key)
     return raw === undefined ? null : JSON.parse(raw) as KvScalar
   }
+
+  /** Leaders' parallel writes lost to crashes over every node (`torn`: cut, a prefix kept); see `asyncLeaderWrites`. */
+  lostWrites (): { writes: number, torn: number } {
+    let writes = 0
+    let torn = 0
+    for (const n of this.nodes) { writes += n.disk.lost.writes; torn += n.disk.lost.torn }
+    return { writes, torn }
+  }
+
+  /** Lands node `id`'s writes in flight now (step-mode tests; otherwise they land at its ticks). */
+  landWrites (id: number): void {
+    const node = this.node(id)
+    if (node.disk.inflightWrites === 0) return
+    this.trace.add(`land ${id} ${node.disk.inflightWrites}`)
+    this.input(id, 'land', () => { node.disk.completeInflight(); return undefined })
+  }
+
+  /** Writes of node `id` in flight on its disk (see `asyncLeaderWrites`). */
+  inflightWrites (id: number): number { return this.node(id).disk.inflightWrites }
 
   isCrashed (id: number): boolean { return this.node(id).crashed }
   appliedOf (id: number): number { return this.node(id).applied }

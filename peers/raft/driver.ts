@@ -69,7 +69,8 @@ export class LiveRaftDriver extends RaftDriver {
       ...(init.sign !== undefined ? { sign: init.sign } : {}),
       ...(init.verify !== undefined ? { verify: init.verify } : {}),
       log: init.log,
-      ...(init.options !== undefined ? { options: init.options } : {})
+      // A live leader writes its entries in parallel with sending them (thesis §10.2.1).
+      options: { asyncLeaderWrites: true, ...init.options }
     })
     this.tickMs = init.options?.tickMs ?? 50
     // Only the group's members may speak Raft to this node (any peer while it has no membership yet:

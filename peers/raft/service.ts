@@ -88,6 +88,8 @@ export interface RaftServiceInit {
   fsync?: boolean
   /** An fsync slower than this is logged as a warning. Default 100 ms (FSYNC_SLOW_MS_DEFAULT in storage.ts). */
   fsyncSlowMs?: number
+  /** The leader writes its entries in parallel with sending them (protocols/raft/README.md). Default true. */
+  asyncLeaderWrites?: boolean
   /** Applied entries between snapshots. Default 10000. */
   snapshotEntries?: number
   /** How long a proposal may take before it is indefinite. Default 5000 ms. */
@@ -231,6 +233,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
         ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
         ...(options.electionTick !== undefined ? { electionTick: options.electionTick } : {}),
         ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
+        ...(options.asyncLeaderWrites !== undefined ? { asyncLeaderWrites: options.asyncLeaderWrites } : {}),
         ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {})
       }
     })

@@ -2,7 +2,9 @@
  * Durable Raft storage in the peer's data dir (LevelDB through classic-level), in the manner of etcd's
  * WAL + MemoryStorage: the core reads a {@link MemoryStorage}; every Ready's hard state, entries and
  * snapshot are written to LevelDB in one atomic batch (fsync'd when the Ready says `mustSync` and `fsync`
- * is on) *before* the driver sends the Ready's messages, and then mirrored into the MemoryStorage.
+ * is on), group-committed with the Readys saved while the previous batch was written, *before* the
+ * driver sends the Ready's messages (a leader's own new entries: in parallel with sending them,
+ * Ready.persistInParallel), and mirrored into the MemoryStorage as they are queued.
  * `open()` rebuilds the MemoryStorage from disk, so a restart resumes with every acknowledged write.
  *
  * Keys (under the `raft/<group>/` prefix):
@@ -148,8 +150,8 @@ export class DurableRaftStorage {
   private readonly fsync: boolean
   private readonly fsyncSlowMs: number
   private readonly onSlowSync: ((ms: number, thresholdMs: number) => void) | undefined
-  /** Batches written / fsync'd (for metrics and benches); `slowSyncs`: synced writes slower than `fsyncSlowMs`. */
-  readonly stats = { batches: 0, syncs: 0, bytes: 0, slowSyncs: 0 }
+  /** Batches written / fsync'd (for metrics and benches; `saves`: Readys they held); `slowSyncs`: synced writes slower than `fsyncSlowMs`. */
+  readonly stats = { batches: 0, saves: 0, syncs: 0, bytes: 0, slowSyncs: 0 }
 
   private constructor (db: ClassicLevel<string, Uint8Array>, memory: MemoryStorage, options: DurableRaftStorageOptions) {
     this.db = db
@@ -194,14 +196,18 @@ export class DurableRaftStorage {
   }
 
   /**
-   * Ready step 1: persists hard state, entries and snapshot atomically (fsync'd if `mustSync`), then
-   * mirrors them into memory. Resolves only once the batch is written.
+   * Ready step 1: persists hard state, entries and snapshot atomically (fsync'd if `mustSync`); resolves
+   * once they are durable. `memory` mirrors every save at once, in order (the core reads the entries it
+   * has not yet seen stable from its own unstable log, so a view ahead of the disk is never read as
+   * durable). Saves are group-committed: while one batch is written, the saves that arrive queue, and
+   * the next batch writes them all with one fsync; batches are written one at a time, in order.
    */
   async save (rd: { hardState?: HardState, entries: readonly Entry[], snapshot?: Snapshot, mustSync: boolean }): Promise<void> {
     const ops: BatchOp[] = []
     const p = this.prefix
-    // What is on disk mirrors `memory`: [first, last] are the saved entries. Everything MemoryStorage
-    // would refuse is refused here *before* the batch is written, so disk and memory never part.
+    // What is on disk (once the queued batches are written) mirrors `memory`: [first, last] are the
+    // saved entries. Everything MemoryStorage would refuse is refused here *before* anything is queued,
+    // so disk and memory never part.
     let first = this.memory.firstIndex()
     let last = this.memory.lastIndex()
     if (rd.snapshot !== undefined) {
@@ -227,16 +233,42 @@ export class DurableRaftStorage {
       }
     }
     if (rd.hardState !== undefined) ops.push({ type: 'put', key: p + 'hs', value: encodeHardState(rd.hardState) })
-    if (ops.length > 0) {
-      const sync = this.fsync && rd.mustSync
-      await this.timed(sync, async () => { await this.db.batch(ops, { sync }) })
+    if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
+    if (rd.entries.length > 0) this.memory.append(rd.entries as Entry[])
+    if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
+    if (ops.length > 0) await this.enqueue(ops, this.fsync && rd.mustSync)
+  }
+
+  /** Saves waiting for the batch being written (bounded by the Raft core's own limits on what it hands out). */
+  private queue: Array<{ ops: BatchOp[], sync: boolean, resolve: () => void, reject: (err: Error) => void }> = []
+  private writing = false
+
+  private async enqueue (ops: BatchOp[], sync: boolean): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, sync, resolve, reject })
+      if (!this.writing) this.writeQueued()
+    })
+  }
+
+  /** Writes every queued save in one batch (one fsync if any needs it), then the next group. */
+  private writeQueued (): void {
+    const group = this.queue
+    this.queue = []
+    this.writing = true
+    const ops = group.length === 1 ? group[0]!.ops : group.flatMap(g => g.ops)
+    const sync = group.some(g => g.sync)
+    this.timed(sync, async () => { await this.db.batch(ops, { sync }) }).then(() => {
       this.stats.batches++
+      this.stats.saves += group.length
       if (sync) this.stats.syncs++
       for (const op of ops) if (op.type === 'put') this.stats.bytes += op.value.length
-    }
-    if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
-    if (rd.entries.length > 0) this.memory.append(rd.entries)
-    if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
+      for (const g of group) g.resolve()
+    }, (err: Error) => {
+      for (const g of group) g.reject(err)
+    }).finally(() => {
+      this.writing = false
+      if (this.queue.length > 0) this.writeQueued()
+    })
   }
 
   /**
@@ -244,8 +276,9 @@ export class DurableRaftStorage {
    */
   async snapshotAndCompact (i: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     const snap = this.memory.createSnapshot(i, confState, data)
-    await this.timed(this.fsync, async () => { await this.db.put(this.prefix + 'snap', encodeSnapshot(snap), { sync: this.fsync }) })
     if (i > this.memory.firstIndex() - 1 && i <= this.memory.lastIndex()) this.memory.compact(i)
+    // In order with the saves queued before it.
+    await this.enqueue([{ type: 'put', key: this.prefix + 'snap', value: encodeSnapshot(snap) }], this.fsync)
     await this.db.clear({ gte: this.prefix + 'e/', lte: this.prefix + 'e/' + idx(i) })
     return snap
   }

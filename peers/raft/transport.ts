@@ -10,7 +10,7 @@
  * id of the stream's authenticated peer is dropped and counted (no peer can speak for another).
  */
 import { createHash } from 'node:crypto'
-import { framedStream, isFramingError, type FramedStream } from '../framing.js'
+import { encodeFrames, readFrames } from './frames.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Logger } from '../../src/base/log.js'
@@ -23,6 +23,8 @@ import type { AgoraLibp2p } from '../node.js'
 export const RAFT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024 + 64 * 1024
 /** Default bound of each destination's outbound queue. */
 export const RAFT_QUEUE_MESSAGES_MAX = 4096
+/** A destination whose stream accepts no more bytes for this long is dropped (and reported unreachable). */
+export const RAFT_DRAIN_TIMEOUT_MS = 10_000
 /** Bytes queued for one destination at most (beyond it messages are dropped, as when the queue is full). */
 export const RAFT_QUEUE_BYTES_MAX = 64 * 1024 * 1024
 
@@ -67,7 +69,6 @@ interface Outbound {
   queue: Uint8Array[]
   queuedBytes: number
   stream?: Stream
-  writer?: FramedStream
   running: boolean
 }
 
@@ -192,14 +193,15 @@ export class RaftTransport {
     o.running = true
     try {
       while (o.queue.length > 0 && this.running) {
-        if (o.writer === undefined) {
-          const stream = await this.node.dialProtocol(peerIdFromString(o.peerId), this.protocol, { signal: AbortSignal.timeout(5000) })
-          o.stream = stream
-          o.writer = framedStream(stream, RAFT_MESSAGE_BYTES_MAX)
+        if (o.stream === undefined) {
+          o.stream = await this.node.dialProtocol(peerIdFromString(o.peerId), this.protocol, { signal: AbortSignal.timeout(5000) })
         }
-        const batch = o.queue.splice(0, o.queue.length)
+        const batch = o.queue
+        o.queue = []
         o.queuedBytes = 0
-        await o.writer.writeV(batch)
+        // One buffer, one send per turn: every message queued for this destination, each framed.
+        const stream = o.stream
+        if (!stream.send(encodeFrames(batch))) await stream.onDrain({ signal: AbortSignal.timeout(RAFT_DRAIN_TIMEOUT_MS) })
         this.stats.sent += batch.length
       }
     } catch (err) {
@@ -207,7 +209,6 @@ export class RaftTransport {
       this.log.debug('raft stream failed', { to: o.peerId, error: (err as Error).message })
       o.stream?.abort(err as Error)
       o.stream = undefined
-      o.writer = undefined
       o.queue.length = 0
       o.queuedBytes = 0
       this.onUnreachable(to)
@@ -217,8 +218,9 @@ export class RaftTransport {
   }
 
   private async readInbound (stream: Stream, connection: Connection): Promise<void> {
-    const expected = this.addPeer(connection.remotePeer.toString())
-    const collides = this.directory.get(expected) !== connection.remotePeer.toString()
+    const remote = connection.remotePeer.toString()
+    const expected = this.addPeer(remote)
+    const collides = this.directory.get(expected) !== remote
     if (collides || !this.acceptFrom(expected)) {
       // Not a member of the group: refuse the stream before reading anything (frames can be large).
       this.stats.droppedNonMember++
@@ -226,32 +228,32 @@ export class RaftTransport {
       return
     }
     this.inbound.add(stream)
-    const lp = framedStream(stream, RAFT_MESSAGE_BYTES_MAX)
     try {
-      while (this.running) {
-        const bytes = (await lp.read()).subarray()
-        let m: Message
-        try {
-          m = decodeMessage(bytes, this.limits)
-        } catch (err) {
+      // Frames are decoded as they arrive (no per-byte reads). An oversized frame or a malformed length
+      // prefix resets the stream (the next frame cannot be found); the sender reopens one when it has
+      // more to say.
+      await readFrames(stream, {
+        maxFrameBytes: RAFT_MESSAGE_BYTES_MAX,
+        onFrame: (bytes) => {
+          if (!this.running) return
+          let m: Message
+          try {
+            m = decodeMessage(bytes, this.limits)
+          } catch (err) {
+            this.stats.droppedMalformed++
+            this.log.warn('malformed raft message', { from: remote, error: (err as Error).message })
+            return
+          }
+          if (m.from !== expected) { this.stats.droppedSpoofed++; return }
+          if (!this.acceptFrom(m.from)) { this.stats.droppedNonMember++; return }
+          this.stats.received++
+          this.onMessage(m)
+        },
+        onError: (err) => {
           this.stats.droppedMalformed++
-          this.log.warn('malformed raft message', { from: connection.remotePeer.toString(), error: (err as Error).message })
-          continue
+          this.log.warn('malformed raft frame', { from: remote, error: err.message })
         }
-        if (m.from !== expected || collides) { this.stats.droppedSpoofed++; continue }
-        if (!this.acceptFrom(m.from)) { this.stats.droppedNonMember++; continue }
-        this.stats.received++
-        this.onMessage(m)
-      }
-    } catch (err) {
-      // An oversized frame or a malformed length prefix: the next frame cannot be found, so the stream
-      // is reset (and counted). Otherwise the stream closed or was reset: the sender reopens one when
-      // it has more to say.
-      if (isFramingError(err)) {
-        this.stats.droppedMalformed++
-        this.log.warn('malformed raft frame', { from: connection.remotePeer.toString(), error: (err as Error).message })
-        stream.abort(err as Error)
-      }
+      })
     } finally {
       this.inbound.delete(stream)
     }

@@ -38,7 +38,7 @@ export interface DriverTransport {
  */
 export interface DriverStorage {
   readonly memory: MemoryStorage
-  save: (rd: Ready) => void | Promise<void>
+  save: (rd: Ready) => void | PromiseLike<void>
   snapshotAndCompact: (index: number, confState: ConfState, data: Uint8Array) => unknown
 }
 
@@ -87,6 +87,12 @@ export interface RaftDriverOptions {
   pendingReadsMax?: number
   /** Largest snapshot taken (it must fit in one Raft message). Default 255 MiB. */
   snapshotBytesMax?: number
+  /**
+   * The leader sends its new entries before its own write of them finishes, the write running in
+   * parallel (RaftConfig.asyncLeaderWrites; Raft thesis §10.2.1): one fsync, not two, on the commit
+   * path. Default false here; live peers turn it on.
+   */
+  asyncLeaderWrites?: boolean
 }
 
 export interface RaftDriverEventMap extends Record<string, unknown> {
@@ -173,7 +179,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly node: RaftNode
   readonly memory: MemoryStorage
   readonly replica: Replica
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0 }
   protected readonly storage: DriverStorage
   protected readonly transport: DriverTransport
   protected readonly clock: DriverClock
@@ -216,7 +222,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       snapshotLogBytes: o.snapshotLogBytes ?? 64 * 1024 * 1024,
       pendingProposalsMax: Math.min(o.pendingProposalsMax ?? SESSION_WINDOW, SESSION_WINDOW),
       pendingReadsMax: o.pendingReadsMax ?? 4096,
-      snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX
+      snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX,
+      asyncLeaderWrites: o.asyncLeaderWrites ?? false
     }
     this.id = init.id
     this.transport = init.transport
@@ -244,6 +251,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       heartbeatTick: this.o.heartbeatTick,
       preVote: this.o.preVote,
       checkQuorum: this.o.checkQuorum,
+      asyncLeaderWrites: this.o.asyncLeaderWrites,
       applied: this.appliedIndex
     })
   }
@@ -474,9 +482,13 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
         if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()
         this.stats.readyBatches++
+        if (rd.persistInParallel) {
+          if (this.inParallel(rd) === 'async') return
+          continue
+        }
         // 1. Persist.
         const saved = this.storage.save(rd)
-        if (saved instanceof Promise) {
+        if (isThenable(saved)) {
           saved.then(() => { this.afterPersist(rd) }, (err: Error) => { this.fail(err) })
           return
         }
@@ -487,6 +499,27 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       return
     }
     this.idle()
+  }
+
+  /**
+   * A Ready whose write need not come first (a leader's own entries, thesis §10.2.1, or nothing but a
+   * commit index): 2. send, 1. start the write (storage keeps writes in order), 3-4. apply and advance
+   * at once. When the write is durable the core hears of it (`appendPersisted`) and counts the leader
+   * toward the quorum.
+   */
+  private inParallel (rd: Ready): 'async' | undefined {
+    this.stats.parallelWrites++
+    this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]! : undefined
+    const saved = this.storage.save(rd)
+    const persisted = (): void => {
+      if (!this.running || last === undefined) return
+      this.node.appendPersisted(last.index, last.term)
+      this.schedule()
+    }
+    if (isThenable(saved)) saved.then(persisted, (err: Error) => { this.fail(err) })
+    else persisted()
+    return this.handle(rd, false)
   }
 
   /** Steps 2-4 of one Ready; 'async' when a snapshot is being written (the loop resumes after it). */
@@ -658,6 +691,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private maybeSnapshot (): unknown {
     if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries && this.bytesSinceSnapshot < this.o.snapshotLogBytes) return
+    // A leader may apply entries its own write still holds (committed by its followers): snapshot once
+    // storage has them.
+    if (this.appliedIndex > this.memory.lastIndex()) return
     this.bytesSinceSnapshot = 0
     const index = this.appliedIndex
     const data = this.replica.snapshot()
@@ -674,6 +710,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.log.info('snapshot taken', { index, bytes: data.length })
     return this.storage.snapshotAndCompact(index, this.node.confState(), data)
   }
+}
+
+/** A promise or any object with `then` (the simulator's disk completes writes through one in virtual time). */
+function isThenable (x: unknown): x is PromiseLike<void> {
+  return typeof (x as { then?: unknown } | null | undefined)?.then === 'function'
 }
 
 function sameBytes (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -11,6 +11,11 @@ export class RaftLog {
   /** Unstable entries; unstable[k].index === offset + k. */
   unstable: Entry[] = []
   offset: number
+  /**
+   * Highest index of the unstable entries already handed out in a Ready (being written); they stay
+   * unstable until stableTo. Invariant: offset - 1 <= inProgress <= lastIndex().
+   */
+  inProgress: number
   // Invariant: applied <= applying <= committed <= lastIndex().
   committed: number
   /** Highest index handed to the application in a Ready. */
@@ -22,6 +27,7 @@ export class RaftLog {
     const first = storage.firstIndex()
     const last = storage.lastIndex()
     this.offset = last + 1
+    this.inProgress = last
     this.committed = first - 1
     this.applying = first - 1
     this.applied = first - 1
@@ -108,11 +114,32 @@ export class RaftLog {
     return index
   }
 
+  /** Unstable entries not yet handed out in a Ready. */
+  hasUnhandedEntries (): boolean {
+    return this.offset + this.unstable.length - 1 > this.inProgress
+  }
+
+  /** The unstable entries not yet handed out (a copy), now marked in progress. */
+  takeUnhandedEntries (): Entry[] {
+    const from = Math.max(0, this.inProgress + 1 - this.offset)
+    const out = from === 0 ? this.unstable.slice() : this.unstable.slice(from)
+    this.inProgress = this.offset + this.unstable.length - 1
+    return out
+  }
+
+  /** The last index of the log as stable storage holds it (entries of the unstable suffix excluded). */
+  durableLastIndex (): number {
+    if (this.unstableSnapshot !== undefined) return 0
+    return Math.min(this.storage.lastIndex(), this.offset - 1)
+  }
+
   /** Append entries to the unstable suffix, truncating any conflicting suffix. Returns lastIndex. */
   append (ents: Entry[]): number {
     if (ents.length === 0) return this.lastIndex()
     const after = ents[0]!.index
     if (after - 1 < this.committed) throw new RaftInvariantError(`append at ${after} would overwrite committed ${this.committed}`)
+    // Entries handed out from `after` on are replaced: the new ones are handed out again.
+    if (after <= this.inProgress) this.inProgress = after - 1
     const end = this.offset + this.unstable.length
     if (after === end) {
       for (let k = 0; k < ents.length; k++) this.unstable.push(ents[k]!)
@@ -192,6 +219,7 @@ export class RaftLog {
     if (e === undefined || e.term !== t) return
     this.unstable = this.unstable.slice(i + 1 - this.offset)
     this.offset = i + 1
+    if (this.inProgress < i) this.inProgress = i
   }
 
   stableSnapTo (i: number): void {
@@ -204,6 +232,7 @@ export class RaftLog {
     this.unstableSnapshot = s
     this.unstable = []
     this.offset = s.metadata.index + 1
+    this.inProgress = s.metadata.index
   }
 
   appliedTo (i: number): void {

@@ -49,7 +49,8 @@ export const RAFT_DEFAULTS = {
   maxPendingReads: 4096,
   preVote: false,
   checkQuorum: false,
-  disableProposalForwarding: false
+  disableProposalForwarding: false,
+  asyncLeaderWrites: false
 } as const
 
 function isCount (x: unknown): x is number {
@@ -77,6 +78,8 @@ export class RaftNode {
   private readonly preVote: boolean
   private readonly checkQuorum: boolean
   private readonly disableForwarding: boolean
+  /** The leader's own entries are written in parallel with sending them (RaftConfig.asyncLeaderWrites). */
+  private readonly asyncLeaderWrites: boolean
 
   // Persistent state (reported in Ready.hardState). Invariant: term never decreases; vote only set once per term.
   private term = 0
@@ -127,6 +130,7 @@ export class RaftNode {
     this.preVote = config.preVote ?? RAFT_DEFAULTS.preVote
     this.checkQuorum = config.checkQuorum ?? RAFT_DEFAULTS.checkQuorum
     this.disableForwarding = config.disableProposalForwarding ?? RAFT_DEFAULTS.disableProposalForwarding
+    this.asyncLeaderWrites = config.asyncLeaderWrites ?? RAFT_DEFAULTS.asyncLeaderWrites
     this.members = new Membership(this.id, this.maxInflight)
     this.prs = this.members.prs
     this.reads = new ReadOnly(this.maxPendingReads)
@@ -302,7 +306,7 @@ export class RaftNode {
   // ───────────────────────── Ready ─────────────────────────
 
   hasReady (): boolean {
-    if (this.msgs.length > 0 || this.readStates.length > 0 || this.log.unstable.length > 0 || this.log.unstableSnapshot !== undefined) return true
+    if (this.msgs.length > 0 || this.readStates.length > 0 || this.log.hasUnhandedEntries() || this.log.unstableSnapshot !== undefined) return true
     if (this.lead !== this.prevSoft.lead || this.role !== this.prevSoft.role) return true
     if (this.term !== this.prevHard.term || this.vote !== this.prevHard.vote || this.log.committed !== this.prevHard.commit) return true
     return this.log.hasNextCommittedEnts()
@@ -314,11 +318,12 @@ export class RaftNode {
    */
   ready (): Ready {
     const rd: Ready = {
-      entries: this.log.unstable.slice(),
+      entries: this.log.takeUnhandedEntries(),
       messages: this.msgs,
       committedEntries: this.log.nextCommittedEnts(this.maxCommittedSizePerReady),
       readStates: this.readStates,
-      mustSync: false
+      mustSync: false,
+      persistInParallel: false
     }
     this.msgs = []
     this.readStates = []
@@ -329,6 +334,12 @@ export class RaftNode {
     }
     if (this.log.unstableSnapshot !== undefined) rd.snapshot = this.log.unstableSnapshot
     rd.mustSync = rd.entries.length > 0 || this.term !== this.prevHard.term || this.vote !== this.prevHard.vote
+    // Thesis §10.2.1: a leader's own new entries may be written while they travel; the term and vote
+    // they rest on are already durable (a candidate's Ready is persisted before its votes are sent).
+    // A Ready that persists no entry, term or vote (at most a new commit index, which a restart can
+    // always learn again) need not wait for its write either, on any node.
+    rd.persistInParallel = this.asyncLeaderWrites && rd.snapshot === undefined && this.term === this.prevHard.term &&
+      this.vote === this.prevHard.vote && (this.role === 'leader' || rd.entries.length === 0)
     const ce = rd.committedEntries
     if (ce.length > 0) {
       const last = ce[ce.length - 1]!.index
@@ -346,9 +357,11 @@ export class RaftNode {
       this.log.appliedTo(rd.snapshot.metadata.index)
     }
     const ents = rd.entries
-    if (ents.length > 0) {
+    // Entries written in parallel become stable at appendPersisted; the others are durable by now.
+    if (ents.length > 0 && !rd.persistInParallel) {
       const e = ents[ents.length - 1]!
       this.log.stableTo(e.index, e.term)
+      if (this.asyncLeaderWrites) this.selfPersisted(e.index, e.term)
     }
     const ce = rd.committedEntries
     if (ce.length > 0) {
@@ -360,6 +373,28 @@ export class RaftNode {
       }
       this.log.appliedTo(ce[ce.length - 1]!.index)
       this.uncommittedSize = Math.max(0, this.uncommittedSize - size)
+    }
+  }
+
+  /**
+   * The driver's report that the entries of a `persistInParallel` Ready are durable, up to `index` of
+   * `term` (its last entry). Writes finish in order, so this covers every earlier entry. An entry since
+   * replaced (this node stepped down and a new leader overwrote it) is ignored.
+   */
+  appendPersisted (index: number, term: number): void {
+    if (!isCount(index) || !isCount(term)) throw new InvalidOptionError('appendPersisted', `index and term must be non-negative integers, got ${String(index)}, ${String(term)}`)
+    this.log.stableTo(index, term)
+    this.selfPersisted(index, term)
+  }
+
+  /** The leader holds its entries up to (index, term) durably: it counts itself for them. */
+  private selfPersisted (index: number, term: number): void {
+    if (this.role !== 'leader' || term !== this.term || this.log.term(index) !== term) return
+    const self = this.prs.get(this.id)
+    if (self === undefined || !self.maybeUpdate(index)) return
+    if (self.match > this.log.committed && this.maybeCommit()) {
+      this.releasePendingReads()
+      this.bcastAppend()
     }
   }
 
@@ -594,7 +629,11 @@ export class RaftNode {
     this.role = 'leader'
     this.lead = this.id
     const self = this.prs.get(this.id)
-    if (self !== undefined) self.becomeReplicate()
+    if (self !== undefined) {
+      self.becomeReplicate()
+      // With parallel writes the leader counts only what it holds durably.
+      if (this.asyncLeaderWrites) self.match = Math.min(self.match, this.log.durableLastIndex())
+    }
     // Conservatively treat any unapplied conf change as pending.
     this.pendingConfIndex = this.log.lastIndex()
     // Thesis §6.4: a new leader appends an empty entry of its term (ReadIndex relies on its commit).
@@ -1024,6 +1063,8 @@ export class RaftNode {
       e.index = ++li
     }
     li = this.log.append(es)
+    // With parallel writes the leader counts itself once they are durable (selfPersisted).
+    if (this.asyncLeaderWrites) return true
     const self = this.prs.get(this.id)
     if (self !== undefined) self.maybeUpdate(li)
     this.maybeCommit()

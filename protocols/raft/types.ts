@@ -140,6 +140,15 @@ export interface Ready {
   readStates: ReadState[]
   /** True when hardState or entries must be durably synced (fsync) before sending. */
   mustSync: boolean
+  /**
+   * True (only with `asyncLeaderWrites`) when nothing in the Ready must be durable before its messages
+   * leave and its committed entries apply: its `entries` are this leader's own new entries (Raft thesis
+   * §10.2.1) or there are none, and term and vote are unchanged (a new commit index at most). The write
+   * then runs in parallel; writes must stay in order. `advance(rd)` may come before it finishes; once it
+   * is durable, call `appendPersisted(index, term)` of its last entry, if it has entries: only then does
+   * the leader count itself toward the quorum for them.
+   */
+  persistInParallel: boolean
 }
 
 /**
@@ -207,6 +216,12 @@ export interface RaftConfig {
   checkQuorum?: boolean
   /** Followers refuse to forward proposals to the leader (propose throws ProposalDroppedError). Default false. */
   disableProposalForwarding?: boolean
+  /**
+   * The leader writes its own new entries in parallel with sending them (Ready.persistInParallel) and
+   * counts itself toward the quorum only for entries the driver reported durable (`appendPersisted`, or
+   * `advance` of a Ready persisted first). Followers still persist before they acknowledge. Default false.
+   */
+  asyncLeaderWrites?: boolean
 }
 
 /** Per-follower replication progress, as the leader sees it. */

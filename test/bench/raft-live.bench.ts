@@ -1,17 +1,21 @@
 /**
- * Live Raft figures, 3 voters over TCP on loopback in one process (issue targets in brackets):
- * commit latency at one client, p50 [<= 1 ms] and p99 [<= 10 ms]; throughput with many concurrent
- * clients [>= 20,000 commands/s]; time for commits to resume after the leader is killed, p99 over 20
- * trials [<= 1.5 s]. With fsync on (data dirs in the OS temp dir) and off (in memory).
+ * Live Raft figures, 3 voters over TCP on loopback in one process, each beside the raw floor of the
+ * same shape run in the same window (raft-floor.ts: libp2p stream replication, leader WAL in parallel,
+ * fsync per batch), as ours / floor ratios (issue 17 targets in brackets): commit latency at one client,
+ * p50 [<= 1.3x] and p99 [<= 2x]; throughput with 256 concurrent clients [>= 30,000 commands/s]; time for
+ * commits to resume after the leader is killed, p99 over 20 trials [<= 1.5 s]. With fsync on (data dirs
+ * in the OS temp dir) and off (in memory). Each figure is the median of BENCH_ROUNDS (3) rounds, each
+ * round the floor then ours on fresh nodes.
  *
  * Election timeout: tickMs 50 × electionTick 8 → uniform in [400, 800) ms (BENCH_ELECTION_TICK to change), with PreVote and
  * CheckQuorum.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
+import { startFloor } from './raft-floor.js'
 
 export const name = 'raft-live'
 
@@ -33,42 +37,92 @@ async function waitFor (cond: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-async function group (dirs: string[] | undefined): Promise<Peer[]> {
+async function group (dirs: string[] | undefined, asyncLeaderWrites = true): Promise<Peer[]> {
   const peers: Peer[] = []
   for (let i = 0; i < 3; i++) {
     peers.push(await createPeer({ logLevel: 'silent', dht: false, inboundConnectionsPerSecondMax: 1000, ...(dirs !== undefined ? { dataDir: dirs[i]! } : {}) }))
   }
   for (let i = 1; i < 3; i++) for (let j = 0; j < i; j++) await peers[i]!.dial(peers[j]!.addresses()[0]!)
   const voters = peers.map(p => p.id)
-  for (const p of peers) await p.startRaft({ voters, ...RAFT, fsync: true })
+  for (const p of peers) await p.startRaft({ voters, ...RAFT, fsync: true, asyncLeaderWrites })
   await waitFor(() => peers.some(p => p.raft?.status().role === 'leader'), 10_000, 'a leader')
   return peers
 }
 
 const leaderOf = (peers: Peer[]): Peer | undefined => peers.find(p => p.started && p.raft?.status().role === 'leader')
 
-async function latencyAndThroughput (peers: Peer[]): Promise<Record<string, unknown>> {
-  const leader = leaderOf(peers)!
-  const d = leader.raft!.driver!
+/** Commit latency at one client, then throughput with many concurrent clients, of any `propose`. */
+async function latencyAndThroughput (propose: (cmd: Uint8Array) => Promise<unknown>): Promise<Figures> {
   const cmd = new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'bench', value: '1' }))
-  for (let i = 0; i < 200; i++) await d.propose(cmd)
+  for (let i = 0; i < 200; i++) await propose(cmd)
   const lat: number[] = []
-  for (let i = 0; i < 2000; i++) {
+  for (let i = 0; i < SAMPLES; i++) {
     const t0 = performance.now()
-    await d.propose(cmd)
+    await propose(cmd)
     lat.push(performance.now() - t0)
   }
-  const clients = 256
-  const perClient = 80
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: clients }, async () => {
-    for (let k = 0; k < perClient; k++) await d.propose(cmd)
+  await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    for (let k = 0; k < PER_CLIENT; k++) await propose(cmd)
   }))
   const secs = (performance.now() - t0) / 1000
+  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), commandsPerSec: CLIENTS * PER_CLIENT / secs }
+}
+
+interface Figures { p50: number, p99: number, commandsPerSec: number }
+
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2000)
+const CLIENTS = 256
+const PER_CLIENT = 80
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+
+const median = (xs: number[]): number => pct(xs, 0.5)
+
+/** Median over the rounds of each figure, ours beside the floor's, and ours / floor. */
+function summarize (ours: Figures[], floor: Figures[]): Record<string, unknown> {
+  const m = (fs: Figures[], k: keyof Figures): number => median(fs.map(f => f[k]))
+  const o = { p50: m(ours, 'p50'), p99: m(ours, 'p99'), tput: m(ours, 'commandsPerSec') }
+  const f = { p50: m(floor, 'p50'), p99: m(floor, 'p99'), tput: m(floor, 'commandsPerSec') }
   return {
-    commitLatencyMs: { p50: r2(pct(lat, 0.5)), p99: r2(pct(lat, 0.99)), samples: lat.length },
-    throughput: { commandsPerSec: Math.round(clients * perClient / secs), clients, commands: clients * perClient }
+    commitLatencyMs: { p50: r2(o.p50), p99: r2(o.p99), samples: SAMPLES },
+    floorCommitLatencyMs: { p50: r2(f.p50), p99: r2(f.p99) },
+    ratio: { p50: r2(o.p50 / f.p50), p99: r2(o.p99 / f.p99), throughput: r2(o.tput / f.tput) },
+    // The same ratios taken within each round (both sides in the same minute), then the median.
+    ratioWithinRounds: {
+      p50: r2(median(ours.map((x, i) => x.p50 / floor[i]!.p50))),
+      p99: r2(median(ours.map((x, i) => x.p99 / floor[i]!.p99))),
+      throughput: r2(median(ours.map((x, i) => x.commandsPerSec / floor[i]!.commandsPerSec)))
+    },
+    throughput: { commandsPerSec: Math.round(o.tput), clients: CLIENTS, commands: CLIENTS * PER_CLIENT },
+    floorThroughput: { commandsPerSec: Math.round(f.tput) },
+    rounds: ours.map((x, i) => ({ ours: { p50: r2(x.p50), p99: r2(x.p99), commandsPerSec: Math.round(x.commandsPerSec) }, floor: { p50: r2(floor[i]!.p50), p99: r2(floor[i]!.p99), commandsPerSec: Math.round(floor[i]!.commandsPerSec) } }))
   }
+}
+
+/** Our group's figures over fresh nodes (and fresh data dirs when `fsync`). */
+async function ours (fsync: boolean, asyncLeaderWrites: boolean): Promise<Figures> {
+  const dirs = fsync ? await Promise.all([0, 1, 2].map(async () => await mkdtemp(join(tmpdir(), 'agora-bench-raft-')))) : undefined
+  const peers = await group(dirs, asyncLeaderWrites)
+  try {
+    const d = leaderOf(peers)!.raft!.driver!
+    return await latencyAndThroughput(async (c) => await d.propose(c))
+  } finally {
+    await Promise.all(peers.map(async p => await p.stop()))
+    if (dirs !== undefined) await Promise.all(dirs.map(async d => await rm(d, { recursive: true, force: true })))
+  }
+}
+
+/**
+ * One round: the raw floor, then our group, then (fsync on) our group with the leader writing before
+ * it sends (`asyncLeaderWrites: false`, as before issue 17), each over fresh nodes.
+ */
+async function round (fsync: boolean): Promise<{ ours: Figures, floor: Figures, sequential?: Figures }> {
+  const fl = await startFloor(fsync)
+  let floor: Figures
+  try { floor = await latencyAndThroughput(fl.propose) } finally { await fl.stop() }
+  const o = await ours(fsync, true)
+  if (!fsync) return { ours: o, floor }
+  return { ours: o, floor, sequential: await ours(fsync, false) }
 }
 
 async function failover (peers: Peer[], dirs: string[], trials: number): Promise<Record<string, unknown>> {
@@ -102,24 +156,39 @@ async function failover (peers: Peer[], dirs: string[], trials: number): Promise
 }
 
 export default async function (): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = { electionTimeoutMs: `${RAFT.tickMs * RAFT.electionTick}-${2 * RAFT.tickMs * RAFT.electionTick} (tickMs ${RAFT.tickMs}, electionTick ${RAFT.electionTick}), preVote, checkQuorum` }
-  const dirs = await Promise.all([0, 1, 2].map(async () => await mkdtemp(join(tmpdir(), 'agora-bench-raft-'))))
-  try {
-    progress('fsync on')
-    let peers = await group(dirs)
-    out.fsyncOn = await latencyAndThroughput(peers)
-    const trials = Number(process.env.BENCH_TRIALS ?? 20)
-    if (trials > 0) {
-      progress('failover')
-      out.failover = await failover(peers, dirs, trials)
-    }
-    await Promise.all(peers.map(async p => await p.stop()))
-    progress('in memory (no fsync)')
-    peers = await group(undefined)
-    out.inMemory = await latencyAndThroughput(peers)
-    await Promise.all(peers.map(async p => await p.stop()))
-  } finally {
-    await Promise.all(dirs.map(async d => await rm(d, { recursive: true, force: true })))
+  const out: Record<string, unknown> = {
+    electionTimeoutMs: `${RAFT.tickMs * RAFT.electionTick}-${2 * RAFT.tickMs * RAFT.electionTick} (tickMs ${RAFT.tickMs}, electionTick ${RAFT.electionTick}), preVote, checkQuorum`,
+    loadAverage1mBefore: r2(loadavg()[0]!)
   }
+  for (const fsync of [true, false]) {
+    const ourFigures: Figures[] = []
+    const floor: Figures[] = []
+    const sequential: Figures[] = []
+    for (let r = 0; r < ROUNDS; r++) {
+      progress(`${fsync ? 'fsync on' : 'in memory (no fsync)'}: round ${r + 1} of ${ROUNDS}`)
+      const x = await round(fsync)
+      ourFigures.push(x.ours)
+      floor.push(x.floor)
+      if (x.sequential !== undefined) sequential.push(x.sequential)
+      progress(`  ours p50 ${r2(x.ours.p50)} p99 ${r2(x.ours.p99)} ms, ${Math.round(x.ours.commandsPerSec)}/s; floor p50 ${r2(x.floor.p50)} p99 ${r2(x.floor.p99)} ms, ${Math.round(x.floor.commandsPerSec)}/s` +
+        (x.sequential !== undefined ? `; sequential leader writes p50 ${r2(x.sequential.p50)} p99 ${r2(x.sequential.p99)} ms, ${Math.round(x.sequential.commandsPerSec)}/s` : ''))
+    }
+    const summary = summarize(ourFigures, floor)
+    if (sequential.length > 0) summary.leaderWritesSequential = summarize(sequential, floor)
+    out[fsync ? 'fsyncOn' : 'inMemory'] = summary
+  }
+  const trials = Number(process.env.BENCH_TRIALS ?? 20)
+  if (trials > 0) {
+    const dirs = await Promise.all([0, 1, 2].map(async () => await mkdtemp(join(tmpdir(), 'agora-bench-raft-'))))
+    try {
+      progress('failover')
+      const peers = await group(dirs)
+      out.failover = await failover(peers, dirs, trials)
+      await Promise.all(peers.map(async p => await p.stop()))
+    } finally {
+      await Promise.all(dirs.map(async d => await rm(d, { recursive: true, force: true })))
+    }
+  }
+  out.loadAverage1mAfter = r2(loadavg()[0]!)
   return out
 }
