@@ -124,7 +124,7 @@ export function summary (r: ClusterReport): string {
   const l = (k: string, v: string): string => `  ${k.padEnd(34)} ${v}\n`
   let s = `cluster run ${r.run}: ${r.nodes} peer processes, ${r.voters} Raft voters, link ${r.link.netem.length > 0 ? r.link.netem : 'unshaped'}, heartbeats every ${r.heartbeatIntervalMs} ms\n`
   s += l('all serving', `${r.startMs} ms`)
-  s += l('mesh formed (all reachable)', `${r.formMs} ms`)
+  s += l('mesh formed (all reachable)', `${r.formMs} ms from the first spawn, ${r.formAfterStartMs} ms after the last peer served`)
   s += l('Raft leader agreed', `${r.raftLeaderMs} ms`)
   s += l('TCP handshake RTT p50 / max', `${r.rtt.tcpHandshakeP50Ms} / ${r.rtt.tcpHandshakeMaxMs} ms (daemon estimate ${r.rtt.daemonRttP50Ms ?? 'n/a'} ms)`)
   s += l('write-to-visible p50 / p99 / max', `${r.writes.p50Ms} / ${r.writes.p99Ms} / ${r.writes.maxMs} ms (${r.writes.samples} samples, ${r.writes.missing} missing)`)
@@ -135,7 +135,8 @@ export function summary (r: ClusterReport): string {
   s += l('RSS per peer', `${r.idle.rssMbMedian} MB median, ${r.idle.rssMbMax} MB max, ${round(r.idle.rssMbTotal / 1024, 2)} GB total`)
   if (r.partition !== undefined) {
     s += l('partition detected (both sides)', `${r.partition.detectMs} ms (${r.partition.sides[0].length} | ${r.partition.sides[1].length})`)
-    s += l('converged after heal', `${r.partition.healConvergeMs} ms`)
+    s += l('side writes seen before heal', `${r.partition.sideWritesSeen[0]}/${r.partition.sides[0].length} and ${r.partition.sideWritesSeen[1]}/${r.partition.sides[1].length}`)
+    s += l('converged after heal', r.partition.healConvergeMs !== null ? `${r.partition.healConvergeMs} ms` : `NOT within the phase bound (${r.partition.healLeft ?? ''})`)
   }
   if (r.failover !== undefined) s += l('failover: new leader / commit', `${r.failover.electMs} / ${r.failover.commitMs} ms (killed peer ${r.failover.killedPeer})`)
   return s

@@ -31,6 +31,8 @@ import type { PeerProcess, PeerSpec } from './peers.js'
 export const POLL_MS = 250
 /** TCP handshakes timed by the RTT phase. */
 export const RTT_SAMPLES = 5
+/** Least bound of a side spreading its own write during a partition (plus 3 heartbeats). */
+export const SIDE_WRITE_WAIT_MS = 10_000
 /** Bound of one probe write becoming visible everywhere. */
 export const WRITE_VISIBLE_TIMEOUT_MS = 30_000
 
@@ -53,12 +55,25 @@ export interface ClusterReport {
   startMs: number
   /** First process spawned → every peer sees every other reachable. */
   formMs: number
+  /** Last process serving → every peer sees every other reachable (formation without process start-up). */
+  formAfterStartMs: number
   /** Raft leader known on every voter, from the first spawn. */
   raftLeaderMs: number
   rtt: { tcpHandshakeP50Ms: number, tcpHandshakeMaxMs: number, daemonRttP50Ms: number | null }
   idle: { windowMs: number, median: PerPeerRates, max: PerPeerRates, rssMbMedian: number, rssMbMax: number, rssMbTotal: number }
   writes: { count: number, samples: number, p50Ms: number, p99Ms: number, maxMs: number, missing: number, gossipMessagesPerPeerPerS: number, wireBytesPerPeerPerS: number }
-  partition?: { sides: [number[], number[]], detectMs: number, healConvergeMs: number, unreachableSeenMin: number }
+  partition?: {
+    sides: [number[], number[]]
+    detectMs: number
+    /** Peers of each side that held their side's write before the heal (its writer included). */
+    sideWritesSeen: [number, number]
+    healConverged: boolean
+    /** Heal → every peer holds both writes and sees every other reachable; null when not within the phase bound. */
+    healConvergeMs: number | null
+    /** What was still missing when the bound ran out. */
+    healLeft?: string
+    unreachableSeenMin: number
+  }
   failover?: { killedPeer: number, electMs: number, commitMs: number }
 }
 
@@ -225,27 +240,33 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
         for (const k of [ka, kb]) visible.set(k, new Map())
         await api(procs[0]!, token, 'PUT', `/v1/variables/eventual/${SPLIT_A_VAR}`, { value: 'a', merge: 'lww' })
         await api(procs[procs.length - 1]!, token, 'PUT', `/v1/variables/eventual/${SPLIT_B_VAR}`, { value: 'b', merge: 'lww' })
-        // Each side holds its own write before the heal.
-        await until('writes inside each side', o.phaseTimeoutMs, async () => {
-          const a = visible.get(ka)!
-          const b = visible.get(kb)!
-          return sideA.every(i => i === 1 || a.has(i)) && sideB.every(i => i === o.nodes || b.has(i)) ? true : undefined
-        }, () => 'a side did not see its own write')
+        // Each side spreads its own write before the heal, as far as its connections inside the side allow
+        // (peers whose connections all crossed the cut may not get it): a bounded wait, then the count.
+        const sideWait = SIDE_WRITE_WAIT_MS + 3 * o.heartbeatIntervalMs
+        const sideSeen = (): [number, number] => [sideA.filter(i => i === 1 || visible.get(ka)!.has(i)).length, sideB.filter(i => i === o.nodes || visible.get(kb)!.has(i)).length]
+        await until('writes inside each side', sideWait, async () => { const [x, y] = sideSeen(); return x === sideA.length && y === sideB.length ? true : undefined }, () => '').catch(() => {})
+        const sideWritesSeen = sideSeen()
+        log(`partition: the side's own write reached ${sideWritesSeen[0]}/${sideA.length} and ${sideWritesSeen[1]}/${sideB.length} peers before the heal`)
         const th = now()
         await heal(run, all, mode)
         let left = ''
-        await until('convergence after the heal', o.phaseTimeoutMs, async () => {
-          const a = visible.get(ka)!
-          const b = visible.get(kb)!
-          const held = procs.every(p => (p.i === 1 || a.has(p.i)) && (p.i === o.nodes || b.has(p.i)))
-          if (!held) { left = 'not every peer holds both writes'; return undefined }
-          const r = await Promise.all(procs.map(async p => await reachableCount(p)))
-          left = `reachable min ${Math.min(...r)} of ${o.nodes - 1}`
-          return r.every(n => n === o.nodes - 1) ? true : undefined
-        }, () => left)
-        const healConvergeMs = now() - th
-        log(`heal: every peer holds both sides' writes and sees every other reachable after ${Math.round(healConvergeMs)} ms`)
-        partitionReport = { sides: [sideA, sideB], detectMs: round(detectMs, 0), healConvergeMs: round(healConvergeMs, 0), unreachableSeenMin: minUnreachable }
+        let healConvergeMs: number | null = null
+        try {
+          await until('convergence after the heal', o.phaseTimeoutMs, async () => {
+            const a = visible.get(ka)!
+            const b = visible.get(kb)!
+            const held = procs.filter(p => (p.i === 1 || a.has(p.i)) && (p.i === o.nodes || b.has(p.i))).length
+            if (held < procs.length) { left = `${held} of ${procs.length} peers hold both writes`; return undefined }
+            const r = await Promise.all(procs.map(async p => await reachableCount(p)))
+            left = `reachable min ${Math.min(...r)} of ${o.nodes - 1}`
+            return r.every(n => n === o.nodes - 1) ? true : undefined
+          }, () => left)
+          healConvergeMs = now() - th
+          log(`heal: every peer holds both sides' writes and sees every other reachable after ${Math.round(healConvergeMs)} ms`)
+        } catch (err) {
+          log(`heal: NOT converged within ${o.phaseTimeoutMs} ms: ${left}`)
+        }
+        partitionReport = { sides: [sideA, sideB], detectMs: round(detectMs, 0), sideWritesSeen, healConverged: healConvergeMs !== null, healConvergeMs: healConvergeMs === null ? null : round(healConvergeMs, 0), ...(healConvergeMs === null ? { healLeft: left } : {}), unreachableSeenMin: minUnreachable }
       }
 
       // 6. failover
@@ -280,6 +301,7 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
         networkSetupMs: round(networkSetupMs, 0),
         startMs: round(startMs, 0),
         formMs: round(formMs, 0),
+        formAfterStartMs: round(Math.max(0, formMs - startMs), 0),
         raftLeaderMs: round(raftLeaderMs, 0),
         rtt,
         idle,
