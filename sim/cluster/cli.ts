@@ -130,8 +130,10 @@ export function summary (r: ClusterReport): string {
   s += l('write-to-visible p50 / p99 / max', `${r.writes.p50Ms} / ${r.writes.p99Ms} / ${r.writes.maxMs} ms (${r.writes.samples} samples, ${r.writes.missing} missing)`)
   s += l('heartbeats in / out per peer per s', `${r.idle.median.heartbeatsReceivedPerS} / ${r.idle.median.heartbeatsSentPerS} (median; max in ${r.idle.max.heartbeatsReceivedPerS})`)
   s += l('gossip msgs per peer per s', `${r.idle.median.gossipMessagesPerS} idle, ${r.writes.gossipMessagesPerPeerPerS} while writing`)
+  s += l('heartbeat payload B per peer per s', `${r.idle.median.heartbeatBytesPerS} idle (sent + received)`)
+  s += l('gossip payload B per peer per s', `${r.idle.median.gossipBytesPerS} idle, ${r.writes.gossipBytesPerPeerPerS} while writing`)
   s += l('wire bytes per peer per s', `${r.idle.median.wireBytesPerS} idle (max ${r.idle.max.wireBytesPerS}), ${r.writes.wireBytesPerPeerPerS} while writing`)
-  s += l('CPU per peer (idle)', `${r.idle.median.cpuPercent} % median, ${r.idle.max.cpuPercent} % max`)
+  s += l('CPU per peer (idle)', `${r.idle.median.cpuPercent} % median, ${r.idle.max.cpuPercent} % max (event-loop lag p99 ${r.idle.eventLoopLagP99MsMedian} ms; machine load ${r.loadAverage})`)
   s += l('RSS per peer', `${r.idle.rssMbMedian} MB median, ${r.idle.rssMbMax} MB max, ${round(r.idle.rssMbTotal / 1024, 2)} GB total`)
   if (r.partition !== undefined) {
     s += l('partition detected (both sides)', `${r.partition.detectMs} ms (${r.partition.sides[0].length} | ${r.partition.sides[1].length})`)

@@ -17,6 +17,7 @@ export const FIGURES: Figure[] = [
   { title: 'write-to-visible p50', unit: 'ms', get: r => r.writes.p50Ms },
   { title: 'write-to-visible p99', unit: 'ms', get: r => r.writes.p99Ms },
   { title: 'heartbeats received / peer / s', unit: '/s', get: r => r.idle.median.heartbeatsReceivedPerS },
+  { title: 'heartbeat payload / peer / s', unit: 'kB/s', get: r => r.idle.median.heartbeatBytesPerS === undefined ? undefined : r.idle.median.heartbeatBytesPerS / 1000 },
   { title: 'wire bytes / peer / s (idle)', unit: 'kB/s', get: r => r.idle.median.wireBytesPerS / 1000 },
   { title: 'CPU / peer (idle)', unit: '%', get: r => r.idle.median.cpuPercent },
   { title: 'RSS / peer', unit: 'MB', get: r => r.idle.rssMbMedian },

@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { ClusterPhaseTimeoutError } from './errors.js'
 import { linkOf } from './options.js'
@@ -28,7 +29,7 @@ import { BOOTSTRAP_PEERS_MAX, P2P_PORT, api, follow, nodeBinary, preparePeer, st
 import type { PeerProcess, PeerSpec } from './peers.js'
 
 /** Poll period of the phases' conditions. */
-export const POLL_MS = 250
+export const POLL_MS = 500
 /** TCP handshakes timed by the RTT phase. */
 export const RTT_SAMPLES = 5
 /** Least bound of a side spreading its own write during a partition (plus 3 heartbeats). */
@@ -40,6 +41,11 @@ export interface PerPeerRates {
   heartbeatsSentPerS: number
   heartbeatsReceivedPerS: number
   gossipMessagesPerS: number
+  /** Heartbeat payload bytes sent + received (agora_heartbeat_bytes_total). */
+  heartbeatBytesPerS: number
+  /** Update payload bytes published + received (agora_gossip_bytes_total). */
+  gossipBytesPerS: number
+  /** Everything on the peer's mesh link, rx + tx (kernel counters): framing, gossipsub control, anti-entropy, Raft. */
   wireBytesPerS: number
   cpuPercent: number
 }
@@ -60,8 +66,19 @@ export interface ClusterReport {
   /** Raft leader known on every voter, from the first spawn. */
   raftLeaderMs: number
   rtt: { tcpHandshakeP50Ms: number, tcpHandshakeMaxMs: number, daemonRttP50Ms: number | null }
-  idle: { windowMs: number, median: PerPeerRates, max: PerPeerRates, rssMbMedian: number, rssMbMax: number, rssMbTotal: number }
-  writes: { count: number, samples: number, p50Ms: number, p99Ms: number, maxMs: number, missing: number, gossipMessagesPerPeerPerS: number, wireBytesPerPeerPerS: number }
+  idle: {
+    windowMs: number
+    median: PerPeerRates
+    max: PerPeerRates
+    rssMbMedian: number
+    rssMbMax: number
+    rssMbTotal: number
+    /** The daemons' own event-loop lag p99 (prom-client), median over peers: how starved they were. */
+    eventLoopLagP99MsMedian: number
+  }
+  /** The machine's 1-minute load average when the run ended (it is shared). */
+  loadAverage: number
+  writes: { count: number, samples: number, p50Ms: number, p99Ms: number, maxMs: number, missing: number, gossipMessagesPerPeerPerS: number, gossipBytesPerPeerPerS: number, wireBytesPerPeerPerS: number }
   partition?: {
     sides: [number[], number[]]
     detectMs: number
@@ -134,11 +151,15 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
     // 1. formation
     const members = async (p: PeerSpec): Promise<Member[]> => (await api<{ members: Member[] }>(p, token, 'GET', '/v1/members')).members
     const reachableCount = async (p: PeerSpec): Promise<number> => (await members(p)).filter(m => !m.self && m.reachability === 'reachable').length
-    let seen: number[] = []
+    // A peer whose API does not answer (a starved daemon) keeps its last count.
+    const seen: number[] = procs.map(() => 0)
+    let unanswered = 0
     await until('mesh formation', o.formTimeoutMs, async () => {
-      seen = await Promise.all(procs.map(async p => await reachableCount(p).catch(() => 0)))
-      return seen.every(n => n === o.nodes - 1) ? true : undefined
-    }, () => `reachable peers seen: min ${Math.min(...seen)} of ${o.nodes - 1}`)
+      const r = await Promise.all(procs.map(async p => await reachableCount(p).catch(() => undefined)))
+      unanswered = r.filter(x => x === undefined).length
+      r.forEach((x, k) => { if (x !== undefined) seen[k] = x })
+      return unanswered === 0 && seen.every(n => n === o.nodes - 1) ? true : undefined
+    }, () => `reachable peers seen: min ${Math.min(...seen)} of ${o.nodes - 1} (peer ${seen.indexOf(Math.min(...seen)) + 1}); ${seen.filter(n => n === o.nodes - 1).length} peers see all; ${unanswered} APIs did not answer the last poll`)
     const formMs = now() - t0
     log(`formation: every peer sees ${o.nodes - 1} others reachable after ${Math.round(formMs)} ms`)
     const leaderOf = async (p: PeerSpec): Promise<string | undefined> => (await api<{ raft: { leader?: string } }>(p, token, 'GET', '/v1/raft')).raft.leader
@@ -166,7 +187,8 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
       max: aggregate(rates, xs => Math.max(...xs)),
       rssMbMedian: round(median(rss)),
       rssMbMax: round(Math.max(...rss)),
-      rssMbTotal: round(rss.reduce((x, y) => x + y, 0), 0)
+      rssMbTotal: round(rss.reduce((x, y) => x + y, 0), 0),
+      eventLoopLagP99MsMedian: round(median(b.map(s => s.lagP99Ms)))
     }
     log(`idle (${o.windowMs} ms): per peer per s, median: ${idle.median.heartbeatsReceivedPerS} heartbeats in, ${idle.median.wireBytesPerS} wire bytes, CPU ${idle.median.cpuPercent} %; RSS median ${idle.rssMbMedian} MB`)
 
@@ -209,6 +231,7 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
         maxMs: round(Math.max(...samples)),
         missing,
         gossipMessagesPerPeerPerS: round(median(wr.map(r => r.gossipMessagesPerS))),
+        gossipBytesPerPeerPerS: round(median(wr.map(r => r.gossipBytesPerS)), 0),
         wireBytesPerPeerPerS: round(median(wr.map(r => r.wireBytesPerS)), 0)
       }
       log(`write-to-visible: ${samples.length} samples, p50 ${writes.p50Ms} ms, p99 ${writes.p99Ms} ms, max ${writes.maxMs} ms, ${missing} missing`)
@@ -298,6 +321,7 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
         voters: o.voters,
         link: { ...l, netem, mode },
         heartbeatIntervalMs: o.heartbeatIntervalMs,
+        loadAverage: round(loadavg()[0]!, 1),
         networkSetupMs: round(networkSetupMs, 0),
         startMs: round(startMs, 0),
         formMs: round(formMs, 0),
@@ -338,7 +362,7 @@ async function writeAndWait (value: string, writer: PeerSpec, procs: PeerProcess
   return { t0, seen }
 }
 
-interface Sample { at: number, cpuS: number, rssBytes: number, hbSent: number, hbRecv: number, gossip: number, bytes: number }
+interface Sample { at: number, cpuS: number, rssBytes: number, hbSent: number, hbRecv: number, gossip: number, hbBytes: number, gossipBytes: number, bytes: number, lagP99Ms: number }
 
 async function sample (run: string, procs: PeerProcess[], token: string): Promise<Sample[]> {
   return await Promise.all(procs.map(async (p): Promise<Sample> => {
@@ -352,7 +376,10 @@ async function sample (run: string, procs: PeerProcess[], token: string): Promis
       hbSent: metricSum(text, 'agora_heartbeats_total', { direction: 'sent' }),
       hbRecv: metricSum(text, 'agora_heartbeats_total', { direction: 'received' }),
       gossip: metricSum(text, 'agora_gossip_messages_total'),
-      bytes: lb.rx + lb.tx
+      hbBytes: metricSum(text, 'agora_heartbeat_bytes_total'),
+      gossipBytes: metricSum(text, 'agora_gossip_bytes_total'),
+      bytes: lb.rx + lb.tx,
+      lagP99Ms: metricSum(text, 'agora_nodejs_eventloop_lag_p99_seconds') * 1000
     }
   }))
 }
@@ -363,6 +390,8 @@ function ratesBetween (a: Sample, b: Sample): PerPeerRates {
     heartbeatsSentPerS: (b.hbSent - a.hbSent) / s,
     heartbeatsReceivedPerS: (b.hbRecv - a.hbRecv) / s,
     gossipMessagesPerS: (b.gossip - a.gossip) / s,
+    heartbeatBytesPerS: (b.hbBytes - a.hbBytes) / s,
+    gossipBytesPerS: (b.gossipBytes - a.gossipBytes) / s,
     wireBytesPerS: (b.bytes - a.bytes) / s,
     cpuPercent: 100 * (b.cpuS - a.cpuS) / s
   }
@@ -373,6 +402,8 @@ function aggregate (rs: PerPeerRates[], f: (xs: number[]) => number): PerPeerRat
     heartbeatsSentPerS: round(f(rs.map(r => r.heartbeatsSentPerS)), 2),
     heartbeatsReceivedPerS: round(f(rs.map(r => r.heartbeatsReceivedPerS)), 2),
     gossipMessagesPerS: round(f(rs.map(r => r.gossipMessagesPerS)), 2),
+    heartbeatBytesPerS: round(f(rs.map(r => r.heartbeatBytesPerS)), 0),
+    gossipBytesPerS: round(f(rs.map(r => r.gossipBytesPerS)), 0),
     wireBytesPerS: round(f(rs.map(r => r.wireBytesPerS)), 0),
     cpuPercent: round(f(rs.map(r => r.cpuPercent)), 2)
   }

@@ -105,6 +105,9 @@ describe('agora sim cluster (3 daemon processes in namespaces)', () => {
     expect(report.failover?.killedPeer).toBeGreaterThanOrEqual(1)
     expect(report.idle.rssMbMedian).toBeGreaterThan(0)
     expect(report.idle.median.heartbeatsReceivedPerS).toBeGreaterThan(0)
+    // The daemons count heartbeat payload bytes (agora_heartbeat_bytes_total) and the kernel the link's.
+    expect(report.idle.median.heartbeatBytesPerS).toBeGreaterThan(0)
+    expect(report.idle.median.wireBytesPerS).toBeGreaterThan(report.idle.median.heartbeatBytesPerS)
     expect(namespacesOf(report.run)).toEqual([])
   }, 600_000)
 
