@@ -13,6 +13,7 @@
  * agora budget list|get|define|delete|join|leave|take
  * agora sim run <scenario.json|yaml> [--seed N] [--json]
  * agora sim fuzz --nodes N --seeds K [--ticks T] [--seed-start S] [--json]
+ * agora sim cluster [--nodes N] [--latency-ms L] ... | --cleanup   (multi-process harness, root)
  * ```
  */
 import { spawn } from 'node:child_process'
@@ -29,6 +30,7 @@ import { TASK_COMMANDS } from './daemon/task-commands.js'
 import { HEALTH_COMMANDS } from './daemon/health-commands.js'
 import { BUDGET_COMMANDS } from './daemon/budget-commands.js'
 import { HEAL_COMMANDS } from './daemon/heal-commands.js'
+import { CLUSTER_USAGE } from '../sim/cluster/usage.js'
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseFlags } from './cli-util.js'
 export type { CliIo, Command } from './cli-util.js'
@@ -49,7 +51,8 @@ const SIM_USAGE = `usage:
       on an auction not settled exactly once after the heal. --ledger adds random transfers and
       ReadIndex balance reads (sim/ledger-fuzz.ts) whose history must be linearizable.
       Both run random coordination traffic (leases, locks, elections, barriers, votes: sim/coord-fuzz.ts)
-      checked by the coordination checkers; --no-coordination leaves it out.`
+      checked by the coordination checkers; --no-coordination leaves it out.
+\${CLUSTER_USAGE}`
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sub = args[0]
@@ -63,6 +66,7 @@ async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sim = await import('../sim/cli.js')
   if (sub === 'run') return await sim.simRun(rest, io)
   if (sub === 'fuzz') return await sim.simFuzz(rest, io)
+  if (sub === 'cluster') return await (await import('../sim/cluster/cli.js')).simCluster(rest, io)
   io.stderr(`agora sim: unknown subcommand "${sub}"\n${SIM_USAGE}\n`)
   return EXIT_USAGE
 }

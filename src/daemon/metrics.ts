@@ -131,6 +131,14 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.stats().sync
     return [[{ direction: 'sent' }, s.heartbeatsSent], [{ direction: 'received' }, s.heartbeatsReceived], [{ direction: 'rejected' }, s.heartbeatsRejected], [{ direction: 'stale' }, s.heartbeatsStale], [{ direction: 'future' }, s.heartbeatsFuture]]
   })
+  c('agora_heartbeat_bytes_total', 'Heartbeat payload bytes (before gossipsub framing)', ['direction'], () => {
+    const s = peer.stats().sync
+    return [[{ direction: 'sent' }, s.heartbeatBytesSent], [{ direction: 'received' }, s.heartbeatBytesReceived]]
+  })
+  c('agora_gossip_bytes_total', 'Registry and variable update payload bytes gossiped (before gossipsub framing)', ['direction'], () => {
+    const s = peer.stats().sync
+    return [[{ direction: 'published' }, s.gossipBytesPublished], [{ direction: 'received' }, s.gossipBytesReceived]]
+  })
   c('agora_variable_contributions_rejected_total', 'Eventual-variable contributions left out of the merge, by reason', ['reason'], () => {
     const s = peer.stats().variables
     return [[{ reason: 'invalid' }, s.invalidContributions], [{ reason: 'merge-mismatch' }, s.mergeMismatches], [{ reason: 'clock-drift' }, s.futureContributions], [{ reason: 'fenced' }, s.fencedContributions]]

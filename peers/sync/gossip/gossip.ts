@@ -18,7 +18,9 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     gossipPending: 0,
     gossipRejected: 0,
     gossipIgnored: 0,
-    gossipOverQuota: 0
+    gossipOverQuota: 0,
+    gossipBytesPublished: 0,
+    gossipBytesReceived: 0
   }
 
   private readonly pubsub: GossipComponents['pubsub']
@@ -64,6 +66,7 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
   publish (blob: SignedBlob): void {
     if (!this.running) return
     this.stats.gossipPublished++
+    this.stats.gossipBytesPublished += blob.bytes.length
     this.pubsub.publish(this.topic, blob.bytes).catch((err: Error) => {
       this.stats.gossipPublishErrors++
       this.log.debug('gossip publish failed', { error: err.message })
@@ -73,6 +76,7 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
   private onGossip (peer: PeerId, msg: Message): TopicValidatorResult {
     if (msg.type !== 'signed') { this.stats.gossipRejected++; return TopicValidatorResult.Reject }
     const from = msg.from.toString()
+    this.stats.gossipBytesReceived += msg.data.length
     this.gossipSource = peer.toString()
     let r
     try {

@@ -39,6 +39,9 @@ export interface GossipStats {
   gossipIgnored: number
   /** Updates refused for their host's quota (`doc-quota`, `rate-quota`): not forwarded. */
   gossipOverQuota: number
+  /** Payload bytes of updates this peer published / received (before gossipsub framing). */
+  gossipBytesPublished: number
+  gossipBytesReceived: number
 }
 
 export interface GossipEvents extends Record<string, unknown> {

@@ -44,6 +44,9 @@ export interface LivenessStats {
   heartbeatsFuture: number
   /** Ms this peer's liveness timer fired late in all (a blocked event loop): not counted as the hosts' silence. */
   livenessStalledMs: number
+  /** Payload bytes of heartbeats this peer published / received from others (before gossipsub framing). */
+  heartbeatBytesSent: number
+  heartbeatBytesReceived: number
 }
 
 export interface Liveness {

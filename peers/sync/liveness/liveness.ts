@@ -18,7 +18,9 @@ export class LivenessService implements Liveness {
     heartbeatsRejected: 0,
     heartbeatsStale: 0,
     heartbeatsFuture: 0,
-    livenessStalledMs: 0
+    livenessStalledMs: 0,
+    heartbeatBytesSent: 0,
+    heartbeatBytesReceived: 0
   }
 
   private readonly pubsub: LivenessComponents['pubsub']
@@ -102,6 +104,7 @@ export class LivenessService implements Liveness {
     const docs = this.ownDocs()
     const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs })
     this.stats.heartbeatsSent++
+    this.stats.heartbeatBytesSent += bytes.length
     this.pubsub.publish(this.topic, bytes).catch(() => {})
     // A tick that fires late shows this peer was not listening (a blocked event loop, a starved or
     // suspended process): that time is not the hosts' silence (heartbeats wait in the sockets).
@@ -128,6 +131,7 @@ export class LivenessService implements Liveness {
     if (msg.type !== 'signed') { this.stats.heartbeatsRejected++; return TopicValidatorResult.Reject }
     const from = msg.from.toString()
     if (from === this.selfId) return TopicValidatorResult.Ignore
+    this.stats.heartbeatBytesReceived += msg.data.length
     let hb
     try {
       hb = decodeHeartbeat(msg.data)
