@@ -241,7 +241,7 @@ describe('the npm package', () => {
     const files = (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map(f => f.path)
     expect(files.filter(f => f.startsWith('dist/test'))).toEqual([])
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { main: string, types: string, bin: { agora: string } }
-    for (const f of [pkg.main, pkg.types, pkg.bin.agora, 'dist/sim/index.d.ts', 'examples/agora.yaml', 'examples/deploy/Dockerfile', 'README.md', 'dist/ui/index.html', 'dist/ui/app.js', 'dist/ui/app.css', 'dist/ui/favicon.svg']) {
+    for (const f of [pkg.main, pkg.types, pkg.bin.agora, 'dist/sim/index.d.ts', 'examples/agora.yaml', 'examples/deploy/Dockerfile', 'README.md', 'dist/ui/index.html', 'dist/ui/app.js', 'dist/ui/app.css', 'dist/ui/favicon.svg', 'sim/cluster/shaper.py']) {
       expect(files, f).toContain(f.replace(/^\.\//, ''))
     }
   })
