@@ -157,6 +157,24 @@ describe('the dashboard at /ui', () => {
     await page.getByLabel('Search').fill('')
   })
 
+  it('misses no agent registered after the page read its list and before the event stream opened', async () => {
+    const { page: p, watch: w } = await watchedPage(browser, origin)
+    // The event stream's request is held until the agents page has read its list.
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    await p.route(url => url.pathname === '/v1/events', async (route) => { await held; await route.continue() })
+    await p.goto(`${origin}/ui/#token=${encodeURIComponent(d0.token)}`)
+    await p.getByRole('link', { name: 'Agents', exact: true }).click()
+    await waitUntil(async () => /^\d+ of \d+ agents/.test((await p.getByTestId('agent-count').textContent()) ?? ''), { what: 'the agents page read', timeoutMs: 20_000 })
+    expect(await p.getByTestId('stream-state').textContent()).not.toBe('live')
+    expect((await api(d0, 'POST', '/v1/agents', { id: 'ui-between', capabilities: ['late'] })).status).toBe(201)
+    release()
+    await waitUntil(async () => (await p.getByTestId('stream-state').textContent()) === 'live', { what: 'the event stream open', timeoutMs: 20_000 })
+    await p.locator('[data-testid=agent-row][data-agent=ui-between]').waitFor({ timeout: 20_000 })
+    expect([w.errors, w.violations, w.offOrigin]).toEqual([[], [], []])
+    await p.context().close()
+  })
+
   it('shows an auction\'s bids arrive live and its outcome', async () => {
     const [, d1, d2] = mesh.daemons
     await page.getByRole('link', { name: 'Economy' }).click()

@@ -28,7 +28,12 @@ export function parseBlock (block: string): StreamEvent | undefined {
   return data.length === 0 ? undefined : { id, type, data: data.join('\n') }
 }
 
-export function openStream (path: string, onEvent: (e: StreamEvent) => void, onState: (s: StreamState) => void): () => void {
+/**
+ * Follows the stream at `path`. `onState('open', resumed)`: `resumed` when the daemon was asked to replay
+ * from the last event id; a stream opened without one replays nothing, so what changed before it opened
+ * (while a page read its lists, say) is told by no event.
+ */
+export function openStream (path: string, onEvent: (e: StreamEvent) => void, onState: (s: StreamState, resumed: boolean) => void): () => void {
   let stopped = false
   let lastId: string | undefined
   let ctrl: AbortController | undefined
@@ -37,14 +42,15 @@ export function openStream (path: string, onEvent: (e: StreamEvent) => void, onS
     let delay = 500
     while (!stopped) {
       ctrl = new AbortController()
-      onState(lastId === undefined ? 'connecting' : 'reconnecting')
+      const resumed = lastId !== undefined
+      onState(resumed ? 'reconnecting' : 'connecting', false)
       try {
         const headers: Record<string, string> = { ...authHeaders(), accept: 'text/event-stream' }
         if (lastId !== undefined) headers['last-event-id'] = lastId
         const res = await fetch(path, { headers, signal: ctrl.signal, cache: 'no-store' })
-        if (res.status === 401) { onState('unauthorized'); return }
+        if (res.status === 401) { onState('unauthorized', false); return }
         if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`)
-        onState('open')
+        onState('open', resumed)
         delay = 500
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
         let buf = ''
@@ -68,7 +74,7 @@ export function openStream (path: string, onEvent: (e: StreamEvent) => void, onS
         if (stopped) return
       }
       if (stopped) return
-      onState('reconnecting')
+      onState('reconnecting', false)
       await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, delay) })
       delay = Math.min(delay * 2, SSE_RETRY_MAX_MS)
     }
