@@ -175,6 +175,17 @@ describe('the dashboard at /ui', () => {
     await p.context().close()
   })
 
+  it('answers a link to an agent whose id is not well escaped with that page, not a blank dashboard', async () => {
+    const { page: p, watch: w } = await watchedPage(browser, origin)
+    await p.goto(`${origin}/ui/#token=${encodeURIComponent(d0.token)}`)
+    await p.locator('[data-testid=peer-row]').first().waitFor({ timeout: 20_000 })
+    await p.evaluate(() => { location.hash = '#/agents/100%' })
+    await p.getByRole('heading', { name: 'Agent 100%' }).waitFor({ timeout: 20_000 })
+    expect(await p.getByRole('navigation', { name: 'Pages' }).isVisible()).toBe(true)
+    expect([w.errors, w.violations, w.offOrigin]).toEqual([[], [], []])
+    await p.context().close()
+  })
+
   it('shows an auction\'s bids arrive live and its outcome', async () => {
     const [, d1, d2] = mesh.daemons
     await page.getByRole('link', { name: 'Economy' }).click()
