@@ -170,6 +170,8 @@ describe('the dashboard at /ui', () => {
     expect((await api(d0, 'POST', '/v1/agents', { id: 'ui-between', capabilities: ['late'] })).status).toBe(201)
     release()
     await waitUntil(async () => (await p.getByTestId('stream-state').textContent()) === 'live', { what: 'the event stream open', timeoutMs: 20_000 })
+    // The table draws only the rows in view: narrow it to the one agent.
+    await p.getByLabel('Search').fill('ui-between')
     await p.locator('[data-testid=agent-row][data-agent=ui-between]').waitFor({ timeout: 20_000 })
     expect([w.errors, w.violations, w.offOrigin]).toEqual([[], [], []])
     await p.context().close()
