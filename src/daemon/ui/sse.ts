@@ -8,6 +8,12 @@ export type StreamState = 'connecting' | 'open' | 'reconnecting' | 'unauthorized
 
 /** Longest wait between reconnection attempts. */
 export const SSE_RETRY_MAX_MS = 10_000
+/**
+ * Longest silence of an open stream before it is taken for dead and reopened (the page asks the daemon
+ * for a keepalive every 10 s; a connection lost without a close, to a sleeping laptop or a vanished host,
+ * would otherwise show `live` and nothing more for ever).
+ */
+export const SSE_SILENCE_MS_MAX = 30_000
 /** Longest event (data lines) the parser keeps; a longer one is dropped. */
 export const SSE_EVENT_CHARS_MAX = 1_048_576
 
@@ -38,6 +44,7 @@ export function openStream (path: string, onEvent: (e: StreamEvent) => void, onS
   let lastId: string | undefined
   let ctrl: AbortController | undefined
   let wake: (() => void) | undefined
+  let silence: ReturnType<typeof setTimeout> | undefined
   const run = async (): Promise<void> => {
     let delay = 500
     while (!stopped) {
@@ -54,7 +61,10 @@ export function openStream (path: string, onEvent: (e: StreamEvent) => void, onS
         delay = 500
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
         let buf = ''
+        const dead = ctrl
         for (;;) {
+          clearTimeout(silence)
+          silence = setTimeout(() => { dead.abort() }, SSE_SILENCE_MS_MAX)
           const { value, done } = await reader.read()
           if (done) break
           buf += value
@@ -72,6 +82,8 @@ export function openStream (path: string, onEvent: (e: StreamEvent) => void, onS
         }
       } catch {
         if (stopped) return
+      } finally {
+        clearTimeout(silence)
       }
       if (stopped) return
       onState('reconnecting', false)
