@@ -259,8 +259,9 @@ async function start (args: string[], io: CliIo): Promise<number> {
   if (addrFile !== undefined) await writeAtomic(addrFile, api.address + '\n', 0o644)
   const dashboard = dashboardUrl(api.address, tls !== undefined)
   io.stdout(JSON.stringify({ event: 'started', peerId: peer.id, pid: process.pid, addresses: peer.addresses(), http: api.address, dashboard, ...(file !== undefined ? { tokenFile: file } : { token }), ...(addrFile !== undefined ? { httpAddrFile: addrFile } : {}) }) + '\n')
-  // On a terminal, the link that logs in (it holds the token, so never in machine logs; `agora dashboard` prints it too).
-  if (logFormat === 'human') io.stderr(`dashboard: ${dashboardUrl(api.address, tls !== undefined, token)}\n`)
+  // On a terminal, the link that logs in (it holds the token, so never in machine logs, nor in a file or
+  // journal that stderr goes to even when the format is human; `agora dashboard` prints it too).
+  if (logFormat === 'human' && process.stderr.isTTY === true) io.stderr(`dashboard: ${dashboardUrl(api.address, tls !== undefined, token)}\n`)
   log.info('listening', {
     peerId: peer.id,
     mesh: peer.options.mesh,

@@ -72,6 +72,7 @@ import { BUDGET_STATUS, budgetRoutes } from './budget-routes.js'
 import { healRoutes } from './heal-routes.js'
 import { isUiPath, loadUi, serveUi } from './ui-static.js'
 import type { UiAssets } from './ui-static.js'
+import { followUndeclaredVariables } from './undeclared-variables.js'
 
 export { SSE_BUFFER_BYTES_MAX, SSE_CLIENTS_MAX } from './events.js'
 
@@ -227,42 +228,6 @@ function parseJsonParam (v: string | null, name: string): unknown {
   return value
 }
 
-/** Eventual variables this daemon never declared whose last streamed value it remembers (the oldest go first). */
-export const UNDECLARED_VARIABLES_TRACKED_MAX = 10_000
-
-/**
- * Streams `variable:changed` (kind eventual) for variables written elsewhere that this peer never
- * declared: their contributions changed, so their merged value is read (under the rule they carry) and
- * streamed when it differs from the last one streamed. Batched once per turn of the event loop.
- */
-function followUndeclaredVariables (peer: Peer, broadcast: (type: string, data: unknown) => void): () => void {
-  const last = new Map<string, string>()
-  const pending = new Set<string>()
-  let scheduled: ReturnType<typeof setImmediate> | undefined
-  const flush = (): void => {
-    scheduled = undefined
-    const names = [...pending]
-    pending.clear()
-    for (const name of names) {
-      let reading: ReturnType<Peer['variables']['read']>
-      try { reading = peer.variables.read(name) } catch { continue }
-      if (reading.merge === null) continue
-      const json = JSON.stringify(reading.value)
-      const previous = last.get(name)
-      if (previous === json) continue
-      last.delete(name)
-      if (last.size >= UNDECLARED_VARIABLES_TRACKED_MAX) last.delete(last.keys().next().value!)
-      last.set(name, json)
-      broadcast('variable:changed', { kind: 'eventual', name, value: reading.value, ...(previous !== undefined ? { previous: JSON.parse(previous) as unknown } : {}) })
-    }
-  }
-  const off = peer.variables.on('contributions:changed', ({ names }) => {
-    for (const n of names) if (pending.size < UNDECLARED_VARIABLES_TRACKED_MAX) pending.add(n)
-    scheduled ??= setImmediate(flush)
-  })
-  return () => { off(); if (scheduled !== undefined) clearImmediate(scheduled) }
-}
-
 export async function startApi (o: ApiOptions): Promise<ApiServer> {
   const { peer, log } = o
   const stats = { requests: 0, errors4xx: 0, errors5xx: 0 }
@@ -283,7 +248,7 @@ export async function startApi (o: ApiOptions): Promise<ApiServer> {
     offs.push(peer.registry.on(ev, (e) => broadcast(ev, { agent: e.agent, ...('reason' in e ? { reason: e.reason } : {}) })))
   }
   offs.push(peer.variables.on('variable:changed', (e) => broadcast('variable:changed', { kind: 'eventual', ...e })))
-  offs.push(followUndeclaredVariables(peer, broadcast))
+  offs.push(followUndeclaredVariables(peer, broadcast).stop)
   offs.push(peer.variables.on('contribution:rejected', (e) => broadcast('contribution:rejected', e)))
   for (const ev of ['member:joined', 'member:left', 'update:rejected', 'alert:raised', 'alert:cleared'] as const) {
     offs.push(peer.on(ev, (e) => broadcast(ev, e)))

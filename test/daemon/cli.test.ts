@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COMMANDS, main } from '../../src/cli.js'
 import type { CliIo } from '../../src/cli.js'
 import { dashboardUrl, exitWithParentByDefault } from '../../src/daemon/commands.js'
-import { CLI, NODE } from './helpers.js'
+import { CLI, NODE, startDaemon, stopAll } from './helpers.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let root: string
 beforeAll(async () => {
@@ -249,4 +250,14 @@ describe('agora dashboard', () => {
     } finally { if (env !== undefined) process.env.AGORA_TOKEN = env }
     expect(b.err()).toMatch(/no token/)
   })
+
+  it('agora start never writes the login link (the token) to a stderr that is not a terminal, even with --log-format human', async () => {
+    try {
+      const d = await startDaemon(join(root, 'human-log'), ['--log-format', 'human', '--log-level', 'info'])
+      // 'listening' is logged after the link would have been written.
+      await waitUntil(() => d.stderr.join('').includes('listening'), { what: 'the listening log line', timeoutMs: 30_000 })
+      expect(d.stderr.join('')).not.toContain(d.token)
+      expect(d.stderr.join('')).not.toContain('#token=')
+    } finally { await stopAll() }
+  }, 60_000)
 })

@@ -8,6 +8,9 @@
  * replaces the README's (examples/dashboard/screenshot.png).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createServer, request } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
@@ -156,6 +159,69 @@ describe('the dashboard at /ui', () => {
     await waitUntil(async () => /^110 of 1101 agents/.test((await page.getByTestId('agent-count').textContent()) ?? ''), { what: 'the search narrowing to 110', timeoutMs: 15_000 })
     await page.getByLabel('Search').fill('')
   })
+
+  it('misses no agent registered after the page read its list and before the event stream opened', async () => {
+    const { page: p, watch: w } = await watchedPage(browser, origin)
+    // The event stream's request is held until the agents page has read its list.
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    await p.route(url => url.pathname === '/v1/events', async (route) => { await held; await route.continue() })
+    await p.goto(`${origin}/ui/#token=${encodeURIComponent(d0.token)}`)
+    await p.getByRole('link', { name: 'Agents', exact: true }).click()
+    await waitUntil(async () => /^\d+ of \d+ agents/.test((await p.getByTestId('agent-count').textContent()) ?? ''), { what: 'the agents page read', timeoutMs: 20_000 })
+    expect(await p.getByTestId('stream-state').textContent()).not.toBe('live')
+    expect((await api(d0, 'POST', '/v1/agents', { id: 'ui-between', capabilities: ['late'] })).status).toBe(201)
+    release()
+    await waitUntil(async () => (await p.getByTestId('stream-state').textContent()) === 'live', { what: 'the event stream open', timeoutMs: 20_000 })
+    // The table draws only the rows in view: narrow it to the one agent.
+    await p.getByLabel('Search').fill('ui-between')
+    await p.locator('[data-testid=agent-row][data-agent=ui-between]').waitFor({ timeout: 20_000 })
+    expect([w.errors, w.violations, w.offOrigin]).toEqual([[], [], []])
+    await p.context().close()
+  })
+
+  it('answers a link to an agent whose id is not well escaped with that page, not a blank dashboard', async () => {
+    const { page: p, watch: w } = await watchedPage(browser, origin)
+    await p.goto(`${origin}/ui/#token=${encodeURIComponent(d0.token)}`)
+    await p.locator('[data-testid=peer-row]').first().waitFor({ timeout: 20_000 })
+    await p.evaluate(() => { location.hash = '#/agents/100%' })
+    await p.getByRole('heading', { name: 'Agent 100%' }).waitFor({ timeout: 20_000 })
+    expect(await p.getByRole('navigation', { name: 'Pages' }).isVisible()).toBe(true)
+    expect([w.errors, w.violations, w.offOrigin]).toEqual([[], [], []])
+    await p.context().close()
+  })
+
+  it('reconnects when its event stream goes silent (no keepalive: a connection dead without a close)', async () => {
+    // A proxy to the daemon whose event stream answers, then never sends another byte.
+    const [host, port] = [d0.http.slice(0, d0.http.lastIndexOf(':')), Number(d0.http.slice(d0.http.lastIndexOf(':') + 1))]
+    let streams = 0
+    const silent: ServerResponse[] = []
+    const proxy = createServer((req, res) => {
+      if ((req.url ?? '').startsWith('/v1/events')) {
+        streams++
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+        res.write(': silent from now on\n\n')
+        silent.push(res)
+        return
+      }
+      const up = request({ host, port, path: req.url, method: req.method, headers: req.headers }, (r) => { res.writeHead(r.statusCode ?? 502, r.headers); r.pipe(res) })
+      up.on('error', () => { res.destroy() })
+      req.pipe(up)
+    })
+    await new Promise<void>(resolve => { proxy.listen(0, '127.0.0.1', resolve) })
+    const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    const { page: p } = await watchedPage(browser, via)
+    try {
+      await p.goto(`${via}/ui/#token=${encodeURIComponent(d0.token)}`)
+      await waitUntil(async () => (await p.getByTestId('stream-state').textContent()) === 'live', { what: 'the event stream open', timeoutMs: 20_000 })
+      expect(streams).toBe(1)
+      await waitUntil(() => streams >= 2, { what: 'a new event stream after the silence', timeoutMs: 90_000, intervalMs: 200 })
+    } finally {
+      await p.context().close()
+      for (const r of silent) r.destroy()
+      await new Promise<void>(resolve => { proxy.close(() => { resolve() }) })
+    }
+  }, 120_000)
 
   it('shows an auction\'s bids arrive live and its outcome', async () => {
     const [, d1, d2] = mesh.daemons

@@ -31,9 +31,15 @@ class Live {
       this.events.push(e)
       if (this.events.length > EVENTS_KEPT_MAX) this.events.splice(0, this.events.length - EVENTS_KEPT_MAX)
       for (const l of this.listeners) l(e)
-    }, (s) => {
+    }, (s, resumed) => {
       this.state = s
       for (const l of this.stateListeners) l(s)
+      // A stream opened afresh replays nothing: what changed before (while the pages read their lists)
+      // would be lost, so the pages are told to re-read, as on the daemon's own `reset` (kept out of the feed).
+      if (s === 'open' && !resumed) {
+        const e: MeshEvent = { seq: ++this.seq, id: undefined, type: 'reset', at: Date.now(), data: { reason: 'stream-opened' }, subject: undefined }
+        for (const l of this.listeners) l(e)
+      }
     })
   }
 

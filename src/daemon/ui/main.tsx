@@ -67,6 +67,11 @@ function Login (props: { message: string | undefined, onDone: () => void }): JSX
   )
 }
 
+/** The agent id of a `#/agents/<id>` link; a link escaped badly (`100%`) names the id as written rather than failing the whole page. */
+function agentIdOf (escaped: string): string {
+  try { return decodeURIComponent(escaped) } catch { return escaped }
+}
+
 function Shell (props: { onLogout: () => void }): JSX.Element {
   const route = useRoute()
   const stream = useStreamState()
@@ -74,7 +79,7 @@ function Shell (props: { onLogout: () => void }): JSX.Element {
   useEffect(() => { live.start(); return () => { live.stop() } }, [])
   useEffect(() => { if (stream === 'unauthorized') props.onLogout() }, [stream])
   const page = route.startsWith('/agents/')
-    ? <AgentPage id={decodeURIComponent(route.slice('/agents/'.length))} />
+    ? <AgentPage id={agentIdOf(route.slice('/agents/'.length))} />
     : route === '/agents' ? <AgentsPage />
       : route === '/variables' ? <VariablesPage />
         : route === '/economy' ? <EconomyPage />

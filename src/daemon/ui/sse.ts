@@ -8,6 +8,12 @@ export type StreamState = 'connecting' | 'open' | 'reconnecting' | 'unauthorized
 
 /** Longest wait between reconnection attempts. */
 export const SSE_RETRY_MAX_MS = 10_000
+/**
+ * Longest silence of an open stream before it is taken for dead and reopened (the page asks the daemon
+ * for a keepalive every 10 s; a connection lost without a close, to a sleeping laptop or a vanished host,
+ * would otherwise show `live` and nothing more for ever).
+ */
+export const SSE_SILENCE_MS_MAX = 30_000
 /** Longest event (data lines) the parser keeps; a longer one is dropped. */
 export const SSE_EVENT_CHARS_MAX = 1_048_576
 
@@ -28,27 +34,37 @@ export function parseBlock (block: string): StreamEvent | undefined {
   return data.length === 0 ? undefined : { id, type, data: data.join('\n') }
 }
 
-export function openStream (path: string, onEvent: (e: StreamEvent) => void, onState: (s: StreamState) => void): () => void {
+/**
+ * Follows the stream at `path`. `onState('open', resumed)`: `resumed` when the daemon was asked to replay
+ * from the last event id; a stream opened without one replays nothing, so what changed before it opened
+ * (while a page read its lists, say) is told by no event.
+ */
+export function openStream (path: string, onEvent: (e: StreamEvent) => void, onState: (s: StreamState, resumed: boolean) => void): () => void {
   let stopped = false
   let lastId: string | undefined
   let ctrl: AbortController | undefined
   let wake: (() => void) | undefined
+  let silence: ReturnType<typeof setTimeout> | undefined
   const run = async (): Promise<void> => {
     let delay = 500
     while (!stopped) {
       ctrl = new AbortController()
-      onState(lastId === undefined ? 'connecting' : 'reconnecting')
+      const resumed = lastId !== undefined
+      onState(resumed ? 'reconnecting' : 'connecting', false)
       try {
         const headers: Record<string, string> = { ...authHeaders(), accept: 'text/event-stream' }
         if (lastId !== undefined) headers['last-event-id'] = lastId
         const res = await fetch(path, { headers, signal: ctrl.signal, cache: 'no-store' })
-        if (res.status === 401) { onState('unauthorized'); return }
+        if (res.status === 401) { onState('unauthorized', false); return }
         if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`)
-        onState('open')
+        onState('open', resumed)
         delay = 500
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
         let buf = ''
+        const dead = ctrl
         for (;;) {
+          clearTimeout(silence)
+          silence = setTimeout(() => { dead.abort() }, SSE_SILENCE_MS_MAX)
           const { value, done } = await reader.read()
           if (done) break
           buf += value
@@ -66,9 +82,11 @@ export function openStream (path: string, onEvent: (e: StreamEvent) => void, onS
         }
       } catch {
         if (stopped) return
+      } finally {
+        clearTimeout(silence)
       }
       if (stopped) return
-      onState('reconnecting')
+      onState('reconnecting', false)
       await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, delay) })
       delay = Math.min(delay * 2, SSE_RETRY_MAX_MS)
     }
