@@ -15,7 +15,8 @@
  * each publishing a 64-byte signed message on one topic every 10 s, as our heartbeats are: what the stack
  * under us costs to form (`rawFormedMs`, and `ratio` = formedMs / rawFormedMs).
  *
- * BENCH_FORMATION_PEERS=100,150,200 picks the sizes; BENCH_FORMATION_RAW=0 skips the raw baseline.
+ * BENCH_FORMATION_PEERS=100,150,200 picks the sizes; BENCH_FORMATION_RAW=0 skips the raw baseline,
+ * BENCH_FORMATION_OURS=0 runs it alone (to run it in another process at the same time as ours).
  */
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
@@ -147,10 +148,15 @@ export default async function (): Promise<Record<string, unknown>> {
   const sizes = (process.env.BENCH_FORMATION_PEERS ?? '100,150,200').split(',').map(Number)
   const deadlineMs = Number(process.env.BENCH_FORMATION_DEADLINE_S ?? 300) * 1000
   const withRaw = process.env.BENCH_FORMATION_RAW !== '0'
+  const withOurs = process.env.BENCH_FORMATION_OURS !== '0'
   const out: Record<string, unknown> = {}
   for (const n of sizes) {
     const r = withRaw ? await raw(n, deadlineMs) : undefined
     if (r !== undefined) progress(`raw ${n}: ${JSON.stringify(r)}`)
+    if (!withOurs) {
+      out[`peers${n}`] = { raw: r ?? null }
+      continue
+    }
     const o = await ours(n, deadlineMs)
     progress(`ours ${n}: ${JSON.stringify(o)}`)
     out[`peers${n}`] = {
