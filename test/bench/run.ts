@@ -11,8 +11,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import os from 'node:os'
 
 // A crash of a long bench (the uncaught TimeoutError once seen at 150 peers) prints its stack and causes,
-// not just a name, and the run exits non-zero.
-Error.stackTraceLimit = 100
+// not just a name, and the run exits non-zero. (Error.stackTraceLimit stays at its default: libraries
+// under us throw on hot paths, e.g. the Noise decoder's RangeError at the end of every received chunk,
+// and a deeper limit makes every one of those cost more.)
 function describeError (err: unknown): string {
   const lines: string[] = []
   let e: unknown = err
