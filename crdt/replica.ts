@@ -84,7 +84,7 @@ class HostQuota {
 
 export type ApplyResult =
   | { status: 'applied', kind: DocKind, host: string }
-  | { status: 'duplicate' }
+  | { status: 'duplicate', kind?: DocKind, host?: string }
   | { status: 'pending', kind: DocKind, host: string }
   | { status: 'rejected', reason: RejectReason, detail: string, kind?: DocKind, host?: string }
 
@@ -361,8 +361,8 @@ export class Replica {
     if (doc !== undefined) {
       if (b.incarnation < doc.incarnation) return this.reject('stale', `incarnation ${b.incarnation} < ${doc.incarnation}`)
       if (b.incarnation === doc.incarnation) {
-        if (b.tag === TAG_UPDATE && b.seq <= doc.seq) { this.stats.duplicates++; return { status: 'duplicate' } }
-        if (b.tag === TAG_CHECKPOINT && b.seq <= doc.checkpointSeq) { this.stats.duplicates++; return { status: 'duplicate' } }
+        if (b.tag === TAG_UPDATE && b.seq <= doc.seq) { this.stats.duplicates++; return { status: 'duplicate', kind: b.kind, host: b.host } }
+        if (b.tag === TAG_CHECKPOINT && b.seq <= doc.checkpointSeq) { this.stats.duplicates++; return { status: 'duplicate', kind: b.kind, host: b.host } }
       }
     } else if (!this.acceptHost(b.host, b.kind)) {
       return this.reject('host-refused', `documents of ${b.host} are refused`)

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { createPeer } from '../peers/peer.js'
 import type { Peer } from '../peers/peer.js'
 import type { PeerOptions } from '../peers/options.js'
-import { InvalidOptionError, TimeoutError } from '../src/base/errors.js'
+import { AgoraError, InvalidOptionError, TimeoutError } from '../src/base/errors.js'
 import { createRand } from '../src/base/prng.js'
 import { checkLinearizable, kvModel } from './linearizability/index.js'
 import type { CheckResult } from './linearizability/index.js'
@@ -39,10 +39,35 @@ export interface LiveMeshOptions extends Omit<PeerOptions, 'transports' | 'liste
   degree?: number
   /** Seed of the link choice. Default 1. */
   seed?: number
+  /** Called as each peer is created, before it dials its links (progress of large meshes; `i` is its index). */
+  onPeer?: (i: number, peer: Peer) => void
 }
+
+/** A dial of the creation loop that failed (`from` dialled `to`, both peer indices; `attempt` from 1). */
+export interface LiveDialFailure {
+  from: number
+  to: number
+  attempt: number
+  error: Error
+}
+
+/** A new peer of {@link createLiveMesh} could link to none of the earlier peers; `cause`: the last dial error. */
+export class MeshFormationError extends AgoraError {
+  static override readonly name = 'MeshFormationError'
+  constructor (peer: number, attempts: number, cause: unknown) {
+    super('ERR_MESH_FORMATION', `live mesh: peer ${peer} could link to no earlier peer (${attempts} dials failed)`, { peer, attempts }, { cause })
+  }
+}
+
+/** Dials of one link while the mesh forms before another earlier peer is tried instead. */
+export const LIVE_DIAL_ATTEMPTS_MAX = 3
+/** Links tried in all by one new peer (its `degree` first, then replacements of failed ones). */
+export const LIVE_LINK_TRIES_MAX = 16
 
 export interface LiveMesh {
   readonly peers: Peer[]
+  /** Dials of the creation loop that failed (each retried, or its link replaced by another). */
+  readonly dialFailures: LiveDialFailure[]
   /** Splits the mesh: peers in different groups can no longer connect. Every peer must be in one group. */
   partition: (groups: number[][]) => Promise<void>
   /** Lifts every partition and re-dials the original links. */
@@ -83,7 +108,7 @@ const CLIENT_BACKOFF_MS = 10
 const WAIT_POLL_MS = 10
 
 export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMesh> {
-  const { peers: n, transport = 'tcp', dataDir, degree, seed = 1, raft, ...peerOptions } = options
+  const { peers: n, transport = 'tcp', dataDir, degree, seed = 1, raft, onPeer, ...peerOptions } = options
   if (raft !== undefined && (!Number.isInteger(raft.voters) || raft.voters < 1 || raft.voters > Math.min(7, n))) {
     throw new InvalidOptionError('raft.voters', `must be an integer in 1..${Math.min(7, n)}`)
   }
@@ -92,6 +117,24 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
   const rand = createRand(seed)
   const peers: Peer[] = []
   const edges: Array<[number, number]> = []
+  const dialFailures: LiveDialFailure[] = []
+  /**
+   * Links peer i to `to`: up to LIVE_DIAL_ATTEMPTS_MAX dials (a dial can exceed libp2p's dial timeout on a
+   * starved event loop, as at 150 peers in one process). Returns the last error if every one failed.
+   */
+  const link = async (i: number, to: number): Promise<Error | undefined> => {
+    let last: Error | undefined
+    for (let attempt = 1; attempt <= LIVE_DIAL_ATTEMPTS_MAX; attempt++) {
+      try {
+        await peers[i]!.dial(peers[to]!.addresses()[0]!)
+        return undefined
+      } catch (err) {
+        last = err as Error
+        dialFailures.push({ from: i, to, attempt, error: last })
+      }
+    }
+    return last
+  }
   try {
     for (let i = 0; i < n; i++) {
       const p = await createPeer({
@@ -103,6 +146,7 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
         start: true
       })
       peers.push(p)
+      onPeer?.(i, p)
       const targets = new Set<number>()
       if (i > 0) targets.add(0)
       const earlier = Array.from({ length: i }, (_, k) => k)
@@ -110,10 +154,30 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
         const k = earlier.splice(rand.int(earlier.length), 1)[0]!
         targets.add(k)
       }
-      for (const t of targets) {
-        edges.push([i, t])
-        await p.dial(peers[t]!.addresses()[0]!)
+      // A link that cannot be made is replaced by another earlier peer (bounded); the failures are
+      // reported in `dialFailures`. Membership and anti-entropy do not need every chosen link.
+      let linked = 0
+      let tries = 0
+      let lastError: Error | undefined
+      const pending = [...targets]
+      while (pending.length > 0 && tries < LIVE_LINK_TRIES_MAX) {
+        const t = pending.shift()!
+        tries++
+        const err = await link(i, t)
+        if (err === undefined) {
+          edges.push([i, t])
+          linked++
+          continue
+        }
+        lastError = err
+        const spare = earlier.filter(k => !targets.has(k))
+        if (spare.length > 0) {
+          const k = spare[rand.int(spare.length)]!
+          targets.add(k)
+          pending.push(k)
+        }
       }
+      if (i > 0 && linked === 0) throw new MeshFormationError(i, dialFailures.filter(f => f.from === i).length, lastError)
     }
   } catch (err) {
     await Promise.allSettled(peers.map(async p => await p.stop()))
@@ -146,6 +210,7 @@ export async function createLiveMesh (options: LiveMeshOptions): Promise<LiveMes
 
   const mesh: LiveMesh = {
     peers,
+    dialFailures,
     async partition (groups) {
       const seen = new Array<number>(n).fill(-1)
       groups.forEach((g, gi) => {

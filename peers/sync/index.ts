@@ -96,7 +96,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       syncConcurrencyMax: o.syncConcurrencyMax
     })
     this.gossip = createGossip({ pubsub: init.node.services.pubsub, replica: init.replica, membership: this.membership, antiEntropy: this.antiEntropy, logger }, {
-      mesh: o.mesh
+      mesh: o.mesh,
+      hostsMax: o.limits.hostsMax
     })
     this.liveness = createLiveness({
       pubsub: init.node.services.pubsub,

@@ -6,8 +6,16 @@ import type { Logger } from '../../../src/base/log.js'
 import type { DocKind, SignedBlob } from '../../../crdt/codec.js'
 import { QUOTA_REASONS } from '../../../crdt/replica.js'
 import { DEFAULT_MESH } from '../constants.js'
-import { crdtTopic } from './constants.js'
+import { KeyedTokenBuckets } from '../../../protocols/infrastructure/token-bucket.js'
+import { DEFAULT_HOSTS_MAX } from '../liveness/constants.js'
+import { ANNOUNCE_BLOBS_MAX, REPUBLISH_QUOTA_BURST, REPUBLISH_QUOTA_PER_SECOND, crdtTopic } from './constants.js'
 import type { Gossip, GossipComponents, GossipEvents, GossipInit, GossipStats } from './index.js'
+
+/** Gossipsub's `subscription-change` event: a peer's subscriptions changed. */
+interface SubscriptionChange {
+  peerId: PeerId
+  subscriptions: Array<{ topic: string, subscribe: boolean }>
+}
 
 export class GossipService extends TypedEmitter<GossipEvents> implements Gossip {
   readonly stats: GossipStats = {
@@ -33,6 +41,14 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
   /** The peer that relayed the message being applied, while it is. */
   private gossipSource: string | undefined
   private readonly gapWanted = new Set<string>()
+  /** Per host: its own publishes of blobs already held that are forwarded nonetheless (bounded to `hostsMax` hosts). */
+  private readonly republishQuota: KeyedTokenBuckets
+  /** This peer's own documents were published once a first peer subscribed to the topic (see {@link announce}). */
+  private announced = false
+  private readonly onSubscriptionChange = (e: CustomEvent<SubscriptionChange>): void => {
+    if (!this.running || this.announced) return
+    if (e.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) this.announce()
+  }
 
   constructor (components: GossipComponents, init: GossipInit = {}) {
     super()
@@ -42,6 +58,7 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     this.antiEntropy = components.antiEntropy
     this.log = components.logger
     this.topic = crdtTopic(init.mesh ?? DEFAULT_MESH)
+    this.republishQuota = new KeyedTokenBuckets({ burst: REPUBLISH_QUOTA_BURST, ratePerSecond: REPUBLISH_QUOTA_PER_SECOND }, init.hostsMax ?? DEFAULT_HOSTS_MAX)
     const prevGap = this.replica.hooks.onGap
     this.replica.hooks.onGap = (kind, host) => {
       prevGap?.(kind, host)
@@ -53,6 +70,7 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     if (this.running) return
     this.running = true
     this.pubsub.topicValidators.set(this.topic, (peer, msg) => this.onGossip(peer, msg))
+    this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.pubsub.subscribe(this.topic)
   }
 
@@ -60,7 +78,30 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     if (!this.running) return
     this.running = false
     this.pubsub.topicValidators.delete(this.topic)
+    this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     try { this.pubsub.unsubscribe(this.topic) } catch {}
+  }
+
+  /**
+   * Publishes this peer's own documents (checkpoint and log) once, when a first peer subscribes to the
+   * topic. What a peer writes before it has a gossip neighbour (a new peer's empty documents, written at
+   * start) reaches nobody; without this, every other peer learns of the new host only from its
+   * heartbeats, a heartbeat period later, and then each pulls it by an anti-entropy exchange of its own:
+   * O(N) exchanges for every peer that joins. Blobs over `updateBytesMax` (the gossip message bound) stay
+   * with anti-entropy, as does anything past {@link ANNOUNCE_BLOBS_MAX} per document.
+   */
+  private announce (): void {
+    this.announced = true
+    for (const kind of ['reg', 'var'] as const) {
+      const d = this.replica.get(kind, this.replica.id)
+      if (d === undefined) continue
+      const blobs = d.missingFor(undefined, 0, 0).slice(0, ANNOUNCE_BLOBS_MAX)
+      for (const b of blobs) {
+        // In order: a receiver needs each blob's predecessors; one too large for gossip ends the run.
+        if (b.bytes.length > this.replica.limits.updateBytesMax) break
+        this.publish(b)
+      }
+    }
   }
 
   publish (blob: SignedBlob): void {
@@ -87,7 +128,13 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     switch (r.status) {
       case 'applied': this.stats.gossipApplied++; return TopicValidatorResult.Accept
       case 'pending': this.stats.gossipPending++; return TopicValidatorResult.Accept
-      case 'duplicate': this.stats.gossipDuplicates++; return TopicValidatorResult.Ignore
+      case 'duplicate':
+        this.stats.gossipDuplicates++
+        // A host's own publish of a blob we already hold (its announce, or an update that reached us by
+        // an exchange first) is still forwarded: peers further on may lack it (gossipsub forwards a
+        // message once). Within the host's republish quota; a relay's copy never is.
+        if (r.host === from && this.republishQuota.take(from, Date.now()).ok) return TopicValidatorResult.Accept
+        return TopicValidatorResult.Ignore
       case 'rejected':
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
           this.stats.gossipRejected++

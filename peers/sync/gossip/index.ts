@@ -7,7 +7,11 @@
  * second per host and reason), and those over its rate lower the score of a host that sends them to us
  * directly; others that cannot apply are ignored. A gap (an update whose predecessors are
  * missing, from gossip or sync) asks anti-entropy for an exchange with the peer that relayed the
- * message, else the document's host, else any member.
+ * message, else the document's host, else any member. When a first peer subscribes to the topic, this
+ * peer publishes its own documents once (what it wrote before it had a gossip neighbour reached nobody):
+ * every peer then receives a new host's documents by gossip, not by an exchange of its own. A host's own
+ * publish of a blob a receiver already holds (its neighbours got it by the first exchange) is still
+ * forwarded, within a per-host quota; a relay's duplicate is ignored.
  *
  * @example
  * ```ts
@@ -26,7 +30,7 @@ import type { AntiEntropy } from '../anti-entropy/index.js'
 import type { Membership } from '../membership/index.js'
 import { GossipService } from './gossip.js'
 
-export { crdtTopic } from './constants.js'
+export { ANNOUNCE_BLOBS_MAX, REPUBLISH_QUOTA_BURST, REPUBLISH_QUOTA_PER_SECOND, crdtTopic } from './constants.js'
 export { GossipService } from './gossip.js'
 
 export interface GossipStats {
@@ -62,12 +66,14 @@ export interface Gossip extends TypedEmitter<GossipEvents> {
 export interface GossipInit {
   /** Mesh of the topic. Default 'agora'. */
   mesh?: string
+  /** Hosts whose republish quota is remembered. Default: the registry limit's default. */
+  hostsMax?: number
 }
 
 export interface GossipComponents {
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
-  /** Applies inbound updates; its `onGap` hook is chained at construction. */
-  replica: Pick<Replica, 'apply' | 'hooks' | 'shouldReport'>
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'addEventListener' | 'removeEventListener'>
+  /** Applies inbound updates; its `onGap` hook is chained at construction. Its own documents are announced once (`get`). */
+  replica: Pick<Replica, 'apply' | 'hooks' | 'shouldReport' | 'id' | 'get' | 'limits'>
   /** Where to pull from on a gap. */
   membership: Pick<Membership, 'isMember' | 'randomMember'>
   antiEntropy: Pick<AntiEntropy, 'requestSync'>

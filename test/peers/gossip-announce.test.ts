@@ -1,0 +1,96 @@
+/**
+ * The gossip service's announce and its duplicates (issue 17, formation): a peer publishes its own
+ * documents once a first peer subscribes to the crdt topic; a host's own publish of a blob the receiver
+ * already holds is forwarded (Accept) within the host's republish quota, a relay's never is.
+ */
+import { describe, expect, it } from 'vitest'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { createGossip, crdtTopic, REPUBLISH_QUOTA_BURST } from '../../peers/sync/gossip/index.js'
+import type { GossipComponents } from '../../peers/sync/gossip/index.js'
+import { createLogger } from '../../src/base/log.js'
+import { TestKeys, makeNode, pull } from '../crdt/helpers.js'
+import type { TestNode } from '../crdt/helpers.js'
+
+const topic = crdtTopic('agora')
+
+/** A gossipsub stand-in: the validators, what was published, and `subscription-change` events. */
+class FakePubsub extends EventTarget {
+  readonly topicValidators = new Map<string, (peer: PeerId, msg: Message) => TopicValidatorResult>()
+  readonly published: Array<{ topic: string, data: Uint8Array }> = []
+  subscribe (): void {}
+  unsubscribe (): void {}
+  async publish (t: string, data: Uint8Array): Promise<{ recipients: PeerId[] }> {
+    this.published.push({ topic: t, data })
+    return { recipients: [] }
+  }
+
+  subscribed (peer: string, t: string): void {
+    this.dispatchEvent(new CustomEvent('subscription-change', { detail: { peerId: id(peer), subscriptions: [{ topic: t, subscribe: true }] } }))
+  }
+
+  /** Runs the topic's validator on a signed message authored by `author`, relayed by `via`. */
+  deliver (author: string, via: string, data: Uint8Array): TopicValidatorResult {
+    return this.topicValidators.get(topic)!(id(via), { type: 'signed', from: id(author), data, topic, sequenceNumber: 1n, signature: new Uint8Array(64), key: undefined as never })
+  }
+}
+
+const id = (s: string): PeerId => ({ toString: () => s }) as unknown as PeerId
+
+async function gossipOf (node: TestNode): Promise<{ pubsub: FakePubsub, gossip: ReturnType<typeof createGossip> }> {
+  const pubsub = new FakePubsub()
+  const gossip = createGossip({
+    pubsub: pubsub as unknown as GossipComponents['pubsub'],
+    replica: node.replica,
+    membership: { isMember: () => false, randomMember: () => undefined },
+    antiEntropy: { requestSync: () => {} },
+    logger: createLogger('silent', 'gossip-test')
+  })
+  await gossip.start()
+  return { pubsub, gossip }
+}
+
+describe('gossip: announcing own documents', () => {
+  it('publishes its own documents once, when a first peer subscribes to the crdt topic', async () => {
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'A')
+    await a.registry.register({ id: 'x', capabilities: ['gpu'] })
+    const { pubsub, gossip } = await gossipOf(a)
+    try {
+      pubsub.subscribed('B', '/agora/agora/heartbeat/1')
+      expect(pubsub.published).toHaveLength(0)
+      pubsub.subscribed('B', topic)
+      // reg: its checkpoint and the update of 'x'; var: its checkpoint.
+      expect(pubsub.published.map(p => p.topic)).toEqual([topic, topic, topic])
+      const b = makeNode(keys, 'B')
+      for (const p of pubsub.published) expect(b.replica.apply(p.data, 'A').status).toBe('applied')
+      expect(b.registry.lookup('x')?.host).toBe('A')
+      pubsub.subscribed('C', topic)
+      expect(pubsub.published).toHaveLength(3)
+    } finally {
+      await gossip.stop()
+    }
+  })
+
+  it('forwards a host\'s own copy of a blob already held, within its quota; never a relay\'s', async () => {
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'A')
+    const b = makeNode(keys, 'B')
+    await a.registry.register({ id: 'x', capabilities: ['gpu'] })
+    pull(b, a)
+    const blob = a.replica.get('reg', 'A')!.missingFor(undefined, 0, 0)[0]!.bytes
+    const { pubsub, gossip } = await gossipOf(b)
+    try {
+      // Relayed by C, authored by C: a duplicate from a relay is not forwarded.
+      expect(pubsub.deliver('C', 'C', blob)).toBe(TopicValidatorResult.Ignore)
+      for (let i = 0; i < REPUBLISH_QUOTA_BURST; i++) expect(pubsub.deliver('A', 'C', blob)).toBe(TopicValidatorResult.Accept)
+      // Past the host's republish quota: ignored, as before.
+      expect(pubsub.deliver('A', 'C', blob)).toBe(TopicValidatorResult.Ignore)
+      expect(gossip.stats.gossipDuplicates).toBe(REPUBLISH_QUOTA_BURST + 2)
+      expect(b.registry.lookup('x')?.host).toBe('A')
+    } finally {
+      await gossip.stop()
+    }
+  })
+})
