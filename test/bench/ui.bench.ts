@@ -1,6 +1,6 @@
 /**
  * The dashboard at scale, in headless Chromium (Debian's, through playwright-core): one peer of an
- * in-process mesh of BENCH_UI_PEERS peers over TCP (default 100) holds BENCH_UI_AGENTS agents (default
+ * in-process mesh of BENCH_UI_PEERS peers over TCP (default 30: this machine forms no in-process mesh of 100, see bench formation) holds BENCH_UI_AGENTS agents (default
  * 10,000) and serves its HTTP API and /ui. Measures how long the agents page takes to hold them all,
  * how many rows it keeps in the DOM, the frame interval while scrolling, a search, a live update, and the
  * topology page drawing every peer.
@@ -13,7 +13,7 @@ import { createLogger } from '../../src/base/log.js'
 
 export const name = 'ui'
 
-const PEERS = Number(process.env.BENCH_UI_PEERS ?? 100)
+const PEERS = Number(process.env.BENCH_UI_PEERS ?? 30)
 const AGENTS = Number(process.env.BENCH_UI_AGENTS ?? 10_000)
 const TOKEN = 'bench-token-0123456789abcdef'
 
