@@ -14,6 +14,7 @@ import type { CliIo } from '../../src/cli.js'
 import { dashboardUrl, exitWithParentByDefault } from '../../src/daemon/commands.js'
 import { CLI, NODE, startDaemon, stopAll } from './helpers.js'
 import { waitUntil } from '../helpers/wait.js'
+import { mapLimit } from '../helpers/limit.js'
 
 let root: string
 beforeAll(async () => {
@@ -22,14 +23,14 @@ beforeAll(async () => {
 })
 afterAll(async () => { await rm(root, { recursive: true, force: true }) })
 
-/** Runs the built CLI; a run that has not exited after 20 s (a daemon that started) is killed and fails the test. */
+/** Runs the built CLI; a run that has not exited after 60 s (a daemon that started) is killed and fails the test. */
 async function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const p = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGORA_TOKEN: '', AGORA_HTTP: '', ...env } })
   let stdout = ''
   let stderr = ''
   p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => { p.kill('SIGKILL') }, 20_000)
+  const timer = setTimeout(() => { p.kill('SIGKILL') }, 60_000)
   const code = await new Promise<number | null>(resolve => p.once('exit', (c) => resolve(c)))
   clearTimeout(timer)
   return { code, stdout, stderr }
@@ -46,6 +47,13 @@ const OTHER_PEER = '12D3KooWMmXQxBK2MBtSaE66MVPuASDxvFWqA6XNN7xyZUaGnERr'
 /** A file that is not a swarm key (written in beforeAll). */
 const notAKey = (): string => join(root, 'not-a.key')
 const STACK = /\n\s+at /
+/**
+ * Bad-value runs in flight at once: each loads the whole CLI, so dozens at once on a loaded 2-core machine
+ * (the suite runs several files at a time) could each take longer than run()'s limit.
+ */
+const RUNS_AT_ONCE = 6
+/** Time for a test of a few dozen such runs, a few at a time, on that machine. */
+const RUNS_TIMEOUT_MS = 240_000
 
 describe('agora start: bad values exit 2 naming the flag or key', () => {
   it('every flag', async () => {
@@ -78,7 +86,7 @@ describe('agora start: bad values exit 2 naming the flag or key', () => {
       [['--http'], '--http'],
       [['--frobnicate', '1'], '--frobnicate']
     ]
-    const results = await Promise.all(cases.map(async ([args]) => await run(['start', '--http', '127.0.0.1:0', ...args])))
+    const results = await mapLimit(cases, RUNS_AT_ONCE, async ([args]) => await run(['start', '--http', '127.0.0.1:0', ...args]))
     cases.forEach(([args, flag], i) => {
       const r = results[i]!
       expect({ args, code: r.code }).toEqual({ args, code: 2 })
@@ -86,7 +94,7 @@ describe('agora start: bad values exit 2 naming the flag or key', () => {
       expect(r.stderr, args.join(' ')).not.toMatch(STACK)
       expect(r.stdout, args.join(' ')).toBe('')
     })
-  })
+  }, RUNS_TIMEOUT_MS)
 
   it('every config key (JSON and YAML files)', async () => {
     const dataDir = join(root, 'keys')
@@ -128,13 +136,13 @@ describe('agora start: bad values exit 2 naming the flag or key', () => {
       [{ bodyBytesMax: 0 }, 'bodyBytesMax'],
       [{ colour: 'blue' }, 'colour']
     ]
-    const results = await Promise.all(cases.map(async ([cfg], i) => {
+    const results = await mapLimit(cases, RUNS_AT_ONCE, async ([cfg], i) => {
       const yaml = i % 2 === 1
       const file = join(root, `bad-${i}.${yaml ? 'yaml' : 'json'}`)
       // JSON is valid YAML: the YAML files exercise the YAML reader with the same values.
       await writeFile(file, JSON.stringify({ http: '127.0.0.1:0', ...cfg }))
       return { file, r: await run(['start', '--config', file]) }
-    }))
+    })
     cases.forEach(([cfg, key], i) => {
       const { file, r } = results[i]!
       expect({ cfg, code: r.code }).toEqual({ cfg, code: 2 })
@@ -147,7 +155,7 @@ describe('agora start: bad values exit 2 naming the flag or key', () => {
     const r = await run(['start', '--config', broken])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('--config')
-  })
+  }, RUNS_TIMEOUT_MS)
 })
 
 describe('the agora command line', () => {

@@ -30,6 +30,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitUntil } from './wait.js'
+import { mapLimit } from './limit.js'
 
 export const NODE = join(process.cwd(), 'node_modules/.bin/node')
 export const CLI = join(process.cwd(), 'dist/src/cli.js')
@@ -247,15 +248,6 @@ async function must (inc: Incarnation, method: string, path: string, body: unkno
   if (o.kind === 'ok' && okStatus.includes(o.status)) return o
   if (o.kind === 'rejected' && okStatus.includes(o.status)) return { status: o.status, json: undefined }
   throw new Error(`${method} ${path} on ${inc.http}: ${JSON.stringify(o)}`)
-}
-
-async function mapLimit<T, R> (xs: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(xs.length)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(limit, xs.length) }, async () => {
-    while (next < xs.length) { const i = next++; out[i] = await fn(xs[i]!) }
-  }))
-  return out
 }
 
 const pct = (xs: number[], p: number): number => {
