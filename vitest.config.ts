@@ -9,6 +9,8 @@ import type { TestSpecification } from 'vitest/node'
  */
 const LONGEST_FIRST = [
   'test/budget/live.test.ts',
+  'test/ui/dashboard.test.ts',
+  'test/cluster/cluster.test.ts',
   'test/readme.test.ts',
   'test/coordination/failover.test.ts',
   'test/daemon/launch.test.ts',
