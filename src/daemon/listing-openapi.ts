@@ -76,7 +76,7 @@ const topologyPeer = {
   properties: {
     peerId: str, self: { type: 'boolean' }, state: { enum: ['reachable', 'suspected', 'unreachable', 'left'] }, connected: { type: 'boolean' }, raft: { enum: ['leader', 'voter', 'learner', null] },
     view: nullable({ type: 'object', description: 'its last reachability view as received here', properties: { ageMs: int, fresh: { type: 'boolean' }, reached: int, silentTotal: int, silent: { type: 'array', items: str }, complete: { type: 'boolean' } } }),
-    reaches: { type: ['array', 'null'], items: str, description: 'peers it reaches: hosts known here minus the silent ones its view lists (this daemon: the hosts it hears); null without a view' }
+    reaches: { type: ['array', 'null'], items: str, description: 'peers it reaches: hosts known here minus the silent ones its view lists (this daemon: the hosts it hears); null without a view, or for the others past 200 hosts known (reachesListed false)' }
   }
 }
 
@@ -87,7 +87,7 @@ export const LISTING_OPENAPI_PATHS = {
   '/v1/topology': {
     get: {
       summary: 'which peers reach which as this daemon knows it: its open connections, every known host with its last reachability view (age, silent hosts) and the peers it reaches (derived from the view), and the Raft group (per member match and lag on the leader)',
-      responses: { 200: { description: 'topology', ...json({ type: 'object', properties: { peerId: str, at: int, connections: { type: 'array', items: str }, peers: { type: 'array', items: topologyPeer }, peersMore: int, raft: { type: ['object', 'null'], description: 'as in GET /v1/health/mesh' } } }) }, default: errors }
+      responses: { 200: { description: 'topology', ...json({ type: 'object', properties: { peerId: str, at: int, connections: { type: 'array', items: str }, peers: { type: 'array', items: topologyPeer }, peersMore: int, raft: { type: ['object', 'null'], description: 'as in GET /v1/health/mesh' }, reachesListed: { type: 'boolean' } } }) }, default: errors }
     }
   }
 }

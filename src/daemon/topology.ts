@@ -45,6 +45,12 @@ export interface TopologyPeer {
   reaches: string[] | null
 }
 
+/**
+ * Hosts beyond which the others' `reaches` are not listed (each lists up to every host: the answer and its
+ * work grow with the square of the mesh). Past it, a client draws from `connections` and the views.
+ */
+export const TOPOLOGY_REACHES_PEERS_MAX = 200
+
 export interface Topology {
   peerId: string
   /** Wall-clock ms of the answer. */
@@ -56,9 +62,11 @@ export interface Topology {
   /** Hosts known and not listed (beyond the report's bound). */
   peersMore: number
   raft: RaftHealth | null
+  /** Whether the other peers' `reaches` are listed (false past {@link TOPOLOGY_REACHES_PEERS_MAX} hosts: they are null). */
+  reachesListed: boolean
 }
 
-export function topology (peer: Peer): Topology {
+export function topology (peer: Peer, options: { reachesPeersMax?: number } = {}): Topology {
   const report = peer.health()
   const ttlMs = VIEW_TTL_HEARTBEATS * peer.options.heartbeatIntervalMs
   const hosts = [...report.hosts].sort((a, b) => a.self !== b.self ? (a.self ? -1 : 1) : a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
@@ -66,6 +74,7 @@ export function topology (peer: Peer): Topology {
   const present = hosts.filter(h => h.state !== 'left').map(h => h.peerId)
   const connections = [...new Set(peer.libp2p.getConnections().map(c => c.remotePeer.toString()))].sort()
   const connected = new Set(connections)
+  const reachesListed = hosts.length <= (options.reachesPeersMax ?? TOPOLOGY_REACHES_PEERS_MAX)
   const peers = hosts.map((h): TopologyPeer => {
     const base = { peerId: h.peerId, self: h.self, state: h.state, connected: h.self || connected.has(h.peerId), raft: h.raft }
     if (h.self) return { ...base, view: null, reaches: hosts.filter(x => !x.self && x.state === 'reachable').map(x => x.peerId).sort() }
@@ -76,8 +85,8 @@ export function topology (peer: Peer): Topology {
     return {
       ...base,
       view: { ageMs, fresh: ageMs <= ttlMs, reached: v.reached, silentTotal: v.silentTotal, silent, complete: v.silentTotal <= VIEW_SILENT_MAX && v.silentTotal <= silent.length },
-      reaches: present.filter(id => id !== h.peerId && !v.silent.has(id)).sort()
+      reaches: reachesListed ? present.filter(id => id !== h.peerId && !v.silent.has(id)).sort() : null
     }
   })
-  return { peerId: peer.id, at: report.at, connections, peers, peersMore: report.hostsMore, raft: report.raft }
+  return { peerId: peer.id, at: report.at, connections, peers, peersMore: report.hostsMore, raft: report.raft, reachesListed }
 }
