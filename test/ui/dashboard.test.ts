@@ -32,6 +32,17 @@ let page: Page
 let watch: PageWatch
 let origin: string
 
+/** The graph's nodes: peer id → position in the SVG's own units (its viewBox is 720 × 420). */
+async function nodePositions (): Promise<Map<string, { x: number, y: number }>> {
+  const raw = await page.locator('.graph .node').evaluateAll(els => els.map(e => [e.getAttribute('data-peer'), e.getAttribute('transform')]))
+  const out = new Map<string, { x: number, y: number }>()
+  for (const [id, t] of raw) {
+    const m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(t ?? '')
+    if (id !== null && m !== null) out.set(id, { x: Number(m[1]), y: Number(m[2]) })
+  }
+  return out
+}
+
 /** Waits until `count` elements match `selector` on the page (bounded). */
 async function waitCount (selector: string, count: number, what: string, timeoutMs = 20_000): Promise<void> {
   await waitUntil(async () => (await page.locator(selector).count()) === count, { what, timeoutMs, intervalMs: 50 })
@@ -104,6 +115,10 @@ describe('the dashboard at /ui', () => {
     await waitUntil(async () => (await page.getByTestId('stream-state').textContent()) === 'live', { what: 'the event stream open', timeoutMs: 15_000 })
     const rows = await page.locator('[data-testid=peer-row]').evaluateAll(els => els.map(e => e.getAttribute('data-peer')))
     expect(new Set(rows)).toEqual(new Set(mesh.ids))
+    // One connected group: laid out around the middle of the drawing.
+    const at = [...(await nodePositions()).values()]
+    const meanX = at.reduce((a, p) => a + p.x, 0) / at.length
+    expect(Math.abs(meanX - 360)).toBeLessThan(72)
     await shot('topology')
     // Keep the shot of the whole topology page for the README (written when asked, see the file's comment).
     await page.screenshot({ path: join(shots, 'readme.png'), fullPage: true })
@@ -340,6 +355,13 @@ describe('the dashboard at /ui', () => {
     victim.proc.kill('SIGKILL')
     await page.locator(`[data-testid=reachability][data-peer="${victim.peerId}"]`).filter({ hasText: 'unreachable' }).waitFor({ timeout: 30_000 })
     await page.locator(`.graph .node[data-peer="${victim.peerId}"][data-reachable=no]`).waitFor({ timeout: 10_000 })
+    // The cut-off peer is drawn apart from the group that still reaches each other.
+    await waitUntil(async () => {
+      const at = await nodePositions()
+      const dead = at.get(victim.peerId)
+      const live = [...at].filter(([id]) => id !== victim.peerId).map(([, p]) => p)
+      return dead !== undefined && live.length === 2 && Math.abs(dead.x - (live[0]!.x + live[1]!.x) / 2) > 150
+    }, { what: 'the unreachable peer drawn as a group of its own', timeoutMs: 15_000 })
     const file = await shot('unreachable')
     expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG')
   })

@@ -52,7 +52,7 @@ export function TopologyGraph (props: { peers: readonly GraphPeer[], links: read
   const key = peers.map(p => `${p.id}:${p.reachable ? 1 : 0}`).join('|') + '#' + props.links.map(l => `${l.a}-${l.b}`).join('|')
   const layout = useMemo(() => {
     const groups = groupsOf(peers, props.links)
-    const count = Math.max(1, ...groups.values()) + 1
+    const count = Math.max(0, ...groups.values()) + 1
     const nodes: Node[] = peers.map(p => {
       const prev = previous.current.get(p.id)
       return { id: p.id, group: groups.get(p.id) ?? 0, ...(prev !== undefined ? { x: prev.x, y: prev.y } : {}) }

@@ -30,7 +30,7 @@ export interface HealthReport {
 
 /** Who reaches whom, from the reachability views peers gossip (when the daemon exposes them). */
 export interface TopologyView {
-  peers: Array<{ peerId: string, reaches?: string[] }>
+  peers: Array<{ peerId: string, state?: string, reaches?: string[] | null }>
 }
 
 export interface Agent {

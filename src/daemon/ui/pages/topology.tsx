@@ -23,7 +23,12 @@ export function linksOf (members: readonly Member[], topology: TopologyView | un
   }
   const self = members.find(m => m.self)
   for (const m of members) if (self !== undefined && !m.self && m.connected && m.reachability !== 'unreachable') add(self.peerId, m.peerId)
-  for (const p of topology?.peers ?? []) for (const r of p.reaches ?? []) add(p.peerId, r)
+  // A peer this daemon no longer hears speaks from a stale view: its own reach is not drawn (what the
+  // others say of it still is: a peer others reach and this daemon cannot is a partition's mark).
+  for (const p of topology?.peers ?? []) {
+    if (p.state !== undefined && p.state !== 'reachable') continue
+    for (const r of p.reaches ?? []) add(p.peerId, r)
+  }
   return out
 }
 
