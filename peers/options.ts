@@ -108,6 +108,8 @@ export const peerOptionsSchema = z.object({
     asyncLeaderWrites: z.boolean().optional(),
     snapshotEntries: z.number().int().positive().optional(),
     proposalTimeoutMs: positiveMs.optional(),
+    /** A follower sends its proposal to the leader again after this long unapplied (then doubling). Default 1000 ms; 0 never. */
+    proposalResendMs: z.number().int().min(0).max(3_600_000).optional(),
     /**
      * The economy's authorities: peers that act as the treasury (mint, slash, outcomes). Fixed by the
      * group's genesis entry, proposed by the first leader; default the bootstrap `voters`.

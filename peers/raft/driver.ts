@@ -47,6 +47,9 @@ export interface LiveRaftDriverInit {
   options?: LiveRaftDriverOptions
 }
 
+/** A live follower's `proposalResendMs`: its proposal goes to the leader again after 1 s, 2 s more... */
+export const LIVE_PROPOSAL_RESEND_MS = 1000
+
 const liveClock = { now: () => Date.now(), monotonic: () => performance.now() }
 const deferred = (fn: () => void): void => { setImmediate(fn) }
 
@@ -70,7 +73,8 @@ export class LiveRaftDriver extends RaftDriver {
       ...(init.verify !== undefined ? { verify: init.verify } : {}),
       log: init.log,
       // A live leader writes its entries in parallel with sending them (thesis §10.2.1).
-      options: { asyncLeaderWrites: true, ...init.options }
+      // ...and a follower sends its proposal to the leader again when it has not applied within a second.
+      options: { asyncLeaderWrites: true, proposalResendMs: LIVE_PROPOSAL_RESEND_MS, ...init.options }
     })
     this.tickMs = init.options?.tickMs ?? 50
     // Only the group's members may speak Raft to this node (any peer while it has no membership yet:

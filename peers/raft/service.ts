@@ -51,6 +51,8 @@ export interface PeerRaftStats {
   snapshotsInstalled: number
   snapshotsTooLarge: number
   readyBatches: number
+  /** Proposals of this follower sent to the leader again (proposalResendMs). */
+  proposalsResent: number
 }
 
 export interface RaftServiceEvents extends Record<string, unknown>, StrongEventMap {
@@ -94,6 +96,8 @@ export interface RaftServiceInit {
   snapshotEntries?: number
   /** How long a proposal may take before it is indefinite. Default 5000 ms. */
   proposalTimeoutMs?: number
+  /** A follower sends its proposal to the leader again after this long unapplied, then doubling. Default 1000 ms; 0 never. */
+  proposalResendMs?: number
   /** The economy's authorities (treasury). Default the bootstrap voters. */
   economyAuthorities?: string[]
   /** Ledger unbonding delay in economy log entries (genesis). Default 100. */
@@ -234,7 +238,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
         ...(options.electionTick !== undefined ? { electionTick: options.electionTick } : {}),
         ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
         ...(options.asyncLeaderWrites !== undefined ? { asyncLeaderWrites: options.asyncLeaderWrites } : {}),
-        ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {})
+        ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {}),
+        ...(options.proposalResendMs !== undefined ? { proposalResendMs: options.proposalResendMs } : {})
       }
     })
     const d = driver
@@ -316,7 +321,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   }
 
   stats (): PeerRaftStats {
-    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0 }) }
+    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, proposalsResent: 0 }) }
   }
 
   /** Replicates `command` exactly once (retried under one session until `timeoutMs`); its index and result. */

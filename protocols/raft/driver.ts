@@ -93,7 +93,18 @@ export interface RaftDriverOptions {
    * path. Default false here; live peers turn it on.
    */
   asyncLeaderWrites?: boolean
+  /**
+   * A follower sends a proposal of its own to the leader again (the same envelope: the session table
+   * applies it once) when it has not applied this many ms after it was proposed, then after twice that,
+   * and so on until its deadline. A forwarded proposal is one message: lost on the way (a stream that
+   * failed, a full queue, a leader that was handing over), it would otherwise wait out its whole
+   * deadline. 0 (the default here): never; live peers send again after 1000 ms.
+   */
+  proposalResendMs?: number
 }
+
+/** Proposals sent to the leader again in one tick at most (the rest wait for the next tick). */
+export const PROPOSAL_RESENDS_PER_TICK_MAX = 256
 
 export interface RaftDriverEventMap extends Record<string, unknown> {
   'raft:role': { role: Role, leader: NodeId, term: number }
@@ -154,6 +165,11 @@ interface Pending {
   /** The proposed envelope's stamp and signature: a refused entry settles this proposal only if it is this one. */
   at: number
   signature: Uint8Array | undefined
+  /** The envelope, sent again unchanged while it has not applied (`proposalResendMs`). */
+  bytes: Uint8Array
+  /** When it is sent again next (0: never), and the wait after that. */
+  resendAt: number
+  resendMs: number
   resolve: (r: { index: number, result: unknown }) => void
   reject: (err: Error) => void
 }
@@ -179,7 +195,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly node: RaftNode
   readonly memory: MemoryStorage
   readonly replica: Replica
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0, proposalsResent: 0 }
   protected readonly storage: DriverStorage
   protected readonly transport: DriverTransport
   protected readonly clock: DriverClock
@@ -223,7 +239,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       pendingProposalsMax: Math.min(o.pendingProposalsMax ?? SESSION_WINDOW, SESSION_WINDOW),
       pendingReadsMax: o.pendingReadsMax ?? 4096,
       snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX,
-      asyncLeaderWrites: o.asyncLeaderWrites ?? false
+      asyncLeaderWrites: o.asyncLeaderWrites ?? false,
+      proposalResendMs: o.proposalResendMs ?? 0
     }
     this.id = init.id
     this.transport = init.transport
@@ -355,7 +372,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       if (existing !== undefined) existing.reject(new IndefiniteError('proposal', 'superseded by a retry'))
       const now = this.clock.now()
       const env = this.envelope(command, s, now, signature)
-      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, resolve, reject })
+      const resendMs = this.o.proposalResendMs
+      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, bytes: env.bytes, resendAt: resendMs > 0 ? now + resendMs : 0, resendMs, resolve, reject })
       try {
         this.node.propose(env.bytes)
       } catch (err) {
@@ -399,12 +417,23 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     })
   }
 
-  /** Rejects the proposals and reads whose deadline passed. */
+  /** Rejects the proposals and reads whose deadline passed; sends again the proposals due for it. */
   private expire (): void {
     if (this.pending.size === 0 && this.reads.size === 0) return
     const now = this.clock.now()
+    // Only a follower that knows a leader sends again: a leader's own proposals are in its log, and a
+    // change of leader settles every pending proposal (leaderChanged).
+    let resends = this.o.proposalResendMs > 0 && this.role !== 'leader' && this.leader !== 0 ? PROPOSAL_RESENDS_PER_TICK_MAX : 0
     for (const [k, p] of this.pending) {
-      if (p.deadline > now) continue
+      if (p.deadline > now) {
+        if (resends > 0 && p.resendAt !== 0 && p.resendAt <= now) {
+          resends--
+          p.resendMs *= 2
+          p.resendAt = now + p.resendMs
+          if (this.node.tryPropose(p.bytes) === null) this.stats.proposalsResent++
+        }
+        continue
+      }
       this.pending.delete(k)
       this.stats.indefinite++
       p.reject(new IndefiniteError('proposal', `not applied within ${this.o.proposalTimeoutMs} ms`))

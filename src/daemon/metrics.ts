@@ -162,6 +162,10 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.raft?.stats()
     return s === undefined ? [] : [[{ result: 'applied' }, s.applied], [{ result: 'duplicate' }, s.duplicates], [{ result: 'indefinite' }, s.indefinite]]
   })
+  c('agora_raft_proposals_resent_total', 'Proposals of this follower sent to the leader again (not applied within proposalResendMs)', [], () => {
+    const s = peer.raft?.stats()
+    return s === undefined ? [] : [[{}, s.proposalsResent]]
+  })
   // The economy: counted from `economy:applied` on this replica (members), read from peer.economy.
   const auctionsSettled = new Counter({ name: 'agora_auctions_settled_total', help: 'Auctions finished on this replica, by status (settled, no-sale, failed)', labelNames: ['status'], registers: [registry] })
   const ledgerOps = new Counter({ name: 'agora_economy_commands_total', help: 'Economy commands applied on this replica, by type and result (ok, error)', labelNames: ['type', 'result'], registers: [registry] })

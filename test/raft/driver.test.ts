@@ -157,3 +157,93 @@ describe('proposals covered by a snapshot', () => {
     expect(outcome).toMatchObject({ result: 1 })
   })
 })
+
+describe('a follower\'s proposal lost on its way to the leader', () => {
+  /** Three voters on a hand-delivered network that loses the first `lose` proposals node 3 forwards. */
+  function group (options: { proposalResendMs?: number }, lose: number): { drivers: RaftDriver[], apps: ListApp[], clock: { t: number }, deliver: () => void, lost: () => number } {
+    const apps = [new ListApp(), new ListApp(), new ListApp()]
+    const clock = { t: 0 }
+    const queue: Array<import('../../protocols/raft/types.js').Message> = []
+    const drivers: RaftDriver[] = []
+    let lost = 0
+    const deliver = (): void => {
+      for (let n = 0; n < 10_000 && queue.length > 0; n++) {
+        const m = queue.shift()!
+        if (m.type === 'propose' && m.from === 3 && lost < lose) { lost++; continue }
+        drivers[m.to - 1]!.receive(m)
+      }
+    }
+    for (let id = 1; id <= 3; id++) {
+      drivers.push(new RaftDriver({
+        id, voters: [1, 2, 3], transport: { send: (ms) => { queue.push(...ms) } }, application: apps[id - 1]!,
+        clock: { now: () => clock.t }, schedule: (fn) => { fn() }, rand: createRand(id), clientId: `p${id}/a`,
+        log: createLogger('silent'), options: { electionTick: 1000, proposalTimeoutMs: 5000, ...options }
+      }))
+    }
+    for (const d of drivers) d.start()
+    drivers[0]!.campaign()
+    deliver()
+    return { drivers, apps, clock, deliver, lost: () => lost }
+  }
+
+  /** Ticks every driver each 50 ms of the clock until `ms`, delivering after each. */
+  const run = (g: ReturnType<typeof group>, ms: number): void => {
+    for (const end = g.clock.t + ms; g.clock.t < end;) {
+      g.clock.t += 50
+      for (const d of g.drivers) d.tick()
+      g.deliver()
+    }
+  }
+
+  it('is sent again, the same envelope, and applies once well before its deadline', async () => {
+    const g = group({ proposalResendMs: 1000 }, 2)
+    expect(g.drivers[0]!.isLeader).toBe(true)
+    expect(g.drivers[2]!.leaderId).toBe(1)
+    let outcome: unknown = 'pending'
+    void g.drivers[2]!.propose(enc.encode('from-3')).then((r) => { outcome = r }, (e: Error) => { outcome = e })
+    g.deliver()
+    expect(g.lost()).toBe(1)
+    // Lost again at 1 s, sent a third time at 3 s (1 s, then twice that), and applied.
+    run(g, 2900)
+    expect(g.lost()).toBe(2)
+    await settle()
+    expect(outcome).toBe('pending')
+    run(g, 200)
+    await settle()
+    expect(outcome).toMatchObject({ result: 1 })
+    expect(g.drivers[2]!.stats.proposalsResent).toBe(2)
+    // The commit reaches the others by the leader's next append; each applies it once.
+    const again = g.drivers[0]!.propose(enc.encode('x'))
+    g.deliver()
+    await again
+    for (const app of g.apps) expect(app.items.filter(i => i === 'from-3')).toHaveLength(1)
+  })
+
+  it('sent again while it is only slow, it still applies once: the duplicate is answered from the session table', async () => {
+    const g = group({ proposalResendMs: 1000 }, 0)
+    // The leader holds node 3's proposal: nothing reaches node 3 until it has been sent three times.
+    const held: Array<import('../../protocols/raft/types.js').Message> = []
+    let outcome: unknown = 'pending'
+    void g.drivers[2]!.propose(enc.encode('slow')).then((r) => { outcome = r }, (e: Error) => { outcome = e })
+    const origReceive = g.drivers[2]!.receive.bind(g.drivers[2]!)
+    g.drivers[2]!.receive = (m) => { if (m.from === 1 && held.length < 10_000 && outcome === 'pending' && g.clock.t < 3100) { held.push(m); return } origReceive(m) }
+    run(g, 3100)
+    expect(g.drivers[2]!.stats.proposalsResent).toBe(2)
+    for (const m of held.splice(0)) origReceive(m)
+    run(g, 100)
+    await settle()
+    expect(outcome).toMatchObject({ result: 1 })
+    expect(g.apps[0]!.items.filter(i => i === 'slow')).toHaveLength(1)
+    expect(g.drivers[0]!.stats.duplicates).toBe(2)
+  })
+
+  it('without resending (proposalResendMs 0) one lost message costs the whole deadline', async () => {
+    const g = group({ proposalResendMs: 0 }, 1)
+    let outcome: unknown = 'pending'
+    void g.drivers[2]!.propose(enc.encode('from-3')).then((r) => { outcome = r }, (e: Error) => { outcome = e })
+    run(g, 5100)
+    await settle()
+    expect((outcome as { code?: string }).code).toBe('ERR_INDEFINITE')
+    expect(g.apps[0]!.items).not.toContain('from-3')
+  })
+})
