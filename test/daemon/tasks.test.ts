@@ -215,7 +215,7 @@ describe('a task answer across a restart', () => {
     const r = await waitUntil(async () => {
       const x = await api(d2, 'POST', `/v1/agents/rs-tasker/inbox/${call.callId as string}`, { reply: { ten: 10 } })
       return x.status === 503 ? undefined : x
-    }, { what: 'the restarted daemon to take the answer', timeoutMs: 8000 })
+    }, { what: 'the restarted daemon to take the answer', timeoutMs: 30_000 })
     expect([r.status, r.json]).toEqual([200, { callId: expect.any(String), agent: 'rs-tasker', kind: 'task', accepted: true, recovered: true }])
     const t = await finished(d0, id)
     expect([t.state, t.result, t.attempts]).toEqual(['completed', { ten: 10 }, 1])
