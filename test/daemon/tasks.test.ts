@@ -207,7 +207,9 @@ describe('a task answer across a restart', () => {
     }, { what: 'the task call in rs-tasker\'s inbox', timeoutMs: 20_000 })
     expect(call.task).toMatchObject({ id, attempt: 1 })
     // The daemon dies with the call handed out; the attempt stays current (acked under the host's session
-    // lease, which outlives a quick restart).
+    // lease, which outlives a quick restart). The ack is a Raft command of its own, proposed 200 ms after
+    // the handler started: killed before it commits, the attempt would end with its short ack window.
+    await waitUntil(async () => (await api(d0, 'GET', `/v1/tasks/${id}`)).json?.task?.record?.history?.[0]?.ackedAt !== undefined, { what: 'the attempt acked in the log', timeoutMs: 20_000 })
     d2.proc.kill('SIGKILL')
     await exitOf(d2.proc)
     d2 = await startDaemon(d2.dir, ['--raft-voters', mesh.ids.join(','), '--bootstrap', d0.addresses[0]!])
