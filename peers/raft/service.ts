@@ -154,6 +154,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
 
   /** The local economy replica, once its genesis is applied here. */
   get economy (): Economy | undefined { return this.current?.economy }
+  /** This peer's finished off-log combinatorial solves (peers/economy/settle-solver.ts), for every replica this service runs. */
+  solutionLookup: Economy['solutionLookup']
 
   async start (): Promise<void> {
     if (this.running) return
@@ -203,6 +205,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
       })
       : undefined
     const app = new MeshApplication()
+    app.solutionLookup = (digest) => this.solutionLookup?.(digest)
     let driver: LiveRaftDriver | undefined
     const transport = new RaftTransport({
       node: this.components.libp2p,
