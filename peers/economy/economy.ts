@@ -54,6 +54,13 @@ export const ANSWERS_IN_PROGRESS_MAX = 1024
 const NOTIFIED_MAX = 10_000
 /** Commit-reveal amounts a host remembers (oldest forgotten). */
 const NONCES_MAX = 10_000
+/**
+ * After its own off-log solve, the closing peer waits this fraction of the solve's time (at most
+ * {@link SETTLE_MARGIN_MS_MAX}) before proposing the settle, so replicas that solve a little slower have
+ * their result when they apply it. Timing only: the outcome is the same either way.
+ */
+export const SETTLE_MARGIN_RATIO = 0.5
+export const SETTLE_MARGIN_MS_MAX = 5000
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -292,7 +299,14 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     let solution: CarriedSolution | undefined
     try {
       const job = await this.solveJob(auction, digest)
-      if (job !== undefined) solution = solutionOf(await this.solverOf().solve(digest, job), digest)
+      if (job !== undefined) {
+        const t0 = performance.now()
+        solution = solutionOf(await this.solverOf().solve(digest, job), digest)
+        // The other replicas started the same solve when they applied the close: give a slower one a
+        // margin to finish, or it solves again inside apply (the same outcome, but its commits wait).
+        const margin = Math.min((performance.now() - t0) * SETTLE_MARGIN_RATIO, SETTLE_MARGIN_MS_MAX)
+        if (margin >= 1) await new Promise(resolve => setTimeout(resolve, margin))
+      }
     } catch (err) {
       this.ctx.log.warn('no off-log solve for a combinatorial settle (the replicas solve in apply)', { auction, code: (err as { code?: string }).code, message: (err as Error).message })
     }

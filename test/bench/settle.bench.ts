@@ -17,6 +17,8 @@
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { bundleInstance } from './auction-instances.js'
+import { combinatorial } from '../../protocols/auctions/combinatorial.js'
+import { Economy, combinatorialInput } from '../../protocols/market/economy.js'
 
 export const name = 'settle'
 
@@ -123,6 +125,50 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   }
 }
 
+/**
+ * One replica's apply time, no Raft: the synchronous close (the solve inside apply) against the deferred
+ * close plus the settle that finds its worker's result (what apply costs once the solve is off its path).
+ */
+function applyOnly (run: number): { inApplyMs: number, offApplyCloseMs: number, offApplySettleMs: number } {
+  const { items, bids } = instanceOf(run)
+  const book = (): { e: Economy, at: () => { index: number, meta: { origin: string, at: number } } } => {
+    const e = new Economy({ authorities: ['op'] })
+    let index = 0
+    const at = (): { index: number, meta: { origin: string, at: number } } => ({ index: ++index, meta: { origin: index < 3 ? 'op' : 'pb', at: 1000 + index } })
+    let x = at()
+    e.apply({ type: 'mint', by: 'treasury', account: 'seller', owner: 'pb', amount: 1 }, x.index, x.meta)
+    x = at()
+    e.apply({ type: 'auction.open', by: 'seller', auction: { id: 'c', mechanism: 'combinatorial', items, durationMs: 3_600_000 } }, x.index, x.meta)
+    for (const b of bids) {
+      x = at()
+      e.apply({ type: 'mint', by: 'treasury', account: b.agent, owner: 'pb', amount: 1_000_000 }, x.index, { ...x.meta, origin: 'op' })
+      x = at()
+      e.apply({ type: 'auction.bid', by: b.agent, auction: 'c', bid: { bundles: [{ items: b.items, value: b.value }] } }, x.index, x.meta)
+    }
+    return { e, at }
+  }
+  const sync = book()
+  let x = sync.at()
+  let t = performance.now()
+  sync.e.apply({ type: 'auction.close', by: 'seller', auction: 'c' }, x.index, x.meta)
+  const inApplyMs = performance.now() - t
+  const off = book()
+  x = off.at()
+  t = performance.now()
+  const closed = off.e.apply({ type: 'auction.close', by: 'seller', auction: 'c', settle: 'deferred' }, x.index, x.meta) as unknown as { digest: string }
+  const offApplyCloseMs = performance.now() - t
+  const a = off.e.auction('c')!
+  const { params, bids: flat } = combinatorialInput(a.spec, a.bids)
+  const solved = combinatorial(params, flat, off.e.auctionLimits) // what the worker hands over
+  off.e.solutionLookup = (d) => d === closed.digest ? solved : undefined
+  x = off.at()
+  t = performance.now()
+  off.e.apply({ type: 'auction.settle', by: 'seller', auction: 'c' }, x.index, x.meta)
+  const offApplySettleMs = performance.now() - t
+  if (JSON.stringify(sync.e.auction('c')!.outcome) !== JSON.stringify(off.e.auction('c')!.outcome)) throw new Error('apply-only: outcomes differ')
+  return { inApplyMs, offApplyCloseMs, offApplySettleMs }
+}
+
 function summary (runs: Run[]): Record<string, unknown> {
   const out: Record<string, unknown> = { runs: runs.length }
   for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
@@ -131,6 +177,14 @@ function summary (runs: Run[]): Record<string, unknown> {
 }
 
 export default async function (): Promise<Record<string, unknown>> {
+  progress('one replica\'s apply time, no Raft')
+  const only = [0, 1, 2].map(applyOnly)
+  const applyOnePerReplica = {
+    inApplyMs: median(only.map(o => o.inApplyMs)),
+    offApplyCloseMs: median(only.map(o => o.offApplyCloseMs)),
+    offApplySettleMs: median(only.map(o => o.offApplySettleMs)),
+    each: only.map(o => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v.toFixed(2))])))
+  }
   const peers = await group()
   try {
     const leader = peers.find(p => p.raft?.status().role === 'leader')!
@@ -151,6 +205,7 @@ export default async function (): Promise<Record<string, unknown>> {
     const a = summary(after)
     return {
       instance: `bundleInstance(seed ${SEED}, ${GOODS} goods, ${BIDS} bids), 3 voters over TCP in one process, fsync off`,
+      applyOnePerReplica,
       inApply: b,
       offApply: a,
       probeDuringP99Ratio: Number(((a.duringP99Ms as number) / (b.duringP99Ms as number)).toFixed(3)),
