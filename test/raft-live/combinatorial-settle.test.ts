@@ -59,7 +59,7 @@ describe('combinatorial settle off the apply path, live', () => {
     const settles: EconomyAppliedEvent[] = []
     a.economy.on('economy:applied', (e) => { if (e.command.type === 'auction.settle') settles.push(e) })
     await m.waitFor(p => p !== a || p.registry.query({ capability: 'bundle' }).agents.length === 12, { what: 'a sees the bidders' })
-    const report = await a.economy.runAuction({ id: 'cx', mechanism: 'combinatorial', items: ITEMS, durationMs: 60_000 }, { seller: 'seller', bidders: ids })
+    const report = await a.economy.runAuction({ id: 'cx', mechanism: 'combinatorial', items: ITEMS, durationMs: 60_000 }, { seller: 'seller', bidders: ids, requestTimeoutMs: 30_000 })
     expect(Object.values(report.responses).every(r => r === 'bid')).toBe(true)
     expect(report.auction.status).toBe('settled')
     // The outcome is the synchronous solve of the bids in log order.
