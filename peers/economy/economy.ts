@@ -196,6 +196,12 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   setBackend (b: EconomyBackend): void {
     this.backend = b
     if (b.app !== undefined) b.app.solutionLookup = (digest) => this.solver?.lookup(digest)
+    // A replica that replayed its log (a restart) may hold closed auctions already: solve them now.
+    const replayed = b.app?.economy
+    for (const id of replayed?.auctionIds() ?? []) {
+      const a = replayed!.auction(id)!
+      if (a.status === 'closed' && a.solveDigest !== undefined) this.presolve(id, a.solveDigest)
+    }
     b.app?.on('economy:applied', (e) => {
       this.emit('economy:applied', e)
       const r = e.result
@@ -336,6 +342,9 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       this.ctx.log.debug('combinatorial pre-solve failed (apply solves instead)', { auction, code: (err as { code?: string }).code })
     })
   }
+
+  /** Whether this peer holds a finished off-log solve of the instance `digest` (what its replica's settle apply will use). */
+  hasSolve (digest: string): boolean { return this.solver?.lookup(digest) !== undefined }
 
   /** Terminates the solver workers (peer stop); a later solve starts new ones. */
   async stopSolver (): Promise<void> {

@@ -2,6 +2,9 @@
  * Combinatorial auctions settled off the apply path on a live 3-voter Raft group over TCP (plus one peer
  * outside the group): the deferred close, each replica's worker solve, the settle carrying the solution.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh, type LiveMesh } from '../../sim/live.js'
 import type { Peer } from '../../peers/peer.js'
@@ -10,9 +13,11 @@ import { combinatorialInput } from '../../protocols/market/economy.js'
 import type { EconomyAppliedEvent } from '../../peers/economy/economy.js'
 
 let mesh: LiveMesh | undefined
+const dirs: string[] = []
 afterEach(async () => {
   await mesh?.stop()
   mesh = undefined
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
 async function economyMesh (n: number): Promise<LiveMesh> {
@@ -101,5 +106,33 @@ describe('combinatorial settle off the apply path, live', () => {
     const states = await replicas(m, 'hz')
     expect(new Set(states).size).toBe(1)
     expect(JSON.parse(states[0]!).outcome.winners).toEqual(sync.winners)
+  })
+
+  it('a voter restarted from a snapshot holding a closed auction solves it in its worker before the settle', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agora-settle-'))
+    dirs.push(dir)
+    mesh = await createLiveMesh({ peers: 3, logLevel: 'silent', heartbeatIntervalMs: 200, dataDir: dir, raft: { voters: 3, tickMs: 20, electionTick: 10, snapshotEntries: 20 } })
+    const m = mesh
+    const [a] = m.peers as [Peer, Peer, Peer]
+    await m.waitFor(p => p.economy.replica !== undefined, { what: 'genesis applied everywhere' })
+    await a.economy.mint('seller', 1, { owner: a.id })
+    for (let k = 0; k < 6; k++) await a.economy.mint(`r${k}`, 100, { owner: a.id })
+    await a.economy.openAuction({ id: 'rz', mechanism: 'combinatorial', items: ITEMS, durationMs: 600_000 }, 'seller')
+    for (let k = 0; k < 6; k++) await a.economy.bid('rz', `r${k}`, { bundles: bundlesOf(k) })
+    const closed = await a.economy.command({ type: 'auction.close', by: 'seller', auction: 'rz', settle: 'deferred' })
+    const digest = String(closed.digest)
+    // Enough entries after the close for a snapshot that holds the closed auction (every 20 applied).
+    for (let k = 0; k < 30; k++) await a.economy.transfer('r0', 'r1', 1)
+    const victim = [1, 2].find(i => m.peers[i]!.raft?.status().role !== 'leader')!
+    await m.crash(victim)
+    const again = await m.restart(victim)
+    await m.waitFor((p, i) => i !== victim || p.economy.replica?.auction('rz')?.status === 'closed', { what: 'the restarted voter holds the closed auction' })
+    expect(again.raft!.driver!.memory.snapshot().metadata.index).toBeGreaterThan(Number(closed.index))
+    // Its close came in the snapshot (no close entry applied after the restart): it solved anyway.
+    await m.waitFor((p, i) => i !== victim || p.economy.hasSolve(digest), { what: 'the restarted voter solved the closed auction' })
+    await a.economy.command({ type: 'auction.settle', by: 'seller', auction: 'rz' })
+    await m.waitFor(p => p.economy.replica?.auction('rz')?.status === 'settled', { what: 'settled everywhere' })
+    expect(again.economy.replica!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
+    expect(new Set(m.peers.map(p => JSON.stringify(p.economy.replica!.auction('rz')))).size).toBe(1)
   })
 })
