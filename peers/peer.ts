@@ -368,6 +368,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       await this.orchestration.stop()
       // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
       await this.raft?.stop()
+      await this.economy.stopSolver()
       await this.sync.stop()
       await this.monitor.stop()
       await this.agents.stop()

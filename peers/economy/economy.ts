@@ -23,7 +23,10 @@ import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import type { AgentView, QueryCriteria } from '../../crdt/types.js'
 import { commitBid } from '../../protocols/auctions/commit.js'
-import { Economy, type AccountView, type SupplyView } from '../../protocols/market/economy.js'
+import { Economy, combinatorialInput, isLive, type AccountView, type SupplyView } from '../../protocols/market/economy.js'
+import { instanceDigest, solutionOf, type CarriedSolution } from '../../protocols/auctions/solution.js'
+import { DEFAULT_AUCTION_LIMITS } from '../../protocols/auctions/types.js'
+import { SettleSolver, SolvePool, type SolveJob } from './settle-solver.js'
 import { MarketError, type MarketErrorCode } from '../../protocols/market/errors.js'
 import type { AuctionSpec, AuctionState, AuctionStatus, BidPayload, MarketResult } from '../../protocols/market/types.js'
 import type { SlashCondition } from '../../protocols/ledger/slashing.js'
@@ -51,6 +54,13 @@ export const ANSWERS_IN_PROGRESS_MAX = 1024
 const NOTIFIED_MAX = 10_000
 /** Commit-reveal amounts a host remembers (oldest forgotten). */
 const NONCES_MAX = 10_000
+/**
+ * After its own off-log solve, the closing peer waits this fraction of the solve's time (at most
+ * {@link SETTLE_MARGIN_MS_MAX}) before proposing the settle, so replicas that solve a little slower have
+ * their result when they apply it. Timing only: the outcome is the same either way.
+ */
+export const SETTLE_MARGIN_RATIO = 0.5
+export const SETTLE_MARGIN_MS_MAX = 5000
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -67,8 +77,8 @@ export interface EconomyBackend {
   waitApplied?: (index: number, timeoutMs: number) => Promise<boolean>
   /** JSON text of a read name (see {@link MeshApplication.read}), linearizable. */
   read: (name: string) => Promise<string | undefined>
-  /** The local replica's events and economy, on members. */
-  app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined }
+  /** The local replica's events and economy, on members; `solutionLookup` is set to this peer's off-log solves. */
+  app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined, solutionLookup?: Economy['solutionLookup'] }
 }
 
 /** What a bidder's handler is asked. */
@@ -164,6 +174,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private voteAnswer: ((vote: number, agent: string, openedIndex: number | undefined) => Promise<string>) | undefined
   /** Auction and vote frames served (`bidRequestsServed`) and refused over the host's limits (counted by peer.agents). */
   readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, auctionsRun: 0 }
+  /** Combinatorial solves off the apply path (started on first use; see settle-solver.ts). */
+  private solver: SettleSolver | undefined
 
   constructor (private readonly ctx: {
     /** Sends one frame to a host over the agents' channel (or handles it here when `host` is this peer). */
@@ -183,10 +195,19 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   /** @internal Where commands go; on members, events are forwarded from the replica. */
   setBackend (b: EconomyBackend): void {
     this.backend = b
+    if (b.app !== undefined) b.app.solutionLookup = (digest) => this.solver?.lookup(digest)
+    // A replica that replayed its log (a restart) may hold closed auctions already: solve them now.
+    const replayed = b.app?.economy
+    for (const id of replayed?.auctionIds() ?? []) {
+      const a = replayed!.auction(id)!
+      if (a.status === 'closed' && a.solveDigest !== undefined) this.presolve(id, a.solveDigest)
+    }
     b.app?.on('economy:applied', (e) => {
       this.emit('economy:applied', e)
       const r = e.result
       if (!r.ok) return
+      // A deferred close froze the bids: this replica solves them in its worker meanwhile.
+      if (r.type === 'auction.close' && r.status === 'closed') this.presolve(String(r.auction), String(r.digest))
       if (r.type === 'auction.open') this.emit('auction:opened', { auction: String(r.auction), seller: String(e.command.by), index: e.index })
       else if (r.type === 'auction.bid') this.emit('auction:bid', { auction: String(r.auction), agent: String(r.agent), index: e.index })
       else if (r.status === 'settled' || r.status === 'no-sale' || r.status === 'failed') {
@@ -265,7 +286,73 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     return { escrowed: r.escrowed as number }
   }
 
-  async closeAuction (auction: string, by: string): Promise<Record<string, unknown>> { return await this.command({ type: 'auction.close', by, auction }) }
+  /**
+   * Closes an auction (and settles it, unless it is commit-reveal). A combinatorial auction settles off
+   * the apply path: a deferred close, this peer's worker solve, then `auction.settle` carrying it.
+   */
+  async closeAuction (auction: string, by: string, mechanism?: string): Promise<Record<string, unknown>> {
+    const m = mechanism ?? this.replica?.auction(auction)?.spec.mechanism ?? (await this.auction(auction).catch(() => undefined))?.spec.mechanism
+    if (m !== 'combinatorial') return await this.command({ type: 'auction.close', by, auction })
+    const closed = await this.command({ type: 'auction.close', by, auction, settle: 'deferred' })
+    return await this.settleClosed(auction, by, String(closed.digest))
+  }
+
+  /**
+   * Settles a closed combinatorial auction with this peer's solve as the carried solution (without one
+   * when the solve failed, timed out or was refused: the replicas then solve in apply).
+   */
+  async settleClosed (auction: string, by: string, digest: string): Promise<Record<string, unknown>> {
+    let solution: CarriedSolution | undefined
+    try {
+      const job = await this.solveJob(auction, digest)
+      if (job !== undefined) {
+        const t0 = performance.now()
+        solution = solutionOf(await this.solverOf().solve(digest, job), digest)
+        // The other replicas started the same solve when they applied the close: give a slower one a
+        // margin to finish, or it solves again inside apply (the same outcome, but its commits wait).
+        const margin = Math.min((performance.now() - t0) * SETTLE_MARGIN_RATIO, SETTLE_MARGIN_MS_MAX)
+        if (margin >= 1) await new Promise(resolve => setTimeout(resolve, margin))
+      }
+    } catch (err) {
+      this.ctx.log.warn('no off-log solve for a combinatorial settle (the replicas solve in apply)', { auction, code: (err as { code?: string }).code, message: (err as Error).message })
+    }
+    return await this.command({ type: 'auction.settle', by, auction, ...(solution !== undefined ? { solution } : {}) })
+  }
+
+  /** The solver input of a closed auction whose frozen bids have `digest` (the replica's on members, else a read); undefined when it differs. */
+  private async solveJob (auction: string, digest: string): Promise<SolveJob | undefined> {
+    const local = this.replica
+    const a = local?.auction(auction) ?? await this.auction(auction)
+    if (a === undefined || a.status !== 'closed') return undefined
+    const limits = local?.auctionLimits ?? { ...DEFAULT_AUCTION_LIMITS }
+    const { params, bids } = combinatorialInput(a.spec, a.bids)
+    return instanceDigest(params, bids, limits) === digest ? { params, bids, limits } : undefined
+  }
+
+  private solverOf (): SettleSolver {
+    this.solver ??= new SettleSolver(new SolvePool({ log: this.ctx.log }))
+    return this.solver
+  }
+
+  /** Starts this replica's solve of a closed auction (its result serves the settle's apply here). */
+  private presolve (auction: string, digest: string): void {
+    this.solveJob(auction, digest).then(async (job) => {
+      if (job !== undefined) await this.solverOf().solve(digest, job)
+    }).catch((err: unknown) => {
+      this.ctx.log.debug('combinatorial pre-solve failed (apply solves instead)', { auction, code: (err as { code?: string }).code })
+    })
+  }
+
+  /** Whether this peer holds a finished off-log solve of the instance `digest` (what its replica's settle apply will use). */
+  hasSolve (digest: string): boolean { return this.solver?.lookup(digest) !== undefined }
+
+  /** Terminates the solver workers (peer stop); a later solve starts new ones. */
+  async stopSolver (): Promise<void> {
+    const s = this.solver
+    this.solver = undefined
+    await s?.stop()
+  }
+
   async reveal (auction: string, agent: string, amount: number, nonce: string): Promise<void> { await this.command({ type: 'auction.reveal', by: agent, auction, amount, nonce }) }
   async settle (auction: string, by: string): Promise<Record<string, unknown>> { return await this.command({ type: 'auction.settle', by, auction }) }
 
@@ -382,7 +469,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private async noted (auction: string, agents: string[]): Promise<string> {
     if (!agents.some(a => this.handlers.has(a))) return 'noted'
     const a = await this.realAuction(auction)
-    if (a === undefined || a.status === 'open' || a.status === 'reveal') return 'ignored'
+    if (a === undefined || isLive(a)) return 'ignored'
     this.notify(a)
     return 'noted'
   }
@@ -467,7 +554,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
       this.emit('auction:asked', { auction: spec.id, agent: a.id, host: a.host, outcome: responses[a.id]!, ms: performance.now() - sent })
     })
     // Sealed (commit-reveal) auctions run their whole bidding period; others close now.
-    const closed = await this.untilAllowed(closesAt, async () => await this.closeAuction(spec.id, options.seller))
+    const closed = await this.untilAllowed(closesAt, async () => await this.closeAuction(spec.id, options.seller, spec.mechanism))
     if (closed.status === 'reveal') {
       // Every committed bid in the log is asked to reveal (a host whose answer timed out may still have committed).
       const book = await this.realAuction(spec.id)
@@ -480,7 +567,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     }
     // On a member the close/settle was applied here before it resolved: the replica is current (no ReadIndex round).
     const local = this.replica?.auction(spec.id)
-    const state = local !== undefined && local.status !== 'open' && local.status !== 'reveal' ? structuredClone(local) : await this.auction(spec.id)
+    const state = local !== undefined && !isLive(local) ? structuredClone(local) : await this.auction(spec.id)
     if (state === undefined) throw new AgoraError('ERR_UNKNOWN_AUCTION', `auction ${spec.id} vanished`)
     // Hosts outside the Raft group get a notice; members see the settlement in their replica.
     const byHost = new Map<string, string[]>()

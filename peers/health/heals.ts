@@ -315,7 +315,7 @@ export class PeerHeals extends TypedEmitter<HealEventMap> {
     for (const id of ids.slice(-HEAL_LIMITS.auctionsExaminedMax).reverse()) {
       const a = app !== undefined ? parse<AuctionState>(app.read(`econ:auction:${id}`)) : await this.c.economy.auction(id).catch(() => undefined)
       if (a === undefined) continue
-      const closed = a.status !== 'open' && a.status !== 'reveal'
+      const closed = a.status !== 'open' && a.status !== 'reveal' && a.status !== 'closed'
       if (!across(a.openedAt, closed ? a.closesAt : undefined)) continue
       auctions.push({ id, status: a.status, seller: a.seller, openedAt: a.openedAt, closesAt: a.closesAt, bids: a.bids.length, outcome: boundedValue(a.outcome) })
     }

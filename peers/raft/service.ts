@@ -158,6 +158,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
 
   /** The local economy replica, once its genesis is applied here. */
   get economy (): Economy | undefined { return this.current?.economy }
+  /** This peer's finished off-log combinatorial solves (peers/economy/settle-solver.ts), for every replica this service runs. */
+  solutionLookup: Economy['solutionLookup']
 
   async start (): Promise<void> {
     if (this.running) return
@@ -207,6 +209,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
       })
       : undefined
     const app = new MeshApplication()
+    app.solutionLookup = (digest) => this.solutionLookup?.(digest)
     let driver: LiveRaftDriver | undefined
     const transport = new RaftTransport({
       node: this.components.libp2p,

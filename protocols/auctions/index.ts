@@ -12,6 +12,7 @@ export { english, dutch, firstPrice, vickrey, type ClockBid, type SealedBid, typ
 export { uniformPrice, type UnitBid, type UniformParams } from './multiunit.js'
 export { callMarket, type Order, type CallMarketParams } from './double.js'
 export { combinatorial, winnerDetermination, checkAllocation, type BundleBid, type CombinatorialParams, type CombinatorialOutcome } from './combinatorial.js'
+export { instanceDigest, solutionOf, sameSolution, checkSolution, type CarriedSolution } from './solution.js'
 export { commitBid, verifyReveal, resolveReveals, type Commitment, type Reveal, type ForfeitReason } from './commit.js'
 export { AuctionError, type AuctionErrorCode } from './errors.js'
 export { DEFAULT_AUCTION_LIMITS, type AuctionLimits, type Award, type Outcome } from './types.js'

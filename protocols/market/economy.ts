@@ -21,8 +21,17 @@
  * or treasury at any time, anyone once the deadline passed) → for commit-reveal, `auction.reveal` during
  * `revealMs`, then `auction.settle` → the mechanism (protocols/auctions) computes the outcome from the bids
  * in log order, and the settlement's ledger commands are applied in the same entry.
+ *
+ * Combinatorial auctions may settle off the apply path: `auction.close` with `settle: 'deferred'`
+ * freezes the bids (status `closed`, the instance digest recorded); every replica's worker solves them
+ * meanwhile (peers/economy/settle-solver.ts), and a later `auction.settle` carries the proposer's
+ * solution. Apply checks it cheaply, refuses it when it fails a check (`ERR_INVALID_SOLUTION`), and
+ * takes the outcome from {@link Economy.solutionLookup} (this replica's own worker result for the same
+ * digest) or, when there is none, from a solve inside apply — the same deterministic function either
+ * way, so the outcome never depends on timing or on what was carried.
  */
-import { combinatorial, type CombinatorialParams } from '../auctions/combinatorial.js'
+import { combinatorial, type BundleBid, type CombinatorialOutcome, type CombinatorialParams } from '../auctions/combinatorial.js'
+import { checkSolution, instanceDigest, sameSolution } from '../auctions/solution.js'
 import { resolveReveals, verifyReveal } from '../auctions/commit.js'
 import { callMarket } from '../auctions/double.js'
 import { collusionIndicators, shillIndicators, type AuctionRecord, type CollusionReport, type IntegrityOptions, type ShillReport } from '../auctions/integrity.js'
@@ -177,6 +186,13 @@ export class Economy {
   now = 0
   /** The entry at which a task hook moved the ledger's index (the entry's own economy command then finds it there). Not state. */
   private taskEntry = 0
+  /**
+   * Not state: this replica's finished off-log solves, by instance digest (the outcome of
+   * `combinatorial()` for exactly that input), consulted when a deferred combinatorial auction settles.
+   */
+  solutionLookup: ((digest: string) => CombinatorialOutcome | undefined) | undefined
+  /** Not state: how this replica's deferred settles got their outcome (a worker's result, or a solve in apply). */
+  readonly solveStats = { fromWorker: 0, inApply: 0, carriedVerified: 0, carriedReplaced: 0 }
 
   constructor (config: EconomyConfig) {
     if (!Array.isArray(config.authorities) || config.authorities.length === 0 || !config.authorities.every(a => typeof a === 'string' && a.length > 0 && isWellFormed(a))) {
@@ -406,7 +422,7 @@ export class Economy {
     let auctions = 0
     let bids = 0
     for (const a of this.auctions.values()) {
-      if (a.status !== 'open' && a.status !== 'reveal') continue
+      if (!isLive(a)) continue
       if (a.seller === account) auctions++
       for (const b of a.bids) if (b.agent === account) bids++
     }
@@ -616,9 +632,10 @@ export class Economy {
   }
 
   private close (c: Record<string, unknown>, by: string, index: number, origin: string): MarketResult {
-    onlyKeys(c, ['type', 'by', 'auction'], 'auction.close', 'ERR_INVALID_COMMAND')
+    onlyKeys(c, ['type', 'by', 'auction', 'settle'], 'auction.close', 'ERR_INVALID_COMMAND')
     const a = this.live(c.auction)
     this.authorize(by, origin)
+    if (c.settle !== undefined && (c.settle !== 'deferred' || a.spec.mechanism !== 'combinatorial')) fail('ERR_INVALID_COMMAND', 'settle: "deferred" is for combinatorial auctions only')
     if (a.status !== 'open') fail('ERR_WRONG_PHASE', `auction ${a.spec.id} is ${a.status}`)
     // Commit-reveal auctions run their full bidding period: an early close would cut bidders off from
     // committing (and the reveal window) at the seller's choice.
@@ -628,6 +645,12 @@ export class Economy {
       a.status = 'reveal'
       a.revealUntil = this.now + (a.spec.revealMs ?? DEFAULT_REVEAL_MS)
       return { ok: true, type: 'auction.close', auction: a.spec.id, status: a.status, revealUntil: a.revealUntil }
+    }
+    if (c.settle === 'deferred') {
+      const { params, bids } = combinatorialInput(a.spec, a.bids)
+      a.status = 'closed'
+      a.solveDigest = instanceDigest(params, bids, this.auctionLimits)
+      return { ok: true, type: 'auction.close', auction: a.spec.id, status: a.status, digest: a.solveDigest }
     }
     return this.settle(a, index)
   }
@@ -654,9 +677,12 @@ export class Economy {
   }
 
   private settleCommand (c: Record<string, unknown>, by: string, index: number, origin: string): MarketResult {
-    onlyKeys(c, ['type', 'by', 'auction'], 'auction.settle', 'ERR_INVALID_COMMAND')
+    onlyKeys(c, ['type', 'by', 'auction', 'solution'], 'auction.settle', 'ERR_INVALID_COMMAND')
     const a = this.live(c.auction)
     this.authorize(by, origin)
+    if (a.status === 'closed') return this.settleClosed(a, c.solution, index)
+    if (c.solution !== undefined && a.spec.mechanism !== 'combinatorial') fail('ERR_INVALID_COMMAND', 'a solution settles a closed combinatorial auction only')
+    if (c.solution !== undefined) fail('ERR_WRONG_PHASE', `auction ${a.spec.id} is ${a.status}; a solution settles it once closed (auction.close with settle: "deferred")`)
     if (a.status !== 'reveal') fail('ERR_WRONG_PHASE', `auction ${a.spec.id} is ${a.status}; settle follows the reveal window (open auctions settle when closed)`)
     const allRevealed = a.bids.every(b => b.revealed !== undefined)
     const early = this.now <= (a.revealUntil ?? 0)
@@ -665,8 +691,40 @@ export class Economy {
     return this.settle(a, index)
   }
 
-  /** Runs the mechanism and applies the settlement's ledger commands in this entry. */
-  private settle (a: AuctionState, index: number): MarketResult {
+  /**
+   * Settles a `closed` combinatorial auction. A carried solution must pass the cheap checks (else the
+   * command is refused and the auction stays closed); the outcome is this replica's worker result for
+   * the frozen bids' digest, or a solve here — never the carried solution, which is only compared
+   * (`solution: 'verified'` or `'replaced'` in the result, the same on every replica).
+   */
+  private settleClosed (a: AuctionState, raw: unknown, index: number): MarketResult {
+    const { params, bids } = combinatorialInput(a.spec, a.bids)
+    const digest = a.solveDigest ?? instanceDigest(params, bids, this.auctionLimits)
+    let carried
+    if (raw !== undefined) {
+      const chk = checkSolution(params, bids, raw, digest)
+      if (!chk.ok) fail('ERR_INVALID_SOLUTION', `auction ${a.spec.id}: ${chk.reason}`)
+      carried = chk.solution
+    }
+    const cached = this.solutionLookup?.(digest)
+    let outcome: Outcome | undefined
+    if (cached !== undefined) {
+      this.solveStats.fromWorker++
+      outcome = structuredClone(cached)
+      outcome.payments = Object.assign(nullObject<number>(), outcome.payments)
+    } else {
+      this.solveStats.inApply++
+    }
+    const r = this.settle(a, index, outcome)
+    if (carried === undefined || !r.ok) return r
+    const solution = a.outcome !== null && sameSolution(a.outcome, carried) ? 'verified' : 'replaced'
+    if (solution === 'verified') this.solveStats.carriedVerified++
+    else this.solveStats.carriedReplaced++
+    return { ...r, solution }
+  }
+
+  /** Runs the mechanism (unless `given`: its outcome for these bids) and applies the settlement's ledger commands in this entry. */
+  private settle (a: AuctionState, index: number, given?: Outcome): MarketResult {
     let outcome: Outcome
     let forfeits: Array<{ agent: string, reason: string }> = []
     let failed: string | undefined
@@ -678,7 +736,7 @@ export class Economy {
         forfeits = res.forfeits
         outcome = runMechanism(a.spec, res.bids.map(x => ({ agent: x.agent, bid: { amount: x.amount } })), this.auctionLimits)
       } else {
-        outcome = runMechanism(a.spec, a.bids, this.auctionLimits)
+        outcome = given ?? runMechanism(a.spec, a.bids, this.auctionLimits)
       }
     } catch (e) {
       // Bids were validated on admission, so this is not expected; nothing is lost: every escrow is released.
@@ -714,6 +772,7 @@ export class Economy {
     a.forfeits = forfeits
     a.status = failed !== undefined ? 'failed' : outcome.status === 'sold' ? 'settled' : 'no-sale'
     a.settledIndex = index
+    delete a.solveDigest
     this.openCount--
     this.usage(this.owners.get(a.seller)).auctions--
     for (const b of a.bids) this.usage(this.owners.get(b.agent)).bids--
@@ -804,8 +863,9 @@ export class Economy {
     const out = this.ledger.invariants()
     let open = 0
     for (const [id, a] of this.auctions) {
-      const live = a.status === 'open' || a.status === 'reveal'
+      const live = isLive(a)
       if (live) open++
+      if ((a.status === 'closed') !== (a.solveDigest !== undefined)) out.push(`auction ${id} is ${a.status} ${a.solveDigest === undefined ? 'without' : 'with'} a solve digest`)
       if (a.settlementErrors.length > 0) out.push(`auction ${id}: settlement step failed: ${a.settlementErrors[0]!}`)
       for (const b of a.bids) {
         if (b.escrowId === null) continue
@@ -890,7 +950,7 @@ export class Economy {
       // Payments are a prototype-free object in memory (as the mechanisms return them): JSON gave a plain one.
       if (copy.outcome !== null && typeof copy.outcome === 'object') copy.outcome.payments = Object.assign(nullObject<number>(), copy.outcome.payments)
       e.auctions.set(a.spec.id, copy)
-      if (a.status === 'open' || a.status === 'reveal') {
+      if (isLive(a)) {
         e.openCount++
         e.openBids += a.bids.length
         e.usage(e.owners.get(a.seller)).auctions++
@@ -922,10 +982,7 @@ export function runMechanism (spec: AuctionSpec, bids: ReadonlyArray<Pick<BidRec
     case 'vickrey':
       return vickrey({ item, reserve }, bids.map(b => ({ agent: b.agent, amount: p(b).amount! })), limits)
     case 'combinatorial': {
-      // `reserves` as protocols/auctions/combinatorial.ts defines them (bundle qualification, payment floor).
-      const params: CombinatorialParams = { items: spec.items, ...(spec.reserves !== undefined ? { reserves: spec.reserves } : {}) }
-      const flat: Array<{ agent: string, items: string[], value: number }> = []
-      for (const b of bids) for (const x of (b.bid as { bundles: Array<{ items: string[], value: number }> }).bundles) flat.push({ agent: b.agent, items: x.items, value: x.value })
+      const { params, bids: flat } = combinatorialInput(spec, bids)
       return combinatorial(params, flat, limits)
     }
     case 'uniform':
@@ -933,4 +990,21 @@ export function runMechanism (spec: AuctionSpec, bids: ReadonlyArray<Pick<BidRec
     case 'double':
       return callMarket({ item, ...(spec.pricing !== undefined ? { pricing: spec.pricing } : {}) }, bids.map(b => ({ agent: b.agent, side: (b.bid as { side: 'buy' | 'sell' }).side, limit: p(b).limit!, quantity: p(b).quantity! })), limits)
   }
+}
+
+/** Open, revealing, or closed waiting for its settle: the auction holds its bids' escrows. */
+export function isLive (a: Pick<AuctionState, 'status'>): boolean {
+  return a.status === 'open' || a.status === 'reveal' || a.status === 'closed'
+}
+
+/**
+ * The input of `combinatorial()` for a combinatorial auction: its items and reserves (bundle
+ * qualification, payment floor, as protocols/auctions/combinatorial.ts defines them), and every bid's
+ * XOR bundles flattened in log order.
+ */
+export function combinatorialInput (spec: AuctionSpec, bids: ReadonlyArray<Pick<BidRecord, 'agent' | 'bid'>>): { params: CombinatorialParams, bids: BundleBid[] } {
+  const params: CombinatorialParams = { items: spec.items, ...(spec.reserves !== undefined ? { reserves: spec.reserves } : {}) }
+  const flat: BundleBid[] = []
+  for (const b of bids) for (const x of (b.bid as { bundles: Array<{ items: string[], value: number }> }).bundles) flat.push({ agent: b.agent, items: x.items, value: x.value })
+  return { params, bids: flat }
 }

@@ -18,6 +18,7 @@ export type MarketErrorCode =
   | 'ERR_WRONG_PHASE' // e.g. a reveal while bidding is open, a settle before the reveal window ends
   | 'ERR_TOO_EARLY' // only the seller or an authority may close before the deadline
   | 'ERR_RESERVED_ACCOUNT' // `treasury` / `auction-house` are the machine's own accounts
+  | 'ERR_INVALID_SOLUTION' // a settle's carried allocation fails a check (another bid set, infeasible, prices outside the rule's bounds)
 
 /** Thrown by non-replicated APIs (restore of a malformed snapshot, bad config). */
 export class MarketError extends AgoraError {

@@ -9,6 +9,6 @@
  * e.apply({ type: 'auction.open', by: 'alice', auction: { id: 'g1', mechanism: 'vickrey', items: ['gpu'], reserve: 5, durationMs: 1000 } }, 2, { origin: 'peerB', at: 1 })
  * ```
  */
-export { Economy, runMechanism, TREASURY, AUCTION_HOUSE, DEFAULT_MARKET_LIMITS, DEFAULT_REVEAL_MS, type MarketLimits, type EconomyConfig, type AccountView, type SupplyView, type EconomySnapshot } from './economy.js'
+export { Economy, runMechanism, combinatorialInput, isLive, TREASURY, AUCTION_HOUSE, DEFAULT_MARKET_LIMITS, DEFAULT_REVEAL_MS, type MarketLimits, type EconomyConfig, type AccountView, type SupplyView, type EconomySnapshot } from './economy.js'
 export { MarketError, type MarketErrorCode } from './errors.js'
 export * from './types.js'

@@ -14,7 +14,7 @@ import type { SlashCondition } from '../ledger/slashing.js'
 import type { AccountView, Economy } from './economy.js'
 import type { AuctionStatus } from './types.js'
 
-export const AUCTION_STATUSES: readonly AuctionStatus[] = ['open', 'reveal', 'settled', 'no-sale', 'failed']
+export const AUCTION_STATUSES: readonly AuctionStatus[] = ['open', 'reveal', 'closed', 'settled', 'no-sale', 'failed']
 /** Items an auction's summary names at most (the rest are counted in `itemsMore`). */
 export const SUMMARY_ITEMS_MAX = 8
 /** Winners an auction's summary names at most (the rest are counted in `winnersMore`). */

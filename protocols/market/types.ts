@@ -4,6 +4,7 @@
  */
 import type { LedgerCommand } from '../ledger/types.js'
 import type { Outcome } from '../auctions/types.js'
+import type { CarriedSolution } from '../auctions/solution.js'
 import type { MarketErrorCode } from './errors.js'
 
 export type Mechanism = 'english' | 'dutch' | 'first-price' | 'vickrey' | 'combinatorial' | 'uniform' | 'double'
@@ -55,9 +56,11 @@ export type BidPayload =
 export type MarketCommand =
   | { type: 'auction.open', by: string, auction: AuctionSpec }
   | { type: 'auction.bid', by: string, auction: string, bid: BidPayload }
-  | { type: 'auction.close', by: string, auction: string }
+  /** `settle: 'deferred'` (combinatorial only): freeze the bids (status `closed`) and settle by a later `auction.settle`. */
+  | { type: 'auction.close', by: string, auction: string, settle?: 'deferred' }
   | { type: 'auction.reveal', by: string, auction: string, amount: number, nonce: string }
-  | { type: 'auction.settle', by: string, auction: string }
+  /** `solution`: a closed combinatorial auction's allocation solved off the log (protocols/auctions/solution.ts). */
+  | { type: 'auction.settle', by: string, auction: string, solution?: CarriedSolution }
 
 export type EconomyCommand = (LedgerCommand & { owner?: string }) | MarketCommand | { type: 'account.assign', by: 'treasury', account: string, owner: string }
 
@@ -69,7 +72,8 @@ export interface CommandMeta {
   at: number
 }
 
-export type AuctionStatus = 'open' | 'reveal' | 'settled' | 'no-sale' | 'failed'
+/** `closed`: a combinatorial auction closed with `settle: 'deferred'`, bids frozen, waiting for its `auction.settle`. */
+export type AuctionStatus = 'open' | 'reveal' | 'closed' | 'settled' | 'no-sale' | 'failed'
 
 export interface BidRecord {
   agent: string
@@ -98,6 +102,8 @@ export interface AuctionState {
   forfeits: Array<{ agent: string, reason: string }>
   settledIndex: number | null
   settlementErrors: string[]
+  /** `closed` combinatorial auctions: the instance digest of the frozen bids (protocols/auctions/solution.ts). */
+  solveDigest?: string
 }
 
 export interface MarketErr { ok: false, code: MarketErrorCode, message: string }

@@ -95,6 +95,8 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
   economy: Economy | undefined
   /** Economy commands must be signed by their origin (fixed by the genesis). */
   signaturesRequired = false
+  /** Not state: this replica's off-log combinatorial solves by instance digest (see Economy.solutionLookup). */
+  solutionLookup: Economy['solutionLookup']
   /** Leases, locks, elections, barriers and votes (replaced on restore: listen through {@link onCoordination}). */
   coordination: CoordinationMachine
   private readonly coordHooks: CoordHooks
@@ -240,6 +242,7 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
       return { ok: true, type: 'economy.genesis', authorities: [...new Set(cmd.authorities as string[])].sort(), signatures: this.signaturesRequired ? 'required' : 'optional' }
     }
     if (this.economy === undefined) return { ok: false, code: 'ERR_NO_GENESIS', message: 'the economy has no genesis entry yet' }
+    this.economy.solutionLookup = this.solutionLookup
     const result = this.economy.apply(cmd, index, meta)
     this.emit('economy:applied', { index, command: cmd, result, origin: meta.origin })
     return result

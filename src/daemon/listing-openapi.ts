@@ -41,7 +41,7 @@ const accountSummary = {
 const auctionSummary = {
   type: 'object',
   properties: {
-    id: str, mechanism: str, seller: str, status: { enum: ['open', 'reveal', 'settled', 'no-sale', 'failed'] },
+    id: str, mechanism: str, seller: str, status: { enum: ['open', 'reveal', 'closed', 'settled', 'no-sale', 'failed'] },
     items: { type: 'array', items: str, maxItems: 8 }, itemsMore: int,
     openedAt: int, openedIndex: int, closesAt: int, revealUntil: { type: ['integer', 'null'] }, settledIndex: { type: ['integer', 'null'] },
     bids: int, outcome: { enum: ['sold', 'no-sale', null] }, clearingPrice: { type: ['integer', 'null'] },
@@ -56,7 +56,7 @@ export const LISTING_GETS = {
     summary: 'without detail: ids of the latest auctions (at most 1000, oldest first); with detail=1: a page of auction summaries, newest first',
     parameters: [
       q('detail', { type: 'boolean', default: false }, 'true: summaries, paged'),
-      q('status', { enum: ['open', 'reveal', 'settled', 'no-sale', 'failed'] }, 'with detail: only auctions in this state'),
+      q('status', { enum: ['open', 'reveal', 'closed', 'settled', 'no-sale', 'failed'] }, 'with detail: only auctions in this state'),
       ...pageParams('with detail: a log index')
     ],
     responses: {

@@ -154,7 +154,7 @@ describe('GET /v1/auctions?detail=1', () => {
     expect((await api(d2, 'GET', '/v1/auctions?detail=0')).json).toEqual(ids)
 
     expect(await bad(d0, '/v1/auctions?detail=yes')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', path: 'detail' })
-    expect(await bad(d0, '/v1/auctions?detail=1&status=closed')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', path: 'status' })
+    expect(await bad(d0, '/v1/auctions?detail=1&status=shut')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', path: 'status' })
     expect(await bad(d0, '/v1/auctions?detail=1&cursor=lst-open')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', path: 'cursor' })
     expect(await bad(d0, '/v1/auctions?detail=1&limit=5000')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST', path: 'limit' })
   })

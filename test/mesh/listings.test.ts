@@ -157,6 +157,6 @@ describe('economy listings (econ:accounts:…, econ:auction-page:…)', () => {
     const rest = JSON.parse(readEconomyListing(e, `econ:auction-page:2::${all.next!}`)!)
     expect(rest).toEqual({ entries: [expect.objectContaining({ id: 'au-1', status: 'open', outcome: null })], next: null })
     expect(JSON.parse(readEconomyListing(e, 'econ:auction-page:10:open:')!).entries.map((a: any) => a.id)).toEqual(['au-3', 'au-1'])
-    for (const bad of ['econ:auction-page:10:closed:', 'econ:auction-page:10:open:x', 'econ:auction-page:10']) expect(readEconomyListing(e, bad), bad).toBeUndefined()
+    for (const bad of ['econ:auction-page:10:shut:', 'econ:auction-page:10:open:x', 'econ:auction-page:10']) expect(readEconomyListing(e, bad), bad).toBeUndefined()
   })
 })
