@@ -70,6 +70,12 @@ async function meshFigure (peers: number, transport: 'tcp' | 'memory', samples: 
   }
 }
 
+/** CPU time (user + system, every thread of this process) since `c0`, in ms: steadier than wall time on a shared machine. */
+function cpuMsSince (c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0)
+  return (c.user + c.system) / 1000
+}
+
 /** Runs of the late joiner (TCP, in process, raw floor), interleaved; medians reported. */
 const LATE_JOINER_ROUNDS = 3
 
@@ -81,7 +87,8 @@ function median (xs: number[]): number {
  * The raw floor of a late joiner in process: every blob decoded and its signature verified (one check per
  * blob, as ours), the payloads applied to bare Y.Docs, and the agents indexed in plain Maps of Sets.
  */
-function rawJoin (blobs: Uint8Array[], verify: Verifier, context: Uint8Array): { ms: number, agents: number } {
+function rawJoin (blobs: Uint8Array[], verify: Verifier, context: Uint8Array): { ms: number, cpuMs: number, agents: number } {
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   const docs = new Map<string, Y.Doc>()
   for (const bytes of blobs) {
@@ -93,19 +100,20 @@ function rawJoin (blobs: Uint8Array[], verify: Verifier, context: Uint8Array): {
   }
   const raw = new RawIndex()
   for (const [id, v] of docs.get('reg')?.getMap<Record<string, unknown>>('agents') ?? []) raw.upsert(id, v)
-  return { ms: performance.now() - t0, agents: raw.byId.size }
+  return { ms: performance.now() - t0, cpuMs: cpuMsSince(c0), agents: raw.byId.size }
 }
 
 /** Our in-process late joiner: a fresh replica and registry applying the same blobs (no network). */
-function oursInProcess (blobs: Uint8Array[], agents: number): { ms: number, agents: number } {
+function oursInProcess (blobs: Uint8Array[], agents: number): { ms: number, cpuMs: number, agents: number } {
   const replica = new Replica({ signer: { id: 'in-process-joiner', sign: () => new Uint8Array(64) }, verify: createVerifier(), mesh: DEFAULT_MESH, limits: { agentsPerHostMax: agents + 10 } })
   const registry = new ReplicatedRegistry({ replica, leases: new LeaseTable(replica.id, { leaseMs: 1e9, pruneAfterMs: 1e9, prunedHostsMax: 10 }, Date.now) })
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   for (const b of blobs) {
     const r = replica.apply(b)
     if (r.status !== 'applied') throw new Error(`in-process joiner: ${r.status}`)
   }
-  return { ms: performance.now() - t0, agents: registry.size }
+  return { ms: performance.now() - t0, cpuMs: cpuMsSince(c0), agents: registry.size }
 }
 
 /**
@@ -130,19 +138,24 @@ async function lateJoiner (agents: number): Promise<Record<string, unknown>> {
     const tcp: number[] = []
     const inProcess: number[] = []
     const floor: number[] = []
+    const cpu = { tcp: [] as number[], inProcess: [] as number[], floor: [] as number[] }
     let bytes = 0
     for (let round = 0; round < LATE_JOINER_ROUNDS; round++) {
       const f = rawJoin(blobs, verify, context)
       if (f.agents !== agents) throw new Error(`raw floor has ${f.agents} of ${agents} agents`)
       floor.push(f.ms)
+      cpu.floor.push(f.cpuMs)
       const o = oursInProcess(blobs, agents)
       if (o.agents !== agents) throw new Error(`in-process joiner has ${o.agents} of ${agents} agents`)
       inProcess.push(o.ms)
+      cpu.inProcess.push(o.cpuMs)
+      const c0 = process.cpuUsage()
       const t0 = performance.now()
       const joiner = await createPeer({ logLevel: 'silent', dht: false, bootstrap: [owner.addresses()[0]!], limits: { agentsPerHostMax: agents + 10 } })
       try {
         await joiner.whenSynced({ timeoutMs: 60_000 })
         tcp.push(performance.now() - t0)
+        cpu.tcp.push(cpuMsSince(c0))
         if (joiner.registry.size !== agents) throw new Error(`late joiner has ${joiner.registry.size} of ${agents} agents`)
         bytes = joiner.stats().sync.syncBytesReceived
       } finally {
@@ -162,6 +175,9 @@ async function lateJoiner (agents: number): Promise<Record<string, unknown>> {
       ratioToRawFloor: r2(ms / floorMs),
       inProcessRatioToRawFloor: r2(inProcessMs / floorMs),
       runsMs: { tcp: tcp.map(Math.round), inProcess: inProcess.map(Math.round), rawFloor: floor.map(Math.round) },
+      // CPU time (both peers' for TCP: they share this process), medians, and their ratios to the floor's.
+      cpuMs: { tcp: Math.round(median(cpu.tcp)), inProcess: Math.round(median(cpu.inProcess)), rawFloor: Math.round(median(cpu.floor)) },
+      cpuRatioToRawFloor: { tcp: r2(median(cpu.tcp) / median(cpu.floor)), inProcess: r2(median(cpu.inProcess) / median(cpu.floor)) },
       bytes,
       ownerBuildMs: Math.round(buildMs),
       load1: r2(os.loadavg()[0]!)
