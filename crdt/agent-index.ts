@@ -216,6 +216,25 @@ export class AgentIndex {
     move(this.byZone, old.zone, r.zone, r)
   }
 
+  /**
+   * True when `host` has no claim in the index (no winner and, since no id is contested, no shadow):
+   * then {@link insertClaim} may add its claims without looking for a previous one.
+   */
+  holdsNothingOf (host: string): boolean {
+    return this.shadows.size === 0 && !this.byHost.has(host)
+  }
+
+  /**
+   * Adds a claim of `r.host`, which must hold no claim of `r.id` (see {@link holdsNothingOf}): the bulk
+   * path of a host document attached whole. An unclaimed id is indexed straight away (no winner means no
+   * shadows either); a claimed one goes through {@link upsert} (a contest).
+   */
+  insertClaim (r: AgentRecord): IndexChange | undefined {
+    if (this.byId.has(r.id)) return this.upsert(r)
+    this.indexRecord(r)
+    return { kind: 'joined', agent: r }
+  }
+
   /** Inserts or replaces `host`'s claim of `r.id`. Returns the visible change, if any. */
   upsert (r: AgentRecord): IndexChange | undefined {
     const current = this.byId.get(r.id)

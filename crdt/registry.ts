@@ -8,6 +8,7 @@
 import * as Y from 'yjs'
 import { LimitExceededError } from '../src/base/errors.js'
 import { describeJsonProblem } from '../src/base/input.js'
+import type { JsonInputProblem } from '../src/base/input.js'
 import { TypedEmitter } from '../src/base/events.js'
 import { AgentRecord } from './agent-view.js'
 import { AgentIndex } from './agent-index.js'
@@ -188,11 +189,50 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     agents.observe(observer)
     this.observers.set(doc, observer)
     // Bring the index in line with the document: upsert what is there, remove what the previous
-    // incarnation had and this one has not.
+    // incarnation had and this one has not. A document new to the index (a late joiner's checkpoint)
+    // takes the bulk path: one pass over the map, no previous claim to look up per agent.
+    if (previous === undefined && this.index.holdsNothingOf(doc.host)) {
+      this.attachNew(agents, host)
+      return
+    }
     for (const [id, value] of agents) this.syncGuarded(id, value, host)
     if (previous !== undefined) {
       for (const id of previous.doc.getMap('agents').keys()) {
         if (!agents.has(id)) this.syncGuarded(id, undefined, host)
+      }
+    }
+  }
+
+  /**
+   * {@link attach} of a document whose host holds no claim in the index ({@link AgentIndex.holdsNothingOf}):
+   * what {@link syncGuarded} does for each agent, less what cannot apply (no previous claim of the host to
+   * find, compare or remove), with the same checks, counters and events in the same order.
+   */
+  private attachNew (agents: Y.Map<unknown>, host: HostState): void {
+    let current = ''
+    const onNotJson = (p: JsonInputProblem): void => {
+      this.replica.refuseValue('reg', host.host, `agent ${current}: ${p.path === '' ? 'the value' : p.path}: ${describeJsonProblem(p)}`)
+    }
+    const perHostMax = host.local ? Number.POSITIVE_INFINITY : this.limits.agentsPerHostMax
+    for (const [id, value] of agents) {
+      try {
+        current = id
+        const stored = checkStoredAgent(id, value, this.limits, onNotJson)
+        if (stored === undefined) {
+          this.stats.invalidDescriptors++
+          continue
+        }
+        if (this.index.ofHost(host.host).size >= perHostMax) {
+          this.stats.overLimit++
+          continue
+        }
+        const ch = this.index.insertClaim(new AgentRecord(id, stored, host))
+        if (ch === undefined) continue
+        if (ch.kind === 'joined') this.emit('agent:joined', { agent: ch.agent })
+        else if (ch.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
+      } catch (err) {
+        this.stats.invalidDescriptors++
+        this.replica.refuseValue('reg', host.host, `agent ${id}: ${(err as Error).message}`)
       }
     }
   }

@@ -65,14 +65,34 @@ export function createSigner (id: string, key: PrivateKey): Signer {
 }
 
 /**
- * A verifier of host (peer id) signatures, with a bounded cache of public KeyObjects. Never throws: a
- * malformed host id or signature is a failed verification.
+ * Public keys a verifier keeps by default (host id -> KeyObject): a mesh's `hostsMax`, so every host a
+ * replica holds keeps its key. The peer passes its own `limits.hostsMax`.
  */
-export function createVerifier (cacheMax = 4096): Verifier {
+export const VERIFY_KEYS_MAX_DEFAULT = 4096
+
+/** A {@link Verifier} with its cache of public keys exposed for tests and metrics. */
+export interface CachingVerifier extends Verifier {
+  /** Host ids with a cached key (or a cached refusal: a host id that embeds no Ed25519 key), least recently used first. */
+  readonly cachedHosts: () => string[]
+}
+
+/**
+ * A verifier of host (peer id) signatures: node:crypto's native Ed25519 over the caller's bytes (no copy),
+ * with each host's public KeyObject built once (from the key its peer id embeds) and kept in an LRU of at
+ * most `keysMax` hosts; a flood of unknown host ids evicts the least recently used, not the hosts in use.
+ * Never throws: a malformed host id or signature is a failed verification.
+ */
+export function createVerifier (keysMax = VERIFY_KEYS_MAX_DEFAULT): CachingVerifier {
+  if (!Number.isSafeInteger(keysMax) || keysMax < 1) throw new IdentityError(`verifier keysMax must be a positive integer, got ${String(keysMax)}`)
   const cache = new Map<string, KeyObject | null>()
   const keyOf = (host: string): KeyObject | null => {
     let k = cache.get(host)
-    if (k !== undefined) return k
+    if (k !== undefined) {
+      // Most recently used last: Map order is insertion order.
+      cache.delete(host)
+      cache.set(host, k)
+      return k
+    }
     try {
       const pub = peerIdFromString(host).publicKey
       k = pub?.type === 'Ed25519'
@@ -81,13 +101,15 @@ export function createVerifier (cacheMax = 4096): Verifier {
     } catch {
       k = null
     }
-    if (cache.size >= cacheMax) cache.delete(cache.keys().next().value!)
+    if (cache.size >= keysMax) cache.delete(cache.keys().next().value!)
     cache.set(host, k)
     return k
   }
-  return (host, data, signature) => {
+  const verify = (host: string, data: Uint8Array, signature: Uint8Array): boolean => {
+    if (signature.length !== 64) return false
     const k = keyOf(host)
-    if (k === null || signature.length !== 64) return false
+    if (k === null) return false
     try { return edVerify(null, data, k, signature) } catch { return false }
   }
+  return Object.assign(verify, { cachedHosts: () => [...cache.keys()] })
 }
