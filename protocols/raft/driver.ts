@@ -19,7 +19,7 @@ import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type StateMachine } from './application.js'
 import { coalesceAppends } from './coalesce.js'
-import { encodeEnvelope, signedPayload } from './envelope.js'
+import { encodeEnvelope, envelopeKey, signedPayload } from './envelope.js'
 import { FORGOTTEN_REASON, IndefiniteError, RaftInvariantError } from './errors.js'
 import { RaftNode } from './raft.js'
 import { SESSION_WINDOW } from './sessions.js'
@@ -170,6 +170,11 @@ interface Pending {
   /** When it is sent again next (0: never), and the wait after that. */
   resendAt: number
   resendMs: number
+  /**
+   * The envelope reached this node's log (it is only slow to commit): not sent again. If that entry is
+   * cut from the log, a new leader took over, which settles every pending proposal (leaderChanged).
+   */
+  inLog: boolean
   resolve: (r: { index: number, result: unknown }) => void
   reject: (err: Error) => void
 }
@@ -373,7 +378,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       const now = this.clock.now()
       const env = this.envelope(command, s, now, signature)
       const resendMs = this.o.proposalResendMs
-      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, bytes: env.bytes, resendAt: resendMs > 0 ? now + resendMs : 0, resendMs, resolve, reject })
+      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, bytes: env.bytes, resendAt: resendMs > 0 ? now + resendMs : 0, resendMs, inLog: false, resolve, reject })
       try {
         this.node.propose(env.bytes)
       } catch (err) {
@@ -426,7 +431,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     let resends = this.o.proposalResendMs > 0 && this.role !== 'leader' && this.leader !== 0 ? PROPOSAL_RESENDS_PER_TICK_MAX : 0
     for (const [k, p] of this.pending) {
       if (p.deadline > now) {
-        if (resends > 0 && p.resendAt !== 0 && p.resendAt <= now) {
+        if (resends > 0 && p.resendAt !== 0 && p.resendAt <= now && !p.inLog) {
           resends--
           p.resendMs *= 2
           p.resendAt = now + p.resendMs
@@ -511,6 +516,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
         if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()
         this.stats.readyBatches++
+        if (rd.entries.length > 0 && this.pending.size > 0 && this.o.proposalResendMs > 0) this.markInLog(rd.entries)
         if (rd.persistInParallel) {
           if (this.inParallel(rd) === 'async') return
           continue
@@ -528,6 +534,16 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       return
     }
     this.idle()
+  }
+
+  /** Marks the pending proposals whose very envelope is among `entries` (appended to this node's log). */
+  private markInLog (entries: readonly Entry[]): void {
+    for (const e of entries) {
+      const key = envelopeKey(e.data)
+      if (key === undefined) continue
+      const p = this.pending.get(key)
+      if (p !== undefined && !p.inLog && sameBytes(e.data, p.bytes)) p.inLog = true
+    }
   }
 
   /**

@@ -92,6 +92,19 @@ export function looksLikeEnvelope (data: Uint8Array): boolean {
   return data.length > 0 && (data[0] === ENVELOPE_V1 || data[0] === ENVELOPE_V2 || data[0] === ENVELOPE_V3)
 }
 
+/** The session key `<clientId>/<seq>` of an envelope, read from its head only; undefined for other data. */
+export function envelopeKey (data: Uint8Array): string | undefined {
+  if (!looksLikeEnvelope(data)) return undefined
+  try {
+    const d = decoding.createDecoder(data)
+    decoding.readUint8(d)
+    const clientId = decoding.readVarString(d)
+    return `${clientId}/${decoding.readVarUint(d)}`
+  } catch {
+    return undefined
+  }
+}
+
 /** Decodes an envelope; throws DecodeError (`ERR_DECODE`) on anything else. */
 export function decodeEnvelope (data: Uint8Array): Envelope {
   try {

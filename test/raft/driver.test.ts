@@ -237,6 +237,28 @@ describe('a follower\'s proposal lost on its way to the leader', () => {
     expect(g.drivers[0]!.stats.duplicates).toBe(2)
   })
 
+  it('not sent again once it is in the follower\'s log (only slow to commit)', async () => {
+    const g = group({ proposalResendMs: 1000 }, 0)
+    // The leader hears no acknowledgement: node 3's proposal is appended everywhere but not committed.
+    let holdAcks = true
+    const held: Array<import('../../protocols/raft/types.js').Message> = []
+    const leaderReceive = g.drivers[0]!.receive.bind(g.drivers[0]!)
+    g.drivers[0]!.receive = (m) => { if (holdAcks && (m.type === 'appendResp' || m.type === 'heartbeatResp')) { held.push(m); return } leaderReceive(m) }
+    let outcome: unknown = 'pending'
+    void g.drivers[2]!.propose(enc.encode('slow')).then((r) => { outcome = r }, (e: Error) => { outcome = e })
+    run(g, 3100)
+    await settle()
+    expect(outcome).toBe('pending')
+    expect(g.drivers[2]!.memory.lastIndex()).toBeGreaterThan(g.drivers[2]!.applied)
+    expect(g.drivers[2]!.stats.proposalsResent).toBe(0)
+    holdAcks = false
+    for (const m of held.splice(0, 100)) leaderReceive(m)
+    run(g, 100)
+    await settle()
+    expect(outcome).toMatchObject({ result: 1 })
+    expect(g.drivers[0]!.stats.duplicates).toBe(0)
+  })
+
   it('without resending (proposalResendMs 0) one lost message costs the whole deadline', async () => {
     const g = group({ proposalResendMs: 0 }, 1)
     let outcome: unknown = 'pending'
