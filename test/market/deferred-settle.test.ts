@@ -246,6 +246,40 @@ describe('combinatorial settle off the apply path', () => {
     expect(withWorker.invariants()).toEqual([])
   })
 
+  it('two auctions alike but for reserves given or not get different digests: a replica holding the first one\'s solve settles the second like one solving in apply', () => {
+    // combinatorial() reads whether reserves are given at all (its no-sale reason says so), so the digest
+    // must too: else a worker result of one auction would serve another whose outcome differs.
+    const items = ['A', 'B']
+    const limits = { ...DEFAULT_AUCTION_LIMITS }
+    expect(instanceDigest({ items }, [], limits)).not.toBe(instanceDigest({ items, reserves: {} }, [], limits))
+    expect(instanceDigest({ items }, [], limits)).not.toBe(instanceDigest({ items, reserves: { A: 0 } }, [], limits))
+    const solved = new Map<string, CombinatorialOutcome>()
+    const withWorker = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    withWorker.solutionLookup = (d) => solved.get(d)
+    const without = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    let index = 0
+    const apply = (origin: string, cmd: Record<string, unknown>): Array<Record<string, unknown>> => {
+      index++
+      return [withWorker, without].map(a => a.apply(encodeEconCommand(cmd), index, { origin, at: 1000 + index }) as Record<string, unknown>)
+    }
+    apply('op', { type: 'mint', by: 'treasury', account: 'seller', owner: 'ps', amount: 1 })
+    apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'plain', mechanism: 'combinatorial', items, durationMs: 1_000_000 } })
+    apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'zero', mechanism: 'combinatorial', items, reserves: { A: 0 }, durationMs: 1_000_000 } })
+    for (const id of ['plain', 'zero']) {
+      const [closed] = apply('ps', { type: 'auction.close', by: 'seller', auction: id, settle: 'deferred' })
+      // What this replica's worker computes for the auction's frozen bids, kept by digest.
+      const a = withWorker.economy!.auction(id)!
+      const { params, bids } = combinatorialInput(a.spec, a.bids)
+      if (!solved.has(closed!.digest as string)) solved.set(closed!.digest as string, combinatorial(params, bids, limits))
+    }
+    for (const id of ['plain', 'zero']) {
+      const [r1, r2] = apply('ps', { type: 'auction.settle', by: 'seller', auction: id })
+      expect(r1, id).toEqual(r2)
+    }
+    expect(withWorker.economy!.auction('zero')!.outcome).toEqual(without.economy!.auction('zero')!.outcome)
+    expect(Buffer.from(withWorker.snapshot()).equals(Buffer.from(without.snapshot()))).toBe(true)
+  })
+
   it('the pool is bounded: a full queue is refused by name, a solve past its time limit is ended by name, and the pool goes on', async () => {
     const big = bundleInstance(2, 50, 1000)
     const job = { params: { items: big.items }, bids: big.bids, limits: { ...DEFAULT_AUCTION_LIMITS } }
