@@ -293,8 +293,18 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   async closeAuction (auction: string, by: string, mechanism?: string): Promise<Record<string, unknown>> {
     const m = mechanism ?? this.replica?.auction(auction)?.spec.mechanism ?? (await this.auction(auction).catch(() => undefined))?.spec.mechanism
     if (m !== 'combinatorial') return await this.command({ type: 'auction.close', by, auction })
-    const closed = await this.command({ type: 'auction.close', by, auction, settle: 'deferred' })
-    return await this.settleClosed(auction, by, String(closed.digest))
+    let digest: string
+    try {
+      digest = String((await this.command({ type: 'auction.close', by, auction, settle: 'deferred' })).digest)
+    } catch (err) {
+      // Closed already (a retry after the close applied and its settle did not, or another close): the
+      // close went past `by`'s authorization, so settle it now rather than leave it closed.
+      if ((err as { code?: string }).code !== 'ERR_WRONG_PHASE') throw err
+      const a = this.replica?.auction(auction) ?? await this.auction(auction).catch(() => undefined)
+      if (a?.status !== 'closed' || a.solveDigest === undefined) throw err
+      digest = a.solveDigest
+    }
+    return await this.settleClosed(auction, by, digest)
   }
 
   /**

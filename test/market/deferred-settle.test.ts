@@ -10,6 +10,9 @@ import { DEFAULT_AUCTION_LIMITS } from '../../protocols/auctions/types.js'
 import { Economy, combinatorialInput, type MarketResult } from '../../protocols/market/index.js'
 import { MeshApplication, encodeEconCommand } from '../../protocols/mesh/application.js'
 import { SettleSolver, SolvePool } from '../../peers/economy/settle-solver.js'
+import { PeerEconomy } from '../../peers/economy/economy.js'
+import { IndefiniteError } from '../../protocols/raft/errors.js'
+import { createLogger } from '../../src/base/log.js'
 import { createRand, type Rand } from '../../src/base/prng.js'
 import { bundleInstance } from '../bench/auction-instances.js'
 import { seedMessage, testSeed } from '../helpers/seed.js'
@@ -278,6 +281,49 @@ describe('combinatorial settle off the apply path', () => {
     }
     expect(withWorker.economy!.auction('zero')!.outcome).toEqual(without.economy!.auction('zero')!.outcome)
     expect(Buffer.from(withWorker.snapshot()).equals(Buffer.from(without.snapshot()))).toBe(true)
+  })
+
+  it('closing again an auction whose deferred close applied but whose settle did not (indefinite) settles it', async () => {
+    // One replica behind a peer's economy: commands apply at once, except the first settle, lost as if
+    // the leader changed after the retries ran out. The close stays applied: the auction is `closed`.
+    const app = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    let index = 0
+    let loseSettle = true
+    const peer = new PeerEconomy({
+      ask: async () => { throw new Error('no hosts here') },
+      self: 'ps',
+      log: createLogger('silent'),
+      query: () => ({ agents: [] }),
+      lookup: () => undefined,
+      claims: () => [],
+      isMember: () => true
+    })
+    const origin = (cmd: Record<string, unknown>): string => cmd.by === 'treasury' ? 'op' : 'ps'
+    peer.setBackend({
+      app,
+      propose: async (bytes) => {
+        const cmd = JSON.parse(new TextDecoder().decode(bytes.subarray(1))) as Record<string, unknown>
+        if (cmd.type === 'auction.settle' && loseSettle) { loseSettle = false; throw new IndefiniteError('proposal', 'the leader changed before it applied') }
+        index++
+        return { index, result: app.apply(bytes, index, { origin: origin(cmd), at: 1000 + index }) }
+      },
+      read: async (name) => app.read(name)
+    })
+    try {
+      await peer.mint('seller', 1, { owner: 'ps' })
+      await peer.mint('b1', 100, { owner: 'ps' })
+      await peer.openAuction({ id: 'again', mechanism: 'combinatorial', items: ['A', 'B'], durationMs: 1_000_000 }, 'seller')
+      await peer.bid('again', 'b1', { bundles: [{ items: ['A', 'B'], value: 9 }] })
+      await expect(peer.closeAuction('again', 'seller')).rejects.toMatchObject({ code: 'ERR_INDEFINITE' })
+      expect(app.economy!.auction('again')!.status).toBe('closed')
+      // The caller retries its close: the auction is settled (not ERR_WRONG_PHASE, which left it closed).
+      expect(await peer.closeAuction('again', 'seller')).toMatchObject({ ok: true, status: 'settled', solution: 'verified' })
+      expect(app.economy!.auction('again')!.outcome).toMatchObject({ winners: [{ agent: 'b1', items: ['A', 'B'], price: 0 }] })
+      // A settled auction is still refused by name.
+      await expect(peer.closeAuction('again', 'seller')).rejects.toMatchObject({ code: 'ERR_WRONG_PHASE' })
+    } finally {
+      await peer.stopSolver()
+    }
   })
 
   it('the pool is bounded: a full queue is refused by name, a solve past its time limit is ended by name, and the pool goes on', async () => {
