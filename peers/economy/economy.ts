@@ -347,7 +347,11 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   /** Starts this replica's solve of a closed auction (its result serves the settle's apply here). */
   private presolve (auction: string, digest: string): void {
     this.solveJob(auction, digest).then(async (job) => {
-      if (job !== undefined) await this.solverOf().solve(digest, job)
+      // Still closed? A log replayed at restart applies a close and its settle in one batch, before this
+      // runs: a solve then would only take a worker (and a queue slot) from a closed auction that needs one.
+      const now = this.replica?.auction(auction)
+      if (job === undefined || (now !== undefined && (now.status !== 'closed' || now.solveDigest !== digest))) return
+      await this.solverOf().solve(digest, job)
     }).catch((err: unknown) => {
       this.ctx.log.debug('combinatorial pre-solve failed (apply solves instead)', { auction, code: (err as { code?: string }).code })
     })

@@ -25,6 +25,19 @@ function pool (o: ConstructorParameters<typeof SolvePool>[0] = {}): SolvePool {
   return p
 }
 
+/** A peer's economy with no agents or hosts around it (its backend is set by the test). */
+function lonePeer (): PeerEconomy {
+  return new PeerEconomy({
+    ask: async () => { throw new Error('no hosts here') },
+    self: 'ps',
+    log: createLogger('silent'),
+    query: () => ({ agents: [] }),
+    lookup: () => undefined,
+    claims: () => [],
+    isMember: () => true
+  })
+}
+
 /** A random auction: items, reserves (sometimes), one bid per agent with 1–3 XOR bundles, small values (ties). */
 function instance (r: Rand): { items: string[], reserves: Record<string, number> | undefined, bids: Array<{ agent: string, bundles: Array<{ items: string[], value: number }> }> } {
   const nItems = 2 + r.int(10)
@@ -289,15 +302,7 @@ describe('combinatorial settle off the apply path', () => {
     const app = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
     let index = 0
     let loseSettle = true
-    const peer = new PeerEconomy({
-      ask: async () => { throw new Error('no hosts here') },
-      self: 'ps',
-      log: createLogger('silent'),
-      query: () => ({ agents: [] }),
-      lookup: () => undefined,
-      claims: () => [],
-      isMember: () => true
-    })
+    const peer = lonePeer()
     const origin = (cmd: Record<string, unknown>): string => cmd.by === 'treasury' ? 'op' : 'ps'
     peer.setBackend({
       app,
@@ -321,6 +326,30 @@ describe('combinatorial settle off the apply path', () => {
       expect(app.economy!.auction('again')!.outcome).toMatchObject({ winners: [{ agent: 'b1', items: ['A', 'B'], price: 0 }] })
       // A settled auction is still refused by name.
       await expect(peer.closeAuction('again', 'seller')).rejects.toMatchObject({ code: 'ERR_WRONG_PHASE' })
+    } finally {
+      await peer.stopSolver()
+    }
+  })
+
+  it('a close and its settle applied in one batch (a restart replaying its log) start no worker solve', async () => {
+    const app = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    const peer = lonePeer()
+    peer.setBackend({ app, propose: async () => { throw new Error('replay only') }, read: async (name) => app.read(name) })
+    let index = 0
+    const apply = (origin: string, cmd: Record<string, unknown>): Record<string, unknown> => app.apply(encodeEconCommand(cmd), ++index, { origin, at: 1000 + index }) as Record<string, unknown>
+    try {
+      // The replayed entries apply synchronously, one after the other (the driver's Ready loop).
+      apply('op', { type: 'mint', by: 'treasury', account: 'seller', owner: 'ps', amount: 1 })
+      apply('op', { type: 'mint', by: 'treasury', account: 'b1', owner: 'ps', amount: 100 })
+      apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'old', mechanism: 'combinatorial', items: ['A', 'B'], durationMs: 1_000_000 } })
+      apply('ps', { type: 'auction.bid', by: 'b1', auction: 'old', bid: { bundles: [{ items: ['A'], value: 4 }] } })
+      expect(apply('ps', { type: 'auction.close', by: 'seller', auction: 'old', settle: 'deferred' })).toMatchObject({ ok: true, status: 'closed' })
+      expect(apply('ps', { type: 'auction.settle', by: 'seller', auction: 'old' })).toMatchObject({ ok: true, status: 'settled' })
+      // The pre-solve's continuation has run once the turn's promises settled: the auction is settled, no solve is started.
+      await new Promise(resolve => setImmediate(resolve))
+      const solver = (peer as unknown as { solver?: SettleSolver }).solver
+      expect(solver?.pool.pending ?? 0).toBe(0)
+      expect(solver?.pool.stats.solved ?? 0).toBe(0)
     } finally {
       await peer.stopSolver()
     }
