@@ -79,6 +79,8 @@ export interface EconomyBackend {
   read: (name: string) => Promise<string | undefined>
   /** The local replica's events and economy, on members; `solutionLookup` is set to this peer's off-log solves. */
   app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined, solutionLookup?: Economy['solutionLookup'] }
+  /** Members: calls `fn` when a snapshot from the leader replaced the local replica's state. */
+  restored?: (fn: () => void) => () => void
 }
 
 /** What a bidder's handler is asked. */
@@ -196,12 +198,10 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   setBackend (b: EconomyBackend): void {
     this.backend = b
     if (b.app !== undefined) b.app.solutionLookup = (digest) => this.solver?.lookup(digest)
-    // A replica that replayed its log (a restart) may hold closed auctions already: solve them now.
-    const replayed = b.app?.economy
-    for (const id of replayed?.auctionIds() ?? []) {
-      const a = replayed!.auction(id)!
-      if (a.status === 'closed' && a.solveDigest !== undefined) this.presolve(id, a.solveDigest)
-    }
+    // A replica that replayed its log (a restart) may hold closed auctions already: solve them now; and so
+    // may a snapshot from the leader (no close entry is applied here for the auctions it closed).
+    this.presolveClosed()
+    b.restored?.(() => { this.presolveClosed() })
     b.app?.on('economy:applied', (e) => {
       this.emit('economy:applied', e)
       const r = e.result
@@ -342,6 +342,15 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   private solverOf (): SettleSolver {
     this.solver ??= new SettleSolver(new SolvePool({ log: this.ctx.log }))
     return this.solver
+  }
+
+  /** Starts this replica's solves of every closed auction it holds. */
+  private presolveClosed (): void {
+    const e = this.backend?.app?.economy
+    for (const id of e?.auctionIds() ?? []) {
+      const a = e!.auction(id)!
+      if (a.status === 'closed' && a.solveDigest !== undefined) this.presolve(id, a.solveDigest)
+    }
   }
 
   /** Starts this replica's solve of a closed auction (its result serves the settle's apply here). */

@@ -13,6 +13,7 @@ import { SettleSolver, SolvePool } from '../../peers/economy/settle-solver.js'
 import { PeerEconomy } from '../../peers/economy/economy.js'
 import { IndefiniteError } from '../../protocols/raft/errors.js'
 import { createLogger } from '../../src/base/log.js'
+import { waitUntil } from '../helpers/wait.js'
 import { createRand, type Rand } from '../../src/base/prng.js'
 import { bundleInstance } from '../bench/auction-instances.js'
 import { seedMessage, testSeed } from '../helpers/seed.js'
@@ -350,6 +351,33 @@ describe('combinatorial settle off the apply path', () => {
       const solver = (peer as unknown as { solver?: SettleSolver }).solver
       expect(solver?.pool.pending ?? 0).toBe(0)
       expect(solver?.pool.stats.solved ?? 0).toBe(0)
+    } finally {
+      await peer.stopSolver()
+    }
+  })
+
+  it('a snapshot from the leader holding a closed auction: the replica solves it in its worker before the settle', async () => {
+    // The leader's replica: an auction closed (deferred) there.
+    const leader = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    let index = 0
+    const apply = (origin: string, cmd: Record<string, unknown>): Record<string, unknown> => leader.apply(encodeEconCommand(cmd), ++index, { origin, at: 1000 + index }) as Record<string, unknown>
+    apply('op', { type: 'mint', by: 'treasury', account: 'seller', owner: 'ps', amount: 1 })
+    apply('op', { type: 'mint', by: 'treasury', account: 'b1', owner: 'ps', amount: 100 })
+    apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'snap', mechanism: 'combinatorial', items: ['A', 'B'], durationMs: 1_000_000 } })
+    apply('ps', { type: 'auction.bid', by: 'b1', auction: 'snap', bid: { bundles: [{ items: ['B'], value: 5 }] } })
+    const digest = apply('ps', { type: 'auction.close', by: 'seller', auction: 'snap', settle: 'deferred' }).digest as string
+    // A follower's replica, behind a peer's economy, brought up to date by that snapshot (no close entry applied here).
+    const follower = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    const onRestored: Array<() => void> = []
+    const peer = lonePeer()
+    peer.setBackend({ app: follower, propose: async () => { throw new Error('no proposals here') }, read: async (name) => follower.read(name), restored: (fn) => { onRestored.push(fn); return () => {} } })
+    try {
+      follower.restore(leader.snapshot())
+      for (const fn of onRestored) fn()
+      await waitUntil(() => peer.hasSolve(digest), { what: 'the follower solved the closed auction it got in a snapshot', timeoutMs: 40_000 })
+      const settled = follower.apply(encodeEconCommand({ type: 'auction.settle', by: 'seller', auction: 'snap' }), ++index, { origin: 'ps', at: 1000 + index }) as Record<string, unknown>
+      expect(settled).toMatchObject({ ok: true, status: 'settled' })
+      expect(follower.economy!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
     } finally {
       await peer.stopSolver()
     }
