@@ -500,7 +500,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       app: raft,
       propose: async (command) => await raft.propose(command),
       waitApplied: async (index, timeoutMs) => await raft.waitApplied(index, timeoutMs),
-      read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) }
+      read: async (name) => { await raft.readBarrier(); return raft.app?.read(name) },
+      restored: (fn) => raft.on('raft:restored', fn)
     })
     this.coordination.setBackend(memberBackend(raft))
     this.tasks.setBackend(memberTasksBackend(raft))

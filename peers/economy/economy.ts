@@ -79,6 +79,8 @@ export interface EconomyBackend {
   read: (name: string) => Promise<string | undefined>
   /** The local replica's events and economy, on members; `solutionLookup` is set to this peer's off-log solves. */
   app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined, solutionLookup?: Economy['solutionLookup'] }
+  /** Members: calls `fn` when a snapshot from the leader replaced the local replica's state. */
+  restored?: (fn: () => void) => () => void
 }
 
 /** What a bidder's handler is asked. */
@@ -196,12 +198,10 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   setBackend (b: EconomyBackend): void {
     this.backend = b
     if (b.app !== undefined) b.app.solutionLookup = (digest) => this.solver?.lookup(digest)
-    // A replica that replayed its log (a restart) may hold closed auctions already: solve them now.
-    const replayed = b.app?.economy
-    for (const id of replayed?.auctionIds() ?? []) {
-      const a = replayed!.auction(id)!
-      if (a.status === 'closed' && a.solveDigest !== undefined) this.presolve(id, a.solveDigest)
-    }
+    // A replica that replayed its log (a restart) may hold closed auctions already: solve them now; and so
+    // may a snapshot from the leader (no close entry is applied here for the auctions it closed).
+    this.presolveClosed()
+    b.restored?.(() => { this.presolveClosed() })
     b.app?.on('economy:applied', (e) => {
       this.emit('economy:applied', e)
       const r = e.result
@@ -293,8 +293,18 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   async closeAuction (auction: string, by: string, mechanism?: string): Promise<Record<string, unknown>> {
     const m = mechanism ?? this.replica?.auction(auction)?.spec.mechanism ?? (await this.auction(auction).catch(() => undefined))?.spec.mechanism
     if (m !== 'combinatorial') return await this.command({ type: 'auction.close', by, auction })
-    const closed = await this.command({ type: 'auction.close', by, auction, settle: 'deferred' })
-    return await this.settleClosed(auction, by, String(closed.digest))
+    let digest: string
+    try {
+      digest = String((await this.command({ type: 'auction.close', by, auction, settle: 'deferred' })).digest)
+    } catch (err) {
+      // Closed already (a retry after the close applied and its settle did not, or another close): the
+      // close went past `by`'s authorization, so settle it now rather than leave it closed.
+      if ((err as { code?: string }).code !== 'ERR_WRONG_PHASE') throw err
+      const a = this.replica?.auction(auction) ?? await this.auction(auction).catch(() => undefined)
+      if (a?.status !== 'closed' || a.solveDigest === undefined) throw err
+      digest = a.solveDigest
+    }
+    return await this.settleClosed(auction, by, digest)
   }
 
   /**
@@ -334,10 +344,23 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
     return this.solver
   }
 
+  /** Starts this replica's solves of every closed auction it holds. */
+  private presolveClosed (): void {
+    const e = this.backend?.app?.economy
+    for (const id of e?.auctionIds() ?? []) {
+      const a = e!.auction(id)!
+      if (a.status === 'closed' && a.solveDigest !== undefined) this.presolve(id, a.solveDigest)
+    }
+  }
+
   /** Starts this replica's solve of a closed auction (its result serves the settle's apply here). */
   private presolve (auction: string, digest: string): void {
     this.solveJob(auction, digest).then(async (job) => {
-      if (job !== undefined) await this.solverOf().solve(digest, job)
+      // Still closed? A log replayed at restart applies a close and its settle in one batch, before this
+      // runs: a solve then would only take a worker (and a queue slot) from a closed auction that needs one.
+      const now = this.replica?.auction(auction)
+      if (job === undefined || (now !== undefined && (now.status !== 'closed' || now.solveDigest !== digest))) return
+      await this.solverOf().solve(digest, job)
     }).catch((err: unknown) => {
       this.ctx.log.debug('combinatorial pre-solve failed (apply solves instead)', { auction, code: (err as { code?: string }).code })
     })

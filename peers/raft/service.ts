@@ -64,6 +64,8 @@ export interface RaftServiceEvents extends Record<string, unknown>, StrongEventM
   'raft:committed': { index: number, ms: number }
   /** This node's Raft loop failed and stopped. */
   'raft:failed': { error: Error }
+  /** A snapshot from the leader replaced this replica's state (its economy among it). */
+  'raft:restored': { index: number }
   /** An economy command was applied on this replica. */
   'economy:applied': EconomyAppliedEvent
   /** The coordination machine of this replica changed (protocols/coordination). */
@@ -255,6 +257,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     d.on('raft:applied', (e) => { this.emit('raft:applied', e) })
     d.on('raft:committed', (e) => { this.emit('raft:committed', e) })
     d.on('raft:failed', (e) => { this.emit('raft:failed', e) })
+    d.on('raft:restored', (e) => { this.emit('raft:restored', { index: e.index }) })
     this.driver = d
     this.transport = transport
     this.current = app

@@ -34,11 +34,15 @@ export interface CarriedSolution {
 
 const SOLUTION_KEYS = ['digest', 'allocation', 'prices', 'welfare']
 
-/** sha256 hex of everything the outcome of `combinatorial(params, bids, limits)` depends on. */
+/**
+ * sha256 hex of everything the outcome of `combinatorial(params, bids, limits)` depends on. That includes
+ * whether `reserves` is given at all, not only each item's amount: the no-sale reason says which (with no
+ * reserves and with all-zero ones the digests differ, or one auction's worker result would serve another).
+ */
 export function instanceDigest (params: CombinatorialParams, bids: readonly BundleBid[], limits: AuctionLimits): string {
   const h = createHash('sha256')
   const reserves = params.reserves
-  h.update(JSON.stringify(['agora-wdp-1', params.items, params.items.map(i => reserves !== undefined && Object.hasOwn(reserves, i) ? reserves[i] : 0),
+  h.update(JSON.stringify(['agora-wdp-2', params.items, reserves === undefined ? null : params.items.map(i => Object.hasOwn(reserves, i) ? reserves[i] : 0),
     [limits.bidsMax, limits.bundleItemsMax, limits.itemsMax, limits.solverNodesMax], bids.length]))
   for (const b of bids) h.update(JSON.stringify([b.agent, b.items, b.value]))
   return h.digest('hex')

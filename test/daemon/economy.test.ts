@@ -207,6 +207,28 @@ describe('the economy through the daemon API', () => {
     expect((await api(d1, 'GET', '/v1/ledger/accounts/open-seller')).json.account.free).toBe(31)
   })
 
+  it('a combinatorial auction closed over HTTP settles off the apply path: the daemon (from dist) solves it in its worker and the settle carries that solution', async () => {
+    await fund('comb-seller', 1, d0)
+    await fund('comb-x', 100, d1)
+    await fund('comb-y', 100, d2)
+    await fund('comb-z', 100, d2)
+    const opened = await api(d0, 'POST', '/v1/auctions', { id: 'comb-1', mechanism: 'combinatorial', items: ['cpu', 'ram'], reserves: { cpu: 2 }, durationMs: 60_000, seller: 'comb-seller' })
+    expect(opened.status).toBe(201)
+    expect((await api(d1, 'POST', '/v1/auctions/comb-1/bids', { agent: 'comb-x', bid: { bundles: [{ items: ['cpu', 'ram'], value: 10 }] } })).status).toBe(201)
+    expect((await api(d2, 'POST', '/v1/auctions/comb-1/bids', { agent: 'comb-y', bid: { bundles: [{ items: ['cpu'], value: 7 }] } })).status).toBe(201)
+    expect((await api(d2, 'POST', '/v1/auctions/comb-1/bids', { agent: 'comb-z', bid: { bundles: [{ items: ['ram'], value: 6 }, { items: ['cpu'], value: 5 }] } })).status).toBe(201)
+    const closed = await api(d0, 'POST', '/v1/auctions/comb-1/close', { by: 'comb-seller' })
+    expect(closed.status).toBe(200)
+    // 'verified': the closing daemon carried its worker's solve (it carries none when the worker failed to
+    // load or solve), and every replica's own solve agreed with it.
+    expect(closed.json.result).toMatchObject({ ok: true, type: 'auction.settle', status: 'settled', solution: 'verified' })
+    // VCG with reserves: y and z win cpu and ram (welfare 13 > 10); each pays 10 less the other's value, at least its reserves.
+    expect(closed.json.auction.outcome.winners).toEqual([{ agent: 'comb-y', items: ['cpu'], quantity: 1, price: 4 }, { agent: 'comb-z', items: ['ram'], quantity: 1, price: 3 }])
+    expect((await api(d1, 'GET', '/v1/auctions/comb-1')).json.auction).toMatchObject({ status: 'settled', outcome: closed.json.auction.outcome })
+    expect((await api(d1, 'GET', '/v1/ledger/accounts/comb-x')).json.account).toMatchObject({ free: 100, escrow: 0 })
+    expect((await api(d1, 'GET', '/v1/ledger/accounts/comb-seller')).json.account.free).toBe(8)
+  })
+
   it('ledger commands: open, transfer, stake, unstake, slash', async () => {
     await fund('ledger-b', 100, d1)
     const opened = await api(d1, 'POST', '/v1/ledger/accounts', { account: 'd1-wallet' })

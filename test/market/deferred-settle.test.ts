@@ -10,6 +10,10 @@ import { DEFAULT_AUCTION_LIMITS } from '../../protocols/auctions/types.js'
 import { Economy, combinatorialInput, type MarketResult } from '../../protocols/market/index.js'
 import { MeshApplication, encodeEconCommand } from '../../protocols/mesh/application.js'
 import { SettleSolver, SolvePool } from '../../peers/economy/settle-solver.js'
+import { PeerEconomy } from '../../peers/economy/economy.js'
+import { IndefiniteError } from '../../protocols/raft/errors.js'
+import { createLogger } from '../../src/base/log.js'
+import { waitUntil } from '../helpers/wait.js'
 import { createRand, type Rand } from '../../src/base/prng.js'
 import { bundleInstance } from '../bench/auction-instances.js'
 import { seedMessage, testSeed } from '../helpers/seed.js'
@@ -20,6 +24,19 @@ function pool (o: ConstructorParameters<typeof SolvePool>[0] = {}): SolvePool {
   const p = new SolvePool(o)
   pools.push(p)
   return p
+}
+
+/** A peer's economy with no agents or hosts around it (its backend is set by the test). */
+function lonePeer (): PeerEconomy {
+  return new PeerEconomy({
+    ask: async () => { throw new Error('no hosts here') },
+    self: 'ps',
+    log: createLogger('silent'),
+    query: () => ({ agents: [] }),
+    lookup: () => undefined,
+    claims: () => [],
+    isMember: () => true
+  })
 }
 
 /** A random auction: items, reserves (sometimes), one bid per agent with 1–3 XOR bundles, small values (ties). */
@@ -244,6 +261,126 @@ describe('combinatorial settle off the apply path', () => {
     expect(solutionOf(withWorker.economy!.auction('big')!.outcome as CombinatorialOutcome, digest)).toEqual(right)
     expect(Buffer.from(withWorker.snapshot()).equals(Buffer.from(without.snapshot()))).toBe(true)
     expect(withWorker.invariants()).toEqual([])
+  })
+
+  it('two auctions alike but for reserves given or not get different digests: a replica holding the first one\'s solve settles the second like one solving in apply', () => {
+    // combinatorial() reads whether reserves are given at all (its no-sale reason says so), so the digest
+    // must too: else a worker result of one auction would serve another whose outcome differs.
+    const items = ['A', 'B']
+    const limits = { ...DEFAULT_AUCTION_LIMITS }
+    expect(instanceDigest({ items }, [], limits)).not.toBe(instanceDigest({ items, reserves: {} }, [], limits))
+    expect(instanceDigest({ items }, [], limits)).not.toBe(instanceDigest({ items, reserves: { A: 0 } }, [], limits))
+    const solved = new Map<string, CombinatorialOutcome>()
+    const withWorker = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    withWorker.solutionLookup = (d) => solved.get(d)
+    const without = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    let index = 0
+    const apply = (origin: string, cmd: Record<string, unknown>): Array<Record<string, unknown>> => {
+      index++
+      return [withWorker, without].map(a => a.apply(encodeEconCommand(cmd), index, { origin, at: 1000 + index }) as Record<string, unknown>)
+    }
+    apply('op', { type: 'mint', by: 'treasury', account: 'seller', owner: 'ps', amount: 1 })
+    apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'plain', mechanism: 'combinatorial', items, durationMs: 1_000_000 } })
+    apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'zero', mechanism: 'combinatorial', items, reserves: { A: 0 }, durationMs: 1_000_000 } })
+    for (const id of ['plain', 'zero']) {
+      const [closed] = apply('ps', { type: 'auction.close', by: 'seller', auction: id, settle: 'deferred' })
+      // What this replica's worker computes for the auction's frozen bids, kept by digest.
+      const a = withWorker.economy!.auction(id)!
+      const { params, bids } = combinatorialInput(a.spec, a.bids)
+      if (!solved.has(closed!.digest as string)) solved.set(closed!.digest as string, combinatorial(params, bids, limits))
+    }
+    for (const id of ['plain', 'zero']) {
+      const [r1, r2] = apply('ps', { type: 'auction.settle', by: 'seller', auction: id })
+      expect(r1, id).toEqual(r2)
+    }
+    expect(withWorker.economy!.auction('zero')!.outcome).toEqual(without.economy!.auction('zero')!.outcome)
+    expect(Buffer.from(withWorker.snapshot()).equals(Buffer.from(without.snapshot()))).toBe(true)
+  })
+
+  it('closing again an auction whose deferred close applied but whose settle did not (indefinite) settles it', async () => {
+    // One replica behind a peer's economy: commands apply at once, except the first settle, lost as if
+    // the leader changed after the retries ran out. The close stays applied: the auction is `closed`.
+    const app = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    let index = 0
+    let loseSettle = true
+    const peer = lonePeer()
+    const origin = (cmd: Record<string, unknown>): string => cmd.by === 'treasury' ? 'op' : 'ps'
+    peer.setBackend({
+      app,
+      propose: async (bytes) => {
+        const cmd = JSON.parse(new TextDecoder().decode(bytes.subarray(1))) as Record<string, unknown>
+        if (cmd.type === 'auction.settle' && loseSettle) { loseSettle = false; throw new IndefiniteError('proposal', 'the leader changed before it applied') }
+        index++
+        return { index, result: app.apply(bytes, index, { origin: origin(cmd), at: 1000 + index }) }
+      },
+      read: async (name) => app.read(name)
+    })
+    try {
+      await peer.mint('seller', 1, { owner: 'ps' })
+      await peer.mint('b1', 100, { owner: 'ps' })
+      await peer.openAuction({ id: 'again', mechanism: 'combinatorial', items: ['A', 'B'], durationMs: 1_000_000 }, 'seller')
+      await peer.bid('again', 'b1', { bundles: [{ items: ['A', 'B'], value: 9 }] })
+      await expect(peer.closeAuction('again', 'seller')).rejects.toMatchObject({ code: 'ERR_INDEFINITE' })
+      expect(app.economy!.auction('again')!.status).toBe('closed')
+      // The caller retries its close: the auction is settled (not ERR_WRONG_PHASE, which left it closed).
+      expect(await peer.closeAuction('again', 'seller')).toMatchObject({ ok: true, status: 'settled', solution: 'verified' })
+      expect(app.economy!.auction('again')!.outcome).toMatchObject({ winners: [{ agent: 'b1', items: ['A', 'B'], price: 0 }] })
+      // A settled auction is still refused by name.
+      await expect(peer.closeAuction('again', 'seller')).rejects.toMatchObject({ code: 'ERR_WRONG_PHASE' })
+    } finally {
+      await peer.stopSolver()
+    }
+  })
+
+  it('a close and its settle applied in one batch (a restart replaying its log) start no worker solve', async () => {
+    const app = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    const peer = lonePeer()
+    peer.setBackend({ app, propose: async () => { throw new Error('replay only') }, read: async (name) => app.read(name) })
+    let index = 0
+    const apply = (origin: string, cmd: Record<string, unknown>): Record<string, unknown> => app.apply(encodeEconCommand(cmd), ++index, { origin, at: 1000 + index }) as Record<string, unknown>
+    try {
+      // The replayed entries apply synchronously, one after the other (the driver's Ready loop).
+      apply('op', { type: 'mint', by: 'treasury', account: 'seller', owner: 'ps', amount: 1 })
+      apply('op', { type: 'mint', by: 'treasury', account: 'b1', owner: 'ps', amount: 100 })
+      apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'old', mechanism: 'combinatorial', items: ['A', 'B'], durationMs: 1_000_000 } })
+      apply('ps', { type: 'auction.bid', by: 'b1', auction: 'old', bid: { bundles: [{ items: ['A'], value: 4 }] } })
+      expect(apply('ps', { type: 'auction.close', by: 'seller', auction: 'old', settle: 'deferred' })).toMatchObject({ ok: true, status: 'closed' })
+      expect(apply('ps', { type: 'auction.settle', by: 'seller', auction: 'old' })).toMatchObject({ ok: true, status: 'settled' })
+      // The pre-solve's continuation has run once the turn's promises settled: the auction is settled, no solve is started.
+      await new Promise(resolve => setImmediate(resolve))
+      const solver = (peer as unknown as { solver?: SettleSolver }).solver
+      expect(solver?.pool.pending ?? 0).toBe(0)
+      expect(solver?.pool.stats.solved ?? 0).toBe(0)
+    } finally {
+      await peer.stopSolver()
+    }
+  })
+
+  it('a snapshot from the leader holding a closed auction: the replica solves it in its worker before the settle', async () => {
+    // The leader's replica: an auction closed (deferred) there.
+    const leader = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    let index = 0
+    const apply = (origin: string, cmd: Record<string, unknown>): Record<string, unknown> => leader.apply(encodeEconCommand(cmd), ++index, { origin, at: 1000 + index }) as Record<string, unknown>
+    apply('op', { type: 'mint', by: 'treasury', account: 'seller', owner: 'ps', amount: 1 })
+    apply('op', { type: 'mint', by: 'treasury', account: 'b1', owner: 'ps', amount: 100 })
+    apply('ps', { type: 'auction.open', by: 'seller', auction: { id: 'snap', mechanism: 'combinatorial', items: ['A', 'B'], durationMs: 1_000_000 } })
+    apply('ps', { type: 'auction.bid', by: 'b1', auction: 'snap', bid: { bundles: [{ items: ['B'], value: 5 }] } })
+    const digest = apply('ps', { type: 'auction.close', by: 'seller', auction: 'snap', settle: 'deferred' }).digest as string
+    // A follower's replica, behind a peer's economy, brought up to date by that snapshot (no close entry applied here).
+    const follower = new MeshApplication(undefined, { genesis: { authorities: ['op'] } })
+    const onRestored: Array<() => void> = []
+    const peer = lonePeer()
+    peer.setBackend({ app: follower, propose: async () => { throw new Error('no proposals here') }, read: async (name) => follower.read(name), restored: (fn) => { onRestored.push(fn); return () => {} } })
+    try {
+      follower.restore(leader.snapshot())
+      for (const fn of onRestored) fn()
+      await waitUntil(() => peer.hasSolve(digest), { what: 'the follower solved the closed auction it got in a snapshot', timeoutMs: 40_000 })
+      const settled = follower.apply(encodeEconCommand({ type: 'auction.settle', by: 'seller', auction: 'snap' }), ++index, { origin: 'ps', at: 1000 + index }) as Record<string, unknown>
+      expect(settled).toMatchObject({ ok: true, status: 'settled' })
+      expect(follower.economy!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
+    } finally {
+      await peer.stopSolver()
+    }
   })
 
   it('the pool is bounded: a full queue is refused by name, a solve past its time limit is ended by name, and the pool goes on', async () => {

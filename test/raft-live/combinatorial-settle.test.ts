@@ -135,4 +135,32 @@ describe('combinatorial settle off the apply path, live', () => {
     expect(again.economy.replica!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
     expect(new Set(m.peers.map(p => JSON.stringify(p.economy.replica!.auction('rz')))).size).toBe(1)
   })
+  it('a follower brought up to date by the leader\'s snapshot (cut off while the auction closed) solves it in its worker before the settle', async () => {
+    mesh = await createLiveMesh({ peers: 3, logLevel: 'silent', heartbeatIntervalMs: 200, raft: { voters: 3, tickMs: 20, electionTick: 10, snapshotEntries: 20 } })
+    const m = mesh
+    await m.waitFor(p => p.economy.replica !== undefined && p.raft?.status().leader !== undefined, { what: 'genesis applied everywhere' })
+    const lead = m.peers.findIndex(p => p.raft?.status().role === 'leader')
+    expect(lead).toBeGreaterThanOrEqual(0)
+    const victim = (lead + 1) % 3
+    const a = m.peers[lead]!
+    await a.economy.mint('seller', 1, { owner: a.id })
+    for (let k = 0; k < 6; k++) await a.economy.mint(`s${k}`, 100, { owner: a.id })
+    await a.economy.openAuction({ id: 'sz', mechanism: 'combinatorial', items: ITEMS, durationMs: 600_000 }, 'seller')
+    for (let k = 0; k < 6; k++) await a.economy.bid('sz', `s${k}`, { bundles: bundlesOf(k) })
+    await m.partition([[victim], [0, 1, 2].filter(i => i !== victim)])
+    const closed = await a.economy.command({ type: 'auction.close', by: 'seller', auction: 'sz', settle: 'deferred' })
+    const digest = String(closed.digest)
+    // Enough entries after the close for the majority to snapshot and compact past it (every 20 applied).
+    for (let k = 0; k < 30; k++) await a.economy.transfer('s0', 's1', 1)
+    await m.heal()
+    const v = m.peers[victim]!
+    await m.waitFor((p, i) => i !== victim || p.economy.replica?.auction('sz')?.status === 'closed', { what: 'the cut-off follower holds the closed auction', timeoutMs: 45_000 })
+    // It got there by the leader's snapshot: no close entry was applied on it.
+    expect(v.raft!.driver!.stats.snapshotsInstalled).toBeGreaterThan(0)
+    await m.waitFor((p, i) => i !== victim || p.economy.hasSolve(digest), { what: 'the follower solved the closed auction it got in a snapshot', timeoutMs: 45_000 })
+    await a.economy.command({ type: 'auction.settle', by: 'seller', auction: 'sz' })
+    await m.waitFor(p => p.economy.replica?.auction('sz')?.status === 'settled', { what: 'settled everywhere' })
+    expect(v.economy.replica!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
+    expect(new Set(m.peers.map(p => JSON.stringify(p.economy.replica!.auction('sz')))).size).toBe(1)
+  }, 180_000)
 })
