@@ -20,8 +20,9 @@ import type { Logger } from '../../src/base/log.js'
 import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type StateMachine } from './application.js'
 import { coalesceAppends } from './coalesce.js'
 import { encodeEnvelope, signedPayload } from './envelope.js'
-import { FORGOTTEN_REASON, IndefiniteError, RaftInvariantError } from './errors.js'
-import { RaftNode } from './raft.js'
+import { FORGOTTEN_REASON, IndefiniteError, ProposalDroppedError, RaftInvariantError } from './errors.js'
+import { originOf } from './envelope.js'
+import { RAFT_DEFAULTS, RaftNode } from './raft.js'
 import { SESSION_WINDOW } from './sessions.js'
 import { MemoryStorage } from './storage.js'
 import type { ConfChange, ConfState, Entry, Message, NodeId, RaftRand, Ready, Role, Status } from './types.js'
@@ -83,6 +84,19 @@ export interface RaftDriverOptions {
   snapshotLogBytes?: number
   /** Commands waiting for their result at once (at most the session window). Default 4096. */
   pendingProposalsMax?: number
+  /**
+   * Commands of one client (a session origin other than this node's own: a client peer served here)
+   * waiting at once, so one client cannot take every slot of `pendingProposalsMax`. Default 1024.
+   */
+  pendingPerClientMax?: number
+  /**
+   * Proposals made in one turn go to Raft as batches (one append, one replication message per follower,
+   * one forwarded message on a follower) of at most this many commands... Default 1024 (at most the
+   * core's entries per message).
+   */
+  proposalBatchEntriesMax?: number
+  /** ...and of at most this many bytes (a larger batch is split; a larger command goes alone). Default 1 MiB. */
+  proposalBatchBytesMax?: number
   /** Linearizable reads waiting at once. Default 4096. */
   pendingReadsMax?: number
   /** Largest snapshot taken (it must fit in one Raft message). Default 255 MiB. */
@@ -149,6 +163,8 @@ export interface RaftDriverInit {
 export type CommandSigner = (clientId: string, payload: Uint8Array) => Uint8Array | undefined
 
 interface Pending {
+  /** The session's origin (its client id before "/"), counted against pendingPerClientMax. */
+  origin: string
   startedAt: number
   deadline: number
   /** The proposed envelope's stamp and signature: a refused entry settles this proposal only if it is this one. */
@@ -164,6 +180,16 @@ interface PendingRead {
   reject: (e: Error) => void
   index?: number
 }
+
+/** A proposal waiting for the next run of the loop, where the turn's proposals go to Raft as one batch. */
+interface Queued { key: string, data: Uint8Array, p: Pending }
+
+/** Default {@link RaftDriverOptions.pendingPerClientMax}. */
+export const PENDING_PER_CLIENT_MAX = 1024
+/** Default {@link RaftDriverOptions.proposalBatchEntriesMax}. */
+export const PROPOSAL_BATCH_ENTRIES_MAX = 1024
+/** Default {@link RaftDriverOptions.proposalBatchBytesMax}. */
+export const PROPOSAL_BATCH_BYTES_MAX = 1024 * 1024
 
 /** Ready batches processed in one run of the loop before the driver calls it a livelock (a core bug). */
 export const READY_LOOPS_MAX = 10_000
@@ -192,6 +218,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private readonly scheduleFn: (fn: () => void) => void
   private seq = 0
   private readonly pending = new Map<string, Pending>()
+  /** Pending proposals per client origin (not this node's own). */
+  private readonly pendingByClient = new Map<string, number>()
+  /** Proposals not yet handed to Raft (each also in `pending`, so bounded by pendingProposalsMax). */
+  private queued: Queued[] = []
+  private readonly ownOrigin: string
   private readonly reads = new Map<string, PendingRead>()
   private appliedIndex = 0
   private lastSnapshotIndex = 0
@@ -221,6 +252,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       snapshotEntries: o.snapshotEntries ?? 10_000,
       snapshotLogBytes: o.snapshotLogBytes ?? 64 * 1024 * 1024,
       pendingProposalsMax: Math.min(o.pendingProposalsMax ?? SESSION_WINDOW, SESSION_WINDOW),
+      pendingPerClientMax: o.pendingPerClientMax ?? PENDING_PER_CLIENT_MAX,
+      proposalBatchEntriesMax: Math.max(1, Math.min(o.proposalBatchEntriesMax ?? PROPOSAL_BATCH_ENTRIES_MAX, RAFT_DEFAULTS.maxEntriesPerMsg)),
+      proposalBatchBytesMax: o.proposalBatchBytesMax ?? PROPOSAL_BATCH_BYTES_MAX,
       pendingReadsMax: o.pendingReadsMax ?? 4096,
       snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX,
       asyncLeaderWrites: o.asyncLeaderWrites ?? false
@@ -233,6 +267,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.storage = init.storage ?? new MemoryDriverStorage()
     this.memory = this.storage.memory
     this.clientId = init.clientId
+    this.ownOrigin = originOf(init.clientId)
     this.createApplication = init.createApplication
     this.sign = init.sign
     this.verify = init.verify
@@ -267,7 +302,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   stop (): void {
     if (!this.running) return
     this.running = false
-    for (const [k, p] of this.pending) { this.pending.delete(k); p.reject(new IndefiniteError('proposal', 'the node stopped')) }
+    this.queued = []
+    for (const [k, p] of this.pending) { this.unpend(k, p); p.reject(new IndefiniteError('proposal', 'the node stopped')) }
     for (const [k, r] of this.reads) { this.reads.delete(k); r.reject(new NotStartedError('raft')) }
   }
 
@@ -350,21 +386,72 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
     const s = session ?? this.newSession()
     const key = `${s.clientId}/${s.seq}`
+    const origin = originOf(s.clientId)
+    const existing = this.pending.get(key)
+    if (existing === undefined && origin !== this.ownOrigin && (this.pendingByClient.get(origin) ?? 0) >= this.o.pendingPerClientMax) {
+      throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingPerClientMax} proposals of one client pending`, { limit: 'pendingPerClientMax', origin })
+    }
+    const now = this.clock.now()
+    const env = this.envelope(command, s, now, signature)
     return await new Promise((resolve, reject) => {
-      const existing = this.pending.get(key)
-      if (existing !== undefined) existing.reject(new IndefiniteError('proposal', 'superseded by a retry'))
-      const now = this.clock.now()
-      const env = this.envelope(command, s, now, signature)
-      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, resolve, reject })
-      try {
-        this.node.propose(env.bytes)
-      } catch (err) {
-        this.pending.delete(key)
-        reject(err as Error)
-        return
-      }
+      if (existing !== undefined) { this.unpend(key, existing); existing.reject(new IndefiniteError('proposal', 'superseded by a retry')) }
+      const p: Pending = { origin, startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, resolve, reject }
+      this.pending.set(key, p)
+      if (origin !== this.ownOrigin) this.pendingByClient.set(origin, (this.pendingByClient.get(origin) ?? 0) + 1)
+      // Handed to Raft with the rest of this turn's proposals at the next run of the loop.
+      this.queued.push({ key, data: env.bytes, p })
       this.schedule()
     })
+  }
+
+  /** Forgets a pending proposal (settled, refused or expired): `p` must be the one under `key`. */
+  private unpend (key: string, p: Pending): void {
+    this.pending.delete(key)
+    if (p.origin === this.ownOrigin) return
+    const n = (this.pendingByClient.get(p.origin) ?? 1) - 1
+    if (n <= 0) this.pendingByClient.delete(p.origin)
+    else this.pendingByClient.set(p.origin, n)
+  }
+
+  /**
+   * Hands the queued proposals to Raft in order, in batches of at most proposalBatchEntriesMax commands
+   * and proposalBatchBytesMax bytes: each batch is one append (and one message per follower) on a
+   * leader, one forwarded message on a follower. A batch the core refuses rejects each of its proposers
+   * with the core's reason; a proposal settled while queued (superseded, expired, its leader gone) is
+   * not proposed.
+   */
+  private flushProposals (): void {
+    if (this.queued.length === 0) return
+    const q = this.queued
+    this.queued = []
+    let k = 0
+    while (k < q.length) {
+      const chunk: Queued[] = []
+      const datas: Uint8Array[] = []
+      let bytes = 0
+      for (; k < q.length && chunk.length < this.o.proposalBatchEntriesMax; k++) {
+        const item = q[k]!
+        if (this.pending.get(item.key) !== item.p) continue
+        if (chunk.length > 0 && bytes + item.data.length > this.o.proposalBatchBytesMax) break
+        chunk.push(item)
+        datas.push(item.data)
+        bytes += item.data.length
+      }
+      if (chunk.length === 0) continue
+      let refused: Error | undefined
+      try {
+        const reason = this.node.proposeBatch(datas)
+        if (reason !== null) refused = new ProposalDroppedError(reason)
+      } catch (err) {
+        refused = err as Error
+      }
+      if (refused === undefined) continue
+      for (const item of chunk) {
+        if (this.pending.get(item.key) !== item.p) continue
+        this.unpend(item.key, item.p)
+        item.p.reject(refused)
+      }
+    }
   }
 
   /**
@@ -405,7 +492,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const now = this.clock.now()
     for (const [k, p] of this.pending) {
       if (p.deadline > now) continue
-      this.pending.delete(k)
+      this.unpend(k, p)
       this.stats.indefinite++
       p.reject(new IndefiniteError('proposal', `not applied within ${this.o.proposalTimeoutMs} ms`))
     }
@@ -469,7 +556,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private runLoop (): void {
     if (this.processing) { this.again = true; return }
-    if (!this.running || !this.node.hasReady()) return
+    if (!this.running) return
+    this.flushProposals()
+    if (!this.node.hasReady()) return
     this.processing = true
     this.again = false
     this.pump()
@@ -478,7 +567,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   /** Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous. */
   private pump (): void {
     try {
-      for (let loops = 0; this.running && this.node.hasReady(); loops++) {
+      for (let loops = 0; this.running; loops++) {
+        // This turn's proposals join the Ready (one batch) before it is taken.
+        this.flushProposals()
+        if (!this.node.hasReady()) break
         if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()
         this.stats.readyBatches++
@@ -624,7 +716,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private leaderChanged (): void {
     if (this.leader === 0) return
     for (const [k, p] of this.pending) {
-      this.pending.delete(k)
+      this.unpend(k, p)
       this.stats.indefinite++
       p.reject(new IndefiniteError('proposal', 'the leader changed before it applied'))
     }
@@ -653,7 +745,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     // A refused entry may be a forgery under this session (another member's): it settles this
     // proposal only if it is the very envelope proposed here; otherwise the real one is still to come.
     if (out.refused !== undefined && (out.envelope.at !== p.at || !sameBytes(out.envelope.signature, p.signature))) return false
-    this.pending.delete(key)
+    this.unpend(key, p)
     if (out.result === FORGOTTEN) {
       this.stats.indefinite++
       p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON))
@@ -673,7 +765,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       const slash = key.lastIndexOf('/')
       const seen = this.replica.sessions.check(key.slice(0, slash), Number(key.slice(slash + 1)))
       if (seen.status === 'new') continue
-      this.pending.delete(key)
+      this.unpend(key, p)
       if (seen.status === 'forgotten') { this.stats.indefinite++; p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON)); continue }
       p.resolve({ index, result: seen.result })
     }

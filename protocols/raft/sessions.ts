@@ -44,7 +44,17 @@ export type SessionCheck =
   | { status: 'duplicate', result: unknown }
   | { status: 'forgotten' }
 
-export interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number }
+/**
+ * One session: its cached results by seq, and `order`, the seqs in the order they were recorded from
+ * `head` on (the oldest is forgotten first). A queue, not the Map's own order: taking a Map's first key
+ * after many deletions at its front walks over every deleted slot until the Map is rehashed (a few µs
+ * per command with a full window).
+ */
+export interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number, order: number[], head: number }
+
+function newSession (floor: number): Session {
+  return { floor, results: new Map(), chars: 0, order: [], head: 0 }
+}
 
 export interface SessionLimits {
   sessionsMax: number
@@ -58,6 +68,8 @@ export class SessionTable {
   /** Client ids of each origin, least recently used first. */
   private readonly byOrigin = new Map<string, Set<string>>()
   private chars = 0
+  /** The most recently used session (already at the end of both orders: touching it again changes nothing). */
+  private mru: string | undefined
   readonly limits: SessionLimits
 
   constructor (sessionsMax = SESSIONS_MAX, windowMax = SESSION_WINDOW, limits: Partial<Pick<SessionLimits, 'sessionsPerOriginMax' | 'resultCharsTotalMax'>> = {}) {
@@ -87,21 +99,35 @@ export class SessionTable {
   record (clientId: string, seq: number, result: unknown): void {
     let s = this.sessions.get(clientId)
     if (s === undefined) {
-      s = { floor: 0, results: new Map(), chars: 0 }
+      s = newSession(0)
       this.makeRoomFor(originOf(clientId))
     }
     this.touch(clientId, s)
     const cached = cacheable(result)
+    const before = s.results.get(seq)
+    if (before !== undefined) {
+      // Recorded again (not after a `new` check): the result is replaced in place, as Map.set does.
+      s.chars -= before.chars
+      this.chars -= before.chars
+    } else {
+      s.order.push(seq)
+    }
     s.results.set(seq, cached)
     s.chars += cached.chars
     this.chars += cached.chars
     if (s.results.size > this.limits.windowMax) {
       // Forget the oldest applied command (same order on every replica).
-      const [oldest, r] = s.results.entries().next().value!
+      const oldest = s.order[s.head++]!
+      const r = s.results.get(oldest)!
       s.results.delete(oldest)
       s.chars -= r.chars
       this.chars -= r.chars
       s.floor = Math.max(s.floor, oldest)
+      // The queue's consumed front is dropped once it is as long as the rest (amortised O(1)).
+      if (s.head >= 1024 && s.head * 2 >= s.order.length) {
+        s.order = s.order.slice(s.head)
+        s.head = 0
+      }
     }
     while (this.sessions.size > this.limits.sessionsMax) this.forget(this.sessions.keys().next().value!)
     // Never the session just written: its result is the one a retry is about to need.
@@ -120,6 +146,8 @@ export class SessionTable {
 
   /** Moves session `clientId` to the most recently used end (of the table and of its origin). */
   private touch (clientId: string, s: Session): void {
+    if (this.mru === clientId) return
+    this.mru = clientId
     this.sessions.delete(clientId)
     this.sessions.set(clientId, s)
     const origin = originOf(clientId)
@@ -133,6 +161,7 @@ export class SessionTable {
     const s = this.sessions.get(clientId)
     if (s === undefined) return
     this.sessions.delete(clientId)
+    if (this.mru === clientId) this.mru = undefined
     this.chars -= s.chars
     const origin = originOf(clientId)
     const mine = this.byOrigin.get(origin)
@@ -141,6 +170,7 @@ export class SessionTable {
   }
 
   clear (): void {
+    this.mru = undefined
     this.sessions.clear()
     this.byOrigin.clear()
     this.chars = 0
@@ -153,7 +183,9 @@ export class SessionTable {
       encoding.writeVarString(e, id)
       encoding.writeVarUint(e, s.floor)
       encoding.writeVarUint(e, s.results.size)
-      for (const [seq, r] of s.results) {
+      for (let k = s.head; k < s.order.length; k++) {
+        const seq = s.order[k]!
+        const r = s.results.get(seq)!
         encoding.writeVarUint(e, seq)
         encoding.writeVarString(e, jsonOf(r.result))
       }
@@ -194,13 +226,15 @@ export class SessionTable {
       const floor = uint('floor')
       const m = uint('result count')
       if (m > this.limits.windowMax) throw new DecodeError('session table', `${m} results exceed ${this.limits.windowMax}`)
-      const s: Session = { floor, results: new Map(), chars: 0 }
+      const s = newSession(floor)
       for (let k = 0; k < m; k++) {
         const seq = uint('seq')
         const text = decoding.readVarString(d)
         let result: unknown
         try { result = JSON.parse(text) } catch { throw new DecodeError('session table', 'a result is not JSON') }
+        if (s.results.has(seq)) throw new DecodeError('session table', 'a result appears twice')
         s.results.set(seq, { result, chars: text.length })
+        s.order.push(seq)
         s.chars += text.length
       }
       sessions.set(id, s)

@@ -56,6 +56,35 @@ describe('the session table and the Replica', () => {
     expect(c.total).toBe(4)
   })
 
+  it('a window that turned over many times forgets in applied order (out-of-order seqs too), and snapshots keep that order', () => {
+    const t = new SessionTable(10, 64)
+    // Seqs applied out of order: the oldest *applied* goes first, whatever its seq.
+    const order: number[] = []
+    for (let k = 0; k < 5000; k++) order.push(k % 2 === 0 ? k + 2 : k)
+    for (const seq of order) t.record('p/a', seq, seq)
+    const kept = order.slice(-64)
+    for (const seq of kept) expect(t.check('p/a', seq)).toEqual({ status: 'duplicate', result: seq })
+    expect(t.check('p/a', order[order.length - 65]!).status).toBe('forgotten')
+    // Written oldest first, and read back to the same table (and the same next eviction).
+    const e = encoding.createEncoder()
+    t.write(e)
+    const t2 = new SessionTable(10, 64)
+    t2.read(decoding.createDecoder(encoding.toUint8Array(e)))
+    t.record('p/a', 10_000, 0)
+    t2.record('p/a', 10_000, 0)
+    for (const seq of [...kept, 10_000]) expect(t2.check('p/a', seq)).toEqual(t.check('p/a', seq))
+    expect(t2.check('p/a', kept[0]!).status).toBe('forgotten')
+    expect(t2.resultChars).toBe(t.resultChars)
+    // A table listing one seq twice is not one write() produces.
+    const bad = encoding.createEncoder()
+    encoding.writeVarUint(bad, 1)
+    encoding.writeVarString(bad, 'p/a')
+    encoding.writeVarUint(bad, 0)
+    encoding.writeVarUint(bad, 2)
+    for (let k = 0; k < 2; k++) { encoding.writeVarUint(bad, 7); encoding.writeVarString(bad, '1') }
+    expect(() => new SessionTable().read(decoding.createDecoder(encoding.toUint8Array(bad)))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
   it('one origin making up sessions evicts its own, not another peer\'s', () => {
     const t = new SessionTable(100, 16, { sessionsPerOriginMax: 3 })
     t.record('victim/a', 1, 'v')
