@@ -47,6 +47,11 @@ export interface LiveRaftDriverInit {
   options?: LiveRaftDriverOptions
 }
 
+/** A proposal forwarded by a follower is tried again after its timeout / FORWARD_ATTEMPTS... */
+export const FORWARD_ATTEMPTS = 4
+/** ...but not sooner than this (a slow commit is not a lost one). */
+export const FORWARD_RETRY_MS_MIN = 1000
+
 const liveClock = { now: () => Date.now(), monotonic: () => performance.now() }
 const deferred = (fn: () => void): void => { setImmediate(fn) }
 
@@ -106,8 +111,15 @@ export class LiveRaftDriver extends RaftDriver {
     const deadline = Date.now() + timeoutMs
     let last: Error | undefined
     for (let attempt = 0; Date.now() < deadline; attempt++) {
+      // A follower forwards its proposal to the leader, and a forwarded proposal can be lost on the way
+      // (the stream to the leader failed and its queue was dropped; the leader was handing over): it is
+      // never appended and nothing says so. So a follower tries again, under the same session (it applies
+      // at most once), after a share of the time rather than at the deadline. A leader's own proposal is
+      // in its log at once: it waits the whole time.
+      const left = deadline - Date.now()
+      const attemptMs = this.isLeader ? left : Math.min(left, Math.max(FORWARD_RETRY_MS_MIN, Math.floor(timeoutMs / FORWARD_ATTEMPTS)))
       try {
-        return await this.propose(command, session)
+        return await this.propose(command, session, undefined, Math.max(1, attemptMs))
       } catch (err) {
         const code = (err as { code?: string }).code
         // A forgotten result cannot come back: another attempt would only add an entry to the log.

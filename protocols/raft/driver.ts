@@ -303,6 +303,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (!this.running) return
     this.running = false
     this.queued = []
+    this.held = []
     for (const [k, p] of this.pending) { this.unpend(k, p); p.reject(new IndefiniteError('proposal', 'the node stopped')) }
     for (const [k, r] of this.reads) { this.reads.delete(k); r.reject(new NotStartedError('raft')) }
   }
@@ -379,9 +380,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   /**
    * Replicates `command` and resolves with its log index and the application's result once applied
-   * here. Pass the same `(clientId, seq)` to retry a command exactly once.
+   * here. Pass the same `(clientId, seq)` to retry a command exactly once. `timeoutMs`: when it is
+   * reported indefinite (default proposalTimeoutMs).
    */
-  async propose (command: Uint8Array, session?: { clientId: string, seq: number }, signature?: Uint8Array): Promise<{ index: number, result: unknown }> {
+  async propose (command: Uint8Array, session?: { clientId: string, seq: number }, signature?: Uint8Array, timeoutMs = this.o.proposalTimeoutMs): Promise<{ index: number, result: unknown }> {
     if (!this.running) throw new NotStartedError('raft')
     if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
     const s = session ?? this.newSession()
@@ -395,7 +397,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const env = this.envelope(command, s, now, signature)
     return await new Promise((resolve, reject) => {
       if (existing !== undefined) { this.unpend(key, existing); existing.reject(new IndefiniteError('proposal', 'superseded by a retry')) }
-      const p: Pending = { origin, startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, resolve, reject }
+      const p: Pending = { origin, startedAt: this.clock.monotonic?.() ?? now, deadline: now + timeoutMs, at: now, signature: env.signature, resolve, reject }
       this.pending.set(key, p)
       if (origin !== this.ownOrigin) this.pendingByClient.set(origin, (this.pendingByClient.get(origin) ?? 0) + 1)
       // Handed to Raft with the rest of this turn's proposals at the next run of the loop.
@@ -494,7 +496,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       if (p.deadline > now) continue
       this.unpend(k, p)
       this.stats.indefinite++
-      p.reject(new IndefiniteError('proposal', `not applied within ${this.o.proposalTimeoutMs} ms`))
+      p.reject(new IndefiniteError('proposal', 'not applied before its deadline'))
     }
     for (const [k, r] of this.reads) {
       if (r.deadline > now) continue
@@ -558,7 +560,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (this.processing) { this.again = true; return }
     if (!this.running) return
     this.flushProposals()
-    if (!this.node.hasReady()) return
+    if (!this.node.hasReady()) { this.sendHeld(); return }
     this.processing = true
     this.again = false
     this.pump()
@@ -601,7 +603,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    */
   private inParallel (rd: Ready): 'async' | undefined {
     this.stats.parallelWrites++
-    this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    this.sendOut(rd)
     const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]! : undefined
     const saved = this.storage.save(rd)
     const persisted = (): void => {
@@ -614,10 +616,41 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     return this.handle(rd, false)
   }
 
+  /**
+   * Commit notices held back for one turn: the empty appends by which a leader tells its followers a
+   * new commit index, from a Ready that applies entries (and so settles proposals whose callers may
+   * propose again at once). The next run of the loop sends them with its own appends, coalesced (one
+   * message per follower carrying the new entries and the commit, and one answer), or alone when it
+   * has none: at most one turn late.
+   */
+  private held: Message[] = []
+
+  /** Sends a Ready's messages, with the held ones before them (see {@link held}). */
+  private sendOut (rd: Ready): void {
+    let msgs = rd.messages
+    if (this.held.length > 0) {
+      // Held ones go now, whatever this Ready holds (nothing is held twice).
+      msgs = this.held.concat(msgs)
+      this.held = []
+    } else if (rd.committedEntries.length > 0 && (rd.softState?.role ?? this.role) === 'leader') {
+      const now: Message[] = []
+      for (const m of msgs) (m.type === 'append' && m.entries.length === 0 ? this.held : now).push(m)
+      msgs = now
+    }
+    if (msgs.length > 0) this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
+  }
+
+  private sendHeld (): void {
+    if (this.held.length === 0) return
+    const msgs = this.held
+    this.held = []
+    this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
+  }
+
   /** Steps 2-4 of one Ready; 'async' when a snapshot is being written (the loop resumes after it). */
   private handle (rd: Ready, send = true): 'async' | undefined {
     // 2. Send.
-    if (send) this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    if (send) this.sendOut(rd)
     // 3. Apply.
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
       this.replica.restore(rd.snapshot.data)
@@ -678,7 +711,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private idle (): void {
     this.processing = false
-    if (this.again && this.running) { this.again = false; this.schedule() }
+    // Held commit notices go out at the next run at the latest (with that run's appends, if any).
+    if ((this.again || this.held.length > 0) && this.running) { this.again = false; this.schedule() }
     if (!this.processing) this.wakeDrained()
   }
 

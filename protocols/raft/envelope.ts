@@ -75,13 +75,15 @@ export function signedPayload (clientId: string, seq: number, command: Uint8Arra
 
 const textEncoder = new TextEncoder()
 
-function varUintBytes (n: number): number {
+/** Bytes of `n` as a varuint (lib0's layout). */
+export function varUintBytes (n: number): number {
   let k = 1
   while (n >= 0x80) { n = Math.floor(n / 0x80); k++ }
   return k
 }
 
-function writeVarUint (out: Uint8Array, pos: number, n: number): number {
+/** Writes `n` as a varuint into `out` at `pos`; returns the position after it. */
+export function writeVarUint (out: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) { out[pos++] = (n % 0x80) | 0x80; n = Math.floor(n / 0x80) }
   out[pos++] = n
   return pos

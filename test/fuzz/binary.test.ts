@@ -17,7 +17,7 @@ import { MESSAGE_TYPES } from '../../protocols/raft/types.js'
 import type { Message } from '../../protocols/raft/types.js'
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_V1 } from '../../protocols/raft/envelope.js'
 import { decodeConfChange, encodeConfChange } from '../../protocols/raft/confchange.js'
-import { decodeEntry, decodeHardState, decodeSnapshot, encodeEntry, encodeHardState, encodeSnapshot, entryKeyIndex } from '../../peers/raft/storage.js'
+import { decodeEntry, decodeHardState, decodeRecord, decodeSnapshot, encodeEntry, encodeHardState, encodeRun, encodeSnapshot, entryKeyIndex } from '../../peers/raft/storage.js'
 import { attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, TAG_CHECKPOINT, TAG_UPDATE } from '../../crdt/codec.js'
 import { DEFAULT_LIMITS } from '../../crdt/limits.js'
 import { BlobAssembler, FRAME_BLOB, FRAME_CHUNK, FRAME_CHUNK_END, FRAME_DIGEST, FRAME_END, decodeSyncFrame, frame } from '../../peers/sync/anti-entropy/frames.js'
@@ -120,12 +120,22 @@ describe('fuzz: Raft storage records (peers/raft/storage.ts)', () => {
     fuzz(fc.record({ term: u, vote: u, commit: u }).map(encodeHardState), decodeHardState)
     fuzz(entry.map(encodeEntry), b => decodeEntry(1, b))
     fuzz(snap.map(encodeSnapshot), decodeSnapshot)
+    // A run of entries in one record (and a record written before runs: one entry).
+    const run = fc.array(fc.record({ term: fc.integer({ min: 1, max: 2 ** 40 }), type: fc.constantFrom('normal' as const, 'confChange' as const), data: bytes }), { minLength: 1, maxLength: 8 })
+    assertProperty(fc.property(run, small, (es, first) => {
+      const entries = es.map((e, k) => ({ ...e, index: first + 1 + k }))
+      expect(decodeRecord(first + 1, encodeRun(entries))).toEqual(entries)
+      expect(decodeRecord(first + 1, encodeEntry(entries[0]!))).toEqual([entries[0]])
+    }), { numRuns: 100 })
+    fuzz(run.map(es => encodeRun(es.map((e, k) => ({ ...e, index: 1 + k })))), b => decodeRecord(1, b))
     assertProperty(fc.property(fc.string({ maxLength: 24 }), (tail) => { expectNamed(() => entryKeyIndex(`raft/main/e/${tail}`, 'raft/main/'), decodeOnly, ERR_DECODE) }), { numRuns: RUNS })
     expect(entryKeyIndex('raft/main/e/0000000000000042', 'raft/main/')).toBe(42)
   })
 
   it('a huge data length or member count is refused before allocating', () => {
     refusesHugeLengths(Uint8Array.from([1, 0]), b => decodeEntry(1, b))
+    refusesHugeLengths(Uint8Array.from([0, 1, 1, 0]), b => decodeRecord(1, b))
+    refusesHugeLengths(Uint8Array.from([0]), b => decodeRecord(1, b))
     refusesHugeLengths(Uint8Array.from([5, 1]), decodeSnapshot)
     refusesHugeLengths(Uint8Array.from([5, 1, 0, 0]), decodeSnapshot)
   })

@@ -170,6 +170,60 @@ describe('batched proposals', () => {
   })
 })
 
+describe('commit notices', () => {
+  /** Three drivers whose loop runs only when the test says (as a live peer defers it to the next turn). */
+  function deferred (): Group & { turn: () => void } {
+    const wire: Message[] = []
+    const sent: Message[] = []
+    const apps = [new ListApp(), new ListApp(), new ListApp()]
+    let due: Array<() => void> = []
+    const drivers = apps.map((app, i) => new RaftDriver({
+      id: i + 1, voters: [1, 2, 3], transport: { send: (ms) => { for (const m of ms) { wire.push(m); sent.push(m) } } }, application: app,
+      storage: new MemoryDriverStorage(), clock: { now: () => 0 }, schedule: (fn) => { due.push(fn) }, rand: createRand(i + 1),
+      clientId: `p${i + 1}/a`, log: createLogger('silent'), options: { electionTick: 5 }
+    }))
+    for (const d of drivers) d.start()
+    /** One turn: the loops due run, then the messages they sent are delivered (their loops run next turn). */
+    const turn = (): void => {
+      const now = due
+      due = []
+      for (const fn of now) fn()
+      for (const m of wire.splice(0)) drivers[m.to - 1]!.receive(m)
+    }
+    drivers[0]!.campaign()
+    for (let n = 0; n < 50; n++) turn()
+    return { drivers, apps, wire, sent, turn }
+  }
+
+  it('the leader\'s new commit index rides with the next turn\'s append; with no append to carry it, it goes alone one turn later', async () => {
+    const g = deferred()
+    const leader = g.drivers[0]!
+    expect(leader.isLeader).toBe(true)
+    const a = leader.applied + 1
+    const pa = leader.propose(enc.encode('a'))
+    for (let n = 0; n < 50 && leader.applied < a; n++) g.turn()
+    expect(leader.applied).toBe(a)
+    expect((await pa).index).toBe(a)
+    // "a" is applied on the leader; its caller proposes "b" before the next turn. That turn sends one
+    // append per follower with "b" and the commit of "a"; no append carried only the commit.
+    g.sent.length = 0
+    const pb = leader.propose(enc.encode('b'))
+    g.turn()
+    const toFollower = g.sent.filter(m => m.to === 2)
+    expect(toFollower).toHaveLength(1)
+    expect(toFollower[0]).toMatchObject({ type: 'append', commit: a })
+    expect(toFollower[0]!.entries).toHaveLength(1)
+    for (let n = 0; n < 50 && leader.applied < a + 1; n++) g.turn()
+    expect((await pb).index).toBe(a + 1)
+    // "b" is applied and nothing else is proposed: its commit goes alone in the next turn.
+    g.sent.length = 0
+    g.turn()
+    expect(g.sent.filter(m => m.to === 2)).toMatchObject([{ type: 'append', entries: [], commit: a + 1 }])
+    for (let n = 0; n < 10; n++) g.turn()
+    for (const app of g.apps) expect(app.items).toEqual(['a', 'b'])
+  })
+})
+
 describe('RaftNode.proposeBatch', () => {
   it('refuses more entries than one message holds', () => {
     const n = new RaftNode({ id: 1, storage: new MemoryDriverStorage().memory, rand: createRand(1), peers: { voters: [1] }, maxEntriesPerMsg: 3 })
