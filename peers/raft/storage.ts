@@ -188,6 +188,9 @@ export interface DurableRaftStorageOptions {
 /** Default `fsyncSlowMs`: a synced Raft write slower than this is reported (a disk that slow delays every commit). */
 export const FSYNC_SLOW_MS_DEFAULT = 100
 
+/** A commit-only hard state waits at most this long for a batch to join before it is written alone. */
+export const COMMIT_WRITE_DELAY_MS = 5
+
 type BatchOp = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
 
 export class DurableRaftStorage {
@@ -265,7 +268,9 @@ export class DurableRaftStorage {
    * once they are durable. `memory` mirrors every save at once, in order (the core reads the entries it
    * has not yet seen stable from its own unstable log, so a view ahead of the disk is never read as
    * durable). Saves are group-committed: while one batch is written, the saves that arrive queue, and
-   * the next batch writes them all with one fsync; batches are written one at a time, in order.
+   * the next batch writes them all with one fsync; batches are written one at a time, in order. A save
+   * of nothing but a hard state moving the commit index resolves at once and is written with the next
+   * batch (or alone after COMMIT_WRITE_DELAY_MS): a commit index need never be durable.
    */
   async save (rd: { hardState?: HardState, entries: readonly Entry[], snapshot?: Snapshot, mustSync: boolean }): Promise<void> {
     const ops: BatchOp[] = []
@@ -305,7 +310,27 @@ export class DurableRaftStorage {
     if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
     if (rd.entries.length > 0) this.memory.append(rd.entries as Entry[])
     if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
-    if (ops.length > 0) await this.enqueue(ops, this.fsync && rd.mustSync)
+    if (ops.length === 0) return
+    // A hard state that moves only the commit index need not be durable (a restart learns the commit
+    // again): it goes with the next batch, or alone after COMMIT_WRITE_DELAY_MS, not in a write of its
+    // own ahead of the next entries.
+    if (!rd.mustSync && rd.snapshot === undefined && rd.entries.length === 0 && ops.length === 1) {
+      this.lazy = ops[0]
+      this.lazyTimer ??= setTimeout(() => { this.lazyTimer = undefined; this.flushLazy() }, COMMIT_WRITE_DELAY_MS)
+      this.lazyTimer.unref?.()
+      return
+    }
+    await this.enqueue(ops, this.fsync && rd.mustSync)
+  }
+
+  /** A commit-only hard state not yet written (see {@link save}). */
+  private lazy: BatchOp | undefined
+  private lazyTimer: ReturnType<typeof setTimeout> | undefined
+
+  private flushLazy (): void {
+    if (this.lazy === undefined) return
+    // Its failure (the database closed under it at a stop) costs nothing: the commit is learned again.
+    this.enqueue([], false).catch(() => {})
   }
 
   /** Saves waiting for the batch being written (bounded by the Raft core's own limits on what it hands out). */
@@ -313,6 +338,11 @@ export class DurableRaftStorage {
   private writing = false
 
   private async enqueue (ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.lazy !== undefined) {
+      // First in the batch: a hard state in `ops` (newer) is put after it.
+      ops = [this.lazy, ...ops]
+      this.lazy = undefined
+    }
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ ops, sync, resolve, reject })
       if (!this.writing) this.writeQueued()

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
-import { DurableRaftStorage, encodeEntry } from '../../peers/raft/storage.js'
+import { DurableRaftStorage, decodeHardState, encodeEntry } from '../../peers/raft/storage.js'
+import { waitUntil } from '../helpers/wait.js'
 import type { Entry } from '../../protocols/raft/types.js'
 
 const dirs: string[] = []
@@ -97,5 +98,26 @@ describe('durable raft storage', () => {
     s = await reopen(dir, dbs[dbs.length - 1]!)
     expect(s.memory.firstIndex()).toBe(8)
     expect(expected(s, 8)).toEqual(['8/2/e8', '9/3/x9', '10/3/x10', '11/3/e11'])
+  })
+
+  it('a hard state that only moves the commit index is not a write of its own: it joins the next batch, or goes alone a moment later', async () => {
+    const { dir, db } = await openDb()
+    const s = await DurableRaftStorage.open(db)
+    await s.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: [ent(1, 1), ent(2, 1)], mustSync: true })
+    expect(s.stats.batches).toBe(1)
+    await s.save({ hardState: { term: 1, vote: 1, commit: 2 }, entries: [], mustSync: false })
+    expect(s.memory.initialState().hardState.commit).toBe(2)
+    expect(s.stats.batches).toBe(1)
+    // The next entries carry it, in one batch.
+    await s.save({ entries: [ent(3, 1)], mustSync: true })
+    expect(s.stats.batches).toBe(2)
+    const hs = async (): Promise<number> => decodeHardState((await dbs[dbs.length - 1]!.get('raft/main/hs'))!).commit
+    expect(await hs()).toBe(2)
+    // With nothing after it, it is written alone.
+    await s.save({ hardState: { term: 1, vote: 1, commit: 3 }, entries: [], mustSync: false })
+    await waitUntil(async () => await hs() === 3, { timeoutMs: 10_000 })
+    expect(s.stats.batches).toBe(3)
+    const r = await reopen(dir, db)
+    expect(r.memory.initialState().hardState).toEqual({ term: 1, vote: 1, commit: 3 })
   })
 })
