@@ -257,8 +257,76 @@ function jsonOf (result: unknown): string {
   try { return JSON.stringify(result ?? null) ?? 'null' } catch { return 'null' }
 }
 
+/** Depth of nesting {@link jsonLength} walks (deeper results take JSON.stringify). */
+const JSON_LENGTH_DEPTH_MAX = 8
+
+/**
+ * The length of `JSON.stringify(value)` without building it (every replica sizes every command's result),
+ * for plain data: null, booleans, numbers, strings, arrays and plain objects, of at most
+ * JSON_LENGTH_DEPTH_MAX levels; an array or object stops counting beyond `budget` characters. -1 when it cannot tell (anything else, or over the budget): the
+ * caller then stringifies. Exact where it answers, so the sizes counted live and those read back from a
+ * snapshot (the JSON text's length) agree on every replica.
+ */
+export function jsonLength (value: unknown, budget = RESULT_CHARS_MAX, depth = 0): number {
+  if (value === null) return 4
+  switch (typeof value) {
+    case 'boolean': return value ? 4 : 5
+    case 'number': return Number.isFinite(value) ? String(value).length : 4
+    case 'string': return jsonStringLength(value)
+    case 'object': break
+    default: return -1
+  }
+  if (depth >= JSON_LENGTH_DEPTH_MAX || typeof (value as { toJSON?: unknown }).toJSON === 'function') return -1
+  if (Array.isArray(value)) {
+    let n = 2 + Math.max(0, value.length - 1)
+    for (let i = 0; i < value.length; i++) {
+      const x = value[i] as unknown
+      const k = x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 4 : jsonLength(x, budget - n, depth + 1)
+      if (k < 0) return -1
+      n += k
+      if (n > budget) return -1
+    }
+    return n
+  }
+  const proto = Object.getPrototypeOf(value) as unknown
+  if (proto !== Object.prototype && proto !== null) return -1
+  const o = value as Record<string, unknown>
+  let n = 2
+  let first = true
+  for (const key of Object.keys(o)) {
+    const x = o[key]
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue
+    const k = jsonLength(x, budget - n, depth + 1)
+    if (k < 0) return -1
+    n += (first ? 0 : 1) + jsonStringLength(key) + 1 + k
+    first = false
+    if (n > budget) return -1
+  }
+  return n
+}
+
+/** Length of a string as JSON text (quotes and escapes counted as JSON.stringify writes them). */
+function jsonStringLength (s: string): number {
+  let n = 2
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c && (c < 0xd800 || c > 0xdfff)) { n++; continue }
+    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) { n += 2; continue }
+    if (c < 0x20) { n += 6; continue }
+    // A surrogate pair is written as is; a lone surrogate as \uXXXX.
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) { n += 2; i++; continue }
+    }
+    n += 6
+  }
+  return n
+}
+
 /** What the table keeps of a result: itself when small, else a summary of whether and how it applied. */
 function cacheable (result: unknown): { result: unknown, chars: number } {
+  const fast = jsonLength(result ?? null)
+  if (fast >= 0 && fast <= RESULT_CHARS_MAX) return { result, chars: fast }
   const json = jsonOf(result)
   if (json.length <= RESULT_CHARS_MAX) return { result, chars: json.length }
   const r = result as { ok?: unknown, code?: unknown, error?: { code?: unknown } } | null

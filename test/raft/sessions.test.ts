@@ -8,7 +8,9 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from '../../protocols/raft/application.js'
 import { decodeEnvelope, encodeEnvelope, signedPayload } from '../../protocols/raft/envelope.js'
-import { SessionTable } from '../../protocols/raft/sessions.js'
+import { jsonLength, SessionTable } from '../../protocols/raft/sessions.js'
+import fc from 'fast-check'
+import { assertProperty } from '../helpers/seed.js'
 import type { Entry } from '../../protocols/raft/types.js'
 import { MeshApplication } from '../../protocols/mesh/application.js'
 import { Net } from './network.js'
@@ -83,6 +85,22 @@ describe('the session table and the Replica', () => {
     encoding.writeVarUint(bad, 2)
     for (let k = 0; k < 2; k++) { encoding.writeVarUint(bad, 7); encoding.writeVarString(bad, '1') }
     expect(() => new SessionTable().read(decoding.createDecoder(encoding.toUint8Array(bad)))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
+  it('a result\'s size is its JSON text\'s length, counted without writing it (any code units, nesting, skipped members)', () => {
+    const units = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 12 }).map(cs => String.fromCharCode(...cs))
+    const value = fc.letrec(tie => ({
+      v: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double(), fc.integer(), units, fc.constant(undefined), fc.constant(-0),
+        fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(units, tie('v'), { maxKeys: 4 }), fc.constant(new Date(0)), fc.constant([1, [2, [3, [4, [5, [6, [7, [8, [9]]]]]]]]]))
+    })).v
+    assertProperty(fc.property(value, (v) => {
+      const n = jsonLength(v ?? null, 1_000_000)
+      if (n >= 0) expect(n).toBe(JSON.stringify(v ?? null).length)
+    }), { numRuns: 2000 })
+    expect(jsonLength({ ok: true, value: '"1"' })).toBe(JSON.stringify({ ok: true, value: '"1"' }).length)
+    expect(jsonLength({ toJSON: () => 1 })).toBe(-1)
+    expect(jsonLength('x'.repeat(2000))).toBe(2002)
+    expect(jsonLength(['x'.repeat(2000)])).toBe(-1) // beyond the budget
   })
 
   it('one origin making up sessions evicts its own, not another peer\'s', () => {
