@@ -111,7 +111,7 @@ export class LiveRaftDriver extends RaftDriver {
     let last: Error | undefined
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       try {
-        return await this.propose(command, session)
+        return await this.propose(command, session, undefined, Math.max(1, deadline - Date.now()))
       } catch (err) {
         const code = (err as { code?: string }).code
         // A forgotten result cannot come back: another attempt would only add an entry to the log.

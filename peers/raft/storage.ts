@@ -10,8 +10,15 @@
  * Keys (under the `raft/<group>/` prefix):
  *   hs                → hard state            (varuint term, vote, commit)
  *   snap              → latest snapshot       (varuint index, term, voters, learners; bytes data)
- *   e/<index, 16 digits> → log entry          (varuint term; u8 type; bytes data)
- * Entries at or below the snapshot index are deleted when the snapshot is saved or the log compacted.
+ *   e/<index, 16 digits> → a run of log entries from that index (u8 0; varuint count; count × (varuint
+ *                         term; u8 type; bytes data)), all the entries one save appends (one record,
+ *                         not one per entry); or, as written before runs, one entry (varuint term ≥ 1;
+ *                         u8 type; bytes data)
+ * Reading the records in key order rebuilds the log as the appends built it: a record starting inside
+ * the one before it replaced that one's tail (a conflicting suffix). A save that truncates deletes the
+ * records starting after its first entry; the records (their first indexes) are tracked in memory.
+ * Records wholly at or below the snapshot index are deleted when the snapshot is saved or the log
+ * compacted.
  * A write MemoryStorage would refuse (an older snapshot, an append leaving a gap) is refused before
  * anything reaches the disk; entries already compacted are not written.
  */
@@ -21,6 +28,7 @@ import type { ClassicLevel } from 'classic-level'
 import { DecodeError } from '../../src/base/errors.js'
 import { RaftInvariantError, SnapshotOutOfDateError } from '../../protocols/raft/errors.js'
 import { MemoryStorage } from '../../protocols/raft/storage.js'
+import { varUintBytes, writeVarUint } from '../../protocols/raft/envelope.js'
 import { DEFAULT_WIRE_LIMITS } from '../../protocols/raft/wire.js'
 import type { ConfState, Entry, HardState, Snapshot } from '../../protocols/raft/types.js'
 
@@ -71,6 +79,46 @@ export function encodeEntry (en: Entry): Uint8Array {
   encoding.writeUint8(e, ENTRY_TYPES.indexOf(en.type))
   encoding.writeVarUint8Array(e, en.data)
   return encoding.toUint8Array(e)
+}
+
+/** The record of a run of consecutive entries (`e/<index of the first>`), in one allocation. */
+export function encodeRun (entries: readonly Entry[], from = 0): Uint8Array {
+  let size = 1 + varUintBytes(entries.length - from)
+  for (let k = from; k < entries.length; k++) {
+    const en = entries[k]!
+    size += varUintBytes(en.term) + 1 + varUintBytes(en.data.length) + en.data.length
+  }
+  const out = new Uint8Array(size)
+  out[0] = 0
+  let pos = writeVarUint(out, 1, entries.length - from)
+  for (let k = from; k < entries.length; k++) {
+    const en = entries[k]!
+    pos = writeVarUint(out, pos, en.term)
+    out[pos++] = ENTRY_TYPES.indexOf(en.type)
+    pos = writeVarUint(out, pos, en.data.length)
+    out.set(en.data, pos)
+    pos += en.data.length
+  }
+  return out
+}
+
+/** Decodes the record at `e/<index>`: a run of entries from `index`, or one entry as written before runs. Throws DecodeError. */
+export function decodeRecord (index: number, b: Uint8Array): Entry[] {
+  if (b.length === 0 || b[0] !== 0) return [decodeEntry(index, b)]
+  return decodeStored('raft entries', b, d => {
+    decoding.readUint8(d)
+    const n = readUint(d, 'raft entries')
+    // Each entry takes at least 3 bytes: a count beyond that is corruption (and no loop runs on it).
+    if (n === 0 || n * 3 > b.length) throw new DecodeError('raft entries', `bad count ${n} at index ${index}`)
+    const out: Entry[] = []
+    for (let k = 0; k < n; k++) {
+      const term = readUint(d, 'raft entries')
+      const type = ENTRY_TYPES[decoding.readUint8(d)]
+      if (type === undefined) throw new DecodeError('raft entries', `unknown type at index ${index + k}`)
+      out.push({ term, index: index + k, type, data: decoding.readVarUint8Array(d).slice() })
+    }
+    return out
+  })
 }
 
 /** Decodes the stored entry at `index` (`e/<index>`). Throws DecodeError. */
@@ -140,6 +188,9 @@ export interface DurableRaftStorageOptions {
 /** Default `fsyncSlowMs`: a synced Raft write slower than this is reported (a disk that slow delays every commit). */
 export const FSYNC_SLOW_MS_DEFAULT = 100
 
+/** A commit-only hard state waits at most this long for a batch to join before it is written alone. */
+export const COMMIT_WRITE_DELAY_MS = 5
+
 type BatchOp = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
 
 export class DurableRaftStorage {
@@ -153,9 +204,16 @@ export class DurableRaftStorage {
   /** Batches written / fsync'd (for metrics and benches; `saves`: Readys they held); `slowSyncs`: synced writes slower than `fsyncSlowMs`. */
   readonly stats = { batches: 0, saves: 0, syncs: 0, bytes: 0, slowSyncs: 0 }
 
-  private constructor (db: ClassicLevel<string, Uint8Array>, memory: MemoryStorage, options: DurableRaftStorageOptions) {
+  /**
+   * First indexes of the entry records on disk (once the queued batches are written), ascending. Bounded
+   * by the log: one per save since the last compaction.
+   */
+  private readonly records: number[]
+
+  private constructor (db: ClassicLevel<string, Uint8Array>, memory: MemoryStorage, options: DurableRaftStorageOptions, records: number[]) {
     this.db = db
     this.memory = memory
+    this.records = records
     this.prefix = options.prefix ?? 'raft/main/'
     this.fsync = options.fsync ?? true
     this.fsyncSlowMs = options.fsyncSlowMs ?? FSYNC_SLOW_MS_DEFAULT
@@ -182,17 +240,27 @@ export class DurableRaftStorage {
     if (snapBytes !== undefined) memory.applySnapshot(decodeSnapshot(snapBytes))
     const hsBytes = await db.get(prefix + 'hs')
     const entries: Entry[] = []
+    const records: number[] = []
+    const snapIndex = memory.lastIndex()
     for await (const [key, value] of db.iterator({ gt: prefix + 'e/', lt: prefix + 'e/~' })) {
       const index = entryKeyIndex(key, prefix)
-      if (index <= memory.lastIndex()) continue
-      if (entries.length > 0 && index !== entries[entries.length - 1]!.index + 1) {
-        throw new DecodeError('raft log', `gap in the saved log at index ${index}`)
+      records.push(index)
+      const run = decodeRecord(index, value)
+      const lastOfRun = index + run.length - 1
+      if (lastOfRun <= snapIndex) continue
+      // Entries at or below the snapshot are skipped; a record starting inside the log so far replaces its tail.
+      const from = Math.max(index, snapIndex + 1)
+      if (entries.length > 0) {
+        const first = entries[0]!.index
+        if (from > first + entries.length) throw new DecodeError('raft log', `gap in the saved log at index ${from}`)
+        if (from < first) throw new DecodeError('raft log', `a record at ${index} overlaps the log's start ${first}`)
+        entries.length = from - first
       }
-      entries.push(decodeEntry(index, value))
+      for (let k = from - index; k < run.length; k++) entries.push(run[k]!)
     }
     memory.append(entries)
     if (hsBytes !== undefined) memory.setHardState(decodeHardState(hsBytes))
-    return new DurableRaftStorage(db, memory, options)
+    return new DurableRaftStorage(db, memory, options, records)
   }
 
   /**
@@ -200,7 +268,9 @@ export class DurableRaftStorage {
    * once they are durable. `memory` mirrors every save at once, in order (the core reads the entries it
    * has not yet seen stable from its own unstable log, so a view ahead of the disk is never read as
    * durable). Saves are group-committed: while one batch is written, the saves that arrive queue, and
-   * the next batch writes them all with one fsync; batches are written one at a time, in order.
+   * the next batch writes them all with one fsync; batches are written one at a time, in order. A save
+   * of nothing but a hard state moving the commit index resolves at once and is written with the next
+   * batch (or alone after COMMIT_WRITE_DELAY_MS): a commit index need never be durable.
    */
   async save (rd: { hardState?: HardState, entries: readonly Entry[], snapshot?: Snapshot, mustSync: boolean }): Promise<void> {
     const ops: BatchOp[] = []
@@ -215,7 +285,8 @@ export class DurableRaftStorage {
       if (rd.snapshot.metadata.index < current) throw new SnapshotOutOfDateError(rd.snapshot.metadata.index, current)
       // Installing a snapshot replaces the whole log, in the same atomic batch.
       ops.push({ type: 'put', key: p + 'snap', value: encodeSnapshot(rd.snapshot) })
-      for (let i = first; i <= last; i++) ops.push({ type: 'del', key: p + 'e/' + idx(i) })
+      for (const r of this.records) ops.push({ type: 'del', key: p + 'e/' + idx(r) })
+      this.records.length = 0
       first = rd.snapshot.metadata.index + 1
       last = rd.snapshot.metadata.index
     }
@@ -224,19 +295,42 @@ export class DurableRaftStorage {
     if (skip < rd.entries.length) {
       const start = rd.entries[skip]!.index
       if (start > last + 1) throw new RaftInvariantError(`append leaves a gap: last ${last}, appending ${start}`)
-      const end = rd.entries[rd.entries.length - 1]!.index
-      // A conflicting suffix beyond the new entries is truncated.
-      for (let i = end + 1; i <= last; i++) ops.push({ type: 'del', key: p + 'e/' + idx(i) })
-      for (let k = skip; k < rd.entries.length; k++) {
-        const en = rd.entries[k]!
-        ops.push({ type: 'put', key: p + 'e/' + idx(en.index), value: encodeEntry(en) })
+      // One record for the new entries. Records starting after its first entry held entries it replaces
+      // (or a conflicting suffix beyond it): deleted. One starting before it keeps its head; its tail is
+      // replaced on reading, the later record coming after it in key order.
+      const rs = this.records
+      while (rs.length > 0 && rs[rs.length - 1]! >= start) {
+        const r = rs.pop()!
+        if (r > start) ops.push({ type: 'del', key: p + 'e/' + idx(r) })
       }
+      rs.push(start)
+      ops.push({ type: 'put', key: p + 'e/' + idx(start), value: encodeRun(rd.entries, skip) })
     }
     if (rd.hardState !== undefined) ops.push({ type: 'put', key: p + 'hs', value: encodeHardState(rd.hardState) })
     if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot)
     if (rd.entries.length > 0) this.memory.append(rd.entries as Entry[])
     if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState)
-    if (ops.length > 0) await this.enqueue(ops, this.fsync && rd.mustSync)
+    if (ops.length === 0) return
+    // A hard state that moves only the commit index need not be durable (a restart learns the commit
+    // again): it goes with the next batch, or alone after COMMIT_WRITE_DELAY_MS, not in a write of its
+    // own ahead of the next entries.
+    if (!rd.mustSync && rd.snapshot === undefined && rd.entries.length === 0 && ops.length === 1) {
+      this.lazy = ops[0]
+      this.lazyTimer ??= setTimeout(() => { this.lazyTimer = undefined; this.flushLazy() }, COMMIT_WRITE_DELAY_MS)
+      this.lazyTimer.unref?.()
+      return
+    }
+    await this.enqueue(ops, this.fsync && rd.mustSync)
+  }
+
+  /** A commit-only hard state not yet written (see {@link save}). */
+  private lazy: BatchOp | undefined
+  private lazyTimer: ReturnType<typeof setTimeout> | undefined
+
+  private flushLazy (): void {
+    if (this.lazy === undefined) return
+    // Its failure (the database closed under it at a stop) costs nothing: the commit is learned again.
+    this.enqueue([], false).catch(() => {})
   }
 
   /** Saves waiting for the batch being written (bounded by the Raft core's own limits on what it hands out). */
@@ -244,6 +338,11 @@ export class DurableRaftStorage {
   private writing = false
 
   private async enqueue (ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.lazy !== undefined) {
+      // First in the batch: a hard state in `ops` (newer) is put after it.
+      ops = [this.lazy, ...ops]
+      this.lazy = undefined
+    }
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ ops, sync, resolve, reject })
       if (!this.writing) this.writeQueued()
@@ -277,9 +376,15 @@ export class DurableRaftStorage {
   async snapshotAndCompact (i: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     const snap = this.memory.createSnapshot(i, confState, data)
     if (i > this.memory.firstIndex() - 1 && i <= this.memory.lastIndex()) this.memory.compact(i)
+    // The records wholly at or below `i` go: those before the one holding entry i + 1 (or, if none does,
+    // before the last one starting at or below i + 1, which holds nothing needed then).
+    let keep = -1
+    for (let k = this.records.length - 1; k >= 0; k--) if (this.records[k]! <= i + 1) { keep = k; break }
+    const dropBelow = keep >= 0 ? this.records[keep]! : 0
+    if (keep > 0) this.records.splice(0, keep)
     // In order with the saves queued before it.
     await this.enqueue([{ type: 'put', key: this.prefix + 'snap', value: encodeSnapshot(snap) }], this.fsync)
-    await this.db.clear({ gte: this.prefix + 'e/', lte: this.prefix + 'e/' + idx(i) })
+    if (dropBelow > 0) await this.db.clear({ gte: this.prefix + 'e/', lt: this.prefix + 'e/' + idx(dropBelow) })
     return snap
   }
 }

@@ -19,9 +19,9 @@ import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type StateMachine } from './application.js'
 import { coalesceAppends } from './coalesce.js'
-import { encodeEnvelope, envelopeKey, signedPayload } from './envelope.js'
-import { FORGOTTEN_REASON, IndefiniteError, RaftInvariantError } from './errors.js'
-import { RaftNode } from './raft.js'
+import { encodeEnvelope, envelopeKey, originOf, signedPayload } from './envelope.js'
+import { FORGOTTEN_REASON, IndefiniteError, ProposalDroppedError, RaftInvariantError } from './errors.js'
+import { RAFT_DEFAULTS, RaftNode } from './raft.js'
 import { SESSION_WINDOW } from './sessions.js'
 import { MemoryStorage } from './storage.js'
 import type { ConfChange, ConfState, Entry, Message, NodeId, RaftRand, Ready, Role, Status } from './types.js'
@@ -83,6 +83,19 @@ export interface RaftDriverOptions {
   snapshotLogBytes?: number
   /** Commands waiting for their result at once (at most the session window). Default 4096. */
   pendingProposalsMax?: number
+  /**
+   * Commands of one client (a session origin other than this node's own: a client peer served here)
+   * waiting at once, so one client cannot take every slot of `pendingProposalsMax`. Default 1024.
+   */
+  pendingPerClientMax?: number
+  /**
+   * Proposals made in one turn go to Raft as batches (one append, one replication message per follower,
+   * one forwarded message on a follower) of at most this many commands... Default 1024 (at most the
+   * core's entries per message).
+   */
+  proposalBatchEntriesMax?: number
+  /** ...and of at most this many bytes (a larger batch is split; a larger command goes alone). Default 1 MiB. */
+  proposalBatchBytesMax?: number
   /** Linearizable reads waiting at once. Default 4096. */
   pendingReadsMax?: number
   /** Largest snapshot taken (it must fit in one Raft message). Default 255 MiB. */
@@ -160,6 +173,8 @@ export interface RaftDriverInit {
 export type CommandSigner = (clientId: string, payload: Uint8Array) => Uint8Array | undefined
 
 interface Pending {
+  /** The session's origin (its client id before "/"), counted against pendingPerClientMax. */
+  origin: string
   startedAt: number
   deadline: number
   /** The proposed envelope's stamp and signature: a refused entry settles this proposal only if it is this one. */
@@ -185,6 +200,16 @@ interface PendingRead {
   reject: (e: Error) => void
   index?: number
 }
+
+/** A proposal waiting for the next run of the loop, where the turn's proposals go to Raft as one batch. */
+interface Queued { key: string, data: Uint8Array, p: Pending }
+
+/** Default {@link RaftDriverOptions.pendingPerClientMax}. */
+export const PENDING_PER_CLIENT_MAX = 1024
+/** Default {@link RaftDriverOptions.proposalBatchEntriesMax}. */
+export const PROPOSAL_BATCH_ENTRIES_MAX = 1024
+/** Default {@link RaftDriverOptions.proposalBatchBytesMax}. */
+export const PROPOSAL_BATCH_BYTES_MAX = 1024 * 1024
 
 /** Ready batches processed in one run of the loop before the driver calls it a livelock (a core bug). */
 export const READY_LOOPS_MAX = 10_000
@@ -213,6 +238,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private readonly scheduleFn: (fn: () => void) => void
   private seq = 0
   private readonly pending = new Map<string, Pending>()
+  /** Pending proposals per client origin (not this node's own). */
+  private readonly pendingByClient = new Map<string, number>()
+  /** Proposals not yet handed to Raft (each also in `pending`, so bounded by pendingProposalsMax). */
+  private queued: Queued[] = []
+  private readonly ownOrigin: string
   private readonly reads = new Map<string, PendingRead>()
   private appliedIndex = 0
   private lastSnapshotIndex = 0
@@ -242,6 +272,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       snapshotEntries: o.snapshotEntries ?? 10_000,
       snapshotLogBytes: o.snapshotLogBytes ?? 64 * 1024 * 1024,
       pendingProposalsMax: Math.min(o.pendingProposalsMax ?? SESSION_WINDOW, SESSION_WINDOW),
+      pendingPerClientMax: o.pendingPerClientMax ?? PENDING_PER_CLIENT_MAX,
+      proposalBatchEntriesMax: Math.max(1, Math.min(o.proposalBatchEntriesMax ?? PROPOSAL_BATCH_ENTRIES_MAX, RAFT_DEFAULTS.maxEntriesPerMsg)),
+      proposalBatchBytesMax: o.proposalBatchBytesMax ?? PROPOSAL_BATCH_BYTES_MAX,
       pendingReadsMax: o.pendingReadsMax ?? 4096,
       snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX,
       asyncLeaderWrites: o.asyncLeaderWrites ?? false,
@@ -255,6 +288,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.storage = init.storage ?? new MemoryDriverStorage()
     this.memory = this.storage.memory
     this.clientId = init.clientId
+    this.ownOrigin = originOf(init.clientId)
     this.createApplication = init.createApplication
     this.sign = init.sign
     this.verify = init.verify
@@ -289,7 +323,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   stop (): void {
     if (!this.running) return
     this.running = false
-    for (const [k, p] of this.pending) { this.pending.delete(k); p.reject(new IndefiniteError('proposal', 'the node stopped')) }
+    this.queued = []
+    this.held = []
+    for (const [k, p] of this.pending) { this.unpend(k, p); p.reject(new IndefiniteError('proposal', 'the node stopped')) }
     for (const [k, r] of this.reads) { this.reads.delete(k); r.reject(new NotStartedError('raft')) }
   }
 
@@ -365,29 +401,81 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   /**
    * Replicates `command` and resolves with its log index and the application's result once applied
-   * here. Pass the same `(clientId, seq)` to retry a command exactly once.
+   * here. Pass the same `(clientId, seq)` to retry a command exactly once. `timeoutMs`: when it is
+   * reported indefinite (default proposalTimeoutMs).
    */
-  async propose (command: Uint8Array, session?: { clientId: string, seq: number }, signature?: Uint8Array): Promise<{ index: number, result: unknown }> {
+  async propose (command: Uint8Array, session?: { clientId: string, seq: number }, signature?: Uint8Array, timeoutMs = this.o.proposalTimeoutMs): Promise<{ index: number, result: unknown }> {
     if (!this.running) throw new NotStartedError('raft')
     if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
     const s = session ?? this.newSession()
     const key = `${s.clientId}/${s.seq}`
+    const origin = originOf(s.clientId)
+    const existing = this.pending.get(key)
+    if (existing === undefined && origin !== this.ownOrigin && (this.pendingByClient.get(origin) ?? 0) >= this.o.pendingPerClientMax) {
+      throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingPerClientMax} proposals of one client pending`, { limit: 'pendingPerClientMax', origin })
+    }
+    const now = this.clock.now()
+    const env = this.envelope(command, s, now, signature)
     return await new Promise((resolve, reject) => {
-      const existing = this.pending.get(key)
-      if (existing !== undefined) existing.reject(new IndefiniteError('proposal', 'superseded by a retry'))
-      const now = this.clock.now()
-      const env = this.envelope(command, s, now, signature)
+      if (existing !== undefined) { this.unpend(key, existing); existing.reject(new IndefiniteError('proposal', 'superseded by a retry')) }
       const resendMs = this.o.proposalResendMs
-      this.pending.set(key, { startedAt: this.clock.monotonic?.() ?? now, deadline: now + this.o.proposalTimeoutMs, at: now, signature: env.signature, bytes: env.bytes, resendAt: resendMs > 0 ? now + resendMs : 0, resendMs, inLog: false, resolve, reject })
-      try {
-        this.node.propose(env.bytes)
-      } catch (err) {
-        this.pending.delete(key)
-        reject(err as Error)
-        return
-      }
+      const p: Pending = { origin, startedAt: this.clock.monotonic?.() ?? now, deadline: now + timeoutMs, at: now, signature: env.signature, bytes: env.bytes, resendAt: resendMs > 0 ? now + resendMs : 0, resendMs, inLog: false, resolve, reject }
+      this.pending.set(key, p)
+      if (origin !== this.ownOrigin) this.pendingByClient.set(origin, (this.pendingByClient.get(origin) ?? 0) + 1)
+      // Handed to Raft with the rest of this turn's proposals at the next run of the loop.
+      this.queued.push({ key, data: env.bytes, p })
       this.schedule()
     })
+  }
+
+  /** Forgets a pending proposal (settled, refused or expired): `p` must be the one under `key`. */
+  private unpend (key: string, p: Pending): void {
+    this.pending.delete(key)
+    if (p.origin === this.ownOrigin) return
+    const n = (this.pendingByClient.get(p.origin) ?? 1) - 1
+    if (n <= 0) this.pendingByClient.delete(p.origin)
+    else this.pendingByClient.set(p.origin, n)
+  }
+
+  /**
+   * Hands the queued proposals to Raft in order, in batches of at most proposalBatchEntriesMax commands
+   * and proposalBatchBytesMax bytes: each batch is one append (and one message per follower) on a
+   * leader, one forwarded message on a follower. A batch the core refuses rejects each of its proposers
+   * with the core's reason; a proposal settled while queued (superseded, expired, its leader gone) is
+   * not proposed.
+   */
+  private flushProposals (): void {
+    if (this.queued.length === 0) return
+    const q = this.queued
+    this.queued = []
+    let k = 0
+    while (k < q.length) {
+      const chunk: Queued[] = []
+      const datas: Uint8Array[] = []
+      let bytes = 0
+      for (; k < q.length && chunk.length < this.o.proposalBatchEntriesMax; k++) {
+        const item = q[k]!
+        if (this.pending.get(item.key) !== item.p) continue
+        if (chunk.length > 0 && bytes + item.data.length > this.o.proposalBatchBytesMax) break
+        chunk.push(item)
+        datas.push(item.data)
+        bytes += item.data.length
+      }
+      if (chunk.length === 0) continue
+      let refused: Error | undefined
+      try {
+        const reason = this.node.proposeBatch(datas)
+        if (reason !== null) refused = new ProposalDroppedError(reason)
+      } catch (err) {
+        refused = err as Error
+      }
+      if (refused === undefined) continue
+      for (const item of chunk) {
+        if (this.pending.get(item.key) !== item.p) continue
+        this.unpend(item.key, item.p)
+        item.p.reject(refused)
+      }
+    }
   }
 
   /**
@@ -439,9 +527,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
         }
         continue
       }
-      this.pending.delete(k)
+      this.unpend(k, p)
       this.stats.indefinite++
-      p.reject(new IndefiniteError('proposal', `not applied within ${this.o.proposalTimeoutMs} ms`))
+      p.reject(new IndefiniteError('proposal', 'not applied before its deadline'))
     }
     for (const [k, r] of this.reads) {
       if (r.deadline > now) continue
@@ -503,7 +591,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private runLoop (): void {
     if (this.processing) { this.again = true; return }
-    if (!this.running || !this.node.hasReady()) return
+    if (!this.running) return
+    this.flushProposals()
+    if (!this.node.hasReady()) { this.sendHeld(); return }
     this.processing = true
     this.again = false
     this.pump()
@@ -512,7 +602,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   /** Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous. */
   private pump (): void {
     try {
-      for (let loops = 0; this.running && this.node.hasReady(); loops++) {
+      for (let loops = 0; this.running; loops++) {
+        // This turn's proposals join the Ready (one batch) before it is taken.
+        this.flushProposals()
+        if (!this.node.hasReady()) break
         if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()
         this.stats.readyBatches++
@@ -554,7 +647,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    */
   private inParallel (rd: Ready): 'async' | undefined {
     this.stats.parallelWrites++
-    this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    this.sendOut(rd)
     const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]! : undefined
     const saved = this.storage.save(rd)
     const persisted = (): void => {
@@ -567,10 +660,41 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     return this.handle(rd, false)
   }
 
+  /**
+   * Commit notices held back for one turn: the empty appends by which a leader tells its followers a
+   * new commit index, from a Ready that applies entries (and so settles proposals whose callers may
+   * propose again at once). The next run of the loop sends them with its own appends, coalesced (one
+   * message per follower carrying the new entries and the commit, and one answer), or alone when it
+   * has none: at most one turn late.
+   */
+  private held: Message[] = []
+
+  /** Sends a Ready's messages, with the held ones before them (see {@link held}). */
+  private sendOut (rd: Ready): void {
+    let msgs = rd.messages
+    if (this.held.length > 0) {
+      // Held ones go now, whatever this Ready holds (nothing is held twice).
+      msgs = this.held.concat(msgs)
+      this.held = []
+    } else if (rd.committedEntries.length > 0 && (rd.softState?.role ?? this.role) === 'leader') {
+      const now: Message[] = []
+      for (const m of msgs) (m.type === 'append' && m.entries.length === 0 ? this.held : now).push(m)
+      msgs = now
+    }
+    if (msgs.length > 0) this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
+  }
+
+  private sendHeld (): void {
+    if (this.held.length === 0) return
+    const msgs = this.held
+    this.held = []
+    this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
+  }
+
   /** Steps 2-4 of one Ready; 'async' when a snapshot is being written (the loop resumes after it). */
   private handle (rd: Ready, send = true): 'async' | undefined {
     // 2. Send.
-    if (send) this.transport.send(rd.messages.length > 1 ? coalesceAppends(rd.messages) : rd.messages)
+    if (send) this.sendOut(rd)
     // 3. Apply.
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
       this.replica.restore(rd.snapshot.data)
@@ -631,7 +755,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private idle (): void {
     this.processing = false
-    if (this.again && this.running) { this.again = false; this.schedule() }
+    // Held commit notices go out at the next run at the latest (with that run's appends, if any).
+    if ((this.again || this.held.length > 0) && this.running) { this.again = false; this.schedule() }
     if (!this.processing) this.wakeDrained()
   }
 
@@ -669,7 +794,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private leaderChanged (): void {
     if (this.leader === 0) return
     for (const [k, p] of this.pending) {
-      this.pending.delete(k)
+      this.unpend(k, p)
       this.stats.indefinite++
       p.reject(new IndefiniteError('proposal', 'the leader changed before it applied'))
     }
@@ -698,7 +823,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     // A refused entry may be a forgery under this session (another member's): it settles this
     // proposal only if it is the very envelope proposed here; otherwise the real one is still to come.
     if (out.refused !== undefined && (out.envelope.at !== p.at || !sameBytes(out.envelope.signature, p.signature))) return false
-    this.pending.delete(key)
+    this.unpend(key, p)
     if (out.result === FORGOTTEN) {
       this.stats.indefinite++
       p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON))
@@ -718,7 +843,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       const slash = key.lastIndexOf('/')
       const seen = this.replica.sessions.check(key.slice(0, slash), Number(key.slice(slash + 1)))
       if (seen.status === 'new') continue
-      this.pending.delete(key)
+      this.unpend(key, p)
       if (seen.status === 'forgotten') { this.stats.indefinite++; p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON)); continue }
       p.resolve({ index, result: seen.result })
     }

@@ -16,7 +16,6 @@
  * signatures (the economy) sees a command only when the origin's key signed it. Unsigned commands are
  * written as v2.
  */
-import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { DecodeError } from '../../src/base/errors.js'
 
@@ -43,16 +42,64 @@ export interface Envelope {
   signature?: Uint8Array
 }
 
+/**
+ * Encodes an envelope in one allocation, byte for byte as lib0 writes it (u8, varString, varUint,
+ * varUint, varUint8Array[, varUint8Array]): it runs for every command proposed.
+ */
 export function encodeEnvelope (env: Envelope): Uint8Array {
-  const e = encoding.createEncoder()
-  encoding.writeUint8(e, env.signature === undefined ? ENVELOPE_V2 : ENVELOPE_V3)
-  encoding.writeVarString(e, env.clientId)
-  encoding.writeVarUint(e, env.seq)
-  encoding.writeVarUint(e, env.at)
-  encoding.writeVarUint8Array(e, env.command)
-  if (env.signature !== undefined) encoding.writeVarUint8Array(e, env.signature)
-  return encoding.toUint8Array(e)
+  const id = utf8Of(env.clientId)
+  const sig = env.signature
+  const cmd = env.command
+  const out = new Uint8Array(1 + varUintBytes(id.length) + id.length + varUintBytes(env.seq) + varUintBytes(env.at) + varUintBytes(cmd.length) + cmd.length +
+    (sig === undefined ? 0 : varUintBytes(sig.length) + sig.length))
+  out[0] = sig === undefined ? ENVELOPE_V2 : ENVELOPE_V3
+  let pos = writeVarUint(out, 1, id.length)
+  out.set(id, pos)
+  pos = writeVarUint(out, pos + id.length, env.seq)
+  pos = writeVarUint(out, pos, env.at)
+  pos = writeVarUint(out, pos, cmd.length)
+  out.set(cmd, pos)
+  if (sig !== undefined) {
+    pos = writeVarUint(out, pos + cmd.length, sig.length)
+    out.set(sig, pos)
+  }
+  return out
 }
+
+/** The last client id encoded and its UTF-8 (a driver proposes under one client id, over and over). */
+let lastId = ''
+let lastIdBytes = new Uint8Array(0)
+
+function utf8Of (clientId: string): Uint8Array {
+  if (clientId !== lastId) {
+    lastIdBytes = textEncoder.encode(clientId)
+    lastId = clientId
+  }
+  return lastIdBytes
+}
+
+/** The last client id decoded, by its bytes (every replica decodes the same few client ids again and again). */
+let decodedIdBytes = new Uint8Array(0)
+let decodedId = ''
+
+/** Reads a varString as lib0 does (strict UTF-8, a BOM kept), answering a repeat of the last one from a cache. */
+function readClientId (d: decoding.Decoder): string {
+  const len = decoding.readVarUint(d)
+  if (len > d.arr.length - d.pos) throw new DecodeError('raft command', 'client id truncated')
+  const bytes = d.arr.subarray(d.pos, d.pos + len)
+  d.pos += len
+  if (bytes.length === decodedIdBytes.length) {
+    let same = true
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== decodedIdBytes[i]) { same = false; break }
+    if (same) return decodedId
+  }
+  const id = strictUtf8.decode(bytes)
+  decodedIdBytes = bytes.slice()
+  decodedId = id
+  return id
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 const PAYLOAD_CONTEXT = new TextEncoder().encode('agora-raft-command/1\0')
 
@@ -75,13 +122,15 @@ export function signedPayload (clientId: string, seq: number, command: Uint8Arra
 
 const textEncoder = new TextEncoder()
 
-function varUintBytes (n: number): number {
+/** Bytes of `n` as a varuint (lib0's layout). */
+export function varUintBytes (n: number): number {
   let k = 1
   while (n >= 0x80) { n = Math.floor(n / 0x80); k++ }
   return k
 }
 
-function writeVarUint (out: Uint8Array, pos: number, n: number): number {
+/** Writes `n` as a varuint into `out` at `pos`; returns the position after it. */
+export function writeVarUint (out: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) { out[pos++] = (n % 0x80) | 0x80; n = Math.floor(n / 0x80) }
   out[pos++] = n
   return pos
@@ -111,7 +160,7 @@ export function decodeEnvelope (data: Uint8Array): Envelope {
     const d = decoding.createDecoder(data)
     const v = decoding.readUint8(d)
     if (v !== ENVELOPE_V1 && v !== ENVELOPE_V2 && v !== ENVELOPE_V3) throw new DecodeError('raft command', 'unknown envelope version')
-    const clientId = decoding.readVarString(d)
+    const clientId = readClientId(d)
     const seq = decoding.readVarUint(d)
     const at = v === ENVELOPE_V1 ? 0 : decoding.readVarUint(d)
     const command = decoding.readVarUint8Array(d)

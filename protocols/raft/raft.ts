@@ -227,6 +227,27 @@ export class RaftNode {
     return reason
   }
 
+  /**
+   * Propose many normal entries as one batch, in order (etcd's MsgProp with many entries): a leader
+   * appends them together and sends one append per follower; a follower forwards them to the leader in
+   * one message. All or none: null when they were appended or forwarded, else the reason they were all
+   * dropped (each counted in `proposalsDropped`). At most `maxEntriesPerMsg` entries (a forwarded batch
+   * must fit in one message); more throws InvalidOptionError.
+   */
+  proposeBatch (datas: readonly Uint8Array[]): ProposalDropReason | null {
+    if (datas.length === 0) return null
+    if (datas.length > this.maxEntriesPerMsg) throw new InvalidOptionError('datas', `at most ${this.maxEntriesPerMsg} entries in one batch, got ${datas.length}`)
+    const ents: Entry[] = new Array<Entry>(datas.length)
+    for (let k = 0; k < datas.length; k++) {
+      const data = datas[k]
+      if (!(data instanceof Uint8Array)) throw new InvalidOptionError('data', 'must be a Uint8Array')
+      ents[k] = { term: 0, index: 0, type: 'normal', data }
+    }
+    const reason = this.proposeOrForwardMany(ents)
+    if (reason !== null) this.counters.proposalsDropped += ents.length
+    return reason
+  }
+
   /** Propose one membership change. Only one may be pending at a time (refused with reason confChangePending). */
   proposeConfChange (cc: ConfChange): void {
     if (cc === null || typeof cc !== 'object' || !isNodeId(cc.nodeId)) throw new InvalidOptionError('cc.nodeId', 'must be a positive safe integer')
@@ -1016,11 +1037,15 @@ export class RaftNode {
   }
 
   private proposeOrForward (e: Entry): ProposalDropReason | null {
-    if (this.role === 'leader') return this.leaderAppend([e])
+    return this.proposeOrForwardMany([e])
+  }
+
+  private proposeOrForwardMany (ents: Entry[]): ProposalDropReason | null {
+    if (this.role === 'leader') return this.leaderAppend(ents)
     if (this.lead === NONE) return 'noLeader'
     if (this.disableForwarding) return 'forwardingDisabled'
     const m = this.newMsg('propose', this.lead, 0)
-    m.entries = [e]
+    m.entries = ents
     this.send(m)
     return null
   }

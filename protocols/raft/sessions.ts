@@ -44,7 +44,17 @@ export type SessionCheck =
   | { status: 'duplicate', result: unknown }
   | { status: 'forgotten' }
 
-export interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number }
+/**
+ * One session: its cached results by seq, and `order`, the seqs in the order they were recorded from
+ * `head` on (the oldest is forgotten first). A queue, not the Map's own order: taking a Map's first key
+ * after many deletions at its front walks over every deleted slot until the Map is rehashed (a few µs
+ * per command with a full window).
+ */
+export interface Session { floor: number, results: Map<number, { result: unknown, chars: number }>, chars: number, order: number[], head: number }
+
+function newSession (floor: number): Session {
+  return { floor, results: new Map(), chars: 0, order: [], head: 0 }
+}
 
 export interface SessionLimits {
   sessionsMax: number
@@ -58,6 +68,8 @@ export class SessionTable {
   /** Client ids of each origin, least recently used first. */
   private readonly byOrigin = new Map<string, Set<string>>()
   private chars = 0
+  /** The most recently used session (already at the end of both orders: touching it again changes nothing). */
+  private mru: string | undefined
   readonly limits: SessionLimits
 
   constructor (sessionsMax = SESSIONS_MAX, windowMax = SESSION_WINDOW, limits: Partial<Pick<SessionLimits, 'sessionsPerOriginMax' | 'resultCharsTotalMax'>> = {}) {
@@ -87,21 +99,35 @@ export class SessionTable {
   record (clientId: string, seq: number, result: unknown): void {
     let s = this.sessions.get(clientId)
     if (s === undefined) {
-      s = { floor: 0, results: new Map(), chars: 0 }
+      s = newSession(0)
       this.makeRoomFor(originOf(clientId))
     }
     this.touch(clientId, s)
     const cached = cacheable(result)
+    const before = s.results.get(seq)
+    if (before !== undefined) {
+      // Recorded again (not after a `new` check): the result is replaced in place, as Map.set does.
+      s.chars -= before.chars
+      this.chars -= before.chars
+    } else {
+      s.order.push(seq)
+    }
     s.results.set(seq, cached)
     s.chars += cached.chars
     this.chars += cached.chars
     if (s.results.size > this.limits.windowMax) {
       // Forget the oldest applied command (same order on every replica).
-      const [oldest, r] = s.results.entries().next().value!
+      const oldest = s.order[s.head++]!
+      const r = s.results.get(oldest)!
       s.results.delete(oldest)
       s.chars -= r.chars
       this.chars -= r.chars
       s.floor = Math.max(s.floor, oldest)
+      // The queue's consumed front is dropped once it is as long as the rest (amortised O(1)).
+      if (s.head >= 1024 && s.head * 2 >= s.order.length) {
+        s.order = s.order.slice(s.head)
+        s.head = 0
+      }
     }
     while (this.sessions.size > this.limits.sessionsMax) this.forget(this.sessions.keys().next().value!)
     // Never the session just written: its result is the one a retry is about to need.
@@ -120,6 +146,8 @@ export class SessionTable {
 
   /** Moves session `clientId` to the most recently used end (of the table and of its origin). */
   private touch (clientId: string, s: Session): void {
+    if (this.mru === clientId) return
+    this.mru = clientId
     this.sessions.delete(clientId)
     this.sessions.set(clientId, s)
     const origin = originOf(clientId)
@@ -133,6 +161,7 @@ export class SessionTable {
     const s = this.sessions.get(clientId)
     if (s === undefined) return
     this.sessions.delete(clientId)
+    if (this.mru === clientId) this.mru = undefined
     this.chars -= s.chars
     const origin = originOf(clientId)
     const mine = this.byOrigin.get(origin)
@@ -141,6 +170,7 @@ export class SessionTable {
   }
 
   clear (): void {
+    this.mru = undefined
     this.sessions.clear()
     this.byOrigin.clear()
     this.chars = 0
@@ -153,7 +183,9 @@ export class SessionTable {
       encoding.writeVarString(e, id)
       encoding.writeVarUint(e, s.floor)
       encoding.writeVarUint(e, s.results.size)
-      for (const [seq, r] of s.results) {
+      for (let k = s.head; k < s.order.length; k++) {
+        const seq = s.order[k]!
+        const r = s.results.get(seq)!
         encoding.writeVarUint(e, seq)
         encoding.writeVarString(e, jsonOf(r.result))
       }
@@ -194,13 +226,15 @@ export class SessionTable {
       const floor = uint('floor')
       const m = uint('result count')
       if (m > this.limits.windowMax) throw new DecodeError('session table', `${m} results exceed ${this.limits.windowMax}`)
-      const s: Session = { floor, results: new Map(), chars: 0 }
+      const s = newSession(floor)
       for (let k = 0; k < m; k++) {
         const seq = uint('seq')
         const text = decoding.readVarString(d)
         let result: unknown
         try { result = JSON.parse(text) } catch { throw new DecodeError('session table', 'a result is not JSON') }
+        if (s.results.has(seq)) throw new DecodeError('session table', 'a result appears twice')
         s.results.set(seq, { result, chars: text.length })
+        s.order.push(seq)
         s.chars += text.length
       }
       sessions.set(id, s)
@@ -223,8 +257,76 @@ function jsonOf (result: unknown): string {
   try { return JSON.stringify(result ?? null) ?? 'null' } catch { return 'null' }
 }
 
+/** Depth of nesting {@link jsonLength} walks (deeper results take JSON.stringify). */
+const JSON_LENGTH_DEPTH_MAX = 8
+
+/**
+ * The length of `JSON.stringify(value)` without building it (every replica sizes every command's result),
+ * for plain data: null, booleans, numbers, strings, arrays and plain objects, of at most
+ * JSON_LENGTH_DEPTH_MAX levels; an array or object stops counting beyond `budget` characters. -1 when it cannot tell (anything else, or over the budget): the
+ * caller then stringifies. Exact where it answers, so the sizes counted live and those read back from a
+ * snapshot (the JSON text's length) agree on every replica.
+ */
+export function jsonLength (value: unknown, budget = RESULT_CHARS_MAX, depth = 0): number {
+  if (value === null) return 4
+  switch (typeof value) {
+    case 'boolean': return value ? 4 : 5
+    case 'number': return Number.isFinite(value) ? String(value).length : 4
+    case 'string': return jsonStringLength(value)
+    case 'object': break
+    default: return -1
+  }
+  if (depth >= JSON_LENGTH_DEPTH_MAX || typeof (value as { toJSON?: unknown }).toJSON === 'function') return -1
+  if (Array.isArray(value)) {
+    let n = 2 + Math.max(0, value.length - 1)
+    for (let i = 0; i < value.length; i++) {
+      const x = value[i] as unknown
+      const k = x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 4 : jsonLength(x, budget - n, depth + 1)
+      if (k < 0) return -1
+      n += k
+      if (n > budget) return -1
+    }
+    return n
+  }
+  const proto = Object.getPrototypeOf(value) as unknown
+  if (proto !== Object.prototype && proto !== null) return -1
+  const o = value as Record<string, unknown>
+  let n = 2
+  let first = true
+  for (const key of Object.keys(o)) {
+    const x = o[key]
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue
+    const k = jsonLength(x, budget - n, depth + 1)
+    if (k < 0) return -1
+    n += (first ? 0 : 1) + jsonStringLength(key) + 1 + k
+    first = false
+    if (n > budget) return -1
+  }
+  return n
+}
+
+/** Length of a string as JSON text (quotes and escapes counted as JSON.stringify writes them). */
+function jsonStringLength (s: string): number {
+  let n = 2
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c && (c < 0xd800 || c > 0xdfff)) { n++; continue }
+    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) { n += 2; continue }
+    if (c < 0x20) { n += 6; continue }
+    // A surrogate pair is written as is; a lone surrogate as \uXXXX.
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) { n += 2; i++; continue }
+    }
+    n += 6
+  }
+  return n
+}
+
 /** What the table keeps of a result: itself when small, else a summary of whether and how it applied. */
 function cacheable (result: unknown): { result: unknown, chars: number } {
+  const fast = jsonLength(result ?? null)
+  if (fast >= 0 && fast <= RESULT_CHARS_MAX) return { result, chars: fast }
   const json = jsonOf(result)
   if (json.length <= RESULT_CHARS_MAX) return { result, chars: json.length }
   const r = result as { ok?: unknown, code?: unknown, error?: { code?: unknown } } | null

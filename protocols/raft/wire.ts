@@ -8,6 +8,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { DecodeError } from '../../src/base/errors.js'
+import { varUintBytes, writeVarUint } from './envelope.js'
 import { MESSAGE_TYPES } from './types.js'
 import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from './types.js'
 
@@ -45,7 +46,42 @@ function writeIds (e: encoding.Encoder, ids: readonly number[]): void {
   for (const id of ids) encoding.writeVarUint(e, id)
 }
 
+/** The lib0 layout below (the reference: {@link encodeMessageLib0}), sized first and written in one allocation. */
 export function encodeMessage (m: Message): Uint8Array {
+  if (m.context !== undefined || m.snapshot !== undefined) return encodeMessageLib0(m)
+  const ents = m.entries
+  let size = 2 + varUintBytes(m.from) + varUintBytes(m.to) + varUintBytes(m.term) + varUintBytes(m.logTerm) + varUintBytes(m.index) +
+    varUintBytes(m.commit) + varUintBytes(m.rejectHint) + 1 + varUintBytes(ents.length)
+  for (let k = 0; k < ents.length; k++) {
+    const en = ents[k]!
+    size += varUintBytes(en.term) + varUintBytes(en.index) + 1 + varUintBytes(en.data.length) + en.data.length
+  }
+  const out = new Uint8Array(size)
+  out[0] = WIRE_VERSION
+  out[1] = MESSAGE_TYPES.indexOf(m.type)
+  let pos = writeVarUint(out, 2, m.from)
+  pos = writeVarUint(out, pos, m.to)
+  pos = writeVarUint(out, pos, m.term)
+  pos = writeVarUint(out, pos, m.logTerm)
+  pos = writeVarUint(out, pos, m.index)
+  pos = writeVarUint(out, pos, m.commit)
+  pos = writeVarUint(out, pos, m.rejectHint)
+  out[pos++] = m.reject ? FLAG_REJECT : 0
+  pos = writeVarUint(out, pos, ents.length)
+  for (let k = 0; k < ents.length; k++) {
+    const en = ents[k]!
+    pos = writeVarUint(out, pos, en.term)
+    pos = writeVarUint(out, pos, en.index)
+    out[pos++] = ENTRY_TYPES.indexOf(en.type)
+    pos = writeVarUint(out, pos, en.data.length)
+    out.set(en.data, pos)
+    pos += en.data.length
+  }
+  return out
+}
+
+/** The wire layout written with lib0 (messages with a context or a snapshot; and the reference of {@link encodeMessage}). */
+export function encodeMessageLib0 (m: Message): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeUint8(e, WIRE_VERSION)
   encoding.writeUint8(e, MESSAGE_TYPES.indexOf(m.type))

@@ -12,12 +12,12 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import * as encoding from 'lib0/encoding'
 import { DecodeError, LimitExceededError } from '../../src/base/errors.js'
-import { DEFAULT_WIRE_LIMITS, decodeMessage, encodeMessage } from '../../protocols/raft/wire.js'
+import { DEFAULT_WIRE_LIMITS, decodeMessage, encodeMessage, encodeMessageLib0 } from '../../protocols/raft/wire.js'
 import { MESSAGE_TYPES } from '../../protocols/raft/types.js'
 import type { Message } from '../../protocols/raft/types.js'
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_V1 } from '../../protocols/raft/envelope.js'
 import { decodeConfChange, encodeConfChange } from '../../protocols/raft/confchange.js'
-import { decodeEntry, decodeHardState, decodeSnapshot, encodeEntry, encodeHardState, encodeSnapshot, entryKeyIndex } from '../../peers/raft/storage.js'
+import { decodeEntry, decodeHardState, decodeRecord, decodeSnapshot, encodeEntry, encodeHardState, encodeRun, encodeSnapshot, entryKeyIndex } from '../../peers/raft/storage.js'
 import { attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, TAG_CHECKPOINT, TAG_UPDATE } from '../../crdt/codec.js'
 import { DEFAULT_LIMITS } from '../../crdt/limits.js'
 import { BlobAssembler, FRAME_BLOB, FRAME_CHUNK, FRAME_CHUNK_END, FRAME_DIGEST, FRAME_END, decodeSyncFrame, frame } from '../../peers/sync/anti-entropy/frames.js'
@@ -71,6 +71,14 @@ describe('fuzz: Raft messages (protocols/raft/wire.ts)', () => {
     fuzz(messageArb.map(encodeMessage), (b) => decodeMessage(b))
   })
 
+  it('encodeMessage writes the lib0 layout byte for byte and decodes back', () => {
+    assertProperty(fc.property(messageArb, (m) => {
+      const bytes = encodeMessage(m)
+      expect(bytes).toEqual(encodeMessageLib0(m))
+      expect(encodeMessage(decodeMessage(bytes, { ...DEFAULT_WIRE_LIMITS, entriesMax: 8 }))).toEqual(bytes)
+    }), { numRuns: 300 })
+  })
+
   it('a huge entry count, entry length, context length, member count or snapshot length is refused before allocating', () => {
     // version, type append, from..rejectHint (7 varints), flags.
     const head = (flags: number): Uint8Array => Uint8Array.from([1, 0, 1, 2, 1, 0, 0, 0, 0, flags])
@@ -92,6 +100,29 @@ describe('fuzz: command envelope and confChange (protocols/raft/envelope.ts, con
 
   it('decodeEnvelope throws DecodeError only', () => {
     fuzz(envArb, decodeEnvelope)
+  })
+
+  it('encodeEnvelope writes the lib0 layout byte for byte, and decodes back (client ids repeated and alternating, BOM and non-ASCII too)', () => {
+    const lib0 = (e: { clientId: string, seq: number, at: number, command: Uint8Array, signature?: Uint8Array }): Uint8Array => {
+      const x = encoding.createEncoder()
+      encoding.writeUint8(x, e.signature === undefined ? 2 : 3)
+      encoding.writeVarString(x, e.clientId)
+      encoding.writeVarUint(x, e.seq)
+      encoding.writeVarUint(x, e.at)
+      encoding.writeVarUint8Array(x, e.command)
+      if (e.signature !== undefined) encoding.writeVarUint8Array(x, e.signature)
+      return encoding.toUint8Array(x)
+    }
+    const ids = fc.constantFrom('p1/a', 'p2/b', '\uFEFFbom/x', 'päer/ü', '')
+    assertProperty(fc.property(fc.array(fc.record({ clientId: fc.oneof(ids, fc.string({ maxLength: 20 })), seq: u, at: u, command: bytes, signature: fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }) }), { minLength: 1, maxLength: 6 }), (es) => {
+      for (const e of es) {
+        const env = e.signature === undefined ? { clientId: e.clientId, seq: e.seq, at: e.at, command: e.command } : e
+        const bytes = encodeEnvelope(env)
+        expect(bytes).toEqual(lib0(env))
+        // Lone surrogates become U+FFFD in UTF-8, as lib0 writes them.
+        expect(decodeEnvelope(bytes)).toEqual({ ...env, clientId: new TextDecoder('utf-8', { ignoreBOM: true }).decode(new TextEncoder().encode(e.clientId)) })
+      }
+    }), { numRuns: 200 })
   })
 
   it('a huge client id, command or signature length is refused before allocating', () => {
@@ -120,12 +151,22 @@ describe('fuzz: Raft storage records (peers/raft/storage.ts)', () => {
     fuzz(fc.record({ term: u, vote: u, commit: u }).map(encodeHardState), decodeHardState)
     fuzz(entry.map(encodeEntry), b => decodeEntry(1, b))
     fuzz(snap.map(encodeSnapshot), decodeSnapshot)
+    // A run of entries in one record (and a record written before runs: one entry).
+    const run = fc.array(fc.record({ term: fc.integer({ min: 1, max: 2 ** 40 }), type: fc.constantFrom('normal' as const, 'confChange' as const), data: bytes }), { minLength: 1, maxLength: 8 })
+    assertProperty(fc.property(run, small, (es, first) => {
+      const entries = es.map((e, k) => ({ ...e, index: first + 1 + k }))
+      expect(decodeRecord(first + 1, encodeRun(entries))).toEqual(entries)
+      expect(decodeRecord(first + 1, encodeEntry(entries[0]!))).toEqual([entries[0]])
+    }), { numRuns: 100 })
+    fuzz(run.map(es => encodeRun(es.map((e, k) => ({ ...e, index: 1 + k })))), b => decodeRecord(1, b))
     assertProperty(fc.property(fc.string({ maxLength: 24 }), (tail) => { expectNamed(() => entryKeyIndex(`raft/main/e/${tail}`, 'raft/main/'), decodeOnly, ERR_DECODE) }), { numRuns: RUNS })
     expect(entryKeyIndex('raft/main/e/0000000000000042', 'raft/main/')).toBe(42)
   })
 
   it('a huge data length or member count is refused before allocating', () => {
     refusesHugeLengths(Uint8Array.from([1, 0]), b => decodeEntry(1, b))
+    refusesHugeLengths(Uint8Array.from([0, 1, 1, 0]), b => decodeRecord(1, b))
+    refusesHugeLengths(Uint8Array.from([0]), b => decodeRecord(1, b))
     refusesHugeLengths(Uint8Array.from([5, 1]), decodeSnapshot)
     refusesHugeLengths(Uint8Array.from([5, 1, 0, 0]), decodeSnapshot)
   })

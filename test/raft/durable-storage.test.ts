@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
-import { DurableRaftStorage } from '../../peers/raft/storage.js'
+import { DurableRaftStorage, decodeHardState, encodeEntry } from '../../peers/raft/storage.js'
+import { waitUntil } from '../helpers/wait.js'
 import type { Entry } from '../../protocols/raft/types.js'
 
 const dirs: string[] = []
@@ -65,5 +66,58 @@ describe('durable raft storage', () => {
     expect(r.memory.initialState().confState.learners).toEqual([4])
     expect(r.memory.term(20)).toBe(3)
     void dir
+  })
+
+  it('one record per save: a truncation inside a record, a compaction inside one and records written one entry each all reopen to the same log', async () => {
+    const { dir, db } = await openDb()
+    // A log written before runs: one record per entry (1..6), then saved onto by runs.
+    for (let i = 1; i <= 6; i++) await db.put('raft/main/e/' + String(i).padStart(16, '0'), encodeEntry(ent(i, 1)))
+    await db.put('raft/main/hs', new Uint8Array([1, 1, 0]))
+    let s = await reopen(dir, db)
+    expect(s.memory.lastIndex()).toBe(6)
+    // A conflicting suffix from 5 on, then runs 7..12 and 13..20.
+    await s.save({ hardState: { term: 2, vote: 1, commit: 4 }, entries: [ent(5, 2), ent(6, 2)], mustSync: true })
+    await s.save({ entries: [7, 8, 9, 10, 11, 12].map(i => ent(i, 2)), mustSync: true })
+    await s.save({ entries: [13, 14, 15, 16, 17, 18, 19, 20].map(i => ent(i, 2)), mustSync: true })
+    // A new leader replaces 9.. (inside the record of 7..12): the record of 13..20 goes, 7..8 stay.
+    await s.save({ hardState: { term: 3, vote: 2, commit: 8 }, entries: [ent(9, 3, 'x9'), ent(10, 3, 'x10')], mustSync: true })
+    const expected = (r: DurableRaftStorage, from: number): string[] => r.memory.entries(from, r.memory.lastIndex() + 1, Infinity).map(e => `${e.index}/${e.term}/${new TextDecoder().decode(e.data)}`)
+    const want = ['1/1/e1', '2/1/e2', '3/1/e3', '4/1/e4', '5/2/e5', '6/2/e6', '7/2/e7', '8/2/e8', '9/3/x9', '10/3/x10']
+    expect(expected(s, 1)).toEqual(want)
+    const keys = async (d: ClassicLevel<string, Uint8Array>): Promise<string[]> => (await d.keys({ gt: 'raft/main/e/', lt: 'raft/main/e/~' }).all()).map(k => k.slice(-2))
+    // Records: 1..4 as written (5 and 6 replaced by the record at 5), 5..6, 7..12 (tail replaced), 9..10.
+    expect(await keys(dbs[dbs.length - 1]!)).toEqual(['01', '02', '03', '04', '05', '07', '09'])
+    s = await reopen(dir, dbs[dbs.length - 1]!)
+    expect(expected(s, 1)).toEqual(want)
+    expect(s.memory.initialState().hardState).toEqual({ term: 3, vote: 2, commit: 8 })
+    // Compact at 7 (inside the record of 7..12, whose 8 is still needed): the records wholly below go.
+    await s.snapshotAndCompact(7, { voters: [1, 2, 3], learners: [] }, new Uint8Array([1]))
+    expect(await keys(dbs[dbs.length - 1]!)).toEqual(['07', '09'])
+    s.memory.setHardState({ term: 3, vote: 2, commit: 10 })
+    await s.save({ entries: [ent(11, 3)], hardState: { term: 3, vote: 2, commit: 10 }, mustSync: true })
+    s = await reopen(dir, dbs[dbs.length - 1]!)
+    expect(s.memory.firstIndex()).toBe(8)
+    expect(expected(s, 8)).toEqual(['8/2/e8', '9/3/x9', '10/3/x10', '11/3/e11'])
+  })
+
+  it('a hard state that only moves the commit index is not a write of its own: it joins the next batch, or goes alone a moment later', async () => {
+    const { dir, db } = await openDb()
+    const s = await DurableRaftStorage.open(db)
+    await s.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: [ent(1, 1), ent(2, 1)], mustSync: true })
+    expect(s.stats.batches).toBe(1)
+    await s.save({ hardState: { term: 1, vote: 1, commit: 2 }, entries: [], mustSync: false })
+    expect(s.memory.initialState().hardState.commit).toBe(2)
+    expect(s.stats.batches).toBe(1)
+    // The next entries carry it, in one batch.
+    await s.save({ entries: [ent(3, 1)], mustSync: true })
+    expect(s.stats.batches).toBe(2)
+    const hs = async (): Promise<number> => decodeHardState((await dbs[dbs.length - 1]!.get('raft/main/hs'))!).commit
+    expect(await hs()).toBe(2)
+    // With nothing after it, it is written alone.
+    await s.save({ hardState: { term: 1, vote: 1, commit: 3 }, entries: [], mustSync: false })
+    await waitUntil(async () => await hs() === 3, { timeoutMs: 10_000 })
+    expect(s.stats.batches).toBe(3)
+    const r = await reopen(dir, db)
+    expect(r.memory.initialState().hardState).toEqual({ term: 1, vote: 1, commit: 3 })
   })
 })

@@ -8,7 +8,9 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { FORGOTTEN, Replica, type AppliedCommand, type StateMachine } from '../../protocols/raft/application.js'
 import { decodeEnvelope, encodeEnvelope, signedPayload } from '../../protocols/raft/envelope.js'
-import { SessionTable } from '../../protocols/raft/sessions.js'
+import { jsonLength, SessionTable } from '../../protocols/raft/sessions.js'
+import fc from 'fast-check'
+import { assertProperty } from '../helpers/seed.js'
 import type { Entry } from '../../protocols/raft/types.js'
 import { MeshApplication } from '../../protocols/mesh/application.js'
 import { Net } from './network.js'
@@ -54,6 +56,51 @@ describe('the session table and the Replica', () => {
     expect(applied(r, entry(5, 'p/a', 1, 1))).toMatchObject({ duplicate: true, result: FORGOTTEN })
     expect(applied(r, entry(6, 'p/a', 4, 1))).toMatchObject({ duplicate: true, result: 4 })
     expect(c.total).toBe(4)
+  })
+
+  it('a window that turned over many times forgets in applied order (out-of-order seqs too), and snapshots keep that order', () => {
+    const t = new SessionTable(10, 64)
+    // Seqs applied out of order: the oldest *applied* goes first, whatever its seq.
+    const order: number[] = []
+    for (let k = 0; k < 5000; k++) order.push(k % 2 === 0 ? k + 2 : k)
+    for (const seq of order) t.record('p/a', seq, seq)
+    const kept = order.slice(-64)
+    for (const seq of kept) expect(t.check('p/a', seq)).toEqual({ status: 'duplicate', result: seq })
+    expect(t.check('p/a', order[order.length - 65]!).status).toBe('forgotten')
+    // Written oldest first, and read back to the same table (and the same next eviction).
+    const e = encoding.createEncoder()
+    t.write(e)
+    const t2 = new SessionTable(10, 64)
+    t2.read(decoding.createDecoder(encoding.toUint8Array(e)))
+    t.record('p/a', 10_000, 0)
+    t2.record('p/a', 10_000, 0)
+    for (const seq of [...kept, 10_000]) expect(t2.check('p/a', seq)).toEqual(t.check('p/a', seq))
+    expect(t2.check('p/a', kept[0]!).status).toBe('forgotten')
+    expect(t2.resultChars).toBe(t.resultChars)
+    // A table listing one seq twice is not one write() produces.
+    const bad = encoding.createEncoder()
+    encoding.writeVarUint(bad, 1)
+    encoding.writeVarString(bad, 'p/a')
+    encoding.writeVarUint(bad, 0)
+    encoding.writeVarUint(bad, 2)
+    for (let k = 0; k < 2; k++) { encoding.writeVarUint(bad, 7); encoding.writeVarString(bad, '1') }
+    expect(() => new SessionTable().read(decoding.createDecoder(encoding.toUint8Array(bad)))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
+  it('a result\'s size is its JSON text\'s length, counted without writing it (any code units, nesting, skipped members)', () => {
+    const units = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 12 }).map(cs => String.fromCharCode(...cs))
+    const value = fc.letrec(tie => ({
+      v: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double(), fc.integer(), units, fc.constant(undefined), fc.constant(-0),
+        fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(units, tie('v'), { maxKeys: 4 }), fc.constant(new Date(0)), fc.constant([1, [2, [3, [4, [5, [6, [7, [8, [9]]]]]]]]]))
+    })).v
+    assertProperty(fc.property(value, (v) => {
+      const n = jsonLength(v ?? null, 1_000_000)
+      if (n >= 0) expect(n).toBe(JSON.stringify(v ?? null).length)
+    }), { numRuns: 2000 })
+    expect(jsonLength({ ok: true, value: '"1"' })).toBe(JSON.stringify({ ok: true, value: '"1"' }).length)
+    expect(jsonLength({ toJSON: () => 1 })).toBe(-1)
+    expect(jsonLength('x'.repeat(2000))).toBe(2002)
+    expect(jsonLength(['x'.repeat(2000)])).toBe(-1) // beyond the budget
   })
 
   it('one origin making up sessions evicts its own, not another peer\'s', () => {
