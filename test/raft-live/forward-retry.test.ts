@@ -1,7 +1,7 @@
 /**
  * A proposal a follower forwards to the leader may be lost on the way (the stream to the leader failed
  * and its queue was dropped, the leader was handing over leadership): nothing is ever appended and
- * nothing says so. `proposeReliably` on a follower must try again under the same session well before
+ * nothing says so. A live follower must send it again (the same envelope, `proposalResendMs`) well before
  * its deadline, not wait the whole timeout and report it indefinite (ERR_INDEFINITE, seen once in CI
  * for a lock proposed from a follower daemon). Three live drivers (real timers) on an in-test network
  * that loses the first forwarded proposal.
