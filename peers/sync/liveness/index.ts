@@ -34,7 +34,7 @@ export {
 export { decodeHeartbeat, encodeHeartbeat, HeartbeatFilter, HEARTBEAT_BYTES_MAX, type Heartbeat, type HeartbeatVerdict } from './heartbeat.js'
 export { LivenessService } from './liveness.js'
 export { ProbeDetector, probeProtocol, swimTopic, type ProbeStats, type MemberState } from './probe.js'
-import type { ProbeStats } from './probe.js'
+import type { ProbeDetector, ProbeStats } from './probe.js'
 
 /** Heartbeat counters, and the probe detector's (zero unless `liveness: 'probe'`). */
 export interface LivenessStats extends ProbeStats {
@@ -54,6 +54,8 @@ export interface LivenessStats extends ProbeStats {
 
 export interface Liveness {
   readonly stats: LivenessStats
+  /** The probe failure detector when `mode` is `probe`. */
+  readonly detector?: ProbeDetector | undefined
   /** Tells the mesh this peer is stopping (a heartbeat with the leaving flag); bounded by `timeoutMs` (default 500). */
   announceLeaving: (timeoutMs?: number) => Promise<void>
   /** Validates and subscribes to the topic, runs the heartbeat timer (idempotent). */

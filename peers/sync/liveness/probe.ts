@@ -70,6 +70,10 @@ export const NOTICE_QUOTA_PER_PERIOD = 2
 export const INCARNATION_AHEAD_MAX = 1024
 /** Heartbeats each peer should receive per period: a peer's heartbeat period grows with the hosts it knows. */
 export const HEARTBEATS_PER_PERIOD = 2
+/** Highest local health multiplier: probe timeouts stretch to (1 + this) half periods. */
+export const LOCAL_HEALTH_MAX = 4
+/** Hosts per step of the health views' refresh scale ({@link ProbeDetector.viewScale}). */
+export const VIEW_REFRESH_HOSTS = 10
 /** A host with no direct evidence for this many of its (slow) heartbeat periods is no longer renewed. */
 export const EVIDENCE_HEARTBEATS = 3
 /** A peer publishes at most one refutation per this fraction of a period (a flood of suspicions of it gets one answer). */
@@ -103,6 +107,8 @@ export interface ProbeStats {
   probesOverQuota: number
   probeBytesSent: number
   probeBytesReceived: number
+  /** Probe frames read (requests and replies). */
+  probeFramesReceived: number
   suspicionsRaised: number
   suspicionsReceived: number
   /** ALIVE notices this peer published to refute a suspicion of itself. */
@@ -121,7 +127,7 @@ export interface ProbeStats {
 export function emptyProbeStats (): ProbeStats {
   return {
     probesSent: 0, probeAcks: 0, probesMissed: 0, indirectProbes: 0, probesReceived: 0, probesRejected: 0, probesOverQuota: 0,
-    probeBytesSent: 0, probeBytesReceived: 0, suspicionsRaised: 0, suspicionsReceived: 0, refutations: 0, noticesSent: 0,
+    probeBytesSent: 0, probeBytesReceived: 0, probeFramesReceived: 0, suspicionsRaised: 0, suspicionsReceived: 0, refutations: 0, noticesSent: 0,
     noticesReceived: 0, noticeBytesReceived: 0, noticesRejected: 0, noticesOverQuota: 0, noticesStale: 0, membersFetched: 0
   }
 }
@@ -182,6 +188,8 @@ export class ProbeDetector {
   private fetchedMembers = false
   private aliveDue: ReturnType<typeof setTimeout> | undefined
   private lastAliveAt = 0
+  /** Lifeguard's local health multiplier: 0 healthy .. LOCAL_HEALTH_MAX. */
+  private localHealth = 0
   private refuteDue: ReturnType<typeof setTimeout> | undefined
   private refuteAbove = 0
   private lastRefuteAt = 0
@@ -219,6 +227,14 @@ export class ProbeDetector {
    */
   heartbeatEvery (): number {
     return Math.max(1, Math.ceil(this.members.size / HEARTBEATS_PER_PERIOD))
+  }
+
+  /**
+   * Factor on the health views' refresh period and time to live (peers/health): views are refreshed every
+   * 10 × this periods, so each peer receives about one per period whatever the number of hosts.
+   */
+  viewScale (): number {
+    return Math.max(1, Math.ceil(this.members.size / VIEW_REFRESH_HOSTS))
   }
 
   /** How long a host is renewed without direct evidence (ms). */
@@ -315,8 +331,13 @@ export class ProbeDetector {
       this.stats.probesSent++
       try {
         const ack = await this.request(target, { t: 'ping' }, this.directTimeoutMs())
-        if (ack.t === 'ack') { this.acked(target, ack); return }
+        if (ack.t === 'ack') {
+          this.localHealth = Math.max(0, this.localHealth - 1)
+          this.acked(target, ack)
+          return
+        }
       } catch {}
+      this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
       this.stats.probesMissed++
       await this.probeIndirectly(target)
     } finally {
@@ -336,8 +357,13 @@ export class ProbeDetector {
     this.suspect(target)
   }
 
+  /**
+   * Half a period, stretched by this peer's own health (Lifeguard's local health multiplier, Dadgar et al.
+   * 2018): each probe of its own that failed raises it (at most {@link LOCAL_HEALTH_MAX}), each that
+   * succeeded lowers it, so a peer whose own event loop or links are slow waits longer before suspecting.
+   */
   private directTimeoutMs (): number {
-    return Math.max(50, Math.floor(this.init.intervalMs * 0.4))
+    return Math.max(50, Math.floor(this.init.intervalMs * 0.5)) * (1 + this.localHealth)
   }
 
   private acked (from: string, ack: Extract<ProbeFrame, { t: 'ack' }>, now = Date.now()): void {
@@ -556,6 +582,7 @@ export class ProbeDetector {
       await lp.write(out, { signal })
       const bytes = (await lp.read({ signal })).subarray()
       this.stats.probeBytesReceived += bytes.length
+      this.stats.probeFramesReceived++
       this.lastReplyAt = Date.now()
       const reply = decodeProbeFrame(bytes)
       await stream.close({ signal }).catch(() => {})
@@ -581,6 +608,7 @@ export class ProbeDetector {
       try {
         const bytes = (await lp.read({ signal })).subarray()
         this.stats.probeBytesReceived += bytes.length
+        this.stats.probeFramesReceived++
         req = decodeProbeFrame(bytes)
       } catch (err) {
         if (!signal.aborted) {
