@@ -5,7 +5,7 @@
  * safe integers.
  *
  *   probe frame = tag:u8(7) version:u8(1) type:u8 body
- *     1 PING        (empty)
+ *     1 PING        suspected:varuint   (0: none; else the prober holds the target suspected at suspected − 1)
  *     2 ACK         incarnation:varuint load:f64 docCount:varuint (kind:u8 incarnation:varuint seq:varuint){docCount}
  *     3 PING_REQ    target:string
  *     4 NACK        (empty)
@@ -40,7 +40,7 @@ const KINDS: DocKind[] = ['reg', 'var']
 export interface DocPosition { kind: DocKind, incarnation: number, seq: number }
 
 export type ProbeFrame =
-  | { t: 'ping' }
+  | { t: 'ping', suspected?: number }
   | { t: 'ack', incarnation: number, load: number, docs: DocPosition[] }
   | { t: 'ping-req', target: string }
   | { t: 'nack' }
@@ -59,6 +59,9 @@ export function encodeProbeFrame (f: ProbeFrame): Uint8Array {
   encoding.writeUint8(e, PROBE_VERSION)
   encoding.writeUint8(e, PROBE_TYPES.indexOf(f.t) + 1)
   switch (f.t) {
+    case 'ping':
+      encoding.writeVarUint(e, f.suspected === undefined ? 0 : f.suspected + 1)
+      break
     case 'ack':
       encoding.writeVarUint(e, f.incarnation)
       encoding.writeFloat64(e, f.load)
@@ -118,7 +121,11 @@ export function decodeProbeFrame (bytes: Uint8Array): ProbeFrame {
     if (version !== PROBE_VERSION) throw new DecodeError(what, `unknown version ${version}`)
     const t = PROBE_TYPES[decoding.readUint8(d) - 1]
     switch (t) {
-      case 'ping': case 'nack': case 'members-req':
+      case 'ping': {
+        const s = readSafe(d, what, 'suspected')
+        return s === 0 ? { t } : { t, suspected: s - 1 }
+      }
+      case 'nack': case 'members-req':
         return { t }
       case 'ack': {
         const incarnation = readSafe(d, what, 'incarnation')

@@ -136,7 +136,7 @@ export interface ProbeDetectorComponents {
   node: Pick<AgoraLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections'>
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   membership: Pick<Membership, 'connectedMembers' | 'isMember' | 'register'>
-  registry: Pick<ReplicatedRegistry, 'heard'>
+  registry: Pick<ReplicatedRegistry, 'heard' | 'leases'>
   logger: Logger
   self: string
   /** This peer's own documents' positions (in ACKs). */
@@ -330,7 +330,11 @@ export class ProbeDetector {
     try {
       this.stats.probesSent++
       try {
-        const ack = await this.request(target, { t: 'ping' }, this.directTimeoutMs())
+        // Buddy system (Lifeguard): a PING to a host held suspected tells it, so it refutes even when the
+        // suspicion's gossip did not reach it.
+        const m = this.members.get(target)
+        const ping: ProbeFrame = m?.state === 'suspect' ? { t: 'ping', suspected: m.incarnation } : { t: 'ping' }
+        const ack = await this.request(target, ping, this.directTimeoutMs())
         if (ack.t === 'ack') {
           this.localHealth = Math.max(0, this.localHealth - 1)
           this.acked(target, ack)
@@ -384,8 +388,7 @@ export class ProbeDetector {
   private suspect (target: string, now = Date.now()): void {
     const m = this.members.get(target)
     if (m === undefined || m.state !== 'alive') return
-    m.state = 'suspect'
-    m.since = now
+    this.suspectFrom(m, now)
     this.stats.suspicionsRaised++
     const key = `${target}@${m.incarnation}`
     if (this.published.has(key)) return
@@ -459,6 +462,18 @@ export class ProbeDetector {
     if (first !== undefined) this.members.delete(first)
   }
 
+  /**
+   * `m` is suspected from `now`: no longer renewed, and its lease counted from a period ago (the period
+   * the probe that raised the suspicion spent), so the lease lapses `leaseMs` after the failure was seen
+   * rather than after the suspicion arrived.
+   */
+  private suspectFrom (m: MemberEntry, now: number): void {
+    m.state = 'suspect'
+    m.since = now
+    const lease = this.c.registry.leases.get(m.host)
+    if (lease !== undefined && !lease.local) lease.lastHeardAt = Math.min(lease.lastHeardAt, now - this.init.intervalMs)
+  }
+
   private revive (m: MemberEntry, incarnation: number, now: number): void {
     const wasAlive = m.state === 'alive'
     m.incarnation = incarnation
@@ -497,12 +512,8 @@ export class ProbeDetector {
     if (n.target === this.c.self) {
       // Suspicions of this peer are never cut by quota (a relay might forward one this peer refused):
       // every credible one is answered, by one refutation per REFUTE_EVERY_PERIODS at most, outranking them all.
-      if (n.incarnation < this.incarnationValue || n.incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
-        this.stats.noticesStale++
-        return TopicValidatorResult.Ignore
-      }
+      if (!this.suspectedSelf(n.incarnation)) return TopicValidatorResult.Ignore
       this.noticed(msg)
-      this.refute(n.incarnation)
       return TopicValidatorResult.Accept
     }
     if (!this.suspectQuota.take(from, now).ok) { this.stats.noticesOverQuota++; return TopicValidatorResult.Ignore }
@@ -514,8 +525,22 @@ export class ProbeDetector {
       return TopicValidatorResult.Ignore
     }
     m.incarnation = n.incarnation
-    if (m.state === 'alive') { m.state = 'suspect'; m.since = now }
+    if (m.state === 'alive') {
+      this.suspectFrom(m, now)
+      // A neighbour of the suspect probes it at once, telling it (buddy system).
+      if (this.c.membership.isMember(n.target)) void this.probe(n.target)
+    }
     return TopicValidatorResult.Accept
+  }
+
+  /** A suspicion of this peer at `incarnation` (a notice, or a PING that carries one): refuted if credible. */
+  private suspectedSelf (incarnation: number): boolean {
+    if (incarnation < this.incarnationValue || incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
+      this.stats.noticesStale++
+      return false
+    }
+    this.refute(incarnation)
+    return true
   }
 
   private noticed (_msg: Message): void {
@@ -641,6 +666,7 @@ export class ProbeDetector {
   private async answer (from: string, req: ProbeFrame): Promise<ProbeFrame | undefined> {
     switch (req.t) {
       case 'ping':
+        if (req.suspected !== undefined) this.suspectedSelf(req.suspected)
         return this.ack()
       case 'ping-req': {
         if (req.target === this.c.self) return this.ack()
