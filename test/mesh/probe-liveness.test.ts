@@ -14,6 +14,8 @@ import { encodeNotice } from '../../peers/sync/liveness/probe-codec.js'
 import { NOTICE_QUOTA_BURST, swimTopic } from '../../peers/sync/liveness/probe.js'
 import type { ProbeDetector } from '../../peers/sync/liveness/probe.js'
 import type { LivenessService } from '../../peers/sync/liveness/liveness.js'
+import { resolvePeerOptions } from '../../peers/options.js'
+import { validateConfig } from '../../src/daemon/config.js'
 
 let mesh: LiveMesh | undefined
 afterEach(async () => {
@@ -26,6 +28,16 @@ const detector = (p: Peer): ProbeDetector => (p.sync.liveness as LivenessService
 /** Every other peer holds `host` alive (the detector and the lease table). */
 const heldAlive = (m: LiveMesh, host: Peer): boolean =>
   m.peers.every(p => p === host || (detector(p).state(host.id)?.state === 'alive' && p.registry.leases.get(host.id)?.status === 'alive'))
+
+describe('the liveness option', () => {
+  it('defaults to heartbeat, takes probe, refuses anything else naming the key (peer option and daemon config)', () => {
+    expect(resolvePeerOptions({}).liveness).toBe('heartbeat')
+    expect(resolvePeerOptions({ liveness: 'probe' }).liveness).toBe('probe')
+    expect(() => resolvePeerOptions({ liveness: 'gossip' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('liveness') as string }) as Error)
+    expect(validateConfig({ liveness: 'probe' }).liveness).toBe('probe')
+    expect(() => validateConfig({ liveness: 'gossip' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('liveness') as string }) as Error)
+  })
+})
 
 describe('probe liveness', () => {
   it('a killed peer\'s agents expire on every other peer, through a gossiped suspicion', { timeout: 180_000 }, async () => {
