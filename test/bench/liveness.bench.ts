@@ -5,7 +5,7 @@
  * earlier ones). 1 s periods, 3 s leases, no DHT, anti-entropy every 60 s (so its rounds stay out of the
  * window).
  *
- * Per N and mode, once every peer holds every other host alive and 5 s more have passed: a window of `BENCH_LIVENESS_WINDOW_S`
+ * Per N and mode (`createdS`: createLiveMesh returned; `formedS`: every host alive everywhere, + 5 s), once 95 % of the (peer, host) pairs are alive (a loaded machine lets some lease lapse now and then, in either mode) and 5 s more have passed: a window of `BENCH_LIVENESS_WINDOW_S`
  * (default 10) s, then per peer per second (means over the peers): liveness messages received
  * (`msgsPerPeerPerS`: heartbeats, membership notices, probe frames, health views), their payload bytes
  * (`bytesPerPeerPerS`, before gossipsub and Yamux framing), signature verifications (`verifiesPerPeerPerS`:
@@ -27,6 +27,7 @@ export const name = 'liveness'
 
 const PERIOD_MS = 1000
 const SETTLE_MS = 5000
+const FORMED_SHARE = 0.95
 const progress = (msg: string): void => { process.stderr.write(`  liveness: ${msg}\n`) }
 
 interface Counters { msgs: number, bytes: number, verifies: number, heartbeats: number, notices: number, probes: number, views: number }
@@ -57,11 +58,13 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
   try {
     mesh = await createLiveMesh({ peers: n, liveness: mode, heartbeatIntervalMs: PERIOD_MS, antiEntropyIntervalMs: 60_000, dht: false, logLevel: 'silent' })
     const m = mesh
+    const createdS = round((performance.now() - t0) / 1000, 1)
     const victim = m.peers[n - 1]!
     await victim.registry.register({ id: 'victim-agent', capabilities: ['x'] })
     const ids = m.peers.map(p => p.id)
-    await m.waitFor(p => p.registry.lookup('victim-agent')?.status === 'reachable' &&
-      ids.every(id => id === p.id || p.registry.leases.get(id)?.status === 'alive'), { timeoutMs: 300_000, what: `every host alive on every peer (${n}, ${mode})` })
+    // On a loaded machine a lease somewhere may lapse for a moment (either mode): 95 % of the pairs suffice.
+    const aliveShare = (): number => m.peers.reduce((k, p) => k + ids.filter(id => id !== p.id && p.registry.leases.get(id)?.status === 'alive').length, 0) / (n * (n - 1))
+    await m.waitFor(p => p.registry.lookup('victim-agent')?.status === 'reachable' && aliveShare() >= FORMED_SHARE, { timeoutMs: 300_000, what: `95 % of the hosts alive on every peer (${n}, ${mode})` })
     // Formation's churn (joins, the suspicions a loaded machine raises and their refutations) settles first.
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const formedS = round((performance.now() - t0) / 1000, 1)
@@ -78,8 +81,8 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
       return { msgs: a.msgs - b.msgs, bytes: a.bytes - b.bytes, verifies: a.verifies - b.verifies, heartbeats: a.heartbeats - b.heartbeats, notices: a.notices - b.notices, probes: a.probes - b.probes, views: a.views - b.views }
     })
     const per = (k: keyof Counters): number => round(sum(delta, k) / n / secs, 2)
-    // Stillborn hosts count: every peer must still hold every host after the window (no false expiry).
-    const falseExpiries = m.peers.reduce((k, p) => k + ids.filter(id => id !== p.id && p.registry.leases.get(id)?.status !== 'alive').length, 0)
+    // Pairs (peer, live host) whose lease had lapsed at the end of the window: false expiries (load).
+    const falseExpiries = Math.round((1 - aliveShare()) * n * (n - 1))
     // Failure detection: kill the last peer, time until each other one shows its agent unreachable.
     const seen = new Map<number, number>()
     const k0 = performance.now()
@@ -91,6 +94,7 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
     }, { timeoutMs: 300_000, what: `the killed peer's agent unreachable everywhere (${n}, ${mode})` })
     const times = [...seen.values()]
     return {
+      createdS,
       formedS,
       msgsPerPeerPerS: per('msgs'),
       heartbeatsPerPeerPerS: per('heartbeats'),

@@ -141,7 +141,7 @@ export class LivenessService implements Liveness {
       this.stats.livenessStalledMs += late
       this.registry.leases.stalled(late)
     }
-    this.detector?.tick(now)
+    this.detector?.tick(now, late)
     this.registry.sweep()
     // Refresh RTTs for nearest-healthy.
     for (const c of this.node.getConnections()) {

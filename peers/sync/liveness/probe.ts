@@ -70,8 +70,10 @@ export const NOTICE_QUOTA_PER_PERIOD = 2
 export const INCARNATION_AHEAD_MAX = 1024
 /** Heartbeats each peer should receive per period: a peer's heartbeat period grows with the hosts it knows. */
 export const HEARTBEATS_PER_PERIOD = 2
+/** Times an ALIVE that reached no subscriber is published again (one period apart). */
+export const ALIVE_RETRIES_MAX = 10
 /** Highest local health multiplier: probe timeouts stretch to (1 + this) half periods. */
-export const LOCAL_HEALTH_MAX = 4
+export const LOCAL_HEALTH_MAX = 8
 /** Hosts per step of the health views' refresh scale ({@link ProbeDetector.viewScale}). */
 export const VIEW_REFRESH_HOSTS = 10
 /** A host with no direct evidence for this many of its (slow) heartbeat periods is no longer renewed. */
@@ -188,6 +190,7 @@ export class ProbeDetector {
   private fetchedMembers = false
   private aliveDue: ReturnType<typeof setTimeout> | undefined
   private lastAliveAt = 0
+  private aliveRetries = 0
   /** Lifeguard's local health multiplier: 0 healthy .. LOCAL_HEALTH_MAX. */
   private localHealth = 0
   private refuteDue: ReturnType<typeof setTimeout> | undefined
@@ -274,9 +277,13 @@ export class ProbeDetector {
     await this.c.node.unhandle(this.protocol).catch(() => {})
   }
 
-  /** One period: probe the next member, renew the leases of the hosts held alive. */
-  tick (now = Date.now()): void {
+  /**
+   * One period: probe the next member, renew the leases of the hosts held alive. `lateMs`: how late this
+   * peer's timer fired (a blocked event loop raises the local health multiplier: this peer is the slow one).
+   */
+  tick (now = Date.now(), lateMs = 0): void {
     if (!this.running) return
+    if (lateMs > this.init.intervalMs / 4) this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
     const target = this.nextTarget()
     if (target !== undefined) void this.probe(target)
     if (now - this.lastReplyAt > this.init.leaseMs) {
@@ -363,8 +370,9 @@ export class ProbeDetector {
 
   /**
    * Half a period, stretched by this peer's own health (Lifeguard's local health multiplier, Dadgar et al.
-   * 2018): each probe of its own that failed raises it (at most {@link LOCAL_HEALTH_MAX}), each that
-   * succeeded lowers it, so a peer whose own event loop or links are slow waits longer before suspecting.
+   * 2018): each probe of its own that failed, each refutation it had to make and each period its timer
+   * fired a quarter period late raise it (at most {@link LOCAL_HEALTH_MAX}), each probe that succeeded
+   * lowers it, so a peer whose own event loop or links are slow waits longer before suspecting.
    */
   private directTimeoutMs (): number {
     return Math.max(50, Math.floor(this.init.intervalMs * 0.5)) * (1 + this.localHealth)
@@ -442,7 +450,10 @@ export class ProbeDetector {
       if (!this.running) return
       this.lastAliveAt = Date.now()
       this.incarnationValue++
-      this.publish({ t: 'alive', incarnation: this.incarnationValue })
+      // A join's ALIVE made before gossipsub knows any subscriber of the topic reaches nobody: again next period (bounded).
+      this.publish({ t: 'alive', incarnation: this.incarnationValue }, (recipients) => {
+        if (recipients === 0 && this.aliveRetries < ALIVE_RETRIES_MAX) { this.aliveRetries++; this.scheduleAlive() } else if (recipients > 0) this.aliveRetries = 0
+      })
     }, wait)
     this.aliveDue.unref?.()
   }
@@ -487,10 +498,10 @@ export class ProbeDetector {
 
   // ---- notices ---------------------------------------------------------------------------------
 
-  private publish (n: Notice): void {
+  private publish (n: Notice, sent?: (recipients: number) => void): void {
     const bytes = encodeNotice(n)
     this.stats.noticesSent++
-    this.c.pubsub.publish(this.topic, bytes).catch(() => {})
+    this.c.pubsub.publish(this.topic, bytes).then((r) => { sent?.(r.recipients.length) }, () => { sent?.(0) })
   }
 
   private onNotice (msg: Message): TopicValidatorResult {
@@ -580,6 +591,8 @@ export class ProbeDetector {
       this.refuteDue = undefined
       if (!this.running) return
       this.lastRefuteAt = Date.now()
+      // Suspected: likely this peer is the slow one (Lifeguard) — it waits longer before suspecting others.
+      this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
       this.incarnationValue = Math.max(this.incarnationValue, this.refuteAbove + 1)
       this.stats.refutations++
       this.publish({ t: 'alive', incarnation: this.incarnationValue })
