@@ -284,6 +284,12 @@ export class ProbeDetector {
   tick (now = Date.now(), lateMs = 0): void {
     if (!this.running) return
     if (lateMs > this.init.intervalMs / 4) this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
+    if (lateMs > 0) {
+      // Time this peer could not listen is nobody's silence (as LeaseTable.stalled): the replies and the
+      // evidence that waited in the sockets are read before anyone is judged.
+      this.lastReplyAt = Math.min(now, this.lastReplyAt + lateMs)
+      for (const m of this.members.values()) m.evidenceAt = Math.min(now, m.evidenceAt + lateMs)
+    }
     const target = this.nextTarget()
     if (target !== undefined) void this.probe(target)
     if (now - this.lastReplyAt > this.init.leaseMs) {
