@@ -47,6 +47,12 @@ export const peerOptionsSchema = z.object({
   zone: z.string().min(1).max(128).optional(),
   /** Heartbeat period. Default 1000 ms. */
   heartbeatIntervalMs: positiveMs.default(1000),
+  /**
+   * Failure detection (peers/sync/liveness): `heartbeat`, every peer's heartbeat to every peer each period
+   * (cost per peer grows with the mesh); `probe`, SWIM-style probing of one neighbour per period with
+   * suspicions gossiped and refuted (cost per peer flat; PROTOCOL.md 1e). One mode per mesh. Default heartbeat.
+   */
+  liveness: z.enum(['heartbeat', 'probe']).default('heartbeat'),
   /** A host is unreachable after this much silence. Default 3 × heartbeatIntervalMs. */
   leaseMs: positiveMs.optional(),
   /** An unreachable host's agents are dropped after this much more silence. Default 10 × leaseMs. */

@@ -269,7 +269,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       agentsOf: (host) => this.registry.index.ofHost(host).size,
       localLoad: () => this.load(),
       raft: () => this.raft
-    }, { mesh: init.options.mesh, heartbeatIntervalMs: init.options.heartbeatIntervalMs, leaseMs: init.options.leaseMs, hostsMax: init.options.limits.hostsMax, hlcDriftMsMax: init.options.limits.hlcDriftMsMax, alerts: resolveAlertOptions(init.options.alerts) })
+    }, { mesh: init.options.mesh, heartbeatIntervalMs: init.options.heartbeatIntervalMs, leaseMs: init.options.leaseMs, hostsMax: init.options.limits.hostsMax, hlcDriftMsMax: init.options.limits.hlcDriftMsMax, alerts: resolveAlertOptions(init.options.alerts), viewScale: () => this.sync.liveness.detector?.viewScale() ?? 1 })
     for (const name of ['alert:raised', 'alert:cleared'] as const) this.monitor.on(name, (e) => this.emit(name, e as never))
     client.onCommitted = (ms) => { this.monitor.latency.raftCommit.record(ms) }
     this.monitor.sources = {

@@ -68,6 +68,11 @@ export interface PeerHealthInit {
   alerts: AlertThresholds
   /** Window of the latency percentiles. Default 60000 ms. */
   latencyWindowMs?: number
+  /**
+   * Factor on the views' refresh period and time to live (default 1): the probe liveness mode raises it
+   * with the mesh so each peer receives about one view per period (peers/sync/liveness/probe.ts).
+   */
+  viewScale?: () => number
 }
 
 export class PeerHealth extends TypedEmitter<PeerHealthEvents> {
@@ -158,7 +163,7 @@ export class PeerHealth extends TypedEmitter<PeerHealthEvents> {
       selfLoad: c.localLoad(),
       selfAgents: c.agentsOf(c.self),
       viewOf: (id) => this.views.get(id),
-      viewTtlMs: VIEW_TTL_HEARTBEATS * this.intervalMs,
+      viewTtlMs: VIEW_TTL_HEARTBEATS * (this.init.viewScale?.() ?? 1) * this.intervalMs,
       raft: this.raftInput(now),
       latency: { raftCommit: this.latency.raftCommit.snapshot(), agentRequest: this.latency.agentRequest.snapshot(), agentMessage: this.latency.agentMessage.snapshot() },
       breakers: this.sources.breakers?.() ?? [],
@@ -185,7 +190,7 @@ export class PeerHealth extends TypedEmitter<PeerHealthEvents> {
     silent.sort()
     const key = silent.join(',')
     this.ticksSincePublish++
-    if (key !== this.published || this.ticksSincePublish >= VIEW_REFRESH_HEARTBEATS) {
+    if (key !== this.published || this.ticksSincePublish >= VIEW_REFRESH_HEARTBEATS * (this.init.viewScale?.() ?? 1)) {
       this.published = key
       this.ticksSincePublish = 0
       this.views.publish({ sentAtMs: this.now(), reached: report.peers.reachable - 1, silentTotal: silent.length, silent: silent.slice(0, VIEW_SILENT_MAX) })

@@ -114,7 +114,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       leaseMs: o.leaseMs,
       hostsMax: o.limits.hostsMax,
       hlcDriftMsMax: o.limits.hlcDriftMsMax,
-      load: init.load
+      load: init.load,
+      mode: o.liveness
     })
     this.stats = liveView<SyncStats>(this.gossip.stats, this.liveness.stats, this.antiEntropy.stats)
     this.gossip.on('update:rejected', (e) => { this.emit('update:rejected', e) })

@@ -229,6 +229,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
       ...(config.bootstrap !== undefined ? { bootstrap: config.bootstrap } : {}),
       ...(config.zone !== undefined ? { zone: config.zone } : {}),
       ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
+      ...(config.liveness !== undefined ? { liveness: config.liveness } : {}),
       ...(config.sessionLeaseTtlMs !== undefined ? { sessionLeaseTtlMs: config.sessionLeaseTtlMs } : {}),
       ...(config.alerts !== undefined ? { alerts: config.alerts } : {}),
       ...(config.checks !== undefined ? { checks: config.checks } : {}),

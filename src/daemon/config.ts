@@ -99,6 +99,8 @@ export const daemonConfigSchema = z.object({
     fsyncSlowMs: z.number().int().min(0).max(3_600_000).optional()
   }).strict().optional(),
   heartbeatIntervalMs: z.number().int().positive().max(24 * 3600 * 1000).optional(),
+  /** Failure detection (the peer's `liveness` option): `heartbeat` (default) or `probe` (flat per-peer cost; one mode per mesh). */
+  liveness: z.enum(['heartbeat', 'probe']).optional(),
   sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
   /** The per-agent circuit breakers (the peer's `breaker` option): failureThreshold, windowMs, recoveryMs, recoveryMaxMs, probeTimeoutMs. */
   breaker: breakerSchema.optional(),

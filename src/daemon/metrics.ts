@@ -135,6 +135,14 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.stats().sync
     return [[{ direction: 'sent' }, s.heartbeatBytesSent], [{ direction: 'received' }, s.heartbeatBytesReceived]]
   })
+  c('agora_liveness_probe_total', 'Probe liveness (liveness: probe): probe frames and membership notices, by kind', ['kind'], () => {
+    const s = peer.stats().sync
+    return [[{ kind: 'probes_sent' }, s.probesSent], [{ kind: 'probes_missed' }, s.probesMissed], [{ kind: 'indirect_probes' }, s.indirectProbes], [{ kind: 'frames_received' }, s.probeFramesReceived], [{ kind: 'probes_rejected' }, s.probesRejected], [{ kind: 'probes_over_quota' }, s.probesOverQuota], [{ kind: 'notices_sent' }, s.noticesSent], [{ kind: 'notices_received' }, s.noticesReceived], [{ kind: 'notices_rejected' }, s.noticesRejected], [{ kind: 'notices_over_quota' }, s.noticesOverQuota], [{ kind: 'notices_stale' }, s.noticesStale], [{ kind: 'suspicions_raised' }, s.suspicionsRaised], [{ kind: 'refutations' }, s.refutations]]
+  })
+  c('agora_liveness_probe_bytes_total', 'Probe liveness payload bytes (probe frames sent and received, notices received)', ['direction'], () => {
+    const s = peer.stats().sync
+    return [[{ direction: 'probe_sent' }, s.probeBytesSent], [{ direction: 'probe_received' }, s.probeBytesReceived], [{ direction: 'notice_received' }, s.noticeBytesReceived]]
+  })
   c('agora_gossip_bytes_total', 'Registry and variable update payload bytes gossiped (before gossipsub framing)', ['direction'], () => {
     const s = peer.stats().sync
     return [[{ direction: 'published' }, s.gossipBytesPublished], [{ direction: 'received' }, s.gossipBytesReceived]]

@@ -33,8 +33,11 @@ export {
 } from './constants.js'
 export { decodeHeartbeat, encodeHeartbeat, HeartbeatFilter, HEARTBEAT_BYTES_MAX, type Heartbeat, type HeartbeatVerdict } from './heartbeat.js'
 export { LivenessService } from './liveness.js'
+export { ProbeDetector, probeProtocol, swimTopic, type ProbeStats, type MemberState } from './probe.js'
+import type { ProbeDetector, ProbeStats } from './probe.js'
 
-export interface LivenessStats {
+/** Heartbeat counters, and the probe detector's (zero unless `liveness: 'probe'`). */
+export interface LivenessStats extends ProbeStats {
   heartbeatsSent: number
   heartbeatsReceived: number
   heartbeatsRejected: number
@@ -51,6 +54,8 @@ export interface LivenessStats {
 
 export interface Liveness {
   readonly stats: LivenessStats
+  /** The probe failure detector when `mode` is `probe`. */
+  readonly detector?: ProbeDetector | undefined
   /** Tells the mesh this peer is stopping (a heartbeat with the leaving flag); bounded by `timeoutMs` (default 500). */
   announceLeaving: (timeoutMs?: number) => Promise<void>
   /** Validates and subscribes to the topic, runs the heartbeat timer (idempotent). */
@@ -72,17 +77,23 @@ export interface LivenessInit {
   hlcDriftMsMax?: number
   /** Load reported in heartbeats, clamped to [0, 1]. Default: always 0. */
   load?: () => number
+  /**
+   * `heartbeat` (default): every peer publishes a heartbeat every period and every peer verifies every
+   * one (O(N) per peer). `probe`: the probe failure detector (probe.ts, PROTOCOL.md 1e), O(1) per peer;
+   * heartbeats then go every `detector.heartbeatEvery()` periods. Every peer of a mesh runs the same mode.
+   */
+  mode?: 'heartbeat' | 'probe'
 }
 
 export interface LivenessComponents {
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
-  /** Its connections' round-trip times. */
-  node: Pick<AgoraLibp2p, 'getConnections'>
+  /** Its connections' round-trip times; the probe stream (probe mode). */
+  node: Pick<AgoraLibp2p, 'getConnections' | 'handle' | 'unhandle' | 'dialProtocol'>
   /** This peer's own documents' positions. */
   replica: Pick<Replica, 'id' | 'entry' | 'overQuota'>
   /** The lease table it feeds. */
   registry: Pick<ReplicatedRegistry, 'heard' | 'hostLeft' | 'sweep' | 'leases'>
-  membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers'>
+  membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers' | 'register'>
   /** Pulls when a heartbeat shows lag. */
   antiEntropy: Pick<AntiEntropy, 'requestSync'>
   health: SyncHealthTable

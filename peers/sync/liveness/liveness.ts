@@ -1,7 +1,6 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
 import type { Logger } from '../../../src/base/log.js'
-import type { DocKind } from '../../../crdt/codec.js'
 import type { SyncHealthTable } from '../health.js'
 import { DEFAULT_MESH } from '../constants.js'
 import {
@@ -10,6 +9,8 @@ import {
 } from './constants.js'
 import { HeartbeatFilter, decodeHeartbeat, encodeHeartbeat } from './heartbeat.js'
 import type { Liveness, LivenessComponents, LivenessInit, LivenessStats } from './index.js'
+import { ProbeDetector, emptyProbeStats } from './probe.js'
+import type { DocPosition } from './probe-codec.js'
 
 export class LivenessService implements Liveness {
   readonly stats: LivenessStats = {
@@ -20,8 +21,14 @@ export class LivenessService implements Liveness {
     heartbeatsFuture: 0,
     livenessStalledMs: 0,
     heartbeatBytesSent: 0,
-    heartbeatBytesReceived: 0
+    heartbeatBytesReceived: 0,
+    ...emptyProbeStats()
   }
+
+  /** The probe failure detector (`liveness: 'probe'`), else undefined (heartbeats every period). */
+  readonly detector: ProbeDetector | undefined
+  /** Periods until this peer's next heartbeat (probe mode: heartbeats every `detector.heartbeatEvery()` periods). */
+  private heartbeatCountdown = 0
 
   private readonly pubsub: LivenessComponents['pubsub']
   private readonly node: LivenessComponents['node']
@@ -61,6 +68,19 @@ export class LivenessService implements Liveness {
     })
     this.load = init.load ?? (() => 0)
     this.selfId = this.replica.id
+    if (init.mode === 'probe') {
+      this.detector = new ProbeDetector({
+        node: components.node,
+        pubsub: this.pubsub,
+        membership: this.membership,
+        registry: this.registry,
+        logger: this.log,
+        self: this.selfId,
+        ownDocs: () => this.ownDocs(),
+        load: this.load,
+        onAck: (from, ack) => { this.notePositions(from, ack.docs, Date.now()) }
+      }, { mesh: init.mesh ?? DEFAULT_MESH, intervalMs: this.intervalMs, leaseMs, hostsMax: init.hostsMax ?? DEFAULT_HOSTS_MAX }, this.stats)
+    }
   }
 
   async start (): Promise<void> {
@@ -68,6 +88,9 @@ export class LivenessService implements Liveness {
     this.running = true
     this.pubsub.topicValidators.set(this.topic, (_peer, msg) => this.onHeartbeat(msg))
     this.pubsub.subscribe(this.topic)
+    await this.detector?.start()
+    // Probe mode: the first heartbeat at a random period of the first round, so peers started together spread theirs.
+    this.heartbeatCountdown = this.detector === undefined ? 0 : Math.floor(Math.random() * 2)
     this.lastTickAt = Date.now()
     this.timer = setInterval(() => { this.tick() }, this.intervalMs)
     this.timer.unref?.()
@@ -77,6 +100,7 @@ export class LivenessService implements Liveness {
     if (!this.running) return
     this.running = false
     clearInterval(this.timer)
+    await this.detector?.stop()
     this.pubsub.topicValidators.delete(this.topic)
     try { this.pubsub.unsubscribe(this.topic) } catch {}
   }
@@ -90,8 +114,8 @@ export class LivenessService implements Liveness {
     ])
   }
 
-  private ownDocs (): Array<{ kind: DocKind, incarnation: number, seq: number }> {
-    const docs: Array<{ kind: DocKind, incarnation: number, seq: number }> = []
+  private ownDocs (): DocPosition[] {
+    const docs: DocPosition[] = []
     for (const kind of ['reg', 'var'] as const) {
       const e = this.replica.entry(kind, this.selfId)
       if (e !== undefined) docs.push({ kind, incarnation: e.incarnation, seq: e.seq })
@@ -101,11 +125,13 @@ export class LivenessService implements Liveness {
 
   private tick (): void {
     if (!this.running) return
-    const docs = this.ownDocs()
-    const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs })
-    this.stats.heartbeatsSent++
-    this.stats.heartbeatBytesSent += bytes.length
-    this.pubsub.publish(this.topic, bytes).catch(() => {})
+    if (--this.heartbeatCountdown <= 0) {
+      this.heartbeatCountdown = this.detector?.heartbeatEvery() ?? 1
+      const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs: this.ownDocs() })
+      this.stats.heartbeatsSent++
+      this.stats.heartbeatBytesSent += bytes.length
+      this.pubsub.publish(this.topic, bytes).catch(() => {})
+    }
     // A tick that fires late shows this peer was not listening (a blocked event loop, a starved or
     // suspended process): that time is not the hosts' silence (heartbeats wait in the sockets).
     const now = Date.now()
@@ -115,6 +141,7 @@ export class LivenessService implements Liveness {
       this.stats.livenessStalledMs += late
       this.registry.leases.stalled(late)
     }
+    this.detector?.tick(now, late)
     this.registry.sweep()
     // Refresh RTTs for nearest-healthy.
     for (const c of this.node.getConnections()) {
@@ -156,15 +183,28 @@ export class LivenessService implements Liveness {
     }
     this.stats.heartbeatsReceived++
     if (hb.leaving === true) {
+      this.detector?.left(from)
       this.registry.hostLeft(from)
       return TopicValidatorResult.Accept
     }
     const s = this.peers.get(from)
     const now = Date.now()
+    // Probe mode: a heartbeat is evidence for the detector, which renews the lease unless the host is suspected.
+    if (this.detector !== undefined) this.detector.heardHeartbeat(from, hb.load, now)
+    else this.registry.heard(from, { load: hb.load, ...(s.health.rttMs !== undefined ? { rttMs: s.health.rttMs } : {}) })
+    this.notePositions(from, hb.docs, now)
+    return TopicValidatorResult.Accept
+  }
+
+  /**
+   * Positions of `from`'s own documents, from its heartbeat or its probe ACK: the lag, and a pull when
+   * it is still there a heartbeat period after it was first seen.
+   */
+  private notePositions (from: string, docs: DocPosition[], now: number): void {
+    const s = this.peers.get(from)
     s.health.lastHeartbeatAt = now
-    this.registry.heard(from, { load: hb.load, ...(s.health.rttMs !== undefined ? { rttMs: s.health.rttMs } : {}) })
     let lag = 0
-    for (const d of hb.docs) {
+    for (const d of docs) {
       const mine = this.replica.entry(d.kind, from)
       // A document over its quota here is not lag: we would refuse what a pull brings, save a new
       // incarnation (the host's compaction), which still counts.
@@ -183,6 +223,5 @@ export class LivenessService implements Liveness {
       s.lagSince = now
       this.antiEntropy.requestSync(this.membership.isMember(from) ? from : this.membership.randomMember())
     }
-    return TopicValidatorResult.Accept
   }
 }
