@@ -113,7 +113,7 @@ async function inside (run: string, o: ClusterOptions, flags: Record<string, unk
     }, true)
     if (typeof flags.out === 'string') writeReport(flags.out, report)
     io.stdout(flags.json === true ? JSON.stringify(report) + '\n' : summary(report))
-    return EXIT_OK
+    return report.failed === undefined ? EXIT_OK : EXIT_FAILED
   } finally {
     clearInterval(watch)
     for (const [sig, h] of handlers) process.off(sig, h)
@@ -142,6 +142,7 @@ export function summary (r: ClusterReport): string {
     s += l('side writes seen before heal', `${r.partition.sideWritesSeen[0]}/${r.partition.sides[0].length} and ${r.partition.sideWritesSeen[1]}/${r.partition.sides[1].length}`)
     s += l('converged after heal', r.partition.healConvergeMs !== null ? `${r.partition.healConvergeMs} ms` : `NOT within the phase bound (${r.partition.healLeft ?? ''})`)
   }
+  if (r.failed !== undefined) s += l('FAILED', `${r.failed.phase}: ${r.failed.message}`)
   if (r.failover !== undefined) s += l('failover: new leader / commit', `${r.failover.electMs} / ${r.failover.commitMs} ms (killed peer ${r.failover.killedPeer})`)
   return s
 }

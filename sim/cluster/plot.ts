@@ -23,6 +23,7 @@ export const FIGURES: Figure[] = [
   { title: 'wire bytes / peer / s (idle)', unit: 'kB/s', get: r => r.idle.median.wireBytesPerS / 1000 },
   { title: 'CPU / peer (idle)', unit: '%', get: r => r.idle.median.cpuPercent },
   { title: 'RSS / peer', unit: 'MB', get: r => r.idle.rssMbMedian },
+  { title: 'event-loop lag p99 (starvation)', unit: 's', get: r => r.idle.eventLoopLagP99MsMedian / 1000 },
   { title: 'partition detected', unit: 's', get: r => r.partition === undefined ? undefined : r.partition.detectMs / 1000 },
   { title: 'converged after heal', unit: 's', get: r => r.partition?.healConvergeMs == null ? undefined : r.partition.healConvergeMs / 1000 },
   { title: 'failover (new leader commits)', unit: 's', get: r => r.failover === undefined ? undefined : r.failover.commitMs / 1000 }

@@ -116,6 +116,8 @@ export interface ClusterReport {
     unreachableSeenMin: number
   }
   failover?: { killedPeer: number, electMs: number, commitMs: number }
+  /** The partition or failover phase that did not complete within its bound (the run exits 1 with this report). */
+  failed?: { phase: string, message: string }
 }
 
 export interface RunHooks {
@@ -240,7 +242,7 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
     }))
     try {
       await inPool(procs, 8, async (p) => {
-        for (const v of [PROBE_VAR, SPLIT_A_VAR, SPLIT_B_VAR]) await api(p, token, 'PUT', `/v1/variables/eventual/${v}`, { value: `declared-${p.i}`, merge: 'lww' })
+        for (const v of [PROBE_VAR, SPLIT_A_VAR, SPLIT_B_VAR]) await put(p, token, `/v1/variables/eventual/${v}`, { value: `declared-${p.i}`, merge: 'lww' })
       })
       // Streams are open once a write made after them is seen by everyone: a warm-up write.
       await writeAndWait('warmup', procs[0]!, procs, token, visible, o.phaseTimeoutMs)
@@ -272,83 +274,90 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
       }
       log(`write-to-visible: ${samples.length} samples, p50 ${writes.p50Ms} ms, p99 ${writes.p99Ms} ms, max ${writes.maxMs} ms, ${missing} missing`)
 
-      // 5. partition and heal
+      // 5. partition and heal, 6. failover: a phase that times out ends the run with what was measured
+      // (the report's `failed`), rather than losing the figures of the phases before it.
       let partitionReport: ClusterReport['partition']
-      if (o.partition) {
-        const half = Math.ceil(o.nodes / 2)
-        const sideA = all.slice(0, half)
-        const sideB = all.slice(half)
-        const tp = now()
-        await partition(run, sideB, mode)
-        let unseen = ''
-        let minUnreachable = 0
-        await until('partition detection', o.phaseTimeoutMs, async () => {
-          const counts = await mapPool(procs, API_CONCURRENCY_MAX, async (p) => {
-            const other = new Set((sideA.includes(p.i) ? sideB : sideA).map(i => specs[i - 1]!.peerId))
-            return (await members(p)).filter(m => other.has(m.peerId) && m.reachability === 'unreachable').length
-          })
-          minUnreachable = Math.min(...counts)
-          const ok = procs.every((p, k) => counts[k] === (sideA.includes(p.i) ? sideB.length : sideA.length))
-          unseen = `min unreachable seen ${minUnreachable}`
-          return ok ? true : undefined
-        }, () => unseen, poll)
-        const detectMs = now() - tp
-        log(`partition: ${sideA.length} | ${sideB.length}; every peer sees the other side unreachable after ${Math.round(detectMs)} ms`)
-        const ka = `${SPLIT_A_VAR}=a`
-        const kb = `${SPLIT_B_VAR}=b`
-        for (const k of [ka, kb]) visible.set(k, new Map())
-        await api(procs[0]!, token, 'PUT', `/v1/variables/eventual/${SPLIT_A_VAR}`, { value: 'a', merge: 'lww' })
-        await api(procs[procs.length - 1]!, token, 'PUT', `/v1/variables/eventual/${SPLIT_B_VAR}`, { value: 'b', merge: 'lww' })
-        // Each side spreads its own write before the heal, as far as its connections inside the side allow
-        // (peers whose connections all crossed the cut may not get it): a bounded wait, then the count.
-        const sideWait = SIDE_WRITE_WAIT_MS + 3 * o.heartbeatIntervalMs
-        const sideSeen = (): [number, number] => [sideA.filter(i => i === 1 || visible.get(ka)!.has(i)).length, sideB.filter(i => i === o.nodes || visible.get(kb)!.has(i)).length]
-        await until('writes inside each side', sideWait, async () => { const [x, y] = sideSeen(); return x === sideA.length && y === sideB.length ? true : undefined }, () => '').catch(() => {})
-        const sideWritesSeen = sideSeen()
-        log(`partition: the side's own write reached ${sideWritesSeen[0]}/${sideA.length} and ${sideWritesSeen[1]}/${sideB.length} peers before the heal`)
-        const th = now()
-        await heal(run, all, mode)
-        let left = ''
-        let healConvergeMs: number | null = null
-        // Converged: every peer holds both writes and has seen every other reachable since the heal.
-        const healed = reachTracker(procs, byId, members)
-        try {
-          await until('convergence after the heal', o.phaseTimeoutMs, async () => {
-            const a = visible.get(ka)!
-            const b = visible.get(kb)!
-            const reached = await healed.poll()
-            const held = procs.filter(p => (p.i === 1 || a.has(p.i)) && (p.i === o.nodes || b.has(p.i))).length
-            left = `${held} of ${procs.length} peers hold both writes; ${healed.detail()}`
-            return held === procs.length && reached ? true : undefined
-          }, () => left, poll)
-          healConvergeMs = now() - th
-          log(`heal: every peer holds both sides' writes and has seen every other reachable after ${Math.round(healConvergeMs)} ms`)
-        } catch (err) {
-          log(`heal: NOT converged within ${o.phaseTimeoutMs} ms: ${left}`)
-        }
-        partitionReport = { sides: [sideA, sideB], detectMs: round(detectMs, 0), sideWritesSeen, healConverged: healConvergeMs !== null, healConvergeMs: healConvergeMs === null ? null : round(healConvergeMs, 0), ...(healConvergeMs === null ? { healLeft: left } : {}), unreachableSeenMin: minUnreachable }
-      }
-
-      // 6. failover
       let failover: ClusterReport['failover']
-      if (o.failover) {
-        const old = await leaderOf(procs[0]!)
-        const victim = procs.find(p => p.peerId === old)!
-        const tk = now()
-        process.kill(victim.pid, 'SIGKILL')
-        const survivors = procs.slice(0, o.voters).filter(p => p !== victim)
-        const next = await until('failover election', o.phaseTimeoutMs, async () => {
-          for (const p of survivors) {
-            const l = await leaderOf(p).catch(() => undefined)
-            if (l !== undefined && l !== old && byId.has(l)) return procs.find(x => x.peerId === l)
+      let failed: ClusterReport['failed']
+      try {
+        if (o.partition) {
+          const half = Math.ceil(o.nodes / 2)
+          const sideA = all.slice(0, half)
+          const sideB = all.slice(half)
+          const tp = now()
+          await partition(run, sideB, mode)
+          let unseen = ''
+          let minUnreachable = 0
+          await until('partition detection', o.phaseTimeoutMs, async () => {
+            const counts = await mapPool(procs, API_CONCURRENCY_MAX, async (p) => {
+              const other = new Set((sideA.includes(p.i) ? sideB : sideA).map(i => specs[i - 1]!.peerId))
+              return (await members(p)).filter(m => other.has(m.peerId) && m.reachability === 'unreachable').length
+            })
+            minUnreachable = Math.min(...counts)
+            const ok = procs.every((p, k) => counts[k] === (sideA.includes(p.i) ? sideB.length : sideA.length))
+            unseen = `min unreachable seen ${minUnreachable}`
+            return ok ? true : undefined
+          }, () => unseen, poll)
+          const detectMs = now() - tp
+          log(`partition: ${sideA.length} | ${sideB.length}; every peer sees the other side unreachable after ${Math.round(detectMs)} ms`)
+          const ka = `${SPLIT_A_VAR}=a`
+          const kb = `${SPLIT_B_VAR}=b`
+          for (const k of [ka, kb]) visible.set(k, new Map())
+          await put(procs[0]!, token, `/v1/variables/eventual/${SPLIT_A_VAR}`, { value: 'a', merge: 'lww' })
+          await put(procs[procs.length - 1]!, token, `/v1/variables/eventual/${SPLIT_B_VAR}`, { value: 'b', merge: 'lww' })
+          // Each side spreads its own write before the heal, as far as its connections inside the side allow
+          // (peers whose connections all crossed the cut may not get it): a bounded wait, then the count.
+          const sideWait = SIDE_WRITE_WAIT_MS + 3 * o.heartbeatIntervalMs
+          const sideSeen = (): [number, number] => [sideA.filter(i => i === 1 || visible.get(ka)!.has(i)).length, sideB.filter(i => i === o.nodes || visible.get(kb)!.has(i)).length]
+          await until('writes inside each side', sideWait, async () => { const [x, y] = sideSeen(); return x === sideA.length && y === sideB.length ? true : undefined }, () => '').catch(() => {})
+          const sideWritesSeen = sideSeen()
+          log(`partition: the side's own write reached ${sideWritesSeen[0]}/${sideA.length} and ${sideWritesSeen[1]}/${sideB.length} peers before the heal`)
+          const th = now()
+          await heal(run, all, mode)
+          let left = ''
+          let healConvergeMs: number | null = null
+          // Converged: every peer holds both writes and has seen every other reachable since the heal.
+          const healed = reachTracker(procs, byId, members)
+          try {
+            await until('convergence after the heal', o.phaseTimeoutMs, async () => {
+              const a = visible.get(ka)!
+              const b = visible.get(kb)!
+              const reached = await healed.poll()
+              const held = procs.filter(p => (p.i === 1 || a.has(p.i)) && (p.i === o.nodes || b.has(p.i))).length
+              left = `${held} of ${procs.length} peers hold both writes; ${healed.detail()}`
+              return held === procs.length && reached ? true : undefined
+            }, () => left, poll)
+            healConvergeMs = now() - th
+            log(`heal: every peer holds both sides' writes and has seen every other reachable after ${Math.round(healConvergeMs)} ms`)
+          } catch (err) {
+            log(`heal: NOT converged within ${o.phaseTimeoutMs} ms: ${left}`)
           }
-          return undefined
-        }, () => 'no surviving voter leads')
-        const electMs = now() - tk
-        await until('failover commit', o.phaseTimeoutMs, async () => await api(next!, token, 'PUT', '/v1/variables/strong/failover-probe', { value: 1 }).then(() => true), () => 'the new leader committed no write')
-        const commitMs = now() - tk
-        log(`failover: killed peer ${victim.i} (leader); peer ${next!.i} leads after ${Math.round(electMs)} ms, a strong write committed after ${Math.round(commitMs)} ms`)
-        failover = { killedPeer: victim.i, electMs: round(electMs, 0), commitMs: round(commitMs, 0) }
+          partitionReport = { sides: [sideA, sideB], detectMs: round(detectMs, 0), sideWritesSeen, healConverged: healConvergeMs !== null, healConvergeMs: healConvergeMs === null ? null : round(healConvergeMs, 0), ...(healConvergeMs === null ? { healLeft: left } : {}), unreachableSeenMin: minUnreachable }
+        }
+
+        if (o.failover) {
+          const old = await leaderOf(procs[0]!)
+          const victim = procs.find(p => p.peerId === old)!
+          const tk = now()
+          process.kill(victim.pid, 'SIGKILL')
+          const survivors = procs.slice(0, o.voters).filter(p => p !== victim)
+          const next = await until('failover election', o.phaseTimeoutMs, async () => {
+            for (const p of survivors) {
+              const l = await leaderOf(p).catch(() => undefined)
+              if (l !== undefined && l !== old && byId.has(l)) return procs.find(x => x.peerId === l)
+            }
+            return undefined
+          }, () => 'no surviving voter leads')
+          const electMs = now() - tk
+          await until('failover commit', o.phaseTimeoutMs, async () => await api(next!, token, 'PUT', '/v1/variables/strong/failover-probe', { value: 1 }).then(() => true), () => 'the new leader committed no write')
+          const commitMs = now() - tk
+          log(`failover: killed peer ${victim.i} (leader); peer ${next!.i} leads after ${Math.round(electMs)} ms, a strong write committed after ${Math.round(commitMs)} ms`)
+          failover = { killedPeer: victim.i, electMs: round(electMs, 0), commitMs: round(commitMs, 0) }
+        }
+      } catch (err) {
+        if (!(err instanceof ClusterPhaseTimeoutError)) throw err
+        failed = { phase: String(err.details.phase), message: err.message }
+        log(`${failed.phase}: ${err.message}; the report keeps the phases before it`)
       }
 
       const l = linkOf(o, 1)
@@ -373,7 +382,8 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
         idle,
         writes,
         ...(partitionReport !== undefined ? { partition: partitionReport } : {}),
-        ...(failover !== undefined ? { failover } : {})
+        ...(failover !== undefined ? { failover } : {}),
+        ...(failed !== undefined ? { failed } : {})
       }
     } finally {
       for (const c of closers) c()
@@ -384,6 +394,19 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
     if (o.logsDir !== undefined) keepLogs(run, o.nodes, o.logsDir, log)
     await cleanupRun(run)
     log(`cleanup: run ${run} removed`)
+  }
+}
+
+/** Attempts of one harness write to a peer's API (an LWW PUT is idempotent) before the run fails. */
+export const PUT_ATTEMPTS_MAX = 3
+
+/**
+ * A PUT to peer `p`'s API, tried up to {@link PUT_ATTEMPTS_MAX} times: a starved daemon may not answer
+ * within HTTP_TIMEOUT_MS (at N = 50 on this machine one did not, and the run ended at its write phase).
+ */
+async function put (p: PeerSpec, token: string, path: string, body: unknown): Promise<void> {
+  for (let k = 1; ; k++) {
+    try { await api(p, token, 'PUT', path, body); return } catch (err) { if (k >= PUT_ATTEMPTS_MAX) throw err }
   }
 }
 
@@ -398,7 +421,7 @@ async function writeAndWait (value: string, writer: PeerSpec, procs: PeerProcess
   const key = `${PROBE_VAR}=${value}`
   visible.set(key, seen)
   const t0 = now()
-  await api(writer, token, 'PUT', `/v1/variables/eventual/${PROBE_VAR}`, { value, merge: 'lww' })
+  await put(writer, token, `/v1/variables/eventual/${PROBE_VAR}`, { value, merge: 'lww' })
   const live = procs.filter(p => !p.exited && p.i !== writer.i)
   await until(`write ${value} visible`, timeoutMs, async () => live.every(p => seen.has(p.i)) ? true : undefined, () => `seen on ${seen.size} of ${live.length}`)
   visible.delete(key)
