@@ -29,12 +29,13 @@ const FLAGS = {
   nodes: 'number', voters: 'number', 'latency-ms': 'number', 'jitter-ms': 'number', loss: 'number', config: 'string',
   'heartbeat-ms': 'number', writes: 'number', 'window-ms': 'number', 'no-partition': 'boolean', 'no-failover': 'boolean',
   'form-timeout-ms': 'number', 'phase-timeout-ms': 'number', 'start-concurrency': 'number', json: 'boolean', out: 'string',
-  cleanup: 'boolean', all: 'boolean', inside: 'string'
+  cleanup: 'boolean', all: 'boolean', inside: 'string', 'daemon-json': 'string', 'daemon-cli': 'string', 'daemon-heap-mb': 'number', logs: 'string'
 } as const
 
 const KEY_OF_FLAG: Record<string, string> = {
   nodes: 'nodes', voters: 'voters', 'latency-ms': 'latencyMs', 'jitter-ms': 'jitterMs', loss: 'lossPercent', 'heartbeat-ms': 'heartbeatIntervalMs',
-  writes: 'writes', 'window-ms': 'windowMs', 'form-timeout-ms': 'formTimeoutMs', 'phase-timeout-ms': 'phaseTimeoutMs', 'start-concurrency': 'startConcurrency'
+  writes: 'writes', 'window-ms': 'windowMs', 'form-timeout-ms': 'formTimeoutMs', 'phase-timeout-ms': 'phaseTimeoutMs', 'start-concurrency': 'startConcurrency',
+  'daemon-json': 'daemon', 'daemon-cli': 'daemonCli', 'daemon-heap-mb': 'daemonHeapMb', logs: 'logsDir'
 }
 
 /** Options from flags and the scenario file. */
@@ -112,7 +113,7 @@ async function inside (run: string, o: ClusterOptions, flags: Record<string, unk
     }, true)
     if (typeof flags.out === 'string') writeReport(flags.out, report)
     io.stdout(flags.json === true ? JSON.stringify(report) + '\n' : summary(report))
-    return EXIT_OK
+    return report.failed === undefined ? EXIT_OK : EXIT_FAILED
   } finally {
     clearInterval(watch)
     for (const [sig, h] of handlers) process.off(sig, h)
@@ -124,7 +125,8 @@ export function summary (r: ClusterReport): string {
   const l = (k: string, v: string): string => `  ${k.padEnd(34)} ${v}\n`
   let s = `cluster run ${r.run}: ${r.nodes} peer processes, ${r.voters} Raft voters, link ${r.link.netem.length > 0 ? r.link.netem : 'unshaped'}, heartbeats every ${r.heartbeatIntervalMs} ms\n`
   s += l('all serving', `${r.startMs} ms`)
-  s += l('mesh formed (all reachable)', `${r.formMs} ms from the first spawn, ${r.formAfterStartMs} ms after the last peer served`)
+  s += l('mesh formed (each pair seen reachable)', `${r.formMs} ms from the first spawn, ${r.formAfterStartMs} ms after the last peer served`)
+  s += l('every pair reachable at once', `${r.formAllAtOnceMs !== null ? `${r.formAllAtOnceMs} ms` : 'not within the wait'} (${round(100 * r.reachablePairsFraction, 1)} % of pairs in the last poll)`)
   s += l('Raft leader agreed', `${r.raftLeaderMs} ms`)
   s += l('TCP handshake RTT p50 / max', `${r.rtt.tcpHandshakeP50Ms} / ${r.rtt.tcpHandshakeMaxMs} ms (daemon estimate ${r.rtt.daemonRttP50Ms ?? 'n/a'} ms)`)
   s += l('write-to-visible p50 / p99 / max', `${r.writes.p50Ms} / ${r.writes.p99Ms} / ${r.writes.maxMs} ms (${r.writes.samples} samples, ${r.writes.missing} missing)`)
@@ -140,6 +142,7 @@ export function summary (r: ClusterReport): string {
     s += l('side writes seen before heal', `${r.partition.sideWritesSeen[0]}/${r.partition.sides[0].length} and ${r.partition.sideWritesSeen[1]}/${r.partition.sides[1].length}`)
     s += l('converged after heal', r.partition.healConvergeMs !== null ? `${r.partition.healConvergeMs} ms` : `NOT within the phase bound (${r.partition.healLeft ?? ''})`)
   }
+  if (r.failed !== undefined) s += l('FAILED', `${r.failed.phase}: ${r.failed.message}`)
   if (r.failover !== undefined) s += l('failover: new leader / commit', `${r.failover.electMs} / ${r.failover.commitMs} ms (killed peer ${r.failover.killedPeer})`)
   return s
 }

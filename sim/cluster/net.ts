@@ -214,13 +214,6 @@ export async function isolate (run: string, i: number, mode: ShapingMode): Promi
   await sh('ip', ['-n', bridgeNs(run), 'link', 'set', portIf(run, i, mode), 'down'])
 }
 
-/** Bytes through peer i's mesh link (the kernel's counters of its `eth0`). */
-export async function linkBytes (run: string, i: number): Promise<{ rx: number, tx: number }> {
-  const rx = Number((await sh('ip', ['netns', 'exec', peerNs(run, i), 'cat', '/sys/class/net/eth0/statistics/rx_bytes'])).trim())
-  const tx = Number((await sh('ip', ['netns', 'exec', peerNs(run, i), 'cat', '/sys/class/net/eth0/statistics/tx_bytes'])).trim())
-  return { rx, tx }
-}
-
 /** Namespaces of runs (ours by prefix), by run id. */
 export async function listRuns (): Promise<Map<string, string[]>> {
   const out = await sh('ip', ['netns', 'list'])

@@ -29,6 +29,15 @@ export const START_CONCURRENCY_MAX = 32
 /** Heartbeat interval bounds given to the daemons. */
 export const HEARTBEAT_MS_MIN = 100
 export const HEARTBEAT_MS_MAX = 60_000
+/** Largest old-space heap given to one daemon (`--daemon-heap-mb`, node's --max-old-space-size). */
+export const DAEMON_HEAP_MB_MAX = 16_384
+/** Least old-space heap of one daemon (below it a daemon does not start). */
+export const DAEMON_HEAP_MB_MIN = 64
+/** Most keys of the extra daemon config (`--daemon-json`, the scenario file's `daemon`). */
+export const DAEMON_CONFIG_KEYS_MAX = 64
+/** Bound of mesh formation: this plus {@link FORM_TIMEOUT_MS_PER_PEER} per peer, by default. */
+export const FORM_TIMEOUT_MS_BASE = 120_000
+export const FORM_TIMEOUT_MS_PER_PEER = 4000
 
 /** Shaping of one peer's link to the bridge (netem on the peer's side, so each direction of a pair crosses one). */
 export interface LinkShape {
@@ -63,12 +72,25 @@ export interface ClusterOptions extends LinkShape {
   phaseTimeoutMs: number
   /** Peer processes started at once. Default 4. */
   startConcurrency: number
+  /**
+   * Extra keys of every daemon's config file (`--daemon-json '{...}'`, or the scenario file's `daemon`),
+   * laid over the harness's own (which win for what the harness needs: addresses, data dir, token, voters).
+   * The daemon validates them (an unknown key fails its start with the daemon's own error). Default none.
+   */
+  daemon: Record<string, unknown>
+  /** The daemon entry point to run (`--daemon-cli path/dist/src/cli.js`, another build). Default this build's. */
+  daemonCli?: string
+  /** Old-space heap limit of each daemon, MB (`--daemon-heap-mb`); 0: node's default. Default 0. */
+  daemonHeapMb: number
+  /** Where to copy every daemon's log before the run is removed (`--logs dir`, as `<run>-p<i>.log`). Default: not kept. */
+  logsDir?: string
 }
 
 const FLAG: Record<string, string> = {
   nodes: '--nodes', voters: '--voters', latencyMs: '--latency-ms', jitterMs: '--jitter-ms', lossPercent: '--loss',
   heartbeatIntervalMs: '--heartbeat-ms', writes: '--writes', windowMs: '--window-ms', formTimeoutMs: '--form-timeout-ms',
-  phaseTimeoutMs: '--phase-timeout-ms', startConcurrency: '--start-concurrency', partition: '--no-partition', failover: '--no-failover'
+  phaseTimeoutMs: '--phase-timeout-ms', startConcurrency: '--start-concurrency', partition: '--no-partition', failover: '--no-failover',
+  daemon: '--daemon-json', daemonCli: '--daemon-cli', daemonHeapMb: '--daemon-heap-mb', logsDir: '--logs'
 }
 
 function num (raw: Record<string, unknown>, key: string, def: number, min: number, max: number, limit: string, src: string, int = true): number {
@@ -145,10 +167,42 @@ export function validateClusterOptions (flagRaw: Record<string, unknown>, fileRa
     windowMs: n('windowMs', 10_000, 1000, WINDOW_MS_MAX, 'WINDOW_MS_MAX'),
     partition: bool('partition', true),
     failover,
-    formTimeoutMs: n('formTimeoutMs', 60_000 + 2000 * nodes, 1000, PHASE_TIMEOUT_MS_MAX, 'PHASE_TIMEOUT_MS_MAX'),
+    formTimeoutMs: n('formTimeoutMs', FORM_TIMEOUT_MS_BASE + FORM_TIMEOUT_MS_PER_PEER * nodes, 1000, PHASE_TIMEOUT_MS_MAX, 'PHASE_TIMEOUT_MS_MAX'),
     phaseTimeoutMs: n('phaseTimeoutMs', 120_000, 1000, PHASE_TIMEOUT_MS_MAX, 'PHASE_TIMEOUT_MS_MAX'),
-    startConcurrency: n('startConcurrency', 4, 1, START_CONCURRENCY_MAX, 'START_CONCURRENCY_MAX')
+    startConcurrency: n('startConcurrency', 4, 1, START_CONCURRENCY_MAX, 'START_CONCURRENCY_MAX'),
+    daemon: daemonConfig(...pick('daemon')),
+    ...str(...pick('daemonCli'), 'daemonCli'),
+    daemonHeapMb: heapMb(...pick('daemonHeapMb')),
+    ...str(...pick('logsDir'), 'logsDir')
   }
+}
+
+const flagOrKey = (src: string, key: string): string => src === 'flags' ? FLAG[key] ?? key : `${src}: ${key}`
+
+/** The extra daemon config: an object of at most {@link DAEMON_CONFIG_KEYS_MAX} keys (a flag's value is JSON text). */
+function daemonConfig (raw: Record<string, unknown>, src: string): Record<string, unknown> {
+  let v = raw.daemon
+  if (v === undefined) return {}
+  const name = flagOrKey(src, 'daemon')
+  if (typeof v === 'string') {
+    try { v = JSON.parse(v) } catch (err) { throw new InvalidOptionError(name, `is not JSON: ${(err as Error).message}`) }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InvalidOptionError(name, 'must be an object of daemon config keys')
+  if (Object.keys(v).length > DAEMON_CONFIG_KEYS_MAX) throw new InvalidOptionError(name, `has more than ${DAEMON_CONFIG_KEYS_MAX} keys (DAEMON_CONFIG_KEYS_MAX)`, { limit: 'DAEMON_CONFIG_KEYS_MAX', max: DAEMON_CONFIG_KEYS_MAX })
+  return Object.assign(Object.create(null) as Record<string, unknown>, v)
+}
+
+function str (raw: Record<string, unknown>, src: string, key: 'daemonCli' | 'logsDir'): Record<string, string> {
+  const v = raw[key]
+  if (v === undefined) return {}
+  if (typeof v !== 'string' || v.length === 0) throw new InvalidOptionError(flagOrKey(src, key), `must be a non-empty path, got ${JSON.stringify(v)}`)
+  return { [key]: v }
+}
+
+function heapMb (raw: Record<string, unknown>, src: string): number {
+  const v = num(raw, 'daemonHeapMb', 0, 0, DAEMON_HEAP_MB_MAX, 'DAEMON_HEAP_MB_MAX', src)
+  if (v !== 0 && v < DAEMON_HEAP_MB_MIN) throw new InvalidOptionError(flagOrKey(src, 'daemonHeapMb'), `must be 0 (node's default) or at least ${DAEMON_HEAP_MB_MIN} MB, got ${v}`)
+  return v
 }
 
 /** The shaping of peer `i`'s link. */

@@ -18,8 +18,34 @@ import { controlAddr, meshAddr, peerNs, runDir } from './net.js'
 export const P2P_PORT = 4001
 /** HTTP API port of every peer, on its control address. */
 export const HTTP_PORT = 7070
-/** Bootstrap addresses each peer is given (the first peers'). */
+/** Bootstrap addresses each peer is given (see {@link bootstrapOf}). */
 export const BOOTSTRAP_PEERS_MAX = 3
+
+/**
+ * The bootstrap peers of peer `i`: up to {@link BOOTSTRAP_PEERS_MAX} of the peers already serving (`served`,
+ * in the order they came up), spread over them (the latest, the middle one, and one picked by `i`), so no
+ * peer takes every joiner's dial, identify and anti-entropy exchange (with the first three peers as every
+ * peer's bootstrap, their event loops starved at N = 25 and joiners' dials timed out). The first peers,
+ * started before any serves, are given each other (`firstBatch`).
+ */
+export function bootstrapOf (i: number, served: readonly number[], firstBatch: readonly number[]): number[] {
+  // While fewer than BOOTSTRAP_PEERS_MAX serve, the first batch (starting, or up) makes up the rest.
+  const pool = (served.length >= BOOTSTRAP_PEERS_MAX ? [...served] : [...new Set([...served, ...firstBatch])]).filter(j => j !== i)
+  if (pool.length <= BOOTSTRAP_PEERS_MAX) return [...pool]
+  const out: number[] = []
+  // The third by `i` times the golden ratio (mod 1): spread evenly, deterministic.
+  const picked = Math.floor(((i * 0.6180339887) % 1) * pool.length)
+  for (const k of [pool.length - 1, Math.floor((pool.length - 1) / 2), picked]) {
+    const j = pool[k]!
+    if (!out.includes(j)) out.push(j)
+  }
+  // On a collision, the next ones down from the pick.
+  for (let k = 1; out.length < BOOTSTRAP_PEERS_MAX; k++) {
+    const j = pool[(picked + pool.length - k) % pool.length]!
+    if (!out.includes(j)) out.push(j)
+  }
+  return out
+}
 /** Time a daemon has to print its `started` line (generous: start-up takes 20–60 s on this shared machine under load). */
 export const PEER_START_TIMEOUT_MS = 180_000
 /** Time one HTTP request to a daemon may take. */
@@ -72,11 +98,18 @@ export interface DaemonSettings {
   /** Raft voters' peer ids (only voters run Raft). */
   voters: string[]
   bootstrap: string[]
+  /** Extra config keys (the run's `daemon` option), under the harness's own. */
+  extra: Record<string, unknown>
+  /** The daemon entry point (default {@link CLI_JS}). */
+  cli?: string
+  /** Old-space heap limit, MB; 0: node's default. */
+  heapMb: number
 }
 
 /** Writes peer i's config file and starts its daemon in its namespace; resolves once it serves. */
 export async function startPeer (run: string, spec: PeerSpec, s: DaemonSettings): Promise<PeerProcess> {
   const cfg = {
+    ...s.extra,
     mesh: `cluster-${run}`,
     dataDir: spec.dataDir,
     listen: [`/ip4/${meshAddr(spec.i)}/tcp/${P2P_PORT}`],
@@ -93,7 +126,8 @@ export async function startPeer (run: string, spec: PeerSpec, s: DaemonSettings)
   const file = join(spec.dataDir, 'cluster-peer.json')
   writeFileSync(file, JSON.stringify(cfg, null, 2))
   const log = openSync(join(spec.dataDir, 'daemon.log'), 'a')
-  const child = spawn('ip', ['netns', 'exec', peerNs(run, spec.i), nodeBinary(), CLI_JS, 'start', '--config', file], {
+  const heap = s.heapMb > 0 ? [`--max-old-space-size=${s.heapMb}`] : []
+  const child = spawn('ip', ['netns', 'exec', peerNs(run, spec.i), nodeBinary(), ...heap, s.cli ?? CLI_JS, 'start', '--config', file], {
     stdio: ['ignore', 'pipe', log],
     env: { ...process.env, AGORA_EXIT_WITH_PARENT: '1', AGORA_TOKEN: '' }
   })

@@ -16,20 +16,28 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { ClusterPhaseTimeoutError } from './errors.js'
 import { linkOf } from './options.js'
 import type { ClusterOptions } from './options.js'
 import { median, metricSum, procSample, quantile, round } from './measure.js'
-import { cleanupRun, createPeerNet, createSwitch, describeShape, heal, inPool, linkBytes, meshAddr, NET_COMMANDS_CONCURRENCY_MAX, partition, peerNs, runDir, shapingMode, startShaper } from './net.js'
+import { cleanupRun, createPeerNet, createSwitch, dataIf, describeShape, heal, inPool, meshAddr, NET_COMMANDS_CONCURRENCY_MAX, partition, peerNs, runDir, shapingMode, startShaper } from './net.js'
 import type { ShapingMode } from './net.js'
-import { BOOTSTRAP_PEERS_MAX, P2P_PORT, api, follow, nodeBinary, preparePeer, startPeer } from './peers.js'
+import { P2P_PORT, api, bootstrapOf, follow, nodeBinary, preparePeer, startPeer } from './peers.js'
 import type { PeerProcess, PeerSpec } from './peers.js'
 
-/** Poll period of the phases' conditions. */
+/** Least poll period of the phases' conditions (see {@link pollMs}). */
 export const POLL_MS = 500
+/** Poll period added per peer: each poll asks every peer's API, so it is spaced as the mesh grows. */
+export const POLL_MS_PER_PEER = 20
+/** Requests to the peers' APIs in flight at once during a poll or a sample. */
+export const API_CONCURRENCY_MAX = 16
+/** After formation (every pair seen reachable once), how long the run waits for every pair reachable at once. */
+export const STABLE_WAIT_MS = 60_000
+/** Poll period of a run of `n` peers. */
+export const pollMs = (n: number): number => Math.max(POLL_MS, POLL_MS_PER_PEER * n)
 /** TCP handshakes timed by the RTT phase. */
 export const RTT_SAMPLES = 5
 /** Least bound of a side spreading its own write during a partition (plus 3 heartbeats). */
@@ -45,6 +53,10 @@ export interface PerPeerRates {
   heartbeatBytesPerS: number
   /** Update payload bytes published + received (agora_gossip_bytes_total). */
   gossipBytesPerS: number
+  /** Probe liveness (daemon `liveness: probe`): probe frames sent and received and membership notices sent and received (agora_liveness_probe_total); 0 in heartbeat mode. */
+  probeMessagesPerS: number
+  /** Their payload bytes (agora_liveness_probe_bytes_total). */
+  probeBytesPerS: number
   /** Everything on the peer's mesh link, rx + tx (kernel counters): framing, gossipsub control, anti-entropy, Raft. */
   wireBytesPerS: number
   cpuPercent: number
@@ -56,13 +68,25 @@ export interface ClusterReport {
   voters: number
   link: { latencyMs: number, jitterMs: number, lossPercent: number, netem: string, mode: ShapingMode }
   heartbeatIntervalMs: number
+  /** The extra daemon config keys of the run (`--daemon-json`), and the daemon build when not this one's. */
+  daemonConfig: Record<string, unknown>
+  daemonCli: string | null
   networkSetupMs: number
   /** First process spawned → all serving their API. */
   startMs: number
-  /** First process spawned → every peer sees every other reachable. */
+  /** First process spawned → every peer has seen every other reachable (in some poll: heard its heartbeats). */
   formMs: number
-  /** Last process serving → every peer sees every other reachable (formation without process start-up). */
+  /** Last process serving → formMs (formation without process start-up). */
   formAfterStartMs: number
+  /**
+   * First process spawned → every peer sees every other reachable in one poll; null when that did not
+   * happen within {@link STABLE_WAIT_MS} after formMs (starved daemons' leases lapse now and then).
+   */
+  formAllAtOnceMs: number | null
+  /** Pairs (of n × (n − 1)) seen reachable in the last poll of that wait: how steady the mesh was. */
+  reachablePairsFraction: number
+  /** Bootstrap peers of each peer (by number), as the harness gave them. */
+  bootstrap: Record<string, number[]>
   /** Raft leader known on every voter, from the first spawn. */
   raftLeaderMs: number
   rtt: { tcpHandshakeP50Ms: number, tcpHandshakeMaxMs: number, daemonRttP50Ms: number | null }
@@ -92,6 +116,8 @@ export interface ClusterReport {
     unreachableSeenMin: number
   }
   failover?: { killedPeer: number, electMs: number, commitMs: number }
+  /** The partition or failover phase that did not complete within its bound (the run exits 1 with this report). */
+  failed?: { phase: string, message: string }
 }
 
 export interface RunHooks {
@@ -103,14 +129,21 @@ export interface RunHooks {
 const now = (): number => performance.now()
 const pause = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-async function until<T> (phase: string, timeoutMs: number, cond: () => Promise<T | undefined>, detail: () => string): Promise<T> {
+async function until<T> (phase: string, timeoutMs: number, cond: () => Promise<T | undefined>, detail: () => string, periodMs = POLL_MS): Promise<T> {
   const deadline = now() + timeoutMs
   for (;;) {
     const v = await cond().catch(() => undefined)
     if (v !== undefined) return v
     if (now() > deadline) throw new ClusterPhaseTimeoutError(phase, timeoutMs, detail())
-    await pause(POLL_MS)
+    await pause(periodMs)
   }
+}
+
+/** `fn` over `items`, at most `limit` at once, results in order. */
+async function mapPool<T, R> (items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  await inPool(items.map((_, k) => k), limit, async (k) => { out[k] = await fn(items[k]!) })
+  return out
 }
 
 interface Member { peerId: string, self: boolean, reachability: string, rttMs: number | null }
@@ -139,34 +172,39 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
     const voters = specs.slice(0, o.voters).map(s => s.peerId)
     const byId = new Map(specs.map(s => [s.peerId, s]))
     const t0 = now()
+    const served: number[] = []
+    const firstBatch = all.slice(0, o.startConcurrency)
+    const bootstrapOfPeer: Record<string, number[]> = Object.create(null) as Record<string, number[]>
     await inPool(specs, o.startConcurrency, async (s) => {
-      const bootstrap = specs.filter(x => x.i !== s.i).slice(0, BOOTSTRAP_PEERS_MAX).map(x => x.p2p)
-      procs.push(await startPeer(run, s, { token, heartbeatIntervalMs: o.heartbeatIntervalMs, voters, bootstrap }))
+      const boot = bootstrapOf(s.i, served, firstBatch)
+      bootstrapOfPeer[String(s.i)] = boot
+      const bootstrap = boot.map(j => specs[j - 1]!.p2p)
+      procs.push(await startPeer(run, s, { token, heartbeatIntervalMs: o.heartbeatIntervalMs, voters, bootstrap, extra: o.daemon, ...(o.daemonCli !== undefined ? { cli: o.daemonCli } : {}), heapMb: o.daemonHeapMb }))
+      served.push(s.i)
     })
     procs.sort((a, b) => a.i - b.i)
     const startMs = now() - t0
     log(`processes: ${o.nodes} daemons serving after ${Math.round(startMs)} ms`)
     hooks.onStarted?.(procs.map(p => ({ i: p.i, pid: p.pid })))
 
-    // 1. formation
+    // 1. formation: every peer has seen every other reachable (cumulative over polls: with N² pairs on a
+    // starved machine some lease lapses in almost every poll), then how long until all are at once.
+    const poll = pollMs(o.nodes)
     const members = async (p: PeerSpec): Promise<Member[]> => (await api<{ members: Member[] }>(p, token, 'GET', '/v1/members')).members
-    const reachableCount = async (p: PeerSpec): Promise<number> => (await members(p)).filter(m => !m.self && m.reachability === 'reachable').length
-    // A peer whose API does not answer (a starved daemon) keeps its last count.
-    const seen: number[] = procs.map(() => 0)
-    let unanswered = 0
-    await until('mesh formation', o.formTimeoutMs, async () => {
-      const r = await Promise.all(procs.map(async p => await reachableCount(p).catch(() => undefined)))
-      unanswered = r.filter(x => x === undefined).length
-      r.forEach((x, k) => { if (x !== undefined) seen[k] = x })
-      return unanswered === 0 && seen.every(n => n === o.nodes - 1) ? true : undefined
-    }, () => `reachable peers seen: min ${Math.min(...seen)} of ${o.nodes - 1} (peer ${seen.indexOf(Math.min(...seen)) + 1}); ${seen.filter(n => n === o.nodes - 1).length} peers see all; ${unanswered} APIs did not answer the last poll`)
+    const reach = reachTracker(procs, byId, members)
+    await until('mesh formation', o.formTimeoutMs, async () => await reach.poll() ? true : undefined, () => reach.detail(), poll)
     const formMs = now() - t0
-    log(`formation: every peer sees ${o.nodes - 1} others reachable after ${Math.round(formMs)} ms`)
+    log(`formation: every peer has seen the ${o.nodes - 1} others reachable after ${Math.round(formMs)} ms`)
+    let formAllAtOnceMs: number | null = null
+    await until('all reachable at once', STABLE_WAIT_MS, async () => { await reach.poll(); return reach.nowAll() ? true : undefined }, () => reach.detail(), poll)
+      .then(() => { formAllAtOnceMs = now() - t0; log(`formation: every peer sees every other reachable at once after ${Math.round(formAllAtOnceMs)} ms`) },
+        () => { log(`formation: not every pair reachable at once within ${STABLE_WAIT_MS} ms (${reach.detail()})`) })
+    const reachablePairsFraction = round(reach.pairsFraction(), 3)
     const leaderOf = async (p: PeerSpec): Promise<string | undefined> => (await api<{ raft: { leader?: string } }>(p, token, 'GET', '/v1/raft')).raft.leader
     await until('Raft leader', o.phaseTimeoutMs, async () => {
       const ls = await Promise.all(procs.slice(0, o.voters).map(async p => await leaderOf(p)))
       return ls.every(l => l !== undefined && l === ls[0]) ? true : undefined
-    }, () => 'the voters agree on no leader')
+    }, () => 'the voters agree on no leader', poll)
     const raftLeaderMs = now() - t0
 
     // 2. RTT
@@ -204,7 +242,7 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
     }))
     try {
       await inPool(procs, 8, async (p) => {
-        for (const v of [PROBE_VAR, SPLIT_A_VAR, SPLIT_B_VAR]) await api(p, token, 'PUT', `/v1/variables/eventual/${v}`, { value: `declared-${p.i}`, merge: 'lww' })
+        for (const v of [PROBE_VAR, SPLIT_A_VAR, SPLIT_B_VAR]) await put(p, token, `/v1/variables/eventual/${v}`, { value: `declared-${p.i}`, merge: 'lww' })
       })
       // Streams are open once a write made after them is seen by everyone: a warm-up write.
       await writeAndWait('warmup', procs[0]!, procs, token, visible, o.phaseTimeoutMs)
@@ -236,82 +274,90 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
       }
       log(`write-to-visible: ${samples.length} samples, p50 ${writes.p50Ms} ms, p99 ${writes.p99Ms} ms, max ${writes.maxMs} ms, ${missing} missing`)
 
-      // 5. partition and heal
+      // 5. partition and heal, 6. failover: a phase that times out ends the run with what was measured
+      // (the report's `failed`), rather than losing the figures of the phases before it.
       let partitionReport: ClusterReport['partition']
-      if (o.partition) {
-        const half = Math.ceil(o.nodes / 2)
-        const sideA = all.slice(0, half)
-        const sideB = all.slice(half)
-        const tp = now()
-        await partition(run, sideB, mode)
-        let unseen = ''
-        let minUnreachable = 0
-        await until('partition detection', o.phaseTimeoutMs, async () => {
-          const counts = await Promise.all(procs.map(async (p) => {
-            const other = new Set((sideA.includes(p.i) ? sideB : sideA).map(i => specs[i - 1]!.peerId))
-            return (await members(p)).filter(m => other.has(m.peerId) && m.reachability === 'unreachable').length
-          }))
-          minUnreachable = Math.min(...counts)
-          const ok = procs.every((p, k) => counts[k] === (sideA.includes(p.i) ? sideB.length : sideA.length))
-          unseen = `min unreachable seen ${minUnreachable}`
-          return ok ? true : undefined
-        }, () => unseen)
-        const detectMs = now() - tp
-        log(`partition: ${sideA.length} | ${sideB.length}; every peer sees the other side unreachable after ${Math.round(detectMs)} ms`)
-        const ka = `${SPLIT_A_VAR}=a`
-        const kb = `${SPLIT_B_VAR}=b`
-        for (const k of [ka, kb]) visible.set(k, new Map())
-        await api(procs[0]!, token, 'PUT', `/v1/variables/eventual/${SPLIT_A_VAR}`, { value: 'a', merge: 'lww' })
-        await api(procs[procs.length - 1]!, token, 'PUT', `/v1/variables/eventual/${SPLIT_B_VAR}`, { value: 'b', merge: 'lww' })
-        // Each side spreads its own write before the heal, as far as its connections inside the side allow
-        // (peers whose connections all crossed the cut may not get it): a bounded wait, then the count.
-        const sideWait = SIDE_WRITE_WAIT_MS + 3 * o.heartbeatIntervalMs
-        const sideSeen = (): [number, number] => [sideA.filter(i => i === 1 || visible.get(ka)!.has(i)).length, sideB.filter(i => i === o.nodes || visible.get(kb)!.has(i)).length]
-        await until('writes inside each side', sideWait, async () => { const [x, y] = sideSeen(); return x === sideA.length && y === sideB.length ? true : undefined }, () => '').catch(() => {})
-        const sideWritesSeen = sideSeen()
-        log(`partition: the side's own write reached ${sideWritesSeen[0]}/${sideA.length} and ${sideWritesSeen[1]}/${sideB.length} peers before the heal`)
-        const th = now()
-        await heal(run, all, mode)
-        let left = ''
-        let healConvergeMs: number | null = null
-        try {
-          await until('convergence after the heal', o.phaseTimeoutMs, async () => {
-            const a = visible.get(ka)!
-            const b = visible.get(kb)!
-            const held = procs.filter(p => (p.i === 1 || a.has(p.i)) && (p.i === o.nodes || b.has(p.i))).length
-            if (held < procs.length) { left = `${held} of ${procs.length} peers hold both writes`; return undefined }
-            const r = await Promise.all(procs.map(async p => await reachableCount(p)))
-            left = `reachable min ${Math.min(...r)} of ${o.nodes - 1}`
-            return r.every(n => n === o.nodes - 1) ? true : undefined
-          }, () => left)
-          healConvergeMs = now() - th
-          log(`heal: every peer holds both sides' writes and sees every other reachable after ${Math.round(healConvergeMs)} ms`)
-        } catch (err) {
-          log(`heal: NOT converged within ${o.phaseTimeoutMs} ms: ${left}`)
-        }
-        partitionReport = { sides: [sideA, sideB], detectMs: round(detectMs, 0), sideWritesSeen, healConverged: healConvergeMs !== null, healConvergeMs: healConvergeMs === null ? null : round(healConvergeMs, 0), ...(healConvergeMs === null ? { healLeft: left } : {}), unreachableSeenMin: minUnreachable }
-      }
-
-      // 6. failover
       let failover: ClusterReport['failover']
-      if (o.failover) {
-        const old = await leaderOf(procs[0]!)
-        const victim = procs.find(p => p.peerId === old)!
-        const tk = now()
-        process.kill(victim.pid, 'SIGKILL')
-        const survivors = procs.slice(0, o.voters).filter(p => p !== victim)
-        const next = await until('failover election', o.phaseTimeoutMs, async () => {
-          for (const p of survivors) {
-            const l = await leaderOf(p).catch(() => undefined)
-            if (l !== undefined && l !== old && byId.has(l)) return procs.find(x => x.peerId === l)
+      let failed: ClusterReport['failed']
+      try {
+        if (o.partition) {
+          const half = Math.ceil(o.nodes / 2)
+          const sideA = all.slice(0, half)
+          const sideB = all.slice(half)
+          const tp = now()
+          await partition(run, sideB, mode)
+          let unseen = ''
+          let minUnreachable = 0
+          await until('partition detection', o.phaseTimeoutMs, async () => {
+            const counts = await mapPool(procs, API_CONCURRENCY_MAX, async (p) => {
+              const other = new Set((sideA.includes(p.i) ? sideB : sideA).map(i => specs[i - 1]!.peerId))
+              return (await members(p)).filter(m => other.has(m.peerId) && m.reachability === 'unreachable').length
+            })
+            minUnreachable = Math.min(...counts)
+            const ok = procs.every((p, k) => counts[k] === (sideA.includes(p.i) ? sideB.length : sideA.length))
+            unseen = `min unreachable seen ${minUnreachable}`
+            return ok ? true : undefined
+          }, () => unseen, poll)
+          const detectMs = now() - tp
+          log(`partition: ${sideA.length} | ${sideB.length}; every peer sees the other side unreachable after ${Math.round(detectMs)} ms`)
+          const ka = `${SPLIT_A_VAR}=a`
+          const kb = `${SPLIT_B_VAR}=b`
+          for (const k of [ka, kb]) visible.set(k, new Map())
+          await put(procs[0]!, token, `/v1/variables/eventual/${SPLIT_A_VAR}`, { value: 'a', merge: 'lww' })
+          await put(procs[procs.length - 1]!, token, `/v1/variables/eventual/${SPLIT_B_VAR}`, { value: 'b', merge: 'lww' })
+          // Each side spreads its own write before the heal, as far as its connections inside the side allow
+          // (peers whose connections all crossed the cut may not get it): a bounded wait, then the count.
+          const sideWait = SIDE_WRITE_WAIT_MS + 3 * o.heartbeatIntervalMs
+          const sideSeen = (): [number, number] => [sideA.filter(i => i === 1 || visible.get(ka)!.has(i)).length, sideB.filter(i => i === o.nodes || visible.get(kb)!.has(i)).length]
+          await until('writes inside each side', sideWait, async () => { const [x, y] = sideSeen(); return x === sideA.length && y === sideB.length ? true : undefined }, () => '').catch(() => {})
+          const sideWritesSeen = sideSeen()
+          log(`partition: the side's own write reached ${sideWritesSeen[0]}/${sideA.length} and ${sideWritesSeen[1]}/${sideB.length} peers before the heal`)
+          const th = now()
+          await heal(run, all, mode)
+          let left = ''
+          let healConvergeMs: number | null = null
+          // Converged: every peer holds both writes and has seen every other reachable since the heal.
+          const healed = reachTracker(procs, byId, members)
+          try {
+            await until('convergence after the heal', o.phaseTimeoutMs, async () => {
+              const a = visible.get(ka)!
+              const b = visible.get(kb)!
+              const reached = await healed.poll()
+              const held = procs.filter(p => (p.i === 1 || a.has(p.i)) && (p.i === o.nodes || b.has(p.i))).length
+              left = `${held} of ${procs.length} peers hold both writes; ${healed.detail()}`
+              return held === procs.length && reached ? true : undefined
+            }, () => left, poll)
+            healConvergeMs = now() - th
+            log(`heal: every peer holds both sides' writes and has seen every other reachable after ${Math.round(healConvergeMs)} ms`)
+          } catch (err) {
+            log(`heal: NOT converged within ${o.phaseTimeoutMs} ms: ${left}`)
           }
-          return undefined
-        }, () => 'no surviving voter leads')
-        const electMs = now() - tk
-        await until('failover commit', o.phaseTimeoutMs, async () => await api(next!, token, 'PUT', '/v1/variables/strong/failover-probe', { value: 1 }).then(() => true), () => 'the new leader committed no write')
-        const commitMs = now() - tk
-        log(`failover: killed peer ${victim.i} (leader); peer ${next!.i} leads after ${Math.round(electMs)} ms, a strong write committed after ${Math.round(commitMs)} ms`)
-        failover = { killedPeer: victim.i, electMs: round(electMs, 0), commitMs: round(commitMs, 0) }
+          partitionReport = { sides: [sideA, sideB], detectMs: round(detectMs, 0), sideWritesSeen, healConverged: healConvergeMs !== null, healConvergeMs: healConvergeMs === null ? null : round(healConvergeMs, 0), ...(healConvergeMs === null ? { healLeft: left } : {}), unreachableSeenMin: minUnreachable }
+        }
+
+        if (o.failover) {
+          const old = await leaderOf(procs[0]!)
+          const victim = procs.find(p => p.peerId === old)!
+          const tk = now()
+          process.kill(victim.pid, 'SIGKILL')
+          const survivors = procs.slice(0, o.voters).filter(p => p !== victim)
+          const next = await until('failover election', o.phaseTimeoutMs, async () => {
+            for (const p of survivors) {
+              const l = await leaderOf(p).catch(() => undefined)
+              if (l !== undefined && l !== old && byId.has(l)) return procs.find(x => x.peerId === l)
+            }
+            return undefined
+          }, () => 'no surviving voter leads')
+          const electMs = now() - tk
+          await until('failover commit', o.phaseTimeoutMs, async () => await api(next!, token, 'PUT', '/v1/variables/strong/failover-probe', { value: 1 }).then(() => true), () => 'the new leader committed no write')
+          const commitMs = now() - tk
+          log(`failover: killed peer ${victim.i} (leader); peer ${next!.i} leads after ${Math.round(electMs)} ms, a strong write committed after ${Math.round(commitMs)} ms`)
+          failover = { killedPeer: victim.i, electMs: round(electMs, 0), commitMs: round(commitMs, 0) }
+        }
+      } catch (err) {
+        if (!(err instanceof ClusterPhaseTimeoutError)) throw err
+        failed = { phase: String(err.details.phase), message: err.message }
+        log(`${failed.phase}: ${err.message}; the report keeps the phases before it`)
       }
 
       const l = linkOf(o, 1)
@@ -321,17 +367,23 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
         voters: o.voters,
         link: { ...l, netem, mode },
         heartbeatIntervalMs: o.heartbeatIntervalMs,
+        daemonConfig: { ...o.daemon },
+        daemonCli: o.daemonCli ?? null,
         loadAverage: round(loadavg()[0]!, 1),
         networkSetupMs: round(networkSetupMs, 0),
         startMs: round(startMs, 0),
         formMs: round(formMs, 0),
         formAfterStartMs: round(Math.max(0, formMs - startMs), 0),
+        formAllAtOnceMs: formAllAtOnceMs === null ? null : round(formAllAtOnceMs, 0),
+        reachablePairsFraction,
+        bootstrap: bootstrapOfPeer,
         raftLeaderMs: round(raftLeaderMs, 0),
         rtt,
         idle,
         writes,
         ...(partitionReport !== undefined ? { partition: partitionReport } : {}),
-        ...(failover !== undefined ? { failover } : {})
+        ...(failover !== undefined ? { failover } : {}),
+        ...(failed !== undefined ? { failed } : {})
       }
     } finally {
       for (const c of closers) c()
@@ -339,8 +391,22 @@ export async function runCluster (run: string, o: ClusterOptions, hooks: RunHook
   } finally {
     await stopAll(procs)
     stopShaper?.()
+    if (o.logsDir !== undefined) keepLogs(run, o.nodes, o.logsDir, log)
     await cleanupRun(run)
     log(`cleanup: run ${run} removed`)
+  }
+}
+
+/** Attempts of one harness write to a peer's API (an LWW PUT is idempotent) before the run fails. */
+export const PUT_ATTEMPTS_MAX = 3
+
+/**
+ * A PUT to peer `p`'s API, tried up to {@link PUT_ATTEMPTS_MAX} times: a starved daemon may not answer
+ * within HTTP_TIMEOUT_MS (at N = 50 on this machine one did not, and the run ended at its write phase).
+ */
+async function put (p: PeerSpec, token: string, path: string, body: unknown): Promise<void> {
+  for (let k = 1; ; k++) {
+    try { await api(p, token, 'PUT', path, body); return } catch (err) { if (k >= PUT_ATTEMPTS_MAX) throw err }
   }
 }
 
@@ -355,20 +421,75 @@ async function writeAndWait (value: string, writer: PeerSpec, procs: PeerProcess
   const key = `${PROBE_VAR}=${value}`
   visible.set(key, seen)
   const t0 = now()
-  await api(writer, token, 'PUT', `/v1/variables/eventual/${PROBE_VAR}`, { value, merge: 'lww' })
+  await put(writer, token, `/v1/variables/eventual/${PROBE_VAR}`, { value, merge: 'lww' })
   const live = procs.filter(p => !p.exited && p.i !== writer.i)
   await until(`write ${value} visible`, timeoutMs, async () => live.every(p => seen.has(p.i)) ? true : undefined, () => `seen on ${seen.size} of ${live.length}`)
   visible.delete(key)
   return { t0, seen }
 }
 
-interface Sample { at: number, cpuS: number, rssBytes: number, hbSent: number, hbRecv: number, gossip: number, hbBytes: number, gossipBytes: number, bytes: number, lagP99Ms: number }
+/** Copies every daemon's log to `dir` as `<run>-p<i>.log` (before the run's directory goes). */
+function keepLogs (run: string, nodes: number, dir: string, log: (line: string) => void): void {
+  try {
+    mkdirSync(dir, { recursive: true })
+    for (let i = 1; i <= nodes; i++) {
+      const f = join(runDir(run), `p${i}`, 'daemon.log')
+      if (existsSync(f)) copyFileSync(f, join(dir, `${run}-p${i}.log`))
+    }
+    log(`logs: kept in ${dir}`)
+  } catch (err) { log(`logs: not kept: ${(err as Error).message}`) }
+}
+
+/**
+ * Which peers each peer has seen reachable (GET /v1/members), over successive polls, at most
+ * {@link API_CONCURRENCY_MAX} requests at once. A peer whose API does not answer (a starved daemon) keeps
+ * what it had.
+ */
+function reachTracker (procs: readonly PeerProcess[], byId: ReadonlyMap<string, PeerSpec>, members: (p: PeerSpec) => Promise<Member[]>): {
+  poll: () => Promise<boolean>
+  nowAll: () => boolean
+  pairsFraction: () => number
+  detail: () => string
+} {
+  const n = procs.length
+  const ever = procs.map(() => new Set<string>())
+  const current = procs.map(() => 0)
+  let unanswered = 0
+  let polls = 0
+  return {
+    async poll () {
+      polls++
+      const r = await mapPool(procs, API_CONCURRENCY_MAX, async p => await members(p).catch(() => undefined))
+      unanswered = 0
+      r.forEach((ms, k) => {
+        if (ms === undefined) { unanswered++; return }
+        const ids = ms.filter(m => !m.self && m.reachability === 'reachable' && byId.has(m.peerId)).map(m => m.peerId)
+        current[k] = ids.length
+        for (const id of ids) ever[k]!.add(id)
+      })
+      return ever.every(s => s.size === n - 1)
+    },
+    nowAll: () => unanswered === 0 && current.every(c => c === n - 1),
+    pairsFraction: () => current.reduce((a, b) => a + b, 0) / Math.max(1, n * (n - 1)),
+    detail () {
+      const sizes = ever.map(s => s.size)
+      const min = Math.min(...sizes)
+      return `${polls} polls; seen reachable at least once: min ${min} of ${n - 1} (peer ${procs[sizes.indexOf(min)]!.i}), ${sizes.filter(x => x === n - 1).length} peers have seen all; ` +
+        `in the last poll: min ${Math.min(...current)}, ${current.filter(x => x === n - 1).length} peers see all, ${unanswered} APIs did not answer`
+    }
+  }
+}
+
+interface Sample { at: number, cpuS: number, rssBytes: number, hbSent: number, hbRecv: number, gossip: number, hbBytes: number, gossipBytes: number, probes: number, probeBytes: number, bytes: number, lagP99Ms: number }
+
+/** The kinds of agora_liveness_probe_total that are messages on the wire (the rest count outcomes). */
+export const PROBE_MESSAGE_KINDS = ['probes_sent', 'frames_received', 'notices_sent', 'notices_received'] as const
 
 async function sample (run: string, procs: PeerProcess[], token: string): Promise<Sample[]> {
-  return await Promise.all(procs.map(async (p): Promise<Sample> => {
+  return await mapPool(procs, API_CONCURRENCY_MAX, async (p): Promise<Sample> => {
     const text = await api<string>(p, token, 'GET', '/metrics').catch(() => '')
     const pr = procSample(p.pid)
-    const lb = await linkBytes(run, p.i).catch(() => ({ rx: 0, tx: 0 }))
+    const lb = linkBytesHere(run, p.i)
     return {
       at: now(),
       cpuS: pr?.cpuS ?? 0,
@@ -378,10 +499,21 @@ async function sample (run: string, procs: PeerProcess[], token: string): Promis
       gossip: metricSum(text, 'agora_gossip_messages_total'),
       hbBytes: metricSum(text, 'agora_heartbeat_bytes_total'),
       gossipBytes: metricSum(text, 'agora_gossip_bytes_total'),
+      probes: PROBE_MESSAGE_KINDS.reduce((sum, kind) => sum + metricSum(text, 'agora_liveness_probe_total', { kind }), 0),
+      probeBytes: metricSum(text, 'agora_liveness_probe_bytes_total'),
       bytes: lb.rx + lb.tx,
       lagP99Ms: metricSum(text, 'agora_nodejs_eventloop_lag_p99_seconds') * 1000
     }
-  }))
+  })
+}
+
+/**
+ * Bytes through peer i's mesh link, read in the switch namespace (where this process runs) off the
+ * link's bridge-side end, `agc<run>d<i>` (its rx is the peer's tx): no process per read. Zeros if unreadable.
+ */
+function linkBytesHere (run: string, i: number): { rx: number, tx: number } {
+  const read = (what: string): number => { try { return Number(readFileSync(`/sys/class/net/${dataIf(run, i)}/statistics/${what}`, 'utf8').trim()) } catch { return 0 } }
+  return { rx: read('rx_bytes'), tx: read('tx_bytes') }
 }
 
 function ratesBetween (a: Sample, b: Sample): PerPeerRates {
@@ -392,6 +524,8 @@ function ratesBetween (a: Sample, b: Sample): PerPeerRates {
     gossipMessagesPerS: (b.gossip - a.gossip) / s,
     heartbeatBytesPerS: (b.hbBytes - a.hbBytes) / s,
     gossipBytesPerS: (b.gossipBytes - a.gossipBytes) / s,
+    probeMessagesPerS: (b.probes - a.probes) / s,
+    probeBytesPerS: (b.probeBytes - a.probeBytes) / s,
     wireBytesPerS: (b.bytes - a.bytes) / s,
     cpuPercent: 100 * (b.cpuS - a.cpuS) / s
   }
@@ -404,6 +538,8 @@ function aggregate (rs: PerPeerRates[], f: (xs: number[]) => number): PerPeerRat
     gossipMessagesPerS: round(f(rs.map(r => r.gossipMessagesPerS)), 2),
     heartbeatBytesPerS: round(f(rs.map(r => r.heartbeatBytesPerS)), 0),
     gossipBytesPerS: round(f(rs.map(r => r.gossipBytesPerS)), 0),
+    probeMessagesPerS: round(f(rs.map(r => r.probeMessagesPerS)), 2),
+    probeBytesPerS: round(f(rs.map(r => r.probeBytesPerS)), 0),
     wireBytesPerS: round(f(rs.map(r => r.wireBytesPerS)), 0),
     cpuPercent: round(f(rs.map(r => r.cpuPercent)), 2)
   }

@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { InvalidOptionError } from '../../src/base/errors.js'
 import { checkPrerequisites, netemArgs } from '../../sim/cluster/net.js'
-import { NODES_MAX, validateClusterOptions } from '../../sim/cluster/options.js'
+import { DAEMON_CONFIG_KEYS_MAX, NODES_MAX, validateClusterOptions } from '../../sim/cluster/options.js'
+import { BOOTSTRAP_PEERS_MAX, bootstrapOf } from '../../sim/cluster/peers.js'
 import type { ClusterReport } from '../../sim/cluster/run.js'
 import { waitUntil } from '../helpers/wait.js'
 
@@ -57,9 +58,32 @@ describe('cluster options', () => {
     bad(() => validateClusterOptions({}, { lossPercent: 101 }, 'c.json'), 'c.json: lossPercent')
     bad(() => validateClusterOptions({}, { colour: 'red' }, 'c.json'), 'c.json: colour')
     bad(() => validateClusterOptions({ nodes: 3 }, { links: { 4: { latencyMs: 1 } } }, 'c.json'), 'c.json: links.4')
+    bad(() => validateClusterOptions({ daemon: '{"liveness": ' }), '--daemon-json')
+    bad(() => validateClusterOptions({ daemon: '[1]' }), '--daemon-json')
+    bad(() => validateClusterOptions({}, { daemon: Object.fromEntries(Array.from({ length: DAEMON_CONFIG_KEYS_MAX + 1 }, (_, k) => [`k${k}`, k])) }, 'c.json'), 'c.json: daemon')
+    bad(() => validateClusterOptions({ daemonHeapMb: 8 }), '--daemon-heap-mb')
+    bad(() => validateClusterOptions({ daemonCli: '' }), '--daemon-cli')
+    expect(validateClusterOptions({ daemon: '{"liveness":"probe"}', daemonHeapMb: 256 })).toMatchObject({ daemon: { liveness: 'probe' }, daemonHeapMb: 256 })
     const o = validateClusterOptions({ nodes: 4, latencyMs: 30 }, { links: { 2: { latencyMs: 80, lossPercent: 1 } } }, 'c.json')
     expect(o.links.get(2)).toEqual({ latencyMs: 80, jitterMs: 0, lossPercent: 1 })
     expect(netemArgs(o.links.get(2)!)).toEqual(['delay', '80ms', 'loss', '1%'])
+  })
+
+  it('spreads bootstrap peers over the peers already serving, none taking every joiner', () => {
+    // The first batch (nothing serving yet) is given each other.
+    expect(bootstrapOf(2, [], [1, 2, 3, 4])).toEqual([1, 3, 4])
+    // Later peers: at most BOOTSTRAP_PEERS_MAX distinct serving peers, never itself.
+    const served: number[] = [1, 2, 3, 4]
+    const dialled = new Map<number, number>()
+    for (let i = 5; i <= 100; i++) {
+      const b = bootstrapOf(i, served, [1, 2, 3, 4])
+      expect(b.length).toBe(BOOTSTRAP_PEERS_MAX)
+      expect(new Set(b).size).toBe(b.length)
+      for (const j of b) { expect(served).toContain(j); dialled.set(j, (dialled.get(j) ?? 0) + 1) }
+      served.push(i)
+    }
+    // With the first three as everyone's bootstrap each took 96 joiners; spread, none takes a third of them.
+    expect(Math.max(...dialled.values())).toBeLessThan(96 / 3)
   })
 
   it('exits 2 naming the flag on a bad flag, before touching the network', async () => {
