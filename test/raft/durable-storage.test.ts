@@ -100,6 +100,28 @@ describe('durable raft storage', () => {
     expect(expected(s, 8)).toEqual(['8/2/e8', '9/3/x9', '10/3/x10', '11/3/e11'])
   })
 
+  it('a crash between a compaction\'s snapshot write and its clear of the records below does not bring back a truncated tail', async () => {
+    const { dir, db } = await openDb()
+    const s = await DurableRaftStorage.open(db)
+    // One record of 1..10 (term 1); a new leader replaces 7.. with 7..8 (term 2): the record of 1..10
+    // keeps its stale tail 9..10 on disk, replaced on reading by the record at 7.
+    await s.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(i => ent(i, 1)), mustSync: true })
+    await s.save({ hardState: { term: 2, vote: 2, commit: 8 }, entries: [ent(7, 2, 'n7'), ent(8, 2, 'n8')], mustSync: true })
+    // Compaction at 8 writes the snapshot, then the process dies before the records below go.
+    const d = dbs[dbs.length - 1]!
+    d.clear = async () => { throw new Error('killed before the clear') }
+    await expect(s.snapshotAndCompact(8, { voters: [1, 2, 3], learners: [] }, new Uint8Array([1]))).rejects.toThrow('killed')
+    const r = await reopen(dir, d)
+    // Entries 9..10 of term 1 were truncated: the log ends at the snapshot, nothing of the old tail.
+    expect(r.memory.snapshot().metadata.index).toBe(8)
+    expect(r.memory.lastIndex()).toBe(8)
+    expect(r.memory.firstIndex()).toBe(9)
+    // And it goes on from there as it would have: a new entry at 9 reopens as the log's only entry.
+    await r.save({ entries: [ent(9, 2, 'n9')], mustSync: true })
+    const again = await reopen(dir, dbs[dbs.length - 1]!)
+    expect(again.memory.entries(9, 10, Infinity).map(e => `${e.index}/${e.term}/${new TextDecoder().decode(e.data)}`)).toEqual(['9/2/n9'])
+  })
+
   it('a hard state that only moves the commit index is not a write of its own: it joins the next batch, or goes alone a moment later', async () => {
     const { dir, db } = await openDb()
     const s = await DurableRaftStorage.open(db)
