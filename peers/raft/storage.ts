@@ -334,6 +334,18 @@ export class DurableRaftStorage {
     this.enqueue([], false).catch(() => {})
   }
 
+  /**
+   * Writes a commit-only hard state still waiting (see {@link save}) and resolves once every batch queued
+   * before is written. Call it before another instance opens the same database (a restart of the Raft
+   * service on the peer's open LevelDB): the waiting write would otherwise land after that instance's
+   * first writes and put this one's older term and vote back over its newer ones.
+   */
+  async flush (): Promise<void> {
+    clearTimeout(this.lazyTimer)
+    this.lazyTimer = undefined
+    await this.enqueue([], false)
+  }
+
   /** Saves waiting for the batch being written (bounded by the Raft core's own limits on what it hands out). */
   private queue: Array<{ ops: BatchOp[], sync: boolean, resolve: () => void, reject: (err: Error) => void }> = []
   private writing = false

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ClassicLevel } from 'classic-level'
 import { DurableRaftStorage, decodeHardState, encodeEntry } from '../../peers/raft/storage.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -141,5 +141,30 @@ describe('durable raft storage', () => {
     expect(s.stats.batches).toBe(3)
     const r = await reopen(dir, db)
     expect(r.memory.initialState().hardState).toEqual({ term: 1, vote: 1, commit: 3 })
+  })
+
+  it('a stop flushes the delayed commit-only hard state: it cannot land later over the next instance\'s newer term and vote', async () => {
+    const { db } = await openDb()
+    const old = await DurableRaftStorage.open(db)
+    await old.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: [ent(1, 1)], mustSync: true })
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      // Its commit-only write waits for its timer...
+      await old.save({ hardState: { term: 1, vote: 1, commit: 1 }, entries: [], mustSync: false })
+      // ...and the service stops: the write goes now.
+      await old.flush()
+      const hs = async (): Promise<{ term: number, vote: number, commit: number }> => decodeHardState((await db.get('raft/main/hs'))!)
+      expect(await hs()).toEqual({ term: 1, vote: 1, commit: 1 })
+      // A restart on the same open database votes in term 2.
+      const next = await DurableRaftStorage.open(db)
+      await next.save({ hardState: { term: 2, vote: 3, commit: 1 }, entries: [], mustSync: true })
+      // The old instance's timer, had it been left, fires now; whatever it wrote is written by the time
+      // an empty batch queued after it is.
+      vi.runAllTimers()
+      await old.flush()
+      expect(await hs()).toEqual({ term: 2, vote: 3, commit: 1 })
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
