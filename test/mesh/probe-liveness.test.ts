@@ -10,8 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
 import type { Peer } from '../../peers/peer.js'
-import { encodeNotice } from '../../peers/sync/liveness/probe-codec.js'
-import { NOTICE_QUOTA_BURST, swimTopic } from '../../peers/sync/liveness/probe.js'
+import { decodeProbeFrame, encodeNotice, encodeProbeFrame, PROBE_FRAME_BYTES_MAX } from '../../peers/sync/liveness/probe-codec.js'
+import { framedStream } from '../../peers/framing.js'
+import { NOTICE_QUOTA_BURST, probeProtocol, swimTopic } from '../../peers/sync/liveness/probe.js'
 import type { ProbeDetector } from '../../peers/sync/liveness/probe.js'
 import type { LivenessService } from '../../peers/sync/liveness/liveness.js'
 import { resolvePeerOptions } from '../../peers/options.js'
@@ -128,5 +129,33 @@ describe('probe liveness', () => {
     // other peers took at most the hostile author's quota of suspicions, refusing the rest.
     expect(s.refutations).toBeLessThan(NOTICE_QUOTA_BURST)
     for (const p of m.peers.slice(1, 4)) expect(p.stats().sync.noticesOverQuota).toBeGreaterThan(0)
+  })
+
+  it('an ACK relayed by a hostile helper cannot set the target\'s incarnation (which would make its own ALIVE stale for good)', { timeout: 180_000 }, async () => {
+    mesh = await createLiveMesh({ peers: 3, ...PROBE })
+    const m = mesh
+    const [prober, hostile, target] = m.peers as [Peer, Peer, Peer]
+    await m.waitFor(p => p === target || detector(p).state(target.id)?.incarnation === detector(target).incarnation, { timeoutMs: 60_000, what: 'the target\'s incarnation known everywhere' })
+    const protocol = probeProtocol('agora')
+    // The hostile helper answers every PING_REQ for the target with a made-up ACK: the highest incarnation.
+    const forged = Number.MAX_SAFE_INTEGER - 1
+    let relayed = 0
+    await hostile.libp2p.unhandle(protocol)
+    await hostile.libp2p.handle(protocol, async (stream) => {
+      const lp = framedStream(stream, PROBE_FRAME_BYTES_MAX)
+      const req = decodeProbeFrame((await lp.read()).subarray())
+      const mine = req.t === 'ping-req' && req.target === target.id
+      await lp.write(encodeProbeFrame({ t: 'ack', incarnation: mine ? forged : detector(hostile).incarnation, load: 0, docs: [] }))
+      await stream.close().catch(() => {})
+      if (mine) relayed++
+    }, { runOnTransientConnection: false })
+    // The target stops answering direct probes, so the prober asks the helper.
+    await target.libp2p.unhandle(protocol)
+    // Two relayed answers for the target: the prober handled the first before it probed the target again.
+    await m.waitFor(() => relayed >= 2, { timeoutMs: 90_000, what: 'two PING_REQs of the target answered by the hostile helper' })
+    const held = detector(prober).state(target.id)
+    expect(held).toBeDefined()
+    expect(held!.incarnation).toBeLessThanOrEqual(detector(target).incarnation)
+    expect(held!.incarnation).not.toBe(forged)
   })
 })

@@ -369,9 +369,23 @@ export class ProbeDetector {
     const replies = await Promise.allSettled(asked.map(async h => await this.request(h, { t: 'ping-req', target }, this.directTimeoutMs() * 2)))
     if (!this.running) return
     for (const r of replies) {
-      if (r.status === 'fulfilled' && r.value.t === 'ack') { this.acked(target, r.value); return }
+      if (r.status === 'fulfilled' && r.value.t === 'ack') { this.relayedAck(target); return }
     }
     this.suspect(target)
+  }
+
+  /**
+   * An ACK of `target` relayed by a helper (PING_REQ): unsigned and unauthenticated, so the helper may have
+   * written any of it. It counts as evidence of life at the incarnation already held, nothing more: it
+   * never sets the target's incarnation (a made-up higher one would make the target's own ALIVE and
+   * every suspicion of it look stale here for good), never revives a suspected target, and its load and
+   * document positions are not reported as the target's.
+   */
+  private relayedAck (target: string, now = Date.now()): void {
+    this.stats.probeAcks++
+    const m = this.members.get(target)
+    if (m === undefined) this.add(target, 0, now, undefined)
+    else if (m.state === 'alive') m.evidenceAt = now
   }
 
   /**
