@@ -8,7 +8,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
+import { waitUntil } from '../helpers/wait.js'
 import type { LiveMesh } from '../../sim/live.js'
+import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { decodeProbeFrame, encodeNotice, encodeProbeFrame, PROBE_FRAME_BYTES_MAX } from '../../peers/sync/liveness/probe-codec.js'
 import { framedStream } from '../../peers/framing.js'
@@ -19,9 +21,11 @@ import { resolvePeerOptions } from '../../peers/options.js'
 import { validateConfig } from '../../src/daemon/config.js'
 
 let mesh: LiveMesh | undefined
+const extra: Peer[] = []
 afterEach(async () => {
   await mesh?.stop()
   mesh = undefined
+  await Promise.allSettled(extra.splice(0).map(async p => await p.stop()))
 })
 
 const PROBE = { liveness: 'probe' as const, heartbeatIntervalMs: 1000, logLevel: 'silent' as const, dht: false }
@@ -157,5 +161,34 @@ describe('probe liveness', () => {
     expect(held).toBeDefined()
     expect(held!.incarnation).toBeLessThanOrEqual(detector(target).incarnation)
     expect(held!.incarnation).not.toBe(forged)
+  })
+
+  it('a made-up incarnation in a hostile member\'s MEMBERS list gives way to the host\'s own word', { timeout: 180_000 }, async () => {
+    mesh = await createLiveMesh({ peers: 1, ...PROBE })
+    const hostile = mesh.peers[0]!
+    const opts = { ...PROBE, transports: ['tcp' as const], inboundConnectionsPerSecondMax: 10_000 }
+    // The host, not started yet: nobody but the hostile member's list can tell the joiner of it.
+    const host = await createPeer({ ...opts, start: false })
+    extra.push(host)
+    const forged = Number.MAX_SAFE_INTEGER - 1
+    const protocol = probeProtocol('agora')
+    await hostile.libp2p.unhandle(protocol)
+    await hostile.libp2p.handle(protocol, async (stream) => {
+      const lp = framedStream(stream, PROBE_FRAME_BYTES_MAX)
+      const req = decodeProbeFrame((await lp.read()).subarray())
+      const mine = detector(hostile).incarnation
+      await lp.write(encodeProbeFrame(req.t === 'members-req'
+        ? { t: 'members', members: [{ host: hostile.id, incarnation: mine }, { host: host.id, incarnation: forged }] }
+        : { t: 'ack', incarnation: mine, load: 0, docs: [] }))
+      await stream.close().catch(() => {})
+    }, { runOnTransientConnection: false })
+    const joiner = await createPeer({ ...opts, start: true })
+    extra.push(joiner)
+    await joiner.dial(hostile.addresses()[0]!)
+    await waitUntil(() => detector(joiner).state(host.id)?.incarnation === forged, { timeoutMs: 60_000, what: 'the joiner holding the host at the made-up incarnation' })
+    // The host starts and links to the joiner: its ACKs and its ALIVE name its real incarnation.
+    await host.start()
+    await host.dial(joiner.addresses()[0]!)
+    await waitUntil(() => detector(joiner).state(host.id)?.incarnation === detector(host).incarnation && detector(joiner).state(host.id)?.state === 'alive', { timeoutMs: 60_000, what: 'the joiner holding the host alive at its real incarnation' })
   })
 })

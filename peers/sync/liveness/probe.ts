@@ -94,6 +94,12 @@ interface MemberEntry {
   /** Last direct evidence of life (ACK, its ALIVE, its heartbeat). */
   evidenceAt: number
   load: number | undefined
+  /**
+   * The incarnation is another member's word (its MEMBERS list), not the host's: the host's own (its
+   * signed ALIVE, its ACK over its own stream) replaces it, lower or not, so a made-up one cannot make
+   * everything the host says look stale here.
+   */
+  hearsay?: boolean
 }
 
 export interface ProbeStats {
@@ -403,6 +409,10 @@ export class ProbeDetector {
     const m = this.members.get(from)
     if (m === undefined) {
       this.add(from, ack.incarnation, now, ack.load)
+    } else if (m.hearsay === true) {
+      m.hearsay = undefined
+      this.revive(m, ack.incarnation, now)
+      m.load = ack.load
     } else if (ack.incarnation > m.incarnation) {
       this.revive(m, ack.incarnation, now)
       m.load = ack.load
@@ -452,7 +462,7 @@ export class ProbeDetector {
       const now = Date.now()
       for (const e of r.members) {
         if (e.host === this.c.self || this.members.has(e.host)) continue
-        this.add(e.host, e.incarnation, now, undefined)
+        this.add(e.host, e.incarnation, now, undefined).hearsay = true
         this.c.registry.heard(e.host)
       }
     } catch (err) {
@@ -585,11 +595,14 @@ export class ProbeDetector {
    */
   private onAlive (from: string, incarnation: number, now: number): TopicValidatorResult {
     const m = this.members.get(from)
-    const refutes = m !== undefined && m.state !== 'alive' && incarnation > m.incarnation
+    const refutes = m !== undefined && m.state !== 'alive' && (incarnation > m.incarnation || m.hearsay === true)
     if (!refutes && !this.aliveQuota.take(from, now).ok) { this.stats.noticesOverQuota++; return TopicValidatorResult.Ignore }
     if (m === undefined) {
       this.add(from, incarnation, now, undefined)
       this.c.registry.heard(from)
+    } else if (m.hearsay === true) {
+      m.hearsay = undefined
+      this.revive(m, incarnation, now)
     } else if (incarnation > m.incarnation) {
       this.revive(m, incarnation, now)
     } else if (incarnation === m.incarnation && m.state === 'alive') {
