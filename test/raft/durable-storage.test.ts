@@ -7,6 +7,7 @@ import { ClassicLevel } from 'classic-level'
 import { DurableRaftStorage, decodeHardState, encodeEntry } from '../../peers/raft/storage.js'
 import { waitUntil } from '../helpers/wait.js'
 import type { Entry } from '../../protocols/raft/types.js'
+import { createRand } from '../../src/base/prng.js'
 
 const dirs: string[] = []
 const dbs: Array<ClassicLevel<string, Uint8Array>> = []
@@ -165,6 +166,52 @@ describe('durable raft storage', () => {
       expect(await hs()).toEqual({ term: 2, vote: 3, commit: 1 })
     } finally {
       vi.useRealTimers()
+    }
+  })
+
+  it('random appends, truncations, compactions (some killed before their clear) and reopens: the reopened log is the log saved', { timeout: 120_000 }, async () => {
+    const show = (r: DurableRaftStorage): string[] => {
+      const from = r.memory.firstIndex()
+      return r.memory.entries(from, r.memory.lastIndex() + 1, Infinity).map(e => `${e.index}/${e.term}/${new TextDecoder().decode(e.data)}`)
+    }
+    for (let seed = 1; seed <= 12; seed++) {
+      const rand = createRand(seed)
+      const { dir, db } = await openDb()
+      let s = await DurableRaftStorage.open(db)
+      let term = 1
+      for (let step = 0; step < 60; step++) {
+        const first = s.memory.firstIndex()
+        const last = s.memory.lastIndex()
+        const roll = rand.int(10)
+        if (roll < 6) {
+          // Append 1..5 entries from a point inside the log (a conflicting suffix) or at its end.
+          const from = rand.chance(0.3) && last >= first ? rand.range(first, last + 1) : last + 1
+          if (from < last + 1) term++
+          const n = 1 + rand.int(5)
+          await s.save({ hardState: { term, vote: 1, commit: Math.min(first - 1, last) }, entries: Array.from({ length: n }, (_, k) => ent(from + k, term, `s${seed}t${step}k${k}`)), mustSync: true })
+        } else if (roll < 8 && last >= first) {
+          const i = rand.range(first, last + 1)
+          const killed = rand.chance(0.5)
+          const d = dbs[dbs.length - 1]!
+          const clear = d.clear.bind(d)
+          if (killed) d.clear = async () => { throw new Error('killed') }
+          const done = s.snapshotAndCompact(i, { voters: [1], learners: [] }, new Uint8Array([step]))
+          if (killed) await expect(done).rejects.toThrow('killed'); else await done
+          d.clear = clear
+          if (killed) {
+            const want = show(s)
+            s = await reopen(dir, d)
+            expect(show(s), `seed ${seed} step ${step}`).toEqual(want)
+          }
+        } else {
+          const want = show(s)
+          s = await reopen(dir, dbs[dbs.length - 1]!)
+          expect(show(s), `seed ${seed} step ${step}`).toEqual(want)
+        }
+      }
+      const want = show(s)
+      s = await reopen(dir, dbs[dbs.length - 1]!)
+      expect(show(s), `seed ${seed}`).toEqual(want)
     }
   })
 })
