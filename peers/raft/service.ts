@@ -136,6 +136,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   /** @internal the driver (benchmarks and tests); undefined while stopped with a data dir. */
   driver: LiveRaftDriver | undefined
   private transport: RaftTransport | undefined
+  /** The durable storage of the running driver (flushed at a stop). */
+  private storage: DurableRaftStorage | undefined
   private server: RaftClientServer | undefined
   private current: MeshApplication | undefined
   private memberOff: (() => void) | undefined
@@ -186,6 +188,9 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     this.driver?.stop()
     // A save or snapshot in flight finishes before the storage is let go (a restart reopens it).
     await this.driver?.drained()
+    // Its delayed commit-only hard state is written now, not over the next start's newer one.
+    await this.storage?.flush().catch(() => {})
+    this.storage = undefined
     await this.transport?.stop()
     await this.server?.stop()
     // With a data dir, the next start recovers Raft from disk; in memory, the same driver resumes.
@@ -210,6 +215,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
         ...(options.fsyncSlowMs !== undefined ? { fsyncSlowMs: options.fsyncSlowMs } : {})
       })
       : undefined
+    this.storage = storage
     const app = new MeshApplication()
     app.solutionLookup = (digest) => this.solutionLookup?.(digest)
     let driver: LiveRaftDriver | undefined

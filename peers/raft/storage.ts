@@ -242,21 +242,22 @@ export class DurableRaftStorage {
     const entries: Entry[] = []
     const records: number[] = []
     const snapIndex = memory.lastIndex()
+    // The index after the last entry of the records read so far (0: none yet).
+    let end = 0
     for await (const [key, value] of db.iterator({ gt: prefix + 'e/', lt: prefix + 'e/~' })) {
       const index = entryKeyIndex(key, prefix)
       records.push(index)
       const run = decodeRecord(index, value)
-      const lastOfRun = index + run.length - 1
-      if (lastOfRun <= snapIndex) continue
-      // Entries at or below the snapshot are skipped; a record starting inside the log so far replaces its tail.
-      const from = Math.max(index, snapIndex + 1)
-      if (entries.length > 0) {
-        const first = entries[0]!.index
-        if (from > first + entries.length) throw new DecodeError('raft log', `gap in the saved log at index ${from}`)
-        if (from < first) throw new DecodeError('raft log', `a record at ${index} overlaps the log's start ${first}`)
-        entries.length = from - first
-      }
-      for (let k = from - index; k < run.length; k++) entries.push(run[k]!)
+      // A gap matters only above the snapshot (records wholly below it may be left by a compaction
+      // that stopped before its clear ended).
+      if (end !== 0 && index > end && index > snapIndex + 1) throw new DecodeError('raft log', `gap in the saved log at index ${end}`)
+      end = index + run.length
+      // A record replaces the tail of the log from its first entry on, even when the record itself lies
+      // wholly at or below the snapshot: an older record's tail it replaced (a truncated conflicting
+      // suffix, left on disk when a compaction's clear did not run) must not come back above the
+      // snapshot. Entries at or below the snapshot are skipped.
+      if (entries.length > 0) entries.length = Math.max(0, index - entries[0]!.index)
+      for (let k = Math.max(0, snapIndex + 1 - index); k < run.length; k++) entries.push(run[k]!)
     }
     memory.append(entries)
     if (hsBytes !== undefined) memory.setHardState(decodeHardState(hsBytes))
@@ -331,6 +332,18 @@ export class DurableRaftStorage {
     if (this.lazy === undefined) return
     // Its failure (the database closed under it at a stop) costs nothing: the commit is learned again.
     this.enqueue([], false).catch(() => {})
+  }
+
+  /**
+   * Writes a commit-only hard state still waiting (see {@link save}) and resolves once every batch queued
+   * before is written. Call it before another instance opens the same database (a restart of the Raft
+   * service on the peer's open LevelDB): the waiting write would otherwise land after that instance's
+   * first writes and put this one's older term and vote back over its newer ones.
+   */
+  async flush (): Promise<void> {
+    clearTimeout(this.lazyTimer)
+    this.lazyTimer = undefined
+    await this.enqueue([], false)
   }
 
   /** Saves waiting for the batch being written (bounded by the Raft core's own limits on what it hands out). */

@@ -8,19 +8,24 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
+import { waitUntil } from '../helpers/wait.js'
 import type { LiveMesh } from '../../sim/live.js'
+import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
-import { encodeNotice } from '../../peers/sync/liveness/probe-codec.js'
-import { NOTICE_QUOTA_BURST, swimTopic } from '../../peers/sync/liveness/probe.js'
+import { decodeProbeFrame, encodeNotice, encodeProbeFrame, PROBE_FRAME_BYTES_MAX } from '../../peers/sync/liveness/probe-codec.js'
+import { framedStream } from '../../peers/framing.js'
+import { NOTICE_QUOTA_BURST, probeProtocol, swimTopic } from '../../peers/sync/liveness/probe.js'
 import type { ProbeDetector } from '../../peers/sync/liveness/probe.js'
 import type { LivenessService } from '../../peers/sync/liveness/liveness.js'
 import { resolvePeerOptions } from '../../peers/options.js'
 import { validateConfig } from '../../src/daemon/config.js'
 
 let mesh: LiveMesh | undefined
+const extra: Peer[] = []
 afterEach(async () => {
   await mesh?.stop()
   mesh = undefined
+  await Promise.allSettled(extra.splice(0).map(async p => await p.stop()))
 })
 
 const PROBE = { liveness: 'probe' as const, heartbeatIntervalMs: 1000, logLevel: 'silent' as const, dht: false }
@@ -128,5 +133,62 @@ describe('probe liveness', () => {
     // other peers took at most the hostile author's quota of suspicions, refusing the rest.
     expect(s.refutations).toBeLessThan(NOTICE_QUOTA_BURST)
     for (const p of m.peers.slice(1, 4)) expect(p.stats().sync.noticesOverQuota).toBeGreaterThan(0)
+  })
+
+  it('an ACK relayed by a hostile helper cannot set the target\'s incarnation (which would make its own ALIVE stale for good)', { timeout: 180_000 }, async () => {
+    mesh = await createLiveMesh({ peers: 3, ...PROBE })
+    const m = mesh
+    const [prober, hostile, target] = m.peers as [Peer, Peer, Peer]
+    await m.waitFor(p => p === target || detector(p).state(target.id)?.incarnation === detector(target).incarnation, { timeoutMs: 60_000, what: 'the target\'s incarnation known everywhere' })
+    const protocol = probeProtocol('agora')
+    // The hostile helper answers every PING_REQ for the target with a made-up ACK: the highest incarnation.
+    const forged = Number.MAX_SAFE_INTEGER - 1
+    let relayed = 0
+    await hostile.libp2p.unhandle(protocol)
+    await hostile.libp2p.handle(protocol, async (stream) => {
+      const lp = framedStream(stream, PROBE_FRAME_BYTES_MAX)
+      const req = decodeProbeFrame((await lp.read()).subarray())
+      const mine = req.t === 'ping-req' && req.target === target.id
+      await lp.write(encodeProbeFrame({ t: 'ack', incarnation: mine ? forged : detector(hostile).incarnation, load: 0, docs: [] }))
+      await stream.close().catch(() => {})
+      if (mine) relayed++
+    }, { runOnTransientConnection: false })
+    // The target stops answering direct probes, so the prober asks the helper.
+    await target.libp2p.unhandle(protocol)
+    // Two relayed answers for the target: the prober handled the first before it probed the target again.
+    await m.waitFor(() => relayed >= 2, { timeoutMs: 90_000, what: 'two PING_REQs of the target answered by the hostile helper' })
+    const held = detector(prober).state(target.id)
+    expect(held).toBeDefined()
+    expect(held!.incarnation).toBeLessThanOrEqual(detector(target).incarnation)
+    expect(held!.incarnation).not.toBe(forged)
+  })
+
+  it('a made-up incarnation in a hostile member\'s MEMBERS list gives way to the host\'s own word', { timeout: 180_000 }, async () => {
+    mesh = await createLiveMesh({ peers: 1, ...PROBE })
+    const hostile = mesh.peers[0]!
+    const opts = { ...PROBE, transports: ['tcp' as const], inboundConnectionsPerSecondMax: 10_000 }
+    // The host, not started yet: nobody but the hostile member's list can tell the joiner of it.
+    const host = await createPeer({ ...opts, start: false })
+    extra.push(host)
+    const forged = Number.MAX_SAFE_INTEGER - 1
+    const protocol = probeProtocol('agora')
+    await hostile.libp2p.unhandle(protocol)
+    await hostile.libp2p.handle(protocol, async (stream) => {
+      const lp = framedStream(stream, PROBE_FRAME_BYTES_MAX)
+      const req = decodeProbeFrame((await lp.read()).subarray())
+      const mine = detector(hostile).incarnation
+      await lp.write(encodeProbeFrame(req.t === 'members-req'
+        ? { t: 'members', members: [{ host: hostile.id, incarnation: mine }, { host: host.id, incarnation: forged }] }
+        : { t: 'ack', incarnation: mine, load: 0, docs: [] }))
+      await stream.close().catch(() => {})
+    }, { runOnTransientConnection: false })
+    const joiner = await createPeer({ ...opts, start: true })
+    extra.push(joiner)
+    await joiner.dial(hostile.addresses()[0]!)
+    await waitUntil(() => detector(joiner).state(host.id)?.incarnation === forged, { timeoutMs: 60_000, what: 'the joiner holding the host at the made-up incarnation' })
+    // The host starts and links to the joiner: its ACKs and its ALIVE name its real incarnation.
+    await host.start()
+    await host.dial(joiner.addresses()[0]!)
+    await waitUntil(() => detector(joiner).state(host.id)?.incarnation === detector(host).incarnation && detector(joiner).state(host.id)?.state === 'alive', { timeoutMs: 60_000, what: 'the joiner holding the host alive at its real incarnation' })
   })
 })

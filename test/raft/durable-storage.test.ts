@@ -2,11 +2,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ClassicLevel } from 'classic-level'
 import { DurableRaftStorage, decodeHardState, encodeEntry } from '../../peers/raft/storage.js'
 import { waitUntil } from '../helpers/wait.js'
 import type { Entry } from '../../protocols/raft/types.js'
+import { createRand } from '../../src/base/prng.js'
 
 const dirs: string[] = []
 const dbs: Array<ClassicLevel<string, Uint8Array>> = []
@@ -100,6 +101,28 @@ describe('durable raft storage', () => {
     expect(expected(s, 8)).toEqual(['8/2/e8', '9/3/x9', '10/3/x10', '11/3/e11'])
   })
 
+  it('a crash between a compaction\'s snapshot write and its clear of the records below does not bring back a truncated tail', async () => {
+    const { dir, db } = await openDb()
+    const s = await DurableRaftStorage.open(db)
+    // One record of 1..10 (term 1); a new leader replaces 7.. with 7..8 (term 2): the record of 1..10
+    // keeps its stale tail 9..10 on disk, replaced on reading by the record at 7.
+    await s.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(i => ent(i, 1)), mustSync: true })
+    await s.save({ hardState: { term: 2, vote: 2, commit: 8 }, entries: [ent(7, 2, 'n7'), ent(8, 2, 'n8')], mustSync: true })
+    // Compaction at 8 writes the snapshot, then the process dies before the records below go.
+    const d = dbs[dbs.length - 1]!
+    d.clear = async () => { throw new Error('killed before the clear') }
+    await expect(s.snapshotAndCompact(8, { voters: [1, 2, 3], learners: [] }, new Uint8Array([1]))).rejects.toThrow('killed')
+    const r = await reopen(dir, d)
+    // Entries 9..10 of term 1 were truncated: the log ends at the snapshot, nothing of the old tail.
+    expect(r.memory.snapshot().metadata.index).toBe(8)
+    expect(r.memory.lastIndex()).toBe(8)
+    expect(r.memory.firstIndex()).toBe(9)
+    // And it goes on from there as it would have: a new entry at 9 reopens as the log's only entry.
+    await r.save({ entries: [ent(9, 2, 'n9')], mustSync: true })
+    const again = await reopen(dir, dbs[dbs.length - 1]!)
+    expect(again.memory.entries(9, 10, Infinity).map(e => `${e.index}/${e.term}/${new TextDecoder().decode(e.data)}`)).toEqual(['9/2/n9'])
+  })
+
   it('a hard state that only moves the commit index is not a write of its own: it joins the next batch, or goes alone a moment later', async () => {
     const { dir, db } = await openDb()
     const s = await DurableRaftStorage.open(db)
@@ -119,5 +142,76 @@ describe('durable raft storage', () => {
     expect(s.stats.batches).toBe(3)
     const r = await reopen(dir, db)
     expect(r.memory.initialState().hardState).toEqual({ term: 1, vote: 1, commit: 3 })
+  })
+
+  it('a stop flushes the delayed commit-only hard state: it cannot land later over the next instance\'s newer term and vote', async () => {
+    const { db } = await openDb()
+    const old = await DurableRaftStorage.open(db)
+    await old.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: [ent(1, 1)], mustSync: true })
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      // Its commit-only write waits for its timer...
+      await old.save({ hardState: { term: 1, vote: 1, commit: 1 }, entries: [], mustSync: false })
+      // ...and the service stops: the write goes now.
+      await old.flush()
+      const hs = async (): Promise<{ term: number, vote: number, commit: number }> => decodeHardState((await db.get('raft/main/hs'))!)
+      expect(await hs()).toEqual({ term: 1, vote: 1, commit: 1 })
+      // A restart on the same open database votes in term 2.
+      const next = await DurableRaftStorage.open(db)
+      await next.save({ hardState: { term: 2, vote: 3, commit: 1 }, entries: [], mustSync: true })
+      // The old instance's timer, had it been left, fires now; whatever it wrote is written by the time
+      // an empty batch queued after it is.
+      vi.runAllTimers()
+      await old.flush()
+      expect(await hs()).toEqual({ term: 2, vote: 3, commit: 1 })
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('random appends, truncations, compactions (some killed before their clear) and reopens: the reopened log is the log saved', { timeout: 120_000 }, async () => {
+    const show = (r: DurableRaftStorage): string[] => {
+      const from = r.memory.firstIndex()
+      return r.memory.entries(from, r.memory.lastIndex() + 1, Infinity).map(e => `${e.index}/${e.term}/${new TextDecoder().decode(e.data)}`)
+    }
+    for (let seed = 1; seed <= 12; seed++) {
+      const rand = createRand(seed)
+      const { dir, db } = await openDb()
+      let s = await DurableRaftStorage.open(db)
+      let term = 1
+      for (let step = 0; step < 60; step++) {
+        const first = s.memory.firstIndex()
+        const last = s.memory.lastIndex()
+        const roll = rand.int(10)
+        if (roll < 6) {
+          // Append 1..5 entries from a point inside the log (a conflicting suffix) or at its end.
+          const from = rand.chance(0.3) && last >= first ? rand.range(first, last + 1) : last + 1
+          if (from < last + 1) term++
+          const n = 1 + rand.int(5)
+          await s.save({ hardState: { term, vote: 1, commit: Math.min(first - 1, last) }, entries: Array.from({ length: n }, (_, k) => ent(from + k, term, `s${seed}t${step}k${k}`)), mustSync: true })
+        } else if (roll < 8 && last >= first) {
+          const i = rand.range(first, last + 1)
+          const killed = rand.chance(0.5)
+          const d = dbs[dbs.length - 1]!
+          const clear = d.clear.bind(d)
+          if (killed) d.clear = async () => { throw new Error('killed') }
+          const done = s.snapshotAndCompact(i, { voters: [1], learners: [] }, new Uint8Array([step]))
+          if (killed) await expect(done).rejects.toThrow('killed'); else await done
+          d.clear = clear
+          if (killed) {
+            const want = show(s)
+            s = await reopen(dir, d)
+            expect(show(s), `seed ${seed} step ${step}`).toEqual(want)
+          }
+        } else {
+          const want = show(s)
+          s = await reopen(dir, dbs[dbs.length - 1]!)
+          expect(show(s), `seed ${seed} step ${step}`).toEqual(want)
+        }
+      }
+      const want = show(s)
+      s = await reopen(dir, dbs[dbs.length - 1]!)
+      expect(show(s), `seed ${seed}`).toEqual(want)
+    }
   })
 })

@@ -94,6 +94,12 @@ interface MemberEntry {
   /** Last direct evidence of life (ACK, its ALIVE, its heartbeat). */
   evidenceAt: number
   load: number | undefined
+  /**
+   * The incarnation is another member's word (its MEMBERS list), not the host's: the host's own (its
+   * signed ALIVE, its ACK over its own stream) replaces it, lower or not, so a made-up one cannot make
+   * everything the host says look stale here.
+   */
+  hearsay?: boolean
 }
 
 export interface ProbeStats {
@@ -369,9 +375,23 @@ export class ProbeDetector {
     const replies = await Promise.allSettled(asked.map(async h => await this.request(h, { t: 'ping-req', target }, this.directTimeoutMs() * 2)))
     if (!this.running) return
     for (const r of replies) {
-      if (r.status === 'fulfilled' && r.value.t === 'ack') { this.acked(target, r.value); return }
+      if (r.status === 'fulfilled' && r.value.t === 'ack') { this.relayedAck(target); return }
     }
     this.suspect(target)
+  }
+
+  /**
+   * An ACK of `target` relayed by a helper (PING_REQ): unsigned and unauthenticated, so the helper may have
+   * written any of it. It counts as evidence of life at the incarnation already held, nothing more: it
+   * never sets the target's incarnation (a made-up higher one would make the target's own ALIVE and
+   * every suspicion of it look stale here for good), never revives a suspected target, and its load and
+   * document positions are not reported as the target's.
+   */
+  private relayedAck (target: string, now = Date.now()): void {
+    this.stats.probeAcks++
+    const m = this.members.get(target)
+    if (m === undefined) this.add(target, 0, now, undefined)
+    else if (m.state === 'alive') m.evidenceAt = now
   }
 
   /**
@@ -389,6 +409,10 @@ export class ProbeDetector {
     const m = this.members.get(from)
     if (m === undefined) {
       this.add(from, ack.incarnation, now, ack.load)
+    } else if (m.hearsay === true) {
+      m.hearsay = undefined
+      this.revive(m, ack.incarnation, now)
+      m.load = ack.load
     } else if (ack.incarnation > m.incarnation) {
       this.revive(m, ack.incarnation, now)
       m.load = ack.load
@@ -438,7 +462,7 @@ export class ProbeDetector {
       const now = Date.now()
       for (const e of r.members) {
         if (e.host === this.c.self || this.members.has(e.host)) continue
-        this.add(e.host, e.incarnation, now, undefined)
+        this.add(e.host, e.incarnation, now, undefined).hearsay = true
         this.c.registry.heard(e.host)
       }
     } catch (err) {
@@ -571,11 +595,14 @@ export class ProbeDetector {
    */
   private onAlive (from: string, incarnation: number, now: number): TopicValidatorResult {
     const m = this.members.get(from)
-    const refutes = m !== undefined && m.state !== 'alive' && incarnation > m.incarnation
+    const refutes = m !== undefined && m.state !== 'alive' && (incarnation > m.incarnation || m.hearsay === true)
     if (!refutes && !this.aliveQuota.take(from, now).ok) { this.stats.noticesOverQuota++; return TopicValidatorResult.Ignore }
     if (m === undefined) {
       this.add(from, incarnation, now, undefined)
       this.c.registry.heard(from)
+    } else if (m.hearsay === true) {
+      m.hearsay = undefined
+      this.revive(m, incarnation, now)
     } else if (incarnation > m.incarnation) {
       this.revive(m, incarnation, now)
     } else if (incarnation === m.incarnation && m.state === 'alive') {
