@@ -65,6 +65,9 @@ export class PeerGate {
   }
 }
 
+/** IP addresses exempt from gossipsub's IP colocation penalty (as gossipsub prints them: exact match). */
+export const LOOPBACK_IPS: readonly string[] = ['127.0.0.1', '::1']
+
 let memoryCounter = 0
 
 function defaultListen (o: ResolvedPeerOptions): string[] {
@@ -103,6 +106,17 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
       doPX: false,
       fallbackToFloodsub: false,
       maxInboundDataLength: init.gossipBytesMax,
+      // Gossipsub's IP colocation penalty (P6: -5 x surplus² for each peer beyond
+      // IPColocationFactorThreshold peers from one IP; default 10) scores every peer of a machine running
+      // many peers negative once 11 of them are connected here (out of our mesh), below the publish
+      // threshold (-50) at 14 and the graylist threshold (-80) at 15: this peer then drops their messages
+      // and publishes to none of them, while they stay connected (the live harness's peer 0, dialled by
+      // all, heard nobody at 16 peers). Peers reaching us over loopback run on this
+      // machine, where the penalty defends against nothing; others keep it, from `gossipPeersPerIpMax`.
+      scoreParams: {
+        IPColocationFactorThreshold: o.gossipPeersPerIpMax,
+        IPColocationFactorWhitelist: new Set(LOOPBACK_IPS)
+      },
       // Heartbeats of our own are frequent; keep gossipsub's message cache modest.
       seenTTL: 2 * 60_000,
       // Deduplicate copies of a message before verifying its signature again (each copy arriving from

@@ -74,6 +74,13 @@ export const peerOptionsSchema = z.object({
    * running many peers, such as the live harness, needs more). Default 5.
    */
   inboundConnectionsPerSecondMax: z.number().int().positive().max(100_000).default(5),
+  /**
+   * Peers connected from one IP address before gossipsub scores each of them down (its IP colocation
+   * penalty, a Sybil defence: quadratic in the surplus, so a few more put them below the thresholds
+   * where gossip to and from them stops). Loopback addresses are exempt (peers on this machine). Raise it
+   * when many peers reach this one through one NAT. Default 10 (gossipsub's default).
+   */
+  gossipPeersPerIpMax: z.number().int().positive().max(100_000).default(10),
   /** Log level of the peer's logs on stderr. Default 'warn'. */
   logLevel: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('warn'),
   /** Format of the peer's logs: `human` or `json`. Default: human when stderr is a terminal, else json. */
