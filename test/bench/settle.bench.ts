@@ -13,6 +13,15 @@
  * process would stall each for one). Both modes of a run solve the same instance (seeded `bundleInstance`,
  * one value changed per run), one after the other, `RUNS` runs; medians per figure, and whether both
  * modes reached the same outcome in every run.
+ *
+ * `slowFollower`: the deferred settle with one follower whose worker hands its result over
+ * `SLOW_DELAY_MS` late (the pool's `delayMs`), so the settle reaches it before its own solve:
+ * - `before` (`applyWaitMs: 0`, the earlier behaviour): it solves inside apply, on the event loop;
+ * - `after` (the default `applyWaitMs`): its applying pauses at the settle until its worker answers,
+ *   its Raft and event loop running on.
+ * Each mode in a group of its own (3 new voters), `RUNS` runs, the same instances as above. The longest
+ * event-loop stall is the process's: the three peers share one loop here, so it is the slow follower's.
+ * `BENCH_SETTLE=slow` runs only this case.
  */
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
@@ -29,6 +38,8 @@ const RUNS = 3
 const SEED = 3
 const GOODS = 50
 const BIDS = 1000
+/** How late the slow follower's worker hands over its results. */
+const SLOW_DELAY_MS = 3000
 
 async function waitFor (cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -38,12 +49,12 @@ async function waitFor (cond: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-async function group (): Promise<Peer[]> {
+async function group (raft: { applyWaitMs?: number } = {}): Promise<Peer[]> {
   const peers: Peer[] = []
   for (let i = 0; i < 3; i++) peers.push(await createPeer({ logLevel: 'silent', dht: false, inboundConnectionsPerSecondMax: 1000, rateLimits: { proposals: false, writes: false } }))
   for (let i = 1; i < 3; i++) for (let j = 0; j < i; j++) await peers[i]!.dial(peers[j]!.addresses()[0]!)
   const voters = peers.map(p => p.id)
-  for (const p of peers) await p.startRaft({ voters, ...RAFT, fsync: false })
+  for (const p of peers) await p.startRaft({ voters, ...RAFT, ...raft, fsync: false })
   await waitFor(() => peers.some(p => p.raft?.status().role === 'leader' && p.economy.replica !== undefined), 30_000, 'a leader with the economy genesis')
   return peers
 }
@@ -60,7 +71,7 @@ const q = (xs: number[], f: number): number => {
 }
 const median = (xs: number[]): number => q(xs, 0.5)
 
-interface Run { baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
+interface Run { slow?: { applyPauses: number, applyPausesTimedOut: number, fromWorker: number, inApply: number }, baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
 
 /**
  * Run `run`'s instance: the seeded one with the first bid's value raised by `run` (a new digest per run,
@@ -72,7 +83,7 @@ function instanceOf (run: number): ReturnType<typeof bundleInstance> {
   return inst
 }
 
-async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 'offApply', run: number): Promise<Run> {
+async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 'offApply', run: number, slow?: Peer): Promise<Run> {
   const { items, bids } = instanceOf(run)
   await leader.economy.openAuction({ id, mechanism: 'combinatorial', items, durationMs: 3_600_000 }, 'seller')
   await pool(bids, 64, async (b) => { await leader.economy.bid(id, b.agent, { bundles: [{ items: b.items, value: b.value }] }) })
@@ -110,7 +121,11 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   const inWindow = probes.filter(p => p.at + p.ms >= t0 && p.at <= t1)
   const during = inWindow.map(p => p.ms)
   const a = leader.economy.replica!.auction(id)!
+  const slowDriver = slow?.raft?.driver
   return {
+    ...(slow !== undefined && slowDriver !== undefined
+      ? { slow: { applyPauses: slowDriver.stats.applyPauses, applyPausesTimedOut: slowDriver.stats.applyPausesTimedOut, fromWorker: slow.economy.replica!.solveStats.fromWorker, inApply: slow.economy.replica!.solveStats.inApply } }
+      : {}),
     baselineP50Ms: q(before, 0.5),
     baselineP99Ms: q(before, 0.99),
     duringP50Ms: q(during, 0.5),
@@ -171,7 +186,48 @@ function summary (runs: Run[]): Record<string, unknown> {
   return out
 }
 
+/** Mints the seller and the 1,000 bidders on a new group. */
+async function fund (leader: Peer): Promise<void> {
+  await leader.economy.mint('seller', 1, { owner: leader.id })
+  progress('funding 1,000 bidders')
+  const { bids } = bundleInstance(SEED, GOODS, BIDS)
+  await pool(bids, 64, async (b) => { await leader.economy.mint(b.agent, 1_000_000, { owner: leader.id }) })
+}
+
+/** The deferred settle with one follower's worker `SLOW_DELAY_MS` late: `applyWaitMs` 0 (before) or the default (after). */
+async function slowFollower (): Promise<Record<string, unknown>> {
+  const out: Record<string, Run[]> = {}
+  for (const mode of ['before', 'after'] as const) {
+    const peers = await group(mode === 'before' ? { applyWaitMs: 0 } : {})
+    try {
+      const leader = peers.find(p => p.raft?.status().role === 'leader')!
+      const slow = peers.find(p => p !== leader)!
+      slow.economy.solvePoolOptions = { delayMs: SLOW_DELAY_MS }
+      await fund(leader)
+      out[mode] = []
+      for (let i = 0; i < RUNS; i++) {
+        progress(`slow follower, ${mode}: run ${i + 1}/${RUNS}`)
+        out[mode]!.push(await once(peers, leader, `slow-${mode}${i}`, 'offApply', i, slow))
+      }
+    } finally {
+      for (const p of peers) await p.stop().catch(() => {})
+    }
+  }
+  const b = summary(out.before!)
+  const a = summary(out.after!)
+  return {
+    delayMs: SLOW_DELAY_MS,
+    before: b,
+    after: a,
+    eventLoopMaxStallRatio: Number(((a.eventLoopMaxStallMs as number) / (b.eventLoopMaxStallMs as number)).toFixed(3)),
+    probeDuringP99Ratio: Number(((a.duringP99Ms as number) / (b.duringP99Ms as number)).toFixed(3)),
+    afterDuringP99VsBaseline: Number(((a.duringP99Ms as number) / (a.baselineP99Ms as number)).toFixed(2)),
+    outcomesIdentical: out.before!.every((r, i) => r.outcome === out.after![i]!.outcome)
+  }
+}
+
 export default async function (): Promise<Record<string, unknown>> {
+  if (process.env.BENCH_SETTLE === 'slow') return { instance: `bundleInstance(seed ${SEED}, ${GOODS} goods, ${BIDS} bids), 3 voters over TCP in one process, fsync off`, slowFollower: await slowFollower() }
   progress('one replica\'s apply time, no Raft')
   const only = [0, 1, 2].map(applyOnly)
   const applyOnePerReplica = {
@@ -181,12 +237,10 @@ export default async function (): Promise<Record<string, unknown>> {
     each: only.map(o => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v.toFixed(2))])))
   }
   const peers = await group()
+  let result: Record<string, unknown>
   try {
     const leader = peers.find(p => p.raft?.status().role === 'leader')!
-    await leader.economy.mint('seller', 1, { owner: leader.id })
-    progress('funding 1,000 bidders')
-    const { bids } = bundleInstance(SEED, GOODS, BIDS)
-    await pool(bids, 64, async (b) => { await leader.economy.mint(b.agent, 1_000_000, { owner: leader.id }) })
+    await fund(leader)
     const before: Run[] = []
     const after: Run[] = []
     for (let i = 0; i < RUNS; i++) {
@@ -198,7 +252,7 @@ export default async function (): Promise<Record<string, unknown>> {
     const stats = peers.map(p => p.economy.replica!.solveStats)
     const b = summary(before)
     const a = summary(after)
-    return {
+    result = {
       instance: `bundleInstance(seed ${SEED}, ${GOODS} goods, ${BIDS} bids), 3 voters over TCP in one process, fsync off`,
       applyOnePerReplica,
       inApply: b,
@@ -212,4 +266,5 @@ export default async function (): Promise<Record<string, unknown>> {
   } finally {
     for (const p of peers) await p.stop().catch(() => {})
   }
+  return { ...result, slowFollower: await slowFollower() }
 }
