@@ -12,9 +12,11 @@
  *
  * Every replica starts its solve when it applies the deferred close (the bids are final then); the peer
  * that closed proposes the settle with its own result as the carried solution. Timing only decides how
- * fast a replica settles: with its worker's result at hand apply is a lookup, without it (still solving,
- * timed out, refused, forgotten) apply solves synchronously — the same function on the same input (the
- * digest covers it), so the outcome is the same.
+ * fast a replica settles: with its worker's result at hand apply is a lookup; while its solve is queued or
+ * running the replica pauses applying at the settle (`Economy.solutionWait` here, the driver's
+ * `applyWaitMs`) without blocking its event loop, and resumes with the result; without one (the wait
+ * ran out, the solve failed, timed out, was refused or forgotten) apply solves synchronously — the same
+ * function on the same input (the digest covers it), so the outcome is the same.
  */
 import { Worker } from 'node:worker_threads'
 import { AgoraError } from '../../src/base/errors.js'

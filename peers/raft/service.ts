@@ -53,6 +53,10 @@ export interface PeerRaftStats {
   readyBatches: number
   /** Proposals of this follower sent to the leader again (proposalResendMs). */
   proposalsResent: number
+  /** Times applying paused at a settle for this peer's worker (applyWaitMs), and how many of them ran out of time or backlog. */
+  applyPauses: number
+  applyPausesTimedOut: number
+  applyPausesBacklogFull: number
 }
 
 export interface RaftServiceEvents extends Record<string, unknown>, StrongEventMap {
@@ -339,7 +343,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   }
 
   stats (): PeerRaftStats {
-    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, proposalsResent: 0 }) }
+    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, proposalsResent: 0, applyPauses: 0, applyPausesTimedOut: 0, applyPausesBacklogFull: 0 }) }
   }
 
   /** Replicates `command` exactly once (retried under one session until `timeoutMs`); its index and result. */

@@ -38,8 +38,8 @@ const RUNS = 3
 const SEED = 3
 const GOODS = 50
 const BIDS = 1000
-/** How late the slow follower's worker hands over its results. */
-const SLOW_DELAY_MS = 3000
+/** How late the slow follower's worker hands over its results: past the closing peer's margin (at most 5 s, SETTLE_MARGIN_MS_MAX). */
+const SLOW_DELAY_MS = 6000
 
 async function waitFor (cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -85,6 +85,8 @@ function instanceOf (run: number): ReturnType<typeof bundleInstance> {
 
 async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 'offApply', run: number, slow?: Peer): Promise<Run> {
   const { items, bids } = instanceOf(run)
+  const slowDriver = slow?.raft?.driver
+  const slowBefore = slow === undefined || slowDriver === undefined ? undefined : { pauses: slowDriver.stats.applyPauses, timedOut: slowDriver.stats.applyPausesTimedOut, ...slow.economy.replica!.solveStats }
   await leader.economy.openAuction({ id, mechanism: 'combinatorial', items, durationMs: 3_600_000 }, 'seller')
   await pool(bids, 64, async (b) => { await leader.economy.bid(id, b.agent, { bundles: [{ items: b.items, value: b.value }] }) })
   // A probe whose outcome is unknown after the driver's proposal timeout (5 s) counts as failed, with
@@ -121,10 +123,10 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   const inWindow = probes.filter(p => p.at + p.ms >= t0 && p.at <= t1)
   const during = inWindow.map(p => p.ms)
   const a = leader.economy.replica!.auction(id)!
-  const slowDriver = slow?.raft?.driver
   return {
-    ...(slow !== undefined && slowDriver !== undefined
-      ? { slow: { applyPauses: slowDriver.stats.applyPauses, applyPausesTimedOut: slowDriver.stats.applyPausesTimedOut, fromWorker: slow.economy.replica!.solveStats.fromWorker, inApply: slow.economy.replica!.solveStats.inApply } }
+    // The slow follower in this run: pauses of its applying, and where its settle's outcome came from.
+    ...(slowBefore !== undefined
+      ? { slow: { applyPauses: slowDriver!.stats.applyPauses - slowBefore.pauses, applyPausesTimedOut: slowDriver!.stats.applyPausesTimedOut - slowBefore.timedOut, fromWorker: slow!.economy.replica!.solveStats.fromWorker - slowBefore.fromWorker, inApply: slow!.economy.replica!.solveStats.inApply - slowBefore.inApply } }
       : {}),
     baselineP50Ms: q(before, 0.5),
     baselineP99Ms: q(before, 0.99),
