@@ -71,7 +71,7 @@ const q = (xs: number[], f: number): number => {
 }
 const median = (xs: number[]): number => q(xs, 0.5)
 
-interface Run { slow?: { applyPauses: number, applyPausesTimedOut: number, fromWorker: number, inApply: number }, baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
+interface Run { slow?: { applyPauses: number, applyPausesTimedOut: number, fromWorker: number, inApply: number }, baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringP999Ms: number, duringOver100Ms: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
 
 /**
  * Run `run`'s instance: the seeded one with the first bid's value raised by `run` (a new digest per run,
@@ -132,6 +132,9 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
     baselineP99Ms: q(before, 0.99),
     duringP50Ms: q(during, 0.5),
     duringP99Ms: q(during, 0.99),
+    duringP999Ms: q(during, 0.999),
+    // Probes that took over 100 ms (a stall of the loop holds up the few in flight, which p99 of thousands hides).
+    duringOver100Ms: during.filter(ms => ms > 100).length,
     duringMaxMs: q(during, 1),
     probesDuring: during.length,
     probesFailed: inWindow.filter(p => p.failed).length,
@@ -183,7 +186,7 @@ function applyOnly (run: number): { inApplyMs: number, offApplyCloseMs: number, 
 
 function summary (runs: Run[]): Record<string, unknown> {
   const out: Record<string, unknown> = { runs: runs.length }
-  for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
+  for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringP999Ms', 'duringOver100Ms', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
   out.each = runs.map(({ outcome, ...r }) => r)
   return out
 }
@@ -223,6 +226,8 @@ async function slowFollower (): Promise<Record<string, unknown>> {
     after: a,
     eventLoopMaxStallRatio: Number(((a.eventLoopMaxStallMs as number) / (b.eventLoopMaxStallMs as number)).toFixed(3)),
     probeDuringP99Ratio: Number(((a.duringP99Ms as number) / (b.duringP99Ms as number)).toFixed(3)),
+    probeDuringP999Ratio: Number(((a.duringP999Ms as number) / (b.duringP999Ms as number)).toFixed(3)),
+    probeDuringMaxRatio: Number(((a.duringMaxMs as number) / (b.duringMaxMs as number)).toFixed(3)),
     afterDuringP99VsBaseline: Number(((a.duringP99Ms as number) / (a.baselineP99Ms as number)).toFixed(2)),
     outcomesIdentical: out.before!.every((r, i) => r.outcome === out.after![i]!.outcome)
   }

@@ -29,10 +29,11 @@ const bundlesOf = (k: number): Array<{ items: string[], value: number }> => [
 ]
 
 /**
- * A 3-voter group (assigned to `mesh`) with combinatorial auction `auction` open on the leader and 9 bids
- * in; its first follower (`slow`) gets a worker `delayMs` late.
+ * A 3-voter group (assigned to `mesh`) with combinatorial auction `auction` of `seller` open and 9 bids
+ * in; its first follower (`slow`; with `slowLeader`, the leader) gets a worker `delayMs` late. `closer`
+ * owns the seller: the leader, or with `slowLeader` the first follower.
  */
-async function slowFollowerGroup (auction: string, delayMs: number, o: { applyWaitMs?: number, dataDir?: string } = {}): Promise<{ m: LiveMesh, leader: Peer, slow: Peer, victim: number }> {
+async function slowFollowerGroup (auction: string, delayMs: number, o: { applyWaitMs?: number, dataDir?: string, slowLeader?: boolean } = {}): Promise<{ m: LiveMesh, leader: Peer, slow: Peer, victim: number, closer: Peer }> {
   const m = await createLiveMesh({
     peers: 3,
     logLevel: 'silent',
@@ -45,14 +46,16 @@ async function slowFollowerGroup (auction: string, delayMs: number, o: { applyWa
   const lead = m.peers.findIndex(p => p.raft?.status().role === 'leader')
   expect(lead).toBeGreaterThanOrEqual(0)
   const leader = m.peers[lead]!
-  await leader.economy.mint('seller', 1, { owner: leader.id })
+  const follower = (lead + 1) % 3
+  const closer = o.slowLeader === true ? m.peers[follower]! : leader
+  await leader.economy.mint('seller', 1, { owner: closer.id })
   for (let k = 0; k < 9; k++) await leader.economy.mint(`w${k}`, 1000, { owner: leader.id })
-  await leader.economy.openAuction({ id: auction, mechanism: 'combinatorial', items: ITEMS, durationMs: 600_000 }, 'seller')
+  await closer.economy.openAuction({ id: auction, mechanism: 'combinatorial', items: ITEMS, durationMs: 600_000 }, 'seller')
   for (let k = 0; k < 9; k++) await leader.economy.bid(auction, `w${k}`, { bundles: bundlesOf(k) })
-  const victim = (lead + 1) % 3
+  const victim = o.slowLeader === true ? lead : follower
   const slow = m.peers[victim]!
   slow.economy.solvePoolOptions = { delayMs }
-  return { m, leader, slow, victim }
+  return { m, leader, slow, victim, closer }
 }
 
 /** The synchronous solve of auction `id` as `p`'s replica holds it (closed or settled: the frozen bids). */
@@ -191,6 +194,33 @@ describe('a settle waits for a slow replica\'s worker without blocking it', () =
     // Its replay reached the settle before any solve had finished: it started one in its worker and waited.
     expect(again.raft!.driver!.stats.applyPauses).toBeGreaterThanOrEqual(1)
     expect(again.economy.replica!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
+    await sameSnapshots(m)
+  }, 120_000)
+
+  it('a paused leader keeps replicating and committing, hands over leadership mid-wait, and applies the same outcome', async () => {
+    const { m, slow, closer } = await slowFollowerGroup('sl', 12_000, { slowLeader: true, applyWaitMs: 30_000 })
+    const driver = slow.raft!.driver!
+    let paused = false
+    driver.on('raft:apply-paused', () => { paused = true })
+    const closing = closer.economy.closeAuction('sl', 'seller', 'combinatorial')
+    await m.waitFor(() => paused, { what: 'the leader paused at the settle', timeoutMs: 30_000 })
+    expect(driver.isLeader).toBe(true)
+    // A command through a follower commits (the paused leader replicates it and counts the acks) and applies there.
+    await closer.variables.strong<number>('during-pause').set(1)
+    expect(driver.applyPausedAt).toBeGreaterThan(0)
+    expect(driver.status().commit).toBeGreaterThan(driver.applyPausedAt)
+    // Leadership moves away while it waits; its held entries stay and apply in order afterwards.
+    const to = closer.raft!.driver!.id
+    await m.waitFor(() => {
+      // Asked again while it still leads (a transfer the transferee did not finish in time is aborted).
+      if (driver.isLeader && driver.status().leadTransferee === 0) driver.transferLeadership(to)
+      return closer.raft!.status().role === 'leader'
+    }, { what: 'the closer leads', timeoutMs: 30_000 })
+    expect(driver.applyPausedAt).toBeGreaterThan(0)
+    expect(await closing).toMatchObject({ status: 'settled', solution: 'verified' })
+    await m.waitFor(p => p.economy.replica?.auction('sl')?.status === 'settled', { what: 'settled everywhere', timeoutMs: 60_000 })
+    expect(slow.economy.replica!.solveStats).toMatchObject({ fromWorker: 1, inApply: 0 })
+    expect(driver.stats.applyPausesTimedOut).toBe(0)
     await sameSnapshots(m)
   }, 120_000)
 })
