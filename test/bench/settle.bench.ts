@@ -19,6 +19,8 @@
  * - `before` (`applyWaitMs: 0`, the earlier behaviour): it solves inside apply, on the event loop;
  * - `after` (the default `applyWaitMs`): its applying pauses at the settle until its worker answers,
  *   its Raft and event loop running on.
+ * `followers*`: the probes in flight between the settle applied on the leader (the closing peer) and on
+ * every replica, which is when the slow follower applies it.
  * Each mode in a group of its own (3 new voters), `RUNS` runs, the same instances as above. The longest
  * event-loop stall is the process's: the three peers share one loop here, so it is the slow follower's.
  * `BENCH_SETTLE=slow` runs only this case.
@@ -71,7 +73,7 @@ const q = (xs: number[], f: number): number => {
 }
 const median = (xs: number[]): number => q(xs, 0.5)
 
-interface Run { slow?: { applyPauses: number, applyPausesTimedOut: number, fromWorker: number, inApply: number }, baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringP999Ms: number, duringOver100Ms: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
+interface Run { slow?: { applyPauses: number, applyPausesTimedOut: number, fromWorker: number, inApply: number }, baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringP999Ms: number, duringOver100Ms: number, followersMs: number, followersProbes: number, followersP99Ms: number, followersMaxMs: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
 
 /**
  * Run `run`'s instance: the seeded one with the first bid's value raised by `run` (a new digest per run,
@@ -111,6 +113,8 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   // In apply, the close's own proposal may time out (its apply is the solve): the settle still happens.
   const closing = mode === 'inApply' ? leader.economy.command({ type: 'auction.close', by: 'seller', auction: id }) : leader.economy.closeAuction(id, 'seller', 'combinatorial')
   const closeError = await closing.then(() => undefined, (err: { code?: string }) => err.code ?? 'error')
+  // The closing peer has its result (for `offApply`: the settle applied on the leader); the others follow.
+  const tLeader = performance.now()
   await waitFor(() => peers.every(p => p.economy.replica?.auction(id)?.status === 'settled'), 120_000, `${id} settled on every replica`)
   const t1 = performance.now()
   clearInterval(ticker)
@@ -122,6 +126,8 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   // Every probe in flight at some point between the close and the settle on every replica.
   const inWindow = probes.filter(p => p.at + p.ms >= t0 && p.at <= t1)
   const during = inWindow.map(p => p.ms)
+  // Probes in flight between the settle applied on the leader and on every replica (the slow follower's turn).
+  const tail = probes.filter(p => p.at + p.ms >= tLeader && p.at <= t1).map(p => p.ms)
   const a = leader.economy.replica!.auction(id)!
   return {
     // The slow follower in this run: pauses of its applying, and where its settle's outcome came from.
@@ -135,6 +141,10 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
     duringP999Ms: q(during, 0.999),
     // Probes that took over 100 ms (a stall of the loop holds up the few in flight, which p99 of thousands hides).
     duringOver100Ms: during.filter(ms => ms > 100).length,
+    followersMs: Number((t1 - tLeader).toFixed(1)),
+    followersProbes: tail.length,
+    followersP99Ms: q(tail, 0.99),
+    followersMaxMs: q(tail, 1),
     duringMaxMs: q(during, 1),
     probesDuring: during.length,
     probesFailed: inWindow.filter(p => p.failed).length,
@@ -186,7 +196,7 @@ function applyOnly (run: number): { inApplyMs: number, offApplyCloseMs: number, 
 
 function summary (runs: Run[]): Record<string, unknown> {
   const out: Record<string, unknown> = { runs: runs.length }
-  for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringP999Ms', 'duringOver100Ms', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
+  for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringP999Ms', 'duringOver100Ms', 'followersMs', 'followersProbes', 'followersP99Ms', 'followersMaxMs', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
   out.each = runs.map(({ outcome, ...r }) => r)
   return out
 }
@@ -228,6 +238,7 @@ async function slowFollower (): Promise<Record<string, unknown>> {
     probeDuringP99Ratio: Number(((a.duringP99Ms as number) / (b.duringP99Ms as number)).toFixed(3)),
     probeDuringP999Ratio: Number(((a.duringP999Ms as number) / (b.duringP999Ms as number)).toFixed(3)),
     probeDuringMaxRatio: Number(((a.duringMaxMs as number) / (b.duringMaxMs as number)).toFixed(3)),
+    probeFollowersP99Ratio: Number(((a.followersP99Ms as number) / (b.followersP99Ms as number)).toFixed(3)),
     afterDuringP99VsBaseline: Number(((a.duringP99Ms as number) / (a.baselineP99Ms as number)).toFixed(2)),
     outcomesIdentical: out.before!.every((r, i) => r.outcome === out.after![i]!.outcome)
   }
