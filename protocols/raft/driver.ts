@@ -135,6 +135,8 @@ export const APPLY_WAIT_MS = 10_000
 export const APPLY_BACKLOG_MAX = 65_536
 /** Default {@link RaftDriverOptions.applyBacklogBytesMax}. */
 export const APPLY_BACKLOG_BYTES_MAX = 64 * 1024 * 1024
+/** Held entries applied in one run of the loop once a pause ended (the rest in the next runs, other work between). */
+export const APPLY_DRAIN_MAX = 1024
 
 /** Proposals sent to the leader again in one tick at most (the rest wait for the next tick). */
 export const PROPOSAL_RESENDS_PER_TICK_MAX = 256
@@ -640,9 +642,14 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private runLoop (): void {
     if (this.processing) { this.again = true; return }
     if (!this.running) return
-    if (this.pause === undefined && this.backlogHead < this.backlog.length && this.resumeApplying() === 'async') return
+    if (this.drainable() && this.resumeApplying() === 'async') return
     this.flushProposals()
-    if (!this.node.hasReady()) { this.sendHeld(); return }
+    if (!this.node.hasReady()) {
+      this.sendHeld()
+      // More held entries than one run applies: the next run goes on (other work between).
+      if (this.drainable()) this.schedule()
+      return
+    }
     this.processing = true
     this.again = false
     this.pump()
@@ -803,8 +810,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private idle (): void {
     this.processing = false
-    // Held commit notices go out at the next run at the latest (with that run's appends, if any).
-    if ((this.again || this.held.length > 0) && this.running) { this.again = false; this.schedule() }
+    // Held commit notices go out at the next run at the latest (with that run's appends, if any); so do
+    // held entries whose pause ended.
+    if ((this.again || this.held.length > 0 || this.drainable()) && this.running) { this.again = false; this.schedule() }
     if (!this.processing) this.wakeDrained()
   }
 
@@ -879,14 +887,23 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     return confAt
   }
 
+  /** Entries are held and no pause stops them: the loop applies them (at most APPLY_DRAIN_MAX a run). */
+  private drainable (): boolean {
+    return this.pause === undefined && this.backlogHead < this.backlog.length
+  }
+
   private backlogFull (): boolean {
     return this.backlog.length - this.backlogHead >= this.o.applyBacklogMax || this.backlogBytes >= this.o.applyBacklogBytesMax
   }
 
-  /** Applies the backlog from its head until a command pauses again; returns the last membership change applied. */
+  /**
+   * Applies the backlog from its head until a command pauses again or {@link APPLY_DRAIN_MAX} are applied
+   * (the next run of the loop goes on); returns the last membership change applied.
+   */
   private drainBacklog (): number {
     let confAt = 0
-    while (this.backlogHead < this.backlog.length && this.pause === undefined) {
+    for (let n = 0; this.backlogHead < this.backlog.length && this.pause === undefined; n++) {
+      if (n >= APPLY_DRAIN_MAX) break
       const e = this.backlog[this.backlogHead]!
       const r = this.applyEntry(e, e.index !== this.waited && !this.backlogFull())
       if (r === 'wait') break

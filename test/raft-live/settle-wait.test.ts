@@ -160,6 +160,23 @@ describe('a settle waits for a slow replica\'s worker without blocking it', () =
     await sameSnapshots(m)
   }, 120_000)
 
+  it('when the paused follower\'s solver goes away mid-wait (its pool stopped), the settle applies at once, solved in apply: the same outcome', async () => {
+    const { m, leader, slow } = await slowFollowerGroup('sg', 60_000)
+    const driver = slow.raft!.driver!
+    const reasons: string[] = []
+    let paused = false
+    driver.on('raft:apply-paused', () => { paused = true })
+    driver.on('raft:apply-resumed', (e) => { reasons.push(e.reason) })
+    await leader.economy.closeAuction('sg', 'seller', 'combinatorial')
+    await m.waitFor(() => paused, { what: 'the follower paused at the settle', timeoutMs: 30_000 })
+    await slow.economy.stopSolver()
+    await m.waitFor(p => p.economy.replica?.auction('sg')?.status === 'settled', { what: 'settled everywhere', timeoutMs: 60_000 })
+    expect(reasons).toEqual(['done'])
+    expect(driver.stats.applyPausesTimedOut).toBe(0)
+    expect(slow.economy.replica!.solveStats).toMatchObject({ fromWorker: 0, inApply: 1 })
+    await sameSnapshots(m)
+  }, 120_000)
+
   it('a read issued on the paused follower returns after the settle applied there', async () => {
     const { m, leader, slow } = await slowFollowerGroup('sr', 2000)
     const driver = slow.raft!.driver!

@@ -3,7 +3,7 @@
  * a storage whose saves the test releases by hand, to pin down the Ready loop's edge cases.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryDriverStorage, RaftDriver, type RaftDriverOptions } from '../../protocols/raft/driver.js'
+import { APPLY_DRAIN_MAX, MemoryDriverStorage, RaftDriver, type RaftDriverOptions } from '../../protocols/raft/driver.js'
 import { encodeEnvelope } from '../../protocols/raft/envelope.js'
 import type { Ready } from '../../protocols/raft/types.js'
 import type { StateMachine } from '../../protocols/raft/application.js'
@@ -315,6 +315,20 @@ describe('the driver pauses applying at a command its application waits for', ()
     expect(app.asked).toEqual(['wait-b'])
     expect(d.applyPausedAt).toBe(0)
     expect(d.stats.applyPauses).toBe(1)
+  })
+
+  it('applies a backlog longer than APPLY_DRAIN_MAX over several runs of the loop, in order', async () => {
+    const app = new WaitingApp()
+    const { d } = driver(app, undefined, { applyWaitMs: 1000 })
+    void d.propose(enc.encode('wait-b'))
+    const n = APPLY_DRAIN_MAX * 2 + 5
+    const all = Array.from({ length: n }, async (_, i) => await d.propose(enc.encode(`x${i}`)))
+    await settle()
+    expect(d.applyBacklog).toBe(n + 1)
+    app.release()
+    await Promise.all(all)
+    expect(app.items).toEqual(['wait-b', ...Array.from({ length: n }, (_, i) => `x${i}`)])
+    expect(d.applyBacklog).toBe(0)
   })
 
   it('applies anyway once applyWaitMs passed (virtual clock, on a tick)', async () => {
