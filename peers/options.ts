@@ -123,6 +123,8 @@ export const peerOptionsSchema = z.object({
     proposalTimeoutMs: positiveMs.optional(),
     /** A follower sends its proposal to the leader again after this long unapplied (then doubling). Default 1000 ms; 0 never. */
     proposalResendMs: z.number().int().min(0).max(3_600_000).optional(),
+    /** Longest a combinatorial settle pauses this replica's applying while its worker solves. Default 10000 ms; 0 never (it solves in apply). */
+    applyWaitMs: z.number().int().min(0).max(3_600_000).optional(),
     /**
      * The economy's authorities: peers that act as the treasury (mint, slash, outcomes). Fixed by the
      * group's genesis entry, proposed by the first leader; default the bootstrap `voters`.

@@ -492,6 +492,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       log: this.log.child('raft'),
       clientQuota: clientQuotaOf(this.rateLimits.limits.peerProposals)
     }, options)
+    this.economy.serveSolves(raft)
     await raft.start()
     raft.on('raft:committed', (e) => { this.monitor.latency.raftCommit.record(e.ms) })
     this.raft = raft

@@ -25,7 +25,7 @@ export interface LiveMeshOptions extends Omit<PeerOptions, 'transports' | 'liste
    * Run a Raft group: the first `voters` peers (3 or 5) bootstrap it; the others stay out (clients).
    * Other fields tune the driver (see the peer's `raft` option).
    */
-  raft?: { voters: number, tickMs?: number, electionTick?: number, fsync?: boolean, snapshotEntries?: number, proposalTimeoutMs?: number }
+  raft?: { voters: number, tickMs?: number, electionTick?: number, fsync?: boolean, snapshotEntries?: number, proposalTimeoutMs?: number, applyWaitMs?: number }
   /** Number of peers (1..200). */
   peers: number
   /** Transport between the peers. Default 'tcp'. */

@@ -26,11 +26,11 @@ import { commitBid } from '../../protocols/auctions/commit.js'
 import { Economy, combinatorialInput, isLive, type AccountView, type SupplyView } from '../../protocols/market/economy.js'
 import { instanceDigest, solutionOf, type CarriedSolution } from '../../protocols/auctions/solution.js'
 import { DEFAULT_AUCTION_LIMITS } from '../../protocols/auctions/types.js'
-import { SettleSolver, SolvePool, type SolveJob } from './settle-solver.js'
+import { SettleSolver, SolvePool, type SolveJob, type SolvePoolOptions } from './settle-solver.js'
 import { MarketError, type MarketErrorCode } from '../../protocols/market/errors.js'
 import type { AuctionSpec, AuctionState, AuctionStatus, BidPayload, MarketResult } from '../../protocols/market/types.js'
 import type { SlashCondition } from '../../protocols/ledger/slashing.js'
-import { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand } from '../../protocols/mesh/application.js'
+import { ECON_TAG, MeshApplication, encodeEconCommand, type EconomyAppliedEvent, type GenesisCommand, type SolutionWait } from '../../protocols/mesh/application.js'
 import type { ListingPage } from '../../src/base/page.js'
 import type { AccountSummary, AuctionSummary } from '../../protocols/market/listings.js'
 
@@ -78,7 +78,7 @@ export interface EconomyBackend {
   /** JSON text of a read name (see {@link MeshApplication.read}), linearizable. */
   read: (name: string) => Promise<string | undefined>
   /** The local replica's events and economy, on members; `solutionLookup` is set to this peer's off-log solves. */
-  app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined, solutionLookup?: Economy['solutionLookup'] }
+  app?: { on: (type: 'economy:applied', fn: (e: EconomyAppliedEvent) => void) => () => void, readonly economy: Economy | undefined, solutionLookup?: Economy['solutionLookup'], solutionWait?: SolutionWait | undefined }
   /** Members: calls `fn` when a snapshot from the leader replaced the local replica's state. */
   restored?: (fn: () => void) => () => void
 }
@@ -178,6 +178,8 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   readonly stats = { bidRequestsServed: 0, bidRequestsRefused: 0, auctionsRun: 0 }
   /** Combinatorial solves off the apply path (started on first use; see settle-solver.ts). */
   private solver: SettleSolver | undefined
+  /** @internal Options of the solver pool, taken when it starts (tests and benches: a slower worker, `delayMs`). */
+  solvePoolOptions: Omit<SolvePoolOptions, 'log'> = {}
 
   constructor (private readonly ctx: {
     /** Sends one frame to a host over the agents' channel (or handles it here when `host` is this peer). */
@@ -197,7 +199,7 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   /** @internal Where commands go; on members, events are forwarded from the replica. */
   setBackend (b: EconomyBackend): void {
     this.backend = b
-    if (b.app !== undefined) b.app.solutionLookup = (digest) => this.solver?.lookup(digest)
+    if (b.app !== undefined) this.serveSolves(b.app)
     // A replica that replayed its log (a restart) may hold closed auctions already: solve them now; and so
     // may a snapshot from the leader (no close entry is applied here for the auctions it closed).
     this.presolveClosed()
@@ -217,6 +219,15 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
         if (a !== undefined && a.bids.some(x => this.handlers.has(x.agent))) this.notify(a)
       }
     })
+  }
+
+  /**
+   * @internal Serves this peer's off-log solves to a replica (its settles' lookups and waits). The peer
+   * calls it before the replica starts too: a restart's replay may reach a settle at once.
+   */
+  serveSolves (app: Pick<NonNullable<EconomyBackend['app']>, 'solutionLookup' | 'solutionWait'>): void {
+    app.solutionLookup = (digest) => this.solver?.lookup(digest)
+    app.solutionWait = (digest, job) => this.solutionWait(digest, job)
   }
 
   /** Emits `auction:result` once per auction (a notice and the replica may both report it). */
@@ -340,8 +351,27 @@ export class PeerEconomy extends TypedEmitter<PeerEconomyEvents> {
   }
 
   private solverOf (): SettleSolver {
-    this.solver ??= new SettleSolver(new SolvePool({ log: this.ctx.log }))
+    this.solver ??= new SettleSolver(new SolvePool({ ...this.solvePoolOptions, log: this.ctx.log }))
     return this.solver
+  }
+
+  /**
+   * What the replica's settle of a closed auction waits for (MeshApplication.applyWait): this peer's
+   * solve of `digest`, started now when it is not queued or running (a restart's replay applies the close
+   * and the settle in one go; a snapshot brought the auction closed), unless it is done already. The
+   * promise settles either way (a failed or refused solve: the settle solves in apply).
+   */
+  private solutionWait (digest: string, job: () => SolveJob): PromiseLike<unknown> | undefined {
+    const solver = this.solverOf()
+    if (solver.lookup(digest) !== undefined) return undefined
+    let p: Promise<unknown> | undefined = solver.running(digest)
+    if (p === undefined) {
+      const j = job()
+      // A result kept under a digest must be that very instance's (else replicas could diverge).
+      if (instanceDigest(j.params, j.bids, j.limits) !== digest) return undefined
+      p = solver.solve(digest, j)
+    }
+    return p.then(() => undefined, () => undefined)
   }
 
   /** Starts this replica's solves of every closed auction it holds. */

@@ -12,9 +12,11 @@
  *
  * Every replica starts its solve when it applies the deferred close (the bids are final then); the peer
  * that closed proposes the settle with its own result as the carried solution. Timing only decides how
- * fast a replica settles: with its worker's result at hand apply is a lookup, without it (still solving,
- * timed out, refused, forgotten) apply solves synchronously — the same function on the same input (the
- * digest covers it), so the outcome is the same.
+ * fast a replica settles: with its worker's result at hand apply is a lookup; while its solve is queued or
+ * running the replica pauses applying at the settle (`Economy.solutionWait` here, the driver's
+ * `applyWaitMs`) without blocking its event loop, and resumes with the result; without one (the wait
+ * ran out, the solve failed, timed out, was refused or forgotten) apply solves synchronously — the same
+ * function on the same input (the digest covers it), so the outcome is the same.
  */
 import { Worker } from 'node:worker_threads'
 import { AgoraError } from '../../src/base/errors.js'
@@ -47,6 +49,8 @@ export interface SolvePoolOptions {
   workersMax?: number
   queueMax?: number
   solveTimeoutMs?: number
+  /** Tests and benches: each finished solve is handed over this many ms late (a slower worker). Default 0. */
+  delayMs?: number
   log?: Logger
 }
 
@@ -70,9 +74,12 @@ export class SolvePool {
   readonly workersMax: number
   readonly queueMax: number
   readonly solveTimeoutMs: number
+  readonly delayMs: number
   readonly stats = { solved: 0, failed: 0, timedOut: 0, refused: 0 }
   private readonly slots: Slot[] = []
   private readonly queue: Pending[] = []
+  /** Finished solves held back by `delayMs` (at most one per solve dispatched, so bounded by the queue). */
+  private readonly delayed = new Map<ReturnType<typeof setTimeout>, Pending>()
   private nextId = 1
   private stopped = false
   private readonly log: Logger | undefined
@@ -81,6 +88,8 @@ export class SolvePool {
     this.workersMax = options.workersMax ?? SOLVE_WORKERS_MAX
     this.queueMax = options.queueMax ?? SOLVE_QUEUE_MAX
     this.solveTimeoutMs = options.solveTimeoutMs ?? SOLVE_TIMEOUT_MS
+    this.delayMs = options.delayMs ?? 0
+    if (!Number.isSafeInteger(this.delayMs) || this.delayMs < 0) throw new SolveError('ERR_INVALID_OPTION', 'delayMs must be a non-negative integer')
     for (const [k, v] of Object.entries({ workersMax: this.workersMax, queueMax: this.queueMax, solveTimeoutMs: this.solveTimeoutMs })) {
       if (!Number.isSafeInteger(v) || v < 1) throw new SolveError('ERR_INVALID_OPTION', `${k} must be a positive integer`)
     }
@@ -108,6 +117,8 @@ export class SolvePool {
     this.stopped = true
     const err = new SolveError('ERR_SOLVER_STOPPED', 'the solver pool stopped')
     for (const p of this.queue.splice(0)) p.reject(err)
+    for (const [t, p] of this.delayed) { clearTimeout(t); p.reject(err) }
+    this.delayed.clear()
     const slots = this.slots.splice(0)
     for (const s of slots) { if (s.timer !== undefined) clearTimeout(s.timer); s.job?.reject(err); s.job = undefined }
     await Promise.all(slots.map(async s => await s.worker.terminate()))
@@ -143,7 +154,13 @@ export class SolvePool {
       if (m.ok && m.outcome !== undefined) {
         this.stats.solved++
         m.outcome.payments = Object.assign(nullObject<number>(), m.outcome.payments)
-        p.resolve(m.outcome)
+        const outcome = m.outcome
+        if (this.delayMs > 0) {
+          const t = setTimeout(() => { this.delayed.delete(t); p.resolve(outcome) }, this.delayMs)
+          this.delayed.set(t, p)
+        } else {
+          p.resolve(outcome)
+        }
       } else {
         this.stats.failed++
         p.reject(new SolveError(m.code ?? 'ERR_SOLVE_FAILED', m.message ?? 'the solve failed'))
@@ -177,7 +194,7 @@ export class SolvePool {
 
 /** A peer's off-log solves by instance digest: started once per digest, finished ones kept for apply. */
 export class SettleSolver {
-  private readonly running = new Map<string, Promise<CombinatorialOutcome>>()
+  private readonly runningSolves = new Map<string, Promise<CombinatorialOutcome>>()
   private readonly done = new Map<string, CombinatorialOutcome>()
 
   constructor (readonly pool: SolvePool) {}
@@ -186,16 +203,21 @@ export class SettleSolver {
   async solve (digest: string, job: SolveJob): Promise<CombinatorialOutcome> {
     const kept = this.done.get(digest)
     if (kept !== undefined) return kept
-    let p = this.running.get(digest)
+    let p = this.runningSolves.get(digest)
     if (p === undefined) {
       p = this.pool.solve(job)
-      this.running.set(digest, p)
+      this.runningSolves.set(digest, p)
       p.then((o) => {
         this.done.set(digest, o)
         while (this.done.size > SOLUTIONS_KEPT_MAX) this.done.delete(this.done.keys().next().value!)
-      }, () => {}).finally(() => { this.running.delete(digest) })
+      }, () => {}).finally(() => { this.runningSolves.delete(digest) })
     }
     return await p
+  }
+
+  /** The solve of `digest` while it is queued or running here (undefined once done, failed, or never started). */
+  running (digest: string): Promise<CombinatorialOutcome> | undefined {
+    return this.runningSolves.get(digest)
   }
 
   /** The finished outcome for `digest`, if this peer has one (what `Economy.solutionLookup` serves). */

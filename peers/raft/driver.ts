@@ -10,7 +10,7 @@ import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import type { Logger } from '../../src/base/log.js'
 import { createRand } from '../../src/base/prng.js'
 import type { StateMachine } from '../../protocols/raft/application.js'
-import { RaftDriver, type CommandSigner, type DriverStorage, type RaftDriverOptions } from '../../protocols/raft/driver.js'
+import { APPLY_WAIT_MS, RaftDriver, type CommandSigner, type DriverStorage, type RaftDriverOptions } from '../../protocols/raft/driver.js'
 import type { CommandVerifier } from '../../protocols/raft/application.js'
 import { FORGOTTEN_REASON, IndefiniteError } from '../../protocols/raft/errors.js'
 import type { ConfChange, NodeId } from '../../protocols/raft/types.js'
@@ -18,7 +18,7 @@ import type { RaftTransport } from './transport.js'
 
 export { IndefiniteError } from '../../protocols/raft/errors.js'
 export { coalesceAppends } from '../../protocols/raft/coalesce.js'
-export { SNAPSHOT_BYTES_MAX, type RaftDriverEventMap } from '../../protocols/raft/driver.js'
+export { APPLY_WAIT_MS, SNAPSHOT_BYTES_MAX, type RaftDriverEventMap } from '../../protocols/raft/driver.js'
 export { SESSION_WINDOW } from '../../protocols/raft/sessions.js'
 
 export interface LiveRaftDriverOptions extends RaftDriverOptions {
@@ -74,7 +74,7 @@ export class LiveRaftDriver extends RaftDriver {
       log: init.log,
       // A live leader writes its entries in parallel with sending them (thesis §10.2.1).
       // ...and a follower sends its proposal to the leader again when it has not applied within a second.
-      options: { asyncLeaderWrites: true, proposalResendMs: LIVE_PROPOSAL_RESEND_MS, ...init.options }
+      options: { asyncLeaderWrites: true, proposalResendMs: LIVE_PROPOSAL_RESEND_MS, applyWaitMs: APPLY_WAIT_MS, ...init.options }
     })
     this.tickMs = init.options?.tickMs ?? 50
     // Only the group's members may speak Raft to this node (any peer while it has no membership yet:

@@ -13,7 +13,7 @@ import type { ClassicLevel } from 'classic-level'
 import { LimitExceededError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
-import { COMMAND_BYTES_MAX, MeshApplication, encodeEconCommand, revisionOf, type EconomyAppliedEvent } from '../../protocols/mesh/application.js'
+import { COMMAND_BYTES_MAX, MeshApplication, encodeEconCommand, revisionOf, type EconomyAppliedEvent, type SolutionWait } from '../../protocols/mesh/application.js'
 import type { BudgetEvent } from '../../protocols/infrastructure/budget-types.js'
 import type { Economy } from '../../protocols/market/economy.js'
 import type { StrongEventMap } from '../../protocols/variables/strong-map.js'
@@ -53,6 +53,10 @@ export interface PeerRaftStats {
   readyBatches: number
   /** Proposals of this follower sent to the leader again (proposalResendMs). */
   proposalsResent: number
+  /** Times applying paused at a settle for this peer's worker (applyWaitMs), and how many of them ran out of time or backlog. */
+  applyPauses: number
+  applyPausesTimedOut: number
+  applyPausesBacklogFull: number
 }
 
 export interface RaftServiceEvents extends Record<string, unknown>, StrongEventMap {
@@ -100,6 +104,8 @@ export interface RaftServiceInit {
   proposalTimeoutMs?: number
   /** A follower sends its proposal to the leader again after this long unapplied, then doubling. Default 1000 ms; 0 never. */
   proposalResendMs?: number
+  /** Longest a settle pauses this replica's applying for its worker's solve. Default 10000 ms (APPLY_WAIT_MS); 0 never (solve in apply). */
+  applyWaitMs?: number
   /** The economy's authorities (treasury). Default the bootstrap voters. */
   economyAuthorities?: string[]
   /** Ledger unbonding delay in economy log entries (genesis). Default 100. */
@@ -164,6 +170,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   get economy (): Economy | undefined { return this.current?.economy }
   /** This peer's finished off-log combinatorial solves (peers/economy/settle-solver.ts), for every replica this service runs. */
   solutionLookup: Economy['solutionLookup']
+  /** This peer's off-log solve of a closed auction, for the replica's settle to wait on (MeshApplication.applyWait). */
+  solutionWait: SolutionWait | undefined
 
   async start (): Promise<void> {
     if (this.running) return
@@ -218,6 +226,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     this.storage = storage
     const app = new MeshApplication()
     app.solutionLookup = (digest) => this.solutionLookup?.(digest)
+    app.solutionWait = (digest, job) => this.solutionWait?.(digest, job)
     let driver: LiveRaftDriver | undefined
     const transport = new RaftTransport({
       node: this.components.libp2p,
@@ -250,7 +259,8 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
         ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
         ...(options.asyncLeaderWrites !== undefined ? { asyncLeaderWrites: options.asyncLeaderWrites } : {}),
         ...(options.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: options.proposalTimeoutMs } : {}),
-        ...(options.proposalResendMs !== undefined ? { proposalResendMs: options.proposalResendMs } : {})
+        ...(options.proposalResendMs !== undefined ? { proposalResendMs: options.proposalResendMs } : {}),
+        ...(options.applyWaitMs !== undefined ? { applyWaitMs: options.applyWaitMs } : {})
       }
     })
     const d = driver
@@ -333,7 +343,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
   }
 
   stats (): PeerRaftStats {
-    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, proposalsResent: 0 }) }
+    return { ...(this.driver?.stats ?? { applied: 0, duplicates: 0, indefinite: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, proposalsResent: 0, applyPauses: 0, applyPausesTimedOut: 0, applyPausesBacklogFull: 0 }) }
   }
 
   /** Replicates `command` exactly once (retried under one session until `timeoutMs`); its index and result. */

@@ -10,7 +10,9 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { TypedEmitter } from '../../src/base/events.js'
-import { Economy } from '../market/economy.js'
+import { Economy, combinatorialInput } from '../market/economy.js'
+import type { BundleBid, CombinatorialParams } from '../auctions/combinatorial.js'
+import type { AuctionLimits } from '../auctions/types.js'
 import type { MarketResult } from '../market/types.js'
 import type { ApplyMeta, StateMachine } from '../raft/application.js'
 import { StrongMapApp, parseStrongCommand, parseStrongSnapshot } from '../variables/strong-map.js'
@@ -89,6 +91,27 @@ function tagged (tag: number, cmd: unknown): Uint8Array {
 
 export { COORD_TAG, TASK_TAG, BUDGET_TAG }
 
+/**
+ * A replica's off-log solve of the instance `digest` (`job()`: its input, read from the state): a
+ * promise that settles (either way) when it finishes, or undefined when there is nothing to wait for
+ * (done already, or it cannot be solved off the log here).
+ */
+export type SolutionWait = (digest: string, job: () => { params: CombinatorialParams, bids: BundleBid[], limits: AuctionLimits }) => PromiseLike<unknown> | undefined
+
+/** The bytes every `auction.settle` command's JSON holds (a cheap test before parsing one). */
+const SETTLE_BYTES = enc.encode('"auction.settle"')
+
+/** Whether `needle` occurs in `bytes`. */
+function mentions (bytes: Uint8Array, needle: Uint8Array): boolean {
+  const first = needle[0]!
+  for (let i = bytes.indexOf(first); i >= 0 && i + needle.length <= bytes.length; i = bytes.indexOf(first, i + 1)) {
+    let k = 1
+    while (k < needle.length && bytes[i + k] === needle[k]) k++
+    if (k === needle.length) return true
+  }
+  return false
+}
+
 /** The Raft application of a member: strong variables, the economy, coordination and tasks. */
 export class MeshApplication extends TypedEmitter<MeshApplicationEvents> implements StateMachine {
   /** Undefined until the genesis entry is applied. */
@@ -97,6 +120,8 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
   signaturesRequired = false
   /** Not state: this replica's off-log combinatorial solves by instance digest (see Economy.solutionLookup). */
   solutionLookup: Economy['solutionLookup']
+  /** Not state: this replica's off-log solve of a closed auction, for its settle to wait on ({@link applyWait}). */
+  solutionWait: SolutionWait | undefined
   /** Leases, locks, elections, barriers and votes (replaced on restore: listen through {@link onCoordination}). */
   coordination: CoordinationMachine
   private readonly coordHooks: CoordHooks
@@ -169,6 +194,24 @@ export class MeshApplication extends TypedEmitter<MeshApplicationEvents> impleme
     } catch {
       return true
     }
+  }
+
+  /**
+   * Not state: an `auction.settle` of a closed (deferred) combinatorial auction waits for this replica's
+   * worker solve of its frozen bids ({@link solutionWait}: started now if it is not running, e.g. after a
+   * restart's replay), so its apply takes the worker's result instead of solving on the event loop.
+   * Everything else applies at once. Only pacing: the outcome is the same either way (Economy.settleClosed).
+   */
+  applyWait (command: Uint8Array): PromiseLike<unknown> | undefined {
+    const wait = this.solutionWait
+    const e = this.economy
+    if (wait === undefined || e === undefined || command[0] !== ECON_TAG || !mentions(command, SETTLE_BYTES)) return undefined
+    let cmd: { type?: unknown, auction?: unknown } | null
+    try { cmd = JSON.parse(dec.decode(command.subarray(1))) as typeof cmd } catch { return undefined }
+    if (cmd?.type !== 'auction.settle' || typeof cmd.auction !== 'string') return undefined
+    const a = e.auction(cmd.auction)
+    if (a?.status !== 'closed' || a.solveDigest === undefined) return undefined
+    return wait(a.solveDigest, () => ({ ...combinatorialInput(a.spec, a.bids), limits: e.auctionLimits }))
   }
 
   /**

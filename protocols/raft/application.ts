@@ -39,6 +39,14 @@ export interface StateMachine {
    * no session slot: it is refused with `ERR_BAD_SIGNATURE`. Default: no command needs one.
    */
   requiresSignature?: (command: Uint8Array) => boolean
+  /**
+   * Not state, and never the outcome: asked on a live replica before a new command (not a retry) is
+   * applied. A promise asks the driver to pause applying at this command while Raft carries on, until
+   * the promise settles or the driver's `applyWaitMs` passes; the command is then applied as always.
+   * For work its apply would otherwise do synchronously that a helper is doing off the event loop (a
+   * combinatorial solve in a worker thread). Must not change state. Default: never wait.
+   */
+  applyWait?: (command: Uint8Array) => PromiseLike<unknown> | undefined
 }
 
 /** Verifies `origin`'s signature of `payload` (signedPayload in envelope.ts); must not throw. */
@@ -65,6 +73,9 @@ export interface AppliedCommand {
 /** Why an entry carried no command. */
 export type SkippedEntry = 'empty' | 'foreign' | 'malformed'
 
+/** A committed entry decoded (and its signature checked), not yet applied: {@link Replica.prepare}. */
+export type PreparedEntry = SkippedEntry | { envelope: Envelope, origin: string, signed: boolean, refused: boolean }
+
 /**
  * A state machine behind the session table: applies each (clientId, seq) at most once, and snapshots
  * both together: `varUint sessions… · varUint8Array application state` (see sessions.ts).
@@ -83,6 +94,11 @@ export class Replica {
 
   /** Applies a committed normal entry; a string says why it carried no command. */
   applyEntry (e: Entry): AppliedCommand | SkippedEntry {
+    return this.applyPrepared(e, this.prepare(e))
+  }
+
+  /** Decodes a committed entry and checks its signature where one is required (no state changes). */
+  prepare (e: Entry): PreparedEntry {
     if (e.type !== 'normal' || e.data.length === 0) return 'empty'
     if (!looksLikeEnvelope(e.data)) return 'foreign'
     let env: Envelope
@@ -97,7 +113,24 @@ export class Replica {
     // Signatures are checked only where the state machine requires one (verifying costs ~0.1 ms).
     const required = this.app.requiresSignature?.(env.command) === true
     const signed = required && env.signature !== undefined && this.verify !== undefined && this.verify(origin, signedPayload(env.clientId, env.seq, env.command), env.signature)
-    if (required && !signed) {
+    return { envelope: env, origin, signed, refused: required && !signed }
+  }
+
+  /**
+   * What the application asks this replica to wait for before applying a prepared command
+   * ({@link StateMachine.applyWait}); undefined for anything it would not apply (a retry, a refusal).
+   */
+  waitBefore (p: PreparedEntry): PromiseLike<unknown> | undefined {
+    if (typeof p === 'string' || p.refused || this.app.applyWait === undefined) return undefined
+    if (this.sessions.check(p.envelope.clientId, p.envelope.seq).status !== 'new') return undefined
+    return this.app.applyWait(p.envelope.command)
+  }
+
+  /** Applies an entry {@link prepare}d from `e` (at most once per session key). */
+  applyPrepared (e: Entry, p: PreparedEntry): AppliedCommand | SkippedEntry {
+    if (typeof p === 'string') return p
+    const env = p.envelope
+    if (p.refused) {
       // Refused before the session table: a member forging another peer's command cannot take (and so
       // poison) that peer's session slot.
       this.stats.badSignatures++
@@ -114,7 +147,7 @@ export class Replica {
     }
     let result: unknown
     try {
-      result = this.app.apply(env.command, e.index, { origin, at: env.at, signed })
+      result = this.app.apply(env.command, e.index, { origin: p.origin, at: env.at, signed: p.signed })
     } catch (err) {
       result = { error: { code: (err as { code?: string }).code ?? 'ERR_APPLY', message: (err as Error).message } }
     }

@@ -17,7 +17,7 @@
 import { AgoraError, NotStartedError, TimeoutError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
-import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type StateMachine } from './application.js'
+import { FORGOTTEN, Replica, type AppliedCommand, type CommandVerifier, type PreparedEntry, type StateMachine } from './application.js'
 import { coalesceAppends } from './coalesce.js'
 import { encodeEnvelope, envelopeKey, originOf, signedPayload } from './envelope.js'
 import { FORGOTTEN_REASON, IndefiniteError, ProposalDroppedError, RaftInvariantError } from './errors.js'
@@ -114,7 +114,29 @@ export interface RaftDriverOptions {
    * deadline. 0 (the default here): never; live peers send again after 1000 ms.
    */
   proposalResendMs?: number
+  /**
+   * Longest this replica pauses applying at a command its application asks to wait for
+   * (StateMachine.applyWait: a combinatorial settle whose solve is still running in this peer's worker).
+   * Raft carries on meanwhile (entries are received, persisted, acknowledged, committed, replicated);
+   * only this replica's applied index waits, and with it its reads and its proposers' answers. When it
+   * passes, the command is applied anyway (the application then does the work itself). 0 (the default
+   * here): never pause; live peers wait up to {@link APPLY_WAIT_MS}.
+   */
+  applyWaitMs?: number
+  /** Committed entries held behind a paused command at most; more end the pause at once. Default {@link APPLY_BACKLOG_MAX}. */
+  applyBacklogMax?: number
+  /** ...and bytes of them. Default {@link APPLY_BACKLOG_BYTES_MAX}. */
+  applyBacklogBytesMax?: number
 }
+
+/** A live peer's {@link RaftDriverOptions.applyWaitMs}: a settle waits this long for its worker's solve. */
+export const APPLY_WAIT_MS = 10_000
+/** Default {@link RaftDriverOptions.applyBacklogMax}. */
+export const APPLY_BACKLOG_MAX = 65_536
+/** Default {@link RaftDriverOptions.applyBacklogBytesMax}. */
+export const APPLY_BACKLOG_BYTES_MAX = 64 * 1024 * 1024
+/** Held entries applied in one run of the loop once a pause ended (the rest in the next runs, other work between). */
+export const APPLY_DRAIN_MAX = 1024
 
 /** Proposals sent to the leader again in one tick at most (the rest wait for the next tick). */
 export const PROPOSAL_RESENDS_PER_TICK_MAX = 256
@@ -137,6 +159,10 @@ export interface RaftDriverEventMap extends Record<string, unknown> {
   'raft:restored': { index: number, term: number, confState: ConfState }
   /** A membership change took effect (applied at `index`). */
   'raft:conf': { index: number, confState: ConfState }
+  /** Applying paused at `index` (its application waits for work off the event loop; see applyWaitMs). */
+  'raft:apply-paused': { index: number }
+  /** The pause at `index` ended: `done` (the wait settled), `timeout` (applyWaitMs), `backlog` (applyBacklogMax). */
+  'raft:apply-resumed': { index: number, reason: 'done' | 'timeout' | 'backlog' }
 }
 
 export interface RaftDriverInit {
@@ -225,7 +251,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly node: RaftNode
   readonly memory: MemoryStorage
   readonly replica: Replica
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0, proposalsResent: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0, proposalsResent: 0, applyPauses: 0, applyPausesTimedOut: 0, applyPausesBacklogFull: 0 }
   protected readonly storage: DriverStorage
   protected readonly transport: DriverTransport
   protected readonly clock: DriverClock
@@ -245,6 +271,18 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private readonly ownOrigin: string
   private readonly reads = new Map<string, PendingRead>()
   private appliedIndex = 0
+  /**
+   * Committed entries the core handed out (it counts them applied) that this replica has not applied yet:
+   * the ones from a paused command on (applyWaitMs), applied in order once the pause ends. As etcd
+   * applies behind its raft loop, Raft never waits for them. `backlogHead`: the next one.
+   */
+  private backlog: Entry[] = []
+  private backlogHead = 0
+  private backlogBytes = 0
+  /** The pause at the backlog's head: its index and when it ends at the latest (clock ms). */
+  private pause: { index: number, until: number } | undefined
+  /** The index whose pause ended: applied without asking the application again. */
+  private waited = 0
   private lastSnapshotIndex = 0
   /** Bytes of the entries applied since the last snapshot (a log of large entries is compacted sooner). */
   private bytesSinceSnapshot = 0
@@ -278,7 +316,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       pendingReadsMax: o.pendingReadsMax ?? 4096,
       snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX,
       asyncLeaderWrites: o.asyncLeaderWrites ?? false,
-      proposalResendMs: o.proposalResendMs ?? 0
+      proposalResendMs: o.proposalResendMs ?? 0,
+      applyWaitMs: o.applyWaitMs ?? 0,
+      applyBacklogMax: o.applyBacklogMax ?? APPLY_BACKLOG_MAX,
+      applyBacklogBytesMax: o.applyBacklogBytesMax ?? APPLY_BACKLOG_BYTES_MAX
     }
     this.id = init.id
     this.transport = init.transport
@@ -335,6 +376,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   tick (): void {
     if (!this.running) return
     this.node.tick()
+    if (this.pause !== undefined && this.clock.now() >= this.pause.until) {
+      this.stats.applyPausesTimedOut++
+      this.log.warn('applying resumes without the awaited work (applyWaitMs passed)', { index: this.pause.index, applyWaitMs: this.o.applyWaitMs })
+      this.endPause('timeout')
+    }
     this.expire()
     this.schedule()
   }
@@ -351,6 +397,10 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   }
 
   get applied (): number { return this.appliedIndex }
+  /** The index where applying is paused (applyWaitMs), 0 when it is not. */
+  get applyPausedAt (): number { return this.pause?.index ?? 0 }
+  /** Committed entries not applied yet because applying is paused. */
+  get applyBacklog (): number { return this.backlog.length - this.backlogHead }
   get isLeader (): boolean { return this.role === 'leader' }
   get leaderId (): NodeId { return this.leader }
 
@@ -592,8 +642,14 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private runLoop (): void {
     if (this.processing) { this.again = true; return }
     if (!this.running) return
+    if (this.drainable() && this.resumeApplying() === 'async') return
     this.flushProposals()
-    if (!this.node.hasReady()) { this.sendHeld(); return }
+    if (!this.node.hasReady()) {
+      this.sendHeld()
+      // More held entries than one run applies: the next run goes on (other work between).
+      if (this.drainable()) this.schedule()
+      return
+    }
     this.processing = true
     this.again = false
     this.pump()
@@ -697,6 +753,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (send) this.sendOut(rd)
     // 3. Apply.
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
+      // The snapshot is past every entry held behind a pause (the core takes one only beyond its commit).
+      this.dropBacklogThrough(rd.snapshot.metadata.index)
       this.replica.restore(rd.snapshot.data)
       this.appliedIndex = rd.snapshot.metadata.index
       this.lastSnapshotIndex = this.appliedIndex
@@ -705,10 +763,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       this.settleFromSessions(this.appliedIndex)
       this.emit('raft:restored', { index: this.appliedIndex, term: rd.snapshot.metadata.term, confState: rd.snapshot.metadata.confState })
     }
-    let confAt = 0
-    for (const e of rd.committedEntries) {
-      if (this.applyEntry(e)) confAt = e.index
-    }
+    const confAt = rd.committedEntries.length > 0 ? this.applyCommitted(rd.committedEntries) : 0
     for (const rs of rd.readStates) {
       const context = dec.decode(rs.context)
       const r = this.reads.get(context)
@@ -755,8 +810,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private idle (): void {
     this.processing = false
-    // Held commit notices go out at the next run at the latest (with that run's appends, if any).
-    if ((this.again || this.held.length > 0) && this.running) { this.again = false; this.schedule() }
+    // Held commit notices go out at the next run at the latest (with that run's appends, if any); so do
+    // held entries whose pause ended.
+    if ((this.again || this.held.length > 0 || this.drainable()) && this.running) { this.again = false; this.schedule() }
     if (!this.processing) this.wakeDrained()
   }
 
@@ -800,14 +856,140 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     }
   }
 
-  /** Applies one committed entry; true when it is a membership change (the core applies those at advance). */
-  private applyEntry (e: Entry): boolean {
+  /**
+   * Applies a Ready's committed entries in order, from where applying stands: at once while nothing is
+   * paused, else behind the backlog; returns the index of the last membership change applied (0: none).
+   */
+  private applyCommitted (entries: readonly Entry[]): number {
+    let confAt = 0
+    let k = 0
+    if (this.backlogHead >= this.backlog.length) {
+      for (; k < entries.length; k++) {
+        const e = entries[k]!
+        const r = this.applyEntry(e, true)
+        if (r === 'wait') break
+        if (r) confAt = e.index
+      }
+      if (k === entries.length) return confAt
+    }
+    for (; k < entries.length; k++) {
+      const e = entries[k]!
+      if (e.index <= this.appliedIndex) continue
+      this.backlog.push(e)
+      this.backlogBytes += e.data.length
+    }
+    if (this.pause !== undefined && this.backlogFull()) {
+      this.stats.applyPausesBacklogFull++
+      this.log.warn('applying resumes without the awaited work (applyBacklogMax)', { index: this.pause.index, entries: this.applyBacklog, bytes: this.backlogBytes })
+      this.endPause('backlog', false)
+      confAt = Math.max(confAt, this.drainBacklog())
+    }
+    return confAt
+  }
+
+  /** Entries are held and no pause stops them: the loop applies them (at most APPLY_DRAIN_MAX a run). */
+  private drainable (): boolean {
+    return this.pause === undefined && this.backlogHead < this.backlog.length
+  }
+
+  private backlogFull (): boolean {
+    return this.backlog.length - this.backlogHead >= this.o.applyBacklogMax || this.backlogBytes >= this.o.applyBacklogBytesMax
+  }
+
+  /**
+   * Applies the backlog from its head until a command pauses again or {@link APPLY_DRAIN_MAX} are applied
+   * (the next run of the loop goes on); returns the last membership change applied.
+   */
+  private drainBacklog (): number {
+    let confAt = 0
+    for (let n = 0; this.backlogHead < this.backlog.length && this.pause === undefined; n++) {
+      if (n >= APPLY_DRAIN_MAX) break
+      const e = this.backlog[this.backlogHead]!
+      const r = this.applyEntry(e, e.index !== this.waited && !this.backlogFull())
+      if (r === 'wait') break
+      this.backlogHead++
+      this.backlogBytes -= e.data.length
+      if (r) confAt = e.index
+    }
+    if (this.backlogHead >= this.backlog.length) this.clearBacklog()
+    return confAt
+  }
+
+  private clearBacklog (): void {
+    this.backlog = []
+    this.backlogHead = 0
+    this.backlogBytes = 0
+  }
+
+  /** Forgets the held entries through `index` (a snapshot replaced the state past them). */
+  private dropBacklogThrough (index: number): void {
+    if (this.pause !== undefined && this.pause.index <= index) this.pause = undefined
+    while (this.backlogHead < this.backlog.length && this.backlog[this.backlogHead]!.index <= index) {
+      this.backlogBytes -= this.backlog[this.backlogHead]!.data.length
+      this.backlogHead++
+    }
+    if (this.backlogHead >= this.backlog.length) this.clearBacklog()
+  }
+
+  /** Pauses applying at `index` until `until` settles (or applyWaitMs passes: {@link tick}). */
+  private startPause (index: number, until: PromiseLike<unknown>): void {
+    const pause = { index, until: this.clock.now() + this.o.applyWaitMs }
+    this.pause = pause
+    this.stats.applyPauses++
+    this.emit('raft:apply-paused', { index })
+    const done = (): void => { if (this.pause === pause) this.endPause('done') }
+    until.then(done, done)
+  }
+
+  /** Ends the pause: its command is applied next without asking again (at the next run of the loop unless `now` is false). */
+  private endPause (reason: 'done' | 'timeout' | 'backlog', schedule = true): void {
+    const p = this.pause
+    if (p === undefined) return
+    this.pause = undefined
+    // Stopped (its peer is shutting down): ask again after a restart of this driver.
+    if (this.running) this.waited = p.index
+    this.emit('raft:apply-resumed', { index: p.index, reason })
+    if (schedule && this.running) this.schedule()
+  }
+
+  /** Applies the backlog after a pause ended, outside any Ready: the steps after apply in {@link handle}. */
+  private resumeApplying (): 'async' | undefined {
+    try {
+      const before = this.appliedIndex
+      const confAt = this.drainBacklog()
+      if (confAt > 0) this.emit('raft:conf', { index: confAt, confState: this.node.confState() })
+      if (this.appliedIndex > before) this.emit('raft:applied', { index: this.appliedIndex })
+      this.serveReads()
+      const snapshotted = this.maybeSnapshot()
+      if (snapshotted instanceof Promise) {
+        this.processing = true
+        snapshotted.then(() => { this.resume() }, (err: Error) => { this.fail(err) })
+        return 'async'
+      }
+    } catch (err) {
+      this.fail(err as Error)
+      return 'async'
+    }
+    return undefined
+  }
+
+  /**
+   * Applies one committed entry; true when it is a membership change (the core applies those at
+   * advance), 'wait' when its application asked to wait first (`mayWait`): nothing is applied then, and
+   * applying pauses there.
+   */
+  private applyEntry (e: Entry, mayWait = false): boolean | 'wait' {
     if (e.index <= this.appliedIndex) return false
+    const prepared: PreparedEntry = e.type === 'confChange' ? 'empty' : this.replica.prepare(e)
+    if (mayWait && this.o.applyWaitMs > 0 && typeof prepared !== 'string') {
+      const until = this.replica.waitBefore(prepared)
+      if (until !== undefined) { this.startPause(e.index, until); return 'wait' }
+    }
     this.appliedIndex = e.index
     this.bytesSinceSnapshot += e.data.length
     if (this.listenerCount('entry:applied') > 0) this.emit('entry:applied', { entry: e })
     if (e.type === 'confChange') return true
-    const out = this.replica.applyEntry(e)
+    const out = this.replica.applyPrepared(e, prepared)
     if (typeof out === 'string') {
       if (out === 'malformed') this.log.warn('skipping a malformed command', { index: e.index })
       return false
@@ -860,6 +1042,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   }
 
   private maybeSnapshot (): unknown {
+    // Not while entries wait behind a pause: the membership the core reports may be past the applied index.
+    if (this.backlogHead < this.backlog.length) return
     if (this.appliedIndex - this.lastSnapshotIndex < this.o.snapshotEntries && this.bytesSinceSnapshot < this.o.snapshotLogBytes) return
     // A leader may apply entries its own write still holds (committed by its followers): snapshot once
     // storage has them.

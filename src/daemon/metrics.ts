@@ -174,6 +174,10 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.raft?.stats()
     return s === undefined ? [] : [[{}, s.proposalsResent]]
   })
+  c('agora_raft_apply_pauses_total', 'Pauses of this replica\'s applying at a settle for its worker\'s solve (applyWaitMs): started, and ended without the solve (timeout: applyWaitMs; backlog: applyBacklogMax)', ['event'], () => {
+    const s = peer.raft?.stats()
+    return s === undefined ? [] : [[{ event: 'started' }, s.applyPauses], [{ event: 'timeout' }, s.applyPausesTimedOut], [{ event: 'backlog' }, s.applyPausesBacklogFull]]
+  })
   // The economy: counted from `economy:applied` on this replica (members), read from peer.economy.
   const auctionsSettled = new Counter({ name: 'agora_auctions_settled_total', help: 'Auctions finished on this replica, by status (settled, no-sale, failed)', labelNames: ['status'], registers: [registry] })
   const ledgerOps = new Counter({ name: 'agora_economy_commands_total', help: 'Economy commands applied on this replica, by type and result (ok, error)', labelNames: ['type', 'result'], registers: [registry] })

@@ -13,6 +13,17 @@
  * process would stall each for one). Both modes of a run solve the same instance (seeded `bundleInstance`,
  * one value changed per run), one after the other, `RUNS` runs; medians per figure, and whether both
  * modes reached the same outcome in every run.
+ *
+ * `slowFollower`: the deferred settle with one follower whose worker hands its result over
+ * `SLOW_DELAY_MS` late (the pool's `delayMs`), so the settle reaches it before its own solve:
+ * - `before` (`applyWaitMs: 0`, the earlier behaviour): it solves inside apply, on the event loop;
+ * - `after` (the default `applyWaitMs`): its applying pauses at the settle until its worker answers,
+ *   its Raft and event loop running on.
+ * `followers*`: the probes in flight between the settle applied on the leader (the closing peer) and on
+ * every replica, which is when the slow follower applies it.
+ * Each mode in a group of its own (3 new voters), `RUNS` runs, the same instances as above. The longest
+ * event-loop stall is the process's: the three peers share one loop here, so it is the slow follower's.
+ * `BENCH_SETTLE=slow` runs only this case.
  */
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
@@ -29,6 +40,8 @@ const RUNS = 3
 const SEED = 3
 const GOODS = 50
 const BIDS = 1000
+/** How late the slow follower's worker hands over its results: past the closing peer's margin (at most 5 s, SETTLE_MARGIN_MS_MAX). */
+const SLOW_DELAY_MS = 6000
 
 async function waitFor (cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -38,12 +51,12 @@ async function waitFor (cond: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-async function group (): Promise<Peer[]> {
+async function group (raft: { applyWaitMs?: number } = {}): Promise<Peer[]> {
   const peers: Peer[] = []
   for (let i = 0; i < 3; i++) peers.push(await createPeer({ logLevel: 'silent', dht: false, inboundConnectionsPerSecondMax: 1000, rateLimits: { proposals: false, writes: false } }))
   for (let i = 1; i < 3; i++) for (let j = 0; j < i; j++) await peers[i]!.dial(peers[j]!.addresses()[0]!)
   const voters = peers.map(p => p.id)
-  for (const p of peers) await p.startRaft({ voters, ...RAFT, fsync: false })
+  for (const p of peers) await p.startRaft({ voters, ...RAFT, ...raft, fsync: false })
   await waitFor(() => peers.some(p => p.raft?.status().role === 'leader' && p.economy.replica !== undefined), 30_000, 'a leader with the economy genesis')
   return peers
 }
@@ -60,7 +73,7 @@ const q = (xs: number[], f: number): number => {
 }
 const median = (xs: number[]): number => q(xs, 0.5)
 
-interface Run { baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
+interface Run { slow?: { applyPauses: number, applyPausesTimedOut: number, fromWorker: number, inApply: number }, baselineP50Ms: number, baselineP99Ms: number, duringP50Ms: number, duringP99Ms: number, duringP999Ms: number, duringOver100Ms: number, followersMs: number, followersProbes: number, followersP99Ms: number, followersMaxMs: number, duringMaxMs: number, probesDuring: number, probesFailed: number, closeError: string | null, settleMs: number, eventLoopMaxStallMs: number, outcome: string }
 
 /**
  * Run `run`'s instance: the seeded one with the first bid's value raised by `run` (a new digest per run,
@@ -72,8 +85,10 @@ function instanceOf (run: number): ReturnType<typeof bundleInstance> {
   return inst
 }
 
-async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 'offApply', run: number): Promise<Run> {
+async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 'offApply', run: number, slow?: Peer): Promise<Run> {
   const { items, bids } = instanceOf(run)
+  const slowDriver = slow?.raft?.driver
+  const slowBefore = slow === undefined || slowDriver === undefined ? undefined : { pauses: slowDriver.stats.applyPauses, timedOut: slowDriver.stats.applyPausesTimedOut, ...slow.economy.replica!.solveStats }
   await leader.economy.openAuction({ id, mechanism: 'combinatorial', items, durationMs: 3_600_000 }, 'seller')
   await pool(bids, 64, async (b) => { await leader.economy.bid(id, b.agent, { bundles: [{ items: b.items, value: b.value }] }) })
   // A probe whose outcome is unknown after the driver's proposal timeout (5 s) counts as failed, with
@@ -98,6 +113,8 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   // In apply, the close's own proposal may time out (its apply is the solve): the settle still happens.
   const closing = mode === 'inApply' ? leader.economy.command({ type: 'auction.close', by: 'seller', auction: id }) : leader.economy.closeAuction(id, 'seller', 'combinatorial')
   const closeError = await closing.then(() => undefined, (err: { code?: string }) => err.code ?? 'error')
+  // The closing peer has its result (for `offApply`: the settle applied on the leader); the others follow.
+  const tLeader = performance.now()
   await waitFor(() => peers.every(p => p.economy.replica?.auction(id)?.status === 'settled'), 120_000, `${id} settled on every replica`)
   const t1 = performance.now()
   clearInterval(ticker)
@@ -109,12 +126,25 @@ async function once (peers: Peer[], leader: Peer, id: string, mode: 'inApply' | 
   // Every probe in flight at some point between the close and the settle on every replica.
   const inWindow = probes.filter(p => p.at + p.ms >= t0 && p.at <= t1)
   const during = inWindow.map(p => p.ms)
+  // Probes in flight between the settle applied on the leader and on every replica (the slow follower's turn).
+  const tail = probes.filter(p => p.at + p.ms >= tLeader && p.at <= t1).map(p => p.ms)
   const a = leader.economy.replica!.auction(id)!
   return {
+    // The slow follower in this run: pauses of its applying, and where its settle's outcome came from.
+    ...(slowBefore !== undefined
+      ? { slow: { applyPauses: slowDriver!.stats.applyPauses - slowBefore.pauses, applyPausesTimedOut: slowDriver!.stats.applyPausesTimedOut - slowBefore.timedOut, fromWorker: slow!.economy.replica!.solveStats.fromWorker - slowBefore.fromWorker, inApply: slow!.economy.replica!.solveStats.inApply - slowBefore.inApply } }
+      : {}),
     baselineP50Ms: q(before, 0.5),
     baselineP99Ms: q(before, 0.99),
     duringP50Ms: q(during, 0.5),
     duringP99Ms: q(during, 0.99),
+    duringP999Ms: q(during, 0.999),
+    // Probes that took over 100 ms (a stall of the loop holds up the few in flight, which p99 of thousands hides).
+    duringOver100Ms: during.filter(ms => ms > 100).length,
+    followersMs: Number((t1 - tLeader).toFixed(1)),
+    followersProbes: tail.length,
+    followersP99Ms: q(tail, 0.99),
+    followersMaxMs: q(tail, 1),
     duringMaxMs: q(during, 1),
     probesDuring: during.length,
     probesFailed: inWindow.filter(p => p.failed).length,
@@ -166,12 +196,56 @@ function applyOnly (run: number): { inApplyMs: number, offApplyCloseMs: number, 
 
 function summary (runs: Run[]): Record<string, unknown> {
   const out: Record<string, unknown> = { runs: runs.length }
-  for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
+  for (const k of ['baselineP50Ms', 'baselineP99Ms', 'duringP50Ms', 'duringP99Ms', 'duringP999Ms', 'duringOver100Ms', 'followersMs', 'followersProbes', 'followersP99Ms', 'followersMaxMs', 'duringMaxMs', 'probesDuring', 'probesFailed', 'settleMs', 'eventLoopMaxStallMs'] as const) out[k] = median(runs.map(r => r[k]))
   out.each = runs.map(({ outcome, ...r }) => r)
   return out
 }
 
+/** Mints the seller and the 1,000 bidders on a new group. */
+async function fund (leader: Peer): Promise<void> {
+  await leader.economy.mint('seller', 1, { owner: leader.id })
+  progress('funding 1,000 bidders')
+  const { bids } = bundleInstance(SEED, GOODS, BIDS)
+  await pool(bids, 64, async (b) => { await leader.economy.mint(b.agent, 1_000_000, { owner: leader.id }) })
+}
+
+/** The deferred settle with one follower's worker `SLOW_DELAY_MS` late: `applyWaitMs` 0 (before) or the default (after). */
+async function slowFollower (): Promise<Record<string, unknown>> {
+  const out: Record<string, Run[]> = {}
+  for (const mode of ['before', 'after'] as const) {
+    const peers = await group(mode === 'before' ? { applyWaitMs: 0 } : {})
+    try {
+      const leader = peers.find(p => p.raft?.status().role === 'leader')!
+      const slow = peers.find(p => p !== leader)!
+      slow.economy.solvePoolOptions = { delayMs: SLOW_DELAY_MS }
+      await fund(leader)
+      out[mode] = []
+      for (let i = 0; i < RUNS; i++) {
+        progress(`slow follower, ${mode}: run ${i + 1}/${RUNS}`)
+        out[mode]!.push(await once(peers, leader, `slow-${mode}${i}`, 'offApply', i, slow))
+      }
+    } finally {
+      for (const p of peers) await p.stop().catch(() => {})
+    }
+  }
+  const b = summary(out.before!)
+  const a = summary(out.after!)
+  return {
+    delayMs: SLOW_DELAY_MS,
+    before: b,
+    after: a,
+    eventLoopMaxStallRatio: Number(((a.eventLoopMaxStallMs as number) / (b.eventLoopMaxStallMs as number)).toFixed(3)),
+    probeDuringP99Ratio: Number(((a.duringP99Ms as number) / (b.duringP99Ms as number)).toFixed(3)),
+    probeDuringP999Ratio: Number(((a.duringP999Ms as number) / (b.duringP999Ms as number)).toFixed(3)),
+    probeDuringMaxRatio: Number(((a.duringMaxMs as number) / (b.duringMaxMs as number)).toFixed(3)),
+    probeFollowersP99Ratio: Number(((a.followersP99Ms as number) / (b.followersP99Ms as number)).toFixed(3)),
+    afterDuringP99VsBaseline: Number(((a.duringP99Ms as number) / (a.baselineP99Ms as number)).toFixed(2)),
+    outcomesIdentical: out.before!.every((r, i) => r.outcome === out.after![i]!.outcome)
+  }
+}
+
 export default async function (): Promise<Record<string, unknown>> {
+  if (process.env.BENCH_SETTLE === 'slow') return { instance: `bundleInstance(seed ${SEED}, ${GOODS} goods, ${BIDS} bids), 3 voters over TCP in one process, fsync off`, slowFollower: await slowFollower() }
   progress('one replica\'s apply time, no Raft')
   const only = [0, 1, 2].map(applyOnly)
   const applyOnePerReplica = {
@@ -181,12 +255,10 @@ export default async function (): Promise<Record<string, unknown>> {
     each: only.map(o => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v.toFixed(2))])))
   }
   const peers = await group()
+  let result: Record<string, unknown>
   try {
     const leader = peers.find(p => p.raft?.status().role === 'leader')!
-    await leader.economy.mint('seller', 1, { owner: leader.id })
-    progress('funding 1,000 bidders')
-    const { bids } = bundleInstance(SEED, GOODS, BIDS)
-    await pool(bids, 64, async (b) => { await leader.economy.mint(b.agent, 1_000_000, { owner: leader.id }) })
+    await fund(leader)
     const before: Run[] = []
     const after: Run[] = []
     for (let i = 0; i < RUNS; i++) {
@@ -198,7 +270,7 @@ export default async function (): Promise<Record<string, unknown>> {
     const stats = peers.map(p => p.economy.replica!.solveStats)
     const b = summary(before)
     const a = summary(after)
-    return {
+    result = {
       instance: `bundleInstance(seed ${SEED}, ${GOODS} goods, ${BIDS} bids), 3 voters over TCP in one process, fsync off`,
       applyOnePerReplica,
       inApply: b,
@@ -212,4 +284,5 @@ export default async function (): Promise<Record<string, unknown>> {
   } finally {
     for (const p of peers) await p.stop().catch(() => {})
   }
+  return { ...result, slowFollower: await slowFollower() }
 }

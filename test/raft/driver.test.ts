@@ -3,7 +3,7 @@
  * a storage whose saves the test releases by hand, to pin down the Ready loop's edge cases.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryDriverStorage, RaftDriver } from '../../protocols/raft/driver.js'
+import { APPLY_DRAIN_MAX, MemoryDriverStorage, RaftDriver, type RaftDriverOptions } from '../../protocols/raft/driver.js'
 import { encodeEnvelope } from '../../protocols/raft/envelope.js'
 import type { Ready } from '../../protocols/raft/types.js'
 import type { StateMachine } from '../../protocols/raft/application.js'
@@ -26,7 +26,7 @@ class HeldStorage extends MemoryDriverStorage {
   release (): void { this.waiting.shift()?.() }
 }
 
-function driver (app: StateMachine, storage = new HeldStorage()): { d: RaftDriver, storage: HeldStorage, clock: { t: number } } {
+function driver (app: StateMachine, storage = new HeldStorage(), options: RaftDriverOptions = {}): { d: RaftDriver, storage: HeldStorage, clock: { t: number } } {
   const clock = { t: 0 }
   const d = new RaftDriver({
     id: 1,
@@ -39,7 +39,7 @@ function driver (app: StateMachine, storage = new HeldStorage()): { d: RaftDrive
     rand: createRand(1),
     clientId: 'p1/a',
     log: createLogger('silent'),
-    options: { electionTick: 2 }
+    options: { electionTick: 2, ...options }
   })
   d.start()
   d.campaign()
@@ -267,5 +267,139 @@ describe('a follower\'s proposal lost on its way to the leader', () => {
     await settle()
     expect((outcome as { code?: string }).code).toBe('ERR_INDEFINITE')
     expect(g.apps[0]!.items).not.toContain('from-3')
+  })
+})
+
+const dec = new TextDecoder()
+
+/** A list app whose "wait…" commands ask to wait for a promise the test resolves (`release`). */
+class WaitingApp extends ListApp {
+  asked: string[] = []
+  private releases: Array<() => void> = []
+  applyWait (command: Uint8Array): PromiseLike<unknown> | undefined {
+    const s = dec.decode(command)
+    if (!s.startsWith('wait')) return undefined
+    this.asked.push(s)
+    return new Promise<void>((resolve) => { this.releases.push(resolve) })
+  }
+
+  release (): void { for (const r of this.releases.splice(0)) r() }
+}
+
+describe('the driver pauses applying at a command its application waits for', () => {
+  it('pauses there while Raft commits on, serves proposals and reads only past it, and applies in order once released', async () => {
+    const app = new WaitingApp()
+    const { d } = driver(app, undefined, { applyWaitMs: 1000 })
+    const results: string[] = []
+    const a = d.propose(enc.encode('a')).then(r => { results.push(`a@${r.index}`) })
+    await a
+    const b = d.propose(enc.encode('wait-b')).then(r => { results.push(`b@${r.index}`) })
+    const c = d.propose(enc.encode('c')).then(r => { results.push(`c@${r.index}`) })
+    await settle()
+    const pausedAt = d.applyPausedAt
+    expect(pausedAt).toBeGreaterThan(0)
+    expect(app.items).toEqual(['a'])
+    expect(d.applied).toBe(pausedAt - 1)
+    // Raft went on: both entries are committed, only this replica's apply waits.
+    expect(d.status().commit).toBe(pausedAt + 1)
+    expect(d.applyBacklog).toBe(2)
+    const read = d.readIndex().then(i => { results.push(`read@${i}`) })
+    await settle()
+    expect(results).toEqual([`a@${pausedAt - 1}`])
+    app.release()
+    await Promise.all([b, c, read])
+    expect(app.items).toEqual(['a', 'wait-b', 'c'])
+    expect(results.slice(1, 3)).toEqual([`b@${pausedAt}`, `c@${pausedAt + 1}`])
+    expect(results[3]).toMatch(/^read@/)
+    // Asked once: applied without asking again after the wait.
+    expect(app.asked).toEqual(['wait-b'])
+    expect(d.applyPausedAt).toBe(0)
+    expect(d.stats.applyPauses).toBe(1)
+  })
+
+  it('applies a backlog longer than APPLY_DRAIN_MAX over several runs of the loop, in order', async () => {
+    const app = new WaitingApp()
+    const { d } = driver(app, undefined, { applyWaitMs: 1000 })
+    void d.propose(enc.encode('wait-b'))
+    const n = APPLY_DRAIN_MAX * 2 + 5
+    const all = Array.from({ length: n }, async (_, i) => await d.propose(enc.encode(`x${i}`)))
+    await settle()
+    expect(d.applyBacklog).toBe(n + 1)
+    app.release()
+    await Promise.all(all)
+    expect(app.items).toEqual(['wait-b', ...Array.from({ length: n }, (_, i) => `x${i}`)])
+    expect(d.applyBacklog).toBe(0)
+  })
+
+  it('applies anyway once applyWaitMs passed (virtual clock, on a tick)', async () => {
+    const app = new WaitingApp()
+    const { d, clock } = driver(app, undefined, { applyWaitMs: 500 })
+    const b = d.propose(enc.encode('wait-b'))
+    await settle()
+    expect(d.applyPausedAt).toBeGreaterThan(0)
+    clock.t += 499
+    d.tick()
+    expect(app.items).toEqual([])
+    clock.t += 1
+    d.tick()
+    expect(app.items).toEqual(['wait-b'])
+    expect((await b).result).toBe(1)
+    expect(d.stats.applyPausesTimedOut).toBe(1)
+  })
+
+  it('applies anyway once applyBacklogMax entries wait behind the pause', async () => {
+    const app = new WaitingApp()
+    const { d } = driver(app, undefined, { applyWaitMs: 1000, applyBacklogMax: 3 })
+    void d.propose(enc.encode('wait-b'))
+    await settle()
+    void d.propose(enc.encode('c'))
+    await settle()
+    expect(app.items).toEqual([])
+    await d.propose(enc.encode('d'))
+    expect(app.items).toEqual(['wait-b', 'c', 'd'])
+    expect(d.stats.applyPausesBacklogFull).toBe(1)
+  })
+
+  it('takes no snapshot while entries wait (a snapshot only at an applied index), and one after', async () => {
+    const app = new WaitingApp()
+    const { d, storage } = driver(app, undefined, { applyWaitMs: 1000, snapshotEntries: 2 })
+    void d.propose(enc.encode('wait-b'))
+    for (const s of ['c', 'e', 'f']) void d.propose(enc.encode(s))
+    await settle()
+    expect(storage.memory.snapshot().metadata.index).toBeLessThanOrEqual(d.applied)
+    const before = d.stats.snapshots
+    app.release()
+    await settle()
+    expect(app.items).toEqual(['wait-b', 'c', 'e', 'f'])
+    expect(d.stats.snapshots).toBeGreaterThan(before)
+    expect(storage.memory.snapshot().metadata.index).toBe(d.applied)
+  })
+
+  it('never pauses with applyWaitMs 0 (the simulator\'s default): the command applies at once', async () => {
+    const app = new WaitingApp()
+    const { d } = driver(app, undefined, { applyWaitMs: 0 })
+    await d.propose(enc.encode('wait-b'))
+    expect(app.items).toEqual(['wait-b'])
+    expect(app.asked).toEqual([])
+  })
+
+  it('a driver stopped while paused asks again when it starts, and applies once', async () => {
+    const app = new WaitingApp()
+    const { d } = driver(app, undefined, { applyWaitMs: 1000 })
+    const b = d.propose(enc.encode('wait-b')).catch((e: { code?: string }) => e.code)
+    await settle()
+    expect(d.applyPausedAt).toBeGreaterThan(0)
+    d.stop()
+    expect(await b).toBe('ERR_INDEFINITE')
+    app.release()
+    await settle()
+    expect(app.items).toEqual([])
+    d.start()
+    await settle()
+    expect(app.asked).toEqual(['wait-b', 'wait-b'])
+    expect(app.items).toEqual([])
+    app.release()
+    await settle()
+    expect(app.items).toEqual(['wait-b'])
   })
 })
