@@ -214,6 +214,8 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       this.replica.refuseValue('reg', host.host, `agent ${current}: ${p.path === '' ? 'the value' : p.path}: ${describeJsonProblem(p)}`)
     }
     const perHostMax = host.local ? Number.POSITIVE_INFINITY : this.limits.agentsPerHostMax
+    // The host's winning records so far (`index.ofHost(host).size`: it held none before this pass).
+    let held = 0
     for (const [id, value] of agents) {
       try {
         current = id
@@ -222,12 +224,13 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
           this.stats.invalidDescriptors++
           continue
         }
-        if (this.index.ofHost(host.host).size >= perHostMax) {
+        if (held >= perHostMax) {
           this.stats.overLimit++
           continue
         }
         const ch = this.index.insertClaim(new AgentRecord(id, stored, host))
         if (ch === undefined) continue
+        if (ch.agent.host === host.host) held++
         if (ch.kind === 'joined') this.emit('agent:joined', { agent: ch.agent })
         else if (ch.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
       } catch (err) {
