@@ -184,12 +184,16 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
       const theirDigest = await this.receiveBlobs(lp, peerId, FRAME_DIGEST, counts, signal)
       counts.sent = await this.sendBlobs(lp, theirDigest, signal)
       await lp.write(frame(FRAME_END), { signal })
-      await stream.close({ signal })
-      this.completed(s, peerId, true, counts, t0)
     } catch (err) {
       this.failed(s, peerId, true, err as Error, stream)
       throw err
     }
+    // Everything both ways is read or written: the exchange is complete here. The stream's close (a round
+    // trip: the responder closes its side after reading END) goes on without holding the exchange's slot,
+    // bounded by the same signal; a close that fails aborts the stream (nothing is left to lose).
+    this.completed(s, peerId, true, counts, t0)
+    const done = stream
+    done.close({ signal }).catch((err: Error) => { done.abort(err) })
   }
 
   private async respond (stream: Stream, connection: Connection): Promise<void> {
