@@ -120,6 +120,8 @@ export class AgentIndex {
    * first change to any record settles them all.
    */
   private deferred: AgentRecord[] = []
+  /** How many of {@link deferred} are settled already ({@link settleSome}). */
+  private deferredAt = 0
   /** Hosts of the {@link deferred} records. */
   private readonly deferredHosts = new Set<string>()
   /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
@@ -175,16 +177,29 @@ export class AgentIndex {
 
   /** Adds the {@link deferred} records to the health, host and zone indexes (in the order they were inserted). */
   private settle (): void {
+    if (this.deferred.length > 0) this.settleSome(this.deferred.length)
+  }
+
+  /**
+   * Settles up to `max` of the {@link deferred} records, oldest first (the peer spreads the work over
+   * event-loop turns after a bulk attach, so the first read finds little or nothing left). Returns how many
+   * are left.
+   */
+  settleSome (max: number): number {
     const rs = this.deferred
-    if (rs.length === 0) return
-    this.deferred = []
-    this.deferredHosts.clear()
-    for (let i = 0; i < rs.length; i++) {
+    const end = Math.min(rs.length, this.deferredAt + Math.max(0, max))
+    for (let i = this.deferredAt; i < end; i++) {
       const r = rs[i]!
       addTo(this.byHealth, r.hostHealth, r)
       addTo(this.byHost, r.host, r)
       addTo(this.byZone, r.zone, r)
     }
+    this.deferredAt = end
+    if (end < rs.length) return rs.length - end
+    this.deferred = []
+    this.deferredAt = 0
+    this.deferredHosts.clear()
+    return 0
   }
 
   values (): IterableIterator<AgentRecord> {

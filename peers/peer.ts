@@ -592,7 +592,7 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   const durable = async (): Promise<void> => { await storeRef?.flush() }
   const limits = new PeerRateLimits(resolveRateLimits(o.rateLimits))
   const admitWrite = (n: number): void => { limits.write(n) }
-  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, admitWrite, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
+  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, admitWrite, later: setImmediate, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
   const variables = new VariableStore({ replica, publish, durable, admitWrite, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
 
   let db: ClassicLevel<string, Uint8Array> | undefined
