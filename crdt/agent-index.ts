@@ -107,9 +107,23 @@ export class AgentIndex {
   /** Losing claims of contested ids: id -> host -> record. */
   private readonly shadows = new Map<string, Map<string, AgentRecord>>()
   private readonly byCapability: PlainSetIndex = new Map()
+  /** By health, host and zone: read and written only after {@link settle} (see {@link deferred}). */
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
+  /**
+   * Records of a bulk insert ({@link insertClaim}) indexed by id and capability but not yet by health, host
+   * and zone: {@link settle} adds them there, in order, before anything reads or changes those indexes, so
+   * they read exactly as if each had been added at once. A late joiner's 100k agents are then synced
+   * without ~300k map insertions on the way (the first query by health, host or zone, or the first change,
+   * pays them). Bounded by the index itself: every deferred record is a winner in {@link byId}, and the
+   * first change to any record settles them all.
+   */
+  private deferred: AgentRecord[] = []
+  /** How many of {@link deferred} are settled already ({@link settleSome}). */
+  private deferredAt = 0
+  /** Hosts of the {@link deferred} records. */
+  private readonly deferredHosts = new Set<string>()
   /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
   private readonly byCapZone = new Map<string, PlainSetIndex>()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
@@ -152,11 +166,40 @@ export class AgentIndex {
 
   /** Records of one host (winners only). */
   ofHost (host: string): RecordSet {
+    this.settle()
     return this.byHost.get(host) ?? NONE
   }
 
   hosts (): string[] {
+    this.settle()
     return [...this.byHost.keys()]
+  }
+
+  /** Adds the {@link deferred} records to the health, host and zone indexes (in the order they were inserted). */
+  private settle (): void {
+    if (this.deferred.length > 0) this.settleSome(this.deferred.length)
+  }
+
+  /**
+   * Settles up to `max` of the {@link deferred} records, oldest first (the peer spreads the work over
+   * event-loop turns after a bulk attach, so the first read finds little or nothing left). Returns how many
+   * are left.
+   */
+  settleSome (max: number): number {
+    const rs = this.deferred
+    const end = Math.min(rs.length, this.deferredAt + Math.max(0, max))
+    for (let i = this.deferredAt; i < end; i++) {
+      const r = rs[i]!
+      addTo(this.byHealth, r.hostHealth, r)
+      addTo(this.byHost, r.host, r)
+      addTo(this.byZone, r.zone, r)
+    }
+    this.deferredAt = end
+    if (end < rs.length) return rs.length - end
+    this.deferred = []
+    this.deferredAt = 0
+    this.deferredHosts.clear()
+    return 0
   }
 
   values (): IterableIterator<AgentRecord> {
@@ -191,6 +234,7 @@ export class AgentIndex {
   }
 
   private indexRecord (r: AgentRecord): void {
+    this.settle()
     this.byId.set(r.id, r)
     this.indexCaps(r)
     addTo(this.byHealth, r.hostHealth, r)
@@ -199,6 +243,7 @@ export class AgentIndex {
   }
 
   private unindexRecord (r: AgentRecord): void {
+    this.settle()
     this.byId.delete(r.id)
     this.unindexCaps(r)
     removeFrom(this.byHealth, r.hostHealth, r.id)
@@ -208,6 +253,7 @@ export class AgentIndex {
 
   /** The indexed record of `old.id` (old) becomes `r`: replaced in place under the health, host and zone keys that stay, moved elsewhere. */
   private replaceRecord (old: AgentRecord, r: AgentRecord): void {
+    this.settle()
     this.byId.set(r.id, r)
     this.unindexCaps(old)
     this.indexCaps(r)
@@ -221,7 +267,7 @@ export class AgentIndex {
    * then {@link insertClaim} may add its claims without looking for a previous one.
    */
   holdsNothingOf (host: string): boolean {
-    return this.shadows.size === 0 && !this.byHost.has(host)
+    return this.shadows.size === 0 && !this.byHost.has(host) && !this.deferredHosts.has(host)
   }
 
   /**
@@ -231,7 +277,11 @@ export class AgentIndex {
    */
   insertClaim (r: AgentRecord): IndexChange | undefined {
     if (this.byId.has(r.id)) return this.upsert(r)
-    this.indexRecord(r)
+    // indexRecord, its health, host and zone entries deferred (see deferred).
+    this.byId.set(r.id, r)
+    this.indexCaps(r)
+    this.deferred.push(r)
+    if (this.deferred.length === 1 || this.deferred[this.deferred.length - 2]!.host !== r.host) this.deferredHosts.add(r.host)
     return { kind: 'joined', agent: r }
   }
 
@@ -334,6 +384,7 @@ export class AgentIndex {
     // unreachable. So `healthy` / `degraded` take their index set as candidates and check each record's
     // `health` again (the host's liveness); `unhealthy` has no index set (its agents include every agent of
     // an unreachable host) and is checked on the candidates of the other criteria.
+    if (q.health !== undefined || q.host !== undefined || q.zone !== undefined) this.settle()
     if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') {
       const s = this.byHealth.get(q.health[0]!)
       const size = s?.size ?? 0

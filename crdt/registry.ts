@@ -93,7 +93,16 @@ export interface ReplicatedRegistryInit {
    * to refuse them (the peer's `writes` rate limit, RateLimitedError). None: no limit.
    */
   admitWrite?: (n: number) => void
+  /**
+   * Runs `fn` on a later turn (the peer: setImmediate). With it, the index entries a bulk attach defers
+   * (AgentIndex.settleSome) are made in the background, {@link SETTLE_SLICE_RECORDS} a turn; without it,
+   * by the first read or change that needs them.
+   */
+  later?: (fn: () => void) => void
 }
+
+/** Deferred index entries made per turn in the background after a bulk attach (~ms each). */
+export const SETTLE_SLICE_RECORDS = 5000
 
 /** Counters of the registry's view (rejections are in the replica's stats). */
 export interface RegistryStats {
@@ -122,6 +131,8 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
   private readonly defaultZone: string | undefined
   private readonly durable: () => Promise<void>
   private readonly admitWrite: (n: number) => void
+  private readonly later: ((fn: () => void) => void) | undefined
+  private settling = false
   private readonly observers = new Map<HostDoc, (e: Y.YMapEvent<unknown>) => void>()
 
   constructor (init: ReplicatedRegistryInit) {
@@ -144,6 +155,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     this.defaultZone = init.defaultZone
     this.durable = init.durable ?? (async () => {})
     this.admitWrite = init.admitWrite ?? (() => {})
+    this.later = init.later
     const prevAttached = this.replica.hooks.onDocAttached
     const prevDetached = this.replica.hooks.onDocDetached
     const prevQuota = this.replica.hooks.onQuota
@@ -193,6 +205,7 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
     // takes the bulk path: one pass over the map, no previous claim to look up per agent.
     if (previous === undefined && this.index.holdsNothingOf(doc.host)) {
       this.attachNew(agents, host)
+      this.settleInBackground()
       return
     }
     for (const [id, value] of agents) this.syncGuarded(id, value, host)
@@ -214,6 +227,8 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
       this.replica.refuseValue('reg', host.host, `agent ${current}: ${p.path === '' ? 'the value' : p.path}: ${describeJsonProblem(p)}`)
     }
     const perHostMax = host.local ? Number.POSITIVE_INFINITY : this.limits.agentsPerHostMax
+    // The host's winning records so far (`index.ofHost(host).size`: it held none before this pass).
+    let held = 0
     for (const [id, value] of agents) {
       try {
         current = id
@@ -222,12 +237,13 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
           this.stats.invalidDescriptors++
           continue
         }
-        if (this.index.ofHost(host.host).size >= perHostMax) {
+        if (held >= perHostMax) {
           this.stats.overLimit++
           continue
         }
         const ch = this.index.insertClaim(new AgentRecord(id, stored, host))
         if (ch === undefined) continue
+        if (ch.agent.host === host.host) held++
         if (ch.kind === 'joined') this.emit('agent:joined', { agent: ch.agent })
         else if (ch.kind === 'updated') this.emit('agent:updated', { agent: ch.agent, previous: ch.previous })
       } catch (err) {
@@ -235,6 +251,18 @@ export class ReplicatedRegistry extends TypedEmitter<RegistryEventMap> implement
         this.replica.refuseValue('reg', host.host, `agent ${id}: ${(err as Error).message}`)
       }
     }
+  }
+
+  /** Makes the index entries a bulk attach deferred, a slice per turn, when the registry has `later`. */
+  private settleInBackground (): void {
+    const later = this.later
+    if (later === undefined || this.settling) return
+    this.settling = true
+    const step = (): void => {
+      if (this.index.settleSome(SETTLE_SLICE_RECORDS) > 0) later(step)
+      else this.settling = false
+    }
+    later(step)
   }
 
   private detach (doc: HostDoc, reason: 'pruned'): void {

@@ -11,7 +11,7 @@ import { DecodeError, LimitExceededError } from '../src/base/errors.js'
 import { TAG_CHECKPOINT, TAG_UPDATE, attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, peekTag } from './codec.js'
 import { HostDoc, ORIGIN_LOCAL, ORIGIN_REMOTE } from './hostdoc.js'
 import { DEFAULT_LIMITS } from './limits.js'
-import { signingContext, withContext } from './signing.js'
+import { contextBefore, signingContext, withContext } from './signing.js'
 import type { DigestEntry, DocKind, SignedBlob } from './codec.js'
 import type { RegistryLimits } from './limits.js'
 import type { Signer, Verifier } from './signing.js'
@@ -297,11 +297,12 @@ export class Replica {
 
   /**
    * The bytes a signature covers: the context, then `signed`. A small blob's go into the scratch buffer (no
-   * allocation per verification; the verifier is synchronous and keeps nothing: see {@link Verifier}).
+   * allocation per verification; the verifier is synchronous and keeps nothing: see {@link Verifier}); a
+   * large one's are read in place when a copy of the context precedes them ({@link contextBefore}).
    */
   private contextual (signed: Uint8Array): Uint8Array {
     const n = this.context.length + signed.length
-    if (n > this.scratch.length) return withContext(this.context, signed)
+    if (n > this.scratch.length) return contextBefore(this.context, signed) ?? withContext(this.context, signed)
     this.scratch.set(signed, this.context.length)
     return this.scratch.subarray(0, n)
   }

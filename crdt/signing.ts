@@ -26,3 +26,16 @@ export function withContext (context: Uint8Array, data: Uint8Array): Uint8Array 
   out.set(data, context.length)
   return out
 }
+
+/**
+ * The bytes `context` then `data` as a view, when `data` already follows a copy of `context` in its buffer
+ * (a receiver can lay large blobs out that way: anti-entropy's assembler does), else undefined. The bytes
+ * before `data` are compared, so the view is exactly what {@link withContext} would build, without the copy.
+ */
+export function contextBefore (context: Uint8Array, data: Uint8Array): Uint8Array | undefined {
+  const at = data.byteOffset - context.length
+  if (at < 0) return undefined
+  const before = new Uint8Array(data.buffer, at, context.length)
+  for (let i = 0; i < context.length; i++) if (before[i] !== context[i]) return undefined
+  return new Uint8Array(data.buffer, at, context.length + data.length)
+}

@@ -404,7 +404,12 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     for (;;) {
       if (this.state === 'started' && this.sync.connectedMembers().length >= peers && this.sync.isSynced()) return
       if (Date.now() >= deadline) throw new TimeoutError('peer.whenSynced', timeoutMs)
-      await new Promise(resolve => setTimeout(resolve, WHEN_SYNCED_POLL_MS))
+      // Checked again after the poll period, or as soon as an exchange ends (once it has left its slot).
+      await new Promise<void>(resolve => {
+        const done = (): void => { clearTimeout(timer); off(); resolve() }
+        const timer = setTimeout(done, WHEN_SYNCED_POLL_MS)
+        const off = this.sync.on('sync:completed', () => { setImmediate(done) })
+      })
     }
   }
 
@@ -588,7 +593,7 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
   const durable = async (): Promise<void> => { await storeRef?.flush() }
   const limits = new PeerRateLimits(resolveRateLimits(o.rateLimits))
   const admitWrite = (n: number): void => { limits.write(n) }
-  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, admitWrite, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
+  const registry = new ReplicatedRegistry({ replica, leases, publish, durable, admitWrite, later: setImmediate, ...(o.zone !== undefined ? { defaultZone: o.zone } : {}) })
   const variables = new VariableStore({ replica, publish, durable, admitWrite, log: (m) => plog.debug(m), ...(o.fenceFloor !== undefined ? { fenceFloor: o.fenceFloor } : {}) })
 
   let db: ClassicLevel<string, Uint8Array> | undefined

@@ -115,7 +115,9 @@ export class HealTracker<I> {
   private readonly limits: HealTrackerLimits
   /** Hosts as last seen (reachable or not); bounded by the lease table it mirrors. */
   private readonly known = new Map<string, boolean>()
+  /** The last `recentMax` changes: a ring, oldest at {@link recentStart} once full (a late joiner's 100k `agent:joined` pass through it). */
   private readonly recent: Array<Recent<I>> = []
+  private recentStart = 0
   private current: Episode<I> | undefined
   /** Episodes closed without a report (everyone on the other side pruned). */
   closedUnreported = 0
@@ -166,12 +168,15 @@ export class HealTracker<I> {
       this.current = e
       e.thisSide.add(this.self)
       for (const [host, reachable] of this.known) if (reachable && host !== h.host) e.thisSide.add(host)
-      for (const r of this.recent) {
+      const n = this.recent.length
+      for (let i = 0; i < n; i++) {
+        const r = this.recent[(this.recentStart + i) % n]!
         if (r.at < e.start) continue
         if ('agent' in r) this.trackAgent(e, r.agent, r.at)
         else this.keepIndefinite(e, r.indefinite)
       }
       this.recent.length = 0
+      this.recentStart = 0
     }
     e.start = Math.min(e.start, h.lastHeardAt)
     e.thisSide.delete(h.host)
@@ -211,8 +216,11 @@ export class HealTracker<I> {
   }
 
   private remember (r: Recent<I>): void {
-    this.recent.push(r)
-    if (this.recent.length > this.limits.recentMax) this.recent.shift()
+    const max = this.limits.recentMax
+    if (this.recent.length < max) { this.recent.push(r); return }
+    if (max === 0) return
+    this.recent[this.recentStart] = r
+    this.recentStart = (this.recentStart + 1) % max
   }
 
   private trackAgent (e: Episode<I>, ev: AgentEvent, now: number): void {

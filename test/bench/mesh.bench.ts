@@ -76,6 +76,11 @@ function cpuMsSince (c0: NodeJS.CpuUsage): number {
   return (c.user + c.system) / 1000
 }
 
+/** A full GC when the bench runs with `--expose-gc` (`npm run bench` does), else nothing. */
+function collectGarbage (): void {
+  (globalThis as { gc?: () => void }).gc?.()
+}
+
 /** Runs of the late joiner (TCP, in process, raw floor), interleaved; medians reported. */
 const LATE_JOINER_ROUNDS = 3
 
@@ -141,14 +146,19 @@ async function lateJoiner (agents: number): Promise<Record<string, unknown>> {
     const cpu = { tcp: [] as number[], inProcess: [] as number[], floor: [] as number[] }
     let bytes = 0
     for (let round = 0; round < LATE_JOINER_ROUNDS; round++) {
+      // Each of the three starts on a collected heap: none pays for the garbage of the one before (the
+      // ~150 MB of a dropped 100k-agent replica: a full GC of the heap, which fell on whichever ran next).
+      collectGarbage()
       const f = rawJoin(blobs, verify, context)
       if (f.agents !== agents) throw new Error(`raw floor has ${f.agents} of ${agents} agents`)
       floor.push(f.ms)
       cpu.floor.push(f.cpuMs)
+      collectGarbage()
       const o = oursInProcess(blobs, agents)
       if (o.agents !== agents) throw new Error(`in-process joiner has ${o.agents} of ${agents} agents`)
       inProcess.push(o.ms)
       cpu.inProcess.push(o.cpuMs)
+      collectGarbage()
       const c0 = process.cpuUsage()
       const t0 = performance.now()
       const joiner = await createPeer({ logLevel: 'silent', dht: false, bootstrap: [owner.addresses()[0]!], limits: { agentsPerHostMax: agents + 10 } })

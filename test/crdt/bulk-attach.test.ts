@@ -10,6 +10,7 @@ import { createRand } from '../../src/base/prng.js'
 import type { Rand } from '../../src/base/prng.js'
 import { normaliseAgent } from '../../crdt/descriptor.js'
 import { DEFAULT_LIMITS } from '../../crdt/limits.js'
+import { SETTLE_SLICE_RECORDS } from '../../crdt/registry.js'
 import type { QueryCriteria } from '../../crdt/types.js'
 import { TestKeys, gossipAll, makeNode, pull } from './helpers.js'
 import type { TestNode } from './helpers.js'
@@ -204,6 +205,73 @@ describe('late joiner bulk attach (issue 17)', () => {
     expect(bulk.registry.stats.overLimit).toBe(30)
     expect(bulk.registry.stats).toEqual(perAgent.registry.stats)
     expect([...bulk.registry.index.values()].map(r => r.id)).toEqual([...perAgent.registry.index.values()].map(r => r.id))
+  })
+
+  it('defers the health, host and zone indexes of a bulk attach: the first read or change sees them as if made at once', async () => {
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'host-a')
+    const b = makeNode(keys, 'host-b')
+    const agents = (prefix: string, n: number): Array<{ id: string, capabilities: string[], zone: string, health: typeof HEALTH[number] }> =>
+      Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, capabilities: [CAPS[i % CAPS.length]!], zone: ZONES[i % ZONES.length]!, health: HEALTH[i % HEALTH.length]! }))
+    await a.registry.registerMany(agents('a', 40))
+    await b.registry.registerMany(agents('b', 30))
+    const hostQueries: QueryCriteria[] = [{ host: 'host-a' }, { host: 'host-b' }, { zone: 'eu' }, { zone: 'us', health: 'degraded' }, { health: 'healthy' }, { capability: 'chat', zone: 'ap' }]
+    const reads: Array<[string, (n: TestNode) => unknown]> = [
+      ['ofHost', (n) => [...n.registry.index.ofHost('host-a')].map(r => r.id)],
+      ['hosts', (n) => n.registry.index.hosts().sort()],
+      ['queries', (n) => hostQueries.map(q => queryIds(n, q))],
+      // Settled a few at a time (as the peer does in the background), a read in the middle of it.
+      ['settled in slices', (n) => {
+        n.registry.index.settleSome(7)
+        const mid = [...n.registry.index.ofHost('host-b')].map(r => r.id)
+        while (n.registry.index.settleSome(7) > 0);
+        return [mid, hostQueries.map(q => queryIds(n, q))]
+      }],
+      ['a slice, then a change', (n) => {
+        n.registry.index.settleSome(5)
+        n.registry.index.upsert(n.registry.lookup('b-2')!)
+        return hostQueries.map(q => queryIds(n, q))
+      }],
+      // A change first: an update that moves a deferred record to another zone and health, then a removal.
+      ['change', (n) => {
+        n.registry.index.upsert(n.registry.lookup('a-3')!)
+        return [...n.registry.index.ofHost('host-a')].map(r => r.id)
+      }]
+    ]
+    for (const [what, read] of reads) {
+      const bulk = makeNode(keys, 'joiner')
+      const perAgent = makeNode(keys, 'joiner-per-agent')
+      perAgent.registry.index.holdsNothingOf = () => false
+      // Checkpoints only (compacted hosts): the joiner attaches each document whole, on the bulk path.
+      for (const from of [a, b]) { from.replica.compact('reg'); pull(bulk, from); pull(perAgent, from) }
+      expect(read(bulk), what).toEqual(read(perAgent))
+      // Then a host's own changes arrive (the per-agent path over deferred records): the same on both.
+      await a.registry.update('a-4', { zone: 'us', health: 'unhealthy' })
+      await a.registry.unregister('a-5')
+      for (const n of [bulk, perAgent]) pull(n, a)
+      expect(bulk.registry.index.ofHost('host-a').size, what).toBe(perAgent.registry.index.ofHost('host-a').size)
+      for (const q of hostQueries) expect(queryIds(bulk, q), `${what}: ${JSON.stringify(q)}`).toEqual(queryIds(perAgent, q))
+      await a.registry.update('a-4', { zone: 'eu', health: 'healthy' })
+      await a.registry.register({ id: 'a-5', capabilities: ['chat'] })
+    }
+  })
+
+  it('with `later`, the registry settles the deferred entries in the background, a slice per turn', async () => {
+    const keys = new TestKeys()
+    const owner = makeNode(keys, 'owner')
+    const n = SETTLE_SLICE_RECORDS * 2 + 10
+    await owner.registry.registerMany(Array.from({ length: n }, (_, i) => ({ id: `agent-${i}`, capabilities: ['chat'], zone: ZONES[i % 3]! })))
+    owner.replica.compact('reg')
+    const turns: Array<() => void> = []
+    const joiner = makeNode(keys, 'joiner', { later: (fn) => { turns.push(fn) } })
+    pull(joiner, owner)
+    expect(joiner.registry.index.settleSome(0)).toBe(n)
+    let steps = 0
+    while (turns.length > 0) { turns.shift()!(); steps++ }
+    expect(steps).toBe(3)
+    expect(joiner.registry.index.settleSome(0)).toBe(0)
+    expect(joiner.registry.index.ofHost('owner').size).toBe(n)
+    expect(joiner.registry.query({ zone: 'eu', limit: 1 }).agents.length).toBe(1)
   })
 
   it('takes the bulk path for a new document only, and the per-agent path when the host holds claims', async () => {

@@ -41,7 +41,7 @@ export interface TestNode {
   gaps: number
 }
 
-export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number, limits?: Partial<RegistryLimits>, leaseMs?: number, pruneAfterMs?: number, fenceFloor?: FenceFloor } = {}): TestNode {
+export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number, limits?: Partial<RegistryLimits>, leaseMs?: number, pruneAfterMs?: number, fenceFloor?: FenceFloor, later?: (fn: () => void) => void } = {}): TestNode {
   const now = opts.now ?? Date.now
   const node: Partial<TestNode> & { outbox: SignedBlob[], gaps: number } = { id, outbox: [], gaps: 0 }
   const leases = new LeaseTable(id, { leaseMs: opts.leaseMs ?? 1000, pruneAfterMs: opts.pruneAfterMs ?? 5000, prunedHostsMax: 100 }, now)
@@ -54,7 +54,7 @@ export function makeNode (keys: TestKeys, id: string, opts: { now?: () => number
     acceptHost: (h) => leases.accepts(h)
   })
   replica.hooks.onGap = () => { node.gaps++ }
-  const registry = new ReplicatedRegistry({ replica, leases, now, publish: (b) => node.outbox.push(b) })
+  const registry = new ReplicatedRegistry({ replica, leases, now, publish: (b) => node.outbox.push(b), ...(opts.later !== undefined ? { later: opts.later } : {}) })
   const variables = new VariableStore({ replica, now, publish: (b) => node.outbox.push(b), ...(opts.fenceFloor !== undefined ? { fenceFloor: opts.fenceFloor } : {}) })
   return Object.assign(node, { replica, registry, variables, leases }) as TestNode
 }

@@ -38,4 +38,40 @@ describe('BlobAssembler', () => {
     expect(feed(a, [ok, over, ok])).toEqual([ok, ok])
     expect(skipped).toBe(2)
   })
+
+  it('lays a prefix out before each reassembled blob, and keeps owned whole-buffer chunks without copying them', () => {
+    const prefix = new Uint8Array([9, 8, 7])
+    const big = new Uint8Array(5000).map((_, i) => i % 253)
+    const a = new BlobAssembler(10_000, undefined, prefix)
+    const frames = [...blobFrames(big, FRAME)]
+    let out: Uint8Array | undefined
+    for (const f of frames) out = a.push(f, true) ?? out
+    expect(out).toEqual(big)
+    expect(new Uint8Array(out!.buffer, out!.byteOffset - prefix.length, prefix.length)).toEqual(prefix)
+    // Owned frames that are their whole buffer are kept as views until the blob ends (then copied into it
+    // once): writing to a frame after its blob ended changes nothing.
+    frames[0]!.fill(0)
+    expect(out).toEqual(big)
+  })
+
+  it('copies a chunk that is not handed over, or that is a view of a larger buffer', () => {
+    const big = new Uint8Array(3000).map((_, i) => i % 251)
+    for (const [owned, view] of [[false, false], [true, true]] as const) {
+      const a = new BlobAssembler(10_000)
+      const frames = [...blobFrames(big, FRAME)].map(f => {
+        if (!view) return f
+        // The frame inside a larger buffer (as a chunk of a socket read would be).
+        const host = new Uint8Array(f.length + 100)
+        host.set(f, 50)
+        return host.subarray(50, 50 + f.length)
+      })
+      const first = frames[0]!
+      expect(a.push(first, owned)).toBeUndefined()
+      // The sender's (or the transport's) buffer changes after the push: the blob keeps what was pushed.
+      first.fill(0, 1)
+      let out: Uint8Array | undefined
+      for (const f of frames.slice(1)) out = a.push(f, owned) ?? out
+      expect(out, `owned ${owned}, view ${view}`).toEqual(big)
+    }
+  })
 })

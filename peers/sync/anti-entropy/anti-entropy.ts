@@ -5,6 +5,7 @@ import { DecodeError, TimeoutError } from '../../../src/base/errors.js'
 import { TypedEmitter } from '../../../src/base/events.js'
 import type { Logger } from '../../../src/base/log.js'
 import { QUOTA_REASONS } from '../../../crdt/replica.js'
+import { signingContext } from '../../../crdt/signing.js'
 import type { PeerSyncHealth, PeerSyncState, SyncHealthTable } from '../health.js'
 import { DEFAULT_MESH } from '../constants.js'
 import {
@@ -40,6 +41,8 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
   private readonly timeoutMs: number
   private readonly concurrencyMax: number
   private readonly selfId: string
+  /** The mesh's signing context, laid out before each reassembled blob (no copy to verify it). */
+  private readonly signingContext: Uint8Array
   private readonly outbound = new Map<string, Promise<void>>()
   private readonly queue = new Set<string>()
   private inboundCount = 0
@@ -59,6 +62,7 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
     this.peers = components.health
     this.log = components.logger
     this.protocol = syncProtocol(init.mesh ?? DEFAULT_MESH)
+    this.signingContext = signingContext(init.mesh ?? DEFAULT_MESH)
     this.intervalMs = init.antiEntropyIntervalMs ?? DEFAULT_ANTI_ENTROPY_INTERVAL_MS
     this.timeoutMs = init.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS
     this.concurrencyMax = init.syncConcurrencyMax ?? DEFAULT_SYNC_CONCURRENCY_MAX
@@ -184,12 +188,16 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
       const theirDigest = await this.receiveBlobs(lp, peerId, FRAME_DIGEST, counts, signal)
       counts.sent = await this.sendBlobs(lp, theirDigest, signal)
       await lp.write(frame(FRAME_END), { signal })
-      await stream.close({ signal })
-      this.completed(s, peerId, true, counts, t0)
     } catch (err) {
       this.failed(s, peerId, true, err as Error, stream)
       throw err
     }
+    // Everything both ways is read or written: the exchange is complete here. The stream's close (a round
+    // trip: the responder closes its side after reading END) goes on without holding the exchange's slot,
+    // bounded by the same signal; a close that fails aborts the stream (nothing is left to lose).
+    this.completed(s, peerId, true, counts, t0)
+    const done = stream
+    done.close({ signal }).catch((err: Error) => { done.abort(err) })
   }
 
   private async respond (stream: Stream, connection: Connection): Promise<void> {
@@ -245,9 +253,14 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
     const assembler = new BlobAssembler(Math.min(limits.checkpointBytesMax, limits.docBytesMax), () => {
       this.stats.syncRejected++
       this.stats.syncOverQuota++
-    })
+    }, this.signingContext)
     for (let frames = 0; frames < ROUND_FRAMES_MAX; frames++) {
-      const f = (await lp.read({ signal })).subarray()
+      // A frame of several chunks is copied into a buffer of its own here, which nothing else holds.
+      const list = await lp.read({ signal })
+      let chunks = 0
+      for (const _ of list) if (++chunks > 1) break
+      const owned = chunks > 1
+      const f = list.subarray()
       this.stats.syncBytesReceived += f.length
       counts.bytes += f.length
       const { type, body } = decodeSyncFrame(f)
@@ -258,7 +271,7 @@ export class AntiEntropyService extends TypedEmitter<AntiEntropyEvents> implemen
       if (type !== FRAME_BLOB && type !== FRAME_CHUNK && type !== FRAME_CHUNK_END) {
         throw new DecodeError('sync frame', `unexpected frame type ${String(type)}`)
       }
-      const blob = assembler.push(f)
+      const blob = assembler.push(f, owned)
       if (blob === undefined) continue
       counts.received++
       this.stats.syncBlobsReceived++

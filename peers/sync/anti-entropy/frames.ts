@@ -65,14 +65,24 @@ export class BlobAssembler {
   private skipping = false
   private readonly blobBytesMax: number
   private readonly onOversized: (() => void) | undefined
+  private readonly prefix: Uint8Array
 
-  constructor (blobBytesMax: number, onOversized?: () => void) {
+  /**
+   * `prefix`: bytes laid out right before each reassembled blob in its buffer (the signing context: the
+   * replica then verifies the blob's signature in place, see crdt/signing.ts `contextBefore`).
+   */
+  constructor (blobBytesMax: number, onOversized?: () => void, prefix: Uint8Array = new Uint8Array(0)) {
     this.blobBytesMax = blobBytesMax
     this.onOversized = onOversized
+    this.prefix = prefix
   }
 
-  /** Feeds a BLOB/CHUNK/CHUNK_END frame; returns a whole blob when one is complete. */
-  push (f: Uint8Array): Uint8Array | undefined {
+  /**
+   * Feeds a BLOB/CHUNK/CHUNK_END frame; returns a whole blob when one is complete. A chunk is kept as a
+   * view of `f` when `f` is its whole buffer and the caller hands it over (`owned`: never written again),
+   * else copied (a view would keep the rest of a larger buffer alive, past the bound).
+   */
+  push (f: Uint8Array, owned = false): Uint8Array | undefined {
     const { type, body } = decodeSyncFrame(f)
     if (type === FRAME_BLOB) {
       if (this.parts.length > 0) throw new DecodeError('sync frame', 'BLOB inside a chunked blob')
@@ -93,14 +103,15 @@ export class BlobAssembler {
       }
       return undefined
     }
-    this.parts.push(body.slice())
+    this.parts.push(owned && f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? body : body.slice())
     if (type === FRAME_CHUNK) return undefined
-    const out = new Uint8Array(this.bytes)
-    let off = 0
+    const out = new Uint8Array(this.prefix.length + this.bytes)
+    out.set(this.prefix, 0)
+    let off = this.prefix.length
     for (const p of this.parts) { out.set(p, off); off += p.length }
     this.parts = []
     this.bytes = 0
-    return out
+    return out.subarray(this.prefix.length)
   }
 
   get midBlob (): boolean {
