@@ -605,7 +605,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       this.scheduledSoon = true
       this.scheduleSoonFn(() => {
         this.scheduledSoon = false
-        this.runLoop()
+        this.runLoop(true)
       })
       return
     }
@@ -617,23 +617,32 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     })
   }
 
-  private runLoop (): void {
+  /**
+   * `soon`: a run for an inbound message or the leader's own write (scheduleSoon). It leaves the turn's
+   * proposals and the held commit notices to the deferred run, which batches them: handing proposals to
+   * Raft at every inbound message would split a busy turn's batch into many small appends (more
+   * messages, writes and acknowledgements at many clients).
+   */
+  private runLoop (soon = false): void {
     raftTrace?.(this.id, 'loop')
     if (this.processing) { this.again = true; return }
     if (!this.running) return
-    this.flushProposals()
-    if (!this.node.hasReady()) { this.sendHeld(); return }
+    if (!soon) this.flushProposals()
+    if (!this.node.hasReady()) { if (!soon) this.sendHeld(); return }
     this.processing = true
     this.again = false
-    this.pump()
+    this.pump(soon)
   }
 
-  /** Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous. */
-  private pump (): void {
+  /**
+   * Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous.
+   * `soon`: see {@link runLoop}.
+   */
+  private pump (soon = false): void {
     try {
       for (let loops = 0; this.running; loops++) {
         // This turn's proposals join the Ready (one batch) before it is taken.
-        this.flushProposals()
+        if (!soon) this.flushProposals()
         if (!this.node.hasReady()) break
         if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()

@@ -108,8 +108,11 @@ describe('the Ready loop run at once for inbound messages (scheduleSoon)', () =>
     const before = d.applied
     let result: { index: number } | undefined
     void d.propose(enc.encode('cmd')).then((r) => { result = r })
-    // The proposal waits for the deferred run (a turn's proposals are batched).
+    // The proposal waits for the deferred run (a turn's proposals are batched), even when an inbound
+    // message runs the loop meanwhile.
+    d.receive(msg({ type: 'appendResp', from: 3, to: 1, term, index: d.status().commit }))
     expect(storage.held).toBe(0)
+    expect(sent.some(m => m.type === 'append' && m.entries.some(e => e.index > d.status().commit))).toBe(false)
     while (deferred.length > 0) deferred.shift()!()
     const index = d.status().lastIndex
     expect(sent.some(m => m.type === 'append' && m.entries.some(e => e.index === index))).toBe(true)
