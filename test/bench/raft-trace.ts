@@ -33,14 +33,17 @@ function steps (commit: Event[], leader: number): Map<string, number> {
   }
   const t0 = commit[0]![0]
   const sent = first(leader, 'send')
-  // The follower whose acknowledgement went first.
-  const acks = commit.filter(([, n, s]) => n !== leader && n !== CALLER && s === 'write durable')
+  // The follower whose acknowledgement went first (ours: its 'send'; the floor's: its 'write durable').
+  const follower = (n: number): boolean => n !== leader && n !== CALLER
+  const sends = commit.filter(([, n, s]) => follower(n) && s === 'send')
+  const acks = sends.length > 0 ? sends : commit.filter(([, n, s]) => follower(n) && s === 'write durable')
   if (acks.length === 0 || Number.isNaN(sent)) return out
   const f = acks[0]![1]
   const rx = first(f, 'frame received', sent)
   const ws = first(f, 'write start', rx)
   const wd = first(f, 'write done', ws)
   const ack = acks[0]![0]
+  const durable = first(f, 'write durable', wd)
   const lrx = first(leader, 'frame received', ack)
   const own = first(leader, 'own write durable', sent)
   const res = first(leader, 'resolve', lrx)
@@ -48,9 +51,9 @@ function steps (commit: Event[], leader: number): Map<string, number> {
   const add = (k: string, a: number, b: number): void => { if (!Number.isNaN(a) && !Number.isNaN(b)) out.set(k, (b - a) * 1000) }
   add('1 leader: propose → send', t0, sent)
   add('2 send → follower frame received', sent, rx)
-  add('3 follower: frame received → write start', rx, fsync ? ws : ack)
+  add(fsync ? '3 follower: frame received → write start' : '3 follower: frame received → ack sent', rx, fsync ? ws : ack)
   if (fsync) add('4 follower: write start → done', ws, wd)
-  if (fsync) add('5 follower: write done → ack', wd, ack)
+  if (fsync) add('5 follower: write done → ack sent', wd, Number.isNaN(durable) ? ack : Math.max(ack, durable))
   add('6 ack → leader frame received', ack, lrx)
   add('7 leader: frame received → resolve', lrx, res)
   add('8 resolve → caller resumed', res, done)
