@@ -1,9 +1,10 @@
 /**
  * The shipped Raft driver (protocols/raft/driver.ts) bound to a live peer: real time (a ticker every
  * `tickMs`, `Date.now()` stamps), the Ready loop deferred with `setImmediate` so one event-loop turn's
- * inputs become one batch, the libp2p transport (only group members may speak Raft to it) and durable
- * storage. It adds the waits a live caller wants: a proposal retried under its session until it applies
- * or its time is up, reads retried while there is no leader, and membership changes awaited.
+ * proposals become one batch (an inbound message runs it at once), the libp2p transport (only group
+ * members may speak Raft to it) and durable storage. It adds the waits a live caller wants: a proposal
+ * retried under its session until it applies or its time is up, reads retried while there is no
+ * leader, and membership changes awaited.
  */
 import { randomBytes } from 'node:crypto'
 import { NotStartedError, TimeoutError } from '../../src/base/errors.js'
@@ -52,6 +53,7 @@ export const LIVE_PROPOSAL_RESEND_MS = 1000
 
 const liveClock = { now: () => Date.now(), monotonic: () => performance.now() }
 const deferred = (fn: () => void): void => { setImmediate(fn) }
+const atOnce = (fn: () => void): void => { fn() }
 
 export class LiveRaftDriver extends RaftDriver {
   private readonly tickMs: number
@@ -67,6 +69,9 @@ export class LiveRaftDriver extends RaftDriver {
       ...(init.learners !== undefined ? { learners: init.learners } : {}),
       clock: liveClock,
       schedule: deferred,
+      // An inbound message runs the loop at once: a follower starts writing an append as its frame is
+      // read, a leader commits as the acknowledgement is read (not an event-loop turn later).
+      scheduleSoon: atOnce,
       rand: createRand(init.seed ?? init.id),
       clientId: `${init.origin ?? ''}/${randomBytes(8).toString('hex')}`,
       ...(init.sign !== undefined ? { sign: init.sign } : {}),

@@ -219,6 +219,7 @@ export class RaftService extends TypedEmitter<RaftServiceEvents> {
     const storage = db !== undefined
       ? await DurableRaftStorage.open(db, {
         fsync: options.fsync ?? true,
+        traceNode: raftIdOf(this.selfId),
         onSlowSync: (ms, thresholdMs) => { log.warn('slow fsync of the Raft log', { ms, thresholdMs }) },
         ...(options.fsyncSlowMs !== undefined ? { fsyncSlowMs: options.fsyncSlowMs } : {})
       })

@@ -31,6 +31,7 @@ import { MemoryStorage } from '../../protocols/raft/storage.js'
 import { varUintBytes, writeVarUint } from '../../protocols/raft/envelope.js'
 import { DEFAULT_WIRE_LIMITS } from '../../protocols/raft/wire.js'
 import type { ConfState, Entry, HardState, Snapshot } from '../../protocols/raft/types.js'
+import { raftTrace } from '../../protocols/raft/trace.js'
 
 const ENTRY_TYPES = ['normal', 'confChange'] as const
 
@@ -183,6 +184,8 @@ export interface DurableRaftStorageOptions {
   fsyncSlowMs?: number
   /** Called with the duration of a synced write slower than `fsyncSlowMs`. */
   onSlowSync?: (ms: number, thresholdMs: number) => void
+  /** This node's Raft id, as its stages are reported to a trace sink (protocols/raft/trace.ts). Default 0. */
+  traceNode?: number
 }
 
 /** Default `fsyncSlowMs`: a synced Raft write slower than this is reported (a disk that slow delays every commit). */
@@ -201,6 +204,7 @@ export class DurableRaftStorage {
   private readonly fsync: boolean
   private readonly fsyncSlowMs: number
   private readonly onSlowSync: ((ms: number, thresholdMs: number) => void) | undefined
+  private readonly traceNode: number
   /** Batches written / fsync'd (for metrics and benches; `saves`: Readys they held); `slowSyncs`: synced writes slower than `fsyncSlowMs`. */
   readonly stats = { batches: 0, saves: 0, syncs: 0, bytes: 0, slowSyncs: 0 }
 
@@ -218,6 +222,7 @@ export class DurableRaftStorage {
     this.fsync = options.fsync ?? true
     this.fsyncSlowMs = options.fsyncSlowMs ?? FSYNC_SLOW_MS_DEFAULT
     this.onSlowSync = options.onSlowSync
+    this.traceNode = options.traceNode ?? 0
   }
 
   /** Runs a write; a synced one slower than `fsyncSlowMs` is counted and reported. */
@@ -317,6 +322,7 @@ export class DurableRaftStorage {
     // own ahead of the next entries.
     if (!rd.mustSync && rd.snapshot === undefined && rd.entries.length === 0 && ops.length === 1) {
       this.lazy = ops[0]
+      raftTrace?.(this.traceNode, 'commit-only write held')
       this.lazyTimer ??= setTimeout(() => { this.lazyTimer = undefined; this.flushLazy() }, COMMIT_WRITE_DELAY_MS)
       this.lazyTimer.unref?.()
       return
@@ -369,7 +375,9 @@ export class DurableRaftStorage {
     this.writing = true
     const ops = group.length === 1 ? group[0]!.ops : group.flatMap(g => g.ops)
     const sync = group.some(g => g.sync)
-    this.timed(sync, async () => { await this.db.batch(ops, { sync }) }).then(() => {
+    raftTrace?.(this.traceNode, sync ? 'write start' : 'write start (no fsync)')
+    this.timed(sync, async () => { const written = this.db.batch(ops, { sync }); raftTrace?.(this.traceNode, 'write handed off'); await written }).then(() => {
+      raftTrace?.(this.traceNode, 'write done')
       this.stats.batches++
       this.stats.saves += group.length
       if (sync) this.stats.syncs++

@@ -18,6 +18,7 @@ import { DEFAULT_WIRE_LIMITS, decodeMessage, encodeMessage } from '../../protoco
 import type { WireLimits } from '../../protocols/raft/wire.js'
 import type { Message, NodeId } from '../../protocols/raft/types.js'
 import type { AgoraLibp2p } from '../node.js'
+import { raftTrace } from '../../protocols/raft/trace.js'
 
 /** Max bytes of one framed Raft message (a snapshot travels in one message). */
 export const RAFT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024 + 64 * 1024
@@ -88,6 +89,8 @@ export class RaftTransport {
   private running = false
   /** Artificial per-destination delays (the live harness's per-link delay), by peer id. */
   private delays = new Map<string, number>()
+  /** This node's Raft id (stages reported to a trace sink, protocols/raft/trace.ts). */
+  private readonly selfRaftId: NodeId
 
   constructor (init: RaftTransportInit) {
     this.node = init.node
@@ -97,6 +100,7 @@ export class RaftTransport {
     this.onUnreachable = init.onUnreachable ?? (() => {})
     this.queueMax = init.queueMessagesMax ?? RAFT_QUEUE_MESSAGES_MAX
     this.limits = init.limits ?? DEFAULT_WIRE_LIMITS
+    this.selfRaftId = raftIdOf(init.node.peerId.toString())
   }
 
   /** Delays messages to these peers by the given ms (test harness; order per link is kept). */
@@ -201,6 +205,7 @@ export class RaftTransport {
         o.queuedBytes = 0
         // One buffer, one send per turn: every message queued for this destination, each framed.
         const stream = o.stream
+        raftTrace?.(this.selfRaftId, 'frame sent')
         if (!stream.send(encodeFrames(batch))) await stream.onDrain({ signal: AbortSignal.timeout(RAFT_DRAIN_TIMEOUT_MS) })
         this.stats.sent += batch.length
       }
@@ -236,6 +241,7 @@ export class RaftTransport {
         maxFrameBytes: RAFT_MESSAGE_BYTES_MAX,
         onFrame: (bytes) => {
           if (!this.running) return
+          raftTrace?.(this.selfRaftId, 'frame received')
           let m: Message
           try {
             m = decodeMessage(bytes, this.limits)

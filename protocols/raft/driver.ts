@@ -23,6 +23,7 @@ import { encodeEnvelope, envelopeKey, originOf, signedPayload } from './envelope
 import { FORGOTTEN_REASON, IndefiniteError, ProposalDroppedError, RaftInvariantError } from './errors.js'
 import { RAFT_DEFAULTS, RaftNode } from './raft.js'
 import { SESSION_WINDOW } from './sessions.js'
+import { raftTrace } from './trace.js'
 import { MemoryStorage } from './storage.js'
 import type { ConfChange, ConfState, Entry, Message, NodeId, RaftRand, Ready, Role, Status } from './types.js'
 
@@ -177,6 +178,14 @@ export interface RaftDriverInit {
   clock: DriverClock
   /** Runs the Ready loop: a live peer defers it (batching one event-loop turn), the simulator runs it now. */
   schedule: (fn: () => void) => void
+  /**
+   * Runs the Ready loop for an input another node is waiting on: an inbound message (a follower's append
+   * to write and acknowledge, a leader's acknowledgement that commits) or the end of a leader's own
+   * write. A live peer runs it at once (synchronously, in the transport's frame handler) rather than a
+   * whole event-loop turn later; default {@link schedule}. Messages that arrive while a Ready is being
+   * persisted wait for it, as always: the contract (persist before sending) does not change.
+   */
+  scheduleSoon?: (fn: () => void) => void
   /** The core's randomness (election timeouts): a seeded PRNG. */
   rand: RaftRand
   /** Bootstrap voters (used only for a brand-new group). */
@@ -262,6 +271,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private readonly sign: CommandSigner | undefined
   private readonly verify: CommandVerifier | undefined
   private readonly scheduleFn: (fn: () => void) => void
+  private readonly scheduleSoonFn: ((fn: () => void) => void) | undefined
   private seq = 0
   private readonly pending = new Map<string, Pending>()
   /** Pending proposals per client origin (not this node's own). */
@@ -290,6 +300,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   /** Inside {@link batch}: the Ready loop waits for the batch to end. */
   private holding = false
   private scheduled = false
+  /** A run of the loop is due through scheduleSoon. */
+  private scheduledSoon = false
   private again = false
   protected running = false
   private readSeq = 0
@@ -325,6 +337,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.transport = init.transport
     this.clock = init.clock
     this.scheduleFn = init.schedule
+    this.scheduleSoonFn = init.scheduleSoon
     this.log = init.log
     this.storage = init.storage ?? new MemoryDriverStorage()
     this.memory = this.storage.memory
@@ -388,8 +401,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   /** An inbound message from the transport. */
   receive (m: Message): void {
     if (!this.running) return
+    if (raftTrace !== undefined) raftTrace(this.id, `receive ${m.type}`)
     this.node.step(m)
-    this.schedule()
+    this.schedule(true)
   }
 
   status (): Status & { appliedIndex: number } {
@@ -456,6 +470,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
    */
   async propose (command: Uint8Array, session?: { clientId: string, seq: number }, signature?: Uint8Array, timeoutMs = this.o.proposalTimeoutMs): Promise<{ index: number, result: unknown }> {
     if (!this.running) throw new NotStartedError('raft')
+    raftTrace?.(this.id, 'propose')
     if (this.pending.size >= this.o.pendingProposalsMax) throw new AgoraError('ERR_LIMIT_EXCEEDED', `more than ${this.o.pendingProposalsMax} proposals pending`, { limit: 'pendingProposalsMax' })
     const s = session ?? this.newSession()
     const key = `${s.clientId}/${s.seq}`
@@ -629,9 +644,22 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     }
   }
 
-  /** Runs the Ready loop through the scheduler (inputs of one live event-loop turn become one batch). */
-  protected schedule (): void {
-    if (this.processing || this.scheduled || this.holding) { this.again = true; return }
+  /**
+   * Runs the Ready loop through the scheduler (inputs of one live event-loop turn become one batch), or
+   * through scheduleSoon when `soon` (an input another node waits on).
+   */
+  protected schedule (soon = false): void {
+    if (this.processing || this.holding) { this.again = true; return }
+    if (soon && this.scheduleSoonFn !== undefined) {
+      if (this.scheduledSoon) return
+      this.scheduledSoon = true
+      this.scheduleSoonFn(() => {
+        this.scheduledSoon = false
+        this.runLoop(true)
+      })
+      return
+    }
+    if (this.scheduled) { this.again = true; return }
     this.scheduled = true
     this.scheduleFn(() => {
       this.scheduled = false
@@ -639,31 +667,42 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     })
   }
 
-  private runLoop (): void {
+  /**
+   * `soon`: a run for an inbound message or the leader's own write (scheduleSoon). It leaves the turn's
+   * proposals and the held commit notices to the deferred run, which batches them: handing proposals to
+   * Raft at every inbound message would split a busy turn's batch into many small appends (more
+   * messages, writes and acknowledgements at many clients).
+   */
+  private runLoop (soon = false): void {
+    raftTrace?.(this.id, 'loop')
     if (this.processing) { this.again = true; return }
     if (!this.running) return
     if (this.drainable() && this.resumeApplying() === 'async') return
-    this.flushProposals()
+    if (!soon) this.flushProposals()
     if (!this.node.hasReady()) {
-      this.sendHeld()
+      if (!soon) this.sendHeld()
       // More held entries than one run applies: the next run goes on (other work between).
       if (this.drainable()) this.schedule()
       return
     }
     this.processing = true
     this.again = false
-    this.pump()
+    this.pump(soon)
   }
 
-  /** Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous. */
-  private pump (): void {
+  /**
+   * Processes Ready batches while there are any; returns early (and resumes) when storage is asynchronous.
+   * `soon`: see {@link runLoop}.
+   */
+  private pump (soon = false): void {
     try {
       for (let loops = 0; this.running; loops++) {
         // This turn's proposals join the Ready (one batch) before it is taken.
-        this.flushProposals()
+        if (!soon) this.flushProposals()
         if (!this.node.hasReady()) break
         if (loops >= READY_LOOPS_MAX) throw new RaftInvariantError(`more than ${READY_LOOPS_MAX} Ready batches in one run of the loop`)
         const rd = this.node.ready()
+        if (raftTrace !== undefined) raftTrace(this.id, `ready${rd.entries.length > 0 ? ' entries' : ''}${rd.committedEntries.length > 0 ? ' committed' : ''}${rd.persistInParallel ? ' (write in parallel)' : ''}`)
         this.stats.readyBatches++
         if (rd.entries.length > 0 && this.pending.size > 0 && this.o.proposalResendMs > 0) this.markInLog(rd.entries)
         if (rd.persistInParallel) {
@@ -708,8 +747,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const saved = this.storage.save(rd)
     const persisted = (): void => {
       if (!this.running || last === undefined) return
+      raftTrace?.(this.id, 'own write durable')
       this.node.appendPersisted(last.index, last.term)
-      this.schedule()
+      this.schedule(true)
     }
     if (isThenable(saved)) saved.then(persisted, (err: Error) => { this.fail(err) })
     else persisted()
@@ -737,6 +777,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       for (const m of msgs) (m.type === 'append' && m.entries.length === 0 ? this.held : now).push(m)
       msgs = now
     }
+    if (raftTrace !== undefined && msgs.length > 0) raftTrace(this.id, 'send')
     if (msgs.length > 0) this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
   }
 
@@ -744,6 +785,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (this.held.length === 0) return
     const msgs = this.held
     this.held = []
+    raftTrace?.(this.id, 'send held')
     this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
   }
 
@@ -777,6 +819,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       this.emit('raft:role', { role: this.role, leader: this.leader, term: this.node.status().term })
     }
     // 4. Advance.
+    raftTrace?.(this.id, 'applied')
     this.node.advance(rd)
     if (confAt > 0) this.emit('raft:conf', { index: confAt, confState: this.node.confState() })
     if (rd.committedEntries.length > 0 || rd.snapshot !== undefined) this.emit('raft:applied', { index: this.appliedIndex })
@@ -790,6 +833,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   }
 
   private afterPersist (rd: Ready): void {
+    raftTrace?.(this.id, 'write durable')
     try {
       // Stopped while the save was in flight: the Ready is persisted, so it is still applied and
       // advanced (the core already handed its committed entries out; skipping them would leave a gap
@@ -809,6 +853,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   }
 
   private idle (): void {
+    raftTrace?.(this.id, 'idle')
     this.processing = false
     // Held commit notices go out at the next run at the latest (with that run's appends, if any); so do
     // held entries whose pause ended.
@@ -1011,6 +1056,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       p.reject(new IndefiniteError('proposal', FORGOTTEN_REASON))
       return false
     }
+    raftTrace?.(this.id, 'resolve')
     p.resolve({ index: e.index, result: out.result })
     if (this.listenerCount('raft:committed') > 0) this.emit('raft:committed', { index: e.index, ms: (this.clock.monotonic?.() ?? this.clock.now()) - p.startedAt })
     return false

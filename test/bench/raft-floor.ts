@@ -21,6 +21,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { ClassicLevel } from 'classic-level'
 import type { Stream } from '@libp2p/interface'
 import { encodeFrames, readFrames } from '../../peers/raft/frames.js'
+import { raftTrace } from '../../protocols/raft/trace.js'
 
 const PROTOCOL = '/agora-bench/floor/1.0.0'
 const FRAME_MAX = 64 * 1024 * 1024
@@ -30,7 +31,8 @@ class Wal {
   private queue: Array<{ key: string, value: Uint8Array, done: () => void }> = []
   private busy = false
   private seq = 0
-  constructor (private readonly db: ClassicLevel<string, Uint8Array> | undefined) {}
+  /** `tag`: the node's number in trace stages (protocols/raft/trace.ts). */
+  constructor (private readonly db: ClassicLevel<string, Uint8Array> | undefined, private readonly tag = 0) {}
 
   write (value: Uint8Array, done: () => void): void {
     if (this.db === undefined) { done(); return }
@@ -42,7 +44,11 @@ class Wal {
     const batch = this.queue
     this.queue = []
     this.busy = true
-    this.db!.batch(batch.map(b => ({ type: 'put' as const, key: b.key, value: b.value })), { sync: true }).then(() => {
+    raftTrace?.(this.tag, 'write start')
+    const written = this.db!.batch(batch.map(b => ({ type: 'put' as const, key: b.key, value: b.value })), { sync: true })
+    raftTrace?.(this.tag, 'write handed off')
+    written.then(() => {
+      raftTrace?.(this.tag, 'write done')
       this.busy = false
       for (const b of batch) b.done()
       if (this.queue.length > 0) this.flush()
@@ -80,14 +86,16 @@ export async function startFloor (fsync: boolean): Promise<Floor> {
   const nodes = [await node(), await node(), await node()]
   // Followers: write each batch, then acknowledge its last index on the same stream.
   for (let f = 1; f < 3; f++) {
-    const wal = new Wal(dbs[f])
+    const wal = new Wal(dbs[f], f)
     await nodes[f]!.handle(PROTOCOL, (stream: Stream) => {
       void readFrames(stream, {
         maxFrameBytes: FRAME_MAX,
         onFrame: (frame) => {
+          raftTrace?.(f, 'frame received')
           const copy = frame.slice()
           const last = u32(copy, 0)
           wal.write(copy, () => {
+            raftTrace?.(f, 'write durable')
             const ack = new Uint8Array(4)
             putU32(ack, 0, last)
             if (stream.writeStatus === 'writable') stream.send(encodeFrames([ack]))
@@ -108,6 +116,7 @@ export async function startFloor (fsync: boolean): Promise<Floor> {
     const c = s[1]!
     if (c <= committed) return
     committed = c
+    raftTrace?.(0, 'resolve')
     let k = 0
     while (k < waiting.length && waiting[k]!.index <= c) waiting[k++]!.resolve()
     waiting.splice(0, k)
@@ -116,7 +125,7 @@ export async function startFloor (fsync: boolean): Promise<Floor> {
   for (let f = 1; f < 3; f++) {
     const s = await leader.dialProtocol(nodes[f]!.getMultiaddrs()[0]!, PROTOCOL)
     streams.push(s)
-    void readFrames(s, { maxFrameBytes: 64, onFrame: (b) => { acked[f] = Math.max(acked[f]!, u32(b, 0)); advance() }, onError: () => {} })
+    void readFrames(s, { maxFrameBytes: 64, onFrame: (b) => { raftTrace?.(0, 'frame received'); acked[f] = Math.max(acked[f]!, u32(b, 0)); advance() }, onError: () => {} })
   }
   let batch: Uint8Array[] = []
   const flush = (): void => {
@@ -131,12 +140,14 @@ export async function startFloor (fsync: boolean): Promise<Floor> {
     putU32(frame, 4, first)
     frame.set(body, 8)
     const wire = encodeFrames([frame])
+    raftTrace?.(0, 'send')
     for (const s of streams) s.send(wire)
     const last = lastIndex
-    leaderWal.write(frame, () => { acked[0] = Math.max(acked[0]!, last); advance() })
+    leaderWal.write(frame, () => { raftTrace?.(0, 'own write durable'); acked[0] = Math.max(acked[0]!, last); advance() })
   }
   return {
     propose: async (data) => {
+      raftTrace?.(0, 'propose')
       if (batch.length === 0) setImmediate(flush)
       batch.push(data)
       const index = lastIndex + batch.length
