@@ -6,28 +6,19 @@
  * - one peer that keeps claiming (in PINGs) that this peer is suspected cannot hold its local health
  *   multiplier up: a remote peer raises it at most once per lease.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
+import { PROBE, detector, probeFixture } from '../helpers/probe-mesh.js'
 import { waitUntil } from '../helpers/wait.js'
-import type { LiveMesh } from '../../sim/live.js'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { decodeProbeFrame, encodeProbeFrame, PROBE_FRAME_BYTES_MAX } from '../../peers/sync/liveness/probe-codec.js'
 import { framedStream } from '../../peers/framing.js'
 import { probeProtocol } from '../../peers/sync/liveness/probe.js'
-import type { ProbeDetector } from '../../peers/sync/liveness/probe.js'
-import type { LivenessService } from '../../peers/sync/liveness/liveness.js'
 
-let mesh: LiveMesh | undefined
-const extra: Peer[] = []
-afterEach(async () => {
-  await mesh?.stop()
-  mesh = undefined
-  await Promise.allSettled(extra.splice(0).map(async p => await p.stop()))
-})
+const fixture = probeFixture()
+const extra = fixture.extra
 
-const PROBE = { liveness: 'probe' as const, heartbeatIntervalMs: 1000, logLevel: 'silent' as const, dht: false }
-const detector = (p: Peer): ProbeDetector => (p.sync.liveness as LivenessService).detector!
 /** Dials `to` from `from`, up to 3 times (a handshake can time out on a loaded machine). */
 async function link (from: Peer, to: Peer): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -38,7 +29,7 @@ const localHealth = (p: Peer): number => (detector(p) as unknown as { localHealt
 
 describe('probe liveness against hostile peers', () => {
   it('a helper that answers every PING_REQ for a dead host does not keep it alive', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 3, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 3, ...PROBE }))
     const m = mesh
     const [prober, hostile, target] = m.peers as [Peer, Peer, Peer]
     await m.waitFor(p => p === target || (detector(p).state(target.id)?.state === 'alive' && detector(p).state(target.id)?.incarnation === detector(target).incarnation), { timeoutMs: 60_000, what: 'the target held alive at its incarnation' })
@@ -65,7 +56,7 @@ describe('probe liveness against hostile peers', () => {
     // The victim holds at most 6 hosts; it links to two real hosts first, then to a relay behind which ten
     // fresh keys join (each a peer that publishes its ALIVE and heartbeats, reaching the victim only through the relay).
     const opts = { ...PROBE, transports: ['tcp' as const], inboundConnectionsPerSecondMax: 10_000 }
-    mesh = await createLiveMesh({ peers: 3, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 3, ...PROBE }))
     const m = mesh
     const [real1, real2, relay] = m.peers as [Peer, Peer, Peer]
     const victim = await createPeer({ ...opts, limits: { hostsMax: 6 }, start: true })
@@ -91,7 +82,7 @@ describe('probe liveness against hostile peers', () => {
   })
 
   it('one peer claiming again and again that this peer is suspected does not hold its local health up', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 2, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 2, ...PROBE }))
     const m = mesh
     const [victim, hostile] = m.peers as [Peer, Peer]
     await m.waitFor(p => p.sync.membership.connectedMembers().length === 1, { timeoutMs: 60_000, what: 'the two linked' })

@@ -5,27 +5,19 @@
  * suspicion, so the far side suspects it (rather than waiting out an evidence bound that grows with the
  * hosts held), and after the heal it is probed again, refutes, and is alive everywhere.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
-import type { LiveMesh } from '../../sim/live.js'
+import { PROBE, detector, probeFixture } from '../helpers/probe-mesh.js'
 import type { Peer } from '../../peers/peer.js'
-import type { ProbeDetector } from '../../peers/sync/liveness/probe.js'
-import type { LivenessService } from '../../peers/sync/liveness/liveness.js'
 
-let mesh: LiveMesh | undefined
-afterEach(async () => {
-  await mesh?.stop()
-  mesh = undefined
-})
+const fixture = probeFixture()
 
-const PROBE = { liveness: 'probe' as const, heartbeatIntervalMs: 1000, logLevel: 'silent' as const, dht: false }
-const detector = (p: Peer): ProbeDetector => (p.sync.liveness as LivenessService).detector!
 const N = 12
 
 describe('probe liveness across a partition', () => {
   it('a host with no neighbour on the far side is suspected there through a probe, and alive again after the heal', { timeout: 300_000 }, async () => {
     // Sparse links: each new peer links to peer 0 and 2 earlier ones.
-    mesh = await createLiveMesh({ peers: N, degree: 3, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: N, degree: 3, ...PROBE }))
     const m = mesh
     for (const [i, p] of m.peers.entries()) await p.registry.register({ id: `agent-${i}`, capabilities: ['x'] })
     await m.waitFor(p => m.peers.every((_, i) => p.registry.lookup(`agent-${i}`)?.status === 'reachable'), { timeoutMs: 90_000, what: 'every agent everywhere' })

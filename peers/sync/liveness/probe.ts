@@ -3,16 +3,19 @@
  * 2002) fitted to a libp2p mesh, so that what a peer sends, receives and verifies per period does not grow
  * with the number of hosts.
  *
- * - **Probing.** Every period this peer probes one of its connected members (round robin over a shuffled
- *   list) with a PING on `/agora/<mesh>/probe/1.0.0`; the ACK carries the target's incarnation, load and
- *   document positions (lag, as heartbeats do). No ACK within `directTimeoutMs`: up to
- *   {@link INDIRECT_PROBES} other members are asked to ping it (PING_REQ; a helper pings only a peer it is
- *   connected to, else answers NACK). No ACK through them either: the target is *suspected*. A member
- *   whose connection closes is probed indirectly at once.
+ * - **Probing.** Every period this peer probes the next member of a round robin over every host it holds
+ *   (alive or suspected) and its connected members, shuffled each round (SWIM 4.3), with a PING on
+ *   `/agora/<mesh>/probe/1.0.0`, dialling a target it is not connected to (a transient connection, hung up
+ *   after); the ACK carries the target's incarnation, load and document positions (lag, as heartbeats
+ *   do). No ACK within `directTimeoutMs`: up to {@link INDIRECT_PROBES} connected members are asked to ping
+ *   it (PING_REQ with a nonce; a helper pings only a host it holds, dialling it if needed), and only an ACK
+ *   the target signed over this peer's id and the nonce counts. No such ACK: the target is *suspected*. A
+ *   member whose connection closes is probed indirectly at once.
  * - **Dissemination.** A suspicion is published on the gossipsub topic `/agora/<mesh>/swim/1` (SUSPECT
  *   target@incarnation, signed by the suspecter); a suspected peer that hears it refutes with a higher
  *   incarnation (ALIVE, signed by itself: nobody else can refute for it, nobody else can forge it). A peer
- *   also publishes ALIVE with a new incarnation when it gains a connection (a join, a heal). Incarnations
+ *   also publishes ALIVE with a new incarnation (and its addresses) on its first member connection (a join)
+ *   and on the first after being cut off. Incarnations
  *   start at the wall clock (ms) so a restarted peer outranks its former self. Messages follow churn, not N.
  * - **Leases.** The lease table (crdt/liveness.ts) is renewed every period for every host this detector
  *   holds alive, so its usual expiry does the rest: a suspected host stops being renewed and its agents
