@@ -140,7 +140,7 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
 /**
  * A half/half partition (the first half of the peers against the rest; in the sparse mesh above 12 peers
  * many hosts have no link to the other side): per peer, the time until every agent of the other side is
- * unreachable there (`partitionP50Ms`, `partitionMaxMs`; bounded by `BENCH_LIVENESS_PARTITION_S`, default
+ * unreachable (or pruned) there (`partitionP50Ms`, `partitionMaxMs`; bounded by `BENCH_LIVENESS_PARTITION_S`, default
  * 120 s: else `partitionShare`, the share of (peer, far agent) pairs seen unreachable by then); then the
  * heal, and the time until every agent is reachable on every peer again (`healMs`).
  */
@@ -152,7 +152,8 @@ async function measurePartition (m: LiveMesh, n: number, mode: string, agentOf: 
   const seen = new Map<number, number>()
   const p0 = performance.now()
   await m.partition(groups)
-  const farUnreachable = (p: Peer, i: number): number => m.peers.filter((_, j) => side(j) !== side(i) && p.registry.lookup(agentOf(j))?.status === 'unreachable').length
+  // Unreachable, or already pruned (a host unreachable past its grace: its agents are gone from the registry).
+  const farUnreachable = (p: Peer, i: number): number => m.peers.filter((_, j) => side(j) !== side(i) && p.registry.lookup(agentOf(j))?.status !== 'reachable').length
   const detected = await m.waitFor((p, i) => {
     if (!seen.has(i) && farUnreachable(p, i) === groups[1 - side(i)]!.length) seen.set(i, performance.now() - p0)
     return seen.has(i)

@@ -95,16 +95,19 @@ const PUBLISHED_MAX = 1024
  * at or above, a member probed over a connection dialled for it is hung up on after the probe.
  */
 export const LINKS_MIN = 3
-/** A probe over a connection dialled for it waits this many times the direct timeout (the dial and handshake). */
-export const DIAL_TIMEOUT_FACTOR = 2
+/**
+ * A probe over a connection dialled for it waits this many times the direct timeout (the dial, Noise and
+ * identify: on a loaded machine they take seconds, and every false suspicion costs every peer two notices).
+ */
+export const DIAL_TIMEOUT_FACTOR = 4
 /** A host suspected this many periods (and not refuted) is forgotten: no longer probed; its own word adds it back. */
 export const SUSPECT_FORGET_PERIODS = 120
 /**
  * Hosts not held yet (an ALIVE or heartbeat of an unknown author) a propagation peer may bring in a burst,
  * and per period: one neighbour cannot fill the table with keys it made up.
  */
-export const JOIN_QUOTA_BURST = 16
-export const JOIN_QUOTA_PER_PERIOD = 2
+export const JOIN_QUOTA_BURST = 64
+export const JOIN_QUOTA_PER_PERIOD = 4
 /** A remote peer raises this peer's local health (by a suspicion it claims, to be refuted) at most once per this many leases. */
 export const HEALTH_RAISE_EVERY_LEASES = 1
 
@@ -551,7 +554,9 @@ export class ProbeDetector {
       const now = Date.now()
       for (const e of r.members) {
         if (e.host === this.c.self || this.members.has(e.host)) continue
-        const m = this.join(e.host, e.incarnation, now, undefined, from)
+        // The list this peer asked its first member for: not quota'd (a mass join would wait for heartbeats),
+        // but a full table still takes nothing more.
+        const m = this.add(e.host, e.incarnation, now, undefined)
         if (m === undefined) continue
         m.hearsay = true
         this.learnAddrs(m, e.addrs?.slice(0, MEMBER_ADDRS_MAX))
@@ -686,7 +691,7 @@ export class ProbeDetector {
     if (n.target === this.c.self) {
       // Suspicions of this peer are never cut by quota (a relay might forward one this peer refused):
       // every credible one is answered, by one refutation per REFUTE_EVERY_PERIODS at most, outranking them all.
-      if (!this.suspectedSelf(n.incarnation, from)) return TopicValidatorResult.Ignore
+      if (!this.suspectedSelf(n.incarnation, from, false)) return TopicValidatorResult.Ignore
       this.noticed(msg)
       return TopicValidatorResult.Accept
     }
@@ -711,12 +716,20 @@ export class ProbeDetector {
    * A suspicion of this peer at `incarnation` (a notice authored by `by`, or a PING from `by` that carries
    * one): refuted if credible.
    */
-  private suspectedSelf (incarnation: number, by: string): boolean {
-    if (incarnation < this.incarnationValue || incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
+  private suspectedSelf (incarnation: number, by: string, ping: boolean): boolean {
+    if (incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
       this.stats.noticesStale++
       return false
     }
-    this.refute(incarnation, by)
+    if (incarnation < this.incarnationValue) {
+      this.stats.noticesStale++
+      // A PING naming an older incarnation: its sender (and likely its side of a healed partition, which
+      // the ALIVE that outranked it never reached) still holds this peer suspected. Re-announced (within the
+      // refutation rate), with no rise of local health: the suspicion was answered before.
+      if (ping) this.refute(incarnation, by, false)
+      return false
+    }
+    this.refute(incarnation, by, true)
     return true
   }
 
@@ -756,16 +769,16 @@ export class ProbeDetector {
   }
 
   /** Answers a suspicion of this peer at `incarnation`: now, or folded into the one refutation due. */
-  private refute (incarnation: number, by: string): void {
+  private refute (incarnation: number, by: string, health: boolean): void {
     this.refuteAbove = Math.max(this.refuteAbove, incarnation)
-    this.raiseHealthFor(by)
+    if (health) this.raiseHealthFor(by)
     if (this.refuteDue !== undefined) return
     const wait = Math.max(0, this.lastRefuteAt + this.refuteEveryMs() - Date.now())
     const run = (): void => {
       this.refuteDue = undefined
       if (!this.running) return
       this.lastRefuteAt = Date.now()
-      this.incarnationValue = Math.max(this.incarnationValue, this.refuteAbove + 1)
+      if (this.refuteAbove >= this.incarnationValue) this.incarnationValue = this.refuteAbove + 1
       this.stats.refutations++
       this.publish({ t: 'alive', incarnation: this.incarnationValue })
     }
@@ -874,7 +887,7 @@ export class ProbeDetector {
       case 'ping':
         // A connection the prober dialled for this PING and closes after: not a member connection here either.
         if (req.transient === true) this.c.membership.markTransient(from)
-        if (req.suspected !== undefined) this.suspectedSelf(req.suspected, from)
+        if (req.suspected !== undefined) this.suspectedSelf(req.suspected, from, true)
         return this.ack(req.relay)
       case 'ping-req': {
         if (req.target === this.c.self) return this.ack({ requester: from, nonce: req.nonce })
