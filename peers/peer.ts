@@ -255,7 +255,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       options: init.options,
       gate: init.gate,
       log: init.log.child('sync'),
-      load: () => this.load()
+      load: () => this.load(),
+      signer: init.signer
     })
     for (const name of ['sync:completed', 'sync:failed', 'update:rejected', 'member:joined', 'member:left'] as const) {
       this.sync.on(name, (e) => this.emit(name, e as never))

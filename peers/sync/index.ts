@@ -27,6 +27,7 @@ import type { Logger } from '../../src/base/log.js'
 import type { Replica, RejectReason } from '../../crdt/replica.js'
 import type { ReplicatedRegistry } from '../../crdt/registry.js'
 import type { SignedBlob } from '../../crdt/codec.js'
+import type { Signer } from '../../crdt/signing.js'
 import type { AgoraLibp2p, PeerGate } from '../node.js'
 import type { ResolvedPeerOptions } from '../options.js'
 import { SyncHealthTable } from './health.js'
@@ -67,6 +68,8 @@ export interface SyncEngineInit {
   log: Logger
   /** Load reported in heartbeats, in [0, 1]. */
   load: () => number
+  /** This peer's signer (probe liveness signs the ACKs it gives to relayed PINGs). */
+  signer?: Signer
 }
 
 export class SyncEngine extends TypedEmitter<SyncEventMap> {
@@ -107,7 +110,8 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       membership: this.membership,
       antiEntropy: this.antiEntropy,
       health,
-      logger
+      logger,
+      ...(init.signer !== undefined ? { sign: init.signer.sign } : {})
     }, {
       mesh: o.mesh,
       heartbeatIntervalMs: o.heartbeatIntervalMs,

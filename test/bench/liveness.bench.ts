@@ -31,7 +31,7 @@ const FORMED_SHARE = 0.95
 const FORM_TIMEOUT_MS = Number(process.env.BENCH_LIVENESS_FORM_S ?? 90) * 1000
 const progress = (msg: string): void => { process.stderr.write(`  liveness: ${msg}\n`) }
 
-interface Counters { msgs: number, bytes: number, verifies: number, heartbeats: number, notices: number, probes: number, views: number }
+interface Counters { msgs: number, bytes: number, verifies: number, heartbeats: number, notices: number, probes: number, views: number, dials: number, noticesSent: number }
 
 function counters (p: Peer): Counters {
   const s = p.stats().sync
@@ -47,7 +47,11 @@ function counters (p: Peer): Counters {
     msgs: heartbeats + notices + s.probeFramesReceived + views,
     // A view is at most VIEW_BYTES_MAX; with nothing silent it is about 60 bytes: counted as such.
     bytes: s.heartbeatBytesReceived + s.noticeBytesReceived + s.probeBytesReceived + views * 60,
-    verifies: heartbeats + notices + views
+    verifies: heartbeats + notices + views,
+    // Probes over a connection dialled for them (probe mode, a target that is no neighbour): each costs both
+    // sides a Noise handshake and identify, so about 2 signature verifications on each side.
+    dials: (s as { probeDials?: number }).probeDials ?? 0,
+    noticesSent: s.noticesSent
   }
 }
 
@@ -62,6 +66,9 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
     const createdS = round((performance.now() - t0) / 1000, 1)
     const victim = m.peers[n - 1]!
     await victim.registry.register({ id: 'victim-agent', capabilities: ['x'] })
+    // One agent on every other peer too: partition detection is read from them.
+    for (const [i, p] of m.peers.entries()) if (i < n - 1) await p.registry.register({ id: `agent-${i}`, capabilities: ['x'] })
+    const agentOf = (i: number): string => (i === n - 1 ? 'victim-agent' : `agent-${i}`)
     const ids = m.peers.map(p => p.id)
     // On a loaded machine a lease somewhere may lapse for a moment (either mode): 95 % of the pairs suffice.
     const aliveShare = (): number => m.peers.reduce((k, p) => k + ids.filter(id => id !== p.id && p.registry.leases.get(id)?.status === 'alive').length, 0) / (n * (n - 1))
@@ -82,7 +89,7 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
     const after = m.peers.map(counters)
     const delta = after.map((a, i) => {
       const b = before[i]!
-      return { msgs: a.msgs - b.msgs, bytes: a.bytes - b.bytes, verifies: a.verifies - b.verifies, heartbeats: a.heartbeats - b.heartbeats, notices: a.notices - b.notices, probes: a.probes - b.probes, views: a.views - b.views }
+      return { msgs: a.msgs - b.msgs, bytes: a.bytes - b.bytes, verifies: a.verifies - b.verifies, heartbeats: a.heartbeats - b.heartbeats, notices: a.notices - b.notices, probes: a.probes - b.probes, views: a.views - b.views, dials: a.dials - b.dials, noticesSent: a.noticesSent - b.noticesSent }
     })
     const per = (k: keyof Counters): number => round(sum(delta, k) / n / secs, 2)
     // Pairs (peer, live host) whose lease had lapsed at the end of the window: false expiries (load).
@@ -99,10 +106,16 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
       viewsPerPeerPerS: per('views'),
       bytesPerPeerPerS: per('bytes'),
       verifiesPerPeerPerS: per('verifies'),
+      probeDialsPerPeerPerS: per('dials'),
+      // Gossip verifies plus the handshakes of dialled probes (2 per side per dial, each dial has two sides).
+      verifiesWithHandshakesPerPeerPerS: round(per('verifies') + 4 * per('dials'), 2),
+      noticesSentPerPeerPerS: per('noticesSent'),
       cpuMsPerPeerPerS: round((cpu.user + cpu.system) / 1000 / n / secs, 2),
       falseExpiries
     }
     if (!m.peers.every((p, i) => i === n - 1 || p.registry.lookup('victim-agent')?.status === 'reachable')) return figures
+    const partition = await measurePartition(m, n, mode, agentOf)
+    if (partition.healed !== true) return { ...figures, ...partition }
     // Failure detection: kill the last peer, time until each other one shows its agent unreachable.
     const seen = new Map<number, number>()
     const k0 = performance.now()
@@ -115,11 +128,49 @@ async function measure (n: number, mode: 'heartbeat' | 'probe', windowS: number)
     const times = [...seen.values()]
     return {
       ...figures,
+      ...partition,
       detectP50Ms: Math.round(pct(times, 0.5)),
       detectMaxMs: Math.round(Math.max(...times))
     }
   } finally {
     await mesh?.stop()
+  }
+}
+
+/**
+ * A half/half partition (the first half of the peers against the rest; in the sparse mesh above 12 peers
+ * many hosts have no link to the other side): per peer, the time until every agent of the other side is
+ * unreachable (or pruned) there (`partitionP50Ms`, `partitionMaxMs`; bounded by `BENCH_LIVENESS_PARTITION_S`, default
+ * 120 s: else `partitionShare`, the share of (peer, far agent) pairs seen unreachable by then); then the
+ * heal, and the time until every agent is reachable on every peer again (`healMs`).
+ */
+async function measurePartition (m: LiveMesh, n: number, mode: string, agentOf: (i: number) => string): Promise<Record<string, number | boolean>> {
+  const boundMs = Number(process.env.BENCH_LIVENESS_PARTITION_S ?? 120) * 1000
+  const half = Math.floor(n / 2)
+  const side = (i: number): number => (i < half ? 0 : 1)
+  const groups = [m.peers.map((_, i) => i).filter(i => side(i) === 0), m.peers.map((_, i) => i).filter(i => side(i) === 1)]
+  const seen = new Map<number, number>()
+  const p0 = performance.now()
+  await m.partition(groups)
+  // Unreachable, or already pruned (a host unreachable past its grace: its agents are gone from the registry).
+  const farUnreachable = (p: Peer, i: number): number => m.peers.filter((_, j) => side(j) !== side(i) && p.registry.lookup(agentOf(j))?.status !== 'reachable').length
+  const detected = await m.waitFor((p, i) => {
+    if (!seen.has(i) && farUnreachable(p, i) === groups[1 - side(i)]!.length) seen.set(i, performance.now() - p0)
+    return seen.has(i)
+  }, { timeoutMs: boundMs, what: `every far agent unreachable on every peer (${n}, ${mode})` }).then(() => true, () => false)
+  const share = round(m.peers.reduce((k, p, i) => k + farUnreachable(p, i), 0) / (2 * groups[0]!.length * groups[1]!.length), 3)
+  const times = [...seen.values()]
+  progress(`${mode} n=${n}: partition ${detected ? 'detected' : `not detected (${share} of far pairs)`} in ${Math.round(Math.max(0, ...times))} ms`)
+  const h0 = performance.now()
+  await m.heal()
+  const healed = await m.waitFor(p => m.peers.every((_, j) => p.registry.lookup(agentOf(j))?.status === 'reachable'), { timeoutMs: boundMs, what: `every agent reachable after the heal (${n}, ${mode})` }).then(() => true, () => false)
+  const healMs = Math.round(performance.now() - h0)
+  return {
+    partitionDetected: detected,
+    partitionShare: share,
+    ...(times.length > 0 ? { partitionP50Ms: Math.round(pct(times, 0.5)), partitionMaxMs: Math.round(Math.max(...times)) } : {}),
+    healed,
+    healMs
   }
 }
 
@@ -154,7 +205,8 @@ export default async function (): Promise<Record<string, unknown>> {
         bytes: round(p.bytesPerPeerPerS! / h.bytesPerPeerPerS!, 2),
         verifies: round(p.verifiesPerPeerPerS! / h.verifiesPerPeerPerS!, 2),
         cpu: round(p.cpuMsPerPeerPerS! / h.cpuMsPerPeerPerS!, 2),
-        ...(p.detectMaxMs !== undefined && h.detectMaxMs !== undefined ? { detect: round(p.detectMaxMs / h.detectMaxMs, 2) } : {})
+        ...(p.detectMaxMs !== undefined && h.detectMaxMs !== undefined ? { detect: round(p.detectMaxMs / h.detectMaxMs, 2) } : {}),
+        ...(p.partitionMaxMs !== undefined && h.partitionMaxMs !== undefined ? { partition: round(p.partitionMaxMs / h.partitionMaxMs, 2) } : {})
       }
     }
     out[`n${n}`] = row

@@ -6,30 +6,22 @@
  * heartbeat shows still starts an exchange; a partition is seen on both sides and heals; a forged
  * suspicion is refuted by its target, so no peer drops a live host, and a flood of them is cut by quota.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
-import { waitUntil } from '../helpers/wait.js'
 import type { LiveMesh } from '../../sim/live.js'
+import { PROBE, detector, probeFixture } from '../helpers/probe-mesh.js'
+import { waitUntil } from '../helpers/wait.js'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { decodeProbeFrame, encodeNotice, encodeProbeFrame, PROBE_FRAME_BYTES_MAX } from '../../peers/sync/liveness/probe-codec.js'
 import { framedStream } from '../../peers/framing.js'
 import { NOTICE_QUOTA_BURST, probeProtocol, swimTopic } from '../../peers/sync/liveness/probe.js'
-import type { ProbeDetector } from '../../peers/sync/liveness/probe.js'
-import type { LivenessService } from '../../peers/sync/liveness/liveness.js'
 import { resolvePeerOptions } from '../../peers/options.js'
 import { validateConfig } from '../../src/daemon/config.js'
 
-let mesh: LiveMesh | undefined
-const extra: Peer[] = []
-afterEach(async () => {
-  await mesh?.stop()
-  mesh = undefined
-  await Promise.allSettled(extra.splice(0).map(async p => await p.stop()))
-})
+const fixture = probeFixture()
+const extra = fixture.extra
 
-const PROBE = { liveness: 'probe' as const, heartbeatIntervalMs: 1000, logLevel: 'silent' as const, dht: false }
-const detector = (p: Peer): ProbeDetector => (p.sync.liveness as LivenessService).detector!
 /** Every other peer holds `host` alive (the detector and the lease table). */
 const heldAlive = (m: LiveMesh, host: Peer): boolean =>
   m.peers.every(p => p === host || (detector(p).state(host.id)?.state === 'alive' && p.registry.leases.get(host.id)?.status === 'alive'))
@@ -46,7 +38,7 @@ describe('the liveness option', () => {
 
 describe('probe liveness', () => {
   it('a killed peer\'s agents expire on every other peer, through a gossiped suspicion', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 6, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 6, ...PROBE }))
     const m = mesh
     const victim = m.peers[5]!
     await victim.registry.register({ id: 'victim-agent', capabilities: ['x'] })
@@ -63,7 +55,7 @@ describe('probe liveness', () => {
   })
 
   it('a leaving peer is noticed at once, long before any lease', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 4, ...PROBE, leaseMs: 120_000 })
+    const mesh = fixture.set(await createLiveMesh({ peers: 4, ...PROBE, leaseMs: 120_000 }))
     const m = mesh
     const leaver = m.peers[3]!
     await leaver.registry.register({ id: 'leaver-agent', capabilities: ['x'] })
@@ -78,7 +70,7 @@ describe('probe liveness', () => {
 
   it('a lag the probes or heartbeats show starts an exchange', { timeout: 180_000 }, async () => {
     // Anti-entropy rounds far apart: only the lag can start an exchange within the test.
-    mesh = await createLiveMesh({ peers: 3, ...PROBE, antiEntropyIntervalMs: 600_000 })
+    const mesh = fixture.set(await createLiveMesh({ peers: 3, ...PROBE, antiEntropyIntervalMs: 600_000 }))
     const m = mesh
     await m.whenSynced({ timeoutMs: 60_000 })
     const a = m.peers[0]!
@@ -91,7 +83,7 @@ describe('probe liveness', () => {
   })
 
   it('a partition is seen on both sides and heals', { timeout: 240_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 5, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 5, ...PROBE }))
     const m = mesh
     for (const [i, p] of m.peers.entries()) await p.registry.register({ id: `agent-${i}`, capabilities: ['x'] })
     await m.waitFor(p => m.peers.every((_, i) => p.registry.lookup(`agent-${i}`)?.status === 'reachable'), { timeoutMs: 60_000, what: 'every agent everywhere' })
@@ -103,7 +95,7 @@ describe('probe liveness', () => {
   })
 
   it('a forged suspicion does not make anyone drop a live host; a flood of them is cut by quota', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 5, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 5, ...PROBE }))
     const m = mesh
     const hostile = m.peers[0]!
     const target = m.peers[4]!
@@ -136,7 +128,7 @@ describe('probe liveness', () => {
   })
 
   it('an ACK relayed by a hostile helper cannot set the target\'s incarnation (which would make its own ALIVE stale for good)', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 3, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 3, ...PROBE }))
     const m = mesh
     const [prober, hostile, target] = m.peers as [Peer, Peer, Peer]
     await m.waitFor(p => p === target || detector(p).state(target.id)?.incarnation === detector(target).incarnation, { timeoutMs: 60_000, what: 'the target\'s incarnation known everywhere' })
@@ -164,7 +156,7 @@ describe('probe liveness', () => {
   })
 
   it('a made-up incarnation in a hostile member\'s MEMBERS list gives way to the host\'s own word', { timeout: 180_000 }, async () => {
-    mesh = await createLiveMesh({ peers: 1, ...PROBE })
+    const mesh = fixture.set(await createLiveMesh({ peers: 1, ...PROBE }))
     const hostile = mesh.peers[0]!
     const opts = { ...PROBE, transports: ['tcp' as const], inboundConnectionsPerSecondMax: 10_000 }
     // The host, not started yet: nobody but the hostile member's list can tell the joiner of it.

@@ -16,10 +16,13 @@ const frames: ProbeFrame[] = [
   { t: 'ping', suspected: 0 },
   { t: 'ping', suspected: 1_765_000_000_123 },
   { t: 'ack', incarnation: 1_765_000_000_000, load: 0.25, docs: [{ kind: 'reg', incarnation: 3, seq: 17 }, { kind: 'var', incarnation: 1, seq: 0 }] },
-  { t: 'ping-req', target: ID },
+  { t: 'ping', transient: true },
+  { t: 'ping', suspected: 4, relay: { requester: ID, nonce: new Uint8Array(16).fill(7) } },
+  { t: 'ack', incarnation: 5, load: 0, docs: [], signature: new Uint8Array(64).fill(1) },
+  { t: 'ping-req', target: ID, nonce: new Uint8Array(16).fill(3) },
   { t: 'nack' },
   { t: 'members-req' },
-  { t: 'members', members: [{ host: ID, incarnation: 9 }] }
+  { t: 'members', members: [{ host: ID, incarnation: 9 }, { host: ID, incarnation: 10, addrs: [new Uint8Array([4, 127, 0, 0, 1, 6, 0x1f, 0x90])] }] }
 ]
 
 const expectDecodeError = (fn: () => unknown): void => {
@@ -41,8 +44,12 @@ describe('probe frames', () => {
   })
 
   it('refuse a malformed peer id, a load that is not a finite number >= 0, too many documents', () => {
-    expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ping-req', target: 'not/base58!' })))
-    expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ping-req', target: '1'.repeat(65) })))
+    expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ping-req', target: 'not/base58!', nonce: new Uint8Array(16) })))
+    expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ping-req', target: '1'.repeat(65), nonce: new Uint8Array(16) })))
+    // A nonce of the wrong size, a signature that is not 64 bytes, unknown PING flags.
+    expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ping-req', target: ID, nonce: new Uint8Array(15) })))
+    expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ack', incarnation: 1, load: 0, docs: [], signature: new Uint8Array(63) })))
+    expectDecodeError(() => decodeProbeFrame(new Uint8Array([7, 2, 1, 0, 4])))
     expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ack', incarnation: 1, load: -1, docs: [] })))
     expectDecodeError(() => decodeProbeFrame(encodeProbeFrame({ t: 'ack', incarnation: 1, load: Number.NaN, docs: [] })))
     const three = { t: 'ack' as const, incarnation: 1, load: 0, docs: [{ kind: 'reg' as const, incarnation: 1, seq: 1 }, { kind: 'reg' as const, incarnation: 1, seq: 1 }, { kind: 'var' as const, incarnation: 1, seq: 1 }] }
@@ -51,11 +58,11 @@ describe('probe frames', () => {
 
   it('refuse a MEMBERS list over its bound and numbers that are not safe integers', () => {
     const e = encoding.createEncoder()
-    encoding.writeUint8(e, 7); encoding.writeUint8(e, 1); encoding.writeUint8(e, 6)
+    encoding.writeUint8(e, 7); encoding.writeUint8(e, 2); encoding.writeUint8(e, 6)
     encoding.writeVarUint(e, MEMBERS_MAX + 1)
     expectDecodeError(() => decodeProbeFrame(encoding.toUint8Array(e)))
     const u = encoding.createEncoder()
-    encoding.writeUint8(u, 7); encoding.writeUint8(u, 1); encoding.writeUint8(u, 1)
+    encoding.writeUint8(u, 7); encoding.writeUint8(u, 2); encoding.writeUint8(u, 1)
     encoding.writeVarUint(u, 2 ** 60)
     expectDecodeError(() => decodeProbeFrame(encoding.toUint8Array(u)))
     expectDecodeError(() => decodeProbeFrame(new Uint8Array(PROBE_FRAME_BYTES_MAX + 1)))
@@ -64,14 +71,17 @@ describe('probe frames', () => {
 
 describe('membership notices', () => {
   it('round-trip', () => {
-    const ns: Notice[] = [{ t: 'alive', incarnation: 1_765_000_000_001 }, { t: 'suspect', incarnation: 4, target: ID }]
+    const ns: Notice[] = [{ t: 'alive', incarnation: 1_765_000_000_001 }, { t: 'alive', incarnation: 2, addrs: [new Uint8Array([4, 10, 0, 0, 7, 6, 0x1f, 0x90])] }, { t: 'suspect', incarnation: 4, target: ID }]
     for (const n of ns) expect(decodeNotice(encodeNotice(n))).toEqual(n)
   })
 
   it('refuse an unknown type, trailing bytes, a suspicion without a target, an oversized notice', () => {
-    expectDecodeError(() => decodeNotice(new Uint8Array([6, 1, 3, 1])))
+    expectDecodeError(() => decodeNotice(new Uint8Array([6, 2, 3, 1])))
+    // An ALIVE with more addresses than ALIVE_ADDRS_MAX (4), or an empty one.
+    expectDecodeError(() => decodeNotice(encodeNotice({ t: 'alive', incarnation: 1, addrs: Array.from({ length: 5 }, () => new Uint8Array([4, 1, 2, 3, 4])) })))
+    expectDecodeError(() => decodeNotice(encodeNotice({ t: 'alive', incarnation: 1, addrs: [new Uint8Array(0)] })))
     expectDecodeError(() => decodeNotice(new Uint8Array([...encodeNotice({ t: 'alive', incarnation: 1 }), 0])))
-    expectDecodeError(() => decodeNotice(new Uint8Array([6, 1, 2, 1])))
+    expectDecodeError(() => decodeNotice(new Uint8Array([6, 2, 2, 1])))
     expectDecodeError(() => decodeNotice(new Uint8Array(NOTICE_BYTES_MAX + 1)))
   })
 })

@@ -88,16 +88,18 @@ export interface LivenessInit {
 export interface LivenessComponents {
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   /** Its connections' round-trip times; the probe stream (probe mode). */
-  node: Pick<AgoraLibp2p, 'getConnections' | 'handle' | 'unhandle' | 'dialProtocol'>
+  node: Pick<AgoraLibp2p, 'getConnections' | 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getMultiaddrs'>
   /** This peer's own documents' positions. */
   replica: Pick<Replica, 'id' | 'entry' | 'overQuota'>
   /** The lease table it feeds. */
   registry: Pick<ReplicatedRegistry, 'heard' | 'hostLeft' | 'sweep' | 'leases'>
-  membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers' | 'register'>
+  membership: Pick<Membership, 'isMember' | 'randomMember' | 'connectedMembers' | 'register' | 'markTransient' | 'releaseTransient'>
   /** Pulls when a heartbeat shows lag. */
   antiEntropy: Pick<AntiEntropy, 'requestSync'>
   health: SyncHealthTable
   logger: Logger
+  /** Signs with this peer's key (probe mode: the ACK of a PING relayed for another peer). */
+  sign?: (data: Uint8Array) => Uint8Array
 }
 
 export function createLiveness (components: LivenessComponents, init: LivenessInit = {}): Liveness {

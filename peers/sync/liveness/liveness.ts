@@ -78,7 +78,8 @@ export class LivenessService implements Liveness {
         self: this.selfId,
         ownDocs: () => this.ownDocs(),
         load: this.load,
-        onAck: (from, ack) => { this.notePositions(from, ack.docs, Date.now()) }
+        onAck: (from, ack) => { this.notePositions(from, ack.docs, Date.now()) },
+        ...(components.sign !== undefined ? { sign: components.sign } : {})
       }, { mesh: init.mesh ?? DEFAULT_MESH, intervalMs: this.intervalMs, leaseMs, hostsMax: init.hostsMax ?? DEFAULT_HOSTS_MAX }, this.stats)
     }
   }
@@ -86,7 +87,7 @@ export class LivenessService implements Liveness {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
-    this.pubsub.topicValidators.set(this.topic, (_peer, msg) => this.onHeartbeat(msg))
+    this.pubsub.topicValidators.set(this.topic, (peer, msg) => this.onHeartbeat(msg, peer.toString()))
     this.pubsub.subscribe(this.topic)
     await this.detector?.start()
     // Probe mode: the first heartbeat at a random period of the first round, so peers started together spread theirs.
@@ -154,7 +155,7 @@ export class LivenessService implements Liveness {
     }
   }
 
-  private onHeartbeat (msg: Message): TopicValidatorResult {
+  private onHeartbeat (msg: Message, via?: string): TopicValidatorResult {
     if (msg.type !== 'signed') { this.stats.heartbeatsRejected++; return TopicValidatorResult.Reject }
     const from = msg.from.toString()
     if (from === this.selfId) return TopicValidatorResult.Ignore
@@ -190,7 +191,7 @@ export class LivenessService implements Liveness {
     const s = this.peers.get(from)
     const now = Date.now()
     // Probe mode: a heartbeat is evidence for the detector, which renews the lease unless the host is suspected.
-    if (this.detector !== undefined) this.detector.heardHeartbeat(from, hb.load, now)
+    if (this.detector !== undefined) this.detector.heardHeartbeat(from, hb.load, now, via)
     else this.registry.heard(from, { load: hb.load, ...(s.health.rttMs !== undefined ? { rttMs: s.health.rttMs } : {}) })
     this.notePositions(from, hb.docs, now)
     return TopicValidatorResult.Accept

@@ -3,16 +3,19 @@
  * 2002) fitted to a libp2p mesh, so that what a peer sends, receives and verifies per period does not grow
  * with the number of hosts.
  *
- * - **Probing.** Every period this peer probes one of its connected members (round robin over a shuffled
- *   list) with a PING on `/agora/<mesh>/probe/1.0.0`; the ACK carries the target's incarnation, load and
- *   document positions (lag, as heartbeats do). No ACK within `directTimeoutMs`: up to
- *   {@link INDIRECT_PROBES} other members are asked to ping it (PING_REQ; a helper pings only a peer it is
- *   connected to, else answers NACK). No ACK through them either: the target is *suspected*. A member
- *   whose connection closes is probed indirectly at once.
+ * - **Probing.** Every period this peer probes the next member of a round robin over every host it holds
+ *   (alive or suspected) and its connected members, shuffled each round (SWIM 4.3), with a PING on
+ *   `/agora/<mesh>/probe/1.0.0`, dialling a target it is not connected to (a transient connection, hung up
+ *   after); the ACK carries the target's incarnation, load and document positions (lag, as heartbeats
+ *   do). No ACK within `directTimeoutMs`: up to {@link INDIRECT_PROBES} connected members are asked to ping
+ *   it (PING_REQ with a nonce; a helper pings only a host it holds, dialling it if needed), and only an ACK
+ *   the target signed over this peer's id and the nonce counts. No such ACK: the target is *suspected*. A
+ *   member whose connection closes is probed indirectly at once.
  * - **Dissemination.** A suspicion is published on the gossipsub topic `/agora/<mesh>/swim/1` (SUSPECT
  *   target@incarnation, signed by the suspecter); a suspected peer that hears it refutes with a higher
  *   incarnation (ALIVE, signed by itself: nobody else can refute for it, nobody else can forge it). A peer
- *   also publishes ALIVE with a new incarnation when it gains a connection (a join, a heal). Incarnations
+ *   also publishes ALIVE with a new incarnation (and its addresses) on its first member connection (a join)
+ *   and on the first after being cut off. Incarnations
  *   start at the wall clock (ms) so a restarted peer outranks its former self. Messages follow churn, not N.
  * - **Leases.** The lease table (crdt/liveness.ts) is renewed every period for every host this detector
  *   holds alive, so its usual expiry does the rest: a suspected host stops being renewed and its agents
@@ -28,10 +31,15 @@
  * by a token bucket ({@link PROBE_QUOTA_BURST}, {@link PROBE_QUOTA_PER_PERIOD}), at most
  * {@link PROBE_INBOUND_MAX} handled at once, notices per author by token buckets; every refusal counted.
  */
+import { randomBytes } from 'node:crypto'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { createVerifier } from '../../keys.js'
+import type { Verifier } from '../../../crdt/signing.js'
 import type { Logger } from '../../../src/base/log.js'
 import { KeyedTokenBuckets } from '../../../protocols/infrastructure/token-bucket.js'
 import type { ReplicatedRegistry } from '../../../crdt/registry.js'
@@ -39,9 +47,9 @@ import { framedStream } from '../../framing.js'
 import type { AgoraLibp2p } from '../../node.js'
 import type { Membership } from '../membership/index.js'
 import {
-  MEMBERS_MAX, PROBE_FRAME_BYTES_MAX, decodeNotice, decodeProbeFrame, encodeNotice, encodeProbeFrame
+  ADDR_BYTES_MAX, ALIVE_ADDRS_MAX, MEMBERS_MAX, MEMBER_ADDRS_MAX, NONCE_BYTES, PROBE_FRAME_BYTES_MAX, ackSigned, decodeNotice, decodeProbeFrame, encodeNotice, encodeProbeFrame
 } from './probe-codec.js'
-import type { DocPosition, Notice, ProbeFrame } from './probe-codec.js'
+import type { DocPosition, MemberInfo, Notice, ProbeFrame } from './probe-codec.js'
 
 /** Stream protocol of probes. */
 export function probeProtocol (mesh: string): string {
@@ -82,6 +90,26 @@ export const EVIDENCE_HEARTBEATS = 3
 export const REFUTE_EVERY_PERIODS = 0.25
 /** Suspicions this peer remembers having published (so it publishes one per target and incarnation). */
 const PUBLISHED_MAX = 1024
+/**
+ * Member connections below which a probe's dial is kept as a link (repairs a mesh whose links dropped);
+ * at or above, a member probed over a connection dialled for it is hung up on after the probe.
+ */
+export const LINKS_MIN = 3
+/**
+ * A probe over a connection dialled for it waits this many times the direct timeout (the dial, Noise and
+ * identify: on a loaded machine they take seconds, and every false suspicion costs every peer two notices).
+ */
+export const DIAL_TIMEOUT_FACTOR = 4
+/** A host suspected this many periods (and not refuted) is forgotten: no longer probed; its own word adds it back. */
+export const SUSPECT_FORGET_PERIODS = 120
+/**
+ * Hosts not held yet (an ALIVE or heartbeat of an unknown author) a propagation peer may bring in a burst,
+ * and per period: one neighbour cannot fill the table with keys it made up.
+ */
+export const JOIN_QUOTA_BURST = 64
+export const JOIN_QUOTA_PER_PERIOD = 4
+/** A remote peer raises this peer's local health (by a suspicion it claims, to be refuted) at most once per this many leases. */
+export const HEALTH_RAISE_EVERY_LEASES = 1
 
 export type MemberState = 'alive' | 'suspect' | 'left'
 
@@ -94,6 +122,8 @@ interface MemberEntry {
   /** Last direct evidence of life (ACK, its ALIVE, its heartbeat). */
   evidenceAt: number
   load: number | undefined
+  /** Its listen addresses (binary multiaddrs): from its signed ALIVE, else another member's MEMBERS list. */
+  addrs?: Uint8Array[]
   /**
    * The incarnation is another member's word (its MEMBERS list), not the host's: the host's own (its
    * signed ALIVE, its ACK over its own stream) replaces it, lower or not, so a made-up one cannot make
@@ -130,20 +160,29 @@ export interface ProbeStats {
   /** Notices about an older incarnation than the one known, or an implausibly newer one. */
   noticesStale: number
   membersFetched: number
+  /** Probes sent over a connection dialled for them (the target was no neighbour). */
+  probeDials: number
+  /** ACKs relayed by a PING_REQ helper that did not carry the target's valid signature (ignored). */
+  relayedAcksRefused: number
+  /** Hosts not added: the table was full of live hosts, or the propagation peer's join quota was spent. */
+  hostsRefused: number
+  /** Suspicions of this peer that did not raise its local health (the claimer raised it within the last lease). */
+  healthRaisesRefused: number
 }
 
 export function emptyProbeStats (): ProbeStats {
   return {
     probesSent: 0, probeAcks: 0, probesMissed: 0, indirectProbes: 0, probesReceived: 0, probesRejected: 0, probesOverQuota: 0,
     probeBytesSent: 0, probeBytesReceived: 0, probeFramesReceived: 0, suspicionsRaised: 0, suspicionsReceived: 0, refutations: 0, noticesSent: 0,
-    noticesReceived: 0, noticeBytesReceived: 0, noticesRejected: 0, noticesOverQuota: 0, noticesStale: 0, membersFetched: 0
+    noticesReceived: 0, noticeBytesReceived: 0, noticesRejected: 0, noticesOverQuota: 0, noticesStale: 0, membersFetched: 0,
+    probeDials: 0, relayedAcksRefused: 0, hostsRefused: 0, healthRaisesRefused: 0
   }
 }
 
 export interface ProbeDetectorComponents {
-  node: Pick<AgoraLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections'>
+  node: Pick<AgoraLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'hangUp' | 'getMultiaddrs'>
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
-  membership: Pick<Membership, 'connectedMembers' | 'isMember' | 'register'>
+  membership: Pick<Membership, 'connectedMembers' | 'isMember' | 'register' | 'markTransient' | 'releaseTransient'>
   registry: Pick<ReplicatedRegistry, 'heard' | 'leases'>
   logger: Logger
   self: string
@@ -153,6 +192,8 @@ export interface ProbeDetectorComponents {
   load: () => number
   /** An ACK of `from` arrived (directly or relayed): its load and document positions. */
   onAck: (from: string, ack: { load: number, docs: DocPosition[] }) => void
+  /** Signs with this peer's key (the ACK to a relayed PING). Without it, relayed PINGs get unsigned ACKs, which requesters ignore. */
+  sign?: (data: Uint8Array) => Uint8Array
 }
 
 export interface ProbeDetectorInit {
@@ -184,6 +225,10 @@ export class ProbeDetector {
   private readonly probeQuota: KeyedTokenBuckets
   private readonly aliveQuota: KeyedTokenBuckets
   private readonly suspectQuota: KeyedTokenBuckets
+  private readonly joinQuota: KeyedTokenBuckets
+  private readonly verify: Verifier
+  /** When each remote peer last raised this peer's local health (bounded by hostsMax). */
+  private readonly healthRaisedBy = new Map<string, number>()
   private readonly published = new Set<string>()
   private readonly inFlight = new Set<string>()
   private order: string[] = []
@@ -212,6 +257,8 @@ export class ProbeDetector {
     this.probeQuota = new KeyedTokenBuckets({ ratePerSecond: perSecond(PROBE_QUOTA_PER_PERIOD), burst: PROBE_QUOTA_BURST }, init.hostsMax)
     this.aliveQuota = new KeyedTokenBuckets({ ratePerSecond: perSecond(NOTICE_QUOTA_PER_PERIOD), burst: NOTICE_QUOTA_BURST }, init.hostsMax)
     this.suspectQuota = new KeyedTokenBuckets({ ratePerSecond: perSecond(NOTICE_QUOTA_PER_PERIOD), burst: NOTICE_QUOTA_BURST }, init.hostsMax)
+    this.joinQuota = new KeyedTokenBuckets({ ratePerSecond: perSecond(JOIN_QUOTA_PER_PERIOD), burst: JOIN_QUOTA_BURST }, init.hostsMax)
+    this.verify = createVerifier(init.hostsMax)
   }
 
   /** This peer's incarnation (raised to refute a suspicion, and on every new connection). */
@@ -260,7 +307,7 @@ export class ProbeDetector {
       maxInboundStreams: PROBE_STREAMS_MAX,
       maxOutboundStreams: PROBE_STREAMS_MAX
     })
-    this.c.pubsub.topicValidators.set(this.topic, (_peer, msg) => this.onNotice(msg))
+    this.c.pubsub.topicValidators.set(this.topic, (peer, msg) => this.onNotice(msg, peer))
     this.c.pubsub.subscribe(this.topic)
     this.unregister = this.c.membership.register({
       onConnect: (peerId) => { this.memberConnected(peerId) },
@@ -304,17 +351,21 @@ export class ProbeDetector {
       return
     }
     const evidenceMs = this.evidenceMs()
+    const forgetMs = SUSPECT_FORGET_PERIODS * this.init.intervalMs
     for (const m of this.members.values()) {
       if (m.state === 'alive' && now - m.evidenceAt <= evidenceMs) this.c.registry.heard(m.host, m.load !== undefined ? { load: m.load } : {})
+      else if (m.state !== 'alive' && now - m.since > forgetMs) this.members.delete(m.host)
     }
   }
 
-  /** A heartbeat of `host` (proof of life signed by it): evidence, not a refutation. */
-  heardHeartbeat (host: string, load: number, now = Date.now()): void {
+  /**
+   * A heartbeat of `host` (proof of life signed by it): evidence, not a refutation. `via`: the peer that
+   * relayed it (gossipsub's propagation source), whose join quota a host not held yet takes.
+   */
+  heardHeartbeat (host: string, load: number, now = Date.now(), via?: string): void {
     const m = this.members.get(host)
     if (m === undefined) {
-      this.add(host, 0, now, load)
-      this.c.registry.heard(host, { load })
+      if (this.join(host, 0, now, load, via) !== undefined) this.c.registry.heard(host, { load })
     } else if (m.state === 'alive') {
       m.evidenceAt = now
       m.load = load
@@ -329,16 +380,23 @@ export class ProbeDetector {
 
   // ---- probing ---------------------------------------------------------------------------------
 
+  /**
+   * SWIM's round robin over the whole member list (Das et al. 2002, 4.3): every host held (alive or
+   * suspected) and every connected member, each once per round, in a fresh random order. So every host is
+   * probed by some peer of every side of a partition within about a period, whoever its neighbours are.
+   */
   private nextTarget (): string | undefined {
     for (let guard = 0; guard < 2; guard++) {
       while (this.order.length > 0) {
         const t = this.order.pop()!
-        if (this.c.membership.isMember(t) && !this.inFlight.has(t)) return t
+        const m = this.members.get(t)
+        if ((m === undefined ? this.c.membership.isMember(t) : m.state !== 'left') && !this.inFlight.has(t)) return t
       }
-      const members = this.c.membership.connectedMembers()
-      if (members.length === 0) return undefined
-      // Each member once per round, in a fresh order.
-      this.order = shuffle(members)
+      const round = new Set<string>(this.c.membership.connectedMembers())
+      for (const m of this.members.values()) if (m.state !== 'left') round.add(m.host)
+      round.delete(this.c.self)
+      if (round.size === 0) return undefined
+      this.order = shuffle([...round])
     }
     return undefined
   }
@@ -352,8 +410,8 @@ export class ProbeDetector {
         // Buddy system (Lifeguard): a PING to a host held suspected tells it, so it refutes even when the
         // suspicion's gossip did not reach it.
         const m = this.members.get(target)
-        const ping: ProbeFrame = m?.state === 'suspect' ? { t: 'ping', suspected: m.incarnation } : { t: 'ping' }
-        const ack = await this.request(target, ping, this.directTimeoutMs())
+        const ping: Extract<ProbeFrame, { t: 'ping' }> = m?.state === 'suspect' ? { t: 'ping', suspected: m.incarnation } : { t: 'ping' }
+        const ack = await this.ping(target, ping)
         if (ack.t === 'ack') {
           this.localHealth = Math.max(0, this.localHealth - 1)
           this.acked(target, ack)
@@ -368,30 +426,57 @@ export class ProbeDetector {
     }
   }
 
+  /**
+   * PINGs `target` over the connection this peer has, else over one dialled for it (to the addresses its
+   * ALIVE or a MEMBERS list gave): marked transient here and in the PING (so neither side takes it for a
+   * member connection) and hung up on after, unless this peer is short of links ({@link LINKS_MIN}).
+   */
+  private async ping (target: string, ping: Extract<ProbeFrame, { t: 'ping' }>): Promise<ProbeFrame> {
+    const id = peerIdFromString(target)
+    if (this.c.node.getConnections(id).length > 0) return await this.request(target, ping, this.directTimeoutMs())
+    this.stats.probeDials++
+    const keep = this.c.membership.connectedMembers().length < LINKS_MIN
+    if (keep || !this.c.membership.markTransient(target)) return await this.request(target, ping, this.directTimeoutMs() * DIAL_TIMEOUT_FACTOR, id)
+    try {
+      return await this.request(target, { ...ping, transient: true }, this.directTimeoutMs() * DIAL_TIMEOUT_FACTOR, id)
+    } finally {
+      await this.c.node.hangUp(id).catch(() => {})
+      this.c.membership.releaseTransient(target)
+    }
+  }
+
+  /**
+   * Asks up to {@link INDIRECT_PROBES} connected members to ping `target` for this peer (PING_REQ with a
+   * fresh nonce). Only an ACK the target signed over this peer's id and that nonce counts: a helper
+   * cannot vouch for a dead host.
+   */
   private async probeIndirectly (target: string): Promise<void> {
     const helpers = shuffle(this.c.membership.connectedMembers().filter(m => m !== target))
     const asked = helpers.slice(0, INDIRECT_PROBES)
     this.stats.indirectProbes += asked.length
-    const replies = await Promise.allSettled(asked.map(async h => await this.request(h, { t: 'ping-req', target }, this.directTimeoutMs() * 2)))
+    const nonce = new Uint8Array(randomBytes(NONCE_BYTES))
+    const replies = await Promise.allSettled(asked.map(async h => await this.request(h, { t: 'ping-req', target, nonce }, this.directTimeoutMs() * (1 + DIAL_TIMEOUT_FACTOR))))
     if (!this.running) return
     for (const r of replies) {
-      if (r.status === 'fulfilled' && r.value.t === 'ack') { this.relayedAck(target); return }
+      if (r.status !== 'fulfilled' || r.value.t !== 'ack') continue
+      const ack = r.value
+      if (ack.signature !== undefined && this.verify(target, ackSigned(this.c.self, nonce, ack.incarnation), ack.signature)) {
+        this.relayedAck(target, ack.incarnation)
+        return
+      }
+      this.stats.relayedAcksRefused++
     }
     this.suspect(target)
   }
 
   /**
-   * An ACK of `target` relayed by a helper (PING_REQ): unsigned and unauthenticated, so the helper may have
-   * written any of it. It counts as evidence of life at the incarnation already held, nothing more: it
-   * never sets the target's incarnation (a made-up higher one would make the target's own ALIVE and
-   * every suspicion of it look stale here for good), never revives a suspected target, and its load and
-   * document positions are not reported as the target's.
+   * An ACK of `target` relayed by a helper, signed by the target over this peer's id and nonce: proof of
+   * life at the incarnation it names, as good as a direct ACK, but its load and document positions are
+   * not signed and not taken.
    */
-  private relayedAck (target: string, now = Date.now()): void {
+  private relayedAck (target: string, incarnation: number, now = Date.now()): void {
     this.stats.probeAcks++
-    const m = this.members.get(target)
-    if (m === undefined) this.add(target, 0, now, undefined)
-    else if (m.state === 'alive') m.evidenceAt = now
+    this.ownWord(target, incarnation, now)
   }
 
   /**
@@ -406,21 +491,24 @@ export class ProbeDetector {
 
   private acked (from: string, ack: Extract<ProbeFrame, { t: 'ack' }>, now = Date.now()): void {
     this.stats.probeAcks++
-    const m = this.members.get(from)
-    if (m === undefined) {
-      this.add(from, ack.incarnation, now, ack.load)
-    } else if (m.hearsay === true) {
-      m.hearsay = undefined
-      this.revive(m, ack.incarnation, now)
-      m.load = ack.load
-    } else if (ack.incarnation > m.incarnation) {
-      this.revive(m, ack.incarnation, now)
-      m.load = ack.load
-    } else if (ack.incarnation === m.incarnation && m.state === 'alive') {
-      m.evidenceAt = now
-      m.load = ack.load
-    }
+    const m = this.ownWord(from, ack.incarnation, now)
+    if (m !== undefined && m.state === 'alive' && m.incarnation === ack.incarnation) m.load = ack.load
     this.c.onAck(from, ack)
+  }
+
+  /** `host` itself says it is alive at `incarnation` (its ACK, or its signed relayed ACK): taken as an ALIVE is. */
+  private ownWord (host: string, incarnation: number, now: number): MemberEntry | undefined {
+    const m = this.members.get(host)
+    if (m === undefined) return this.add(host, incarnation, now, undefined)
+    if (m.hearsay === true) {
+      m.hearsay = undefined
+      this.revive(m, incarnation, now)
+    } else if (incarnation > m.incarnation) {
+      this.revive(m, incarnation, now)
+    } else if (incarnation === m.incarnation && m.state === 'alive') {
+      m.evidenceAt = now
+    }
+    return m
   }
 
   private suspect (target: string, now = Date.now()): void {
@@ -435,13 +523,17 @@ export class ProbeDetector {
     this.publish({ t: 'suspect', target, incarnation: m.incarnation })
   }
 
+  /**
+   * A member connected. Only the first one (a join), or the first after this peer was cut off, makes it
+   * fetch the member list and publish ALIVE at a new incarnation: an ALIVE reaches every peer, so one per
+   * new connection would cost each peer as many notices as the mesh has connection churn (O(N)). A peer
+   * suspected across a partition learns it from the PINGs of the other side once it heals (the buddy
+   * system) and refutes then.
+   */
   private memberConnected (peerId: string): void {
-    if (!this.running) return
-    if (!this.fetchedMembers) {
-      this.fetchedMembers = true
-      void this.fetchMembers(peerId)
-    }
-    // A new connection may end a partition this peer was suspected in: a new incarnation outranks it.
+    if (!this.running || this.fetchedMembers) return
+    this.fetchedMembers = true
+    void this.fetchMembers(peerId)
     this.scheduleAlive()
   }
 
@@ -462,7 +554,12 @@ export class ProbeDetector {
       const now = Date.now()
       for (const e of r.members) {
         if (e.host === this.c.self || this.members.has(e.host)) continue
-        this.add(e.host, e.incarnation, now, undefined).hearsay = true
+        // The list this peer asked its first member for: not quota'd (a mass join would wait for heartbeats),
+        // but a full table still takes nothing more.
+        const m = this.add(e.host, e.incarnation, now, undefined)
+        if (m === undefined) continue
+        m.hearsay = true
+        this.learnAddrs(m, e.addrs?.slice(0, MEMBER_ADDRS_MAX))
         this.c.registry.heard(e.host)
       }
     } catch (err) {
@@ -481,7 +578,7 @@ export class ProbeDetector {
       this.lastAliveAt = Date.now()
       this.incarnationValue++
       // A join's ALIVE made before gossipsub knows any subscriber of the topic reaches nobody: again next period (bounded).
-      this.publish({ t: 'alive', incarnation: this.incarnationValue }, (recipients) => {
+      this.publish({ t: 'alive', incarnation: this.incarnationValue, ...this.ownAddrs() }, (recipients) => {
         if (recipients === 0 && this.aliveRetries < ALIVE_RETRIES_MAX) { this.aliveRetries++; this.scheduleAlive() } else if (recipients > 0) this.aliveRetries = 0
       })
     }, wait)
@@ -490,17 +587,58 @@ export class ProbeDetector {
 
   // ---- the table -------------------------------------------------------------------------------
 
-  private add (host: string, incarnation: number, now: number, load: number | undefined): MemberEntry {
-    if (this.members.size >= this.init.hostsMax) this.evictOne()
+  /**
+   * Adds `host`, alive. A full table makes room by forgetting a host that is not alive; a table full of
+   * live hosts takes no more (`hostsRefused`): a flood of made-up keys cannot push real hosts out.
+   */
+  private add (host: string, incarnation: number, now: number, load: number | undefined): MemberEntry | undefined {
+    if (this.members.size >= this.init.hostsMax && !this.evictOne()) { this.stats.hostsRefused++; return undefined }
     const m: MemberEntry = { host, incarnation, state: 'alive', since: now, evidenceAt: now, load }
     this.members.set(host, m)
     return m
   }
 
-  private evictOne (): void {
-    for (const [h, m] of this.members) if (m.state !== 'alive') { this.members.delete(h); return }
-    const first = this.members.keys().next().value
-    if (first !== undefined) this.members.delete(first)
+  /** {@link add} for a host brought by `via` (its relay, or the member whose list named it), within `via`'s join quota. */
+  private join (host: string, incarnation: number, now: number, load: number | undefined, via: string | undefined): MemberEntry | undefined {
+    if (via !== undefined && via !== host && !this.joinQuota.take(via, now).ok) { this.stats.hostsRefused++; return undefined }
+    return this.add(host, incarnation, now, load)
+  }
+
+  private evictOne (): boolean {
+    for (const [h, m] of this.members) if (m.state !== 'alive') { this.members.delete(h); return true }
+    return false
+  }
+
+  /**
+   * Addresses of `m`, dialled when it is probed and is no neighbour: the host's own (ALIVE) replace
+   * hearsay. Kept here, not in the peer store: a new peer there is a libp2p discovery, which membership
+   * would dial as a link.
+   */
+  private learnAddrs (m: MemberEntry, addrs: Uint8Array[] | undefined): void {
+    if (addrs === undefined || addrs.length === 0) return
+    m.addrs = addrs
+  }
+
+  /** Where to dial `host` for a probe: its addresses (with /p2p), else its id (the peer store's addresses). */
+  private dialTarget (host: string, id: PeerId): PeerId | Multiaddr[] {
+    const addrs = this.members.get(host)?.addrs
+    if (addrs === undefined) return id
+    const out: Multiaddr[] = []
+    for (const a of addrs) {
+      try { out.push(multiaddr(a).encapsulate(`/p2p/${host}`)) } catch {}
+    }
+    return out.length === 0 ? id : out
+  }
+
+  /** This peer's listen addresses for its ALIVE (binary, without /p2p). */
+  private ownAddrs (): { addrs?: Uint8Array[] } {
+    const addrs: Uint8Array[] = []
+    for (const a of this.c.node.getMultiaddrs()) {
+      const bytes = a.decapsulateCode(421).bytes
+      if (bytes.length <= ADDR_BYTES_MAX && !addrs.some(x => Buffer.compare(x, bytes) === 0)) addrs.push(bytes)
+      if (addrs.length >= ALIVE_ADDRS_MAX) break
+    }
+    return addrs.length === 0 ? {} : { addrs }
   }
 
   /**
@@ -534,7 +672,7 @@ export class ProbeDetector {
     this.c.pubsub.publish(this.topic, bytes).then((r) => { sent?.(r.recipients.length) }, () => { sent?.(0) })
   }
 
-  private onNotice (msg: Message): TopicValidatorResult {
+  private onNotice (msg: Message, via?: PeerId): TopicValidatorResult {
     if (msg.type !== 'signed') { this.stats.noticesRejected++; return TopicValidatorResult.Reject }
     const from = msg.from.toString()
     if (from === this.c.self) return TopicValidatorResult.Ignore
@@ -548,12 +686,12 @@ export class ProbeDetector {
       return TopicValidatorResult.Reject
     }
     const now = Date.now()
-    if (n.t === 'alive') return this.onAlive(from, n.incarnation, now)
+    if (n.t === 'alive') return this.onAlive(from, n.incarnation, now, n.addrs, via?.toString())
     this.stats.suspicionsReceived++
     if (n.target === this.c.self) {
       // Suspicions of this peer are never cut by quota (a relay might forward one this peer refused):
       // every credible one is answered, by one refutation per REFUTE_EVERY_PERIODS at most, outranking them all.
-      if (!this.suspectedSelf(n.incarnation)) return TopicValidatorResult.Ignore
+      if (!this.suspectedSelf(n.incarnation, from, false)) return TopicValidatorResult.Ignore
       this.noticed(msg)
       return TopicValidatorResult.Accept
     }
@@ -574,13 +712,24 @@ export class ProbeDetector {
     return TopicValidatorResult.Accept
   }
 
-  /** A suspicion of this peer at `incarnation` (a notice, or a PING that carries one): refuted if credible. */
-  private suspectedSelf (incarnation: number): boolean {
-    if (incarnation < this.incarnationValue || incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
+  /**
+   * A suspicion of this peer at `incarnation` (a notice authored by `by`, or a PING from `by` that carries
+   * one): refuted if credible.
+   */
+  private suspectedSelf (incarnation: number, by: string, ping: boolean): boolean {
+    if (incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
       this.stats.noticesStale++
       return false
     }
-    this.refute(incarnation)
+    if (incarnation < this.incarnationValue) {
+      this.stats.noticesStale++
+      // A PING naming an older incarnation: its sender (and likely its side of a healed partition, which
+      // the ALIVE that outranked it never reached) still holds this peer suspected. Re-announced (within the
+      // refutation rate), with no rise of local health: the suspicion was answered before.
+      if (ping) this.refute(incarnation, by, false)
+      return false
+    }
+    this.refute(incarnation, by, true)
     return true
   }
 
@@ -593,12 +742,15 @@ export class ProbeDetector {
    * such refutations are bounded by the suspicions this peer accepted (each within its author's quota).
    * Any other (a join, a reconnection) within `from`'s quota.
    */
-  private onAlive (from: string, incarnation: number, now: number): TopicValidatorResult {
+  private onAlive (from: string, incarnation: number, now: number, addrs: Uint8Array[] | undefined, via: string | undefined): TopicValidatorResult {
     const m = this.members.get(from)
     const refutes = m !== undefined && m.state !== 'alive' && (incarnation > m.incarnation || m.hearsay === true)
     if (!refutes && !this.aliveQuota.take(from, now).ok) { this.stats.noticesOverQuota++; return TopicValidatorResult.Ignore }
     if (m === undefined) {
-      this.add(from, incarnation, now, undefined)
+      // A host not held: within the join quota of the peer that relayed it (one neighbour cannot flood the table).
+      const added = this.join(from, incarnation, now, undefined, via)
+      if (added === undefined) return TopicValidatorResult.Ignore
+      this.learnAddrs(added, addrs)
       this.c.registry.heard(from)
     } else if (m.hearsay === true) {
       m.hearsay = undefined
@@ -611,22 +763,22 @@ export class ProbeDetector {
       this.stats.noticesStale++
       return TopicValidatorResult.Ignore
     }
+    if (m !== undefined) this.learnAddrs(m, addrs)
     this.stats.noticesReceived++
     return TopicValidatorResult.Accept
   }
 
   /** Answers a suspicion of this peer at `incarnation`: now, or folded into the one refutation due. */
-  private refute (incarnation: number): void {
+  private refute (incarnation: number, by: string, health: boolean): void {
     this.refuteAbove = Math.max(this.refuteAbove, incarnation)
+    if (health) this.raiseHealthFor(by)
     if (this.refuteDue !== undefined) return
     const wait = Math.max(0, this.lastRefuteAt + this.refuteEveryMs() - Date.now())
     const run = (): void => {
       this.refuteDue = undefined
       if (!this.running) return
       this.lastRefuteAt = Date.now()
-      // Suspected: likely this peer is the slow one (Lifeguard) — it waits longer before suspecting others.
-      this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
-      this.incarnationValue = Math.max(this.incarnationValue, this.refuteAbove + 1)
+      if (this.refuteAbove >= this.incarnationValue) this.incarnationValue = this.refuteAbove + 1
       this.stats.refutations++
       this.publish({ t: 'alive', incarnation: this.incarnationValue })
     }
@@ -635,17 +787,38 @@ export class ProbeDetector {
     this.refuteDue.unref?.()
   }
 
+  /**
+   * Suspected: likely this peer is the slow one (Lifeguard), so it waits longer before suspecting others;
+   * but one remote peer (a claimer of suspicions, by notice or PING) raises it at most once per
+   * {@link HEALTH_RAISE_EVERY_LEASES} leases, while every probe of this peer's that succeeds lowers it:
+   * no single peer can hold it at its maximum.
+   */
+  private raiseHealthFor (by: string, now = Date.now()): void {
+    const last = this.healthRaisedBy.get(by)
+    if (last !== undefined && now - last < HEALTH_RAISE_EVERY_LEASES * this.init.leaseMs) { this.stats.healthRaisesRefused++; return }
+    this.healthRaisedBy.delete(by)
+    if (this.healthRaisedBy.size >= this.init.hostsMax) this.healthRaisedBy.delete(this.healthRaisedBy.keys().next().value!)
+    this.healthRaisedBy.set(by, now)
+    this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
+  }
+
+  /** This peer's local health multiplier (0 healthy .. {@link LOCAL_HEALTH_MAX}). */
+  get health (): number {
+    return this.localHealth
+  }
+
   private refuteEveryMs (): number {
     return Math.max(1, Math.floor(this.init.intervalMs * REFUTE_EVERY_PERIODS))
   }
 
   // ---- the stream ------------------------------------------------------------------------------
 
-  private async request (peer: string, frame: ProbeFrame, timeoutMs: number): Promise<ProbeFrame> {
-    const id = peerIdFromString(peer)
-    if (this.c.node.getConnections(id).length === 0) throw new NotConnectedError(peer)
+  /** One request and its reply over the connection to `peer`; `dial`: its id, to dial when there is none. */
+  private async request (peer: string, frame: ProbeFrame, timeoutMs: number, dial?: PeerId): Promise<ProbeFrame> {
+    const id = dial ?? peerIdFromString(peer)
+    if (dial === undefined && this.c.node.getConnections(id).length === 0) throw new NotConnectedError(peer)
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.stopController.signal])
-    const stream = await this.c.node.dialProtocol(id, this.protocol, { signal })
+    const stream = await this.c.node.dialProtocol(dial === undefined ? id : this.dialTarget(peer, id), this.protocol, { signal })
     try {
       const lp = framedStream(stream, PROBE_FRAME_BYTES_MAX)
       const out = encodeProbeFrame(frame)
@@ -712,22 +885,25 @@ export class ProbeDetector {
   private async answer (from: string, req: ProbeFrame): Promise<ProbeFrame | undefined> {
     switch (req.t) {
       case 'ping':
-        if (req.suspected !== undefined) this.suspectedSelf(req.suspected)
-        return this.ack()
+        // A connection the prober dialled for this PING and closes after: not a member connection here either.
+        if (req.transient === true) this.c.membership.markTransient(from)
+        if (req.suspected !== undefined) this.suspectedSelf(req.suspected, from, true)
+        return this.ack(req.relay)
       case 'ping-req': {
-        if (req.target === this.c.self) return this.ack()
-        if (req.target === from) return { t: 'nack' }
+        if (req.target === this.c.self) return this.ack({ requester: from, nonce: req.nonce })
+        // Only for a host held here (a helper dials for nobody else), never back to the requester.
+        if (req.target === from || !this.members.has(req.target)) return { t: 'nack' }
         try {
-          const r = await this.request(req.target, { t: 'ping' }, this.directTimeoutMs())
+          const r = await this.ping(req.target, { t: 'ping', relay: { requester: from, nonce: req.nonce } })
           if (r.t === 'ack') { this.acked(req.target, r); return r }
         } catch {}
         return { t: 'nack' }
       }
       case 'members-req': {
-        const members: Array<{ host: string, incarnation: number }> = [{ host: this.c.self, incarnation: this.incarnationValue }]
+        const members: MemberInfo[] = [{ host: this.c.self, incarnation: this.incarnationValue, ...this.ownAddrs() }]
         for (const m of this.members.values()) {
           if (members.length >= MEMBERS_MAX) break
-          if (m.state === 'alive' && m.host !== from) members.push({ host: m.host, incarnation: m.incarnation })
+          if (m.state === 'alive' && m.host !== from) members.push({ host: m.host, incarnation: m.incarnation, ...(m.addrs !== undefined ? { addrs: m.addrs.slice(0, MEMBER_ADDRS_MAX) } : {}) })
         }
         return { t: 'members', members }
       }
@@ -736,7 +912,10 @@ export class ProbeDetector {
     }
   }
 
-  private ack (): ProbeFrame {
-    return { t: 'ack', incarnation: this.incarnationValue, load: Math.min(1, Math.max(0, this.c.load())), docs: this.c.ownDocs() }
+  /** This peer's ACK; to a relayed PING, signed over the requester's id and nonce (the requester takes nothing else from a relay). */
+  private ack (relay?: { requester: string, nonce: Uint8Array }): ProbeFrame {
+    const ack: Extract<ProbeFrame, { t: 'ack' }> = { t: 'ack', incarnation: this.incarnationValue, load: Math.min(1, Math.max(0, this.c.load())), docs: this.c.ownDocs() }
+    if (relay !== undefined && this.c.sign !== undefined) ack.signature = this.c.sign(ackSigned(relay.requester, relay.nonce, ack.incarnation))
+    return ack
   }
 }

@@ -45,6 +45,15 @@ export interface Membership extends TypedEmitter<MembershipEvents> {
   isMember: (peerId: string) => boolean
   /** A connected member picked at random, if any. */
   randomMember: () => string | undefined
+  /**
+   * Connections to `peerId` are a liveness probe's, closed right after it (peers/sync/liveness/probe.ts):
+   * until they close (or {@link releaseTransient}), `peerId` is not a connected member and no topology is
+   * told of it connecting or leaving (no anti-entropy exchange, no indirect probe when it closes). At most
+   * `TRANSIENT_MAX` peers at once (beyond: not marked, returns false).
+   */
+  markTransient: (peerId: string) => boolean
+  /** Ends {@link markTransient}: a connection still open (kept as a link) makes `peerId` a member again. */
+  releaseTransient: (peerId: string) => void
   /** Calls `topology` on members connecting and leaving until the returned function is called. */
   register: (topology: MemberTopology) => () => void
   /** Takes in the members already connected when the service started (identify ran before). */

@@ -6,6 +6,9 @@ import { DEFAULT_MESH } from '../constants.js'
 import { DEFAULT_CONNECTIONS_TARGET, memberProtocol } from './constants.js'
 import type { MemberTopology, Membership, MembershipComponents, MembershipEvents, MembershipInit } from './index.js'
 
+/** Peers marked transient at once ({@link MembershipService.markTransient}). */
+export const TRANSIENT_MAX = 64
+
 export class MembershipService extends TypedEmitter<MembershipEvents> implements Membership {
   private readonly node: MembershipComponents['node']
   private readonly health: SyncHealthTable
@@ -17,6 +20,8 @@ export class MembershipService extends TypedEmitter<MembershipEvents> implements
   /** Connected mesh members. */
   private readonly members = new Set<string>()
   private readonly topologies = new Set<MemberTopology>()
+  /** Peers whose connections are a probe's (not member connections). */
+  private readonly transient = new Set<string>()
   private readonly nodeListeners: Array<[string, (e: CustomEvent<any>) => void]> = []
   private running = false
 
@@ -38,7 +43,11 @@ export class MembershipService extends TypedEmitter<MembershipEvents> implements
       const r = e.detail as { peerId: PeerId, protocols: string[], connection?: Connection }
       if (r.protocols.includes(this.protocol)) this.memberConnected(r.peerId.toString(), r.connection?.direction !== 'inbound')
     })
-    this.listen('peer:disconnect', (e) => { this.memberDisconnected((e.detail as PeerId).toString()) })
+    this.listen('peer:disconnect', (e) => {
+      const id = (e.detail as PeerId).toString()
+      this.transient.delete(id)
+      this.memberDisconnected(id)
+    })
     this.listen('peer:discovery', (e) => { this.onDiscovery(e.detail as { id: PeerId }) })
   }
 
@@ -58,6 +67,27 @@ export class MembershipService extends TypedEmitter<MembershipEvents> implements
         if (p.protocols.includes(this.protocol)) this.memberConnected(id)
       }, () => {})
     }
+  }
+
+  markTransient (peerId: string): boolean {
+    if (this.transient.has(peerId)) return true
+    if (this.transient.size >= TRANSIENT_MAX) return false
+    this.transient.add(peerId)
+    // Already taken for a member (identify ran first): dropped quietly, its topologies not told.
+    if (this.members.delete(peerId)) {
+      const s = this.health.peek(peerId)
+      if (s !== undefined) s.health.connected = false
+    }
+    return true
+  }
+
+  releaseTransient (peerId: string): void {
+    if (!this.transient.delete(peerId) || !this.running) return
+    const id = this.node.getConnections().find(c => c.remotePeer.toString() === peerId)?.remotePeer
+    if (id === undefined) return
+    void this.node.peerStore.get(id).then((p) => {
+      if (p.protocols.includes(this.protocol) && this.node.getConnections(id).length > 0) this.memberConnected(peerId)
+    }, () => {})
   }
 
   register (topology: MemberTopology): () => void {
@@ -86,7 +116,7 @@ export class MembershipService extends TypedEmitter<MembershipEvents> implements
   }
 
   private memberConnected (peerId: string, dialer = true): void {
-    if (!this.running || peerId === this.selfId) return
+    if (!this.running || peerId === this.selfId || this.transient.has(peerId)) return
     const s = this.health.get(peerId)
     if (!this.members.has(peerId)) {
       this.members.add(peerId)
