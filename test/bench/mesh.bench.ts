@@ -25,6 +25,7 @@ import type { Verifier } from '../../crdt/signing.js'
 import { createVerifier } from '../../peers/keys.js'
 import { DEFAULT_MESH } from '../../peers/sync/constants.js'
 import { RawIndex } from './raw-index.js'
+import { createRawMesh, RAW_CRDT_TOPIC } from './raw-mesh.js'
 
 export const name = 'mesh'
 
@@ -35,8 +36,9 @@ function pct (xs: number[], p: number): number {
 
 const r2 = (x: number): number => Number(x.toFixed(2))
 
-async function writeToVisible (peers: Peer[], samples: number, tag: string): Promise<{ p50: number, p99: number, max: number, samples: number }> {
+async function writeToVisible (peers: Peer[], samples: number, tag: string): Promise<{ p50: number, p99: number, max: number, samples: number, cpuUsPerWritePerPeer: number }> {
   const times: number[] = []
+  const c0 = process.cpuUsage()
   for (let s = 0; s < samples; s++) {
     const writer = peers[s % peers.length]!
     const id = `${tag}-${s}`
@@ -50,7 +52,7 @@ async function writeToVisible (peers: Peer[], samples: number, tag: string): Pro
     await seen
     times.push(performance.now() - t0)
   }
-  return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples }
+  return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples, cpuUsPerWritePerPeer: Math.round(cpuMsSince(c0) * 1000 / samples / peers.length) }
 }
 
 async function meshFigure (peers: number, transport: 'tcp' | 'memory', samples: number, heartbeatIntervalMs = 1000): Promise<Record<string, number>> {
@@ -65,6 +67,58 @@ async function meshFigure (peers: number, transport: 'tcp' | 'memory', samples: 
     // Let gossipsub build its mesh (its heartbeat is 1 s) before measuring steady state.
     await writeToVisible(mesh.peers, Math.min(20, samples), `warm-${transport}-${peers}`)
     return await writeToVisible(mesh.peers, samples, `w-${transport}-${peers}`)
+  } finally {
+    await mesh.stop()
+  }
+}
+
+/**
+ * The raw baseline of the 100-peer figure, run in the same process window: bare libp2p + gossipsub nodes
+ * (test/bench/raw-mesh.ts, with the same heartbeat period) each holding a Y.Doc; a node sets one key of
+ * its document and publishes the Yjs update; every other node applies it to its own document. The sample
+ * is the time until the last node applied it. Writers take turns; samples are sequential.
+ */
+async function rawWriteToVisible (n: number, samples: number, heartbeatMs: number): Promise<Record<string, number>> {
+  const t0 = performance.now()
+  const mesh = await createRawMesh(n, { tag: 'mesh', heartbeatMs })
+  try {
+    progress(`raw: ${n} nodes up in ${Math.round(performance.now() - t0)} ms`)
+    const docs = mesh.nodes.map(() => new Y.Doc())
+    const applied = new Map<string, { count: number, done: () => void }>()
+    mesh.nodes.forEach((_, i) => {
+      mesh.pubsub(i).addEventListener('message', (evt) => {
+        if (evt.detail.topic !== RAW_CRDT_TOPIC) return
+        const doc = docs[i]!
+        const before = doc.getMap('agents').size
+        Y.applyUpdate(doc, evt.detail.data)
+        const keys = doc.getMap('agents')
+        if (keys.size === before) return
+        // The key this update added: the last sample's id (samples are sequential).
+        for (const [id, w] of applied) if (keys.has(id) && --w.count === 0) { applied.delete(id); w.done() }
+      })
+    })
+    const sample = async (tag: string, count: number): Promise<number[]> => {
+      const times: number[] = []
+      for (let s = 0; s < count; s++) {
+        const w = s % n
+        const id = `${tag}-${s}`
+        const seen = new Promise<void>((resolve) => { applied.set(id, { count: n - 1, done: resolve }) })
+        const t1 = performance.now()
+        let update: Uint8Array | undefined
+        const onUpdate = (u: Uint8Array): void => { update = u }
+        docs[w]!.once('update', onUpdate)
+        docs[w]!.getMap('agents').set(id, { id, capabilities: ['bench'] })
+        await mesh.pubsub(w).publish(RAW_CRDT_TOPIC, update!)
+        await Promise.race([seen, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`raw sample ${id}: ${applied.get(id)?.count ?? 0} nodes still missing after 30 s`)) }, 30_000).unref())])
+        times.push(performance.now() - t1)
+      }
+      return times
+    }
+    // Let gossipsub build its mesh (its heartbeat is 1 s) before measuring steady state.
+    await sample('raw-warm', Math.min(20, samples))
+    const c0 = process.cpuUsage()
+    const times = await sample('raw', samples)
+    return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples, cpuUsPerWritePerPeer: Math.round(cpuMsSince(c0) * 1000 / samples / n) }
   } finally {
     await mesh.stop()
   }
@@ -195,7 +249,16 @@ export default async function (): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {}
   if (want('w10m')) { progress('10 peers, memory'); out.writeToVisible10Memory = await meshFigure(10, 'memory', 300) }
   if (want('w10t')) { progress('10 peers, tcp'); out.writeToVisible10Tcp = await meshFigure(10, 'tcp', 300) }
-  if (want('w100m')) { progress('100 peers, memory'); out.writeToVisible100Memory = { ...await meshFigure(100, 'memory', 100, 10_000), heartbeatIntervalMs: 10_000 } }
+  if (want('w100m')) {
+    // Raw first, then ours, in the same process window; the ratios are ours / raw.
+    const n = Number(process.env.BENCH_MESH_PEERS ?? 100)
+    progress(`${n} peers, memory: raw baseline`)
+    const raw = await rawWriteToVisible(n, 100, 10_000)
+    progress(`raw: ${JSON.stringify(raw)}`)
+    progress(`${n} peers, memory: ours`)
+    const ours = await meshFigure(n, 'memory', 100, 10_000)
+    out.writeToVisible100Memory = { ...ours, heartbeatIntervalMs: 10_000, peers: n, raw, ratioP50: r2(ours.p50! / raw.p50!), ratioP99: r2(ours.p99! / raw.p99!), cpuRatio: r2(ours.cpuUsPerWritePerPeer! / raw.cpuUsPerWritePerPeer!) }
+  }
   if (want('late')) { progress('late joiner'); out.lateJoiner100k = await lateJoiner(Number(process.env.BENCH_AGENTS ?? 100_000)) }
   return out
 }

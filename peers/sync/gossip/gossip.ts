@@ -114,14 +114,17 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     })
   }
 
+  /**
+   * Gossipsub signs nothing (StrictNoSign, peers/node.ts): the message is the blob, whose host's signature
+   * the replica verifies; `peer` is who sent it to us (the authenticated connection), never its author.
+   */
   private onGossip (peer: PeerId, msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') { this.stats.gossipRejected++; return TopicValidatorResult.Reject }
-    const from = msg.from.toString()
+    const from = peer.toString()
     this.stats.gossipBytesReceived += msg.data.length
-    this.gossipSource = peer.toString()
+    this.gossipSource = from
     let r
     try {
-      r = this.replica.apply(msg.data, from)
+      r = this.replica.apply(msg.data)
     } finally {
       this.gossipSource = undefined
     }
@@ -130,15 +133,16 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
       case 'pending': this.stats.gossipPending++; return TopicValidatorResult.Accept
       case 'duplicate':
         this.stats.gossipDuplicates++
-        // A host's own publish of a blob we already hold (its announce, or an update that reached us by
-        // an exchange first) is still forwarded: peers further on may lack it (gossipsub forwards a
-        // message once). Within the host's republish quota; a relay's copy never is.
+        // A blob we already hold that its host sent us itself (its announce, or an update that reached us
+        // by an exchange first) is still forwarded: peers further on may lack it (gossipsub forwards a
+        // message once). Within the host's republish quota; a relay's copy never is (the message id is
+        // the blob's hash, so a relay's copy is one we have not seen from gossip: ours came by exchange).
         if (r.host === from && this.republishQuota.take(from, Date.now()).ok) return TopicValidatorResult.Accept
         return TopicValidatorResult.Ignore
       case 'rejected':
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
           this.stats.gossipRejected++
-          this.log.warn('gossip update rejected', { from, via: peer.toString(), reason: r.reason, detail: r.detail })
+          this.log.warn('gossip update rejected', { from, reason: r.reason, detail: r.detail })
           this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail, ...(r.host !== undefined ? { host: r.host } : {}) })
           return TopicValidatorResult.Reject
         }

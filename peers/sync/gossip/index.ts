@@ -1,5 +1,5 @@
 /**
- * Gossip (R5): every local update is published on `/agora/<mesh>/crdt/1` (gossipsub, StrictSign).
+ * Gossip (R5): every local update is published on `/agora/<mesh>/crdt/2` (gossipsub, StrictNoSign: the blob carries its host's signature).
  * Inbound messages are applied inside the topic validator, so a message is forwarded only if it verified
  * and applied (or is a new update waiting for a gap); bad ones (undecodable, bad signature, bad Yjs) are
  * rejected — gossipsub then lowers the relaying peer's score — counted, logged and reported as

@@ -9,7 +9,7 @@
  *   {@link INDIRECT_PROBES} other members are asked to ping it (PING_REQ; a helper pings only a peer it is
  *   connected to, else answers NACK). No ACK through them either: the target is *suspected*. A member
  *   whose connection closes is probed indirectly at once.
- * - **Dissemination.** A suspicion is published on the gossipsub topic `/agora/<mesh>/swim/1` (SUSPECT
+ * - **Dissemination.** A suspicion is published on the gossipsub topic `/agora/<mesh>/swim/2` (SUSPECT
  *   target@incarnation, signed by the suspecter); a suspected peer that hears it refutes with a higher
  *   incarnation (ALIVE, signed by itself: nobody else can refute for it, nobody else can forge it). A peer
  *   also publishes ALIVE with a new incarnation when it gains a connection (a join, a heal). Incarnations
@@ -29,7 +29,7 @@
  * {@link PROBE_INBOUND_MAX} handled at once, notices per author by token buckets; every refusal counted.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { SealedMessage, SealedPubsub } from '../../seal.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../../../src/base/log.js'
@@ -49,7 +49,7 @@ export function probeProtocol (mesh: string): string {
 }
 /** Gossipsub topic of membership notices (ALIVE, SUSPECT). */
 export function swimTopic (mesh: string): string {
-  return `/agora/${mesh}/swim/1`
+  return `/agora/${mesh}/swim/2`
 }
 
 /** Members asked to ping a target that did not answer directly. */
@@ -142,7 +142,8 @@ export function emptyProbeStats (): ProbeStats {
 
 export interface ProbeDetectorComponents {
   node: Pick<AgoraLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections'>
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Gossipsub through the application seal (peers/seal.ts): publishes are signed, validators see authenticated authors. */
+  pubsub: Pick<SealedPubsub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   membership: Pick<Membership, 'connectedMembers' | 'isMember' | 'register'>
   registry: Pick<ReplicatedRegistry, 'heard' | 'leases'>
   logger: Logger
@@ -534,9 +535,8 @@ export class ProbeDetector {
     this.c.pubsub.publish(this.topic, bytes).then((r) => { sent?.(r.recipients.length) }, () => { sent?.(0) })
   }
 
-  private onNotice (msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') { this.stats.noticesRejected++; return TopicValidatorResult.Reject }
-    const from = msg.from.toString()
+  private onNotice (msg: SealedMessage): TopicValidatorResult {
+    const from = msg.from
     if (from === this.c.self) return TopicValidatorResult.Ignore
     this.stats.noticeBytesReceived += msg.data.length
     let n: Notice
@@ -584,7 +584,7 @@ export class ProbeDetector {
     return true
   }
 
-  private noticed (_msg: Message): void {
+  private noticed (_msg: SealedMessage): void {
     this.stats.noticesReceived++
   }
 
