@@ -22,7 +22,11 @@ import { ReplicatedRegistry } from '../../crdt/registry.js'
 import { Replica } from '../../crdt/replica.js'
 import { signingContext, withContext } from '../../crdt/signing.js'
 import type { Verifier } from '../../crdt/signing.js'
-import { createVerifier } from '../../peers/keys.js'
+import { createSigner, createVerifier } from '../../peers/keys.js'
+import { gossipMsgId } from '../../peers/node.js'
+import { GossipSeal } from '../../peers/seal.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { DEFAULT_MESH } from '../../peers/sync/constants.js'
 import { RawIndex } from './raw-index.js'
 import { createRawMesh, RAW_CRDT_TOPIC } from './raw-mesh.js'
@@ -121,6 +125,35 @@ async function rawWriteToVisible (n: number, samples: number, heartbeatMs: numbe
     return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples, cpuUsPerWritePerPeer: Math.round(cpuMsSince(c0) * 1000 / samples / n) }
   } finally {
     await mesh.stop()
+  }
+}
+
+/**
+ * Cost of the application seal of gossip messages (peers/seal.ts) on a 64-byte payload, as a heartbeat's:
+ * µs to seal (sign) and to open (verify) one, median of rounds of 1,000. Each receiver opens each message
+ * once; gossipsub (StrictNoSign) adds a SHA-256 message id (`gossipMsgId`), timed too.
+ */
+async function sealCost (): Promise<Record<string, number>> {
+  const key = await generateKeyPair('Ed25519')
+  const id = peerIdFromPrivateKey(key).toString()
+  const seal = new GossipSeal(createSigner(id, key), createVerifier())
+  const topic = '/agora/bench/heartbeat/2'
+  const payload = new Uint8Array(64)
+  const rounds = (fn: () => void): number => {
+    const xs: number[] = []
+    for (let r = 0; r < 7; r++) {
+      const t0 = performance.now()
+      for (let k = 0; k < 1000; k++) fn()
+      xs.push((performance.now() - t0))
+    }
+    return r2(pct(xs, 0.5))
+  }
+  const m = seal.seal(topic, payload)
+  return {
+    sealUs: rounds(() => { seal.seal(topic, payload) }),
+    openUs: rounds(() => { if ('error' in seal.open(topic, m)) throw new Error('seal bench: refused') }),
+    msgIdUs: rounds(() => { gossipMsgId({ topic, data: m }) }),
+    bytes: m.length
   }
 }
 
@@ -259,6 +292,7 @@ export default async function (): Promise<Record<string, unknown>> {
     const ours = await meshFigure(n, 'memory', 100, 10_000)
     out.writeToVisible100Memory = { ...ours, heartbeatIntervalMs: 10_000, peers: n, raw, ratioP50: r2(ours.p50! / raw.p50!), ratioP99: r2(ours.p99! / raw.p99!), cpuRatio: r2(ours.cpuUsPerWritePerPeer! / raw.cpuUsPerWritePerPeer!) }
   }
+  if (want('seal')) { progress('seal'); out.seal = await sealCost() }
   if (want('late')) { progress('late joiner'); out.lateJoiner100k = await lateJoiner(Number(process.env.BENCH_AGENTS ?? 100_000)) }
   return out
 }

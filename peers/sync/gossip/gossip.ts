@@ -106,6 +106,10 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
 
   publish (blob: SignedBlob): void {
     if (!this.running) return
+    // With nobody on the topic, nothing is sent, and gossipsub would still mark the blob's message id
+    // (its hash: peers/node.ts) seen, refusing the same bytes for seenTTL: the announce, when a first peer
+    // subscribes, would then send nothing. Such blobs wait for that announce (or anti-entropy).
+    if (this.pubsub.getSubscribers(this.topic).length === 0) return
     this.stats.gossipPublished++
     this.stats.gossipBytesPublished += blob.bytes.length
     this.pubsub.publish(this.topic, blob.bytes).catch((err: Error) => {
@@ -133,11 +137,12 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
       case 'pending': this.stats.gossipPending++; return TopicValidatorResult.Accept
       case 'duplicate':
         this.stats.gossipDuplicates++
-        // A blob we already hold that its host sent us itself (its announce, or an update that reached us
-        // by an exchange first) is still forwarded: peers further on may lack it (gossipsub forwards a
-        // message once). Within the host's republish quota; a relay's copy never is (the message id is
-        // the blob's hash, so a relay's copy is one we have not seen from gossip: ours came by exchange).
-        if (r.host === from && this.republishQuota.take(from, Date.now()).ok) return TopicValidatorResult.Accept
+        // A blob we already hold but had not seen by gossip (the message id is the blob's hash, so this is
+        // the first copy gossip brought: ours came by an exchange, e.g. the host's announce after our
+        // exchange with it) is still forwarded: peers further on may lack it (gossipsub forwards a message
+        // once). Within the host's republish quota: a replay of old blobs after gossipsub's seenTTL costs
+        // at most that quota, and no copy can be made to look new (the bytes are the host's, signed).
+        if (r.host !== undefined && this.republishQuota.take(r.host, Date.now()).ok) return TopicValidatorResult.Accept
         return TopicValidatorResult.Ignore
       case 'rejected':
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
