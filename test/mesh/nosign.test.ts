@@ -78,9 +78,10 @@ describe('gossip signed by the application only (TCP)', () => {
       await b.registry.register({ id: 'nosign-b', capabilities: ['y'] })
       await m.waitFor(p => p.registry.lookup('nosign-a')?.health === 'degraded' && p.registry.lookup('nosign-b') !== undefined, { what: 'both writes everywhere', timeoutMs: 30_000 })
       await m.waitFor(p => p.replica.countDocs('reg') === 3 && p.replica.countDocs('var') === 3, { what: 'every peer holding every host', timeoutMs: 30_000 })
-      // Heartbeats still authenticate their senders: every peer holds the others alive.
+      // Every peer holds the others alive (heartbeats and probes, both authenticated).
       await m.waitFor(p => m.peers.every(q => q === p || p.registry.leases.get(q.id)?.status === 'alive'), { what: 'every host alive everywhere', timeoutMs: 30_000 })
-      for (const p of [a, b]) expect(p.sealed.seal.stats.opened).toBeGreaterThan(0)
+      // b opened a's genuine message (at least).
+      expect(b.sealed.seal.stats.opened).toBeGreaterThan(0)
     } finally {
       for (const off of offs) off()
     }
