@@ -1,9 +1,11 @@
 /**
  * Assembly of the libp2p node a peer runs on: transports (TCP, memory), Noise, Yamux, identify, ping,
- * bootstrap, kad-dht (namespaced by mesh, so meshes never share a DHT) and gossipsub with StrictSign, plus
+ * bootstrap, kad-dht (namespaced by mesh, so meshes never share a DHT) and gossipsub with StrictNoSign (the
+ * application signs each message: peers/seal.ts), plus
  * a connection gater that enforces the allowlist (O7) and the peer's block list (operator bans and the
  * live harness's partitions), and with a private-network key the pnet connection protector (peers/pnet.ts).
  */
+import { createHash } from 'node:crypto'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { memory } from '@libp2p/memory'
@@ -65,6 +67,23 @@ export class PeerGate {
   }
 }
 
+/**
+ * Gossipsub's message id: SHA-256 of the topic, a zero byte and the whole message. Gossipsub caches the id
+ * as seen before the topic validator runs, so the id must not be craftable: a forged or tampered copy has
+ * other bytes, hence another id, and never hides the valid message (a collision would take a SHA-256
+ * collision). The topic is hashed too: the same bytes sent on another topic, where they are refused, do
+ * not mark them seen on theirs.
+ */
+export function gossipMsgId (msg: { topic: string, data: Uint8Array }): Uint8Array {
+  const h = createHash('sha256')
+  h.update(msg.topic)
+  h.update(ZERO_BYTE)
+  h.update(msg.data)
+  return h.digest()
+}
+
+const ZERO_BYTE = new Uint8Array(1)
+
 /** IP addresses exempt from gossipsub's IP colocation penalty (as gossipsub prints them: exact match). */
 export const LOOPBACK_IPS: readonly string[] = ['127.0.0.1', '::1']
 
@@ -100,7 +119,7 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
     identifyPush: identifyPush(),
     ping: ping(),
     pubsub: gossipsub({
-      globalSignaturePolicy: 'StrictSign',
+      globalSignaturePolicy: 'StrictNoSign',
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
       doPX: false,
@@ -119,10 +138,10 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
       },
       // Heartbeats of our own are frequent; keep gossipsub's message cache modest.
       seenTTL: 2 * 60_000,
-      // Deduplicate copies of a message before verifying its signature again (each copy arriving from
-      // another mesh peer would otherwise cost an Ed25519 verification). Keyed by the signature, which
-      // covers author, seqno and data: a forged copy has another key, and only valid messages are cached.
-      fastMsgIdFn: (msg) => msg.signature !== undefined ? Buffer.from(msg.signature.buffer, msg.signature.byteOffset, msg.signature.byteLength).toString('base64') : Buffer.from(msg.data ?? new Uint8Array(0)).toString('base64')
+      // Gossipsub signs nothing (StrictNoSign): every message carries an application signature that its
+      // topic validator verifies before accepting or forwarding it (peers/seal.ts; document updates carry
+      // their host's signature). Gossipsub's message id hashes what identifies the message: see gossipMsgId.
+      msgIdFn: gossipMsgId
     })
   }
   if (o.dht) {

@@ -19,6 +19,8 @@ import type { RegistryStats } from '../crdt/registry.js'
 import type { VariableStats } from '../crdt/variables.js'
 import { DocStore } from './doc-store.js'
 import { createSigner, createVerifier, loadOrCreateIdentity } from './keys.js'
+import { GossipSeal, sealedPubsub } from './seal.js'
+import type { SealStats, SealedPubsub } from './seal.js'
 import type { Signer, Verifier } from '../crdt/signing.js'
 import { PeerGate, createNode } from './node.js'
 import type { AgoraLibp2p } from './node.js'
@@ -67,6 +69,8 @@ export interface PeerStats {
   hosts: number
   connections: number
   storeErrors: number
+  /** Sealed gossip messages (heartbeats, views, notices, group messages: peers/seal.ts) sealed, opened and refused. */
+  seal: SealStats
 }
 
 /** What this peer knows of one host (`peer.hostStatus(host)`): liveness, and what its documents take here. */
@@ -129,6 +133,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
   private raftOptions: NonNullable<ResolvedPeerOptions['raft']> | undefined
   private readonly signer: Signer
   private readonly verify: Verifier
+  /** Gossipsub through the application seal: heartbeats, probe notices, views and group messages are signed by us, not by gossipsub. */
+  readonly sealed: SealedPubsub
   private raftStarting: Promise<PeerRaft> | undefined
   readonly libp2p: AgoraLibp2p
   readonly log: Logger
@@ -168,6 +174,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     // Outside the Raft group, strong variables and economy commands go to a connected member (the client path).
     this.signer = init.signer
     this.verify = init.verify
+    this.sealed = sealedPubsub(init.node.services.pubsub, new GossipSeal(init.signer, init.verify), init.log.child('seal'))
     const client = new RaftClient(init.node, init.options.mesh, () => this.members(), undefined, init.signer)
     this.strongVars = new StrongVariables(remoteBackend(client), admit)
     this.economy = new PeerEconomy({
@@ -198,6 +205,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     })
     this.agents = new PeerAgents({
       node: init.node,
+      pubsub: this.sealed,
       mesh: init.options.mesh,
       self: this.id,
       log: init.log.child('agents'),
@@ -250,6 +258,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
     this.log = init.log
     this.sync = new SyncEngine({
       node: init.node,
+      sealed: this.sealed,
       replica: init.replica,
       registry: init.registry,
       options: init.options,
@@ -262,7 +271,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       this.sync.on(name, (e) => this.emit(name, e as never))
     }
     this.monitor = new PeerHealth({
-      pubsub: init.node.services.pubsub,
+      pubsub: this.sealed,
       self: this.id,
       logger: init.log.child('health'),
       leases: init.leases,
@@ -541,7 +550,8 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       agents: this.registry.size,
       hosts: this.replica.countDocs('reg'),
       connections: this.libp2p.getConnections().length,
-      storeErrors: this.store?.errors ?? 0
+      storeErrors: this.store?.errors ?? 0,
+      seal: { ...this.sealed.seal.stats }
     }
   }
 }

@@ -9,11 +9,11 @@
  * close), which also carries the auction and vote frames of peer.economy and peer.coordination; the
  * auction protocol id of earlier versions is still served. The sending host is the connection's
  * authenticated peer; a sender agent named in a frame is kept only when the registry has that host
- * claiming it. Group messages are gossipsub messages signed by the publishing peer (StrictSign).
+ * claiming it. Group messages are gossipsub messages sealed by the publishing peer (peers/seal.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { Message } from '@libp2p/gossipsub'
+import type { SealedMessage, SealedPubsub } from '../seal.js'
 import type { Stream, PeerId } from '@libp2p/interface'
 import { AgoraError, InvalidOptionError, LimitExceededError } from '../../src/base/errors.js'
 import { TypedEmitter } from '../../src/base/events.js'
@@ -40,7 +40,7 @@ export function agentsProtocol (mesh: string): string {
 
 /** The gossipsub topic of group `topic` in mesh `mesh`. */
 export function groupTopic (mesh: string, topic: string): string {
-  return `/agora/${mesh}/agents/group/${topic}`
+  return `/agora/${mesh}/agents/group-2/${topic}`
 }
 
 /** Default time a request, message or protocol call waits for its reply. */
@@ -112,6 +112,8 @@ export interface TaskHooks {
 
 interface Ctx {
   node: AgoraLibp2p
+  /** Gossipsub through the application seal (peers/seal.ts): group messages are signed by their host. */
+  pubsub: SealedPubsub
   mesh: string
   self: string
   log: Logger
@@ -410,7 +412,7 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
     this.deliverGroup(topic, { topic, message: body, from: { host: this.ctx.self, ...(from !== undefined ? { agent: from } : {}) } })
     if (!this.running) return 0
     try {
-      const r = await this.ctx.node.services.pubsub.publish(groupTopic(this.ctx.mesh, topic), data)
+      const r = await this.ctx.pubsub.publish(groupTopic(this.ctx.mesh, topic), data)
       return r.recipients.length
     } catch (err) {
       // gossipsub refuses to publish with no peer on the topic: nobody else listens yet.
@@ -443,25 +445,25 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
   /** Peers this peer knows to subscribe to group `topic` (gossipsub's view). */
   subscribers (topic: string): string[] {
     checkTopic(topic)
-    return this.ctx.node.services.pubsub.getSubscribers(groupTopic(this.ctx.mesh, topic)).map(p => p.toString())
+    return this.ctx.pubsub.getSubscribers(groupTopic(this.ctx.mesh, topic)).map(p => p.toString())
   }
 
   private join (topic: string): void {
     const t = groupTopic(this.ctx.mesh, topic)
-    const pubsub = this.ctx.node.services.pubsub
+    const pubsub = this.ctx.pubsub
     pubsub.topicValidators.set(t, (peer, msg) => this.onGroup(topic, peer, msg))
     pubsub.subscribe(t)
   }
 
   private leave (topic: string): void {
     const t = groupTopic(this.ctx.mesh, topic)
-    const pubsub = this.ctx.node.services.pubsub
+    const pubsub = this.ctx.pubsub
     pubsub.topicValidators.delete(t)
     try { pubsub.unsubscribe(t) } catch {}
   }
 
-  private onGroup (topic: string, _relay: PeerId, msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed' || msg.data.length > AGENT_PAYLOAD_BYTES_MAX + 1024) { this.stats.groupRejected++; return TopicValidatorResult.Reject }
+  private onGroup (topic: string, _relay: PeerId, msg: SealedMessage): TopicValidatorResult {
+    if (msg.data.length > AGENT_PAYLOAD_BYTES_MAX + 1024) { this.stats.groupRejected++; return TopicValidatorResult.Reject }
     let m: { body?: unknown, from?: unknown }
     try {
       m = JSON.parse(dec.decode(msg.data)) as { body?: unknown, from?: unknown }
@@ -473,7 +475,7 @@ export class PeerAgents extends TypedEmitter<PeerAgentsEvents> {
       this.stats.groupRejected++
       return TopicValidatorResult.Reject
     }
-    const host = msg.from.toString()
+    const host = msg.from
     this.stats.groupReceived++
     this.deliverGroup(topic, { topic, message: m.body, from: this.senderOf(host, m.from as string | undefined) })
     return TopicValidatorResult.Accept

@@ -2,7 +2,7 @@
  * The reachability view (FEATURES I3): a small signed gossip message in which a peer tells the mesh which
  * hosts it currently finds silent (suspected or unreachable). Receivers use it to tell a host only they
  * cannot reach (others reach it: a partition between them and it) from one nobody reaches, and to group
- * silent hosts by the connectivity last known between them. Sent on `/agora/<mesh>/view/1` (StrictSign)
+ * silent hosts by the connectivity last known between them. Sent on `/agora/<mesh>/view/2` (sealed, peers/seal.ts)
  * when the sender's set changes (at most once a heartbeat period) and every {@link VIEW_REFRESH_HEARTBEATS}
  * heartbeat periods.
  *
@@ -32,9 +32,9 @@ export const VIEW_REFRESH_HEARTBEATS = 10
 /** A view not refreshed for this many heartbeat periods is forgotten by receivers (3 refreshes missed). */
 export const VIEW_TTL_HEARTBEATS = 3 * VIEW_REFRESH_HEARTBEATS
 
-/** Gossipsub topic of views (StrictSign): `/agora/<mesh>/view/1`. */
+/** Gossipsub topic of views (sealed by their author, peers/seal.ts): `/agora/<mesh>/view/2`. */
 export function viewTopic (mesh: string): string {
-  return `/agora/${mesh}/view/1`
+  return `/agora/${mesh}/view/2`
 }
 
 export interface ReachabilityView {

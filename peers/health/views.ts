@@ -1,6 +1,6 @@
 /**
  * The reachability-view exchange (FEATURES I3): publishes this peer's view (view.ts) on
- * `/agora/<mesh>/view/1` and keeps the last view of each sender. Inbound views are validated in the
+ * `/agora/<mesh>/view/2` and keeps the last view of each sender. Inbound views are validated in the
  * topic validator: unsigned or undecodable → reject (`viewsRejected`, logged at debug); our own →
  * ignore; a replay (not newer than the sender's last one, or older than the replay bound) or one stamped
  * too far ahead of our clock → ignore (`viewsStale`, `viewsFuture`, as heartbeats are filtered); beyond
@@ -18,7 +18,7 @@
  * ```
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { SealedMessage, SealedPubsub } from '../seal.js'
 import type { Logger } from '../../src/base/log.js'
 import { KeyedTokenBuckets } from '../../protocols/infrastructure/token-bucket.js'
 import { HeartbeatFilter } from '../sync/liveness/heartbeat.js'
@@ -46,7 +46,8 @@ export interface ViewStats {
 }
 
 export interface ViewExchangeComponents {
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Gossipsub through the application seal (peers/seal.ts): publishes are signed, validators see authenticated authors. */
+  pubsub: Pick<SealedPubsub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   /** This peer's id (its own views are ignored). */
   self: string
   logger: Logger
@@ -116,9 +117,8 @@ export class ViewExchange {
 
   get size (): number { return this.views.size }
 
-  private onView (msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') { this.stats.viewsRejected++; return TopicValidatorResult.Reject }
-    const from = msg.from.toString()
+  private onView (msg: SealedMessage): TopicValidatorResult {
+    const from = msg.from
     if (from === this.components.self) return TopicValidatorResult.Ignore
     let v: ReachabilityView
     try {

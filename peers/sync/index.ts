@@ -5,8 +5,8 @@
  * - membership/: which peers are mesh members (`member:joined`, `member:left`), discovery dials;
  * - anti-entropy/: digest exchanges over `/agora/<mesh>/sync/1.0.0`, the queue and concurrency limits,
  *   sync health (`sync:completed`, `sync:failed`);
- * - gossip/: signed updates on `/agora/<mesh>/crdt/1`, rejections (`update:rejected`), pulls on gaps;
- * - liveness/: heartbeats on `/agora/<mesh>/heartbeat/1` feeding the lease table and the lag.
+ * - gossip/: signed updates on `/agora/<mesh>/crdt/2`, rejections (`update:rejected`), pulls on gaps;
+ * - liveness/: heartbeats on `/agora/<mesh>/heartbeat/2` feeding the lease table and the lag.
  *
  * They share one {@link SyncHealthTable} (health.ts). {@link SyncEngine} keeps the surface the peer uses:
  * the union of the services' events and stats, in one emitter and one stats object.
@@ -22,6 +22,7 @@
  * await sync.stop()
  * ```
  */
+import type { SealedPubsub } from '../seal.js'
 import { TypedEmitter } from '../../src/base/events.js'
 import type { Logger } from '../../src/base/log.js'
 import type { Replica, RejectReason } from '../../crdt/replica.js'
@@ -61,6 +62,8 @@ export interface SyncEventMap extends Record<string, unknown> {
 
 export interface SyncEngineInit {
   node: AgoraLibp2p
+  /** Gossipsub through the application seal, for the topics without signed documents (peers/seal.ts). */
+  sealed: SealedPubsub
   replica: Replica
   registry: ReplicatedRegistry
   options: ResolvedPeerOptions
@@ -103,7 +106,7 @@ export class SyncEngine extends TypedEmitter<SyncEventMap> {
       hostsMax: o.limits.hostsMax
     })
     this.liveness = createLiveness({
-      pubsub: init.node.services.pubsub,
+      pubsub: init.sealed,
       node: init.node,
       replica: init.replica,
       registry: init.registry,

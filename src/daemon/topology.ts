@@ -1,7 +1,7 @@
 /**
  * `GET /v1/topology`: which peers reach which, as this daemon knows it, for the dashboard's graph.
  *
- * Every peer gossips a signed reachability view (peers/health/view.ts, topic `/agora/<mesh>/view/1`)
+ * Every peer gossips a signed reachability view (peers/health/view.ts, topic `/agora/<mesh>/view/2`)
  * naming the hosts it finds silent (at most {@link VIEW_SILENT_MAX} listed, the rest counted) and how
  * many it hears. A view does not list the hosts its sender reaches, so `reaches` is derived here: the
  * hosts this daemon knows (itself included, hosts that left excluded) minus the sender and minus the

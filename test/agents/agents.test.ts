@@ -10,6 +10,7 @@ import { createLiveMesh, type LiveMesh } from '../../sim/live.js'
 import { waitUntil } from '../helpers/wait.js'
 import { codeOf } from '../coordination/harness.js'
 import { CHANNEL_PENDING_MAX } from '../../peers/agents/channel.js'
+import { groupTopic } from '../../peers/agents/service.js'
 import type { AgentContext, GroupMessage } from '../../peers/agents/types.js'
 
 let m: LiveMesh
@@ -165,15 +166,15 @@ describe('peer.agents over TCP', () => {
       await m.peers[0]!.agents.publish('team/alpha', { round: 1 }, { from: 'echo-0' })
       await waitUntil(() => got.every(g => g.length === 1), { what: 'the message on every peer', timeoutMs: 10_000 })
       for (const g of got) expect(g[0]).toEqual({ topic: 'team/alpha', message: { round: 1 }, from: { host: m.peers[0]!.id, agent: 'echo-0' } })
-      // A raw gossipsub publish naming an agent that peer 2 does not host: receivers drop the agent claim.
+      // A message sealed by peer 2 naming an agent that peer 2 does not host: receivers drop the agent claim.
       const forged = new TextEncoder().encode(JSON.stringify({ body: 'psst', from: 'echo-1' }))
-      await m.peers[2]!.libp2p.services.pubsub.publish(`/agora/${m.peers[2]!.options.mesh}/agents/group/team/alpha`, forged)
+      await m.peers[2]!.sealed.publish(groupTopic(m.peers[2]!.options.mesh, 'team/alpha'), forged)
       await waitUntil(() => got[0]!.length === 2 && got[1]!.length === 2, { what: 'the forged message', timeoutMs: 10_000 })
       expect(got[0]![1]!.from).toEqual({ host: m.peers[2]!.id })
       expect(got[1]![1]!.from).toEqual({ host: m.peers[2]!.id })
       // Malformed group messages are rejected and counted, not delivered.
       const before = m.peers[0]!.agents.stats.groupRejected
-      await m.peers[1]!.libp2p.services.pubsub.publish(`/agora/${m.peers[1]!.options.mesh}/agents/group/team/alpha`, new TextEncoder().encode('{not json'))
+      await m.peers[1]!.sealed.publish(groupTopic(m.peers[1]!.options.mesh, 'team/alpha'), new TextEncoder().encode('{not json'))
       await waitUntil(() => m.peers[0]!.agents.stats.groupRejected > before, { what: 'the malformed message counted', timeoutMs: 10_000 })
       expect(got[0]!.length).toBe(2)
     } finally {

@@ -20,23 +20,14 @@
  * BENCH_FORMATION_PEERS=100,150,200 picks the sizes; BENCH_FORMATION_RAW=0 skips the raw baseline,
  * BENCH_FORMATION_OURS=0 runs it alone (to run it in another process at the same time as ours).
  */
-import { createLibp2p } from 'libp2p'
-import type { Libp2p } from 'libp2p'
-import { memory } from '@libp2p/memory'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { gossipsub } from '@libp2p/gossipsub'
-import type { GossipSub } from '@libp2p/gossipsub'
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
-import { createRand } from '../../src/base/prng.js'
 import { round } from './figures.js'
+import { createRawMesh } from './raw-mesh.js'
 
 export const name = 'formation'
 
 const HEARTBEAT_MS = 10_000
-const LINKS = 4
 /** Marks (s) of the creation curve. */
 const MARKS_S = [10, 20, 40, 60, 90, 120, 180, 240, 300]
 
@@ -117,43 +108,22 @@ async function ours (n: number, deadlineMs: number): Promise<Record<string, unkn
   }
 }
 
-/** The raw baseline: bare libp2p + gossipsub nodes dialled as createLiveMesh dials. */
+/** The raw baseline: bare libp2p + gossipsub nodes dialled as createLiveMesh dials (test/bench/raw-mesh.ts). */
 async function raw (n: number, deadlineMs: number): Promise<Record<string, unknown>> {
-  const nodes: Libp2p[] = []
-  const timers: Array<ReturnType<typeof setInterval>> = []
-  const rand = createRand(1)
   const t0 = performance.now()
   const c0 = process.cpuUsage()
   const cpuAt: Record<string, number> = {}
+  const mesh = await createRawMesh(n, {
+    tag: 'formation',
+    heartbeatMs: HEARTBEAT_MS,
+    shouldStop: () => performance.now() - t0 > deadlineMs,
+    onNode: (i) => { if (i > 0 && i % 25 === 0) cpuAt[`${i}`] = cpuSeconds(c0) }
+  })
   try {
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && i % 25 === 0) cpuAt[`${i}`] = cpuSeconds(c0)
-      if (performance.now() - t0 > deadlineMs) return { peers: n, formed: false, created: i, cpuSecondsAtPeers: cpuAt }
-      const node = await createLibp2p({
-        addresses: { listen: [`/memory/raw-formation-${process.pid}-${n}-${i}`] },
-        transports: [memory()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        connectionManager: { maxConnections: 1000, inboundConnectionThreshold: 10_000, dialTimeout: 10_000 },
-        services: { identify: identify(), pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true, emitSelf: false }) }
-      })
-      nodes.push(node)
-      const ps = node.services.pubsub as unknown as GossipSub
-      ps.subscribe('raw/heartbeat')
-      ps.subscribe('raw/crdt')
-      const payload = new Uint8Array(64)
-      const t = setInterval(() => { ps.publish('raw/heartbeat', payload).catch(() => {}) }, HEARTBEAT_MS)
-      timers.push(t)
-      const targets = new Set<number>()
-      if (i > 0) targets.add(0)
-      const earlier = Array.from({ length: i }, (_, k) => k)
-      while (targets.size < Math.min(LINKS, i) && earlier.length > 0) targets.add(earlier.splice(rand.int(earlier.length), 1)[0]!)
-      for (const k of targets) await node.dial(nodes[k]!.getMultiaddrs()[0]!).catch(() => {})
-    }
+    if (mesh.created < n) return { peers: n, formed: false, created: mesh.created, cpuSecondsAtPeers: cpuAt }
     return { peers: n, formed: true, formedMs: Math.round(performance.now() - t0), formedCpuS: cpuSeconds(c0), cpuSecondsAtPeers: cpuAt }
   } finally {
-    for (const t of timers) clearInterval(t)
-    await Promise.allSettled(nodes.map(async x => { await x.stop() }))
+    await mesh.stop()
   }
 }
 

@@ -82,7 +82,7 @@ export default async function (): Promise<Record<string, unknown>> {
   const silentIds = ids.slice(1, 6).sort()
   for (let i = 6; i < PEERS; i++) {
     const from = ids[i]!
-    const r = validate(undefined, { type: 'signed', from: { toString: () => from }, data: encodeView({ sentAtMs: now - 100, reached: PEERS - 6, silentTotal: 5, silent: silentIds }) })
+    const r = validate(undefined, { topic: viewTopic('agora'), from, data: encodeView({ sentAtMs: now - 100, reached: PEERS - 6, silentTotal: 5, silent: silentIds }) })
     if (r !== TopicValidatorResult.Accept) throw new Error(`view of ${from} not accepted: ${r}`)
   }
   for (let k = 0; k < 10_000; k++) {

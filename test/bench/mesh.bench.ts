@@ -22,9 +22,16 @@ import { ReplicatedRegistry } from '../../crdt/registry.js'
 import { Replica } from '../../crdt/replica.js'
 import { signingContext, withContext } from '../../crdt/signing.js'
 import type { Verifier } from '../../crdt/signing.js'
-import { createVerifier } from '../../peers/keys.js'
+import { createSigner, createVerifier } from '../../peers/keys.js'
+import { gossipMsgId } from '../../peers/node.js'
+import { GossipSeal } from '../../peers/seal.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { RPC } from '@libp2p/gossipsub/message'
+import * as Digest from 'multiformats/hashes/digest'
 import { DEFAULT_MESH } from '../../peers/sync/constants.js'
 import { RawIndex } from './raw-index.js'
+import { createRawMesh, RAW_CRDT_TOPIC } from './raw-mesh.js'
 
 export const name = 'mesh'
 
@@ -35,8 +42,9 @@ function pct (xs: number[], p: number): number {
 
 const r2 = (x: number): number => Number(x.toFixed(2))
 
-async function writeToVisible (peers: Peer[], samples: number, tag: string): Promise<{ p50: number, p99: number, max: number, samples: number }> {
+async function writeToVisible (peers: Peer[], samples: number, tag: string): Promise<{ p50: number, p99: number, max: number, samples: number, cpuUsPerWritePerPeer: number }> {
   const times: number[] = []
+  const c0 = process.cpuUsage()
   for (let s = 0; s < samples; s++) {
     const writer = peers[s % peers.length]!
     const id = `${tag}-${s}`
@@ -50,7 +58,7 @@ async function writeToVisible (peers: Peer[], samples: number, tag: string): Pro
     await seen
     times.push(performance.now() - t0)
   }
-  return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples }
+  return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples, cpuUsPerWritePerPeer: Math.round(cpuMsSince(c0) * 1000 / samples / peers.length) }
 }
 
 async function meshFigure (peers: number, transport: 'tcp' | 'memory', samples: number, heartbeatIntervalMs = 1000): Promise<Record<string, number>> {
@@ -67,6 +75,106 @@ async function meshFigure (peers: number, transport: 'tcp' | 'memory', samples: 
     return await writeToVisible(mesh.peers, samples, `w-${transport}-${peers}`)
   } finally {
     await mesh.stop()
+  }
+}
+
+/**
+ * The raw baseline of the 100-peer figure, run in the same process window: bare libp2p + gossipsub nodes
+ * (test/bench/raw-mesh.ts, with the same heartbeat period) each holding a Y.Doc; a node sets one key of
+ * its document and publishes the Yjs update; every other node applies it to its own document. The sample
+ * is the time until the last node applied it. Writers take turns; samples are sequential.
+ */
+async function rawWriteToVisible (n: number, samples: number, heartbeatMs: number): Promise<Record<string, number>> {
+  const t0 = performance.now()
+  const mesh = await createRawMesh(n, { tag: 'mesh', heartbeatMs })
+  try {
+    progress(`raw: ${n} nodes up in ${Math.round(performance.now() - t0)} ms`)
+    const docs = mesh.nodes.map(() => new Y.Doc())
+    const applied = new Map<string, { count: number, done: () => void }>()
+    mesh.nodes.forEach((_, i) => {
+      mesh.pubsub(i).addEventListener('message', (evt) => {
+        if (evt.detail.topic !== RAW_CRDT_TOPIC) return
+        const doc = docs[i]!
+        const before = doc.getMap('agents').size
+        Y.applyUpdate(doc, evt.detail.data)
+        const keys = doc.getMap('agents')
+        if (keys.size === before) return
+        // The key this update added: the last sample's id (samples are sequential).
+        for (const [id, w] of applied) if (keys.has(id) && --w.count === 0) { applied.delete(id); w.done() }
+      })
+    })
+    const sample = async (tag: string, count: number): Promise<number[]> => {
+      const times: number[] = []
+      for (let s = 0; s < count; s++) {
+        const w = s % n
+        const id = `${tag}-${s}`
+        const seen = new Promise<void>((resolve) => { applied.set(id, { count: n - 1, done: resolve }) })
+        const t1 = performance.now()
+        let update: Uint8Array | undefined
+        const onUpdate = (u: Uint8Array): void => { update = u }
+        docs[w]!.once('update', onUpdate)
+        docs[w]!.getMap('agents').set(id, { id, capabilities: ['bench'] })
+        await mesh.pubsub(w).publish(RAW_CRDT_TOPIC, update!)
+        await Promise.race([seen, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`raw sample ${id}: ${applied.get(id)?.count ?? 0} nodes still missing after 30 s`)) }, 30_000).unref())])
+        times.push(performance.now() - t1)
+      }
+      return times
+    }
+    // Let gossipsub build its mesh (its heartbeat is 1 s) before measuring steady state.
+    await sample('raw-warm', Math.min(20, samples))
+    const c0 = process.cpuUsage()
+    const times = await sample('raw', samples)
+    return { p50: r2(pct(times, 0.5)), p99: r2(pct(times, 0.99)), max: r2(Math.max(...times)), samples, cpuUsPerWritePerPeer: Math.round(cpuMsSince(c0) * 1000 / samples / n) }
+  } finally {
+    await mesh.stop()
+  }
+}
+
+/**
+ * Cost of the application seal of gossip messages (peers/seal.ts) on a 64-byte payload, as a heartbeat's:
+ * µs to seal (sign) and to open (verify) one, median of rounds of 1,000. Each receiver opens each message
+ * once; gossipsub (StrictNoSign) adds a SHA-256 message id (`gossipMsgId`), timed too.
+ */
+async function sealCost (): Promise<Record<string, number>> {
+  const key = await generateKeyPair('Ed25519')
+  const id = peerIdFromPrivateKey(key).toString()
+  const seal = new GossipSeal(createSigner(id, key), createVerifier())
+  const topic = '/agora/bench/heartbeat/2'
+  const payload = new Uint8Array(64)
+  const m = seal.seal(topic, payload)
+  // What gossipsub's StrictSign did per message, with its own steps (utils/buildRawMessage.js): sign the
+  // protobuf of from, data, seqno and topic behind 'libp2p-pubsub:'; a receiver decodes the author's peer
+  // id from its multihash and verifies (awaiting a promise, as there). Rounds interleave the five.
+  const prefix = new TextEncoder().encode('libp2p-pubsub:')
+  const from = peerIdFromPrivateKey(key).toMultihash().bytes
+  const seqno = new Uint8Array(8)
+  const toSign = (): Uint8Array => { const body = RPC.Message.encode({ from, data: payload, seqno, topic }); const out = new Uint8Array(prefix.length + body.length); out.set(prefix, 0); out.set(body, prefix.length); return out }
+  const signature = await key.sign(toSign())
+  const ops: Record<string, () => Promise<void> | void> = {
+    sealUs: () => { seal.seal(topic, payload) },
+    openUs: () => { if ('error' in seal.open(topic, m)) throw new Error('seal bench: refused') },
+    msgIdUs: () => { gossipMsgId({ topic, data: m }) },
+    gossipsubSignUs: async () => { await key.sign(toSign()) },
+    gossipsubVerifyUs: async () => {
+      const pub = peerIdFromMultihash(Digest.decode(from)).publicKey!
+      if (!(await pub.verify(toSign(), signature))) throw new Error('seal bench: gossipsub signature refused')
+    }
+  }
+  const times: Record<string, number[]> = {}
+  for (let r = 0; r < 9; r++) {
+    for (const [name, fn] of Object.entries(ops)) {
+      const t0 = performance.now()
+      // 1,000 operations: the total in ms is the µs of one.
+      for (let k = 0; k < 1000; k++) await fn()
+      ;(times[name] ??= []).push(performance.now() - t0)
+    }
+  }
+  const f = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, r2(pct(xs, 0.5))]))
+  return {
+    ...f,
+    ratioSign: r2(f.sealUs! / f.gossipsubSignUs!),
+    ratioVerify: r2(f.openUs! / f.gossipsubVerifyUs!),
+    bytes: m.length
   }
 }
 
@@ -205,7 +313,17 @@ export default async function (): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {}
   if (want('w10m')) { progress('10 peers, memory'); out.writeToVisible10Memory = await meshFigure(10, 'memory', 300) }
   if (want('w10t')) { progress('10 peers, tcp'); out.writeToVisible10Tcp = await meshFigure(10, 'tcp', 300) }
-  if (want('w100m')) { progress('100 peers, memory'); out.writeToVisible100Memory = { ...await meshFigure(100, 'memory', 100, 10_000), heartbeatIntervalMs: 10_000 } }
+  if (want('w100m')) {
+    // Raw first, then ours, in the same process window; the ratios are ours / raw.
+    const n = Number(process.env.BENCH_MESH_PEERS ?? 100)
+    progress(`${n} peers, memory: raw baseline`)
+    const raw = await rawWriteToVisible(n, 100, 10_000)
+    progress(`raw: ${JSON.stringify(raw)}`)
+    progress(`${n} peers, memory: ours`)
+    const ours = await meshFigure(n, 'memory', 100, 10_000)
+    out.writeToVisible100Memory = { ...ours, heartbeatIntervalMs: 10_000, peers: n, raw, ratioP50: r2(ours.p50! / raw.p50!), ratioP99: r2(ours.p99! / raw.p99!), cpuRatio: r2(ours.cpuUsPerWritePerPeer! / raw.cpuUsPerWritePerPeer!) }
+  }
+  if (want('seal')) { progress('seal'); out.seal = await sealCost() }
   if (want('late')) { progress('late joiner'); out.lateJoiner100k = await lateJoiner(Number(process.env.BENCH_AGENTS ?? 100_000)) }
   return out
 }

@@ -47,7 +47,7 @@ describe('bad input on the network path', () => {
     // b's own signature, a stamp ~285,000 years ahead: it used to become b's latest stamp, so every honest
     // heartbeat after it was "stale" and b's lease ran out.
     const received = a.stats().sync.heartbeatsReceived
-    await b.libp2p.services.pubsub.publish(meshProtocols('agora').heartbeatTopic, encodeHeartbeat({ sentAtMs: Number.MAX_SAFE_INTEGER, load: 0, docs: [] }))
+    await b.sealed.publish(meshProtocols('agora').heartbeatTopic, encodeHeartbeat({ sentAtMs: Number.MAX_SAFE_INTEGER, load: 0, docs: [] }))
     await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsReceived >= received + 4, { what: 'later heartbeats from b to be accepted', timeoutMs: 10_000 })
     expect(a.stats().sync.heartbeatsFuture).toBe(1)
     expect(a.registry.leases.get(b.id)?.status).toBe('alive')
@@ -88,11 +88,14 @@ describe('bad input on the network path', () => {
     const topics = meshProtocols('agora')
     const garbage = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(2000).fill(0xff), new TextEncoder().encode('{"not":"yjs"}')]
     for (const g of garbage) await b.libp2p.services.pubsub.publish(topics.crdtTopic, g).catch(() => {})
+    // On the heartbeat topic: garbage without a seal is refused before liveness sees it; garbage sealed by b
+    // (b's signature, a payload that is no heartbeat) reaches liveness, which refuses it.
     for (const g of garbage) await b.libp2p.services.pubsub.publish(topics.heartbeatTopic, g).catch(() => {})
-    await mesh.waitFor((p) => p !== a || (p.stats().sync.gossipRejected >= 3 && p.stats().sync.heartbeatsRejected >= 3), { what: 'garbage to be counted' })
+    for (const g of garbage) await b.sealed.publish(topics.heartbeatTopic, g).catch(() => {})
+    await mesh.waitFor((p) => p !== a || (p.stats().sync.gossipRejected >= 3 && p.stats().sync.heartbeatsRejected >= 3 && p.sealed.seal.stats.sealRejectedDecode >= 3), { what: 'garbage to be counted' })
     // A replayed (old) heartbeat neither proves life nor counts as one.
     const { encodeHeartbeat } = await import('../../peers/sync/liveness/heartbeat.js')
-    await b.libp2p.services.pubsub.publish(topics.heartbeatTopic, encodeHeartbeat({ sentAtMs: Date.now() - 3_600_000, load: 0, docs: [], leaving: true }))
+    await b.sealed.publish(topics.heartbeatTopic, encodeHeartbeat({ sentAtMs: Date.now() - 3_600_000, load: 0, docs: [], leaving: true }))
     await mesh.waitFor((p) => p !== a || p.stats().sync.heartbeatsStale >= 1, { what: 'the replay to be ignored' })
     expect(a.registry.leases.get(b.id)?.status).toBe('alive')
 

@@ -113,7 +113,7 @@ describe('mesh health report over TCP', () => {
     // b's own view (empty) reaches a: published at b's first evaluation.
     await waitUntil(() => a.monitor.views.get(b.id), { what: 'b\'s view at a', timeoutMs: 10_000 })
     const topic = viewTopic('agora')
-    const pub = async (bytes: Uint8Array): Promise<void> => { await b.libp2p.services.pubsub.publish(topic, bytes).catch(() => {}) }
+    const pub = async (bytes: Uint8Array): Promise<void> => { await b.sealed.publish(topic, bytes).catch(() => {}) }
     const rejected = a.monitor.views.stats.viewsRejected
     await pub(Uint8Array.of(5, 1, 0, 0, 0, 40))
     await pub(Uint8Array.of(9, 9, 9))

@@ -105,7 +105,8 @@ describe('probe liveness', () => {
     await m.waitFor(p => p === target || detector(p).state(target.id)?.incarnation === detector(target).incarnation, { timeoutMs: 30_000, what: 'the target\'s incarnation known everywhere' })
     const lost: string[] = []
     for (const p of m.peers) p.registry.on('agent:unreachable', e => { if (e.agent.id === 'target-agent') lost.push(p.id) })
-    const pubsub = hostile.libp2p.services.pubsub
+    // The hostile peer's own seal: its notices are authentic, their claims are not.
+    const pubsub = hostile.sealed
     const forged = detector(hostile).state(target.id)!.incarnation
     expect(forged).toBe(detector(target).incarnation)
     // One forged suspicion of the target's current incarnation, then a flood naming later ones.

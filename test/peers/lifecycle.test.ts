@@ -153,7 +153,7 @@ const SERVICES = [
   lifecycleCase({
     name: 'liveness',
     create: (ctx: Ctx) => createLiveness({
-      pubsub: ctx.a.libp2p.services.pubsub,
+      pubsub: ctx.a.sealed,
       node: ctx.a.libp2p,
       replica: ctx.a.replica,
       registry: ctx.a.registry,
@@ -229,7 +229,7 @@ const SERVICES = [
     name: 'health',
     // The health monitor: evaluates every TICK_MS and exchanges reachability views with B.
     create: ({ a, health }: Ctx) => new PeerHealth({
-      pubsub: a.libp2p.services.pubsub,
+      pubsub: a.sealed,
       self: a.id,
       logger,
       leases: a.registry.leases,

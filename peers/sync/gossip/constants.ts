@@ -1,8 +1,11 @@
 /** Topic of gossip. */
 
-/** Gossipsub topic of signed document updates (StrictSign): `/agora/<mesh>/crdt/1`. */
+/**
+ * Gossipsub topic of signed document updates: `/agora/<mesh>/crdt/2`. Version 2: gossipsub signs nothing
+ * (StrictNoSign); each message is a blob signed by its host (version 1 peers, StrictSign, cannot talk to it).
+ */
 export function crdtTopic (mesh: string): string {
-  return `/agora/${mesh}/crdt/1`
+  return `/agora/${mesh}/crdt/2`
 }
 
 /**

@@ -106,6 +106,10 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
 
   publish (blob: SignedBlob): void {
     if (!this.running) return
+    // With nobody on the topic, nothing is sent, and gossipsub would still mark the blob's message id
+    // (its hash: peers/node.ts) seen, refusing the same bytes for seenTTL: the announce, when a first peer
+    // subscribes, would then send nothing. Such blobs wait for that announce (or anti-entropy).
+    if (this.pubsub.getSubscribers(this.topic).length === 0) return
     this.stats.gossipPublished++
     this.stats.gossipBytesPublished += blob.bytes.length
     this.pubsub.publish(this.topic, blob.bytes).catch((err: Error) => {
@@ -114,14 +118,17 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     })
   }
 
+  /**
+   * Gossipsub signs nothing (StrictNoSign, peers/node.ts): the message is the blob, whose host's signature
+   * the replica verifies; `peer` is who sent it to us (the authenticated connection), never its author.
+   */
   private onGossip (peer: PeerId, msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') { this.stats.gossipRejected++; return TopicValidatorResult.Reject }
-    const from = msg.from.toString()
+    const from = peer.toString()
     this.stats.gossipBytesReceived += msg.data.length
-    this.gossipSource = peer.toString()
+    this.gossipSource = from
     let r
     try {
-      r = this.replica.apply(msg.data, from)
+      r = this.replica.apply(msg.data)
     } finally {
       this.gossipSource = undefined
     }
@@ -130,15 +137,17 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
       case 'pending': this.stats.gossipPending++; return TopicValidatorResult.Accept
       case 'duplicate':
         this.stats.gossipDuplicates++
-        // A host's own publish of a blob we already hold (its announce, or an update that reached us by
-        // an exchange first) is still forwarded: peers further on may lack it (gossipsub forwards a
-        // message once). Within the host's republish quota; a relay's copy never is.
-        if (r.host === from && this.republishQuota.take(from, Date.now()).ok) return TopicValidatorResult.Accept
+        // A blob we already hold but had not seen by gossip (the message id is the blob's hash, so this is
+        // the first copy gossip brought: ours came by an exchange, e.g. the host's announce after our
+        // exchange with it) is still forwarded: peers further on may lack it (gossipsub forwards a message
+        // once). Within the host's republish quota: a replay of old blobs after gossipsub's seenTTL costs
+        // at most that quota, and no copy can be made to look new (the bytes are the host's, signed).
+        if (r.host !== undefined && this.republishQuota.take(r.host, Date.now()).ok) return TopicValidatorResult.Accept
         return TopicValidatorResult.Ignore
       case 'rejected':
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
           this.stats.gossipRejected++
-          this.log.warn('gossip update rejected', { from, via: peer.toString(), reason: r.reason, detail: r.detail })
+          this.log.warn('gossip update rejected', { from, reason: r.reason, detail: r.detail })
           this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail, ...(r.host !== undefined ? { host: r.host } : {}) })
           return TopicValidatorResult.Reject
         }

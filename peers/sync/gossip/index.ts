@@ -1,5 +1,5 @@
 /**
- * Gossip (R5): every local update is published on `/agora/<mesh>/crdt/1` (gossipsub, StrictSign).
+ * Gossip (R5): every local update is published on `/agora/<mesh>/crdt/2` (gossipsub, StrictNoSign: the blob carries its host's signature).
  * Inbound messages are applied inside the topic validator, so a message is forwarded only if it verified
  * and applied (or is a new update waiting for a gap); bad ones (undecodable, bad signature, bad Yjs) are
  * rejected — gossipsub then lowers the relaying peer's score — counted, logged and reported as
@@ -71,7 +71,7 @@ export interface GossipInit {
 }
 
 export interface GossipComponents {
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'addEventListener' | 'removeEventListener'>
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers' | 'addEventListener' | 'removeEventListener'>
   /** Applies inbound updates; its `onGap` hook is chained at construction. Its own documents are announced once (`get`). */
   replica: Pick<Replica, 'apply' | 'hooks' | 'shouldReport' | 'id' | 'get' | 'limits'>
   /** Where to pull from on a gap. */

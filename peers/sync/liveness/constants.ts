@@ -1,9 +1,9 @@
 /** Topic and limits of liveness. */
 import { DEFAULT_LIMITS } from '../../../crdt/limits.js'
 
-/** Gossipsub topic of heartbeats (StrictSign; codec in heartbeat.ts): `/agora/<mesh>/heartbeat/1`. */
+/** Gossipsub topic of heartbeats (sealed by their author, peers/seal.ts; codec in heartbeat.ts): `/agora/<mesh>/heartbeat/2`. */
 export function heartbeatTopic (mesh: string): string {
-  return `/agora/${mesh}/heartbeat/1`
+  return `/agora/${mesh}/heartbeat/2`
 }
 
 /** Heartbeats older than this many leases (at least a minute) are taken for replays. */

@@ -1,6 +1,6 @@
 /**
  * Heartbeats (R5): small messages each peer gossips every `heartbeatIntervalMs` on the mesh's heartbeat
- * topic, outside Yjs. They prove the sender alive (gossipsub StrictSign authenticates the sender), carry
+ * topic, outside Yjs. They prove the sender alive (the seal, peers/seal.ts, authenticates the sender), carry
  * its load, and the position of its own documents so receivers see at once when they lag behind
  * (sync health, R7) and pull what they miss.
  *

@@ -1,6 +1,6 @@
 /**
  * Liveness (R5): every `heartbeatIntervalMs` a heartbeat (codec in heartbeat.ts) on
- * `/agora/<mesh>/heartbeat/1` (gossipsub, StrictSign): proof of life for the lease table, the sender's
+ * `/agora/<mesh>/heartbeat/2` (gossipsub, sealed by the sender: peers/seal.ts): proof of life for the lease table, the sender's
  * load, and the position of its own documents, which tells a receiver it lags and should pull. Inbound
  * heartbeats feed the registry's lease table (`heard`, `hostLeft` for a leaving one) and the sync health
  * table (last heartbeat, lag); a lag still there a heartbeat later asks anti-entropy for an exchange.
@@ -18,7 +18,7 @@
  * await liveness.stop()
  * ```
  */
-import type { GossipSub } from '@libp2p/gossipsub'
+import type { SealedPubsub } from '../../seal.js'
 import type { Logger } from '../../../src/base/log.js'
 import type { Replica } from '../../../crdt/replica.js'
 import type { ReplicatedRegistry } from '../../../crdt/registry.js'
@@ -86,7 +86,8 @@ export interface LivenessInit {
 }
 
 export interface LivenessComponents {
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Gossipsub through the application seal (peers/seal.ts): publishes are signed, validators see authenticated authors. */
+  pubsub: Pick<SealedPubsub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   /** Its connections' round-trip times; the probe stream (probe mode). */
   node: Pick<AgoraLibp2p, 'getConnections' | 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getMultiaddrs'>
   /** This peer's own documents' positions. */

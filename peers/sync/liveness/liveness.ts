@@ -1,5 +1,5 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { Message } from '@libp2p/gossipsub'
+import type { SealedMessage } from '../../seal.js'
 import type { Logger } from '../../../src/base/log.js'
 import type { SyncHealthTable } from '../health.js'
 import { DEFAULT_MESH } from '../constants.js'
@@ -155,9 +155,8 @@ export class LivenessService implements Liveness {
     }
   }
 
-  private onHeartbeat (msg: Message, via?: string): TopicValidatorResult {
-    if (msg.type !== 'signed') { this.stats.heartbeatsRejected++; return TopicValidatorResult.Reject }
-    const from = msg.from.toString()
+  private onHeartbeat (msg: SealedMessage, via?: string): TopicValidatorResult {
+    const from = msg.from
     if (from === this.selfId) return TopicValidatorResult.Ignore
     this.stats.heartbeatBytesReceived += msg.data.length
     let hb

@@ -1,7 +1,7 @@
 /**
  * Wire formats of the probe liveness mode (`liveness: 'probe'`, peers/PROTOCOL.md 1e): the frames of the
  * probe stream `/agora/<mesh>/probe/1.0.0` and the membership notices on the gossipsub topic
- * `/agora/<mesh>/swim/1`. Binary, lib0; every decoder refuses trailing bytes and numbers that are not
+ * `/agora/<mesh>/swim/2`. Binary, lib0; every decoder refuses trailing bytes and numbers that are not
  * safe integers.
  *
  *   probe frame = tag:u8(7) version:u8(2) type:u8 body

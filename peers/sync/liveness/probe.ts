@@ -11,7 +11,7 @@
  *   it (PING_REQ with a nonce; a helper pings only a host it holds, dialling it if needed), and only an ACK
  *   the target signed over this peer's id and the nonce counts. No such ACK: the target is *suspected*. A
  *   member whose connection closes is probed indirectly at once.
- * - **Dissemination.** A suspicion is published on the gossipsub topic `/agora/<mesh>/swim/1` (SUSPECT
+ * - **Dissemination.** A suspicion is published on the gossipsub topic `/agora/<mesh>/swim/2` (SUSPECT
  *   target@incarnation, signed by the suspecter); a suspected peer that hears it refutes with a higher
  *   incarnation (ALIVE, signed by itself: nobody else can refute for it, nobody else can forge it). A peer
  *   also publishes ALIVE with a new incarnation (and its addresses) on its first member connection (a join)
@@ -33,7 +33,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { SealedMessage, SealedPubsub } from '../../seal.js'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -57,7 +57,7 @@ export function probeProtocol (mesh: string): string {
 }
 /** Gossipsub topic of membership notices (ALIVE, SUSPECT). */
 export function swimTopic (mesh: string): string {
-  return `/agora/${mesh}/swim/1`
+  return `/agora/${mesh}/swim/2`
 }
 
 /** Members asked to ping a target that did not answer directly. */
@@ -181,7 +181,8 @@ export function emptyProbeStats (): ProbeStats {
 
 export interface ProbeDetectorComponents {
   node: Pick<AgoraLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'hangUp' | 'getMultiaddrs'>
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Gossipsub through the application seal (peers/seal.ts): publishes are signed, validators see authenticated authors. */
+  pubsub: Pick<SealedPubsub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   membership: Pick<Membership, 'connectedMembers' | 'isMember' | 'register' | 'markTransient' | 'releaseTransient'>
   registry: Pick<ReplicatedRegistry, 'heard' | 'leases'>
   logger: Logger
@@ -672,9 +673,8 @@ export class ProbeDetector {
     this.c.pubsub.publish(this.topic, bytes).then((r) => { sent?.(r.recipients.length) }, () => { sent?.(0) })
   }
 
-  private onNotice (msg: Message, via?: PeerId): TopicValidatorResult {
-    if (msg.type !== 'signed') { this.stats.noticesRejected++; return TopicValidatorResult.Reject }
-    const from = msg.from.toString()
+  private onNotice (msg: SealedMessage, via?: PeerId): TopicValidatorResult {
+    const from = msg.from
     if (from === this.c.self) return TopicValidatorResult.Ignore
     this.stats.noticeBytesReceived += msg.data.length
     let n: Notice
@@ -733,7 +733,7 @@ export class ProbeDetector {
     return true
   }
 
-  private noticed (_msg: Message): void {
+  private noticed (_msg: SealedMessage): void {
     this.stats.noticesReceived++
   }
 
