@@ -927,8 +927,11 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       this.stats.applyPausesBacklogFull++
       this.log.warn('applying resumes without the awaited work (applyBacklogMax)', { index: this.pause.index, entries: this.applyBacklog, bytes: this.backlogBytes })
       this.endPause('backlog', false)
-      confAt = Math.max(confAt, this.drainBacklog())
     }
+    // The bound holds while a backlog drains too (no pause: the core hands out up to a Ready's worth of
+    // committed entries at a time, more than a run drains): apply at once down to it (nothing waits on a
+    // full backlog, so each pass applies at least one entry).
+    while (this.pause === undefined && this.backlogFull()) confAt = Math.max(confAt, this.drainBacklog())
     return confAt
   }
 

@@ -68,7 +68,13 @@ describe('bad input on the network path', () => {
     const signed = encodeSignedPart(1, 'reg', victim.id, entry.incarnation, entry.seq + 1, payload!)
     const evilKey = await generateKeyPair('Ed25519')
     const forged = attachSignature(signed, createSigner(evil.id, evilKey).sign(signed))
-    await evil.libp2p.services.pubsub.publish(meshProtocols('agora').crdtTopic, forged)
+    // Only the honest peer reports it (the victim ignores it and does not forward it), so the attacker must
+    // know the honest peer subscribes to the topic: whenSynced says the documents are synced, not that every
+    // pubsub subscription has reached every peer (under load it may not have yet; the publish then reached
+    // the victim alone).
+    const topic = meshProtocols('agora').crdtTopic
+    await waitUntil(() => evil.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === honest.id), { timeoutMs: 30_000, what: 'the attacker to see the honest peer\'s subscription' })
+    await evil.libp2p.services.pubsub.publish(topic, forged)
     // The honest peer rejects it (the victim ignores claims about its own document).
     await mesh.waitFor(() => honest.stats().sync.gossipRejected >= 1, { what: 'the forgery to be rejected' })
     expect(honest.registry.lookup('victim')?.metadata).toEqual({ owner: 'v' })

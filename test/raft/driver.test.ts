@@ -403,3 +403,49 @@ describe('the driver pauses applying at a command its application waits for', ()
     expect(app.items).toEqual(['wait-b'])
   })
 })
+
+describe('the apply backlog stays within its bound after a pause ends', () => {
+  it('holds at most applyBacklogMax entries while it drains: a Ready that would pass it applies at once', async () => {
+    const app = new WaitingApp()
+    const runs: Array<() => void> = []
+    const max = APPLY_DRAIN_MAX * 2 + 500
+    const d = new RaftDriver({
+      id: 1, voters: [1], transport: { send: () => {} }, application: app, storage: new MemoryDriverStorage(),
+      clock: { now: () => 0 },
+      // Deferred: the test runs the loop one run at a time, proposals of one "turn" between runs.
+      schedule: (fn) => { runs.push(fn) },
+      rand: createRand(1), clientId: 'p1/a', log: createLogger('silent'),
+      options: { electionTick: 2, applyWaitMs: 1000, applyBacklogMax: max }
+    })
+    const runOne = (): void => { runs.shift()?.() }
+    const runAll = (): void => { for (let i = 0; i < 1000 && runs.length > 0; i++) runOne() }
+    d.start()
+    d.campaign()
+    runAll()
+    expect(d.isLeader).toBe(true)
+    let most = 0
+    d.on('raft:applied', () => { most = Math.max(most, d.applyBacklog) })
+    const all: Array<Promise<unknown>> = [d.propose(enc.encode('wait-b'))]
+    const turn = (n: number, tag: string): void => { for (let i = 0; i < n; i++) all.push(d.propose(enc.encode(`${tag}${i}`))) }
+    turn(1000, 'x')
+    runAll()
+    turn(1000, 'y')
+    runAll()
+    expect(d.applyPausedAt).toBeGreaterThan(0)
+    expect(d.applyBacklog).toBe(2001)
+    // The pause ends; one run drains APPLY_DRAIN_MAX of the backlog, then takes this turn's proposals.
+    app.release()
+    await settle()
+    turn(2000, 'z')
+    runOne()
+    expect(most).toBeLessThanOrEqual(max)
+    expect(d.applyBacklog).toBeLessThanOrEqual(max)
+    runAll()
+    await Promise.all(all)
+    expect(d.applyBacklog).toBe(0)
+    expect(app.items.length).toBe(4001)
+    expect(app.items.slice(0, 2)).toEqual(['wait-b', 'x0'])
+    expect(app.items[2001]).toBe('z0')
+    expect(app.items[4000]).toBe('z1999')
+  })
+})

@@ -61,6 +61,9 @@ describe('createLiveMesh: failed dials while the mesh forms', () => {
     expect(mesh.dialFailures.every(f => f.to === 3)).toBe(true)
     // Every peer after peer 0 (and not peer 3) still has its 2 links (peer 1: only peer 0 exists before it).
     await mesh.whenSynced({ timeoutMs: 60_000 })
+    // whenSynced asks one synced member of each peer (it may return as soon as the first exchange ends):
+    // a peer's second link shows as a member once that peer's heartbeats arrive over it.
+    await mesh.waitFor((p, i) => i < 4 || p.members().filter(id => id !== dead).length >= 2, { timeoutMs: 60_000, what: 'every later peer to hold 2 linked members' })
     for (let i = 4; i < 14; i++) {
       const linked = mesh.peers[i]!.members().filter(id => id !== dead)
       expect(linked.length, `peer ${i}`).toBeGreaterThanOrEqual(2)
