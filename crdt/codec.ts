@@ -126,6 +126,19 @@ export function decodeSignedBlob (bytes: Uint8Array, payloadBytesMax: number): S
   }
 }
 
+/**
+ * Bytes a blob may share with a larger buffer it was read from before a replica keeps it (its log,
+ * checkpoint, updates waiting for a gap) as a copy of its own: a small frame read as a view of a 64 KiB
+ * socket chunk would otherwise hold the whole chunk, beyond what the byte limits count.
+ */
+export const BLOB_SHARED_SLACK_BYTES = 1024
+
+/** `b` itself when its bytes own their buffer (within {@link BLOB_SHARED_SLACK_BYTES}), else a copy decoded again. */
+export function ownBytes (b: SignedBlob): SignedBlob {
+  if (b.bytes.buffer.byteLength <= b.bytes.byteLength + BLOB_SHARED_SLACK_BYTES) return b
+  return decodeSignedBlob(b.bytes.slice(), Number.MAX_SAFE_INTEGER)
+}
+
 export function encodeDigest (entries: readonly DigestEntry[]): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeUint8(e, TAG_DIGEST)

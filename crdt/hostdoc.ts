@@ -4,6 +4,7 @@
  * relay the host's own signed bytes in anti-entropy), and the out-of-order updates waiting for a gap.
  */
 import * as Y from 'yjs'
+import { ownBytes } from './codec.js'
 import type { DocKind, SignedBlob } from './codec.js'
 
 /** Transaction origin of updates applied from the network. */
@@ -70,7 +71,7 @@ export class HostDoc {
   /** Records a newer checkpoint, dropping log entries it covers. */
   adoptCheckpoint (cp: SignedBlob): void {
     this.updateBytes = this.updateBytesAfter(cp.seq)
-    this.checkpoint = cp
+    this.checkpoint = ownBytes(cp)
     const keep = this.log.filter(u => u.seq > cp.seq)
     this.log = keep
     this.logBytes = keep.reduce((n, u) => n + u.bytes.length, 0)
@@ -81,7 +82,7 @@ export class HostDoc {
   appendLog (u: SignedBlob, updatesMax: number, bytesMax: number): boolean {
     this.updateBytes += u.bytes.length
     if (!this.logIntact) return false
-    this.log.push(u)
+    this.log.push(ownBytes(u))
     this.logBytes += u.bytes.length
     if (this.log.length > updatesMax || this.logBytes > bytesMax) {
       this.log = []

@@ -8,7 +8,7 @@
  */
 import * as Y from 'yjs'
 import { DecodeError, LimitExceededError } from '../src/base/errors.js'
-import { TAG_CHECKPOINT, TAG_UPDATE, attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, peekTag } from './codec.js'
+import { TAG_CHECKPOINT, TAG_UPDATE, attachSignature, decodeDigest, decodeSignedBlob, encodeDigest, encodeSignedPart, ownBytes, peekTag } from './codec.js'
 import { HostDoc, ORIGIN_LOCAL, ORIGIN_REMOTE } from './hostdoc.js'
 import { DEFAULT_LIMITS } from './limits.js'
 import { contextBefore, signingContext, withContext } from './signing.js'
@@ -569,7 +569,7 @@ export class Replica {
       this.hooks.onGap?.(b.kind, b.host)
       return this.reject('pending-overflow', `${p.size} pending updates for ${key}`)
     }
-    p.set(b.incarnation + ':' + b.seq, b)
+    p.set(b.incarnation + ':' + b.seq, ownBytes(b))
     this.stats.pending++
     this.hooks.onGap?.(b.kind, b.host)
     return { status: 'pending', kind: b.kind, host: b.host }

@@ -294,3 +294,30 @@ describe('replica: signed per-host documents', () => {
     expect(b.registry.lookup('more')).toBeDefined()
   })
 })
+
+describe('replica: kept blobs own their bytes', () => {
+  it('an update read as a view of a larger buffer (a small frame in a 64 KiB chunk) is kept as a copy: the log, a held update, a checkpoint', async () => {
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'A')
+    const b = makeNode(keys, 'B')
+    await a.registry.register({ id: 'x', capabilities: ['gpu'] })
+    antiEntropyAll([a, b])
+    a.outbox.splice(0)
+    // Each blob arrives as a view in the middle of a 64 KiB read buffer.
+    const inChunk = (bytes: Uint8Array): Uint8Array => { const chunk = new Uint8Array(65_536); chunk.set(bytes, 100); return chunk.subarray(100, 100 + bytes.length) }
+    await a.registry.update('x', { health: 'degraded' })
+    await a.registry.update('x', { health: 'unhealthy' })
+    const [first, second] = a.outbox.splice(0)
+    // The second first: held for the gap; then the first: applied, and both go to the log.
+    expect(b.replica.apply(inChunk(second!.bytes)).status).toBe('pending')
+    expect(b.replica.apply(inChunk(first!.bytes)).status).toBe('applied')
+    expect(b.registry.lookup('x')?.health).toBe('unhealthy')
+    const doc = b.replica.get('reg', 'A')!
+    expect(doc.log.length).toBeGreaterThanOrEqual(2)
+    for (const u of doc.log) expect(u.bytes.buffer.byteLength).toBe(u.bytes.byteLength)
+    // The kept copies still serve anti-entropy: a third replica learns everything from B alone.
+    const c = makeNode(keys, 'C')
+    pull(c, b)
+    expect(c.registry.lookup('x')?.health).toBe('unhealthy')
+  })
+})
