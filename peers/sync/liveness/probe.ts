@@ -25,7 +25,8 @@
  *   anyone for `leaseMs` (cut off: nothing it holds is known any more).
  * - **Joining.** On its first member connection (and after being cut off) a peer asks that member for the
  *   hosts it holds alive (MEMBERS_REQ → MEMBERS); entries only add hosts this peer did not know, so a
- *   hostile member cannot make it drop one.
+ *   hostile member cannot make it drop one. Each round also takes in, as hearsay with no evidence, the
+ *   hosts the lease table knows and the detector does not (their ALIVE may have reached nobody).
  *
  * Bounds: at most `hostsMax` hosts held (non-alive ones evicted first), inbound requests per remote peer
  * by a token bucket ({@link PROBE_QUOTA_BURST}, {@link PROBE_QUOTA_PER_PERIOD}), at most
@@ -367,7 +368,10 @@ export class ProbeDetector {
     const m = this.members.get(host)
     if (m === undefined) {
       if (this.join(host, 0, now, load, via) !== undefined) this.c.registry.heard(host, { load })
-    } else if (m.state === 'alive') {
+    } else if (m.state === 'alive' || (m.hearsay === true && m.state === 'suspect')) {
+      // A host held only on hearsay (its incarnation is another's word, or unknown) and suspected: its own
+      // signed heartbeat outranks that, as its ACK would.
+      if (m.state !== 'alive') this.revive(m, m.incarnation, now)
       m.evidenceAt = now
       m.load = load
     }
@@ -393,6 +397,7 @@ export class ProbeDetector {
         const m = this.members.get(t)
         if ((m === undefined ? this.c.membership.isMember(t) : m.state !== 'left') && !this.inFlight.has(t)) return t
       }
+      this.adoptLeaseHosts()
       const round = new Set<string>(this.c.membership.connectedMembers())
       for (const m of this.members.values()) if (m.state !== 'left') round.add(m.host)
       round.delete(this.c.self)
@@ -402,15 +407,39 @@ export class ProbeDetector {
     return undefined
   }
 
+  /**
+   * Hosts the lease table knows (an agent record of theirs arrived by sync, which creates the lease) but
+   * this detector does not hold: its ALIVE, heartbeats and the MEMBERS list it fetched at its join are
+   * all it would learn them by, and a partition before any of them arrived (or an ALIVE lost to a
+   * gossipsub mesh not formed yet) would leave such a host out of the round robin for good, unsuspected
+   * on this side. Each is taken in as hearsay at incarnation 0 with no evidence (so not renewed until
+   * its own word: an ACK, relayed or direct, or its heartbeat), and probed like any other. Once per
+   * round, over the hosts known: no message sent, cost per period flat.
+   */
+  private adoptLeaseHosts (now = Date.now()): void {
+    for (const h of this.c.registry.leases.hostsKnown()) {
+      if (h.local || h.left || h.host === this.c.self || this.members.has(h.host)) continue
+      // A full table takes these last: they give way to any host heard from itself, never push one out.
+      if (this.members.size >= this.init.hostsMax) return
+      const m = this.add(h.host, 0, now, undefined)
+      if (m === undefined) return
+      m.hearsay = true
+      m.evidenceAt = Number.NEGATIVE_INFINITY
+    }
+  }
+
   private async probe (target: string): Promise<void> {
     if (this.inFlight.has(target)) return
     this.inFlight.add(target)
+    let blind = false
     try {
       this.stats.probesSent++
       try {
         // Buddy system (Lifeguard): a PING to a host held suspected tells it, so it refutes even when the
         // suspicion's gossip did not reach it.
         const m = this.members.get(target)
+        // No link and no address known (a host taken from the lease table): a failed dial says nothing of this peer's health.
+        blind = m?.addrs === undefined && this.c.node.getConnections(peerIdFromString(target)).length === 0
         const ping: Extract<ProbeFrame, { t: 'ping' }> = m?.state === 'suspect' ? { t: 'ping', suspected: m.incarnation } : { t: 'ping' }
         const ack = await this.ping(target, ping)
         if (ack.t === 'ack') {
@@ -419,7 +448,7 @@ export class ProbeDetector {
           return
         }
       } catch {}
-      this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
+      if (!blind) this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
       this.stats.probesMissed++
       await this.probeIndirectly(target)
     } finally {
@@ -605,8 +634,10 @@ export class ProbeDetector {
     return this.add(host, incarnation, now, load)
   }
 
+  /** Forgets a host that is not alive, else one never heard from itself (taken from the lease table). */
   private evictOne (): boolean {
     for (const [h, m] of this.members) if (m.state !== 'alive') { this.members.delete(h); return true }
+    for (const [h, m] of this.members) if (m.evidenceAt === Number.NEGATIVE_INFINITY) { this.members.delete(h); return true }
     return false
   }
 
@@ -780,7 +811,7 @@ export class ProbeDetector {
       this.lastRefuteAt = Date.now()
       if (this.refuteAbove >= this.incarnationValue) this.incarnationValue = this.refuteAbove + 1
       this.stats.refutations++
-      this.publish({ t: 'alive', incarnation: this.incarnationValue })
+      this.publish({ t: 'alive', incarnation: this.incarnationValue, ...this.ownAddrs() })
     }
     if (wait === 0) { run(); return }
     this.refuteDue = setTimeout(run, wait)
@@ -903,7 +934,7 @@ export class ProbeDetector {
         const members: MemberInfo[] = [{ host: this.c.self, incarnation: this.incarnationValue, ...this.ownAddrs() }]
         for (const m of this.members.values()) {
           if (members.length >= MEMBERS_MAX) break
-          if (m.state === 'alive' && m.host !== from) members.push({ host: m.host, incarnation: m.incarnation, ...(m.addrs !== undefined ? { addrs: m.addrs.slice(0, MEMBER_ADDRS_MAX) } : {}) })
+          if (m.state === 'alive' && m.host !== from && m.evidenceAt !== Number.NEGATIVE_INFINITY) members.push({ host: m.host, incarnation: m.incarnation, ...(m.addrs !== undefined ? { addrs: m.addrs.slice(0, MEMBER_ADDRS_MAX) } : {}) })
         }
         return { t: 'members', members }
       }
