@@ -52,7 +52,7 @@ const SIM_USAGE = `usage:
       ReadIndex balance reads (sim/ledger-fuzz.ts) whose history must be linearizable.
       Both run random coordination traffic (leases, locks, elections, barriers, votes: sim/coord-fuzz.ts)
       checked by the coordination checkers; --no-coordination leaves it out.
-\${CLUSTER_USAGE}`
+${CLUSTER_USAGE}`
 
 async function simCommand (args: string[], io: CliIo): Promise<number> {
   const sub = args[0]

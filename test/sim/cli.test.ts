@@ -35,6 +35,9 @@ describe('agora CLI', () => {
     const c = io()
     expect(await main(['sim', '--help'], c)).toBe(0)
     expect(c.out).toContain('agora sim fuzz')
+    // The cluster harness's usage is part of it, spelled out (not its placeholder).
+    expect(c.out).toContain('agora sim cluster [--nodes N]')
+    expect(c.out).not.toContain('${')
     const d = io()
     expect(await main(['sim', 'run', '--help'], d)).toBe(0)
   })
