@@ -333,6 +333,21 @@ export class Replica {
   }
 
   /**
+   * Whether `bytes` are a blob its host signed. {@link apply} answers `duplicate` from the header alone
+   * (before the signature: it keeps nothing), so a caller that acts on a duplicate's bytes (gossip
+   * forwards the first copy of one) checks them here first.
+   */
+  authentic (bytes: Uint8Array): boolean {
+    let b: SignedBlob
+    try {
+      b = decodeSignedBlob(bytes, peekTag(bytes) === TAG_CHECKPOINT ? this.limits.checkpointBytesMax : this.limits.updateBytesMax)
+    } catch {
+      return false
+    }
+    return this.verifier(b.host, this.contextual(b.signed), b.signature)
+  }
+
+  /**
    * Counts a value of `host`'s `kind` document that a reader (the registry index, the variable store)
    * refused as not plain JSON (`stats.rejected['invalid-value']`); the value reads as absent on every
    * replica. Not an {@link ApplyResult}: the document itself was applied.
