@@ -421,7 +421,7 @@ export class ProbeDetector {
       if (h.local || h.left || h.host === this.c.self || this.members.has(h.host)) continue
       // A full table takes these last: they give way to any host heard from itself, never push one out.
       if (this.members.size >= this.init.hostsMax) return
-      const m = this.add(h.host, 0, now, undefined)
+      const m = this.add(h.host, 0, now, undefined, false)
       if (m === undefined) return
       m.hearsay = true
       m.evidenceAt = Number.NEGATIVE_INFINITY
@@ -586,7 +586,7 @@ export class ProbeDetector {
         if (e.host === this.c.self || this.members.has(e.host)) continue
         // The list this peer asked its first member for: not quota'd (a mass join would wait for heartbeats),
         // but a full table still takes nothing more.
-        const m = this.add(e.host, e.incarnation, now, undefined)
+        const m = this.add(e.host, e.incarnation, now, undefined, false)
         if (m === undefined) continue
         m.hearsay = true
         this.learnAddrs(m, e.addrs?.slice(0, MEMBER_ADDRS_MAX))
@@ -620,9 +620,12 @@ export class ProbeDetector {
   /**
    * Adds `host`, alive. A full table makes room by forgetting a host that is not alive; a table full of
    * live hosts takes no more (`hostsRefused`): a flood of made-up keys cannot push real hosts out.
+   * `ownWord`: the host itself spoke (its signed ALIVE or heartbeat, its ACK); such a host also takes the
+   * place of one held only on another's word (a MEMBERS list), so a first member listing a full table of
+   * made-up hosts cannot keep real ones out.
    */
-  private add (host: string, incarnation: number, now: number, load: number | undefined): MemberEntry | undefined {
-    if (this.members.size >= this.init.hostsMax && !this.evictOne()) { this.stats.hostsRefused++; return undefined }
+  private add (host: string, incarnation: number, now: number, load: number | undefined, ownWord = true): MemberEntry | undefined {
+    if (this.members.size >= this.init.hostsMax && !this.evictOne(ownWord)) { this.stats.hostsRefused++; return undefined }
     const m: MemberEntry = { host, incarnation, state: 'alive', since: now, evidenceAt: now, load }
     this.members.set(host, m)
     return m
@@ -634,10 +637,14 @@ export class ProbeDetector {
     return this.add(host, incarnation, now, load)
   }
 
-  /** Forgets a host that is not alive, else one never heard from itself (taken from the lease table). */
-  private evictOne (): boolean {
+  /**
+   * Forgets a host that is not alive, else one never heard from itself (taken from the lease table), else,
+   * to make room for a host's own word (`ownWord`), one held only on another member's word.
+   */
+  private evictOne (ownWord: boolean): boolean {
     for (const [h, m] of this.members) if (m.state !== 'alive') { this.members.delete(h); return true }
     for (const [h, m] of this.members) if (m.evidenceAt === Number.NEGATIVE_INFINITY) { this.members.delete(h); return true }
+    if (ownWord) for (const [h, m] of this.members) if (m.hearsay === true) { this.members.delete(h); return true }
     return false
   }
 
