@@ -582,12 +582,15 @@ export class ProbeDetector {
       if (r.t !== 'members') return
       this.stats.membersFetched++
       const now = Date.now()
+      let listed = 0
       for (const e of r.members) {
         if (e.host === this.c.self || this.members.has(e.host)) continue
         // The list this peer asked its first member for: not quota'd (a mass join would wait for heartbeats),
-        // but a full table still takes nothing more.
+        // but it fills at most half the table (the rest is for hosts heard from themselves).
+        if (listed >= Math.floor(this.init.hostsMax / 2)) break
         const m = this.add(e.host, e.incarnation, now, undefined, false)
         if (m === undefined) continue
+        listed++
         m.hearsay = true
         this.learnAddrs(m, e.addrs?.slice(0, MEMBER_ADDRS_MAX))
         this.c.registry.heard(e.host)
@@ -620,9 +623,11 @@ export class ProbeDetector {
   /**
    * Adds `host`, alive. A full table makes room by forgetting a host that is not alive; a table full of
    * live hosts takes no more (`hostsRefused`): a flood of made-up keys cannot push real hosts out.
-   * `ownWord`: the host itself spoke (its signed ALIVE or heartbeat, its ACK); such a host also takes the
-   * place of one held only on another's word (a MEMBERS list), so a first member listing a full table of
-   * made-up hosts cannot keep real ones out.
+   * `ownWord`: the host itself spoke to this peer (its ACK, its ALIVE or heartbeat sent by itself, not
+   * relayed); such a host also takes the place of one held only on another's word (a MEMBERS list, which
+   * fills at most half the table), so a first member listing made-up hosts cannot keep real ones out. A
+   * host's word relayed (within the relay's join quota) takes no such place: a relay's flood of new keys
+   * cannot push out real hosts learnt from the list.
    */
   private add (host: string, incarnation: number, now: number, load: number | undefined, ownWord = true): MemberEntry | undefined {
     if (this.members.size >= this.init.hostsMax && !this.evictOne(ownWord)) { this.stats.hostsRefused++; return undefined }
@@ -634,7 +639,7 @@ export class ProbeDetector {
   /** {@link add} for a host brought by `via` (its relay, or the member whose list named it), within `via`'s join quota. */
   private join (host: string, incarnation: number, now: number, load: number | undefined, via: string | undefined): MemberEntry | undefined {
     if (via !== undefined && via !== host && !this.joinQuota.take(via, now).ok) { this.stats.hostsRefused++; return undefined }
-    return this.add(host, incarnation, now, load)
+    return this.add(host, incarnation, now, load, via === undefined || via === host)
   }
 
   /**
