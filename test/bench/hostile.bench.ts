@@ -456,7 +456,7 @@ async function forgedBlobs (c: Cast, _f: Fixtures): Promise<Category> {
     { name: 'forged variable checkpoint (wrong signer, new incarnation)', blob: (k) => forgeBlob(mesh, rs, TAG_CHECKPOINT, 'var', D.id, vdoc.incarnation + 1000, 1, yjsEdit(vdoc.doc, (d) => { d.getMap('vars').set('config', { v: `pwned-${k}`, t: [Date.now() + 1000, 0], w: 1, m: 'lww' }) }).state) }
   ]
   const before = JSON.stringify(await victimView(c))
-  const vStats = async (): Promise<number> => { const s = await c.V.call('stats'); return s.sync.syncRejected + s.sync.syncFailed + s.sync.gossipRejected + s.sync.gossipIgnored + s.sync.gossipDuplicates + (s.sync.gossipSourceOverQuota ?? 0) }
+  const vStats = async (): Promise<number> => { const s = await c.V.call('stats'); return s.sync.syncRejected + s.sync.syncFailed + s.sync.gossipRejected + s.sync.gossipIgnored + s.sync.gossipDuplicates }
   for (const [i, x] of cases.entries()) {
     for (const via of ['gossip', 'sync'] as const) {
       const k = `${i}${via[0]}`
@@ -910,7 +910,7 @@ async function malformedFrames (c: Cast): Promise<Record<string, unknown>> {
   // gossip topics, published by R
   per.crdtGossip = category()
   for (const x of hostCases('crdt-gossip')) {
-    const read = (s: any): number => s.sync.gossipRejected + s.sync.gossipIgnored + s.sync.gossipDuplicates + (s.sync.gossipSourceOverQuota ?? 0)
+    const read = (s: any): number => s.sync.gossipRejected + s.sync.gossipIgnored + s.sync.gossipDuplicates
     const n0 = read(await stats())
     const d0 = JSON.stringify(await V.call('entry', { kind: 'reg', host: c.D.id }))
     await publishRaw(R, crdtTopic(mesh), hexBytes(x.hex))
