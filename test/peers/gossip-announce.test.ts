@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { createGossip, crdtTopic, GOSSIP_FAILURES_BURST, REPUBLISH_QUOTA_BURST } from '../../peers/sync/gossip/index.js'
+import { createGossip, crdtTopic, REPUBLISH_QUOTA_BURST } from '../../peers/sync/gossip/index.js'
 import type { GossipComponents } from '../../peers/sync/gossip/index.js'
 import { createLogger } from '../../src/base/log.js'
 import { TestKeys, makeNode, pull } from '../crdt/helpers.js'
@@ -127,37 +127,11 @@ describe('gossip: announcing own documents', () => {
       for (let i = 0; i < REPUBLISH_QUOTA_BURST + 2; i++) {
         const forged = blob.slice()
         forged[forged.length - 1 - (i % 32)]! ^= 1 + (i % 255)
-        expect(pubsub.deliver('C', forged)).not.toBe(TopicValidatorResult.Accept)
+        expect(pubsub.deliver('C', forged)).toBe(TopicValidatorResult.Reject)
       }
-      expect(gossip.stats.gossipRejected).toBe(GOSSIP_FAILURES_BURST)
-      expect(gossip.stats.gossipSourceOverQuota).toBe(REPUBLISH_QUOTA_BURST + 2 - GOSSIP_FAILURES_BURST)
+      expect(gossip.stats.gossipRejected).toBe(REPUBLISH_QUOTA_BURST + 2)
       // A's quota is untouched: its genuine blob, by gossip, is still forwarded.
       expect(pubsub.deliver('A', blob)).toBe(TopicValidatorResult.Accept)
-    } finally {
-      await gossip.stop()
-    }
-  })
-
-  it('a relay whose updates keep failing their host\'s signature is not verified for again until its quota refills; others are (found by review)', async () => {
-    const keys = new TestKeys()
-    const a = makeNode(keys, 'A')
-    const b = makeNode(keys, 'B')
-    const { pubsub, gossip } = await gossipOf(b)
-    try {
-      await a.registry.register({ id: 'x', capabilities: ['gpu'] })
-      const blobs = a.replica.get('reg', 'A')!.missingFor(undefined, 0, 0).map(x => x.bytes)
-      const blob = blobs[blobs.length - 1]!
-      // C relays forgeries of A's latest update (each another message id): each would cost an Ed25519 check.
-      for (let i = 0; i < 1000; i++) {
-        const forged = blob.slice()
-        forged[forged.length - 1 - (i % 32)]! ^= 1 + (i % 255)
-        expect(pubsub.deliver('C', forged)).not.toBe(TopicValidatorResult.Accept)
-      }
-      expect(b.replica.stats.rejected.signature).toBeLessThanOrEqual(GOSSIP_FAILURES_BURST)
-      expect(gossip.stats.gossipRejected + gossip.stats.gossipSourceOverQuota).toBe(1000)
-      // The genuine updates, relayed by another peer, are verified and applied.
-      for (const x of blobs) expect(pubsub.deliver('D', x)).toBe(TopicValidatorResult.Accept)
-      expect(b.registry.lookup('x')?.host).toBe('A')
     } finally {
       await gossip.stop()
     }

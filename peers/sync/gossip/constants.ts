@@ -18,10 +18,3 @@ export const ANNOUNCE_BLOBS_MAX = 64
 export const REPUBLISH_QUOTA_BURST = 4 * ANNOUNCE_BLOBS_MAX
 /** ... refilled at this many a second. */
 export const REPUBLISH_QUOTA_PER_SECOND = 1
-/**
- * Updates failing their host's signature (or not decoding) one propagation source may bring in a burst,
- * and per second after: beyond, its messages are ignored unverified (`gossipSourceOverQuota`). An honest
- * relay forwards only what it applied; gossipsub scores no topic here, so rejecting alone costs nothing.
- */
-export const GOSSIP_FAILURES_BURST = 16
-export const GOSSIP_FAILURES_PER_SECOND = 1

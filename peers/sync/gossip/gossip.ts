@@ -8,7 +8,7 @@ import { QUOTA_REASONS } from '../../../crdt/replica.js'
 import { DEFAULT_MESH } from '../constants.js'
 import { KeyedTokenBuckets } from '../../../protocols/infrastructure/token-bucket.js'
 import { DEFAULT_HOSTS_MAX } from '../liveness/constants.js'
-import { ANNOUNCE_BLOBS_MAX, GOSSIP_FAILURES_BURST, GOSSIP_FAILURES_PER_SECOND, REPUBLISH_QUOTA_BURST, REPUBLISH_QUOTA_PER_SECOND, crdtTopic } from './constants.js'
+import { ANNOUNCE_BLOBS_MAX, REPUBLISH_QUOTA_BURST, REPUBLISH_QUOTA_PER_SECOND, crdtTopic } from './constants.js'
 import type { Gossip, GossipComponents, GossipEvents, GossipInit, GossipStats } from './index.js'
 
 /** Gossipsub's `subscription-change` event: a peer's subscriptions changed. */
@@ -27,7 +27,6 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     gossipRejected: 0,
     gossipIgnored: 0,
     gossipOverQuota: 0,
-    gossipSourceOverQuota: 0,
     gossipBytesPublished: 0,
     gossipBytesReceived: 0
   }
@@ -44,8 +43,6 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
   private readonly gapWanted = new Set<string>()
   /** Per host: its own publishes of blobs already held that are forwarded nonetheless (bounded to `hostsMax` hosts). */
   private readonly republishQuota: KeyedTokenBuckets
-  /** Per propagation source: its updates that failed (decode, signature), before each is verified (bounded to `hostsMax` sources). */
-  private readonly failures: KeyedTokenBuckets
   /** This peer's own documents were published once a first peer subscribed to the topic (see {@link announce}). */
   private announced = false
   private readonly onSubscriptionChange = (e: CustomEvent<SubscriptionChange>): void => {
@@ -62,7 +59,6 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
     this.log = components.logger
     this.topic = crdtTopic(init.mesh ?? DEFAULT_MESH)
     this.republishQuota = new KeyedTokenBuckets({ burst: REPUBLISH_QUOTA_BURST, ratePerSecond: REPUBLISH_QUOTA_PER_SECOND }, init.hostsMax ?? DEFAULT_HOSTS_MAX)
-    this.failures = new KeyedTokenBuckets({ burst: GOSSIP_FAILURES_BURST, ratePerSecond: GOSSIP_FAILURES_PER_SECOND }, init.hostsMax ?? DEFAULT_HOSTS_MAX)
     const prevGap = this.replica.hooks.onGap
     this.replica.hooks.onGap = (kind, host) => {
       prevGap?.(kind, host)
@@ -129,12 +125,6 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
   private onGossip (peer: PeerId, msg: Message): TopicValidatorResult {
     const from = peer.toString()
     this.stats.gossipBytesReceived += msg.data.length
-    const now = Date.now()
-    if (this.failures.available(from, now) < 1) {
-      this.stats.gossipSourceOverQuota++
-      this.log.debug('gossip update ignored unverified: its relay\'s updates failed too often', { from })
-      return TopicValidatorResult.Ignore
-    }
     this.gossipSource = from
     let r
     try {
@@ -155,7 +145,6 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
         // host's, signed, before they are forwarded or spend its quota (a forged copy is another message id).
         if (r.host === undefined || this.republishQuota.available(r.host, Date.now()) < 1) return TopicValidatorResult.Ignore
         if (!this.replica.authentic(msg.data)) {
-          this.failures.take(from, now)
           this.stats.gossipRejected++
           this.log.warn('gossip update rejected', { from, reason: 'signature', detail: `forged copy of a blob of ${r.host} already held` })
           this.emit('update:rejected', { from, via: 'gossip', reason: 'signature', detail: 'forged copy of a blob already held', host: r.host })
@@ -165,7 +154,6 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
         return TopicValidatorResult.Accept
       case 'rejected':
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
-          this.failures.take(from, now)
           this.stats.gossipRejected++
           this.log.warn('gossip update rejected', { from, reason: r.reason, detail: r.detail })
           this.emit('update:rejected', { from, via: 'gossip', reason: r.reason, detail: r.detail, ...(r.host !== undefined ? { host: r.host } : {}) })

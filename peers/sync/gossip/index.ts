@@ -30,7 +30,7 @@ import type { AntiEntropy } from '../anti-entropy/index.js'
 import type { Membership } from '../membership/index.js'
 import { GossipService } from './gossip.js'
 
-export { ANNOUNCE_BLOBS_MAX, GOSSIP_FAILURES_BURST, GOSSIP_FAILURES_PER_SECOND, REPUBLISH_QUOTA_BURST, REPUBLISH_QUOTA_PER_SECOND, crdtTopic } from './constants.js'
+export { ANNOUNCE_BLOBS_MAX, REPUBLISH_QUOTA_BURST, REPUBLISH_QUOTA_PER_SECOND, crdtTopic } from './constants.js'
 export { GossipService } from './gossip.js'
 
 export interface GossipStats {
@@ -43,8 +43,6 @@ export interface GossipStats {
   gossipIgnored: number
   /** Updates refused for their host's quota (`doc-quota`, `rate-quota`): not forwarded. */
   gossipOverQuota: number
-  /** Updates ignored unverified: their propagation source's updates failed too often (`GOSSIP_FAILURES_BURST`). */
-  gossipSourceOverQuota: number
   /** Payload bytes of updates this peer published / received (before gossipsub framing). */
   gossipBytesPublished: number
   gossipBytesReceived: number
