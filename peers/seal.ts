@@ -25,21 +25,10 @@ import type { GossipSub, PublishResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Signer, Verifier } from '../crdt/signing.js'
 import type { Logger } from '../src/base/log.js'
-import { KeyedTokenBuckets } from '../protocols/infrastructure/token-bucket.js'
 
 export const SEAL_VERSION = 1
 /** Longest author accepted: an Ed25519 peer id is 52 characters; any other key type is refused anyway. */
 export const SEAL_AUTHOR_BYTES_MAX = 64
-/**
- * Seals that failed to open a propagation source (the peer that sent the message to us) may bring in a
- * burst, and per second after: beyond, its messages are refused unverified (`sealRejectedOverQuota`). An
- * honest peer forwards only messages it opened, so it never spends this; a hostile one cannot make us
- * verify without bound (gossipsub scores no topic here: rejecting alone would not stop it).
- */
-export const SEAL_FAILURES_BURST = 16
-export const SEAL_FAILURES_PER_SECOND = 1
-/** Propagation sources whose seal failures are tracked at once (idle ones are forgotten first). */
-export const SEAL_SOURCES_MAX = 1024
 const SIGNATURE_BYTES = 64
 const SEQNO_BYTES = 8
 
@@ -52,8 +41,6 @@ export interface SealStats {
   sealRejectedDecode: number
   /** Messages refused: the signature is not the named author's over these bytes on this topic. */
   sealRejectedSignature: number
-  /** Messages refused unverified: their propagation source's seals failed too often ({@link SEAL_FAILURES_BURST}). */
-  sealRejectedOverQuota: number
 }
 
 export type Opened = { from: string, payload: Uint8Array } | { error: 'decode' | 'signature', detail: string }
@@ -62,7 +49,7 @@ const enc = new TextEncoder()
 const dec = new TextDecoder('utf-8', { fatal: true })
 
 export class GossipSeal {
-  readonly stats: SealStats = { sealed: 0, opened: 0, sealRejectedDecode: 0, sealRejectedSignature: 0, sealRejectedOverQuota: 0 }
+  readonly stats: SealStats = { sealed: 0, opened: 0, sealRejectedDecode: 0, sealRejectedSignature: 0 }
   private readonly author: Uint8Array
   /** Next seqno: starts at the clock (in µs) so a restarted peer's seqnos do not repeat its earlier ones. */
   private seqno = Date.now() * 1000
@@ -159,23 +146,14 @@ export interface SealedPubsub {
 type RawPubsub = Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers'>
 
 export function sealedPubsub (pubsub: RawPubsub, seal: GossipSeal, log: Logger): SealedPubsub {
-  const failures = new KeyedTokenBuckets({ ratePerSecond: SEAL_FAILURES_PER_SECOND, burst: SEAL_FAILURES_BURST }, SEAL_SOURCES_MAX)
   return {
     seal,
     topicValidators: {
       set: (topic, validator) => {
         pubsub.topicValidators.set(topic, (source, msg) => {
-          const via = source.toString()
-          const now = Date.now()
-          if (failures.available(via, now) < 1) {
-            seal.stats.sealRejectedOverQuota++
-            log.debug('gossip message refused', { topic, via, reason: 'over-quota' })
-            return TopicValidatorResult.Ignore
-          }
           const o = seal.open(topic, msg.data)
           if ('error' in o) {
-            failures.take(via, now)
-            log.debug('gossip message refused', { topic, via, reason: o.error, detail: o.detail })
+            log.debug('gossip message refused', { topic, via: source.toString(), reason: o.error, detail: o.detail })
             return TopicValidatorResult.Reject
           }
           return validator(source, { topic, from: o.from, data: o.payload })

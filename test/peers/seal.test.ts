@@ -6,11 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { PeerId } from '@libp2p/interface'
-import { GossipSeal, SEAL_FAILURES_BURST, SEAL_VERSION, sealedPubsub } from '../../peers/seal.js'
-import type { Verifier } from '../../crdt/signing.js'
-import { createLogger } from '../../src/base/log.js'
+import { GossipSeal, SEAL_VERSION } from '../../peers/seal.js'
 import { createSigner, createVerifier } from '../../peers/keys.js'
 import { gossipMsgId } from '../../peers/node.js'
 
@@ -34,7 +30,7 @@ describe('gossip seal', () => {
     expect(Buffer.from(m1).equals(Buffer.from(m2))).toBe(false)
     const o = b.seal.open(topic, m1)
     expect(o).toEqual({ from: a.id, payload })
-    expect(b.seal.stats).toEqual({ sealed: 0, opened: 1, sealRejectedDecode: 0, sealRejectedSignature: 0, sealRejectedOverQuota: 0 })
+    expect(b.seal.stats).toEqual({ sealed: 0, opened: 1, sealRejectedDecode: 0, sealRejectedSignature: 0 })
     expect(a.seal.stats.sealed).toBe(2)
   })
 
@@ -80,32 +76,5 @@ describe('gossip seal', () => {
     expect(Buffer.from(gossipMsgId({ topic: '/agora/test/view/2', data: m })).toString('hex')).not.toBe(id)
     // The topic and the data are separated: moving a byte between them changes the id.
     expect(Buffer.from(gossipMsgId({ topic: 'ab', data: Uint8Array.of(0x63) })).toString('hex')).not.toBe(Buffer.from(gossipMsgId({ topic: 'a', data: Uint8Array.of(0x62, 0x63) })).toString('hex'))
-  })
-
-  it('a propagation source whose seals keep failing is not verified for again until its quota refills; others are (found by review)', async () => {
-    const a = await identity()
-    const key = await generateKeyPair('Ed25519')
-    const id = peerIdFromPrivateKey(key).toString()
-    const inner = createVerifier()
-    let verified = 0
-    const counting: Verifier = (host, data, sig) => { verified++; return inner(host, data, sig) }
-    const validators = new Map<string, (source: PeerId, msg: { data: Uint8Array }) => TopicValidatorResult>()
-    const raw = { topicValidators: validators, subscribe: () => {}, unsubscribe: () => {}, publish: async () => ({ recipients: [] }), getSubscribers: () => [] }
-    const sealed = sealedPubsub(raw as never, new GossipSeal(createSigner(id, key), counting), createLogger('silent', 'seal-test'))
-    let accepted = 0
-    sealed.topicValidators.set(topic, () => { accepted++; return TopicValidatorResult.Accept })
-    const peer = (s: string): PeerId => ({ toString: () => s }) as unknown as PeerId
-    const genuine = a.seal.seal(topic, payload)
-    // E relays forgeries (each another message id, so gossipsub hands every one to the validator).
-    for (let i = 0; i < 1000; i++) {
-      const forged = genuine.slice()
-      forged[forged.length - 1 - (i % 64)]! ^= 1 + (i % 255)
-      expect(validators.get(topic)!(peer('E'), { data: forged })).not.toBe(TopicValidatorResult.Accept)
-    }
-    expect(verified).toBeLessThanOrEqual(SEAL_FAILURES_BURST)
-    expect(sealed.seal.stats.sealRejectedSignature + sealed.seal.stats.sealRejectedOverQuota).toBe(1000)
-    // Another source's genuine message is verified and accepted.
-    expect(validators.get(topic)!(peer('B'), { data: genuine })).toBe(TopicValidatorResult.Accept)
-    expect(accepted).toBe(1)
   })
 })
