@@ -333,6 +333,27 @@ export class Replica {
   }
 
   /**
+   * Whether `bytes` are a blob its host signed. {@link apply} answers `duplicate` from the header alone
+   * (before the signature: it keeps nothing), so a caller that acts on a duplicate's bytes (gossip
+   * forwards the first copy of one) checks them here first.
+   */
+  authentic (bytes: Uint8Array): boolean {
+    let b: SignedBlob
+    try {
+      b = decodeSignedBlob(bytes, peekTag(bytes) === TAG_CHECKPOINT ? this.limits.checkpointBytesMax : this.limits.updateBytesMax)
+    } catch {
+      return false
+    }
+    // The very bytes held (checked when they arrived): no second signature check.
+    const d = this.docs.get(docKey(b.kind, b.host))
+    if (d !== undefined && d.incarnation === b.incarnation) {
+      const held = b.tag === TAG_CHECKPOINT ? d.checkpoint : d.log.find(u => u.seq === b.seq)
+      if (held !== undefined && held.tag === b.tag && held.seq === b.seq && Buffer.compare(held.bytes, bytes) === 0) return true
+    }
+    return this.verifier(b.host, this.contextual(b.signed), b.signature)
+  }
+
+  /**
    * Counts a value of `host`'s `kind` document that a reader (the registry index, the variable store)
    * refused as not plain JSON (`stats.rejected['invalid-value']`); the value reads as absent on every
    * replica. Not an {@link ApplyResult}: the document itself was applied.

@@ -4,7 +4,9 @@
  *   over the requester's nonce counts;
  * - one relay bringing many new keys (each a host not held) cannot push real hosts out of a full table;
  * - one peer that keeps claiming (in PINGs) that this peer is suspected cannot hold its local health
- *   multiplier up: a remote peer raises it at most once per lease.
+ *   multiplier up: a remote peer raises it at most once per lease;
+ * - the first member a peer joins through, answering its MEMBERS_REQ with a full table of made-up hosts,
+ *   does not keep real hosts out: such a list fills at most half the table, and gives way to a host's own word.
  */
 import { describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
@@ -15,6 +17,8 @@ import type { Peer } from '../../peers/peer.js'
 import { decodeProbeFrame, encodeProbeFrame, PROBE_FRAME_BYTES_MAX } from '../../peers/sync/liveness/probe-codec.js'
 import { framedStream } from '../../peers/framing.js'
 import { probeProtocol } from '../../peers/sync/liveness/probe.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 const fixture = probeFixture()
 const extra = fixture.extra
@@ -79,6 +83,40 @@ describe('probe liveness against hostile peers', () => {
     for (const h of [real1, real2, relay]) expect(detector(victim).state(h.id)?.state).toBe('alive')
     expect(detector(victim).size).toBeLessThanOrEqual(6)
     expect(victim.stats().sync.hostsRefused).toBeGreaterThan(0)
+  })
+
+  it('a first member listing a full table of made-up hosts does not keep a real host out (found by review)', { timeout: 180_000 }, async () => {
+    const hostsMax = 24
+    const mesh = fixture.set(await createLiveMesh({ peers: 1, ...PROBE }))
+    const real = mesh.peers[0]!
+    // The hostile first member: its detector stopped, it answers MEMBERS_REQ with hostsMax made-up hosts.
+    const hostile = await createPeer({ ...PROBE, transports: ['tcp' as const], start: true })
+    extra.push(hostile)
+    await detector(hostile).stop()
+    const fakes = await Promise.all(Array.from({ length: hostsMax }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
+    let listed = 0
+    await hostile.libp2p.handle(probeProtocol('agora'), async (stream) => {
+      const lp = framedStream(stream, PROBE_FRAME_BYTES_MAX)
+      const req = decodeProbeFrame((await lp.read()).subarray())
+      if (req.t === 'members-req') {
+        listed++
+        await lp.write(encodeProbeFrame({ t: 'members', members: fakes.map(host => ({ host, incarnation: 1 })) }))
+      } else {
+        await lp.write(encodeProbeFrame({ t: 'nack' }))
+      }
+      await stream.close().catch(() => {})
+    }, { runOnTransientConnection: false })
+    // The victim probes slowly (a 20 s period), so the made-up hosts stay unsuspected while the real one's
+    // heartbeats (every second) arrive.
+    const victim = await createPeer({ ...PROBE, heartbeatIntervalMs: 20_000, transports: ['tcp' as const], limits: { hostsMax }, start: true })
+    extra.push(victim)
+    await link(victim, hostile)
+    await waitUntil(() => listed >= 1 && detector(victim).stats.membersFetched >= 1, { timeoutMs: 60_000, what: 'the victim taking in the list' })
+    expect(detector(victim).size).toBeLessThan(hostsMax)
+    await link(victim, real)
+    await waitUntil(() => detector(victim).state(real.id) !== undefined || victim.stats().sync.hostsRefused > 0, { timeoutMs: 60_000, what: 'the real host\'s own word at the victim (taken or refused)' })
+    expect(detector(victim).state(real.id)?.state).toBe('alive')
+    expect(detector(victim).size).toBeLessThanOrEqual(hostsMax)
   })
 
   it('one peer claiming again and again that this peer is suspected does not hold its local health up', { timeout: 180_000 }, async () => {

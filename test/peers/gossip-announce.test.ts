@@ -54,6 +54,17 @@ async function gossipOf (node: TestNode): Promise<{ pubsub: FakePubsub, gossip: 
   return { pubsub, gossip }
 }
 
+/** B holds A's registry (by an exchange) and runs gossip; `blob`: A's first blob, which B holds. */
+async function heldByB (): Promise<{ b: TestNode, blob: Uint8Array, pubsub: FakePubsub, gossip: ReturnType<typeof createGossip> }> {
+  const keys = new TestKeys()
+  const a = makeNode(keys, 'A')
+  const b = makeNode(keys, 'B')
+  await a.registry.register({ id: 'x', capabilities: ['gpu'] })
+  pull(b, a)
+  const blob = a.replica.get('reg', 'A')!.missingFor(undefined, 0, 0)[0]!.bytes
+  return { b, blob, ...await gossipOf(b) }
+}
+
 describe('gossip: announcing own documents', () => {
   it('publishes its own documents once, when a first peer subscribes to the crdt topic', async () => {
     const keys = new TestKeys()
@@ -93,13 +104,7 @@ describe('gossip: announcing own documents', () => {
   })
 
   it('forwards the first gossip copy of a blob already held, from the host or a relay, within the host\'s republish quota', async () => {
-    const keys = new TestKeys()
-    const a = makeNode(keys, 'A')
-    const b = makeNode(keys, 'B')
-    await a.registry.register({ id: 'x', capabilities: ['gpu'] })
-    pull(b, a)
-    const blob = a.replica.get('reg', 'A')!.missingFor(undefined, 0, 0)[0]!.bytes
-    const { pubsub, gossip } = await gossipOf(b)
+    const { b, blob, pubsub, gossip } = await heldByB()
     try {
       // Gossipsub passes each message id (the blob's hash) once: a copy reaching the validator is the first
       // gossip brought, whoever sent it. Forwarded within A's republish quota (relays and A alike)...
@@ -109,6 +114,24 @@ describe('gossip: announcing own documents', () => {
       expect(pubsub.deliver('A', blob)).toBe(TopicValidatorResult.Ignore)
       expect(gossip.stats.gossipDuplicates).toBe(REPUBLISH_QUOTA_BURST + 2)
       expect(b.registry.lookup('x')?.host).toBe('A')
+    } finally {
+      await gossip.stop()
+    }
+  })
+
+  it('rejects a forged copy of a blob already held (its signature is checked): never forwarded, never spends the host\'s quota (found by review)', async () => {
+    const { blob, pubsub, gossip } = await heldByB()
+    try {
+      // A hostile relay C sends A's header (kind, host, incarnation, a seq B holds) with bytes A never signed:
+      // each variant is another message id, so gossipsub hands every one to the validator.
+      for (let i = 0; i < REPUBLISH_QUOTA_BURST + 2; i++) {
+        const forged = blob.slice()
+        forged[forged.length - 1 - (i % 32)]! ^= 1 + (i % 255)
+        expect(pubsub.deliver('C', forged)).toBe(TopicValidatorResult.Reject)
+      }
+      expect(gossip.stats.gossipRejected).toBe(REPUBLISH_QUOTA_BURST + 2)
+      // A's quota is untouched: its genuine blob, by gossip, is still forwarded.
+      expect(pubsub.deliver('A', blob)).toBe(TopicValidatorResult.Accept)
     } finally {
       await gossip.stop()
     }

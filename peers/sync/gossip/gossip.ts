@@ -141,9 +141,17 @@ export class GossipService extends TypedEmitter<GossipEvents> implements Gossip 
         // the first copy gossip brought: ours came by an exchange, e.g. the host's announce after our
         // exchange with it) is still forwarded: peers further on may lack it (gossipsub forwards a message
         // once). Within the host's republish quota: a replay of old blobs after gossipsub's seenTTL costs
-        // at most that quota, and no copy can be made to look new (the bytes are the host's, signed).
-        if (r.host !== undefined && this.republishQuota.take(r.host, Date.now()).ok) return TopicValidatorResult.Accept
-        return TopicValidatorResult.Ignore
+        // at most that quota. The replica answered from the header alone: the bytes are checked to be the
+        // host's, signed, before they are forwarded or spend its quota (a forged copy is another message id).
+        if (r.host === undefined || this.republishQuota.available(r.host, Date.now()) < 1) return TopicValidatorResult.Ignore
+        if (!this.replica.authentic(msg.data)) {
+          this.stats.gossipRejected++
+          this.log.warn('gossip update rejected', { from, reason: 'signature', detail: `forged copy of a blob of ${r.host} already held` })
+          this.emit('update:rejected', { from, via: 'gossip', reason: 'signature', detail: 'forged copy of a blob already held', host: r.host })
+          return TopicValidatorResult.Reject
+        }
+        this.republishQuota.take(r.host, Date.now())
+        return TopicValidatorResult.Accept
       case 'rejected':
         if (r.reason === 'decode' || r.reason === 'signature' || r.reason === 'yjs') {
           this.stats.gossipRejected++

@@ -73,7 +73,7 @@ export interface GossipInit {
 export interface GossipComponents {
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers' | 'addEventListener' | 'removeEventListener'>
   /** Applies inbound updates; its `onGap` hook is chained at construction. Its own documents are announced once (`get`). */
-  replica: Pick<Replica, 'apply' | 'hooks' | 'shouldReport' | 'id' | 'get' | 'limits'>
+  replica: Pick<Replica, 'apply' | 'authentic' | 'hooks' | 'shouldReport' | 'id' | 'get' | 'limits'>
   /** Where to pull from on a gap. */
   membership: Pick<Membership, 'isMember' | 'randomMember'>
   antiEntropy: Pick<AntiEntropy, 'requestSync'>

@@ -421,7 +421,7 @@ export class ProbeDetector {
       if (h.local || h.left || h.host === this.c.self || this.members.has(h.host)) continue
       // A full table takes these last: they give way to any host heard from itself, never push one out.
       if (this.members.size >= this.init.hostsMax) return
-      const m = this.add(h.host, 0, now, undefined)
+      const m = this.add(h.host, 0, now, undefined, false)
       if (m === undefined) return
       m.hearsay = true
       m.evidenceAt = Number.NEGATIVE_INFINITY
@@ -582,12 +582,15 @@ export class ProbeDetector {
       if (r.t !== 'members') return
       this.stats.membersFetched++
       const now = Date.now()
+      let listed = 0
       for (const e of r.members) {
         if (e.host === this.c.self || this.members.has(e.host)) continue
         // The list this peer asked its first member for: not quota'd (a mass join would wait for heartbeats),
-        // but a full table still takes nothing more.
-        const m = this.add(e.host, e.incarnation, now, undefined)
+        // but it fills at most half the table (the rest is for hosts heard from themselves).
+        if (listed >= Math.floor(this.init.hostsMax / 2)) break
+        const m = this.add(e.host, e.incarnation, now, undefined, false)
         if (m === undefined) continue
+        listed++
         m.hearsay = true
         this.learnAddrs(m, e.addrs?.slice(0, MEMBER_ADDRS_MAX))
         this.c.registry.heard(e.host)
@@ -620,9 +623,14 @@ export class ProbeDetector {
   /**
    * Adds `host`, alive. A full table makes room by forgetting a host that is not alive; a table full of
    * live hosts takes no more (`hostsRefused`): a flood of made-up keys cannot push real hosts out.
+   * `ownWord`: the host itself spoke to this peer (its ACK, its ALIVE or heartbeat sent by itself, not
+   * relayed); such a host also takes the place of one held only on another's word (a MEMBERS list, which
+   * fills at most half the table), so a first member listing made-up hosts cannot keep real ones out. A
+   * host's word relayed (within the relay's join quota) takes no such place: a relay's flood of new keys
+   * cannot push out real hosts learnt from the list.
    */
-  private add (host: string, incarnation: number, now: number, load: number | undefined): MemberEntry | undefined {
-    if (this.members.size >= this.init.hostsMax && !this.evictOne()) { this.stats.hostsRefused++; return undefined }
+  private add (host: string, incarnation: number, now: number, load: number | undefined, ownWord = true): MemberEntry | undefined {
+    if (this.members.size >= this.init.hostsMax && !this.evictOne(ownWord)) { this.stats.hostsRefused++; return undefined }
     const m: MemberEntry = { host, incarnation, state: 'alive', since: now, evidenceAt: now, load }
     this.members.set(host, m)
     return m
@@ -631,13 +639,17 @@ export class ProbeDetector {
   /** {@link add} for a host brought by `via` (its relay, or the member whose list named it), within `via`'s join quota. */
   private join (host: string, incarnation: number, now: number, load: number | undefined, via: string | undefined): MemberEntry | undefined {
     if (via !== undefined && via !== host && !this.joinQuota.take(via, now).ok) { this.stats.hostsRefused++; return undefined }
-    return this.add(host, incarnation, now, load)
+    return this.add(host, incarnation, now, load, via === undefined || via === host)
   }
 
-  /** Forgets a host that is not alive, else one never heard from itself (taken from the lease table). */
-  private evictOne (): boolean {
+  /**
+   * Forgets a host that is not alive, else one never heard from itself (taken from the lease table), else,
+   * to make room for a host's own word (`ownWord`), one held only on another member's word.
+   */
+  private evictOne (ownWord: boolean): boolean {
     for (const [h, m] of this.members) if (m.state !== 'alive') { this.members.delete(h); return true }
     for (const [h, m] of this.members) if (m.evidenceAt === Number.NEGATIVE_INFINITY) { this.members.delete(h); return true }
+    if (ownWord) for (const [h, m] of this.members) if (m.hearsay === true) { this.members.delete(h); return true }
     return false
   }
 
