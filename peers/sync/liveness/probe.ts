@@ -379,8 +379,17 @@ export class ProbeDetector {
 
   /** `host` announced it is leaving: not renewed until it is alive at a higher incarnation. */
   left (host: string, now = Date.now()): void {
-    const m = this.members.get(host)
-    if (m !== undefined) { m.state = 'left'; m.since = now }
+    let m = this.members.get(host)
+    // Not held yet: held now, as left, so that the answer to a PING sent before the leave (in flight, or
+    // relayed) does not bring it back (an ACK of a host not held adds it alive).
+    if (m === undefined) {
+      m = this.add(host, 0, now, undefined, false)
+      if (m === undefined) return
+      m.hearsay = true
+      m.evidenceAt = Number.NEGATIVE_INFINITY
+    }
+    m.state = 'left'
+    m.since = now
   }
 
   // ---- probing ---------------------------------------------------------------------------------
@@ -441,10 +450,11 @@ export class ProbeDetector {
         // No link and no address known (a host taken from the lease table): a failed dial says nothing of this peer's health.
         blind = m?.addrs === undefined && this.c.node.getConnections(peerIdFromString(target)).length === 0
         const ping: Extract<ProbeFrame, { t: 'ping' }> = m?.state === 'suspect' ? { t: 'ping', suspected: m.incarnation } : { t: 'ping' }
+        const sentAt = Date.now()
         const ack = await this.ping(target, ping)
         if (ack.t === 'ack') {
           this.localHealth = Math.max(0, this.localHealth - 1)
-          this.acked(target, ack)
+          this.acked(target, ack, sentAt)
           return
         }
       } catch {}
@@ -485,13 +495,14 @@ export class ProbeDetector {
     const asked = helpers.slice(0, INDIRECT_PROBES)
     this.stats.indirectProbes += asked.length
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES))
+    const sentAt = Date.now()
     const replies = await Promise.allSettled(asked.map(async h => await this.request(h, { t: 'ping-req', target, nonce }, this.directTimeoutMs() * (1 + DIAL_TIMEOUT_FACTOR))))
     if (!this.running) return
     for (const r of replies) {
       if (r.status !== 'fulfilled' || r.value.t !== 'ack') continue
       const ack = r.value
       if (ack.signature !== undefined && this.verify(target, ackSigned(this.c.self, nonce, ack.incarnation), ack.signature)) {
-        this.relayedAck(target, ack.incarnation)
+        this.relayedAck(target, ack.incarnation, sentAt)
         return
       }
       this.stats.relayedAcksRefused++
@@ -504,9 +515,9 @@ export class ProbeDetector {
    * life at the incarnation it names, as good as a direct ACK, but its load and document positions are
    * not signed and not taken.
    */
-  private relayedAck (target: string, incarnation: number, now = Date.now()): void {
+  private relayedAck (target: string, incarnation: number, sentAt: number, now = Date.now()): void {
     this.stats.probeAcks++
-    this.ownWord(target, incarnation, now)
+    this.ownWord(target, incarnation, now, sentAt)
   }
 
   /**
@@ -519,17 +530,22 @@ export class ProbeDetector {
     return Math.max(50, Math.floor(this.init.intervalMs * 0.5)) * (1 + this.localHealth)
   }
 
-  private acked (from: string, ack: Extract<ProbeFrame, { t: 'ack' }>, now = Date.now()): void {
+  private acked (from: string, ack: Extract<ProbeFrame, { t: 'ack' }>, sentAt: number, now = Date.now()): void {
     this.stats.probeAcks++
-    const m = this.ownWord(from, ack.incarnation, now)
+    const m = this.ownWord(from, ack.incarnation, now, sentAt)
     if (m !== undefined && m.state === 'alive' && m.incarnation === ack.incarnation) m.load = ack.load
     this.c.onAck(from, ack)
   }
 
-  /** `host` itself says it is alive at `incarnation` (its ACK, or its signed relayed ACK): taken as an ALIVE is. */
-  private ownWord (host: string, incarnation: number, now: number): MemberEntry | undefined {
+  /**
+   * `host` itself says it is alive at `incarnation` (its ACK, or its signed relayed ACK, to a PING sent at
+   * `sentAt`): taken as an ALIVE is, except from a host that announced its leave after that PING went
+   * out (the answer was older than the leave).
+   */
+  private ownWord (host: string, incarnation: number, now: number, sentAt: number): MemberEntry | undefined {
     const m = this.members.get(host)
     if (m === undefined) return this.add(host, incarnation, now, undefined)
+    if (m.state === 'left' && sentAt <= m.since) return m
     if (m.hearsay === true) {
       m.hearsay = undefined
       this.revive(m, incarnation, now)
@@ -937,8 +953,9 @@ export class ProbeDetector {
         // Only for a host held here (a helper dials for nobody else), never back to the requester.
         if (req.target === from || !this.members.has(req.target)) return { t: 'nack' }
         try {
+          const sentAt = Date.now()
           const r = await this.ping(req.target, { t: 'ping', relay: { requester: from, nonce: req.nonce } })
-          if (r.t === 'ack') { this.acked(req.target, r); return r }
+          if (r.t === 'ack') { this.acked(req.target, r, sentAt); return r }
         } catch {}
         return { t: 'nack' }
       }
