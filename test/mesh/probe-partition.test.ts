@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import { createLiveMesh } from '../../sim/live.js'
 import { PROBE, detector, probeFixture } from '../helpers/probe-mesh.js'
+import { DIAL_EVERY_PERIODS, LINKS_MIN } from '../../peers/sync/liveness/probe.js'
 import type { Peer } from '../../peers/peer.js'
 
 const fixture = probeFixture()
@@ -38,5 +39,28 @@ describe('probe liveness across a partition', () => {
     await m.heal()
     await m.waitFor(p => m.peers.every((_, i) => p.registry.lookup(`agent-${i}`)?.status === 'reachable'), { timeoutMs: 120_000, what: 'every agent reachable after the heal' })
     await m.waitFor((p, i) => i === far || detector(p).state(m.peers[far]!.id)?.state === 'alive', { timeoutMs: 60_000, what: 'the far host alive everywhere after the heal' })
+  })
+
+  it('with few links, a peer dials for at most one probe every DIAL_EVERY_PERIODS periods, and still reaches the hosts it is not linked to', { timeout: 300_000 }, async () => {
+    const m = fixture.set(await createLiveMesh({ peers: N, degree: 3, ...PROBE }))
+    for (const [i, p] of m.peers.entries()) await p.registry.register({ id: `agent-${i}`, capabilities: ['x'] })
+    await m.waitFor(p => m.peers.every((_, i) => p.registry.lookup(`agent-${i}`)?.status === 'reachable'), { timeoutMs: 90_000, what: 'every agent everywhere' })
+    const probes = (p: Peer): { sent: number, dials: number, acks: number } => { const s = detector(p).stats; return { sent: s.probesSent, dials: s.probeDials, acks: s.probeAcks } }
+    const links = (p: Peer): number => p.sync.membership.connectedMembers().length
+    const before = m.peers.map(probes)
+    const rounds = 6 * DIAL_EVERY_PERIODS
+    await m.waitFor((p, i) => probes(p).sent - before[i]!.sent >= rounds, { timeoutMs: 120_000, what: `${rounds} probes by every peer` })
+    let dialled = 0
+    for (const [i, p] of m.peers.entries()) {
+      const d = probes(p)
+      const sent = d.sent - before[i]!.sent
+      const dials = d.dials - before[i]!.dials
+      dialled += dials
+      // A peer short of links dials every period to repair them; the others are held to the budget.
+      if (links(p) >= LINKS_MIN) expect(dials, `peer ${i}: ${dials} dials in ${sent} probes`).toBeLessThanOrEqual(Math.ceil(sent / DIAL_EVERY_PERIODS) + 1)
+      expect(d.acks).toBeGreaterThan(before[i]!.acks)
+    }
+    // Hosts with no link to a peer are still probed (dialled) within the budget.
+    expect(dialled).toBeGreaterThan(0)
   })
 })

@@ -101,6 +101,15 @@ export const LINKS_MIN = 3
  * identify: on a loaded machine they take seconds, and every false suspicion costs every peer two notices).
  */
 export const DIAL_TIMEOUT_FACTOR = 4
+/**
+ * Periods between two probes that dial (a host this peer has no member connection to). A dial is a TCP
+ * connection, a Noise handshake and identify both ways, about as much CPU as every other probe message of
+ * the period together at 12 peers; with few links most of the round robin needs one. In between, the
+ * round goes on over the connected members, and the hosts that need a dial wait their turn in it. A host
+ * with no link to one side of a partition is still dialled by that side's N/2 peers about once per
+ * 2 × this periods together.
+ */
+export const DIAL_EVERY_PERIODS = 4
 /** A host suspected this many periods (and not refuted) is forgotten: no longer probed; its own word adds it back. */
 export const SUSPECT_FORGET_PERIODS = 120
 /**
@@ -234,6 +243,8 @@ export class ProbeDetector {
   private readonly published = new Set<string>()
   private readonly inFlight = new Set<string>()
   private order: string[] = []
+  /** Periods since this peer last probed over a dialled connection ({@link DIAL_EVERY_PERIODS}). */
+  private periodsSinceDial = DIAL_EVERY_PERIODS
   private incarnationValue = Date.now()
   private lastReplyAt = 0
   private inbound = 0
@@ -345,7 +356,8 @@ export class ProbeDetector {
       this.lastReplyAt = Math.min(now, this.lastReplyAt + lateMs)
       for (const m of this.members.values()) m.evidenceAt = Math.min(now, m.evidenceAt + lateMs)
     }
-    const target = this.nextTarget()
+    this.periodsSinceDial++
+    const target = this.nextTarget(this.periodsSinceDial >= DIAL_EVERY_PERIODS || this.c.membership.connectedMembers().length < LINKS_MIN)
     if (target !== undefined) void this.probe(target)
     if (now - this.lastReplyAt > this.init.leaseMs) {
       // Nobody answered for a lease: this peer is cut off, and what it holds is not known any more.
@@ -397,14 +409,28 @@ export class ProbeDetector {
   /**
    * SWIM's round robin over the whole member list (Das et al. 2002, 4.3): every host held (alive or
    * suspected) and every connected member, each once per round, in a fresh random order. So every host is
-   * probed by some peer of every side of a partition within about a period, whoever its neighbours are.
+   * probed by some peer of every side of a partition within a few periods, whoever its neighbours are.
+   * `dial`: whether this period's probe may dial ({@link DIAL_EVERY_PERIODS}); if not, the next connected
+   * member of the round is taken and the hosts that need a dial keep their place, and once only they are
+   * left, a connected member is probed again (one probe per period), or none.
    */
-  private nextTarget (): string | undefined {
+  private nextTarget (dial: boolean): string | undefined {
     for (let guard = 0; guard < 2; guard++) {
-      while (this.order.length > 0) {
-        const t = this.order.pop()!
+      for (let k = this.order.length - 1; k >= 0; k--) {
+        const t = this.order[k]!
         const m = this.members.get(t)
-        if ((m === undefined ? this.c.membership.isMember(t) : m.state !== 'left') && !this.inFlight.has(t)) return t
+        const member = this.c.membership.isMember(t)
+        if (!(m === undefined ? member : m.state !== 'left') || this.inFlight.has(t)) {
+          this.order.splice(k, 1)
+          continue
+        }
+        if (!dial && !member) continue
+        this.order.splice(k, 1)
+        return t
+      }
+      if (this.order.length > 0) {
+        const linked = this.c.membership.connectedMembers().filter(t => t !== this.c.self && !this.inFlight.has(t))
+        return linked.length > 0 ? linked[Math.floor(Math.random() * linked.length)] : undefined
       }
       this.adoptLeaseHosts()
       const round = new Set<string>(this.c.membership.connectedMembers())
@@ -475,6 +501,7 @@ export class ProbeDetector {
     const id = peerIdFromString(target)
     if (this.c.node.getConnections(id).length > 0) return await this.request(target, ping, this.directTimeoutMs())
     this.stats.probeDials++
+    this.periodsSinceDial = 0
     const keep = this.c.membership.connectedMembers().length < LINKS_MIN
     if (keep || !this.c.membership.markTransient(target)) return await this.request(target, ping, this.directTimeoutMs() * DIAL_TIMEOUT_FACTOR, id)
     try {
