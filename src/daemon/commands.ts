@@ -13,6 +13,8 @@ import { EXIT_FAILED, EXIT_OK, UsageError } from '../cli-util.js'
 import type { CliIo, Command } from '../cli-util.js'
 import { AgoraError, InvalidOptionError } from '../base/errors.js'
 import { createLogger, defaultLogFormat } from '../base/log.js'
+import type { LogFormat } from '../base/log.js'
+import type { PeerOptions } from '../../peers/options.js'
 import { describePath, readConfigFile, validateConfig } from './config.js'
 import type { DaemonConfig } from './config.js'
 
@@ -222,25 +224,7 @@ async function start (args: string[], io: CliIo): Promise<number> {
   const { token, file } = await loadToken(config, process.env, describePath('tokenFile', source, fromFlags))
   let peer: Awaited<ReturnType<typeof createPeer>>
   try {
-    peer = await createPeer({
-      ...(config.mesh !== undefined ? { mesh: config.mesh } : {}),
-      ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
-      ...(config.listen !== undefined ? { listen: config.listen } : {}),
-      ...(config.bootstrap !== undefined ? { bootstrap: config.bootstrap } : {}),
-      ...(config.zone !== undefined ? { zone: config.zone } : {}),
-      ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
-      ...(config.liveness !== undefined ? { liveness: config.liveness } : {}),
-      ...(config.sessionLeaseTtlMs !== undefined ? { sessionLeaseTtlMs: config.sessionLeaseTtlMs } : {}),
-      ...(config.alerts !== undefined ? { alerts: config.alerts } : {}),
-      ...(config.checks !== undefined ? { checks: config.checks } : {}),
-      ...(config.breaker !== undefined ? { breaker: config.breaker } : {}),
-      ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
-      ...(config.raft !== undefined ? { raft: config.raft } : {}),
-      ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
-      ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),
-      logLevel: config.logLevel,
-      logFormat
-    })
+    peer = await createPeer(peerOptionsOf(config, pnetKey, logFormat))
   } catch (err) {
     if (err instanceof AgoraError) throw err
     throw new AgoraError('ERR_START', `the peer could not start: ${(err as Error).message}`)
@@ -526,4 +510,28 @@ export const DAEMON_COMMANDS: Record<string, Command> = {
   dashboard: { summary: 'print the link that opens a daemon\'s dashboard (/ui) logged in', usage: DASHBOARD_USAGE, run: dashboard },
   agents: { summary: 'list, register and query agents through a daemon', usage: AGENTS_USAGE, run: agents },
   var: { summary: 'get and set eventual or strong variables through a daemon', usage: VAR_USAGE, run: variable }
+}
+
+/** The peer options a daemon config asks for (`pnetKey`: the swarm key's text, read from `pnetKeyFile`). */
+export function peerOptionsOf (config: DaemonConfig, pnetKey: string | undefined, logFormat: LogFormat): PeerOptions {
+  return {
+    ...(config.mesh !== undefined ? { mesh: config.mesh } : {}),
+    ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
+    ...(config.listen !== undefined ? { listen: config.listen } : {}),
+    ...(config.bootstrap !== undefined ? { bootstrap: config.bootstrap } : {}),
+    ...(config.zone !== undefined ? { zone: config.zone } : {}),
+    ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
+    ...(config.liveness !== undefined ? { liveness: config.liveness } : {}),
+    ...(config.dht !== undefined ? { dht: config.dht } : {}),
+    ...(config.sessionLeaseTtlMs !== undefined ? { sessionLeaseTtlMs: config.sessionLeaseTtlMs } : {}),
+    ...(config.alerts !== undefined ? { alerts: config.alerts } : {}),
+    ...(config.checks !== undefined ? { checks: config.checks } : {}),
+    ...(config.breaker !== undefined ? { breaker: config.breaker } : {}),
+    ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
+    ...(config.raft !== undefined ? { raft: config.raft } : {}),
+    ...(config.allowlist !== undefined ? { allowlist: config.allowlist } : {}),
+    ...(pnetKey !== undefined ? { privateNetwork: { key: pnetKey } } : {}),
+    logLevel: config.logLevel,
+    logFormat
+  }
 }

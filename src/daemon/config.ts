@@ -101,6 +101,14 @@ export const daemonConfigSchema = z.object({
   heartbeatIntervalMs: z.number().int().positive().max(24 * 3600 * 1000).optional(),
   /** Failure detection (the peer's `liveness` option): `heartbeat` (default) or `probe` (flat per-peer cost; one mode per mesh). */
   liveness: z.enum(['heartbeat', 'probe']).optional(),
+  /**
+   * Run kad-dht (the peer's `dht` option). Default true. Its lookups dial the peers closest to random keys
+   * and nothing closes those connections, so in a mesh of a few dozen daemons each ends up connected to
+   * nearly every other (29 connections to the 24 others at 25 peers, in one process), and what every connection
+   * costs (gossipsub, pings, anti-entropy) grows with N. Off, a daemon keeps its bootstrap links and
+   * those membership dials while below `connectionsTarget`.
+   */
+  dht: z.boolean().optional(),
   sessionLeaseTtlMs: z.number().int().min(500).max(3_600_000).optional(),
   /** The per-agent circuit breakers (the peer's `breaker` option): failureThreshold, windowMs, recoveryMs, recoveryMaxMs, probeTimeoutMs. */
   breaker: breakerSchema.optional(),
