@@ -71,9 +71,16 @@ export class SimDisk implements DriverStorage {
     return new SimDisk(node, ms)
   }
 
+  /**
+   * Every write (not only a leader's parallel one) is held in flight the same way (the simulation's
+   * `slowDisks`): a follower's append, vote or snapshot is acknowledged only once it lands, and the
+   * driver's work while it is in flight (applying the entries already durable) runs meanwhile.
+   */
+  deferAll = false
+
   save (rd: Ready): void | PromiseLike<void> {
     if (this.tornArmed) { this.tornArmed = false; throw new TornCrashError(this.node) }
-    if (this.deferParallel && rd.persistInParallel) {
+    if ((this.deferParallel && rd.persistInParallel) || (this.deferAll && (rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined))) {
       const w: Inflight = { rd, done: [] }
       this.inflight.push(w)
       // Completed synchronously by completeInflight (virtual time), not by a microtask.

@@ -71,6 +71,8 @@ export interface FuzzOptions {
    * in flight dies in the middle of them (half of these torn). Default false.
    */
   asyncLeaderWrites?: boolean
+  /** Every write stays in flight until a later tick of its node (the simulation's `slowDisks`). Default false. */
+  slowDisks?: boolean
 }
 
 export interface FuzzSeedResult {
@@ -97,6 +99,8 @@ export interface FuzzSeedResult {
   tasks?: TaskWorkloadResult
   /** With `asyncLeaderWrites`: leaders' parallel writes lost to crashes, and those a torn crash cut. */
   lostWrites?: { writes: number, torn: number }
+  /** With `slowDisks`: committed entries applied while a write was in flight (over every node). */
+  appliedWhileWriting?: number
 }
 
 export interface FuzzSummary {
@@ -179,6 +183,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     timed: true,
     ...(options.disk !== undefined ? { disk: options.disk } : {}),
     ...(options.asyncLeaderWrites === true ? { asyncLeaderWrites: true } : {}),
+    ...(options.slowDisks === true ? { slowDisks: true } : {}),
     coordination: options.coordination !== false || options.tasks !== false
   })
   const coord = options.coordination === false ? undefined : new CoordWorkload(seed, options.coordination === true || options.coordination === undefined ? {} : options.coordination)
@@ -355,6 +360,7 @@ function runSeed (seed: number, options: FuzzOptions): FuzzSeedResult {
     linearizability: lin.result,
     ...(coord !== undefined ? { coordination: coord.result } : {}),
     ...(tasks !== undefined ? { tasks: tasks.result } : {}),
-    ...(options.asyncLeaderWrites === true ? { lostWrites: sim.lostWrites() } : {})
+    ...(options.asyncLeaderWrites === true || options.slowDisks === true ? { lostWrites: sim.lostWrites() } : {}),
+    ...(options.slowDisks === true ? { appliedWhileWriting: sim.appliedWhileWriting() } : {})
   }
 }

@@ -108,6 +108,12 @@ export interface SimulationConfig {
    * Default false.
    */
   asyncLeaderWrites?: boolean
+  /**
+   * Every write stays in flight as a leader's parallel one does (`asyncLeaderWrites`): followers'
+   * appends, votes and snapshots too (they are acknowledged once landed), and a crash meanwhile loses
+   * them. Default false.
+   */
+  slowDisks?: boolean
 }
 
 /** A lease is renewed every TTL / this (the period of a live client's keepalives). */
@@ -353,6 +359,7 @@ export class Simulation {
       const disk = makeDisk(id, { term: init?.term ?? 0, vote: init?.vote ?? 0, commit: init?.commit ?? 0, logTerms: init?.log ?? [], voters, learners })
       const node = new SimNode(id, disk, voters, learners)
       disk.deferParallel = cfg.asyncLeaderWrites === true
+      disk.deferAll = cfg.slowDisks === true
       disk.observer = {
         onEntries: (lastIndexBefore, entries, prevTerm) => {
           this.checker.onPersistEntries(id, node.driver?.node.status().role === 'leader', lastIndexBefore, entries, prevTerm)
@@ -629,6 +636,7 @@ export class Simulation {
   /** Node `node` is down: its driver and application are gone (its disk stays, less its writes in flight; `torn`: a prefix of the first kept). */
   private down (node: SimNode, torn = false): void {
     const driver = node.driver
+    this.appliedWhileWritingGone += driver?.stats.appliedWhileWriting ?? 0
     node.driver = undefined
     node.app = undefined
     if (node.disk.inflightWrites > 0) {
@@ -1459,6 +1467,15 @@ export class Simulation {
     for (const n of this.nodes) { writes += n.disk.lost.writes; torn += n.disk.lost.torn }
     return { writes, torn }
   }
+
+  /** Committed entries the drivers applied while a write of theirs was in flight (RaftDriver stats.appliedWhileWriting), crashed ones included. */
+  appliedWhileWriting (): number {
+    let n = this.appliedWhileWritingGone
+    for (const node of this.nodes) n += node.driver?.stats.appliedWhileWriting ?? 0
+    return n
+  }
+
+  private appliedWhileWritingGone = 0
 
   /** Lands node `id`'s writes in flight now (step-mode tests; otherwise they land at its ticks). */
   landWrites (id: number): void {

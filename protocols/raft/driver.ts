@@ -124,6 +124,11 @@ export interface RaftDriverOptions {
    * here): never pause; live peers wait up to {@link APPLY_WAIT_MS}.
    */
   applyWaitMs?: number
+  /**
+   * Committed entries already durable apply while a Ready's write runs, instead of after it
+   * ({@link RaftDriver.applyDurable}): a follower acknowledges as soon as its write ends. Default true.
+   */
+  applyWhileWriting?: boolean
   /** Committed entries held behind a paused command at most; more end the pause at once. Default {@link APPLY_BACKLOG_MAX}. */
   applyBacklogMax?: number
   /** ...and bytes of them. Default {@link APPLY_BACKLOG_BYTES_MAX}. */
@@ -260,7 +265,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   readonly node: RaftNode
   readonly memory: MemoryStorage
   readonly replica: Replica
-  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0, proposalsResent: 0, applyPauses: 0, applyPausesTimedOut: 0, applyPausesBacklogFull: 0 }
+  readonly stats = { applied: 0, duplicates: 0, indefinite: 0, badSignatures: 0, snapshots: 0, snapshotsInstalled: 0, snapshotsTooLarge: 0, readyBatches: 0, parallelWrites: 0, appliedWhileWriting: 0, proposalsResent: 0, applyPauses: 0, applyPausesTimedOut: 0, applyPausesBacklogFull: 0 }
   protected readonly storage: DriverStorage
   protected readonly transport: DriverTransport
   protected readonly clock: DriverClock
@@ -331,7 +336,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       proposalResendMs: o.proposalResendMs ?? 0,
       applyWaitMs: o.applyWaitMs ?? 0,
       applyBacklogMax: o.applyBacklogMax ?? APPLY_BACKLOG_MAX,
-      applyBacklogBytesMax: o.applyBacklogBytesMax ?? APPLY_BACKLOG_BYTES_MAX
+      applyBacklogBytesMax: o.applyBacklogBytesMax ?? APPLY_BACKLOG_BYTES_MAX,
+      applyWhileWriting: o.applyWhileWriting ?? true
     }
     this.id = init.id
     this.transport = init.transport
@@ -352,6 +358,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     if (snap.metadata.index > 0) this.replica.restore(snap.data)
     this.appliedIndex = snap.metadata.index
     this.lastSnapshotIndex = snap.metadata.index
+    // What storage holds when the driver starts is durable.
+    this.durableLast = this.memory.lastIndex()
     this.node = new RaftNode({
       id: init.id,
       storage: this.memory,
@@ -713,6 +721,8 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
         const saved = this.storage.save(rd)
         if (isThenable(saved)) {
           saved.then(() => { this.afterPersist(rd) }, (err: Error) => { this.fail(err) })
+          // 3, early: committed entries that were durable before this write apply while it runs.
+          if (this.o.applyWhileWriting) this.applyDurable(rd)
           return
         }
         if (this.handle(rd) === 'async') return
@@ -746,6 +756,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]! : undefined
     const saved = this.storage.save(rd)
     const persisted = (): void => {
+      this.persisted(rd)
       if (!this.running || last === undefined) return
       raftTrace?.(this.id, 'own write durable')
       this.node.appendPersisted(last.index, last.term)
@@ -787,6 +798,47 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     this.held = []
     raftTrace?.(this.id, 'send held')
     this.transport.send(msgs.length > 1 ? coalesceAppends(msgs) : msgs)
+  }
+
+  /**
+   * The last index of the log as stable storage holds it (writes complete in the order they start): what
+   * a save made durable, once it is. Entries at or below it, and below the first entry of a Ready being
+   * written, are durable (a Ready that truncates starts at its first entry).
+   */
+  private durableLast: number
+
+  /** A save of `rd` is durable: moves {@link durableLast}. */
+  private persisted (rd: Ready): void {
+    if (rd.entries.length > 0) this.durableLast = rd.entries[rd.entries.length - 1]!.index
+    else if (rd.snapshot !== undefined) this.durableLast = rd.snapshot.metadata.index
+  }
+
+  /**
+   * Step 3 of an ordinary Ready (its write in flight), for the committed entries already durable before
+   * that write: a follower applies the commit its leader sent with the next entries while the write of
+   * those runs, so applying adds nothing between the write's end and the acknowledgement, nor after it.
+   * What the write holds, a membership change, a command that asks to wait, and anything behind a pause
+   * or a snapshot are left to step 3 after the write ({@link handle}); entries applied here are skipped
+   * there (applying is idempotent by index). Nothing is sent here: acknowledgements still wait for the
+   * write (step 2 after step 1).
+   */
+  private applyDurable (rd: Ready): void {
+    const ce = rd.committedEntries
+    if (ce.length === 0 || rd.snapshot !== undefined || this.pause !== undefined || this.backlogHead < this.backlog.length) return
+    const limit = Math.min(this.durableLast, rd.entries.length > 0 ? rd.entries[0]!.index - 1 : Infinity)
+    let applied = 0
+    try {
+      for (const e of ce) {
+        if (e.index > limit || e.type === 'confChange') break
+        if (this.applyEntry(e, true) === 'wait') break
+        applied++
+      }
+    } catch (err) {
+      // As in step 3 after the write: the loop stops (the write's callback finds the driver failed).
+      this.fail(err as Error)
+      return
+    }
+    if (applied > 0) this.stats.appliedWhileWriting += applied
   }
 
   /** Steps 2-4 of one Ready; 'async' when a snapshot is being written (the loop resumes after it). */
@@ -834,6 +886,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
 
   private afterPersist (rd: Ready): void {
     raftTrace?.(this.id, 'write durable')
+    this.persisted(rd)
     try {
       // Stopped while the save was in flight: the Ready is persisted, so it is still applied and
       // advanced (the core already handed its committed entries out; skipping them would leave a gap
@@ -908,7 +961,9 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
   private applyCommitted (entries: readonly Entry[]): number {
     let confAt = 0
     let k = 0
-    if (this.backlogHead >= this.backlog.length) {
+    // Applied at once unless entries wait behind a pause (or a pause began at an entry applied early,
+    // while its Ready was written: applyDurable).
+    if (this.backlogHead >= this.backlog.length && this.pause === undefined) {
       for (; k < entries.length; k++) {
         const e = entries[k]!
         const r = this.applyEntry(e, true)

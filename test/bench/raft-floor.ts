@@ -20,6 +20,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { ClassicLevel } from 'classic-level'
 import type { Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { encodeFrames, readFrames } from '../../peers/raft/frames.js'
 import { raftTrace } from '../../protocols/raft/trace.js'
 
@@ -78,42 +79,56 @@ function putU32 (b: Uint8Array, at: number, n: number): void {
   b[at] = n >>> 24; b[at + 1] = (n >>> 16) & 255; b[at + 2] = (n >>> 8) & 255; b[at + 3] = n & 255
 }
 
-/** Starts the raw replication group; `fsync` false runs it without any disk. */
-export async function startFloor (fsync: boolean): Promise<Floor> {
-  const dirs = fsync ? await Promise.all([0, 1, 2].map(async () => await mkdtemp(join(tmpdir(), 'agora-bench-floor-')))) : []
-  const dbs = fsync ? dirs.map(d => new ClassicLevel<string, Uint8Array>(d, { valueEncoding: 'view' })) : []
-  for (const db of dbs) await db.open()
-  const nodes = [await node(), await node(), await node()]
-  // Followers: write each batch, then acknowledge its last index on the same stream.
-  for (let f = 1; f < 3; f++) {
-    const wal = new Wal(dbs[f], f)
-    await nodes[f]!.handle(PROTOCOL, (stream: Stream) => {
-      void readFrames(stream, {
-        maxFrameBytes: FRAME_MAX,
-        onFrame: (frame) => {
-          raftTrace?.(f, 'frame received')
-          const copy = frame.slice()
-          const last = u32(copy, 0)
-          wal.write(copy, () => {
-            raftTrace?.(f, 'write durable')
-            const ack = new Uint8Array(4)
-            putU32(ack, 0, last)
-            if (stream.writeStatus === 'writable') stream.send(encodeFrames([ack]))
-          })
-        },
-        onError: () => {}
-      })
+/** A WAL in a fresh temp dir (`fsync`), or none (in memory); `close` closes and removes it. */
+async function openWal (fsync: boolean, tag: number): Promise<{ wal: Wal, close: () => Promise<void> }> {
+  if (!fsync) return { wal: new Wal(undefined, tag), close: async () => {} }
+  const dir = await mkdtemp(join(tmpdir(), 'agora-bench-floor-'))
+  const db = new ClassicLevel<string, Uint8Array>(dir, { valueEncoding: 'view' })
+  await db.open()
+  return { wal: new Wal(db, tag), close: async () => { await db.close(); await rm(dir, { recursive: true, force: true }) } }
+}
+
+/** One follower of the floor: writes each batch it is sent, then acknowledges its last index on the same stream. */
+export interface FloorFollower {
+  node: Libp2p
+  stop: () => Promise<void>
+}
+
+/** Starts a follower (`tag`: its number in trace stages); the leader dials its address. */
+export async function startFloorFollower (fsync: boolean, tag: number): Promise<FloorFollower> {
+  const { wal, close } = await openWal(fsync, tag)
+  const n = await node()
+  await n.handle(PROTOCOL, (stream: Stream) => {
+    void readFrames(stream, {
+      maxFrameBytes: FRAME_MAX,
+      onFrame: (frame) => {
+        raftTrace?.(tag, 'frame received')
+        const copy = frame.slice()
+        const last = u32(copy, 0)
+        wal.write(copy, () => {
+          raftTrace?.(tag, 'write durable')
+          const ack = new Uint8Array(4)
+          putU32(ack, 0, last)
+          if (stream.writeStatus === 'writable') stream.send(encodeFrames([ack]))
+        })
+      },
+      onError: () => {}
     })
-  }
-  const leader = nodes[0]!
-  const leaderWal = new Wal(dbs[0])
-  const acked = [0, 0, 0]
+  })
+  return { node: n, stop: async () => { await n.stop(); await close() } }
+}
+
+/** Starts the leader, replicating to the followers at `followers` (multiaddrs). */
+export async function startFloorLeader (fsync: boolean, followers: Multiaddr[]): Promise<Floor> {
+  const { wal: leaderWal, close } = await openWal(fsync, 0)
+  const leader = await node()
+  const acked = followers.map(() => 0).concat(0)
   let lastIndex = 0
   let committed = 0
   const waiting: Array<{ index: number, resolve: () => void }> = []
   const advance = (): void => {
     const s = [...acked].sort((a, b) => b - a)
-    const c = s[1]!
+    const c = s[Math.floor(acked.length / 2)]!
     if (c <= committed) return
     committed = c
     raftTrace?.(0, 'resolve')
@@ -122,10 +137,10 @@ export async function startFloor (fsync: boolean): Promise<Floor> {
     waiting.splice(0, k)
   }
   const streams: Stream[] = []
-  for (let f = 1; f < 3; f++) {
-    const s = await leader.dialProtocol(nodes[f]!.getMultiaddrs()[0]!, PROTOCOL)
+  for (let f = 0; f < followers.length; f++) {
+    const s = await leader.dialProtocol(followers[f]!, PROTOCOL)
     streams.push(s)
-    void readFrames(s, { maxFrameBytes: 64, onFrame: (b) => { raftTrace?.(0, 'frame received'); acked[f] = Math.max(acked[f]!, u32(b, 0)); advance() }, onError: () => {} })
+    void readFrames(s, { maxFrameBytes: 64, onFrame: (b) => { raftTrace?.(0, 'frame received'); acked[f + 1] = Math.max(acked[f + 1]!, u32(b, 0)); advance() }, onError: () => {} })
   }
   let batch: Uint8Array[] = []
   const flush = (): void => {
@@ -153,10 +168,19 @@ export async function startFloor (fsync: boolean): Promise<Floor> {
       const index = lastIndex + batch.length
       await new Promise<void>((resolve) => { waiting.push({ index, resolve }) })
     },
+    stop: async () => { await leader.stop(); await close() }
+  }
+}
+
+/** Starts the raw replication group in this process; `fsync` false runs it without any disk. */
+export async function startFloor (fsync: boolean): Promise<Floor> {
+  const followers = [await startFloorFollower(fsync, 1), await startFloorFollower(fsync, 2)]
+  const leader = await startFloorLeader(fsync, followers.map(f => f.node.getMultiaddrs()[0]!))
+  return {
+    propose: leader.propose,
     stop: async () => {
-      await Promise.all(nodes.map(async n => await n.stop()))
-      for (const db of dbs) await db.close()
-      await Promise.all(dirs.map(async d => await rm(d, { recursive: true, force: true })))
+      await leader.stop()
+      await Promise.all(followers.map(async f => await f.stop()))
     }
   }
 }

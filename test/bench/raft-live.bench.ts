@@ -5,7 +5,8 @@
  * p50 [<= 1.3x] and p99 [<= 2x]; throughput with 256 concurrent clients [>= 30,000 commands/s]; time for
  * commits to resume after the leader is killed, p99 over 20 trials [<= 1.5 s]. With fsync on (data dirs
  * in the OS temp dir) and off (in memory). Each figure is the median of BENCH_ROUNDS (3) rounds, each
- * round the floor then ours on fresh nodes.
+ * round the floor then ours on fresh nodes. Then the same figures with each voter in its own process, as
+ * deployed (raft-procs.ts; `votersInProcesses`, BENCH_PROCS=0 to skip), ours beside the floor's.
  *
  * Election timeout: tickMs 50 × electionTick 8 → uniform in [400, 800) ms (BENCH_ELECTION_TICK to change), with PreVote and
  * CheckQuorum.
@@ -16,18 +17,14 @@ import { join } from 'node:path'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import { startFloor } from './raft-floor.js'
+import { CLIENTS, floorInProcesses, latencyAndThroughput, oursInProcesses, PER_CLIENT, pct, RAFT, SAMPLES, type Figures } from './raft-procs.js'
 
 export const name = 'raft-live'
 
 const progress = (msg: string): void => { process.stderr.write(`  raft-live: ${msg}\n`) }
 
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
-}
 const r2 = (x: number): number => Number(x.toFixed(2))
 
-const RAFT = { tickMs: 50, electionTick: Number(process.env.BENCH_ELECTION_TICK ?? 8) }
 
 async function waitFor (cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -51,29 +48,6 @@ async function group (dirs: string[] | undefined, asyncLeaderWrites = true): Pro
 
 const leaderOf = (peers: Peer[]): Peer | undefined => peers.find(p => p.started && p.raft?.status().role === 'leader')
 
-/** Commit latency at one client, then throughput with many concurrent clients, of any `propose`. */
-async function latencyAndThroughput (propose: (cmd: Uint8Array) => Promise<unknown>): Promise<Figures> {
-  const cmd = new TextEncoder().encode(JSON.stringify({ op: 'set', name: 'bench', value: '1' }))
-  for (let i = 0; i < 200; i++) await propose(cmd)
-  const lat: number[] = []
-  for (let i = 0; i < SAMPLES; i++) {
-    const t0 = performance.now()
-    await propose(cmd)
-    lat.push(performance.now() - t0)
-  }
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    for (let k = 0; k < PER_CLIENT; k++) await propose(cmd)
-  }))
-  const secs = (performance.now() - t0) / 1000
-  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), commandsPerSec: CLIENTS * PER_CLIENT / secs }
-}
-
-interface Figures { p50: number, p99: number, commandsPerSec: number }
-
-const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2000)
-const CLIENTS = 256
-const PER_CLIENT = 80
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 
 const median = (xs: number[]): number => pct(xs, 0.5)
@@ -176,6 +150,25 @@ export default async function (): Promise<Record<string, unknown>> {
     const summary = summarize(ourFigures, floor)
     if (sequential.length > 0) summary.leaderWritesSequential = summarize(sequential, floor)
     out[fsync ? 'fsyncOn' : 'inMemory'] = summary
+  }
+  // The same figures with each voter in its own process (as deployed), ours and the floor's, in rounds
+  // of their own (BENCH_PROCS=0: none).
+  if (process.env.BENCH_PROCS !== '0') {
+    const procs: Record<string, unknown> = {}
+    for (const fsync of [true, false]) {
+      const ourFigures: Figures[] = []
+      const floor: Figures[] = []
+      for (let r = 0; r < ROUNDS; r++) {
+        progress(`voters in processes, ${fsync ? 'fsync on' : 'in memory (no fsync)'}: round ${r + 1} of ${ROUNDS}`)
+        const f = await floorInProcesses(fsync)
+        const o = await oursInProcesses(fsync)
+        floor.push(f)
+        ourFigures.push(o)
+        progress(`  ours p50 ${r2(o.p50)} p99 ${r2(o.p99)} ms, ${Math.round(o.commandsPerSec)}/s; floor p50 ${r2(f.p50)} p99 ${r2(f.p99)} ms, ${Math.round(f.commandsPerSec)}/s`)
+      }
+      procs[fsync ? 'fsyncOn' : 'inMemory'] = summarize(ourFigures, floor)
+    }
+    out.votersInProcesses = procs
   }
   const trials = Number(process.env.BENCH_TRIALS ?? 20)
   if (trials > 0) {

@@ -129,4 +129,34 @@ describe('the Ready loop run at once for inbound messages (scheduleSoon)', () =>
     expect(d.applied).toBeGreaterThan(before)
     expect(result?.index).toBe(index)
   })
+
+  it('a follower applies the commit its leader sent with the next entries while their write runs, and nothing that write holds', async () => {
+    const { d, storage, sent } = await node(2)
+    const base = d.status().lastIndex
+    const at = base + 1
+    const entry = (index: number, seq: number): Entry => ({ term: 1, index, type: 'normal', data: encodeEnvelope({ clientId: 'p1/a', seq, at: 0, command: enc.encode(`c${seq}`) }) })
+    d.receive(msg({ type: 'append', from: 1, to: 2, term: 1, logTerm: 1, index: base, entries: [entry(at, 1)], commit: base }))
+    storage.release()
+    await flush()
+    expect(d.applied).toBeLessThan(at)
+    // The next append carries the commit of `at` (durable since the write above) and a new entry.
+    d.receive(msg({ type: 'append', from: 1, to: 2, term: 1, logTerm: 1, index: at, entries: [entry(at + 1, 2)], commit: at }))
+    expect(storage.held).toBe(1)
+    // Applied while the write of at + 1 runs (before this change: only after that write), which is not
+    // acknowledged yet.
+    expect(d.applied).toBe(at)
+    expect(sent.filter(m => m.type === 'appendResp' && !m.reject).map(m => m.index)).toEqual([at])
+    // A commit that covers entries of the write in flight waits for that write.
+    storage.release()
+    await flush()
+    d.receive(msg({ type: 'append', from: 1, to: 2, term: 1, logTerm: 1, index: at + 1, entries: [entry(at + 2, 3)], commit: at + 2 }))
+    expect(storage.held).toBe(1)
+    expect(d.applied).toBe(at + 1)
+    expect(sent.filter(m => m.type === 'appendResp' && !m.reject).map(m => m.index)).toEqual([at, at + 1])
+    storage.release()
+    await flush()
+    expect(d.applied).toBe(at + 2)
+    expect(sent.filter(m => m.type === 'appendResp' && !m.reject).map(m => m.index)).toEqual([at, at + 1, at + 2])
+    expect(d.stats.appliedWhileWriting).toBe(2)
+  })
 })

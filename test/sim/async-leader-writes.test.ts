@@ -3,33 +3,54 @@
  * `asyncLeaderWrites`, as live peers run) keep Raft safe: a leader counts itself toward the quorum only
  * once its own write is durable, so a leader that dies with writes in flight (lost, or torn: a prefix
  * kept) loses nothing acknowledged. Checked by the fuzzer's checkers (log matching, leader append-only,
- * state machine safety, monotonic hard state) and the linearizability of the client history.
+ * state machine safety, monotonic hard state) and the linearizability of the client history. With
+ * `slowDisks` every write (followers' too) is in flight for a while, and a follower applies the commits
+ * already durable while its next write runs (RaftDriver.applyDurable).
  */
 import { describe, expect, it } from 'vitest'
 import { fuzz } from '../../sim/fuzz.js'
 import { Simulation } from '../../sim/simulation.js'
 
+/** Fuzz seeds with writes held in flight; what failed and what the runs did (writes lost and torn, commits applied while writing). */
+function fuzzInFlight (slowDisks: boolean): { failing: string[], committed: number, lost: number, torn: number, early: number } {
+  const failing: string[] = []
+  let lost = 0
+  let torn = 0
+  let early = 0
+  const summary = fuzz({
+    nodes: 3,
+    seeds: 100,
+    ticks: 300,
+    asyncLeaderWrites: true,
+    slowDisks,
+    onSeed: r => {
+      if (!r.ok) failing.push(`seed ${r.seed}: ${r.failures.join('; ')}\n  faults: ${r.faults.join(', ')}`)
+      lost += r.lostWrites?.writes ?? 0
+      torn += r.lostWrites?.torn ?? 0
+      early += r.appliedWhileWriting ?? 0
+    }
+  })
+  return { failing, committed: summary.committed, lost, torn, early }
+}
+
 describe('leaders writing in parallel with sending (asyncLeaderWrites)', () => {
   it('100 seeds x 3 nodes, leaders crashing with writes in flight (some torn), keep every invariant and stay linearizable', () => {
-    const failing: string[] = []
-    let lost = 0
-    let torn = 0
-    const summary = fuzz({
-      nodes: 3,
-      seeds: 100,
-      ticks: 300,
-      asyncLeaderWrites: true,
-      onSeed: r => {
-        if (!r.ok) failing.push(`seed ${r.seed}: ${r.failures.join('; ')}\n  faults: ${r.faults.join(', ')}`)
-        lost += r.lostWrites?.writes ?? 0
-        torn += r.lostWrites?.torn ?? 0
-      }
-    })
-    expect(failing).toEqual([])
-    expect(summary.committed).toBeGreaterThan(100 * 5)
+    const r = fuzzInFlight(false)
+    expect(r.failing).toEqual([])
+    expect(r.committed).toBeGreaterThan(100 * 5)
     // The runs did what they are for: leaders died with writes in flight, some of them torn.
-    expect(lost).toBeGreaterThan(10)
-    expect(torn).toBeGreaterThan(0)
+    expect(r.lost).toBeGreaterThan(10)
+    expect(r.torn).toBeGreaterThan(0)
+  })
+
+  it('with every write in flight (slowDisks: followers\' appends, votes and snapshots too), nodes crashing mid-write keep every invariant, and followers apply durable commits while writing', () => {
+    const r = fuzzInFlight(true)
+    expect(r.failing).toEqual([])
+    expect(r.committed).toBeGreaterThan(100 * 5)
+    expect(r.lost).toBeGreaterThan(10)
+    expect(r.torn).toBeGreaterThan(0)
+    // RaftDriver.applyDurable ran in these seeds.
+    expect(r.early).toBeGreaterThan(100)
   })
 })
 
