@@ -106,18 +106,18 @@ export class AgentIndex {
   private readonly byId = new Map<string, AgentRecord>()
   /** Losing claims of contested ids: id -> host -> record. */
   private readonly shadows = new Map<string, Map<string, AgentRecord>>()
+  /** By capability (and capability -> zone, health, host and zone): read and written only after {@link settle} (see {@link deferred}). */
   private readonly byCapability: PlainSetIndex = new Map()
-  /** By health, host and zone: read and written only after {@link settle} (see {@link deferred}). */
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
   /**
-   * Records of a bulk insert ({@link insertClaim}) indexed by id and capability but not yet by health, host
-   * and zone: {@link settle} adds them there, in order, before anything reads or changes those indexes, so
-   * they read exactly as if each had been added at once. A late joiner's 100k agents are then synced
-   * without ~300k map insertions on the way (the first query by health, host or zone, or the first change,
-   * pays them). Bounded by the index itself: every deferred record is a winner in {@link byId}, and the
-   * first change to any record settles them all.
+   * Records of a bulk insert ({@link insertClaim}) indexed by id but not yet by capability, capability ->
+   * zone, health, host and zone: {@link settle} adds them there, in order, before anything reads or changes
+   * those indexes, so they read exactly as if each had been added at once. A late joiner's 100k agents are
+   * then synced without ~700k set insertions on the way (the peer makes them in slices on later turns; a
+   * query by any indexed criterion, or the first change, pays what is left). Bounded by the index itself:
+   * every deferred record is a winner in {@link byId}, and the first change to any record settles them all.
    */
   private deferred: AgentRecord[] = []
   /** How many of {@link deferred} are settled already ({@link settleSome}). */
@@ -190,6 +190,7 @@ export class AgentIndex {
     const end = Math.min(rs.length, this.deferredAt + Math.max(0, max))
     for (let i = this.deferredAt; i < end; i++) {
       const r = rs[i]!
+      this.indexCaps(r)
       addTo(this.byHealth, r.hostHealth, r)
       addTo(this.byHost, r.host, r)
       addTo(this.byZone, r.zone, r)
@@ -207,6 +208,7 @@ export class AgentIndex {
   }
 
   withCapability (capability: string): ReadonlySet<AgentRecord> {
+    this.settle()
     return this.byCapability.get(capability) ?? NO_RECORDS
   }
 
@@ -277,9 +279,8 @@ export class AgentIndex {
    */
   insertClaim (r: AgentRecord): IndexChange | undefined {
     if (this.byId.has(r.id)) return this.upsert(r)
-    // indexRecord, its health, host and zone entries deferred (see deferred).
+    // indexRecord, its capability, health, host and zone entries deferred (see deferred).
     this.byId.set(r.id, r)
-    this.indexCaps(r)
     this.deferred.push(r)
     if (this.deferred.length === 1 || this.deferred[this.deferred.length - 2]!.host !== r.host) this.deferredHosts.add(r.host)
     return { kind: 'joined', agent: r }
@@ -361,6 +362,8 @@ export class AgentIndex {
 
   query (criteria: QueryCriteria, now: number): QueryResult {
     const q = compileQuery(criteria, this.limits)
+    // Every candidate source but the full scan is an index a bulk insert defers (see deferred).
+    if (q.capabilities.length > 0 || q.health !== undefined || q.host !== undefined || q.zone !== undefined) this.settle()
     // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
     // criterion the source implies is not checked again per record (touching records costs cache misses).
     let source: ReadonlySet<AgentRecord> | RecordSet | undefined
@@ -384,7 +387,6 @@ export class AgentIndex {
     // unreachable. So `healthy` / `degraded` take their index set as candidates and check each record's
     // `health` again (the host's liveness); `unhealthy` has no index set (its agents include every agent of
     // an unreachable host) and is checked on the candidates of the other criteria.
-    if (q.health !== undefined || q.host !== undefined || q.zone !== undefined) this.settle()
     if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') {
       const s = this.byHealth.get(q.health[0]!)
       const size = s?.size ?? 0
