@@ -164,9 +164,13 @@ export class AgentIndex {
     return this.shadows.get(id)?.get(host)
   }
 
-  /** Records of one host (winners only). */
+  /**
+   * Records of one host (winners only). Settles the deferred records only when some are this host's: the
+   * peer reads its own host's records at every heartbeat (its load), which must not make a joiner's 100k
+   * deferred entries of another host at once.
+   */
   ofHost (host: string): RecordSet {
-    this.settle()
+    if (this.deferredHosts.has(host)) this.settle()
     return this.byHost.get(host) ?? NONE
   }
 

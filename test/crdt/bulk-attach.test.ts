@@ -261,6 +261,24 @@ describe('late joiner bulk attach (issue 17)', () => {
     }
   })
 
+  it('a read of a host that has no deferred record settles nothing: the peer\'s own records (its heartbeat load) stay cheap after a bulk attach', async () => {
+    const keys = new TestKeys()
+    const owner = makeNode(keys, 'owner')
+    await owner.registry.registerMany(Array.from({ length: 30 }, (_, i) => ({ id: `agent-${i}`, capabilities: ['chat'], zone: ZONES[i % 3]! })))
+    owner.replica.compact('reg')
+    const joiner = makeNode(keys, 'joiner')
+    await joiner.registry.register({ id: 'own-1', capabilities: ['code'], load: 0.5 })
+    pull(joiner, owner)
+    expect(joiner.registry.index.settleSome(0)).toBe(30)
+    // The joiner's own records, and a host it holds nothing of: read, nothing settled.
+    expect([...joiner.registry.index.ofHost('joiner')].map(r => r.id)).toEqual(['own-1'])
+    expect(joiner.registry.index.ofHost('nobody').size).toBe(0)
+    expect(joiner.registry.index.settleSome(0)).toBe(30)
+    // The owner's records: settled first, then read whole.
+    expect(joiner.registry.index.ofHost('owner').size).toBe(30)
+    expect(joiner.registry.index.settleSome(0)).toBe(0)
+  })
+
   it('with `later`, the registry settles the deferred entries in the background, a slice per turn', async () => {
     const keys = new TestKeys()
     const owner = makeNode(keys, 'owner')
