@@ -122,8 +122,8 @@ export class AgentIndex {
   private deferred: AgentRecord[] = []
   /** How many of {@link deferred} are settled already ({@link settleSome}). */
   private deferredAt = 0
-  /** Hosts of the {@link deferred} records. */
-  private readonly deferredHosts = new Set<string>()
+  /** Hosts with {@link deferred} records not settled yet, and how many (a host with none has no entry). */
+  private readonly deferredHosts = new Map<string, number>()
   /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
   private readonly byCapZone = new Map<string, PlainSetIndex>()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
@@ -174,6 +174,11 @@ export class AgentIndex {
     return this.byHost.get(host) ?? NONE
   }
 
+  /** `ofHost(host).size`, without settling the deferred records (the health report counts every host's each period). */
+  countOfHost (host: string): number {
+    return (this.byHost.get(host)?.size ?? 0) + (this.deferredHosts.get(host) ?? 0)
+  }
+
   hosts (): string[] {
     this.settle()
     return [...this.byHost.keys()]
@@ -192,19 +197,36 @@ export class AgentIndex {
   settleSome (max: number): number {
     const rs = this.deferred
     const end = Math.min(rs.length, this.deferredAt + Math.max(0, max))
+    let host: string | undefined
+    let settled = 0
     for (let i = this.deferredAt; i < end; i++) {
       const r = rs[i]!
       this.indexCaps(r)
       addTo(this.byHealth, r.hostHealth, r)
       addTo(this.byHost, r.host, r)
       addTo(this.byZone, r.zone, r)
+      // Counted down per run of one host's records (a document's records come in one run).
+      if (r.host !== host) {
+        if (host !== undefined) this.countSettled(host, settled)
+        host = r.host
+        settled = 0
+      }
+      settled++
     }
+    if (host !== undefined) this.countSettled(host, settled)
     this.deferredAt = end
     if (end < rs.length) return rs.length - end
     this.deferred = []
     this.deferredAt = 0
     this.deferredHosts.clear()
     return 0
+  }
+
+  /** `n` deferred records of `host` are settled: counted off {@link deferredHosts} (gone at 0). */
+  private countSettled (host: string, n: number): void {
+    const left = this.deferredHosts.get(host)! - n
+    if (left > 0) this.deferredHosts.set(host, left)
+    else this.deferredHosts.delete(host)
   }
 
   values (): IterableIterator<AgentRecord> {
@@ -286,7 +308,7 @@ export class AgentIndex {
     // indexRecord, its capability, health, host and zone entries deferred (see deferred).
     this.byId.set(r.id, r)
     this.deferred.push(r)
-    if (this.deferred.length === 1 || this.deferred[this.deferred.length - 2]!.host !== r.host) this.deferredHosts.add(r.host)
+    this.deferredHosts.set(r.host, (this.deferredHosts.get(r.host) ?? 0) + 1)
     return { kind: 'joined', agent: r }
   }
 

@@ -274,8 +274,36 @@ describe('late joiner bulk attach (issue 17)', () => {
     expect([...joiner.registry.index.ofHost('joiner')].map(r => r.id)).toEqual(['own-1'])
     expect(joiner.registry.index.ofHost('nobody').size).toBe(0)
     expect(joiner.registry.index.settleSome(0)).toBe(30)
+    // Counted without settling (what the health report reads of every host each period).
+    expect(joiner.registry.index.countOfHost('owner')).toBe(30)
+    expect(joiner.registry.index.countOfHost('joiner')).toBe(1)
+    joiner.registry.index.settleSome(12)
+    expect(joiner.registry.index.countOfHost('owner')).toBe(30)
+    expect(joiner.registry.index.settleSome(0)).toBe(18)
     // The owner's records: settled first, then read whole.
     expect(joiner.registry.index.ofHost('owner').size).toBe(30)
+    expect(joiner.registry.index.settleSome(0)).toBe(0)
+  })
+
+  it('settles for a host\'s records only while some of them are deferred: a host settled in slices is read without settling the next', async () => {
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'host-a')
+    const b = makeNode(keys, 'host-b')
+    await a.registry.registerMany(Array.from({ length: 20 }, (_, i) => ({ id: `a-${i}`, capabilities: ['chat'] })))
+    await b.registry.registerMany(Array.from({ length: 7 }, (_, i) => ({ id: `b-${i}`, capabilities: ['code'] })))
+    for (const n of [a, b]) n.replica.compact('reg')
+    const joiner = makeNode(keys, 'joiner')
+    pull(joiner, a)
+    pull(joiner, b)
+    expect(joiner.registry.index.settleSome(0)).toBe(27)
+    expect(joiner.registry.index.settleSome(15)).toBe(12)
+    expect(joiner.registry.index.countOfHost('host-a')).toBe(20)
+    expect(joiner.registry.index.settleSome(5)).toBe(7)
+    // host-a's records are all settled now: read without settling host-b's.
+    expect(joiner.registry.index.ofHost('host-a').size).toBe(20)
+    expect(joiner.registry.index.settleSome(0)).toBe(7)
+    expect(joiner.registry.index.countOfHost('host-b')).toBe(7)
+    expect(joiner.registry.index.ofHost('host-b').size).toBe(7)
     expect(joiner.registry.index.settleSome(0)).toBe(0)
   })
 
