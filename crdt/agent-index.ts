@@ -106,24 +106,24 @@ export class AgentIndex {
   private readonly byId = new Map<string, AgentRecord>()
   /** Losing claims of contested ids: id -> host -> record. */
   private readonly shadows = new Map<string, Map<string, AgentRecord>>()
+  /** By capability (and capability -> zone, health, host and zone): read and written only after {@link settle} (see {@link deferred}). */
   private readonly byCapability: PlainSetIndex = new Map()
-  /** By health, host and zone: read and written only after {@link settle} (see {@link deferred}). */
   private readonly byHealth: SetIndex = new Map()
   private readonly byHost: SetIndex = new Map()
   private readonly byZone: SetIndex = new Map()
   /**
-   * Records of a bulk insert ({@link insertClaim}) indexed by id and capability but not yet by health, host
-   * and zone: {@link settle} adds them there, in order, before anything reads or changes those indexes, so
-   * they read exactly as if each had been added at once. A late joiner's 100k agents are then synced
-   * without ~300k map insertions on the way (the first query by health, host or zone, or the first change,
-   * pays them). Bounded by the index itself: every deferred record is a winner in {@link byId}, and the
-   * first change to any record settles them all.
+   * Records of a bulk insert ({@link insertClaim}) indexed by id but not yet by capability, capability ->
+   * zone, health, host and zone: {@link settle} adds them there, in order, before anything reads or changes
+   * those indexes, so they read exactly as if each had been added at once. A late joiner's 100k agents are
+   * then synced without ~700k set insertions on the way (the peer makes them in slices on later turns; a
+   * query by any indexed criterion, or the first change, pays what is left). Bounded by the index itself:
+   * every deferred record is a winner in {@link byId}, and the first change to any record settles them all.
    */
   private deferred: AgentRecord[] = []
   /** How many of {@link deferred} are settled already ({@link settleSome}). */
   private deferredAt = 0
-  /** Hosts of the {@link deferred} records. */
-  private readonly deferredHosts = new Set<string>()
+  /** Hosts with {@link deferred} records not settled yet, and how many (a host with none has no entry). */
+  private readonly deferredHosts = new Map<string, number>()
   /** Compound index capability -> zone: the common "who can do X near me" query costs O(k). */
   private readonly byCapZone = new Map<string, PlainSetIndex>()
   private readonly limits: { queryResultsMax: number, whereClausesMax: number }
@@ -164,10 +164,19 @@ export class AgentIndex {
     return this.shadows.get(id)?.get(host)
   }
 
-  /** Records of one host (winners only). */
+  /**
+   * Records of one host (winners only). Settles the deferred records only when some are this host's: the
+   * peer reads its own host's records at every heartbeat (its load), which must not make a joiner's 100k
+   * deferred entries of another host at once.
+   */
   ofHost (host: string): RecordSet {
-    this.settle()
+    if (this.deferredHosts.has(host)) this.settle()
     return this.byHost.get(host) ?? NONE
+  }
+
+  /** `ofHost(host).size`, without settling the deferred records (the health report counts every host's each period). */
+  countOfHost (host: string): number {
+    return (this.byHost.get(host)?.size ?? 0) + (this.deferredHosts.get(host) ?? 0)
   }
 
   hosts (): string[] {
@@ -188,12 +197,23 @@ export class AgentIndex {
   settleSome (max: number): number {
     const rs = this.deferred
     const end = Math.min(rs.length, this.deferredAt + Math.max(0, max))
+    let host: string | undefined
+    let settled = 0
     for (let i = this.deferredAt; i < end; i++) {
       const r = rs[i]!
+      this.indexCaps(r)
       addTo(this.byHealth, r.hostHealth, r)
       addTo(this.byHost, r.host, r)
       addTo(this.byZone, r.zone, r)
+      // Counted down per run of one host's records (a document's records come in one run).
+      if (r.host !== host) {
+        if (host !== undefined) this.countSettled(host, settled)
+        host = r.host
+        settled = 0
+      }
+      settled++
     }
+    if (host !== undefined) this.countSettled(host, settled)
     this.deferredAt = end
     if (end < rs.length) return rs.length - end
     this.deferred = []
@@ -202,11 +222,19 @@ export class AgentIndex {
     return 0
   }
 
+  /** `n` deferred records of `host` are settled: counted off {@link deferredHosts} (gone at 0). */
+  private countSettled (host: string, n: number): void {
+    const left = this.deferredHosts.get(host)! - n
+    if (left > 0) this.deferredHosts.set(host, left)
+    else this.deferredHosts.delete(host)
+  }
+
   values (): IterableIterator<AgentRecord> {
     return this.byId.values()
   }
 
   withCapability (capability: string): ReadonlySet<AgentRecord> {
+    this.settle()
     return this.byCapability.get(capability) ?? NO_RECORDS
   }
 
@@ -277,11 +305,10 @@ export class AgentIndex {
    */
   insertClaim (r: AgentRecord): IndexChange | undefined {
     if (this.byId.has(r.id)) return this.upsert(r)
-    // indexRecord, its health, host and zone entries deferred (see deferred).
+    // indexRecord, its capability, health, host and zone entries deferred (see deferred).
     this.byId.set(r.id, r)
-    this.indexCaps(r)
     this.deferred.push(r)
-    if (this.deferred.length === 1 || this.deferred[this.deferred.length - 2]!.host !== r.host) this.deferredHosts.add(r.host)
+    this.deferredHosts.set(r.host, (this.deferredHosts.get(r.host) ?? 0) + 1)
     return { kind: 'joined', agent: r }
   }
 
@@ -361,6 +388,8 @@ export class AgentIndex {
 
   query (criteria: QueryCriteria, now: number): QueryResult {
     const q = compileQuery(criteria, this.limits)
+    // Every candidate source but the full scan is an index a bulk insert defers (see deferred).
+    if (q.capabilities.length > 0 || q.health !== undefined || q.host !== undefined || q.zone !== undefined) this.settle()
     // Candidates: the smallest index set among the indexed criteria; a full scan only with none. The
     // criterion the source implies is not checked again per record (touching records costs cache misses).
     let source: ReadonlySet<AgentRecord> | RecordSet | undefined
@@ -384,7 +413,6 @@ export class AgentIndex {
     // unreachable. So `healthy` / `degraded` take their index set as candidates and check each record's
     // `health` again (the host's liveness); `unhealthy` has no index set (its agents include every agent of
     // an unreachable host) and is checked on the candidates of the other criteria.
-    if (q.health !== undefined || q.host !== undefined || q.zone !== undefined) this.settle()
     if (q.health !== undefined && q.health.length === 1 && q.health[0] !== 'unhealthy') {
       const s = this.byHealth.get(q.health[0]!)
       const size = s?.size ?? 0

@@ -276,7 +276,7 @@ export class Peer extends TypedEmitter<PeerEventMap> {
       logger: init.log.child('health'),
       leases: init.leases,
       sync: this.sync.table,
-      agentsOf: (host) => this.registry.index.ofHost(host).size,
+      agentsOf: (host) => this.registry.index.countOfHost(host),
       localLoad: () => this.load(),
       raft: () => this.raft
     }, { mesh: init.options.mesh, heartbeatIntervalMs: init.options.heartbeatIntervalMs, leaseMs: init.options.leaseMs, hostsMax: init.options.limits.hostsMax, hlcDriftMsMax: init.options.limits.hlcDriftMsMax, alerts: resolveAlertOptions(init.options.alerts), viewScale: () => this.sync.liveness.detector?.viewScale() ?? 1 })

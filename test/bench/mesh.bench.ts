@@ -15,6 +15,9 @@ import { createLiveMesh } from '../../sim/live.js'
 import { createPeer } from '../../peers/peer.js'
 import type { Peer } from '../../peers/peer.js'
 import os from 'node:os'
+import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 import { encodeDigest, decodeSignedBlob } from '../../crdt/codec.js'
 import { LeaseTable } from '../../crdt/liveness.js'
@@ -31,6 +34,7 @@ import { RPC } from '@libp2p/gossipsub/message'
 import { DEFAULT_MESH } from '../../peers/sync/constants.js'
 import { RawIndex } from './raw-index.js'
 import { createRawMesh, RAW_CRDT_TOPIC } from './raw-mesh.js'
+import { lateJoinerAgents } from './late-owner.js'
 
 export const name = 'mesh'
 
@@ -217,7 +221,7 @@ function rawJoin (blobs: Uint8Array[], verify: Verifier, context: Uint8Array): {
 }
 
 /** Our in-process late joiner: a fresh replica and registry applying the same blobs (no network). */
-function oursInProcess (blobs: Uint8Array[], agents: number): { ms: number, cpuMs: number, agents: number } {
+function oursInProcess (blobs: Uint8Array[], agents: number): { ms: number, settledMs: number, cpuMs: number, agents: number } {
   const replica = new Replica({ signer: { id: 'in-process-joiner', sign: () => new Uint8Array(64) }, verify: createVerifier(), mesh: DEFAULT_MESH, limits: { agentsPerHostMax: agents + 10 } })
   const registry = new ReplicatedRegistry({ replica, leases: new LeaseTable(replica.id, { leaseMs: 1e9, pruneAfterMs: 1e9, prunedHostsMax: 10 }, Date.now) })
   const c0 = process.cpuUsage()
@@ -226,36 +230,82 @@ function oursInProcess (blobs: Uint8Array[], agents: number): { ms: number, cpuM
     const r = replica.apply(b)
     if (r.status !== 'applied') throw new Error(`in-process joiner: ${r.status}`)
   }
-  return { ms: performance.now() - t0, cpuMs: cpuMsSince(c0), agents: registry.size }
+  const ms = performance.now() - t0
+  const cpuMs = cpuMsSince(c0)
+  // With the index entries the bulk attach deferred (no `later` here: the first read would make them).
+  registry.index.settleSome(Number.MAX_SAFE_INTEGER)
+  return { ms, settledMs: performance.now() - t0, cpuMs, agents: registry.size }
+}
+
+/** One late join over TCP: a fresh peer dials `address`, from its creation to synced, then until its index settled. */
+async function joinOver (address: string, agents: number): Promise<{ ms: number, settledMs: number, cpuMs: number, bytes: number }> {
+  collectGarbage()
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  const joiner = await createPeer({ logLevel: 'silent', dht: false, bootstrap: [address], limits: { agentsPerHostMax: agents + 10 } })
+  try {
+    await joiner.whenSynced({ timeoutMs: 60_000 })
+    const ms = performance.now() - t0
+    const cpuMs = cpuMsSince(c0)
+    // The index entries the bulk attach deferred, made in the background after sync (reads made before
+    // then settle what is left first): until none is left.
+    while (joiner.registry.index.settleSome(0) > 0) await new Promise<void>(resolve => setImmediate(resolve))
+    const settledMs = performance.now() - t0
+    if (joiner.registry.size !== agents) throw new Error(`late joiner has ${joiner.registry.size} of ${agents} agents`)
+    return { ms, settledMs, cpuMs, bytes: joiner.stats().sync.syncBytesReceived }
+  } finally {
+    await joiner.stop()
+  }
+}
+
+/** The owner in a process of its own (late-owner.ts), as deployed: its address, and a stop that ends it. */
+async function ownerProcess (agents: number): Promise<{ address: string, stop: () => void }> {
+  const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'late-owner.js')], { env: { ...process.env, LATE_OWNER_AGENTS: String(agents) }, stdio: ['pipe', 'pipe', 'inherit'] })
+  const stop = (): void => { child.stdin.end(); child.kill() }
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); const nl = out.indexOf('\n'); if (nl >= 0) resolve(out.slice(0, nl)) })
+      child.once('exit', (code) => { reject(new Error(`late owner exited (${String(code)}) before its address`)) })
+    })
+    return { address: (JSON.parse(line) as { address: string }).address, stop }
+  } catch (err) {
+    stop()
+    throw err
+  }
 }
 
 /**
  * A late joiner receiving a registry of `agents` over TCP (from peer start to synced), beside the same
- * blobs applied in process by ours and by the raw floor, in the same window: rounds interleave the three.
+ * blobs applied in process by ours and by the raw floor, in the same window: rounds interleave them. Two
+ * TCP figures: the owner in this process (every figure before session 11: both peers' CPU on one thread),
+ * and the owner in a process of its own (as deployed).
  */
 async function lateJoiner (agents: number): Promise<Record<string, unknown>> {
+  const remote = ownerProcess(agents)
+  remote.catch(() => {})
   const owner = await createPeer({ logLevel: 'silent', dht: false, limits: { agentsPerHostMax: agents + 10 } })
+  let stopRemote: (() => void) | undefined
   try {
-    const batch = []
-    for (let i = 0; i < agents; i++) {
-      batch.push({ id: `agent-${i}`, capabilities: [`cap-${i % 1000}`, 'any'], zone: `z${i % 10}`, resources: { cpu: i % 16, mem: 1024 }, metadata: { n: i } })
-    }
     const tBuild = performance.now()
-    await owner.registry.registerMany(batch)
+    await owner.registry.registerMany(lateJoinerAgents(agents))
     const buildMs = performance.now() - tBuild
     // The owner compacts its document to one checkpoint (what a long-lived host holds).
     owner.replica.compact('reg')
+    const remoteOwner = await remote
+    stopRemote = remoteOwner.stop
     const blobs = owner.replica.missingFor(encodeDigest([]))
     const verify = createVerifier()
     const context = signingContext(DEFAULT_MESH)
-    const tcp: number[] = []
+    const tcp: Array<{ ms: number, settledMs: number, cpuMs: number, bytes: number }> = []
+    const tcpOwnProcess: Array<{ ms: number, settledMs: number, cpuMs: number, bytes: number }> = []
     const inProcess: number[] = []
+    const inProcessSettled: number[] = []
     const floor: number[] = []
-    const cpu = { tcp: [] as number[], inProcess: [] as number[], floor: [] as number[] }
-    let bytes = 0
+    const cpu = { inProcess: [] as number[], floor: [] as number[] }
     for (let round = 0; round < LATE_JOINER_ROUNDS; round++) {
-      // Each of the three starts on a collected heap: none pays for the garbage of the one before (the
-      // ~150 MB of a dropped 100k-agent replica: a full GC of the heap, which fell on whichever ran next).
+      // Each starts on a collected heap: none pays for the garbage of the one before (the ~150 MB of a
+      // dropped 100k-agent replica: a full GC of the heap, which fell on whichever ran next).
       collectGarbage()
       const f = rawJoin(blobs, verify, context)
       if (f.agents !== agents) throw new Error(`raw floor has ${f.agents} of ${agents} agents`)
@@ -265,42 +315,42 @@ async function lateJoiner (agents: number): Promise<Record<string, unknown>> {
       const o = oursInProcess(blobs, agents)
       if (o.agents !== agents) throw new Error(`in-process joiner has ${o.agents} of ${agents} agents`)
       inProcess.push(o.ms)
+      inProcessSettled.push(o.settledMs)
       cpu.inProcess.push(o.cpuMs)
-      collectGarbage()
-      const c0 = process.cpuUsage()
-      const t0 = performance.now()
-      const joiner = await createPeer({ logLevel: 'silent', dht: false, bootstrap: [owner.addresses()[0]!], limits: { agentsPerHostMax: agents + 10 } })
-      try {
-        await joiner.whenSynced({ timeoutMs: 60_000 })
-        tcp.push(performance.now() - t0)
-        cpu.tcp.push(cpuMsSince(c0))
-        if (joiner.registry.size !== agents) throw new Error(`late joiner has ${joiner.registry.size} of ${agents} agents`)
-        bytes = joiner.stats().sync.syncBytesReceived
-      } finally {
-        await joiner.stop()
-      }
-      progress(`late joiner round ${round + 1}: tcp ${Math.round(tcp[round]!)} ms, in process ${Math.round(inProcess[round]!)} ms, raw floor ${Math.round(floor[round]!)} ms`)
+      tcp.push(await joinOver(owner.addresses()[0]!, agents))
+      tcpOwnProcess.push(await joinOver(remoteOwner.address, agents))
+      progress(`late joiner round ${round + 1}: tcp ${Math.round(tcp[round]!.ms)} ms (index settled ${Math.round(tcp[round]!.settledMs)}), owner in its own process ${Math.round(tcpOwnProcess[round]!.ms)} ms (settled ${Math.round(tcpOwnProcess[round]!.settledMs)}), in process ${Math.round(inProcess[round]!)} ms, raw floor ${Math.round(floor[round]!)} ms`)
     }
-    const ms = median(tcp)
+    const ms = median(tcp.map(t => t.ms))
+    const ownMs = median(tcpOwnProcess.map(t => t.ms))
     const floorMs = median(floor)
     const inProcessMs = median(inProcess)
     return {
       agents,
       ms: Math.round(ms),
       targetMs: 1000,
+      // Until the joiner's index holds no deferred entry (made in slices on the turns after sync).
+      indexSettledMs: Math.round(median(tcp.map(t => t.settledMs))),
+      ownerOwnProcessMs: Math.round(ownMs),
+      ownerOwnProcessIndexSettledMs: Math.round(median(tcpOwnProcess.map(t => t.settledMs))),
       inProcessApplyIndexMs: Math.round(inProcessMs),
+      inProcessIndexSettledMs: Math.round(median(inProcessSettled)),
       rawFloorMs: Math.round(floorMs),
       ratioToRawFloor: r2(ms / floorMs),
+      ownerOwnProcessRatioToRawFloor: r2(ownMs / floorMs),
       inProcessRatioToRawFloor: r2(inProcessMs / floorMs),
-      runsMs: { tcp: tcp.map(Math.round), inProcess: inProcess.map(Math.round), rawFloor: floor.map(Math.round) },
-      // CPU time (both peers' for TCP: they share this process), medians, and their ratios to the floor's.
-      cpuMs: { tcp: Math.round(median(cpu.tcp)), inProcess: Math.round(median(cpu.inProcess)), rawFloor: Math.round(median(cpu.floor)) },
-      cpuRatioToRawFloor: { tcp: r2(median(cpu.tcp) / median(cpu.floor)), inProcess: r2(median(cpu.inProcess) / median(cpu.floor)) },
-      bytes,
+      runsMs: { tcp: tcp.map(t => Math.round(t.ms)), indexSettled: tcp.map(t => Math.round(t.settledMs)), ownerOwnProcess: tcpOwnProcess.map(t => Math.round(t.ms)), inProcess: inProcess.map(Math.round), rawFloor: floor.map(Math.round) },
+      // CPU time of this process until synced (with the owner here, both peers'; with the owner in its own
+      // process, the joiner's only), medians, and their ratios to the floor's.
+      cpuMs: { tcp: Math.round(median(tcp.map(t => t.cpuMs))), ownerOwnProcess: Math.round(median(tcpOwnProcess.map(t => t.cpuMs))), inProcess: Math.round(median(cpu.inProcess)), rawFloor: Math.round(median(cpu.floor)) },
+      cpuRatioToRawFloor: { tcp: r2(median(tcp.map(t => t.cpuMs)) / median(cpu.floor)), ownerOwnProcess: r2(median(tcpOwnProcess.map(t => t.cpuMs)) / median(cpu.floor)), inProcess: r2(median(cpu.inProcess) / median(cpu.floor)) },
+      bytes: tcp[0]?.bytes,
       ownerBuildMs: Math.round(buildMs),
       load1: r2(os.loadavg()[0]!)
     }
   } finally {
+    if (stopRemote !== undefined) stopRemote()
+    else void remote.then(r => { r.stop() }, () => {})
     await owner.stop()
   }
 }

@@ -207,7 +207,7 @@ describe('late joiner bulk attach (issue 17)', () => {
     expect([...bulk.registry.index.values()].map(r => r.id)).toEqual([...perAgent.registry.index.values()].map(r => r.id))
   })
 
-  it('defers the health, host and zone indexes of a bulk attach: the first read or change sees them as if made at once', async () => {
+  it('defers the capability, health, host and zone indexes of a bulk attach: the first read or change sees them as if made at once', async () => {
     const keys = new TestKeys()
     const a = makeNode(keys, 'host-a')
     const b = makeNode(keys, 'host-b')
@@ -215,17 +215,21 @@ describe('late joiner bulk attach (issue 17)', () => {
       Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, capabilities: [CAPS[i % CAPS.length]!], zone: ZONES[i % ZONES.length]!, health: HEALTH[i % HEALTH.length]! }))
     await a.registry.registerMany(agents('a', 40))
     await b.registry.registerMany(agents('b', 30))
-    const hostQueries: QueryCriteria[] = [{ host: 'host-a' }, { host: 'host-b' }, { zone: 'eu' }, { zone: 'us', health: 'degraded' }, { health: 'healthy' }, { capability: 'chat', zone: 'ap' }]
+    const hostQueries: QueryCriteria[] = [{ host: 'host-a' }, { host: 'host-b' }, { zone: 'eu' }, { zone: 'us', health: 'degraded' }, { health: 'healthy' }, { capability: 'chat', zone: 'ap' }, { capability: 'code' }, { capability: ['vision', 'chat'] }, { capability: 'plan', limit: 3 }]
     const reads: Array<[string, (n: TestNode) => unknown]> = [
       ['ofHost', (n) => [...n.registry.index.ofHost('host-a')].map(r => r.id)],
       ['hosts', (n) => n.registry.index.hosts().sort()],
       ['queries', (n) => hostQueries.map(q => queryIds(n, q))],
+      // The capability reads that take no query: the set behind lookupWith, and find (in index order).
+      ['withCapability', (n) => CAPS.map(c => [...n.registry.index.withCapability(c)].map(r => r.id))],
+      ['find', (n) => CAPS.map(c => n.registry.find(c, 5).map(r => r.id))],
+      ['lookupWith', (n) => CAPS.map(c => n.registry.lookupWith(c, 'least-loaded')?.id)],
       // Settled a few at a time (as the peer does in the background), a read in the middle of it.
       ['settled in slices', (n) => {
         n.registry.index.settleSome(7)
         const mid = [...n.registry.index.ofHost('host-b')].map(r => r.id)
         while (n.registry.index.settleSome(7) > 0);
-        return [mid, hostQueries.map(q => queryIds(n, q))]
+        return [mid, hostQueries.map(q => queryIds(n, q)), CAPS.map(c => n.registry.find(c, 100).map(r => r.id))]
       }],
       ['a slice, then a change', (n) => {
         n.registry.index.settleSome(5)
@@ -251,9 +255,56 @@ describe('late joiner bulk attach (issue 17)', () => {
       for (const n of [bulk, perAgent]) pull(n, a)
       expect(bulk.registry.index.ofHost('host-a').size, what).toBe(perAgent.registry.index.ofHost('host-a').size)
       for (const q of hostQueries) expect(queryIds(bulk, q), `${what}: ${JSON.stringify(q)}`).toEqual(queryIds(perAgent, q))
+      for (const c of CAPS) expect(bulk.registry.find(c, 100).map(r => r.id), `${what}: find ${c}`).toEqual(perAgent.registry.find(c, 100).map(r => r.id))
       await a.registry.update('a-4', { zone: 'eu', health: 'healthy' })
       await a.registry.register({ id: 'a-5', capabilities: ['chat'] })
     }
+  })
+
+  it('a read of a host that has no deferred record settles nothing: the peer\'s own records (its heartbeat load) stay cheap after a bulk attach', async () => {
+    const keys = new TestKeys()
+    const owner = makeNode(keys, 'owner')
+    await owner.registry.registerMany(Array.from({ length: 30 }, (_, i) => ({ id: `agent-${i}`, capabilities: ['chat'], zone: ZONES[i % 3]! })))
+    owner.replica.compact('reg')
+    const joiner = makeNode(keys, 'joiner')
+    await joiner.registry.register({ id: 'own-1', capabilities: ['code'], load: 0.5 })
+    pull(joiner, owner)
+    expect(joiner.registry.index.settleSome(0)).toBe(30)
+    // The joiner's own records, and a host it holds nothing of: read, nothing settled.
+    expect([...joiner.registry.index.ofHost('joiner')].map(r => r.id)).toEqual(['own-1'])
+    expect(joiner.registry.index.ofHost('nobody').size).toBe(0)
+    expect(joiner.registry.index.settleSome(0)).toBe(30)
+    // Counted without settling (what the health report reads of every host each period).
+    expect(joiner.registry.index.countOfHost('owner')).toBe(30)
+    expect(joiner.registry.index.countOfHost('joiner')).toBe(1)
+    joiner.registry.index.settleSome(12)
+    expect(joiner.registry.index.countOfHost('owner')).toBe(30)
+    expect(joiner.registry.index.settleSome(0)).toBe(18)
+    // The owner's records: settled first, then read whole.
+    expect(joiner.registry.index.ofHost('owner').size).toBe(30)
+    expect(joiner.registry.index.settleSome(0)).toBe(0)
+  })
+
+  it('settles for a host\'s records only while some of them are deferred: a host settled in slices is read without settling the next', async () => {
+    const keys = new TestKeys()
+    const a = makeNode(keys, 'host-a')
+    const b = makeNode(keys, 'host-b')
+    await a.registry.registerMany(Array.from({ length: 20 }, (_, i) => ({ id: `a-${i}`, capabilities: ['chat'] })))
+    await b.registry.registerMany(Array.from({ length: 7 }, (_, i) => ({ id: `b-${i}`, capabilities: ['code'] })))
+    for (const n of [a, b]) n.replica.compact('reg')
+    const joiner = makeNode(keys, 'joiner')
+    pull(joiner, a)
+    pull(joiner, b)
+    expect(joiner.registry.index.settleSome(0)).toBe(27)
+    expect(joiner.registry.index.settleSome(15)).toBe(12)
+    expect(joiner.registry.index.countOfHost('host-a')).toBe(20)
+    expect(joiner.registry.index.settleSome(5)).toBe(7)
+    // host-a's records are all settled now: read without settling host-b's.
+    expect(joiner.registry.index.ofHost('host-a').size).toBe(20)
+    expect(joiner.registry.index.settleSome(0)).toBe(7)
+    expect(joiner.registry.index.countOfHost('host-b')).toBe(7)
+    expect(joiner.registry.index.ofHost('host-b').size).toBe(7)
+    expect(joiner.registry.index.settleSome(0)).toBe(0)
   })
 
   it('with `later`, the registry settles the deferred entries in the background, a slice per turn', async () => {
@@ -272,6 +323,7 @@ describe('late joiner bulk attach (issue 17)', () => {
     expect(joiner.registry.index.settleSome(0)).toBe(0)
     expect(joiner.registry.index.ofHost('owner').size).toBe(n)
     expect(joiner.registry.query({ zone: 'eu', limit: 1 }).agents.length).toBe(1)
+    expect(joiner.registry.index.withCapability('chat').size).toBe(n)
   })
 
   it('takes the bulk path for a new document only, and the per-agent path when the host holds claims', async () => {
