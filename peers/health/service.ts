@@ -190,7 +190,11 @@ export class PeerHealth extends TypedEmitter<PeerHealthEvents> {
     silent.sort()
     const key = silent.join(',')
     this.ticksSincePublish++
-    if (key !== this.published || this.ticksSincePublish >= VIEW_REFRESH_HEARTBEATS * (this.init.viewScale?.() ?? 1)) {
+    // A changed set goes out at most once per `viewScale` periods (each peer then receives about N / scale
+    // views a period, at most ~10 with the probe mode's scale, even while the mesh forms and every set
+    // changes each period); unchanged, it is refreshed every VIEW_REFRESH_HEARTBEATS × scale.
+    const scale = this.init.viewScale?.() ?? 1
+    if ((key !== this.published && this.ticksSincePublish >= scale) || this.ticksSincePublish >= VIEW_REFRESH_HEARTBEATS * scale) {
       this.published = key
       this.ticksSincePublish = 0
       this.views.publish({ sentAtMs: this.now(), reached: report.peers.reachable - 1, silentTotal: silent.length, silent: silent.slice(0, VIEW_SILENT_MAX) })

@@ -3,8 +3,8 @@
  * hosts it currently finds silent (suspected or unreachable). Receivers use it to tell a host only they
  * cannot reach (others reach it: a partition between them and it) from one nobody reaches, and to group
  * silent hosts by the connectivity last known between them. Sent on `/agora/<mesh>/view/2` (sealed, peers/seal.ts)
- * when the sender's set changes (at most once a heartbeat period) and every {@link VIEW_REFRESH_HEARTBEATS}
- * heartbeat periods.
+ * when the sender's set changes (at most once every `viewScale` heartbeat periods: 1, or ceil(hosts / 10)
+ * in the probe liveness mode) and every {@link VIEW_REFRESH_HEARTBEATS} × `viewScale` heartbeat periods.
  *
  *   view = tag:u8(5) version:u8(1) sentAtMs:varuint reached:varuint silentTotal:varuint count:varuint
  *          (peerId:string){count}

@@ -143,6 +143,10 @@ export function createMetrics (peer: Peer, http: { requests: number, errors4xx: 
     const s = peer.stats().sync
     return [[{ direction: 'probe_sent' }, s.probeBytesSent], [{ direction: 'probe_received' }, s.probeBytesReceived], [{ direction: 'notice_received' }, s.noticeBytesReceived]]
   })
+  c('agora_gossip_sealed_total', 'Sealed gossip messages (heartbeats, views, probe notices, group messages: one signature each), by outcome', ['result'], () => {
+    const s = peer.stats().seal
+    return [[{ result: 'sealed' }, s.sealed], [{ result: 'opened' }, s.opened], [{ result: 'rejected_decode' }, s.sealRejectedDecode], [{ result: 'rejected_signature' }, s.sealRejectedSignature]]
+  })
   c('agora_gossip_bytes_total', 'Registry and variable update payload bytes gossiped (before gossipsub framing)', ['direction'], () => {
     const s = peer.stats().sync
     return [[{ direction: 'published' }, s.gossipBytesPublished], [{ direction: 'received' }, s.gossipBytesReceived]]

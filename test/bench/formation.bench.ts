@@ -18,7 +18,9 @@
  * under us costs to form (`raw`, and `ratio` = formedMs / raw.formedMs, `cpuRatio` likewise in CPU seconds).
  *
  * BENCH_FORMATION_PEERS=100,150,200 picks the sizes; BENCH_FORMATION_RAW=0 skips the raw baseline,
- * BENCH_FORMATION_OURS=0 runs it alone (to run it in another process at the same time as ours).
+ * BENCH_FORMATION_OURS=0 runs it alone (to run it in another process at the same time as ours);
+ * BENCH_FORMATION_LIVENESS=probe runs our peers in the probe liveness mode (default heartbeat: every
+ * peer hears every host's heartbeat each period, so what a peer added costs grows with the peers before it).
  */
 import { createLiveMesh } from '../../sim/live.js'
 import type { LiveMesh } from '../../sim/live.js'
@@ -47,7 +49,7 @@ function rssPeak (): { stop: () => number } {
   return { stop: () => { clearInterval(t); return Math.round(Math.max(peak, process.memoryUsage().rss) / 1e6) } }
 }
 
-async function ours (n: number, deadlineMs: number): Promise<Record<string, unknown>> {
+async function ours (n: number, deadlineMs: number, liveness: 'heartbeat' | 'probe'): Promise<Record<string, unknown>> {
   const t0 = performance.now()
   const peersAt: Record<string, number> = {}
   const cpuAt: Record<string, number> = {}
@@ -66,6 +68,7 @@ async function ours (n: number, deadlineMs: number): Promise<Record<string, unkn
         transport: 'memory',
         logLevel: 'silent',
         dht: false,
+        liveness,
         heartbeatIntervalMs: HEARTBEAT_MS,
         antiEntropyIntervalMs: 5 * HEARTBEAT_MS,
         onPeer: (i) => {
@@ -77,12 +80,12 @@ async function ours (n: number, deadlineMs: number): Promise<Record<string, unkn
       })
     } catch (err) {
       if (!(err instanceof DeadlineError)) throw err
-      return { peers: n, formed: false, created: err.created, givenUpAfterMs: Math.round(performance.now() - t0), peersAt, cpuSecondsAtPeers: cpuAt, rssPeakMB: rss.stop() }
+      return { peers: n, liveness, formed: false, created: err.created, givenUpAfterMs: Math.round(performance.now() - t0), peersAt, cpuSecondsAtPeers: cpuAt, rssPeakMB: rss.stop() }
     }
     const formedMs = performance.now() - t0
     progress(`${n} formed in ${Math.round(formedMs)} ms`)
     const m = mesh
-    const out: Record<string, unknown> = { peers: n, formed: true, formedMs: Math.round(formedMs), formedCpuS: cpuSeconds(c0), dialFailures: m.dialFailures.length }
+    const out: Record<string, unknown> = { peers: n, liveness, formed: true, formedMs: Math.round(formedMs), formedCpuS: cpuSeconds(c0), dialFailures: m.dialFailures.length }
     try {
       await m.whenSynced({ timeoutMs: 300_000 })
       out.syncedMs = Math.round(performance.now() - t0)
@@ -132,6 +135,8 @@ export default async function (): Promise<Record<string, unknown>> {
   const deadlineMs = Number(process.env.BENCH_FORMATION_DEADLINE_S ?? 300) * 1000
   const withRaw = process.env.BENCH_FORMATION_RAW !== '0'
   const withOurs = process.env.BENCH_FORMATION_OURS !== '0'
+  const liveness = process.env.BENCH_FORMATION_LIVENESS ?? 'heartbeat'
+  if (liveness !== 'heartbeat' && liveness !== 'probe') throw new Error(`BENCH_FORMATION_LIVENESS: heartbeat or probe, not ${liveness}`)
   const out: Record<string, unknown> = {}
   for (const n of sizes) {
     const r = withRaw ? await raw(n, deadlineMs) : undefined
@@ -140,7 +145,7 @@ export default async function (): Promise<Record<string, unknown>> {
       out[`peers${n}`] = { raw: r ?? null }
       continue
     }
-    const o = await ours(n, deadlineMs)
+    const o = await ours(n, deadlineMs, liveness)
     progress(`ours ${n}: ${JSON.stringify(o)}`)
     out[`peers${n}`] = {
       ...o,

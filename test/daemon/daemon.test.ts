@@ -62,6 +62,10 @@ describe('agora start: three daemons', () => {
     expect(text).toMatch(/agora_raft_role\{role="(leader|follower)"\} 1/)
     // d1 proposed one CAS: its commit latency was observed.
     expect(text).toMatch(/agora_raft_commit_latency_seconds_count [1-9]/)
+    // The others' sealed heartbeats and views were opened here (one signature each); what it sealed is counted.
+    expect(text).toMatch(/agora_gossip_sealed_total\{result="opened"\} [1-9]/)
+    expect(text).toMatch(/agora_gossip_sealed_total\{result="sealed"\} \d/)
+    expect(text).toMatch(/agora_gossip_sealed_total\{result="rejected_signature"\} 0/)
     // The registry gauges count what d1's registry holds, its own agent included.
     expect((await api(d1, 'POST', '/v1/agents', { id: 'metrics-probe', capabilities: ['probe'] })).status).toBe(201)
     const counted = await waitUntil(async () => {
