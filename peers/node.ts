@@ -12,6 +12,7 @@ import { memory } from '@libp2p/memory'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, identifyPush } from '@libp2p/identify'
+import { guardYamuxWindowUpdates } from './yamux-guard.js'
 import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -105,6 +106,7 @@ export interface NodeInit {
 }
 
 export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
+  guardYamuxWindowUpdates()
   const o = init.options
   const protocols = meshProtocols(o.mesh)
   const listen = o.listen ?? defaultListen(o)
