@@ -29,10 +29,16 @@ export const FIGURES: Figure[] = [
   { title: 'failover (new leader commits)', unit: 's', get: r => r.failover === undefined ? undefined : r.failover.commitMs / 1000 }
 ]
 
-/** The series a report belongs to: its extra daemon config (`default` without). */
+/**
+ * The series a report belongs to: its extra daemon config (`default` without), and its heartbeat period
+ * when it is not the default 1 s (`hb=2s`): runs with other periods are other designs' costs, not points
+ * of the same curve.
+ */
 export function seriesOf (r: ClusterReport): string {
   const c = r.daemonConfig ?? {}
-  return Object.keys(c).length === 0 ? 'default' : Object.entries(c).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(',')
+  const parts = Object.entries(c).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+  if (r.heartbeatIntervalMs !== undefined && r.heartbeatIntervalMs !== 1000) parts.push(`hb=${r.heartbeatIntervalMs / 1000}s`)
+  return parts.length === 0 ? 'default' : parts.join(',')
 }
 
 /** Median of each figure by series and N, N ascending within a series. */
