@@ -172,6 +172,8 @@ export interface ProbeStats {
   membersFetched: number
   /** Probes sent over a connection dialled for them (the target was no neighbour). */
   probeDials: number
+  /** Of those, dials outside the budget ({@link DIAL_EVERY_PERIODS}): for another peer's PING_REQ, or to repair this peer's links. */
+  probeDialsExempt: number
   /** ACKs relayed by a PING_REQ helper that did not carry the target's valid signature (ignored). */
   relayedAcksRefused: number
   /** Hosts not added: the table was full of live hosts, or the propagation peer's join quota was spent. */
@@ -185,7 +187,7 @@ export function emptyProbeStats (): ProbeStats {
     probesSent: 0, probeAcks: 0, probesMissed: 0, indirectProbes: 0, probesReceived: 0, probesRejected: 0, probesOverQuota: 0,
     probeBytesSent: 0, probeBytesReceived: 0, probeFramesReceived: 0, suspicionsRaised: 0, suspicionsReceived: 0, refutations: 0, noticesSent: 0,
     noticesReceived: 0, noticeBytesReceived: 0, noticesRejected: 0, noticesOverQuota: 0, noticesStale: 0, membersFetched: 0,
-    probeDials: 0, relayedAcksRefused: 0, hostsRefused: 0, healthRaisesRefused: 0
+    probeDials: 0, probeDialsExempt: 0, relayedAcksRefused: 0, hostsRefused: 0, healthRaisesRefused: 0
   }
 }
 
@@ -501,8 +503,10 @@ export class ProbeDetector {
     const id = peerIdFromString(target)
     if (this.c.node.getConnections(id).length > 0) return await this.request(target, ping, this.directTimeoutMs())
     this.stats.probeDials++
-    this.periodsSinceDial = 0
     const keep = this.c.membership.connectedMembers().length < LINKS_MIN
+    // A dial for a relay (another peer's PING_REQ) or to repair this peer's links is outside the budget.
+    if (ping.relay !== undefined || keep) this.stats.probeDialsExempt++
+    else this.periodsSinceDial = 0
     if (keep || !this.c.membership.markTransient(target)) return await this.request(target, ping, this.directTimeoutMs() * DIAL_TIMEOUT_FACTOR, id)
     try {
       return await this.request(target, { ...ping, transient: true }, this.directTimeoutMs() * DIAL_TIMEOUT_FACTOR, id)
