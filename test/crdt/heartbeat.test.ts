@@ -9,6 +9,22 @@ describe('heartbeat codec', () => {
     expect(decodeHeartbeat(encodeHeartbeat({ ...h, leaving: true }))).toEqual({ ...h, leaving: true })
   })
 
+  it('a leave names the incarnation it outranks; an incarnation without the leave is not written, and refused when read', () => {
+    const h = { sentAtMs: 1_795_000_000_000, load: 0, docs: [{ kind: 'reg' as const, incarnation: 17, seq: 4 }] }
+    const leave = { ...h, leaving: true, incarnation: 1_795_000_000_123 }
+    expect(decodeHeartbeat(encodeHeartbeat(leave))).toEqual(leave)
+    expect(decodeHeartbeat(encodeHeartbeat({ ...h, incarnation: 5 }))).toEqual(h)
+    const bytes = encodeHeartbeat(leave)
+    // The flags byte with only the incarnation bit (the number still follows the documents).
+    const flagsAt = 1 + 1 + 6 + 8
+    expect(bytes[flagsAt]).toBe(3)
+    const lone = bytes.slice()
+    lone[flagsAt] = 2
+    expect(() => decodeHeartbeat(lone)).toThrow(expect.objectContaining({ code: 'ERR_DECODE', message: expect.stringContaining('leaving') as string }))
+    // Cut in the incarnation.
+    expect(() => decodeHeartbeat(bytes.slice(0, -1))).toThrow(expect.objectContaining({ code: 'ERR_DECODE' }))
+  })
+
   it('still reads version 1 (no flags byte)', () => {
     const e = encoding.createEncoder()
     encoding.writeUint8(e, 4)

@@ -68,6 +68,54 @@ describe('probe liveness', () => {
     }
   })
 
+  it('a peer that announced its leave stays left while it stops: it refutes no suspicion, and its older ALIVE does not bring it back', { timeout: 180_000 }, async () => {
+    // The stop after the leave takes a while (services, Raft, storage); meanwhile the leaver still runs. A
+    // suspicion it refuted then, or an ALIVE of its sent before the leave and delivered after, revived it on
+    // every peer, and its agents stayed reachable until the lease ran out.
+    const mesh = fixture.set(await createLiveMesh({ peers: 4, ...PROBE, leaseMs: 120_000 }))
+    const m = mesh
+    const leaver = m.peers[3]!
+    const others = m.peers.slice(0, 3)
+    await leaver.registry.register({ id: 'leaver-agent', capabilities: ['x'] })
+    await m.waitFor(p => p.registry.lookup('leaver-agent')?.status === 'reachable' && heldAlive(m, leaver), { timeoutMs: 60_000, what: 'the leaver\'s agent everywhere' })
+    const before = detector(leaver).incarnation
+    await leaver.sync.announceLeaving()
+    const leftAt = detector(leaver).incarnation
+    expect(leftAt).toBeGreaterThan(before)
+    await m.waitFor((p, i) => i === 3 || (p.registry.lookup('leaver-agent')?.status === 'unreachable' && detector(p).state(leaver.id)?.state === 'left'), { timeoutMs: 30_000, what: 'the leaver held left everywhere' })
+    // Every peer holds the incarnation the leave named, whatever it had heard before.
+    for (const p of others) expect(detector(p).state(leaver.id)?.incarnation).toBe(leftAt)
+    const received = leaver.stats().sync.suspicionsReceived
+    const refuted = leaver.stats().sync.refutations
+    // A suspicion of the leaver at its incarnation, as a peer whose probe it did not answer raises.
+    await others[0]!.sealed.publish(swimTopic('agora'), encodeNotice({ t: 'suspect', target: leaver.id, incarnation: leftAt }))
+    await waitUntil(() => leaver.stats().sync.suspicionsReceived > received, { timeoutMs: 30_000, what: 'the suspicion at the leaver' })
+    // An ALIVE not newer than the leave (sent before it, delivered after).
+    await leaver.sealed.publish(swimTopic('agora'), encodeNotice({ t: 'alive', incarnation: leftAt }))
+    const ticks = others.map(p => p.stats().sync.probesSent)
+    await m.waitFor((p, i) => i === 3 || p.stats().sync.probesSent >= ticks[i]! + 4, { timeoutMs: 60_000, what: 'four more probe periods' })
+    expect(leaver.stats().sync.refutations).toBe(refuted)
+    for (const p of others) {
+      expect(detector(p).state(leaver.id)?.state).toBe('left')
+      expect(p.registry.lookup('leaver-agent')?.status).toBe('unreachable')
+    }
+  })
+
+  it('a peer stopped gracefully and started again is alive everywhere again', { timeout: 180_000 }, async () => {
+    const mesh = fixture.set(await createLiveMesh({ peers: 3, ...PROBE, leaseMs: 120_000 }))
+    const m = mesh
+    const host = m.peers[2]!
+    await host.registry.register({ id: 'host-agent', capabilities: ['x'] })
+    await m.waitFor(p => p.registry.lookup('host-agent')?.status === 'reachable' && heldAlive(m, host), { timeoutMs: 60_000, what: 'the host\'s agent everywhere' })
+    await host.stop()
+    await m.waitFor((p, i) => i === 2 || detector(p).state(host.id)?.state === 'left', { timeoutMs: 30_000, what: 'the host held left' })
+    const leftAt = detector(m.peers[0]!).state(host.id)!.incarnation
+    await host.start()
+    await host.dial(m.peers[0]!.addresses()[0]!)
+    await m.waitFor(p => p.registry.lookup('host-agent')?.status === 'reachable' && heldAlive(m, host), { timeoutMs: 60_000, what: 'the host alive again everywhere' })
+    for (const p of m.peers.slice(0, 2)) expect(detector(p).state(host.id)!.incarnation).toBeGreaterThan(leftAt)
+  })
+
   it('a lag the probes or heartbeats show starts an exchange', { timeout: 180_000 }, async () => {
     // Anti-entropy rounds far apart: only the lag can start an exchange within the test.
     const mesh = fixture.set(await createLiveMesh({ peers: 3, ...PROBE, antiEntropyIntervalMs: 600_000 }))

@@ -5,8 +5,10 @@
  * (sync health, R7) and pull what they miss.
  *
  *   heartbeat = tag:u8(4) version:u8(2) sentAtMs:varuint load:f64 flags:u8 docCount:varuint
- *               (kind:u8 incarnation:varuint seq:varuint){docCount}
- *   flags: 1 = leaving (the sender is stopping gracefully). Version 1 (no flags byte) is still read.
+ *               (kind:u8 incarnation:varuint seq:varuint){docCount} [leftIncarnation:varuint]
+ *   flags: 1 = leaving (the sender is stopping gracefully); 2 = leftIncarnation follows (only with 1: the
+ *   probe detector's last incarnation, which an older ALIVE of the sender cannot outrank). Version 1 (no
+ *   flags byte) is still read.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
@@ -16,6 +18,7 @@ import type { DocKind } from '../../../crdt/codec.js'
 export const TAG_HEARTBEAT = 4
 export const HEARTBEAT_VERSION = 2
 const FLAG_LEAVING = 1
+const FLAG_INCARNATION = 2
 /** Max encoded size of a heartbeat. */
 export const HEARTBEAT_BYTES_MAX = 256
 
@@ -28,6 +31,8 @@ export interface Heartbeat {
   docs: Array<{ kind: DocKind, incarnation: number, seq: number }>
   /** The sender is stopping gracefully: mark its agents unreachable now. */
   leaving?: boolean
+  /** With `leaving`, in probe mode: the sender's last incarnation (peers/sync/liveness/probe.ts). */
+  incarnation?: number
 }
 
 export function encodeHeartbeat (h: Heartbeat): Uint8Array {
@@ -36,13 +41,15 @@ export function encodeHeartbeat (h: Heartbeat): Uint8Array {
   encoding.writeUint8(e, HEARTBEAT_VERSION)
   encoding.writeVarUint(e, Math.max(0, Math.floor(h.sentAtMs)))
   encoding.writeFloat64(e, h.load)
-  encoding.writeUint8(e, h.leaving === true ? FLAG_LEAVING : 0)
+  const withIncarnation = h.leaving === true && h.incarnation !== undefined
+  encoding.writeUint8(e, (h.leaving === true ? FLAG_LEAVING : 0) | (withIncarnation ? FLAG_INCARNATION : 0))
   encoding.writeVarUint(e, h.docs.length)
   for (const d of h.docs) {
     encoding.writeUint8(e, KINDS.indexOf(d.kind))
     encoding.writeVarUint(e, d.incarnation)
     encoding.writeVarUint(e, d.seq)
   }
+  if (withIncarnation) encoding.writeVarUint(e, Math.max(0, Math.floor(h.incarnation!)))
   return encoding.toUint8Array(e)
 }
 
@@ -58,7 +65,8 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
     const load = decoding.readFloat64(d)
     if (!Number.isFinite(load) || load < 0) throw new DecodeError('heartbeat', 'load must be a finite number >= 0')
     const flags = version >= 2 ? decoding.readUint8(d) : 0
-    if ((flags & ~FLAG_LEAVING) !== 0) throw new DecodeError('heartbeat', 'unknown flags')
+    if ((flags & ~(FLAG_LEAVING | FLAG_INCARNATION)) !== 0) throw new DecodeError('heartbeat', 'unknown flags')
+    if ((flags & FLAG_INCARNATION) !== 0 && (flags & FLAG_LEAVING) === 0) throw new DecodeError('heartbeat', 'an incarnation without the leaving flag')
     const n = decoding.readVarUint(d)
     if (n > KINDS.length) throw new DecodeError('heartbeat', `${n} documents`)
     const docs: Heartbeat['docs'] = []
@@ -70,8 +78,13 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
       if (!Number.isSafeInteger(incarnation) || !Number.isSafeInteger(seq)) throw new DecodeError('heartbeat', 'bad numbers')
       docs.push({ kind, incarnation, seq })
     }
+    let incarnation: number | undefined
+    if ((flags & FLAG_INCARNATION) !== 0) {
+      incarnation = decoding.readVarUint(d)
+      if (!Number.isSafeInteger(incarnation)) throw new DecodeError('heartbeat', 'leftIncarnation is not a safe integer')
+    }
     if (d.pos !== bytes.length) throw new DecodeError('heartbeat', 'trailing bytes')
-    return { sentAtMs, load, docs, ...((flags & FLAG_LEAVING) !== 0 ? { leaving: true } : {}) }
+    return { sentAtMs, load, docs, ...((flags & FLAG_LEAVING) !== 0 ? { leaving: true } : {}), ...(incarnation !== undefined ? { incarnation } : {}) }
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError('heartbeat', (err as Error).message ?? 'malformed')

@@ -43,6 +43,8 @@ export class LivenessService implements Liveness {
   private readonly load: () => number
   private readonly selfId: string
   private running = false
+  /** The leave was announced: no more heartbeats until the next start. */
+  private leaving = false
   private timer: ReturnType<typeof setInterval> | undefined
   /** When the last tick ran (Date.now()): a later tick measures how late its timer fired. */
   private lastTickAt: number | undefined
@@ -87,6 +89,7 @@ export class LivenessService implements Liveness {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
+    this.leaving = false
     this.pubsub.topicValidators.set(this.topic, (peer, msg) => this.onHeartbeat(msg, peer.toString()))
     this.pubsub.subscribe(this.topic)
     await this.detector?.start()
@@ -108,7 +111,10 @@ export class LivenessService implements Liveness {
 
   async announceLeaving (timeoutMs = LEAVING_TIMEOUT_MS): Promise<void> {
     if (!this.running || this.membership.connectedMembers().length === 0) return
-    const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: 0, docs: this.ownDocs(), leaving: true })
+    // Probe mode: the detector stops speaking for this peer and names the incarnation the leave outranks.
+    const incarnation = this.detector?.leave()
+    this.leaving = true
+    const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: 0, docs: this.ownDocs(), leaving: true, ...(incarnation !== undefined ? { incarnation } : {}) })
     await Promise.race([
       this.pubsub.publish(this.topic, bytes).catch(() => {}),
       new Promise(resolve => setTimeout(resolve, timeoutMs).unref?.())
@@ -125,7 +131,7 @@ export class LivenessService implements Liveness {
   }
 
   private tick (): void {
-    if (!this.running) return
+    if (!this.running || this.leaving) return
     if (--this.heartbeatCountdown <= 0) {
       this.heartbeatCountdown = this.detector?.heartbeatEvery() ?? 1
       const bytes = encodeHeartbeat({ sentAtMs: Date.now(), load: Math.min(1, Math.max(0, this.load())), docs: this.ownDocs() })
@@ -183,7 +189,7 @@ export class LivenessService implements Liveness {
     }
     this.stats.heartbeatsReceived++
     if (hb.leaving === true) {
-      this.detector?.left(from)
+      this.detector?.left(from, hb.incarnation)
       this.registry.hostLeft(from)
       return TopicValidatorResult.Accept
     }

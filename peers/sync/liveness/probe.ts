@@ -254,6 +254,8 @@ export class ProbeDetector {
   private stopController = new AbortController()
   private unregister: (() => void) | undefined
   private fetchedMembers = false
+  /** This peer announced its leave ({@link leave}) and is stopping: it speaks for itself no more. */
+  private leaving = false
   private aliveDue: ReturnType<typeof setTimeout> | undefined
   private lastAliveAt = 0
   private aliveRetries = 0
@@ -318,6 +320,12 @@ export class ProbeDetector {
     this.running = true
     this.stopController = new AbortController()
     this.lastReplyAt = Date.now()
+    // Started again (the same peer object): above the incarnation its leave named, and announced as a join is.
+    if (this.leaving) {
+      this.leaving = false
+      this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now())
+      this.fetchedMembers = false
+    }
     await this.c.node.handle(this.protocol, (stream, connection) => { void this.respond(stream, connection) }, {
       maxInboundStreams: PROBE_STREAMS_MAX,
       maxOutboundStreams: PROBE_STREAMS_MAX
@@ -350,7 +358,7 @@ export class ProbeDetector {
    * peer's timer fired (a blocked event loop raises the local health multiplier: this peer is the slow one).
    */
   tick (now = Date.now(), lateMs = 0): void {
-    if (!this.running) return
+    if (!this.running || this.leaving) return
     if (lateMs > this.init.intervalMs / 4) this.localHealth = Math.min(LOCAL_HEALTH_MAX, this.localHealth + 1)
     if (lateMs > 0) {
       // Time this peer could not listen is nobody's silence (as LeaseTable.stalled): the replies and the
@@ -391,16 +399,42 @@ export class ProbeDetector {
     }
   }
 
-  /** `host` announced it is leaving: not renewed until it is alive at a higher incarnation. */
-  left (host: string, now = Date.now()): void {
+  /**
+   * This peer is leaving (its leave is about to be announced, the stop follows): it stops probing, answering
+   * probes and publishing notices (a refutation now would bring it back everywhere while it stops), and its
+   * incarnation rises once. Returns that incarnation, for the leave to name: what this peer said before
+   * (an ALIVE delivered late, an ACK) is not newer, so it cannot undo the leave; a start outranks it.
+   */
+  leave (): number {
+    if (!this.leaving) {
+      this.leaving = true
+      clearTimeout(this.aliveDue)
+      this.aliveDue = undefined
+      clearTimeout(this.refuteDue)
+      this.refuteDue = undefined
+      this.incarnationValue = Math.max(this.incarnationValue, this.refuteAbove) + 1
+    }
+    return this.incarnationValue
+  }
+
+  /**
+   * `host` announced it is leaving, naming `incarnation` (its last; absent from a sender that names none):
+   * not renewed until it is alive at a higher incarnation.
+   */
+  left (host: string, incarnation?: number, now = Date.now()): void {
     let m = this.members.get(host)
     // Not held yet: held now, as left, so that the answer to a PING sent before the leave (in flight, or
     // relayed) does not bring it back (an ACK of a host not held adds it alive).
     if (m === undefined) {
-      m = this.add(host, 0, now, undefined, false)
+      m = this.add(host, incarnation ?? 0, now, undefined, false)
       if (m === undefined) return
       m.hearsay = true
       m.evidenceAt = Number.NEGATIVE_INFINITY
+    }
+    // The host's own word (its sealed heartbeat): only a higher incarnation brings it back.
+    if (incarnation !== undefined) {
+      m.hearsay = undefined
+      m.incarnation = Math.max(m.incarnation, incarnation)
     }
     m.state = 'left'
     m.since = now
@@ -758,6 +792,7 @@ export class ProbeDetector {
   // ---- notices ---------------------------------------------------------------------------------
 
   private publish (n: Notice, sent?: (recipients: number) => void): void {
+    if (this.leaving) return
     const bytes = encodeNotice(n)
     this.stats.noticesSent++
     this.c.pubsub.publish(this.topic, bytes).then((r) => { sent?.(r.recipients.length) }, () => { sent?.(0) })
@@ -807,6 +842,8 @@ export class ProbeDetector {
    * one): refuted if credible.
    */
   private suspectedSelf (incarnation: number, by: string, ping: boolean): boolean {
+    // Leaving: its leave answers every suspicion.
+    if (this.leaving) return false
     if (incarnation > this.incarnationValue + INCARNATION_AHEAD_MAX) {
       this.stats.noticesStale++
       return false
@@ -929,6 +966,10 @@ export class ProbeDetector {
 
   private async respond (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer.toString()
+    if (this.leaving) {
+      stream.abort(new Error('probe refused: leaving'))
+      return
+    }
     if (!this.running || this.inbound >= PROBE_INBOUND_MAX || !this.probeQuota.take(from, Date.now()).ok) {
       this.stats.probesOverQuota++
       stream.abort(new Error('probe refused: over quota'))
