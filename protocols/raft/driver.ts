@@ -589,6 +589,7 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
     const now = this.clock.now()
     // Only a follower that knows a leader sends again: a leader's own proposals are in its log, and a
     // change of leader settles every pending proposal (leaderChanged).
+    let expired = 0
     let resends = this.o.proposalResendMs > 0 && this.role !== 'leader' && this.leader !== 0 ? PROPOSAL_RESENDS_PER_TICK_MAX : 0
     for (const [k, p] of this.pending) {
       if (p.deadline > now) {
@@ -602,6 +603,15 @@ export class RaftDriver extends TypedEmitter<RaftDriverEventMap> {
       }
       this.unpend(k, p)
       this.stats.indefinite++
+      // What an operator needs to tell a lost message from a stalled node: where this node stands.
+      if (expired++ === 0) {
+        const st = this.node.status()
+        this.log.warn('a proposal was not applied before its deadline', {
+          role: st.role, leader: st.lead, term: st.term, commit: st.commit, applied: this.appliedIndex, lastIndex: st.lastIndex,
+          inLog: p.inLog, resendMs: p.resendMs, processing: this.processing, pausedAt: this.pause?.index ?? 0, backlog: this.backlog.length - this.backlogHead,
+          pending: this.pending.size, held: this.held.length
+        })
+      }
       p.reject(new IndefiniteError('proposal', 'not applied before its deadline'))
     }
     for (const [k, r] of this.reads) {
