@@ -13,6 +13,8 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, identifyPush } from '@libp2p/identify'
 import { guardYamuxWindowUpdates } from './yamux-guard.js'
+import { fastFrameDecoder } from './frame-decoder.js'
+import { libp2pLogger } from './libp2p-logger.js'
 import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -107,6 +109,7 @@ export interface NodeInit {
 
 export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
   guardYamuxWindowUpdates()
+  fastFrameDecoder()
   const o = init.options
   const protocols = meshProtocols(o.mesh)
   const listen = o.listen ?? defaultListen(o)
@@ -153,9 +156,11 @@ export async function createNode (init: NodeInit): Promise<AgoraLibp2p> {
       peerInfoMapper: passthroughMapper
     })
   }
+  const logger = libp2pLogger()
   const node = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
+    ...(logger !== undefined ? { logger } : {}),
     addresses: { listen },
     transports: [
       ...(o.transports.includes('tcp') ? [tcp()] : []),
