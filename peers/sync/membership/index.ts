@@ -58,6 +58,8 @@ export interface Membership extends TypedEmitter<MembershipEvents> {
   register: (topology: MemberTopology) => () => void
   /** Takes in the members already connected when the service started (identify ran before). */
   adoptExistingConnections: () => void
+  /** Identify results that came back for a connection already closed (not taken for a member). */
+  readonly stats: { identifiedClosed: number }
   /** Listens to the node (idempotent). */
   start: () => Promise<void>
   /** Stops listening; every peer is then disconnected, without `member:left` (idempotent). */

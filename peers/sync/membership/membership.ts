@@ -17,6 +17,7 @@ export class MembershipService extends TypedEmitter<MembershipEvents> implements
   private readonly protocol: string
   private readonly connectionsTarget: number
   private readonly selfId: string
+  readonly stats = { identifiedClosed: 0 }
   /** Connected mesh members. */
   private readonly members = new Set<string>()
   private readonly topologies = new Set<MemberTopology>()
@@ -41,6 +42,10 @@ export class MembershipService extends TypedEmitter<MembershipEvents> implements
     this.running = true
     this.listen('peer:identify', (e) => {
       const r = e.detail as { peerId: PeerId, protocols: string[], connection?: Connection }
+      // Identify can finish after its connection closed: a probe's transient dial, hung up (and released)
+      // before its identify came back, would otherwise make a member of a peer with no connection, and
+      // its first anti-entropy exchange would dial it again (a full exchange per probe dial).
+      if (r.connection !== undefined && r.connection.status !== 'open') { this.stats.identifiedClosed++; return }
       if (r.protocols.includes(this.protocol)) this.memberConnected(r.peerId.toString(), r.connection?.direction !== 'inbound')
     })
     this.listen('peer:disconnect', (e) => {
